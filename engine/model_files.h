@@ -1,0 +1,131 @@
+/* Host-side model description: which files make a checkpoint, their configs,
+ * and the weights of each component under diffusers' canonical names.
+ * Both layouts (diffusers folder, single-file LDM) end up here; the networks
+ * only ever see canonical names.  Internal.
+ *
+ * SPDX-License-Identifier: LGPL-3.0-or-later
+ */
+#ifndef SDCL_MODEL_FILES_H
+#define SDCL_MODEL_FILES_H
+
+#include <stdbool.h>
+
+#include "safetensors.h"
+#include "sdcl.h"
+
+#define SDCL_MAX_LEVELS 8
+
+/* UNet2DConditionModel configuration (diffusers config.json names). */
+typedef struct {
+  int in_channels, out_channels;
+  int n_levels;                              /* len(block_out_channels) */
+  int block_out_channels[SDCL_MAX_LEVELS];
+  int layers_per_block;
+  bool down_has_attn[SDCL_MAX_LEVELS];       /* CrossAttnDownBlock2D vs DownBlock2D */
+  bool up_has_attn[SDCL_MAX_LEVELS];         /* per up block, in up-block order */
+  int down_heads[SDCL_MAX_LEVELS];           /* heads per down level (see §2.1 quirk) */
+  int up_heads[SDCL_MAX_LEVELS];             /* heads per up block (reversed list) */
+  int mid_heads;
+  int transformer_depth[SDCL_MAX_LEVELS];    /* per down level; up blocks use reversed */
+  int mid_transformer_depth;
+  bool mid_has_attn;                         /* UNetMidBlock2DCrossAttn */
+  int cross_attention_dim;
+  bool use_linear_projection;
+  bool upcast_attention;
+  int norm_num_groups;
+  float norm_eps;
+  bool flip_sin_to_cos;
+  float freq_shift;
+  int sample_size;                           /* latent cells of the native resolution */
+  int time_cond_proj_dim;                    /* 0 = none (LCM-distilled UNets set it) */
+  int time_embed_dim;                        /* = 4 * block_out_channels[0] */
+} sdcl_unet_config;
+
+/* AutoencoderKL configuration. */
+typedef struct {
+  int in_channels, out_channels, latent_channels;
+  int n_levels;
+  int block_out_channels[SDCL_MAX_LEVELS];
+  int layers_per_block;
+  int norm_num_groups;
+  float scaling_factor;
+  bool use_quant_conv, use_post_quant_conv;
+  bool mid_block_add_attention;
+  int sample_size;                           /* pixels */
+} sdcl_vae_config;
+
+/* CLIP text tower configuration. */
+typedef struct {
+  int vocab_size, hidden_size, intermediate_size, n_layers, n_heads, max_position_embeddings;
+  bool quick_gelu;                           /* hidden_act: quick_gelu (CLIP-L) or gelu */
+  float layer_norm_eps;
+  int eos_token_id;                          /* 2 in legacy configs (pooled = argmax rule) */
+  int pad_token_id;                          /* id used to pad prompts to 77 */
+} sdcl_clip_config;
+
+/* Scheduler configuration (scheduler_config.json); defaults per §5.1/§6. */
+typedef struct {
+  int num_train_timesteps;
+  float beta_start, beta_end;
+  char beta_schedule[32];                    /* "scaled_linear" | "linear" */
+  sdcl_prediction prediction_type;
+  int steps_offset;
+  bool set_alpha_to_one;
+  char timestep_spacing[16];                 /* "leading" | "linspace" | "trailing" */
+} sdcl_sched_config;
+
+/* One component's weights, by canonical diffusers name (e.g.
+ * "down_blocks.0.resnets.0.conv1.weight", "text_model.encoder.layers.0...").
+ * Lookups never fail silently: use sdcl_wset_require for weights the network
+ * needs, which records a message naming the missing tensor. */
+typedef struct sdcl_wset sdcl_wset;
+
+const sdcl_st_tensor *sdcl_wset_find (const sdcl_wset *ws, const char *name);
+size_t sdcl_wset_count (const sdcl_wset *ws);
+const char *sdcl_wset_component (const sdcl_wset *ws); /* "unet", "vae", "text_encoder" */
+/* The tensor or NULL with err = SDCL_ERR_MODEL_FORMAT "missing tensor X in
+ * <component> of <path>" or "tensor X has shape [..], expected [..]".
+ * `shape` may be NULL (no check) or nd dims (-1 = any). */
+const sdcl_st_tensor *sdcl_wset_require (const sdcl_wset *ws, const char *name, int nd,
+                                         const int64_t *shape, sdcl_error *err);
+
+typedef struct {
+  char *path;                 /* as given */
+  bool single_file;
+  sdcl_family family;
+  sdcl_unet_config unet;
+  sdcl_vae_config vae;
+  sdcl_clip_config clip;
+  sdcl_sched_config sched;
+  sdcl_wset *unet_w, *vae_w, *text_w;
+  char *vocab_path, *merges_path;            /* NULL when the model has no tokenizer/ */
+  /* internal: open safetensors files */
+  sdcl_st_file **files;
+  int n_files;
+} sdcl_model_files;
+
+/* Opens a diffusers folder or a single-file checkpoint, validates every
+ * file, maps LDM names to canonical ones, reads or infers the configs and
+ * detects the family.  Families other than SD 1.x are refused with
+ * SDCL_ERR_UNSUPPORTED_MODEL naming what was found.  No JSON-named path
+ * outside the model folder is ever opened. */
+sdcl_status sdcl_model_files_open (const char *path, sdcl_model_files **out, sdcl_error *err);
+void sdcl_model_files_close (sdcl_model_files *mf);
+
+/* Mapping of one LDM single-file tensor name to its component and canonical
+ * name.  Returns false for names sdcl ignores (EMA copies, alphas_cumprod,
+ * ...).  `unet_layers_per_block` is needed for input/output block numbering;
+ * `unet_level_has_attn` tells which LDM output sub-index holds upsamplers.
+ * out_name receives at most out_size bytes. */
+typedef enum { SDCL_COMP_UNET, SDCL_COMP_VAE, SDCL_COMP_TEXT } sdcl_component;
+bool sdcl_ldm_map_name (const char *ldm_name, int unet_layers_per_block, int unet_n_levels,
+                        const bool *unet_up_has_attn, sdcl_component *comp, char *out_name,
+                        size_t out_size);
+
+/* Fills the SD 1.5 defaults (used for single files and missing keys). */
+void sdcl_unet_config_sd15 (sdcl_unet_config *c);
+void sdcl_vae_config_sd15 (sdcl_vae_config *c);
+void sdcl_clip_config_sd15 (sdcl_clip_config *c);
+void sdcl_sched_config_sd15 (sdcl_sched_config *c);
+
+#endif /* SDCL_MODEL_FILES_H */

@@ -1,0 +1,62 @@
+/* The three networks on the device: CLIP text encoder, UNet, VAE.
+ * Each is built from a weight set (canonical names) and its config; shapes
+ * come from the config and are checked against the tensors.  Internal.
+ *
+ * Forward calls take device tensors, allocate outputs from the pool, check
+ * `cancel` between layers (returning SDCL_ERR_CANCELLED) and report device
+ * failures from the sticky error of `cl`.
+ *
+ * SPDX-License-Identifier: LGPL-3.0-or-later
+ */
+#ifndef SDCL_NETS_H
+#define SDCL_NETS_H
+
+#include "../opencl/clrt.h"
+#include "model_files.h"
+
+/* ---- CLIP text encoder ---- */
+typedef struct sdcl_clip sdcl_clip;
+
+sdcl_status sdcl_clip_new (sdcl_cl *cl, const sdcl_wset *ws, const sdcl_clip_config *cfg,
+                           sdcl_wtype wtype, sdcl_clip **out, sdcl_error *err);
+void sdcl_clip_free (sdcl_clip *m);
+uint64_t sdcl_clip_device_bytes (const sdcl_clip *m);
+
+/* ids [B, T] (T <= max_position_embeddings) -> hidden [B, T, hidden_size].
+ * skip = 0 or 1: final_layer_norm(last layer output) (last_hidden_state);
+ * skip = k > 1: final_layer_norm(hidden_states[-k]) (diffusers clip_skip =
+ * k - 1).  `hidden` is allocated here. */
+sdcl_status sdcl_clip_forward (sdcl_clip *m, const int32_t *ids, int batch, int tokens, int skip,
+                               const volatile int *cancel, sdcl_t *hidden, sdcl_error *err);
+
+/* ---- UNet2DConditionModel ---- */
+typedef struct sdcl_unet sdcl_unet;
+
+sdcl_status sdcl_unet_new (sdcl_cl *cl, const sdcl_wset *ws, const sdcl_unet_config *cfg,
+                           sdcl_wtype wtype, sdcl_unet **out, sdcl_error *err);
+void sdcl_unet_free (sdcl_unet *m);
+uint64_t sdcl_unet_device_bytes (const sdcl_unet *m);
+
+/* x [B, in_channels, h, w], one timestep per batch entry (float),
+ * context [B, T, cross_attention_dim] -> out [B, out_channels, h, w]
+ * (allocated here). */
+sdcl_status sdcl_unet_forward (sdcl_unet *m, const sdcl_t *x, const float *timesteps,
+                               const sdcl_t *context, const volatile int *cancel, sdcl_t *out,
+                               sdcl_error *err);
+
+/* ---- AutoencoderKL ---- */
+typedef struct sdcl_vae sdcl_vae;
+
+/* The encoder is built only when `with_encoder` (it is not needed for txt2img). */
+sdcl_status sdcl_vae_new (sdcl_cl *cl, const sdcl_wset *ws, const sdcl_vae_config *cfg,
+                          sdcl_wtype wtype, bool with_encoder, sdcl_vae **out, sdcl_error *err);
+void sdcl_vae_free (sdcl_vae *m);
+uint64_t sdcl_vae_device_bytes (const sdcl_vae *m);
+
+/* z [B, latent_channels, h, w] (already divided by the scaling factor) ->
+ * image [B, out_channels, h*f, w*f] in the decoder's raw range (about
+ * [-1, 1]; no clamp). */
+sdcl_status sdcl_vae_decode (sdcl_vae *m, const sdcl_t *z, const volatile int *cancel,
+                             sdcl_t *image, sdcl_error *err);
+
+#endif /* SDCL_NETS_H */

@@ -1,0 +1,56 @@
+/* safetensors reader: read-only mmap and full validation of the header and
+ * tensor table (see shared diffusion-reference.md §1.3).  Internal.
+ *
+ * SPDX-License-Identifier: LGPL-3.0-or-later
+ */
+#ifndef SDCL_SAFETENSORS_H
+#define SDCL_SAFETENSORS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sdcl.h"
+
+typedef enum {
+  SDCL_DT_BOOL, SDCL_DT_U8, SDCL_DT_I8, SDCL_DT_I16, SDCL_DT_U16, SDCL_DT_F16, SDCL_DT_BF16,
+  SDCL_DT_I32, SDCL_DT_U32, SDCL_DT_F32, SDCL_DT_I64, SDCL_DT_U64, SDCL_DT_F64,
+  SDCL_DT_OTHER /* a valid safetensors dtype sdcl never computes with (F8, C64, ...) */
+} sdcl_dtype;
+
+#define SDCL_ST_MAX_DIMS 8
+
+typedef struct {
+  const char *name;        /* owned by the file object */
+  sdcl_dtype dtype;
+  const char *dtype_name;  /* "F16", ... */
+  int nd;
+  int64_t shape[SDCL_ST_MAX_DIMS];
+  int64_t n_elements;
+  const void *data;        /* into the mapping; may be unaligned */
+  uint64_t nbytes;
+} sdcl_st_tensor;
+
+typedef struct sdcl_st_file sdcl_st_file;
+
+/* Maps `path` read-only and validates it.  Errors: SDCL_ERR_IO (cannot
+ * open/map, message names the path and errno text), SDCL_ERR_MODEL_FORMAT
+ * (message names the path and the violated rule). */
+sdcl_status sdcl_st_open (const char *path, sdcl_st_file **out, sdcl_error *err);
+/* Same validation over a memory buffer (not copied; must outlive the
+ * object).  Used by the fuzzers and tests; `label` names it in messages. */
+sdcl_status sdcl_st_open_buffer (const void *data, size_t len, const char *label,
+                                 sdcl_st_file **out, sdcl_error *err);
+void sdcl_st_close (sdcl_st_file *f);
+
+size_t sdcl_st_count (const sdcl_st_file *f);
+const sdcl_st_tensor *sdcl_st_at (const sdcl_st_file *f, size_t i); /* in file order of offsets */
+const sdcl_st_tensor *sdcl_st_find (const sdcl_st_file *f, const char *name);
+const char *sdcl_st_path (const sdcl_st_file *f);
+/* __metadata__ value for key, or NULL. */
+const char *sdcl_st_metadata (const sdcl_st_file *f, const char *key);
+
+/* Converts a tensor of F32/F16/BF16 to float32 into dst (n_elements
+ * floats).  Returns false for other dtypes. */
+bool sdcl_st_to_f32 (const sdcl_st_tensor *t, float *dst);
+
+#endif /* SDCL_SAFETENSORS_H */

@@ -1,0 +1,64 @@
+/* Noise schedules and samplers, as diffusers implements them (reference §6).
+ * Host-side float32 math on latent arrays; deterministic.  Internal.
+ *
+ * SPDX-License-Identifier: LGPL-3.0-or-later
+ */
+#ifndef SDCL_SCHEDULER_H
+#define SDCL_SCHEDULER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "model_files.h"
+#include "rng.h"
+#include "sdcl.h"
+
+#define SDCL_TRAIN_STEPS_MAX 4096
+
+typedef struct {
+  sdcl_sampler kind;
+  sdcl_sched_config cfg;
+  bool karras;
+  float eta;                      /* DDIM */
+
+  /* training schedule */
+  int T;
+  float alphas_cumprod[SDCL_TRAIN_STEPS_MAX];
+  float final_alpha_cumprod;
+
+  /* inference schedule, n steps */
+  int n;
+  float *timesteps;               /* n values passed to the UNet (float for Euler types) */
+  float *sigmas;                  /* n + 1 (last 0) for sigma-based samplers, else NULL */
+  float init_noise_sigma;
+  int step_index;                 /* next step to run */
+  int begin_index;                /* first step (img2img), 0 for txt2img */
+
+  /* multistep state (DPM++ 2M) */
+  float *prev_x0;                 /* x0 prediction of the previous step, or NULL */
+  int64_t numel;
+} sdcl_sched;
+
+/* Builds the schedule for `steps` inference steps.  Errors: invalid steps,
+ * Karras with a sampler that has no Karras option, unsupported config. */
+sdcl_status sdcl_sched_init (sdcl_sched *s, sdcl_sampler kind, const sdcl_sched_config *cfg,
+                             int steps, bool karras, sdcl_error *err);
+void sdcl_sched_free (sdcl_sched *s);
+
+/* x_in = scale_model_input(x, current step) (x / sqrt(sigma^2 + 1) for Euler
+ * types, identity otherwise).  x_in may alias x. */
+void sdcl_sched_scale_input (const sdcl_sched *s, const float *x, float *x_in, int64_t numel);
+
+/* One step: `model_out` is the (guided) UNet output (epsilon or v per
+ * cfg.prediction_type), x is updated in place to the next sample.  Samplers
+ * that need fresh noise (Euler a, LCM, DDIM eta>0) draw numel normals from
+ * `rng`.  If x0_out is not NULL it receives the current x0 estimate. */
+void sdcl_sched_step (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
+                      sdcl_randn *rng, float *x0_out);
+
+/* Forward noising of clean latents x0 to the noise level of inference step
+ * `index` (img2img / inpaint).  out may alias x0. */
+void sdcl_sched_add_noise (const sdcl_sched *s, const float *x0, const float *noise, int index,
+                           float *out, int64_t numel);
+
+#endif /* SDCL_SCHEDULER_H */

@@ -1,0 +1,238 @@
+/* sdcl — Stable-Diffusion-family image generation on OpenCL.
+ *
+ * The public C API of libsdcl.  Everything a host (the sdcl CLI, the GEGL
+ * operations, the GIMP plug-in) needs is here; nothing here mentions GEGL or
+ * GIMP.
+ *
+ * Conventions
+ *   - Every fallible call returns an sdcl_status and, when `err` is not NULL,
+ *     fills it with the same code and a message that names the cause.
+ *   - Objects are opaque and freed with their own *_free function; *_free(NULL)
+ *     is a no-op.
+ *   - Parameter structs come from *_default_params(); set what you need.
+ *   - A context may run one generation at a time; separate contexts are
+ *     independent and may run from different threads.
+ *   - Images are interleaved float RGB in non-linear sRGB, values in [0, 1],
+ *     row-major, top row first.
+ *
+ * SPDX-License-Identifier: LGPL-3.0-or-later
+ */
+#ifndef SDCL_H
+#define SDCL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Everything declared here is exported from libsdcl (built -fvisibility=hidden). */
+#pragma GCC visibility push(default)
+
+/* ---- errors ------------------------------------------------------------ */
+
+typedef enum {
+  SDCL_OK = 0,
+  SDCL_ERR_INVALID_ARGUMENT,  /* a parameter is out of range or inconsistent */
+  SDCL_ERR_IO,                /* a file could not be opened, mapped or written */
+  SDCL_ERR_MODEL_FORMAT,      /* a model file is corrupt, truncated or malformed */
+  SDCL_ERR_UNSUPPORTED_MODEL, /* a well-formed model of a family or kind not supported */
+  SDCL_ERR_TOKENIZER,         /* tokenizer files missing or malformed */
+  SDCL_ERR_NO_DEVICE,         /* no OpenCL platform/device, or none matches the choice */
+  SDCL_ERR_DEVICE,            /* the OpenCL driver failed (build, enqueue, ...) */
+  SDCL_ERR_OUT_OF_MEMORY,     /* host or device memory exhausted */
+  SDCL_ERR_CANCELLED,         /* the caller's cancel flag or callback stopped the run */
+  SDCL_ERR_INTERNAL
+} sdcl_status;
+
+typedef struct {
+  sdcl_status code;
+  char message[1024];
+} sdcl_error;
+
+/* A short, stable English name for a status code ("model-format", ...). */
+const char *sdcl_status_name (sdcl_status code);
+
+/* ---- devices ----------------------------------------------------------- */
+
+typedef enum {
+  SDCL_DEVICE_GPU = 1,
+  SDCL_DEVICE_CPU = 2,
+  SDCL_DEVICE_ACCELERATOR = 4,
+  SDCL_DEVICE_OTHER = 8
+} sdcl_device_type;
+
+typedef struct {
+  int index;                  /* position in the list, usable as a device choice */
+  char name[256];
+  char vendor[256];
+  char platform[256];
+  char version[256];          /* OpenCL version string of the device */
+  char driver[256];
+  sdcl_device_type type;
+  uint64_t global_mem_bytes;
+  uint64_t max_alloc_bytes;
+  uint64_t local_mem_bytes;
+  size_t max_work_group_size;
+  int compute_units;
+} sdcl_device_info;
+
+/* Lists every OpenCL device of every platform.  *out is malloc'ed (free()
+ * it); *count may be 0 with SDCL_OK when a platform exists without devices.
+ * No OpenCL platform at all gives SDCL_ERR_NO_DEVICE. */
+sdcl_status sdcl_list_devices (sdcl_device_info **out, int *count, sdcl_error *err);
+
+/* ---- context ----------------------------------------------------------- */
+
+typedef struct sdcl_ctx sdcl_ctx;
+
+typedef struct {
+  /* NULL or "": the first GPU, else the first device of any type.
+   * A decimal number: that index of sdcl_list_devices().
+   * Otherwise: the first device whose name contains this text
+   * (case-insensitive). */
+  const char *device;
+  /* Where compiled OpenCL programs are cached.  NULL: $SDCL_CACHE_DIR, else
+   * $XDG_CACHE_HOME/sdcl, else ~/.cache/sdcl.  "" disables the cache. */
+  const char *cache_dir;
+} sdcl_ctx_params;
+
+sdcl_ctx_params sdcl_ctx_default_params (void);
+sdcl_status sdcl_ctx_new (const sdcl_ctx_params *params, sdcl_ctx **out, sdcl_error *err);
+void sdcl_ctx_free (sdcl_ctx *ctx);
+/* The device the context runs on. */
+void sdcl_ctx_get_device (const sdcl_ctx *ctx, sdcl_device_info *out);
+
+/* ---- models ------------------------------------------------------------ */
+
+typedef enum {
+  SDCL_FAMILY_UNKNOWN = 0,
+  SDCL_FAMILY_SD1,
+  SDCL_FAMILY_SD2,
+  SDCL_FAMILY_SDXL,
+  SDCL_FAMILY_SDXL_REFINER
+} sdcl_family;
+
+typedef enum {
+  SDCL_PREDICTION_EPSILON = 0,
+  SDCL_PREDICTION_V,
+  SDCL_PREDICTION_SAMPLE
+} sdcl_prediction;
+
+typedef enum {
+  SDCL_WEIGHTS_F16 = 0, /* weights stored as half on the device, computed in fp32 */
+  SDCL_WEIGHTS_F32
+} sdcl_weight_precision;
+
+typedef struct {
+  sdcl_weight_precision weights;
+  /* A folder with vocab.json and merges.txt.  NULL: the model's own
+   * tokenizer/ folder, else the CLIP vocabulary installed with sdcl. */
+  const char *tokenizer_dir;
+} sdcl_model_params;
+
+typedef struct {
+  sdcl_family family;
+  const char *family_name;     /* "SD 1.x", ... */
+  const char *layout;          /* "diffusers" or "single-file" */
+  int unet_in_channels;        /* 4, or 9 for inpainting models */
+  int latent_channels;
+  int vae_scale_factor;        /* pixels per latent cell (8 for SD) */
+  int native_resolution;       /* pixels, e.g. 512 for SD 1.5 */
+  sdcl_prediction prediction;
+  uint64_t n_parameters;
+  uint64_t device_bytes;       /* weight bytes resident on the device */
+} sdcl_model_info;
+
+typedef struct sdcl_model sdcl_model;
+
+/* `path` is a diffusers folder (with model_index.json or unet/, vae/, ...)
+ * or a single .safetensors file in the original LDM layout.  Weights are
+ * mapped read-only and uploaded to the context's device. */
+sdcl_model_params sdcl_model_default_params (void);
+sdcl_status sdcl_model_load (sdcl_ctx *ctx, const char *path, const sdcl_model_params *params,
+                             sdcl_model **out, sdcl_error *err);
+void sdcl_model_free (sdcl_model *model);
+void sdcl_model_get_info (const sdcl_model *model, sdcl_model_info *out);
+
+/* ---- generation -------------------------------------------------------- */
+
+typedef enum {
+  SDCL_SAMPLER_EULER = 0,
+  SDCL_SAMPLER_EULER_A,
+  SDCL_SAMPLER_DDIM,
+  SDCL_SAMPLER_DPMPP_2M,
+  SDCL_SAMPLER_LCM,
+  SDCL_SAMPLER_COUNT
+} sdcl_sampler;
+
+/* "euler", "euler_a", "ddim", "dpmpp_2m", "lcm"; NULL for an invalid value. */
+const char *sdcl_sampler_name (sdcl_sampler sampler);
+/* Parses the names above; returns false for an unknown name. */
+bool sdcl_sampler_from_name (const char *name, sdcl_sampler *out);
+
+typedef enum {
+  /* Reproduces torch.randn(generator=torch.Generator().manual_seed(seed))
+   * on the CPU, so a seed gives diffusers' image. */
+  SDCL_RNG_TORCH = 0,
+  /* sdcl's own counter-based generator (Philox4x32-10 + Box-Muller, see
+   * engine/rng.h): element i of draw k depends only on (seed, k, i). */
+  SDCL_RNG_PHILOX
+} sdcl_rng;
+
+typedef struct {
+  int width, height, channels; /* channels: 3 (RGB) */
+  float *data;                 /* width*height*channels floats */
+} sdcl_image;
+
+void sdcl_image_free (sdcl_image *image); /* frees data, not the struct */
+
+/* Called after every denoising step.  `preview` is a cheap RGB rendering of
+ * the current x0 estimate when sdcl_gen_params.preview is set, else NULL;
+ * it is only valid during the call.  Return false to cancel. */
+typedef bool (*sdcl_progress_fn) (int step, int n_steps, const sdcl_image *preview, void *user_data);
+
+typedef struct {
+  const char *prompt;            /* NULL is the empty prompt */
+  const char *negative_prompt;   /* NULL is the empty prompt */
+  int width, height;             /* pixels, multiples of the VAE scale factor; 0: native */
+  int steps;
+  float guidance;                /* classifier-free guidance scale; <= 1 disables CFG */
+  sdcl_sampler sampler;
+  bool karras_sigmas;            /* Karras sigma spacing (Euler, DPM++ 2M) */
+  uint64_t seed;
+  sdcl_rng rng;
+  int clip_skip;                 /* 0/1: last layer; k: k-th layer from the end (prompt only) */
+  float eta;                     /* DDIM eta */
+
+  sdcl_progress_fn progress;
+  void *user_data;
+  bool preview;
+  /* Polled between kernels; set to non-zero from any thread to cancel. */
+  const volatile int *cancel;
+
+  /* Test hook: when not NULL, the initial noise (latent_channels x h/f x w/f
+   * floats, f the VAE scale factor) replaces the first RNG draw. */
+  const float *initial_noise;
+} sdcl_gen_params;
+
+sdcl_gen_params sdcl_gen_default_params (void);
+
+/* Text to image.  On success *out holds a newly allocated image of
+ * width x height (free with sdcl_image_free). */
+sdcl_status sdcl_txt2img (sdcl_model *model, const sdcl_gen_params *params, sdcl_image *out,
+                          sdcl_error *err);
+
+/* ---- misc -------------------------------------------------------------- */
+
+const char *sdcl_version (void);
+
+#pragma GCC visibility pop
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SDCL_H */

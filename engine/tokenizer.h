@@ -1,0 +1,41 @@
+/* CLIP BPE tokenizer, equal to transformers' CLIPTokenizer (reference §4.3).
+ * Internal.
+ *
+ * SPDX-License-Identifier: LGPL-3.0-or-later
+ */
+#ifndef SDCL_TOKENIZER_H
+#define SDCL_TOKENIZER_H
+
+#include <stdint.h>
+
+#include "sdcl.h"
+
+#define SDCL_CLIP_BOS 49406
+#define SDCL_CLIP_EOS 49407
+#define SDCL_CLIP_CONTEXT 77
+
+typedef struct sdcl_tokenizer sdcl_tokenizer;
+
+/* Loads vocab.json and merges.txt.  Errors: SDCL_ERR_TOKENIZER naming the
+ * file and the problem (missing, malformed JSON, bad merges line, ...). */
+sdcl_status sdcl_tokenizer_load (const char *vocab_json_path, const char *merges_txt_path,
+                                 sdcl_tokenizer **out, sdcl_error *err);
+/* The CLIP vocabulary installed with sdcl (see data/), located relative to
+ * the installed library or via $SDCL_DATA_DIR. */
+sdcl_status sdcl_tokenizer_load_default (sdcl_tokenizer **out, sdcl_error *err);
+void sdcl_tokenizer_free (sdcl_tokenizer *tok);
+
+/* BPE ids of `text` without BOS/EOS and without truncation.  Returns the
+ * number of ids (may exceed max_ids; only max_ids are written), or -1 on
+ * invalid UTF-8 handling failure (never for valid input). */
+int sdcl_tokenizer_encode (const sdcl_tokenizer *tok, const char *text, int32_t *ids, int max_ids);
+
+/* The 77-id sequence diffusers feeds CLIP: BOS, the first 75 ids, EOS, then
+ * `pad_id` up to 77.  Returns the number of content ids before truncation. */
+int sdcl_tokenizer_encode_clip (const sdcl_tokenizer *tok, const char *text, int32_t pad_id,
+                                int32_t out[SDCL_CLIP_CONTEXT]);
+
+/* id -> token string (with "</w>"), or NULL if out of range. */
+const char *sdcl_tokenizer_token (const sdcl_tokenizer *tok, int32_t id);
+
+#endif /* SDCL_TOKENIZER_H */

@@ -1,0 +1,121 @@
+/* OpenCL runtime: device choice, program build with an on-disk binary
+ * cache, device tensors and a buffer pool.  Internal to libsdcl.
+ *
+ * Error model: OpenCL failures inside ops are *sticky*.  The first failure
+ * is recorded in the sdcl_cl object (code + message) and later enqueues
+ * become no-ops, so network code can call a sequence of ops and check once
+ * with sdcl_cl_check().  Nothing here knows about models.
+ *
+ * SPDX-License-Identifier: LGPL-3.0-or-later
+ */
+#ifndef SDCL_CLRT_H
+#define SDCL_CLRT_H
+
+#define CL_TARGET_OPENCL_VERSION 120
+#include <CL/cl.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sdcl.h"
+
+typedef struct sdcl_cl sdcl_cl;
+
+/* Picks a device per sdcl_ctx_params.device rules and creates a context, an
+ * in-order queue and the (lazily built) programs.  cache_dir as in
+ * sdcl_ctx_params (NULL = default location, "" = no cache). */
+sdcl_cl *sdcl_cl_new (const char *device_spec, const char *cache_dir, sdcl_error *err);
+void sdcl_cl_free (sdcl_cl *cl);
+
+const sdcl_device_info *sdcl_cl_device (const sdcl_cl *cl);
+cl_context sdcl_cl_context (const sdcl_cl *cl);
+cl_command_queue sdcl_cl_queue (const sdcl_cl *cl);
+
+/* Returns the kernel `name` from the embedded kernel sources, building (or
+ * loading from the binary cache) the program that defines it on first use.
+ * `options` selects a variant (e.g. "-DWEIGHT_HALF"); NULL = "".  The kernel
+ * object is owned by `cl`; NULL (and a sticky error) on failure. */
+cl_kernel sdcl_cl_kernel (sdcl_cl *cl, const char *name, const char *options);
+
+/* Sticky error handling. */
+bool sdcl_cl_ok (const sdcl_cl *cl);
+/* Records a failure if none is recorded yet; returns false if `code` is an
+ * error (so `if (!sdcl_cl_try (cl, rc, "what")) return;` reads well). */
+bool sdcl_cl_try (sdcl_cl *cl, cl_int code, const char *what);
+void sdcl_cl_fail (sdcl_cl *cl, sdcl_status code, const char *fmt, ...);
+/* Copies the sticky error into err (if any) and returns its code. */
+sdcl_status sdcl_cl_check (sdcl_cl *cl, sdcl_error *err);
+void sdcl_cl_clear_error (sdcl_cl *cl);
+const char *sdcl_cl_strerror (cl_int code);
+
+/* Blocks until the queue is empty; returns sdcl_cl_ok(). */
+bool sdcl_cl_finish (sdcl_cl *cl);
+
+/* Enqueue a kernel on a 1-3 D range; local may be NULL. */
+void sdcl_cl_run (sdcl_cl *cl, cl_kernel k, cl_uint dims, const size_t *global, const size_t *local);
+
+/* ---- device tensors (float32 activations) ------------------------------ */
+
+typedef struct {
+  cl_mem buf;      /* owned via the pool; NULL for an empty tensor */
+  int nd;
+  int64_t d[4];    /* shape, outermost first */
+  int64_t n;       /* element count */
+} sdcl_t;
+
+/* Allocates from the pool (exact-size reuse of released buffers).  Shape
+ * entries beyond nd are ignored.  On failure t->buf is NULL and the sticky
+ * error is set (SDCL_ERR_OUT_OF_MEMORY with needed/available bytes). */
+void sdcl_t_alloc (sdcl_cl *cl, sdcl_t *t, int nd, int64_t d0, int64_t d1, int64_t d2, int64_t d3);
+void sdcl_t_release (sdcl_cl *cl, sdcl_t *t); /* returns the buffer to the pool; t zeroed */
+void sdcl_t_upload (sdcl_cl *cl, sdcl_t *t, const float *src);     /* blocking write of t->n floats */
+void sdcl_t_download (sdcl_cl *cl, const sdcl_t *t, float *dst);   /* blocking read of t->n floats */
+/* Convenience: alloc + upload. */
+void sdcl_t_from_host (sdcl_cl *cl, sdcl_t *t, int nd, const int64_t *shape, const float *src);
+/* Frees every pooled (released) buffer. */
+void sdcl_cl_pool_trim (sdcl_cl *cl);
+/* Bytes currently allocated through the pool (in use + pooled) and the peak. */
+uint64_t sdcl_cl_pool_bytes (const sdcl_cl *cl);
+uint64_t sdcl_cl_pool_peak_bytes (const sdcl_cl *cl);
+
+/* ---- device weights ---------------------------------------------------- */
+
+typedef enum {
+  SDCL_WT_F32 = 0,
+  SDCL_WT_F16 = 1
+} sdcl_wtype;
+
+typedef enum {  /* element types a weight may come from on the host */
+  SDCL_SRC_F32 = 0,
+  SDCL_SRC_F16,
+  SDCL_SRC_BF16
+} sdcl_src_type;
+
+#define SDCL_W_MAX_PARTS 16
+
+/* A read-only weight tensor on the device.  Tensors larger than the device's
+ * max allocation are split along dim 0 into parts of `part_rows` rows (the
+ * last may be shorter); ops that take weights handle parts. */
+typedef struct {
+  sdcl_wtype type;
+  int nd;
+  int64_t d[4];
+  int64_t n;
+  int nparts;
+  int64_t part_rows;
+  cl_mem part[SDCL_W_MAX_PARTS];
+} sdcl_w;
+
+/* Converts host data (src_type, n elements, row-major with shape d[0..nd-1])
+ * to `type` and uploads it, splitting when needed.  Sticky error on failure. */
+void sdcl_w_upload (sdcl_cl *cl, sdcl_w *w, sdcl_wtype type, int nd, const int64_t *shape,
+                    const void *src, sdcl_src_type src_type);
+void sdcl_w_free (sdcl_w *w);
+uint64_t sdcl_w_bytes (const sdcl_w *w);
+
+/* Host-side conversions used by uploads and tests. */
+float sdcl_half_to_float (uint16_t h);
+uint16_t sdcl_float_to_half (float f);    /* round to nearest even */
+float sdcl_bf16_to_float (uint16_t b);
+
+#endif /* SDCL_CLRT_H */
