@@ -1,1 +1,217 @@
-/* SPDX-License-Identifier: LGPL-3.0-or-later */
+/* CLIP text encoder (reference §4.1): token + position embedding, a stack of
+ * pre-LayerNorm transformer layers with causal self-attention, and the final
+ * LayerNorm.  No attention mask: padding tokens are ordinary tokens, as in
+ * the SD pipelines.
+ *
+ * The token embedding ([vocab, hidden], the largest tensor of the tower) is
+ * never uploaded: a prompt uses at most max_position_embeddings rows, which
+ * are gathered on the host from the mapped file.  The weight set therefore
+ * has to stay open while the encoder lives.
+ *
+ * SPDX-License-Identifier: LGPL-3.0-or-later
+ */
+#include "nets.h"
+
+#include <glib.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "nn.h"
+
+#define PREFIX "text_model."
+
+typedef struct {
+  nn_layer_norm norm1, norm2;
+  nn_attention attn;
+  nn_linear fc1, fc2;
+} clip_layer;
+
+struct sdcl_clip {
+  sdcl_cl *cl;
+  sdcl_clip_config cfg;
+  sdcl_wtype wtype;
+  nn_weights weights;
+  const sdcl_st_tensor *token_embedding;     /* [vocab, hidden], in the mapping */
+  const sdcl_st_tensor *position_embedding;  /* [max_positions, hidden], in the mapping */
+  clip_layer *layers;
+  nn_layer_norm final_norm;
+};
+
+/* ---- construction ------------------------------------------------------------ */
+
+static void
+load_layer (nn_loader *ld, const sdcl_clip_config *c, int i, clip_layer *l)
+{
+  char p[NN_NAME_MAX];
+  nn_name (p, PREFIX "encoder.layers.%d.layer_norm1", i);
+  nn_layer_norm_load (ld, &l->norm1, c->hidden_size, c->layer_norm_eps, p);
+  nn_name (p, PREFIX "encoder.layers.%d.self_attn", i);
+  nn_attention_load (ld, &l->attn, &nn_clip_attention_names, c->hidden_size, c->hidden_size,
+                     c->n_heads, true, p);
+  nn_name (p, PREFIX "encoder.layers.%d.layer_norm2", i);
+  nn_layer_norm_load (ld, &l->norm2, c->hidden_size, c->layer_norm_eps, p);
+  nn_name (p, PREFIX "encoder.layers.%d.mlp.fc1", i);
+  nn_linear_load (ld, &l->fc1, c->hidden_size, c->intermediate_size, true, p);
+  nn_name (p, PREFIX "encoder.layers.%d.mlp.fc2", i);
+  nn_linear_load (ld, &l->fc2, c->intermediate_size, c->hidden_size, true, p);
+}
+
+/* The embeddings stay in the mapping (see the top of the file). */
+static void
+find_embeddings (nn_loader *ld, sdcl_clip *m)
+{
+  const sdcl_clip_config *c = &m->cfg;
+  m->token_embedding = nn_find_host (ld, 2, (int64_t[]){ c->vocab_size, c->hidden_size },
+                                     PREFIX "embeddings.token_embedding.weight");
+  m->position_embedding = nn_find_host (
+      ld, 2, (int64_t[]){ c->max_position_embeddings, c->hidden_size },
+      PREFIX "embeddings.position_embedding.weight");
+}
+
+sdcl_status
+sdcl_clip_new (sdcl_cl *cl, const sdcl_wset *ws, const sdcl_clip_config *cfg, sdcl_wtype wtype,
+               sdcl_clip **out, sdcl_error *err)
+{
+  *out = NULL;
+  if (cfg->n_layers <= 0 || cfg->hidden_size <= 0 || cfg->max_position_embeddings <= 0)
+    return nn_error (err, SDCL_ERR_MODEL_FORMAT, "text encoder config has %d layers, hidden size %d",
+                     cfg->n_layers, cfg->hidden_size);
+
+  sdcl_clip *m = g_new0 (sdcl_clip, 1);
+  m->cl = cl;
+  m->cfg = *cfg;
+  m->wtype = wtype;
+  m->layers = g_new0 (clip_layer, cfg->n_layers);
+
+  nn_loader ld;
+  nn_loader_init (&ld, cl, ws, wtype, &m->weights, err);
+  find_embeddings (&ld, m);
+  for (int i = 0; i < cfg->n_layers; i++)
+    load_layer (&ld, cfg, i, &m->layers[i]);
+  nn_layer_norm_load (&ld, &m->final_norm, cfg->hidden_size, cfg->layer_norm_eps,
+                      PREFIX "final_layer_norm");
+
+  sdcl_status st = nn_loader_finish (&ld);
+  if (st != SDCL_OK)
+    {
+      sdcl_clip_free (m);
+      return st;
+    }
+  *out = m;
+  return SDCL_OK;
+}
+
+void
+sdcl_clip_free (sdcl_clip *m)
+{
+  if (!m)
+    return;
+  nn_weights_free (&m->weights);
+  g_free (m->layers);
+  g_free (m);
+}
+
+uint64_t
+sdcl_clip_device_bytes (const sdcl_clip *m)
+{
+  return m ? m->weights.bytes : 0;
+}
+
+/* ---- forward ------------------------------------------------------------------- */
+
+static sdcl_status
+check_ids (const sdcl_clip *m, const int32_t *ids, int batch, int tokens, sdcl_error *err)
+{
+  for (int i = 0; i < batch * tokens; i++)
+    if (ids[i] < 0 || ids[i] >= m->cfg.vocab_size)
+      return nn_error (err, SDCL_ERR_INVALID_ARGUMENT, "token id %d at [%d, %d] is outside the "
+                       "vocabulary (%d entries)", ids[i], i / tokens, i % tokens,
+                       m->cfg.vocab_size);
+  return SDCL_OK;
+}
+
+/* token_embedding[id] + position_embedding[position] for every token,
+ * gathered on the host (rows rounded like uploaded weights of `wtype`) and
+ * uploaded as h [batch, tokens, hidden].  Ids are valid, and the rows cannot
+ * fail to convert: shapes and dtypes were checked at construction. */
+static void
+embed (sdcl_clip *m, const int32_t *ids, int batch, int tokens, sdcl_t *h)
+{
+  int64_t hidden = m->cfg.hidden_size;
+  float *host = g_new (float, (size_t) batch * tokens * hidden);
+  float *pos = g_new (float, hidden);
+  for (int t = 0; t < tokens; t++)
+    {
+      nn_tensor_row (m->position_embedding, t, m->wtype, pos);
+      for (int b = 0; b < batch; b++)
+        {
+          float *row = host + ((int64_t) b * tokens + t) * hidden;
+          nn_tensor_row (m->token_embedding, ids[b * tokens + t], m->wtype, row);
+          for (int64_t i = 0; i < hidden; i++)
+            row[i] += pos[i];
+        }
+    }
+  sdcl_t_alloc (m->cl, h, 3, batch, tokens, hidden, 0);
+  sdcl_t_upload (m->cl, h, host);
+  g_free (pos);
+  g_free (host);
+}
+
+/* One pre-LN layer: h + attn(LN1(h)), then + mlp(LN2(.)).  Returns the new
+ * hidden state; h is left to the caller. */
+static sdcl_t
+layer_forward (sdcl_cl *cl, const clip_layer *l, sdcl_act act, const sdcl_t *h)
+{
+  sdcl_t a = nn_layer_norm_forward (cl, &l->norm1, h);
+  sdcl_t h1 = nn_attention_forward (cl, &l->attn, &a, NULL, true, h);
+  sdcl_t_release (cl, &a);
+
+  a = nn_layer_norm_forward (cl, &l->norm2, &h1);
+  sdcl_t mid = nn_linear_forward (cl, &l->fc1, &a, act, NULL);
+  sdcl_t_release (cl, &a);
+  sdcl_t h2 = nn_linear_forward (cl, &l->fc2, &mid, SDCL_ACT_NONE, &h1);
+  sdcl_t_release (cl, &mid);
+  sdcl_t_release (cl, &h1);
+  return h2;
+}
+
+sdcl_status
+sdcl_clip_forward (sdcl_clip *m, const int32_t *ids, int batch, int tokens, int skip,
+                   const volatile int *cancel, sdcl_t *hidden, sdcl_error *err)
+{
+  const sdcl_clip_config *c = &m->cfg;
+  memset (hidden, 0, sizeof *hidden);
+  if (batch <= 0 || tokens <= 0 || tokens > c->max_position_embeddings)
+    return nn_error (err, SDCL_ERR_INVALID_ARGUMENT, "text encoder input [%d, %d]: batch must be "
+                     "positive and tokens in 1..%d", batch, tokens, c->max_position_embeddings);
+  /* hidden_states has n_layers + 1 entries (embeddings first); skip = k
+   * selects hidden_states[-k], i.e. the output of layer n_layers + 1 - k. */
+  if (skip < 0 || skip > c->n_layers + 1)
+    return nn_error (err, SDCL_ERR_INVALID_ARGUMENT, "clip skip %d outside 0..%d", skip,
+                     c->n_layers + 1);
+  int run_layers = skip <= 1 ? c->n_layers : c->n_layers + 1 - skip;
+
+  sdcl_status st = check_ids (m, ids, batch, tokens, err);
+  if (st == SDCL_OK)
+    st = nn_poll (m->cl, cancel, err);
+  sdcl_t h = { 0 };
+  if (st == SDCL_OK)
+    embed (m, ids, batch, tokens, &h);
+  sdcl_act act = c->quick_gelu ? SDCL_ACT_QUICK_GELU : SDCL_ACT_GELU;
+  for (int i = 0; i < run_layers && st == SDCL_OK; i++)
+    {
+      sdcl_t next = layer_forward (m->cl, &m->layers[i], act, &h);
+      sdcl_t_release (m->cl, &h);
+      h = next;
+      st = nn_poll (m->cl, cancel, err);
+    }
+  if (st == SDCL_OK)
+    {
+      *hidden = nn_layer_norm_forward (m->cl, &m->final_norm, &h);
+      st = sdcl_cl_check (m->cl, err);
+    }
+  sdcl_t_release (m->cl, &h);
+  if (st != SDCL_OK)
+    sdcl_t_release (m->cl, hidden);
+  return st;
+}

@@ -1,1 +1,472 @@
-/* SPDX-License-Identifier: LGPL-3.0-or-later */
+/* Tensor names: the original LDM single-file layout (CompVis, Stability,
+ * A1111) to diffusers' canonical names and back (reference §5.2-§5.5), and
+ * the small renames older diffusers folders need.
+ *
+ * Both directions walk the same structure and share the rename tables, so
+ * sdcl-mkmodel's LDM files are named by the exact inverse of what the
+ * loader reads.
+ *
+ * SPDX-License-Identifier: LGPL-3.0-or-later
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <glib.h>
+
+#include "loader_internal.h"
+
+typedef struct {
+  const char *ldm, *canonical;
+} rename_rule;
+
+/* UNet ResBlock sub-modules (§5.3). */
+static const rename_rule unet_resnet_rules[] = {
+  { "in_layers.0.", "norm1." },        { "in_layers.2.", "conv1." },
+  { "emb_layers.1.", "time_emb_proj." }, { "out_layers.0.", "norm2." },
+  { "out_layers.3.", "conv2." },       { "skip_connection.", "conv_shortcut." },
+};
+
+/* VAE resnets keep their names except the shortcut (§5.4). */
+static const rename_rule vae_resnet_rules[] = {
+  { "norm1.", "norm1." }, { "conv1.", "conv1." }, { "norm2.", "norm2." },
+  { "conv2.", "conv2." }, { "nin_shortcut.", "conv_shortcut." },
+};
+
+static const rename_rule vae_attention_rules[] = {
+  { "norm.", "group_norm." }, { "q.", "to_q." }, { "k.", "to_k." },
+  { "v.", "to_v." },          { "proj_out.", "to_out.0." },
+};
+
+/* Top-level UNet modules. */
+static const rename_rule unet_top_rules[] = {
+  { "time_embed.0.", "time_embedding.linear_1." }, { "time_embed.2.", "time_embedding.linear_2." },
+  { "input_blocks.0.0.", "conv_in." },             { "out.0.", "conv_norm_out." },
+  { "out.2.", "conv_out." },                       { "label_emb.0.0.", "add_embedding.linear_1." },
+  { "label_emb.0.2.", "add_embedding.linear_2." },
+};
+
+static const rename_rule vae_side_rules[] = {
+  { "conv_in.", "conv_in." }, { "conv_out.", "conv_out." }, { "norm_out.", "conv_norm_out." },
+};
+
+/* ---- small parsing helpers ---------------------------------------------- */
+
+/* Advances *p past `prefix` when it starts with it. */
+static bool
+take (const char **p, const char *prefix)
+{
+  size_t n = strlen (prefix);
+  if (strncmp (*p, prefix, n) != 0)
+    return false;
+  *p += n;
+  return true;
+}
+
+/* Advances past "<decimal>." (no sign, no leading zero) and stores the number. */
+static bool
+take_number (const char **p, int *out)
+{
+  const char *s = *p;
+  if (!g_ascii_isdigit (*s))
+    return false;
+  char *end;
+  long v = strtol (s, &end, 10);
+  if (*end != '.' || v > 100000 || (end - s > 1 && *s == '0'))
+    return false;
+  *out = (int) v;
+  *p = end + 1;
+  return true;
+}
+
+/* Advances past "<word>.<decimal>." and stores the number. */
+static bool
+take_index (const char **p, const char *word, int *out)
+{
+  const char *s = *p;
+  if (!take (&s, word) || !take (&s, ".") || !take_number (&s, out))
+    return false;
+  *p = s;
+  return true;
+}
+
+/* Applies the first matching rule in the chosen direction: writes the
+ * replacement of the rule's prefix followed by the rest of `name`. */
+static bool
+apply_rules (const rename_rule *rules, size_t n, bool to_canonical, const char *head,
+             const char *name, char *out, size_t out_size)
+{
+  for (size_t i = 0; i < n; i++)
+    {
+      const char *from = to_canonical ? rules[i].ldm : rules[i].canonical;
+      const char *to = to_canonical ? rules[i].canonical : rules[i].ldm;
+      const char *rest = name;
+      if (take (&rest, from))
+        return (size_t) g_snprintf (out, out_size, "%s%s%s", head, to, rest) < out_size;
+    }
+  return false;
+}
+
+static bool
+format (char *out, size_t out_size, const char *fmt, ...) G_GNUC_PRINTF (3, 4);
+
+static bool
+format (char *out, size_t out_size, const char *fmt, ...)
+{
+  va_list ap;
+  va_start (ap, fmt);
+  int n = g_vsnprintf (out, out_size, fmt, ap);
+  va_end (ap);
+  return n >= 0 && (size_t) n < out_size;
+}
+
+/* ---- UNet, LDM -> canonical -------------------------------------------- */
+
+typedef struct {
+  int L;                 /* layers per block */
+  int n_levels;
+  const bool *up_has_attn;
+} unet_shape;
+
+static bool
+unet_resnet (const char *head, const char *rest, bool to_canonical, char *out, size_t size)
+{
+  return apply_rules (unet_resnet_rules, G_N_ELEMENTS (unet_resnet_rules), to_canonical, head,
+                      rest, out, size);
+}
+
+static bool
+map_input_block (const unet_shape *u, int i, const char *p, char *out, size_t size)
+{
+  int k, b = (i - 1) / (u->L + 1), j = (i - 1) % (u->L + 1);
+  if (i < 1 || b >= u->n_levels || !take_number (&p, &k))
+    return false;
+  char head[64];
+  if (k == 0 && j < u->L)
+    return format (head, sizeof head, "down_blocks.%d.resnets.%d.", b, j)
+           && unet_resnet (head, p, true, out, size);
+  if (k == 0 && j == u->L && take (&p, "op."))
+    return format (out, size, "down_blocks.%d.downsamplers.0.conv.%s", b, p);
+  if (k == 1 && j < u->L)
+    return format (out, size, "down_blocks.%d.attentions.%d.%s", b, j, p);
+  return false;
+}
+
+static bool
+map_output_block (const unet_shape *u, int i, const char *p, char *out, size_t size)
+{
+  int k, b = i / (u->L + 1), j = i % (u->L + 1);
+  if (b >= u->n_levels || !take_number (&p, &k))
+    return false;
+  bool attn = u->up_has_attn[b];
+  char head[64];
+  if (k == 0)
+    return format (head, sizeof head, "up_blocks.%d.resnets.%d.", b, j)
+           && unet_resnet (head, p, true, out, size);
+  if (k == 1 && attn)
+    return format (out, size, "up_blocks.%d.attentions.%d.%s", b, j, p);
+  /* the upsampler follows the resnet, and the attention when there is one */
+  if (k == (attn ? 2 : 1) && j == u->L && b < u->n_levels - 1 && take (&p, "conv."))
+    return format (out, size, "up_blocks.%d.upsamplers.0.conv.%s", b, p);
+  return false;
+}
+
+static bool
+map_unet (const unet_shape *u, const char *p, char *out, size_t size)
+{
+  int i;
+  if (apply_rules (unet_top_rules, G_N_ELEMENTS (unet_top_rules), true, "", p, out, size))
+    return true;
+  if (take_index (&p, "input_blocks", &i))
+    return map_input_block (u, i, p, out, size);
+  if (take_index (&p, "output_blocks", &i))
+    return map_output_block (u, i, p, out, size);
+  if (take_index (&p, "middle_block", &i))
+    {
+      if (i == 1)
+        return format (out, size, "mid_block.attentions.0.%s", p);
+      if (i == 0 || i == 2)
+        return unet_resnet (i == 0 ? "mid_block.resnets.0." : "mid_block.resnets.1.", p, true,
+                            out, size);
+    }
+  return false;
+}
+
+/* ---- VAE, LDM -> canonical --------------------------------------------- */
+
+static bool
+map_vae_side (const char *side, const char *p, char *out, size_t size)
+{
+  int i, j;
+  char head[96];
+  if (apply_rules (vae_side_rules, G_N_ELEMENTS (vae_side_rules), true, side, p, out, size))
+    return true;
+  if (take_index (&p, "down", &i))
+    {
+      if (take_index (&p, "block", &j))
+        return format (head, sizeof head, "%sdown_blocks.%d.resnets.%d.", side, i, j)
+               && apply_rules (vae_resnet_rules, G_N_ELEMENTS (vae_resnet_rules), true, head, p,
+                               out, size);
+      if (take (&p, "downsample.conv."))
+        return format (out, size, "%sdown_blocks.%d.downsamplers.0.conv.%s", side, i, p);
+      return false;
+    }
+  if (take_index (&p, "up", &i))
+    {
+      if (i >= SDCL_LDM_VAE_LEVELS)
+        return false;
+      int b = SDCL_LDM_VAE_LEVELS - 1 - i;   /* LDM numbers decoder levels bottom-up */
+      if (take_index (&p, "block", &j))
+        return format (head, sizeof head, "%sup_blocks.%d.resnets.%d.", side, b, j)
+               && apply_rules (vae_resnet_rules, G_N_ELEMENTS (vae_resnet_rules), true, head, p,
+                               out, size);
+      if (take (&p, "upsample.conv."))
+        return format (out, size, "%sup_blocks.%d.upsamplers.0.conv.%s", side, b, p);
+      return false;
+    }
+  if (take (&p, "mid.block_1."))
+    return format (head, sizeof head, "%smid_block.resnets.0.", side)
+           && apply_rules (vae_resnet_rules, G_N_ELEMENTS (vae_resnet_rules), true, head, p, out, size);
+  if (take (&p, "mid.block_2."))
+    return format (head, sizeof head, "%smid_block.resnets.1.", side)
+           && apply_rules (vae_resnet_rules, G_N_ELEMENTS (vae_resnet_rules), true, head, p, out, size);
+  if (take (&p, "mid.attn_1."))
+    return format (head, sizeof head, "%smid_block.attentions.0.", side)
+           && apply_rules (vae_attention_rules, G_N_ELEMENTS (vae_attention_rules), true, head, p,
+                           out, size);
+  return false;
+}
+
+static bool
+map_vae (const char *p, char *out, size_t size)
+{
+  if (take (&p, "encoder."))
+    return map_vae_side ("encoder.", p, out, size);
+  if (take (&p, "decoder."))
+    return map_vae_side ("decoder.", p, out, size);
+  if (g_str_has_prefix (p, "quant_conv.") || g_str_has_prefix (p, "post_quant_conv."))
+    return format (out, size, "%s", p);
+  return false;
+}
+
+/* ---- text encoder ------------------------------------------------------ */
+
+/* HF CLIP names under an optional `text_model.` (§4.1); position_ids is a
+ * constant buffer, not a weight. */
+static bool
+map_text (const char *p, char *out, size_t size)
+{
+  if (g_str_has_suffix (p, "position_ids"))
+    return false;
+  if (take (&p, "text_model."))
+    return format (out, size, "text_model.%s", p);
+  if (g_str_has_prefix (p, "embeddings.") || g_str_has_prefix (p, "encoder.")
+      || g_str_has_prefix (p, "final_layer_norm."))
+    return format (out, size, "text_model.%s", p);
+  return false;
+}
+
+bool
+sdcl_ldm_map_name (const char *ldm_name, int unet_layers_per_block, int unet_n_levels,
+                   const bool *unet_up_has_attn, sdcl_component *comp, char *out_name,
+                   size_t out_size)
+{
+  const char *p = ldm_name;
+  if (take (&p, SDCL_LDM_UNET_PREFIX))
+    {
+      unet_shape u = { unet_layers_per_block, unet_n_levels, unet_up_has_attn };
+      *comp = SDCL_COMP_UNET;
+      return unet_layers_per_block > 0 && map_unet (&u, p, out_name, out_size);
+    }
+  if (take (&p, "first_stage_model.") || take (&p, "vae."))
+    {
+      *comp = SDCL_COMP_VAE;
+      return map_vae (p, out_name, out_size);
+    }
+  if (take (&p, SDCL_LDM_TEXT_PREFIX))
+    {
+      *comp = SDCL_COMP_TEXT;
+      return map_text (p, out_name, out_size);
+    }
+  return false;
+}
+
+/* ---- canonical -> LDM (for writers) ------------------------------------ */
+
+static bool
+unmap_down_block (const unet_shape *u, int b, const char *p, char *out, size_t size)
+{
+  int j;
+  char head[96];
+  if (take_index (&p, "resnets", &j))
+    return format (head, sizeof head, SDCL_LDM_UNET_PREFIX "input_blocks.%d.0.",
+                   1 + b * (u->L + 1) + j)
+           && unet_resnet (head, p, false, out, size);
+  if (take_index (&p, "attentions", &j))
+    return format (out, size, SDCL_LDM_UNET_PREFIX "input_blocks.%d.1.%s", 1 + b * (u->L + 1) + j, p);
+  if (take (&p, "downsamplers.0.conv."))
+    return format (out, size, SDCL_LDM_UNET_PREFIX "input_blocks.%d.0.op.%s",
+                   (b + 1) * (u->L + 1), p);
+  return false;
+}
+
+static bool
+unmap_up_block (const unet_shape *u, int b, const char *p, char *out, size_t size)
+{
+  int j;
+  char head[96];
+  if (b >= u->n_levels)
+    return false;
+  if (take_index (&p, "resnets", &j))
+    return format (head, sizeof head, SDCL_LDM_UNET_PREFIX "output_blocks.%d.0.", b * (u->L + 1) + j)
+           && unet_resnet (head, p, false, out, size);
+  if (take_index (&p, "attentions", &j))
+    return format (out, size, SDCL_LDM_UNET_PREFIX "output_blocks.%d.1.%s", b * (u->L + 1) + j, p);
+  if (take (&p, "upsamplers.0.conv."))
+    return format (out, size, SDCL_LDM_UNET_PREFIX "output_blocks.%d.%d.conv.%s",
+                   b * (u->L + 1) + u->L, u->up_has_attn[b] ? 2 : 1, p);
+  return false;
+}
+
+static bool
+unmap_unet (const unet_shape *u, const char *p, char *out, size_t size)
+{
+  int b;
+  if (apply_rules (unet_top_rules, G_N_ELEMENTS (unet_top_rules), false, SDCL_LDM_UNET_PREFIX, p,
+                   out, size))
+    return true;
+  if (take_index (&p, "down_blocks", &b))
+    return unmap_down_block (u, b, p, out, size);
+  if (take_index (&p, "up_blocks", &b))
+    return unmap_up_block (u, b, p, out, size);
+  if (take (&p, "mid_block.attentions.0."))
+    return format (out, size, SDCL_LDM_UNET_PREFIX "middle_block.1.%s", p);
+  if (take_index (&p, "mid_block.resnets", &b) && b <= 1)
+    return unet_resnet (b == 0 ? SDCL_LDM_UNET_PREFIX "middle_block.0."
+                               : SDCL_LDM_UNET_PREFIX "middle_block.2.", p, false, out, size);
+  return false;
+}
+
+static bool
+unmap_vae_side (const char *side, const char *p, char *out, size_t size)
+{
+  int i, j;
+  char head[96];
+  if (apply_rules (vae_side_rules, G_N_ELEMENTS (vae_side_rules), false, side, p, out, size))
+    return true;
+  if (take_index (&p, "down_blocks", &i))
+    {
+      if (take_index (&p, "resnets", &j))
+        return format (head, sizeof head, "%sdown.%d.block.%d.", side, i, j)
+               && apply_rules (vae_resnet_rules, G_N_ELEMENTS (vae_resnet_rules), false, head, p,
+                               out, size);
+      return take (&p, "downsamplers.0.conv.")
+             && format (out, size, "%sdown.%d.downsample.conv.%s", side, i, p);
+    }
+  if (take_index (&p, "up_blocks", &i))
+    {
+      int level = SDCL_LDM_VAE_LEVELS - 1 - i;
+      if (level < 0)
+        return false;
+      if (take_index (&p, "resnets", &j))
+        return format (head, sizeof head, "%sup.%d.block.%d.", side, level, j)
+               && apply_rules (vae_resnet_rules, G_N_ELEMENTS (vae_resnet_rules), false, head, p,
+                               out, size);
+      return take (&p, "upsamplers.0.conv.")
+             && format (out, size, "%sup.%d.upsample.conv.%s", side, level, p);
+    }
+  if (take_index (&p, "mid_block.resnets", &j) && j <= 1)
+    return format (head, sizeof head, "%smid.block_%d.", side, j + 1)
+           && apply_rules (vae_resnet_rules, G_N_ELEMENTS (vae_resnet_rules), false, head, p, out, size);
+  if (take (&p, "mid_block.attentions.0."))
+    return format (head, sizeof head, "%smid.attn_1.", side)
+           && apply_rules (vae_attention_rules, G_N_ELEMENTS (vae_attention_rules), false, head, p,
+                           out, size);
+  return false;
+}
+
+static bool
+unmap_vae (const char *p, char *out, size_t size)
+{
+  if (take (&p, "encoder."))
+    return unmap_vae_side ("first_stage_model.encoder.", p, out, size);
+  if (take (&p, "decoder."))
+    return unmap_vae_side ("first_stage_model.decoder.", p, out, size);
+  if (g_str_has_prefix (p, "quant_conv.") || g_str_has_prefix (p, "post_quant_conv."))
+    return format (out, size, "first_stage_model.%s", p);
+  return false;
+}
+
+bool
+sdcl_ldm_unmap_name (sdcl_component comp, const char *canonical, int unet_layers_per_block,
+                     int unet_n_levels, const bool *unet_up_has_attn, char *out, size_t out_size,
+                     bool *conv_1x1)
+{
+  unet_shape u = { unet_layers_per_block, unet_n_levels, unet_up_has_attn };
+  *conv_1x1 = false;
+  switch (comp)
+    {
+    case SDCL_COMP_UNET:
+      return unet_layers_per_block > 0 && unmap_unet (&u, canonical, out, out_size);
+    case SDCL_COMP_VAE:
+      *conv_1x1 = sdcl_vae_attention_matrix (canonical) && g_str_has_suffix (canonical, ".weight");
+      return unmap_vae (canonical, out, out_size);
+    case SDCL_COMP_TEXT:
+      return g_str_has_prefix (canonical, "text_model.")
+             && format (out, out_size, SDCL_LDM_TEXT_PREFIX "%s", canonical);
+    }
+  return false;
+}
+
+/* ---- diffusers folders ------------------------------------------------- */
+
+/* Attention names of diffusers releases before 0.14. */
+static const rename_rule old_vae_attention_rules[] = {
+  { "query.", "to_q." }, { "key.", "to_k." }, { "value.", "to_v." }, { "proj_attn.", "to_out.0." },
+};
+
+static bool
+vae_attention_module (const char *name, const char **rest)
+{
+  const char *p = name;
+  if (!take (&p, "encoder.") && !take (&p, "decoder."))
+    return false;
+  if (!take (&p, "mid_block.attentions.0."))
+    return false;
+  *rest = p;
+  return true;
+}
+
+bool
+sdcl_vae_attention_matrix (const char *canonical)
+{
+  const char *p;
+  return vae_attention_module (canonical, &p)
+         && (g_str_has_prefix (p, "to_q.") || g_str_has_prefix (p, "to_k.")
+             || g_str_has_prefix (p, "to_v.") || g_str_has_prefix (p, "to_out.0."));
+}
+
+bool
+sdcl_canonical_name (sdcl_component comp, const char *name, char *out, size_t out_size)
+{
+  const char *p;
+  switch (comp)
+    {
+    case SDCL_COMP_TEXT:
+      return map_text (name, out, out_size);
+    case SDCL_COMP_VAE:
+      if (vae_attention_module (name, &p))
+        {
+          char head[64];
+          if (format (head, sizeof head, "%.*s", (int) (p - name), name)
+              && apply_rules (old_vae_attention_rules, G_N_ELEMENTS (old_vae_attention_rules), true,
+                              head, p, out, out_size))
+            return true;
+        }
+      return format (out, out_size, "%s", name);
+    case SDCL_COMP_UNET:
+      return format (out, out_size, "%s", name);
+    }
+  return false;
+}

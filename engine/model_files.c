@@ -1,1 +1,569 @@
-/* SPDX-License-Identifier: LGPL-3.0-or-later */
+/* Opening a checkpoint: a diffusers folder or a single LDM .safetensors
+ * file (reference §5).  Either way the result is the same: validated files,
+ * configs, the detected family and three weight sets under canonical names,
+ * each checked against the tensors its config implies.
+ *
+ * SPDX-License-Identifier: LGPL-3.0-or-later
+ */
+#include <string.h>
+
+#include <gio/gio.h>
+#include <glib.h>
+
+#include "api_internal.h"
+#include "json_strict.h"
+#include "loader_internal.h"
+
+/* config.json and shard index files are small; refuse absurd ones before
+ * reading them into memory. */
+#define MAX_JSON_FILE_BYTES (64 * 1024 * 1024)
+
+static void
+keep_file (sdcl_model_files *mf, sdcl_st_file *f)
+{
+  mf->files = g_renew (sdcl_st_file *, mf->files, mf->n_files + 1);
+  mf->files[mf->n_files++] = f;
+}
+
+static sdcl_status
+open_st (sdcl_model_files *mf, const char *path, sdcl_st_file **out, sdcl_error *err)
+{
+  sdcl_status st = sdcl_st_open (path, out, err);
+  if (!st)
+    keep_file (mf, *out);
+  return st;
+}
+
+/* The canonical view of a file tensor: the VAE attention's 1x1 convolution
+ * weights become the [C, C] matrices they are (same bytes). */
+static sdcl_st_tensor
+canonical_view (sdcl_component comp, const char *canonical, const sdcl_st_tensor *t)
+{
+  sdcl_st_tensor v = *t;
+  if (comp == SDCL_COMP_VAE && sdcl_vae_attention_matrix (canonical) && t->nd == 4
+      && t->shape[2] == 1 && t->shape[3] == 1)
+    v.nd = 2;
+  return v;
+}
+
+static sdcl_status
+add_tensor (sdcl_wset *ws, sdcl_component comp, const char *canonical, const sdcl_st_tensor *t,
+            const sdcl_st_file *f, sdcl_error *err)
+{
+  sdcl_st_tensor v = canonical_view (comp, canonical, t);
+  return sdcl_wset_add (ws, canonical, &v, sdcl_st_path (f), err);
+}
+
+/* For single files a missing tensor is named in both layouts: the file's
+ * own name is the one its owner can look for. */
+static sdcl_status
+check_ldm_names_present (const sdcl_model_files *mf, const sdcl_wset *ws, sdcl_component comp,
+                         const sdcl_tensor_spec *specs, size_t count, sdcl_error *err)
+{
+  for (size_t i = 0; i < count; i++)
+    {
+      char ldm[256];
+      bool conv_1x1;
+      if (sdcl_wset_find (ws, specs[i].name)
+          || !sdcl_ldm_unmap_name (comp, specs[i].name, mf->unet.layers_per_block, mf->unet.n_levels,
+                                   mf->unet.up_has_attn, ldm, sizeof ldm, &conv_1x1))
+        continue;
+      return sdcl_fail (err, SDCL_ERR_MODEL_FORMAT, "missing tensor %s (%s in diffusers' naming) in %s of %s",
+                        ldm, specs[i].name, sdcl_wset_component (ws), mf->path);
+    }
+  return SDCL_OK;
+}
+
+static sdcl_status
+check_specs (const sdcl_model_files *mf, const sdcl_wset *ws, sdcl_component comp, sdcl_error *err)
+{
+  size_t n;
+  sdcl_tensor_spec *specs = comp == SDCL_COMP_UNET ? sdcl_unet_tensor_specs (&mf->unet, &n)
+                            : comp == SDCL_COMP_VAE ? sdcl_vae_tensor_specs (&mf->vae, &n)
+                                                    : sdcl_clip_tensor_specs (&mf->clip, &n);
+  sdcl_status st = mf->single_file ? check_ldm_names_present (mf, ws, comp, specs, n, err) : SDCL_OK;
+  if (!st)
+    st = sdcl_wset_check_specs (ws, specs, n, err);
+  g_free (specs);
+  return st;
+}
+
+/* Every component holds exactly the tensors its config implies. */
+static sdcl_status
+check_all_specs (const sdcl_model_files *mf, sdcl_error *err)
+{
+  sdcl_status st;
+  if ((st = check_specs (mf, mf->unet_w, SDCL_COMP_UNET, err))
+      || (st = check_specs (mf, mf->vae_w, SDCL_COMP_VAE, err)))
+    return st;
+  return check_specs (mf, mf->text_w, SDCL_COMP_TEXT, err);
+}
+
+/* ---- single LDM file --------------------------------------------------- */
+
+static const char *
+ldm_vae_prefix (const sdcl_st_file *f)
+{
+  return sdcl_st_find (f, "vae.encoder.conv_in.weight") ? "vae." : "first_stage_model.";
+}
+
+static sdcl_status
+map_ldm_tensors (sdcl_model_files *mf, const sdcl_st_file *f, sdcl_error *err)
+{
+  sdcl_wset *sets[] = { [SDCL_COMP_UNET] = mf->unet_w, [SDCL_COMP_VAE] = mf->vae_w,
+                        [SDCL_COMP_TEXT] = mf->text_w };
+  for (size_t i = 0; i < sdcl_st_count (f); i++)
+    {
+      const sdcl_st_tensor *t = sdcl_st_at (f, i);
+      sdcl_component comp;
+      char canonical[256];
+      if (!sdcl_ldm_map_name (t->name, mf->unet.layers_per_block, mf->unet.n_levels,
+                              mf->unet.up_has_attn, &comp, canonical, sizeof canonical))
+        continue;   /* EMA copies, schedules, position_ids, ... */
+      sdcl_status st = add_tensor (sets[comp], comp, canonical, t, f, err);
+      if (st)
+        return st;
+    }
+  return SDCL_OK;
+}
+
+static sdcl_status
+open_single_file (sdcl_model_files *mf, sdcl_error *err)
+{
+  sdcl_st_file *f;
+  sdcl_family_facts facts;
+  sdcl_status st;
+  if ((st = open_st (mf, mf->path, &f, err)))
+    return st;
+  mf->single_file = true;
+  sdcl_family_facts_from_ldm (f, &facts);
+  /* the UNet first: a file without one (a LoRA, a lone VAE) is no checkpoint */
+  if ((st = sdcl_unet_config_from_ldm (f, &mf->unet, err))
+      || (st = sdcl_family_decide (&facts, mf->path, &mf->family, err))
+      || (st = sdcl_vae_config_from_ldm (f, ldm_vae_prefix (f), &mf->vae, err))
+      || (st = sdcl_clip_config_from_ldm (f, &mf->clip, err)))
+    return st;
+  sdcl_sched_config_sd15 (&mf->sched);
+  mf->unet_w = sdcl_wset_new ("unet", mf->path);
+  mf->vae_w = sdcl_wset_new ("vae", mf->path);
+  mf->text_w = sdcl_wset_new ("text_encoder", mf->path);
+  if ((st = map_ldm_tensors (mf, f, err)))
+    return st;
+  return check_all_specs (mf, err);
+}
+
+/* ---- diffusers folder -------------------------------------------------- */
+
+/* Reads a JSON file whose top level must be an object. */
+static sdcl_status
+read_json_object (const char *path, JsonParser **out, sdcl_error *err)
+{
+  char *text = NULL;
+  gsize len = 0;
+  GError *gerr = NULL;
+  if (!g_file_get_contents (path, &text, &len, &gerr))
+    {
+      sdcl_status st = sdcl_fail (err, SDCL_ERR_IO, "cannot read %s: %s", path, gerr->message);
+      g_error_free (gerr);
+      return st;
+    }
+  char why[600];
+  sdcl_status st = SDCL_OK;
+  JsonParser *parser = json_parser_new_immutable ();
+  if (len > MAX_JSON_FILE_BYTES)
+    st = sdcl_fail (err, SDCL_ERR_MODEL_FORMAT, "%s: %zu bytes is too large for a config file", path,
+                    (size_t) len);
+  else if (!sdcl_json_check_strict (text, len, why, sizeof why))
+    st = sdcl_fail (err, SDCL_ERR_MODEL_FORMAT, "%s: %s", path, why);
+  else if (!json_parser_load_from_data (parser, text, (gssize) len, &gerr))
+    {
+      st = sdcl_fail (err, SDCL_ERR_MODEL_FORMAT, "%s: %s", path, gerr->message);
+      g_error_free (gerr);
+    }
+  else if (!JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+    st = sdcl_fail (err, SDCL_ERR_MODEL_FORMAT, "%s: the top level is not a JSON object", path);
+  g_free (text);
+  if (st)
+    g_object_unref (parser);
+  else
+    *out = parser;
+  return st;
+}
+
+typedef sdcl_status (*config_parser) (JsonObject *o, const char *file, void *config, sdcl_error *err);
+
+static sdcl_status
+parse_unet (JsonObject *o, const char *file, void *config, sdcl_error *err)
+{
+  return sdcl_unet_config_from_json (o, file, config, err);
+}
+
+static sdcl_status
+parse_vae (JsonObject *o, const char *file, void *config, sdcl_error *err)
+{
+  return sdcl_vae_config_from_json (o, file, config, err);
+}
+
+static sdcl_status
+parse_clip (JsonObject *o, const char *file, void *config, sdcl_error *err)
+{
+  return sdcl_clip_config_from_json (o, file, config, err);
+}
+
+static sdcl_status
+parse_sched (JsonObject *o, const char *file, void *config, sdcl_error *err)
+{
+  return sdcl_sched_config_from_json (o, file, config, err);
+}
+
+static sdcl_status
+read_config (const char *dir, const char *component, const char *file, config_parser parse,
+             void *config, sdcl_error *err)
+{
+  char *path = g_build_filename (dir, component, file, NULL);
+  JsonParser *parser = NULL;
+  sdcl_status st;
+  if (!g_file_test (path, G_FILE_TEST_IS_REGULAR))
+    st = sdcl_fail (err, SDCL_ERR_MODEL_FORMAT, "%s: missing %s/%s (is this a diffusers model folder?)",
+                    dir, component, file);
+  else if (!(st = read_json_object (path, &parser, err)))
+    st = parse (json_node_get_object (json_parser_get_root (parser)), path, config, err);
+  if (parser)
+    g_object_unref (parser);
+  g_free (path);
+  return st;
+}
+
+/* Shard names come from JSON: only plain file names of the same folder
+ * are acceptable (§1.4). */
+static bool
+plain_file_name (const char *name)
+{
+  return name[0] && strchr (name, '/') == NULL && strchr (name, '\\') == NULL
+         && strcmp (name, ".") != 0 && strcmp (name, "..") != 0;
+}
+
+static sdcl_status
+add_file_tensors (sdcl_wset *ws, sdcl_component comp, const sdcl_st_file *f, sdcl_error *err)
+{
+  for (size_t i = 0; i < sdcl_st_count (f); i++)
+    {
+      const sdcl_st_tensor *t = sdcl_st_at (f, i);
+      char canonical[256];
+      if (!sdcl_canonical_name (comp, t->name, canonical, sizeof canonical))
+        continue;
+      sdcl_status st = add_tensor (ws, comp, canonical, t, f, err);
+      if (st)
+        return st;
+    }
+  return SDCL_OK;
+}
+
+static sdcl_status
+shard_for (sdcl_model_files *mf, GHashTable *shards, const char *index_path, const char *dir,
+           const char *shard, sdcl_st_file **out, sdcl_error *err)
+{
+  if (!plain_file_name (shard))
+    return sdcl_fail (err, SDCL_ERR_MODEL_FORMAT,
+                      "%s: shard name '%s' is not a plain file name in the same folder", index_path, shard);
+  *out = g_hash_table_lookup (shards, shard);
+  if (*out)
+    return SDCL_OK;
+  char *path = g_build_filename (dir, shard, NULL);
+  sdcl_status st = open_st (mf, path, out, err);
+  g_free (path);
+  if (!st)
+    g_hash_table_insert (shards, g_strdup (shard), *out);
+  return st;
+}
+
+/* A sharded component: weight_map names the shard of every tensor. */
+static sdcl_status
+add_sharded_tensors (sdcl_model_files *mf, sdcl_wset *ws, sdcl_component comp, const char *dir,
+                     const char *index_path, sdcl_error *err)
+{
+  JsonParser *parser;
+  sdcl_status st = read_json_object (index_path, &parser, err);
+  if (st)
+    return st;
+  JsonObject *root = json_node_get_object (json_parser_get_root (parser));
+  JsonNode *map = json_object_get_member (root, "weight_map");
+  if (!map || !JSON_NODE_HOLDS_OBJECT (map))
+    st = sdcl_fail (err, SDCL_ERR_MODEL_FORMAT, "%s: no \"weight_map\" object", index_path);
+  GHashTable *shards = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  JsonObjectIter it;
+  const char *name;
+  JsonNode *value;
+  if (!st)
+    json_object_iter_init (&it, json_node_get_object (map));
+  while (!st && json_object_iter_next (&it, &name, &value))
+    {
+      sdcl_st_file *f;
+      const sdcl_st_tensor *t;
+      char canonical[256];
+      if (!JSON_NODE_HOLDS_VALUE (value) || json_node_get_value_type (value) != G_TYPE_STRING)
+        st = sdcl_fail (err, SDCL_ERR_MODEL_FORMAT, "%s: weight_map entry '%s' is not a file name",
+                        index_path, name);
+      else if (!(st = shard_for (mf, shards, index_path, dir, json_node_get_string (value), &f, err)))
+        {
+          if (!(t = sdcl_st_find (f, name)))
+            st = sdcl_fail (err, SDCL_ERR_MODEL_FORMAT, "%s: weight_map puts %s in %s, which does not hold it",
+                            index_path, name, json_node_get_string (value));
+          else if (sdcl_canonical_name (comp, name, canonical, sizeof canonical))
+            st = add_tensor (ws, comp, canonical, t, f, err);
+        }
+    }
+  g_hash_table_destroy (shards);
+  g_object_unref (parser);
+  return st;
+}
+
+/* Finds the weights of one component: the plain file, the fp16 variant or
+ * a shard index, in that order of preference. */
+static sdcl_status
+open_component_weights (sdcl_model_files *mf, const char *dir, const char *component,
+                        const char *base, sdcl_component comp, sdcl_wset **out, sdcl_error *err)
+{
+  static const struct {
+    const char *suffix;
+    bool sharded;
+  } candidates[] = {
+    { ".safetensors", false },
+    { ".fp16.safetensors", false },
+    { ".safetensors.index.json", true },
+    { ".safetensors.index.fp16.json", true },
+  };
+  char *folder = g_build_filename (dir, component, NULL);
+  sdcl_status st = SDCL_OK;
+  bool found = false;
+  for (size_t i = 0; i < G_N_ELEMENTS (candidates) && !found; i++)
+    {
+      char *name = g_strconcat (base, candidates[i].suffix, NULL);
+      char *path = g_build_filename (folder, name, NULL);
+      if ((found = g_file_test (path, G_FILE_TEST_IS_REGULAR)))
+        {
+          *out = sdcl_wset_new (component, path);
+          sdcl_st_file *f;
+          if (candidates[i].sharded)
+            st = add_sharded_tensors (mf, *out, comp, folder, path, err);
+          else if (!(st = open_st (mf, path, &f, err)))
+            st = add_file_tensors (*out, comp, f, err);
+        }
+      g_free (path);
+      g_free (name);
+    }
+  if (!found)
+    {
+      char *bin_name = g_strconcat (base, ".bin", NULL);
+      char *bin = g_build_filename (folder, bin_name, NULL);
+      g_free (bin_name);
+      st = g_file_test (bin, G_FILE_TEST_EXISTS)
+           ? sdcl_fail (err, SDCL_ERR_UNSUPPORTED_MODEL,
+                        "%s: only PyTorch .bin weights; sdcl reads .safetensors", folder)
+           : sdcl_fail (err, SDCL_ERR_MODEL_FORMAT,
+                        "%s: no weights (%s.safetensors, %s.fp16.safetensors or a sharded index)",
+                        folder, base, base);
+      g_free (bin);
+    }
+  g_free (folder);
+  return st;
+}
+
+static const sdcl_st_tensor *
+any_tensor_with_suffix (const sdcl_wset *ws, const char *suffix, int nd)
+{
+  for (size_t i = 0; i < sdcl_wset_count (ws); i++)
+    {
+      const sdcl_st_tensor *t = sdcl_wset_at (ws, i);
+      if (t->nd == nd && g_str_has_suffix (t->name, suffix))
+        return t;
+    }
+  return NULL;
+}
+
+static void
+folder_facts (const sdcl_model_files *mf, bool second_text_encoder, sdcl_family_facts *facts)
+{
+  const sdcl_st_tensor *t;
+  memset (facts, 0, sizeof *facts);
+  facts->second_text_encoder = second_text_encoder;
+  if ((t = any_tensor_with_suffix (mf->unet_w, ".attn2.to_k.weight", 2)))
+    facts->cross_attention_dim = (int) t->shape[1];
+  facts->linear_projection = any_tensor_with_suffix (mf->unet_w, ".proj_in.weight", 2) != NULL;
+  facts->openclip_text = !mf->clip.quick_gelu;   /* OpenCLIP towers use exact GELU (§4.2) */
+  if ((t = sdcl_wset_find (mf->text_w, "text_model.embeddings.token_embedding.weight")) && t->nd == 2)
+    facts->text_hidden = (int) t->shape[1];
+  if ((t = sdcl_wset_find (mf->unet_w, "add_embedding.linear_1.weight")) && t->nd == 2)
+    facts->add_embedding_in = (int) t->shape[1];
+  if ((t = sdcl_wset_find (mf->unet_w, "conv_in.weight")) && t->nd == 4)
+    facts->unet_in_channels = (int) t->shape[1];
+}
+
+/* A config value against the tensor dimension that must equal it, for a
+ * message naming the config key rather than a derived tensor shape. */
+static sdcl_status
+agree (const sdcl_model_files *mf, const sdcl_wset *ws, const char *key, int value, const char *tensor,
+       int dim, sdcl_error *err)
+{
+  const sdcl_st_tensor *t = sdcl_wset_find (ws, tensor);
+  if (!t || dim >= t->nd || t->shape[dim] == value)
+    return SDCL_OK;   /* absent tensors are reported by the spec check */
+  return sdcl_fail (err, SDCL_ERR_MODEL_FORMAT,
+                    "%s/%s/config.json: \"%s\" is %d but tensor %s has %" G_GINT64_FORMAT " in dimension %d",
+                    mf->path, sdcl_wset_component (ws), key, value, tensor, t->shape[dim], dim);
+}
+
+static sdcl_status
+check_configs_against_shapes (const sdcl_model_files *mf, sdcl_error *err)
+{
+  const sdcl_unet_config *u = &mf->unet;
+  sdcl_status st;
+  if ((st = agree (mf, mf->unet_w, "in_channels", u->in_channels, "conv_in.weight", 1, err))
+      || (st = agree (mf, mf->unet_w, "out_channels", u->out_channels, "conv_out.weight", 0, err)))
+    return st;
+  for (int b = 0; b < u->n_levels; b++)
+    {
+      char name[96];
+      g_snprintf (name, sizeof name, "down_blocks.%d.resnets.0.conv1.weight", b);
+      if ((st = agree (mf, mf->unet_w, "block_out_channels", u->block_out_channels[b], name, 0, err)))
+        return st;
+    }
+  const sdcl_st_tensor *to_k = any_tensor_with_suffix (mf->unet_w, ".attn2.to_k.weight", 2);
+  if (to_k && (st = agree (mf, mf->unet_w, "cross_attention_dim", u->cross_attention_dim, to_k->name, 1, err)))
+    return st;
+  if ((st = agree (mf, mf->vae_w, "block_out_channels", mf->vae.block_out_channels[0],
+                   "encoder.conv_in.weight", 0, err))
+      || (st = agree (mf, mf->vae_w, "latent_channels", mf->vae.latent_channels, "decoder.conv_in.weight",
+                      1, err)))
+    return st;
+  return agree (mf, mf->text_w, "hidden_size", mf->clip.hidden_size,
+                "text_model.embeddings.token_embedding.weight", 1, err);
+}
+
+/* model_index.json is optional; when present it may reveal an SDXL
+ * pipeline before any weights are read. */
+static sdcl_status
+read_model_index (const char *dir, bool *second_text_encoder, sdcl_error *err)
+{
+  char *path = g_build_filename (dir, "model_index.json", NULL);
+  JsonParser *parser = NULL;
+  sdcl_status st = SDCL_OK;
+  if (g_file_test (path, G_FILE_TEST_EXISTS) && !(st = read_json_object (path, &parser, err)))
+    {
+      JsonObject *o = json_node_get_object (json_parser_get_root (parser));
+      *second_text_encoder = json_object_has_member (o, "text_encoder_2");
+    }
+  char *te2 = g_build_filename (dir, "text_encoder_2", NULL);
+  *second_text_encoder |= g_file_test (te2, G_FILE_TEST_IS_DIR);
+  g_free (te2);
+  if (parser)
+    g_object_unref (parser);
+  g_free (path);
+  return st;
+}
+
+static sdcl_status
+read_scheduler (sdcl_model_files *mf, sdcl_error *err)
+{
+  char *path = g_build_filename (mf->path, "scheduler", "scheduler_config.json", NULL);
+  sdcl_status st = SDCL_OK;
+  sdcl_sched_config_sd15 (&mf->sched);   /* a folder without one gets SD 1.5's */
+  if (g_file_test (path, G_FILE_TEST_EXISTS))
+    st = read_config (mf->path, "scheduler", "scheduler_config.json",
+                      parse_sched, &mf->sched, err);
+  g_free (path);
+  return st;
+}
+
+static sdcl_status
+find_tokenizer (sdcl_model_files *mf, sdcl_error *err)
+{
+  char *vocab = g_build_filename (mf->path, "tokenizer", "vocab.json", NULL);
+  char *merges = g_build_filename (mf->path, "tokenizer", "merges.txt", NULL);
+  bool has_vocab = g_file_test (vocab, G_FILE_TEST_IS_REGULAR);
+  bool has_merges = g_file_test (merges, G_FILE_TEST_IS_REGULAR);
+  sdcl_status st = SDCL_OK;
+  if (has_vocab && has_merges)
+    {
+      mf->vocab_path = vocab;
+      mf->merges_path = merges;
+      return SDCL_OK;
+    }
+  if (has_vocab != has_merges)
+    st = sdcl_fail (err, SDCL_ERR_TOKENIZER, "%s/tokenizer: has %s but not %s", mf->path,
+                    has_vocab ? "vocab.json" : "merges.txt", has_vocab ? "merges.txt" : "vocab.json");
+  g_free (vocab);
+  g_free (merges);
+  return st;
+}
+
+static sdcl_status
+open_folder (sdcl_model_files *mf, sdcl_error *err)
+{
+  const char *dir = mf->path;
+  bool second_text_encoder = false;
+  sdcl_family_facts facts;
+  sdcl_status st;
+  if ((st = read_model_index (dir, &second_text_encoder, err))
+      || (st = read_config (dir, "unet", "config.json", parse_unet,
+                            &mf->unet, err))
+      || (st = read_config (dir, "vae", "config.json", parse_vae,
+                            &mf->vae, err))
+      || (st = read_config (dir, "text_encoder", "config.json", parse_clip, &mf->clip, err))
+      || (st = open_component_weights (mf, dir, "unet", "diffusion_pytorch_model", SDCL_COMP_UNET,
+                                       &mf->unet_w, err))
+      || (st = open_component_weights (mf, dir, "vae", "diffusion_pytorch_model", SDCL_COMP_VAE,
+                                       &mf->vae_w, err))
+      || (st = open_component_weights (mf, dir, "text_encoder", "model", SDCL_COMP_TEXT, &mf->text_w,
+                                       err)))
+    return st;
+  folder_facts (mf, second_text_encoder, &facts);
+  if ((st = sdcl_family_decide (&facts, dir, &mf->family, err))
+      || (st = check_configs_against_shapes (mf, err)) || (st = check_all_specs (mf, err))
+      || (st = read_scheduler (mf, err)))
+    return st;
+  return find_tokenizer (mf, err);
+}
+
+/* ---- public ------------------------------------------------------------ */
+
+sdcl_status
+sdcl_model_files_open (const char *path, sdcl_model_files **out, sdcl_error *err)
+{
+  *out = NULL;
+  if (!path || !*path)
+    return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT, "no model path given");
+  sdcl_model_files *mf = g_new0 (sdcl_model_files, 1);
+  mf->path = g_strdup (path);
+  sdcl_status st;
+  if (g_file_test (path, G_FILE_TEST_IS_DIR))
+    st = open_folder (mf, err);
+  else if (g_file_test (path, G_FILE_TEST_IS_REGULAR))
+    st = open_single_file (mf, err);
+  else
+    st = sdcl_fail (err, SDCL_ERR_IO, "%s: no such file or folder", path);
+  if (st)
+    {
+      sdcl_model_files_close (mf);
+      return st;
+    }
+  *out = mf;
+  return SDCL_OK;
+}
+
+void
+sdcl_model_files_close (sdcl_model_files *mf)
+{
+  if (!mf)
+    return;
+  sdcl_wset_free (mf->unet_w);
+  sdcl_wset_free (mf->vae_w);
+  sdcl_wset_free (mf->text_w);
+  for (int i = 0; i < mf->n_files; i++)
+    sdcl_st_close (mf->files[i]);
+  g_free (mf->files);
+  g_free (mf->vocab_path);
+  g_free (mf->merges_path);
+  g_free (mf->path);
+  g_free (mf);
+}

@@ -71,7 +71,11 @@ typedef struct {
   sdcl_prediction prediction_type;
   int steps_offset;
   bool set_alpha_to_one;
-  char timestep_spacing[16];                 /* "leading" | "linspace" | "trailing" */
+  /* "leading" | "linspace" | "trailing", or "" when scheduler_config.json has
+   * no timestep_spacing key: diffusers' from_config then gives every sampler
+   * class its own default (DDIM/LCM leading, Euler/Euler a/DPM++ linspace),
+   * so the loader must not fill in the file's class default here. */
+  char timestep_spacing[16];
 } sdcl_sched_config;
 
 /* One component's weights, by canonical diffusers name (e.g.
@@ -82,6 +86,8 @@ typedef struct sdcl_wset sdcl_wset;
 
 const sdcl_st_tensor *sdcl_wset_find (const sdcl_wset *ws, const char *name);
 size_t sdcl_wset_count (const sdcl_wset *ws);
+/* The i-th canonical tensor (any order), i < sdcl_wset_count. */
+const sdcl_st_tensor *sdcl_wset_at (const sdcl_wset *ws, size_t i);
 const char *sdcl_wset_component (const sdcl_wset *ws); /* "unet", "vae", "text_encoder" */
 /* The tensor or NULL with err = SDCL_ERR_MODEL_FORMAT "missing tensor X in
  * <component> of <path>" or "tensor X has shape [..], expected [..]".
@@ -121,6 +127,28 @@ typedef enum { SDCL_COMP_UNET, SDCL_COMP_VAE, SDCL_COMP_TEXT } sdcl_component;
 bool sdcl_ldm_map_name (const char *ldm_name, int unet_layers_per_block, int unet_n_levels,
                         const bool *unet_up_has_attn, sdcl_component *comp, char *out_name,
                         size_t out_size);
+
+/* ---- expected tensors ---- */
+
+/* One tensor a configuration implies: canonical name and shape. */
+typedef struct {
+  char name[112];
+  int nd;
+  int64_t shape[4];
+} sdcl_tensor_spec;
+
+/* Every weight tensor the network described by a config needs, in a fixed
+ * order (module by module).  Returns a g_malloc'ed array (g_free it) and
+ * its length in *count. */
+sdcl_tensor_spec *sdcl_unet_tensor_specs (const sdcl_unet_config *c, size_t *count);
+sdcl_tensor_spec *sdcl_vae_tensor_specs (const sdcl_vae_config *c, size_t *count);
+sdcl_tensor_spec *sdcl_clip_tensor_specs (const sdcl_clip_config *c, size_t *count);
+
+/* Checks that ws holds every spec with exactly its shape and a float dtype
+ * (F32, F16 or BF16), and nothing else; the first failure gives
+ * SDCL_ERR_MODEL_FORMAT naming the tensor, the component and its file. */
+sdcl_status sdcl_wset_check_specs (const sdcl_wset *ws, const sdcl_tensor_spec *specs, size_t count,
+                                   sdcl_error *err);
 
 /* Fills the SD 1.5 defaults (used for single files and missing keys). */
 void sdcl_unet_config_sd15 (sdcl_unet_config *c);

@@ -17,6 +17,8 @@
 /* ---- CLIP text encoder ---- */
 typedef struct sdcl_clip sdcl_clip;
 
+/* The token embedding is not uploaded: the rows of each prompt are read
+ * from `ws` at forward time, so `ws` must outlive the encoder. */
 sdcl_status sdcl_clip_new (sdcl_cl *cl, const sdcl_wset *ws, const sdcl_clip_config *cfg,
                            sdcl_wtype wtype, sdcl_clip **out, sdcl_error *err);
 void sdcl_clip_free (sdcl_clip *m);
@@ -58,5 +60,13 @@ uint64_t sdcl_vae_device_bytes (const sdcl_vae *m);
  * [-1, 1]; no clamp). */
 sdcl_status sdcl_vae_decode (sdcl_vae *m, const sdcl_t *z, const volatile int *cancel,
                              sdcl_t *image, sdcl_error *err);
+
+/* image [B, in_channels, H, W] in [-1, 1] -> moments [B, 2*latent_channels,
+ * H/f, W/f] (f = 2^(n_levels-1), sizes floored per level): the posterior's
+ * mean then its log-variance, unclamped — clamping and sampling belong to
+ * the caller (§3.2, §3.5).  Needs a VAE built `with_encoder`.  `moments` is
+ * allocated here. */
+sdcl_status sdcl_vae_encode (sdcl_vae *m, const sdcl_t *image, const volatile int *cancel,
+                             sdcl_t *moments, sdcl_error *err);
 
 #endif /* SDCL_NETS_H */

@@ -16,6 +16,7 @@
 #ifndef SDCL_RNG_H
 #define SDCL_RNG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "sdcl.h"
@@ -26,12 +27,17 @@ typedef struct {
   /* MT19937 state (torch mode) */
   uint32_t mt[624];
   int mti;
+  /* torch mode: the n < 16 path makes normals in pairs and keeps the second
+   * one for the next scalar draw, as torch's CPU generator does */
+  bool has_cached_normal;
+  double cached_normal;
   /* draw counter (philox mode) */
   uint64_t draw;
 } sdcl_randn;
 
 void sdcl_randn_init (sdcl_randn *r, sdcl_rng kind, uint64_t seed);
-/* Fills out[0..n-1] with standard normals (one "torch.randn" call). */
+/* Fills out[0..n-1] with standard normals (one "torch.randn" call).  n <= 0
+ * does nothing and does not count as a draw. */
 void sdcl_randn_fill (sdcl_randn *r, float *out, int64_t n);
 
 #endif /* SDCL_RNG_H */

@@ -40,10 +40,19 @@ typedef struct {
 } sdcl_sched;
 
 /* Builds the schedule for `steps` inference steps.  Errors: invalid steps,
- * Karras with a sampler that has no Karras option, unsupported config. */
+ * Karras with a sampler that has no Karras option, unsupported config.
+ * steps: 1 .. cfg->num_train_timesteps, for LCM 1 .. 50 (its distillation
+ * schedule), and refused when "leading" spacing plus steps_offset would reach
+ * past the last training timestep (1000 steps with offset 1).  eta starts
+ * at 0 (set it afterwards for DDIM).  On error *s is zeroed (free is safe). */
 sdcl_status sdcl_sched_init (sdcl_sched *s, sdcl_sampler kind, const sdcl_sched_config *cfg,
                              int steps, bool karras, sdcl_error *err);
 void sdcl_sched_free (sdcl_sched *s);
+
+/* img2img / inpaint: the run starts at inference step `index` (diffusers'
+ * set_begin_index(t_start)); the next sdcl_sched_step is that step, and
+ * DPM++ 2M takes it as a first-order step.  0 <= index < n. */
+void sdcl_sched_set_begin_index (sdcl_sched *s, int index);
 
 /* x_in = scale_model_input(x, current step) (x / sqrt(sigma^2 + 1) for Euler
  * types, identity otherwise).  x_in may alias x. */

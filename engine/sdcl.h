@@ -183,7 +183,7 @@ typedef enum {
 } sdcl_rng;
 
 typedef struct {
-  int width, height, channels; /* channels: 3 (RGB) */
+  int width, height, channels; /* channels: 3 (RGB), or 1 for masks */
   float *data;                 /* width*height*channels floats */
 } sdcl_image;
 
@@ -201,7 +201,7 @@ typedef struct {
   int steps;
   float guidance;                /* classifier-free guidance scale; <= 1 disables CFG */
   sdcl_sampler sampler;
-  bool karras_sigmas;            /* Karras sigma spacing (Euler, DPM++ 2M) */
+  bool karras_sigmas;            /* Karras sigma spacing (Euler, DPM++ 2M; others ignore it) */
   uint64_t seed;
   sdcl_rng rng;
   int clip_skip;                 /* 0/1: last layer; k: k-th layer from the end (prompt only) */
@@ -216,6 +216,12 @@ typedef struct {
   /* Test hook: when not NULL, the initial noise (latent_channels x h/f x w/f
    * floats, f the VAE scale factor) replaces the first RNG draw. */
   const float *initial_noise;
+
+  /* Image-to-image and inpainting. */
+  float strength;                /* 0..1: how much of the schedule runs (0 keeps the input) */
+  float mask_blur;               /* inpainting: Gaussian blur radius of the mask, pixels */
+  bool only_masked;              /* inpainting: work on the mask's bounding box only ... */
+  int mask_padding;              /* ... grown by this many pixels on each side */
 } sdcl_gen_params;
 
 sdcl_gen_params sdcl_gen_default_params (void);
@@ -224,6 +230,22 @@ sdcl_gen_params sdcl_gen_default_params (void);
  * width x height (free with sdcl_image_free). */
 sdcl_status sdcl_txt2img (sdcl_model *model, const sdcl_gen_params *params, sdcl_image *out,
                           sdcl_error *err);
+
+/* Image to image (diffusers' img2img): `init` (RGB, any size) is encoded,
+ * forward-noised to the step that `strength` selects, and only the remaining
+ * steps run.  width/height in params are ignored: the input is resized to a
+ * multiple of the VAE scale factor and the result restored to the input's
+ * size.  strength 0 returns the input unchanged. */
+sdcl_status sdcl_img2img (sdcl_model *model, const sdcl_gen_params *params, const sdcl_image *init,
+                          sdcl_image *out, sdcl_error *err);
+
+/* Inpainting: `mask` (channels 1, same size as init; 1 = repaint, 0 = keep,
+ * grey levels = per-pixel strength) selects what changes.  Works with
+ * regular 4-channel models (masked reverse steps) and 9-channel inpainting
+ * models.  Pixels where the (blurred) mask is 0 are returned bit-identical
+ * to the input. */
+sdcl_status sdcl_inpaint (sdcl_model *model, const sdcl_gen_params *params, const sdcl_image *init,
+                          const sdcl_image *mask, sdcl_image *out, sdcl_error *err);
 
 /* ---- misc -------------------------------------------------------------- */
 

@@ -20,14 +20,20 @@ typedef struct sdcl_tokenizer sdcl_tokenizer;
  * file and the problem (missing, malformed JSON, bad merges line, ...). */
 sdcl_status sdcl_tokenizer_load (const char *vocab_json_path, const char *merges_txt_path,
                                  sdcl_tokenizer **out, sdcl_error *err);
-/* The CLIP vocabulary installed with sdcl (see data/), located relative to
- * the installed library or via $SDCL_DATA_DIR. */
+/* The CLIP vocabulary installed with sdcl (see data/): the first of
+ * $SDCL_DATA_DIR/clip/, the installed datadir (SDCL_DATADIR) and the source
+ * tree's data/ that holds bpe_simple_vocab_16e6.txt.gz.  When none does,
+ * the error names every place looked at. */
 sdcl_status sdcl_tokenizer_load_default (sdcl_tokenizer **out, sdcl_error *err);
 void sdcl_tokenizer_free (sdcl_tokenizer *tok);
 
 /* BPE ids of `text` without BOS/EOS and without truncation.  Returns the
  * number of ids (may exceed max_ids; only max_ids are written), or -1 on
- * invalid UTF-8 handling failure (never for valid input). */
+ * invalid UTF-8 handling failure (never for valid input).
+ * (Implementation: invalid UTF-8 never fails; each maximal ill-formed byte
+ * sequence becomes U+FFFD, as Python's decode(errors="replace") does.  -1
+ * means a NULL tokenizer, max_ids < 0, or ids NULL with max_ids > 0.  NULL
+ * text is the empty prompt.) */
 int sdcl_tokenizer_encode (const sdcl_tokenizer *tok, const char *text, int32_t *ids, int max_ids);
 
 /* The 77-id sequence diffusers feeds CLIP: BOS, the first 75 ids, EOS, then

@@ -1,1 +1,565 @@
-/* SPDX-License-Identifier: LGPL-3.0-or-later */
+/* UNet2DConditionModel (reference §2): time embedding, conv_in, down
+ * blocks (ResnetBlock2D + optional Transformer2D per layer, downsampler),
+ * mid block (resnet, transformer, resnet), up blocks consuming the skips
+ * (cat([x, skip]) → resnet → optional transformer, upsampler to the size
+ * of the next skip), then GroupNorm + SiLU + conv_out.
+ *
+ * Everything about the layout comes from the config: channels and whether a
+ * level has attention per level, heads per level (down/up/mid), transformer
+ * depth per level, cross-attention width.  Projections may be 1x1 convs
+ * (SD1) or linears (SD2/SDXL): both are loaded as the same [C, C] matrix and
+ * applied to the token layout.  Attention logits and softmax are always
+ * fp32 (op_attention), which is what `upcast_attention` asks for.  An LCM
+ * UNet's time_cond_proj is not used: nets.h passes no guidance embedding,
+ * and without one the reference skips it too.
+ *
+ * SPDX-License-Identifier: LGPL-3.0-or-later
+ */
+#include "nets.h"
+
+#include <glib.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "nn.h"
+
+/* Architecture constants of diffusers' Transformer2DModel and
+ * BasicTransformerBlock; none of them is a config key. */
+#define TRANSFORMER_GROUP_NORM_EPS 1e-6f
+#define TRANSFORMER_LAYER_NORM_EPS 1e-5f
+#define FF_MULT 4                    /* feed-forward inner width = 4 x channels */
+#define TIMESTEP_MAX_PERIOD 10000.0  /* sinusoidal embedding base */
+
+typedef struct {
+  nn_layer_norm norm1, norm2, norm3;
+  nn_attention attn1;    /* self-attention */
+  nn_attention attn2;    /* cross-attention on the text context */
+  nn_linear ff_in;       /* ff.net.0.proj: C -> 2 x inner (GEGLU halves) */
+  nn_linear ff_out;      /* ff.net.2: inner -> C */
+} transformer_block;
+
+typedef struct {
+  nn_group_norm norm;
+  nn_linear proj_in, proj_out;
+  int depth;
+  transformer_block *blocks;
+} transformer2d;
+
+typedef struct {
+  int n_layers;
+  nn_resnet *resnets;
+  transformer2d *attentions;  /* n_layers entries, or NULL for a plain block */
+  nn_conv sampler;            /* down/upsampler conv; weight NULL when absent */
+} unet_block;
+
+struct sdcl_unet {
+  sdcl_cl *cl;
+  sdcl_unet_config cfg;
+  nn_weights weights;
+  nn_linear time_linear_1, time_linear_2;
+  nn_conv conv_in;
+  unet_block *down, *up;      /* cfg.n_levels each */
+  nn_resnet mid_resnets[2];
+  transformer2d mid_attention;
+  nn_group_norm norm_out;
+  nn_conv conv_out;
+  int max_skips;
+};
+
+/* ---- construction -------------------------------------------------------------- */
+
+static void
+load_transformer_block (nn_loader *ld, transformer_block *b, int64_t channels,
+                        int64_t context_dim, int heads, const char *prefix)
+{
+  char p[NN_NAME_MAX];
+  int64_t inner = FF_MULT * channels;
+  nn_name (p, "%s.norm1", prefix);
+  nn_layer_norm_load (ld, &b->norm1, channels, TRANSFORMER_LAYER_NORM_EPS, p);
+  nn_name (p, "%s.attn1", prefix);
+  nn_attention_load (ld, &b->attn1, &nn_diffusers_attention_names, channels, channels, heads,
+                     false, p);
+  nn_name (p, "%s.norm2", prefix);
+  nn_layer_norm_load (ld, &b->norm2, channels, TRANSFORMER_LAYER_NORM_EPS, p);
+  nn_name (p, "%s.attn2", prefix);
+  nn_attention_load (ld, &b->attn2, &nn_diffusers_attention_names, channels, context_dim, heads,
+                     false, p);
+  nn_name (p, "%s.norm3", prefix);
+  nn_layer_norm_load (ld, &b->norm3, channels, TRANSFORMER_LAYER_NORM_EPS, p);
+  nn_name (p, "%s.ff.net.0.proj", prefix);
+  nn_linear_load (ld, &b->ff_in, channels, 2 * inner, true, p);
+  nn_name (p, "%s.ff.net.2", prefix);
+  nn_linear_load (ld, &b->ff_out, inner, channels, true, p);
+}
+
+static void
+load_transformer2d (nn_loader *ld, const sdcl_unet_config *c, transformer2d *t, int64_t channels,
+                    int heads, int depth, const char *prefix)
+{
+  char p[NN_NAME_MAX];
+  nn_name (p, "%s.norm", prefix);
+  nn_group_norm_load (ld, &t->norm, channels, c->norm_num_groups, TRANSFORMER_GROUP_NORM_EPS, p);
+  nn_name (p, "%s.proj_in", prefix);
+  nn_linear_load (ld, &t->proj_in, channels, channels, true, p);
+  t->depth = depth;
+  t->blocks = g_new0 (transformer_block, depth > 0 ? depth : 1);
+  for (int i = 0; i < depth; i++)
+    {
+      nn_name (p, "%s.transformer_blocks.%d", prefix, i);
+      load_transformer_block (ld, &t->blocks[i], channels, c->cross_attention_dim, heads, p);
+    }
+  nn_name (p, "%s.proj_out", prefix);
+  nn_linear_load (ld, &t->proj_out, channels, channels, true, p);
+}
+
+/* Channel counts of the skip tensors, tracked while building so that the up
+ * blocks' resnet widths follow from the down path exactly as in the forward
+ * pass. */
+typedef struct {
+  int64_t *channels;
+  int n;
+} skip_widths;
+
+static void
+load_down_block (nn_loader *ld, sdcl_unet *m, int level, int64_t *ch, skip_widths *skips)
+{
+  const sdcl_unet_config *c = &m->cfg;
+  unet_block *blk = &m->down[level];
+  int64_t out = c->block_out_channels[level];
+  char p[NN_NAME_MAX];
+  blk->n_layers = c->layers_per_block;
+  blk->resnets = g_new0 (nn_resnet, blk->n_layers);
+  if (c->down_has_attn[level])
+    blk->attentions = g_new0 (transformer2d, blk->n_layers);
+  for (int j = 0; j < blk->n_layers; j++)
+    {
+      nn_name (p, "down_blocks.%d.resnets.%d", level, j);
+      nn_resnet_load (ld, &blk->resnets[j], *ch, out, c->time_embed_dim, c->norm_num_groups,
+                      c->norm_eps, p);
+      *ch = out;
+      if (blk->attentions)
+        {
+          nn_name (p, "down_blocks.%d.attentions.%d", level, j);
+          load_transformer2d (ld, c, &blk->attentions[j], out, c->down_heads[level],
+                              c->transformer_depth[level], p);
+        }
+      skips->channels[skips->n++] = out;
+    }
+  if (level < c->n_levels - 1)
+    {
+      nn_name (p, "down_blocks.%d.downsamplers.0.conv", level);
+      nn_conv_load (ld, &blk->sampler, out, out, 3, p);
+      skips->channels[skips->n++] = out;
+    }
+}
+
+static void
+load_mid_block (nn_loader *ld, sdcl_unet *m, int64_t ch)
+{
+  const sdcl_unet_config *c = &m->cfg;
+  nn_resnet_load (ld, &m->mid_resnets[0], ch, ch, c->time_embed_dim, c->norm_num_groups,
+                  c->norm_eps, "mid_block.resnets.0");
+  load_transformer2d (ld, c, &m->mid_attention, ch, c->mid_heads, c->mid_transformer_depth,
+                      "mid_block.attentions.0");
+  nn_resnet_load (ld, &m->mid_resnets[1], ch, ch, c->time_embed_dim, c->norm_num_groups,
+                  c->norm_eps, "mid_block.resnets.1");
+}
+
+static void
+load_up_block (nn_loader *ld, sdcl_unet *m, int index, int64_t *ch, skip_widths *skips)
+{
+  const sdcl_unet_config *c = &m->cfg;
+  int level = c->n_levels - 1 - index;   /* up blocks walk the levels backwards */
+  unet_block *blk = &m->up[index];
+  int64_t out = c->block_out_channels[level];
+  char p[NN_NAME_MAX];
+  blk->n_layers = c->layers_per_block + 1;
+  blk->resnets = g_new0 (nn_resnet, blk->n_layers);
+  if (c->up_has_attn[index])
+    blk->attentions = g_new0 (transformer2d, blk->n_layers);
+  for (int j = 0; j < blk->n_layers; j++)
+    {
+      int64_t skip = skips->channels[--skips->n];
+      nn_name (p, "up_blocks.%d.resnets.%d", index, j);
+      nn_resnet_load (ld, &blk->resnets[j], *ch + skip, out, c->time_embed_dim,
+                      c->norm_num_groups, c->norm_eps, p);
+      *ch = out;
+      if (blk->attentions)
+        {
+          nn_name (p, "up_blocks.%d.attentions.%d", index, j);
+          load_transformer2d (ld, c, &blk->attentions[j], out, c->up_heads[index],
+                              c->transformer_depth[level], p);
+        }
+    }
+  if (index < c->n_levels - 1)
+    {
+      nn_name (p, "up_blocks.%d.upsamplers.0.conv", index);
+      nn_conv_load (ld, &blk->sampler, out, out, 3, p);
+    }
+}
+
+static sdcl_status
+check_config (const sdcl_unet_config *c, sdcl_error *err)
+{
+  if (c->n_levels < 1 || c->n_levels > SDCL_MAX_LEVELS || c->layers_per_block < 1
+      || c->in_channels < 1 || c->out_channels < 1 || c->time_embed_dim < 1
+      || c->cross_attention_dim < 1 || c->block_out_channels[0] < 2)
+    return nn_error (err, SDCL_ERR_MODEL_FORMAT, "UNet config is inconsistent (%d levels, %d "
+                     "layers per block)", c->n_levels, c->layers_per_block);
+  /* UNetMidBlock2DCrossAttn is the only mid block of the supported families. */
+  if (!c->mid_has_attn)
+    return nn_error (err, SDCL_ERR_UNSUPPORTED_MODEL, "UNet without a cross-attention mid block");
+  return SDCL_OK;
+}
+
+sdcl_status
+sdcl_unet_new (sdcl_cl *cl, const sdcl_wset *ws, const sdcl_unet_config *cfg, sdcl_wtype wtype,
+               sdcl_unet **out, sdcl_error *err)
+{
+  *out = NULL;
+  sdcl_status st = check_config (cfg, err);
+  if (st != SDCL_OK)
+    return st;
+
+  sdcl_unet *m = g_new0 (sdcl_unet, 1);
+  m->cl = cl;
+  m->cfg = *cfg;
+  m->down = g_new0 (unet_block, cfg->n_levels);
+  m->up = g_new0 (unet_block, cfg->n_levels);
+  m->max_skips = 1 + cfg->n_levels * (cfg->layers_per_block + 1);
+  skip_widths skips = { g_new0 (int64_t, m->max_skips), 0 };
+
+  nn_loader ld;
+  nn_loader_init (&ld, cl, ws, wtype, &m->weights, err);
+  int64_t time_dim = cfg->block_out_channels[0];  /* width of the sinusoidal embedding */
+  nn_linear_load (&ld, &m->time_linear_1, time_dim, cfg->time_embed_dim, true,
+                  "time_embedding.linear_1");
+  nn_linear_load (&ld, &m->time_linear_2, cfg->time_embed_dim, cfg->time_embed_dim, true,
+                  "time_embedding.linear_2");
+  int64_t ch = cfg->block_out_channels[0];
+  nn_conv_load (&ld, &m->conv_in, cfg->in_channels, ch, 3, "conv_in");
+  skips.channels[skips.n++] = ch;
+  for (int i = 0; i < cfg->n_levels; i++)
+    load_down_block (&ld, m, i, &ch, &skips);
+  load_mid_block (&ld, m, ch);
+  for (int i = 0; i < cfg->n_levels; i++)
+    load_up_block (&ld, m, i, &ch, &skips);
+  nn_group_norm_load (&ld, &m->norm_out, ch, cfg->norm_num_groups, cfg->norm_eps,
+                      "conv_norm_out");
+  nn_conv_load (&ld, &m->conv_out, ch, cfg->out_channels, 3, "conv_out");
+  g_free (skips.channels);
+
+  st = nn_loader_finish (&ld);
+  if (st != SDCL_OK)
+    {
+      sdcl_unet_free (m);
+      return st;
+    }
+  *out = m;
+  return SDCL_OK;
+}
+
+static void
+free_transformer2d (transformer2d *t)
+{
+  g_free (t->blocks);
+}
+
+static void
+free_block (unet_block *blk)
+{
+  if (blk->attentions)
+    for (int j = 0; j < blk->n_layers; j++)
+      free_transformer2d (&blk->attentions[j]);
+  g_free (blk->attentions);
+  g_free (blk->resnets);
+}
+
+void
+sdcl_unet_free (sdcl_unet *m)
+{
+  if (!m)
+    return;
+  for (int i = 0; i < m->cfg.n_levels; i++)
+    {
+      free_block (&m->down[i]);
+      free_block (&m->up[i]);
+    }
+  free_transformer2d (&m->mid_attention);
+  g_free (m->down);
+  g_free (m->up);
+  nn_weights_free (&m->weights);
+  g_free (m);
+}
+
+uint64_t
+sdcl_unet_device_bytes (const sdcl_unet *m)
+{
+  return m ? m->weights.bytes : 0;
+}
+
+/* ---- layers ------------------------------------------------------------------------ */
+
+/* x [B, N, C] -> x + attn1 + attn2 + ff, each on its own LayerNorm. */
+static sdcl_t
+transformer_block_forward (sdcl_cl *cl, const transformer_block *b, const sdcl_t *x,
+                           const sdcl_t *context)
+{
+  sdcl_t a = nn_layer_norm_forward (cl, &b->norm1, x);
+  sdcl_t x1 = nn_attention_forward (cl, &b->attn1, &a, NULL, false, x);
+  sdcl_t_release (cl, &a);
+
+  a = nn_layer_norm_forward (cl, &b->norm2, &x1);
+  sdcl_t x2 = nn_attention_forward (cl, &b->attn2, &a, context, false, &x1);
+  sdcl_t_release (cl, &a);
+  sdcl_t_release (cl, &x1);
+
+  a = nn_layer_norm_forward (cl, &b->norm3, &x2);
+  sdcl_t gates = nn_linear_forward (cl, &b->ff_in, &a, SDCL_ACT_NONE, NULL);
+  sdcl_t_release (cl, &a);
+  sdcl_t hidden = nn_alloc_last_dim (cl, &gates, gates.d[gates.nd - 1] / 2);
+  op_geglu (cl, &gates, &hidden);
+  sdcl_t_release (cl, &gates);
+  sdcl_t x3 = nn_linear_forward (cl, &b->ff_out, &hidden, SDCL_ACT_NONE, &x2);
+  sdcl_t_release (cl, &hidden);
+  sdcl_t_release (cl, &x2);
+  return x3;
+}
+
+/* x [B, C, H, W] -> x + proj_out(blocks(proj_in(GroupNorm(x)))) with the
+ * blocks working on tokens [B, H*W, C]. */
+static sdcl_t
+transformer2d_forward (sdcl_cl *cl, const transformer2d *t, const sdcl_t *x, const sdcl_t *context)
+{
+  int64_t b = x->d[0], c = x->d[1], h = x->d[2], w = x->d[3];
+  sdcl_t normed = nn_group_norm_forward (cl, &t->norm, x, false);
+  sdcl_t tokens = nn_alloc (cl, 3, b, h * w, c, 0);
+  op_nchw_to_nhwc (cl, &normed, &tokens);
+  sdcl_t_release (cl, &normed);
+
+  sdcl_t cur = nn_linear_forward (cl, &t->proj_in, &tokens, SDCL_ACT_NONE, NULL);
+  sdcl_t_release (cl, &tokens);
+  for (int i = 0; i < t->depth; i++)
+    {
+      sdcl_t next = transformer_block_forward (cl, &t->blocks[i], &cur, context);
+      sdcl_t_release (cl, &cur);
+      cur = next;
+    }
+  tokens = nn_linear_forward (cl, &t->proj_out, &cur, SDCL_ACT_NONE, NULL);
+  sdcl_t_release (cl, &cur);
+
+  sdcl_t y = nn_alloc (cl, 4, b, c, h, w);
+  op_nhwc_to_nchw (cl, &tokens, h, w, &y);
+  sdcl_t_release (cl, &tokens);
+  op_add (cl, &y, x, &y);
+  return y;
+}
+
+/* Sinusoidal embedding of one timestep per batch entry (§2.2), in float32
+ * with the same operation order as the reference, [B, dim]. */
+static void
+timestep_embedding (const sdcl_unet_config *c, const float *timesteps, int batch, int64_t dim,
+                    float *out)
+{
+  int64_t half = dim / 2;
+  const float log_period = (float) -log (TIMESTEP_MAX_PERIOD);
+  for (int b = 0; b < batch; b++)
+    {
+      float *row = out + b * dim;
+      for (int64_t i = 0; i < half; i++)
+        {
+          float exponent = (log_period * (float) i) / ((float) half - c->freq_shift);
+          float arg = timesteps[b] * expf (exponent);
+          float s = sinf (arg), co = cosf (arg);
+          row[i] = c->flip_sin_to_cos ? co : s;
+          row[half + i] = c->flip_sin_to_cos ? s : co;
+        }
+      if (dim % 2)
+        row[dim - 1] = 0.0f;  /* odd widths are zero-padded */
+    }
+}
+
+/* SiLU(linear_2(SiLU(linear_1(embedding)))) [B, time_embed_dim]: every
+ * resnet applies SiLU to the time embedding first, so it is done once. */
+static sdcl_t
+time_embedding_forward (sdcl_unet *m, const float *timesteps, int batch)
+{
+  int64_t dim = m->time_linear_1.weight->d[1];
+  float *host = g_new (float, batch * dim);
+  timestep_embedding (&m->cfg, timesteps, batch, dim, host);
+  sdcl_t emb;
+  sdcl_t_from_host (m->cl, &emb, 2, (int64_t[]){ batch, dim }, host);
+  g_free (host);
+
+  sdcl_t hidden = nn_linear_forward (m->cl, &m->time_linear_1, &emb, SDCL_ACT_SILU, NULL);
+  sdcl_t_release (m->cl, &emb);
+  sdcl_t temb = nn_linear_forward (m->cl, &m->time_linear_2, &hidden, SDCL_ACT_SILU, NULL);
+  sdcl_t_release (m->cl, &hidden);
+  return temb;
+}
+
+/* ---- forward pass ------------------------------------------------------------------- */
+
+/* State of one forward pass.  Every live tensor is owned either by `skips`
+ * or by `x`, so cancellation or a failure between blocks releases exactly
+ * what is alive. */
+typedef struct {
+  sdcl_unet *m;
+  sdcl_cl *cl;
+  const sdcl_t *context;
+  sdcl_t silu_temb;
+  sdcl_t *skips;
+  int n_skips;
+  sdcl_t x;
+  const volatile int *cancel;
+  sdcl_error *err;
+} unet_run;
+
+static void
+push_skip (unet_run *r, sdcl_t t)
+{
+  r->skips[r->n_skips++] = t;
+}
+
+static const sdcl_t *
+top_skip (const unet_run *r)
+{
+  return &r->skips[r->n_skips - 1];
+}
+
+/* The transformer of layer j on a resnet output h (consumed), if the block
+ * has attention. */
+static sdcl_t
+attend (unet_run *r, const unet_block *blk, int j, sdcl_t h)
+{
+  if (!blk->attentions)
+    return h;
+  sdcl_t y = transformer2d_forward (r->cl, &blk->attentions[j], &h, r->context);
+  sdcl_t_release (r->cl, &h);
+  return y;
+}
+
+/* Down blocks read their input from the top of the skip stack and push
+ * every output there. */
+static sdcl_status
+down_block_forward (unet_run *r, const unet_block *blk)
+{
+  for (int j = 0; j < blk->n_layers; j++)
+    {
+      sdcl_t h = nn_resnet_forward (r->cl, &blk->resnets[j], top_skip (r), &r->silu_temb);
+      push_skip (r, attend (r, blk, j, h));
+      sdcl_status st = nn_poll (r->cl, r->cancel, r->err);
+      if (st != SDCL_OK)
+        return st;
+    }
+  if (blk->sampler.weight)
+    {
+      /* 3x3 stride 2 pad 1: ceil(H/2) x ceil(W/2). */
+      sdcl_conv_desc desc = { .stride = 2, .pad_t = 1, .pad_l = 1, .pad_b = 1, .pad_r = 1 };
+      push_skip (r, nn_conv_forward_desc (r->cl, &blk->sampler, top_skip (r), &desc, NULL));
+    }
+  return nn_poll (r->cl, r->cancel, r->err);
+}
+
+static sdcl_status
+mid_block_forward (unet_run *r)
+{
+  sdcl_unet *m = r->m;
+  r->x = nn_resnet_forward (r->cl, &m->mid_resnets[0], top_skip (r), &r->silu_temb);
+  sdcl_t a = transformer2d_forward (r->cl, &m->mid_attention, &r->x, r->context);
+  sdcl_t_release (r->cl, &r->x);
+  r->x = nn_resnet_forward_consume (r->cl, &m->mid_resnets[1], &a, &r->silu_temb);
+  return nn_poll (r->cl, r->cancel, r->err);
+}
+
+static sdcl_status
+up_block_forward (unet_run *r, const unet_block *blk)
+{
+  for (int j = 0; j < blk->n_layers; j++)
+    {
+      sdcl_t skip = r->skips[--r->n_skips];
+      const sdcl_t *x = &r->x;
+      sdcl_t cat = nn_alloc (r->cl, 4, x->d[0], x->d[1] + skip.d[1], x->d[2], x->d[3]);
+      op_concat_channels (r->cl, x, &skip, &cat);
+      sdcl_t_release (r->cl, &r->x);
+      sdcl_t_release (r->cl, &skip);
+      sdcl_t h = nn_resnet_forward_consume (r->cl, &blk->resnets[j], &cat, &r->silu_temb);
+      r->x = attend (r, blk, j, h);
+      sdcl_status st = nn_poll (r->cl, r->cancel, r->err);
+      if (st != SDCL_OK)
+        return st;
+    }
+  if (blk->sampler.weight)
+    {
+      /* Nearest upsampling to the exact size of the next skip: x2 for even
+       * sizes, and what makes odd latent sizes (6x10) line up (§2.7). */
+      const sdcl_t *next = top_skip (r);
+      sdcl_t y = nn_conv_forward (r->cl, &blk->sampler, &r->x, next->d[2], next->d[3], NULL);
+      sdcl_t_release (r->cl, &r->x);
+      r->x = y;
+    }
+  return nn_poll (r->cl, r->cancel, r->err);
+}
+
+static sdcl_status
+run_blocks (unet_run *r, const sdcl_t *x, const float *timesteps, sdcl_t *out)
+{
+  sdcl_unet *m = r->m;
+  sdcl_status st = nn_poll (r->cl, r->cancel, r->err);
+  if (st != SDCL_OK)
+    return st;
+  r->silu_temb = time_embedding_forward (m, timesteps, (int) x->d[0]);
+  push_skip (r, nn_conv_forward (r->cl, &m->conv_in, x, 0, 0, NULL));
+  for (int i = 0; i < m->cfg.n_levels && st == SDCL_OK; i++)
+    st = down_block_forward (r, &m->down[i]);
+  if (st == SDCL_OK)
+    st = mid_block_forward (r);
+  for (int i = 0; i < m->cfg.n_levels && st == SDCL_OK; i++)
+    st = up_block_forward (r, &m->up[i]);
+  if (st != SDCL_OK)
+    return st;
+
+  nn_group_norm_inplace (r->cl, &m->norm_out, &r->x, true);
+  *out = nn_conv_forward (r->cl, &m->conv_out, &r->x, 0, 0, NULL);
+  return sdcl_cl_check (r->cl, r->err);
+}
+
+static sdcl_status
+check_inputs (const sdcl_unet *m, const sdcl_t *x, const sdcl_t *context, sdcl_error *err)
+{
+  const sdcl_unet_config *c = &m->cfg;
+  if (x->nd != 4 || x->d[1] != c->in_channels || x->d[0] < 1 || x->d[2] < 1 || x->d[3] < 1)
+    return nn_error (err, SDCL_ERR_INVALID_ARGUMENT, "UNet input must be [B, %d, h, w]",
+                     c->in_channels);
+  if (context->nd != 3 || context->d[0] != x->d[0] || context->d[2] != c->cross_attention_dim)
+    return nn_error (err, SDCL_ERR_INVALID_ARGUMENT, "UNet context must be [%" PRId64 ", T, %d]",
+                     x->d[0], c->cross_attention_dim);
+  return SDCL_OK;
+}
+
+sdcl_status
+sdcl_unet_forward (sdcl_unet *m, const sdcl_t *x, const float *timesteps, const sdcl_t *context,
+                   const volatile int *cancel, sdcl_t *out, sdcl_error *err)
+{
+  memset (out, 0, sizeof *out);
+  sdcl_status st = check_inputs (m, x, context, err);
+  if (st != SDCL_OK)
+    return st;
+
+  unet_run r = {
+    .m = m, .cl = m->cl, .context = context, .cancel = cancel, .err = err,
+    .skips = g_new0 (sdcl_t, m->max_skips),
+  };
+  st = run_blocks (&r, x, timesteps, out);
+
+  sdcl_t_release (m->cl, &r.x);
+  while (r.n_skips > 0)
+    sdcl_t_release (m->cl, &r.skips[--r.n_skips]);
+  sdcl_t_release (m->cl, &r.silu_temb);
+  g_free (r.skips);
+  if (st != SDCL_OK)
+    sdcl_t_release (m->cl, out);
+  return st;
+}

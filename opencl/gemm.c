@@ -1,1 +1,106 @@
-/* SPDX-License-Identifier: LGPL-3.0-or-later */
+/* op_linear's GEMM: backend choice and the launch of sdcl's own kernel.
+ *
+ * SPDX-License-Identifier: LGPL-3.0-or-later
+ */
+#include "config.h"
+#include "gemm.h"
+#include "ops_util.h"
+
+#include <glib.h>
+
+
+/* Output block per work-item of gemm_nt: 16 float8 accumulators fill the
+ * 16 vector registers of AVX2 CPUs; 4 x 4 measured best among 2..6 x 2..4
+ * on PoCL.  Passed to the kernel as -DTM/-DTN. */
+enum { GEMM_TM = 4, GEMM_TN = 4 };
+
+static bool
+clblast_requested (void)
+{
+  const char *env = g_getenv ("SDCL_GEMM");
+  return env && g_ascii_strcasecmp (env, "clblast") == 0;
+}
+
+void
+sdcl_gemm_run (sdcl_cl *cl, const sdcl_gemm_desc *g)
+{
+  const sdcl_w *w = g->w;
+  char options[64];
+  g_snprintf (options, sizeof options, "%s -DTM=%d -DTN=%d", sdcl_weight_options (w), GEMM_TM,
+              GEMM_TN);
+  cl_kernel k = sdcl_cl_kernel (cl, "gemm_nt", options);
+  if (!k)
+    return;
+  size_t local[2] = { 8, 8 };
+  if (sdcl_kernel_max_wg (cl, k) < 64)
+    local[0] = local[1] = 1;
+  for (int p = 0; p < w->nparts; p++)
+    {
+      /* Part p holds output columns [n_off, n_off + n_part). */
+      const int64_t n_off = p * w->part_rows;
+      const int64_t n_part = MIN (w->part_rows, w->d[0] - n_off);
+      sdcl_args a = sdcl_args_begin (cl, k);
+      sdcl_arg_mem (&a, g->x);
+      sdcl_arg_mem (&a, w->part[p]);
+      sdcl_arg_mem (&a, g->bias ? g->bias->part[0] : NULL);
+      sdcl_arg_int (&a, g->bias != NULL);
+      sdcl_arg_int (&a, sdcl_w_is_half (g->bias));
+      sdcl_arg_mem (&a, g->residual);
+      sdcl_arg_int (&a, g->residual != NULL);
+      sdcl_arg_mem (&a, g->y);
+      sdcl_arg_long (&a, g->y_off + n_off * g->stride_n);
+      sdcl_arg_long (&a, g->stride_m);
+      sdcl_arg_long (&a, g->stride_n);
+      sdcl_arg_int (&a, (int) n_off);
+      sdcl_arg_int (&a, (int) g->M);
+      sdcl_arg_int (&a, (int) n_part);
+      sdcl_arg_int (&a, (int) g->K);
+      sdcl_arg_int (&a, g->act);
+      size_t global[2] = { sdcl_round_up (sdcl_div_up (g->M, GEMM_TM), local[0]),
+                           sdcl_round_up (sdcl_div_up (n_part, GEMM_TN), local[1]) };
+      sdcl_cl_run (cl, k, 2, global, local);
+    }
+}
+
+void
+sdcl_gemm_linear (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *w, const sdcl_w *bias,
+                  const sdcl_t *residual, sdcl_act act, sdcl_t *y)
+{
+#if SDCL_HAVE_CLBLAST
+  if (clblast_requested () && sdcl_gemm_clblast (cl, x, w, bias, residual, act, y))
+    return;
+#else
+  (void) clblast_requested;
+#endif
+  const int64_t N = w->d[0], K = w->n / N;
+  sdcl_gemm_desc g = {
+    .x = x->buf, .M = x->n / K, .K = K, .w = w, .bias = bias,
+    .residual = residual ? residual->buf : NULL, .y = y->buf,
+    .y_off = 0, .stride_m = N, .stride_n = 1, .act = act,
+  };
+  sdcl_gemm_run (cl, &g);
+}
+
+void
+sdcl_gemm_epilogue (sdcl_cl *cl, sdcl_t *y, const sdcl_w *bias, const sdcl_t *residual,
+                    sdcl_act act, int64_t rows, int64_t cols, int64_t ldy, int64_t n_off)
+{
+  if (!bias && !residual && act == SDCL_ACT_NONE)
+    return;
+  cl_kernel k = sdcl_cl_kernel (cl, "gemm_epilogue", sdcl_eltwise_options (cl));
+  sdcl_args a = sdcl_args_begin (cl, k);
+  sdcl_arg_mem (&a, y->buf);
+  sdcl_arg_mem (&a, bias ? bias->part[0] : NULL);
+  sdcl_arg_int (&a, sdcl_w_is_half (bias));
+  sdcl_arg_mem (&a, residual ? residual->buf : NULL);
+  sdcl_arg_int (&a, bias != NULL);
+  sdcl_arg_int (&a, residual != NULL);
+  sdcl_arg_int (&a, act);
+  sdcl_arg_int (&a, (int) rows);
+  sdcl_arg_int (&a, (int) cols);
+  sdcl_arg_int (&a, (int) ldy);
+  sdcl_arg_int (&a, (int) n_off);
+  size_t local[2] = { 8, 8 };
+  size_t global[2] = { sdcl_round_up (cols, 8), sdcl_round_up (rows, 8) };
+  sdcl_cl_run (cl, k, 2, global, local);
+}

@@ -1,1 +1,588 @@
-/* SPDX-License-Identifier: LGPL-3.0-or-later */
+/* Device operations: argument checks and kernel launches.  The kernels are
+ * in kernels/ (one .cl file per family); the GEMM behind op_linear
+ * and op_conv2d is in gemm.c.
+ *
+ * Shape mismatches are programming errors of the caller (the networks), so
+ * they become a sticky SDCL_ERR_INTERNAL naming the op and the shapes.
+ *
+ * SPDX-License-Identifier: LGPL-3.0-or-later
+ */
+#include "ops.h"
+#include "clrt_internal.h"
+#include "gemm.h"
+#include "ops_util.h"
+
+#include <glib.h>
+
+/* Local size of the 1-D elementwise kernels. */
+enum { ELTWISE_WG = 64 };
+
+/* Upper bound of a convolution's patch buffer: the convolution runs over
+ * chunks of output pixels whose patches fit in it. */
+enum { CONV_SCRATCH_BYTES = 32 << 20 };
+
+static bool
+shape_error (sdcl_cl *cl, const char *op, const char *what)
+{
+  sdcl_cl_fail (cl, SDCL_ERR_INTERNAL, "%s: %s", op, what);
+  return false;
+}
+
+static bool
+has_buffer (sdcl_cl *cl, const char *op, const sdcl_t *t, const char *name)
+{
+  if (t && t->buf && t->n > 0)
+    return true;
+  sdcl_cl_fail (cl, SDCL_ERR_INTERNAL, "%s: %s is empty or not allocated", op, name);
+  return false;
+}
+
+static bool
+same_count (sdcl_cl *cl, const char *op, const sdcl_t *a, const sdcl_t *b)
+{
+  if (a->n == b->n)
+    return true;
+  sdcl_cl_fail (cl, SDCL_ERR_INTERNAL,
+                "%s: element counts differ (%" G_GINT64_FORMAT " vs %" G_GINT64_FORMAT ")", op,
+                a->n, b->n);
+  return false;
+}
+
+static void
+run_1d (sdcl_cl *cl, cl_kernel k, int64_t n)
+{
+  size_t local = ELTWISE_WG;
+  size_t global = sdcl_round_up ((size_t) n, local);
+  sdcl_cl_run (cl, k, 1, &global, &local);
+}
+
+static cl_kernel
+eltwise_kernel (sdcl_cl *cl, const char *name)
+{
+  return sdcl_cl_kernel (cl, name, sdcl_eltwise_options (cl));
+}
+
+/* ---- linear ------------------------------------------------------------ */
+
+void
+op_linear (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *w, const sdcl_w *bias,
+           const sdcl_t *residual, sdcl_act act, sdcl_t *y)
+{
+  static const char op[] = "op_linear";
+  if (!sdcl_cl_ok (cl) || !has_buffer (cl, op, x, "x") || !has_buffer (cl, op, y, "y"))
+    return;
+  if (w->nparts == 0 || w->nd < 2)
+    {
+      shape_error (cl, op, "the weight must be an uploaded tensor of at least 2 dimensions");
+      return;
+    }
+  const int64_t N = w->d[0], K = w->n / N;
+  if (x->n % K != 0 || y->n != x->n / K * N)
+    {
+      sdcl_cl_fail (cl, SDCL_ERR_INTERNAL,
+                    "%s: x has %" G_GINT64_FORMAT " values, not a multiple of K = %" G_GINT64_FORMAT
+                    ", or y has %" G_GINT64_FORMAT " values instead of M x %" G_GINT64_FORMAT,
+                    op, x->n, K, y->n, N);
+      return;
+    }
+  if (bias && bias->n != N)
+    {
+      shape_error (cl, op, "bias length differs from the weight's output count");
+      return;
+    }
+  if (residual && (!has_buffer (cl, op, residual, "residual") || !same_count (cl, op, residual, y)))
+    return;
+  sdcl_gemm_linear (cl, x, w, bias, residual, act, y);
+}
+
+/* ---- conv2d ------------------------------------------------------------ */
+
+/* Mirrors conv_shape in conv.cl (all cl_int, so the layouts agree). */
+typedef struct {
+  cl_int C, H, W;
+  cl_int UH, UW;
+  cl_int Ho, Wo;
+  cl_int kh, kw, stride, pad_t, pad_l;
+} conv_shape;
+
+/* What conv_check derives besides the kernel's shape. */
+typedef struct {
+  int64_t batch, O;
+} conv_extra;
+
+static bool
+conv_check (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *w, const sdcl_w *bias,
+            const sdcl_conv_desc *d, const sdcl_t *residual, const sdcl_t *y, conv_shape *s,
+            conv_extra *e)
+{
+  static const char op[] = "op_conv2d";
+  if (!has_buffer (cl, op, x, "x") || !has_buffer (cl, op, y, "y"))
+    return false;
+  if (x->nd != 4 || w->nd != 4 || w->nparts == 0 || w->d[1] != x->d[1])
+    {
+      sdcl_cl_fail (cl, SDCL_ERR_INTERNAL,
+                    "%s: x must be [B,C,H,W] and w [O,C,kh,kw] with the same C (x has %d dims, "
+                    "C %" G_GINT64_FORMAT "; w has %d dims, C %" G_GINT64_FORMAT ")",
+                    op, x->nd, x->d[1], w->nd, w->d[1]);
+      return false;
+    }
+  if (d->stride < 1 || d->pad_t < 0 || d->pad_b < 0 || d->pad_l < 0 || d->pad_r < 0
+      || (d->upsample && (d->up_h < 1 || d->up_w < 1)))
+    return shape_error (cl, op, "stride must be >= 1, paddings >= 0 and upsample sizes >= 1");
+  e->batch = x->d[0];
+  e->O = w->d[0];
+  s->C = (cl_int) x->d[1];
+  s->H = (cl_int) x->d[2];
+  s->W = (cl_int) x->d[3];
+  s->UH = d->upsample ? (cl_int) d->up_h : s->H;
+  s->UW = d->upsample ? (cl_int) d->up_w : s->W;
+  s->kh = (cl_int) w->d[2];
+  s->kw = (cl_int) w->d[3];
+  s->stride = d->stride;
+  s->pad_t = d->pad_t;
+  s->pad_l = d->pad_l;
+  const int64_t span_h = (int64_t) s->UH + d->pad_t + d->pad_b - s->kh;
+  const int64_t span_w = (int64_t) s->UW + d->pad_l + d->pad_r - s->kw;
+  if (span_h < 0 || span_w < 0)
+    return shape_error (cl, op, "the kernel is larger than the padded input");
+  s->Ho = (cl_int) (span_h / d->stride + 1);
+  s->Wo = (cl_int) (span_w / d->stride + 1);
+  if (y->nd != 4 || y->d[0] != e->batch || y->d[1] != e->O || y->d[2] != s->Ho
+      || y->d[3] != s->Wo)
+    {
+      sdcl_cl_fail (cl, SDCL_ERR_INTERNAL,
+                    "%s: y must be [%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT ",%d,%d], it is [%"
+                    G_GINT64_FORMAT ",%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT
+                    "] (%d dims)",
+                    op, e->batch, e->O, s->Ho, s->Wo, y->d[0], y->d[1], y->d[2], y->d[3],
+                    y->nd);
+      return false;
+    }
+  if (bias && bias->n != e->O)
+    return shape_error (cl, op, "bias length differs from the output channel count");
+  if (residual && (!has_buffer (cl, op, residual, "residual") || !same_count (cl, op, residual, y)))
+    return false;
+  return true;
+}
+
+/* Gathers the input patches of output pixels [p0, p0 + P) of batch entry b
+ * into cols [P, K]. */
+static void
+conv_gather (sdcl_cl *cl, const sdcl_t *x, const conv_shape *s, int64_t b, int64_t p0, int64_t P,
+             cl_mem cols)
+{
+  cl_kernel k = sdcl_cl_kernel (cl, "im2col_chunk", "");
+  const int64_t K = (int64_t) s->C * s->kh * s->kw;
+  sdcl_args a = sdcl_args_begin (cl, k);
+  sdcl_arg_mem (&a, x->buf);
+  sdcl_arg_mem (&a, cols);
+  sdcl_arg (&a, sizeof *s, s);
+  sdcl_arg_int (&a, (int) b);
+  sdcl_arg_int (&a, (int) p0);
+  sdcl_arg_int (&a, (int) P);
+  size_t local[2] = { 64, 1 };
+  size_t global[2] = { sdcl_round_up ((size_t) K, local[0]), (size_t) P };
+  sdcl_cl_run (cl, k, 2, global, local);
+}
+
+/* The convolution is a GEMM per chunk of output pixels: pixels are the rows
+ * (M), output channels the columns (N), K = C * kh * kw; the patch buffer
+ * is bounded (CONV_SCRATCH_BYTES), never a whole-image im2col. */
+void
+op_conv2d (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *w, const sdcl_w *bias,
+           const sdcl_conv_desc *desc, const sdcl_t *residual, sdcl_t *y)
+{
+  conv_shape s;
+  conv_extra e;
+  if (!sdcl_cl_ok (cl) || !conv_check (cl, x, w, bias, desc, residual, y, &s, &e))
+    return;
+  const int64_t K = (int64_t) s.C * s.kh * s.kw, pixels = (int64_t) s.Ho * s.Wo;
+  const uint64_t budget = MIN ((uint64_t) CONV_SCRATCH_BYTES, sdcl_cl_max_alloc (cl) / 2);
+  const int64_t chunk = MAX (1, MIN (pixels, (int64_t) (budget / (K * sizeof (float)))));
+  /* A chunked buffer always has the budget's size, so the pool keeps one
+   * such buffer for every convolution rather than one per shape. */
+  const int64_t floats = chunk < pixels ? MAX ((int64_t) (budget / sizeof (float)), chunk * K)
+                                        : pixels * K;
+  sdcl_t cols;
+  sdcl_t_alloc (cl, &cols, 1, floats, 0, 0, 0);
+  for (int64_t b = 0; b < e.batch && sdcl_cl_ok (cl); b++)
+    for (int64_t p0 = 0; p0 < pixels && sdcl_cl_ok (cl); p0 += chunk)
+      {
+        const int64_t P = MIN (chunk, pixels - p0);
+        conv_gather (cl, x, &s, b, p0, P, cols.buf);
+        sdcl_gemm_desc g = {
+          .x = cols.buf, .M = P, .K = K, .w = w, .bias = bias,
+          .residual = residual ? residual->buf : NULL, .y = y->buf,
+          .y_off = b * e.O * pixels + p0, .stride_m = 1, .stride_n = pixels,
+          .act = SDCL_ACT_NONE,
+        };
+        sdcl_gemm_run (cl, &g);
+      }
+  /* The in-order queue runs every later use of this buffer after the GEMMs. */
+  sdcl_t_release (cl, &cols);
+}
+
+/* ---- normalisation ----------------------------------------------------- */
+
+static bool
+param_vector_ok (sdcl_cl *cl, const char *op, const sdcl_w *p, int64_t n, const char *name)
+{
+  if (p && p->nparts == 1 && p->n == n)
+    return true;
+  sdcl_cl_fail (cl, SDCL_ERR_INTERNAL, "%s: %s must be a vector of %" G_GINT64_FORMAT " values",
+                op, name, n);
+  return false;
+}
+
+void
+op_group_norm (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *gamma, const sdcl_w *beta, int groups,
+               float eps, bool silu, sdcl_t *y)
+{
+  static const char op[] = "op_group_norm";
+  if (!sdcl_cl_ok (cl) || !has_buffer (cl, op, x, "x") || !has_buffer (cl, op, y, "y")
+      || !same_count (cl, op, x, y))
+    return;
+  if (x->nd < 3 || groups < 1 || x->d[1] % groups != 0)
+    {
+      sdcl_cl_fail (cl, SDCL_ERR_INTERNAL,
+                    "%s: x must be [B,C,H,W] or [B,C,HW] with C (%" G_GINT64_FORMAT
+                    ") a multiple of groups (%d)",
+                    op, x->nd >= 2 ? x->d[1] : 0, groups);
+      return;
+    }
+  const int64_t B = x->d[0], C = x->d[1], hw = x->n / (B * C);
+  if (!param_vector_ok (cl, op, gamma, C, "gamma") || !param_vector_ok (cl, op, beta, C, "beta"))
+    return;
+  if (gamma->type != beta->type)
+    {
+      shape_error (cl, op, "gamma and beta must have the same element type");
+      return;
+    }
+
+  sdcl_t stats;
+  sdcl_t_alloc (cl, &stats, 1, 2 * B * groups, 0, 0, 0);
+  cl_kernel ks = sdcl_cl_kernel (cl, "group_norm_stats", "");
+  cl_kernel ka = sdcl_cl_kernel (cl, "group_norm_apply", "");
+  if (ks && ka && stats.buf)
+    {
+      const size_t wg = sdcl_pow2_at_most (sdcl_kernel_max_wg (cl, ks), 256);
+      sdcl_args a = sdcl_args_begin (cl, ks);
+      sdcl_arg_mem (&a, x->buf);
+      sdcl_arg_mem (&a, stats.buf);
+      sdcl_arg_ulong (&a, (uint64_t) (C / groups * hw));
+      sdcl_arg_float (&a, eps);
+      sdcl_arg_local (&a, wg * sizeof (float));
+      size_t global = wg * (size_t) (B * groups);
+      sdcl_cl_run (cl, ks, 1, &global, &wg);
+
+      a = sdcl_args_begin (cl, ka);
+      sdcl_arg_mem (&a, x->buf);
+      sdcl_arg_mem (&a, y->buf);
+      sdcl_arg_mem (&a, stats.buf);
+      sdcl_arg_mem (&a, gamma->part[0]);
+      sdcl_arg_mem (&a, beta->part[0]);
+      sdcl_arg_int (&a, sdcl_w_is_half (gamma));
+      sdcl_arg_ulong (&a, (uint64_t) hw);
+      sdcl_arg_int (&a, (int) C);
+      sdcl_arg_int (&a, (int) (C / groups));
+      sdcl_arg_int (&a, silu);
+      sdcl_arg_ulong (&a, (uint64_t) x->n);
+      run_1d (cl, ka, x->n);
+    }
+  /* The in-order queue runs every later use of this buffer after these kernels. */
+  sdcl_t_release (cl, &stats);
+}
+
+void
+op_layer_norm (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *gamma, const sdcl_w *beta, float eps,
+               sdcl_t *y)
+{
+  static const char op[] = "op_layer_norm";
+  if (!sdcl_cl_ok (cl) || !has_buffer (cl, op, x, "x") || !has_buffer (cl, op, y, "y")
+      || !same_count (cl, op, x, y))
+    return;
+  const int64_t C = x->d[x->nd - 1], rows = x->n / C;
+  if (!param_vector_ok (cl, op, gamma, C, "gamma") || !param_vector_ok (cl, op, beta, C, "beta"))
+    return;
+  if (gamma->type != beta->type)
+    {
+      shape_error (cl, op, "gamma and beta must have the same element type");
+      return;
+    }
+  cl_kernel k = sdcl_cl_kernel (cl, "layer_norm", "");
+  if (!k)
+    return;
+  /* About four values per work-item, at most 256 work-items per row. */
+  const size_t wg = sdcl_pow2_at_most (sdcl_kernel_max_wg (cl, k),
+                                       MAX (1, MIN (256, (size_t) C / 4)));
+  sdcl_args a = sdcl_args_begin (cl, k);
+  sdcl_arg_mem (&a, x->buf);
+  sdcl_arg_mem (&a, y->buf);
+  sdcl_arg_mem (&a, gamma->part[0]);
+  sdcl_arg_mem (&a, beta->part[0]);
+  sdcl_arg_int (&a, sdcl_w_is_half (gamma));
+  sdcl_arg_int (&a, (int) C);
+  sdcl_arg_float (&a, eps);
+  sdcl_arg_local (&a, wg * sizeof (float));
+  size_t global = wg * (size_t) rows;
+  sdcl_cl_run (cl, k, 1, &global, &wg);
+}
+
+/* ---- attention --------------------------------------------------------- */
+
+/* Keys per local-memory block: K and V blocks of BK x dh floats must fit in
+ * half the device's local memory (the rest stays for the implementation). */
+static int
+attention_block_keys (sdcl_cl *cl, int64_t dh)
+{
+  const uint64_t budget = sdcl_cl_device (cl)->local_mem_bytes / 2;
+  const uint64_t per_key = 2 * (uint64_t) dh * sizeof (float);
+  return (int) MAX (1, MIN (32, budget / per_key));
+}
+
+void
+op_attention (sdcl_cl *cl, const sdcl_t *q, const sdcl_t *k, const sdcl_t *v, int heads,
+              float scale, bool causal, sdcl_t *o)
+{
+  static const char op[] = "op_attention";
+  if (!sdcl_cl_ok (cl) || !has_buffer (cl, op, q, "q") || !has_buffer (cl, op, k, "k")
+      || !has_buffer (cl, op, v, "v") || !has_buffer (cl, op, o, "o")
+      || !same_count (cl, op, k, v) || !same_count (cl, op, q, o))
+    return;
+  if (q->nd != 3 || k->nd != 3 || heads < 1 || q->d[2] % heads != 0 || k->d[2] != q->d[2]
+      || k->d[0] != q->d[0])
+    {
+      shape_error (cl, op, "q must be [B,N,heads*dh] and k, v [B,M,heads*dh] with the same B and "
+                           "channel count, divisible by heads");
+      return;
+    }
+  if (causal && k->d[1] < q->d[1])
+    {
+      shape_error (cl, op, "causal attention needs at least as many keys as queries");
+      return;
+    }
+  const int64_t B = q->d[0], N = q->d[1], M = k->d[1], dh = q->d[2] / heads;
+  const int bk = attention_block_keys (cl, dh);
+  char options[64];
+  g_snprintf (options, sizeof options, "-DDH=%d -DBK=%d", (int) dh, bk);
+  cl_kernel kern = sdcl_cl_kernel (cl, "attention", options);
+  if (!kern)
+    return;
+  /* One query per work-item; small N gets a small group (no idle queries). */
+  const size_t bq = MIN (sdcl_pow2_at_most (sdcl_kernel_max_wg (cl, kern), 64),
+                         sdcl_round_up ((size_t) N, 8));
+  sdcl_args a = sdcl_args_begin (cl, kern);
+  sdcl_arg_mem (&a, q->buf);
+  sdcl_arg_mem (&a, k->buf);
+  sdcl_arg_mem (&a, v->buf);
+  sdcl_arg_mem (&a, o->buf);
+  sdcl_arg_int (&a, (int) N);
+  sdcl_arg_int (&a, (int) M);
+  sdcl_arg_int (&a, heads);
+  sdcl_arg_float (&a, scale);
+  sdcl_arg_int (&a, causal);
+  sdcl_arg_local (&a, (size_t) bk * dh * sizeof (float));
+  sdcl_arg_local (&a, (size_t) bk * dh * sizeof (float));
+  size_t global[3] = { sdcl_round_up ((size_t) N, bq), (size_t) heads, (size_t) B };
+  size_t local[3] = { bq, 1, 1 };
+  sdcl_cl_run (cl, kern, 3, global, local);
+}
+
+/* ---- elementwise ------------------------------------------------------- */
+
+void
+op_geglu (sdcl_cl *cl, const sdcl_t *x, sdcl_t *y)
+{
+  static const char op[] = "op_geglu";
+  if (!sdcl_cl_ok (cl) || !has_buffer (cl, op, x, "x") || !has_buffer (cl, op, y, "y"))
+    return;
+  const int64_t two_f = x->d[x->nd - 1];
+  if (two_f % 2 != 0 || y->n * 2 != x->n)
+    {
+      shape_error (cl, op, "x must be [M, 2F] and y [M, F]");
+      return;
+    }
+  cl_kernel k = eltwise_kernel (cl, "eltwise_geglu");
+  sdcl_args a = sdcl_args_begin (cl, k);
+  sdcl_arg_mem (&a, x->buf);
+  sdcl_arg_mem (&a, y->buf);
+  sdcl_arg_ulong (&a, (uint64_t) (two_f / 2));
+  sdcl_arg_ulong (&a, (uint64_t) y->n);
+  run_1d (cl, k, y->n);
+}
+
+void
+op_add (sdcl_cl *cl, const sdcl_t *a_, const sdcl_t *b, sdcl_t *y)
+{
+  static const char op[] = "op_add";
+  if (!sdcl_cl_ok (cl) || !has_buffer (cl, op, a_, "a") || !has_buffer (cl, op, b, "b")
+      || !has_buffer (cl, op, y, "y") || !same_count (cl, op, a_, b) || !same_count (cl, op, a_, y))
+    return;
+  cl_kernel k = eltwise_kernel (cl, "eltwise_add");
+  sdcl_args a = sdcl_args_begin (cl, k);
+  sdcl_arg_mem (&a, a_->buf);
+  sdcl_arg_mem (&a, b->buf);
+  sdcl_arg_mem (&a, y->buf);
+  sdcl_arg_ulong (&a, (uint64_t) y->n);
+  run_1d (cl, k, y->n);
+}
+
+void
+op_act (sdcl_cl *cl, const sdcl_t *x, sdcl_act act, sdcl_t *y)
+{
+  static const char op[] = "op_act";
+  if (!sdcl_cl_ok (cl) || !has_buffer (cl, op, x, "x") || !has_buffer (cl, op, y, "y")
+      || !same_count (cl, op, x, y))
+    return;
+  cl_kernel k = eltwise_kernel (cl, "eltwise_act");
+  sdcl_args a = sdcl_args_begin (cl, k);
+  sdcl_arg_mem (&a, x->buf);
+  sdcl_arg_mem (&a, y->buf);
+  sdcl_arg_ulong (&a, (uint64_t) y->n);
+  sdcl_arg_int (&a, act);
+  run_1d (cl, k, y->n);
+}
+
+void
+op_scale (sdcl_cl *cl, const sdcl_t *x, float s, sdcl_t *y)
+{
+  static const char op[] = "op_scale";
+  if (!sdcl_cl_ok (cl) || !has_buffer (cl, op, x, "x") || !has_buffer (cl, op, y, "y")
+      || !same_count (cl, op, x, y))
+    return;
+  cl_kernel k = eltwise_kernel (cl, "eltwise_scale");
+  sdcl_args a = sdcl_args_begin (cl, k);
+  sdcl_arg_mem (&a, x->buf);
+  sdcl_arg_mem (&a, y->buf);
+  sdcl_arg_ulong (&a, (uint64_t) y->n);
+  sdcl_arg_float (&a, s);
+  run_1d (cl, k, y->n);
+}
+
+void
+op_add_channel (sdcl_cl *cl, sdcl_t *x, const sdcl_t *v)
+{
+  static const char op[] = "op_add_channel";
+  if (!sdcl_cl_ok (cl) || !has_buffer (cl, op, x, "x") || !has_buffer (cl, op, v, "v"))
+    return;
+  if (x->nd < 2 || v->n != x->d[0] * x->d[1])
+    {
+      shape_error (cl, op, "v must hold B x C values for x [B,C,H,W]");
+      return;
+    }
+  cl_kernel k = eltwise_kernel (cl, "eltwise_add_channel");
+  sdcl_args a = sdcl_args_begin (cl, k);
+  sdcl_arg_mem (&a, x->buf);
+  sdcl_arg_mem (&a, v->buf);
+  sdcl_arg_ulong (&a, (uint64_t) (x->n / v->n));
+  sdcl_arg_ulong (&a, (uint64_t) x->n);
+  run_1d (cl, k, x->n);
+}
+
+/* ---- layout ------------------------------------------------------------ */
+
+/* y [B, cols, rows] = x [B, rows, cols] transposed. */
+static void
+transpose (sdcl_cl *cl, const sdcl_t *x, int64_t batch, int64_t rows, int64_t cols, sdcl_t *y)
+{
+  cl_kernel k = eltwise_kernel (cl, "transpose_batched");
+  const size_t tile = sdcl_eltwise_tile (cl);
+  sdcl_args a = sdcl_args_begin (cl, k);
+  sdcl_arg_mem (&a, x->buf);
+  sdcl_arg_mem (&a, y->buf);
+  sdcl_arg_int (&a, (int) rows);
+  sdcl_arg_int (&a, (int) cols);
+  size_t global[3] = { sdcl_round_up (cols, tile), sdcl_round_up (rows, tile), (size_t) batch };
+  size_t local[3] = { tile, tile, 1 };
+  sdcl_cl_run (cl, k, 3, global, local);
+}
+
+void
+op_nchw_to_nhwc (sdcl_cl *cl, const sdcl_t *x, sdcl_t *y)
+{
+  static const char op[] = "op_nchw_to_nhwc";
+  if (!sdcl_cl_ok (cl) || !has_buffer (cl, op, x, "x") || !has_buffer (cl, op, y, "y")
+      || !same_count (cl, op, x, y))
+    return;
+  if (x->nd < 3 || x == y || x->buf == y->buf)
+    {
+      shape_error (cl, op, "x must be [B,C,H,W] or [B,C,HW] and y a different tensor");
+      return;
+    }
+  const int64_t B = x->d[0], C = x->d[1];
+  transpose (cl, x, B, C, x->n / (B * C), y);
+}
+
+void
+op_nhwc_to_nchw (sdcl_cl *cl, const sdcl_t *x, int64_t h, int64_t w, sdcl_t *y)
+{
+  static const char op[] = "op_nhwc_to_nchw";
+  if (!sdcl_cl_ok (cl) || !has_buffer (cl, op, x, "x") || !has_buffer (cl, op, y, "y")
+      || !same_count (cl, op, x, y))
+    return;
+  if (x->nd != 3 || x->d[1] != h * w || x->buf == y->buf)
+    {
+      shape_error (cl, op, "x must be [B, h*w, C] and y a different tensor");
+      return;
+    }
+  transpose (cl, x, x->d[0], h * w, x->d[2], y);
+}
+
+static void
+copy_floats (sdcl_cl *cl, cl_mem src, int64_t src_off, cl_mem dst, int64_t dst_off, int64_t n)
+{
+  if (!sdcl_cl_ok (cl) || n == 0)
+    return;
+  sdcl_cl_try (cl,
+               clEnqueueCopyBuffer (sdcl_cl_queue (cl), src, dst, (size_t) src_off * sizeof (float),
+                                    (size_t) dst_off * sizeof (float), (size_t) n * sizeof (float),
+                                    0, NULL, NULL),
+               "clEnqueueCopyBuffer");
+}
+
+void
+op_concat_channels (sdcl_cl *cl, const sdcl_t *a, const sdcl_t *b, sdcl_t *y)
+{
+  static const char op[] = "op_concat_channels";
+  if (!sdcl_cl_ok (cl) || !has_buffer (cl, op, a, "a") || !has_buffer (cl, op, b, "b")
+      || !has_buffer (cl, op, y, "y"))
+    return;
+  const int64_t B = a->d[0];
+  if (a->nd < 2 || b->nd != a->nd || y->nd != a->nd || b->d[0] != B || y->d[0] != B
+      || y->d[1] != a->d[1] + b->d[1] || y->n != a->n + b->n
+      || a->n / (B * a->d[1]) != b->n / (B * b->d[1]))
+    {
+      shape_error (cl, op, "a [B,Ca,H,W], b [B,Cb,H,W] and y [B,Ca+Cb,H,W] disagree");
+      return;
+    }
+  const int64_t sa = a->n / B, sb = b->n / B;
+  for (int64_t i = 0; i < B; i++)
+    {
+      copy_floats (cl, a->buf, i * sa, y->buf, i * (sa + sb), sa);
+      copy_floats (cl, b->buf, i * sb, y->buf, i * (sa + sb) + sa, sb);
+    }
+}
+
+void
+op_copy (sdcl_cl *cl, const sdcl_t *src, int64_t src_off, sdcl_t *dst, int64_t dst_off, int64_t n)
+{
+  static const char op[] = "op_copy";
+  if (!sdcl_cl_ok (cl) || n == 0)
+    return;
+  if (!has_buffer (cl, op, src, "src") || !has_buffer (cl, op, dst, "dst"))
+    return;
+  if (n < 0 || src_off < 0 || dst_off < 0 || src_off + n > src->n || dst_off + n > dst->n)
+    {
+      sdcl_cl_fail (cl, SDCL_ERR_INTERNAL,
+                    "%s: range out of bounds (%" G_GINT64_FORMAT " values from %" G_GINT64_FORMAT
+                    " of %" G_GINT64_FORMAT " to %" G_GINT64_FORMAT " of %" G_GINT64_FORMAT ")",
+                    op, n, src_off, src->n, dst_off, dst->n);
+      return;
+    }
+  if (src->buf == dst->buf && src_off < dst_off + n && dst_off < src_off + n)
+    {
+      shape_error (cl, op, "source and destination ranges overlap");
+      return;
+    }
+  copy_floats (cl, src->buf, src_off, dst->buf, dst_off, n);
+}

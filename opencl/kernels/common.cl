@@ -1,1 +1,69 @@
-/* Prelude prepended to every sdcl program.  OpenCL C 1.2, no extensions. */
+/* Prelude prepended to every sdcl program.  OpenCL C 1.2, no extensions.
+ *
+ * Weights may be stored as half: pointers to half are legal without
+ * cl_khr_fp16 and vload_half* converts to float (core OpenCL), so all
+ * arithmetic stays in fp32.
+ *
+ * SPDX-License-Identifier: LGPL-3.0-or-later
+ */
+
+/* Activation codes, equal to sdcl_act in ops.h. */
+#define ACT_NONE 0
+#define ACT_SILU 1
+#define ACT_GELU 2
+#define ACT_QUICK_GELU 3
+
+inline float sigmoid_f (float x) { return 1.0f / (1.0f + exp (-x)); }
+
+/* Exact (erf) GELU, as PyTorch's default. */
+inline float gelu_f (float x) { return 0.5f * x * (1.0f + erf (x * 0.70710678118654752f)); }
+
+inline float apply_act (float x, int act)
+{
+  switch (act)
+    {
+    case ACT_SILU: return x * sigmoid_f (x);
+    case ACT_GELU: return gelu_f (x);
+    case ACT_QUICK_GELU: return x * sigmoid_f (1.702f * x);
+    default: return x;
+    }
+}
+
+/* A small parameter vector (bias, gamma, beta) that is float or half; the
+ * choice is a uniform run-time flag so such vectors need no extra program
+ * variants.  NULL-able parameters are guarded by the caller. */
+inline float load_param (__global const float *p, int is_half, size_t i)
+{
+  return is_half ? vload_half (i, (__global const half *) p) : p[i];
+}
+
+/* The main weight tensor of a GEMM or convolution: the element type is a
+ * compile-time variant (-DWEIGHT_HALF) because it sits in the inner loop. */
+#ifdef WEIGHT_HALF
+typedef half weight_t;
+#define LOAD_W(p, i) vload_half ((i), (p))
+#define LOAD_W8(p, i) vload_half8 (0, (p) + (i))
+#else
+typedef float weight_t;
+#define LOAD_W(p, i) ((p)[i])
+#define LOAD_W8(p, i) vload8 (0, (p) + (i))
+#endif
+
+/* Sum of `v` over a work-group whose size is a power of two; `scratch`
+ * holds one float per work-item.  Every work-item gets the sum.  Must be
+ * reached by all work-items (it contains barriers). */
+inline float work_group_sum_pow2 (float v, __local float *scratch)
+{
+  const size_t lid = get_local_id (0), n = get_local_size (0);
+  scratch[lid] = v;
+  barrier (CLK_LOCAL_MEM_FENCE);
+  for (size_t s = n / 2; s > 0; s >>= 1)
+    {
+      if (lid < s)
+        scratch[lid] += scratch[lid + s];
+      barrier (CLK_LOCAL_MEM_FENCE);
+    }
+  float sum = scratch[0];
+  barrier (CLK_LOCAL_MEM_FENCE); /* scratch may be reused right after */
+  return sum;
+}

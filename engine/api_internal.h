@@ -1,0 +1,37 @@
+/* What the public objects hold, and the error helper the API files share.
+ * Internal to libsdcl.
+ *
+ * SPDX-License-Identifier: LGPL-3.0-or-later
+ */
+#ifndef SDCL_API_INTERNAL_H
+#define SDCL_API_INTERNAL_H
+
+#include <glib.h>
+
+#include "../opencl/clrt.h"
+#include "model_files.h"
+#include "nets.h"
+#include "sdcl.h"
+#include "tokenizer.h"
+
+struct sdcl_ctx {
+  sdcl_cl *cl;
+  GMutex run_lock;           /* one generation (or model load) at a time */
+};
+
+struct sdcl_model {
+  sdcl_ctx *ctx;
+  sdcl_model_files *files;
+  sdcl_tokenizer *tokenizer;
+  sdcl_clip *clip;
+  sdcl_unet *unet;
+  sdcl_vae *vae;
+  sdcl_model_info info;
+};
+
+/* Fills err (if not NULL) and returns code.  printf-style message. */
+sdcl_status sdcl_fail (sdcl_error *err, sdcl_status code, const char *fmt, ...) G_GNUC_PRINTF (3, 4);
+/* Clears err to SDCL_OK / "". */
+void sdcl_error_clear (sdcl_error *err);
+
+#endif /* SDCL_API_INTERNAL_H */

@@ -1,0 +1,94 @@
+/* Helpers shared by the model-loading files (configs.c, ldm_map.c,
+ * model_files.c, model_tensors.c) and their tests.  Internal.
+ *
+ * SPDX-License-Identifier: LGPL-3.0-or-later
+ */
+#ifndef SDCL_LOADER_INTERNAL_H
+#define SDCL_LOADER_INTERNAL_H
+
+#include <json-glib/json-glib.h>
+
+#include "model_files.h"
+
+/* SD's VAE always has 4 resolution levels; the LDM decoder numbers its up
+ * blocks in reverse, so the mapping needs the count (§5.4). */
+#define SDCL_LDM_VAE_LEVELS 4
+
+#define SDCL_LDM_UNET_PREFIX "model.diffusion_model."
+#define SDCL_LDM_TEXT_PREFIX "cond_stage_model.transformer."
+
+/* ---- names (ldm_map.c) ---- */
+
+/* Inverse of sdcl_ldm_map_name for the canonical names the enumerations
+ * produce.  *conv_1x1 is set when the LDM file stores the tensor as a 1x1
+ * convolution [C, C, 1, 1] whose canonical form is a [C, C] matrix (the VAE
+ * mid-block attention). */
+bool sdcl_ldm_unmap_name (sdcl_component comp, const char *canonical, int unet_layers_per_block,
+                          int unet_n_levels, const bool *unet_up_has_attn, char *out,
+                          size_t out_size, bool *conv_1x1);
+/* Canonical name of a tensor of a diffusers folder: the text encoder gains
+ * the `text_model.` prefix when its file lacks it, old VAE attention names
+ * (query, key, value, proj_attn) become to_q, to_k, to_v, to_out.0.  False
+ * for tensors sdcl ignores (position_ids buffers). */
+bool sdcl_canonical_name (sdcl_component comp, const char *name, char *out, size_t out_size);
+/* True for the VAE mid-block attention projections, which some layouts
+ * store as [C, C, 1, 1] and the canonical form holds as [C, C]. */
+bool sdcl_vae_attention_matrix (const char *canonical);
+
+/* ---- configs (configs.c) ---- */
+
+/* diffusers' class defaults for keys a config.json leaves out. */
+void sdcl_unet_config_class_defaults (sdcl_unet_config *c);
+void sdcl_vae_config_class_defaults (sdcl_vae_config *c);
+void sdcl_clip_config_class_defaults (sdcl_clip_config *c);
+
+/* Parse one component's config.json object over the class defaults.
+ * `file` names the file in messages; bad types or values give
+ * SDCL_ERR_MODEL_FORMAT, unsupported block types SDCL_ERR_UNSUPPORTED_MODEL. */
+sdcl_status sdcl_unet_config_from_json (JsonObject *o, const char *file, sdcl_unet_config *c,
+                                        sdcl_error *err);
+sdcl_status sdcl_vae_config_from_json (JsonObject *o, const char *file, sdcl_vae_config *c,
+                                       sdcl_error *err);
+sdcl_status sdcl_clip_config_from_json (JsonObject *o, const char *file, sdcl_clip_config *c,
+                                        sdcl_error *err);
+sdcl_status sdcl_sched_config_from_json (JsonObject *o, const char *file, sdcl_sched_config *c,
+                                         sdcl_error *err);
+
+/* Configs of a single LDM file, inferred from its tensor shapes with SD 1.x
+ * conventions where the weights say nothing (heads, norms, scheduler). */
+sdcl_status sdcl_unet_config_from_ldm (const sdcl_st_file *f, sdcl_unet_config *c, sdcl_error *err);
+sdcl_status sdcl_vae_config_from_ldm (const sdcl_st_file *f, const char *prefix,
+                                      sdcl_vae_config *c, sdcl_error *err);
+sdcl_status sdcl_clip_config_from_ldm (const sdcl_st_file *f, sdcl_clip_config *c, sdcl_error *err);
+
+/* ---- family detection (configs.c) ---- */
+
+/* What the weights say about the model family, from either layout. */
+typedef struct {
+  int cross_attention_dim;       /* 0: no cross-attention found */
+  bool linear_projection;        /* 2-D proj_in (SD 2.x / SDXL) */
+  bool openclip_text;            /* OpenCLIP-format or GELU text encoder */
+  int text_hidden;               /* text encoder width, 0 unknown */
+  bool second_text_encoder;      /* SDXL's text_encoder_2 / conditioner.embedders.1 */
+  int add_embedding_in;          /* SDXL add_embedding input width, 0 none */
+  int unet_in_channels;
+} sdcl_family_facts;
+
+void sdcl_family_facts_from_ldm (const sdcl_st_file *f, sdcl_family_facts *facts);
+/* SD 1.x gives SDCL_OK; anything else SDCL_ERR_UNSUPPORTED_MODEL with a
+ * message naming what was found.  *family is set either way. */
+sdcl_status sdcl_family_decide (const sdcl_family_facts *facts, const char *path,
+                                sdcl_family *family, sdcl_error *err);
+
+/* ---- weight sets (model_files.c) ---- */
+
+sdcl_wset *sdcl_wset_new (const char *component, const char *source);
+void sdcl_wset_free (sdcl_wset *ws);
+/* Adds a tensor under a canonical name; a second tensor for the same name
+ * is an error naming both.  `t` is copied (its data stays in the mapping,
+ * its shape may already be the canonical one); `origin` names the file and
+ * must outlive the set. */
+sdcl_status sdcl_wset_add (sdcl_wset *ws, const char *canonical, const sdcl_st_tensor *t,
+                           const char *origin, sdcl_error *err);
+
+#endif /* SDCL_LOADER_INTERNAL_H */

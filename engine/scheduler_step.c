@@ -1,0 +1,385 @@
+/* One sampler step, scale_model_input and add_noise (reference §6.3 and
+ * §6.6-§6.10, §7 step 3), as diffusers' step() functions compute them.
+ *
+ * diffusers works on float32 tensors: the per-step coefficients are 0-dim
+ * float32 tensors and every tensor operation rounds once.  The loops below do
+ * the same operations in the same order on each element.  What remains
+ * different is torch's sqrt, log and exp: x86 builds of torch run them
+ * through MKL's vector math library, which is not correctly rounded (about
+ * one value in five differs from sqrtf by an ulp), so sdcl's coefficients,
+ * from the C library, can differ from diffusers' in the last bit, and the
+ * outputs by a few float32 ulps.  Samplers that need fresh noise draw one
+ * tensor of numel normals per step from the generator, at the point
+ * diffusers calls randn_tensor.
+ *
+ * SPDX-License-Identifier: LGPL-3.0-or-later
+ */
+#include "scheduler.h"
+
+#include <math.h>
+#include <string.h>
+
+#include <glib.h>
+
+/* Every expression rounds as written, like the float32 tensor operations it
+ * mirrors. */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
+static float *
+draw_noise (sdcl_randn *rng, int64_t numel)
+{
+  float *noise = g_new (float, (gsize) numel);
+  sdcl_randn_fill (rng, noise, numel);
+  return noise;
+}
+
+/* ---- VP form: DDIM and LCM (x_t = sqrt(ā)·x0 + sqrt(1 − ā)·ε) ------------- */
+
+typedef struct {
+  float sqrt_alpha; /* sqrt(ā_t) */
+  float sqrt_beta;  /* sqrt(1 − ā_t) */
+} vp_level;
+
+static vp_level
+vp_level_at (float alpha_cumprod)
+{
+  return (vp_level) { sqrtf (alpha_cumprod), sqrtf (1.0f - alpha_cumprod) };
+}
+
+static inline float
+vp_x0 (sdcl_prediction pred, vp_level l, float x, float out)
+{
+  switch (pred)
+    {
+    case SDCL_PREDICTION_V:
+      return l.sqrt_alpha * x - l.sqrt_beta * out;
+    case SDCL_PREDICTION_SAMPLE:
+      return out;
+    case SDCL_PREDICTION_EPSILON:
+    default:
+      return (x - l.sqrt_beta * out) / l.sqrt_alpha;
+    }
+}
+
+static inline float
+vp_epsilon (sdcl_prediction pred, vp_level l, float x, float out, float x0)
+{
+  switch (pred)
+    {
+    case SDCL_PREDICTION_V:
+      return l.sqrt_alpha * out + l.sqrt_beta * x;
+    case SDCL_PREDICTION_SAMPLE:
+      return (x - l.sqrt_alpha * x0) / l.sqrt_beta;
+    case SDCL_PREDICTION_EPSILON:
+    default:
+      return out;
+    }
+}
+
+static float
+alpha_cumprod_at (const sdcl_sched *s, int t)
+{
+  return t >= 0 ? s->alphas_cumprod[t] : s->final_alpha_cumprod;
+}
+
+/* DDIM (§6.3): the previous timestep is always t − T // N. */
+static void
+ddim_step (sdcl_sched *s, const float *model_out, float *x, int64_t numel, sdcl_randn *rng,
+           float *x0_out)
+{
+  int t = (int) s->timesteps[s->step_index];
+  int prev_t = t - s->T / s->n;
+  float alpha_t = alpha_cumprod_at (s, t), alpha_prev = alpha_cumprod_at (s, prev_t);
+  vp_level now = vp_level_at (alpha_t);
+  float beta_t = 1.0f - alpha_t, beta_prev = 1.0f - alpha_prev;
+
+  float variance = (beta_prev / beta_t) * (1.0f - alpha_t / alpha_prev);
+  float std_dev = s->eta * sqrtf (variance);
+  float direction_coef = sqrtf (beta_prev - std_dev * std_dev);
+  float sqrt_alpha_prev = sqrtf (alpha_prev);
+  float *noise = s->eta > 0.0f ? draw_noise (rng, numel) : NULL;
+
+  for (int64_t i = 0; i < numel; i++)
+    {
+      float x0 = vp_x0 (s->cfg.prediction_type, now, x[i], model_out[i]);
+      float eps = vp_epsilon (s->cfg.prediction_type, now, x[i], model_out[i], x0);
+      float prev = sqrt_alpha_prev * x0 + direction_coef * eps;
+      if (noise)
+        prev = prev + std_dev * noise[i];
+      x[i] = prev;
+      if (x0_out)
+        x0_out[i] = x0;
+    }
+  g_free (noise);
+}
+
+/* LCM (§6.10): consistency boundary condition, then re-noising to the next
+ * timestep with fresh noise (except after the last step). */
+static void
+lcm_step (sdcl_sched *s, const float *model_out, float *x, int64_t numel, sdcl_randn *rng,
+          float *x0_out)
+{
+  int i_step = s->step_index;
+  bool last = i_step == s->n - 1;
+  int t = (int) s->timesteps[i_step];
+  int prev_t = last ? t : (int) s->timesteps[i_step + 1];
+  vp_level now = vp_level_at (alpha_cumprod_at (s, t));
+  vp_level next = vp_level_at (alpha_cumprod_at (s, prev_t));
+
+  /* sigma_data = 0.5, timestep_scaling = 10 */
+  float scaled_t = (float) t * 10.0f;
+  float c_skip = 0.25f / (scaled_t * scaled_t + 0.25f);
+  float c_out = scaled_t / sqrtf (scaled_t * scaled_t + 0.25f);
+  float *noise = last ? NULL : draw_noise (rng, numel);
+
+  for (int64_t i = 0; i < numel; i++)
+    {
+      float x0 = vp_x0 (s->cfg.prediction_type, now, x[i], model_out[i]);
+      float denoised = c_out * x0 + c_skip * x[i];
+      x[i] = noise ? next.sqrt_alpha * denoised + next.sqrt_beta * noise[i] : denoised;
+      if (x0_out)
+        x0_out[i] = denoised;
+    }
+  g_free (noise);
+}
+
+/* ---- VE form: Euler and Euler ancestral (x̃ = x0 + σ·ε) --------------------- */
+
+typedef struct {
+  float sigma;
+  float v_out_coef;  /* −σ / sqrt(σ² + 1) */
+  float v_x_div;     /* σ² + 1 */
+} ve_level;
+
+static ve_level
+ve_level_at (float sigma)
+{
+  float sigma_sq_plus_1 = sigma * sigma + 1.0f;
+  return (ve_level) { sigma, -sigma / sqrtf (sigma_sq_plus_1), sigma_sq_plus_1 };
+}
+
+static inline float
+ve_x0 (sdcl_prediction pred, ve_level l, float x, float out)
+{
+  switch (pred)
+    {
+    case SDCL_PREDICTION_V:
+      return out * l.v_out_coef + x / l.v_x_div;
+    case SDCL_PREDICTION_SAMPLE:
+      return out;
+    case SDCL_PREDICTION_EPSILON:
+    default:
+      return x - l.sigma * out;
+    }
+}
+
+/* Euler (§6.7) with s_churn = 0, and Euler ancestral (§6.8): an Euler step to
+ * sigma_down, then noise of sigma_up (drawn every step, even when it is 0). */
+static void
+euler_step (sdcl_sched *s, const float *model_out, float *x, int64_t numel, sdcl_randn *rng,
+            float *x0_out)
+{
+  ve_level now = ve_level_at (s->sigmas[s->step_index]);
+  float sigma_next = s->sigmas[s->step_index + 1];
+  float sigma_up = 0.0f, target = sigma_next;
+  if (s->kind == SDCL_SAMPLER_EULER_A)
+    {
+      float from_sq = now.sigma * now.sigma, to_sq = sigma_next * sigma_next;
+      sigma_up = sqrtf (to_sq * (from_sq - to_sq) / from_sq);
+      target = sqrtf (to_sq - sigma_up * sigma_up); /* sigma_down */
+    }
+  float dt = target - now.sigma;
+
+  for (int64_t i = 0; i < numel; i++)
+    {
+      float x0 = ve_x0 (s->cfg.prediction_type, now, x[i], model_out[i]);
+      float derivative = (x[i] - x0) / now.sigma;
+      x[i] = x[i] + derivative * dt;
+      if (x0_out)
+        x0_out[i] = x0;
+    }
+  if (s->kind == SDCL_SAMPLER_EULER_A)
+    {
+      float *noise = draw_noise (rng, numel);
+      for (int64_t i = 0; i < numel; i++)
+        x[i] = x[i] + noise[i] * sigma_up;
+      g_free (noise);
+    }
+}
+
+/* ---- DPM-Solver++ 2M (§6.9): VP latents, steps in log-SNR λ = −log σ ------ */
+
+typedef struct {
+  float alpha;  /* 1 / sqrt(σ² + 1) */
+  float sigma;  /* σ · alpha */
+  float lambda; /* log(alpha) − log(sigma) */
+} dpm_level;
+
+static dpm_level
+dpm_level_at (float s)
+{
+  dpm_level l;
+  l.alpha = 1.0f / sqrtf (s * s + 1.0f);
+  l.sigma = s * l.alpha;
+  l.lambda = logf (l.alpha) - logf (l.sigma);
+  return l;
+}
+
+static inline float
+dpm_x0 (sdcl_prediction pred, dpm_level l, float x, float out)
+{
+  switch (pred)
+    {
+    case SDCL_PREDICTION_V:
+      return l.alpha * x - l.sigma * out;
+    case SDCL_PREDICTION_SAMPLE:
+      return out;
+    case SDCL_PREDICTION_EPSILON:
+    default:
+      return (x - l.sigma * out) / l.alpha;
+    }
+}
+
+/* First order at the first step run and at the last step (final sigma 0),
+ * second order (midpoint) in between.  Reaching sigma 0 is the limit
+ * x = x0 prediction, taken explicitly (diffusers gets it through log(0)). */
+static void
+dpm_step (sdcl_sched *s, const float *model_out, float *x, int64_t numel, float *x0_out)
+{
+  int i_step = s->step_index;
+  float sigma_next = s->sigmas[i_step + 1];
+  bool to_zero = sigma_next == 0.0f;
+  bool second_order = s->prev_x0 && i_step < s->n - 1;
+  dpm_level now = dpm_level_at (s->sigmas[i_step]);
+
+  float x_coef = 0.0f, d0_coef = 0.0f, d1_coef = 0.0f, inv_r0 = 0.0f;
+  if (!to_zero)
+    {
+      dpm_level next = dpm_level_at (sigma_next);
+      float h = next.lambda - now.lambda;
+      x_coef = next.sigma / now.sigma;
+      d0_coef = next.alpha * (expf (-h) - 1.0f);
+      if (second_order)
+        {
+          dpm_level prev = dpm_level_at (s->sigmas[i_step - 1]);
+          float r0 = (now.lambda - prev.lambda) / h;
+          inv_r0 = 1.0f / r0;
+          d1_coef = 0.5f * d0_coef;
+        }
+    }
+
+  if (!s->prev_x0)
+    s->prev_x0 = g_new (float, (gsize) numel);
+  for (int64_t i = 0; i < numel; i++)
+    {
+      float m0 = dpm_x0 (s->cfg.prediction_type, now, x[i], model_out[i]);
+      if (to_zero)
+        x[i] = m0;
+      else if (second_order)
+        {
+          float d1 = inv_r0 * (m0 - s->prev_x0[i]);
+          x[i] = (x_coef * x[i] - d0_coef * m0) - d1_coef * d1;
+        }
+      else
+        x[i] = x_coef * x[i] - d0_coef * m0;
+      s->prev_x0[i] = m0;
+      if (x0_out)
+        x0_out[i] = m0;
+    }
+}
+
+/* ---- API ------------------------------------------------------------------------ */
+
+void
+sdcl_sched_scale_input (const sdcl_sched *s, const float *x, float *x_in, int64_t numel)
+{
+  if (s->kind == SDCL_SAMPLER_EULER || s->kind == SDCL_SAMPLER_EULER_A)
+    {
+      float sigma = s->sigmas[s->step_index];
+      float scale = sqrtf (sigma * sigma + 1.0f);
+      for (int64_t i = 0; i < numel; i++)
+        x_in[i] = x[i] / scale;
+    }
+  else if (x_in != x)
+    memmove (x_in, x, (size_t) numel * sizeof *x);
+}
+
+static bool
+draws_noise (const sdcl_sched *s)
+{
+  return s->kind == SDCL_SAMPLER_EULER_A || s->kind == SDCL_SAMPLER_LCM
+         || (s->kind == SDCL_SAMPLER_DDIM && s->eta > 0.0f);
+}
+
+void
+sdcl_sched_step (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
+                 sdcl_randn *rng, float *x0_out)
+{
+  g_return_if_fail (s->step_index >= 0 && s->step_index < s->n && numel > 0);
+  g_return_if_fail (rng != NULL || !draws_noise (s));
+  if (s->prev_x0 && s->numel != numel)
+    {
+      /* another latent size: the history belongs to a different run */
+      g_free (s->prev_x0);
+      s->prev_x0 = NULL;
+    }
+  s->numel = numel;
+  switch (s->kind)
+    {
+    case SDCL_SAMPLER_DDIM:
+      ddim_step (s, model_out, x, numel, rng, x0_out);
+      break;
+    case SDCL_SAMPLER_EULER:
+    case SDCL_SAMPLER_EULER_A:
+      euler_step (s, model_out, x, numel, rng, x0_out);
+      break;
+    case SDCL_SAMPLER_DPMPP_2M:
+      dpm_step (s, model_out, x, numel, x0_out);
+      break;
+    case SDCL_SAMPLER_LCM:
+      lcm_step (s, model_out, x, numel, rng, x0_out);
+      break;
+    case SDCL_SAMPLER_COUNT:
+      break;
+    }
+  s->step_index++;
+}
+
+void
+sdcl_sched_add_noise (const sdcl_sched *s, const float *x0, const float *noise, int index,
+                      float *out, int64_t numel)
+{
+  g_return_if_fail (index >= 0 && index < s->n);
+  switch (s->kind)
+    {
+    case SDCL_SAMPLER_EULER:
+    case SDCL_SAMPLER_EULER_A:
+      {
+        float sigma = s->sigmas[index];
+        for (int64_t i = 0; i < numel; i++)
+          out[i] = x0[i] + noise[i] * sigma;
+        return;
+      }
+    case SDCL_SAMPLER_DPMPP_2M:
+      {
+        dpm_level l = dpm_level_at (s->sigmas[index]);
+        for (int64_t i = 0; i < numel; i++)
+          out[i] = l.alpha * x0[i] + l.sigma * noise[i];
+        return;
+      }
+    case SDCL_SAMPLER_DDIM:
+    case SDCL_SAMPLER_LCM:
+    case SDCL_SAMPLER_COUNT:
+    default:
+      {
+        vp_level l = vp_level_at (s->alphas_cumprod[(int) s->timesteps[index]]);
+        for (int64_t i = 0; i < numel; i++)
+          out[i] = l.sqrt_alpha * x0[i] + l.sqrt_beta * noise[i];
+        return;
+      }
+    }
+}

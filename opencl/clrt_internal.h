@@ -1,0 +1,18 @@
+/* Internals of the OpenCL runtime shared with the ops and the tests.
+ *
+ * SPDX-License-Identifier: LGPL-3.0-or-later
+ */
+#ifndef SDCL_CLRT_INTERNAL_H
+#define SDCL_CLRT_INTERNAL_H
+
+#include "clrt.h"
+
+/* Lowers the largest single allocation the runtime will make (tensors and
+ * weight parts) to `bytes`, so tests can exercise weight splitting and the
+ * out-of-memory path on any device.  0 restores the device's limit. */
+void sdcl_cl_set_max_alloc_for_testing (sdcl_cl *cl, uint64_t bytes);
+
+/* The effective max allocation (device limit or test override). */
+uint64_t sdcl_cl_max_alloc (const sdcl_cl *cl);
+
+#endif

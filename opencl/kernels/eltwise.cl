@@ -1,0 +1,84 @@
+/* Elementwise and layout kernels.  1-D kernels take the element count and
+ * guard it, since the host rounds the global size up to the work-group size.
+ *
+ * SPDX-License-Identifier: LGPL-3.0-or-later
+ */
+
+__kernel void eltwise_add (__global const float *a, __global const float *b, __global float *y,
+                           ulong n)
+{
+  size_t i = get_global_id (0);
+  if (i < n)
+    y[i] = a[i] + b[i];
+}
+
+__kernel void eltwise_act (__global const float *x, __global float *y, ulong n, int act)
+{
+  size_t i = get_global_id (0);
+  if (i < n)
+    y[i] = apply_act (x[i], act);
+}
+
+__kernel void eltwise_scale (__global const float *x, __global float *y, ulong n, float s)
+{
+  size_t i = get_global_id (0);
+  if (i < n)
+    y[i] = s * x[i];
+}
+
+/* x [B*C, hw] += v [B*C] broadcast along each row. */
+__kernel void eltwise_add_channel (__global float *x, __global const float *v, ulong hw, ulong n)
+{
+  size_t i = get_global_id (0);
+  if (i < n)
+    x[i] += v[i / hw];
+}
+
+/* y [M, F] = x[:, :F] * gelu (x[:, F:]) for x [M, 2F]. */
+__kernel void eltwise_geglu (__global const float *x, __global float *y, ulong f, ulong n)
+{
+  size_t i = get_global_id (0);
+  if (i >= n)
+    return;
+  size_t m = i / f, c = i % f;
+  __global const float *row = x + m * 2 * f;
+  y[i] = row[c] * gelu_f (row[f + c]);
+}
+
+/* The GEMM epilogue for backends that only multiply (CLBlast):
+ * y[m, n_off + j] = act (y + bias) + residual over the columns of one part. */
+__kernel void gemm_epilogue (__global float *y, __global const float *bias, int bias_half,
+                             __global const float *res, int has_bias, int has_res, int act,
+                             int rows, int cols, int ldy, int n_off)
+{
+  int j = get_global_id (0), m = get_global_id (1);
+  if (j >= cols || m >= rows)
+    return;
+  size_t at = (size_t) m * ldy + n_off + j;
+  float v = y[at];
+  if (has_bias)
+    v += load_param (bias, bias_half, n_off + j);
+  v = apply_act (v, act);
+  if (has_res)
+    v += res[at];
+  y[at] = v;
+}
+
+/* y [B, cols, rows] = transpose of x [B, rows, cols], through a TILE x TILE
+ * local tile (one column of padding avoids bank conflicts on GPUs) so both
+ * the reads and the writes are contiguous.  Local size is TILE x TILE. */
+__kernel void transpose_batched (__global const float *x, __global float *y, int rows, int cols)
+{
+  __local float tile[TILE][TILE + 1];
+  const int lx = get_local_id (0), ly = get_local_id (1);
+  const int c0 = get_group_id (0) * TILE, r0 = get_group_id (1) * TILE;
+  const size_t plane = (size_t) rows * cols * get_global_id (2);
+  int r = r0 + ly, c = c0 + lx;
+  if (r < rows && c < cols)
+    tile[ly][lx] = x[plane + (size_t) r * cols + c];
+  barrier (CLK_LOCAL_MEM_FENCE);
+  /* write: row of y = column of x */
+  int yr = c0 + ly, yc = r0 + lx;
+  if (yr < cols && yc < rows)
+    y[plane + (size_t) yr * rows + yc] = tile[lx][ly];
+}

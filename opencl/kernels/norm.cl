@@ -1,0 +1,74 @@
+/* Normalisation kernels.  Statistics are fp32 and two-pass (mean, then the
+ * mean squared deviation), which stays accurate for groups of ~1M values
+ * where a one-pass sum of squares would cancel catastrophically.
+ *
+ * SPDX-License-Identifier: LGPL-3.0-or-later
+ */
+
+/* One work-group (power-of-two size) per (batch, group): the group's values
+ * are contiguous, count = (C / groups) * HW.  stats[2 g] = mean,
+ * stats[2 g + 1] = 1 / sqrt (var + eps). */
+__kernel void group_norm_stats (__global const float *x, __global float *stats, ulong count,
+                                float eps, __local float *scratch)
+{
+  const size_t g = get_group_id (0), lid = get_local_id (0), n = get_local_size (0);
+  __global const float *p = x + g * count;
+  float s = 0.0f;
+  for (size_t i = lid; i < count; i += n)
+    s += p[i];
+  const float mean = work_group_sum_pow2 (s, scratch) / (float) count;
+  float d2 = 0.0f;
+  for (size_t i = lid; i < count; i += n)
+    {
+      float d = p[i] - mean;
+      d2 += d * d;
+    }
+  const float var = work_group_sum_pow2 (d2, scratch) / (float) count;
+  if (lid == 0)
+    {
+      stats[2 * g] = mean;
+      stats[2 * g + 1] = rsqrt (var + eps);
+    }
+}
+
+/* y = (x - mean) * rstd * gamma[c] + beta[c], then SiLU if asked. */
+__kernel void group_norm_apply (__global const float *x, __global float *y,
+                                __global const float *stats, __global const float *gamma,
+                                __global const float *beta, int params_half, ulong hw, int channels,
+                                int channels_per_group, int silu, ulong n)
+{
+  size_t i = get_global_id (0);
+  if (i >= n)
+    return;
+  size_t bc = i / hw;
+  int c = bc % channels;
+  size_t g = (bc / channels) * (channels / channels_per_group) + c / channels_per_group;
+  float v = (x[i] - stats[2 * g]) * stats[2 * g + 1];
+  v = v * load_param (gamma, params_half, c) + load_param (beta, params_half, c);
+  y[i] = silu ? v * sigmoid_f (v) : v;
+}
+
+/* One work-group (power-of-two size) per row of C values. */
+__kernel void layer_norm (__global const float *x, __global float *y, __global const float *gamma,
+                          __global const float *beta, int params_half, int channels, float eps,
+                          __local float *scratch)
+{
+  const size_t row = get_group_id (0), lid = get_local_id (0), n = get_local_size (0);
+  __global const float *p = x + row * channels;
+  __global float *q = y + row * channels;
+  float s = 0.0f;
+  for (size_t i = lid; i < (size_t) channels; i += n)
+    s += p[i];
+  const float mean = work_group_sum_pow2 (s, scratch) / (float) channels;
+  float d2 = 0.0f;
+  for (size_t i = lid; i < (size_t) channels; i += n)
+    {
+      float d = p[i] - mean;
+      d2 += d * d;
+    }
+  const float rstd = rsqrt (work_group_sum_pow2 (d2, scratch) / (float) channels + eps);
+  /* Each work-item rewrites only the elements it read: y may alias x. */
+  for (size_t i = lid; i < (size_t) channels; i += n)
+    q[i] = (p[i] - mean) * rstd * load_param (gamma, params_half, i)
+           + load_param (beta, params_half, i);
+}

@@ -1,0 +1,448 @@
+/* sdcl GEGL operations: enum types, model cache, buffer conversions.
+ *
+ * SPDX-License-Identifier: LGPL-3.0-or-later
+ */
+#include "sdcl-gegl-config.h"
+
+#include <glib/gi18n-lib.h>
+#include <stdlib.h>
+
+#include "sdcl-gegl.h"
+
+/* ---- enum types -------------------------------------------------------- */
+
+GType
+sdcl_gegl_sampler_get_type (void)
+{
+  static gsize type = 0;
+
+  /* Nicks are the engine's sampler names, as the sdcl CLI takes them. */
+  static GEnumValue values[] = {
+    { SDCL_SAMPLER_EULER,    N_("Euler"),            "euler"    },
+    { SDCL_SAMPLER_EULER_A,  N_("Euler ancestral"),  "euler_a"  },
+    { SDCL_SAMPLER_DDIM,     N_("DDIM"),             "ddim"     },
+    { SDCL_SAMPLER_DPMPP_2M, N_("DPM++ 2M"),         "dpmpp_2m" },
+    { SDCL_SAMPLER_LCM,      N_("LCM"),              "lcm"      },
+    { 0, NULL, NULL }
+  };
+
+  if (g_once_init_enter (&type))
+    {
+      G_STATIC_ASSERT (G_N_ELEMENTS (values) == SDCL_SAMPLER_COUNT + 1);
+
+      for (guint i = 0; values[i].value_name; i++)
+        values[i].value_name = g_dgettext (GETTEXT_PACKAGE, values[i].value_name);
+      g_once_init_leave (&type, g_enum_register_static ("SdclGeglSampler", values));
+    }
+  return type;
+}
+
+GType
+sdcl_gegl_precision_get_type (void)
+{
+  static gsize type = 0;
+  static GEnumValue values[] = {
+    { SDCL_WEIGHTS_F16, N_("16-bit float"), "f16" },
+    { SDCL_WEIGHTS_F32, N_("32-bit float"), "f32" },
+    { 0, NULL, NULL }
+  };
+
+  if (g_once_init_enter (&type))
+    {
+      for (guint i = 0; values[i].value_name; i++)
+        values[i].value_name = g_dgettext (GETTEXT_PACKAGE, values[i].value_name);
+      g_once_init_leave (&type, g_enum_register_static ("SdclGeglPrecision", values));
+    }
+  return type;
+}
+
+/* ---- availability ------------------------------------------------------ */
+
+gboolean
+sdcl_gegl_is_available (void)
+{
+  static gsize available = 0; /* 1 + the answer, once known */
+
+  if (g_once_init_enter (&available))
+    {
+      sdcl_device_info *devices = NULL;
+      sdcl_error        err     = { 0 };
+      int               count   = 0;
+
+      if (sdcl_list_devices (&devices, &count, &err) != SDCL_OK)
+        g_debug ("operations hidden: %s", err.message);
+      else if (count == 0)
+        g_debug ("operations hidden: no OpenCL device");
+      free (devices);
+      g_once_init_leave (&available, 1 + (count > 0));
+    }
+  return available == 2;
+}
+
+/* ---- model cache ------------------------------------------------------- */
+
+/* Loading a model takes seconds and maps gigabytes, so models stay loaded
+ * between runs.  A key is (canonical path, device, precision).  Only one
+ * model that nobody is using stays resident: loading another one first
+ * frees it, since weights occupy device memory that the next model needs. */
+typedef struct
+{
+  gchar                 *path;
+  gchar                 *device;
+  sdcl_weight_precision  precision;
+  sdcl_ctx              *ctx;
+  sdcl_model            *model;
+  guint                  users;    /* under cache_lock */
+  GMutex                 run_lock; /* a context runs one generation at a time */
+} CachedModel;
+
+static GMutex  cache_lock;
+static GList  *cache; /* CachedModel *, most recently used first */
+
+static void
+cached_model_free (CachedModel *entry)
+{
+  sdcl_model_free (entry->model);
+  sdcl_ctx_free (entry->ctx);
+  g_mutex_clear (&entry->run_lock);
+  g_free (entry->path);
+  g_free (entry->device);
+  g_free (entry);
+}
+
+static gboolean
+cached_model_matches (const CachedModel     *entry,
+                      const gchar           *path,
+                      const gchar           *device,
+                      sdcl_weight_precision  precision)
+{
+  return entry->precision == precision &&
+         g_str_equal (entry->path, path) &&
+         g_str_equal (entry->device, device);
+}
+
+static void
+evict_idle_models (void)
+{
+  GList *iter = cache;
+
+  while (iter)
+    {
+      GList       *next  = iter->next;
+      CachedModel *entry = iter->data;
+
+      if (entry->users == 0)
+        {
+          g_debug ("unloading model %s", entry->path);
+          cached_model_free (entry);
+          cache = g_list_delete_link (cache, iter);
+        }
+      iter = next;
+    }
+}
+
+static CachedModel *
+load_model (const gchar           *path,
+            const gchar           *device,
+            sdcl_weight_precision  precision,
+            sdcl_error            *err)
+{
+  sdcl_ctx_params    ctx_params   = sdcl_ctx_default_params ();
+  sdcl_model_params  model_params = sdcl_model_default_params ();
+  CachedModel       *entry        = g_new0 (CachedModel, 1);
+  sdcl_device_info   info;
+  gint64             start        = g_get_monotonic_time ();
+
+  ctx_params.device    = device;
+  model_params.weights = precision;
+
+  if (sdcl_ctx_new (&ctx_params, &entry->ctx, err) != SDCL_OK ||
+      sdcl_model_load (entry->ctx, path, &model_params, &entry->model, err) != SDCL_OK)
+    {
+      sdcl_ctx_free (entry->ctx);
+      g_free (entry);
+      return NULL;
+    }
+
+  entry->path      = g_strdup (path);
+  entry->device    = g_strdup (device);
+  entry->precision = precision;
+  g_mutex_init (&entry->run_lock);
+
+  /* Tests count this message to prove that the cache works. */
+  sdcl_ctx_get_device (entry->ctx, &info);
+  g_debug ("loaded model %s on %s in %.2f s", path, info.name,
+           (g_get_monotonic_time () - start) / 1e6);
+  return entry;
+}
+
+/* Returns the entry with its run_lock held, or NULL with `err` set. */
+static CachedModel *
+acquire_model (const SdclGeglCommon *common,
+               sdcl_error           *err)
+{
+  const gchar *device = common->device ? common->device : "";
+  gchar       *path;
+  CachedModel *entry  = NULL;
+  GList       *iter;
+
+  if (! common->model || ! common->model[0])
+    {
+      err->code = SDCL_ERR_INVALID_ARGUMENT;
+      g_strlcpy (err->message,
+                 _("no model: set the \"model\" property to a Stable Diffusion "
+                   "checkpoint (a diffusers folder or a .safetensors file)"),
+                 sizeof (err->message));
+      return NULL;
+    }
+  /* "./m" and "m" are the same model. */
+  path = g_canonicalize_filename (common->model, NULL);
+
+  g_mutex_lock (&cache_lock);
+  for (iter = cache; iter; iter = iter->next)
+    if (cached_model_matches (iter->data, path, device, common->precision))
+      break;
+
+  if (iter)
+    {
+      entry = iter->data;
+      cache = g_list_remove_link (cache, iter);
+      cache = g_list_concat (iter, cache);
+      g_debug ("reusing model %s", path);
+    }
+  else
+    {
+      evict_idle_models ();
+      entry = load_model (path, device, common->precision, err);
+      if (entry)
+        cache = g_list_prepend (cache, entry);
+    }
+  if (entry)
+    entry->users++;
+  g_mutex_unlock (&cache_lock);
+  g_free (path);
+
+  if (entry)
+    g_mutex_lock (&entry->run_lock);
+  return entry;
+}
+
+static void
+release_model (CachedModel *entry)
+{
+  g_mutex_unlock (&entry->run_lock);
+
+  g_mutex_lock (&cache_lock);
+  entry->users--;
+  g_mutex_unlock (&cache_lock);
+}
+
+/* ---- generation -------------------------------------------------------- */
+
+sdcl_gen_params
+sdcl_gegl_gen_params (const SdclGeglCommon *common)
+{
+  sdcl_gen_params params = sdcl_gen_default_params ();
+
+  params.prompt          = common->prompt;
+  params.negative_prompt = common->negative_prompt;
+  params.sampler         = common->sampler;
+  params.karras_sigmas   = common->karras;
+  params.steps           = common->steps;
+  params.guidance        = common->guidance;
+  params.seed            = common->seed;
+  return params;
+}
+
+static bool
+report_progress (int               step,
+                 int               n_steps,
+                 const sdcl_image *preview,
+                 void             *operation)
+{
+  gegl_operation_progress (operation, (gdouble) step / MAX (n_steps, 1), "");
+
+  /* GEGL (up to 0.4.62 at least) gives an operation no way to learn that
+   * its host abandoned the render, so a run always completes.  Hosts that
+   * must cancel run the graph in a process they can stop, as the sdcl
+   * GIMP plug-in does. */
+  return true;
+}
+
+gboolean
+sdcl_gegl_generate (GeglOperation         *operation,
+                    const SdclGeglCommon  *common,
+                    const sdcl_gen_params *params,
+                    const sdcl_image      *init,
+                    const sdcl_image      *mask,
+                    sdcl_image            *out)
+{
+  sdcl_gen_params  run_params      = *params;
+  sdcl_error       err             = { 0 };
+  gint             expected_width  = init ? init->width : params->width;
+  gint             expected_height = init ? init->height : params->height;
+  sdcl_status      status;
+  CachedModel     *entry;
+
+  entry = acquire_model (common, &err);
+  if (! entry)
+    {
+      g_warning ("%s: %s", gegl_operation_get_name (operation), err.message);
+      return FALSE;
+    }
+
+  run_params.progress  = report_progress;
+  run_params.user_data = operation;
+  gegl_operation_progress (operation, 0.0, "");
+
+  if (! init)
+    status = sdcl_txt2img (entry->model, &run_params, out, &err);
+  else if (! mask)
+    status = sdcl_img2img (entry->model, &run_params, init, out, &err);
+  else
+    status = sdcl_inpaint (entry->model, &run_params, init, mask, out, &err);
+
+  release_model (entry);
+
+  if (status != SDCL_OK)
+    {
+      g_warning ("%s: %s", gegl_operation_get_name (operation), err.message);
+      return FALSE;
+    }
+  if (out->width != expected_width || out->height != expected_height || out->channels != 3)
+    {
+      /* The engine promises the size; a broken promise must not become a
+       * read past the end of its image. */
+      g_warning ("%s: the engine returned %dx%d pixels of %d channels instead of %dx%d RGB",
+                 gegl_operation_get_name (operation), out->width, out->height, out->channels,
+                 expected_width, expected_height);
+      sdcl_image_free (out);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* ---- buffers and images ------------------------------------------------ */
+
+static void
+image_alloc (sdcl_image *image,
+             gint        width,
+             gint        height,
+             gint        channels)
+{
+  image->width    = width;
+  image->height   = height;
+  image->channels = channels;
+  image->data     = g_new (gfloat, (gsize) width * height * channels);
+}
+
+void
+sdcl_gegl_image_clear (sdcl_image *image)
+{
+  g_clear_pointer (&image->data, g_free);
+}
+
+void
+sdcl_gegl_read_image (GeglBuffer          *input,
+                      const GeglRectangle *rect,
+                      sdcl_image          *rgb,
+                      gfloat             **alpha)
+{
+  gsize   n    = (gsize) rect->width * rect->height;
+  gfloat *rgba = g_new (gfloat, n * 4);
+
+  gegl_buffer_get (input, rect, 1.0, babl_format (SDCL_GEGL_IMAGE_FORMAT), rgba,
+                   GEGL_AUTO_ROWSTRIDE, GEGL_ABYSS_NONE);
+
+  image_alloc (rgb, rect->width, rect->height, 3);
+  *alpha = g_new (gfloat, n);
+  for (gsize i = 0; i < n; i++)
+    {
+      rgb->data[3 * i + 0] = rgba[4 * i + 0];
+      rgb->data[3 * i + 1] = rgba[4 * i + 1];
+      rgb->data[3 * i + 2] = rgba[4 * i + 2];
+      (*alpha)[i]          = rgba[4 * i + 3];
+    }
+  g_free (rgba);
+}
+
+gfloat
+sdcl_gegl_read_mask (GeglBuffer          *aux,
+                     const GeglRectangle *rect,
+                     sdcl_image          *mask)
+{
+  gsize   n       = (gsize) rect->width * rect->height;
+  gfloat *ya      = g_new (gfloat, n * 2);
+  gfloat  largest = 0.0f;
+
+  /* Outside the mask buffer's extent the abyss is transparent: keep. */
+  gegl_buffer_get (aux, rect, 1.0, babl_format (SDCL_GEGL_MASK_FORMAT), ya,
+                   GEGL_AUTO_ROWSTRIDE, GEGL_ABYSS_NONE);
+
+  image_alloc (mask, rect->width, rect->height, 1);
+  for (gsize i = 0; i < n; i++)
+    {
+      gfloat m = CLAMP (ya[2 * i] * ya[2 * i + 1], 0.0f, 1.0f);
+
+      mask->data[i] = m;
+      largest       = MAX (largest, m);
+    }
+  g_free (ya);
+  return largest;
+}
+
+void
+sdcl_gegl_write_image (GeglBuffer          *output,
+                       const GeglRectangle *rect,
+                       const sdcl_image    *rgb,
+                       const gfloat        *alpha)
+{
+  gsize   n    = (gsize) rect->width * rect->height;
+  gfloat *rgba = g_new (gfloat, n * 4);
+
+  for (gsize i = 0; i < n; i++)
+    {
+      rgba[4 * i + 0] = rgb->data[3 * i + 0];
+      rgba[4 * i + 1] = rgb->data[3 * i + 1];
+      rgba[4 * i + 2] = rgb->data[3 * i + 2];
+      rgba[4 * i + 3] = alpha ? alpha[i] : 1.0f;
+    }
+  gegl_buffer_set (output, rect, 0, babl_format (SDCL_GEGL_IMAGE_FORMAT), rgba,
+                   GEGL_AUTO_ROWSTRIDE);
+  g_free (rgba);
+}
+
+/* ---- whole-image processing -------------------------------------------- */
+
+static GeglRectangle
+input_extent (GeglOperation *operation)
+{
+  const GeglRectangle *in = gegl_operation_source_get_bounding_box (operation, "input");
+
+  return in ? *in : *GEGL_RECTANGLE (0, 0, 0, 0);
+}
+
+static GeglRectangle
+whole_input_for_pad (GeglOperation       *operation,
+                     const gchar         *pad,
+                     const GeglRectangle *roi)
+{
+  return input_extent (operation);
+}
+
+static GeglRectangle
+whole_input_for_roi (GeglOperation       *operation,
+                     const GeglRectangle *roi)
+{
+  return input_extent (operation);
+}
+
+void
+sdcl_gegl_class_whole_image (GeglOperationClass *klass)
+{
+  klass->get_bounding_box          = input_extent;
+  klass->get_required_for_output   = whole_input_for_pad;
+  klass->get_invalidated_by_change = whole_input_for_pad;
+  klass->get_cached_region         = whole_input_for_roi;
+  klass->threaded                  = FALSE;
+}

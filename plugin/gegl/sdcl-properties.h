@@ -1,0 +1,58 @@
+/* sdcl GEGL operations: the properties every operation has.
+ *
+ * Included from the GEGL_PROPERTIES section of each operation.  gegl-op.h
+ * reads that section several times with different meanings for the
+ * property_* macros, so this file has no include guard on purpose.
+ * SDCL_GEGL_COMMON (sdcl-gegl.h) reads these fields back out.
+ *
+ * Defaults and limits are the engine's (sdcl_gen_default_params and its
+ * argument checks), so the operations never offer what the engine refuses.
+ *
+ * SPDX-License-Identifier: LGPL-3.0-or-later
+ */
+
+/* A plain string: GIMP 3 cannot build a filter dialog for
+ * GeglParamFilePath, so property_file_path would hide the operation's
+ * settings there. */
+property_string (model, _("Model"), "")
+  description (_("Stable Diffusion 1.x checkpoint: a diffusers folder or a "
+                 "single .safetensors file"))
+
+property_string (prompt, _("Prompt"), "")
+  description (_("What the image should show"))
+  ui_meta ("multiline", "true")
+
+property_string (negative_prompt, _("Negative prompt"), "")
+  description (_("What the image should not show"))
+  ui_meta ("multiline", "true")
+
+property_enum (sampler, _("Sampler"),
+               sdcl_sampler, sdcl_gegl_sampler, SDCL_SAMPLER_DPMPP_2M)
+  description (_("The denoising algorithm"))
+
+property_boolean (karras, _("Karras sigmas"), TRUE)
+  description (_("Space the noise levels as Karras et al. propose "
+                 "(Euler and DPM++ 2M; the other samplers ignore it)"))
+
+property_int (steps, _("Steps"), 20)
+  description (_("Number of denoising steps"))
+  value_range (1, 1000)
+  ui_range    (1, 100)
+
+property_double (guidance, _("Guidance scale"), 7.5)
+  description (_("How closely to follow the prompt (classifier-free "
+                 "guidance); 1 or less turns guidance off"))
+  value_range (0.0, 100.0)
+  ui_range    (1.0, 20.0)
+
+property_seed (seed, _("Random seed"), rand)
+  description (_("The same seed and settings give the same image"))
+
+property_string (device, _("Device"), "")
+  description (_("OpenCL device: empty for the first GPU (else any device), "
+                 "a number from 'sdcl devices', or part of a device name"))
+
+property_enum (precision, _("Weight precision"),
+               sdcl_weight_precision, sdcl_gegl_precision, SDCL_WEIGHTS_F16)
+  description (_("How the weights are stored on the device; arithmetic is "
+                 "32-bit float either way"))

@@ -1,0 +1,577 @@
+/* sdcl GIMP plug-in: the part below the GIMP API (see sdcl-gimp-core.h).
+ *
+ * SPDX-License-Identifier: LGPL-3.0-or-later
+ */
+#include <locale.h>
+#include <string.h>
+
+#include <glib/gi18n-lib.h>
+
+#include "sdcl-gimp-core.h"
+
+G_DEFINE_QUARK (sdcl-gimp-error-quark, sdcl_gimp_error)
+
+/* The engine's own default sampler: DPM++ 2M gives usable images in the
+ * fewest steps of the samplers sdcl has. */
+#define DEFAULT_SAMPLER "dpmpp_2m"
+
+void
+sdcl_settings_init (SdclSettings *settings,
+                    SdclMode      mode)
+{
+  memset (settings, 0, sizeof *settings);
+  g_strlcpy (settings->sampler, DEFAULT_SAMPLER, sizeof settings->sampler);
+  settings->steps       = 20;
+  settings->guidance    = 7.5;
+  settings->seed        = SDCL_SEED_RANDOM;
+  settings->last_seed   = 0;
+  settings->width       = 512;
+  settings->height      = 512;
+  /* Inpainting repaints what the user selected, so it defaults to the full
+   * schedule; img2img keeps a good part of the input. */
+  settings->strength    = mode == SDCL_MODE_INPAINT ? 1.0 : 0.6;
+  settings->mask_blur   = 4.0;
+  settings->only_masked = FALSE;
+  settings->padding     = 32;
+}
+
+gboolean
+sdcl_settings_validate (const SdclSettings *s,
+                        SdclMode            mode,
+                        GError            **error)
+{
+  sdcl_sampler sampler;
+
+#define FAIL(...)                                                              \
+  do                                                                           \
+    {                                                                          \
+      g_set_error (error, SDCL_GIMP_ERROR, SDCL_GIMP_ERROR_INVALID, __VA_ARGS__); \
+      return FALSE;                                                            \
+    }                                                                          \
+  while (0)
+
+  if (s->model[0] == '\0')
+    FAIL (_("No model chosen: give the path of a diffusers folder or a .safetensors file."));
+  if (!g_file_test (s->model, G_FILE_TEST_EXISTS))
+    FAIL (_("The model \"%s\" does not exist."), s->model);
+  if (!sdcl_sampler_from_name (s->sampler, &sampler))
+    FAIL (_("Unknown sampler \"%s\" (use euler, euler_a, ddim, dpmpp_2m or lcm)."), s->sampler);
+  if (s->steps < 1 || s->steps > SDCL_STEPS_MAX)
+    FAIL (_("Steps must be between 1 and %d, not %d."), SDCL_STEPS_MAX, s->steps);
+  if (!(s->guidance >= 0.0 && s->guidance <= SDCL_GUIDANCE_MAX))
+    FAIL (_("Guidance must be between 0 and %g, not %g."), SDCL_GUIDANCE_MAX, s->guidance);
+  if (s->seed < SDCL_SEED_RANDOM)
+    FAIL (_("The seed must be -1 (random) or a number from 0 up, not %d."), s->seed);
+
+  if (mode == SDCL_MODE_TXT2IMG)
+    {
+      /* Latents are 1/8 of the image; the engine needs whole cells. */
+      if (s->width < SDCL_SIZE_MIN || s->width > SDCL_SIZE_MAX || s->width % 8 != 0 ||
+          s->height < SDCL_SIZE_MIN || s->height > SDCL_SIZE_MAX || s->height % 8 != 0)
+        FAIL (_("Width and height must be multiples of 8 from %d to %d, not %d x %d."),
+              SDCL_SIZE_MIN, SDCL_SIZE_MAX, s->width, s->height);
+    }
+  else
+    {
+      if (!(s->strength >= 0.0 && s->strength <= 1.0))
+        FAIL (_("Strength must be between 0 and 1, not %g."), s->strength);
+    }
+
+  if (mode == SDCL_MODE_INPAINT)
+    {
+      if (!(s->mask_blur >= 0.0 && s->mask_blur <= SDCL_BLUR_MAX))
+        FAIL (_("Mask blur must be between 0 and %g pixels, not %g."), SDCL_BLUR_MAX, s->mask_blur);
+      if (s->padding < 0 || s->padding > SDCL_PADDING_MAX)
+        FAIL (_("Padding must be between 0 and %d pixels, not %d."), SDCL_PADDING_MAX, s->padding);
+    }
+#undef FAIL
+  return TRUE;
+}
+
+const gchar *
+sdcl_mode_procedure (SdclMode mode)
+{
+  switch (mode)
+    {
+    case SDCL_MODE_TXT2IMG: return "plug-in-sdcl-txt2img";
+    case SDCL_MODE_IMG2IMG: return "plug-in-sdcl-img2img";
+    case SDCL_MODE_INPAINT: return "plug-in-sdcl-inpaint";
+    }
+  g_return_val_if_reached (NULL);
+}
+
+const gchar *
+sdcl_mode_label (SdclMode mode)
+{
+  switch (mode)
+    {
+    case SDCL_MODE_TXT2IMG: return N_("_Text to Image…");
+    case SDCL_MODE_IMG2IMG: return N_("_Image to Image…");
+    case SDCL_MODE_INPAINT: return N_("In_paint…");
+    }
+  g_return_val_if_reached (NULL);
+}
+
+const gchar *
+sdcl_mode_title (SdclMode mode)
+{
+  switch (mode)
+    {
+    case SDCL_MODE_TXT2IMG: return N_("Text to Image");
+    case SDCL_MODE_IMG2IMG: return N_("Image to Image");
+    case SDCL_MODE_INPAINT: return N_("Inpaint");
+    }
+  g_return_val_if_reached (NULL);
+}
+
+const gchar *
+sdcl_mode_blurb (SdclMode mode)
+{
+  switch (mode)
+    {
+    case SDCL_MODE_TXT2IMG:
+      return N_("Generate a new layer from a text prompt with Stable Diffusion");
+    case SDCL_MODE_IMG2IMG:
+      return N_("Redraw the active layer (or the selected part of it) following a prompt, "
+               "as a new layer");
+    case SDCL_MODE_INPAINT:
+      return N_("Repaint the selected area of the active layer following a prompt, "
+               "as a new layer masked by the selection");
+    }
+  g_return_val_if_reached (NULL);
+}
+
+/* ---- session -------------------------------------------------------------- */
+
+struct _SdclSession
+{
+  sdcl_ctx   *ctx;
+  sdcl_model *model;
+  gchar      *device;     /* what ctx was made for */
+  gchar      *model_path; /* what model was loaded from */
+};
+
+SdclSession *
+sdcl_session_new (void)
+{
+  return g_new0 (SdclSession, 1);
+}
+
+void
+sdcl_session_release (SdclSession *session)
+{
+  /* The model lives on the context's device: free it first. */
+  g_clear_pointer (&session->model, sdcl_model_free);
+  g_clear_pointer (&session->ctx, sdcl_ctx_free);
+  g_clear_pointer (&session->device, g_free);
+  g_clear_pointer (&session->model_path, g_free);
+}
+
+void
+sdcl_session_free (SdclSession *session)
+{
+  if (!session)
+    return;
+  sdcl_session_release (session);
+  g_free (session);
+}
+
+gboolean
+sdcl_session_is_loaded (SdclSession *session)
+{
+  return session->model != NULL;
+}
+
+static void
+set_engine_error (GError          **error,
+                  const sdcl_error *err,
+                  const gchar      *what)
+{
+  if (err->code == SDCL_ERR_CANCELLED)
+    g_set_error (error, SDCL_GIMP_ERROR, SDCL_GIMP_ERROR_CANCELLED, _("Cancelled."));
+  else
+    /* The engine's message is English and names the cause precisely; the
+     * translated prefix says which stage failed. */
+    g_set_error (error, SDCL_GIMP_ERROR, SDCL_GIMP_ERROR_ENGINE, "%s: %s (%s)", what,
+                 err->message, sdcl_status_name (err->code));
+}
+
+sdcl_model *
+sdcl_session_get_model (SdclSession  *session,
+                        const gchar  *device,
+                        const gchar  *model_path,
+                        GError      **error)
+{
+  sdcl_error err = { 0 };
+
+  device = device ? device : "";
+  if (session->ctx && g_strcmp0 (session->device, device) != 0)
+    sdcl_session_release (session);
+
+  if (session->model && g_strcmp0 (session->model_path, model_path) == 0)
+    return session->model;
+  /* Only one model at a time: real checkpoints take gigabytes of device
+   * memory, so the old one goes before the new one loads. */
+  g_clear_pointer (&session->model, sdcl_model_free);
+  g_clear_pointer (&session->model_path, g_free);
+
+  if (!session->ctx)
+    {
+      sdcl_ctx_params cp = sdcl_ctx_default_params ();
+
+      cp.device = device;
+      if (sdcl_ctx_new (&cp, &session->ctx, &err) != SDCL_OK)
+        {
+          set_engine_error (error, &err, _("Could not open the OpenCL device"));
+          return NULL;
+        }
+      session->device = g_strdup (device);
+    }
+
+  sdcl_model_params mp = sdcl_model_default_params ();
+  if (sdcl_model_load (session->ctx, model_path, &mp, &session->model, &err) != SDCL_OK)
+    {
+      set_engine_error (error, &err, _("Could not load the model"));
+      return NULL;
+    }
+  session->model_path = g_strdup (model_path);
+  return session->model;
+}
+
+gchar *
+sdcl_model_info_describe (const sdcl_model_info *info)
+{
+  gchar *params = g_strdup_printf ("%.2f", info->n_parameters / 1e9);
+  gchar *bytes  = g_format_size (info->device_bytes);
+  gchar *text;
+
+  /* TRANSLATORS: model family, parameter count in billions, size on the GPU,
+   * e.g. "SD 1.x, 1.07 billion parameters, 2.1 GB on the device". */
+  text = g_strdup_printf (_("%s, %s billion parameters, %s on the device"),
+                          info->family_name ? info->family_name : "?", params, bytes);
+  g_free (params);
+  g_free (bytes);
+  return text;
+}
+
+/* ---- generation ------------------------------------------------------------- */
+
+typedef struct
+{
+  SdclProgressFunc func;
+  gpointer         data;
+  volatile int     cancel;
+} ProgressRelay;
+
+static bool
+relay_progress (int               step,
+                int               n_steps,
+                const sdcl_image *preview,
+                void             *user_data)
+{
+  ProgressRelay *relay = user_data;
+
+  if (relay->func && !relay->func ((gdouble) step / MAX (n_steps, 1), relay->data))
+    relay->cancel = 1;
+  return !relay->cancel;
+}
+
+static const Babl *
+rgb_format (const Babl *space)
+{
+  return babl_format_with_space ("R'G'B' float", space);
+}
+
+static gboolean
+read_source (const SdclJob *job,
+             sdcl_image    *init,
+             GError       **error)
+{
+  const GeglRectangle *r = &job->area;
+
+  if (!job->source || r->width < 1 || r->height < 1)
+    {
+      g_set_error (error, SDCL_GIMP_ERROR, SDCL_GIMP_ERROR_INVALID,
+                   _("There is nothing to work on: the layer or selected area is empty."));
+      return FALSE;
+    }
+  init->width    = r->width;
+  init->height   = r->height;
+  init->channels = 3;
+  init->data     = g_try_new (float, (gsize) r->width * r->height * 3);
+  if (!init->data)
+    {
+      g_set_error (error, SDCL_GIMP_ERROR, SDCL_GIMP_ERROR_INVALID,
+                   _("The area of %d x %d pixels is too large."), r->width, r->height);
+      return FALSE;
+    }
+  /* Alpha is dropped, not multiplied in: the model redraws colours, and the
+   * new layer is opaque (inpainting shows it only through its mask). */
+  gegl_buffer_get (job->source, r, 1.0, rgb_format (job->space), init->data,
+                   GEGL_AUTO_ROWSTRIDE, GEGL_ABYSS_NONE);
+  return TRUE;
+}
+
+static gboolean
+read_mask (const SdclJob *job,
+           sdcl_image    *mask,
+           GError       **error)
+{
+  GeglRectangle r = { job->mask_x, job->mask_y, job->area.width, job->area.height };
+  gsize         n = (gsize) r.width * r.height;
+  gboolean      any = FALSE;
+
+  mask->width    = r.width;
+  mask->height   = r.height;
+  mask->channels = 1;
+  mask->data     = g_new (float, n);
+  /* Selection values are coverage, i.e. linear: "Y float" reads them as they
+   * are, so a feathered edge becomes a soft mask.  Parts of the layer that
+   * hang outside the canvas cannot be selected and read as 0 (keep). */
+  gegl_buffer_get (job->mask, &r, 1.0, babl_format ("Y float"), mask->data,
+                   GEGL_AUTO_ROWSTRIDE, GEGL_ABYSS_NONE);
+  for (gsize i = 0; i < n && !any; i++)
+    any = mask->data[i] > 0.0f;
+  if (!any)
+    {
+      g_set_error (error, SDCL_GIMP_ERROR, SDCL_GIMP_ERROR_INVALID,
+                   _("The selection does not touch the active layer: select the part of the "
+                     "layer to repaint."));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+sdcl_generate (SdclSession        *session,
+               const SdclSettings *settings,
+               const SdclJob      *job,
+               SdclProgressFunc    progress,
+               gpointer            progress_data,
+               sdcl_image         *out,
+               gint               *used_seed,
+               GError            **error)
+{
+  sdcl_image      init = { 0 }, mask = { 0 };
+  sdcl_error      err  = { 0 };
+  sdcl_status     st   = SDCL_OK;
+  ProgressRelay   relay = { progress, progress_data, 0 };
+  sdcl_model     *model;
+  sdcl_gen_params p;
+  gboolean        ok = FALSE;
+
+  memset (out, 0, sizeof *out);
+  if (!sdcl_settings_validate (settings, job->mode, error))
+    return FALSE;
+
+  /* Read the inputs first: a bad selection should not cost a model load. */
+  if (job->mode != SDCL_MODE_TXT2IMG && !read_source (job, &init, error))
+    goto out;
+  if (job->mode == SDCL_MODE_INPAINT && !read_mask (job, &mask, error))
+    goto out;
+
+  model = sdcl_session_get_model (session, settings->device, settings->model, error);
+  if (!model)
+    goto out;
+
+  p = sdcl_gen_default_params ();
+  p.prompt          = settings->prompt;
+  p.negative_prompt = settings->negative;
+  p.steps           = settings->steps;
+  p.guidance        = (float) settings->guidance;
+  sdcl_sampler_from_name (settings->sampler, &p.sampler); /* validated above */
+  /* Seeds stay within a PDB int so the used seed can be returned and typed
+   * back in. */
+  *used_seed = settings->seed == SDCL_SEED_RANDOM ? g_random_int_range (0, G_MAXINT)
+                                                   : settings->seed;
+  p.seed        = (uint64_t) *used_seed;
+  p.progress    = relay_progress;
+  p.user_data   = &relay;
+  p.cancel      = &relay.cancel;
+  p.strength    = (float) settings->strength;
+  p.mask_blur   = (float) settings->mask_blur;
+  p.only_masked = settings->only_masked;
+  p.mask_padding = settings->padding;
+
+  switch (job->mode)
+    {
+    case SDCL_MODE_TXT2IMG:
+      p.width  = settings->width;
+      p.height = settings->height;
+      st = sdcl_txt2img (model, &p, out, &err);
+      break;
+    case SDCL_MODE_IMG2IMG:
+      st = sdcl_img2img (model, &p, &init, out, &err);
+      break;
+    case SDCL_MODE_INPAINT:
+      st = sdcl_inpaint (model, &p, &init, &mask, out, &err);
+      break;
+    }
+  if (st != SDCL_OK)
+    {
+      set_engine_error (error, &err, _("Generation failed"));
+      goto out;
+    }
+  if (out->channels != 3 || out->width < 1 || out->height < 1)
+    {
+      g_set_error (error, SDCL_GIMP_ERROR, SDCL_GIMP_ERROR_ENGINE,
+                   _("The engine returned an image of an unexpected shape."));
+      sdcl_image_free (out);
+      goto out;
+    }
+  ok = TRUE;
+
+out:
+  sdcl_image_free (&init);
+  sdcl_image_free (&mask);
+  return ok;
+}
+
+void
+sdcl_write_image (GeglBuffer       *dest,
+                  const sdcl_image *image,
+                  const Babl       *space)
+{
+  const GeglRectangle *extent = gegl_buffer_get_extent (dest);
+  GeglRectangle        r = { extent->x, extent->y, image->width, image->height };
+
+  gegl_buffer_set (dest, &r, 0, rgb_format (space), image->data, GEGL_AUTO_ROWSTRIDE);
+}
+
+gchar *
+sdcl_layer_name (const gchar *prompt,
+                 gint         seed)
+{
+  /* Layer names are one line: collapse runs of whitespace and keep the
+   * start of long prompts. */
+  const gsize max_chars = 48;
+  GString    *s = g_string_new (NULL);
+  gboolean    space = FALSE;
+  gchar      *name;
+
+  for (const gchar *p = prompt ? prompt : ""; *p; p = g_utf8_next_char (p))
+    {
+      gunichar c = g_utf8_get_char (p);
+
+      if (g_unichar_isspace (c))
+        {
+          space = s->len > 0;
+          continue;
+        }
+      if (g_utf8_strlen (s->str, -1) >= (glong) max_chars)
+        {
+          g_string_append (s, "…");
+          break;
+        }
+      if (space)
+        g_string_append_c (s, ' ');
+      space = FALSE;
+      g_string_append_unichar (s, c);
+    }
+
+  if (s->len == 0)
+    /* TRANSLATORS: name of a layer made from an empty prompt; %d is the seed */
+    name = g_strdup_printf (_("Generated (seed %d)"), seed);
+  else
+    /* TRANSLATORS: layer name; %s is the prompt, %d the seed */
+    name = g_strdup_printf (_("%s (seed %d)"), s->str, seed);
+  g_string_free (s, TRUE);
+  return name;
+}
+
+/* ---- preferences -------------------------------------------------------------- */
+
+#define PREFS_GROUP "sdcl"
+#define PREFS_KEY   "models-dir"
+
+gchar *
+sdcl_prefs_get_models_dir (const gchar *prefs_file)
+{
+  GKeyFile *kf  = g_key_file_new ();
+  gchar    *dir = NULL;
+
+  if (prefs_file && g_key_file_load_from_file (kf, prefs_file, G_KEY_FILE_NONE, NULL))
+    dir = g_key_file_get_string (kf, PREFS_GROUP, PREFS_KEY, NULL);
+  g_key_file_free (kf);
+
+  if (!dir || !*dir)
+    {
+      g_free (dir);
+      if (g_getenv ("SDCL_MODELS_DIR") && *g_getenv ("SDCL_MODELS_DIR"))
+        dir = g_strdup (g_getenv ("SDCL_MODELS_DIR"));
+      else
+        dir = g_build_filename (g_get_user_data_dir (), "sdcl", "models", NULL);
+    }
+  return dir;
+}
+
+void
+sdcl_prefs_set_models_dir (const gchar *prefs_file,
+                           const gchar *dir)
+{
+  GKeyFile *kf    = g_key_file_new ();
+  GError   *error = NULL;
+
+  if (!prefs_file)
+    return;
+  /* Keep whatever else the file holds. */
+  g_key_file_load_from_file (kf, prefs_file, G_KEY_FILE_KEEP_COMMENTS, NULL);
+  g_key_file_set_string (kf, PREFS_GROUP, PREFS_KEY, dir ? dir : "");
+  if (!g_key_file_save_to_file (kf, prefs_file, &error))
+    {
+      g_warning ("sdcl: could not save %s: %s", prefs_file, error->message);
+      g_error_free (error);
+    }
+  g_key_file_free (kf);
+}
+
+static gboolean
+is_diffusers_folder (const gchar *path)
+{
+  gchar   *index = g_build_filename (path, "model_index.json", NULL);
+  gchar   *unet  = g_build_filename (path, "unet", NULL);
+  gboolean yes   = g_file_test (index, G_FILE_TEST_IS_REGULAR) ||
+                   g_file_test (unet, G_FILE_TEST_IS_DIR);
+
+  g_free (index);
+  g_free (unet);
+  return yes;
+}
+
+static gint
+compare_paths (gconstpointer a,
+               gconstpointer b)
+{
+  return g_utf8_collate (*(const gchar * const *) a, *(const gchar * const *) b);
+}
+
+GPtrArray *
+sdcl_find_models (const gchar *dir)
+{
+  GPtrArray   *models = g_ptr_array_new_with_free_func (g_free);
+  GDir        *d      = dir ? g_dir_open (dir, 0, NULL) : NULL;
+  const gchar *name;
+
+  if (!d)
+    return models;
+  while ((name = g_dir_read_name (d)))
+    {
+      gchar *path = g_build_filename (dir, name, NULL);
+
+      if ((g_str_has_suffix (name, ".safetensors") && g_file_test (path, G_FILE_TEST_IS_REGULAR)) ||
+          (g_file_test (path, G_FILE_TEST_IS_DIR) && is_diffusers_folder (path)))
+        g_ptr_array_add (models, path);
+      else
+        g_free (path);
+    }
+  g_dir_close (d);
+  g_ptr_array_sort (models, compare_paths);
+  return models;
+}
+
+void
+sdcl_i18n_init (const gchar *localedir)
+{
+  bindtextdomain (GETTEXT_PACKAGE, localedir);
+  bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
+}

@@ -1,0 +1,161 @@
+/* sdcl GIMP plug-in: the part below the GIMP API.
+ *
+ * Everything here works on GeglBuffers, babl formats and the sdcl engine; it
+ * never calls libgimp.  The GIMP 2.10 and GIMP 3.0 glue files (sdcl-gimp2.c,
+ * sdcl-gimp3.c) fetch buffers from GIMP, call these functions, and turn the
+ * result into a layer; the dialog (ui/) edits an SdclSettings.
+ *
+ * SPDX-License-Identifier: LGPL-3.0-or-later
+ */
+#ifndef SDCL_GIMP_CORE_H
+#define SDCL_GIMP_CORE_H
+
+#include <gegl.h>
+#include <sdcl.h>
+
+G_BEGIN_DECLS
+
+#define SDCL_GIMP_ERROR (sdcl_gimp_error_quark ())
+GQuark sdcl_gimp_error_quark (void);
+
+typedef enum
+{
+  SDCL_GIMP_ERROR_INVALID, /* a parameter or the input is unusable */
+  SDCL_GIMP_ERROR_ENGINE,  /* the engine failed (model, device, ...) */
+  SDCL_GIMP_ERROR_CANCELLED
+} SdclGimpError;
+
+typedef enum
+{
+  SDCL_MODE_TXT2IMG,
+  SDCL_MODE_IMG2IMG,
+  SDCL_MODE_INPAINT
+} SdclMode;
+
+/* Limits shared by the PDB registration, the dialog and validation. */
+#define SDCL_TEXT_MAX      2048
+#define SDCL_PATH_MAX      4096
+#define SDCL_SIZE_MIN      8
+#define SDCL_SIZE_MAX      4096
+#define SDCL_STEPS_MAX     1000
+#define SDCL_GUIDANCE_MAX  30.0
+#define SDCL_BLUR_MAX      256.0
+#define SDCL_PADDING_MAX   1024
+#define SDCL_SEED_RANDOM   (-1)
+
+/* One procedure's parameters.  A flat struct of fixed-size fields so that
+ * GIMP 2.10 can store it verbatim as the procedure's "last values". */
+typedef struct
+{
+  gchar    model[SDCL_PATH_MAX];   /* diffusers folder or .safetensors file */
+  gchar    prompt[SDCL_TEXT_MAX];
+  gchar    negative[SDCL_TEXT_MAX];
+  gchar    sampler[32];            /* an sdcl_sampler_name() */
+  gint     steps;
+  gdouble  guidance;
+  gint     seed;                   /* SDCL_SEED_RANDOM: pick one per run */
+  gint     last_seed;              /* the seed the previous run used (dialog only) */
+  gint     width, height;          /* txt2img */
+  gdouble  strength;               /* img2img, inpaint */
+  gdouble  mask_blur;              /* inpaint */
+  gboolean only_masked;            /* inpaint */
+  gint     padding;                /* inpaint, with only_masked */
+  gchar    device[256];            /* "" automatic, an index, or part of a name */
+} SdclSettings;
+
+void     sdcl_settings_init     (SdclSettings       *settings,
+                                 SdclMode            mode);
+/* Checks ranges and names before anything expensive happens; the message
+ * names the offending parameter. */
+gboolean sdcl_settings_validate (const SdclSettings *settings,
+                                 SdclMode            mode,
+                                 GError            **error);
+
+/* The procedure names, menu labels and blurbs, shared by both glue files.
+ * The texts are untranslated msgids (marked N_): GIMP 2.10 wants them so and
+ * translates them itself; show them through _() everywhere else. */
+const gchar *sdcl_mode_procedure (SdclMode mode);
+const gchar *sdcl_mode_label     (SdclMode mode); /* with mnemonic and "…" */
+const gchar *sdcl_mode_title     (SdclMode mode); /* for dialog titles */
+const gchar *sdcl_mode_blurb     (SdclMode mode);
+
+/* ---- keeping the model loaded -------------------------------------------
+ * A session owns one engine context and one loaded model.  Asking again for
+ * the same model on the same device returns the loaded one, which is what
+ * makes a resident plug-in's second run fast. */
+typedef struct _SdclSession SdclSession;
+
+SdclSession *sdcl_session_new      (void);
+void         sdcl_session_free     (SdclSession  *session);
+sdcl_model  *sdcl_session_get_model (SdclSession  *session,
+                                     const gchar  *device,
+                                     const gchar  *model_path,
+                                     GError      **error);
+/* Frees the model and the device context (memory on the device included). */
+void         sdcl_session_release  (SdclSession  *session);
+gboolean     sdcl_session_is_loaded (SdclSession *session);
+
+/* "SD 1.x, 1.07 billion parameters, 2.1 GB on the device" (translated). */
+gchar *sdcl_model_info_describe (const sdcl_model_info *info);
+
+/* ---- one generation ------------------------------------------------------ */
+
+/* Returns FALSE to cancel.  `fraction` runs from 0 to 1 over the steps. */
+typedef gboolean (*SdclProgressFunc) (gdouble  fraction,
+                                      gpointer user_data);
+
+typedef struct
+{
+  SdclMode       mode;
+  /* img2img, inpaint: the source drawable's pixels and the area of it to
+   * use, in the buffer's coordinates. */
+  GeglBuffer    *source;
+  GeglRectangle  area;
+  /* inpaint: the selection (image coordinates) and where `area`'s top-left
+   * corner lies in it (the drawable's offsets plus area.x/y). */
+  GeglBuffer    *mask;
+  gint           mask_x, mask_y;
+  /* The image's babl space (a format or space), so pixels reach the model
+   * as the image's own R'G'B' numbers, without a gamut conversion. */
+  const Babl    *space;
+} SdclJob;
+
+/* Runs the engine.  `out` receives an RGB image of area's size (txt2img:
+ * width x height) and `used_seed` the seed, which is the random one picked
+ * here when settings->seed is SDCL_SEED_RANDOM. */
+gboolean sdcl_generate (SdclSession        *session,
+                        const SdclSettings *settings,
+                        const SdclJob      *job,
+                        SdclProgressFunc    progress,
+                        gpointer            progress_data,
+                        sdcl_image         *out,
+                        gint               *used_seed,
+                        GError            **error);
+
+/* Writes `image` into `dest` at `dest`'s extent origin, converting from the
+ * image's R'G'B' (in `space`) to whatever format `dest` has. */
+void sdcl_write_image (GeglBuffer       *dest,
+                       const sdcl_image *image,
+                       const Babl       *space);
+
+/* A layer name made from the prompt and the seed (translated). */
+gchar *sdcl_layer_name (const gchar *prompt,
+                        gint         seed);
+
+/* ---- preferences shared by all procedures ------------------------------- */
+
+/* The folder the dialog lists models from: the value saved in `prefs_file`
+ * (a key file in the GIMP profile), else $SDCL_MODELS_DIR, else
+ * $XDG_DATA_HOME/sdcl/models. */
+gchar   *sdcl_prefs_get_models_dir (const gchar *prefs_file);
+void     sdcl_prefs_set_models_dir (const gchar *prefs_file,
+                                    const gchar *dir);
+/* The models in `dir`: *.safetensors files and diffusers folders, sorted. */
+GPtrArray *sdcl_find_models (const gchar *dir);
+
+/* The plug-in's translations: binds the "sdcl" domain to `localedir`. */
+void sdcl_i18n_init (const gchar *localedir);
+
+G_END_DECLS
+
+#endif /* SDCL_GIMP_CORE_H */

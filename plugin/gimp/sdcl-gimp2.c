@@ -1,0 +1,457 @@
+/* sdcl GIMP plug-in: the GIMP 2.10 glue (libgimp-2.0).
+ *
+ * Registers Filters > Generative > Text to Image / Image to Image / Inpaint,
+ * marshals GimpParams into an SdclSettings, and turns the engine's image into
+ * a new layer.  Everything below the GIMP API is in sdcl-gimp-core.c and the
+ * dialog in ui/sdcl-dialog.c; sdcl-gimp3.c is the GIMP 3.0 counterpart.
+ *
+ * SPDX-License-Identifier: LGPL-3.0-or-later
+ */
+#include <string.h>
+
+#include <libgimp/gimp.h>
+#include <libgimp/gimpui.h>
+#include <glib/gi18n-lib.h>
+
+#include "sdcl-gimp-core.h"
+#include "sdcl-dialog.h"
+
+#define PLUG_IN_BINARY "sdcl-gimp"
+#define MENU_PATH      "<Image>/Filters/Generative"
+
+static void query (void);
+static void run   (const gchar      *name,
+                   gint              n_params,
+                   const GimpParam  *param,
+                   gint             *n_return_vals,
+                   GimpParam       **return_vals);
+
+const GimpPlugInInfo PLUG_IN_INFO = { NULL, NULL, query, run };
+
+MAIN ()
+
+/* The PDB arguments after run-mode, image and drawable.  Every mode takes
+ * the common ones first, in the same order, then its own; device is last. */
+typedef enum
+{
+  ARG_MODEL, ARG_PROMPT, ARG_NEGATIVE, ARG_SAMPLER, ARG_STEPS, ARG_GUIDANCE, ARG_SEED,
+  ARG_WIDTH, ARG_HEIGHT, ARG_STRENGTH, ARG_MASK_BLUR, ARG_ONLY_MASKED, ARG_PADDING,
+  ARG_DEVICE
+} ArgId;
+
+static const GimpParamDef arg_defs[] =
+{
+  [ARG_MODEL]       = { GIMP_PDB_STRING, "model", "Diffusers folder or .safetensors file (SD 1.x)" },
+  [ARG_PROMPT]      = { GIMP_PDB_STRING, "prompt", "What to draw" },
+  [ARG_NEGATIVE]    = { GIMP_PDB_STRING, "negative-prompt", "What to avoid (may be empty)" },
+  [ARG_SAMPLER]     = { GIMP_PDB_STRING, "sampler", "euler, euler_a, ddim, dpmpp_2m or lcm" },
+  [ARG_STEPS]       = { GIMP_PDB_INT32,  "steps", "Denoising steps (1-1000)" },
+  [ARG_GUIDANCE]    = { GIMP_PDB_FLOAT,  "guidance", "Classifier-free guidance scale (0-30; <= 1 turns it off)" },
+  [ARG_SEED]        = { GIMP_PDB_INT32,  "seed", "Random seed, -1 for a random one (the seed used is returned)" },
+  [ARG_WIDTH]       = { GIMP_PDB_INT32,  "width", "Width of the new layer (multiple of 8)" },
+  [ARG_HEIGHT]      = { GIMP_PDB_INT32,  "height", "Height of the new layer (multiple of 8)" },
+  [ARG_STRENGTH]    = { GIMP_PDB_FLOAT,  "strength", "How much to change the input (0-1)" },
+  [ARG_MASK_BLUR]   = { GIMP_PDB_FLOAT,  "mask-blur", "Blur radius of the mask in pixels" },
+  [ARG_ONLY_MASKED] = { GIMP_PDB_INT32,  "only-masked", "Work on the selection's bounding box only (TRUE, FALSE)" },
+  [ARG_PADDING]     = { GIMP_PDB_INT32,  "padding", "With only-masked: context pixels around the selection" },
+  [ARG_DEVICE]      = { GIMP_PDB_STRING, "device", "OpenCL device: empty for automatic, an index, or part of its name" },
+};
+
+static const ArgId txt2img_args[] = { ARG_MODEL, ARG_PROMPT, ARG_NEGATIVE, ARG_SAMPLER, ARG_STEPS,
+                                      ARG_GUIDANCE, ARG_SEED, ARG_WIDTH, ARG_HEIGHT, ARG_DEVICE };
+static const ArgId img2img_args[] = { ARG_MODEL, ARG_PROMPT, ARG_NEGATIVE, ARG_SAMPLER, ARG_STEPS,
+                                      ARG_GUIDANCE, ARG_SEED, ARG_STRENGTH, ARG_DEVICE };
+static const ArgId inpaint_args[] = { ARG_MODEL, ARG_PROMPT, ARG_NEGATIVE, ARG_SAMPLER, ARG_STEPS,
+                                      ARG_GUIDANCE, ARG_SEED, ARG_STRENGTH, ARG_MASK_BLUR,
+                                      ARG_ONLY_MASKED, ARG_PADDING, ARG_DEVICE };
+
+#define N_FIXED_ARGS 3 /* run-mode, image, drawable */
+
+static const ArgId *
+mode_args (SdclMode mode,
+           gint    *n)
+{
+  switch (mode)
+    {
+    case SDCL_MODE_TXT2IMG: *n = G_N_ELEMENTS (txt2img_args); return txt2img_args;
+    case SDCL_MODE_IMG2IMG: *n = G_N_ELEMENTS (img2img_args); return img2img_args;
+    case SDCL_MODE_INPAINT: *n = G_N_ELEMENTS (inpaint_args); return inpaint_args;
+    }
+  g_return_val_if_reached (NULL);
+}
+
+static void
+query (void)
+{
+  static const GimpParamDef fixed[N_FIXED_ARGS] =
+  {
+    { GIMP_PDB_INT32,    "run-mode", "The run mode { RUN-INTERACTIVE (0), RUN-NONINTERACTIVE (1) }" },
+    { GIMP_PDB_IMAGE,    "image",    "Input image" },
+    { GIMP_PDB_DRAWABLE, "drawable", "Input drawable (txt2img: the new layer goes above it; may be -1)" },
+  };
+  static const GimpParamDef return_defs[] =
+  {
+    { GIMP_PDB_LAYER, "layer", "The new layer" },
+    { GIMP_PDB_INT32, "seed",  "The seed that was used" },
+  };
+
+  gimp_plugin_domain_register (GETTEXT_PACKAGE, LOCALEDIR);
+
+  for (SdclMode mode = SDCL_MODE_TXT2IMG; mode <= SDCL_MODE_INPAINT; mode++)
+    {
+      GimpParamDef  args[N_FIXED_ARGS + G_N_ELEMENTS (arg_defs)];
+      gint          n;
+      const ArgId  *ids = mode_args (mode, &n);
+      const gchar  *proc = sdcl_mode_procedure (mode);
+
+      memcpy (args, fixed, sizeof fixed);
+      for (gint i = 0; i < n; i++)
+        args[N_FIXED_ARGS + i] = arg_defs[ids[i]];
+
+      /* Blurb and label go in untranslated: GIMP translates them with the
+       * domain registered above, in GIMP's language. */
+      gimp_install_procedure (proc, sdcl_mode_blurb (mode),
+                              "Runs Stable Diffusion on an OpenCL device inside the plug-in "
+                              "process and adds the result as a new layer; the image itself is "
+                              "never modified. Inpainting uses the selection as the mask "
+                              "(feathered selections give soft masks).",
+                              "sdcl authors", "sdcl authors", "2026",
+                              sdcl_mode_label (mode),
+                              mode == SDCL_MODE_TXT2IMG ? "*" : "RGB*, GRAY*",
+                              GIMP_PLUGIN, N_FIXED_ARGS + n, G_N_ELEMENTS (return_defs),
+                              args, return_defs);
+      gimp_plugin_menu_register (proc, MENU_PATH);
+    }
+}
+
+static SdclMode
+mode_from_name (const gchar *name,
+                gboolean    *found)
+{
+  *found = TRUE;
+  for (SdclMode mode = SDCL_MODE_TXT2IMG; mode <= SDCL_MODE_INPAINT; mode++)
+    if (strcmp (name, sdcl_mode_procedure (mode)) == 0)
+      return mode;
+  *found = FALSE;
+  return SDCL_MODE_TXT2IMG;
+}
+
+static void
+copy_string (gchar       *dest,
+             gsize        size,
+             const gchar *src)
+{
+  g_strlcpy (dest, src ? src : "", size);
+}
+
+/* Non-interactive arguments into settings; FALSE for a wrong count. */
+static gboolean
+settings_from_params (SdclMode         mode,
+                      gint             n_params,
+                      const GimpParam *param,
+                      SdclSettings    *s)
+{
+  gint         n;
+  const ArgId *ids = mode_args (mode, &n);
+
+  if (n_params != N_FIXED_ARGS + n)
+    return FALSE;
+  for (gint i = 0; i < n; i++)
+    {
+      const GimpParam *p = &param[N_FIXED_ARGS + i];
+
+      switch (ids[i])
+        {
+        case ARG_MODEL:       copy_string (s->model, sizeof s->model, p->data.d_string); break;
+        case ARG_PROMPT:      copy_string (s->prompt, sizeof s->prompt, p->data.d_string); break;
+        case ARG_NEGATIVE:    copy_string (s->negative, sizeof s->negative, p->data.d_string); break;
+        case ARG_SAMPLER:     copy_string (s->sampler, sizeof s->sampler, p->data.d_string); break;
+        case ARG_STEPS:       s->steps = p->data.d_int32; break;
+        case ARG_GUIDANCE:    s->guidance = p->data.d_float; break;
+        case ARG_SEED:        s->seed = p->data.d_int32; break;
+        case ARG_WIDTH:       s->width = p->data.d_int32; break;
+        case ARG_HEIGHT:      s->height = p->data.d_int32; break;
+        case ARG_STRENGTH:    s->strength = p->data.d_float; break;
+        case ARG_MASK_BLUR:   s->mask_blur = p->data.d_float; break;
+        case ARG_ONLY_MASKED: s->only_masked = p->data.d_int32 != 0; break;
+        case ARG_PADDING:     s->padding = p->data.d_int32; break;
+        case ARG_DEVICE:      copy_string (s->device, sizeof s->device, p->data.d_string); break;
+        }
+    }
+  return TRUE;
+}
+
+static gboolean
+progress_update (gdouble  fraction,
+                 gpointer data)
+{
+  /* GIMP's Cancel ends this process; a failing update means GIMP no longer
+   * listens, so stop the engine at the next check as well. */
+  return gimp_progress_update (fraction);
+}
+
+/* Finds the inputs in the image.  Fills `job` (whose buffers the caller
+ * unrefs) and the new layer's position. */
+static gboolean
+prepare_job (SdclMode             mode,
+             gint32               image,
+             gint32               drawable,
+             const SdclSettings  *s,
+             SdclJob             *job,
+             gint                *layer_x,
+             gint                *layer_y,
+             GError             **error)
+{
+  gint ox = 0, oy = 0;
+
+  memset (job, 0, sizeof *job);
+  job->mode = mode;
+  if (drawable > 0 && !gimp_item_is_layer (drawable))
+    {
+      g_set_error (error, SDCL_GIMP_ERROR, SDCL_GIMP_ERROR_INVALID,
+                   _("The active drawable is not a layer: select a layer (not a mask or "
+                     "channel) and try again."));
+      return FALSE;
+    }
+  if (drawable > 0)
+    gimp_drawable_offsets (drawable, &ox, &oy);
+
+  switch (mode)
+    {
+    case SDCL_MODE_TXT2IMG:
+      job->area = (GeglRectangle) { 0, 0, s->width, s->height };
+      job->space = drawable > 0 ? gimp_drawable_get_format (drawable) : NULL;
+      break;
+
+    case SDCL_MODE_IMG2IMG:
+    case SDCL_MODE_INPAINT:
+      if (drawable <= 0)
+        {
+          g_set_error (error, SDCL_GIMP_ERROR, SDCL_GIMP_ERROR_INVALID,
+                       _("There is no active layer to work on."));
+          return FALSE;
+        }
+      job->space = gimp_drawable_get_format (drawable);
+      if (mode == SDCL_MODE_IMG2IMG)
+        {
+          /* The selection's bounding box within the layer, or all of it. */
+          if (!gimp_drawable_mask_intersect (drawable, &job->area.x, &job->area.y,
+                                             &job->area.width, &job->area.height))
+            {
+              g_set_error (error, SDCL_GIMP_ERROR, SDCL_GIMP_ERROR_INVALID,
+                           _("The selection does not touch the active layer."));
+              return FALSE;
+            }
+        }
+      else
+        {
+          if (gimp_selection_is_empty (image))
+            {
+              g_set_error (error, SDCL_GIMP_ERROR, SDCL_GIMP_ERROR_INVALID,
+                           _("Inpainting needs a selection: select the area to repaint "
+                             "(feather it for a soft edge) and try again."));
+              return FALSE;
+            }
+          /* The whole layer is context; the selection says what changes. */
+          job->area = (GeglRectangle) { 0, 0, gimp_drawable_width (drawable),
+                                        gimp_drawable_height (drawable) };
+          job->mask   = gimp_drawable_get_buffer (gimp_image_get_selection (image));
+          job->mask_x = ox;
+          job->mask_y = oy;
+        }
+      job->source = gimp_drawable_get_buffer (drawable);
+      break;
+    }
+  *layer_x = ox + job->area.x;
+  *layer_y = oy + job->area.y;
+  return TRUE;
+}
+
+/* Adds the result as a new layer above `drawable`, as one undo step. */
+static gint32
+add_result_layer (SdclMode          mode,
+                  gint32            image,
+                  gint32            drawable,
+                  const sdcl_image *result,
+                  const gchar      *name,
+                  gint              x,
+                  gint              y)
+{
+  gboolean    gray = gimp_image_base_type (image) == GIMP_GRAY;
+  gint32      parent = drawable > 0 ? gimp_item_get_parent (drawable) : 0;
+  gint        position = drawable > 0 ? gimp_image_get_item_position (image, drawable) : 0;
+  gint32      layer;
+  GeglBuffer *buffer;
+
+  gimp_image_undo_group_start (image);
+
+  layer = gimp_layer_new (image, name, result->width, result->height,
+                          gray ? GIMP_GRAYA_IMAGE : GIMP_RGBA_IMAGE, 100.0,
+                          gimp_image_get_default_new_layer_mode (image));
+  /* Same parent and position as the source: directly above it. */
+  gimp_image_insert_layer (image, layer, parent, position);
+  gimp_layer_set_offsets (layer, x, y);
+
+  buffer = gimp_drawable_get_buffer (layer);
+  sdcl_write_image (buffer, result, gimp_drawable_get_format (layer));
+  g_object_unref (buffer); /* flushes the pixels to GIMP */
+
+  if (mode == SDCL_MODE_INPAINT)
+    {
+      /* Outside the selection the layer is hidden, so the composite there is
+       * exactly what it was. */
+      gint32 mask = gimp_layer_create_mask (layer, GIMP_ADD_MASK_SELECTION);
+
+      gimp_layer_add_mask (layer, mask);
+    }
+  gimp_drawable_update (layer, 0, 0, result->width, result->height);
+  gimp_image_set_active_layer (image, layer);
+
+  gimp_image_undo_group_end (image);
+  return layer;
+}
+
+static gboolean
+load_last_values (const gchar  *proc,
+                  SdclSettings *s)
+{
+  /* The size check rejects data a different build stored. */
+  if (gimp_get_data_size (proc) != (gint) sizeof *s)
+    return FALSE;
+  return gimp_get_data (proc, s);
+}
+
+static void
+run (const gchar      *name,
+     gint              n_params,
+     const GimpParam  *param,
+     gint             *n_return_vals,
+     GimpParam       **return_vals)
+{
+  static GimpParam  values[3];
+  static gchar     *error_message = NULL;
+  GimpRunMode       run_mode = param[0].data.d_int32;
+  gint32            image    = param[1].data.d_image;
+  gint32            drawable = param[2].data.d_drawable;
+  SdclMode          mode;
+  gboolean          known;
+  SdclSettings      s;
+  SdclJob           job = { 0 };
+  SdclSession      *session = NULL;
+  sdcl_image        result = { 0 };
+  gint              seed = 0, x = 0, y = 0;
+  GError           *error = NULL;
+  gchar            *prefs_file = NULL;
+
+  sdcl_i18n_init (LOCALEDIR);
+  textdomain (GETTEXT_PACKAGE); /* our own process: the default domain is ours */
+  gegl_init (NULL, NULL);
+
+  *n_return_vals = 1;
+  *return_vals   = values;
+  values[0].type = GIMP_PDB_STATUS;
+  values[0].data.d_status = GIMP_PDB_SUCCESS;
+  g_clear_pointer (&error_message, g_free);
+
+  mode = mode_from_name (name, &known);
+  if (!known)
+    {
+      values[0].data.d_status = GIMP_PDB_CALLING_ERROR;
+      return;
+    }
+
+  sdcl_settings_init (&s, mode);
+  prefs_file = g_build_filename (gimp_directory (), "sdcl.ini", NULL);
+  session = sdcl_session_new ();
+
+  switch (run_mode)
+    {
+    case GIMP_RUN_INTERACTIVE:
+      load_last_values (name, &s);
+      gimp_ui_init (PLUG_IN_BINARY, FALSE);
+      if (!sdcl_dialog_run (mode, name, prefs_file, session, &s))
+        {
+          values[0].data.d_status = GIMP_PDB_CANCEL;
+          goto done;
+        }
+      break;
+
+    case GIMP_RUN_NONINTERACTIVE:
+      if (!settings_from_params (mode, n_params, param, &s))
+        {
+          g_set_error (&error, SDCL_GIMP_ERROR, SDCL_GIMP_ERROR_INVALID,
+                       _("%s takes %d arguments, not %d."), name,
+                       N_FIXED_ARGS + (gint) (mode == SDCL_MODE_TXT2IMG ? G_N_ELEMENTS (txt2img_args)
+                                              : mode == SDCL_MODE_IMG2IMG ? G_N_ELEMENTS (img2img_args)
+                                              : G_N_ELEMENTS (inpaint_args)),
+                       n_params);
+          values[0].data.d_status = GIMP_PDB_CALLING_ERROR;
+          goto done;
+        }
+      break;
+
+    case GIMP_RUN_WITH_LAST_VALS:
+      load_last_values (name, &s);
+      break;
+    }
+
+  if (!prepare_job (mode, image, drawable, &s, &job, &x, &y, &error))
+    {
+      values[0].data.d_status = GIMP_PDB_EXECUTION_ERROR;
+      goto done;
+    }
+
+  gimp_progress_init (_("Loading the model…"));
+  if (!sdcl_settings_validate (&s, mode, &error) ||
+      !sdcl_session_get_model (session, s.device, s.model, &error))
+    {
+      values[0].data.d_status = GIMP_PDB_EXECUTION_ERROR;
+      goto done;
+    }
+  gimp_progress_set_text (_("Generating…"));
+  if (!sdcl_generate (session, &s, &job, progress_update, NULL, &result, &seed, &error))
+    {
+      values[0].data.d_status = g_error_matches (error, SDCL_GIMP_ERROR, SDCL_GIMP_ERROR_CANCELLED)
+                                ? GIMP_PDB_CANCEL : GIMP_PDB_EXECUTION_ERROR;
+      goto done;
+    }
+  gimp_progress_update (1.0);
+
+  {
+    gchar  *layer_name = sdcl_layer_name (s.prompt, seed);
+    gint32  layer = add_result_layer (mode, image, drawable, &result, layer_name, x, y);
+
+    g_free (layer_name);
+    *n_return_vals = 3;
+    values[1].type = GIMP_PDB_LAYER;
+    values[1].data.d_layer = layer;
+    values[2].type = GIMP_PDB_INT32;
+    values[2].data.d_int32 = seed;
+  }
+
+  if (run_mode != GIMP_RUN_NONINTERACTIVE)
+    {
+      s.last_seed = seed;
+      gimp_set_data (name, &s, sizeof s);
+      gimp_displays_flush ();
+    }
+
+done:
+  if (error)
+    {
+      /* GIMP 2.10 passes a string after the status on to the caller as the
+       * error message; interactive users also get it on screen. */
+      error_message = g_strdup (error->message);
+      *n_return_vals = 2;
+      values[1].type = GIMP_PDB_STRING;
+      values[1].data.d_string = error_message;
+      if (run_mode == GIMP_RUN_INTERACTIVE)
+        g_message ("%s", error->message);
+      g_error_free (error);
+    }
+  sdcl_image_free (&result);
+  g_clear_object (&job.source);
+  g_clear_object (&job.mask);
+  sdcl_session_free (session);
+  g_free (prefs_file);
+}

@@ -1,0 +1,493 @@
+/* sdcl GIMP plug-in: the GIMP 3.0 glue (libgimp-3.0).
+ *
+ * Registers Filters > Generative > Text to Image / Image to Image / Inpaint,
+ * moves values between the GimpProcedureConfig and an SdclSettings, and turns
+ * the engine's image into a new layer.  Everything below the GIMP API is in
+ * sdcl-gimp-core.c and the dialog in ui/sdcl-dialog.c; sdcl-gimp2.c is the
+ * GIMP 2.10 counterpart.
+ *
+ * SPDX-License-Identifier: LGPL-3.0-or-later
+ */
+#include <string.h>
+
+#include <libgimp/gimp.h>
+#include <libgimp/gimpui.h>
+#include <glib/gi18n-lib.h>
+
+#include "sdcl-gimp-core.h"
+#include "sdcl-dialog.h"
+
+#define PLUG_IN_BINARY "sdcl-gimp"
+#define MENU_PATH      "<Image>/Filters/Generative"
+
+typedef struct _SdclPlugIn      SdclPlugIn;
+typedef struct _SdclPlugInClass SdclPlugInClass;
+
+struct _SdclPlugIn
+{
+  GimpPlugIn parent_instance;
+};
+
+struct _SdclPlugInClass
+{
+  GimpPlugInClass parent_class;
+};
+
+#define SDCL_TYPE_PLUG_IN (sdcl_plug_in_get_type ())
+
+GType sdcl_plug_in_get_type (void) G_GNUC_CONST;
+
+G_DEFINE_TYPE (SdclPlugIn, sdcl_plug_in, GIMP_TYPE_PLUG_IN)
+
+GIMP_MAIN (SDCL_TYPE_PLUG_IN)
+
+static GList *
+sdcl_plug_in_query_procedures (GimpPlugIn *plug_in)
+{
+  GList *list = NULL;
+
+  for (SdclMode mode = SDCL_MODE_INPAINT; mode >= SDCL_MODE_TXT2IMG; mode--)
+    list = g_list_prepend (list, g_strdup (sdcl_mode_procedure (mode)));
+  return list;
+}
+
+static gboolean
+sdcl_plug_in_set_i18n (GimpPlugIn   *plug_in,
+                       const gchar  *procedure_name,
+                       gchar       **gettext_domain,
+                       gchar       **catalog_dir)
+{
+  /* One domain for the project; the catalogs sit in the plug-in's own
+   * locale/ folder (po/meson.build installs them there too). */
+  *gettext_domain = g_strdup (GETTEXT_PACKAGE);
+  *catalog_dir    = NULL;
+  return TRUE;
+}
+
+static SdclMode
+mode_of (GimpProcedure *procedure)
+{
+  const gchar *name = gimp_procedure_get_name (procedure);
+
+  for (SdclMode mode = SDCL_MODE_TXT2IMG; mode <= SDCL_MODE_INPAINT; mode++)
+    if (strcmp (name, sdcl_mode_procedure (mode)) == 0)
+      return mode;
+  g_return_val_if_reached (SDCL_MODE_TXT2IMG);
+}
+
+/* ---- settings <-> config ----------------------------------------------------- */
+
+static void
+get_string (GimpProcedureConfig *config,
+            const gchar         *property,
+            gchar               *dest,
+            gsize                size)
+{
+  gchar *value = NULL;
+
+  g_object_get (config, property, &value, NULL);
+  g_strlcpy (dest, value ? value : "", size);
+  g_free (value);
+}
+
+static void
+settings_from_config (SdclMode             mode,
+                      GimpProcedureConfig *config,
+                      SdclSettings        *s)
+{
+  sdcl_settings_init (s, mode);
+  get_string (config, "model", s->model, sizeof s->model);
+  get_string (config, "prompt", s->prompt, sizeof s->prompt);
+  get_string (config, "negative-prompt", s->negative, sizeof s->negative);
+  get_string (config, "sampler", s->sampler, sizeof s->sampler);
+  get_string (config, "device", s->device, sizeof s->device);
+  g_object_get (config,
+                "steps",     &s->steps,
+                "guidance",  &s->guidance,
+                "seed",      &s->seed,
+                "last-seed", &s->last_seed,
+                NULL);
+  if (mode == SDCL_MODE_TXT2IMG)
+    g_object_get (config, "width", &s->width, "height", &s->height, NULL);
+  else
+    g_object_get (config, "strength", &s->strength, NULL);
+  if (mode == SDCL_MODE_INPAINT)
+    g_object_get (config,
+                  "mask-blur",   &s->mask_blur,
+                  "only-masked", &s->only_masked,
+                  "padding",     &s->padding,
+                  NULL);
+}
+
+static void
+settings_to_config (SdclMode             mode,
+                    const SdclSettings  *s,
+                    GimpProcedureConfig *config)
+{
+  g_object_set (config,
+                "model",           s->model,
+                "prompt",          s->prompt,
+                "negative-prompt", s->negative,
+                "sampler",         s->sampler,
+                "device",          s->device,
+                "steps",           s->steps,
+                "guidance",        s->guidance,
+                "seed",            s->seed,
+                "last-seed",       s->last_seed,
+                NULL);
+  if (mode == SDCL_MODE_TXT2IMG)
+    g_object_set (config, "width", s->width, "height", s->height, NULL);
+  else
+    g_object_set (config, "strength", s->strength, NULL);
+  if (mode == SDCL_MODE_INPAINT)
+    g_object_set (config,
+                  "mask-blur",   s->mask_blur,
+                  "only-masked", s->only_masked,
+                  "padding",     s->padding,
+                  NULL);
+}
+
+/* ---- running ----------------------------------------------------------------- */
+
+static gboolean
+progress_update (gdouble  fraction,
+                 gpointer data)
+{
+  /* GIMP's Cancel ends this process; a failing update means GIMP no longer
+   * listens, so stop the engine at the next check as well. */
+  return gimp_progress_update (fraction);
+}
+
+static gboolean
+prepare_job (SdclMode             mode,
+             GimpImage           *image,
+             GimpDrawable        *drawable,
+             const SdclSettings  *s,
+             SdclJob             *job,
+             gint                *layer_x,
+             gint                *layer_y,
+             GError             **error)
+{
+  gint ox = 0, oy = 0;
+
+  memset (job, 0, sizeof *job);
+  job->mode = mode;
+  if (drawable && !gimp_item_is_layer (GIMP_ITEM (drawable)))
+    {
+      g_set_error (error, SDCL_GIMP_ERROR, SDCL_GIMP_ERROR_INVALID,
+                   _("The active drawable is not a layer: select a layer (not a mask or "
+                     "channel) and try again."));
+      return FALSE;
+    }
+  if (drawable)
+    gimp_drawable_get_offsets (drawable, &ox, &oy);
+
+  switch (mode)
+    {
+    case SDCL_MODE_TXT2IMG:
+      job->area  = (GeglRectangle) { 0, 0, s->width, s->height };
+      job->space = drawable ? gimp_drawable_get_format (drawable) : NULL;
+      break;
+
+    case SDCL_MODE_IMG2IMG:
+    case SDCL_MODE_INPAINT:
+      if (!drawable)
+        {
+          g_set_error (error, SDCL_GIMP_ERROR, SDCL_GIMP_ERROR_INVALID,
+                       _("There is no active layer to work on."));
+          return FALSE;
+        }
+      job->space = gimp_drawable_get_format (drawable);
+      if (mode == SDCL_MODE_IMG2IMG)
+        {
+          /* The selection's bounding box within the layer, or all of it. */
+          if (!gimp_drawable_mask_intersect (drawable, &job->area.x, &job->area.y,
+                                             &job->area.width, &job->area.height))
+            {
+              g_set_error (error, SDCL_GIMP_ERROR, SDCL_GIMP_ERROR_INVALID,
+                           _("The selection does not touch the active layer."));
+              return FALSE;
+            }
+        }
+      else
+        {
+          if (gimp_selection_is_empty (image))
+            {
+              g_set_error (error, SDCL_GIMP_ERROR, SDCL_GIMP_ERROR_INVALID,
+                           _("Inpainting needs a selection: select the area to repaint "
+                             "(feather it for a soft edge) and try again."));
+              return FALSE;
+            }
+          /* The whole layer is context; the selection says what changes. */
+          job->area = (GeglRectangle) { 0, 0, gimp_drawable_get_width (drawable),
+                                        gimp_drawable_get_height (drawable) };
+          job->mask   = gimp_drawable_get_buffer (GIMP_DRAWABLE (gimp_image_get_selection (image)));
+          job->mask_x = ox;
+          job->mask_y = oy;
+        }
+      job->source = gimp_drawable_get_buffer (drawable);
+      break;
+    }
+  *layer_x = ox + job->area.x;
+  *layer_y = oy + job->area.y;
+  return TRUE;
+}
+
+/* Adds the result as a new layer above `drawable`, as one undo step. */
+static GimpLayer *
+add_result_layer (SdclMode          mode,
+                  GimpImage        *image,
+                  GimpDrawable     *drawable,
+                  const sdcl_image *result,
+                  const gchar      *name,
+                  gint              x,
+                  gint              y)
+{
+  gboolean    gray     = gimp_image_get_base_type (image) == GIMP_GRAY;
+  GimpItem   *parent   = drawable ? gimp_item_get_parent (GIMP_ITEM (drawable)) : NULL;
+  gint        position = drawable ? gimp_image_get_item_position (image, GIMP_ITEM (drawable)) : 0;
+  GimpLayer  *layer;
+  GeglBuffer *buffer;
+  GimpLayer  *selected[2] = { NULL, NULL };
+
+  gimp_image_undo_group_start (image);
+
+  layer = gimp_layer_new (image, name, result->width, result->height,
+                          gray ? GIMP_GRAYA_IMAGE : GIMP_RGBA_IMAGE, 100.0,
+                          gimp_image_get_default_new_layer_mode (image));
+  /* Same parent and position as the source: directly above it. */
+  gimp_image_insert_layer (image, layer, GIMP_LAYER (parent), position);
+  gimp_layer_set_offsets (layer, x, y);
+
+  buffer = gimp_drawable_get_buffer (GIMP_DRAWABLE (layer));
+  sdcl_write_image (buffer, result, gimp_drawable_get_format (GIMP_DRAWABLE (layer)));
+  g_object_unref (buffer); /* flushes the pixels to GIMP */
+
+  if (mode == SDCL_MODE_INPAINT)
+    {
+      /* Outside the selection the layer is hidden, so the composite there is
+       * exactly what it was. */
+      GimpLayerMask *mask = gimp_layer_create_mask (layer, GIMP_ADD_MASK_SELECTION);
+
+      gimp_layer_add_mask (layer, mask);
+    }
+  gimp_drawable_update (GIMP_DRAWABLE (layer), 0, 0, result->width, result->height);
+  selected[0] = layer;
+  gimp_image_set_selected_layers (image, (const GimpLayer **) selected);
+
+  gimp_image_undo_group_end (image);
+  return layer;
+}
+
+static GimpValueArray *
+sdcl_run (GimpProcedure        *procedure,
+          GimpRunMode           run_mode,
+          GimpImage            *image,
+          GimpDrawable        **drawables,
+          GimpProcedureConfig  *config,
+          gpointer              run_data)
+{
+  SdclMode          mode = mode_of (procedure);
+  const gchar      *name = gimp_procedure_get_name (procedure);
+  GimpDrawable     *drawable = drawables ? drawables[0] : NULL;
+  SdclSettings      s;
+  SdclJob           job = { 0 };
+  SdclSession      *session = sdcl_session_new ();
+  sdcl_image        result = { 0 };
+  gint              seed = 0, x = 0, y = 0;
+  GError           *error = NULL;
+  GimpPDBStatusType status = GIMP_PDB_SUCCESS;
+  GimpLayer        *layer = NULL;
+  GimpValueArray   *values;
+  gchar            *prefs_file = g_build_filename (gimp_directory (), "sdcl.ini", NULL);
+
+  gegl_init (NULL, NULL);
+  settings_from_config (mode, config, &s);
+
+  if (run_mode == GIMP_RUN_INTERACTIVE)
+    {
+      gimp_ui_init (PLUG_IN_BINARY);
+      if (!sdcl_dialog_run (mode, name, prefs_file, session, &s))
+        {
+          status = GIMP_PDB_CANCEL;
+          goto done;
+        }
+      settings_to_config (mode, &s, config);
+    }
+
+  if (!prepare_job (mode, image, drawable, &s, &job, &x, &y, &error))
+    {
+      status = GIMP_PDB_EXECUTION_ERROR;
+      goto done;
+    }
+
+  gimp_progress_init (_("Loading the model…"));
+  if (!sdcl_settings_validate (&s, mode, &error) ||
+      !sdcl_session_get_model (session, s.device, s.model, &error))
+    {
+      status = GIMP_PDB_EXECUTION_ERROR;
+      goto done;
+    }
+  gimp_progress_set_text (_("Generating…"));
+  if (!sdcl_generate (session, &s, &job, progress_update, NULL, &result, &seed, &error))
+    {
+      status = g_error_matches (error, SDCL_GIMP_ERROR, SDCL_GIMP_ERROR_CANCELLED)
+               ? GIMP_PDB_CANCEL : GIMP_PDB_EXECUTION_ERROR;
+      goto done;
+    }
+  gimp_progress_update (1.0);
+
+  {
+    gchar *layer_name = sdcl_layer_name (s.prompt, seed);
+
+    layer = add_result_layer (mode, image, drawable, &result, layer_name, x, y);
+    g_free (layer_name);
+  }
+  if (run_mode != GIMP_RUN_NONINTERACTIVE)
+    {
+      /* Stored with the other last values: with "Random" on, the dialog
+       * shows this seed, so unticking it reproduces the image. */
+      g_object_set (config, "last-seed", seed, NULL);
+      gimp_displays_flush ();
+    }
+
+done:
+  values = gimp_procedure_new_return_values (procedure, status, error);
+  if (status == GIMP_PDB_SUCCESS)
+    {
+      GIMP_VALUES_SET_LAYER (values, 1, layer);
+      GIMP_VALUES_SET_INT (values, 2, seed);
+    }
+  sdcl_image_free (&result);
+  g_clear_object (&job.source);
+  g_clear_object (&job.mask);
+  sdcl_session_free (session);
+  g_free (prefs_file);
+  return values;
+}
+
+/* ---- registration ------------------------------------------------------------ */
+
+static void
+add_common_arguments (GimpProcedure *procedure)
+{
+  GimpChoice *samplers = gimp_choice_new_with_values (
+    "dpmpp_2m", SDCL_SAMPLER_DPMPP_2M, _("DPM++ 2M"), NULL,
+    "euler",    SDCL_SAMPLER_EULER,    _("Euler"), NULL,
+    "euler_a",  SDCL_SAMPLER_EULER_A,  _("Euler ancestral"), NULL,
+    "ddim",     SDCL_SAMPLER_DDIM,     _("DDIM"), NULL,
+    "lcm",      SDCL_SAMPLER_LCM,      _("LCM (for LCM models)"), NULL,
+    NULL);
+
+  gimp_procedure_add_string_argument (procedure, "model", _("_Model"),
+                                      _("Diffusers folder or .safetensors file (SD 1.x)"),
+                                      "", G_PARAM_READWRITE);
+  gimp_procedure_add_string_argument (procedure, "prompt", _("_Prompt"),
+                                      _("What to draw"), "", G_PARAM_READWRITE);
+  gimp_procedure_add_string_argument (procedure, "negative-prompt", _("_Negative prompt"),
+                                      _("What to avoid (may be empty)"), "", G_PARAM_READWRITE);
+  gimp_procedure_add_choice_argument (procedure, "sampler", _("_Sampler"),
+                                      _("euler, euler_a, ddim, dpmpp_2m or lcm"),
+                                      samplers, "dpmpp_2m", G_PARAM_READWRITE);
+  gimp_procedure_add_int_argument (procedure, "steps", _("S_teps"),
+                                   _("Denoising steps"), 1, SDCL_STEPS_MAX, 20, G_PARAM_READWRITE);
+  gimp_procedure_add_double_argument (procedure, "guidance", _("_Guidance"),
+                                      _("Classifier-free guidance scale (1 or less turns it off)"),
+                                      0.0, SDCL_GUIDANCE_MAX, 7.5, G_PARAM_READWRITE);
+  gimp_procedure_add_int_argument (procedure, "seed", _("S_eed"),
+                                   _("Random seed, -1 for a random one (the seed used is returned)"),
+                                   SDCL_SEED_RANDOM, G_MAXINT, SDCL_SEED_RANDOM, G_PARAM_READWRITE);
+}
+
+static GimpProcedure *
+sdcl_plug_in_create_procedure (GimpPlugIn  *plug_in,
+                               const gchar *name)
+{
+  GimpProcedure *procedure;
+  SdclMode       mode;
+  gboolean       known = FALSE;
+
+  for (mode = SDCL_MODE_TXT2IMG; mode <= SDCL_MODE_INPAINT && !known; mode++)
+    known = strcmp (name, sdcl_mode_procedure (mode)) == 0;
+  if (!known)
+    return NULL;
+  mode--;
+
+  procedure = gimp_image_procedure_new (plug_in, name, GIMP_PDB_PROC_TYPE_PLUGIN,
+                                        sdcl_run, NULL, NULL);
+  gimp_procedure_set_image_types (procedure, mode == SDCL_MODE_TXT2IMG ? "*" : "RGB*, GRAY*");
+  gimp_procedure_set_sensitivity_mask (procedure,
+                                       mode == SDCL_MODE_TXT2IMG
+                                       ? GIMP_PROCEDURE_SENSITIVE_DRAWABLE |
+                                         GIMP_PROCEDURE_SENSITIVE_NO_DRAWABLES
+                                       : GIMP_PROCEDURE_SENSITIVE_DRAWABLE);
+  gimp_procedure_set_menu_label (procedure, _(sdcl_mode_label (mode)));
+  gimp_procedure_add_menu_path (procedure, MENU_PATH);
+  gimp_procedure_set_documentation (procedure, _(sdcl_mode_blurb (mode)),
+                                    "Runs Stable Diffusion on an OpenCL device inside the "
+                                    "plug-in process and adds the result as a new layer; the "
+                                    "image itself is never modified. Inpainting uses the "
+                                    "selection as the mask (feathered selections give soft "
+                                    "masks).",
+                                    name);
+  gimp_procedure_set_attribution (procedure, "sdcl authors", "sdcl authors", "2026");
+
+  add_common_arguments (procedure);
+  if (mode == SDCL_MODE_TXT2IMG)
+    {
+      gimp_procedure_add_int_argument (procedure, "width", _("_Width"),
+                                       _("Width of the new layer (multiple of 8)"),
+                                       SDCL_SIZE_MIN, SDCL_SIZE_MAX, 512, G_PARAM_READWRITE);
+      gimp_procedure_add_int_argument (procedure, "height", _("_Height"),
+                                       _("Height of the new layer (multiple of 8)"),
+                                       SDCL_SIZE_MIN, SDCL_SIZE_MAX, 512, G_PARAM_READWRITE);
+    }
+  else
+    {
+      gimp_procedure_add_double_argument (procedure, "strength", _("St_rength"),
+                                          _("How much to change the input (0-1)"),
+                                          0.0, 1.0, mode == SDCL_MODE_INPAINT ? 1.0 : 0.6,
+                                          G_PARAM_READWRITE);
+    }
+  if (mode == SDCL_MODE_INPAINT)
+    {
+      gimp_procedure_add_double_argument (procedure, "mask-blur", _("Mask _blur"),
+                                          _("Blur radius of the mask in pixels"),
+                                          0.0, SDCL_BLUR_MAX, 4.0, G_PARAM_READWRITE);
+      gimp_procedure_add_boolean_argument (procedure, "only-masked", _("Only the selected _area"),
+                                           _("Work on the selection's bounding box only"),
+                                           FALSE, G_PARAM_READWRITE);
+      gimp_procedure_add_int_argument (procedure, "padding", _("Padding"),
+                                       _("With only-masked: context pixels around the selection"),
+                                       0, SDCL_PADDING_MAX, 32, G_PARAM_READWRITE);
+    }
+  gimp_procedure_add_string_argument (procedure, "device", _("_Device"),
+                                      _("OpenCL device: empty for automatic, an index, or part "
+                                        "of its name"),
+                                      "", G_PARAM_READWRITE);
+  /* Remembered with the last values, never a PDB argument. */
+  gimp_procedure_add_int_aux_argument (procedure, "last-seed", "Last seed",
+                                       "The seed the previous run used",
+                                       0, G_MAXINT, 0, G_PARAM_READWRITE);
+
+  gimp_procedure_add_layer_return_value (procedure, "layer", "Layer", "The new layer",
+                                         FALSE, G_PARAM_READWRITE);
+  gimp_procedure_add_int_return_value (procedure, "seed", "Seed", "The seed that was used",
+                                       0, G_MAXINT, 0, G_PARAM_READWRITE);
+  return procedure;
+}
+
+static void
+sdcl_plug_in_class_init (SdclPlugInClass *klass)
+{
+  GimpPlugInClass *plug_in_class = GIMP_PLUG_IN_CLASS (klass);
+
+  plug_in_class->query_procedures = sdcl_plug_in_query_procedures;
+  plug_in_class->create_procedure = sdcl_plug_in_create_procedure;
+  plug_in_class->set_i18n         = sdcl_plug_in_set_i18n;
+}
+
+static void
+sdcl_plug_in_init (SdclPlugIn *plug_in)
+{
+}

@@ -1,0 +1,97 @@
+; The sdcl plug-in batch tests, shared by GIMP 2.10 and 3.0.  The prelude
+; (gimp2.scm or gimp3.scm) defines the sd-* helpers, batch_tests.py defines
+; sd-model, sd-image and sd-out, and checks what this reports with
+; (gimp-message "SDCL-RESULT <case> key=value ...") and the PNGs it writes.
+; Every case runs in (catch ...) so one failure does not hide the others.
+
+(define (sd-path name) (string-append sd-out name))
+(define (sd-str v) (if (number? v) (number->string v) v))
+(define (sd-kv k v) (string-append k "=" (sd-str v) " "))
+(define (sd-report case . fields)
+  (gimp-message (apply string-append "SDCL-RESULT " case " " fields)))
+
+(define (sd-describe case image src new seed)
+  (sd-report case "status=ok "
+             (sd-kv "layers" (length (sd-layers image)))
+             (sd-kv "w" (sd-width new)) (sd-kv "h" (sd-height new))
+             (sd-kv "x" (car (sd-offsets new))) (sd-kv "y" (cadr (sd-offsets new)))
+             (sd-kv "newpos" (sd-position image new)) (sd-kv "srcpos" (sd-position image src))
+             (sd-kv "seed" seed)
+             (sd-kv "gray" (if (sd-is-gray new) 1 0))
+             (sd-kv "mask" (if (sd-has-mask new) 1 0)))
+  (sd-report (string-append case "-name") "name=\"" (sd-name new) "\""))
+
+; txt2img: fixed seed; the canvas grows so the source layer sits at (8,16).
+(catch (sd-report "t2i" "status=error")
+  (let* ((image (sd-load sd-image))
+         (src (car (sd-layers image))))
+    (gimp-image-resize image 80 96 8 16)
+    (sd-save-layer src (sd-path "t2i-src-before.png"))
+    (let ((r (sd-txt2img image src sd-model "a red circle" 42 64 64)))
+      (sd-describe "t2i" image src (car r) (cadr r)))
+    (sd-save-layer src (sd-path "t2i-src-after.png"))
+    (gimp-image-delete image)))
+
+; img2img on 16-bit linear RGB, random seed, a selection picks the area.
+(catch (sd-report "i2i" "status=error")
+  (let* ((image (sd-load sd-image))
+         (src (car (sd-layers image))))
+    (gimp-image-convert-precision image sd-u16-linear)
+    (gimp-image-select-rectangle image CHANNEL-OP-REPLACE 8 8 24 32)
+    (sd-save-layer src (sd-path "i2i-src-before.png"))
+    (let ((r (sd-img2img image src sd-model "a blue square" -1)))
+      (sd-describe "i2i" image src (car r) (cadr r)))
+    (sd-save-layer src (sd-path "i2i-src-after.png"))
+    (gimp-image-delete image)))
+
+; img2img on float greyscale without a selection: the whole layer.
+(catch (sd-report "i2i-gray" "status=error")
+  (let* ((image (sd-load sd-image))
+         (src (car (sd-layers image))))
+    (gimp-image-convert-grayscale image)
+    (gimp-image-convert-precision image sd-float)
+    (sd-save-layer src (sd-path "i2i-gray-src-before.png"))
+    (let ((r (sd-img2img image src sd-model "grey" 5)))
+      (sd-describe "i2i-gray" image src (car r) (cadr r)))
+    (sd-save-layer src (sd-path "i2i-gray-src-after.png"))
+    (gimp-image-delete image)))
+
+; inpaint: a hard-edged rectangle inside the offset layer.
+(catch (sd-report "inpaint" "status=error")
+  (let* ((image (sd-load sd-image))
+         (src (car (sd-layers image))))
+    (gimp-image-resize image 80 96 8 16)
+    (gimp-image-select-rectangle image CHANNEL-OP-REPLACE 21 35 22 26)
+    (sd-save-layer src (sd-path "inpaint-src-before.png"))
+    (sd-save-composite image (sd-path "inpaint-comp-before.png"))
+    (let ((r (sd-inpaint image src sd-model "a green leaf" 7)))
+      (sd-describe "inpaint" image src (car r) (cadr r))
+      (sd-report "inpaint" "sx=21 sy=35 sw=22 sh=26"))
+    (sd-save-layer src (sd-path "inpaint-src-after.png"))
+    (sd-save-composite image (sd-path "inpaint-comp-after.png"))
+    (gimp-image-delete image)))
+
+; Failures: the image must stay as it was.
+(define (sd-expect-failure case image thunk)
+  (sd-save-composite image (sd-path (string-append case "-comp-before.png")))
+  (let ((failed (catch 1 (thunk) 0)))
+    (sd-report case (sd-kv "failed" failed) (sd-kv "layers" (length (sd-layers image)))))
+  (sd-save-composite image (sd-path (string-append case "-comp-after.png"))))
+
+(catch (sd-report "noselection" "status=error")
+  (let* ((image (sd-load sd-image))
+         (src (car (sd-layers image))))
+    (gimp-selection-none image)
+    (sd-expect-failure "noselection" image
+                       (lambda () (sd-inpaint image src sd-model "nothing selected" 1)))
+    (gimp-image-delete image)))
+
+(catch (sd-report "badmodel" "status=error")
+  (let* ((image (sd-load sd-image))
+         (src (car (sd-layers image))))
+    (gimp-image-select-rectangle image CHANNEL-OP-REPLACE 4 4 16 16)
+    (sd-expect-failure "badmodel" image
+                       (lambda () (sd-img2img image src "/nonexistent/sdcl-model" "x" 1)))
+    (gimp-image-delete image)))
+
+(sd-report "done" "ok=1")

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Photographs the plug-in's dialog so its layout can be inspected: starts
+# GIMP on a virtual X server (Xvfb) with the built plug-in in a fresh
+# profile, opens a procedure's dialog interactively, waits until the
+# dialog's window is mapped, saves the screen as a PNG and stops GIMP.
+#
+#   bash tests/gimp/dialog-screenshot.sh BUILD_DIR [MODE] [OUT.png] [LANG]
+#
+# MODE is txt2img (default), img2img or inpaint; LANG (e.g. de, ko) shows a
+# translation.  Needs xvfb-run, xwininfo (x11-utils) and import (imagemagick).
+# The models folder shown is tests/reference/fixtures/models, so the dialog
+# lists the tiny test models and describes the first one.
+set -euo pipefail
+
+build=$(cd "${1:?usage: $0 BUILD_DIR [MODE] [OUT.png] [LANG]}" && pwd)
+mode=${2:-txt2img}
+out=$(realpath -m "${3:-dialog-$mode.png}")
+lang=${4:-}
+src=$(cd "$(dirname "$0")/../.." && pwd)
+
+if [ -x "$(command -v gimp-console-3.0 || true)" ] && grep -q "gimp-3.0" "$build/meson-info/intro-dependencies.json" 2>/dev/null; then
+  api=3 gimp=gimp-3.0
+else
+  api=2 gimp=gimp-2.10
+fi
+for tool in xvfb-run xwininfo import "$gimp"; do
+  command -v "$tool" >/dev/null || { echo "dialog-screenshot: $tool is missing" >&2; exit 2; }
+done
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+profile=$work/profile
+mkdir -p "$profile/plug-ins/sdcl-gimp"
+cp "$build/plugin/gimp/sdcl-gimp" "$profile/plug-ins/sdcl-gimp/"
+for mo in "$build"/po/*/LC_MESSAGES/sdcl.mo; do
+  [ -f "$mo" ] || continue
+  l=$(basename "$(dirname "$(dirname "$mo")")")
+  mkdir -p "$profile/plug-ins/sdcl-gimp/locale/$l/LC_MESSAGES"
+  cp "$mo" "$profile/plug-ins/sdcl-gimp/locale/$l/LC_MESSAGES/"
+done
+
+image=$src/tests/reference/fixtures/images/init-48x64.png
+if [ "$api" = 2 ]; then
+  load="(gimp-file-load RUN-NONINTERACTIVE \"$image\" \"$image\")"
+  layer="(car (gimp-image-get-active-layer image))"
+  call="(plug-in-sdcl-$mode RUN-INTERACTIVE image layer)"
+else
+  load="(gimp-file-load RUN-NONINTERACTIVE \"$image\")"
+  layer="(vector-ref (car (gimp-image-get-layers image)) 0)"
+  call="(plug-in-sdcl-$mode #:run-mode RUN-INTERACTIVE #:image image #:drawables (vector layer))"
+fi
+select=""
+[ "$mode" = inpaint ] && select="(gimp-image-select-rectangle image CHANNEL-OP-REPLACE 12 16 24 24)"
+script="(let* ((image (car $load)) (layer $layer)) $select $call)"
+
+export GIMP2_DIRECTORY=$profile GIMP3_DIRECTORY=$profile
+export XDG_CONFIG_HOME=$work/xdg XDG_DATA_HOME=$work/xdg-data
+export SDCL_MODELS_DIR=$src/tests/reference/fixtures/models
+export SDCL_CACHE_DIR=${SDCL_CACHE_DIR:-$build/test-cache}
+if [ -n "$lang" ]; then export LANGUAGE=$lang LC_ALL=C.UTF-8; fi
+
+# The whole session runs inside xvfb-run; GIMP gets its own process group
+# so that it and its plug-ins can be stopped together.
+xvfb-run -a -s "-screen 0 1100x900x24" bash -c '
+  out=$1; gimp=$2; script=$3
+  if [ "$gimp" = gimp-2.10 ]; then
+    setsid "$gimp" -d -f -s -b "$script" >"$out.log" 2>&1 &
+  else
+    setsid "$gimp" -d -f -s --batch-interpreter=plug-in-script-fu-eval -b "$script" >"$out.log" 2>&1 &
+  fi
+  pid=$!
+  for _ in $(seq 1 120); do
+    # The dialog is the window whose role/class is the plug-in binary.
+    # The dialog is the plug-in'"'"'s (WM_CLASS sdcl-gimp) largest window; GTK
+    # also maps a tiny group-leader window with the same class.
+    win=$(xwininfo -root -tree 2>/dev/null | grep "(\"sdcl-gimp\"" |
+          awk '"'"'{ split($0, a, ") "); split(a[2], g, "[x+]"); if (g[1] > 200) { print $1; exit } }'"'"')
+    if [ -n "$win" ]; then
+      sleep 3   # let it finish describing the model
+      import -window "$win" "$out"
+      break
+    fi
+    sleep 1
+  done
+  kill -- -"$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  [ -f "$out" ]
+' screenshot "$out" "$gimp" "$script" || { echo "dialog-screenshot: no dialog appeared; see $out.log" >&2; exit 1; }
+echo "dialog-screenshot: $out"

@@ -1,0 +1,49 @@
+; Script-Fu helpers for the batch tests, GIMP 3.0 dialect (see body.scm).
+; Internal procedures take positional arguments, plug-in procedures named
+; ones; drawables are passed as vectors.
+(define sd-u16-linear PRECISION-U16-LINEAR)
+(define sd-float PRECISION-FLOAT-NON-LINEAR)
+(define (sd-true? v) (and v (not (eqv? v 0))))
+(define (sd-load path) (car (gimp-file-load RUN-NONINTERACTIVE path)))
+(define (sd-layers image) (vector->list (car (gimp-image-get-layers image))))
+(define (sd-width d) (car (gimp-drawable-get-width d)))
+(define (sd-height d) (car (gimp-drawable-get-height d)))
+(define (sd-offsets d) (gimp-drawable-get-offsets d))
+(define (sd-position image item) (car (gimp-image-get-item-position image item)))
+(define (sd-name item) (car (gimp-item-get-name item)))
+(define (sd-is-gray d) (sd-true? (car (gimp-drawable-is-gray d))))
+(define (sd-has-mask layer) (> (car (gimp-layer-get-mask layer)) 0))
+(define (sd-save-layer layer path)
+  (let* ((src (car (gimp-item-get-image layer)))
+         (img (car (gimp-image-new-with-precision (sd-width layer) (sd-height layer)
+                                                  (car (gimp-image-get-base-type src))
+                                                  (car (gimp-image-get-precision src)))))
+         (copy (car (gimp-layer-new-from-drawable layer img))))
+    (gimp-image-insert-layer img copy 0 0)
+    (gimp-layer-set-offsets copy 0 0)
+    (gimp-file-save RUN-NONINTERACTIVE img path -1)
+    (gimp-image-delete img)))
+(define (sd-save-composite image path)
+  ; The projection as one canvas-sized layer (merging would crop to the
+  ; layers' bounds).
+  (let* ((img (car (gimp-image-new-with-precision (car (gimp-image-get-width image))
+                                                  (car (gimp-image-get-height image))
+                                                  (car (gimp-image-get-base-type image))
+                                                  (car (gimp-image-get-precision image)))))
+         (layer (car (gimp-layer-new-from-visible image img "composite"))))
+    (gimp-image-insert-layer img layer 0 0)
+    (sd-save-layer layer path)
+    (gimp-image-delete img)))
+(define (sd-txt2img image layer model prompt seed w h)
+  (plug-in-sdcl-txt2img #:run-mode RUN-NONINTERACTIVE #:image image #:drawables (vector layer)
+                        #:model model #:prompt prompt #:negative-prompt "" #:sampler "euler"
+                        #:steps 2 #:guidance 7.5 #:seed seed #:width w #:height h #:device ""))
+(define (sd-img2img image layer model prompt seed)
+  (plug-in-sdcl-img2img #:run-mode RUN-NONINTERACTIVE #:image image #:drawables (vector layer)
+                        #:model model #:prompt prompt #:negative-prompt "" #:sampler "euler"
+                        #:steps 2 #:guidance 7.5 #:seed seed #:strength 0.8 #:device ""))
+(define (sd-inpaint image layer model prompt seed)
+  (plug-in-sdcl-inpaint #:run-mode RUN-NONINTERACTIVE #:image image #:drawables (vector layer)
+                        #:model model #:prompt prompt #:negative-prompt "" #:sampler "euler"
+                        #:steps 2 #:guidance 7.5 #:seed seed #:strength 1.0 #:mask-blur 0.0
+                        #:only-masked #f #:padding 0 #:device ""))

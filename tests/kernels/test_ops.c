@@ -1,0 +1,768 @@
+/* Every device op against its plain-C reference (ref_ops.c) on random data
+ * and awkward shapes: odd sizes that are multiples of no tile, channel
+ * counts like 3, 9, 37, F32 and F16 weights, weights split into parts.
+ *
+ *   test-ops            the default suite
+ *   test-ops --small    a reduced set for the oclgrind simulator
+ *   test-ops --bench    also times SD1.5-sized GEMM, conv and attention
+ *   test-ops --linear-only   only op_linear (to test a GEMM backend, e.g.
+ *                       SDCL_GEMM=clblast)
+ *
+ * Tolerances (|got - want| <= atol + rtol |want|), data scaled so outputs
+ * are O(1):
+ *   GEMM / conv, K up to ~3000: atol 1e-4, rtol 1e-4 (fp32 accumulation
+ *     against a double reference); F16 weights are compared with a
+ *     reference on the same half-rounded weights, so the same tolerance.
+ *   attention: atol 2e-5, rtol 1e-4; norms: atol 1e-4, rtol 1e-4 (~1M values
+ *     per group with a mean offset of 3); elementwise: atol 1e-6, rtol 1e-5
+ *     (erf/exp ulps); layout copies: exact.
+ *
+ * SPDX-License-Identifier: LGPL-3.0-or-later
+ */
+#include "check.h"
+#include "clrt_internal.h"
+#include "ops.h"
+#include "ref_ops.h"
+
+#include <glib.h>
+#include <string.h>
+
+typedef enum {
+  W_F32,
+  W_F16,
+  W_F32_SPLIT,
+  W_F16_SPLIT,
+  W_MODES
+} weight_mode;
+
+static const char *const mode_names[W_MODES] = { "f32", "f16", "f32-split", "f16-split" };
+
+static sdcl_cl *cl;
+static GRand *rng;
+
+/* ---- helpers ----------------------------------------------------------- */
+
+static float *
+random_floats (long n, float lo, float hi)
+{
+  float *p = g_new (float, MAX (n, 1));
+  for (long i = 0; i < n; i++)
+    p[i] = (float) g_rand_double_range (rng, lo, hi);
+  return p;
+}
+
+static void
+to_device (sdcl_t *t, int nd, int64_t d0, int64_t d1, int64_t d2, int64_t d3, const float *host)
+{
+  sdcl_t_alloc (cl, t, nd, d0, d1, d2, d3);
+  sdcl_t_upload (cl, t, host);
+}
+
+static float *
+from_device (const sdcl_t *t)
+{
+  float *p = g_new0 (float, MAX (t->n, 1));
+  sdcl_t_download (cl, t, p);
+  return p;
+}
+
+/* Uploads `host` as a weight in `mode` and rounds `host` in place to what
+ * the device holds, so the reference sees the same values.  Split modes
+ * force parts of about a third of the rows. */
+static void
+weight_upload (sdcl_w *w, weight_mode mode, int nd, const int64_t *shape, float *host)
+{
+  const bool half = mode == W_F16 || mode == W_F16_SPLIT;
+  const bool split = mode == W_F32_SPLIT || mode == W_F16_SPLIT;
+  int64_t n = 1;
+  for (int i = 0; i < nd; i++)
+    n *= shape[i];
+  if (half)
+    for (int64_t i = 0; i < n; i++)
+      host[i] = sdcl_half_to_float (sdcl_float_to_half (host[i]));
+  if (split)
+    {
+      int64_t row_bytes = n / shape[0] * (half ? 2 : 4);
+      sdcl_cl_set_max_alloc_for_testing (cl, (uint64_t) (row_bytes * MAX (1, shape[0] / 3)));
+    }
+  sdcl_w_upload (cl, w, half ? SDCL_WT_F16 : SDCL_WT_F32, nd, shape, host, SDCL_SRC_F32);
+  sdcl_cl_set_max_alloc_for_testing (cl, 0);
+  if (split && shape[0] >= 3)
+    CHECK (w->nparts >= 3, "%s weight with %lld rows was not split (%d parts)", mode_names[mode],
+           (long long) shape[0], w->nparts);
+}
+
+static bool
+device_ok (const char *what)
+{
+  sdcl_cl_finish (cl);
+  sdcl_error err = { 0 };
+  if (sdcl_cl_check (cl, &err) == SDCL_OK)
+    return true;
+  CHECK (false, "%s: device error %d: %s", what, err.code, err.message);
+  sdcl_cl_clear_error (cl);
+  return false;
+}
+
+/* ---- linear ------------------------------------------------------------ */
+
+typedef struct {
+  int M, K, N;
+  bool bias, res;
+  sdcl_act act;
+} linear_case;
+
+static void
+test_linear_case (const linear_case *c, weight_mode mode)
+{
+  char what[160];
+  g_snprintf (what, sizeof what, "linear M=%d K=%d N=%d bias=%d res=%d act=%d %s", c->M, c->K,
+              c->N, c->bias, c->res, c->act, mode_names[mode]);
+  const long nx = (long) c->M * c->K, ny = (long) c->M * c->N;
+  const float ws = 1.0f / sqrtf ((float) c->K);
+  float *x = random_floats (nx, -1, 1), *w = random_floats ((long) c->N * c->K, -ws, ws);
+  float *bias = random_floats (c->N, -1, 1), *res = random_floats (ny, -1, 1);
+  float *want = g_new (float, ny);
+
+  sdcl_t tx, tres = { 0 }, ty;
+  sdcl_w tw, tb = { 0 };
+  to_device (&tx, 2, c->M, c->K, 0, 0, x);
+  if (c->res)
+    to_device (&tres, 2, c->M, c->N, 0, 0, res);
+  sdcl_t_alloc (cl, &ty, 2, c->M, c->N, 0, 0);
+  int64_t wshape[2] = { c->N, c->K }, bshape[1] = { c->N };
+  weight_upload (&tw, mode, 2, wshape, w);
+  if (c->bias)
+    weight_upload (&tb, mode == W_F16 || mode == W_F16_SPLIT ? W_F16 : W_F32, 1, bshape, bias);
+
+  op_linear (cl, &tx, &tw, c->bias ? &tb : NULL, c->res ? &tres : NULL, c->act, &ty);
+  if (device_ok (what))
+    {
+      float *got = from_device (&ty);
+      ref_linear (x, w, c->bias ? bias : NULL, c->res ? res : NULL, c->act, c->M, c->N, c->K, want);
+      CHECK_CLOSE (what, got, want, ny, 1e-4, 1e-4);
+      g_free (got);
+    }
+  sdcl_t_release (cl, &tx);
+  sdcl_t_release (cl, &tres);
+  sdcl_t_release (cl, &ty);
+  sdcl_w_free (&tw);
+  sdcl_w_free (&tb);
+  g_free (x), g_free (w), g_free (bias), g_free (res), g_free (want);
+}
+
+static void
+test_linear (bool small)
+{
+  static const linear_case full[] = {
+    { 1, 1, 1, false, false, SDCL_ACT_NONE },
+    { 7, 13, 5, true, false, SDCL_ACT_NONE },
+    { 37, 64, 9, true, true, SDCL_ACT_GELU },
+    { 130, 257, 67, false, true, SDCL_ACT_SILU },
+    { 77, 768, 100, true, false, SDCL_ACT_QUICK_GELU },
+    { 40, 2883, 33, true, true, SDCL_ACT_NONE },
+    { 256, 1280, 320, true, true, SDCL_ACT_NONE },
+  };
+  static const linear_case reduced[] = {
+    { 1, 1, 1, false, false, SDCL_ACT_NONE },
+    { 7, 13, 5, true, true, SDCL_ACT_GELU },
+    { 19, 40, 9, true, false, SDCL_ACT_SILU },
+  };
+  const linear_case *cases = small ? reduced : full;
+  int n = small ? G_N_ELEMENTS (reduced) : G_N_ELEMENTS (full);
+  for (int i = 0; i < n; i++)
+    for (int m = 0; m < W_MODES; m++)
+      test_linear_case (&cases[i], m);
+}
+
+/* ---- conv2d ------------------------------------------------------------ */
+
+typedef struct {
+  int B, C, H, W, O, kh, kw;
+  sdcl_conv_desc d;
+  bool bias, res;
+} conv_case;
+
+/* chunk_pixels > 0 lowers the allocation limit during the op so that the
+ * convolution runs over chunks of that many output pixels. */
+static void
+test_conv_case (const conv_case *c, weight_mode mode, int chunk_pixels)
+{
+  char what[200];
+  g_snprintf (what, sizeof what,
+              "conv B=%d C=%d %dx%d O=%d k=%dx%d s=%d pad=%d,%d,%d,%d up=%d(%lldx%lld) %s%s", c->B,
+              c->C, c->H, c->W, c->O, c->kh, c->kw, c->d.stride, c->d.pad_t, c->d.pad_l, c->d.pad_b,
+              c->d.pad_r, c->d.upsample, (long long) c->d.up_h, (long long) c->d.up_w,
+              mode_names[mode], chunk_pixels ? " chunked" : "");
+  int Ho, Wo;
+  ref_conv2d_size (&c->d, c->H, c->W, c->kh, c->kw, &Ho, &Wo);
+  const long nx = (long) c->B * c->C * c->H * c->W, nw = (long) c->O * c->C * c->kh * c->kw;
+  const long ny = (long) c->B * c->O * Ho * Wo;
+  const float ws = 1.0f / sqrtf ((float) (c->C * c->kh * c->kw));
+  float *x = random_floats (nx, -1, 1), *w = random_floats (nw, -ws, ws);
+  float *bias = random_floats (c->O, -1, 1), *res = random_floats (ny, -1, 1);
+  float *want = g_new (float, ny);
+
+  sdcl_t tx, tres = { 0 }, ty;
+  sdcl_w tw, tb = { 0 };
+  to_device (&tx, 4, c->B, c->C, c->H, c->W, x);
+  if (c->res)
+    to_device (&tres, 4, c->B, c->O, Ho, Wo, res);
+  sdcl_t_alloc (cl, &ty, 4, c->B, c->O, Ho, Wo);
+  int64_t wshape[4] = { c->O, c->C, c->kh, c->kw }, bshape[1] = { c->O };
+  weight_upload (&tw, mode, 4, wshape, w);
+  if (c->bias)
+    weight_upload (&tb, mode == W_F16 || mode == W_F16_SPLIT ? W_F16 : W_F32, 1, bshape, bias);
+
+  if (chunk_pixels)
+    sdcl_cl_set_max_alloc_for_testing (cl, 2 * sizeof (float) * (uint64_t) (c->C * c->kh * c->kw)
+                                               * chunk_pixels);
+  op_conv2d (cl, &tx, &tw, c->bias ? &tb : NULL, &c->d, c->res ? &tres : NULL, &ty);
+  sdcl_cl_set_max_alloc_for_testing (cl, 0);
+  if (device_ok (what))
+    {
+      float *got = from_device (&ty);
+      ref_conv2d (x, c->B, c->C, c->H, c->W, w, c->O, c->kh, c->kw, c->bias ? bias : NULL, &c->d,
+                  c->res ? res : NULL, want);
+      CHECK_CLOSE (what, got, want, ny, 1e-4, 1e-4);
+      g_free (got);
+    }
+  sdcl_t_release (cl, &tx);
+  sdcl_t_release (cl, &tres);
+  sdcl_t_release (cl, &ty);
+  sdcl_w_free (&tw);
+  sdcl_w_free (&tb);
+  g_free (x), g_free (w), g_free (bias), g_free (res), g_free (want);
+}
+
+#define PAD1 .pad_t = 1, .pad_l = 1, .pad_b = 1, .pad_r = 1
+
+static void
+test_conv (bool small)
+{
+  static const conv_case full[] = {
+    /* conv_in-like: 3 channels, odd sizes */
+    { 1, 3, 9, 11, 9, 3, 3, { .stride = 1, PAD1 }, true, false },
+    /* UNet downsample: stride 2, pad 1, odd size, batch 2 */
+    { 2, 37, 13, 17, 37, 3, 3, { .stride = 2, PAD1 }, true, true },
+    /* VAE encoder downsample: pad right/bottom only */
+    { 1, 5, 10, 12, 7, 3, 3, { .stride = 2, .pad_b = 1, .pad_r = 1 }, true, false },
+    /* 1x1 (conv_shortcut, quant_conv) */
+    { 2, 64, 7, 5, 9, 1, 1, { .stride = 1 }, true, true },
+    /* nearest 2x upsample fused */
+    { 1, 8, 5, 7, 10, 3, 3, { .stride = 1, PAD1, .upsample = true, .up_h = 10, .up_w = 14 }, true, false },
+    { 1, 16, 8, 16, 6, 3, 3, { .stride = 1, PAD1, .upsample = true, .up_h = 16, .up_w = 32 }, true, true },
+    /* upsample to an explicit, non-2x size */
+    { 2, 4, 5, 7, 3, 3, 3, { .stride = 1, PAD1, .upsample = true, .up_h = 11, .up_w = 13 }, false, true },
+    /* narrow images (width below the 8-pixel tile), a 5x5 kernel */
+    { 1, 9, 4, 3, 13, 5, 5, { .stride = 1, .pad_t = 2, .pad_l = 2, .pad_b = 2, .pad_r = 2 }, true, false },
+    /* a deeper one: K = 64 * 9 = 576, wide rows */
+    { 1, 64, 20, 37, 70, 3, 3, { .stride = 1, PAD1 }, true, true },
+    /* K = 320 * 9 = 2880 */
+    { 1, 320, 6, 9, 11, 3, 3, { .stride = 1, PAD1 }, true, false },
+  };
+  static const conv_case reduced[] = {
+    { 1, 3, 5, 11, 7, 3, 3, { .stride = 1, PAD1 }, true, true },
+    { 2, 9, 7, 9, 5, 3, 3, { .stride = 2, PAD1 }, true, false },
+    { 1, 5, 9, 18, 7, 3, 3, { .stride = 2, .pad_b = 1, .pad_r = 1 }, true, false },
+    { 1, 2, 3, 9, 3, 3, 3, { .stride = 1, PAD1, .upsample = true, .up_h = 6, .up_w = 18 }, true, false },
+    { 1, 2, 3, 5, 3, 3, 3, { .stride = 1, PAD1, .upsample = true, .up_h = 7, .up_w = 9 }, false, true },
+    { 1, 4, 3, 3, 5, 1, 1, { .stride = 1 }, false, false },
+  };
+  const conv_case *cases = small ? reduced : full;
+  int n = small ? G_N_ELEMENTS (reduced) : G_N_ELEMENTS (full);
+  for (int i = 0; i < n; i++)
+    {
+      for (int m = 0; m < W_MODES; m++)
+        if (!small || m == W_F32 || m == W_F16_SPLIT)
+          test_conv_case (&cases[i], m, 0);
+      test_conv_case (&cases[i], W_F16, 7); /* chunks cross rows and batch entries */
+    }
+}
+
+/* ---- normalisation ----------------------------------------------------- */
+
+static void
+test_group_norm_case (int B, int C, int H, int W, int groups, bool silu, bool half_params,
+                      float offset, bool in_place)
+{
+  char what[160];
+  g_snprintf (what, sizeof what, "group_norm B=%d C=%d %dx%d G=%d silu=%d %s%s", B, C, H, W, groups,
+              silu, half_params ? "f16" : "f32", in_place ? " in place" : "");
+  const long n = (long) B * C * H * W;
+  float *x = random_floats (n, offset - 1, offset + 1);
+  float *gamma = random_floats (C, 0.5f, 1.5f), *beta = random_floats (C, -1, 1);
+  float *want = g_new (float, n);
+  sdcl_t tx, ty;
+  sdcl_w tg, tb;
+  int64_t shape[1] = { C };
+  weight_upload (&tg, half_params ? W_F16 : W_F32, 1, shape, gamma);
+  weight_upload (&tb, half_params ? W_F16 : W_F32, 1, shape, beta);
+  to_device (&tx, 4, B, C, H, W, x);
+  if (!in_place)
+    sdcl_t_alloc (cl, &ty, 4, B, C, H, W);
+  op_group_norm (cl, &tx, &tg, &tb, groups, 1e-5f, silu, in_place ? &tx : &ty);
+  if (device_ok (what))
+    {
+      float *got = from_device (in_place ? &tx : &ty);
+      ref_group_norm (x, B, C, (long) H * W, gamma, beta, groups, 1e-5f, silu, want);
+      CHECK_CLOSE (what, got, want, n, 1e-4, 1e-4);
+      g_free (got);
+    }
+  sdcl_t_release (cl, &tx);
+  if (!in_place)
+    sdcl_t_release (cl, &ty);
+  sdcl_w_free (&tg);
+  sdcl_w_free (&tb);
+  g_free (x), g_free (gamma), g_free (beta), g_free (want);
+}
+
+static void
+test_layer_norm_case (int rows, int C, bool half_params, bool in_place)
+{
+  char what[120];
+  g_snprintf (what, sizeof what, "layer_norm rows=%d C=%d %s%s", rows, C,
+              half_params ? "f16" : "f32", in_place ? " in place" : "");
+  const long n = (long) rows * C;
+  float *x = random_floats (n, -2, 3);
+  float *gamma = random_floats (C, 0.5f, 1.5f), *beta = random_floats (C, -1, 1);
+  float *want = g_new (float, n);
+  sdcl_t tx, ty;
+  sdcl_w tg, tb;
+  int64_t shape[1] = { C };
+  weight_upload (&tg, half_params ? W_F16 : W_F32, 1, shape, gamma);
+  weight_upload (&tb, half_params ? W_F16 : W_F32, 1, shape, beta);
+  to_device (&tx, 2, rows, C, 0, 0, x);
+  if (!in_place)
+    sdcl_t_alloc (cl, &ty, 2, rows, C, 0, 0);
+  op_layer_norm (cl, &tx, &tg, &tb, 1e-5f, in_place ? &tx : &ty);
+  if (device_ok (what))
+    {
+      float *got = from_device (in_place ? &tx : &ty);
+      ref_layer_norm (x, rows, C, gamma, beta, 1e-5f, want);
+      CHECK_CLOSE (what, got, want, n, 1e-4, 1e-4);
+      g_free (got);
+    }
+  sdcl_t_release (cl, &tx);
+  if (!in_place)
+    sdcl_t_release (cl, &ty);
+  sdcl_w_free (&tg);
+  sdcl_w_free (&tb);
+  g_free (x), g_free (gamma), g_free (beta), g_free (want);
+}
+
+static void
+test_norms (bool small)
+{
+  test_group_norm_case (2, 8, 5, 3, 4, false, false, 0, false);
+  test_group_norm_case (1, 9, 1, 1, 9, true, true, 0, true); /* C/G = 1, one pixel */
+  test_layer_norm_case (3, 5, false, false);
+  test_layer_norm_case (2, 1, true, true);
+  test_layer_norm_case (3, 300, false, false); /* several values per work-item */
+  test_group_norm_case (1, 64, 5, 7, 32, true, false, 1.0f, false);
+  if (small)
+    return;
+  test_group_norm_case (2, 64, 9, 7, 32, true, false, 0, false);
+  test_group_norm_case (1, 37, 3, 3, 37, false, true, 0, true);
+  test_group_norm_case (1, 6, 1, 1, 2, true, false, 0, false);
+  /* ~1M values per group around a mean of 3: the statistics must be two-pass */
+  test_group_norm_case (1, 4, 512, 512, 1, true, false, 3.0f, false);
+  test_layer_norm_case (7, 37, false, false);
+  test_layer_norm_case (77, 768, true, false);
+  test_layer_norm_case (300, 1280, false, true);
+}
+
+/* ---- attention --------------------------------------------------------- */
+
+static void
+test_attention_case (int B, int N, int M, int heads, int dh, bool causal)
+{
+  char what[120];
+  g_snprintf (what, sizeof what, "attention B=%d N=%d M=%d heads=%d dh=%d causal=%d", B, N, M,
+              heads, dh, causal);
+  const long nq = (long) B * N * heads * dh, nk = (long) B * M * heads * dh;
+  /* Scores of a few units, so the softmax is neither flat nor one-hot. */
+  float *q = random_floats (nq, -2, 2), *k = random_floats (nk, -2, 2), *v = random_floats (nk, -1, 1);
+  float *want = g_new (float, nq);
+  sdcl_t tq, tk, tv, to;
+  to_device (&tq, 3, B, N, heads * dh, 0, q);
+  to_device (&tk, 3, B, M, heads * dh, 0, k);
+  to_device (&tv, 3, B, M, heads * dh, 0, v);
+  sdcl_t_alloc (cl, &to, 3, B, N, heads * dh, 0);
+  const float scale = 1.0f / sqrtf ((float) dh);
+  op_attention (cl, &tq, &tk, &tv, heads, scale, causal, &to);
+  if (device_ok (what))
+    {
+      float *got = from_device (&to);
+      ref_attention (q, k, v, B, N, M, heads, dh, scale, causal, want);
+      CHECK_CLOSE (what, got, want, nq, 2e-5, 1e-4);
+      g_free (got);
+    }
+  sdcl_t_release (cl, &tq);
+  sdcl_t_release (cl, &tk);
+  sdcl_t_release (cl, &tv);
+  sdcl_t_release (cl, &to);
+  g_free (q), g_free (k), g_free (v), g_free (want);
+}
+
+static void
+test_attention (bool small)
+{
+  test_attention_case (1, 1, 1, 1, 4, false);
+  test_attention_case (2, 13, 9, 2, 8, false);
+  test_attention_case (1, 11, 11, 1, 4, true);
+  test_attention_case (1, 3, 5, 1, 40, false);
+  test_attention_case (1, 9, 7, 1, 512, false); /* blocks limited by local memory */
+  test_attention_case (1, 70, 70, 2, 64, true); /* more than one work-group of queries */
+  if (small)
+    return;
+  test_attention_case (1, 77, 77, 12, 64, true);   /* CLIP */
+  test_attention_case (2, 70, 77, 8, 40, false);   /* UNet cross-attention */
+  test_attention_case (1, 37, 50, 1, 512, false);  /* VAE mid-block head */
+  test_attention_case (1, 100, 100, 2, 160, false);
+  test_attention_case (1, 1, 600, 1, 80, false);   /* one query, many keys */
+  test_attention_case (1, 300, 300, 1, 80, true);
+}
+
+/* ---- elementwise and layout ------------------------------------------- */
+
+static void
+test_eltwise_case (long n, int B, int C, int hw)
+{
+  float *a = random_floats (n, -4, 4), *b = random_floats (n, -4, 4);
+  float *want = g_new (float, n);
+  sdcl_t ta, tb, ty;
+  to_device (&ta, 1, n, 0, 0, 0, a);
+  to_device (&tb, 1, n, 0, 0, 0, b);
+  sdcl_t_alloc (cl, &ty, 1, n, 0, 0, 0);
+
+  op_add (cl, &ta, &tb, &ty);
+  if (device_ok ("add"))
+    {
+      for (long i = 0; i < n; i++)
+        want[i] = a[i] + b[i];
+      float *got = from_device (&ty);
+      CHECK_CLOSE ("add", got, want, n, 0, 0);
+      g_free (got);
+    }
+  op_scale (cl, &ta, -0.37f, &ty);
+  if (device_ok ("scale"))
+    {
+      for (long i = 0; i < n; i++)
+        want[i] = -0.37f * a[i];
+      float *got = from_device (&ty);
+      CHECK_CLOSE ("scale", got, want, n, 0, 0);
+      g_free (got);
+    }
+  for (int act = SDCL_ACT_NONE; act <= SDCL_ACT_QUICK_GELU; act++)
+    {
+      char what[40];
+      g_snprintf (what, sizeof what, "act %d n=%ld", act, n);
+      op_act (cl, &ta, act, &ty);
+      if (device_ok (what))
+        {
+          for (long i = 0; i < n; i++)
+            want[i] = ref_act (a[i], act);
+          float *got = from_device (&ty);
+          CHECK_CLOSE (what, got, want, n, 1e-6, 1e-5);
+          g_free (got);
+        }
+    }
+  /* in place: y aliases x */
+  op_act (cl, &tb, SDCL_ACT_SILU, &tb);
+  if (device_ok ("act in place"))
+    {
+      for (long i = 0; i < n; i++)
+        want[i] = ref_act (b[i], SDCL_ACT_SILU);
+      float *got = from_device (&tb);
+      CHECK_CLOSE ("act in place", got, want, n, 1e-6, 1e-5);
+      g_free (got);
+    }
+
+  /* geglu: [n / (2F), 2F] with F = hw */
+  if (n % (2 * hw) == 0)
+    {
+      sdcl_t tg;
+      sdcl_t_alloc (cl, &tg, 2, n / (2 * hw), hw, 0, 0);
+      sdcl_t tx2 = ta;
+      tx2.nd = 2, tx2.d[0] = n / (2 * hw), tx2.d[1] = 2 * hw;
+      op_geglu (cl, &tx2, &tg);
+      if (device_ok ("geglu"))
+        {
+          ref_geglu (a, n / (2 * hw), hw, want);
+          float *got = from_device (&tg);
+          CHECK_CLOSE ("geglu", got, want, n / 2, 1e-6, 1e-5);
+          g_free (got);
+        }
+      sdcl_t_release (cl, &tg);
+    }
+
+  /* add_channel, transposes and concat on [B, C, hw] views of a */
+  if ((long) B * C * hw == n)
+    {
+      float *v = random_floats ((long) B * C, -1, 1);
+      sdcl_t tv, tx4 = ta, tt, tback;
+      tx4.nd = 4, tx4.d[0] = B, tx4.d[1] = C, tx4.d[2] = 1, tx4.d[3] = hw;
+      to_device (&tv, 2, B, C, 0, 0, v);
+      sdcl_t_alloc (cl, &tt, 3, B, hw, C, 0);
+      sdcl_t_alloc (cl, &tback, 4, B, C, 1, hw);
+
+      op_nchw_to_nhwc (cl, &tx4, &tt);
+      op_nhwc_to_nchw (cl, &tt, 1, hw, &tback);
+      if (device_ok ("nchw <-> nhwc"))
+        {
+          ref_transpose (a, B, C, hw, want);
+          float *got = from_device (&tt);
+          CHECK_CLOSE ("nchw_to_nhwc", got, want, n, 0, 0);
+          g_free (got);
+          got = from_device (&tback);
+          CHECK_CLOSE ("nhwc_to_nchw", got, a, n, 0, 0);
+          g_free (got);
+        }
+
+      op_add_channel (cl, &tx4, &tv);
+      if (device_ok ("add_channel"))
+        {
+          for (long i = 0; i < n; i++)
+            want[i] = a[i] + v[i / hw];
+          float *got = from_device (&tx4);
+          CHECK_CLOSE ("add_channel", got, want, n, 0, 0);
+          g_free (got);
+        }
+
+      sdcl_t tc, tb4 = tb;
+      float *bnow = from_device (&tb);
+      tb4.nd = 4, tb4.d[0] = B, tb4.d[1] = C, tb4.d[2] = 1, tb4.d[3] = hw;
+      float *anow = from_device (&ta);
+      sdcl_t_alloc (cl, &tc, 4, B, 2 * C, 1, hw);
+      op_concat_channels (cl, &tx4, &tb4, &tc);
+      if (device_ok ("concat"))
+        {
+          float *cat = g_new (float, 2 * n);
+          ref_concat_channels (anow, C, bnow, C, B, hw, cat);
+          float *got = from_device (&tc);
+          CHECK_CLOSE ("concat_channels", got, cat, 2 * n, 0, 0);
+          g_free (got);
+          g_free (cat);
+        }
+      op_copy (cl, &ta, 1, &tc, n + 3, n - 4);
+      if (device_ok ("copy"))
+        {
+          float *got = from_device (&tc);
+          CHECK_CLOSE ("copy", got + n + 3, anow + 1, n - 4, 0, 0);
+          g_free (got);
+        }
+      sdcl_t_release (cl, &tc);
+      sdcl_t_release (cl, &tv);
+      sdcl_t_release (cl, &tt);
+      sdcl_t_release (cl, &tback);
+      g_free (v), g_free (anow), g_free (bnow);
+    }
+  sdcl_t_release (cl, &ta);
+  sdcl_t_release (cl, &tb);
+  sdcl_t_release (cl, &ty);
+  g_free (a), g_free (b), g_free (want);
+}
+
+static void
+test_eltwise (bool small)
+{
+  test_eltwise_case (2 * 3 * 10, 2, 3, 10);
+  test_eltwise_case (1 * 37 * 19, 1, 37, 19);
+  if (!small)
+    {
+      test_eltwise_case (2 * 320 * 81, 2, 320, 81);
+      test_eltwise_case (100003, 1, 1, 100003);
+    }
+}
+
+/* ---- errors ------------------------------------------------------------ */
+
+/* A shape mismatch becomes a sticky error that names the op; later ops are
+ * no-ops until the error is cleared. */
+static void
+test_sticky_errors (void)
+{
+  float data[12] = { 0 };
+  sdcl_t a, b, y;
+  to_device (&a, 1, 12, 0, 0, 0, data);
+  to_device (&b, 1, 11, 0, 0, 0, data);
+  sdcl_t_alloc (cl, &y, 1, 12, 0, 0, 0);
+  op_add (cl, &a, &b, &y);
+  sdcl_error err = { 0 };
+  CHECK (sdcl_cl_check (cl, &err) == SDCL_ERR_INTERNAL, "mismatched op_add gave %d", err.code);
+  CHECK (strstr (err.message, "op_add") != NULL, "message does not name the op: %s", err.message);
+  op_scale (cl, &a, 2.0f, &y); /* ignored: an error is recorded */
+  CHECK (!sdcl_cl_ok (cl), "error was not sticky");
+  sdcl_cl_clear_error (cl);
+  CHECK (sdcl_cl_ok (cl), "clear_error did not clear");
+  sdcl_t_release (cl, &a);
+  sdcl_t_release (cl, &b);
+  sdcl_t_release (cl, &y);
+}
+
+/* ---- benchmark --------------------------------------------------------- */
+
+static double
+seconds_of (void (*run) (void *), void *arg)
+{
+  run (arg); /* warm-up: builds the program */
+  sdcl_cl_finish (cl);
+  gint64 t0 = g_get_monotonic_time ();
+  run (arg);
+  sdcl_cl_finish (cl);
+  return (double) (g_get_monotonic_time () - t0) / 1e6;
+}
+
+typedef struct {
+  sdcl_t x, y;
+  sdcl_w w;
+  sdcl_conv_desc d;
+  int heads;
+  sdcl_t k, v;
+} bench_args;
+
+static void
+run_linear (void *p)
+{
+  bench_args *b = p;
+  op_linear (cl, &b->x, &b->w, NULL, NULL, SDCL_ACT_NONE, &b->y);
+}
+
+static void
+run_conv (void *p)
+{
+  bench_args *b = p;
+  op_conv2d (cl, &b->x, &b->w, NULL, &b->d, NULL, &b->y);
+}
+
+static void
+run_attention (void *p)
+{
+  bench_args *b = p;
+  op_attention (cl, &b->x, &b->k, &b->v, b->heads, 0.1f, false, &b->y);
+}
+
+static void
+bench_linear (int M, int K, int N, sdcl_wtype type)
+{
+  bench_args b = { 0 };
+  float *x = random_floats ((long) M * K, -1, 1), *w = random_floats ((long) N * K, -0.05f, 0.05f);
+  int64_t shape[2] = { N, K };
+  to_device (&b.x, 2, M, K, 0, 0, x);
+  sdcl_t_alloc (cl, &b.y, 2, M, N, 0, 0);
+  sdcl_w_upload (cl, &b.w, type, 2, shape, w, SDCL_SRC_F32);
+  double s = seconds_of (run_linear, &b);
+  printf ("linear M=%d K=%d N=%d %s: %.3f s, %.1f GFLOP/s\n", M, K, N,
+          type == SDCL_WT_F16 ? "f16" : "f32", s, 2.0 * M * K * N / s / 1e9);
+  sdcl_t_release (cl, &b.x);
+  sdcl_t_release (cl, &b.y);
+  sdcl_w_free (&b.w);
+  g_free (x), g_free (w);
+}
+
+static void
+bench_conv (int C, int H, int W, int O, bool up, sdcl_wtype type)
+{
+  bench_args b = { 0 };
+  int UH = up ? 2 * H : H, UW = up ? 2 * W : W;
+  float *x = random_floats ((long) C * H * W, -1, 1), *w = random_floats ((long) O * C * 9, -0.05f, 0.05f);
+  int64_t shape[4] = { O, C, 3, 3 };
+  b.d = (sdcl_conv_desc) { .stride = 1, PAD1, .upsample = up, .up_h = UH, .up_w = UW };
+  to_device (&b.x, 4, 1, C, H, W, x);
+  sdcl_t_alloc (cl, &b.y, 4, 1, O, UH, UW);
+  sdcl_w_upload (cl, &b.w, type, 4, shape, w, SDCL_SRC_F32);
+  double s = seconds_of (run_conv, &b);
+  printf ("conv3x3 %d->%d at %dx%d%s %s: %.3f s, %.1f GFLOP/s\n", C, O, UH, UW,
+          up ? " (fused 2x upsample)" : "", type == SDCL_WT_F16 ? "f16" : "f32", s,
+          2.0 * UH * UW * O * C * 9 / s / 1e9);
+  sdcl_t_release (cl, &b.x);
+  sdcl_t_release (cl, &b.y);
+  sdcl_w_free (&b.w);
+  g_free (x), g_free (w);
+}
+
+static void
+bench_attention (int N, int M, int heads, int dh)
+{
+  bench_args b = { 0 };
+  long nq = (long) N * heads * dh, nk = (long) M * heads * dh;
+  float *q = random_floats (nq, -1, 1), *k = random_floats (nk, -1, 1);
+  b.heads = heads;
+  to_device (&b.x, 3, 1, N, heads * dh, 0, q);
+  to_device (&b.k, 3, 1, M, heads * dh, 0, k);
+  to_device (&b.v, 3, 1, M, heads * dh, 0, k);
+  sdcl_t_alloc (cl, &b.y, 3, 1, N, heads * dh, 0);
+  double s = seconds_of (run_attention, &b);
+  printf ("attention N=%d M=%d heads=%d dh=%d: %.3f s, %.1f GFLOP/s\n", N, M, heads, dh, s,
+          4.0 * N * M * heads * dh / s / 1e9);
+  sdcl_t_release (cl, &b.x);
+  sdcl_t_release (cl, &b.k);
+  sdcl_t_release (cl, &b.v);
+  sdcl_t_release (cl, &b.y);
+  g_free (q), g_free (k);
+}
+
+static void
+bench (void)
+{
+  bench_linear (4096, 320, 320, SDCL_WT_F32);
+  bench_linear (4096, 320, 320, SDCL_WT_F16);
+  bench_linear (4096, 320, 2560, SDCL_WT_F32);
+  bench_linear (4096, 1280, 320, SDCL_WT_F16);
+  bench_linear (77, 768, 3072, SDCL_WT_F16);
+  bench_conv (320, 64, 64, 320, false, SDCL_WT_F32);
+  bench_conv (320, 64, 64, 320, false, SDCL_WT_F16);
+  bench_conv (2560, 8, 8, 1280, false, SDCL_WT_F16);
+  bench_conv (640, 32, 32, 640, true, SDCL_WT_F16);
+  bench_conv (256, 128, 128, 256, false, SDCL_WT_F16);
+  bench_attention (4096, 4096, 8, 40);
+  bench_attention (4096, 77, 8, 40);
+  bench_attention (1024, 1024, 1, 512);
+  device_ok ("bench");
+}
+
+int
+main (int argc, char **argv)
+{
+  bool small = false, do_bench = false, linear_only = false;
+  for (int i = 1; i < argc; i++)
+    {
+      if (strcmp (argv[i], "--small") == 0)
+        small = true;
+      else if (strcmp (argv[i], "--bench") == 0)
+        do_bench = true;
+      else if (strcmp (argv[i], "--linear-only") == 0)
+        linear_only = true;
+      else
+        {
+          fprintf (stderr, "usage: %s [--small] [--bench] [--linear-only]\n", argv[0]);
+          return 2;
+        }
+    }
+  sdcl_error err = { 0 };
+  cl = sdcl_cl_new (g_getenv ("SDCL_DEVICE"), NULL, &err);
+  if (!cl)
+    {
+      fprintf (stderr, "skipping: %s\n", err.message);
+      return err.code == SDCL_ERR_NO_DEVICE ? 77 : 1;
+    }
+  fprintf (stderr, "device: %s (%s)\n", sdcl_cl_device (cl)->name, sdcl_cl_device (cl)->platform);
+  rng = g_rand_new_with_seed (20261122);
+
+  test_linear (small);
+  if (!linear_only)
+    {
+      test_eltwise (small);
+      test_norms (small);
+      test_conv (small);
+      test_attention (small);
+      test_sticky_errors ();
+    }
+  if (do_bench)
+    bench ();
+
+  g_rand_free (rng);
+  sdcl_cl_free (cl);
+  return check_finish ();
+}

@@ -1,0 +1,336 @@
+"""Sampling goldens: torch CPU randn streams and diffusers schedulers
+(fixtures/golden/sampling.safetensors + sampling.json).
+
+Every scheduler is built the way a pipeline builds one from an SD 1.5 model:
+`Class.from_config(SD15_PNDM_CONFIG | overrides)`.  Keys the dict has win,
+keys it lacks take the class default (e.g. DDIM's "leading" spacing, Euler's
+"linspace"); the C side receives the same dict through sampling.json and must
+resolve it the same way.
+
+The randn goldens are torch's x86 normal kernel (CPU capability AVX2 or
+AVX-512), which sdcl reproduces bit for bit; torch's "default" capability
+rounds differently, so the script refuses to run under it.
+
+Run: /opt/sdcl-ref/bin/python tests/reference/gen_sampling.py [out_dir]
+"""
+import os
+import sys
+
+import diffusers
+import numpy as np
+import torch
+from diffusers import (DDIMScheduler, DPMSolverMultistepScheduler, EulerAncestralDiscreteScheduler,
+                       EulerDiscreteScheduler, LCMScheduler)
+
+from goldens import save, write_json
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_OUT = os.path.join(HERE, 'fixtures', 'golden')
+
+# runwayml/stable-diffusion-v1-5 scheduler/scheduler_config.json (no
+# timestep_spacing and no prediction_type key).
+SD15_PNDM_CONFIG = {
+    '_class_name': 'PNDMScheduler',
+    'beta_start': 0.00085,
+    'beta_end': 0.012,
+    'beta_schedule': 'scaled_linear',
+    'num_train_timesteps': 1000,
+    'set_alpha_to_one': False,
+    'skip_prk_steps': True,
+    'steps_offset': 1,
+    'clip_sample': False,
+    'trained_betas': None,
+}
+
+CLASSES = {
+    'ddim': DDIMScheduler,
+    'euler': EulerDiscreteScheduler,
+    'euler_a': EulerAncestralDiscreteScheduler,
+    'dpmpp_2m': DPMSolverMultistepScheduler,
+    'lcm': LCMScheduler,
+}
+
+# ---- randn ------------------------------------------------------------------
+
+RANDN_SEEDS = [0, 1, 42, 1234, 2**32 + 5, 0xDEADBEEFCAFEF00D]
+RANDN_SHAPES = [[1], [7], [15], [16], [17], [100], [256], [4, 8, 6], [16384]]
+# Successive draws from one generator: the n < 16 path caches the second
+# normal of its last Box-Muller pair across calls, the n >= 16 path does not
+# touch that cache, and the MT stream simply continues.
+RANDN_SEQUENCES = {
+    'pair': [100, 100],
+    'mixed': [7, 7, 3, 100, 1, 16, 5, 2000, 9],
+}
+
+
+def randn_goldens(tensors, entries):
+    """Seeds are written to the JSON as decimal strings: 64-bit values do not
+    survive JSON readers that go through int64 or double."""
+    for seed in RANDN_SEEDS:
+        for shape in RANDN_SHAPES:
+            n = int(np.prod(shape))
+            name = f'randn.s{seed}.n{n}'
+            g = torch.Generator('cpu').manual_seed(seed)
+            tensors[name] = torch.randn(shape, generator=g).flatten()
+            entries.append({'name': name, 'seed': str(seed), 'sizes': [n]})
+        for label, sizes in RANDN_SEQUENCES.items():
+            name = f'randn.s{seed}.{label}'
+            g = torch.Generator('cpu').manual_seed(seed)
+            tensors[name] = torch.cat([torch.randn(n, generator=g) for n in sizes])
+            entries.append({'name': name, 'seed': str(seed), 'sizes': sizes})
+
+
+# ---- schedules ----------------------------------------------------------------
+
+# name -> (sampler, karras, config overrides on top of the SD 1.5 dict)
+SCHEDULE_VARIANTS = {
+    'ddim': ('ddim', False, {}),
+    'ddim.trailing': ('ddim', False, {'timestep_spacing': 'trailing'}),
+    'ddim.linspace': ('ddim', False, {'timestep_spacing': 'linspace'}),
+    'ddim.linear': ('ddim', False, {'beta_schedule': 'linear', 'beta_start': 0.0001,
+                                    'beta_end': 0.02}),
+    'ddim.cosine': ('ddim', False, {'beta_schedule': 'squaredcos_cap_v2'}),
+    'euler': ('euler', False, {}),
+    'euler.leading': ('euler', False, {'timestep_spacing': 'leading'}),
+    'euler.trailing': ('euler', False, {'timestep_spacing': 'trailing'}),
+    'euler.linear': ('euler', False, {'beta_schedule': 'linear', 'beta_start': 0.0001,
+                                      'beta_end': 0.02}),
+    'euler.karras': ('euler', True, {}),
+    'euler.cosine': ('euler', False, {'beta_schedule': 'squaredcos_cap_v2'}),
+    'euler_a': ('euler_a', False, {}),
+    'euler_a.leading': ('euler_a', False, {'timestep_spacing': 'leading'}),
+    'dpmpp_2m': ('dpmpp_2m', False, {}),
+    'dpmpp_2m.leading': ('dpmpp_2m', False, {'timestep_spacing': 'leading'}),
+    'dpmpp_2m.trailing': ('dpmpp_2m', False, {'timestep_spacing': 'trailing'}),
+    'dpmpp_2m.karras': ('dpmpp_2m', True, {}),
+    'dpmpp_2m.karras.cosine': ('dpmpp_2m', True, {'beta_schedule': 'squaredcos_cap_v2'}),
+    'lcm': ('lcm', False, {}),
+}
+SCHEDULE_STEPS = [1, 4, 25, 50]
+
+
+def make_config(overrides):
+    cfg = dict(SD15_PNDM_CONFIG)
+    cfg.update(overrides)
+    return cfg
+
+
+def build(sampler, karras, config):
+    cls = CLASSES[sampler]
+    extra = {'use_karras_sigmas': True} if karras else {}
+    return cls.from_config(config, **extra)
+
+
+def has_sigmas(sampler):
+    return sampler in ('euler', 'euler_a', 'dpmpp_2m')
+
+
+def schedule_goldens(tensors, entries):
+    for variant, (sampler, karras, overrides) in SCHEDULE_VARIANTS.items():
+        config = make_config(overrides)
+        tensors[f'sched.{variant}.alphas_cumprod'] = build(sampler, karras, config).alphas_cumprod
+        for n in SCHEDULE_STEPS:
+            s = build(sampler, karras, config)
+            s.set_timesteps(n)
+            prefix = f'sched.{variant}.n{n}'
+            tensors[prefix + '.timesteps'] = s.timesteps.to(torch.float32)
+            if has_sigmas(sampler):
+                tensors[prefix + '.sigmas'] = s.sigmas
+            tensors[prefix + '.init_noise_sigma'] = torch.tensor([float(s.init_noise_sigma)])
+            entries.append({'prefix': prefix, 'variant': variant, 'sampler': sampler,
+                            'karras': karras, 'steps': n, 'config': config,
+                            'has_sigmas': has_sigmas(sampler)})
+
+
+# ---- trajectories -------------------------------------------------------------
+
+TRAJ_SHAPE = (1, 4, 8, 6)
+TRAJ_STEPS = 4
+TRAJ_NOISE_SEED = 1234     # torch generator: initial latents, then step noise
+TRAJ_MODEL_SEED = 7        # numpy: the fake model outputs
+
+# name -> (sampler, karras, eta, config overrides)
+TRAJ_VARIANTS = {
+    'ddim': ('ddim', False, 0.0, {}),
+    'ddim.eta1': ('ddim', False, 1.0, {}),
+    'ddim.v': ('ddim', False, 0.0, {'prediction_type': 'v_prediction'}),
+    'ddim.sample': ('ddim', False, 0.0, {'prediction_type': 'sample'}),
+    'euler': ('euler', False, 0.0, {}),
+    'euler.leading': ('euler', False, 0.0, {'timestep_spacing': 'leading'}),
+    'euler.karras': ('euler', True, 0.0, {}),
+    'euler.v': ('euler', False, 0.0, {'prediction_type': 'v_prediction'}),
+    'euler.sample': ('euler', False, 0.0, {'prediction_type': 'sample'}),
+    'euler_a': ('euler_a', False, 0.0, {}),
+    'euler_a.v': ('euler_a', False, 0.0, {'prediction_type': 'v_prediction'}),
+    'dpmpp_2m': ('dpmpp_2m', False, 0.0, {}),
+    'dpmpp_2m.karras': ('dpmpp_2m', True, 0.0, {}),
+    'dpmpp_2m.v': ('dpmpp_2m', False, 0.0, {'prediction_type': 'v_prediction'}),
+    'dpmpp_2m.sample': ('dpmpp_2m', False, 0.0, {'prediction_type': 'sample'}),
+    'lcm': ('lcm', False, 0.0, {}),
+    'lcm.v': ('lcm', False, 0.0, {'prediction_type': 'v_prediction'}),
+}
+
+
+def x0_estimate(sampler, scheduler, out):
+    """What the C x0_out must hold after the step: the scheduler's own x0."""
+    if sampler == 'dpmpp_2m':
+        return scheduler.model_outputs[-1]
+    if sampler == 'lcm':
+        return out.denoised
+    return out.pred_original_sample
+
+
+def trajectory_goldens(tensors, entries):
+    n = int(np.prod(TRAJ_SHAPE))
+    rng = np.random.default_rng(TRAJ_MODEL_SEED)
+    model_out = torch.from_numpy(rng.standard_normal((TRAJ_STEPS,) + TRAJ_SHAPE, dtype=np.float32))
+    tensors['traj.model_out'] = model_out.reshape(TRAJ_STEPS, n)
+    for variant, (sampler, karras, eta, overrides) in TRAJ_VARIANTS.items():
+        config = make_config(overrides)
+        s = build(sampler, karras, config)
+        s.set_timesteps(TRAJ_STEPS)
+        g = torch.Generator('cpu').manual_seed(TRAJ_NOISE_SEED)
+        x = torch.randn(TRAJ_SHAPE, generator=g) * s.init_noise_sigma
+        x_init = x.clone()
+        x_in, x_out, x0 = [], [], []
+        for i, t in enumerate(s.timesteps):
+            scaled = s.scale_model_input(x, t)
+            kwargs = {'generator': g}
+            if sampler == 'ddim':
+                kwargs['eta'] = eta
+            out = s.step(model_out[i], t, x, **kwargs)
+            x = out.prev_sample
+            x_in.append(scaled.flatten())
+            x_out.append(x.flatten())
+            x0.append(x0_estimate(sampler, s, out).flatten())
+        prefix = f'traj.{variant}'
+        tensors[prefix + '.x_init'] = x_init.flatten()
+        tensors[prefix + '.x_in'] = torch.stack(x_in)
+        tensors[prefix + '.x_out'] = torch.stack(x_out)
+        tensors[prefix + '.x0'] = torch.stack(x0)
+        entries.append({'prefix': prefix, 'sampler': sampler, 'karras': karras, 'eta': eta,
+                        'steps': TRAJ_STEPS, 'config': config, 'noise_seed': TRAJ_NOISE_SEED})
+
+
+# ---- add_noise (img2img, reference §7 step 3) ------------------------------------
+
+# name -> (sampler, karras, inference steps)
+ADD_NOISE_VARIANTS = {
+    'ddim': ('ddim', False, 25),
+    'euler': ('euler', False, 25),
+    'euler_a': ('euler_a', False, 25),
+    'euler.karras': ('euler', True, 25),
+    'dpmpp_2m': ('dpmpp_2m', False, 25),
+    'dpmpp_2m.karras': ('dpmpp_2m', True, 25),
+    'lcm': ('lcm', False, 4),
+}
+ADD_NOISE_SEED = 8
+
+
+def add_noise_goldens(tensors, entries):
+    rng = np.random.default_rng(ADD_NOISE_SEED)
+    x0 = torch.from_numpy(rng.standard_normal(TRAJ_SHAPE, dtype=np.float32))
+    noise = torch.from_numpy(rng.standard_normal(TRAJ_SHAPE, dtype=np.float32))
+    tensors['add_noise.x0'] = x0.flatten()
+    tensors['add_noise.noise'] = noise.flatten()
+    config = make_config({})
+    for variant, (sampler, karras, n) in ADD_NOISE_VARIANTS.items():
+        for index in sorted({0, 1, n // 2, n - 1}):
+            s = build(sampler, karras, config)
+            s.set_timesteps(n)
+            # As StableDiffusionImg2ImgPipeline: timesteps[t_start:], set_begin_index(t_start).
+            t = s.timesteps[index:index + 1]
+            if hasattr(s, 'set_begin_index'):
+                s.set_begin_index(index)
+            name = f'add_noise.{variant}.i{index}'
+            tensors[name] = s.add_noise(x0, noise, t).flatten()
+            entries.append({'name': name, 'sampler': sampler, 'karras': karras, 'steps': n,
+                            'index': index, 'config': config})
+
+
+# ---- img2img: add_noise at the start step, then the remaining steps ----------------
+
+# name -> (sampler, karras); N = 6 steps at strength 0.5 (§7: t_start = 3)
+IMG2IMG_VARIANTS = {
+    'ddim': ('ddim', False),
+    'euler': ('euler', False),
+    'euler_a': ('euler_a', False),
+    'dpmpp_2m': ('dpmpp_2m', False),
+    'dpmpp_2m.karras': ('dpmpp_2m', True),
+    'lcm': ('lcm', False),
+}
+IMG2IMG_STEPS = 6
+IMG2IMG_STRENGTH = 0.5
+
+
+def img2img_goldens(tensors, entries):
+    """StableDiffusionImg2ImgPipeline's schedule handling on fixed latents:
+    the generator (seeded noise_seed) only feeds the samplers' step noise."""
+    x0, noise = tensors['add_noise.x0'], tensors['add_noise.noise']
+    model_out = tensors['traj.model_out']
+    n = IMG2IMG_STEPS
+    t_start = n - min(int(n * IMG2IMG_STRENGTH), n)
+    config = make_config({})
+    for variant, (sampler, karras) in IMG2IMG_VARIANTS.items():
+        s = build(sampler, karras, config)
+        s.set_timesteps(n)
+        timesteps = s.timesteps[t_start:]
+        if hasattr(s, 'set_begin_index'):
+            s.set_begin_index(t_start)
+        x = s.add_noise(x0.reshape(TRAJ_SHAPE), noise.reshape(TRAJ_SHAPE), timesteps[:1])
+        g = torch.Generator('cpu').manual_seed(TRAJ_NOISE_SEED)
+        outs = []
+        for k, t in enumerate(timesteps):
+            scaled = s.scale_model_input(x, t)
+            x = s.step(model_out[k].reshape(TRAJ_SHAPE), t, x, generator=g).prev_sample
+            outs.append(torch.stack([scaled.flatten(), x.flatten()]))
+        prefix = f'img2img.{variant}'
+        tensors[prefix + '.steps'] = torch.stack(outs)
+        entries.append({'prefix': prefix, 'sampler': sampler, 'karras': karras, 'steps': n,
+                        'begin_index': t_start, 'config': config,
+                        'noise_seed': TRAJ_NOISE_SEED})
+
+
+def main(out_dir):
+    capability = torch.backends.cpu.get_cpu_capability()
+    if capability not in ('AVX2', 'AVX512'):
+        sys.exit(f'torch CPU capability {capability}: the randn goldens need the AVX2/AVX512 kernel')
+    torch.set_num_threads(1)
+    os.makedirs(out_dir, exist_ok=True)
+    tensors = {}
+    index = {'randn': [], 'schedules': [], 'trajectories': [], 'add_noise': [], 'img2img': []}
+    randn_goldens(tensors, index['randn'])
+    schedule_goldens(tensors, index['schedules'])
+    trajectory_goldens(tensors, index['trajectories'])
+    add_noise_goldens(tensors, index['add_noise'])
+    img2img_goldens(tensors, index['img2img'])
+    save(os.path.join(out_dir, 'sampling.safetensors'), tensors)
+    index['generator'] = 'tests/reference/gen_sampling.py'
+    index['versions'] = {'torch': torch.__version__, 'diffusers': diffusers.__version__,
+                         'torch_cpu_capability': capability}
+    index['tensors'] = {
+        'randn.<seed>.<n|label>': 'torch.randn(sizes[k], generator=Generator().manual_seed(seed)) '
+                                  'for each k, concatenated',
+        'sched.<variant>.n<N>.*': 'after set_timesteps(N): timesteps (as F32), sigmas (Euler/DPM), '
+                                  'init_noise_sigma [1]',
+        'sched.<variant>.alphas_cumprod': '[T] the training schedule',
+        'traj.model_out': f'[{TRAJ_STEPS}, {int(np.prod(TRAJ_SHAPE))}] fake model outputs (numpy seed '
+                          f'{TRAJ_MODEL_SEED}), shared by every trajectory',
+        'traj.<variant>.x_init': 'randn(1,4,8,6) from a generator seeded noise_seed, times '
+                                 'init_noise_sigma; the same generator then feeds step()',
+        'traj.<variant>.x_in|x_out|x0': '[steps, 192] per step: scale_model_input output, step '
+                                        'output, x0 estimate (pred_original_sample; LCM denoised; '
+                                        'DPM++ converted model output)',
+        'add_noise.x0|noise': 'clean latents and noise [192] (numpy seed %d)' % ADD_NOISE_SEED,
+        'add_noise.<variant>.i<k>': 'add_noise(x0, noise, timesteps[k:k+1]) after set_timesteps(N) '
+                                    'and set_begin_index(k) where the class has it',
+        'img2img.<variant>.steps': '[steps run, 2, 192]: per remaining step, the '
+                                   'scale_model_input output and the step output; the start '
+                                   'latents are add_noise(add_noise.x0, add_noise.noise, '
+                                   'timesteps[begin_index]), model outputs traj.model_out rows',
+    }
+    write_json(os.path.join(out_dir, 'sampling.json'), index)
+
+
+if __name__ == '__main__':
+    main(sys.argv[1] if len(sys.argv) > 1 else DEFAULT_OUT)

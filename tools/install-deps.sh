@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs everything sdcl needs to build and test on Debian 12 (run as root,
+# or through sudo).  Safe to run again: packages already present are kept.
+set -euo pipefail
+
+packages=(
+  build-essential meson ninja-build pkg-config python3
+  libglib2.0-dev libjson-glib-dev libpng-dev
+  ocl-icd-opencl-dev opencl-headers pocl-opencl-icd clinfo libclblast-dev
+  oclgrind valgrind
+  libgegl-dev libbabl-dev gegl   # GEGL operations; `gegl` runs their tests
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"

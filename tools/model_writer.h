@@ -1,0 +1,54 @@
+/* Writing random-weight checkpoints: the engine of sdcl-mkmodel, also used
+ * by the loader tests to build small models.
+ *
+ * Every value is a pure function of (seed, canonical tensor name, element
+ * index), so a diffusers folder and an LDM single file written with the same
+ * seed hold identical weights.
+ *
+ * SPDX-License-Identifier: LGPL-3.0-or-later
+ */
+#ifndef SDCL_MODEL_WRITER_H
+#define SDCL_MODEL_WRITER_H
+
+#include <glib.h>
+
+#include "model_files.h"
+
+typedef struct {
+  sdcl_unet_config unet;
+  sdcl_vae_config vae;
+  sdcl_clip_config clip;
+} mk_model;
+
+/* SD 1.5's shapes (4 or 9 UNet input channels). */
+void mk_model_sd15 (mk_model *m, bool inpaint);
+/* A small model with SD 1.x's module layout (cross-attention as wide as
+ * the CLIP text encoder, 4 VAE levels), for fast tests: about 2 MB. */
+void mk_model_tiny (mk_model *m, bool inpaint);
+
+/* A tensor to write: its name in the file, shape and the canonical name
+ * that seeds its values. */
+typedef struct {
+  char name[160];
+  char canonical[112];
+  int nd;
+  int64_t shape[4];
+} mk_tensor;
+
+/* The tensors of one component, named canonically or in the LDM layout. */
+mk_tensor *mk_component_tensors (const mk_model *m, sdcl_component comp, bool ldm_names, size_t *count);
+
+/* Writes a safetensors file of `dtype` (F32, F16 or BF16), streaming the
+ * values tensor by tensor. */
+bool mk_write_safetensors (const char *path, const mk_tensor *tensors, size_t count, sdcl_dtype dtype,
+                           uint64_t seed, GError **error);
+
+/* A diffusers folder (created if needed) with model_index.json, every
+ * component config, the scheduler config of SD 1.5 (PNDM) and weights. */
+bool mk_write_diffusers (const char *dir, const mk_model *m, sdcl_dtype dtype, uint64_t seed,
+                         GError **error);
+/* One LDM-layout .safetensors file holding UNet, VAE and text encoder. */
+bool mk_write_single_file (const char *path, const mk_model *m, sdcl_dtype dtype, uint64_t seed,
+                           GError **error);
+
+#endif /* SDCL_MODEL_WRITER_H */

@@ -1,0 +1,439 @@
+/* sdcl — the command-line tool.
+ *
+ *   sdcl devices
+ *   sdcl info --model M
+ *   sdcl txt2img --model M --prompt P [options] -o out.png
+ *
+ * Exit codes: 0 success, 1 generation failed, 2 usage error, 3 model or
+ * tokenizer problem, 4 OpenCL device problem (none, failure, out of
+ * memory), 5 output could not be written, 130 cancelled (Ctrl-C).
+ *
+ * SPDX-License-Identifier: LGPL-3.0-or-later
+ */
+#include <glib.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "png_io.h"
+#include "sdcl.h"
+
+enum {
+  EXIT_GENERATION = 1,
+  EXIT_USAGE = 2,
+  EXIT_MODEL = 3,
+  EXIT_DEVICE = 4,
+  EXIT_OUTPUT = 5,
+  EXIT_CANCELLED = 130
+};
+
+static volatile int cancel_flag = 0;
+
+static void
+on_sigint (int sig)
+{
+  (void) sig;
+  cancel_flag = 1;
+}
+
+static int
+exit_code_for (sdcl_status st)
+{
+  switch (st)
+    {
+    case SDCL_OK: return 0;
+    case SDCL_ERR_INVALID_ARGUMENT: return EXIT_USAGE;
+    case SDCL_ERR_IO:
+    case SDCL_ERR_MODEL_FORMAT:
+    case SDCL_ERR_UNSUPPORTED_MODEL:
+    case SDCL_ERR_TOKENIZER: return EXIT_MODEL;
+    case SDCL_ERR_NO_DEVICE:
+    case SDCL_ERR_DEVICE:
+    case SDCL_ERR_OUT_OF_MEMORY: return EXIT_DEVICE;
+    case SDCL_ERR_CANCELLED: return EXIT_CANCELLED;
+    case SDCL_ERR_INTERNAL: break;
+    }
+  return EXIT_GENERATION;
+}
+
+static int
+report (const sdcl_error *err)
+{
+  fprintf (stderr, "sdcl: error (%s): %s\n", sdcl_status_name (err->code), err->message);
+  return exit_code_for (err->code);
+}
+
+static const char *
+device_type_name (sdcl_device_type t)
+{
+  switch (t)
+    {
+    case SDCL_DEVICE_GPU: return "GPU";
+    case SDCL_DEVICE_CPU: return "CPU";
+    case SDCL_DEVICE_ACCELERATOR: return "accelerator";
+    case SDCL_DEVICE_OTHER: break;
+    }
+  return "other";
+}
+
+/* ---- sdcl devices ------------------------------------------------------ */
+
+static int
+cmd_devices (int argc, char **argv)
+{
+  g_autoptr (GOptionContext) oc = g_option_context_new ("- list OpenCL devices");
+  g_autoptr (GError) gerr = NULL;
+  if (!g_option_context_parse (oc, &argc, &argv, &gerr))
+    {
+      fprintf (stderr, "sdcl devices: %s\n", gerr->message);
+      return EXIT_USAGE;
+    }
+  sdcl_device_info *devs = NULL;
+  int n = 0;
+  sdcl_error err = { 0 };
+  if (sdcl_list_devices (&devs, &n, &err) != SDCL_OK)
+    return report (&err);
+  if (n == 0)
+    printf ("No OpenCL devices (a platform exists but reports none).\n");
+  for (int i = 0; i < n; i++)
+    {
+      const sdcl_device_info *d = &devs[i];
+      printf ("%d: %s [%s]\n   platform %s, %s, driver %s\n"
+              "   %d compute units, %.0f MiB global memory, %.0f MiB max allocation, "
+              "%.0f KiB local memory, work-group <= %zu\n",
+              d->index, d->name, device_type_name (d->type), d->platform, d->version, d->driver,
+              d->compute_units, d->global_mem_bytes / 1048576.0, d->max_alloc_bytes / 1048576.0,
+              d->local_mem_bytes / 1024.0, d->max_work_group_size);
+    }
+  free (devs);
+  return 0;
+}
+
+/* ---- shared options ---------------------------------------------------- */
+
+typedef struct {
+  char *model, *device, *precision, *cache_dir, *tokenizer;
+} model_opts;
+
+#define N_MODEL_ENTRIES 6
+
+static void
+model_entries (model_opts *o, GOptionEntry out[N_MODEL_ENTRIES])
+{
+  GOptionEntry entries[N_MODEL_ENTRIES] = {
+    { "model", 'm', 0, G_OPTION_ARG_FILENAME, &o->model,
+      "Diffusers folder or single-file .safetensors checkpoint", "PATH" },
+    { "device", 'd', 0, G_OPTION_ARG_STRING, &o->device,
+      "OpenCL device: index or part of its name (default: first GPU, else any)", "DEV" },
+    { "precision", 0, 0, G_OPTION_ARG_STRING, &o->precision,
+      "Weight storage on the device: f16 (default) or f32", "P" },
+    { "tokenizer", 0, 0, G_OPTION_ARG_FILENAME, &o->tokenizer,
+      "Folder with vocab.json and merges.txt (default: the model's, else sdcl's)", "DIR" },
+    { "cache-dir", 0, 0, G_OPTION_ARG_FILENAME, &o->cache_dir,
+      "Compiled-kernel cache folder (\"\" disables)", "DIR" },
+    { NULL },
+  };
+  memcpy (out, entries, sizeof entries);
+}
+
+static void
+model_opts_clear (model_opts *o)
+{
+  g_free (o->model);
+  g_free (o->device);
+  g_free (o->precision);
+  g_free (o->cache_dir);
+  g_free (o->tokenizer);
+}
+
+/* Creates the context and loads the model; on failure prints and returns
+ * the exit code. */
+static int
+open_model (const model_opts *o, sdcl_ctx **ctx, sdcl_model **model)
+{
+  sdcl_error err = { 0 };
+  if (!o->model)
+    {
+      fprintf (stderr, "sdcl: --model is required\n");
+      return EXIT_USAGE;
+    }
+  sdcl_model_params mp = sdcl_model_default_params ();
+  if (o->precision && strcmp (o->precision, "f32") == 0)
+    mp.weights = SDCL_WEIGHTS_F32;
+  else if (o->precision && strcmp (o->precision, "f16") != 0)
+    {
+      fprintf (stderr, "sdcl: --precision must be f16 or f32, not '%s'\n", o->precision);
+      return EXIT_USAGE;
+    }
+  mp.tokenizer_dir = o->tokenizer;
+
+  sdcl_ctx_params cp = sdcl_ctx_default_params ();
+  cp.device = o->device;
+  cp.cache_dir = o->cache_dir;
+  if (sdcl_ctx_new (&cp, ctx, &err) != SDCL_OK)
+    return report (&err);
+  if (sdcl_model_load (*ctx, o->model, &mp, model, &err) != SDCL_OK)
+    {
+      sdcl_ctx_free (*ctx);
+      *ctx = NULL;
+      return report (&err);
+    }
+  return 0;
+}
+
+/* ---- sdcl info --------------------------------------------------------- */
+
+static int
+cmd_info (int argc, char **argv)
+{
+  model_opts mo = { 0 };
+  GOptionEntry entries[N_MODEL_ENTRIES];
+  model_entries (&mo, entries);
+  g_autoptr (GOptionContext) oc = g_option_context_new ("- describe a model");
+  g_option_context_add_main_entries (oc, entries, NULL);
+  g_autoptr (GError) gerr = NULL;
+  if (!g_option_context_parse (oc, &argc, &argv, &gerr))
+    {
+      fprintf (stderr, "sdcl info: %s\n", gerr->message);
+      model_opts_clear (&mo);
+      return EXIT_USAGE;
+    }
+  sdcl_ctx *ctx = NULL;
+  sdcl_model *model = NULL;
+  int rc = open_model (&mo, &ctx, &model);
+  if (rc == 0)
+    {
+      sdcl_model_info info;
+      sdcl_device_info dev;
+      sdcl_model_get_info (model, &info);
+      sdcl_ctx_get_device (ctx, &dev);
+      printf ("model:        %s\nfamily:       %s (%s layout)\nunet inputs:  %d channels%s\n"
+              "native size:  %d px\nprediction:   %s\nparameters:   %.1f M\n"
+              "device:       %s, %.1f MiB of weights\n",
+              mo.model, info.family_name, info.layout, info.unet_in_channels,
+              info.unet_in_channels == 9 ? " (inpainting)" : "", info.native_resolution,
+              info.prediction == SDCL_PREDICTION_V ? "v" : info.prediction == SDCL_PREDICTION_SAMPLE ? "sample" : "epsilon",
+              info.n_parameters / 1e6, dev.name, info.device_bytes / 1048576.0);
+    }
+  sdcl_model_free (model);
+  sdcl_ctx_free (ctx);
+  model_opts_clear (&mo);
+  return rc;
+}
+
+/* ---- sdcl txt2img ------------------------------------------------------ */
+
+typedef struct {
+  gint64 start_us, last_us;
+  bool tty;
+} progress_state;
+
+static bool
+on_progress (int step, int n, const sdcl_image *preview, void *user)
+{
+  progress_state *ps = user;
+  gint64 now = g_get_monotonic_time ();
+  double per_step = (now - ps->start_us) / 1e6 / step;
+  int width = 30, filled = step * width / n;
+  char bar[64];
+  for (int i = 0; i < width; i++)
+    bar[i] = i < filled ? '#' : '.';
+  bar[width] = '\0';
+  fprintf (stderr, "%s[%s] step %d/%d  %.2f s/step%s", ps->tty ? "\r" : "", bar, step, n,
+           per_step, ps->tty && step < n ? "" : "\n");
+  fflush (stderr);
+  ps->last_us = now;
+  return !cancel_flag;
+}
+
+typedef struct {
+  char *prompt, *negative, *sampler, *rng, *output;
+  int steps, width, height, clip_skip;
+  double cfg, eta;
+  gint64 seed;
+  gboolean karras, no_karras;
+} gen_opts;
+
+static int
+parse_gen (gen_opts *g, sdcl_gen_params *p)
+{
+  if (!g->output)
+    {
+      fprintf (stderr, "sdcl: -o/--output is required\n");
+      return EXIT_USAGE;
+    }
+  if (g->sampler && !sdcl_sampler_from_name (g->sampler, &p->sampler))
+    {
+      fprintf (stderr, "sdcl: unknown sampler '%s' (euler, euler_a, ddim, dpmpp_2m, lcm)\n",
+               g->sampler);
+      return EXIT_USAGE;
+    }
+  if (g->rng && strcmp (g->rng, "philox") == 0)
+    p->rng = SDCL_RNG_PHILOX;
+  else if (g->rng && strcmp (g->rng, "torch") != 0)
+    {
+      fprintf (stderr, "sdcl: --rng must be torch or philox, not '%s'\n", g->rng);
+      return EXIT_USAGE;
+    }
+  p->prompt = g->prompt;
+  p->negative_prompt = g->negative;
+  if (g->steps)
+    p->steps = g->steps;
+  if (g->cfg >= 0)
+    p->guidance = (float) g->cfg;
+  p->width = g->width;
+  p->height = g->height;
+  p->clip_skip = g->clip_skip;
+  p->eta = (float) g->eta;
+  if (g->karras)
+    p->karras_sigmas = true;
+  if (g->no_karras)
+    p->karras_sigmas = false;
+  if (g->seed < 0)
+    g->seed = (gint64) (((guint64) g_random_int () << 31) ^ g_random_int ()) & G_MAXINT64;
+  p->seed = (uint64_t) g->seed;
+  return 0;
+}
+
+static int
+save_image (const gen_opts *g, const sdcl_gen_params *p, const sdcl_image *img)
+{
+  g_autofree char *seed = g_strdup_printf ("%" G_GINT64_FORMAT, g->seed);
+  g_autofree char *settings = g_strdup_printf (
+      "sampler %s%s, steps %d, guidance %g, seed %s, %s noise", sdcl_sampler_name (p->sampler),
+      p->karras_sigmas ? " (Karras)" : "", p->steps, (double) p->guidance, seed,
+      p->rng == SDCL_RNG_TORCH ? "torch" : "philox");
+  const char *keys[] = { "Software", "prompt", "negative_prompt", "parameters" };
+  g_autofree char *software = g_strdup_printf ("sdcl %s", sdcl_version ());
+  const char *values[] = { software, p->prompt ? p->prompt : "",
+                           p->negative_prompt ? p->negative_prompt : "", settings };
+  char msg[512];
+  if (!sdcl_png_write (g->output, img, keys, values, 4, msg, sizeof msg))
+    {
+      fprintf (stderr, "sdcl: %s\n", msg);
+      return EXIT_OUTPUT;
+    }
+  fprintf (stderr, "wrote %s (%dx%d, seed %s)\n", g->output, img->width, img->height, seed);
+  return 0;
+}
+
+static int
+cmd_txt2img (int argc, char **argv)
+{
+  model_opts mo = { 0 };
+  gen_opts g = { .cfg = -1, .seed = -1 };
+  GOptionEntry gen_entries[] = {
+    { "prompt", 'p', 0, G_OPTION_ARG_STRING, &g.prompt, "What to draw", "TEXT" },
+    { "negative", 'n', 0, G_OPTION_ARG_STRING, &g.negative, "What to avoid", "TEXT" },
+    { "steps", 's', 0, G_OPTION_ARG_INT, &g.steps, "Denoising steps (default 20)", "N" },
+    { "cfg", 'g', 0, G_OPTION_ARG_DOUBLE, &g.cfg, "Guidance scale (default 7.5; <= 1 disables)", "G" },
+    { "sampler", 0, 0, G_OPTION_ARG_STRING, &g.sampler,
+      "euler, euler_a, ddim, dpmpp_2m (default), lcm", "NAME" },
+    { "karras", 0, 0, G_OPTION_ARG_NONE, &g.karras, "Karras sigmas (default for dpmpp_2m/euler)", NULL },
+    { "no-karras", 0, 0, G_OPTION_ARG_NONE, &g.no_karras, "Model's own sigma spacing", NULL },
+    { "seed", 0, 0, G_OPTION_ARG_INT64, &g.seed, "Noise seed (default: random, printed)", "N" },
+    { "rng", 0, 0, G_OPTION_ARG_STRING, &g.rng,
+      "Noise generator: torch (same images as diffusers on CPU; default) or philox", "NAME" },
+    { "width", 'W', 0, G_OPTION_ARG_INT, &g.width, "Width in pixels (default: model's native)", "PX" },
+    { "height", 'H', 0, G_OPTION_ARG_INT, &g.height, "Height in pixels (default: native)", "PX" },
+    { "clip-skip", 0, 0, G_OPTION_ARG_INT, &g.clip_skip, "Use the k-th text encoder layer from the end", "K" },
+    { "eta", 0, 0, G_OPTION_ARG_DOUBLE, &g.eta, "DDIM eta (default 0)", "E" },
+    { "output", 'o', 0, G_OPTION_ARG_FILENAME, &g.output, "PNG file to write", "FILE" },
+    { NULL },
+  };
+  g_autoptr (GOptionContext) oc = g_option_context_new ("- generate an image from a prompt");
+  g_option_context_add_main_entries (oc, gen_entries, NULL);
+  GOptionEntry model_opt_entries[N_MODEL_ENTRIES];
+  model_entries (&mo, model_opt_entries);
+  g_option_context_add_main_entries (oc, model_opt_entries, NULL);
+  g_autoptr (GError) gerr = NULL;
+  sdcl_gen_params p = sdcl_gen_default_params ();
+  int rc = 0;
+  if (!g_option_context_parse (oc, &argc, &argv, &gerr))
+    {
+      fprintf (stderr, "sdcl txt2img: %s\n", gerr->message);
+      rc = EXIT_USAGE;
+    }
+  if (rc == 0)
+    rc = parse_gen (&g, &p);
+
+  sdcl_ctx *ctx = NULL;
+  sdcl_model *model = NULL;
+  if (rc == 0)
+    rc = open_model (&mo, &ctx, &model);
+  if (rc == 0)
+    {
+      progress_state ps = { .start_us = g_get_monotonic_time (), .tty = isatty (2) };
+      sdcl_error err = { 0 };
+      sdcl_image img = { 0 };
+      p.progress = on_progress;
+      p.user_data = &ps;
+      p.cancel = &cancel_flag;
+      signal (SIGINT, on_sigint);
+      if (sdcl_txt2img (model, &p, &img, &err) != SDCL_OK)
+        rc = report (&err);
+      else
+        rc = save_image (&g, &p, &img);
+      sdcl_image_free (&img);
+    }
+  sdcl_model_free (model);
+  sdcl_ctx_free (ctx);
+  model_opts_clear (&mo);
+  g_free (g.prompt);
+  g_free (g.negative);
+  g_free (g.sampler);
+  g_free (g.rng);
+  g_free (g.output);
+  return rc;
+}
+
+/* ---- main -------------------------------------------------------------- */
+
+static void
+usage (FILE *f)
+{
+  fprintf (f,
+           "Usage: sdcl COMMAND [OPTIONS]\n\n"
+           "Stable Diffusion on any OpenCL device.\n\n"
+           "Commands:\n"
+           "  txt2img   generate an image from a prompt\n"
+           "  info      describe a model\n"
+           "  devices   list OpenCL devices\n"
+           "  version   print the version\n\n"
+           "'sdcl COMMAND --help' lists a command's options.\n\n"
+           "Exit codes: 0 ok, 1 generation failed, 2 usage, 3 model/tokenizer,\n"
+           "4 OpenCL device (none, failure, out of memory), 5 output, 130 cancelled.\n");
+}
+
+int
+main (int argc, char **argv)
+{
+  if (argc < 2)
+    {
+      usage (stderr);
+      return EXIT_USAGE;
+    }
+  const char *cmd = argv[1];
+  if (!strcmp (cmd, "--help") || !strcmp (cmd, "-h") || !strcmp (cmd, "help"))
+    {
+      usage (stdout);
+      return 0;
+    }
+  if (!strcmp (cmd, "version") || !strcmp (cmd, "--version"))
+    {
+      printf ("sdcl %s\n", sdcl_version ());
+      return 0;
+    }
+  /* Subcommands parse argv[1..] so that their --help names them. */
+  if (!strcmp (cmd, "devices"))
+    return cmd_devices (argc - 1, argv + 1);
+  if (!strcmp (cmd, "info"))
+    return cmd_info (argc - 1, argv + 1);
+  if (!strcmp (cmd, "txt2img"))
+    return cmd_txt2img (argc - 1, argv + 1);
+  fprintf (stderr, "sdcl: unknown command '%s'\n\n", cmd);
+  usage (stderr);
+  return EXIT_USAGE;
+}

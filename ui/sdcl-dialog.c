@@ -1,0 +1,662 @@
+/* sdcl GIMP plug-in: the settings dialog (see sdcl-dialog.h).
+ *
+ * One hand-built dialog for both GIMP versions, so that they look and
+ * behave the same.  GIMP 2.10 links GTK 2 and GIMP 3.0 GTK 3; the few calls
+ * that differ are in the "GTK 2 / GTK 3" section right below, nowhere else.
+ *
+ * SPDX-License-Identifier: LGPL-3.0-or-later
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <libgimp/gimp.h>
+#include <libgimp/gimpui.h>
+#include <glib/gi18n-lib.h>
+
+#include "sdcl-dialog.h"
+
+/* ---- GTK 2 / GTK 3 ----------------------------------------------------------- */
+
+#if GTK_CHECK_VERSION (3, 0, 0)
+static GtkWidget *
+grid_new (void)
+{
+  GtkWidget *grid = gtk_grid_new ();
+
+  gtk_grid_set_row_spacing (GTK_GRID (grid), 6);
+  gtk_grid_set_column_spacing (GTK_GRID (grid), 12);
+  return grid;
+}
+
+static void
+grid_attach (GtkWidget *grid,
+             GtkWidget *child,
+             gint       column,
+             gint       row,
+             gint       width,
+             gboolean   expand)
+{
+  gtk_widget_set_hexpand (child, expand);
+  gtk_grid_attach (GTK_GRID (grid), child, column, row, width, 1);
+}
+
+static GtkWidget *
+hbox_new (void)
+{
+  return gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 6);
+}
+
+static void
+label_align (GtkWidget *label,
+             gboolean   top)
+{
+  gtk_label_set_xalign (GTK_LABEL (label), 0.0);
+  gtk_widget_set_valign (label, top ? GTK_ALIGN_START : GTK_ALIGN_CENTER);
+}
+#else
+static GtkWidget *
+grid_new (void)
+{
+  GtkWidget *table = gtk_table_new (1, 3, FALSE);
+
+  gtk_table_set_row_spacings (GTK_TABLE (table), 6);
+  gtk_table_set_col_spacings (GTK_TABLE (table), 12);
+  return table;
+}
+
+static void
+grid_attach (GtkWidget *grid,
+             GtkWidget *child,
+             gint       column,
+             gint       row,
+             gint       width,
+             gboolean   expand)
+{
+  /* GtkTable grows to fit what is attached. */
+  gtk_table_attach (GTK_TABLE (grid), child, column, column + width, row, row + 1,
+                    expand ? GTK_EXPAND | GTK_FILL : GTK_FILL, GTK_FILL, 0, 0);
+}
+
+static GtkWidget *
+hbox_new (void)
+{
+  return gtk_hbox_new (FALSE, 6);
+}
+
+static void
+label_align (GtkWidget *label,
+             gboolean   top)
+{
+  gtk_misc_set_alignment (GTK_MISC (label), 0.0, top ? 0.0 : 0.5);
+}
+#endif
+
+/* ---- the dialog -------------------------------------------------------------------- */
+
+typedef struct
+{
+  SdclMode      mode;
+  SdclSession  *session;
+  const gchar  *prefs_file;
+
+  GtkWidget    *dialog;
+  GtkWidget    *grid;
+  gint          row;
+
+  GtkWidget    *models_dir;
+  GtkWidget    *model;        /* combo; model_paths holds its entries' paths */
+  GPtrArray    *model_paths;
+  GtkWidget    *model_info;
+  GtkWidget    *prompt;       /* GtkTextView */
+  GtkWidget    *negative;     /* GtkTextView */
+  GtkWidget    *sampler;
+  GtkWidget    *steps;
+  GtkWidget    *guidance;
+  GtkWidget    *seed;
+  GtkWidget    *random_seed;
+  GtkWidget    *width, *height;
+  GtkWidget    *strength;
+  GtkWidget    *mask_blur;
+  GtkWidget    *only_masked;
+  GtkWidget    *padding;
+  GtkWidget    *device;       /* combo; device_ids holds the choices */
+  GPtrArray    *device_ids;
+} Dialog;
+
+/* Sampler choices: engine name and what the user reads. */
+static const struct
+{
+  const gchar *name;
+  const gchar *label;
+} samplers[] =
+{
+  { "dpmpp_2m", N_("DPM++ 2M") },
+  { "euler",    N_("Euler") },
+  { "euler_a",  N_("Euler ancestral") },
+  { "ddim",     N_("DDIM") },
+  { "lcm",      N_("LCM (for LCM models)") },
+};
+
+static void add_row_for (Dialog      *d,
+                         const gchar *mnemonic,
+                         GtkWidget   *widget,
+                         GtkWidget   *target,
+                         gboolean     top);
+
+static GtkWidget *
+add_row (Dialog      *d,
+         const gchar *mnemonic,
+         GtkWidget   *widget,
+         gboolean     top)
+{
+  add_row_for (d, mnemonic, widget, widget, top);
+  return widget;
+}
+
+/* A row whose widget is a container: the label's mnemonic focuses `target`. */
+static void
+add_row_for (Dialog      *d,
+             const gchar *mnemonic,
+             GtkWidget   *widget,
+             GtkWidget   *target,
+             gboolean     top)
+{
+  GtkWidget *label = gtk_label_new_with_mnemonic (mnemonic);
+
+  label_align (label, top);
+  gtk_label_set_mnemonic_widget (GTK_LABEL (label), target);
+  grid_attach (d->grid, label, 0, d->row, 1, FALSE);
+  grid_attach (d->grid, widget, 1, d->row, 2, TRUE);
+  d->row++;
+}
+
+static GtkWidget *
+spin_new (gdouble value,
+          gdouble min,
+          gdouble max,
+          gdouble step,
+          guint   digits)
+{
+  GtkWidget *spin = gtk_spin_button_new_with_range (min, max, step);
+
+  gtk_spin_button_set_digits (GTK_SPIN_BUTTON (spin), digits);
+  gtk_spin_button_set_value (GTK_SPIN_BUTTON (spin), value);
+  gtk_entry_set_activates_default (GTK_ENTRY (spin), TRUE);
+  return spin;
+}
+
+static GtkWidget *
+text_new (const gchar *text,
+          gint         lines,
+          GtkWidget  **view_out)
+{
+  GtkWidget *scrolled = gtk_scrolled_window_new (NULL, NULL);
+  GtkWidget *view     = gtk_text_view_new ();
+
+  gtk_scrolled_window_set_policy (GTK_SCROLLED_WINDOW (scrolled), GTK_POLICY_NEVER,
+                                  GTK_POLICY_AUTOMATIC);
+  gtk_scrolled_window_set_shadow_type (GTK_SCROLLED_WINDOW (scrolled), GTK_SHADOW_IN);
+  gtk_text_view_set_wrap_mode (GTK_TEXT_VIEW (view), GTK_WRAP_WORD_CHAR);
+  gtk_text_view_set_accepts_tab (GTK_TEXT_VIEW (view), FALSE);
+  gtk_text_buffer_set_text (gtk_text_view_get_buffer (GTK_TEXT_VIEW (view)), text, -1);
+  gtk_container_add (GTK_CONTAINER (scrolled), view);
+  /* Roughly `lines` lines of the default font. */
+  gtk_widget_set_size_request (scrolled, 360, lines * 18 + 8);
+  *view_out = view;
+  return scrolled;
+}
+
+static void
+text_get (GtkWidget *view,
+          gchar     *dest,
+          gsize      size)
+{
+  GtkTextBuffer *buffer = gtk_text_view_get_buffer (GTK_TEXT_VIEW (view));
+  GtkTextIter    start, end;
+  gchar         *text;
+
+  gtk_text_buffer_get_bounds (buffer, &start, &end);
+  text = gtk_text_buffer_get_text (buffer, &start, &end, FALSE);
+  g_strlcpy (dest, g_strstrip (text), size);
+  g_free (text);
+}
+
+static const gchar *
+current_model (Dialog *d)
+{
+  gint i = gtk_combo_box_get_active (GTK_COMBO_BOX (d->model));
+
+  return i >= 0 && (guint) i < d->model_paths->len ? g_ptr_array_index (d->model_paths, i) : NULL;
+}
+
+static const gchar *
+current_device (Dialog *d)
+{
+  gint i = gtk_combo_box_get_active (GTK_COMBO_BOX (d->device));
+
+  return i >= 0 && (guint) i < d->device_ids->len ? g_ptr_array_index (d->device_ids, i) : "";
+}
+
+static void
+describe_model (Dialog *d)
+{
+  const gchar *path = current_model (d);
+  GError      *error = NULL;
+  sdcl_model  *model;
+  GdkWindow   *window;
+
+  if (!path)
+    {
+      gtk_label_set_text (GTK_LABEL (d->model_info),
+                          _("No model: choose a folder with models, or open one."));
+      return;
+    }
+
+  /* The description comes from the loaded model; loading it here is not
+   * wasted, the session keeps it for the run after OK. */
+  gtk_label_set_text (GTK_LABEL (d->model_info), _("Loading the model…"));
+  window = gtk_widget_get_window (d->dialog);
+  if (window)
+    {
+      GdkCursor *watch = gdk_cursor_new_for_display (gdk_window_get_display (window), GDK_WATCH);
+
+      gdk_window_set_cursor (window, watch);
+      g_object_unref (watch);
+    }
+  while (gtk_events_pending ())
+    gtk_main_iteration ();
+
+  model = sdcl_session_get_model (d->session, current_device (d), path, &error);
+  if (model)
+    {
+      sdcl_model_info info;
+      gchar          *text;
+
+      sdcl_model_get_info (model, &info);
+      text = sdcl_model_info_describe (&info);
+      gtk_label_set_text (GTK_LABEL (d->model_info), text);
+      g_free (text);
+    }
+  else
+    {
+      gtk_label_set_text (GTK_LABEL (d->model_info), error->message);
+      g_error_free (error);
+    }
+  if (window)
+    gdk_window_set_cursor (window, NULL);
+}
+
+/* Fills the model combo from the folder, keeping `keep` (the current
+ * choice, possibly from elsewhere) selected. */
+static void
+fill_models (Dialog      *d,
+             const gchar *dir,
+             const gchar *keep)
+{
+  GtkTreeModel *store  = gtk_combo_box_get_model (GTK_COMBO_BOX (d->model));
+  GPtrArray    *found  = sdcl_find_models (dir);
+  gchar        *chosen = g_strdup (keep);
+  gint          active = -1;
+
+  gtk_list_store_clear (GTK_LIST_STORE (store));
+  g_ptr_array_set_size (d->model_paths, 0);
+  for (guint i = 0; i < found->len; i++)
+    {
+      const gchar *path = g_ptr_array_index (found, i);
+      gchar       *base = g_path_get_basename (path);
+
+      gtk_combo_box_text_append_text (GTK_COMBO_BOX_TEXT (d->model), base);
+      g_ptr_array_add (d->model_paths, g_strdup (path));
+      if (chosen && strcmp (chosen, path) == 0)
+        active = i;
+      g_free (base);
+    }
+  if (chosen && *chosen && active < 0)
+    {
+      /* A model opened from elsewhere: list it with its full path. */
+      gtk_combo_box_text_append_text (GTK_COMBO_BOX_TEXT (d->model), chosen);
+      g_ptr_array_add (d->model_paths, g_strdup (chosen));
+      active = d->model_paths->len - 1;
+    }
+  else if (active < 0 && d->model_paths->len > 0)
+    active = 0;
+  gtk_combo_box_set_active (GTK_COMBO_BOX (d->model), active);
+  g_ptr_array_unref (found);
+  g_free (chosen);
+}
+
+static void
+models_dir_changed (GtkFileChooser *chooser,
+                    Dialog         *d)
+{
+  gchar *dir = gtk_file_chooser_get_filename (chooser);
+
+  if (dir)
+    {
+      sdcl_prefs_set_models_dir (d->prefs_file, dir);
+      fill_models (d, dir, current_model (d));
+      g_free (dir);
+    }
+}
+
+static void
+model_changed (GtkComboBox *combo,
+               Dialog      *d)
+{
+  describe_model (d);
+}
+
+static void
+open_model (GtkButton *button,
+            Dialog    *d)
+{
+  /* Diffusers models are folders and single-file ones are files: the
+   * button's data says which chooser to show. */
+  gboolean   folder = GPOINTER_TO_INT (g_object_get_data (G_OBJECT (button), "folder"));
+  GtkWidget *chooser;
+
+  chooser = gtk_file_chooser_dialog_new (folder ? _("Open a Diffusers Model Folder")
+                                                : _("Open a .safetensors Model"),
+                                         GTK_WINDOW (d->dialog),
+                                         folder ? GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER
+                                                : GTK_FILE_CHOOSER_ACTION_OPEN,
+                                         _("_Cancel"), GTK_RESPONSE_CANCEL,
+                                         _("_Open"), GTK_RESPONSE_ACCEPT,
+                                         NULL);
+  if (!folder)
+    {
+      GtkFileFilter *filter = gtk_file_filter_new ();
+
+      gtk_file_filter_set_name (filter, _("Safetensors checkpoints"));
+      gtk_file_filter_add_pattern (filter, "*.safetensors");
+      gtk_file_chooser_add_filter (GTK_FILE_CHOOSER (chooser), filter);
+    }
+  if (gtk_dialog_run (GTK_DIALOG (chooser)) == GTK_RESPONSE_ACCEPT)
+    {
+      gchar *path = gtk_file_chooser_get_filename (GTK_FILE_CHOOSER (chooser));
+      gchar *dir  = gtk_file_chooser_get_filename (GTK_FILE_CHOOSER (d->models_dir));
+
+      fill_models (d, dir, path);
+      g_free (dir);
+      g_free (path);
+    }
+  gtk_widget_destroy (chooser);
+}
+
+static void
+random_toggled (GtkToggleButton *toggle,
+                Dialog          *d)
+{
+  gtk_widget_set_sensitive (d->seed, !gtk_toggle_button_get_active (toggle));
+}
+
+static void
+only_masked_toggled (GtkToggleButton *toggle,
+                     Dialog          *d)
+{
+  gtk_widget_set_sensitive (d->padding, gtk_toggle_button_get_active (toggle));
+}
+
+static void
+build_model_rows (Dialog             *d,
+                  const SdclSettings *s)
+{
+  GtkWidget *box = hbox_new ();
+  GtkWidget *file_button, *folder_button;
+  gchar     *dir = sdcl_prefs_get_models_dir (d->prefs_file);
+
+  d->models_dir = gtk_file_chooser_button_new (_("Models Folder"),
+                                               GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER);
+  if (g_file_test (dir, G_FILE_TEST_IS_DIR))
+    gtk_file_chooser_set_filename (GTK_FILE_CHOOSER (d->models_dir), dir);
+  add_row (d, _("Models _folder:"), d->models_dir, FALSE);
+
+  d->model = gtk_combo_box_text_new ();
+  gtk_box_pack_start (GTK_BOX (box), d->model, TRUE, TRUE, 0);
+  file_button = gtk_button_new_with_mnemonic (_("Open _File…"));
+  gtk_widget_set_tooltip_text (file_button, _("Use a single-file .safetensors checkpoint"));
+  gtk_box_pack_start (GTK_BOX (box), file_button, FALSE, FALSE, 0);
+  folder_button = gtk_button_new_with_mnemonic (_("Open F_older…"));
+  gtk_widget_set_tooltip_text (folder_button, _("Use a diffusers model folder"));
+  g_object_set_data (G_OBJECT (folder_button), "folder", GINT_TO_POINTER (TRUE));
+  gtk_box_pack_start (GTK_BOX (box), folder_button, FALSE, FALSE, 0);
+  add_row_for (d, _("_Model:"), box, d->model, FALSE);
+
+  d->model_info = gtk_label_new (NULL);
+  label_align (d->model_info, FALSE);
+  gtk_label_set_line_wrap (GTK_LABEL (d->model_info), TRUE);
+  gtk_label_set_selectable (GTK_LABEL (d->model_info), TRUE);
+  grid_attach (d->grid, d->model_info, 1, d->row++, 2, TRUE);
+
+  fill_models (d, dir, s->model);
+  g_free (dir);
+
+  g_signal_connect (d->models_dir, "selection-changed", G_CALLBACK (models_dir_changed), d);
+  g_signal_connect (d->model, "changed", G_CALLBACK (model_changed), d);
+  g_signal_connect (file_button, "clicked", G_CALLBACK (open_model), d);
+  g_signal_connect (folder_button, "clicked", G_CALLBACK (open_model), d);
+}
+
+static void
+build_device_row (Dialog             *d,
+                  const SdclSettings *s)
+{
+  sdcl_device_info *devices = NULL;
+  gint              n = 0, active = 0;
+  sdcl_error        err = { 0 };
+  gchar            *end = NULL;
+  glong             index = strtol (s->device, &end, 10);
+  gboolean          numeric = s->device[0] != '\0' && end && *end == '\0';
+
+  d->device = gtk_combo_box_text_new ();
+  gtk_combo_box_text_append_text (GTK_COMBO_BOX_TEXT (d->device),
+                                  _("Automatic (the first GPU, else any device)"));
+  g_ptr_array_add (d->device_ids, g_strdup (""));
+
+  if (sdcl_list_devices (&devices, &n, &err) == SDCL_OK)
+    {
+      for (gint i = 0; i < n; i++)
+        {
+          gchar *mem   = g_format_size (devices[i].global_mem_bytes);
+          /* TRANSLATORS: device list entry: index, name, platform, memory */
+          gchar *label = g_strdup_printf (_("%d: %s (%s, %s)"), devices[i].index,
+                                          devices[i].name, devices[i].platform, mem);
+
+          gtk_combo_box_text_append_text (GTK_COMBO_BOX_TEXT (d->device), label);
+          g_ptr_array_add (d->device_ids, g_strdup_printf ("%d", devices[i].index));
+          if (numeric && index == devices[i].index)
+            active = d->device_ids->len - 1;
+          g_free (label);
+          g_free (mem);
+        }
+      free (devices);
+    }
+  else
+    {
+      gtk_widget_set_tooltip_text (d->device, err.message);
+    }
+
+  if (s->device[0] != '\0' && active == 0)
+    {
+      /* A name pattern typed in a script: keep it as a choice of its own. */
+      gtk_combo_box_text_append_text (GTK_COMBO_BOX_TEXT (d->device), s->device);
+      g_ptr_array_add (d->device_ids, g_strdup (s->device));
+      active = d->device_ids->len - 1;
+    }
+  gtk_combo_box_set_active (GTK_COMBO_BOX (d->device), active);
+  add_row (d, _("_Device:"), d->device, FALSE);
+}
+
+static void
+build (Dialog             *d,
+       const SdclSettings *s)
+{
+  GtkWidget *box;
+  gint       active = 0;
+
+  d->grid = grid_new ();
+  gtk_container_set_border_width (GTK_CONTAINER (d->grid), 12);
+  gtk_box_pack_start (GTK_BOX (gtk_dialog_get_content_area (GTK_DIALOG (d->dialog))), d->grid,
+                      TRUE, TRUE, 0);
+
+  build_model_rows (d, s);
+
+  box = text_new (s->prompt, 4, &d->prompt);
+  add_row_for (d, _("_Prompt:"), box, d->prompt, TRUE);
+  box = text_new (s->negative, 2, &d->negative);
+  add_row_for (d, _("_Negative prompt:"), box, d->negative, TRUE);
+
+  d->sampler = gtk_combo_box_text_new ();
+  for (guint i = 0; i < G_N_ELEMENTS (samplers); i++)
+    {
+      gtk_combo_box_text_append_text (GTK_COMBO_BOX_TEXT (d->sampler), _(samplers[i].label));
+      if (strcmp (s->sampler, samplers[i].name) == 0)
+        active = i;
+    }
+  gtk_combo_box_set_active (GTK_COMBO_BOX (d->sampler), active);
+  add_row (d, _("_Sampler:"), d->sampler, FALSE);
+
+  d->steps = add_row (d, _("S_teps:"), spin_new (s->steps, 1, SDCL_STEPS_MAX, 1, 0), FALSE);
+  d->guidance = add_row (d, _("_Guidance:"),
+                         spin_new (s->guidance, 0, SDCL_GUIDANCE_MAX, 0.5, 1), FALSE);
+  gtk_widget_set_tooltip_text (d->guidance,
+                               _("How closely to follow the prompt; 1 or less ignores the "
+                                 "negative prompt and runs twice as fast"));
+
+  box = hbox_new ();
+  d->seed = spin_new (s->seed == SDCL_SEED_RANDOM ? s->last_seed : s->seed, 0, G_MAXINT, 1, 0);
+  gtk_box_pack_start (GTK_BOX (box), d->seed, TRUE, TRUE, 0);
+  d->random_seed = gtk_check_button_new_with_mnemonic (_("_Random"));
+  gtk_widget_set_tooltip_text (d->random_seed,
+                               _("Pick a new seed every run; the seed used is part of the "
+                                 "new layer's name"));
+  gtk_toggle_button_set_active (GTK_TOGGLE_BUTTON (d->random_seed), s->seed == SDCL_SEED_RANDOM);
+  gtk_box_pack_start (GTK_BOX (box), d->random_seed, FALSE, FALSE, 0);
+  add_row_for (d, _("S_eed:"), box, d->seed, FALSE);
+  random_toggled (GTK_TOGGLE_BUTTON (d->random_seed), d);
+  g_signal_connect (d->random_seed, "toggled", G_CALLBACK (random_toggled), d);
+
+  if (d->mode == SDCL_MODE_TXT2IMG)
+    {
+      d->width  = add_row (d, _("_Width:"),
+                           spin_new (s->width, SDCL_SIZE_MIN, SDCL_SIZE_MAX, 8, 0), FALSE);
+      d->height = add_row (d, _("_Height:"),
+                           spin_new (s->height, SDCL_SIZE_MIN, SDCL_SIZE_MAX, 8, 0), FALSE);
+      gtk_widget_set_tooltip_text (d->width, _("A multiple of 8; the model's native size works best"));
+      gtk_widget_set_tooltip_text (d->height, _("A multiple of 8; the model's native size works best"));
+    }
+  else
+    {
+      d->strength = add_row (d, _("St_rength:"), spin_new (s->strength, 0, 1, 0.05, 2), FALSE);
+      gtk_widget_set_tooltip_text (d->strength,
+                                   _("0 keeps the input, 1 redraws it completely"));
+    }
+
+  if (d->mode == SDCL_MODE_INPAINT)
+    {
+      d->mask_blur = add_row (d, _("Mask _blur:"),
+                              spin_new (s->mask_blur, 0, SDCL_BLUR_MAX, 1, 1), FALSE);
+      gtk_widget_set_tooltip_text (d->mask_blur,
+                                   _("Softens the selection's edge, in pixels"));
+      box = hbox_new ();
+      d->only_masked = gtk_check_button_new_with_mnemonic (_("Only the selected _area"));
+      gtk_widget_set_tooltip_text (d->only_masked,
+                                   _("Work at full resolution on the selection's bounding box "
+                                     "plus padding, instead of on the whole layer"));
+      gtk_toggle_button_set_active (GTK_TOGGLE_BUTTON (d->only_masked), s->only_masked);
+      gtk_box_pack_start (GTK_BOX (box), d->only_masked, FALSE, FALSE, 0);
+      d->padding = spin_new (s->padding, 0, SDCL_PADDING_MAX, 8, 0);
+      gtk_widget_set_tooltip_text (d->padding, _("Context pixels around the selection"));
+      gtk_box_pack_end (GTK_BOX (box), d->padding, FALSE, FALSE, 0);
+      gtk_box_pack_end (GTK_BOX (box), gtk_label_new (_("Padding:")), FALSE, FALSE, 0);
+      add_row_for (d, _("Area:"), box, d->only_masked, FALSE);
+      only_masked_toggled (GTK_TOGGLE_BUTTON (d->only_masked), d);
+      g_signal_connect (d->only_masked, "toggled", G_CALLBACK (only_masked_toggled), d);
+    }
+
+  build_device_row (d, s);
+}
+
+static void
+read_back (Dialog       *d,
+           SdclSettings *s)
+{
+  const gchar *model = current_model (d);
+  gint         sampler = gtk_combo_box_get_active (GTK_COMBO_BOX (d->sampler));
+
+  g_strlcpy (s->model, model ? model : "", sizeof s->model);
+  text_get (d->prompt, s->prompt, sizeof s->prompt);
+  text_get (d->negative, s->negative, sizeof s->negative);
+  if (sampler >= 0)
+    g_strlcpy (s->sampler, samplers[sampler].name, sizeof s->sampler);
+  s->steps    = gtk_spin_button_get_value_as_int (GTK_SPIN_BUTTON (d->steps));
+  s->guidance = gtk_spin_button_get_value (GTK_SPIN_BUTTON (d->guidance));
+  if (gtk_toggle_button_get_active (GTK_TOGGLE_BUTTON (d->random_seed)))
+    s->seed = SDCL_SEED_RANDOM;
+  else
+    s->seed = gtk_spin_button_get_value_as_int (GTK_SPIN_BUTTON (d->seed));
+  if (d->width)
+    {
+      /* The spin buttons step by 8 but accept typed values: round down. */
+      s->width  = MAX (SDCL_SIZE_MIN, gtk_spin_button_get_value_as_int (GTK_SPIN_BUTTON (d->width)) / 8 * 8);
+      s->height = MAX (SDCL_SIZE_MIN, gtk_spin_button_get_value_as_int (GTK_SPIN_BUTTON (d->height)) / 8 * 8);
+    }
+  if (d->strength)
+    s->strength = gtk_spin_button_get_value (GTK_SPIN_BUTTON (d->strength));
+  if (d->mask_blur)
+    {
+      s->mask_blur   = gtk_spin_button_get_value (GTK_SPIN_BUTTON (d->mask_blur));
+      s->only_masked = gtk_toggle_button_get_active (GTK_TOGGLE_BUTTON (d->only_masked));
+      s->padding     = gtk_spin_button_get_value_as_int (GTK_SPIN_BUTTON (d->padding));
+    }
+  g_strlcpy (s->device, current_device (d), sizeof s->device);
+}
+
+gboolean
+sdcl_dialog_run (SdclMode      mode,
+                 const gchar  *help_id,
+                 const gchar  *prefs_file,
+                 SdclSession  *session,
+                 SdclSettings *settings)
+{
+  Dialog   d = { 0 };
+  gboolean ok = FALSE;
+
+  d.mode        = mode;
+  d.session     = session;
+  d.prefs_file  = prefs_file;
+  d.model_paths = g_ptr_array_new_with_free_func (g_free);
+  d.device_ids  = g_ptr_array_new_with_free_func (g_free);
+
+  d.dialog = gimp_dialog_new (_(sdcl_mode_title (mode)), "sdcl-gimp", NULL, 0,
+                              gimp_standard_help_func, help_id,
+                              _("_Cancel"), GTK_RESPONSE_CANCEL,
+                              _("_OK"), GTK_RESPONSE_OK,
+                              NULL);
+  gtk_dialog_set_default_response (GTK_DIALOG (d.dialog), GTK_RESPONSE_OK);
+  gimp_window_set_transient (GTK_WINDOW (d.dialog));
+
+  build (&d, settings);
+  gtk_widget_show_all (d.dialog);
+  describe_model (&d);
+
+  while (!ok)
+    {
+      if (gimp_dialog_run (GIMP_DIALOG (d.dialog)) != GTK_RESPONSE_OK)
+        break;
+      read_back (&d, settings);
+      if (settings->model[0] == '\0')
+        {
+          /* Keep the dialog: without a model nothing can run. */
+          gtk_label_set_text (GTK_LABEL (d.model_info),
+                              _("Choose a model first: a models folder, or Open File/Folder."));
+          continue;
+        }
+      ok = TRUE;
+    }
+
+  gtk_widget_destroy (d.dialog);
+  g_ptr_array_unref (d.model_paths);
+  g_ptr_array_unref (d.device_ids);
+  return ok;
+}

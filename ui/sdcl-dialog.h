@@ -1,0 +1,26 @@
+/* sdcl GIMP plug-in: the settings dialog, shared by the GIMP 2.10 (GTK 2)
+ * and GIMP 3.0 (GTK 3) builds.  It edits an SdclSettings and knows nothing
+ * of the PDB; the glue loads and stores the values.
+ *
+ * SPDX-License-Identifier: LGPL-3.0-or-later
+ */
+#ifndef SDCL_DIALOG_H
+#define SDCL_DIALOG_H
+
+#include "sdcl-gimp-core.h"
+
+G_BEGIN_DECLS
+
+/* Shows the dialog for `mode` (gimp_ui_init must have run).  On OK the
+ * edited values are in `settings` and TRUE is returned.  `session` is used
+ * to describe the chosen model (loading it, so the run that follows does
+ * not load it again); `prefs_file` keeps the models folder. */
+gboolean sdcl_dialog_run (SdclMode      mode,
+                          const gchar  *help_id,
+                          const gchar  *prefs_file,
+                          SdclSession  *session,
+                          SdclSettings *settings);
+
+G_END_DECLS
+
+#endif /* SDCL_DIALOG_H */
