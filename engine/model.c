@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "api_internal.h"
+#include "pipeline_internal.h"
 
 sdcl_model_params
 sdcl_model_default_params (void)
@@ -114,7 +115,10 @@ sdcl_model_load (sdcl_ctx *ctx, const char *path, const sdcl_model_params *param
   if (st == SDCL_OK)
     st = load_tokenizer (m->files, params->tokenizer_dir, &m->tokenizer, err);
   if (st == SDCL_OK)
-    st = build_networks (m, params->weights == SDCL_WEIGHTS_F16 ? SDCL_WT_F16 : SDCL_WT_F32, err);
+    {
+      m->wtype = params->weights == SDCL_WEIGHTS_F16 ? SDCL_WT_F16 : SDCL_WT_F32;
+      st = build_networks (m, m->wtype, err);
+    }
   if (st == SDCL_OK)
     {
       /* Uploads are blocking, but the sticky error is the last word. */
@@ -132,6 +136,38 @@ sdcl_model_load (sdcl_ctx *ctx, const char *path, const sdcl_model_params *param
     }
   fill_info (m);
   *out = m;
+  return SDCL_OK;
+}
+
+/* The VAE encoder is built on the first image-to-image or inpainting run,
+ * not at load: text-to-image (what most loads are for, the GIMP plug-in's
+ * included) never needs it, and it is a third of the VAE (34 M parameters
+ * for SD, ~70 MB in F16) plus its upload time.  The VAE is rebuilt whole
+ * with the encoder, which re-uploads the decoder once (well under a second
+ * next to the first UNet evaluation) but keeps nets.h's VAE a single
+ * object.  On failure the decoder-only VAE stays in place. */
+sdcl_status
+sdcl_model_ensure_encoder (sdcl_model *m, sdcl_error *err)
+{
+  if (m->vae_has_encoder)
+    return SDCL_OK;
+  sdcl_cl *cl = m->ctx->cl;
+  sdcl_vae *vae = NULL;
+  sdcl_status st = sdcl_vae_new (cl, m->files->vae_w, &m->files->vae, m->wtype, true, &vae, err);
+  if (st == SDCL_OK)
+    {
+      sdcl_cl_finish (cl);
+      st = sdcl_cl_check (cl, err);
+    }
+  if (st != SDCL_OK)
+    {
+      sdcl_vae_free (vae);
+      return st;
+    }
+  sdcl_vae_free (m->vae);
+  m->vae = vae;
+  m->vae_has_encoder = true;
+  fill_info (m);
   return SDCL_OK;
 }
 

@@ -88,15 +88,76 @@ check_specs (const sdcl_model_files *mf, const sdcl_wset *ws, sdcl_component com
   return st;
 }
 
-/* Every component holds exactly the tensors its config implies. */
+/* Index of the first NaN or infinity among a float tensor's elements, or
+ * -1.  Only the exponent bits are looked at (all ones: Inf or NaN), so the
+ * scan is integer work over the mapping; data may be unaligned. */
+static int64_t
+first_non_finite (const sdcl_st_tensor *t, bool *is_nan)
+{
+  const unsigned char *p = t->data;
+  for (int64_t i = 0; i < t->n_elements; i++)
+    {
+      if (t->dtype == SDCL_DT_F32)
+        {
+          uint32_t v;
+          memcpy (&v, p + 4 * i, 4);
+          if ((v & 0x7f800000u) == 0x7f800000u)
+            {
+              *is_nan = (v & 0x007fffffu) != 0;
+              return i;
+            }
+        }
+      else
+        {
+          uint16_t v;
+          memcpy (&v, p + 2 * i, 2);
+          uint16_t exp = t->dtype == SDCL_DT_F16 ? 0x7c00u : 0x7f80u;
+          if ((v & exp) == exp)
+            {
+              *is_nan = (v & (uint16_t) ~(exp | 0x8000u)) != 0;
+              return i;
+            }
+        }
+    }
+  return -1;
+}
+
+/* Weights must be finite: one NaN or infinity makes every image NaN (black
+ * after clamping), which would otherwise only show at the end of a run.
+ * Checked once at load, naming the tensor (issue 7, tests/badinput). */
+static sdcl_status
+check_finite (const sdcl_model_files *mf, const sdcl_wset *ws, sdcl_error *err)
+{
+  for (size_t i = 0; i < sdcl_wset_count (ws); i++)
+    {
+      const sdcl_st_tensor *t = sdcl_wset_at (ws, i);
+      bool is_nan = false;
+      int64_t at;
+      if (t->dtype != SDCL_DT_F32 && t->dtype != SDCL_DT_F16 && t->dtype != SDCL_DT_BF16)
+        continue;   /* refused by the spec check */
+      if ((at = first_non_finite (t, &is_nan)) >= 0)
+        return sdcl_fail (err, SDCL_ERR_MODEL_FORMAT,
+                          "tensor %s in %s of %s holds a non-finite value (%s) at element %"
+                          G_GINT64_FORMAT ": the weights are corrupt",
+                          t->name, sdcl_wset_component (ws), mf->path, is_nan ? "NaN" : "infinity",
+                          at);
+    }
+  return SDCL_OK;
+}
+
+/* Every component holds exactly the tensors its config implies, with
+ * finite values. */
 static sdcl_status
 check_all_specs (const sdcl_model_files *mf, sdcl_error *err)
 {
   sdcl_status st;
   if ((st = check_specs (mf, mf->unet_w, SDCL_COMP_UNET, err))
-      || (st = check_specs (mf, mf->vae_w, SDCL_COMP_VAE, err)))
+      || (st = check_specs (mf, mf->vae_w, SDCL_COMP_VAE, err))
+      || (st = check_specs (mf, mf->text_w, SDCL_COMP_TEXT, err)))
     return st;
-  return check_specs (mf, mf->text_w, SDCL_COMP_TEXT, err);
+  if ((st = check_finite (mf, mf->unet_w, err)) || (st = check_finite (mf, mf->vae_w, err)))
+    return st;
+  return check_finite (mf, mf->text_w, err);
 }
 
 /* ---- single LDM file --------------------------------------------------- */

@@ -7,19 +7,17 @@
  * and the sampler steps on the host.  Latents are small (4 x h x w floats),
  * so the per-step host round trip costs nothing next to a UNet evaluation.
  *
+ * The run pieces (context, loop, encode, decode) are shared with the image
+ * editing pipelines (pipeline_edit.c) through pipeline_internal.h.
+ *
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
 #include <math.h>
 #include <string.h>
 
-#include "api_internal.h"
 #include "image_internal.h"
 #include "../opencl/ops.h"
-#include "rng.h"
-#include "scheduler.h"
-
-#define MAX_SIDE_PIXELS 8192
-#define MAX_STEPS 1000
+#include "pipeline_internal.h"
 
 sdcl_gen_params
 sdcl_gen_default_params (void)
@@ -45,59 +43,22 @@ sdcl_gen_default_params (void)
   return p;
 }
 
-/* Everything one run needs, so the steps below stay small. */
-typedef struct {
-  sdcl_model *model;
-  const sdcl_gen_params *p;
-  sdcl_cl *cl;
-  int width, height;         /* pixels */
-  int lc, lh, lw;            /* latent channels, height, width */
-  int64_t numel;             /* lc * lh * lw */
-  bool cfg;
-  int batch;                 /* 2 with CFG, else 1 */
-  sdcl_t context;            /* [batch, 77, cross_attention_dim] */
-  sdcl_sched sched;
-  sdcl_randn rng;
-  float *latents;            /* numel */
-  float *x0;                 /* numel, current x0 estimate */
-} run_state;
-
 static bool
-cancelled (const run_state *r)
+cancelled (const sdcl_run *r)
 {
   return r->p->cancel && *r->p->cancel;
 }
 
-static sdcl_status
-check_params (const sdcl_model *m, const sdcl_gen_params *p, int *width, int *height,
-              sdcl_error *err)
+sdcl_status
+sdcl_run_check_params (const sdcl_model *m, const sdcl_gen_params *p, sdcl_error *err)
 {
-  const sdcl_model_info *info = &m->info;
-  int f = info->vae_scale_factor;
-
-  if (m->files->unet.in_channels != info->latent_channels)
-    return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT,
-                      "this is an inpainting model (the UNet takes %d input channels): "
-                      "it cannot do text-to-image; use a regular %s model",
-                      m->files->unet.in_channels, info->family_name);
   if (m->files->unet.time_cond_proj_dim > 0)
     return sdcl_fail (err, SDCL_ERR_UNSUPPORTED_MODEL,
                       "LCM-distilled UNets (time_cond_proj_dim %d) are not supported yet",
                       m->files->unet.time_cond_proj_dim);
-
-  *width = p->width ? p->width : info->native_resolution;
-  *height = p->height ? p->height : info->native_resolution;
-  if (*width <= 0 || *height <= 0 || *width > MAX_SIDE_PIXELS || *height > MAX_SIDE_PIXELS)
-    return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT,
-                      "image size %dx%d is out of range (1..%d pixels per side)", *width,
-                      *height, MAX_SIDE_PIXELS);
-  if (*width % f || *height % f)
-    return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT,
-                      "image size %dx%d is not a multiple of %d (the VAE's scale factor)",
-                      *width, *height, f);
-  if (p->steps < 1 || p->steps > MAX_STEPS)
-    return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT, "steps must be 1..%d, got %d", MAX_STEPS,
-                      p->steps);
+  if (p->steps < 1 || p->steps > SDCL_MAX_STEPS)
+    return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT, "steps must be 1..%d, got %d",
+                      SDCL_MAX_STEPS, p->steps);
   if (!isfinite (p->guidance) || p->guidance < 0.0f || p->guidance > 100.0f)
     return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT, "guidance scale must be 0..100, got %g",
                       (double) p->guidance);
@@ -114,10 +75,41 @@ check_params (const sdcl_model *m, const sdcl_gen_params *p, int *width, int *he
   return SDCL_OK;
 }
 
+/* Text-to-image: a regular UNet and an output size on the latent grid. */
+static sdcl_status
+check_txt2img (const sdcl_model *m, const sdcl_gen_params *p, int *width, int *height,
+               sdcl_error *err)
+{
+  const sdcl_model_info *info = &m->info;
+  int f = info->vae_scale_factor;
+
+  if (m->files->unet.in_channels != info->latent_channels)
+    return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT,
+                      "this is an inpainting model (the UNet takes %d input channels): "
+                      "it cannot do text-to-image; use a regular %s model",
+                      m->files->unet.in_channels, info->family_name);
+  sdcl_status st = sdcl_run_check_params (m, p, err);
+  if (st != SDCL_OK)
+    return st;
+
+  *width = p->width ? p->width : info->native_resolution;
+  *height = p->height ? p->height : info->native_resolution;
+  if (*width <= 0 || *height <= 0 || *width > SDCL_MAX_SIDE_PIXELS
+      || *height > SDCL_MAX_SIDE_PIXELS)
+    return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT,
+                      "image size %dx%d is out of range (1..%d pixels per side)", *width,
+                      *height, SDCL_MAX_SIDE_PIXELS);
+  if (*width % f || *height % f)
+    return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT,
+                      "image size %dx%d is not a multiple of %d (the VAE's scale factor)",
+                      *width, *height, f);
+  return SDCL_OK;
+}
+
 /* Encodes one batch of prompts with the same clip skip into dst at row
  * offset `first` (rows of 77 x D). */
 static sdcl_status
-encode_prompts (run_state *r, const char *const *prompts, int n, int skip, int first,
+encode_prompts (sdcl_run *r, const char *const *prompts, int n, int skip, int first,
                 sdcl_error *err)
 {
   sdcl_model *m = r->model;
@@ -141,7 +133,7 @@ encode_prompts (run_state *r, const char *const *prompts, int n, int skip, int f
  * diffusers applies clip_skip to the positive prompt only, so with a skip
  * the two prompts are encoded separately. */
 static sdcl_status
-build_context (run_state *r, sdcl_error *err)
+build_context (sdcl_run *r, sdcl_error *err)
 {
   const sdcl_gen_params *p = r->p;
   int dim = r->model->files->clip.hidden_size;
@@ -169,15 +161,17 @@ sampler_has_karras (sdcl_sampler s)
   return s == SDCL_SAMPLER_EULER || s == SDCL_SAMPLER_DPMPP_2M;
 }
 
-static void
-initial_latents (run_state *r)
+sdcl_status
+sdcl_run_prepare (sdcl_run *r, sdcl_error *err)
 {
-  if (r->p->initial_noise)
-    memcpy (r->latents, r->p->initial_noise, r->numel * sizeof (float));
-  else
-    sdcl_randn_fill (&r->rng, r->latents, r->numel);
-  for (int64_t i = 0; i < r->numel; i++)
-    r->latents[i] *= r->sched.init_noise_sigma;
+  const sdcl_gen_params *p = r->p;
+  sdcl_status st = build_context (r, err);
+  if (st == SDCL_OK)
+    st = sdcl_sched_init (&r->sched, p->sampler, &r->model->files->sched, p->steps,
+                          p->karras_sigmas && sampler_has_karras (p->sampler), err);
+  if (st == SDCL_OK)
+    r->sched.eta = p->eta;
+  return st;
 }
 
 /* eps = uncond + g * (cond - uncond), in place into the first half. */
@@ -189,16 +183,27 @@ apply_guidance (float *out, int64_t numel, float g)
     out[i] = out[i] + g * (cond[i] - out[i]);
 }
 
-static sdcl_status
-denoise_step (run_state *r, int i, float *host_in, float *host_out, sdcl_error *err)
+/* The UNet input of one step, [batch, lc + cond_channels, lh, lw]: the
+ * scaled latents, then the conditioning channels, for every batch entry. */
+static void
+build_unet_input (const sdcl_run *r, float *host_in)
 {
+  int64_t entry = r->numel + r->cond_channels * r->plane;
   sdcl_sched_scale_input (&r->sched, r->latents, host_in, r->numel);
+  if (r->cond)
+    memcpy (host_in + r->numel, r->cond, r->cond_channels * r->plane * sizeof (float));
   for (int b = 1; b < r->batch; b++)
-    memcpy (host_in + b * r->numel, host_in, r->numel * sizeof (float));
+    memcpy (host_in + b * entry, host_in, entry * sizeof (float));
+}
+
+static sdcl_status
+denoise_step (sdcl_run *r, int i, float *host_in, float *host_out, sdcl_error *err)
+{
+  build_unet_input (r, host_in);
 
   float t[2] = { r->sched.timesteps[i], r->sched.timesteps[i] };
   sdcl_t x = { 0 }, eps = { 0 };
-  sdcl_t_alloc (r->cl, &x, 4, r->batch, r->lc, r->lh, r->lw);
+  sdcl_t_alloc (r->cl, &x, 4, r->batch, r->lc + r->cond_channels, r->lh, r->lw);
   sdcl_t_upload (r->cl, &x, host_in);
   sdcl_status st = sdcl_cl_check (r->cl, err);
   if (st == SDCL_OK)
@@ -215,11 +220,13 @@ denoise_step (run_state *r, int i, float *host_in, float *host_out, sdcl_error *
   if (r->cfg)
     apply_guidance (host_out, r->numel, r->p->guidance);
   sdcl_sched_step (&r->sched, host_out, r->latents, r->numel, &r->rng, r->x0);
+  if (r->after_step)
+    r->after_step (r, i);
   return SDCL_OK;
 }
 
 static sdcl_status
-report_progress (run_state *r, int step)
+report_progress (sdcl_run *r, int step, int n_steps)
 {
   const sdcl_gen_params *p = r->p;
   if (p->progress)
@@ -227,7 +234,7 @@ report_progress (run_state *r, int step)
       sdcl_image preview = { 0 };
       if (p->preview)
         sdcl_render_latent_preview (r->x0, r->lc, r->lh, r->lw, &preview);
-      bool go_on = p->progress (step, r->sched.n, p->preview ? &preview : NULL, p->user_data);
+      bool go_on = p->progress (step, n_steps, p->preview ? &preview : NULL, p->user_data);
       sdcl_image_free (&preview);
       if (!go_on)
         return SDCL_ERR_CANCELLED;
@@ -235,27 +242,31 @@ report_progress (run_state *r, int step)
   return cancelled (r) ? SDCL_ERR_CANCELLED : SDCL_OK;
 }
 
-static sdcl_status
-denoise (run_state *r, sdcl_error *err)
+sdcl_status
+sdcl_run_denoise (sdcl_run *r, sdcl_error *err)
 {
-  float *host_in = g_new (float, r->batch * r->numel);
+  int64_t in_numel = (int64_t) r->batch * (r->numel + r->cond_channels * r->plane);
+  float *host_in = g_new (float, in_numel);
   float *host_out = g_new (float, r->batch * r->numel);
+  int first = r->sched.begin_index, n_run = r->sched.n - first;
   sdcl_status st = SDCL_OK;
-  for (int i = 0; i < r->sched.n && st == SDCL_OK; i++)
+  for (int i = first; i < r->sched.n && st == SDCL_OK; i++)
     {
       st = denoise_step (r, i, host_in, host_out, err);
       if (st == SDCL_OK)
-        st = report_progress (r, i + 1);
+        st = report_progress (r, i - first + 1, n_run);
       if (st == SDCL_ERR_CANCELLED)
-        sdcl_fail (err, st, "cancelled at step %d of %d", i + 1, r->sched.n);
+        sdcl_fail (err, st, "cancelled at step %d of %d", i - first + 1, n_run);
     }
   g_free (host_in);
   g_free (host_out);
+  if (st == SDCL_OK && cancelled (r))
+    st = sdcl_fail (err, SDCL_ERR_CANCELLED, "cancelled before decoding");
   return st;
 }
 
-static sdcl_status
-decode (run_state *r, sdcl_image *out, sdcl_error *err)
+sdcl_status
+sdcl_run_decode (sdcl_run *r, sdcl_image *out, sdcl_error *err)
 {
   float scale = 1.0f / r->model->files->vae.scaling_factor;
   float *z = g_new (float, r->numel);
@@ -284,22 +295,121 @@ decode (run_state *r, sdcl_image *out, sdcl_error *err)
   return st;
 }
 
-static sdcl_status
-run_txt2img (run_state *r, sdcl_image *out, sdcl_error *err)
+/* Interleaved RGB in [0, 1] -> planar [3, h, w] in [-1, 1], as diffusers'
+ * image processor (2x - 1 in float32). */
+static float *
+image_to_encoder_input (const sdcl_image *image)
 {
-  sdcl_status st = build_context (r, err);
-  if (st == SDCL_OK)
-    st = sdcl_sched_init (&r->sched, r->p->sampler, &r->model->files->sched, r->p->steps,
-                          r->p->karras_sigmas && sampler_has_karras (r->p->sampler), err);
+  size_t plane = (size_t) image->width * image->height;
+  float *planar = g_new (float, 3 * plane);
+  for (size_t i = 0; i < plane; i++)
+    for (int c = 0; c < 3; c++)
+      planar[c * plane + i] = 2.0f * image->data[i * 3 + c] - 1.0f;
+  return planar;
+}
+
+/* latents = scaling_factor * (mean + std * eps), std = exp(logvar / 2) with
+ * logvar clamped to [-30, 20] (diffusers' DiagonalGaussianDistribution). */
+static void
+sample_posterior (sdcl_run *r, const float *moments, float *latents)
+{
+  float sf = r->model->files->vae.scaling_factor;
+  sdcl_randn_fill (&r->rng, latents, r->numel); /* eps, in place */
+  for (int64_t i = 0; i < r->numel; i++)
+    {
+      float logvar = fminf (fmaxf (moments[r->numel + i], -30.0f), 20.0f);
+      float std = expf (0.5f * logvar);
+      latents[i] = sf * (moments[i] + std * latents[i]);
+    }
+}
+
+sdcl_status
+sdcl_run_encode (sdcl_run *r, const sdcl_image *image, float *latents, sdcl_error *err)
+{
+  sdcl_status st = sdcl_model_ensure_encoder (r->model, err);
   if (st != SDCL_OK)
     return st;
-  r->sched.eta = r->p->eta;
+  float *planar = image_to_encoder_input (image);
+  sdcl_t x = { 0 }, moments = { 0 };
+  sdcl_t_alloc (r->cl, &x, 4, 1, 3, image->height, image->width);
+  sdcl_t_upload (r->cl, &x, planar);
+  g_free (planar);
+  st = sdcl_cl_check (r->cl, err);
+  if (st == SDCL_OK)
+    st = sdcl_vae_encode (r->model->vae, &x, r->p->cancel, &moments, err);
+  sdcl_t_release (r->cl, &x);
+  if (st != SDCL_OK)
+    return st;
+  if (moments.n != 2 * r->numel)
+    {
+      sdcl_t_release (r->cl, &moments);
+      return sdcl_fail (err, SDCL_ERR_INTERNAL, "VAE encoder returned %lld values, expected %lld",
+                        (long long) moments.n, (long long) (2 * r->numel));
+    }
+  float *host = g_new (float, moments.n);
+  sdcl_t_download (r->cl, &moments, host);
+  sdcl_t_release (r->cl, &moments);
+  st = sdcl_cl_check (r->cl, err);
+  if (st == SDCL_OK)
+    sample_posterior (r, host, latents);
+  g_free (host);
+  return st;
+}
+
+void
+sdcl_run_setup (sdcl_run *r, sdcl_model *m, const sdcl_gen_params *p, int width, int height)
+{
+  int f = m->info.vae_scale_factor;
+  memset (r, 0, sizeof *r);
+  r->model = m;
+  r->p = p;
+  r->cl = m->ctx->cl;
+  r->width = width;
+  r->height = height;
+  r->lc = m->info.latent_channels;
+  r->lh = height / f;
+  r->lw = width / f;
+  r->plane = (int64_t) r->lh * r->lw;
+  r->numel = r->lc * r->plane;
+  r->cfg = p->guidance > 1.0f;
+  r->batch = r->cfg ? 2 : 1;
+  r->latents = g_new0 (float, r->numel);
+  r->x0 = g_new0 (float, r->numel);
+  sdcl_randn_init (&r->rng, p->rng, p->seed);
+}
+
+void
+sdcl_run_clear (sdcl_run *r)
+{
+  sdcl_t_release (r->cl, &r->context);
+  sdcl_sched_free (&r->sched);
+  g_free (r->latents);
+  g_free (r->x0);
+  r->latents = r->x0 = NULL;
+}
+
+static void
+initial_latents (sdcl_run *r)
+{
+  if (r->p->initial_noise)
+    memcpy (r->latents, r->p->initial_noise, r->numel * sizeof (float));
+  else
+    sdcl_randn_fill (&r->rng, r->latents, r->numel);
+  for (int64_t i = 0; i < r->numel; i++)
+    r->latents[i] *= r->sched.init_noise_sigma;
+}
+
+static sdcl_status
+run_txt2img (sdcl_run *r, sdcl_image *out, sdcl_error *err)
+{
+  sdcl_status st = sdcl_run_prepare (r, err);
+  if (st != SDCL_OK)
+    return st;
   initial_latents (r);
-  st = denoise (r, err);
+  st = sdcl_run_denoise (r, err);
   sdcl_t_release (r->cl, &r->context);
   if (st == SDCL_OK)
-    st = cancelled (r) ? sdcl_fail (err, SDCL_ERR_CANCELLED, "cancelled before decoding")
-                       : decode (r, out, err);
+    st = sdcl_run_decode (r, out, err);
   return st;
 }
 
@@ -312,20 +422,12 @@ sdcl_txt2img (sdcl_model *model, const sdcl_gen_params *params, sdcl_image *out,
   memset (out, 0, sizeof *out);
   sdcl_error_clear (err);
 
-  run_state r = { .model = model, .p = params, .cl = model->ctx->cl };
-  sdcl_status st = check_params (model, params, &r.width, &r.height, err);
+  int width = 0, height = 0;
+  sdcl_status st = check_txt2img (model, params, &width, &height, err);
   if (st != SDCL_OK)
     return st;
-  int f = model->info.vae_scale_factor;
-  r.lc = model->info.latent_channels;
-  r.lh = r.height / f;
-  r.lw = r.width / f;
-  r.numel = (int64_t) r.lc * r.lh * r.lw;
-  r.cfg = params->guidance > 1.0f;
-  r.batch = r.cfg ? 2 : 1;
-  r.latents = g_new0 (float, r.numel);
-  r.x0 = g_new0 (float, r.numel);
-  sdcl_randn_init (&r.rng, params->rng, params->seed);
+  sdcl_run r;
+  sdcl_run_setup (&r, model, params, width, height);
 
   g_mutex_lock (&model->ctx->run_lock);
   st = run_txt2img (&r, out, err);
@@ -334,8 +436,6 @@ sdcl_txt2img (sdcl_model *model, const sdcl_gen_params *params, sdcl_image *out,
     sdcl_cl_clear_error (r.cl); /* leave the context usable for the next run */
   g_mutex_unlock (&model->ctx->run_lock);
 
-  sdcl_sched_free (&r.sched);
-  g_free (r.latents);
-  g_free (r.x0);
+  sdcl_run_clear (&r);
   return st;
 }

@@ -214,14 +214,27 @@ typedef struct {
   const volatile int *cancel;
 
   /* Test hook: when not NULL, the initial noise (latent_channels x h/f x w/f
-   * floats, f the VAE scale factor) replaces the first RNG draw. */
+   * floats, f the VAE scale factor) replaces the first RNG draw.  In
+   * img2img/inpainting it replaces the forward-noising draw (the posterior
+   * samples of the VAE encoder still come from the generator). */
   const float *initial_noise;
 
   /* Image-to-image and inpainting. */
-  float strength;                /* 0..1: how much of the schedule runs (0 keeps the input) */
-  float mask_blur;               /* inpainting: Gaussian blur radius of the mask, pixels */
-  bool only_masked;              /* inpainting: work on the mask's bounding box only ... */
-  int mask_padding;              /* ... grown by this many pixels on each side */
+  /* 0..1: the last int(steps * strength) steps of the schedule run, from
+   * the input forward-noised to that level (diffusers' rule); when that is
+   * 0 steps (strength 0, or < 1/steps) the input is returned unchanged. */
+  float strength;
+  /* Inpainting: standard deviation, in pixels, of the Gaussian that
+   * feathers the mask for the final compositing (0: hard edge).  It does
+   * not change what the model sees. */
+  float mask_blur;
+  /* Inpainting: work on the (blurred) mask's bounding box only, grown by
+   * mask_padding pixels on each side and then to the aspect ratio of
+   * width x height (0: the model's native resolution), at which size the
+   * crop is generated and then pasted back.  Sharper results for small
+   * masks on large images. */
+  bool only_masked;
+  int mask_padding;
 } sdcl_gen_params;
 
 sdcl_gen_params sdcl_gen_default_params (void);
@@ -231,19 +244,36 @@ sdcl_gen_params sdcl_gen_default_params (void);
 sdcl_status sdcl_txt2img (sdcl_model *model, const sdcl_gen_params *params, sdcl_image *out,
                           sdcl_error *err);
 
-/* Image to image (diffusers' img2img): `init` (RGB, any size) is encoded,
- * forward-noised to the step that `strength` selects, and only the remaining
- * steps run.  width/height in params are ignored: the input is resized to a
- * multiple of the VAE scale factor and the result restored to the input's
- * size.  strength 0 returns the input unchanged. */
+/* Image to image (diffusers' img2img): `init` (RGB, any size) is encoded
+ * to the VAE posterior sample, forward-noised to the step that `strength`
+ * selects, and only the remaining steps run.  width/height in params are
+ * ignored: the input is resized (Lanczos-3) down to a multiple of the VAE
+ * scale factor, as diffusers does, and the result resized back to the
+ * input's size.  strength 0 returns a copy of the input.  With the torch
+ * generator a seed gives diffusers' image.  A 9-channel inpainting model
+ * is refused (use sdcl_inpaint). */
 sdcl_status sdcl_img2img (sdcl_model *model, const sdcl_gen_params *params, const sdcl_image *init,
                           sdcl_image *out, sdcl_error *err);
 
-/* Inpainting: `mask` (channels 1, same size as init; 1 = repaint, 0 = keep,
- * grey levels = per-pixel strength) selects what changes.  Works with
- * regular 4-channel models (masked reverse steps) and 9-channel inpainting
- * models.  Pixels where the (blurred) mask is 0 are returned bit-identical
- * to the input. */
+/* Inpainting: `mask` (channels 1, same size as init, values in [0, 1];
+ * 1 = repaint, 0 = keep) selects what changes.  Works with regular
+ * 4-channel models (masked reverse steps) and 9-channel inpainting models;
+ * with a binary mask and the torch generator a seed gives diffusers'
+ * StableDiffusionInpaintPipeline image inside the mask.
+ *
+ * Grey levels are per-pixel strength s (differential diffusion): each
+ * latent cell reads s at its top-left pixel, and after the k-th of the n
+ * steps run it is reset to the input's latents re-noised to the current
+ * level unless s > 1 - k/n.  So s = 1 repaints freely, s = 0 keeps, and
+ * s = 0.5 is released halfway, as img2img at strength 0.5 would be.
+ * 9-channel models are conditioned on the mask thresholded at 0.5 (as they
+ * were trained) and apply the rule to grey cells only.
+ *
+ * The result is composited in linear light over the input with the mask
+ * blurred by mask_blur: pixels where the blurred mask is 0 are returned
+ * bit-identical to the input, where it is 1 they are the generated ones.
+ * Without only_masked the image is processed at its size floored to a
+ * multiple of the VAE scale factor (width/height ignored), as img2img. */
 sdcl_status sdcl_inpaint (sdcl_model *model, const sdcl_gen_params *params, const sdcl_image *init,
                           const sdcl_image *mask, sdcl_image *out, sdcl_error *err);
 

@@ -36,7 +36,44 @@ struct sdcl_cl {
 
   GArray *pool;                /* pooled_buffer: released buffers awaiting reuse */
   uint64_t pool_bytes, pool_peak;
+
+  /* SDCL_PROFILE set: every launch waits for its kernel and its wall time
+   * is summed per kernel name (name -> profile_entry), printed to stderr
+   * when the context is freed.  Serialises the queue: for profiling only. */
+  GHashTable *profile;
 };
+
+typedef struct {
+  double seconds;
+  uint64_t launches;
+} profile_entry;
+
+static gint
+compare_profile (gconstpointer a, gconstpointer b, gpointer table)
+{
+  const profile_entry *x = g_hash_table_lookup (table, *(char *const *) a);
+  const profile_entry *y = g_hash_table_lookup (table, *(char *const *) b);
+  return x->seconds < y->seconds ? 1 : x->seconds > y->seconds ? -1 : 0;
+}
+
+static void
+print_profile (GHashTable *table)
+{
+  guint n = 0;
+  char **names = (char **) g_hash_table_get_keys_as_array (table, &n);
+  g_qsort_with_data (names, (gint) n, sizeof *names, compare_profile, table);
+  double total = 0;
+  for (guint i = 0; i < n; i++)
+    total += ((profile_entry *) g_hash_table_lookup (table, names[i]))->seconds;
+  fprintf (stderr, "sdcl profile (kernel wall time, queue serialised): %.3f s\n", total);
+  for (guint i = 0; i < n; i++)
+    {
+      const profile_entry *e = g_hash_table_lookup (table, names[i]);
+      fprintf (stderr, "  %-24s %9.3f s %5.1f%% %8" G_GUINT64_FORMAT " launches\n", names[i],
+               e->seconds, 100.0 * e->seconds / total, e->launches);
+    }
+  g_free (names);
+}
 
 /* ---- errors ------------------------------------------------------------ */
 
@@ -475,6 +512,8 @@ sdcl_cl_new (const char *device_spec, const char *cache_dir, sdcl_error *err)
   cl->programs = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, release_program);
   cl->kernels = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, release_kernel);
   cl->pool = g_array_new (FALSE, FALSE, sizeof (pooled_buffer));
+  if (g_getenv ("SDCL_PROFILE"))
+    cl->profile = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   if (!create_context (cl, err))
     {
       sdcl_cl_free (cl);
@@ -490,6 +529,11 @@ sdcl_cl_free (sdcl_cl *cl)
     return;
   if (cl->queue)
     clFinish (cl->queue);
+  if (cl->profile)
+    {
+      print_profile (cl->profile);
+      g_hash_table_destroy (cl->profile);
+    }
   sdcl_cl_pool_trim (cl);
   g_array_free (cl->pool, TRUE);
   g_hash_table_destroy (cl->kernels);
@@ -747,7 +791,23 @@ sdcl_cl_run (sdcl_cl *cl, cl_kernel k, cl_uint dims, const size_t *global, const
   for (cl_uint i = 0; i < dims; i++)
     if (global[i] == 0)
       return; /* an empty range is a no-op, not an error */
+  const gint64 t0 = cl->profile ? (clFinish (cl->queue), g_get_monotonic_time ()) : 0;
   cl_int rc = clEnqueueNDRangeKernel (cl->queue, k, dims, NULL, global, local, 0, NULL, NULL);
+  if (cl->profile && rc == CL_SUCCESS)
+    {
+      clFinish (cl->queue);
+      char name[128] = "kernel";
+      clGetKernelInfo (k, CL_KERNEL_FUNCTION_NAME, sizeof name, name, NULL);
+      name[sizeof name - 1] = '\0';
+      profile_entry *e = g_hash_table_lookup (cl->profile, name);
+      if (!e)
+        {
+          e = g_new0 (profile_entry, 1);
+          g_hash_table_insert (cl->profile, g_strdup (name), e);
+        }
+      e->seconds += (double) (g_get_monotonic_time () - t0) / 1e6;
+      e->launches++;
+    }
   if (rc != CL_SUCCESS)
     {
       char name[128] = "kernel";
@@ -1036,25 +1096,74 @@ wtype_size (sdcl_wtype type)
   return type == SDCL_WT_F16 ? 2 : 4;
 }
 
-/* Uploads rows [row0, row0 + rows) as one device buffer. */
+bool
+sdcl_cl_cpu_kernels (const sdcl_cl *cl)
+{
+  const char *env = g_getenv ("SDCL_KERNELS");
+  if (env && g_ascii_strcasecmp (env, "portable") == 0)
+    return false;
+  return cl->info.type == SDCL_DEVICE_CPU;
+}
+
+bool
+sdcl_cl_packs_weights (const sdcl_cl *cl)
+{
+  const char *env = g_getenv ("SDCL_GEMM");
+  if (env && g_ascii_strcasecmp (env, "clblast") == 0)
+    return false;
+  return sdcl_cl_cpu_kernels (cl);
+}
+
+/* Rearranges `rows` row-major rows of `row_elems` elements of `esize` bytes
+ * into panels of SDCL_W_PANEL rows (sdcl_w.panel); dst holds the padded
+ * panels and is zeroed here. */
+static void
+pack_panels (void *dst, const void *src, int64_t rows, int64_t row_elems, size_t esize)
+{
+  const int64_t P = SDCL_W_PANEL;
+  memset (dst, 0, (size_t) ((rows + P - 1) / P * P * row_elems) * esize);
+  for (int64_t r = 0; r < rows; r++)
+    {
+      const char *s = (const char *) src + (size_t) (r * row_elems) * esize;
+      char *d = (char *) dst + (size_t) ((r / P) * row_elems * P + r % P) * esize;
+      if (esize == 2)
+        for (int64_t k = 0; k < row_elems; k++)
+          ((uint16_t *) d)[k * P] = ((const uint16_t *) s)[k];
+      else
+        for (int64_t k = 0; k < row_elems; k++)
+          ((float *) d)[k * P] = ((const float *) s)[k];
+    }
+}
+
+/* Uploads rows [row0, row0 + rows) as one device buffer, row-major or in
+ * panels (panel != 0). */
 static cl_mem
 upload_part (sdcl_cl *cl, sdcl_wtype type, const void *src, sdcl_src_type src_type,
-             int64_t row_elems, int64_t row0, int64_t rows)
+             int64_t row_elems, int64_t row0, int64_t rows, int panel)
 {
   size_t n = (size_t) (rows * row_elems);
-  size_t bytes = n * wtype_size (type);
+  const int64_t stored_rows = panel ? (rows + panel - 1) / panel * panel : rows;
+  size_t bytes = (size_t) (stored_rows * row_elems) * wtype_size (type);
   cl_mem buf = create_buffer (cl, CL_MEM_READ_ONLY, bytes, "weight tensor");
   if (!buf)
     return NULL;
   void *host = g_try_malloc (bytes);
-  if (!host)
+  void *packed = panel ? g_try_malloc (bytes) : NULL;
+  if (!host || (panel && !packed))
     {
+      g_free (host);
       clReleaseMemObject (buf);
       sdcl_cl_fail (cl, SDCL_ERR_OUT_OF_MEMORY, "weight upload: cannot allocate %zu host bytes",
                     bytes);
       return NULL;
     }
   convert_range (host, type, src, src_type, (size_t) (row0 * row_elems), n);
+  if (panel)
+    {
+      pack_panels (packed, host, rows, row_elems, wtype_size (type));
+      g_free (host);
+      host = packed;
+    }
   cl_int rc = clEnqueueWriteBuffer (cl->queue, buf, CL_TRUE, 0, bytes, host, 0, NULL, NULL);
   g_free (host);
   if (!sdcl_cl_try (cl, rc, "uploading a weight tensor"))
@@ -1114,11 +1223,25 @@ sdcl_w_upload (sdcl_cl *cl, sdcl_w *w, sdcl_wtype type, int nd, const int64_t *s
                     (uint64_t) n * wtype_size (type), SDCL_W_MAX_PARTS, cl->max_alloc);
       return;
     }
+  w->panel = nd >= 2 && sdcl_cl_packs_weights (cl) ? SDCL_W_PANEL : 0;
+  if (w->panel)
+    {
+      /* Parts of whole panels, each (with its padding) within the
+       * allocation limit; row-major when that cannot be done. */
+      const int64_t P = w->panel;
+      int64_t prows = part_rows;
+      if (prows < rows || (rows + P - 1) / P * P * row_bytes > cl->max_alloc)
+        prows = MIN (prows, rows - 1) / P * P;
+      if (prows == 0 || (rows + prows - 1) / prows > SDCL_W_MAX_PARTS)
+        w->panel = 0;
+      else
+        part_rows = prows;
+    }
   w->part_rows = part_rows;
   for (int64_t row0 = 0; row0 < rows; row0 += part_rows)
     {
       cl_mem buf = upload_part (cl, type, src, src_type, row_elems, row0,
-                                MIN (part_rows, rows - row0));
+                                MIN (part_rows, rows - row0), w->panel);
       if (!buf)
         {
           sdcl_w_free (w);

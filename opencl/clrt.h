@@ -93,11 +93,23 @@ typedef enum {  /* element types a weight may come from on the host */
 
 #define SDCL_W_MAX_PARTS 16
 
+/* Rows per panel of the GEMM-packed layout (see sdcl_w.panel). */
+#define SDCL_W_PANEL 16
+
 /* A read-only weight tensor on the device.  Tensors larger than the device's
  * max allocation are split along dim 0 into parts of `part_rows` rows (the
- * last may be shorter); ops that take weights handle parts. */
+ * last may be shorter); ops that take weights handle parts.
+ *
+ * Layout of a part: row-major when panel == 0.  When panel == SDCL_W_PANEL
+ * (matrices, nd >= 2, on devices whose GEMM reads panels: see
+ * sdcl_cl_packs_weights), a part's rows are grouped into panels of
+ * SDCL_W_PANEL rows, the last zero-padded, and each panel is stored
+ * column-interleaved: element (row r, column k) of a part with K columns
+ * is at ((r / 16) * K + k) * 16 + r % 16.  part_rows is then a multiple of
+ * 16 (unless there is one part). */
 typedef struct {
   sdcl_wtype type;
+  int panel;
   int nd;
   int64_t d[4];
   int64_t n;
@@ -111,6 +123,13 @@ typedef struct {
 void sdcl_w_upload (sdcl_cl *cl, sdcl_w *w, sdcl_wtype type, int nd, const int64_t *shape,
                     const void *src, sdcl_src_type src_type);
 void sdcl_w_free (sdcl_w *w);
+/* Whether the CPU-tuned kernels run (register-blocked, no local memory:
+ * gemm_panel, attention_blocked): on CPU devices unless the environment
+ * has SDCL_KERNELS=portable (the GPU kernels, for testing them here). */
+bool sdcl_cl_cpu_kernels (const sdcl_cl *cl);
+/* Whether sdcl_w_upload packs matrices into panels for gemm_panel: with
+ * the CPU kernels, unless SDCL_GEMM=clblast asks for CLBlast. */
+bool sdcl_cl_packs_weights (const sdcl_cl *cl);
 uint64_t sdcl_w_bytes (const sdcl_w *w);
 
 /* Host-side conversions used by uploads and tests. */

@@ -14,6 +14,61 @@
  * on PoCL.  Passed to the kernel as -DTM/-DTN. */
 enum { GEMM_TM = 4, GEMM_TN = 4 };
 
+/* gemm_panel: rows per work-item (x 16 columns = 2 * GEMM_MR float8
+ * accumulators) and the work-group (GEMM_WG_M row blocks x GEMM_WG_N
+ * panels, so that a group's x rows and panels stay in cache). */
+enum { GEMM_MR = 6, GEMM_WG_M = 8, GEMM_WG_N = 1 };
+
+/* Sets the arguments the GEMM kernels share; returns the cursor for
+ * kernel-specific ones. */
+static sdcl_args
+set_args (sdcl_cl *cl, cl_kernel k, const sdcl_gemm_desc *g, cl_mem w_part, int64_t n_off,
+          int64_t n_part)
+{
+  sdcl_args a = sdcl_args_begin (cl, k);
+  sdcl_arg_mem (&a, g->x);
+  sdcl_arg_mem (&a, w_part);
+  sdcl_arg_mem (&a, g->bias ? g->bias->part[0] : NULL);
+  sdcl_arg_int (&a, g->bias != NULL);
+  sdcl_arg_int (&a, sdcl_w_is_half (g->bias));
+  sdcl_arg_mem (&a, g->residual);
+  sdcl_arg_int (&a, g->residual != NULL);
+  sdcl_arg_mem (&a, g->y);
+  sdcl_arg_long (&a, g->y_off + n_off * g->stride_n);
+  sdcl_arg_long (&a, g->stride_m);
+  sdcl_arg_long (&a, g->stride_n);
+  sdcl_arg_int (&a, (int) n_off);
+  sdcl_arg_int (&a, (int) g->M);
+  sdcl_arg_int (&a, (int) n_part);
+  sdcl_arg_int (&a, (int) g->K);
+  sdcl_arg_int (&a, g->act);
+  return a;
+}
+
+/* The panel kernel, for weights packed at upload (w->panel). */
+static void
+gemm_run_panel (sdcl_cl *cl, const sdcl_gemm_desc *g)
+{
+  const sdcl_w *w = g->w;
+  char options[64];
+  g_snprintf (options, sizeof options, "%s -DMR=%d", sdcl_weight_options (w), GEMM_MR);
+  cl_kernel k = sdcl_cl_kernel (cl, "gemm_panel", options);
+  if (!k)
+    return;
+  size_t local[2] = { GEMM_WG_M, GEMM_WG_N };
+  if (sdcl_kernel_max_wg (cl, k) < GEMM_WG_M * GEMM_WG_N)
+    local[0] = local[1] = 1;
+  for (int p = 0; p < w->nparts; p++)
+    {
+      const int64_t n_off = p * w->part_rows;
+      const int64_t n_part = MIN (w->part_rows, w->d[0] - n_off);
+      set_args (cl, k, g, w->part[p], n_off, n_part);
+      size_t global[2] = { sdcl_round_up (sdcl_div_up (g->M, GEMM_MR), local[0]),
+                           sdcl_round_up (sdcl_div_up (n_part, SDCL_W_PANEL), local[1]) };
+      sdcl_cl_run (cl, k, 2, global, local);
+    }
+}
+
 static bool
 clblast_requested (void)
 {
@@ -22,8 +77,44 @@ clblast_requested (void)
 }
 
 void
+sdcl_gemm_conv_panel (sdcl_cl *cl, const sdcl_gemm_desc *g, int64_t x_off, int C, int kh, int kw,
+                      int stride, int Wo, int Hp, int Wp)
+{
+  const sdcl_w *w = g->w;
+  char options[64];
+  g_snprintf (options, sizeof options, "%s -DMR=%d -DKH=%d -DKW=%d", sdcl_weight_options (w),
+              GEMM_MR, kh, kw);
+  cl_kernel k = sdcl_cl_kernel (cl, "gemm_conv_panel", options);
+  if (!k)
+    return;
+  size_t local[2] = { GEMM_WG_M, GEMM_WG_N };
+  if (sdcl_kernel_max_wg (cl, k) < GEMM_WG_M * GEMM_WG_N)
+    local[0] = local[1] = 1;
+  for (int p = 0; p < w->nparts; p++)
+    {
+      const int64_t n_off = p * w->part_rows;
+      const int64_t n_part = MIN (w->part_rows, w->d[0] - n_off);
+      sdcl_args a = set_args (cl, k, g, w->part[p], n_off, n_part);
+      sdcl_arg_long (&a, x_off);
+      sdcl_arg_int (&a, C);
+      sdcl_arg_int (&a, stride);
+      sdcl_arg_int (&a, Wo);
+      sdcl_arg_int (&a, Hp);
+      sdcl_arg_int (&a, Wp);
+      size_t global[2] = { sdcl_round_up (sdcl_div_up (g->M, GEMM_MR), local[0]),
+                           sdcl_round_up (sdcl_div_up (n_part, SDCL_W_PANEL), local[1]) };
+      sdcl_cl_run (cl, k, 2, global, local);
+    }
+}
+
+void
 sdcl_gemm_run (sdcl_cl *cl, const sdcl_gemm_desc *g)
 {
+  if (g->w->panel)
+    {
+      gemm_run_panel (cl, g);
+      return;
+    }
   const sdcl_w *w = g->w;
   char options[64];
   g_snprintf (options, sizeof options, "%s -DTM=%d -DTN=%d", sdcl_weight_options (w), GEMM_TM,
@@ -39,23 +130,7 @@ sdcl_gemm_run (sdcl_cl *cl, const sdcl_gemm_desc *g)
       /* Part p holds output columns [n_off, n_off + n_part). */
       const int64_t n_off = p * w->part_rows;
       const int64_t n_part = MIN (w->part_rows, w->d[0] - n_off);
-      sdcl_args a = sdcl_args_begin (cl, k);
-      sdcl_arg_mem (&a, g->x);
-      sdcl_arg_mem (&a, w->part[p]);
-      sdcl_arg_mem (&a, g->bias ? g->bias->part[0] : NULL);
-      sdcl_arg_int (&a, g->bias != NULL);
-      sdcl_arg_int (&a, sdcl_w_is_half (g->bias));
-      sdcl_arg_mem (&a, g->residual);
-      sdcl_arg_int (&a, g->residual != NULL);
-      sdcl_arg_mem (&a, g->y);
-      sdcl_arg_long (&a, g->y_off + n_off * g->stride_n);
-      sdcl_arg_long (&a, g->stride_m);
-      sdcl_arg_long (&a, g->stride_n);
-      sdcl_arg_int (&a, (int) n_off);
-      sdcl_arg_int (&a, (int) g->M);
-      sdcl_arg_int (&a, (int) n_part);
-      sdcl_arg_int (&a, (int) g->K);
-      sdcl_arg_int (&a, g->act);
+      set_args (cl, k, g, w->part[p], n_off, n_part);
       size_t global[2] = { sdcl_round_up (sdcl_div_up (g->M, GEMM_TM), local[0]),
                            sdcl_round_up (sdcl_div_up (n_part, GEMM_TN), local[1]) };
       sdcl_cl_run (cl, k, 2, global, local);

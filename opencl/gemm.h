@@ -29,6 +29,12 @@ typedef struct {
 /* Runs the own kernel, one launch per weight part. */
 void sdcl_gemm_run (sdcl_cl *cl, const sdcl_gemm_desc *g);
 
+/* Convolution by gemm_conv_panel (weights with w->panel): g->x is the
+ * zero-padded input (planes of Hp x Wp, conv_pad), x_off its batch entry's
+ * offset; rows are the Ho x Wo output pixels (g->M). */
+void sdcl_gemm_conv_panel (sdcl_cl *cl, const sdcl_gemm_desc *g, int64_t x_off, int C, int kh,
+                           int kw, int stride, int Wo, int Hp, int Wp);
+
 /* op_linear after validation: M = x->n / K, K = w->n / w->d[0], N = w->d[0]. */
 void sdcl_gemm_linear (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *w, const sdcl_w *bias,
                        const sdcl_t *residual, sdcl_act act, sdcl_t *y);

@@ -14,7 +14,7 @@ bool
 sdcl_gemm_clblast (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *w, const sdcl_w *bias,
                    const sdcl_t *residual, sdcl_act act, sdcl_t *y)
 {
-  if (w->type != SDCL_WT_F32)
+  if (w->type != SDCL_WT_F32 || w->panel) /* CLBlast reads row-major weights only */
     return false;
   const int64_t N = w->d[0], K = w->n / N, M = x->n / K;
   cl_command_queue queue = sdcl_cl_queue (cl);

@@ -172,7 +172,6 @@ conv_gather (sdcl_cl *cl, const sdcl_t *x, const conv_shape *s, int64_t b, int64
              cl_mem cols)
 {
   cl_kernel k = sdcl_cl_kernel (cl, "im2col_chunk", "");
-  const int64_t K = (int64_t) s->C * s->kh * s->kw;
   sdcl_args a = sdcl_args_begin (cl, k);
   sdcl_arg_mem (&a, x->buf);
   sdcl_arg_mem (&a, cols);
@@ -181,13 +180,66 @@ conv_gather (sdcl_cl *cl, const sdcl_t *x, const conv_shape *s, int64_t b, int64
   sdcl_arg_int (&a, (int) p0);
   sdcl_arg_int (&a, (int) P);
   size_t local[2] = { 64, 1 };
-  size_t global[2] = { sdcl_round_up ((size_t) K, local[0]), (size_t) P };
+  size_t global[2] = { sdcl_round_up ((size_t) P, local[0]), (size_t) s->C };
   sdcl_cl_run (cl, k, 2, global, local);
 }
 
-/* The convolution is a GEMM per chunk of output pixels: pixels are the rows
- * (M), output channels the columns (N), K = C * kh * kw; the patch buffer
- * is bounded (CONV_SCRATCH_BYTES), never a whole-image im2col. */
+/* SDCL_CONV=gather: the patch-gather convolution also with panel weights
+ * (for comparing the two). */
+static bool
+conv_gather_requested (void)
+{
+  const char *env = g_getenv ("SDCL_CONV");
+  return env && g_ascii_strcasecmp (env, "gather") == 0;
+}
+
+/* Implicit-GEMM convolution (weights packed in panels): the input is
+ * zero-padded (and upsampled) once into xp, then gemm_conv_panel reads the
+ * patches from it directly.  Without padding or upsampling, x is used as
+ * it is. */
+static void
+conv_implicit (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *w, const sdcl_w *bias,
+               const sdcl_conv_desc *d, const sdcl_t *residual, sdcl_t *y, const conv_shape *s,
+               const conv_extra *e)
+{
+  const int Hp = s->UH + d->pad_t + d->pad_b, Wp = s->UW + d->pad_l + d->pad_r;
+  const bool copy = d->upsample || Hp != s->H || Wp != s->W;
+  sdcl_t xp = { 0 };
+  if (copy)
+    {
+      sdcl_t_alloc (cl, &xp, 4, e->batch, s->C, Hp, Wp);
+      cl_kernel k = sdcl_cl_kernel (cl, "conv_pad", "");
+      sdcl_args a = sdcl_args_begin (cl, k);
+      sdcl_arg_mem (&a, x->buf);
+      sdcl_arg_mem (&a, xp.buf);
+      sdcl_arg (&a, sizeof *s, s);
+      sdcl_arg_int (&a, Hp);
+      sdcl_arg_int (&a, Wp);
+      size_t local[3] = { 16, 4, 1 };
+      size_t global[3] = { sdcl_round_up ((size_t) Wp, 16), sdcl_round_up ((size_t) Hp, 4),
+                           (size_t) (e->batch * s->C) };
+      sdcl_cl_run (cl, k, 3, global, local);
+    }
+  const int64_t pixels = (int64_t) s->Ho * s->Wo, plane_in = (int64_t) s->C * Hp * Wp;
+  for (int64_t b = 0; b < e->batch && sdcl_cl_ok (cl); b++)
+    {
+      sdcl_gemm_desc g = {
+        .x = copy ? xp.buf : x->buf, .M = pixels, .K = (int64_t) s->C * s->kh * s->kw,
+        .w = w, .bias = bias, .residual = residual ? residual->buf : NULL, .y = y->buf,
+        .y_off = b * e->O * pixels, .stride_m = 1, .stride_n = pixels, .act = SDCL_ACT_NONE,
+      };
+      sdcl_gemm_conv_panel (cl, &g, b * plane_in, s->C, s->kh, s->kw, s->stride, s->Wo, Hp, Wp);
+    }
+  /* The in-order queue runs every later use of this buffer after the GEMMs. */
+  if (copy)
+    sdcl_t_release (cl, &xp);
+}
+
+/* The convolution is a GEMM: pixels are the rows (M), output channels the
+ * columns (N), K = C * kh * kw.  With panel-packed weights (CPUs) it is an
+ * implicit GEMM over the padded input (conv_implicit); otherwise it runs
+ * per chunk of output pixels whose patches are gathered into a bounded
+ * buffer (CONV_SCRATCH_BYTES), never a whole-image im2col. */
 void
 op_conv2d (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *w, const sdcl_w *bias,
            const sdcl_conv_desc *desc, const sdcl_t *residual, sdcl_t *y)
@@ -196,6 +248,11 @@ op_conv2d (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *w, const sdcl_w *bias,
   conv_extra e;
   if (!sdcl_cl_ok (cl) || !conv_check (cl, x, w, bias, desc, residual, y, &s, &e))
     return;
+  if (w->panel && !conv_gather_requested ())
+    {
+      conv_implicit (cl, x, w, bias, desc, residual, y, &s, &e);
+      return;
+    }
   const int64_t K = (int64_t) s.C * s.kh * s.kw, pixels = (int64_t) s.Ho * s.Wo;
   const uint64_t budget = MIN ((uint64_t) CONV_SCRATCH_BYTES, sdcl_cl_max_alloc (cl) / 2);
   const int64_t chunk = MAX (1, MIN (pixels, (int64_t) (budget / (K * sizeof (float)))));
@@ -282,12 +339,13 @@ op_group_norm (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *gamma, const sdcl_w *
       sdcl_arg_mem (&a, gamma->part[0]);
       sdcl_arg_mem (&a, beta->part[0]);
       sdcl_arg_int (&a, sdcl_w_is_half (gamma));
-      sdcl_arg_ulong (&a, (uint64_t) hw);
+      sdcl_arg_int (&a, (int) hw);
       sdcl_arg_int (&a, (int) C);
       sdcl_arg_int (&a, (int) (C / groups));
       sdcl_arg_int (&a, silu);
-      sdcl_arg_ulong (&a, (uint64_t) x->n);
-      run_1d (cl, ka, x->n);
+      size_t local2[2] = { ELTWISE_WG, 1 };
+      size_t global2[2] = { sdcl_round_up ((size_t) hw, ELTWISE_WG), (size_t) (B * C) };
+      sdcl_cl_run (cl, ka, 2, global2, local2);
     }
   /* The in-order queue runs every later use of this buffer after these kernels. */
   sdcl_t_release (cl, &stats);
@@ -340,28 +398,12 @@ attention_block_keys (sdcl_cl *cl, int64_t dh)
   return (int) MAX (1, MIN (32, budget / per_key));
 }
 
-void
-op_attention (sdcl_cl *cl, const sdcl_t *q, const sdcl_t *k, const sdcl_t *v, int heads,
-              float scale, bool causal, sdcl_t *o)
+/* The local-memory kernel (portable; GPUs). */
+static void
+attention_streaming (sdcl_cl *cl, const sdcl_t *q, const sdcl_t *k, const sdcl_t *v, int heads,
+                     float scale, bool causal, sdcl_t *o, int64_t B, int64_t N, int64_t M,
+                     int64_t dh)
 {
-  static const char op[] = "op_attention";
-  if (!sdcl_cl_ok (cl) || !has_buffer (cl, op, q, "q") || !has_buffer (cl, op, k, "k")
-      || !has_buffer (cl, op, v, "v") || !has_buffer (cl, op, o, "o")
-      || !same_count (cl, op, k, v) || !same_count (cl, op, q, o))
-    return;
-  if (q->nd != 3 || k->nd != 3 || heads < 1 || q->d[2] % heads != 0 || k->d[2] != q->d[2]
-      || k->d[0] != q->d[0])
-    {
-      shape_error (cl, op, "q must be [B,N,heads*dh] and k, v [B,M,heads*dh] with the same B and "
-                           "channel count, divisible by heads");
-      return;
-    }
-  if (causal && k->d[1] < q->d[1])
-    {
-      shape_error (cl, op, "causal attention needs at least as many keys as queries");
-      return;
-    }
-  const int64_t B = q->d[0], N = q->d[1], M = k->d[1], dh = q->d[2] / heads;
   const int bk = attention_block_keys (cl, dh);
   char options[64];
   g_snprintf (options, sizeof options, "-DDH=%d -DBK=%d", (int) dh, bk);
@@ -388,6 +430,77 @@ op_attention (sdcl_cl *cl, const sdcl_t *q, const sdcl_t *k, const sdcl_t *v, in
   sdcl_cl_run (cl, kern, 3, global, local);
 }
 
+static void transpose (sdcl_cl *cl, const sdcl_t *x, int64_t batch, int64_t rows, int64_t cols,
+                       sdcl_t *y);
+
+/* The register-blocked kernel (CPUs): keys transposed first, QB queries
+ * per work-item with QB * dh / 8 float8 accumulators (at most 20 where dh
+ * allows, within the 32 vector registers of AVX-512 and leaving room for
+ * the scores on AVX2's 16, which then spill a little). */
+static void
+attention_blocked (sdcl_cl *cl, const sdcl_t *q, const sdcl_t *k, const sdcl_t *v, int heads,
+                   float scale, bool causal, sdcl_t *o, int64_t B, int64_t N, int64_t M,
+                   int64_t dh)
+{
+  int qb = (int) CLAMP (160 / dh, 1, 4);
+  if (g_getenv ("SDCL_ATTN_QB")) qb = atoi (g_getenv ("SDCL_ATTN_QB")); /* TEMP */
+  char options[64];
+  g_snprintf (options, sizeof options, "-DDH=%d -DQB=%d", (int) dh, qb);
+  cl_kernel kern = sdcl_cl_kernel (cl, "attention_blocked", options);
+  if (!kern)
+    return;
+  /* kt [B, heads * dh, M] and 16 floats of slack for the last tile's loads. */
+  const int64_t C = heads * dh;
+  sdcl_t kt;
+  sdcl_t_alloc (cl, &kt, 1, B * C * M + 16, 0, 0, 0);
+  transpose (cl, k, B, M, C, &kt);
+  sdcl_args a = sdcl_args_begin (cl, kern);
+  sdcl_arg_mem (&a, q->buf);
+  sdcl_arg_mem (&a, kt.buf);
+  sdcl_arg_mem (&a, v->buf);
+  sdcl_arg_mem (&a, o->buf);
+  sdcl_arg_int (&a, (int) N);
+  sdcl_arg_int (&a, (int) M);
+  sdcl_arg_int (&a, heads);
+  sdcl_arg_float (&a, scale);
+  sdcl_arg_int (&a, causal);
+  const size_t wg = 8;
+  size_t global[3] = { sdcl_round_up (sdcl_div_up ((size_t) N, qb), wg), (size_t) heads,
+                       (size_t) B };
+  size_t local[3] = { wg, 1, 1 };
+  sdcl_cl_run (cl, kern, 3, global, local);
+  /* The in-order queue runs every later use of this buffer after the kernel. */
+  sdcl_t_release (cl, &kt);
+}
+
+void
+op_attention (sdcl_cl *cl, const sdcl_t *q, const sdcl_t *k, const sdcl_t *v, int heads,
+              float scale, bool causal, sdcl_t *o)
+{
+  static const char op[] = "op_attention";
+  if (!sdcl_cl_ok (cl) || !has_buffer (cl, op, q, "q") || !has_buffer (cl, op, k, "k")
+      || !has_buffer (cl, op, v, "v") || !has_buffer (cl, op, o, "o")
+      || !same_count (cl, op, k, v) || !same_count (cl, op, q, o))
+    return;
+  if (q->nd != 3 || k->nd != 3 || heads < 1 || q->d[2] % heads != 0 || k->d[2] != q->d[2]
+      || k->d[0] != q->d[0])
+    {
+      shape_error (cl, op, "q must be [B,N,heads*dh] and k, v [B,M,heads*dh] with the same B and "
+                           "channel count, divisible by heads");
+      return;
+    }
+  if (causal && k->d[1] < q->d[1])
+    {
+      shape_error (cl, op, "causal attention needs at least as many keys as queries");
+      return;
+    }
+  const int64_t B = q->d[0], N = q->d[1], M = k->d[1], dh = q->d[2] / heads;
+  if (sdcl_cl_cpu_kernels (cl) && dh % 8 == 0)
+    attention_blocked (cl, q, k, v, heads, scale, causal, o, B, N, M, dh);
+  else
+    attention_streaming (cl, q, k, v, heads, scale, causal, o, B, N, M, dh);
+}
+
 /* ---- elementwise ------------------------------------------------------- */
 
 void
@@ -406,9 +519,11 @@ op_geglu (sdcl_cl *cl, const sdcl_t *x, sdcl_t *y)
   sdcl_args a = sdcl_args_begin (cl, k);
   sdcl_arg_mem (&a, x->buf);
   sdcl_arg_mem (&a, y->buf);
-  sdcl_arg_ulong (&a, (uint64_t) (two_f / 2));
-  sdcl_arg_ulong (&a, (uint64_t) y->n);
-  run_1d (cl, k, y->n);
+  const int64_t f = two_f / 2;
+  sdcl_arg_int (&a, (int) f);
+  size_t local[2] = { ELTWISE_WG, 1 };
+  size_t global[2] = { sdcl_round_up ((size_t) f, ELTWISE_WG), (size_t) (y->n / f) };
+  sdcl_cl_run (cl, k, 2, global, local);
 }
 
 void

@@ -9,6 +9,11 @@ packages=(
   ocl-icd-opencl-dev opencl-headers pocl-opencl-icd clinfo libclblast-dev
   oclgrind valgrind
   libgegl-dev libbabl-dev gegl   # GEGL operations; `gegl` runs their tests
+  # GIMP 2.10 plug-in (GIMP 3.0 is built in the chroot of make-trixie-chroot.sh);
+  # gimp provides gimp-console-2.10 for the batch tests, gettext the catalogs.
+  libgimp2.0-dev gimp gettext
+  # tests/gimp/dialog-screenshot.sh; debootstrap for tools/make-trixie-chroot.sh
+  xvfb xauth x11-utils imagemagick debootstrap
 )
 
 missing=()

@@ -1,4 +1,4 @@
-/* PNG output for the command-line tools (libpng).
+/* PNG input and output for the command-line tools (libpng).
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static unsigned char
 to_u8 (float v)
@@ -72,6 +73,176 @@ sdcl_png_write (const char *path, const sdcl_image *img, const char *const *keys
     {
       snprintf (msg, msg_size, "failed to write PNG %s", path);
       remove (path);
+    }
+  return ok;
+}
+
+/* ---- reading ----------------------------------------------------------- */
+
+/* libpng transforms that leave 8- or 16-bit grey, grey+alpha, RGB or RGBA. */
+static void
+normalise_format (png_structp png, png_infop info)
+{
+  int type = png_get_color_type (png, info);
+  if (type == PNG_COLOR_TYPE_PALETTE)
+    png_set_palette_to_rgb (png);
+  if (type == PNG_COLOR_TYPE_GRAY && png_get_bit_depth (png, info) < 8)
+    png_set_expand_gray_1_2_4_to_8 (png);
+  if (png_get_valid (png, info, PNG_INFO_tRNS))
+    png_set_tRNS_to_alpha (png);
+  png_set_interlace_handling (png);
+  png_read_update_info (png, info);
+}
+
+/* Sample i of a row of 8- or 16-bit (big-endian) samples, in [0, 1]. */
+static float
+sample (const unsigned char *row, size_t i, int depth)
+{
+  if (depth == 16)
+    return (float) ((row[2 * i] << 8) | row[2 * i + 1]) / 65535.0f;
+  return (float) row[i] / 255.0f;
+}
+
+/* One pixel of `channels` stored samples to the requested layout. */
+static void
+convert_pixel (const unsigned char *row, size_t x, int channels, int depth, sdcl_png_mode mode,
+               float *dst)
+{
+  size_t i = x * channels;
+  bool has_alpha = channels == 2 || channels == 4;
+  bool grey = channels <= 2;
+  if (mode == SDCL_PNG_MASK)
+    {
+      if (has_alpha)
+        dst[0] = sample (row, i + channels - 1, depth);
+      else if (grey)
+        dst[0] = sample (row, i, depth);
+      else
+        dst[0] = 0.299f * sample (row, i, depth) + 0.587f * sample (row, i + 1, depth)
+                 + 0.114f * sample (row, i + 2, depth);
+      return;
+    }
+  for (int c = 0; c < 3; c++)
+    dst[c] = sample (row, grey ? i : i + c, depth);
+}
+
+/* libpng's message for a failed read, kept for the caller's message. */
+typedef struct {
+  char text[200];
+} read_error;
+
+static void
+on_read_error (png_structp png, png_const_charp message)
+{
+  read_error *e = png_get_error_ptr (png);
+  snprintf (e->text, sizeof e->text, "%s", message);
+  png_longjmp (png, 1);
+}
+
+static void
+on_read_warning (png_structp png, png_const_charp message)
+{
+  (void) png;
+  (void) message;
+}
+
+/* Deflate cannot expand data more than about 1032 times, so a header that
+ * declares more pixel bytes than that many times the file's size is a lie
+ * (truncated or hostile): refused before anything is allocated, so that a
+ * 100-byte file cannot make the reader reserve gigabytes. */
+#define DEFLATE_MAX_RATIO 1032u
+
+static bool
+read_pixels (png_structp png, png_infop info, FILE *fp, uint64_t file_size, sdcl_png_mode mode,
+             sdcl_image *out)
+{
+  /* volatile: assigned between setjmp and a possible longjmp */
+  unsigned char **volatile rows = NULL;
+  volatile int h = 0;
+  if (setjmp (png_jmpbuf (png)))
+    {
+      if (rows)
+        for (int y = 0; y < h; y++)
+          free (rows[y]);
+      free (rows);
+      return false;
+    }
+  png_init_io (png, fp);
+  png_read_info (png, info);
+  normalise_format (png, info);
+  int w = (int) png_get_image_width (png, info);
+  int height = (int) png_get_image_height (png, info);
+  int channels = png_get_channels (png, info), depth = png_get_bit_depth (png, info);
+  size_t rowbytes = png_get_rowbytes (png, info);
+  if (((uint64_t) rowbytes + 1) * (uint64_t) height / DEFLATE_MAX_RATIO > file_size)
+    {
+      char why[160];
+      snprintf (why, sizeof why, "it declares %dx%d pixels, more than its %llu bytes can hold",
+                w, height, (unsigned long long) file_size);
+      png_error (png, why);
+    }
+  rows = calloc ((size_t) height, sizeof *rows);
+  if (!rows)
+    png_error (png, "out of memory");
+  for (; h < height; h++) /* h counts the rows to free on error */
+    if (!(rows[h] = malloc (rowbytes)))
+      png_error (png, "out of memory");
+  png_read_image (png, rows);
+  png_read_end (png, NULL);
+
+  int out_c = mode == SDCL_PNG_MASK ? 1 : 3;
+  out->width = w;
+  out->height = h;
+  out->channels = out_c;
+  out->data = malloc ((size_t) w * h * out_c * sizeof (float));
+  for (int y = 0; y < h; y++)
+    {
+      if (out->data)
+        for (int x = 0; x < w; x++)
+          convert_pixel (rows[y], (size_t) x, channels, depth, mode,
+                         out->data + ((size_t) y * w + x) * out_c);
+      free (rows[y]);
+    }
+  free (rows);
+  return out->data != NULL;
+}
+
+bool
+sdcl_png_read (const char *path, sdcl_png_mode mode, sdcl_image *out, char *msg,
+               size_t msg_size)
+{
+  memset (out, 0, sizeof *out);
+  FILE *fp = fopen (path, "rb");
+  if (!fp)
+    {
+      snprintf (msg, msg_size, "cannot read %s: %s", path, strerror (errno));
+      return false;
+    }
+  unsigned char sig[8];
+  bool is_png = fread (sig, 1, 8, fp) == 8 && png_sig_cmp (sig, 0, 8) == 0;
+  if (!is_png)
+    {
+      fclose (fp);
+      snprintf (msg, msg_size, "%s is not a PNG file", path);
+      return false;
+    }
+  read_error why = { "out of memory" };
+  png_structp png = png_create_read_struct (PNG_LIBPNG_VER_STRING, &why, on_read_error,
+                                            on_read_warning);
+  png_infop info = png ? png_create_info_struct (png) : NULL;
+  if (png)
+    png_set_sig_bytes (png, 8);
+  struct stat sb;
+  uint64_t file_size = fstat (fileno (fp), &sb) == 0 ? (uint64_t) sb.st_size : 0;
+  bool ok = png && info && read_pixels (png, info, fp, file_size, mode, out);
+  png_destroy_read_struct (&png, &info, NULL);
+  fclose (fp);
+  if (!ok)
+    {
+      free (out->data);
+      memset (out, 0, sizeof *out);
+      snprintf (msg, msg_size, "%s is not a readable PNG (corrupt or truncated): %s", path,
+                why.text);
     }
   return ok;
 }

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Builds sdcl and runs the default test suite; ends with "N passed, N failed".
 #   tools/run-tests.sh [BUILD_DIR] [extra meson test arguments]
-# Suites: the default run excludes 'slow' (real-size models) and 'oclgrind'
-# (kernel tests on the simulated device); run them with
-#   meson test -C build --suite oclgrind      (or --suite slow, after
-#   meson configure build -Dslow_tests=true)
+# Suites: the default run includes the kernel tests under oclgrind and the
+# real-size 256x256 check (suite realsize); it excludes 'slow' (full-size
+# model writing tests, -Dslow_tests=true).
+#   meson configure build -Dslow_tests=true && meson test -C build --suite slow
 set -uo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
@@ -18,7 +18,7 @@ fi
 ninja -C "$build" || exit 1
 
 meson test -C "$build" --num-processes 2 --print-errorlogs \
-  --no-suite slow --no-suite oclgrind "$@"
+  --no-suite slow "$@"
 status=$?
 python3 tools/test-summary.py "$build/meson-logs/testlog.json" || status=1
 exit $status

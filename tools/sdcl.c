@@ -3,6 +3,9 @@
  *   sdcl devices
  *   sdcl info --model M
  *   sdcl txt2img --model M --prompt P [options] -o out.png
+ *   sdcl img2img --model M --init in.png --strength S [options] -o out.png
+ *   sdcl inpaint --model M --init in.png --mask m.png [--mask-blur PX]
+ *                [--only-masked --padding PX] [options] -o out.png
  *
  * Exit codes: 0 success, 1 generation failed, 2 usage error, 3 model or
  * tokenizer problem, 4 OpenCL device problem (none, failure, out of
@@ -298,13 +301,15 @@ parse_gen (gen_opts *g, sdcl_gen_params *p)
 }
 
 static int
-save_image (const gen_opts *g, const sdcl_gen_params *p, const sdcl_image *img)
+save_image (const gen_opts *g, const sdcl_gen_params *p, bool edit, const sdcl_image *img)
 {
   g_autofree char *seed = g_strdup_printf ("%" G_GINT64_FORMAT, g->seed);
+  g_autofree char *strength = edit ? g_strdup_printf (", strength %g", (double) p->strength)
+                                   : g_strdup ("");
   g_autofree char *settings = g_strdup_printf (
-      "sampler %s%s, steps %d, guidance %g, seed %s, %s noise", sdcl_sampler_name (p->sampler),
+      "sampler %s%s, steps %d, guidance %g, seed %s, %s noise%s", sdcl_sampler_name (p->sampler),
       p->karras_sigmas ? " (Karras)" : "", p->steps, (double) p->guidance, seed,
-      p->rng == SDCL_RNG_TORCH ? "torch" : "philox");
+      p->rng == SDCL_RNG_TORCH ? "torch" : "philox", strength);
   const char *keys[] = { "Software", "prompt", "negative_prompt", "parameters" };
   g_autofree char *software = g_strdup_printf ("sdcl %s", sdcl_version ());
   const char *values[] = { software, p->prompt ? p->prompt : "",
@@ -319,11 +324,101 @@ save_image (const gen_opts *g, const sdcl_gen_params *p, const sdcl_image *img)
   return 0;
 }
 
+typedef enum { MODE_TXT2IMG, MODE_IMG2IMG, MODE_INPAINT } gen_mode;
+
+/* Options of img2img and inpaint. */
+typedef struct {
+  char *init, *mask;
+  double strength, mask_blur;
+  gboolean only_masked;
+  int padding;
+  sdcl_image init_img, mask_img;
+} edit_opts;
+
+static void
+edit_opts_clear (edit_opts *e)
+{
+  g_free (e->init);
+  g_free (e->mask);
+  free (e->init_img.data); /* read by sdcl_png_read: malloc'ed */
+  free (e->mask_img.data);
+}
+
 static int
-cmd_txt2img (int argc, char **argv)
+read_png (const char *path, const char *option, sdcl_png_mode mode, sdcl_image *out)
+{
+  char msg[512];
+  if (!path)
+    {
+      fprintf (stderr, "sdcl: %s is required\n", option);
+      return EXIT_USAGE;
+    }
+  if (!sdcl_png_read (path, mode, out, msg, sizeof msg))
+    {
+      fprintf (stderr, "sdcl: %s\n", msg);
+      return EXIT_USAGE;
+    }
+  return 0;
+}
+
+/* Reads the images and applies the edit options to p (before the model is
+ * loaded, so that a bad file fails fast). */
+static int
+parse_edit (gen_mode mode, edit_opts *e, sdcl_gen_params *p)
+{
+  int rc = read_png (e->init, "--init", SDCL_PNG_RGB, &e->init_img);
+  if (rc == 0 && mode == MODE_INPAINT)
+    rc = read_png (e->mask, "--mask", SDCL_PNG_MASK, &e->mask_img);
+  if (rc != 0)
+    return rc;
+  if (mode == MODE_INPAINT
+      && (e->mask_img.width != e->init_img.width || e->mask_img.height != e->init_img.height))
+    {
+      fprintf (stderr, "sdcl: the mask %s is %dx%d but the init image %s is %dx%d\n", e->mask,
+               e->mask_img.width, e->mask_img.height, e->init, e->init_img.width,
+               e->init_img.height);
+      return EXIT_USAGE;
+    }
+  /* Inpainting repaints fully by default (diffusers' default too);
+   * img2img keeps the library's default. */
+  if (e->strength >= 0)
+    p->strength = (float) e->strength;
+  else if (mode == MODE_INPAINT)
+    p->strength = 1.0f;
+  if (e->mask_blur >= 0)
+    p->mask_blur = (float) e->mask_blur;
+  p->only_masked = e->only_masked;
+  if (e->padding >= 0)
+    p->mask_padding = e->padding;
+  return 0;
+}
+
+static const char *const mode_names[] = { "txt2img", "img2img", "inpaint" };
+static const char *const mode_summaries[] = {
+  "- generate an image from a prompt",
+  "- repaint an image guided by a prompt",
+  "- repaint the masked part of an image (mask: white = repaint, grey = partly)",
+};
+
+static int
+run_mode (gen_mode mode, sdcl_model *model, sdcl_gen_params *p, edit_opts *e, sdcl_image *img,
+          sdcl_error *err)
+{
+  switch (mode)
+    {
+    case MODE_IMG2IMG: return sdcl_img2img (model, p, &e->init_img, img, err);
+    case MODE_INPAINT: return sdcl_inpaint (model, p, &e->init_img, &e->mask_img, img, err);
+    case MODE_TXT2IMG: break;
+    }
+  return sdcl_txt2img (model, p, img, err);
+}
+
+static int
+cmd_generate (gen_mode mode, int argc, char **argv)
 {
   model_opts mo = { 0 };
   gen_opts g = { .cfg = -1, .seed = -1 };
+  edit_opts e = { .strength = -1, .mask_blur = -1, .padding = -1 };
   GOptionEntry gen_entries[] = {
     { "prompt", 'p', 0, G_OPTION_ARG_STRING, &g.prompt, "What to draw", "TEXT" },
     { "negative", 'n', 0, G_OPTION_ARG_STRING, &g.negative, "What to avoid", "TEXT" },
@@ -336,15 +431,44 @@ cmd_txt2img (int argc, char **argv)
     { "seed", 0, 0, G_OPTION_ARG_INT64, &g.seed, "Noise seed (default: random, printed)", "N" },
     { "rng", 0, 0, G_OPTION_ARG_STRING, &g.rng,
       "Noise generator: torch (same images as diffusers on CPU; default) or philox", "NAME" },
-    { "width", 'W', 0, G_OPTION_ARG_INT, &g.width, "Width in pixels (default: model's native)", "PX" },
-    { "height", 'H', 0, G_OPTION_ARG_INT, &g.height, "Height in pixels (default: native)", "PX" },
     { "clip-skip", 0, 0, G_OPTION_ARG_INT, &g.clip_skip, "Use the k-th text encoder layer from the end", "K" },
     { "eta", 0, 0, G_OPTION_ARG_DOUBLE, &g.eta, "DDIM eta (default 0)", "E" },
     { "output", 'o', 0, G_OPTION_ARG_FILENAME, &g.output, "PNG file to write", "FILE" },
     { NULL },
   };
-  g_autoptr (GOptionContext) oc = g_option_context_new ("- generate an image from a prompt");
+  const char *size_help = mode == MODE_INPAINT ? "With --only-masked: working width (default: native)"
+                                               : "Width in pixels (default: model's native)";
+  GOptionEntry size_entries[] = {
+    { "width", 'W', 0, G_OPTION_ARG_INT, &g.width, size_help, "PX" },
+    { "height", 'H', 0, G_OPTION_ARG_INT, &g.height, "Height in pixels (see --width)", "PX" },
+    { NULL },
+  };
+  GOptionEntry edit_entries[] = {
+    { "init", 'i', 0, G_OPTION_ARG_FILENAME, &e.init,
+      "Input image (PNG; any size: resized to a multiple of 8 for the model and back)", "FILE" },
+    { "strength", 0, 0, G_OPTION_ARG_DOUBLE, &e.strength,
+      "How much to change, 0..1 (default 0.75 for img2img, 1 for inpaint; 0 returns the input)",
+      "S" },
+    { "mask", 'M', 0, G_OPTION_ARG_FILENAME, &e.mask,
+      "Mask PNG, same size as --init: its alpha channel if it has one, else grey "
+      "(white = repaint, black = keep, grey = partly)", "FILE" },
+    { "mask-blur", 0, 0, G_OPTION_ARG_DOUBLE, &e.mask_blur,
+      "Feather the mask's edge for compositing: Gaussian sigma in pixels (default 4)", "PX" },
+    { "only-masked", 0, 0, G_OPTION_ARG_NONE, &e.only_masked,
+      "Repaint only the mask's bounding box, at the model's native resolution", NULL },
+    { "padding", 0, 0, G_OPTION_ARG_INT, &e.padding,
+      "With --only-masked: context pixels around the mask's box (default 32)", "PX" },
+    { NULL },
+  };
+  if (mode == MODE_IMG2IMG)
+    edit_entries[2] = (GOptionEntry) { NULL };
+
+  g_autoptr (GOptionContext) oc = g_option_context_new (mode_summaries[mode]);
   g_option_context_add_main_entries (oc, gen_entries, NULL);
+  if (mode != MODE_IMG2IMG)
+    g_option_context_add_main_entries (oc, size_entries, NULL);
+  if (mode != MODE_TXT2IMG)
+    g_option_context_add_main_entries (oc, edit_entries, NULL);
   GOptionEntry model_opt_entries[N_MODEL_ENTRIES];
   model_entries (&mo, model_opt_entries);
   g_option_context_add_main_entries (oc, model_opt_entries, NULL);
@@ -353,11 +477,13 @@ cmd_txt2img (int argc, char **argv)
   int rc = 0;
   if (!g_option_context_parse (oc, &argc, &argv, &gerr))
     {
-      fprintf (stderr, "sdcl txt2img: %s\n", gerr->message);
+      fprintf (stderr, "sdcl %s: %s\n", mode_names[mode], gerr->message);
       rc = EXIT_USAGE;
     }
   if (rc == 0)
     rc = parse_gen (&g, &p);
+  if (rc == 0 && mode != MODE_TXT2IMG)
+    rc = parse_edit (mode, &e, &p);
 
   sdcl_ctx *ctx = NULL;
   sdcl_model *model = NULL;
@@ -372,15 +498,20 @@ cmd_txt2img (int argc, char **argv)
       p.user_data = &ps;
       p.cancel = &cancel_flag;
       signal (SIGINT, on_sigint);
-      if (sdcl_txt2img (model, &p, &img, &err) != SDCL_OK)
+      if (run_mode (mode, model, &p, &e, &img, &err) != SDCL_OK)
         rc = report (&err);
       else
-        rc = save_image (&g, &p, &img);
+        {
+          fprintf (stderr, "generated in %.2f s\n",
+                   (g_get_monotonic_time () - ps.start_us) / 1e6);
+          rc = save_image (&g, &p, mode != MODE_TXT2IMG, &img);
+        }
       sdcl_image_free (&img);
     }
   sdcl_model_free (model);
   sdcl_ctx_free (ctx);
   model_opts_clear (&mo);
+  edit_opts_clear (&e);
   g_free (g.prompt);
   g_free (g.negative);
   g_free (g.sampler);
@@ -399,6 +530,8 @@ usage (FILE *f)
            "Stable Diffusion on any OpenCL device.\n\n"
            "Commands:\n"
            "  txt2img   generate an image from a prompt\n"
+           "  img2img   repaint an image guided by a prompt\n"
+           "  inpaint   repaint the masked part of an image\n"
            "  info      describe a model\n"
            "  devices   list OpenCL devices\n"
            "  version   print the version\n\n"
@@ -432,7 +565,11 @@ main (int argc, char **argv)
   if (!strcmp (cmd, "info"))
     return cmd_info (argc - 1, argv + 1);
   if (!strcmp (cmd, "txt2img"))
-    return cmd_txt2img (argc - 1, argv + 1);
+    return cmd_generate (MODE_TXT2IMG, argc - 1, argv + 1);
+  if (!strcmp (cmd, "img2img"))
+    return cmd_generate (MODE_IMG2IMG, argc - 1, argv + 1);
+  if (!strcmp (cmd, "inpaint"))
+    return cmd_generate (MODE_INPAINT, argc - 1, argv + 1);
   fprintf (stderr, "sdcl: unknown command '%s'\n\n", cmd);
   usage (stderr);
   return EXIT_USAGE;

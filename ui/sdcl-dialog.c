@@ -53,6 +53,12 @@ label_align (GtkWidget *label,
   gtk_label_set_xalign (GTK_LABEL (label), 0.0);
   gtk_widget_set_valign (label, top ? GTK_ALIGN_START : GTK_ALIGN_CENTER);
 }
+
+static void
+cursor_unref (GdkCursor *cursor)
+{
+  g_object_unref (cursor); /* a GObject in GTK 3 */
+}
 #else
 static GtkWidget *
 grid_new (void)
@@ -89,6 +95,12 @@ label_align (GtkWidget *label,
 {
   gtk_misc_set_alignment (GTK_MISC (label), 0.0, top ? 0.0 : 0.5);
 }
+
+static void
+cursor_unref (GdkCursor *cursor)
+{
+  gdk_cursor_unref (cursor); /* boxed, not a GObject, in GTK 2 */
+}
 #endif
 
 /* ---- the dialog -------------------------------------------------------------------- */
@@ -121,6 +133,7 @@ typedef struct
   GtkWidget    *padding;
   GtkWidget    *device;       /* combo; device_ids holds the choices */
   GPtrArray    *device_ids;
+  gboolean      describing;   /* describe_model() is pumping events */
 } Dialog;
 
 /* Sampler choices: engine name and what the user reads. */
@@ -237,20 +250,20 @@ current_device (Dialog *d)
   return i >= 0 && (guint) i < d->device_ids->len ? g_ptr_array_index (d->device_ids, i) : "";
 }
 
+static void model_changed (GtkComboBox *combo,
+                           Dialog      *d);
+
 static void
 describe_model (Dialog *d)
 {
-  const gchar *path = current_model (d);
+  gchar       *path;
   GError      *error = NULL;
   sdcl_model  *model;
   GdkWindow   *window;
 
-  if (!path)
-    {
-      gtk_label_set_text (GTK_LABEL (d->model_info),
-                          _("No model: choose a folder with models, or open one."));
-      return;
-    }
+  if (d->describing)
+    return;
+  d->describing = TRUE;
 
   /* The description comes from the loaded model; loading it here is not
    * wasted, the session keeps it for the run after OK. */
@@ -261,13 +274,21 @@ describe_model (Dialog *d)
       GdkCursor *watch = gdk_cursor_new_for_display (gdk_window_get_display (window), GDK_WATCH);
 
       gdk_window_set_cursor (window, watch);
-      g_object_unref (watch);
+      cursor_unref (watch);
     }
   while (gtk_events_pending ())
     gtk_main_iteration ();
 
-  model = sdcl_session_get_model (d->session, current_device (d), path, &error);
-  if (model)
+  /* Only now: the events may have refilled the list (the folder button
+   * reports its folder asynchronously). */
+  path = g_strdup (current_model (d));
+  model = path ? sdcl_session_get_model (d->session, current_device (d), path, &error) : NULL;
+  if (!path)
+    {
+      gtk_label_set_text (GTK_LABEL (d->model_info),
+                          _("No model: choose a folder with models, or open one."));
+    }
+  else if (model)
     {
       sdcl_model_info info;
       gchar          *text;
@@ -284,6 +305,8 @@ describe_model (Dialog *d)
     }
   if (window)
     gdk_window_set_cursor (window, NULL);
+  g_free (path);
+  d->describing = FALSE;
 }
 
 /* Fills the model combo from the folder, keeping `keep` (the current
@@ -298,6 +321,8 @@ fill_models (Dialog      *d,
   gchar        *chosen = g_strdup (keep);
   gint          active = -1;
 
+  /* One description when the list is complete, not one per change. */
+  g_signal_handlers_block_by_func (d->model, model_changed, d);
   gtk_list_store_clear (GTK_LIST_STORE (store));
   g_ptr_array_set_size (d->model_paths, 0);
   for (guint i = 0; i < found->len; i++)
@@ -321,6 +346,7 @@ fill_models (Dialog      *d,
   else if (active < 0 && d->model_paths->len > 0)
     active = 0;
   gtk_combo_box_set_active (GTK_COMBO_BOX (d->model), active);
+  g_signal_handlers_unblock_by_func (d->model, model_changed, d);
   g_ptr_array_unref (found);
   g_free (chosen);
 }
@@ -333,8 +359,12 @@ models_dir_changed (GtkFileChooser *chooser,
 
   if (dir)
     {
+      gchar *keep = g_strdup (current_model (d));
+
       sdcl_prefs_set_models_dir (d->prefs_file, dir);
-      fill_models (d, dir, current_model (d));
+      fill_models (d, dir, keep);
+      describe_model (d);
+      g_free (keep);
       g_free (dir);
     }
 }
@@ -377,6 +407,7 @@ open_model (GtkButton *button,
       gchar *dir  = gtk_file_chooser_get_filename (GTK_FILE_CHOOSER (d->models_dir));
 
       fill_models (d, dir, path);
+      describe_model (d);
       g_free (dir);
       g_free (path);
     }

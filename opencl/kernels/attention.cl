@@ -140,3 +140,134 @@ __kernel void attention (__global const float *q, __global const float *k,
         VSTORE (acc[d] * inv, d, orow);
     }
 }
+
+#ifdef QB
+/* attention_blocked (CPUs; -DDH -DQB): a register-blocked variant.  A
+ * work-item owns QB consecutive queries of one head and streams the keys in
+ * tiles of 16, GEMM-style:
+ *   scores  s[QB][16] += q[i][d] * kt[d][j..j+15]   (2 float8 per query:
+ *           keys along the vector lanes, so no horizontal sums), from kt,
+ *           the keys transposed to [B, heads * DH, M] by the host (plus 16
+ *           floats of slack after the last row);
+ *   softmax the tile's max and exp over 16 lanes at once, then the online
+ *           rescaling of the running sums;
+ *   output  acc[QB][DH / 8] += p[i][j] * v[j][..] (float8 along the head dim).
+ * No local memory and no barriers; the host picks QB so that the QB * DH / 8
+ * accumulators fit the vector registers.  Lanes of keys >= key_end (past M,
+ * or past the query under `causal`) get -inf scores and zero weight, and
+ * their rows are clamped to valid memory. */
+#if DH % 8 != 0
+#error "attention_blocked needs DH % 8 == 0"
+#endif
+#define DV8 (DH / 8)
+
+inline float hmax8 (float8 v)
+{
+  float4 h = fmax (v.lo, v.hi);
+  float2 g = fmax (h.lo, h.hi);
+  return fmax (g.x, g.y);
+}
+
+inline float hsum8 (float8 v)
+{
+  float4 h = v.lo + v.hi;
+  return (h.x + h.y) + (h.z + h.w);
+}
+
+__kernel void attention_blocked (__global const float *q, __global const float *kt,
+                                 __global const float *v, __global float *o, int N, int M,
+                                 int heads, float scale, int causal)
+{
+  const int q0 = get_global_id (0) * QB, h = get_global_id (1), b = get_global_id (2);
+  if (q0 >= N)
+    return;
+  const size_t ld = (size_t) heads * DH;
+  __global const float *qrow[QB];
+#pragma unroll
+  for (int i = 0; i < QB; i++)
+    qrow[i] = q + ((size_t) b * N + min (q0 + i, N - 1)) * ld + (size_t) h * DH;
+  __global const float *kth = kt + ((size_t) b * ld + (size_t) h * DH) * M;
+  __global const float *vh = v + (size_t) b * M * ld + (size_t) h * DH;
+
+  float8 acc[QB][DV8];
+  float m[QB], l[QB];
+#pragma unroll
+  for (int i = 0; i < QB; i++)
+    {
+      m[i] = -INFINITY;
+      l[i] = 0.0f;
+#pragma unroll
+      for (int c = 0; c < DV8; c++)
+        acc[i][c] = (float8) (0.0f);
+    }
+  const int8 lane = (int8) (0, 1, 2, 3, 4, 5, 6, 7);
+  const int key_end = causal ? min (M, q0 + QB) : M;
+
+  for (int j0 = 0; j0 < key_end; j0 += 16)
+    {
+      float8 s_lo[QB], s_hi[QB];
+#pragma unroll
+      for (int i = 0; i < QB; i++)
+        s_lo[i] = s_hi[i] = (float8) (0.0f);
+      for (int d = 0; d < DH; d++)
+        {
+          const float8 k_lo = vload8 (0, kth + (size_t) d * M + j0);
+          const float8 k_hi = vload8 (0, kth + (size_t) d * M + j0 + 8);
+#pragma unroll
+          for (int i = 0; i < QB; i++)
+            {
+              const float8 qv = (float8) (qrow[i][d]);
+              s_lo[i] = fma (qv, k_lo, s_lo[i]);
+              s_hi[i] = fma (qv, k_hi, s_hi[i]);
+            }
+        }
+
+      float p[QB][16];
+#pragma unroll
+      for (int i = 0; i < QB; i++)
+        {
+          /* Keys past the end (or, causal, past query q0 + i) are masked. */
+          const int end = causal ? min (key_end, q0 + i + 1) : key_end;
+          const int8 key_lo = j0 + lane, key_hi = j0 + 8 + lane;
+          const float8 lo = select (s_lo[i] * scale, (float8) (-INFINITY), key_lo >= end);
+          const float8 hi = select (s_hi[i] * scale, (float8) (-INFINITY), key_hi >= end);
+          const float m_new = fmax (m[i], hmax8 (fmax (lo, hi)));
+          /* m_new is finite: the first tile holds key 0, which no query masks. */
+          const float correction = exp (m[i] - m_new);
+          const float8 p_lo = exp (lo - m_new), p_hi = exp (hi - m_new);
+          l[i] = l[i] * correction + hsum8 (p_lo + p_hi);
+          m[i] = m_new;
+#pragma unroll
+          for (int c = 0; c < DV8; c++)
+            acc[i][c] *= correction;
+          vstore8 (p_lo, 0, p[i]);
+          vstore8 (p_hi, 1, p[i]);
+        }
+
+      const int nk = min (16, key_end - j0);
+      for (int j = 0; j < nk; j++)
+        {
+          __global const float *vj = vh + (size_t) (j0 + j) * ld;
+#pragma unroll
+          for (int c = 0; c < DV8; c++)
+            {
+              const float8 vv = vload8 (c, vj);
+#pragma unroll
+              for (int i = 0; i < QB; i++)
+                acc[i][c] = fma ((float8) (p[i][j]), vv, acc[i][c]);
+            }
+        }
+    }
+
+#pragma unroll
+  for (int i = 0; i < QB; i++)
+    if (q0 + i < N)
+      {
+        __global float *orow = o + ((size_t) b * N + q0 + i) * ld + (size_t) h * DH;
+        const float inv = 1.0f / l[i];
+#pragma unroll
+        for (int c = 0; c < DV8; c++)
+          vstore8 (acc[i][c] * inv, c, orow);
+      }
+}
+#endif /* QB */

@@ -19,23 +19,58 @@ typedef struct
   int kh, kw, stride, pad_t, pad_l;
 } conv_shape;
 
+/* One work-item per (output pixel, input channel) writes that channel's
+ * kh * kw taps of the pixel's row: the division by Wo happens once per
+ * work-item, neighbouring work-items read neighbouring input pixels, and
+ * the writes are runs of kh * kw floats. */
 __kernel void im2col_chunk (__global const float *x, __global float *cols, const conv_shape s,
                             int b, int p0, int P)
 {
-  const int k = get_global_id (0), pl = get_global_id (1);
-  const int K = s.C * s.kh * s.kw;
-  if (k >= K || pl >= P)
+  const int pl = get_global_id (0), c = get_global_id (1);
+  if (pl >= P || c >= s.C)
     return;
-  const int p = p0 + pl, oy = p / s.Wo, ox = p % s.Wo;
-  const int c = k / (s.kh * s.kw), tap = k % (s.kh * s.kw);
-  const int uy = oy * s.stride - s.pad_t + tap / s.kw;
-  const int ux = ox * s.stride - s.pad_l + tap % s.kw;
+  const int taps = s.kh * s.kw, K = s.C * taps;
+  const int p = p0 + pl, oy = p / s.Wo, ox = p - oy * s.Wo;
+  __global const float *src = x + ((size_t) b * s.C + c) * s.H * s.W;
+  __global float *dst = cols + (size_t) pl * K + (size_t) c * taps;
+  const bool up_h = s.UH != s.H, up_w = s.UW != s.W;
+  for (int ky = 0; ky < s.kh; ky++)
+    {
+      const int uy = oy * s.stride - s.pad_t + ky;
+      const bool row_ok = uy >= 0 && uy < s.UH;
+      const int iy = up_h ? (int) (((long) uy * s.H) / s.UH) : uy;
+      for (int kx = 0; kx < s.kw; kx++)
+        {
+          const int ux = ox * s.stride - s.pad_l + kx;
+          float v = 0.0f;
+          if (row_ok && ux >= 0 && ux < s.UW)
+            {
+              const int ix = up_w ? (int) (((long) ux * s.W) / s.UW) : ux;
+              v = src[(size_t) iy * s.W + ix];
+            }
+          dst[ky * s.kw + kx] = v;
+        }
+    }
+}
+
+/* conv_pad: xp [B, C, Hp, Wp] = the input zero-padded by pad_t / pad_l on
+ * the top / left (and whatever is left of Hp x Wp on the bottom / right),
+ * after the virtual nearest upsample to UH x UW: the operand of the
+ * implicit-GEMM convolution (gemm_conv_panel), C * Hp * Wp floats instead
+ * of a patch matrix kh * kw times larger. */
+__kernel void conv_pad (__global const float *x, __global float *xp, const conv_shape s, int Hp,
+                        int Wp)
+{
+  const int px = get_global_id (0), py = get_global_id (1), bc = get_global_id (2);
+  if (px >= Wp || py >= Hp)
+    return;
+  const int uy = py - s.pad_t, ux = px - s.pad_l;
   float v = 0.0f;
   if (uy >= 0 && uy < s.UH && ux >= 0 && ux < s.UW)
     {
       const int iy = s.UH == s.H ? uy : (int) (((long) uy * s.H) / s.UH);
       const int ix = s.UW == s.W ? ux : (int) (((long) ux * s.W) / s.UW);
-      v = x[(((size_t) b * s.C + c) * s.H + iy) * s.W + ix];
+      v = x[((size_t) bc * s.H + iy) * s.W + ix];
     }
-  cols[(size_t) pl * K + k] = v;
+  xp[((size_t) bc * Hp + py) * Wp + px] = v;
 }

@@ -35,14 +35,15 @@ __kernel void eltwise_add_channel (__global float *x, __global const float *v, u
 }
 
 /* y [M, F] = x[:, :F] * gelu (x[:, F:]) for x [M, 2F]. */
-__kernel void eltwise_geglu (__global const float *x, __global float *y, ulong f, ulong n)
+__kernel void eltwise_geglu (__global const float *x, __global float *y, int f)
 {
-  size_t i = get_global_id (0);
-  if (i >= n)
+  /* 2-D: dimension 0 the column c < f, dimension 1 the row m. */
+  const int c = get_global_id (0);
+  const size_t m = get_global_id (1);
+  if (c >= f)
     return;
-  size_t m = i / f, c = i % f;
   __global const float *row = x + m * 2 * f;
-  y[i] = row[c] * gelu_f (row[f + c]);
+  y[m * f + c] = row[c] * gelu_f (row[f + c]);
 }
 
 /* The GEMM epilogue for backends that only multiply (CLBlast):

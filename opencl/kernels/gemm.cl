@@ -1,6 +1,14 @@
-/* y[M, N] = act (x[M, K] . w[N, K]^T + bias) + residual: the "NT" GEMM of
- * linear layers, with x and w both contiguous along K.
+/* y[M, N] = act (x[M, K] . w[N, K]^T + bias) + residual: the GEMM of
+ * linear layers and convolutions, x contiguous along K.  Two kernels:
  *
+ * gemm_panel (CPUs; -DMR=<rows>): w packed at upload into panels of 16
+ * rows, each stored k-major (sdcl_w.panel: the 16 weights of one k are
+ * adjacent).  A work-item owns MR rows x 16 columns of y in 2 * MR float8
+ * registers; per k it loads the panel's 16 weights once (two vectors) and
+ * broadcasts MR values of x, MR x 2 vector FMAs: the classic outer-product
+ * micro-kernel of CPU BLAS, with no horizontal sums and no local memory.
+ *
+ * gemm_nt (GPUs and row-major weights; -DTM -DTN): w row-major [N, K].
  * Each work-item owns a TM x TN block of outputs and keeps TM * TN float8
  * partial dot products in registers: per step of 8 along K it loads TM rows
  * of x and TN rows of w once and does TM * TN vector FMAs, so every loaded
@@ -16,10 +24,146 @@
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
-#if !defined(TM) || !defined(TN)
-#error "gemm.cl needs -DTM=<rows> -DTN=<columns> (the host's block size)"
+#if !defined(MR) && (!defined(TM) || !defined(TN))
+#error "gemm.cl needs -DMR=<rows> (gemm_panel) or -DTM=<rows> -DTN=<columns> (gemm_nt)"
 #endif
 
+/* Epilogue of one output: bias, activation, residual; (m, n) in range. */
+inline void
+store_out (float v, __global float *y, long at, __global const float *bias, int has_bias,
+           int bias_half, int bias_n, __global const float *res, int has_res, int act)
+{
+  if (has_bias)
+    v += load_param (bias, bias_half, bias_n);
+  v = apply_act (v, act);
+  if (has_res)
+    v += res[at];
+  y[at] = v;
+}
+
+#ifdef MR
+__kernel void gemm_panel (__global const float *x, __global const weight_t *w,
+                          __global const float *bias, int has_bias, int bias_half,
+                          __global const float *res, int has_res, __global float *y, long y_off,
+                          long stride_m, long stride_n, int bias_off, int M, int N, int K, int act)
+{
+  const int m0 = get_global_id (0) * MR, n0 = get_global_id (1) * 16;
+  if (m0 >= M || n0 >= N)
+    return;
+
+  /* Rows past M are clamped to the last row (valid memory, results
+   * discarded); columns past N read the panel's zero padding. */
+  __global const float *xr[MR];
+#pragma unroll
+  for (int i = 0; i < MR; i++)
+    xr[i] = x + (size_t) min (m0 + i, M - 1) * K;
+  __global const weight_t *panel = w + (size_t) n0 * K;
+
+  float8 lo[MR], hi[MR];
+#pragma unroll
+  for (int i = 0; i < MR; i++)
+    lo[i] = hi[i] = (float8) (0.0f);
+
+  for (int k = 0; k < K; k++)
+    {
+      const float8 w_lo = LOAD_W8 (panel, 16 * k), w_hi = LOAD_W8 (panel, 16 * k + 8);
+#pragma unroll
+      for (int i = 0; i < MR; i++)
+        {
+          const float8 xv = (float8) (xr[i][k]);
+          lo[i] = fma (xv, w_lo, lo[i]);
+          hi[i] = fma (xv, w_hi, hi[i]);
+        }
+    }
+
+#pragma unroll
+  for (int i = 0; i < MR; i++)
+    {
+      const int m = m0 + i;
+      if (m >= M)
+        break;
+      float out[16];
+      vstore8 (lo[i], 0, out);
+      vstore8 (hi[i], 1, out);
+      for (int j = 0; j < 16 && n0 + j < N; j++)
+        store_out (out[j], y, y_off + m * stride_m + (n0 + j) * stride_n, bias, has_bias,
+                   bias_half, bias_off + n0 + j, res, has_res, act);
+    }
+}
+
+/* gemm_conv_panel: the convolution as an implicit GEMM with gemm_panel's
+ * micro-kernel.  Row m is output pixel m (oy = m / Wo, ox = m % Wo) of one
+ * batch entry, column n an output channel, k = (c, ky, kx) the weight's
+ * [O, C, kh, kw] order.  x is the input already zero-padded (and
+ * upsampled) by conv_pad: planes of Hp x Wp, so patch value (m, k) is
+ * x[c * Hp * Wp + (oy * stride + ky) * Wp + ox * stride + kx], with no
+ * bounds checks and no patch buffer.  x_off selects the batch entry.  Rows
+ * past M are clamped.  The kernel size is compile-time (-DKH -DKW) so the
+ * taps unroll. */
+#if defined(KH) && defined(KW)
+__kernel void gemm_conv_panel (__global const float *x, __global const weight_t *w,
+                               __global const float *bias, int has_bias, int bias_half,
+                               __global const float *res, int has_res, __global float *y,
+                               long y_off, long stride_m, long stride_n, int bias_off, int M,
+                               int N, int K, int act, long x_off, int C, int stride, int Wo, int Hp,
+                               int Wp)
+{
+  const int m0 = get_global_id (0) * MR, n0 = get_global_id (1) * 16;
+  if (m0 >= M || n0 >= N)
+    return;
+  __global const float *base[MR];
+#pragma unroll
+  for (int i = 0; i < MR; i++)
+    {
+      const int m = min (m0 + i, M - 1), oy = m / Wo, ox = m - oy * Wo;
+      base[i] = x + x_off + (size_t) (oy * stride) * Wp + ox * stride;
+    }
+  __global const weight_t *panel = w + (size_t) n0 * K;
+  const size_t plane = (size_t) Hp * Wp;
+
+  float8 lo[MR], hi[MR];
+#pragma unroll
+  for (int i = 0; i < MR; i++)
+    lo[i] = hi[i] = (float8) (0.0f);
+
+  int k = 0;
+  for (int c = 0; c < C; c++)
+#pragma unroll
+    for (int ky = 0; ky < KH; ky++)
+      {
+        const size_t row = c * plane + (size_t) ky * Wp;
+#pragma unroll
+        for (int kx = 0; kx < KW; kx++, k++)
+          {
+            const float8 w_lo = LOAD_W8 (panel, 16 * k), w_hi = LOAD_W8 (panel, 16 * k + 8);
+#pragma unroll
+            for (int i = 0; i < MR; i++)
+              {
+                const float8 xv = (float8) (base[i][row + kx]);
+                lo[i] = fma (xv, w_lo, lo[i]);
+                hi[i] = fma (xv, w_hi, hi[i]);
+              }
+          }
+      }
+
+#pragma unroll
+  for (int i = 0; i < MR; i++)
+    {
+      const int m = m0 + i;
+      if (m >= M)
+        break;
+      float out[16];
+      vstore8 (lo[i], 0, out);
+      vstore8 (hi[i], 1, out);
+      for (int j = 0; j < 16 && n0 + j < N; j++)
+        store_out (out[j], y, y_off + m * stride_m + (n0 + j) * stride_n, bias, has_bias,
+                   bias_half, bias_off + n0 + j, res, has_res, act);
+    }
+}
+#endif /* KH && KW */
+#endif /* MR */
+
+#ifdef TM
 __kernel void gemm_nt (__global const float *x, __global const weight_t *w,
                        __global const float *bias, int has_bias, int bias_half,
                        __global const float *res, int has_res, __global float *y, long y_off,
@@ -97,3 +241,4 @@ __kernel void gemm_nt (__global const float *x, __global const weight_t *w,
         y[at] = v;
       }
 }
+#endif /* TM */

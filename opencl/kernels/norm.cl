@@ -31,21 +31,26 @@ __kernel void group_norm_stats (__global const float *x, __global float *stats, 
     }
 }
 
-/* y = (x - mean) * rstd * gamma[c] + beta[c], then SiLU if asked. */
+/* y = (x - mean) * rstd * gamma[c] + beta[c], then SiLU if asked.  A 2-D
+ * range: dimension 0 runs over the hw positions of one channel plane,
+ * dimension 1 over the B * C planes, so the channel and group come from
+ * the plane index (no per-element 64-bit division) and neighbouring
+ * work-items touch neighbouring floats. */
 __kernel void group_norm_apply (__global const float *x, __global float *y,
                                 __global const float *stats, __global const float *gamma,
-                                __global const float *beta, int params_half, ulong hw, int channels,
-                                int channels_per_group, int silu, ulong n)
+                                __global const float *beta, int params_half, int hw, int channels,
+                                int channels_per_group, int silu)
 {
-  size_t i = get_global_id (0);
-  if (i >= n)
+  const int i = get_global_id (0), bc = get_global_id (1);
+  if (i >= hw)
     return;
-  size_t bc = i / hw;
-  int c = bc % channels;
-  size_t g = (bc / channels) * (channels / channels_per_group) + c / channels_per_group;
-  float v = (x[i] - stats[2 * g]) * stats[2 * g + 1];
-  v = v * load_param (gamma, params_half, c) + load_param (beta, params_half, c);
-  y[i] = silu ? v * sigmoid_f (v) : v;
+  const int c = bc % channels;
+  const int g = (bc / channels) * (channels / channels_per_group) + c / channels_per_group;
+  const float scale = stats[2 * g + 1] * load_param (gamma, params_half, c);
+  const float shift = load_param (beta, params_half, c) - stats[2 * g] * scale;
+  const size_t at = (size_t) bc * hw + i;
+  const float v = x[at] * scale + shift;
+  y[at] = silu ? v * sigmoid_f (v) : v;
 }
 
 /* One work-group (power-of-two size) per row of C values. */

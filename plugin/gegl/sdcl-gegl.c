@@ -262,10 +262,10 @@ report_progress (int               step,
 {
   gegl_operation_progress (operation, (gdouble) step / MAX (n_steps, 1), "");
 
-  /* GEGL (up to 0.4.62 at least) gives an operation no way to learn that
-   * its host abandoned the render, so a run always completes.  Hosts that
-   * must cancel run the graph in a process they can stop, as the sdcl
-   * GIMP plug-in does. */
+  /* GEGL 0.4 gives an operation no way to learn that its host abandoned
+   * the render (no cancel call or flag reaches process()), so a run always
+   * completes.  Hosts that must cancel run the graph in a process they
+   * can stop, as the sdcl GIMP plug-in does. */
   return true;
 }
 

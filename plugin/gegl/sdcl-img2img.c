@@ -85,10 +85,10 @@ gegl_op_class_init (GeglOpClass *klass)
   GeglOperationFilterClass *filter_class    = GEGL_OPERATION_FILTER_CLASS (klass);
 
   G_OBJECT_CLASS (klass)->finalize = finalize;
-  operation_class->is_available = sdcl_gegl_is_available;
-  operation_class->prepare      = prepare;
+  operation_class->is_available     = sdcl_gegl_is_available;
+  operation_class->prepare          = prepare;
   sdcl_gegl_class_whole_image (operation_class);
-  filter_class->process         = process;
+  filter_class->process            = process;
 
   /* No "license" key: see sdcl-txt2img.c. */
   gegl_operation_class_set_keys (operation_class,

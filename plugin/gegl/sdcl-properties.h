@@ -13,7 +13,7 @@
 
 /* A plain string: GIMP 3 cannot build a filter dialog for
  * GeglParamFilePath, so property_file_path would hide the operation's
- * settings there. */
+ * settings there, and GEGL has no file-chooser hint for strings. */
 property_string (model, _("Model"), "")
   description (_("Stable Diffusion 1.x checkpoint: a diffusers folder or a "
                  "single .safetensors file"))

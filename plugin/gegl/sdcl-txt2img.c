@@ -105,8 +105,8 @@ gegl_op_class_init (GeglOpClass *klass)
   GeglOperationClass       *operation_class = GEGL_OPERATION_CLASS (klass);
   GeglOperationSourceClass *source_class    = GEGL_OPERATION_SOURCE_CLASS (klass);
 
-  /* Set before the keys: registering the name asks whether to show it. */
-  G_OBJECT_CLASS (klass)->finalize = finalize;
+  G_OBJECT_CLASS (klass)->finalize   = finalize;
+  /* Hidden where OpenCL has no device: the operation could only fail. */
   operation_class->is_available      = sdcl_gegl_is_available;
   operation_class->prepare           = prepare;
   operation_class->get_bounding_box  = get_bounding_box;
@@ -115,8 +115,8 @@ gegl_op_class_init (GeglOpClass *klass)
   source_class->process              = process;
 
   /* No "license" key: the module is LGPL-3.0-or-later like GEGL itself,
-   * and any license key hides an operation from hosts that never declare
-   * an application license. */
+   * and GEGL shows an operation with that key only to hosts that declared
+   * a matching application license, which many never do. */
   gegl_operation_class_set_keys (operation_class,
     "name",            "sdcl:txt2img",
     "title",           _("Stable Diffusion: Text to Image"),

@@ -241,13 +241,22 @@ sdcl_session_get_model (SdclSession  *session,
 gchar *
 sdcl_model_info_describe (const sdcl_model_info *info)
 {
-  gchar *params = g_strdup_printf ("%.2f", info->n_parameters / 1e9);
-  gchar *bytes  = g_format_size (info->device_bytes);
+  gchar *params;
+  gchar *bytes = g_format_size (info->device_bytes);
   gchar *text;
 
-  /* TRANSLATORS: model family, parameter count in billions, size on the GPU,
-   * e.g. "SD 1.x, 1.07 billion parameters, 2.1 GB on the device". */
-  text = g_strdup_printf (_("%s, %s billion parameters, %s on the device"),
+  /* SD checkpoints have around a billion parameters, test models far
+   * fewer: pick the unit that keeps the number readable. */
+  if (info->n_parameters >= 1000000000u)
+    /* TRANSLATORS: a parameter count, e.g. "1.07 billion" */
+    params = g_strdup_printf (_("%.2f billion"), info->n_parameters / 1e9);
+  else
+    /* TRANSLATORS: a parameter count, e.g. "12.3 million" */
+    params = g_strdup_printf (_("%.1f million"), info->n_parameters / 1e6);
+
+  /* TRANSLATORS: model family, parameter count, size on the GPU, e.g.
+   * "SD 1.x, 1.07 billion parameters, 2.1 GB on the device". */
+  text = g_strdup_printf (_("%s, %s parameters, %s on the device"),
                           info->family_name ? info->family_name : "?", params, bytes);
   g_free (params);
   g_free (bytes);

@@ -80,6 +80,21 @@ mode_args (SdclMode mode,
   g_return_val_if_reached (NULL);
 }
 
+/* The plug-in's own locale/ folder when it has one (a plug-in folder copied
+ * into a profile carries its catalogs), else the installed locale dir. */
+static gchar *
+plugin_localedir (void)
+{
+  gchar *dir   = g_path_get_dirname (gimp_get_progname ());
+  gchar *local = g_build_filename (dir, "locale", NULL);
+
+  g_free (dir);
+  if (g_file_test (local, G_FILE_TEST_IS_DIR))
+    return local;
+  g_free (local);
+  return g_strdup (LOCALEDIR);
+}
+
 static void
 query (void)
 {
@@ -95,7 +110,10 @@ query (void)
     { GIMP_PDB_INT32, "seed",  "The seed that was used" },
   };
 
-  gimp_plugin_domain_register (GETTEXT_PACKAGE, LOCALEDIR);
+  gchar *localedir = plugin_localedir ();
+
+  gimp_plugin_domain_register (GETTEXT_PACKAGE, localedir);
+  g_free (localedir);
 
   for (SdclMode mode = SDCL_MODE_TXT2IMG; mode <= SDCL_MODE_INPAINT; mode++)
     {
@@ -342,8 +360,11 @@ run (const gchar      *name,
   gint              seed = 0, x = 0, y = 0;
   GError           *error = NULL;
   gchar            *prefs_file = NULL;
+  gchar            *localedir;
 
-  sdcl_i18n_init (LOCALEDIR);
+  localedir = plugin_localedir ();
+  sdcl_i18n_init (localedir);
+  g_free (localedir);
   textdomain (GETTEXT_PACKAGE); /* our own process: the default domain is ours */
   gegl_init (NULL, NULL);
 

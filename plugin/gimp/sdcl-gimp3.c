@@ -46,8 +46,8 @@ sdcl_plug_in_query_procedures (GimpPlugIn *plug_in)
 {
   GList *list = NULL;
 
-  for (SdclMode mode = SDCL_MODE_INPAINT; mode >= SDCL_MODE_TXT2IMG; mode--)
-    list = g_list_prepend (list, g_strdup (sdcl_mode_procedure (mode)));
+  for (SdclMode mode = SDCL_MODE_TXT2IMG; mode <= SDCL_MODE_INPAINT; mode++)
+    list = g_list_append (list, g_strdup (sdcl_mode_procedure (mode)));
   return list;
 }
 
@@ -404,14 +404,11 @@ sdcl_plug_in_create_procedure (GimpPlugIn  *plug_in,
                                const gchar *name)
 {
   GimpProcedure *procedure;
-  SdclMode       mode;
-  gboolean       known = FALSE;
+  SdclMode       mode = SDCL_MODE_TXT2IMG;
 
-  for (mode = SDCL_MODE_TXT2IMG; mode <= SDCL_MODE_INPAINT && !known; mode++)
-    known = strcmp (name, sdcl_mode_procedure (mode)) == 0;
-  if (!known)
-    return NULL;
-  mode--;
+  while (strcmp (name, sdcl_mode_procedure (mode)) != 0)
+    if (mode++ == SDCL_MODE_INPAINT)
+      return NULL;
 
   procedure = gimp_image_procedure_new (plug_in, name, GIMP_PDB_PROC_TYPE_PLUGIN,
                                         sdcl_run, NULL, NULL);

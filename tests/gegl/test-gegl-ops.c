@@ -14,6 +14,7 @@
  */
 #include <gegl.h>
 #include <gegl-paramspecs.h>
+#include <glib/gstdio.h>
 #include <string.h>
 
 #include "sdcl.h"
@@ -449,6 +450,7 @@ main (int    argc,
       char **argv)
 {
   gchar *path;
+  gchar *swap;
   int    status;
 
   g_test_init (&argc, &argv, NULL);
@@ -458,8 +460,12 @@ main (int    argc,
   /* GEGL_PATH replaces GEGL's own search path: keep its operations. */
   path = g_strjoin (":", argv[1], argv[2], NULL);
   g_setenv ("GEGL_PATH", path, TRUE);
-  g_setenv ("GEGL_SWAP", "RAM", TRUE);
   g_free (path);
+  /* GEGL 0.4.42 takes GEGL_SWAP as a folder (no "RAM" keyword yet) and
+   * makes it at start-up: give it a temporary one. */
+  swap = g_dir_make_tmp ("sdcl-gegl-swap-XXXXXX", NULL);
+  g_assert_nonnull (swap);
+  g_setenv ("GEGL_SWAP", swap, TRUE);
   tiny_model = g_build_filename (g_getenv ("SDCL_FIXTURES"), "models", "tiny-sd", NULL);
   g_log_set_handler ("sdcl-gegl", G_LOG_LEVEL_DEBUG, count_cache_messages, NULL);
 
@@ -478,5 +484,7 @@ main (int    argc,
 
   g_free (tiny_model);
   gegl_exit ();
+  g_rmdir (swap);
+  g_free (swap);
   return status;
 }

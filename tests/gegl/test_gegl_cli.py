@@ -26,6 +26,7 @@ GEGL, GEGL_OPS_DIR, MODULE_DIR, SDCL_CLI = sys.argv[1:5]
 HERE = os.path.dirname(os.path.abspath(__file__))
 TINY = os.path.join(os.environ['SDCL_FIXTURES'], 'models', 'tiny-sd')
 failures = []
+TMP = None  # the run's temporary folder, set by main()
 
 
 def check(cond, what, detail=''):
@@ -131,7 +132,9 @@ def gegl(*args, module_dir=MODULE_DIR, extra_env=None, cwd=None):
     # GEGL_PATH replaces GEGL's own search path: keep its operations
     # (png-load, png-save, ...) first.
     env['GEGL_PATH'] = GEGL_OPS_DIR + (':' + module_dir if module_dir else '')
-    env['GEGL_SWAP'] = 'RAM'  # nothing written outside the test's folders
+    # GEGL 0.4.42 takes GEGL_SWAP as a folder (no "RAM" keyword yet) and
+    # makes it at start-up: keep it in the test's own temporary folder.
+    env['GEGL_SWAP'] = os.path.join(TMP, 'swap')
     env.update(extra_env or {})
     # errors='replace': `gegl --info` prints a garbage "operation-class"
     # value for every operation (a bug of GEGL 0.4.42's CLI).
@@ -209,19 +212,31 @@ def test_txt2img(tmp):
     c, _ = generate(tmp, 'c.png', *ops[:-1], 'seed=43')
     check(c is not None and differing(a, c) > 0, 'txt2img: another seed, another image')
 
-    # The operation must hand the engine what the CLI hands it: same
-    # defaults (sampler, Karras, guidance), same colour handling.  The CLI
-    # writes 8 bits, png-save 16, so allow one 8-bit step.
-    cli_png = os.path.join(tmp, 'cli.png')
+    # The operation must hand the engine what the CLI hands it: the same
+    # defaults (sampler, Karras, guidance), each property mapped to its
+    # engine parameter, the same colour handling.
+    same_as_cli(tmp, a, 'defaults', [])
+    b, _ = generate(tmp, 'euler.png', *ops, 'sampler=euler', 'karras=false', 'guidance=3')
+    check(b is not None and differing(a, b) > 0, 'txt2img: other settings, another image')
+    same_as_cli(tmp, b, 'sampler=euler karras=false guidance=3',
+                ['--sampler', 'euler', '--no-karras', '--cfg', '3'])
+
+
+def same_as_cli(tmp, img, what, cli_args):
+    """The CLI writes 8 bits, png-save 16: allow one 8-bit step."""
+    ref_png = os.path.join(tmp, 'cli.png')
     p = subprocess.run([SDCL_CLI, 'txt2img', '--model', TINY, '--prompt', 'a red circle',
                         '--negative', 'blurry', '--steps', '2', '-W', '64', '-H', '48',
-                        '--seed', '42', '-o', cli_png], capture_output=True, text=True,
-                       timeout=600)
-    if check(p.returncode == 0, 'sdcl CLI makes the reference image', p.stderr[-1000:]):
-        ref = read_png(cli_png)
-        n = differing(a, ref, tolerance=257)
-        check(n == 0, 'txt2img pixels equal the sdcl CLI\'s within one 8-bit step',
-              '%d of %d pixels differ' % (n, len(a.pixels)))
+                        '--seed', '42', *cli_args, '-o', ref_png],
+                       capture_output=True, text=True, timeout=600)
+    if not check(p.returncode == 0, 'sdcl CLI makes the reference image (%s)' % what,
+                 p.stderr[-1000:]):
+        return
+    if not check(img is not None, 'txt2img made an image (%s)' % what):
+        return
+    n = differing(img, read_png(ref_png), tolerance=257)
+    check(n == 0, 'txt2img pixels equal the sdcl CLI\'s (%s)' % what,
+          '%d of %d pixels differ by more than one 8-bit step' % (n, len(img.pixels)))
 
 
 def test_txt2img_errors(tmp):
@@ -329,7 +344,9 @@ def test_xml_graph(tmp):
 
 
 def main():
+    global TMP
     with tempfile.TemporaryDirectory() as tmp:
+        TMP = tmp
         for test in (test_loading, test_txt2img, test_txt2img_errors, test_img2img,
                      test_inpaint, test_xml_graph):
             print('# ' + test.__name__)

@@ -43,7 +43,14 @@ image=$src/tests/reference/fixtures/images/init-48x64.png
 if [ "$api" = 2 ]; then
   load="(gimp-file-load RUN-NONINTERACTIVE \"$image\" \"$image\")"
   layer="(car (gimp-image-get-active-layer image))"
-  call="(plug-in-sdcl-$mode RUN-INTERACTIVE image layer)"
+  # GIMP 2.10's Script-Fu wants every argument even for an interactive
+  # run; the dialog ignores them and shows the last values.
+  case $mode in
+    txt2img) rest='20 7.5 -1 512 512 ""' ;;
+    img2img) rest='20 7.5 -1 0.6 ""' ;;
+    *)       rest='20 7.5 -1 1.0 4.0 FALSE 32 ""' ;;
+  esac
+  call="(plug-in-sdcl-$mode RUN-INTERACTIVE image layer \"\" \"\" \"\" \"dpmpp_2m\" $rest)"
 else
   load="(gimp-file-load RUN-NONINTERACTIVE \"$image\")"
   layer="(vector-ref (car (gimp-image-get-layers image)) 0)"
@@ -57,6 +64,9 @@ export GIMP2_DIRECTORY=$profile GIMP3_DIRECTORY=$profile
 export XDG_CONFIG_HOME=$work/xdg XDG_DATA_HOME=$work/xdg-data
 export SDCL_MODELS_DIR=$src/tests/reference/fixtures/models
 export SDCL_CACHE_DIR=${SDCL_CACHE_DIR:-$build/test-cache}
+# The copied plug-in finds the build's libsdcl this way (its build-tree
+# rpath is relative to where meson put it).
+export LD_LIBRARY_PATH=$build/engine${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 if [ -n "$lang" ]; then export LANGUAGE=$lang LC_ALL=C.UTF-8; fi
 
 # The whole session runs inside xvfb-run; GIMP gets its own process group

@@ -46,4 +46,4 @@
   (plug-in-sdcl-inpaint #:run-mode RUN-NONINTERACTIVE #:image image #:drawables (vector layer)
                         #:model model #:prompt prompt #:negative-prompt "" #:sampler "euler"
                         #:steps 2 #:guidance 7.5 #:seed seed #:strength 1.0 #:mask-blur 0.0
-                        #:only-masked #f #:padding 0 #:device ""))
+                        #:only-masked FALSE #:padding 0 #:device ""))

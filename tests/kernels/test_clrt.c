@@ -296,19 +296,56 @@ test_out_of_memory (sdcl_cl *cl)
   sdcl_cl_set_max_alloc_for_testing (cl, 0);
 }
 
-/* Downloads all parts of a weight as raw bytes. */
+/* Downloads all parts of a weight as raw row-major bytes, undoing the
+ * panel layout (sdcl_w.panel) when the upload chose it. */
 static guint8 *
 weight_bytes (sdcl_cl *cl, const sdcl_w *w)
 {
-  size_t esize = w->type == SDCL_WT_F16 ? 2 : 4, row = (size_t) (w->n / w->d[0]) * esize;
+  const size_t esize = w->type == SDCL_WT_F16 ? 2 : 4;
+  const int64_t K = w->n / w->d[0], P = w->panel ? w->panel : 1;
   guint8 *out = g_malloc0 ((size_t) w->n * esize);
   for (int p = 0; p < w->nparts; p++)
     {
-      int64_t rows = MIN (w->part_rows, w->d[0] - p * w->part_rows);
-      clEnqueueReadBuffer (sdcl_cl_queue (cl), w->part[p], CL_TRUE, 0, (size_t) rows * row,
-                           out + (size_t) (p * w->part_rows) * row, 0, NULL, NULL);
+      const int64_t row0 = p * w->part_rows, rows = MIN (w->part_rows, w->d[0] - row0);
+      const int64_t stored = (rows + P - 1) / P * P;
+      guint8 *part = g_malloc ((size_t) (stored * K) * esize);
+      clEnqueueReadBuffer (sdcl_cl_queue (cl), w->part[p], CL_TRUE, 0, (size_t) (stored * K) * esize,
+                           part, 0, NULL, NULL);
+      for (int64_t r = 0; r < rows; r++)
+        for (int64_t k = 0; k < K; k++)
+          {
+            const int64_t at = w->panel ? ((r / P) * K + k) * P + r % P : r * K + k;
+            memcpy (out + (size_t) ((row0 + r) * K + k) * esize, part + (size_t) at * esize, esize);
+          }
+      g_free (part);
     }
   return out;
+}
+
+/* On devices that pack matrices (CPUs), a split weight gets parts of whole
+ * 16-row panels, the last part padded. */
+static void
+test_weight_panels (sdcl_cl *cl)
+{
+  if (!sdcl_cl_packs_weights (cl))
+    return;
+  enum { R = 37, C = 5 };
+  float src[R * C];
+  for (int i = 0; i < R * C; i++)
+    src[i] = (float) i;
+  int64_t shape[2] = { R, C };
+  sdcl_w w;
+  sdcl_cl_set_max_alloc_for_testing (cl, 20 * C * 4); /* 20 rows: parts of 16 */
+  sdcl_w_upload (cl, &w, SDCL_WT_F32, 2, shape, src, SDCL_SRC_F32);
+  sdcl_cl_set_max_alloc_for_testing (cl, 0);
+  CHECK (sdcl_cl_ok (cl), "panel upload");
+  CHECK (w.panel == SDCL_W_PANEL && w.part_rows == 16 && w.nparts == 3,
+         "panel upload: panel %d, %d parts of %lld rows", w.panel, w.nparts,
+         (long long) w.part_rows);
+  guint8 *got = weight_bytes (cl, &w);
+  CHECK_CLOSE ("panel upload round trip", (float *) got, src, R * C, 0, 0);
+  g_free (got);
+  sdcl_w_free (&w);
 }
 
 static void
@@ -401,6 +438,7 @@ main (void)
   test_pool (cl);
   test_out_of_memory (cl);
   test_weight_upload (cl);
+  test_weight_panels (cl);
   test_build_errors (cl);
   sdcl_cl_free (cl);
   test_devices ();

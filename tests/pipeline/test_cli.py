@@ -1,15 +1,20 @@
 #!/usr/bin/env python3
 """The sdcl command-line tool as a user runs it: help, devices, txt2img on
 the tiny model (PNG of the asked size, same bytes for the same seed, progress
-on stderr) and the documented exit codes for bad input.
+on stderr) and the documented exit codes for bad input; img2img and inpaint
+on the tiny models and the golden images (tests/reference/README.md), the
+PNG reader's formats (16-bit, palette, alpha masks), and their errors.
 
 usage: test_cli.py SDCL_BINARY   (SDCL_FIXTURES set by meson)
 """
+import array
+import json
 import os
 import struct
 import subprocess
 import sys
 import tempfile
+import zlib
 
 sdcl = sys.argv[1]
 fixtures = os.environ['SDCL_FIXTURES']
@@ -22,8 +27,9 @@ def run(*args):
     return p.returncode, p.stdout, p.stderr
 
 
-def check(cond, what):
-    print(('ok   ' if cond else 'FAIL ') + what)
+def check(cond, what, detail=''):
+    """detail (e.g. the tool's stderr) is printed only on failure."""
+    print(('ok   ' if cond else 'FAIL ') + what + ('' if cond or not detail else ': ' + detail))
     if not cond:
         failures.append(what)
 
@@ -33,6 +39,74 @@ def png_size(path):
         head = f.read(24)
     check(head[:8] == b'\x89PNG\r\n\x1a\n', 'PNG signature')
     return struct.unpack('>II', head[16:24])
+
+
+# ---- minimal PNG reading/writing (the standard library has none) ----
+
+def png_read(path):
+    """8-bit, non-interlaced PNG -> (width, height, channels, bytes)."""
+    with open(path, 'rb') as f:
+        data = f.read()
+    pos, idat, ihdr = 8, b'', None
+    while pos < len(data):
+        n, kind = struct.unpack('>I4s', data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + n]
+        if kind == b'IHDR':
+            ihdr = struct.unpack('>IIBBBBB', body)
+        elif kind == b'IDAT':
+            idat += body
+        pos += 12 + n
+    w, h, depth, ctype, _, _, interlace = ihdr
+    assert depth == 8 and interlace == 0 and ctype in (0, 2, 6), ihdr
+    c = {0: 1, 2: 3, 6: 4}[ctype]
+    raw, stride = zlib.decompress(idat), w * c
+    out, prev = bytearray(), bytearray(stride)
+    for y in range(h):
+        f, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        for i in range(stride):
+            a = line[i - c] if i >= c else 0
+            b, d = prev[i], prev[i - c] if i >= c else 0
+            if f == 1:
+                line[i] = (line[i] + a) & 255
+            elif f == 2:
+                line[i] = (line[i] + b) & 255
+            elif f == 3:
+                line[i] = (line[i] + (a + b) // 2) & 255
+            elif f == 4:
+                p = a + b - d
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - d)
+                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else d)) & 255
+        out += line
+        prev = line
+    return w, h, c, bytes(out)
+
+
+def png_write(path, w, h, ctype, depth, samples, palette=None):
+    """samples: one int per sample, rows top first, no filtering."""
+    c = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}[ctype]
+    fmt = '>%dH' % (w * c) if depth == 16 else '%dB' % (w * c)
+    rows = b''.join(b'\0' + struct.pack(fmt, *samples[y * w * c:(y + 1) * w * c])
+                    for y in range(h))
+
+    def chunk(kind, body):
+        return struct.pack('>I', len(body)) + kind + body + struct.pack(
+            '>I', zlib.crc32(kind + body) & 0xffffffff)
+    png = b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', w, h, depth, ctype, 0, 0, 0))
+    if palette:
+        png += chunk(b'PLTE', bytes(v for rgb in palette for v in rgb))
+    png += chunk(b'IDAT', zlib.compress(rows)) + chunk(b'IEND', b'')
+    with open(path, 'wb') as f:
+        f.write(png)
+
+
+def golden_tensor(name, tensor):
+    with open(os.path.join(fixtures, 'golden', name + '.safetensors'), 'rb') as f:
+        data = f.read()
+    n = struct.unpack('<Q', data[:8])[0]
+    meta = json.loads(data[8:8 + n])[tensor]
+    assert meta['dtype'] == 'F32'
+    lo, hi = meta['data_offsets']
+    return array.array('f', data[8 + n + lo:8 + n + hi])
 
 
 rc, out, _ = run('--help')
@@ -68,6 +142,94 @@ with tempfile.TemporaryDirectory() as tmp:
     check(rc == 2 and 'unknown command' in err, 'unknown command: exit 2')
     rc, _, err = run(*common, '-o', os.path.join(tmp, 'no', 'such', 'dir.png'))
     check(rc == 5 and 'cannot write' in err, 'unwritable output: exit 5')
+
+
+# ---- img2img and inpaint ----
+tiny9 = os.path.join(fixtures, 'models', 'tiny-sd-inpaint')
+init = os.path.join(fixtures, 'images', 'init-48x64.png')
+mask = os.path.join(fixtures, 'images', 'mask-48x64.png')
+MX0, MX1, MY0, MY1 = 13, 35, 19, 45  # the mask's rectangle (half-open)
+golden_args = ['--prompt', 'a red circle', '--negative', 'blurry', '--steps', '8',
+               '--sampler', 'ddim', '--seed', '99', '--precision', 'f32']
+
+rc, out, _ = run('img2img', '--help')
+check(rc == 0 and '--strength' in out and '--init' in out and '--mask' not in out,
+      'sdcl img2img --help')
+rc, out, _ = run('inpaint', '--help')
+check(rc == 0 and '--mask-blur' in out and '--only-masked' in out, 'sdcl inpaint --help')
+
+_, _, _, init_px = png_read(init)
+with tempfile.TemporaryDirectory() as tmp:
+    a, b = os.path.join(tmp, 'a.png'), os.path.join(tmp, 'b.png')
+
+    # diffusers' img2img (DDIM, strength 0.75, 8 steps, seed 99), within
+    # the 8-bit rounding plus the engine's 2e-3 tolerance.
+    rc, _, err = run('img2img', '--model', tiny, '--init', init, '--strength', '0.75',
+                     *golden_args, '-o', a)
+    check(rc == 0 and 'step 6/6' in err, 'img2img 0.75 runs 6 of 8 steps', err[-300:])
+    if rc == 0:
+        w, h, c, px = png_read(a)
+        want = golden_tensor('img2img_ddim_0.75', 'image')
+        worst = max(abs(px[i] / 255 - want[i]) for i in range(len(want)))
+        check((w, h, c) == (48, 64, 3) and worst <= 0.5 / 255 + 2e-3,
+              'img2img matches diffusers (max |diff| %.4f)' % worst)
+
+    rc, _, err = run('img2img', '--model', tiny, '--init', init, '--strength', '0', '-o', a)
+    check(rc == 0 and png_read(a)[3] == init_px, 'img2img strength 0 returns the input')
+
+    # 16-bit RGB (k * 257 = k / 255 exactly) reads as the 8-bit file does.
+    init16 = os.path.join(tmp, 'init16.png')
+    png_write(init16, 48, 64, 2, 16, [v * 257 for v in init_px])
+    run('img2img', '--model', tiny, '--init', init, '--strength', '0.5', '--steps', '2',
+        '--seed', '1', '-o', a)
+    rc, _, err = run('img2img', '--model', tiny, '--init', init16, '--strength', '0.5',
+                     '--steps', '2', '--seed', '1', '-o', b)
+    check(rc == 0 and png_read(a)[3] == png_read(b)[3], '16-bit init reads as 8-bit', err[-200:])
+
+    # Inpainting with the 9-channel model: pixels the blurred mask cannot
+    # reach (sigma 2 -> 6 px) are the input's, the rectangle is repainted.
+    rc, _, err = run('inpaint', '--model', tiny9, '--init', init, '--mask', mask,
+                     '--mask-blur', '2', *golden_args, '-o', a)
+    check(rc == 0, 'inpaint (9-channel) exit 0', err[-300:])
+    if rc == 0:
+        _, _, _, px = png_read(a)
+        outside = inside = 0
+        for y in range(64):
+            for x in range(48):
+                same = px[(y * 48 + x) * 3:(y * 48 + x + 1) * 3] == init_px[(y * 48 + x) * 3:(y * 48 + x + 1) * 3]
+                if MX0 - 6 <= x < MX1 + 6 and MY0 - 6 <= y < MY1 + 6:
+                    inside += not same
+                else:
+                    outside += not same
+        check(outside == 0 and inside > 200,
+              'inpaint keeps the outside (%d changed) and repaints the mask (%d)' % (outside, inside))
+
+    # The same mask as a palette PNG and as the alpha of an RGBA PNG (with
+    # noise in RGB) gives the same picture as the grey file.
+    _, _, _, mask_px = png_read(mask)
+    pal, rgba = os.path.join(tmp, 'pal.png'), os.path.join(tmp, 'rgba.png')
+    png_write(pal, 48, 64, 3, 8, [1 if v else 0 for v in mask_px], [(0, 0, 0), (255, 255, 255)])
+    png_write(rgba, 48, 64, 6, 8, [s for i, v in enumerate(mask_px) for s in (i % 251, 7, 99, v)])
+    base = ['inpaint', '--model', tiny, '--init', init, '--steps', '2', '--seed', '3']
+    run(*base, '--mask', mask, '-o', a)
+    ref = png_read(a)[3]
+    for kind, path in (('palette', pal), ('RGBA alpha', rgba)):
+        rc, _, err = run(*base, '--mask', path, '-o', b)
+        check(rc == 0 and png_read(b)[3] == ref, kind + ' mask reads as the grey one', err[-200:])
+
+    rc, _, err = run(*base, '--mask', mask, '--only-masked', '--padding', '4', '-o', b)
+    check(rc == 0 and png_read(b)[:3] == (48, 64, 3), 'inpaint --only-masked', err[-200:])
+
+    short = os.path.join(tmp, 'short.png')
+    png_write(short, 48, 63, 0, 8, [0] * (48 * 63))
+    rc, _, err = run(*base, '--mask', short, '-o', b)
+    check(rc == 2 and '48x63' in err and '48x64' in err, 'mask size mismatch: exit 2 naming both sizes')
+    rc, _, err = run(*base, '--mask', os.path.join(fixtures, 'golden', 'vae_encoder.json'), '-o', b)
+    check(rc == 2 and 'not a PNG' in err, 'non-PNG mask: exit 2')
+    rc, _, err = run(*base, '-o', b)
+    check(rc == 2 and '--mask' in err, 'inpaint without --mask: exit 2')
+    rc, _, err = run('img2img', '--model', tiny9, '--init', init, '-o', b)
+    check(rc == 2 and 'inpainting model' in err, 'img2img with a 9-channel model: exit 2')
 
 print('%d failure(s)' % len(failures))
 sys.exit(1 if failures else 0)

@@ -1,0 +1,432 @@
+/* sdcl-bench — per-phase timings of a checkpoint on one OpenCL device.
+ *
+ *   sdcl-bench --model M [--width 512] [--height 512] [--steps 1] [--device D]
+ *              [--precision f16|f32] [--encode] [--no-startup] [--json]
+ *
+ * Measures, in one process: model load, the CLIP text encoder, one UNet
+ * evaluation at batch 1 and one CFG step (the pipeline's batch-2
+ * evaluation), the VAE decoder (and encoder with --encode), each after a
+ * warm-up run so kernel builds are not counted; achieved GFLOP/s per phase
+ * from FLOPs counted over the model's config (flops.c); peak host RSS
+ * (VmHWM) and peak device bytes (weights + the activation pool's peak).
+ * Then, unless --no-startup, it starts itself twice as a child with an
+ * empty temporary SDCL_CACHE_DIR and POCL_CACHE_DIR (cold, then warm
+ * program caches) and reports the time from process start to the first
+ * denoising step and to its end (a 64x64-pixel step, so that kernel builds
+ * and loading dominate).  Table on stdout, or JSON with --json.
+ *
+ * SPDX-License-Identifier: LGPL-3.0-or-later
+ */
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "api_internal.h"
+#include "flops.h"
+#include "ops.h"
+
+static gint64 t_process;
+
+static double
+now (void)
+{
+  return (double) (g_get_monotonic_time () - t_process) / 1e6;
+}
+
+/* CPU seconds of this process (all threads, user + system).  The cores
+ * may be shared with other work: on an idle machine a phase's wall time is
+ * about its CPU time divided by the cores the device uses, so CPU time is
+ * the steadier figure when comparing under load. */
+static double
+cpu_now (void)
+{
+  struct rusage ru;
+  getrusage (RUSAGE_SELF, &ru);
+  return (double) ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double) ru.ru_stime.tv_sec
+         + ru.ru_stime.tv_usec / 1e6;
+}
+
+static void
+die (const char *what, const sdcl_error *err)
+{
+  fprintf (stderr, "sdcl-bench: %s: %s (%s)\n", what, err->message, sdcl_status_name (err->code));
+  exit (1);
+}
+
+/* VmHWM / VmRSS of this process in bytes (0 when unknown). */
+static uint64_t
+proc_status_kb (const char *key)
+{
+  char *text = NULL;
+  uint64_t kb = 0;
+  if (!g_file_get_contents ("/proc/self/status", &text, NULL, NULL))
+    return 0;
+  const char *p = strstr (text, key);
+  if (p)
+    kb = g_ascii_strtoull (p + strlen (key) + 1, NULL, 10);
+  g_free (text);
+  return kb * 1024;
+}
+
+static void
+random_tensor (sdcl_cl *cl, sdcl_t *t, int nd, int64_t d0, int64_t d1, int64_t d2, int64_t d3,
+               GRand *rng)
+{
+  sdcl_t_alloc (cl, t, nd, d0, d1, d2, d3);
+  float *h = g_new (float, t->n);
+  for (int64_t i = 0; i < t->n; i++)
+    h[i] = (float) g_rand_double_range (rng, -1.0, 1.0);
+  sdcl_t_upload (cl, t, h);
+  g_free (h);
+}
+
+typedef struct {
+  const char *name;
+  double seconds, cpu_seconds, gflop;
+} phase;
+
+enum { MAX_PHASES = 16 };
+static phase phases[MAX_PHASES];
+static int n_phases;
+
+static void
+add_phase (const char *name, double seconds, double cpu_seconds, double gflop)
+{
+  phases[n_phases++] = (phase) { name, seconds, cpu_seconds, gflop };
+}
+
+/* ---- the startup child ---------------------------------------------------- */
+
+typedef struct {
+  double load, text, step_begin, step_end;
+} startup_times;
+
+static startup_times
+run_startup (sdcl_ctx *ctx, sdcl_model *m, double t_ctx, int w, int h)
+{
+  (void) ctx;
+  startup_times s = { .load = t_ctx };
+  sdcl_error err = { 0 };
+  sdcl_cl *cl = m->ctx->cl;
+  int32_t ids[SDCL_CLIP_CONTEXT];
+  sdcl_tokenizer_encode_clip (m->tokenizer, "a photograph of an astronaut riding a horse",
+                              m->files->clip.pad_token_id, ids);
+  sdcl_t hidden = { 0 }, x = { 0 }, eps = { 0 };
+  if (sdcl_clip_forward (m->clip, ids, 1, SDCL_CLIP_CONTEXT, 1, NULL, &hidden, &err) != SDCL_OK)
+    die ("text encoder", &err);
+  sdcl_cl_finish (cl);
+  s.text = now ();
+  GRand *rng = g_rand_new_with_seed (1);
+  const int f = 1 << (m->files->vae.n_levels - 1);
+  random_tensor (cl, &x, 4, 1, m->files->unet.in_channels, h / f, w / f, rng);
+  g_rand_free (rng);
+  const float t = 999.0f;
+  s.step_begin = now ();
+  if (sdcl_unet_forward (m->unet, &x, &t, &hidden, NULL, &eps, &err) != SDCL_OK)
+    die ("UNet", &err);
+  sdcl_cl_finish (cl);
+  s.step_end = now ();
+  sdcl_t_release (cl, &eps);
+  sdcl_t_release (cl, &x);
+  sdcl_t_release (cl, &hidden);
+  return s;
+}
+
+/* Runs this program as a startup child with the given cache directory;
+ * fills *s from its one-line answer. */
+static bool
+spawn_startup (const char *self, const char *model, const char *device, const char *precision,
+               const char *cache, startup_times *s, double *wall)
+{
+  char *pocl = g_build_filename (cache, "pocl", NULL);
+  char **env = g_get_environ ();
+  env = g_environ_setenv (env, "SDCL_CACHE_DIR", cache, TRUE);
+  env = g_environ_setenv (env, "POCL_CACHE_DIR", pocl, TRUE);
+  g_mkdir_with_parents (pocl, 0700);
+  GPtrArray *argv = g_ptr_array_new ();
+  g_ptr_array_add (argv, (char *) self);
+  g_ptr_array_add (argv, "--startup-child");
+  g_ptr_array_add (argv, "--model");
+  g_ptr_array_add (argv, (char *) model);
+  g_ptr_array_add (argv, "--precision");
+  g_ptr_array_add (argv, (char *) precision);
+  if (device)
+    {
+      g_ptr_array_add (argv, "--device");
+      g_ptr_array_add (argv, (char *) device);
+    }
+  g_ptr_array_add (argv, NULL);
+  char *out = NULL;
+  int status = 0;
+  gint64 t0 = g_get_monotonic_time ();
+  bool ok = g_spawn_sync (NULL, (char **) argv->pdata, env, G_SPAWN_DEFAULT, NULL, NULL, &out,
+                          NULL, &status, NULL)
+            && g_spawn_check_wait_status (status, NULL)
+            && sscanf (out, "startup %lf %lf %lf %lf", &s->load, &s->text, &s->step_begin,
+                       &s->step_end) == 4;
+  *wall = (double) (g_get_monotonic_time () - t0) / 1e6;
+  g_free (out);
+  g_ptr_array_free (argv, TRUE);
+  g_strfreev (env);
+  g_free (pocl);
+  return ok;
+}
+
+/* ---- main --------------------------------------------------------------- */
+
+int
+main (int argc, char **argv)
+{
+  t_process = g_get_monotonic_time ();
+  char *model_path = NULL, *device = NULL, *precision = NULL;
+  int width = 512, height = 512, steps = 1;
+  gboolean json = FALSE, encode = FALSE, no_startup = FALSE, startup_child = FALSE,
+           no_cfg = FALSE;
+  GOptionEntry entries[] = {
+    { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path, "checkpoint (folder or .safetensors)", "M" },
+    { "width", 'W', 0, G_OPTION_ARG_INT, &width, "image width in pixels (512)", "N" },
+    { "height", 'H', 0, G_OPTION_ARG_INT, &height, "image height in pixels (512)", "N" },
+    { "steps", 's', 0, G_OPTION_ARG_INT, &steps, "timed UNet evaluations per batch size (1)", "N" },
+    { "device", 'd', 0, G_OPTION_ARG_STRING, &device, "OpenCL device (as sdcl's --device)", "D" },
+    { "precision", 'p', 0, G_OPTION_ARG_STRING, &precision, "weights on the device: f16 (default) or f32", "P" },
+    { "encode", 0, 0, G_OPTION_ARG_NONE, &encode, "also time the VAE encoder", NULL },
+    { "no-cfg", 0, 0, G_OPTION_ARG_NONE, &no_cfg, "skip the batch-2 (CFG) evaluation", NULL },
+    { "no-startup", 0, 0, G_OPTION_ARG_NONE, &no_startup, "skip the cold/warm start runs", NULL },
+    { "json", 0, 0, G_OPTION_ARG_NONE, &json, "JSON on stdout instead of a table", NULL },
+    { "startup-child", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE, &startup_child, NULL, NULL },
+    { NULL }
+  };
+  GOptionContext *octx = g_option_context_new ("- time sdcl's phases on a checkpoint");
+  g_option_context_add_main_entries (octx, entries, NULL);
+  GError *gerr = NULL;
+  if (!g_option_context_parse (octx, &argc, &argv, &gerr) || !model_path || steps < 1)
+    {
+      fprintf (stderr, "sdcl-bench: %s\n", gerr ? gerr->message : "--model is required");
+      return 2;
+    }
+  g_option_context_free (octx);
+  if (!precision)
+    precision = g_strdup ("f16");
+  const bool f32 = strcmp (precision, "f32") == 0;
+  if (!f32 && strcmp (precision, "f16") != 0)
+    {
+      fprintf (stderr, "sdcl-bench: --precision is f16 or f32\n");
+      return 2;
+    }
+
+  sdcl_error err = { 0 };
+  sdcl_ctx_params cp = sdcl_ctx_default_params ();
+  cp.device = device;
+  sdcl_ctx *ctx = NULL;
+  if (sdcl_ctx_new (&cp, &ctx, &err) != SDCL_OK)
+    die ("device", &err);
+  sdcl_model_params mp = sdcl_model_default_params ();
+  mp.weights = f32 ? SDCL_WEIGHTS_F32 : SDCL_WEIGHTS_F16;
+  sdcl_model *m = NULL;
+  const double t_load0 = now ();
+  if (sdcl_model_load (ctx, model_path, &mp, &m, &err) != SDCL_OK)
+    die ("model", &err);
+  const double t_load = now () - t_load0;
+
+  if (startup_child)
+    {
+      startup_times s = run_startup (ctx, m, now (), 64, 64);
+      printf ("startup %.3f %.3f %.3f %.3f\n", s.load, s.text, s.step_begin, s.step_end);
+      sdcl_model_free (m);
+      sdcl_ctx_free (ctx);
+      return 0;
+    }
+
+  sdcl_cl *cl = ctx->cl;
+  const sdcl_model_files *mf = m->files;
+  const int f = 1 << (mf->vae.n_levels - 1);
+  if (width % f || height % f || width < f || height < f)
+    {
+      fprintf (stderr, "sdcl-bench: width and height must be multiples of %d\n", f);
+      return 2;
+    }
+  const int lh = height / f, lw = width / f;
+  GRand *rng = g_rand_new_with_seed (20261122);
+  if (!json)
+    fprintf (stderr, "sdcl-bench: %s on %s, %dx%d\n", model_path, sdcl_cl_device (cl)->name,
+             width, height);
+
+  /* Text encoder: warm-up, then timed. */
+  int32_t ids[2 * SDCL_CLIP_CONTEXT];
+  sdcl_tokenizer_encode_clip (m->tokenizer, "a photograph of an astronaut riding a horse",
+                              mf->clip.pad_token_id, ids);
+  memcpy (ids + SDCL_CLIP_CONTEXT, ids, sizeof (int32_t) * SDCL_CLIP_CONTEXT);
+  sdcl_t hidden = { 0 };
+  for (int rep = 0; rep < 2; rep++)
+    {
+      sdcl_t_release (cl, &hidden);
+      const double t0 = now (), c0 = cpu_now ();
+      if (sdcl_clip_forward (m->clip, ids, 1, SDCL_CLIP_CONTEXT, 1, NULL, &hidden, &err) != SDCL_OK)
+        die ("text encoder", &err);
+      sdcl_cl_finish (cl);
+      if (rep == 1)
+        {
+          sdcl_flops fl = sdcl_clip_flops (&mf->clip, SDCL_CLIP_CONTEXT);
+          add_phase ("text encoder (77 tokens)", now () - t0, cpu_now () - c0,
+                     sdcl_flops_total (&fl) / 1e9);
+        }
+    }
+
+  /* UNet: batch 1 (warm-up + timed), then batch 2 = one CFG step. */
+  const sdcl_flops unet_fl = sdcl_unet_flops (&mf->unet, lh, lw, SDCL_CLIP_CONTEXT);
+  const double unet_gflop = sdcl_flops_total (&unet_fl) / 1e9;
+  double unet_first = 0;
+  for (int batch = 1; batch <= (no_cfg ? 1 : 2); batch++)
+    {
+      sdcl_t x = { 0 }, ctxt = { 0 };
+      random_tensor (cl, &x, 4, batch, mf->unet.in_channels, lh, lw, rng);
+      sdcl_t_alloc (cl, &ctxt, 3, batch, SDCL_CLIP_CONTEXT, hidden.d[2], 0);
+      for (int b = 0; b < batch; b++)
+        op_copy (cl, &hidden, 0, &ctxt, b * hidden.n, hidden.n);
+      const float ts[2] = { 999.0f, 999.0f };
+      double total = 0, cpu_total = 0;
+      for (int rep = (batch == 1 ? -1 : 0); rep < steps; rep++)
+        {
+          sdcl_t eps = { 0 };
+          const double t0 = now (), c0 = cpu_now ();
+          if (sdcl_unet_forward (m->unet, &x, ts, &ctxt, NULL, &eps, &err) != SDCL_OK)
+            die ("UNet", &err);
+          sdcl_cl_finish (cl);
+          const double dt = now () - t0, dc = cpu_now () - c0;
+          if (rep < 0)
+            unet_first = dt;
+          else
+            total += dt, cpu_total += dc;
+          sdcl_t_release (cl, &eps);
+          if (!json)
+            fprintf (stderr, "  UNet batch %d: %.2f s%s\n", batch, dt, rep < 0 ? " (warm-up)" : "");
+        }
+      add_phase (batch == 1 ? "UNet evaluation (batch 1)" : "CFG step (UNet batch 2)",
+                 total / steps, cpu_total / steps, batch * unet_gflop);
+      sdcl_t_release (cl, &x);
+      sdcl_t_release (cl, &ctxt);
+    }
+  sdcl_t_release (cl, &hidden);
+
+  /* VAE decoder (the UNet's runs built the shared kernels). */
+  {
+    sdcl_t z = { 0 }, img = { 0 };
+    random_tensor (cl, &z, 4, 1, mf->vae.latent_channels, lh, lw, rng);
+    const double t0 = now (), c0 = cpu_now ();
+    if (sdcl_vae_decode (m->vae, &z, NULL, &img, &err) != SDCL_OK)
+      die ("VAE decoder", &err);
+    sdcl_cl_finish (cl);
+    sdcl_flops fl = sdcl_vae_decoder_flops (&mf->vae, lh, lw);
+    add_phase ("VAE decode", now () - t0, cpu_now () - c0, sdcl_flops_total (&fl) / 1e9);
+    sdcl_t_release (cl, &z);
+    sdcl_t_release (cl, &img);
+  }
+  if (encode)
+    {
+      sdcl_vae *vae = NULL;
+      if (sdcl_vae_new (cl, mf->vae_w, &mf->vae, f32 ? SDCL_WT_F32 : SDCL_WT_F16, true, &vae,
+                        &err) != SDCL_OK)
+        die ("VAE encoder", &err);
+      sdcl_t img = { 0 }, mom = { 0 };
+      random_tensor (cl, &img, 4, 1, mf->vae.in_channels, height, width, rng);
+      const double t0 = now (), c0 = cpu_now ();
+      if (sdcl_vae_encode (vae, &img, NULL, &mom, &err) != SDCL_OK)
+        die ("VAE encoder", &err);
+      sdcl_cl_finish (cl);
+      sdcl_flops fl = sdcl_vae_encoder_flops (&mf->vae, height, width);
+      add_phase ("VAE encode (incl. kernel builds)", now () - t0, cpu_now () - c0,
+                 sdcl_flops_total (&fl) / 1e9);
+      sdcl_t_release (cl, &img);
+      sdcl_t_release (cl, &mom);
+      sdcl_vae_free (vae);
+    }
+  g_rand_free (rng);
+
+  sdcl_model_info info;
+  sdcl_model_get_info (m, &info);
+  const uint64_t rss_peak = proc_status_kb ("VmHWM:"), pool_peak = sdcl_cl_pool_peak_bytes (cl);
+  const sdcl_device_info *dev = sdcl_cl_device (cl);
+  char *dev_name = g_strdup (dev->name);
+
+  startup_times st[2] = { 0 };
+  double wall[2] = { 0 };
+  bool have_startup = false;
+  if (!no_startup)
+    {
+      sdcl_model_free (m);
+      sdcl_ctx_free (ctx);
+      m = NULL, ctx = NULL;
+      char *tmp = g_dir_make_tmp ("sdcl-bench-XXXXXX", NULL);
+      char *self = g_file_read_link ("/proc/self/exe", NULL);
+      have_startup = tmp && self
+                     && spawn_startup (self, model_path, device, precision, tmp, &st[0], &wall[0])
+                     && spawn_startup (self, model_path, device, precision, tmp, &st[1], &wall[1]);
+      if (tmp)
+        {
+          char *argv_rm[] = { "rm", "-rf", tmp, NULL };
+          g_spawn_sync (NULL, argv_rm, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, NULL,
+                        NULL);
+        }
+      g_free (tmp);
+      g_free (self);
+      if (!have_startup)
+        fprintf (stderr, "sdcl-bench: the startup runs failed\n");
+    }
+
+  if (json)
+    {
+      printf ("{\n  \"model\": \"%s\",\n  \"device\": \"%s\",\n  \"width\": %d,\n  \"height\": %d,\n"
+              "  \"precision\": \"%s\",\n  \"load_s\": %.3f,\n  \"unet_first_eval_s\": %.3f,\n"
+              "  \"unet_gflop\": %.1f,\n  \"unet_gflop_conv\": %.1f,\n  \"unet_gflop_linear\": %.1f,\n"
+              "  \"unet_gflop_attention\": %.1f,\n  \"phases\": [\n",
+              model_path, dev_name, width, height, precision, t_load, unet_first, unet_gflop,
+              unet_fl.conv / 1e9, unet_fl.linear / 1e9, unet_fl.attention / 1e9);
+      for (int i = 0; i < n_phases; i++)
+        printf ("    {\"name\": \"%s\", \"seconds\": %.3f, \"cpu_seconds\": %.3f, \"gflop\": %.1f, "
+                "\"gflops\": %.1f}%s\n",
+                phases[i].name, phases[i].seconds, phases[i].cpu_seconds, phases[i].gflop,
+                phases[i].gflop / phases[i].seconds, i + 1 < n_phases ? "," : "");
+      printf ("  ],\n  \"peak_rss_bytes\": %" PRIu64 ",\n  \"weight_device_bytes\": %" PRIu64
+              ",\n  \"pool_peak_bytes\": %" PRIu64 ",\n  \"peak_device_bytes\": %" PRIu64,
+              rss_peak, info.device_bytes, pool_peak, info.device_bytes + pool_peak);
+      if (have_startup)
+        printf (",\n  \"startup\": {\"cold\": {\"to_first_step_s\": %.3f, \"first_step_done_s\": %.3f},"
+                " \"warm\": {\"to_first_step_s\": %.3f, \"first_step_done_s\": %.3f}}",
+                st[0].step_begin, st[0].step_end, st[1].step_begin, st[1].step_end);
+      printf ("\n}\n");
+    }
+  else
+    {
+      printf ("device: %s; %dx%d (latent %dx%d); weights %s\n", dev_name, width, height, lw, lh,
+              precision);
+      printf ("model load: %.2f s; first UNet evaluation (kernel builds, pool growth): %.2f s\n",
+              t_load, unet_first);
+      printf ("UNet FLOPs per evaluation: %.1f GFLOP (conv %.1f, linear %.1f, attention %.1f)\n\n",
+              unet_gflop, unet_fl.conv / 1e9, unet_fl.linear / 1e9, unet_fl.attention / 1e9);
+      printf ("%-34s %9s %9s %9s %9s %12s\n", "phase", "seconds", "CPU s", "GFLOP", "GFLOP/s",
+              "GFLOP/CPU-s");
+      for (int i = 0; i < n_phases; i++)
+        printf ("%-34s %9.3f %9.3f %9.1f %9.1f %12.1f\n", phases[i].name, phases[i].seconds,
+                phases[i].cpu_seconds, phases[i].gflop, phases[i].gflop / phases[i].seconds,
+                phases[i].gflop / phases[i].cpu_seconds);
+      printf ("\npeak host RSS: %.2f GB; device: weights %.2f GB + activation pool peak %.2f GB\n",
+              rss_peak / 1e9, info.device_bytes / 1e9, pool_peak / 1e9);
+      if (have_startup)
+        printf ("start to first denoising step (64x64 px step): cold caches %.2f s (step done "
+                "%.2f s), warm caches %.2f s (step done %.2f s)\n",
+                st[0].step_begin, st[0].step_end, st[1].step_begin, st[1].step_end);
+    }
+  g_free (dev_name);
+  if (m)
+    sdcl_model_free (m);
+  if (ctx)
+    sdcl_ctx_free (ctx);
+  g_free (model_path);
+  g_free (device);
+  g_free (precision);
+  return 0;
+}

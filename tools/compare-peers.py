@@ -1,0 +1,207 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-3.0-or-later
+"""Side-by-side timing of sdcl and its peers on one random-weight SD1.5-shaped checkpoint.
+
+Runs, in one invocation and alternating round by round (so that the noise of a shared machine
+hits every engine alike):
+
+  sdcl       sdcl-bench on the OpenCL device (PoCL on a CPU-only machine), F16 weights;
+  sdcpp      stable-diffusion.cpp through PyPI's stable-diffusion-cpp-python, CPU, F16 weights;
+  diffusers  diffusers on PyTorch CPU, float32 (PyTorch has no fast CPU half path).
+
+Each engine runs in its own process; per engine it records one CFG step (the UNet on the
+batch-2 [negative, positive] latents), the VAE decode, the time from process start to the end,
+and the peak resident memory of the process (ru_maxrss from wait4).  sdcl-bench and diffusers
+time the phases directly; stable-diffusion.cpp is run as a txt2img of --steps steps and its own
+log lines ("sampling completed, taking X s", "decode_first_stage completed, taking X s") give
+the phases.  Medians over the rounds are printed with each peer's ratio to sdcl.
+
+Usage (the checkpoints come from sdcl-mkmodel with the same seed, so they hold the same
+weights):
+
+  build/tools/sdcl-mkmodel --layout single-file --dtype f16 /tmp/sd15.safetensors
+  build/tools/sdcl-mkmodel --layout diffusers --dtype f16 /tmp/sd15-diffusers
+  python3 tools/compare-peers.py --build build --single /tmp/sd15.safetensors \\
+      --diffusers /tmp/sd15-diffusers --size 512 --rounds 2 \\
+      --torch-python /opt/sdcl-ref/bin/python --sdcpp-python /tmp/sdcpp-venv/bin/python
+
+An engine whose interpreter or package is missing is reported as skipped, with the reason.
+"""
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+DIFFUSERS_SCRIPT = r"""
+import json, sys, time
+t_start = time.monotonic()
+import torch
+torch.set_num_threads(int(sys.argv[3]))
+from diffusers import AutoencoderKL, UNet2DConditionModel
+from transformers import CLIPTextModel
+folder, size = sys.argv[1], int(sys.argv[2])
+with torch.inference_mode():
+    te = CLIPTextModel.from_pretrained(folder, subfolder='text_encoder', local_files_only=True).float().eval()
+    unet = UNet2DConditionModel.from_pretrained(folder, subfolder='unet', local_files_only=True).float().eval()
+    vae = AutoencoderKL.from_pretrained(folder, subfolder='vae', local_files_only=True).float().eval()
+    t_loaded = time.monotonic()
+    ids = torch.randint(0, 49407, (2, 77))
+    t0 = time.monotonic(); ctx = te(ids)[0]; t_text = time.monotonic() - t0
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn((2, 4, size // 8, size // 8), generator=g)
+    t = torch.tensor([999.0, 999.0])
+    t0 = time.monotonic(); unet(x, t, encoder_hidden_states=ctx); t_cfg = time.monotonic() - t0
+    z = torch.randn((1, 4, size // 8, size // 8), generator=g)
+    t0 = time.monotonic(); vae.decode(z); t_vae = time.monotonic() - t0
+print(json.dumps({'load_s': t_loaded - t_start, 'text_s': t_text, 'cfg_step_s': t_cfg,
+                  'vae_decode_s': t_vae}))
+"""
+
+SDCPP_SCRIPT = r"""
+import json, sys, time
+t_start = time.monotonic()
+from stable_diffusion_cpp import StableDiffusion
+model, size, steps, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+sd = StableDiffusion(model_path=model, n_threads=threads, diffusion_flash_attn=True, verbose=True)
+t_loaded = time.monotonic()
+sd.generate_image(prompt='a photograph of an astronaut riding a horse', negative_prompt='',
+                  width=size, height=size, sample_steps=steps, cfg_scale=7.5, seed=1)
+print(json.dumps({'load_s': t_loaded - t_start, 'total_s': time.monotonic() - t_start}))
+"""
+
+
+def run_measured(argv, env=None):
+    """Runs argv; returns (stdout, stderr, wall seconds, peak RSS bytes, exit status)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        t0 = time.monotonic()
+        proc = subprocess.Popen(argv, stdout=out, stderr=err, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.monotonic() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return (out.read().decode(errors='replace'), err.read().decode(errors='replace'), wall,
+                usage.ru_maxrss * 1024, proc.returncode)
+
+
+def last_json(text):
+    for line in reversed(text.strip().splitlines()):
+        line = line.strip()
+        if line.startswith('{'):
+            return json.loads(line)
+    # sdcl-bench prints one multi-line JSON object
+    start = text.find('{')
+    return json.loads(text[start:]) if start >= 0 else None
+
+
+def run_sdcl(a):
+    argv = [os.path.join(a.build, 'tools', 'sdcl-bench'), '--model', a.single, '--width',
+            str(a.size), '--height', str(a.size), '--json', '--no-startup']
+    out, err, wall, rss, rc = run_measured(argv)
+    if rc != 0:
+        return {'error': err.strip().splitlines()[-1] if err.strip() else f'exit {rc}'}
+    j = last_json(out)
+    phases = {p['name']: p['seconds'] for p in j['phases']}
+    return {'cfg_step_s': phases.get('CFG step (UNet batch 2)'),
+            'vae_decode_s': phases.get('VAE decode'),
+            'text_s': phases.get('text encoder (77 tokens)'),
+            'load_s': j['load_s'], 'wall_s': wall, 'peak_rss_gb': rss / 1e9}
+
+
+def run_diffusers(a):
+    if not a.torch_python or not os.path.exists(a.torch_python):
+        return {'error': 'no PyTorch interpreter (--torch-python)'}
+    if not a.diffusers:
+        return {'error': 'no diffusers-layout checkpoint (--diffusers)'}
+    out, err, wall, rss, rc = run_measured(
+        [a.torch_python, '-c', DIFFUSERS_SCRIPT, a.diffusers, str(a.size), str(a.threads)])
+    if rc != 0:
+        return {'error': err.strip().splitlines()[-1] if err.strip() else f'exit {rc}'}
+    j = last_json(out)
+    j.update(wall_s=wall, peak_rss_gb=rss / 1e9)
+    return j
+
+
+def run_sdcpp(a):
+    if not a.sdcpp_python or not os.path.exists(a.sdcpp_python):
+        return {'error': 'no stable-diffusion-cpp-python interpreter (--sdcpp-python)'}
+    out, err, wall, rss, rc = run_measured(
+        [a.sdcpp_python, '-c', SDCPP_SCRIPT, a.single, str(a.size), str(a.steps),
+         str(a.threads)])
+    if rc != 0:
+        return {'error': err.strip().splitlines()[-1] if err.strip() else f'exit {rc}'}
+    j = last_json(out) or {}
+    log = out + err
+    sampling = re.findall(r'sampling completed, taking ([0-9.]+)\s*s', log)
+    decode = re.findall(r'decode_first_stage completed, taking ([0-9.]+)\s*s', log)
+    j.update(wall_s=wall, peak_rss_gb=rss / 1e9)
+    if sampling:
+        j['cfg_step_s'] = float(sampling[-1]) / a.steps
+    if decode:
+        j['vae_decode_s'] = float(decode[-1])
+    return j
+
+
+ENGINES = {'sdcl': run_sdcl, 'sdcpp': run_sdcpp, 'diffusers': run_diffusers}
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--build', default='build', help='sdcl build directory')
+    p.add_argument('--single', required=True, help='single-file checkpoint (sdcl, sd.cpp)')
+    p.add_argument('--diffusers', help='the same weights in the diffusers layout (PyTorch)')
+    p.add_argument('--size', type=int, default=512, help='image side in pixels')
+    p.add_argument('--steps', type=int, default=2, help='sd.cpp txt2img steps')
+    p.add_argument('--rounds', type=int, default=2)
+    p.add_argument('--threads', type=int, default=os.cpu_count())
+    p.add_argument('--torch-python', default='/opt/sdcl-ref/bin/python')
+    p.add_argument('--sdcpp-python')
+    p.add_argument('--engines', default='sdcl,sdcpp,diffusers')
+    p.add_argument('--json', help='write all results to this file')
+    a = p.parse_args()
+
+    engines = a.engines.split(',')
+    results = {e: [] for e in engines}
+    for r in range(a.rounds):
+        order = engines if r % 2 == 0 else list(reversed(engines))
+        for e in order:
+            res = ENGINES[e](a)
+            results[e].append(res)
+            print(f'round {r + 1} {e}: {json.dumps(res)}', file=sys.stderr, flush=True)
+
+    keys = [('cfg_step_s', 'CFG step (s)'), ('vae_decode_s', 'VAE decode (s)'),
+            ('peak_rss_gb', 'peak RSS (GB)'), ('wall_s', 'process wall (s)')]
+
+    def median(e, k):
+        vals = [x[k] for x in results[e] if x.get(k) is not None and 'error' not in x]
+        return statistics.median(vals) if vals else None
+
+    print(f'{a.size}x{a.size}, {a.rounds} round(s), medians; ratio = peer / sdcl')
+    print(f"{'engine':<10}" + ''.join(f'{title:>22}' for _, title in keys))
+    for e in engines:
+        errors = [x['error'] for x in results[e] if 'error' in x]
+        if errors and len(errors) == len(results[e]):
+            print(f'{e:<10}  skipped: {errors[0]}')
+            continue
+        cells = []
+        for k, _ in keys:
+            v, base = median(e, k), median('sdcl', k) if 'sdcl' in results else None
+            if v is None:
+                cells.append(f"{'-':>22}")
+            elif e != 'sdcl' and base:
+                cells.append(f'{v:>12.2f} ({v / base:5.2f}x)')
+            else:
+                cells.append(f'{v:>22.2f}')
+        print(f'{e:<10}' + ''.join(cells))
+    if a.json:
+        with open(a.json, 'w') as f:
+            json.dump({'args': vars(a), 'results': results}, f, indent=2)
+
+
+if __name__ == '__main__':
+    main()
