@@ -1102,6 +1102,8 @@ sdcl_cl_cpu_kernels (const sdcl_cl *cl)
   const char *env = g_getenv ("SDCL_KERNELS");
   if (env && g_ascii_strcasecmp (env, "portable") == 0)
     return false;
+  if (env && g_ascii_strcasecmp (env, "cpu") == 0)
+    return true;
   return cl->info.type == SDCL_DEVICE_CPU;
 }
 
@@ -1114,25 +1116,19 @@ sdcl_cl_packs_weights (const sdcl_cl *cl)
   return sdcl_cl_cpu_kernels (cl);
 }
 
-/* Rearranges `rows` row-major rows of `row_elems` elements of `esize` bytes
- * into panels of SDCL_W_PANEL rows (sdcl_w.panel); dst holds the padded
- * panels and is zeroed here. */
+/* Stores row r (row_elems elements of esize bytes) into its place in a
+ * part laid out in panels of SDCL_W_PANEL rows (sdcl_w.panel). */
 static void
-pack_panels (void *dst, const void *src, int64_t rows, int64_t row_elems, size_t esize)
+pack_row (void *dst, const void *row, int64_t r, int64_t row_elems, size_t esize)
 {
   const int64_t P = SDCL_W_PANEL;
-  memset (dst, 0, (size_t) ((rows + P - 1) / P * P * row_elems) * esize);
-  for (int64_t r = 0; r < rows; r++)
-    {
-      const char *s = (const char *) src + (size_t) (r * row_elems) * esize;
-      char *d = (char *) dst + (size_t) ((r / P) * row_elems * P + r % P) * esize;
-      if (esize == 2)
-        for (int64_t k = 0; k < row_elems; k++)
-          ((uint16_t *) d)[k * P] = ((const uint16_t *) s)[k];
-      else
-        for (int64_t k = 0; k < row_elems; k++)
-          ((float *) d)[k * P] = ((const float *) s)[k];
-    }
+  char *d = (char *) dst + (size_t) ((r / P) * row_elems * P + r % P) * esize;
+  if (esize == 2)
+    for (int64_t k = 0; k < row_elems; k++)
+      ((uint16_t *) d)[k * P] = ((const uint16_t *) row)[k];
+  else
+    for (int64_t k = 0; k < row_elems; k++)
+      ((float *) d)[k * P] = ((const float *) row)[k];
 }
 
 /* Uploads rows [row0, row0 + rows) as one device buffer, row-major or in
@@ -1147,23 +1143,29 @@ upload_part (sdcl_cl *cl, sdcl_wtype type, const void *src, sdcl_src_type src_ty
   cl_mem buf = create_buffer (cl, CL_MEM_READ_ONLY, bytes, "weight tensor");
   if (!buf)
     return NULL;
-  void *host = g_try_malloc (bytes);
-  void *packed = panel ? g_try_malloc (bytes) : NULL;
-  if (!host || (panel && !packed))
+  /* Panels are filled row by row (converted into a one-row buffer), so
+   * packing needs no second copy of the part. */
+  void *host = panel ? g_try_malloc0 (bytes) : g_try_malloc (bytes);
+  void *row = panel ? g_try_malloc ((size_t) row_elems * wtype_size (type)) : NULL;
+  if (!host || (panel && !row))
     {
       g_free (host);
+      g_free (row);
       clReleaseMemObject (buf);
       sdcl_cl_fail (cl, SDCL_ERR_OUT_OF_MEMORY, "weight upload: cannot allocate %zu host bytes",
                     bytes);
       return NULL;
     }
-  convert_range (host, type, src, src_type, (size_t) (row0 * row_elems), n);
   if (panel)
-    {
-      pack_panels (packed, host, rows, row_elems, wtype_size (type));
-      g_free (host);
-      host = packed;
-    }
+    for (int64_t r = 0; r < rows; r++)
+      {
+        convert_range (row, type, src, src_type, (size_t) ((row0 + r) * row_elems),
+                       (size_t) row_elems);
+        pack_row (host, row, r, row_elems, wtype_size (type));
+      }
+  else
+    convert_range (host, type, src, src_type, (size_t) (row0 * row_elems), n);
+  g_free (row);
   cl_int rc = clEnqueueWriteBuffer (cl->queue, buf, CL_TRUE, 0, bytes, host, 0, NULL, NULL);
   g_free (host);
   if (!sdcl_cl_try (cl, rc, "uploading a weight tensor"))

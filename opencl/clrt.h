@@ -124,8 +124,9 @@ void sdcl_w_upload (sdcl_cl *cl, sdcl_w *w, sdcl_wtype type, int nd, const int64
                     const void *src, sdcl_src_type src_type);
 void sdcl_w_free (sdcl_w *w);
 /* Whether the CPU-tuned kernels run (register-blocked, no local memory:
- * gemm_panel, attention_blocked): on CPU devices unless the environment
- * has SDCL_KERNELS=portable (the GPU kernels, for testing them here). */
+ * gemm_panel, gemm_conv_panel, attention_blocked): on CPU devices.  The
+ * environment may force either set, for tests: SDCL_KERNELS=portable (the
+ * GPU kernels) or SDCL_KERNELS=cpu. */
 bool sdcl_cl_cpu_kernels (const sdcl_cl *cl);
 /* Whether sdcl_w_upload packs matrices into panels for gemm_panel: with
  * the CPU kernels, unless SDCL_GEMM=clblast asks for CLBlast. */

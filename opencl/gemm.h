@@ -1,7 +1,9 @@
 /* GEMM backends behind op_linear and op_conv2d.  Internal to the device
  * layer.
  *
- * The default backend is sdcl's own register-tiled kernel (gemm.cl);
+ * The default backend is sdcl's own register-tiled kernels (gemm.cl):
+ * gemm_panel / gemm_conv_panel on weights packed in panels at upload (CPU
+ * devices: sdcl_cl_packs_weights), gemm_nt on row-major weights (GPUs);
  * SDCL_GEMM=clblast in the environment selects CLBlast for linear layers
  * with F32 weights when sdcl was built with it (F16 weights and
  * convolutions always use the own kernel).

@@ -193,46 +193,68 @@ conv_gather_requested (void)
   return env && g_ascii_strcasecmp (env, "gather") == 0;
 }
 
-/* Implicit-GEMM convolution (weights packed in panels): the input is
- * zero-padded (and upsampled) once into xp, then gemm_conv_panel reads the
- * patches from it directly.  Without padding or upsampling, x is used as
- * it is. */
+/* Implicit-GEMM convolution (weights packed in panels): gemm_conv_panel
+ * reads the patches straight from the input when it needs neither padding
+ * nor upsampling (1x1 convolutions); otherwise the output is done in bands
+ * of rows, and for each band conv_pad first copies the input rows it reads,
+ * zero-padded (and upsampled), into a buffer of at most CONV_SCRATCH_BYTES
+ * (one band of at least one output row). */
 static void
 conv_implicit (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *w, const sdcl_w *bias,
                const sdcl_conv_desc *d, const sdcl_t *residual, sdcl_t *y, const conv_shape *s,
                const conv_extra *e)
 {
-  const int Hp = s->UH + d->pad_t + d->pad_b, Wp = s->UW + d->pad_l + d->pad_r;
-  const bool copy = d->upsample || Hp != s->H || Wp != s->W;
-  sdcl_t xp = { 0 };
-  if (copy)
+  const int64_t pixels = (int64_t) s->Ho * s->Wo, K = (int64_t) s->C * s->kh * s->kw;
+  sdcl_gemm_desc g = {
+    .x = x->buf, .K = K, .w = w, .bias = bias, .residual = residual ? residual->buf : NULL,
+    .y = y->buf, .stride_m = 1, .stride_n = pixels, .act = SDCL_ACT_NONE,
+  };
+  const int Wp = s->UW + d->pad_l + d->pad_r;
+  if (!d->upsample && d->pad_t == 0 && d->pad_b == 0 && Wp == s->W)
     {
-      sdcl_t_alloc (cl, &xp, 4, e->batch, s->C, Hp, Wp);
-      cl_kernel k = sdcl_cl_kernel (cl, "conv_pad", "");
-      sdcl_args a = sdcl_args_begin (cl, k);
-      sdcl_arg_mem (&a, x->buf);
-      sdcl_arg_mem (&a, xp.buf);
-      sdcl_arg (&a, sizeof *s, s);
-      sdcl_arg_int (&a, Hp);
-      sdcl_arg_int (&a, Wp);
-      size_t local[3] = { 16, 4, 1 };
-      size_t global[3] = { sdcl_round_up ((size_t) Wp, 16), sdcl_round_up ((size_t) Hp, 4),
-                           (size_t) (e->batch * s->C) };
-      sdcl_cl_run (cl, k, 3, global, local);
+      for (int64_t b = 0; b < e->batch && sdcl_cl_ok (cl); b++)
+        {
+          g.M = pixels;
+          g.y_off = b * e->O * pixels;
+          sdcl_gemm_conv_panel (cl, &g, b * (int64_t) s->C * s->H * s->W, s->C, s->kh, s->kw,
+                                s->stride, s->Wo, s->H, Wp);
+        }
+      return;
     }
-  const int64_t pixels = (int64_t) s->Ho * s->Wo, plane_in = (int64_t) s->C * Hp * Wp;
+  /* Output rows per band: its input rows ((rows - 1) * stride + kh) fit the budget. */
+  const uint64_t budget = MIN ((uint64_t) CONV_SCRATCH_BYTES, sdcl_cl_max_alloc (cl) / 2);
+  const int64_t row_bytes = (int64_t) s->C * Wp * sizeof (float);
+  const int64_t fit = (int64_t) (budget / row_bytes);
+  const int64_t band = CLAMP ((fit - s->kh) / s->stride + 1, 1, s->Ho);
+  const int64_t band_in = (band - 1) * s->stride + s->kh;
+  sdcl_t xp;
+  sdcl_t_alloc (cl, &xp, 1, MAX ((int64_t) (budget / sizeof (float)), s->C * band_in * Wp), 0,
+                0, 0);
+  cl_kernel kp = sdcl_cl_kernel (cl, "conv_pad", "");
   for (int64_t b = 0; b < e->batch && sdcl_cl_ok (cl); b++)
-    {
-      sdcl_gemm_desc g = {
-        .x = copy ? xp.buf : x->buf, .M = pixels, .K = (int64_t) s->C * s->kh * s->kw,
-        .w = w, .bias = bias, .residual = residual ? residual->buf : NULL, .y = y->buf,
-        .y_off = b * e->O * pixels, .stride_m = 1, .stride_n = pixels, .act = SDCL_ACT_NONE,
-      };
-      sdcl_gemm_conv_panel (cl, &g, b * plane_in, s->C, s->kh, s->kw, s->stride, s->Wo, Hp, Wp);
-    }
+    for (int64_t oy0 = 0; oy0 < s->Ho && sdcl_cl_ok (cl); oy0 += band)
+      {
+        const int rows = (int) MIN (band, s->Ho - oy0);
+        const int row0 = (int) (oy0 * s->stride), Hb = (rows - 1) * s->stride + s->kh;
+        sdcl_args a = sdcl_args_begin (cl, kp);
+        sdcl_arg_mem (&a, x->buf);
+        sdcl_arg_mem (&a, xp.buf);
+        sdcl_arg (&a, sizeof *s, s);
+        sdcl_arg_int (&a, (int) b);
+        sdcl_arg_int (&a, row0);
+        sdcl_arg_int (&a, Hb);
+        sdcl_arg_int (&a, Wp);
+        size_t local[3] = { 16, 4, 1 };
+        size_t global[3] = { sdcl_round_up ((size_t) Wp, 16), sdcl_round_up ((size_t) Hb, 4),
+                             (size_t) s->C };
+        sdcl_cl_run (cl, kp, 3, global, local);
+        g.x = xp.buf;
+        g.M = (int64_t) rows * s->Wo;
+        g.y_off = b * e->O * pixels + oy0 * s->Wo;
+        sdcl_gemm_conv_panel (cl, &g, 0, s->C, s->kh, s->kw, s->stride, s->Wo, Hb, Wp);
+      }
   /* The in-order queue runs every later use of this buffer after the GEMMs. */
-  if (copy)
-    sdcl_t_release (cl, &xp);
+  sdcl_t_release (cl, &xp);
 }
 
 /* The convolution is a GEMM: pixels are the rows (M), output channels the
@@ -442,8 +464,7 @@ attention_blocked (sdcl_cl *cl, const sdcl_t *q, const sdcl_t *k, const sdcl_t *
                    float scale, bool causal, sdcl_t *o, int64_t B, int64_t N, int64_t M,
                    int64_t dh)
 {
-  int qb = (int) CLAMP (160 / dh, 1, 4);
-  if (g_getenv ("SDCL_ATTN_QB")) qb = atoi (g_getenv ("SDCL_ATTN_QB")); /* TEMP */
+  const int qb = (int) CLAMP (160 / dh, 1, 4);
   char options[64];
   g_snprintf (options, sizeof options, "-DDH=%d -DQB=%d", (int) dh, qb);
   cl_kernel kern = sdcl_cl_kernel (cl, "attention_blocked", options);

@@ -1,4 +1,4 @@
-/* Loading reference tensors (tests/reference/fixtures/golden/*.safetensors)
+/* Loading reference tensors (tests/reference/fixtures/golden/ files)
  * in C tests. */
 #ifndef SDCL_TEST_GOLDEN_H
 #define SDCL_TEST_GOLDEN_H

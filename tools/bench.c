@@ -105,11 +105,12 @@ typedef struct {
   double load, text, step_begin, step_end;
 } startup_times;
 
+/* After the model load (t_loaded seconds after process start): the text
+ * encoder, then one w x h UNet evaluation, the first denoising step. */
 static startup_times
-run_startup (sdcl_ctx *ctx, sdcl_model *m, double t_ctx, int w, int h)
+run_startup (sdcl_model *m, double t_loaded, int w, int h)
 {
-  (void) ctx;
-  startup_times s = { .load = t_ctx };
+  startup_times s = { .load = t_loaded };
   sdcl_error err = { 0 };
   sdcl_cl *cl = m->ctx->cl;
   int32_t ids[SDCL_CLIP_CONTEXT];
@@ -234,7 +235,7 @@ main (int argc, char **argv)
 
   if (startup_child)
     {
-      startup_times s = run_startup (ctx, m, now (), 64, 64);
+      startup_times s = run_startup (m, now (), 64, 64);
       printf ("startup %.3f %.3f %.3f %.3f\n", s.load, s.text, s.step_begin, s.step_end);
       sdcl_model_free (m);
       sdcl_ctx_free (ctx);

@@ -90,13 +90,16 @@ def run_measured(argv, env=None):
 
 
 def last_json(text):
+    """The whole output as one JSON object (sdcl-bench --json), else its last JSON line."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
     for line in reversed(text.strip().splitlines()):
         line = line.strip()
         if line.startswith('{'):
             return json.loads(line)
-    # sdcl-bench prints one multi-line JSON object
-    start = text.find('{')
-    return json.loads(text[start:]) if start >= 0 else None
+    return None
 
 
 def run_sdcl(a):

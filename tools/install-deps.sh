@@ -8,6 +8,7 @@ packages=(
   libglib2.0-dev libjson-glib-dev libpng-dev
   ocl-icd-opencl-dev opencl-headers pocl-opencl-icd clinfo libclblast-dev
   oclgrind valgrind
+  clang libclang-rt-14-dev zlib1g-dev   # libFuzzer harnesses (tools/run-fuzzers.sh), sanitizers
   libgegl-dev libbabl-dev gegl   # GEGL operations; `gegl` runs their tests
   # GIMP 2.10 plug-in (GIMP 3.0 is built in the chroot of make-trixie-chroot.sh);
   # gimp provides gimp-console-2.10 for the batch tests, gettext the catalogs.

@@ -33,6 +33,8 @@ packages=(
   ocl-icd-opencl-dev opencl-headers pocl-opencl-icd clinfo
   libgegl-dev libbabl-dev libgimp-3.0-dev gimp
   locales
+  # tests/gimp/dialog-screenshot.sh (the GTK 3 dialog under Xvfb)
+  xvfb xauth x11-utils imagemagick
 )
 
 if ! command -v debootstrap >/dev/null; then

@@ -1,7 +1,11 @@
-/* Convolution support: the convolution itself runs as a GEMM (gemm.cl) over
- * bounded chunks of output pixels; this kernel gathers one chunk's input
- * patches ("im2col" for a slice of the pixels, never the whole image).
+/* Convolution support; the convolution itself runs as a GEMM (gemm.cl).
+ * Two operand preparations, both over bounded pieces, never the image:
  *
+ * conv_pad (CPU path, with gemm_conv_panel): one band of output rows' input
+ * rows, zero-padded and upsampled; the GEMM reads the patches from it.
+ *
+ * im2col_chunk (portable path, with gemm_nt): gathers one chunk of output
+ * pixels' input patches ("im2col" for a slice of the pixels).
  * cols [P, K]: row p - p0 for output pixel p in [p0, p0 + P) of batch
  * entry b, column k = (c, ky, kx), so both GEMM operands are contiguous
  * along K.  Padding reads
@@ -53,24 +57,25 @@ __kernel void im2col_chunk (__global const float *x, __global float *cols, const
     }
 }
 
-/* conv_pad: xp [B, C, Hp, Wp] = the input zero-padded by pad_t / pad_l on
- * the top / left (and whatever is left of Hp x Wp on the bottom / right),
- * after the virtual nearest upsample to UH x UW: the operand of the
- * implicit-GEMM convolution (gemm_conv_panel), C * Hp * Wp floats instead
- * of a patch matrix kh * kw times larger. */
-__kernel void conv_pad (__global const float *x, __global float *xp, const conv_shape s, int Hp,
-                        int Wp)
+/* conv_pad: xp [C, Hb, Wp] = rows [row0, row0 + Hb) of batch entry b's input
+ * zero-padded by pad_t / pad_l on the top / left (and on the bottom / right
+ * as far as Wp and the rows reach), after the virtual nearest upsample to
+ * UH x UW: the operand of the implicit-GEMM convolution (gemm_conv_panel)
+ * for one band of output rows, instead of a patch matrix kh * kw times
+ * larger. */
+__kernel void conv_pad (__global const float *x, __global float *xp, const conv_shape s, int b,
+                        int row0, int Hb, int Wp)
 {
-  const int px = get_global_id (0), py = get_global_id (1), bc = get_global_id (2);
-  if (px >= Wp || py >= Hp)
+  const int px = get_global_id (0), py = get_global_id (1), c = get_global_id (2);
+  if (px >= Wp || py >= Hb)
     return;
-  const int uy = py - s.pad_t, ux = px - s.pad_l;
+  const int uy = row0 + py - s.pad_t, ux = px - s.pad_l;
   float v = 0.0f;
   if (uy >= 0 && uy < s.UH && ux >= 0 && ux < s.UW)
     {
       const int iy = s.UH == s.H ? uy : (int) (((long) uy * s.H) / s.UH);
       const int ix = s.UW == s.W ? ux : (int) (((long) ux * s.W) / s.UW);
-      v = x[((size_t) bc * s.H + iy) * s.W + ix];
+      v = x[(((size_t) b * s.C + c) * s.H + iy) * s.W + ix];
     }
-  xp[((size_t) bc * Hp + py) * Wp + px] = v;
+  xp[((size_t) c * Hb + py) * Wp + px] = v;
 }

@@ -127,7 +127,8 @@ query (void)
         args[N_FIXED_ARGS + i] = arg_defs[ids[i]];
 
       /* Blurb and label go in untranslated: GIMP translates them with the
-       * domain registered above, in GIMP's language. */
+       * domain registered above, in GIMP's language.  Indexed images are
+       * left out: they cannot hold the RGB or grey result layer. */
       gimp_install_procedure (proc, sdcl_mode_blurb (mode),
                               "Runs Stable Diffusion on an OpenCL device inside the plug-in "
                               "process and adds the result as a new layer; the image itself is "
@@ -135,7 +136,7 @@ query (void)
                               "(feathered selections give soft masks).",
                               "sdcl authors", "sdcl authors", "2026",
                               sdcl_mode_label (mode),
-                              mode == SDCL_MODE_TXT2IMG ? "*" : "RGB*, GRAY*",
+                              "RGB*, GRAY*",
                               GIMP_PLUGIN, N_FIXED_ARGS + n, G_N_ELEMENTS (return_defs),
                               args, return_defs);
       gimp_plugin_menu_register (proc, MENU_PATH);
@@ -400,11 +401,11 @@ run (const gchar      *name,
     case GIMP_RUN_NONINTERACTIVE:
       if (!settings_from_params (mode, n_params, param, &s))
         {
+          gint n_args;
+
+          mode_args (mode, &n_args);
           g_set_error (&error, SDCL_GIMP_ERROR, SDCL_GIMP_ERROR_INVALID,
-                       _("%s takes %d arguments, not %d."), name,
-                       N_FIXED_ARGS + (gint) (mode == SDCL_MODE_TXT2IMG ? G_N_ELEMENTS (txt2img_args)
-                                              : mode == SDCL_MODE_IMG2IMG ? G_N_ELEMENTS (img2img_args)
-                                              : G_N_ELEMENTS (inpaint_args)),
+                       _("%s takes %d arguments, not %d."), name, N_FIXED_ARGS + n_args,
                        n_params);
           values[0].data.d_status = GIMP_PDB_CALLING_ERROR;
           goto done;

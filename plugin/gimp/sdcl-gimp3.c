@@ -412,7 +412,8 @@ sdcl_plug_in_create_procedure (GimpPlugIn  *plug_in,
 
   procedure = gimp_image_procedure_new (plug_in, name, GIMP_PDB_PROC_TYPE_PLUGIN,
                                         sdcl_run, NULL, NULL);
-  gimp_procedure_set_image_types (procedure, mode == SDCL_MODE_TXT2IMG ? "*" : "RGB*, GRAY*");
+  /* The result is an RGB or grey layer: indexed images cannot take it. */
+  gimp_procedure_set_image_types (procedure, "RGB*, GRAY*");
   gimp_procedure_set_sensitivity_mask (procedure,
                                        mode == SDCL_MODE_TXT2IMG
                                        ? GIMP_PROCEDURE_SENSITIVE_DRAWABLE |

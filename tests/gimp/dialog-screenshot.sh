@@ -82,9 +82,11 @@ xvfb-run -a -s "-screen 0 1100x900x24" bash -c '
   for _ in $(seq 1 120); do
     # The dialog is the window whose role/class is the plug-in binary.
     # The dialog is the plug-in'"'"'s (WM_CLASS sdcl-gimp) largest window; GTK
-    # also maps a tiny group-leader window with the same class.
+    # also maps a group-leader window and tooltips with the same class.
     win=$(xwininfo -root -tree 2>/dev/null | grep "(\"sdcl-gimp\"" |
-          awk '"'"'{ split($0, a, ") "); split(a[2], g, "[x+]"); if (g[1] > 200) { print $1; exit } }'"'"')
+          awk '"'"'{ split($0, a, ") "); split(a[2], g, "[x+]");
+                   if (g[1] * g[2] > best && g[2] > 200) { best = g[1] * g[2]; id = $1 } }
+                 END { if (id) print id }'"'"')
     if [ -n "$win" ]; then
       sleep 3   # let it finish describing the model
       import -window "$win" "$out"
