@@ -42,6 +42,9 @@ if [ ! -f "$build/build.ninja" ]; then
     -Db_lundef=false -Dc_args=-fsanitize=fuzzer-no-link -Dgimp=disabled -Dgegl=disabled \
     >/dev/null || exit 2
 fi
+# Absolute from here on: fuzz_cli works inside a private temporary folder, so
+# a relative corpus path would not resolve there.
+build=$(cd "$build" && pwd)
 targets=()
 for n in "${names[@]}"; do targets+=("tests/fuzz/$n"); done
 ninja -C "$build" "${targets[@]}" >/dev/null || { echo "run-fuzzers: build failed" >&2; exit 2; }
