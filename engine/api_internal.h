@@ -27,6 +27,7 @@ struct sdcl_model {
   sdcl_unet *unet;
   sdcl_vae *vae;
   bool vae_has_encoder;      /* built on the first image-editing run (model.c) */
+  sdcl_residency residency;  /* lean: networks live only during their phase (model.c) */
   sdcl_wtype wtype;          /* weight storage the networks were built with */
   sdcl_model_info info;
 };

@@ -1,12 +1,22 @@
 /* sdcl_model: a checkpoint's files, tokenizer and networks on a device.
  *
  * Loading is: open and validate every file (model_files.c), pick a
- * tokenizer, then build the three networks, which upload their weights.
- * Any failure frees what was built and names the cause.
+ * tokenizer, then (resident models) build the three networks, which upload
+ * their weights.  Any failure frees what was built and names the cause.
+ *
+ * Residency (sdcl.h): a lean model builds each network when a run's phase
+ * needs it (sdcl_model_acquire) and frees it when the phase ends
+ * (sdcl_model_phase_done).  Either way the mapped file pages are dropped
+ * from the process once scanned or uploaded (nn.c, model_files.c), and the
+ * activation pool is emptied between phases: on CPU devices the weights,
+ * the activations and any touched file page all count as host memory.
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
 #include <string.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include "api_internal.h"
 #include "pipeline_internal.h"
@@ -14,7 +24,8 @@
 sdcl_model_params
 sdcl_model_default_params (void)
 {
-  sdcl_model_params p = { .weights = SDCL_WEIGHTS_F16, .tokenizer_dir = NULL };
+  sdcl_model_params p = { .weights = SDCL_WEIGHTS_F16, .tokenizer_dir = NULL,
+                          .residency = SDCL_RESIDENCY_RESIDENT };
   return p;
 }
 
@@ -60,6 +71,54 @@ count_parameters (const sdcl_wset *ws)
   return n;
 }
 
+/* On CPU devices the driver's buffers come from malloc, and glibc keeps
+ * freed blocks below its (adaptive, up to 32 MB) mmap threshold in its
+ * arenas: a freed network's weights would stay resident and the next phase
+ * would only partly reuse them.  Handing the free pages back is cheap next
+ * to a phase. */
+static void
+return_freed_memory (void)
+{
+#if defined(__GLIBC__)
+  malloc_trim (0);
+#endif
+}
+
+static uint64_t
+device_bytes (const sdcl_model *m)
+{
+  return sdcl_clip_device_bytes (m->clip) + sdcl_unet_device_bytes (m->unet)
+         + sdcl_vae_device_bytes (m->vae);
+}
+
+static const sdcl_wset *
+net_weights (const sdcl_model *m, sdcl_net net)
+{
+  return net == SDCL_NET_CLIP ? m->files->text_w : net == SDCL_NET_UNET ? m->files->unet_w
+                                                                        : m->files->vae_w;
+}
+
+static void
+free_network (sdcl_model *m, sdcl_net net)
+{
+  switch (net)
+    {
+    case SDCL_NET_CLIP:
+      sdcl_clip_free (m->clip);
+      m->clip = NULL;
+      break;
+    case SDCL_NET_UNET:
+      sdcl_unet_free (m->unet);
+      m->unet = NULL;
+      break;
+    case SDCL_NET_VAE:
+      sdcl_vae_free (m->vae);
+      m->vae = NULL;
+      m->vae_has_encoder = false;
+      break;
+    }
+}
+
 static void
 fill_info (sdcl_model *m)
 {
@@ -75,21 +134,106 @@ fill_info (sdcl_model *m)
   info->prediction = mf->sched.prediction_type;
   info->n_parameters = count_parameters (mf->unet_w) + count_parameters (mf->vae_w)
                        + count_parameters (mf->text_w);
-  info->device_bytes = sdcl_clip_device_bytes (m->clip) + sdcl_unet_device_bytes (m->unet)
-                       + sdcl_vae_device_bytes (m->vae);
+  info->device_bytes = device_bytes (m);
 }
 
+/* Builds one network if it is not there (uploads are blocking, but the
+ * sticky error is the last word).  On failure nothing of it stays. */
 static sdcl_status
-build_networks (sdcl_model *m, sdcl_wtype wtype, sdcl_error *err)
+build_network (sdcl_model *m, sdcl_net net, sdcl_error *err)
 {
   sdcl_cl *cl = m->ctx->cl;
   sdcl_model_files *mf = m->files;
-  sdcl_status st = sdcl_clip_new (cl, mf->text_w, &mf->clip, wtype, &m->clip, err);
+  sdcl_status st = SDCL_OK;
+  switch (net)
+    {
+    case SDCL_NET_CLIP:
+      if (!m->clip)
+        st = sdcl_clip_new (cl, mf->text_w, &mf->clip, m->wtype, &m->clip, err);
+      break;
+    case SDCL_NET_UNET:
+      if (!m->unet)
+        st = sdcl_unet_new (cl, mf->unet_w, &mf->unet, m->wtype, &m->unet, err);
+      if (m->unet)   /* lean: the CFG pair one at a time, half the activations */
+        sdcl_unet_set_serial_batch (m->unet, m->residency == SDCL_RESIDENCY_LEAN);
+      break;
+    case SDCL_NET_VAE:
+      if (!m->vae)
+        {
+          st = sdcl_vae_new (cl, mf->vae_w, &mf->vae, m->wtype, false, &m->vae, err);
+          m->vae_has_encoder = false;
+        }
+      break;
+    }
   if (st == SDCL_OK)
-    st = sdcl_unet_new (cl, mf->unet_w, &mf->unet, wtype, &m->unet, err);
-  if (st == SDCL_OK)
-    st = sdcl_vae_new (cl, mf->vae_w, &mf->vae, wtype, false, &m->vae, err);
+    {
+      sdcl_cl_finish (cl);
+      st = sdcl_cl_check (cl, err);
+    }
+  if (st != SDCL_OK)
+    {
+      free_network (m, net);
+      sdcl_cl_clear_error (cl);
+    }
+  /* nn.c drops each tensor's pages after its upload; page faults map up to
+   * 64 kB around an address, so some come back: once more over the set. */
+  sdcl_wset_drop_all_pages (net_weights (m, net));
   return st;
+}
+
+static sdcl_status
+build_networks (sdcl_model *m, sdcl_error *err)
+{
+  sdcl_status st = build_network (m, SDCL_NET_CLIP, err);
+  if (st == SDCL_OK)
+    st = build_network (m, SDCL_NET_UNET, err);
+  if (st == SDCL_OK)
+    st = build_network (m, SDCL_NET_VAE, err);
+  return st;
+}
+
+/* Idle activation buffers a lean model's phase may keep (see
+ * sdcl_cl_set_pool_idle_limit).  At 512x512 the UNet's exact-size pool
+ * otherwise holds ~430 MB for ~180 MB in use (batch 2; 90 MB in use at batch 1,
+ * ~95 MB pooled with this limit, ~117 MB with 32 MB). */
+#define LEAN_POOL_IDLE_BYTES (8u << 20)
+
+/* The run lock is held, so the context's pool serves this model alone. */
+static void
+set_pool_policy (sdcl_model *m)
+{
+  sdcl_cl_set_pool_idle_limit (m->ctx->cl, m->residency == SDCL_RESIDENCY_LEAN
+                                               ? LEAN_POOL_IDLE_BYTES : UINT64_MAX);
+}
+
+sdcl_status
+sdcl_model_acquire (sdcl_model *m, sdcl_net net, sdcl_error *err)
+{
+  set_pool_policy (m);
+  sdcl_status st = build_network (m, net, err);
+  m->info.device_bytes = device_bytes (m);
+  return st;
+}
+
+void
+sdcl_model_phase_done (sdcl_model *m, sdcl_net net)
+{
+  if (m->residency == SDCL_RESIDENCY_LEAN)
+    free_network (m, net);
+  /* The text encoder reads its embedding rows from the mapping. */
+  sdcl_wset_drop_all_pages (net_weights (m, net));
+  m->info.device_bytes = device_bytes (m);
+  /* Activation sizes differ per phase (exact-size reuse), so nothing the
+   * next phase could reuse is lost; at the end of a run this also hands
+   * back the activations of a resident model between runs. */
+  if (g_getenv ("SDCL_DEBUG_MEM"))
+    g_printerr ("sdcl: phase %d done: pool peak %.1f MB, in use peak %.1f MB, weights %.1f MB\n",
+                (int) net, sdcl_cl_pool_peak_bytes (m->ctx->cl) / 1e6,
+                sdcl_cl_pool_in_use_peak_bytes (m->ctx->cl) / 1e6,
+                sdcl_cl_weight_bytes (m->ctx->cl) / 1e6);
+  sdcl_cl_pool_reset_peak (m->ctx->cl);
+  sdcl_cl_pool_trim (m->ctx->cl);
+  return_freed_memory ();
 }
 
 sdcl_status
@@ -106,6 +250,8 @@ sdcl_model_load (sdcl_ctx *ctx, const char *path, const sdcl_model_params *param
     params = &defaults;
   if (params->weights != SDCL_WEIGHTS_F16 && params->weights != SDCL_WEIGHTS_F32)
     return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT, "unknown weight precision %d", params->weights);
+  if (params->residency != SDCL_RESIDENCY_RESIDENT && params->residency != SDCL_RESIDENCY_LEAN)
+    return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT, "unknown residency %d", params->residency);
 
   sdcl_error_clear (err);
   sdcl_model *m = g_new0 (sdcl_model, 1);
@@ -114,19 +260,10 @@ sdcl_model_load (sdcl_ctx *ctx, const char *path, const sdcl_model_params *param
   sdcl_status st = sdcl_model_files_open (path, &m->files, err);
   if (st == SDCL_OK)
     st = load_tokenizer (m->files, params->tokenizer_dir, &m->tokenizer, err);
-  if (st == SDCL_OK)
-    {
-      m->wtype = params->weights == SDCL_WEIGHTS_F16 ? SDCL_WT_F16 : SDCL_WT_F32;
-      st = build_networks (m, m->wtype, err);
-    }
-  if (st == SDCL_OK)
-    {
-      /* Uploads are blocking, but the sticky error is the last word. */
-      sdcl_cl_finish (ctx->cl);
-      st = sdcl_cl_check (ctx->cl, err);
-    }
-  if (st != SDCL_OK)
-    sdcl_cl_clear_error (ctx->cl);
+  m->wtype = params->weights == SDCL_WEIGHTS_F16 ? SDCL_WT_F16 : SDCL_WT_F32;
+  m->residency = params->residency;
+  if (st == SDCL_OK && m->residency == SDCL_RESIDENCY_RESIDENT)
+    st = build_networks (m, err);
   g_mutex_unlock (&ctx->run_lock);
 
   if (st != SDCL_OK)
@@ -149,7 +286,8 @@ sdcl_model_load (sdcl_ctx *ctx, const char *path, const sdcl_model_params *param
 sdcl_status
 sdcl_model_ensure_encoder (sdcl_model *m, sdcl_error *err)
 {
-  if (m->vae_has_encoder)
+  set_pool_policy (m);
+  if (m->vae && m->vae_has_encoder)
     return SDCL_OK;
   sdcl_cl *cl = m->ctx->cl;
   sdcl_vae *vae = NULL;
@@ -167,7 +305,7 @@ sdcl_model_ensure_encoder (sdcl_model *m, sdcl_error *err)
   sdcl_vae_free (m->vae);
   m->vae = vae;
   m->vae_has_encoder = true;
-  fill_info (m);
+  m->info.device_bytes = device_bytes (m);
   return SDCL_OK;
 }
 
@@ -183,6 +321,7 @@ sdcl_model_free (sdcl_model *m)
   sdcl_model_files_close (m->files);
   /* Activation buffers of this model's runs stay pooled otherwise. */
   sdcl_cl_pool_trim (m->ctx->cl);
+  return_freed_memory ();
   g_free (m);
 }
 

@@ -51,7 +51,7 @@ add_tensor (sdcl_wset *ws, sdcl_component comp, const char *canonical, const sdc
             const sdcl_st_file *f, sdcl_error *err)
 {
   sdcl_st_tensor v = canonical_view (comp, canonical, t);
-  return sdcl_wset_add (ws, canonical, &v, sdcl_st_path (f), err);
+  return sdcl_wset_add (ws, canonical, &v, f, err);
 }
 
 /* For single files a missing tensor is named in both layouts: the file's
@@ -90,12 +90,33 @@ check_specs (const sdcl_model_files *mf, const sdcl_wset *ws, sdcl_component com
 
 /* Index of the first NaN or infinity among a float tensor's elements, or
  * -1.  Only the exponent bits are looked at (all ones: Inf or NaN), so the
- * scan is integer work over the mapping; data may be unaligned. */
+ * scan is integer work over the mapping; data may be unaligned.  Eight
+ * bytes at a time (four halves or two floats per word): a lane whose
+ * exponent bits are all set gives a zero lane in (w & E) ^ E, found with
+ * the usual has-zero-lane test; the element loop then names it. */
 static int64_t
 first_non_finite (const sdcl_st_tensor *t, bool *is_nan)
 {
   const unsigned char *p = t->data;
-  for (int64_t i = 0; i < t->n_elements; i++)
+  const int esize = t->dtype == SDCL_DT_F32 ? 4 : 2;
+  const uint64_t exp_mask = t->dtype == SDCL_DT_F32   ? UINT64_C (0x7f8000007f800000)
+                            : t->dtype == SDCL_DT_F16 ? UINT64_C (0x7c007c007c007c00)
+                                                      : UINT64_C (0x7f807f807f807f80);
+  const uint64_t low = esize == 4 ? UINT64_C (0x0000000100000001) : UINT64_C (0x0001000100010001);
+  const uint64_t high = low << (8 * esize - 1);
+  const int64_t per_word = 8 / esize;
+  int64_t first = 0;
+  const int64_t words = t->n_elements / per_word;
+  for (int64_t w = 0; w < words; w++)
+    {
+      uint64_t v;
+      memcpy (&v, p + 8 * w, 8);
+      uint64_t x = (v & exp_mask) ^ exp_mask;
+      if ((x - low) & ~x & high)
+        break;
+      first = (w + 1) * per_word;
+    }
+  for (int64_t i = first; i < t->n_elements; i++)
     {
       if (t->dtype == SDCL_DT_F32)
         {
@@ -135,13 +156,18 @@ check_finite (const sdcl_model_files *mf, const sdcl_wset *ws, sdcl_error *err)
       int64_t at;
       if (t->dtype != SDCL_DT_F32 && t->dtype != SDCL_DT_F16 && t->dtype != SDCL_DT_BF16)
         continue;   /* refused by the spec check */
-      if ((at = first_non_finite (t, &is_nan)) >= 0)
+      at = first_non_finite (t, &is_nan);
+      sdcl_wset_drop_pages (ws, t);   /* scanned: no need to keep 2 GB of file pages resident */
+      if (at >= 0)
         return sdcl_fail (err, SDCL_ERR_MODEL_FORMAT,
                           "tensor %s in %s of %s holds a non-finite value (%s) at element %"
                           G_GINT64_FORMAT ": the weights are corrupt",
                           t->name, sdcl_wset_component (ws), mf->path, is_nan ? "NaN" : "infinity",
                           at);
     }
+  /* Page faults map up to 64 kB around the faulting address, bringing back
+   * some pages of tensors already dropped: once more over the whole set. */
+  sdcl_wset_drop_all_pages (ws);
   return SDCL_OK;
 }
 

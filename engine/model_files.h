@@ -89,6 +89,13 @@ size_t sdcl_wset_count (const sdcl_wset *ws);
 /* The i-th canonical tensor (any order), i < sdcl_wset_count. */
 const sdcl_st_tensor *sdcl_wset_at (const sdcl_wset *ws, size_t i);
 const char *sdcl_wset_component (const sdcl_wset *ws); /* "unet", "vae", "text_encoder" */
+/* Drops the mapped pages of tensor t (a pointer from ws's own lookups:
+ * sdcl_wset_find/_at/_require) from the process's resident memory once its
+ * data has been read (scanned or uploaded); see sdcl_st_drop_pages.  The
+ * data stays readable. */
+void sdcl_wset_drop_pages (const sdcl_wset *ws, const sdcl_st_tensor *t);
+/* The same for every tensor of the set. */
+void sdcl_wset_drop_all_pages (const sdcl_wset *ws);
 /* The tensor or NULL with err = SDCL_ERR_MODEL_FORMAT "missing tensor X in
  * <component> of <path>" or "tensor X has shape [..], expected [..]".
  * `shape` may be NULL (no check) or nd dims (-1 = any). */

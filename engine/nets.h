@@ -38,6 +38,9 @@ sdcl_status sdcl_unet_new (sdcl_cl *cl, const sdcl_wset *ws, const sdcl_unet_con
                            sdcl_wtype wtype, sdcl_unet **out, sdcl_error *err);
 void sdcl_unet_free (sdcl_unet *m);
 uint64_t sdcl_unet_device_bytes (const sdcl_unet *m);
+/* Evaluate the entries of a batch one after the other (same results, bit
+ * for bit, with batch-1 activations: half the memory of a CFG pair). */
+void sdcl_unet_set_serial_batch (sdcl_unet *m, bool serial);
 
 /* x [B, in_channels, h, w], one timestep per batch entry (float),
  * context [B, T, cross_attention_dim] -> out [B, out_channels, h, w]
@@ -68,5 +71,21 @@ sdcl_status sdcl_vae_decode (sdcl_vae *m, const sdcl_t *z, const volatile int *c
  * allocated here. */
 sdcl_status sdcl_vae_encode (sdcl_vae *m, const sdcl_t *image, const volatile int *cancel,
                              sdcl_t *moments, sdcl_error *err);
+
+/* Tiled forms of the two (vae_tiled.c): one sample, host in and out, the
+ * same result up to float rounding (GroupNorm statistics stay global),
+ * with device buffers bounded by `tile` (image pixels per tile side)
+ * instead of the image size.  *out is g_malloc'ed planar [dims[0],
+ * dims[1], dims[2]].  z [latent_channels, h, w] -> image; image
+ * [in_channels, h, w] -> moments (needs the encoder). */
+sdcl_status sdcl_vae_decode_tiled (sdcl_vae *m, const float *z, int64_t h, int64_t w, int tile,
+                                   const volatile int *cancel, float **out, int64_t dims[3],
+                                   sdcl_error *err);
+sdcl_status sdcl_vae_encode_tiled (sdcl_vae *m, const float *image, int64_t h, int64_t w,
+                                   int tile, const volatile int *cancel, float **out,
+                                   int64_t dims[3], sdcl_error *err);
+/* Estimate of the largest single device buffer a decode or encode of an
+ * img_h x img_w image needs, untiled (tile 0) or with `tile`. */
+uint64_t sdcl_vae_largest_buffer (const sdcl_vae *m, int64_t img_h, int64_t img_w, int tile);
 
 #endif /* SDCL_NETS_H */

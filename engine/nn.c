@@ -154,6 +154,7 @@ upload (nn_loader *ld, const sdcl_st_tensor *t, sdcl_src_type src, int nd, const
 {
   sdcl_w *w = g_new0 (sdcl_w, 1);
   sdcl_w_upload (ld->cl, w, ld->wtype, nd, shape, t->data, src);
+  sdcl_wset_drop_pages (ld->ws, t);   /* uploaded: the device copy is what counts now */
   if (!sdcl_cl_ok (ld->cl))
     {
       sdcl_w_free (w);

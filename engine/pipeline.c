@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "image_internal.h"
+#include "../opencl/clrt_internal.h"
 #include "../opencl/ops.h"
 #include "pipeline_internal.h"
 
@@ -49,6 +50,55 @@ cancelled (const sdcl_run *r)
   return r->p->cancel && *r->p->cancel;
 }
 
+/* ---- phases and cancellation (issue 7) ---------------------------------- */
+
+static sdcl_phase_hook_fn phase_hook;
+static void *phase_hook_user;
+
+void
+sdcl_set_phase_hook_for_testing (sdcl_phase_hook_fn fn, void *user)
+{
+  phase_hook = fn;
+  phase_hook_user = user;
+}
+
+static void
+enter_phase (const char *phase)
+{
+  if (phase_hook)
+    phase_hook (phase, phase_hook_user);
+}
+
+sdcl_status
+sdcl_run_phase_status (sdcl_status st, const char *phase, sdcl_error *err)
+{
+  if (st == SDCL_ERR_CANCELLED)
+    sdcl_fail (err, st, "cancelled during %s", phase);
+  return st;
+}
+
+static bool
+net_on_device (const sdcl_model *m, sdcl_net net)
+{
+  return net == SDCL_NET_CLIP ? m->clip != NULL : net == SDCL_NET_UNET ? m->unet != NULL
+                                                                       : m->vae != NULL;
+}
+
+/* sdcl_model_acquire as a phase of its own when it uploads something (lean
+ * residency).  An upload cannot be interrupted, so the flag is checked
+ * once it is done. */
+static sdcl_status
+acquire (sdcl_run *r, sdcl_net net, sdcl_error *err)
+{
+  if (net_on_device (r->model, net))
+    return sdcl_model_acquire (r->model, net, err);
+  enter_phase ("model load");
+  sdcl_status st = sdcl_model_acquire (r->model, net, err);
+  if (st == SDCL_OK && cancelled (r))
+    st = SDCL_ERR_CANCELLED;
+  return sdcl_run_phase_status (st, "model load", err);
+}
+
 sdcl_status
 sdcl_run_check_params (const sdcl_model *m, const sdcl_gen_params *p, sdcl_error *err)
 {
@@ -72,6 +122,11 @@ sdcl_run_check_params (const sdcl_model *m, const sdcl_gen_params *p, sdcl_error
                       m->files->clip.n_layers - 1, p->clip_skip);
   if (!isfinite (p->eta) || p->eta < 0.0f)
     return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT, "eta must be >= 0, got %g", (double) p->eta);
+  int f = m->info.vae_scale_factor;
+  if (p->vae_tile < -1 || (p->vae_tile > 0 && (p->vae_tile < SDCL_VAE_MIN_TILE || p->vae_tile % f)))
+    return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT,
+                      "VAE tile must be -1 (never tile), 0 (automatic) or a multiple of %d from "
+                      "%d pixels, got %d", f, SDCL_VAE_MIN_TILE, p->vae_tile);
   return SDCL_OK;
 }
 
@@ -165,7 +220,13 @@ sdcl_status
 sdcl_run_prepare (sdcl_run *r, sdcl_error *err)
 {
   const sdcl_gen_params *p = r->p;
-  sdcl_status st = build_context (r, err);
+  sdcl_status st = acquire (r, SDCL_NET_CLIP, err);
+  if (st == SDCL_OK)
+    {
+      enter_phase ("text encoding");
+      st = sdcl_run_phase_status (build_context (r, err), "text encoding", err);
+    }
+  sdcl_model_phase_done (r->model, SDCL_NET_CLIP);
   if (st == SDCL_OK)
     st = sdcl_sched_init (&r->sched, p->sampler, &r->model->files->sched, p->steps,
                           p->karras_sigmas && sampler_has_karras (p->sampler), err);
@@ -249,49 +310,173 @@ sdcl_run_denoise (sdcl_run *r, sdcl_error *err)
   float *host_in = g_new (float, in_numel);
   float *host_out = g_new (float, r->batch * r->numel);
   int first = r->sched.begin_index, n_run = r->sched.n - first;
-  sdcl_status st = SDCL_OK;
+  sdcl_status st = acquire (r, SDCL_NET_UNET, err);
   for (int i = first; i < r->sched.n && st == SDCL_OK; i++)
     {
+      char phase[64];
+      g_snprintf (phase, sizeof phase, "denoising step %d of %d", i - first + 1, n_run);
+      enter_phase (phase);
       st = denoise_step (r, i, host_in, host_out, err);
       if (st == SDCL_OK)
         st = report_progress (r, i - first + 1, n_run);
-      if (st == SDCL_ERR_CANCELLED)
-        sdcl_fail (err, st, "cancelled at step %d of %d", i - first + 1, n_run);
+      sdcl_run_phase_status (st, phase, err);
     }
   g_free (host_in);
   g_free (host_out);
-  if (st == SDCL_OK && cancelled (r))
-    st = sdcl_fail (err, SDCL_ERR_CANCELLED, "cancelled before decoding");
+  sdcl_model_phase_done (r->model, SDCL_NET_UNET);
   return st;
 }
 
-sdcl_status
-sdcl_run_decode (sdcl_run *r, sdcl_image *out, sdcl_error *err)
+/* ---- VAE passes (issue 6, issue 7) -------------------------------------- */
+
+/* One VAE pass over one sample: untiled on the device (tile 0) or tiled.
+ * Host in, host out (*out g_malloc'ed, planar [dims[0], dims[1], dims[2]]). */
+static sdcl_status
+vae_pass_at (sdcl_run *r, bool decoder, int tile, const float *in, int64_t c, int64_t h,
+             int64_t w, float **out, int64_t dims[3], sdcl_error *err)
 {
+  sdcl_vae *vae = r->model->vae;
+  const volatile int *cancel = r->p->cancel;
+  *out = NULL;
+  if (tile > 0)
+    return decoder ? sdcl_vae_decode_tiled (vae, in, h, w, tile, cancel, out, dims, err)
+                   : sdcl_vae_encode_tiled (vae, in, h, w, tile, cancel, out, dims, err);
+  sdcl_t x = { 0 }, y = { 0 };
+  sdcl_t_alloc (r->cl, &x, 4, 1, c, h, w);
+  sdcl_t_upload (r->cl, &x, in);
+  sdcl_status st = sdcl_cl_check (r->cl, err);
+  if (st == SDCL_OK)
+    st = decoder ? sdcl_vae_decode (vae, &x, cancel, &y, err)
+                 : sdcl_vae_encode (vae, &x, cancel, &y, err);
+  sdcl_t_release (r->cl, &x);
+  if (st != SDCL_OK)
+    return st;
+  *out = g_new (float, y.n);
+  sdcl_t_download (r->cl, &y, *out);
+  for (int i = 0; i < 3; i++)
+    dims[i] = y.d[i + 1];
+  sdcl_t_release (r->cl, &y);
+  st = sdcl_cl_check (r->cl, err);
+  if (st != SDCL_OK)
+    {
+      g_free (*out);
+      *out = NULL;
+    }
+  return st;
+}
+
+/* vae_tile 0: untiled when the largest buffer fits the device's single
+ * allocation limit and four of them fit beside the weights; else the
+ * largest tile (512, 256, ...) whose buffers do.  An estimate: the
+ * out-of-memory fallback catches a wrong guess. */
+static int
+auto_tile (const sdcl_run *r)
+{
+  const sdcl_vae *vae = r->model->vae;
+  uint64_t max_alloc = sdcl_cl_max_alloc (r->cl);
+  uint64_t global = sdcl_cl_device (r->cl)->global_mem_bytes;
+  uint64_t weights = r->model->info.device_bytes;
+  uint64_t room = global > weights ? global - weights : 0;
+  uint64_t whole = sdcl_vae_largest_buffer (vae, r->height, r->width, 0);
+  if (whole <= max_alloc && 4 * whole <= room)
+    return 0;
+  int tile = 512;
+  while (tile > SDCL_VAE_MIN_TILE)
+    {
+      uint64_t need = sdcl_vae_largest_buffer (vae, r->height, r->width, tile);
+      if (need <= max_alloc && 4 * need <= room)
+        break;
+      tile /= 2;
+    }
+  return tile;
+}
+
+/* The tile to retry with after running out of memory at `tile` (0:
+ * untiled): half the tile, or of the image's longer side when the tile
+ * covers it; 0 when that is below SDCL_VAE_MIN_TILE. */
+static int
+smaller_tile (const sdcl_run *r, int tile)
+{
+  int f = r->model->info.vae_scale_factor;
+  int side = MAX (r->width, r->height);
+  int next = (tile == 0 || tile > side ? side : tile) / 2 / f * f;
+  return next >= SDCL_VAE_MIN_TILE ? next : 0;
+}
+
+/* Rewrites an out-of-memory error that tiling could not avoid so that it
+ * names what the pass needed and what the device offers, then the device
+ * layer's own message. */
+static void
+explain_out_of_memory (const sdcl_run *r, const char *phase, int tile, sdcl_error *err)
+{
+  if (!err)
+    return;
+  char cause[sizeof err->message];
+  g_strlcpy (cause, err->message, sizeof cause);
+  char how[64] = "untiled";
+  if (tile)
+    g_snprintf (how, sizeof how, "even with %d-pixel tiles", tile);
+  sdcl_fail (err, SDCL_ERR_OUT_OF_MEMORY,
+             "%s of %dx%d pixels ran out of device memory %s: needs buffers of about %"
+             G_GUINT64_FORMAT " bytes; the device allows %" G_GUINT64_FORMAT " bytes per buffer "
+             "and has %" G_GUINT64_FORMAT " bytes, %" G_GUINT64_FORMAT " of them holding "
+             "weights (%s)", phase, r->width, r->height, how,
+             sdcl_vae_largest_buffer (r->model->vae, r->height, r->width, tile),
+             sdcl_cl_max_alloc (r->cl), sdcl_cl_device (r->cl)->global_mem_bytes,
+             r->model->info.device_bytes, cause);
+}
+
+/* A VAE pass with the run's tiling choice and the out-of-memory fallback
+ * (issue 7): each failure clears the device error, empties the pool and
+ * retries with tiles half as large, down to SDCL_VAE_MIN_TILE. */
+static sdcl_status
+vae_pass (sdcl_run *r, bool decoder, const float *in, int64_t c, int64_t h, int64_t w,
+          float **out, int64_t dims[3], sdcl_error *err)
+{
+  const char *phase = decoder ? "VAE decode" : "VAE encode";
+  int tile = r->p->vae_tile == 0 ? auto_tile (r) : MAX (r->p->vae_tile, 0);
+  sdcl_status st = vae_pass_at (r, decoder, tile, in, c, h, w, out, dims, err);
+  while (st == SDCL_ERR_OUT_OF_MEMORY && r->p->vae_tile >= 0 && smaller_tile (r, tile))
+    {
+      tile = smaller_tile (r, tile);
+      g_debug ("%s ran out of device memory (%s); retrying with %d-pixel tiles", phase,
+               err ? err->message : "", tile);
+      sdcl_cl_clear_error (r->cl);
+      sdcl_cl_pool_trim (r->cl);
+      st = vae_pass_at (r, decoder, tile, in, c, h, w, out, dims, err);
+    }
+  if (st == SDCL_ERR_OUT_OF_MEMORY)
+    explain_out_of_memory (r, phase, tile, err);
+  return sdcl_run_phase_status (st, phase, err);
+}
+
+static sdcl_status
+decode_latents (sdcl_run *r, sdcl_image *out, sdcl_error *err)
+{
+  enter_phase ("VAE decode");
   float scale = 1.0f / r->model->files->vae.scaling_factor;
   float *z = g_new (float, r->numel);
   for (int64_t i = 0; i < r->numel; i++)
     z[i] = r->latents[i] * scale;
-
-  sdcl_t zt = { 0 }, img = { 0 };
-  sdcl_t_alloc (r->cl, &zt, 4, 1, r->lc, r->lh, r->lw);
-  sdcl_t_upload (r->cl, &zt, z);
+  float *planar = NULL;
+  int64_t dims[3];
+  sdcl_status st = vae_pass (r, true, z, r->lc, r->lh, r->lw, &planar, dims, err);
   g_free (z);
-  sdcl_status st = sdcl_cl_check (r->cl, err);
   if (st == SDCL_OK)
-    st = sdcl_vae_decode (r->model->vae, &zt, r->p->cancel, &img, err);
-  sdcl_t_release (r->cl, &zt);
-  if (st != SDCL_OK)
-    return st;
-
-  float *planar = g_new (float, img.n);
-  sdcl_t_download (r->cl, &img, planar);
-  int channels = (int) img.d[1];
-  sdcl_t_release (r->cl, &img);
-  st = sdcl_cl_check (r->cl, err);
-  if (st == SDCL_OK)
-    sdcl_image_from_decoder (planar, channels, r->height, r->width, out);
+    sdcl_image_from_decoder (planar, (int) dims[0], r->height, r->width, out);
   g_free (planar);
+  return st;
+}
+
+/* The decode phase: the VAE decoder is on the device for its duration only
+ * in lean mode (model.c). */
+sdcl_status
+sdcl_run_decode (sdcl_run *r, sdcl_image *out, sdcl_error *err)
+{
+  sdcl_status st = acquire (r, SDCL_NET_VAE, err);
+  if (st == SDCL_OK)
+    st = decode_latents (r, out, err);
+  sdcl_model_phase_done (r->model, SDCL_NET_VAE);
   return st;
 }
 
@@ -323,36 +508,43 @@ sample_posterior (sdcl_run *r, const float *moments, float *latents)
     }
 }
 
+static sdcl_status
+encode_image (sdcl_run *r, const sdcl_image *image, float *latents, sdcl_error *err)
+{
+  /* Building the encoder is model loading (first use, or lean residency);
+   * it cannot be interrupted, so the flag is checked once it is done. */
+  if (!r->model->vae || !r->model->vae_has_encoder)
+    {
+      enter_phase ("model load");
+      sdcl_status st = sdcl_model_ensure_encoder (r->model, err);
+      if (st == SDCL_OK && cancelled (r))
+        st = SDCL_ERR_CANCELLED;
+      if (st != SDCL_OK)
+        return sdcl_run_phase_status (st, "model load", err);
+    }
+  enter_phase ("VAE encode");
+  float *planar = image_to_encoder_input (image);
+  float *moments = NULL;
+  int64_t dims[3];
+  sdcl_status st = vae_pass (r, false, planar, 3, image->height, image->width, &moments, dims,
+                             err);
+  g_free (planar);
+  if (st == SDCL_OK && dims[0] * dims[1] * dims[2] != 2 * r->numel)
+    st = sdcl_fail (err, SDCL_ERR_INTERNAL, "VAE encoder returned %lld values, expected %lld",
+                    (long long) (dims[0] * dims[1] * dims[2]), (long long) (2 * r->numel));
+  if (st == SDCL_OK)
+    sample_posterior (r, moments, latents);
+  g_free (moments);
+  return st;
+}
+
+/* The encode phase: the VAE with its encoder is on the device for its
+ * duration only in lean mode (model.c). */
 sdcl_status
 sdcl_run_encode (sdcl_run *r, const sdcl_image *image, float *latents, sdcl_error *err)
 {
-  sdcl_status st = sdcl_model_ensure_encoder (r->model, err);
-  if (st != SDCL_OK)
-    return st;
-  float *planar = image_to_encoder_input (image);
-  sdcl_t x = { 0 }, moments = { 0 };
-  sdcl_t_alloc (r->cl, &x, 4, 1, 3, image->height, image->width);
-  sdcl_t_upload (r->cl, &x, planar);
-  g_free (planar);
-  st = sdcl_cl_check (r->cl, err);
-  if (st == SDCL_OK)
-    st = sdcl_vae_encode (r->model->vae, &x, r->p->cancel, &moments, err);
-  sdcl_t_release (r->cl, &x);
-  if (st != SDCL_OK)
-    return st;
-  if (moments.n != 2 * r->numel)
-    {
-      sdcl_t_release (r->cl, &moments);
-      return sdcl_fail (err, SDCL_ERR_INTERNAL, "VAE encoder returned %lld values, expected %lld",
-                        (long long) moments.n, (long long) (2 * r->numel));
-    }
-  float *host = g_new (float, moments.n);
-  sdcl_t_download (r->cl, &moments, host);
-  sdcl_t_release (r->cl, &moments);
-  st = sdcl_cl_check (r->cl, err);
-  if (st == SDCL_OK)
-    sample_posterior (r, host, latents);
-  g_free (host);
+  sdcl_status st = encode_image (r, image, latents, err);
+  sdcl_model_phase_done (r->model, SDCL_NET_VAE);
   return st;
 }
 

@@ -7,6 +7,10 @@
  * sdcl_run_decode -> sdcl_run_clear.  The edit pipelines hook into the loop
  * through `cond` (extra UNet input channels) and `after_step`.
  *
+ * VAE passes (encode, decode) run untiled or tiled per sdcl_gen_params
+ * .vae_tile and fall back to smaller tiles when the device runs out of
+ * memory; a cancellation names the phase it stopped.
+ *
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
 #ifndef SDCL_PIPELINE_INTERNAL_H
@@ -92,8 +96,36 @@ sdcl_status sdcl_edit_raw (sdcl_model *m, const sdcl_gen_params *p, const sdcl_i
                            const sdcl_image *mask, sdcl_edit_probe_fn probe, void *probe_user,
                            sdcl_image *out, sdcl_error *err);
 
+/* Smallest tile the out-of-memory fallback tries (pixels per side). */
+#define SDCL_VAE_MIN_TILE 32
+
+/* Fills err with "cancelled during <phase>" when st is SDCL_ERR_CANCELLED
+ * (the networks' polls only say "cancelled"); returns st.  Every phase of a
+ * run names itself this way (issue 7). */
+sdcl_status sdcl_run_phase_status (sdcl_status st, const char *phase, sdcl_error *err);
+
+/* Test hook: called with the phase's name ("text encoding", "denoising
+ * step K of N", "model load", "VAE encode", "VAE decode") as each phase of
+ * any run starts, e.g. to raise the cancel flag exactly there.  NULL
+ * removes it.  Process-wide; tests only. */
+typedef void (*sdcl_phase_hook_fn) (const char *phase, void *user);
+void sdcl_set_phase_hook_for_testing (sdcl_phase_hook_fn fn, void *user);
+
 /* Builds the VAE encoder if the model does not have it yet (call with the
  * context's run lock held).  Defined in model.c. */
 sdcl_status sdcl_model_ensure_encoder (sdcl_model *m, sdcl_error *err);
+
+/* The networks a run's phases use (model.c; run lock held). */
+typedef enum { SDCL_NET_CLIP, SDCL_NET_UNET, SDCL_NET_VAE } sdcl_net;
+
+/* Before a phase: makes sure the network is on the device, uploading it
+ * from the mapping if needed (always the case in lean mode).  The VAE
+ * comes decoder-only; sdcl_model_ensure_encoder adds the encoder. */
+sdcl_status sdcl_model_acquire (sdcl_model *m, sdcl_net net, sdcl_error *err);
+/* After a phase, whatever its outcome: frees the network in lean mode
+ * (resident: keeps it), then frees the pooled activation buffers, so the
+ * next phase starts from the weights it needs alone.  Live tensors (the
+ * run's context, latents on the device) are not touched. */
+void sdcl_model_phase_done (sdcl_model *m, sdcl_net net);
 
 #endif /* SDCL_PIPELINE_INTERNAL_H */

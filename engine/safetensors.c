@@ -14,6 +14,8 @@
 
 #include <glib.h>
 #include <json-glib/json-glib.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "api_internal.h"
 #include "json_strict.h"
@@ -445,6 +447,23 @@ sdcl_st_close (sdcl_st_file *f)
     g_mapped_file_unref (f->mapping);
   g_free (f->label);
   g_free (f);
+}
+
+void
+sdcl_st_drop_pages (const sdcl_st_file *f, const void *data, uint64_t nbytes)
+{
+  if (!f || !f->mapping || !f->len || !nbytes)
+    return;
+  /* The mapping starts on a page boundary; keep the range inside it. */
+  const uintptr_t page = (uintptr_t) sysconf (_SC_PAGESIZE);
+  const uintptr_t map_begin = (uintptr_t) f->bytes;
+  const uintptr_t map_end = (map_begin + f->len + page - 1) / page * page;
+  uintptr_t begin = (uintptr_t) data / page * page;
+  uintptr_t end = ((uintptr_t) data + nbytes + page - 1) / page * page;
+  begin = MAX (begin, map_begin);
+  end = MIN (end, map_end);
+  if (begin < end)
+    madvise ((void *) begin, end - begin, MADV_DONTNEED);   /* advisory: failure changes nothing */
 }
 
 size_t

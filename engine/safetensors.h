@@ -49,6 +49,17 @@ const char *sdcl_st_path (const sdcl_st_file *f);
 /* __metadata__ value for key, or NULL. */
 const char *sdcl_st_metadata (const sdcl_st_file *f, const char *key);
 
+/* Drops the pages holding `nbytes` bytes at `data` (inside f's mapping)
+ * from this process: MADV_DONTNEED on the read-only private mapping.  The
+ * data stays valid: the next read faults the same bytes back in from the
+ * page cache (or the file).  Called once a tensor has been scanned or
+ * uploaded, so the mapped checkpoint does not stay resident next to the
+ * device copy of its weights (on CPU devices both are host memory).  The
+ * range is widened to whole pages, which may drop a neighbour's first or
+ * last page: harmless, as it is re-read on use.  No-op for buffers
+ * (sdcl_st_open_buffer), whose memory belongs to the caller. */
+void sdcl_st_drop_pages (const sdcl_st_file *f, const void *data, uint64_t nbytes);
+
 /* Converts a tensor of F32/F16/BF16 to float32 into dst (n_elements
  * floats).  Returns false for other dtypes. */
 bool sdcl_st_to_f32 (const sdcl_st_tensor *t, float *dst);

@@ -126,11 +126,39 @@ typedef enum {
   SDCL_WEIGHTS_F32
 } sdcl_weight_precision;
 
+/* When the networks' weights are on the device.  A run goes through three
+ * phases, each needing one network: text encoder -> UNet (the denoising
+ * loop) -> VAE decoder (image-to-image and inpainting begin with the VAE
+ * encoder).  On CPU devices (PoCL) device memory is host memory, so this
+ * decides the process's peak memory. */
+typedef enum {
+  /* All networks are uploaded by sdcl_model_load and stay until
+   * sdcl_model_free: every run starts computing at once.  For hosts that
+   * keep a model loaded between runs (the GEGL operations, the GIMP
+   * plug-in).  Peak: every network's weights plus the largest phase's
+   * activations. */
+  SDCL_RESIDENCY_RESIDENT = 0,
+  /* sdcl_model_load only maps and validates the files.  Each phase of a
+   * run uploads its network from the read-only mapping when it begins and
+   * frees it when it ends, so a run never holds two networks (the text
+   * encoder's output and the latents are all that cross phases).  Within
+   * a phase activations are kept small too: the CFG pair goes through the
+   * UNet one after the other, and at most 8 MB of idle activation
+   * buffers are kept.  Images are bit-identical to resident runs.  Peak:
+   * the largest single phase (for SD 1.x the UNet's weights plus its
+   * batch-1 activations).  Every run pays the uploads (about what a
+   * resident load pays once): what the sdcl CLI uses, which makes one
+   * image per process anyway. */
+  SDCL_RESIDENCY_LEAN
+} sdcl_residency;
+
 typedef struct {
   sdcl_weight_precision weights;
   /* A folder with vocab.json and merges.txt.  NULL: the model's own
    * tokenizer/ folder, else the CLIP vocabulary installed with sdcl. */
   const char *tokenizer_dir;
+  /* Default SDCL_RESIDENCY_RESIDENT. */
+  sdcl_residency residency;
 } sdcl_model_params;
 
 typedef struct {
@@ -143,7 +171,9 @@ typedef struct {
   int native_resolution;       /* pixels, e.g. 512 for SD 1.5 */
   sdcl_prediction prediction;
   uint64_t n_parameters;
-  uint64_t device_bytes;       /* weight bytes resident on the device */
+  uint64_t device_bytes;       /* weight bytes on the device when the info is taken: every
+                                * network when resident, 0 between the runs of a
+                                * SDCL_RESIDENCY_LEAN model */
 } sdcl_model_info;
 
 typedef struct sdcl_model sdcl_model;
@@ -156,6 +186,15 @@ sdcl_status sdcl_model_load (sdcl_ctx *ctx, const char *path, const sdcl_model_p
                              sdcl_model **out, sdcl_error *err);
 void sdcl_model_free (sdcl_model *model);
 void sdcl_model_get_info (const sdcl_model *model, sdcl_model_info *out);
+
+/* The demo model that ships with sdcl (a small model trained on coloured
+ * shapes, 64x64 pixels), used when the caller names no model.  Looked for in
+ * $SDCL_DATA_DIR/models, the installed data folder, then the source tree's
+ * data/models (running uninstalled).  Returns a newly allocated folder path
+ * (free with g_free() or free()), or NULL with `err` saying where it looked.
+ * `inpainting` asks for the 9-channel inpainting variant (the base model
+ * when that variant is not installed). */
+char *sdcl_default_model_path (bool inpainting, sdcl_error *err);
 
 /* ---- generation -------------------------------------------------------- */
 
@@ -235,6 +274,19 @@ typedef struct {
    * masks on large images. */
   bool only_masked;
   int mask_padding;
+
+  /* VAE decode and encode in tiles of this many pixels per side, so that
+   * their device memory grows with the tile rather than the image (large
+   * images, small devices).  The result is the untiled one up to float
+   * rounding, without seams: each layer runs tile by tile over the whole
+   * image and GroupNorm statistics stay image-wide (engine/vae_tiled.c);
+   * the cost is host memory for the feature maps and transfer time.
+   * 0: automatic — untiled when the device has room for it, else the
+   * largest tile that fits.  > 0: at most this tile.  Either way a pass
+   * that runs out of device memory is retried with tiles half as large,
+   * down to 32 pixels, before failing with the sizes needed and
+   * available.  -1: never tile. */
+  int vae_tile;
 } sdcl_gen_params;
 
 sdcl_gen_params sdcl_gen_default_params (void);

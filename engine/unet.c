@@ -66,6 +66,7 @@ struct sdcl_unet {
   nn_group_norm norm_out;
   nn_conv conv_out;
   int max_skips;
+  bool serial_batch;          /* evaluate batch entries one at a time */
 };
 
 /* ---- construction -------------------------------------------------------------- */
@@ -539,15 +540,11 @@ check_inputs (const sdcl_unet *m, const sdcl_t *x, const sdcl_t *context, sdcl_e
   return SDCL_OK;
 }
 
-sdcl_status
-sdcl_unet_forward (sdcl_unet *m, const sdcl_t *x, const float *timesteps, const sdcl_t *context,
-                   const volatile int *cancel, sdcl_t *out, sdcl_error *err)
+static sdcl_status
+forward_batch (sdcl_unet *m, const sdcl_t *x, const float *timesteps, const sdcl_t *context,
+               const volatile int *cancel, sdcl_t *out, sdcl_error *err)
 {
-  memset (out, 0, sizeof *out);
-  sdcl_status st = check_inputs (m, x, context, err);
-  if (st != SDCL_OK)
-    return st;
-
+  sdcl_status st;
   unet_run r = {
     .m = m, .cl = m->cl, .context = context, .cancel = cancel, .err = err,
     .skips = g_new0 (sdcl_t, m->max_skips),
@@ -562,4 +559,60 @@ sdcl_unet_forward (sdcl_unet *m, const sdcl_t *x, const float *timesteps, const 
   if (st != SDCL_OK)
     sdcl_t_release (m->cl, out);
   return st;
+}
+
+void
+sdcl_unet_set_serial_batch (sdcl_unet *m, bool serial)
+{
+  m->serial_batch = serial;
+}
+
+/* Serial batch: each entry's input and context are copied out, evaluated
+ * alone and its output copied into place, so the activations are those of
+ * batch 1.  Every kernel computes batch entries independently, so the
+ * result is the same bit for bit. */
+static sdcl_status
+forward_serial (sdcl_unet *m, const sdcl_t *x, const float *timesteps, const sdcl_t *context,
+                const volatile int *cancel, sdcl_t *out, sdcl_error *err)
+{
+  sdcl_cl *cl = m->cl;
+  const int64_t batch = x->d[0], x_n = x->n / batch, c_n = context->n / batch;
+  sdcl_status st = SDCL_OK;
+  for (int64_t b = 0; b < batch && st == SDCL_OK; b++)
+    {
+      sdcl_t xb = { 0 }, cb = { 0 }, ob = { 0 };
+      sdcl_t_alloc (cl, &xb, 4, 1, x->d[1], x->d[2], x->d[3]);
+      op_copy (cl, x, b * x_n, &xb, 0, x_n);
+      sdcl_t_alloc (cl, &cb, 3, 1, context->d[1], context->d[2], 0);
+      op_copy (cl, context, b * c_n, &cb, 0, c_n);
+      st = sdcl_cl_check (cl, err);
+      if (st == SDCL_OK)
+        st = forward_batch (m, &xb, timesteps + b, &cb, cancel, &ob, err);
+      sdcl_t_release (cl, &xb);
+      sdcl_t_release (cl, &cb);
+      if (st == SDCL_OK && !out->buf)
+        sdcl_t_alloc (cl, out, 4, batch, ob.d[1], ob.d[2], ob.d[3]);
+      if (st == SDCL_OK)
+        {
+          op_copy (cl, &ob, 0, out, b * ob.n, ob.n);
+          st = sdcl_cl_check (cl, err);
+        }
+      sdcl_t_release (cl, &ob);
+    }
+  if (st != SDCL_OK)
+    sdcl_t_release (cl, out);
+  return st;
+}
+
+sdcl_status
+sdcl_unet_forward (sdcl_unet *m, const sdcl_t *x, const float *timesteps, const sdcl_t *context,
+                   const volatile int *cancel, sdcl_t *out, sdcl_error *err)
+{
+  memset (out, 0, sizeof *out);
+  sdcl_status st = check_inputs (m, x, context, err);
+  if (st != SDCL_OK)
+    return st;
+  if (m->serial_batch && x->d[0] > 1)
+    return forward_serial (m, x, timesteps, context, cancel, out, err);
+  return forward_batch (m, x, timesteps, context, cancel, out, err);
 }

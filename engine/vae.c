@@ -12,45 +12,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "nn.h"
+#include "vae_internal.h"
 
 /* Architecture constants of diffusers' AutoencoderKL (not config keys). */
 #define VAE_NORM_EPS 1e-6f
 #define VAE_ATTENTION_HEADS 1   /* the mid-block attention is one head over all channels */
-
-typedef struct {
-  nn_group_norm norm;
-  nn_attention attn;
-} vae_attention;
-
-typedef struct {
-  int n_layers;
-  nn_resnet *resnets;
-  nn_conv sampler;              /* weight NULL when the block does not resample */
-} vae_block;
-
-/* One half of the autoencoder: the encoder and the decoder share this shape
- * (conv_in, blocks, mid block, output head) and differ in block direction. */
-typedef struct {
-  nn_conv quant;                /* quant_conv (encoder, last) / post_quant_conv (decoder, first) */
-  nn_conv conv_in;
-  int n_blocks;
-  vae_block *blocks;
-  nn_resnet mid_resnets[2];
-  bool mid_has_attention;
-  vae_attention mid_attention;
-  nn_group_norm norm_out;
-  nn_conv conv_out;
-} vae_coder;
-
-struct sdcl_vae {
-  sdcl_cl *cl;
-  sdcl_vae_config cfg;
-  nn_weights weights;
-  vae_coder decoder;
-  vae_coder encoder;
-  bool has_encoder;
-};
 
 /* ---- construction ---------------------------------------------------------------- */
 
@@ -217,8 +183,8 @@ sdcl_vae_device_bytes (const sdcl_vae *m)
 /* ---- forward ------------------------------------------------------------------------ */
 
 /* x + out(attention(GroupNorm(x) as tokens)) with one head over all channels. */
-static sdcl_t
-attention_forward (sdcl_cl *cl, const vae_attention *a, const sdcl_t *x)
+sdcl_t
+sdcl_vae_attention_forward (sdcl_cl *cl, const vae_attention *a, const sdcl_t *x)
 {
   int64_t b = x->d[0], c = x->d[1], h = x->d[2], w = x->d[3];
   sdcl_t normed = nn_group_norm_forward (cl, &a->norm, x, false);
@@ -256,7 +222,7 @@ mid_block_forward (sdcl_cl *cl, const vae_coder *v, sdcl_t *x, const volatile in
 {
   resnet_step (cl, &v->mid_resnets[0], x);
   if (v->mid_has_attention)
-    advance (cl, x, attention_forward (cl, &v->mid_attention, x));
+    advance (cl, x, sdcl_vae_attention_forward (cl, &v->mid_attention, x));
   resnet_step (cl, &v->mid_resnets[1], x);
   return nn_poll (cl, cancel, err);
 }

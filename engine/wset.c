@@ -11,8 +11,10 @@
 #include "loader_internal.h"
 
 typedef struct {
-  sdcl_st_tensor t;          /* t.name is the canonical name, owned here */
-  const char *origin;        /* file holding the data (owned by its sdcl_st_file) */
+  sdcl_st_tensor t;          /* first member: lookups hand out &entry->t; t.name is the
+                              * canonical name, owned here */
+  const sdcl_st_file *file;  /* the mapped file holding the data */
+  const char *origin;        /* its path (owned by the sdcl_st_file) */
   char *origin_name;         /* the tensor's name in that file */
 } wentry;
 
@@ -56,9 +58,10 @@ sdcl_wset_free (sdcl_wset *ws)
 }
 
 sdcl_status
-sdcl_wset_add (sdcl_wset *ws, const char *canonical, const sdcl_st_tensor *t, const char *origin,
-               sdcl_error *err)
+sdcl_wset_add (sdcl_wset *ws, const char *canonical, const sdcl_st_tensor *t,
+               const sdcl_st_file *file, sdcl_error *err)
 {
+  const char *origin = sdcl_st_path (file);
   wentry *twin = g_hash_table_lookup (ws->by_name, canonical);
   if (twin)
     return sdcl_fail (err, SDCL_ERR_MODEL_FORMAT, "%s: tensors %s and %s both hold %s of the %s",
@@ -66,6 +69,7 @@ sdcl_wset_add (sdcl_wset *ws, const char *canonical, const sdcl_st_tensor *t, co
   wentry *e = g_new0 (wentry, 1);
   e->t = *t;
   e->t.name = g_strdup (canonical);
+  e->file = file;
   e->origin = origin;
   e->origin_name = g_strdup (t->name);
   g_ptr_array_add (ws->entries, e);
@@ -90,6 +94,26 @@ const sdcl_st_tensor *
 sdcl_wset_at (const sdcl_wset *ws, size_t i)
 {
   return i < ws->entries->len ? &((wentry *) g_ptr_array_index (ws->entries, i))->t : NULL;
+}
+
+void
+sdcl_wset_drop_pages (const sdcl_wset *ws, const sdcl_st_tensor *t)
+{
+  (void) ws;
+  if (!t)
+    return;
+  const wentry *e = (const wentry *) (const void *) t;   /* t is &entry->t */
+  sdcl_st_drop_pages (e->file, t->data, t->nbytes);
+}
+
+void
+sdcl_wset_drop_all_pages (const sdcl_wset *ws)
+{
+  for (guint i = 0; ws && i < ws->entries->len; i++)
+    {
+      const wentry *e = g_ptr_array_index (ws->entries, i);
+      sdcl_st_drop_pages (e->file, e->t.data, e->t.nbytes);
+    }
 }
 
 const char *

@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 
 typedef struct {
   size_t bytes;
@@ -36,6 +37,9 @@ struct sdcl_cl {
 
   GArray *pool;                /* pooled_buffer: released buffers awaiting reuse */
   uint64_t pool_bytes, pool_peak;
+  uint64_t in_use_bytes, in_use_peak;   /* handed out and not yet released */
+  uint64_t idle_limit;         /* see sdcl_cl_set_pool_idle_limit */
+  uint64_t weight_bytes;       /* live sdcl_w buffers (as allocated) */
 
   /* SDCL_PROFILE set: every launch waits for its kernel and its wall time
    * is summed per kernel name (name -> profile_entry), printed to stderr
@@ -512,6 +516,7 @@ sdcl_cl_new (const char *device_spec, const char *cache_dir, sdcl_error *err)
   cl->programs = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, release_program);
   cl->kernels = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, release_kernel);
   cl->pool = g_array_new (FALSE, FALSE, sizeof (pooled_buffer));
+  cl->idle_limit = UINT64_MAX;
   if (g_getenv ("SDCL_PROFILE"))
     cl->profile = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   if (!create_context (cl, err))
@@ -857,6 +862,57 @@ create_buffer (sdcl_cl *cl, cl_mem_flags flags, size_t bytes, const char *what)
   return buf;
 }
 
+/* Activation buffers of at least this size get memory of their own when
+ * the pool is bounded (see tensor_buffer). */
+#define OWN_MAPPING_MIN_BYTES ((size_t) 1 << 20)
+
+typedef struct {
+  void *addr;
+  size_t bytes;
+} own_mapping;
+
+static void CL_CALLBACK
+release_own_mapping (cl_mem buf, void *user)
+{
+  (void) buf;
+  own_mapping *m = user;
+  munmap (m->addr, m->bytes);
+  g_free (m);
+}
+
+/* A device tensor's buffer.  With a bounded pool (lean models) on a CPU
+ * device, buffers are created and freed during every evaluation; from the
+ * driver's malloc, freed blocks would stay in the C library's arenas and
+ * the resident memory would creep up with fragmentation (measured: +240 MB
+ * over a 512x512 UNet evaluation).  So large ones live in anonymous
+ * mappings of their own (CL_MEM_USE_HOST_PTR: a CPU driver computes in
+ * that memory), unmapped when the driver lets the buffer go. */
+static cl_mem
+tensor_buffer (sdcl_cl *cl, size_t bytes)
+{
+  if (cl->idle_limit == UINT64_MAX || bytes < OWN_MAPPING_MIN_BYTES
+      || cl->info.type != SDCL_DEVICE_CPU || bytes > cl->max_alloc)
+    return create_buffer (cl, CL_MEM_READ_WRITE, bytes, "device tensor");
+  void *addr = mmap (NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (addr == MAP_FAILED)
+    return create_buffer (cl, CL_MEM_READ_WRITE, bytes, "device tensor");
+  cl_int rc;
+  cl_mem buf = clCreateBuffer (cl->context, CL_MEM_READ_WRITE | CL_MEM_USE_HOST_PTR, bytes, addr, &rc);
+  own_mapping *m = g_new (own_mapping, 1);
+  *m = (own_mapping) { addr, bytes };
+  if (buf && clSetMemObjectDestructorCallback (buf, release_own_mapping, m) == CL_SUCCESS)
+    return buf;
+  if (buf)
+    {
+      /* No callback, no way to know when the driver is done with it. */
+      clReleaseMemObject (buf);
+      clFinish (cl->queue);
+    }
+  munmap (addr, bytes);
+  g_free (m);
+  return create_buffer (cl, CL_MEM_READ_WRITE, bytes, "device tensor");
+}
+
 static cl_mem
 pool_take (sdcl_cl *cl, size_t bytes)
 {
@@ -866,15 +922,33 @@ pool_take (sdcl_cl *cl, size_t bytes)
       if (p->bytes == bytes)
         {
           cl_mem buf = p->buf;
-          g_array_remove_index_fast (cl->pool, i);
+          g_array_remove_index (cl->pool, i);   /* keeps the rest oldest first */
+          cl->in_use_bytes += bytes;
+          cl->in_use_peak = MAX (cl->in_use_peak, cl->in_use_bytes);
           return buf;
         }
     }
-  cl_mem buf = create_buffer (cl, CL_MEM_READ_WRITE, bytes, "device tensor");
+  /* A miss: with an idle limit, the idle buffers (of other sizes) beyond
+   * it go first, oldest released first, so they do not add up over the
+   * phase's changing shapes. */
+  guint evict = 0;
+  uint64_t idle = cl->pool_bytes - cl->in_use_bytes;
+  while (evict < cl->pool->len && idle > cl->idle_limit)
+    {
+      pooled_buffer *p = &g_array_index (cl->pool, pooled_buffer, evict++);
+      clReleaseMemObject (p->buf);
+      cl->pool_bytes -= p->bytes;
+      idle -= p->bytes;
+    }
+  if (evict)
+    g_array_remove_range (cl->pool, 0, evict);
+  cl_mem buf = tensor_buffer (cl, bytes);
   if (buf)
     {
       cl->pool_bytes += bytes;
       cl->pool_peak = MAX (cl->pool_peak, cl->pool_bytes);
+      cl->in_use_bytes += bytes;
+      cl->in_use_peak = MAX (cl->in_use_peak, cl->in_use_bytes);
     }
   return buf;
 }
@@ -919,6 +993,7 @@ sdcl_t_release (sdcl_cl *cl, sdcl_t *t)
       clGetMemObjectInfo (t->buf, CL_MEM_SIZE, sizeof bytes, &bytes, NULL);
       pooled_buffer p = { bytes, t->buf };
       g_array_append_val (cl->pool, p);
+      cl->in_use_bytes -= MIN ((uint64_t) bytes, cl->in_use_bytes);
     }
   memset (t, 0, sizeof *t);
 }
@@ -945,6 +1020,25 @@ uint64_t
 sdcl_cl_pool_peak_bytes (const sdcl_cl *cl)
 {
   return cl->pool_peak;
+}
+
+void
+sdcl_cl_pool_reset_peak (sdcl_cl *cl)
+{
+  cl->pool_peak = cl->pool_bytes;
+  cl->in_use_peak = cl->in_use_bytes;
+}
+
+void
+sdcl_cl_set_pool_idle_limit (sdcl_cl *cl, uint64_t bytes)
+{
+  cl->idle_limit = bytes;
+}
+
+uint64_t
+sdcl_cl_pool_in_use_peak_bytes (const sdcl_cl *cl)
+{
+  return cl->in_use_peak;
 }
 
 void
@@ -1132,42 +1226,54 @@ pack_row (void *dst, const void *row, int64_t r, int64_t row_elems, size_t esize
 }
 
 /* Uploads rows [row0, row0 + rows) as one device buffer, row-major or in
- * panels (panel != 0). */
+ * panels (panel != 0).  The data is converted straight into the mapped
+ * buffer: on CPU devices that is the device memory itself, so the weights
+ * are written once, with no host staging copy (GPU drivers stage the map
+ * as a write would). */
 static cl_mem
 upload_part (sdcl_cl *cl, sdcl_wtype type, const void *src, sdcl_src_type src_type,
              int64_t row_elems, int64_t row0, int64_t rows, int panel)
 {
   size_t n = (size_t) (rows * row_elems);
+  const size_t esize = wtype_size (type);
   const int64_t stored_rows = panel ? (rows + panel - 1) / panel * panel : rows;
-  size_t bytes = (size_t) (stored_rows * row_elems) * wtype_size (type);
+  size_t bytes = (size_t) (stored_rows * row_elems) * esize;
   cl_mem buf = create_buffer (cl, CL_MEM_READ_ONLY, bytes, "weight tensor");
   if (!buf)
     return NULL;
-  /* Panels are filled row by row (converted into a one-row buffer), so
-   * packing needs no second copy of the part. */
-  void *host = panel ? g_try_malloc0 (bytes) : g_try_malloc (bytes);
-  void *row = panel ? g_try_malloc ((size_t) row_elems * wtype_size (type)) : NULL;
-  if (!host || (panel && !row))
+  void *row = panel ? g_try_malloc ((size_t) row_elems * esize) : NULL;
+  cl_int rc = CL_SUCCESS;
+  void *dst = panel && !row ? NULL
+                            : clEnqueueMapBuffer (cl->queue, buf, CL_TRUE, CL_MAP_WRITE_INVALIDATE_REGION,
+                                                  0, bytes, 0, NULL, NULL, &rc);
+  if (!dst)
     {
-      g_free (host);
       g_free (row);
       clReleaseMemObject (buf);
-      sdcl_cl_fail (cl, SDCL_ERR_OUT_OF_MEMORY, "weight upload: cannot allocate %zu host bytes",
-                    bytes);
+      if (rc == CL_SUCCESS || is_out_of_memory (rc))
+        sdcl_cl_fail (cl, SDCL_ERR_OUT_OF_MEMORY, "weight upload: cannot map %zu bytes", bytes);
+      else
+        sdcl_cl_try (cl, rc, "mapping a weight tensor");
       return NULL;
     }
   if (panel)
-    for (int64_t r = 0; r < rows; r++)
-      {
-        convert_range (row, type, src, src_type, (size_t) ((row0 + r) * row_elems),
-                       (size_t) row_elems);
-        pack_row (host, row, r, row_elems, wtype_size (type));
-      }
+    {
+      /* The last panel's padding rows must read as zeros. */
+      if (stored_rows > rows)
+        memset ((char *) dst + (size_t) ((stored_rows - panel) * row_elems) * esize, 0,
+                (size_t) (panel * row_elems) * esize);
+      /* Panels are filled row by row (converted into a one-row buffer). */
+      for (int64_t r = 0; r < rows; r++)
+        {
+          convert_range (row, type, src, src_type, (size_t) ((row0 + r) * row_elems),
+                         (size_t) row_elems);
+          pack_row (dst, row, r, row_elems, esize);
+        }
+    }
   else
-    convert_range (host, type, src, src_type, (size_t) (row0 * row_elems), n);
+    convert_range (dst, type, src, src_type, (size_t) (row0 * row_elems), n);
   g_free (row);
-  cl_int rc = clEnqueueWriteBuffer (cl->queue, buf, CL_TRUE, 0, bytes, host, 0, NULL, NULL);
-  g_free (host);
+  rc = clEnqueueUnmapMemObject (cl->queue, buf, dst, 0, NULL, NULL);
   if (!sdcl_cl_try (cl, rc, "uploading a weight tensor"))
     {
       clReleaseMemObject (buf);
@@ -1210,6 +1316,7 @@ sdcl_w_upload (sdcl_cl *cl, sdcl_w *w, sdcl_wtype type, int nd, const int64_t *s
   w->type = type;
   w->nd = nd;
   w->n = n;
+  w->owner = cl;
   if (n <= 0)
     return;
 
@@ -1250,6 +1357,9 @@ sdcl_w_upload (sdcl_cl *cl, sdcl_w *w, sdcl_wtype type, int nd, const int64_t *s
           return;
         }
       w->part[w->nparts++] = buf;
+      size_t bytes = 0;
+      clGetMemObjectInfo (buf, CL_MEM_SIZE, sizeof bytes, &bytes, NULL);
+      cl->weight_bytes += bytes;
     }
 }
 
@@ -1258,8 +1368,20 @@ sdcl_w_free (sdcl_w *w)
 {
   for (int i = 0; i < w->nparts; i++)
     if (w->part[i])
-      clReleaseMemObject (w->part[i]);
+      {
+        size_t bytes = 0;
+        clGetMemObjectInfo (w->part[i], CL_MEM_SIZE, sizeof bytes, &bytes, NULL);
+        if (w->owner)
+          w->owner->weight_bytes -= MIN ((uint64_t) bytes, w->owner->weight_bytes);
+        clReleaseMemObject (w->part[i]);
+      }
   memset (w, 0, sizeof *w);
+}
+
+uint64_t
+sdcl_cl_weight_bytes (const sdcl_cl *cl)
+{
+  return cl->weight_bytes;
 }
 
 uint64_t

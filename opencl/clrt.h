@@ -74,9 +74,23 @@ void sdcl_t_download (sdcl_cl *cl, const sdcl_t *t, float *dst);   /* blocking r
 void sdcl_t_from_host (sdcl_cl *cl, sdcl_t *t, int nd, const int64_t *shape, const float *src);
 /* Frees every pooled (released) buffer. */
 void sdcl_cl_pool_trim (sdcl_cl *cl);
+/* Bounds the bytes of idle (released, unclaimed) buffers the pool keeps
+ * when it has to create a buffer: the oldest idle ones beyond `bytes` are
+ * freed first.  UINT64_MAX (the default) keeps everything: no allocation
+ * after the first evaluation of a shape, the fastest.  A small limit keeps
+ * the pool near the bytes actually in use (the exact-size pool otherwise
+ * holds a buffer of every size a network's levels use), at the cost of
+ * re-creating buffers during every evaluation. */
+void sdcl_cl_set_pool_idle_limit (sdcl_cl *cl, uint64_t bytes);
 /* Bytes currently allocated through the pool (in use + pooled) and the peak. */
 uint64_t sdcl_cl_pool_bytes (const sdcl_cl *cl);
 uint64_t sdcl_cl_pool_peak_bytes (const sdcl_cl *cl);
+/* Peak of the bytes handed out and not yet released (the pool's peak minus
+ * what idle pooled buffers of other sizes added). */
+uint64_t sdcl_cl_pool_in_use_peak_bytes (const sdcl_cl *cl);
+/* Restarts both peaks at the bytes allocated / in use now (per-phase
+ * figures). */
+void sdcl_cl_pool_reset_peak (sdcl_cl *cl);
 
 /* ---- device weights ---------------------------------------------------- */
 
@@ -116,6 +130,7 @@ typedef struct {
   int nparts;
   int64_t part_rows;
   cl_mem part[SDCL_W_MAX_PARTS];
+  sdcl_cl *owner;  /* counts the bytes (sdcl_cl_weight_bytes); must outlive the weight */
 } sdcl_w;
 
 /* Converts host data (src_type, n elements, row-major with shape d[0..nd-1])
@@ -132,6 +147,10 @@ bool sdcl_cl_cpu_kernels (const sdcl_cl *cl);
  * the CPU kernels, unless SDCL_GEMM=clblast asks for CLBlast. */
 bool sdcl_cl_packs_weights (const sdcl_cl *cl);
 uint64_t sdcl_w_bytes (const sdcl_w *w);
+/* Device bytes held by the live weights uploaded through `cl` (as stored:
+ * panel padding included).  With sdcl_cl_pool_bytes, what the device holds
+ * for sdcl (tests check that a released network really left). */
+uint64_t sdcl_cl_weight_bytes (const sdcl_cl *cl);
 
 /* Host-side conversions used by uploads and tests. */
 float sdcl_half_to_float (uint16_t h);

@@ -1,7 +1,8 @@
 /* sdcl-bench — per-phase timings of a checkpoint on one OpenCL device.
  *
  *   sdcl-bench --model M [--width 512] [--height 512] [--steps 1] [--device D]
- *              [--precision f16|f32] [--encode] [--no-startup] [--json]
+ *              [--precision f16|f32] [--encode] [--no-startup] [--txt2img]
+ *              [--residency lean|resident] [--json]
  *
  * Measures, in one process: model load, the CLIP text encoder, one UNet
  * evaluation at batch 1 and one CFG step (the pipeline's batch-2
@@ -13,7 +14,14 @@
  * empty temporary SDCL_CACHE_DIR and POCL_CACHE_DIR (cold, then warm
  * program caches) and reports the time from process start to the first
  * denoising step and to its end (a 64x64-pixel step, so that kernel builds
- * and loading dominate).  Table on stdout, or JSON with --json.
+ * and loading dominate), the model loaded with --residency (default lean,
+ * as the CLI: the text encoder and the UNet are then uploaded on the way to
+ * the first step).  Memory per phase: the activation pool's peak and the
+ * process's peak RSS during the phase (VmHWM, reset through
+ * /proc/self/clear_refs), with every network resident.  --txt2img also
+ * runs sdcl_txt2img at the chosen size (--steps steps, CFG) in a fresh
+ * child process with --residency and reports its load time, run time and
+ * peak RSS: what a CLI run costs.  Table on stdout, or JSON with --json.
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
@@ -25,9 +33,9 @@
 #include <string.h>
 #include <sys/resource.h>
 
-#include "api_internal.h"
 #include "flops.h"
 #include "ops.h"
+#include "pipeline_internal.h"
 
 static gint64 t_process;
 
@@ -87,16 +95,38 @@ random_tensor (sdcl_cl *cl, sdcl_t *t, int nd, int64_t d0, int64_t d1, int64_t d
 typedef struct {
   const char *name;
   double seconds, cpu_seconds, gflop;
+  uint64_t pool_peak, rss_peak;   /* during the phase */
 } phase;
 
 enum { MAX_PHASES = 16 };
 static phase phases[MAX_PHASES];
 static int n_phases;
 
+/* Starts a phase's memory figures: the pool's peak and the process's
+ * VmHWM restart from what is allocated / resident now. */
 static void
-add_phase (const char *name, double seconds, double cpu_seconds, double gflop)
+mem_mark (sdcl_cl *cl)
 {
-  phases[n_phases++] = (phase) { name, seconds, cpu_seconds, gflop };
+  sdcl_cl_pool_reset_peak (cl);
+  g_file_set_contents ("/proc/self/clear_refs", "5", 1, NULL);   /* 5: reset VmHWM */
+}
+
+static void
+add_phase (sdcl_cl *cl, const char *name, double seconds, double cpu_seconds, double gflop)
+{
+  phases[n_phases++] = (phase) { name, seconds, cpu_seconds, gflop, sdcl_cl_pool_peak_bytes (cl),
+                                 proc_status_kb ("VmHWM:") };
+}
+
+static sdcl_residency
+parse_residency (const char *name)
+{
+  if (!name || strcmp (name, "lean") == 0)
+    return SDCL_RESIDENCY_LEAN;
+  if (strcmp (name, "resident") == 0)
+    return SDCL_RESIDENCY_RESIDENT;
+  fprintf (stderr, "sdcl-bench: --residency is lean or resident\n");
+  exit (2);
 }
 
 /* ---- the startup child ---------------------------------------------------- */
@@ -117,9 +147,14 @@ run_startup (sdcl_model *m, double t_loaded, int w, int h)
   sdcl_tokenizer_encode_clip (m->tokenizer, "a photograph of an astronaut riding a horse",
                               m->files->clip.pad_token_id, ids);
   sdcl_t hidden = { 0 }, x = { 0 }, eps = { 0 };
-  if (sdcl_clip_forward (m->clip, ids, 1, SDCL_CLIP_CONTEXT, 1, NULL, &hidden, &err) != SDCL_OK)
+  /* The pipeline's phases: a lean model uploads each network here. */
+  if (sdcl_model_acquire (m, SDCL_NET_CLIP, &err) != SDCL_OK
+      || sdcl_clip_forward (m->clip, ids, 1, SDCL_CLIP_CONTEXT, 1, NULL, &hidden, &err) != SDCL_OK)
     die ("text encoder", &err);
   sdcl_cl_finish (cl);
+  sdcl_model_phase_done (m, SDCL_NET_CLIP);
+  if (sdcl_model_acquire (m, SDCL_NET_UNET, &err) != SDCL_OK)
+    die ("UNet upload", &err);
   s.text = now ();
   GRand *rng = g_rand_new_with_seed (1);
   const int f = 1 << (m->files->vae.n_levels - 1);
@@ -134,27 +169,62 @@ run_startup (sdcl_model *m, double t_loaded, int w, int h)
   sdcl_t_release (cl, &eps);
   sdcl_t_release (cl, &x);
   sdcl_t_release (cl, &hidden);
+  sdcl_model_phase_done (m, SDCL_NET_UNET);
   return s;
+}
+
+/* A whole text-to-image run through the public API (the txt2img child):
+ * load, generate, and the process's peak RSS. */
+static void
+run_txt2img_child (sdcl_ctx *ctx, const char *model, const sdcl_model_params *mp, int w, int h,
+                   int steps)
+{
+  sdcl_error err = { 0 };
+  sdcl_model *m = NULL;
+  const double t0 = now ();
+  if (sdcl_model_load (ctx, model, mp, &m, &err) != SDCL_OK)
+    die ("model", &err);
+  const double t_load = now () - t0;
+  sdcl_gen_params p = sdcl_gen_default_params ();
+  p.prompt = "a photograph of an astronaut riding a horse";
+  p.width = w;
+  p.height = h;
+  p.steps = steps;
+  p.seed = 1;
+  sdcl_image img = { 0 };
+  const double t1 = now ();
+  if (sdcl_txt2img (m, &p, &img, &err) != SDCL_OK)
+    die ("txt2img", &err);
+  const double t_run = now () - t1;
+  sdcl_image_free (&img);
+  printf ("txt2img %.3f %.3f %" PRIu64 "\n", t_load, t_run, proc_status_kb ("VmHWM:"));
+  sdcl_model_free (m);
 }
 
 /* Runs this program as a startup child with the given cache directory;
  * fills *s from its one-line answer. */
-static bool
-spawn_startup (const char *self, const char *model, const char *device, const char *precision,
-               const char *cache, startup_times *s, double *wall)
+/* Runs this program as a child with `mode_args` (NULL-terminated) and the
+ * shared model options; returns its stdout (g_free) or NULL. */
+static char *
+spawn_child (const char *self, const char *const *mode_args, const char *model, const char *device,
+             const char *precision, const char *residency, const char *cache, double *wall)
 {
-  char *pocl = g_build_filename (cache, "pocl", NULL);
   char **env = g_get_environ ();
-  env = g_environ_setenv (env, "SDCL_CACHE_DIR", cache, TRUE);
-  env = g_environ_setenv (env, "POCL_CACHE_DIR", pocl, TRUE);
-  g_mkdir_with_parents (pocl, 0700);
+  char *pocl = cache ? g_build_filename (cache, "pocl", NULL) : NULL;
+  if (cache)
+    {
+      env = g_environ_setenv (env, "SDCL_CACHE_DIR", cache, TRUE);
+      env = g_environ_setenv (env, "POCL_CACHE_DIR", pocl, TRUE);
+      g_mkdir_with_parents (pocl, 0700);
+    }
   GPtrArray *argv = g_ptr_array_new ();
   g_ptr_array_add (argv, (char *) self);
-  g_ptr_array_add (argv, "--startup-child");
-  g_ptr_array_add (argv, "--model");
-  g_ptr_array_add (argv, (char *) model);
-  g_ptr_array_add (argv, "--precision");
-  g_ptr_array_add (argv, (char *) precision);
+  for (int i = 0; mode_args[i]; i++)
+    g_ptr_array_add (argv, (char *) mode_args[i]);
+  const char *shared[] = { "--model", model, "--precision", precision, "--residency",
+                           residency ? residency : "lean" };
+  for (size_t i = 0; i < G_N_ELEMENTS (shared); i++)
+    g_ptr_array_add (argv, (char *) shared[i]);
   if (device)
     {
       g_ptr_array_add (argv, "--device");
@@ -166,14 +236,25 @@ spawn_startup (const char *self, const char *model, const char *device, const ch
   gint64 t0 = g_get_monotonic_time ();
   bool ok = g_spawn_sync (NULL, (char **) argv->pdata, env, G_SPAWN_DEFAULT, NULL, NULL, &out,
                           NULL, &status, NULL)
-            && g_spawn_check_wait_status (status, NULL)
-            && sscanf (out, "startup %lf %lf %lf %lf", &s->load, &s->text, &s->step_begin,
-                       &s->step_end) == 4;
+            && g_spawn_check_wait_status (status, NULL);
   *wall = (double) (g_get_monotonic_time () - t0) / 1e6;
-  g_free (out);
   g_ptr_array_free (argv, TRUE);
   g_strfreev (env);
   g_free (pocl);
+  if (!ok)
+    g_clear_pointer (&out, g_free);
+  return out;
+}
+
+static bool
+spawn_startup (const char *self, const char *model, const char *device, const char *precision,
+               const char *residency, const char *cache, startup_times *s, double *wall)
+{
+  const char *args[] = { "--startup-child", NULL };
+  char *out = spawn_child (self, args, model, device, precision, residency, cache, wall);
+  bool ok = out && sscanf (out, "startup %lf %lf %lf %lf", &s->load, &s->text, &s->step_begin,
+                           &s->step_end) == 4;
+  g_free (out);
   return ok;
 }
 
@@ -183,10 +264,10 @@ int
 main (int argc, char **argv)
 {
   t_process = g_get_monotonic_time ();
-  char *model_path = NULL, *device = NULL, *precision = NULL;
+  char *model_path = NULL, *device = NULL, *precision = NULL, *residency = NULL;
   int width = 512, height = 512, steps = 1;
   gboolean json = FALSE, encode = FALSE, no_startup = FALSE, startup_child = FALSE,
-           no_cfg = FALSE;
+           no_cfg = FALSE, txt2img = FALSE, txt2img_child = FALSE;
   GOptionEntry entries[] = {
     { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path, "checkpoint (folder or .safetensors)", "M" },
     { "width", 'W', 0, G_OPTION_ARG_INT, &width, "image width in pixels (512)", "N" },
@@ -198,7 +279,11 @@ main (int argc, char **argv)
     { "no-cfg", 0, 0, G_OPTION_ARG_NONE, &no_cfg, "skip the batch-2 (CFG) evaluation", NULL },
     { "no-startup", 0, 0, G_OPTION_ARG_NONE, &no_startup, "skip the cold/warm start runs", NULL },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "JSON on stdout instead of a table", NULL },
+    { "txt2img", 0, 0, G_OPTION_ARG_NONE, &txt2img, "also a whole txt2img run in a fresh process", NULL },
+    { "residency", 'r', 0, G_OPTION_ARG_STRING, &residency,
+      "lean (default, as the CLI) or resident: the startup and txt2img runs' model", "R" },
     { "startup-child", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE, &startup_child, NULL, NULL },
+    { "txt2img-child", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE, &txt2img_child, NULL, NULL },
     { NULL }
   };
   GOptionContext *octx = g_option_context_new ("- time sdcl's phases on a checkpoint");
@@ -227,6 +312,15 @@ main (int argc, char **argv)
     die ("device", &err);
   sdcl_model_params mp = sdcl_model_default_params ();
   mp.weights = f32 ? SDCL_WEIGHTS_F32 : SDCL_WEIGHTS_F16;
+  if (txt2img_child)
+    {
+      mp.residency = parse_residency (residency);
+      run_txt2img_child (ctx, model_path, &mp, width, height, steps);
+      sdcl_ctx_free (ctx);
+      return 0;
+    }
+  /* The startup child loads as a CLI run would; the phases need everything. */
+  mp.residency = startup_child ? parse_residency (residency) : SDCL_RESIDENCY_RESIDENT;
   sdcl_model *m = NULL;
   const double t_load0 = now ();
   if (sdcl_model_load (ctx, model_path, &mp, &m, &err) != SDCL_OK)
@@ -256,6 +350,8 @@ main (int argc, char **argv)
     fprintf (stderr, "sdcl-bench: %s on %s, %dx%d\n", model_path, sdcl_cl_device (cl)->name,
              width, height);
 
+  const uint64_t load_rss_peak = proc_status_kb ("VmHWM:");
+
   /* Text encoder: warm-up, then timed. */
   int32_t ids[2 * SDCL_CLIP_CONTEXT];
   sdcl_tokenizer_encode_clip (m->tokenizer, "a photograph of an astronaut riding a horse",
@@ -265,6 +361,8 @@ main (int argc, char **argv)
   for (int rep = 0; rep < 2; rep++)
     {
       sdcl_t_release (cl, &hidden);
+      if (rep == 1)
+        mem_mark (cl);
       const double t0 = now (), c0 = cpu_now ();
       if (sdcl_clip_forward (m->clip, ids, 1, SDCL_CLIP_CONTEXT, 1, NULL, &hidden, &err) != SDCL_OK)
         die ("text encoder", &err);
@@ -272,7 +370,7 @@ main (int argc, char **argv)
       if (rep == 1)
         {
           sdcl_flops fl = sdcl_clip_flops (&mf->clip, SDCL_CLIP_CONTEXT);
-          add_phase ("text encoder (77 tokens)", now () - t0, cpu_now () - c0,
+          add_phase (cl, "text encoder (77 tokens)", now () - t0, cpu_now () - c0,
                      sdcl_flops_total (&fl) / 1e9);
         }
     }
@@ -290,6 +388,7 @@ main (int argc, char **argv)
         op_copy (cl, &hidden, 0, &ctxt, b * hidden.n, hidden.n);
       const float ts[2] = { 999.0f, 999.0f };
       double total = 0, cpu_total = 0;
+      mem_mark (cl);
       for (int rep = (batch == 1 ? -1 : 0); rep < steps; rep++)
         {
           sdcl_t eps = { 0 };
@@ -306,7 +405,7 @@ main (int argc, char **argv)
           if (!json)
             fprintf (stderr, "  UNet batch %d: %.2f s%s\n", batch, dt, rep < 0 ? " (warm-up)" : "");
         }
-      add_phase (batch == 1 ? "UNet evaluation (batch 1)" : "CFG step (UNet batch 2)",
+      add_phase (cl, batch == 1 ? "UNet evaluation (batch 1)" : "CFG step (UNet batch 2)",
                  total / steps, cpu_total / steps, batch * unet_gflop);
       sdcl_t_release (cl, &x);
       sdcl_t_release (cl, &ctxt);
@@ -317,18 +416,22 @@ main (int argc, char **argv)
   {
     sdcl_t z = { 0 }, img = { 0 };
     random_tensor (cl, &z, 4, 1, mf->vae.latent_channels, lh, lw, rng);
+    sdcl_cl_pool_trim (cl);   /* as the pipeline does between phases */
+    mem_mark (cl);
     const double t0 = now (), c0 = cpu_now ();
     if (sdcl_vae_decode (m->vae, &z, NULL, &img, &err) != SDCL_OK)
       die ("VAE decoder", &err);
     sdcl_cl_finish (cl);
     sdcl_flops fl = sdcl_vae_decoder_flops (&mf->vae, lh, lw);
-    add_phase ("VAE decode", now () - t0, cpu_now () - c0, sdcl_flops_total (&fl) / 1e9);
+    add_phase (cl, "VAE decode", now () - t0, cpu_now () - c0, sdcl_flops_total (&fl) / 1e9);
     sdcl_t_release (cl, &z);
     sdcl_t_release (cl, &img);
   }
   if (encode)
     {
       sdcl_vae *vae = NULL;
+      sdcl_cl_pool_trim (cl);
+      mem_mark (cl);
       if (sdcl_vae_new (cl, mf->vae_w, &mf->vae, f32 ? SDCL_WT_F32 : SDCL_WT_F16, true, &vae,
                         &err) != SDCL_OK)
         die ("VAE encoder", &err);
@@ -339,7 +442,7 @@ main (int argc, char **argv)
         die ("VAE encoder", &err);
       sdcl_cl_finish (cl);
       sdcl_flops fl = sdcl_vae_encoder_flops (&mf->vae, height, width);
-      add_phase ("VAE encode (incl. kernel builds)", now () - t0, cpu_now () - c0,
+      add_phase (cl, "VAE encode (incl. kernel builds, encoder upload)", now () - t0, cpu_now () - c0,
                  sdcl_flops_total (&fl) / 1e9);
       sdcl_t_release (cl, &img);
       sdcl_t_release (cl, &mom);
@@ -349,23 +452,33 @@ main (int argc, char **argv)
 
   sdcl_model_info info;
   sdcl_model_get_info (m, &info);
-  const uint64_t rss_peak = proc_status_kb ("VmHWM:"), pool_peak = sdcl_cl_pool_peak_bytes (cl);
+  uint64_t rss_peak = load_rss_peak, pool_peak = 0;
+  for (int i = 0; i < n_phases; i++)
+    {
+      rss_peak = MAX (rss_peak, phases[i].rss_peak);
+      pool_peak = MAX (pool_peak, phases[i].pool_peak);
+    }
   const sdcl_device_info *dev = sdcl_cl_device (cl);
   char *dev_name = g_strdup (dev->name);
 
   startup_times st[2] = { 0 };
   double wall[2] = { 0 };
   bool have_startup = false;
-  if (!no_startup)
+  if (!no_startup || txt2img)
     {
       sdcl_model_free (m);
       sdcl_ctx_free (ctx);
       m = NULL, ctx = NULL;
+    }
+  if (!no_startup)
+    {
       char *tmp = g_dir_make_tmp ("sdcl-bench-XXXXXX", NULL);
       char *self = g_file_read_link ("/proc/self/exe", NULL);
       have_startup = tmp && self
-                     && spawn_startup (self, model_path, device, precision, tmp, &st[0], &wall[0])
-                     && spawn_startup (self, model_path, device, precision, tmp, &st[1], &wall[1]);
+                     && spawn_startup (self, model_path, device, precision, residency, tmp, &st[0],
+                                       &wall[0])
+                     && spawn_startup (self, model_path, device, precision, residency, tmp, &st[1],
+                                       &wall[1]);
       if (tmp)
         {
           char *argv_rm[] = { "rm", "-rf", tmp, NULL };
@@ -377,6 +490,29 @@ main (int argc, char **argv)
       if (!have_startup)
         fprintf (stderr, "sdcl-bench: the startup runs failed\n");
     }
+  /* A whole run in a fresh process, with the user's (warm) kernel caches. */
+  double t2i_load = 0, t2i_run = 0, t2i_wall = 0;
+  uint64_t t2i_rss = 0;
+  bool have_t2i = false;
+  if (txt2img)
+    {
+      char *self = g_file_read_link ("/proc/self/exe", NULL);
+      char w_arg[16], h_arg[16], s_arg[16];
+      g_snprintf (w_arg, sizeof w_arg, "%d", width);
+      g_snprintf (h_arg, sizeof h_arg, "%d", height);
+      g_snprintf (s_arg, sizeof s_arg, "%d", steps);
+      const char *args[] = { "--txt2img-child", "--width", w_arg, "--height", h_arg, "--steps",
+                             s_arg, NULL };
+      char *out = self ? spawn_child (self, args, model_path, device, precision, residency, NULL,
+                                      &t2i_wall)
+                       : NULL;
+      have_t2i = out && sscanf (out, "txt2img %lf %lf %" SCNu64, &t2i_load, &t2i_run, &t2i_rss) == 3;
+      if (!have_t2i)
+        fprintf (stderr, "sdcl-bench: the txt2img run failed\n");
+      g_free (out);
+      g_free (self);
+    }
+  const char *residency_name = residency ? residency : "lean";
 
   if (json)
     {
@@ -388,12 +524,20 @@ main (int argc, char **argv)
               unet_fl.conv / 1e9, unet_fl.linear / 1e9, unet_fl.attention / 1e9);
       for (int i = 0; i < n_phases; i++)
         printf ("    {\"name\": \"%s\", \"seconds\": %.3f, \"cpu_seconds\": %.3f, \"gflop\": %.1f, "
-                "\"gflops\": %.1f}%s\n",
+                "\"gflops\": %.1f, \"pool_peak_bytes\": %" PRIu64 ", \"rss_peak_bytes\": %" PRIu64
+                "}%s\n",
                 phases[i].name, phases[i].seconds, phases[i].cpu_seconds, phases[i].gflop,
-                phases[i].gflop / phases[i].seconds, i + 1 < n_phases ? "," : "");
-      printf ("  ],\n  \"peak_rss_bytes\": %" PRIu64 ",\n  \"weight_device_bytes\": %" PRIu64
-              ",\n  \"pool_peak_bytes\": %" PRIu64 ",\n  \"peak_device_bytes\": %" PRIu64,
-              rss_peak, info.device_bytes, pool_peak, info.device_bytes + pool_peak);
+                phases[i].gflop / phases[i].seconds, phases[i].pool_peak, phases[i].rss_peak,
+                i + 1 < n_phases ? "," : "");
+      printf ("  ],\n  \"peak_rss_bytes\": %" PRIu64 ",\n  \"load_rss_peak_bytes\": %" PRIu64
+              ",\n  \"weight_device_bytes\": %" PRIu64 ",\n  \"pool_peak_bytes\": %" PRIu64
+              ",\n  \"peak_device_bytes\": %" PRIu64 ",\n  \"residency\": \"%s\"",
+              rss_peak, load_rss_peak, info.device_bytes, pool_peak, info.device_bytes + pool_peak,
+              residency_name);
+      if (have_t2i)
+        printf (",\n  \"txt2img\": {\"load_s\": %.3f, \"run_s\": %.3f, \"process_s\": %.3f, "
+                "\"peak_rss_bytes\": %" PRIu64 "}",
+                t2i_load, t2i_run, t2i_wall, t2i_rss);
       if (have_startup)
         printf (",\n  \"startup\": {\"cold\": {\"to_first_step_s\": %.3f, \"first_step_done_s\": %.3f},"
                 " \"warm\": {\"to_first_step_s\": %.3f, \"first_step_done_s\": %.3f}}",
@@ -408,17 +552,24 @@ main (int argc, char **argv)
               t_load, unet_first);
       printf ("UNet FLOPs per evaluation: %.1f GFLOP (conv %.1f, linear %.1f, attention %.1f)\n\n",
               unet_gflop, unet_fl.conv / 1e9, unet_fl.linear / 1e9, unet_fl.attention / 1e9);
-      printf ("%-34s %9s %9s %9s %9s %12s\n", "phase", "seconds", "CPU s", "GFLOP", "GFLOP/s",
-              "GFLOP/CPU-s");
+      printf ("%-34s %9s %9s %9s %9s %12s %8s %8s\n", "phase", "seconds", "CPU s", "GFLOP",
+              "GFLOP/s", "GFLOP/CPU-s", "pool GB", "RSS GB");
       for (int i = 0; i < n_phases; i++)
-        printf ("%-34s %9.3f %9.3f %9.1f %9.1f %12.1f\n", phases[i].name, phases[i].seconds,
-                phases[i].cpu_seconds, phases[i].gflop, phases[i].gflop / phases[i].seconds,
-                phases[i].gflop / phases[i].cpu_seconds);
-      printf ("\npeak host RSS: %.2f GB; device: weights %.2f GB + activation pool peak %.2f GB\n",
-              rss_peak / 1e9, info.device_bytes / 1e9, pool_peak / 1e9);
+        printf ("%-34s %9.3f %9.3f %9.1f %9.1f %12.1f %8.3f %8.3f\n", phases[i].name,
+                phases[i].seconds, phases[i].cpu_seconds, phases[i].gflop,
+                phases[i].gflop / phases[i].seconds, phases[i].gflop / phases[i].cpu_seconds,
+                phases[i].pool_peak / 1e9, phases[i].rss_peak / 1e9);
+      printf ("\npeak host RSS (every network resident): %.2f GB (%.2f GB after the load); device: "
+              "weights %.2f GB + activation pool peak %.2f GB\n",
+              rss_peak / 1e9, load_rss_peak / 1e9, info.device_bytes / 1e9, pool_peak / 1e9);
+      if (have_t2i)
+        printf ("txt2img %dx%d, %d step(s), %s, fresh process: load %.2f s, run %.2f s, process "
+                "%.2f s, peak RSS %.2f GB (%.0f MiB)\n",
+                width, height, steps, residency_name, t2i_load, t2i_run, t2i_wall, t2i_rss / 1e9,
+                t2i_rss / 1048576.0);
       if (have_startup)
-        printf ("start to first denoising step (64x64 px step): cold caches %.2f s (step done "
-                "%.2f s), warm caches %.2f s (step done %.2f s)\n",
+        printf ("start to first denoising step (64x64 px step, %s): cold caches %.2f s (step done "
+                "%.2f s), warm caches %.2f s (step done %.2f s)\n", residency_name,
                 st[0].step_begin, st[0].step_end, st[1].step_begin, st[1].step_end);
     }
   g_free (dev_name);
@@ -429,5 +580,6 @@ main (int argc, char **argv)
   g_free (model_path);
   g_free (device);
   g_free (precision);
+  g_free (residency);
   return 0;
 }

@@ -117,17 +117,18 @@ cmd_devices (int argc, char **argv)
 /* ---- shared options ---------------------------------------------------- */
 
 typedef struct {
-  char *model, *device, *precision, *cache_dir, *tokenizer;
+  char *model, *device, *precision, *cache_dir, *tokenizer, *residency;
+  sdcl_residency default_residency;   /* when --residency is not given */
 } model_opts;
 
-#define N_MODEL_ENTRIES 6
+#define N_MODEL_ENTRIES 7
 
 static void
 model_entries (model_opts *o, GOptionEntry out[N_MODEL_ENTRIES])
 {
   GOptionEntry entries[N_MODEL_ENTRIES] = {
     { "model", 'm', 0, G_OPTION_ARG_FILENAME, &o->model,
-      "Diffusers folder or single-file .safetensors checkpoint", "PATH" },
+      "Diffusers folder or single-file .safetensors checkpoint (default: the demo model)", "PATH" },
     { "device", 'd', 0, G_OPTION_ARG_STRING, &o->device,
       "OpenCL device: index or part of its name (default: first GPU, else any)", "DEV" },
     { "precision", 0, 0, G_OPTION_ARG_STRING, &o->precision,
@@ -136,6 +137,9 @@ model_entries (model_opts *o, GOptionEntry out[N_MODEL_ENTRIES])
       "Folder with vocab.json and merges.txt (default: the model's, else sdcl's)", "DIR" },
     { "cache-dir", 0, 0, G_OPTION_ARG_FILENAME, &o->cache_dir,
       "Compiled-kernel cache folder (\"\" disables)", "DIR" },
+    { "residency", 0, 0, G_OPTION_ARG_STRING, &o->residency,
+      "lean: each network on the device only while its phase runs (least memory; default for "
+      "generation), or resident: all loaded at once (default for info)", "MODE" },
     { NULL },
   };
   memcpy (out, entries, sizeof entries);
@@ -149,18 +153,23 @@ model_opts_clear (model_opts *o)
   g_free (o->precision);
   g_free (o->cache_dir);
   g_free (o->tokenizer);
+  g_free (o->residency);
 }
 
 /* Creates the context and loads the model; on failure prints and returns
  * the exit code. */
 static int
-open_model (const model_opts *o, sdcl_ctx **ctx, sdcl_model **model)
+open_model (model_opts *o, bool inpainting, sdcl_ctx **ctx, sdcl_model **model)
 {
   sdcl_error err = { 0 };
   if (!o->model)
     {
-      fprintf (stderr, "sdcl: --model is required\n");
-      return EXIT_USAGE;
+      /* No --model: the demo model that ships with sdcl, so a first run
+       * needs nothing but a prompt. */
+      o->model = sdcl_default_model_path (inpainting, &err);
+      if (!o->model)
+        return report (&err);
+      fprintf (stderr, "sdcl: no --model given, using the demo model %s\n", o->model);
     }
   sdcl_model_params mp = sdcl_model_default_params ();
   if (o->precision && strcmp (o->precision, "f32") == 0)
@@ -171,6 +180,16 @@ open_model (const model_opts *o, sdcl_ctx **ctx, sdcl_model **model)
       return EXIT_USAGE;
     }
   mp.tokenizer_dir = o->tokenizer;
+  mp.residency = o->default_residency;
+  if (o->residency && strcmp (o->residency, "lean") == 0)
+    mp.residency = SDCL_RESIDENCY_LEAN;
+  else if (o->residency && strcmp (o->residency, "resident") == 0)
+    mp.residency = SDCL_RESIDENCY_RESIDENT;
+  else if (o->residency)
+    {
+      fprintf (stderr, "sdcl: --residency must be lean or resident, not '%s'\n", o->residency);
+      return EXIT_USAGE;
+    }
 
   sdcl_ctx_params cp = sdcl_ctx_default_params ();
   cp.device = o->device;
@@ -205,7 +224,7 @@ cmd_info (int argc, char **argv)
     }
   sdcl_ctx *ctx = NULL;
   sdcl_model *model = NULL;
-  int rc = open_model (&mo, &ctx, &model);
+  int rc = open_model (&mo, false, &ctx, &model);
   if (rc == 0)
     {
       sdcl_model_info info;
@@ -253,7 +272,7 @@ on_progress (int step, int n, const sdcl_image *preview, void *user)
 
 typedef struct {
   char *prompt, *negative, *sampler, *rng, *output;
-  int steps, width, height, clip_skip;
+  int steps, width, height, clip_skip, vae_tile;
   double cfg, eta;
   gint64 seed;
   gboolean karras, no_karras;
@@ -289,6 +308,7 @@ parse_gen (gen_opts *g, sdcl_gen_params *p)
   p->width = g->width;
   p->height = g->height;
   p->clip_skip = g->clip_skip;
+  p->vae_tile = g->vae_tile;
   p->eta = (float) g->eta;
   if (g->karras)
     p->karras_sigmas = true;
@@ -416,7 +436,7 @@ run_mode (gen_mode mode, sdcl_model *model, sdcl_gen_params *p, edit_opts *e, sd
 static int
 cmd_generate (gen_mode mode, int argc, char **argv)
 {
-  model_opts mo = { 0 };
+  model_opts mo = { .default_residency = SDCL_RESIDENCY_LEAN };
   gen_opts g = { .cfg = -1, .seed = -1 };
   edit_opts e = { .strength = -1, .mask_blur = -1, .padding = -1 };
   GOptionEntry gen_entries[] = {
@@ -433,6 +453,9 @@ cmd_generate (gen_mode mode, int argc, char **argv)
       "Noise generator: torch (same images as diffusers on CPU; default) or philox", "NAME" },
     { "clip-skip", 0, 0, G_OPTION_ARG_INT, &g.clip_skip, "Use the k-th text encoder layer from the end", "K" },
     { "eta", 0, 0, G_OPTION_ARG_DOUBLE, &g.eta, "DDIM eta (default 0)", "E" },
+    { "vae-tile", 0, 0, G_OPTION_ARG_INT, &g.vae_tile,
+      "VAE in tiles of PX pixels (multiple of 8, >= 32; same image, less device memory); "
+      "0: automatic (default), -1: never", "PX" },
     { "output", 'o', 0, G_OPTION_ARG_FILENAME, &g.output, "PNG file to write", "FILE" },
     { NULL },
   };
@@ -488,7 +511,7 @@ cmd_generate (gen_mode mode, int argc, char **argv)
   sdcl_ctx *ctx = NULL;
   sdcl_model *model = NULL;
   if (rc == 0)
-    rc = open_model (&mo, &ctx, &model);
+    rc = open_model (&mo, mode == MODE_INPAINT, &ctx, &model);
   if (rc == 0)
     {
       progress_state ps = { .start_us = g_get_monotonic_time (), .tty = isatty (2) };

@@ -256,9 +256,9 @@ static void model_changed (GtkComboBox *combo,
 static void
 describe_model (Dialog *d)
 {
-  gchar       *path;
+  gchar       *path = NULL;
+  gchar       *text = NULL;
   GError      *error = NULL;
-  sdcl_model  *model;
   GdkWindow   *window;
 
   if (d->describing)
@@ -266,7 +266,7 @@ describe_model (Dialog *d)
   d->describing = TRUE;
 
   /* The description comes from the loaded model; loading it here is not
-   * wasted, the session keeps it for the run after OK. */
+   * wasted, the session (the model server) keeps it for the run after OK. */
   gtk_label_set_text (GTK_LABEL (d->model_info), _("Loading the model…"));
   window = gtk_widget_get_window (d->dialog);
   if (window)
@@ -280,31 +280,21 @@ describe_model (Dialog *d)
     gtk_main_iteration ();
 
   /* Only now: the events may have refilled the list (the folder button
-   * reports its folder asynchronously). */
-  path = g_strdup (current_model (d));
-  model = path ? sdcl_session_get_model (d->session, current_device (d), path, &error) : NULL;
-  if (!path)
-    {
-      gtk_label_set_text (GTK_LABEL (d->model_info),
-                          _("No model: choose a folder with models, or open one."));
-    }
-  else if (model)
-    {
-      sdcl_model_info info;
-      gchar          *text;
-
-      sdcl_model_get_info (model, &info);
-      text = sdcl_model_info_describe (&info);
-      gtk_label_set_text (GTK_LABEL (d->model_info), text);
-      g_free (text);
-    }
+   * reports its folder asynchronously).  "" is the default (demo) model. */
+  if (current_model (d))
+    path = sdcl_model_path_resolve (current_model (d), d->mode, &error);
+  if (!current_model (d))
+    gtk_label_set_text (GTK_LABEL (d->model_info),
+                        _("No model: choose a folder with models, or open one."));
+  else if (path && sdcl_session_load (d->session, current_device (d), path, &text, &error))
+    gtk_label_set_text (GTK_LABEL (d->model_info), text);
   else
-    {
-      gtk_label_set_text (GTK_LABEL (d->model_info), error->message);
-      g_error_free (error);
-    }
+    gtk_label_set_text (GTK_LABEL (d->model_info), error->message);
+
   if (window)
     gdk_window_set_cursor (window, NULL);
+  g_clear_error (&error);
+  g_free (text);
   g_free (path);
   d->describing = FALSE;
 }
@@ -325,6 +315,11 @@ fill_models (Dialog      *d,
   g_signal_handlers_block_by_func (d->model, model_changed, d);
   gtk_list_store_clear (GTK_LIST_STORE (store));
   g_ptr_array_set_size (d->model_paths, 0);
+  /* First, the model that ships with sdcl: an empty model setting. */
+  gtk_combo_box_text_append_text (GTK_COMBO_BOX_TEXT (d->model), _("Default (the sdcl demo model)"));
+  g_ptr_array_add (d->model_paths, g_strdup (""));
+  if (!chosen || !*chosen)
+    active = 0;
   for (guint i = 0; i < found->len; i++)
     {
       const gchar *path = g_ptr_array_index (found, i);
@@ -333,7 +328,7 @@ fill_models (Dialog      *d,
       gtk_combo_box_text_append_text (GTK_COMBO_BOX_TEXT (d->model), base);
       g_ptr_array_add (d->model_paths, g_strdup (path));
       if (chosen && strcmp (chosen, path) == 0)
-        active = i;
+        active = d->model_paths->len - 1;
       g_free (base);
     }
   if (chosen && *chosen && active < 0)
@@ -343,8 +338,6 @@ fill_models (Dialog      *d,
       g_ptr_array_add (d->model_paths, g_strdup (chosen));
       active = d->model_paths->len - 1;
     }
-  else if (active < 0 && d->model_paths->len > 0)
-    active = 0;
   gtk_combo_box_set_active (GTK_COMBO_BOX (d->model), active);
   g_signal_handlers_unblock_by_func (d->model, model_changed, d);
   g_ptr_array_unref (found);
@@ -675,14 +668,19 @@ sdcl_dialog_run (SdclMode      mode,
     {
       if (gimp_dialog_run (GIMP_DIALOG (d.dialog)) != GTK_RESPONSE_OK)
         break;
+      gchar  *path;
+      GError *error = NULL;
+
       read_back (&d, settings);
-      if (settings->model[0] == '\0')
+      path = sdcl_model_path_resolve (settings->model, mode, &error);
+      if (!path)
         {
           /* Keep the dialog: without a model nothing can run. */
-          gtk_label_set_text (GTK_LABEL (d.model_info),
-                              _("Choose a model first: a models folder, or Open File/Folder."));
+          gtk_label_set_text (GTK_LABEL (d.model_info), error->message);
+          g_error_free (error);
           continue;
         }
+      g_free (path);
       ok = TRUE;
     }
 

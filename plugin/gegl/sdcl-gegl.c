@@ -179,6 +179,7 @@ load_model (const gchar           *path,
 /* Returns the entry with its run_lock held, or NULL with `err` set. */
 static CachedModel *
 acquire_model (const SdclGeglCommon *common,
+               gboolean              inpainting,
                sdcl_error           *err)
 {
   const gchar *device = common->device ? common->device : "";
@@ -188,15 +189,19 @@ acquire_model (const SdclGeglCommon *common,
 
   if (! common->model || ! common->model[0])
     {
-      err->code = SDCL_ERR_INVALID_ARGUMENT;
-      g_strlcpy (err->message,
-                 _("no model: set the \"model\" property to a Stable Diffusion "
-                   "checkpoint (a diffusers folder or a .safetensors file)"),
-                 sizeof (err->message));
-      return NULL;
+      /* No model named: the demo model that ships with sdcl. */
+      gchar *demo = sdcl_default_model_path (inpainting, err);
+
+      if (! demo)
+        return NULL;
+      path = g_canonicalize_filename (demo, NULL);
+      g_free (demo);
     }
-  /* "./m" and "m" are the same model. */
-  path = g_canonicalize_filename (common->model, NULL);
+  else
+    {
+      /* "./m" and "m" are the same model. */
+      path = g_canonicalize_filename (common->model, NULL);
+    }
 
   g_mutex_lock (&cache_lock);
   for (iter = cache; iter; iter = iter->next)
@@ -284,7 +289,7 @@ sdcl_gegl_generate (GeglOperation         *operation,
   sdcl_status      status;
   CachedModel     *entry;
 
-  entry = acquire_model (common, &err);
+  entry = acquire_model (common, init && mask, &err);
   if (! entry)
     {
       g_warning ("%s: %s", gegl_operation_get_name (operation), err.message);

@@ -16,7 +16,8 @@
  * settings there, and GEGL has no file-chooser hint for strings. */
 property_string (model, _("Model"), "")
   description (_("Stable Diffusion 1.x checkpoint: a diffusers folder or a "
-                 "single .safetensors file"))
+                 "single .safetensors file; empty: the demo model that ships "
+                 "with sdcl"))
 
 property_string (prompt, _("Prompt"), "")
   description (_("What the image should show"))

@@ -3,11 +3,12 @@
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
 #include <locale.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <glib/gi18n-lib.h>
 
-#include "sdcl-gimp-core.h"
+#include "sdcl-gimp-private.h"
 
 G_DEFINE_QUARK (sdcl-gimp-error-quark, sdcl_gimp_error)
 
@@ -50,10 +51,13 @@ sdcl_settings_validate (const SdclSettings *s,
     }                                                                          \
   while (0)
 
-  if (s->model[0] == '\0')
-    FAIL (_("No model chosen: give the path of a diffusers folder or a .safetensors file."));
-  if (!g_file_test (s->model, G_FILE_TEST_EXISTS))
-    FAIL (_("The model \"%s\" does not exist."), s->model);
+  {
+    gchar *path = sdcl_model_path_resolve (s->model, mode, error);
+
+    if (!path)
+      return FALSE;
+    g_free (path);
+  }
   if (!sdcl_sampler_from_name (s->sampler, &sampler))
     FAIL (_("Unknown sampler \"%s\" (use euler, euler_a, ddim, dpmpp_2m or lcm)."), s->sampler);
   if (s->steps < 1 || s->steps > SDCL_STEPS_MAX)
@@ -86,6 +90,61 @@ sdcl_settings_validate (const SdclSettings *s,
     }
 #undef FAIL
   return TRUE;
+}
+
+gchar *
+sdcl_model_path_resolve (const gchar *model,
+                         SdclMode     mode,
+                         GError     **error)
+{
+  sdcl_error err = { 0 };
+  char      *path;
+  gchar     *result;
+
+  if (model && *model)
+    {
+      if (!g_file_test (model, G_FILE_TEST_EXISTS))
+        {
+          g_set_error (error, SDCL_GIMP_ERROR, SDCL_GIMP_ERROR_INVALID,
+                       _("The model \"%s\" does not exist."), model);
+          return NULL;
+        }
+      /* Absolute, so that the model server (whose folder may differ) and the
+       * session's "same model?" test see one name for it. */
+      return g_canonicalize_filename (model, NULL);
+    }
+
+  /* No model named: the demo model, its 9-channel variant for inpainting. */
+  path = sdcl_default_model_path (mode == SDCL_MODE_INPAINT, &err);
+  if (!path)
+    {
+      g_set_error (error, SDCL_GIMP_ERROR, SDCL_GIMP_ERROR_INVALID,
+                   _("No model chosen and the demo model is not installed (%s): give the path "
+                     "of a diffusers folder or a .safetensors file."), err.message);
+      return NULL;
+    }
+  result = g_strdup (path);
+  free (path);
+  return result;
+}
+
+const gchar *
+sdcl_release_label (void)
+{
+  return N_("_Release Model Memory");
+}
+
+const gchar *
+sdcl_release_blurb (void)
+{
+  return N_("Free the memory of the Stable Diffusion model that stays loaded between runs");
+}
+
+const gchar *
+sdcl_release_message (gboolean released)
+{
+  return released ? _("The model's memory was released.")
+                  : _("No model was loaded: there was no memory to release.");
 }
 
 const gchar *
@@ -149,12 +208,24 @@ struct _SdclSession
   sdcl_model *model;
   gchar      *device;     /* what ctx was made for */
   gchar      *model_path; /* what model was loaded from */
+  gchar      *program;    /* resident: the binary that serves models; NULL: in-process */
 };
 
 SdclSession *
 sdcl_session_new (void)
 {
   return g_new0 (SdclSession, 1);
+}
+
+SdclSession *
+sdcl_session_new_resident (const gchar *program)
+{
+  SdclSession *session = sdcl_session_new ();
+  const gchar *resident = g_getenv ("SDCL_GIMP_RESIDENT");
+
+  if (program && sdcl_remote_supported () && g_strcmp0 (resident, "0") != 0)
+    session->program = g_strdup (program);
+  return session;
 }
 
 void
@@ -173,6 +244,7 @@ sdcl_session_free (SdclSession *session)
   if (!session)
     return;
   sdcl_session_release (session);
+  g_free (session->program);
   g_free (session);
 }
 
@@ -180,6 +252,15 @@ gboolean
 sdcl_session_is_loaded (SdclSession *session)
 {
   return session->model != NULL;
+}
+
+/* A resident session whose server cannot be reached works in-process from
+ * then on: slower, but the user gets the image. */
+static void
+fall_back_in_process (SdclSession *session)
+{
+  sdcl_log ("no model server: running in the plug-in process");
+  g_clear_pointer (&session->program, g_free);
 }
 
 static void
@@ -209,7 +290,10 @@ sdcl_session_get_model (SdclSession  *session,
     sdcl_session_release (session);
 
   if (session->model && g_strcmp0 (session->model_path, model_path) == 0)
-    return session->model;
+    {
+      sdcl_log ("model reused: %s", model_path);
+      return session->model;
+    }
   /* Only one model at a time: real checkpoints take gigabytes of device
    * memory, so the old one goes before the new one loads. */
   g_clear_pointer (&session->model, sdcl_model_free);
@@ -235,7 +319,64 @@ sdcl_session_get_model (SdclSession  *session,
       return NULL;
     }
   session->model_path = g_strdup (model_path);
+  sdcl_log ("model loaded: %s", model_path);
   return session->model;
+}
+
+gboolean
+sdcl_session_load_local (SdclSession  *session,
+                         const gchar  *device,
+                         const gchar  *model_path,
+                         gchar       **description,
+                         GError      **error)
+{
+  sdcl_model *model = sdcl_session_get_model (session, device, model_path, error);
+
+  if (model && description)
+    {
+      sdcl_model_info info;
+
+      sdcl_model_get_info (model, &info);
+      *description = sdcl_model_info_describe (&info);
+    }
+  return model != NULL;
+}
+
+gboolean
+sdcl_session_load (SdclSession  *session,
+                   const gchar  *device,
+                   const gchar  *model_path,
+                   gchar       **description,
+                   GError      **error)
+{
+  if (session->program)
+    {
+      switch (sdcl_remote_load (session->program, device, model_path, description, error))
+        {
+        case SDCL_REMOTE_OK:          return TRUE;
+        case SDCL_REMOTE_FAILED:      return FALSE;
+        case SDCL_REMOTE_UNAVAILABLE: fall_back_in_process (session); break;
+        }
+    }
+  return sdcl_session_load_local (session, device, model_path, description, error);
+}
+
+gboolean
+sdcl_session_prepare (SdclSession        *session,
+                      const SdclSettings *settings,
+                      SdclMode            mode,
+                      GError            **error)
+{
+  gchar   *path;
+  gboolean ok;
+
+  sdcl_log ("%s: \"%s\"", sdcl_mode_procedure (mode), settings->prompt);
+  if (!sdcl_settings_validate (settings, mode, error))
+    return FALSE;
+  path = sdcl_model_path_resolve (settings->model, mode, error);
+  ok = path && sdcl_session_load (session, settings->device, path, NULL, error);
+  g_free (path);
+  return ok;
 }
 
 gchar *
@@ -267,22 +408,22 @@ sdcl_model_info_describe (const sdcl_model_info *info)
 
 typedef struct
 {
-  SdclProgressFunc func;
-  gpointer         data;
-  volatile int     cancel;
-} ProgressRelay;
+  SdclStepFunc  func;
+  gpointer      data;
+  volatile int *cancel;
+} StepRelay;
 
 static bool
-relay_progress (int               step,
-                int               n_steps,
-                const sdcl_image *preview,
-                void             *user_data)
+relay_step (int               step,
+            int               n_steps,
+            const sdcl_image *preview,
+            void             *user_data)
 {
-  ProgressRelay *relay = user_data;
+  StepRelay *relay = user_data;
 
-  if (relay->func && !relay->func ((gdouble) step / MAX (n_steps, 1), relay->data))
-    relay->cancel = 1;
-  return !relay->cancel;
+  if (relay->func && !relay->func (step, n_steps, relay->data))
+    *relay->cancel = 1;
+  return !*relay->cancel;
 }
 
 static const Babl *
@@ -352,6 +493,106 @@ read_mask (const SdclJob *job,
 }
 
 gboolean
+sdcl_run_engine (SdclSession        *session,
+                 const SdclSettings *settings,
+                 SdclMode            mode,
+                 const gchar        *model_path,
+                 gint                seed,
+                 const sdcl_image   *init,
+                 const sdcl_image   *mask,
+                 SdclStepFunc        step,
+                 gpointer            step_data,
+                 volatile int       *cancel,
+                 sdcl_image         *out,
+                 GError            **error)
+{
+  StepRelay       relay = { step, step_data, cancel };
+  sdcl_error      err   = { 0 };
+  sdcl_status     st    = SDCL_OK;
+  sdcl_model     *model;
+  sdcl_gen_params p;
+
+  memset (out, 0, sizeof *out);
+  model = sdcl_session_get_model (session, settings->device, model_path, error);
+  if (!model)
+    return FALSE;
+
+  p = sdcl_gen_default_params ();
+  p.prompt          = settings->prompt;
+  p.negative_prompt = settings->negative;
+  p.steps           = settings->steps;
+  p.guidance        = (float) settings->guidance;
+  if (!sdcl_sampler_from_name (settings->sampler, &p.sampler))
+    {
+      g_set_error (error, SDCL_GIMP_ERROR, SDCL_GIMP_ERROR_INVALID,
+                   _("Unknown sampler \"%s\" (use euler, euler_a, ddim, dpmpp_2m or lcm)."),
+                   settings->sampler);
+      return FALSE;
+    }
+  p.seed         = (uint64_t) seed;
+  p.progress     = relay_step;
+  p.user_data    = &relay;
+  /* The engine polls this between kernels: a cancel set from another
+   * thread (the model server's watch on its client) stops it mid-step. */
+  p.cancel       = cancel;
+  p.strength     = (float) settings->strength;
+  p.mask_blur    = (float) settings->mask_blur;
+  p.only_masked  = settings->only_masked;
+  p.mask_padding = settings->padding;
+
+  switch (mode)
+    {
+    case SDCL_MODE_TXT2IMG:
+      p.width  = settings->width;
+      p.height = settings->height;
+      st = sdcl_txt2img (model, &p, out, &err);
+      break;
+    case SDCL_MODE_IMG2IMG:
+      st = sdcl_img2img (model, &p, init, out, &err);
+      break;
+    case SDCL_MODE_INPAINT:
+      st = sdcl_inpaint (model, &p, init, mask, out, &err);
+      break;
+    }
+  if (st != SDCL_OK)
+    {
+      set_engine_error (error, &err, _("Generation failed"));
+      return FALSE;
+    }
+  if (out->channels != 3 || out->width < 1 || out->height < 1)
+    {
+      g_set_error (error, SDCL_GIMP_ERROR, SDCL_GIMP_ERROR_ENGINE,
+                   _("The engine returned an image of an unexpected shape."));
+      sdcl_image_free (out);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+typedef struct
+{
+  SdclProgressFunc func;
+  gpointer         data;
+  const gchar     *prompt;
+} ProgressRelay;
+
+/* Steps (from the engine here, or from the model server) to the glue's
+ * progress function, which updates GIMP's progress bar. */
+static gboolean
+relay_progress (gint     step,
+                gint     n_steps,
+                gpointer user_data)
+{
+  ProgressRelay *relay = user_data;
+  gboolean       go_on = TRUE;
+
+  if (relay->func)
+    go_on = relay->func ((gdouble) step / MAX (n_steps, 1), relay->data);
+  sdcl_test_cancel_hook (relay->prompt, step);
+  return go_on;
+}
+
+gboolean
 sdcl_generate (SdclSession        *session,
                const SdclSettings *settings,
                const SdclJob      *job,
@@ -361,16 +602,17 @@ sdcl_generate (SdclSession        *session,
                gint               *used_seed,
                GError            **error)
 {
-  sdcl_image      init = { 0 }, mask = { 0 };
-  sdcl_error      err  = { 0 };
-  sdcl_status     st   = SDCL_OK;
-  ProgressRelay   relay = { progress, progress_data, 0 };
-  sdcl_model     *model;
-  sdcl_gen_params p;
-  gboolean        ok = FALSE;
+  sdcl_image    init  = { 0 }, mask = { 0 };
+  ProgressRelay relay = { progress, progress_data, settings->prompt };
+  volatile int  cancel = 0;
+  gchar        *model_path = NULL;
+  gboolean      ok = FALSE;
 
   memset (out, 0, sizeof *out);
   if (!sdcl_settings_validate (settings, job->mode, error))
+    return FALSE;
+  model_path = sdcl_model_path_resolve (settings->model, job->mode, error);
+  if (!model_path)
     return FALSE;
 
   /* Read the inputs first: a bad selection should not cost a model load. */
@@ -379,60 +621,30 @@ sdcl_generate (SdclSession        *session,
   if (job->mode == SDCL_MODE_INPAINT && !read_mask (job, &mask, error))
     goto out;
 
-  model = sdcl_session_get_model (session, settings->device, settings->model, error);
-  if (!model)
-    goto out;
-
-  p = sdcl_gen_default_params ();
-  p.prompt          = settings->prompt;
-  p.negative_prompt = settings->negative;
-  p.steps           = settings->steps;
-  p.guidance        = (float) settings->guidance;
-  sdcl_sampler_from_name (settings->sampler, &p.sampler); /* validated above */
   /* Seeds stay within a PDB int so the used seed can be returned and typed
    * back in. */
   *used_seed = settings->seed == SDCL_SEED_RANDOM ? g_random_int_range (0, G_MAXINT)
                                                    : settings->seed;
-  p.seed        = (uint64_t) *used_seed;
-  p.progress    = relay_progress;
-  p.user_data   = &relay;
-  p.cancel      = &relay.cancel;
-  p.strength    = (float) settings->strength;
-  p.mask_blur   = (float) settings->mask_blur;
-  p.only_masked = settings->only_masked;
-  p.mask_padding = settings->padding;
 
-  switch (job->mode)
+  if (session->program)
     {
-    case SDCL_MODE_TXT2IMG:
-      p.width  = settings->width;
-      p.height = settings->height;
-      st = sdcl_txt2img (model, &p, out, &err);
-      break;
-    case SDCL_MODE_IMG2IMG:
-      st = sdcl_img2img (model, &p, &init, out, &err);
-      break;
-    case SDCL_MODE_INPAINT:
-      st = sdcl_inpaint (model, &p, &init, &mask, out, &err);
-      break;
+      switch (sdcl_remote_generate (session->program, settings, job->mode, model_path, *used_seed,
+                                    init.data ? &init : NULL, mask.data ? &mask : NULL,
+                                    relay_progress, &relay, out, error))
+        {
+        case SDCL_REMOTE_OK:          ok = TRUE; goto out;
+        case SDCL_REMOTE_FAILED:      goto out;
+        case SDCL_REMOTE_UNAVAILABLE: fall_back_in_process (session); break;
+        }
     }
-  if (st != SDCL_OK)
-    {
-      set_engine_error (error, &err, _("Generation failed"));
-      goto out;
-    }
-  if (out->channels != 3 || out->width < 1 || out->height < 1)
-    {
-      g_set_error (error, SDCL_GIMP_ERROR, SDCL_GIMP_ERROR_ENGINE,
-                   _("The engine returned an image of an unexpected shape."));
-      sdcl_image_free (out);
-      goto out;
-    }
-  ok = TRUE;
+  ok = sdcl_run_engine (session, settings, job->mode, model_path, *used_seed,
+                        init.data ? &init : NULL, mask.data ? &mask : NULL,
+                        relay_progress, &relay, &cancel, out, error);
 
 out:
   sdcl_image_free (&init);
   sdcl_image_free (&mask);
+  g_free (model_path);
   return ok;
 }
 
@@ -583,4 +795,17 @@ sdcl_i18n_init (const gchar *localedir)
 {
   bindtextdomain (GETTEXT_PACKAGE, localedir);
   bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
+}
+
+gchar *
+sdcl_plugin_localedir (const gchar *program)
+{
+  gchar *dir   = g_path_get_dirname (program ? program : ".");
+  gchar *local = g_build_filename (dir, "locale", NULL);
+
+  g_free (dir);
+  if (g_file_test (local, G_FILE_TEST_IS_DIR))
+    return local;
+  g_free (local);
+  return g_strdup (LOCALEDIR);
 }

@@ -81,19 +81,70 @@ const gchar *sdcl_mode_blurb     (SdclMode mode);
 
 /* ---- keeping the model loaded -------------------------------------------
  * A session owns one engine context and one loaded model.  Asking again for
- * the same model on the same device returns the loaded one, which is what
- * makes a resident plug-in's second run fast. */
+ * the same model on the same device returns the loaded one.
+ *
+ * A *resident* session (sdcl_session_new_resident) does not load anything
+ * in the plug-in process: it hands the work to the model server, a second
+ * process started from the same binary (`sdcl-gimp --sdcl-server ...`, see
+ * sdcl-gimp-server.c) that stays alive between plug-in calls, one per
+ * running GIMP, and keeps its session loaded until it is asked to release
+ * the memory (plug-in-sdcl-release-memory), has been idle for
+ * $SDCL_GIMP_IDLE_TIMEOUT seconds (default 300) or GIMP has quit.  When no
+ * server can be started (or $SDCL_GIMP_RESIDENT is 0) it runs in-process. */
 typedef struct _SdclSession SdclSession;
 
-SdclSession *sdcl_session_new      (void);
-void         sdcl_session_free     (SdclSession  *session);
-sdcl_model  *sdcl_session_get_model (SdclSession  *session,
-                                     const gchar  *device,
-                                     const gchar  *model_path,
-                                     GError      **error);
+SdclSession *sdcl_session_new          (void);
+/* `program` is the plug-in binary (gimp_get_progname ()). */
+SdclSession *sdcl_session_new_resident (const gchar  *program);
+void         sdcl_session_free         (SdclSession  *session);
+/* Loads `model_path` (resolved, see sdcl_model_path_resolve) on `device`,
+ * or finds it loaded; `description` (may be NULL) receives
+ * sdcl_model_info_describe() of it. */
+gboolean     sdcl_session_load         (SdclSession  *session,
+                                        const gchar  *device,
+                                        const gchar  *model_path,
+                                        gchar       **description,
+                                        GError      **error);
+/* Validates `settings` and loads the model they name (the default model
+ * when their model is ""). */
+gboolean     sdcl_session_prepare      (SdclSession        *session,
+                                        const SdclSettings *settings,
+                                        SdclMode            mode,
+                                        GError            **error);
+/* In-process sessions only: the loaded model. */
+sdcl_model  *sdcl_session_get_model    (SdclSession  *session,
+                                        const gchar  *device,
+                                        const gchar  *model_path,
+                                        GError      **error);
 /* Frees the model and the device context (memory on the device included). */
-void         sdcl_session_release  (SdclSession  *session);
-gboolean     sdcl_session_is_loaded (SdclSession *session);
+void         sdcl_session_release      (SdclSession  *session);
+gboolean     sdcl_session_is_loaded    (SdclSession  *session);
+
+/* The model to load for a model setting: `model` itself when it is not
+ * empty (it must exist), else the demo model that ships with sdcl, its
+ * inpainting variant for SDCL_MODE_INPAINT.  Newly allocated, absolute. */
+gchar *sdcl_model_path_resolve (const gchar *model,
+                                SdclMode     mode,
+                                GError     **error);
+
+/* Asks this GIMP's model server, if one runs, to free its model and quit.
+ * TRUE when there was one; nothing is started to answer. */
+gboolean sdcl_release_memory (void);
+
+/* The resident model server's entry point: main() calls sdcl_server_main
+ * instead of gimp_main() when sdcl_server_requested() says so. */
+gboolean sdcl_server_requested (int    argc,
+                                char **argv);
+int      sdcl_server_main      (int    argc,
+                                char **argv);
+
+/* The release procedure's name, menu label and blurb (untranslated, as the
+ * mode texts below). */
+#define SDCL_RELEASE_PROCEDURE "plug-in-sdcl-release-memory"
+const gchar *sdcl_release_label (void);
+const gchar *sdcl_release_blurb (void);
+/* What an interactive release tells the user (translated). */
+const gchar *sdcl_release_message (gboolean released);
 
 /* "SD 1.x, 1.07 billion parameters, 2.1 GB on the device" (translated). */
 gchar *sdcl_model_info_describe (const sdcl_model_info *info);
@@ -155,6 +206,10 @@ GPtrArray *sdcl_find_models (const gchar *dir);
 
 /* The plug-in's translations: binds the "sdcl" domain to `localedir`. */
 void sdcl_i18n_init (const gchar *localedir);
+/* The plug-in's own locale/ folder when it has one (a plug-in folder copied
+ * into a profile carries its catalogs), else the installed locale dir.
+ * `program` is the plug-in binary. */
+gchar *sdcl_plugin_localedir (const gchar *program);
 
 G_END_DECLS
 

@@ -28,7 +28,16 @@ static void run   (const gchar      *name,
 
 const GimpPlugInInfo PLUG_IN_INFO = { NULL, NULL, query, run };
 
-MAIN ()
+/* Not MAIN (): this binary is also the resident model server, which the
+ * plug-in starts with --sdcl-server (sdcl-gimp-server.c says why). */
+int
+main (int    argc,
+      char **argv)
+{
+  if (sdcl_server_requested (argc, argv))
+    return sdcl_server_main (argc, argv);
+  return gimp_main (&PLUG_IN_INFO, argc, argv);
+}
 
 /* The PDB arguments after run-mode, image and drawable.  Every mode takes
  * the common ones first, in the same order, then its own; device is last. */
@@ -41,7 +50,7 @@ typedef enum
 
 static const GimpParamDef arg_defs[] =
 {
-  [ARG_MODEL]       = { GIMP_PDB_STRING, "model", "Diffusers folder or .safetensors file (SD 1.x)" },
+  [ARG_MODEL]       = { GIMP_PDB_STRING, "model", "Diffusers folder or .safetensors file (SD 1.x); empty for the demo model" },
   [ARG_PROMPT]      = { GIMP_PDB_STRING, "prompt", "What to draw" },
   [ARG_NEGATIVE]    = { GIMP_PDB_STRING, "negative-prompt", "What to avoid (may be empty)" },
   [ARG_SAMPLER]     = { GIMP_PDB_STRING, "sampler", "euler, euler_a, ddim, dpmpp_2m or lcm" },
@@ -80,21 +89,6 @@ mode_args (SdclMode mode,
   g_return_val_if_reached (NULL);
 }
 
-/* The plug-in's own locale/ folder when it has one (a plug-in folder copied
- * into a profile carries its catalogs), else the installed locale dir. */
-static gchar *
-plugin_localedir (void)
-{
-  gchar *dir   = g_path_get_dirname (gimp_get_progname ());
-  gchar *local = g_build_filename (dir, "locale", NULL);
-
-  g_free (dir);
-  if (g_file_test (local, G_FILE_TEST_IS_DIR))
-    return local;
-  g_free (local);
-  return g_strdup (LOCALEDIR);
-}
-
 static void
 query (void)
 {
@@ -110,7 +104,16 @@ query (void)
     { GIMP_PDB_INT32, "seed",  "The seed that was used" },
   };
 
-  gchar *localedir = plugin_localedir ();
+  static const GimpParamDef release_args[] =
+  {
+    { GIMP_PDB_INT32, "run-mode", "The run mode { RUN-INTERACTIVE (0), RUN-NONINTERACTIVE (1) }" },
+  };
+  static const GimpParamDef release_returns[] =
+  {
+    { GIMP_PDB_INT32, "released", "TRUE when a model was in memory" },
+  };
+
+  gchar *localedir = sdcl_plugin_localedir (gimp_get_progname ());
 
   gimp_plugin_domain_register (GETTEXT_PACKAGE, localedir);
   g_free (localedir);
@@ -141,6 +144,17 @@ query (void)
                               args, return_defs);
       gimp_plugin_menu_register (proc, MENU_PATH);
     }
+
+  /* No image types: available without an image, too. */
+  gimp_install_procedure (SDCL_RELEASE_PROCEDURE, sdcl_release_blurb (),
+                          "The plug-in keeps the last model loaded in a model server process "
+                          "between runs (until GIMP quits or it has been idle for 5 minutes). "
+                          "This ends that process now, freeing its device and host memory.",
+                          "sdcl authors", "sdcl authors", "2026",
+                          sdcl_release_label (), "",
+                          GIMP_PLUGIN, G_N_ELEMENTS (release_args), G_N_ELEMENTS (release_returns),
+                          release_args, release_returns);
+  gimp_plugin_menu_register (SDCL_RELEASE_PROCEDURE, MENU_PATH);
 }
 
 static SdclMode
@@ -204,8 +218,9 @@ static gboolean
 progress_update (gdouble  fraction,
                  gpointer data)
 {
-  /* GIMP's Cancel ends this process; a failing update means GIMP no longer
-   * listens, so stop the engine at the next check as well. */
+  /* GIMP's Cancel kills this process (gimp_plug_in_close): the model
+   * server sees the connection close and stops the engine within a step.
+   * A failing update means GIMP no longer listens: stop as well. */
   return gimp_progress_update (fraction);
 }
 
@@ -350,8 +365,9 @@ run (const gchar      *name,
   static GimpParam  values[3];
   static gchar     *error_message = NULL;
   GimpRunMode       run_mode = param[0].data.d_int32;
-  gint32            image    = param[1].data.d_image;
-  gint32            drawable = param[2].data.d_drawable;
+  /* The release procedure has no image arguments. */
+  gint32            image    = n_params >= N_FIXED_ARGS ? param[1].data.d_image : -1;
+  gint32            drawable = n_params >= N_FIXED_ARGS ? param[2].data.d_drawable : -1;
   SdclMode          mode;
   gboolean          known;
   SdclSettings      s;
@@ -363,7 +379,7 @@ run (const gchar      *name,
   gchar            *prefs_file = NULL;
   gchar            *localedir;
 
-  localedir = plugin_localedir ();
+  localedir = sdcl_plugin_localedir (gimp_get_progname ());
   sdcl_i18n_init (localedir);
   g_free (localedir);
   textdomain (GETTEXT_PACKAGE); /* our own process: the default domain is ours */
@@ -375,6 +391,18 @@ run (const gchar      *name,
   values[0].data.d_status = GIMP_PDB_SUCCESS;
   g_clear_pointer (&error_message, g_free);
 
+  if (strcmp (name, SDCL_RELEASE_PROCEDURE) == 0)
+    {
+      gboolean released = sdcl_release_memory ();
+
+      if (run_mode == GIMP_RUN_INTERACTIVE)
+        g_message ("%s", sdcl_release_message (released));
+      *n_return_vals = 2;
+      values[1].type = GIMP_PDB_INT32;
+      values[1].data.d_int32 = released;
+      return;
+    }
+
   mode = mode_from_name (name, &known);
   if (!known)
     {
@@ -384,7 +412,7 @@ run (const gchar      *name,
 
   sdcl_settings_init (&s, mode);
   prefs_file = g_build_filename (gimp_directory (), "sdcl.ini", NULL);
-  session = sdcl_session_new ();
+  session = sdcl_session_new_resident (gimp_get_progname ());
 
   switch (run_mode)
     {
@@ -424,8 +452,7 @@ run (const gchar      *name,
     }
 
   gimp_progress_init (_("Loading the model…"));
-  if (!sdcl_settings_validate (&s, mode, &error) ||
-      !sdcl_session_get_model (session, s.device, s.model, &error))
+  if (!sdcl_session_prepare (session, &s, mode, &error))
     {
       values[0].data.d_status = GIMP_PDB_EXECUTION_ERROR;
       goto done;

@@ -39,7 +39,16 @@ GType sdcl_plug_in_get_type (void) G_GNUC_CONST;
 
 G_DEFINE_TYPE (SdclPlugIn, sdcl_plug_in, GIMP_TYPE_PLUG_IN)
 
-GIMP_MAIN (SDCL_TYPE_PLUG_IN)
+/* Not GIMP_MAIN (): this binary is also the resident model server, which
+ * the plug-in starts with --sdcl-server (sdcl-gimp-server.c says why). */
+int
+main (int    argc,
+      char **argv)
+{
+  if (sdcl_server_requested (argc, argv))
+    return sdcl_server_main (argc, argv);
+  return gimp_main (SDCL_TYPE_PLUG_IN, argc, argv);
+}
 
 static GList *
 sdcl_plug_in_query_procedures (GimpPlugIn *plug_in)
@@ -48,6 +57,7 @@ sdcl_plug_in_query_procedures (GimpPlugIn *plug_in)
 
   for (SdclMode mode = SDCL_MODE_TXT2IMG; mode <= SDCL_MODE_INPAINT; mode++)
     list = g_list_append (list, g_strdup (sdcl_mode_procedure (mode)));
+  list = g_list_append (list, g_strdup (SDCL_RELEASE_PROCEDURE));
   return list;
 }
 
@@ -153,8 +163,9 @@ static gboolean
 progress_update (gdouble  fraction,
                  gpointer data)
 {
-  /* GIMP's Cancel ends this process; a failing update means GIMP no longer
-   * listens, so stop the engine at the next check as well. */
+  /* GIMP's Cancel kills this process (gimp_plug_in_close): the model
+   * server sees the connection close and stops the engine within a step.
+   * A failing update means GIMP no longer listens: stop as well. */
   return gimp_progress_update (fraction);
 }
 
@@ -292,7 +303,7 @@ sdcl_run (GimpProcedure        *procedure,
   GimpDrawable     *drawable = drawables ? drawables[0] : NULL;
   SdclSettings      s;
   SdclJob           job = { 0 };
-  SdclSession      *session = sdcl_session_new ();
+  SdclSession      *session = sdcl_session_new_resident (gimp_get_progname ());
   sdcl_image        result = { 0 };
   gint              seed = 0, x = 0, y = 0;
   GError           *error = NULL;
@@ -322,8 +333,7 @@ sdcl_run (GimpProcedure        *procedure,
     }
 
   gimp_progress_init (_("Loading the model…"));
-  if (!sdcl_settings_validate (&s, mode, &error) ||
-      !sdcl_session_get_model (session, s.device, s.model, &error))
+  if (!sdcl_session_prepare (session, &s, mode, &error))
     {
       status = GIMP_PDB_EXECUTION_ERROR;
       goto done;
@@ -380,7 +390,8 @@ add_common_arguments (GimpProcedure *procedure)
     NULL);
 
   gimp_procedure_add_string_argument (procedure, "model", _("_Model"),
-                                      _("Diffusers folder or .safetensors file (SD 1.x)"),
+                                      _("Diffusers folder or .safetensors file (SD 1.x); empty for "
+                                        "the demo model"),
                                       "", G_PARAM_READWRITE);
   gimp_procedure_add_string_argument (procedure, "prompt", _("_Prompt"),
                                       _("What to draw"), "", G_PARAM_READWRITE);
@@ -399,6 +410,49 @@ add_common_arguments (GimpProcedure *procedure)
                                    SDCL_SEED_RANDOM, G_MAXINT, SDCL_SEED_RANDOM, G_PARAM_READWRITE);
 }
 
+static GimpValueArray *
+sdcl_run_release (GimpProcedure       *procedure,
+                  GimpProcedureConfig *config,
+                  gpointer             run_data)
+{
+  GimpValueArray *values = gimp_procedure_new_return_values (procedure, GIMP_PDB_SUCCESS, NULL);
+  GimpRunMode     run_mode;
+  gboolean        released = sdcl_release_memory ();
+
+  g_object_get (config, "run-mode", &run_mode, NULL);
+  if (run_mode == GIMP_RUN_INTERACTIVE)
+    g_message ("%s", sdcl_release_message (released));
+  GIMP_VALUES_SET_BOOLEAN (values, 1, released);
+  return values;
+}
+
+static GimpProcedure *
+create_release_procedure (GimpPlugIn *plug_in)
+{
+  GimpProcedure *procedure = gimp_procedure_new (plug_in, SDCL_RELEASE_PROCEDURE,
+                                                 GIMP_PDB_PROC_TYPE_PLUGIN,
+                                                 sdcl_run_release, NULL, NULL);
+
+  /* A menu procedure's first argument must be the run mode. */
+  gimp_procedure_add_enum_argument (procedure, "run-mode", "Run mode", "The run mode",
+                                    GIMP_TYPE_RUN_MODE, GIMP_RUN_NONINTERACTIVE,
+                                    G_PARAM_READWRITE);
+  gimp_procedure_set_sensitivity_mask (procedure, GIMP_PROCEDURE_SENSITIVE_ALWAYS);
+  gimp_procedure_set_menu_label (procedure, _(sdcl_release_label ()));
+  gimp_procedure_add_menu_path (procedure, MENU_PATH);
+  gimp_procedure_set_documentation (procedure, _(sdcl_release_blurb ()),
+                                    "The plug-in keeps the last model loaded in a model server "
+                                    "process between runs (until GIMP quits or it has been idle "
+                                    "for 5 minutes). This ends that process now, freeing its "
+                                    "device and host memory.",
+                                    SDCL_RELEASE_PROCEDURE);
+  gimp_procedure_set_attribution (procedure, "sdcl authors", "sdcl authors", "2026");
+  gimp_procedure_add_boolean_return_value (procedure, "released", "Released",
+                                           "TRUE when a model was in memory",
+                                           FALSE, G_PARAM_READWRITE);
+  return procedure;
+}
+
 static GimpProcedure *
 sdcl_plug_in_create_procedure (GimpPlugIn  *plug_in,
                                const gchar *name)
@@ -406,6 +460,8 @@ sdcl_plug_in_create_procedure (GimpPlugIn  *plug_in,
   GimpProcedure *procedure;
   SdclMode       mode = SDCL_MODE_TXT2IMG;
 
+  if (strcmp (name, SDCL_RELEASE_PROCEDURE) == 0)
+    return create_release_procedure (plug_in);
   while (strcmp (name, sdcl_mode_procedure (mode)) != 0)
     if (mode++ == SDCL_MODE_INPAINT)
       return NULL;

@@ -22,6 +22,7 @@
 #include <zlib.h>
 
 #include "api_internal.h"
+#include "pipeline_internal.h"
 #include "clrt_internal.h"
 #include "check.h"
 #include "sdcl.h"
@@ -707,6 +708,77 @@ test_generation (void)
   CHECK (sdcl_txt2img (tiny, &p, &img, &err) == SDCL_OK, "the context works after running out "
          "of memory: %s", err.message);
   sdcl_image_free (&img);
+
+  p = small ();
+  p.vae_tile = 20;
+  run ("vae_tile_invalid", &p, NULL);
+}
+
+/* ---- out of device memory in the VAE: tiles (issue 6, issue 7) ---------- */
+
+static sdcl_image
+pattern_image (int w, int h)
+{
+  sdcl_image img = { w, h, 3, g_new (float, (gsize) w * h * 3) };
+  for (int i = 0; i < w * h * 3; i++)
+    img.data[i] = 0.5f + 0.4f * sinf (0.05f * (float) i);
+  return img;
+}
+
+static sdcl_status
+generate (const sdcl_gen_params *p, const sdcl_image *init, sdcl_image *out, sdcl_error *err)
+{
+  return init ? sdcl_img2img (tiny, p, init, out, err) : sdcl_txt2img (tiny, p, out, err);
+}
+
+/* Runs row `id` and, when it succeeds, compares its image with `want`. */
+static void
+expect_same_image (const char *id, const sdcl_gen_params *p, const sdcl_image *init,
+                   const sdcl_image *want)
+{
+  sdcl_image got = { 0 };
+  sdcl_error err = { 0 };
+  sdcl_status st = generate (p, init, &got, &err);
+  expect_api (id, st, &err);
+  if (st == SDCL_OK)
+    CHECK_CLOSE (id, got.data, want->data, (long) got.width * got.height * 3, 1e-6, 0.0);
+  sdcl_image_free (&got);
+}
+
+/* A 64x64 image under a 256 KiB allocation limit: the UNet's buffers fit
+ * (8x8 latents), the untiled VAE's do not (32 channels x 64 x 64 floats
+ * = 512 KiB); 32-pixel tiles do (34 x 34 windows, 148 KiB).  Every way
+ * round must give the image tiled without the limit. */
+static void
+test_vae_out_of_memory (void)
+{
+  sdcl_gen_params p = small ();
+  p.width = p.height = 64;
+  p.strength = 0.6f;
+  p.vae_tile = 32;
+  sdcl_image init = pattern_image (64, 64), want_txt = { 0 }, want_edit = { 0 };
+  sdcl_error err = { 0 };
+  CHECK (generate (&p, NULL, &want_txt, &err) == SDCL_OK, "tiled txt2img: %s", err.message);
+  CHECK (generate (&p, &init, &want_edit, &err) == SDCL_OK, "tiled img2img: %s", err.message);
+
+  sdcl_cl_pool_trim (ctx->cl);
+  sdcl_cl_set_max_alloc_for_testing (ctx->cl, 256 << 10);
+  p.vae_tile = 0;
+  expect_same_image ("oom_vae_auto_tiles", &p, NULL, &want_txt);
+  p.vae_tile = 512;
+  expect_same_image ("oom_vae_fallback", &p, NULL, &want_txt);
+  expect_same_image ("oom_vae_fallback_encode", &p, &init, &want_edit);
+  p.vae_tile = -1;
+  sdcl_image img = { 0 };
+  sdcl_status st = generate (&p, NULL, &img, &err);
+  CHECK (img.data == NULL, "no image after running out of memory");
+  expect_api ("oom_vae_never_tile", st, &err);
+  CHECK (strstr (err.message, "allows 262144 bytes per buffer") != NULL, "available bytes: %s",
+         err.message);
+  sdcl_cl_set_max_alloc_for_testing (ctx->cl, 0);
+  sdcl_image_free (&init);
+  sdcl_image_free (&want_txt);
+  sdcl_image_free (&want_edit);
 }
 
 /* ---- image editing ----------------------------------------------------- */
@@ -804,9 +876,7 @@ cancel_run (cancel_state *c, sdcl_error *err)
 /* Runs with a timer that sets the flag at growing delays, started at the
  * call (timer_step 0) or from the progress callback of step timer_step,
  * until one run is cancelled in the phase under test: `steps_seen` steps
- * reported and a message that contains `want` (the step loop's wording)
- * or, with want NULL, exactly "cancelled" (a network's poll between
- * kernels: the text encoder before step 1, the VAE after the last step).
+ * reported and a message that contains `want` (the phase's name).
  * Every run must end cancelled or complete normally. */
 static void
 cancel_sweep (const char *id, int timer_step, int steps_seen, const char *want)
@@ -820,7 +890,7 @@ cancel_sweep (const char *id, int timer_step, int steps_seen, const char *want)
       CHECK (st == SDCL_OK || st == SDCL_ERR_CANCELLED, "%s: delay %" G_GINT64_FORMAT
              " us gave %s (%s)", id, delay, sdcl_status_name (st), err.message);
       if (st == SDCL_ERR_CANCELLED && c.steps_seen == steps_seen
-          && (want ? strstr (err.message, want) != NULL : strcmp (err.message, "cancelled") == 0))
+          && strstr (err.message, want) != NULL)
         {
           found = true;
           found_err = err;
@@ -833,6 +903,75 @@ cancel_sweep (const char *id, int timer_step, int steps_seen, const char *want)
     expect_api (id, SDCL_ERR_CANCELLED, &found_err);
   else
     find_row (id)->done = true;
+}
+
+/* ---- cancel at every phase (issue 7) ----------------------------------- */
+
+typedef struct {
+  const char *target;   /* phase name prefix that raises the flag */
+  volatile int flag;
+  bool seen;
+} phase_state;
+
+static void
+raise_at_phase (const char *phase, void *user)
+{
+  phase_state *s = user;
+  if (g_str_has_prefix (phase, s->target))
+    {
+      s->flag = 1;
+      s->seen = true;
+    }
+}
+
+/* Raises the flag as phase `target` starts (test hook); the run must stop
+ * in that phase: no image, and every device tensor handed back (the pool
+ * empties completely; the weights are not pooled). */
+static void
+phase_case (const char *id, sdcl_model *m, const char *target, const sdcl_image *init,
+            int vae_tile)
+{
+  phase_state s = { .target = target };
+  sdcl_gen_params p = small ();
+  p.cancel = &s.flag;
+  p.strength = 0.6f;
+  p.vae_tile = vae_tile;
+  sdcl_image out = { 0 };
+  sdcl_error err = { 0 };
+  sdcl_set_phase_hook_for_testing (raise_at_phase, &s);
+  sdcl_status st = init ? sdcl_img2img (m, &p, init, &out, &err) : sdcl_txt2img (m, &p, &out, &err);
+  sdcl_set_phase_hook_for_testing (NULL, NULL);
+  CHECK (s.seen, "%s: phase '%s' never started", id, target);
+  CHECK (out.data == NULL, "%s: no image after cancel", id);
+  sdcl_cl_pool_trim (ctx->cl);
+  CHECK (sdcl_cl_pool_bytes (ctx->cl) == 0, "%s: %" G_GUINT64_FORMAT " device bytes still in use",
+         id, sdcl_cl_pool_bytes (ctx->cl));
+  expect_api (id, st, &err);
+  sdcl_image_free (&out);
+}
+
+static void
+test_cancel_phases (void)
+{
+  sdcl_image init = pattern_image (32, 32);
+  /* A fresh model has no VAE encoder yet: img2img builds it first. */
+  char *dir = g_build_filename (fixtures, "models", "tiny-sd", NULL);
+  sdcl_model *fresh = NULL;
+  sdcl_error err = { 0 };
+  if (sdcl_model_load (ctx, dir, NULL, &fresh, &err) == SDCL_OK)
+    phase_case ("cancel_phase_model_load", fresh, "model load", &init, 0);
+  else
+    CHECK (false, "cannot load %s: %s", dir, err.message);
+  sdcl_model_free (fresh);
+  g_free (dir);
+
+  phase_case ("cancel_phase_text_encoding", tiny, "text encoding", NULL, 0);
+  phase_case ("cancel_phase_vae_encode", tiny, "VAE encode", &init, 0);
+  phase_case ("cancel_phase_vae_encode_tiled", tiny, "VAE encode", &init, 32);
+  phase_case ("cancel_phase_denoising", tiny, "denoising step 3", NULL, 0);
+  phase_case ("cancel_phase_vae_decode", tiny, "VAE decode", NULL, 0);
+  phase_case ("cancel_phase_vae_decode_tiled", tiny, "VAE decode", NULL, 32);
+  sdcl_image_free (&init);
 }
 
 static void
@@ -850,7 +989,7 @@ test_cancel (void)
       cancel_state s = { .stop_step = k, .delay_us = -1 };
       sdcl_status st = cancel_run (&s, &err);
       char want[64];
-      g_snprintf (want, sizeof want, "cancelled at step %d of 3", k);
+      g_snprintf (want, sizeof want, "cancelled during denoising step %d of 3", k);
       CHECK (st == SDCL_ERR_CANCELLED && strstr (err.message, want), "stop at step %d: %s", k,
              err.message);
       all &= st == SDCL_ERR_CANCELLED;
@@ -863,9 +1002,10 @@ test_cancel (void)
   sdcl_status st = cancel_run (&f, &err);
   expect_api ("cancel_flag_in_callback", st, &err);
 
-  cancel_sweep ("cancel_text_encoder", 0, 0, NULL);
-  cancel_sweep ("cancel_within_unet", 1, 1, "cancelled at step 2 of 3");
-  cancel_sweep ("cancel_vae_decode", 3, 3, NULL);
+  cancel_sweep ("cancel_text_encoder", 0, 0, "cancelled during text encoding");
+  cancel_sweep ("cancel_within_unet", 1, 1, "cancelled during denoising step 2 of 3");
+  cancel_sweep ("cancel_vae_decode", 3, 3, "cancelled during VAE decode");
+  test_cancel_phases ();
 
   /* The context works after every cancellation. */
   sdcl_gen_params p = small ();
@@ -1044,6 +1184,7 @@ main (int argc, char **argv)
   if (tiny)
     {
       test_generation ();
+      test_vae_out_of_memory ();
       test_editing ();
       test_cancel ();
     }

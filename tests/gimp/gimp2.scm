@@ -39,3 +39,7 @@
 (define (sd-inpaint image layer model prompt seed)
   (plug-in-sdcl-inpaint RUN-NONINTERACTIVE image layer model prompt "" "euler" 2 7.5 seed
                         1.0 0.0 FALSE 0 ""))
+(define (sd-img2img-steps image layer model prompt seed steps)
+  (plug-in-sdcl-img2img RUN-NONINTERACTIVE image layer model prompt "" "euler" steps 7.5 seed 0.8 ""))
+(define (sd-release) (sd-true? (car (plug-in-sdcl-release-memory RUN-NONINTERACTIVE))))
+(define (sd-dirty image) (sd-true? (car (gimp-image-is-dirty image))))

@@ -47,3 +47,9 @@
                         #:model model #:prompt prompt #:negative-prompt "" #:sampler "euler"
                         #:steps 2 #:guidance 7.5 #:seed seed #:strength 1.0 #:mask-blur 0.0
                         #:only-masked FALSE #:padding 0 #:device ""))
+(define (sd-img2img-steps image layer model prompt seed steps)
+  (plug-in-sdcl-img2img #:run-mode RUN-NONINTERACTIVE #:image image #:drawables (vector layer)
+                        #:model model #:prompt prompt #:negative-prompt "" #:sampler "euler"
+                        #:steps steps #:guidance 7.5 #:seed seed #:strength 0.8 #:device ""))
+(define (sd-release) (sd-true? (car (plug-in-sdcl-release-memory #:run-mode RUN-NONINTERACTIVE))))
+(define (sd-dirty image) (sd-true? (car (gimp-image-is-dirty image))))

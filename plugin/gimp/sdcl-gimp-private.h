@@ -1,0 +1,83 @@
+/* sdcl GIMP plug-in: what sdcl-gimp-core.c and sdcl-gimp-server.c share and
+ * the glue files do not need.
+ *
+ * SPDX-License-Identifier: LGPL-3.0-or-later
+ */
+#ifndef SDCL_GIMP_PRIVATE_H
+#define SDCL_GIMP_PRIVATE_H
+
+#include "sdcl-gimp-core.h"
+
+G_BEGIN_DECLS
+
+/* Called after every denoising step; FALSE cancels. */
+typedef gboolean (*SdclStepFunc) (gint     step,
+                                  gint     n_steps,
+                                  gpointer user_data);
+
+/* Runs the engine on already-read inputs with a model the session loads
+ * (or already has).  `model_path` is resolved (no "" default), `seed` the
+ * seed to use; `init`/`mask` are NULL when the mode has none.  `cancel` is
+ * polled by the engine between kernels and may be set from any thread. */
+gboolean sdcl_run_engine (SdclSession        *session,
+                          const SdclSettings *settings,
+                          SdclMode            mode,
+                          const gchar        *model_path,
+                          gint                seed,
+                          const sdcl_image   *init,
+                          const sdcl_image   *mask,
+                          SdclStepFunc        step,
+                          gpointer            step_data,
+                          volatile int       *cancel,
+                          sdcl_image         *out,
+                          GError            **error);
+
+/* The in-process part of sdcl_session_load(). */
+gboolean sdcl_session_load_local (SdclSession  *session,
+                                  const gchar  *device,
+                                  const gchar  *model_path,
+                                  gchar       **description,
+                                  GError      **error);
+
+/* ---- the resident model server (sdcl-gimp-server.c) ---------------------- */
+
+typedef enum
+{
+  SDCL_REMOTE_OK,
+  SDCL_REMOTE_FAILED,     /* the server answered with an error (in `error`) */
+  SDCL_REMOTE_UNAVAILABLE /* no server could be reached or started */
+} SdclRemoteStatus;
+
+SdclRemoteStatus sdcl_remote_load     (const gchar        *program,
+                                       const gchar        *device,
+                                       const gchar        *model_path,
+                                       gchar             **description,
+                                       GError            **error);
+SdclRemoteStatus sdcl_remote_generate (const gchar        *program,
+                                       const SdclSettings *settings,
+                                       SdclMode            mode,
+                                       const gchar        *model_path,
+                                       gint                seed,
+                                       const sdcl_image   *init,
+                                       const sdcl_image   *mask,
+                                       SdclStepFunc        step,
+                                       gpointer            step_data,
+                                       sdcl_image         *out,
+                                       GError            **error);
+/* FALSE when the platform cannot run a separate model server. */
+gboolean sdcl_remote_supported (void);
+
+/* Test hook: with $SDCL_GIMP_TEST_CANCEL_PROMPT set to `prompt`, ends the
+ * plug-in process at `step` >= 1 the way GIMP's Cancel does (SIGKILL; see
+ * sdcl-gimp-server.c). */
+void sdcl_test_cancel_hook (const gchar *prompt,
+                            gint         step);
+
+/* Appends a line to $SDCL_GIMP_LOG (when set): what the tests read to see
+ * which process loaded which model. */
+void sdcl_log (const gchar *format,
+               ...) G_GNUC_PRINTF (1, 2);
+
+G_END_DECLS
+
+#endif /* SDCL_GIMP_PRIVATE_H */

@@ -1,0 +1,347 @@
+"""Train the sdcl demo model: a CLIP text encoder, a UNet2DConditionModel and
+an AutoencoderKL of the same module types as Stable Diffusion 1.x, small
+enough to train on a 2-core CPU, on the procedural shapes of shapes.py.
+
+Phases (each resumable from its checkpoint in --work):
+  vae      autoencoder, 64x64 RGB <-> 4x16x16 latents (scale factor 4)
+  encode   the training images to latents; sets the VAE scaling factor
+  unet     text encoder + UNet jointly, epsilon prediction, CFG dropout
+  inpaint  a 9-channel inpainting UNet fine-tuned from the base UNet
+  export   F16 diffusers folders: <out>/sdcl-demo and <out>/sdcl-demo-inpaint
+
+Usage: python train.py --work /tmp/demo-work --out data/models [--phases ...]
+Deterministic for a given --seed and thread count (torch.set_num_threads).
+"""
+import argparse
+import copy
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import shapes  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOKENIZER_DIR = os.path.join(HERE, "..", "..", "tests", "reference", "fixtures", "models", "tiny-sd", "tokenizer")
+
+VAE_CONFIG = dict(in_channels=3, out_channels=3, latent_channels=4, layers_per_block=1,
+                  block_out_channels=(16, 32, 64), norm_num_groups=16, sample_size=64,
+                  down_block_types=("DownEncoderBlock2D",) * 3, up_block_types=("UpDecoderBlock2D",) * 3)
+UNET_CONFIG = dict(sample_size=16, in_channels=4, out_channels=4, layers_per_block=1,
+                   block_out_channels=(32, 64, 128), norm_num_groups=32, cross_attention_dim=64,
+                   attention_head_dim=4,
+                   down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
+                   up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"))
+TEXT_CONFIG = dict(vocab_size=49408, hidden_size=64, intermediate_size=256, num_hidden_layers=4,
+                   num_attention_heads=4, max_position_embeddings=77, hidden_act="quick_gelu",
+                   projection_dim=64, bos_token_id=49406, eos_token_id=49407, pad_token_id=49407)
+SCHEDULER = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                 prediction_type="epsilon", steps_offset=1, clip_sample=False)
+
+
+def log(*a):
+    print(time.strftime("%H:%M:%S"), *a, flush=True)
+
+
+def dataset(work, n, seed):
+    path = os.path.join(work, f"data-{n}-{seed}.npz")
+    if os.path.exists(path):
+        d = np.load(path, allow_pickle=False)
+        return d["images"], list(d["captions"])
+    log(f"rendering {n} images")
+    images, caps, _ = shapes.make_dataset(n, seed)
+    np.savez(path, images=images, captions=np.array(caps))
+    return images, caps
+
+
+def to_tensor(images):
+    return torch.from_numpy(images).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+
+
+def foreground_weight(x):
+    """10x weight on the shape and its edges: the background is most of every
+    image, and an unweighted loss learns it long before the shapes."""
+    border = torch.cat([x[:, :, 0, :], x[:, :, -1, :], x[:, :, :, 0], x[:, :, :, -1]], dim=2)
+    bg = border.median(dim=2).values[:, :, None, None]
+    fg = ((x - bg).abs().sum(dim=1, keepdim=True) > 0.15).float()
+    return 1.0 + 9.0 * F.max_pool2d(fg, 5, stride=1, padding=2)
+
+
+def train_vae(args, images):
+    from diffusers import AutoencoderKL
+    torch.manual_seed(args.seed)
+    vae = AutoencoderKL(**VAE_CONFIG)
+    opt = torch.optim.AdamW(vae.parameters(), lr=1e-3, weight_decay=0.0)
+    g = torch.Generator().manual_seed(args.seed + 1)
+    for step in range(args.vae_steps):
+        lr = 1e-3 * min(1.0, (step + 1) / 100) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / args.vae_steps)))
+        for group in opt.param_groups:
+            group["lr"] = lr
+        idx = torch.randint(0, len(images), (args.vae_batch,), generator=g)
+        x = to_tensor(images[idx.numpy()])
+        post = vae.encode(x).latent_dist
+        z = post.sample(generator=g)
+        rec = vae.decode(z).sample
+        w = foreground_weight(x)
+        err = (rec - x).abs() + (rec - x).pow(2)
+        loss = (w * err).mean() / w.mean() + 1e-6 * post.kl().mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if step % 50 == 0 or step == args.vae_steps - 1:
+            log(f"vae step {step} loss {loss.item():.4f} lr {lr:.2e}")
+    vae.save_pretrained(os.path.join(args.work, "vae"))
+
+
+@torch.no_grad()
+def encode_latents(args, images):
+    from diffusers import AutoencoderKL
+    vae = AutoencoderKL.from_pretrained(os.path.join(args.work, "vae")).eval()
+    out = []
+    for i in range(0, len(images), 256):
+        out.append(vae.encode(to_tensor(images[i:i + 256])).latent_dist.mean)
+    lat = torch.cat(out)
+    scale = float(1.0 / lat.std())
+    log(f"latents {tuple(lat.shape)} std {lat.std():.4f} -> scaling_factor {scale:.5f}")
+    vae.register_to_config(scaling_factor=scale)
+    vae.save_pretrained(os.path.join(args.work, "vae"))
+    torch.save(lat * scale, os.path.join(args.work, "latents.pt"))
+
+
+def tokenize(tok, caps):
+    return tok(caps, padding="max_length", max_length=77, truncation=True, return_tensors="pt").input_ids
+
+
+class Ema:
+    def __init__(self, modules, decay):
+        self.decay = decay
+        self.shadow = [copy.deepcopy(m).eval().requires_grad_(False) for m in modules]
+
+    @torch.no_grad()
+    def update(self, modules, step):
+        d = min(self.decay, (1 + step) / (10 + step))
+        for s, m in zip(self.shadow, modules):
+            for ps, pm in zip(s.parameters(), m.parameters()):
+                ps.mul_(d).add_(pm.detach(), alpha=1 - d)
+
+
+def diffusion_loss(unet, text, sched, lat, ids, g, extra=None, high_t=False):
+    """Epsilon-prediction loss with min-SNR(5) weighting and a little offset
+    noise (flat backgrounds need the mean colour to be learnable)."""
+    b = lat.shape[0]
+    noise = torch.randn(lat.shape, generator=g) + 0.1 * torch.randn(b, lat.shape[1], 1, 1, generator=g)
+    t = torch.randint(0, 1000, (b,), generator=g)
+    if high_t:
+        # Half the batch at high noise, where the caption decides the layout.
+        hi = torch.randint(600, 1000, (b,), generator=g)
+        t = torch.where(torch.arange(b) % 2 == 0, hi, t)
+    noisy = sched.add_noise(lat, noise, t)
+    cond = text(ids).last_hidden_state
+    inp = noisy if extra is None else torch.cat([noisy, extra], dim=1)
+    pred = unet(inp, t, cond).sample
+    ac = sched.alphas_cumprod[t]
+    snr = ac / (1 - ac)
+    w = torch.clamp(snr, max=5.0) / snr
+    return (w * (pred - noise).pow(2).mean(dim=(1, 2, 3))).mean()
+
+
+def lr_at(step, total, base):
+    return base * min(1.0, (step + 1) / 200) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / total)))
+
+
+def train_unet(args, caps):
+    from diffusers import DDPMScheduler, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+    torch.manual_seed(args.seed + 2)
+    tok = CLIPTokenizer.from_pretrained(TOKENIZER_DIR)
+    lat = torch.load(os.path.join(args.work, "latents.pt"))
+    if args.resume:
+        text = CLIPTextModel.from_pretrained(os.path.join(args.work, "text_encoder"))
+        unet = UNet2DConditionModel.from_pretrained(os.path.join(args.work, "unet"))
+    else:
+        text = CLIPTextModel(CLIPTextConfig(**TEXT_CONFIG))
+        unet = UNet2DConditionModel(**UNET_CONFIG)
+    sched = DDPMScheduler(**SCHEDULER)
+    ids_all = tokenize(tok, caps)
+    empty = tokenize(tok, [""])[0]
+    params = list(unet.parameters()) + list(text.parameters())
+    # The text encoder learns from a weak signal (the caption only matters
+    # at high noise, where the epsilon loss is small): a larger step.
+    opt = torch.optim.AdamW([{"params": list(unet.parameters()), "scale": 1.0},
+                             {"params": list(text.parameters()), "scale": args.text_lr_scale}],
+                            lr=args.lr, weight_decay=0.01)
+    ema = Ema([text, unet], 0.999)
+    g = torch.Generator().manual_seed(args.seed + 3)
+    t0 = time.time()
+    for step in range(args.unet_steps):
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, args.unet_steps, args.lr) * group["scale"]
+        idx = torch.randint(0, len(lat), (args.batch,), generator=g)
+        ids = ids_all[idx].clone()
+        drop = torch.rand(args.batch, generator=g) < 0.1
+        ids[drop] = empty
+        loss = diffusion_loss(unet, text, sched, lat[idx], ids, g, high_t=args.high_t)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        ema.update([text, unet], step)
+        if step % 50 == 0 or step == args.unet_steps - 1:
+            log(f"unet step {step} loss {loss.item():.4f} ({(time.time() - t0) / (step + 1):.2f} s/step)")
+        last = step == args.unet_steps - 1 or step + 1 == args.stop_at
+        if (step + 1) % 500 == 0 or last:
+            ema.shadow[0].save_pretrained(os.path.join(args.work, "text_encoder"))
+            ema.shadow[1].save_pretrained(os.path.join(args.work, "unet"))
+            log(f"saved EMA weights at step {step + 1}")
+        if last:
+            break
+
+
+def random_masks(n, images_attrs_boxes, g):
+    """Half rectangles anywhere, a third boxes around the shape, the rest
+    the whole image (so the 9-channel model can still draw from nothing)."""
+    m = torch.zeros(n, 1, 64, 64)
+    for i in range(n):
+        r = torch.rand(1, generator=g).item()
+        if r < 0.15:
+            m[i] = 1
+            continue
+        if r < 0.55 and images_attrs_boxes is not None:
+            x0, y0, x1, y1 = images_attrs_boxes[i]
+        else:
+            w, h = torch.randint(12, 48, (2,), generator=g).tolist()
+            x0, y0 = torch.randint(0, 64 - w, (1,), generator=g).item(), torch.randint(0, 64 - h, (1,), generator=g).item()
+            x1, y1 = x0 + w, y0 + h
+        m[i, :, y0:y1, x0:x1] = 1
+    return m
+
+
+def shape_boxes(images):
+    """Bounding box (with margin) of pixels that differ from the border colour."""
+    boxes = []
+    for img in images:
+        border = np.median(np.concatenate([img[0], img[-1], img[:, 0], img[:, -1]]), axis=0)
+        diff = np.abs(img.astype(np.int32) - border).sum(axis=2) > 60
+        ys, xs = np.nonzero(diff)
+        if len(xs) == 0:
+            boxes.append((16, 16, 48, 48))
+            continue
+        boxes.append((max(0, xs.min() - 4), max(0, ys.min() - 4), min(64, xs.max() + 5), min(64, ys.max() + 5)))
+    return boxes
+
+
+def train_inpaint(args, images, caps):
+    from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
+    from transformers import CLIPTextModel, CLIPTokenizer
+    torch.manual_seed(args.seed + 4)
+    tok = CLIPTokenizer.from_pretrained(TOKENIZER_DIR)
+    vae = AutoencoderKL.from_pretrained(os.path.join(args.work, "vae")).eval().requires_grad_(False)
+    text = CLIPTextModel.from_pretrained(os.path.join(args.work, "text_encoder")).eval().requires_grad_(False)
+    base = UNet2DConditionModel.from_pretrained(os.path.join(args.work, "unet"))
+    cfg = dict(base.config)
+    cfg["in_channels"] = 9
+    unet = UNet2DConditionModel.from_config(cfg)
+    sd = base.state_dict()
+    w = torch.zeros(unet.conv_in.weight.shape)
+    w[:, :4] = sd["conv_in.weight"]
+    sd["conv_in.weight"] = w
+    unet.load_state_dict(sd)
+    lat_all = torch.load(os.path.join(args.work, "latents.pt"))
+    scale = vae.config.scaling_factor
+    sched = DDPMScheduler(**SCHEDULER)
+    ids_all = tokenize(tok, caps)
+    empty = tokenize(tok, [""])[0]
+    opt = torch.optim.AdamW(unet.parameters(), lr=args.lr * 0.5, weight_decay=0.01)
+    ema = Ema([unet], 0.998)
+    g = torch.Generator().manual_seed(args.seed + 5)
+    t0 = time.time()
+    for step in range(args.inpaint_steps):
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, args.inpaint_steps, args.lr * 0.5)
+        idx = torch.randint(0, len(lat_all), (args.batch,), generator=g)
+        imgs = images[idx.numpy()]
+        x = to_tensor(imgs)
+        mask = random_masks(args.batch, shape_boxes(imgs), g)
+        with torch.no_grad():
+            masked = vae.encode(x * (mask < 0.5)).latent_dist.mean * scale
+        mask_lat = F.interpolate(mask, size=(16, 16))
+        ids = ids_all[idx].clone()
+        ids[torch.rand(args.batch, generator=g) < 0.1] = empty
+        loss = diffusion_loss(unet, text, sched, lat_all[idx], ids, g, extra=torch.cat([mask_lat, masked], dim=1))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
+        opt.step()
+        ema.update([unet], step)
+        if step % 50 == 0 or step == args.inpaint_steps - 1:
+            log(f"inpaint step {step} loss {loss.item():.4f} ({(time.time() - t0) / (step + 1):.2f} s/step)")
+        if (step + 1) % 250 == 0 or step == args.inpaint_steps - 1:
+            ema.shadow[0].save_pretrained(os.path.join(args.work, "unet-inpaint"))
+
+
+def export(args):
+    from diffusers import (AutoencoderKL, DDIMScheduler, StableDiffusionInpaintPipeline, StableDiffusionPipeline,
+                           UNet2DConditionModel)
+    from transformers import CLIPTextModel, CLIPTokenizer
+    tok = CLIPTokenizer.from_pretrained(TOKENIZER_DIR)
+    vae = AutoencoderKL.from_pretrained(os.path.join(args.work, "vae"))
+    text = CLIPTextModel.from_pretrained(os.path.join(args.work, "text_encoder"))
+    sched = DDIMScheduler(**SCHEDULER, set_alpha_to_one=False)
+    for name, sub, cls in (("sdcl-demo", "unet", StableDiffusionPipeline),
+                           ("sdcl-demo-inpaint", "unet-inpaint", StableDiffusionInpaintPipeline)):
+        path = os.path.join(args.work, sub)
+        if not os.path.exists(path):
+            log(f"skip {name}: no {path}")
+            continue
+        unet = UNet2DConditionModel.from_pretrained(path)
+        pipe = cls(vae=vae, text_encoder=text, tokenizer=tok, unet=unet, scheduler=sched, safety_checker=None,
+                   feature_extractor=None, requires_safety_checker=False)
+        pipe.to(torch.float16)
+        out = os.path.join(args.out, name)
+        pipe.save_pretrained(out, safe_serialization=True)
+        log(f"exported {out}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--work", required=True)
+    ap.add_argument("--out", default=os.path.join(HERE, "..", "..", "data", "models"))
+    ap.add_argument("--phases", default="vae,encode,unet,inpaint,export")
+    ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--images", type=int, default=50000)
+    ap.add_argument("--vae-steps", type=int, default=3000)
+    ap.add_argument("--vae-batch", type=int, default=8)
+    ap.add_argument("--unet-steps", type=int, default=3500)
+    ap.add_argument("--inpaint-steps", type=int, default=600)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=6e-4)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--stop-at", type=int, default=0, help="unet phase: stop after this step (schedule unchanged)")
+    ap.add_argument("--resume", action="store_true", help="unet phase: start from the saved EMA weights")
+    ap.add_argument("--text-lr-scale", type=float, default=1.0)
+    ap.add_argument("--high-t", action="store_true", help="unet phase: half of each batch at t >= 600")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    os.makedirs(args.work, exist_ok=True)
+    phases = args.phases.split(",")
+    images, caps = dataset(args.work, args.images, args.seed)
+    if "vae" in phases:
+        train_vae(args, images)
+    if "encode" in phases:
+        encode_latents(args, images)
+    if "unet" in phases:
+        train_unet(args, caps)
+    if "inpaint" in phases:
+        train_inpaint(args, images, caps)
+    if "export" in phases:
+        export(args)
+
+
+if __name__ == "__main__":
+    main()
