@@ -17,6 +17,7 @@ import copy
 import json
 import math
 import os
+import shutil
 import sys
 import time
 
@@ -305,6 +306,10 @@ def export(args):
         pipe.to(torch.float16)
         out = os.path.join(args.out, name)
         pipe.save_pretrained(out, safe_serialization=True)
+        # transformers 5 writes only tokenizer.json; loaders that read the
+        # classic CLIP files (sdcl among them) want vocab.json and merges.txt.
+        for f in ("vocab.json", "merges.txt", "special_tokens_map.json"):
+            shutil.copy(os.path.join(TOKENIZER_DIR, f), os.path.join(out, "tokenizer", f))
         log(f"exported {out}")
 
 
