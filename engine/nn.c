@@ -152,6 +152,11 @@ require (nn_loader *ld, const char *name, int nd, const int64_t *shape, sdcl_src
 static sdcl_w *
 upload (nn_loader *ld, const sdcl_st_tensor *t, sdcl_src_type src, int nd, const int64_t *shape)
 {
+  if (nn_cancelled (sdcl_cl_cancel_flag (ld->cl)))
+    {
+      nn_loader_fail (ld, SDCL_ERR_CANCELLED, "cancelled");
+      return NULL;
+    }
   sdcl_w *w = g_new0 (sdcl_w, 1);
   sdcl_w_upload (ld->cl, w, ld->wtype, nd, shape, t->data, src);
   sdcl_wset_drop_pages (ld->ws, t);   /* uploaded: the device copy is what counts now */

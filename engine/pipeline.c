@@ -85,15 +85,18 @@ net_on_device (const sdcl_model *m, sdcl_net net)
 }
 
 /* sdcl_model_acquire as a phase of its own when it uploads something (lean
- * residency).  An upload cannot be interrupted, so the flag is checked
- * once it is done. */
+ * residency).  The loaders poll the flag between tensors; it is checked
+ * once more when the upload is done. */
 static sdcl_status
 acquire (sdcl_run *r, sdcl_net net, sdcl_error *err)
 {
   if (net_on_device (r->model, net))
     return sdcl_model_acquire (r->model, net, err);
   enter_phase ("model load");
+  sdcl_cl *cl = r->model->ctx->cl;
+  sdcl_cl_set_cancel (cl, r->p->cancel);
   sdcl_status st = sdcl_model_acquire (r->model, net, err);
+  sdcl_cl_set_cancel (cl, NULL);
   if (st == SDCL_OK && cancelled (r))
     st = SDCL_ERR_CANCELLED;
   return sdcl_run_phase_status (st, "model load", err);
@@ -511,12 +514,14 @@ sample_posterior (sdcl_run *r, const float *moments, float *latents)
 static sdcl_status
 encode_image (sdcl_run *r, const sdcl_image *image, float *latents, sdcl_error *err)
 {
-  /* Building the encoder is model loading (first use, or lean residency);
-   * it cannot be interrupted, so the flag is checked once it is done. */
+  /* Building the encoder is model loading (first use, or lean residency),
+   * cancelled like acquire's. */
   if (!r->model->vae || !r->model->vae_has_encoder)
     {
       enter_phase ("model load");
+      sdcl_cl_set_cancel (r->model->ctx->cl, r->p->cancel);
       sdcl_status st = sdcl_model_ensure_encoder (r->model, err);
+      sdcl_cl_set_cancel (r->model->ctx->cl, NULL);
       if (st == SDCL_OK && cancelled (r))
         st = SDCL_ERR_CANCELLED;
       if (st != SDCL_OK)

@@ -40,6 +40,8 @@ struct sdcl_cl {
   uint64_t in_use_bytes, in_use_peak;   /* handed out and not yet released */
   uint64_t idle_limit;         /* see sdcl_cl_set_pool_idle_limit */
   uint64_t weight_bytes;       /* live sdcl_w buffers (as allocated) */
+  uint64_t weight_uploads;     /* sdcl_w uploads started, ever */
+  const volatile int *cancel;  /* see sdcl_cl_set_cancel */
 
   /* SDCL_PROFILE set: every launch waits for its kernel and its wall time
    * is summed per kernel name (name -> profile_entry), printed to stderr
@@ -829,10 +831,27 @@ fail_out_of_memory (sdcl_cl *cl, const char *what, uint64_t need)
 {
   sdcl_cl_fail (cl, SDCL_ERR_OUT_OF_MEMORY,
                 "%s: cannot allocate %" G_GUINT64_FORMAT " bytes on %s: at most %" G_GUINT64_FORMAT
-                " bytes per buffer; device memory %" G_GUINT64_FORMAT " bytes, of which %"
-                G_GUINT64_FORMAT " bytes hold activations (weights come on top)",
+                " bytes per buffer; device memory %" G_GUINT64_FORMAT " bytes, of which weights hold %"
+                G_GUINT64_FORMAT " and activations %" G_GUINT64_FORMAT,
                 what, need, cl->info.name, cl->max_alloc, cl->info.global_mem_bytes,
-                cl->pool_bytes);
+                cl->weight_bytes, cl->pool_bytes);
+}
+
+/* Whether `bytes` more fit in the device's memory next to sdcl's weights
+ * and pooled activations (idle pooled buffers are freed to make room).
+ * Drivers cannot be trusted to refuse: PoCL serves allocations from host
+ * memory whatever its reported size (POCL_MEMORY_LIMIT only changes the
+ * figure), and GPU drivers may accept a buffer and fail, or page, at its
+ * first use.  So sdcl keeps its own account against
+ * CL_DEVICE_GLOBAL_MEM_SIZE. */
+static bool
+fits_device (sdcl_cl *cl, size_t bytes)
+{
+  uint64_t limit = cl->info.global_mem_bytes;
+  if (limit == 0 || cl->weight_bytes + cl->pool_bytes + bytes <= limit)
+    return true;
+  sdcl_cl_pool_trim (cl);
+  return cl->weight_bytes + cl->pool_bytes + bytes <= limit;
 }
 
 /* Creates a buffer, trimming the pool and retrying once when the device
@@ -840,7 +859,7 @@ fail_out_of_memory (sdcl_cl *cl, const char *what, uint64_t need)
 static cl_mem
 create_buffer (sdcl_cl *cl, cl_mem_flags flags, size_t bytes, const char *what)
 {
-  if (bytes > cl->max_alloc)
+  if (bytes > cl->max_alloc || !fits_device (cl, bytes))
     {
       fail_out_of_memory (cl, what, bytes);
       return NULL;
@@ -890,6 +909,11 @@ release_own_mapping (cl_mem buf, void *user)
 static cl_mem
 tensor_buffer (sdcl_cl *cl, size_t bytes)
 {
+  if (!fits_device (cl, bytes))
+    {
+      fail_out_of_memory (cl, "device tensor", bytes);
+      return NULL;
+    }
   if (cl->idle_limit == UINT64_MAX || bytes < OWN_MAPPING_MIN_BYTES
       || cl->info.type != SDCL_DEVICE_CPU || bytes > cl->max_alloc)
     return create_buffer (cl, CL_MEM_READ_WRITE, bytes, "device tensor");
@@ -1347,6 +1371,7 @@ sdcl_w_upload (sdcl_cl *cl, sdcl_w *w, sdcl_wtype type, int nd, const int64_t *s
         part_rows = prows;
     }
   w->part_rows = part_rows;
+  cl->weight_uploads++;
   for (int64_t row0 = 0; row0 < rows; row0 += part_rows)
     {
       cl_mem buf = upload_part (cl, type, src, src_type, row_elems, row0,
@@ -1382,6 +1407,24 @@ uint64_t
 sdcl_cl_weight_bytes (const sdcl_cl *cl)
 {
   return cl->weight_bytes;
+}
+
+uint64_t
+sdcl_cl_weight_uploads (const sdcl_cl *cl)
+{
+  return cl->weight_uploads;
+}
+
+void
+sdcl_cl_set_cancel (sdcl_cl *cl, const volatile int *flag)
+{
+  cl->cancel = flag;
+}
+
+const volatile int *
+sdcl_cl_cancel_flag (const sdcl_cl *cl)
+{
+  return cl->cancel;
 }
 
 uint64_t

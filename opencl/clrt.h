@@ -151,6 +151,15 @@ uint64_t sdcl_w_bytes (const sdcl_w *w);
  * panel padding included).  With sdcl_cl_pool_bytes, what the device holds
  * for sdcl (tests check that a released network really left). */
 uint64_t sdcl_cl_weight_bytes (const sdcl_cl *cl);
+/* Weight uploads started through `cl` since it was created (tests check
+ * that a cancelled load stopped uploading). */
+uint64_t sdcl_cl_weight_uploads (const sdcl_cl *cl);
+/* The cancel flag of the run the context serves now (NULL: none).  Weight
+ * loaders poll it between tensors, so a cancel during a model load stops
+ * within one tensor's upload.  The caller owns the flag and clears this
+ * before the flag goes away. */
+void sdcl_cl_set_cancel (sdcl_cl *cl, const volatile int *flag);
+const volatile int *sdcl_cl_cancel_flag (const sdcl_cl *cl);
 
 /* Host-side conversions used by uploads and tests. */
 float sdcl_half_to_float (uint16_t h);

@@ -17,7 +17,7 @@
 typedef struct {
   char *layout;
   char *dtype;
-  gboolean inpaint, tiny;
+  gboolean inpaint, tiny, zeros;
   gint64 seed;
 } options;
 
@@ -57,6 +57,8 @@ main (int argc, char **argv)
     { "inpaint", 0, 0, G_OPTION_ARG_NONE, &o.inpaint, "a 9-channel inpainting UNet", NULL },
     { "seed", 's', 0, G_OPTION_ARG_INT64, &o.seed, "seed of the weights (default 0)", "N" },
     { "tiny", 0, 0, G_OPTION_ARG_NONE, &o.tiny, "a few-MB model with SD 1.x's layout, for tests", NULL },
+    { "zeros", 0, 0, G_OPTION_ARG_NONE, &o.zeros,
+      "all weights 0, written as sparse files (no disk space; for memory-limit tests)", NULL },
     { NULL },
   };
   GOptionContext *ctx = g_option_context_new ("OUTPUT - write a random-weight SD 1.5-shaped model");
@@ -86,8 +88,9 @@ main (int argc, char **argv)
         mk_model_sd15 (&m, o.inpaint);
       gint64 start = g_get_monotonic_time ();
       bool single = o.layout && strcmp (o.layout, "single-file") == 0;
-      bool ok = single ? mk_write_single_file (argv[1], &m, dtype, (uint64_t) o.seed, &error)
-                       : mk_write_diffusers (argv[1], &m, dtype, (uint64_t) o.seed, &error);
+      uint64_t seed = o.zeros ? MK_SEED_ZEROS : (uint64_t) o.seed;
+      bool ok = single ? mk_write_single_file (argv[1], &m, dtype, seed, &error)
+                       : mk_write_diffusers (argv[1], &m, dtype, seed, &error);
       if (ok)
         printf ("wrote %s (%s, %s) in %.1f s\n", argv[1], single ? "single file" : "diffusers folder",
                 o.dtype ? o.dtype : "f16", (double) (g_get_monotonic_time () - start) / 1e6);

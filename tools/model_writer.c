@@ -19,6 +19,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
@@ -281,7 +282,17 @@ mk_write_safetensors (const char *path, const mk_tensor *tensors, size_t count, 
     prefix[i] = (uint8_t) ((uint64_t) header->len >> (8 * i));
   float *chunk = g_new (float, CHUNK_ELEMENTS);
   bool ok = write_all (fp, prefix, 8, path, error) && write_all (fp, header->str, header->len, path, error);
-  for (size_t i = 0; ok && i < count; i++)
+  if (seed == MK_SEED_ZEROS)
+    {
+      uint64_t data = 0;
+      for (size_t i = 0; i < count; i++)
+        data += (uint64_t) element_count (&tensors[i]) * (dtype == SDCL_DT_F32 ? 4 : 2);
+      ok = ok && fflush (fp) == 0 && ftruncate (fileno (fp), (off_t) (8 + header->len + data)) == 0;
+      if (!ok && error && !*error)
+        g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno), "cannot write %s: %s", path,
+                     g_strerror (errno));
+    }
+  for (size_t i = 0; ok && seed != MK_SEED_ZEROS && i < count; i++)
     ok = write_tensor_data (fp, &tensors[i], dtype, seed, chunk, path, error);
   g_free (chunk);
   g_string_free (header, TRUE);

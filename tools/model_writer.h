@@ -38,6 +38,11 @@ typedef struct {
 /* The tensors of one component, named canonically or in the LDM layout. */
 mk_tensor *mk_component_tensors (const mk_model *m, sdcl_component comp, bool ldm_names, size_t *count);
 
+/* The seed that asks for all-zero weights, written as a sparse file (the
+ * data is a hole): an SD-sized checkpoint in no time and no disk space,
+ * for tests of memory limits. */
+#define MK_SEED_ZEROS UINT64_MAX
+
 /* Writes a safetensors file of `dtype` (F32, F16 or BF16), streaming the
  * values tensor by tensor. */
 bool mk_write_safetensors (const char *path, const mk_tensor *tensors, size_t count, sdcl_dtype dtype,

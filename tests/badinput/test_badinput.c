@@ -25,6 +25,7 @@
 #include "pipeline_internal.h"
 #include "clrt_internal.h"
 #include "check.h"
+#include "model_writer.h"
 #include "sdcl.h"
 
 /* ---- the table --------------------------------------------------------- */
@@ -959,10 +960,33 @@ test_cancel_phases (void)
   sdcl_model *fresh = NULL;
   sdcl_error err = { 0 };
   if (sdcl_model_load (ctx, dir, NULL, &fresh, &err) == SDCL_OK)
-    phase_case ("cancel_phase_model_load", fresh, "model load", &init, 0);
+    {
+      /* The flag rises as the load starts: not one tensor may follow. */
+      uint64_t uploads = sdcl_cl_weight_uploads (ctx->cl);
+      phase_case ("cancel_phase_model_load", fresh, "model load", &init, 0);
+      CHECK (sdcl_cl_weight_uploads (ctx->cl) == uploads,
+             "cancel_phase_model_load: %" G_GUINT64_FORMAT " tensors uploaded after the cancel",
+             sdcl_cl_weight_uploads (ctx->cl) - uploads);
+    }
   else
     CHECK (false, "cannot load %s: %s", dir, err.message);
   sdcl_model_free (fresh);
+
+  /* Lean residency uploads each network as its phase starts. */
+  sdcl_model_params lean_params = sdcl_model_default_params ();
+  lean_params.residency = SDCL_RESIDENCY_LEAN;
+  sdcl_model *lean = NULL;
+  if (sdcl_model_load (ctx, dir, &lean_params, &lean, &err) == SDCL_OK)
+    {
+      uint64_t uploads = sdcl_cl_weight_uploads (ctx->cl);
+      phase_case ("cancel_phase_model_load_lean", lean, "model load", NULL, 0);
+      CHECK (sdcl_cl_weight_uploads (ctx->cl) == uploads,
+             "cancel_phase_model_load_lean: %" G_GUINT64_FORMAT " tensors uploaded after the cancel",
+             sdcl_cl_weight_uploads (ctx->cl) - uploads);
+    }
+  else
+    CHECK (false, "cannot load %s: %s", dir, err.message);
+  sdcl_model_free (lean);
   g_free (dir);
 
   phase_case ("cancel_phase_text_encoding", tiny, "text encoding", NULL, 0);
@@ -1109,6 +1133,23 @@ test_cli (void)
             (const char *[]) { "txt2img", "-m", model, "-p", "x", "-o", "o.png", NULL });
   g_rmdir (vendors);
   g_free (vendors);
+
+  /* PoCL reports POCL_MEMORY_LIMIT's size but would serve more from host
+   * memory: sdcl's own account must stop an SD 1.5-sized UNet (1.7 GB of
+   * F16 weights; all zero, a sparse file) at the 1 GiB limit. */
+  mk_model sd15;
+  mk_model_sd15 (&sd15, false);
+  char *big = tmp_path ("sd15-zeros.safetensors");
+  GError *gerr = NULL;
+  CHECK (mk_write_single_file (big, &sd15, SDCL_DT_F16, MK_SEED_ZEROS, &gerr), "write %s: %s", big,
+         gerr ? gerr->message : "");
+  g_clear_error (&gerr);
+  char *limit[] = { "POCL_MEMORY_LIMIT", "1", NULL };
+  cli_case ("cli_pocl_memory_limit", limit,
+            (const char *[]) { "txt2img", "-m", big, "-p", "x", "-W", "64", "-H", "64", "--steps", "1",
+                               "-o", "o.png", NULL });
+  g_unlink (big);
+  g_free (big);
 
   cli_case ("cli_unknown_sampler", NULL,
             (const char *[]) { "txt2img", "-m", model, "--sampler", "bogus", "-o", "o.png", NULL });
