@@ -951,43 +951,38 @@ phase_case (const char *id, sdcl_model *m, const char *target, const sdcl_image 
   sdcl_image_free (&out);
 }
 
+/* Cancel as a load of the tiny model (with `params`) starts uploading: the
+ * run stops in "model load" and not one tensor is uploaded after the flag
+ * rose.  img2img (`init`) on a fresh model first builds its VAE encoder. */
+static void
+load_cancel_case (const char *id, const sdcl_model_params *params, const sdcl_image *init)
+{
+  char *dir = g_build_filename (fixtures, "models", "tiny-sd", NULL);
+  sdcl_model *m = NULL;
+  sdcl_error err = { 0 };
+  if (sdcl_model_load (ctx, dir, params, &m, &err) == SDCL_OK)
+    {
+      uint64_t uploads = sdcl_cl_weight_uploads (ctx->cl);
+      phase_case (id, m, "model load", init, 0);
+      CHECK (sdcl_cl_weight_uploads (ctx->cl) == uploads,
+             "%s: %" G_GUINT64_FORMAT " tensors uploaded after the cancel", id,
+             sdcl_cl_weight_uploads (ctx->cl) - uploads);
+    }
+  else
+    CHECK (false, "cannot load %s: %s", dir, err.message);
+  sdcl_model_free (m);
+  g_free (dir);
+}
+
 static void
 test_cancel_phases (void)
 {
   sdcl_image init = pattern_image (32, 32);
-  /* A fresh model has no VAE encoder yet: img2img builds it first. */
-  char *dir = g_build_filename (fixtures, "models", "tiny-sd", NULL);
-  sdcl_model *fresh = NULL;
-  sdcl_error err = { 0 };
-  if (sdcl_model_load (ctx, dir, NULL, &fresh, &err) == SDCL_OK)
-    {
-      /* The flag rises as the load starts: not one tensor may follow. */
-      uint64_t uploads = sdcl_cl_weight_uploads (ctx->cl);
-      phase_case ("cancel_phase_model_load", fresh, "model load", &init, 0);
-      CHECK (sdcl_cl_weight_uploads (ctx->cl) == uploads,
-             "cancel_phase_model_load: %" G_GUINT64_FORMAT " tensors uploaded after the cancel",
-             sdcl_cl_weight_uploads (ctx->cl) - uploads);
-    }
-  else
-    CHECK (false, "cannot load %s: %s", dir, err.message);
-  sdcl_model_free (fresh);
-
+  load_cancel_case ("cancel_phase_model_load", NULL, &init);
   /* Lean residency uploads each network as its phase starts. */
-  sdcl_model_params lean_params = sdcl_model_default_params ();
-  lean_params.residency = SDCL_RESIDENCY_LEAN;
-  sdcl_model *lean = NULL;
-  if (sdcl_model_load (ctx, dir, &lean_params, &lean, &err) == SDCL_OK)
-    {
-      uint64_t uploads = sdcl_cl_weight_uploads (ctx->cl);
-      phase_case ("cancel_phase_model_load_lean", lean, "model load", NULL, 0);
-      CHECK (sdcl_cl_weight_uploads (ctx->cl) == uploads,
-             "cancel_phase_model_load_lean: %" G_GUINT64_FORMAT " tensors uploaded after the cancel",
-             sdcl_cl_weight_uploads (ctx->cl) - uploads);
-    }
-  else
-    CHECK (false, "cannot load %s: %s", dir, err.message);
-  sdcl_model_free (lean);
-  g_free (dir);
+  sdcl_model_params lean = sdcl_model_default_params ();
+  lean.residency = SDCL_RESIDENCY_LEAN;
+  load_cancel_case ("cancel_phase_model_load_lean", &lean, NULL);
 
   phase_case ("cancel_phase_text_encoding", tiny, "text encoding", NULL, 0);
   phase_case ("cancel_phase_vae_encode", tiny, "VAE encode", &init, 0);
