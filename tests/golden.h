@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "safetensors.h"
+#include "sdcl.h"
 
 /* $SDCL_FIXTURES/<rel>, or exit 77 (skip) when the variable is unset. */
 static inline char *
@@ -20,6 +21,21 @@ fixture_path (const char *rel)
       exit (77);
     }
   return g_build_filename (root, rel, NULL);
+}
+
+/* The model at `path` (with `params`, or the defaults when NULL), or exit 1
+ * naming the error. */
+static inline sdcl_model *
+fixture_model_load (sdcl_ctx *ctx, const char *path, const sdcl_model_params *params)
+{
+  sdcl_model *m = NULL;
+  sdcl_error err = { 0 };
+  if (sdcl_model_load (ctx, path, params, &m, &err) != SDCL_OK)
+    {
+      fprintf (stderr, "loading %s: %s\n", path, err.message);
+      exit (1);
+    }
+  return m;
 }
 
 static inline sdcl_st_file *

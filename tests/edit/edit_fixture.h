@@ -29,14 +29,7 @@ edit_load (sdcl_ctx *ctx, const char *rel)
   g_autofree char *path = fixture_path (rel);
   sdcl_model_params mp = sdcl_model_default_params ();
   mp.weights = SDCL_WEIGHTS_F32;
-  sdcl_model *m = NULL;
-  sdcl_error err = { 0 };
-  if (sdcl_model_load (ctx, path, &mp, &m, &err) != SDCL_OK)
-    {
-      fprintf (stderr, "loading %s: %s\n", path, err.message);
-      exit (1);
-    }
-  return m;
+  return fixture_model_load (ctx, path, &mp);
 }
 
 /* A golden tensor as an sdcl_image of w x h x channels. */

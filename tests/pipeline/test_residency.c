@@ -53,14 +53,7 @@ load (sdcl_ctx *ctx, const char *path, sdcl_residency residency)
 {
   sdcl_model_params mp = sdcl_model_default_params ();
   mp.residency = residency;
-  sdcl_model *m = NULL;
-  sdcl_error err = { 0 };
-  if (sdcl_model_load (ctx, path, &mp, &m, &err) != SDCL_OK)
-    {
-      fprintf (stderr, "cannot load %s: %s\n", path, err.message);
-      exit (1);
-    }
-  return m;
+  return fixture_model_load (ctx, path, &mp);
 }
 
 static bool

@@ -74,14 +74,7 @@ load (sdcl_ctx *ctx, const char *rel, sdcl_weight_precision prec)
   g_autofree char *path = fixture_path (rel);
   sdcl_model_params mp = sdcl_model_default_params ();
   mp.weights = prec;
-  sdcl_model *m = NULL;
-  sdcl_error err = { 0 };
-  if (sdcl_model_load (ctx, path, &mp, &m, &err) != SDCL_OK)
-    {
-      fprintf (stderr, "loading %s: %s\n", path, err.message);
-      exit (1);
-    }
-  return m;
+  return fixture_model_load (ctx, path, &mp);
 }
 
 static int progress_calls;
