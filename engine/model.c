@@ -153,9 +153,10 @@ build_network (sdcl_model *m, sdcl_net net, sdcl_error *err)
       break;
     case SDCL_NET_UNET:
       if (!m->unet)
-        st = sdcl_unet_new (cl, mf->unet_w, &mf->unet, m->wtype, &m->unet, err);
+        st = sdcl_unet_new (cl, mf->unet_w, &mf->unet, m->wtype,
+                            m->residency == SDCL_RESIDENCY_STREAM, &m->unet, err);
       if (m->unet)   /* lean: the CFG pair one at a time, half the activations */
-        sdcl_unet_set_serial_batch (m->unet, m->residency == SDCL_RESIDENCY_LEAN);
+        sdcl_unet_set_serial_batch (m->unet, m->residency != SDCL_RESIDENCY_RESIDENT);
       break;
     case SDCL_NET_VAE:
       if (!m->vae)
@@ -202,7 +203,7 @@ build_networks (sdcl_model *m, sdcl_error *err)
 static void
 set_pool_policy (sdcl_model *m)
 {
-  sdcl_cl_set_pool_idle_limit (m->ctx->cl, m->residency == SDCL_RESIDENCY_LEAN
+  sdcl_cl_set_pool_idle_limit (m->ctx->cl, m->residency != SDCL_RESIDENCY_RESIDENT
                                                ? LEAN_POOL_IDLE_BYTES : UINT64_MAX);
 }
 
@@ -218,7 +219,7 @@ sdcl_model_acquire (sdcl_model *m, sdcl_net net, sdcl_error *err)
 void
 sdcl_model_phase_done (sdcl_model *m, sdcl_net net)
 {
-  if (m->residency == SDCL_RESIDENCY_LEAN)
+  if (m->residency != SDCL_RESIDENCY_RESIDENT)
     free_network (m, net);
   /* The text encoder reads its embedding rows from the mapping. */
   sdcl_wset_drop_all_pages (net_weights (m, net));
@@ -250,7 +251,8 @@ sdcl_model_load (sdcl_ctx *ctx, const char *path, const sdcl_model_params *param
     params = &defaults;
   if (params->weights != SDCL_WEIGHTS_F16 && params->weights != SDCL_WEIGHTS_F32)
     return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT, "unknown weight precision %d", params->weights);
-  if (params->residency != SDCL_RESIDENCY_RESIDENT && params->residency != SDCL_RESIDENCY_LEAN)
+  if (params->residency != SDCL_RESIDENCY_RESIDENT && params->residency != SDCL_RESIDENCY_LEAN
+      && params->residency != SDCL_RESIDENCY_STREAM)
     return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT, "unknown residency %d", params->residency);
 
   sdcl_error_clear (err);

@@ -34,8 +34,14 @@ sdcl_status sdcl_clip_forward (sdcl_clip *m, const int32_t *ids, int batch, int 
 /* ---- UNet2DConditionModel ---- */
 typedef struct sdcl_unet sdcl_unet;
 
+/* With `stream`, the blocks of the deepest level (the last down block and
+ * the first up block: for SD 1.x 224M of the UNet's 860M parameters and
+ * ~4% of its FLOPs at 64x64) stay in `ws` and are uploaded one layer at a
+ * time at every evaluation, each freed once its kernels are queued: the
+ * device holds the rest plus one such layer.  Every tensor is still
+ * checked here.  `ws` must outlive the UNet. */
 sdcl_status sdcl_unet_new (sdcl_cl *cl, const sdcl_wset *ws, const sdcl_unet_config *cfg,
-                           sdcl_wtype wtype, sdcl_unet **out, sdcl_error *err);
+                           sdcl_wtype wtype, bool stream, sdcl_unet **out, sdcl_error *err);
 void sdcl_unet_free (sdcl_unet *m);
 uint64_t sdcl_unet_device_bytes (const sdcl_unet *m);
 /* Evaluate the entries of a batch one after the other (same results, bit

@@ -48,16 +48,31 @@ typedef struct {
 } transformer2d;
 
 typedef struct {
+  char name[32];              /* "down_blocks.3": prefix of its tensors */
+  bool up;                    /* an up block (upsampler) rather than a down block */
   int n_layers;
+  int64_t *resnet_in;         /* input channels of each resnet */
+  int64_t out;                /* output channels of every layer */
+  int heads, depth;           /* of its transformers */
   nn_resnet *resnets;
   transformer2d *attentions;  /* n_layers entries, or NULL for a plain block */
-  nn_conv sampler;            /* down/upsampler conv; weight NULL when absent */
+  bool has_sampler;
+  nn_conv sampler;            /* down/upsampler conv */
+  /* Weights uploaded one layer at a time as the layer runs and freed after
+   * it (see sdcl_unet_new's `stream`); between uses the layers hold NULL
+   * weights. */
+  bool streamed;
 } unet_block;
+
+/* The parts of a block that are loaded (and streamed) as a unit. */
+typedef enum { LAYER_RESNET, LAYER_ATTENTION, LAYER_SAMPLER } layer_kind;
 
 struct sdcl_unet {
   sdcl_cl *cl;
   sdcl_unet_config cfg;
-  nn_weights weights;
+  const sdcl_wset *ws;        /* the source of streamed layers (outlives the UNet) */
+  sdcl_wtype wtype;
+  nn_weights weights;         /* everything not streamed */
   nn_linear time_linear_1, time_linear_2;
   nn_conv conv_in;
   unet_block *down, *up;      /* cfg.n_levels each */
@@ -66,6 +81,7 @@ struct sdcl_unet {
   nn_group_norm norm_out;
   nn_conv conv_out;
   int max_skips;
+  bool stream;                /* the deepest level's down and up blocks are streamed */
   bool serial_batch;          /* evaluate batch entries one at a time */
 };
 
@@ -123,37 +139,131 @@ typedef struct {
   int n;
 } skip_widths;
 
+/* Loads one layer of a block (resnet j, transformer j or the sampler). */
+static void
+load_layer (nn_loader *ld, const sdcl_unet_config *c, unet_block *blk, layer_kind kind, int j)
+{
+  char p[NN_NAME_MAX];
+  switch (kind)
+    {
+    case LAYER_RESNET:
+      nn_name (p, "%s.resnets.%d", blk->name, j);
+      nn_resnet_load (ld, &blk->resnets[j], blk->resnet_in[j], blk->out, c->time_embed_dim,
+                      c->norm_num_groups, c->norm_eps, p);
+      break;
+    case LAYER_ATTENTION:
+      nn_name (p, "%s.attentions.%d", blk->name, j);
+      load_transformer2d (ld, c, &blk->attentions[j], blk->out, blk->heads, blk->depth, p);
+      break;
+    case LAYER_SAMPLER:
+      nn_name (p, "%s.%s.0.conv", blk->name, blk->up ? "upsamplers" : "downsamplers");
+      nn_conv_load (ld, &blk->sampler, blk->out, blk->out, 3, p);
+      break;
+    }
+}
+
+/* Forgets a streamed layer's weights (freed with their store). */
+static void
+clear_layer (unet_block *blk, layer_kind kind, int j)
+{
+  switch (kind)
+    {
+    case LAYER_RESNET:
+      memset (&blk->resnets[j], 0, sizeof blk->resnets[j]);
+      break;
+    case LAYER_ATTENTION:
+      g_free (blk->attentions[j].blocks);
+      memset (&blk->attentions[j], 0, sizeof blk->attentions[j]);
+      break;
+    case LAYER_SAMPLER:
+      memset (&blk->sampler, 0, sizeof blk->sampler);
+      break;
+    }
+}
+
+/* Uploads a streamed layer into `store` (empty), reporting failures to err. */
+static sdcl_status
+stream_in (sdcl_unet *m, unet_block *blk, layer_kind kind, int j, nn_weights *store,
+           sdcl_error *err)
+{
+  nn_loader ld;
+  nn_loader_init (&ld, m->cl, m->ws, m->wtype, store, err);
+  load_layer (&ld, &m->cfg, blk, kind, j);
+  return nn_loader_finish (&ld);
+}
+
+static void
+stream_out (unet_block *blk, layer_kind kind, int j, nn_weights *store)
+{
+  nn_weights_free (store);
+  clear_layer (blk, kind, j);
+}
+
+/* Loads every layer of a block described by build_*_block: into the UNet's
+ * store, or — streamed — once through a scratch store, which checks the
+ * tensors (names, shapes, dtypes) at load time as for any other block. */
+static void
+load_block (nn_loader *ld, sdcl_unet *m, unet_block *blk)
+{
+  for (int j = 0; j < blk->n_layers; j++)
+    for (layer_kind kind = LAYER_RESNET; kind <= LAYER_ATTENTION; kind++)
+      {
+        if (kind == LAYER_ATTENTION && !blk->attentions)
+          continue;
+        if (!blk->streamed)
+          load_layer (ld, &m->cfg, blk, kind, j);
+        else if (ld->status == SDCL_OK)
+          {
+            nn_weights scratch = { 0 };
+            ld->status = stream_in (m, blk, kind, j, &scratch, ld->err);
+            stream_out (blk, kind, j, &scratch);
+          }
+      }
+  if (!blk->has_sampler)
+    return;
+  if (!blk->streamed)
+    load_layer (ld, &m->cfg, blk, LAYER_SAMPLER, 0);
+  else if (ld->status == SDCL_OK)
+    {
+      nn_weights scratch = { 0 };
+      ld->status = stream_in (m, blk, LAYER_SAMPLER, 0, &scratch, ld->err);
+      stream_out (blk, LAYER_SAMPLER, 0, &scratch);
+    }
+}
+
+static void
+init_block (unet_block *blk, bool up, int index, int n_layers, int64_t out, bool attention)
+{
+  g_snprintf (blk->name, sizeof blk->name, "%s_blocks.%d", up ? "up" : "down", index);
+  blk->up = up;
+  blk->n_layers = n_layers;
+  blk->out = out;
+  blk->resnet_in = g_new0 (int64_t, n_layers);
+  blk->resnets = g_new0 (nn_resnet, n_layers);
+  if (attention)
+    blk->attentions = g_new0 (transformer2d, n_layers);
+}
+
 static void
 load_down_block (nn_loader *ld, sdcl_unet *m, int level, int64_t *ch, skip_widths *skips)
 {
   const sdcl_unet_config *c = &m->cfg;
   unet_block *blk = &m->down[level];
-  int64_t out = c->block_out_channels[level];
-  char p[NN_NAME_MAX];
-  blk->n_layers = c->layers_per_block;
-  blk->resnets = g_new0 (nn_resnet, blk->n_layers);
-  if (c->down_has_attn[level])
-    blk->attentions = g_new0 (transformer2d, blk->n_layers);
+  init_block (blk, false, level, c->layers_per_block, c->block_out_channels[level],
+              c->down_has_attn[level]);
+  blk->streamed = m->stream && level == c->n_levels - 1;
+  blk->heads = c->down_heads[level];
+  blk->depth = c->transformer_depth[level];
   for (int j = 0; j < blk->n_layers; j++)
     {
-      nn_name (p, "down_blocks.%d.resnets.%d", level, j);
-      nn_resnet_load (ld, &blk->resnets[j], *ch, out, c->time_embed_dim, c->norm_num_groups,
-                      c->norm_eps, p);
-      *ch = out;
-      if (blk->attentions)
-        {
-          nn_name (p, "down_blocks.%d.attentions.%d", level, j);
-          load_transformer2d (ld, c, &blk->attentions[j], out, c->down_heads[level],
-                              c->transformer_depth[level], p);
-        }
-      skips->channels[skips->n++] = out;
+      blk->resnet_in[j] = *ch;
+      *ch = blk->out;
+      skips->channels[skips->n++] = blk->out;
     }
-  if (level < c->n_levels - 1)
-    {
-      nn_name (p, "down_blocks.%d.downsamplers.0.conv", level);
-      nn_conv_load (ld, &blk->sampler, out, out, 3, p);
-      skips->channels[skips->n++] = out;
-    }
+  blk->has_sampler = level < c->n_levels - 1;
+  if (blk->has_sampler)
+    skips->channels[skips->n++] = blk->out;
+  load_block (ld, m, blk);
 }
 
 static void
@@ -174,31 +284,18 @@ load_up_block (nn_loader *ld, sdcl_unet *m, int index, int64_t *ch, skip_widths 
   const sdcl_unet_config *c = &m->cfg;
   int level = c->n_levels - 1 - index;   /* up blocks walk the levels backwards */
   unet_block *blk = &m->up[index];
-  int64_t out = c->block_out_channels[level];
-  char p[NN_NAME_MAX];
-  blk->n_layers = c->layers_per_block + 1;
-  blk->resnets = g_new0 (nn_resnet, blk->n_layers);
-  if (c->up_has_attn[index])
-    blk->attentions = g_new0 (transformer2d, blk->n_layers);
+  init_block (blk, true, index, c->layers_per_block + 1, c->block_out_channels[level],
+              c->up_has_attn[index]);
+  blk->streamed = m->stream && index == 0;
+  blk->heads = c->up_heads[index];
+  blk->depth = c->transformer_depth[level];
   for (int j = 0; j < blk->n_layers; j++)
     {
-      int64_t skip = skips->channels[--skips->n];
-      nn_name (p, "up_blocks.%d.resnets.%d", index, j);
-      nn_resnet_load (ld, &blk->resnets[j], *ch + skip, out, c->time_embed_dim,
-                      c->norm_num_groups, c->norm_eps, p);
-      *ch = out;
-      if (blk->attentions)
-        {
-          nn_name (p, "up_blocks.%d.attentions.%d", index, j);
-          load_transformer2d (ld, c, &blk->attentions[j], out, c->up_heads[index],
-                              c->transformer_depth[level], p);
-        }
+      blk->resnet_in[j] = *ch + skips->channels[--skips->n];
+      *ch = blk->out;
     }
-  if (index < c->n_levels - 1)
-    {
-      nn_name (p, "up_blocks.%d.upsamplers.0.conv", index);
-      nn_conv_load (ld, &blk->sampler, out, out, 3, p);
-    }
+  blk->has_sampler = index < c->n_levels - 1;
+  load_block (ld, m, blk);
 }
 
 static sdcl_status
@@ -217,7 +314,7 @@ check_config (const sdcl_unet_config *c, sdcl_error *err)
 
 sdcl_status
 sdcl_unet_new (sdcl_cl *cl, const sdcl_wset *ws, const sdcl_unet_config *cfg, sdcl_wtype wtype,
-               sdcl_unet **out, sdcl_error *err)
+               bool stream, sdcl_unet **out, sdcl_error *err)
 {
   *out = NULL;
   sdcl_status st = check_config (cfg, err);
@@ -227,6 +324,9 @@ sdcl_unet_new (sdcl_cl *cl, const sdcl_wset *ws, const sdcl_unet_config *cfg, sd
   sdcl_unet *m = g_new0 (sdcl_unet, 1);
   m->cl = cl;
   m->cfg = *cfg;
+  m->ws = ws;
+  m->wtype = wtype;
+  m->stream = stream;
   m->down = g_new0 (unet_block, cfg->n_levels);
   m->up = g_new0 (unet_block, cfg->n_levels);
   m->max_skips = 1 + cfg->n_levels * (cfg->layers_per_block + 1);
@@ -271,6 +371,7 @@ free_transformer2d (transformer2d *t)
 static void
 free_block (unet_block *blk)
 {
+  g_free (blk->resnet_in);
   if (blk->attentions)
     for (int j = 0; j < blk->n_layers; j++)
       free_transformer2d (&blk->attentions[j]);
@@ -414,6 +515,7 @@ typedef struct {
   sdcl_t *skips;
   int n_skips;
   sdcl_t x;
+  nn_weights streamed;        /* the streamed layer being run, if any */
   const volatile int *cancel;
   sdcl_error *err;
 } unet_run;
@@ -430,36 +532,69 @@ top_skip (const unet_run *r)
   return &r->skips[r->n_skips - 1];
 }
 
-/* The transformer of layer j on a resnet output h (consumed), if the block
- * has attention. */
-static sdcl_t
-attend (unet_run *r, const unet_block *blk, int j, sdcl_t h)
+/* Makes layer j of a block ready to run: a streamed layer is uploaded into
+ * r->streamed here and freed by layer_done right after its kernels are
+ * queued (OpenCL frees a released buffer once they have run). */
+static sdcl_status
+layer_ready (unet_run *r, unet_block *blk, layer_kind kind, int j)
+{
+  if (!blk->streamed)
+    return SDCL_OK;
+  sdcl_status st = stream_in (r->m, blk, kind, j, &r->streamed, r->err);
+  if (st != SDCL_OK)
+    stream_out (blk, kind, j, &r->streamed);
+  return st;
+}
+
+static void
+layer_done (unet_run *r, unet_block *blk, layer_kind kind, int j)
+{
+  if (blk->streamed)
+    stream_out (blk, kind, j, &r->streamed);
+}
+
+/* The transformer of layer j on a resnet output *h (replaced by the result),
+ * if the block has attention.  On failure *h is left to the caller. */
+static sdcl_status
+attend (unet_run *r, unet_block *blk, int j, sdcl_t *h)
 {
   if (!blk->attentions)
-    return h;
-  sdcl_t y = transformer2d_forward (r->cl, &blk->attentions[j], &h, r->context);
-  sdcl_t_release (r->cl, &h);
-  return y;
+    return SDCL_OK;
+  sdcl_status st = layer_ready (r, blk, LAYER_ATTENTION, j);
+  if (st != SDCL_OK)
+    return st;
+  sdcl_t y = transformer2d_forward (r->cl, &blk->attentions[j], h, r->context);
+  layer_done (r, blk, LAYER_ATTENTION, j);
+  sdcl_t_release (r->cl, h);
+  *h = y;
+  return SDCL_OK;
 }
 
 /* Down blocks read their input from the top of the skip stack and push
  * every output there. */
 static sdcl_status
-down_block_forward (unet_run *r, const unet_block *blk)
+down_block_forward (unet_run *r, unet_block *blk)
 {
+  sdcl_status st;
   for (int j = 0; j < blk->n_layers; j++)
     {
-      sdcl_t h = nn_resnet_forward (r->cl, &blk->resnets[j], top_skip (r), &r->silu_temb);
-      push_skip (r, attend (r, blk, j, h));
-      sdcl_status st = nn_poll (r->cl, r->cancel, r->err);
-      if (st != SDCL_OK)
+      if ((st = layer_ready (r, blk, LAYER_RESNET, j)) != SDCL_OK)
+        return st;
+      push_skip (r, nn_resnet_forward (r->cl, &blk->resnets[j], top_skip (r), &r->silu_temb));
+      layer_done (r, blk, LAYER_RESNET, j);
+      if ((st = attend (r, blk, j, &r->skips[r->n_skips - 1])) != SDCL_OK)
+        return st;
+      if ((st = nn_poll (r->cl, r->cancel, r->err)) != SDCL_OK)
         return st;
     }
-  if (blk->sampler.weight)
+  if (blk->has_sampler)
     {
+      if ((st = layer_ready (r, blk, LAYER_SAMPLER, 0)) != SDCL_OK)
+        return st;
       /* 3x3 stride 2 pad 1: ceil(H/2) x ceil(W/2). */
       sdcl_conv_desc desc = { .stride = 2, .pad_t = 1, .pad_l = 1, .pad_b = 1, .pad_r = 1 };
       push_skip (r, nn_conv_forward_desc (r->cl, &blk->sampler, top_skip (r), &desc, NULL));
+      layer_done (r, blk, LAYER_SAMPLER, 0);
     }
   return nn_poll (r->cl, r->cancel, r->err);
 }
@@ -476,28 +611,35 @@ mid_block_forward (unet_run *r)
 }
 
 static sdcl_status
-up_block_forward (unet_run *r, const unet_block *blk)
+up_block_forward (unet_run *r, unet_block *blk)
 {
+  sdcl_status st;
   for (int j = 0; j < blk->n_layers; j++)
     {
+      if ((st = layer_ready (r, blk, LAYER_RESNET, j)) != SDCL_OK)
+        return st;
       sdcl_t skip = r->skips[--r->n_skips];
       const sdcl_t *x = &r->x;
       sdcl_t cat = nn_alloc (r->cl, 4, x->d[0], x->d[1] + skip.d[1], x->d[2], x->d[3]);
       op_concat_channels (r->cl, x, &skip, &cat);
       sdcl_t_release (r->cl, &r->x);
       sdcl_t_release (r->cl, &skip);
-      sdcl_t h = nn_resnet_forward_consume (r->cl, &blk->resnets[j], &cat, &r->silu_temb);
-      r->x = attend (r, blk, j, h);
-      sdcl_status st = nn_poll (r->cl, r->cancel, r->err);
-      if (st != SDCL_OK)
+      r->x = nn_resnet_forward_consume (r->cl, &blk->resnets[j], &cat, &r->silu_temb);
+      layer_done (r, blk, LAYER_RESNET, j);
+      if ((st = attend (r, blk, j, &r->x)) != SDCL_OK)
+        return st;
+      if ((st = nn_poll (r->cl, r->cancel, r->err)) != SDCL_OK)
         return st;
     }
-  if (blk->sampler.weight)
+  if (blk->has_sampler)
     {
+      if ((st = layer_ready (r, blk, LAYER_SAMPLER, 0)) != SDCL_OK)
+        return st;
       /* Nearest upsampling to the exact size of the next skip: x2 for even
        * sizes, and what makes odd latent sizes (6x10) line up (§2.7). */
       const sdcl_t *next = top_skip (r);
       sdcl_t y = nn_conv_forward (r->cl, &blk->sampler, &r->x, next->d[2], next->d[3], NULL);
+      layer_done (r, blk, LAYER_SAMPLER, 0);
       sdcl_t_release (r->cl, &r->x);
       r->x = y;
     }
@@ -555,6 +697,7 @@ forward_batch (sdcl_unet *m, const sdcl_t *x, const float *timesteps, const sdcl
   while (r.n_skips > 0)
     sdcl_t_release (m->cl, &r.skips[--r.n_skips]);
   sdcl_t_release (m->cl, &r.silu_temb);
+  nn_weights_free (&r.streamed);   /* empty unless a failure left a layer mid-stream */
   g_free (r.skips);
   if (st != SDCL_OK)
     sdcl_t_release (m->cl, out);

@@ -2,7 +2,7 @@
  *
  *   sdcl-bench --model M [--width 512] [--height 512] [--steps 1] [--device D]
  *              [--precision f16|f32] [--encode] [--no-startup] [--txt2img]
- *              [--residency lean|resident] [--json]
+ *              [--residency lean|stream|resident] [--json]
  *
  * Measures, in one process: model load, the CLIP text encoder, one UNet
  * evaluation at batch 1 and one CFG step (the pipeline's batch-2
@@ -125,7 +125,9 @@ parse_residency (const char *name)
     return SDCL_RESIDENCY_LEAN;
   if (strcmp (name, "resident") == 0)
     return SDCL_RESIDENCY_RESIDENT;
-  fprintf (stderr, "sdcl-bench: --residency is lean or resident\n");
+  if (strcmp (name, "stream") == 0)
+    return SDCL_RESIDENCY_STREAM;
+  fprintf (stderr, "sdcl-bench: --residency is lean, stream or resident\n");
   exit (2);
 }
 

@@ -5,16 +5,20 @@
 Runs, in one invocation and alternating round by round (so that the noise of a shared machine
 hits every engine alike):
 
-  sdcl       sdcl-bench on the OpenCL device (PoCL on a CPU-only machine), F16 weights;
+  sdcl       sdcl-bench on the OpenCL device (PoCL on a CPU-only machine) for the phases,
+             then `sdcl txt2img` with the CLI's defaults for memory and wall time;
   sdcpp      stable-diffusion.cpp through PyPI's stable-diffusion-cpp-python, CPU, F16 weights;
   diffusers  diffusers on PyTorch CPU, float32 (PyTorch has no fast CPU half path).
 
-Each engine runs in its own process; per engine it records one CFG step (the UNet on the
-batch-2 [negative, positive] latents), the VAE decode, the time from process start to the end,
-and the peak resident memory of the process (ru_maxrss from wait4).  sdcl-bench and diffusers
-time the phases directly; stable-diffusion.cpp is run as a txt2img of --steps steps and its own
-log lines ("sampling completed, taking X s", "decode_first_stage completed, taking X s") give
-the phases.  Medians over the rounds are printed with each peer's ratio to sdcl.
+Each engine does the work of one txt2img of --steps steps at --size in its own process: text
+encoder, --steps CFG steps (the UNet on the batch-2 [negative, positive] latents), VAE decode.
+Per engine: the median CFG step, the VAE decode, the process's wall time and its peak resident
+memory (ru_maxrss from wait4).  sdcl's phases come from sdcl-bench (a separate process, all
+networks resident; its wall and RSS are kept as bench_*), its wall and RSS from the txt2img.
+diffusers times its phases directly (all three networks loaded, as a pipeline holds them).
+stable-diffusion.cpp runs a txt2img and its own log lines ("sampling completed, taking X s",
+"decode_first_stage completed, taking X s") give the phases.  Medians over the rounds are
+printed with each peer's ratio to sdcl.
 
 Usage (the checkpoints come from sdcl-mkmodel with the same seed, so they hold the same
 weights):
@@ -37,6 +41,8 @@ import sys
 import tempfile
 import time
 
+PROMPT = 'a photograph of an astronaut riding a horse'
+
 DIFFUSERS_SCRIPT = r"""
 import json, sys, time
 t_start = time.monotonic()
@@ -54,8 +60,11 @@ with torch.inference_mode():
     t0 = time.monotonic(); ctx = te(ids)[0]; t_text = time.monotonic() - t0
     g = torch.Generator().manual_seed(0)
     x = torch.randn((2, 4, size // 8, size // 8), generator=g)
-    t = torch.tensor([999.0, 999.0])
-    t0 = time.monotonic(); unet(x, t, encoder_hidden_states=ctx); t_cfg = time.monotonic() - t0
+    cfg_steps = []
+    for step in range(int(sys.argv[4])):
+        t = torch.tensor([999.0 - step, 999.0 - step])
+        t0 = time.monotonic(); unet(x, t, encoder_hidden_states=ctx); cfg_steps.append(time.monotonic() - t0)
+    t_cfg = sorted(cfg_steps)[len(cfg_steps) // 2]
     z = torch.randn((1, 4, size // 8, size // 8), generator=g)
     t0 = time.monotonic(); vae.decode(z); t_vae = time.monotonic() - t0
 print(json.dumps({'load_s': t_loaded - t_start, 'text_s': t_text, 'cfg_step_s': t_cfg,
@@ -69,7 +78,7 @@ from stable_diffusion_cpp import StableDiffusion
 model, size, steps, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 sd = StableDiffusion(model_path=model, n_threads=threads, diffusion_flash_attn=True, verbose=True)
 t_loaded = time.monotonic()
-sd.generate_image(prompt='a photograph of an astronaut riding a horse', negative_prompt='',
+sd.generate_image(prompt=sys.argv[5], negative_prompt='',
                   width=size, height=size, sample_steps=steps, cfg_scale=7.5, seed=1)
 print(json.dumps({'load_s': t_loaded - t_start, 'total_s': time.monotonic() - t_start}))
 """
@@ -110,10 +119,22 @@ def run_sdcl(a):
         return {'error': err.strip().splitlines()[-1] if err.strip() else f'exit {rc}'}
     j = last_json(out)
     phases = {p['name']: p['seconds'] for p in j['phases']}
-    return {'cfg_step_s': phases.get('CFG step (UNet batch 2)'),
-            'vae_decode_s': phases.get('VAE decode'),
-            'text_s': phases.get('text encoder (77 tokens)'),
-            'load_s': j['load_s'], 'wall_s': wall, 'peak_rss_gb': rss / 1e9}
+    res = {'cfg_step_s': phases.get('CFG step (UNet batch 2)'),
+           'vae_decode_s': phases.get('VAE decode'),
+           'text_s': phases.get('text encoder (77 tokens)'),
+           'load_s': j['load_s'], 'bench_wall_s': wall, 'bench_peak_rss_gb': rss / 1e9}
+    # Memory and wall time of a real txt2img with the CLI's defaults (lean
+    # residency), the same job sd.cpp's row runs.
+    with tempfile.TemporaryDirectory() as tmp:
+        out, err, wall, rss, rc = run_measured(
+            [os.path.join(a.build, 'tools', 'sdcl'), 'txt2img', '--model', a.single,
+             '--width', str(a.size), '--height', str(a.size), '--steps', str(a.steps),
+             '--cfg', '7.5', '--seed', '1', '--prompt', PROMPT,
+             '-o', os.path.join(tmp, 'out.png')])
+    if rc != 0:
+        return {'error': err.strip().splitlines()[-1] if err.strip() else f'txt2img exit {rc}'}
+    res.update(wall_s=wall, peak_rss_gb=rss / 1e9)
+    return res
 
 
 def run_diffusers(a):
@@ -122,7 +143,8 @@ def run_diffusers(a):
     if not a.diffusers:
         return {'error': 'no diffusers-layout checkpoint (--diffusers)'}
     out, err, wall, rss, rc = run_measured(
-        [a.torch_python, '-c', DIFFUSERS_SCRIPT, a.diffusers, str(a.size), str(a.threads)])
+        [a.torch_python, '-c', DIFFUSERS_SCRIPT, a.diffusers, str(a.size), str(a.threads),
+         str(a.steps)])
     if rc != 0:
         return {'error': err.strip().splitlines()[-1] if err.strip() else f'exit {rc}'}
     j = last_json(out)
@@ -135,7 +157,7 @@ def run_sdcpp(a):
         return {'error': 'no stable-diffusion-cpp-python interpreter (--sdcpp-python)'}
     out, err, wall, rss, rc = run_measured(
         [a.sdcpp_python, '-c', SDCPP_SCRIPT, a.single, str(a.size), str(a.steps),
-         str(a.threads)])
+         str(a.threads), PROMPT])
     if rc != 0:
         return {'error': err.strip().splitlines()[-1] if err.strip() else f'exit {rc}'}
     j = last_json(out) or {}
@@ -178,7 +200,7 @@ def main():
             print(f'round {r + 1} {e}: {json.dumps(res)}', file=sys.stderr, flush=True)
 
     keys = [('cfg_step_s', 'CFG step (s)'), ('vae_decode_s', 'VAE decode (s)'),
-            ('peak_rss_gb', 'peak RSS (GB)'), ('wall_s', 'process wall (s)')]
+            ('peak_rss_gb', 'peak RSS (GB)'), ('wall_s', f'{a.steps}-step wall (s)')]
 
     def median(e, k):
         vals = [x[k] for x in results[e] if x.get(k) is not None and 'error' not in x]

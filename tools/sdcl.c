@@ -138,8 +138,10 @@ model_entries (model_opts *o, GOptionEntry out[N_MODEL_ENTRIES])
     { "cache-dir", 0, 0, G_OPTION_ARG_FILENAME, &o->cache_dir,
       "Compiled-kernel cache folder (\"\" disables)", "DIR" },
     { "residency", 0, 0, G_OPTION_ARG_STRING, &o->residency,
-      "lean: each network on the device only while its phase runs (least memory; default for "
-      "generation), or resident: all loaded at once (default for info)", "MODE" },
+      "lean: each network on the device only while its phase runs (default for generation); "
+      "stream: lean, and the UNet's deepest blocks uploaded layer by layer at every step "
+      "(least memory, a little slower); resident: all loaded at once (default for info)",
+      "MODE" },
     { NULL },
   };
   memcpy (out, entries, sizeof entries);
@@ -185,9 +187,12 @@ open_model (model_opts *o, bool inpainting, sdcl_ctx **ctx, sdcl_model **model)
     mp.residency = SDCL_RESIDENCY_LEAN;
   else if (o->residency && strcmp (o->residency, "resident") == 0)
     mp.residency = SDCL_RESIDENCY_RESIDENT;
+  else if (o->residency && strcmp (o->residency, "stream") == 0)
+    mp.residency = SDCL_RESIDENCY_STREAM;
   else if (o->residency)
     {
-      fprintf (stderr, "sdcl: --residency must be lean or resident, not '%s'\n", o->residency);
+      fprintf (stderr, "sdcl: --residency must be lean, stream or resident, not '%s'\n",
+               o->residency);
       return EXIT_USAGE;
     }
 

@@ -33,19 +33,19 @@ test_misshaped (sdcl_cl *cl, const sdcl_model_files *mf)
   sdcl_unet_config ucfg = mf->unet;
   ucfg.cross_attention_dim += 16;
   sdcl_unet *unet = NULL;
-  sdcl_status st = sdcl_unet_new (cl, mf->unet_w, &ucfg, SDCL_WT_F32, &unet, &err);
+  sdcl_status st = sdcl_unet_new (cl, mf->unet_w, &ucfg, SDCL_WT_F32, false, &unet, &err);
   expect_format_error ("UNet cross_attention_dim", st, unet, &err, "attn2.to_k.weight");
 
   ucfg = mf->unet;
   ucfg.block_out_channels[1] *= 2;
   err = (sdcl_error){ 0 };
-  st = sdcl_unet_new (cl, mf->unet_w, &ucfg, SDCL_WT_F16, &unet, &err);
+  st = sdcl_unet_new (cl, mf->unet_w, &ucfg, SDCL_WT_F16, false, &unet, &err);
   expect_format_error ("UNet block_out_channels", st, unet, &err, "down_blocks.1.resnets.0");
 
   ucfg = mf->unet;
   ucfg.down_heads[0] = 3;   /* does not divide the channels */
   err = (sdcl_error){ 0 };
-  st = sdcl_unet_new (cl, mf->unet_w, &ucfg, SDCL_WT_F32, &unet, &err);
+  st = sdcl_unet_new (cl, mf->unet_w, &ucfg, SDCL_WT_F32, false, &unet, &err);
   expect_format_error ("UNet heads", st, unet, &err, "down_blocks.0.attentions.0");
 
   sdcl_clip_config ccfg = mf->clip;
@@ -97,7 +97,7 @@ test_bad_inputs (sdcl_cl *cl, const sdcl_model_files *mf)
   sdcl_clip_free (clip);
 
   sdcl_unet *unet = NULL;
-  CHECK_OK (sdcl_unet_new (cl, mf->unet_w, &mf->unet, SDCL_WT_F32, &unet, &err), err);
+  CHECK_OK (sdcl_unet_new (cl, mf->unet_w, &mf->unet, SDCL_WT_F32, false, &unet, &err), err);
   sdcl_t x = filled_tensor (cl, 4, 1, mf->unet.in_channels, 8, 8);
   sdcl_t ctx = filled_tensor (cl, 3, 1, 77, mf->unet.cross_attention_dim + 1, 0);
   const float t = 500.0f;
@@ -203,7 +203,7 @@ test_cancel_unet (sdcl_cl *cl, const sdcl_model_files *mf)
 {
   sdcl_error err = { 0 };
   sdcl_unet *unet = NULL;
-  CHECK_OK (sdcl_unet_new (cl, mf->unet_w, &mf->unet, SDCL_WT_F32, &unet, &err), err);
+  CHECK_OK (sdcl_unet_new (cl, mf->unet_w, &mf->unet, SDCL_WT_F32, false, &unet, &err), err);
   sdcl_t x = filled_tensor (cl, 4, 2, mf->unet.in_channels, 32, 32);
   sdcl_t ctx = filled_tensor (cl, 3, 2, 77, mf->unet.cross_attention_dim, 0);
   uint64_t before = in_use_bytes (cl);

@@ -54,7 +54,7 @@ run_unet (sdcl_cl *cl, const sdcl_model_files *mf, const sdcl_model_files *confi
 {
   sdcl_error err = { 0 };
   sdcl_unet *unet = NULL;
-  CHECK_OK (sdcl_unet_new (cl, mf->unet_w, &config->unet, wtype, &unet, &err), err);
+  CHECK_OK (sdcl_unet_new (cl, mf->unet_w, &config->unet, wtype, false, &unet, &err), err);
   unet_outputs o = { .device_bytes = sdcl_unet_device_bytes (unet) };
   for (int i = 0; i < N_CASES; i++)
     o.out[i] = run_case (cl, unet, golden, cases[i]);

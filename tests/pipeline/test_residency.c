@@ -1,7 +1,11 @@
 /* Model residency (sdcl_model_params.residency) on the tiny model:
  *
  *   - a lean model gives bit-identical images to a resident one (txt2img,
- *     img2img, inpainting), also on a second run;
+ *     img2img, inpainting), also on a second run, and so does a streaming
+ *     one (SDCL_RESIDENCY_STREAM);
+ *   - a streaming model keeps the UNet's deepest blocks off the device
+ *     between evaluations and uploads them again at every step (a lean one
+ *     uploads nothing during the loop);
  *   - a lean model really holds no weights between runs and only the UNet
  *     during the denoising loop (device bytes counted by the runtime), and
  *     the activation pool is emptied between phases in both modes;
@@ -20,6 +24,8 @@ typedef struct {
   sdcl_cl *cl;
   uint64_t others;   /* weight bytes of the other (resident) model */
   uint64_t smallest; /* the smaller of the text encoder's and the VAE's bytes */
+  uint64_t full_unet; /* the resident model's UNet bytes */
+  uint64_t uploads;   /* weight uploads counted at the previous call */
   int calls;
 } probe;
 
@@ -33,6 +39,24 @@ during_loop (int step, int n, const sdcl_image *preview, void *user)
   const sdcl_model *m = p->m;
   uint64_t unet = sdcl_unet_device_bytes (m->unet);
   CHECK (m->unet && unet > 0, "UNet not on the device during the loop");
+  uint64_t uploads = sdcl_cl_weight_uploads (p->cl);
+  if (p->uploads && m->residency == SDCL_RESIDENCY_STREAM)
+    CHECK (uploads > p->uploads, "stream: no weight uploaded during step %d", step);
+  else if (p->uploads)
+    CHECK (uploads == p->uploads, "%llu weights uploaded during step %d",
+           (unsigned long long) (uploads - p->uploads), step);
+  p->uploads = uploads;
+  if (m->residency == SDCL_RESIDENCY_STREAM)
+    {
+      /* The deepest level holds a good part of the weights (a third for
+       * SD 1.5, about a quarter for the tiny model). */
+      uint64_t w = sdcl_cl_weight_bytes (p->cl) - p->others;
+      CHECK (unet < p->full_unet * 9 / 10 && w < p->full_unet * 9 / 10,
+             "stream: UNet %llu bytes, %llu weight bytes on the device between steps; the whole "
+             "UNet has %llu", (unsigned long long) unet, (unsigned long long) w,
+             (unsigned long long) p->full_unet);
+      return true;
+    }
   if (m->residency == SDCL_RESIDENCY_LEAN)
     {
       CHECK (!m->clip && !m->vae, "lean: text encoder %p / VAE %p on the device during the loop",
@@ -110,6 +134,7 @@ generate (sdcl_model *m, mode md, probe *pr, const sdcl_image *init, const sdcl_
   p.strength = 0.7f;
   p.progress = during_loop;
   p.user_data = pr;
+  pr->uploads = 0;   /* the first call of a run has nothing to compare with */
   sdcl_error err = { 0 };
   sdcl_status st = md == TXT2IMG   ? sdcl_txt2img (m, &p, out, &err)
                    : md == IMG2IMG ? sdcl_img2img (m, &p, init, out, &err)
@@ -162,6 +187,9 @@ main (void)
          "lean load uploaded %llu bytes (info %llu)",
          (unsigned long long) (sdcl_cl_weight_bytes (cl) - resident_bytes),
          (unsigned long long) info.device_bytes);
+  sdcl_model *stream = load (ctx, path, SDCL_RESIDENCY_STREAM);
+  CHECK (sdcl_cl_weight_bytes (cl) == resident_bytes, "stream load uploaded %llu bytes",
+         (unsigned long long) (sdcl_cl_weight_bytes (cl) - resident_bytes));
 
   /* A synthetic init image and a soft mask. */
   sdcl_image init = { 64, 64, 3, g_new (float, 64 * 64 * 3) };
@@ -178,7 +206,7 @@ main (void)
   const char *names[] = { "txt2img", "img2img", "inpaint" };
   for (int md = TXT2IMG; md <= INPAINT; md++)
     {
-      sdcl_image a = { 0 }, b = { 0 }, c = { 0 };
+      sdcl_image a = { 0 }, b = { 0 }, c = { 0 }, d = { 0 };
       probe pr_res = { .m = res, .cl = cl };
       uint64_t clip = sdcl_clip_device_bytes (res->clip), vae = sdcl_vae_device_bytes (res->vae);
       probe pr_lean = { .m = lean, .cl = cl, .smallest = MIN (clip, vae) };
@@ -196,6 +224,14 @@ main (void)
              names[md], pr_res.calls, pr_lean.calls);
       CHECK (same_image (&a, &b), "%s: lean image differs from the resident one", names[md]);
       CHECK (same_image (&b, &c), "%s: second lean run differs from the first", names[md]);
+      probe pr_stream = { .m = stream, .cl = cl, .others = pr_lean.others,
+                          .full_unet = sdcl_unet_device_bytes (res->unet) };
+      generate (stream, (mode) md, &pr_stream, &init, &mask, &d);
+      CHECK (pr_stream.calls == pr_res.calls, "%s: %d stream progress calls", names[md],
+             pr_stream.calls);
+      CHECK (same_image (&a, &d), "%s: streaming image differs from the resident one", names[md]);
+      CHECK (!stream->unet && sdcl_cl_weight_bytes (cl) == pr_lean.others,
+             "%s: the streaming model keeps weights after the run", names[md]);
       sdcl_model_get_info (lean, &info);
       CHECK (!lean->clip && !lean->unet && !lean->vae && info.device_bytes == 0,
              "%s: the lean model keeps networks after the run", names[md]);
@@ -204,7 +240,8 @@ main (void)
              (unsigned long long) sdcl_cl_weight_bytes (cl), (unsigned long long) pr_lean.others);
       CHECK (sdcl_cl_pool_bytes (cl) == 0, "%s: %llu pooled bytes left after a lean run",
              names[md], (unsigned long long) sdcl_cl_pool_bytes (cl));
-      fprintf (stderr, "%s: lean == resident, bit for bit\n", names[md]);
+      fprintf (stderr, "%s: lean == stream == resident, bit for bit\n", names[md]);
+      sdcl_image_free (&d);
       sdcl_image_free (&a);
       sdcl_image_free (&b);
       sdcl_image_free (&c);
@@ -226,6 +263,7 @@ main (void)
     sdcl_image_free (&out);
   }
 
+  sdcl_model_free (stream);
   sdcl_model_free (lean);
   sdcl_model_free (res);
   CHECK (sdcl_cl_weight_bytes (cl) == 0, "%llu weight bytes after freeing both models",
