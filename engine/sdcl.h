@@ -84,6 +84,21 @@ typedef struct {
  * No OpenCL platform at all gives SDCL_ERR_NO_DEVICE. */
 sdcl_status sdcl_list_devices (sdcl_device_info **out, int *count, sdcl_error *err);
 
+/* Chooses the GEMM backend of one device, once: tunes CLBlast's Xgemm
+ * kernel for it (trying `fraction` of CLBlast's configurations, each a
+ * kernel build: SDCL_TUNE_DEFAULT_FRACTION takes a few minutes on a 2-core
+ * CPU), measures sdcl's own kernels against CLBlast on
+ * Stable-Diffusion-shaped GEMMs and writes the faster backend with the
+ * tuned parameters into the device's tuning file in `cache_dir` (NULL:
+ * $SDCL_CACHE_DIR, else $XDG_CACHE_HOME/sdcl; "" is refused), which every
+ * later context on that device applies.  `device` follows
+ * sdcl_ctx_params.device.  Progress goes to stderr, the table of figures
+ * and the choice to stdout.  Without CLBlast in the build only sdcl's
+ * kernels are measured. */
+#define SDCL_TUNE_DEFAULT_FRACTION 0.001
+sdcl_status sdcl_gemm_tune (const char *device, const char *cache_dir, double fraction,
+                            sdcl_error *err);
+
 /* ---- context ----------------------------------------------------------- */
 
 typedef struct sdcl_ctx sdcl_ctx;

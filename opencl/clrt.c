@@ -5,6 +5,8 @@
  */
 #include "clrt.h"
 #include "clrt_internal.h"
+#include "config.h"
+#include "gemm_config.h"
 #include "kernels_embedded.h"
 
 #include <glib.h>
@@ -26,6 +28,7 @@ struct sdcl_cl {
   cl_command_queue queue;
   sdcl_device_info info;
   uint64_t max_alloc;          /* device limit, or a smaller test override */
+  sdcl_gemm_backend gemm;      /* see sdcl_cl_gemm_backend */
 
   char *cache_dir;             /* NULL: binary cache disabled */
   char *cache_identity;        /* platform, device and driver: part of every cache key */
@@ -425,8 +428,8 @@ choose_device (const sdcl_device_info *infos, int n, const char *spec)
 
 /* ---- context ----------------------------------------------------------- */
 
-static char *
-resolve_cache_dir (const char *cache_dir)
+char *
+sdcl_cl_resolve_cache_dir (const char *cache_dir)
 {
   if (cache_dir)
     return *cache_dir ? g_strdup (cache_dir) : NULL;
@@ -481,6 +484,22 @@ create_context (sdcl_cl *cl, sdcl_error *err)
   return true;
 }
 
+/* SDCL_GEMM=own|clblast wins; else the tuning file of this device (whose
+ * CLBlast parameters are applied even when the environment forces a
+ * backend, so SDCL_GEMM=clblast runs the tuned kernel); else own. */
+static sdcl_gemm_backend
+choose_gemm_backend (sdcl_cl *cl)
+{
+  sdcl_gemm_backend backend = SDCL_GEMM_OWN;
+  sdcl_gemm_config_apply (cl, &backend);
+  const char *env = g_getenv ("SDCL_GEMM");
+  if (env && g_ascii_strcasecmp (env, "clblast") == 0)
+    backend = SDCL_GEMM_CLBLAST;
+  else if (env && g_ascii_strcasecmp (env, "own") == 0)
+    backend = SDCL_GEMM_OWN;
+  return SDCL_HAVE_CLBLAST ? backend : SDCL_GEMM_OWN;
+}
+
 sdcl_cl *
 sdcl_cl_new (const char *device_spec, const char *cache_dir, sdcl_error *err)
 {
@@ -513,7 +532,7 @@ sdcl_cl_new (const char *device_spec, const char *cache_dir, sdcl_error *err)
   g_free (refs);
   g_free (infos);
 
-  cl->cache_dir = resolve_cache_dir (cache_dir);
+  cl->cache_dir = sdcl_cl_resolve_cache_dir (cache_dir);
   cl->cache_identity = make_cache_identity (cl->platform, &cl->info);
   cl->programs = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, release_program);
   cl->kernels = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, release_kernel);
@@ -526,6 +545,7 @@ sdcl_cl_new (const char *device_spec, const char *cache_dir, sdcl_error *err)
       sdcl_cl_free (cl);
       return NULL;
     }
+  cl->gemm = choose_gemm_backend (cl);
   return cl;
 }
 
@@ -1225,13 +1245,34 @@ sdcl_cl_cpu_kernels (const sdcl_cl *cl)
   return cl->info.type == SDCL_DEVICE_CPU;
 }
 
+sdcl_gemm_backend
+sdcl_cl_gemm_backend (const sdcl_cl *cl)
+{
+  return cl->gemm;
+}
+
+void
+sdcl_cl_set_gemm_backend (sdcl_cl *cl, sdcl_gemm_backend backend)
+{
+  cl->gemm = SDCL_HAVE_CLBLAST ? backend : SDCL_GEMM_OWN;
+}
+
+const char *
+sdcl_cl_cache_dir (const sdcl_cl *cl)
+{
+  return cl->cache_dir;
+}
+
+cl_device_id
+sdcl_cl_device_id (const sdcl_cl *cl)
+{
+  return cl->device;
+}
+
 bool
 sdcl_cl_packs_weights (const sdcl_cl *cl)
 {
-  const char *env = g_getenv ("SDCL_GEMM");
-  if (env && g_ascii_strcasecmp (env, "clblast") == 0)
-    return false;
-  return sdcl_cl_cpu_kernels (cl);
+  return cl->gemm == SDCL_GEMM_OWN && sdcl_cl_cpu_kernels (cl);
 }
 
 /* Stores row r (row_elems elements of esize bytes) into its place in a

@@ -143,8 +143,29 @@ void sdcl_w_free (sdcl_w *w);
  * environment may force either set, for tests: SDCL_KERNELS=portable (the
  * GPU kernels) or SDCL_KERNELS=cpu. */
 bool sdcl_cl_cpu_kernels (const sdcl_cl *cl);
+/* The library that runs the context's GEMMs (linear layers and
+ * convolutions).  Chosen at sdcl_cl_new: SDCL_GEMM=own|clblast in the
+ * environment forces either (tests); otherwise the per-device choice that
+ * `sdcl tune` stored in the cache folder (gemm_config.h), which also
+ * carries CLBlast's tuned parameters; otherwise sdcl's own kernels.
+ * CLBlast only when sdcl was built with it. */
+typedef enum {
+  SDCL_GEMM_OWN = 0,
+  SDCL_GEMM_CLBLAST = 1
+} sdcl_gemm_backend;
+
+sdcl_gemm_backend sdcl_cl_gemm_backend (const sdcl_cl *cl);
+/* Switches the backend (`sdcl tune` measures both on one context; tests).
+ * Weights keep the layout they were uploaded with (sdcl_w.panel), so
+ * switch before uploading; CLBlast requests fall back to own without
+ * CLBlast in the build. */
+void sdcl_cl_set_gemm_backend (sdcl_cl *cl, sdcl_gemm_backend backend);
+/* The cache folder (NULL: caching disabled) and the OpenCL device. */
+const char *sdcl_cl_cache_dir (const sdcl_cl *cl);
+cl_device_id sdcl_cl_device_id (const sdcl_cl *cl);
 /* Whether sdcl_w_upload packs matrices into panels for gemm_panel: with
- * the CPU kernels, unless SDCL_GEMM=clblast asks for CLBlast. */
+ * the CPU kernels and sdcl's own GEMM backend (CLBlast reads row-major
+ * weights). */
 bool sdcl_cl_packs_weights (const sdcl_cl *cl);
 uint64_t sdcl_w_bytes (const sdcl_w *w);
 /* Device bytes held by the live weights uploaded through `cl` (as stored:

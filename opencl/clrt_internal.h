@@ -15,4 +15,8 @@ void sdcl_cl_set_max_alloc_for_testing (sdcl_cl *cl, uint64_t bytes);
 /* The effective max allocation (device limit or test override). */
 uint64_t sdcl_cl_max_alloc (const sdcl_cl *cl);
 
+/* The cache folder that sdcl_cl_new (cache_dir) uses (g_free it): the
+ * argument, else SDCL_CACHE_DIR, else $XDG_CACHE_HOME/sdcl; NULL for "". */
+char *sdcl_cl_resolve_cache_dir (const char *cache_dir);
+
 #endif

@@ -1,4 +1,5 @@
-/* op_linear's GEMM: backend choice and the launch of sdcl's own kernel.
+/* The GEMM of linear layers and convolutions: backend choice and the
+ * launches of sdcl's own kernels.
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
@@ -72,13 +73,6 @@ gemm_run_panel (sdcl_cl *cl, const sdcl_gemm_desc *g)
     }
 }
 
-static bool
-clblast_requested (void)
-{
-  const char *env = g_getenv ("SDCL_GEMM");
-  return env && g_ascii_strcasecmp (env, "clblast") == 0;
-}
-
 void
 sdcl_gemm_conv_panel (sdcl_cl *cl, const sdcl_gemm_desc *g, int64_t x_off, int C, int kh, int kw,
                       int stride, int Wo, int Hp, int Wp)
@@ -118,6 +112,10 @@ sdcl_gemm_run (sdcl_cl *cl, const sdcl_gemm_desc *g)
       gemm_run_panel (cl, g);
       return;
     }
+#if SDCL_HAVE_CLBLAST
+  if (sdcl_cl_gemm_backend (cl) == SDCL_GEMM_CLBLAST && sdcl_gemm_clblast (cl, g))
+    return;
+#endif
   const sdcl_w *w = g->w;
   char options[64];
   g_snprintf (options, sizeof options, "%s -DTM=%d -DTN=%d", sdcl_weight_options (w), GEMM_TM,
@@ -144,12 +142,6 @@ void
 sdcl_gemm_linear (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *w, const sdcl_w *bias,
                   const sdcl_t *residual, sdcl_act act, sdcl_t *y)
 {
-#if SDCL_HAVE_CLBLAST
-  if (clblast_requested () && sdcl_gemm_clblast (cl, x, w, bias, residual, act, y))
-    return;
-#else
-  (void) clblast_requested;
-#endif
   const int64_t N = w->d[0], K = w->n / N;
   sdcl_gemm_desc g = {
     .x = x->buf, .M = x->n / K, .K = K, .w = w, .bias = bias,
@@ -160,25 +152,28 @@ sdcl_gemm_linear (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *w, const sdcl_w *b
 }
 
 void
-sdcl_gemm_epilogue (sdcl_cl *cl, sdcl_t *y, const sdcl_w *bias, const sdcl_t *residual,
-                    sdcl_act act, int64_t rows, int64_t cols, int64_t ldy, int64_t n_off)
+sdcl_gemm_epilogue (sdcl_cl *cl, const sdcl_gemm_desc *g, int64_t N)
 {
-  if (!bias && !residual && act == SDCL_ACT_NONE)
+  if (!g->bias && !g->residual && g->act == SDCL_ACT_NONE)
     return;
   cl_kernel k = sdcl_cl_kernel (cl, "gemm_epilogue", sdcl_eltwise_options (cl));
+  const bool m_inner = g->stride_m == 1;
   sdcl_args a = sdcl_args_begin (cl, k);
-  sdcl_arg_mem (&a, y->buf);
-  sdcl_arg_mem (&a, bias ? bias->part[0] : NULL);
-  sdcl_arg_int (&a, sdcl_w_is_half (bias));
-  sdcl_arg_mem (&a, residual ? residual->buf : NULL);
-  sdcl_arg_int (&a, bias != NULL);
-  sdcl_arg_int (&a, residual != NULL);
-  sdcl_arg_int (&a, act);
-  sdcl_arg_int (&a, (int) rows);
-  sdcl_arg_int (&a, (int) cols);
-  sdcl_arg_int (&a, (int) ldy);
-  sdcl_arg_int (&a, (int) n_off);
-  size_t local[2] = { 8, 8 };
-  size_t global[2] = { sdcl_round_up (cols, 8), sdcl_round_up (rows, 8) };
+  sdcl_arg_mem (&a, g->y);
+  sdcl_arg_long (&a, g->y_off);
+  sdcl_arg_long (&a, g->stride_m);
+  sdcl_arg_long (&a, g->stride_n);
+  sdcl_arg_int (&a, (int) g->M);
+  sdcl_arg_int (&a, (int) N);
+  sdcl_arg_int (&a, m_inner);
+  sdcl_arg_mem (&a, g->bias ? g->bias->part[0] : NULL);
+  sdcl_arg_int (&a, g->bias != NULL);
+  sdcl_arg_int (&a, sdcl_w_is_half (g->bias));
+  sdcl_arg_mem (&a, g->residual);
+  sdcl_arg_int (&a, g->residual != NULL);
+  sdcl_arg_int (&a, g->act);
+  size_t local[2] = { 64, 1 };
+  size_t global[2] = { sdcl_round_up ((size_t) (m_inner ? g->M : N), 64),
+                       (size_t) (m_inner ? N : g->M) };
   sdcl_cl_run (cl, k, 2, global, local);
 }

@@ -1,12 +1,17 @@
 /* GEMM backends behind op_linear and op_conv2d.  Internal to the device
  * layer.
  *
- * The default backend is sdcl's own register-tiled kernels (gemm.cl):
- * gemm_panel / gemm_conv_panel on weights packed in panels at upload (CPU
- * devices: sdcl_cl_packs_weights), gemm_nt on row-major weights (GPUs);
- * SDCL_GEMM=clblast in the environment selects CLBlast for linear layers
- * with F32 weights when sdcl was built with it (F16 weights and
- * convolutions always use the own kernel).
+ * The context's backend (sdcl_cl_gemm_backend: SDCL_GEMM, else the
+ * device's tuning file, else own) decides:
+ * - own: sdcl's register-tiled kernels (gemm.cl): gemm_panel /
+ *   gemm_conv_panel on weights packed in panels at upload (CPU devices:
+ *   sdcl_cl_packs_weights), gemm_nt on row-major weights (GPUs);
+ * - clblast (when built with it): CLBlastSgemm on row-major weights, F16
+ *   weights first widened to F32 into a bounded scratch tensor (CLBlast's
+ *   HGEMM would need cl_khr_fp16), then sdcl's epilogue kernel for bias,
+ *   activation and residual.  Linear layers and the gathered convolution
+ *   (whose output is NCHW: the transposed product) both map onto one
+ *   SGEMM; a layout neither fits falls back to gemm_nt.
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
@@ -41,14 +46,13 @@ void sdcl_gemm_conv_panel (sdcl_cl *cl, const sdcl_gemm_desc *g, int64_t x_off, 
 void sdcl_gemm_linear (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *w, const sdcl_w *bias,
                        const sdcl_t *residual, sdcl_act act, sdcl_t *y);
 
-/* The epilogue alone, for backends that only multiply: columns
- * [n_off, n_off + cols) of y [rows, ldy]. */
-void sdcl_gemm_epilogue (sdcl_cl *cl, sdcl_t *y, const sdcl_w *bias, const sdcl_t *residual,
-                         sdcl_act act, int64_t rows, int64_t cols, int64_t ldy, int64_t n_off);
+/* The epilogue alone (bias, activation, residual over the g->M x N
+ * outputs of g), for backends that only multiply. */
+void sdcl_gemm_epilogue (sdcl_cl *cl, const sdcl_gemm_desc *g, int64_t N);
 
-/* CLBlast backend for linear layers: returns false (doing nothing) when it
- * does not apply (F16 weights). */
-bool sdcl_gemm_clblast (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *w, const sdcl_w *bias,
-                        const sdcl_t *residual, sdcl_act act, sdcl_t *y);
+/* CLBlast backend: returns false (doing nothing) when the output layout
+ * is neither row- nor column-contiguous (stride_n or stride_m 1) or the
+ * weights are panel-packed; the caller then runs the own kernel. */
+bool sdcl_gemm_clblast (sdcl_cl *cl, const sdcl_gemm_desc *g);
 
 #endif

@@ -3,7 +3,7 @@
 #   tools/run-tests.sh [BUILD_DIR] [extra meson test arguments]
 # Suites: the default run includes the kernel tests under oclgrind and the
 # real-size 256x256 check (suite realsize); it excludes 'slow' (full-size
-# model writing tests, -Dslow_tests=true) and 'semantic-strict' (the demo
+# model writing tests and a real `sdcl tune`, -Dslow_tests=true) and 'semantic-strict' (the demo
 # model's prompt-adherence thresholds, not met by the model shipped now).
 #   meson configure build -Dslow_tests=true && meson test -C build --suite slow
 set -uo pipefail

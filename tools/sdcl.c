@@ -6,6 +6,7 @@
  *   sdcl img2img --model M --init in.png --strength S [options] -o out.png
  *   sdcl inpaint --model M --init in.png --mask m.png [--mask-blur PX]
  *                [--only-masked --padding PX] [options] -o out.png
+ *   sdcl tune [--device D] [--cache-dir DIR] [--fraction F]
  *
  * Exit codes: 0 success, 1 generation failed, 2 usage error, 3 model or
  * tokenizer problem, 4 OpenCL device problem (none, failure, out of
@@ -548,6 +549,56 @@ cmd_generate (gen_mode mode, int argc, char **argv)
   return rc;
 }
 
+/* ---- sdcl tune --------------------------------------------------------- */
+
+/* The work is in the device layer (opencl/gemm_tune.c); this parses. */
+static int
+cmd_tune (int argc, char **argv)
+{
+  char *device = NULL, *cache_dir = NULL;
+  double fraction = SDCL_TUNE_DEFAULT_FRACTION;
+  GOptionEntry entries[] = {
+    { "device", 'd', 0, G_OPTION_ARG_STRING, &device,
+      "OpenCL device: index or part of its name (default: first GPU, else any)", "D" },
+    { "cache-dir", 0, 0, G_OPTION_ARG_FILENAME, &cache_dir,
+      "folder of the kernel cache, where the result goes (default: $SDCL_CACHE_DIR, else "
+      "$XDG_CACHE_HOME/sdcl)", "DIR" },
+    { "fraction", 0, 0, G_OPTION_ARG_DOUBLE, &fraction,
+      "share of CLBlast's Xgemm configurations to try, each a kernel build (default 0.001: "
+      "a few minutes)", "F" },
+    { NULL },
+  };
+  g_autoptr (GOptionContext) oc = g_option_context_new (
+      "- choose this device's GEMM backend: tune CLBlast, measure it against sdcl's own "
+      "kernels, store the choice in the kernel cache");
+  g_option_context_add_main_entries (oc, entries, NULL);
+  g_autoptr (GError) gerr = NULL;
+  int rc = 0;
+  if (!g_option_context_parse (oc, &argc, &argv, &gerr) || argc > 1)
+    {
+      fprintf (stderr, "sdcl tune: %s\n", gerr ? gerr->message : "unexpected arguments");
+      rc = EXIT_USAGE;
+    }
+  else if (!(fraction > 0 && fraction <= 1))
+    {
+      fprintf (stderr, "sdcl tune: --fraction must be in (0, 1]\n");
+      rc = EXIT_USAGE;
+    }
+  else
+    {
+      sdcl_error err = { 0 };
+      if (sdcl_gemm_tune (device, cache_dir, fraction, &err) != SDCL_OK)
+        {
+          rc = report (&err);
+          if (err.code == SDCL_ERR_IO) /* only the result file is written */
+            rc = EXIT_OUTPUT;
+        }
+    }
+  g_free (device);
+  g_free (cache_dir);
+  return rc;
+}
+
 /* ---- main -------------------------------------------------------------- */
 
 static void
@@ -562,6 +613,7 @@ usage (FILE *f)
            "  inpaint   repaint the masked part of an image\n"
            "  info      describe a model\n"
            "  devices   list OpenCL devices\n"
+           "  tune      choose this device's GEMM backend (tunes CLBlast; minutes)\n"
            "  version   print the version\n\n"
            "'sdcl COMMAND --help' lists a command's options.\n\n"
            "Exit codes: 0 ok, 1 generation failed, 2 usage, 3 model/tokenizer,\n"
@@ -592,6 +644,8 @@ main (int argc, char **argv)
     return cmd_devices (argc - 1, argv + 1);
   if (!strcmp (cmd, "info"))
     return cmd_info (argc - 1, argv + 1);
+  if (!strcmp (cmd, "tune"))
+    return cmd_tune (argc - 1, argv + 1);
   if (!strcmp (cmd, "txt2img"))
     return cmd_generate (MODE_TXT2IMG, argc - 1, argv + 1);
   if (!strcmp (cmd, "img2img"))

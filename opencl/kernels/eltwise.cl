@@ -46,23 +46,37 @@ __kernel void eltwise_geglu (__global const float *x, __global float *y, int f)
   y[m * f + c] = row[c] * gelu_f (row[f + c]);
 }
 
-/* The GEMM epilogue for backends that only multiply (CLBlast):
- * y[m, n_off + j] = act (y + bias) + residual over the columns of one part. */
-__kernel void gemm_epilogue (__global float *y, __global const float *bias, int bias_half,
-                             __global const float *res, int has_bias, int has_res, int act,
-                             int rows, int cols, int ldy, int n_off)
+/* The GEMM epilogue for backends that only multiply (CLBlast): output
+ * (m, n) at y[y_off + m * stride_m + n * stride_n] becomes
+ * act (y + bias[n]) + residual (same addressing), m < M, n < N.  The
+ * dimension with unit stride runs along dimension 0 (m_inner: m) so that
+ * neighbouring work-items touch neighbouring floats. */
+__kernel void gemm_epilogue (__global float *y, long y_off, long stride_m, long stride_n, int M,
+                             int N, int m_inner, __global const float *bias, int has_bias,
+                             int bias_half, __global const float *res, int has_res, int act)
 {
-  int j = get_global_id (0), m = get_global_id (1);
-  if (j >= cols || m >= rows)
+  const int i0 = get_global_id (0), i1 = get_global_id (1);
+  const int m = m_inner ? i0 : i1, n = m_inner ? i1 : i0;
+  if (m >= M || n >= N)
     return;
-  size_t at = (size_t) m * ldy + n_off + j;
+  const long at = y_off + m * stride_m + n * stride_n;
   float v = y[at];
   if (has_bias)
-    v += load_param (bias, bias_half, n_off + j);
+    v += load_param (bias, bias_half, n);
   v = apply_act (v, act);
   if (has_res)
     v += res[at];
   y[at] = v;
+}
+
+/* y[i] = (float) h[h_off + i] for i < n: F16 weights widened for a
+ * backend that only multiplies floats (vload_half is core OpenCL, no
+ * cl_khr_fp16). */
+__kernel void half_to_float (__global const half *h, ulong h_off, __global float *y, ulong n)
+{
+  size_t i = get_global_id (0);
+  if (i < n)
+    y[i] = vload_half (h_off + i, h);
 }
 
 /* y [B, cols, rows] = transpose of x [B, rows, cols], through a TILE x TILE

@@ -5,8 +5,9 @@
  *   test-ops            the default suite
  *   test-ops --small    a reduced set for the oclgrind simulator
  *   test-ops --bench    also times SD1.5-sized GEMM, conv and attention
- *   test-ops --linear-only   only op_linear (to test a GEMM backend, e.g.
- *                       SDCL_GEMM=clblast)
+ *   test-ops --linear-only   only op_linear
+ *   test-ops --gemm-only     only op_linear and op_conv2d (to test a GEMM
+ *                       backend, e.g. SDCL_GEMM=clblast)
  *
  * Tolerances (|got - want| <= atol + rtol |want|), data scaled so outputs
  * are O(1):
@@ -742,7 +743,7 @@ bench (void)
 int
 main (int argc, char **argv)
 {
-  bool small = false, do_bench = false, linear_only = false;
+  bool small = false, do_bench = false, linear_only = false, gemm_only = false;
   for (int i = 1; i < argc; i++)
     {
       if (strcmp (argv[i], "--small") == 0)
@@ -751,9 +752,12 @@ main (int argc, char **argv)
         do_bench = true;
       else if (strcmp (argv[i], "--linear-only") == 0)
         linear_only = true;
+      else if (strcmp (argv[i], "--gemm-only") == 0)
+        gemm_only = true;
       else
         {
-          fprintf (stderr, "usage: %s [--small] [--bench] [--linear-only]\n", argv[0]);
+          fprintf (stderr, "usage: %s [--small] [--bench] [--linear-only | --gemm-only]\n",
+                   argv[0]);
           return 2;
         }
     }
@@ -768,7 +772,9 @@ main (int argc, char **argv)
   rng = g_rand_new_with_seed (20261122);
 
   test_linear (small);
-  if (!linear_only)
+  if (gemm_only)
+    test_conv (small);
+  else if (!linear_only)
     {
       test_eltwise (small);
       test_norms (small);
