@@ -77,6 +77,7 @@ typedef struct {
   uint64_t local_mem_bytes;
   size_t max_work_group_size;
   int compute_units;
+  int float_vector_width;     /* CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT: 16 on AVX-512 CPUs */
 } sdcl_device_info;
 
 /* Lists every OpenCL device of every platform.  *out is malloc'ed (free()

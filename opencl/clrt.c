@@ -273,19 +273,21 @@ describe_device (cl_platform_id platform, cl_device_id dev, int index, sdcl_devi
   cl_device_type type = 0;
   cl_ulong global = 0, alloc = 0, local = 0;
   size_t wg = 0;
-  cl_uint units = 0;
+  cl_uint units = 0, float_width = 0;
   clGetDeviceInfo (dev, CL_DEVICE_TYPE, sizeof type, &type, NULL);
   clGetDeviceInfo (dev, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof global, &global, NULL);
   clGetDeviceInfo (dev, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof alloc, &alloc, NULL);
   clGetDeviceInfo (dev, CL_DEVICE_LOCAL_MEM_SIZE, sizeof local, &local, NULL);
   clGetDeviceInfo (dev, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof wg, &wg, NULL);
   clGetDeviceInfo (dev, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof units, &units, NULL);
+  clGetDeviceInfo (dev, CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT, sizeof float_width, &float_width, NULL);
   out->type = device_type_of (type);
   out->global_mem_bytes = global;
   out->max_alloc_bytes = alloc;
   out->local_mem_bytes = local;
   out->max_work_group_size = wg;
   out->compute_units = (int) units;
+  out->float_vector_width = (int) float_width;
 }
 
 /* Every device of every platform, in platform order.  Both arrays are

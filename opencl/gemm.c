@@ -8,6 +8,8 @@
 #include "ops_util.h"
 
 #include <glib.h>
+#include <stdlib.h>
+#include <string.h>
 
 
 /* Output block per work-item of gemm_nt: 16 float8 accumulators fill the
@@ -15,13 +17,43 @@
  * on PoCL.  Passed to the kernel as -DTM/-DTN. */
 enum { GEMM_TM = 4, GEMM_TN = 4 };
 
-/* gemm_panel: rows per work-item (x 16 columns = 2 * GEMM_MR float8
- * accumulators) and the work-group: GEMM_WG_M row blocks x GEMM_WG_N
- * panels.  PoCL runs a group's work-items in turn on one thread, so 1 x 8
- * (one block of rows against 128 columns) reuses the 6 x K slice of x from
- * cache 8 times; measured on SD shapes, alternating, in GFLOP per CPU-second:
- * 1x8 about 20% ahead of 8x1, and ahead of or level with 4x4, 8x4, 2x8. */
-enum { GEMM_MR = 6, GEMM_WG_M = 1, GEMM_WG_N = 8 };
+/* gemm_panel / gemm_conv_panel: rows per work-item, and the work-group:
+ * GEMM_WG_M row blocks x enough work-items for 128 columns.  PoCL runs a
+ * group's work-items in turn on one thread, so one block of rows against
+ * 128 columns reuses the 6 x K slice of x from cache; measured on SD shapes,
+ * alternating, in GFLOP per CPU-second: 1 x 128 columns about 20% ahead of
+ * 8 row blocks x 16 columns, and ahead of or level with 4x4, 8x4, 2x8 blocks.
+ * MR = 4 and 8 were measured too (32-column work-items, AVX-512): 6 kept. */
+enum { GEMM_MR = 6, GEMM_WG_M = 1, GEMM_WG_COLUMNS = 128 };
+
+/* Columns per work-item (-DNC): 32 (two panels in float16 vectors) where
+ * the device's native float vectors are 16 wide, else 16 (one panel in two
+ * float8: 16 accumulators fill AVX2's 16 registers, 32 columns would
+ * spill).  SDCL_PANEL_COLUMNS=16|32 forces either (tests run both). */
+static int
+panel_columns (const sdcl_cl *cl)
+{
+  const char *env = g_getenv ("SDCL_PANEL_COLUMNS");
+  if (env && (strcmp (env, "16") == 0 || strcmp (env, "32") == 0))
+    return atoi (env);
+  return sdcl_cl_device (cl)->float_vector_width >= 16 ? 32 : 16;
+}
+
+/* Builds a panel kernel (options end with -DMR and -DNC) and its launch
+ * shape; NULL on failure (sticky error). */
+static cl_kernel
+panel_kernel (sdcl_cl *cl, const char *name, const char *options, int *nc, size_t local[2])
+{
+  *nc = panel_columns (cl);
+  char all[128];
+  g_snprintf (all, sizeof all, "%s -DMR=%d -DNC=%d", options, GEMM_MR, *nc);
+  cl_kernel k = sdcl_cl_kernel (cl, name, all);
+  local[0] = GEMM_WG_M;
+  local[1] = GEMM_WG_COLUMNS / *nc;
+  if (k && sdcl_kernel_max_wg (cl, k) < local[0] * local[1])
+    local[0] = local[1] = 1;
+  return k;
+}
 
 /* Sets the arguments the GEMM kernels share; returns the cursor for
  * kernel-specific ones. */
@@ -54,21 +86,18 @@ static void
 gemm_run_panel (sdcl_cl *cl, const sdcl_gemm_desc *g)
 {
   const sdcl_w *w = g->w;
-  char options[64];
-  g_snprintf (options, sizeof options, "%s -DMR=%d", sdcl_weight_options (w), GEMM_MR);
-  cl_kernel k = sdcl_cl_kernel (cl, "gemm_panel", options);
+  int nc;
+  size_t local[2];
+  cl_kernel k = panel_kernel (cl, "gemm_panel", sdcl_weight_options (w), &nc, local);
   if (!k)
     return;
-  size_t local[2] = { GEMM_WG_M, GEMM_WG_N };
-  if (sdcl_kernel_max_wg (cl, k) < GEMM_WG_M * GEMM_WG_N)
-    local[0] = local[1] = 1;
   for (int p = 0; p < w->nparts; p++)
     {
       const int64_t n_off = p * w->part_rows;
       const int64_t n_part = MIN (w->part_rows, w->d[0] - n_off);
       set_args (cl, k, g, w->part[p], n_off, n_part);
       size_t global[2] = { sdcl_round_up (sdcl_div_up (g->M, GEMM_MR), local[0]),
-                           sdcl_round_up (sdcl_div_up (n_part, SDCL_W_PANEL), local[1]) };
+                           sdcl_round_up (sdcl_div_up (n_part, nc), local[1]) };
       sdcl_cl_run (cl, k, 2, global, local);
     }
 }
@@ -79,14 +108,12 @@ sdcl_gemm_conv_panel (sdcl_cl *cl, const sdcl_gemm_desc *g, int64_t x_off, int C
 {
   const sdcl_w *w = g->w;
   char options[64];
-  g_snprintf (options, sizeof options, "%s -DMR=%d -DKH=%d -DKW=%d", sdcl_weight_options (w),
-              GEMM_MR, kh, kw);
-  cl_kernel k = sdcl_cl_kernel (cl, "gemm_conv_panel", options);
+  g_snprintf (options, sizeof options, "%s -DKH=%d -DKW=%d", sdcl_weight_options (w), kh, kw);
+  int nc;
+  size_t local[2];
+  cl_kernel k = panel_kernel (cl, "gemm_conv_panel", options, &nc, local);
   if (!k)
     return;
-  size_t local[2] = { GEMM_WG_M, GEMM_WG_N };
-  if (sdcl_kernel_max_wg (cl, k) < GEMM_WG_M * GEMM_WG_N)
-    local[0] = local[1] = 1;
   for (int p = 0; p < w->nparts; p++)
     {
       const int64_t n_off = p * w->part_rows;
@@ -99,7 +126,7 @@ sdcl_gemm_conv_panel (sdcl_cl *cl, const sdcl_gemm_desc *g, int64_t x_off, int C
       sdcl_arg_int (&a, Hp);
       sdcl_arg_int (&a, Wp);
       size_t global[2] = { sdcl_round_up (sdcl_div_up (g->M, GEMM_MR), local[0]),
-                           sdcl_round_up (sdcl_div_up (n_part, SDCL_W_PANEL), local[1]) };
+                           sdcl_round_up (sdcl_div_up (n_part, nc), local[1]) };
       sdcl_cl_run (cl, k, 2, global, local);
     }
 }

@@ -366,7 +366,9 @@ op_group_norm (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *gamma, const sdcl_w *
       sdcl_arg_int (&a, (int) (C / groups));
       sdcl_arg_int (&a, silu);
       size_t local2[2] = { ELTWISE_WG, 1 };
-      size_t global2[2] = { sdcl_round_up ((size_t) hw, ELTWISE_WG), (size_t) (B * C) };
+      /* 16 positions per work-item */
+      size_t global2[2] = { sdcl_round_up (sdcl_div_up ((size_t) hw, 16), ELTWISE_WG),
+                            (size_t) (B * C) };
       sdcl_cl_run (cl, ka, 2, global2, local2);
     }
   /* The in-order queue runs every later use of this buffer after these kernels. */
@@ -543,7 +545,8 @@ op_geglu (sdcl_cl *cl, const sdcl_t *x, sdcl_t *y)
   const int64_t f = two_f / 2;
   sdcl_arg_int (&a, (int) f);
   size_t local[2] = { ELTWISE_WG, 1 };
-  size_t global[2] = { sdcl_round_up ((size_t) f, ELTWISE_WG), (size_t) (y->n / f) };
+  size_t global[2] = { sdcl_round_up (sdcl_div_up ((size_t) f, 16), ELTWISE_WG),
+                       (size_t) (y->n / f) };   /* 16 columns per work-item */
   sdcl_cl_run (cl, k, 2, global, local);
 }
 

@@ -13,6 +13,14 @@
 #define ACT_GELU 2
 #define ACT_QUICK_GELU 3
 
+/* Sum of the 16 lanes (pairwise, so rounding stays close to a tree sum). */
+inline float sum16 (float16 v)
+{
+  const float8 a = v.lo + v.hi;
+  const float4 b = a.lo + a.hi;
+  return (b.x + b.y) + (b.z + b.w);
+}
+
 inline float sigmoid_f (float x) { return 1.0f / (1.0f + exp (-x)); }
 
 /* Exact (erf) GELU, as PyTorch's default. */
@@ -43,10 +51,12 @@ inline float load_param (__global const float *p, int is_half, size_t i)
 typedef half weight_t;
 #define LOAD_W(p, i) vload_half ((i), (p))
 #define LOAD_W8(p, i) vload_half8 (0, (p) + (i))
+#define LOAD_W16(p, i) vload_half16 (0, (p) + (i))
 #else
 typedef float weight_t;
 #define LOAD_W(p, i) ((p)[i])
 #define LOAD_W8(p, i) vload8 (0, (p) + (i))
+#define LOAD_W16(p, i) vload16 (0, (p) + (i))
 #endif
 
 /* Sum of `v` over a work-group whose size is a power of two; `scratch`

@@ -73,8 +73,10 @@ __kernel void conv_pad (__global const float *x, __global float *xp, const conv_
   float v = 0.0f;
   if (uy >= 0 && uy < s.UH && ux >= 0 && ux < s.UW)
     {
-      const int iy = s.UH == s.H ? uy : (int) (((long) uy * s.H) / s.UH);
-      const int ix = s.UW == s.W ? ux : (int) (((long) ux * s.W) / s.UW);
+      /* Nearest source row/column; 32-bit division is enough (sizes are far
+       * below 2^15) and much cheaper than 64-bit in this per-element path. */
+      const int iy = s.UH == s.H ? uy : s.UH == 2 * s.H ? uy >> 1 : (uy * s.H) / s.UH;
+      const int ix = s.UW == s.W ? ux : s.UW == 2 * s.W ? ux >> 1 : (ux * s.W) / s.UW;
       v = x[(((size_t) b * s.C + c) * s.H + iy) * s.W + ix];
     }
   xp[((size_t) c * Hb + py) * Wp + px] = v;

@@ -1,12 +1,15 @@
 /* y[M, N] = act (x[M, K] . w[N, K]^T + bias) + residual: the GEMM of
  * linear layers and convolutions, x contiguous along K.  Two kernels:
  *
- * gemm_panel (CPUs; -DMR=<rows>): w packed at upload into panels of 16
- * rows, each stored k-major (sdcl_w.panel: the 16 weights of one k are
- * adjacent).  A work-item owns MR rows x 16 columns of y in 2 * MR float8
- * registers; per k it loads the panel's 16 weights once (two vectors) and
+ * gemm_panel (CPUs; -DMR=<rows> -DNC=<columns>): w packed at upload into
+ * panels of 16 rows, each stored k-major (sdcl_w.panel: the 16 weights of
+ * one k are adjacent).  A work-item owns MR rows x NC columns of y in
+ * 2 * MR vector registers; per k it loads NC weights once (two vectors) and
  * broadcasts MR values of x, MR x 2 vector FMAs: the classic outer-product
  * micro-kernel of CPU BLAS, with no horizontal sums and no local memory.
+ * NC = 16: one panel as two float8 halves (16 AVX2 registers); NC = 32: two
+ * panels as float16 vectors, for devices with 16-wide native float vectors
+ * (AVX-512), where it doubles the work per instruction.
  *
  * gemm_nt (GPUs and row-major weights; -DTM -DTN): w row-major [N, K].
  * Each work-item owns a TM x TN block of outputs and keeps TM * TN float8
@@ -28,6 +31,34 @@
 #error "gemm.cl needs -DMR=<rows> (gemm_panel) or -DTM=<rows> -DTN=<columns> (gemm_nt)"
 #endif
 
+#ifdef MR
+/* The two column vectors of a row: halves of one panel, or two panels. */
+#if NC == 32
+typedef float16 colvec;
+#define LOAD_COLS(p, i) LOAD_W16 (p, i)
+#define STORE_COLS(v, i, p) vstore16 (v, i, p)
+#define SECOND_OFFSET 0
+#elif NC == 16
+typedef float8 colvec;
+#define LOAD_COLS(p, i) LOAD_W8 (p, i)
+#define STORE_COLS(v, i, p) vstore8 (v, i, p)
+#define SECOND_OFFSET 8
+#else
+#error "gemm_panel needs -DNC=16 or -DNC=32"
+#endif
+
+/* The weights of a work-item's second column vector: the panel's second
+ * half, or the next panel (the first again past the last one: its results
+ * are discarded). */
+inline __global const weight_t *
+second_cols (__global const weight_t *p0, int n0, int N, int K)
+{
+  if (NC == 16)
+    return p0;
+  return n0 + 16 < N ? p0 + (size_t) 16 * K : p0;
+}
+#endif
+
 /* Epilogue of one output: bias, activation, residual; (m, n) in range. */
 inline void
 store_out (float v, __global float *y, long at, __global const float *bias, int has_bias,
@@ -47,7 +78,7 @@ __kernel void gemm_panel (__global const float *x, __global const weight_t *w,
                           __global const float *res, int has_res, __global float *y, long y_off,
                           long stride_m, long stride_n, int bias_off, int M, int N, int K, int act)
 {
-  const int m0 = get_global_id (0) * MR, n0 = get_global_id (1) * 16;
+  const int m0 = get_global_id (0) * MR, n0 = get_global_id (1) * NC;
   if (m0 >= M || n0 >= N)
     return;
 
@@ -57,22 +88,23 @@ __kernel void gemm_panel (__global const float *x, __global const weight_t *w,
 #pragma unroll
   for (int i = 0; i < MR; i++)
     xr[i] = x + (size_t) min (m0 + i, M - 1) * K;
-  __global const weight_t *panel = w + (size_t) n0 * K;
+  __global const weight_t *p0 = w + (size_t) n0 * K;
+  __global const weight_t *p1 = second_cols (p0, n0, N, K);
 
-  float8 lo[MR], hi[MR];
+  colvec a[MR], b[MR];
 #pragma unroll
   for (int i = 0; i < MR; i++)
-    lo[i] = hi[i] = (float8) (0.0f);
+    a[i] = b[i] = (colvec) (0.0f);
 
   for (int k = 0; k < K; k++)
     {
-      const float8 w_lo = LOAD_W8 (panel, 16 * k), w_hi = LOAD_W8 (panel, 16 * k + 8);
+      const colvec w0 = LOAD_COLS (p0, 16 * k), w1 = LOAD_COLS (p1, 16 * k + SECOND_OFFSET);
 #pragma unroll
       for (int i = 0; i < MR; i++)
         {
-          const float8 xv = (float8) (xr[i][k]);
-          lo[i] = fma (xv, w_lo, lo[i]);
-          hi[i] = fma (xv, w_hi, hi[i]);
+          const colvec xv = (colvec) (xr[i][k]);
+          a[i] = fma (xv, w0, a[i]);
+          b[i] = fma (xv, w1, b[i]);
         }
     }
 
@@ -82,10 +114,10 @@ __kernel void gemm_panel (__global const float *x, __global const weight_t *w,
       const int m = m0 + i;
       if (m >= M)
         break;
-      float out[16];
-      vstore8 (lo[i], 0, out);
-      vstore8 (hi[i], 1, out);
-      for (int j = 0; j < 16 && n0 + j < N; j++)
+      float out[NC];
+      STORE_COLS (a[i], 0, out);
+      STORE_COLS (b[i], 1, out);
+      for (int j = 0; j < NC && n0 + j < N; j++)
         store_out (out[j], y, y_off + m * stride_m + (n0 + j) * stride_n, bias, has_bias,
                    bias_half, bias_off + n0 + j, res, has_res, act);
     }
@@ -108,7 +140,7 @@ __kernel void gemm_conv_panel (__global const float *x, __global const weight_t 
                                int N, int K, int act, long x_off, int C, int stride, int Wo, int Hp,
                                int Wp)
 {
-  const int m0 = get_global_id (0) * MR, n0 = get_global_id (1) * 16;
+  const int m0 = get_global_id (0) * MR, n0 = get_global_id (1) * NC;
   if (m0 >= M || n0 >= N)
     return;
   __global const float *base[MR];
@@ -118,13 +150,14 @@ __kernel void gemm_conv_panel (__global const float *x, __global const weight_t 
       const int m = min (m0 + i, M - 1), oy = m / Wo, ox = m - oy * Wo;
       base[i] = x + x_off + (size_t) (oy * stride) * Wp + ox * stride;
     }
-  __global const weight_t *panel = w + (size_t) n0 * K;
+  __global const weight_t *p0 = w + (size_t) n0 * K;
+  __global const weight_t *p1 = second_cols (p0, n0, N, K);
   const size_t plane = (size_t) Hp * Wp;
 
-  float8 lo[MR], hi[MR];
+  colvec a[MR], b[MR];
 #pragma unroll
   for (int i = 0; i < MR; i++)
-    lo[i] = hi[i] = (float8) (0.0f);
+    a[i] = b[i] = (colvec) (0.0f);
 
   int k = 0;
   for (int c = 0; c < C; c++)
@@ -135,13 +168,13 @@ __kernel void gemm_conv_panel (__global const float *x, __global const weight_t 
 #pragma unroll
         for (int kx = 0; kx < KW; kx++, k++)
           {
-            const float8 w_lo = LOAD_W8 (panel, 16 * k), w_hi = LOAD_W8 (panel, 16 * k + 8);
+            const colvec w0 = LOAD_COLS (p0, 16 * k), w1 = LOAD_COLS (p1, 16 * k + SECOND_OFFSET);
 #pragma unroll
             for (int i = 0; i < MR; i++)
               {
-                const float8 xv = (float8) (base[i][row + kx]);
-                lo[i] = fma (xv, w_lo, lo[i]);
-                hi[i] = fma (xv, w_hi, hi[i]);
+                const colvec xv = (colvec) (base[i][row + kx]);
+                a[i] = fma (xv, w0, a[i]);
+                b[i] = fma (xv, w1, b[i]);
               }
           }
       }
@@ -152,10 +185,10 @@ __kernel void gemm_conv_panel (__global const float *x, __global const weight_t 
       const int m = m0 + i;
       if (m >= M)
         break;
-      float out[16];
-      vstore8 (lo[i], 0, out);
-      vstore8 (hi[i], 1, out);
-      for (int j = 0; j < 16 && n0 + j < N; j++)
+      float out[NC];
+      STORE_COLS (a[i], 0, out);
+      STORE_COLS (b[i], 1, out);
+      for (int j = 0; j < NC && n0 + j < N; j++)
         store_out (out[j], y, y_off + m * stride_m + (n0 + j) * stride_n, bias, has_bias,
                    bias_half, bias_off + n0 + j, res, has_res, act);
     }

@@ -13,12 +13,24 @@ __kernel void group_norm_stats (__global const float *x, __global float *stats, 
 {
   const size_t g = get_group_id (0), lid = get_local_id (0), n = get_local_size (0);
   __global const float *p = x + g * count;
-  float s = 0.0f;
-  for (size_t i = lid; i < count; i += n)
+  /* Whole 16-wide vectors first (strided over the work-items), then the
+   * few values past the last one. */
+  const size_t vectors = count / 16;
+  float16 acc = (float16) (0.0f);
+  for (size_t i = lid; i < vectors; i += n)
+    acc += vload16 (i, p);
+  float s = sum16 (acc);
+  for (size_t i = vectors * 16 + lid; i < count; i += n)
     s += p[i];
   const float mean = work_group_sum_pow2 (s, scratch) / (float) count;
-  float d2 = 0.0f;
-  for (size_t i = lid; i < count; i += n)
+  acc = (float16) (0.0f);
+  for (size_t i = lid; i < vectors; i += n)
+    {
+      const float16 d = vload16 (i, p) - mean;
+      acc = fma (d, d, acc);
+    }
+  float d2 = sum16 (acc);
+  for (size_t i = vectors * 16 + lid; i < count; i += n)
     {
       float d = p[i] - mean;
       d2 += d * d;
@@ -32,25 +44,35 @@ __kernel void group_norm_stats (__global const float *x, __global float *stats, 
 }
 
 /* y = (x - mean) * rstd * gamma[c] + beta[c], then SiLU if asked.  A 2-D
- * range: dimension 0 runs over the hw positions of one channel plane,
- * dimension 1 over the B * C planes, so the channel and group come from
- * the plane index (no per-element 64-bit division) and neighbouring
- * work-items touch neighbouring floats. */
+ * range: dimension 0 runs over chunks of 16 hw positions of one channel
+ * plane, dimension 1 over the B * C planes, so the channel and group come
+ * from the plane index (no per-element 64-bit division).  A chunk is one
+ * 16-wide vector (and one vector exp for the SiLU); only a plane's last,
+ * partial chunk goes element by element. */
 __kernel void group_norm_apply (__global const float *x, __global float *y,
                                 __global const float *stats, __global const float *gamma,
                                 __global const float *beta, int params_half, int hw, int channels,
                                 int channels_per_group, int silu)
 {
-  const int i = get_global_id (0), bc = get_global_id (1);
-  if (i >= hw)
+  const int i0 = get_global_id (0) * 16, bc = get_global_id (1);
+  if (i0 >= hw)
     return;
   const int c = bc % channels;
   const int g = (bc / channels) * (channels / channels_per_group) + c / channels_per_group;
   const float scale = stats[2 * g + 1] * load_param (gamma, params_half, c);
   const float shift = load_param (beta, params_half, c) - stats[2 * g] * scale;
-  const size_t at = (size_t) bc * hw + i;
-  const float v = x[at] * scale + shift;
-  y[at] = silu ? v * sigmoid_f (v) : v;
+  const size_t at = (size_t) bc * hw + i0;
+  if (i0 + 16 <= hw)
+    {
+      const float16 v = vload16 (0, x + at) * scale + shift;
+      vstore16 (silu ? v / (1.0f + exp (-v)) : v, 0, y + at);
+      return;
+    }
+  for (int i = 0; i < hw - i0; i++)
+    {
+      const float v = x[at + i] * scale + shift;
+      y[at + i] = silu ? v * sigmoid_f (v) : v;
+    }
 }
 
 /* One work-group (power-of-two size) per row of C values. */
