@@ -107,3 +107,58 @@ __kernel void transpose_batched (__global const float *x, __global float *y, int
   if (yr < cols && yc < rows)
     y[plane + (size_t) yr * rows + yc] = tile[lx][ly];
 }
+
+/* ---- attention as two GEMMs (op_attention's attention_gemm) --------- */
+
+/* dst = the [rows, cols] matrix with element (r, c) = src[src_off + r * rs
+ * + c * cs], in the packed-weight panel layout (sdcl_w.panel: panels of 16
+ * rows, k-major), rows past `rows` zero.  2-D range: c, then r over the
+ * rows rounded up to 16. */
+__kernel void pack_panels (__global const float *src, long src_off, long rs, long cs, int rows,
+                           int cols, __global float *dst)
+{
+  const int c = get_global_id (0), r = get_global_id (1);
+  if (c >= cols)
+    return;
+  const float v = r < rows ? src[src_off + r * rs + c * cs] : 0.0f;
+  dst[((size_t) (r / 16) * cols + c) * 16 + r % 16] = v;
+}
+
+/* Each row of s [rows, cols] becomes softmax (scale * row), scale > 0.  One
+ * work-item per row, 16 values at a time where the row allows. */
+__kernel void softmax_rows (__global float *s, int rows, int cols, float scale)
+{
+  const int r = get_global_id (0);
+  if (r >= rows)
+    return;
+  __global float *p = s + (size_t) r * cols;
+  const int vec_end = cols / 16 * 16;
+  float16 m16 = (float16) (-INFINITY);
+  for (int c = 0; c < vec_end; c += 16)
+    m16 = fmax (m16, vload16 (0, p + c));
+  float8 m8 = fmax (m16.lo, m16.hi);
+  float4 m4 = fmax (m8.lo, m8.hi);
+  float mx = fmax (fmax (m4.x, m4.y), fmax (m4.z, m4.w));
+  for (int c = vec_end; c < cols; c++)
+    mx = fmax (mx, p[c]);
+
+  float16 s16 = (float16) (0.0f);
+  for (int c = 0; c < vec_end; c += 16)
+    {
+      const float16 e = exp ((vload16 (0, p + c) - mx) * scale);
+      vstore16 (e, 0, p + c);
+      s16 += e;
+    }
+  float sum = sum16 (s16);
+  for (int c = vec_end; c < cols; c++)
+    {
+      const float e = exp ((p[c] - mx) * scale);
+      p[c] = e;
+      sum += e;
+    }
+  const float inv = 1.0f / sum;
+  for (int c = 0; c < vec_end; c += 16)
+    vstore16 (vload16 (0, p + c) * inv, 0, p + c);
+  for (int c = vec_end; c < cols; c++)
+    p[c] *= inv;
+}

@@ -424,6 +424,7 @@ test_attention (bool small)
   test_attention_case (1, 100, 100, 2, 160, false);
   test_attention_case (1, 1, 600, 1, 80, false);   /* one query, many keys */
   test_attention_case (1, 300, 300, 1, 80, true);
+  test_attention_case (2, 300, 45, 1, 200, false); /* GEMM path: two query chunks, odd sizes */
 }
 
 /* ---- elementwise and layout ------------------------------------------- */
