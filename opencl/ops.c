@@ -806,3 +806,31 @@ op_copy (sdcl_cl *cl, const sdcl_t *src, int64_t src_off, sdcl_t *dst, int64_t d
     }
   copy_floats (cl, src->buf, src_off, dst->buf, dst_off, n);
 }
+
+double
+op_fma_peak_gflops (sdcl_cl *cl)
+{
+  cl_kernel k = eltwise_kernel (cl, "fma_peak");
+  const size_t items = 256 * (size_t) MAX (sdcl_cl_device (cl)->compute_units, 1);
+  sdcl_t out;
+  sdcl_t_alloc (cl, &out, 1, (int64_t) items, 0, 0, 0);
+  double best = 0;
+  for (int iters = 1000, run = 0; k && run < 4 && sdcl_cl_ok (cl); run++)
+    {
+      sdcl_args a = sdcl_args_begin (cl, k);
+      sdcl_arg_mem (&a, out.buf);
+      sdcl_arg_int (&a, iters);
+      const gint64 t0 = g_get_monotonic_time ();
+      sdcl_cl_run (cl, k, 1, &items, NULL);
+      sdcl_cl_finish (cl);
+      const double seconds = (g_get_monotonic_time () - t0) / 1e6;
+      if (run == 0)   /* warm-up: sets the count for runs of ~0.3 s */
+        {
+          iters = (int) CLAMP (iters * 0.3 / MAX (seconds, 1e-6), 1000, 1 << 24);
+          continue;
+        }
+      best = MAX (best, (double) items * iters * 12 * 16 * 2 / seconds / 1e9);
+    }
+  sdcl_t_release (cl, &out);
+  return sdcl_cl_ok (cl) ? best : 0;
+}

@@ -462,6 +462,9 @@ main (int argc, char **argv)
     }
   const sdcl_device_info *dev = sdcl_cl_device (cl);
   char *dev_name = g_strdup (dev->name);
+  /* What the phases' FLOP rates are compared with (after them: it must not
+   * count in their memory marks). */
+  const double fma_peak = op_fma_peak_gflops (cl);
 
   startup_times st[2] = { 0 };
   double wall[2] = { 0 };
@@ -521,9 +524,9 @@ main (int argc, char **argv)
       printf ("{\n  \"model\": \"%s\",\n  \"device\": \"%s\",\n  \"width\": %d,\n  \"height\": %d,\n"
               "  \"precision\": \"%s\",\n  \"load_s\": %.3f,\n  \"unet_first_eval_s\": %.3f,\n"
               "  \"unet_gflop\": %.1f,\n  \"unet_gflop_conv\": %.1f,\n  \"unet_gflop_linear\": %.1f,\n"
-              "  \"unet_gflop_attention\": %.1f,\n  \"phases\": [\n",
+              "  \"unet_gflop_attention\": %.1f,\n  \"fma_peak_gflops\": %.1f,\n  \"phases\": [\n",
               model_path, dev_name, width, height, precision, t_load, unet_first, unet_gflop,
-              unet_fl.conv / 1e9, unet_fl.linear / 1e9, unet_fl.attention / 1e9);
+              unet_fl.conv / 1e9, unet_fl.linear / 1e9, unet_fl.attention / 1e9, fma_peak);
       for (int i = 0; i < n_phases; i++)
         printf ("    {\"name\": \"%s\", \"seconds\": %.3f, \"cpu_seconds\": %.3f, \"gflop\": %.1f, "
                 "\"gflops\": %.1f, \"pool_peak_bytes\": %" PRIu64 ", \"rss_peak_bytes\": %" PRIu64
@@ -552,15 +555,19 @@ main (int argc, char **argv)
               precision);
       printf ("model load: %.2f s; first UNet evaluation (kernel builds, pool growth): %.2f s\n",
               t_load, unet_first);
-      printf ("UNet FLOPs per evaluation: %.1f GFLOP (conv %.1f, linear %.1f, attention %.1f)\n\n",
+      printf ("UNet FLOPs per evaluation: %.1f GFLOP (conv %.1f, linear %.1f, attention %.1f)\n",
               unet_gflop, unet_fl.conv / 1e9, unet_fl.linear / 1e9, unet_fl.attention / 1e9);
-      printf ("%-34s %9s %9s %9s %9s %12s %8s %8s\n", "phase", "seconds", "CPU s", "GFLOP",
-              "GFLOP/s", "GFLOP/CPU-s", "pool GB", "RSS GB");
+      printf ("device FMA peak (measured, 16-wide FMA chains): %.1f GFLOP/s\n\n", fma_peak);
+      printf ("%-34s %9s %9s %9s %9s %7s %12s %8s %8s\n", "phase", "seconds", "CPU s", "GFLOP",
+              "GFLOP/s", "% peak", "GFLOP/CPU-s", "pool GB", "RSS GB");
       for (int i = 0; i < n_phases; i++)
-        printf ("%-34s %9.3f %9.3f %9.1f %9.1f %12.1f %8.3f %8.3f\n", phases[i].name,
-                phases[i].seconds, phases[i].cpu_seconds, phases[i].gflop,
-                phases[i].gflop / phases[i].seconds, phases[i].gflop / phases[i].cpu_seconds,
-                phases[i].pool_peak / 1e9, phases[i].rss_peak / 1e9);
+        {
+          const double rate = phases[i].gflop / phases[i].seconds;
+          printf ("%-34s %9.3f %9.3f %9.1f %9.1f %7.1f %12.1f %8.3f %8.3f\n", phases[i].name,
+                  phases[i].seconds, phases[i].cpu_seconds, phases[i].gflop, rate,
+                  fma_peak > 0 ? 100 * rate / fma_peak : 0, phases[i].gflop / phases[i].cpu_seconds,
+                  phases[i].pool_peak / 1e9, phases[i].rss_peak / 1e9);
+        }
       printf ("\npeak host RSS (every network resident): %.2f GB (%.2f GB after the load); device: "
               "weights %.2f GB + activation pool peak %.2f GB\n",
               rss_peak / 1e9, load_rss_peak / 1e9, info.device_bytes / 1e9, pool_peak / 1e9);

@@ -162,3 +162,28 @@ __kernel void softmax_rows (__global float *s, int rows, int cols, float scale)
   for (int c = vec_end; c < cols; c++)
     p[c] *= inv;
 }
+
+/* ---- the device's arithmetic limit (sdcl-bench) ------------------------ */
+
+/* `iters` rounds of 12 independent 16-wide FMA chains per work-item (12 x
+ * 16 x 2 FLOPs a round): enough independent work to fill the FMA pipes of
+ * a CPU core (latency x pipes) or a GPU lane.  out keeps the compiler from
+ * dropping the loop. */
+__kernel void fma_peak (__global float *out, int iters)
+{
+  const float seed = (float) get_global_id (0);
+  float16 a[12];
+#pragma unroll
+  for (int j = 0; j < 12; j++)
+    a[j] = (float16) (seed + j);
+  const float16 b = (float16) (0.999999f), c = (float16) (1e-6f);
+  for (int i = 0; i < iters; i++)
+#pragma unroll
+    for (int j = 0; j < 12; j++)
+      a[j] = fma (a[j], b, c);
+  float16 s = (float16) (0.0f);
+#pragma unroll
+  for (int j = 0; j < 12; j++)
+    s += a[j];
+  out[get_global_id (0)] = sum16 (s);
+}
