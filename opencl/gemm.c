@@ -108,7 +108,8 @@ sdcl_gemm_conv_panel (sdcl_cl *cl, const sdcl_gemm_desc *g, int64_t x_off, int C
 {
   const sdcl_w *w = g->w;
   char options[64];
-  g_snprintf (options, sizeof options, "%s -DKH=%d -DKW=%d", sdcl_weight_options (w), kh, kw);
+  g_snprintf (options, sizeof options, "%s -DKH=%d -DKW=%d -DSTRIDE=%d", sdcl_weight_options (w),
+              kh, kw, stride);
   int nc;
   size_t local[2];
   cl_kernel k = panel_kernel (cl, "gemm_conv_panel", options, &nc, local);

@@ -244,9 +244,9 @@ conv_implicit (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *w, const sdcl_w *bias
         sdcl_arg_int (&a, row0);
         sdcl_arg_int (&a, Hb);
         sdcl_arg_int (&a, Wp);
-        size_t local[3] = { 16, 4, 1 };
-        size_t global[3] = { sdcl_round_up ((size_t) Wp, 16), sdcl_round_up ((size_t) Hb, 4),
-                             (size_t) s->C };
+        size_t local[3] = { 4, 4, 1 };   /* 16 pixels per work-item */
+        size_t global[3] = { sdcl_round_up (sdcl_div_up ((size_t) Wp, 16), 4),
+                             sdcl_round_up ((size_t) Hb, 4), (size_t) s->C };
         sdcl_cl_run (cl, kp, 3, global, local);
         g.x = xp.buf;
         g.M = (int64_t) rows * s->Wo;

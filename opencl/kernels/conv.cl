@@ -66,18 +66,46 @@ __kernel void im2col_chunk (__global const float *x, __global float *cols, const
 __kernel void conv_pad (__global const float *x, __global float *xp, const conv_shape s, int b,
                         int row0, int Hb, int Wp)
 {
-  const int px = get_global_id (0), py = get_global_id (1), c = get_global_id (2);
-  if (px >= Wp || py >= Hb)
+  /* A work-item writes 16 consecutive pixels of one padded row. */
+  const int px0 = get_global_id (0) * 16, py = get_global_id (1), c = get_global_id (2);
+  if (px0 >= Wp || py >= Hb)
     return;
-  const int uy = row0 + py - s.pad_t, ux = px - s.pad_l;
-  float v = 0.0f;
-  if (uy >= 0 && uy < s.UH && ux >= 0 && ux < s.UW)
+  __global float *dst = xp + ((size_t) c * Hb + py) * Wp + px0;
+  const int uy = row0 + py - s.pad_t, ux0 = px0 - s.pad_l;
+  const int n = min (16, Wp - px0);
+  if (uy < 0 || uy >= s.UH)
     {
-      /* Nearest source row/column; 32-bit division is enough (sizes are far
-       * below 2^15) and much cheaper than 64-bit in this per-element path. */
-      const int iy = s.UH == s.H ? uy : s.UH == 2 * s.H ? uy >> 1 : (uy * s.H) / s.UH;
-      const int ix = s.UW == s.W ? ux : s.UW == 2 * s.W ? ux >> 1 : (ux * s.W) / s.UW;
-      v = x[(((size_t) b * s.C + c) * s.H + iy) * s.W + ix];
+      for (int i = 0; i < n; i++)
+        dst[i] = 0.0f;
+      return;
     }
-  xp[((size_t) c * Hb + py) * Wp + px] = v;
+  /* Nearest source row; 32-bit division is enough (sizes are far below
+   * 2^15) and much cheaper than 64-bit. */
+  const int iy = s.UH == s.H ? uy : s.UH == 2 * s.H ? uy >> 1 : (uy * s.H) / s.UH;
+  __global const float *src = x + (((size_t) b * s.C + c) * s.H + iy) * s.W;
+  if (n == 16 && ux0 >= 0)
+    {
+      /* Whole vectors inside the row: a plain copy, or each source value
+       * twice for a 2x upsample (9 sources cover 16 outputs). */
+      if (s.UW == s.W && ux0 + 16 <= s.W)
+        {
+          vstore16 (vload16 (0, src + ux0), 0, dst);
+          return;
+        }
+      if (s.UW == 2 * s.W && (ux0 >> 1) + 16 <= s.W)
+        {
+          const uint16 lane = (uint16) (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+          const uint16 pick = ((uint16) (ux0 & 1) + lane) >> 1;
+          vstore16 (shuffle (vload16 (0, src + (ux0 >> 1)), pick), 0, dst);
+          return;
+        }
+    }
+  for (int i = 0; i < n; i++)
+    {
+      const int ux = ux0 + i;
+      float v = 0.0f;
+      if (ux >= 0 && ux < s.UW)
+        v = src[s.UW == s.W ? ux : s.UW == 2 * s.W ? ux >> 1 : (ux * s.W) / s.UW];
+      dst[i] = v;
+    }
 }

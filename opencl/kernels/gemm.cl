@@ -130,8 +130,8 @@ __kernel void gemm_panel (__global const float *x, __global const weight_t *w,
  * upsampled) by conv_pad: planes of Hp x Wp, so patch value (m, k) is
  * x[c * Hp * Wp + (oy * stride + ky) * Wp + ox * stride + kx], with no
  * bounds checks and no patch buffer.  x_off selects the batch entry.  Rows
- * past M are clamped.  The kernel size is compile-time (-DKH -DKW) so the
- * taps unroll. */
+ * past M are clamped.  The kernel size and stride are compile-time (-DKH
+ * -DKW -DSTRIDE) so the taps unroll. */
 #if defined(KH) && defined(KW)
 __kernel void gemm_conv_panel (__global const float *x, __global const weight_t *w,
                                __global const float *bias, int has_bias, int bias_half,
@@ -143,13 +143,6 @@ __kernel void gemm_conv_panel (__global const float *x, __global const weight_t 
   const int m0 = get_global_id (0) * MR, n0 = get_global_id (1) * NC;
   if (m0 >= M || n0 >= N)
     return;
-  __global const float *base[MR];
-#pragma unroll
-  for (int i = 0; i < MR; i++)
-    {
-      const int m = min (m0 + i, M - 1), oy = m / Wo, ox = m - oy * Wo;
-      base[i] = x + x_off + (size_t) (oy * stride) * Wp + ox * stride;
-    }
   __global const weight_t *p0 = w + (size_t) n0 * K;
   __global const weight_t *p1 = second_cols (p0, n0, N, K);
   const size_t plane = (size_t) Hp * Wp;
@@ -159,25 +152,53 @@ __kernel void gemm_conv_panel (__global const float *x, __global const weight_t 
   for (int i = 0; i < MR; i++)
     a[i] = b[i] = (colvec) (0.0f);
 
-  int k = 0;
-  for (int c = 0; c < C; c++)
+  /* The k loop over (c, ky, kx); PIXEL(i, row, kx) is pixel i's patch value. */
+#define CONV_ACCUMULATE(PIXEL)                                                             \
+  {                                                                                        \
+    int k = 0;                                                                             \
+    for (int c = 0; c < C; c++)                                                            \
+      _Pragma ("unroll") for (int ky = 0; ky < KH; ky++)                                   \
+      {                                                                                    \
+        const size_t row = c * plane + (size_t) ky * Wp;                                   \
+        _Pragma ("unroll") for (int kx = 0; kx < KW; kx++, k++)                            \
+        {                                                                                  \
+          const colvec w0 = LOAD_COLS (p0, 16 * k);                                        \
+          const colvec w1 = LOAD_COLS (p1, 16 * k + SECOND_OFFSET);                        \
+          _Pragma ("unroll") for (int i = 0; i < MR; i++)                                  \
+          {                                                                                \
+            const colvec xv = (colvec) (PIXEL (i, row, kx));                               \
+            a[i] = fma (xv, w0, a[i]);                                                     \
+            b[i] = fma (xv, w1, b[i]);                                                     \
+          }                                                                                \
+        }                                                                                  \
+      }                                                                                    \
+  }
+
+  const int oy0 = m0 / Wo, ox0 = m0 - oy0 * Wo;
+  if (ox0 + MR <= Wo && m0 + MR <= M)
+    {
+      /* The MR pixels are neighbours in one output row: one base pointer and
+       * compile-time offsets, so the values shared by neighbouring taps
+       * (pixel i + 1, tap kx = pixel i, tap kx + 1 at stride 1) load once. */
+      __global const float *b0 = x + x_off + (size_t) (oy0 * STRIDE) * Wp + ox0 * STRIDE;
+#define ROW_PIXEL(i, row, kx) b0[(row) + (i) * STRIDE + (kx)]
+      CONV_ACCUMULATE (ROW_PIXEL)
+#undef ROW_PIXEL
+    }
+  else
+    {
+      __global const float *base[MR];
 #pragma unroll
-    for (int ky = 0; ky < KH; ky++)
-      {
-        const size_t row = c * plane + (size_t) ky * Wp;
-#pragma unroll
-        for (int kx = 0; kx < KW; kx++, k++)
-          {
-            const colvec w0 = LOAD_COLS (p0, 16 * k), w1 = LOAD_COLS (p1, 16 * k + SECOND_OFFSET);
-#pragma unroll
-            for (int i = 0; i < MR; i++)
-              {
-                const colvec xv = (colvec) (base[i][row + kx]);
-                a[i] = fma (xv, w0, a[i]);
-                b[i] = fma (xv, w1, b[i]);
-              }
-          }
-      }
+      for (int i = 0; i < MR; i++)
+        {
+          const int m = min (m0 + i, M - 1), oy = m / Wo, ox = m - oy * Wo;
+          base[i] = x + x_off + (size_t) (oy * stride) * Wp + ox * stride;
+        }
+#define ANY_PIXEL(i, row, kx) base[i][(row) + (kx)]
+      CONV_ACCUMULATE (ANY_PIXEL)
+#undef ANY_PIXEL
+    }
+#undef CONV_ACCUMULATE
 
 #pragma unroll
   for (int i = 0; i < MR; i++)
