@@ -526,16 +526,39 @@ pack_panels (sdcl_cl *cl, const sdcl_t *src, int64_t src_off, int64_t rs, int64_
                   .n = rows * cols, .nparts = 1, .part_rows = rows, .part = { dst->buf } };
 }
 
-/* One wide head (the VAE's mid-block attention: dh = 512, thousands of
- * tokens), where the blocked kernel's accumulators do not fit in registers:
- * per batch entry K and V^T are packed like weights, then per chunk of
- * queries the scores q k^T come from the panel GEMM, a row softmax scales
- * and normalises them, and a second panel GEMM multiplies them by v. */
+/* Rows [r0, r0 + rows) of one head's slice of q [B*N, C] into dst [rows, dh]. */
 static void
-attention_gemm (sdcl_cl *cl, const sdcl_t *q, const sdcl_t *k, const sdcl_t *v, float scale,
-                sdcl_t *o, int64_t B, int64_t N, int64_t M, int64_t dh)
+gather_rows (sdcl_cl *cl, const sdcl_t *src, int64_t src_off, int64_t stride, int64_t rows,
+             int64_t cols, sdcl_t *dst)
 {
-  const int64_t P = SDCL_W_PANEL, chunk = MIN (N, (int64_t) ATTN_CHUNK);
+  cl_kernel k = eltwise_kernel (cl, "gather_rows");
+  if (!k)
+    return;
+  sdcl_args a = sdcl_args_begin (cl, k);
+  sdcl_arg_mem (&a, src->buf);
+  sdcl_arg_long (&a, src_off);
+  sdcl_arg_long (&a, stride);
+  sdcl_arg_int (&a, (int) rows);
+  sdcl_arg_int (&a, (int) cols);
+  sdcl_arg_mem (&a, dst->buf);
+  size_t local[2] = { 16, 4 };
+  size_t global[2] = { sdcl_round_up ((size_t) cols, 16), sdcl_round_up ((size_t) rows, 4) };
+  sdcl_cl_run (cl, k, 2, global, local);
+}
+
+/* Attention as GEMMs on CPUs for wide heads (the VAE's mid block: one head
+ * of 512 channels), whose accumulators do not fit the blocked kernel's
+ * registers (for the UNet's 40-160 channel heads at 4096 keys this path
+ * measured no faster than the blocked kernel, so they keep it): per batch
+ * entry and head, K and V^T are packed like weights, then per chunk of
+ * queries the scores q k^T come from the panel GEMM, a row softmax scales
+ * and normalises them, and a second panel GEMM multiplies them by v into
+ * the head's columns of o. */
+static void
+attention_gemm (sdcl_cl *cl, const sdcl_t *q, const sdcl_t *k, const sdcl_t *v, int heads,
+                float scale, sdcl_t *o, int64_t B, int64_t N, int64_t M, int64_t dh)
+{
+  const int64_t P = SDCL_W_PANEL, C = heads * dh, chunk = MIN (N, (int64_t) ATTN_CHUNK);
   cl_kernel ks = eltwise_kernel (cl, "softmax_rows");
   sdcl_t kp, vp, qc, sc;
   sdcl_t_alloc (cl, &kp, 1, sdcl_div_up (M, P) * P * dh, 0, 0, 0);
@@ -543,28 +566,30 @@ attention_gemm (sdcl_cl *cl, const sdcl_t *q, const sdcl_t *k, const sdcl_t *v, 
   sdcl_t_alloc (cl, &qc, 1, chunk * dh, 0, 0, 0);
   sdcl_t_alloc (cl, &sc, 1, chunk * M, 0, 0, 0);
   for (int64_t b = 0; b < B && ks && sdcl_cl_ok (cl); b++)
-    {
-      sdcl_w wk, wv;
-      pack_panels (cl, k, b * M * dh, dh, 1, M, dh, &kp, &wk);   /* keys as rows */
-      pack_panels (cl, v, b * M * dh, 1, dh, dh, M, &vp, &wv);   /* V^T: channels as rows */
-      for (int64_t q0 = 0; q0 < N && sdcl_cl_ok (cl); q0 += chunk)
-        {
-          const int64_t rows = MIN (chunk, N - q0);
-          op_copy (cl, q, (b * N + q0) * dh, &qc, 0, rows * dh);
-          sdcl_gemm_run (cl, &(sdcl_gemm_desc) { .x = qc.buf, .M = rows, .K = dh, .w = &wk,
-                                                 .y = sc.buf, .stride_m = M, .stride_n = 1 });
-          sdcl_args a = sdcl_args_begin (cl, ks);
-          sdcl_arg_mem (&a, sc.buf);
-          sdcl_arg_int (&a, (int) rows);
-          sdcl_arg_int (&a, (int) M);
-          sdcl_arg_float (&a, scale);
-          size_t local = 8, global = sdcl_round_up ((size_t) rows, local);
-          sdcl_cl_run (cl, ks, 1, &global, &local);
-          sdcl_gemm_run (cl, &(sdcl_gemm_desc) { .x = sc.buf, .M = rows, .K = M, .w = &wv,
-                                                 .y = o->buf, .y_off = (b * N + q0) * dh,
-                                                 .stride_m = dh, .stride_n = 1 });
-        }
-    }
+    for (int64_t h = 0; h < heads && sdcl_cl_ok (cl); h++)
+      {
+        const int64_t kv_off = b * M * C + h * dh;
+        sdcl_w wk, wv;
+        pack_panels (cl, k, kv_off, C, 1, M, dh, &kp, &wk);   /* keys as rows */
+        pack_panels (cl, v, kv_off, 1, C, dh, M, &vp, &wv);   /* V^T: channels as rows */
+        for (int64_t q0 = 0; q0 < N && sdcl_cl_ok (cl); q0 += chunk)
+          {
+            const int64_t rows = MIN (chunk, N - q0), q_off = (b * N + q0) * C + h * dh;
+            gather_rows (cl, q, q_off, C, rows, dh, &qc);
+            sdcl_gemm_run (cl, &(sdcl_gemm_desc) { .x = qc.buf, .M = rows, .K = dh, .w = &wk,
+                                                   .y = sc.buf, .stride_m = M, .stride_n = 1 });
+            sdcl_args a = sdcl_args_begin (cl, ks);
+            sdcl_arg_mem (&a, sc.buf);
+            sdcl_arg_int (&a, (int) rows);
+            sdcl_arg_int (&a, (int) M);
+            sdcl_arg_float (&a, scale);
+            size_t local = 8, global = sdcl_round_up ((size_t) rows, local);
+            sdcl_cl_run (cl, ks, 1, &global, &local);
+            sdcl_gemm_run (cl, &(sdcl_gemm_desc) { .x = sc.buf, .M = rows, .K = M, .w = &wv,
+                                                   .y = o->buf, .y_off = q_off, .stride_m = C,
+                                                   .stride_n = 1 });
+          }
+      }
   /* The in-order queue runs every later use of these buffers after the kernels. */
   sdcl_t_release (cl, &kp);
   sdcl_t_release (cl, &vp);
@@ -596,9 +621,8 @@ op_attention (sdcl_cl *cl, const sdcl_t *q, const sdcl_t *k, const sdcl_t *v, in
   const int64_t B = q->d[0], N = q->d[1], M = k->d[1], dh = q->d[2] / heads;
   /* Above 160 channels the blocked kernel holds one query per work-item and
    * still spills (dh / 8 float8 accumulators). */
-  if (sdcl_cl_cpu_kernels (cl) && sdcl_cl_packs_weights (cl) && heads == 1 && !causal
-      && dh > 160)
-    attention_gemm (cl, q, k, v, scale, o, B, N, M, dh);
+  if (sdcl_cl_cpu_kernels (cl) && sdcl_cl_packs_weights (cl) && !causal && dh > 160)
+    attention_gemm (cl, q, k, v, heads, scale, o, B, N, M, dh);
   else if (sdcl_cl_cpu_kernels (cl) && dh % 8 == 0)
     attention_blocked (cl, q, k, v, heads, scale, causal, o, B, N, M, dh);
   else

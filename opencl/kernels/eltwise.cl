@@ -124,6 +124,17 @@ __kernel void pack_panels (__global const float *src, long src_off, long rs, lon
   dst[((size_t) (r / 16) * cols + c) * 16 + r % 16] = v;
 }
 
+/* dst [rows, cols] (contiguous) = rows of src starting at src_off, `stride`
+ * floats apart: one head's slice of the queries.  2-D range: c, r. */
+__kernel void gather_rows (__global const float *src, long src_off, long stride, int rows,
+                           int cols, __global float *dst)
+{
+  const int c = get_global_id (0), r = get_global_id (1);
+  if (c >= cols || r >= rows)
+    return;
+  dst[(size_t) r * cols + c] = src[src_off + r * stride + c];
+}
+
 /* Each row of s [rows, cols] becomes softmax (scale * row), scale > 0.  One
  * work-item per row, 16 values at a time where the row allows. */
 __kernel void softmax_rows (__global float *s, int rows, int cols, float scale)

@@ -425,6 +425,7 @@ test_attention (bool small)
   test_attention_case (1, 1, 600, 1, 80, false);   /* one query, many keys */
   test_attention_case (1, 300, 300, 1, 80, true);
   test_attention_case (2, 300, 45, 1, 200, false); /* GEMM path: two query chunks, odd sizes */
+  test_attention_case (1, 20, 33, 2, 176, false);  /* GEMM path, two heads */
 }
 
 /* ---- elementwise and layout ------------------------------------------- */
