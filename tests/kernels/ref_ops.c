@@ -192,3 +192,12 @@ ref_concat_channels (const float *a, int Ca, const float *b, int Cb, int B, long
       memcpy (y + i * (Ca + Cb) * hw + Ca * hw, b + i * Cb * hw, sizeof (float) * Cb * hw);
     }
 }
+
+float *
+ref_random_floats (GRand *rng, long n, float lo, float hi)
+{
+  float *p = g_new (float, MAX (n, 1));
+  for (long i = 0; i < n; i++)
+    p[i] = (float) g_rand_double_range (rng, lo, hi);
+  return p;
+}

@@ -9,6 +9,11 @@
 
 #include "ops.h"
 
+#include <glib.h>
+
+/* n floats uniform in [lo, hi) from rng (g_free them); test inputs. */
+float *ref_random_floats (GRand *rng, long n, float lo, float hi);
+
 float ref_act (float x, sdcl_act act);
 
 /* y[M,N] = act (x[M,K] w[N,K]^T + bias) + res; bias, res may be NULL. */

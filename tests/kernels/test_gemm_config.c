@@ -40,10 +40,7 @@ static const size_t known_xgemm[SDCL_XGEMM_NPARAMS] = {
 static float *
 random_floats (long n, float lo, float hi)
 {
-  float *p = g_new (float, MAX (n, 1));
-  for (long i = 0; i < n; i++)
-    p[i] = (float) g_rand_double_range (rng, lo, hi);
-  return p;
+  return ref_random_floats (rng, n, lo, hi);
 }
 
 static const char *
