@@ -261,28 +261,33 @@ sdcl_gemm_config_load (const char *path, const sdcl_device_info *dev, sdcl_gemm_
   gsize len = 0;
   if (!g_file_get_contents (path, &text, &len, error))
     return false;
+  bool ok = sdcl_gemm_config_parse (text, len, dev, out, error);
+  g_free (text);
+  return ok;
+}
+
+bool
+sdcl_gemm_config_parse (const char *text, size_t len, const sdcl_device_info *dev,
+                        sdcl_gemm_config *out, GError **error)
+{
   char msg[256];
   bool ok = false;
   if (len > MAX_FILE_BYTES || !sdcl_json_check_strict (text, len, msg, sizeof msg))
-    fail (error, "not strict JSON: %s", len > MAX_FILE_BYTES ? "too large" : msg);
-  else
+    return fail (error, "not strict JSON: %s", len > MAX_FILE_BYTES ? "too large" : msg);
+  JsonParser *parser = json_parser_new ();
+  if (json_parser_load_from_data (parser, text, (gssize) len, error))
     {
-      JsonParser *parser = json_parser_new ();
-      if (json_parser_load_from_data (parser, text, (gssize) len, error))
+      JsonNode *root = json_parser_get_root (parser);
+      sdcl_gemm_config c = { 0 };
+      if (!root || !JSON_NODE_HOLDS_OBJECT (root))
+        fail (error, "the top level is not an object");
+      else if (parse_root (json_node_get_object (root), dev, &c, error))
         {
-          JsonNode *root = json_parser_get_root (parser);
-          sdcl_gemm_config c = { 0 };
-          if (!root || !JSON_NODE_HOLDS_OBJECT (root))
-            fail (error, "the top level is not an object");
-          else if (parse_root (json_node_get_object (root), dev, &c, error))
-            {
-              *out = c;
-              ok = true;
-            }
+          *out = c;
+          ok = true;
         }
-      g_object_unref (parser);
     }
-  g_free (text);
+  g_object_unref (parser);
   return ok;
 }
 

@@ -68,6 +68,9 @@ bool sdcl_xgemm_params_valid (const size_t *values, size_t max_wg, uint64_t loca
  * invalid; `out` is then untouched. */
 bool sdcl_gemm_config_load (const char *path, const sdcl_device_info *dev, sdcl_gemm_config *out,
                             GError **error);
+/* The same for the file's contents (len bytes, not NUL-terminated). */
+bool sdcl_gemm_config_parse (const char *text, size_t len, const sdcl_device_info *dev,
+                             sdcl_gemm_config *out, GError **error);
 
 /* Writes the file atomically (creating the folder). */
 bool sdcl_gemm_config_save (const char *path, const sdcl_device_info *dev,

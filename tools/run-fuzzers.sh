@@ -8,12 +8,13 @@
 # SECONDS    time per fuzzer (default 30; the acceptance run is 600)
 # BUILD_DIR  clang build with the harnesses (default build-fuzz); configured
 #            here when missing:
-#              CC=clang meson setup BUILD_DIR -Dfuzzing=true \
+#              CC=clang CXX=clang++ meson setup BUILD_DIR -Dfuzzing=true \
 #                -Db_sanitize=address,undefined -Db_lundef=false \
-#                -Dc_args=-fsanitize=fuzzer-no-link
+#                -Dc_args=-fsanitize=fuzzer-no-link -Dcpp_args=-fsanitize=fuzzer-no-link
 #            (fuzzer-no-link instruments the engine itself for coverage.)
-# FUZZER     names to run (default: all seven: fuzz_safetensors fuzz_configs
-#            fuzz_ldm_map fuzz_tokenizer_files fuzz_prompt fuzz_png fuzz_cli)
+# FUZZER     names to run (default: all eight: fuzz_safetensors fuzz_configs
+#            fuzz_ldm_map fuzz_tokenizer_files fuzz_prompt fuzz_png fuzz_cli
+#            fuzz_gemm_config)
 #
 # The committed seeds (tests/fuzz/corpus/NAME) are copied to
 # BUILD_DIR/fuzz-corpus/NAME, which grows run after run; the seeds in the
@@ -29,7 +30,8 @@ src=$PWD
 seconds=${1:-30}
 build=${2:-build-fuzz}
 shift 2 2>/dev/null || shift $#
-all=(fuzz_safetensors fuzz_configs fuzz_ldm_map fuzz_tokenizer_files fuzz_prompt fuzz_png fuzz_cli)
+all=(fuzz_safetensors fuzz_configs fuzz_ldm_map fuzz_tokenizer_files fuzz_prompt fuzz_png fuzz_cli
+     fuzz_gemm_config)
 names=("$@")
 [ ${#names[@]} -eq 0 ] && names=("${all[@]}")
 
@@ -38,8 +40,10 @@ if ! command -v clang >/dev/null; then
   exit 2
 fi
 if [ ! -f "$build/build.ninja" ]; then
-  CC=clang meson setup "$build" -Dfuzzing=true -Db_sanitize=address,undefined \
-    -Db_lundef=false -Dc_args=-fsanitize=fuzzer-no-link -Dgimp=disabled -Dgegl=disabled \
+  # clang++ too: with CLBlast's tuner libsdcl has a C++ file, and C++ links it.
+  CC=clang CXX=clang++ meson setup "$build" -Dfuzzing=true -Db_sanitize=address,undefined \
+    -Db_lundef=false -Dc_args=-fsanitize=fuzzer-no-link -Dcpp_args=-fsanitize=fuzzer-no-link \
+    -Dgimp=disabled -Dgegl=disabled \
     >/dev/null || exit 2
 fi
 # Absolute from here on: fuzz_cli works inside a private temporary folder, so
