@@ -652,7 +652,12 @@ watch_client (gpointer data)
   while (poll (fds, 2, -1) < 0 && errno == EINTR)
     ;
   if (fds[0].revents && !fds[1].revents)
-    run->cancel = 1;
+    {
+      /* The last step reported when the cancel arrived: the engine must
+       * stop at the end of the step it is in (the tests compare). */
+      sdcl_log ("client gone after step %d: cancelling", g_atomic_int_get (&run->step));
+      run->cancel = 1;
+    }
   return NULL;
 }
 
@@ -663,7 +668,7 @@ server_step (gint     step,
 {
   Run *run = data;
 
-  run->step    = step;
+  g_atomic_int_set (&run->step, step);
   run->n_steps = n_steps;
   if (!send_msg (run->client, MSG_PROGRESS, g_variant_new ("(ii)", step, n_steps)))
     run->cancel = 1;

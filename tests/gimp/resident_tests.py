@@ -167,10 +167,18 @@ def main():
     stopped = [re.match(r"generation cancelled after step (\d+) of (\d+)", msg)
                for _, msg in seg]
     stopped = [m for m in stopped if m]
-    # 8 steps at strength 0.8 run 6 of them.
-    c.ok(len(stopped) == 1 and int(stopped[0].group(1)) <= 2 and int(stopped[0].group(2)) >= 4,
+    gone = [re.match(r"client gone after step (\d+)", msg) for _, msg in seg]
+    gone = [m for m in gone if m]
+    # 8 steps at strength 0.8 run 6 of them.  The plug-in dies at step 1;
+    # how many steps the engine finishes before its socket closes depends
+    # on scheduling (steps of the small model take milliseconds), so the
+    # test measures from the moment the server saw the cancel: the engine
+    # must stop at the end of the step it was in.
+    c.ok(len(stopped) == 1 and len(gone) == 1 and int(gone[0].group(1)) >= 1 and
+         int(stopped[0].group(1)) <= int(gone[0].group(1)) + 1 and
+         int(stopped[0].group(1)) < int(stopped[0].group(2)) and int(stopped[0].group(2)) >= 4,
          "main: cancel: the server stopped the engine within one step of the cancel "
-         f"({[m.group(0) for m in stopped]})")
+         f"({[m.group(0) for m in gone + stopped]})")
     c.ok(server_of("after cancel") == first,
          "main: cancel: the same server, model still loaded, served the next call")
 
