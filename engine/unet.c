@@ -199,36 +199,36 @@ stream_out (unet_block *blk, layer_kind kind, int j, nn_weights *store)
   clear_layer (blk, kind, j);
 }
 
-/* Loads every layer of a block described by build_*_block: into the UNet's
- * store, or — streamed — once through a scratch store, which checks the
- * tensors (names, shapes, dtypes) at load time as for any other block. */
+/* One layer of a block at construction: into the UNet's store, or, when
+ * the block is streamed, once through a scratch store, which checks its
+ * tensors (names, shapes, dtypes) at load time like any other layer's. */
+static void
+load_or_check_layer (nn_loader *ld, sdcl_unet *m, unet_block *blk, layer_kind kind, int j)
+{
+  if (!blk->streamed)
+    {
+      load_layer (ld, &m->cfg, blk, kind, j);
+      return;
+    }
+  if (ld->status != SDCL_OK)
+    return;
+  nn_weights scratch = { 0 };
+  ld->status = stream_in (m, blk, kind, j, &scratch, ld->err);
+  stream_out (blk, kind, j, &scratch);
+}
+
+/* Every layer of a block set up by load_down_block / load_up_block. */
 static void
 load_block (nn_loader *ld, sdcl_unet *m, unet_block *blk)
 {
   for (int j = 0; j < blk->n_layers; j++)
-    for (layer_kind kind = LAYER_RESNET; kind <= LAYER_ATTENTION; kind++)
-      {
-        if (kind == LAYER_ATTENTION && !blk->attentions)
-          continue;
-        if (!blk->streamed)
-          load_layer (ld, &m->cfg, blk, kind, j);
-        else if (ld->status == SDCL_OK)
-          {
-            nn_weights scratch = { 0 };
-            ld->status = stream_in (m, blk, kind, j, &scratch, ld->err);
-            stream_out (blk, kind, j, &scratch);
-          }
-      }
-  if (!blk->has_sampler)
-    return;
-  if (!blk->streamed)
-    load_layer (ld, &m->cfg, blk, LAYER_SAMPLER, 0);
-  else if (ld->status == SDCL_OK)
     {
-      nn_weights scratch = { 0 };
-      ld->status = stream_in (m, blk, LAYER_SAMPLER, 0, &scratch, ld->err);
-      stream_out (blk, LAYER_SAMPLER, 0, &scratch);
+      load_or_check_layer (ld, m, blk, LAYER_RESNET, j);
+      if (blk->attentions)
+        load_or_check_layer (ld, m, blk, LAYER_ATTENTION, j);
     }
+  if (blk->has_sampler)
+    load_or_check_layer (ld, m, blk, LAYER_SAMPLER, 0);
 }
 
 static void
