@@ -451,7 +451,7 @@ cmd_generate (gen_mode mode, int argc, char **argv)
     { "steps", 's', 0, G_OPTION_ARG_INT, &g.steps, "Denoising steps (default 20)", "N" },
     { "cfg", 'g', 0, G_OPTION_ARG_DOUBLE, &g.cfg, "Guidance scale (default 7.5; <= 1 disables)", "G" },
     { "sampler", 0, 0, G_OPTION_ARG_STRING, &g.sampler,
-      "euler, euler_a, ddim, dpmpp_2m (default), lcm", "NAME" },
+      "euler, euler_a, ddim, dpmpp_2m (default), lcm (few steps: 4-8 at --cfg 1-2)", "NAME" },
     { "karras", 0, 0, G_OPTION_ARG_NONE, &g.karras, "Karras sigmas (default for dpmpp_2m/euler)", NULL },
     { "no-karras", 0, 0, G_OPTION_ARG_NONE, &g.no_karras, "Model's own sigma spacing", NULL },
     { "seed", 0, 0, G_OPTION_ARG_INT64, &g.seed, "Noise seed (default: random, printed)", "N" },

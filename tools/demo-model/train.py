@@ -170,7 +170,7 @@ class Ema:
                 ps.mul_(d).add_(pm.detach(), alpha=1 - d)
 
 
-def diffusion_loss(unet, cond, sched, lat, g, extra=None, high_t=False, snr_floor=0.0):
+def diffusion_loss(unet, cond, sched, lat, g, extra=None, focus_t=None, snr_floor=0.0):
     """Epsilon-prediction loss with min-SNR(5) weighting and a little offset
     noise (flat backgrounds need the mean colour to be learnable).
 
@@ -181,9 +181,10 @@ def diffusion_loss(unet, cond, sched, lat, g, extra=None, high_t=False, snr_floo
     b = lat.shape[0]
     noise = torch.randn(lat.shape, generator=g) + 0.1 * torch.randn(b, lat.shape[1], 1, 1, generator=g)
     t = torch.randint(0, 1000, (b,), generator=g)
-    if high_t:
-        # Half the batch at high noise, where the caption decides the layout.
-        hi = torch.randint(600, 1000, (b,), generator=g)
+    if focus_t:
+        # Half the batch in [lo, hi): high noise is where the caption decides
+        # the layout, mid noise where it decides the outline.
+        hi = torch.randint(focus_t[0], focus_t[1], (b,), generator=g)
         t = torch.where(torch.arange(b) % 2 == 0, hi, t)
     noisy = sched.add_noise(lat, noise, t)
     inp = noisy if extra is None else torch.cat([noisy, extra], dim=1)
@@ -306,7 +307,7 @@ def train_unet(args, caps):
         ids[drop] = empty
         with torch.set_grad_enabled(args.joint):
             cond = text(ids).last_hidden_state
-        loss = diffusion_loss(unet, cond, sched, lat[idx], g, high_t=args.high_t, snr_floor=args.snr_floor)
+        loss = diffusion_loss(unet, cond, sched, lat[idx], g, focus_t=args.focus_t, snr_floor=args.snr_floor)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -459,7 +460,10 @@ def main():
     ap.add_argument("--text-lr-scale", type=float, default=1.0, help="unet phase with --joint")
     ap.add_argument("--joint", action="store_true",
                     help="unet phase: train the text encoder with the UNet (the first recipe) instead of freezing it")
-    ap.add_argument("--high-t", action="store_true", help="unet phase: half of each batch at t >= 600")
+    ap.add_argument("--high-t", dest="focus_t", action="store_const", const=(600, 1000),
+                    help="unet phase: half of each batch at t >= 600 (= --focus-t 600,1000)")
+    ap.add_argument("--focus-t", type=lambda v: tuple(int(x) for x in v.split(",")), metavar="LO,HI",
+                    help="unet phase: half of each batch at LO <= t < HI")
     ap.add_argument("--snr-floor", type=float, default=0.0,
                     help="unet/inpaint phases: least x0-loss weight of a step (see diffusion_loss)")
     args = ap.parse_args()
