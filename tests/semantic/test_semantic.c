@@ -194,6 +194,20 @@ generated (sdcl_status st, const sdcl_error *err, const char *what)
 
 /* ---- txt2img ----------------------------------------------------------- */
 
+/* LCM's steps and guidance: its own operating point unless --steps or
+ * --guidance asked for others. */
+static int
+lcm_steps (const env *e)
+{
+  return e->steps == STEPS ? LCM_STEPS : e->steps;
+}
+
+static float
+lcm_guidance (const env *e)
+{
+  return e->guidance == GUIDANCE ? LCM_GUIDANCE : e->guidance;
+}
+
 enum { A_COLOR, A_SHAPE, A_POSITION, A_BACKGROUND, A_SIZE, N_A };
 static const char *const attr_names[N_A] = { "color", "shape", "position", "background", "size" };
 
@@ -290,10 +304,11 @@ test_txt2img (env *e)
       sdcl_gen_params base = gen_params (e, NULL, 0);
       base.sampler = samplers[s].sampler;
       base.karras_sigmas = samplers[s].karras;
-      if (samplers[s].sampler == SDCL_SAMPLER_LCM && e->steps == STEPS)
-        base.steps = LCM_STEPS;
-      if (samplers[s].sampler == SDCL_SAMPLER_LCM && e->guidance == GUIDANCE)
-        base.guidance = LCM_GUIDANCE;
+      if (samplers[s].sampler == SDCL_SAMPLER_LCM)
+        {
+          base.steps = lcm_steps (e);
+          base.guidance = lcm_guidance (e);
+        }
       gint64 t0 = g_get_monotonic_time ();
       for (int i = 0; i < prompts.n_rows; i++)
         judge_prompt (e, m, &prompts, col, i, &base, samplers[s].label, &t[s]);
@@ -313,8 +328,7 @@ test_txt2img (env *e)
   }
 
   fprintf (stderr, "\n%d held-out prompts, %d steps, guidance %g (lcm: %d steps, guidance %g)\n",
-           prompts.n_rows, e->steps, e->guidance, e->steps == STEPS ? LCM_STEPS : e->steps,
-           e->guidance == GUIDANCE ? LCM_GUIDANCE : e->guidance);
+           prompts.n_rows, e->steps, e->guidance, lcm_steps (e), (double) lcm_guidance (e));
   print_header ();
   for (int s = 0; s < N_SAMPLERS; s++)
     if (t[s].n)
