@@ -3,8 +3,7 @@
 #   tools/run-tests.sh [BUILD_DIR] [extra meson test arguments]
 # Suites: the default run includes the kernel tests under oclgrind and the
 # real-size 256x256 check (suite realsize); it excludes 'slow' (full-size
-# model writing tests and a real `sdcl tune`, -Dslow_tests=true) and 'semantic-strict' (the demo
-# model's prompt-adherence thresholds, not met by the model shipped now).
+# model writing tests and a real `sdcl tune`, -Dslow_tests=true).
 #   meson configure build -Dslow_tests=true && meson test -C build --suite slow
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +18,7 @@ fi
 ninja -C "$build" || exit 1
 
 meson test -C "$build" --num-processes 2 --print-errorlogs \
-  --no-suite slow --no-suite semantic-strict "$@"
+  --no-suite slow "$@"
 status=$?
 python3 tools/test-summary.py "$build/meson-logs/testlog.json" || status=1
 exit $status

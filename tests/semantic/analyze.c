@@ -26,16 +26,52 @@
  *   square       <= 0.010      0.056-0.073   <= 0.007
  *   triangle     0.114-0.139   <= 0.012      <= 0.008
  *   star         <= 0.006      <= 0.025      0.104-0.170
- * The shape is the one whose harmonic is the largest fraction of its clean
- * value (SEM_REF_*), a circle when none reaches SEM_MIN_SYMMETRY of it.
- * That cut sits well below what softening leaves of a square's corners
- * (0.056 / 0.067 = 0.84) and well above a circle's digitisation noise
- * (0.003 / 0.067 = 0.05): a generated shape is a softened render, with an
- * uneven outline. */
+ * Unless it is a star by concavity and arms (below), the shape is the one
+ * whose harmonic is the largest fraction of its clean value (SEM_REF_*), a
+ * circle when none reaches SEM_MIN_SYMMETRY of it.  That cut sits well
+ * below what softening leaves of a square's corners (0.056 / 0.067 =
+ * 0.84) and well above a circle's digitisation noise (0.003 / 0.067 =
+ * 0.05): a generated shape is a softened render, with an uneven outline. */
 #define SEM_REF_TRIANGLE 0.134
 #define SEM_REF_SQUARE 0.067
 #define SEM_REF_STAR 0.160
 #define SEM_MIN_SYMMETRY 0.35
+
+/* Stars, by concavity and arms.  A generated star with uneven arms, or
+ * with four, has a k = 4 harmonic of 0.05-0.2: a larger fraction of the
+ * square's small SEM_REF_SQUARE than its k = 5 is of SEM_REF_STAR, so the
+ * harmonics alone read it as a square.  But the star is the only concave
+ * shape of the vocabulary, and its arms are peaks of the outline's radius
+ * that stand out from the notches between them (count_arms).  On the
+ * renders above, clean and blurred:
+ *                solidity      arms
+ *   circle       0.91-0.97     0
+ *   square       0.88-1.00     1-4 (its corners)
+ *   triangle     0.80-0.93     3
+ *   star         0.53-0.78     5
+ * On 384 demo-model images labelled by eye (euler, guidance 7 and 1):
+ * stars 0.56-0.88, 62 of 70 below 0.79; squares from 0.80 (concave sides
+ * pinch large ones to 0.80-0.86, with 4 arms); triangles from 0.74 (with
+ * concave sides; 3 arms); blobs that are no shape from 0.64 (the 7 below
+ * 0.79 have 3 arms but one with 4).
+ * A blob less solid than SEM_STAR_SOLIDITY with at least SEM_STAR_ARMS
+ * arms is a star.  The cut sits between the least solid clean star (0.78:
+ * a small blurred one; the hull of pixel corners flatters small shapes)
+ * and the most pinched generated square (0.80).  A star of straight-edged
+ * arms is as solid as its notches' radius over its tips' divided by
+ * cos 36 degrees (five arms) or times sqrt 2 (four): the cut wants notches
+ * at most 0.64 (four arms: 0.56) of the tips' radius out, where the
+ * renders' are at 0.42.  Four arms, not five: people call a four-pointed
+ * star a star, and one arm of an uneven star often stands out too little
+ * to count.  Concave with three arms is a triangle with concave sides, or
+ * a wedge or V of a blob: the harmonics judge those.  An arm stands out at
+ * least SEM_ARM_PROMINENCE of the mean radius: a clean star's arms 0.6-0.9
+ * of it (0.4-0.75 blurred), a square's corners 0.2-0.4 (concavity, not
+ * the count, tells arms from corners), a disc's digitisation ripples
+ * below 0.07. */
+#define SEM_STAR_SOLIDITY 0.79
+#define SEM_STAR_ARMS 4
+#define SEM_ARM_PROMINENCE 0.25
 
 /* ---- palette ----------------------------------------------------------- */
 
@@ -345,18 +381,19 @@ sample (const double *m, int w, int h, double x, double y)
   return acc;
 }
 
-/* The blob's outline as a radius per angle around its centroid, and that
- * profile's Fourier harmonics k = 0..SEM_HARMONICS-1 relative to the mean
- * radius.  A shape with k-fold symmetry has only multiples of k: a
- * triangle shows k = 3, a square 4, a star 5, a circle nothing, however
- * soft or small it is (it ignores rotation; size and softness only scale
- * the amplitudes).  The radius is where the coverage, bilinearly
- * interpolated, falls below one half: sub-pixel on anti-aliased edges. */
+/* Rays of the outline's radius profile: one every 2 degrees, closer than
+ * the pixels along a large shape's outline (0.56 px apart at 16 px). */
+#define SEM_RAYS 180
+
+/* The blob's outline as a radius per angle around its centroid:
+ * radius[j] at angle 2 pi j / SEM_RAYS (0 where the centroid itself is
+ * outside the blob).  The radius is where the coverage, bilinearly
+ * interpolated, first falls below one half: sub-pixel on anti-aliased
+ * edges. */
 static void
-radial_harmonics (const double *cov, const unsigned char *blob, int w, int h, double cx, double cy,
-                  double *harmonic)
+radius_profile (const double *cov, const unsigned char *blob, int w, int h, double cx, double cy,
+                double *radius)
 {
-  enum { RAYS = 180 };
   const double step = 0.125;
   /* Coverage restricted to the blob: its pixels at least 1/2, its
    * neighbours below 1/2, everything else 0. */
@@ -375,10 +412,9 @@ radial_harmonics (const double *cov, const unsigned char *blob, int w, int h, do
             if (x + dx >= 0 && x + dx < w && y + dy >= 0 && y + dy < h && blob[(y + dy) * w + x + dx])
               soft[i] = MIN (cov[i], 0.49);
       }
-  double re[SEM_HARMONICS] = { 0 }, im[SEM_HARMONICS] = { 0 };
-  for (int j = 0; j < RAYS; j++)
+  for (int j = 0; j < SEM_RAYS; j++)
     {
-      double th = 2 * G_PI * j / RAYS, ux = cos (th), uy = sin (th);
+      double th = 2 * G_PI * j / SEM_RAYS, ux = cos (th), uy = sin (th);
       double prev = sample (soft, w, h, cx, cy), r = 0;
       /* March out to the first crossing of 1/2 (outside the image the map
        * is 0, so there is one), interpolating between the last samples. */
@@ -392,15 +428,73 @@ radial_harmonics (const double *cov, const unsigned char *blob, int w, int h, do
             }
           prev = s;
         }
+      radius[j] = r;
+    }
+  free (soft);
+}
+
+/* The radius profile's Fourier harmonics k = 0..SEM_HARMONICS-1 relative
+ * to the mean radius.  A shape with k-fold symmetry has only multiples of
+ * k: a triangle shows k = 3, a square 4, a star 5, a circle nothing,
+ * however soft or small it is (it ignores rotation; size and softness
+ * only scale the amplitudes). */
+static void
+radial_harmonics (const double *radius, double *harmonic)
+{
+  double re[SEM_HARMONICS] = { 0 }, im[SEM_HARMONICS] = { 0 };
+  for (int j = 0; j < SEM_RAYS; j++)
+    {
+      double th = 2 * G_PI * j / SEM_RAYS;
       for (int k = 0; k < SEM_HARMONICS; k++)
         {
-          re[k] += r * cos (k * th) / RAYS;
-          im[k] -= r * sin (k * th) / RAYS;
+          re[k] += radius[j] * cos (k * th) / SEM_RAYS;
+          im[k] -= radius[j] * sin (k * th) / SEM_RAYS;
         }
     }
   for (int k = 0; k < SEM_HARMONICS; k++)
     harmonic[k] = re[0] > 0 ? hypot (re[k], im[k]) / re[0] : 0;
-  free (soft);
+}
+
+/* How far the peak of the (circular) radius profile at j stands out: its
+ * height above the higher of the two lowest points met walking from it
+ * either way to a higher radius (its topographic prominence; the highest
+ * peak descends to the lowest radius).  A tip separated from the next
+ * taller one by a shallow dip stands out little, however long it is. */
+static double
+prominence (const double *radius, int j)
+{
+  double low[2];
+  for (int d = 0; d < 2; d++)
+    {
+      low[d] = radius[j];
+      for (int s = 1; s < SEM_RAYS; s++)
+        {
+          double r = radius[(j + (d ? s : SEM_RAYS - s)) % SEM_RAYS];
+          if (r > radius[j])
+            break;
+          low[d] = MIN (low[d], r);
+        }
+    }
+  return radius[j] - MAX (low[0], low[1]);
+}
+
+/* The outline's arms: peaks of the radius profile that stand out at least
+ * `min_prominence` of the mean radius (see prominence). */
+static int
+count_arms (const double *radius, double min_prominence)
+{
+  double mean = 0;
+  for (int j = 0; j < SEM_RAYS; j++)
+    mean += radius[j] / SEM_RAYS;
+  int arms = 0;
+  for (int j = 0; j < SEM_RAYS; j++)
+    {
+      double r = radius[j], before = radius[(j + SEM_RAYS - 1) % SEM_RAYS];
+      double after = radius[(j + 1) % SEM_RAYS];
+      if (r > before && r >= after && prominence (radius, j) >= min_prominence * mean)
+        arms++;
+    }
+  return arms;
 }
 
 /* ---- analysis ---------------------------------------------------------- */
@@ -555,25 +649,33 @@ sem_analyze (const sem_palette *pal, const sdcl_image *img, const sem_rect *roi_
     free (hull);
   }
 
-  radial_harmonics (cov, blob, w, h, out->cx, out->cy, out->harmonic);
+  double radius[SEM_RAYS];
+  radius_profile (cov, blob, w, h, out->cx, out->cy, radius);
+  radial_harmonics (radius, out->harmonic);
+  out->arms = count_arms (radius, SEM_ARM_PROMINENCE);
 
-  /* Shape. */
+  /* Shape: a concave outline with arms is a star whatever its harmonics
+   * say (an uneven star's k = 4 can outweigh its k = 5: see
+   * SEM_STAR_SOLIDITY); otherwise the dominant symmetry. */
   double factor = pal->area_circle;
-  {
-    const struct { const char *name; int k; double ref, factor; } sym[] = {
-      { "triangle", 3, SEM_REF_TRIANGLE, pal->area_triangle },
-      { "square", 4, SEM_REF_SQUARE, pal->area_square },
-      { "star", 5, SEM_REF_STAR, pal->area_star },
-    };
-    double best = SEM_MIN_SYMMETRY;
-    out->shape = "circle";
-    for (size_t i = 0; i < G_N_ELEMENTS (sym); i++)
-      if (out->harmonic[sym[i].k] / sym[i].ref >= best)
-        {
-          best = out->harmonic[sym[i].k] / sym[i].ref;
-          out->shape = sym[i].name, factor = sym[i].factor;
-        }
-  }
+  if (out->solidity < SEM_STAR_SOLIDITY && out->arms >= SEM_STAR_ARMS)
+    out->shape = "star", factor = pal->area_star;
+  else
+    {
+      const struct { const char *name; int k; double ref, factor; } sym[] = {
+        { "triangle", 3, SEM_REF_TRIANGLE, pal->area_triangle },
+        { "square", 4, SEM_REF_SQUARE, pal->area_square },
+        { "star", 5, SEM_REF_STAR, pal->area_star },
+      };
+      double best = SEM_MIN_SYMMETRY;
+      out->shape = "circle";
+      for (size_t i = 0; i < G_N_ELEMENTS (sym); i++)
+        if (out->harmonic[sym[i].k] / sym[i].ref >= best)
+          {
+            best = out->harmonic[sym[i].k] / sym[i].ref;
+            out->shape = sym[i].name, factor = sym[i].factor;
+          }
+    }
 
   /* Size: the half extent this area means for this shape, nearest named
    * size on a log scale. */
@@ -618,10 +720,10 @@ sem_describe (const sem_result *r, char *buf, size_t size)
     }
   snprintf (buf, size,
             "%s %s %s at %s on %s; rgb (%.0f,%.0f,%.0f) on (%.0f,%.0f,%.0f), centroid (%.1f,%.1f), "
-            "area %.0f, r %.1f, harmonics 3/4/5 %.3f %.3f %.3f, fill %.2f, solidity %.2f",
+            "area %.0f, r %.1f, harmonics 3/4/5 %.3f %.3f %.3f, fill %.2f, solidity %.2f, %d arms",
             r->size, r->color, r->shape, r->position, r->background, r->fg_rgb[0], r->fg_rgb[1],
             r->fg_rgb[2], r->bg_rgb[0], r->bg_rgb[1], r->bg_rgb[2], r->cx, r->cy, r->area,
-            r->radius, r->harmonic[3], r->harmonic[4], r->harmonic[5], r->fill, r->solidity);
+            r->radius, r->harmonic[3], r->harmonic[4], r->harmonic[5], r->fill, r->solidity, r->arms);
 }
 
 /* ---- tables ------------------------------------------------------------ */

@@ -11,9 +11,11 @@
  *   color       the nearest palette colour to the median of the blob's
  *               more saturated half;
  *   position    the nearest named position to the blob's centroid;
- *   shape       from the symmetry of its outline: the harmonics of its
- *               radius around the centroid (3: triangle, 4: square,
- *               5: star, none: circle); solidity and fill are reported;
+ *   shape       a star when its outline is concave with at least four
+ *               arms (peaks of its radius around the centroid that stand
+ *               out), else from the symmetry of its outline: the
+ *               harmonics of that radius (3: triangle, 4: square, 5: star,
+ *               none: circle); fill is reported;
  *   size        the half extent implied by the area and the shape's own
  *               area factor, against the geometric mean of the sizes.
  */
@@ -61,6 +63,7 @@ typedef struct {
   double cx, cy;           /* centroid, pixel units (centre of pixel i is i + 0.5) */
   double pos_dist;         /* centroid to the named position */
   double solidity;         /* area / convex hull area */
+  int arms;                /* peaks of the outline's radius that stand out */
   double fill;             /* area / smallest enclosing rectangle */
   double radius;           /* half extent implied by area and shape */
   /* Harmonics of the outline's radius around the centroid, relative to

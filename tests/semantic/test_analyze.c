@@ -7,12 +7,20 @@
  * labels table (make_prompts.py writes renders.png/renders.tsv: every
  * shape x size x position once; `make_prompts.py --validate N DIR` makes a
  * larger sheet for a one-off check).  Prints the features per shape, so
- * the classifier's cuts can be checked against their spread. */
+ * the classifier's cuts can be checked against their spread.
+ *
+ * Then images the demo model drew (SEMANTIC_DIR/generated/cases.tsv:
+ * file, shape, source, why), each read as a person reads it: stars with
+ * uneven arms that the symmetry alone took for squares, circles drawn as
+ * rounded squares that must stay misses, concave blobs asked for as stars
+ * that must not pass for them.  "not SHAPE" in the shape column: any
+ * reading but that one. */
 #include "analyze.h"
 #include "check.h"
 #include "png_io.h"
 
 #include <glib.h>
+#include <limits.h>
 #include <string.h>
 
 #define TILE 64
@@ -81,10 +89,12 @@ run (const sem_palette *pal, const sdcl_image *sheet, const sem_table *labels, c
   const char *shapes[] = { "circle", "square", "triangle", "star" };
   double fmin[4], fmax[4], smin[4], smax[4], pmax = 0;
   double hmin[4][3], hmax[4][3];
+  int amin[4], amax[4];
   int right[N_ATTRS] = { 0 };
   for (int s = 0; s < 4; s++)
     {
       fmin[s] = smin[s] = INFINITY, fmax[s] = smax[s] = -INFINITY;
+      amin[s] = INT_MAX, amax[s] = INT_MIN;
       for (int k = 0; k < 3; k++)
         hmin[s][k] = INFINITY, hmax[s][k] = -INFINITY;
     }
@@ -123,14 +133,15 @@ run (const sem_palette *pal, const sdcl_image *sheet, const sem_table *labels, c
           {
             fmin[s] = MIN (fmin[s], r.fill), fmax[s] = MAX (fmax[s], r.fill);
             smin[s] = MIN (smin[s], r.solidity), smax[s] = MAX (smax[s], r.solidity);
+            amin[s] = MIN (amin[s], r.arms), amax[s] = MAX (amax[s], r.arms);
             for (int k = 0; k < 3; k++)
               hmin[s][k] = MIN (hmin[s][k], r.harmonic[3 + k]), hmax[s][k] = MAX (hmax[s][k], r.harmonic[3 + k]);
           }
     }
 
   for (int s = 0; s < 4; s++)
-    fprintf (stderr, "  %-8s fill %.3f..%.3f  solidity %.3f..%.3f\n", shapes[s], fmin[s], fmax[s],
-             smin[s], smax[s]);
+    fprintf (stderr, "  %-8s fill %.3f..%.3f  solidity %.3f..%.3f  arms %d..%d\n", shapes[s], fmin[s],
+             fmax[s], smin[s], smax[s], amin[s], amax[s]);
   for (int s = 0; s < 4; s++)
     fprintf (stderr, "  %-8s a3 %.3f..%.3f  a4 %.3f..%.3f  a5 %.3f..%.3f\n", shapes[s], hmin[s][0],
              hmax[s][0], hmin[s][1], hmax[s][1], hmin[s][2], hmax[s][2]);
@@ -142,6 +153,49 @@ run (const sem_palette *pal, const sdcl_image *sheet, const sem_table *labels, c
       CHECK (acc >= required, "%s read right in %.1f%% of %d %s renders (need %.0f%%)", attrs[a],
              100 * acc, labels->n_rows, sigma > 0 ? "blurred" : "clean", 100 * required);
     }
+}
+
+/* Checks the readings of the generated images listed in
+ * dir/generated/cases.tsv. */
+static void
+check_generated (const sem_palette *pal, const char *dir)
+{
+  g_autofree char *gen_dir = g_build_filename (dir, "generated", NULL);
+  g_autofree char *tsv_path = g_build_filename (gen_dir, "cases.tsv", NULL);
+  sem_table cases;
+  if (!sem_table_load (tsv_path, &cases))
+    {
+      check_failures++;
+      return;
+    }
+  int col_file = sem_table_column (&cases, "file"), col_shape = sem_table_column (&cases, "shape");
+  int col_why = sem_table_column (&cases, "why");
+  CHECK (col_file >= 0 && col_shape >= 0 && col_why >= 0, "%s needs columns file, shape, why", tsv_path);
+  fprintf (stderr, "%d generated images:\n", cases.n_rows);
+  for (int i = 0; col_file >= 0 && col_shape >= 0 && col_why >= 0 && i < cases.n_rows; i++)
+    {
+      char *const *row = cases.rows[i];
+      g_autofree char *path = g_build_filename (gen_dir, row[col_file], NULL);
+      sdcl_image img;
+      char msg[512];
+      if (!sdcl_png_read (path, SDCL_PNG_RGB, &img, msg, sizeof msg))
+        {
+          CHECK (false, "%s", msg);
+          continue;
+        }
+      sem_result r;
+      sem_analyze (pal, &img, NULL, &r);
+      const char *want = row[col_shape];
+      bool negate = g_str_has_prefix (want, "not ");
+      bool ok = r.found && (strcmp (r.shape, negate ? want + 4 : want) == 0) != negate;
+      char d[512];
+      sem_describe (&r, d, sizeof d);
+      fprintf (stderr, "  %-26s want %-9s got %s\n", row[col_file], want, d);
+      CHECK (ok, "%s (%s) read as %s, want %s", row[col_file], row[col_why],
+             r.found ? r.shape : "nothing", want);
+      free (img.data);
+    }
+  sem_table_free (&cases);
 }
 
 int
@@ -196,6 +250,7 @@ main (int argc, char **argv)
 
   run (&pal, &sheet, &labels, col, 0, REQUIRED_ACCURACY);
   run (&pal, &sheet, &labels, col, BLUR_SIGMA, REQUIRED_BLURRED);
+  check_generated (&pal, argv[1]);
   sem_table_free (&labels);
   free (sheet.data);
   return check_finish ();

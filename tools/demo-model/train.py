@@ -11,6 +11,8 @@ Phases (each resumable from its checkpoint in --work):
            (the stand-in for CLIP's contrastive pretraining)
   unet     UNet with the pretrained text encoder frozen (as SD freezes CLIP),
            epsilon prediction, CFG dropout; --joint trains both from scratch
+  widen    doubles the width of the trained UNet's first level (32 -> 64
+           channels) keeping what it computes; then `unet --resume` again
   inpaint  a 9-channel inpainting UNet fine-tuned from the base UNet
   export   F16 diffusers folders: <out>/sdcl-demo and <out>/sdcl-demo-inpaint
 
@@ -22,6 +24,7 @@ import copy
 import json
 import math
 import os
+import re
 import shutil
 import sys
 import time
@@ -39,6 +42,8 @@ TOKENIZER_DIR = os.path.join(HERE, "..", "..", "tests", "reference", "fixtures",
 VAE_CONFIG = dict(in_channels=3, out_channels=3, latent_channels=4, layers_per_block=1,
                   block_out_channels=(16, 32, 64), norm_num_groups=16, sample_size=64,
                   down_block_types=("DownEncoderBlock2D",) * 3, up_block_types=("UpDecoderBlock2D",) * 3)
+# The UNet a fresh `unet` phase starts from; the shipped one is this after
+# the `widen` phase (block_out_channels 64/64/128, time_embedding_dim 128).
 UNET_CONFIG = dict(sample_size=16, in_channels=4, out_channels=4, layers_per_block=1,
                    block_out_channels=(32, 64, 128), norm_num_groups=32, cross_attention_dim=64,
                    attention_head_dim=4,
@@ -325,6 +330,83 @@ def train_unet(args, caps):
             break
 
 
+def widened_value(name, old, new_shape, gen, level0_attention):
+    """One parameter of the widened UNet from the old one.  An axis that
+    grew is a level-0 channel axis: output axes (and 1-D parameters) copy
+    each old channel into two neighbours; input axes split each old weight
+    into two halves that sum to it (plus/minus a little noise, so that the
+    copies can part while training: the pair sees the same input, so the
+    sum is what counts).  An input axis that grew by less than double is a
+    concatenation [features that kept their width, skip that doubled]."""
+    if tuple(old.shape) == tuple(new_shape):
+        return old.clone()
+    w = old
+    for axis in range(old.dim()):
+        o, n = old.shape[axis], new_shape[axis]
+        if o == n:
+            continue
+        keep = o - (n - o)  # 0 when the whole axis doubled
+        head, tail = w.narrow(axis, 0, keep), w.narrow(axis, keep, o - keep)
+        tail = tail.repeat_interleave(2, dim=axis)
+        if axis == 1 and old.dim() >= 2:
+            noise = 0.05 * tail.std() * torch.randn(tail.narrow(axis, 0, tail.shape[axis] // 2).shape, generator=gen)
+            sign = torch.tensor([1.0, -1.0]).repeat(tail.shape[axis] // 2)
+            shape = [1] * tail.dim()
+            shape[axis] = -1
+            tail = tail / 2 + noise.repeat_interleave(2, dim=axis) * sign.view(shape)
+        w = torch.cat([head, tail], dim=axis)
+    if level0_attention and re.search(r"attn[12]\.to_q\.weight$", name):
+        # Head width doubles with each query and key entry copied: the
+        # dot product doubles while its 1/sqrt(d) scale shrinks by sqrt(2).
+        w = w / math.sqrt(2.0)
+    return w
+
+
+def widen_unet(args):
+    """Net2Net-style widening of the UNet's first level (16x16 latents, where
+    the outline is drawn) from 32 to 64 channels, keeping the function: the
+    trained UNet's knowledge is kept and the new width only adds capacity.
+    Exact but for two kinds of block, which training absorbs: the first
+    resnet of level 1 (32 -> 64 channels had a 1x1 shortcut convolution; at
+    64 -> 64 diffusers' resnet has an identity shortcut), and the two
+    up-block resnets whose input concatenates a 64-channel feature with a
+    level-0 skip (their GroupNorm groups mix the two differently once the
+    skip doubles)."""
+    from diffusers import UNet2DConditionModel
+    old = UNet2DConditionModel.from_pretrained(os.path.join(args.work, "unet"))
+    cfg = dict(old.config)
+    c0 = cfg["block_out_channels"][0]
+    cfg["block_out_channels"] = [2 * c0] + list(cfg["block_out_channels"][1:])
+    cfg["time_embedding_dim"] = cfg.get("time_embedding_dim") or 4 * c0
+    new = UNet2DConditionModel.from_config(cfg)
+    gen = torch.Generator().manual_seed(args.seed + 10)
+    old_sd, new_sd = old.state_dict(), new.state_dict()
+    out = {}
+    for name, target in new_sd.items():
+        src = old_sd[name]
+        if name == "time_embedding.linear_1.weight":
+            # Sinusoidal features [cos f_0..f_{h-1}, sin ...] with f_j =
+            # 10000^(-j/h): at twice the width, feature 2j has the old
+            # feature j's frequency; the in-between ones start unused.
+            h = src.shape[1] // 2
+            w = torch.zeros(target.shape)
+            w[:, 0:2 * h:2], w[:, 2 * h::2] = src[:, :h], src[:, h:]
+            out[name] = w
+            continue
+        level0 = name.startswith(("down_blocks.0.attentions", f"up_blocks.{len(cfg['block_out_channels']) - 1}.attentions"))
+        out[name] = widened_value(name, src, target.shape, gen, level0)
+    new.load_state_dict(out)
+    x = torch.randn(4, cfg["in_channels"], 16, 16, generator=gen)
+    t = torch.tensor([50, 300, 600, 950])
+    cond = torch.randn(4, 77, cfg["cross_attention_dim"], generator=gen)
+    with torch.no_grad():
+        a, b = old(x, t, cond).sample, new(x, t, cond).sample
+    log(f"widened first level {c0} -> {2 * c0}: {sum(p.numel() for p in old.parameters())} -> "
+        f"{sum(p.numel() for p in new.parameters())} parameters; output change rms {(a - b).pow(2).mean().sqrt():.4f} "
+        f"of {a.pow(2).mean().sqrt():.4f}")
+    new.save_pretrained(os.path.join(args.work, "unet"))
+
+
 def random_masks(n, images_attrs_boxes, g):
     """Half rectangles anywhere, a third boxes around the shape, the rest
     the whole image (so the 9-channel model can still draw from nothing)."""
@@ -479,6 +561,8 @@ def main():
         train_decoder(args)
     if "text" in phases:
         train_text(args, caps)
+    if "widen" in phases:
+        widen_unet(args)
     if "unet" in phases:
         train_unet(args, caps)
     if "inpaint" in phases:
