@@ -24,7 +24,6 @@ import copy
 import json
 import math
 import os
-import re
 import shutil
 import sys
 import time
@@ -355,7 +354,7 @@ def widened_value(name, old, new_shape, gen, level0_attention):
             shape[axis] = -1
             tail = tail / 2 + noise.repeat_interleave(2, dim=axis) * sign.view(shape)
         w = torch.cat([head, tail], dim=axis)
-    if level0_attention and re.search(r"attn[12]\.to_q\.weight$", name):
+    if level0_attention and name.endswith(("attn1.to_q.weight", "attn2.to_q.weight")):
         # Head width doubles with each query and key entry copied: the
         # dot product doubles while its 1/sqrt(d) scale shrinks by sqrt(2).
         w = w / math.sqrt(2.0)
