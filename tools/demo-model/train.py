@@ -274,7 +274,7 @@ def train_text(args, caps):
 def train_unet(args, caps):
     """The UNet phase; with --ranks N > 1, N data-parallel processes of
     --threads/N threads each share every batch.  On this 2-core machine the
-    UNet's ops are small enough that two 1-thread processes train ~1.5x as
+    UNet's ops are small enough that two 1-thread processes train ~1.4x as
     many samples a second as one 2-thread process."""
     if args.ranks <= 1:
         return train_unet_rank(0, args, caps, None)
