@@ -40,8 +40,8 @@
  * its own: a few steps at low guidance, as LCM-LoRA runs on ordinary SD
  * checkpoints (guidance 1-2).  Each LCM step jumps to the model's clean
  * image and re-noises it, so guidance 7 extrapolates that clean image far
- * out of range (the demo model's LCM colours went wrong in half the prompts
- * at 7, in none at 2). */
+ * out of range (an earlier demo model's LCM colours went wrong in half the
+ * prompts at 7, in none at 2). */
 #define STEPS 20
 #define SEED_BASE 1000
 #define GUIDANCE 7.0f
@@ -57,9 +57,9 @@
  * must fix significantly more judgements than it breaks (McNemar's exact
  * test, one-sided p below GUIDANCE_MAX_P), over GUIDANCE_SEED_SETS seed
  * sets.  A fixed size of gain would not do: how many errors there are to
- * remove depends on the model (the demo model's unguided samples get ~94%
- * of the attributes right), and one seed set of 24 prompts is too few to
- * see it (its gain in the fraction right went 0.062, 0.042, 0.021, 0.062,
+ * remove depends on the model (an earlier demo model's unguided samples got
+ * ~94% of the attributes right), and one seed set of 24 prompts is too few
+ * to see it (its gain in the fraction right went 0.062, 0.042, 0.021, 0.062,
  * 0.000, 0.052 over six seed sets). */
 #define GUIDANCE_MAX_P 0.01
 #define GUIDANCE_SEED_SETS 4

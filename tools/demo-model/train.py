@@ -334,6 +334,10 @@ def train_unet_rank(rank, args, caps, rendezvous):
             group["lr"] = lr_at(step, args.unet_steps, args.lr) * group["scale"]
         idx = torch.randint(0, len(lat), (batch,), generator=g)
         ids = ids_all[idx].clone()
+        if args.wrong_caption_rate > 0:
+            # Another image's caption: see --wrong-caption-rate.
+            wrong = torch.rand(batch, generator=g) < args.wrong_caption_rate
+            ids[wrong] = ids_all[torch.randint(0, len(lat), (int(wrong.sum()),), generator=g)]
         drop = torch.rand(batch, generator=g) < 0.1
         ids[drop] = empty
         with torch.set_grad_enabled(args.joint):
@@ -579,6 +583,10 @@ def main():
                     help="unet phase: half of each batch at t >= 600 (= --focus-t 600,1000)")
     ap.add_argument("--focus-t", type=lambda v: tuple(int(x) for x in v.split(",")), metavar="LO,HI",
                     help="unet phase: half of each batch at LO <= t < HI")
+    ap.add_argument("--wrong-caption-rate", type=float, default=0.0,
+                    help="unet phase: share of captions swapped for another image's, so that where the noisy "
+                         "latent already shows the image (img2img, the kept area in inpainting) the UNet trusts "
+                         "it over a prompt that contradicts it")
     ap.add_argument("--snr-floor", type=float, default=0.0,
                     help="unet/inpaint phases: least x0-loss weight of a step (see diffusion_loss)")
     args = ap.parse_args()
