@@ -278,6 +278,8 @@ def train_unet(args, caps):
     many samples a second as one 2-thread process."""
     if args.ranks <= 1:
         return train_unet_rank(0, args, caps, None)
+    if args.joint:
+        sys.exit("--joint trains in one process only (--ranks 1)")
     import socket
     import torch.multiprocessing as mp
     with socket.socket() as s:
@@ -309,8 +311,6 @@ def train_unet_rank(rank, args, caps, rendezvous):
     text.requires_grad_(args.joint)
     model = unet
     if parallel:
-        if args.joint:
-            sys.exit("--joint trains in one process only (--ranks 1)")
         # Same initial weights on every rank (broadcast from rank 0), gradients
         # averaged: the ranks' weights stay identical, each sees its own samples.
         model = torch.nn.parallel.DistributedDataParallel(unet)
@@ -553,6 +553,11 @@ def export(args):
         log(f"exported {out}")
 
 
+def int_tuple(value):
+    """'64,64,128' -> (64, 64, 128)"""
+    return tuple(int(x) for x in value.split(","))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", required=True)
@@ -569,7 +574,7 @@ def main():
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=6e-4)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--unet-channels", type=lambda v: tuple(int(x) for x in v.split(",")), default=(64, 64, 128),
+    ap.add_argument("--unet-channels", type=int_tuple, default=(64, 64, 128),
                     metavar="C0,C1,C2", help="unet phase from scratch: channels of the three levels")
     ap.add_argument("--ranks", type=int, default=1,
                     help="unet phase: data-parallel processes sharing --threads and each batch")
@@ -581,7 +586,7 @@ def main():
                     help="unet phase: train the text encoder with the UNet (the first recipe) instead of freezing it")
     ap.add_argument("--high-t", dest="focus_t", action="store_const", const=(600, 1000),
                     help="unet phase: half of each batch at t >= 600 (= --focus-t 600,1000)")
-    ap.add_argument("--focus-t", type=lambda v: tuple(int(x) for x in v.split(",")), metavar="LO,HI",
+    ap.add_argument("--focus-t", type=int_tuple, metavar="LO,HI",
                     help="unet phase: half of each batch at LO <= t < HI")
     ap.add_argument("--wrong-caption-rate", type=float, default=0.0,
                     help="unet phase: share of captions swapped for another image's, so that where the noisy "
