@@ -1,4 +1,4 @@
-/* CLIP text encoder (reference §4.1): token + position embedding, a stack of
+/* CLIP text encoder (docs/diffusion.md §CLIP text encoder): token + position embedding, a stack of
  * pre-LayerNorm transformer layers with causal self-attention, and the final
  * LayerNorm.  No attention mask: padding tokens are ordinary tokens, as in
  * the SD pipelines.

@@ -76,7 +76,7 @@ sdcl_vae_config_sd15 (sdcl_vae_config *c)
   c->sample_size = 512;
 }
 
-/* Every SD 1.x tokenizer pads with <|endoftext|> (§4.3); the pad_token_id
+/* Every SD 1.x tokenizer pads with <|endoftext|> (docs/diffusion.md §Tokenizer); the pad_token_id
  * of the text encoder's config.json is a CLIP leftover nothing uses. */
 #define SD1_PAD_TOKEN 49407
 
@@ -355,7 +355,7 @@ unet_heads_and_depth (reader *r, sdcl_unet_config *c)
 {
   int heads[SDCL_MAX_LEVELS], depth[SDCL_MAX_LEVELS], n;
   int n_levels = c->n_levels;
-  /* attention_head_dim holds head counts in SD configs (§2.1 quirk);
+  /* attention_head_dim holds head counts in SD configs (docs/diffusion.md §UNet configuration);
    * num_attention_heads, when set, is the correctly named override. */
   for (int i = 0; i < n_levels; i++)
     heads[i] = 8;
@@ -571,7 +571,7 @@ ldm_input_block_exists (const sdcl_st_file *f, int i)
          || ldm_tensor (f, U "input_blocks.%d.0.op.weight", i);
 }
 
-/* Levels and layers per block from the input block numbering (§5.3): the
+/* Levels and layers per block from the input block numbering (docs/diffusion.md §UNet names): the
  * first downsampler sits at input block L + 1. */
 static sdcl_status
 ldm_unet_levels (const sdcl_st_file *f, sdcl_unet_config *c, sdcl_error *err)
@@ -643,7 +643,8 @@ sdcl_unet_config_from_ldm (const sdcl_st_file *f, sdcl_unet_config *c, sdcl_erro
       c->up_has_attn[b] = ldm_block_depth (f, "output_blocks", b * per_level) > 0;
       if (!c->down_has_attn[b])
         c->transformer_depth[b] = 1;
-      c->down_heads[b] = c->up_heads[b] = 8;   /* SD 1.x: not in the weights (§2.1) */
+      /* SD 1.x: not in the weights (docs/diffusion.md §UNet configuration) */
+      c->down_heads[b] = c->up_heads[b] = 8;
     }
   c->mid_transformer_depth = ldm_depth (f, U "middle_block");
   c->mid_has_attn = c->mid_transformer_depth > 0;

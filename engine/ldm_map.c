@@ -1,5 +1,5 @@
 /* Tensor names: the original LDM single-file layout (CompVis, Stability,
- * A1111) to diffusers' canonical names and back (reference §5.2-§5.5), and
+ * A1111) to diffusers' canonical names and back (docs/diffusion.md §Checkpoints), and
  * the small renames older diffusers folders need.
  *
  * Both directions walk the same structure and share the rename tables, so
@@ -21,14 +21,14 @@ typedef struct {
   const char *ldm, *canonical;
 } rename_rule;
 
-/* UNet ResBlock sub-modules (§5.3). */
+/* UNet ResBlock sub-modules (docs/diffusion.md §UNet names). */
 static const rename_rule unet_resnet_rules[] = {
   { "in_layers.0.", "norm1." },        { "in_layers.2.", "conv1." },
   { "emb_layers.1.", "time_emb_proj." }, { "out_layers.0.", "norm2." },
   { "out_layers.3.", "conv2." },       { "skip_connection.", "conv_shortcut." },
 };
 
-/* VAE resnets keep their names except the shortcut (§5.4). */
+/* VAE resnets keep their names except the shortcut (docs/diffusion.md §VAE names). */
 static const rename_rule vae_resnet_rules[] = {
   { "norm1.", "norm1." }, { "conv1.", "conv1." }, { "norm2.", "norm2." },
   { "conv2.", "conv2." }, { "nin_shortcut.", "conv_shortcut." },
@@ -252,8 +252,8 @@ map_vae (const char *p, char *out, size_t size)
 
 /* ---- text encoder ------------------------------------------------------ */
 
-/* HF CLIP names under an optional `text_model.` (§4.1); position_ids is a
- * constant buffer, not a weight. */
+/* HF CLIP names under an optional `text_model.` (docs/diffusion.md §CLIP
+ * text encoder); position_ids is a constant buffer, not a weight. */
 static bool
 map_text (const char *p, char *out, size_t size)
 {

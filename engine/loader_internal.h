@@ -11,7 +11,7 @@
 #include "model_files.h"
 
 /* SD's VAE always has 4 resolution levels; the LDM decoder numbers its up
- * blocks in reverse, so the mapping needs the count (§5.4). */
+ * blocks in reverse, so the mapping needs the count (docs/diffusion.md §VAE names). */
 #define SDCL_LDM_VAE_LEVELS 4
 
 #define SDCL_LDM_UNET_PREFIX "model.diffusion_model."

@@ -1,5 +1,5 @@
 /* Opening a checkpoint: a diffusers folder or a single LDM .safetensors
- * file (reference §5).  Either way the result is the same: validated files,
+ * file (docs/diffusion.md §Checkpoints).  Either way the result is the same: validated files,
  * configs, the detected family and three weight sets under canonical names,
  * each checked against the tensors its config implies.
  *
@@ -322,7 +322,7 @@ read_config (const char *dir, const char *component, const char *file, config_pa
 }
 
 /* Shard names come from JSON: only plain file names of the same folder
- * are acceptable (§1.4). */
+ * are acceptable (docs/diffusion.md §Sharded weights). */
 static bool
 plain_file_name (const char *name)
 {
@@ -477,7 +477,8 @@ folder_facts (const sdcl_model_files *mf, bool second_text_encoder, sdcl_family_
   if ((t = any_tensor_with_suffix (mf->unet_w, ".attn2.to_k.weight", 2)))
     facts->cross_attention_dim = (int) t->shape[1];
   facts->linear_projection = any_tensor_with_suffix (mf->unet_w, ".proj_in.weight", 2) != NULL;
-  facts->openclip_text = !mf->clip.quick_gelu;   /* OpenCLIP towers use exact GELU (§4.2) */
+  /* OpenCLIP towers use exact GELU (docs/diffusion.md §OpenCLIP text encoders) */
+  facts->openclip_text = !mf->clip.quick_gelu;
   if ((t = sdcl_wset_find (mf->text_w, "text_model.embeddings.token_embedding.weight")) && t->nd == 2)
     facts->text_hidden = (int) t->shape[1];
   if ((t = sdcl_wset_find (mf->unet_w, "add_embedding.linear_1.weight")) && t->nd == 2)

@@ -23,7 +23,7 @@ typedef struct {
   int layers_per_block;
   bool down_has_attn[SDCL_MAX_LEVELS];       /* CrossAttnDownBlock2D vs DownBlock2D */
   bool up_has_attn[SDCL_MAX_LEVELS];         /* per up block, in up-block order */
-  int down_heads[SDCL_MAX_LEVELS];           /* heads per down level (see §2.1 quirk) */
+  int down_heads[SDCL_MAX_LEVELS];           /* heads per down level (docs/diffusion.md §UNet configuration) */
   int up_heads[SDCL_MAX_LEVELS];             /* heads per up block (reversed list) */
   int mid_heads;
   int transformer_depth[SDCL_MAX_LEVELS];    /* per down level; up blocks use reversed */
@@ -63,7 +63,8 @@ typedef struct {
   int pad_token_id;                          /* id used to pad prompts to 77 */
 } sdcl_clip_config;
 
-/* Scheduler configuration (scheduler_config.json); defaults per §5.1/§6. */
+/* Scheduler configuration (scheduler_config.json); defaults per
+ * docs/diffusion.md §Diffusers folders. */
 typedef struct {
   int num_train_timesteps;
   float beta_start, beta_end;

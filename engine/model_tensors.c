@@ -67,7 +67,7 @@ sub (char *out, size_t size, const char *p, const char *name)
 
 #define SUB(buf, p, name) (sub ((buf), sizeof (buf), (p), (name)), (buf))
 
-/* ResnetBlock2D (§2.3); temb_dim 0 for the VAE's. */
+/* ResnetBlock2D (docs/diffusion.md §Resnet blocks); temb_dim 0 for the VAE's. */
 static void
 resnet (GArray *s, const char *p, int64_t in, int64_t out, int64_t temb_dim)
 {
@@ -92,7 +92,7 @@ attention (GArray *s, const char *p, int64_t c, int64_t context)
   linear (s, SUB (b, p, "to_out.0."), c, c, true);
 }
 
-/* Transformer2DModel with `depth` BasicTransformerBlocks (§2.4, §2.5). */
+/* Transformer2DModel with `depth` BasicTransformerBlocks (docs/diffusion.md §Transformer blocks). */
 static void
 transformer (GArray *s, const char *p, int64_t c, int depth, const sdcl_unet_config *cfg)
 {
@@ -166,7 +166,7 @@ unet_mid_block (GArray *s, const sdcl_unet_config *c)
 }
 
 /* Up block b mirrors down level n-1-b; each resnet takes the running
- * features concatenated with the skip it pops (§2.8). */
+ * features concatenated with the skip it pops (docs/diffusion.md §Skip connections). */
 static void
 unet_up_blocks (GArray *s, const sdcl_unet_config *c)
 {

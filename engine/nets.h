@@ -73,8 +73,8 @@ sdcl_status sdcl_vae_decode (sdcl_vae *m, const sdcl_t *z, const volatile int *c
 /* image [B, in_channels, H, W] in [-1, 1] -> moments [B, 2*latent_channels,
  * H/f, W/f] (f = 2^(n_levels-1), sizes floored per level): the posterior's
  * mean then its log-variance, unclamped — clamping and sampling belong to
- * the caller (§3.2, §3.5).  Needs a VAE built `with_encoder`.  `moments` is
- * allocated here. */
+ * the caller (docs/diffusion.md §VAE encoder, §Latents and the posterior).
+ * Needs a VAE built `with_encoder`.  `moments` is allocated here. */
 sdcl_status sdcl_vae_encode (sdcl_vae *m, const sdcl_t *image, const volatile int *cancel,
                              sdcl_t *moments, sdcl_error *err);
 

@@ -166,7 +166,7 @@ sdcl_t nn_group_norm_forward (sdcl_cl *cl, const nn_group_norm *n, const sdcl_t 
 void nn_group_norm_inplace (sdcl_cl *cl, const nn_group_norm *n, sdcl_t *x, bool silu);
 sdcl_t nn_layer_norm_forward (sdcl_cl *cl, const nn_layer_norm *n, const sdcl_t *x);
 
-/* ---- ResnetBlock2D (§2.3) ------------------------------------------------ */
+/* ---- ResnetBlock2D (docs/diffusion.md §Resnet blocks) ---------------------- */
 
 typedef struct {
   int64_t in_channels, out_channels;
@@ -187,7 +187,7 @@ sdcl_t nn_resnet_forward (sdcl_cl *cl, const nn_resnet *r, const sdcl_t *x,
 sdcl_t nn_resnet_forward_consume (sdcl_cl *cl, const nn_resnet *r, sdcl_t *x,
                                   const sdcl_t *silu_temb);
 
-/* ---- multi-head attention (§2.6, §3.4, §4.1) ----------------------------- */
+/* ---- multi-head attention (docs/diffusion.md §Attention) ------------------- */
 
 /* Names of the four projections inside one attention module. */
 typedef struct {

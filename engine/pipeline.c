@@ -1,7 +1,7 @@
 /* Text-to-image: prompt -> CLIP context -> denoising loop -> VAE decode.
  *
  * The loop follows diffusers' StableDiffusionPipeline step for step (see
- * diffusion-reference.md §6.11-§6.12): the negative and positive contexts
+ * docs/diffusion.md §Guidance, §Text to image): the negative and positive contexts
  * are batched [negative, positive], the latents duplicated, the UNet run once
  * per step with batch 2, the guided output combined on the host in float32,
  * and the sampler steps on the host.  Latents are small (4 x h x w floats),

@@ -1,4 +1,4 @@
-/* Image-to-image and inpainting (diffusion-reference.md §7, §8).
+/* Image-to-image and inpainting (docs/diffusion.md §Image to image, §Inpainting).
  *
  * Both start from an encoded picture instead of pure noise:
  *   - strength s picks how much of the N-step schedule runs: diffusers'
@@ -20,7 +20,7 @@
  * Soft masks.  A mask value s in [0, 1] is the amount of change wanted at
  * that pixel.  The latent logic reads s at the top-left pixel of each
  * latent cell (diffusers' nearest-neighbour downsampling) and applies the
- * differential-diffusion rule (§8.5): after the k-th of the n steps run
+ * differential-diffusion rule (docs/diffusion.md §Soft masks): after the k-th of the n steps run
  * (k = 1..n), a cell stays pinned to the re-noised image unless
  *     s > 1 - k/n,
  * i.e. a cell with strength s is released to the model after about
@@ -422,9 +422,10 @@ grow_span (int *lo, int *hi, int extra, int limit)
     *lo = 0;
 }
 
-/* "Only masked" crop box (§8.4): the mask's box grown by `pad` on each side
- * and clamped to the image, then grown along one axis towards the aspect
- * ratio tw/th of the size the model will work at. */
+/* "Only masked" crop box (docs/diffusion.md §Crop and compositing): the
+ * mask's box grown by `pad` on each side and clamped to the image, then
+ * grown along one axis towards the aspect ratio tw/th of the size the model
+ * will work at. */
 static sdcl_box
 crop_box (sdcl_box b, int pad, int tw, int th, int w, int h)
 {

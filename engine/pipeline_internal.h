@@ -75,8 +75,9 @@ sdcl_status sdcl_run_decode (sdcl_run *r, sdcl_image *out, sdcl_error *err);
 
 /* VAE-encodes `image` (RGB in [0, 1], the run's size) and writes
  * scaling_factor * (mean + std * eps) to latents (numel floats), eps being
- * the next draw of the run's generator (§3.5: the posterior sample, which is
- * what diffusers' img2img and inpaint pipelines use). */
+ * the next draw of the run's generator (the posterior sample, which is
+ * what diffusers' img2img and inpaint pipelines use: docs/diffusion.md
+ * §Latents and the posterior). */
 sdcl_status sdcl_run_encode (sdcl_run *r, const sdcl_image *image, float *latents, sdcl_error *err);
 
 /* Test probe of an edit run: called with stage "start" (the starting

@@ -1,7 +1,7 @@
 /* Gaussian noise generators.  Internal.
  *
  * SDCL_RNG_TORCH reproduces torch.randn(shape, generator=torch.Generator()
- * .manual_seed(seed)) on the CPU for float32 tensors (reference §10.1):
+ * .manual_seed(seed)) on the CPU for float32 tensors (docs/diffusion.md §Random numbers):
  * MT19937 seeded like torch, 24-bit uniforms, Box-Muller in blocks of 16
  * (8 cos / 8 sin), the tail block re-drawn; tensors of fewer than 16
  * elements use torch's scalar double path.  Successive draws continue the

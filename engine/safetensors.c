@@ -1,5 +1,5 @@
 /* safetensors reader: maps a file read-only and accepts it only after every
- * rule of the format holds (reference §1.3), so that the rest of the engine
+ * rule of the format holds (docs/diffusion.md §Validation), so that the rest of the engine
  * may trust each tensor's dtype, shape and byte range.
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later

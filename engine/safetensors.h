@@ -1,5 +1,5 @@
 /* safetensors reader: read-only mmap and full validation of the header and
- * tensor table (see shared diffusion-reference.md §1.3).  Internal.
+ * tensor table (see docs/diffusion.md §Validation).  Internal.
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */

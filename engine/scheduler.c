@@ -1,4 +1,4 @@
-/* Noise schedules (reference §6.1, §6.2, §6.7-§6.10): what diffusers'
+/* Noise schedules (docs/diffusion.md §Schedulers): what diffusers'
  * DDIMScheduler, EulerDiscreteScheduler, EulerAncestralDiscreteScheduler,
  * DPMSolverMultistepScheduler and LCMScheduler compute in set_timesteps().
  * The per-step math is in scheduler_step.c.
@@ -166,7 +166,7 @@ check_arguments (sdcl_sampler kind, const sdcl_sched_config *cfg, int steps, boo
   return SDCL_OK;
 }
 
-/* ---- training schedule (§6.1) ----------------------------------------------- */
+/* ---- training schedule (docs/diffusion.md §Training schedule) ---------------- */
 
 /* The loader hands config numbers over as float, but diffusers takes
  * sqrt(beta) of the double the JSON file spelled, and for SD's own beta_end
@@ -260,7 +260,7 @@ train_sigma (const sdcl_sched *s, int t)
   return sqrtf ((1.0f - a) / a);
 }
 
-/* ---- timestep spacing (§6.2), all in double like numpy ---------------------- */
+/* ---- timestep spacing (docs/diffusion.md §Timestep spacing), in double like numpy */
 
 /* numpy's round(): half to even (the default rounding mode of rint). */
 static double
@@ -350,7 +350,7 @@ lcm_timesteps (int T, int N, double *t)
     }
 }
 
-/* ---- sigmas (§6.7, §6.9) ----------------------------------------------------- */
+/* ---- sigmas (docs/diffusion.md §Euler, §DPM++ 2M) ---------------------------- */
 
 /* np.interp(x, arange(T), train sigmas) in double. */
 static double

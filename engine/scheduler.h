@@ -1,4 +1,4 @@
-/* Noise schedules and samplers, as diffusers implements them (reference §6).
+/* Noise schedules and samplers, as diffusers implements them (docs/diffusion.md §Schedulers).
  * Host-side float32 math on latent arrays; deterministic.  Internal.
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later

@@ -1,5 +1,5 @@
-/* One sampler step, scale_model_input and add_noise (reference §6.3 and
- * §6.6-§6.10, §7 step 3), as diffusers' step() functions compute them.
+/* One sampler step, scale_model_input and add_noise (docs/diffusion.md
+ * §Schedulers, §Image to image), as diffusers' step() functions compute them.
  *
  * diffusers works on float32 tensors: the per-step coefficients are 0-dim
  * float32 tensors and every tensor operation rounds once.  The loops below do
@@ -86,7 +86,7 @@ alpha_cumprod_at (const sdcl_sched *s, int t)
   return t >= 0 ? s->alphas_cumprod[t] : s->final_alpha_cumprod;
 }
 
-/* DDIM (§6.3): the previous timestep is always t − T // N. */
+/* DDIM (docs/diffusion.md §DDIM): the previous timestep is always t − T // N. */
 static void
 ddim_step (sdcl_sched *s, const float *model_out, float *x, int64_t numel, sdcl_randn *rng,
            float *x0_out)
@@ -117,7 +117,7 @@ ddim_step (sdcl_sched *s, const float *model_out, float *x, int64_t numel, sdcl_
   g_free (noise);
 }
 
-/* LCM (§6.10): consistency boundary condition, then re-noising to the next
+/* LCM (docs/diffusion.md §LCM): consistency boundary condition, then re-noising to the next
  * timestep with fresh noise (except after the last step). */
 static void
 lcm_step (sdcl_sched *s, const float *model_out, float *x, int64_t numel, sdcl_randn *rng,
@@ -177,8 +177,9 @@ ve_x0 (sdcl_prediction pred, ve_level l, float x, float out)
     }
 }
 
-/* Euler (§6.7) with s_churn = 0, and Euler ancestral (§6.8): an Euler step to
- * sigma_down, then noise of sigma_up (drawn every step, even when it is 0). */
+/* Euler (docs/diffusion.md §Euler) with s_churn = 0, and Euler ancestral
+ * (§Euler ancestral): an Euler step to sigma_down, then noise of sigma_up
+ * (drawn every step, even when it is 0). */
 static void
 euler_step (sdcl_sched *s, const float *model_out, float *x, int64_t numel, sdcl_randn *rng,
             float *x0_out)
@@ -211,7 +212,7 @@ euler_step (sdcl_sched *s, const float *model_out, float *x, int64_t numel, sdcl
     }
 }
 
-/* ---- DPM-Solver++ 2M (§6.9): VP latents, steps in log-SNR λ = −log σ ------ */
+/* ---- DPM-Solver++ 2M (docs/diffusion.md §DPM++ 2M): VP latents, steps in log-SNR λ = −log σ */
 
 typedef struct {
   float alpha;  /* 1 / sqrt(σ² + 1) */

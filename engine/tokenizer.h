@@ -1,4 +1,4 @@
-/* CLIP BPE tokenizer, equal to transformers' CLIPTokenizer (reference §4.3).
+/* CLIP BPE tokenizer, equal to transformers' CLIPTokenizer (docs/diffusion.md §Tokenizer).
  * Internal.
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later

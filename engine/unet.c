@@ -1,4 +1,4 @@
-/* UNet2DConditionModel (reference §2): time embedding, conv_in, down
+/* UNet2DConditionModel (docs/diffusion.md §UNet): time embedding, conv_in, down
  * blocks (ResnetBlock2D + optional Transformer2D per layer, downsampler),
  * mid block (resnet, transformer, resnet), up blocks consuming the skips
  * (cat([x, skip]) → resnet → optional transformer, upsampler to the size
@@ -459,8 +459,9 @@ transformer2d_forward (sdcl_cl *cl, const transformer2d *t, const sdcl_t *x, con
   return y;
 }
 
-/* Sinusoidal embedding of one timestep per batch entry (§2.2), in float32
- * with the same operation order as the reference, [B, dim]. */
+/* Sinusoidal embedding of one timestep per batch entry (docs/diffusion.md
+ * §Time embedding), in float32 with the same operation order as the
+ * reference, [B, dim]. */
 static void
 timestep_embedding (const sdcl_unet_config *c, const float *timesteps, int batch, int64_t dim,
                     float *out)
@@ -636,7 +637,8 @@ up_block_forward (unet_run *r, unet_block *blk)
       if ((st = layer_ready (r, blk, LAYER_SAMPLER, 0)) != SDCL_OK)
         return st;
       /* Nearest upsampling to the exact size of the next skip: x2 for even
-       * sizes, and what makes odd latent sizes (6x10) line up (§2.7). */
+       * sizes, and what makes odd latent sizes (6x10) line up
+       * (docs/diffusion.md §Down- and upsampling). */
       const sdcl_t *next = top_skip (r);
       sdcl_t y = nn_conv_forward (r->cl, &blk->sampler, &r->x, next->d[2], next->d[3], NULL);
       layer_done (r, blk, LAYER_SAMPLER, 0);

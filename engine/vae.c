@@ -1,4 +1,4 @@
-/* AutoencoderKL (reference §3): the decoder (post_quant_conv, conv_in, mid
+/* AutoencoderKL (docs/diffusion.md §VAE): the decoder (post_quant_conv, conv_in, mid
  * block, up blocks, GroupNorm + SiLU + conv_out) and, on request, the
  * encoder (conv_in, down blocks with the asymmetric-padding downsampler,
  * mid block, GroupNorm + SiLU + conv_out, quant_conv).  Every GroupNorm of
@@ -269,7 +269,8 @@ encode (sdcl_vae *m, sdcl_t *x, const volatile int *cancel, sdcl_error *err)
   sdcl_cl *cl = m->cl;
   const vae_coder *v = &m->encoder;
   /* The encoder's downsampler pads one zero row/column at the bottom/right
-   * only, then convolves without padding: floor(H/2) x floor(W/2) (§3.2). */
+   * only, then convolves without padding: floor(H/2) x floor(W/2)
+   * (docs/diffusion.md §VAE encoder). */
   const sdcl_conv_desc down = { .stride = 2, .pad_b = 1, .pad_r = 1 };
   advance (cl, x, nn_conv_forward (cl, &v->conv_in, x, 0, 0, NULL));
   sdcl_status st = nn_poll (cl, cancel, err);

@@ -1,7 +1,7 @@
 /* Tiled VAE decode and encode (issue 6): the untiled result, up to float
  * rounding, with device memory bounded by a tile instead of the image.
  *
- * Why not diffusers' tiled VAE (diffusion-reference.md §3.6): it runs the
+ * Why not diffusers' tiled VAE (docs/diffusion.md §Tiled VAE): it runs the
  * whole network on overlapping tiles and cross-fades them.  Every GroupNorm
  * then normalises with its tile's statistics instead of the image's, so
  * the tiles differ in tone and the blend only hides their edges.  Here the
@@ -416,7 +416,8 @@ encode (tiler *t, fmap *x)
       const vae_block *blk = &v->blocks[i];
       for (int j = 0; j < blk->n_layers; j++)
         resnet_step (t, &blk->resnets[j], x);
-      /* The asymmetric downsampler: one zero row/column bottom/right (§3.2). */
+      /* The asymmetric downsampler: one zero row/column bottom/right
+       * (docs/diffusion.md §VAE encoder). */
       if (blk->sampler.weight)
         conv_step (t, (conv_spec) { &blk->sampler, 2, 0, 1, false }, x);
     }

@@ -4,7 +4,7 @@
  * counts its two products (q k^T and p v): 4 * queries * keys * channels.
  * Norms, activations, softmax and elementwise work are not counted (they
  * are a few percent and not FLOP-bound).  The figures reproduce
- * docs/performance-facts.md (SD1.5 UNet 180 / 803 GFLOP at 32x32 / 64x64
+ * docs/performance.md (SD1.5 UNet 180 / 803 GFLOP at 32x32 / 64x64
  * latents, VAE decoder 622 / 2515 GFLOP to 256 / 512 pixels).
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later

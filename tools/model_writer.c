@@ -449,7 +449,7 @@ clip_json (JsonBuilder *b, const sdcl_clip_config *c)
   member_int (b, "vocab_size", c->vocab_size);
 }
 
-/* SD 1.5's PNDM settings (§5.1). */
+/* SD 1.5's PNDM settings (docs/diffusion.md §Diffusers folders). */
 static void
 scheduler_json (JsonBuilder *b, const sdcl_sched_config *s)
 {

@@ -1,5 +1,5 @@
 /* Streaming ("flash") attention: softmax (q k^T * scale) v per head without
- * ever storing the N x M scores (reference §9.2).
+ * ever storing the N x M scores (docs/diffusion.md §Streaming attention).
  *
  * A work-group of BQ work-items owns BQ consecutive queries of one head of
  * one batch entry; each work-item owns one query and keeps its scaled query

@@ -221,7 +221,7 @@ test_fp16_variant_and_bare_text_names (void)
   char *from = g_build_filename (dir, "vae", "diffusion_pytorch_model.safetensors", NULL);
   char *to = g_build_filename (dir, "vae", "diffusion_pytorch_model.fp16.safetensors", NULL);
   CHECK (g_rename (from, to) == 0, "rename to the fp16 variant");
-  /* a text encoder saved without the text_model. prefix (§4.1) */
+  /* a text encoder saved without the text_model. prefix (docs/diffusion.md §CLIP text encoder) */
   size_t n;
   mk_tensor *t = mk_component_tensors (&m, SDCL_COMP_TEXT, false, &n);
   for (size_t i = 0; i < n; i++)

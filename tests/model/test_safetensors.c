@@ -1,4 +1,4 @@
-/* safetensors reader: every validation rule of reference §1.3 on crafted
+/* safetensors reader: every validation rule of docs/diffusion.md §Validation on crafted
  * buffers and real files, and the F16/BF16/F32 conversions.
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later

@@ -1,8 +1,9 @@
-/* VAE encoder (§3.2) against a direct host implementation written from the
- * reference doc (plain loops over the F32 fixture weights; there is no
- * diffusers golden for the encoder yet).  The image size 21x30 is odd on
- * purpose: the encoder's downsampler pads one row/column at the bottom/right
- * only, which gives floor(H/2) per level (21 -> 10 -> 5 -> 2).
+/* VAE encoder (docs/diffusion.md §VAE encoder) against a direct host
+ * implementation written from that description (plain loops over the F32
+ * fixture weights; there is no diffusers golden for the encoder yet).  The
+ * image size 21x30 is odd on purpose: the encoder's downsampler pads one
+ * row/column at the bottom/right only, which gives floor(H/2) per level
+ * (21 -> 10 -> 5 -> 2).
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */

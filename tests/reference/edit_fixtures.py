@@ -13,9 +13,10 @@ Every pipeline run is instrumented without changing what it computes
 (randn_tensor wrapped in the pipeline, VAE and scheduler modules; vae.encode,
 scheduler.add_noise, scheduler.step and the UNet wrapped to record their
 arguments; callback_on_step_end for the latents after every step). Each run is
-then recomputed by an independent loop written from the reference doc (§7,
-§8.2, §8.3) with a fresh generator, which must agree: this pins down the
-draw order and the blending rules the README states.
+then recomputed by an independent loop written from docs/diffusion.md
+(§Image to image, §4-channel inpainting, §9-channel inpainting) with a fresh
+generator, which must agree: this pins down the draw order and the blending
+rules the README states.
 """
 import functools
 import importlib
@@ -371,7 +372,7 @@ def _context(pipe):
 
 
 def _add_noise_doc(sched_name, sched, x0, eps, idx, t):
-    """add_noise written from §7 step 3 (not the scheduler's method)."""
+    """add_noise written from docs/diffusion.md §Image to image (not the scheduler's method)."""
     if sched_name == 'ddim':
         ab = sched.alphas_cumprod[int(t)]
         return ab.sqrt() * x0 + (1 - ab).sqrt() * eps
@@ -410,7 +411,8 @@ def img2img_one(components, sched_name, strength, init_pil, out_dir, ctx_ref):
     assert torch.equal(an['noise'], noise)
     assert torch.equal(sched.timesteps[t_start:], timesteps)
 
-    # Independent recomputation (§3.5, §7) with a fresh generator.
+    # Independent recomputation (docs/diffusion.md §Latents and the posterior, §Image to image)
+    # with a fresh generator.
     # The pipeline's image tensor is a permuted HWC array (channels-last
     # strides); torch's conv takes another summation path for it (~1e-5
     # relative on the posterior mean vs a contiguous input), so the
@@ -528,7 +530,7 @@ def inpaint_one(components, sched_name, strength, init_pil, mask_pil, out_dir, c
     draws = [t for _, t in rec.draws]
     noise = draws[1] if encodes_img else draws[0]
 
-    # Independent recomputation (§8) with a fresh generator.
+    # Independent recomputation (docs/diffusion.md §Inpainting) with a fresh generator.
     g = torch.Generator('cpu').manual_seed(SEED)
     with torch.no_grad():
         image_latents = None

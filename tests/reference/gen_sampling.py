@@ -212,7 +212,7 @@ def trajectory_goldens(tensors, entries):
                         'steps': TRAJ_STEPS, 'config': config, 'noise_seed': TRAJ_NOISE_SEED})
 
 
-# ---- add_noise (img2img, reference §7 step 3) ------------------------------------
+# ---- add_noise (img2img, docs/diffusion.md §Image to image) ---------------------
 
 # name -> (sampler, karras, inference steps)
 ADD_NOISE_VARIANTS = {
@@ -250,7 +250,7 @@ def add_noise_goldens(tensors, entries):
 
 # ---- img2img: add_noise at the start step, then the remaining steps ----------------
 
-# name -> (sampler, karras); N = 6 steps at strength 0.5 (§7: t_start = 3)
+# name -> (sampler, karras); N = 6 steps at strength 0.5 (docs/diffusion.md §Image to image: t_start = 3)
 IMG2IMG_VARIANTS = {
     'ddim': ('ddim', False),
     'euler': ('euler', False),

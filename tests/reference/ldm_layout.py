@@ -1,5 +1,5 @@
 """diffusers -> single-file LDM (CompVis / A1111) tensor names, written from
-the mapping tables of the reference doc (§5.2-§5.5), read in reverse.
+the mapping tables of docs/diffusion.md (§Checkpoints), read in reverse.
 
 `to_ldm(unet_sd, vae_sd, text_sd, unet_config, vae_config)` returns a dict
 keyed by LDM names; `from_ldm` is an independent parser of LDM names back to

@@ -245,7 +245,7 @@ def text_encoder_state_dict(text):
 
     transformers >= 5 flattened CLIPTextModel (its state_dict() and its own
     save_pretrained use `embeddings.*`, `encoder.*`, `final_layer_norm.*`);
-    every published SD checkpoint, and the reference doc, use the historical
+    every published SD checkpoint, and docs/diffusion.md, use the historical
     `text_model.` prefix, which transformers still accepts on load.  We write
     the historical names."""
     return {'text_model.' + k: v for k, v in text.state_dict().items()}
