@@ -117,6 +117,15 @@ encode (FILE *fp, const char *path, const sdcl_image *img, const char *const *ke
   return ok;
 }
 
+/* A system call's result: false with errno's message when it failed. */
+static bool
+sys_ok (bool succeeded, const char *path, char *msg, size_t msg_size)
+{
+  if (!succeeded)
+    snprintf (msg, msg_size, "cannot write %s: %s", path, strerror (errno));
+  return succeeded;
+}
+
 /* A device, FIFO or other non-regular file (-o /dev/null, a pipe) is
  * written into directly: it cannot be replaced, and it is never
  * removed, whatever happens. */
@@ -169,16 +178,20 @@ write_replacing (const char *path, const struct stat *old, const sdcl_image *img
   if (!ok)
     snprintf (msg, msg_size, "cannot write %s: %s", path, strerror (errno));
   ok = ok && encode (fp, path, img, keys, values, n, msg, msg_size);
-  if (ok && (fsync (fd) != 0 || fclose (fp) != 0 || rename (tmp, target) != 0))
-    snprintf (msg, msg_size, "cannot write %s: %s", path, strerror (errno));
-  else if (ok)
-    return true;
-  else if (fp)
-    fclose (fp);
+  /* Synced before the rename, so that a crash cannot leave the new name
+   * on an empty file. */
+  ok = ok && sys_ok (fsync (fd) == 0, path, msg, msg_size);
+  if (fp)
+    {
+      bool closed = fclose (fp) == 0;
+      ok = ok && sys_ok (closed, path, msg, msg_size);
+    }
   else
     close (fd);
-  g_unlink (tmp); /* only ever the file made here */
-  return false;
+  ok = ok && sys_ok (rename (tmp, target) == 0, path, msg, msg_size);
+  if (!ok)
+    g_unlink (tmp); /* only ever the file made here */
+  return ok;
 }
 
 bool
