@@ -287,7 +287,8 @@ main (int argc, char **argv)
     { NULL }
   };
   cli_number numbers[] = {
-    CLI_NUMBER ("width", 'W', CLI_INT, 8, SDCL_MAX_SIDE_PIXELS, &width, "image width in pixels (512)", "N"),
+    CLI_NUMBER ("width", 'W', CLI_INT, 8, SDCL_MAX_SIDE_PIXELS, &width,
+                "image width in pixels (512)", "N"),
     CLI_NUMBER ("height", 'H', CLI_INT, 8, SDCL_MAX_SIDE_PIXELS, &height,
                 "image height in pixels (512)", "N"),
     CLI_NUMBER ("steps", 's', CLI_INT, 1, SDCL_MAX_STEPS, &steps,

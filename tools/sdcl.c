@@ -433,13 +433,16 @@ enum { N_GEN_NUMBERS = 6, N_SIZE_NUMBERS = 2, N_EDIT_NUMBERS = 3 };
 static void
 number_rows (gen_mode mode, sdcl_gen_params *p, cli_number *rows)
 {
-  const char *width_help = mode == MODE_INPAINT ? "With --only-masked: working width (default: native)"
-                                                : "Width in pixels (default: model's native)";
+  const char *width_help = mode == MODE_INPAINT
+                               ? "With --only-masked: working width (default: native)"
+                               : "Width in pixels (default: model's native)";
   cli_number all[] = {
-    CLI_NUMBER ("steps", 's', CLI_INT, 1, SDCL_MAX_STEPS, &p->steps, "Denoising steps (default 20)", "N"),
+    CLI_NUMBER ("steps", 's', CLI_INT, 1, SDCL_MAX_STEPS, &p->steps,
+                "Denoising steps (default 20)", "N"),
     CLI_NUMBER ("cfg", 'g', CLI_FLOAT, 0, SDCL_MAX_GUIDANCE, &p->guidance,
       "Guidance scale (default 7.5; <= 1 disables)", "G"),
-    CLI_NUMBER ("seed", 0, CLI_UINT64, 0, 0, &p->seed, "Noise seed (default: random, printed)", "N"),
+    CLI_NUMBER ("seed", 0, CLI_UINT64, 0, 0, &p->seed,
+                "Noise seed (default: random, printed)", "N"),
     CLI_NUMBER ("clip-skip", 0, CLI_INT, 0, G_MAXINT, &p->clip_skip,
       "Use the k-th text encoder layer from the end", "K"),
     CLI_NUMBER ("eta", 0, CLI_FLOAT, 0, G_MAXFLOAT, &p->eta, "DDIM eta (default 0)", "E"),
@@ -480,7 +483,8 @@ parse_generate (gen_mode mode, int argc, char **argv, model_opts *mo, gen_opts *
   GOptionEntry gen_entries[] = {
     { "sampler", 0, 0, G_OPTION_ARG_STRING, &g->sampler,
       "euler, euler_a, ddim, dpmpp_2m (default), lcm (few steps: 4-8 at --cfg 1-2)", "NAME" },
-    { "karras", 0, 0, G_OPTION_ARG_NONE, &g->karras, "Karras sigmas (default for dpmpp_2m/euler)", NULL },
+    { "karras", 0, 0, G_OPTION_ARG_NONE, &g->karras, "Karras sigmas (default for dpmpp_2m/euler)",
+      NULL },
     { "no-karras", 0, 0, G_OPTION_ARG_NONE, &g->no_karras, "Model's own sigma spacing", NULL },
     { "rng", 0, 0, G_OPTION_ARG_STRING, &g->rng,
       "Noise generator: torch (same images as diffusers on CPU; default) or philox", "NAME" },

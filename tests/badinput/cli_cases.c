@@ -290,11 +290,13 @@ test_stray (void)
             (const char *[]) { "txt2img", "-m", model_dir, "a red circle", "-o", "o.png", NULL });
   run_case ("cli_stray_after_dashdash", NULL, NULL,
             (const char *[]) { "txt2img", "-m", model_dir, "-o", "o.png", "--", "x", NULL });
-  run_case ("cli_stray_info", NULL, NULL, (const char *[]) { "info", "-m", model_dir, "extra", NULL });
+  run_case ("cli_stray_info", NULL, NULL,
+            (const char *[]) { "info", "-m", model_dir, "extra", NULL });
 }
 
 /* "café", a palette emoji, Arabic and a combining accent. */
-#define MIXED_PROMPT "caf\xc3\xa9 \xf0\x9f\x8e\xa8 \xd9\x85\xd8\xb1\xd8\xad\xd8\xa8\xd8\xa7 e\xcc\x81"
+#define MIXED_PROMPT \
+  "caf\xc3\xa9 \xf0\x9f\x8e\xa8 \xd9\x85\xd8\xb1\xd8\xad\xd8\xa8\xd8\xa7 e\xcc\x81"
 
 static void
 test_prompts (void)

@@ -157,7 +157,8 @@ fuzz_numbers (const char *text)
         FUZZ_CHECK (ok == (integer && want >= (__int128) o->min && want <= (__int128) o->max)
                     && (!ok || i == (int) want));
       else if (o->kind == CLI_UINT64)
-        FUZZ_CHECK (ok == (integer && want <= (__int128) G_MAXUINT64) && (!ok || u == (uint64_t) want));
+        FUZZ_CHECK (ok == (integer && want <= (__int128) G_MAXUINT64)
+                    && (!ok || u == (uint64_t) want));
       else if (ok)
         {
           double v = o->kind == CLI_FLOAT ? (double) f : d;
