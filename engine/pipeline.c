@@ -112,9 +112,9 @@ sdcl_run_check_params (const sdcl_model *m, const sdcl_gen_params *p, sdcl_error
   if (p->steps < 1 || p->steps > SDCL_MAX_STEPS)
     return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT, "steps must be 1..%d, got %d",
                       SDCL_MAX_STEPS, p->steps);
-  if (!isfinite (p->guidance) || p->guidance < 0.0f || p->guidance > 100.0f)
-    return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT, "guidance scale must be 0..100, got %g",
-                      (double) p->guidance);
+  if (!isfinite (p->guidance) || p->guidance < 0.0f || p->guidance > SDCL_MAX_GUIDANCE)
+    return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT, "guidance scale must be 0..%g, got %g",
+                      SDCL_MAX_GUIDANCE, (double) p->guidance);
   if (!sdcl_sampler_name (p->sampler))
     return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT, "unknown sampler %d", (int) p->sampler);
   if (p->rng != SDCL_RNG_TORCH && p->rng != SDCL_RNG_PHILOX)

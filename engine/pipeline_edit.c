@@ -30,6 +30,7 @@
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "image_ops.h"
@@ -473,6 +474,38 @@ inpaint_box (sdcl_model *m, const sdcl_gen_params *p, const sdcl_image *init,
   return st;
 }
 
+static float
+peak (const float *v, size_t n)
+{
+  float m = 0.0f;
+  for (size_t i = 0; i < n; i++)
+    m = MAX (m, v[i]);
+  return m;
+}
+
+/* A mask that is empty, or blurred so thin that it is black in 8 bits,
+ * repaints nothing (or next to nothing) and the run returns the input:
+ * without a word that looks like a failed generation. */
+static void
+warn_faint_mask (const sdcl_gen_params *p, const sdcl_image *mask, const float *soft)
+{
+  if (!p->warning)
+    return;
+  size_t n = (size_t) mask->width * mask->height;
+  float sharp_peak = peak (mask->data, n), soft_peak = peak (soft, n);
+  char text[256];
+  if (!(sharp_peak > 0.0f))
+    snprintf (text, sizeof text, "the inpainting mask is empty (black everywhere): the result "
+              "is the input");
+  else if (soft_peak < 1.0f / 255.0f)
+    snprintf (text, sizeof text, "the inpainting mask blurred by %g pixels is empty (its largest "
+              "value, %.2g, is under 1/255): the result is the input, or nearly; use a smaller "
+              "mask blur", (double) p->mask_blur, (double) soft_peak);
+  else
+    return;
+  p->warning (text, p->user_data);
+}
+
 sdcl_status
 sdcl_inpaint (sdcl_model *model, const sdcl_gen_params *params, const sdcl_image *init,
               const sdcl_image *mask, sdcl_image *out, sdcl_error *err)
@@ -484,9 +517,10 @@ sdcl_inpaint (sdcl_model *model, const sdcl_gen_params *params, const sdcl_image
   sdcl_status st = check_edit (model, params, init, mask, err);
   if (st != SDCL_OK)
     return st;
-  if (!isfinite (params->mask_blur) || params->mask_blur < 0.0f || params->mask_blur > 1000.0f)
-    return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT, "mask blur must be 0..1000 pixels, got %g",
-                      (double) params->mask_blur);
+  if (!isfinite (params->mask_blur) || params->mask_blur < 0.0f
+      || params->mask_blur > SDCL_MAX_MASK_BLUR)
+    return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT, "mask blur must be 0..%g pixels, got %g",
+                      SDCL_MAX_MASK_BLUR, (double) params->mask_blur);
   if (params->only_masked && params->mask_padding < 0)
     return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT, "mask padding must be >= 0, got %d",
                       params->mask_padding);
@@ -497,6 +531,7 @@ sdcl_inpaint (sdcl_model *model, const sdcl_gen_params *params, const sdcl_image
   int W = init->width, H = init->height;
   float *soft = g_new (float, (size_t) W * H);
   sdcl_mask_blur (mask->data, W, H, params->mask_blur, soft);
+  warn_faint_mask (params, mask, soft);
   sdcl_box box = { 0, 0, W, H };
   bool any = sdcl_mask_bbox (soft, W, H, &box);
 

@@ -256,6 +256,17 @@ void sdcl_image_free (sdcl_image *image); /* frees data, not the struct */
  * it is only valid during the call.  Return false to cancel. */
 typedef bool (*sdcl_progress_fn) (int step, int n_steps, const sdcl_image *preview, void *user_data);
 
+/* Limits of sdcl_gen_params checked by every generation call (front ends
+ * check their users' values against the same ones). */
+#define SDCL_MAX_STEPS 1000
+#define SDCL_MAX_SIDE_PIXELS 8192
+#define SDCL_MAX_GUIDANCE 100.0
+#define SDCL_MAX_MASK_BLUR 1000.0
+
+/* Called with a sentence in English when a run goes on but will likely not
+ * do what was asked (see sdcl_gen_params.warning). */
+typedef void (*sdcl_warning_fn) (const char *message, void *user_data);
+
 typedef struct {
   const char *prompt;            /* NULL is the empty prompt */
   const char *negative_prompt;   /* NULL is the empty prompt */
@@ -310,6 +321,13 @@ typedef struct {
    * down to 32 pixels, before failing with the sizes needed and
    * available.  -1: never tile. */
   int vae_tile;
+
+  /* When not NULL, called (with user_data) as a run finds that its result
+   * will not be what the caller likely meant; the run goes on.  So far:
+   * an inpainting mask that is empty, or that mask_blur spreads so thin
+   * that its largest value is under 1/255 (black in 8 bits): the result is
+   * then the input, or nearly. */
+  sdcl_warning_fn warning;
 } sdcl_gen_params;
 
 sdcl_gen_params sdcl_gen_default_params (void);

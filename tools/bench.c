@@ -33,6 +33,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "cli_options.h"
 #include "flops.h"
 #include "ops.h"
 #include "pipeline_internal.h"
@@ -272,9 +273,6 @@ main (int argc, char **argv)
            no_cfg = FALSE, txt2img = FALSE, txt2img_child = FALSE;
   GOptionEntry entries[] = {
     { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path, "checkpoint (folder or .safetensors)", "M" },
-    { "width", 'W', 0, G_OPTION_ARG_INT, &width, "image width in pixels (512)", "N" },
-    { "height", 'H', 0, G_OPTION_ARG_INT, &height, "image height in pixels (512)", "N" },
-    { "steps", 's', 0, G_OPTION_ARG_INT, &steps, "timed UNet evaluations per batch size (1)", "N" },
     { "device", 'd', 0, G_OPTION_ARG_STRING, &device, "OpenCL device (as sdcl's --device)", "D" },
     { "precision", 'p', 0, G_OPTION_ARG_STRING, &precision, "weights on the device: f16 (default) or f32", "P" },
     { "encode", 0, 0, G_OPTION_ARG_NONE, &encode, "also time the VAE encoder", NULL },
@@ -288,15 +286,26 @@ main (int argc, char **argv)
     { "txt2img-child", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE, &txt2img_child, NULL, NULL },
     { NULL }
   };
-  GOptionContext *octx = g_option_context_new ("- time sdcl's phases on a checkpoint");
-  g_option_context_add_main_entries (octx, entries, NULL);
-  GError *gerr = NULL;
-  if (!g_option_context_parse (octx, &argc, &argv, &gerr) || !model_path || steps < 1)
-    {
-      fprintf (stderr, "sdcl-bench: %s\n", gerr ? gerr->message : "--model is required");
-      return 2;
-    }
-  g_option_context_free (octx);
+  cli_number numbers[] = {
+    CLI_NUMBER ("width", 'W', CLI_INT, 8, SDCL_MAX_SIDE_PIXELS, &width,
+                "image width in pixels (512)", "N"),
+    CLI_NUMBER ("height", 'H', CLI_INT, 8, SDCL_MAX_SIDE_PIXELS, &height,
+                "image height in pixels (512)", "N"),
+    CLI_NUMBER ("steps", 's', CLI_INT, 1, SDCL_MAX_STEPS, &steps,
+                "timed UNet evaluations per batch size (1)", "N"),
+    { NULL },
+  };
+  cli_setup_locale ();
+  cli_parser opts;
+  cli_parser_init (&opts, "- time sdcl's phases on a checkpoint");
+  cli_parser_add (&opts, entries);
+  cli_parser_add_numbers (&opts, numbers);
+  bool parsed = cli_parser_parse (&opts, "sdcl-bench", &argc, &argv);
+  cli_parser_clear (&opts);
+  if (parsed && !model_path)
+    fprintf (stderr, "sdcl-bench: --model is required\n");
+  if (!parsed || !model_path)
+    return 2;
   if (!precision)
     precision = g_strdup ("f16");
   const bool f32 = strcmp (precision, "f32") == 0;

@@ -5,18 +5,54 @@
 #include "png_io.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <glib.h>
+#include <glib/gstdio.h>
 #include <math.h>
 #include <png.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static unsigned char
 to_u8 (float v)
 {
   float s = rintf (v * 255.0f);
   return (unsigned char) (s < 0.0f ? 0.0f : s > 255.0f ? 255.0f : s);
+}
+
+static bool
+is_ascii (const char *s)
+{
+  for (; *s; s++)
+    if ((unsigned char) *s >= 0x80)
+      return false;
+  return true;
+}
+
+/* What made libpng give up: its message and the errno of the failed
+ * write (libpng only says "Write Error"). */
+typedef struct {
+  int saved_errno;
+  char text[200];
+} write_error;
+
+static void
+on_write_error (png_structp png, png_const_charp message)
+{
+  write_error *e = png_get_error_ptr (png);
+  e->saved_errno = errno;
+  snprintf (e->text, sizeof e->text, "%s", message);
+  png_longjmp (png, 1);
+}
+
+static void
+on_write_warning (png_structp png, png_const_charp message)
+{
+  (void) png;
+  (void) message;
 }
 
 static bool
@@ -35,9 +71,14 @@ write_rows (png_structp png, png_infop info, FILE *fp, const sdcl_image *img,
   png_set_sRGB (png, info, PNG_sRGB_INTENT_PERCEPTUAL);
   for (int i = 0; i < n; i++)
     {
-      png_text text = { .compression = PNG_TEXT_COMPRESSION_NONE,
+      /* tEXt is Latin-1: text beyond ASCII (a prompt in any script, as
+       * UTF-8) goes into an iTXt chunk, which is UTF-8. */
+      png_text text = { .compression = is_ascii (values[i]) ? PNG_TEXT_COMPRESSION_NONE
+                                                            : PNG_ITXT_COMPRESSION_NONE,
                         .key = (char *) keys[i],
-                        .text = (char *) values[i] };
+                        .text = (char *) values[i],
+                        .lang = (char *) "",
+                        .lang_key = (char *) "" };
       png_set_text (png, info, &text, 1);
     }
   png_write_info (png, info);
@@ -53,8 +94,43 @@ write_rows (png_structp png, png_infop info, FILE *fp, const sdcl_image *img,
   return true;
 }
 
-bool
-sdcl_png_write (const char *path, const sdcl_image *img, const char *const *keys,
+/* Encodes into an open stream and flushes it; on failure writes the
+ * cause to msg. */
+static bool
+encode (FILE *fp, const char *path, const sdcl_image *img, const char *const *keys,
+        const char *const *values, int n, char *msg, size_t msg_size)
+{
+  write_error why = { 0, "out of memory" };
+  png_structp png = png_create_write_struct (PNG_LIBPNG_VER_STRING, &why, on_write_error,
+                                             on_write_warning);
+  png_infop info = png ? png_create_info_struct (png) : NULL;
+  bool ok = png && info && write_rows (png, info, fp, img, keys, values, n);
+  png_destroy_write_struct (&png, &info);
+  if (ok && fflush (fp) != 0)
+    {
+      ok = false;
+      why.saved_errno = errno;
+    }
+  if (!ok)
+    snprintf (msg, msg_size, "cannot write %s: %s", path,
+              why.saved_errno ? strerror (why.saved_errno) : why.text);
+  return ok;
+}
+
+/* A system call's result: false with errno's message when it failed. */
+static bool
+sys_ok (bool succeeded, const char *path, char *msg, size_t msg_size)
+{
+  if (!succeeded)
+    snprintf (msg, msg_size, "cannot write %s: %s", path, strerror (errno));
+  return succeeded;
+}
+
+/* A device, FIFO or other non-regular file (-o /dev/null, a pipe) is
+ * written into directly: it cannot be replaced, and it is never
+ * removed, whatever happens. */
+static bool
+write_in_place (const char *path, const sdcl_image *img, const char *const *keys,
                 const char *const *values, int n, char *msg, size_t msg_size)
 {
   FILE *fp = fopen (path, "wb");
@@ -63,18 +139,129 @@ sdcl_png_write (const char *path, const sdcl_image *img, const char *const *keys
       snprintf (msg, msg_size, "cannot write %s: %s", path, strerror (errno));
       return false;
     }
-  png_structp png = png_create_write_struct (PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
-  png_infop info = png ? png_create_info_struct (png) : NULL;
-  bool ok = png && info && write_rows (png, info, fp, img, keys, values, n);
-  png_destroy_write_struct (&png, &info);
-  if (fclose (fp) != 0)
-    ok = false;
-  if (!ok)
+  bool ok = encode (fp, path, img, keys, values, n, msg, msg_size);
+  if (fclose (fp) != 0 && ok)
     {
-      snprintf (msg, msg_size, "failed to write PNG %s", path);
-      remove (path);
+      snprintf (msg, msg_size, "cannot write %s: %s", path, strerror (errno));
+      ok = false;
     }
   return ok;
+}
+
+/* A regular file (or a new one) is written to a temporary file in the same
+ * folder, synced and renamed over the target: a run that fails or is
+ * killed leaves the previous file as it was.  A symbolic link is followed
+ * and stays a link.  The new file keeps an existing target's permissions;
+ * a new one gets 0666 minus the umask, as any file the user creates. */
+static bool
+write_replacing (const char *path, const struct stat *old, const sdcl_image *img,
+                 const char *const *keys, const char *const *values, int n, char *msg,
+                 size_t msg_size)
+{
+  g_autofree char *target = old ? realpath (path, NULL) : g_strdup (path);
+  if (!target)
+    {
+      snprintf (msg, msg_size, "cannot write %s: %s", path, strerror (errno));
+      return false;
+    }
+  g_autofree char *dir = g_path_get_dirname (target);
+  g_autofree char *tmp = g_build_filename (dir, ".sdcl-XXXXXX.png.part", NULL);
+  int fd = g_mkstemp_full (tmp, O_WRONLY | O_CLOEXEC, 0666);
+  if (fd < 0)
+    {
+      snprintf (msg, msg_size, "cannot write %s: cannot create a file in %s: %s", path, dir,
+                strerror (errno));
+      return false;
+    }
+  FILE *fp = fdopen (fd, "wb");
+  bool ok = fp && (!old || fchmod (fd, old->st_mode & 07777) == 0);
+  if (!ok)
+    snprintf (msg, msg_size, "cannot write %s: %s", path, strerror (errno));
+  ok = ok && encode (fp, path, img, keys, values, n, msg, msg_size);
+  /* Synced before the rename, so that a crash cannot leave the new name
+   * on an empty file. */
+  ok = ok && sys_ok (fsync (fd) == 0, path, msg, msg_size);
+  if (fp)
+    {
+      bool closed = fclose (fp) == 0;
+      ok = ok && sys_ok (closed, path, msg, msg_size);
+    }
+  else
+    close (fd);
+  ok = ok && sys_ok (rename (tmp, target) == 0, path, msg, msg_size);
+  if (!ok)
+    g_unlink (tmp); /* only ever the file made here */
+  return ok;
+}
+
+bool
+sdcl_png_write (const char *path, const sdcl_image *img, const char *const *keys,
+                const char *const *values, int n, char *msg, size_t msg_size)
+{
+  struct stat st;
+  if (stat (path, &st) != 0)
+    return write_replacing (path, NULL, img, keys, values, n, msg, msg_size);
+  if (S_ISDIR (st.st_mode))
+    {
+      snprintf (msg, msg_size, "cannot write %s: it is a folder", path);
+      return false;
+    }
+  if (!S_ISREG (st.st_mode))
+    return write_in_place (path, img, keys, values, n, msg, msg_size);
+  return write_replacing (path, &st, img, keys, values, n, msg, msg_size);
+}
+
+/* Why a file cannot be made at `path` that does not exist yet: its folder
+ * is missing, not a folder, or not writable. */
+static bool
+check_new_file (const char *path, char *msg, size_t msg_size)
+{
+  g_autofree char *dir = g_path_get_dirname (path);
+  struct stat st;
+  if (stat (dir, &st) != 0)
+    snprintf (msg, msg_size, "cannot write %s: the folder %s %s", path, dir,
+              errno == ENOENT ? "does not exist" : strerror (errno));
+  else if (!S_ISDIR (st.st_mode))
+    snprintf (msg, msg_size, "cannot write %s: %s is not a folder", path, dir);
+  else if (access (dir, W_OK | X_OK) != 0)
+    snprintf (msg, msg_size, "cannot write %s: the folder %s is not writable (%s)", path, dir,
+              strerror (errno));
+  else
+    return true;
+  return false;
+}
+
+bool
+sdcl_png_check_output (const char *path, char *msg, size_t msg_size)
+{
+  struct stat st;
+  if (!*path)
+    {
+      snprintf (msg, msg_size, "the output file name is empty");
+      return false;
+    }
+  if (stat (path, &st) != 0)
+    {
+      if (errno == ENOENT || errno == ENOTDIR)
+        return check_new_file (path, msg, msg_size);
+      snprintf (msg, msg_size, "cannot write %s: %s", path, strerror (errno));
+      return false;
+    }
+  if (S_ISDIR (st.st_mode))
+    {
+      snprintf (msg, msg_size, "cannot write %s: it is a folder", path);
+      return false;
+    }
+  if (access (path, W_OK) != 0)
+    {
+      snprintf (msg, msg_size, "cannot write %s: %s", path, strerror (errno));
+      return false;
+    }
+  if (!S_ISREG (st.st_mode))
+    return true; /* written in place */
+  /* Replaced by a rename: its folder must take a new file. */
+  g_autofree char *target = realpath (path, NULL);
+  return check_new_file (target ? target : path, msg, msg_size);
 }
 
 /* ---- reading ----------------------------------------------------------- */

@@ -10,10 +10,22 @@
 #include "sdcl.h"
 
 /* Writes an 8-bit RGB PNG (values rounded half-to-even from [0, 1], as numpy
- * does for diffusers' output).  `keys`/`values` (n entries, may be 0) become
- * tEXt chunks.  On failure returns false and writes a message to `msg`. */
+ * does for diffusers' output).  `keys`/`values` (n entries, may be 0;
+ * values in UTF-8) become tEXt chunks, iTXt for values beyond ASCII.
+ * A regular file (or a new one) is replaced atomically: written to a
+ * temporary file in its folder and renamed, so a failure or a kill leaves
+ * the previous file intact and no temporary file behind after a failure.
+ * An existing file that is not a regular file (a device such as /dev/null,
+ * a FIFO) is written into directly and never removed; a folder is refused.
+ * On failure returns false and writes a message naming the file to `msg`. */
 bool sdcl_png_write (const char *path, const sdcl_image *img, const char *const *keys,
                      const char *const *values, int n, char *msg, size_t msg_size);
+
+/* Checks, before any work, that sdcl_png_write can write `path`: its
+ * folder exists and takes new files (if it will be replaced by a
+ * rename), an existing file is writable and not a folder.  On failure
+ * returns false and writes a message naming the path to `msg`. */
+bool sdcl_png_check_output (const char *path, char *msg, size_t msg_size);
 
 /* What sdcl_png_read makes of a file. */
 typedef enum {

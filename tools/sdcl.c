@@ -21,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli_options.h"
 #include "png_io.h"
 #include "sdcl.h"
 
@@ -87,13 +88,12 @@ device_type_name (sdcl_device_type t)
 static int
 cmd_devices (int argc, char **argv)
 {
-  g_autoptr (GOptionContext) oc = g_option_context_new ("- list OpenCL devices");
-  g_autoptr (GError) gerr = NULL;
-  if (!g_option_context_parse (oc, &argc, &argv, &gerr))
-    {
-      fprintf (stderr, "sdcl devices: %s\n", gerr->message);
-      return EXIT_USAGE;
-    }
+  cli_parser cp;
+  cli_parser_init (&cp, "- list OpenCL devices");
+  bool parsed = cli_parser_parse (&cp, "sdcl devices", &argc, &argv);
+  cli_parser_clear (&cp);
+  if (!parsed)
+    return EXIT_USAGE;
   sdcl_device_info *devs = NULL;
   int n = 0;
   sdcl_error err = { 0 };
@@ -219,12 +219,13 @@ cmd_info (int argc, char **argv)
   model_opts mo = { 0 };
   GOptionEntry entries[N_MODEL_ENTRIES];
   model_entries (&mo, entries);
-  g_autoptr (GOptionContext) oc = g_option_context_new ("- describe a model");
-  g_option_context_add_main_entries (oc, entries, NULL);
-  g_autoptr (GError) gerr = NULL;
-  if (!g_option_context_parse (oc, &argc, &argv, &gerr))
+  cli_parser cp;
+  cli_parser_init (&cp, "- describe a model");
+  cli_parser_add (&cp, entries);
+  bool parsed = cli_parser_parse (&cp, "sdcl info", &argc, &argv);
+  cli_parser_clear (&cp);
+  if (!parsed)
     {
-      fprintf (stderr, "sdcl info: %s\n", gerr->message);
       model_opts_clear (&mo);
       return EXIT_USAGE;
     }
@@ -278,12 +279,12 @@ on_progress (int step, int n, const sdcl_image *preview, void *user)
 
 typedef struct {
   char *prompt, *negative, *sampler, *rng, *output;
-  int steps, width, height, clip_skip, vae_tile;
-  double cfg, eta;
-  gint64 seed;
   gboolean karras, no_karras;
+  cli_number *numbers;   /* the table that wrote into the parameters */
 } gen_opts;
 
+/* Numbers go straight into the parameters: what the user did not type
+ * keeps the library's default. */
 static int
 parse_gen (gen_opts *g, sdcl_gen_params *p)
 {
@@ -307,29 +308,25 @@ parse_gen (gen_opts *g, sdcl_gen_params *p)
     }
   p->prompt = g->prompt;
   p->negative_prompt = g->negative;
-  if (g->steps)
-    p->steps = g->steps;
-  if (g->cfg >= 0)
-    p->guidance = (float) g->cfg;
-  p->width = g->width;
-  p->height = g->height;
-  p->clip_skip = g->clip_skip;
-  p->vae_tile = g->vae_tile;
-  p->eta = (float) g->eta;
   if (g->karras)
     p->karras_sigmas = true;
   if (g->no_karras)
     p->karras_sigmas = false;
-  if (g->seed < 0)
-    g->seed = (gint64) (((guint64) g_random_int () << 31) ^ g_random_int ()) & G_MAXINT64;
-  p->seed = (uint64_t) g->seed;
+  if (!cli_number_given (g->numbers, "seed"))
+    p->seed = (((guint64) g_random_int () << 31) ^ g_random_int ()) & G_MAXINT64;
+  char msg[512];
+  if (!sdcl_png_check_output (g->output, msg, sizeof msg))
+    {
+      fprintf (stderr, "sdcl: %s\n", msg);
+      return EXIT_OUTPUT;
+    }
   return 0;
 }
 
 static int
 save_image (const gen_opts *g, const sdcl_gen_params *p, bool edit, const sdcl_image *img)
 {
-  g_autofree char *seed = g_strdup_printf ("%" G_GINT64_FORMAT, g->seed);
+  g_autofree char *seed = g_strdup_printf ("%" G_GUINT64_FORMAT, (guint64) p->seed);
   g_autofree char *strength = edit ? g_strdup_printf (", strength %g", (double) p->strength)
                                    : g_strdup ("");
   g_autofree char *settings = g_strdup_printf (
@@ -355,9 +352,7 @@ typedef enum { MODE_TXT2IMG, MODE_IMG2IMG, MODE_INPAINT } gen_mode;
 /* Options of img2img and inpaint. */
 typedef struct {
   char *init, *mask;
-  double strength, mask_blur;
   gboolean only_masked;
-  int padding;
   sdcl_image init_img, mask_img;
 } edit_opts;
 
@@ -405,17 +400,7 @@ parse_edit (gen_mode mode, edit_opts *e, sdcl_gen_params *p)
                e->init_img.height);
       return EXIT_USAGE;
     }
-  /* Inpainting repaints fully by default (diffusers' default too);
-   * img2img keeps the library's default. */
-  if (e->strength >= 0)
-    p->strength = (float) e->strength;
-  else if (mode == MODE_INPAINT)
-    p->strength = 1.0f;
-  if (e->mask_blur >= 0)
-    p->mask_blur = (float) e->mask_blur;
   p->only_masked = e->only_masked;
-  if (e->padding >= 0)
-    p->mask_padding = e->padding;
   return 0;
 }
 
@@ -439,76 +424,127 @@ run_mode (gen_mode mode, sdcl_model *model, sdcl_gen_params *p, edit_opts *e, sd
   return sdcl_txt2img (model, p, img, err);
 }
 
+/* The numeric options of the generation commands, with the ranges the
+ * library accepts (those it checks per model, as --clip-skip's upper
+ * bound, are left to it).  Rows 0..N_GEN_NUMBERS-1 are common; then the
+ * size rows (not img2img: its size is the input's) and the edit rows. */
+enum { N_GEN_NUMBERS = 6, N_SIZE_NUMBERS = 2, N_EDIT_NUMBERS = 3 };
+
+static void
+number_rows (gen_mode mode, sdcl_gen_params *p, cli_number *rows)
+{
+  const char *width_help = mode == MODE_INPAINT
+                               ? "With --only-masked: working width (default: native)"
+                               : "Width in pixels (default: model's native)";
+  cli_number all[] = {
+    CLI_NUMBER ("steps", 's', CLI_INT, 1, SDCL_MAX_STEPS, &p->steps,
+                "Denoising steps (default 20)", "N"),
+    CLI_NUMBER ("cfg", 'g', CLI_FLOAT, 0, SDCL_MAX_GUIDANCE, &p->guidance,
+      "Guidance scale (default 7.5; <= 1 disables)", "G"),
+    CLI_NUMBER ("seed", 0, CLI_UINT64, 0, 0, &p->seed,
+                "Noise seed (default: random, printed)", "N"),
+    CLI_NUMBER ("clip-skip", 0, CLI_INT, 0, G_MAXINT, &p->clip_skip,
+      "Use the k-th text encoder layer from the end", "K"),
+    CLI_NUMBER ("eta", 0, CLI_FLOAT, 0, G_MAXFLOAT, &p->eta, "DDIM eta (default 0)", "E"),
+    CLI_NUMBER ("vae-tile", 0, CLI_INT, -1, SDCL_MAX_SIDE_PIXELS, &p->vae_tile,
+      "VAE in tiles of PX pixels (multiple of 8, >= 32; same image, less device memory); "
+      "0: automatic (default), -1: never", "PX"),
+    CLI_NUMBER ("width", 'W', CLI_INT, 1, SDCL_MAX_SIDE_PIXELS, &p->width, width_help, "PX"),
+    CLI_NUMBER ("height", 'H', CLI_INT, 1, SDCL_MAX_SIDE_PIXELS, &p->height,
+      "Height in pixels (see --width)", "PX"),
+    CLI_NUMBER ("strength", 0, CLI_FLOAT, 0, 1, &p->strength,
+      "How much to change, 0..1 (default 0.75 for img2img, 1 for inpaint; 0 returns the input)",
+      "S"),
+    CLI_NUMBER ("mask-blur", 0, CLI_FLOAT, 0, SDCL_MAX_MASK_BLUR, &p->mask_blur,
+      "Feather the mask's edge for compositing: Gaussian sigma in pixels (default 4)", "PX"),
+    CLI_NUMBER ("padding", 0, CLI_INT, 0, SDCL_MAX_SIDE_PIXELS, &p->mask_padding,
+      "With --only-masked: context pixels around the mask's box (default 32)", "PX"),
+    { NULL },
+  };
+  G_STATIC_ASSERT (G_N_ELEMENTS (all) == N_GEN_NUMBERS + N_SIZE_NUMBERS + N_EDIT_NUMBERS + 1);
+  int n = 0;
+  for (int i = 0; i < N_GEN_NUMBERS; i++)
+    rows[n++] = all[i];
+  int first = N_GEN_NUMBERS;
+  for (int i = 0; i < N_SIZE_NUMBERS && mode != MODE_IMG2IMG; i++)
+    rows[n++] = all[first + i];
+  first += N_SIZE_NUMBERS;
+  int n_edit = mode == MODE_INPAINT ? N_EDIT_NUMBERS : mode == MODE_IMG2IMG ? 1 : 0;
+  for (int i = 0; i < n_edit; i++)
+    rows[n++] = all[first + i];
+  rows[n] = (cli_number) { NULL };
+}
+
+/* Parses the command line into g, e and p; returns 0 or EXIT_USAGE. */
+static int
+parse_generate (gen_mode mode, int argc, char **argv, model_opts *mo, gen_opts *g,
+                edit_opts *e, sdcl_gen_params *p)
+{
+  GOptionEntry gen_entries[] = {
+    { "sampler", 0, 0, G_OPTION_ARG_STRING, &g->sampler,
+      "euler, euler_a, ddim, dpmpp_2m (default), lcm (few steps: 4-8 at --cfg 1-2)", "NAME" },
+    { "karras", 0, 0, G_OPTION_ARG_NONE, &g->karras, "Karras sigmas (default for dpmpp_2m/euler)",
+      NULL },
+    { "no-karras", 0, 0, G_OPTION_ARG_NONE, &g->no_karras, "Model's own sigma spacing", NULL },
+    { "rng", 0, 0, G_OPTION_ARG_STRING, &g->rng,
+      "Noise generator: torch (same images as diffusers on CPU; default) or philox", "NAME" },
+    { "output", 'o', 0, G_OPTION_ARG_FILENAME, &g->output, "PNG file to write", "FILE" },
+    { NULL },
+  };
+  GOptionEntry edit_entries[] = {
+    { "init", 'i', 0, G_OPTION_ARG_FILENAME, &e->init,
+      "Input image (PNG; any size: resized to a multiple of 8 for the model and back)", "FILE" },
+    { "mask", 'M', 0, G_OPTION_ARG_FILENAME, &e->mask,
+      "Mask PNG, same size as --init: its alpha channel if it has one, else grey "
+      "(white = repaint, black = keep, grey = partly)", "FILE" },
+    { "only-masked", 0, 0, G_OPTION_ARG_NONE, &e->only_masked,
+      "Repaint only the mask's bounding box, at the model's native resolution", NULL },
+    { NULL },
+  };
+  if (mode == MODE_IMG2IMG)
+    edit_entries[1] = (GOptionEntry) { NULL };
+  GOptionEntry model_opt_entries[N_MODEL_ENTRIES];
+  model_entries (mo, model_opt_entries);
+
+  cli_parser cp;
+  cli_parser_init (&cp, mode_summaries[mode]);
+  g_option_context_set_description (cp.context,
+                                    "The prompt is given with --prompt: other arguments are "
+                                    "refused.  A value out of range is refused (exit 2).");
+  cli_parser_add_text (&cp, "prompt", 'p', &g->prompt, "What to draw (any script, UTF-8)", "TEXT");
+  cli_parser_add_text (&cp, "negative", 'n', &g->negative, "What to avoid", "TEXT");
+  cli_parser_add_numbers (&cp, g->numbers);
+  cli_parser_add (&cp, gen_entries);
+  if (mode != MODE_TXT2IMG)
+    cli_parser_add (&cp, edit_entries);
+  cli_parser_add (&cp, model_opt_entries);
+  g_autofree char *prog = g_strdup_printf ("sdcl %s", mode_names[mode]);
+  bool parsed = cli_parser_parse (&cp, prog, &argc, &argv);
+  cli_parser_clear (&cp);
+  return parsed ? 0 : EXIT_USAGE;
+}
+
+static void
+on_warning (const char *message, void *user)
+{
+  (void) user;
+  fprintf (stderr, "sdcl: warning: %s\n", message);
+}
+
 static int
 cmd_generate (gen_mode mode, int argc, char **argv)
 {
   model_opts mo = { .default_residency = SDCL_RESIDENCY_LEAN };
-  gen_opts g = { .cfg = -1, .seed = -1 };
-  edit_opts e = { .strength = -1, .mask_blur = -1, .padding = -1 };
-  GOptionEntry gen_entries[] = {
-    { "prompt", 'p', 0, G_OPTION_ARG_STRING, &g.prompt, "What to draw", "TEXT" },
-    { "negative", 'n', 0, G_OPTION_ARG_STRING, &g.negative, "What to avoid", "TEXT" },
-    { "steps", 's', 0, G_OPTION_ARG_INT, &g.steps, "Denoising steps (default 20)", "N" },
-    { "cfg", 'g', 0, G_OPTION_ARG_DOUBLE, &g.cfg, "Guidance scale (default 7.5; <= 1 disables)", "G" },
-    { "sampler", 0, 0, G_OPTION_ARG_STRING, &g.sampler,
-      "euler, euler_a, ddim, dpmpp_2m (default), lcm (few steps: 4-8 at --cfg 1-2)", "NAME" },
-    { "karras", 0, 0, G_OPTION_ARG_NONE, &g.karras, "Karras sigmas (default for dpmpp_2m/euler)", NULL },
-    { "no-karras", 0, 0, G_OPTION_ARG_NONE, &g.no_karras, "Model's own sigma spacing", NULL },
-    { "seed", 0, 0, G_OPTION_ARG_INT64, &g.seed, "Noise seed (default: random, printed)", "N" },
-    { "rng", 0, 0, G_OPTION_ARG_STRING, &g.rng,
-      "Noise generator: torch (same images as diffusers on CPU; default) or philox", "NAME" },
-    { "clip-skip", 0, 0, G_OPTION_ARG_INT, &g.clip_skip, "Use the k-th text encoder layer from the end", "K" },
-    { "eta", 0, 0, G_OPTION_ARG_DOUBLE, &g.eta, "DDIM eta (default 0)", "E" },
-    { "vae-tile", 0, 0, G_OPTION_ARG_INT, &g.vae_tile,
-      "VAE in tiles of PX pixels (multiple of 8, >= 32; same image, less device memory); "
-      "0: automatic (default), -1: never", "PX" },
-    { "output", 'o', 0, G_OPTION_ARG_FILENAME, &g.output, "PNG file to write", "FILE" },
-    { NULL },
-  };
-  const char *size_help = mode == MODE_INPAINT ? "With --only-masked: working width (default: native)"
-                                               : "Width in pixels (default: model's native)";
-  GOptionEntry size_entries[] = {
-    { "width", 'W', 0, G_OPTION_ARG_INT, &g.width, size_help, "PX" },
-    { "height", 'H', 0, G_OPTION_ARG_INT, &g.height, "Height in pixels (see --width)", "PX" },
-    { NULL },
-  };
-  GOptionEntry edit_entries[] = {
-    { "init", 'i', 0, G_OPTION_ARG_FILENAME, &e.init,
-      "Input image (PNG; any size: resized to a multiple of 8 for the model and back)", "FILE" },
-    { "strength", 0, 0, G_OPTION_ARG_DOUBLE, &e.strength,
-      "How much to change, 0..1 (default 0.75 for img2img, 1 for inpaint; 0 returns the input)",
-      "S" },
-    { "mask", 'M', 0, G_OPTION_ARG_FILENAME, &e.mask,
-      "Mask PNG, same size as --init: its alpha channel if it has one, else grey "
-      "(white = repaint, black = keep, grey = partly)", "FILE" },
-    { "mask-blur", 0, 0, G_OPTION_ARG_DOUBLE, &e.mask_blur,
-      "Feather the mask's edge for compositing: Gaussian sigma in pixels (default 4)", "PX" },
-    { "only-masked", 0, 0, G_OPTION_ARG_NONE, &e.only_masked,
-      "Repaint only the mask's bounding box, at the model's native resolution", NULL },
-    { "padding", 0, 0, G_OPTION_ARG_INT, &e.padding,
-      "With --only-masked: context pixels around the mask's box (default 32)", "PX" },
-    { NULL },
-  };
-  if (mode == MODE_IMG2IMG)
-    edit_entries[2] = (GOptionEntry) { NULL };
-
-  g_autoptr (GOptionContext) oc = g_option_context_new (mode_summaries[mode]);
-  g_option_context_add_main_entries (oc, gen_entries, NULL);
-  if (mode != MODE_IMG2IMG)
-    g_option_context_add_main_entries (oc, size_entries, NULL);
-  if (mode != MODE_TXT2IMG)
-    g_option_context_add_main_entries (oc, edit_entries, NULL);
-  GOptionEntry model_opt_entries[N_MODEL_ENTRIES];
-  model_entries (&mo, model_opt_entries);
-  g_option_context_add_main_entries (oc, model_opt_entries, NULL);
-  g_autoptr (GError) gerr = NULL;
   sdcl_gen_params p = sdcl_gen_default_params ();
-  int rc = 0;
-  if (!g_option_context_parse (oc, &argc, &argv, &gerr))
-    {
-      fprintf (stderr, "sdcl %s: %s\n", mode_names[mode], gerr->message);
-      rc = EXIT_USAGE;
-    }
+  /* Inpainting repaints fully by default (diffusers' default too);
+   * img2img keeps the library's default. */
+  if (mode == MODE_INPAINT)
+    p.strength = 1.0f;
+  cli_number numbers[N_GEN_NUMBERS + N_SIZE_NUMBERS + N_EDIT_NUMBERS + 1];
+  number_rows (mode, &p, numbers);
+  gen_opts g = { .numbers = numbers };
+  edit_opts e = { 0 };
+  int rc = parse_generate (mode, argc, argv, &mo, &g, &e, &p);
   if (rc == 0)
     rc = parse_gen (&g, &p);
   if (rc == 0 && mode != MODE_TXT2IMG)
@@ -524,6 +560,7 @@ cmd_generate (gen_mode mode, int argc, char **argv)
       sdcl_error err = { 0 };
       sdcl_image img = { 0 };
       p.progress = on_progress;
+      p.warning = on_warning;
       p.user_data = &ps;
       p.cancel = &cancel_flag;
       signal (SIGINT, on_sigint);
@@ -563,28 +600,22 @@ cmd_tune (int argc, char **argv)
     { "cache-dir", 0, 0, G_OPTION_ARG_FILENAME, &cache_dir,
       "folder of the kernel cache, where the result goes (default: $SDCL_CACHE_DIR, else "
       "$XDG_CACHE_HOME/sdcl)", "DIR" },
-    { "fraction", 0, 0, G_OPTION_ARG_DOUBLE, &fraction,
-      "share of CLBlast's Xgemm configurations to try, each a kernel build (default 0.001: "
-      "a few minutes)", "F" },
     { NULL },
   };
-  g_autoptr (GOptionContext) oc = g_option_context_new (
-      "- choose this device's GEMM backend: tune CLBlast, measure it against sdcl's own "
-      "kernels, store the choice in the kernel cache");
-  g_option_context_add_main_entries (oc, entries, NULL);
-  g_autoptr (GError) gerr = NULL;
-  int rc = 0;
-  if (!g_option_context_parse (oc, &argc, &argv, &gerr) || argc > 1)
-    {
-      fprintf (stderr, "sdcl tune: %s\n", gerr ? gerr->message : "unexpected arguments");
-      rc = EXIT_USAGE;
-    }
-  else if (!(fraction > 0 && fraction <= 1))
-    {
-      fprintf (stderr, "sdcl tune: --fraction must be in (0, 1]\n");
-      rc = EXIT_USAGE;
-    }
-  else
+  cli_number numbers[] = {
+    { "fraction", 0, CLI_DOUBLE, 0, 1, true, &fraction,
+      "share of CLBlast's Xgemm configurations to try, each a kernel build (default 0.001: "
+      "a few minutes)", "F", false },
+    { NULL },
+  };
+  cli_parser cp;
+  cli_parser_init (&cp, "- choose this device's GEMM backend: tune CLBlast, measure it against "
+                        "sdcl's own kernels, store the choice in the kernel cache");
+  cli_parser_add (&cp, entries);
+  cli_parser_add_numbers (&cp, numbers);
+  int rc = cli_parser_parse (&cp, "sdcl tune", &argc, &argv) ? 0 : EXIT_USAGE;
+  cli_parser_clear (&cp);
+  if (rc == 0)
     {
       sdcl_error err = { 0 };
       if (sdcl_gemm_tune (device, cache_dir, fraction, &err) != SDCL_OK)
@@ -623,6 +654,7 @@ usage (FILE *f)
 int
 main (int argc, char **argv)
 {
+  cli_setup_locale ();
   if (argc < 2)
     {
       usage (stderr);

@@ -244,6 +244,15 @@ release_model (CachedModel *entry)
 
 /* ---- generation -------------------------------------------------------- */
 
+/* The engine's warnings (a mask blurred to nothing, ...) to the log: a
+ * GEGL operation has no other channel to its host. */
+static void
+report_warning (const char *message,
+                void       *user_data)
+{
+  g_message ("sdcl: %s", message);
+}
+
 sdcl_gen_params
 sdcl_gegl_gen_params (const SdclGeglCommon *common)
 {
@@ -256,6 +265,7 @@ sdcl_gegl_gen_params (const SdclGeglCommon *common)
   params.steps           = common->steps;
   params.guidance        = common->guidance;
   params.seed            = common->seed;
+  params.warning         = report_warning;
   return params;
 }
 

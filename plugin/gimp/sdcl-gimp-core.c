@@ -426,6 +426,15 @@ relay_step (int               step,
   return !*relay->cancel;
 }
 
+/* The engine's warnings (a mask blurred to nothing, ...): in the plug-in
+ * g_message reaches GIMP's message console. */
+static void
+relay_warning (const char *message,
+               void       *user_data)
+{
+  g_message ("%s", message);
+}
+
 static const Babl *
 rgb_format (const Babl *space)
 {
@@ -531,6 +540,7 @@ sdcl_run_engine (SdclSession        *session,
     }
   p.seed         = (uint64_t) seed;
   p.progress     = relay_step;
+  p.warning      = relay_warning;
   p.user_data    = &relay;
   /* The engine polls this between kernels: a cancel set from another
    * thread (the model server's watch on its client) stops it mid-step. */

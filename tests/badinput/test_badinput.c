@@ -25,6 +25,7 @@
 #include "pipeline_internal.h"
 #include "clrt_internal.h"
 #include "check.h"
+#include "badinput.h"
 #include "model_writer.h"
 #include "sdcl.h"
 
@@ -1035,13 +1036,20 @@ test_cancel (void)
 
 /* ---- the command line -------------------------------------------------- */
 
-static void
-cli_case (const char *id, char **extra_env, const char *const *args)
+char *
+badinput_tmp_path (const char *name)
+{
+  return tmp_path (name);
+}
+
+char *
+badinput_cli_run (const char *id, char **extra_env, GSpawnChildSetupFunc setup,
+                  const char *const *args)
 {
   row *r = find_row (id);
   CHECK (r != NULL, "case %s has no row in the table", id);
   if (!r)
-    return;
+    return NULL;
   r->done = true;
   GPtrArray *argv = g_ptr_array_new ();
   g_ptr_array_add (argv, sdcl_cli);
@@ -1054,7 +1062,7 @@ cli_case (const char *id, char **extra_env, const char *const *args)
   char *out = NULL, *errtext = NULL;
   int status = 0;
   GError *gerr = NULL;
-  bool spawned = g_spawn_sync (tmp_root, (char **) argv->pdata, env, G_SPAWN_DEFAULT, NULL, NULL,
+  bool spawned = g_spawn_sync (tmp_root, (char **) argv->pdata, env, G_SPAWN_DEFAULT, setup, NULL,
                                &out, &errtext, &status, &gerr);
   CHECK (spawned, "%s: cannot run %s: %s", id, sdcl_cli, gerr ? gerr->message : "");
   if (spawned)
@@ -1071,9 +1079,15 @@ cli_case (const char *id, char **extra_env, const char *const *args)
   if (gerr)
     g_error_free (gerr);
   g_free (out);
-  g_free (errtext);
   g_strfreev (env);
   g_ptr_array_free (argv, TRUE);
+  return errtext;
+}
+
+static void
+cli_case (const char *id, char **extra_env, const char *const *args)
+{
+  g_free (badinput_cli_run (id, extra_env, NULL, args));
 }
 
 static void
@@ -1172,6 +1186,8 @@ test_cli (void)
 
   char *o = tmp_path ("o.png");
   CHECK (!g_file_test (o, G_FILE_TEST_EXISTS), "no output file after failures");
+  check_failures += test_cli_output (model);
+  check_failures += test_cli_values (model);
   g_unlink (o);
   g_free (o);
   static const char *const names[] = { "grey8.png", "cut.png", "huge.png", "grey16x8.png" };
