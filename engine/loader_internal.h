@@ -8,6 +8,7 @@
 
 #include <json-glib/json-glib.h>
 
+#include "families/family.h"
 #include "model_files.h"
 
 /* SD's VAE always has 4 resolution levels; the LDM decoder numbers its up
@@ -61,24 +62,9 @@ sdcl_status sdcl_vae_config_from_ldm (const sdcl_st_file *f, const char *prefix,
                                       sdcl_vae_config *c, sdcl_error *err);
 sdcl_status sdcl_clip_config_from_ldm (const sdcl_st_file *f, sdcl_clip_config *c, sdcl_error *err);
 
-/* ---- family detection (configs.c) ---- */
-
-/* What the weights say about the model family, from either layout. */
-typedef struct {
-  int cross_attention_dim;       /* 0: no cross-attention found */
-  bool linear_projection;        /* 2-D proj_in (SD 2.x / SDXL) */
-  bool openclip_text;            /* OpenCLIP-format or GELU text encoder */
-  int text_hidden;               /* text encoder width, 0 unknown */
-  bool second_text_encoder;      /* SDXL's text_encoder_2 / conditioner.embedders.1 */
-  int add_embedding_in;          /* SDXL add_embedding input width, 0 none */
-  int unet_in_channels;
-} sdcl_family_facts;
+/* ---- family detection (configs.c; the decision is families/family.c) ---- */
 
 void sdcl_family_facts_from_ldm (const sdcl_st_file *f, sdcl_family_facts *facts);
-/* SD 1.x gives SDCL_OK; anything else SDCL_ERR_UNSUPPORTED_MODEL with a
- * message naming what was found.  *family is set either way. */
-sdcl_status sdcl_family_decide (const sdcl_family_facts *facts, const char *path,
-                                sdcl_family *family, sdcl_error *err);
 
 /* ---- weight sets (model_files.c) ---- */
 

@@ -186,13 +186,20 @@ check_all_specs (const sdcl_model_files *mf, sdcl_error *err)
   return check_finite (mf, mf->text_w, err);
 }
 
-/* ---- single LDM file --------------------------------------------------- */
-
-static const char *
-ldm_vae_prefix (const sdcl_st_file *f)
+/* The family of the facts, or the error refusing them (mf->family names
+ * a family that was recognised and refused). */
+static sdcl_status
+detect_family (sdcl_model_files *mf, const sdcl_family_facts *facts, sdcl_error *err)
 {
-  return sdcl_st_find (f, "vae.encoder.conv_in.weight") ? "vae." : "first_stage_model.";
+  const sdcl_family_desc *desc;
+  sdcl_status st = sdcl_family_detect (facts, mf->path, &desc, err);
+  mf->family = desc ? desc->id : SDCL_FAMILY_UNKNOWN;
+  if (!st)
+    mf->family_desc = desc;
+  return st;
 }
+
+/* ---- single LDM file --------------------------------------------------- */
 
 static sdcl_status
 map_ldm_tensors (sdcl_model_files *mf, const sdcl_st_file *f, sdcl_error *err)
@@ -226,11 +233,9 @@ open_single_file (sdcl_model_files *mf, sdcl_error *err)
   sdcl_family_facts_from_ldm (f, &facts);
   /* the UNet first: a file without one (a LoRA, a lone VAE) is no checkpoint */
   if ((st = sdcl_unet_config_from_ldm (f, &mf->unet, err))
-      || (st = sdcl_family_decide (&facts, mf->path, &mf->family, err))
-      || (st = sdcl_vae_config_from_ldm (f, ldm_vae_prefix (f), &mf->vae, err))
-      || (st = sdcl_clip_config_from_ldm (f, &mf->clip, err)))
+      || (st = detect_family (mf, &facts, err))
+      || (st = mf->family_desc->ldm_configs (f, mf, err)))
     return st;
-  sdcl_sched_config_sd15 (&mf->sched);
   mf->unet_w = sdcl_wset_new ("unet", mf->path);
   mf->vae_w = sdcl_wset_new ("vae", mf->path);
   mf->text_w = sdcl_wset_new ("text_encoder", mf->path);
@@ -554,7 +559,7 @@ read_scheduler (sdcl_model_files *mf, sdcl_error *err)
 {
   char *path = g_build_filename (mf->path, "scheduler", "scheduler_config.json", NULL);
   sdcl_status st = SDCL_OK;
-  sdcl_sched_config_sd15 (&mf->sched);   /* a folder without one gets SD 1.5's */
+  mf->family_desc->default_sched (&mf->sched);   /* a folder without one gets the family's */
   if (g_file_test (path, G_FILE_TEST_EXISTS))
     st = read_config (mf->path, "scheduler", "scheduler_config.json",
                       parse_sched, &mf->sched, err);
@@ -605,7 +610,7 @@ open_folder (sdcl_model_files *mf, sdcl_error *err)
                                        err)))
     return st;
   folder_facts (mf, second_text_encoder, &facts);
-  if ((st = sdcl_family_decide (&facts, dir, &mf->family, err))
+  if ((st = detect_family (mf, &facts, err))
       || (st = check_configs_against_shapes (mf, err)) || (st = check_all_specs (mf, err))
       || (st = read_scheduler (mf, err)))
     return st;
