@@ -10,6 +10,7 @@
 
 #include "families/family.h"
 #include "model_files.h"
+#include "nets/unet_desc.h"
 
 /* SD's VAE always has 4 resolution levels; the LDM decoder numbers its up
  * blocks in reverse, so the mapping needs the count (§5.4). */
@@ -27,6 +28,13 @@
 bool sdcl_ldm_unmap_name (sdcl_component comp, const char *canonical, int unet_layers_per_block,
                           int unet_n_levels, const bool *unet_up_has_attn, char *out,
                           size_t out_size, bool *conv_1x1);
+/* sdcl_ldm_map_name and sdcl_ldm_unmap_name with the UNet's naming tree
+ * (sdcl_unet_describe_names) built once by the caller, e.g. for all the
+ * tensors of a file. */
+bool sdcl_ldm_map_name_in (const sdcl_unet_desc *unet_names, const char *ldm_name,
+                           sdcl_component *comp, char *out, size_t out_size);
+bool sdcl_ldm_unmap_name_in (const sdcl_unet_desc *unet_names, sdcl_component comp,
+                             const char *canonical, char *out, size_t out_size, bool *conv_1x1);
 /* Canonical name of a tensor of a diffusers folder: the text encoder gains
  * the `text_model.` prefix when its file lacks it, old VAE attention names
  * (query, key, value, proj_attn) become to_q, to_k, to_v, to_out.0.  False

@@ -60,18 +60,21 @@ static sdcl_status
 check_ldm_names_present (const sdcl_model_files *mf, const sdcl_wset *ws, sdcl_component comp,
                          const sdcl_tensor_spec *specs, size_t count, sdcl_error *err)
 {
-  for (size_t i = 0; i < count; i++)
+  sdcl_unet_desc *names = sdcl_unet_describe_names (mf->unet.layers_per_block, mf->unet.n_levels,
+                                                    mf->unet.up_has_attn);
+  sdcl_status st = SDCL_OK;
+  for (size_t i = 0; i < count && !st; i++)
     {
       char ldm[256];
       bool conv_1x1;
       if (sdcl_wset_find (ws, specs[i].name)
-          || !sdcl_ldm_unmap_name (comp, specs[i].name, mf->unet.layers_per_block, mf->unet.n_levels,
-                                   mf->unet.up_has_attn, ldm, sizeof ldm, &conv_1x1))
+          || !sdcl_ldm_unmap_name_in (names, comp, specs[i].name, ldm, sizeof ldm, &conv_1x1))
         continue;
-      return sdcl_fail (err, SDCL_ERR_MODEL_FORMAT, "missing tensor %s (%s in diffusers' naming) in %s of %s",
-                        ldm, specs[i].name, sdcl_wset_component (ws), mf->path);
+      st = sdcl_fail (err, SDCL_ERR_MODEL_FORMAT, "missing tensor %s (%s in diffusers' naming) in %s of %s",
+                      ldm, specs[i].name, sdcl_wset_component (ws), mf->path);
     }
-  return SDCL_OK;
+  sdcl_unet_desc_free (names);
+  return st;
 }
 
 static sdcl_status
@@ -206,19 +209,20 @@ map_ldm_tensors (sdcl_model_files *mf, const sdcl_st_file *f, sdcl_error *err)
 {
   sdcl_wset *sets[] = { [SDCL_COMP_UNET] = mf->unet_w, [SDCL_COMP_VAE] = mf->vae_w,
                         [SDCL_COMP_TEXT] = mf->text_w };
-  for (size_t i = 0; i < sdcl_st_count (f); i++)
+  sdcl_unet_desc *names = sdcl_unet_describe_names (mf->unet.layers_per_block, mf->unet.n_levels,
+                                                    mf->unet.up_has_attn);
+  sdcl_status st = SDCL_OK;
+  for (size_t i = 0; i < sdcl_st_count (f) && !st; i++)
     {
       const sdcl_st_tensor *t = sdcl_st_at (f, i);
       sdcl_component comp;
       char canonical[256];
-      if (!sdcl_ldm_map_name (t->name, mf->unet.layers_per_block, mf->unet.n_levels,
-                              mf->unet.up_has_attn, &comp, canonical, sizeof canonical))
+      if (!sdcl_ldm_map_name_in (names, t->name, &comp, canonical, sizeof canonical))
         continue;   /* EMA copies, schedules, position_ids, ... */
-      sdcl_status st = add_tensor (sets[comp], comp, canonical, t, f, err);
-      if (st)
-        return st;
+      st = add_tensor (sets[comp], comp, canonical, t, f, err);
     }
-  return SDCL_OK;
+  sdcl_unet_desc_free (names);
+  return st;
 }
 
 static sdcl_status

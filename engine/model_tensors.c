@@ -15,6 +15,7 @@
 
 #include "api_internal.h"
 #include "loader_internal.h"
+#include "nets/unet_desc.h"
 
 /* ---- building lists ---------------------------------------------------- */
 
@@ -128,74 +129,31 @@ finish (GArray *specs, size_t *count)
 
 /* ---- UNet -------------------------------------------------------------- */
 
+/* The tensors of one module of the UNet's block tree. */
 static void
-unet_down_blocks (GArray *s, const sdcl_unet_config *c)
+unet_layer (GArray *s, const sdcl_unet_config *c, const sdcl_unet_desc *d, const sdcl_unet_layer *l)
 {
   char p[128];
-  int64_t in = c->block_out_channels[0];
-  for (int b = 0; b < c->n_levels; b++)
+  prefix_printf (p, sizeof p, "%s.", l->name);
+  switch (l->kind)
     {
-      int64_t out = c->block_out_channels[b];
-      for (int j = 0; j < c->layers_per_block; j++)
-        {
-          prefix_printf (p, sizeof p, "down_blocks.%d.resnets.%d.", b, j);
-          resnet (s, p, j == 0 ? in : out, out, c->time_embed_dim);
-          if (c->down_has_attn[b])
-            {
-              prefix_printf (p, sizeof p, "down_blocks.%d.attentions.%d.", b, j);
-              transformer (s, p, out, c->transformer_depth[b], c);
-            }
-        }
-      if (b < c->n_levels - 1)
-        {
-          prefix_printf (p, sizeof p, "down_blocks.%d.downsamplers.0.conv.", b);
-          conv (s, p, out, out, 3);
-        }
-      in = out;
-    }
-}
-
-static void
-unet_mid_block (GArray *s, const sdcl_unet_config *c)
-{
-  int64_t ch = c->block_out_channels[c->n_levels - 1];
-  resnet (s, "mid_block.resnets.0.", ch, ch, c->time_embed_dim);
-  if (c->mid_has_attn)
-    transformer (s, "mid_block.attentions.0.", ch, c->mid_transformer_depth, c);
-  resnet (s, "mid_block.resnets.1.", ch, ch, c->time_embed_dim);
-}
-
-/* Up block b mirrors down level n-1-b; each resnet takes the running
- * features concatenated with the skip it pops (§2.8). */
-static void
-unet_up_blocks (GArray *s, const sdcl_unet_config *c)
-{
-  char p[128];
-  int n = c->n_levels;
-  int64_t prev_out = c->block_out_channels[n - 1];
-  for (int b = 0; b < n; b++)
-    {
-      int level = n - 1 - b;
-      int64_t out = c->block_out_channels[level];
-      int64_t skip_in = c->block_out_channels[MAX (level - 1, 0)];
-      for (int j = 0; j <= c->layers_per_block; j++)
-        {
-          int64_t features = j == 0 ? prev_out : out;
-          int64_t skip = j == c->layers_per_block ? skip_in : out;
-          prefix_printf (p, sizeof p, "up_blocks.%d.resnets.%d.", b, j);
-          resnet (s, p, features + skip, out, c->time_embed_dim);
-          if (c->up_has_attn[b])
-            {
-              prefix_printf (p, sizeof p, "up_blocks.%d.attentions.%d.", b, j);
-              transformer (s, p, out, c->transformer_depth[level], c);
-            }
-        }
-      if (b < n - 1)
-        {
-          prefix_printf (p, sizeof p, "up_blocks.%d.upsamplers.0.conv.", b);
-          conv (s, p, out, out, 3);
-        }
-      prev_out = out;
+    case SDCL_UNET_LINEAR:
+      linear (s, p, l->out, l->in, l->bias);
+      break;
+    case SDCL_UNET_CONV:
+    case SDCL_UNET_DOWNSAMPLE:
+    case SDCL_UNET_UPSAMPLE:
+      conv (s, p, l->out, l->in, l->k);
+      break;
+    case SDCL_UNET_NORM:
+      norm (s, p, l->out);
+      break;
+    case SDCL_UNET_RESNET:
+      resnet (s, p, l->in, l->out, c->time_embed_dim);
+      break;
+    case SDCL_UNET_ATTENTION:
+      transformer (s, p, l->out, d->blocks[l->block].depth, c);
+      break;
     }
 }
 
@@ -203,17 +161,10 @@ sdcl_tensor_spec *
 sdcl_unet_tensor_specs (const sdcl_unet_config *c, size_t *count)
 {
   GArray *s = g_array_new (FALSE, TRUE, sizeof (sdcl_tensor_spec));
-  int64_t c0 = c->block_out_channels[0];
-  if (c->time_cond_proj_dim)
-    add (s, "time_embedding.cond_proj.", "weight", 2, c0, c->time_cond_proj_dim, 0, 0);
-  linear (s, "time_embedding.linear_1.", c->time_embed_dim, c0, true);
-  linear (s, "time_embedding.linear_2.", c->time_embed_dim, c->time_embed_dim, true);
-  conv (s, "conv_in.", c0, c->in_channels, 3);
-  unet_down_blocks (s, c);
-  unet_mid_block (s, c);
-  unet_up_blocks (s, c);
-  norm (s, "conv_norm_out.", c0);
-  conv (s, "conv_out.", c->out_channels, c0, 3);
+  sdcl_unet_desc *d = sdcl_unet_describe (c);
+  for (int i = 0; i < d->n_layers; i++)
+    unet_layer (s, c, d, &d->layers[i]);
+  sdcl_unet_desc_free (d);
   return finish (s, count);
 }
 

@@ -4,6 +4,8 @@
  */
 #include "flops.h"
 
+#include "nets/unet_desc.h"
+
 /* A k x k convolution producing `pixels` outputs of `out` channels. */
 static void
 conv (sdcl_flops *f, double pixels, int in, int out, int k)
@@ -64,60 +66,49 @@ transformer (sdcl_flops *f, double pixels, int ch, int depth, int ctx_dim, int t
     linear (f, pixels, ch, ch);
 }
 
+/* One module of the UNet's block tree at an hh x ww latent grid; the
+ * samplers change the grid for themselves and what follows. */
+static void
+unet_layer (sdcl_flops *f, const sdcl_unet_config *c, const sdcl_unet_desc *d,
+            const sdcl_unet_layer *l, int *hh, int *ww, int tokens)
+{
+  switch (l->kind)
+    {
+    case SDCL_UNET_LINEAR:     /* the time embedding: one row */
+      linear (f, 1, (int) l->in, (int) l->out);
+      break;
+    case SDCL_UNET_DOWNSAMPLE:
+      *hh = (*hh + 1) / 2, *ww = (*ww + 1) / 2;
+      conv (f, (double) *hh * *ww, (int) l->in, (int) l->out, l->k);
+      break;
+    case SDCL_UNET_UPSAMPLE:
+      *hh *= 2, *ww *= 2;
+      conv (f, (double) *hh * *ww, (int) l->in, (int) l->out, l->k);
+      break;
+    case SDCL_UNET_CONV:
+      conv (f, (double) *hh * *ww, (int) l->in, (int) l->out, l->k);
+      break;
+    case SDCL_UNET_NORM:
+      break;
+    case SDCL_UNET_RESNET:
+      resnet (f, (double) *hh * *ww, (int) l->in, (int) l->out, c->time_embed_dim);
+      break;
+    case SDCL_UNET_ATTENTION:
+      transformer (f, (double) *hh * *ww, (int) l->out, d->blocks[l->block].depth,
+                   c->cross_attention_dim, tokens, !c->use_linear_projection);
+      break;
+    }
+}
+
 sdcl_flops
 sdcl_unet_flops (const sdcl_unet_config *c, int h, int w, int tokens)
 {
   sdcl_flops f = { 0 };
-  const int temb = c->time_embed_dim, ctx = c->cross_attention_dim;
-  const int L = c->n_levels;
-  linear (&f, 1, c->block_out_channels[0], temb);
-  linear (&f, 1, temb, temb);
-  if (c->time_cond_proj_dim)
-    linear (&f, 1, c->time_cond_proj_dim, c->block_out_channels[0]);
-
-  int skip[64], n_skip = 0;
-  int ch = c->block_out_channels[0], hh = h, ww = w;
-  conv (&f, (double) hh * ww, c->in_channels, ch, 3);
-  skip[n_skip++] = ch;
-  for (int l = 0; l < L; l++)
-    {
-      const int out = c->block_out_channels[l];
-      for (int j = 0; j < c->layers_per_block; j++)
-        {
-          resnet (&f, (double) hh * ww, ch, out, temb);
-          ch = out;
-          if (c->down_has_attn[l])
-            transformer (&f, (double) hh * ww, ch, c->transformer_depth[l], ctx, tokens, !c->use_linear_projection);
-          skip[n_skip++] = ch;
-        }
-      if (l < L - 1)
-        {
-          hh = (hh + 1) / 2, ww = (ww + 1) / 2;
-          conv (&f, (double) hh * ww, ch, ch, 3);
-          skip[n_skip++] = ch;
-        }
-    }
-  resnet (&f, (double) hh * ww, ch, ch, temb);
-  if (c->mid_has_attn)
-    transformer (&f, (double) hh * ww, ch, c->mid_transformer_depth, ctx, tokens, !c->use_linear_projection);
-  resnet (&f, (double) hh * ww, ch, ch, temb);
-  for (int u = 0; u < L; u++)
-    {
-      const int l = L - 1 - u, out = c->block_out_channels[l];
-      for (int j = 0; j <= c->layers_per_block; j++)
-        {
-          resnet (&f, (double) hh * ww, ch + skip[--n_skip], out, temb);
-          ch = out;
-          if (c->up_has_attn[u])
-            transformer (&f, (double) hh * ww, ch, c->transformer_depth[l], ctx, tokens, !c->use_linear_projection);
-        }
-      if (u < L - 1)
-        {
-          hh *= 2, ww *= 2;
-          conv (&f, (double) hh * ww, ch, ch, 3);
-        }
-    }
-  conv (&f, (double) hh * ww, ch, c->out_channels, 3);
+  sdcl_unet_desc *d = sdcl_unet_describe (c);
+  int hh = h, ww = w;
+  for (int i = 0; i < d->n_layers; i++)
+    unet_layer (&f, c, d, &d->layers[i], &hh, &ww, tokens);
+  sdcl_unet_desc_free (d);
   return f;
 }
 
