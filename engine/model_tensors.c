@@ -16,6 +16,7 @@
 #include "api_internal.h"
 #include "loader_internal.h"
 #include "nets/unet_desc.h"
+#include "nets/vae_desc.h"
 
 /* ---- building lists ---------------------------------------------------- */
 
@@ -170,91 +171,46 @@ sdcl_unet_tensor_specs (const sdcl_unet_config *c, size_t *count)
 
 /* ---- VAE --------------------------------------------------------------- */
 
+/* The tensors of one module of the VAE's block tree. */
 static void
-vae_mid_block (GArray *s, const char *side, const sdcl_vae_config *c)
+vae_layer (GArray *s, const sdcl_vae_layer *l)
 {
-  char p[128];
-  int64_t ch = c->block_out_channels[c->n_levels - 1];
-  prefix_printf (p, sizeof p, "%smid_block.resnets.0.", side);
-  resnet (s, p, ch, ch, 0);
-  if (c->mid_block_add_attention)
+  char p[128], b[128];
+  prefix_printf (p, sizeof p, "%s.", l->name);
+  switch (l->role)
     {
-      char b[128];
-      prefix_printf (p, sizeof p, "%smid_block.attentions.0.", side);
-      norm (s, SUB (b, p, "group_norm."), ch);
-      linear (s, SUB (b, p, "to_q."), ch, ch, true);
-      linear (s, SUB (b, p, "to_k."), ch, ch, true);
-      linear (s, SUB (b, p, "to_v."), ch, ch, true);
-      linear (s, SUB (b, p, "to_out.0."), ch, ch, true);
+    case SDCL_VAE_QUANT:
+    case SDCL_VAE_CONV_IN:
+    case SDCL_VAE_DOWNSAMPLE:
+    case SDCL_VAE_UPSAMPLE:
+    case SDCL_VAE_CONV_OUT:
+      conv (s, p, l->out, l->in, l->k);
+      break;
+    case SDCL_VAE_RESNET:
+    case SDCL_VAE_MID_RESNET:
+      resnet (s, p, l->in, l->out, 0);
+      break;
+    case SDCL_VAE_MID_ATTENTION:
+      norm (s, SUB (b, p, "group_norm."), l->out);
+      linear (s, SUB (b, p, "to_q."), l->out, l->out, true);
+      linear (s, SUB (b, p, "to_k."), l->out, l->out, true);
+      linear (s, SUB (b, p, "to_v."), l->out, l->out, true);
+      linear (s, SUB (b, p, "to_out.0."), l->out, l->out, true);
+      break;
+    case SDCL_VAE_NORM_OUT:
+      norm (s, p, l->out);
+      break;
     }
-  prefix_printf (p, sizeof p, "%smid_block.resnets.1.", side);
-  resnet (s, p, ch, ch, 0);
-}
-
-static void
-vae_encoder (GArray *s, const sdcl_vae_config *c)
-{
-  char p[128];
-  int n = c->n_levels;
-  int64_t in = c->block_out_channels[0];
-  conv (s, "encoder.conv_in.", in, c->in_channels, 3);
-  for (int i = 0; i < n; i++)
-    {
-      int64_t out = c->block_out_channels[i];
-      for (int j = 0; j < c->layers_per_block; j++)
-        {
-          prefix_printf (p, sizeof p, "encoder.down_blocks.%d.resnets.%d.", i, j);
-          resnet (s, p, j == 0 ? in : out, out, 0);
-        }
-      if (i < n - 1)
-        {
-          prefix_printf (p, sizeof p, "encoder.down_blocks.%d.downsamplers.0.conv.", i);
-          conv (s, p, out, out, 3);
-        }
-      in = out;
-    }
-  vae_mid_block (s, "encoder.", c);
-  norm (s, "encoder.conv_norm_out.", in);
-  conv (s, "encoder.conv_out.", 2 * c->latent_channels, in, 3);   /* mean and log-variance */
-}
-
-static void
-vae_decoder (GArray *s, const sdcl_vae_config *c)
-{
-  char p[128];
-  int n = c->n_levels;
-  int64_t in = c->block_out_channels[n - 1];
-  conv (s, "decoder.conv_in.", in, c->latent_channels, 3);
-  vae_mid_block (s, "decoder.", c);
-  for (int i = 0; i < n; i++)
-    {
-      int64_t out = c->block_out_channels[n - 1 - i];
-      for (int j = 0; j <= c->layers_per_block; j++)
-        {
-          prefix_printf (p, sizeof p, "decoder.up_blocks.%d.resnets.%d.", i, j);
-          resnet (s, p, j == 0 ? in : out, out, 0);
-        }
-      if (i < n - 1)
-        {
-          prefix_printf (p, sizeof p, "decoder.up_blocks.%d.upsamplers.0.conv.", i);
-          conv (s, p, out, out, 3);
-        }
-      in = out;
-    }
-  norm (s, "decoder.conv_norm_out.", in);
-  conv (s, "decoder.conv_out.", c->out_channels, in, 3);
 }
 
 sdcl_tensor_spec *
 sdcl_vae_tensor_specs (const sdcl_vae_config *c, size_t *count)
 {
   GArray *s = g_array_new (FALSE, TRUE, sizeof (sdcl_tensor_spec));
-  vae_encoder (s, c);
-  if (c->use_quant_conv)
-    conv (s, "quant_conv.", 2 * c->latent_channels, 2 * c->latent_channels, 1);
-  if (c->use_post_quant_conv)
-    conv (s, "post_quant_conv.", c->latent_channels, c->latent_channels, 1);
-  vae_decoder (s, c);
+  sdcl_vae_desc *d = sdcl_vae_describe (c);
+  for (int i = 0; i < d->n_layers; i++)
+    vae_layer (s, &d->layers[i]);
+  sdcl_vae_desc_free (d);
   return finish (s, count);
 }
 

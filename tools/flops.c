@@ -5,6 +5,7 @@
 #include "flops.h"
 
 #include "nets/unet_desc.h"
+#include "nets/vae_desc.h"
 
 /* A k x k convolution producing `pixels` outputs of `out` channels. */
 static void
@@ -112,74 +113,68 @@ sdcl_unet_flops (const sdcl_unet_config *c, int h, int w, int tokens)
   return f;
 }
 
-/* The VAE's mid block: resnet, single-head attention, resnet. */
+/* One module of one half of the VAE's block tree at an hh x ww grid; the
+ * samplers change the grid for themselves and what follows. */
 static void
-vae_mid (sdcl_flops *f, const sdcl_vae_config *c, double pixels, int ch)
+vae_layer (sdcl_flops *f, const sdcl_vae_layer *l, int *hh, int *ww)
 {
-  resnet (f, pixels, ch, ch, 0);
-  if (c->mid_block_add_attention)
+  switch (l->role)
     {
-      linear (f, pixels, ch, 4 * ch); /* q, k, v, out */
-      attention (f, pixels, pixels, ch);
+    case SDCL_VAE_DOWNSAMPLE:
+      *hh /= 2, *ww /= 2;   /* stride 2, padding (0, 1): floor */
+      break;
+    case SDCL_VAE_UPSAMPLE:
+      *hh *= 2, *ww *= 2;
+      break;
+    default:
+      break;
     }
-  resnet (f, pixels, ch, ch, 0);
+  double px = (double) *hh * *ww;
+  switch (l->role)
+    {
+    case SDCL_VAE_QUANT:
+    case SDCL_VAE_CONV_IN:
+    case SDCL_VAE_DOWNSAMPLE:
+    case SDCL_VAE_UPSAMPLE:
+    case SDCL_VAE_CONV_OUT:
+      conv (f, px, (int) l->in, (int) l->out, l->k);
+      break;
+    case SDCL_VAE_RESNET:
+    case SDCL_VAE_MID_RESNET:
+      resnet (f, px, (int) l->in, (int) l->out, 0);
+      break;
+    case SDCL_VAE_MID_ATTENTION:   /* single head: q, k, v, out */
+      linear (f, px, (int) l->out, 4 * (int) l->out);
+      attention (f, px, px, (int) l->out);
+      break;
+    case SDCL_VAE_NORM_OUT:
+      break;
+    }
+}
+
+static sdcl_flops
+vae_half (const sdcl_vae_config *c, bool decoder, int h, int w)
+{
+  sdcl_flops f = { 0 };
+  sdcl_vae_desc *d = sdcl_vae_describe (c);
+  int hh = h, ww = w;
+  for (int i = 0; i < d->n_layers; i++)
+    if (d->layers[i].decoder == decoder)
+      vae_layer (&f, &d->layers[i], &hh, &ww);
+  sdcl_vae_desc_free (d);
+  return f;
 }
 
 sdcl_flops
 sdcl_vae_decoder_flops (const sdcl_vae_config *c, int h, int w)
 {
-  sdcl_flops f = { 0 };
-  const int L = c->n_levels;
-  double px = (double) h * w;
-  if (c->use_post_quant_conv)
-    conv (&f, px, c->latent_channels, c->latent_channels, 1);
-  int ch = c->block_out_channels[L - 1];
-  conv (&f, px, c->latent_channels, ch, 3);
-  vae_mid (&f, c, px, ch);
-  for (int u = 0; u < L; u++)
-    {
-      const int out = c->block_out_channels[L - 1 - u];
-      for (int j = 0; j <= c->layers_per_block; j++)
-        {
-          resnet (&f, px, ch, out, 0);
-          ch = out;
-        }
-      if (u < L - 1)
-        {
-          px *= 4;
-          conv (&f, px, ch, ch, 3);
-        }
-    }
-  conv (&f, px, ch, c->out_channels, 3);
-  return f;
+  return vae_half (c, true, h, w);
 }
 
 sdcl_flops
 sdcl_vae_encoder_flops (const sdcl_vae_config *c, int H, int W)
 {
-  sdcl_flops f = { 0 };
-  const int L = c->n_levels;
-  int hh = H, ww = W, ch = c->block_out_channels[0];
-  conv (&f, (double) hh * ww, c->in_channels, ch, 3);
-  for (int l = 0; l < L; l++)
-    {
-      const int out = c->block_out_channels[l];
-      for (int j = 0; j < c->layers_per_block; j++)
-        {
-          resnet (&f, (double) hh * ww, ch, out, 0);
-          ch = out;
-        }
-      if (l < L - 1)
-        {
-          hh /= 2, ww /= 2; /* stride 2, padding (0, 1): floor */
-          conv (&f, (double) hh * ww, ch, ch, 3);
-        }
-    }
-  vae_mid (&f, c, (double) hh * ww, ch);
-  conv (&f, (double) hh * ww, ch, 2 * c->latent_channels, 3);
-  if (c->use_quant_conv)
-    conv (&f, (double) hh * ww, 2 * c->latent_channels, 2 * c->latent_channels, 1);
-  return f;
+  return vae_half (c, false, H, W);
 }
 
 sdcl_flops
