@@ -108,7 +108,8 @@ down_block (builder *b, int level)
       fmt (name, "%s.downsamplers.0.conv", blk->name);
       fmt (ldm, "input_blocks.%d.0.op", (level + 1) * (L + 1));
       add (b, SDCL_UNET_DOWNSAMPLE, 0, out, out, name, ldm);
-      b->skips[b->n_skips++] = out;
+      if (level < c->n_levels - 1)   /* the naming tree's extra one feeds no skip */
+        b->skips[b->n_skips++] = out;
     }
   close_block (b);
 }
@@ -181,6 +182,7 @@ describe (const sdcl_unet_config *c, bool every_downsampler)
   mid_block (&b);
   for (int i = 0; i < c->n_levels; i++)
     up_block (&b, i);
+  g_assert (b.n_skips == 0);   /* the up path pops what the down path pushed */
   /* head: GroupNorm + SiLU, conv_out */
   add (&b, SDCL_UNET_NORM, 0, b.ch, b.ch, "conv_norm_out", "out.0");
   add (&b, SDCL_UNET_CONV, 0, b.ch, c->out_channels, "conv_out", "out.2");
