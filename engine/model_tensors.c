@@ -1,4 +1,6 @@
-/* The tensors each network needs, enumerated from its configuration.
+/* The tensors each network needs, enumerated from its configuration: the
+ * network's block tree (nets/unet_desc.h, vae_desc.h, clip_desc.h), the
+ * one its constructor walks too, with the tensors of each kind of module.
  *
  * The loader checks a model against these lists before anything is
  * uploaded, so a wrong or truncated checkpoint fails with a message naming
@@ -15,6 +17,7 @@
 
 #include "api_internal.h"
 #include "loader_internal.h"
+#include "nets/clip_desc.h"
 #include "nets/unet_desc.h"
 #include "nets/vae_desc.h"
 
@@ -216,26 +219,42 @@ sdcl_vae_tensor_specs (const sdcl_vae_config *c, size_t *count)
 
 /* ---- CLIP text encoder ------------------------------------------------- */
 
-sdcl_tensor_spec *
-sdcl_clip_tensor_specs (const sdcl_clip_config *c, size_t *count)
+/* The tensors of one module of the text tower's list. */
+static void
+clip_module (GArray *s, const sdcl_clip_module *m)
 {
-  GArray *s = g_array_new (FALSE, TRUE, sizeof (sdcl_tensor_spec));
-  int64_t h = c->hidden_size;
   char p[128], b[128];
-  add (s, "text_model.embeddings.token_embedding.", "weight", 2, c->vocab_size, h, 0, 0);
-  add (s, "text_model.embeddings.position_embedding.", "weight", 2, c->max_position_embeddings, h, 0, 0);
-  for (int i = 0; i < c->n_layers; i++)
+  const int64_t h = m->width;
+  prefix_printf (p, sizeof p, "%s.", m->name);
+  switch (m->role)
     {
-      prefix_printf (p, sizeof p, "text_model.encoder.layers.%d.", i);
+    case SDCL_CLIP_TOKEN_EMBEDDING:
+    case SDCL_CLIP_POSITION_EMBEDDING:
+      add (s, p, "weight", 2, m->rows, h, 0, 0);
+      break;
+    case SDCL_CLIP_LAYER:
       norm (s, SUB (b, p, "layer_norm1."), h);
       linear (s, SUB (b, p, "self_attn.q_proj."), h, h, true);
       linear (s, SUB (b, p, "self_attn.k_proj."), h, h, true);
       linear (s, SUB (b, p, "self_attn.v_proj."), h, h, true);
       linear (s, SUB (b, p, "self_attn.out_proj."), h, h, true);
       norm (s, SUB (b, p, "layer_norm2."), h);
-      linear (s, SUB (b, p, "mlp.fc1."), c->intermediate_size, h, true);
-      linear (s, SUB (b, p, "mlp.fc2."), h, c->intermediate_size, true);
+      linear (s, SUB (b, p, "mlp.fc1."), m->inner, h, true);
+      linear (s, SUB (b, p, "mlp.fc2."), h, m->inner, true);
+      break;
+    case SDCL_CLIP_FINAL_NORM:
+      norm (s, p, h);
+      break;
     }
-  norm (s, "text_model.final_layer_norm.", h);
+}
+
+sdcl_tensor_spec *
+sdcl_clip_tensor_specs (const sdcl_clip_config *c, size_t *count)
+{
+  GArray *s = g_array_new (FALSE, TRUE, sizeof (sdcl_tensor_spec));
+  sdcl_clip_desc *d = sdcl_clip_describe (c);
+  for (int i = 0; i < d->n_modules; i++)
+    clip_module (s, &d->modules[i]);
+  sdcl_clip_desc_free (d);
   return finish (s, count);
 }

@@ -1,9 +1,12 @@
-/* FLOP counts of the networks from their configs: see flops.h.
+/* FLOP counts of the networks from their configs (see flops.h), over the
+ * block trees the networks are built from (engine/nets: unet_desc.h,
+ * vae_desc.h, clip_desc.h).
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
 #include "flops.h"
 
+#include "nets/clip_desc.h"
 #include "nets/unet_desc.h"
 #include "nets/vae_desc.h"
 
@@ -181,13 +184,17 @@ sdcl_flops
 sdcl_clip_flops (const sdcl_clip_config *c, int tokens)
 {
   sdcl_flops f = { 0 };
-  const int d = c->hidden_size;
-  for (int l = 0; l < c->n_layers; l++)
+  sdcl_clip_desc *d = sdcl_clip_describe (c);
+  for (int i = 0; i < d->n_modules; i++)
     {
-      linear (&f, tokens, d, 4 * d); /* q, k, v, out */
-      attention (&f, tokens, tokens, d);
-      linear (&f, tokens, d, c->intermediate_size);
-      linear (&f, tokens, c->intermediate_size, d);
+      const sdcl_clip_module *m = &d->modules[i];
+      if (m->role != SDCL_CLIP_LAYER)
+        continue;   /* embeddings are lookups, the norm is not counted */
+      linear (&f, tokens, (int) m->width, 4 * (int) m->width); /* q, k, v, out */
+      attention (&f, tokens, tokens, (int) m->width);
+      linear (&f, tokens, (int) m->width, (int) m->inner);
+      linear (&f, tokens, (int) m->inner, (int) m->width);
     }
+  sdcl_clip_desc_free (d);
   return f;
 }
