@@ -87,9 +87,16 @@ struct sdcl_family_desc {
   const sdcl_net *nets;
   int n_nets;
 
+  /* Published values a single file does not hold (its folder configs
+   * do: UNet sample_size, VAE scaling_factor). */
+  int native_resolution;         /* pixels per side the model was trained at */
+  float latent_scaling_factor;   /* latents = factor x VAE posterior sample */
+
   /* A single file holds no configs: mf->vae, mf->clip and mf->sched from
-   * its tensor shapes and the family's published defaults.  (mf->unet is
-   * read before detection: a file without a UNet is no checkpoint.) */
+   * its tensor shapes and the family's published values and defaults
+   * (above and default_sched), and mf->unet.sample_size from
+   * native_resolution.  (The rest of mf->unet is read before detection: a
+   * file without a UNet is no checkpoint.) */
   sdcl_status (*ldm_configs) (const sdcl_st_file *f, sdcl_model_files *mf, sdcl_error *err);
   /* Scheduler settings (prediction type included) for a model that ships
    * none: every single file and folders without scheduler/. */

@@ -63,7 +63,10 @@ ldm_configs (const sdcl_st_file *f, sdcl_model_files *mf, sdcl_error *err)
   if ((st = sdcl_vae_config_from_ldm (f, ldm_vae_prefix (f), &mf->vae, err))
       || (st = sdcl_clip_config_from_ldm (f, &mf->clip, err)))
     return st;
-  sdcl_sched_config_sd15 (&mf->sched);
+  /* the VAE has SDCL_LDM_VAE_LEVELS levels here (checked above) */
+  mf->unet.sample_size = sdcl_family_sd1.native_resolution >> (mf->vae.n_levels - 1);
+  mf->vae.scaling_factor = sdcl_family_sd1.latent_scaling_factor;
+  sdcl_family_sd1.default_sched (&mf->sched);
   return SDCL_OK;
 }
 
@@ -130,6 +133,8 @@ const sdcl_family_desc sdcl_family_sd1 = {
   .check = check,
   .nets = nets,
   .n_nets = G_N_ELEMENTS (nets),
+  .native_resolution = 512,
+  .latent_scaling_factor = 0.18215f,
   .ldm_configs = ldm_configs,
   .default_sched = sdcl_sched_config_sd15,
   .encode_prompt = encode_prompt,

@@ -76,7 +76,9 @@ test_members (void)
       if (!d)
         continue;
       bool runs = d->id == SDCL_FAMILY_SD1;   /* the families this version runs */
-      bool complete = d->nets && d->n_nets > 0 && d->ldm_configs && d->default_sched && d->encode_prompt;
+      bool complete = d->nets && d->n_nets > 0 && d->native_resolution > 0
+                      && d->latent_scaling_factor > 0 && d->ldm_configs && d->default_sched
+                      && d->encode_prompt;
       CHECK (complete == runs, "%s: members %s", d->name, complete ? "set" : "missing");
       bool seen[3] = { false, false, false };
       for (int k = 0; k < d->n_nets; k++)
@@ -89,12 +91,15 @@ test_members (void)
     }
 }
 
-/* SD 1.x's published scheduler: epsilon prediction, 1000 training steps,
- * scaled_linear betas 0.00085 .. 0.012, steps_offset 1. */
+/* SD 1.x's published values: 512 x 512, latents scaled by 0.18215, and
+ * its scheduler: epsilon prediction, 1000 training steps, scaled_linear
+ * betas 0.00085 .. 0.012, steps_offset 1. */
 static void
 test_sd1_defaults (void)
 {
   const sdcl_family_desc *d = sdcl_family_lookup (SDCL_FAMILY_SD1);
+  CHECK (d->native_resolution == 512 && fabsf (d->latent_scaling_factor - 0.18215f) < 1e-9f,
+         "SD 1.x: %d pixels, scaling %g", d->native_resolution, (double) d->latent_scaling_factor);
   sdcl_sched_config s;
   memset (&s, 0xab, sizeof s);
   d->default_sched (&s);
