@@ -125,7 +125,7 @@ unet_resnet (const char *head, const char *rest, bool to_canonical, char *out, s
 
 /* By the UNet's block tree (nets/unet_desc.h): the module's prefix is
  * swapped for its name on the other side, a resnet's sub-modules are
- * renamed (§5.3), whatever follows is kept. */
+ * renamed, whatever follows is kept. */
 static bool
 rename_unet (const sdcl_unet_desc *d, const char *name, bool to_canonical, char *out, size_t size)
 {

@@ -1,8 +1,10 @@
 /* The UNet's block tree (unet_desc.h): diffusers' module names, the LDM
- * module of each (reference §5.3: LDM numbers the down path's layers
- * input_blocks.1.., one slot per resnet plus one per downsampler, and the
- * up path's output_blocks.0.. the same way), and the channel counts,
- * which follow the skip connections exactly as the forward pass does.
+ * module of each, and the channel counts, which follow the skip
+ * connections exactly as the forward pass does.  LDM numbers the down
+ * path's modules input_blocks.1.. (a slot per resnet, its attention as
+ * sub-module 1, a slot per downsampler), the up path's output_blocks.0..
+ * the same way (the upsampler as the last slot's sub-module 1 or 2), the
+ * mid block's middle_block.0..2.
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
@@ -129,7 +131,7 @@ mid_block (builder *b)
 }
 
 /* Up block i mirrors down level n-1-i; each resnet takes the running
- * features concatenated with the skip it pops (§2.8). */
+ * features concatenated with the skip it pops. */
 static void
 up_block (builder *b, int index)
 {
