@@ -9,6 +9,7 @@
 #include <glib.h>
 
 #include "../opencl/clrt.h"
+#include "families/family.h"
 #include "model_files.h"
 #include "nets.h"
 #include "sdcl.h"
@@ -22,6 +23,7 @@ struct sdcl_ctx {
 struct sdcl_model {
   sdcl_ctx *ctx;
   sdcl_model_files *files;
+  const sdcl_family_desc *family;  /* what the files were detected as (families/family.h) */
   sdcl_tokenizer *tokenizer;
   sdcl_clip *clip;
   sdcl_unet *unet;

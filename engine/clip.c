@@ -16,9 +16,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "nets/clip_desc.h"
 #include "nn.h"
-
-#define PREFIX "text_model."
 
 typedef struct {
   nn_layer_norm norm1, norm2;
@@ -40,32 +39,43 @@ struct sdcl_clip {
 /* ---- construction ------------------------------------------------------------ */
 
 static void
-load_layer (nn_loader *ld, const sdcl_clip_config *c, int i, clip_layer *l)
+load_layer (nn_loader *ld, const sdcl_clip_config *c, const sdcl_clip_module *mod, clip_layer *l)
 {
   char p[NN_NAME_MAX];
-  nn_name (p, PREFIX "encoder.layers.%d.layer_norm1", i);
-  nn_layer_norm_load (ld, &l->norm1, c->hidden_size, c->layer_norm_eps, p);
-  nn_name (p, PREFIX "encoder.layers.%d.self_attn", i);
-  nn_attention_load (ld, &l->attn, &nn_clip_attention_names, c->hidden_size, c->hidden_size,
-                     c->n_heads, true, p);
-  nn_name (p, PREFIX "encoder.layers.%d.layer_norm2", i);
-  nn_layer_norm_load (ld, &l->norm2, c->hidden_size, c->layer_norm_eps, p);
-  nn_name (p, PREFIX "encoder.layers.%d.mlp.fc1", i);
-  nn_linear_load (ld, &l->fc1, c->hidden_size, c->intermediate_size, true, p);
-  nn_name (p, PREFIX "encoder.layers.%d.mlp.fc2", i);
-  nn_linear_load (ld, &l->fc2, c->intermediate_size, c->hidden_size, true, p);
+  nn_name (p, "%s.layer_norm1", mod->name);
+  nn_layer_norm_load (ld, &l->norm1, mod->width, c->layer_norm_eps, p);
+  nn_name (p, "%s.self_attn", mod->name);
+  nn_attention_load (ld, &l->attn, &nn_clip_attention_names, mod->width, mod->width, c->n_heads,
+                     true, p);
+  nn_name (p, "%s.layer_norm2", mod->name);
+  nn_layer_norm_load (ld, &l->norm2, mod->width, c->layer_norm_eps, p);
+  nn_name (p, "%s.mlp.fc1", mod->name);
+  nn_linear_load (ld, &l->fc1, mod->width, mod->inner, true, p);
+  nn_name (p, "%s.mlp.fc2", mod->name);
+  nn_linear_load (ld, &l->fc2, mod->inner, mod->width, true, p);
 }
 
-/* The embeddings stay in the mapping (see the top of the file). */
+/* One module of the tower's list (nets/clip_desc.h).  The embeddings stay
+ * in the mapping (see the top of the file). */
 static void
-find_embeddings (nn_loader *ld, sdcl_clip *m)
+load_module (nn_loader *ld, sdcl_clip *m, const sdcl_clip_module *mod)
 {
-  const sdcl_clip_config *c = &m->cfg;
-  m->token_embedding = nn_find_host (ld, 2, (int64_t[]){ c->vocab_size, c->hidden_size },
-                                     PREFIX "embeddings.token_embedding.weight");
-  m->position_embedding = nn_find_host (
-      ld, 2, (int64_t[]){ c->max_position_embeddings, c->hidden_size },
-      PREFIX "embeddings.position_embedding.weight");
+  const int64_t shape[2] = { mod->rows, mod->width };
+  switch (mod->role)
+    {
+    case SDCL_CLIP_TOKEN_EMBEDDING:
+      m->token_embedding = nn_find_host (ld, 2, shape, "%s.weight", mod->name);
+      break;
+    case SDCL_CLIP_POSITION_EMBEDDING:
+      m->position_embedding = nn_find_host (ld, 2, shape, "%s.weight", mod->name);
+      break;
+    case SDCL_CLIP_LAYER:
+      load_layer (ld, &m->cfg, mod, &m->layers[mod->index]);
+      break;
+    case SDCL_CLIP_FINAL_NORM:
+      nn_layer_norm_load (ld, &m->final_norm, mod->width, m->cfg.layer_norm_eps, mod->name);
+      break;
+    }
 }
 
 sdcl_status
@@ -85,11 +95,10 @@ sdcl_clip_new (sdcl_cl *cl, const sdcl_wset *ws, const sdcl_clip_config *cfg, sd
 
   nn_loader ld;
   nn_loader_init (&ld, cl, ws, wtype, &m->weights, err);
-  find_embeddings (&ld, m);
-  for (int i = 0; i < cfg->n_layers; i++)
-    load_layer (&ld, cfg, i, &m->layers[i]);
-  nn_layer_norm_load (&ld, &m->final_norm, cfg->hidden_size, cfg->layer_norm_eps,
-                      PREFIX "final_layer_norm");
+  sdcl_clip_desc *d = sdcl_clip_describe (cfg);
+  for (int i = 0; i < d->n_modules; i++)
+    load_module (&ld, m, &d->modules[i]);
+  sdcl_clip_desc_free (d);
 
   sdcl_status st = nn_loader_finish (&ld);
   if (st != SDCL_OK)

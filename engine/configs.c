@@ -1,6 +1,6 @@
 /* Model configurations: SD 1.5 and diffusers class defaults, config.json
- * parsing, inference from the tensor shapes of single LDM files, and model
- * family detection.
+ * parsing, inference from the tensor shapes of single LDM files, and the
+ * facts family detection (families/family.c) decides from.
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
@@ -741,7 +741,7 @@ sdcl_clip_config_from_ldm (const sdcl_st_file *f, sdcl_clip_config *c, sdcl_erro
   return SDCL_OK;
 }
 
-/* ---- family detection -------------------------------------------------- */
+/* ---- family facts -------------------------------------------------------- */
 
 static bool
 any_name_with (const sdcl_st_file *f, const char *prefix, const char *suffix, const sdcl_st_tensor **out)
@@ -786,75 +786,4 @@ sdcl_family_facts_from_ldm (const sdcl_st_file *f, sdcl_family_facts *facts)
     facts->add_embedding_in = (int) t->shape[1];
   if ((t = sdcl_st_find (f, U "input_blocks.0.0.weight")) && t->nd == 4)
     facts->unet_in_channels = (int) t->shape[1];
-}
-
-static sdcl_status
-refuse (const char *path, sdcl_family family, sdcl_family *out, sdcl_error *err, const char *found,
-        const char *what)
-{
-  *out = family;
-  return sdcl_fail (err, SDCL_ERR_UNSUPPORTED_MODEL, "%s: %s: %s, which this version does not support yet",
-                    path, found, what);
-}
-
-static sdcl_status
-check_in_channels (const sdcl_family_facts *facts, const char *path, sdcl_error *err)
-{
-  switch (facts->unet_in_channels)
-    {
-    case 0: case 4: case 9: return SDCL_OK;
-    case 8:
-      return sdcl_fail (err, SDCL_ERR_UNSUPPORTED_MODEL,
-                        "%s: the UNet takes 8 input channels (an InstructPix2Pix model), which this version does not support",
-                        path);
-    case 7:
-      return sdcl_fail (err, SDCL_ERR_UNSUPPORTED_MODEL,
-                        "%s: the UNet takes 7 input channels (the x4 upscaler), which this version does not support",
-                        path);
-    default:
-      return sdcl_fail (err, SDCL_ERR_UNSUPPORTED_MODEL,
-                        "%s: the UNet takes %d input channels; sdcl supports 4 (text to image) and 9 (inpainting)",
-                        path, facts->unet_in_channels);
-    }
-}
-
-sdcl_status
-sdcl_family_decide (const sdcl_family_facts *facts, const char *path, sdcl_family *family,
-                    sdcl_error *err)
-{
-  char found[400];
-  int cad = facts->cross_attention_dim;
-  if (facts->add_embedding_in == 2560 || (cad == 1280 && !facts->second_text_encoder))
-    {
-      g_snprintf (found, sizeof found, "cross-attention dim %d and %s", cad,
-                  facts->add_embedding_in ? "an add-embedding of 2560 inputs (aesthetic score)"
-                                          : "a single OpenCLIP bigG text encoder");
-      return refuse (path, SDCL_FAMILY_SDXL_REFINER, family, err, found, "SDXL refiner");
-    }
-  if (facts->second_text_encoder || facts->add_embedding_in || cad == 2048)
-    {
-      g_snprintf (found, sizeof found, "cross-attention dim %d, %s", cad,
-                  facts->second_text_encoder ? "two text encoders (CLIP-L and OpenCLIP bigG)"
-                                             : "an add-embedding for size conditioning");
-      return refuse (path, SDCL_FAMILY_SDXL, family, err, found, "SDXL");
-    }
-  if (cad == 1024 || facts->openclip_text)
-    {
-      g_snprintf (found, sizeof found, "cross-attention dim %d and %s text encoder", cad,
-                  facts->openclip_text ? "OpenCLIP" : "a 1024-wide");
-      return refuse (path, SDCL_FAMILY_SD2, family, err, found, "SD 2.x");
-    }
-  /* SD 1.x: convolutional projections and one CLIP whose width is the
-   * cross-attention width (768 for real models; test models are narrower) */
-  *family = SDCL_FAMILY_UNKNOWN;
-  if (cad == 0 || facts->linear_projection)
-    return sdcl_fail (err, SDCL_ERR_UNSUPPORTED_MODEL,
-                      "%s: unknown model layout (%s): not Stable Diffusion 1.x", path,
-                      cad ? "linear transformer projections" : "no cross-attention in the UNet");
-  if (facts->text_hidden && facts->text_hidden != cad)
-    return sdcl_fail (err, SDCL_ERR_UNSUPPORTED_MODEL,
-                      "%s: unknown model layout (cross-attention dim %d does not match the text encoder "
-                      "width %d): not Stable Diffusion 1.x", path, cad, facts->text_hidden);
-  *family = SDCL_FAMILY_SD1;
-  return check_in_channels (facts, path, err);
 }

@@ -4,7 +4,8 @@
  *
  * Both directions walk the same structure and share the rename tables, so
  * sdcl-mkmodel's LDM files are named by the exact inverse of what the
- * loader reads.
+ * loader reads; for the UNet that structure is its block tree
+ * (nets/unet_desc.h), which also builds the network.
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
@@ -37,14 +38,6 @@ static const rename_rule vae_resnet_rules[] = {
 static const rename_rule vae_attention_rules[] = {
   { "norm.", "group_norm." }, { "q.", "to_q." }, { "k.", "to_k." },
   { "v.", "to_v." },          { "proj_out.", "to_out.0." },
-};
-
-/* Top-level UNet modules. */
-static const rename_rule unet_top_rules[] = {
-  { "time_embed.0.", "time_embedding.linear_1." }, { "time_embed.2.", "time_embedding.linear_2." },
-  { "input_blocks.0.0.", "conv_in." },             { "out.0.", "conv_norm_out." },
-  { "out.2.", "conv_out." },                       { "label_emb.0.0.", "add_embedding.linear_1." },
-  { "label_emb.0.2.", "add_embedding.linear_2." },
 };
 
 static const rename_rule vae_side_rules[] = {
@@ -121,13 +114,7 @@ format (char *out, size_t out_size, const char *fmt, ...)
   return n >= 0 && (size_t) n < out_size;
 }
 
-/* ---- UNet, LDM -> canonical -------------------------------------------- */
-
-typedef struct {
-  int L;                 /* layers per block */
-  int n_levels;
-  const bool *up_has_attn;
-} unet_shape;
+/* ---- UNet, both directions --------------------------------------------- */
 
 static bool
 unet_resnet (const char *head, const char *rest, bool to_canonical, char *out, size_t size)
@@ -136,61 +123,33 @@ unet_resnet (const char *head, const char *rest, bool to_canonical, char *out, s
                       rest, out, size);
 }
 
+/* By the UNet's block tree (nets/unet_desc.h): the module's prefix is
+ * swapped for its name on the other side, a resnet's sub-modules are
+ * renamed, whatever follows is kept. */
 static bool
-map_input_block (const unet_shape *u, int i, const char *p, char *out, size_t size)
+rename_unet (const sdcl_unet_desc *d, const char *name, bool to_canonical, char *out, size_t size)
 {
-  int k, b = (i - 1) / (u->L + 1), j = (i - 1) % (u->L + 1);
-  if (i < 1 || b >= u->n_levels || !take_number (&p, &k))
-    return false;
-  char head[64];
-  if (k == 0 && j < u->L)
-    return format (head, sizeof head, "down_blocks.%d.resnets.%d.", b, j)
-           && unet_resnet (head, p, true, out, size);
-  if (k == 0 && j == u->L && take (&p, "op."))
-    return format (out, size, "down_blocks.%d.downsamplers.0.conv.%s", b, p);
-  if (k == 1 && j < u->L)
-    return format (out, size, "down_blocks.%d.attentions.%d.%s", b, j, p);
-  return false;
-}
-
-static bool
-map_output_block (const unet_shape *u, int i, const char *p, char *out, size_t size)
-{
-  int k, b = i / (u->L + 1), j = i % (u->L + 1);
-  if (b >= u->n_levels || !take_number (&p, &k))
-    return false;
-  bool attn = u->up_has_attn[b];
-  char head[64];
-  if (k == 0)
-    return format (head, sizeof head, "up_blocks.%d.resnets.%d.", b, j)
-           && unet_resnet (head, p, true, out, size);
-  if (k == 1 && attn)
-    return format (out, size, "up_blocks.%d.attentions.%d.%s", b, j, p);
-  /* the upsampler follows the resnet, and the attention when there is one */
-  if (k == (attn ? 2 : 1) && j == u->L && b < u->n_levels - 1 && take (&p, "conv."))
-    return format (out, size, "up_blocks.%d.upsamplers.0.conv.%s", b, p);
-  return false;
-}
-
-static bool
-map_unet (const unet_shape *u, const char *p, char *out, size_t size)
-{
-  int i;
-  if (apply_rules (unet_top_rules, G_N_ELEMENTS (unet_top_rules), true, "", p, out, size))
-    return true;
-  if (take_index (&p, "input_blocks", &i))
-    return map_input_block (u, i, p, out, size);
-  if (take_index (&p, "output_blocks", &i))
-    return map_output_block (u, i, p, out, size);
-  if (take_index (&p, "middle_block", &i))
+  for (int i = 0; i < d->n_layers; i++)
     {
-      if (i == 1)
-        return format (out, size, "mid_block.attentions.0.%s", p);
-      if (i == 0 || i == 2)
-        return unet_resnet (i == 0 ? "mid_block.resnets.0." : "mid_block.resnets.1.", p, true,
-                            out, size);
+      const sdcl_unet_layer *l = &d->layers[i];
+      const char *rest = name;
+      char head[128];
+      if (!l->ldm[0] || !take (&rest, to_canonical ? l->ldm : l->name) || !take (&rest, "."))
+        continue;
+      if (!format (head, sizeof head, "%s%s.", to_canonical ? "" : SDCL_LDM_UNET_PREFIX,
+                   to_canonical ? l->name : l->ldm))
+        return false;
+      if (l->kind == SDCL_UNET_RESNET)
+        return unet_resnet (head, rest, to_canonical, out, size);
+      return format (out, size, "%s%s", head, rest);
     }
   return false;
+}
+
+static bool
+valid_geometry (int layers_per_block, int n_levels)
+{
+  return layers_per_block > 0 && n_levels >= 1 && n_levels <= SDCL_MAX_LEVELS;
 }
 
 /* ---- VAE, LDM -> canonical --------------------------------------------- */
@@ -268,16 +227,14 @@ map_text (const char *p, char *out, size_t size)
 }
 
 bool
-sdcl_ldm_map_name (const char *ldm_name, int unet_layers_per_block, int unet_n_levels,
-                   const bool *unet_up_has_attn, sdcl_component *comp, char *out_name,
-                   size_t out_size)
+sdcl_ldm_map_name_in (const sdcl_unet_desc *unet_names, const char *ldm_name, sdcl_component *comp,
+                      char *out_name, size_t out_size)
 {
   const char *p = ldm_name;
   if (take (&p, SDCL_LDM_UNET_PREFIX))
     {
-      unet_shape u = { unet_layers_per_block, unet_n_levels, unet_up_has_attn };
       *comp = SDCL_COMP_UNET;
-      return unet_layers_per_block > 0 && map_unet (&u, p, out_name, out_size);
+      return rename_unet (unet_names, p, true, out_name, out_size);
     }
   if (take (&p, "first_stage_model.") || take (&p, "vae."))
     {
@@ -292,61 +249,24 @@ sdcl_ldm_map_name (const char *ldm_name, int unet_layers_per_block, int unet_n_l
   return false;
 }
 
+bool
+sdcl_ldm_map_name (const char *ldm_name, int unet_layers_per_block, int unet_n_levels,
+                   const bool *unet_up_has_attn, sdcl_component *comp, char *out_name,
+                   size_t out_size)
+{
+  if (!valid_geometry (unet_layers_per_block, unet_n_levels))
+    {
+      /* no UNet name maps; the other components' names still do */
+      static const sdcl_unet_desc none = { 0 };
+      return sdcl_ldm_map_name_in (&none, ldm_name, comp, out_name, out_size);
+    }
+  sdcl_unet_desc *d = sdcl_unet_describe_names (unet_layers_per_block, unet_n_levels, unet_up_has_attn);
+  bool ok = sdcl_ldm_map_name_in (d, ldm_name, comp, out_name, out_size);
+  sdcl_unet_desc_free (d);
+  return ok;
+}
+
 /* ---- canonical -> LDM (for writers) ------------------------------------ */
-
-static bool
-unmap_down_block (const unet_shape *u, int b, const char *p, char *out, size_t size)
-{
-  int j;
-  char head[96];
-  if (take_index (&p, "resnets", &j))
-    return format (head, sizeof head, SDCL_LDM_UNET_PREFIX "input_blocks.%d.0.",
-                   1 + b * (u->L + 1) + j)
-           && unet_resnet (head, p, false, out, size);
-  if (take_index (&p, "attentions", &j))
-    return format (out, size, SDCL_LDM_UNET_PREFIX "input_blocks.%d.1.%s", 1 + b * (u->L + 1) + j, p);
-  if (take (&p, "downsamplers.0.conv."))
-    return format (out, size, SDCL_LDM_UNET_PREFIX "input_blocks.%d.0.op.%s",
-                   (b + 1) * (u->L + 1), p);
-  return false;
-}
-
-static bool
-unmap_up_block (const unet_shape *u, int b, const char *p, char *out, size_t size)
-{
-  int j;
-  char head[96];
-  if (b >= u->n_levels)
-    return false;
-  if (take_index (&p, "resnets", &j))
-    return format (head, sizeof head, SDCL_LDM_UNET_PREFIX "output_blocks.%d.0.", b * (u->L + 1) + j)
-           && unet_resnet (head, p, false, out, size);
-  if (take_index (&p, "attentions", &j))
-    return format (out, size, SDCL_LDM_UNET_PREFIX "output_blocks.%d.1.%s", b * (u->L + 1) + j, p);
-  if (take (&p, "upsamplers.0.conv."))
-    return format (out, size, SDCL_LDM_UNET_PREFIX "output_blocks.%d.%d.conv.%s",
-                   b * (u->L + 1) + u->L, u->up_has_attn[b] ? 2 : 1, p);
-  return false;
-}
-
-static bool
-unmap_unet (const unet_shape *u, const char *p, char *out, size_t size)
-{
-  int b;
-  if (apply_rules (unet_top_rules, G_N_ELEMENTS (unet_top_rules), false, SDCL_LDM_UNET_PREFIX, p,
-                   out, size))
-    return true;
-  if (take_index (&p, "down_blocks", &b))
-    return unmap_down_block (u, b, p, out, size);
-  if (take_index (&p, "up_blocks", &b))
-    return unmap_up_block (u, b, p, out, size);
-  if (take (&p, "mid_block.attentions.0."))
-    return format (out, size, SDCL_LDM_UNET_PREFIX "middle_block.1.%s", p);
-  if (take_index (&p, "mid_block.resnets", &b) && b <= 1)
-    return unet_resnet (b == 0 ? SDCL_LDM_UNET_PREFIX "middle_block.0."
-                               : SDCL_LDM_UNET_PREFIX "middle_block.2.", p, false, out, size);
-  return false;
-}
 
 static bool
 unmap_vae_side (const char *side, const char *p, char *out, size_t size)
@@ -399,16 +319,14 @@ unmap_vae (const char *p, char *out, size_t size)
 }
 
 bool
-sdcl_ldm_unmap_name (sdcl_component comp, const char *canonical, int unet_layers_per_block,
-                     int unet_n_levels, const bool *unet_up_has_attn, char *out, size_t out_size,
-                     bool *conv_1x1)
+sdcl_ldm_unmap_name_in (const sdcl_unet_desc *unet_names, sdcl_component comp, const char *canonical,
+                        char *out, size_t out_size, bool *conv_1x1)
 {
-  unet_shape u = { unet_layers_per_block, unet_n_levels, unet_up_has_attn };
   *conv_1x1 = false;
   switch (comp)
     {
     case SDCL_COMP_UNET:
-      return unet_layers_per_block > 0 && unmap_unet (&u, canonical, out, out_size);
+      return rename_unet (unet_names, canonical, false, out, out_size);
     case SDCL_COMP_VAE:
       *conv_1x1 = sdcl_vae_attention_matrix (canonical) && g_str_has_suffix (canonical, ".weight");
       return unmap_vae (canonical, out, out_size);
@@ -417,6 +335,20 @@ sdcl_ldm_unmap_name (sdcl_component comp, const char *canonical, int unet_layers
              && format (out, out_size, SDCL_LDM_TEXT_PREFIX "%s", canonical);
     }
   return false;
+}
+
+bool
+sdcl_ldm_unmap_name (sdcl_component comp, const char *canonical, int unet_layers_per_block,
+                     int unet_n_levels, const bool *unet_up_has_attn, char *out, size_t out_size,
+                     bool *conv_1x1)
+{
+  static const sdcl_unet_desc none = { 0 };
+  sdcl_unet_desc *d = comp == SDCL_COMP_UNET && valid_geometry (unet_layers_per_block, unet_n_levels)
+                      ? sdcl_unet_describe_names (unet_layers_per_block, unet_n_levels, unet_up_has_attn)
+                      : NULL;
+  bool ok = sdcl_ldm_unmap_name_in (d ? d : &none, comp, canonical, out, out_size, conv_1x1);
+  sdcl_unet_desc_free (d);
+  return ok;
 }
 
 /* ---- diffusers folders ------------------------------------------------- */

@@ -8,7 +8,9 @@
 
 #include <json-glib/json-glib.h>
 
+#include "families/family.h"
 #include "model_files.h"
+#include "nets/unet_desc.h"
 
 /* SD's VAE always has 4 resolution levels; the LDM decoder numbers its up
  * blocks in reverse, so the mapping needs the count (docs/diffusion.md §VAE names). */
@@ -26,6 +28,13 @@
 bool sdcl_ldm_unmap_name (sdcl_component comp, const char *canonical, int unet_layers_per_block,
                           int unet_n_levels, const bool *unet_up_has_attn, char *out,
                           size_t out_size, bool *conv_1x1);
+/* sdcl_ldm_map_name and sdcl_ldm_unmap_name with the UNet's naming tree
+ * (sdcl_unet_describe_names) built once by the caller, e.g. for all the
+ * tensors of a file. */
+bool sdcl_ldm_map_name_in (const sdcl_unet_desc *unet_names, const char *ldm_name,
+                           sdcl_component *comp, char *out, size_t out_size);
+bool sdcl_ldm_unmap_name_in (const sdcl_unet_desc *unet_names, sdcl_component comp,
+                             const char *canonical, char *out, size_t out_size, bool *conv_1x1);
 /* Canonical name of a tensor of a diffusers folder: the text encoder gains
  * the `text_model.` prefix when its file lacks it, old VAE attention names
  * (query, key, value, proj_attn) become to_q, to_k, to_v, to_out.0.  False
@@ -61,24 +70,9 @@ sdcl_status sdcl_vae_config_from_ldm (const sdcl_st_file *f, const char *prefix,
                                       sdcl_vae_config *c, sdcl_error *err);
 sdcl_status sdcl_clip_config_from_ldm (const sdcl_st_file *f, sdcl_clip_config *c, sdcl_error *err);
 
-/* ---- family detection (configs.c) ---- */
-
-/* What the weights say about the model family, from either layout. */
-typedef struct {
-  int cross_attention_dim;       /* 0: no cross-attention found */
-  bool linear_projection;        /* 2-D proj_in (SD 2.x / SDXL) */
-  bool openclip_text;            /* OpenCLIP-format or GELU text encoder */
-  int text_hidden;               /* text encoder width, 0 unknown */
-  bool second_text_encoder;      /* SDXL's text_encoder_2 / conditioner.embedders.1 */
-  int add_embedding_in;          /* SDXL add_embedding input width, 0 none */
-  int unet_in_channels;
-} sdcl_family_facts;
+/* ---- family detection (configs.c; the decision is families/family.c) ---- */
 
 void sdcl_family_facts_from_ldm (const sdcl_st_file *f, sdcl_family_facts *facts);
-/* SD 1.x gives SDCL_OK; anything else SDCL_ERR_UNSUPPORTED_MODEL with a
- * message naming what was found.  *family is set either way. */
-sdcl_status sdcl_family_decide (const sdcl_family_facts *facts, const char *path,
-                                sdcl_family *family, sdcl_error *err);
 
 /* ---- weight sets (model_files.c) ---- */
 

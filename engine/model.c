@@ -29,20 +29,6 @@ sdcl_model_default_params (void)
   return p;
 }
 
-static const char *
-family_name (sdcl_family family)
-{
-  switch (family)
-    {
-    case SDCL_FAMILY_SD1: return "SD 1.x";
-    case SDCL_FAMILY_SD2: return "SD 2.x";
-    case SDCL_FAMILY_SDXL: return "SDXL";
-    case SDCL_FAMILY_SDXL_REFINER: return "SDXL refiner";
-    case SDCL_FAMILY_UNKNOWN: break;
-    }
-  return "unknown";
-}
-
 static sdcl_status
 load_tokenizer (const sdcl_model_files *mf, const char *dir, sdcl_tokenizer **out, sdcl_error *err)
 {
@@ -124,8 +110,8 @@ fill_info (sdcl_model *m)
 {
   const sdcl_model_files *mf = m->files;
   sdcl_model_info *info = &m->info;
-  info->family = mf->family;
-  info->family_name = family_name (mf->family);
+  info->family = m->family->id;
+  info->family_name = m->family->name;
   info->layout = mf->single_file ? "single-file" : "diffusers";
   info->unet_in_channels = mf->unet.in_channels;
   info->latent_channels = mf->vae.latent_channels;
@@ -185,11 +171,9 @@ build_network (sdcl_model *m, sdcl_net net, sdcl_error *err)
 static sdcl_status
 build_networks (sdcl_model *m, sdcl_error *err)
 {
-  sdcl_status st = build_network (m, SDCL_NET_CLIP, err);
-  if (st == SDCL_OK)
-    st = build_network (m, SDCL_NET_UNET, err);
-  if (st == SDCL_OK)
-    st = build_network (m, SDCL_NET_VAE, err);
+  sdcl_status st = SDCL_OK;
+  for (int i = 0; i < m->family->n_nets && st == SDCL_OK; i++)
+    st = build_network (m, m->family->nets[i], err);
   return st;
 }
 
@@ -260,6 +244,8 @@ sdcl_model_load (sdcl_ctx *ctx, const char *path, const sdcl_model_params *param
   m->ctx = ctx;
   g_mutex_lock (&ctx->run_lock);
   sdcl_status st = sdcl_model_files_open (path, &m->files, err);
+  if (st == SDCL_OK)
+    m->family = m->files->family_desc;
   if (st == SDCL_OK)
     st = load_tokenizer (m->files, params->tokenizer_dir, &m->tokenizer, err);
   m->wtype = params->weights == SDCL_WEIGHTS_F16 ? SDCL_WT_F16 : SDCL_WT_F32;

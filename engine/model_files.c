@@ -60,18 +60,21 @@ static sdcl_status
 check_ldm_names_present (const sdcl_model_files *mf, const sdcl_wset *ws, sdcl_component comp,
                          const sdcl_tensor_spec *specs, size_t count, sdcl_error *err)
 {
-  for (size_t i = 0; i < count; i++)
+  sdcl_unet_desc *names = sdcl_unet_describe_names (mf->unet.layers_per_block, mf->unet.n_levels,
+                                                    mf->unet.up_has_attn);
+  sdcl_status st = SDCL_OK;
+  for (size_t i = 0; i < count && !st; i++)
     {
       char ldm[256];
       bool conv_1x1;
       if (sdcl_wset_find (ws, specs[i].name)
-          || !sdcl_ldm_unmap_name (comp, specs[i].name, mf->unet.layers_per_block, mf->unet.n_levels,
-                                   mf->unet.up_has_attn, ldm, sizeof ldm, &conv_1x1))
+          || !sdcl_ldm_unmap_name_in (names, comp, specs[i].name, ldm, sizeof ldm, &conv_1x1))
         continue;
-      return sdcl_fail (err, SDCL_ERR_MODEL_FORMAT, "missing tensor %s (%s in diffusers' naming) in %s of %s",
-                        ldm, specs[i].name, sdcl_wset_component (ws), mf->path);
+      st = sdcl_fail (err, SDCL_ERR_MODEL_FORMAT, "missing tensor %s (%s in diffusers' naming) in %s of %s",
+                      ldm, specs[i].name, sdcl_wset_component (ws), mf->path);
     }
-  return SDCL_OK;
+  sdcl_unet_desc_free (names);
+  return st;
 }
 
 static sdcl_status
@@ -186,32 +189,40 @@ check_all_specs (const sdcl_model_files *mf, sdcl_error *err)
   return check_finite (mf, mf->text_w, err);
 }
 
-/* ---- single LDM file --------------------------------------------------- */
-
-static const char *
-ldm_vae_prefix (const sdcl_st_file *f)
+/* The family of the facts, or the error refusing them (mf->family names
+ * a family that was recognised and refused). */
+static sdcl_status
+detect_family (sdcl_model_files *mf, const sdcl_family_facts *facts, sdcl_error *err)
 {
-  return sdcl_st_find (f, "vae.encoder.conv_in.weight") ? "vae." : "first_stage_model.";
+  const sdcl_family_desc *desc;
+  sdcl_status st = sdcl_family_detect (facts, mf->path, &desc, err);
+  mf->family = desc ? desc->id : SDCL_FAMILY_UNKNOWN;
+  if (!st)
+    mf->family_desc = desc;
+  return st;
 }
+
+/* ---- single LDM file --------------------------------------------------- */
 
 static sdcl_status
 map_ldm_tensors (sdcl_model_files *mf, const sdcl_st_file *f, sdcl_error *err)
 {
   sdcl_wset *sets[] = { [SDCL_COMP_UNET] = mf->unet_w, [SDCL_COMP_VAE] = mf->vae_w,
                         [SDCL_COMP_TEXT] = mf->text_w };
-  for (size_t i = 0; i < sdcl_st_count (f); i++)
+  sdcl_unet_desc *names = sdcl_unet_describe_names (mf->unet.layers_per_block, mf->unet.n_levels,
+                                                    mf->unet.up_has_attn);
+  sdcl_status st = SDCL_OK;
+  for (size_t i = 0; i < sdcl_st_count (f) && !st; i++)
     {
       const sdcl_st_tensor *t = sdcl_st_at (f, i);
       sdcl_component comp;
       char canonical[256];
-      if (!sdcl_ldm_map_name (t->name, mf->unet.layers_per_block, mf->unet.n_levels,
-                              mf->unet.up_has_attn, &comp, canonical, sizeof canonical))
+      if (!sdcl_ldm_map_name_in (names, t->name, &comp, canonical, sizeof canonical))
         continue;   /* EMA copies, schedules, position_ids, ... */
-      sdcl_status st = add_tensor (sets[comp], comp, canonical, t, f, err);
-      if (st)
-        return st;
+      st = add_tensor (sets[comp], comp, canonical, t, f, err);
     }
-  return SDCL_OK;
+  sdcl_unet_desc_free (names);
+  return st;
 }
 
 static sdcl_status
@@ -226,11 +237,9 @@ open_single_file (sdcl_model_files *mf, sdcl_error *err)
   sdcl_family_facts_from_ldm (f, &facts);
   /* the UNet first: a file without one (a LoRA, a lone VAE) is no checkpoint */
   if ((st = sdcl_unet_config_from_ldm (f, &mf->unet, err))
-      || (st = sdcl_family_decide (&facts, mf->path, &mf->family, err))
-      || (st = sdcl_vae_config_from_ldm (f, ldm_vae_prefix (f), &mf->vae, err))
-      || (st = sdcl_clip_config_from_ldm (f, &mf->clip, err)))
+      || (st = detect_family (mf, &facts, err))
+      || (st = mf->family_desc->ldm_configs (f, mf, err)))
     return st;
-  sdcl_sched_config_sd15 (&mf->sched);
   mf->unet_w = sdcl_wset_new ("unet", mf->path);
   mf->vae_w = sdcl_wset_new ("vae", mf->path);
   mf->text_w = sdcl_wset_new ("text_encoder", mf->path);
@@ -555,7 +564,7 @@ read_scheduler (sdcl_model_files *mf, sdcl_error *err)
 {
   char *path = g_build_filename (mf->path, "scheduler", "scheduler_config.json", NULL);
   sdcl_status st = SDCL_OK;
-  sdcl_sched_config_sd15 (&mf->sched);   /* a folder without one gets SD 1.5's */
+  mf->family_desc->default_sched (&mf->sched);   /* a folder without one gets the family's */
   if (g_file_test (path, G_FILE_TEST_EXISTS))
     st = read_config (mf->path, "scheduler", "scheduler_config.json",
                       parse_sched, &mf->sched, err);
@@ -606,7 +615,7 @@ open_folder (sdcl_model_files *mf, sdcl_error *err)
                                        err)))
     return st;
   folder_facts (mf, second_text_encoder, &facts);
-  if ((st = sdcl_family_decide (&facts, dir, &mf->family, err))
+  if ((st = detect_family (mf, &facts, err))
       || (st = check_configs_against_shapes (mf, err)) || (st = check_all_specs (mf, err))
       || (st = read_scheduler (mf, err)))
     return st;

@@ -107,6 +107,7 @@ typedef struct {
   char *path;                 /* as given */
   bool single_file;
   sdcl_family family;
+  const struct sdcl_family_desc *family_desc;  /* families/family.h */
   sdcl_unet_config unet;
   sdcl_vae_config vae;
   sdcl_clip_config clip;

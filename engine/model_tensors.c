@@ -1,4 +1,6 @@
-/* The tensors each network needs, enumerated from its configuration.
+/* The tensors each network needs, enumerated from its configuration: the
+ * network's block tree (nets/unet_desc.h, vae_desc.h, clip_desc.h), the
+ * one its constructor walks too, with the tensors of each kind of module.
  *
  * The loader checks a model against these lists before anything is
  * uploaded, so a wrong or truncated checkpoint fails with a message naming
@@ -15,6 +17,9 @@
 
 #include "api_internal.h"
 #include "loader_internal.h"
+#include "nets/clip_desc.h"
+#include "nets/unet_desc.h"
+#include "nets/vae_desc.h"
 
 /* ---- building lists ---------------------------------------------------- */
 
@@ -128,74 +133,31 @@ finish (GArray *specs, size_t *count)
 
 /* ---- UNet -------------------------------------------------------------- */
 
+/* The tensors of one module of the UNet's block tree. */
 static void
-unet_down_blocks (GArray *s, const sdcl_unet_config *c)
+unet_layer (GArray *s, const sdcl_unet_config *c, const sdcl_unet_desc *d, const sdcl_unet_layer *l)
 {
   char p[128];
-  int64_t in = c->block_out_channels[0];
-  for (int b = 0; b < c->n_levels; b++)
+  prefix_printf (p, sizeof p, "%s.", l->name);
+  switch (l->kind)
     {
-      int64_t out = c->block_out_channels[b];
-      for (int j = 0; j < c->layers_per_block; j++)
-        {
-          prefix_printf (p, sizeof p, "down_blocks.%d.resnets.%d.", b, j);
-          resnet (s, p, j == 0 ? in : out, out, c->time_embed_dim);
-          if (c->down_has_attn[b])
-            {
-              prefix_printf (p, sizeof p, "down_blocks.%d.attentions.%d.", b, j);
-              transformer (s, p, out, c->transformer_depth[b], c);
-            }
-        }
-      if (b < c->n_levels - 1)
-        {
-          prefix_printf (p, sizeof p, "down_blocks.%d.downsamplers.0.conv.", b);
-          conv (s, p, out, out, 3);
-        }
-      in = out;
-    }
-}
-
-static void
-unet_mid_block (GArray *s, const sdcl_unet_config *c)
-{
-  int64_t ch = c->block_out_channels[c->n_levels - 1];
-  resnet (s, "mid_block.resnets.0.", ch, ch, c->time_embed_dim);
-  if (c->mid_has_attn)
-    transformer (s, "mid_block.attentions.0.", ch, c->mid_transformer_depth, c);
-  resnet (s, "mid_block.resnets.1.", ch, ch, c->time_embed_dim);
-}
-
-/* Up block b mirrors down level n-1-b; each resnet takes the running
- * features concatenated with the skip it pops (docs/diffusion.md §Skip connections). */
-static void
-unet_up_blocks (GArray *s, const sdcl_unet_config *c)
-{
-  char p[128];
-  int n = c->n_levels;
-  int64_t prev_out = c->block_out_channels[n - 1];
-  for (int b = 0; b < n; b++)
-    {
-      int level = n - 1 - b;
-      int64_t out = c->block_out_channels[level];
-      int64_t skip_in = c->block_out_channels[MAX (level - 1, 0)];
-      for (int j = 0; j <= c->layers_per_block; j++)
-        {
-          int64_t features = j == 0 ? prev_out : out;
-          int64_t skip = j == c->layers_per_block ? skip_in : out;
-          prefix_printf (p, sizeof p, "up_blocks.%d.resnets.%d.", b, j);
-          resnet (s, p, features + skip, out, c->time_embed_dim);
-          if (c->up_has_attn[b])
-            {
-              prefix_printf (p, sizeof p, "up_blocks.%d.attentions.%d.", b, j);
-              transformer (s, p, out, c->transformer_depth[level], c);
-            }
-        }
-      if (b < n - 1)
-        {
-          prefix_printf (p, sizeof p, "up_blocks.%d.upsamplers.0.conv.", b);
-          conv (s, p, out, out, 3);
-        }
-      prev_out = out;
+    case SDCL_UNET_LINEAR:
+      linear (s, p, l->out, l->in, l->bias);
+      break;
+    case SDCL_UNET_CONV:
+    case SDCL_UNET_DOWNSAMPLE:
+    case SDCL_UNET_UPSAMPLE:
+      conv (s, p, l->out, l->in, l->k);
+      break;
+    case SDCL_UNET_NORM:
+      norm (s, p, l->out);
+      break;
+    case SDCL_UNET_RESNET:
+      resnet (s, p, l->in, l->out, c->time_embed_dim);
+      break;
+    case SDCL_UNET_ATTENTION:
+      transformer (s, p, l->out, d->blocks[l->block].depth, c);
+      break;
     }
 }
 
@@ -203,132 +165,96 @@ sdcl_tensor_spec *
 sdcl_unet_tensor_specs (const sdcl_unet_config *c, size_t *count)
 {
   GArray *s = g_array_new (FALSE, TRUE, sizeof (sdcl_tensor_spec));
-  int64_t c0 = c->block_out_channels[0];
-  if (c->time_cond_proj_dim)
-    add (s, "time_embedding.cond_proj.", "weight", 2, c0, c->time_cond_proj_dim, 0, 0);
-  linear (s, "time_embedding.linear_1.", c->time_embed_dim, c0, true);
-  linear (s, "time_embedding.linear_2.", c->time_embed_dim, c->time_embed_dim, true);
-  conv (s, "conv_in.", c0, c->in_channels, 3);
-  unet_down_blocks (s, c);
-  unet_mid_block (s, c);
-  unet_up_blocks (s, c);
-  norm (s, "conv_norm_out.", c0);
-  conv (s, "conv_out.", c->out_channels, c0, 3);
+  sdcl_unet_desc *d = sdcl_unet_describe (c);
+  for (int i = 0; i < d->n_layers; i++)
+    unet_layer (s, c, d, &d->layers[i]);
+  sdcl_unet_desc_free (d);
   return finish (s, count);
 }
 
 /* ---- VAE --------------------------------------------------------------- */
 
+/* The tensors of one module of the VAE's block tree. */
 static void
-vae_mid_block (GArray *s, const char *side, const sdcl_vae_config *c)
+vae_layer (GArray *s, const sdcl_vae_layer *l)
 {
-  char p[128];
-  int64_t ch = c->block_out_channels[c->n_levels - 1];
-  prefix_printf (p, sizeof p, "%smid_block.resnets.0.", side);
-  resnet (s, p, ch, ch, 0);
-  if (c->mid_block_add_attention)
+  char p[128], b[128];
+  prefix_printf (p, sizeof p, "%s.", l->name);
+  switch (l->role)
     {
-      char b[128];
-      prefix_printf (p, sizeof p, "%smid_block.attentions.0.", side);
-      norm (s, SUB (b, p, "group_norm."), ch);
-      linear (s, SUB (b, p, "to_q."), ch, ch, true);
-      linear (s, SUB (b, p, "to_k."), ch, ch, true);
-      linear (s, SUB (b, p, "to_v."), ch, ch, true);
-      linear (s, SUB (b, p, "to_out.0."), ch, ch, true);
+    case SDCL_VAE_QUANT:
+    case SDCL_VAE_CONV_IN:
+    case SDCL_VAE_DOWNSAMPLE:
+    case SDCL_VAE_UPSAMPLE:
+    case SDCL_VAE_CONV_OUT:
+      conv (s, p, l->out, l->in, l->k);
+      break;
+    case SDCL_VAE_RESNET:
+    case SDCL_VAE_MID_RESNET:
+      resnet (s, p, l->in, l->out, 0);
+      break;
+    case SDCL_VAE_MID_ATTENTION:
+      norm (s, SUB (b, p, "group_norm."), l->out);
+      linear (s, SUB (b, p, "to_q."), l->out, l->out, true);
+      linear (s, SUB (b, p, "to_k."), l->out, l->out, true);
+      linear (s, SUB (b, p, "to_v."), l->out, l->out, true);
+      linear (s, SUB (b, p, "to_out.0."), l->out, l->out, true);
+      break;
+    case SDCL_VAE_NORM_OUT:
+      norm (s, p, l->out);
+      break;
     }
-  prefix_printf (p, sizeof p, "%smid_block.resnets.1.", side);
-  resnet (s, p, ch, ch, 0);
-}
-
-static void
-vae_encoder (GArray *s, const sdcl_vae_config *c)
-{
-  char p[128];
-  int n = c->n_levels;
-  int64_t in = c->block_out_channels[0];
-  conv (s, "encoder.conv_in.", in, c->in_channels, 3);
-  for (int i = 0; i < n; i++)
-    {
-      int64_t out = c->block_out_channels[i];
-      for (int j = 0; j < c->layers_per_block; j++)
-        {
-          prefix_printf (p, sizeof p, "encoder.down_blocks.%d.resnets.%d.", i, j);
-          resnet (s, p, j == 0 ? in : out, out, 0);
-        }
-      if (i < n - 1)
-        {
-          prefix_printf (p, sizeof p, "encoder.down_blocks.%d.downsamplers.0.conv.", i);
-          conv (s, p, out, out, 3);
-        }
-      in = out;
-    }
-  vae_mid_block (s, "encoder.", c);
-  norm (s, "encoder.conv_norm_out.", in);
-  conv (s, "encoder.conv_out.", 2 * c->latent_channels, in, 3);   /* mean and log-variance */
-}
-
-static void
-vae_decoder (GArray *s, const sdcl_vae_config *c)
-{
-  char p[128];
-  int n = c->n_levels;
-  int64_t in = c->block_out_channels[n - 1];
-  conv (s, "decoder.conv_in.", in, c->latent_channels, 3);
-  vae_mid_block (s, "decoder.", c);
-  for (int i = 0; i < n; i++)
-    {
-      int64_t out = c->block_out_channels[n - 1 - i];
-      for (int j = 0; j <= c->layers_per_block; j++)
-        {
-          prefix_printf (p, sizeof p, "decoder.up_blocks.%d.resnets.%d.", i, j);
-          resnet (s, p, j == 0 ? in : out, out, 0);
-        }
-      if (i < n - 1)
-        {
-          prefix_printf (p, sizeof p, "decoder.up_blocks.%d.upsamplers.0.conv.", i);
-          conv (s, p, out, out, 3);
-        }
-      in = out;
-    }
-  norm (s, "decoder.conv_norm_out.", in);
-  conv (s, "decoder.conv_out.", c->out_channels, in, 3);
 }
 
 sdcl_tensor_spec *
 sdcl_vae_tensor_specs (const sdcl_vae_config *c, size_t *count)
 {
   GArray *s = g_array_new (FALSE, TRUE, sizeof (sdcl_tensor_spec));
-  vae_encoder (s, c);
-  if (c->use_quant_conv)
-    conv (s, "quant_conv.", 2 * c->latent_channels, 2 * c->latent_channels, 1);
-  if (c->use_post_quant_conv)
-    conv (s, "post_quant_conv.", c->latent_channels, c->latent_channels, 1);
-  vae_decoder (s, c);
+  sdcl_vae_desc *d = sdcl_vae_describe (c);
+  for (int i = 0; i < d->n_layers; i++)
+    vae_layer (s, &d->layers[i]);
+  sdcl_vae_desc_free (d);
   return finish (s, count);
 }
 
 /* ---- CLIP text encoder ------------------------------------------------- */
 
-sdcl_tensor_spec *
-sdcl_clip_tensor_specs (const sdcl_clip_config *c, size_t *count)
+/* The tensors of one module of the text tower's list. */
+static void
+clip_module (GArray *s, const sdcl_clip_module *m)
 {
-  GArray *s = g_array_new (FALSE, TRUE, sizeof (sdcl_tensor_spec));
-  int64_t h = c->hidden_size;
   char p[128], b[128];
-  add (s, "text_model.embeddings.token_embedding.", "weight", 2, c->vocab_size, h, 0, 0);
-  add (s, "text_model.embeddings.position_embedding.", "weight", 2, c->max_position_embeddings, h, 0, 0);
-  for (int i = 0; i < c->n_layers; i++)
+  const int64_t h = m->width;
+  prefix_printf (p, sizeof p, "%s.", m->name);
+  switch (m->role)
     {
-      prefix_printf (p, sizeof p, "text_model.encoder.layers.%d.", i);
+    case SDCL_CLIP_TOKEN_EMBEDDING:
+    case SDCL_CLIP_POSITION_EMBEDDING:
+      add (s, p, "weight", 2, m->rows, h, 0, 0);
+      break;
+    case SDCL_CLIP_LAYER:
       norm (s, SUB (b, p, "layer_norm1."), h);
       linear (s, SUB (b, p, "self_attn.q_proj."), h, h, true);
       linear (s, SUB (b, p, "self_attn.k_proj."), h, h, true);
       linear (s, SUB (b, p, "self_attn.v_proj."), h, h, true);
       linear (s, SUB (b, p, "self_attn.out_proj."), h, h, true);
       norm (s, SUB (b, p, "layer_norm2."), h);
-      linear (s, SUB (b, p, "mlp.fc1."), c->intermediate_size, h, true);
-      linear (s, SUB (b, p, "mlp.fc2."), h, c->intermediate_size, true);
+      linear (s, SUB (b, p, "mlp.fc1."), m->inner, h, true);
+      linear (s, SUB (b, p, "mlp.fc2."), h, m->inner, true);
+      break;
+    case SDCL_CLIP_FINAL_NORM:
+      norm (s, p, h);
+      break;
     }
-  norm (s, "text_model.final_layer_norm.", h);
+}
+
+sdcl_tensor_spec *
+sdcl_clip_tensor_specs (const sdcl_clip_config *c, size_t *count)
+{
+  GArray *s = g_array_new (FALSE, TRUE, sizeof (sdcl_tensor_spec));
+  sdcl_clip_desc *d = sdcl_clip_describe (c);
+  for (int i = 0; i < d->n_modules; i++)
+    clip_module (s, &d->modules[i]);
+  sdcl_clip_desc_free (d);
   return finish (s, count);
 }

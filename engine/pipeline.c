@@ -1,4 +1,4 @@
-/* Text-to-image: prompt -> CLIP context -> denoising loop -> VAE decode.
+/* Text-to-image: prompt -> text conditioning -> denoising loop -> VAE decode.
  *
  * The loop follows diffusers' StableDiffusionPipeline step for step (see
  * docs/diffusion.md §Guidance, §Text to image): the negative and positive contexts
@@ -17,7 +17,6 @@
 
 #include "image_internal.h"
 #include "../opencl/clrt_internal.h"
-#include "../opencl/ops.h"
 #include "pipeline_internal.h"
 
 sdcl_gen_params
@@ -164,53 +163,16 @@ check_txt2img (const sdcl_model *m, const sdcl_gen_params *p, int *width, int *h
   return SDCL_OK;
 }
 
-/* Encodes one batch of prompts with the same clip skip into dst at row
- * offset `first` (rows of 77 x D). */
+/* The prompts as the model's family conditions its UNet. */
 static sdcl_status
-encode_prompts (sdcl_run *r, const char *const *prompts, int n, int skip, int first,
-                sdcl_error *err)
+encode_text (sdcl_run *r, sdcl_error *err)
 {
-  sdcl_model *m = r->model;
-  int32_t ids[2 * SDCL_CLIP_CONTEXT];
-  for (int i = 0; i < n; i++)
-    sdcl_tokenizer_encode_clip (m->tokenizer, prompts[i] ? prompts[i] : "",
-                                m->files->clip.pad_token_id, ids + i * SDCL_CLIP_CONTEXT);
-
-  sdcl_t hidden = { 0 };
-  sdcl_status st = sdcl_clip_forward (m->clip, ids, n, SDCL_CLIP_CONTEXT, skip, r->p->cancel,
-                                      &hidden, err);
-  if (st != SDCL_OK)
-    return st;
-  int64_t row = (int64_t) SDCL_CLIP_CONTEXT * hidden.d[2];
-  op_copy (r->cl, &hidden, 0, &r->context, first * row, n * row);
-  sdcl_t_release (r->cl, &hidden);
-  return sdcl_cl_check (r->cl, err);
-}
-
-/* The CFG context [negative, positive] (or [positive] without CFG).
- * diffusers applies clip_skip to the positive prompt only, so with a skip
- * the two prompts are encoded separately. */
-static sdcl_status
-build_context (sdcl_run *r, sdcl_error *err)
-{
-  const sdcl_gen_params *p = r->p;
-  int dim = r->model->files->clip.hidden_size;
-  sdcl_t_alloc (r->cl, &r->context, 3, r->batch, SDCL_CLIP_CONTEXT, dim, 0);
-  sdcl_status st = sdcl_cl_check (r->cl, err);
-  if (st != SDCL_OK)
-    return st;
-
-  if (!r->cfg)
-    return encode_prompts (r, &p->prompt, 1, p->clip_skip, 0, err);
-  if (p->clip_skip <= 1)
-    {
-      const char *both[2] = { p->negative_prompt, p->prompt };
-      return encode_prompts (r, both, 2, p->clip_skip, 0, err);
-    }
-  st = encode_prompts (r, &p->negative_prompt, 1, 0, 0, err);
-  if (st == SDCL_OK)
-    st = encode_prompts (r, &p->prompt, 1, p->clip_skip, 1, err);
-  return st;
+  const sdcl_prompt_request req = { .prompt = r->p->prompt,
+                                    .negative_prompt = r->p->negative_prompt,
+                                    .cfg = r->cfg,
+                                    .clip_skip = r->p->clip_skip,
+                                    .cancel = r->p->cancel };
+  return r->model->family->encode_prompt (r->model, &req, &r->text, err);
 }
 
 static bool
@@ -227,7 +189,7 @@ sdcl_run_prepare (sdcl_run *r, sdcl_error *err)
   if (st == SDCL_OK)
     {
       enter_phase ("text encoding");
-      st = sdcl_run_phase_status (build_context (r, err), "text encoding", err);
+      st = sdcl_run_phase_status (encode_text (r, err), "text encoding", err);
     }
   sdcl_model_phase_done (r->model, SDCL_NET_CLIP);
   if (st == SDCL_OK)
@@ -271,7 +233,7 @@ denoise_step (sdcl_run *r, int i, float *host_in, float *host_out, sdcl_error *e
   sdcl_t_upload (r->cl, &x, host_in);
   sdcl_status st = sdcl_cl_check (r->cl, err);
   if (st == SDCL_OK)
-    st = sdcl_unet_forward (r->model->unet, &x, t, &r->context, r->p->cancel, &eps, err);
+    st = sdcl_unet_forward (r->model->unet, &x, t, &r->text.states, r->p->cancel, &eps, err);
   sdcl_t_release (r->cl, &x);
   if (st != SDCL_OK)
     return st;
@@ -578,7 +540,7 @@ sdcl_run_setup (sdcl_run *r, sdcl_model *m, const sdcl_gen_params *p, int width,
 void
 sdcl_run_clear (sdcl_run *r)
 {
-  sdcl_t_release (r->cl, &r->context);
+  sdcl_conditioning_clear (r->cl, &r->text);
   sdcl_sched_free (&r->sched);
   g_free (r->latents);
   g_free (r->x0);
@@ -604,7 +566,7 @@ run_txt2img (sdcl_run *r, sdcl_image *out, sdcl_error *err)
     return st;
   initial_latents (r);
   st = sdcl_run_denoise (r, err);
-  sdcl_t_release (r->cl, &r->context);
+  sdcl_conditioning_clear (r->cl, &r->text);
   if (st == SDCL_OK)
     st = sdcl_run_decode (r, out, err);
   return st;
@@ -628,7 +590,7 @@ sdcl_txt2img (sdcl_model *model, const sdcl_gen_params *params, sdcl_image *out,
 
   g_mutex_lock (&model->ctx->run_lock);
   st = run_txt2img (&r, out, err);
-  sdcl_t_release (r.cl, &r.context);
+  sdcl_conditioning_clear (r.cl, &r.text);
   if (st != SDCL_OK)
     sdcl_cl_clear_error (r.cl); /* leave the context usable for the next run */
   g_mutex_unlock (&model->ctx->run_lock);

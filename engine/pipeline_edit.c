@@ -241,7 +241,7 @@ run_edit (sdcl_run *r, edit_state *e, sdcl_image *out, sdcl_error *err)
   st = prepare_latents (r, e, err);
   if (st == SDCL_OK)
     st = sdcl_run_denoise (r, err);
-  sdcl_t_release (r->cl, &r->context);
+  sdcl_conditioning_clear (r->cl, &r->text);
   if (st == SDCL_OK)
     st = sdcl_run_decode (r, out, err);
   return st;
@@ -334,7 +334,7 @@ sdcl_edit_raw (sdcl_model *m, const sdcl_gen_params *p, const sdcl_image *init,
   sdcl_run_setup (&r, m, p, init->width, init->height);
   g_mutex_lock (&m->ctx->run_lock);
   st = run_edit (&r, &e, out, err);
-  sdcl_t_release (r.cl, &r.context);
+  sdcl_conditioning_clear (r.cl, &r.text);
   if (st != SDCL_OK)
     sdcl_cl_clear_error (r.cl); /* leave the context usable for the next run */
   g_mutex_unlock (&m->ctx->run_lock);

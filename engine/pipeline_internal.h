@@ -35,7 +35,7 @@ struct sdcl_run {
   int64_t plane;             /* lh * lw */
   bool cfg;
   int batch;                 /* 2 with CFG, else 1 */
-  sdcl_t context;            /* [batch, 77, cross_attention_dim] */
+  sdcl_conditioning text;    /* the prompts, encoded by the model's family */
   sdcl_sched sched;
   sdcl_randn rng;
   float *latents;            /* numel */
@@ -113,9 +113,8 @@ void sdcl_set_phase_hook_for_testing (sdcl_phase_hook_fn fn, void *user);
  * context's run lock held).  Defined in model.c. */
 sdcl_status sdcl_model_ensure_encoder (sdcl_model *m, sdcl_error *err);
 
-/* The networks a run's phases use (model.c; run lock held). */
-typedef enum { SDCL_NET_CLIP, SDCL_NET_UNET, SDCL_NET_VAE } sdcl_net;
-
+/* The networks a run's phases use, by role (sdcl_net, families/family.h;
+ * model.c; run lock held). */
 /* Before a phase: makes sure the network is on the device, uploading it
  * from the mapping if needed (always the case in lean mode).  The VAE
  * comes decoder-only; sdcl_model_ensure_encoder adds the encoder. */

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "nets/unet_desc.h"
 #include "nn.h"
 
 /* Architecture constants of diffusers' Transformer2DModel and
@@ -49,6 +50,8 @@ typedef struct {
 
 typedef struct {
   char name[32];              /* "down_blocks.3": prefix of its tensors */
+  const sdcl_unet_layer *layers; /* its modules in the block tree (unet_desc.h) */
+  int n_modules;
   bool up;                    /* an up block (upsampler) rather than a down block */
   int n_layers;
   int64_t *resnet_in;         /* input channels of each resnet */
@@ -70,6 +73,7 @@ typedef enum { LAYER_RESNET, LAYER_ATTENTION, LAYER_SAMPLER } layer_kind;
 struct sdcl_unet {
   sdcl_cl *cl;
   sdcl_unet_config cfg;
+  sdcl_unet_desc *desc;       /* the block tree the blocks below are built from */
   const sdcl_wset *ws;        /* the source of streamed layers (outlives the UNet) */
   sdcl_wtype wtype;
   nn_weights weights;         /* everything not streamed */
@@ -131,33 +135,39 @@ load_transformer2d (nn_loader *ld, const sdcl_unet_config *c, transformer2d *t, 
   nn_linear_load (ld, &t->proj_out, channels, channels, true, p);
 }
 
-/* Channel counts of the skip tensors, tracked while building so that the up
- * blocks' resnet widths follow from the down path exactly as in the forward
- * pass. */
-typedef struct {
-  int64_t *channels;
-  int n;
-} skip_widths;
+/* The block's module of that kind and index. */
+static const sdcl_unet_layer *
+block_module (const unet_block *blk, layer_kind kind, int j)
+{
+  for (int i = 0; i < blk->n_modules; i++)
+    {
+      const sdcl_unet_layer *l = &blk->layers[i];
+      bool match = kind == LAYER_RESNET      ? l->kind == SDCL_UNET_RESNET
+                   : kind == LAYER_ATTENTION ? l->kind == SDCL_UNET_ATTENTION
+                                             : l->kind == SDCL_UNET_DOWNSAMPLE || l->kind == SDCL_UNET_UPSAMPLE;
+      if (match && l->j == j)
+        return l;
+    }
+  g_assert_not_reached ();   /* blocks are built from the same description */
+  return NULL;
+}
 
 /* Loads one layer of a block (resnet j, transformer j or the sampler). */
 static void
 load_layer (nn_loader *ld, const sdcl_unet_config *c, unet_block *blk, layer_kind kind, int j)
 {
-  char p[NN_NAME_MAX];
+  const sdcl_unet_layer *l = block_module (blk, kind, j);
   switch (kind)
     {
     case LAYER_RESNET:
-      nn_name (p, "%s.resnets.%d", blk->name, j);
-      nn_resnet_load (ld, &blk->resnets[j], blk->resnet_in[j], blk->out, c->time_embed_dim,
-                      c->norm_num_groups, c->norm_eps, p);
+      nn_resnet_load (ld, &blk->resnets[j], l->in, l->out, c->time_embed_dim, c->norm_num_groups,
+                      c->norm_eps, l->name);
       break;
     case LAYER_ATTENTION:
-      nn_name (p, "%s.attentions.%d", blk->name, j);
-      load_transformer2d (ld, c, &blk->attentions[j], blk->out, blk->heads, blk->depth, p);
+      load_transformer2d (ld, c, &blk->attentions[j], l->out, blk->heads, blk->depth, l->name);
       break;
     case LAYER_SAMPLER:
-      nn_name (p, "%s.%s.0.conv", blk->name, blk->up ? "upsamplers" : "downsamplers");
-      nn_conv_load (ld, &blk->sampler, blk->out, blk->out, 3, p);
+      nn_conv_load (ld, &blk->sampler, l->in, l->out, l->k, l->name);
       break;
     }
 }
@@ -231,71 +241,43 @@ load_block (nn_loader *ld, sdcl_unet *m, unet_block *blk)
     load_or_check_layer (ld, m, blk, LAYER_SAMPLER, 0);
 }
 
+/* A down or up block as the block tree describes it. */
 static void
-init_block (unet_block *blk, bool up, int index, int n_layers, int64_t out, bool attention)
+load_down_up_block (nn_loader *ld, sdcl_unet *m, unet_block *blk, const sdcl_unet_block *b)
 {
-  g_snprintf (blk->name, sizeof blk->name, "%s_blocks.%d", up ? "up" : "down", index);
-  blk->up = up;
-  blk->n_layers = n_layers;
-  blk->out = out;
-  blk->resnet_in = g_new0 (int64_t, n_layers);
-  blk->resnets = g_new0 (nn_resnet, n_layers);
-  if (attention)
-    blk->attentions = g_new0 (transformer2d, n_layers);
-}
-
-static void
-load_down_block (nn_loader *ld, sdcl_unet *m, int level, int64_t *ch, skip_widths *skips)
-{
-  const sdcl_unet_config *c = &m->cfg;
-  unet_block *blk = &m->down[level];
-  init_block (blk, false, level, c->layers_per_block, c->block_out_channels[level],
-              c->down_has_attn[level]);
-  blk->streamed = m->stream && level == c->n_levels - 1;
-  blk->heads = c->down_heads[level];
-  blk->depth = c->transformer_depth[level];
-  for (int j = 0; j < blk->n_layers; j++)
-    {
-      blk->resnet_in[j] = *ch;
-      *ch = blk->out;
-      skips->channels[skips->n++] = blk->out;
-    }
-  blk->has_sampler = level < c->n_levels - 1;
-  if (blk->has_sampler)
-    skips->channels[skips->n++] = blk->out;
+  g_strlcpy (blk->name, b->name, sizeof blk->name);
+  blk->layers = &m->desc->layers[b->first];
+  blk->n_modules = b->n_layers;
+  blk->up = b->kind == SDCL_UNET_UP;
+  blk->n_layers = b->n_resnets;
+  blk->heads = b->heads;
+  blk->depth = b->depth;
+  blk->has_sampler = b->has_sampler;
+  blk->resnet_in = g_new0 (int64_t, b->n_resnets);
+  blk->resnets = g_new0 (nn_resnet, b->n_resnets);
+  if (b->has_attn)
+    blk->attentions = g_new0 (transformer2d, b->n_resnets);
+  for (int j = 0; j < b->n_resnets; j++)
+    blk->resnet_in[j] = block_module (blk, LAYER_RESNET, j)->in;
+  blk->out = block_module (blk, LAYER_RESNET, 0)->out;
+  /* streamed: the deepest level's down and up blocks (see sdcl_unet_new) */
+  blk->streamed = m->stream && b->level == m->cfg.n_levels - 1;
   load_block (ld, m, blk);
 }
 
 static void
-load_mid_block (nn_loader *ld, sdcl_unet *m, int64_t ch)
+load_mid_block (nn_loader *ld, sdcl_unet *m, const sdcl_unet_block *b)
 {
   const sdcl_unet_config *c = &m->cfg;
-  nn_resnet_load (ld, &m->mid_resnets[0], ch, ch, c->time_embed_dim, c->norm_num_groups,
-                  c->norm_eps, "mid_block.resnets.0");
-  load_transformer2d (ld, c, &m->mid_attention, ch, c->mid_heads, c->mid_transformer_depth,
-                      "mid_block.attentions.0");
-  nn_resnet_load (ld, &m->mid_resnets[1], ch, ch, c->time_embed_dim, c->norm_num_groups,
-                  c->norm_eps, "mid_block.resnets.1");
-}
-
-static void
-load_up_block (nn_loader *ld, sdcl_unet *m, int index, int64_t *ch, skip_widths *skips)
-{
-  const sdcl_unet_config *c = &m->cfg;
-  int level = c->n_levels - 1 - index;   /* up blocks walk the levels backwards */
-  unet_block *blk = &m->up[index];
-  init_block (blk, true, index, c->layers_per_block + 1, c->block_out_channels[level],
-              c->up_has_attn[index]);
-  blk->streamed = m->stream && index == 0;
-  blk->heads = c->up_heads[index];
-  blk->depth = c->transformer_depth[level];
-  for (int j = 0; j < blk->n_layers; j++)
+  for (int i = 0; i < b->n_layers; i++)
     {
-      blk->resnet_in[j] = *ch + skips->channels[--skips->n];
-      *ch = blk->out;
+      const sdcl_unet_layer *l = &m->desc->layers[b->first + i];
+      if (l->kind == SDCL_UNET_RESNET)
+        nn_resnet_load (ld, &m->mid_resnets[l->j], l->in, l->out, c->time_embed_dim,
+                        c->norm_num_groups, c->norm_eps, l->name);
+      else
+        load_transformer2d (ld, c, &m->mid_attention, l->out, b->heads, b->depth, l->name);
     }
-  blk->has_sampler = index < c->n_levels - 1;
-  load_block (ld, m, blk);
 }
 
 static sdcl_status
@@ -327,10 +309,10 @@ sdcl_unet_new (sdcl_cl *cl, const sdcl_wset *ws, const sdcl_unet_config *cfg, sd
   m->ws = ws;
   m->wtype = wtype;
   m->stream = stream;
+  m->desc = sdcl_unet_describe (cfg);
   m->down = g_new0 (unet_block, cfg->n_levels);
   m->up = g_new0 (unet_block, cfg->n_levels);
   m->max_skips = 1 + cfg->n_levels * (cfg->layers_per_block + 1);
-  skip_widths skips = { g_new0 (int64_t, m->max_skips), 0 };
 
   nn_loader ld;
   nn_loader_init (&ld, cl, ws, wtype, &m->weights, err);
@@ -341,17 +323,17 @@ sdcl_unet_new (sdcl_cl *cl, const sdcl_wset *ws, const sdcl_unet_config *cfg, sd
                   "time_embedding.linear_2");
   int64_t ch = cfg->block_out_channels[0];
   nn_conv_load (&ld, &m->conv_in, cfg->in_channels, ch, 3, "conv_in");
-  skips.channels[skips.n++] = ch;
-  for (int i = 0; i < cfg->n_levels; i++)
-    load_down_block (&ld, m, i, &ch, &skips);
-  load_mid_block (&ld, m, ch);
-  for (int i = 0; i < cfg->n_levels; i++)
-    load_up_block (&ld, m, i, &ch, &skips);
+  for (int i = 0; i < m->desc->n_blocks; i++)
+    {
+      const sdcl_unet_block *b = &m->desc->blocks[i];
+      if (b->kind == SDCL_UNET_MID)
+        load_mid_block (&ld, m, b);
+      else
+        load_down_up_block (&ld, m, b->kind == SDCL_UNET_UP ? &m->up[b->index] : &m->down[b->index], b);
+    }
   nn_group_norm_load (&ld, &m->norm_out, ch, cfg->norm_num_groups, cfg->norm_eps,
                       "conv_norm_out");
   nn_conv_load (&ld, &m->conv_out, ch, cfg->out_channels, 3, "conv_out");
-  g_free (skips.channels);
-
   st = nn_loader_finish (&ld);
   if (st != SDCL_OK)
     {
@@ -392,6 +374,7 @@ sdcl_unet_free (sdcl_unet *m)
   free_transformer2d (&m->mid_attention);
   g_free (m->down);
   g_free (m->up);
+  sdcl_unet_desc_free (m->desc);
   nn_weights_free (&m->weights);
   g_free (m);
 }

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "nets/vae_desc.h"
 #include "vae_internal.h"
 
 /* Architecture constants of diffusers' AutoencoderKL (not config keys). */
@@ -30,97 +31,61 @@ load_attention (nn_loader *ld, vae_attention *a, int64_t channels, int groups, c
                      VAE_ATTENTION_HEADS, true, prefix);
 }
 
+/* One module of the block tree into its place in its half. */
 static void
-load_mid_block (nn_loader *ld, const sdcl_vae_config *c, vae_coder *v, int64_t ch,
-                const char *coder)
+load_module (nn_loader *ld, const sdcl_vae_config *c, vae_coder *v, const sdcl_vae_layer *l)
 {
-  char p[NN_NAME_MAX];
-  nn_name (p, "%s.mid_block.resnets.0", coder);
-  nn_resnet_load (ld, &v->mid_resnets[0], ch, ch, 0, c->norm_num_groups, VAE_NORM_EPS, p);
-  v->mid_has_attention = c->mid_block_add_attention;
-  if (v->mid_has_attention)
+  const int g = c->norm_num_groups;
+  switch (l->role)
     {
-      nn_name (p, "%s.mid_block.attentions.0", coder);
-      load_attention (ld, &v->mid_attention, ch, c->norm_num_groups, p);
+    case SDCL_VAE_QUANT:
+      nn_conv_load (ld, &v->quant, l->in, l->out, l->k, l->name);
+      break;
+    case SDCL_VAE_CONV_IN:
+      nn_conv_load (ld, &v->conv_in, l->in, l->out, l->k, l->name);
+      break;
+    case SDCL_VAE_RESNET:
+      nn_resnet_load (ld, &v->blocks[l->block].resnets[l->j], l->in, l->out, 0, g, VAE_NORM_EPS,
+                      l->name);
+      break;
+    case SDCL_VAE_DOWNSAMPLE:
+    case SDCL_VAE_UPSAMPLE:
+      nn_conv_load (ld, &v->blocks[l->block].sampler, l->in, l->out, l->k, l->name);
+      break;
+    case SDCL_VAE_MID_RESNET:
+      nn_resnet_load (ld, &v->mid_resnets[l->j], l->in, l->out, 0, g, VAE_NORM_EPS, l->name);
+      break;
+    case SDCL_VAE_MID_ATTENTION:
+      v->mid_has_attention = true;
+      load_attention (ld, &v->mid_attention, l->out, g, l->name);
+      break;
+    case SDCL_VAE_NORM_OUT:
+      nn_group_norm_load (ld, &v->norm_out, l->out, g, VAE_NORM_EPS, l->name);
+      break;
+    case SDCL_VAE_CONV_OUT:
+      nn_conv_load (ld, &v->conv_out, l->in, l->out, l->k, l->name);
+      break;
     }
-  nn_name (p, "%s.mid_block.resnets.1", coder);
-  nn_resnet_load (ld, &v->mid_resnets[1], ch, ch, 0, c->norm_num_groups, VAE_NORM_EPS, p);
 }
 
-/* Resnets of one block, `in` -> `out` channels for the first. */
+/* The encoder or the decoder, as the block tree describes it. */
 static void
-load_block (nn_loader *ld, const sdcl_vae_config *c, vae_block *blk, int n_layers, int64_t in,
-            int64_t out, const char *prefix)
+load_half (nn_loader *ld, const sdcl_vae_config *c, const sdcl_vae_desc *d, bool decoder,
+           vae_coder *v)
 {
-  char p[NN_NAME_MAX];
-  blk->n_layers = n_layers;
-  blk->resnets = g_new0 (nn_resnet, n_layers);
-  for (int j = 0; j < n_layers; j++)
-    {
-      nn_name (p, "%s.resnets.%d", prefix, j);
-      nn_resnet_load (ld, &blk->resnets[j], j == 0 ? in : out, out, 0, c->norm_num_groups,
-                      VAE_NORM_EPS, p);
-    }
-}
-
-static void
-load_decoder (nn_loader *ld, const sdcl_vae_config *c, vae_coder *v)
-{
-  int n = c->n_levels;
-  int64_t ch = c->block_out_channels[n - 1];
-  char p[NN_NAME_MAX];
-  if (c->use_post_quant_conv)
-    nn_conv_load (ld, &v->quant, c->latent_channels, c->latent_channels, 1, "post_quant_conv");
-  nn_conv_load (ld, &v->conv_in, c->latent_channels, ch, 3, "decoder.conv_in");
-  load_mid_block (ld, c, v, ch, "decoder");
-  v->n_blocks = n;
-  v->blocks = g_new0 (vae_block, n);
-  for (int i = 0; i < n; i++)
-    {
-      int64_t out = c->block_out_channels[n - 1 - i];
-      nn_name (p, "decoder.up_blocks.%d", i);
-      load_block (ld, c, &v->blocks[i], c->layers_per_block + 1, ch, out, p);
-      ch = out;
-      if (i < n - 1)
-        {
-          nn_name (p, "decoder.up_blocks.%d.upsamplers.0.conv", i);
-          nn_conv_load (ld, &v->blocks[i].sampler, ch, ch, 3, p);
-        }
-    }
-  nn_group_norm_load (ld, &v->norm_out, ch, c->norm_num_groups, VAE_NORM_EPS,
-                      "decoder.conv_norm_out");
-  nn_conv_load (ld, &v->conv_out, ch, c->out_channels, 3, "decoder.conv_out");
-}
-
-static void
-load_encoder (nn_loader *ld, const sdcl_vae_config *c, vae_coder *v)
-{
-  int n = c->n_levels;
-  int64_t ch = c->block_out_channels[0];
-  char p[NN_NAME_MAX];
-  nn_conv_load (ld, &v->conv_in, c->in_channels, ch, 3, "encoder.conv_in");
-  v->n_blocks = n;
-  v->blocks = g_new0 (vae_block, n);
-  for (int i = 0; i < n; i++)
-    {
-      int64_t out = c->block_out_channels[i];
-      nn_name (p, "encoder.down_blocks.%d", i);
-      load_block (ld, c, &v->blocks[i], c->layers_per_block, ch, out, p);
-      ch = out;
-      if (i < n - 1)
-        {
-          nn_name (p, "encoder.down_blocks.%d.downsamplers.0.conv", i);
-          nn_conv_load (ld, &v->blocks[i].sampler, ch, ch, 3, p);
-        }
-    }
-  load_mid_block (ld, c, v, ch, "encoder");
-  nn_group_norm_load (ld, &v->norm_out, ch, c->norm_num_groups, VAE_NORM_EPS,
-                      "encoder.conv_norm_out");
-  /* Mean and log-variance of the posterior. */
-  int64_t moments = 2 * (int64_t) c->latent_channels;
-  nn_conv_load (ld, &v->conv_out, ch, moments, 3, "encoder.conv_out");
-  if (c->use_quant_conv)
-    nn_conv_load (ld, &v->quant, moments, moments, 1, "quant_conv");
+  v->n_blocks = c->n_levels;
+  v->blocks = g_new0 (vae_block, c->n_levels);
+  for (int i = 0; i < d->n_layers; i++)
+    if (d->layers[i].decoder == decoder && d->layers[i].role == SDCL_VAE_RESNET)
+      {
+        vae_block *blk = &v->blocks[d->layers[i].block];
+        blk->n_layers = MAX (blk->n_layers, d->layers[i].j + 1);
+      }
+  for (int i = 0; i < v->n_blocks; i++)
+    v->blocks[i].resnets = g_new0 (nn_resnet, v->blocks[i].n_layers);
+  for (int i = 0; i < d->n_layers; i++)
+    if (d->layers[i].decoder == decoder)
+      load_module (ld, c, v, &d->layers[i]);
 }
 
 sdcl_status
@@ -140,10 +105,12 @@ sdcl_vae_new (sdcl_cl *cl, const sdcl_wset *ws, const sdcl_vae_config *cfg, sdcl
   m->has_encoder = with_encoder;
 
   nn_loader ld;
+  sdcl_vae_desc *d = sdcl_vae_describe (cfg);
   nn_loader_init (&ld, cl, ws, wtype, &m->weights, err);
-  load_decoder (&ld, cfg, &m->decoder);
+  load_half (&ld, cfg, d, true, &m->decoder);
   if (with_encoder)
-    load_encoder (&ld, cfg, &m->encoder);
+    load_half (&ld, cfg, d, false, &m->encoder);
+  sdcl_vae_desc_free (d);
 
   sdcl_status st = nn_loader_finish (&ld);
   if (st != SDCL_OK)

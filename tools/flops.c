@@ -1,8 +1,14 @@
-/* FLOP counts of the networks from their configs: see flops.h.
+/* FLOP counts of the networks from their configs (see flops.h), over the
+ * block trees the networks are built from (engine/nets: unet_desc.h,
+ * vae_desc.h, clip_desc.h).
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
 #include "flops.h"
+
+#include "nets/clip_desc.h"
+#include "nets/unet_desc.h"
+#include "nets/vae_desc.h"
 
 /* A k x k convolution producing `pixels` outputs of `out` channels. */
 static void
@@ -64,144 +70,131 @@ transformer (sdcl_flops *f, double pixels, int ch, int depth, int ctx_dim, int t
     linear (f, pixels, ch, ch);
 }
 
+/* One module of the UNet's block tree at an hh x ww latent grid; the
+ * samplers change the grid for themselves and what follows. */
+static void
+unet_layer (sdcl_flops *f, const sdcl_unet_config *c, const sdcl_unet_desc *d,
+            const sdcl_unet_layer *l, int *hh, int *ww, int tokens)
+{
+  switch (l->kind)
+    {
+    case SDCL_UNET_LINEAR:     /* the time embedding: one row */
+      linear (f, 1, (int) l->in, (int) l->out);
+      break;
+    case SDCL_UNET_DOWNSAMPLE:
+      *hh = (*hh + 1) / 2, *ww = (*ww + 1) / 2;
+      conv (f, (double) *hh * *ww, (int) l->in, (int) l->out, l->k);
+      break;
+    case SDCL_UNET_UPSAMPLE:
+      *hh *= 2, *ww *= 2;
+      conv (f, (double) *hh * *ww, (int) l->in, (int) l->out, l->k);
+      break;
+    case SDCL_UNET_CONV:
+      conv (f, (double) *hh * *ww, (int) l->in, (int) l->out, l->k);
+      break;
+    case SDCL_UNET_NORM:
+      break;
+    case SDCL_UNET_RESNET:
+      resnet (f, (double) *hh * *ww, (int) l->in, (int) l->out, c->time_embed_dim);
+      break;
+    case SDCL_UNET_ATTENTION:
+      transformer (f, (double) *hh * *ww, (int) l->out, d->blocks[l->block].depth,
+                   c->cross_attention_dim, tokens, !c->use_linear_projection);
+      break;
+    }
+}
+
 sdcl_flops
 sdcl_unet_flops (const sdcl_unet_config *c, int h, int w, int tokens)
 {
   sdcl_flops f = { 0 };
-  const int temb = c->time_embed_dim, ctx = c->cross_attention_dim;
-  const int L = c->n_levels;
-  linear (&f, 1, c->block_out_channels[0], temb);
-  linear (&f, 1, temb, temb);
-  if (c->time_cond_proj_dim)
-    linear (&f, 1, c->time_cond_proj_dim, c->block_out_channels[0]);
-
-  int skip[64], n_skip = 0;
-  int ch = c->block_out_channels[0], hh = h, ww = w;
-  conv (&f, (double) hh * ww, c->in_channels, ch, 3);
-  skip[n_skip++] = ch;
-  for (int l = 0; l < L; l++)
-    {
-      const int out = c->block_out_channels[l];
-      for (int j = 0; j < c->layers_per_block; j++)
-        {
-          resnet (&f, (double) hh * ww, ch, out, temb);
-          ch = out;
-          if (c->down_has_attn[l])
-            transformer (&f, (double) hh * ww, ch, c->transformer_depth[l], ctx, tokens, !c->use_linear_projection);
-          skip[n_skip++] = ch;
-        }
-      if (l < L - 1)
-        {
-          hh = (hh + 1) / 2, ww = (ww + 1) / 2;
-          conv (&f, (double) hh * ww, ch, ch, 3);
-          skip[n_skip++] = ch;
-        }
-    }
-  resnet (&f, (double) hh * ww, ch, ch, temb);
-  if (c->mid_has_attn)
-    transformer (&f, (double) hh * ww, ch, c->mid_transformer_depth, ctx, tokens, !c->use_linear_projection);
-  resnet (&f, (double) hh * ww, ch, ch, temb);
-  for (int u = 0; u < L; u++)
-    {
-      const int l = L - 1 - u, out = c->block_out_channels[l];
-      for (int j = 0; j <= c->layers_per_block; j++)
-        {
-          resnet (&f, (double) hh * ww, ch + skip[--n_skip], out, temb);
-          ch = out;
-          if (c->up_has_attn[u])
-            transformer (&f, (double) hh * ww, ch, c->transformer_depth[l], ctx, tokens, !c->use_linear_projection);
-        }
-      if (u < L - 1)
-        {
-          hh *= 2, ww *= 2;
-          conv (&f, (double) hh * ww, ch, ch, 3);
-        }
-    }
-  conv (&f, (double) hh * ww, ch, c->out_channels, 3);
+  sdcl_unet_desc *d = sdcl_unet_describe (c);
+  int hh = h, ww = w;
+  for (int i = 0; i < d->n_layers; i++)
+    unet_layer (&f, c, d, &d->layers[i], &hh, &ww, tokens);
+  sdcl_unet_desc_free (d);
   return f;
 }
 
-/* The VAE's mid block: resnet, single-head attention, resnet. */
+/* One module of one half of the VAE's block tree at an hh x ww grid; the
+ * samplers change the grid for themselves and what follows. */
 static void
-vae_mid (sdcl_flops *f, const sdcl_vae_config *c, double pixels, int ch)
+vae_layer (sdcl_flops *f, const sdcl_vae_layer *l, int *hh, int *ww)
 {
-  resnet (f, pixels, ch, ch, 0);
-  if (c->mid_block_add_attention)
+  switch (l->role)
     {
-      linear (f, pixels, ch, 4 * ch); /* q, k, v, out */
-      attention (f, pixels, pixels, ch);
+    case SDCL_VAE_DOWNSAMPLE:
+      *hh /= 2, *ww /= 2;   /* stride 2, padding (0, 1): floor */
+      break;
+    case SDCL_VAE_UPSAMPLE:
+      *hh *= 2, *ww *= 2;
+      break;
+    default:
+      break;
     }
-  resnet (f, pixels, ch, ch, 0);
+  double px = (double) *hh * *ww;
+  switch (l->role)
+    {
+    case SDCL_VAE_QUANT:
+    case SDCL_VAE_CONV_IN:
+    case SDCL_VAE_DOWNSAMPLE:
+    case SDCL_VAE_UPSAMPLE:
+    case SDCL_VAE_CONV_OUT:
+      conv (f, px, (int) l->in, (int) l->out, l->k);
+      break;
+    case SDCL_VAE_RESNET:
+    case SDCL_VAE_MID_RESNET:
+      resnet (f, px, (int) l->in, (int) l->out, 0);
+      break;
+    case SDCL_VAE_MID_ATTENTION:   /* single head: q, k, v, out */
+      linear (f, px, (int) l->out, 4 * (int) l->out);
+      attention (f, px, px, (int) l->out);
+      break;
+    case SDCL_VAE_NORM_OUT:
+      break;
+    }
+}
+
+static sdcl_flops
+vae_half (const sdcl_vae_config *c, bool decoder, int h, int w)
+{
+  sdcl_flops f = { 0 };
+  sdcl_vae_desc *d = sdcl_vae_describe (c);
+  int hh = h, ww = w;
+  for (int i = 0; i < d->n_layers; i++)
+    if (d->layers[i].decoder == decoder)
+      vae_layer (&f, &d->layers[i], &hh, &ww);
+  sdcl_vae_desc_free (d);
+  return f;
 }
 
 sdcl_flops
 sdcl_vae_decoder_flops (const sdcl_vae_config *c, int h, int w)
 {
-  sdcl_flops f = { 0 };
-  const int L = c->n_levels;
-  double px = (double) h * w;
-  if (c->use_post_quant_conv)
-    conv (&f, px, c->latent_channels, c->latent_channels, 1);
-  int ch = c->block_out_channels[L - 1];
-  conv (&f, px, c->latent_channels, ch, 3);
-  vae_mid (&f, c, px, ch);
-  for (int u = 0; u < L; u++)
-    {
-      const int out = c->block_out_channels[L - 1 - u];
-      for (int j = 0; j <= c->layers_per_block; j++)
-        {
-          resnet (&f, px, ch, out, 0);
-          ch = out;
-        }
-      if (u < L - 1)
-        {
-          px *= 4;
-          conv (&f, px, ch, ch, 3);
-        }
-    }
-  conv (&f, px, ch, c->out_channels, 3);
-  return f;
+  return vae_half (c, true, h, w);
 }
 
 sdcl_flops
 sdcl_vae_encoder_flops (const sdcl_vae_config *c, int H, int W)
 {
-  sdcl_flops f = { 0 };
-  const int L = c->n_levels;
-  int hh = H, ww = W, ch = c->block_out_channels[0];
-  conv (&f, (double) hh * ww, c->in_channels, ch, 3);
-  for (int l = 0; l < L; l++)
-    {
-      const int out = c->block_out_channels[l];
-      for (int j = 0; j < c->layers_per_block; j++)
-        {
-          resnet (&f, (double) hh * ww, ch, out, 0);
-          ch = out;
-        }
-      if (l < L - 1)
-        {
-          hh /= 2, ww /= 2; /* stride 2, padding (0, 1): floor */
-          conv (&f, (double) hh * ww, ch, ch, 3);
-        }
-    }
-  vae_mid (&f, c, (double) hh * ww, ch);
-  conv (&f, (double) hh * ww, ch, 2 * c->latent_channels, 3);
-  if (c->use_quant_conv)
-    conv (&f, (double) hh * ww, 2 * c->latent_channels, 2 * c->latent_channels, 1);
-  return f;
+  return vae_half (c, false, H, W);
 }
 
 sdcl_flops
 sdcl_clip_flops (const sdcl_clip_config *c, int tokens)
 {
   sdcl_flops f = { 0 };
-  const int d = c->hidden_size;
-  for (int l = 0; l < c->n_layers; l++)
+  sdcl_clip_desc *d = sdcl_clip_describe (c);
+  for (int i = 0; i < d->n_modules; i++)
     {
-      linear (&f, tokens, d, 4 * d); /* q, k, v, out */
-      attention (&f, tokens, tokens, d);
-      linear (&f, tokens, d, c->intermediate_size);
-      linear (&f, tokens, c->intermediate_size, d);
+      const sdcl_clip_module *m = &d->modules[i];
+      if (m->role != SDCL_CLIP_LAYER)
+        continue;   /* embeddings are lookups, the norm is not counted */
+      linear (&f, tokens, (int) m->width, 4 * (int) m->width); /* q, k, v, out */
+      attention (&f, tokens, tokens, (int) m->width);
+      linear (&f, tokens, (int) m->width, (int) m->inner);
+      linear (&f, tokens, (int) m->inner, (int) m->width);
     }
+  sdcl_clip_desc_free (d);
   return f;
 }

@@ -1,0 +1,83 @@
+/* The family registry: one table, one detection loop (family.h).
+ *
+ * SPDX-License-Identifier: LGPL-3.0-or-later
+ */
+#include "family.h"
+
+#include "../api_internal.h"
+
+/* Asked in this order.  SDXL checkpoints carry OpenCLIP towers too, so the
+ * SDXL families come before SD 2.x, and SD 1.x, whose detection is the
+ * narrowest, last. */
+static const sdcl_family_desc *const families[] = {
+  &sdcl_family_sdxl_refiner,
+  &sdcl_family_sdxl,
+  &sdcl_family_sd2,
+  &sdcl_family_sd1,
+};
+
+/* No family claims the facts: say which fact rules out the families sdcl
+ * runs (today SD 1.x alone: convolutional projections and one CLIP whose
+ * width is the cross-attention width). */
+static sdcl_status
+unknown_layout (const sdcl_family_facts *facts, const char *path, sdcl_error *err)
+{
+  int cad = facts->cross_attention_dim;
+  if (cad == 0 || facts->linear_projection)
+    return sdcl_fail (err, SDCL_ERR_UNSUPPORTED_MODEL,
+                      "%s: unknown model layout (%s): not Stable Diffusion 1.x", path,
+                      cad ? "linear transformer projections" : "no cross-attention in the UNet");
+  return sdcl_fail (err, SDCL_ERR_UNSUPPORTED_MODEL,
+                    "%s: unknown model layout (cross-attention dim %d does not match the text encoder "
+                    "width %d): not Stable Diffusion 1.x", path, cad, facts->text_hidden);
+}
+
+sdcl_status
+sdcl_family_detect (const sdcl_family_facts *facts, const char *path,
+                    const sdcl_family_desc **out, sdcl_error *err)
+{
+  for (size_t i = 0; i < G_N_ELEMENTS (families); i++)
+    if (families[i]->claims (facts))
+      {
+        *out = families[i];
+        return families[i]->check (facts, path, err);
+      }
+  *out = NULL;
+  return unknown_layout (facts, path, err);
+}
+
+const sdcl_family_desc *
+sdcl_family_lookup (sdcl_family id)
+{
+  for (size_t i = 0; i < G_N_ELEMENTS (families); i++)
+    if (families[i]->id == id)
+      return families[i];
+  return NULL;
+}
+
+sdcl_status
+sdcl_family_decide (const sdcl_family_facts *facts, const char *path, sdcl_family *family,
+                    sdcl_error *err)
+{
+  const sdcl_family_desc *desc;
+  sdcl_status st = sdcl_family_detect (facts, path, &desc, err);
+  *family = desc ? desc->id : SDCL_FAMILY_UNKNOWN;
+  return st;
+}
+
+sdcl_status
+sdcl_family_refuse (const char *path, const char *found, const char *what, sdcl_error *err)
+{
+  return sdcl_fail (err, SDCL_ERR_UNSUPPORTED_MODEL, "%s: %s: %s, which this version does not support yet",
+                    path, found, what);
+}
+
+void
+sdcl_conditioning_clear (sdcl_cl *cl, sdcl_conditioning *c)
+{
+  sdcl_t_release (cl, &c->states);
+  g_free (c->pooled);
+  g_free (c->time_ids);
+  c->pooled = c->time_ids = NULL;
+  c->n_tokens = c->pooled_dim = c->n_time_ids = 0;
+}

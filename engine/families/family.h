@@ -1,0 +1,140 @@
+/* Model families: what sets SD 1.x, SD 2.x, SDXL apart, in one place each.
+ *
+ * A family is a constant description (sdcl_family_desc): how its
+ * checkpoints are recognised, which networks it runs, how a prompt becomes
+ * the UNet's conditioning, and the defaults its files leave out.  The
+ * loader (model_files.c), the model (model.c) and the pipeline
+ * (pipeline.c) reach family specifics only through it.  Internal.
+ *
+ * Adding a family: a file engine/families/<name>.c defining one
+ * sdcl_family_desc, and its entry in the registry table (family.c), placed
+ * before any family whose detection would also claim its models.
+ *
+ * SPDX-License-Identifier: LGPL-3.0-or-later
+ */
+#ifndef SDCL_FAMILY_H
+#define SDCL_FAMILY_H
+
+#include <stdbool.h>
+
+#include "../../opencl/clrt.h"
+#include "../model_files.h"
+#include "../sdcl.h"
+
+/* ---- detection --------------------------------------------------------- */
+
+/* What the weights say about the family, gathered the same way from a
+ * diffusers folder (model_files.c) and a single file (configs.c): tensor
+ * names and shapes, never file names. */
+typedef struct {
+  int cross_attention_dim;       /* 0: no cross-attention found */
+  bool linear_projection;        /* 2-D proj_in (SD 2.x / SDXL) */
+  bool openclip_text;            /* OpenCLIP-format or GELU text encoder */
+  int text_hidden;               /* text encoder width, 0 unknown */
+  bool second_text_encoder;      /* SDXL's text_encoder_2 / conditioner.embedders.1 */
+  int add_embedding_in;          /* SDXL add_embedding input width, 0 none */
+  int unet_in_channels;
+} sdcl_family_facts;
+
+/* ---- networks ------------------------------------------------------------ */
+
+/* The roles of a run's networks (a run's phases acquire them by role). */
+typedef enum { SDCL_NET_CLIP, SDCL_NET_UNET, SDCL_NET_VAE } sdcl_net;
+
+/* ---- text conditioning --------------------------------------------------- */
+
+/* What a prompt pair becomes for the UNet.  Batch entries are [negative,
+ * positive] with classifier-free guidance, [positive] without. */
+typedef struct {
+  sdcl_t states;         /* cross-attention states [batch, n_tokens, dim], device */
+  int n_tokens;
+  float *pooled;         /* [batch, pooled_dim] host, g_malloc'ed; NULL when unused (SD 1.x) */
+  int pooled_dim;
+  float *time_ids;       /* [batch, n_time_ids] host (SDXL size/crop ids); NULL when unused */
+  int n_time_ids;
+} sdcl_conditioning;
+
+/* What to encode. */
+typedef struct {
+  const char *prompt, *negative_prompt;  /* NULL reads as "" */
+  bool cfg;                              /* encode the negative prompt too */
+  int clip_skip;                         /* sdcl_gen_params.clip_skip */
+  const volatile int *cancel;
+} sdcl_prompt_request;
+
+/* Releases everything c holds (safe on a zeroed or cleared struct). */
+void sdcl_conditioning_clear (sdcl_cl *cl, sdcl_conditioning *c);
+
+/* ---- the description ----------------------------------------------------- */
+
+typedef struct sdcl_family_desc sdcl_family_desc;
+
+struct sdcl_family_desc {
+  sdcl_family id;
+  const char *name;      /* "SD 1.x", as sdcl_model_info.family_name */
+
+  /* True when the facts are this family's.  The registry asks in table
+   * order; the first family that claims a model decides it. */
+  bool (*claims) (const sdcl_family_facts *facts);
+  /* Whether the claimed model can be run: SDCL_OK, or an error naming what
+   * was found (SDCL_ERR_UNSUPPORTED_MODEL for families or variants sdcl
+   * does not run).  `path` names the model in messages. */
+  sdcl_status (*check) (const sdcl_family_facts *facts, const char *path, sdcl_error *err);
+
+  /* The members below are set only for families whose check can pass. */
+
+  /* Networks by role, in the order a resident model builds them. */
+  const sdcl_net *nets;
+  int n_nets;
+
+  /* Published values a single file does not hold (its folder configs
+   * do: UNet sample_size, VAE scaling_factor). */
+  int native_resolution;         /* pixels per side the model was trained at */
+  float latent_scaling_factor;   /* latents = factor x VAE posterior sample */
+
+  /* A single file holds no configs: mf->vae, mf->clip and mf->sched from
+   * its tensor shapes and the family's published values and defaults
+   * (above and default_sched), and mf->unet.sample_size from
+   * native_resolution.  (The rest of mf->unet is read before detection: a
+   * file without a UNet is no checkpoint.) */
+  sdcl_status (*ldm_configs) (const sdcl_st_file *f, sdcl_model_files *mf, sdcl_error *err);
+  /* Scheduler settings (prediction type included) for a model that ships
+   * none: every single file and folders without scheduler/. */
+  void (*default_sched) (sdcl_sched_config *c);
+
+  /* Prompt to conditioning with the model's text networks, which the
+   * caller has acquired.  On failure `out` holds nothing to release
+   * beyond what sdcl_conditioning_clear frees. */
+  sdcl_status (*encode_prompt) (sdcl_model *m, const sdcl_prompt_request *req,
+                                sdcl_conditioning *out, sdcl_error *err);
+};
+
+/* ---- registry ------------------------------------------------------------ */
+
+/* The family whose detection claims `facts`, then its check: SDCL_OK with
+ * *out set, or the check's error (*out still names the family that
+ * claimed the model), or SDCL_ERR_UNSUPPORTED_MODEL "unknown model layout
+ * (...)" with *out NULL when no family does. */
+sdcl_status sdcl_family_detect (const sdcl_family_facts *facts, const char *path,
+                                const sdcl_family_desc **out, sdcl_error *err);
+
+/* The description of a family id, NULL for SDCL_FAMILY_UNKNOWN. */
+const sdcl_family_desc *sdcl_family_lookup (sdcl_family id);
+
+/* sdcl_family_detect by id: *family is SDCL_FAMILY_UNKNOWN when no family
+ * claims the facts.  SD 1.x gives SDCL_OK; anything else
+ * SDCL_ERR_UNSUPPORTED_MODEL with a message naming what was found. */
+sdcl_status sdcl_family_decide (const sdcl_family_facts *facts, const char *path,
+                                sdcl_family *family, sdcl_error *err);
+
+/* ---- for family files ---------------------------------------------------- */
+
+/* The refusal of a family sdcl recognises but does not run:
+ * "<path>: <found>: <what>, which this version does not support yet". */
+sdcl_status sdcl_family_refuse (const char *path, const char *found, const char *what,
+                                sdcl_error *err);
+
+extern const sdcl_family_desc sdcl_family_sd1, sdcl_family_sd2, sdcl_family_sdxl,
+    sdcl_family_sdxl_refiner;
+
+#endif /* SDCL_FAMILY_H */
