@@ -20,7 +20,6 @@
 #include "rng.h"
 #include "scheduler.h"
 
-#define SDCL_MAX_SIDE_PIXELS 8192
 #define SDCL_MAX_STEPS 1000
 
 typedef struct sdcl_run sdcl_run;

@@ -249,6 +249,11 @@ typedef struct {
   float *data;                 /* width*height*channels floats */
 } sdcl_image;
 
+/* The largest side, in pixels, of any image sdcl takes or makes (output
+ * size, init images, masks): hosts can refuse a larger file before
+ * decoding it. */
+#define SDCL_MAX_SIDE_PIXELS 8192
+
 void sdcl_image_free (sdcl_image *image); /* frees data, not the struct */
 
 /* Called after every denoising step.  `preview` is a cheap RGB rendering of
