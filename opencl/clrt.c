@@ -8,6 +8,7 @@
 #include "config.h"
 #include "gemm_config.h"
 #include "kernels_embedded.h"
+#include "no_device.h"
 #include "sdcl_file.h"
 
 #include <glib.h>
@@ -328,6 +329,15 @@ enumerate_devices (device_ref **refs_out, sdcl_device_info **infos_out, int *cou
         }
       g_free (devs);
     }
+  if (refs->len == 0)
+    {
+      char *hint = sdcl_cl_no_device_hint (platforms, n_platforms);
+      set_error (err, SDCL_ERR_NO_DEVICE, "the OpenCL platforms expose no device: %s", hint);
+      g_free (hint);
+      g_free (platforms);
+      g_array_free (refs, TRUE);
+      return SDCL_ERR_NO_DEVICE;
+    }
   g_free (platforms);
 
   int count = (int) refs->len;
@@ -514,13 +524,9 @@ sdcl_cl_new (const char *device_spec, const char *cache_dir, sdcl_error *err)
   int pick = choose_device (infos, n, device_spec);
   if (pick < 0)
     {
-      char *names = list_device_names (infos, n);
-      if (n == 0)
-        set_error (err, SDCL_ERR_NO_DEVICE,
-                   "the OpenCL platforms expose no device (is the driver installed correctly?)");
-      else
-        set_error (err, SDCL_ERR_NO_DEVICE, "no OpenCL device matches \"%s\"; devices: %s",
-                   device_spec, names);
+      char *names = list_device_names (infos, n);   /* n > 0: enumerate_devices saw to it */
+      set_error (err, SDCL_ERR_NO_DEVICE, "no OpenCL device matches \"%s\"; devices: %s",
+                 device_spec, names);
       g_free (names);
       g_free (refs);
       g_free (infos);
