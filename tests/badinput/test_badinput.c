@@ -1237,7 +1237,7 @@ main (int argc, char **argv)
   const char *only_api = g_getenv ("SDCL_BADINPUT_NO_CLI");   /* valgrind runs: API rows only */
   if (!only_api)
     test_cli ();
-  test_files_not_files (only_api != NULL);
+  check_failures += test_files_not_files (only_api != NULL);
 
   for (guint i = 0; i < rows->len; i++)
     {
