@@ -8,7 +8,8 @@
  * Bad models are derived at test time from the tiny fixture models: the
  * safetensors header of the single-file checkpoint is parsed, edited and
  * written back (with the same data), or a diffusers folder is copied and a
- * file in it replaced.
+ * file in it replaced.  Files that are not files (FIFOs, folders, devices,
+ * oversized files) and the PNG side limit are in files_cases.c.
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
