@@ -13,10 +13,12 @@
 #include "api_internal.h"
 #include "json_strict.h"
 #include "loader_internal.h"
+#include "sdcl_file.h"
 
-/* config.json and shard index files are small; refuse absurd ones before
+/* config.json, model_index.json and shard index files are a few kB (an
+ * index of a large sharded model about 100 kB); refuse absurd ones before
  * reading them into memory. */
-#define MAX_JSON_FILE_BYTES (64 * 1024 * 1024)
+#define MAX_JSON_FILE_BYTES (16 * 1024 * 1024)
 
 static void
 keep_file (sdcl_model_files *mf, sdcl_st_file *f)
@@ -255,21 +257,18 @@ static sdcl_status
 read_json_object (const char *path, JsonParser **out, sdcl_error *err)
 {
   char *text = NULL;
-  gsize len = 0;
+  size_t len = 0;
   GError *gerr = NULL;
-  if (!g_file_get_contents (path, &text, &len, &gerr))
+  if (!sdcl_file_read_small (path, "config file", MAX_JSON_FILE_BYTES, &text, &len, &gerr))
     {
-      sdcl_status st = sdcl_fail (err, SDCL_ERR_IO, "cannot read %s: %s", path, gerr->message);
+      sdcl_status st = sdcl_fail (err, SDCL_ERR_IO, "%s", gerr->message);
       g_error_free (gerr);
       return st;
     }
   char why[600];
   sdcl_status st = SDCL_OK;
   JsonParser *parser = json_parser_new_immutable ();
-  if (len > MAX_JSON_FILE_BYTES)
-    st = sdcl_fail (err, SDCL_ERR_MODEL_FORMAT, "%s: %zu bytes is too large for a config file", path,
-                    (size_t) len);
-  else if (!sdcl_json_check_strict (text, len, why, sizeof why))
+  if (!sdcl_json_check_strict (text, len, why, sizeof why))
     st = sdcl_fail (err, SDCL_ERR_MODEL_FORMAT, "%s: %s", path, why);
   else if (!json_parser_load_from_data (parser, text, (gssize) len, &gerr))
     {
@@ -319,7 +318,7 @@ read_config (const char *dir, const char *component, const char *file, config_pa
   char *path = g_build_filename (dir, component, file, NULL);
   JsonParser *parser = NULL;
   sdcl_status st;
-  if (!g_file_test (path, G_FILE_TEST_IS_REGULAR))
+  if (!sdcl_file_exists (path))
     st = sdcl_fail (err, SDCL_ERR_MODEL_FORMAT, "%s: missing %s/%s (is this a diffusers model folder?)",
                     dir, component, file);
   else if (!(st = read_json_object (path, &parser, err)))
@@ -436,7 +435,9 @@ open_component_weights (sdcl_model_files *mf, const char *dir, const char *compo
     {
       char *name = g_strconcat (base, candidates[i].suffix, NULL);
       char *path = g_build_filename (folder, name, NULL);
-      if ((found = g_file_test (path, G_FILE_TEST_IS_REGULAR)))
+      /* Present but not a regular file (a folder, a FIFO) is reported as
+       * such by the opening, rather than as missing weights. */
+      if ((found = sdcl_file_exists (path)))
         {
           *out = sdcl_wset_new (component, path);
           sdcl_st_file *f;
@@ -545,7 +546,7 @@ read_model_index (const char *dir, bool *second_text_encoder, sdcl_error *err)
   char *path = g_build_filename (dir, "model_index.json", NULL);
   JsonParser *parser = NULL;
   sdcl_status st = SDCL_OK;
-  if (g_file_test (path, G_FILE_TEST_EXISTS) && !(st = read_json_object (path, &parser, err)))
+  if (sdcl_file_exists (path) && !(st = read_json_object (path, &parser, err)))
     {
       JsonObject *o = json_node_get_object (json_parser_get_root (parser));
       *second_text_encoder = json_object_has_member (o, "text_encoder_2");
@@ -565,7 +566,7 @@ read_scheduler (sdcl_model_files *mf, sdcl_error *err)
   char *path = g_build_filename (mf->path, "scheduler", "scheduler_config.json", NULL);
   sdcl_status st = SDCL_OK;
   mf->family_desc->default_sched (&mf->sched);   /* a folder without one gets the family's */
-  if (g_file_test (path, G_FILE_TEST_EXISTS))
+  if (sdcl_file_exists (path))
     st = read_config (mf->path, "scheduler", "scheduler_config.json",
                       parse_sched, &mf->sched, err);
   g_free (path);
@@ -577,8 +578,10 @@ find_tokenizer (sdcl_model_files *mf, sdcl_error *err)
 {
   char *vocab = g_build_filename (mf->path, "tokenizer", "vocab.json", NULL);
   char *merges = g_build_filename (mf->path, "tokenizer", "merges.txt", NULL);
-  bool has_vocab = g_file_test (vocab, G_FILE_TEST_IS_REGULAR);
-  bool has_merges = g_file_test (merges, G_FILE_TEST_IS_REGULAR);
+  /* Present is enough here: the tokenizer's reading refuses a FIFO or a
+   * folder by name. */
+  bool has_vocab = sdcl_file_exists (vocab);
+  bool has_merges = sdcl_file_exists (merges);
   sdcl_status st = SDCL_OK;
   if (has_vocab && has_merges)
     {
@@ -635,8 +638,8 @@ sdcl_model_files_open (const char *path, sdcl_model_files **out, sdcl_error *err
   sdcl_status st;
   if (g_file_test (path, G_FILE_TEST_IS_DIR))
     st = open_folder (mf, err);
-  else if (g_file_test (path, G_FILE_TEST_IS_REGULAR))
-    st = open_single_file (mf, err);
+  else if (sdcl_file_exists (path))
+    st = open_single_file (mf, err);   /* refuses a FIFO or device by name */
   else
     st = sdcl_fail (err, SDCL_ERR_IO, "%s: no such file or folder", path);
   if (st)

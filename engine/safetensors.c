@@ -19,6 +19,7 @@
 
 #include "api_internal.h"
 #include "json_strict.h"
+#include "sdcl_file.h"
 
 /* The reference implementation's cap on the JSON header. */
 #define MAX_HEADER_BYTES UINT64_C (100000000)
@@ -416,15 +417,18 @@ sdcl_status
 sdcl_st_open (const char *path, sdcl_st_file **out, sdcl_error *err)
 {
   *out = NULL;
-  if (g_file_test (path, G_FILE_TEST_IS_DIR))
-    return sdcl_fail (err, SDCL_ERR_IO, "%s: is a folder, not a safetensors file", path);
-  if (g_file_test (path, G_FILE_TEST_EXISTS) && !g_file_test (path, G_FILE_TEST_IS_REGULAR))
-    return sdcl_fail (err, SDCL_ERR_IO, "%s: is not a regular file", path);
   GError *gerr = NULL;
-  GMappedFile *mapping = g_mapped_file_new (path, FALSE, &gerr);
+  /* Checked on the open descriptor: a FIFO or device named as weights is
+   * refused without blocking, and cannot be swapped in after the check. */
+  int fd = sdcl_file_open_regular (path, NULL, 0, NULL, &gerr);
+  GMappedFile *mapping = fd >= 0 ? g_mapped_file_new_from_fd (fd, FALSE, &gerr) : NULL;
+  if (fd >= 0)
+    close (fd);   /* the mapping keeps the file */
   if (!mapping)
     {
-      sdcl_status st = sdcl_fail (err, SDCL_ERR_IO, "cannot map %s: %s", path, gerr->message);
+      sdcl_status st = fd < 0 ? sdcl_fail (err, SDCL_ERR_IO, "%s", gerr->message)
+                               : sdcl_fail (err, SDCL_ERR_IO, "cannot map %s: %s", path,
+                                            gerr->message);
       g_error_free (gerr);
       return st;
     }

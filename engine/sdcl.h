@@ -81,8 +81,10 @@ typedef struct {
 } sdcl_device_info;
 
 /* Lists every OpenCL device of every platform.  *out is malloc'ed (free()
- * it); *count may be 0 with SDCL_OK when a platform exists without devices.
- * No OpenCL platform at all gives SDCL_ERR_NO_DEVICE. */
+ * it); *count is at least 1 with SDCL_OK.  No OpenCL platform, or
+ * platforms without a device, give SDCL_ERR_NO_DEVICE with the likely cause
+ * (a missing driver; PoCL unable to create its cache folder because HOME
+ * cannot be written, with the variable to set). */
 sdcl_status sdcl_list_devices (sdcl_device_info **out, int *count, sdcl_error *err);
 
 /* Chooses the GEMM backend of one device, once: tunes CLBlast's Xgemm
@@ -248,6 +250,11 @@ typedef struct {
   int width, height, channels; /* channels: 3 (RGB), or 1 for masks */
   float *data;                 /* width*height*channels floats */
 } sdcl_image;
+
+/* The largest side, in pixels, of any image sdcl takes or makes (output
+ * size, init images, masks): hosts can refuse a larger file before
+ * decoding it. */
+#define SDCL_MAX_SIDE_PIXELS 8192
 
 void sdcl_image_free (sdcl_image *image); /* frees data, not the struct */
 

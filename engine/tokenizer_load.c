@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "json_strict.h"
+#include "sdcl_file.h"
 #include "tokenizer_internal.h"
 
 #define END_OF_WORD "</w>"
@@ -23,6 +24,11 @@
 #define N_SPECIAL_TOKENS 2
 #define N_CLIP_MERGES (49152 - 256 - 2)
 #define DEFAULT_VOCAB_FILE "bpe_simple_vocab_16e6.txt.gz"
+
+/* CLIP's vocab.json is 0.9 MB, its merges.txt 0.5 MB, the installed
+ * merges file 1.6 MB decompressed; no tokenizer file comes near this, and
+ * one that does (or a link to /dev/zero) is refused before it is read. */
+#define MAX_TOKENIZER_FILE_BYTES (32 * 1024 * 1024)
 
 static sdcl_status G_GNUC_PRINTF (2, 3)
 tokenizer_error (sdcl_error *err, const char *format, ...)
@@ -230,9 +236,9 @@ read_text_file (const char *path, const char *what, gsize *len, sdcl_error *err)
 {
   char *text = NULL;
   GError *error = NULL;
-  if (!g_file_get_contents (path, &text, len, &error))
+  if (!sdcl_file_read_small (path, "tokenizer file", MAX_TOKENIZER_FILE_BYTES, &text, len, &error))
     {
-      tokenizer_error (err, "%s %s: %s", what, path, error->message);
+      tokenizer_error (err, "%s: %s", what, error->message);   /* the message names the file */
       g_error_free (error);
       return NULL;
     }
@@ -385,30 +391,51 @@ sdcl_tokenizer_load (const char *vocab_json_path, const char *merges_txt_path,
 
 /* ---- loading the installed default ------------------------------------- */
 
+/* Decompresses all of `in` (at most MAX_TOKENIZER_FILE_BYTES: a small
+ * file can inflate a thousandfold) into a NUL-terminated string. */
+static char *
+gunzip_all (GInputStream *in, GError **error)
+{
+  GByteArray *out = g_byte_array_new ();
+  guint8 chunk[65536];
+  gssize n;
+  while ((n = g_input_stream_read (in, chunk, sizeof chunk, NULL, error)) > 0)
+    {
+      if (out->len + (gsize) n > MAX_TOKENIZER_FILE_BYTES)
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                       "it decompresses to more than %d bytes", MAX_TOKENIZER_FILE_BYTES);
+          n = -1;
+          break;
+        }
+      g_byte_array_append (out, chunk, (guint) n);
+    }
+  if (n < 0)
+    {
+      g_byte_array_unref (out);
+      return NULL;
+    }
+  g_byte_array_append (out, (const guint8 *) "", 1);
+  return (char *) g_byte_array_free (out, FALSE);
+}
+
 /* The whole decompressed file, NUL-terminated. */
 static char *
 read_gzip_file (const char *path, GError **error)
 {
-  GFile *file = g_file_new_for_path (path);
-  GFileInputStream *compressed = g_file_read (file, NULL, error);
-  g_object_unref (file);
-  if (!compressed)
+  char *bytes = NULL;
+  size_t len = 0;
+  if (!sdcl_file_read_small (path, "tokenizer file", MAX_TOKENIZER_FILE_BYTES, &bytes, &len, error))
     return NULL;
-
+  GBytes *compressed = g_bytes_new_take (bytes, len);
+  GInputStream *raw = g_memory_input_stream_new_from_bytes (compressed);
   GZlibDecompressor *gunzip = g_zlib_decompressor_new (G_ZLIB_COMPRESSOR_FORMAT_GZIP);
-  GInputStream *in = g_converter_input_stream_new (G_INPUT_STREAM (compressed),
-                                                   G_CONVERTER (gunzip));
-  GOutputStream *out = g_memory_output_stream_new_resizable ();
-  char *text = NULL;
-  if (g_output_stream_splice (out, in, G_OUTPUT_STREAM_SPLICE_CLOSE_SOURCE, NULL, error) >= 0
-      && g_output_stream_write_all (out, "", 1, NULL, NULL, error)
-      && g_output_stream_close (out, NULL, error))
-    text = g_memory_output_stream_steal_data (G_MEMORY_OUTPUT_STREAM (out));
-
-  g_object_unref (out);
+  GInputStream *in = g_converter_input_stream_new (raw, G_CONVERTER (gunzip));
+  char *text = gunzip_all (in, error);
   g_object_unref (in);
   g_object_unref (gunzip);
-  g_object_unref (compressed);
+  g_object_unref (raw);
+  g_bytes_unref (compressed);
   return text;
 }
 
@@ -549,7 +576,7 @@ sdcl_tokenizer_load_default (sdcl_tokenizer **out, sdcl_error *err)
   for (guint i = 0; i < candidates->len && !found; i++)
     {
       const char *path = candidates->pdata[i];
-      found = g_file_test (path, G_FILE_TEST_IS_REGULAR);
+      found = sdcl_file_exists (path);   /* present but unusable is reported by the reading */
       if (found)
         status = load_clip_merges_gz (path, out, err);
       else

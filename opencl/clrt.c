@@ -8,6 +8,8 @@
 #include "config.h"
 #include "gemm_config.h"
 #include "kernels_embedded.h"
+#include "no_device.h"
+#include "sdcl_file.h"
 
 #include <glib.h>
 #include <glib/gstdio.h>
@@ -327,6 +329,15 @@ enumerate_devices (device_ref **refs_out, sdcl_device_info **infos_out, int *cou
         }
       g_free (devs);
     }
+  if (refs->len == 0)
+    {
+      char *hint = sdcl_cl_no_device_hint (platforms, n_platforms);
+      set_error (err, SDCL_ERR_NO_DEVICE, "the OpenCL platforms expose no device: %s", hint);
+      g_free (hint);
+      g_free (platforms);
+      g_array_free (refs, TRUE);
+      return SDCL_ERR_NO_DEVICE;
+    }
   g_free (platforms);
 
   int count = (int) refs->len;
@@ -513,13 +524,9 @@ sdcl_cl_new (const char *device_spec, const char *cache_dir, sdcl_error *err)
   int pick = choose_device (infos, n, device_spec);
   if (pick < 0)
     {
-      char *names = list_device_names (infos, n);
-      if (n == 0)
-        set_error (err, SDCL_ERR_NO_DEVICE,
-                   "the OpenCL platforms expose no device (is the driver installed correctly?)");
-      else
-        set_error (err, SDCL_ERR_NO_DEVICE, "no OpenCL device matches \"%s\"; devices: %s",
-                   device_spec, names);
+      char *names = list_device_names (infos, n);   /* n > 0: enumerate_devices saw to it */
+      set_error (err, SDCL_ERR_NO_DEVICE, "no OpenCL device matches \"%s\"; devices: %s",
+                 device_spec, names);
       g_free (names);
       g_free (refs);
       g_free (infos);
@@ -613,6 +620,9 @@ sdcl_cl_max_alloc (const sdcl_cl *cl)
  * before the driver sees them: some drivers crash on garbage binaries. */
 static const char CACHE_MAGIC[8] = { 'S', 'D', 'C', 'L', 'B', 'I', 'N', '1' };
 enum { CACHE_HEADER = 8 + 64 };
+/* Program binaries are 20 kB .. 300 kB on PoCL and a few MB on GPU
+ * drivers: a larger "cache file" (a link to /dev/zero) is not read. */
+#define CACHE_MAX_BYTES (64u * 1024 * 1024)
 
 static char *
 cache_path (const sdcl_cl *cl, const char *source, const char *options)
@@ -630,14 +640,24 @@ cache_path (const sdcl_cl *cl, const char *source, const char *options)
   return path;
 }
 
-/* Returns the payload of a valid cache file (g_free it), else NULL. */
+/* Returns the payload of a valid cache file (g_free it), else NULL.  A
+ * missing file is a plain miss; one that is there but unusable (a FIFO, a
+ * device, too large) is named in a warning, then rebuilt over. */
 static guchar *
 cache_read (const char *path, size_t *size)
 {
   gchar *data = NULL;
   gsize len = 0;
-  if (!path || !g_file_get_contents (path, &data, &len, NULL))
+  GError *gerr = NULL;
+  if (!path)
     return NULL;
+  if (!sdcl_file_read_small (path, "kernel cache file", CACHE_MAX_BYTES, &data, &len, &gerr))
+    {
+      if (!g_error_matches (gerr, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+        fprintf (stderr, "sdcl: warning: ignoring the kernel cache: %s\n", gerr->message);
+      g_error_free (gerr);
+      return NULL;
+    }
   guchar *payload = NULL;
   if (len > CACHE_HEADER && memcmp (data, CACHE_MAGIC, 8) == 0)
     {

@@ -6,6 +6,7 @@
 #include "config.h"
 #include "gemm_config.h"
 #include "json_strict.h"
+#include "sdcl_file.h"
 
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
@@ -252,14 +253,9 @@ bool
 sdcl_gemm_config_load (const char *path, const sdcl_device_info *dev, sdcl_gemm_config *out,
                        GError **error)
 {
-  GStatBuf st;
-  if (g_stat (path, &st) != 0)
-    return fail (error, "cannot read %s", path);
-  if (!S_ISREG (st.st_mode) || st.st_size > MAX_FILE_BYTES)
-    return fail (error, "not a regular file of at most %d bytes", MAX_FILE_BYTES);
   char *text = NULL;
-  gsize len = 0;
-  if (!g_file_get_contents (path, &text, &len, error))
+  size_t len = 0;
+  if (!sdcl_file_read_small (path, "GEMM tuning file", MAX_FILE_BYTES, &text, &len, error))
     return false;
   bool ok = sdcl_gemm_config_parse (text, len, dev, out, error);
   g_free (text);

@@ -3,11 +3,13 @@
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
 #include "png_io.h"
+#include "sdcl_file.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <glib.h>
 #include <glib/gstdio.h>
+#include <inttypes.h>
 #include <math.h>
 #include <png.h>
 #include <stdio.h>
@@ -313,16 +315,27 @@ convert_pixel (const unsigned char *row, size_t x, int channels, int depth, sdcl
     dst[c] = sample (row, grey ? i : i + c, depth);
 }
 
-/* libpng's message for a failed read, kept for the caller's message. */
+/* libpng's message for a failed read, kept for the caller's message;
+ * out_of_memory tells a lack of memory from a bad file. */
 typedef struct {
   char text[200];
+  bool out_of_memory;
 } read_error;
+
+/* Our own allocation failures, reported as such (not as a corrupt file). */
+static void
+no_memory (png_structp png)
+{
+  ((read_error *) png_get_error_ptr (png))->out_of_memory = true;
+  png_error (png, "out of memory");
+}
 
 static void
 on_read_error (png_structp png, png_const_charp message)
 {
   read_error *e = png_get_error_ptr (png);
   snprintf (e->text, sizeof e->text, "%s", message);
+  e->out_of_memory |= strstr (message, "memory") != NULL;   /* libpng's "Out of memory", ... */
   png_longjmp (png, 1);
 }
 
@@ -370,10 +383,10 @@ read_pixels (png_structp png, png_infop info, FILE *fp, uint64_t file_size, sdcl
     }
   rows = calloc ((size_t) height, sizeof *rows);
   if (!rows)
-    png_error (png, "out of memory");
+    no_memory (png);
   for (; h < height; h++) /* h counts the rows to free on error */
     if (!(rows[h] = malloc (rowbytes)))
-      png_error (png, "out of memory");
+      no_memory (png);
   png_read_image (png, rows);
   png_read_end (png, NULL);
 
@@ -391,7 +404,80 @@ read_pixels (png_structp png, png_infop info, FILE *fp, uint64_t file_size, sdcl
       free (rows[y]);
     }
   free (rows);
+  if (!out->data)
+    ((read_error *) png_get_error_ptr (png))->out_of_memory = true;
   return out->data != NULL;
+}
+
+static uint32_t
+be32 (const unsigned char *p)
+{
+  return (uint32_t) p[0] << 24 | (uint32_t) p[1] << 16 | (uint32_t) p[2] << 8 | p[3];
+}
+
+/* The size the IHDR chunk (first after the signature) declares, checked
+ * before libpng decodes anything: a 300 kB file may declare 16384 x 16384
+ * pixels, which would cost gigabytes before the library's own size check.
+ * A file whose first chunk is not IHDR is left to libpng to refuse.
+ * Leaves `fp` just after the signature. */
+static bool
+declared_size_ok (FILE *fp, const char *path, char *msg, size_t msg_size)
+{
+  unsigned char chunk[16];   /* length, "IHDR", width, height */
+  bool have = fread (chunk, 1, sizeof chunk, fp) == sizeof chunk
+              && memcmp (chunk + 4, "IHDR", 4) == 0;
+  if (fseek (fp, 8, SEEK_SET) != 0)
+    {
+      snprintf (msg, msg_size, "cannot read %s: %s", path, strerror (errno));
+      return false;
+    }
+  uint32_t w = have ? be32 (chunk + 8) : 1, h = have ? be32 (chunk + 12) : 1;
+  if (w >= 1 && h >= 1 && w <= SDCL_MAX_SIDE_PIXELS && h <= SDCL_MAX_SIDE_PIXELS)
+    return true;
+  snprintf (msg, msg_size, "%s declares %" PRIu32 "x%" PRIu32 " pixels: each side must be 1..%d",
+            path, w, h, SDCL_MAX_SIDE_PIXELS);
+  return false;
+}
+
+/* libpng's own allocations bounded too (defence in depth behind
+ * declared_size_ok): the image size, the number of ancillary chunks kept
+ * and the memory one chunk (iCCP, zTXt, ...) may take. */
+static void
+limit_libpng (png_structp png)
+{
+  png_set_user_limits (png, SDCL_MAX_SIDE_PIXELS, SDCL_MAX_SIDE_PIXELS);
+  png_set_chunk_cache_max (png, 256);
+  png_set_chunk_malloc_max (png, 8u << 20);
+}
+
+/* `path` opened for reading: a regular file (a FIFO would block, a device
+ * never end), positioned after a valid PNG signature. */
+static FILE *
+open_png (const char *path, char *msg, size_t msg_size)
+{
+  GError *gerr = NULL;
+  int fd = sdcl_file_open_regular (path, NULL, 0, NULL, &gerr);
+  if (fd < 0)
+    {
+      snprintf (msg, msg_size, "%s", gerr->message);
+      g_error_free (gerr);
+      return NULL;
+    }
+  FILE *fp = fdopen (fd, "rb");
+  if (!fp)
+    {
+      snprintf (msg, msg_size, "cannot read %s: %s", path, strerror (errno));
+      close (fd);
+      return NULL;
+    }
+  unsigned char sig[8];
+  if (fread (sig, 1, 8, fp) != 8 || png_sig_cmp (sig, 0, 8) != 0)
+    {
+      fclose (fp);
+      snprintf (msg, msg_size, "%s is not a PNG file", path);
+      return NULL;
+    }
+  return fp;
 }
 
 bool
@@ -399,26 +485,24 @@ sdcl_png_read (const char *path, sdcl_png_mode mode, sdcl_image *out, char *msg,
                size_t msg_size)
 {
   memset (out, 0, sizeof *out);
-  FILE *fp = fopen (path, "rb");
+  FILE *fp = open_png (path, msg, msg_size);
   if (!fp)
-    {
-      snprintf (msg, msg_size, "cannot read %s: %s", path, strerror (errno));
-      return false;
-    }
-  unsigned char sig[8];
-  bool is_png = fread (sig, 1, 8, fp) == 8 && png_sig_cmp (sig, 0, 8) == 0;
-  if (!is_png)
+    return false;
+  if (!declared_size_ok (fp, path, msg, msg_size))
     {
       fclose (fp);
-      snprintf (msg, msg_size, "%s is not a PNG file", path);
       return false;
     }
-  read_error why = { "out of memory" };
+  read_error why = { "out of memory", true };
   png_structp png = png_create_read_struct (PNG_LIBPNG_VER_STRING, &why, on_read_error,
                                             on_read_warning);
   png_infop info = png ? png_create_info_struct (png) : NULL;
+  why.out_of_memory = !info;
   if (png)
-    png_set_sig_bytes (png, 8);
+    {
+      png_set_sig_bytes (png, 8);
+      limit_libpng (png);
+    }
   struct stat sb;
   uint64_t file_size = fstat (fileno (fp), &sb) == 0 ? (uint64_t) sb.st_size : 0;
   bool ok = png && info && read_pixels (png, info, fp, file_size, mode, out);
@@ -428,8 +512,11 @@ sdcl_png_read (const char *path, sdcl_png_mode mode, sdcl_image *out, char *msg,
     {
       free (out->data);
       memset (out, 0, sizeof *out);
-      snprintf (msg, msg_size, "%s is not a readable PNG (corrupt or truncated): %s", path,
-                why.text);
+      if (why.out_of_memory)
+        snprintf (msg, msg_size, "not enough memory to read %s", path);
+      else
+        snprintf (msg, msg_size, "%s is not a readable PNG (corrupt or truncated): %s", path,
+                  why.text);
     }
   return ok;
 }

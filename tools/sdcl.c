@@ -99,8 +99,6 @@ cmd_devices (int argc, char **argv)
   sdcl_error err = { 0 };
   if (sdcl_list_devices (&devs, &n, &err) != SDCL_OK)
     return report (&err);
-  if (n == 0)
-    printf ("No OpenCL devices (a platform exists but reports none).\n");
   for (int i = 0; i < n; i++)
     {
       const sdcl_device_info *d = &devs[i];

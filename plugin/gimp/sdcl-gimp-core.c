@@ -9,6 +9,7 @@
 #include <glib/gi18n-lib.h>
 
 #include "sdcl-gimp-private.h"
+#include "sdcl_file.h"
 
 G_DEFINE_QUARK (sdcl-gimp-error-quark, sdcl_gimp_error)
 
@@ -714,6 +715,23 @@ sdcl_layer_name (const gchar *prompt,
 
 #define PREFS_GROUP "sdcl"
 #define PREFS_KEY   "models-dir"
+#define PREFS_MAX_BYTES (1024 * 1024)
+
+/* The preferences file into `kf`: through sdcl_file_read_small, so a FIFO
+ * or device at its path cannot block the dialog (g_key_file_load_from_file
+ * would open it blocking). */
+static gboolean
+load_prefs (GKeyFile *kf, const gchar *prefs_file, GKeyFileFlags flags)
+{
+  gchar   *text = NULL;
+  size_t   len  = 0;
+  gboolean ok   = sdcl_file_read_small (prefs_file, "preferences file", PREFS_MAX_BYTES, &text,
+                                        &len, NULL)
+                  && g_key_file_load_from_data (kf, text, len, flags, NULL);
+
+  g_free (text);
+  return ok;
+}
 
 gchar *
 sdcl_prefs_get_models_dir (const gchar *prefs_file)
@@ -721,7 +739,7 @@ sdcl_prefs_get_models_dir (const gchar *prefs_file)
   GKeyFile *kf  = g_key_file_new ();
   gchar    *dir = NULL;
 
-  if (prefs_file && g_key_file_load_from_file (kf, prefs_file, G_KEY_FILE_NONE, NULL))
+  if (prefs_file && load_prefs (kf, prefs_file, G_KEY_FILE_NONE))
     dir = g_key_file_get_string (kf, PREFS_GROUP, PREFS_KEY, NULL);
   g_key_file_free (kf);
 
@@ -746,7 +764,7 @@ sdcl_prefs_set_models_dir (const gchar *prefs_file,
   if (!prefs_file)
     return;
   /* Keep whatever else the file holds. */
-  g_key_file_load_from_file (kf, prefs_file, G_KEY_FILE_KEEP_COMMENTS, NULL);
+  load_prefs (kf, prefs_file, G_KEY_FILE_KEEP_COMMENTS);
   g_key_file_set_string (kf, PREFS_GROUP, PREFS_KEY, dir ? dir : "");
   if (!g_key_file_save_to_file (kf, prefs_file, &error))
     {

@@ -1,6 +1,10 @@
 /* libFuzzer harness: the CLI's PNG reader (tools/png_io.c), in both modes
  * (RGB for --init, mask for --mask).  The input is handed over as an
- * in-memory file.
+ * in-memory file.  Besides no crash, leak or allocation over the limit:
+ * an image is never larger than SDCL_MAX_SIDE_PIXELS a side, and a header
+ * declaring a side of 0 or over it is refused with the size message (the
+ * check before decoding, issue 22).  Seeds side_* sit on both sides of
+ * the limit.
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
@@ -36,12 +40,26 @@ fix_crcs (uint8_t *p, size_t size)
     }
 }
 
+/* true when the input starts with a PNG signature and an IHDR chunk
+ * declaring a side outside 1..SDCL_MAX_SIDE_PIXELS. */
+static bool
+declares_bad_side (const uint8_t *p, size_t size)
+{
+  static const uint8_t sig[8] = { 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n' };
+  if (size < 24 || memcmp (p, sig, 8) != 0 || memcmp (p + 12, "IHDR", 4) != 0)
+    return false;
+  uint32_t w = (uint32_t) p[16] << 24 | (uint32_t) p[17] << 16 | (uint32_t) p[18] << 8 | p[19];
+  uint32_t h = (uint32_t) p[20] << 24 | (uint32_t) p[21] << 16 | (uint32_t) p[22] << 8 | p[23];
+  return w < 1 || h < 1 || w > SDCL_MAX_SIDE_PIXELS || h > SDCL_MAX_SIDE_PIXELS;
+}
+
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
   uint8_t *copy = malloc (size ? size : 1);
   memcpy (copy, data, size);
   fix_crcs (copy, size);
+  bool bad_side = declares_bad_side (copy, size);   /* as re-signed: a short IHDR's CRC lands on it */
   fuzz_memfile m;
   fuzz_memfile_open (&m, "image.png", copy, size);
   free (copy);
@@ -53,7 +71,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
       if (sdcl_png_read (m.path, (sdcl_png_mode) mode, &img, msg, sizeof msg))
         {
           int ch = mode == SDCL_PNG_RGB ? 3 : 1;
-          if (img.width <= 0 || img.height <= 0 || img.channels != ch || !img.data)
+          if (bad_side || img.width <= 0 || img.height <= 0 || img.width > SDCL_MAX_SIDE_PIXELS
+              || img.height > SDCL_MAX_SIDE_PIXELS || img.channels != ch || !img.data)
             abort ();
           size_t n = (size_t) img.width * (size_t) img.height * (size_t) ch;
           for (size_t i = 0; i < n; i++)
@@ -63,6 +82,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         }
       else if (msg[0] == '\0' || !memchr (msg, '\0', sizeof msg))
         abort ();
+      else if (bad_side && !strstr (msg, "each side must be 1.."))
+        abort ();   /* refused by the side check, not by a later allocation */
     }
   fuzz_memfile_close (&m);
   return 0;
