@@ -26,14 +26,21 @@ sdcl_settings_init (SdclSettings *settings,
   settings->guidance    = 7.5;
   settings->seed        = SDCL_SEED_RANDOM;
   settings->last_seed   = 0;
-  settings->width       = 512;
-  settings->height      = 512;
+  /* 0: the model's native size (the engine's rule too). */
+  settings->width       = 0;
+  settings->height      = 0;
   /* Inpainting repaints what the user selected, so it defaults to the full
    * schedule; img2img keeps a good part of the input. */
   settings->strength    = mode == SDCL_MODE_INPAINT ? 1.0 : 0.6;
   settings->mask_blur   = 4.0;
   settings->only_masked = FALSE;
   settings->padding     = 32;
+}
+
+static gboolean
+sdcl_size_valid (gint size)
+{
+  return size == 0 || (size >= SDCL_SIZE_MIN && size <= SDCL_SIZE_MAX && size % 8 == 0);
 }
 
 gboolean
@@ -69,10 +76,11 @@ sdcl_settings_validate (const SdclSettings *s,
 
   if (mode == SDCL_MODE_TXT2IMG)
     {
-      /* Latents are 1/8 of the image; the engine needs whole cells. */
-      if (s->width < SDCL_SIZE_MIN || s->width > SDCL_SIZE_MAX || s->width % 8 != 0 ||
-          s->height < SDCL_SIZE_MIN || s->height > SDCL_SIZE_MAX || s->height % 8 != 0)
-        FAIL (_("Width and height must be multiples of 8 from %d to %d, not %d x %d."),
+      /* Latents are 1/8 of the image; the engine needs whole cells.  0 is
+       * the model's native size. */
+      if (!sdcl_size_valid (s->width) || !sdcl_size_valid (s->height))
+        FAIL (_("Width and height must be 0 (the model's native size) or multiples of 8 from "
+                "%d to %d, not %d x %d."),
               SDCL_SIZE_MIN, SDCL_SIZE_MAX, s->width, s->height);
     }
   else
@@ -328,16 +336,20 @@ sdcl_session_load_local (SdclSession  *session,
                          const gchar  *device,
                          const gchar  *model_path,
                          gchar       **description,
+                         gint         *native_size,
                          GError      **error)
 {
   sdcl_model *model = sdcl_session_get_model (session, device, model_path, error);
 
-  if (model && description)
+  if (model)
     {
       sdcl_model_info info;
 
       sdcl_model_get_info (model, &info);
-      *description = sdcl_model_info_describe (&info);
+      if (description)
+        *description = sdcl_model_info_describe (&info);
+      if (native_size)
+        *native_size = info.native_resolution;
     }
   return model != NULL;
 }
@@ -347,18 +359,20 @@ sdcl_session_load (SdclSession  *session,
                    const gchar  *device,
                    const gchar  *model_path,
                    gchar       **description,
+                   gint         *native_size,
                    GError      **error)
 {
   if (session->program)
     {
-      switch (sdcl_remote_load (session->program, device, model_path, description, error))
+      switch (sdcl_remote_load (session->program, device, model_path, description, native_size,
+                                error))
         {
         case SDCL_REMOTE_OK:          return TRUE;
         case SDCL_REMOTE_FAILED:      return FALSE;
         case SDCL_REMOTE_UNAVAILABLE: fall_back_in_process (session); break;
         }
     }
-  return sdcl_session_load_local (session, device, model_path, description, error);
+  return sdcl_session_load_local (session, device, model_path, description, native_size, error);
 }
 
 gboolean
@@ -374,7 +388,7 @@ sdcl_session_prepare (SdclSession        *session,
   if (!sdcl_settings_validate (settings, mode, error))
     return FALSE;
   path = sdcl_model_path_resolve (settings->model, mode, error);
-  ok = path && sdcl_session_load (session, settings->device, path, NULL, error);
+  ok = path && sdcl_session_load (session, settings->device, path, NULL, NULL, error);
   g_free (path);
   return ok;
 }
@@ -395,10 +409,23 @@ sdcl_model_info_describe (const sdcl_model_info *info)
     /* TRANSLATORS: a parameter count, e.g. "12.3 million" */
     params = g_strdup_printf (_("%.1f million"), info->n_parameters / 1e6);
 
-  /* TRANSLATORS: model family, parameter count, size on the GPU, e.g.
-   * "SD 1.x, 1.07 billion parameters, 2.1 GB on the device". */
-  text = g_strdup_printf (_("%s, %s parameters, %s on the device"),
-                          info->family_name ? info->family_name : "?", params, bytes);
+  /* Which kind of model it is and the size it was trained at come first:
+   * the dialog's width and height follow that size. */
+  if (info->unet_in_channels == 9)
+    /* TRANSLATORS: family, native width and height, parameter count, size on
+     * the GPU, e.g. "SD 1.x inpainting model for 512×512 pixels, 1.07
+     * billion parameters, 2.1 GB on the device". */
+    text = g_strdup_printf (_("%s inpainting model for %d×%d pixels, %s parameters, %s on the "
+                              "device"),
+                            info->family_name ? info->family_name : "?",
+                            info->native_resolution, info->native_resolution, params, bytes);
+  else
+    /* TRANSLATORS: as the inpainting variant above, for an ordinary model:
+     * "SD 1.x model for 512×512 pixels, 1.07 billion parameters, 2.1 GB on
+     * the device". */
+    text = g_strdup_printf (_("%s model for %d×%d pixels, %s parameters, %s on the device"),
+                            info->family_name ? info->family_name : "?",
+                            info->native_resolution, info->native_resolution, params, bytes);
   g_free (params);
   g_free (bytes);
   return text;
