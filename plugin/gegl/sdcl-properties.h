@@ -11,13 +11,19 @@
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
 
-/* A plain string: GIMP 3 cannot build a filter dialog for
- * GeglParamFilePath, so property_file_path would hide the operation's
- * settings there, and GEGL has no file-chooser hint for strings. */
+/* A plain string, which scripts can set: libgimp 3.0 cannot pass a
+ * GeglParamFilePath to a filter (Script-Fu's gimp-drawable-merge-new-filter
+ * loses it).  model_file below is the same choice with a file chooser in
+ * GIMP's filter dialog; it wins when set. */
 property_string (model, _("Model"), "")
   description (_("Stable Diffusion 1.x checkpoint: a diffusers folder or a "
                  "single .safetensors file; empty: the demo model that ships "
                  "with sdcl"))
+
+property_file_path (model_file, _("Model file"), "")
+  description (_("Pick the model in a file chooser: a .safetensors "
+                 "checkpoint, or the model_index.json of a diffusers folder; "
+                 "overrides Model"))
 
 property_string (prompt, _("Prompt"), "")
   description (_("What the image should show"))
