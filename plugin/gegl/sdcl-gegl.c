@@ -184,8 +184,7 @@ resolve_model (const SdclGeglCommon *common,
                gboolean              inpainting,
                sdcl_error           *err)
 {
-  const gchar *named = common->model_file && common->model_file[0] ? common->model_file
-                                                                   : common->model;
+  const gchar *named = common->model;
   gchar       *path;
 
   if (! named || ! named[0])

@@ -31,7 +31,6 @@ GType sdcl_gegl_precision_get_type (void) G_GNUC_CONST;
 typedef struct
 {
   const gchar           *model;
-  const gchar           *model_file;
   const gchar           *device;
   sdcl_weight_precision  precision;
   const gchar           *prompt;
@@ -46,7 +45,6 @@ typedef struct
 #define SDCL_GEGL_COMMON(o)                     \
   ((SdclGeglCommon) {                           \
     .model           = (o)->model,              \
-    .model_file      = (o)->model_file,         \
     .device          = (o)->device,             \
     .precision       = (o)->precision,          \
     .prompt          = (o)->prompt,             \

@@ -11,19 +11,17 @@
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
 
-/* A plain string, which scripts can set: libgimp 3.0 cannot pass a
- * GeglParamFilePath to a filter (Script-Fu's gimp-drawable-merge-new-filter
- * loses it).  model_file below is the same choice with a file chooser in
- * GIMP's filter dialog; it wins when set. */
+/* A plain string, not property_file_path: GIMP's own filter dialog would
+ * show a file chooser for that, but libgimp 3.0.4 cannot describe a
+ * GeglParamFilePath to a plug-in ("GParamSpec type unsupported"), and the
+ * filter config it builds for Script-Fu's gimp-drawable-merge-new-filter
+ * then loses that property and every one after it, so no script could set
+ * the prompt.  A file picked in a diffusers folder (its model_index.json)
+ * stands for the folder. */
 property_string (model, _("Model"), "")
   description (_("Stable Diffusion 1.x checkpoint: a diffusers folder or a "
                  "single .safetensors file; empty: the demo model that ships "
                  "with sdcl"))
-
-property_file_path (model_file, _("Model file"), "")
-  description (_("Pick the model in a file chooser: a .safetensors "
-                 "checkpoint, or the model_index.json of a diffusers folder; "
-                 "overrides Model"))
 
 property_string (prompt, _("Prompt"), "")
   description (_("What the image should show"))

@@ -263,9 +263,6 @@ test_own_properties (void)
   check_int ("sdcl:txt2img", "height", 0, 0, 8192);
   width = gegl_operation_find_property ("sdcl:txt2img", "width");
   g_assert_null (gegl_param_spec_get_property_key (width, "role"));
-  g_assert_true (G_TYPE_CHECK_INSTANCE_TYPE (gegl_operation_find_property ("sdcl:txt2img",
-                                                                           "model-file"),
-                                             GEGL_TYPE_PARAM_FILE_PATH));
 
   check_double ("sdcl:img2img", "strength", engine.strength, 0.0, 1.0);
 
@@ -384,9 +381,8 @@ test_native_size (void)
   GeglBuffer      *out;
 
   g_assert_cmpint (sdcl_model_probe (tiny_model, &info, &err), ==, SDCL_OK);
-  op = gegl_node_new_child (graph, "operation", "sdcl:txt2img", "model", "/no-such-model",
-                            "model-file", index, "prompt", "a red circle", "steps", 1,
-                            "seed", 1, NULL);
+  op = gegl_node_new_child (graph, "operation", "sdcl:txt2img", "model", index,
+                            "prompt", "a red circle", "steps", 1, "seed", 1, NULL);
   out = render (graph, op, NULL, NULL, NULL);
   g_assert_nonnull (out);
   g_assert_cmpint (gegl_buffer_get_width (out), ==, info.native_resolution);
