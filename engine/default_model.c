@@ -4,7 +4,7 @@
 #include <glib.h>
 
 #include "api_internal.h"
-#include "config.h"
+#include "data_dirs.h"
 
 #define DEMO_MODEL "sdcl-demo"
 #define DEMO_INPAINT_MODEL "sdcl-demo-inpaint"
@@ -13,29 +13,24 @@ char *
 sdcl_default_model_path (bool inpainting, sdcl_error *err)
 {
   const char *name = inpainting ? DEMO_INPAINT_MODEL : DEMO_MODEL;
-  const char *env = g_getenv ("SDCL_DATA_DIR");
-  /* Installed copy first, so an installed sdcl never depends on the source
-   * tree it was built from still being there. */
-  char *candidates[] = {
-    env && *env ? g_build_filename (env, "models", name, NULL) : NULL,
-    g_build_filename (SDCL_DATADIR, "models", name, NULL),
-    g_build_filename (SDCL_SOURCE_DATADIR, "models", name, NULL),
-  };
+  /* sdcl_data_dirs puts an installed copy before the source tree, so an
+   * installed sdcl never depends on the source tree it was built from. */
+  GPtrArray *dirs = sdcl_data_dirs ();
   char *found = NULL;
   GString *looked = g_string_new (NULL);
 
-  for (size_t i = 0; i < G_N_ELEMENTS (candidates); i++)
+  for (guint i = 0; i < dirs->len && !found; i++)
     {
-      if (!candidates[i])
-        continue;
-      char *index = g_build_filename (candidates[i], "model_index.json", NULL);
-      if (!found && g_file_test (index, G_FILE_TEST_IS_REGULAR))
-        found = g_strdup (candidates[i]);
-      else if (!found)
-        g_string_append_printf (looked, "%s%s", looked->len ? ", " : "", candidates[i]);
+      char *candidate = g_build_filename (dirs->pdata[i], "models", name, NULL);
+      char *index = g_build_filename (candidate, "model_index.json", NULL);
+      if (g_file_test (index, G_FILE_TEST_IS_REGULAR))
+        found = g_strdup (candidate);
+      else
+        g_string_append_printf (looked, "%s%s", looked->len ? ", " : "", candidate);
       g_free (index);
-      g_free (candidates[i]);
+      g_free (candidate);
     }
+  g_ptr_array_unref (dirs);
   /* Without the 9-channel variant, inpainting runs on the base model
    * (masked reverse steps), which every 4-channel model supports. */
   if (!found && inpainting)

@@ -105,13 +105,12 @@ free_network (sdcl_model *m, sdcl_net net)
     }
 }
 
+/* Everything but device_bytes: what the files alone say. */
 static void
-fill_info (sdcl_model *m)
+fill_info_from_files (const sdcl_model_files *mf, sdcl_model_info *info)
 {
-  const sdcl_model_files *mf = m->files;
-  sdcl_model_info *info = &m->info;
-  info->family = m->family->id;
-  info->family_name = m->family->name;
+  info->family = mf->family_desc->id;
+  info->family_name = mf->family_desc->name;
   info->layout = mf->single_file ? "single-file" : "diffusers";
   info->unet_in_channels = mf->unet.in_channels;
   info->latent_channels = mf->vae.latent_channels;
@@ -120,7 +119,14 @@ fill_info (sdcl_model *m)
   info->prediction = mf->sched.prediction_type;
   info->n_parameters = count_parameters (mf->unet_w) + count_parameters (mf->vae_w)
                        + count_parameters (mf->text_w);
-  info->device_bytes = device_bytes (m);
+  info->device_bytes = 0;
+}
+
+static void
+fill_info (sdcl_model *m)
+{
+  fill_info_from_files (m->files, &m->info);
+  m->info.device_bytes = device_bytes (m);
 }
 
 /* Builds one network if it is not there (uploads are blocking, but the
@@ -317,4 +323,21 @@ void
 sdcl_model_get_info (const sdcl_model *m, sdcl_model_info *out)
 {
   *out = m->info;
+}
+
+sdcl_status
+sdcl_model_probe (const char *path, sdcl_model_info *out, sdcl_error *err)
+{
+  sdcl_model_files *mf = NULL;
+  if (!out)
+    return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT, "sdcl_model_probe: out is NULL");
+  memset (out, 0, sizeof *out);
+  if (!path || !*path)
+    return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT, "sdcl_model_probe: no model path");
+  sdcl_status st = sdcl_model_files_open (path, &mf, err);
+  if (st != SDCL_OK)
+    return st;
+  fill_info_from_files (mf, out);
+  sdcl_model_files_close (mf);
+  return SDCL_OK;
 }

@@ -211,6 +211,10 @@ sdcl_status sdcl_model_load (sdcl_ctx *ctx, const char *path, const sdcl_model_p
                              sdcl_model **out, sdcl_error *err);
 void sdcl_model_free (sdcl_model *model);
 void sdcl_model_get_info (const sdcl_model *model, sdcl_model_info *out);
+/* What sdcl_model_get_info would say of the model at `path`, read from its
+ * files without a device or any upload (device_bytes is 0): cheap enough to
+ * learn a model's native size before deciding on an image size. */
+sdcl_status sdcl_model_probe (const char *path, sdcl_model_info *out, sdcl_error *err);
 
 /* The demo model that ships with sdcl (a small model trained on coloured
  * shapes, 64x64 pixels), used when the caller names no model.  Looked for in

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "data_dirs.h"
 #include "json_strict.h"
 #include "sdcl_file.h"
 #include "tokenizer_internal.h"
@@ -548,19 +549,16 @@ load_clip_merges_gz (const char *path, sdcl_tokenizer **out, sdcl_error *err)
   return SDCL_OK;
 }
 
-/* Where the installed vocabulary may be, in order of preference:
- * $SDCL_DATA_DIR, the installed data folder, the source tree's data/ (for
- * running uninstalled). */
+/* Where the installed vocabulary may be, in order of preference: clip/ in
+ * each of sdcl's data folders (data_dirs.h). */
 static GPtrArray *
 default_vocabulary_candidates (void)
 {
+  GPtrArray *dirs = sdcl_data_dirs ();
   GPtrArray *paths = g_ptr_array_new_with_free_func (g_free);
-  const char *env = g_getenv ("SDCL_DATA_DIR");
-  if (env && *env)
-    g_ptr_array_add (paths, g_build_filename (env, "clip", DEFAULT_VOCAB_FILE, NULL));
-  g_ptr_array_add (paths, g_build_filename (SDCL_DATADIR, "clip", DEFAULT_VOCAB_FILE, NULL));
-  g_ptr_array_add (paths, g_build_filename (SDCL_SOURCE_DATADIR, "clip", DEFAULT_VOCAB_FILE,
-                                            NULL));
+  for (guint i = 0; i < dirs->len; i++)
+    g_ptr_array_add (paths, g_build_filename (dirs->pdata[i], "clip", DEFAULT_VOCAB_FILE, NULL));
+  g_ptr_array_unref (dirs);
   return paths;
 }
 

@@ -6,8 +6,10 @@
 #   sudo bash tools/run-gimp3-tests.sh [CHROOT] [-- extra `meson test` args]
 #
 # CHROOT defaults to $SDCL_TRIXIE_ROOT, else /var/tmp/sdcl-trixie.  The
-# source tree is bind-mounted read-only at /src; the build lives inside the
-# chroot (/var/tmp/sdcl-build-gimp3), so repeated runs are incremental.
+# source tree is bind-mounted read-only at /src-<name of its folder>; the
+# build lives inside the chroot (/var/tmp/sdcl-build-gimp3-<name>), so
+# repeated runs are incremental and checkouts in differently named folders
+# can use one chroot side by side.
 # Exit status: that of `meson test` (0 = all passed), 2 for setup problems.
 set -euo pipefail
 
@@ -20,7 +22,9 @@ fi
 test_args=("$@")
 
 src=$(cd "$(dirname "$0")/.." && pwd)
-build=/var/tmp/sdcl-build-gimp3
+name=$(basename "$src" | tr -c 'A-Za-z0-9_.\n-' _)
+build=/var/tmp/sdcl-build-gimp3-$name
+inner=/src-$name
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "run-gimp3-tests: needs root (mount and chroot)" >&2
@@ -52,22 +56,28 @@ bind() { # bind SOURCE TARGET [ro]
 bind /proc "$root/proc"
 bind /sys "$root/sys"
 bind /dev "$root/dev"
-bind "$src" "$root/src" ro
+bind "$src" "$root$inner" ro
 
 set +e
 chroot "$root" /usr/bin/env -i \
   PATH=/usr/local/bin:/usr/bin:/bin HOME=/root LC_ALL=C.UTF-8 TERM=dumb \
   /bin/bash -euo pipefail -c '
-    build=$1; shift
+    build=$1; inner=$2; shift 2
     if [ ! -f "$build/build.ninja" ]; then
-      meson setup "$build" /src -Dgimp=enabled
+      meson setup "$build" "$inner" -Dgimp=enabled
     fi
     # Only what the suite needs: the engine test programs are covered by
     # the default suite on the host.
-    ninja -C "$build" plugin/gimp/sdcl-gimp tests/gimp/test-catalogs sdcl-gmo
+    targets=(plugin/gimp/sdcl-gimp tests/gimp/test-catalogs tests/gimp/test-settings sdcl-gmo)
+    # The GEGL module'"'"'s per-user install test is in the suite too (GIMP 3'"'"'s GEGL).
+    ninja -C "$build" build.ninja >/dev/null   # a changed meson.build adds targets
+    if ninja -C "$build" -t query tests/gegl/gegl-user-probe >/dev/null 2>&1; then
+      targets+=(plugin/gegl/sdcl-gegl.so tests/gegl/gegl-user-probe)
+    fi
+    ninja -C "$build" "${targets[@]}"
     gimp-console-3.0 --version
     meson test -C "$build" --no-rebuild --suite gimp --print-errorlogs "$@"
-  ' run-gimp3-tests "$build" "${test_args[@]}"
+  ' run-gimp3-tests "$build" "$inner" "${test_args[@]}"
 status=$?
 set -e
 echo "run-gimp3-tests: meson test exit status $status (logs: $root$build/meson-logs/testlog.txt)"

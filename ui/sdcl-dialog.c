@@ -110,12 +110,14 @@ typedef struct
   SdclMode      mode;
   SdclSession  *session;
   const gchar  *prefs_file;
+  const gchar  *blocker;      /* why OK cannot run now, or NULL */
 
   GtkWidget    *dialog;
   GtkWidget    *grid;
   gint          row;
 
   GtkWidget    *models_dir;
+  GtkWidget    *models_hint;  /* where models go, while the folder has none */
   GtkWidget    *model;        /* combo; model_paths holds its entries' paths */
   GPtrArray    *model_paths;
   GtkWidget    *model_info;
@@ -134,6 +136,9 @@ typedef struct
   GtkWidget    *device;       /* combo; device_ids holds the choices */
   GPtrArray    *device_ids;
   gboolean      describing;   /* describe_model() is pumping events */
+  /* Width and height show the model's native size until the user changes
+   * them; OK then stores 0 ("native"), so the next model's size is used. */
+  gboolean      size_follows_model;
 } Dialog;
 
 /* Sampler choices: engine name and what the user reads. */
@@ -252,12 +257,37 @@ current_device (Dialog *d)
 
 static void model_changed (GtkComboBox *combo,
                            Dialog      *d);
+static void size_edited   (GtkSpinButton *spin,
+                           Dialog        *d);
+
+/* Width and height follow the model until the user sets them. */
+static void
+show_native_size (Dialog *d,
+                  gint    native)
+{
+  if (!d->width || !d->size_follows_model || native < SDCL_SIZE_MIN)
+    return;
+  g_signal_handlers_block_by_func (d->width, size_edited, d);
+  g_signal_handlers_block_by_func (d->height, size_edited, d);
+  gtk_spin_button_set_value (GTK_SPIN_BUTTON (d->width), native);
+  gtk_spin_button_set_value (GTK_SPIN_BUTTON (d->height), native);
+  g_signal_handlers_unblock_by_func (d->width, size_edited, d);
+  g_signal_handlers_unblock_by_func (d->height, size_edited, d);
+}
+
+static void
+size_edited (GtkSpinButton *spin,
+             Dialog        *d)
+{
+  d->size_follows_model = FALSE;
+}
 
 static void
 describe_model (Dialog *d)
 {
   gchar       *path = NULL;
   gchar       *text = NULL;
+  gint         native = 0;
   GError      *error = NULL;
   GdkWindow   *window;
 
@@ -286,8 +316,12 @@ describe_model (Dialog *d)
   if (!current_model (d))
     gtk_label_set_text (GTK_LABEL (d->model_info),
                         _("No model: choose a folder with models, or open one."));
-  else if (path && sdcl_session_load (d->session, current_device (d), path, &text, &error))
-    gtk_label_set_text (GTK_LABEL (d->model_info), text);
+  else if (path && sdcl_session_load (d->session, current_device (d), path, &text, &native,
+                                      &error))
+    {
+      gtk_label_set_text (GTK_LABEL (d->model_info), text);
+      show_native_size (d, native);
+    }
   else
     gtk_label_set_text (GTK_LABEL (d->model_info), error->message);
 
@@ -340,6 +374,21 @@ fill_models (Dialog      *d,
     }
   gtk_combo_box_set_active (GTK_COMBO_BOX (d->model), active);
   g_signal_handlers_unblock_by_func (d->model, model_changed, d);
+  if (found->len == 0)
+    {
+      /* A fresh profile has no models: say where they go. */
+      gchar *hint = g_strdup_printf (_("No models in %s yet: put diffusers model folders or "
+                                       ".safetensors files there, or open one below."),
+                                     dir ? dir : "?");
+
+      gtk_label_set_text (GTK_LABEL (d->models_hint), hint);
+      gtk_widget_show (d->models_hint);
+      g_free (hint);
+    }
+  else
+    {
+      gtk_widget_hide (d->models_hint);
+    }
   g_ptr_array_unref (found);
   g_free (chosen);
 }
@@ -431,9 +480,20 @@ build_model_rows (Dialog             *d,
 
   d->models_dir = gtk_file_chooser_button_new (_("Models Folder"),
                                                GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER);
+  /* The default folder is made on first use, so the button names it
+   * instead of showing "(None)". */
+  if (!g_file_test (dir, G_FILE_TEST_EXISTS))
+    g_mkdir_with_parents (dir, 0755);
   if (g_file_test (dir, G_FILE_TEST_IS_DIR))
     gtk_file_chooser_set_filename (GTK_FILE_CHOOSER (d->models_dir), dir);
   add_row (d, _("Models _folder:"), d->models_dir, FALSE);
+
+  d->models_hint = gtk_label_new (NULL);
+  label_align (d->models_hint, FALSE);
+  gtk_label_set_line_wrap (GTK_LABEL (d->models_hint), TRUE);
+  gtk_label_set_selectable (GTK_LABEL (d->models_hint), TRUE);
+  grid_attach (d->grid, d->models_hint, 1, d->row++, 2, TRUE);
+  gtk_widget_set_no_show_all (d->models_hint, TRUE);
 
   d->model = gtk_combo_box_text_new ();
   gtk_box_pack_start (GTK_BOX (box), d->model, TRUE, TRUE, 0);
@@ -523,6 +583,15 @@ build (Dialog             *d,
   gtk_box_pack_start (GTK_BOX (gtk_dialog_get_content_area (GTK_DIALOG (d->dialog))), d->grid,
                       TRUE, TRUE, 0);
 
+  if (d->blocker)
+    {
+      /* Said before OK, not after a failed run. */
+      GtkWidget *notice = gtk_label_new (d->blocker);
+
+      label_align (notice, FALSE);
+      gtk_label_set_line_wrap (GTK_LABEL (notice), TRUE);
+      grid_attach (d->grid, notice, 0, d->row++, 3, TRUE);
+    }
   build_model_rows (d, s);
 
   box = text_new (s->prompt, 4, &d->prompt);
@@ -562,10 +631,16 @@ build (Dialog             *d,
 
   if (d->mode == SDCL_MODE_TXT2IMG)
     {
+      /* 0 x 0 means the model's native size, shown once it is known. */
+      d->size_follows_model = s->width == 0 && s->height == 0;
       d->width  = add_row (d, _("_Width:"),
-                           spin_new (s->width, SDCL_SIZE_MIN, SDCL_SIZE_MAX, 8, 0), FALSE);
+                           spin_new (s->width ? s->width : SDCL_SIZE_MIN, SDCL_SIZE_MIN,
+                                     SDCL_SIZE_MAX, 8, 0), FALSE);
       d->height = add_row (d, _("_Height:"),
-                           spin_new (s->height, SDCL_SIZE_MIN, SDCL_SIZE_MAX, 8, 0), FALSE);
+                           spin_new (s->height ? s->height : SDCL_SIZE_MIN, SDCL_SIZE_MIN,
+                                     SDCL_SIZE_MAX, 8, 0), FALSE);
+      g_signal_connect (d->width, "value-changed", G_CALLBACK (size_edited), d);
+      g_signal_connect (d->height, "value-changed", G_CALLBACK (size_edited), d);
       gtk_widget_set_tooltip_text (d->width, _("A multiple of 8; the model's native size works best"));
       gtk_widget_set_tooltip_text (d->height, _("A multiple of 8; the model's native size works best"));
     }
@@ -619,7 +694,11 @@ read_back (Dialog       *d,
     s->seed = SDCL_SEED_RANDOM;
   else
     s->seed = gtk_spin_button_get_value_as_int (GTK_SPIN_BUTTON (d->seed));
-  if (d->width)
+  if (d->width && d->size_follows_model)
+    {
+      s->width = s->height = 0;
+    }
+  else if (d->width)
     {
       /* The spin buttons step by 8 but accept typed values: round down. */
       s->width  = MAX (SDCL_SIZE_MIN, gtk_spin_button_get_value_as_int (GTK_SPIN_BUTTON (d->width)) / 8 * 8);
@@ -640,6 +719,7 @@ gboolean
 sdcl_dialog_run (SdclMode      mode,
                  const gchar  *help_id,
                  const gchar  *prefs_file,
+                 const gchar  *blocker,
                  SdclSession  *session,
                  SdclSettings *settings)
 {
@@ -649,6 +729,7 @@ sdcl_dialog_run (SdclMode      mode,
   d.mode        = mode;
   d.session     = session;
   d.prefs_file  = prefs_file;
+  d.blocker     = blocker;
   d.model_paths = g_ptr_array_new_with_free_func (g_free);
   d.device_ids  = g_ptr_array_new_with_free_func (g_free);
 
@@ -661,6 +742,7 @@ sdcl_dialog_run (SdclMode      mode,
   gimp_window_set_transient (GTK_WINDOW (d.dialog));
 
   build (&d, settings);
+  gtk_dialog_set_response_sensitive (GTK_DIALOG (d.dialog), GTK_RESPONSE_OK, blocker == NULL);
   gtk_widget_show_all (d.dialog);
   describe_model (&d);
 

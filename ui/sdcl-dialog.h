@@ -14,10 +14,13 @@ G_BEGIN_DECLS
 /* Shows the dialog for `mode` (gimp_ui_init must have run).  On OK the
  * edited values are in `settings` and TRUE is returned.  `session` is used
  * to describe the chosen model (loading it, so the run that follows does
- * not load it again); `prefs_file` keeps the models folder. */
+ * not load it again); `prefs_file` keeps the models folder.  `blocker`,
+ * when not NULL, says why the procedure cannot run on this image (Inpaint
+ * without a selection): the dialog shows it and OK stays insensitive. */
 gboolean sdcl_dialog_run (SdclMode      mode,
                           const gchar  *help_id,
                           const gchar  *prefs_file,
+                          const gchar  *blocker,
                           SdclSession  *session,
                           SdclSettings *settings);
 

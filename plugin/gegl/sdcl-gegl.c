@@ -176,18 +176,18 @@ load_model (const gchar           *path,
   return entry;
 }
 
-/* Returns the entry with its run_lock held, or NULL with `err` set. */
-static CachedModel *
-acquire_model (const SdclGeglCommon *common,
+/* The model the properties name, as a canonical path, or NULL with `err`
+ * set.  A file picked in a diffusers folder (its model_index.json, as a
+ * file chooser offers it) stands for the folder. */
+static gchar *
+resolve_model (const SdclGeglCommon *common,
                gboolean              inpainting,
                sdcl_error           *err)
 {
-  const gchar *device = common->device ? common->device : "";
+  const gchar *named = common->model;
   gchar       *path;
-  CachedModel *entry  = NULL;
-  GList       *iter;
 
-  if (! common->model || ! common->model[0])
+  if (! named || ! named[0])
     {
       /* No model named: the demo model that ships with sdcl. */
       gchar *demo = sdcl_default_model_path (inpainting, err);
@@ -196,12 +196,74 @@ acquire_model (const SdclGeglCommon *common,
         return NULL;
       path = g_canonicalize_filename (demo, NULL);
       g_free (demo);
+      return path;
+    }
+  /* "./m" and "m" are the same model. */
+  path = g_canonicalize_filename (named, NULL);
+  if (g_str_has_suffix (path, G_DIR_SEPARATOR_S "model_index.json"))
+    {
+      gchar *folder = g_path_get_dirname (path);
+
+      g_free (path);
+      path = folder;
+    }
+  return path;
+}
+
+gint
+sdcl_gegl_native_size (const SdclGeglCommon *common)
+{
+  /* Probing reads the model's configs, not its weights; still, GEGL asks
+   * for the bounding box often, so the last answer is kept. */
+  static GMutex  lock;
+  static gchar  *last_path;
+  static gint    last_size;
+  sdcl_error     err  = { 0 };
+  gchar         *path = resolve_model (common, FALSE, &err);
+  sdcl_model_info info;
+  gint           size = SDCL_GEGL_FALLBACK_SIZE;
+
+  if (! path)
+    return size;
+  g_mutex_lock (&lock);
+  if (g_strcmp0 (path, last_path) == 0)
+    size = last_size;
+  else if (sdcl_model_probe (path, &info, &err) == SDCL_OK && info.native_resolution > 0)
+    {
+      size = info.native_resolution;
+      g_free (last_path);
+      last_path = g_strdup (path);
+      last_size = size;
     }
   else
-    {
-      /* "./m" and "m" are the same model. */
-      path = g_canonicalize_filename (common->model, NULL);
-    }
+    g_debug ("no native size for %s (%s): %d", path, err.message, size);
+  g_mutex_unlock (&lock);
+  g_free (path);
+  return size;
+}
+
+gboolean
+sdcl_gegl_prompt_is_empty (const SdclGeglCommon *common)
+{
+  for (const gchar *c = common->prompt; c && *c; c = g_utf8_next_char (c))
+    if (! g_unichar_isspace (g_utf8_get_char (c)))
+      return FALSE;
+  return TRUE;
+}
+
+/* Returns the entry with its run_lock held, or NULL with `err` set. */
+static CachedModel *
+acquire_model (const SdclGeglCommon *common,
+               gboolean              inpainting,
+               sdcl_error           *err)
+{
+  const gchar *device = common->device ? common->device : "";
+  gchar       *path   = resolve_model (common, inpainting, err);
+  CachedModel *entry  = NULL;
+  GList       *iter;
+
+  if (! path)
+    return NULL;
 
   g_mutex_lock (&cache_lock);
   for (iter = cache; iter; iter = iter->next)

@@ -55,6 +55,17 @@ typedef struct
     .guidance        = (o)->guidance,           \
     .seed            = (o)->seed })
 
+/* The size (width and height) of the model the properties name, read from
+ * its files, for size properties left at 0; SDCL_GEGL_FALLBACK_SIZE, SD
+ * 1.x's, when the model cannot be read (the run then says why). */
+#define SDCL_GEGL_FALLBACK_SIZE 512
+gint sdcl_gegl_native_size (const SdclGeglCommon *common);
+
+/* TRUE when the prompt is empty or blank.  The operations then do no work:
+ * filters pass their input through and sdcl:txt2img is transparent, so a
+ * GIMP live preview opened with no prompt yet costs nothing. */
+gboolean sdcl_gegl_prompt_is_empty (const SdclGeglCommon *common);
+
 /* TRUE when OpenCL offers at least one device; probed once per process. */
 gboolean sdcl_gegl_is_available (void);
 

@@ -49,6 +49,13 @@ process (GeglOperation       *operation,
   if (! input || gegl_rectangle_is_empty (result))
     return TRUE;
 
+  if (sdcl_gegl_prompt_is_empty (&common))
+    {
+      /* No prompt yet (a live preview just opened): nothing to change. */
+      gegl_buffer_copy (input, result, GEGL_ABYSS_NONE, output, result);
+      return TRUE;
+    }
+
   params.strength = o->strength;
   sdcl_gegl_read_image (input, result, &init, &alpha);
 
@@ -93,13 +100,13 @@ gegl_op_class_init (GeglOpClass *klass)
   /* No "license" key: see sdcl-txt2img.c. */
   gegl_operation_class_set_keys (operation_class,
     "name",            "sdcl:img2img",
-    "title",           _("Stable Diffusion: Image to Image"),
+    "title",           _("Stable Diffusion: Image to Image Filter"),
     "categories",      "artistic",
     "description",     _("Redraws the image with a Stable Diffusion 1.x model on "
                          "an OpenCL device, following a text prompt; alpha is "
                          "kept"),
     "gimp:menu-path",  "<Image>/Filters/Stable Diffusion",
-    "gimp:menu-label", _("_Image to Image..."),
+    "gimp:menu-label", _("_Image to Image Filter…"),
     NULL);
 }
 

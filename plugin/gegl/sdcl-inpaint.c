@@ -80,7 +80,9 @@ process (GeglOperation       *operation,
   if (! input || gegl_rectangle_is_empty (result))
     return TRUE;
 
-  if (! aux)
+  if (sdcl_gegl_prompt_is_empty (&common))
+    g_debug ("%s: no prompt: nothing to inpaint", gegl_operation_get_name (operation));
+  else if (! aux)
     g_warning ("%s: no mask on the aux input: nothing to inpaint",
                gegl_operation_get_name (operation));
   else if (sdcl_gegl_read_mask (aux, result, &mask) == 0.0f)

@@ -11,9 +11,13 @@
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
 
-/* A plain string: GIMP 3 cannot build a filter dialog for
- * GeglParamFilePath, so property_file_path would hide the operation's
- * settings there, and GEGL has no file-chooser hint for strings. */
+/* A plain string, not property_file_path: GIMP's own filter dialog would
+ * show a file chooser for that, but libgimp 3.0.4 cannot describe a
+ * GeglParamFilePath to a plug-in ("GParamSpec type unsupported"), and the
+ * filter config it builds for Script-Fu's gimp-drawable-merge-new-filter
+ * then loses that property and every one after it, so no script could set
+ * the prompt.  A file picked in a diffusers folder (its model_index.json)
+ * stands for the folder. */
 property_string (model, _("Model"), "")
   description (_("Stable Diffusion 1.x checkpoint: a diffusers folder or a "
                  "single .safetensors file; empty: the demo model that ships "

@@ -11,24 +11,27 @@
 #include "sdcl-properties.h"
 
 /* The engine needs multiples of the VAE's scale factor (8 for SD 1.x);
- * the steps of 8 steer the user there, the engine's message explains. */
-property_int (width, _("Width"), 512)
-  description (_("Width of the image in pixels, a multiple of 8"))
-  value_range (8, 8192)
-  ui_range    (64, 2048)
+ * the steps of 8 steer the user there, the engine's message explains.
+ * 0, the default, is the model's native size: what it was trained at, and
+ * fast.  No "output-extent" role: GIMP would replace the default with the
+ * canvas size, often far larger than the model's. */
+property_int (width, _("Width"), 0)
+  description (_("Width of the image in pixels, a multiple of 8; 0: the "
+                 "model's native size"))
+  value_range (0, 8192)
+  ui_range    (0, 2048)
   ui_steps    (8, 64)
   ui_meta     ("unit", "pixel-distance")
   ui_meta     ("axis", "x")
-  ui_meta     ("role", "output-extent")
 
-property_int (height, _("Height"), 512)
-  description (_("Height of the image in pixels, a multiple of 8"))
-  value_range (8, 8192)
-  ui_range    (64, 2048)
+property_int (height, _("Height"), 0)
+  description (_("Height of the image in pixels, a multiple of 8; 0: the "
+                 "model's native size"))
+  value_range (0, 8192)
+  ui_range    (0, 2048)
   ui_steps    (8, 64)
   ui_meta     ("unit", "pixel-distance")
   ui_meta     ("axis", "y")
-  ui_meta     ("role", "output-extent")
 
 #else
 
@@ -48,9 +51,11 @@ prepare (GeglOperation *operation)
 static GeglRectangle
 get_bounding_box (GeglOperation *operation)
 {
-  GeglProperties *o = GEGL_PROPERTIES (operation);
+  GeglProperties *o      = GEGL_PROPERTIES (operation);
+  SdclGeglCommon  common = SDCL_GEGL_COMMON (o);
+  gint            native = o->width && o->height ? 0 : sdcl_gegl_native_size (&common);
 
-  return *GEGL_RECTANGLE (0, 0, o->width, o->height);
+  return *GEGL_RECTANGLE (0, 0, o->width ? o->width : native, o->height ? o->height : native);
 }
 
 /* One generation makes the whole image; never ask for it tile by tile. */
@@ -73,10 +78,15 @@ process (GeglOperation       *operation,
   GeglRectangle    whole  = get_bounding_box (operation);
   sdcl_image       image  = { 0 };
 
-  params.width  = o->width;
-  params.height = o->height;
+  params.width  = whole.width;
+  params.height = whole.height;
 
-  if (sdcl_gegl_generate (operation, &common, &params, NULL, NULL, &image))
+  if (sdcl_gegl_prompt_is_empty (&common))
+    {
+      /* No prompt yet (a live preview just opened): nothing to make. */
+      gegl_buffer_clear (output, &whole);
+    }
+  else if (sdcl_gegl_generate (operation, &common, &params, NULL, NULL, &image))
     {
       sdcl_gegl_write_image (output, &whole, &image, NULL);
       sdcl_image_free (&image);
@@ -119,12 +129,14 @@ gegl_op_class_init (GeglOpClass *klass)
    * a matching application license, which many never do. */
   gegl_operation_class_set_keys (operation_class,
     "name",            "sdcl:txt2img",
-    "title",           _("Stable Diffusion: Text to Image"),
+    /* GIMP 3 lists this next to the plug-in's Text to Image (which adds a
+     * layer); the "filter" in both labels tells them apart. */
+    "title",           _("Stable Diffusion: Text to Image Filter"),
     "categories",      "render",
     "description",     _("Generates an image from a text prompt with a Stable "
                          "Diffusion 1.x model on an OpenCL device"),
     "gimp:menu-path",  "<Image>/Filters/Stable Diffusion",
-    "gimp:menu-label", _("_Text to Image..."),
+    "gimp:menu-label", _("_Text to Image Filter…"),
     NULL);
 }
 

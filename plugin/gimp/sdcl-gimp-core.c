@@ -9,7 +9,6 @@
 #include <glib/gi18n-lib.h>
 
 #include "sdcl-gimp-private.h"
-#include "sdcl_file.h"
 
 G_DEFINE_QUARK (sdcl-gimp-error-quark, sdcl_gimp_error)
 
@@ -27,14 +26,21 @@ sdcl_settings_init (SdclSettings *settings,
   settings->guidance    = 7.5;
   settings->seed        = SDCL_SEED_RANDOM;
   settings->last_seed   = 0;
-  settings->width       = 512;
-  settings->height      = 512;
+  /* 0: the model's native size (the engine's rule too). */
+  settings->width       = 0;
+  settings->height      = 0;
   /* Inpainting repaints what the user selected, so it defaults to the full
    * schedule; img2img keeps a good part of the input. */
   settings->strength    = mode == SDCL_MODE_INPAINT ? 1.0 : 0.6;
   settings->mask_blur   = 4.0;
   settings->only_masked = FALSE;
   settings->padding     = 32;
+}
+
+static gboolean
+sdcl_size_valid (gint size)
+{
+  return size == 0 || (size >= SDCL_SIZE_MIN && size <= SDCL_SIZE_MAX && size % 8 == 0);
 }
 
 gboolean
@@ -70,10 +76,11 @@ sdcl_settings_validate (const SdclSettings *s,
 
   if (mode == SDCL_MODE_TXT2IMG)
     {
-      /* Latents are 1/8 of the image; the engine needs whole cells. */
-      if (s->width < SDCL_SIZE_MIN || s->width > SDCL_SIZE_MAX || s->width % 8 != 0 ||
-          s->height < SDCL_SIZE_MIN || s->height > SDCL_SIZE_MAX || s->height % 8 != 0)
-        FAIL (_("Width and height must be multiples of 8 from %d to %d, not %d x %d."),
+      /* Latents are 1/8 of the image; the engine needs whole cells.  0 is
+       * the model's native size. */
+      if (!sdcl_size_valid (s->width) || !sdcl_size_valid (s->height))
+        FAIL (_("Width and height must be 0 (the model's native size) or multiples of 8 from "
+                "%d to %d, not %d x %d."),
               SDCL_SIZE_MIN, SDCL_SIZE_MAX, s->width, s->height);
     }
   else
@@ -329,16 +336,20 @@ sdcl_session_load_local (SdclSession  *session,
                          const gchar  *device,
                          const gchar  *model_path,
                          gchar       **description,
+                         gint         *native_size,
                          GError      **error)
 {
   sdcl_model *model = sdcl_session_get_model (session, device, model_path, error);
 
-  if (model && description)
+  if (model)
     {
       sdcl_model_info info;
 
       sdcl_model_get_info (model, &info);
-      *description = sdcl_model_info_describe (&info);
+      if (description)
+        *description = sdcl_model_info_describe (&info);
+      if (native_size)
+        *native_size = info.native_resolution;
     }
   return model != NULL;
 }
@@ -348,18 +359,20 @@ sdcl_session_load (SdclSession  *session,
                    const gchar  *device,
                    const gchar  *model_path,
                    gchar       **description,
+                   gint         *native_size,
                    GError      **error)
 {
   if (session->program)
     {
-      switch (sdcl_remote_load (session->program, device, model_path, description, error))
+      switch (sdcl_remote_load (session->program, device, model_path, description, native_size,
+                                error))
         {
         case SDCL_REMOTE_OK:          return TRUE;
         case SDCL_REMOTE_FAILED:      return FALSE;
         case SDCL_REMOTE_UNAVAILABLE: fall_back_in_process (session); break;
         }
     }
-  return sdcl_session_load_local (session, device, model_path, description, error);
+  return sdcl_session_load_local (session, device, model_path, description, native_size, error);
 }
 
 gboolean
@@ -375,7 +388,7 @@ sdcl_session_prepare (SdclSession        *session,
   if (!sdcl_settings_validate (settings, mode, error))
     return FALSE;
   path = sdcl_model_path_resolve (settings->model, mode, error);
-  ok = path && sdcl_session_load (session, settings->device, path, NULL, error);
+  ok = path && sdcl_session_load (session, settings->device, path, NULL, NULL, error);
   g_free (path);
   return ok;
 }
@@ -396,10 +409,23 @@ sdcl_model_info_describe (const sdcl_model_info *info)
     /* TRANSLATORS: a parameter count, e.g. "12.3 million" */
     params = g_strdup_printf (_("%.1f million"), info->n_parameters / 1e6);
 
-  /* TRANSLATORS: model family, parameter count, size on the GPU, e.g.
-   * "SD 1.x, 1.07 billion parameters, 2.1 GB on the device". */
-  text = g_strdup_printf (_("%s, %s parameters, %s on the device"),
-                          info->family_name ? info->family_name : "?", params, bytes);
+  /* Which kind of model it is and the size it was trained at come first:
+   * the dialog's width and height follow that size. */
+  if (info->unet_in_channels == 9)
+    /* TRANSLATORS: family, native width and height, parameter count, size on
+     * the GPU, e.g. "SD 1.x inpainting model for 512×512 pixels, 1.07
+     * billion parameters, 2.1 GB on the device". */
+    text = g_strdup_printf (_("%s inpainting model for %d×%d pixels, %s parameters, %s on the "
+                              "device"),
+                            info->family_name ? info->family_name : "?",
+                            info->native_resolution, info->native_resolution, params, bytes);
+  else
+    /* TRANSLATORS: as the inpainting variant above, for an ordinary model:
+     * "SD 1.x model for 512×512 pixels, 1.07 billion parameters, 2.1 GB on
+     * the device". */
+    text = g_strdup_printf (_("%s model for %d×%d pixels, %s parameters, %s on the device"),
+                            info->family_name ? info->family_name : "?",
+                            info->native_resolution, info->native_resolution, params, bytes);
   g_free (params);
   g_free (bytes);
   return text;
@@ -709,131 +735,4 @@ sdcl_layer_name (const gchar *prompt,
     name = g_strdup_printf (_("%s (seed %d)"), s->str, seed);
   g_string_free (s, TRUE);
   return name;
-}
-
-/* ---- preferences -------------------------------------------------------------- */
-
-#define PREFS_GROUP "sdcl"
-#define PREFS_KEY   "models-dir"
-#define PREFS_MAX_BYTES (1024 * 1024)
-
-/* The preferences file into `kf`: through sdcl_file_read_small, so a FIFO
- * or device at its path cannot block the dialog (g_key_file_load_from_file
- * would open it blocking). */
-static gboolean
-load_prefs (GKeyFile *kf, const gchar *prefs_file, GKeyFileFlags flags)
-{
-  gchar   *text = NULL;
-  size_t   len  = 0;
-  gboolean ok   = sdcl_file_read_small (prefs_file, "preferences file", PREFS_MAX_BYTES, &text,
-                                        &len, NULL)
-                  && g_key_file_load_from_data (kf, text, len, flags, NULL);
-
-  g_free (text);
-  return ok;
-}
-
-gchar *
-sdcl_prefs_get_models_dir (const gchar *prefs_file)
-{
-  GKeyFile *kf  = g_key_file_new ();
-  gchar    *dir = NULL;
-
-  if (prefs_file && load_prefs (kf, prefs_file, G_KEY_FILE_NONE))
-    dir = g_key_file_get_string (kf, PREFS_GROUP, PREFS_KEY, NULL);
-  g_key_file_free (kf);
-
-  if (!dir || !*dir)
-    {
-      g_free (dir);
-      if (g_getenv ("SDCL_MODELS_DIR") && *g_getenv ("SDCL_MODELS_DIR"))
-        dir = g_strdup (g_getenv ("SDCL_MODELS_DIR"));
-      else
-        dir = g_build_filename (g_get_user_data_dir (), "sdcl", "models", NULL);
-    }
-  return dir;
-}
-
-void
-sdcl_prefs_set_models_dir (const gchar *prefs_file,
-                           const gchar *dir)
-{
-  GKeyFile *kf    = g_key_file_new ();
-  GError   *error = NULL;
-
-  if (!prefs_file)
-    return;
-  /* Keep whatever else the file holds. */
-  load_prefs (kf, prefs_file, G_KEY_FILE_KEEP_COMMENTS);
-  g_key_file_set_string (kf, PREFS_GROUP, PREFS_KEY, dir ? dir : "");
-  if (!g_key_file_save_to_file (kf, prefs_file, &error))
-    {
-      g_warning ("sdcl: could not save %s: %s", prefs_file, error->message);
-      g_error_free (error);
-    }
-  g_key_file_free (kf);
-}
-
-static gboolean
-is_diffusers_folder (const gchar *path)
-{
-  gchar   *index = g_build_filename (path, "model_index.json", NULL);
-  gchar   *unet  = g_build_filename (path, "unet", NULL);
-  gboolean yes   = g_file_test (index, G_FILE_TEST_IS_REGULAR) ||
-                   g_file_test (unet, G_FILE_TEST_IS_DIR);
-
-  g_free (index);
-  g_free (unet);
-  return yes;
-}
-
-static gint
-compare_paths (gconstpointer a,
-               gconstpointer b)
-{
-  return g_utf8_collate (*(const gchar * const *) a, *(const gchar * const *) b);
-}
-
-GPtrArray *
-sdcl_find_models (const gchar *dir)
-{
-  GPtrArray   *models = g_ptr_array_new_with_free_func (g_free);
-  GDir        *d      = dir ? g_dir_open (dir, 0, NULL) : NULL;
-  const gchar *name;
-
-  if (!d)
-    return models;
-  while ((name = g_dir_read_name (d)))
-    {
-      gchar *path = g_build_filename (dir, name, NULL);
-
-      if ((g_str_has_suffix (name, ".safetensors") && g_file_test (path, G_FILE_TEST_IS_REGULAR)) ||
-          (g_file_test (path, G_FILE_TEST_IS_DIR) && is_diffusers_folder (path)))
-        g_ptr_array_add (models, path);
-      else
-        g_free (path);
-    }
-  g_dir_close (d);
-  g_ptr_array_sort (models, compare_paths);
-  return models;
-}
-
-void
-sdcl_i18n_init (const gchar *localedir)
-{
-  bindtextdomain (GETTEXT_PACKAGE, localedir);
-  bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
-}
-
-gchar *
-sdcl_plugin_localedir (const gchar *program)
-{
-  gchar *dir   = g_path_get_dirname (program ? program : ".");
-  gchar *local = g_build_filename (dir, "locale", NULL);
-
-  g_free (dir);
-  if (g_file_test (local, G_FILE_TEST_IS_DIR))
-    return local;
-  g_free (local);
-  return g_strdup (LOCALEDIR);
 }

@@ -99,11 +99,13 @@ SdclSession *sdcl_session_new_resident (const gchar  *program);
 void         sdcl_session_free         (SdclSession  *session);
 /* Loads `model_path` (resolved, see sdcl_model_path_resolve) on `device`,
  * or finds it loaded; `description` (may be NULL) receives
- * sdcl_model_info_describe() of it. */
+ * sdcl_model_info_describe() of it and `native_size` (may be NULL) the
+ * width and height it was trained at. */
 gboolean     sdcl_session_load         (SdclSession  *session,
                                         const gchar  *device,
                                         const gchar  *model_path,
                                         gchar       **description,
+                                        gint         *native_size,
                                         GError      **error);
 /* Validates `settings` and loads the model they name (the default model
  * when their model is ""). */
@@ -146,7 +148,8 @@ const gchar *sdcl_release_blurb (void);
 /* What an interactive release tells the user (translated). */
 const gchar *sdcl_release_message (gboolean released);
 
-/* "SD 1.x, 1.07 billion parameters, 2.1 GB on the device" (translated). */
+/* "SD 1.x model for 512×512 pixels, 1.07 billion parameters, 2.1 GB on the
+ * device", with "inpainting model" for 9-channel models (translated). */
 gchar *sdcl_model_info_describe (const sdcl_model_info *info);
 
 /* ---- one generation ------------------------------------------------------ */

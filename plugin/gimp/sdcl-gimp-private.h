@@ -37,6 +37,7 @@ gboolean sdcl_session_load_local (SdclSession  *session,
                                   const gchar  *device,
                                   const gchar  *model_path,
                                   gchar       **description,
+                                  gint         *native_size,
                                   GError      **error);
 
 /* ---- the resident model server (sdcl-gimp-server.c) ---------------------- */
@@ -52,6 +53,7 @@ SdclRemoteStatus sdcl_remote_load     (const gchar        *program,
                                        const gchar        *device,
                                        const gchar        *model_path,
                                        gchar             **description,
+                                       gint               *native_size,
                                        GError            **error);
 SdclRemoteStatus sdcl_remote_generate (const gchar        *program,
                                        const SdclSettings *settings,

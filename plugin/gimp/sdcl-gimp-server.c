@@ -38,7 +38,7 @@
  *    plug-in never reaches it.
  *
  * Nothing here depends on the GIMP version.  Each request is one
- * connection: LOAD (device, model) -> LOADED (description) | ERROR;
+ * connection: LOAD (device, model) -> LOADED (description, native size) | ERROR;
  * GENERATE (mode, model, seed, settings, images) -> PROGRESS* then
  * RESULT | ERROR; RELEASE -> RELEASED (was a model loaded).  Messages are
  * a type and size header and a serialized GVariant.
@@ -111,7 +111,7 @@ typedef enum
   MSG_LOAD = 1,   /* (ss) device, model */
   MSG_GENERATE,   /* (usia{sv}(iiiay)(iiiay)) mode, model, seed, settings, init, mask */
   MSG_RELEASE,    /* () */
-  MSG_LOADED,     /* (s) description */
+  MSG_LOADED,     /* (si) description, native size */
   MSG_PROGRESS,   /* (ii) step, steps */
   MSG_RESULT,     /* (iiiay) the image */
   MSG_ERROR,      /* (is) SdclGimpError code, message */
@@ -124,7 +124,7 @@ static const gchar *const msg_types[MSG_LAST] =
   [MSG_LOAD]     = "(ss)",
   [MSG_GENERATE] = "(usia{sv}(iiiay)(iiiay))",
   [MSG_RELEASE]  = "()",
-  [MSG_LOADED]   = "(s)",
+  [MSG_LOADED]   = "(si)",
   [MSG_PROGRESS] = "(ii)",
   [MSG_RESULT]   = "(iiiay)",
   [MSG_ERROR]    = "(is)",
@@ -470,6 +470,7 @@ sdcl_remote_load (const gchar  *program,
                   const gchar  *device,
                   const gchar  *model_path,
                   gchar       **description,
+                  gint         *native_size,
                   GError      **error)
 {
   /* A server that quits (idle) just as we connect closes without an
@@ -491,8 +492,14 @@ sdcl_remote_load (const gchar  *program,
       close (fd);
       if (type == MSG_LOADED)
         {
+          const gchar *text;
+          gint32       native;
+
+          g_variant_get (reply, "(&si)", &text, &native);
           if (description)
-            g_variant_get (reply, "(s)", description);
+            *description = g_strdup (text);
+          if (native_size)
+            *native_size = native;
           g_variant_unref (reply);
           return SDCL_REMOTE_OK;
         }
@@ -778,11 +785,12 @@ serve_client (SdclSession *session,
       {
         const gchar *device, *model_path;
         gchar       *description = NULL;
+        gint         native = 0;
         GError      *error = NULL;
 
         g_variant_get (request, "(&s&s)", &device, &model_path);
-        if (sdcl_session_load_local (session, device, model_path, &description, &error))
-          send_msg (fd, MSG_LOADED, g_variant_new ("(s)", description));
+        if (sdcl_session_load_local (session, device, model_path, &description, &native, &error))
+          send_msg (fd, MSG_LOADED, g_variant_new ("(si)", description, native));
         else
           send_error (fd, error);
         g_free (description);
@@ -931,6 +939,7 @@ sdcl_remote_load (const gchar  *program,
                   const gchar  *device,
                   const gchar  *model_path,
                   gchar       **description,
+                  gint         *native_size,
                   GError      **error)
 {
   return SDCL_REMOTE_UNAVAILABLE;

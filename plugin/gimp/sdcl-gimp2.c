@@ -57,8 +57,8 @@ static const GimpParamDef arg_defs[] =
   [ARG_STEPS]       = { GIMP_PDB_INT32,  "steps", "Denoising steps (1-1000)" },
   [ARG_GUIDANCE]    = { GIMP_PDB_FLOAT,  "guidance", "Classifier-free guidance scale (0-30; <= 1 turns it off)" },
   [ARG_SEED]        = { GIMP_PDB_INT32,  "seed", "Random seed, -1 for a random one (the seed used is returned)" },
-  [ARG_WIDTH]       = { GIMP_PDB_INT32,  "width", "Width of the new layer (multiple of 8)" },
-  [ARG_HEIGHT]      = { GIMP_PDB_INT32,  "height", "Height of the new layer (multiple of 8)" },
+  [ARG_WIDTH]       = { GIMP_PDB_INT32,  "width", "Width of the new layer: a multiple of 8, or 0 for the model's native size" },
+  [ARG_HEIGHT]      = { GIMP_PDB_INT32,  "height", "Height of the new layer: a multiple of 8, or 0 for the model's native size" },
   [ARG_STRENGTH]    = { GIMP_PDB_FLOAT,  "strength", "How much to change the input (0-1)" },
   [ARG_MASK_BLUR]   = { GIMP_PDB_FLOAT,  "mask-blur", "Blur radius of the mask in pixels" },
   [ARG_ONLY_MASKED] = { GIMP_PDB_INT32,  "only-masked", "Work on the selection's bounding box only (TRUE, FALSE)" },
@@ -417,13 +417,21 @@ run (const gchar      *name,
   switch (run_mode)
     {
     case GIMP_RUN_INTERACTIVE:
-      load_last_values (name, &s);
-      gimp_ui_init (PLUG_IN_BINARY, FALSE);
-      if (!sdcl_dialog_run (mode, name, prefs_file, session, &s))
-        {
-          values[0].data.d_status = GIMP_PDB_CANCEL;
-          goto done;
-        }
+      {
+        /* Inpaint without a selection says so before OK, not after it. */
+        const gchar *blocker = mode == SDCL_MODE_INPAINT && gimp_selection_is_empty (image)
+                               ? _("Inpainting needs a selection: select the area to repaint "
+                                   "(feather it for a soft edge) and try again.")
+                               : NULL;
+
+        load_last_values (name, &s);
+        gimp_ui_init (PLUG_IN_BINARY, FALSE);
+        if (!sdcl_dialog_run (mode, name, prefs_file, blocker, session, &s))
+          {
+            values[0].data.d_status = GIMP_PDB_CANCEL;
+            goto done;
+          }
+      }
       break;
 
     case GIMP_RUN_NONINTERACTIVE:

@@ -20,6 +20,17 @@
 #define PLUG_IN_BINARY "sdcl-gimp"
 #define MENU_PATH      "<Image>/Filters/Generative"
 
+/* GIMP 3 adds a menu's plug-in entries in the order of their menu path
+ * and label, and drops a [section] of the path that the menu does not
+ * define.  So a section named after the wanted position orders the entries
+ * the same in every language: Text to Image, Image to Image, Inpaint, then
+ * Release Model Memory. */
+static gchar *
+menu_path_at (gint position)
+{
+  return g_strdup_printf ("%s/[sdcl-%d]", MENU_PATH, position);
+}
+
 typedef struct _SdclPlugIn      SdclPlugIn;
 typedef struct _SdclPlugInClass SdclPlugInClass;
 
@@ -317,8 +328,14 @@ sdcl_run (GimpProcedure        *procedure,
 
   if (run_mode == GIMP_RUN_INTERACTIVE)
     {
+      /* Inpaint without a selection says so before OK, not after it. */
+      const gchar *blocker = mode == SDCL_MODE_INPAINT && gimp_selection_is_empty (image)
+                             ? _("Inpainting needs a selection: select the area to repaint "
+                                 "(feather it for a soft edge) and try again.")
+                             : NULL;
+
       gimp_ui_init (PLUG_IN_BINARY);
-      if (!sdcl_dialog_run (mode, name, prefs_file, session, &s))
+      if (!sdcl_dialog_run (mode, name, prefs_file, blocker, session, &s))
         {
           status = GIMP_PDB_CANCEL;
           goto done;
@@ -432,6 +449,7 @@ create_release_procedure (GimpPlugIn *plug_in)
   GimpProcedure *procedure = gimp_procedure_new (plug_in, SDCL_RELEASE_PROCEDURE,
                                                  GIMP_PDB_PROC_TYPE_PLUGIN,
                                                  sdcl_run_release, NULL, NULL);
+  gchar         *path;
 
   /* A menu procedure's first argument must be the run mode. */
   gimp_procedure_add_enum_argument (procedure, "run-mode", "Run mode", "The run mode",
@@ -439,7 +457,9 @@ create_release_procedure (GimpPlugIn *plug_in)
                                     G_PARAM_READWRITE);
   gimp_procedure_set_sensitivity_mask (procedure, GIMP_PROCEDURE_SENSITIVE_ALWAYS);
   gimp_procedure_set_menu_label (procedure, _(sdcl_release_label ()));
-  gimp_procedure_add_menu_path (procedure, MENU_PATH);
+  path = menu_path_at (SDCL_MODE_INPAINT + 2);
+  gimp_procedure_add_menu_path (procedure, path);
+  g_free (path);
   gimp_procedure_set_documentation (procedure, _(sdcl_release_blurb ()),
                                     "The plug-in keeps the last model loaded in a model server "
                                     "process between runs (until GIMP quits or it has been idle "
@@ -459,6 +479,7 @@ sdcl_plug_in_create_procedure (GimpPlugIn  *plug_in,
 {
   GimpProcedure *procedure;
   SdclMode       mode = SDCL_MODE_TXT2IMG;
+  gchar         *path;
 
   if (strcmp (name, SDCL_RELEASE_PROCEDURE) == 0)
     return create_release_procedure (plug_in);
@@ -476,7 +497,9 @@ sdcl_plug_in_create_procedure (GimpPlugIn  *plug_in,
                                          GIMP_PROCEDURE_SENSITIVE_NO_DRAWABLES
                                        : GIMP_PROCEDURE_SENSITIVE_DRAWABLE);
   gimp_procedure_set_menu_label (procedure, _(sdcl_mode_label (mode)));
-  gimp_procedure_add_menu_path (procedure, MENU_PATH);
+  path = menu_path_at (mode + 1);
+  gimp_procedure_add_menu_path (procedure, path);
+  g_free (path);
   gimp_procedure_set_documentation (procedure, _(sdcl_mode_blurb (mode)),
                                     "Runs Stable Diffusion on an OpenCL device inside the "
                                     "plug-in process and adds the result as a new layer; the "
@@ -489,12 +512,16 @@ sdcl_plug_in_create_procedure (GimpPlugIn  *plug_in,
   add_common_arguments (procedure);
   if (mode == SDCL_MODE_TXT2IMG)
     {
+      /* 0: the model's native size, which the dialog shows once it knows
+       * the model. */
       gimp_procedure_add_int_argument (procedure, "width", _("_Width"),
-                                       _("Width of the new layer (multiple of 8)"),
-                                       SDCL_SIZE_MIN, SDCL_SIZE_MAX, 512, G_PARAM_READWRITE);
+                                       _("Width of the new layer: a multiple of 8, or 0 for the "
+                                         "model's native size"),
+                                       0, SDCL_SIZE_MAX, 0, G_PARAM_READWRITE);
       gimp_procedure_add_int_argument (procedure, "height", _("_Height"),
-                                       _("Height of the new layer (multiple of 8)"),
-                                       SDCL_SIZE_MIN, SDCL_SIZE_MAX, 512, G_PARAM_READWRITE);
+                                       _("Height of the new layer: a multiple of 8, or 0 for the "
+                                         "model's native size"),
+                                       0, SDCL_SIZE_MAX, 0, G_PARAM_READWRITE);
     }
   else
     {

@@ -148,8 +148,12 @@ test_gimp_menu_keys (void)
 {
   g_assert_cmpstr (gegl_operation_get_key ("sdcl:txt2img", "gimp:menu-path"), ==, MENU_PATH);
   g_assert_cmpstr (gegl_operation_get_key ("sdcl:img2img", "gimp:menu-path"), ==, MENU_PATH);
-  g_assert_nonnull (gegl_operation_get_key ("sdcl:txt2img", "gimp:menu-label"));
-  g_assert_nonnull (gegl_operation_get_key ("sdcl:img2img", "gimp:menu-label"));
+  /* GIMP 3 shows them beside the plug-in's entries of the same names: the
+   * labels say they are filters. */
+  g_assert_nonnull (strstr (gegl_operation_get_key ("sdcl:txt2img", "gimp:menu-label"),
+                            "Filter"));
+  g_assert_nonnull (strstr (gegl_operation_get_key ("sdcl:img2img", "gimp:menu-label"),
+                            "Filter"));
   /* A GIMP filter would get neither the mask nor the context around it. */
   g_assert_null (gegl_operation_get_key ("sdcl:inpaint", "gimp:menu-path"));
 }
@@ -253,11 +257,12 @@ test_own_properties (void)
   const sdcl_gen_params engine = sdcl_gen_default_params ();
   GParamSpec *width;
 
-  check_int ("sdcl:txt2img", "width", 512, 8, 8192);
-  check_int ("sdcl:txt2img", "height", 512, 8, 8192);
+  /* 0: the model's native size.  No "output-extent" role, with which GIMP
+   * would put the canvas size in instead. */
+  check_int ("sdcl:txt2img", "width", 0, 0, 8192);
+  check_int ("sdcl:txt2img", "height", 0, 0, 8192);
   width = gegl_operation_find_property ("sdcl:txt2img", "width");
-  /* GIMP fills properties with this role from the canvas size. */
-  g_assert_cmpstr (gegl_param_spec_get_property_key (width, "role"), ==, "output-extent");
+  g_assert_null (gegl_param_spec_get_property_key (width, "role"));
 
   check_double ("sdcl:img2img", "strength", engine.strength, 0.0, 1.0);
 
@@ -359,6 +364,78 @@ test_missing_model (void)
 
   g_free (pixels);
   g_object_unref (out);
+  g_object_unref (graph);
+}
+
+/* Width and height 0 are the model's native size, read from its files;
+ * and a model picked as the model_index.json of its folder (as GIMP's file
+ * chooser offers it) is that folder. */
+static void
+test_native_size (void)
+{
+  GeglNode        *graph = gegl_node_new ();
+  gchar           *index = g_build_filename (tiny_model, "model_index.json", NULL);
+  sdcl_model_info  info;
+  sdcl_error       err = { 0 };
+  GeglNode        *op;
+  GeglBuffer      *out;
+
+  g_assert_cmpint (sdcl_model_probe (tiny_model, &info, &err), ==, SDCL_OK);
+  op = gegl_node_new_child (graph, "operation", "sdcl:txt2img", "model", index,
+                            "prompt", "a red circle", "steps", 1, "seed", 1, NULL);
+  out = render (graph, op, NULL, NULL, NULL);
+  g_assert_nonnull (out);
+  g_assert_cmpint (gegl_buffer_get_width (out), ==, info.native_resolution);
+  g_assert_cmpint (gegl_buffer_get_height (out), ==, info.native_resolution);
+  g_object_unref (out);
+  g_object_unref (graph);
+  g_free (index);
+}
+
+/* No prompt, no work: no model is loaded, no step runs; txt2img gives a
+ * transparent image of the native size and the filters their input. */
+static void
+test_empty_prompt (void)
+{
+  GeglRectangle  rect     = { 10, 5, 64, 48 };
+  GeglBuffer    *input    = make_input (&rect);
+  GeglNode      *graph    = gegl_node_new ();
+  Progress       progress = { 0 };
+  guint          loads    = n_loads, reuses = n_reuses;
+  sdcl_model_info info;
+  sdcl_error     err      = { 0 };
+  GeglBuffer    *out;
+  gfloat        *in_px, *out_px;
+
+  g_assert_cmpint (sdcl_model_probe (tiny_model, &info, &err), ==, SDCL_OK);
+  out = render (graph, gegl_node_new_child (graph, "operation", "sdcl:txt2img",
+                                            "model", tiny_model, "prompt", "", NULL),
+                NULL, NULL, &progress);
+  g_assert_cmpint (gegl_buffer_get_width (out), ==, info.native_resolution);
+  out_px = get_pixels (out, gegl_buffer_get_extent (out));
+  for (gint i = 0; i < info.native_resolution * info.native_resolution * 4; i++)
+    g_assert_cmpfloat (out_px[i], ==, 0.0f);
+  g_free (out_px);
+  g_object_unref (out);
+
+  for (const gchar *const *name = (const gchar *const[]) { "sdcl:img2img", "sdcl:inpaint", NULL };
+       *name; name++)
+    {
+      out = render (graph, gegl_node_new_child (graph, "operation", *name, "model", tiny_model,
+                                                "prompt", " \t", NULL),
+                    input, g_str_equal (*name, "sdcl:inpaint") ? input : NULL, &progress);
+      in_px  = get_pixels (input, &rect);
+      out_px = get_pixels (out, &rect);
+      g_assert_cmpmem (in_px, rect.width * rect.height * 4 * sizeof (gfloat),
+                       out_px, rect.width * rect.height * 4 * sizeof (gfloat));
+      g_free (in_px);
+      g_free (out_px);
+      g_object_unref (out);
+    }
+  g_assert_cmpuint (progress.n_steps, ==, 0);
+  g_assert_cmpuint (n_loads, ==, loads);
+  g_assert_cmpuint (n_reuses, ==, reuses);
+  g_object_unref (input);
   g_object_unref (graph);
 }
 
@@ -478,6 +555,8 @@ main (int    argc,
   g_test_add_func ("/gegl/txt2img", test_txt2img);
   g_test_add_func ("/gegl/model-cache", test_model_cache);
   g_test_add_func ("/gegl/missing-model", test_missing_model);
+  g_test_add_func ("/gegl/native-size", test_native_size);
+  g_test_add_func ("/gegl/empty-prompt", test_empty_prompt);
   g_test_add_func ("/gegl/img2img", test_img2img);
   g_test_add_func ("/gegl/inpaint", test_inpaint);
   status = g_test_run ();

@@ -242,13 +242,20 @@ def same_as_cli(tmp, img, what, cli_args):
 def test_txt2img_errors(tmp):
     missing = os.path.join(tmp, 'no-such-model')
     img, err = generate(tmp, 'missing.png', 'sdcl:txt2img', 'model=' + missing,
-                        'width=64', 'height=48', 'steps=2')
+                        'prompt=a red circle', 'width=64', 'height=48', 'steps=2')
     msgs = warnings_of(err)
     check(any('sdcl:txt2img' in m and missing in m for m in msgs),
           'missing model: a warning naming the operation and the path', sdcl_messages(err))
     check(img is not None and (img.width, img.height) == (64, 48)
           and all(p[3] == 0 for p in img.pixels),
           'missing model: a transparent 64x48 image')
+
+    # No prompt: no work, so not even the missing model is looked at.
+    img, err = generate(tmp, 'noprompt.png', 'sdcl:txt2img', 'model=' + missing,
+                        'width=64', 'height=48', 'steps=2')
+    check(not warnings_of(err) and img is not None and (img.width, img.height) == (64, 48)
+          and all(p[3] == 0 for p in img.pixels),
+          'no prompt: a transparent 64x48 image and no warning', sdcl_messages(err))
 
     # No model set: the demo model that ships in data/models draws it.
     img, err = generate(tmp, 'nomodel.png', 'sdcl:txt2img', 'prompt=a red circle',
@@ -278,11 +285,15 @@ def test_img2img(tmp):
     ops = ['sdcl:img2img', *COMMON, 'strength=0.6', 'seed=7']
 
     img, err = generate(tmp, 'i2i-missing.png', 'sdcl:img2img', 'model=' + tmp + '/nothing',
-                        inputs=[src])
+                        'prompt=a red circle', inputs=[src])
     check(any('sdcl:img2img' in m for m in warnings_of(err)),
           'img2img, missing model: a warning', sdcl_messages(err))
     check(img is not None and img.pixels == orig.pixels,
           'img2img, missing model: the input comes out unchanged')
+    img, err = generate(tmp, 'i2i-noprompt.png', 'sdcl:img2img', 'model=' + tmp + '/nothing',
+                        inputs=[src])
+    check(img is not None and img.pixels == orig.pixels and not warnings_of(err),
+          'img2img, no prompt: the input unchanged, no work and no warning', sdcl_messages(err))
 
     a, err = generate(tmp, 'i2i-a.png', *ops, inputs=[src])
     if not check(a is not None and not warnings_of(err), 'img2img runs', sdcl_messages(err)):
@@ -313,7 +324,7 @@ def test_inpaint(tmp):
     aux = ['aux=[', 'gegl:png-load', 'path=' + mask, ']']
     ops = ['sdcl:inpaint', *COMMON, 'seed=3', 'mask-blur=0', *aux]
     img, err = generate(tmp, 'ip-missing.png', 'sdcl:inpaint', 'model=' + tmp + '/nothing',
-                        *aux, inputs=[src])
+                        'prompt=a red circle', *aux, inputs=[src])
     check(any('sdcl:inpaint' in m for m in warnings_of(err)),
           'inpaint, missing model: a warning', sdcl_messages(err))
     check(img is not None and img.pixels == orig.pixels,

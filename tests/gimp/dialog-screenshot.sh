@@ -6,8 +6,10 @@
 #
 #   bash tests/gimp/dialog-screenshot.sh BUILD_DIR [MODE] [OUT.png] [LANG]
 #
-# MODE is txt2img (default), img2img or inpaint; LANG (e.g. de, ko) shows a
-# translation.  Needs xvfb-run, xwininfo (x11-utils) and import (imagemagick).
+# MODE is txt2img (default), img2img or inpaint; LANG (de, ko, or a locale
+# such as de_DE) shows a translation under that real UTF-8 locale.  Needs
+# xvfb-run, xwininfo (x11-utils), import (imagemagick) and, for LANG,
+# localedef (locales) when the system lacks the locale.
 # The models folder shown is tests/reference/fixtures/models, so the dialog
 # lists the tiny test models and describes the first one.
 set -euo pipefail
@@ -30,14 +32,10 @@ done
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 profile=$work/profile
-mkdir -p "$profile/plug-ins/sdcl-gimp"
-cp "$build/plugin/gimp/sdcl-gimp" "$profile/plug-ins/sdcl-gimp/"
-for mo in "$build"/po/*/LC_MESSAGES/sdcl.mo; do
-  [ -f "$mo" ] || continue
-  l=$(basename "$(dirname "$(dirname "$mo")")")
-  mkdir -p "$profile/plug-ins/sdcl-gimp/locale/$l/LC_MESSAGES"
-  cp "$mo" "$profile/plug-ins/sdcl-gimp/locale/$l/LC_MESSAGES/"
-done
+mkdir -p "$profile/plug-ins"
+# The folder a user installs (tools/install-user.sh): the plug-in with
+# libsdcl linked in, its catalogs and the demo model; no library path.
+python3 "$src/tools/stage-user.py" gimp "$build" "$src" "$profile/plug-ins" >/dev/null
 
 image=$src/tests/reference/fixtures/images/init-48x64.png
 if [ "$api" = 2 ]; then
@@ -64,10 +62,27 @@ export GIMP2_DIRECTORY=$profile GIMP3_DIRECTORY=$profile
 export XDG_CONFIG_HOME=$work/xdg XDG_DATA_HOME=$work/xdg-data
 export SDCL_MODELS_DIR=$src/tests/reference/fixtures/models
 export SDCL_CACHE_DIR=${SDCL_CACHE_DIR:-$build/test-cache}
-# The copied plug-in finds the build's libsdcl this way (its build-tree
-# rpath is relative to where meson put it).
-export LD_LIBRARY_PATH=$build/engine${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-if [ -n "$lang" ]; then export LANGUAGE=$lang LC_ALL=C.UTF-8; fi
+unset LANGUAGE LANG
+export LC_ALL=C.UTF-8
+# A real locale: glibc ignores LANGUAGE under C.UTF-8 (Debian 13 does), so
+# LANG=de must become LC_ALL=de_DE.UTF-8.  Made with localedef into a
+# private LOCPATH when the system lacks it.
+if [ -n "$lang" ]; then
+  case $lang in
+    *_*) territory=${lang%%.*} ;;
+    ko) territory=ko_KR ;;
+    *) territory=${lang}_$(echo "$lang" | tr '[:lower:]' '[:upper:]') ;;
+  esac
+  name=$territory.UTF-8
+  if ! locale -a 2>/dev/null | grep -qix "$territory.utf-\?8"; then
+    mkdir -p "$work/locales"
+    localedef -i "$territory" -f UTF-8 "$work/locales/$name" 2>/dev/null ||
+      [ -d "$work/locales/$name" ] ||
+      { echo "dialog-screenshot: cannot make the $name locale (install the locales package)" >&2; exit 2; }
+    export LOCPATH=$work/locales
+  fi
+  export LC_ALL=$name 2>/dev/null # bash itself cannot use a LOCPATH locale; GIMP can
+fi
 
 # The whole session runs inside xvfb-run; GIMP gets its own process group
 # so that it and its plug-ins can be stopped together.

@@ -1,0 +1,84 @@
+/* The plug-in's defaults and model description, below the GIMP API:
+ * Text to Image's size defaults to 0 x 0, the model's native size, which
+ * validation accepts besides multiples of 8; and the model line names the
+ * kind of model (inpainting or not) and its native size.
+ *
+ * SPDX-License-Identifier: LGPL-3.0-or-later
+ */
+#include <locale.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "sdcl-gimp-core.h"
+
+static int count, failures;
+
+static void
+check (gboolean ok, const gchar *what, const gchar *detail)
+{
+  count++;
+  printf ("%s %d - %s%s%s\n", ok ? "ok" : "not ok", count, what, detail ? ": " : "",
+          detail ? detail : "");
+  failures += ok ? 0 : 1;
+}
+
+static gboolean
+size_valid (gint width, gint height, gchar **message)
+{
+  SdclSettings s;
+  GError      *error = NULL;
+  gboolean     ok;
+
+  sdcl_settings_init (&s, SDCL_MODE_TXT2IMG);
+  s.width  = width;
+  s.height = height;
+  ok = sdcl_settings_validate (&s, SDCL_MODE_TXT2IMG, &error);
+  *message = g_strdup (error ? error->message : "");
+  g_clear_error (&error);
+  return ok;
+}
+
+int
+main (void)
+{
+  SdclSettings     s;
+  sdcl_model_info  info = { 0 };
+  gchar           *text;
+  static const struct { gint w, h; gboolean valid; } sizes[] = {
+    { 0, 0, TRUE }, { 64, 512, TRUE }, { SDCL_SIZE_MAX, 8, TRUE }, { 0, 64, TRUE },
+    { 12, 64, FALSE }, { 64, 4, FALSE }, { SDCL_SIZE_MAX + 8, 64, FALSE }, { -8, 64, FALSE },
+  };
+
+  setlocale (LC_ALL, "C");
+  sdcl_settings_init (&s, SDCL_MODE_TXT2IMG);
+  check (s.width == 0 && s.height == 0, "Text to Image defaults to the native size (0 x 0)", NULL);
+
+  for (guint i = 0; i < G_N_ELEMENTS (sizes); i++)
+    {
+      gchar *what = g_strdup_printf ("%d x %d is %s", sizes[i].w, sizes[i].h,
+                                     sizes[i].valid ? "accepted" : "refused");
+      gboolean ok = size_valid (sizes[i].w, sizes[i].h, &text);
+
+      check (ok == sizes[i].valid && (ok || strstr (text, "native size") != NULL), what, text);
+      g_free (what);
+      g_free (text);
+    }
+
+  info.family_name       = "SD 1.x";
+  info.native_resolution = 64;
+  info.n_parameters      = 7700000;
+  info.device_bytes      = 0;
+  info.unet_in_channels  = 4;
+  text = sdcl_model_info_describe (&info);
+  check (strstr (text, "SD 1.x model for 64×64 pixels, 7.7 million parameters") == text,
+         "an ordinary model: family, native size, parameters", text);
+  g_free (text);
+  info.unet_in_channels = 9;
+  text = sdcl_model_info_describe (&info);
+  check (strstr (text, "SD 1.x inpainting model for 64×64 pixels") == text,
+         "an inpainting model says so", text);
+  g_free (text);
+
+  printf ("1..%d\n", count);
+  return failures ? 1 : 0;
+}
