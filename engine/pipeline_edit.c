@@ -424,10 +424,14 @@ grow_span (int *lo, int *hi, int extra, int limit)
 
 /* "Only masked" crop box (§8.4): the mask's box grown by `pad` on each side
  * and clamped to the image, then grown along one axis towards the aspect
- * ratio tw/th of the size the model will work at. */
+ * ratio tw/th of the size the model will work at.  A padding beyond the
+ * image's longer side reaches every edge anyway, so it is clamped there
+ * first: every sum below then stays within a few times SDCL_MAX_SIDE_PIXELS
+ * whatever the caller passed (INT_MAX overflowed b.x1 + pad). */
 static sdcl_box
 crop_box (sdcl_box b, int pad, int tw, int th, int w, int h)
 {
+  pad = MIN (pad, MAX (w, h));
   b.x0 = MAX (b.x0 - pad, 0);
   b.y0 = MAX (b.y0 - pad, 0);
   b.x1 = MIN (b.x1 + pad, w);
@@ -479,6 +483,10 @@ sdcl_inpaint (sdcl_model *model, const sdcl_gen_params *params, const sdcl_image
   if (!model || !params || !out)
     return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT, "sdcl_inpaint: NULL argument");
   memset (out, 0, sizeof *out);
+  /* check_edit reads a NULL mask as image-to-image; inpainting needs one. */
+  if (!mask)
+    return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT,
+                      "sdcl_inpaint: the mask is NULL (use sdcl_img2img without a mask)");
   sdcl_error_clear (err);
   sdcl_status st = check_edit (model, params, init, mask, err);
   if (st != SDCL_OK)

@@ -7,6 +7,10 @@
  * Conventions
  *   - Every fallible call returns an sdcl_status and, when `err` is not NULL,
  *     fills it with the same code and a message that names the cause.
+ *   - A NULL where an object is required (context, model, params of the
+ *     generation calls, output, init image, mask, pixel data) is
+ *     SDCL_ERR_INVALID_ARGUMENT, never a crash; NULL parameter structs of
+ *     sdcl_ctx_new and sdcl_model_load mean the defaults.
  *   - Objects are opaque and freed with their own *_free function; *_free(NULL)
  *     is a no-op.
  *   - Parameter structs come from *_default_params(); set what you need.
@@ -118,7 +122,8 @@ typedef struct {
 sdcl_ctx_params sdcl_ctx_default_params (void);
 sdcl_status sdcl_ctx_new (const sdcl_ctx_params *params, sdcl_ctx **out, sdcl_error *err);
 void sdcl_ctx_free (sdcl_ctx *ctx);
-/* The device the context runs on. */
+/* The device the context runs on (*out zeroed when ctx is NULL; NULL out:
+ * nothing). */
 void sdcl_ctx_get_device (const sdcl_ctx *ctx, sdcl_device_info *out);
 
 /* ---- models ------------------------------------------------------------ */
@@ -208,6 +213,7 @@ sdcl_model_params sdcl_model_default_params (void);
 sdcl_status sdcl_model_load (sdcl_ctx *ctx, const char *path, const sdcl_model_params *params,
                              sdcl_model **out, sdcl_error *err);
 void sdcl_model_free (sdcl_model *model);
+/* *out zeroed when model is NULL; NULL out: nothing. */
 void sdcl_model_get_info (const sdcl_model *model, sdcl_model_info *out);
 
 /* The demo model that ships with sdcl (a small model trained on coloured
@@ -232,7 +238,7 @@ typedef enum {
 
 /* "euler", "euler_a", "ddim", "dpmpp_2m", "lcm"; NULL for an invalid value. */
 const char *sdcl_sampler_name (sdcl_sampler sampler);
-/* Parses the names above; returns false for an unknown name. */
+/* Parses the names above; returns false for an unknown name (or NULL). */
 bool sdcl_sampler_from_name (const char *name, sdcl_sampler *out);
 
 typedef enum {
@@ -294,7 +300,8 @@ typedef struct {
    * mask_padding pixels on each side and then to the aspect ratio of
    * width x height (0: the model's native resolution), at which size the
    * crop is generated and then pasted back.  Sharper results for small
-   * masks on large images. */
+   * masks on large images.  mask_padding must be >= 0; any value beyond
+   * the image's longer side gives the whole image (INT_MAX included). */
   bool only_masked;
   int mask_padding;
 
