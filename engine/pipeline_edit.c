@@ -332,7 +332,9 @@ sdcl_edit_raw (sdcl_model *m, const sdcl_gen_params *p, const sdcl_image *init,
   sdcl_run r;
   sdcl_run_setup (&r, m, p, init->width, init->height);
   g_mutex_lock (&m->ctx->run_lock);
+  sdcl_cl_set_cancel (r.cl, p->cancel);   /* polled by the device layer too */
   st = run_edit (&r, &e, out, err);
+  sdcl_cl_set_cancel (r.cl, NULL);
   sdcl_t_release (r.cl, &r.context);
   if (st != SDCL_OK)
     sdcl_cl_clear_error (r.cl); /* leave the context usable for the next run */
