@@ -27,6 +27,7 @@
 #include "check.h"
 #include "model_writer.h"
 #include "sdcl.h"
+#include "badinput.h"
 
 /* ---- the table --------------------------------------------------------- */
 
@@ -36,9 +37,9 @@ typedef struct {
 } row;
 
 static GPtrArray *rows;
-static char *tmp_root, *fixtures, *sdcl_cli;
-static sdcl_ctx *ctx;
-static sdcl_model *tiny;   /* the regular tiny model, loaded once */
+char *tmp_root, *fixtures, *sdcl_cli;
+sdcl_ctx *ctx;
+sdcl_model *tiny;   /* the regular tiny model, loaded once */
 
 static void
 row_free (gpointer p)
@@ -96,7 +97,7 @@ find_row (const char *id)
 }
 
 /* Checks an API result against the row. */
-static void
+void
 expect_api (const char *id, sdcl_status st, const sdcl_error *err)
 {
   row *r = find_row (id);
@@ -120,13 +121,13 @@ expect_api (const char *id, sdcl_status st, const sdcl_error *err)
 
 /* ---- files ------------------------------------------------------------- */
 
-static char *
+char *
 tmp_path (const char *name)
 {
   return g_build_filename (tmp_root, name, NULL);
 }
 
-static void
+void
 copy_tree (const char *from, const char *to)
 {
   g_mkdir_with_parents (to, 0700);
@@ -610,7 +611,7 @@ test_folders (void)
 
 /* ---- generation cases -------------------------------------------------- */
 
-static sdcl_gen_params
+sdcl_gen_params
 small (void)
 {
   sdcl_gen_params p = sdcl_gen_default_params ();
@@ -717,7 +718,7 @@ test_generation (void)
 
 /* ---- out of device memory in the VAE: tiles (issue 6, issue 7) ---------- */
 
-static sdcl_image
+sdcl_image
 pattern_image (int w, int h)
 {
   sdcl_image img = { w, h, 3, g_new (float, (gsize) w * h * 3) };
@@ -784,7 +785,7 @@ test_vae_out_of_memory (void)
 
 /* ---- image editing ----------------------------------------------------- */
 
-static sdcl_image
+sdcl_image
 flat_image (int w, int h, int c, float v)
 {
   sdcl_image img = { w, h, c, g_new (float, (gsize) w * h * c) };
@@ -1035,7 +1036,7 @@ test_cancel (void)
 
 /* ---- the command line -------------------------------------------------- */
 
-static void
+void
 cli_case (const char *id, char **extra_env, const char *const *args)
 {
   row *r = find_row (id);
@@ -1223,10 +1224,14 @@ main (int argc, char **argv)
       test_vae_out_of_memory ();
       test_editing ();
       test_cancel ();
+      test_runtime ();
     }
   const char *only_api = g_getenv ("SDCL_BADINPUT_NO_CLI");   /* valgrind runs: API rows only */
   if (!only_api)
-    test_cli ();
+    {
+      test_cli ();
+      test_runtime_cli ();
+    }
 
   for (guint i = 0; i < rows->len; i++)
     {
