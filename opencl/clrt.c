@@ -51,6 +51,7 @@ struct sdcl_cl {
   uint64_t launched, completed, in_flight_peak;
   cl_event mark;
   uint64_t mark_seq;
+  uint64_t launch_budget;      /* see SDCL_CL_LAUNCH_BUDGET */
 
   /* SDCL_PROFILE set: every launch waits for its kernel and its wall time
    * is summed per kernel name (name -> profile_entry), printed to stderr
@@ -546,6 +547,7 @@ sdcl_cl_new (const char *device_spec, const char *cache_dir, sdcl_error *err)
   cl->kernels = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, release_kernel);
   cl->pool = g_array_new (FALSE, FALSE, sizeof (pooled_buffer));
   cl->idle_limit = UINT64_MAX;
+  cl->launch_budget = SDCL_CL_LAUNCH_BUDGET;
   if (g_getenv ("SDCL_PROFILE"))
     cl->profile = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   if (!create_context (cl, err))
@@ -865,6 +867,24 @@ void
 sdcl_cl_reset_in_flight_peak (sdcl_cl *cl)
 {
   cl->in_flight_peak = 0;
+}
+
+uint64_t
+sdcl_cl_launches (const sdcl_cl *cl)
+{
+  return cl->launched;
+}
+
+uint64_t
+sdcl_cl_launch_budget (const sdcl_cl *cl)
+{
+  return cl->launch_budget;
+}
+
+void
+sdcl_cl_set_launch_budget_for_testing (sdcl_cl *cl, uint64_t flops)
+{
+  cl->launch_budget = flops ? flops : SDCL_CL_LAUNCH_BUDGET;
 }
 
 void

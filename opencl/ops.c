@@ -497,7 +497,7 @@ attention_blocked (sdcl_cl *cl, const sdcl_t *q, const sdcl_t *k, const sdcl_t *
    * batch, enough groups to fill the device.  The kernel indexes by
    * get_global_id, which the offset shifts. */
   const uint64_t per_item = 4 * (uint64_t) qb * M * dh * heads * B;
-  const size_t step = MAX (wg, (size_t) (SDCL_CL_LAUNCH_BUDGET / per_item) / wg * wg);
+  const size_t step = MAX (wg, (size_t) (sdcl_cl_launch_budget (cl) / per_item) / wg * wg);
   for (size_t first = 0; first < items; first += step)
     {
       size_t offset[3] = { first, 0, 0 };
