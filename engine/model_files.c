@@ -90,7 +90,7 @@ check_specs (const sdcl_model_files *mf, const sdcl_wset *ws, sdcl_component com
 
 /* Index of the first NaN or infinity among a float tensor's elements, or
  * -1.  Only the exponent bits are looked at (all ones: Inf or NaN), so the
- * scan is integer work over the mapping; data may be unaligned.  Eight
+ * scan is integer work over the file's bytes; data may be unaligned.  Eight
  * bytes at a time (four halves or two floats per word): a lane whose
  * exponent bits are all set gives a zero lane in (w & E) ^ E, found with
  * the usual has-zero-lane test; the element loop then names it. */

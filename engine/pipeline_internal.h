@@ -119,7 +119,7 @@ sdcl_status sdcl_model_ensure_encoder (sdcl_model *m, sdcl_error *err);
 typedef enum { SDCL_NET_CLIP, SDCL_NET_UNET, SDCL_NET_VAE } sdcl_net;
 
 /* Before a phase: makes sure the network is on the device, uploading it
- * from the mapping if needed (always the case in lean mode).  The VAE
+ * from the model file if needed (always the case in lean mode).  The VAE
  * comes decoder-only; sdcl_model_ensure_encoder adds the encoder. */
 sdcl_status sdcl_model_acquire (sdcl_model *m, sdcl_net net, sdcl_error *err);
 /* After a phase, whatever its outcome: frees the network in lean mode

@@ -26,7 +26,7 @@ typedef struct {
   int nd;
   int64_t shape[SDCL_ST_MAX_DIMS];
   int64_t n_elements;
-  const void *data;        /* into the mapping; may be unaligned */
+  const void *data;        /* into the mapping: read it with sdcl_st_read, not directly */
   uint64_t nbytes;
 } sdcl_st_tensor;
 

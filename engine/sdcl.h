@@ -160,7 +160,7 @@ typedef enum {
    * activations. */
   SDCL_RESIDENCY_RESIDENT = 0,
   /* sdcl_model_load only maps and validates the files.  Each phase of a
-   * run uploads its network from the read-only mapping when it begins and
+   * run uploads its network from the model file when it begins and
    * frees it when it ends, so a run never holds two networks (the text
    * encoder's output and the latents are all that cross phases).  Within
    * a phase activations are kept small too: the CFG pair goes through the
@@ -173,7 +173,7 @@ typedef enum {
   SDCL_RESIDENCY_LEAN,
   /* Lean, and the UNet's deepest level (its last down block and first up
    * block, where most weights meet the fewest pixels) is not kept on the
-   * device at all: its layers are uploaded from the mapping one at a time
+   * device at all: its layers are uploaded from the file one at a time
    * at every UNet evaluation.  For SD 1.x that keeps 450 MB of F16
    * weights off the device for a few percent more time per step.  For
    * devices whose memory is too small for the UNet; same images. */
@@ -208,7 +208,17 @@ typedef struct sdcl_model sdcl_model;
 
 /* `path` is a diffusers folder (with model_index.json or unet/, vae/, ...)
  * or a single .safetensors file in the original LDM layout.  Weights are
- * mapped read-only and uploaded to the context's device. */
+ * mapped read-only and uploaded to the context's device.
+ *
+ * Model files may change on disk while a model is loaded (a user copying
+ * another checkpoint over it): nothing a run reads lives in the mapping.
+ * A resident model keeps generating from its device copy; whatever still
+ * has to be read from a file that was written since the load (a lean or
+ * stream model's networks, the VAE encoder that the first image edit
+ * builds) fails with SDCL_ERR_IO "the model file changed on disk since it
+ * was loaded": free the model and load it again.  A file replaced by a
+ * rename (a new file moved over the path) is no change: the loaded one
+ * stays readable until sdcl_model_free. */
 sdcl_model_params sdcl_model_default_params (void);
 sdcl_status sdcl_model_load (sdcl_ctx *ctx, const char *path, const sdcl_model_params *params,
                              sdcl_model **out, sdcl_error *err);
