@@ -5,8 +5,10 @@
  *
  * The token embedding ([vocab, hidden], the largest tensor of the tower) is
  * never uploaded: a prompt uses at most max_position_embeddings rows, which
- * are gathered on the host from the mapped file.  The weight set therefore
- * has to stay open while the encoder lives.
+ * are gathered on the host.  It is copied out of the file when the encoder
+ * is built (in the file's dtype: 76 MB for SD 1.x in F16), not read from the
+ * mapping at every run: a resident model (GIMP, GEGL) outlives edits of its
+ * file, and a mapped page of a truncated file would raise SIGBUS.
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
@@ -30,8 +32,8 @@ struct sdcl_clip {
   sdcl_clip_config cfg;
   sdcl_wtype wtype;
   nn_weights weights;
-  const sdcl_st_tensor *token_embedding;     /* [vocab, hidden], in the mapping */
-  const sdcl_st_tensor *position_embedding;  /* [max_positions, hidden], in the mapping */
+  nn_host_tensor token_embedding;     /* [vocab, hidden], host copy */
+  nn_host_tensor position_embedding;  /* [max_positions, hidden], host copy */
   clip_layer *layers;
   nn_layer_norm final_norm;
 };
@@ -55,8 +57,8 @@ load_layer (nn_loader *ld, const sdcl_clip_config *c, const sdcl_clip_module *mo
   nn_linear_load (ld, &l->fc2, mod->inner, mod->width, true, p);
 }
 
-/* One module of the tower's list (nets/clip_desc.h).  The embeddings stay
- * in the mapping (see the top of the file). */
+/* One module of the tower's list (nets/clip_desc.h).  The embeddings are
+ * copied to the host (see the top of the file). */
 static void
 load_module (nn_loader *ld, sdcl_clip *m, const sdcl_clip_module *mod)
 {
@@ -64,10 +66,10 @@ load_module (nn_loader *ld, sdcl_clip *m, const sdcl_clip_module *mod)
   switch (mod->role)
     {
     case SDCL_CLIP_TOKEN_EMBEDDING:
-      m->token_embedding = nn_find_host (ld, 2, shape, "%s.weight", mod->name);
+      nn_find_host (ld, &m->token_embedding, 2, shape, "%s.weight", mod->name);
       break;
     case SDCL_CLIP_POSITION_EMBEDDING:
-      m->position_embedding = nn_find_host (ld, 2, shape, "%s.weight", mod->name);
+      nn_find_host (ld, &m->position_embedding, 2, shape, "%s.weight", mod->name);
       break;
     case SDCL_CLIP_LAYER:
       load_layer (ld, &m->cfg, mod, &m->layers[mod->index]);
@@ -116,6 +118,8 @@ sdcl_clip_free (sdcl_clip *m)
   if (!m)
     return;
   nn_weights_free (&m->weights);
+  nn_host_tensor_free (&m->token_embedding);
+  nn_host_tensor_free (&m->position_embedding);
   g_free (m->layers);
   g_free (m);
 }
@@ -151,11 +155,11 @@ embed (sdcl_clip *m, const int32_t *ids, int batch, int tokens, sdcl_t *h)
   float *pos = g_new (float, hidden);
   for (int t = 0; t < tokens; t++)
     {
-      nn_tensor_row (m->position_embedding, t, m->wtype, pos);
+      nn_tensor_row (&m->position_embedding.t, t, m->wtype, pos);
       for (int b = 0; b < batch; b++)
         {
           float *row = host + ((int64_t) b * tokens + t) * hidden;
-          nn_tensor_row (m->token_embedding, ids[b * tokens + t], m->wtype, row);
+          nn_tensor_row (&m->token_embedding.t, ids[b * tokens + t], m->wtype, row);
           for (int64_t i = 0; i < hidden; i++)
             row[i] += pos[i];
         }

@@ -48,5 +48,11 @@ sdcl_ctx_free (sdcl_ctx *ctx)
 void
 sdcl_ctx_get_device (const sdcl_ctx *ctx, sdcl_device_info *out)
 {
-  *out = *sdcl_cl_device (ctx->cl);
+  if (out)
+    {
+      if (ctx)
+        *out = *sdcl_cl_device (ctx->cl);
+      else
+        memset (out, 0, sizeof *out);
+    }
 }

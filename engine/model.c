@@ -211,7 +211,6 @@ sdcl_model_phase_done (sdcl_model *m, sdcl_net net)
 {
   if (m->residency != SDCL_RESIDENCY_RESIDENT)
     free_network (m, net);
-  /* The text encoder reads its embedding rows from the mapping. */
   sdcl_wset_drop_all_pages (net_weights (m, net));
   m->info.device_bytes = device_bytes (m);
   /* Activation sizes differ per phase (exact-size reuse), so nothing the
@@ -322,7 +321,13 @@ sdcl_model_free (sdcl_model *m)
 void
 sdcl_model_get_info (const sdcl_model *m, sdcl_model_info *out)
 {
-  *out = m->info;
+  if (out)
+    {
+      if (m)
+        *out = m->info;
+      else
+        memset (out, 0, sizeof *out);
+    }
 }
 
 sdcl_status

@@ -95,7 +95,7 @@ check_specs (const sdcl_model_files *mf, const sdcl_wset *ws, sdcl_component com
 
 /* Index of the first NaN or infinity among a float tensor's elements, or
  * -1.  Only the exponent bits are looked at (all ones: Inf or NaN), so the
- * scan is integer work over the mapping; data may be unaligned.  Eight
+ * scan is integer work over the file's bytes; data may be unaligned.  Eight
  * bytes at a time (four halves or two floats per word): a lane whose
  * exponent bits are all set gives a zero lane in (w & E) ^ E, found with
  * the usual has-zero-lane test; the element loop then names it. */
@@ -148,6 +148,33 @@ first_non_finite (const sdcl_st_tensor *t, bool *is_nan)
   return -1;
 }
 
+/* first_non_finite over the tensor read from the file in chunks
+ * (sdcl_wset_read: never through the mapping, so a file cut while it is
+ * scanned is an error, not SIGBUS). */
+static sdcl_status
+scan_non_finite (const sdcl_wset *ws, const sdcl_st_tensor *t, int64_t *at, bool *is_nan,
+                 sdcl_error *err)
+{
+  enum { CHUNK_ELEMENTS = 1 << 20 };   /* a multiple of every lane count */
+  const uint64_t esize = t->dtype == SDCL_DT_F32 ? 4 : 2;
+  unsigned char *buf = g_malloc (CHUNK_ELEMENTS * esize);
+  sdcl_status st = SDCL_OK;
+  *at = -1;
+  for (int64_t first = 0; first < t->n_elements && st == SDCL_OK && *at < 0; first += CHUNK_ELEMENTS)
+    {
+      sdcl_st_tensor chunk = *t;
+      chunk.n_elements = MIN ((int64_t) CHUNK_ELEMENTS, t->n_elements - first);
+      chunk.data = buf;
+      st = sdcl_wset_read (ws, t, (uint64_t) first * esize, buf,
+                           (size_t) chunk.n_elements * esize, err);
+      int64_t i = st == SDCL_OK ? first_non_finite (&chunk, is_nan) : -1;
+      if (i >= 0)
+        *at = first + i;
+    }
+  g_free (buf);
+  return st;
+}
+
 /* Weights must be finite: one NaN or infinity makes every image NaN (black
  * after clamping), which would otherwise only show at the end of a run.
  * Checked once at load, naming the tensor (issue 7, tests/badinput). */
@@ -161,8 +188,9 @@ check_finite (const sdcl_model_files *mf, const sdcl_wset *ws, sdcl_error *err)
       int64_t at;
       if (t->dtype != SDCL_DT_F32 && t->dtype != SDCL_DT_F16 && t->dtype != SDCL_DT_BF16)
         continue;   /* refused by the spec check */
-      at = first_non_finite (t, &is_nan);
-      sdcl_wset_drop_pages (ws, t);   /* scanned: no need to keep 2 GB of file pages resident */
+      sdcl_status st = scan_non_finite (ws, t, &at, &is_nan, err);
+      if (st != SDCL_OK)
+        return st;
       if (at >= 0)
         return sdcl_fail (err, SDCL_ERR_MODEL_FORMAT,
                           "tensor %s in %s of %s holds a non-finite value (%s) at element %"
@@ -170,9 +198,6 @@ check_finite (const sdcl_model_files *mf, const sdcl_wset *ws, sdcl_error *err)
                           t->name, sdcl_wset_component (ws), mf->path, is_nan ? "NaN" : "infinity",
                           at);
     }
-  /* Page faults map up to 64 kB around the faulting address, bringing back
-   * some pages of tensors already dropped: once more over the whole set. */
-  sdcl_wset_drop_all_pages (ws);
   return SDCL_OK;
 }
 

@@ -97,6 +97,12 @@ const char *sdcl_wset_component (const sdcl_wset *ws); /* "unet", "vae", "text_e
 void sdcl_wset_drop_pages (const sdcl_wset *ws, const sdcl_st_tensor *t);
 /* The same for every tensor of the set. */
 void sdcl_wset_drop_all_pages (const sdcl_wset *ws);
+/* Copies n bytes from byte `offset` of tensor t's data (t from ws's own
+ * lookups) into dst: the only way the engine reads weights after loading
+ * (sdcl_st_read: never through the mapping; "the model file changed on
+ * disk since it was loaded" when the file was rewritten). */
+sdcl_status sdcl_wset_read (const sdcl_wset *ws, const sdcl_st_tensor *t, uint64_t offset,
+                            void *dst, size_t n, sdcl_error *err);
 /* The tensor or NULL with err = SDCL_ERR_MODEL_FORMAT "missing tensor X in
  * <component> of <path>" or "tensor X has shape [..], expected [..]".
  * `shape` may be NULL (no check) or nd dims (-1 = any). */

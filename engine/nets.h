@@ -47,6 +47,11 @@ uint64_t sdcl_unet_device_bytes (const sdcl_unet *m);
 /* Evaluate the entries of a batch one after the other (same results, bit
  * for bit, with batch-1 activations: half the memory of a CFG pair). */
 void sdcl_unet_set_serial_batch (sdcl_unet *m, bool serial);
+/* The largest device buffer an evaluation of x [batch, .., lh, lw] surely
+ * allocates (a lower bound: the feed-forward's GEGLU input at the finest
+ * level with attention), so that a size that cannot fit is refused before
+ * any work is queued. */
+uint64_t sdcl_unet_largest_buffer (const sdcl_unet *m, int64_t batch, int64_t lh, int64_t lw);
 
 /* x [B, in_channels, h, w], one timestep per batch entry (float),
  * context [B, T, cross_attention_dim] -> out [B, out_channels, h, w]

@@ -94,6 +94,9 @@ nn_loader_init (nn_loader *ld, sdcl_cl *cl, const sdcl_wset *ws, sdcl_wtype wtyp
 sdcl_status
 nn_loader_finish (nn_loader *ld)
 {
+  g_free (ld->staging);
+  ld->staging = NULL;
+  ld->staging_bytes = 0;
   if (ld->status == SDCL_OK && !sdcl_cl_ok (ld->cl))
     ld->status = sdcl_cl_check (ld->cl, ld->err);
   return ld->status;
@@ -147,6 +150,37 @@ require (nn_loader *ld, const char *name, int nd, const int64_t *shape, sdcl_src
   return t;
 }
 
+/* t's bytes in the loader's staging buffer (grown to the largest tensor
+ * so far), read from the file with pread (sdcl_wset_read: a model file
+ * truncated or rewritten since the load is an error, not SIGBUS).  The
+ * copy costs one memcpy from the page cache per weight, next to the
+ * conversion the upload does anyway. */
+static const void *
+stage (nn_loader *ld, const sdcl_st_tensor *t)
+{
+  if (t->nbytes == 0)
+    return t->data;   /* nothing to read (never dereferenced) */
+  if (t->nbytes > ld->staging_bytes)
+    {
+      g_free (ld->staging);
+      ld->staging = g_try_malloc (t->nbytes);
+      ld->staging_bytes = ld->staging ? t->nbytes : 0;
+      if (!ld->staging)
+        {
+          nn_loader_fail (ld, SDCL_ERR_OUT_OF_MEMORY, "cannot allocate %" G_GUINT64_FORMAT
+                          " bytes of host memory to read tensor %s", t->nbytes, t->name);
+          return NULL;
+        }
+    }
+  sdcl_status st = sdcl_wset_read (ld->ws, t, 0, ld->staging, t->nbytes, ld->err);
+  if (st != SDCL_OK)
+    {
+      ld->status = st;
+      return NULL;
+    }
+  return ld->staging;
+}
+
 /* Uploads t as shape (nd, shape) — the checked shape, or the same elements
  * with 1x1 dims dropped — and registers it. */
 static sdcl_w *
@@ -157,8 +191,11 @@ upload (nn_loader *ld, const sdcl_st_tensor *t, sdcl_src_type src, int nd, const
       nn_loader_fail (ld, SDCL_ERR_CANCELLED, "cancelled");
       return NULL;
     }
+  const void *bytes = stage (ld, t);
+  if (!bytes)
+    return NULL;
   sdcl_w *w = g_new0 (sdcl_w, 1);
-  sdcl_w_upload (ld->cl, w, ld->wtype, nd, shape, t->data, src);
+  sdcl_w_upload (ld->cl, w, ld->wtype, nd, shape, bytes, src);
   sdcl_wset_drop_pages (ld->ws, t);   /* uploaded: the device copy is what counts now */
   if (!sdcl_cl_ok (ld->cl))
     {
@@ -179,16 +216,45 @@ load_named (nn_loader *ld, const char *name, int nd, const int64_t *shape)
   return t ? upload (ld, t, src, nd, shape) : NULL;
 }
 
-const sdcl_st_tensor *
-nn_find_host (nn_loader *ld, int nd, const int64_t *shape, const char *fmt, ...)
+bool
+nn_find_host (nn_loader *ld, nn_host_tensor *out, int nd, const int64_t *shape,
+              const char *fmt, ...)
 {
   char name[NN_NAME_MAX];
   va_list ap;
   va_start (ap, fmt);
   vsnprintf (name, sizeof name, fmt, ap);
   va_end (ap);
+  memset (out, 0, sizeof *out);
   sdcl_src_type src;
-  return require (ld, name, nd, shape, &src);
+  const sdcl_st_tensor *t = require (ld, name, nd, shape, &src);
+  if (!t)
+    return false;
+  out->bytes = g_try_malloc (MAX (t->nbytes, 1));
+  if (!out->bytes)
+    {
+      nn_loader_fail (ld, SDCL_ERR_OUT_OF_MEMORY, "cannot allocate %" G_GUINT64_FORMAT
+                      " bytes of host memory for tensor %s", t->nbytes, name);
+      return false;
+    }
+  sdcl_status st = sdcl_wset_read (ld->ws, t, 0, out->bytes, t->nbytes, ld->err);
+  if (st != SDCL_OK)
+    {
+      ld->status = st;
+      nn_host_tensor_free (out);
+      return false;
+    }
+  out->t = *t;
+  out->t.data = out->bytes;
+  sdcl_wset_drop_pages (ld->ws, t);
+  return true;
+}
+
+void
+nn_host_tensor_free (nn_host_tensor *h)
+{
+  g_free (h->bytes);
+  memset (h, 0, sizeof *h);
 }
 
 sdcl_w *

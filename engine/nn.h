@@ -51,11 +51,14 @@ typedef struct {
   sdcl_error *err;       /* the caller's, or `scratch` when it passed NULL */
   sdcl_error scratch;
   sdcl_status status;
+  void *staging;         /* host copy of the tensor being uploaded (see upload in nn.c) */
+  size_t staging_bytes;
 } nn_loader;
 
 void nn_loader_init (nn_loader *ld, sdcl_cl *cl, const sdcl_wset *ws, sdcl_wtype wtype,
                      nn_weights *store, sdcl_error *err);
-/* SDCL_OK or the first failure of any load (including device errors). */
+/* SDCL_OK or the first failure of any load (including device errors).
+ * Frees the loader's staging memory: call it once for every init. */
 sdcl_status nn_loader_finish (nn_loader *ld);
 void nn_loader_fail (nn_loader *ld, sdcl_status code, const char *fmt, ...)
     __attribute__ ((format (printf, 3, 4)));
@@ -71,10 +74,19 @@ sdcl_w *nn_load_vector (nn_loader *ld, int64_t n, const char *fmt, ...)
 sdcl_w *nn_load_matrix (nn_loader *ld, int64_t rows, int64_t cols, const char *fmt, ...)
     __attribute__ ((format (printf, 4, 5)));
 
-/* A tensor the network reads on the host from the mapping instead of
- * uploading it: checked like a load (shape, float dtype), NULL on failure. */
-const sdcl_st_tensor *nn_find_host (nn_loader *ld, int nd, const int64_t *shape,
-                                    const char *fmt, ...) __attribute__ ((format (printf, 4, 5)));
+/* A tensor the network reads on the host instead of uploading it. */
+typedef struct {
+  sdcl_st_tensor t;      /* the file's tensor, data pointing at `bytes` */
+  void *bytes;           /* owned */
+} nn_host_tensor;
+
+/* Checked like a load (shape, float dtype), then copied out of the file
+ * into host memory: what a network reads at every run must not depend on
+ * the file staying as it was (a resident model outlives edits of its file).
+ * False with the loader's error on failure. */
+bool nn_find_host (nn_loader *ld, nn_host_tensor *out, int nd, const int64_t *shape,
+                   const char *fmt, ...) __attribute__ ((format (printf, 5, 6)));
+void nn_host_tensor_free (nn_host_tensor *h);
 
 /* Host copy of one row of a [rows, cols] F32/F16/BF16 tensor, rounded the
  * way an upload to `wtype` would round it (so host-side weights behave like

@@ -95,7 +95,6 @@ acquire (sdcl_run *r, sdcl_net net, sdcl_error *err)
   sdcl_cl *cl = r->model->ctx->cl;
   sdcl_cl_set_cancel (cl, r->p->cancel);
   sdcl_status st = sdcl_model_acquire (r->model, net, err);
-  sdcl_cl_set_cancel (cl, NULL);
   if (st == SDCL_OK && cancelled (r))
     st = SDCL_ERR_CANCELLED;
   return sdcl_run_phase_status (st, "model load", err);
@@ -268,6 +267,23 @@ report_progress (sdcl_run *r, int step, int n_steps)
   return cancelled (r) ? SDCL_ERR_CANCELLED : SDCL_OK;
 }
 
+/* A UNet buffer beyond the device's per-buffer limit fails the run only
+ * after the layers before it were queued, and at large sizes those (their
+ * attention is quadratic in the pixels) run for minutes to no avail:
+ * refused up front instead. */
+static sdcl_status
+check_unet_fits (const sdcl_run *r, sdcl_error *err)
+{
+  uint64_t need = sdcl_unet_largest_buffer (r->model->unet, r->batch, r->lh, r->lw);
+  uint64_t limit = sdcl_cl_max_alloc (r->cl);
+  if (need <= limit)
+    return SDCL_OK;
+  return sdcl_fail (err, SDCL_ERR_OUT_OF_MEMORY,
+                    "the UNet at %dx%d pixels needs a buffer of %" G_GUINT64_FORMAT " bytes; the "
+                    "device allows at most %" G_GUINT64_FORMAT " bytes per buffer: choose a "
+                    "smaller size", r->width, r->height, need, limit);
+}
+
 sdcl_status
 sdcl_run_denoise (sdcl_run *r, sdcl_error *err)
 {
@@ -276,6 +292,8 @@ sdcl_run_denoise (sdcl_run *r, sdcl_error *err)
   float *host_out = g_new (float, r->batch * r->numel);
   int first = r->sched.begin_index, n_run = r->sched.n - first;
   sdcl_status st = acquire (r, SDCL_NET_UNET, err);
+  if (st == SDCL_OK)
+    st = check_unet_fits (r, err);
   for (int i = first; i < r->sched.n && st == SDCL_OK; i++)
     {
       char phase[64];
@@ -483,7 +501,6 @@ encode_image (sdcl_run *r, const sdcl_image *image, float *latents, sdcl_error *
       enter_phase ("model load");
       sdcl_cl_set_cancel (r->model->ctx->cl, r->p->cancel);
       sdcl_status st = sdcl_model_ensure_encoder (r->model, err);
-      sdcl_cl_set_cancel (r->model->ctx->cl, NULL);
       if (st == SDCL_OK && cancelled (r))
         st = SDCL_ERR_CANCELLED;
       if (st != SDCL_OK)
@@ -589,7 +606,9 @@ sdcl_txt2img (sdcl_model *model, const sdcl_gen_params *params, sdcl_image *out,
   sdcl_run_setup (&r, model, params, width, height);
 
   g_mutex_lock (&model->ctx->run_lock);
+  sdcl_cl_set_cancel (r.cl, params->cancel);   /* polled by the device layer too */
   st = run_txt2img (&r, out, err);
+  sdcl_cl_set_cancel (r.cl, NULL);
   sdcl_conditioning_clear (r.cl, &r.text);
   if (st != SDCL_OK)
     sdcl_cl_clear_error (r.cl); /* leave the context usable for the next run */

@@ -333,7 +333,9 @@ sdcl_edit_raw (sdcl_model *m, const sdcl_gen_params *p, const sdcl_image *init,
   sdcl_run r;
   sdcl_run_setup (&r, m, p, init->width, init->height);
   g_mutex_lock (&m->ctx->run_lock);
+  sdcl_cl_set_cancel (r.cl, p->cancel);   /* polled by the device layer too */
   st = run_edit (&r, &e, out, err);
+  sdcl_cl_set_cancel (r.cl, NULL);
   sdcl_conditioning_clear (r.cl, &r.text);
   if (st != SDCL_OK)
     sdcl_cl_clear_error (r.cl); /* leave the context usable for the next run */
@@ -423,13 +425,16 @@ grow_span (int *lo, int *hi, int extra, int limit)
     *lo = 0;
 }
 
-/* "Only masked" crop box (docs/diffusion.md §Crop and compositing): the
- * mask's box grown by `pad` on each side and clamped to the image, then
- * grown along one axis towards the aspect ratio tw/th of the size the model
- * will work at. */
+/* "Only masked" crop box (docs/diffusion.md §Crop and compositing): the mask's box grown by `pad` on each side
+ * and clamped to the image, then grown along one axis towards the aspect
+ * ratio tw/th of the size the model will work at.  A padding beyond the
+ * image's longer side reaches every edge anyway, so it is clamped there
+ * first: every sum below then stays within a few times SDCL_MAX_SIDE_PIXELS
+ * whatever the caller passed (INT_MAX overflowed b.x1 + pad). */
 static sdcl_box
 crop_box (sdcl_box b, int pad, int tw, int th, int w, int h)
 {
+  pad = MIN (pad, MAX (w, h));
   b.x0 = MAX (b.x0 - pad, 0);
   b.y0 = MAX (b.y0 - pad, 0);
   b.x1 = MIN (b.x1 + pad, w);
@@ -513,6 +518,10 @@ sdcl_inpaint (sdcl_model *model, const sdcl_gen_params *params, const sdcl_image
   if (!model || !params || !out)
     return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT, "sdcl_inpaint: NULL argument");
   memset (out, 0, sizeof *out);
+  /* check_edit reads a NULL mask as image-to-image; inpainting needs one. */
+  if (!mask)
+    return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT,
+                      "sdcl_inpaint: the mask is NULL (use sdcl_img2img without a mask)");
   sdcl_error_clear (err);
   sdcl_status st = check_edit (model, params, init, mask, err);
   if (st != SDCL_OK)

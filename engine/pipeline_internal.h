@@ -116,7 +116,7 @@ sdcl_status sdcl_model_ensure_encoder (sdcl_model *m, sdcl_error *err);
 /* The networks a run's phases use, by role (sdcl_net, families/family.h;
  * model.c; run lock held). */
 /* Before a phase: makes sure the network is on the device, uploading it
- * from the mapping if needed (always the case in lean mode).  The VAE
+ * from the model file if needed (always the case in lean mode).  The VAE
  * comes decoder-only; sdcl_model_ensure_encoder adds the encoder. */
 sdcl_status sdcl_model_acquire (sdcl_model *m, sdcl_net net, sdcl_error *err);
 /* After a phase, whatever its outcome: frees the network in lean mode

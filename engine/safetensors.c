@@ -12,9 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <errno.h>
+#include <fcntl.h>
 #include <glib.h>
 #include <json-glib/json-glib.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "api_internal.h"
@@ -29,9 +32,22 @@
 #define MAX_TENSORS 65536
 #define MAX_NAME_BYTES 512
 
+/* Files are mapped, but after validation no byte of a mapping is read:
+ * tensor data is copied out with pread() on a descriptor kept open
+ * (sdcl_st_read).  A mapped page whose file was truncated raises SIGBUS
+ * on access, and a library cannot catch that soundly: the handler is
+ * process-wide (hosts such as GIMP install their own), and siglongjmp out
+ * of a conversion loop leaves the device mapping half written.  A pread()
+ * past the new end merely returns short.  The mapping stays as the address
+ * space the tensors' `data` pointers (offsets) refer to, and for the tests'
+ * sdcl_st_to_f32. */
 struct sdcl_st_file {
   char *label;
   GMappedFile *mapping;      /* NULL for buffers */
+  int fd;                    /* -1 for buffers */
+  gint64 size_at_open;       /* st_size and st_mtim when opened (see file_changed) */
+  gint64 mtime_sec_at_open, mtime_nsec_at_open;
+  uint8_t *head;             /* files: the length prefix and header, read with pread() */
   const uint8_t *bytes;
   size_t len;
   const uint8_t *data;       /* start of the data buffer */
@@ -356,11 +372,12 @@ validate (sdcl_st_file *f, sdcl_error *err)
 {
   checker c = { f->label, err };
   uint64_t n = 0;
-  sdcl_status st = check_header_length (&c, f->bytes, f->len, &n);
+  const uint8_t *head = f->head ? f->head : f->bytes;
+  sdcl_status st = check_header_length (&c, head, f->len, &n);
   if (st)
     return st;
   JsonParser *parser = NULL;
-  if ((st = parse_header_json (&c, (const char *) f->bytes + 8, (size_t) n, &parser)))
+  if ((st = parse_header_json (&c, (const char *) head + 8, (size_t) n, &parser)))
     return st;
   f->data = f->bytes + 8 + n;
   GArray *entries = g_array_new (FALSE, TRUE, sizeof (entry));
@@ -384,6 +401,7 @@ file_new (const char *label, const void *bytes, size_t len)
   f->label = g_strdup (label);
   f->bytes = bytes;
   f->len = len;
+  f->fd = -1;
   f->strings = g_string_chunk_new (4096);
   f->by_name = g_hash_table_new (g_str_hash, g_str_equal);
   f->metadata = g_hash_table_new (g_str_hash, g_str_equal);
@@ -413,29 +431,128 @@ sdcl_st_open_buffer (const void *data, size_t len, const char *label, sdcl_st_fi
   return finish_open (file_new (label ? label : "buffer", data, len), out, err);
 }
 
+/* All of `n` bytes at `offset`, or false (error, or the file ends first). */
+static bool
+pread_all (int fd, void *dst, size_t n, uint64_t offset)
+{
+  uint8_t *p = dst;
+  while (n > 0)
+    {
+      ssize_t got = pread (fd, p, MIN (n, (size_t) 1 << 30), (off_t) offset);
+      if (got < 0 && errno == EINTR)
+        continue;
+      if (got <= 0)
+        return false;
+      p += got;
+      n -= (size_t) got;
+      offset += (uint64_t) got;
+    }
+  return true;
+}
+
+/* The length prefix and the header, copied so that validation does not
+ * read the mapping either.  Left at the prefix alone (or NULL) when the
+ * length is out of bounds: check_header_length then says why. */
+static void
+read_head (sdcl_st_file *f)
+{
+  uint8_t prefix[8];
+  if (f->len < 8 || !pread_all (f->fd, prefix, 8, 0))
+    return;
+  uint64_t n = 0;
+  for (int i = 7; i >= 0; i--)
+    n = n << 8 | prefix[i];
+  size_t keep = n <= MAX_HEADER_BYTES && n <= f->len - 8 ? (size_t) (8 + n) : 8;
+  f->head = g_malloc (keep);
+  if (!pread_all (f->fd, f->head, keep, 0))
+    memset (f->head, 0xff, 8);   /* the file shrank meanwhile: an absurd length */
+}
+
+static void
+record_identity (sdcl_st_file *f, const struct stat *sb)
+{
+  f->size_at_open = (gint64) sb->st_size;
+  f->mtime_sec_at_open = (gint64) sb->st_mtim.tv_sec;
+  f->mtime_nsec_at_open = (gint64) sb->st_mtim.tv_nsec;
+}
+
+/* Whether the file behind f's descriptor was written since it was opened.
+ * `cp new.safetensors model.safetensors` truncates and rewrites the same
+ * inode: its size or modification time moves.  A rename over the path
+ * (what editors, downloaders and `mv` do) leaves our inode as it was: it
+ * is not a change, the open descriptor still reads the validated bytes. */
+static bool
+file_changed (const sdcl_st_file *f)
+{
+  struct stat sb;
+  if (fstat (f->fd, &sb) != 0)
+    return true;
+  return (gint64) sb.st_size != f->size_at_open || (gint64) sb.st_mtim.tv_sec != f->mtime_sec_at_open
+         || (gint64) sb.st_mtim.tv_nsec != f->mtime_nsec_at_open;
+}
+
 sdcl_status
 sdcl_st_open (const char *path, sdcl_st_file **out, sdcl_error *err)
 {
   *out = NULL;
   GError *gerr = NULL;
   /* Checked on the open descriptor: a FIFO or device named as weights is
-   * refused without blocking, and cannot be swapped in after the check. */
+   * refused without blocking, and cannot be swapped in after the check.
+   * The descriptor stays open: tensor bytes are read with pread
+   * (sdcl_st_read), never through the mapping. */
   int fd = sdcl_file_open_regular (path, NULL, 0, NULL, &gerr);
-  GMappedFile *mapping = fd >= 0 ? g_mapped_file_new_from_fd (fd, FALSE, &gerr) : NULL;
-  if (fd >= 0)
-    close (fd);   /* the mapping keeps the file */
+  if (fd < 0)
+    {
+      sdcl_status st = sdcl_fail (err, SDCL_ERR_IO, "%s", gerr->message);
+      g_error_free (gerr);
+      return st;
+    }
+  struct stat sb;
+  if (fstat (fd, &sb) != 0)
+    {
+      sdcl_status st = sdcl_fail (err, SDCL_ERR_IO, "%s: %s", path, g_strerror (errno));
+      close (fd);
+      return st;
+    }
+  GMappedFile *mapping = g_mapped_file_new_from_fd (fd, FALSE, &gerr);
   if (!mapping)
     {
-      sdcl_status st = fd < 0 ? sdcl_fail (err, SDCL_ERR_IO, "%s", gerr->message)
-                               : sdcl_fail (err, SDCL_ERR_IO, "cannot map %s: %s", path,
-                                            gerr->message);
+      sdcl_status st = sdcl_fail (err, SDCL_ERR_IO, "cannot map %s: %s", path, gerr->message);
       g_error_free (gerr);
+      close (fd);
       return st;
     }
   sdcl_st_file *f = file_new (path, g_mapped_file_get_contents (mapping),
                               g_mapped_file_get_length (mapping));
   f->mapping = mapping;
+  f->fd = fd;
+  record_identity (f, &sb);
+  read_head (f);
   return finish_open (f, out, err);
+}
+
+sdcl_status
+sdcl_st_read (const sdcl_st_file *f, const void *data, void *dst, size_t n, sdcl_error *err)
+{
+  const uint8_t *at = data;
+  if (n == 0)
+    return SDCL_OK;
+  if (at < f->bytes || n > f->len || (size_t) (at - f->bytes) > f->len - n)
+    return sdcl_fail (err, SDCL_ERR_INTERNAL, "%s: read of %zu bytes outside the file", f->label, n);
+  if (f->fd < 0)
+    {
+      memcpy (dst, at, n);
+      return SDCL_OK;
+    }
+  /* Checked before (nothing is read from a file known to have changed)
+   * and after (a change racing with the read may have mixed old and new
+   * bytes, or cut the read short). */
+  bool ok = !file_changed (f) && pread_all (f->fd, dst, n, (uint64_t) (at - f->bytes));
+  if (!ok || file_changed (f))
+    return sdcl_fail (err, SDCL_ERR_IO,
+                      "%s: the model file changed on disk since it was loaded; load the model "
+                      "again", f->label);
+  return SDCL_OK;
 }
 
 void
@@ -449,6 +566,9 @@ sdcl_st_close (sdcl_st_file *f)
   g_free (f->tensors);
   if (f->mapping)
     g_mapped_file_unref (f->mapping);
+  if (f->fd >= 0)
+    close (f->fd);
+  g_free (f->head);
   g_free (f->label);
   g_free (f);
 }

@@ -26,7 +26,7 @@ typedef struct {
   int nd;
   int64_t shape[SDCL_ST_MAX_DIMS];
   int64_t n_elements;
-  const void *data;        /* into the mapping; may be unaligned */
+  const void *data;        /* into the mapping: read it with sdcl_st_read, not directly */
   uint64_t nbytes;
 } sdcl_st_tensor;
 
@@ -48,6 +48,17 @@ const sdcl_st_tensor *sdcl_st_find (const sdcl_st_file *f, const char *name);
 const char *sdcl_st_path (const sdcl_st_file *f);
 /* __metadata__ value for key, or NULL. */
 const char *sdcl_st_metadata (const sdcl_st_file *f, const char *key);
+
+/* Copies n bytes starting at `data` (a tensor's data pointer, plus an
+ * offset) into dst.  Files are read with pread(), never through the
+ * mapping, so a file truncated under sdcl gives an error instead of SIGBUS;
+ * when the file was written since it was opened (size or modification
+ * time moved: e.g. `cp` over it), before or during the read, the result is
+ * SDCL_ERR_IO "the model file changed on disk since it was loaded".  A
+ * file renamed over the path is no change: the open descriptor keeps
+ * reading the bytes that were validated.  Buffers are memcpy'd. */
+sdcl_status sdcl_st_read (const sdcl_st_file *f, const void *data, void *dst, size_t n,
+                          sdcl_error *err);
 
 /* Drops the pages holding `nbytes` bytes at `data` (inside f's mapping)
  * from this process: MADV_DONTNEED on the read-only private mapping.  The

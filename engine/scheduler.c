@@ -90,7 +90,7 @@ bool
 sdcl_sampler_from_name (const char *name, sdcl_sampler *out)
 {
   char key[32];
-  if (!name || !normalize_name (name, key, sizeof key))
+  if (!name || !out || !normalize_name (name, key, sizeof key))
     return false;
   for (int i = 0; i < SDCL_SAMPLER_COUNT; i++)
     if (strcmp (key, sampler_names[i]) == 0)

@@ -7,6 +7,10 @@
  * Conventions
  *   - Every fallible call returns an sdcl_status and, when `err` is not NULL,
  *     fills it with the same code and a message that names the cause.
+ *   - A NULL where an object is required (context, model, params of the
+ *     generation calls, output, init image, mask, pixel data) is
+ *     SDCL_ERR_INVALID_ARGUMENT, never a crash; NULL parameter structs of
+ *     sdcl_ctx_new and sdcl_model_load mean the defaults.
  *   - Objects are opaque and freed with their own *_free function; *_free(NULL)
  *     is a no-op.
  *   - Parameter structs come from *_default_params(); set what you need.
@@ -120,7 +124,8 @@ typedef struct {
 sdcl_ctx_params sdcl_ctx_default_params (void);
 sdcl_status sdcl_ctx_new (const sdcl_ctx_params *params, sdcl_ctx **out, sdcl_error *err);
 void sdcl_ctx_free (sdcl_ctx *ctx);
-/* The device the context runs on. */
+/* The device the context runs on (*out zeroed when ctx is NULL; NULL out:
+ * nothing). */
 void sdcl_ctx_get_device (const sdcl_ctx *ctx, sdcl_device_info *out);
 
 /* ---- models ------------------------------------------------------------ */
@@ -157,7 +162,7 @@ typedef enum {
    * activations. */
   SDCL_RESIDENCY_RESIDENT = 0,
   /* sdcl_model_load only maps and validates the files.  Each phase of a
-   * run uploads its network from the read-only mapping when it begins and
+   * run uploads its network from the model file when it begins and
    * frees it when it ends, so a run never holds two networks (the text
    * encoder's output and the latents are all that cross phases).  Within
    * a phase activations are kept small too: the CFG pair goes through the
@@ -170,7 +175,7 @@ typedef enum {
   SDCL_RESIDENCY_LEAN,
   /* Lean, and the UNet's deepest level (its last down block and first up
    * block, where most weights meet the fewest pixels) is not kept on the
-   * device at all: its layers are uploaded from the mapping one at a time
+   * device at all: its layers are uploaded from the file one at a time
    * at every UNet evaluation.  For SD 1.x that keeps 450 MB of F16
    * weights off the device for a few percent more time per step.  For
    * devices whose memory is too small for the UNet; same images. */
@@ -205,11 +210,22 @@ typedef struct sdcl_model sdcl_model;
 
 /* `path` is a diffusers folder (with model_index.json or unet/, vae/, ...)
  * or a single .safetensors file in the original LDM layout.  Weights are
- * mapped read-only and uploaded to the context's device. */
+ * mapped read-only and uploaded to the context's device.
+ *
+ * Model files may change on disk while a model is loaded (a user copying
+ * another checkpoint over it): nothing a run reads lives in the mapping.
+ * A resident model keeps generating from its device copy; whatever still
+ * has to be read from a file that was written since the load (a lean or
+ * stream model's networks, the VAE encoder that the first image edit
+ * builds) fails with SDCL_ERR_IO "the model file changed on disk since it
+ * was loaded": free the model and load it again.  A file replaced by a
+ * rename (a new file moved over the path) is no change: the loaded one
+ * stays readable until sdcl_model_free. */
 sdcl_model_params sdcl_model_default_params (void);
 sdcl_status sdcl_model_load (sdcl_ctx *ctx, const char *path, const sdcl_model_params *params,
                              sdcl_model **out, sdcl_error *err);
 void sdcl_model_free (sdcl_model *model);
+/* *out zeroed when model is NULL; NULL out: nothing. */
 void sdcl_model_get_info (const sdcl_model *model, sdcl_model_info *out);
 /* What sdcl_model_get_info would say of the model at `path`, read from its
  * files without a device or any upload (device_bytes is 0): cheap enough to
@@ -238,7 +254,7 @@ typedef enum {
 
 /* "euler", "euler_a", "ddim", "dpmpp_2m", "lcm"; NULL for an invalid value. */
 const char *sdcl_sampler_name (sdcl_sampler sampler);
-/* Parses the names above; returns false for an unknown name. */
+/* Parses the names above; returns false for an unknown name (or NULL). */
 bool sdcl_sampler_from_name (const char *name, sdcl_sampler *out);
 
 typedef enum {
@@ -316,7 +332,8 @@ typedef struct {
    * mask_padding pixels on each side and then to the aspect ratio of
    * width x height (0: the model's native resolution), at which size the
    * crop is generated and then pasted back.  Sharper results for small
-   * masks on large images. */
+   * masks on large images.  mask_padding must be >= 0; any value beyond
+   * the image's longer side gives the whole image (INT_MAX included). */
   bool only_masked;
   int mask_padding;
 

@@ -732,6 +732,23 @@ forward_serial (sdcl_unet *m, const sdcl_t *x, const float *timesteps, const sdc
   return st;
 }
 
+uint64_t
+sdcl_unet_largest_buffer (const sdcl_unet *m, int64_t batch, int64_t lh, int64_t lw)
+{
+  const sdcl_unet_config *c = &m->cfg;
+  int64_t b = m->serial_batch ? 1 : batch;
+  uint64_t largest = 0;
+  for (int l = 0; l < c->n_levels; l++, lh = (lh + 1) / 2, lw = (lw + 1) / 2)
+    {
+      bool attn = c->down_has_attn[l] || c->up_has_attn[c->n_levels - 1 - l]
+                  || (l == c->n_levels - 1 && c->mid_has_attn);
+      if (attn)   /* gates [b, N, 2 x inner] */
+        largest = MAX (largest, (uint64_t) (b * lh * lw * 2 * FF_MULT * c->block_out_channels[l])
+                                    * sizeof (float));
+    }
+  return largest;
+}
+
 sdcl_status
 sdcl_unet_forward (sdcl_unet *m, const sdcl_t *x, const float *timesteps, const sdcl_t *context,
                    const volatile int *cancel, sdcl_t *out, sdcl_error *err)

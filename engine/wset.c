@@ -116,6 +116,19 @@ sdcl_wset_drop_all_pages (const sdcl_wset *ws)
     }
 }
 
+sdcl_status
+sdcl_wset_read (const sdcl_wset *ws, const sdcl_st_tensor *t, uint64_t offset, void *dst,
+                size_t n, sdcl_error *err)
+{
+  (void) ws;
+  const wentry *e = (const wentry *) (const void *) t;   /* t is &entry->t */
+  if (offset > t->nbytes || n > t->nbytes - offset)
+    return sdcl_fail (err, SDCL_ERR_INTERNAL, "read of %zu bytes at %" G_GUINT64_FORMAT
+                      " outside tensor %s (%" G_GUINT64_FORMAT " bytes)", n, offset, t->name,
+                      t->nbytes);
+  return sdcl_st_read (e->file, (const uint8_t *) t->data + offset, dst, n, err);
+}
+
 const char *
 sdcl_wset_component (const sdcl_wset *ws)
 {

@@ -48,6 +48,13 @@ struct sdcl_cl {
   uint64_t weight_uploads;     /* sdcl_w uploads started, ever */
   const volatile int *cancel;  /* see sdcl_cl_set_cancel */
 
+  /* Pacing (see sdcl_cl_run): launches enqueued, launches known complete,
+   * and the event of the last marked launch with its sequence number. */
+  uint64_t launched, completed, in_flight_peak;
+  cl_event mark;
+  uint64_t mark_seq;
+  uint64_t launch_budget;      /* see SDCL_CL_LAUNCH_BUDGET */
+
   /* SDCL_PROFILE set: every launch waits for its kernel and its wall time
    * is summed per kernel name (name -> profile_entry), printed to stderr
    * when the context is freed.  Serialises the queue: for profiling only. */
@@ -547,6 +554,7 @@ sdcl_cl_new (const char *device_spec, const char *cache_dir, sdcl_error *err)
   cl->kernels = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, release_kernel);
   cl->pool = g_array_new (FALSE, FALSE, sizeof (pooled_buffer));
   cl->idle_limit = UINT64_MAX;
+  cl->launch_budget = SDCL_CL_LAUNCH_BUDGET;
   if (g_getenv ("SDCL_PROFILE"))
     cl->profile = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   if (!create_context (cl, err))
@@ -558,13 +566,24 @@ sdcl_cl_new (const char *device_spec, const char *cache_dir, sdcl_error *err)
   return cl;
 }
 
+/* Forgets the pacing event (see pace). */
+static void
+drop_mark (sdcl_cl *cl)
+{
+  if (cl->mark)
+    clReleaseEvent (cl->mark);
+  cl->mark = NULL;
+}
+
 void
 sdcl_cl_free (sdcl_cl *cl)
 {
   if (!cl)
     return;
+  /* Short by construction (sdcl_cl_run's pacing), even after an error. */
   if (cl->queue)
     clFinish (cl->queue);
+  drop_mark (cl);
   if (cl->profile)
     {
       print_profile (cl->profile);
@@ -828,12 +847,75 @@ bool
 sdcl_cl_finish (sdcl_cl *cl)
 {
   if (sdcl_cl_ok (cl))
-    sdcl_cl_try (cl, clFinish (cl->queue), "clFinish");
+    {
+      sdcl_cl_try (cl, clFinish (cl->queue), "clFinish");
+      cl->completed = cl->launched;
+      drop_mark (cl);
+    }
   return sdcl_cl_ok (cl);
+}
+
+/* Every SDCL_CL_PACE_LAUNCHES launches, one carries an event; before
+ * going on, the host waits for the previous one.  So at most two rounds
+ * are queued: the device always has the next round ready (no bubble: the
+ * host enqueues a round in far less time than the device runs it), and an
+ * error or a cancel leaves little to drain.  Without it a UNet layer at
+ * 2048x2048 pixels queued minutes of work that sdcl_cl_free then waited
+ * for, deaf to Ctrl-C (issue 22). */
+static void
+pace (sdcl_cl *cl, cl_event ev)
+{
+  clFlush (cl->queue);
+  if (cl->mark && clWaitForEvents (1, &cl->mark) == CL_SUCCESS)
+    cl->completed = MAX (cl->completed, cl->mark_seq);
+  drop_mark (cl);
+  cl->mark = ev;
+  cl->mark_seq = cl->launched;
+  /* A cancel stops the enqueuing here, not only between layers, whose
+   * kernels may run for minutes at large sizes. */
+  if (cl->cancel && *cl->cancel)
+    sdcl_cl_fail (cl, SDCL_ERR_CANCELLED, "cancelled");
+}
+
+uint64_t
+sdcl_cl_in_flight_peak (const sdcl_cl *cl)
+{
+  return cl->in_flight_peak;
+}
+
+void
+sdcl_cl_reset_in_flight_peak (sdcl_cl *cl)
+{
+  cl->in_flight_peak = 0;
+}
+
+uint64_t
+sdcl_cl_launches (const sdcl_cl *cl)
+{
+  return cl->launched;
+}
+
+uint64_t
+sdcl_cl_launch_budget (const sdcl_cl *cl)
+{
+  return cl->launch_budget;
+}
+
+void
+sdcl_cl_set_launch_budget_for_testing (sdcl_cl *cl, uint64_t flops)
+{
+  cl->launch_budget = flops ? flops : SDCL_CL_LAUNCH_BUDGET;
 }
 
 void
 sdcl_cl_run (sdcl_cl *cl, cl_kernel k, cl_uint dims, const size_t *global, const size_t *local)
+{
+  sdcl_cl_run_offset (cl, k, dims, NULL, global, local);
+}
+
+void
+sdcl_cl_run_offset (sdcl_cl *cl, cl_kernel k, cl_uint dims, const size_t *offset,
+                    const size_t *global, const size_t *local)
 {
   if (!sdcl_cl_ok (cl) || !k)
     return;
@@ -841,7 +923,17 @@ sdcl_cl_run (sdcl_cl *cl, cl_kernel k, cl_uint dims, const size_t *global, const
     if (global[i] == 0)
       return; /* an empty range is a no-op, not an error */
   const gint64 t0 = cl->profile ? (clFinish (cl->queue), g_get_monotonic_time ()) : 0;
-  cl_int rc = clEnqueueNDRangeKernel (cl->queue, k, dims, NULL, global, local, 0, NULL, NULL);
+  const bool marked = (cl->launched + 1) % SDCL_CL_PACE_LAUNCHES == 0;
+  cl_event ev = NULL;
+  cl_int rc = clEnqueueNDRangeKernel (cl->queue, k, dims, offset, global, local, 0, NULL,
+                                      marked ? &ev : NULL);
+  if (rc == CL_SUCCESS)
+    {
+      cl->launched++;
+      cl->in_flight_peak = MAX (cl->in_flight_peak, cl->launched - cl->completed);
+      if (marked)
+        pace (cl, ev);
+    }
   if (cl->profile && rc == CL_SUCCESS)
     {
       clFinish (cl->queue);

@@ -51,8 +51,20 @@ const char *sdcl_cl_strerror (cl_int code);
 /* Blocks until the queue is empty; returns sdcl_cl_ok(). */
 bool sdcl_cl_finish (sdcl_cl *cl);
 
-/* Enqueue a kernel on a 1-3 D range; local may be NULL. */
+/* Enqueue a kernel on a 1-3 D range; local may be NULL.  Nothing is
+ * enqueued once the context holds an error.  The host stays at most
+ * 2 * SDCL_CL_PACE_LAUNCHES launches ahead of the device (it waits for an
+ * earlier launch when it gets further): OpenCL cannot cancel queued work,
+ * so after an error or a cancel, what is still queued (and what
+ * sdcl_cl_free waits for) is a short queue by construction.  Ops whose
+ * single launch could run long split it (op_attention, see
+ * SDCL_CL_LAUNCH_BUDGET). */
+#define SDCL_CL_PACE_LAUNCHES 8
 void sdcl_cl_run (sdcl_cl *cl, cl_kernel k, cl_uint dims, const size_t *global, const size_t *local);
+/* The same over [offset, offset + global) in every dimension (kernels
+ * whose indexing uses get_global_id only). */
+void sdcl_cl_run_offset (sdcl_cl *cl, cl_kernel k, cl_uint dims, const size_t *offset,
+                         const size_t *global, const size_t *local);
 
 /* ---- device tensors (float32 activations) ------------------------------ */
 

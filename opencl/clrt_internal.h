@@ -19,4 +19,21 @@ uint64_t sdcl_cl_max_alloc (const sdcl_cl *cl);
  * argument, else SDCL_CACHE_DIR, else $XDG_CACHE_HOME/sdcl; NULL for "". */
 char *sdcl_cl_resolve_cache_dir (const char *cache_dir);
 
+/* The most launches that were ever enqueued and not known to have
+ * completed at once (since sdcl_cl_new, or the last reset): what bounds
+ * the work an error or a cancel leaves in the queue.  Tests. */
+uint64_t sdcl_cl_in_flight_peak (const sdcl_cl *cl);
+void sdcl_cl_reset_in_flight_peak (sdcl_cl *cl);
+
+/* Floating-point operations (estimated) one launch of a split op may do:
+ * about 0.1-0.4 s on a 2-core CPU, so a queue of paced launches drains in
+ * seconds.  op_attention splits its queries to stay under it. */
+#define SDCL_CL_LAUNCH_BUDGET (UINT64_C (1) << 31)
+uint64_t sdcl_cl_launch_budget (const sdcl_cl *cl);
+/* Tests: a smaller budget, so that small ops are split too (0: the
+ * default). */
+void sdcl_cl_set_launch_budget_for_testing (sdcl_cl *cl, uint64_t flops);
+/* Kernel launches enqueued since sdcl_cl_new. */
+uint64_t sdcl_cl_launches (const sdcl_cl *cl);
+
 #endif

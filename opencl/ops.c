@@ -488,10 +488,22 @@ attention_blocked (sdcl_cl *cl, const sdcl_t *q, const sdcl_t *k, const sdcl_t *
   sdcl_arg_float (&a, scale);
   sdcl_arg_int (&a, causal);
   const size_t wg = 8;
-  size_t global[3] = { sdcl_round_up (sdcl_div_up ((size_t) N, qb), wg), (size_t) heads,
-                       (size_t) B };
+  const size_t items = sdcl_round_up (sdcl_div_up ((size_t) N, qb), wg);
   size_t local[3] = { wg, 1, 1 };
-  sdcl_cl_run (cl, kern, 3, global, local);
+  /* Attention is quadratic in the tokens: at 2048x2048 pixels one launch
+   * over every query ran for minutes, and OpenCL cannot stop a launch.  So
+   * the queries go in slices of at most SDCL_CL_LAUNCH_BUDGET flops
+   * (4 M dh per query and head); a slice still spans all heads and the
+   * batch, enough groups to fill the device.  The kernel indexes by
+   * get_global_id, which the offset shifts. */
+  const uint64_t per_item = 4 * (uint64_t) qb * M * dh * heads * B;
+  const size_t step = MAX (wg, (size_t) (sdcl_cl_launch_budget (cl) / per_item) / wg * wg);
+  for (size_t first = 0; first < items; first += step)
+    {
+      size_t offset[3] = { first, 0, 0 };
+      size_t global[3] = { MIN (step, items - first), (size_t) heads, (size_t) B };
+      sdcl_cl_run_offset (cl, kern, 3, offset, global, local);
+    }
   /* The in-order queue runs every later use of this buffer after the kernel. */
   sdcl_t_release (cl, &kt);
 }

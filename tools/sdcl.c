@@ -561,7 +561,11 @@ cmd_generate (gen_mode mode, int argc, char **argv)
       p.warning = on_warning;
       p.user_data = &ps;
       p.cancel = &cancel_flag;
-      signal (SIGINT, on_sigint);
+      /* The first Ctrl-C cancels (the run stops within a few kernels);
+       * SA_RESETHAND makes a second one end the process at once. */
+      struct sigaction sa = { .sa_handler = on_sigint, .sa_flags = SA_RESETHAND };
+      sigemptyset (&sa.sa_mask);
+      sigaction (SIGINT, &sa, NULL);
       if (run_mode (mode, model, &p, &e, &img, &err) != SDCL_OK)
         rc = report (&err);
       else

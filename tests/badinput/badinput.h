@@ -1,7 +1,9 @@
 /* What test_badinput.c shares with the case files beside it (one table,
  * one set of helpers; see test_badinput.c for the contract of each):
  * cli_cases.c holds the command line's output and value cases,
- * files_cases.c the files that are not files or too large.
+ * files_cases.c the files that are not files or too large,
+ * badinput_runtime.c sizes, NULL arguments, model files that change after
+ * the load and prompt stops after errors.
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
@@ -25,6 +27,7 @@ typedef struct {
 
 extern char *tmp_root, *fixtures, *sdcl_cli;
 extern sdcl_ctx *ctx;
+extern sdcl_model *tiny;   /* the regular tiny model, loaded once */
 
 row *find_row (const char *id);
 char *tmp_path (const char *name);
@@ -35,6 +38,13 @@ void load_case (const char *id, const char *path, const sdcl_model_params *mp);
 char *folder_copy (const char *name);
 void replace_file (const char *dir, const char *rel, const char *text);
 void write_png (const char *name, uint32_t w, uint32_t h, size_t cut);
+void copy_tree (const char *from, const char *to);
+/* Checks an API result against row `id` of the table (and marks it run). */
+void expect_api (const char *id, sdcl_status st, const sdcl_error *err);
+/* 32x32, 3 Euler steps, seed 3. */
+sdcl_gen_params small (void);
+sdcl_image flat_image (int w, int h, int c, float v);
+sdcl_image pattern_image (int w, int h);
 
 /* Runs the sdcl command for the table's row `id` (extra_env: name, value
  * pairs, NULL-terminated, a NULL value unsets; setup: run in the child
@@ -51,5 +61,7 @@ void cli_case (const char *id, char **extra_env, const char *const *args);
 int test_cli_output (const char *model);
 int test_cli_values (const char *model);
 int test_files_not_files (bool api_only);
+int test_runtime (void);
+int test_runtime_cli (void);
 
 #endif

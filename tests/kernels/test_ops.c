@@ -404,6 +404,26 @@ test_attention_case (int B, int N, int M, int heads, int dh, bool causal)
   g_free (q), g_free (k), g_free (v), g_free (want);
 }
 
+/* Long attention launches are split over the queries (issue 22: OpenCL
+ * cannot stop a launch, so none may run for minutes): under a tiny budget
+ * the blocked kernel runs in many slices, through global offsets, and must
+ * give the same result. */
+static void
+test_attention_sliced (void)
+{
+  sdcl_cl_set_launch_budget_for_testing (cl, 1 << 16);
+  uint64_t before = sdcl_cl_launches (cl);
+  test_attention_case (1, 300, 300, 1, 80, true);
+  test_attention_case (2, 70, 77, 8, 40, false);
+  uint64_t launches = sdcl_cl_launches (cl) - before;
+  sdcl_cl_set_launch_budget_for_testing (cl, 0);
+  /* CPU kernels: 19 + 3 slices of 8 work-items (150 and 24 of them),
+   * plus the key transposes; other devices use the unsliced streaming
+   * kernel. */
+  if (sdcl_cl_cpu_kernels (cl))
+    CHECK (launches >= 19 + 3, "attention sliced into %" G_GUINT64_FORMAT " launches", launches);
+}
+
 static void
 test_attention (bool small)
 {
@@ -413,6 +433,7 @@ test_attention (bool small)
   test_attention_case (1, 3, 5, 1, 40, false);
   test_attention_case (1, 9, 7, 1, 512, false); /* blocks limited by local memory */
   test_attention_case (1, 70, 70, 2, 64, true); /* more than one work-group of queries */
+  test_attention_sliced ();
   if (small)
     return;
   test_attention_case (1, 77, 77, 12, 64, true);   /* CLIP */
