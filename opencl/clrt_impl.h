@@ -1,0 +1,92 @@
+/* The OpenCL runtime's own shared state: the context struct and the
+ * helpers its parts (clrt.c, clrt_devices.c, clrt_programs.c,
+ * clrt_buffers.c, clrt_weights.c) call across files.  Nothing outside
+ * opencl/clrt*.c includes this.
+ *
+ * SPDX-License-Identifier: LGPL-3.0-or-later
+ */
+#ifndef SDCL_CLRT_IMPL_H
+#define SDCL_CLRT_IMPL_H
+
+#include "clrt.h"
+#include "clrt_internal.h"
+
+#include <glib.h>
+#include <stdbool.h>
+
+typedef struct {
+  size_t bytes;
+  cl_mem buf;
+} pooled_buffer;
+
+struct sdcl_cl {
+  cl_platform_id platform;
+  cl_device_id device;
+  cl_context context;
+  cl_command_queue queue;
+  sdcl_device_info info;
+  uint64_t max_alloc;          /* device limit, or a smaller test override */
+  sdcl_gemm_backend gemm;      /* see sdcl_cl_gemm_backend */
+
+  char *cache_dir;             /* NULL: binary cache disabled */
+  char *cache_identity;        /* platform, device and driver: part of every cache key */
+  GHashTable *programs;        /* "index|options" -> cl_program */
+  GHashTable *kernels;         /* "name|options" -> cl_kernel */
+
+  sdcl_status status;          /* sticky: the first failure */
+  char message[1024];
+
+  GArray *pool;                /* pooled_buffer: released buffers awaiting reuse */
+  uint64_t pool_bytes, pool_peak;
+  uint64_t in_use_bytes, in_use_peak;   /* handed out and not yet released */
+  uint64_t idle_limit;         /* see sdcl_cl_set_pool_idle_limit */
+  uint64_t weight_bytes;       /* live sdcl_w buffers (as allocated) */
+  uint64_t weight_uploads;     /* sdcl_w uploads started, ever */
+  const volatile int *cancel;  /* see sdcl_cl_set_cancel */
+
+  /* Pacing (see sdcl_cl_run): launches enqueued, launches known complete,
+   * and the event of the last marked launch with its sequence number. */
+  uint64_t launched, completed, in_flight_peak;
+  cl_event mark;
+  uint64_t mark_seq;
+  uint64_t launch_budget;      /* see SDCL_CL_LAUNCH_BUDGET */
+
+  /* SDCL_PROFILE set: every launch waits for its kernel and its wall time
+   * is summed per kernel name (name -> profile_entry), printed to stderr
+   * when the context is freed.  Serialises the queue: for profiling only. */
+  GHashTable *profile;
+};
+
+typedef struct {
+  double seconds;
+  uint64_t launches;
+} profile_entry;
+
+typedef struct {
+  cl_platform_id platform;
+  cl_device_id device;
+} device_ref;
+
+/* clrt.c */
+void clrt_set_error (sdcl_error *err, sdcl_status code, const char *fmt, ...) G_GNUC_PRINTF (3, 4);
+bool clrt_is_out_of_memory (cl_int code);
+/* Forgets the pacing event (see clrt_pace). */
+void clrt_drop_mark (sdcl_cl *cl);
+void clrt_print_profile (GHashTable *table);
+
+/* clrt_devices.c: every device of every platform, in platform order (both
+ * arrays g_malloc'ed, NULL when count is 0); the device names for a
+ * message (g_free); the sdcl_ctx_params.device rules (index or -1). */
+sdcl_status clrt_enumerate_devices (device_ref **refs_out, sdcl_device_info **infos_out,
+                                    int *count_out, sdcl_error *err);
+char *clrt_list_device_names (const sdcl_device_info *infos, int n);
+int clrt_choose_device (const sdcl_device_info *infos, int n, const char *spec);
+
+/* clrt_programs.c: waits for the previous marked launch (see there). */
+void clrt_pace (sdcl_cl *cl, cl_event ev);
+
+/* clrt_buffers.c: a buffer, trimming the pool and retrying once when the
+ * device reports it is out of memory. */
+cl_mem clrt_create_buffer (sdcl_cl *cl, cl_mem_flags flags, size_t bytes, const char *what);
+
+#endif
