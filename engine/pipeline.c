@@ -213,12 +213,6 @@ build_context (sdcl_run *r, sdcl_error *err)
   return st;
 }
 
-static bool
-sampler_has_karras (sdcl_sampler s)
-{
-  return s == SDCL_SAMPLER_EULER || s == SDCL_SAMPLER_DPMPP_2M;
-}
-
 sdcl_status
 sdcl_run_prepare (sdcl_run *r, sdcl_error *err)
 {
@@ -232,7 +226,7 @@ sdcl_run_prepare (sdcl_run *r, sdcl_error *err)
   sdcl_model_phase_done (r->model, SDCL_NET_CLIP);
   if (st == SDCL_OK)
     st = sdcl_sched_init (&r->sched, p->sampler, &r->model->files->sched, p->steps,
-                          p->karras_sigmas && sampler_has_karras (p->sampler), err);
+                          p->karras_sigmas && sdcl_sampler_has_karras (p->sampler), err);
   if (st == SDCL_OK)
     r->sched.eta = p->eta;
   return st;

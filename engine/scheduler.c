@@ -22,7 +22,6 @@
  */
 #include "scheduler.h"
 
-#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +30,7 @@
 #include <glib.h>
 
 #include "api_internal.h"
+#include "sampler_table.h"
 
 /* Every expression rounds as written: diffusers' numpy and torch steps are
  * never fused multiply-adds on the reference machines. */
@@ -40,97 +40,25 @@
 #pragma GCC optimize("fp-contract=off")
 #endif
 
-/* LCMScheduler's original_inference_steps (the distillation schedule). */
-#define LCM_ORIGIN_STEPS 50
 #define KARRAS_RHO 7.0
-
-/* ---- sampler names (sdcl.h) ------------------------------------------------- */
-
-static const char *const sampler_names[SDCL_SAMPLER_COUNT] = {
-  [SDCL_SAMPLER_EULER] = "euler",
-  [SDCL_SAMPLER_EULER_A] = "euler_a",
-  [SDCL_SAMPLER_DDIM] = "ddim",
-  [SDCL_SAMPLER_DPMPP_2M] = "dpmpp_2m",
-  [SDCL_SAMPLER_LCM] = "lcm",
-};
-
-static const struct {
-  const char *alias;
-  sdcl_sampler sampler;
-} sampler_aliases[] = {
-  { "euler_ancestral", SDCL_SAMPLER_EULER_A }, { "euler_a", SDCL_SAMPLER_EULER_A },
-  { "dpm++2m", SDCL_SAMPLER_DPMPP_2M },        { "dpmpp2m", SDCL_SAMPLER_DPMPP_2M },
-  { "dpm++_2m", SDCL_SAMPLER_DPMPP_2M },       { "dpmsolver++", SDCL_SAMPLER_DPMPP_2M },
-};
-
-const char *
-sdcl_sampler_name (sdcl_sampler sampler)
-{
-  if ((int) sampler < 0 || sampler >= SDCL_SAMPLER_COUNT)
-    return NULL;
-  return sampler_names[sampler];
-}
-
-/* Lower case, '-' and ' ' read as '_'.  Returns false when it does not fit. */
-static bool
-normalize_name (const char *name, char *out, size_t size)
-{
-  size_t len = strlen (name);
-  if (len == 0 || len >= size)
-    return false;
-  for (size_t i = 0; i <= len; i++)
-    {
-      char c = (char) tolower ((unsigned char) name[i]);
-      out[i] = (c == '-' || c == ' ') ? '_' : c;
-    }
-  return true;
-}
-
-bool
-sdcl_sampler_from_name (const char *name, sdcl_sampler *out)
-{
-  char key[32];
-  if (!name || !normalize_name (name, key, sizeof key))
-    return false;
-  for (int i = 0; i < SDCL_SAMPLER_COUNT; i++)
-    if (strcmp (key, sampler_names[i]) == 0)
-      {
-        *out = (sdcl_sampler) i;
-        return true;
-      }
-  for (size_t i = 0; i < G_N_ELEMENTS (sampler_aliases); i++)
-    if (strcmp (key, sampler_aliases[i].alias) == 0)
-      {
-        *out = sampler_aliases[i].sampler;
-        return true;
-      }
-  return false;
-}
 
 /* ---- configuration ---------------------------------------------------------- */
 
-typedef enum { SPACING_LEADING, SPACING_LINSPACE, SPACING_TRAILING } spacing;
-
-static bool
-has_karras_option (sdcl_sampler kind)
-{
-  return kind == SDCL_SAMPLER_EULER || kind == SDCL_SAMPLER_DPMPP_2M;
-}
-
 static sdcl_status
-resolve_spacing (sdcl_sampler kind, const char *name, spacing *out, sdcl_error *err)
+resolve_spacing (const sdcl_sampler_row *row, const char *name, sdcl_spacing *out,
+                 sdcl_error *err)
 {
   if (name[0] == '\0')
     {
-      bool leading = kind == SDCL_SAMPLER_DDIM || kind == SDCL_SAMPLER_LCM;
-      *out = leading ? SPACING_LEADING : SPACING_LINSPACE;
+      bool leading = row->options & SDCL_SAMPLER_LEADING_DEFAULT;
+      *out = leading ? SDCL_SPACING_LEADING : SDCL_SPACING_LINSPACE;
       return SDCL_OK;
     }
   static const char *const names[] = { "leading", "linspace", "trailing" };
   for (int i = 0; i < 3; i++)
     if (strcmp (name, names[i]) == 0)
       {
-        *out = (spacing) i;
+        *out = (sdcl_spacing) i;
         return SDCL_OK;
       }
   return sdcl_fail (err, SDCL_ERR_UNSUPPORTED_MODEL,
@@ -142,7 +70,8 @@ static sdcl_status
 check_arguments (sdcl_sampler kind, const sdcl_sched_config *cfg, int steps, bool karras,
                  sdcl_error *err)
 {
-  if (!sdcl_sampler_name (kind))
+  const sdcl_sampler_row *row = sdcl_sampler_row_of (kind);
+  if (!row)
     return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT, "unknown sampler %d", (int) kind);
   int T = cfg->num_train_timesteps;
   if (T < 2 || T > SDCL_TRAIN_STEPS_MAX)
@@ -155,14 +84,13 @@ check_arguments (sdcl_sampler kind, const sdcl_sched_config *cfg, int steps, boo
     return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT,
                       "%d steps: the %s sampler takes 1 to %d (the model's training steps)",
                       steps, sdcl_sampler_name (kind), T);
-  if (kind == SDCL_SAMPLER_LCM && (steps > LCM_ORIGIN_STEPS || T < LCM_ORIGIN_STEPS))
+  if (row->max_steps && (steps > row->max_steps || T < row->max_steps))
     return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT,
-                      "%d steps: the lcm sampler takes 1 to %d (its distillation schedule)", steps,
-                      LCM_ORIGIN_STEPS);
-  if (karras && !has_karras_option (kind))
-    return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT,
-                      "Karras sigmas exist for the euler and dpmpp_2m samplers, not %s",
-                      sdcl_sampler_name (kind));
+                      "%d steps: the %s sampler takes 1 to %d (its distillation schedule)", steps,
+                      row->name, row->max_steps);
+  if (karras && !(row->options & SDCL_SAMPLER_KARRAS))
+    return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT, "the %s sampler has no Karras sigmas",
+                      row->name);
   return SDCL_OK;
 }
 
@@ -293,21 +221,21 @@ np_arange_down_at (double start, double step, int i)
 /* The N inference timesteps, descending, as diffusers makes them for DDIM and
  * Euler-type schedulers (Euler keeps linspace fractional: `fractional`). */
 static void
-spaced_timesteps (spacing sp, int T, int N, int offset, bool fractional, double *t)
+spaced_timesteps (sdcl_spacing sp, int T, int N, int offset, bool fractional, double *t)
 {
   for (int i = 0; i < N; i++)
     {
       int k = N - 1 - i; /* ascending position */
       switch (sp)
         {
-        case SPACING_LEADING:
+        case SDCL_SPACING_LEADING:
           t[i] = (double) k * (T / N) + offset;
           break;
-        case SPACING_LINSPACE:
+        case SDCL_SPACING_LINSPACE:
           t[i] = np_linspace_at (T - 1, N, true, k);
           t[i] = fractional ? (double) (float) t[i] : round_half_even (t[i]);
           break;
-        case SPACING_TRAILING:
+        case SDCL_SPACING_TRAILING:
           t[i] = round_half_even (np_arange_down_at (T, (double) T / N, i)) - 1.0;
           break;
         }
@@ -316,20 +244,20 @@ spaced_timesteps (spacing sp, int T, int N, int offset, bool fractional, double 
 
 /* DPMSolverMultistepScheduler: N + 1 points with the last one dropped. */
 static void
-dpm_timesteps (spacing sp, int T, int N, int offset, double *t)
+dpm_timesteps (sdcl_spacing sp, int T, int N, int offset, double *t)
 {
   for (int i = 0; i < N; i++)
     {
       int k = N - i; /* ascending position among N + 1 */
       switch (sp)
         {
-        case SPACING_LEADING:
+        case SDCL_SPACING_LEADING:
           t[i] = (double) k * (T / (N + 1)) + offset;
           break;
-        case SPACING_LINSPACE:
+        case SDCL_SPACING_LINSPACE:
           t[i] = round_half_even (np_linspace_at (T - 1, N + 1, true, k));
           break;
-        case SPACING_TRAILING:
+        case SDCL_SPACING_TRAILING:
           t[i] = round_half_even (np_arange_down_at (T, (double) T / N, i)) - 1.0;
           break;
         }
@@ -342,11 +270,11 @@ dpm_timesteps (spacing sp, int T, int N, int offset, double *t)
 static void
 lcm_timesteps (int T, int N, double *t)
 {
-  int k = T / LCM_ORIGIN_STEPS;
+  int k = T / SDCL_LCM_ORIGIN_STEPS;
   for (int i = 0; i < N; i++)
     {
-      int pick = (int) floor (np_linspace_at (LCM_ORIGIN_STEPS, N, false, i));
-      t[i] = (double) (k * (LCM_ORIGIN_STEPS - pick) - 1);
+      int pick = (int) floor (np_linspace_at (SDCL_LCM_ORIGIN_STEPS, N, false, i));
+      t[i] = (double) (k * (SDCL_LCM_ORIGIN_STEPS - pick) - 1);
     }
 }
 
@@ -413,7 +341,7 @@ sigma_to_t (const float *log_sigmas, int T, double sigma)
 /* Euler and Euler a: sigmas at the (fractional) timesteps; with Karras the
  * sigmas are respaced and the timesteps follow them. */
 static void
-euler_schedule (sdcl_sched *s, spacing sp, double *t)
+euler_sigmas (sdcl_sched *s, sdcl_spacing sp, double *t)
 {
   int N = s->n;
   spaced_timesteps (sp, s->T, N, s->cfg.steps_offset, true, t);
@@ -440,10 +368,11 @@ euler_schedule (sdcl_sched *s, spacing sp, double *t)
 /* DPM++ 2M: integer timesteps; Karras respaces the sigmas over the whole
  * training range and rounds the timesteps that follow them (diffusers skips
  * the rounding for the cosine schedule; its int64 cast then truncates). */
-static void
-dpm_schedule (sdcl_sched *s, spacing sp, double *t)
+void
+sdcl_schedule_dpm (sdcl_sched *s, sdcl_spacing sp, double *t)
 {
   int N = s->n;
+  s->sigmas = g_new (float, N + 1);
   dpm_timesteps (sp, s->T, N, s->cfg.steps_offset, t);
   if (s->karras)
     {
@@ -472,26 +401,52 @@ dpm_schedule (sdcl_sched *s, spacing sp, double *t)
  * spacing diffusers uses sqrt(max² + 1) instead (a quirk kept on purpose:
  * it is what SDXL's default scheduler does). */
 static float
-euler_init_noise_sigma (const sdcl_sched *s, spacing sp)
+euler_init_noise_sigma (const sdcl_sched *s, sdcl_spacing sp)
 {
   float max = 0.0f;
   for (int i = 0; i <= s->n; i++)
     max = s->sigmas[i] > max ? s->sigmas[i] : max;
-  return sp == SPACING_LEADING ? sqrtf (max * max + 1.0f) : max;
+  return sp == SDCL_SPACING_LEADING ? sqrtf (max * max + 1.0f) : max;
+}
+
+void
+sdcl_schedule_euler (sdcl_sched *s, sdcl_spacing sp, double *t)
+{
+  s->sigmas = g_new (float, s->n + 1);
+  euler_sigmas (s, sp, t);
+  s->init_noise_sigma = euler_init_noise_sigma (s, sp);
+}
+
+/* DDIM-type integer timesteps on the spacing grid. */
+void
+sdcl_schedule_discrete (sdcl_sched *s, sdcl_spacing sp, double *t)
+{
+  spaced_timesteps (sp, s->T, s->n, s->cfg.steps_offset, false, t);
+  for (int i = 0; i < s->n; i++)
+    s->timesteps[i] = (float) t[i];
+}
+
+void
+sdcl_schedule_lcm (sdcl_sched *s, sdcl_spacing sp, double *t)
+{
+  (void) sp; /* LCM keeps its distillation grid whatever the spacing */
+  lcm_timesteps (s->T, s->n, t);
+  for (int i = 0; i < s->n; i++)
+    s->timesteps[i] = (float) t[i];
 }
 
 /* ---- init / free ---------------------------------------------------------------- */
 
 static const char *
-spacing_name (spacing sp)
+spacing_name (sdcl_spacing sp)
 {
-  return sp == SPACING_LEADING ? "leading" : sp == SPACING_LINSPACE ? "linspace" : "trailing";
+  return sp == SDCL_SPACING_LEADING ? "leading" : sp == SDCL_SPACING_LINSPACE ? "linspace" : "trailing";
 }
 
 /* "leading" plus steps_offset can overshoot the training range (1000 steps,
  * offset 1: t = 1000), where diffusers fails with an index error. */
 static sdcl_status
-check_timesteps_in_range (const sdcl_sched *s, spacing sp, const double *t, sdcl_error *err)
+check_timesteps_in_range (const sdcl_sched *s, sdcl_spacing sp, const double *t, sdcl_error *err)
 {
   for (int i = 0; i < s->n; i++)
     if (t[i] < 0.0 || t[i] > s->T - 1)
@@ -503,48 +458,15 @@ check_timesteps_in_range (const sdcl_sched *s, spacing sp, const double *t, sdcl
   return SDCL_OK;
 }
 
-/* Fills timesteps, sigmas and init_noise_sigma for s->n steps; t receives
- * the timesteps in double for the range check. */
-static void
-inference_schedule (sdcl_sched *s, spacing sp, double *t)
-{
-  int N = s->n;
-  s->timesteps = g_new (float, N);
-  s->init_noise_sigma = 1.0f;
-  switch (s->kind)
-    {
-    case SDCL_SAMPLER_EULER:
-    case SDCL_SAMPLER_EULER_A:
-      s->sigmas = g_new (float, N + 1);
-      euler_schedule (s, sp, t);
-      s->init_noise_sigma = euler_init_noise_sigma (s, sp);
-      return;
-    case SDCL_SAMPLER_DPMPP_2M:
-      s->sigmas = g_new (float, N + 1);
-      dpm_schedule (s, sp, t);
-      return;
-    case SDCL_SAMPLER_DDIM:
-      spaced_timesteps (sp, s->T, N, s->cfg.steps_offset, false, t);
-      break;
-    case SDCL_SAMPLER_LCM:
-      lcm_timesteps (s->T, N, t);
-      break;
-    case SDCL_SAMPLER_COUNT:
-      break;
-    }
-  for (int i = 0; i < N; i++)
-    s->timesteps[i] = (float) t[i];
-}
-
 sdcl_status
 sdcl_sched_init (sdcl_sched *s, sdcl_sampler kind, const sdcl_sched_config *cfg, int steps,
                  bool karras, sdcl_error *err)
 {
   memset (s, 0, sizeof *s);
   sdcl_status st = check_arguments (kind, cfg, steps, karras, err);
-  spacing sp = SPACING_LEADING;
+  sdcl_spacing sp = SDCL_SPACING_LEADING;
   if (st == SDCL_OK)
-    st = resolve_spacing (kind, cfg->timestep_spacing, &sp, err);
+    st = resolve_spacing (sdcl_sampler_row_of (kind), cfg->timestep_spacing, &sp, err);
   if (st != SDCL_OK)
     return st;
 
@@ -561,7 +483,9 @@ sdcl_sched_init (sdcl_sched *s, sdcl_sampler kind, const sdcl_sched_config *cfg,
     }
 
   double *t = g_new (double, steps);
-  inference_schedule (s, sp, t);
+  s->timesteps = g_new (float, steps);
+  s->init_noise_sigma = 1.0f;
+  sdcl_sampler_row_of (kind)->schedule (s, sp, t);
   st = check_timesteps_in_range (s, sp, t, err);
   g_free (t);
   if (st != SDCL_OK)

@@ -14,7 +14,7 @@
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
-#include "scheduler.h"
+#include "sampler_table.h"
 
 #include <math.h>
 #include <string.h>
@@ -32,7 +32,9 @@
 static float *
 draw_noise (sdcl_randn *rng, int64_t numel)
 {
-  float *noise = g_new (float, (gsize) numel);
+  /* sdcl_sched_step checked numel > 0; the compiler cannot see that through
+   * the table's function pointers. */
+  float *noise = g_new (float, numel > 0 ? (gsize) numel : 1);
   sdcl_randn_fill (rng, noise, numel);
   return noise;
 }
@@ -87,8 +89,8 @@ alpha_cumprod_at (const sdcl_sched *s, int t)
 }
 
 /* DDIM (§6.3): the previous timestep is always t − T // N. */
-static void
-ddim_step (sdcl_sched *s, const float *model_out, float *x, int64_t numel, sdcl_randn *rng,
+void
+sdcl_step_ddim (sdcl_sched *s, const float *model_out, float *x, int64_t numel, sdcl_randn *rng,
            float *x0_out)
 {
   int t = (int) s->timesteps[s->step_index];
@@ -119,9 +121,9 @@ ddim_step (sdcl_sched *s, const float *model_out, float *x, int64_t numel, sdcl_
 
 /* LCM (§6.10): consistency boundary condition, then re-noising to the next
  * timestep with fresh noise (except after the last step). */
-static void
-lcm_step (sdcl_sched *s, const float *model_out, float *x, int64_t numel, sdcl_randn *rng,
-          float *x0_out)
+void
+sdcl_step_lcm (sdcl_sched *s, const float *model_out, float *x, int64_t numel, sdcl_randn *rng,
+               float *x0_out)
 {
   int i_step = s->step_index;
   bool last = i_step == s->n - 1;
@@ -181,12 +183,12 @@ ve_x0 (sdcl_prediction pred, ve_level l, float x, float out)
  * sigma_down, then noise of sigma_up (drawn every step, even when it is 0). */
 static void
 euler_step (sdcl_sched *s, const float *model_out, float *x, int64_t numel, sdcl_randn *rng,
-            float *x0_out)
+            float *x0_out, bool ancestral)
 {
   ve_level now = ve_level_at (s->sigmas[s->step_index]);
   float sigma_next = s->sigmas[s->step_index + 1];
   float sigma_up = 0.0f, target = sigma_next;
-  if (s->kind == SDCL_SAMPLER_EULER_A)
+  if (ancestral)
     {
       float from_sq = now.sigma * now.sigma, to_sq = sigma_next * sigma_next;
       sigma_up = sqrtf (to_sq * (from_sq - to_sq) / from_sq);
@@ -202,13 +204,27 @@ euler_step (sdcl_sched *s, const float *model_out, float *x, int64_t numel, sdcl
       if (x0_out)
         x0_out[i] = x0;
     }
-  if (s->kind == SDCL_SAMPLER_EULER_A)
+  if (ancestral)
     {
       float *noise = draw_noise (rng, numel);
       for (int64_t i = 0; i < numel; i++)
         x[i] = x[i] + noise[i] * sigma_up;
       g_free (noise);
     }
+}
+
+void
+sdcl_step_euler (sdcl_sched *s, const float *model_out, float *x, int64_t numel, sdcl_randn *rng,
+                 float *x0_out)
+{
+  euler_step (s, model_out, x, numel, rng, x0_out, false);
+}
+
+void
+sdcl_step_euler_a (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
+                   sdcl_randn *rng, float *x0_out)
+{
+  euler_step (s, model_out, x, numel, rng, x0_out, true);
 }
 
 /* ---- DPM-Solver++ 2M (§6.9): VP latents, steps in log-SNR λ = −log σ ------ */
@@ -247,9 +263,11 @@ dpm_x0 (sdcl_prediction pred, dpm_level l, float x, float out)
 /* First order at the first step run and at the last step (final sigma 0),
  * second order (midpoint) in between.  Reaching sigma 0 is the limit
  * x = x0 prediction, taken explicitly (diffusers gets it through log(0)). */
-static void
-dpm_step (sdcl_sched *s, const float *model_out, float *x, int64_t numel, float *x0_out)
+void
+sdcl_step_dpmpp_2m (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
+                    sdcl_randn *rng, float *x0_out)
 {
+  (void) rng; /* deterministic */
   int i_step = s->step_index;
   float sigma_next = s->sigmas[i_step + 1];
   bool to_zero = sigma_next == 0.0f;
@@ -297,7 +315,7 @@ dpm_step (sdcl_sched *s, const float *model_out, float *x, int64_t numel, float 
 void
 sdcl_sched_scale_input (const sdcl_sched *s, const float *x, float *x_in, int64_t numel)
 {
-  if (s->kind == SDCL_SAMPLER_EULER || s->kind == SDCL_SAMPLER_EULER_A)
+  if (sdcl_sampler_row_of (s->kind)->form == SDCL_LATENT_VE)
     {
       float sigma = s->sigmas[s->step_index];
       float scale = sqrtf (sigma * sigma + 1.0f);
@@ -311,8 +329,8 @@ sdcl_sched_scale_input (const sdcl_sched *s, const float *x, float *x_in, int64_
 static bool
 draws_noise (const sdcl_sched *s)
 {
-  return s->kind == SDCL_SAMPLER_EULER_A || s->kind == SDCL_SAMPLER_LCM
-         || (s->kind == SDCL_SAMPLER_DDIM && s->eta > 0.0f);
+  unsigned options = sdcl_sampler_row_of (s->kind)->options;
+  return (options & SDCL_SAMPLER_NOISE) || ((options & SDCL_SAMPLER_ETA) && s->eta > 0.0f);
 }
 
 void
@@ -328,24 +346,7 @@ sdcl_sched_step (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
       s->prev_x0 = NULL;
     }
   s->numel = numel;
-  switch (s->kind)
-    {
-    case SDCL_SAMPLER_DDIM:
-      ddim_step (s, model_out, x, numel, rng, x0_out);
-      break;
-    case SDCL_SAMPLER_EULER:
-    case SDCL_SAMPLER_EULER_A:
-      euler_step (s, model_out, x, numel, rng, x0_out);
-      break;
-    case SDCL_SAMPLER_DPMPP_2M:
-      dpm_step (s, model_out, x, numel, x0_out);
-      break;
-    case SDCL_SAMPLER_LCM:
-      lcm_step (s, model_out, x, numel, rng, x0_out);
-      break;
-    case SDCL_SAMPLER_COUNT:
-      break;
-    }
+  sdcl_sampler_row_of (s->kind)->step (s, model_out, x, numel, rng, x0_out);
   s->step_index++;
 }
 
@@ -354,26 +355,23 @@ sdcl_sched_add_noise (const sdcl_sched *s, const float *x0, const float *noise, 
                       float *out, int64_t numel)
 {
   g_return_if_fail (index >= 0 && index < s->n);
-  switch (s->kind)
+  switch (sdcl_sampler_row_of (s->kind)->form)
     {
-    case SDCL_SAMPLER_EULER:
-    case SDCL_SAMPLER_EULER_A:
+    case SDCL_LATENT_VE:
       {
         float sigma = s->sigmas[index];
         for (int64_t i = 0; i < numel; i++)
           out[i] = x0[i] + noise[i] * sigma;
         return;
       }
-    case SDCL_SAMPLER_DPMPP_2M:
+    case SDCL_LATENT_DPM:
       {
         dpm_level l = dpm_level_at (s->sigmas[index]);
         for (int64_t i = 0; i < numel; i++)
           out[i] = l.alpha * x0[i] + l.sigma * noise[i];
         return;
       }
-    case SDCL_SAMPLER_DDIM:
-    case SDCL_SAMPLER_LCM:
-    case SDCL_SAMPLER_COUNT:
+    case SDCL_LATENT_VP:
     default:
       {
         vp_level l = vp_level_at (s->alphas_cumprod[(int) s->timesteps[index]]);

@@ -230,9 +230,23 @@ typedef enum {
   SDCL_SAMPLER_COUNT
 } sdcl_sampler;
 
-/* "euler", "euler_a", "ddim", "dpmpp_2m", "lcm"; NULL for an invalid value. */
+/* The samplers, listed from the library so that every front end offers the
+ * same ones: values 0 .. sdcl_sampler_count () - 1 are valid. */
+int sdcl_sampler_count (void);
+/* The name the CLI, the GEGL enum nicks and the GIMP PDB take ("euler",
+ * "dpmpp_2m", ...); NULL for an invalid value. */
 const char *sdcl_sampler_name (sdcl_sampler sampler);
-/* Parses the names above; returns false for an unknown name. */
+/* What a user reads ("DPM++ 2M"), in English: a message of the "sdcl"
+ * gettext domain, so a front end shows g_dgettext ("sdcl", label).  NULL for
+ * an invalid value. */
+const char *sdcl_sampler_label (sdcl_sampler sampler);
+/* Whether the sampler takes Karras sigma spacing (karras_sigmas below). */
+bool sdcl_sampler_has_karras (sdcl_sampler sampler);
+/* Model evaluations per step (2 for second-order samplers such as Heun);
+ * 0 for an invalid value. */
+int sdcl_sampler_evals_per_step (sdcl_sampler sampler);
+/* Parses the names above (case-insensitive, '-' or ' ' for '_') and common
+ * other spellings ("euler_ancestral", "dpm++2m"); false for an unknown name. */
 bool sdcl_sampler_from_name (const char *name, sdcl_sampler *out);
 
 typedef enum {
@@ -263,7 +277,7 @@ typedef struct {
   int steps;
   float guidance;                /* classifier-free guidance scale; <= 1 disables CFG */
   sdcl_sampler sampler;
-  bool karras_sigmas;            /* Karras sigma spacing (Euler, DPM++ 2M; others ignore it) */
+  bool karras_sigmas;            /* Karras sigma spacing where sdcl_sampler_has_karras; others ignore it */
   uint64_t seed;
   sdcl_rng rng;
   int clip_skip;                 /* 0/1: last layer; k: k-th layer from the end (prompt only) */

@@ -276,6 +276,16 @@ on_progress (int step, int n, const sdcl_image *preview, void *user)
   return !cancel_flag;
 }
 
+/* "euler, euler_a, ..." from the library's sampler table (g_free it). */
+static char *
+sampler_list (void)
+{
+  GString *list = g_string_new (NULL);
+  for (int i = 0; i < sdcl_sampler_count (); i++)
+    g_string_append_printf (list, "%s%s", i ? ", " : "", sdcl_sampler_name ((sdcl_sampler) i));
+  return g_string_free (list, FALSE);
+}
+
 typedef struct {
   char *prompt, *negative, *sampler, *rng, *output;
   int steps, width, height, clip_skip, vae_tile;
@@ -294,8 +304,8 @@ parse_gen (gen_opts *g, sdcl_gen_params *p)
     }
   if (g->sampler && !sdcl_sampler_from_name (g->sampler, &p->sampler))
     {
-      fprintf (stderr, "sdcl: unknown sampler '%s' (euler, euler_a, ddim, dpmpp_2m, lcm)\n",
-               g->sampler);
+      g_autofree char *names = sampler_list ();
+      fprintf (stderr, "sdcl: unknown sampler '%s' (%s)\n", g->sampler, names);
       return EXIT_USAGE;
     }
   if (g->rng && strcmp (g->rng, "philox") == 0)
@@ -444,15 +454,19 @@ cmd_generate (gen_mode mode, int argc, char **argv)
 {
   model_opts mo = { .default_residency = SDCL_RESIDENCY_LEAN };
   gen_opts g = { .cfg = -1, .seed = -1 };
+  g_autofree char *names = sampler_list ();
+  g_autofree char *sampler_help = g_strdup_printf (
+      "%s (default %s; lcm needs few steps: 4-8 at --cfg 1-2)", names,
+      sdcl_sampler_name (sdcl_gen_default_params ().sampler));
   edit_opts e = { .strength = -1, .mask_blur = -1, .padding = -1 };
   GOptionEntry gen_entries[] = {
     { "prompt", 'p', 0, G_OPTION_ARG_STRING, &g.prompt, "What to draw", "TEXT" },
     { "negative", 'n', 0, G_OPTION_ARG_STRING, &g.negative, "What to avoid", "TEXT" },
     { "steps", 's', 0, G_OPTION_ARG_INT, &g.steps, "Denoising steps (default 20)", "N" },
     { "cfg", 'g', 0, G_OPTION_ARG_DOUBLE, &g.cfg, "Guidance scale (default 7.5; <= 1 disables)", "G" },
-    { "sampler", 0, 0, G_OPTION_ARG_STRING, &g.sampler,
-      "euler, euler_a, ddim, dpmpp_2m (default), lcm (few steps: 4-8 at --cfg 1-2)", "NAME" },
-    { "karras", 0, 0, G_OPTION_ARG_NONE, &g.karras, "Karras sigmas (default for dpmpp_2m/euler)", NULL },
+    { "sampler", 0, 0, G_OPTION_ARG_STRING, &g.sampler, sampler_help, "NAME" },
+    { "karras", 0, 0, G_OPTION_ARG_NONE, &g.karras,
+      "Karras sigmas (default, for the samplers that have them)", NULL },
     { "no-karras", 0, 0, G_OPTION_ARG_NONE, &g.no_karras, "Model's own sigma spacing", NULL },
     { "seed", 0, 0, G_OPTION_ARG_INT64, &g.seed, "Noise seed (default: random, printed)", "N" },
     { "rng", 0, 0, G_OPTION_ARG_STRING, &g.rng,

@@ -274,6 +274,36 @@ test_begin_index_resets_history (void)
   sdcl_sched_free (&b);
 }
 
+/* The public listing the front ends build their menus from: one entry per
+ * enum value, distinct names and labels, nothing past the end. */
+static void
+test_listing (void)
+{
+  CHECK (sdcl_sampler_count () == SDCL_SAMPLER_COUNT, "count %d", sdcl_sampler_count ());
+  for (int i = 0; i < sdcl_sampler_count (); i++)
+    {
+      const char *label = sdcl_sampler_label ((sdcl_sampler) i);
+      CHECK (label && label[0], "sampler %d has no label", i);
+      CHECK (sdcl_sampler_evals_per_step ((sdcl_sampler) i) >= 1, "sampler %d evaluations", i);
+      for (int j = 0; j < i && label; j++)
+        {
+          CHECK (strcmp (label, sdcl_sampler_label ((sdcl_sampler) j)) != 0, "label %s twice",
+                 label);
+          CHECK (strcmp (sdcl_sampler_name ((sdcl_sampler) i),
+                         sdcl_sampler_name ((sdcl_sampler) j)) != 0, "name of %d twice", i);
+        }
+    }
+  CHECK (strcmp (sdcl_sampler_label (SDCL_SAMPLER_DPMPP_2M), "DPM++ 2M") == 0, "dpmpp_2m label");
+  CHECK (sdcl_sampler_label (SDCL_SAMPLER_COUNT) == NULL, "COUNT has a label");
+  CHECK (sdcl_sampler_label ((sdcl_sampler) -1) == NULL, "-1 has a label");
+  CHECK (sdcl_sampler_evals_per_step (SDCL_SAMPLER_COUNT) == 0, "COUNT has evaluations");
+  /* Karras support as sdcl_sched_init enforces it (test_karras_rule). */
+  CHECK (sdcl_sampler_has_karras (SDCL_SAMPLER_EULER), "euler karras");
+  CHECK (sdcl_sampler_has_karras (SDCL_SAMPLER_DPMPP_2M), "dpmpp_2m karras");
+  CHECK (!sdcl_sampler_has_karras (SDCL_SAMPLER_DDIM), "ddim karras");
+  CHECK (!sdcl_sampler_has_karras (SDCL_SAMPLER_COUNT), "COUNT karras");
+}
+
 int
 main (void)
 {
@@ -282,6 +312,7 @@ main (void)
   test_unsupported_configs ();
   test_spacing_defaults ();
   test_names ();
+  test_listing ();
   test_aliasing ();
   test_begin_index_resets_history ();
   return check_finish ();

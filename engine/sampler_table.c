@@ -1,0 +1,122 @@
+/* The sampler table (sampler_table.h) and the public sampler names.
+ *
+ * Labels are English msgids of the "sdcl" gettext domain: po/POTFILES lists
+ * this file, so xgettext finds them through N_(), and the front ends
+ * translate them (g_dgettext ("sdcl", label)).  The engine itself never
+ * translates and does not depend on GIMP or GEGL.
+ *
+ * SPDX-License-Identifier: LGPL-3.0-or-later
+ */
+#include "sampler_table.h"
+
+#include <ctype.h>
+#include <string.h>
+
+#include <glib.h>
+
+/* Marks a msgid for xgettext without translating it here. */
+#define N_(text) text
+
+static const sdcl_sampler_row rows[] = {
+  [SDCL_SAMPLER_EULER] = { "euler", N_("Euler"), SDCL_SAMPLER_KARRAS, 1, 0, SDCL_LATENT_VE,
+                           sdcl_schedule_euler, sdcl_step_euler },
+  [SDCL_SAMPLER_EULER_A] = { "euler_a", N_("Euler ancestral"), SDCL_SAMPLER_NOISE, 1, 0,
+                             SDCL_LATENT_VE, sdcl_schedule_euler, sdcl_step_euler_a },
+  [SDCL_SAMPLER_DDIM] = { "ddim", N_("DDIM"), SDCL_SAMPLER_ETA | SDCL_SAMPLER_LEADING_DEFAULT, 1,
+                          0, SDCL_LATENT_VP, sdcl_schedule_discrete, sdcl_step_ddim },
+  [SDCL_SAMPLER_DPMPP_2M] = { "dpmpp_2m", N_("DPM++ 2M"), SDCL_SAMPLER_KARRAS, 1, 0,
+                              SDCL_LATENT_DPM, sdcl_schedule_dpm, sdcl_step_dpmpp_2m },
+  [SDCL_SAMPLER_LCM] = { "lcm", N_("LCM (for LCM models)"),
+                         SDCL_SAMPLER_NOISE | SDCL_SAMPLER_LEADING_DEFAULT, 1, SDCL_LCM_ORIGIN_STEPS,
+                         SDCL_LATENT_VP, sdcl_schedule_lcm, sdcl_step_lcm },
+};
+
+G_STATIC_ASSERT (G_N_ELEMENTS (rows) == SDCL_SAMPLER_COUNT);
+
+/* Other spellings people type (A1111's and diffusers' names). */
+static const struct {
+  const char *alias;
+  sdcl_sampler sampler;
+} aliases[] = {
+  { "euler_ancestral", SDCL_SAMPLER_EULER_A }, { "dpm++2m", SDCL_SAMPLER_DPMPP_2M },
+  { "dpmpp2m", SDCL_SAMPLER_DPMPP_2M },        { "dpm++_2m", SDCL_SAMPLER_DPMPP_2M },
+  { "dpmsolver++", SDCL_SAMPLER_DPMPP_2M },
+};
+
+const sdcl_sampler_row *
+sdcl_sampler_row_of (sdcl_sampler kind)
+{
+  if ((int) kind < 0 || kind >= SDCL_SAMPLER_COUNT)
+    return NULL;
+  return &rows[kind];
+}
+
+int
+sdcl_sampler_count (void)
+{
+  return SDCL_SAMPLER_COUNT;
+}
+
+const char *
+sdcl_sampler_name (sdcl_sampler sampler)
+{
+  const sdcl_sampler_row *row = sdcl_sampler_row_of (sampler);
+  return row ? row->name : NULL;
+}
+
+const char *
+sdcl_sampler_label (sdcl_sampler sampler)
+{
+  const sdcl_sampler_row *row = sdcl_sampler_row_of (sampler);
+  return row ? row->label : NULL;
+}
+
+bool
+sdcl_sampler_has_karras (sdcl_sampler sampler)
+{
+  const sdcl_sampler_row *row = sdcl_sampler_row_of (sampler);
+  return row && (row->options & SDCL_SAMPLER_KARRAS);
+}
+
+int
+sdcl_sampler_evals_per_step (sdcl_sampler sampler)
+{
+  const sdcl_sampler_row *row = sdcl_sampler_row_of (sampler);
+  return row ? row->evals_per_step : 0;
+}
+
+/* Lower case, '-' and ' ' read as '_'.  Returns false when it does not fit. */
+static bool
+normalize_name (const char *name, char *out, size_t size)
+{
+  size_t len = strlen (name);
+  if (len == 0 || len >= size)
+    return false;
+  for (size_t i = 0; i <= len; i++)
+    {
+      char c = (char) tolower ((unsigned char) name[i]);
+      out[i] = (c == '-' || c == ' ') ? '_' : c;
+    }
+  return true;
+}
+
+bool
+sdcl_sampler_from_name (const char *name, sdcl_sampler *out)
+{
+  char key[32];
+  if (!name || !normalize_name (name, key, sizeof key))
+    return false;
+  for (int i = 0; i < SDCL_SAMPLER_COUNT; i++)
+    if (strcmp (key, rows[i].name) == 0)
+      {
+        *out = (sdcl_sampler) i;
+        return true;
+      }
+  for (size_t i = 0; i < G_N_ELEMENTS (aliases); i++)
+    if (strcmp (key, aliases[i].alias) == 0)
+      {
+        *out = aliases[i].sampler;
+        return true;
+      }
+  return false;
+}
