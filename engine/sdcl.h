@@ -197,6 +197,9 @@ typedef struct {
   uint64_t device_bytes;       /* weight bytes on the device when the info is taken: every
                                 * network when resident, 0 between the runs of a
                                 * SDCL_RESIDENCY_LEAN model */
+  /* Keys of the model's scheduler_config.json that sdcl ignores,
+   * comma-separated, "" when none (owned by the model). */
+  const char *scheduler_ignored_keys;
 } sdcl_model_info;
 
 typedef struct sdcl_model sdcl_model;

@@ -244,6 +244,9 @@ cmd_info (int argc, char **argv)
               info.unet_in_channels == 9 ? " (inpainting)" : "", info.native_resolution,
               info.prediction == SDCL_PREDICTION_V ? "v" : info.prediction == SDCL_PREDICTION_SAMPLE ? "sample" : "epsilon",
               info.n_parameters / 1e6, dev.name, info.device_bytes / 1048576.0);
+      if (info.scheduler_ignored_keys[0])
+        printf ("note:         scheduler config keys sdcl ignores: %s\n",
+                info.scheduler_ignored_keys);
     }
   sdcl_model_free (model);
   sdcl_ctx_free (ctx);
