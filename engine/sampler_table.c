@@ -18,17 +18,20 @@
 #define N_(text) text
 
 static const sdcl_sampler_row rows[] = {
-  [SDCL_SAMPLER_EULER] = { "euler", N_("Euler"), SDCL_SAMPLER_KARRAS, 1, 0, SDCL_LATENT_VE,
+  [SDCL_SAMPLER_EULER] = { "euler", N_("Euler"), SDCL_SAMPLER_KARRAS, 1, 0, SDCL_LATENT_VE, NULL,
                            sdcl_schedule_euler, sdcl_step_euler },
   [SDCL_SAMPLER_EULER_A] = { "euler_a", N_("Euler ancestral"), SDCL_SAMPLER_NOISE, 1, 0,
-                             SDCL_LATENT_VE, sdcl_schedule_euler, sdcl_step_euler_a },
+                             SDCL_LATENT_VE, NULL, sdcl_schedule_euler, sdcl_step_euler_a },
   [SDCL_SAMPLER_DDIM] = { "ddim", N_("DDIM"), SDCL_SAMPLER_ETA | SDCL_SAMPLER_LEADING_DEFAULT, 1,
-                          0, SDCL_LATENT_VP, sdcl_schedule_discrete, sdcl_step_ddim },
+                          0, SDCL_LATENT_VP, NULL, sdcl_schedule_discrete, sdcl_step_ddim },
   [SDCL_SAMPLER_DPMPP_2M] = { "dpmpp_2m", N_("DPM++ 2M"), SDCL_SAMPLER_KARRAS, 1, 0,
-                              SDCL_LATENT_DPM, sdcl_schedule_dpm, sdcl_step_dpmpp_2m },
+                              SDCL_LATENT_DPM, NULL, sdcl_schedule_dpm, sdcl_step_dpmpp_2m },
   [SDCL_SAMPLER_LCM] = { "lcm", N_("LCM (for LCM models)"),
                          SDCL_SAMPLER_NOISE | SDCL_SAMPLER_LEADING_DEFAULT, 1, SDCL_LCM_ORIGIN_STEPS,
-                         SDCL_LATENT_VP, sdcl_schedule_lcm, sdcl_step_lcm },
+                         SDCL_LATENT_VP, NULL, sdcl_schedule_lcm, sdcl_step_lcm },
+  [SDCL_SAMPLER_DDPM] = { "ddpm", N_("DDPM"), SDCL_SAMPLER_NOISE | SDCL_SAMPLER_LEADING_DEFAULT, 1, 0,
+                          SDCL_LATENT_VP, sdcl_check_ddpm, sdcl_schedule_discrete,
+                          sdcl_step_ddpm },
 };
 
 G_STATIC_ASSERT (G_N_ELEMENTS (rows) == SDCL_SAMPLER_COUNT);

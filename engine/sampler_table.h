@@ -53,6 +53,8 @@ typedef struct {
   int evals_per_step;      /* model evaluations per step */
   int max_steps;           /* upper step limit besides the training steps (0: none) */
   sdcl_latent_form form;
+  /* Refuses configurations the sampler does not implement (NULL: none). */
+  sdcl_status (*check) (const sdcl_sched_config *cfg, sdcl_error *err);
   sdcl_schedule_fn schedule;
   sdcl_step_fn step;
 } sdcl_sampler_row;
@@ -75,6 +77,9 @@ void sdcl_step_euler_a (sdcl_sched *s, const float *model_out, float *x, int64_t
                         sdcl_randn *rng, float *x0_out);
 void sdcl_step_dpmpp_2m (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
                          sdcl_randn *rng, float *x0_out);
+void sdcl_step_ddpm (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
+                     sdcl_randn *rng, float *x0_out);
+sdcl_status sdcl_check_ddpm (const sdcl_sched_config *cfg, sdcl_error *err);
 void sdcl_step_lcm (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
                     sdcl_randn *rng, float *x0_out);
 

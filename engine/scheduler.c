@@ -91,6 +91,8 @@ check_arguments (sdcl_sampler kind, const sdcl_sched_config *cfg, int steps, boo
   if (karras && !(row->options & SDCL_SAMPLER_KARRAS))
     return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT, "the %s sampler has no Karras sigmas",
                       row->name);
+  if (row->check)
+    return row->check (cfg, err);
   return SDCL_OK;
 }
 

@@ -14,9 +14,11 @@
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
+#include "api_internal.h"
 #include "sampler_table.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <glib.h>
@@ -28,6 +30,13 @@
 #elif defined(__GNUC__)
 #pragma GCC optimize("fp-contract=off")
 #endif
+
+static int
+compare_floats (const void *a, const void *b)
+{
+  float x = *(const float *) a, y = *(const float *) b;
+  return (x > y) - (x < y);
+}
 
 static float *
 draw_noise (sdcl_randn *rng, int64_t numel)
@@ -89,9 +98,53 @@ alpha_cumprod_at (const sdcl_sched *s, int t)
 }
 
 /* DDIM (§6.3): the previous timestep is always t − T // N. */
+/* torch.quantile(v, q) with linear interpolation, on a sorted copy. */
+static float
+quantile (const float *v, int64_t n, float q)
+{
+  float *sorted = g_memdup2 (v, (gsize) n * sizeof *v);
+  qsort (sorted, (size_t) n, sizeof *sorted, compare_floats);
+  float rank = q * (float) (n - 1);
+  int64_t below = (int64_t) floorf (rank);
+  int64_t above = below + 1 < n ? below + 1 : n - 1;
+  float w = rank - (float) below, a = sorted[below], b = sorted[above];
+  /* torch.lerp's two-sided form */
+  float value = w < 0.5f ? a + w * (b - a) : b - (b - a) * (1.0f - w);
+  g_free (sorted);
+  return value;
+}
+
+/* DDPM and DDIM: the x0 estimate clipped to +-clip_sample_range, or with
+ * dynamic thresholding (Imagen): s = the ratio-quantile of |x0| clamped to
+ * [1, sample_max_value], x0 clamped to +-s and divided by s.  One batch
+ * entry: the latents of one image. */
+static void
+limit_x0 (const sdcl_sched_config *cfg, float *x0, int64_t numel)
+{
+  float bound, scale = 1.0f;
+  if (cfg->thresholding)
+    {
+      float *magnitude = g_new (float, numel > 0 ? (gsize) numel : 1);
+      for (int64_t i = 0; i < numel; i++)
+        magnitude[i] = fabsf (x0[i]);
+      float q = quantile (magnitude, numel, cfg->dynamic_thresholding_ratio);
+      g_free (magnitude);
+      bound = scale = fminf (fmaxf (q, 1.0f), cfg->sample_max_value);
+    }
+  else if (cfg->clip_sample)
+    bound = cfg->clip_sample_range;
+  else
+    return;
+  for (int64_t i = 0; i < numel; i++)
+    {
+      float v = fminf (fmaxf (x0[i], -bound), bound);
+      x0[i] = cfg->thresholding ? v / scale : v;
+    }
+}
+
 void
 sdcl_step_ddim (sdcl_sched *s, const float *model_out, float *x, int64_t numel, sdcl_randn *rng,
-           float *x0_out)
+                float *x0_out)
 {
   int t = (int) s->timesteps[s->step_index];
   int prev_t = t - s->T / s->n;
@@ -105,18 +158,116 @@ sdcl_step_ddim (sdcl_sched *s, const float *model_out, float *x, int64_t numel, 
   float sqrt_alpha_prev = sqrtf (alpha_prev);
   float *noise = s->eta > 0.0f ? draw_noise (rng, numel) : NULL;
 
+  /* epsilon comes from the x0 before clipping, as in diffusers */
+  float *x0 = g_new (float, numel > 0 ? (gsize) numel : 1);
+  float *eps = g_new (float, numel > 0 ? (gsize) numel : 1);
   for (int64_t i = 0; i < numel; i++)
     {
-      float x0 = vp_x0 (s->cfg.prediction_type, now, x[i], model_out[i]);
-      float eps = vp_epsilon (s->cfg.prediction_type, now, x[i], model_out[i], x0);
-      float prev = sqrt_alpha_prev * x0 + direction_coef * eps;
+      x0[i] = vp_x0 (s->cfg.prediction_type, now, x[i], model_out[i]);
+      eps[i] = vp_epsilon (s->cfg.prediction_type, now, x[i], model_out[i], x0[i]);
+    }
+  limit_x0 (&s->cfg, x0, numel);
+  for (int64_t i = 0; i < numel; i++)
+    {
+      float prev = sqrt_alpha_prev * x0[i] + direction_coef * eps[i];
       if (noise)
         prev = prev + std_dev * noise[i];
       x[i] = prev;
       if (x0_out)
-        x0_out[i] = x0;
+        x0_out[i] = x0[i];
     }
+  g_free (x0);
+  g_free (eps);
   g_free (noise);
+}
+
+/* DDPM's variance choices (diffusers' variance_type). */
+typedef enum { DDPM_FIXED_SMALL, DDPM_FIXED_SMALL_LOG, DDPM_FIXED_LARGE } ddpm_variance;
+
+static const char *const ddpm_variance_names[] = { "fixed_small", "fixed_small_log",
+                                                   "fixed_large" };
+
+static bool
+ddpm_variance_of (const sdcl_sched_config *cfg, ddpm_variance *out)
+{
+  for (int i = 0; i < (int) G_N_ELEMENTS (ddpm_variance_names); i++)
+    if (strcmp (cfg->variance_type, ddpm_variance_names[i]) == 0)
+      {
+        *out = (ddpm_variance) i;
+        return true;
+      }
+  return false;
+}
+
+sdcl_status
+sdcl_check_ddpm (const sdcl_sched_config *cfg, sdcl_error *err)
+{
+  ddpm_variance v;
+  if (!ddpm_variance_of (cfg, &v))
+    return sdcl_fail (err, SDCL_ERR_UNSUPPORTED_MODEL,
+                      "the ddpm sampler does not implement variance_type \"%s\" (fixed_small, "
+                      "fixed_small_log, fixed_large)", cfg->variance_type);
+  return SDCL_OK;
+}
+
+/* The standard deviation of the noise DDPM adds going from ā_t to ā_prev:
+ * sqrt of the posterior variance β̃ = (1 − ā_prev)/(1 − ā_t)·β (fixed_small,
+ * clamped at 1e-20 as diffusers does before its log) or of β itself
+ * (fixed_large), β = 1 − ā_t/ā_prev. */
+static float
+ddpm_noise_std (ddpm_variance kind, float alpha_t, float alpha_prev)
+{
+  float beta = 1.0f - alpha_t / alpha_prev;
+  float posterior = (1.0f - alpha_prev) / (1.0f - alpha_t) * beta;
+  posterior = posterior > 1e-20f ? posterior : 1e-20f;
+  switch (kind)
+    {
+    case DDPM_FIXED_SMALL_LOG:
+      return expf (0.5f * logf (posterior));
+    case DDPM_FIXED_LARGE:
+      return sqrtf (beta);
+    case DDPM_FIXED_SMALL:
+    default:
+      return sqrtf (posterior);
+    }
+}
+
+/* DDPM (Ho et al. 2020, diffusers' DDPMScheduler): the posterior mean
+ * q(x_prev | x_t, x0) from the (clipped) x0 estimate, plus noise of the
+ * chosen variance except at t = 0.  The previous level is the next
+ * timestep of the schedule (ā = 1 after the last one). */
+void
+sdcl_step_ddpm (sdcl_sched *s, const float *model_out, float *x, int64_t numel, sdcl_randn *rng,
+                float *x0_out)
+{
+  int i_step = s->step_index;
+  int t = (int) s->timesteps[i_step];
+  float alpha_t = s->alphas_cumprod[t];
+  float alpha_prev = i_step + 1 < s->n ? s->alphas_cumprod[(int) s->timesteps[i_step + 1]] : 1.0f;
+  vp_level now = vp_level_at (alpha_t);
+  float beta_t = 1.0f - alpha_t, beta_prev = 1.0f - alpha_prev;
+  float current_alpha = alpha_t / alpha_prev, current_beta = 1.0f - current_alpha;
+  float x0_coef = (sqrtf (alpha_prev) * current_beta) / beta_t;
+  float x_coef = sqrtf (current_alpha) * beta_prev / beta_t;
+  ddpm_variance kind = DDPM_FIXED_SMALL;
+  ddpm_variance_of (&s->cfg, &kind); /* checked at init */
+
+  float *x0 = x0_out ? x0_out : g_new (float, numel > 0 ? (gsize) numel : 1);
+  for (int64_t i = 0; i < numel; i++)
+    x0[i] = vp_x0 (s->cfg.prediction_type, now, x[i], model_out[i]);
+  limit_x0 (&s->cfg, x0, numel);
+  for (int64_t i = 0; i < numel; i++)
+    x[i] = x0_coef * x0[i] + x_coef * x[i];
+  if (t > 0)
+    {
+      float std = ddpm_noise_std (kind, alpha_t, alpha_prev);
+      float *noise = draw_noise (rng, numel);
+      for (int64_t i = 0; i < numel; i++)
+        x[i] = x[i] + std * noise[i];
+      g_free (noise);
+    }
+  if (x0 != x0_out)
+    g_free (x0);
 }
 
 /* LCM (§6.10): consistency boundary condition, then re-noising to the next

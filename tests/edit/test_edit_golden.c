@@ -50,6 +50,8 @@ static const edit_case cases[] = {
   { "inpaint4_euler", "models/tiny-sd", SDCL_SAMPLER_EULER, true },
   { "inpaint4_ddim_s0.75", "models/tiny-sd", SDCL_SAMPLER_DDIM, true },
   { "inpaint9_ddim", "models/tiny-sd-inpaint", SDCL_SAMPLER_DDIM, true },
+  { "img2img_ddpm_0.5", "models/tiny-sd", SDCL_SAMPLER_DDPM, false },
+  { "inpaint4_ddpm", "models/tiny-sd", SDCL_SAMPLER_DDPM, true },
 };
 
 static int progress_calls;

@@ -8,6 +8,7 @@ Writes (under fixtures/):
     golden/img2img_<ddim|euler>_<0.3|0.75>.safetensors (+ .json)
     golden/inpaint4_<ddim|euler>.safetensors, golden/inpaint4_ddim_s0.75.safetensors,
     golden/inpaint9_ddim.safetensors (+ .json each)
+    golden/img2img_<sampler>_0.5, golden/inpaint4_<sampler> for LATER_SAMPLERS
 
 Every pipeline run is instrumented without changing what it computes
 (randn_tensor wrapped in the pipeline, VAE and scheduler modules; vae.encode,
@@ -50,8 +51,15 @@ SEED_INPAINT_CONV_IN = 1204
 MASK_X = (13, 35)
 MASK_Y = (19, 45)
 
-SCHEDULERS = {'ddim': 'DDIMScheduler', 'euler': 'EulerDiscreteScheduler'}
+SCHEDULERS = {'ddim': 'DDIMScheduler', 'euler': 'EulerDiscreteScheduler',
+              'ddpm': 'DDPMScheduler'}
 IMG2IMG_STRENGTHS = (0.3, 0.75)
+# Samplers added later get one img2img run at this strength and one
+# 4-channel inpaint at strength 1 each (keeps the fixtures small).
+LATER_SAMPLERS = ('ddpm',)
+LATER_STRENGTH = 0.5
+# VP samplers: add_noise is sqrt(ab)*x0 + sqrt(1-ab)*eps at the integer timestep.
+VP_SAMPLERS = ('ddim', 'ddpm')
 
 _RANDN_MODULES = [
     'diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion_img2img',
@@ -59,6 +67,7 @@ _RANDN_MODULES = [
     'diffusers.models.autoencoders.vae',
     'diffusers.schedulers.scheduling_ddim',
     'diffusers.schedulers.scheduling_euler_discrete',
+    'diffusers.schedulers.scheduling_ddpm',
 ]
 _DRAW_KIND = {
     'pipeline_stable_diffusion_img2img': 'pipeline',
@@ -66,6 +75,7 @@ _DRAW_KIND = {
     'vae': 'vae_posterior_sample',
     'scheduling_ddim': 'scheduler_step',
     'scheduling_euler_discrete': 'scheduler_step',
+    'scheduling_ddpm': 'scheduler_step',
 }
 
 
@@ -372,7 +382,7 @@ def _context(pipe):
 
 def _add_noise_doc(sched_name, sched, x0, eps, idx, t):
     """add_noise written from §7 step 3 (not the scheduler's method)."""
-    if sched_name == 'ddim':
+    if sched_name in VP_SAMPLERS:
         ab = sched.alphas_cumprod[int(t)]
         return ab.sqrt() * x0 + (1 - ab).sqrt() * eps
     return x0 + sched.sigmas[idx] * eps
@@ -402,7 +412,9 @@ def img2img_one(components, sched_name, strength, init_pil, out_dir, ctx_ref):
     # What the pipeline did.
     _check_stream(rec)
     kinds = [k for k, _ in rec.draws]
-    assert kinds == ['vae_posterior_sample', 'pipeline'], kinds
+    # stochastic samplers draw their step noise after these two
+    assert kinds[:2] == ['vae_posterior_sample', 'pipeline'], kinds
+    assert all(k == 'scheduler_step' for k in kinds[2:]), kinds
     assert len(rec.encodes) == 1 and torch.equal(rec.encodes[0], init_m), 'preprocess is not k/255*2-1'
     assert len(rec.add_noise) == 1 and len(rec.steps) == n and len(rec.latents) == n
     an = rec.add_noise[0]
@@ -435,7 +447,7 @@ def img2img_one(components, sched_name, strength, init_pil, out_dir, ctx_ref):
             xin = s.scale_model_input(torch.cat([lat] * 2), t)
             e = unet(xin, t, encoder_hidden_states=ctx).sample
             e = e[0:1] + GUIDANCE * (e[1:2] - e[0:1])
-            lat = s.step(e, t, lat).prev_sample
+            lat = s.step(e, t, lat, generator=g).prev_sample
             assert torch.equal(lat, rec.latents[i]), (sched_name, strength, i)
         img = (vae.decode(lat / vae.config.scaling_factor).sample / 2 + 0.5).clamp(0, 1)
         assert torch.equal(img[0].permute(1, 2, 0), image), 'image != clamp(decode/2+0.5)'
@@ -475,7 +487,7 @@ def img2img_one(components, sched_name, strength, init_pil, out_dir, ctx_ref):
         'add_noise_scale': ({'sqrt_alpha_cumprod': float(full.alphas_cumprod[int(timesteps[0])].sqrt()),
                              'sqrt_one_minus_alpha_cumprod':
                                  float((1 - full.alphas_cumprod[int(timesteps[0])]).sqrt())}
-                            if sched_name == 'ddim' else {'sigma': float(full.sigmas[t_start])}),
+                            if sched_name in VP_SAMPLERS else {'sigma': float(full.sigmas[t_start])}),
         'init_noise_sigma_used': False,
         'scheduler_class': type(sched).__name__,
         'scheduler_config': _sched_config(sched),
@@ -519,7 +531,8 @@ def inpaint_one(components, sched_name, strength, init_pil, mask_pil, out_dir, c
     kinds = [k for k, _ in rec.draws]
     encodes_img = not nine or strength < 1.0
     expect = (['vae_posterior_sample'] if encodes_img else []) + ['pipeline', 'vae_posterior_sample']
-    assert kinds == expect, kinds
+    assert kinds[:len(expect)] == expect, kinds
+    assert all(k == 'scheduler_step' for k in kinds[len(expect):]), kinds
     assert len(rec.encodes) == len(expect) - 1
     if encodes_img:
         assert torch.equal(rec.encodes[0], init_m)
@@ -563,7 +576,7 @@ def inpaint_one(components, sched_name, strength, init_pil, mask_pil, out_dir, c
                 assert torch.equal(xin, rec.unet_in[i][0]), ('unet input', i)
             eps = unet(xin, t, encoder_hidden_states=ctx).sample
             eps = eps[0:1] + GUIDANCE * (eps[1:2] - eps[0:1])
-            lat = s.step(eps, t, lat).prev_sample
+            lat = s.step(eps, t, lat, generator=g).prev_sample
             step_out.append(lat)
             if not nine:
                 if i < n - 1:
@@ -617,10 +630,13 @@ def inpaint_one(components, sched_name, strength, init_pil, mask_pil, out_dir, c
         'vae_posterior_sample': None, 'pipeline': 'noise (prepare_latents)',
     }
     order = _draw_list(rec)
+    last_posterior = max(d['index'] for d in order if d['kind'] == 'vae_posterior_sample')
     for d in order:
         if d['kind'] == 'pipeline':
             d['meaning'] = draw_meaning['pipeline']
-        elif d['index'] == len(order) - 1:
+        elif d['kind'] == 'scheduler_step':
+            d['meaning'] = 'the sampler\'s step noise'
+        elif d['index'] == last_posterior:
             d['meaning'] = 'posterior sample of masked_image (prepare_mask_latents)' + \
                 ('' if nine else '; unused by the 4-channel model')
         else:
@@ -688,6 +704,10 @@ def write_all(fixtures):
     ctx = _context(p)
     comps = (unet, vae, text, tok)
     for name in SCHEDULERS:
+        if name in LATER_SAMPLERS:
+            img2img_one(comps, name, LATER_STRENGTH, init_pil, golden, ctx)
+            inpaint_one(comps, name, 1.0, init_pil, mask_pil, golden, ctx, 'inpaint4_' + name)
+            continue
         for s in IMG2IMG_STRENGTHS:
             img2img_one(comps, name, s, init_pil, golden, ctx)
     inpaint_one(comps, 'ddim', 1.0, init_pil, mask_pil, golden, ctx, 'inpaint4_ddim')

@@ -19,8 +19,8 @@ import sys
 import diffusers
 import numpy as np
 import torch
-from diffusers import (DDIMScheduler, DPMSolverMultistepScheduler, EulerAncestralDiscreteScheduler,
-                       EulerDiscreteScheduler, LCMScheduler)
+from diffusers import (DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler,
+                       EulerAncestralDiscreteScheduler, EulerDiscreteScheduler, LCMScheduler)
 
 from goldens import save, write_json
 
@@ -48,6 +48,7 @@ CLASSES = {
     'euler_a': EulerAncestralDiscreteScheduler,
     'dpmpp_2m': DPMSolverMultistepScheduler,
     'lcm': LCMScheduler,
+    'ddpm': DDPMScheduler,
 }
 
 # ---- randn ------------------------------------------------------------------
@@ -105,6 +106,10 @@ SCHEDULE_VARIANTS = {
     'dpmpp_2m.karras': ('dpmpp_2m', True, {}),
     'dpmpp_2m.karras.cosine': ('dpmpp_2m', True, {'beta_schedule': 'squaredcos_cap_v2'}),
     'lcm': ('lcm', False, {}),
+    'ddpm': ('ddpm', False, {}),
+    'ddpm.linspace': ('ddpm', False, {'timestep_spacing': 'linspace'}),
+    'ddpm.trailing.cosine': ('ddpm', False, {'timestep_spacing': 'trailing',
+                                             'beta_schedule': 'squaredcos_cap_v2'}),
 }
 SCHEDULE_STEPS = [1, 4, 25, 50]
 
@@ -168,6 +173,20 @@ TRAJ_VARIANTS = {
     'dpmpp_2m.sample': ('dpmpp_2m', False, 0.0, {'prediction_type': 'sample'}),
     'lcm': ('lcm', False, 0.0, {}),
     'lcm.v': ('lcm', False, 0.0, {'prediction_type': 'v_prediction'}),
+    'ddpm': ('ddpm', False, 0.0, {}),
+    'ddpm.large': ('ddpm', False, 0.0, {'variance_type': 'fixed_large'}),
+    'ddpm.small_log': ('ddpm', False, 0.0, {'variance_type': 'fixed_small_log'}),
+    'ddpm.v': ('ddpm', False, 0.0, {'prediction_type': 'v_prediction'}),
+    'ddpm.sample': ('ddpm', False, 0.0, {'prediction_type': 'sample'}),
+    # the fake model's x0 estimates reach far beyond +-1: clipping and
+    # thresholding both act
+    'ddpm.clip': ('ddpm', False, 0.0, {'clip_sample': True, 'clip_sample_range': 1.5}),
+    'ddpm.threshold': ('ddpm', False, 0.0, {'thresholding': True, 'sample_max_value': 2.5,
+                                            'dynamic_thresholding_ratio': 0.9}),
+    'ddim.clip': ('ddim', False, 0.0, {'clip_sample': True}),
+    'ddim.sample.threshold': ('ddim', False, 0.0, {'prediction_type': 'sample',
+                                                   'thresholding': True, 'sample_max_value': 2.5,
+                                                   'dynamic_thresholding_ratio': 0.9}),
 }
 
 
@@ -223,6 +242,7 @@ ADD_NOISE_VARIANTS = {
     'dpmpp_2m': ('dpmpp_2m', False, 25),
     'dpmpp_2m.karras': ('dpmpp_2m', True, 25),
     'lcm': ('lcm', False, 4),
+    'ddpm': ('ddpm', False, 25),
 }
 ADD_NOISE_SEED = 8
 
@@ -258,6 +278,7 @@ IMG2IMG_VARIANTS = {
     'dpmpp_2m': ('dpmpp_2m', False),
     'dpmpp_2m.karras': ('dpmpp_2m', True),
     'lcm': ('lcm', False),
+    'ddpm': ('ddpm', False),
 }
 IMG2IMG_STEPS = 6
 IMG2IMG_STRENGTH = 0.5

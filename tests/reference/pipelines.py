@@ -1,5 +1,5 @@
 """End-to-end text-to-image goldens: StableDiffusionPipeline on tiny-sd with
-six samplers (fixtures/golden/pipeline_<name>.{safetensors,json}).
+every sampler (fixtures/golden/pipeline_<name>.{safetensors,json}).
 
 Each run is instrumented without changing what it computes:
   - diffusers' randn_tensor is wrapped (in the pipeline module and in the
@@ -44,6 +44,7 @@ def _schedulers():
                             {'algorithm_type': 'dpmsolver++', 'solver_order': 2,
                              'use_karras_sigmas': True}),
         'lcm': ('LCMScheduler', {}),
+        'ddpm': ('DDPMScheduler', {}),
     }
 
 
@@ -54,6 +55,7 @@ _RANDN_MODULES = [
     'diffusers.schedulers.scheduling_euler_ancestral_discrete',
     'diffusers.schedulers.scheduling_dpmsolver_multistep',
     'diffusers.schedulers.scheduling_lcm',
+    'diffusers.schedulers.scheduling_ddpm',
 ]
 
 
