@@ -32,6 +32,7 @@ sdcl_gen_default_params (void)
     .guidance = 7.5f,
     .sampler = SDCL_SAMPLER_DPMPP_2M,
     .karras_sigmas = true,
+    .schedule = SDCL_SCHEDULE_DEFAULT,
     .seed = 0,
     .rng = SDCL_RNG_TORCH,
     .clip_skip = 0,
@@ -117,6 +118,12 @@ sdcl_run_check_params (const sdcl_model *m, const sdcl_gen_params *p, sdcl_error
                       (double) p->guidance);
   if (!sdcl_sampler_name (p->sampler))
     return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT, "unknown sampler %d", (int) p->sampler);
+  if (!sdcl_schedule_name (p->schedule))
+    return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT, "unknown schedule %d", (int) p->schedule);
+  if (!sdcl_sampler_has_schedule (p->sampler, p->schedule))
+    return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT,
+                      "the %s sampler does not take the %s schedule", sdcl_sampler_name (p->sampler),
+                      sdcl_schedule_name (p->schedule));
   if (p->rng != SDCL_RNG_TORCH && p->rng != SDCL_RNG_PHILOX)
     return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT, "unknown noise generator %d", (int) p->rng);
   if (p->clip_skip < 0 || p->clip_skip >= m->files->clip.n_layers)
@@ -213,6 +220,17 @@ build_context (sdcl_run *r, sdcl_error *err)
   return st;
 }
 
+/* An explicit schedule, else Karras where karras_sigmas asks and the
+ * sampler has it. */
+static sdcl_schedule
+run_schedule (const sdcl_gen_params *p)
+{
+  if (p->schedule != SDCL_SCHEDULE_DEFAULT)
+    return p->schedule;
+  return p->karras_sigmas && sdcl_sampler_has_karras (p->sampler) ? SDCL_SCHEDULE_KARRAS
+                                                                   : SDCL_SCHEDULE_DEFAULT;
+}
+
 sdcl_status
 sdcl_run_prepare (sdcl_run *r, sdcl_error *err)
 {
@@ -226,7 +244,7 @@ sdcl_run_prepare (sdcl_run *r, sdcl_error *err)
   sdcl_model_phase_done (r->model, SDCL_NET_CLIP);
   if (st == SDCL_OK)
     st = sdcl_sched_init (&r->sched, p->sampler, &r->model->files->sched, p->steps,
-                          p->karras_sigmas && sdcl_sampler_has_karras (p->sampler), err);
+                          run_schedule (p), err);
   if (st == SDCL_OK)
     r->sched.eta = p->eta;
   return st;

@@ -17,21 +17,30 @@
 /* Marks a msgid for xgettext without translating it here. */
 #define N_(text) text
 
+/* Sigma-based samplers take every sigma schedule; the others the spacing
+ * and, where diffusers accepts custom timesteps, AYS. */
+#define SIGMA_SCHEDULES                                                                            \
+  (SDCL_TAKES (SDCL_SCHEDULE_KARRAS) | SDCL_TAKES (SDCL_SCHEDULE_EXPONENTIAL)                      \
+   | SDCL_TAKES (SDCL_SCHEDULE_TRAILING) | SDCL_TAKES (SDCL_SCHEDULE_AYS))
+#define TRAILING SDCL_TAKES (SDCL_SCHEDULE_TRAILING)
+#define LEADING SDCL_SAMPLER_LEADING_DEFAULT
+
 static const sdcl_sampler_row rows[] = {
-  [SDCL_SAMPLER_EULER] = { "euler", N_("Euler"), SDCL_SAMPLER_KARRAS, 1, 0, SDCL_LATENT_VE, NULL,
+  [SDCL_SAMPLER_EULER] = { "euler", N_("Euler"), 0, SIGMA_SCHEDULES, 1, 0, SDCL_LATENT_VE, NULL,
                            sdcl_schedule_euler, sdcl_step_euler },
-  [SDCL_SAMPLER_EULER_A] = { "euler_a", N_("Euler ancestral"), SDCL_SAMPLER_NOISE, 1, 0,
+  /* diffusers' EulerAncestralDiscreteScheduler has no sigma options */
+  [SDCL_SAMPLER_EULER_A] = { "euler_a", N_("Euler ancestral"), SDCL_SAMPLER_NOISE, TRAILING, 1, 0,
                              SDCL_LATENT_VE, NULL, sdcl_schedule_euler, sdcl_step_euler_a },
-  [SDCL_SAMPLER_DDIM] = { "ddim", N_("DDIM"), SDCL_SAMPLER_ETA | SDCL_SAMPLER_LEADING_DEFAULT, 1,
-                          0, SDCL_LATENT_VP, NULL, sdcl_schedule_discrete, sdcl_step_ddim },
-  [SDCL_SAMPLER_DPMPP_2M] = { "dpmpp_2m", N_("DPM++ 2M"), SDCL_SAMPLER_KARRAS, 1, 0,
+  [SDCL_SAMPLER_DDIM] = { "ddim", N_("DDIM"), SDCL_SAMPLER_ETA | LEADING, TRAILING, 1, 0,
+                          SDCL_LATENT_VP, NULL, sdcl_schedule_discrete, sdcl_step_ddim },
+  [SDCL_SAMPLER_DPMPP_2M] = { "dpmpp_2m", N_("DPM++ 2M"), 0, SIGMA_SCHEDULES, 1, 0,
                               SDCL_LATENT_DPM, NULL, sdcl_schedule_dpm, sdcl_step_dpmpp_2m },
-  [SDCL_SAMPLER_LCM] = { "lcm", N_("LCM (for LCM models)"),
-                         SDCL_SAMPLER_NOISE | SDCL_SAMPLER_LEADING_DEFAULT, 1, SDCL_LCM_ORIGIN_STEPS,
-                         SDCL_LATENT_VP, NULL, sdcl_schedule_lcm, sdcl_step_lcm },
-  [SDCL_SAMPLER_DDPM] = { "ddpm", N_("DDPM"), SDCL_SAMPLER_NOISE | SDCL_SAMPLER_LEADING_DEFAULT, 1, 0,
-                          SDCL_LATENT_VP, sdcl_check_ddpm, sdcl_schedule_discrete,
-                          sdcl_step_ddpm },
+  [SDCL_SAMPLER_LCM] = { "lcm", N_("LCM (for LCM models)"), SDCL_SAMPLER_NOISE | LEADING, 0, 1,
+                         SDCL_LCM_ORIGIN_STEPS, SDCL_LATENT_VP, NULL, sdcl_schedule_lcm,
+                         sdcl_step_lcm },
+  [SDCL_SAMPLER_DDPM] = { "ddpm", N_("DDPM"), SDCL_SAMPLER_NOISE | LEADING,
+                          TRAILING | SDCL_TAKES (SDCL_SCHEDULE_AYS), 1, 0, SDCL_LATENT_VP,
+                          sdcl_check_ddpm, sdcl_schedule_discrete, sdcl_step_ddpm },
 };
 
 G_STATIC_ASSERT (G_N_ELEMENTS (rows) == SDCL_SAMPLER_COUNT);
@@ -75,10 +84,32 @@ sdcl_sampler_label (sdcl_sampler sampler)
 }
 
 bool
-sdcl_sampler_has_karras (sdcl_sampler sampler)
+sdcl_sampler_has_schedule (sdcl_sampler sampler, sdcl_schedule schedule)
 {
   const sdcl_sampler_row *row = sdcl_sampler_row_of (sampler);
-  return row && (row->options & SDCL_SAMPLER_KARRAS);
+  if (!row || (int) schedule < 0 || schedule >= SDCL_SCHEDULE_COUNT)
+    return false;
+  return schedule == SDCL_SCHEDULE_DEFAULT || (row->schedules & SDCL_TAKES (schedule));
+}
+
+bool
+sdcl_sampler_has_karras (sdcl_sampler sampler)
+{
+  return sdcl_sampler_has_schedule (sampler, SDCL_SCHEDULE_KARRAS);
+}
+
+static const char *const schedule_names[SDCL_SCHEDULE_COUNT] = {
+  [SDCL_SCHEDULE_DEFAULT] = "default", [SDCL_SCHEDULE_KARRAS] = "karras",
+  [SDCL_SCHEDULE_EXPONENTIAL] = "exponential", [SDCL_SCHEDULE_TRAILING] = "trailing",
+  [SDCL_SCHEDULE_AYS] = "ays",
+};
+
+const char *
+sdcl_schedule_name (sdcl_schedule schedule)
+{
+  if ((int) schedule < 0 || schedule >= SDCL_SCHEDULE_COUNT)
+    return NULL;
+  return schedule_names[schedule];
 }
 
 int
@@ -119,6 +150,34 @@ sdcl_sampler_from_name (const char *name, sdcl_sampler *out)
     if (strcmp (key, aliases[i].alias) == 0)
       {
         *out = aliases[i].sampler;
+        return true;
+      }
+  return false;
+}
+
+bool
+sdcl_schedule_from_name (const char *name, sdcl_schedule *out)
+{
+  static const struct {
+    const char *alias;
+    sdcl_schedule schedule;
+  } schedule_aliases[] = {
+    { "sgm_uniform", SDCL_SCHEDULE_TRAILING },
+    { "align_your_steps", SDCL_SCHEDULE_AYS },
+  };
+  char key[32];
+  if (!name || !normalize_name (name, key, sizeof key))
+    return false;
+  for (int i = 0; i < SDCL_SCHEDULE_COUNT; i++)
+    if (strcmp (key, schedule_names[i]) == 0)
+      {
+        *out = (sdcl_schedule) i;
+        return true;
+      }
+  for (size_t i = 0; i < G_N_ELEMENTS (schedule_aliases); i++)
+    if (strcmp (key, schedule_aliases[i].alias) == 0)
+      {
+        *out = schedule_aliases[i].schedule;
         return true;
       }
   return false;

@@ -30,8 +30,10 @@ typedef enum { SDCL_SPACING_LEADING, SDCL_SPACING_LINSPACE, SDCL_SPACING_TRAILIN
  * with the schedule's sigmas (α = 1/sqrt(σ²+1)). */
 typedef enum { SDCL_LATENT_VP, SDCL_LATENT_VE, SDCL_LATENT_DPM } sdcl_latent_form;
 
+/* The schedules a row takes, besides SDCL_SCHEDULE_DEFAULT. */
+#define SDCL_TAKES(schedule) (1u << (schedule))
+
 enum {
-  SDCL_SAMPLER_KARRAS = 1 << 0,          /* accepts Karras sigma spacing */
   SDCL_SAMPLER_ETA = 1 << 1,             /* eta > 0 adds noise (DDIM) */
   SDCL_SAMPLER_NOISE = 1 << 2,           /* draws noise from the generator every step */
   SDCL_SAMPLER_LEADING_DEFAULT = 1 << 3, /* default spacing "leading", else "linspace" */
@@ -50,6 +52,7 @@ typedef struct {
   const char *name;        /* what the CLI, GEGL nicks and the GIMP PDB take */
   const char *label;       /* English; a msgid of the "sdcl" gettext domain */
   unsigned options;        /* SDCL_SAMPLER_* flags */
+  unsigned schedules;      /* SDCL_TAKES (schedule) for each schedule diffusers allows */
   int evals_per_step;      /* model evaluations per step */
   int max_steps;           /* upper step limit besides the training steps (0: none) */
   sdcl_latent_form form;

@@ -67,8 +67,8 @@ resolve_spacing (const sdcl_sampler_row *row, const char *name, sdcl_spacing *ou
 }
 
 static sdcl_status
-check_arguments (sdcl_sampler kind, const sdcl_sched_config *cfg, int steps, bool karras,
-                 sdcl_error *err)
+check_arguments (sdcl_sampler kind, const sdcl_sched_config *cfg, int steps,
+                 sdcl_schedule schedule, sdcl_error *err)
 {
   const sdcl_sampler_row *row = sdcl_sampler_row_of (kind);
   if (!row)
@@ -88,9 +88,11 @@ check_arguments (sdcl_sampler kind, const sdcl_sched_config *cfg, int steps, boo
     return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT,
                       "%d steps: the %s sampler takes 1 to %d (its distillation schedule)", steps,
                       row->name, row->max_steps);
-  if (karras && !(row->options & SDCL_SAMPLER_KARRAS))
-    return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT, "the %s sampler has no Karras sigmas",
-                      row->name);
+  if (!sdcl_schedule_name (schedule))
+    return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT, "unknown schedule %d", (int) schedule);
+  if (!sdcl_sampler_has_schedule (kind, schedule))
+    return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT, "the %s sampler does not take the %s schedule",
+                      row->name, sdcl_schedule_name (schedule));
   if (row->check)
     return row->check (cfg, err);
   return SDCL_OK;
@@ -310,6 +312,33 @@ karras_sigmas (double sigma_min, double sigma_max, int N, double *out)
     }
 }
 
+/* np.exp(np.linspace(log(sigma_max), log(sigma_min), N)): even steps in log
+ * sigma (diffusers' use_exponential_sigmas), in double. */
+static void
+exponential_sigmas (double sigma_min, double sigma_max, int N, double *out)
+{
+  double start = log (sigma_max), stop = log (sigma_min);
+  double step = N > 1 ? (stop - start) / (N - 1) : 0.0;
+  for (int i = 0; i < N; i++)
+    out[i] = exp (i == N - 1 && N > 1 ? stop : (double) i * step + start);
+}
+
+/* Karras or exponential respacing between sigma_min and sigma_max. */
+static void
+respace_sigmas (const sdcl_sched *s, double sigma_min, double sigma_max, double *out)
+{
+  if (s->schedule == SDCL_SCHEDULE_KARRAS)
+    karras_sigmas (sigma_min, sigma_max, s->n, out);
+  else
+    exponential_sigmas (sigma_min, sigma_max, s->n, out);
+}
+
+static bool
+respaced (const sdcl_sched *s)
+{
+  return s->schedule == SDCL_SCHEDULE_KARRAS || s->schedule == SDCL_SCHEDULE_EXPONENTIAL;
+}
+
 /* diffusers' table of log training sigmas, float32 (np.log of a float32
  * array; float(log(double)) is the correctly rounded value). */
 static float *
@@ -340,19 +369,60 @@ sigma_to_t (const float *log_sigmas, int T, double sigma)
   return (1.0 - w) * low + w * (low + 1);
 }
 
-/* Euler and Euler a: sigmas at the (fractional) timesteps; with Karras the
- * sigmas are respaced and the timesteps follow them. */
+/* ---- Align Your Steps (Sabour et al. 2024) ------------------------------------ */
+
+/* The published 10-step timesteps, as diffusers' AysSchedules lists them.
+ * sdcl runs SD 1.x, so it uses the SD 1.5 row; the SDXL row is for that
+ * family. */
+#define AYS_POINTS 10
+static const double ays_sd15[AYS_POINTS] = { 999, 850, 736, 645, 545, 455, 343, 233, 124, 24 };
+G_GNUC_UNUSED static const double ays_sdxl[AYS_POINTS] = { 999, 845, 730, 587, 443, 310,
+                                                           193, 116, 53,  13 };
+
+/* N AYS timesteps: the table itself for N = 10 (what diffusers runs with
+ * timesteps=AysSchedules[...]); otherwise the table's sigmas interpolated
+ * linearly in log sigma over N evenly spaced points and mapped back to
+ * timesteps (fractional, or rounded for integer samplers). */
+static void
+ays_timesteps (const sdcl_sched *s, bool integer, double *t)
+{
+  int N = s->n;
+  if (N == AYS_POINTS)
+    {
+      memcpy (t, ays_sd15, sizeof ays_sd15);
+      return;
+    }
+  double log_sigma[AYS_POINTS];
+  for (int i = 0; i < AYS_POINTS; i++)
+    log_sigma[i] = log (interp_sigma (s, ays_sd15[i]));
+  float *log_sigmas = log_sigma_table (s);
+  for (int j = 0; j < N; j++)
+    {
+      double x = N > 1 ? (double) j * (AYS_POINTS - 1) / (N - 1) : 0.0;
+      int k = (int) x < AYS_POINTS - 1 ? (int) x : AYS_POINTS - 2;
+      double ls = log_sigma[k] + (x - k) * (log_sigma[k + 1] - log_sigma[k]);
+      double tj = sigma_to_t (log_sigmas, s->T, exp (ls));
+      t[j] = integer ? round_half_even (tj) : tj;
+    }
+  g_free (log_sigmas);
+}
+
+/* Euler and Euler a: sigmas at the (fractional) timesteps; Karras and
+ * exponential respace the sigmas and the timesteps follow them. */
 static void
 euler_sigmas (sdcl_sched *s, sdcl_spacing sp, double *t)
 {
   int N = s->n;
-  spaced_timesteps (sp, s->T, N, s->cfg.steps_offset, true, t);
+  if (s->schedule == SDCL_SCHEDULE_AYS)
+    ays_timesteps (s, false, t);
+  else
+    spaced_timesteps (sp, s->T, N, s->cfg.steps_offset, true, t);
   double *sigma = g_new (double, N);
   for (int i = 0; i < N; i++)
     sigma[i] = interp_sigma (s, t[i]);
-  if (s->karras)
+  if (respaced (s))
     {
-      karras_sigmas (sigma[N - 1], sigma[0], N, sigma);
+      respace_sigmas (s, sigma[N - 1], sigma[0], sigma);
       float *log_sigmas = log_sigma_table (s);
       for (int i = 0; i < N; i++)
         t[i] = sigma_to_t (log_sigmas, s->T, sigma[i]);
@@ -367,26 +437,31 @@ euler_sigmas (sdcl_sched *s, sdcl_spacing sp, double *t)
   g_free (sigma);
 }
 
-/* DPM++ 2M: integer timesteps; Karras respaces the sigmas over the whole
- * training range and rounds the timesteps that follow them (diffusers skips
- * the rounding for the cosine schedule; its int64 cast then truncates). */
+/* DPM++ 2M: integer timesteps; Karras and exponential respace the sigmas
+ * over the whole training range.  The timesteps that follow them are
+ * rounded for Karras; diffusers skips that for the cosine schedule and for
+ * exponential sigmas, where its int64 cast then truncates. */
 void
 sdcl_schedule_dpm (sdcl_sched *s, sdcl_spacing sp, double *t)
 {
   int N = s->n;
   s->sigmas = g_new (float, N + 1);
-  dpm_timesteps (sp, s->T, N, s->cfg.steps_offset, t);
-  if (s->karras)
+  if (s->schedule == SDCL_SCHEDULE_AYS)
+    ays_timesteps (s, true, t);
+  else
+    dpm_timesteps (sp, s->T, N, s->cfg.steps_offset, t);
+  if (respaced (s))
     {
-      bool cosine = strcmp (s->cfg.beta_schedule, "squaredcos_cap_v2") == 0;
+      bool truncate = strcmp (s->cfg.beta_schedule, "squaredcos_cap_v2") == 0
+                      || s->schedule == SDCL_SCHEDULE_EXPONENTIAL;
       double *sigma = g_new (double, N);
-      karras_sigmas (train_sigma (s, 0), train_sigma (s, s->T - 1), N, sigma);
+      respace_sigmas (s, train_sigma (s, 0), train_sigma (s, s->T - 1), sigma);
       float *log_sigmas = log_sigma_table (s);
       for (int i = 0; i < N; i++)
         {
           s->sigmas[i] = (float) sigma[i];
           double ti = sigma_to_t (log_sigmas, s->T, sigma[i]);
-          t[i] = cosine ? trunc (ti) : round_half_even (ti);
+          t[i] = truncate ? trunc (ti) : round_half_even (ti);
         }
       g_free (log_sigmas);
       g_free (sigma);
@@ -423,7 +498,10 @@ sdcl_schedule_euler (sdcl_sched *s, sdcl_spacing sp, double *t)
 void
 sdcl_schedule_discrete (sdcl_sched *s, sdcl_spacing sp, double *t)
 {
-  spaced_timesteps (sp, s->T, s->n, s->cfg.steps_offset, false, t);
+  if (s->schedule == SDCL_SCHEDULE_AYS)
+    ays_timesteps (s, true, t);
+  else
+    spaced_timesteps (sp, s->T, s->n, s->cfg.steps_offset, false, t);
   for (int i = 0; i < s->n; i++)
     s->timesteps[i] = (float) t[i];
 }
@@ -450,6 +528,14 @@ spacing_name (sdcl_spacing sp)
 static sdcl_status
 check_timesteps_in_range (const sdcl_sched *s, sdcl_spacing sp, const double *t, sdcl_error *err)
 {
+  /* interpolated AYS timesteps collide when the steps outnumber what the
+   * low-noise end of the table can tell apart */
+  for (int i = 1; i < s->n && s->schedule == SDCL_SCHEDULE_AYS; i++)
+    if (!(t[i] < t[i - 1]))
+      return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT,
+                        "%d steps: the %s schedule repeats timestep %g with the %s sampler; "
+                        "take fewer steps", s->n, sdcl_schedule_name (s->schedule), t[i],
+                        sdcl_sampler_name (s->kind));
   for (int i = 0; i < s->n; i++)
     if (t[i] < 0.0 || t[i] > s->T - 1)
       return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT,
@@ -462,19 +548,22 @@ check_timesteps_in_range (const sdcl_sched *s, sdcl_spacing sp, const double *t,
 
 sdcl_status
 sdcl_sched_init (sdcl_sched *s, sdcl_sampler kind, const sdcl_sched_config *cfg, int steps,
-                 bool karras, sdcl_error *err)
+                 sdcl_schedule schedule, sdcl_error *err)
 {
   memset (s, 0, sizeof *s);
-  sdcl_status st = check_arguments (kind, cfg, steps, karras, err);
+  sdcl_status st = check_arguments (kind, cfg, steps, schedule, err);
   sdcl_spacing sp = SDCL_SPACING_LEADING;
   if (st == SDCL_OK)
     st = resolve_spacing (sdcl_sampler_row_of (kind), cfg->timestep_spacing, &sp, err);
+  if (schedule == SDCL_SCHEDULE_TRAILING)
+    sp = SDCL_SPACING_TRAILING; /* what from_config(timestep_spacing="trailing") gives */
   if (st != SDCL_OK)
     return st;
 
   s->kind = kind;
   s->cfg = *cfg;
-  s->karras = karras;
+  s->schedule = schedule;
+  s->karras = schedule == SDCL_SCHEDULE_KARRAS;
   s->T = cfg->num_train_timesteps;
   s->n = steps;
   st = training_schedule (s, err);

@@ -18,7 +18,8 @@
 typedef struct {
   sdcl_sampler kind;
   sdcl_sched_config cfg;
-  bool karras;
+  sdcl_schedule schedule;
+  bool karras;                    /* schedule == SDCL_SCHEDULE_KARRAS */
   float eta;                      /* DDIM */
 
   /* training schedule */
@@ -40,13 +41,14 @@ typedef struct {
 } sdcl_sched;
 
 /* Builds the schedule for `steps` inference steps.  Errors: invalid steps,
- * Karras with a sampler that has no Karras option, unsupported config.
+ * a schedule the sampler does not take (sdcl_sampler_has_schedule),
+ * unsupported config.
  * steps: 1 .. cfg->num_train_timesteps, for LCM 1 .. 50 (its distillation
  * schedule), and refused when "leading" spacing plus steps_offset would reach
  * past the last training timestep (1000 steps with offset 1).  eta starts
  * at 0 (set it afterwards for DDIM).  On error *s is zeroed (free is safe). */
 sdcl_status sdcl_sched_init (sdcl_sched *s, sdcl_sampler kind, const sdcl_sched_config *cfg,
-                             int steps, bool karras, sdcl_error *err);
+                             int steps, sdcl_schedule schedule, sdcl_error *err);
 void sdcl_sched_free (sdcl_sched *s);
 
 /* img2img / inpaint: the run starts at inference step `index` (diffusers'

@@ -190,6 +190,11 @@ static const char *const ddpm_variance_names[] = { "fixed_small", "fixed_small_l
 static bool
 ddpm_variance_of (const sdcl_sched_config *cfg, ddpm_variance *out)
 {
+  if (cfg->variance_type[0] == '\0') /* not set: the class default */
+    {
+      *out = DDPM_FIXED_SMALL;
+      return true;
+    }
   for (int i = 0; i < (int) G_N_ELEMENTS (ddpm_variance_names); i++)
     if (strcmp (cfg->variance_type, ddpm_variance_names[i]) == 0)
       {

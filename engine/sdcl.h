@@ -246,6 +246,27 @@ const char *sdcl_sampler_name (sdcl_sampler sampler);
 const char *sdcl_sampler_label (sdcl_sampler sampler);
 /* Whether the sampler takes Karras sigma spacing (karras_sigmas below). */
 bool sdcl_sampler_has_karras (sdcl_sampler sampler);
+
+/* Where the steps sit on the noise scale (sdcl_gen_params.schedule). */
+typedef enum {
+  SDCL_SCHEDULE_DEFAULT = 0, /* the model's timestep spacing (Karras where karras_sigmas says) */
+  SDCL_SCHEDULE_KARRAS,      /* Karras et al. 2022: sigma^(1/7) evenly spaced */
+  SDCL_SCHEDULE_EXPONENTIAL, /* log sigma evenly spaced */
+  SDCL_SCHEDULE_TRAILING,    /* "trailing" timestep spacing, ComfyUI's sgm_uniform */
+  /* Align Your Steps (Sabour et al. 2024): the published 10-step timesteps
+   * of the model family; other step counts interpolate its sigmas
+   * log-linearly (as ComfyUI does). */
+  SDCL_SCHEDULE_AYS,
+  SDCL_SCHEDULE_COUNT
+} sdcl_schedule;
+
+/* "default", "karras", "exponential", "trailing", "ays"; NULL if invalid. */
+const char *sdcl_schedule_name (sdcl_schedule schedule);
+/* Parses those names and "sgm_uniform", "align_your_steps"; false if unknown. */
+bool sdcl_schedule_from_name (const char *name, sdcl_schedule *out);
+/* Whether `sampler` takes `schedule` (where diffusers offers it).  Every
+ * sampler takes SDCL_SCHEDULE_DEFAULT. */
+bool sdcl_sampler_has_schedule (sdcl_sampler sampler, sdcl_schedule schedule);
 /* Model evaluations per step (2 for second-order samplers such as Heun);
  * 0 for an invalid value. */
 int sdcl_sampler_evals_per_step (sdcl_sampler sampler);
@@ -282,6 +303,9 @@ typedef struct {
   float guidance;                /* classifier-free guidance scale; <= 1 disables CFG */
   sdcl_sampler sampler;
   bool karras_sigmas;            /* Karras sigma spacing where sdcl_sampler_has_karras; others ignore it */
+  /* Not SDCL_SCHEDULE_DEFAULT: this schedule, which the sampler must take
+   * (sdcl_sampler_has_schedule); karras_sigmas is then ignored. */
+  sdcl_schedule schedule;
   uint64_t seed;
   sdcl_rng rng;
   int clip_skip;                 /* 0/1: last layer; k: k-th layer from the end (prompt only) */

@@ -290,7 +290,7 @@ sampler_list (void)
 }
 
 typedef struct {
-  char *prompt, *negative, *sampler, *rng, *output;
+  char *prompt, *negative, *sampler, *schedule, *rng, *output;
   int steps, width, height, clip_skip, vae_tile;
   double cfg, eta;
   gint64 seed;
@@ -309,6 +309,12 @@ parse_gen (gen_opts *g, sdcl_gen_params *p)
     {
       g_autofree char *names = sampler_list ();
       fprintf (stderr, "sdcl: unknown sampler '%s' (%s)\n", g->sampler, names);
+      return EXIT_USAGE;
+    }
+  if (g->schedule && !sdcl_schedule_from_name (g->schedule, &p->schedule))
+    {
+      fprintf (stderr, "sdcl: unknown schedule '%s' (default, karras, exponential, trailing or "
+               "sgm_uniform, ays)\n", g->schedule);
       return EXIT_USAGE;
     }
   if (g->rng && strcmp (g->rng, "philox") == 0)
@@ -339,6 +345,20 @@ parse_gen (gen_opts *g, sdcl_gen_params *p)
   return 0;
 }
 
+/* " (Karras)", " (ays)", ...: the schedule the run used, "" for the model's own. */
+static const char *
+schedule_note (const sdcl_gen_params *p)
+{
+  static char note[32];
+  sdcl_schedule s = p->schedule;
+  if (s == SDCL_SCHEDULE_DEFAULT && p->karras_sigmas && sdcl_sampler_has_karras (p->sampler))
+    return " (Karras)";
+  if (s == SDCL_SCHEDULE_DEFAULT)
+    return "";
+  g_snprintf (note, sizeof note, " (%s)", sdcl_schedule_name (s));
+  return note;
+}
+
 static int
 save_image (const gen_opts *g, const sdcl_gen_params *p, bool edit, const sdcl_image *img)
 {
@@ -347,7 +367,7 @@ save_image (const gen_opts *g, const sdcl_gen_params *p, bool edit, const sdcl_i
                                    : g_strdup ("");
   g_autofree char *settings = g_strdup_printf (
       "sampler %s%s, steps %d, guidance %g, seed %s, %s noise%s", sdcl_sampler_name (p->sampler),
-      p->karras_sigmas ? " (Karras)" : "", p->steps, (double) p->guidance, seed,
+      schedule_note (p), p->steps, (double) p->guidance, seed,
       p->rng == SDCL_RNG_TORCH ? "torch" : "philox", strength);
   const char *keys[] = { "Software", "prompt", "negative_prompt", "parameters" };
   g_autofree char *software = g_strdup_printf ("sdcl %s", sdcl_version ());
@@ -468,8 +488,11 @@ cmd_generate (gen_mode mode, int argc, char **argv)
     { "steps", 's', 0, G_OPTION_ARG_INT, &g.steps, "Denoising steps (default 20)", "N" },
     { "cfg", 'g', 0, G_OPTION_ARG_DOUBLE, &g.cfg, "Guidance scale (default 7.5; <= 1 disables)", "G" },
     { "sampler", 0, 0, G_OPTION_ARG_STRING, &g.sampler, sampler_help, "NAME" },
+    { "schedule", 0, 0, G_OPTION_ARG_STRING, &g.schedule,
+      "Noise schedule: karras, exponential, trailing (sgm_uniform), ays (Align Your Steps), "
+      "where the sampler takes it; default: the model's spacing, Karras where available", "NAME" },
     { "karras", 0, 0, G_OPTION_ARG_NONE, &g.karras,
-      "Karras sigmas (default, for the samplers that have them)", NULL },
+      "Karras sigmas where the sampler has them (default; --schedule karras)", NULL },
     { "no-karras", 0, 0, G_OPTION_ARG_NONE, &g.no_karras, "Model's own sigma spacing", NULL },
     { "seed", 0, 0, G_OPTION_ARG_INT64, &g.seed, "Noise seed (default: random, printed)", "N" },
     { "rng", 0, 0, G_OPTION_ARG_STRING, &g.rng,
@@ -561,6 +584,7 @@ cmd_generate (gen_mode mode, int argc, char **argv)
   g_free (g.prompt);
   g_free (g.negative);
   g_free (g.sampler);
+  g_free (g.schedule);
   g_free (g.rng);
   g_free (g.output);
   return rc;

@@ -120,7 +120,8 @@ run (sdcl_model *m)
     {
       sdcl_sched_config cfg = m->files->sched;
       g_strlcpy (cfg.variance_type, v[k].name, sizeof cfg.variance_type);
-      CHECK (sdcl_sched_init (&v[k].sched, SDCL_SAMPLER_DDPM, &cfg, STEPS, false, &err) == SDCL_OK,
+      CHECK (sdcl_sched_init (&v[k].sched, SDCL_SAMPLER_DDPM, &cfg, STEPS, SDCL_SCHEDULE_DEFAULT,
+                              &err) == SDCL_OK,
              "%s: %s", v[k].name, err.message);
     }
   int64_t n = r.numel;

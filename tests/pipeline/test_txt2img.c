@@ -23,6 +23,7 @@ typedef struct {
   const char *golden;
   sdcl_sampler sampler;
   bool karras;
+  sdcl_schedule schedule;
 } sampler_case;
 
 static const sampler_case cases[] = {
@@ -33,6 +34,9 @@ static const sampler_case cases[] = {
   { "dpmpp_2m_karras", SDCL_SAMPLER_DPMPP_2M, true },
   { "lcm", SDCL_SAMPLER_LCM, false },
   { "ddpm", SDCL_SAMPLER_DDPM, false },
+  { "euler_exponential", SDCL_SAMPLER_EULER, false, SDCL_SCHEDULE_EXPONENTIAL },
+  { "dpmpp_2m_exponential", SDCL_SAMPLER_DPMPP_2M, false, SDCL_SCHEDULE_EXPONENTIAL },
+  { "ddim_trailing", SDCL_SAMPLER_DDIM, false, SDCL_SCHEDULE_TRAILING },
 };
 
 static const sampler_case f16_cases[] = {
@@ -123,6 +127,7 @@ run_case (sdcl_model *m, const sampler_case *c, double atol, bool check_noise)
   p.seed = (uint64_t) s.seed;
   p.sampler = c->sampler;
   p.karras_sigmas = c->karras;
+  p.schedule = c->schedule;
   p.progress = count_progress;
   p.user_data = &s.steps;
   p.preview = true;

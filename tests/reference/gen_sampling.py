@@ -22,6 +22,8 @@ import torch
 from diffusers import (DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler,
                        EulerAncestralDiscreteScheduler, EulerDiscreteScheduler, LCMScheduler)
 
+from diffusers.schedulers.scheduling_utils import AysSchedules
+
 from goldens import save, write_json
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -110,8 +112,29 @@ SCHEDULE_VARIANTS = {
     'ddpm.linspace': ('ddpm', False, {'timestep_spacing': 'linspace'}),
     'ddpm.trailing.cosine': ('ddpm', False, {'timestep_spacing': 'trailing',
                                              'beta_schedule': 'squaredcos_cap_v2'}),
+    'euler.exponential': ('euler', False, {}, 'exponential'),
+    'euler.ays': ('euler', False, {}, 'ays'),
+    'euler_a.sched_trailing': ('euler_a', False, {}, 'trailing'),
+    'dpmpp_2m.exponential': ('dpmpp_2m', False, {}, 'exponential'),
+    'dpmpp_2m.exponential.cosine': ('dpmpp_2m', False, {'beta_schedule': 'squaredcos_cap_v2'},
+                                    'exponential'),
+    'dpmpp_2m.ays': ('dpmpp_2m', False, {}, 'ays'),
+    'ddpm.ays': ('ddpm', False, {}, 'ays'),
+    'ddpm.sched_trailing': ('ddpm', False, {}, 'trailing'),
 }
 SCHEDULE_STEPS = [1, 4, 25, 50]
+
+
+# Sigma schedules (sdcl's --schedule) on top of a variant: name -> what
+# from_config gets.  'ays' instead passes the published SD 1.5 timesteps to
+# set_timesteps (10 steps only, as diffusers has them).
+SCHEDULE_KWARGS = {
+    'karras': {'use_karras_sigmas': True},
+    'exponential': {'use_exponential_sigmas': True},
+    'trailing': {'timestep_spacing': 'trailing'},
+    'ays': {},
+}
+AYS_TIMESTEPS = AysSchedules['StableDiffusionTimesteps']
 
 
 def make_config(overrides):
@@ -120,10 +143,24 @@ def make_config(overrides):
     return cfg
 
 
-def build(sampler, karras, config):
+def build(sampler, karras, config, schedule=None):
     cls = CLASSES[sampler]
     extra = {'use_karras_sigmas': True} if karras else {}
+    extra.update(SCHEDULE_KWARGS.get(schedule, {}))
     return cls.from_config(config, **extra)
+
+
+def set_timesteps(s, n, schedule=None):
+    if schedule == 'ays':
+        assert n == len(AYS_TIMESTEPS)
+        s.set_timesteps(timesteps=AYS_TIMESTEPS)
+    else:
+        s.set_timesteps(n)
+
+
+def split_variant(spec):
+    """(sampler, karras, overrides[, schedule]) -> sampler, karras, overrides, schedule"""
+    return spec if len(spec) == 4 else spec + (None,)
 
 
 def has_sigmas(sampler):
@@ -131,26 +168,31 @@ def has_sigmas(sampler):
 
 
 def schedule_goldens(tensors, entries):
-    for variant, (sampler, karras, overrides) in SCHEDULE_VARIANTS.items():
+    for variant, spec in SCHEDULE_VARIANTS.items():
+        sampler, karras, overrides, schedule = split_variant(spec)
         config = make_config(overrides)
         tensors[f'sched.{variant}.alphas_cumprod'] = build(sampler, karras, config).alphas_cumprod
-        for n in SCHEDULE_STEPS:
-            s = build(sampler, karras, config)
-            s.set_timesteps(n)
+        for n in ([len(AYS_TIMESTEPS)] if schedule == 'ays' else SCHEDULE_STEPS):
+            s = build(sampler, karras, config, schedule)
+            set_timesteps(s, n, schedule)
             prefix = f'sched.{variant}.n{n}'
             tensors[prefix + '.timesteps'] = s.timesteps.to(torch.float32)
             if has_sigmas(sampler):
                 tensors[prefix + '.sigmas'] = s.sigmas
             tensors[prefix + '.init_noise_sigma'] = torch.tensor([float(s.init_noise_sigma)])
-            entries.append({'prefix': prefix, 'variant': variant, 'sampler': sampler,
-                            'karras': karras, 'steps': n, 'config': config,
-                            'has_sigmas': has_sigmas(sampler)})
+            entry = {'prefix': prefix, 'variant': variant, 'sampler': sampler,
+                     'karras': karras, 'steps': n, 'config': config,
+                     'has_sigmas': has_sigmas(sampler)}
+            if schedule:
+                entry['schedule'] = schedule
+            entries.append(entry)
 
 
 # ---- trajectories -------------------------------------------------------------
 
 TRAJ_SHAPE = (1, 4, 8, 6)
 TRAJ_STEPS = 4
+TRAJ_MODEL_ROWS = 10       # model outputs for the longest trajectory (AYS: 10 steps)
 TRAJ_NOISE_SEED = 1234     # torch generator: initial latents, then step noise
 TRAJ_MODEL_SEED = 7        # numpy: the fake model outputs
 
@@ -187,6 +229,12 @@ TRAJ_VARIANTS = {
     'ddim.sample.threshold': ('ddim', False, 0.0, {'prediction_type': 'sample',
                                                    'thresholding': True, 'sample_max_value': 2.5,
                                                    'dynamic_thresholding_ratio': 0.9}),
+    'euler.exponential': ('euler', False, 0.0, {}, 'exponential'),
+    'euler.ays': ('euler', False, 0.0, {}, 'ays'),
+    'euler_a.sched_trailing': ('euler_a', False, 0.0, {}, 'trailing'),
+    'dpmpp_2m.exponential': ('dpmpp_2m', False, 0.0, {}, 'exponential'),
+    'dpmpp_2m.ays': ('dpmpp_2m', False, 0.0, {}, 'ays'),
+    'ddpm.ays': ('ddpm', False, 0.0, {}, 'ays'),
 }
 
 
@@ -202,12 +250,17 @@ def x0_estimate(sampler, scheduler, out):
 def trajectory_goldens(tensors, entries):
     n = int(np.prod(TRAJ_SHAPE))
     rng = np.random.default_rng(TRAJ_MODEL_SEED)
-    model_out = torch.from_numpy(rng.standard_normal((TRAJ_STEPS,) + TRAJ_SHAPE, dtype=np.float32))
-    tensors['traj.model_out'] = model_out.reshape(TRAJ_STEPS, n)
-    for variant, (sampler, karras, eta, overrides) in TRAJ_VARIANTS.items():
+    # numpy fills row by row: the first TRAJ_STEPS rows do not depend on the row count
+    model_out = torch.from_numpy(rng.standard_normal((TRAJ_MODEL_ROWS,) + TRAJ_SHAPE,
+                                                     dtype=np.float32))
+    tensors['traj.model_out'] = model_out.reshape(TRAJ_MODEL_ROWS, n)
+    for variant, spec in TRAJ_VARIANTS.items():
+        sampler, karras, eta, overrides = spec[:4]
+        schedule = spec[4] if len(spec) > 4 else None
+        steps = len(AYS_TIMESTEPS) if schedule == 'ays' else TRAJ_STEPS
         config = make_config(overrides)
-        s = build(sampler, karras, config)
-        s.set_timesteps(TRAJ_STEPS)
+        s = build(sampler, karras, config, schedule)
+        set_timesteps(s, steps, schedule)
         g = torch.Generator('cpu').manual_seed(TRAJ_NOISE_SEED)
         x = torch.randn(TRAJ_SHAPE, generator=g) * s.init_noise_sigma
         x_init = x.clone()
@@ -227,8 +280,11 @@ def trajectory_goldens(tensors, entries):
         tensors[prefix + '.x_in'] = torch.stack(x_in)
         tensors[prefix + '.x_out'] = torch.stack(x_out)
         tensors[prefix + '.x0'] = torch.stack(x0)
-        entries.append({'prefix': prefix, 'sampler': sampler, 'karras': karras, 'eta': eta,
-                        'steps': TRAJ_STEPS, 'config': config, 'noise_seed': TRAJ_NOISE_SEED})
+        entry = {'prefix': prefix, 'sampler': sampler, 'karras': karras, 'eta': eta,
+                 'steps': steps, 'config': config, 'noise_seed': TRAJ_NOISE_SEED}
+        if schedule:
+            entry['schedule'] = schedule
+        entries.append(entry)
 
 
 # ---- add_noise (img2img, reference §7 step 3) ------------------------------------
@@ -290,6 +346,7 @@ def img2img_goldens(tensors, entries):
     x0, noise = tensors['add_noise.x0'], tensors['add_noise.noise']
     model_out = tensors['traj.model_out']
     n = IMG2IMG_STEPS
+    assert n <= TRAJ_MODEL_ROWS
     t_start = n - min(int(n * IMG2IMG_STRENGTH), n)
     config = make_config({})
     for variant, (sampler, karras) in IMG2IMG_VARIANTS.items():
@@ -335,7 +392,7 @@ def main(out_dir):
         'sched.<variant>.n<N>.*': 'after set_timesteps(N): timesteps (as F32), sigmas (Euler/DPM), '
                                   'init_noise_sigma [1]',
         'sched.<variant>.alphas_cumprod': '[T] the training schedule',
-        'traj.model_out': f'[{TRAJ_STEPS}, {int(np.prod(TRAJ_SHAPE))}] fake model outputs (numpy seed '
+        'traj.model_out': f'[{TRAJ_MODEL_ROWS}, {int(np.prod(TRAJ_SHAPE))}] fake model outputs (numpy seed '
                           f'{TRAJ_MODEL_SEED}), shared by every trajectory',
         'traj.<variant>.x_init': 'randn(1,4,8,6) from a generator seeded noise_seed, times '
                                  'init_noise_sigma; the same generator then feeds step()',

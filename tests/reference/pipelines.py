@@ -45,6 +45,12 @@ def _schedulers():
                              'use_karras_sigmas': True}),
         'lcm': ('LCMScheduler', {}),
         'ddpm': ('DDPMScheduler', {}),
+        # sdcl's --schedule exponential / trailing
+        'euler_exponential': ('EulerDiscreteScheduler', {'use_exponential_sigmas': True}),
+        'dpmpp_2m_exponential': ('DPMSolverMultistepScheduler',
+                                 {'algorithm_type': 'dpmsolver++', 'solver_order': 2,
+                                  'use_exponential_sigmas': True}),
+        'ddim_trailing': ('DDIMScheduler', {'timestep_spacing': 'trailing'}),
     }
 
 
