@@ -18,7 +18,8 @@
 #define N_(text) text
 
 /* Sigma-based samplers take every sigma schedule; the others the spacing
- * and, where diffusers accepts custom timesteps, AYS. */
+ * and, where diffusers accepts custom timesteps, AYS (LMS, Euler a and DDIM
+ * take none). */
 #define SIGMA_SCHEDULES                                                                            \
   (SDCL_TAKES (SDCL_SCHEDULE_KARRAS) | SDCL_TAKES (SDCL_SCHEDULE_EXPONENTIAL)                      \
    | SDCL_TAKES (SDCL_SCHEDULE_TRAILING) | SDCL_TAKES (SDCL_SCHEDULE_AYS))
@@ -28,7 +29,6 @@
 static const sdcl_sampler_row rows[] = {
   [SDCL_SAMPLER_EULER] = { "euler", N_("Euler"), 0, SIGMA_SCHEDULES, 1, 0, SDCL_LATENT_VE, NULL,
                            sdcl_schedule_euler, sdcl_step_euler },
-  /* diffusers' EulerAncestralDiscreteScheduler has no sigma options */
   [SDCL_SAMPLER_EULER_A] = { "euler_a", N_("Euler ancestral"), SDCL_SAMPLER_NOISE, TRAILING, 1, 0,
                              SDCL_LATENT_VE, NULL, sdcl_schedule_euler, sdcl_step_euler_a },
   [SDCL_SAMPLER_DDIM] = { "ddim", N_("DDIM"), SDCL_SAMPLER_ETA | LEADING, TRAILING, 1, 0,
@@ -41,6 +41,11 @@ static const sdcl_sampler_row rows[] = {
   [SDCL_SAMPLER_DDPM] = { "ddpm", N_("DDPM"), SDCL_SAMPLER_NOISE | LEADING,
                           TRAILING | SDCL_TAKES (SDCL_SCHEDULE_AYS), 1, 0, SDCL_LATENT_VP,
                           sdcl_check_ddpm, sdcl_schedule_discrete, sdcl_step_ddpm },
+  [SDCL_SAMPLER_DPMPP_2M_SDE] = { "dpmpp_2m_sde", N_("DPM++ 2M SDE"), SDCL_SAMPLER_NOISE,
+                                  SIGMA_SCHEDULES, 1, 0, SDCL_LATENT_DPM, NULL, sdcl_schedule_dpm,
+                                  sdcl_step_dpmpp_2m_sde },
+  [SDCL_SAMPLER_LMS] = { "lms", N_("LMS"), 0, SIGMA_SCHEDULES & ~SDCL_TAKES (SDCL_SCHEDULE_AYS), 1,
+                         0, SDCL_LATENT_VE, NULL, sdcl_schedule_euler, sdcl_step_lms },
 };
 
 G_STATIC_ASSERT (G_N_ELEMENTS (rows) == SDCL_SAMPLER_COUNT);
@@ -52,7 +57,9 @@ static const struct {
 } aliases[] = {
   { "euler_ancestral", SDCL_SAMPLER_EULER_A }, { "dpm++2m", SDCL_SAMPLER_DPMPP_2M },
   { "dpmpp2m", SDCL_SAMPLER_DPMPP_2M },        { "dpm++_2m", SDCL_SAMPLER_DPMPP_2M },
-  { "dpmsolver++", SDCL_SAMPLER_DPMPP_2M },
+  { "dpmsolver++", SDCL_SAMPLER_DPMPP_2M },     { "dpm++_2m_sde", SDCL_SAMPLER_DPMPP_2M_SDE },
+  { "dpm++2m_sde", SDCL_SAMPLER_DPMPP_2M_SDE }, { "sde_dpmsolver++", SDCL_SAMPLER_DPMPP_2M_SDE },
+  { "k_lms", SDCL_SAMPLER_LMS },
 };
 
 const sdcl_sampler_row *

@@ -71,7 +71,11 @@ void sdcl_schedule_euler (sdcl_sched *s, sdcl_spacing sp, double *t);
 void sdcl_schedule_dpm (sdcl_sched *s, sdcl_spacing sp, double *t);
 void sdcl_schedule_lcm (sdcl_sched *s, sdcl_spacing sp, double *t);
 
-/* Steps (scheduler_step.c). */
+/* One tensor of numel normals from the run's generator (g_free it): the
+ * randn_tensor call of a diffusers step. */
+float *sdcl_sched_draw_noise (sdcl_randn *rng, int64_t numel);
+
+/* Steps (scheduler_step.c, scheduler_dpm.c, scheduler_lms.c). */
 void sdcl_step_ddim (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
                      sdcl_randn *rng, float *x0_out);
 void sdcl_step_euler (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
@@ -83,6 +87,10 @@ void sdcl_step_dpmpp_2m (sdcl_sched *s, const float *model_out, float *x, int64_
 void sdcl_step_ddpm (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
                      sdcl_randn *rng, float *x0_out);
 sdcl_status sdcl_check_ddpm (const sdcl_sched_config *cfg, sdcl_error *err);
+void sdcl_step_dpmpp_2m_sde (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
+                             sdcl_randn *rng, float *x0_out);
+void sdcl_step_lms (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
+                    sdcl_randn *rng, float *x0_out);
 void sdcl_step_lcm (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
                     sdcl_randn *rng, float *x0_out);
 

@@ -593,9 +593,18 @@ sdcl_sched_set_begin_index (sdcl_sched *s, int index)
   g_return_if_fail (index >= 0 && index < s->n);
   s->begin_index = index;
   s->step_index = index;
-  /* DPM++ 2M starts over with a first-order step. */
+  /* multistep samplers start over with a first-order step */
+  sdcl_sched_forget (s);
+}
+
+void
+sdcl_sched_forget (sdcl_sched *s)
+{
   g_free (s->prev_x0);
   s->prev_x0 = NULL;
+  for (int i = 0; i < s->n_history; i++)
+    g_free (s->history[i]);
+  s->n_history = 0;
 }
 
 void
@@ -605,6 +614,6 @@ sdcl_sched_free (sdcl_sched *s)
     return;
   g_free (s->timesteps);
   g_free (s->sigmas);
-  g_free (s->prev_x0);
-  s->timesteps = s->sigmas = s->prev_x0 = NULL;
+  s->timesteps = s->sigmas = NULL;
+  sdcl_sched_forget (s);
 }

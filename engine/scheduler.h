@@ -14,6 +14,7 @@
 #include "sdcl.h"
 
 #define SDCL_TRAIN_STEPS_MAX 4096
+#define SDCL_SCHED_HISTORY 4      /* the most past steps a multistep sampler keeps */
 
 typedef struct {
   sdcl_sampler kind;
@@ -35,8 +36,10 @@ typedef struct {
   int step_index;                 /* next step to run */
   int begin_index;                /* first step (img2img), 0 for txt2img */
 
-  /* multistep state (DPM++ 2M) */
-  float *prev_x0;                 /* x0 prediction of the previous step, or NULL */
+  /* multistep state */
+  float *prev_x0;                 /* DPM++: x0 prediction of the previous step, or NULL */
+  float *history[SDCL_SCHED_HISTORY]; /* LMS: derivatives of the last steps, newest first */
+  int n_history;
   int64_t numel;
 } sdcl_sched;
 
@@ -50,10 +53,12 @@ typedef struct {
 sdcl_status sdcl_sched_init (sdcl_sched *s, sdcl_sampler kind, const sdcl_sched_config *cfg,
                              int steps, sdcl_schedule schedule, sdcl_error *err);
 void sdcl_sched_free (sdcl_sched *s);
+/* Drops the multistep history (the next step is taken as the first). */
+void sdcl_sched_forget (sdcl_sched *s);
 
 /* img2img / inpaint: the run starts at inference step `index` (diffusers'
  * set_begin_index(t_start)); the next sdcl_sched_step is that step, and
- * DPM++ 2M takes it as a first-order step.  0 <= index < n. */
+ * multistep samplers start over without history.  0 <= index < n. */
 void sdcl_sched_set_begin_index (sdcl_sched *s, int index);
 
 /* x_in = scale_model_input(x, current step) (x / sqrt(sigma^2 + 1) for Euler

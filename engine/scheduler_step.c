@@ -38,8 +38,8 @@ compare_floats (const void *a, const void *b)
   return (x > y) - (x < y);
 }
 
-static float *
-draw_noise (sdcl_randn *rng, int64_t numel)
+float *
+sdcl_sched_draw_noise (sdcl_randn *rng, int64_t numel)
 {
   /* sdcl_sched_step checked numel > 0; the compiler cannot see that through
    * the table's function pointers. */
@@ -156,7 +156,7 @@ sdcl_step_ddim (sdcl_sched *s, const float *model_out, float *x, int64_t numel, 
   float std_dev = s->eta * sqrtf (variance);
   float direction_coef = sqrtf (beta_prev - std_dev * std_dev);
   float sqrt_alpha_prev = sqrtf (alpha_prev);
-  float *noise = s->eta > 0.0f ? draw_noise (rng, numel) : NULL;
+  float *noise = s->eta > 0.0f ? sdcl_sched_draw_noise (rng, numel) : NULL;
 
   /* epsilon comes from the x0 before clipping, as in diffusers */
   float *x0 = g_new (float, numel > 0 ? (gsize) numel : 1);
@@ -266,7 +266,7 @@ sdcl_step_ddpm (sdcl_sched *s, const float *model_out, float *x, int64_t numel, 
   if (t > 0)
     {
       float std = ddpm_noise_std (kind, alpha_t, alpha_prev);
-      float *noise = draw_noise (rng, numel);
+      float *noise = sdcl_sched_draw_noise (rng, numel);
       for (int64_t i = 0; i < numel; i++)
         x[i] = x[i] + std * noise[i];
       g_free (noise);
@@ -292,7 +292,7 @@ sdcl_step_lcm (sdcl_sched *s, const float *model_out, float *x, int64_t numel, s
   float scaled_t = (float) t * 10.0f;
   float c_skip = 0.25f / (scaled_t * scaled_t + 0.25f);
   float c_out = scaled_t / sqrtf (scaled_t * scaled_t + 0.25f);
-  float *noise = last ? NULL : draw_noise (rng, numel);
+  float *noise = last ? NULL : sdcl_sched_draw_noise (rng, numel);
 
   for (int64_t i = 0; i < numel; i++)
     {
@@ -362,7 +362,7 @@ euler_step (sdcl_sched *s, const float *model_out, float *x, int64_t numel, sdcl
     }
   if (ancestral)
     {
-      float *noise = draw_noise (rng, numel);
+      float *noise = sdcl_sched_draw_noise (rng, numel);
       for (int64_t i = 0; i < numel; i++)
         x[i] = x[i] + noise[i] * sigma_up;
       g_free (noise);
@@ -383,86 +383,65 @@ sdcl_step_euler_a (sdcl_sched *s, const float *model_out, float *x, int64_t nume
   euler_step (s, model_out, x, numel, rng, x0_out, true);
 }
 
-/* ---- DPM-Solver++ 2M (§6.9): VP latents, steps in log-SNR λ = −log σ ------ */
+/* ---- LMS: linear multistep on the Euler ODE (Karras et al. 2022) ----------- */
 
-typedef struct {
-  float alpha;  /* 1 / sqrt(σ² + 1) */
-  float sigma;  /* σ · alpha */
-  float lambda; /* log(alpha) − log(sigma) */
-} dpm_level;
-
-static dpm_level
-dpm_level_at (float s)
+/* ∫ from σ_t to σ_{t+1} of the Lagrange basis polynomial of point k over the
+ * sigmas of the last `order` steps: the weight of the k-th newest
+ * derivative.  diffusers integrates numerically (scipy quad); the
+ * polynomial has degree < 4, so 4-point Gauss-Legendre is exact. */
+static double
+lms_coefficient (const sdcl_sched *s, int order, int k)
 {
-  dpm_level l;
-  l.alpha = 1.0f / sqrtf (s * s + 1.0f);
-  l.sigma = s * l.alpha;
-  l.lambda = logf (l.alpha) - logf (l.sigma);
-  return l;
-}
-
-static inline float
-dpm_x0 (sdcl_prediction pred, dpm_level l, float x, float out)
-{
-  switch (pred)
+  static const double node[4] = { -0.8611363115940526, -0.3399810435848563, 0.3399810435848563,
+                                  0.8611363115940526 };
+  static const double weight[4] = { 0.3478548451374538, 0.6521451548625461, 0.6521451548625461,
+                                    0.3478548451374538 };
+  int t = s->step_index;
+  double a = s->sigmas[t], b = s->sigmas[t + 1], sum = 0.0;
+  for (int q = 0; q < 4; q++)
     {
-    case SDCL_PREDICTION_V:
-      return l.alpha * x - l.sigma * out;
-    case SDCL_PREDICTION_SAMPLE:
-      return out;
-    case SDCL_PREDICTION_EPSILON:
-    default:
-      return (x - l.sigma * out) / l.alpha;
+      double tau = 0.5 * (b - a) * node[q] + 0.5 * (a + b), basis = 1.0;
+      for (int j = 0; j < order; j++)
+        if (j != k)
+          basis *= (tau - s->sigmas[t - j]) / ((double) s->sigmas[t - k] - s->sigmas[t - j]);
+      sum += weight[q] * basis;
     }
+  return 0.5 * (b - a) * sum;
 }
 
-/* First order at the first step run and at the last step (final sigma 0),
- * second order (midpoint) in between.  Reaching sigma 0 is the limit
- * x = x0 prediction, taken explicitly (diffusers gets it through log(0)). */
+/* diffusers' LMSDiscreteScheduler with order 4.  Its order is
+ * min(step index + 1, 4) counted from the start of the schedule, also when
+ * an img2img run starts later with fewer derivatives: the basis then spans
+ * 4 sigmas but only the derivatives there are get a weight (zip() stops at
+ * the shorter list).  Kept, to give diffusers' images. */
 void
-sdcl_step_dpmpp_2m (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
-                    sdcl_randn *rng, float *x0_out)
+sdcl_step_lms (sdcl_sched *s, const float *model_out, float *x, int64_t numel, sdcl_randn *rng,
+               float *x0_out)
 {
   (void) rng; /* deterministic */
-  int i_step = s->step_index;
-  float sigma_next = s->sigmas[i_step + 1];
-  bool to_zero = sigma_next == 0.0f;
-  bool second_order = s->prev_x0 && i_step < s->n - 1;
-  dpm_level now = dpm_level_at (s->sigmas[i_step]);
+  ve_level now = ve_level_at (s->sigmas[s->step_index]);
+  float *derivative = s->n_history == SDCL_SCHED_HISTORY ? s->history[SDCL_SCHED_HISTORY - 1]
+                                                          : g_new (float, (gsize) numel);
+  memmove (s->history + 1, s->history, (SDCL_SCHED_HISTORY - 1) * sizeof *s->history);
+  s->history[0] = derivative;
+  s->n_history = MIN (s->n_history + 1, SDCL_SCHED_HISTORY);
 
-  float x_coef = 0.0f, d0_coef = 0.0f, d1_coef = 0.0f, inv_r0 = 0.0f;
-  if (!to_zero)
-    {
-      dpm_level next = dpm_level_at (sigma_next);
-      float h = next.lambda - now.lambda;
-      x_coef = next.sigma / now.sigma;
-      d0_coef = next.alpha * (expf (-h) - 1.0f);
-      if (second_order)
-        {
-          dpm_level prev = dpm_level_at (s->sigmas[i_step - 1]);
-          float r0 = (now.lambda - prev.lambda) / h;
-          inv_r0 = 1.0f / r0;
-          d1_coef = 0.5f * d0_coef;
-        }
-    }
+  int order = MIN (s->step_index + 1, SDCL_SCHED_HISTORY);
+  int terms = MIN (order, s->n_history);
+  float coef[SDCL_SCHED_HISTORY];
+  for (int k = 0; k < terms; k++)
+    coef[k] = (float) lms_coefficient (s, order, k);
 
-  if (!s->prev_x0)
-    s->prev_x0 = g_new (float, (gsize) numel);
   for (int64_t i = 0; i < numel; i++)
     {
-      float m0 = dpm_x0 (s->cfg.prediction_type, now, x[i], model_out[i]);
-      if (to_zero)
-        x[i] = m0;
-      else if (second_order)
-        {
-          float d1 = inv_r0 * (m0 - s->prev_x0[i]);
-          x[i] = (x_coef * x[i] - d0_coef * m0) - d1_coef * d1;
-        }
-      else
-        x[i] = x_coef * x[i] - d0_coef * m0;
-      s->prev_x0[i] = m0;
+      float x0 = ve_x0 (s->cfg.prediction_type, now, x[i], model_out[i]);
+      derivative[i] = (x[i] - x0) / now.sigma;
+      float sum = coef[0] * derivative[i];
+      for (int k = 1; k < terms; k++)
+        sum = sum + coef[k] * s->history[k][i];
+      x[i] = x[i] + sum;
       if (x0_out)
-        x0_out[i] = m0;
+        x0_out[i] = x0;
     }
 }
 
@@ -495,12 +474,8 @@ sdcl_sched_step (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
 {
   g_return_if_fail (s->step_index >= 0 && s->step_index < s->n && numel > 0);
   g_return_if_fail (rng != NULL || !draws_noise (s));
-  if (s->prev_x0 && s->numel != numel)
-    {
-      /* another latent size: the history belongs to a different run */
-      g_free (s->prev_x0);
-      s->prev_x0 = NULL;
-    }
+  if (s->numel != numel)
+    sdcl_sched_forget (s); /* another latent size: the history belongs to a different run */
   s->numel = numel;
   sdcl_sampler_row_of (s->kind)->step (s, model_out, x, numel, rng, x0_out);
   s->step_index++;
@@ -522,9 +497,11 @@ sdcl_sched_add_noise (const sdcl_sched *s, const float *x0, const float *noise, 
       }
     case SDCL_LATENT_DPM:
       {
-        dpm_level l = dpm_level_at (s->sigmas[index]);
+        float sigma = s->sigmas[index];
+        float alpha = 1.0f / sqrtf (sigma * sigma + 1.0f);
+        float sigma_vp = sigma * alpha;
         for (int64_t i = 0; i < numel; i++)
-          out[i] = l.alpha * x0[i] + l.sigma * noise[i];
+          out[i] = alpha * x0[i] + sigma_vp * noise[i];
         return;
       }
     case SDCL_LATENT_VP:

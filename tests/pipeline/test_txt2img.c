@@ -27,21 +27,24 @@ typedef struct {
 } sampler_case;
 
 static const sampler_case cases[] = {
-  { "ddim", SDCL_SAMPLER_DDIM, false },
-  { "euler", SDCL_SAMPLER_EULER, false },
-  { "euler_a", SDCL_SAMPLER_EULER_A, false },
-  { "dpmpp_2m", SDCL_SAMPLER_DPMPP_2M, false },
-  { "dpmpp_2m_karras", SDCL_SAMPLER_DPMPP_2M, true },
-  { "lcm", SDCL_SAMPLER_LCM, false },
-  { "ddpm", SDCL_SAMPLER_DDPM, false },
+  { "ddim", SDCL_SAMPLER_DDIM, false, SDCL_SCHEDULE_DEFAULT },
+  { "euler", SDCL_SAMPLER_EULER, false, SDCL_SCHEDULE_DEFAULT },
+  { "euler_a", SDCL_SAMPLER_EULER_A, false, SDCL_SCHEDULE_DEFAULT },
+  { "dpmpp_2m", SDCL_SAMPLER_DPMPP_2M, false, SDCL_SCHEDULE_DEFAULT },
+  { "dpmpp_2m_karras", SDCL_SAMPLER_DPMPP_2M, true, SDCL_SCHEDULE_DEFAULT },
+  { "lcm", SDCL_SAMPLER_LCM, false, SDCL_SCHEDULE_DEFAULT },
+  { "ddpm", SDCL_SAMPLER_DDPM, false, SDCL_SCHEDULE_DEFAULT },
   { "euler_exponential", SDCL_SAMPLER_EULER, false, SDCL_SCHEDULE_EXPONENTIAL },
   { "dpmpp_2m_exponential", SDCL_SAMPLER_DPMPP_2M, false, SDCL_SCHEDULE_EXPONENTIAL },
   { "ddim_trailing", SDCL_SAMPLER_DDIM, false, SDCL_SCHEDULE_TRAILING },
+  { "dpmpp_2m_sde", SDCL_SAMPLER_DPMPP_2M_SDE, false, SDCL_SCHEDULE_DEFAULT },
+  { "dpmpp_2m_sde_karras", SDCL_SAMPLER_DPMPP_2M_SDE, true, SDCL_SCHEDULE_DEFAULT },
+  { "lms", SDCL_SAMPLER_LMS, false, SDCL_SCHEDULE_DEFAULT },
 };
 
 static const sampler_case f16_cases[] = {
-  { "euler_f16w", SDCL_SAMPLER_EULER, false },
-  { "euler_a_f16w", SDCL_SAMPLER_EULER_A, false },
+  { "euler_f16w", SDCL_SAMPLER_EULER, false, SDCL_SCHEDULE_DEFAULT },
+  { "euler_a_f16w", SDCL_SAMPLER_EULER_A, false, SDCL_SCHEDULE_DEFAULT },
 };
 
 typedef struct {

@@ -20,6 +20,7 @@ draw order and the blending rules the README states.
 """
 import functools
 import importlib
+import inspect
 import json
 import os
 import shutil
@@ -51,15 +52,21 @@ SEED_INPAINT_CONV_IN = 1204
 MASK_X = (13, 35)
 MASK_Y = (19, 45)
 
+# name -> class, or (class, from_config keyword arguments)
 SCHEDULERS = {'ddim': 'DDIMScheduler', 'euler': 'EulerDiscreteScheduler',
-              'ddpm': 'DDPMScheduler'}
+              'ddpm': 'DDPMScheduler',
+              'dpmpp_2m_sde': ('DPMSolverMultistepScheduler',
+                               {'algorithm_type': 'sde-dpmsolver++', 'solver_order': 2}),
+              'lms': 'LMSDiscreteScheduler'}
 IMG2IMG_STRENGTHS = (0.3, 0.75)
 # Samplers added later get one img2img run at this strength and one
 # 4-channel inpaint at strength 1 each (keeps the fixtures small).
-LATER_SAMPLERS = ('ddpm',)
+LATER_SAMPLERS = ('ddpm', 'dpmpp_2m_sde', 'lms')
 LATER_STRENGTH = 0.5
 # VP samplers: add_noise is sqrt(ab)*x0 + sqrt(1-ab)*eps at the integer timestep.
 VP_SAMPLERS = ('ddim', 'ddpm')
+# DPM-Solver samplers: the VP form written with the schedule's sigmas.
+DPM_SAMPLERS = ('dpmpp_2m_sde',)
 
 _RANDN_MODULES = [
     'diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion_img2img',
@@ -68,6 +75,7 @@ _RANDN_MODULES = [
     'diffusers.schedulers.scheduling_ddim',
     'diffusers.schedulers.scheduling_euler_discrete',
     'diffusers.schedulers.scheduling_ddpm',
+    'diffusers.schedulers.scheduling_dpmsolver_multistep',
 ]
 _DRAW_KIND = {
     'pipeline_stable_diffusion_img2img': 'pipeline',
@@ -76,6 +84,7 @@ _DRAW_KIND = {
     'scheduling_ddim': 'scheduler_step',
     'scheduling_euler_discrete': 'scheduler_step',
     'scheduling_ddpm': 'scheduler_step',
+    'scheduling_dpmsolver_multistep': 'scheduler_step',
 }
 
 
@@ -340,7 +349,8 @@ class Recorder:
 
 def _scheduler(name):
     import diffusers
-    return getattr(diffusers, SCHEDULERS[name]).from_config(tiny_sd.scheduler_config())
+    cls, kwargs = SCHEDULERS[name] if isinstance(SCHEDULERS[name], tuple) else (SCHEDULERS[name], {})
+    return getattr(diffusers, cls).from_config(tiny_sd.scheduler_config(), **kwargs)
 
 
 def _pipe(cls, components, sched_name):
@@ -376,6 +386,11 @@ def _check_stream(rec):
         assert torch.equal(t, torch.randn(t.shape, generator=g, dtype=torch.float32)), kind
 
 
+def _step_kwargs(s, g):
+    """generator= where step() takes it, as the pipelines decide."""
+    return {'generator': g} if 'generator' in inspect.signature(s.step).parameters else {}
+
+
 def _context(pipe):
     return torch.cat(pipe.encode_prompt(PROMPT, 'cpu', 1, True, NEGATIVE)[::-1])
 
@@ -385,6 +400,9 @@ def _add_noise_doc(sched_name, sched, x0, eps, idx, t):
     if sched_name in VP_SAMPLERS:
         ab = sched.alphas_cumprod[int(t)]
         return ab.sqrt() * x0 + (1 - ab).sqrt() * eps
+    if sched_name in DPM_SAMPLERS:
+        alpha = 1 / (sched.sigmas[idx] ** 2 + 1) ** 0.5
+        return alpha * x0 + (sched.sigmas[idx] * alpha) * eps
     return x0 + sched.sigmas[idx] * eps
 
 
@@ -447,7 +465,7 @@ def img2img_one(components, sched_name, strength, init_pil, out_dir, ctx_ref):
             xin = s.scale_model_input(torch.cat([lat] * 2), t)
             e = unet(xin, t, encoder_hidden_states=ctx).sample
             e = e[0:1] + GUIDANCE * (e[1:2] - e[0:1])
-            lat = s.step(e, t, lat, generator=g).prev_sample
+            lat = s.step(e, t, lat, **_step_kwargs(s, g)).prev_sample
             assert torch.equal(lat, rec.latents[i]), (sched_name, strength, i)
         img = (vae.decode(lat / vae.config.scaling_factor).sample / 2 + 0.5).clamp(0, 1)
         assert torch.equal(img[0].permute(1, 2, 0), image), 'image != clamp(decode/2+0.5)'
@@ -461,7 +479,7 @@ def img2img_one(components, sched_name, strength, init_pil, out_dir, ctx_ref):
         'noise': noise,
         'noised_latents': an['out'],
     }
-    if sched_name == 'euler':
+    if sched_name not in VP_SAMPLERS:
         tensors['sigmas'] = sched.sigmas[t_start:].to(torch.float32)
     for i in range(n):
         tensors['model_output_step%d' % i] = rec.steps[i]['model_output']
@@ -481,7 +499,7 @@ def img2img_one(components, sched_name, strength, init_pil, out_dir, ctx_ref):
         'full_timesteps': [float(x) for x in full.timesteps],
         'timesteps': [float(x) for x in timesteps],
         'timesteps_dtype': str(full.timesteps.dtype).replace('torch.', ''),
-        'sigmas': [float(x) for x in sched.sigmas[t_start:]] if sched_name == 'euler' else None,
+        'sigmas': [float(x) for x in sched.sigmas[t_start:]] if sched_name not in VP_SAMPLERS else None,
         'vae_encode_input_strides': enc_strides,
         'add_noise_timestep': an['timesteps'][0],
         'add_noise_scale': ({'sqrt_alpha_cumprod': float(full.alphas_cumprod[int(timesteps[0])].sqrt()),
@@ -576,7 +594,7 @@ def inpaint_one(components, sched_name, strength, init_pil, mask_pil, out_dir, c
                 assert torch.equal(xin, rec.unet_in[i][0]), ('unet input', i)
             eps = unet(xin, t, encoder_hidden_states=ctx).sample
             eps = eps[0:1] + GUIDANCE * (eps[1:2] - eps[0:1])
-            lat = s.step(eps, t, lat, generator=g).prev_sample
+            lat = s.step(eps, t, lat, **_step_kwargs(s, g)).prev_sample
             step_out.append(lat)
             if not nine:
                 if i < n - 1:
@@ -613,7 +631,7 @@ def inpaint_one(components, sched_name, strength, init_pil, mask_pil, out_dir, c
         tensors['rng_draw%d' % i] = t
     if image_latents is not None:
         tensors['image_latents'] = image_latents
-    if sched_name == 'euler':
+    if sched_name not in VP_SAMPLERS:
         tensors['sigmas'] = sched.sigmas[t_start:].to(torch.float32)
     if nine:
         tensors['unet_input_step0'] = rec.unet_in[0][0]
@@ -659,7 +677,7 @@ def inpaint_one(components, sched_name, strength, init_pil, mask_pil, out_dir, c
         'full_timesteps': [float(x) for x in full.timesteps],
         'timesteps': [float(x) for x in timesteps],
         'timesteps_dtype': str(full.timesteps.dtype).replace('torch.', ''),
-        'sigmas': [float(x) for x in sched.sigmas[t_start:]] if sched_name == 'euler' else None,
+        'sigmas': [float(x) for x in sched.sigmas[t_start:]] if sched_name not in VP_SAMPLERS else None,
         'init_noise_sigma': float(full.init_noise_sigma),
         'initial_latents': ('noise * init_noise_sigma' if strength == 1.0
                             else 'add_noise(image_latents, noise, timesteps[0])'),

@@ -13,6 +13,7 @@ rounds differently, so the script refuses to run under it.
 
 Run: /opt/sdcl-ref/bin/python tests/reference/gen_sampling.py [out_dir]
 """
+import inspect
 import os
 import sys
 
@@ -20,7 +21,8 @@ import diffusers
 import numpy as np
 import torch
 from diffusers import (DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler,
-                       EulerAncestralDiscreteScheduler, EulerDiscreteScheduler, LCMScheduler)
+                       EulerAncestralDiscreteScheduler, EulerDiscreteScheduler, LCMScheduler,
+                       LMSDiscreteScheduler)
 
 from diffusers.schedulers.scheduling_utils import AysSchedules
 
@@ -51,6 +53,12 @@ CLASSES = {
     'dpmpp_2m': DPMSolverMultistepScheduler,
     'lcm': LCMScheduler,
     'ddpm': DDPMScheduler,
+    'dpmpp_2m_sde': DPMSolverMultistepScheduler,
+    'lms': LMSDiscreteScheduler,
+}
+# from_config keyword arguments that make the class the sampler
+CLASS_KWARGS = {
+    'dpmpp_2m_sde': {'algorithm_type': 'sde-dpmsolver++', 'solver_order': 2},
 }
 
 # ---- randn ------------------------------------------------------------------
@@ -121,6 +129,12 @@ SCHEDULE_VARIANTS = {
     'dpmpp_2m.ays': ('dpmpp_2m', False, {}, 'ays'),
     'ddpm.ays': ('ddpm', False, {}, 'ays'),
     'ddpm.sched_trailing': ('ddpm', False, {}, 'trailing'),
+    'dpmpp_2m_sde': ('dpmpp_2m_sde', False, {}),
+    'dpmpp_2m_sde.karras': ('dpmpp_2m_sde', True, {}),
+    'lms': ('lms', False, {}),
+    'lms.karras': ('lms', True, {}),
+    'lms.exponential': ('lms', False, {}, 'exponential'),
+    'lms.leading': ('lms', False, {'timestep_spacing': 'leading'}),
 }
 SCHEDULE_STEPS = [1, 4, 25, 50]
 
@@ -145,7 +159,9 @@ def make_config(overrides):
 
 def build(sampler, karras, config, schedule=None):
     cls = CLASSES[sampler]
-    extra = {'use_karras_sigmas': True} if karras else {}
+    extra = dict(CLASS_KWARGS.get(sampler, {}))
+    if karras:
+        extra['use_karras_sigmas'] = True
     extra.update(SCHEDULE_KWARGS.get(schedule, {}))
     return cls.from_config(config, **extra)
 
@@ -158,13 +174,18 @@ def set_timesteps(s, n, schedule=None):
         s.set_timesteps(n)
 
 
+def step_kwargs(s, g):
+    """generator= where step() takes it (pipelines check the signature too)."""
+    return {'generator': g} if 'generator' in inspect.signature(s.step).parameters else {}
+
+
 def split_variant(spec):
     """(sampler, karras, overrides[, schedule]) -> sampler, karras, overrides, schedule"""
     return spec if len(spec) == 4 else spec + (None,)
 
 
 def has_sigmas(sampler):
-    return sampler in ('euler', 'euler_a', 'dpmpp_2m')
+    return sampler in ('euler', 'euler_a', 'dpmpp_2m', 'dpmpp_2m_sde', 'lms')
 
 
 def schedule_goldens(tensors, entries):
@@ -235,12 +256,19 @@ TRAJ_VARIANTS = {
     'dpmpp_2m.exponential': ('dpmpp_2m', False, 0.0, {}, 'exponential'),
     'dpmpp_2m.ays': ('dpmpp_2m', False, 0.0, {}, 'ays'),
     'ddpm.ays': ('ddpm', False, 0.0, {}, 'ays'),
+    'dpmpp_2m_sde': ('dpmpp_2m_sde', False, 0.0, {}),
+    'dpmpp_2m_sde.karras': ('dpmpp_2m_sde', True, 0.0, {}),
+    'dpmpp_2m_sde.v': ('dpmpp_2m_sde', False, 0.0, {'prediction_type': 'v_prediction'}),
+    'lms': ('lms', False, 0.0, {}),
+    'lms.karras': ('lms', True, 0.0, {}),
+    'lms.v': ('lms', False, 0.0, {'prediction_type': 'v_prediction'}),
+    'lms.trailing': ('lms', False, 0.0, {}, 'trailing'),
 }
 
 
 def x0_estimate(sampler, scheduler, out):
     """What the C x0_out must hold after the step: the scheduler's own x0."""
-    if sampler == 'dpmpp_2m':
+    if sampler in ('dpmpp_2m', 'dpmpp_2m_sde'):
         return scheduler.model_outputs[-1]
     if sampler == 'lcm':
         return out.denoised
@@ -267,7 +295,7 @@ def trajectory_goldens(tensors, entries):
         x_in, x_out, x0 = [], [], []
         for i, t in enumerate(s.timesteps):
             scaled = s.scale_model_input(x, t)
-            kwargs = {'generator': g}
+            kwargs = step_kwargs(s, g)
             if sampler == 'ddim':
                 kwargs['eta'] = eta
             out = s.step(model_out[i], t, x, **kwargs)
@@ -299,6 +327,8 @@ ADD_NOISE_VARIANTS = {
     'dpmpp_2m.karras': ('dpmpp_2m', True, 25),
     'lcm': ('lcm', False, 4),
     'ddpm': ('ddpm', False, 25),
+    'dpmpp_2m_sde': ('dpmpp_2m_sde', False, 25),
+    'lms': ('lms', False, 25),
 }
 ADD_NOISE_SEED = 8
 
@@ -335,6 +365,8 @@ IMG2IMG_VARIANTS = {
     'dpmpp_2m.karras': ('dpmpp_2m', True),
     'lcm': ('lcm', False),
     'ddpm': ('ddpm', False),
+    'dpmpp_2m_sde': ('dpmpp_2m_sde', False),
+    'lms': ('lms', False),
 }
 IMG2IMG_STEPS = 6
 IMG2IMG_STRENGTH = 0.5
@@ -360,7 +392,7 @@ def img2img_goldens(tensors, entries):
         outs = []
         for k, t in enumerate(timesteps):
             scaled = s.scale_model_input(x, t)
-            x = s.step(model_out[k].reshape(TRAJ_SHAPE), t, x, generator=g).prev_sample
+            x = s.step(model_out[k].reshape(TRAJ_SHAPE), t, x, **step_kwargs(s, g)).prev_sample
             outs.append(torch.stack([scaled.flatten(), x.flatten()]))
         prefix = f'img2img.{variant}'
         tensors[prefix + '.steps'] = torch.stack(outs)

@@ -51,6 +51,12 @@ def _schedulers():
                                  {'algorithm_type': 'dpmsolver++', 'solver_order': 2,
                                   'use_exponential_sigmas': True}),
         'ddim_trailing': ('DDIMScheduler', {'timestep_spacing': 'trailing'}),
+        'dpmpp_2m_sde': ('DPMSolverMultistepScheduler',
+                         {'algorithm_type': 'sde-dpmsolver++', 'solver_order': 2}),
+        'dpmpp_2m_sde_karras': ('DPMSolverMultistepScheduler',
+                                {'algorithm_type': 'sde-dpmsolver++', 'solver_order': 2,
+                                 'use_karras_sigmas': True}),
+        'lms': ('LMSDiscreteScheduler', {}),
     }
 
 
