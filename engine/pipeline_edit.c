@@ -322,12 +322,17 @@ sdcl_edit_raw (sdcl_model *m, const sdcl_gen_params *p, const sdcl_image *init,
                       init->width, init->height, f);
   edit_state e = { .init = init, .mask = mask, .probe = probe_fn, .probe_user = probe_user };
   e.n_run = init_timestep (p);
-  e.t_start = p->steps - e.n_run;
   if (e.n_run == 0)
     {
       sdcl_image_copy (init, out);
       return SDCL_OK;
     }
+  /* In model evaluations from here on, as the schedule counts them:
+   * diffusers starts at timesteps[t_start * scheduler.order], and a
+   * two-evaluation sampler's last step has only its first evaluation. */
+  int order = sdcl_sampler_evals_per_step (p->sampler);
+  e.t_start = (p->steps - e.n_run) * order;
+  e.n_run = e.n_run * order - (order - 1);
 
   sdcl_run r;
   sdcl_run_setup (&r, m, p, init->width, init->height);

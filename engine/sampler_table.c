@@ -46,6 +46,8 @@ static const sdcl_sampler_row rows[] = {
                                   sdcl_step_dpmpp_2m_sde },
   [SDCL_SAMPLER_LMS] = { "lms", N_("LMS"), 0, SIGMA_SCHEDULES & ~SDCL_TAKES (SDCL_SCHEDULE_AYS), 1,
                          0, SDCL_LATENT_VE, NULL, sdcl_schedule_euler, sdcl_step_lms },
+  [SDCL_SAMPLER_HEUN] = { "heun", N_("Heun"), 0, SIGMA_SCHEDULES, 2, 0, SDCL_LATENT_VE, NULL,
+                          sdcl_schedule_heun, sdcl_step_heun },
 };
 
 G_STATIC_ASSERT (G_N_ELEMENTS (rows) == SDCL_SAMPLER_COUNT);

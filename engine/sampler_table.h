@@ -69,6 +69,7 @@ const sdcl_sampler_row *sdcl_sampler_row_of (sdcl_sampler kind);
 void sdcl_schedule_discrete (sdcl_sched *s, sdcl_spacing sp, double *t);
 void sdcl_schedule_euler (sdcl_sched *s, sdcl_spacing sp, double *t);
 void sdcl_schedule_dpm (sdcl_sched *s, sdcl_spacing sp, double *t);
+void sdcl_schedule_heun (sdcl_sched *s, sdcl_spacing sp, double *t);
 void sdcl_schedule_lcm (sdcl_sched *s, sdcl_spacing sp, double *t);
 
 /* One tensor of numel normals from the run's generator (g_free it): the
@@ -91,6 +92,8 @@ void sdcl_step_dpmpp_2m_sde (sdcl_sched *s, const float *model_out, float *x, in
                              sdcl_randn *rng, float *x0_out);
 void sdcl_step_lms (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
                     sdcl_randn *rng, float *x0_out);
+void sdcl_step_heun (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
+                     sdcl_randn *rng, float *x0_out);
 void sdcl_step_lcm (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
                     sdcl_randn *rng, float *x0_out);
 

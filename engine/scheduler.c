@@ -495,6 +495,26 @@ sdcl_schedule_euler (sdcl_sched *s, sdcl_spacing sp, double *t)
 }
 
 /* DDIM-type integer timesteps on the spacing grid. */
+/* Heun: Euler's levels, each inner one twice (a step's two evaluations),
+ * 2N − 1 entries as diffusers' HeunDiscreteScheduler holds them; t keeps
+ * the N step timesteps for the range check. */
+void
+sdcl_schedule_heun (sdcl_sched *s, sdcl_spacing sp, double *t)
+{
+  sdcl_schedule_euler (s, sp, t);
+  int N = s->n, n = 2 * N - 1;
+  float *timesteps = g_new (float, n), *sigmas = g_new (float, n + 1);
+  for (int i = 0; i < n; i++)
+    timesteps[i] = s->timesteps[(i + 1) / 2];
+  for (int i = 0; i <= n; i++)
+    sigmas[i] = s->sigmas[(i + 1) / 2];
+  g_free (s->timesteps);
+  g_free (s->sigmas);
+  s->timesteps = timesteps;
+  s->sigmas = sigmas;
+  s->n = n;
+}
+
 void
 sdcl_schedule_discrete (sdcl_sched *s, sdcl_spacing sp, double *t)
 {
@@ -526,22 +546,23 @@ spacing_name (sdcl_spacing sp)
 /* "leading" plus steps_offset can overshoot the training range (1000 steps,
  * offset 1: t = 1000), where diffusers fails with an index error. */
 static sdcl_status
-check_timesteps_in_range (const sdcl_sched *s, sdcl_spacing sp, const double *t, sdcl_error *err)
+check_timesteps_in_range (const sdcl_sched *s, sdcl_spacing sp, const double *t, int count,
+                          sdcl_error *err)
 {
   /* interpolated AYS timesteps collide when the steps outnumber what the
    * low-noise end of the table can tell apart */
-  for (int i = 1; i < s->n && s->schedule == SDCL_SCHEDULE_AYS; i++)
+  for (int i = 1; i < count && s->schedule == SDCL_SCHEDULE_AYS; i++)
     if (!(t[i] < t[i - 1]))
       return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT,
                         "%d steps: the %s schedule repeats timestep %g with the %s sampler; "
-                        "take fewer steps", s->n, sdcl_schedule_name (s->schedule), t[i],
+                        "take fewer steps", count, sdcl_schedule_name (s->schedule), t[i],
                         sdcl_sampler_name (s->kind));
-  for (int i = 0; i < s->n; i++)
+  for (int i = 0; i < count; i++)
     if (t[i] < 0.0 || t[i] > s->T - 1)
       return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT,
                         "%d steps: with %s spacing and steps_offset %d the %s sampler reaches "
                         "timestep %g, outside the model's 0..%d",
-                        s->n, spacing_name (sp), s->cfg.steps_offset, sdcl_sampler_name (s->kind),
+                        count, spacing_name (sp), s->cfg.steps_offset, sdcl_sampler_name (s->kind),
                         t[i], s->T - 1);
   return SDCL_OK;
 }
@@ -565,7 +586,7 @@ sdcl_sched_init (sdcl_sched *s, sdcl_sampler kind, const sdcl_sched_config *cfg,
   s->schedule = schedule;
   s->karras = schedule == SDCL_SCHEDULE_KARRAS;
   s->T = cfg->num_train_timesteps;
-  s->n = steps;
+  s->n = s->steps = steps;
   st = training_schedule (s, err);
   if (st != SDCL_OK)
     {
@@ -577,7 +598,7 @@ sdcl_sched_init (sdcl_sched *s, sdcl_sampler kind, const sdcl_sched_config *cfg,
   s->timesteps = g_new (float, steps);
   s->init_noise_sigma = 1.0f;
   sdcl_sampler_row_of (kind)->schedule (s, sp, t);
-  st = check_timesteps_in_range (s, sp, t, err);
+  st = check_timesteps_in_range (s, sp, t, steps, err);
   g_free (t);
   if (st != SDCL_OK)
     {
@@ -605,6 +626,7 @@ sdcl_sched_forget (sdcl_sched *s)
   for (int i = 0; i < s->n_history; i++)
     g_free (s->history[i]);
   s->n_history = 0;
+  s->mid_step = false;
 }
 
 void

@@ -28,8 +28,11 @@ typedef struct {
   float alphas_cumprod[SDCL_TRAIN_STEPS_MAX];
   float final_alpha_cumprod;
 
-  /* inference schedule, n steps */
+  /* inference schedule: n model evaluations (steps, or 2·steps − 1 for
+   * Heun-type samplers, whose arrays hold each level once per evaluation
+   * as diffusers' do) */
   int n;
+  int steps;                      /* the steps asked for */
   float *timesteps;               /* n values passed to the UNet (float for Euler types) */
   float *sigmas;                  /* n + 1 (last 0) for sigma-based samplers, else NULL */
   float init_noise_sigma;
@@ -38,8 +41,11 @@ typedef struct {
 
   /* multistep state */
   float *prev_x0;                 /* DPM++: x0 prediction of the previous step, or NULL */
-  float *history[SDCL_SCHED_HISTORY]; /* LMS: derivatives of the last steps, newest first */
+  float *history[SDCL_SCHED_HISTORY]; /* LMS: derivatives of the last steps, newest first;
+                                       * Heun: derivative and sample of the first half */
   int n_history;
+  bool mid_step;                  /* Heun: the next evaluation is a step's second */
+  float heun_dt;
   int64_t numel;
 } sdcl_sched;
 

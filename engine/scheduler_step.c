@@ -445,6 +445,57 @@ sdcl_step_lms (sdcl_sched *s, const float *model_out, float *x, int64_t numel, s
     }
 }
 
+/* ---- Heun (Karras et al. 2022, Algorithm 1 without churn) ------------------ */
+
+/* diffusers' HeunDiscreteScheduler: each step is two evaluations.  The
+ * first is an Euler step from σ_i to σ_{i+1}; the second evaluates the model
+ * there and redoes the step from the saved sample with the mean of both
+ * derivatives.  The last step (to σ = 0) has the first evaluation only.
+ * diffusers' Heun would clip x0 when its config asks; its class default is
+ * not to, and sdcl's config reader cannot tell an absent key from the DDPM
+ * default, so Heun never clips (SD configs say false anyway). */
+void
+sdcl_step_heun (sdcl_sched *s, const float *model_out, float *x, int64_t numel, sdcl_randn *rng,
+                float *x0_out)
+{
+  (void) rng; /* deterministic */
+  int i = s->step_index;
+  bool second = s->mid_step;
+  float sigma = second ? s->sigmas[i - 1] : s->sigmas[i];
+  float sigma_next = second ? s->sigmas[i] : s->sigmas[i + 1];
+  ve_level at = ve_level_at (second ? sigma_next : sigma);
+  if (s->n_history < 2)
+    {
+      for (int k = s->n_history; k < 2; k++)
+        s->history[k] = g_new (float, (gsize) numel);
+      s->n_history = 2;
+    }
+  float *prev_derivative = s->history[0], *saved = s->history[1];
+  float dt = second ? s->heun_dt : sigma_next - sigma;
+
+  for (int64_t j = 0; j < numel; j++)
+    {
+      float x0 = ve_x0 (s->cfg.prediction_type, at, x[j], model_out[j]);
+      if (x0_out)
+        x0_out[j] = x0;
+      if (second)
+        {
+          float derivative = (x[j] - x0) / sigma_next;
+          derivative = (prev_derivative[j] + derivative) / 2.0f;
+          x[j] = saved[j] + derivative * dt;
+        }
+      else
+        {
+          float derivative = (x[j] - x0) / sigma;
+          prev_derivative[j] = derivative;
+          saved[j] = x[j];
+          x[j] = x[j] + derivative * dt;
+        }
+    }
+  s->heun_dt = dt;
+  s->mid_step = !second;
+}
+
 /* ---- API ------------------------------------------------------------------------ */
 
 void

@@ -60,6 +60,8 @@ static const edit_case cases[] = {
    * 1e-6 (relative, measured); every step still matches to 2e-3. */
   { "img2img_lms_0.5", "models/tiny-sd", SDCL_SAMPLER_LMS, false, 0.1 },
   { "inpaint4_lms", "models/tiny-sd", SDCL_SAMPLER_LMS, true, 0 },
+  { "img2img_heun_0.5", "models/tiny-sd", SDCL_SAMPLER_HEUN, false, 0 },
+  { "inpaint4_heun", "models/tiny-sd", SDCL_SAMPLER_HEUN, true, 0 },
 };
 
 static int progress_calls;

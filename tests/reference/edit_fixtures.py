@@ -54,14 +54,14 @@ MASK_Y = (19, 45)
 
 # name -> class, or (class, from_config keyword arguments)
 SCHEDULERS = {'ddim': 'DDIMScheduler', 'euler': 'EulerDiscreteScheduler',
-              'ddpm': 'DDPMScheduler',
+              'ddpm': 'DDPMScheduler', 'heun': 'HeunDiscreteScheduler',
               'dpmpp_2m_sde': ('DPMSolverMultistepScheduler',
                                {'algorithm_type': 'sde-dpmsolver++', 'solver_order': 2}),
               'lms': 'LMSDiscreteScheduler'}
 IMG2IMG_STRENGTHS = (0.3, 0.75)
 # Samplers added later get one img2img run at this strength and one
 # 4-channel inpaint at strength 1 each (keeps the fixtures small).
-LATER_SAMPLERS = ('ddpm', 'dpmpp_2m_sde', 'lms')
+LATER_SAMPLERS = ('ddpm', 'dpmpp_2m_sde', 'lms', 'heun')
 LATER_STRENGTH = 0.5
 # VP samplers: add_noise is sqrt(ab)*x0 + sqrt(1-ab)*eps at the integer timestep.
 VP_SAMPLERS = ('ddim', 'ddpm')
@@ -423,7 +423,8 @@ def img2img_one(components, sched_name, strength, init_pil, out_dir, ctx_ref):
     init01, init_m = to_model_space(init_picture())
     full = _full_schedule(sched_name)
     init_timestep = min(int(STEPS * strength), STEPS)
-    t_start = max(STEPS - init_timestep, 0)
+    # in model evaluations, as the pipelines index: t_start * scheduler.order
+    t_start = max(STEPS - init_timestep, 0) * full.order
     timesteps = full.timesteps[t_start:]
     n = len(timesteps)
 
@@ -540,7 +541,8 @@ def inpaint_one(components, sched_name, strength, init_pil, mask_pil, out_dir, c
     masked_image = init_m * (mask[None, None] < 0.5)
     full = _full_schedule(sched_name)
     init_timestep = min(int(STEPS * strength), STEPS)
-    t_start = max(STEPS - init_timestep, 0)
+    # in model evaluations, as the pipelines index: t_start * scheduler.order
+    t_start = max(STEPS - init_timestep, 0) * full.order
     timesteps = full.timesteps[t_start:]
     n = len(timesteps)
     sf = vae.config.scaling_factor

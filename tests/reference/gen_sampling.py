@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from diffusers import (DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler,
                        EulerAncestralDiscreteScheduler, EulerDiscreteScheduler, LCMScheduler,
-                       LMSDiscreteScheduler)
+                       HeunDiscreteScheduler, LMSDiscreteScheduler)
 
 from diffusers.schedulers.scheduling_utils import AysSchedules
 
@@ -55,6 +55,7 @@ CLASSES = {
     'ddpm': DDPMScheduler,
     'dpmpp_2m_sde': DPMSolverMultistepScheduler,
     'lms': LMSDiscreteScheduler,
+    'heun': HeunDiscreteScheduler,
 }
 # from_config keyword arguments that make the class the sampler
 CLASS_KWARGS = {
@@ -135,6 +136,9 @@ SCHEDULE_VARIANTS = {
     'lms.karras': ('lms', True, {}),
     'lms.exponential': ('lms', False, {}, 'exponential'),
     'lms.leading': ('lms', False, {'timestep_spacing': 'leading'}),
+    'heun': ('heun', False, {}),
+    'heun.karras': ('heun', True, {}),
+    'heun.ays': ('heun', False, {}, 'ays'),
 }
 SCHEDULE_STEPS = [1, 4, 25, 50]
 
@@ -185,7 +189,7 @@ def split_variant(spec):
 
 
 def has_sigmas(sampler):
-    return sampler in ('euler', 'euler_a', 'dpmpp_2m', 'dpmpp_2m_sde', 'lms')
+    return sampler in ('euler', 'euler_a', 'dpmpp_2m', 'dpmpp_2m_sde', 'lms', 'heun')
 
 
 def schedule_goldens(tensors, entries):
@@ -263,6 +267,9 @@ TRAJ_VARIANTS = {
     'lms.karras': ('lms', True, 0.0, {}),
     'lms.v': ('lms', False, 0.0, {'prediction_type': 'v_prediction'}),
     'lms.trailing': ('lms', False, 0.0, {}, 'trailing'),
+    'heun': ('heun', False, 0.0, {}),                 # 4 steps: 7 evaluations
+    'heun.karras': ('heun', True, 0.0, {}),
+    'heun.v': ('heun', False, 0.0, {'prediction_type': 'v_prediction'}),
 }
 
 
@@ -329,6 +336,7 @@ ADD_NOISE_VARIANTS = {
     'ddpm': ('ddpm', False, 25),
     'dpmpp_2m_sde': ('dpmpp_2m_sde', False, 25),
     'lms': ('lms', False, 25),
+    'heun': ('heun', False, 25),
 }
 ADD_NOISE_SEED = 8
 
@@ -367,6 +375,7 @@ IMG2IMG_VARIANTS = {
     'ddpm': ('ddpm', False),
     'dpmpp_2m_sde': ('dpmpp_2m_sde', False),
     'lms': ('lms', False),
+    'heun': ('heun', False),
 }
 IMG2IMG_STEPS = 6
 IMG2IMG_STRENGTH = 0.5
@@ -384,9 +393,10 @@ def img2img_goldens(tensors, entries):
     for variant, (sampler, karras) in IMG2IMG_VARIANTS.items():
         s = build(sampler, karras, config)
         s.set_timesteps(n)
-        timesteps = s.timesteps[t_start:]
+        begin = t_start * s.order  # the pipelines index in model evaluations
+        timesteps = s.timesteps[begin:]
         if hasattr(s, 'set_begin_index'):
-            s.set_begin_index(t_start)
+            s.set_begin_index(begin)
         x = s.add_noise(x0.reshape(TRAJ_SHAPE), noise.reshape(TRAJ_SHAPE), timesteps[:1])
         g = torch.Generator('cpu').manual_seed(TRAJ_NOISE_SEED)
         outs = []
@@ -397,7 +407,7 @@ def img2img_goldens(tensors, entries):
         prefix = f'img2img.{variant}'
         tensors[prefix + '.steps'] = torch.stack(outs)
         entries.append({'prefix': prefix, 'sampler': sampler, 'karras': karras, 'steps': n,
-                        'begin_index': t_start, 'config': config,
+                        'begin_index': begin, 'config': config,
                         'noise_seed': TRAJ_NOISE_SEED})
 
 

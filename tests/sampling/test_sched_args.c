@@ -31,7 +31,7 @@ sd15_config (void)
 
 static const sdcl_sampler all_samplers[] = {
   SDCL_SAMPLER_EULER, SDCL_SAMPLER_EULER_A, SDCL_SAMPLER_DDIM, SDCL_SAMPLER_DPMPP_2M,
-  SDCL_SAMPLER_LCM, SDCL_SAMPLER_DDPM,
+  SDCL_SAMPLER_LCM, SDCL_SAMPLER_DDPM, SDCL_SAMPLER_DPMPP_2M_SDE, SDCL_SAMPLER_LMS, SDCL_SAMPLER_HEUN,
 };
 
 #define PLAIN SDCL_SCHEDULE_DEFAULT
@@ -203,7 +203,7 @@ test_names (void)
       CHECK (sdcl_sampler_from_name (aliases[k].text, &got) && got == aliases[k].want,
              "\"%s\" not read as %s", aliases[k].text, sdcl_sampler_name (aliases[k].want));
     }
-  const char *unknown[] = { "", "heun", "euler_aa", "ddim ", "dpmpp_9m",
+  const char *unknown[] = { "", "heunn", "euler_aa", "ddim ", "dpmpp_9m",
                             "a sampler name far too long to be any sampler at all" };
   for (size_t k = 0; k < G_N_ELEMENTS (unknown); k++)
     {
