@@ -48,6 +48,8 @@ static const sdcl_sampler_row rows[] = {
                          0, SDCL_LATENT_VE, NULL, sdcl_schedule_euler, sdcl_step_lms },
   [SDCL_SAMPLER_HEUN] = { "heun", N_("Heun"), 0, SIGMA_SCHEDULES, 2, 0, SDCL_LATENT_VE, NULL,
                           sdcl_schedule_heun, sdcl_step_heun },
+  [SDCL_SAMPLER_PNDM] = { "pndm", N_("PNDM (PLMS)"), LEADING, TRAILING, 1, 0, SDCL_LATENT_VP,
+                          sdcl_check_pndm, sdcl_schedule_pndm, sdcl_step_pndm },
 };
 
 G_STATIC_ASSERT (G_N_ELEMENTS (rows) == SDCL_SAMPLER_COUNT);
@@ -61,7 +63,7 @@ static const struct {
   { "dpmpp2m", SDCL_SAMPLER_DPMPP_2M },        { "dpm++_2m", SDCL_SAMPLER_DPMPP_2M },
   { "dpmsolver++", SDCL_SAMPLER_DPMPP_2M },     { "dpm++_2m_sde", SDCL_SAMPLER_DPMPP_2M_SDE },
   { "dpm++2m_sde", SDCL_SAMPLER_DPMPP_2M_SDE }, { "sde_dpmsolver++", SDCL_SAMPLER_DPMPP_2M_SDE },
-  { "k_lms", SDCL_SAMPLER_LMS },
+  { "k_lms", SDCL_SAMPLER_LMS },               { "plms", SDCL_SAMPLER_PNDM },
 };
 
 const sdcl_sampler_row *

@@ -515,6 +515,26 @@ sdcl_schedule_heun (sdcl_sched *s, sdcl_spacing sp, double *t)
   s->n = n;
 }
 
+/* PNDM with skip_prk_steps (diffusers' plms_timesteps): the spacing's N
+ * timesteps with the second repeated, N + 1 evaluations (one for N = 1). */
+void
+sdcl_schedule_pndm (sdcl_sched *s, sdcl_spacing sp, double *t)
+{
+  int N = s->n;
+  spaced_timesteps (sp, s->T, N, s->cfg.steps_offset, false, t);
+  if (N == 1)
+    {
+      s->timesteps[0] = (float) t[0];
+      return;
+    }
+  g_free (s->timesteps);
+  s->timesteps = g_new (float, N + 1);
+  s->timesteps[0] = (float) t[0];
+  for (int i = 1; i <= N; i++)
+    s->timesteps[i] = (float) t[i > 1 ? i - 1 : 1];
+  s->n = N + 1;
+}
+
 void
 sdcl_schedule_discrete (sdcl_sched *s, sdcl_spacing sp, double *t)
 {
@@ -627,6 +647,8 @@ sdcl_sched_forget (sdcl_sched *s)
     g_free (s->history[i]);
   s->n_history = 0;
   s->mid_step = false;
+  g_free (s->pndm_sample);
+  s->pndm_sample = NULL;
 }
 
 void

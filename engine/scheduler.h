@@ -45,6 +45,7 @@ typedef struct {
                                        * Heun: derivative and sample of the first half */
   int n_history;
   bool mid_step;                  /* Heun: the next evaluation is a step's second */
+  float *pndm_sample;             /* PNDM: the sample its first step starts from */
   float heun_dt;
   int64_t numel;
 } sdcl_sched;

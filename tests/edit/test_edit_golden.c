@@ -62,6 +62,8 @@ static const edit_case cases[] = {
   { "inpaint4_lms", "models/tiny-sd", SDCL_SAMPLER_LMS, true, 0 },
   { "img2img_heun_0.5", "models/tiny-sd", SDCL_SAMPLER_HEUN, false, 0 },
   { "inpaint4_heun", "models/tiny-sd", SDCL_SAMPLER_HEUN, true, 0 },
+  { "img2img_pndm_0.5", "models/tiny-sd", SDCL_SAMPLER_PNDM, false, 0 },
+  { "inpaint4_pndm", "models/tiny-sd", SDCL_SAMPLER_PNDM, true, 0 },
 };
 
 static int progress_calls;

@@ -41,6 +41,7 @@ static const sampler_case cases[] = {
   { "dpmpp_2m_sde_karras", SDCL_SAMPLER_DPMPP_2M_SDE, true, SDCL_SCHEDULE_DEFAULT },
   { "lms", SDCL_SAMPLER_LMS, false, SDCL_SCHEDULE_DEFAULT },
   { "heun", SDCL_SAMPLER_HEUN, false, SDCL_SCHEDULE_DEFAULT },
+  { "pndm", SDCL_SAMPLER_PNDM, false, SDCL_SCHEDULE_DEFAULT },
 };
 
 static const sampler_case f16_cases[] = {

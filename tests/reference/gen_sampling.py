@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from diffusers import (DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler,
                        EulerAncestralDiscreteScheduler, EulerDiscreteScheduler, LCMScheduler,
-                       HeunDiscreteScheduler, LMSDiscreteScheduler)
+                       HeunDiscreteScheduler, LMSDiscreteScheduler, PNDMScheduler)
 
 from diffusers.schedulers.scheduling_utils import AysSchedules
 
@@ -56,6 +56,7 @@ CLASSES = {
     'dpmpp_2m_sde': DPMSolverMultistepScheduler,
     'lms': LMSDiscreteScheduler,
     'heun': HeunDiscreteScheduler,
+    'pndm': PNDMScheduler,
 }
 # from_config keyword arguments that make the class the sampler
 CLASS_KWARGS = {
@@ -139,6 +140,9 @@ SCHEDULE_VARIANTS = {
     'heun': ('heun', False, {}),
     'heun.karras': ('heun', True, {}),
     'heun.ays': ('heun', False, {}, 'ays'),
+    'pndm': ('pndm', False, {}),
+    'pndm.linspace': ('pndm', False, {'timestep_spacing': 'linspace'}),
+    'pndm.sched_trailing': ('pndm', False, {}, 'trailing'),
 }
 SCHEDULE_STEPS = [1, 4, 25, 50]
 
@@ -270,6 +274,9 @@ TRAJ_VARIANTS = {
     'heun': ('heun', False, 0.0, {}),                 # 4 steps: 7 evaluations
     'heun.karras': ('heun', True, 0.0, {}),
     'heun.v': ('heun', False, 0.0, {'prediction_type': 'v_prediction'}),
+    'pndm': ('pndm', False, 0.0, {}),                 # 4 steps: 5 evaluations
+    'pndm.v': ('pndm', False, 0.0, {'prediction_type': 'v_prediction'}),
+    'pndm.trailing': ('pndm', False, 0.0, {}, 'trailing'),
 }
 
 
@@ -279,6 +286,10 @@ def x0_estimate(sampler, scheduler, out):
         return scheduler.model_outputs[-1]
     if sampler == 'lcm':
         return out.denoised
+    if sampler == 'pndm':
+        # PNDM reports no x0: the golden holds the epsilon/v-form estimate
+        # from this evaluation's output at its own timestep (sdcl's preview)
+        return None
     return out.pred_original_sample
 
 
@@ -305,11 +316,18 @@ def trajectory_goldens(tensors, entries):
             kwargs = step_kwargs(s, g)
             if sampler == 'ddim':
                 kwargs['eta'] = eta
+            x_before = x
             out = s.step(model_out[i], t, x, **kwargs)
             x = out.prev_sample
             x_in.append(scaled.flatten())
             x_out.append(x.flatten())
-            x0.append(x0_estimate(sampler, s, out).flatten())
+            est = x0_estimate(sampler, s, out)
+            if est is None:
+                ab = s.alphas_cumprod[int(t)]
+                mo = model_out[i]
+                est = (ab.sqrt() * x_before - (1 - ab).sqrt() * mo if config.get('prediction_type')
+                       == 'v_prediction' else (x_before - (1 - ab).sqrt() * mo) / ab.sqrt())
+            x0.append(est.flatten())
         prefix = f'traj.{variant}'
         tensors[prefix + '.x_init'] = x_init.flatten()
         tensors[prefix + '.x_in'] = torch.stack(x_in)
@@ -337,6 +355,7 @@ ADD_NOISE_VARIANTS = {
     'dpmpp_2m_sde': ('dpmpp_2m_sde', False, 25),
     'lms': ('lms', False, 25),
     'heun': ('heun', False, 25),
+    'pndm': ('pndm', False, 25),
 }
 ADD_NOISE_SEED = 8
 
@@ -376,6 +395,7 @@ IMG2IMG_VARIANTS = {
     'dpmpp_2m_sde': ('dpmpp_2m_sde', False),
     'lms': ('lms', False),
     'heun': ('heun', False),
+    'pndm': ('pndm', False),
 }
 IMG2IMG_STEPS = 6
 IMG2IMG_STRENGTH = 0.5

@@ -58,6 +58,7 @@ def _schedulers():
                                  'use_karras_sigmas': True}),
         'lms': ('LMSDiscreteScheduler', {}),
         'heun': ('HeunDiscreteScheduler', {}),
+        'pndm': ('PNDMScheduler', {}),
     }
 
 
