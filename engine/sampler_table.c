@@ -50,6 +50,9 @@ static const sdcl_sampler_row rows[] = {
                           sdcl_schedule_heun, sdcl_step_heun },
   [SDCL_SAMPLER_PNDM] = { "pndm", N_("PNDM (PLMS)"), LEADING, TRAILING, 1, 0, SDCL_LATENT_VP,
                           sdcl_check_pndm, sdcl_schedule_pndm, sdcl_step_pndm },
+  [SDCL_SAMPLER_DPM2] = { "dpm2", N_("DPM2"), 0,
+                          SIGMA_SCHEDULES & ~SDCL_TAKES (SDCL_SCHEDULE_AYS), 2, 0, SDCL_LATENT_VE,
+                          sdcl_check_dpm2, sdcl_schedule_dpm2, sdcl_step_dpm2 },
 };
 
 G_STATIC_ASSERT (G_N_ELEMENTS (rows) == SDCL_SAMPLER_COUNT);
@@ -63,7 +66,7 @@ static const struct {
   { "dpmpp2m", SDCL_SAMPLER_DPMPP_2M },        { "dpm++_2m", SDCL_SAMPLER_DPMPP_2M },
   { "dpmsolver++", SDCL_SAMPLER_DPMPP_2M },     { "dpm++_2m_sde", SDCL_SAMPLER_DPMPP_2M_SDE },
   { "dpm++2m_sde", SDCL_SAMPLER_DPMPP_2M_SDE }, { "sde_dpmsolver++", SDCL_SAMPLER_DPMPP_2M_SDE },
-  { "k_lms", SDCL_SAMPLER_LMS },               { "plms", SDCL_SAMPLER_PNDM },
+  { "k_lms", SDCL_SAMPLER_LMS },               { "k_dpm_2", SDCL_SAMPLER_DPM2 },               { "plms", SDCL_SAMPLER_PNDM },
 };
 
 const sdcl_sampler_row *

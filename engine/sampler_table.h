@@ -70,6 +70,7 @@ void sdcl_schedule_discrete (sdcl_sched *s, sdcl_spacing sp, double *t);
 void sdcl_schedule_euler (sdcl_sched *s, sdcl_spacing sp, double *t);
 void sdcl_schedule_dpm (sdcl_sched *s, sdcl_spacing sp, double *t);
 void sdcl_schedule_heun (sdcl_sched *s, sdcl_spacing sp, double *t);
+void sdcl_schedule_dpm2 (sdcl_sched *s, sdcl_spacing sp, double *t);
 void sdcl_schedule_pndm (sdcl_sched *s, sdcl_spacing sp, double *t);
 void sdcl_schedule_lcm (sdcl_sched *s, sdcl_spacing sp, double *t);
 
@@ -95,6 +96,9 @@ void sdcl_step_lms (sdcl_sched *s, const float *model_out, float *x, int64_t num
                     sdcl_randn *rng, float *x0_out);
 void sdcl_step_heun (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
                      sdcl_randn *rng, float *x0_out);
+void sdcl_step_dpm2 (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
+                     sdcl_randn *rng, float *x0_out);
+sdcl_status sdcl_check_dpm2 (const sdcl_sched_config *cfg, sdcl_error *err);
 void sdcl_step_pndm (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
                      sdcl_randn *rng, float *x0_out);
 sdcl_status sdcl_check_pndm (const sdcl_sched_config *cfg, sdcl_error *err);

@@ -515,6 +515,69 @@ sdcl_schedule_heun (sdcl_sched *s, sdcl_spacing sp, double *t)
   s->n = n;
 }
 
+/* _sigma_to_t as diffusers' KDPM2 runs it on a float32 sigma: the log and
+ * the weight in float32 (numpy keeps the tensor's type), the blend of the
+ * two indices in double. */
+static double
+sigma_to_t_f32 (const float *log_sigmas, int T, float sigma)
+{
+  float log_sigma = logf (sigma > 1e-10f ? sigma : 1e-10f);
+  int low = 0;
+  for (int i = 0; i < T; i++)
+    if (log_sigmas[i] <= log_sigma)
+      low = i;
+  if (low > T - 2)
+    low = T - 2;
+  float w = (log_sigmas[low] - log_sigma) / (log_sigmas[low] - log_sigmas[low + 1]);
+  w = w < 0.0f ? 0.0f : w > 1.0f ? 1.0f : w;
+  return (double) (1.0f - w) * low + (double) w * (low + 1);
+}
+
+/* DPM2 (KDPM2DiscreteScheduler): Euler's levels σ_0..σ_N (σ_N = 0) and
+ * their log-midpoints; each step evaluates at σ_i, then at the midpoint
+ * (2N − 1 evaluations, the last step to 0 is one).  Arrays as diffusers
+ * holds them: sigmas and sigmas_interpol 2N + 2 long, every level after
+ * the first twice; timesteps t_0, then the midpoint's and the next level's
+ * for every step. */
+void
+sdcl_schedule_dpm2 (sdcl_sched *s, sdcl_spacing sp, double *t)
+{
+  sdcl_schedule_euler (s, sp, t);
+  int N = MAX (s->n, 1); /* checked at init; the compiler cannot see it */
+  if (s->schedule == SDCL_SCHEDULE_KARRAS) /* KDPM2 rounds the Karras timesteps */
+    for (int i = 0; i < N; i++)
+      s->timesteps[i] = (float) round_half_even (s->timesteps[i]);
+  float *mid = g_new (float, N + 1);
+  mid[0] = 0.0f; /* diffusers' roll makes this one from σ_N = 0: never used */
+  for (int i = 1; i <= N; i++)
+    {
+      /* torch.lerp(a, b, 0.5) = b − (b − a)·0.5; log 0 = −inf gives 0 */
+      float a = logf (s->sigmas[i]), b = logf (s->sigmas[i - 1]);
+      mid[i] = expf (b - (b - a) * 0.5f);
+    }
+  float *log_sigmas = log_sigma_table (s);
+  int n = 2 * N - 1;
+  float *timesteps = g_new (float, n);
+  float *sigmas = g_new (float, 2 * N + 2), *interpol = g_new (float, 2 * N + 2);
+  for (int j = 0; j < 2 * N + 2; j++)
+    {
+      int k = MIN ((j + 1) / 2, N);
+      sigmas[j] = s->sigmas[k];
+      interpol[j] = mid[k];
+    }
+  for (int j = 0; j < n; j++)
+    timesteps[j] = j % 2 ? (float) sigma_to_t_f32 (log_sigmas, s->T, mid[(j + 1) / 2])
+                         : s->timesteps[j / 2];
+  g_free (log_sigmas);
+  g_free (mid);
+  g_free (s->timesteps);
+  g_free (s->sigmas);
+  s->timesteps = timesteps;
+  s->sigmas = sigmas;
+  s->sigmas_interpol = interpol;
+  s->n = n;
+}
+
 /* PNDM with skip_prk_steps (diffusers' plms_timesteps): the spacing's N
  * timesteps with the second repeated, N + 1 evaluations (one for N = 1). */
 void
@@ -658,6 +721,7 @@ sdcl_sched_free (sdcl_sched *s)
     return;
   g_free (s->timesteps);
   g_free (s->sigmas);
-  s->timesteps = s->sigmas = NULL;
+  g_free (s->sigmas_interpol);
+  s->timesteps = s->sigmas = s->sigmas_interpol = NULL;
   sdcl_sched_forget (s);
 }

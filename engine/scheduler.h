@@ -35,6 +35,7 @@ typedef struct {
   int steps;                      /* the steps asked for */
   float *timesteps;               /* n values passed to the UNet (float for Euler types) */
   float *sigmas;                  /* n + 1 (last 0) for sigma-based samplers, else NULL */
+  float *sigmas_interpol;         /* DPM2: the log-midpoint levels, n + 3, else NULL */
   float init_noise_sigma;
   int step_index;                 /* next step to run */
   int begin_index;                /* first step (img2img), 0 for txt2img */

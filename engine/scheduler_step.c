@@ -496,6 +496,55 @@ sdcl_step_heun (sdcl_sched *s, const float *model_out, float *x, int64_t numel, 
   s->mid_step = !second;
 }
 
+/* ---- DPM2 (Karras et al. 2022's second-order sampler) ---------------------- */
+
+/* diffusers' KDPM2DiscreteScheduler: an Euler half step to the log-midpoint
+ * of σ_i and σ_{i+1}, then the full step from σ_i with the derivative
+ * evaluated there. */
+void
+sdcl_step_dpm2 (sdcl_sched *s, const float *model_out, float *x, int64_t numel, sdcl_randn *rng,
+                float *x0_out)
+{
+  (void) rng; /* deterministic */
+  int i = s->step_index;
+  bool second = s->mid_step;
+  float sigma = second ? s->sigmas[i - 1] : s->sigmas[i];
+  float sigma_mid = second ? s->sigmas_interpol[i] : s->sigmas_interpol[i + 1];
+  float sigma_next = second ? s->sigmas[i] : s->sigmas[i + 1];
+  ve_level at = ve_level_at (second ? sigma_mid : sigma);
+  float dt = second ? sigma_next - sigma : sigma_mid - sigma;
+  if (s->n_history < 1)
+    {
+      s->history[0] = g_new (float, numel > 0 ? (gsize) numel : 1);
+      s->n_history = 1;
+    }
+  float *saved = s->history[0];
+  for (int64_t j = 0; j < numel; j++)
+    {
+      float x0 = ve_x0 (s->cfg.prediction_type, at, x[j], model_out[j]);
+      if (x0_out)
+        x0_out[j] = x0;
+      float derivative = (x[j] - x0) / at.sigma;
+      if (second)
+        x[j] = saved[j] + derivative * dt;
+      else
+        {
+          saved[j] = x[j];
+          x[j] = x[j] + derivative * dt;
+        }
+    }
+  s->mid_step = !second;
+}
+
+sdcl_status
+sdcl_check_dpm2 (const sdcl_sched_config *cfg, sdcl_error *err)
+{
+  if (cfg->prediction_type == SDCL_PREDICTION_SAMPLE)
+    return sdcl_fail (err, SDCL_ERR_UNSUPPORTED_MODEL,
+                      "the dpm2 sampler takes epsilon or v prediction, not sample (as diffusers)");
+  return SDCL_OK;
+}
+
 /* ---- PNDM / PLMS (Liu et al. 2022) with skip_prk_steps ------------------------ */
 
 /* PLMS: diffusers' PNDMScheduler as SD 1.5's config runs it
@@ -593,7 +642,9 @@ sdcl_sched_scale_input (const sdcl_sched *s, const float *x, float *x_in, int64_
 {
   if (sdcl_sampler_row_of (s->kind)->form == SDCL_LATENT_VE)
     {
-      float sigma = s->sigmas[s->step_index];
+      /* DPM2's second evaluation is at the midpoint level */
+      float sigma = s->sigmas_interpol && s->mid_step ? s->sigmas_interpol[s->step_index]
+                                                      : s->sigmas[s->step_index];
       float scale = sqrtf (sigma * sigma + 1.0f);
       for (int64_t i = 0; i < numel; i++)
         x_in[i] = x[i] / scale;

@@ -64,6 +64,8 @@ static const edit_case cases[] = {
   { "inpaint4_heun", "models/tiny-sd", SDCL_SAMPLER_HEUN, true, 0 },
   { "img2img_pndm_0.5", "models/tiny-sd", SDCL_SAMPLER_PNDM, false, 0 },
   { "inpaint4_pndm", "models/tiny-sd", SDCL_SAMPLER_PNDM, true, 0 },
+  { "img2img_dpm2_0.5", "models/tiny-sd", SDCL_SAMPLER_DPM2, false, 0 },
+  { "inpaint4_dpm2", "models/tiny-sd", SDCL_SAMPLER_DPM2, true, 0 },
 };
 
 static int progress_calls;

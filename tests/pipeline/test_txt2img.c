@@ -42,6 +42,7 @@ static const sampler_case cases[] = {
   { "lms", SDCL_SAMPLER_LMS, false, SDCL_SCHEDULE_DEFAULT },
   { "heun", SDCL_SAMPLER_HEUN, false, SDCL_SCHEDULE_DEFAULT },
   { "pndm", SDCL_SAMPLER_PNDM, false, SDCL_SCHEDULE_DEFAULT },
+  { "dpm2", SDCL_SAMPLER_DPM2, false, SDCL_SCHEDULE_DEFAULT },
 };
 
 static const sampler_case f16_cases[] = {

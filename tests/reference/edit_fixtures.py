@@ -55,14 +55,14 @@ MASK_Y = (19, 45)
 # name -> class, or (class, from_config keyword arguments)
 SCHEDULERS = {'ddim': 'DDIMScheduler', 'euler': 'EulerDiscreteScheduler',
               'ddpm': 'DDPMScheduler', 'heun': 'HeunDiscreteScheduler',
-              'pndm': 'PNDMScheduler',
+              'pndm': 'PNDMScheduler', 'dpm2': 'KDPM2DiscreteScheduler',
               'dpmpp_2m_sde': ('DPMSolverMultistepScheduler',
                                {'algorithm_type': 'sde-dpmsolver++', 'solver_order': 2}),
               'lms': 'LMSDiscreteScheduler'}
 IMG2IMG_STRENGTHS = (0.3, 0.75)
 # Samplers added later get one img2img run at this strength and one
 # 4-channel inpaint at strength 1 each (keeps the fixtures small).
-LATER_SAMPLERS = ('ddpm', 'dpmpp_2m_sde', 'lms', 'heun', 'pndm')
+LATER_SAMPLERS = ('ddpm', 'dpmpp_2m_sde', 'lms', 'heun', 'pndm', 'dpm2')
 LATER_STRENGTH = 0.5
 # VP samplers: add_noise is sqrt(ab)*x0 + sqrt(1-ab)*eps at the integer timestep.
 VP_SAMPLERS = ('ddim', 'ddpm', 'pndm')

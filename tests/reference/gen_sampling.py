@@ -22,7 +22,8 @@ import numpy as np
 import torch
 from diffusers import (DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler,
                        EulerAncestralDiscreteScheduler, EulerDiscreteScheduler, LCMScheduler,
-                       HeunDiscreteScheduler, LMSDiscreteScheduler, PNDMScheduler)
+                       HeunDiscreteScheduler, KDPM2DiscreteScheduler, LMSDiscreteScheduler,
+                       PNDMScheduler)
 
 from diffusers.schedulers.scheduling_utils import AysSchedules
 
@@ -57,6 +58,7 @@ CLASSES = {
     'lms': LMSDiscreteScheduler,
     'heun': HeunDiscreteScheduler,
     'pndm': PNDMScheduler,
+    'dpm2': KDPM2DiscreteScheduler,
 }
 # from_config keyword arguments that make the class the sampler
 CLASS_KWARGS = {
@@ -143,6 +145,9 @@ SCHEDULE_VARIANTS = {
     'pndm': ('pndm', False, {}),
     'pndm.linspace': ('pndm', False, {'timestep_spacing': 'linspace'}),
     'pndm.sched_trailing': ('pndm', False, {}, 'trailing'),
+    'dpm2': ('dpm2', False, {}),
+    'dpm2.karras': ('dpm2', True, {}),
+    'dpm2.exponential': ('dpm2', False, {}, 'exponential'),
 }
 SCHEDULE_STEPS = [1, 4, 25, 50]
 
@@ -193,7 +198,7 @@ def split_variant(spec):
 
 
 def has_sigmas(sampler):
-    return sampler in ('euler', 'euler_a', 'dpmpp_2m', 'dpmpp_2m_sde', 'lms', 'heun')
+    return sampler in ('euler', 'euler_a', 'dpmpp_2m', 'dpmpp_2m_sde', 'lms', 'heun', 'dpm2')
 
 
 def schedule_goldens(tensors, entries):
@@ -207,7 +212,9 @@ def schedule_goldens(tensors, entries):
             prefix = f'sched.{variant}.n{n}'
             tensors[prefix + '.timesteps'] = s.timesteps.to(torch.float32)
             if has_sigmas(sampler):
-                tensors[prefix + '.sigmas'] = s.sigmas
+                # DPM2 holds 2N + 2 levels for 2N - 1 evaluations: the golden
+                # keeps one per evaluation plus the next, as for the others
+                tensors[prefix + '.sigmas'] = s.sigmas[:len(s.timesteps) + 1]
             tensors[prefix + '.init_noise_sigma'] = torch.tensor([float(s.init_noise_sigma)])
             entry = {'prefix': prefix, 'variant': variant, 'sampler': sampler,
                      'karras': karras, 'steps': n, 'config': config,
@@ -277,6 +284,9 @@ TRAJ_VARIANTS = {
     'pndm': ('pndm', False, 0.0, {}),                 # 4 steps: 5 evaluations
     'pndm.v': ('pndm', False, 0.0, {'prediction_type': 'v_prediction'}),
     'pndm.trailing': ('pndm', False, 0.0, {}, 'trailing'),
+    'dpm2': ('dpm2', False, 0.0, {}),                 # 4 steps: 7 evaluations
+    'dpm2.karras': ('dpm2', True, 0.0, {}),
+    'dpm2.v': ('dpm2', False, 0.0, {'prediction_type': 'v_prediction'}),
 }
 
 
@@ -356,6 +366,7 @@ ADD_NOISE_VARIANTS = {
     'lms': ('lms', False, 25),
     'heun': ('heun', False, 25),
     'pndm': ('pndm', False, 25),
+    'dpm2': ('dpm2', False, 25),
 }
 ADD_NOISE_SEED = 8
 
@@ -396,6 +407,7 @@ IMG2IMG_VARIANTS = {
     'lms': ('lms', False),
     'heun': ('heun', False),
     'pndm': ('pndm', False),
+    'dpm2': ('dpm2', False),
 }
 IMG2IMG_STEPS = 6
 IMG2IMG_STRENGTH = 0.5

@@ -59,6 +59,7 @@ def _schedulers():
         'lms': ('LMSDiscreteScheduler', {}),
         'heun': ('HeunDiscreteScheduler', {}),
         'pndm': ('PNDMScheduler', {}),
+        'dpm2': ('KDPM2DiscreteScheduler', {}),
     }
 
 

@@ -89,7 +89,10 @@ check_schedule (const sampling_fixture *f, JsonObject *e)
       what = g_strdup_printf ("%s timesteps", prefix);
       /* Integer timesteps must be exact; Euler's fractional ones are floats
        * of numpy doubles, exact too unless Karras interpolated them. */
-      bool respaced = s.schedule == SDCL_SCHEDULE_KARRAS || s.schedule == SDCL_SCHEDULE_EXPONENTIAL;
+      /* timesteps that follow sigmas through the log table: respaced
+       * schedules, and DPM2's midpoints */
+      bool respaced = s.schedule == SDCL_SCHEDULE_KARRAS || s.schedule == SDCL_SCHEDULE_EXPONENTIAL
+                      || s.kind == SDCL_SAMPLER_DPM2;
       /* VE samplers keep the fractional timesteps that follow respaced sigmas */
       bool fractional = sdcl_sampler_row_of (s.kind)->form == SDCL_LATENT_VE;
       double atol = respaced && fractional ? KARRAS_TIMESTEP_ATOL : 0.0;
