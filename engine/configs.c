@@ -109,7 +109,9 @@ sched_class_defaults (const char *class_name, sdcl_sched_config *c)
   *c = (sdcl_sched_config) {
     .num_train_timesteps = 1000, .beta_start = 0.0001f, .beta_end = 0.02f,
     .beta_schedule = "linear", .prediction_type = SDCL_PREDICTION_EPSILON, .steps_offset = 0,
-    .timestep_spacing = "",
+    .timestep_spacing = "", .clip_sample = true, .clip_sample_range = 1.0f,
+    .thresholding = false, .dynamic_thresholding_ratio = 0.995f, .sample_max_value = 1.0f,
+    .variance_type = "fixed_small", .ignored_keys = "",
   };
   c->set_alpha_to_one = class_name && (strcmp (class_name, "DDIMScheduler") == 0
                                        || strcmp (class_name, "LCMScheduler") == 0);
@@ -123,6 +125,7 @@ sdcl_sched_config_sd15 (sdcl_sched_config *c)
   c->beta_end = 0.012f;
   g_strlcpy (c->beta_schedule, "scaled_linear", sizeof c->beta_schedule);
   c->steps_offset = 1;
+  c->clip_sample = false;
 }
 
 /* ---- config.json reading ----------------------------------------------- */
@@ -504,10 +507,47 @@ read_choice (reader *r, const char *key, const char *const *choices, int n, int 
   g_string_free (list, TRUE);
 }
 
+/* The scheduler keys sdcl reads; any other key is ignored and listed in
+ * ignored_keys (a scheduler config names options of its own class that
+ * another sampler has no use for, so refusing them would refuse models). */
+static const char *const sched_keys[] = {
+  "_class_name", "_diffusers_version", "num_train_timesteps", "beta_start", "beta_end",
+  "beta_schedule", "trained_betas", "prediction_type", "timestep_spacing", "steps_offset",
+  "set_alpha_to_one", "rescale_betas_zero_snr", "clip_sample", "clip_sample_range",
+  "thresholding", "dynamic_thresholding_ratio", "sample_max_value", "variance_type",
+};
+
+static void
+note_ignored_keys (JsonObject *o, sdcl_sched_config *c)
+{
+  GString *list = g_string_new (NULL);
+  g_autoptr (GList) keys = json_object_get_members (o);
+  keys = g_list_sort (keys, (GCompareFunc) strcmp);
+  for (GList *k = keys; k; k = k->next)
+    {
+      bool known = false;
+      for (size_t i = 0; i < G_N_ELEMENTS (sched_keys) && !known; i++)
+        known = strcmp (k->data, sched_keys[i]) == 0;
+      if (!known)
+        g_string_append_printf (list, "%s%s", list->len ? ", " : "", (const char *) k->data);
+    }
+  if (list->len >= sizeof c->ignored_keys)
+    {
+      /* cut at a key boundary and say so */
+      g_string_truncate (list, sizeof c->ignored_keys - 5);
+      char *comma = strrchr (list->str, ',');
+      g_string_truncate (list, comma ? (gsize) (comma - list->str) : 0);
+      g_string_append (list, ", ...");
+    }
+  g_strlcpy (c->ignored_keys, list->str, sizeof c->ignored_keys);
+  g_string_free (list, TRUE);
+}
+
 sdcl_status
 sdcl_sched_config_from_json (JsonObject *o, const char *file, sdcl_sched_config *c, sdcl_error *err)
 {
-  static const char *const schedules[] = { "linear", "scaled_linear" };
+  /* every beta schedule scheduler.c implements */
+  static const char *const schedules[] = { "linear", "scaled_linear", "squaredcos_cap_v2" };
   static const char *const predictions[] = { "epsilon", "v_prediction", "sample" };
   static const char *const spacings[] = { "leading", "linspace", "trailing" };
   reader r = { o, file, err, SDCL_OK };
@@ -517,8 +557,16 @@ sdcl_sched_config_from_json (JsonObject *o, const char *file, sdcl_sched_config 
   read_float (&r, "beta_end", 0, 1, &c->beta_end);
   read_int (&r, "steps_offset", 0, 1000, &c->steps_offset);
   read_bool (&r, "set_alpha_to_one", &c->set_alpha_to_one);
+  read_bool (&r, "clip_sample", &c->clip_sample);
+  read_float (&r, "clip_sample_range", 0, 1e6f, &c->clip_sample_range);
+  read_bool (&r, "thresholding", &c->thresholding);
+  read_float (&r, "dynamic_thresholding_ratio", 0, 1, &c->dynamic_thresholding_ratio);
+  read_float (&r, "sample_max_value", 1, 1e6f, &c->sample_max_value);
+  const char *variance = read_string (&r, "variance_type");
+  if (variance)
+    g_strlcpy (c->variance_type, variance, sizeof c->variance_type);
   int schedule = 0, prediction = 0, spacing = -1;
-  read_choice (&r, "beta_schedule", schedules, 2, &schedule);
+  read_choice (&r, "beta_schedule", schedules, G_N_ELEMENTS (schedules), &schedule);
   read_choice (&r, "prediction_type", predictions, 3, &prediction);
   read_choice (&r, "timestep_spacing", spacings, 3, &spacing);
   g_strlcpy (c->beta_schedule, schedules[schedule], sizeof c->beta_schedule);
@@ -529,9 +577,13 @@ sdcl_sched_config_from_json (JsonObject *o, const char *file, sdcl_sched_config 
   require_false (&r, "rescale_betas_zero_snr");
   if (member (&r, "trained_betas"))
     reader_fail (&r, SDCL_ERR_UNSUPPORTED_MODEL, "trained_betas", "is set; sdcl supports only computed schedules");
-  if (!r.st && !(c->beta_end > c->beta_start))
+  /* the cosine schedule ignores beta_start and beta_end */
+  bool cosine = schedule == 2;
+  if (!r.st && !cosine && !(c->beta_end > c->beta_start))
     reader_fail (&r, SDCL_ERR_MODEL_FORMAT, "beta_end", "(%g) is not above beta_start (%g)",
                  c->beta_end, c->beta_start);
+  if (!r.st)
+    note_ignored_keys (o, c);
   return r.st;
 }
 

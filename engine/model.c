@@ -117,6 +117,7 @@ fill_info_from_files (const sdcl_model_files *mf, sdcl_model_info *info)
   info->vae_scale_factor = 1 << (mf->vae.n_levels - 1);
   info->native_resolution = mf->unet.sample_size * info->vae_scale_factor;
   info->prediction = mf->sched.prediction_type;
+  info->scheduler_ignored_keys = mf->sched.ignored_keys;
   info->n_parameters = count_parameters (mf->unet_w) + count_parameters (mf->vae_w)
                        + count_parameters (mf->text_w);
   info->device_bytes = 0;

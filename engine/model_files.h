@@ -68,7 +68,7 @@ typedef struct {
 typedef struct {
   int num_train_timesteps;
   float beta_start, beta_end;
-  char beta_schedule[32];                    /* "scaled_linear" | "linear" */
+  char beta_schedule[32];                    /* "scaled_linear" | "linear" | "squaredcos_cap_v2" */
   sdcl_prediction prediction_type;
   int steps_offset;
   bool set_alpha_to_one;
@@ -77,6 +77,19 @@ typedef struct {
    * class its own default (DDIM/LCM leading, Euler/Euler a/DPM++ linspace),
    * so the loader must not fill in the file's class default here. */
   char timestep_spacing[16];
+  /* DDPM and DDIM: what happens to the x0 estimate (diffusers' class
+   * defaults: clip to +-1, no thresholding). */
+  bool clip_sample;
+  float clip_sample_range;
+  bool thresholding;                         /* dynamic thresholding (Imagen) */
+  float dynamic_thresholding_ratio;          /* the quantile of |x0| */
+  float sample_max_value;                    /* the threshold's upper bound */
+  /* DDPM: "fixed_small" (posterior variance) or "fixed_large" (beta_t), ...;
+   * the sampler refuses what it does not implement. */
+  char variance_type[24];
+  /* Keys of scheduler_config.json that sdcl does not use, comma-separated
+   * ("" when none): ignored, and shown by `sdcl info`. */
+  char ignored_keys[256];
 } sdcl_sched_config;
 
 /* One component's weights, by canonical diffusers name (e.g.

@@ -31,6 +31,7 @@ sdcl_gen_default_params (void)
     .guidance = 7.5f,
     .sampler = SDCL_SAMPLER_DPMPP_2M,
     .karras_sigmas = true,
+    .schedule = SDCL_SCHEDULE_DEFAULT,
     .seed = 0,
     .rng = SDCL_RNG_TORCH,
     .clip_skip = 0,
@@ -115,6 +116,12 @@ sdcl_run_check_params (const sdcl_model *m, const sdcl_gen_params *p, sdcl_error
                       SDCL_MAX_GUIDANCE, (double) p->guidance);
   if (!sdcl_sampler_name (p->sampler))
     return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT, "unknown sampler %d", (int) p->sampler);
+  if (!sdcl_schedule_name (p->schedule))
+    return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT, "unknown schedule %d", (int) p->schedule);
+  if (!sdcl_sampler_has_schedule (p->sampler, p->schedule))
+    return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT,
+                      "the %s sampler does not take the %s schedule", sdcl_sampler_name (p->sampler),
+                      sdcl_schedule_name (p->schedule));
   if (p->rng != SDCL_RNG_TORCH && p->rng != SDCL_RNG_PHILOX)
     return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT, "unknown noise generator %d", (int) p->rng);
   if (p->clip_skip < 0 || p->clip_skip >= m->files->clip.n_layers)
@@ -174,10 +181,15 @@ encode_text (sdcl_run *r, sdcl_error *err)
   return r->model->family->encode_prompt (r->model, &req, &r->text, err);
 }
 
-static bool
-sampler_has_karras (sdcl_sampler s)
+/* An explicit schedule, else Karras where karras_sigmas asks and the
+ * sampler has it. */
+static sdcl_schedule
+run_schedule (const sdcl_gen_params *p)
 {
-  return s == SDCL_SAMPLER_EULER || s == SDCL_SAMPLER_DPMPP_2M;
+  if (p->schedule != SDCL_SCHEDULE_DEFAULT)
+    return p->schedule;
+  return p->karras_sigmas && sdcl_sampler_has_karras (p->sampler) ? SDCL_SCHEDULE_KARRAS
+                                                                   : SDCL_SCHEDULE_DEFAULT;
 }
 
 sdcl_status
@@ -193,7 +205,7 @@ sdcl_run_prepare (sdcl_run *r, sdcl_error *err)
   sdcl_model_phase_done (r->model, SDCL_NET_CLIP);
   if (st == SDCL_OK)
     st = sdcl_sched_init (&r->sched, p->sampler, &r->model->files->sched, p->steps,
-                          p->karras_sigmas && sampler_has_karras (p->sampler), err);
+                          run_schedule (p), err);
   if (st == SDCL_OK)
     r->sched.eta = p->eta;
   return st;

@@ -43,7 +43,7 @@
 typedef struct {
   const sdcl_image *init;    /* RGB, the run's size */
   const sdcl_image *mask;    /* one channel, the run's size; NULL for img2img */
-  int t_start, n_run;        /* first step, steps run */
+  int t_start, n_run;        /* first model evaluation, evaluations run */
   float *image_latents;      /* numel: the init image's scaled posterior sample, or NULL */
   float *noise;              /* numel: the forward-noising draw */
   float *known;              /* numel scratch: image latents at the next noise level */
@@ -237,6 +237,9 @@ run_edit (sdcl_run *r, edit_state *e, sdcl_image *out, sdcl_error *err)
   sdcl_status st = sdcl_run_prepare (r, err);
   if (st != SDCL_OK)
     return st;
+  /* the evaluations run, as the schedule counts them (PNDM's first step
+   * takes two) */
+  e->n_run = r->sched.n - e->t_start;
   sdcl_sched_set_begin_index (&r->sched, e->t_start);
   st = prepare_latents (r, e, err);
   if (st == SDCL_OK)
@@ -323,12 +326,15 @@ sdcl_edit_raw (sdcl_model *m, const sdcl_gen_params *p, const sdcl_image *init,
                       init->width, init->height, f);
   edit_state e = { .init = init, .mask = mask, .probe = probe_fn, .probe_user = probe_user };
   e.n_run = init_timestep (p);
-  e.t_start = p->steps - e.n_run;
   if (e.n_run == 0)
     {
       sdcl_image_copy (init, out);
       return SDCL_OK;
     }
+  /* In model evaluations, as the schedule counts them: diffusers starts at
+   * timesteps[t_start * scheduler.order] (n_run follows once the schedule
+   * is built, run_edit). */
+  e.t_start = (p->steps - e.n_run) * sdcl_sampler_evals_per_step (p->sampler);
 
   sdcl_run r;
   sdcl_run_setup (&r, m, p, init->width, init->height);

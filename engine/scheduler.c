@@ -22,7 +22,6 @@
  */
 #include "scheduler.h"
 
-#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +30,7 @@
 #include <glib.h>
 
 #include "api_internal.h"
+#include "sampler_table.h"
 
 /* Every expression rounds as written: diffusers' numpy and torch steps are
  * never fused multiply-adds on the reference machines. */
@@ -40,97 +40,25 @@
 #pragma GCC optimize("fp-contract=off")
 #endif
 
-/* LCMScheduler's original_inference_steps (the distillation schedule). */
-#define LCM_ORIGIN_STEPS 50
 #define KARRAS_RHO 7.0
-
-/* ---- sampler names (sdcl.h) ------------------------------------------------- */
-
-static const char *const sampler_names[SDCL_SAMPLER_COUNT] = {
-  [SDCL_SAMPLER_EULER] = "euler",
-  [SDCL_SAMPLER_EULER_A] = "euler_a",
-  [SDCL_SAMPLER_DDIM] = "ddim",
-  [SDCL_SAMPLER_DPMPP_2M] = "dpmpp_2m",
-  [SDCL_SAMPLER_LCM] = "lcm",
-};
-
-static const struct {
-  const char *alias;
-  sdcl_sampler sampler;
-} sampler_aliases[] = {
-  { "euler_ancestral", SDCL_SAMPLER_EULER_A }, { "euler_a", SDCL_SAMPLER_EULER_A },
-  { "dpm++2m", SDCL_SAMPLER_DPMPP_2M },        { "dpmpp2m", SDCL_SAMPLER_DPMPP_2M },
-  { "dpm++_2m", SDCL_SAMPLER_DPMPP_2M },       { "dpmsolver++", SDCL_SAMPLER_DPMPP_2M },
-};
-
-const char *
-sdcl_sampler_name (sdcl_sampler sampler)
-{
-  if ((int) sampler < 0 || sampler >= SDCL_SAMPLER_COUNT)
-    return NULL;
-  return sampler_names[sampler];
-}
-
-/* Lower case, '-' and ' ' read as '_'.  Returns false when it does not fit. */
-static bool
-normalize_name (const char *name, char *out, size_t size)
-{
-  size_t len = strlen (name);
-  if (len == 0 || len >= size)
-    return false;
-  for (size_t i = 0; i <= len; i++)
-    {
-      char c = (char) tolower ((unsigned char) name[i]);
-      out[i] = (c == '-' || c == ' ') ? '_' : c;
-    }
-  return true;
-}
-
-bool
-sdcl_sampler_from_name (const char *name, sdcl_sampler *out)
-{
-  char key[32];
-  if (!name || !out || !normalize_name (name, key, sizeof key))
-    return false;
-  for (int i = 0; i < SDCL_SAMPLER_COUNT; i++)
-    if (strcmp (key, sampler_names[i]) == 0)
-      {
-        *out = (sdcl_sampler) i;
-        return true;
-      }
-  for (size_t i = 0; i < G_N_ELEMENTS (sampler_aliases); i++)
-    if (strcmp (key, sampler_aliases[i].alias) == 0)
-      {
-        *out = sampler_aliases[i].sampler;
-        return true;
-      }
-  return false;
-}
 
 /* ---- configuration ---------------------------------------------------------- */
 
-typedef enum { SPACING_LEADING, SPACING_LINSPACE, SPACING_TRAILING } spacing;
-
-static bool
-has_karras_option (sdcl_sampler kind)
-{
-  return kind == SDCL_SAMPLER_EULER || kind == SDCL_SAMPLER_DPMPP_2M;
-}
-
 static sdcl_status
-resolve_spacing (sdcl_sampler kind, const char *name, spacing *out, sdcl_error *err)
+resolve_spacing (const sdcl_sampler_row *row, const char *name, sdcl_spacing *out,
+                 sdcl_error *err)
 {
   if (name[0] == '\0')
     {
-      bool leading = kind == SDCL_SAMPLER_DDIM || kind == SDCL_SAMPLER_LCM;
-      *out = leading ? SPACING_LEADING : SPACING_LINSPACE;
+      bool leading = row->options & SDCL_SAMPLER_LEADING_DEFAULT;
+      *out = leading ? SDCL_SPACING_LEADING : SDCL_SPACING_LINSPACE;
       return SDCL_OK;
     }
   static const char *const names[] = { "leading", "linspace", "trailing" };
   for (int i = 0; i < 3; i++)
     if (strcmp (name, names[i]) == 0)
       {
-        *out = (spacing) i;
+        *out = (sdcl_spacing) i;
         return SDCL_OK;
       }
   return sdcl_fail (err, SDCL_ERR_UNSUPPORTED_MODEL,
@@ -139,10 +67,11 @@ resolve_spacing (sdcl_sampler kind, const char *name, spacing *out, sdcl_error *
 }
 
 static sdcl_status
-check_arguments (sdcl_sampler kind, const sdcl_sched_config *cfg, int steps, bool karras,
-                 sdcl_error *err)
+check_arguments (sdcl_sampler kind, const sdcl_sched_config *cfg, int steps,
+                 sdcl_schedule schedule, sdcl_error *err)
 {
-  if (!sdcl_sampler_name (kind))
+  const sdcl_sampler_row *row = sdcl_sampler_row_of (kind);
+  if (!row)
     return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT, "unknown sampler %d", (int) kind);
   int T = cfg->num_train_timesteps;
   if (T < 2 || T > SDCL_TRAIN_STEPS_MAX)
@@ -155,14 +84,17 @@ check_arguments (sdcl_sampler kind, const sdcl_sched_config *cfg, int steps, boo
     return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT,
                       "%d steps: the %s sampler takes 1 to %d (the model's training steps)",
                       steps, sdcl_sampler_name (kind), T);
-  if (kind == SDCL_SAMPLER_LCM && (steps > LCM_ORIGIN_STEPS || T < LCM_ORIGIN_STEPS))
+  if (row->max_steps && (steps > row->max_steps || T < row->max_steps))
     return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT,
-                      "%d steps: the lcm sampler takes 1 to %d (its distillation schedule)", steps,
-                      LCM_ORIGIN_STEPS);
-  if (karras && !has_karras_option (kind))
-    return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT,
-                      "Karras sigmas exist for the euler and dpmpp_2m samplers, not %s",
-                      sdcl_sampler_name (kind));
+                      "%d steps: the %s sampler takes 1 to %d (its distillation schedule)", steps,
+                      row->name, row->max_steps);
+  if (!sdcl_schedule_name (schedule))
+    return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT, "unknown schedule %d", (int) schedule);
+  if (!sdcl_sampler_has_schedule (kind, schedule))
+    return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT, "the %s sampler does not take the %s schedule",
+                      row->name, sdcl_schedule_name (schedule));
+  if (row->check)
+    return row->check (cfg, err);
   return SDCL_OK;
 }
 
@@ -293,21 +225,21 @@ np_arange_down_at (double start, double step, int i)
 /* The N inference timesteps, descending, as diffusers makes them for DDIM and
  * Euler-type schedulers (Euler keeps linspace fractional: `fractional`). */
 static void
-spaced_timesteps (spacing sp, int T, int N, int offset, bool fractional, double *t)
+spaced_timesteps (sdcl_spacing sp, int T, int N, int offset, bool fractional, double *t)
 {
   for (int i = 0; i < N; i++)
     {
       int k = N - 1 - i; /* ascending position */
       switch (sp)
         {
-        case SPACING_LEADING:
+        case SDCL_SPACING_LEADING:
           t[i] = (double) k * (T / N) + offset;
           break;
-        case SPACING_LINSPACE:
+        case SDCL_SPACING_LINSPACE:
           t[i] = np_linspace_at (T - 1, N, true, k);
           t[i] = fractional ? (double) (float) t[i] : round_half_even (t[i]);
           break;
-        case SPACING_TRAILING:
+        case SDCL_SPACING_TRAILING:
           t[i] = round_half_even (np_arange_down_at (T, (double) T / N, i)) - 1.0;
           break;
         }
@@ -316,20 +248,20 @@ spaced_timesteps (spacing sp, int T, int N, int offset, bool fractional, double 
 
 /* DPMSolverMultistepScheduler: N + 1 points with the last one dropped. */
 static void
-dpm_timesteps (spacing sp, int T, int N, int offset, double *t)
+dpm_timesteps (sdcl_spacing sp, int T, int N, int offset, double *t)
 {
   for (int i = 0; i < N; i++)
     {
       int k = N - i; /* ascending position among N + 1 */
       switch (sp)
         {
-        case SPACING_LEADING:
+        case SDCL_SPACING_LEADING:
           t[i] = (double) k * (T / (N + 1)) + offset;
           break;
-        case SPACING_LINSPACE:
+        case SDCL_SPACING_LINSPACE:
           t[i] = round_half_even (np_linspace_at (T - 1, N + 1, true, k));
           break;
-        case SPACING_TRAILING:
+        case SDCL_SPACING_TRAILING:
           t[i] = round_half_even (np_arange_down_at (T, (double) T / N, i)) - 1.0;
           break;
         }
@@ -342,11 +274,11 @@ dpm_timesteps (spacing sp, int T, int N, int offset, double *t)
 static void
 lcm_timesteps (int T, int N, double *t)
 {
-  int k = T / LCM_ORIGIN_STEPS;
+  int k = T / SDCL_LCM_ORIGIN_STEPS;
   for (int i = 0; i < N; i++)
     {
-      int pick = (int) floor (np_linspace_at (LCM_ORIGIN_STEPS, N, false, i));
-      t[i] = (double) (k * (LCM_ORIGIN_STEPS - pick) - 1);
+      int pick = (int) floor (np_linspace_at (SDCL_LCM_ORIGIN_STEPS, N, false, i));
+      t[i] = (double) (k * (SDCL_LCM_ORIGIN_STEPS - pick) - 1);
     }
 }
 
@@ -380,6 +312,33 @@ karras_sigmas (double sigma_min, double sigma_max, int N, double *out)
     }
 }
 
+/* np.exp(np.linspace(log(sigma_max), log(sigma_min), N)): even steps in log
+ * sigma (diffusers' use_exponential_sigmas), in double. */
+static void
+exponential_sigmas (double sigma_min, double sigma_max, int N, double *out)
+{
+  double start = log (sigma_max), stop = log (sigma_min);
+  double step = N > 1 ? (stop - start) / (N - 1) : 0.0;
+  for (int i = 0; i < N; i++)
+    out[i] = exp (i == N - 1 && N > 1 ? stop : (double) i * step + start);
+}
+
+/* Karras or exponential respacing between sigma_min and sigma_max. */
+static void
+respace_sigmas (const sdcl_sched *s, double sigma_min, double sigma_max, double *out)
+{
+  if (s->schedule == SDCL_SCHEDULE_KARRAS)
+    karras_sigmas (sigma_min, sigma_max, s->n, out);
+  else
+    exponential_sigmas (sigma_min, sigma_max, s->n, out);
+}
+
+static bool
+respaced (const sdcl_sched *s)
+{
+  return s->schedule == SDCL_SCHEDULE_KARRAS || s->schedule == SDCL_SCHEDULE_EXPONENTIAL;
+}
+
 /* diffusers' table of log training sigmas, float32 (np.log of a float32
  * array; float(log(double)) is the correctly rounded value). */
 static float *
@@ -410,19 +369,60 @@ sigma_to_t (const float *log_sigmas, int T, double sigma)
   return (1.0 - w) * low + w * (low + 1);
 }
 
-/* Euler and Euler a: sigmas at the (fractional) timesteps; with Karras the
- * sigmas are respaced and the timesteps follow them. */
+/* ---- Align Your Steps (Sabour et al. 2024) ------------------------------------ */
+
+/* The published 10-step timesteps, as diffusers' AysSchedules lists them.
+ * sdcl runs SD 1.x, so it uses the SD 1.5 row; the SDXL row is for that
+ * family. */
+#define AYS_POINTS 10
+static const double ays_sd15[AYS_POINTS] = { 999, 850, 736, 645, 545, 455, 343, 233, 124, 24 };
+G_GNUC_UNUSED static const double ays_sdxl[AYS_POINTS] = { 999, 845, 730, 587, 443, 310,
+                                                           193, 116, 53,  13 };
+
+/* N AYS timesteps: the table itself for N = 10 (what diffusers runs with
+ * timesteps=AysSchedules[...]); otherwise the table's sigmas interpolated
+ * linearly in log sigma over N evenly spaced points and mapped back to
+ * timesteps (fractional, or rounded for integer samplers). */
 static void
-euler_schedule (sdcl_sched *s, spacing sp, double *t)
+ays_timesteps (const sdcl_sched *s, bool integer, double *t)
 {
   int N = s->n;
-  spaced_timesteps (sp, s->T, N, s->cfg.steps_offset, true, t);
+  if (N == AYS_POINTS)
+    {
+      memcpy (t, ays_sd15, sizeof ays_sd15);
+      return;
+    }
+  double log_sigma[AYS_POINTS];
+  for (int i = 0; i < AYS_POINTS; i++)
+    log_sigma[i] = log (interp_sigma (s, ays_sd15[i]));
+  float *log_sigmas = log_sigma_table (s);
+  for (int j = 0; j < N; j++)
+    {
+      double x = N > 1 ? (double) j * (AYS_POINTS - 1) / (N - 1) : 0.0;
+      int k = (int) x < AYS_POINTS - 1 ? (int) x : AYS_POINTS - 2;
+      double ls = log_sigma[k] + (x - k) * (log_sigma[k + 1] - log_sigma[k]);
+      double tj = sigma_to_t (log_sigmas, s->T, exp (ls));
+      t[j] = integer ? round_half_even (tj) : tj;
+    }
+  g_free (log_sigmas);
+}
+
+/* Euler and Euler a: sigmas at the (fractional) timesteps; Karras and
+ * exponential respace the sigmas and the timesteps follow them. */
+static void
+euler_sigmas (sdcl_sched *s, sdcl_spacing sp, double *t)
+{
+  int N = s->n;
+  if (s->schedule == SDCL_SCHEDULE_AYS)
+    ays_timesteps (s, false, t);
+  else
+    spaced_timesteps (sp, s->T, N, s->cfg.steps_offset, true, t);
   double *sigma = g_new (double, N);
   for (int i = 0; i < N; i++)
     sigma[i] = interp_sigma (s, t[i]);
-  if (s->karras)
+  if (respaced (s))
     {
-      karras_sigmas (sigma[N - 1], sigma[0], N, sigma);
+      respace_sigmas (s, sigma[N - 1], sigma[0], sigma);
       float *log_sigmas = log_sigma_table (s);
       for (int i = 0; i < N; i++)
         t[i] = sigma_to_t (log_sigmas, s->T, sigma[i]);
@@ -437,25 +437,31 @@ euler_schedule (sdcl_sched *s, spacing sp, double *t)
   g_free (sigma);
 }
 
-/* DPM++ 2M: integer timesteps; Karras respaces the sigmas over the whole
- * training range and rounds the timesteps that follow them (diffusers skips
- * the rounding for the cosine schedule; its int64 cast then truncates). */
-static void
-dpm_schedule (sdcl_sched *s, spacing sp, double *t)
+/* DPM++ 2M: integer timesteps; Karras and exponential respace the sigmas
+ * over the whole training range.  The timesteps that follow them are
+ * rounded for Karras; diffusers skips that for the cosine schedule and for
+ * exponential sigmas, where its int64 cast then truncates. */
+void
+sdcl_schedule_dpm (sdcl_sched *s, sdcl_spacing sp, double *t)
 {
   int N = s->n;
-  dpm_timesteps (sp, s->T, N, s->cfg.steps_offset, t);
-  if (s->karras)
+  s->sigmas = g_new (float, N + 1);
+  if (s->schedule == SDCL_SCHEDULE_AYS)
+    ays_timesteps (s, true, t);
+  else
+    dpm_timesteps (sp, s->T, N, s->cfg.steps_offset, t);
+  if (respaced (s))
     {
-      bool cosine = strcmp (s->cfg.beta_schedule, "squaredcos_cap_v2") == 0;
+      bool truncate = strcmp (s->cfg.beta_schedule, "squaredcos_cap_v2") == 0
+                      || s->schedule == SDCL_SCHEDULE_EXPONENTIAL;
       double *sigma = g_new (double, N);
-      karras_sigmas (train_sigma (s, 0), train_sigma (s, s->T - 1), N, sigma);
+      respace_sigmas (s, train_sigma (s, 0), train_sigma (s, s->T - 1), sigma);
       float *log_sigmas = log_sigma_table (s);
       for (int i = 0; i < N; i++)
         {
           s->sigmas[i] = (float) sigma[i];
           double ti = sigma_to_t (log_sigmas, s->T, sigma[i]);
-          t[i] = cosine ? trunc (ti) : round_half_even (ti);
+          t[i] = truncate ? trunc (ti) : round_half_even (ti);
         }
       g_free (log_sigmas);
       g_free (sigma);
@@ -472,87 +478,198 @@ dpm_schedule (sdcl_sched *s, spacing sp, double *t)
  * spacing diffusers uses sqrt(max² + 1) instead (a quirk kept on purpose:
  * it is what SDXL's default scheduler does). */
 static float
-euler_init_noise_sigma (const sdcl_sched *s, spacing sp)
+euler_init_noise_sigma (const sdcl_sched *s, sdcl_spacing sp)
 {
   float max = 0.0f;
   for (int i = 0; i <= s->n; i++)
     max = s->sigmas[i] > max ? s->sigmas[i] : max;
-  return sp == SPACING_LEADING ? sqrtf (max * max + 1.0f) : max;
+  return sp == SDCL_SPACING_LEADING ? sqrtf (max * max + 1.0f) : max;
+}
+
+void
+sdcl_schedule_euler (sdcl_sched *s, sdcl_spacing sp, double *t)
+{
+  s->sigmas = g_new (float, s->n + 1);
+  euler_sigmas (s, sp, t);
+  s->init_noise_sigma = euler_init_noise_sigma (s, sp);
+}
+
+/* DDIM-type integer timesteps on the spacing grid. */
+/* Heun: Euler's levels, each inner one twice (a step's two evaluations),
+ * 2N − 1 entries as diffusers' HeunDiscreteScheduler holds them; t keeps
+ * the N step timesteps for the range check. */
+void
+sdcl_schedule_heun (sdcl_sched *s, sdcl_spacing sp, double *t)
+{
+  sdcl_schedule_euler (s, sp, t);
+  int N = s->n, n = 2 * N - 1;
+  float *timesteps = g_new (float, n), *sigmas = g_new (float, n + 1);
+  for (int i = 0; i < n; i++)
+    timesteps[i] = s->timesteps[(i + 1) / 2];
+  for (int i = 0; i <= n; i++)
+    sigmas[i] = s->sigmas[(i + 1) / 2];
+  g_free (s->timesteps);
+  g_free (s->sigmas);
+  s->timesteps = timesteps;
+  s->sigmas = sigmas;
+  s->n = n;
+}
+
+/* _sigma_to_t as diffusers' KDPM2 runs it on a float32 sigma: the log and
+ * the weight in float32 (numpy keeps the tensor's type), the blend of the
+ * two indices in double. */
+static double
+sigma_to_t_f32 (const float *log_sigmas, int T, float sigma)
+{
+  float log_sigma = logf (sigma > 1e-10f ? sigma : 1e-10f);
+  int low = 0;
+  for (int i = 0; i < T; i++)
+    if (log_sigmas[i] <= log_sigma)
+      low = i;
+  if (low > T - 2)
+    low = T - 2;
+  float w = (log_sigmas[low] - log_sigma) / (log_sigmas[low] - log_sigmas[low + 1]);
+  w = w < 0.0f ? 0.0f : w > 1.0f ? 1.0f : w;
+  return (double) (1.0f - w) * low + (double) w * (low + 1);
+}
+
+/* DPM2 (KDPM2DiscreteScheduler): Euler's levels σ_0..σ_N (σ_N = 0) and
+ * their log-midpoints; each step evaluates at σ_i, then at the midpoint
+ * (2N − 1 evaluations, the last step to 0 is one).  Arrays as diffusers
+ * holds them: sigmas and sigmas_interpol 2N + 2 long, every level after
+ * the first twice; timesteps t_0, then the midpoint's and the next level's
+ * for every step. */
+void
+sdcl_schedule_dpm2 (sdcl_sched *s, sdcl_spacing sp, double *t)
+{
+  sdcl_schedule_euler (s, sp, t);
+  int N = MAX (s->n, 1); /* checked at init; the compiler cannot see it */
+  if (s->schedule == SDCL_SCHEDULE_KARRAS) /* KDPM2 rounds the Karras timesteps */
+    for (int i = 0; i < N; i++)
+      s->timesteps[i] = (float) round_half_even (s->timesteps[i]);
+  float *mid = g_new (float, N + 1);
+  mid[0] = 0.0f; /* diffusers' roll makes this one from σ_N = 0: never used */
+  for (int i = 1; i <= N; i++)
+    {
+      /* torch.lerp(a, b, 0.5) = b − (b − a)·0.5; log 0 = −inf gives 0 */
+      float a = logf (s->sigmas[i]), b = logf (s->sigmas[i - 1]);
+      mid[i] = expf (b - (b - a) * 0.5f);
+    }
+  float *log_sigmas = log_sigma_table (s);
+  int n = 2 * N - 1;
+  float *timesteps = g_new (float, n);
+  float *sigmas = g_new (float, 2 * N + 2), *interpol = g_new (float, 2 * N + 2);
+  for (int j = 0; j < 2 * N + 2; j++)
+    {
+      int k = MIN ((j + 1) / 2, N);
+      sigmas[j] = s->sigmas[k];
+      interpol[j] = mid[k];
+    }
+  for (int j = 0; j < n; j++)
+    timesteps[j] = j % 2 ? (float) sigma_to_t_f32 (log_sigmas, s->T, mid[(j + 1) / 2])
+                         : s->timesteps[j / 2];
+  g_free (log_sigmas);
+  g_free (mid);
+  g_free (s->timesteps);
+  g_free (s->sigmas);
+  s->timesteps = timesteps;
+  s->sigmas = sigmas;
+  s->sigmas_interpol = interpol;
+  s->n = n;
+}
+
+/* PNDM with skip_prk_steps (diffusers' plms_timesteps): the spacing's N
+ * timesteps with the second repeated, N + 1 evaluations (one for N = 1). */
+void
+sdcl_schedule_pndm (sdcl_sched *s, sdcl_spacing sp, double *t)
+{
+  int N = s->n;
+  spaced_timesteps (sp, s->T, N, s->cfg.steps_offset, false, t);
+  if (N == 1)
+    {
+      s->timesteps[0] = (float) t[0];
+      return;
+    }
+  g_free (s->timesteps);
+  s->timesteps = g_new (float, N + 1);
+  s->timesteps[0] = (float) t[0];
+  for (int i = 1; i <= N; i++)
+    s->timesteps[i] = (float) t[i > 1 ? i - 1 : 1];
+  s->n = N + 1;
+}
+
+void
+sdcl_schedule_discrete (sdcl_sched *s, sdcl_spacing sp, double *t)
+{
+  if (s->schedule == SDCL_SCHEDULE_AYS)
+    ays_timesteps (s, true, t);
+  else
+    spaced_timesteps (sp, s->T, s->n, s->cfg.steps_offset, false, t);
+  for (int i = 0; i < s->n; i++)
+    s->timesteps[i] = (float) t[i];
+}
+
+void
+sdcl_schedule_lcm (sdcl_sched *s, sdcl_spacing sp, double *t)
+{
+  (void) sp; /* LCM keeps its distillation grid whatever the spacing */
+  lcm_timesteps (s->T, s->n, t);
+  for (int i = 0; i < s->n; i++)
+    s->timesteps[i] = (float) t[i];
 }
 
 /* ---- init / free ---------------------------------------------------------------- */
 
 static const char *
-spacing_name (spacing sp)
+spacing_name (sdcl_spacing sp)
 {
-  return sp == SPACING_LEADING ? "leading" : sp == SPACING_LINSPACE ? "linspace" : "trailing";
+  return sp == SDCL_SPACING_LEADING ? "leading" : sp == SDCL_SPACING_LINSPACE ? "linspace" : "trailing";
 }
 
 /* "leading" plus steps_offset can overshoot the training range (1000 steps,
  * offset 1: t = 1000), where diffusers fails with an index error. */
 static sdcl_status
-check_timesteps_in_range (const sdcl_sched *s, spacing sp, const double *t, sdcl_error *err)
+check_timesteps_in_range (const sdcl_sched *s, sdcl_spacing sp, const double *t, int count,
+                          sdcl_error *err)
 {
-  for (int i = 0; i < s->n; i++)
+  /* interpolated AYS timesteps collide when the steps outnumber what the
+   * low-noise end of the table can tell apart */
+  for (int i = 1; i < count && s->schedule == SDCL_SCHEDULE_AYS; i++)
+    if (!(t[i] < t[i - 1]))
+      return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT,
+                        "%d steps: the %s schedule repeats timestep %g with the %s sampler; "
+                        "take fewer steps", count, sdcl_schedule_name (s->schedule), t[i],
+                        sdcl_sampler_name (s->kind));
+  for (int i = 0; i < count; i++)
     if (t[i] < 0.0 || t[i] > s->T - 1)
       return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT,
                         "%d steps: with %s spacing and steps_offset %d the %s sampler reaches "
                         "timestep %g, outside the model's 0..%d",
-                        s->n, spacing_name (sp), s->cfg.steps_offset, sdcl_sampler_name (s->kind),
+                        count, spacing_name (sp), s->cfg.steps_offset, sdcl_sampler_name (s->kind),
                         t[i], s->T - 1);
   return SDCL_OK;
 }
 
-/* Fills timesteps, sigmas and init_noise_sigma for s->n steps; t receives
- * the timesteps in double for the range check. */
-static void
-inference_schedule (sdcl_sched *s, spacing sp, double *t)
-{
-  int N = s->n;
-  s->timesteps = g_new (float, N);
-  s->init_noise_sigma = 1.0f;
-  switch (s->kind)
-    {
-    case SDCL_SAMPLER_EULER:
-    case SDCL_SAMPLER_EULER_A:
-      s->sigmas = g_new (float, N + 1);
-      euler_schedule (s, sp, t);
-      s->init_noise_sigma = euler_init_noise_sigma (s, sp);
-      return;
-    case SDCL_SAMPLER_DPMPP_2M:
-      s->sigmas = g_new (float, N + 1);
-      dpm_schedule (s, sp, t);
-      return;
-    case SDCL_SAMPLER_DDIM:
-      spaced_timesteps (sp, s->T, N, s->cfg.steps_offset, false, t);
-      break;
-    case SDCL_SAMPLER_LCM:
-      lcm_timesteps (s->T, N, t);
-      break;
-    case SDCL_SAMPLER_COUNT:
-      break;
-    }
-  for (int i = 0; i < N; i++)
-    s->timesteps[i] = (float) t[i];
-}
-
 sdcl_status
 sdcl_sched_init (sdcl_sched *s, sdcl_sampler kind, const sdcl_sched_config *cfg, int steps,
-                 bool karras, sdcl_error *err)
+                 sdcl_schedule schedule, sdcl_error *err)
 {
   memset (s, 0, sizeof *s);
-  sdcl_status st = check_arguments (kind, cfg, steps, karras, err);
-  spacing sp = SPACING_LEADING;
+  sdcl_status st = check_arguments (kind, cfg, steps, schedule, err);
+  sdcl_spacing sp = SDCL_SPACING_LEADING;
   if (st == SDCL_OK)
-    st = resolve_spacing (kind, cfg->timestep_spacing, &sp, err);
+    st = resolve_spacing (sdcl_sampler_row_of (kind), cfg->timestep_spacing, &sp, err);
+  if (schedule == SDCL_SCHEDULE_TRAILING)
+    sp = SDCL_SPACING_TRAILING; /* what from_config(timestep_spacing="trailing") gives */
   if (st != SDCL_OK)
     return st;
 
   s->kind = kind;
   s->cfg = *cfg;
-  s->karras = karras;
+  s->schedule = schedule;
+  s->karras = schedule == SDCL_SCHEDULE_KARRAS;
   s->T = cfg->num_train_timesteps;
-  s->n = steps;
+  s->n = s->steps = steps;
   st = training_schedule (s, err);
   if (st != SDCL_OK)
     {
@@ -561,8 +678,10 @@ sdcl_sched_init (sdcl_sched *s, sdcl_sampler kind, const sdcl_sched_config *cfg,
     }
 
   double *t = g_new (double, steps);
-  inference_schedule (s, sp, t);
-  st = check_timesteps_in_range (s, sp, t, err);
+  s->timesteps = g_new (float, steps);
+  s->init_noise_sigma = 1.0f;
+  sdcl_sampler_row_of (kind)->schedule (s, sp, t);
+  st = check_timesteps_in_range (s, sp, t, steps, err);
   g_free (t);
   if (st != SDCL_OK)
     {
@@ -578,9 +697,21 @@ sdcl_sched_set_begin_index (sdcl_sched *s, int index)
   g_return_if_fail (index >= 0 && index < s->n);
   s->begin_index = index;
   s->step_index = index;
-  /* DPM++ 2M starts over with a first-order step. */
+  /* multistep samplers start over with a first-order step */
+  sdcl_sched_forget (s);
+}
+
+void
+sdcl_sched_forget (sdcl_sched *s)
+{
   g_free (s->prev_x0);
   s->prev_x0 = NULL;
+  for (int i = 0; i < s->n_history; i++)
+    g_free (s->history[i]);
+  s->n_history = 0;
+  s->mid_step = false;
+  g_free (s->pndm_sample);
+  s->pndm_sample = NULL;
 }
 
 void
@@ -590,6 +721,7 @@ sdcl_sched_free (sdcl_sched *s)
     return;
   g_free (s->timesteps);
   g_free (s->sigmas);
-  g_free (s->prev_x0);
-  s->timesteps = s->sigmas = s->prev_x0 = NULL;
+  g_free (s->sigmas_interpol);
+  s->timesteps = s->sigmas = s->sigmas_interpol = NULL;
+  sdcl_sched_forget (s);
 }

@@ -14,11 +14,13 @@
 #include "sdcl.h"
 
 #define SDCL_TRAIN_STEPS_MAX 4096
+#define SDCL_SCHED_HISTORY 4      /* the most past steps a multistep sampler keeps */
 
 typedef struct {
   sdcl_sampler kind;
   sdcl_sched_config cfg;
-  bool karras;
+  sdcl_schedule schedule;
+  bool karras;                    /* schedule == SDCL_SCHEDULE_KARRAS */
   float eta;                      /* DDIM */
 
   /* training schedule */
@@ -26,32 +28,45 @@ typedef struct {
   float alphas_cumprod[SDCL_TRAIN_STEPS_MAX];
   float final_alpha_cumprod;
 
-  /* inference schedule, n steps */
+  /* inference schedule: n model evaluations (steps, or 2·steps − 1 for
+   * Heun-type samplers, whose arrays hold each level once per evaluation
+   * as diffusers' do) */
   int n;
+  int steps;                      /* the steps asked for */
   float *timesteps;               /* n values passed to the UNet (float for Euler types) */
   float *sigmas;                  /* n + 1 (last 0) for sigma-based samplers, else NULL */
+  float *sigmas_interpol;         /* DPM2: the log-midpoint levels, n + 3, else NULL */
   float init_noise_sigma;
   int step_index;                 /* next step to run */
   int begin_index;                /* first step (img2img), 0 for txt2img */
 
-  /* multistep state (DPM++ 2M) */
-  float *prev_x0;                 /* x0 prediction of the previous step, or NULL */
+  /* multistep state */
+  float *prev_x0;                 /* DPM++: x0 prediction of the previous step, or NULL */
+  float *history[SDCL_SCHED_HISTORY]; /* LMS: derivatives of the last steps, newest first;
+                                       * Heun: derivative and sample of the first half */
+  int n_history;
+  bool mid_step;                  /* Heun: the next evaluation is a step's second */
+  float *pndm_sample;             /* PNDM: the sample its first step starts from */
+  float heun_dt;
   int64_t numel;
 } sdcl_sched;
 
 /* Builds the schedule for `steps` inference steps.  Errors: invalid steps,
- * Karras with a sampler that has no Karras option, unsupported config.
+ * a schedule the sampler does not take (sdcl_sampler_has_schedule),
+ * unsupported config.
  * steps: 1 .. cfg->num_train_timesteps, for LCM 1 .. 50 (its distillation
  * schedule), and refused when "leading" spacing plus steps_offset would reach
  * past the last training timestep (1000 steps with offset 1).  eta starts
  * at 0 (set it afterwards for DDIM).  On error *s is zeroed (free is safe). */
 sdcl_status sdcl_sched_init (sdcl_sched *s, sdcl_sampler kind, const sdcl_sched_config *cfg,
-                             int steps, bool karras, sdcl_error *err);
+                             int steps, sdcl_schedule schedule, sdcl_error *err);
 void sdcl_sched_free (sdcl_sched *s);
+/* Drops the multistep history (the next step is taken as the first). */
+void sdcl_sched_forget (sdcl_sched *s);
 
 /* img2img / inpaint: the run starts at inference step `index` (diffusers'
  * set_begin_index(t_start)); the next sdcl_sched_step is that step, and
- * DPM++ 2M takes it as a first-order step.  0 <= index < n. */
+ * multistep samplers start over without history.  0 <= index < n. */
 void sdcl_sched_set_begin_index (sdcl_sched *s, int index);
 
 /* x_in = scale_model_input(x, current step) (x / sqrt(sigma^2 + 1) for Euler

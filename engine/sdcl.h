@@ -204,6 +204,9 @@ typedef struct {
   uint64_t device_bytes;       /* weight bytes on the device when the info is taken: every
                                 * network when resident, 0 between the runs of a
                                 * SDCL_RESIDENCY_LEAN model */
+  /* Keys of the model's scheduler_config.json that sdcl ignores,
+   * comma-separated, "" when none (owned by the model). */
+  const char *scheduler_ignored_keys;
 } sdcl_model_info;
 
 typedef struct sdcl_model sdcl_model;
@@ -249,12 +252,53 @@ typedef enum {
   SDCL_SAMPLER_DDIM,
   SDCL_SAMPLER_DPMPP_2M,
   SDCL_SAMPLER_LCM,
+  SDCL_SAMPLER_DDPM,
+  SDCL_SAMPLER_DPMPP_2M_SDE,
+  SDCL_SAMPLER_LMS,
+  SDCL_SAMPLER_HEUN,
+  SDCL_SAMPLER_PNDM,
+  SDCL_SAMPLER_DPM2,
   SDCL_SAMPLER_COUNT
 } sdcl_sampler;
 
-/* "euler", "euler_a", "ddim", "dpmpp_2m", "lcm"; NULL for an invalid value. */
+/* The samplers, listed from the library so that every front end offers the
+ * same ones: values 0 .. sdcl_sampler_count () - 1 are valid. */
+int sdcl_sampler_count (void);
+/* The name the CLI, the GEGL enum nicks and the GIMP PDB take ("euler",
+ * "dpmpp_2m", ...); NULL for an invalid value. */
 const char *sdcl_sampler_name (sdcl_sampler sampler);
-/* Parses the names above; returns false for an unknown name (or NULL). */
+/* What a user reads ("DPM++ 2M"), in English: a message of the "sdcl"
+ * gettext domain, so a front end shows g_dgettext ("sdcl", label).  NULL for
+ * an invalid value. */
+const char *sdcl_sampler_label (sdcl_sampler sampler);
+/* Whether the sampler takes Karras sigma spacing (karras_sigmas below). */
+bool sdcl_sampler_has_karras (sdcl_sampler sampler);
+
+/* Where the steps sit on the noise scale (sdcl_gen_params.schedule). */
+typedef enum {
+  SDCL_SCHEDULE_DEFAULT = 0, /* the model's timestep spacing (Karras where karras_sigmas says) */
+  SDCL_SCHEDULE_KARRAS,      /* Karras et al. 2022: sigma^(1/7) evenly spaced */
+  SDCL_SCHEDULE_EXPONENTIAL, /* log sigma evenly spaced */
+  SDCL_SCHEDULE_TRAILING,    /* "trailing" timestep spacing, ComfyUI's sgm_uniform */
+  /* Align Your Steps (Sabour et al. 2024): the published 10-step timesteps
+   * of the model family; other step counts interpolate its sigmas
+   * log-linearly (as ComfyUI does). */
+  SDCL_SCHEDULE_AYS,
+  SDCL_SCHEDULE_COUNT
+} sdcl_schedule;
+
+/* "default", "karras", "exponential", "trailing", "ays"; NULL if invalid. */
+const char *sdcl_schedule_name (sdcl_schedule schedule);
+/* Parses those names and "sgm_uniform", "align_your_steps"; false if unknown. */
+bool sdcl_schedule_from_name (const char *name, sdcl_schedule *out);
+/* Whether `sampler` takes `schedule` (where diffusers offers it).  Every
+ * sampler takes SDCL_SCHEDULE_DEFAULT. */
+bool sdcl_sampler_has_schedule (sdcl_sampler sampler, sdcl_schedule schedule);
+/* Model evaluations per step (2 for second-order samplers such as Heun);
+ * 0 for an invalid value. */
+int sdcl_sampler_evals_per_step (sdcl_sampler sampler);
+/* Parses the names above (case-insensitive, '-' or ' ' for '_') and common
+ * other spellings ("euler_ancestral", "dpm++2m"); false for an unknown name. */
 bool sdcl_sampler_from_name (const char *name, sdcl_sampler *out);
 
 typedef enum {
@@ -301,7 +345,10 @@ typedef struct {
   int steps;
   float guidance;                /* classifier-free guidance scale; <= 1 disables CFG */
   sdcl_sampler sampler;
-  bool karras_sigmas;            /* Karras sigma spacing (Euler, DPM++ 2M; others ignore it) */
+  bool karras_sigmas;            /* Karras sigma spacing where sdcl_sampler_has_karras; others ignore it */
+  /* Not SDCL_SCHEDULE_DEFAULT: this schedule, which the sampler must take
+   * (sdcl_sampler_has_schedule); karras_sigmas is then ignored. */
+  sdcl_schedule schedule;
   uint64_t seed;
   sdcl_rng rng;
   int clip_skip;                 /* 0/1: last layer; k: k-th layer from the end (prompt only) */

@@ -243,6 +243,9 @@ cmd_info (int argc, char **argv)
               info.unet_in_channels == 9 ? " (inpainting)" : "", info.native_resolution,
               info.prediction == SDCL_PREDICTION_V ? "v" : info.prediction == SDCL_PREDICTION_SAMPLE ? "sample" : "epsilon",
               info.n_parameters / 1e6, dev.name, info.device_bytes / 1048576.0);
+      if (info.scheduler_ignored_keys[0])
+        printf ("note:         scheduler config keys sdcl ignores: %s\n",
+                info.scheduler_ignored_keys);
     }
   sdcl_model_free (model);
   sdcl_ctx_free (ctx);
@@ -275,8 +278,18 @@ on_progress (int step, int n, const sdcl_image *preview, void *user)
   return !cancel_flag;
 }
 
+/* "euler, euler_a, ..." from the library's sampler table (g_free it). */
+static char *
+sampler_list (void)
+{
+  GString *list = g_string_new (NULL);
+  for (int i = 0; i < sdcl_sampler_count (); i++)
+    g_string_append_printf (list, "%s%s", i ? ", " : "", sdcl_sampler_name ((sdcl_sampler) i));
+  return g_string_free (list, FALSE);
+}
+
 typedef struct {
-  char *prompt, *negative, *sampler, *rng, *output;
+  char *prompt, *negative, *sampler, *schedule, *rng, *output;
   gboolean karras, no_karras;
   cli_number *numbers;   /* the table that wrote into the parameters */
 } gen_opts;
@@ -293,8 +306,14 @@ parse_gen (gen_opts *g, sdcl_gen_params *p)
     }
   if (g->sampler && !sdcl_sampler_from_name (g->sampler, &p->sampler))
     {
-      fprintf (stderr, "sdcl: unknown sampler '%s' (euler, euler_a, ddim, dpmpp_2m, lcm)\n",
-               g->sampler);
+      g_autofree char *names = sampler_list ();
+      fprintf (stderr, "sdcl: unknown sampler '%s' (%s)\n", g->sampler, names);
+      return EXIT_USAGE;
+    }
+  if (g->schedule && !sdcl_schedule_from_name (g->schedule, &p->schedule))
+    {
+      fprintf (stderr, "sdcl: unknown schedule '%s' (default, karras, exponential, trailing or "
+               "sgm_uniform, ays)\n", g->schedule);
       return EXIT_USAGE;
     }
   if (g->rng && strcmp (g->rng, "philox") == 0)
@@ -321,6 +340,20 @@ parse_gen (gen_opts *g, sdcl_gen_params *p)
   return 0;
 }
 
+/* " (Karras)", " (ays)", ...: the schedule the run used, "" for the model's own. */
+static const char *
+schedule_note (const sdcl_gen_params *p)
+{
+  static char note[32];
+  sdcl_schedule s = p->schedule;
+  if (s == SDCL_SCHEDULE_DEFAULT && p->karras_sigmas && sdcl_sampler_has_karras (p->sampler))
+    return " (Karras)";
+  if (s == SDCL_SCHEDULE_DEFAULT)
+    return "";
+  g_snprintf (note, sizeof note, " (%s)", sdcl_schedule_name (s));
+  return note;
+}
+
 static int
 save_image (const gen_opts *g, const sdcl_gen_params *p, bool edit, const sdcl_image *img)
 {
@@ -329,7 +362,7 @@ save_image (const gen_opts *g, const sdcl_gen_params *p, bool edit, const sdcl_i
                                    : g_strdup ("");
   g_autofree char *settings = g_strdup_printf (
       "sampler %s%s, steps %d, guidance %g, seed %s, %s noise%s", sdcl_sampler_name (p->sampler),
-      p->karras_sigmas ? " (Karras)" : "", p->steps, (double) p->guidance, seed,
+      schedule_note (p), p->steps, (double) p->guidance, seed,
       p->rng == SDCL_RNG_TORCH ? "torch" : "philox", strength);
   const char *keys[] = { "Software", "prompt", "negative_prompt", "parameters" };
   g_autofree char *software = g_strdup_printf ("sdcl %s", sdcl_version ());
@@ -478,11 +511,17 @@ static int
 parse_generate (gen_mode mode, int argc, char **argv, model_opts *mo, gen_opts *g,
                 edit_opts *e, sdcl_gen_params *p)
 {
+  g_autofree char *names = sampler_list ();
+  g_autofree char *sampler_help = g_strdup_printf (
+      "%s (default %s; lcm needs few steps: 4-8 at --cfg 1-2)", names,
+      sdcl_sampler_name (sdcl_gen_default_params ().sampler));
   GOptionEntry gen_entries[] = {
-    { "sampler", 0, 0, G_OPTION_ARG_STRING, &g->sampler,
-      "euler, euler_a, ddim, dpmpp_2m (default), lcm (few steps: 4-8 at --cfg 1-2)", "NAME" },
-    { "karras", 0, 0, G_OPTION_ARG_NONE, &g->karras, "Karras sigmas (default for dpmpp_2m/euler)",
-      NULL },
+    { "sampler", 0, 0, G_OPTION_ARG_STRING, &g->sampler, sampler_help, "NAME" },
+    { "schedule", 0, 0, G_OPTION_ARG_STRING, &g->schedule,
+      "Noise schedule: karras, exponential, trailing (sgm_uniform), ays (Align Your Steps), "
+      "where the sampler takes it; default: the model's spacing, Karras where available", "NAME" },
+    { "karras", 0, 0, G_OPTION_ARG_NONE, &g->karras,
+      "Karras sigmas where the sampler has them (default; --schedule karras)", NULL },
     { "no-karras", 0, 0, G_OPTION_ARG_NONE, &g->no_karras, "Model's own sigma spacing", NULL },
     { "rng", 0, 0, G_OPTION_ARG_STRING, &g->rng,
       "Noise generator: torch (same images as diffusers on CPU; default) or philox", "NAME" },
@@ -583,6 +622,7 @@ cmd_generate (gen_mode mode, int argc, char **argv)
   g_free (g.prompt);
   g_free (g.negative);
   g_free (g.sampler);
+  g_free (g.schedule);
   g_free (g.rng);
   g_free (g.output);
   return rc;

@@ -141,20 +141,6 @@ typedef struct
   gboolean      size_follows_model;
 } Dialog;
 
-/* Sampler choices: engine name and what the user reads. */
-static const struct
-{
-  const gchar *name;
-  const gchar *label;
-} samplers[] =
-{
-  { "dpmpp_2m", N_("DPM++ 2M") },
-  { "euler",    N_("Euler") },
-  { "euler_a",  N_("Euler ancestral") },
-  { "ddim",     N_("DDIM") },
-  { "lcm",      N_("LCM (for LCM models)") },
-};
-
 static void add_row_for (Dialog      *d,
                          const gchar *mnemonic,
                          GtkWidget   *widget,
@@ -600,10 +586,12 @@ build (Dialog             *d,
   add_row_for (d, _("_Negative prompt:"), box, d->negative, TRUE);
 
   d->sampler = gtk_combo_box_text_new ();
-  for (guint i = 0; i < G_N_ELEMENTS (samplers); i++)
+  /* Listed from the engine: its labels are messages of this domain. */
+  for (gint i = 0; i < sdcl_sampler_count (); i++)
     {
-      gtk_combo_box_text_append_text (GTK_COMBO_BOX_TEXT (d->sampler), _(samplers[i].label));
-      if (strcmp (s->sampler, samplers[i].name) == 0)
+      gtk_combo_box_text_append_text (GTK_COMBO_BOX_TEXT (d->sampler),
+                                      _(sdcl_sampler_label ((sdcl_sampler) i)));
+      if (strcmp (s->sampler, sdcl_sampler_name ((sdcl_sampler) i)) == 0)
         active = i;
     }
   gtk_combo_box_set_active (GTK_COMBO_BOX (d->sampler), active);
@@ -687,7 +675,7 @@ read_back (Dialog       *d,
   text_get (d->prompt, s->prompt, sizeof s->prompt);
   text_get (d->negative, s->negative, sizeof s->negative);
   if (sampler >= 0)
-    g_strlcpy (s->sampler, samplers[sampler].name, sizeof s->sampler);
+    g_strlcpy (s->sampler, sdcl_sampler_name ((sdcl_sampler) sampler), sizeof s->sampler);
   s->steps    = gtk_spin_button_get_value_as_int (GTK_SPIN_BUTTON (d->steps));
   s->guidance = gtk_spin_button_get_value (GTK_SPIN_BUTTON (d->guidance));
   if (gtk_toggle_button_get_active (GTK_TOGGLE_BUTTON (d->random_seed)))

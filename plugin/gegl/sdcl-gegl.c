@@ -16,22 +16,21 @@ sdcl_gegl_sampler_get_type (void)
 {
   static gsize type = 0;
 
-  /* Nicks are the engine's sampler names, as the sdcl CLI takes them. */
-  static GEnumValue values[] = {
-    { SDCL_SAMPLER_EULER,    N_("Euler"),            "euler"    },
-    { SDCL_SAMPLER_EULER_A,  N_("Euler ancestral"),  "euler_a"  },
-    { SDCL_SAMPLER_DDIM,     N_("DDIM"),             "ddim"     },
-    { SDCL_SAMPLER_DPMPP_2M, N_("DPM++ 2M"),         "dpmpp_2m" },
-    { SDCL_SAMPLER_LCM,      N_("LCM"),              "lcm"      },
-    { 0, NULL, NULL }
-  };
-
+  /* Registered from the engine's sampler table, so the operations offer
+   * every sampler the library has: values are the engine's enum values,
+   * nicks its sampler names (as the sdcl CLI takes them), names its labels
+   * translated.  GLib keeps the array for the life of the process. */
   if (g_once_init_enter (&type))
     {
-      G_STATIC_ASSERT (G_N_ELEMENTS (values) == SDCL_SAMPLER_COUNT + 1);
+      gint        count  = sdcl_sampler_count ();
+      GEnumValue *values = g_new0 (GEnumValue, count + 1);
 
-      for (guint i = 0; values[i].value_name; i++)
-        values[i].value_name = g_dgettext (GETTEXT_PACKAGE, values[i].value_name);
+      for (gint i = 0; i < count; i++)
+        {
+          values[i].value      = i;
+          values[i].value_name = g_dgettext (GETTEXT_PACKAGE, sdcl_sampler_label (i));
+          values[i].value_nick = sdcl_sampler_name (i);
+        }
       g_once_init_leave (&type, g_enum_register_static ("SdclGeglSampler", values));
     }
   return type;

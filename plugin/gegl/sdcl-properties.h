@@ -37,7 +37,8 @@ property_enum (sampler, _("Sampler"),
 
 property_boolean (karras, _("Karras sigmas"), TRUE)
   description (_("Space the noise levels as Karras et al. propose "
-                 "(Euler and DPM++ 2M; the other samplers ignore it)"))
+                 "(samplers that offer it, such as DPM++ 2M and Euler; the "
+                 "others ignore it)"))
 
 property_int (steps, _("Steps"), 20)
   description (_("Number of denoising steps"))

@@ -12,16 +12,14 @@
 
 G_DEFINE_QUARK (sdcl-gimp-error-quark, sdcl_gimp_error)
 
-/* The engine's own default sampler: DPM++ 2M gives usable images in the
- * fewest steps of the samplers sdcl has. */
-#define DEFAULT_SAMPLER "dpmpp_2m"
-
 void
 sdcl_settings_init (SdclSettings *settings,
                     SdclMode      mode)
 {
   memset (settings, 0, sizeof *settings);
-  g_strlcpy (settings->sampler, DEFAULT_SAMPLER, sizeof settings->sampler);
+  /* The engine's own default sampler (it gives usable images in few steps). */
+  g_strlcpy (settings->sampler, sdcl_sampler_name (sdcl_gen_default_params ().sampler),
+             sizeof settings->sampler);
   settings->steps       = 20;
   settings->guidance    = 7.5;
   settings->seed        = SDCL_SEED_RANDOM;
@@ -41,6 +39,28 @@ static gboolean
 sdcl_size_valid (gint size)
 {
   return size == 0 || (size >= SDCL_SIZE_MIN && size <= SDCL_SIZE_MAX && size % 8 == 0);
+}
+
+gchar *
+sdcl_sampler_names (void)
+{
+  GString *names = g_string_new (NULL);
+
+  for (gint i = 0; i < sdcl_sampler_count (); i++)
+    g_string_append_printf (names, "%s%s", i ? ", " : "", sdcl_sampler_name ((sdcl_sampler) i));
+  return g_string_free (names, FALSE);
+}
+
+/* The error for a sampler name the engine does not know. */
+static void
+set_unknown_sampler (GError      **error,
+                     const gchar  *name)
+{
+  gchar *names = sdcl_sampler_names ();
+
+  g_set_error (error, SDCL_GIMP_ERROR, SDCL_GIMP_ERROR_INVALID,
+               _("Unknown sampler \"%s\" (use one of %s)."), name, names);
+  g_free (names);
 }
 
 gboolean
@@ -66,7 +86,10 @@ sdcl_settings_validate (const SdclSettings *s,
     g_free (path);
   }
   if (!sdcl_sampler_from_name (s->sampler, &sampler))
-    FAIL (_("Unknown sampler \"%s\" (use euler, euler_a, ddim, dpmpp_2m or lcm)."), s->sampler);
+    {
+      set_unknown_sampler (error, s->sampler);
+      return FALSE;
+    }
   if (s->steps < 1 || s->steps > SDCL_STEPS_MAX)
     FAIL (_("Steps must be between 1 and %d, not %d."), SDCL_STEPS_MAX, s->steps);
   if (!(s->guidance >= 0.0 && s->guidance <= SDCL_GUIDANCE_MAX))
@@ -560,9 +583,7 @@ sdcl_run_engine (SdclSession        *session,
   p.guidance        = (float) settings->guidance;
   if (!sdcl_sampler_from_name (settings->sampler, &p.sampler))
     {
-      g_set_error (error, SDCL_GIMP_ERROR, SDCL_GIMP_ERROR_INVALID,
-                   _("Unknown sampler \"%s\" (use euler, euler_a, ddim, dpmpp_2m or lcm)."),
-                   settings->sampler);
+      set_unknown_sampler (error, settings->sampler);
       return FALSE;
     }
   p.seed         = (uint64_t) seed;

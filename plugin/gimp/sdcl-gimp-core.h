@@ -71,6 +71,10 @@ gboolean sdcl_settings_validate (const SdclSettings *settings,
                                  SdclMode            mode,
                                  GError            **error);
 
+/* The engine's sampler names, "euler, euler_a, ...", for argument docs and
+ * messages (listed from the library; g_free the result). */
+gchar   *sdcl_sampler_names     (void);
+
 /* The procedure names, menu labels and blurbs, shared by both glue files.
  * The texts are untranslated msgids (marked N_): GIMP 2.10 wants them so and
  * translates them itself; show them through _() everywhere else. */

@@ -53,7 +53,8 @@ static const GimpParamDef arg_defs[] =
   [ARG_MODEL]       = { GIMP_PDB_STRING, "model", "Diffusers folder or .safetensors file (SD 1.x); empty for the demo model" },
   [ARG_PROMPT]      = { GIMP_PDB_STRING, "prompt", "What to draw" },
   [ARG_NEGATIVE]    = { GIMP_PDB_STRING, "negative-prompt", "What to avoid (may be empty)" },
-  [ARG_SAMPLER]     = { GIMP_PDB_STRING, "sampler", "euler, euler_a, ddim, dpmpp_2m or lcm" },
+  /* The description is the engine's sampler list, filled in at query time. */
+  [ARG_SAMPLER]     = { GIMP_PDB_STRING, "sampler", NULL },
   [ARG_STEPS]       = { GIMP_PDB_INT32,  "steps", "Denoising steps (1-1000)" },
   [ARG_GUIDANCE]    = { GIMP_PDB_FLOAT,  "guidance", "Classifier-free guidance scale (0-30; <= 1 turns it off)" },
   [ARG_SEED]        = { GIMP_PDB_INT32,  "seed", "Random seed, -1 for a random one (the seed used is returned)" },
@@ -114,6 +115,7 @@ query (void)
   };
 
   gchar *localedir = sdcl_plugin_localedir (gimp_get_progname ());
+  gchar *samplers = sdcl_sampler_names ();
 
   gimp_plugin_domain_register (GETTEXT_PACKAGE, localedir);
   g_free (localedir);
@@ -127,7 +129,11 @@ query (void)
 
       memcpy (args, fixed, sizeof fixed);
       for (gint i = 0; i < n; i++)
-        args[N_FIXED_ARGS + i] = arg_defs[ids[i]];
+        {
+          args[N_FIXED_ARGS + i] = arg_defs[ids[i]];
+          if (ids[i] == ARG_SAMPLER)
+            args[N_FIXED_ARGS + i].description = samplers;
+        }
 
       /* Blurb and label go in untranslated: GIMP translates them with the
        * domain registered above, in GIMP's language.  Indexed images are
@@ -144,6 +150,7 @@ query (void)
                               args, return_defs);
       gimp_plugin_menu_register (proc, MENU_PATH);
     }
+  g_free (samplers);
 
   /* No image types: available without an image, too. */
   gimp_install_procedure (SDCL_RELEASE_PROCEDURE, sdcl_release_blurb (),

@@ -398,13 +398,13 @@ done:
 static void
 add_common_arguments (GimpProcedure *procedure)
 {
-  GimpChoice *samplers = gimp_choice_new_with_values (
-    "dpmpp_2m", SDCL_SAMPLER_DPMPP_2M, _("DPM++ 2M"), NULL,
-    "euler",    SDCL_SAMPLER_EULER,    _("Euler"), NULL,
-    "euler_a",  SDCL_SAMPLER_EULER_A,  _("Euler ancestral"), NULL,
-    "ddim",     SDCL_SAMPLER_DDIM,     _("DDIM"), NULL,
-    "lcm",      SDCL_SAMPLER_LCM,      _("LCM (for LCM models)"), NULL,
-    NULL);
+  /* Every sampler of the engine, labels translated in this domain. */
+  GimpChoice *samplers = gimp_choice_new ();
+  gchar      *names    = sdcl_sampler_names ();
+
+  for (gint i = 0; i < sdcl_sampler_count (); i++)
+    gimp_choice_add (samplers, sdcl_sampler_name ((sdcl_sampler) i), i,
+                     _(sdcl_sampler_label ((sdcl_sampler) i)), NULL);
 
   gimp_procedure_add_string_argument (procedure, "model", _("_Model"),
                                       _("Diffusers folder or .safetensors file (SD 1.x); empty for "
@@ -414,9 +414,10 @@ add_common_arguments (GimpProcedure *procedure)
                                       _("What to draw"), "", G_PARAM_READWRITE);
   gimp_procedure_add_string_argument (procedure, "negative-prompt", _("_Negative prompt"),
                                       _("What to avoid (may be empty)"), "", G_PARAM_READWRITE);
-  gimp_procedure_add_choice_argument (procedure, "sampler", _("_Sampler"),
-                                      _("euler, euler_a, ddim, dpmpp_2m or lcm"),
-                                      samplers, "dpmpp_2m", G_PARAM_READWRITE);
+  gimp_procedure_add_choice_argument (procedure, "sampler", _("_Sampler"), names, samplers,
+                                      sdcl_sampler_name (sdcl_gen_default_params ().sampler),
+                                      G_PARAM_READWRITE);
+  g_free (names);
   gimp_procedure_add_int_argument (procedure, "steps", _("S_teps"),
                                    _("Denoising steps"), 1, SDCL_STEPS_MAX, 20, G_PARAM_READWRITE);
   gimp_procedure_add_double_argument (procedure, "guidance", _("_Guidance"),

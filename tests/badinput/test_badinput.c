@@ -691,6 +691,13 @@ test_generation (void)
   p = small ();
   p.sampler = (sdcl_sampler) 99;
   run ("unknown_sampler", &p, NULL);
+  p = small ();
+  p.schedule = (sdcl_schedule) 99;
+  run ("unknown_schedule", &p, NULL);
+  p = small ();
+  p.sampler = SDCL_SAMPLER_DDIM;
+  p.schedule = SDCL_SCHEDULE_KARRAS;
+  run ("schedule_not_for_sampler", &p, NULL);
 
   /* Out of device memory: the device's allocation limit lowered to 256
    * bytes (the engine splits what it can; a 32x32 image's activations do
@@ -1182,6 +1189,8 @@ test_cli (void)
 
   cli_case ("cli_unknown_sampler", NULL,
             (const char *[]) { "txt2img", "-m", model, "--sampler", "bogus", "-o", "o.png", NULL });
+  cli_case ("cli_unknown_schedule", NULL,
+            (const char *[]) { "txt2img", "-m", model, "--schedule", "bogus", "-o", "o.png", NULL });
   cli_case ("cli_missing_model", NULL,
             (const char *[]) { "txt2img", "-m", "/nonexistent", "-o", "o.png", NULL });
   cli_case ("cli_steps_negative", NULL,

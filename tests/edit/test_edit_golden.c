@@ -39,17 +39,33 @@ typedef struct {
   const char *model;
   sdcl_sampler sampler;
   bool inpaint;
+  double free_atol;   /* free-running image tolerance, 0: FREE_ATOL */
 } edit_case;
 
 static const edit_case cases[] = {
-  { "img2img_ddim_0.3", "models/tiny-sd", SDCL_SAMPLER_DDIM, false },
-  { "img2img_ddim_0.75", "models/tiny-sd", SDCL_SAMPLER_DDIM, false },
-  { "img2img_euler_0.3", "models/tiny-sd", SDCL_SAMPLER_EULER, false },
-  { "img2img_euler_0.75", "models/tiny-sd", SDCL_SAMPLER_EULER, false },
-  { "inpaint4_ddim", "models/tiny-sd", SDCL_SAMPLER_DDIM, true },
-  { "inpaint4_euler", "models/tiny-sd", SDCL_SAMPLER_EULER, true },
-  { "inpaint4_ddim_s0.75", "models/tiny-sd", SDCL_SAMPLER_DDIM, true },
-  { "inpaint9_ddim", "models/tiny-sd-inpaint", SDCL_SAMPLER_DDIM, true },
+  { "img2img_ddim_0.3", "models/tiny-sd", SDCL_SAMPLER_DDIM, false, 0 },
+  { "img2img_ddim_0.75", "models/tiny-sd", SDCL_SAMPLER_DDIM, false, 0 },
+  { "img2img_euler_0.3", "models/tiny-sd", SDCL_SAMPLER_EULER, false, 0 },
+  { "img2img_euler_0.75", "models/tiny-sd", SDCL_SAMPLER_EULER, false, 0 },
+  { "inpaint4_ddim", "models/tiny-sd", SDCL_SAMPLER_DDIM, true, 0 },
+  { "inpaint4_euler", "models/tiny-sd", SDCL_SAMPLER_EULER, true, 0 },
+  { "inpaint4_ddim_s0.75", "models/tiny-sd", SDCL_SAMPLER_DDIM, true, 0 },
+  { "inpaint9_ddim", "models/tiny-sd-inpaint", SDCL_SAMPLER_DDIM, true, 0 },
+  { "img2img_ddpm_0.5", "models/tiny-sd", SDCL_SAMPLER_DDPM, false, 0 },
+  { "inpaint4_ddpm", "models/tiny-sd", SDCL_SAMPLER_DDPM, true, 0 },
+  { "img2img_dpmpp_2m_sde_0.5", "models/tiny-sd", SDCL_SAMPLER_DPMPP_2M_SDE, false, 0 },
+  { "inpaint4_dpmpp_2m_sde", "models/tiny-sd", SDCL_SAMPLER_DPMPP_2M_SDE, true, 0 },
+  /* LMS's 4-point extrapolation from a late start amplifies rounding more:
+   * diffusers' own image moves by 0.055 when its starting latents move by
+   * 1e-6 (relative, measured); every step still matches to 2e-3. */
+  { "img2img_lms_0.5", "models/tiny-sd", SDCL_SAMPLER_LMS, false, 0.1 },
+  { "inpaint4_lms", "models/tiny-sd", SDCL_SAMPLER_LMS, true, 0 },
+  { "img2img_heun_0.5", "models/tiny-sd", SDCL_SAMPLER_HEUN, false, 0 },
+  { "inpaint4_heun", "models/tiny-sd", SDCL_SAMPLER_HEUN, true, 0 },
+  { "img2img_pndm_0.5", "models/tiny-sd", SDCL_SAMPLER_PNDM, false, 0 },
+  { "inpaint4_pndm", "models/tiny-sd", SDCL_SAMPLER_PNDM, true, 0 },
+  { "img2img_dpm2_0.5", "models/tiny-sd", SDCL_SAMPLER_DPM2, false, 0 },
+  { "inpaint4_dpm2", "models/tiny-sd", SDCL_SAMPLER_DPM2, true, 0 },
 };
 
 static int progress_calls;
@@ -160,7 +176,8 @@ run_case (sdcl_model *m, const edit_case *c)
              f.steps_seen);
       g_autofree char *what = g_strdup_printf ("%s image (%s)", c->golden,
                                                forced ? "step by step" : "free running");
-      CHECK_CLOSE (what, got.data, want.data, 48 * 64 * 3, forced ? FORCED_ATOL : FREE_ATOL, 0.0);
+      double free_atol = c->free_atol > 0 ? c->free_atol : FREE_ATOL;
+      CHECK_CLOSE (what, got.data, want.data, 48 * 64 * 3, forced ? FORCED_ATOL : free_atol, 0.0);
       sdcl_image_free (&got);
     }
   sdcl_image_free (&init);

@@ -89,6 +89,9 @@ compare_sched_configs (const sdcl_sched_config *a, const sdcl_sched_config *b)
   SAME ("scheduler", a, b, prediction_type);
   SAME ("scheduler", a, b, steps_offset);
   SAME ("scheduler", a, b, set_alpha_to_one);
+  SAME ("scheduler", a, b, clip_sample);
+  SAME ("scheduler", a, b, thresholding);
+  CHECK (strcmp (a->variance_type, b->variance_type) == 0, "variance_type");
   CHECK (strcmp (a->beta_schedule, b->beta_schedule) == 0, "beta_schedule");
   CHECK (strcmp (a->timestep_spacing, b->timestep_spacing) == 0, "timestep_spacing");
 }

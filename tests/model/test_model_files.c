@@ -639,7 +639,8 @@ test_other_config_parsing (void)
          == SDCL_ERR_MODEL_FORMAT && strstr (err.message, "does not divide"), "%s", err.message);
   g_object_unref (p);
   p = parse ("{\"_class_name\": \"PNDMScheduler\", \"beta_start\": 0.00085, \"beta_end\": 0.012, \"beta_schedule\": "
-             "\"scaled_linear\", \"steps_offset\": 1, \"skip_prk_steps\": true, \"trained_betas\": null}");
+             "\"scaled_linear\", \"steps_offset\": 1, \"skip_prk_steps\": true, \"trained_betas\": null, "
+             "\"clip_sample\": false}");
   CHECK (sdcl_sched_config_from_json (json_node_get_object (json_parser_get_root (p)), "s.json", &s, &err) == SDCL_OK,
          "SD 1.5 PNDM: %s", err.message);
   compare_sched_configs (&s, &s15);
@@ -649,7 +650,16 @@ test_other_config_parsing (void)
          && s.set_alpha_to_one && strcmp (s.timestep_spacing, "trailing") == 0
          && s.prediction_type == SDCL_PREDICTION_SAMPLE, "DDIM");
   g_object_unref (p);
-  const char *bad[] = { "{\"beta_schedule\": \"squaredcos_cap_v2\"}", "{\"prediction_type\": \"flow\"}",
+  /* every beta schedule the scheduler implements; unknown keys are listed, not refused */
+  p = parse ("{\"beta_schedule\": \"squaredcos_cap_v2\", \"skip_prk_steps\": true, "
+             "\"clip_sample\": false, \"variance_type\": \"fixed_large\", \"algorithm_type\": \"x\"}");
+  CHECK (sdcl_sched_config_from_json (json_node_get_object (json_parser_get_root (p)), "s.json", &s, &err) == SDCL_OK
+         && strcmp (s.beta_schedule, "squaredcos_cap_v2") == 0 && !s.clip_sample
+         && strcmp (s.variance_type, "fixed_large") == 0
+         && strcmp (s.ignored_keys, "algorithm_type, skip_prk_steps") == 0,
+         "cosine schedule, ignored keys '%s': %s", s.ignored_keys, err.message);
+  g_object_unref (p);
+  const char *bad[] = { "{\"beta_schedule\": \"sigmoid\"}", "{\"prediction_type\": \"flow\"}",
                         "{\"trained_betas\": [0.1, 0.2]}", "{\"beta_start\": 0.5, \"beta_end\": 0.1}",
                         "{\"rescale_betas_zero_snr\": true}" };
   for (size_t i = 0; i < G_N_ELEMENTS (bad); i++)

@@ -23,20 +23,31 @@ typedef struct {
   const char *golden;
   sdcl_sampler sampler;
   bool karras;
+  sdcl_schedule schedule;
 } sampler_case;
 
 static const sampler_case cases[] = {
-  { "ddim", SDCL_SAMPLER_DDIM, false },
-  { "euler", SDCL_SAMPLER_EULER, false },
-  { "euler_a", SDCL_SAMPLER_EULER_A, false },
-  { "dpmpp_2m", SDCL_SAMPLER_DPMPP_2M, false },
-  { "dpmpp_2m_karras", SDCL_SAMPLER_DPMPP_2M, true },
-  { "lcm", SDCL_SAMPLER_LCM, false },
+  { "ddim", SDCL_SAMPLER_DDIM, false, SDCL_SCHEDULE_DEFAULT },
+  { "euler", SDCL_SAMPLER_EULER, false, SDCL_SCHEDULE_DEFAULT },
+  { "euler_a", SDCL_SAMPLER_EULER_A, false, SDCL_SCHEDULE_DEFAULT },
+  { "dpmpp_2m", SDCL_SAMPLER_DPMPP_2M, false, SDCL_SCHEDULE_DEFAULT },
+  { "dpmpp_2m_karras", SDCL_SAMPLER_DPMPP_2M, true, SDCL_SCHEDULE_DEFAULT },
+  { "lcm", SDCL_SAMPLER_LCM, false, SDCL_SCHEDULE_DEFAULT },
+  { "ddpm", SDCL_SAMPLER_DDPM, false, SDCL_SCHEDULE_DEFAULT },
+  { "euler_exponential", SDCL_SAMPLER_EULER, false, SDCL_SCHEDULE_EXPONENTIAL },
+  { "dpmpp_2m_exponential", SDCL_SAMPLER_DPMPP_2M, false, SDCL_SCHEDULE_EXPONENTIAL },
+  { "ddim_trailing", SDCL_SAMPLER_DDIM, false, SDCL_SCHEDULE_TRAILING },
+  { "dpmpp_2m_sde", SDCL_SAMPLER_DPMPP_2M_SDE, false, SDCL_SCHEDULE_DEFAULT },
+  { "dpmpp_2m_sde_karras", SDCL_SAMPLER_DPMPP_2M_SDE, true, SDCL_SCHEDULE_DEFAULT },
+  { "lms", SDCL_SAMPLER_LMS, false, SDCL_SCHEDULE_DEFAULT },
+  { "heun", SDCL_SAMPLER_HEUN, false, SDCL_SCHEDULE_DEFAULT },
+  { "pndm", SDCL_SAMPLER_PNDM, false, SDCL_SCHEDULE_DEFAULT },
+  { "dpm2", SDCL_SAMPLER_DPM2, false, SDCL_SCHEDULE_DEFAULT },
 };
 
 static const sampler_case f16_cases[] = {
-  { "euler_f16w", SDCL_SAMPLER_EULER, false },
-  { "euler_a_f16w", SDCL_SAMPLER_EULER_A, false },
+  { "euler_f16w", SDCL_SAMPLER_EULER, false, SDCL_SCHEDULE_DEFAULT },
+  { "euler_a_f16w", SDCL_SAMPLER_EULER_A, false, SDCL_SCHEDULE_DEFAULT },
 };
 
 typedef struct {
@@ -44,6 +55,8 @@ typedef struct {
   int steps, width, height;
   double guidance;
   gint64 seed;
+  gint64 draws_after_init;       /* the sampler's own noise draws */
+  int evals;                     /* model evaluations (timesteps), = steps but for Heun-type */
 } golden_settings;
 
 static void
@@ -66,6 +79,8 @@ read_settings (const char *name, golden_settings *s)
   s->height = (int) json_object_get_int_member (o, "height");
   s->guidance = json_object_get_double_member (o, "guidance_scale");
   s->seed = json_object_get_int_member (o, "seed");
+  s->draws_after_init = json_object_get_int_member (o, "noise_draws_after_init");
+  s->evals = (int) json_array_get_length (json_object_get_array_member (o, "timesteps"));
 }
 
 static sdcl_model *
@@ -120,8 +135,9 @@ run_case (sdcl_model *m, const sampler_case *c, double atol, bool check_noise)
   p.seed = (uint64_t) s.seed;
   p.sampler = c->sampler;
   p.karras_sigmas = c->karras;
+  p.schedule = c->schedule;
   p.progress = count_progress;
-  p.user_data = &s.steps;
+  p.user_data = &s.evals; /* progress counts model evaluations */
   p.preview = true;
   progress_calls = 0;
 
@@ -133,7 +149,8 @@ run_case (sdcl_model *m, const sampler_case *c, double atol, bool check_noise)
     {
       CHECK (img.width == s.width && img.height == s.height && img.channels == 3,
              "%s: image %dx%dx%d", c->golden, img.width, img.height, img.channels);
-      CHECK (progress_calls == s.steps, "%d progress calls", progress_calls);
+      CHECK (progress_calls == s.evals, "%d progress calls, %d evaluations", progress_calls,
+             s.evals);
       g_autofree char *what = g_strdup_printf ("%s image", c->golden);
       if ((int64_t) img.width * img.height * 3 == n_img)
         CHECK_CLOSE (what, img.data, want, n_img, atol, 0.0);
@@ -142,7 +159,7 @@ run_case (sdcl_model *m, const sampler_case *c, double atol, bool check_noise)
 
   /* Injected noise replaces the first draw: same image for samplers whose
    * later steps draw nothing. */
-  if (check_noise && c->sampler != SDCL_SAMPLER_EULER_A && c->sampler != SDCL_SAMPLER_LCM)
+  if (check_noise && s.draws_after_init == 0)
     {
       p.initial_noise = noise;
       p.progress = NULL;
@@ -160,6 +177,41 @@ run_case (sdcl_model *m, const sampler_case *c, double atol, bool check_noise)
   g_free (s.negative);
 }
 
+static bool
+stop_at_first (int step, int n, const sdcl_image *preview, void *user)
+{
+  (void) preview;
+  *(int *) user = n;
+  progress_calls++;
+  return step < 1;
+}
+
+/* A two-evaluation sampler counts evaluations in its progress (2·3 − 1 for
+ * 3 Heun steps) and stops after the one in which it is cancelled, half-way
+ * through a step. */
+static void
+test_cancel_mid_step (sdcl_model *m)
+{
+  sdcl_gen_params p = sdcl_gen_default_params ();
+  int total = 0;
+  p.prompt = "a red circle";
+  p.width = 48;
+  p.height = 64;
+  p.steps = 3;
+  p.sampler = SDCL_SAMPLER_HEUN;
+  p.progress = stop_at_first;
+  p.user_data = &total;
+  progress_calls = 0;
+  sdcl_image img = { 0 };
+  sdcl_error err = { 0 };
+  sdcl_status st = sdcl_txt2img (m, &p, &img, &err);
+  CHECK (st == SDCL_ERR_CANCELLED, "heun cancel: status %d (%s)", (int) st, err.message);
+  CHECK (progress_calls == 1 && total == 5, "heun cancel: %d calls of %d evaluations",
+         progress_calls, total);
+  CHECK (sdcl_sampler_evals_per_step (SDCL_SAMPLER_HEUN) == 2, "heun evaluations per step");
+  sdcl_image_free (&img);
+}
+
 int
 main (void)
 {
@@ -174,6 +226,7 @@ main (void)
   sdcl_model *m32 = load (ctx, "models/tiny-sd", SDCL_WEIGHTS_F32);
   for (size_t i = 0; i < G_N_ELEMENTS (cases); i++)
     run_case (m32, &cases[i], 2e-3, true);
+  test_cancel_mid_step (m32);
   sdcl_model_free (m32);
 
   /* F16 weights and the single-file layout: one deterministic and one

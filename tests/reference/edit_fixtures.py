@@ -8,6 +8,7 @@ Writes (under fixtures/):
     golden/img2img_<ddim|euler>_<0.3|0.75>.safetensors (+ .json)
     golden/inpaint4_<ddim|euler>.safetensors, golden/inpaint4_ddim_s0.75.safetensors,
     golden/inpaint9_ddim.safetensors (+ .json each)
+    golden/img2img_<sampler>_0.5, golden/inpaint4_<sampler> for LATER_SAMPLERS
 
 Every pipeline run is instrumented without changing what it computes
 (randn_tensor wrapped in the pipeline, VAE and scheduler modules; vae.encode,
@@ -20,6 +21,7 @@ rules the README states.
 """
 import functools
 import importlib
+import inspect
 import json
 import os
 import shutil
@@ -51,8 +53,22 @@ SEED_INPAINT_CONV_IN = 1204
 MASK_X = (13, 35)
 MASK_Y = (19, 45)
 
-SCHEDULERS = {'ddim': 'DDIMScheduler', 'euler': 'EulerDiscreteScheduler'}
+# name -> class, or (class, from_config keyword arguments)
+SCHEDULERS = {'ddim': 'DDIMScheduler', 'euler': 'EulerDiscreteScheduler',
+              'ddpm': 'DDPMScheduler', 'heun': 'HeunDiscreteScheduler',
+              'pndm': 'PNDMScheduler', 'dpm2': 'KDPM2DiscreteScheduler',
+              'dpmpp_2m_sde': ('DPMSolverMultistepScheduler',
+                               {'algorithm_type': 'sde-dpmsolver++', 'solver_order': 2}),
+              'lms': 'LMSDiscreteScheduler'}
 IMG2IMG_STRENGTHS = (0.3, 0.75)
+# Samplers added later get one img2img run at this strength and one
+# 4-channel inpaint at strength 1 each (keeps the fixtures small).
+LATER_SAMPLERS = ('ddpm', 'dpmpp_2m_sde', 'lms', 'heun', 'pndm', 'dpm2')
+LATER_STRENGTH = 0.5
+# VP samplers: add_noise is sqrt(ab)*x0 + sqrt(1-ab)*eps at the integer timestep.
+VP_SAMPLERS = ('ddim', 'ddpm', 'pndm')
+# DPM-Solver samplers: the VP form written with the schedule's sigmas.
+DPM_SAMPLERS = ('dpmpp_2m_sde',)
 
 _RANDN_MODULES = [
     'diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion_img2img',
@@ -60,6 +76,8 @@ _RANDN_MODULES = [
     'diffusers.models.autoencoders.vae',
     'diffusers.schedulers.scheduling_ddim',
     'diffusers.schedulers.scheduling_euler_discrete',
+    'diffusers.schedulers.scheduling_ddpm',
+    'diffusers.schedulers.scheduling_dpmsolver_multistep',
 ]
 _DRAW_KIND = {
     'pipeline_stable_diffusion_img2img': 'pipeline',
@@ -67,6 +85,8 @@ _DRAW_KIND = {
     'vae': 'vae_posterior_sample',
     'scheduling_ddim': 'scheduler_step',
     'scheduling_euler_discrete': 'scheduler_step',
+    'scheduling_ddpm': 'scheduler_step',
+    'scheduling_dpmsolver_multistep': 'scheduler_step',
 }
 
 
@@ -331,7 +351,8 @@ class Recorder:
 
 def _scheduler(name):
     import diffusers
-    return getattr(diffusers, SCHEDULERS[name]).from_config(tiny_sd.scheduler_config())
+    cls, kwargs = SCHEDULERS[name] if isinstance(SCHEDULERS[name], tuple) else (SCHEDULERS[name], {})
+    return getattr(diffusers, cls).from_config(tiny_sd.scheduler_config(), **kwargs)
 
 
 def _pipe(cls, components, sched_name):
@@ -367,15 +388,23 @@ def _check_stream(rec):
         assert torch.equal(t, torch.randn(t.shape, generator=g, dtype=torch.float32)), kind
 
 
+def _step_kwargs(s, g):
+    """generator= where step() takes it, as the pipelines decide."""
+    return {'generator': g} if 'generator' in inspect.signature(s.step).parameters else {}
+
+
 def _context(pipe):
     return torch.cat(pipe.encode_prompt(PROMPT, 'cpu', 1, True, NEGATIVE)[::-1])
 
 
 def _add_noise_doc(sched_name, sched, x0, eps, idx, t):
-    """add_noise written from docs/diffusion.md §Image to image (not the scheduler's method)."""
-    if sched_name == 'ddim':
+    """add_noise written from §7 step 3 (not the scheduler's method)."""
+    if sched_name in VP_SAMPLERS:
         ab = sched.alphas_cumprod[int(t)]
         return ab.sqrt() * x0 + (1 - ab).sqrt() * eps
+    if sched_name in DPM_SAMPLERS:
+        alpha = 1 / (sched.sigmas[idx] ** 2 + 1) ** 0.5
+        return alpha * x0 + (sched.sigmas[idx] * alpha) * eps
     return x0 + sched.sigmas[idx] * eps
 
 
@@ -396,14 +425,17 @@ def img2img_one(components, sched_name, strength, init_pil, out_dir, ctx_ref):
     init01, init_m = to_model_space(init_picture())
     full = _full_schedule(sched_name)
     init_timestep = min(int(STEPS * strength), STEPS)
-    t_start = max(STEPS - init_timestep, 0)
+    # in model evaluations, as the pipelines index: t_start * scheduler.order
+    t_start = max(STEPS - init_timestep, 0) * full.order
     timesteps = full.timesteps[t_start:]
     n = len(timesteps)
 
     # What the pipeline did.
     _check_stream(rec)
     kinds = [k for k, _ in rec.draws]
-    assert kinds == ['vae_posterior_sample', 'pipeline'], kinds
+    # stochastic samplers draw their step noise after these two
+    assert kinds[:2] == ['vae_posterior_sample', 'pipeline'], kinds
+    assert all(k == 'scheduler_step' for k in kinds[2:]), kinds
     assert len(rec.encodes) == 1 and torch.equal(rec.encodes[0], init_m), 'preprocess is not k/255*2-1'
     assert len(rec.add_noise) == 1 and len(rec.steps) == n and len(rec.latents) == n
     an = rec.add_noise[0]
@@ -437,7 +469,7 @@ def img2img_one(components, sched_name, strength, init_pil, out_dir, ctx_ref):
             xin = s.scale_model_input(torch.cat([lat] * 2), t)
             e = unet(xin, t, encoder_hidden_states=ctx).sample
             e = e[0:1] + GUIDANCE * (e[1:2] - e[0:1])
-            lat = s.step(e, t, lat).prev_sample
+            lat = s.step(e, t, lat, **_step_kwargs(s, g)).prev_sample
             assert torch.equal(lat, rec.latents[i]), (sched_name, strength, i)
         img = (vae.decode(lat / vae.config.scaling_factor).sample / 2 + 0.5).clamp(0, 1)
         assert torch.equal(img[0].permute(1, 2, 0), image), 'image != clamp(decode/2+0.5)'
@@ -451,7 +483,7 @@ def img2img_one(components, sched_name, strength, init_pil, out_dir, ctx_ref):
         'noise': noise,
         'noised_latents': an['out'],
     }
-    if sched_name == 'euler':
+    if sched_name not in VP_SAMPLERS:
         tensors['sigmas'] = sched.sigmas[t_start:].to(torch.float32)
     for i in range(n):
         tensors['model_output_step%d' % i] = rec.steps[i]['model_output']
@@ -471,13 +503,13 @@ def img2img_one(components, sched_name, strength, init_pil, out_dir, ctx_ref):
         'full_timesteps': [float(x) for x in full.timesteps],
         'timesteps': [float(x) for x in timesteps],
         'timesteps_dtype': str(full.timesteps.dtype).replace('torch.', ''),
-        'sigmas': [float(x) for x in sched.sigmas[t_start:]] if sched_name == 'euler' else None,
+        'sigmas': [float(x) for x in sched.sigmas[t_start:]] if sched_name not in VP_SAMPLERS else None,
         'vae_encode_input_strides': enc_strides,
         'add_noise_timestep': an['timesteps'][0],
         'add_noise_scale': ({'sqrt_alpha_cumprod': float(full.alphas_cumprod[int(timesteps[0])].sqrt()),
                              'sqrt_one_minus_alpha_cumprod':
                                  float((1 - full.alphas_cumprod[int(timesteps[0])]).sqrt())}
-                            if sched_name == 'ddim' else {'sigma': float(full.sigmas[t_start])}),
+                            if sched_name in VP_SAMPLERS else {'sigma': float(full.sigmas[t_start])}),
         'init_noise_sigma_used': False,
         'scheduler_class': type(sched).__name__,
         'scheduler_config': _sched_config(sched),
@@ -512,7 +544,8 @@ def inpaint_one(components, sched_name, strength, init_pil, mask_pil, out_dir, c
     masked_image = init_m * (mask[None, None] < 0.5)
     full = _full_schedule(sched_name)
     init_timestep = min(int(STEPS * strength), STEPS)
-    t_start = max(STEPS - init_timestep, 0)
+    # in model evaluations, as the pipelines index: t_start * scheduler.order
+    t_start = max(STEPS - init_timestep, 0) * full.order
     timesteps = full.timesteps[t_start:]
     n = len(timesteps)
     sf = vae.config.scaling_factor
@@ -521,7 +554,8 @@ def inpaint_one(components, sched_name, strength, init_pil, mask_pil, out_dir, c
     kinds = [k for k, _ in rec.draws]
     encodes_img = not nine or strength < 1.0
     expect = (['vae_posterior_sample'] if encodes_img else []) + ['pipeline', 'vae_posterior_sample']
-    assert kinds == expect, kinds
+    assert kinds[:len(expect)] == expect, kinds
+    assert all(k == 'scheduler_step' for k in kinds[len(expect):]), kinds
     assert len(rec.encodes) == len(expect) - 1
     if encodes_img:
         assert torch.equal(rec.encodes[0], init_m)
@@ -565,7 +599,7 @@ def inpaint_one(components, sched_name, strength, init_pil, mask_pil, out_dir, c
                 assert torch.equal(xin, rec.unet_in[i][0]), ('unet input', i)
             eps = unet(xin, t, encoder_hidden_states=ctx).sample
             eps = eps[0:1] + GUIDANCE * (eps[1:2] - eps[0:1])
-            lat = s.step(eps, t, lat).prev_sample
+            lat = s.step(eps, t, lat, **_step_kwargs(s, g)).prev_sample
             step_out.append(lat)
             if not nine:
                 if i < n - 1:
@@ -602,7 +636,7 @@ def inpaint_one(components, sched_name, strength, init_pil, mask_pil, out_dir, c
         tensors['rng_draw%d' % i] = t
     if image_latents is not None:
         tensors['image_latents'] = image_latents
-    if sched_name == 'euler':
+    if sched_name not in VP_SAMPLERS:
         tensors['sigmas'] = sched.sigmas[t_start:].to(torch.float32)
     if nine:
         tensors['unet_input_step0'] = rec.unet_in[0][0]
@@ -619,10 +653,13 @@ def inpaint_one(components, sched_name, strength, init_pil, mask_pil, out_dir, c
         'vae_posterior_sample': None, 'pipeline': 'noise (prepare_latents)',
     }
     order = _draw_list(rec)
+    last_posterior = max(d['index'] for d in order if d['kind'] == 'vae_posterior_sample')
     for d in order:
         if d['kind'] == 'pipeline':
             d['meaning'] = draw_meaning['pipeline']
-        elif d['index'] == len(order) - 1:
+        elif d['kind'] == 'scheduler_step':
+            d['meaning'] = 'the sampler\'s step noise'
+        elif d['index'] == last_posterior:
             d['meaning'] = 'posterior sample of masked_image (prepare_mask_latents)' + \
                 ('' if nine else '; unused by the 4-channel model')
         else:
@@ -645,7 +682,7 @@ def inpaint_one(components, sched_name, strength, init_pil, mask_pil, out_dir, c
         'full_timesteps': [float(x) for x in full.timesteps],
         'timesteps': [float(x) for x in timesteps],
         'timesteps_dtype': str(full.timesteps.dtype).replace('torch.', ''),
-        'sigmas': [float(x) for x in sched.sigmas[t_start:]] if sched_name == 'euler' else None,
+        'sigmas': [float(x) for x in sched.sigmas[t_start:]] if sched_name not in VP_SAMPLERS else None,
         'init_noise_sigma': float(full.init_noise_sigma),
         'initial_latents': ('noise * init_noise_sigma' if strength == 1.0
                             else 'add_noise(image_latents, noise, timesteps[0])'),
@@ -690,6 +727,10 @@ def write_all(fixtures):
     ctx = _context(p)
     comps = (unet, vae, text, tok)
     for name in SCHEDULERS:
+        if name in LATER_SAMPLERS:
+            img2img_one(comps, name, LATER_STRENGTH, init_pil, golden, ctx)
+            inpaint_one(comps, name, 1.0, init_pil, mask_pil, golden, ctx, 'inpaint4_' + name)
+            continue
         for s in IMG2IMG_STRENGTHS:
             img2img_one(comps, name, s, init_pil, golden, ctx)
     inpaint_one(comps, 'ddim', 1.0, init_pil, mask_pil, golden, ctx, 'inpaint4_ddim')

@@ -13,14 +13,19 @@ rounds differently, so the script refuses to run under it.
 
 Run: /opt/sdcl-ref/bin/python tests/reference/gen_sampling.py [out_dir]
 """
+import inspect
 import os
 import sys
 
 import diffusers
 import numpy as np
 import torch
-from diffusers import (DDIMScheduler, DPMSolverMultistepScheduler, EulerAncestralDiscreteScheduler,
-                       EulerDiscreteScheduler, LCMScheduler)
+from diffusers import (DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler,
+                       EulerAncestralDiscreteScheduler, EulerDiscreteScheduler, LCMScheduler,
+                       HeunDiscreteScheduler, KDPM2DiscreteScheduler, LMSDiscreteScheduler,
+                       PNDMScheduler)
+
+from diffusers.schedulers.scheduling_utils import AysSchedules
 
 from goldens import save, write_json
 
@@ -48,6 +53,16 @@ CLASSES = {
     'euler_a': EulerAncestralDiscreteScheduler,
     'dpmpp_2m': DPMSolverMultistepScheduler,
     'lcm': LCMScheduler,
+    'ddpm': DDPMScheduler,
+    'dpmpp_2m_sde': DPMSolverMultistepScheduler,
+    'lms': LMSDiscreteScheduler,
+    'heun': HeunDiscreteScheduler,
+    'pndm': PNDMScheduler,
+    'dpm2': KDPM2DiscreteScheduler,
+}
+# from_config keyword arguments that make the class the sampler
+CLASS_KWARGS = {
+    'dpmpp_2m_sde': {'algorithm_type': 'sde-dpmsolver++', 'solver_order': 2},
 }
 
 # ---- randn ------------------------------------------------------------------
@@ -105,8 +120,48 @@ SCHEDULE_VARIANTS = {
     'dpmpp_2m.karras': ('dpmpp_2m', True, {}),
     'dpmpp_2m.karras.cosine': ('dpmpp_2m', True, {'beta_schedule': 'squaredcos_cap_v2'}),
     'lcm': ('lcm', False, {}),
+    'ddpm': ('ddpm', False, {}),
+    'ddpm.linspace': ('ddpm', False, {'timestep_spacing': 'linspace'}),
+    'ddpm.trailing.cosine': ('ddpm', False, {'timestep_spacing': 'trailing',
+                                             'beta_schedule': 'squaredcos_cap_v2'}),
+    'euler.exponential': ('euler', False, {}, 'exponential'),
+    'euler.ays': ('euler', False, {}, 'ays'),
+    'euler_a.sched_trailing': ('euler_a', False, {}, 'trailing'),
+    'dpmpp_2m.exponential': ('dpmpp_2m', False, {}, 'exponential'),
+    'dpmpp_2m.exponential.cosine': ('dpmpp_2m', False, {'beta_schedule': 'squaredcos_cap_v2'},
+                                    'exponential'),
+    'dpmpp_2m.ays': ('dpmpp_2m', False, {}, 'ays'),
+    'ddpm.ays': ('ddpm', False, {}, 'ays'),
+    'ddpm.sched_trailing': ('ddpm', False, {}, 'trailing'),
+    'dpmpp_2m_sde': ('dpmpp_2m_sde', False, {}),
+    'dpmpp_2m_sde.karras': ('dpmpp_2m_sde', True, {}),
+    'lms': ('lms', False, {}),
+    'lms.karras': ('lms', True, {}),
+    'lms.exponential': ('lms', False, {}, 'exponential'),
+    'lms.leading': ('lms', False, {'timestep_spacing': 'leading'}),
+    'heun': ('heun', False, {}),
+    'heun.karras': ('heun', True, {}),
+    'heun.ays': ('heun', False, {}, 'ays'),
+    'pndm': ('pndm', False, {}),
+    'pndm.linspace': ('pndm', False, {'timestep_spacing': 'linspace'}),
+    'pndm.sched_trailing': ('pndm', False, {}, 'trailing'),
+    'dpm2': ('dpm2', False, {}),
+    'dpm2.karras': ('dpm2', True, {}),
+    'dpm2.exponential': ('dpm2', False, {}, 'exponential'),
 }
 SCHEDULE_STEPS = [1, 4, 25, 50]
+
+
+# Sigma schedules (sdcl's --schedule) on top of a variant: name -> what
+# from_config gets.  'ays' instead passes the published SD 1.5 timesteps to
+# set_timesteps (10 steps only, as diffusers has them).
+SCHEDULE_KWARGS = {
+    'karras': {'use_karras_sigmas': True},
+    'exponential': {'use_exponential_sigmas': True},
+    'trailing': {'timestep_spacing': 'trailing'},
+    'ays': {},
+}
+AYS_TIMESTEPS = AysSchedules['StableDiffusionTimesteps']
 
 
 def make_config(overrides):
@@ -115,37 +170,65 @@ def make_config(overrides):
     return cfg
 
 
-def build(sampler, karras, config):
+def build(sampler, karras, config, schedule=None):
     cls = CLASSES[sampler]
-    extra = {'use_karras_sigmas': True} if karras else {}
+    extra = dict(CLASS_KWARGS.get(sampler, {}))
+    if karras:
+        extra['use_karras_sigmas'] = True
+    extra.update(SCHEDULE_KWARGS.get(schedule, {}))
     return cls.from_config(config, **extra)
 
 
+def set_timesteps(s, n, schedule=None):
+    if schedule == 'ays':
+        assert n == len(AYS_TIMESTEPS)
+        s.set_timesteps(timesteps=AYS_TIMESTEPS)
+    else:
+        s.set_timesteps(n)
+
+
+def step_kwargs(s, g):
+    """generator= where step() takes it (pipelines check the signature too)."""
+    return {'generator': g} if 'generator' in inspect.signature(s.step).parameters else {}
+
+
+def split_variant(spec):
+    """(sampler, karras, overrides[, schedule]) -> sampler, karras, overrides, schedule"""
+    return spec if len(spec) == 4 else spec + (None,)
+
+
 def has_sigmas(sampler):
-    return sampler in ('euler', 'euler_a', 'dpmpp_2m')
+    return sampler in ('euler', 'euler_a', 'dpmpp_2m', 'dpmpp_2m_sde', 'lms', 'heun', 'dpm2')
 
 
 def schedule_goldens(tensors, entries):
-    for variant, (sampler, karras, overrides) in SCHEDULE_VARIANTS.items():
+    for variant, spec in SCHEDULE_VARIANTS.items():
+        sampler, karras, overrides, schedule = split_variant(spec)
         config = make_config(overrides)
         tensors[f'sched.{variant}.alphas_cumprod'] = build(sampler, karras, config).alphas_cumprod
-        for n in SCHEDULE_STEPS:
-            s = build(sampler, karras, config)
-            s.set_timesteps(n)
+        for n in ([len(AYS_TIMESTEPS)] if schedule == 'ays' else SCHEDULE_STEPS):
+            s = build(sampler, karras, config, schedule)
+            set_timesteps(s, n, schedule)
             prefix = f'sched.{variant}.n{n}'
             tensors[prefix + '.timesteps'] = s.timesteps.to(torch.float32)
             if has_sigmas(sampler):
-                tensors[prefix + '.sigmas'] = s.sigmas
+                # DPM2 holds 2N + 2 levels for 2N - 1 evaluations: the golden
+                # keeps one per evaluation plus the next, as for the others
+                tensors[prefix + '.sigmas'] = s.sigmas[:len(s.timesteps) + 1]
             tensors[prefix + '.init_noise_sigma'] = torch.tensor([float(s.init_noise_sigma)])
-            entries.append({'prefix': prefix, 'variant': variant, 'sampler': sampler,
-                            'karras': karras, 'steps': n, 'config': config,
-                            'has_sigmas': has_sigmas(sampler)})
+            entry = {'prefix': prefix, 'variant': variant, 'sampler': sampler,
+                     'karras': karras, 'steps': n, 'config': config,
+                     'has_sigmas': has_sigmas(sampler)}
+            if schedule:
+                entry['schedule'] = schedule
+            entries.append(entry)
 
 
 # ---- trajectories -------------------------------------------------------------
 
 TRAJ_SHAPE = (1, 4, 8, 6)
 TRAJ_STEPS = 4
+TRAJ_MODEL_ROWS = 10       # model outputs for the longest trajectory (AYS: 10 steps)
 TRAJ_NOISE_SEED = 1234     # torch generator: initial latents, then step noise
 TRAJ_MODEL_SEED = 7        # numpy: the fake model outputs
 
@@ -168,48 +251,103 @@ TRAJ_VARIANTS = {
     'dpmpp_2m.sample': ('dpmpp_2m', False, 0.0, {'prediction_type': 'sample'}),
     'lcm': ('lcm', False, 0.0, {}),
     'lcm.v': ('lcm', False, 0.0, {'prediction_type': 'v_prediction'}),
+    'ddpm': ('ddpm', False, 0.0, {}),
+    'ddpm.large': ('ddpm', False, 0.0, {'variance_type': 'fixed_large'}),
+    'ddpm.small_log': ('ddpm', False, 0.0, {'variance_type': 'fixed_small_log'}),
+    'ddpm.v': ('ddpm', False, 0.0, {'prediction_type': 'v_prediction'}),
+    'ddpm.sample': ('ddpm', False, 0.0, {'prediction_type': 'sample'}),
+    # the fake model's x0 estimates reach far beyond +-1: clipping and
+    # thresholding both act
+    'ddpm.clip': ('ddpm', False, 0.0, {'clip_sample': True, 'clip_sample_range': 1.5}),
+    'ddpm.threshold': ('ddpm', False, 0.0, {'thresholding': True, 'sample_max_value': 2.5,
+                                            'dynamic_thresholding_ratio': 0.9}),
+    'ddim.clip': ('ddim', False, 0.0, {'clip_sample': True}),
+    'ddim.sample.threshold': ('ddim', False, 0.0, {'prediction_type': 'sample',
+                                                   'thresholding': True, 'sample_max_value': 2.5,
+                                                   'dynamic_thresholding_ratio': 0.9}),
+    'euler.exponential': ('euler', False, 0.0, {}, 'exponential'),
+    'euler.ays': ('euler', False, 0.0, {}, 'ays'),
+    'euler_a.sched_trailing': ('euler_a', False, 0.0, {}, 'trailing'),
+    'dpmpp_2m.exponential': ('dpmpp_2m', False, 0.0, {}, 'exponential'),
+    'dpmpp_2m.ays': ('dpmpp_2m', False, 0.0, {}, 'ays'),
+    'ddpm.ays': ('ddpm', False, 0.0, {}, 'ays'),
+    'dpmpp_2m_sde': ('dpmpp_2m_sde', False, 0.0, {}),
+    'dpmpp_2m_sde.karras': ('dpmpp_2m_sde', True, 0.0, {}),
+    'dpmpp_2m_sde.v': ('dpmpp_2m_sde', False, 0.0, {'prediction_type': 'v_prediction'}),
+    'lms': ('lms', False, 0.0, {}),
+    'lms.karras': ('lms', True, 0.0, {}),
+    'lms.v': ('lms', False, 0.0, {'prediction_type': 'v_prediction'}),
+    'lms.trailing': ('lms', False, 0.0, {}, 'trailing'),
+    'heun': ('heun', False, 0.0, {}),                 # 4 steps: 7 evaluations
+    'heun.karras': ('heun', True, 0.0, {}),
+    'heun.v': ('heun', False, 0.0, {'prediction_type': 'v_prediction'}),
+    'pndm': ('pndm', False, 0.0, {}),                 # 4 steps: 5 evaluations
+    'pndm.v': ('pndm', False, 0.0, {'prediction_type': 'v_prediction'}),
+    'pndm.trailing': ('pndm', False, 0.0, {}, 'trailing'),
+    'dpm2': ('dpm2', False, 0.0, {}),                 # 4 steps: 7 evaluations
+    'dpm2.karras': ('dpm2', True, 0.0, {}),
+    'dpm2.v': ('dpm2', False, 0.0, {'prediction_type': 'v_prediction'}),
 }
 
 
 def x0_estimate(sampler, scheduler, out):
     """What the C x0_out must hold after the step: the scheduler's own x0."""
-    if sampler == 'dpmpp_2m':
+    if sampler in ('dpmpp_2m', 'dpmpp_2m_sde'):
         return scheduler.model_outputs[-1]
     if sampler == 'lcm':
         return out.denoised
+    if sampler == 'pndm':
+        # PNDM reports no x0: the golden holds the epsilon/v-form estimate
+        # from this evaluation's output at its own timestep (sdcl's preview)
+        return None
     return out.pred_original_sample
 
 
 def trajectory_goldens(tensors, entries):
     n = int(np.prod(TRAJ_SHAPE))
     rng = np.random.default_rng(TRAJ_MODEL_SEED)
-    model_out = torch.from_numpy(rng.standard_normal((TRAJ_STEPS,) + TRAJ_SHAPE, dtype=np.float32))
-    tensors['traj.model_out'] = model_out.reshape(TRAJ_STEPS, n)
-    for variant, (sampler, karras, eta, overrides) in TRAJ_VARIANTS.items():
+    # numpy fills row by row: the first TRAJ_STEPS rows do not depend on the row count
+    model_out = torch.from_numpy(rng.standard_normal((TRAJ_MODEL_ROWS,) + TRAJ_SHAPE,
+                                                     dtype=np.float32))
+    tensors['traj.model_out'] = model_out.reshape(TRAJ_MODEL_ROWS, n)
+    for variant, spec in TRAJ_VARIANTS.items():
+        sampler, karras, eta, overrides = spec[:4]
+        schedule = spec[4] if len(spec) > 4 else None
+        steps = len(AYS_TIMESTEPS) if schedule == 'ays' else TRAJ_STEPS
         config = make_config(overrides)
-        s = build(sampler, karras, config)
-        s.set_timesteps(TRAJ_STEPS)
+        s = build(sampler, karras, config, schedule)
+        set_timesteps(s, steps, schedule)
         g = torch.Generator('cpu').manual_seed(TRAJ_NOISE_SEED)
         x = torch.randn(TRAJ_SHAPE, generator=g) * s.init_noise_sigma
         x_init = x.clone()
         x_in, x_out, x0 = [], [], []
         for i, t in enumerate(s.timesteps):
             scaled = s.scale_model_input(x, t)
-            kwargs = {'generator': g}
+            kwargs = step_kwargs(s, g)
             if sampler == 'ddim':
                 kwargs['eta'] = eta
+            x_before = x
             out = s.step(model_out[i], t, x, **kwargs)
             x = out.prev_sample
             x_in.append(scaled.flatten())
             x_out.append(x.flatten())
-            x0.append(x0_estimate(sampler, s, out).flatten())
+            est = x0_estimate(sampler, s, out)
+            if est is None:
+                ab = s.alphas_cumprod[int(t)]
+                mo = model_out[i]
+                est = (ab.sqrt() * x_before - (1 - ab).sqrt() * mo if config.get('prediction_type')
+                       == 'v_prediction' else (x_before - (1 - ab).sqrt() * mo) / ab.sqrt())
+            x0.append(est.flatten())
         prefix = f'traj.{variant}'
         tensors[prefix + '.x_init'] = x_init.flatten()
         tensors[prefix + '.x_in'] = torch.stack(x_in)
         tensors[prefix + '.x_out'] = torch.stack(x_out)
         tensors[prefix + '.x0'] = torch.stack(x0)
-        entries.append({'prefix': prefix, 'sampler': sampler, 'karras': karras, 'eta': eta,
-                        'steps': TRAJ_STEPS, 'config': config, 'noise_seed': TRAJ_NOISE_SEED})
+        entry = {'prefix': prefix, 'sampler': sampler, 'karras': karras, 'eta': eta,
+                 'steps': steps, 'config': config, 'noise_seed': TRAJ_NOISE_SEED}
+        if schedule:
+            entry['schedule'] = schedule
+        entries.append(entry)
 
 
 # ---- add_noise (img2img, docs/diffusion.md §Image to image) ---------------------
@@ -223,6 +361,12 @@ ADD_NOISE_VARIANTS = {
     'dpmpp_2m': ('dpmpp_2m', False, 25),
     'dpmpp_2m.karras': ('dpmpp_2m', True, 25),
     'lcm': ('lcm', False, 4),
+    'ddpm': ('ddpm', False, 25),
+    'dpmpp_2m_sde': ('dpmpp_2m_sde', False, 25),
+    'lms': ('lms', False, 25),
+    'heun': ('heun', False, 25),
+    'pndm': ('pndm', False, 25),
+    'dpm2': ('dpm2', False, 25),
 }
 ADD_NOISE_SEED = 8
 
@@ -258,6 +402,12 @@ IMG2IMG_VARIANTS = {
     'dpmpp_2m': ('dpmpp_2m', False),
     'dpmpp_2m.karras': ('dpmpp_2m', True),
     'lcm': ('lcm', False),
+    'ddpm': ('ddpm', False),
+    'dpmpp_2m_sde': ('dpmpp_2m_sde', False),
+    'lms': ('lms', False),
+    'heun': ('heun', False),
+    'pndm': ('pndm', False),
+    'dpm2': ('dpm2', False),
 }
 IMG2IMG_STEPS = 6
 IMG2IMG_STRENGTH = 0.5
@@ -269,25 +419,27 @@ def img2img_goldens(tensors, entries):
     x0, noise = tensors['add_noise.x0'], tensors['add_noise.noise']
     model_out = tensors['traj.model_out']
     n = IMG2IMG_STEPS
+    assert n <= TRAJ_MODEL_ROWS
     t_start = n - min(int(n * IMG2IMG_STRENGTH), n)
     config = make_config({})
     for variant, (sampler, karras) in IMG2IMG_VARIANTS.items():
         s = build(sampler, karras, config)
         s.set_timesteps(n)
-        timesteps = s.timesteps[t_start:]
+        begin = t_start * s.order  # the pipelines index in model evaluations
+        timesteps = s.timesteps[begin:]
         if hasattr(s, 'set_begin_index'):
-            s.set_begin_index(t_start)
+            s.set_begin_index(begin)
         x = s.add_noise(x0.reshape(TRAJ_SHAPE), noise.reshape(TRAJ_SHAPE), timesteps[:1])
         g = torch.Generator('cpu').manual_seed(TRAJ_NOISE_SEED)
         outs = []
         for k, t in enumerate(timesteps):
             scaled = s.scale_model_input(x, t)
-            x = s.step(model_out[k].reshape(TRAJ_SHAPE), t, x, generator=g).prev_sample
+            x = s.step(model_out[k].reshape(TRAJ_SHAPE), t, x, **step_kwargs(s, g)).prev_sample
             outs.append(torch.stack([scaled.flatten(), x.flatten()]))
         prefix = f'img2img.{variant}'
         tensors[prefix + '.steps'] = torch.stack(outs)
         entries.append({'prefix': prefix, 'sampler': sampler, 'karras': karras, 'steps': n,
-                        'begin_index': t_start, 'config': config,
+                        'begin_index': begin, 'config': config,
                         'noise_seed': TRAJ_NOISE_SEED})
 
 
@@ -314,7 +466,7 @@ def main(out_dir):
         'sched.<variant>.n<N>.*': 'after set_timesteps(N): timesteps (as F32), sigmas (Euler/DPM), '
                                   'init_noise_sigma [1]',
         'sched.<variant>.alphas_cumprod': '[T] the training schedule',
-        'traj.model_out': f'[{TRAJ_STEPS}, {int(np.prod(TRAJ_SHAPE))}] fake model outputs (numpy seed '
+        'traj.model_out': f'[{TRAJ_MODEL_ROWS}, {int(np.prod(TRAJ_SHAPE))}] fake model outputs (numpy seed '
                           f'{TRAJ_MODEL_SEED}), shared by every trajectory',
         'traj.<variant>.x_init': 'randn(1,4,8,6) from a generator seeded noise_seed, times '
                                  'init_noise_sigma; the same generator then feeds step()',

@@ -1,5 +1,5 @@
 """End-to-end text-to-image goldens: StableDiffusionPipeline on tiny-sd with
-six samplers (fixtures/golden/pipeline_<name>.{safetensors,json}).
+every sampler (fixtures/golden/pipeline_<name>.{safetensors,json}).
 
 Each run is instrumented without changing what it computes:
   - diffusers' randn_tensor is wrapped (in the pipeline module and in the
@@ -44,6 +44,22 @@ def _schedulers():
                             {'algorithm_type': 'dpmsolver++', 'solver_order': 2,
                              'use_karras_sigmas': True}),
         'lcm': ('LCMScheduler', {}),
+        'ddpm': ('DDPMScheduler', {}),
+        # sdcl's --schedule exponential / trailing
+        'euler_exponential': ('EulerDiscreteScheduler', {'use_exponential_sigmas': True}),
+        'dpmpp_2m_exponential': ('DPMSolverMultistepScheduler',
+                                 {'algorithm_type': 'dpmsolver++', 'solver_order': 2,
+                                  'use_exponential_sigmas': True}),
+        'ddim_trailing': ('DDIMScheduler', {'timestep_spacing': 'trailing'}),
+        'dpmpp_2m_sde': ('DPMSolverMultistepScheduler',
+                         {'algorithm_type': 'sde-dpmsolver++', 'solver_order': 2}),
+        'dpmpp_2m_sde_karras': ('DPMSolverMultistepScheduler',
+                                {'algorithm_type': 'sde-dpmsolver++', 'solver_order': 2,
+                                 'use_karras_sigmas': True}),
+        'lms': ('LMSDiscreteScheduler', {}),
+        'heun': ('HeunDiscreteScheduler', {}),
+        'pndm': ('PNDMScheduler', {}),
+        'dpm2': ('KDPM2DiscreteScheduler', {}),
     }
 
 
@@ -54,6 +70,7 @@ _RANDN_MODULES = [
     'diffusers.schedulers.scheduling_euler_ancestral_discrete',
     'diffusers.schedulers.scheduling_dpmsolver_multistep',
     'diffusers.schedulers.scheduling_lcm',
+    'diffusers.schedulers.scheduling_ddpm',
 ]
 
 
@@ -172,7 +189,7 @@ def write_one(components, name, out_dir, out_name=None, model_label='tiny-sd (F3
     for a, b in zip(rec['latents'], rec2['latents']):
         assert torch.equal(a, b)
 
-    assert len(rec['latents']) == STEPS
+    assert len(rec['latents']) == len(sched.timesteps)  # one per model evaluation
     timesteps = sched.timesteps.to(torch.float32)
     tensors = {
         'init_noise': init_noise,

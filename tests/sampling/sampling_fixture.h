@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "golden.h"
+#include "loader_internal.h"
 #include "model_files.h"
 
 typedef struct {
@@ -65,24 +66,14 @@ sampling_tensor_exists (const sampling_fixture *f, const char *prefix, const cha
 static inline sdcl_sched_config
 sched_config_from_json (JsonObject *o)
 {
+  /* the loader's own reader: the golden holds the config diffusers ran */
   sdcl_sched_config c;
-  memset (&c, 0, sizeof c);
-  c.num_train_timesteps = (int) json_object_get_int_member (o, "num_train_timesteps");
-  c.beta_start = (float) json_object_get_double_member (o, "beta_start");
-  c.beta_end = (float) json_object_get_double_member (o, "beta_end");
-  g_strlcpy (c.beta_schedule, json_object_get_string_member (o, "beta_schedule"),
-             sizeof c.beta_schedule);
-  c.steps_offset = (int) json_object_get_int_member (o, "steps_offset");
-  c.set_alpha_to_one = json_object_get_boolean_member (o, "set_alpha_to_one");
-  if (json_object_has_member (o, "timestep_spacing"))
-    g_strlcpy (c.timestep_spacing, json_object_get_string_member (o, "timestep_spacing"),
-               sizeof c.timestep_spacing);
-  const char *pred = json_object_has_member (o, "prediction_type")
-                         ? json_object_get_string_member (o, "prediction_type")
-                         : "epsilon";
-  c.prediction_type = strcmp (pred, "v_prediction") == 0 ? SDCL_PREDICTION_V
-                      : strcmp (pred, "sample") == 0     ? SDCL_PREDICTION_SAMPLE
-                                                         : SDCL_PREDICTION_EPSILON;
+  sdcl_error err = { 0 };
+  if (sdcl_sched_config_from_json (o, "golden config", &c, &err) != SDCL_OK)
+    {
+      fprintf (stderr, "%s\n", err.message);
+      exit (1);
+    }
   return c;
 }
 

@@ -4,6 +4,7 @@
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
+#include <math.h>
 #include <string.h>
 
 #include <glib.h>
@@ -30,33 +31,37 @@ sd15_config (void)
 
 static const sdcl_sampler all_samplers[] = {
   SDCL_SAMPLER_EULER, SDCL_SAMPLER_EULER_A, SDCL_SAMPLER_DDIM, SDCL_SAMPLER_DPMPP_2M,
-  SDCL_SAMPLER_LCM,
+  SDCL_SAMPLER_LCM, SDCL_SAMPLER_DDPM, SDCL_SAMPLER_DPMPP_2M_SDE, SDCL_SAMPLER_LMS,
+  SDCL_SAMPLER_HEUN, SDCL_SAMPLER_PNDM, SDCL_SAMPLER_DPM2,
 };
+
+#define PLAIN SDCL_SCHEDULE_DEFAULT
+#define KARRAS SDCL_SCHEDULE_KARRAS
 
 /* Expects sdcl_sched_init to fail with `code`; the struct must then be
  * safe to free. */
 static void
-expect_refused (sdcl_sampler kind, const sdcl_sched_config *cfg, int steps, bool karras,
-                sdcl_status code, const char *why)
+expect_refused (sdcl_sampler kind, const sdcl_sched_config *cfg, int steps,
+                sdcl_schedule schedule, sdcl_status code, const char *why)
 {
   sdcl_sched s;
   sdcl_error err = { 0 };
-  sdcl_status st = sdcl_sched_init (&s, kind, cfg, steps, karras, &err);
+  sdcl_status st = sdcl_sched_init (&s, kind, cfg, steps, schedule, &err);
   CHECK (st == code, "%s: status %d, expected %d", why, (int) st, (int) code);
   CHECK (err.code == st && err.message[0] != '\0', "%s: no error message", why);
   CHECK (s.timesteps == NULL && s.sigmas == NULL, "%s: arrays left behind", why);
   sdcl_sched_free (&s);
   /* err is optional */
-  CHECK (sdcl_sched_init (&s, kind, cfg, steps, karras, NULL) == code, "%s without err", why);
+  CHECK (sdcl_sched_init (&s, kind, cfg, steps, schedule, NULL) == code, "%s without err", why);
   sdcl_sched_free (&s);
 }
 
 static void
-expect_accepted (sdcl_sampler kind, const sdcl_sched_config *cfg, int steps, bool karras,
-                 sdcl_sched *s, const char *why)
+expect_accepted (sdcl_sampler kind, const sdcl_sched_config *cfg, int steps,
+                 sdcl_schedule schedule, sdcl_sched *s, const char *why)
 {
   sdcl_error err = { 0 };
-  sdcl_status st = sdcl_sched_init (s, kind, cfg, steps, karras, &err);
+  sdcl_status st = sdcl_sched_init (s, kind, cfg, steps, schedule, &err);
   CHECK (st == SDCL_OK, "%s: refused: %s", why, err.message);
 }
 
@@ -69,30 +74,30 @@ test_step_bounds (void)
   for (size_t k = 0; k < G_N_ELEMENTS (all_samplers); k++)
     {
       sdcl_sampler kind = all_samplers[k];
-      expect_refused (kind, &cfg, 0, false, SDCL_ERR_INVALID_ARGUMENT, "0 steps");
-      expect_refused (kind, &cfg, -3, false, SDCL_ERR_INVALID_ARGUMENT, "-3 steps");
-      expect_refused (kind, &cfg, 10000, false, SDCL_ERR_INVALID_ARGUMENT, "10000 steps");
+      expect_refused (kind, &cfg, 0, PLAIN, SDCL_ERR_INVALID_ARGUMENT, "0 steps");
+      expect_refused (kind, &cfg, -3, PLAIN, SDCL_ERR_INVALID_ARGUMENT, "-3 steps");
+      expect_refused (kind, &cfg, 10000, PLAIN, SDCL_ERR_INVALID_ARGUMENT, "10000 steps");
 
       sdcl_sched s;
-      expect_accepted (kind, &cfg, 1, false, &s, "1 step");
+      expect_accepted (kind, &cfg, 1, PLAIN, &s, "1 step");
       CHECK (s.n == 1, "1 step gives n = %d", s.n);
       sdcl_sched_free (&s);
     }
 
   sdcl_sched s;
-  expect_accepted (SDCL_SAMPLER_LCM, &cfg, 50, false, &s, "lcm 50 steps");
+  expect_accepted (SDCL_SAMPLER_LCM, &cfg, 50, PLAIN, &s, "lcm 50 steps");
   sdcl_sched_free (&s);
-  expect_refused (SDCL_SAMPLER_LCM, &cfg, 51, false, SDCL_ERR_INVALID_ARGUMENT, "lcm 51 steps");
+  expect_refused (SDCL_SAMPLER_LCM, &cfg, 51, PLAIN, SDCL_ERR_INVALID_ARGUMENT, "lcm 51 steps");
 
   /* 1000 steps: "linspace" samplers cover 0..999 exactly... */
-  expect_accepted (SDCL_SAMPLER_EULER, &cfg, 1000, false, &s, "euler 1000 steps");
+  expect_accepted (SDCL_SAMPLER_EULER, &cfg, 1000, PLAIN, &s, "euler 1000 steps");
   CHECK (s.n == 1000 && s.timesteps[0] == 999.0f && s.timesteps[999] == 0.0f,
          "euler 1000 steps: %g .. %g", s.timesteps[0], s.timesteps[999]);
   sdcl_sched_free (&s);
   /* ...but "leading" with steps_offset 1 would need timestep 1000. */
-  expect_refused (SDCL_SAMPLER_DDIM, &cfg, 1000, false, SDCL_ERR_INVALID_ARGUMENT,
+  expect_refused (SDCL_SAMPLER_DDIM, &cfg, 1000, PLAIN, SDCL_ERR_INVALID_ARGUMENT,
                   "ddim 1000 steps, leading + offset 1");
-  expect_accepted (SDCL_SAMPLER_DDIM, &cfg, 999, false, &s, "ddim 999 steps");
+  expect_accepted (SDCL_SAMPLER_DDIM, &cfg, 999, PLAIN, &s, "ddim 999 steps");
   CHECK (s.timesteps[0] == 999.0f && s.timesteps[998] == 1.0f, "ddim 999 steps: %g .. %g",
          s.timesteps[0], s.timesteps[998]);
   sdcl_sched_free (&s);
@@ -105,15 +110,15 @@ static void
 test_karras_rule (void)
 {
   sdcl_sched_config cfg = sd15_config ();
-  expect_refused (SDCL_SAMPLER_DDIM, &cfg, 20, true, SDCL_ERR_INVALID_ARGUMENT, "ddim karras");
-  expect_refused (SDCL_SAMPLER_EULER_A, &cfg, 20, true, SDCL_ERR_INVALID_ARGUMENT,
+  expect_refused (SDCL_SAMPLER_DDIM, &cfg, 20, KARRAS, SDCL_ERR_INVALID_ARGUMENT, "ddim karras");
+  expect_refused (SDCL_SAMPLER_EULER_A, &cfg, 20, KARRAS, SDCL_ERR_INVALID_ARGUMENT,
                   "euler_a karras");
-  expect_refused (SDCL_SAMPLER_LCM, &cfg, 4, true, SDCL_ERR_INVALID_ARGUMENT, "lcm karras");
+  expect_refused (SDCL_SAMPLER_LCM, &cfg, 4, KARRAS, SDCL_ERR_INVALID_ARGUMENT, "lcm karras");
   sdcl_sched s;
-  expect_accepted (SDCL_SAMPLER_EULER, &cfg, 20, true, &s, "euler karras");
+  expect_accepted (SDCL_SAMPLER_EULER, &cfg, 20, KARRAS, &s, "euler karras");
   CHECK (s.karras, "euler karras flag lost");
   sdcl_sched_free (&s);
-  expect_accepted (SDCL_SAMPLER_DPMPP_2M, &cfg, 20, true, &s, "dpmpp_2m karras");
+  expect_accepted (SDCL_SAMPLER_DPMPP_2M, &cfg, 20, KARRAS, &s, "dpmpp_2m karras");
   sdcl_sched_free (&s);
 }
 
@@ -122,24 +127,24 @@ test_unsupported_configs (void)
 {
   sdcl_sched_config cfg = sd15_config ();
   strcpy (cfg.timestep_spacing, "sideways");
-  expect_refused (SDCL_SAMPLER_EULER, &cfg, 20, false, SDCL_ERR_UNSUPPORTED_MODEL,
+  expect_refused (SDCL_SAMPLER_EULER, &cfg, 20, PLAIN, SDCL_ERR_UNSUPPORTED_MODEL,
                   "unknown spacing");
   cfg = sd15_config ();
   strcpy (cfg.beta_schedule, "sigmoid");
-  expect_refused (SDCL_SAMPLER_DDIM, &cfg, 20, false, SDCL_ERR_UNSUPPORTED_MODEL,
+  expect_refused (SDCL_SAMPLER_DDIM, &cfg, 20, PLAIN, SDCL_ERR_UNSUPPORTED_MODEL,
                   "unknown beta schedule");
   cfg = sd15_config ();
   cfg.num_train_timesteps = 0;
-  expect_refused (SDCL_SAMPLER_DDIM, &cfg, 20, false, SDCL_ERR_UNSUPPORTED_MODEL, "T = 0");
+  expect_refused (SDCL_SAMPLER_DDIM, &cfg, 20, PLAIN, SDCL_ERR_UNSUPPORTED_MODEL, "T = 0");
   cfg.num_train_timesteps = SDCL_TRAIN_STEPS_MAX + 1;
-  expect_refused (SDCL_SAMPLER_DDIM, &cfg, 20, false, SDCL_ERR_UNSUPPORTED_MODEL, "T too large");
+  expect_refused (SDCL_SAMPLER_DDIM, &cfg, 20, PLAIN, SDCL_ERR_UNSUPPORTED_MODEL, "T too large");
   cfg = sd15_config ();
   cfg.beta_end = 1.5f;
-  expect_refused (SDCL_SAMPLER_DDIM, &cfg, 20, false, SDCL_ERR_UNSUPPORTED_MODEL, "beta > 1");
+  expect_refused (SDCL_SAMPLER_DDIM, &cfg, 20, PLAIN, SDCL_ERR_UNSUPPORTED_MODEL, "beta > 1");
   cfg = sd15_config ();
-  expect_refused (SDCL_SAMPLER_COUNT, &cfg, 20, false, SDCL_ERR_INVALID_ARGUMENT,
+  expect_refused (SDCL_SAMPLER_COUNT, &cfg, 20, PLAIN, SDCL_ERR_INVALID_ARGUMENT,
                   "sampler out of range");
-  expect_refused ((sdcl_sampler) -1, &cfg, 20, false, SDCL_ERR_INVALID_ARGUMENT,
+  expect_refused ((sdcl_sampler) -1, &cfg, 20, PLAIN, SDCL_ERR_INVALID_ARGUMENT,
                   "negative sampler");
 }
 
@@ -149,10 +154,10 @@ test_spacing_defaults (void)
 {
   sdcl_sched_config cfg = sd15_config ();
   sdcl_sched s;
-  expect_accepted (SDCL_SAMPLER_DDIM, &cfg, 50, false, &s, "ddim default spacing");
+  expect_accepted (SDCL_SAMPLER_DDIM, &cfg, 50, PLAIN, &s, "ddim default spacing");
   CHECK (s.timesteps[0] == 981.0f && s.timesteps[49] == 1.0f, "ddim defaults to leading");
   sdcl_sched_free (&s);
-  expect_accepted (SDCL_SAMPLER_EULER, &cfg, 50, false, &s, "euler default spacing");
+  expect_accepted (SDCL_SAMPLER_EULER, &cfg, 50, PLAIN, &s, "euler default spacing");
   CHECK (s.timesteps[0] == 999.0f && s.timesteps[49] == 0.0f, "euler defaults to linspace");
   sdcl_sched_free (&s);
 
@@ -161,7 +166,7 @@ test_spacing_defaults (void)
   for (size_t k = 0; k < G_N_ELEMENTS (spacings); k++)
     {
       strcpy (cfg.timestep_spacing, spacings[k]);
-      expect_accepted (SDCL_SAMPLER_LCM, &cfg, 4, false, &s, "lcm");
+      expect_accepted (SDCL_SAMPLER_LCM, &cfg, 4, PLAIN, &s, "lcm");
       CHECK (memcmp (s.timesteps, lcm4, sizeof lcm4) == 0, "lcm with spacing \"%s\"",
              spacings[k]);
       CHECK (s.eta == 0.0f && s.step_index == 0 && s.begin_index == 0, "initial state");
@@ -199,7 +204,7 @@ test_names (void)
       CHECK (sdcl_sampler_from_name (aliases[k].text, &got) && got == aliases[k].want,
              "\"%s\" not read as %s", aliases[k].text, sdcl_sampler_name (aliases[k].want));
     }
-  const char *unknown[] = { "", "heun", "euler_aa", "ddim ", "dpmpp_2m_sde",
+  const char *unknown[] = { "", "heunn", "euler_aa", "ddim ", "dpmpp_9m",
                             "a sampler name far too long to be any sampler at all" };
   for (size_t k = 0; k < G_N_ELEMENTS (unknown); k++)
     {
@@ -224,7 +229,7 @@ test_aliasing (void)
     }
   sdcl_sched_config cfg = sd15_config ();
   sdcl_sched s;
-  expect_accepted (SDCL_SAMPLER_EULER, &cfg, 10, false, &s, "euler");
+  expect_accepted (SDCL_SAMPLER_EULER, &cfg, 10, PLAIN, &s, "euler");
   sdcl_sched_scale_input (&s, x, out, N);
   sdcl_sched_scale_input (&s, x, x, N);
   CHECK (memcmp (x, out, sizeof x) == 0, "scale_input in place differs");
@@ -235,7 +240,7 @@ test_aliasing (void)
   CHECK (memcmp (x, out, sizeof x) == 0, "add_noise in place differs");
   sdcl_sched_free (&s);
 
-  expect_accepted (SDCL_SAMPLER_DDIM, &cfg, 10, false, &s, "ddim");
+  expect_accepted (SDCL_SAMPLER_DDIM, &cfg, 10, PLAIN, &s, "ddim");
   sdcl_sched_scale_input (&s, copy, out, N);
   CHECK (memcmp (copy, out, sizeof out) == 0, "ddim scale_input is not the identity");
   sdcl_sched_free (&s);
@@ -256,8 +261,8 @@ test_begin_index_resets_history (void)
     }
   sdcl_sched_config cfg = sd15_config ();
   sdcl_sched a, b;
-  expect_accepted (SDCL_SAMPLER_DPMPP_2M, &cfg, 8, false, &a, "dpm a");
-  expect_accepted (SDCL_SAMPLER_DPMPP_2M, &cfg, 8, false, &b, "dpm b");
+  expect_accepted (SDCL_SAMPLER_DPMPP_2M, &cfg, 8, PLAIN, &a, "dpm a");
+  expect_accepted (SDCL_SAMPLER_DPMPP_2M, &cfg, 8, PLAIN, &b, "dpm b");
   memcpy (scratch, x_a, sizeof scratch);
   sdcl_sched_step (&a, model_out, scratch, N, NULL, NULL); /* leaves history behind */
   sdcl_sched_set_begin_index (&a, 3);
@@ -274,6 +279,112 @@ test_begin_index_resets_history (void)
   sdcl_sched_free (&b);
 }
 
+/* The public listing the front ends build their menus from: one entry per
+ * enum value, distinct names and labels, nothing past the end. */
+static void
+test_listing (void)
+{
+  CHECK (sdcl_sampler_count () == SDCL_SAMPLER_COUNT, "count %d", sdcl_sampler_count ());
+  for (int i = 0; i < sdcl_sampler_count (); i++)
+    {
+      const char *label = sdcl_sampler_label ((sdcl_sampler) i);
+      CHECK (label && label[0], "sampler %d has no label", i);
+      CHECK (sdcl_sampler_evals_per_step ((sdcl_sampler) i) >= 1, "sampler %d evaluations", i);
+      for (int j = 0; j < i && label; j++)
+        {
+          CHECK (strcmp (label, sdcl_sampler_label ((sdcl_sampler) j)) != 0, "label %s twice",
+                 label);
+          CHECK (strcmp (sdcl_sampler_name ((sdcl_sampler) i),
+                         sdcl_sampler_name ((sdcl_sampler) j)) != 0, "name of %d twice", i);
+        }
+    }
+  CHECK (strcmp (sdcl_sampler_label (SDCL_SAMPLER_DPMPP_2M), "DPM++ 2M") == 0, "dpmpp_2m label");
+  CHECK (sdcl_sampler_label (SDCL_SAMPLER_COUNT) == NULL, "COUNT has a label");
+  CHECK (sdcl_sampler_label ((sdcl_sampler) -1) == NULL, "-1 has a label");
+  CHECK (sdcl_sampler_evals_per_step (SDCL_SAMPLER_COUNT) == 0, "COUNT has evaluations");
+  /* Karras support as sdcl_sched_init enforces it (test_karras_rule). */
+  CHECK (sdcl_sampler_has_karras (SDCL_SAMPLER_EULER), "euler karras");
+  CHECK (sdcl_sampler_has_karras (SDCL_SAMPLER_DPMPP_2M), "dpmpp_2m karras");
+  CHECK (!sdcl_sampler_has_karras (SDCL_SAMPLER_DDIM), "ddim karras");
+  CHECK (!sdcl_sampler_has_karras (SDCL_SAMPLER_COUNT), "COUNT karras");
+}
+
+/* Every sampler takes exactly the schedules it lists; what they make. */
+static void
+test_schedules (void)
+{
+  sdcl_sched_config cfg = sd15_config ();
+  sdcl_sched s;
+  for (size_t k = 0; k < G_N_ELEMENTS (all_samplers); k++)
+    for (int sc = 0; sc < SDCL_SCHEDULE_COUNT; sc++)
+      {
+        sdcl_sampler kind = all_samplers[k];
+        g_autofree char *why = g_strdup_printf ("%s with %s", sdcl_sampler_name (kind),
+                                                sdcl_schedule_name ((sdcl_schedule) sc));
+        if (sdcl_sampler_has_schedule (kind, (sdcl_schedule) sc))
+          {
+            expect_accepted (kind, &cfg, 10, (sdcl_schedule) sc, &s, why);
+            sdcl_sched_free (&s);
+          }
+        else
+          expect_refused (kind, &cfg, 10, (sdcl_schedule) sc, SDCL_ERR_INVALID_ARGUMENT, why);
+      }
+  CHECK (!sdcl_sampler_has_schedule (SDCL_SAMPLER_EULER, SDCL_SCHEDULE_COUNT), "COUNT schedule");
+  expect_refused (SDCL_SAMPLER_EULER, &cfg, 10, SDCL_SCHEDULE_COUNT, SDCL_ERR_INVALID_ARGUMENT,
+                  "schedule COUNT");
+
+  /* exponential: a constant ratio between neighbouring sigmas */
+  expect_accepted (SDCL_SAMPLER_EULER, &cfg, 12, SDCL_SCHEDULE_EXPONENTIAL, &s, "exponential");
+  double ratio = s.sigmas[1] / s.sigmas[0];
+  for (int i = 1; i + 1 < s.n; i++)
+    CHECK (fabs (s.sigmas[i + 1] / s.sigmas[i] - ratio) < 1e-5, "exponential ratio at %d", i);
+  sdcl_sched_free (&s);
+
+  /* AYS: the published SD 1.5 timesteps at 10 steps; 7 and 30 steps are
+   * interpolated from them, from the same start to the same end */
+  static const float ays[10] = { 999, 850, 736, 645, 545, 455, 343, 233, 124, 24 };
+  expect_accepted (SDCL_SAMPLER_DDPM, &cfg, 10, SDCL_SCHEDULE_AYS, &s, "ays 10");
+  CHECK (memcmp (s.timesteps, ays, sizeof ays) == 0, "ays 10 steps are not the table");
+  sdcl_sched_free (&s);
+  for (int n = 7; n <= 30; n += 23)
+    {
+      expect_accepted (SDCL_SAMPLER_DPMPP_2M, &cfg, n, SDCL_SCHEDULE_AYS, &s, "ays n");
+      CHECK (s.timesteps[0] == 999.0f && s.timesteps[n - 1] == 24.0f, "ays %d: %g .. %g", n,
+             s.timesteps[0], s.timesteps[n - 1]);
+      for (int i = 1; i < n; i++)
+        CHECK (s.timesteps[i] < s.timesteps[i - 1], "ays %d steps not decreasing at %d", n, i);
+      sdcl_sched_free (&s);
+    }
+  /* more steps than the table's low end can tell apart */
+  expect_refused (SDCL_SAMPLER_DDPM, &cfg, 500, SDCL_SCHEDULE_AYS, SDCL_ERR_INVALID_ARGUMENT,
+                  "ays 500 steps");
+
+  /* trailing is the spacing, whatever the model's config says */
+  expect_accepted (SDCL_SAMPLER_DDIM, &cfg, 4, SDCL_SCHEDULE_TRAILING, &s, "trailing");
+  CHECK (s.timesteps[0] == 999.0f && s.timesteps[3] == 249.0f, "trailing %g .. %g",
+         s.timesteps[0], s.timesteps[3]);
+  sdcl_sched_free (&s);
+
+  static const struct {
+    const char *text;
+    sdcl_schedule want;
+  } names[] = {
+    { "karras", SDCL_SCHEDULE_KARRAS }, { "Exponential", SDCL_SCHEDULE_EXPONENTIAL },
+    { "sgm_uniform", SDCL_SCHEDULE_TRAILING }, { "align-your-steps", SDCL_SCHEDULE_AYS },
+    { "default", SDCL_SCHEDULE_DEFAULT },
+  };
+  for (size_t k = 0; k < G_N_ELEMENTS (names); k++)
+    {
+      sdcl_schedule got = SDCL_SCHEDULE_COUNT;
+      CHECK (sdcl_schedule_from_name (names[k].text, &got) && got == names[k].want,
+             "schedule \"%s\"", names[k].text);
+    }
+  sdcl_schedule unused;
+  CHECK (!sdcl_schedule_from_name ("beta", &unused) && !sdcl_schedule_from_name ("", &unused),
+         "unknown schedule names accepted");
+  CHECK (sdcl_schedule_name (SDCL_SCHEDULE_COUNT) == NULL, "COUNT has a name");
+}
+
 int
 main (void)
 {
@@ -282,6 +393,8 @@ main (void)
   test_unsupported_configs ();
   test_spacing_defaults ();
   test_names ();
+  test_listing ();
+  test_schedules ();
   test_aliasing ();
   test_begin_index_resets_history ();
   return check_finish ();

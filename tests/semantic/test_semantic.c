@@ -11,6 +11,10 @@
  *             per sampler; then guidance 1 against 7 (one sampler).
  *   img2img   a rendered input at strength 0.3 with a prompt asking for
  *             something else keeps its layout.
+ *   steps     (a measurement, for the README's sampler table) the fewest
+ *             steps at which --sampler NAME[+karras] (any sampler name)
+ *             gets colour, shape and position right in >= 90% of the
+ *             prompts, trying 4, 6, 8, 10, 15, 20, 30, 50 steps.
  *   inpaint   (regular model) and inpaint9 (9-channel model): "a small
  *             green square in the top right" painted into the masked top
  *             right quadrant of a render lands there, the rest unchanged.
@@ -94,6 +98,11 @@ static const sampler_case samplers[] = {
   { "dpmpp_2m", SDCL_SAMPLER_DPMPP_2M, false },
   { "dpmpp_2m+karras", SDCL_SAMPLER_DPMPP_2M, true },
   { "lcm", SDCL_SAMPLER_LCM, false },
+  /* LMS and PNDM need 50 steps on the demo model (`steps` mode), so
+   * they are measured, not judged at 20 */
+  { "ddpm", SDCL_SAMPLER_DDPM, false },
+  { "dpmpp_2m_sde+karras", SDCL_SAMPLER_DPMPP_2M_SDE, true },
+  { "heun", SDCL_SAMPLER_HEUN, false },
 };
 enum { N_SAMPLERS = G_N_ELEMENTS (samplers) };
 
@@ -305,28 +314,42 @@ print_header (void)
   fprintf (stderr, " | score\n");
 }
 
-static void
-test_txt2img (env *e)
+/* The held-out prompts and the columns of their attributes (col[N_A]: the
+ * prompt); false (counted as a failure) when the table is unusable. */
+static bool
+load_prompts (const env *e, sem_table *prompts, int col[N_A + 1])
 {
-  sdcl_model *m = load_model (e, false);
   g_autofree char *path = g_build_filename (e->dir, "prompts.tsv", NULL);
-  sem_table prompts;
-  if (!sem_table_load (path, &prompts))
+  if (!sem_table_load (path, prompts))
     {
       check_failures++;
-      return;
+      return false;
     }
-  int col[N_A + 1];
   for (int a = 0; a < N_A; a++)
-    col[a] = sem_table_column (&prompts, attr_names[a]);
-  col[N_A] = sem_table_column (&prompts, "prompt");
+    col[a] = sem_table_column (prompts, attr_names[a]);
+  col[N_A] = sem_table_column (prompts, "prompt");
   for (int a = 0; a <= N_A; a++)
     if (col[a] < 0)
       {
         fprintf (stderr, "%s: missing a column\n", path);
         check_failures++;
-        return;
+        sem_table_free (prompts);
+        return false;
       }
+  return true;
+}
+
+static void
+test_txt2img (env *e)
+{
+  sdcl_model *m = load_model (e, false);
+  sem_table prompts;
+  int col[N_A + 1];
+  if (!load_prompts (e, &prompts, col))
+    {
+      sdcl_model_free (m);
+      return;
+    }
 
   tally t[N_SAMPLERS] = { 0 };
   /* What the reference sampler got right per prompt (seed set 0, GUIDANCE):
@@ -413,6 +436,64 @@ test_txt2img (env *e)
          "guidance %g does not show the expected gain in prompt adherence over guidance 1 "
          "(fixed %d attribute judgements, broke %d: p = %.2g)", e->guidance, fixed, broken, p_value);
   g_free (guided_right);
+  sem_table_free (&prompts);
+  sdcl_model_free (m);
+}
+
+/* ---- steps: what a sampler needs on the demo model -------------------- */
+
+/* Step counts tried, fewest first.  A measurement (the README's sampler
+ * table), not a verdict: it fails only when it cannot run. */
+static const int sweep_steps[] = { 4, 6, 8, 10, 15, 20, 30, 50 };
+
+/* --sampler NAME (any library name, "+karras" for Karras sigmas): the held-out
+ * prompts at each step count until colour, shape and position are right in
+ * REQUIRED_RATE of them, as the txt2img verdict asks. */
+static void
+measure_steps (env *e)
+{
+  g_autofree char *name = g_strdup (e->only ? e->only : "");
+  char *plus = strstr (name, "+karras");
+  bool karras = plus != NULL;
+  if (plus)
+    *plus = '\0';
+  sdcl_sampler sampler;
+  if (!sdcl_sampler_from_name (name, &sampler))
+    {
+      fprintf (stderr, "steps: --sampler NAME[+karras] naming a sampler is required\n");
+      check_failures++;
+      return;
+    }
+  sdcl_model *m = load_model (e, false);
+  sem_table prompts;
+  int col[N_A + 1];
+  if (!load_prompts (e, &prompts, col))
+    {
+      sdcl_model_free (m);
+      return;
+    }
+  int clean_from = 0;
+  for (size_t k = 0; k < G_N_ELEMENTS (sweep_steps) && !clean_from; k++)
+    {
+      sdcl_gen_params base = gen_params (e, NULL, 0);
+      base.sampler = sampler;
+      base.karras_sigmas = karras;
+      base.steps = sweep_steps[k];
+      if (sampler == SDCL_SAMPLER_LCM)
+        base.guidance = lcm_guidance (e);
+      tally t = { 0 };
+      for (int i = 0; i < prompts.n_rows; i++)
+        judge_prompt (e, m, &prompts, col, i, 0, &base, e->only, &t, NULL);
+      fprintf (stderr, "STEPS %s %d steps (%d model evaluations per step): match %d/%d\n",
+               e->only, base.steps, sdcl_sampler_evals_per_step (sampler), t.match, t.n);
+      if (t.n == prompts.n_rows && t.match >= REQUIRED_RATE * t.n - 1e-9)
+        clean_from = sweep_steps[k];
+    }
+  if (clean_from)
+    fprintf (stderr, "STEPS %s: clean from %d steps\n", e->only, clean_from);
+  else
+    fprintf (stderr, "STEPS %s: not clean at %d steps\n", e->only,
+             sweep_steps[G_N_ELEMENTS (sweep_steps) - 1]);
   sem_table_free (&prompts);
   sdcl_model_free (m);
 }
@@ -562,7 +643,7 @@ main (int argc, char **argv)
     }
   if (!e.dir || !e.mode || e.steps < 1)
     {
-      fprintf (stderr, "usage: %s SEMANTIC_DIR txt2img|img2img|inpaint|inpaint9 [--model PATH] "
+      fprintf (stderr, "usage: %s SEMANTIC_DIR txt2img|img2img|inpaint|inpaint9|steps [--model PATH] "
                "[--steps N] [--guidance G] [--sampler LABEL] [--seed-base N] [--save DIR]\n", argv[0]);
       return 2;
     }
@@ -579,6 +660,8 @@ main (int argc, char **argv)
     test_inpaint (&e, false);
   else if (strcmp (e.mode, "inpaint9") == 0)
     test_inpaint (&e, true);
+  else if (strcmp (e.mode, "steps") == 0)
+    measure_steps (&e);
   else
     {
       fprintf (stderr, "unknown mode %s\n", e.mode);
