@@ -152,7 +152,7 @@ bool
 sdcl_sampler_from_name (const char *name, sdcl_sampler *out)
 {
   char key[32];
-  if (!name || !normalize_name (name, key, sizeof key))
+  if (!name || !out || !normalize_name (name, key, sizeof key))
     return false;
   for (int i = 0; i < SDCL_SAMPLER_COUNT; i++)
     if (strcmp (key, rows[i].name) == 0)
@@ -180,7 +180,7 @@ sdcl_schedule_from_name (const char *name, sdcl_schedule *out)
     { "align_your_steps", SDCL_SCHEDULE_AYS },
   };
   char key[32];
-  if (!name || !normalize_name (name, key, sizeof key))
+  if (!name || !out || !normalize_name (name, key, sizeof key))
     return false;
   for (int i = 0; i < SDCL_SCHEDULE_COUNT; i++)
     if (strcmp (key, schedule_names[i]) == 0)

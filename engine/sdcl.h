@@ -289,7 +289,8 @@ typedef enum {
 
 /* "default", "karras", "exponential", "trailing", "ays"; NULL if invalid. */
 const char *sdcl_schedule_name (sdcl_schedule schedule);
-/* Parses those names and "sgm_uniform", "align_your_steps"; false if unknown. */
+/* Parses those names and "sgm_uniform", "align_your_steps"; false if unknown
+ * (or NULL). */
 bool sdcl_schedule_from_name (const char *name, sdcl_schedule *out);
 /* Whether `sampler` takes `schedule` (where diffusers offers it).  Every
  * sampler takes SDCL_SCHEDULE_DEFAULT. */
@@ -298,7 +299,8 @@ bool sdcl_sampler_has_schedule (sdcl_sampler sampler, sdcl_schedule schedule);
  * 0 for an invalid value. */
 int sdcl_sampler_evals_per_step (sdcl_sampler sampler);
 /* Parses the names above (case-insensitive, '-' or ' ' for '_') and common
- * other spellings ("euler_ancestral", "dpm++2m"); false for an unknown name. */
+ * other spellings ("euler_ancestral", "dpm++2m"); false for an unknown name
+ * (or NULL). */
 bool sdcl_sampler_from_name (const char *name, sdcl_sampler *out);
 
 typedef enum {
