@@ -114,6 +114,7 @@ typedef struct {
   sdcl_sched_config sched;
   sdcl_wset *unet_w, *vae_w, *text_w;
   char *vocab_path, *merges_path;            /* NULL when the model has no tokenizer/ */
+  const char *prediction_source;             /* static text, as sdcl_model_info's */
   /* internal: open safetensors files */
   sdcl_st_file **files;
   int n_files;

@@ -4,7 +4,7 @@ Writes (under fixtures/):
     models/tiny-sd2{,-v,-turbo,-inpaint}/          diffusers folders (tiny_sd2.py)
     models/tiny-sd2-ldm.safetensors (+ .yaml)      single file, F32, OpenCLIP names
     models/tiny-sd2-v-ldm.safetensors (+ .yaml)    link to the same weights, yaml says v
-    models/tiny-sd2-ldm-f16.safetensors            UNet/text F16, VAE BF16
+    models/tiny-sd2-ldm-f16.safetensors (+ .yaml)  UNet/text F16, VAE BF16; yaml says v
     golden/sd2_text_encoder.*, golden/sd2_unet.safetensors
     golden/sd2_<run>.safetensors (+ .json)         pipelines, see RUNS
 
@@ -43,29 +43,34 @@ _CLASSES = {
 # run name -> settings.  model: a tiny_sd2.MODELS folder; sampler: a _CLASSES
 # key, built with Class.from_config(the folder's scheduler config, **extra).
 _T2I = dict(kind='txt2img', steps=4, guidance=7.5, negative=NEGATIVE, extra={})
+# The random tiny UNet read as a v predictor is ill-conditioned under strong
+# guidance: at 7.5 a 1e-5 relative change of the initial noise moves the
+# image by 0.05-0.35 (diffusers against itself), at 2.0 by < 1e-4.  So the
+# v runs use guidance 2.0, which still exercises classifier-free guidance.
+_V = dict(guidance=2.0)
 RUNS = {
     'txt2img_ddim': dict(_T2I, model='tiny-sd2', sampler='ddim'),
     'txt2img_euler': dict(_T2I, model='tiny-sd2', sampler='euler'),
     'txt2img_ddim_linspace': dict(_T2I, model='tiny-sd2', sampler='ddim',
                                   extra={'timestep_spacing': 'linspace'}),
-    'v_txt2img_ddim': dict(_T2I, model='tiny-sd2-v', sampler='ddim'),
-    'v_txt2img_euler': dict(_T2I, model='tiny-sd2-v', sampler='euler'),
-    'v_txt2img_euler_a': dict(_T2I, model='tiny-sd2-v', sampler='euler_a'),
-    'v_txt2img_dpmpp_2m': dict(_T2I, model='tiny-sd2-v', sampler='dpmpp_2m'),
-    'v_txt2img_dpmpp_2m_karras': dict(_T2I, model='tiny-sd2-v', sampler='dpmpp_2m_karras'),
-    'v_txt2img_lcm': dict(_T2I, model='tiny-sd2-v', sampler='lcm'),
-    'v_txt2img_ddim_trailing_zsnr': dict(_T2I, model='tiny-sd2-v', sampler='ddim',
+    'v_txt2img_ddim': dict(_T2I, **_V, model='tiny-sd2-v', sampler='ddim'),
+    'v_txt2img_euler': dict(_T2I, **_V, model='tiny-sd2-v', sampler='euler'),
+    'v_txt2img_euler_a': dict(_T2I, **_V, model='tiny-sd2-v', sampler='euler_a'),
+    'v_txt2img_dpmpp_2m': dict(_T2I, **_V, model='tiny-sd2-v', sampler='dpmpp_2m'),
+    'v_txt2img_dpmpp_2m_karras': dict(_T2I, **_V, model='tiny-sd2-v', sampler='dpmpp_2m_karras'),
+    'v_txt2img_lcm': dict(_T2I, **_V, model='tiny-sd2-v', sampler='lcm'),
+    'v_txt2img_ddim_trailing_zsnr': dict(_T2I, **_V, model='tiny-sd2-v', sampler='ddim',
                                          extra={'timestep_spacing': 'trailing',
                                                 'rescale_betas_zero_snr': True}),
-    'v_txt2img_euler_f16w': dict(_T2I, model='tiny-sd2-v', sampler='euler', f16w=True),
+    'v_txt2img_euler_f16w': dict(_T2I, **_V, model='tiny-sd2-v', sampler='euler', f16w=True),
     'turbo_1step': dict(_T2I, model='tiny-sd2-turbo', sampler='euler', steps=1, guidance=0.0, negative=None),
     'turbo_4step': dict(_T2I, model='tiny-sd2-turbo', sampler='euler', steps=4, guidance=0.0, negative=None),
-    'v_img2img_euler_0.75': dict(_T2I, kind='img2img', model='tiny-sd2-v', sampler='euler', steps=8,
+    'v_img2img_euler_0.75': dict(_T2I, **_V, kind='img2img', model='tiny-sd2-v', sampler='euler', steps=8,
                                  strength=0.75),
-    'v_img2img_ddim_0.3': dict(_T2I, kind='img2img', model='tiny-sd2-v', sampler='ddim', steps=8,
+    'v_img2img_ddim_0.3': dict(_T2I, **_V, kind='img2img', model='tiny-sd2-v', sampler='ddim', steps=8,
                                strength=0.3),
     'inpaint4_ddim': dict(_T2I, kind='inpaint', model='tiny-sd2', sampler='ddim', steps=8, strength=1.0),
-    'v_inpaint4_euler': dict(_T2I, kind='inpaint', model='tiny-sd2-v', sampler='euler', steps=8,
+    'v_inpaint4_euler': dict(_T2I, **_V, kind='inpaint', model='tiny-sd2-v', sampler='euler', steps=8,
                              strength=1.0),
     'inpaint9_ddim': dict(_T2I, kind='inpaint', model='tiny-sd2-inpaint', sampler='ddim', steps=8,
                           strength=1.0),
@@ -101,7 +106,7 @@ def write_models(models_dir):
     if os.path.lexists(vpath):
         os.remove(vpath)
     os.symlink('tiny-sd2-ldm.safetensors', vpath)
-    for stem, v in (('tiny-sd2-ldm', False), ('tiny-sd2-v-ldm', True)):
+    for stem, v in (('tiny-sd2-ldm', False), ('tiny-sd2-v-ldm', True), ('tiny-sd2-ldm-f16', True)):
         with open(os.path.join(models_dir, stem + '.yaml'), 'w', encoding='utf-8') as f:
             f.write(tiny_sd2.ldm_yaml(v))
     check_single_file(path, os.path.join(models_dir, 'tiny-sd2'), unet, vae, text)
@@ -278,6 +283,11 @@ def run_one(name, run, models_dir, images, out_dir):
         tensors['model_output_step%d' % i] = rec.steps[i][0]
     if run['kind'] == 'txt2img':
         tensors['init_noise'] = rec.draws[0][1]
+    else:
+        tensors['init_image'] = torch.from_numpy(np.asarray(init, dtype=np.float32) / 255.0)
+    if run['kind'] == 'inpaint':
+        tensors['mask'] = torch.from_numpy((np.asarray(mask, dtype=np.float32) / 255.0 >= 0.5)
+                                           .astype(np.float32))
     goldens.save(os.path.join(out_dir, 'sd2_%s.safetensors' % name), tensors)
     cfg = edit_fixtures._sched_config(sched)
     goldens.write_json(os.path.join(out_dir, 'sd2_%s.json' % name), {
