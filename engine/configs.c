@@ -526,7 +526,7 @@ sdcl_sched_config_from_json (JsonObject *o, const char *file, sdcl_sched_config 
     g_strlcpy (c->timestep_spacing, spacings[spacing], sizeof c->timestep_spacing);
   c->prediction_type = prediction == 0 ? SDCL_PREDICTION_EPSILON
                        : prediction == 1 ? SDCL_PREDICTION_V : SDCL_PREDICTION_SAMPLE;
-  require_false (&r, "rescale_betas_zero_snr");
+  read_bool (&r, "rescale_betas_zero_snr", &c->rescale_betas_zero_snr);
   if (member (&r, "trained_betas"))
     reader_fail (&r, SDCL_ERR_UNSUPPORTED_MODEL, "trained_betas", "is set; sdcl supports only computed schedules");
   if (!r.st && !(c->beta_end > c->beta_start))

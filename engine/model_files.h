@@ -72,6 +72,7 @@ typedef struct {
   sdcl_prediction prediction_type;
   int steps_offset;
   bool set_alpha_to_one;
+  bool rescale_betas_zero_snr;               /* docs/diffusion.md §Zero terminal SNR */
   /* "leading" | "linspace" | "trailing", or "" when scheduler_config.json has
    * no timestep_spacing key: diffusers' from_config then gives every sampler
    * class its own default (DDIM/LCM leading, Euler/Euler a/DPM++ linspace),
