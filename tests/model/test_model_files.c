@@ -653,11 +653,15 @@ test_other_config_parsing (void)
   p = parse ("{\"_class_name\": \"DDIMScheduler\", \"timestep_spacing\": \"trailing\", \"prediction_type\": \"sample\"}");
   CHECK (sdcl_sched_config_from_json (json_node_get_object (json_parser_get_root (p)), "s.json", &s, &err) == SDCL_OK
          && s.set_alpha_to_one && strcmp (s.timestep_spacing, "trailing") == 0
-         && s.prediction_type == SDCL_PREDICTION_SAMPLE, "DDIM");
+         && s.prediction_type == SDCL_PREDICTION_SAMPLE && !s.rescale_betas_zero_snr, "DDIM");
+  g_object_unref (p);
+  p = parse ("{\"_class_name\": \"DDIMScheduler\", \"rescale_betas_zero_snr\": true}");
+  CHECK (sdcl_sched_config_from_json (json_node_get_object (json_parser_get_root (p)), "s.json", &s, &err) == SDCL_OK
+         && s.rescale_betas_zero_snr, "zero terminal SNR: %s", err.message);
   g_object_unref (p);
   const char *bad[] = { "{\"beta_schedule\": \"squaredcos_cap_v2\"}", "{\"prediction_type\": \"flow\"}",
                         "{\"trained_betas\": [0.1, 0.2]}", "{\"beta_start\": 0.5, \"beta_end\": 0.1}",
-                        "{\"rescale_betas_zero_snr\": true}" };
+                        "{\"rescale_betas_zero_snr\": \"yes\"}" };
   for (size_t i = 0; i < G_N_ELEMENTS (bad); i++)
     {
       p = parse (bad[i]);
