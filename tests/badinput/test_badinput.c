@@ -723,6 +723,30 @@ small (void)
   return p;
 }
 
+/* An LCM-distilled UNet embeds the guidance and was trained for the lcm
+ * sampler's jumps: another sampler is refused naming both. */
+static void
+lcm_distilled_wrong_sampler (void)
+{
+  char *path = g_build_filename (fixtures, "models", "tiny-sd2-lcm", NULL);
+  sdcl_model_params mp = sdcl_model_default_params ();
+  mp.weights = SDCL_WEIGHTS_F32;
+  sdcl_model *m = NULL;
+  sdcl_error err = { 0 };
+  CHECK (sdcl_model_load (ctx, path, &mp, &m, &err) == SDCL_OK, "%s: %s", path, err.message);
+  if (m)
+    {
+      sdcl_gen_params p = small ();
+      sdcl_image out = { 0 };
+      sdcl_status st = sdcl_txt2img (m, &p, &out, &err);
+      CHECK (out.data == NULL, "lcm_distilled_wrong_sampler: no image on error");
+      expect_api ("lcm_distilled_wrong_sampler", st, &err);
+      sdcl_image_free (&out);
+      sdcl_model_free (m);
+    }
+  g_free (path);
+}
+
 static sdcl_status
 run (const char *id, const sdcl_gen_params *p, sdcl_image *img)
 {
@@ -792,6 +816,7 @@ test_generation (void)
   p = small ();
   p.sampler = (sdcl_sampler) 99;
   run ("unknown_sampler", &p, NULL);
+  lcm_distilled_wrong_sampler ();
 
   /* Out of device memory: the device's allocation limit lowered to 256
    * bytes (the engine splits what it can; a 32x32 image's activations do

@@ -1,7 +1,8 @@
 /* SD 2.x pipelines against diffusers (golden/sd2_*; tests/reference/README.md
  * §SD 2.x fixtures): text to image with epsilon and v prediction in every
  * sampler, SD-Turbo (trailing spacing, guidance 0: one UNet evaluation per
- * step, no negative prompt), image to image with v, inpainting with 4- and
+ * step, no negative prompt), an LCM-distilled UNet (guidance as an
+ * embedding, one evaluation per step), image to image with v, inpainting with 4- and
  * 9-channel UNets; from diffusers folders and from single files (whose
  * prediction comes from the .yaml beside them); and schedule options of the
  * scheduler config (timestep_spacing, rescale_betas_zero_snr) through a
@@ -53,6 +54,7 @@ static const sd2_case cases[] = {
   { "inpaint4_ddim", "tiny-sd2", SDCL_WEIGHTS_F32, SDCL_SAMPLER_DDIM, false, INPAINT, false },
   { "v_inpaint4_euler", "tiny-sd2-v", SDCL_WEIGHTS_F32, SDCL_SAMPLER_EULER, false, INPAINT, false },
   { "inpaint9_ddim", "tiny-sd2-inpaint", SDCL_WEIGHTS_F32, SDCL_SAMPLER_DDIM, false, INPAINT, false },
+  { "lcm_distilled_4step", "tiny-sd2-lcm", SDCL_WEIGHTS_F32, SDCL_SAMPLER_LCM, false, TXT2IMG, false },
   { "txt2img_ddim_linspace", "tiny-sd2", SDCL_WEIGHTS_F32, SDCL_SAMPLER_DDIM, false, TXT2IMG, true },
   { "v_txt2img_ddim_trailing_zsnr", "tiny-sd2-v", SDCL_WEIGHTS_F32, SDCL_SAMPLER_DDIM, false, TXT2IMG,
     true },

@@ -72,6 +72,9 @@ RUNS = {
     'inpaint4_ddim': dict(_T2I, kind='inpaint', model='tiny-sd2', sampler='ddim', steps=8, strength=1.0),
     'v_inpaint4_euler': dict(_T2I, **_V, kind='inpaint', model='tiny-sd2-v', sampler='euler', steps=8,
                              strength=1.0),
+    # LCM-distilled UNet: guidance as an embedding (w = 8 - 1), one UNet
+    # evaluation per step, no negative prompt, LCMScheduler from its config.
+    'lcm_distilled_4step': dict(_T2I, model='tiny-sd2-lcm', sampler='lcm', guidance=8.0, negative=None),
     'inpaint9_ddim': dict(_T2I, kind='inpaint', model='tiny-sd2-inpaint', sampler='ddim', steps=8,
                           strength=1.0),
 }
@@ -262,7 +265,7 @@ def run_one(name, run, models_dir, images, out_dir):
     for kind, t in rec.draws:
         assert torch.equal(t, torch.randn(t.shape, generator=g, dtype=torch.float32)), (name, kind)
     sched = pipe.scheduler
-    cfg_on = run['guidance'] > 1.0
+    cfg_on = run['guidance'] > 1.0 and pipe.unet.config.time_cond_proj_dim is None
     expect_unet_calls = len(rec.latents)
     assert len(rec.unet_in) == expect_unet_calls, (name, len(rec.unet_in))
     assert all(x.shape[0] == (2 if cfg_on else 1) for x, _ in rec.unet_in), name

@@ -30,6 +30,9 @@ SEED_UNET = 2101
 SEED_TEXT = 2103
 SEED_TEXT_EXTRA_LAYER = 2104    # the LDM-only last text layer
 SEED_INPAINT_CONV_IN = 2204
+SEED_LCM_COND_PROJ = 2205
+# An LCM-distilled UNet's guidance embedding width (LCM-Dreamshaper: 256).
+LCM_COND_PROJ_DIM = 16
 
 UNET_CONFIG = dict(
     tiny_sd.UNET_CONFIG,
@@ -60,23 +63,44 @@ SCHED_TURBO = dict(tiny_sd.SD15_SCHEDULER_CONFIG, _class_name='EulerDiscreteSche
                    prediction_type='epsilon', timestep_spacing='trailing',
                    interpolation_type='linear', use_karras_sigmas=False)
 
+# LCM-distilled checkpoints ship an LCMScheduler config (LCM-Dreamshaper v7's keys).
+SCHED_LCM = dict(tiny_sd.SD15_SCHEDULER_CONFIG, _class_name='LCMScheduler', prediction_type='epsilon',
+                 set_alpha_to_one=True, timestep_spacing='leading', original_inference_steps=50,
+                 timestep_scaling=10.0)
+
 # name -> (scheduler config, pipeline class, UNet in_channels)
 MODELS = {
     'tiny-sd2': (SCHED_BASE, 'StableDiffusionPipeline', 4),
     'tiny-sd2-v': (SCHED_V, 'StableDiffusionPipeline', 4),
     'tiny-sd2-turbo': (SCHED_TURBO, 'StableDiffusionPipeline', 4),
     'tiny-sd2-inpaint': (SCHED_BASE, 'StableDiffusionInpaintPipeline', 9),
+    'tiny-sd2-lcm': (SCHED_LCM, 'LatentConsistencyModelPipeline', 4),
 }
 
 OPENCLIP_PREFIX = 'cond_stage_model.model.'
 
 
-def build_unet(in_channels=4):
+def build_lcm_unet(unet):
+    """tiny-sd2's UNet as an LCM-distilled one: time_embedding.cond_proj
+    [32, 16] (no bias) from N(0, 0.25^2), seed 2205, every other tensor the same."""
+    from diffusers import UNet2DConditionModel
+    lcm = UNet2DConditionModel(**dict(UNET_CONFIG, time_cond_proj_dim=LCM_COND_PROJ_DIM)).float().eval()
+    sd = dict(unet.state_dict())
+    g = torch.Generator('cpu').manual_seed(SEED_LCM_COND_PROJ)
+    sd['time_embedding.cond_proj.weight'] = torch.randn(
+        UNET_CONFIG['block_out_channels'][0], LCM_COND_PROJ_DIM, generator=g) * 0.25
+    lcm.load_state_dict(sd, strict=True)
+    return lcm
+
+
+def build_unet(in_channels=4, lcm=False):
     from diffusers import UNet2DConditionModel
     torch.manual_seed(SEED_UNET)
     unet = UNet2DConditionModel(**UNET_CONFIG)
     tiny_sd.make_informative(unet, SEED_UNET + 100, tiny_sd.QK_GAIN['unet'])
     unet = unet.float().eval()
+    if lcm:
+        return build_lcm_unet(unet)
     if in_channels == 4:
         return unet
     # 9 channels: tiny-sd2's tensors, conv_in widened by U(-1/6, 1/6) inputs
@@ -187,7 +211,9 @@ def write_folders(models_dir):
             _save_config_and_weights(text, out, 'text_encoder', 'model.safetensors')
             write_tokenizer(os.path.join(out, 'tokenizer'))
         else:
-            if in_ch == 4:
+            if name == 'tiny-sd2-lcm':
+                _save_config_and_weights(build_unet(lcm=True), out, 'unet', 'diffusion_pytorch_model.safetensors')
+            elif in_ch == 4:
                 _link(out, 'unet', os.path.join(base, 'unet'))
             else:
                 _save_config_and_weights(build_unet(in_ch), out, 'unet', 'diffusion_pytorch_model.safetensors')
