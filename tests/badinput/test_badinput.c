@@ -477,16 +477,18 @@ edit_sd2_text_misshaped (st_parts *p)
 
 /* An SD 2.x case: the edited file gets the fixture's eps .yaml beside it
  * (the tiny model's head width is not SD 2.x's 64, and only the yaml says
- * so). */
+ * so), with `append` added at its end when given. */
 static void
-sd2_case (const char *id, edit_fn edit)
+sd2_case (const char *id, edit_fn edit, const char *append)
 {
   char *yaml = g_build_filename (fixtures, "models", "tiny-sd2-ldm.yaml", NULL);
   char *dst = tmp_path ("bad.yaml");
   char *text = NULL;
   gsize len = 0;
-  CHECK (g_file_get_contents (yaml, &text, &len, NULL) && g_file_set_contents (dst, text, len, NULL),
-         "%s: copy %s", id, yaml);
+  CHECK (g_file_get_contents (yaml, &text, &len, NULL), "%s: read %s", id, yaml);
+  char *full = g_strconcat (text ? text : "", append ? append : "", NULL);
+  CHECK (g_file_set_contents (dst, full, -1, NULL), "%s: write %s", id, dst);
+  g_free (full);
   ldm_case (id, "tiny-sd2-ldm.safetensors", edit, -1);
   g_remove (dst);
   g_free (text);
@@ -587,8 +589,10 @@ test_model_files (void)
   ldm_case ("missing_tensor", LDM, edit_remove, -1);
   ldm_case ("family_sd2", LDM, edit_sd2, -1);
   ldm_case ("family_sdxl", LDM, edit_sdxl, -1);
-  sd2_case ("sd2_text_missing", edit_sd2_text_missing);
-  sd2_case ("sd2_text_misshaped", edit_sd2_text_misshaped);
+  sd2_case ("sd2_text_missing", edit_sd2_text_missing, NULL);
+  sd2_case ("sd2_text_misshaped", edit_sd2_text_misshaped, NULL);
+  sd2_case ("sd2_yaml_parameterization", NULL, "    parameterization: \"x0\"\n");
+  sd2_case ("sd2_yaml_head_channels", NULL, "        num_head_channels: sixty-four\n");
   sd2_v_unsaid ();
   g_free (ldm);
 
