@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <glib.h>
+#include <glib/gstdio.h>
 
 #include "api_internal.h"
 #include "loader_internal.h"
@@ -86,6 +87,25 @@ read_line (const char *path, const char *line, sdcl_ldm_yaml *y, sdcl_error *err
 }
 
 sdcl_status
+sdcl_ldm_yaml_parse (const char *text, size_t len, const char *label, sdcl_ldm_yaml *out,
+                     sdcl_error *err)
+{
+  memset (out, 0, sizeof *out);
+  if (len > MAX_YAML_BYTES || memchr (text, '\0', len))
+    return sdcl_fail (err, SDCL_ERR_MODEL_FORMAT, "%s: not an LDM inference config (%s)", label,
+                      len > MAX_YAML_BYTES ? "over 1 MB" : "binary data");
+  out->found = true;
+  char *copy = g_strndup (text, len);
+  char **lines = g_strsplit (copy, "\n", -1);
+  sdcl_status st = SDCL_OK;
+  for (char **l = lines; *l && !st; l++)
+    st = read_line (label, *l, out, err);
+  g_strfreev (lines);
+  g_free (copy);
+  return st;
+}
+
+sdcl_status
 sdcl_ldm_yaml_read (const char *model_path, sdcl_ldm_yaml *out, sdcl_error *err)
 {
   memset (out, 0, sizeof *out);
@@ -96,9 +116,15 @@ sdcl_ldm_yaml_read (const char *model_path, sdcl_ldm_yaml *out, sdcl_error *err)
   GError *gerr = NULL;
   if (!g_file_test (path, G_FILE_TEST_EXISTS))
     goto done;
-  if (!g_file_test (path, G_FILE_TEST_IS_REGULAR))
+  GStatBuf sb;
+  if (!g_file_test (path, G_FILE_TEST_IS_REGULAR) || g_stat (path, &sb) != 0)
     {
       st = sdcl_fail (err, SDCL_ERR_IO, "%s: not a regular file", path);
+      goto done;
+    }
+  if (sb.st_size > MAX_YAML_BYTES)   /* refused before it is read */
+    {
+      st = sdcl_fail (err, SDCL_ERR_MODEL_FORMAT, "%s: not an LDM inference config (over 1 MB)", path);
       goto done;
     }
   if (!g_file_get_contents (path, &text, &len, &gerr))
@@ -107,17 +133,7 @@ sdcl_ldm_yaml_read (const char *model_path, sdcl_ldm_yaml *out, sdcl_error *err)
       g_error_free (gerr);
       goto done;
     }
-  if (len > MAX_YAML_BYTES || memchr (text, '\0', len))
-    {
-      st = sdcl_fail (err, SDCL_ERR_MODEL_FORMAT, "%s: not an LDM inference config (%s)", path,
-                      len > MAX_YAML_BYTES ? "over 1 MB" : "binary data");
-      goto done;
-    }
-  out->found = true;
-  char **lines = g_strsplit (text, "\n", -1);
-  for (char **l = lines; *l && !st; l++)
-    st = read_line (path, *l, out, err);
-  g_strfreev (lines);
+  st = sdcl_ldm_yaml_parse (text, len, path, out, err);
 done:
   g_free (text);
   g_free (path);

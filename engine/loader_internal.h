@@ -94,6 +94,9 @@ typedef struct {
 /* Reads <model_path minus extension>.yaml if it exists (out->found false
  * otherwise, SDCL_OK).  Errors name the yaml file and the bad key. */
 sdcl_status sdcl_ldm_yaml_read (const char *model_path, sdcl_ldm_yaml *out, sdcl_error *err);
+/* The same over text (`label` names it in messages); out->found is true. */
+sdcl_status sdcl_ldm_yaml_parse (const char *text, size_t len, const char *label, sdcl_ldm_yaml *out,
+                                 sdcl_error *err);
 
 /* ---- family detection (configs.c; the decision is families/family.c) ---- */
 
