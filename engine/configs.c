@@ -741,40 +741,6 @@ sdcl_clip_config_from_ldm (const sdcl_st_file *f, sdcl_clip_config *c, sdcl_erro
   return SDCL_OK;
 }
 
-#define OC "cond_stage_model.model."
-
-sdcl_status
-sdcl_openclip_config_from_ldm (const sdcl_st_file *f, sdcl_clip_config *c, sdcl_error *err)
-{
-  sdcl_clip_config_sd15 (c);
-  const sdcl_st_tensor *tok, *pos, *fc1;
-  sdcl_status st;
-  if ((st = need (f, OC "token_embedding.weight", 2, &tok, err))
-      || (st = need (f, OC "positional_embedding", 2, &pos, err))
-      || (st = need (f, OC "transformer.resblocks.0.mlp.c_fc.weight", 2, &fc1, err)))
-    return st;
-  c->vocab_size = (int) tok->shape[0];
-  c->hidden_size = (int) tok->shape[1];
-  c->max_position_embeddings = (int) pos->shape[0];
-  c->intermediate_size = (int) fc1->shape[0];
-  c->quick_gelu = false;
-  int stored = 0;
-  while (stored < 256 && ldm_tensor (f, OC "transformer.resblocks.%d.ln_1.weight", stored))
-    stored++;
-  /* SD 2.x conditions on the penultimate resblock; the last is never run */
-  if (stored < 2)
-    return sdcl_fail (err, SDCL_ERR_MODEL_FORMAT,
-                      "%s: the OpenCLIP text encoder has %d resblocks; SD 2.x needs at least 2 "
-                      "(it uses the penultimate)", sdcl_st_path (f), stored);
-  c->n_layers = stored - 1;
-  /* as for CLIP: 64-wide heads, 4 for the narrow test towers */
-  c->n_heads = c->hidden_size >= 256 && c->hidden_size % 64 == 0 ? c->hidden_size / 64 : 4;
-  if (c->hidden_size % c->n_heads != 0)
-    return sdcl_fail (err, SDCL_ERR_UNSUPPORTED_MODEL, "%s: a text encoder %d wide has no known head count",
-                      sdcl_st_path (f), c->hidden_size);
-  return SDCL_OK;
-}
-
 /* ---- family facts -------------------------------------------------------- */
 
 static bool
@@ -814,7 +780,7 @@ sdcl_family_facts_from_ldm (const sdcl_st_file *f, sdcl_family_facts *facts)
   facts->second_text_encoder = any_name_with (f, "conditioner.embedders.1.", NULL, NULL);
   if ((t = sdcl_st_find (f, T "embeddings.token_embedding.weight")) && t->nd == 2)
     facts->text_hidden = (int) t->shape[1];
-  else if ((t = sdcl_st_find (f, OC "token_embedding.weight")) && t->nd == 2)
+  else if ((t = sdcl_st_find (f, SDCL_LDM_OPENCLIP_PREFIX "token_embedding.weight")) && t->nd == 2)
     facts->text_hidden = (int) t->shape[1];
   if ((t = sdcl_st_find (f, U "label_emb.0.0.weight")) && t->nd == 2)
     facts->add_embedding_in = (int) t->shape[1];

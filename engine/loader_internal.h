@@ -77,10 +77,6 @@ sdcl_status sdcl_unet_config_from_ldm (const sdcl_st_file *f, sdcl_unet_config *
 sdcl_status sdcl_vae_config_from_ldm (const sdcl_st_file *f, const char *prefix,
                                       sdcl_vae_config *c, sdcl_error *err);
 sdcl_status sdcl_clip_config_from_ldm (const sdcl_st_file *f, sdcl_clip_config *c, sdcl_error *err);
-/* The OpenCLIP tower under cond_stage_model.model. as SD 2.x runs it: every
- * resblock but the last (docs/diffusion.md §SD 2.x), exact GELU. */
-sdcl_status sdcl_openclip_config_from_ldm (const sdcl_st_file *f, sdcl_clip_config *c,
-                                           sdcl_error *err);
 
 /* What the LDM inference config beside a single file says (ldm_yaml.c). */
 typedef struct {

@@ -34,6 +34,66 @@ check (const sdcl_family_facts *facts, const char *path, sdcl_error *err)
   return sdcl_family_check_unet_inputs (facts, path, err);
 }
 
+#define OC SDCL_LDM_OPENCLIP_PREFIX
+
+/* The tensor with `nd` dimensions, or an error naming it. */
+static sdcl_status
+need (const sdcl_st_file *f, const char *name, int nd, const sdcl_st_tensor **out, sdcl_error *err)
+{
+  const sdcl_st_tensor *t = sdcl_st_find (f, name);
+  if (!t)
+    return sdcl_fail (err, SDCL_ERR_MODEL_FORMAT, "%s: missing tensor %s", sdcl_st_path (f), name);
+  if (t->nd != nd)
+    return sdcl_fail (err, SDCL_ERR_MODEL_FORMAT, "%s: tensor %s has %d dimensions, expected %d",
+                      sdcl_st_path (f), name, t->nd, nd);
+  *out = t;
+  return SDCL_OK;
+}
+
+static int
+count_resblocks (const sdcl_st_file *f)
+{
+  int n = 0;
+  char name[128];
+  for (;; n++)
+    {
+      g_snprintf (name, sizeof name, OC "transformer.resblocks.%d.ln_1.weight", n);
+      if (n >= 256 || !sdcl_st_find (f, name))
+        return n;
+    }
+}
+
+/* The OpenCLIP tower as SD 2.x runs it: every resblock but the last
+ * (docs/diffusion.md §SD 2.x), exact GELU. */
+static sdcl_status
+openclip_config (const sdcl_st_file *f, sdcl_clip_config *c, sdcl_error *err)
+{
+  sdcl_clip_config_sd15 (c);
+  const sdcl_st_tensor *tok, *pos, *fc1;
+  sdcl_status st;
+  if ((st = need (f, OC "token_embedding.weight", 2, &tok, err))
+      || (st = need (f, OC "positional_embedding", 2, &pos, err))
+      || (st = need (f, OC "transformer.resblocks.0.mlp.c_fc.weight", 2, &fc1, err)))
+    return st;
+  c->vocab_size = (int) tok->shape[0];
+  c->hidden_size = (int) tok->shape[1];
+  c->max_position_embeddings = (int) pos->shape[0];
+  c->intermediate_size = (int) fc1->shape[0];
+  c->quick_gelu = false;
+  int stored = count_resblocks (f);
+  if (stored < 2)
+    return sdcl_fail (err, SDCL_ERR_MODEL_FORMAT,
+                      "%s: the OpenCLIP text encoder has %d resblocks; SD 2.x needs at least 2 "
+                      "(it uses the penultimate)", sdcl_st_path (f), stored);
+  c->n_layers = stored - 1;
+  /* as for CLIP: 64-wide heads, 4 for the narrow test towers */
+  c->n_heads = c->hidden_size >= 256 && c->hidden_size % 64 == 0 ? c->hidden_size / 64 : 4;
+  if (c->hidden_size % c->n_heads != 0)
+    return sdcl_fail (err, SDCL_ERR_UNSUPPORTED_MODEL, "%s: a text encoder %d wide has no known head count",
+                      sdcl_st_path (f), c->hidden_size);
+  return SDCL_OK;
+}
+
 /* SD 2.x's heads are 64 wide; the yaml may say otherwise. */
 #define SD2_HEAD_CHANNELS 64
 
@@ -65,7 +125,7 @@ ldm_configs (const sdcl_st_file *f, sdcl_model_files *mf, sdcl_error *err)
   sdcl_status st;
   sdcl_ldm_yaml y;
   if ((st = sdcl_vae_config_from_ldm (f, "first_stage_model.", &mf->vae, err))
-      || (st = sdcl_openclip_config_from_ldm (f, &mf->clip, err))
+      || (st = openclip_config (f, &mf->clip, err))
       || (st = sdcl_ldm_yaml_read (mf->path, &y, err))
       || (st = set_heads (&mf->unet, &y, mf->path, err)))
     return st;
