@@ -574,7 +574,7 @@ sdcl_sched_config_from_json (JsonObject *o, const char *file, sdcl_sched_config 
     g_strlcpy (c->timestep_spacing, spacings[spacing], sizeof c->timestep_spacing);
   c->prediction_type = prediction == 0 ? SDCL_PREDICTION_EPSILON
                        : prediction == 1 ? SDCL_PREDICTION_V : SDCL_PREDICTION_SAMPLE;
-  require_false (&r, "rescale_betas_zero_snr");
+  read_bool (&r, "rescale_betas_zero_snr", &c->rescale_betas_zero_snr);
   if (member (&r, "trained_betas"))
     reader_fail (&r, SDCL_ERR_UNSUPPORTED_MODEL, "trained_betas", "is set; sdcl supports only computed schedules");
   /* the cosine schedule ignores beta_start and beta_end */
@@ -832,7 +832,7 @@ sdcl_family_facts_from_ldm (const sdcl_st_file *f, sdcl_family_facts *facts)
   facts->second_text_encoder = any_name_with (f, "conditioner.embedders.1.", NULL, NULL);
   if ((t = sdcl_st_find (f, T "embeddings.token_embedding.weight")) && t->nd == 2)
     facts->text_hidden = (int) t->shape[1];
-  else if ((t = sdcl_st_find (f, "cond_stage_model.model.token_embedding.weight")) && t->nd == 2)
+  else if ((t = sdcl_st_find (f, SDCL_LDM_OPENCLIP_PREFIX "token_embedding.weight")) && t->nd == 2)
     facts->text_hidden = (int) t->shape[1];
   if ((t = sdcl_st_find (f, U "label_emb.0.0.weight")) && t->nd == 2)
     facts->add_embedding_in = (int) t->shape[1];

@@ -226,6 +226,74 @@ map_text (const char *p, char *out, size_t size)
   return false;
 }
 
+/* OpenCLIP resblock sub-modules (docs/diffusion.md §Text encoder names);
+ * attn.in_proj_* holds q, k and v at once (sdcl_ldm_openclip_in_proj). */
+static const rename_rule openclip_layer_rules[] = {
+  { "ln_1.", "layer_norm1." },   { "ln_2.", "layer_norm2." },
+  { "attn.out_proj.", "self_attn.out_proj." },
+  { "mlp.c_fc.", "mlp.fc1." },   { "mlp.c_proj.", "mlp.fc2." },
+};
+
+static const rename_rule openclip_top_rules[] = {
+  { "token_embedding.", "embeddings.token_embedding." },
+  { "ln_final.", "final_layer_norm." },
+};
+
+/* text_projection and logit_scale serve CLIP's image matching, not SD. */
+static bool
+map_openclip (const char *p, char *out, size_t size)
+{
+  int layer;
+  if (!strcmp (p, "positional_embedding"))
+    return format (out, size, "text_model.embeddings.position_embedding.weight");
+  if (take (&p, "transformer.") && take_index (&p, "resblocks", &layer))
+    {
+      char head[64];
+      g_snprintf (head, sizeof head, "text_model.encoder.layers.%d.", layer);
+      return apply_rules (openclip_layer_rules, G_N_ELEMENTS (openclip_layer_rules), true, head, p,
+                          out, size);
+    }
+  return apply_rules (openclip_top_rules, G_N_ELEMENTS (openclip_top_rules), true, "text_model.", p,
+                      out, size);
+}
+
+bool
+sdcl_ldm_unmap_openclip (const char *canonical, char *out, size_t size)
+{
+  const char *p = canonical;
+  int layer;
+  if (!take (&p, "text_model."))
+    return false;
+  if (!strcmp (p, "embeddings.position_embedding.weight"))
+    return format (out, size, SDCL_LDM_OPENCLIP_PREFIX "positional_embedding");
+  if (take (&p, "encoder.") && take_index (&p, "layers", &layer))
+    {
+      char head[96];
+      g_snprintf (head, sizeof head, SDCL_LDM_OPENCLIP_PREFIX "transformer.resblocks.%d.", layer);
+      const char *rest = p;
+      if (take (&rest, "self_attn.") && (rest[0] == 'q' || rest[0] == 'k' || rest[0] == 'v')
+          && g_str_has_prefix (rest + 1, "_proj."))
+        return format (out, size, "%sattn.in_proj_%s", head, rest + strlen ("q_proj."));
+      return apply_rules (openclip_layer_rules, G_N_ELEMENTS (openclip_layer_rules), false, head, p,
+                          out, size);
+    }
+  return apply_rules (openclip_top_rules, G_N_ELEMENTS (openclip_top_rules), false,
+                      SDCL_LDM_OPENCLIP_PREFIX, p, out, size);
+}
+
+bool
+sdcl_ldm_openclip_in_proj (const char *ldm_name, int *layer, const char **leaf)
+{
+  const char *p = ldm_name;
+  if (!take (&p, SDCL_LDM_OPENCLIP_PREFIX "transformer.") || !take_index (&p, "resblocks", layer)
+      || !take (&p, "attn.in_proj_"))
+    return false;
+  if (strcmp (p, "weight") && strcmp (p, "bias"))
+    return false;
+  *leaf = p;
+  return true;
+}
+
 bool
 sdcl_ldm_map_name_in (const sdcl_unet_desc *unet_names, const char *ldm_name, sdcl_component *comp,
                       char *out_name, size_t out_size)
@@ -245,6 +313,11 @@ sdcl_ldm_map_name_in (const sdcl_unet_desc *unet_names, const char *ldm_name, sd
     {
       *comp = SDCL_COMP_TEXT;
       return map_text (p, out_name, out_size);
+    }
+  if (take (&p, SDCL_LDM_OPENCLIP_PREFIX))
+    {
+      *comp = SDCL_COMP_TEXT;
+      return map_openclip (p, out_name, out_size);
     }
   return false;
 }

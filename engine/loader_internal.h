@@ -18,6 +18,7 @@
 
 #define SDCL_LDM_UNET_PREFIX "model.diffusion_model."
 #define SDCL_LDM_TEXT_PREFIX "cond_stage_model.transformer."
+#define SDCL_LDM_OPENCLIP_PREFIX "cond_stage_model.model."
 
 /* ---- names (ldm_map.c) ---- */
 
@@ -31,6 +32,13 @@ bool sdcl_ldm_unmap_name (sdcl_component comp, const char *canonical, int unet_l
 /* sdcl_ldm_map_name and sdcl_ldm_unmap_name with the UNet's naming tree
  * (sdcl_unet_describe_names) built once by the caller, e.g. for all the
  * tensors of a file. */
+/* True for an OpenCLIP resblock's fused q/k/v (`...resblocks.<layer>.attn.
+ * in_proj_<leaf>`, leaf "weight" or "bias"): rows [0, D) are q, [D, 2D) k,
+ * [2D, 3D) v; sdcl_ldm_map_name_in maps no such name. */
+bool sdcl_ldm_openclip_in_proj (const char *ldm_name, int *layer, const char **leaf);
+/* The OpenCLIP single-file name holding a canonical text tensor (q, k and
+ * v name their fused in_proj). */
+bool sdcl_ldm_unmap_openclip (const char *canonical, char *out, size_t size);
 bool sdcl_ldm_map_name_in (const sdcl_unet_desc *unet_names, const char *ldm_name,
                            sdcl_component *comp, char *out, size_t out_size);
 bool sdcl_ldm_unmap_name_in (const sdcl_unet_desc *unet_names, sdcl_component comp,
@@ -69,6 +77,22 @@ sdcl_status sdcl_unet_config_from_ldm (const sdcl_st_file *f, sdcl_unet_config *
 sdcl_status sdcl_vae_config_from_ldm (const sdcl_st_file *f, const char *prefix,
                                       sdcl_vae_config *c, sdcl_error *err);
 sdcl_status sdcl_clip_config_from_ldm (const sdcl_st_file *f, sdcl_clip_config *c, sdcl_error *err);
+
+/* What the LDM inference config beside a single file says (ldm_yaml.c). */
+typedef struct {
+  bool found;                  /* <name>.yaml exists beside <name>.safetensors */
+  bool has_prediction;
+  sdcl_prediction prediction;  /* parameterization: "eps" / "v" */
+  int num_head_channels;       /* 0: not given */
+  int num_heads;               /* 0: not given */
+} sdcl_ldm_yaml;
+
+/* Reads <model_path minus extension>.yaml if it exists (out->found false
+ * otherwise, SDCL_OK).  Errors name the yaml file and the bad key. */
+sdcl_status sdcl_ldm_yaml_read (const char *model_path, sdcl_ldm_yaml *out, sdcl_error *err);
+/* The same over text (`label` names it in messages); out->found is true. */
+sdcl_status sdcl_ldm_yaml_parse (const char *text, size_t len, const char *label, sdcl_ldm_yaml *out,
+                                 sdcl_error *err);
 
 /* ---- family detection (configs.c; the decision is families/family.c) ---- */
 

@@ -105,6 +105,20 @@ free_network (sdcl_model *m, sdcl_net net)
     }
 }
 
+/* sdcl_model_params.prediction over what the files say; a single file's
+ * native size follows its prediction type. */
+static void
+override_prediction (sdcl_model_files *mf, sdcl_prediction_choice choice)
+{
+  if (choice == SDCL_PREDICTION_FROM_MODEL)
+    return;
+  mf->sched.prediction_type = choice == SDCL_PREDICTION_FORCE_V ? SDCL_PREDICTION_V
+                                                                 : SDCL_PREDICTION_EPSILON;
+  mf->prediction_source = "model parameters";
+  if (mf->single_file)
+    sdcl_family_single_file_size (mf);
+}
+
 /* Everything but device_bytes: what the files alone say. */
 static void
 fill_info_from_files (const sdcl_model_files *mf, sdcl_model_info *info)
@@ -118,6 +132,7 @@ fill_info_from_files (const sdcl_model_files *mf, sdcl_model_info *info)
   info->native_resolution = mf->unet.sample_size * info->vae_scale_factor;
   info->prediction = mf->sched.prediction_type;
   info->scheduler_ignored_keys = mf->sched.ignored_keys;
+  info->prediction_source = mf->prediction_source;
   info->n_parameters = count_parameters (mf->unet_w) + count_parameters (mf->vae_w)
                        + count_parameters (mf->text_w);
   info->device_bytes = 0;
@@ -244,6 +259,9 @@ sdcl_model_load (sdcl_ctx *ctx, const char *path, const sdcl_model_params *param
   if (params->residency != SDCL_RESIDENCY_RESIDENT && params->residency != SDCL_RESIDENCY_LEAN
       && params->residency != SDCL_RESIDENCY_STREAM)
     return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT, "unknown residency %d", params->residency);
+  if (params->prediction != SDCL_PREDICTION_FROM_MODEL && params->prediction != SDCL_PREDICTION_FORCE_EPSILON
+      && params->prediction != SDCL_PREDICTION_FORCE_V)
+    return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT, "unknown prediction choice %d", params->prediction);
 
   sdcl_error_clear (err);
   sdcl_model *m = g_new0 (sdcl_model, 1);
@@ -251,7 +269,10 @@ sdcl_model_load (sdcl_ctx *ctx, const char *path, const sdcl_model_params *param
   g_mutex_lock (&ctx->run_lock);
   sdcl_status st = sdcl_model_files_open (path, &m->files, err);
   if (st == SDCL_OK)
-    m->family = m->files->family_desc;
+    {
+      m->family = m->files->family_desc;
+      override_prediction (m->files, params->prediction);
+    }
   if (st == SDCL_OK)
     st = load_tokenizer (m->files, params->tokenizer_dir, &m->tokenizer, err);
   m->wtype = params->weights == SDCL_WEIGHTS_F16 ? SDCL_WT_F16 : SDCL_WT_F32;

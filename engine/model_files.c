@@ -5,6 +5,7 @@
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
+#include <stdio.h>
 #include <string.h>
 
 #include <gio/gio.h>
@@ -69,8 +70,10 @@ check_ldm_names_present (const sdcl_model_files *mf, const sdcl_wset *ws, sdcl_c
     {
       char ldm[256];
       bool conv_1x1;
+      bool openclip = comp == SDCL_COMP_TEXT && mf->family == SDCL_FAMILY_SD2;
       if (sdcl_wset_find (ws, specs[i].name)
-          || !sdcl_ldm_unmap_name_in (names, comp, specs[i].name, ldm, sizeof ldm, &conv_1x1))
+          || !(openclip ? sdcl_ldm_unmap_openclip (specs[i].name, ldm, sizeof ldm)
+                        : sdcl_ldm_unmap_name_in (names, comp, specs[i].name, ldm, sizeof ldm, &conv_1x1)))
         continue;
       st = sdcl_fail (err, SDCL_ERR_MODEL_FORMAT, "missing tensor %s (%s in diffusers' naming) in %s of %s",
                       ldm, specs[i].name, sdcl_wset_component (ws), mf->path);
@@ -231,6 +234,42 @@ detect_family (sdcl_model_files *mf, const sdcl_family_facts *facts, sdcl_error 
 
 /* ---- single LDM file --------------------------------------------------- */
 
+/* An OpenCLIP fused in_proj becomes q, k and v views of its three row
+ * blocks (same bytes, no copy). */
+static sdcl_status
+split_in_proj (sdcl_wset *ws, const sdcl_st_tensor *t, int layer, const char *leaf,
+               const sdcl_st_file *f, sdcl_error *err)
+{
+  if (t->nd < 1 || t->shape[0] % 3 || t->nd > 2)
+    return sdcl_fail (err, SDCL_ERR_MODEL_FORMAT, "%s: tensor %s has %d dimensions and %lld rows; "
+                      "a fused q/k/v needs 1 or 2 and a multiple of 3", sdcl_st_path (f), t->name,
+                      t->nd, t->nd ? (long long) t->shape[0] : 0LL);
+  static const char qkv[] = "qkv";
+  for (int i = 0; i < 3; i++)
+    {
+      sdcl_st_tensor v = *t;
+      v.shape[0] = t->shape[0] / 3;
+      v.n_elements = t->n_elements / 3;
+      v.nbytes = t->nbytes / 3;
+      v.data = (const char *) t->data + i * v.nbytes;
+      char canonical[128];
+      g_snprintf (canonical, sizeof canonical, "text_model.encoder.layers.%d.self_attn.%c_proj.%s",
+                  layer, qkv[i], leaf);
+      sdcl_status st = sdcl_wset_add (ws, canonical, &v, f, err);
+      if (st)
+        return st;
+    }
+  return SDCL_OK;
+}
+
+/* The text layer a canonical name belongs to, -1 for none. */
+static int
+text_layer_of (const char *canonical)
+{
+  int layer;
+  return sscanf (canonical, "text_model.encoder.layers.%d.", &layer) == 1 ? layer : -1;
+}
+
 static sdcl_status
 map_ldm_tensors (sdcl_model_files *mf, const sdcl_st_file *f, sdcl_error *err)
 {
@@ -244,9 +283,15 @@ map_ldm_tensors (sdcl_model_files *mf, const sdcl_st_file *f, sdcl_error *err)
       const sdcl_st_tensor *t = sdcl_st_at (f, i);
       sdcl_component comp;
       char canonical[256];
-      if (!sdcl_ldm_map_name_in (names, t->name, &comp, canonical, sizeof canonical))
+      int layer;
+      const char *leaf;
+      /* the text layers past the ones run (SD 2.x's last) are not loaded */
+      if (sdcl_ldm_openclip_in_proj (t->name, &layer, &leaf))
+        st = layer < mf->clip.n_layers ? split_in_proj (mf->text_w, t, layer, leaf, f, err) : SDCL_OK;
+      else if (!sdcl_ldm_map_name_in (names, t->name, &comp, canonical, sizeof canonical))
         continue;   /* EMA copies, schedules, position_ids, ... */
-      st = add_tensor (sets[comp], comp, canonical, t, f, err);
+      else if (comp != SDCL_COMP_TEXT || text_layer_of (canonical) < mf->clip.n_layers)
+        st = add_tensor (sets[comp], comp, canonical, t, f, err);
     }
   sdcl_unet_desc_free (names);
   return st;
@@ -267,6 +312,7 @@ open_single_file (sdcl_model_files *mf, sdcl_error *err)
       || (st = detect_family (mf, &facts, err))
       || (st = mf->family_desc->ldm_configs (f, mf, err)))
     return st;
+  mf->clip.pad_token_id = mf->family_desc->pad_token_id;
   mf->unet_w = sdcl_wset_new ("unet", mf->path);
   mf->vae_w = sdcl_wset_new ("vae", mf->path);
   mf->text_w = sdcl_wset_new ("text_encoder", mf->path);
@@ -591,9 +637,12 @@ read_scheduler (sdcl_model_files *mf, sdcl_error *err)
   char *path = g_build_filename (mf->path, "scheduler", "scheduler_config.json", NULL);
   sdcl_status st = SDCL_OK;
   mf->family_desc->default_sched (&mf->sched);   /* a folder without one gets the family's */
+  mf->prediction_source = "family default";
   if (sdcl_file_exists (path))
-    st = read_config (mf->path, "scheduler", "scheduler_config.json",
-                      parse_sched, &mf->sched, err);
+    {
+      mf->prediction_source = "scheduler config";
+      st = read_config (mf->path, "scheduler", "scheduler_config.json", parse_sched, &mf->sched, err);
+    }
   g_free (path);
   return st;
 }
@@ -643,7 +692,9 @@ open_folder (sdcl_model_files *mf, sdcl_error *err)
                                        err)))
     return st;
   folder_facts (mf, second_text_encoder, &facts);
-  if ((st = detect_family (mf, &facts, err))
+  if (!(st = detect_family (mf, &facts, err)))
+    mf->clip.pad_token_id = mf->family_desc->pad_token_id;
+  if (st
       || (st = check_configs_against_shapes (mf, err)) || (st = check_all_specs (mf, err))
       || (st = read_scheduler (mf, err)))
     return st;

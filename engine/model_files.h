@@ -72,6 +72,7 @@ typedef struct {
   sdcl_prediction prediction_type;
   int steps_offset;
   bool set_alpha_to_one;
+  bool rescale_betas_zero_snr;               /* docs/diffusion.md §Zero terminal SNR */
   /* "leading" | "linspace" | "trailing", or "" when scheduler_config.json has
    * no timestep_spacing key: diffusers' from_config then gives every sampler
    * class its own default (DDIM/LCM leading, Euler/Euler a/DPM++ linspace),
@@ -133,6 +134,7 @@ typedef struct {
   sdcl_sched_config sched;
   sdcl_wset *unet_w, *vae_w, *text_w;
   char *vocab_path, *merges_path;            /* NULL when the model has no tokenizer/ */
+  const char *prediction_source;             /* static text, as sdcl_model_info's */
   /* internal: open safetensors files */
   sdcl_st_file **files;
   int n_files;

@@ -56,6 +56,10 @@ uint64_t sdcl_unet_largest_buffer (const sdcl_unet *m, int64_t batch, int64_t lh
 /* x [B, in_channels, h, w], one timestep per batch entry (float),
  * context [B, T, cross_attention_dim] -> out [B, out_channels, h, w]
  * (allocated here). */
+/* For an LCM-distilled UNet (time_cond_proj_dim > 0): the guidance value w
+ * (guidance scale − 1) its time embedding is conditioned on in the next
+ * forward passes.  No effect on other UNets. */
+void sdcl_unet_set_guidance (sdcl_unet *m, float w);
 sdcl_status sdcl_unet_forward (sdcl_unet *m, const sdcl_t *x, const float *timesteps,
                                const sdcl_t *context, const volatile int *cancel, sdcl_t *out,
                                sdcl_error *err);

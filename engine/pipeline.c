@@ -104,10 +104,10 @@ acquire (sdcl_run *r, sdcl_net net, sdcl_error *err)
 sdcl_status
 sdcl_run_check_params (const sdcl_model *m, const sdcl_gen_params *p, sdcl_error *err)
 {
-  if (m->files->unet.time_cond_proj_dim > 0)
-    return sdcl_fail (err, SDCL_ERR_UNSUPPORTED_MODEL,
-                      "LCM-distilled UNets (time_cond_proj_dim %d) are not supported yet",
-                      m->files->unet.time_cond_proj_dim);
+  if (m->files->unet.time_cond_proj_dim > 0 && p->sampler != SDCL_SAMPLER_LCM)
+    return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT,
+                      "an LCM-distilled UNet (time_cond_proj_dim %d) runs with the lcm sampler only, "
+                      "got %s", m->files->unet.time_cond_proj_dim, sdcl_sampler_name (p->sampler));
   if (p->steps < 1 || p->steps > SDCL_MAX_STEPS)
     return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT, "steps must be 1..%d, got %d",
                       SDCL_MAX_STEPS, p->steps);
@@ -244,7 +244,11 @@ denoise_step (sdcl_run *r, int i, float *host_in, float *host_out, sdcl_error *e
   sdcl_t_upload (r->cl, &x, host_in);
   sdcl_status st = sdcl_cl_check (r->cl, err);
   if (st == SDCL_OK)
-    st = sdcl_unet_forward (r->model->unet, &x, t, &r->text.states, r->p->cancel, &eps, err);
+    {
+      /* LCM-distilled UNets take the guidance as an embedding instead of CFG */
+      sdcl_unet_set_guidance (r->model->unet, r->p->guidance - 1.0f);
+      st = sdcl_unet_forward (r->model->unet, &x, t, &r->text.states, r->p->cancel, &eps, err);
+    }
   sdcl_t_release (r->cl, &x);
   if (st != SDCL_OK)
     return st;
@@ -559,7 +563,8 @@ sdcl_run_setup (sdcl_run *r, sdcl_model *m, const sdcl_gen_params *p, int width,
   r->lw = width / f;
   r->plane = (int64_t) r->lh * r->lw;
   r->numel = r->lc * r->plane;
-  r->cfg = p->guidance > 1.0f;
+  /* guidance <= 1 is no guidance (diffusers); a distilled UNet embeds it */
+  r->cfg = p->guidance > 1.0f && m->files->unet.time_cond_proj_dim == 0;
   r->batch = r->cfg ? 2 : 1;
   r->latents = g_new0 (float, r->numel);
   r->x0 = g_new0 (float, r->numel);

@@ -165,6 +165,45 @@ training_betas (const sdcl_sched_config *cfg, float *betas, sdcl_error *err)
   return SDCL_OK;
 }
 
+/* torch's CPU cumprod of float32 factors: accumulated in double, each
+ * prefix rounded. */
+static void
+cumprod_f32 (const float *x, int n, float *out)
+{
+  double product = 1.0;
+  for (int i = 0; i < n; i++)
+    {
+      product *= (double) x[i];
+      out[i] = (float) product;
+    }
+}
+
+/* Shifts and scales sqrt(ā) so that its last value is 0 and its first is
+ * kept, then turns it back into betas, in float32 as diffusers does
+ * (docs/diffusion.md §Zero terminal SNR). */
+static void
+rescale_zero_terminal_snr (float *betas, int T)
+{
+  float *alphas = g_new (float, T), *bar = g_new (float, T);
+  for (int i = 0; i < T; i++)
+    alphas[i] = 1.0f - betas[i];
+  cumprod_f32 (alphas, T, bar);
+  for (int i = 0; i < T; i++)
+    bar[i] = sqrtf (bar[i]);
+  float first = bar[0], last = bar[T - 1];
+  float scale = first / (first - last);
+  for (int i = 0; i < T; i++)
+    {
+      bar[i] = (bar[i] - last) * scale;
+      bar[i] = bar[i] * bar[i];
+    }
+  betas[0] = 1.0f - bar[0];
+  for (int i = 1; i < T; i++)
+    betas[i] = 1.0f - bar[i] / bar[i - 1];
+  g_free (alphas);
+  g_free (bar);
+}
+
 /* alphas_cumprod = cumprod(1 - betas): float32 factors, torch's CPU cumprod
  * accumulates in double and rounds each prefix. */
 static sdcl_status
@@ -174,6 +213,8 @@ training_schedule (sdcl_sched *s, sdcl_error *err)
   sdcl_status st = training_betas (&s->cfg, betas, err);
   if (st != SDCL_OK)
     return st;
+  if (s->cfg.rescale_betas_zero_snr)
+    rescale_zero_terminal_snr (betas, s->T);
   double product = 1.0;
   for (int i = 0; i < s->T; i++)
     {
@@ -184,11 +225,15 @@ training_schedule (sdcl_sched *s, sdcl_error *err)
   return SDCL_OK;
 }
 
-/* sigma_t = sqrt((1 - ā_t) / ā_t), float32 as torch computes it. */
+/* sigma_t = sqrt((1 - ā_t) / ā_t), float32 as torch computes it.  With a
+ * zero terminal SNR the last ā is 0; the sigma-based samplers then use
+ * 2^-24 there, as diffusers' do, for a finite largest sigma. */
 static float
 train_sigma (const sdcl_sched *s, int t)
 {
   float a = s->alphas_cumprod[t];
+  if (a == 0.0f && s->cfg.rescale_betas_zero_snr)
+    a = 0x1p-24f;
   return sqrtf ((1.0f - a) / a);
 }
 

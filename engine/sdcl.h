@@ -144,6 +144,16 @@ typedef enum {
   SDCL_PREDICTION_SAMPLE
 } sdcl_prediction;
 
+/* What sdcl_model_params.prediction asks for.  A diffusers folder says its
+ * prediction type in scheduler_config.json, a single file only through the
+ * LDM .yaml beside it; without either sdcl uses the family's default
+ * (epsilon) and says so in sdcl_model_info.prediction_source. */
+typedef enum {
+  SDCL_PREDICTION_FROM_MODEL = 0,
+  SDCL_PREDICTION_FORCE_EPSILON,
+  SDCL_PREDICTION_FORCE_V
+} sdcl_prediction_choice;
+
 typedef enum {
   SDCL_WEIGHTS_F16 = 0, /* weights stored as half on the device, computed in fp32 */
   SDCL_WEIGHTS_F32
@@ -189,6 +199,10 @@ typedef struct {
   const char *tokenizer_dir;
   /* Default SDCL_RESIDENCY_RESIDENT. */
   sdcl_residency residency;
+  /* Default SDCL_PREDICTION_FROM_MODEL; the others override whatever the
+   * model's files say (a single file's native size follows: SD 2.x v
+   * models are 768 px). */
+  sdcl_prediction_choice prediction;
 } sdcl_model_params;
 
 typedef struct {
@@ -200,6 +214,9 @@ typedef struct {
   int vae_scale_factor;        /* pixels per latent cell (8 for SD) */
   int native_resolution;       /* pixels, e.g. 512 for SD 1.5 */
   sdcl_prediction prediction;
+  /* Where `prediction` comes from: "scheduler config", "yaml" (the LDM
+   * config beside a single file), "model parameters" or "family default". */
+  const char *prediction_source;
   uint64_t n_parameters;
   uint64_t device_bytes;       /* weight bytes on the device when the info is taken: every
                                 * network when resident, 0 between the runs of a

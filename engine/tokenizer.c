@@ -15,7 +15,9 @@
  *     makes transformers also accept it after lowercasing ("<|STARTOFTEXT|>");
  *     sdcl reads no tokenizer_config.json.
  *   - SD 2.x tokenizers register "!" as the pad token, which makes every
- *     literal "!" a separate id 0 in transformers; sdcl does not do that.
+ *     literal "!" a separate id 0 in transformers; sdcl does the same for
+ *     a pad token other than <|endoftext|> when padding (encode_clip), not
+ *     in sdcl_tokenizer_encode.
  *   - Characters newer than GLib's Unicode tables are symbols to sdcl.
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later
@@ -105,31 +107,37 @@ encode_segment (encoder *enc, const char *segment, gsize len)
   g_free (text);
 }
 
+/* A literal that is one token: BOS, EOS, and a registered pad token. */
+typedef struct {
+  const char *text;
+  int32_t id;
+} special_token;
+
 /* Special tokens are found in the raw text, before normalisation, and never
- * go through BPE. */
+ * go through BPE.  The earliest occurrence wins. */
 static const char *
-find_special_token (const char *text, int32_t *id, gsize *len)
+find_special_token (const char *text, const special_token *specials, int n, int32_t *id, gsize *len)
 {
-  const char *bos = strstr (text, SDCL_BOS_TOKEN);
-  const char *eos = strstr (text, SDCL_EOS_TOKEN);
-  if (bos && (!eos || bos < eos))
+  const char *best = NULL;
+  for (int i = 0; i < n; i++)
     {
-      *id = SDCL_CLIP_BOS;
-      *len = strlen (SDCL_BOS_TOKEN);
-      return bos;
+      const char *at = specials[i].text ? strstr (text, specials[i].text) : NULL;
+      if (at && (!best || at < best))
+        {
+          best = at;
+          *id = specials[i].id;
+          *len = strlen (specials[i].text);
+        }
     }
-  if (eos)
-    {
-      *id = SDCL_CLIP_EOS;
-      *len = strlen (SDCL_EOS_TOKEN);
-      return eos;
-    }
-  return NULL;
+  return best;
 }
 
 static GArray *
-encode_all (const sdcl_tokenizer *tok, const char *text)
+encode_all (const sdcl_tokenizer *tok, const char *text, const char *pad_text, int32_t pad_id)
 {
+  const special_token specials[] = {
+    { SDCL_BOS_TOKEN, SDCL_CLIP_BOS }, { SDCL_EOS_TOKEN, SDCL_CLIP_EOS }, { pad_text, pad_id },
+  };
   char *valid = sdcl_text_make_valid_utf8 (text);
   encoder enc = { .tok = tok, .ids = g_array_new (FALSE, FALSE, sizeof (int32_t)),
                   .word = g_string_new (NULL) };
@@ -137,7 +145,8 @@ encode_all (const sdcl_tokenizer *tok, const char *text)
   const char *special;
   int32_t special_id;
   gsize special_len;
-  while ((special = find_special_token (rest, &special_id, &special_len)))
+  while ((special = find_special_token (rest, specials, G_N_ELEMENTS (specials), &special_id,
+                                        &special_len)))
     {
       encode_segment (&enc, rest, (gsize) (special - rest));
       g_array_append_val (enc.ids, special_id);
@@ -150,12 +159,13 @@ encode_all (const sdcl_tokenizer *tok, const char *text)
   return enc.ids;
 }
 
-int
-sdcl_tokenizer_encode (const sdcl_tokenizer *tok, const char *text, int32_t *ids, int max_ids)
+static int
+encode_with (const sdcl_tokenizer *tok, const char *text, const char *pad_text, int32_t pad_id,
+             int32_t *ids, int max_ids)
 {
   if (!tok || max_ids < 0 || (max_ids > 0 && !ids))
     return -1;
-  GArray *all = encode_all (tok, text ? text : "");
+  GArray *all = encode_all (tok, text ? text : "", pad_text, pad_id);
   int n = all->len <= INT_MAX ? (int) all->len : -1;
   if (n > 0 && max_ids > 0)
     memcpy (ids, all->data, (size_t) MIN (n, max_ids) * sizeof (int32_t));
@@ -164,11 +174,32 @@ sdcl_tokenizer_encode (const sdcl_tokenizer *tok, const char *text, int32_t *ids
 }
 
 int
+sdcl_tokenizer_encode (const sdcl_tokenizer *tok, const char *text, int32_t *ids, int max_ids)
+{
+  return encode_with (tok, text, NULL, 0, ids, max_ids);
+}
+
+/* The pad token's literal when the tokenizer registers it as a special
+ * token (SD 2.x's "!"), NULL for <|endoftext|> or a token that is no
+ * plain literal (BPE symbols carry a </w> suffix or byte stand-ins). */
+static const char *
+pad_literal (const sdcl_tokenizer *tok, int32_t pad_id)
+{
+  const char *t = pad_id == SDCL_CLIP_EOS ? NULL : sdcl_tokenizer_token (tok, pad_id);
+  if (!t || !*t || strstr (t, "</w>"))
+    return NULL;
+  for (const char *c = t; *c; c++)
+    if (*c < 0x21 || *c > 0x7e)
+      return NULL;
+  return t;
+}
+
+int
 sdcl_tokenizer_encode_clip (const sdcl_tokenizer *tok, const char *text, int32_t pad_id,
                             int32_t out[SDCL_CLIP_CONTEXT])
 {
   enum { MAX_CONTENT = SDCL_CLIP_CONTEXT - 2 };
-  int n = sdcl_tokenizer_encode (tok, text, out + 1, MAX_CONTENT);
+  int n = encode_with (tok, text, pad_literal (tok, pad_id), pad_id, out + 1, MAX_CONTENT);
   int kept = CLAMP (n, 0, MAX_CONTENT);
   out[0] = SDCL_CLIP_BOS;
   out[kept + 1] = SDCL_CLIP_EOS;

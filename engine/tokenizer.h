@@ -37,7 +37,9 @@ void sdcl_tokenizer_free (sdcl_tokenizer *tok);
 int sdcl_tokenizer_encode (const sdcl_tokenizer *tok, const char *text, int32_t *ids, int max_ids);
 
 /* The 77-id sequence diffusers feeds CLIP: BOS, the first 75 ids, EOS, then
- * `pad_id` up to 77.  Returns the number of content ids before truncation. */
+ * `pad_id` up to 77.  A pad token other than <|endoftext|> is a special
+ * token, as SD 2.x's tokenizer registers "!": its literal in the prompt
+ * becomes pad_id.  Returns the number of content ids before truncation. */
 int sdcl_tokenizer_encode_clip (const sdcl_tokenizer *tok, const char *text, int32_t pad_id,
                                 int32_t out[SDCL_CLIP_CONTEXT]);
 

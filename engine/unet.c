@@ -9,9 +9,9 @@
  * depth per level, cross-attention width.  Projections may be 1x1 convs
  * (SD1) or linears (SD2/SDXL): both are loaded as the same [C, C] matrix and
  * applied to the token layout.  Attention logits and softmax are always
- * fp32 (op_attention), which is what `upcast_attention` asks for.  An LCM
- * UNet's time_cond_proj is not used: nets.h passes no guidance embedding,
- * and without one the reference skips it too.
+ * fp32 (op_attention), which is what `upcast_attention` asks for.  An
+ * LCM-distilled UNet (time_cond_proj_dim) adds cond_proj of a sinusoidal
+ * guidance embedding to the timestep embedding (sdcl_unet_set_guidance).
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
@@ -78,6 +78,8 @@ struct sdcl_unet {
   sdcl_wtype wtype;
   nn_weights weights;         /* everything not streamed */
   nn_linear time_linear_1, time_linear_2;
+  nn_linear cond_proj;        /* LCM-distilled UNets only (cfg.time_cond_proj_dim > 0) */
+  float guidance_w;           /* what cond_proj embeds (sdcl_unet_set_guidance) */
   nn_conv conv_in;
   unet_block *down, *up;      /* cfg.n_levels each */
   nn_resnet mid_resnets[2];
@@ -321,6 +323,9 @@ sdcl_unet_new (sdcl_cl *cl, const sdcl_wset *ws, const sdcl_unet_config *cfg, sd
                   "time_embedding.linear_1");
   nn_linear_load (&ld, &m->time_linear_2, cfg->time_embed_dim, cfg->time_embed_dim, true,
                   "time_embedding.linear_2");
+  if (cfg->time_cond_proj_dim > 0)
+    nn_linear_load (&ld, &m->cond_proj, cfg->time_cond_proj_dim, time_dim, false,
+                    "time_embedding.cond_proj");
   int64_t ch = cfg->block_out_channels[0];
   nn_conv_load (&ld, &m->conv_in, cfg->in_channels, ch, 3, "conv_in");
   for (int i = 0; i < m->desc->n_blocks; i++)
@@ -467,6 +472,49 @@ timestep_embedding (const sdcl_unet_config *c, const float *timesteps, int batch
     }
 }
 
+/* The guidance embedding of an LCM-distilled UNet (docs/diffusion.md
+ * §LCM-distilled UNets): sin then cos of 1000 w · exp(−i log(10000) /
+ * (half − 1)), float32, zero-padded to an odd width, [B, dim]. */
+static void
+guidance_embedding (float w, int batch, int64_t dim, float *out)
+{
+  int64_t half = dim / 2;
+  float step = logf (10000.0f) / (float) (half - 1);
+  float scaled = w * 1000.0f;
+  for (int64_t i = 0; i < half; i++)
+    {
+      float arg = scaled * expf ((float) i * -step);
+      out[i] = sinf (arg);
+      out[half + i] = cosf (arg);
+    }
+  if (dim % 2)
+    out[dim - 1] = 0.0f;
+  for (int b = 1; b < batch; b++)
+    memcpy (out + b * dim, out, dim * sizeof (float));
+}
+
+void
+sdcl_unet_set_guidance (sdcl_unet *m, float w)
+{
+  m->guidance_w = w;
+}
+
+/* timestep embedding + cond_proj(guidance embedding) for LCM-distilled UNets. */
+static sdcl_t
+add_guidance_condition (sdcl_unet *m, sdcl_t *emb, int batch)
+{
+  int64_t dim = m->cfg.time_cond_proj_dim;
+  float *host = g_new (float, batch * dim);
+  guidance_embedding (m->guidance_w, batch, dim, host);
+  sdcl_t w;
+  sdcl_t_from_host (m->cl, &w, 2, (int64_t[]){ batch, dim }, host);
+  g_free (host);
+  sdcl_t sum = nn_linear_forward (m->cl, &m->cond_proj, &w, SDCL_ACT_NONE, emb);
+  sdcl_t_release (m->cl, &w);
+  sdcl_t_release (m->cl, emb);
+  return sum;
+}
+
 /* SiLU(linear_2(SiLU(linear_1(embedding)))) [B, time_embed_dim]: every
  * resnet applies SiLU to the time embedding first, so it is done once. */
 static sdcl_t
@@ -478,6 +526,8 @@ time_embedding_forward (sdcl_unet *m, const float *timesteps, int batch)
   sdcl_t emb;
   sdcl_t_from_host (m->cl, &emb, 2, (int64_t[]){ batch, dim }, host);
   g_free (host);
+  if (m->cfg.time_cond_proj_dim > 0)
+    emb = add_guidance_condition (m, &emb, batch);
 
   sdcl_t hidden = nn_linear_forward (m->cl, &m->time_linear_1, &emb, SDCL_ACT_SILU, NULL);
   sdcl_t_release (m->cl, &emb);

@@ -176,8 +176,12 @@ sdcl_wset_require (const sdcl_wset *ws, const char *name, int nd, const int64_t 
       bool wildcard = false;
       for (int i = 0; i < nd; i++)
         wildcard |= shape[i] < 0;
-      sdcl_fail (err, SDCL_ERR_MODEL_FORMAT, "tensor %s in %s of %s has shape %s, expected %s%s",
-                 name, ws->component, e->origin, got, want, wildcard ? " (-1: any)" : "");
+      /* a single file's own name is the one its owner can look for */
+      bool renamed = strcmp (e->origin_name, name) != 0;
+      sdcl_fail (err, SDCL_ERR_MODEL_FORMAT, "tensor %s%s%s%s in %s of %s has shape %s, expected %s%s",
+                 renamed ? e->origin_name : name, renamed ? " (" : "", renamed ? name : "",
+                 renamed ? " in diffusers' naming)" : "", ws->component, e->origin, got, want,
+                 wildcard ? " (-1: any)" : "");
       return NULL;
     }
   return &e->t;

@@ -116,11 +116,11 @@ cmd_devices (int argc, char **argv)
 /* ---- shared options ---------------------------------------------------- */
 
 typedef struct {
-  char *model, *device, *precision, *cache_dir, *tokenizer, *residency;
+  char *model, *device, *precision, *cache_dir, *tokenizer, *residency, *prediction;
   sdcl_residency default_residency;   /* when --residency is not given */
 } model_opts;
 
-#define N_MODEL_ENTRIES 7
+#define N_MODEL_ENTRIES 8
 
 static void
 model_entries (model_opts *o, GOptionEntry out[N_MODEL_ENTRIES])
@@ -141,6 +141,9 @@ model_entries (model_opts *o, GOptionEntry out[N_MODEL_ENTRIES])
       "stream: lean, and the UNet's deepest blocks uploaded layer by layer at every step "
       "(least memory, a little slower); resident: all loaded at once (default for info)",
       "MODE" },
+    { "prediction", 0, 0, G_OPTION_ARG_STRING, &o->prediction,
+      "What the model predicts: eps or v (default: its scheduler config or the .yaml beside a "
+      "single file, else the family's default, eps; SD 2.x 768-v files need v)", "eps|v" },
     { NULL },
   };
   memcpy (out, entries, sizeof entries);
@@ -155,6 +158,7 @@ model_opts_clear (model_opts *o)
   g_free (o->cache_dir);
   g_free (o->tokenizer);
   g_free (o->residency);
+  g_free (o->prediction);
 }
 
 /* Creates the context and loads the model; on failure prints and returns
@@ -192,6 +196,15 @@ open_model (model_opts *o, bool inpainting, sdcl_ctx **ctx, sdcl_model **model)
     {
       fprintf (stderr, "sdcl: --residency must be lean, stream or resident, not '%s'\n",
                o->residency);
+      return EXIT_USAGE;
+    }
+  if (o->prediction && strcmp (o->prediction, "v") == 0)
+    mp.prediction = SDCL_PREDICTION_FORCE_V;
+  else if (o->prediction && strcmp (o->prediction, "eps") == 0)
+    mp.prediction = SDCL_PREDICTION_FORCE_EPSILON;
+  else if (o->prediction)
+    {
+      fprintf (stderr, "sdcl: --prediction must be eps or v, not '%s'\n", o->prediction);
       return EXIT_USAGE;
     }
 
@@ -237,11 +250,12 @@ cmd_info (int argc, char **argv)
       sdcl_model_get_info (model, &info);
       sdcl_ctx_get_device (ctx, &dev);
       printf ("model:        %s\nfamily:       %s (%s layout)\nunet inputs:  %d channels%s\n"
-              "native size:  %d px\nprediction:   %s\nparameters:   %.1f M\n"
+              "native size:  %d px\nprediction:   %s (%s)\nparameters:   %.1f M\n"
               "device:       %s, %.1f MiB of weights\n",
               mo.model, info.family_name, info.layout, info.unet_in_channels,
               info.unet_in_channels == 9 ? " (inpainting)" : "", info.native_resolution,
               info.prediction == SDCL_PREDICTION_V ? "v" : info.prediction == SDCL_PREDICTION_SAMPLE ? "sample" : "epsilon",
+              info.prediction_source,
               info.n_parameters / 1e6, dev.name, info.device_bytes / 1048576.0);
       if (info.scheduler_ignored_keys[0])
         printf ("note:         scheduler config keys sdcl ignores: %s\n",

@@ -73,6 +73,15 @@ sdcl_family_refuse (const char *path, const char *found, const char *what, sdcl_
 }
 
 void
+sdcl_family_single_file_size (sdcl_model_files *mf)
+{
+  const sdcl_family_desc *d = mf->family_desc;
+  int px = mf->sched.prediction_type == SDCL_PREDICTION_V && d->native_resolution_v
+           ? d->native_resolution_v : d->native_resolution;
+  mf->unet.sample_size = px >> (mf->vae.n_levels - 1);
+}
+
+void
 sdcl_conditioning_clear (sdcl_cl *cl, sdcl_conditioning *c)
 {
   sdcl_t_release (cl, &c->states);

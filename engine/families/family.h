@@ -90,7 +90,9 @@ struct sdcl_family_desc {
   /* Published values a single file does not hold (its folder configs
    * do: UNet sample_size, VAE scaling_factor). */
   int native_resolution;         /* pixels per side the model was trained at */
+  int native_resolution_v;       /* the same for its v-prediction models, 0: as above */
   float latent_scaling_factor;   /* latents = factor x VAE posterior sample */
+  int pad_token_id;              /* what the family's tokenizer pads prompts with */
 
   /* A single file holds no configs: mf->vae, mf->clip and mf->sched from
    * its tensor shapes and the family's published values and defaults
@@ -127,12 +129,26 @@ const sdcl_family_desc *sdcl_family_lookup (sdcl_family id);
 sdcl_status sdcl_family_decide (const sdcl_family_facts *facts, const char *path,
                                 sdcl_family *family, sdcl_error *err);
 
+/* The latent sample size of a single file (which has no UNet config):
+ * the family's native resolution for its prediction type, in latent cells. */
+void sdcl_family_single_file_size (sdcl_model_files *mf);
+
 /* ---- for family files ---------------------------------------------------- */
 
 /* The refusal of a family sdcl recognises but does not run:
  * "<path>: <found>: <what>, which this version does not support yet". */
 sdcl_status sdcl_family_refuse (const char *path, const char *found, const char *what,
                                 sdcl_error *err);
+
+/* The UNet input widths SD 1.x and 2.x run: 4 (text to image) and 9
+ * (inpainting); others refused naming the model kind they belong to. */
+sdcl_status sdcl_family_check_unet_inputs (const sdcl_family_facts *facts, const char *path,
+                                           sdcl_error *err);
+
+/* Conditioning from one CLIP-style text tower (SD 1.x, SD 2.x): 77 tokens
+ * padded with mf->clip.pad_token_id, no pooled vector, no time ids. */
+sdcl_status sdcl_family_clip_encode_prompt (sdcl_model *m, const sdcl_prompt_request *req,
+                                            sdcl_conditioning *out, sdcl_error *err);
 
 extern const sdcl_family_desc sdcl_family_sd1, sdcl_family_sd2, sdcl_family_sdxl,
     sdcl_family_sdxl_refiner;

@@ -25,8 +25,8 @@ claims (const sdcl_family_facts *facts)
 }
 
 /* The UNet variants sdcl runs: text to image (4) and inpainting (9). */
-static sdcl_status
-check (const sdcl_family_facts *facts, const char *path, sdcl_error *err)
+sdcl_status
+sdcl_family_check_unet_inputs (const sdcl_family_facts *facts, const char *path, sdcl_error *err)
 {
   switch (facts->unet_in_channels)
     {
@@ -63,10 +63,11 @@ ldm_configs (const sdcl_st_file *f, sdcl_model_files *mf, sdcl_error *err)
   if ((st = sdcl_vae_config_from_ldm (f, ldm_vae_prefix (f), &mf->vae, err))
       || (st = sdcl_clip_config_from_ldm (f, &mf->clip, err)))
     return st;
-  /* the VAE has SDCL_LDM_VAE_LEVELS levels here (checked above) */
-  mf->unet.sample_size = sdcl_family_sd1.native_resolution >> (mf->vae.n_levels - 1);
   mf->vae.scaling_factor = sdcl_family_sd1.latent_scaling_factor;
   sdcl_family_sd1.default_sched (&mf->sched);
+  mf->prediction_source = "family default";
+  /* the VAE has SDCL_LDM_VAE_LEVELS levels here (checked above) */
+  sdcl_family_single_file_size (mf);
   return SDCL_OK;
 }
 
@@ -97,9 +98,9 @@ encode_rows (sdcl_model *m, const char *const *prompts, int n, int skip, int fir
 /* The CFG states [negative, positive] (or [positive] without CFG).
  * diffusers applies clip_skip to the positive prompt only, so with a skip
  * the two prompts are encoded separately.  No pooled vector, no time ids. */
-static sdcl_status
-encode_prompt (sdcl_model *m, const sdcl_prompt_request *req, sdcl_conditioning *out,
-               sdcl_error *err)
+sdcl_status
+sdcl_family_clip_encode_prompt (sdcl_model *m, const sdcl_prompt_request *req,
+                                sdcl_conditioning *out, sdcl_error *err)
 {
   sdcl_cl *cl = m->ctx->cl;
   int dim = m->files->clip.hidden_size;
@@ -130,12 +131,13 @@ const sdcl_family_desc sdcl_family_sd1 = {
   .id = SDCL_FAMILY_SD1,
   .name = "SD 1.x",
   .claims = claims,
-  .check = check,
+  .check = sdcl_family_check_unet_inputs,
   .nets = nets,
   .n_nets = G_N_ELEMENTS (nets),
   .native_resolution = 512,
   .latent_scaling_factor = 0.18215f,
+  .pad_token_id = 49407,   /* <|endoftext|> (docs/diffusion.md §Tokenizer) */
   .ldm_configs = ldm_configs,
   .default_sched = sdcl_sched_config_sd15,
-  .encode_prompt = encode_prompt,
+  .encode_prompt = sdcl_family_clip_encode_prompt,
 };

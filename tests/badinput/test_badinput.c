@@ -447,6 +447,105 @@ edit_sd2 (st_parts *p)
   st_add_tensor (p, "cond_stage_model.model.ln_final.weight");
 }
 
+/* SD 2.x single files (tiny-sd2-ldm): fused q/k/v of the last resblock run
+ * removed, and an MLP weight of it transposed. */
+#define SD2_RESBLOCK "cond_stage_model.model.transformer.resblocks.1."
+
+/* Renamed to a name nothing reads: its bytes stay where they were (a
+ * removed entry would leave a hole in the data, an error of its own). */
+static void
+edit_sd2_text_missing (st_parts *p)
+{
+  JsonObject *o = json_node_get_object (p->root);
+  JsonObject *t = json_object_ref (st_tensor (p, SD2_RESBLOCK "attn.in_proj_weight"));
+  json_object_remove_member (o, SD2_RESBLOCK "attn.in_proj_weight");
+  json_object_set_object_member (o, SD2_RESBLOCK "attn.in_proj_weight_unused", t);
+}
+
+static void
+edit_sd2_text_misshaped (st_parts *p)
+{
+  JsonObject *t = st_tensor (p, SD2_RESBLOCK "mlp.c_fc.weight");
+  JsonArray *s = json_object_get_array_member (t, "shape");
+  int64_t a = json_array_get_int_element (s, 0), b = json_array_get_int_element (s, 1);
+  JsonArray *n = json_array_new ();
+  json_array_add_int_element (n, b);
+  json_array_add_int_element (n, a);
+  json_object_set_array_member (t, "shape", n);
+}
+
+/* An SD 2.x case: the edited file gets the fixture's eps .yaml beside it
+ * (the tiny model's head width is not SD 2.x's 64, and only the yaml says
+ * so), with `append` added at its end when given. */
+static void
+sd2_case (const char *id, edit_fn edit, const char *append)
+{
+  char *yaml = g_build_filename (fixtures, "models", "tiny-sd2-ldm.yaml", NULL);
+  char *dst = tmp_path ("bad.yaml");
+  char *text = NULL;
+  gsize len = 0;
+  CHECK (g_file_get_contents (yaml, &text, &len, NULL), "%s: read %s", id, yaml);
+  char *full = g_strconcat (text ? text : "", append ? append : "", NULL);
+  CHECK (g_file_set_contents (dst, full, -1, NULL), "%s: write %s", id, dst);
+  g_free (full);
+  ldm_case (id, "tiny-sd2-ldm.safetensors", edit, -1);
+  g_remove (dst);
+  g_free (text);
+  g_free (dst);
+  g_free (yaml);
+}
+
+/* SD 2.x 768-v weights whose yaml does not say v (the eps one beside
+ * them): the model loads as epsilon, at 512, and says where that comes
+ * from; --prediction v (sdcl_model_params.prediction) corrects it. */
+static void
+sd2_v_unsaid (void)
+{
+  char *src = g_build_filename (fixtures, "models", "tiny-sd2-v-ldm.safetensors", NULL);
+  char *yaml = g_build_filename (fixtures, "models", "tiny-sd2-ldm.yaml", NULL);
+  char *dst = tmp_path ("v.safetensors"), *dst_yaml = tmp_path ("v.yaml");
+  char *text = NULL, *yt = NULL;
+  gsize len = 0, ylen = 0;
+  CHECK (g_file_get_contents (src, &text, &len, NULL) && g_file_set_contents (dst, text, len, NULL)
+         && g_file_get_contents (yaml, &yt, &ylen, NULL) && g_file_set_contents (dst_yaml, yt, ylen, NULL),
+         "copy the v model");
+  sdcl_model *m = NULL;
+  sdcl_error err = { 0 };
+  sdcl_status st = sdcl_model_load (ctx, dst, NULL, &m, &err);
+  expect_api ("sd2_v_unsaid", st, &err);
+  if (m)
+    {
+      sdcl_model_info info;
+      sdcl_model_get_info (m, &info);
+      CHECK (info.prediction == SDCL_PREDICTION_EPSILON && info.native_resolution == 512
+             && !strcmp (info.prediction_source, "family default"),
+             "unsaid v: prediction %d at %d from %s", info.prediction, info.native_resolution,
+             info.prediction_source);
+      sdcl_model_free (m);
+    }
+  sdcl_model_params mp = sdcl_model_default_params ();
+  mp.prediction = SDCL_PREDICTION_FORCE_V;
+  CHECK (sdcl_model_load (ctx, dst, &mp, &m, &err) == SDCL_OK, "--prediction v: %s", err.message);
+  if (m)
+    {
+      sdcl_model_info info;
+      sdcl_model_get_info (m, &info);
+      CHECK (info.prediction == SDCL_PREDICTION_V && info.native_resolution == 768
+             && !strcmp (info.prediction_source, "model parameters"),
+             "forced v: prediction %d at %d from %s", info.prediction, info.native_resolution,
+             info.prediction_source);
+      sdcl_model_free (m);
+    }
+  g_remove (dst);
+  g_remove (dst_yaml);
+  g_free (text);
+  g_free (yt);
+  g_free (dst);
+  g_free (dst_yaml);
+  g_free (yaml);
+  g_free (src);
+}
+
 static void
 edit_sdxl (st_parts *p)
 {
@@ -489,6 +588,11 @@ test_model_files (void)
   ldm_case ("missing_tensor", LDM, edit_remove, -1);
   ldm_case ("family_sd2", LDM, edit_sd2, -1);
   ldm_case ("family_sdxl", LDM, edit_sdxl, -1);
+  sd2_case ("sd2_text_missing", edit_sd2_text_missing, NULL);
+  sd2_case ("sd2_text_misshaped", edit_sd2_text_misshaped, NULL);
+  sd2_case ("sd2_yaml_parameterization", NULL, "    parameterization: \"x0\"\n");
+  sd2_case ("sd2_yaml_head_channels", NULL, "        num_head_channels: sixty-four\n");
+  sd2_v_unsaid ();
   g_free (ldm);
 
   char *missing = tmp_path ("does-not-exist");
@@ -622,6 +726,30 @@ small (void)
   return p;
 }
 
+/* An LCM-distilled UNet embeds the guidance and was trained for the lcm
+ * sampler's jumps: another sampler is refused naming both. */
+static void
+lcm_distilled_wrong_sampler (void)
+{
+  char *path = g_build_filename (fixtures, "models", "tiny-sd2-lcm", NULL);
+  sdcl_model_params mp = sdcl_model_default_params ();
+  mp.weights = SDCL_WEIGHTS_F32;
+  sdcl_model *m = NULL;
+  sdcl_error err = { 0 };
+  CHECK (sdcl_model_load (ctx, path, &mp, &m, &err) == SDCL_OK, "%s: %s", path, err.message);
+  if (m)
+    {
+      sdcl_gen_params p = small ();
+      sdcl_image out = { 0 };
+      sdcl_status st = sdcl_txt2img (m, &p, &out, &err);
+      CHECK (out.data == NULL, "lcm_distilled_wrong_sampler: no image on error");
+      expect_api ("lcm_distilled_wrong_sampler", st, &err);
+      sdcl_image_free (&out);
+      sdcl_model_free (m);
+    }
+  g_free (path);
+}
+
 static sdcl_status
 run (const char *id, const sdcl_gen_params *p, sdcl_image *img)
 {
@@ -698,6 +826,7 @@ test_generation (void)
   p.sampler = SDCL_SAMPLER_DDIM;
   p.schedule = SDCL_SCHEDULE_KARRAS;
   run ("schedule_not_for_sampler", &p, NULL);
+  lcm_distilled_wrong_sampler ();
 
   /* Out of device memory: the device's allocation limit lowered to 256
    * bytes (the engine splits what it can; a 32x32 image's activations do

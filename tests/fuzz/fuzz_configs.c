@@ -24,6 +24,10 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   char *text = g_malloc (size + 1);
   memcpy (text, data, size);
   text[size] = '\0';
+  /* The same bytes as an LDM inference config (.yaml beside a single file). */
+  sdcl_ldm_yaml y;
+  sdcl_error yerr = { 0 };
+  fuzz_check_error (sdcl_ldm_yaml_parse (text, size, "model.yaml", &y, &yerr), &yerr);
   char why[600];
   why[0] = '\0';
   bool strict = sdcl_json_check_strict (text, size, why, sizeof why);

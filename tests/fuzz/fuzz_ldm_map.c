@@ -44,6 +44,13 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
                                       &conv_1x1);
           (void) sdcl_vae_attention_matrix (out);
         }
+      /* OpenCLIP: the fused q/k/v test and the canonical -> OpenCLIP names */
+      int layer;
+      const char *leaf;
+      if (sdcl_ldm_openclip_in_proj (name, &layer, &leaf) && strcmp (leaf, "weight") && strcmp (leaf, "bias"))
+        abort ();
+      if (sdcl_ldm_unmap_openclip (name, out, sizes[k]) && !memchr (out, '\0', sizes[k]))
+        abort ();
       for (int c = SDCL_COMP_UNET; c <= SDCL_COMP_TEXT; c++)
         {
           if (sdcl_canonical_name ((sdcl_component) c, name, out, sizes[k]) && !memchr (out, '\0', sizes[k]))

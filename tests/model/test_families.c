@@ -30,7 +30,14 @@ static const detection_case cases[] = {
     SDCL_FAMILY_SD1, false, "InstructPix2Pix" },
   { "SD 2.1", { .cross_attention_dim = 1024, .linear_projection = true, .openclip_text = true,
                 .text_hidden = 1024, .unet_in_channels = 4 },
-    SDCL_FAMILY_SD2, false, "SD 2.x, which this version does not support yet" },
+    SDCL_FAMILY_SD2, true, NULL },
+  { "SD 2.x inpainting", { .cross_attention_dim = 1024, .linear_projection = true, .openclip_text = true,
+                           .text_hidden = 1024, .unet_in_channels = 9 },
+    SDCL_FAMILY_SD2, true, NULL },
+  { "SD 2.x UNet with a CLIP-L text encoder", { .cross_attention_dim = 1024, .linear_projection = true,
+                                                .openclip_text = true, .text_hidden = 768,
+                                                .unet_in_channels = 4 },
+    SDCL_FAMILY_SD2, false, "cross-attends to 1024-wide states but the text encoder is 768 wide" },
   { "SDXL", { .cross_attention_dim = 2048, .linear_projection = true, .openclip_text = true,
               .second_text_encoder = true, .add_embedding_in = 2816, .unet_in_channels = 4 },
     SDCL_FAMILY_SDXL, false, "SDXL, which" },
@@ -75,7 +82,8 @@ test_members (void)
              "family %d: id, name and detection", ids[i]);
       if (!d)
         continue;
-      bool runs = d->id == SDCL_FAMILY_SD1;   /* the families this version runs */
+      /* the families this version runs */
+      bool runs = d->id == SDCL_FAMILY_SD1 || d->id == SDCL_FAMILY_SD2;
       bool complete = d->nets && d->n_nets > 0 && d->native_resolution > 0
                       && d->latent_scaling_factor > 0 && d->ldm_configs && d->default_sched
                       && d->encode_prompt;

@@ -410,7 +410,9 @@ test_missing_and_misshapen (void)
                      "missing.safetensors", NULL);
   char *shape = write_single_edited ("shape.safetensors", &m, reshape_tensor,
                                      "first_stage_model.decoder.up.1.block.0.conv2.bias");
-  expect_open_error (shape, SDCL_ERR_MODEL_FORMAT, "tensor decoder.up_blocks.2.resnets.0.conv2.bias in vae of",
+  expect_open_error (shape, SDCL_ERR_MODEL_FORMAT,
+                     "tensor first_stage_model.decoder.up.1.block.0.conv2.bias "
+                     "(decoder.up_blocks.2.resnets.0.conv2.bias in diffusers' naming) in vae of",
                      "shape.safetensors has shape [33], expected [32]", NULL);
   char *no_text = write_single_edited ("no-text.safetensors", &m, drop_tensor,
                                        "cond_stage_model.transformer.text_model.embeddings.token_embedding.weight");
@@ -456,15 +458,19 @@ test_family_refusals (void)
   m.unet.use_linear_projection = true;
   extra_tensor openclip[] = { { "cond_stage_model.model.token_embedding.weight", 2, { 1000, 1024 } }, { NULL } };
   char *sd2 = write_single_edited ("sd2.safetensors", &m, add_tensors, openclip);
+  /* an OpenCLIP name over a narrower CLIP: claimed by SD 2.x, refused by width */
   expect_open_error (sd2, SDCL_ERR_UNSUPPORTED_MODEL,
-                     "cross-attention dim 1024 and OpenCLIP text encoder: SD 2.x, which this version does not support yet",
-                     NULL);
-  /* the same as a diffusers folder: a GELU text encoder 1024 wide */
+                     "the UNet cross-attends to 1024-wide states but the text encoder is", NULL);
+  /* the same as a diffusers folder with a GELU text encoder 1024 wide: SD 2.x, which runs */
   m.clip.hidden_size = 1024;
   m.clip.n_heads = 16;
   m.clip.quick_gelu = false;
   char *sd2_dir = write_diffusers ("sd2", &m, SDCL_DT_F16);
-  expect_open_error (sd2_dir, SDCL_ERR_UNSUPPORTED_MODEL, "SD 2.x", NULL);
+  sdcl_model_files *mf2 = NULL;
+  sdcl_error err2 = { 0 };
+  CHECK (sdcl_model_files_open (sd2_dir, &mf2, &err2) == SDCL_OK && mf2->family == SDCL_FAMILY_SD2
+         && mf2->clip.pad_token_id == 0, "SD 2.x folder: %s", err2.message);
+  sdcl_model_files_close (mf2);
 
   /* SDXL base: second text encoder, label_emb of 2816 inputs, 2048 context */
   mk_model_tiny (&m, false);
@@ -648,7 +654,11 @@ test_other_config_parsing (void)
   p = parse ("{\"_class_name\": \"DDIMScheduler\", \"timestep_spacing\": \"trailing\", \"prediction_type\": \"sample\"}");
   CHECK (sdcl_sched_config_from_json (json_node_get_object (json_parser_get_root (p)), "s.json", &s, &err) == SDCL_OK
          && s.set_alpha_to_one && strcmp (s.timestep_spacing, "trailing") == 0
-         && s.prediction_type == SDCL_PREDICTION_SAMPLE, "DDIM");
+         && s.prediction_type == SDCL_PREDICTION_SAMPLE && !s.rescale_betas_zero_snr, "DDIM");
+  g_object_unref (p);
+  p = parse ("{\"_class_name\": \"DDIMScheduler\", \"rescale_betas_zero_snr\": true}");
+  CHECK (sdcl_sched_config_from_json (json_node_get_object (json_parser_get_root (p)), "s.json", &s, &err) == SDCL_OK
+         && s.rescale_betas_zero_snr, "zero terminal SNR: %s", err.message);
   g_object_unref (p);
   /* every beta schedule the scheduler implements; unknown keys are listed, not refused */
   p = parse ("{\"beta_schedule\": \"squaredcos_cap_v2\", \"skip_prk_steps\": true, "
@@ -661,7 +671,7 @@ test_other_config_parsing (void)
   g_object_unref (p);
   const char *bad[] = { "{\"beta_schedule\": \"sigmoid\"}", "{\"prediction_type\": \"flow\"}",
                         "{\"trained_betas\": [0.1, 0.2]}", "{\"beta_start\": 0.5, \"beta_end\": 0.1}",
-                        "{\"rescale_betas_zero_snr\": true}" };
+                        "{\"rescale_betas_zero_snr\": \"yes\"}" };
   for (size_t i = 0; i < G_N_ELEMENTS (bad); i++)
     {
       p = parse (bad[i]);

@@ -13,6 +13,8 @@ Steps (default: all, in this order):
     edit       images/{init,mask}-48x64.png, tiny-sd-inpaint/,
                golden/vae_encoder.*, golden/img2img_*.*, golden/inpaint{4,9}_*.*
                (edit_fixtures.py; needs models/tiny-sd)
+    sd2        models/tiny-sd2*/, tiny-sd2*-ldm*, golden/sd2_* (sd2_fixtures.py;
+               needs images/ from step edit)
 
 Everything is float32 on the CPU with fixed seeds and one thread; running the
 script twice gives bit-identical files (see README.md). The network goldens
@@ -31,7 +33,7 @@ FIXTURES = os.path.join(HERE, 'fixtures')
 MODELS = os.path.join(FIXTURES, 'models')
 GOLDEN = os.path.join(FIXTURES, 'golden')
 IMAGES = os.path.join(FIXTURES, 'images')
-STEPS = ('models', 'text', 'unet', 'vae', 'pipelines', 'edit')
+STEPS = ('models', 'text', 'unet', 'vae', 'pipelines', 'edit', 'sd2')
 
 
 def _setup_torch():
@@ -139,6 +141,11 @@ def write_edit():
     edit_fixtures.write_all(FIXTURES)
 
 
+def write_sd2():
+    import sd2_fixtures
+    sd2_fixtures.write_all(FIXTURES)
+
+
 def summary():
     print('\n%-60s %10s  %s' % ('file', 'bytes', 'sha256[:16]'))
     for root in (MODELS, GOLDEN, IMAGES):
@@ -167,6 +174,8 @@ def main():
         write_pipelines()
     if 'edit' in steps:
         write_edit()
+    if 'sd2' in steps:
+        write_sd2()
     summary()
 
 
