@@ -1,4 +1,4 @@
-/* DPM-Solver++ multistep samplers (reference §6.9), as diffusers'
+/* DPM-Solver++ multistep samplers (docs/diffusion.md §DPM++ 2M), as diffusers'
  * DPMSolverMultistepScheduler computes them with solver_order 2 and the
  * midpoint solver: "dpmsolver++" (DPM++ 2M) and "sde-dpmsolver++"
  * (DPM++ 2M SDE).  VP latents, steps in log-SNR λ = log α − log σ.

@@ -97,7 +97,7 @@ alpha_cumprod_at (const sdcl_sched *s, int t)
   return t >= 0 ? s->alphas_cumprod[t] : s->final_alpha_cumprod;
 }
 
-/* DDIM (§6.3): the previous timestep is always t − T // N. */
+/* DDIM (docs/diffusion.md §DDIM): the previous timestep is always t − T // N. */
 /* torch.quantile(v, q) with linear interpolation, on a sorted copy. */
 static float
 quantile (const float *v, int64_t n, float q)
@@ -275,7 +275,7 @@ sdcl_step_ddpm (sdcl_sched *s, const float *model_out, float *x, int64_t numel, 
     g_free (x0);
 }
 
-/* LCM (§6.10): consistency boundary condition, then re-noising to the next
+/* LCM (docs/diffusion.md §LCM): consistency boundary condition, then re-noising to the next
  * timestep with fresh noise (except after the last step). */
 void
 sdcl_step_lcm (sdcl_sched *s, const float *model_out, float *x, int64_t numel, sdcl_randn *rng,

@@ -398,7 +398,7 @@ def _context(pipe):
 
 
 def _add_noise_doc(sched_name, sched, x0, eps, idx, t):
-    """add_noise written from §7 step 3 (not the scheduler's method)."""
+    """add_noise written from docs/diffusion.md §Image to image (not the scheduler's method)."""
     if sched_name in VP_SAMPLERS:
         ab = sched.alphas_cumprod[int(t)]
         return ab.sqrt() * x0 + (1 - ab).sqrt() * eps
