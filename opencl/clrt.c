@@ -47,6 +47,7 @@ struct sdcl_cl {
   uint64_t weight_bytes;       /* live sdcl_w buffers (as allocated) */
   uint64_t weight_uploads;     /* sdcl_w uploads started, ever */
   const volatile int *cancel;  /* see sdcl_cl_set_cancel */
+  bool circular_padding;       /* see sdcl_cl_set_circular_padding */
 
   /* SDCL_PROFILE set: every launch waits for its kernel and its wall time
    * is summed per kernel name (name -> profile_entry), printed to stderr
@@ -1488,6 +1489,18 @@ const volatile int *
 sdcl_cl_cancel_flag (const sdcl_cl *cl)
 {
   return cl->cancel;
+}
+
+void
+sdcl_cl_set_circular_padding (sdcl_cl *cl, bool circular)
+{
+  cl->circular_padding = circular;
+}
+
+bool
+sdcl_cl_circular_padding (const sdcl_cl *cl)
+{
+  return cl->circular_padding;
 }
 
 uint64_t
