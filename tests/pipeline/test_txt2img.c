@@ -1,7 +1,9 @@
 /* Full text-to-image runs against diffusers' StableDiffusionPipeline on the
  * tiny model (tests/reference/fixtures/golden/pipeline_*.safetensors): 4
  * steps with classifier-free guidance for every sampler, noise from the
- * torch-compatible generator with the golden's seed.
+ * torch-compatible generator with the golden's seed; and once with tiling
+ * (seamless textures) against the same pipeline whose padded convolutions
+ * all pad circularly (pipeline_euler_tiling).
  *
  * Tolerance: with F32 weights every op matches PyTorch to ~1e-5 relative;
  * four guided steps (g = 7.5 amplifies the cond/uncond difference) and the
@@ -23,20 +25,22 @@ typedef struct {
   const char *golden;
   sdcl_sampler sampler;
   bool karras;
+  bool tiling;   /* golden made with every padded Conv2d circular */
 } sampler_case;
 
 static const sampler_case cases[] = {
-  { "ddim", SDCL_SAMPLER_DDIM, false },
-  { "euler", SDCL_SAMPLER_EULER, false },
-  { "euler_a", SDCL_SAMPLER_EULER_A, false },
-  { "dpmpp_2m", SDCL_SAMPLER_DPMPP_2M, false },
-  { "dpmpp_2m_karras", SDCL_SAMPLER_DPMPP_2M, true },
-  { "lcm", SDCL_SAMPLER_LCM, false },
+  { "ddim", SDCL_SAMPLER_DDIM, false, false },
+  { "euler", SDCL_SAMPLER_EULER, false, false },
+  { "euler_a", SDCL_SAMPLER_EULER_A, false, false },
+  { "dpmpp_2m", SDCL_SAMPLER_DPMPP_2M, false, false },
+  { "dpmpp_2m_karras", SDCL_SAMPLER_DPMPP_2M, true, false },
+  { "lcm", SDCL_SAMPLER_LCM, false, false },
+  { "euler_tiling", SDCL_SAMPLER_EULER, false, true },
 };
 
 static const sampler_case f16_cases[] = {
-  { "euler_f16w", SDCL_SAMPLER_EULER, false },
-  { "euler_a_f16w", SDCL_SAMPLER_EULER_A, false },
+  { "euler_f16w", SDCL_SAMPLER_EULER, false, false },
+  { "euler_a_f16w", SDCL_SAMPLER_EULER_A, false, false },
 };
 
 typedef struct {
@@ -120,6 +124,7 @@ run_case (sdcl_model *m, const sampler_case *c, double atol, bool check_noise)
   p.seed = (uint64_t) s.seed;
   p.sampler = c->sampler;
   p.karras_sigmas = c->karras;
+  p.tiling = c->tiling;
   p.progress = count_progress;
   p.user_data = &s.steps;
   p.preview = true;
