@@ -165,6 +165,42 @@ run_case (sdcl_model *m, const sampler_case *c, double atol, bool check_noise)
   g_free (s.negative);
 }
 
+/* The padding mode is the run's own: a tiling run between two plain ones
+ * leaves the second bit for bit the first (also after a failed tiling
+ * run), and it does change the image. */
+static void
+tiling_does_not_leak (sdcl_model *m)
+{
+  sdcl_gen_params p = sdcl_gen_default_params ();
+  p.prompt = "a red circle";
+  p.steps = 2;
+  p.width = 48;
+  p.height = 32;
+  p.seed = 3;
+  sdcl_image a = { 0 }, b = { 0 }, c = { 0 };
+  sdcl_error err = { 0 };
+  CHECK (sdcl_txt2img (m, &p, &a, &err) == SDCL_OK, "plain run: %s", err.message);
+  p.tiling = true;
+  CHECK (sdcl_txt2img (m, &p, &b, &err) == SDCL_OK, "tiling run: %s", err.message);
+  p.vae_tile = 64;
+  sdcl_image bad = { 0 };
+  CHECK (sdcl_txt2img (m, &p, &bad, &err) == SDCL_ERR_INVALID_ARGUMENT
+             && strstr (err.message, "tiled VAE"),
+         "tiling with vae_tile 64 gave %d: %s", err.code, err.message);
+  p.tiling = false;
+  p.vae_tile = 0;
+  CHECK (sdcl_txt2img (m, &p, &c, &err) == SDCL_OK, "plain run again: %s", err.message);
+  const size_t bytes = (size_t) a.width * a.height * a.channels * sizeof (float);
+  if (a.data && b.data && c.data)
+    {
+      CHECK (memcmp (a.data, c.data, bytes) == 0, "a plain run after a tiling run differs");
+      CHECK (memcmp (a.data, b.data, bytes) != 0, "tiling did not change the image");
+    }
+  sdcl_image_free (&a);
+  sdcl_image_free (&b);
+  sdcl_image_free (&c);
+}
+
 int
 main (void)
 {
@@ -179,6 +215,7 @@ main (void)
   sdcl_model *m32 = load (ctx, "models/tiny-sd", SDCL_WEIGHTS_F32);
   for (size_t i = 0; i < G_N_ELEMENTS (cases); i++)
     run_case (m32, &cases[i], 2e-3, true);
+  tiling_does_not_leak (m32);
   sdcl_model_free (m32);
 
   /* F16 weights and the single-file layout: one deterministic and one
