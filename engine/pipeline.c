@@ -39,6 +39,7 @@ sdcl_gen_default_params (void)
     .mask_blur = 4.0f,
     .only_masked = false,
     .mask_padding = 32,
+    .tiling = false,
   };
   return p;
 }
