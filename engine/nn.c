@@ -381,7 +381,11 @@ nn_conv_forward_desc (sdcl_cl *cl, const nn_conv *c, const sdcl_t *x, const sdcl
   int64_t ho = (h + desc->pad_t + desc->pad_b - kh) / desc->stride + 1;
   int64_t wo = (w + desc->pad_l + desc->pad_r - kw) / desc->stride + 1;
   sdcl_t y = nn_alloc (cl, 4, x->d[0], c->weight->d[0], ho, wo);
-  op_conv2d (cl, x, c->weight, c->bias, desc, residual, &y);
+  /* The run's padding mode (seamless textures) applies to every network
+   * convolution; padding is the only thing it changes. */
+  sdcl_conv_desc d = *desc;
+  d.circular = d.circular || sdcl_cl_circular_padding (cl);
+  op_conv2d (cl, x, c->weight, c->bias, &d, residual, &y);
   return y;
 }
 

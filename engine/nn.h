@@ -169,7 +169,8 @@ sdcl_t nn_linear_forward (sdcl_cl *cl, const nn_linear *l, const sdcl_t *x, sdcl
  * reading x nearest-upsampled to (up_h, up_w) (0 = no upsampling). */
 sdcl_t nn_conv_forward (sdcl_cl *cl, const nn_conv *c, const sdcl_t *x, int64_t up_h,
                         int64_t up_w, const sdcl_t *residual);
-/* Convolution with an explicit stride, padding and upsampling. */
+/* Convolution with an explicit stride, padding and upsampling.  Both forms
+ * pad circularly when the context says so (sdcl_cl_circular_padding). */
 sdcl_t nn_conv_forward_desc (sdcl_cl *cl, const nn_conv *c, const sdcl_t *x,
                              const sdcl_conv_desc *desc, const sdcl_t *residual);
 sdcl_t nn_group_norm_forward (sdcl_cl *cl, const nn_group_norm *n, const sdcl_t *x, bool silu);

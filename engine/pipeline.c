@@ -40,6 +40,7 @@ sdcl_gen_default_params (void)
     .mask_blur = 4.0f,
     .only_masked = false,
     .mask_padding = 32,
+    .tiling = false,
   };
   return p;
 }
@@ -135,6 +136,10 @@ sdcl_run_check_params (const sdcl_model *m, const sdcl_gen_params *p, sdcl_error
     return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT,
                       "VAE tile must be -1 (never tile), 0 (automatic) or a multiple of %d from "
                       "%d pixels, got %d", f, SDCL_VAE_MIN_TILE, p->vae_tile);
+  if (p->tiling && p->vae_tile > 0)
+    return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT,
+                      "tiling (seamless textures) needs the untiled VAE: the tiled VAE pads "
+                      "with zeros; use VAE tile 0 or -1, got %d", p->vae_tile);
   return SDCL_OK;
 }
 
@@ -433,9 +438,11 @@ vae_pass (sdcl_run *r, bool decoder, const float *in, int64_t c, int64_t h, int6
           float **out, int64_t dims[3], sdcl_error *err)
 {
   const char *phase = decoder ? "VAE decode" : "VAE encode";
-  int tile = r->p->vae_tile == 0 ? auto_tile (r) : MAX (r->p->vae_tile, 0);
+  /* Seamless textures run untiled (see sdcl_gen_params.tiling). */
+  const bool may_tile = r->p->vae_tile >= 0 && !r->p->tiling;
+  int tile = !may_tile ? 0 : r->p->vae_tile == 0 ? auto_tile (r) : r->p->vae_tile;
   sdcl_status st = vae_pass_at (r, decoder, tile, in, c, h, w, out, dims, err);
-  while (st == SDCL_ERR_OUT_OF_MEMORY && r->p->vae_tile >= 0 && smaller_tile (r, tile))
+  while (st == SDCL_ERR_OUT_OF_MEMORY && may_tile && smaller_tile (r, tile))
     {
       tile = smaller_tile (r, tile);
       g_debug ("%s ran out of device memory (%s); retrying with %d-pixel tiles", phase,
@@ -624,11 +631,13 @@ sdcl_txt2img (sdcl_model *model, const sdcl_gen_params *params, sdcl_image *out,
 
   g_mutex_lock (&model->ctx->run_lock);
   sdcl_cl_set_cancel (r.cl, params->cancel);   /* polled by the device layer too */
+  sdcl_cl_set_circular_padding (r.cl, params->tiling);   /* the run's, under its lock */
   st = run_txt2img (&r, out, err);
   sdcl_cl_set_cancel (r.cl, NULL);
   sdcl_conditioning_clear (r.cl, &r.text);
   if (st != SDCL_OK)
     sdcl_cl_clear_error (r.cl); /* leave the context usable for the next run */
+  sdcl_cl_set_circular_padding (r.cl, false);
   g_mutex_unlock (&model->ctx->run_lock);
 
   sdcl_run_clear (&r);

@@ -340,11 +340,13 @@ sdcl_edit_raw (sdcl_model *m, const sdcl_gen_params *p, const sdcl_image *init,
   sdcl_run_setup (&r, m, p, init->width, init->height);
   g_mutex_lock (&m->ctx->run_lock);
   sdcl_cl_set_cancel (r.cl, p->cancel);   /* polled by the device layer too */
+  sdcl_cl_set_circular_padding (r.cl, p->tiling);   /* the run's, under its lock */
   st = run_edit (&r, &e, out, err);
   sdcl_cl_set_cancel (r.cl, NULL);
   sdcl_conditioning_clear (r.cl, &r.text);
   if (st != SDCL_OK)
     sdcl_cl_clear_error (r.cl); /* leave the context usable for the next run */
+  sdcl_cl_set_circular_padding (r.cl, false);
   g_mutex_unlock (&m->ctx->run_lock);
   sdcl_run_clear (&r);
   edit_state_free (&e);

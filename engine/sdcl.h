@@ -416,6 +416,16 @@ typedef struct {
    * available.  -1: never tile. */
   int vae_tile;
 
+  /* Seamless textures: every convolution of the UNet and of the VAE (the
+   * decoder, and the encoder of img2img and inpainting) pads circularly,
+   * as a network whose convolutions use PyTorch's padding_mode "circular":
+   * the networks see the image as wrapping around at its edges, so the
+   * result tiles (placed next to itself, it shows no seam).  The VAE then
+   * runs untiled: vae_tile 0 reads as -1, and a vae_tile > 0 is refused
+   * (the tiled VAE pads its windows with zeros).  false: zero padding, the
+   * result bit for bit what it was before this field. */
+  bool tiling;
+
   /* When not NULL, called (with user_data) as a run finds that its result
    * will not be what the caller likely meant; the run goes on.  So far:
    * an inpainting mask that is empty, or that mask_blur spreads so thin

@@ -438,6 +438,12 @@ run (sdcl_vae *m, bool decoder, const float *in, int64_t c, int64_t h, int64_t w
   if (tile < 1 || h < 1 || w < 1)
     return nn_error (err, SDCL_ERR_INVALID_ARGUMENT, "tiled VAE: tile %d, input %" PRId64 "x%"
                      PRId64, tile, w, h);
+  /* The windows are zero-padded where the image ends; wrapping them is
+   * not implemented, so seamless textures decode untiled (the pipeline
+   * never gets here with it). */
+  if (sdcl_cl_circular_padding (m->cl))
+    return nn_error (err, SDCL_ERR_INVALID_ARGUMENT,
+                     "tiled VAE: circular padding (tiling) is not supported");
   tiler t = { .m = m, .cl = m->cl, .tile = tile, .img_h = decoder ? h * f : h,
               .img_w = decoder ? w * f : w, .cancel = cancel, .err = err };
   fmap x = fmap_new (&t, c, h, w);

@@ -367,3 +367,29 @@ sdcl_cl_max_alloc (const sdcl_cl *cl)
 {
   return cl->max_alloc;
 }
+
+/* ---- per-run settings (set by the pipeline under its run lock) ---------- */
+
+void
+sdcl_cl_set_cancel (sdcl_cl *cl, const volatile int *flag)
+{
+  cl->cancel = flag;
+}
+
+const volatile int *
+sdcl_cl_cancel_flag (const sdcl_cl *cl)
+{
+  return cl->cancel;
+}
+
+void
+sdcl_cl_set_circular_padding (sdcl_cl *cl, bool circular)
+{
+  cl->circular_padding = circular;
+}
+
+bool
+sdcl_cl_circular_padding (const sdcl_cl *cl)
+{
+  return cl->circular_padding;
+}

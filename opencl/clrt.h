@@ -193,6 +193,11 @@ uint64_t sdcl_cl_weight_uploads (const sdcl_cl *cl);
  * before the flag goes away. */
 void sdcl_cl_set_cancel (sdcl_cl *cl, const volatile int *flag);
 const volatile int *sdcl_cl_cancel_flag (const sdcl_cl *cl);
+/* Whether the networks run on `cl` pad their convolutions circularly (the
+ * run's sdcl_gen_params.tiling): set by the pipeline for one run, read by
+ * the network layer (nn_conv_forward_desc), not by op_conv2d itself. */
+void sdcl_cl_set_circular_padding (sdcl_cl *cl, bool circular);
+bool sdcl_cl_circular_padding (const sdcl_cl *cl);
 
 /* Host-side conversions used by uploads and tests. */
 float sdcl_half_to_float (uint16_t h);

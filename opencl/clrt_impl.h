@@ -43,6 +43,7 @@ struct sdcl_cl {
   uint64_t weight_bytes;       /* live sdcl_w buffers (as allocated) */
   uint64_t weight_uploads;     /* sdcl_w uploads started, ever */
   const volatile int *cancel;  /* see sdcl_cl_set_cancel */
+  bool circular_padding;       /* see sdcl_cl_set_circular_padding */
 
   /* Pacing (see sdcl_cl_run): launches enqueued, launches known complete,
    * and the event of the last marked launch with its sequence number. */

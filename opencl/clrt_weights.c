@@ -270,18 +270,6 @@ sdcl_cl_weight_uploads (const sdcl_cl *cl)
   return cl->weight_uploads;
 }
 
-void
-sdcl_cl_set_cancel (sdcl_cl *cl, const volatile int *flag)
-{
-  cl->cancel = flag;
-}
-
-const volatile int *
-sdcl_cl_cancel_flag (const sdcl_cl *cl)
-{
-  return cl->cancel;
-}
-
 uint64_t
 sdcl_w_bytes (const sdcl_w *w)
 {

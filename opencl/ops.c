@@ -103,6 +103,7 @@ typedef struct {
   cl_int UH, UW;
   cl_int Ho, Wo;
   cl_int kh, kw, stride, pad_t, pad_l;
+  cl_int wrap;
 } conv_shape;
 
 /* What conv_check derives besides the kernel's shape. */
@@ -141,6 +142,10 @@ conv_check (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *w, const sdcl_w *bias,
   s->stride = d->stride;
   s->pad_t = d->pad_t;
   s->pad_l = d->pad_l;
+  s->wrap = d->circular;
+  /* A wrapped pad reads the opposite edge once (as PyTorch requires). */
+  if (d->circular && (MAX (d->pad_t, d->pad_b) > s->UH || MAX (d->pad_l, d->pad_r) > s->UW))
+    return shape_error (cl, op, "circular padding must not exceed the input size");
   const int64_t span_h = (int64_t) s->UH + d->pad_t + d->pad_b - s->kh;
   const int64_t span_w = (int64_t) s->UW + d->pad_l + d->pad_r - s->kw;
   if (span_h < 0 || span_w < 0)

@@ -41,6 +41,10 @@ typedef struct {
   int pad_t, pad_l, pad_b, pad_r;
   bool upsample;      /* nearest resize of the input to (up_h, up_w) first */
   int64_t up_h, up_w;
+  /* Circular padding (PyTorch padding_mode "circular", seamless textures):
+   * the padding reads the (upsampled) input's opposite edge instead of
+   * zeros.  Every padding must then be at most the input's size. */
+  bool circular;
 } sdcl_conv_desc;
 
 void op_conv2d (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *w, const sdcl_w *bias,

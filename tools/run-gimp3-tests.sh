@@ -67,8 +67,10 @@ chroot "$root" /usr/bin/env -i \
       meson setup "$build" "$inner" -Dgimp=enabled
     fi
     # Only what the suite needs: the engine test programs are covered by
-    # the default suite on the host.
-    targets=(plugin/gimp/sdcl-gimp tests/gimp/test-catalogs tests/gimp/test-settings sdcl-gmo)
+    # the default suite on the host.  gimp-batch compares a layer with the
+    # sdcl tool'"'"'s image.
+    targets=(plugin/gimp/sdcl-gimp tests/gimp/test-catalogs tests/gimp/test-settings sdcl-gmo
+             tools/sdcl)
     # The GEGL module'"'"'s per-user install test is in the suite too (GIMP 3'"'"'s GEGL).
     ninja -C "$build" build.ninja >/dev/null   # a changed meson.build adds targets
     if ninja -C "$build" -t query tests/gegl/gegl-user-probe >/dev/null 2>&1; then

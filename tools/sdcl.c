@@ -304,7 +304,7 @@ sampler_list (void)
 
 typedef struct {
   char *prompt, *negative, *sampler, *schedule, *rng, *output;
-  gboolean karras, no_karras;
+  gboolean karras, no_karras, tiling;
   cli_number *numbers;   /* the table that wrote into the parameters */
 } gen_opts;
 
@@ -343,6 +343,7 @@ parse_gen (gen_opts *g, sdcl_gen_params *p)
     p->karras_sigmas = true;
   if (g->no_karras)
     p->karras_sigmas = false;
+  p->tiling = g->tiling;
   if (!cli_number_given (g->numbers, "seed"))
     p->seed = (((guint64) g_random_int () << 31) ^ g_random_int ()) & G_MAXINT64;
   char msg[512];
@@ -375,9 +376,9 @@ save_image (const gen_opts *g, const sdcl_gen_params *p, bool edit, const sdcl_i
   g_autofree char *strength = edit ? g_strdup_printf (", strength %g", (double) p->strength)
                                    : g_strdup ("");
   g_autofree char *settings = g_strdup_printf (
-      "sampler %s%s, steps %d, guidance %g, seed %s, %s noise%s", sdcl_sampler_name (p->sampler),
+      "sampler %s%s, steps %d, guidance %g, seed %s, %s noise%s%s", sdcl_sampler_name (p->sampler),
       schedule_note (p), p->steps, (double) p->guidance, seed,
-      p->rng == SDCL_RNG_TORCH ? "torch" : "philox", strength);
+      p->rng == SDCL_RNG_TORCH ? "torch" : "philox", strength, p->tiling ? ", tiling" : "");
   const char *keys[] = { "Software", "prompt", "negative_prompt", "parameters" };
   g_autofree char *software = g_strdup_printf ("sdcl %s", sdcl_version ());
   const char *values[] = { software, p->prompt ? p->prompt : "",
@@ -539,6 +540,9 @@ parse_generate (gen_mode mode, int argc, char **argv, model_opts *mo, gen_opts *
     { "no-karras", 0, 0, G_OPTION_ARG_NONE, &g->no_karras, "Model's own sigma spacing", NULL },
     { "rng", 0, 0, G_OPTION_ARG_STRING, &g->rng,
       "Noise generator: torch (same images as diffusers on CPU; default) or philox", "NAME" },
+    { "tiling", 0, 0, G_OPTION_ARG_NONE, &g->tiling,
+      "Seamless texture: the image wraps around at its edges and tiles without a seam "
+      "(circular padding; the VAE runs untiled)", NULL },
     { "output", 'o', 0, G_OPTION_ARG_FILENAME, &g->output, "PNG file to write", "FILE" },
     { NULL },
   };

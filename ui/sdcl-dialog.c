@@ -133,6 +133,7 @@ typedef struct
   GtkWidget    *mask_blur;
   GtkWidget    *only_masked;
   GtkWidget    *padding;
+  GtkWidget    *tiling;
   GtkWidget    *device;       /* combo; device_ids holds the choices */
   GPtrArray    *device_ids;
   gboolean      describing;   /* describe_model() is pumping events */
@@ -661,6 +662,13 @@ build (Dialog             *d,
       g_signal_connect (d->only_masked, "toggled", G_CALLBACK (only_masked_toggled), d);
     }
 
+  d->tiling = gtk_check_button_new_with_mnemonic (_("Seamless te_xture"));
+  gtk_widget_set_tooltip_text (d->tiling,
+                               _("Make an image that tiles: its edges wrap around, so copies "
+                                 "placed side by side show no seam"));
+  gtk_toggle_button_set_active (GTK_TOGGLE_BUTTON (d->tiling), s->tiling);
+  add_row_for (d, _("Tiling:"), d->tiling, d->tiling, FALSE);
+
   build_device_row (d, s);
 }
 
@@ -700,6 +708,7 @@ read_back (Dialog       *d,
       s->only_masked = gtk_toggle_button_get_active (GTK_TOGGLE_BUTTON (d->only_masked));
       s->padding     = gtk_spin_button_get_value_as_int (GTK_SPIN_BUTTON (d->padding));
     }
+  s->tiling = gtk_toggle_button_get_active (GTK_TOGGLE_BUTTON (d->tiling));
   g_strlcpy (s->device, current_device (d), sizeof s->device);
 }
 

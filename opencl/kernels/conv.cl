@@ -9,8 +9,10 @@
  * cols [P, K]: row p - p0 for output pixel p in [p0, p0 + P) of batch
  * entry b, column k = (c, ky, kx), so both GEMM operands are contiguous
  * along K.  Padding reads
- * as zero; the nearest upsample is fused: the convolution runs over a
- * virtual input of UH x UW whose pixel (uy, ux) is x[uy * H / UH][ux * W / UW].
+ * as zero, or with `wrap` (circular padding, for seamless textures) as the
+ * pixel on the opposite side; the nearest upsample is fused: the convolution
+ * runs over a virtual input of UH x UW whose pixel (uy, ux) is
+ * x[uy * H / UH][ux * W / UW], and wrapping applies to that virtual input.
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
@@ -21,7 +23,15 @@ typedef struct
   int UH, UW;    /* input size after the (virtual) upsample; = H, W without */
   int Ho, Wo;
   int kh, kw, stride, pad_t, pad_l;
+  int wrap;      /* circular padding: coordinates wrap around (pads <= size) */
 } conv_shape;
+
+/* i in [-n, 2n) to [0, n): the host checks that no padding exceeds the size. */
+static inline int
+wrap_coord (int i, int n)
+{
+  return i < 0 ? i + n : i >= n ? i - n : i;
+}
 
 /* One work-item per (output pixel, input channel) writes that channel's
  * kh * kw taps of the pixel's row: the division by Wo happens once per
@@ -40,12 +50,16 @@ __kernel void im2col_chunk (__global const float *x, __global float *cols, const
   const bool up_h = s.UH != s.H, up_w = s.UW != s.W;
   for (int ky = 0; ky < s.kh; ky++)
     {
-      const int uy = oy * s.stride - s.pad_t + ky;
+      int uy = oy * s.stride - s.pad_t + ky;
+      if (s.wrap)
+        uy = wrap_coord (uy, s.UH);
       const bool row_ok = uy >= 0 && uy < s.UH;
       const int iy = up_h ? (int) (((long) uy * s.H) / s.UH) : uy;
       for (int kx = 0; kx < s.kw; kx++)
         {
-          const int ux = ox * s.stride - s.pad_l + kx;
+          int ux = ox * s.stride - s.pad_l + kx;
+          if (s.wrap)
+            ux = wrap_coord (ux, s.UW);
           float v = 0.0f;
           if (row_ok && ux >= 0 && ux < s.UW)
             {
@@ -58,8 +72,8 @@ __kernel void im2col_chunk (__global const float *x, __global float *cols, const
 }
 
 /* conv_pad: xp [C, Hb, Wp] = rows [row0, row0 + Hb) of batch entry b's input
- * zero-padded by pad_t / pad_l on the top / left (and on the bottom / right
- * as far as Wp and the rows reach), after the virtual nearest upsample to
+ * zero-padded (or wrapped, with s.wrap) by pad_t / pad_l on the top / left
+ * (and on the bottom / right as far as Wp and the rows reach), after the virtual nearest upsample to
  * UH x UW: the operand of the implicit-GEMM convolution (gemm_conv_panel)
  * for one band of output rows, instead of a patch matrix kh * kw times
  * larger. */
@@ -71,7 +85,10 @@ __kernel void conv_pad (__global const float *x, __global float *xp, const conv_
   if (px0 >= Wp || py >= Hb)
     return;
   __global float *dst = xp + ((size_t) c * Hb + py) * Wp + px0;
-  const int uy = row0 + py - s.pad_t, ux0 = px0 - s.pad_l;
+  const int ux0 = px0 - s.pad_l;
+  int uy = row0 + py - s.pad_t;
+  if (s.wrap)
+    uy = wrap_coord (uy, s.UH);
   const int n = min (16, Wp - px0);
   if (uy < 0 || uy >= s.UH)
     {
@@ -102,7 +119,7 @@ __kernel void conv_pad (__global const float *x, __global float *xp, const conv_
     }
   for (int i = 0; i < n; i++)
     {
-      const int ux = ux0 + i;
+      const int ux = s.wrap ? wrap_coord (ux0 + i, s.UW) : ux0 + i;
       float v = 0.0f;
       if (ux >= 0 && ux < s.UW)
         v = src[s.UW == s.W ? ux : s.UW == 2 * s.W ? ux >> 1 : (ux * s.W) / s.UW];

@@ -326,6 +326,7 @@ sdcl_gegl_gen_params (const SdclGeglCommon *common)
   params.steps           = common->steps;
   params.guidance        = common->guidance;
   params.seed            = common->seed;
+  params.tiling          = common->tiling;
   params.warning         = report_warning;
   return params;
 }

@@ -40,6 +40,7 @@ typedef struct
   gint                   steps;
   gdouble                guidance;
   guint                  seed;
+  gboolean               tiling;
 } SdclGeglCommon;
 
 #define SDCL_GEGL_COMMON(o)                     \
@@ -53,7 +54,8 @@ typedef struct
     .karras          = (o)->karras,             \
     .steps           = (o)->steps,              \
     .guidance        = (o)->guidance,           \
-    .seed            = (o)->seed })
+    .seed            = (o)->seed,               \
+    .tiling          = (o)->tiling })
 
 /* The size (width and height) of the model the properties name, read from
  * its files, for size properties left at 0; SDCL_GEGL_FALLBACK_SIZE, SD

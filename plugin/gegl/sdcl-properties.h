@@ -54,6 +54,10 @@ property_double (guidance, _("Guidance scale"), 7.5)
 property_seed (seed, _("Random seed"), rand)
   description (_("The same seed and settings give the same image"))
 
+property_boolean (tiling, _("Seamless tiling"), FALSE)
+  description (_("Make an image that tiles: its edges wrap around, so copies "
+                 "placed side by side show no seam"))
+
 property_string (device, _("Device"), "")
   description (_("OpenCL device: empty for the first GPU (else any device), "
                  "a number from 'sdcl devices', or part of a device name"))

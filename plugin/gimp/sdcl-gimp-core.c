@@ -33,6 +33,7 @@ sdcl_settings_init (SdclSettings *settings,
   settings->mask_blur   = 4.0;
   settings->only_masked = FALSE;
   settings->padding     = 32;
+  settings->tiling      = FALSE;
 }
 
 static gboolean
@@ -596,6 +597,7 @@ sdcl_run_engine (SdclSession        *session,
   p.strength     = (float) settings->strength;
   p.mask_blur    = (float) settings->mask_blur;
   p.only_masked  = settings->only_masked;
+  p.tiling       = settings->tiling;
   p.mask_padding = settings->padding;
 
   switch (mode)

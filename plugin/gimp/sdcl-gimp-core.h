@@ -60,6 +60,7 @@ typedef struct
   gdouble  mask_blur;              /* inpaint */
   gboolean only_masked;            /* inpaint */
   gint     padding;                /* inpaint, with only_masked */
+  gboolean tiling;                 /* seamless texture (sdcl_gen_params.tiling) */
   gchar    device[256];            /* "" automatic, an index, or part of a name */
 } SdclSettings;
 

@@ -293,6 +293,7 @@ settings_to_variant (const SdclSettings *s)
   g_variant_builder_add (&b, "{sv}", "mask-blur", g_variant_new_double (s->mask_blur));
   g_variant_builder_add (&b, "{sv}", "only-masked", g_variant_new_boolean (s->only_masked));
   g_variant_builder_add (&b, "{sv}", "padding", g_variant_new_int32 (s->padding));
+  g_variant_builder_add (&b, "{sv}", "tiling", g_variant_new_boolean (s->tiling));
   return g_variant_builder_end (&b);
 }
 
@@ -321,6 +322,7 @@ settings_from_variant (GVariant     *dict,
   g_variant_lookup (dict, "mask-blur", "d", &s->mask_blur);
   g_variant_lookup (dict, "only-masked", "b", &s->only_masked);
   g_variant_lookup (dict, "padding", "i", &s->padding);
+  g_variant_lookup (dict, "tiling", "b", &s->tiling);
 }
 
 static gboolean

@@ -45,7 +45,7 @@ typedef enum
 {
   ARG_MODEL, ARG_PROMPT, ARG_NEGATIVE, ARG_SAMPLER, ARG_STEPS, ARG_GUIDANCE, ARG_SEED,
   ARG_WIDTH, ARG_HEIGHT, ARG_STRENGTH, ARG_MASK_BLUR, ARG_ONLY_MASKED, ARG_PADDING,
-  ARG_DEVICE
+  ARG_TILING, ARG_DEVICE
 } ArgId;
 
 static const GimpParamDef arg_defs[] =
@@ -64,16 +64,19 @@ static const GimpParamDef arg_defs[] =
   [ARG_MASK_BLUR]   = { GIMP_PDB_FLOAT,  "mask-blur", "Blur radius of the mask in pixels" },
   [ARG_ONLY_MASKED] = { GIMP_PDB_INT32,  "only-masked", "Work on the selection's bounding box only (TRUE, FALSE)" },
   [ARG_PADDING]     = { GIMP_PDB_INT32,  "padding", "With only-masked: context pixels around the selection" },
+  [ARG_TILING]      = { GIMP_PDB_INT32,  "tiling", "Seamless texture: the image wraps around at its edges and tiles without a seam (TRUE, FALSE)" },
   [ARG_DEVICE]      = { GIMP_PDB_STRING, "device", "OpenCL device: empty for automatic, an index, or part of its name" },
 };
 
 static const ArgId txt2img_args[] = { ARG_MODEL, ARG_PROMPT, ARG_NEGATIVE, ARG_SAMPLER, ARG_STEPS,
-                                      ARG_GUIDANCE, ARG_SEED, ARG_WIDTH, ARG_HEIGHT, ARG_DEVICE };
+                                      ARG_GUIDANCE, ARG_SEED, ARG_WIDTH, ARG_HEIGHT, ARG_TILING,
+                                      ARG_DEVICE };
 static const ArgId img2img_args[] = { ARG_MODEL, ARG_PROMPT, ARG_NEGATIVE, ARG_SAMPLER, ARG_STEPS,
-                                      ARG_GUIDANCE, ARG_SEED, ARG_STRENGTH, ARG_DEVICE };
+                                      ARG_GUIDANCE, ARG_SEED, ARG_STRENGTH, ARG_TILING,
+                                      ARG_DEVICE };
 static const ArgId inpaint_args[] = { ARG_MODEL, ARG_PROMPT, ARG_NEGATIVE, ARG_SAMPLER, ARG_STEPS,
                                       ARG_GUIDANCE, ARG_SEED, ARG_STRENGTH, ARG_MASK_BLUR,
-                                      ARG_ONLY_MASKED, ARG_PADDING, ARG_DEVICE };
+                                      ARG_ONLY_MASKED, ARG_PADDING, ARG_TILING, ARG_DEVICE };
 
 #define N_FIXED_ARGS 3 /* run-mode, image, drawable */
 
@@ -215,6 +218,7 @@ settings_from_params (SdclMode         mode,
         case ARG_MASK_BLUR:   s->mask_blur = p->data.d_float; break;
         case ARG_ONLY_MASKED: s->only_masked = p->data.d_int32 != 0; break;
         case ARG_PADDING:     s->padding = p->data.d_int32; break;
+        case ARG_TILING:      s->tiling = p->data.d_int32 != 0; break;
         case ARG_DEVICE:      copy_string (s->device, sizeof s->device, p->data.d_string); break;
         }
     }

@@ -127,6 +127,7 @@ settings_from_config (SdclMode             mode,
                 "guidance",  &s->guidance,
                 "seed",      &s->seed,
                 "last-seed", &s->last_seed,
+                "tiling",    &s->tiling,
                 NULL);
   if (mode == SDCL_MODE_TXT2IMG)
     g_object_get (config, "width", &s->width, "height", &s->height, NULL);
@@ -155,6 +156,7 @@ settings_to_config (SdclMode             mode,
                 "guidance",        s->guidance,
                 "seed",            s->seed,
                 "last-seed",       s->last_seed,
+                "tiling",          s->tiling,
                 NULL);
   if (mode == SDCL_MODE_TXT2IMG)
     g_object_set (config, "width", s->width, "height", s->height, NULL);
@@ -543,6 +545,10 @@ sdcl_plug_in_create_procedure (GimpPlugIn  *plug_in,
                                        _("With only-masked: context pixels around the selection"),
                                        0, SDCL_PADDING_MAX, 32, G_PARAM_READWRITE);
     }
+  gimp_procedure_add_boolean_argument (procedure, "tiling", _("Seamless _tiling"),
+                                       _("Make an image that tiles: its edges wrap around, so "
+                                         "copies placed side by side show no seam"),
+                                       FALSE, G_PARAM_READWRITE);
   gimp_procedure_add_string_argument (procedure, "device", _("_Device"),
                                       _("OpenCL device: empty for automatic, an index, or part "
                                         "of its name"),

@@ -849,6 +849,11 @@ test_generation (void)
   p = small ();
   p.vae_tile = 20;
   run ("vae_tile_invalid", &p, NULL);
+
+  p = small ();
+  p.tiling = true;
+  p.vae_tile = 64;
+  run ("tiling_with_vae_tile", &p, NULL);
 }
 
 /* ---- out of device memory in the VAE: tiles (issue 6, issue 7) ---------- */

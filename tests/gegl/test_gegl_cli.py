@@ -191,7 +191,7 @@ def test_loading(tmp):
 
     p = gegl('--info', 'sdcl:img2img')
     for prop in ('model', 'prompt', 'negative-prompt', 'sampler', 'karras', 'steps',
-                 'guidance', 'seed', 'device', 'precision', 'strength'):
+                 'guidance', 'seed', 'tiling', 'device', 'precision', 'strength'):
         if not check(prop in p.stdout.split(), 'sdcl:img2img has property ' + prop,
                      p.stdout[-1500:]):
             break
@@ -220,6 +220,9 @@ def test_txt2img(tmp):
     check(b is not None and differing(a, b) > 0, 'txt2img: other settings, another image')
     same_as_cli(tmp, b, 'sampler=euler karras=false guidance=3',
                 ['--sampler', 'euler', '--no-karras', '--cfg', '3'])
+    t, _ = generate(tmp, 'tiling.png', *ops, 'tiling=true')
+    check(t is not None and differing(a, t) > 0, 'txt2img: tiling=true, another image')
+    same_as_cli(tmp, t, 'tiling=true', ['--tiling'])
 
 
 def same_as_cli(tmp, img, what, cli_args):

@@ -186,6 +186,7 @@ def main():
     ap.add_argument("--gimp", required=True, help="gimp-console-2.10 or gimp-console-3.0")
     ap.add_argument("--plugin", required=True, help="the built sdcl-gimp binary")
     ap.add_argument("--model", required=True)
+    ap.add_argument("--cli", required=True, help="the built sdcl tool (reference images)")
     ap.add_argument("--image", required=True, help="the RGB test image (48x64)")
     ap.add_argument("--po-build-dir", help="where the build put <lang>/LC_MESSAGES/sdcl.mo")
     ap.add_argument("--workdir", required=True)
@@ -241,6 +242,24 @@ def main():
          "red circle" in r.get("t2i-name", {}).get("name", ""),
          f"t2i: layer named from prompt and seed ({r.get('t2i-name', {}).get('name')!r})")
     unchanged("t2i", "8-bit RGB")
+
+    # txt2img with tiling: the layer is `sdcl txt2img --tiling`'s image
+    # (which tests/pipeline checks against diffusers with circular padding;
+    # tiling changes this image by up to 0.57, so an ignored argument fails).
+    layer_checks("t2i-tiling", 48, 64, 0, 0)
+    ref = os.path.join(work, "cli-tiling.png")
+    p = subprocess.run([args.cli, "txt2img", "--model", args.model, "--prompt", "a red circle",
+                        "--negative", "blurry", "--sampler", "euler", "--steps", "4",
+                        "--cfg", "7.5", "--seed", "1234", "-W", "48", "-H", "64", "--tiling",
+                        "-o", ref], capture_output=True, text=True, timeout=600)
+    try:
+        got, want = png("t2i-tiling.png"), read_png(ref)
+        worst = max(abs(pixel(got, x, y)[k] - pixel(want, x, y)[k])
+                    for y in range(64) for x in range(48) for k in range(3))
+        c.ok(p.returncode == 0 and got[:2] == want[:2] == (48, 64) and worst <= 1,
+             f"t2i-tiling: the layer is sdcl --tiling's image (max diff {worst} levels)")
+    except (OSError, ValueError) as e:
+        c.ok(False, f"t2i-tiling: {e} {p.stderr[-500:]}")
 
     # img2img on a 16-bit linear image with a selection: the selection's box.
     f = layer_checks("i2i", 24, 32, 8, 8)

@@ -32,6 +32,16 @@
     (sd-save-layer src (sd-path "t2i-src-after.png"))
     (gimp-image-delete image)))
 
+; txt2img with tiling (seamless texture): batch_tests.py compares the layer
+; with the sdcl tool's --tiling image.
+(catch (sd-report "t2i-tiling" "status=error")
+  (let* ((image (sd-load sd-image))
+         (src (car (sd-layers image)))
+         (r (sd-txt2img-tiling image src sd-model)))
+    (sd-save-layer (car r) (sd-path "t2i-tiling.png"))
+    (sd-describe "t2i-tiling" image src (car r) (cadr r))
+    (gimp-image-delete image)))
+
 ; img2img on 16-bit linear RGB, random seed, a selection picks the area.
 (catch (sd-report "i2i" "status=error")
   (let* ((image (sd-load sd-image))

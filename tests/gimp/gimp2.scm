@@ -33,13 +33,20 @@
     (sd-save-layer layer path)
     (gimp-image-delete img)))
 (define (sd-txt2img image layer model prompt seed w h)
-  (plug-in-sdcl-txt2img RUN-NONINTERACTIVE image layer model prompt "" "euler" 2 7.5 seed w h ""))
+  (plug-in-sdcl-txt2img RUN-NONINTERACTIVE image layer model prompt "" "euler" 2 7.5 seed w h
+                        FALSE ""))
+; Fixed settings with tiling on (batch_tests.py makes the same image with the CLI).
+(define (sd-txt2img-tiling image layer model)
+  (plug-in-sdcl-txt2img RUN-NONINTERACTIVE image layer model "a red circle" "blurry" "euler" 4 7.5
+                        1234 48 64 TRUE ""))
 (define (sd-img2img image layer model prompt seed)
-  (plug-in-sdcl-img2img RUN-NONINTERACTIVE image layer model prompt "" "euler" 2 7.5 seed 0.8 ""))
+  (plug-in-sdcl-img2img RUN-NONINTERACTIVE image layer model prompt "" "euler" 2 7.5 seed 0.8
+                        FALSE ""))
 (define (sd-inpaint image layer model prompt seed)
   (plug-in-sdcl-inpaint RUN-NONINTERACTIVE image layer model prompt "" "euler" 2 7.5 seed
-                        1.0 0.0 FALSE 0 ""))
+                        1.0 0.0 FALSE 0 FALSE ""))
 (define (sd-img2img-steps image layer model prompt seed steps)
-  (plug-in-sdcl-img2img RUN-NONINTERACTIVE image layer model prompt "" "euler" steps 7.5 seed 0.8 ""))
+  (plug-in-sdcl-img2img RUN-NONINTERACTIVE image layer model prompt "" "euler" steps 7.5 seed 0.8
+                        FALSE ""))
 (define (sd-release) (sd-true? (car (plug-in-sdcl-release-memory RUN-NONINTERACTIVE))))
 (define (sd-dirty image) (sd-true? (car (gimp-image-is-dirty image))))

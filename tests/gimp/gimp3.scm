@@ -38,6 +38,12 @@
   (plug-in-sdcl-txt2img #:run-mode RUN-NONINTERACTIVE #:image image #:drawables (vector layer)
                         #:model model #:prompt prompt #:negative-prompt "" #:sampler "euler"
                         #:steps 2 #:guidance 7.5 #:seed seed #:width w #:height h #:device ""))
+; Fixed settings with tiling on (batch_tests.py makes the same image with the CLI).
+(define (sd-txt2img-tiling image layer model)
+  (plug-in-sdcl-txt2img #:run-mode RUN-NONINTERACTIVE #:image image #:drawables (vector layer)
+                        #:model model #:prompt "a red circle" #:negative-prompt "blurry"
+                        #:sampler "euler" #:steps 4 #:guidance 7.5 #:seed 1234 #:width 48
+                        #:height 64 #:tiling TRUE #:device ""))
 (define (sd-img2img image layer model prompt seed)
   (plug-in-sdcl-img2img #:run-mode RUN-NONINTERACTIVE #:image image #:drawables (vector layer)
                         #:model model #:prompt prompt #:negative-prompt "" #:sampler "euler"

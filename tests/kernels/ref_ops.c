@@ -67,6 +67,11 @@ ref_conv2d (const float *x, int B, int C, int H, int W, const float *w, int O, i
                 for (int kx = 0; kx < kw; kx++)
                   {
                     int uy = oy * d->stride - d->pad_t + ky, ux = ox * d->stride - d->pad_l + kx;
+                    if (d->circular)   /* the padded input is the periodic one */
+                      {
+                        uy = ((uy % UH) + UH) % UH;
+                        ux = ((ux % UW) + UW) % UW;
+                      }
                     if (uy < 0 || uy >= UH || ux < 0 || ux >= UW)
                       continue;
                     /* nearest: src = floor (dst * in / out) */

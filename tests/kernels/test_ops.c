@@ -189,10 +189,11 @@ test_conv_case (const conv_case *c, weight_mode mode, int chunk_pixels)
 {
   char what[200];
   g_snprintf (what, sizeof what,
-              "conv B=%d C=%d %dx%d O=%d k=%dx%d s=%d pad=%d,%d,%d,%d up=%d(%lldx%lld) %s%s", c->B,
-              c->C, c->H, c->W, c->O, c->kh, c->kw, c->d.stride, c->d.pad_t, c->d.pad_l, c->d.pad_b,
-              c->d.pad_r, c->d.upsample, (long long) c->d.up_h, (long long) c->d.up_w,
-              mode_names[mode], chunk_pixels ? " chunked" : "");
+              "conv B=%d C=%d %dx%d O=%d k=%dx%d s=%d pad=%d,%d,%d,%d%s up=%d(%lldx%lld) %s%s",
+              c->B, c->C, c->H, c->W, c->O, c->kh, c->kw, c->d.stride, c->d.pad_t, c->d.pad_l,
+              c->d.pad_b, c->d.pad_r, c->d.circular ? " circular" : "", c->d.upsample,
+              (long long) c->d.up_h, (long long) c->d.up_w, mode_names[mode],
+              chunk_pixels ? " chunked" : "");
   int Ho, Wo;
   ref_conv2d_size (&c->d, c->H, c->W, c->kh, c->kw, &Ho, &Wo);
   const long nx = (long) c->B * c->C * c->H * c->W, nw = (long) c->O * c->C * c->kh * c->kw;
@@ -259,6 +260,17 @@ test_conv (bool small)
     { 1, 64, 20, 37, 70, 3, 3, { .stride = 1, PAD1 }, true, true },
     /* K = 320 * 9 = 2880 */
     { 1, 320, 6, 9, 11, 3, 3, { .stride = 1, PAD1 }, true, false },
+    /* circular padding (seamless textures): the UNet's and VAE's 3x3 convs,
+     * strided, upsampled, the encoder's one-sided pad, rows wider than the
+     * 16-pixel vectors of conv_pad, a pad as large as the input */
+    { 1, 3, 9, 11, 9, 3, 3, { .stride = 1, PAD1, .circular = true }, true, false },
+    { 2, 37, 13, 17, 37, 3, 3, { .stride = 2, PAD1, .circular = true }, true, true },
+    { 1, 5, 10, 12, 7, 3, 3, { .stride = 2, .pad_b = 1, .pad_r = 1, .circular = true }, true, false },
+    { 1, 8, 5, 7, 10, 3, 3, { .stride = 1, PAD1, .upsample = true, .up_h = 10, .up_w = 14,
+                              .circular = true }, true, false },
+    { 1, 64, 20, 37, 70, 3, 3, { .stride = 1, PAD1, .circular = true }, true, true },
+    { 1, 9, 2, 3, 13, 5, 5, { .stride = 1, .pad_t = 2, .pad_l = 2, .pad_b = 2, .pad_r = 2,
+                              .circular = true }, true, false },
   };
   static const conv_case reduced[] = {
     { 1, 3, 5, 11, 7, 3, 3, { .stride = 1, PAD1 }, true, true },
@@ -267,6 +279,11 @@ test_conv (bool small)
     { 1, 2, 3, 9, 3, 3, 3, { .stride = 1, PAD1, .upsample = true, .up_h = 6, .up_w = 18 }, true, false },
     { 1, 2, 3, 5, 3, 3, 3, { .stride = 1, PAD1, .upsample = true, .up_h = 7, .up_w = 9 }, false, true },
     { 1, 4, 3, 3, 5, 1, 1, { .stride = 1 }, false, false },
+    { 1, 3, 5, 19, 7, 3, 3, { .stride = 1, PAD1, .circular = true }, true, true },
+    { 2, 9, 7, 9, 5, 3, 3, { .stride = 2, PAD1, .circular = true }, true, false },
+    { 1, 5, 9, 18, 7, 3, 3, { .stride = 2, .pad_b = 1, .pad_r = 1, .circular = true }, true, false },
+    { 1, 2, 3, 9, 3, 3, 3, { .stride = 1, PAD1, .upsample = true, .up_h = 6, .up_w = 18,
+                             .circular = true }, true, false },
   };
   const conv_case *cases = small ? reduced : full;
   int n = small ? G_N_ELEMENTS (reduced) : G_N_ELEMENTS (full);
@@ -621,6 +638,24 @@ test_sticky_errors (void)
   sdcl_t_release (cl, &a);
   sdcl_t_release (cl, &b);
   sdcl_t_release (cl, &y);
+
+  /* A circular pad wider than the input would have to wrap twice. */
+  sdcl_t x4, y4;
+  sdcl_w w4;
+  to_device (&x4, 4, 1, 1, 1, 2, data);
+  sdcl_t_alloc (cl, &y4, 4, 1, 1, 3, 4);
+  int64_t wshape[4] = { 1, 1, 3, 3 };
+  weight_upload (&w4, W_F32, 4, wshape, data);
+  const sdcl_conv_desc wide = { .stride = 1, .pad_t = 2, .pad_l = 2, .pad_b = 2, .pad_r = 2,
+                                .circular = true };
+  op_conv2d (cl, &x4, &w4, NULL, &wide, NULL, &y4);
+  CHECK (sdcl_cl_check (cl, &err) == SDCL_ERR_INTERNAL
+             && strstr (err.message, "circular padding") != NULL,
+         "a circular pad of 2 on a 1x2 input gave %d: %s", err.code, err.message);
+  sdcl_cl_clear_error (cl);
+  sdcl_t_release (cl, &x4);
+  sdcl_t_release (cl, &y4);
+  sdcl_w_free (&w4);
 }
 
 /* ---- benchmark --------------------------------------------------------- */

@@ -3,7 +3,8 @@
 the tiny model (PNG of the asked size, same bytes for the same seed, progress
 on stderr) and the documented exit codes for bad input; img2img and inpaint
 on the tiny models and the golden images (tests/reference/README.md), the
-PNG reader's formats (16-bit, palette, alpha masks), and their errors.
+PNG reader's formats (16-bit, palette, alpha masks), and their errors;
+--tiling on the demo model (the image's wrapped edges continue).
 
 usage: test_cli.py SDCL_BINARY   (SDCL_FIXTURES set by meson)
 """
@@ -230,6 +231,52 @@ with tempfile.TemporaryDirectory() as tmp:
     check(rc == 2 and '--mask' in err, 'inpaint without --mask: exit 2')
     rc, _, err = run('img2img', '--model', tiny9, '--init', init, '-o', b)
     check(rc == 2 and 'inpainting model' in err, 'img2img with a 9-channel model: exit 2')
+
+
+# ---- seamless textures (--tiling) ----
+
+def wrap_jump_ratios(path):
+    """How far the image jumps across its wrapped edges (last column to the
+    first, last row to the first), relative to the median jump between
+    neighbouring columns (rows) inside it: about 1 for an image that tiles,
+    several times that where a tiled copy would show a seam."""
+    w, h, c, px = png_read(path)
+
+    def col_jump(x0, x1):
+        return sum(abs(px[(y * w + x0) * c + k] - px[(y * w + x1) * c + k])
+                   for y in range(h) for k in range(3)) / (3 * h)
+
+    def row_jump(y0, y1):
+        return sum(abs(px[(y0 * w + x) * c + k] - px[(y1 * w + x) * c + k])
+                   for x in range(w) for k in range(3)) / (3 * w)
+
+    def median(v):
+        return sorted(v)[len(v) // 2]
+
+    return (col_jump(w - 1, 0) / median([col_jump(x, x + 1) for x in range(w - 1)]),
+            row_jump(h - 1, 0) / median([row_jump(y, y + 1) for y in range(h - 1)]))
+
+
+# The demo model (trained, 64x64) makes smooth pictures, where a seam shows;
+# the tiny fixture's random weights make noise, where none would.
+demo = os.path.join(os.environ['SDCL_DATA_DIR'], 'models', 'sdcl-demo')
+with tempfile.TemporaryDirectory() as tmp:
+    tiled, plain = os.path.join(tmp, 'tiled.png'), os.path.join(tmp, 'plain.png')
+    base = ['txt2img', '--model', demo, '--prompt', 'a red circle', '--steps', '20',
+            '--seed', '1']
+    rc, _, err = run(*base, '--tiling', '-o', tiled)
+    check(rc == 0, '--tiling exit 0', err[-300:])
+    rc2, _, err = run(*base, '-o', plain)
+    check(rc2 == 0, 'without --tiling exit 0', err[-300:])
+    if rc == 0 and rc2 == 0:
+        t, p = wrap_jump_ratios(tiled), wrap_jump_ratios(plain)
+        check(max(t) < 2, '--tiling: the wrapped edges continue (jump / median %.2f, %.2f)' % t)
+        check(min(p) > 2, 'without --tiling the same measure finds seams (%.2f, %.2f)' % p)
+        check(b'torch noise, tiling' in open(tiled, 'rb').read()
+              and b'tiling' not in open(plain, 'rb').read(), 'PNG parameters record tiling')
+    rc, _, err = run(*base, '--tiling', '--vae-tile', '64', '-o', tiled)
+    check(rc == 2 and 'tiling' in err and 'tiled VAE' in err,
+          '--tiling with --vae-tile > 0: exit 2 naming both', err)
 
 print('%d failure(s)' % len(failures))
 sys.exit(1 if failures else 0)

@@ -1,7 +1,9 @@
 /* Full text-to-image runs against diffusers' StableDiffusionPipeline on the
  * tiny model (tests/reference/fixtures/golden/pipeline_*.safetensors): 4
  * steps with classifier-free guidance for every sampler, noise from the
- * torch-compatible generator with the golden's seed.
+ * torch-compatible generator with the golden's seed; and once with tiling
+ * (seamless textures) against the same pipeline whose padded convolutions
+ * all pad circularly (pipeline_euler_tiling).
  *
  * Tolerance: with F32 weights every op matches PyTorch to ~1e-5 relative;
  * four guided steps (g = 7.5 amplifies the cond/uncond difference) and the
@@ -24,30 +26,32 @@ typedef struct {
   sdcl_sampler sampler;
   bool karras;
   sdcl_schedule schedule;
+  bool tiling;   /* golden made with every padded Conv2d circular */
 } sampler_case;
 
 static const sampler_case cases[] = {
-  { "ddim", SDCL_SAMPLER_DDIM, false, SDCL_SCHEDULE_DEFAULT },
-  { "euler", SDCL_SAMPLER_EULER, false, SDCL_SCHEDULE_DEFAULT },
-  { "euler_a", SDCL_SAMPLER_EULER_A, false, SDCL_SCHEDULE_DEFAULT },
-  { "dpmpp_2m", SDCL_SAMPLER_DPMPP_2M, false, SDCL_SCHEDULE_DEFAULT },
-  { "dpmpp_2m_karras", SDCL_SAMPLER_DPMPP_2M, true, SDCL_SCHEDULE_DEFAULT },
-  { "lcm", SDCL_SAMPLER_LCM, false, SDCL_SCHEDULE_DEFAULT },
-  { "ddpm", SDCL_SAMPLER_DDPM, false, SDCL_SCHEDULE_DEFAULT },
-  { "euler_exponential", SDCL_SAMPLER_EULER, false, SDCL_SCHEDULE_EXPONENTIAL },
-  { "dpmpp_2m_exponential", SDCL_SAMPLER_DPMPP_2M, false, SDCL_SCHEDULE_EXPONENTIAL },
-  { "ddim_trailing", SDCL_SAMPLER_DDIM, false, SDCL_SCHEDULE_TRAILING },
-  { "dpmpp_2m_sde", SDCL_SAMPLER_DPMPP_2M_SDE, false, SDCL_SCHEDULE_DEFAULT },
-  { "dpmpp_2m_sde_karras", SDCL_SAMPLER_DPMPP_2M_SDE, true, SDCL_SCHEDULE_DEFAULT },
-  { "lms", SDCL_SAMPLER_LMS, false, SDCL_SCHEDULE_DEFAULT },
-  { "heun", SDCL_SAMPLER_HEUN, false, SDCL_SCHEDULE_DEFAULT },
-  { "pndm", SDCL_SAMPLER_PNDM, false, SDCL_SCHEDULE_DEFAULT },
-  { "dpm2", SDCL_SAMPLER_DPM2, false, SDCL_SCHEDULE_DEFAULT },
+  { "ddim", SDCL_SAMPLER_DDIM, false, SDCL_SCHEDULE_DEFAULT, false },
+  { "euler", SDCL_SAMPLER_EULER, false, SDCL_SCHEDULE_DEFAULT, false },
+  { "euler_a", SDCL_SAMPLER_EULER_A, false, SDCL_SCHEDULE_DEFAULT, false },
+  { "dpmpp_2m", SDCL_SAMPLER_DPMPP_2M, false, SDCL_SCHEDULE_DEFAULT, false },
+  { "dpmpp_2m_karras", SDCL_SAMPLER_DPMPP_2M, true, SDCL_SCHEDULE_DEFAULT, false },
+  { "lcm", SDCL_SAMPLER_LCM, false, SDCL_SCHEDULE_DEFAULT, false },
+  { "ddpm", SDCL_SAMPLER_DDPM, false, SDCL_SCHEDULE_DEFAULT, false },
+  { "euler_exponential", SDCL_SAMPLER_EULER, false, SDCL_SCHEDULE_EXPONENTIAL, false },
+  { "dpmpp_2m_exponential", SDCL_SAMPLER_DPMPP_2M, false, SDCL_SCHEDULE_EXPONENTIAL, false },
+  { "ddim_trailing", SDCL_SAMPLER_DDIM, false, SDCL_SCHEDULE_TRAILING, false },
+  { "dpmpp_2m_sde", SDCL_SAMPLER_DPMPP_2M_SDE, false, SDCL_SCHEDULE_DEFAULT, false },
+  { "dpmpp_2m_sde_karras", SDCL_SAMPLER_DPMPP_2M_SDE, true, SDCL_SCHEDULE_DEFAULT, false },
+  { "lms", SDCL_SAMPLER_LMS, false, SDCL_SCHEDULE_DEFAULT, false },
+  { "heun", SDCL_SAMPLER_HEUN, false, SDCL_SCHEDULE_DEFAULT, false },
+  { "pndm", SDCL_SAMPLER_PNDM, false, SDCL_SCHEDULE_DEFAULT, false },
+  { "dpm2", SDCL_SAMPLER_DPM2, false, SDCL_SCHEDULE_DEFAULT, false },
+  { "euler_tiling", SDCL_SAMPLER_EULER, false, SDCL_SCHEDULE_DEFAULT, true },
 };
 
 static const sampler_case f16_cases[] = {
-  { "euler_f16w", SDCL_SAMPLER_EULER, false, SDCL_SCHEDULE_DEFAULT },
-  { "euler_a_f16w", SDCL_SAMPLER_EULER_A, false, SDCL_SCHEDULE_DEFAULT },
+  { "euler_f16w", SDCL_SAMPLER_EULER, false, SDCL_SCHEDULE_DEFAULT, false },
+  { "euler_a_f16w", SDCL_SAMPLER_EULER_A, false, SDCL_SCHEDULE_DEFAULT, false },
 };
 
 typedef struct {
@@ -136,6 +140,7 @@ run_case (sdcl_model *m, const sampler_case *c, double atol, bool check_noise)
   p.sampler = c->sampler;
   p.karras_sigmas = c->karras;
   p.schedule = c->schedule;
+  p.tiling = c->tiling;
   p.progress = count_progress;
   p.user_data = &s.evals; /* progress counts model evaluations */
   p.preview = true;
@@ -212,6 +217,42 @@ test_cancel_mid_step (sdcl_model *m)
   sdcl_image_free (&img);
 }
 
+/* The padding mode is the run's own: a tiling run between two plain ones
+ * leaves the second bit for bit the first (also after a failed tiling
+ * run), and it does change the image. */
+static void
+tiling_does_not_leak (sdcl_model *m)
+{
+  sdcl_gen_params p = sdcl_gen_default_params ();
+  p.prompt = "a red circle";
+  p.steps = 2;
+  p.width = 48;
+  p.height = 32;
+  p.seed = 3;
+  sdcl_image a = { 0 }, b = { 0 }, c = { 0 };
+  sdcl_error err = { 0 };
+  CHECK (sdcl_txt2img (m, &p, &a, &err) == SDCL_OK, "plain run: %s", err.message);
+  p.tiling = true;
+  CHECK (sdcl_txt2img (m, &p, &b, &err) == SDCL_OK, "tiling run: %s", err.message);
+  p.vae_tile = 64;
+  sdcl_image bad = { 0 };
+  CHECK (sdcl_txt2img (m, &p, &bad, &err) == SDCL_ERR_INVALID_ARGUMENT
+             && strstr (err.message, "tiled VAE"),
+         "tiling with vae_tile 64 gave %d: %s", err.code, err.message);
+  p.tiling = false;
+  p.vae_tile = 0;
+  CHECK (sdcl_txt2img (m, &p, &c, &err) == SDCL_OK, "plain run again: %s", err.message);
+  const size_t bytes = (size_t) a.width * a.height * a.channels * sizeof (float);
+  if (a.data && b.data && c.data)
+    {
+      CHECK (memcmp (a.data, c.data, bytes) == 0, "a plain run after a tiling run differs");
+      CHECK (memcmp (a.data, b.data, bytes) != 0, "tiling did not change the image");
+    }
+  sdcl_image_free (&a);
+  sdcl_image_free (&b);
+  sdcl_image_free (&c);
+}
+
 int
 main (void)
 {
@@ -227,6 +268,7 @@ main (void)
   for (size_t i = 0; i < G_N_ELEMENTS (cases); i++)
     run_case (m32, &cases[i], 2e-3, true);
   test_cancel_mid_step (m32);
+  tiling_does_not_leak (m32);
   sdcl_model_free (m32);
 
   /* F16 weights and the single-file layout: one deterministic and one

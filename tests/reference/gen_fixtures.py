@@ -33,7 +33,7 @@ FIXTURES = os.path.join(HERE, 'fixtures')
 MODELS = os.path.join(FIXTURES, 'models')
 GOLDEN = os.path.join(FIXTURES, 'golden')
 IMAGES = os.path.join(FIXTURES, 'images')
-STEPS = ('models', 'text', 'unet', 'vae', 'pipelines', 'edit', 'sd2')
+STEPS = ('models', 'text', 'unet', 'vae', 'pipelines', 'tiling', 'edit', 'sd2')
 
 
 def _setup_torch():
@@ -172,6 +172,9 @@ def main():
         write_net_goldens(steps)
     if 'pipelines' in steps:
         write_pipelines()
+    if 'tiling' in steps:
+        import pipelines
+        pipelines.write_tiling(os.path.join(MODELS, 'tiny-sd'), GOLDEN)
     if 'edit' in steps:
         write_edit()
     if 'sd2' in steps:

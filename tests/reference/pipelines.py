@@ -15,6 +15,7 @@ import functools
 import importlib
 import json
 import os
+import tempfile
 
 import numpy as np
 import torch
@@ -288,6 +289,36 @@ def write_reduced_precision(folder, ldm_path, out_dir):
         write_one((unet, vae, text, tok), name, out_dir, out_name=name + '_f16w',
                   model_label='tiny-sd-ldm-f16 weights (UNet/CLIP F16, VAE BF16) widened to F32')
         print('pipeline_%s_f16w written' % name)
+
+
+def circular_copy(module):
+    """A copy of `module` whose every padded Conv2d pads circularly (the
+    'seamless texture' setting: padding_mode applies to a convolution's own
+    padding; Conv2d keeps the padding amounts it needs for it from __init__)."""
+    import copy
+    m = copy.deepcopy(module)
+    n = 0
+    for layer in m.modules():
+        if isinstance(layer, torch.nn.Conv2d) and any(p > 0 for p in layer.padding):
+            layer.padding_mode = 'circular'
+            n += 1
+    assert n > 0
+    return m, n
+
+
+def write_tiling(folder, out_dir):
+    """pipeline_euler_tiling: the euler run with circular padding in every
+    convolution of the UNet and the VAE (sdcl_gen_params.tiling)."""
+    unet, vae, text = tiny_sd.load_folder(folder)
+    tok = goldens.load_tokenizer(folder)
+    unet_c, n_u = circular_copy(unet)
+    vae_c, n_v = circular_copy(vae)
+    t = write_one((unet_c, vae_c, text, tok), 'euler', out_dir, out_name='euler_tiling',
+                  model_label='tiny-sd (F32), every padded Conv2d padding_mode=circular')
+    with tempfile.TemporaryDirectory() as tmp:
+        plain = write_one((unet, vae, text, tok), 'euler', tmp)['image']
+    print('pipeline_euler_tiling: %d UNet and %d VAE convolutions circular; max |diff| to the '
+          'zero-padded image %.4f' % (n_u, n_v, float((t['image'] - plain).abs().max())))
 
 
 def write_all(folder, out_dir):
