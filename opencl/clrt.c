@@ -6,6 +6,7 @@
 #include "clrt.h"
 #include "clrt_internal.h"
 #include "config.h"
+#include "gemm.h"
 #include "gemm_config.h"
 #include "kernels_embedded.h"
 #include "no_device.h"
@@ -516,6 +517,12 @@ choose_gemm_backend (sdcl_cl *cl)
 sdcl_cl *
 sdcl_cl_new (const char *device_spec, const char *cache_dir, sdcl_error *err)
 {
+  char why[200];
+  if (!sdcl_gemm_env_valid (why, sizeof why))
+    {
+      set_error (err, SDCL_ERR_INVALID_ARGUMENT, "%s", why);
+      return NULL;
+    }
   device_ref *refs;
   sdcl_device_info *infos;
   int n;
@@ -1294,7 +1301,7 @@ sdcl_cl_device_id (const sdcl_cl *cl)
 bool
 sdcl_cl_packs_weights (const sdcl_cl *cl)
 {
-  return cl->gemm == SDCL_GEMM_OWN && sdcl_cl_cpu_kernels (cl);
+  return cl->gemm == SDCL_GEMM_OWN && sdcl_gemm_kernel_choice (cl) == SDCL_GEMM_KERNEL_PANEL;
 }
 
 /* Stores row r (row_elems elements of esize bytes) into its place in a

@@ -59,19 +59,6 @@ second_cols (__global const weight_t *p0, int n0, int N, int K)
 }
 #endif
 
-/* Epilogue of one output: bias, activation, residual; (m, n) in range. */
-inline void
-store_out (float v, __global float *y, long at, __global const float *bias, int has_bias,
-           int bias_half, int bias_n, __global const float *res, int has_res, int act)
-{
-  if (has_bias)
-    v += load_param (bias, bias_half, bias_n);
-  v = apply_act (v, act);
-  if (has_res)
-    v += res[at];
-  y[at] = v;
-}
-
 #ifdef MR
 __kernel void gemm_panel (__global const float *x, __global const weight_t *w,
                           __global const float *bias, int has_bias, int bias_half,
