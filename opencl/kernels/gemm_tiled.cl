@@ -47,7 +47,7 @@ __kernel void gemm_tiled (__global const float *x, __global const weight_t *w,
   __local float xs[BK][BM + 1];
   __local float ws[BK][BN + 1];
   const int lm = get_local_id (0), ln = get_local_id (1);
-  const int lid = ln * WG_M + lm;
+  const uint lid = ln * WG_M + lm;
   const int m_base = get_group_id (0) * BM, n_base = get_group_id (1) * BN;
 
   float acc[TM][TN];
@@ -60,13 +60,16 @@ __kernel void gemm_tiled (__global const float *x, __global const weight_t *w,
   for (int k0 = 0; k0 < K; k0 += BK)
     {
       /* Neighbouring work-items load neighbouring k of one row: runs of BK
-       * contiguous values from global memory. */
-      for (int e = lid; e < BM * BK; e += WG_SIZE)
+       * contiguous values from global memory.  (e is unsigned so that / and
+       * % by the power of two BK are a shift and a mask: signed ones make
+       * LLVM emit `freeze`, which oclgrind's --uninitialized check cannot
+       * run.) */
+      for (uint e = lid; e < BM * BK; e += WG_SIZE)
         {
           const int r = e / BK, kk = e % BK, m = m_base + r, k = k0 + kk;
           xs[kk][r] = m < M && k < K ? x[(size_t) m * K + k] : 0.0f;
         }
-      for (int e = lid; e < BN * BK; e += WG_SIZE)
+      for (uint e = lid; e < BN * BK; e += WG_SIZE)
         {
           const int r = e / BK, kk = e % BK, n = n_base + r, k = k0 + kk;
           ws[kk][r] = n < N && k < K ? LOAD_W (w, (size_t) n * K + k) : 0.0f;
