@@ -135,11 +135,12 @@ sdcl_gemm_conv_panel (sdcl_cl *cl, const sdcl_gemm_desc *g, int64_t x_off, int C
 /* ---- kernel choice and gemm_tiled ---------------------------------------- */
 
 /* Largest first: 16 x 16 work-items with 8 x 8 outputs each where 256
- * work-items and 33 KiB of local memory are available (AMD and NVIDIA
- * GPUs, Intel's), halving BK where 32 KiB is the limit, then 128 and 64
- * work-items; the last keeps 16 accumulators per work-item for kernels
- * whose register use caps the group below 64.  Not measured on a GPU yet
- * (no figure exists): `sdcl tune` is the place to refine them per device. */
+ * work-items and 33 KiB of local memory are available (desktop GPUs have
+ * 48-64 KiB), BK halved where 32 KiB is the limit, then groups of 128 and
+ * 64 work-items; the last keeps 16 accumulators per work-item, for
+ * compilers whose register use caps the group below 64 with 8 x 8.  Not
+ * measured on a GPU yet (no figure exists): `sdcl tune` is the place to
+ * refine them per device. */
 const sdcl_tiled_config sdcl_tiled_configs[] = {
   { 128, 128, 32, 8, 8 },
   { 128, 128, 16, 8, 8 },
