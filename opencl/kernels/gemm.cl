@@ -11,7 +11,8 @@
  * panels as float16 vectors, for devices with 16-wide native float vectors
  * (AVX-512), where it doubles the work per instruction.
  *
- * gemm_nt (GPUs and row-major weights; -DTM -DTN): w row-major [N, K].
+ * gemm_nt (row-major weights where no gemm_tiled configuration fits, or
+ * SDCL_GEMM_KERNEL=nt; -DTM -DTN): w row-major [N, K].
  * Each work-item owns a TM x TN block of outputs and keeps TM * TN float8
  * partial dot products in registers: per step of 8 along K it loads TM rows
  * of x and TN rows of w once and does TM * TN vector FMAs, so every loaded
