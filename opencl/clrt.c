@@ -8,6 +8,7 @@
  */
 #include "clrt_impl.h"
 #include "config.h"
+#include "gemm.h"
 #include "gemm_config.h"
 
 #include <stdio.h>
@@ -259,6 +260,12 @@ choose_gemm_backend (sdcl_cl *cl)
 sdcl_cl *
 sdcl_cl_new (const char *device_spec, const char *cache_dir, sdcl_error *err)
 {
+  char why[200];
+  if (!sdcl_gemm_env_valid (why, sizeof why))
+    {
+      clrt_set_error (err, SDCL_ERR_INVALID_ARGUMENT, "%s", why);
+      return NULL;
+    }
   device_ref *refs;
   sdcl_device_info *infos;
   int n;

@@ -176,8 +176,8 @@ void sdcl_cl_set_gemm_backend (sdcl_cl *cl, sdcl_gemm_backend backend);
 const char *sdcl_cl_cache_dir (const sdcl_cl *cl);
 cl_device_id sdcl_cl_device_id (const sdcl_cl *cl);
 /* Whether sdcl_w_upload packs matrices into panels for gemm_panel: with
- * the CPU kernels and sdcl's own GEMM backend (CLBlast reads row-major
- * weights). */
+ * the panel kernel (gemm.h's sdcl_gemm_kernel_choice: CPU devices) and
+ * sdcl's own GEMM backend (CLBlast reads row-major weights). */
 bool sdcl_cl_packs_weights (const sdcl_cl *cl);
 uint64_t sdcl_w_bytes (const sdcl_w *w);
 /* Device bytes held by the live weights uploaded through `cl` (as stored:

@@ -6,6 +6,7 @@
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
 #include "clrt_impl.h"
+#include "gemm.h"
 #include "config.h"
 
 /* ---- weights ----------------------------------------------------------- */
@@ -86,7 +87,7 @@ sdcl_cl_device_id (const sdcl_cl *cl)
 bool
 sdcl_cl_packs_weights (const sdcl_cl *cl)
 {
-  return cl->gemm == SDCL_GEMM_OWN && sdcl_cl_cpu_kernels (cl);
+  return cl->gemm == SDCL_GEMM_OWN && sdcl_gemm_kernel_choice (cl) == SDCL_GEMM_KERNEL_PANEL;
 }
 
 /* Stores row r (row_elems elements of esize bytes) into its place in a

@@ -132,6 +132,164 @@ sdcl_gemm_conv_panel (sdcl_cl *cl, const sdcl_gemm_desc *g, int64_t x_off, int C
     }
 }
 
+/* ---- kernel choice and gemm_tiled ---------------------------------------- */
+
+/* Largest first: 16 x 16 work-items with 8 x 8 outputs each where 256
+ * work-items and 33 KiB of local memory are available (desktop GPUs have
+ * 48-64 KiB), BK halved where 32 KiB is the limit, then groups of 128 and
+ * 64 work-items; the last keeps 16 accumulators per work-item, for
+ * compilers whose register use caps the group below 64 with 8 x 8.  Not
+ * measured on a GPU yet (no figure exists): `sdcl tune` is the place to
+ * refine them per device. */
+const sdcl_tiled_config sdcl_tiled_configs[] = {
+  { 128, 128, 32, 8, 8 },
+  { 128, 128, 16, 8, 8 },
+  { 64, 128, 16, 8, 8 },
+  { 64, 64, 16, 8, 8 },
+  { 32, 32, 8, 4, 4 },
+};
+const int sdcl_n_tiled_configs = G_N_ELEMENTS (sdcl_tiled_configs);
+
+size_t
+sdcl_tiled_wg_size (const sdcl_tiled_config *c)
+{
+  return (size_t) (c->bm / c->tm) * (c->bn / c->tn);
+}
+
+size_t
+sdcl_tiled_local_bytes (const sdcl_tiled_config *c)
+{
+  /* gemm_tiled's xs[BK][BM + 1] and ws[BK][BN + 1] */
+  return sizeof (float) * c->bk * (size_t) (c->bm + 1 + c->bn + 1);
+}
+
+static const char *const kernel_names[] = { "panel", "tiled", "nt" };
+
+/* The value of a set numeric variable: true with *out when it is a
+ * positive integer. */
+static bool
+env_positive (const char *var, guint64 *out)
+{
+  const char *env = g_getenv (var);
+  return env && g_ascii_string_to_unsigned (env, 10, 1, G_MAXUINT64, out, NULL);
+}
+
+bool
+sdcl_gemm_env_valid (char *why, size_t why_size)
+{
+  const char *kernel = g_getenv ("SDCL_GEMM_KERNEL");
+  bool known = !kernel;
+  for (size_t i = 0; kernel && i < G_N_ELEMENTS (kernel_names); i++)
+    known |= g_ascii_strcasecmp (kernel, kernel_names[i]) == 0;
+  if (!known)
+    {
+      g_snprintf (why, why_size, "SDCL_GEMM_KERNEL=\"%s\" is none of panel, tiled, nt", kernel);
+      return false;
+    }
+  static const char *const limits[] = { "SDCL_FORCE_WG_SIZE", "SDCL_FORCE_LOCAL_MEM" };
+  for (size_t i = 0; i < G_N_ELEMENTS (limits); i++)
+    {
+      guint64 v;
+      if (g_getenv (limits[i]) && !env_positive (limits[i], &v))
+        {
+          g_snprintf (why, why_size, "%s=\"%s\" is not a positive whole number", limits[i],
+                      g_getenv (limits[i]));
+          return false;
+        }
+    }
+  return true;
+}
+
+sdcl_gemm_kernel
+sdcl_gemm_kernel_choice (const sdcl_cl *cl)
+{
+  const char *env = g_getenv ("SDCL_GEMM_KERNEL");
+  for (size_t i = 0; env && i < G_N_ELEMENTS (kernel_names); i++)
+    if (g_ascii_strcasecmp (env, kernel_names[i]) == 0)
+      return (sdcl_gemm_kernel) i;
+  return sdcl_cl_cpu_kernels (cl) ? SDCL_GEMM_KERNEL_PANEL : SDCL_GEMM_KERNEL_TILED;
+}
+
+void
+sdcl_tiled_limits (const sdcl_cl *cl, size_t *max_wg, uint64_t *local_mem)
+{
+  const sdcl_device_info *dev = sdcl_cl_device (cl);
+  guint64 v;
+  *max_wg = dev->max_work_group_size;
+  *local_mem = dev->local_mem_bytes;
+  if (env_positive ("SDCL_FORCE_WG_SIZE", &v) && v < *max_wg)
+    *max_wg = (size_t) v;
+  if (env_positive ("SDCL_FORCE_LOCAL_MEM", &v) && v < *local_mem)
+    *local_mem = v;
+}
+
+cl_kernel
+sdcl_tiled_kernel (sdcl_cl *cl, bool half, int index)
+{
+  const sdcl_tiled_config *c = &sdcl_tiled_configs[index];
+  char options[96];
+  g_snprintf (options, sizeof options, "%s -DBM=%d -DBN=%d -DBK=%d -DTM=%d -DTN=%d",
+              half ? "-DWEIGHT_HALF" : "", c->bm, c->bn, c->bk, c->tm, c->tn);
+  return sdcl_cl_kernel (cl, "gemm_tiled", options);
+}
+
+bool
+sdcl_tiled_kernel_fits (sdcl_cl *cl, cl_kernel k, int index, uint64_t local_mem)
+{
+  const sdcl_tiled_config *c = &sdcl_tiled_configs[index];
+  cl_ulong used = 0;
+  if (clGetKernelWorkGroupInfo (k, sdcl_cl_device_id (cl), CL_KERNEL_LOCAL_MEM_SIZE, sizeof used,
+                                &used, NULL) != CL_SUCCESS)
+    used = sdcl_tiled_local_bytes (c);
+  return sdcl_kernel_max_wg (cl, k) >= sdcl_tiled_wg_size (c) && used <= local_mem;
+}
+
+int
+sdcl_tiled_pick (sdcl_cl *cl, bool half, cl_kernel *k)
+{
+  size_t max_wg;
+  uint64_t local_mem;
+  sdcl_tiled_limits (cl, &max_wg, &local_mem);
+  for (int i = 0; i < sdcl_n_tiled_configs; i++)
+    {
+      const sdcl_tiled_config *c = &sdcl_tiled_configs[i];
+      /* Configurations the limits rule out are never built. */
+      if (sdcl_tiled_wg_size (c) > max_wg || sdcl_tiled_local_bytes (c) > local_mem)
+        continue;
+      *k = sdcl_tiled_kernel (cl, half, i);
+      if (!*k)
+        return -1;
+      if (sdcl_tiled_kernel_fits (cl, *k, i, local_mem))
+        return i;
+    }
+  *k = NULL;
+  return -1;
+}
+
+/* gemm_tiled on row-major weights; false (nothing enqueued) when no
+ * configuration fits the device. */
+static bool
+gemm_run_tiled (sdcl_cl *cl, const sdcl_gemm_desc *g)
+{
+  const sdcl_w *w = g->w;
+  cl_kernel k;
+  const int pick = sdcl_tiled_pick (cl, sdcl_w_is_half (w), &k);
+  if (pick < 0)
+    return !sdcl_cl_ok (cl);
+  const sdcl_tiled_config *c = &sdcl_tiled_configs[pick];
+  size_t local[2] = { (size_t) (c->bm / c->tm), (size_t) (c->bn / c->tn) };
+  for (int p = 0; p < w->nparts; p++)
+    {
+      const int64_t n_off = p * w->part_rows;
+      const int64_t n_part = MIN (w->part_rows, w->d[0] - n_off);
+      set_args (cl, k, g, w->part[p], n_off, n_part);
+      size_t global[2] = { sdcl_div_up (g->M, c->bm) * local[0],
+                           sdcl_div_up (n_part, c->bn) * local[1] };
+      sdcl_cl_run (cl, k, 2, global, local);
+    }
+  return true;
+}
+
 void
 sdcl_gemm_run (sdcl_cl *cl, const sdcl_gemm_desc *g)
 {
@@ -144,6 +302,8 @@ sdcl_gemm_run (sdcl_cl *cl, const sdcl_gemm_desc *g)
   if (sdcl_cl_gemm_backend (cl) == SDCL_GEMM_CLBLAST && sdcl_gemm_clblast (cl, g))
     return;
 #endif
+  if (sdcl_gemm_kernel_choice (cl) == SDCL_GEMM_KERNEL_TILED && gemm_run_tiled (cl, g))
+    return;
   const sdcl_w *w = g->w;
   char options[64];
   g_snprintf (options, sizeof options, "%s -DTM=%d -DTN=%d", sdcl_weight_options (w), GEMM_TM,

@@ -3,15 +3,16 @@
  *
  * The context's backend (sdcl_cl_gemm_backend: SDCL_GEMM, else the
  * device's tuning file, else own) decides:
- * - own: sdcl's register-tiled kernels (gemm.cl): gemm_panel /
+ * - own: sdcl's kernels (sdcl_gemm_kernel below): gemm_panel /
  *   gemm_conv_panel on weights packed in panels at upload (CPU devices:
- *   sdcl_cl_packs_weights), gemm_nt on row-major weights (GPUs);
+ *   sdcl_cl_packs_weights), gemm_tiled on row-major weights (GPUs), or
+ *   gemm_nt;
  * - clblast (when built with it): CLBlastSgemm on row-major weights, F16
  *   weights first widened to F32 into a bounded scratch tensor (CLBlast's
  *   HGEMM would need cl_khr_fp16), then sdcl's epilogue kernel for bias,
  *   activation and residual.  Linear layers and the gathered convolution
  *   (whose output is NCHW: the transposed product) both map onto one
- *   SGEMM; a layout neither fits falls back to gemm_nt.
+ *   SGEMM; a layout neither fits falls back to the own row-major kernel.
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
@@ -33,7 +34,63 @@ typedef struct {
   sdcl_act act;
 } sdcl_gemm_desc;
 
-/* Runs the own kernel, one launch per weight part. */
+/* The own backend's kernel for linear layers and gathered convolutions:
+ * - panel: gemm_panel / gemm_conv_panel on weights packed at upload (CPUs);
+ * - tiled: gemm_tiled (gemm_tiled.cl), local-memory tiles (GPUs);
+ * - nt: gemm_nt, register blocks without local memory: where no tile
+ *   configuration fits the device.
+ * SDCL_GEMM_KERNEL=panel|tiled|nt forces one (tests run the GPU kernel on
+ * PoCL that way); otherwise panel with the CPU kernels
+ * (sdcl_cl_cpu_kernels), tiled otherwise.  Read when weights are uploaded
+ * (sdcl_cl_packs_weights) and at each GEMM, like SDCL_KERNELS. */
+typedef enum {
+  SDCL_GEMM_KERNEL_PANEL,
+  SDCL_GEMM_KERNEL_TILED,
+  SDCL_GEMM_KERNEL_NT
+} sdcl_gemm_kernel;
+
+sdcl_gemm_kernel sdcl_gemm_kernel_choice (const sdcl_cl *cl);
+
+/* Whether the GEMM's variables (SDCL_GEMM_KERNEL, SDCL_FORCE_WG_SIZE,
+ * SDCL_FORCE_LOCAL_MEM) hold valid values when set; else false with the
+ * variable and its value in why.  Checked at context creation, so a typo
+ * is an error instead of a silent default. */
+bool sdcl_gemm_env_valid (char *why, size_t why_size);
+
+/* gemm_tiled's tile sizes (its -D options; see gemm_tiled.cl). */
+typedef struct {
+  int bm, bn, bk, tm, tn;
+} sdcl_tiled_config;
+
+/* The configurations, most data reuse first; the last one (8 x 8
+ * work-items, 2 KiB of local memory, few registers) fits any GPU. */
+extern const sdcl_tiled_config sdcl_tiled_configs[];
+extern const int sdcl_n_tiled_configs;
+
+size_t sdcl_tiled_wg_size (const sdcl_tiled_config *c);
+size_t sdcl_tiled_local_bytes (const sdcl_tiled_config *c);
+
+/* The limits the choice sees: the device's work-group size and local
+ * memory, each lowered by SDCL_FORCE_WG_SIZE / SDCL_FORCE_LOCAL_MEM when
+ * set (tests: GPU-typical limits on PoCL and oclgrind). */
+void sdcl_tiled_limits (const sdcl_cl *cl, size_t *max_wg, uint64_t *local_mem);
+
+/* Configuration `index`'s kernel for F16 (half) or F32 weights (built on
+ * first use; NULL and a sticky error when the build fails), and whether
+ * it runs on this device with its work-group (CL_KERNEL_WORK_GROUP_SIZE)
+ * and within local_mem bytes of local memory (CL_KERNEL_LOCAL_MEM_SIZE). */
+cl_kernel sdcl_tiled_kernel (sdcl_cl *cl, bool half, int index);
+bool sdcl_tiled_kernel_fits (sdcl_cl *cl, cl_kernel k, int index, uint64_t local_mem);
+
+/* The index of the configuration gemm_tiled runs with for F16 (half) or
+ * F32 weights: the first that fits the limits (configurations that do
+ * not are not built) and whose kernel fits (sdcl_tiled_kernel_fits), *k
+ * that kernel; -1 when none fits (gemm_nt runs then) or a build failed
+ * (sticky error). */
+int sdcl_tiled_pick (sdcl_cl *cl, bool half, cl_kernel *k);
+
+/* Runs the own kernel (or CLBlast, per the backend), one launch per
+ * weight part. */
 void sdcl_gemm_run (sdcl_cl *cl, const sdcl_gemm_desc *g);
 
 /* Convolution by gemm_conv_panel (weights with w->panel): g->x is the

@@ -77,3 +77,17 @@ inline float work_group_sum_pow2 (float v, __local float *scratch)
   barrier (CLK_LOCAL_MEM_FENCE); /* scratch may be reused right after */
   return sum;
 }
+
+/* Epilogue of one GEMM output (gemm.cl, gemm_tiled.cl): bias, activation,
+ * residual; (m, n) in range. */
+inline void
+store_out (float v, __global float *y, long at, __global const float *bias, int has_bias,
+           int bias_half, int bias_n, __global const float *res, int has_res, int act)
+{
+  if (has_bias)
+    v += load_param (bias, bias_half, bias_n);
+  v = apply_act (v, act);
+  if (has_res)
+    v += res[at];
+  y[at] = v;
+}

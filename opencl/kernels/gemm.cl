@@ -11,7 +11,8 @@
  * panels as float16 vectors, for devices with 16-wide native float vectors
  * (AVX-512), where it doubles the work per instruction.
  *
- * gemm_nt (GPUs and row-major weights; -DTM -DTN): w row-major [N, K].
+ * gemm_nt (row-major weights where no gemm_tiled configuration fits, or
+ * SDCL_GEMM_KERNEL=nt; -DTM -DTN): w row-major [N, K].
  * Each work-item owns a TM x TN block of outputs and keeps TM * TN float8
  * partial dot products in registers: per step of 8 along K it loads TM rows
  * of x and TN rows of w once and does TM * TN vector FMAs, so every loaded
@@ -58,19 +59,6 @@ second_cols (__global const weight_t *p0, int n0, int N, int K)
   return n0 + 16 < N ? p0 + (size_t) 16 * K : p0;
 }
 #endif
-
-/* Epilogue of one output: bias, activation, residual; (m, n) in range. */
-inline void
-store_out (float v, __global float *y, long at, __global const float *bias, int has_bias,
-           int bias_half, int bias_n, __global const float *res, int has_res, int act)
-{
-  if (has_bias)
-    v += load_param (bias, bias_half, bias_n);
-  v = apply_act (v, act);
-  if (has_res)
-    v += res[at];
-  y[at] = v;
-}
 
 #ifdef MR
 __kernel void gemm_panel (__global const float *x, __global const weight_t *w,

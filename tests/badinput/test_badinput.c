@@ -1304,6 +1304,15 @@ test_cli (void)
   g_rmdir (vendors);
   g_free (vendors);
 
+  /* The GEMM kernel's variables (opencl/gemm.c) are checked when the
+   * context is created. */
+  char *gemm_kernel[] = { "SDCL_GEMM_KERNEL", "bogus", NULL };
+  cli_case ("cli_gemm_kernel_unknown", gemm_kernel,
+            (const char *[]) { "txt2img", "-m", model, "-p", "x", "-o", "o.png", NULL });
+  char *wg_zero[] = { "SDCL_FORCE_WG_SIZE", "0", NULL };
+  cli_case ("cli_force_wg_size_zero", wg_zero,
+            (const char *[]) { "txt2img", "-m", model, "-p", "x", "-o", "o.png", NULL });
+
   /* PoCL reports POCL_MEMORY_LIMIT's size but would serve more from host
    * memory: sdcl's own account must stop an SD 1.5-sized UNet (1.7 GB of
    * F16 weights; all zero, a sparse file) at the 1 GiB limit. */

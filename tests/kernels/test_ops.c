@@ -22,6 +22,7 @@
  */
 #include "check.h"
 #include "clrt_internal.h"
+#include "gemm.h"
 #include "ops.h"
 #include "ref_ops.h"
 
@@ -161,17 +162,78 @@ test_linear (bool small)
     { 77, 768, 100, true, false, SDCL_ACT_QUICK_GELU },
     { 40, 2883, 33, true, true, SDCL_ACT_NONE },
     { 256, 1280, 320, true, true, SDCL_ACT_NONE },
+    /* Past gemm_tiled's 128 x 128 tiles by a little (edges in both
+     * dimensions, K steps of 16 and 32 with a partial last one), K = 1 and
+     * a thin N over many tiles of rows. */
+    { 129, 47, 131, true, false, SDCL_ACT_NONE },
+    { 300, 1, 3, true, true, SDCL_ACT_SILU },
   };
   static const linear_case reduced[] = {
     { 1, 1, 1, false, false, SDCL_ACT_NONE },
     { 7, 13, 5, true, true, SDCL_ACT_GELU },
     { 19, 40, 9, true, false, SDCL_ACT_SILU },
+    { 133, 37, 67, false, true, SDCL_ACT_NONE },
+    { 70, 1, 3, true, true, SDCL_ACT_NONE },
   };
   const linear_case *cases = small ? reduced : full;
   int n = small ? G_N_ELEMENTS (reduced) : G_N_ELEMENTS (full);
   for (int i = 0; i < n; i++)
     for (int m = 0; m < W_MODES; m++)
       test_linear_case (&cases[i], m);
+}
+
+/* gemm_tiled's configuration (when it is the GEMM kernel): within the
+ * limits (SDCL_FORCE_WG_SIZE / SDCL_FORCE_LOCAL_MEM lower the device's),
+ * and the first of the table that runs, for either weight type. */
+static void
+test_tiled_choice (void)
+{
+  if (sdcl_gemm_kernel_choice (cl) != SDCL_GEMM_KERNEL_TILED)
+    return;
+  size_t max_wg;
+  uint64_t local_mem;
+  sdcl_tiled_limits (cl, &max_wg, &local_mem);
+  guint64 forced;
+  const char *env = g_getenv ("SDCL_FORCE_WG_SIZE");
+  if (env && g_ascii_string_to_unsigned (env, 10, 1, G_MAXUINT64, &forced, NULL))
+    CHECK (max_wg <= forced, "work-group limit %zu above SDCL_FORCE_WG_SIZE=%s", max_wg, env);
+  env = g_getenv ("SDCL_FORCE_LOCAL_MEM");
+  if (env && g_ascii_string_to_unsigned (env, 10, 1, G_MAXUINT64, &forced, NULL))
+    CHECK (local_mem <= forced, "local memory limit %" G_GUINT64_FORMAT
+           " above SDCL_FORCE_LOCAL_MEM=%s", local_mem, env);
+  for (int half = 0; half <= 1; half++)
+    {
+      cl_kernel k;
+      const int pick = sdcl_tiled_pick (cl, half, &k);
+      if (!device_ok ("gemm_tiled choice"))
+        return;
+      /* Every device this runs on has room for the last configuration
+       * unless the limits are forced below it; then gemm_nt runs. */
+      const sdcl_tiled_config *last = &sdcl_tiled_configs[sdcl_n_tiled_configs - 1];
+      const bool room = max_wg >= sdcl_tiled_wg_size (last)
+                        && local_mem >= sdcl_tiled_local_bytes (last);
+      CHECK ((pick >= 0) == room, "gemm_tiled pick %d with limits %zu work-items, %"
+             G_GUINT64_FORMAT " bytes", pick, max_wg, local_mem);
+      if (pick < 0)
+        continue;
+      const sdcl_tiled_config *c = &sdcl_tiled_configs[pick];
+      fprintf (stderr, "gemm_tiled (%s): %dx%dx%d tiles, %dx%d per work-item, %zu work-items, "
+               "%zu bytes of local memory (limits %zu, %" G_GUINT64_FORMAT ")\n",
+               half ? "f16" : "f32", c->bm, c->bn, c->bk, c->tm, c->tn, sdcl_tiled_wg_size (c),
+               sdcl_tiled_local_bytes (c), max_wg, local_mem);
+      CHECK (sdcl_tiled_wg_size (c) <= max_wg && sdcl_tiled_local_bytes (c) <= local_mem,
+             "gemm_tiled configuration %d exceeds the limits", pick);
+      CHECK (sdcl_tiled_kernel_fits (cl, k, pick, local_mem), "picked kernel does not fit");
+      for (int i = 0; i < pick; i++)
+        {
+          const sdcl_tiled_config *b = &sdcl_tiled_configs[i];
+          if (sdcl_tiled_wg_size (b) > max_wg || sdcl_tiled_local_bytes (b) > local_mem)
+            continue;
+          cl_kernel kb = sdcl_tiled_kernel (cl, half, i);
+          CHECK (kb && !sdcl_tiled_kernel_fits (cl, kb, i, local_mem),
+                 "configuration %d fits but %d was picked", i, pick);
+        }
+    }
 }
 
 /* ---- conv2d ------------------------------------------------------------ */
@@ -826,6 +888,7 @@ main (int argc, char **argv)
   fprintf (stderr, "device: %s (%s)\n", sdcl_cl_device (cl)->name, sdcl_cl_device (cl)->platform);
   rng = g_rand_new_with_seed (20261122);
 
+  test_tiled_choice ();
   test_linear (small);
   if (gemm_only)
     test_conv (small);
