@@ -600,20 +600,6 @@ ldm_tensor (const sdcl_st_file *f, const char *fmt, ...)
   return sdcl_st_find (f, name);
 }
 
-/* The tensor with `nd` dimensions, or an error naming it. */
-static sdcl_status
-need (const sdcl_st_file *f, const char *name, int nd, const sdcl_st_tensor **out, sdcl_error *err)
-{
-  const sdcl_st_tensor *t = sdcl_st_find (f, name);
-  if (!t)
-    return sdcl_fail (err, SDCL_ERR_MODEL_FORMAT, "%s: missing tensor %s", sdcl_st_path (f), name);
-  if (t->nd != nd)
-    return sdcl_fail (err, SDCL_ERR_MODEL_FORMAT, "%s: tensor %s has %d dimensions, expected %d",
-                      sdcl_st_path (f), name, t->nd, nd);
-  *out = t;
-  return SDCL_OK;
-}
-
 #define U SDCL_LDM_UNET_PREFIX
 
 static bool
@@ -674,8 +660,9 @@ sdcl_unet_config_from_ldm (const sdcl_st_file *f, sdcl_unet_config *c, sdcl_erro
                       sdcl_st_path (f));
   const sdcl_st_tensor *conv_in, *conv_out;
   sdcl_status st;
-  if ((st = need (f, U "input_blocks.0.0.weight", 4, &conv_in, err))
-      || (st = need (f, U "out.2.weight", 4, &conv_out, err)) || (st = ldm_unet_levels (f, c, err)))
+  if ((st = sdcl_st_need (f, U "input_blocks.0.0.weight", 4, &conv_in, err))
+      || (st = sdcl_st_need (f, U "out.2.weight", 4, &conv_out, err))
+      || (st = ldm_unet_levels (f, c, err)))
     return st;
   c->in_channels = (int) conv_in->shape[1];
   c->out_channels = (int) conv_out->shape[0];
@@ -687,7 +674,7 @@ sdcl_unet_config_from_ldm (const sdcl_st_file *f, sdcl_unet_config *c, sdcl_erro
       char name[160];
       g_snprintf (name, sizeof name, U "input_blocks.%d.0.out_layers.3.weight", 1 + b * per_level);
       const sdcl_st_tensor *conv2;
-      if ((st = need (f, name, 4, &conv2, err)))
+      if ((st = sdcl_st_need (f, name, 4, &conv2, err)))
         return st;
       c->block_out_channels[b] = (int) conv2->shape[0];
       c->transformer_depth[b] = ldm_block_depth (f, "input_blocks", 1 + b * per_level);
@@ -735,8 +722,9 @@ sdcl_vae_config_from_ldm (const sdcl_st_file *f, const char *prefix, sdcl_vae_co
   char in_name[160], out_name[160];
   g_snprintf (in_name, sizeof in_name, "%sdecoder.conv_in.weight", prefix);
   g_snprintf (out_name, sizeof out_name, "%sdecoder.conv_out.weight", prefix);
-  if ((st = need (f, name, 4, &conv_in, err)) || (st = need (f, in_name, 4, &dec_in, err))
-      || (st = need (f, out_name, 4, &dec_out, err)))
+  if ((st = sdcl_st_need (f, name, 4, &conv_in, err))
+      || (st = sdcl_st_need (f, in_name, 4, &dec_in, err))
+      || (st = sdcl_st_need (f, out_name, 4, &dec_out, err)))
     return st;
   c->in_channels = (int) conv_in->shape[1];
   c->latent_channels = (int) dec_in->shape[1];
@@ -749,7 +737,7 @@ sdcl_vae_config_from_ldm (const sdcl_st_file *f, const char *prefix, sdcl_vae_co
     {
       g_snprintf (name, sizeof name, "%sencoder.down.%d.block.0.conv2.weight", prefix, i);
       const sdcl_st_tensor *conv2;
-      if ((st = need (f, name, 4, &conv2, err)))
+      if ((st = sdcl_st_need (f, name, 4, &conv2, err)))
         return st;
       c->block_out_channels[i] = (int) conv2->shape[0];
     }
@@ -772,9 +760,9 @@ sdcl_clip_config_from_ldm (const sdcl_st_file *f, sdcl_clip_config *c, sdcl_erro
                       sdcl_st_path (f));
   const sdcl_st_tensor *tok, *pos, *fc1;
   sdcl_status st;
-  if ((st = need (f, T "embeddings.token_embedding.weight", 2, &tok, err))
-      || (st = need (f, T "embeddings.position_embedding.weight", 2, &pos, err))
-      || (st = need (f, T "encoder.layers.0.mlp.fc1.weight", 2, &fc1, err)))
+  if ((st = sdcl_st_need (f, T "embeddings.token_embedding.weight", 2, &tok, err))
+      || (st = sdcl_st_need (f, T "embeddings.position_embedding.weight", 2, &pos, err))
+      || (st = sdcl_st_need (f, T "encoder.layers.0.mlp.fc1.weight", 2, &fc1, err)))
     return st;
   c->vocab_size = (int) tok->shape[0];
   c->hidden_size = (int) tok->shape[1];

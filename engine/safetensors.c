@@ -608,6 +608,20 @@ sdcl_st_find (const sdcl_st_file *f, const char *name)
   return g_hash_table_lookup (f->by_name, name);
 }
 
+sdcl_status
+sdcl_st_need (const sdcl_st_file *f, const char *name, int nd, const sdcl_st_tensor **out,
+              sdcl_error *err)
+{
+  const sdcl_st_tensor *t = sdcl_st_find (f, name);
+  if (!t)
+    return sdcl_fail (err, SDCL_ERR_MODEL_FORMAT, "%s: missing tensor %s", sdcl_st_path (f), name);
+  if (t->nd != nd)
+    return sdcl_fail (err, SDCL_ERR_MODEL_FORMAT, "%s: tensor %s has %d dimensions, expected %d",
+                      sdcl_st_path (f), name, t->nd, nd);
+  *out = t;
+  return SDCL_OK;
+}
+
 const char *
 sdcl_st_path (const sdcl_st_file *f)
 {

@@ -45,6 +45,10 @@ void sdcl_st_close (sdcl_st_file *f);
 size_t sdcl_st_count (const sdcl_st_file *f);
 const sdcl_st_tensor *sdcl_st_at (const sdcl_st_file *f, size_t i); /* in file order of offsets */
 const sdcl_st_tensor *sdcl_st_find (const sdcl_st_file *f, const char *name);
+/* The tensor `name` with `nd` dimensions in *out, or model-format naming
+ * the file and the tensor (missing, or another number of dimensions). */
+sdcl_status sdcl_st_need (const sdcl_st_file *f, const char *name, int nd,
+                          const sdcl_st_tensor **out, sdcl_error *err);
 const char *sdcl_st_path (const sdcl_st_file *f);
 /* __metadata__ value for key, or NULL. */
 const char *sdcl_st_metadata (const sdcl_st_file *f, const char *key);

@@ -36,20 +36,6 @@ check (const sdcl_family_facts *facts, const char *path, sdcl_error *err)
 
 #define OC SDCL_LDM_OPENCLIP_PREFIX
 
-/* The tensor with `nd` dimensions, or an error naming it. */
-static sdcl_status
-need (const sdcl_st_file *f, const char *name, int nd, const sdcl_st_tensor **out, sdcl_error *err)
-{
-  const sdcl_st_tensor *t = sdcl_st_find (f, name);
-  if (!t)
-    return sdcl_fail (err, SDCL_ERR_MODEL_FORMAT, "%s: missing tensor %s", sdcl_st_path (f), name);
-  if (t->nd != nd)
-    return sdcl_fail (err, SDCL_ERR_MODEL_FORMAT, "%s: tensor %s has %d dimensions, expected %d",
-                      sdcl_st_path (f), name, t->nd, nd);
-  *out = t;
-  return SDCL_OK;
-}
-
 static int
 count_resblocks (const sdcl_st_file *f)
 {
@@ -71,9 +57,9 @@ openclip_config (const sdcl_st_file *f, sdcl_clip_config *c, sdcl_error *err)
   sdcl_clip_config_sd15 (c);
   const sdcl_st_tensor *tok, *pos, *fc1;
   sdcl_status st;
-  if ((st = need (f, OC "token_embedding.weight", 2, &tok, err))
-      || (st = need (f, OC "positional_embedding", 2, &pos, err))
-      || (st = need (f, OC "transformer.resblocks.0.mlp.c_fc.weight", 2, &fc1, err)))
+  if ((st = sdcl_st_need (f, OC "token_embedding.weight", 2, &tok, err))
+      || (st = sdcl_st_need (f, OC "positional_embedding", 2, &pos, err))
+      || (st = sdcl_st_need (f, OC "transformer.resblocks.0.mlp.c_fc.weight", 2, &fc1, err)))
     return st;
   c->vocab_size = (int) tok->shape[0];
   c->hidden_size = (int) tok->shape[1];
