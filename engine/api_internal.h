@@ -1,4 +1,4 @@
-/* What the public objects hold, and the error helper the API files share.
+/* What the public objects hold.  The error helpers are in error_internal.h.
  * Internal to libsdcl.
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later
@@ -9,6 +9,7 @@
 #include <glib.h>
 
 #include "../opencl/clrt.h"
+#include "error_internal.h"
 #include "families/family.h"
 #include "model_files.h"
 #include "nets.h"
@@ -33,10 +34,5 @@ struct sdcl_model {
   sdcl_wtype wtype;          /* weight storage the networks were built with */
   sdcl_model_info info;
 };
-
-/* Fills err (if not NULL) and returns code.  printf-style message. */
-sdcl_status sdcl_fail (sdcl_error *err, sdcl_status code, const char *fmt, ...) G_GNUC_PRINTF (3, 4);
-/* Clears err to SDCL_OK / "". */
-void sdcl_error_clear (sdcl_error *err);
 
 #endif /* SDCL_API_INTERNAL_H */

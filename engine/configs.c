@@ -11,7 +11,7 @@
 
 #include <glib.h>
 
-#include "api_internal.h"
+#include "error_internal.h"
 #include "loader_internal.h"
 
 /* ---- defaults ---------------------------------------------------------- */

@@ -3,7 +3,7 @@
 
 #include <glib.h>
 
-#include "api_internal.h"
+#include "error_internal.h"
 #include "data_dirs.h"
 
 #define DEMO_MODEL "sdcl-demo"

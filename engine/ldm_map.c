@@ -16,7 +16,7 @@
 
 #include <glib.h>
 
-#include "loader_internal.h"
+#include "ldm_map.h"
 
 typedef struct {
   const char *ldm, *canonical;

@@ -11,7 +11,7 @@
 #include <glib.h>
 #include <glib/gstdio.h>
 
-#include "api_internal.h"
+#include "error_internal.h"
 #include "loader_internal.h"
 
 /* Inference configs are a few kB; refuse absurd ones before reading them. */

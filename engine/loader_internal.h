@@ -8,49 +8,8 @@
 
 #include <json-glib/json-glib.h>
 
-#include "families/family.h"
+#include "ldm_map.h"
 #include "model_files.h"
-#include "nets/unet_desc.h"
-
-/* SD's VAE always has 4 resolution levels; the LDM decoder numbers its up
- * blocks in reverse, so the mapping needs the count (docs/diffusion.md §VAE names). */
-#define SDCL_LDM_VAE_LEVELS 4
-
-#define SDCL_LDM_UNET_PREFIX "model.diffusion_model."
-#define SDCL_LDM_TEXT_PREFIX "cond_stage_model.transformer."
-#define SDCL_LDM_OPENCLIP_PREFIX "cond_stage_model.model."
-
-/* ---- names (ldm_map.c) ---- */
-
-/* Inverse of sdcl_ldm_map_name for the canonical names the enumerations
- * produce.  *conv_1x1 is set when the LDM file stores the tensor as a 1x1
- * convolution [C, C, 1, 1] whose canonical form is a [C, C] matrix (the VAE
- * mid-block attention). */
-bool sdcl_ldm_unmap_name (sdcl_component comp, const char *canonical, int unet_layers_per_block,
-                          int unet_n_levels, const bool *unet_up_has_attn, char *out,
-                          size_t out_size, bool *conv_1x1);
-/* sdcl_ldm_map_name and sdcl_ldm_unmap_name with the UNet's naming tree
- * (sdcl_unet_describe_names) built once by the caller, e.g. for all the
- * tensors of a file. */
-/* True for an OpenCLIP resblock's fused q/k/v (`...resblocks.<layer>.attn.
- * in_proj_<leaf>`, leaf "weight" or "bias"): rows [0, D) are q, [D, 2D) k,
- * [2D, 3D) v; sdcl_ldm_map_name_in maps no such name. */
-bool sdcl_ldm_openclip_in_proj (const char *ldm_name, int *layer, const char **leaf);
-/* The OpenCLIP single-file name holding a canonical text tensor (q, k and
- * v name their fused in_proj). */
-bool sdcl_ldm_unmap_openclip (const char *canonical, char *out, size_t size);
-bool sdcl_ldm_map_name_in (const sdcl_unet_desc *unet_names, const char *ldm_name,
-                           sdcl_component *comp, char *out, size_t out_size);
-bool sdcl_ldm_unmap_name_in (const sdcl_unet_desc *unet_names, sdcl_component comp,
-                             const char *canonical, char *out, size_t out_size, bool *conv_1x1);
-/* Canonical name of a tensor of a diffusers folder: the text encoder gains
- * the `text_model.` prefix when its file lacks it, old VAE attention names
- * (query, key, value, proj_attn) become to_q, to_k, to_v, to_out.0.  False
- * for tensors sdcl ignores (position_ids buffers). */
-bool sdcl_canonical_name (sdcl_component comp, const char *name, char *out, size_t out_size);
-/* True for the VAE mid-block attention projections, which some layouts
- * store as [C, C, 1, 1] and the canonical form holds as [C, C]. */
-bool sdcl_vae_attention_matrix (const char *canonical);
 
 /* ---- configs (configs.c) ---- */
 
@@ -94,9 +53,35 @@ sdcl_status sdcl_ldm_yaml_read (const char *model_path, sdcl_ldm_yaml *out, sdcl
 sdcl_status sdcl_ldm_yaml_parse (const char *text, size_t len, const char *label, sdcl_ldm_yaml *out,
                                  sdcl_error *err);
 
-/* ---- family detection (configs.c; the decision is families/family.c) ---- */
+/* ---- family detection (the decision is families/family.c) ---- */
 
+/* What the weights say about the family, gathered the same way from a
+ * diffusers folder (model_files.c) and a single file (configs.c): tensor
+ * names and shapes, never file names. */
+typedef struct {
+  int cross_attention_dim;       /* 0: no cross-attention found */
+  bool linear_projection;        /* 2-D proj_in (SD 2.x / SDXL) */
+  bool openclip_text;            /* OpenCLIP-format or GELU text encoder */
+  int text_hidden;               /* text encoder width, 0 unknown */
+  bool second_text_encoder;      /* SDXL's text_encoder_2 / conditioner.embedders.1 */
+  int add_embedding_in;          /* SDXL add_embedding input width, 0 none */
+  int unet_in_channels;
+} sdcl_family_facts;
+
+/* The facts of a single file (configs.c). */
 void sdcl_family_facts_from_ldm (const sdcl_st_file *f, sdcl_family_facts *facts);
+
+/* ---- opening a model (model_files.c; sdcl_model_files_open drives it) ---- */
+
+/* Reads a model up to family detection: a folder's configs and weight
+ * sets, a single file's UNet config, and the facts of either.  *out is set
+ * (close it) even on failure, except for a missing path. */
+sdcl_status sdcl_model_files_scan (const char *path, sdcl_model_files **out, sdcl_family_facts *facts,
+                                   sdcl_error *err);
+/* The rest, once mf->family, family_desc and the configs the family fills
+ * are set: a single file's weights, every tensor checked against its
+ * config, a folder's scheduler config and tokenizer. */
+sdcl_status sdcl_model_files_finish (sdcl_model_files *mf, sdcl_error *err);
 
 /* ---- weight sets (model_files.c) ---- */
 

@@ -1,7 +1,10 @@
 /* Opening a checkpoint: a diffusers folder or a single LDM .safetensors
  * file (docs/diffusion.md §Checkpoints).  Either way the result is the same: validated files,
- * configs, the detected family and three weight sets under canonical names,
- * each checked against the tensors its config implies.
+ * configs and three weight sets under canonical names, each checked against
+ * the tensors its config implies.  This file knows no family: it reads a
+ * model up to the facts detection needs (sdcl_model_files_scan) and
+ * finishes it once the family has said its part (sdcl_model_files_finish);
+ * sdcl_model_files_open (families/family.c) runs the three.
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
@@ -11,7 +14,7 @@
 #include <gio/gio.h>
 #include <glib.h>
 
-#include "api_internal.h"
+#include "error_internal.h"
 #include "json_strict.h"
 #include "loader_internal.h"
 #include "sdcl_file.h"
@@ -219,19 +222,6 @@ check_all_specs (const sdcl_model_files *mf, sdcl_error *err)
   return check_finite (mf, mf->text_w, err);
 }
 
-/* The family of the facts, or the error refusing them (mf->family names
- * a family that was recognised and refused). */
-static sdcl_status
-detect_family (sdcl_model_files *mf, const sdcl_family_facts *facts, sdcl_error *err)
-{
-  const sdcl_family_desc *desc;
-  sdcl_status st = sdcl_family_detect (facts, mf->path, &desc, err);
-  mf->family = desc ? desc->id : SDCL_FAMILY_UNKNOWN;
-  if (!st)
-    mf->family_desc = desc;
-  return st;
-}
-
 /* ---- single LDM file --------------------------------------------------- */
 
 /* An OpenCLIP fused in_proj becomes q, k and v views of its three row
@@ -297,26 +287,29 @@ map_ldm_tensors (sdcl_model_files *mf, const sdcl_st_file *f, sdcl_error *err)
   return st;
 }
 
+/* Up to detection: the file, its family facts and its UNet config. */
 static sdcl_status
-open_single_file (sdcl_model_files *mf, sdcl_error *err)
+scan_single_file (sdcl_model_files *mf, sdcl_family_facts *facts, sdcl_error *err)
 {
   sdcl_st_file *f;
-  sdcl_family_facts facts;
   sdcl_status st;
   if ((st = open_st (mf, mf->path, &f, err)))
     return st;
   mf->single_file = true;
-  sdcl_family_facts_from_ldm (f, &facts);
+  sdcl_family_facts_from_ldm (f, facts);
   /* the UNet first: a file without one (a LoRA, a lone VAE) is no checkpoint */
-  if ((st = sdcl_unet_config_from_ldm (f, &mf->unet, err))
-      || (st = detect_family (mf, &facts, err))
-      || (st = mf->family_desc->ldm_configs (f, mf, err)))
-    return st;
-  mf->clip.pad_token_id = mf->family_desc->pad_token_id;
+  return sdcl_unet_config_from_ldm (f, &mf->unet, err);
+}
+
+/* After the family has filled the other configs: the weights. */
+static sdcl_status
+finish_single_file (sdcl_model_files *mf, sdcl_error *err)
+{
+  sdcl_status st;
   mf->unet_w = sdcl_wset_new ("unet", mf->path);
   mf->vae_w = sdcl_wset_new ("vae", mf->path);
   mf->text_w = sdcl_wset_new ("text_encoder", mf->path);
-  if ((st = map_ldm_tensors (mf, f, err)))
+  if ((st = map_ldm_tensors (mf, mf->files[0], err)))
     return st;
   return check_all_specs (mf, err);
 }
@@ -636,8 +629,7 @@ read_scheduler (sdcl_model_files *mf, sdcl_error *err)
 {
   char *path = g_build_filename (mf->path, "scheduler", "scheduler_config.json", NULL);
   sdcl_status st = SDCL_OK;
-  mf->family_desc->default_sched (&mf->sched);   /* a folder without one gets the family's */
-  mf->prediction_source = "family default";
+  /* a folder without one keeps the family's defaults (sdcl_model_files_open) */
   if (sdcl_file_exists (path))
     {
       mf->prediction_source = "scheduler config";
@@ -671,12 +663,12 @@ find_tokenizer (sdcl_model_files *mf, sdcl_error *err)
   return st;
 }
 
+/* Up to detection: configs, weight sets and the family facts. */
 static sdcl_status
-open_folder (sdcl_model_files *mf, sdcl_error *err)
+scan_folder (sdcl_model_files *mf, sdcl_family_facts *facts, sdcl_error *err)
 {
   const char *dir = mf->path;
   bool second_text_encoder = false;
-  sdcl_family_facts facts;
   sdcl_status st;
   if ((st = read_model_index (dir, &second_text_encoder, err))
       || (st = read_config (dir, "unet", "config.json", parse_unet,
@@ -691,11 +683,16 @@ open_folder (sdcl_model_files *mf, sdcl_error *err)
       || (st = open_component_weights (mf, dir, "text_encoder", "model", SDCL_COMP_TEXT, &mf->text_w,
                                        err)))
     return st;
-  folder_facts (mf, second_text_encoder, &facts);
-  if (!(st = detect_family (mf, &facts, err)))
-    mf->clip.pad_token_id = mf->family_desc->pad_token_id;
-  if (st
-      || (st = check_configs_against_shapes (mf, err)) || (st = check_all_specs (mf, err))
+  folder_facts (mf, second_text_encoder, facts);
+  return SDCL_OK;
+}
+
+/* After detection: the checks, the scheduler config and the tokenizer. */
+static sdcl_status
+finish_folder (sdcl_model_files *mf, sdcl_error *err)
+{
+  sdcl_status st;
+  if ((st = check_configs_against_shapes (mf, err)) || (st = check_all_specs (mf, err))
       || (st = read_scheduler (mf, err)))
     return st;
   return find_tokenizer (mf, err);
@@ -704,27 +701,30 @@ open_folder (sdcl_model_files *mf, sdcl_error *err)
 /* ---- public ------------------------------------------------------------ */
 
 sdcl_status
-sdcl_model_files_open (const char *path, sdcl_model_files **out, sdcl_error *err)
+sdcl_model_files_scan (const char *path, sdcl_model_files **out, sdcl_family_facts *facts,
+                       sdcl_error *err)
 {
   *out = NULL;
+  memset (facts, 0, sizeof *facts);
   if (!path || !*path)
     return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT, "no model path given");
   sdcl_model_files *mf = g_new0 (sdcl_model_files, 1);
   mf->path = g_strdup (path);
   sdcl_status st;
   if (g_file_test (path, G_FILE_TEST_IS_DIR))
-    st = open_folder (mf, err);
+    st = scan_folder (mf, facts, err);
   else if (sdcl_file_exists (path))
-    st = open_single_file (mf, err);   /* refuses a FIFO or device by name */
+    st = scan_single_file (mf, facts, err);   /* refuses a FIFO or device by name */
   else
     st = sdcl_fail (err, SDCL_ERR_IO, "%s: no such file or folder", path);
-  if (st)
-    {
-      sdcl_model_files_close (mf);
-      return st;
-    }
   *out = mf;
-  return SDCL_OK;
+  return st;
+}
+
+sdcl_status
+sdcl_model_files_finish (sdcl_model_files *mf, sdcl_error *err)
+{
+  return mf->single_file ? finish_single_file (mf, err) : finish_folder (mf, err);
 }
 
 void

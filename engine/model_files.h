@@ -140,23 +140,12 @@ typedef struct {
   int n_files;
 } sdcl_model_files;
 
-/* Opens a diffusers folder or a single-file checkpoint, validates every
- * file, maps LDM names to canonical ones, reads or infers the configs and
- * detects the family.  Families other than SD 1.x are refused with
- * SDCL_ERR_UNSUPPORTED_MODEL naming what was found.  No JSON-named path
- * outside the model folder is ever opened. */
-sdcl_status sdcl_model_files_open (const char *path, sdcl_model_files **out, sdcl_error *err);
+/* sdcl_model_files_open is the families' (families/family.h): detection
+ * sits between reading a model and finishing it. */
 void sdcl_model_files_close (sdcl_model_files *mf);
 
-/* Mapping of one LDM single-file tensor name to its component and canonical
- * name.  Returns false for names sdcl ignores (EMA copies, alphas_cumprod,
- * ...).  `unet_layers_per_block` is needed for input/output block numbering;
- * `unet_level_has_attn` tells which LDM output sub-index holds upsamplers.
- * out_name receives at most out_size bytes. */
+/* The networks a checkpoint holds weights for (ldm_map.h maps names). */
 typedef enum { SDCL_COMP_UNET, SDCL_COMP_VAE, SDCL_COMP_TEXT } sdcl_component;
-bool sdcl_ldm_map_name (const char *ldm_name, int unet_layers_per_block, int unet_n_levels,
-                        const bool *unet_up_has_attn, sdcl_component *comp, char *out_name,
-                        size_t out_size);
 
 /* ---- expected tensors ---- */
 

@@ -15,7 +15,7 @@
 
 #include <glib.h>
 
-#include "api_internal.h"
+#include "error_internal.h"
 #include "loader_internal.h"
 #include "nets/clip_desc.h"
 #include "nets/unet_desc.h"

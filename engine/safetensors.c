@@ -20,7 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "api_internal.h"
+#include "error_internal.h"
 #include "json_strict.h"
 #include "sdcl_file.h"
 

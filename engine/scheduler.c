@@ -29,7 +29,7 @@
 
 #include <glib.h>
 
-#include "api_internal.h"
+#include "error_internal.h"
 #include "sampler_table.h"
 
 /* Every expression rounds as written: diffusers' numpy and torch steps are

@@ -14,7 +14,7 @@
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
-#include "api_internal.h"
+#include "error_internal.h"
 #include "sampler_table.h"
 
 #include <math.h>

@@ -7,7 +7,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-#include "api_internal.h"
+#include "error_internal.h"
 
 const char *
 sdcl_status_name (sdcl_status code)

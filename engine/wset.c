@@ -7,7 +7,7 @@
 
 #include <glib.h>
 
-#include "api_internal.h"
+#include "error_internal.h"
 #include "loader_internal.h"
 
 typedef struct {

@@ -4,7 +4,7 @@
  */
 #include "family.h"
 
-#include "../api_internal.h"
+#include "../error_internal.h"
 
 /* Asked in this order.  SDXL checkpoints carry OpenCLIP towers too, so the
  * SDXL families come before SD 2.x, and SD 1.x, whose detection is the
@@ -53,6 +53,54 @@ sdcl_family_lookup (sdcl_family id)
     if (families[i]->id == id)
       return families[i];
   return NULL;
+}
+
+/* The family's part of opening a model: the configs a single file lacks,
+ * a folder's default scheduler, the pad token. */
+static sdcl_status
+apply_family (sdcl_model_files *mf, const sdcl_family_desc *d, sdcl_error *err)
+{
+  mf->family = d->id;
+  mf->family_desc = d;
+  if (mf->single_file)
+    {
+      sdcl_status st = d->ldm_configs (mf->files[0], mf, err);
+      if (st)
+        return st;
+    }
+  else
+    {
+      d->default_sched (&mf->sched);   /* until a scheduler_config.json says otherwise */
+      mf->prediction_source = "family default";
+    }
+  mf->clip.pad_token_id = d->pad_token_id;
+  return SDCL_OK;
+}
+
+sdcl_status
+sdcl_model_files_open (const char *path, sdcl_model_files **out, sdcl_error *err)
+{
+  sdcl_model_files *mf;
+  sdcl_family_facts facts;
+  const sdcl_family_desc *desc;
+  sdcl_status st = sdcl_model_files_scan (path, &mf, &facts, err);
+  *out = NULL;
+  if (!st)
+    {
+      st = sdcl_family_detect (&facts, mf->path, &desc, err);
+      mf->family = desc ? desc->id : SDCL_FAMILY_UNKNOWN;
+    }
+  if (!st)
+    st = apply_family (mf, desc, err);
+  if (!st)
+    st = sdcl_model_files_finish (mf, err);
+  if (st)
+    {
+      sdcl_model_files_close (mf);
+      return st;
+    }
+  *out = mf;
+  return SDCL_OK;
 }
 
 sdcl_status

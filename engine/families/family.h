@@ -3,8 +3,10 @@
  * A family is a constant description (sdcl_family_desc): how its
  * checkpoints are recognised, which networks it runs, how a prompt becomes
  * the UNet's conditioning, and the defaults its files leave out.  The
- * loader (model_files.c), the model (model.c) and the pipeline
- * (pipeline.c) reach family specifics only through it.  Internal.
+ * loader (model_files.c) knows no family: sdcl_model_files_open (family.c)
+ * reads a model up to its facts, lets the registry decide, applies the
+ * family's defaults and has the loader finish.  The model (model.c) and the
+ * pipeline (pipeline.c) reach family specifics only through it.  Internal.
  *
  * Adding a family: a file engine/families/<name>.c defining one
  * sdcl_family_desc, and its entry in the registry table (family.c), placed
@@ -18,23 +20,14 @@
 #include <stdbool.h>
 
 #include "../../opencl/clrt.h"
+#include "../loader_internal.h"
 #include "../model_files.h"
 #include "../sdcl.h"
 
 /* ---- detection --------------------------------------------------------- */
 
-/* What the weights say about the family, gathered the same way from a
- * diffusers folder (model_files.c) and a single file (configs.c): tensor
- * names and shapes, never file names. */
-typedef struct {
-  int cross_attention_dim;       /* 0: no cross-attention found */
-  bool linear_projection;        /* 2-D proj_in (SD 2.x / SDXL) */
-  bool openclip_text;            /* OpenCLIP-format or GELU text encoder */
-  int text_hidden;               /* text encoder width, 0 unknown */
-  bool second_text_encoder;      /* SDXL's text_encoder_2 / conditioner.embedders.1 */
-  int add_embedding_in;          /* SDXL add_embedding input width, 0 none */
-  int unet_in_channels;
-} sdcl_family_facts;
+/* What the weights say (sdcl_family_facts) is gathered by the loader
+ * (loader_internal.h); the families decide on it. */
 
 /* ---- networks ------------------------------------------------------------ */
 
@@ -119,6 +112,14 @@ struct sdcl_family_desc {
  * (...)" with *out NULL when no family does. */
 sdcl_status sdcl_family_detect (const sdcl_family_facts *facts, const char *path,
                                 const sdcl_family_desc **out, sdcl_error *err);
+
+/* Opens a diffusers folder or a single-file checkpoint, validates every
+ * file, maps LDM names to canonical ones, reads or infers the configs and
+ * detects the family (sdcl_model_files_scan, the registry, the family's
+ * defaults, sdcl_model_files_finish).  Families sdcl does not run are
+ * refused with SDCL_ERR_UNSUPPORTED_MODEL naming what was found.  No
+ * JSON-named path outside the model folder is ever opened. */
+sdcl_status sdcl_model_files_open (const char *path, sdcl_model_files **out, sdcl_error *err);
 
 /* The description of a family id, NULL for SDCL_FAMILY_UNKNOWN. */
 const sdcl_family_desc *sdcl_family_lookup (sdcl_family id);

@@ -10,7 +10,7 @@
 
 #include "family.h"
 
-#include "../api_internal.h"
+#include "../error_internal.h"
 #include "../loader_internal.h"
 
 /* Asked after SDXL (family.c): an OpenCLIP tower (its single-file names,

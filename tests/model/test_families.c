@@ -11,6 +11,7 @@
 #include <glib.h>
 
 #include "check.h"
+#include "families/family.h"
 #include "loader_internal.h"
 
 typedef struct {

@@ -12,6 +12,7 @@
 
 #include "check.h"
 #include "model_compare.h"
+#include "families/family.h"
 #include "model_files.h"
 
 /* F16 keeps 11 significant bits (relative error <= 2^-11), BF16 8. */

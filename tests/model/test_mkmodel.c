@@ -12,6 +12,7 @@
 
 #include "check.h"
 #include "model_compare.h"
+#include "families/family.h"
 #include "model_files.h"
 
 static const char *mkmodel;

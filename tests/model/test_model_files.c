@@ -11,6 +11,7 @@
 #include <glib/gstdio.h>
 
 #include "check.h"
+#include "families/family.h"
 #include "loader_internal.h"
 #include "model_compare.h"
 #include "model_writer.h"

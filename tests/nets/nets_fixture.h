@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "families/family.h"
 #include "model_files.h"
 #include "nets.h"
 #include "safetensors.h"
