@@ -80,6 +80,22 @@ load_module (nn_loader *ld, sdcl_clip *m, const sdcl_clip_module *mod)
     }
 }
 
+sdcl_tensor_spec *
+sdcl_clip_tensor_specs (const sdcl_clip_config *c, size_t *count)
+{
+  sdcl_clip *m = g_new0 (sdcl_clip, 1);
+  m->cfg = *c;
+  m->layers = g_new0 (clip_layer, MAX (c->n_layers, 1));
+  nn_loader ld;
+  nn_loader_init_listing (&ld, &m->weights);
+  sdcl_clip_desc *d = sdcl_clip_describe (c);
+  for (int i = 0; i < d->n_modules; i++)
+    load_module (&ld, m, &d->modules[i]);
+  sdcl_clip_desc_free (d);
+  sdcl_clip_free (m);
+  return nn_loader_take_specs (&ld, count);
+}
+
 sdcl_status
 sdcl_clip_new (sdcl_cl *cl, const sdcl_wset *ws, const sdcl_clip_config *cfg, sdcl_wtype wtype,
                sdcl_clip **out, sdcl_error *err)

@@ -1,5 +1,5 @@
-/* Helpers shared by the model-loading files (configs.c, ldm_map.c,
- * model_files.c, model_tensors.c) and their tests.  Internal.
+/* Helpers shared by the model-loading files (configs.c, ldm_yaml.c,
+ * model_files.c) and their tests.  Internal.
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */

@@ -17,6 +17,7 @@
 #include "error_internal.h"
 #include "json_strict.h"
 #include "loader_internal.h"
+#include "nets.h"
 #include "sdcl_file.h"
 
 /* config.json, model_index.json and shard index files are a few kB (an

@@ -156,12 +156,7 @@ typedef struct {
   int64_t shape[4];
 } sdcl_tensor_spec;
 
-/* Every weight tensor the network described by a config needs, in a fixed
- * order (module by module).  Returns a g_malloc'ed array (g_free it) and
- * its length in *count. */
-sdcl_tensor_spec *sdcl_unet_tensor_specs (const sdcl_unet_config *c, size_t *count);
-sdcl_tensor_spec *sdcl_vae_tensor_specs (const sdcl_vae_config *c, size_t *count);
-sdcl_tensor_spec *sdcl_clip_tensor_specs (const sdcl_clip_config *c, size_t *count);
+/* The networks list the tensors they expect (nets.h: sdcl_unet_tensor_specs, ...). */
 
 /* Checks that ws holds every spec with exactly its shape and a float dtype
  * (F32, F16 or BF16), and nothing else; the first failure gives

@@ -14,6 +14,17 @@
 #include "../opencl/clrt.h"
 #include "model_files.h"
 
+/* ---- expected tensors ---- */
+
+/* Every weight tensor the network a config describes loads, in a fixed
+ * order (module by module), with the shape its files must hold: the
+ * network's own loading code run through a listing loader (nn.h), so the
+ * list and the loader are one.  Returns a g_malloc'ed array (g_free it)
+ * and its length in *count. */
+sdcl_tensor_spec *sdcl_unet_tensor_specs (const sdcl_unet_config *c, size_t *count);
+sdcl_tensor_spec *sdcl_vae_tensor_specs (const sdcl_vae_config *c, size_t *count);
+sdcl_tensor_spec *sdcl_clip_tensor_specs (const sdcl_clip_config *c, size_t *count);
+
 /* ---- CLIP text encoder ---- */
 typedef struct sdcl_clip sdcl_clip;
 

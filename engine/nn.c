@@ -91,6 +91,36 @@ nn_loader_init (nn_loader *ld, sdcl_cl *cl, const sdcl_wset *ws, sdcl_wtype wtyp
   ld->status = SDCL_OK;
 }
 
+void
+nn_loader_init_listing (nn_loader *ld, nn_weights *store)
+{
+  memset (ld, 0, sizeof *ld);
+  ld->store = store;
+  ld->err = &ld->scratch;
+  ld->specs = g_array_new (FALSE, TRUE, sizeof (sdcl_tensor_spec));
+}
+
+sdcl_tensor_spec *
+nn_loader_take_specs (nn_loader *ld, size_t *count)
+{
+  *count = ld->specs->len;
+  sdcl_tensor_spec *specs = (sdcl_tensor_spec *) (void *) g_array_free (ld->specs, FALSE);
+  ld->specs = NULL;
+  return specs;
+}
+
+/* A listing loader's record of one tensor. */
+static void
+list_spec (nn_loader *ld, const char *name, int nd, const int64_t *shape)
+{
+  sdcl_tensor_spec s = { .nd = nd };
+  size_t n = g_strlcpy (s.name, name, sizeof s.name);
+  g_assert (n < sizeof s.name);   /* names come from the networks' fixed patterns */
+  for (int i = 0; i < nd; i++)
+    s.shape[i] = shape[i];
+  g_array_append_val (ld->specs, s);
+}
+
 sdcl_status
 nn_loader_finish (nn_loader *ld)
 {
@@ -105,8 +135,8 @@ nn_loader_finish (nn_loader *ld)
 void
 nn_loader_fail (nn_loader *ld, sdcl_status code, const char *fmt, ...)
 {
-  if (ld->status != SDCL_OK)
-    return;
+  if (ld->status != SDCL_OK || ld->specs)
+    return;   /* the first failure wins; a listing checks nothing */
   va_list ap;
   va_start (ap, fmt);
   ld->err->code = code;
@@ -132,6 +162,11 @@ source_type (sdcl_dtype dtype, sdcl_src_type *out)
 static const sdcl_st_tensor *
 require (nn_loader *ld, const char *name, int nd, const int64_t *shape, sdcl_src_type *src)
 {
+  if (ld->specs)
+    {
+      list_spec (ld, name, nd, shape);
+      return NULL;
+    }
   if (ld->status != SDCL_OK)
     return NULL;
   const sdcl_st_tensor *t = sdcl_wset_require (ld->ws, name, nd, shape, ld->err);
@@ -279,6 +314,20 @@ nn_load_vector (nn_loader *ld, int64_t n, const char *fmt, ...)
   return load_named (ld, name, 1, (int64_t[]){ n });
 }
 
+/* A matrix that files may store as a 1x1 convolution; `conv_form` is the
+ * form a listing records. */
+static sdcl_w *
+load_matrix (nn_loader *ld, int64_t rows, int64_t cols, bool conv_form, const char *name)
+{
+  const int64_t matrix[2] = { rows, cols };
+  const int64_t conv1x1[4] = { rows, cols, 1, 1 };
+  const sdcl_st_tensor *found = ld->specs ? NULL : sdcl_wset_find (ld->ws, name);
+  bool as_conv = ld->specs ? conv_form : found && found->nd == 4;
+  sdcl_src_type src;
+  const sdcl_st_tensor *t = require (ld, name, as_conv ? 4 : 2, as_conv ? conv1x1 : matrix, &src);
+  return t ? upload (ld, t, src, 2, matrix) : NULL;
+}
+
 sdcl_w *
 nn_load_matrix (nn_loader *ld, int64_t rows, int64_t cols, const char *fmt, ...)
 {
@@ -287,13 +336,7 @@ nn_load_matrix (nn_loader *ld, int64_t rows, int64_t cols, const char *fmt, ...)
   va_start (ap, fmt);
   vsnprintf (name, sizeof name, fmt, ap);
   va_end (ap);
-  const int64_t matrix[2] = { rows, cols };
-  const int64_t conv1x1[4] = { rows, cols, 1, 1 };
-  const sdcl_st_tensor *found = sdcl_wset_find (ld->ws, name);
-  bool as_conv = found && found->nd == 4;
-  sdcl_src_type src;
-  const sdcl_st_tensor *t = require (ld, name, as_conv ? 4 : 2, as_conv ? conv1x1 : matrix, &src);
-  return t ? upload (ld, t, src, 2, matrix) : NULL;
+  return load_matrix (ld, rows, cols, false, name);
 }
 
 bool
@@ -331,6 +374,15 @@ nn_linear_load (nn_loader *ld, nn_linear *l, int64_t in, int64_t out, bool bias,
 }
 
 void
+nn_linear_load_1x1 (nn_loader *ld, nn_linear *l, int64_t in, int64_t out, const char *prefix)
+{
+  char name[NN_NAME_MAX];
+  nn_name (name, "%s.weight", prefix);
+  l->weight = load_matrix (ld, out, in, true, name);
+  l->bias = nn_load_vector (ld, out, "%s.bias", prefix);
+}
+
+void
 nn_conv_load (nn_loader *ld, nn_conv *c, int64_t in, int64_t out, int64_t k, const char *prefix)
 {
   c->weight = nn_load (ld, 4, (int64_t[]){ out, in, k, k }, "%s.weight", prefix);
@@ -341,7 +393,7 @@ void
 nn_group_norm_load (nn_loader *ld, nn_group_norm *n, int64_t channels, int groups, float eps,
                     const char *prefix)
 {
-  if (groups <= 0 || channels % groups != 0)
+  if ((groups <= 0 || channels % groups != 0) && !ld->specs)
     {
       nn_loader_fail (ld, SDCL_ERR_MODEL_FORMAT, "%s: %" PRId64
                       " channels cannot be split into %d groups", prefix, channels, groups);
@@ -515,7 +567,7 @@ void
 nn_attention_load (nn_loader *ld, nn_attention *a, const nn_attention_names *names, int64_t dim,
                    int64_t context_dim, int heads, bool qkv_bias, const char *prefix)
 {
-  if (heads <= 0 || dim % heads != 0)
+  if ((heads <= 0 || dim % heads != 0) && !ld->specs)
     {
       nn_loader_fail (ld, SDCL_ERR_MODEL_FORMAT,
                       "%s: %" PRId64 " channels cannot be split into %d heads", prefix,

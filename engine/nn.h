@@ -18,6 +18,8 @@
 #ifndef SDCL_NN_H
 #define SDCL_NN_H
 
+#include <glib.h>
+
 #include "../opencl/clrt.h"
 #include "../opencl/ops.h"
 #include "model_files.h"
@@ -42,7 +44,14 @@ void nn_weights_free (nn_weights *store);
 
 /* Construction-time state: where weights come from, where they go and the
  * first failure (later loads are no-ops once one failed, like the sticky
- * device errors). */
+ * device errors).
+ *
+ * A listing loader (nn_loader_init_listing) loads nothing: every load
+ * appends the tensor it asks for (name and shape, as the file must hold
+ * it) to `specs` and returns NULL, and config checks are skipped.  Running
+ * a network's own loading code through one gives the tensors it expects
+ * (sdcl_unet_tensor_specs, ...), so the loader and the expected tensor
+ * lists cannot disagree. */
 typedef struct {
   sdcl_cl *cl;
   const sdcl_wset *ws;
@@ -53,6 +62,7 @@ typedef struct {
   sdcl_status status;
   void *staging;         /* host copy of the tensor being uploaded (see upload in nn.c) */
   size_t staging_bytes;
+  GArray *specs;         /* of sdcl_tensor_spec: a listing loader; NULL otherwise */
 } nn_loader;
 
 void nn_loader_init (nn_loader *ld, sdcl_cl *cl, const sdcl_wset *ws, sdcl_wtype wtype,
@@ -62,6 +72,11 @@ void nn_loader_init (nn_loader *ld, sdcl_cl *cl, const sdcl_wset *ws, sdcl_wtype
 sdcl_status nn_loader_finish (nn_loader *ld);
 void nn_loader_fail (nn_loader *ld, sdcl_status code, const char *fmt, ...)
     __attribute__ ((format (printf, 3, 4)));
+/* A listing loader (see above); `store` stays empty. */
+void nn_loader_init_listing (nn_loader *ld, nn_weights *store);
+/* The tensors a listing loader was asked for, in order (g_free the array);
+ * ends the loader. */
+sdcl_tensor_spec *nn_loader_take_specs (nn_loader *ld, size_t *count);
 
 /* Loads the tensor named by the printf-style format after checking its
  * shape (nd dims).  NULL once any load failed. */
@@ -155,6 +170,9 @@ typedef struct {
 
 void nn_linear_load (nn_loader *ld, nn_linear *l, int64_t in, int64_t out, bool bias,
                      const char *prefix);
+/* The same for a projection that files store as a 1x1 convolution
+ * [out, in, 1, 1] (loaded as the matrix it is; a listing expects that form). */
+void nn_linear_load_1x1 (nn_loader *ld, nn_linear *l, int64_t in, int64_t out, const char *prefix);
 void nn_conv_load (nn_loader *ld, nn_conv *c, int64_t in, int64_t out, int64_t k,
                    const char *prefix);
 void nn_group_norm_load (nn_loader *ld, nn_group_norm *n, int64_t channels, int groups,

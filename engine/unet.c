@@ -117,6 +117,18 @@ load_transformer_block (nn_loader *ld, transformer_block *b, int64_t channels,
   nn_linear_load (ld, &b->ff_out, inner, channels, true, p);
 }
 
+/* proj_in / proj_out: linear layers, or 1x1 convolutions in the files of
+ * UNets without use_linear_projection (SD 1.x); either runs as a matrix. */
+static void
+load_projection (nn_loader *ld, const sdcl_unet_config *c, nn_linear *l, int64_t channels,
+                 const char *name)
+{
+  if (c->use_linear_projection)
+    nn_linear_load (ld, l, channels, channels, true, name);
+  else
+    nn_linear_load_1x1 (ld, l, channels, channels, name);
+}
+
 static void
 load_transformer2d (nn_loader *ld, const sdcl_unet_config *c, transformer2d *t, int64_t channels,
                     int heads, int depth, const char *prefix)
@@ -125,7 +137,7 @@ load_transformer2d (nn_loader *ld, const sdcl_unet_config *c, transformer2d *t, 
   nn_name (p, "%s.norm", prefix);
   nn_group_norm_load (ld, &t->norm, channels, c->norm_num_groups, TRANSFORMER_GROUP_NORM_EPS, p);
   nn_name (p, "%s.proj_in", prefix);
-  nn_linear_load (ld, &t->proj_in, channels, channels, true, p);
+  load_projection (ld, c, &t->proj_in, channels, p);
   t->depth = depth;
   t->blocks = g_new0 (transformer_block, depth > 0 ? depth : 1);
   for (int i = 0; i < depth; i++)
@@ -134,7 +146,7 @@ load_transformer2d (nn_loader *ld, const sdcl_unet_config *c, transformer2d *t, 
       load_transformer_block (ld, &t->blocks[i], channels, c->cross_attention_dim, heads, p);
     }
   nn_name (p, "%s.proj_out", prefix);
-  nn_linear_load (ld, &t->proj_out, channels, channels, true, p);
+  load_projection (ld, c, &t->proj_out, channels, p);
 }
 
 /* The block's module of that kind and index. */
@@ -296,6 +308,57 @@ check_config (const sdcl_unet_config *c, sdcl_error *err)
   return SDCL_OK;
 }
 
+static sdcl_unet *
+unet_alloc (const sdcl_unet_config *cfg)
+{
+  sdcl_unet *m = g_new0 (sdcl_unet, 1);
+  m->cfg = *cfg;
+  m->desc = sdcl_unet_describe (cfg);
+  m->down = g_new0 (unet_block, cfg->n_levels);
+  m->up = g_new0 (unet_block, cfg->n_levels);
+  m->max_skips = 1 + cfg->n_levels * (cfg->layers_per_block + 1);
+  return m;
+}
+
+/* Every weight, in the block tree's order. */
+static void
+load_all (nn_loader *ld, sdcl_unet *m)
+{
+  const sdcl_unet_config *cfg = &m->cfg;
+  int64_t time_dim = cfg->block_out_channels[0];  /* width of the sinusoidal embedding */
+  if (cfg->time_cond_proj_dim > 0)
+    nn_linear_load (ld, &m->cond_proj, cfg->time_cond_proj_dim, time_dim, false,
+                    "time_embedding.cond_proj");
+  nn_linear_load (ld, &m->time_linear_1, time_dim, cfg->time_embed_dim, true,
+                  "time_embedding.linear_1");
+  nn_linear_load (ld, &m->time_linear_2, cfg->time_embed_dim, cfg->time_embed_dim, true,
+                  "time_embedding.linear_2");
+  int64_t ch = cfg->block_out_channels[0];
+  nn_conv_load (ld, &m->conv_in, cfg->in_channels, ch, 3, "conv_in");
+  for (int i = 0; i < m->desc->n_blocks; i++)
+    {
+      const sdcl_unet_block *b = &m->desc->blocks[i];
+      if (b->kind == SDCL_UNET_MID)
+        load_mid_block (ld, m, b);
+      else
+        load_down_up_block (ld, m, b->kind == SDCL_UNET_UP ? &m->up[b->index] : &m->down[b->index], b);
+    }
+  nn_group_norm_load (ld, &m->norm_out, ch, cfg->norm_num_groups, cfg->norm_eps,
+                      "conv_norm_out");
+  nn_conv_load (ld, &m->conv_out, ch, cfg->out_channels, 3, "conv_out");
+}
+
+sdcl_tensor_spec *
+sdcl_unet_tensor_specs (const sdcl_unet_config *c, size_t *count)
+{
+  sdcl_unet *m = unet_alloc (c);
+  nn_loader ld;
+  nn_loader_init_listing (&ld, &m->weights);
+  load_all (&ld, m);
+  sdcl_unet_free (m);
+  return nn_loader_take_specs (&ld, count);
+}
+
 sdcl_status
 sdcl_unet_new (sdcl_cl *cl, const sdcl_wset *ws, const sdcl_unet_config *cfg, sdcl_wtype wtype,
                bool stream, sdcl_unet **out, sdcl_error *err)
@@ -305,40 +368,15 @@ sdcl_unet_new (sdcl_cl *cl, const sdcl_wset *ws, const sdcl_unet_config *cfg, sd
   if (st != SDCL_OK)
     return st;
 
-  sdcl_unet *m = g_new0 (sdcl_unet, 1);
+  sdcl_unet *m = unet_alloc (cfg);
   m->cl = cl;
-  m->cfg = *cfg;
   m->ws = ws;
   m->wtype = wtype;
   m->stream = stream;
-  m->desc = sdcl_unet_describe (cfg);
-  m->down = g_new0 (unet_block, cfg->n_levels);
-  m->up = g_new0 (unet_block, cfg->n_levels);
-  m->max_skips = 1 + cfg->n_levels * (cfg->layers_per_block + 1);
 
   nn_loader ld;
   nn_loader_init (&ld, cl, ws, wtype, &m->weights, err);
-  int64_t time_dim = cfg->block_out_channels[0];  /* width of the sinusoidal embedding */
-  nn_linear_load (&ld, &m->time_linear_1, time_dim, cfg->time_embed_dim, true,
-                  "time_embedding.linear_1");
-  nn_linear_load (&ld, &m->time_linear_2, cfg->time_embed_dim, cfg->time_embed_dim, true,
-                  "time_embedding.linear_2");
-  if (cfg->time_cond_proj_dim > 0)
-    nn_linear_load (&ld, &m->cond_proj, cfg->time_cond_proj_dim, time_dim, false,
-                    "time_embedding.cond_proj");
-  int64_t ch = cfg->block_out_channels[0];
-  nn_conv_load (&ld, &m->conv_in, cfg->in_channels, ch, 3, "conv_in");
-  for (int i = 0; i < m->desc->n_blocks; i++)
-    {
-      const sdcl_unet_block *b = &m->desc->blocks[i];
-      if (b->kind == SDCL_UNET_MID)
-        load_mid_block (&ld, m, b);
-      else
-        load_down_up_block (&ld, m, b->kind == SDCL_UNET_UP ? &m->up[b->index] : &m->down[b->index], b);
-    }
-  nn_group_norm_load (&ld, &m->norm_out, ch, cfg->norm_num_groups, cfg->norm_eps,
-                      "conv_norm_out");
-  nn_conv_load (&ld, &m->conv_out, ch, cfg->out_channels, 3, "conv_out");
+  load_all (&ld, m);
   st = nn_loader_finish (&ld);
   if (st != SDCL_OK)
     {

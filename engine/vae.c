@@ -88,6 +88,20 @@ load_half (nn_loader *ld, const sdcl_vae_config *c, const sdcl_vae_desc *d, bool
       load_module (ld, c, v, &d->layers[i]);
 }
 
+sdcl_tensor_spec *
+sdcl_vae_tensor_specs (const sdcl_vae_config *c, size_t *count)
+{
+  sdcl_vae *m = g_new0 (sdcl_vae, 1);
+  nn_loader ld;
+  nn_loader_init_listing (&ld, &m->weights);
+  sdcl_vae_desc *d = sdcl_vae_describe (c);
+  load_half (&ld, c, d, false, &m->encoder);   /* the block tree's order */
+  load_half (&ld, c, d, true, &m->decoder);
+  sdcl_vae_desc_free (d);
+  sdcl_vae_free (m);
+  return nn_loader_take_specs (&ld, count);
+}
+
 sdcl_status
 sdcl_vae_new (sdcl_cl *cl, const sdcl_wset *ws, const sdcl_vae_config *cfg, sdcl_wtype wtype,
               bool with_encoder, sdcl_vae **out, sdcl_error *err)

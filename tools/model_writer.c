@@ -25,6 +25,7 @@
 #include <json-glib/json-glib.h>
 
 #include "loader_internal.h"
+#include "nets.h"
 
 #define BIAS_STD 0.02
 #define CHUNK_ELEMENTS (1 << 20)

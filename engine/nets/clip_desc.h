@@ -1,10 +1,11 @@
 /* The CLIP text tower's module list: the one description of its layout,
  * built from its config.  Internal.
  *
- * The encoder's constructor (clip.c), the expected tensors
- * (model_tensors.c) and the FLOP count (tools/flops.c) walk this list.
- * What a module holds inside (a layer's norms, attention and MLP) is each
- * consumer's own business.  Its single-file names are a prefix swap
+ * The encoder's constructor (clip.c), which also lists the tensors it
+ * expects (sdcl_clip_tensor_specs: the same loading code, run through a
+ * listing loader), and the FLOP count (tools/flops.c) walk this list.
+ * What a module holds inside (a layer's norms, attention and MLP) is the
+ * loading code's (nn.c, clip.c).  Its single-file names are a prefix swap
  * (ldm_map.c).
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later

@@ -3,10 +3,12 @@
  *
  * Everything that needs the UNet's structure walks this list instead of
  * re-deriving it: the network's constructor (unet.c: which module, which
- * channels, which heads), the expected tensors (model_tensors.c), the
- * single-file names (ldm_map.c, both directions) and the FLOP count
- * (tools/flops.c).  What a layer holds inside (a resnet's norms and convs,
- * a transformer's attentions) is each consumer's own business.
+ * channels, which heads; run through a listing loader, the same code gives
+ * the expected tensors, sdcl_unet_tensor_specs), the single-file names
+ * (ldm_map.c, both directions) and the FLOP count (tools/flops.c).  What a
+ * layer holds inside (a resnet's norms and convs, a transformer's
+ * attentions) is the loading code's (nn.c, unet.c); ldm_map.c renames
+ * those parts by fixed rules.
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */

@@ -1,10 +1,11 @@
 /* The AutoencoderKL's block tree: the one description of its layout, built
  * from its config.  Internal.
  *
- * The network's constructor (vae.c), the expected tensors
- * (model_tensors.c) and the FLOP count (tools/flops.c) walk this list.
- * What a module holds inside (a resnet's norms and convs) is each
- * consumer's own business.  The VAE's single-file names need no walk:
+ * The network's constructor (vae.c), which also lists the tensors it
+ * expects (sdcl_vae_tensor_specs: the same loading code, run through a
+ * listing loader), and the FLOP count (tools/flops.c) walk this list.
+ * What a module holds inside (a resnet's norms and convs) is the loading
+ * code's (nn.c, vae.c).  The VAE's single-file names need no walk:
  * LDM renames each module by a fixed rule whatever the geometry
  * (ldm_map.c).
  *

@@ -12,6 +12,7 @@
 
 #include "check.h"
 #include "loader_internal.h"
+#include "nets.h"
 
 typedef struct {
   sdcl_component comp;
