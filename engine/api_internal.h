@@ -10,7 +10,6 @@
 
 #include "../opencl/clrt.h"
 #include "error_internal.h"
-#include "families/family.h"
 #include "model_files.h"
 #include "nets.h"
 #include "sdcl.h"
@@ -24,7 +23,7 @@ struct sdcl_ctx {
 struct sdcl_model {
   sdcl_ctx *ctx;
   sdcl_model_files *files;
-  const sdcl_family_desc *family;  /* what the files were detected as (families/family.h) */
+  const struct sdcl_family_desc *family;  /* what the files were detected as (families/family.h) */
   sdcl_tokenizer *tokenizer;
   sdcl_clip *clip;
   sdcl_unet *unet;

@@ -83,15 +83,4 @@ sdcl_status sdcl_model_files_scan (const char *path, sdcl_model_files **out, sdc
  * config, a folder's scheduler config and tokenizer. */
 sdcl_status sdcl_model_files_finish (sdcl_model_files *mf, sdcl_error *err);
 
-/* ---- weight sets (model_files.c) ---- */
-
-sdcl_wset *sdcl_wset_new (const char *component, const char *source);
-void sdcl_wset_free (sdcl_wset *ws);
-/* Adds a tensor under a canonical name; a second tensor for the same name
- * is an error naming both.  `t` is copied (its data stays in the mapping,
- * its shape may already be the canonical one); `file` holds its data,
- * names it in messages and must outlive the set. */
-sdcl_status sdcl_wset_add (sdcl_wset *ws, const char *canonical, const sdcl_st_tensor *t,
-                           const sdcl_st_file *file, sdcl_error *err);
-
 #endif /* SDCL_LOADER_INTERNAL_H */

@@ -99,6 +99,16 @@ typedef struct {
  * needs, which records a message naming the missing tensor. */
 typedef struct sdcl_wset sdcl_wset;
 
+/* Building one (wset.c; the loader fills them). */
+sdcl_wset *sdcl_wset_new (const char *component, const char *source);
+void sdcl_wset_free (sdcl_wset *ws);
+/* Adds a tensor under a canonical name; a second tensor for the same name
+ * is an error naming both.  `t` is copied (its data stays in the mapping,
+ * its shape may already be the canonical one); `file` holds its data,
+ * names it in messages and must outlive the set. */
+sdcl_status sdcl_wset_add (sdcl_wset *ws, const char *canonical, const sdcl_st_tensor *t,
+                           const sdcl_st_file *file, sdcl_error *err);
+
 const sdcl_st_tensor *sdcl_wset_find (const sdcl_wset *ws, const char *name);
 size_t sdcl_wset_count (const sdcl_wset *ws);
 /* The i-th canonical tensor (any order), i < sdcl_wset_count. */

@@ -17,6 +17,7 @@
 #define SDCL_PIPELINE_INTERNAL_H
 
 #include "api_internal.h"
+#include "families/family.h"
 #include "rng.h"
 #include "scheduler.h"
 

@@ -8,7 +8,7 @@
 #include <glib.h>
 
 #include "error_internal.h"
-#include "loader_internal.h"
+#include "model_files.h"
 
 typedef struct {
   sdcl_st_tensor t;          /* first member: lookups hand out &entry->t; t.name is the
