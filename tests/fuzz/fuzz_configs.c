@@ -15,6 +15,7 @@
 #include "fuzz_common.h"
 #include "json_strict.h"
 #include "loader_internal.h"
+#include "nets.h"
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 
