@@ -4,7 +4,7 @@
  */
 #include "family.h"
 
-#include "../error_internal.h"
+#include "error_internal.h"
 
 /* Asked in this order.  SDXL checkpoints carry OpenCLIP towers too, so the
  * SDXL families come before SD 2.x, and SD 1.x, whose detection is the

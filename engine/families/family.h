@@ -19,10 +19,10 @@
 
 #include <stdbool.h>
 
-#include "../../opencl/clrt.h"
-#include "../loader_internal.h"
-#include "../model_files.h"
-#include "../sdcl.h"
+#include "clrt.h"
+#include "loader_internal.h"
+#include "model_files.h"
+#include "sdcl.h"
 
 /* ---- detection --------------------------------------------------------- */
 

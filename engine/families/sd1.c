@@ -8,9 +8,9 @@
 
 #include "family.h"
 
-#include "../api_internal.h"
-#include "../loader_internal.h"
-#include "../../opencl/ops.h"
+#include "api_internal.h"
+#include "loader_internal.h"
+#include "ops.h"
 
 /* ---- detection ----------------------------------------------------------- */
 

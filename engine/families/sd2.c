@@ -10,8 +10,8 @@
 
 #include "family.h"
 
-#include "../error_internal.h"
-#include "../loader_internal.h"
+#include "error_internal.h"
+#include "loader_internal.h"
 
 /* Asked after SDXL (family.c): an OpenCLIP tower (its single-file names,
  * or exact GELU in a folder's text encoder) or 1024-wide cross-attention. */

@@ -13,7 +13,7 @@
 #ifndef SDCL_CLIP_DESC_H
 #define SDCL_CLIP_DESC_H
 
-#include "../model_files.h"
+#include "model_files.h"
 
 typedef enum {
   SDCL_CLIP_TOKEN_EMBEDDING,     /* [rows = vocab, width] */

@@ -15,7 +15,7 @@
 #ifndef SDCL_UNET_DESC_H
 #define SDCL_UNET_DESC_H
 
-#include "../model_files.h"
+#include "model_files.h"
 
 typedef enum {
   SDCL_UNET_LINEAR,      /* in -> out features (the time embedding) */

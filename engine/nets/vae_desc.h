@@ -14,7 +14,7 @@
 #ifndef SDCL_VAE_DESC_H
 #define SDCL_VAE_DESC_H
 
-#include "../model_files.h"
+#include "model_files.h"
 
 typedef enum {
   SDCL_VAE_QUANT,          /* quant_conv (encoder, last) / post_quant_conv (decoder, first): 1x1 */

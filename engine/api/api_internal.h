@@ -8,7 +8,7 @@
 
 #include <glib.h>
 
-#include "../opencl/clrt.h"
+#include "clrt.h"
 #include "error_internal.h"
 #include "model_files.h"
 #include "nets.h"

@@ -11,7 +11,7 @@
 #ifndef SDCL_NETS_H
 #define SDCL_NETS_H
 
-#include "../opencl/clrt.h"
+#include "clrt.h"
 #include "model_files.h"
 
 /* ---- expected tensors ---- */

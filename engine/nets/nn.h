@@ -20,8 +20,8 @@
 
 #include <glib.h>
 
-#include "../opencl/clrt.h"
-#include "../opencl/ops.h"
+#include "clrt.h"
+#include "ops.h"
 #include "model_files.h"
 
 /* Longest tensor name the loaders build. */

@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "image_internal.h"
-#include "../opencl/clrt_internal.h"
+#include "clrt_internal.h"
 #include "pipeline_internal.h"
 
 sdcl_gen_params
