@@ -14,7 +14,7 @@ usage: stage-user.py gimp|gegl BUILD_DIR SOURCE_DIR DEST
           sdcl/models/sdcl-demo[-inpaint], sdcl/clip/
 
 The plug-in finds locale/ and data/ beside itself (sdcl_plugin_localedir,
-engine/data_dirs.c).  The GEGL module finds locale/ beside itself, but its
+engine/base/data_dirs.c).  The GEGL module finds locale/ beside itself, but its
 data goes to $XDG_DATA_HOME/sdcl: GEGL registers every *.json under its
 plug-ins folder as an operation, and the models are full of them.
 

@@ -1,4 +1,4 @@
-/* The pixel-space helpers of the edit pipelines (engine/image_ops.h). */
+/* The pixel-space helpers of the edit pipelines (engine/pipeline/image_ops.h). */
 #include "check.h"
 #include "image_ops.h"
 

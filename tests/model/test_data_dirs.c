@@ -1,4 +1,4 @@
-/* Where the engine looks for its data (engine/data_dirs.c), through
+/* Where the engine looks for its data (engine/base/data_dirs.c), through
  * sdcl_default_model_path: $SDCL_DATA_DIR first, then data/ beside the file
  * the engine is linked into (here this test program, as in a copied GIMP
  * plug-in folder), then $XDG_DATA_HOME/sdcl, then the installed and the
