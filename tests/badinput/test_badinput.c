@@ -449,7 +449,7 @@ edit_sd2 (st_parts *p)
 
 /* SD 2.x single files (tiny-sd2-ldm): fused q/k/v of the last resblock run
  * removed, and an MLP weight of it transposed. */
-#define SD2_RESBLOCK "cond_stage_model.model.transformer.resblocks.1."
+#define SD2_RESBLOCK "cond_stage_model.model.transformer.resblocks.2."
 
 /* Renamed to a name nothing reads: its bytes stay where they were (a
  * removed entry would leave a hole in the data, an error of its own). */
