@@ -1,6 +1,7 @@
-/* sdcl-mkmodel: writes a random-weight Stable Diffusion 1.5-shaped
- * checkpoint (UNet, VAE, CLIP ViT-L text encoder) as a diffusers folder or
- * one LDM-layout .safetensors file.  For tests and benchmarks where the
+/* sdcl-mkmodel: writes a random-weight Stable Diffusion 1.5- or 2.1-shaped
+ * checkpoint (UNet, VAE, CLIP ViT-L or OpenCLIP ViT-H text encoder) as a
+ * diffusers folder or one LDM-layout .safetensors file (SD 2.1: with its
+ * .yaml beside it).  For tests and benchmarks where the
  * real weights are unavailable or too slow to fetch; the images it makes
  * are noise.
  *
@@ -17,7 +18,8 @@
 typedef struct {
   char *layout;
   char *dtype;
-  gboolean inpaint, tiny, zeros;
+  char *family;
+  gboolean inpaint, tiny, zeros, v;
   gint64 seed;
 } options;
 
@@ -54,17 +56,21 @@ main (int argc, char **argv)
   GOptionEntry entries[] = {
     { "layout", 'l', 0, G_OPTION_ARG_STRING, &o.layout, "diffusers (a folder, default) or single-file", "LAYOUT" },
     { "dtype", 'd', 0, G_OPTION_ARG_STRING, &o.dtype, "f16 (default), f32 or bf16", "DTYPE" },
+    { "family", 'f', 0, G_OPTION_ARG_STRING, &o.family, "sd15 (default) or sd21", "FAMILY" },
+    { "v", 0, 0, G_OPTION_ARG_NONE, &o.v, "sd21: the 768-v model (v prediction, 768 pixels)", NULL },
     { "inpaint", 0, 0, G_OPTION_ARG_NONE, &o.inpaint, "a 9-channel inpainting UNet", NULL },
     { "seed", 's', 0, G_OPTION_ARG_INT64, &o.seed, "seed of the weights (default 0)", "N" },
-    { "tiny", 0, 0, G_OPTION_ARG_NONE, &o.tiny, "a few-MB model with SD 1.x's layout, for tests", NULL },
+    { "tiny", 0, 0, G_OPTION_ARG_NONE, &o.tiny, "a few-MB model with the family's layout, for tests", NULL },
     { "zeros", 0, 0, G_OPTION_ARG_NONE, &o.zeros,
       "all weights 0, written as sparse files (no disk space; for memory-limit tests)", NULL },
     { NULL },
   };
-  GOptionContext *ctx = g_option_context_new ("OUTPUT - write a random-weight SD 1.5-shaped model");
+  GOptionContext *ctx = g_option_context_new ("OUTPUT - write a random-weight SD 1.5- or 2.1-shaped model");
   g_option_context_add_main_entries (ctx, entries, NULL);
   g_option_context_set_summary (ctx,
-    "Writes UNet, VAE and CLIP ViT-L text encoder with random weights: matrices and kernels\n"
+    "Writes UNet, VAE and text encoder (SD 1.5: CLIP ViT-L; SD 2.1: OpenCLIP ViT-H, 23 layers\n"
+    "in a folder, 24 with fused q/k/v in a single file, whose .yaml says the head width and,\n"
+    "with --v, v prediction) with random weights: matrices and kernels\n"
     "uniform with standard deviation 1/sqrt(fan_in), norm scales 1, biases small (std 0.02).\n"
     "The same seed gives the same weights in either layout.  OUTPUT is a folder for the\n"
     "diffusers layout, a .safetensors file for single-file.");
@@ -79,10 +85,19 @@ main (int argc, char **argv)
     rc = usage_error (ctx, "unknown dtype '%s'", o.dtype);
   else if (o.layout && strcmp (o.layout, "diffusers") && strcmp (o.layout, "single-file"))
     rc = usage_error (ctx, "unknown layout '%s'", o.layout);
+  else if (o.family && strcmp (o.family, "sd15") && strcmp (o.family, "sd21"))
+    rc = usage_error (ctx, "unknown family '%s' (sd15 or sd21)", o.family);
+  else if (o.v && !(o.family && strcmp (o.family, "sd21") == 0))
+    rc = usage_error (ctx, "%s", "--v needs --family sd21");
   if (rc == 0)
     {
       mk_model m;
-      if (o.tiny)
+      bool sd21 = o.family && strcmp (o.family, "sd21") == 0;
+      if (sd21 && o.tiny)
+        mk_model_tiny_sd2 (&m, o.inpaint, o.v);
+      else if (sd21)
+        mk_model_sd21 (&m, o.inpaint, o.v);
+      else if (o.tiny)
         mk_model_tiny (&m, o.inpaint);
       else
         mk_model_sd15 (&m, o.inpaint);
@@ -104,5 +119,6 @@ main (int argc, char **argv)
   g_option_context_free (ctx);
   g_free (o.layout);
   g_free (o.dtype);
+  g_free (o.family);
   return rc;
 }
