@@ -136,8 +136,10 @@ same (const sdcl_image *a, const sdcl_image *b)
 static void
 check_cancels (sdcl_ctx *ctx, sdcl_model *v, sdcl_model *nine, const pictures *pic)
 {
-  for (int tile = -1; tile <= 32; tile += 33)
+  static const int tiles[] = { -1, 32 };   /* untiled, tiled */
+  for (size_t i = 0; i < G_N_ELEMENTS (tiles); i++)
     {
+      int tile = tiles[i];
       cancel_at (ctx, v, TXT2IMG, "text encoding", tile, pic);
       cancel_at (ctx, v, TXT2IMG, "denoising step 2 of 3", tile, pic);
       cancel_at (ctx, v, TXT2IMG, "VAE decode", tile, pic);
