@@ -65,7 +65,7 @@ typedef struct {
 /* The row of a valid sampler, NULL otherwise. */
 const sdcl_sampler_row *sdcl_sampler_row_of (sdcl_sampler kind);
 
-/* Schedules (scheduler.c). */
+/* Schedules (sched_tables.c). */
 void sdcl_schedule_discrete (sdcl_sched *s, sdcl_spacing sp, double *t);
 void sdcl_schedule_euler (sdcl_sched *s, sdcl_spacing sp, double *t);
 void sdcl_schedule_dpm (sdcl_sched *s, sdcl_spacing sp, double *t);
@@ -78,7 +78,7 @@ void sdcl_schedule_lcm (sdcl_sched *s, sdcl_spacing sp, double *t);
  * randn_tensor call of a diffusers step. */
 float *sdcl_sched_draw_noise (sdcl_randn *rng, int64_t numel);
 
-/* Steps (scheduler_step.c, scheduler_dpm.c, scheduler_lms.c). */
+/* Steps (step_vp.c, step_ddpm.c, step_pndm.c, step_k.c, scheduler_dpm.c). */
 void sdcl_step_ddim (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
                      sdcl_randn *rng, float *x0_out);
 void sdcl_step_euler (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
