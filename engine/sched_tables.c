@@ -122,14 +122,27 @@ sdcl_schedule_heun (sdcl_sched *s, sdcl_spacing sp, double *t)
   s->n = n;
 }
 
-/* DPM2 (KDPM2DiscreteScheduler): Euler's levels σ_0..σ_N (σ_N = 0) and
- * their log-midpoints; each step evaluates at σ_i, then at the midpoint
- * (2N − 1 evaluations, the last step to 0 is one).  Arrays as diffusers
- * holds them: sigmas and sigmas_interpol 2N + 2 long, every level after
- * the first twice; timesteps t_0, then the midpoint's and the next level's
- * for every step. */
-void
-sdcl_schedule_dpm2 (sdcl_sched *s, sdcl_spacing sp, double *t)
+/* σ_down of an ancestral step from σ to σ_next (the deterministic part;
+ * σ_up of fresh noise makes up the rest), float32 as torch computes it. */
+static float
+sigma_down_of (float sigma, float sigma_next)
+{
+  float from_sq = sigma * sigma, to_sq = sigma_next * sigma_next;
+  float up = sqrtf (to_sq * (from_sq - to_sq) / from_sq);
+  return sqrtf (to_sq - up * up);
+}
+
+/* DPM2 (KDPM2DiscreteScheduler) and DPM2 ancestral (KDPM2Ancestral...):
+ * Euler's levels σ_0..σ_N (σ_N = 0) and midpoints in log σ; each step
+ * evaluates at σ_i, then at the midpoint (2N − 1 evaluations, the last step
+ * to 0 is one).  mid[i + 1] is step i's midpoint: between σ_i and σ_{i+1},
+ * or for the ancestral sampler between σ_i and σ_down(i) (0 for the last
+ * step, as diffusers zeroes it).  Arrays as diffusers' KDPM2 holds them:
+ * sigmas and sigmas_interpol 2N + 2 long, every level after the first
+ * twice; timesteps t_0, then the midpoint's and the next level's for every
+ * step. */
+static void
+schedule_dpm2 (sdcl_sched *s, sdcl_spacing sp, double *t, bool ancestral)
 {
   sdcl_schedule_euler (s, sp, t);
   int N = MAX (s->n, 1); /* checked at init; the compiler cannot see it */
@@ -141,8 +154,10 @@ sdcl_schedule_dpm2 (sdcl_sched *s, sdcl_spacing sp, double *t)
   for (int i = 1; i <= N; i++)
     {
       /* torch.lerp(a, b, 0.5) = b − (b − a)·0.5; log 0 = −inf gives 0 */
-      float a = logf (s->sigmas[i]), b = logf (s->sigmas[i - 1]);
-      mid[i] = expf (b - (b - a) * 0.5f);
+      float from = s->sigmas[i - 1];
+      float to = ancestral ? sigma_down_of (from, s->sigmas[i]) : s->sigmas[i];
+      float a = ancestral ? logf (from) : logf (to), b = ancestral ? logf (to) : logf (from);
+      mid[i] = ancestral && i == N ? 0.0f : expf (b - (b - a) * 0.5f);
     }
   float *log_sigmas = sdcl_log_sigma_table (s);
   int n = 2 * N - 1;
@@ -165,6 +180,18 @@ sdcl_schedule_dpm2 (sdcl_sched *s, sdcl_spacing sp, double *t)
   s->sigmas = sigmas;
   s->sigmas_interpol = interpol;
   s->n = n;
+}
+
+void
+sdcl_schedule_dpm2 (sdcl_sched *s, sdcl_spacing sp, double *t)
+{
+  schedule_dpm2 (s, sp, t, false);
+}
+
+void
+sdcl_schedule_dpm2_a (sdcl_sched *s, sdcl_spacing sp, double *t)
+{
+  schedule_dpm2 (s, sp, t, true);
 }
 
 /* PNDM with skip_prk_steps (diffusers' plms_timesteps): the spacing's N

@@ -179,17 +179,25 @@ sdcl_step_heun (sdcl_sched *s, const float *model_out, float *x, int64_t numel, 
 
 /* diffusers' KDPM2DiscreteScheduler: an Euler half step to the log-midpoint
  * of σ_i and σ_{i+1}, then the full step from σ_i with the derivative
- * evaluated there. */
-void
-sdcl_step_dpm2 (sdcl_sched *s, const float *model_out, float *x, int64_t numel, sdcl_randn *rng,
-                float *x0_out)
+ * evaluated there.  KDPM2AncestralDiscreteScheduler: the midpoint of σ_i
+ * and σ_down, the full step to σ_down, then fresh noise of σ_up (drawn at
+ * every second evaluation). */
+static void
+dpm2_step (sdcl_sched *s, const float *model_out, float *x, int64_t numel, sdcl_randn *rng,
+           float *x0_out, bool ancestral)
 {
-  (void) rng; /* deterministic */
   int i = s->step_index;
   bool second = s->mid_step;
   float sigma = second ? s->sigmas[i - 1] : s->sigmas[i];
   float sigma_mid = second ? s->sigmas_interpol[i] : s->sigmas_interpol[i + 1];
   float sigma_next = second ? s->sigmas[i] : s->sigmas[i + 1];
+  float sigma_up = 0.0f;
+  if (ancestral && second)
+    {
+      float from_sq = sigma * sigma, to_sq = sigma_next * sigma_next;
+      sigma_up = sqrtf (to_sq * (from_sq - to_sq) / from_sq);
+      sigma_next = sqrtf (to_sq - sigma_up * sigma_up); /* σ_down */
+    }
   ve_level at = ve_level_at (second ? sigma_mid : sigma);
   float dt = second ? sigma_next - sigma : sigma_mid - sigma;
   if (s->n_history < 1)
@@ -212,7 +220,28 @@ sdcl_step_dpm2 (sdcl_sched *s, const float *model_out, float *x, int64_t numel, 
           x[j] = x[j] + derivative * dt;
         }
     }
+  if (ancestral && second)
+    {
+      float *noise = sdcl_sched_draw_noise (rng, numel);
+      for (int64_t j = 0; j < numel; j++)
+        x[j] = x[j] + noise[j] * sigma_up;
+      g_free (noise);
+    }
   s->mid_step = !second;
+}
+
+void
+sdcl_step_dpm2 (sdcl_sched *s, const float *model_out, float *x, int64_t numel, sdcl_randn *rng,
+                float *x0_out)
+{
+  dpm2_step (s, model_out, x, numel, rng, x0_out, false);
+}
+
+void
+sdcl_step_dpm2_a (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
+                  sdcl_randn *rng, float *x0_out)
+{
+  dpm2_step (s, model_out, x, numel, rng, x0_out, true);
 }
 
 sdcl_status
@@ -220,7 +249,7 @@ sdcl_check_dpm2 (const sdcl_sched_config *cfg, sdcl_error *err)
 {
   if (cfg->prediction_type == SDCL_PREDICTION_SAMPLE)
     return sdcl_fail (err, SDCL_ERR_UNSUPPORTED_MODEL,
-                      "the dpm2 sampler takes epsilon or v prediction, not sample (as diffusers)");
+                      "the DPM2 samplers take epsilon or v prediction, not sample (as diffusers)");
   return SDCL_OK;
 }
 

@@ -1,6 +1,6 @@
-/* DDIM and LCM steps (docs/diffusion.md §DDIM, §LCM) and the x0 limits
+/* DDIM, LCM and TCD steps (docs/diffusion.md §DDIM, §LCM) and the x0 limits
  * DDIM and DDPM share (clip_sample, dynamic thresholding), as diffusers'
- * DDIMScheduler and LCMScheduler compute them: VP latents
+ * DDIMScheduler, LCMScheduler and TCDScheduler compute them: VP latents
  * x_t = sqrt(ā)·x0 + sqrt(1 − ā)·ε at integer timesteps.
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later
@@ -132,6 +132,39 @@ sdcl_step_lcm (sdcl_sched *s, const float *model_out, float *x, int64_t numel, s
       x[i] = noise ? next.sqrt_alpha * denoised + next.sqrt_beta * noise[i] : denoised;
       if (x0_out)
         x0_out[i] = denoised;
+    }
+  g_free (noise);
+}
+
+/* TCD (Zheng et al. 2024, diffusers' TCDScheduler) with gamma = the run's
+ * eta, as the pipelines pass it: x0 and ε at t, the sample re-noised to
+ * s = floor((1 − γ)·t_prev) along ε, then (γ > 0, except at the last
+ * step) forward noise from s to t_prev with fresh noise.  γ = 0 is
+ * deterministic; t_prev after the last step is 0. */
+void
+sdcl_step_tcd (sdcl_sched *s, const float *model_out, float *x, int64_t numel, sdcl_randn *rng,
+               float *x0_out)
+{
+  int i_step = s->step_index;
+  bool last = i_step == s->n - 1;
+  int t = (int) s->timesteps[i_step];
+  int prev_t = last ? 0 : (int) s->timesteps[i_step + 1];
+  /* torch: a long tensor times a Python float is float32 */
+  int t_s = (int) floorf ((float) (1.0 - (double) s->eta) * (float) prev_t);
+  vp_level now = vp_level_at (s->alphas_cumprod[t]);
+  float alpha_s = s->alphas_cumprod[t_s];
+  vp_level at_s = vp_level_at (alpha_s);
+  float ratio = s->alphas_cumprod[prev_t] / alpha_s;
+  float keep = sqrtf (ratio), add = sqrtf (1.0f - ratio);
+  float *noise = s->eta > 0.0f && !last ? sdcl_sched_draw_noise (rng, numel) : NULL;
+  for (int64_t i = 0; i < numel; i++)
+    {
+      float x0 = vp_x0 (s->cfg.prediction_type, now, x[i], model_out[i]);
+      float eps = vp_epsilon (s->cfg.prediction_type, now, x[i], model_out[i], x0);
+      float noised = at_s.sqrt_alpha * x0 + at_s.sqrt_beta * eps;
+      x[i] = noise ? keep * noised + add * noise[i] : noised;
+      if (x0_out)
+        x0_out[i] = x0;
     }
   g_free (noise);
 }
