@@ -48,6 +48,7 @@ static const sampler_case cases[] = {
   { "dpm2", SDCL_SAMPLER_DPM2, false, SDCL_SCHEDULE_DEFAULT, false },
   { "dpm2_a", SDCL_SAMPLER_DPM2_A, false, SDCL_SCHEDULE_DEFAULT, false },
   { "tcd", SDCL_SAMPLER_TCD, false, SDCL_SCHEDULE_DEFAULT, false },
+  { "euler_ays", SDCL_SAMPLER_EULER, false, SDCL_SCHEDULE_AYS, false },
   { "euler_tiling", SDCL_SAMPLER_EULER, false, SDCL_SCHEDULE_DEFAULT, true },
 };
 

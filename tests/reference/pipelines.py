@@ -63,7 +63,15 @@ def _schedulers():
         'dpm2': ('KDPM2DiscreteScheduler', {}),
         'dpm2_a': ('KDPM2AncestralDiscreteScheduler', {}),
         'tcd': ('TCDScheduler', {}),
+        'euler_ays': ('EulerDiscreteScheduler', {}),
     }
+
+
+# Runs given timesteps instead of a step count: sdcl's --schedule ays at its
+# 10 published SD 1.5 steps (diffusers' AysSchedules).
+def _pipeline_timesteps():
+    from diffusers.schedulers.scheduling_utils import AysSchedules
+    return {'euler_ays': list(AysSchedules['StableDiffusionTimesteps'])}
 
 
 # The pipeline's eta where a sampler's run sets one (TCD's gamma; the
@@ -125,7 +133,7 @@ def _make_pipe(components, sched_name):
     return pipe
 
 
-def _run(pipe, generator, latents=None, eta=0.0):
+def _run(pipe, generator, latents=None, eta=0.0, timesteps=None):
     record = {'latents': [], 'model_output': [], 'step_t': []}
     orig_step = pipe.scheduler.step
 
@@ -144,7 +152,8 @@ def _run(pipe, generator, latents=None, eta=0.0):
     pipe.scheduler.step = step
     try:
         with RandnRecorder() as rec:
-            out = pipe(PROMPT, negative_prompt=NEGATIVE, num_inference_steps=STEPS,
+            steps = {'timesteps': timesteps} if timesteps else {'num_inference_steps': STEPS}
+            out = pipe(PROMPT, negative_prompt=NEGATIVE, **steps,
                        guidance_scale=GUIDANCE, height=HEIGHT, width=WIDTH, eta=eta,
                        generator=generator, latents=latents, output_type='np',
                        callback_on_step_end=on_step_end,
@@ -175,7 +184,8 @@ def write_one(components, name, out_dir, out_name=None, model_label='tiny-sd (F3
 
     # The reference run.
     eta = PIPELINE_ETA.get(name, 0.0)
-    rec = _run(pipe, torch.Generator('cpu').manual_seed(SEED), eta=eta)
+    timesteps_in = _pipeline_timesteps().get(name)
+    rec = _run(pipe, torch.Generator('cpu').manual_seed(SEED), eta=eta, timesteps=timesteps_in)
     sched = pipe.scheduler
 
     # init_noise from a fresh generator: the pipeline's first draw.
@@ -195,7 +205,8 @@ def write_one(components, name, out_dir, out_name=None, model_label='tiny-sd (F3
     # draw: must reproduce everything exactly.
     g2 = torch.Generator('cpu').manual_seed(SEED)
     torch.randn(latent_shape, generator=g2, dtype=torch.float32)
-    rec2 = _run(_make_pipe(components, name), g2, latents=init_noise.clone(), eta=eta)
+    rec2 = _run(_make_pipe(components, name), g2, latents=init_noise.clone(), eta=eta,
+                timesteps=timesteps_in)
     assert torch.equal(rec2['image'], rec['image']), name + ': latents= rerun differs'
     for a, b in zip(rec['latents'], rec2['latents']):
         assert torch.equal(a, b)
@@ -230,7 +241,8 @@ def write_one(components, name, out_dir, out_name=None, model_label='tiny-sd (F3
         'negative_prompt': NEGATIVE,
         'negative': NEGATIVE,
         'guidance': GUIDANCE,
-        'steps': STEPS,
+        'steps': len(timesteps_in) if timesteps_in else STEPS,
+        'pipeline_timesteps': timesteps_in,
         'guidance_scale': GUIDANCE,
         'seed': SEED,
         'generator': 'torch.Generator("cpu").manual_seed(seed)',
