@@ -18,6 +18,7 @@
 #include "image_internal.h"
 #include "../opencl/clrt_internal.h"
 #include "pipeline_internal.h"
+#include "sampler_table.h"
 
 sdcl_gen_params
 sdcl_gen_default_params (void)
@@ -131,6 +132,11 @@ sdcl_run_check_params (const sdcl_model *m, const sdcl_gen_params *p, sdcl_error
                       m->files->clip.n_layers - 1, p->clip_skip);
   if (!isfinite (p->eta) || p->eta < 0.0f)
     return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT, "eta must be >= 0, got %g", (double) p->eta);
+  if (p->eta > sdcl_sampler_eta_max (p->sampler))
+    return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT,
+                      "eta (gamma) must be 0..%g for the %s sampler, got %g",
+                      (double) sdcl_sampler_eta_max (p->sampler), sdcl_sampler_name (p->sampler),
+                      (double) p->eta);
   int f = m->info.vae_scale_factor;
   if (p->vae_tile < -1 || (p->vae_tile > 0 && (p->vae_tile < SDCL_VAE_MIN_TILE || p->vae_tile % f)))
     return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT,

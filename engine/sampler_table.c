@@ -10,6 +10,7 @@
 #include "sampler_table.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <string.h>
 
 #include <glib.h>
@@ -53,6 +54,14 @@ static const sdcl_sampler_row rows[] = {
   [SDCL_SAMPLER_DPM2] = { "dpm2", N_("DPM2"), 0,
                           SIGMA_SCHEDULES & ~SDCL_TAKES (SDCL_SCHEDULE_AYS), 2, 0, SDCL_LATENT_VE,
                           sdcl_check_dpm2, sdcl_schedule_dpm2, sdcl_step_dpm2 },
+  [SDCL_SAMPLER_DPM2_A] = { "dpm2_a", N_("DPM2 ancestral"), SDCL_SAMPLER_NOISE,
+                            SIGMA_SCHEDULES & ~SDCL_TAKES (SDCL_SCHEDULE_AYS), 2, 0,
+                            SDCL_LATENT_VE, sdcl_check_dpm2, sdcl_schedule_dpm2_a,
+                            sdcl_step_dpm2_a },
+  [SDCL_SAMPLER_TCD] = { "tcd", N_("TCD (for TCD models; eta is gamma)"),
+                         SDCL_SAMPLER_ETA | SDCL_SAMPLER_ETA_FRACTION | LEADING, 0, 1,
+                         SDCL_LCM_ORIGIN_STEPS, SDCL_LATENT_VP, NULL, sdcl_schedule_lcm,
+                         sdcl_step_tcd },
 };
 
 G_STATIC_ASSERT (G_N_ELEMENTS (rows) == SDCL_SAMPLER_COUNT);
@@ -66,7 +75,8 @@ static const struct {
   { "dpmpp2m", SDCL_SAMPLER_DPMPP_2M },        { "dpm++_2m", SDCL_SAMPLER_DPMPP_2M },
   { "dpmsolver++", SDCL_SAMPLER_DPMPP_2M },     { "dpm++_2m_sde", SDCL_SAMPLER_DPMPP_2M_SDE },
   { "dpm++2m_sde", SDCL_SAMPLER_DPMPP_2M_SDE }, { "sde_dpmsolver++", SDCL_SAMPLER_DPMPP_2M_SDE },
-  { "k_lms", SDCL_SAMPLER_LMS },               { "k_dpm_2", SDCL_SAMPLER_DPM2 },               { "plms", SDCL_SAMPLER_PNDM },
+  { "k_lms", SDCL_SAMPLER_LMS },               { "k_dpm_2", SDCL_SAMPLER_DPM2 },
+  { "k_dpm_2_a", SDCL_SAMPLER_DPM2_A },          { "dpm2_ancestral", SDCL_SAMPLER_DPM2_A },               { "plms", SDCL_SAMPLER_PNDM },
 };
 
 const sdcl_sampler_row *
@@ -75,6 +85,13 @@ sdcl_sampler_row_of (sdcl_sampler kind)
   if ((int) kind < 0 || kind >= SDCL_SAMPLER_COUNT)
     return NULL;
   return &rows[kind];
+}
+
+float
+sdcl_sampler_eta_max (sdcl_sampler kind)
+{
+  const sdcl_sampler_row *row = sdcl_sampler_row_of (kind);
+  return row && (row->options & SDCL_SAMPLER_ETA_FRACTION) ? 1.0f : INFINITY;
 }
 
 int

@@ -275,6 +275,8 @@ typedef enum {
   SDCL_SAMPLER_HEUN,
   SDCL_SAMPLER_PNDM,
   SDCL_SAMPLER_DPM2,
+  SDCL_SAMPLER_DPM2_A,
+  SDCL_SAMPLER_TCD,
   SDCL_SAMPLER_COUNT
 } sdcl_sampler;
 
@@ -371,7 +373,7 @@ typedef struct {
   uint64_t seed;
   sdcl_rng rng;
   int clip_skip;                 /* 0/1: last layer; k: k-th layer from the end (prompt only) */
-  float eta;                     /* DDIM eta */
+  float eta;                     /* DDIM eta; TCD gamma (0 .. 1) */
 
   sdcl_progress_fn progress;
   void *user_data;

@@ -491,7 +491,7 @@ number_rows (gen_mode mode, sdcl_gen_params *p, cli_number *rows)
                 "Noise seed (default: random, printed)", "N"),
     CLI_NUMBER ("clip-skip", 0, CLI_INT, 0, G_MAXINT, &p->clip_skip,
       "Use the k-th text encoder layer from the end", "K"),
-    CLI_NUMBER ("eta", 0, CLI_FLOAT, 0, G_MAXFLOAT, &p->eta, "DDIM eta (default 0)", "E"),
+    CLI_NUMBER ("eta", 0, CLI_FLOAT, 0, G_MAXFLOAT, &p->eta, "DDIM eta; TCD gamma, 0..1 (default 0)", "E"),
     CLI_NUMBER ("vae-tile", 0, CLI_INT, -1, SDCL_MAX_SIDE_PIXELS, &p->vae_tile,
       "VAE in tiles of PX pixels (multiple of 8, >= 32; same image, less device memory); "
       "0: automatic (default), -1: never", "PX"),

@@ -3,6 +3,7 @@
 
     tools/setup-reference.sh            # once: venv with requirements.txt
     tests/reference/.venv/bin/python tests/reference/gen_fixtures.py [--only STEP,...]
+        [--samplers NAME,...]   (pipelines / edit: just these samplers' goldens)
 
 Steps (default: all, in this order):
     models     tiny-sd/, tiny-sd-f16/, tiny-sd-ldm.safetensors, tiny-sd-ldm-f16.safetensors
@@ -128,17 +129,19 @@ def write_net_goldens(steps):
         goldens.vae_golden(vae, GOLDEN)
 
 
-def write_pipelines():
+def write_pipelines(only=None):
     import pipelines
     os.makedirs(GOLDEN, exist_ok=True)
-    pipelines.write_all(os.path.join(MODELS, 'tiny-sd'), GOLDEN)
+    pipelines.write_all(os.path.join(MODELS, 'tiny-sd'), GOLDEN, only)
+    if only is not None:
+        return
     pipelines.write_reduced_precision(os.path.join(MODELS, 'tiny-sd'),
                                       os.path.join(MODELS, 'tiny-sd-ldm-f16.safetensors'), GOLDEN)
 
 
-def write_edit():
+def write_edit(only=None):
     import edit_fixtures
-    edit_fixtures.write_all(FIXTURES)
+    edit_fixtures.write_all(FIXTURES, only)
 
 
 def write_sd2():
@@ -160,8 +163,12 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--only', default=','.join(STEPS),
                     help='comma-separated subset of: ' + ', '.join(STEPS))
+    ap.add_argument('--samplers', default=None,
+                    help='with pipelines / edit: only these samplers\' goldens (comma-separated), '
+                         'e.g. after adding a sampler')
     args = ap.parse_args()
     steps = [s for s in args.only.split(',') if s]
+    only = [s for s in args.samplers.split(',') if s] if args.samplers else None
     bad = set(steps) - set(STEPS)
     if bad:
         ap.error('unknown step(s): ' + ', '.join(sorted(bad)))
@@ -171,12 +178,12 @@ def main():
     if set(steps) & {'text', 'unet', 'vae'}:
         write_net_goldens(steps)
     if 'pipelines' in steps:
-        write_pipelines()
+        write_pipelines(only)
     if 'tiling' in steps:
         import pipelines
         pipelines.write_tiling(os.path.join(MODELS, 'tiny-sd'), GOLDEN)
     if 'edit' in steps:
-        write_edit()
+        write_edit(only)
     if 'sd2' in steps:
         write_sd2()
     summary()

@@ -22,8 +22,9 @@ import numpy as np
 import torch
 from diffusers import (DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler,
                        EulerAncestralDiscreteScheduler, EulerDiscreteScheduler, LCMScheduler,
-                       HeunDiscreteScheduler, KDPM2DiscreteScheduler, LMSDiscreteScheduler,
-                       PNDMScheduler)
+                       HeunDiscreteScheduler, KDPM2AncestralDiscreteScheduler,
+                       KDPM2DiscreteScheduler, LMSDiscreteScheduler, PNDMScheduler,
+                       TCDScheduler)
 
 from diffusers.schedulers.scheduling_utils import AysSchedules
 
@@ -59,6 +60,8 @@ CLASSES = {
     'heun': HeunDiscreteScheduler,
     'pndm': PNDMScheduler,
     'dpm2': KDPM2DiscreteScheduler,
+    'dpm2_a': KDPM2AncestralDiscreteScheduler,
+    'tcd': TCDScheduler,
 }
 # from_config keyword arguments that make the class the sampler
 CLASS_KWARGS = {
@@ -148,6 +151,10 @@ SCHEDULE_VARIANTS = {
     'dpm2': ('dpm2', False, {}),
     'dpm2.karras': ('dpm2', True, {}),
     'dpm2.exponential': ('dpm2', False, {}, 'exponential'),
+    'dpm2_a': ('dpm2_a', False, {}),
+    'dpm2_a.karras': ('dpm2_a', True, {}),
+    'dpm2_a.sched_trailing': ('dpm2_a', False, {}, 'trailing'),
+    'tcd': ('tcd', False, {}),
 }
 SCHEDULE_STEPS = [1, 4, 25, 50]
 
@@ -198,7 +205,7 @@ def split_variant(spec):
 
 
 def has_sigmas(sampler):
-    return sampler in ('euler', 'euler_a', 'dpmpp_2m', 'dpmpp_2m_sde', 'lms', 'heun', 'dpm2')
+    return sampler in ('euler', 'euler_a', 'dpmpp_2m', 'dpmpp_2m_sde', 'lms', 'heun', 'dpm2', 'dpm2_a')
 
 
 def schedule_goldens(tensors, entries):
@@ -287,6 +294,14 @@ TRAJ_VARIANTS = {
     'dpm2': ('dpm2', False, 0.0, {}),                 # 4 steps: 7 evaluations
     'dpm2.karras': ('dpm2', True, 0.0, {}),
     'dpm2.v': ('dpm2', False, 0.0, {'prediction_type': 'v_prediction'}),
+    'dpm2_a': ('dpm2_a', False, 0.0, {}),             # 4 steps: 7 evaluations, 3 draws
+    'dpm2_a.karras': ('dpm2_a', True, 0.0, {}),
+    'dpm2_a.v': ('dpm2_a', False, 0.0, {'prediction_type': 'v_prediction'}),
+    # TCD's gamma is step()'s eta (the pipelines pass theirs)
+    'tcd': ('tcd', False, 0.3, {}),
+    'tcd.gamma0': ('tcd', False, 0.0, {}),
+    'tcd.v': ('tcd', False, 0.3, {'prediction_type': 'v_prediction'}),
+    'tcd.sample': ('tcd', False, 1.0, {'prediction_type': 'sample'}),
 }
 
 
@@ -296,8 +311,8 @@ def x0_estimate(sampler, scheduler, out):
         return scheduler.model_outputs[-1]
     if sampler == 'lcm':
         return out.denoised
-    if sampler == 'pndm':
-        # PNDM reports no x0: the golden holds the epsilon/v-form estimate
+    if sampler in ('pndm', 'tcd'):
+        # PNDM (and TCD: pred_noised_sample only) report no x0: the golden holds the epsilon/v-form estimate
         # from this evaluation's output at its own timestep (sdcl's preview)
         return None
     return out.pred_original_sample
@@ -324,7 +339,7 @@ def trajectory_goldens(tensors, entries):
         for i, t in enumerate(s.timesteps):
             scaled = s.scale_model_input(x, t)
             kwargs = step_kwargs(s, g)
-            if sampler == 'ddim':
+            if sampler in ('ddim', 'tcd'):
                 kwargs['eta'] = eta
             x_before = x
             out = s.step(model_out[i], t, x, **kwargs)
@@ -335,8 +350,9 @@ def trajectory_goldens(tensors, entries):
             if est is None:
                 ab = s.alphas_cumprod[int(t)]
                 mo = model_out[i]
-                est = (ab.sqrt() * x_before - (1 - ab).sqrt() * mo if config.get('prediction_type')
-                       == 'v_prediction' else (x_before - (1 - ab).sqrt() * mo) / ab.sqrt())
+                pred = config.get('prediction_type')
+                est = (ab.sqrt() * x_before - (1 - ab).sqrt() * mo if pred == 'v_prediction'
+                       else mo if pred == 'sample' else (x_before - (1 - ab).sqrt() * mo) / ab.sqrt())
             x0.append(est.flatten())
         prefix = f'traj.{variant}'
         tensors[prefix + '.x_init'] = x_init.flatten()
@@ -367,6 +383,8 @@ ADD_NOISE_VARIANTS = {
     'heun': ('heun', False, 25),
     'pndm': ('pndm', False, 25),
     'dpm2': ('dpm2', False, 25),
+    'dpm2_a': ('dpm2_a', False, 25),
+    'tcd': ('tcd', False, 4),
 }
 ADD_NOISE_SEED = 8
 
@@ -408,7 +426,11 @@ IMG2IMG_VARIANTS = {
     'heun': ('heun', False),
     'pndm': ('pndm', False),
     'dpm2': ('dpm2', False),
+    'dpm2_a': ('dpm2_a', False),
+    'tcd': ('tcd', False),
 }
+# step()'s eta where the sampler takes one (TCD's gamma; its default is 0.3)
+IMG2IMG_ETA = {'tcd': 0.3}
 IMG2IMG_STEPS = 6
 IMG2IMG_STRENGTH = 0.5
 
@@ -434,13 +456,18 @@ def img2img_goldens(tensors, entries):
         outs = []
         for k, t in enumerate(timesteps):
             scaled = s.scale_model_input(x, t)
-            x = s.step(model_out[k].reshape(TRAJ_SHAPE), t, x, **step_kwargs(s, g)).prev_sample
+            kwargs = step_kwargs(s, g)
+            if variant in IMG2IMG_ETA:
+                kwargs['eta'] = IMG2IMG_ETA[variant]
+            x = s.step(model_out[k].reshape(TRAJ_SHAPE), t, x, **kwargs).prev_sample
             outs.append(torch.stack([scaled.flatten(), x.flatten()]))
         prefix = f'img2img.{variant}'
         tensors[prefix + '.steps'] = torch.stack(outs)
-        entries.append({'prefix': prefix, 'sampler': sampler, 'karras': karras, 'steps': n,
-                        'begin_index': begin, 'config': config,
-                        'noise_seed': TRAJ_NOISE_SEED})
+        entry = {'prefix': prefix, 'sampler': sampler, 'karras': karras, 'steps': n,
+                 'begin_index': begin, 'config': config, 'noise_seed': TRAJ_NOISE_SEED}
+        if variant in IMG2IMG_ETA:
+            entry['eta'] = IMG2IMG_ETA[variant]
+        entries.append(entry)
 
 
 def main(out_dir):

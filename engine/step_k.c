@@ -1,0 +1,255 @@
+/* The k-diffusion family on VE latents x̃ = x0 + σ·ε (Karras et al. 2022):
+ * Euler, Euler ancestral, LMS, Heun and DPM2, as diffusers' Euler*, LMS,
+ * Heun and KDPM2 schedulers step them.
+ *
+ * SPDX-License-Identifier: LGPL-3.0-or-later
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <glib.h>
+
+#include "api_internal.h"
+#include "sched_math.h"
+
+/* Euler (docs/diffusion.md §Euler) with s_churn = 0, and Euler ancestral
+ * (§Euler ancestral): an Euler step to sigma_down, then noise of sigma_up
+ * (drawn every step, even when it is 0). */
+static void
+euler_step (sdcl_sched *s, const float *model_out, float *x, int64_t numel, sdcl_randn *rng,
+            float *x0_out, bool ancestral)
+{
+  ve_level now = ve_level_at (s->sigmas[s->step_index]);
+  float sigma_next = s->sigmas[s->step_index + 1];
+  float sigma_up = 0.0f, target = sigma_next;
+  if (ancestral)
+    {
+      float from_sq = now.sigma * now.sigma, to_sq = sigma_next * sigma_next;
+      sigma_up = sqrtf (to_sq * (from_sq - to_sq) / from_sq);
+      target = sqrtf (to_sq - sigma_up * sigma_up); /* sigma_down */
+    }
+  float dt = target - now.sigma;
+
+  for (int64_t i = 0; i < numel; i++)
+    {
+      float x0 = ve_x0 (s->cfg.prediction_type, now, x[i], model_out[i]);
+      float derivative = (x[i] - x0) / now.sigma;
+      x[i] = x[i] + derivative * dt;
+      if (x0_out)
+        x0_out[i] = x0;
+    }
+  if (ancestral)
+    {
+      float *noise = sdcl_sched_draw_noise (rng, numel);
+      for (int64_t i = 0; i < numel; i++)
+        x[i] = x[i] + noise[i] * sigma_up;
+      g_free (noise);
+    }
+}
+
+void
+sdcl_step_euler (sdcl_sched *s, const float *model_out, float *x, int64_t numel, sdcl_randn *rng,
+                 float *x0_out)
+{
+  euler_step (s, model_out, x, numel, rng, x0_out, false);
+}
+
+void
+sdcl_step_euler_a (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
+                   sdcl_randn *rng, float *x0_out)
+{
+  euler_step (s, model_out, x, numel, rng, x0_out, true);
+}
+
+/* ---- LMS: linear multistep on the Euler ODE (Karras et al. 2022) ----------- */
+
+/* ∫ from σ_t to σ_{t+1} of the Lagrange basis polynomial of point k over the
+ * sigmas of the last `order` steps: the weight of the k-th newest
+ * derivative.  diffusers integrates numerically (scipy quad); the
+ * polynomial has degree < 4, so 4-point Gauss-Legendre is exact. */
+static double
+lms_coefficient (const sdcl_sched *s, int order, int k)
+{
+  static const double node[4] = { -0.8611363115940526, -0.3399810435848563, 0.3399810435848563,
+                                  0.8611363115940526 };
+  static const double weight[4] = { 0.3478548451374538, 0.6521451548625461, 0.6521451548625461,
+                                    0.3478548451374538 };
+  int t = s->step_index;
+  double a = s->sigmas[t], b = s->sigmas[t + 1], sum = 0.0;
+  for (int q = 0; q < 4; q++)
+    {
+      double tau = 0.5 * (b - a) * node[q] + 0.5 * (a + b), basis = 1.0;
+      for (int j = 0; j < order; j++)
+        if (j != k)
+          basis *= (tau - s->sigmas[t - j]) / ((double) s->sigmas[t - k] - s->sigmas[t - j]);
+      sum += weight[q] * basis;
+    }
+  return 0.5 * (b - a) * sum;
+}
+
+/* diffusers' LMSDiscreteScheduler with order 4.  Its order is
+ * min(step index + 1, 4) counted from the start of the schedule, also when
+ * an img2img run starts later with fewer derivatives: the basis then spans
+ * 4 sigmas but only the derivatives there are get a weight (zip() stops at
+ * the shorter list).  Kept, to give diffusers' images. */
+void
+sdcl_step_lms (sdcl_sched *s, const float *model_out, float *x, int64_t numel, sdcl_randn *rng,
+               float *x0_out)
+{
+  (void) rng; /* deterministic */
+  ve_level now = ve_level_at (s->sigmas[s->step_index]);
+  float *derivative = s->n_history == SDCL_SCHED_HISTORY ? s->history[SDCL_SCHED_HISTORY - 1]
+                                                          : g_new (float, (gsize) numel);
+  memmove (s->history + 1, s->history, (SDCL_SCHED_HISTORY - 1) * sizeof *s->history);
+  s->history[0] = derivative;
+  s->n_history = MIN (s->n_history + 1, SDCL_SCHED_HISTORY);
+
+  int order = MIN (s->step_index + 1, SDCL_SCHED_HISTORY);
+  int terms = MIN (order, s->n_history);
+  float coef[SDCL_SCHED_HISTORY];
+  for (int k = 0; k < terms; k++)
+    coef[k] = (float) lms_coefficient (s, order, k);
+
+  for (int64_t i = 0; i < numel; i++)
+    {
+      float x0 = ve_x0 (s->cfg.prediction_type, now, x[i], model_out[i]);
+      derivative[i] = (x[i] - x0) / now.sigma;
+      float sum = coef[0] * derivative[i];
+      for (int k = 1; k < terms; k++)
+        sum = sum + coef[k] * s->history[k][i];
+      x[i] = x[i] + sum;
+      if (x0_out)
+        x0_out[i] = x0;
+    }
+}
+
+/* ---- Heun (Karras et al. 2022, Algorithm 1 without churn) ------------------ */
+
+/* diffusers' HeunDiscreteScheduler: each step is two evaluations.  The
+ * first is an Euler step from σ_i to σ_{i+1}; the second evaluates the model
+ * there and redoes the step from the saved sample with the mean of both
+ * derivatives.  The last step (to σ = 0) has the first evaluation only.
+ * diffusers' Heun would clip x0 when its config asks; its class default is
+ * not to, and sdcl's config reader cannot tell an absent key from the DDPM
+ * default, so Heun never clips (SD configs say false anyway). */
+void
+sdcl_step_heun (sdcl_sched *s, const float *model_out, float *x, int64_t numel, sdcl_randn *rng,
+                float *x0_out)
+{
+  (void) rng; /* deterministic */
+  int i = s->step_index;
+  bool second = s->mid_step;
+  float sigma = second ? s->sigmas[i - 1] : s->sigmas[i];
+  float sigma_next = second ? s->sigmas[i] : s->sigmas[i + 1];
+  ve_level at = ve_level_at (second ? sigma_next : sigma);
+  if (s->n_history < 2)
+    {
+      for (int k = s->n_history; k < 2; k++)
+        s->history[k] = g_new (float, (gsize) numel);
+      s->n_history = 2;
+    }
+  float *prev_derivative = s->history[0], *saved = s->history[1];
+  float dt = second ? s->heun_dt : sigma_next - sigma;
+
+  for (int64_t j = 0; j < numel; j++)
+    {
+      float x0 = ve_x0 (s->cfg.prediction_type, at, x[j], model_out[j]);
+      if (x0_out)
+        x0_out[j] = x0;
+      if (second)
+        {
+          float derivative = (x[j] - x0) / sigma_next;
+          derivative = (prev_derivative[j] + derivative) / 2.0f;
+          x[j] = saved[j] + derivative * dt;
+        }
+      else
+        {
+          float derivative = (x[j] - x0) / sigma;
+          prev_derivative[j] = derivative;
+          saved[j] = x[j];
+          x[j] = x[j] + derivative * dt;
+        }
+    }
+  s->heun_dt = dt;
+  s->mid_step = !second;
+}
+
+/* ---- DPM2 (Karras et al. 2022's second-order sampler) ---------------------- */
+
+/* diffusers' KDPM2DiscreteScheduler: an Euler half step to the log-midpoint
+ * of σ_i and σ_{i+1}, then the full step from σ_i with the derivative
+ * evaluated there.  KDPM2AncestralDiscreteScheduler: the midpoint of σ_i
+ * and σ_down, the full step to σ_down, then fresh noise of σ_up (drawn at
+ * every second evaluation). */
+static void
+dpm2_step (sdcl_sched *s, const float *model_out, float *x, int64_t numel, sdcl_randn *rng,
+           float *x0_out, bool ancestral)
+{
+  int i = s->step_index;
+  bool second = s->mid_step;
+  float sigma = second ? s->sigmas[i - 1] : s->sigmas[i];
+  float sigma_mid = second ? s->sigmas_interpol[i] : s->sigmas_interpol[i + 1];
+  float sigma_next = second ? s->sigmas[i] : s->sigmas[i + 1];
+  float sigma_up = 0.0f;
+  if (ancestral && second)
+    {
+      float from_sq = sigma * sigma, to_sq = sigma_next * sigma_next;
+      sigma_up = sqrtf (to_sq * (from_sq - to_sq) / from_sq);
+      sigma_next = sqrtf (to_sq - sigma_up * sigma_up); /* σ_down */
+    }
+  ve_level at = ve_level_at (second ? sigma_mid : sigma);
+  float dt = second ? sigma_next - sigma : sigma_mid - sigma;
+  if (s->n_history < 1)
+    {
+      s->history[0] = g_new (float, numel > 0 ? (gsize) numel : 1);
+      s->n_history = 1;
+    }
+  float *saved = s->history[0];
+  for (int64_t j = 0; j < numel; j++)
+    {
+      float x0 = ve_x0 (s->cfg.prediction_type, at, x[j], model_out[j]);
+      if (x0_out)
+        x0_out[j] = x0;
+      float derivative = (x[j] - x0) / at.sigma;
+      if (second)
+        x[j] = saved[j] + derivative * dt;
+      else
+        {
+          saved[j] = x[j];
+          x[j] = x[j] + derivative * dt;
+        }
+    }
+  if (ancestral && second)
+    {
+      float *noise = sdcl_sched_draw_noise (rng, numel);
+      for (int64_t j = 0; j < numel; j++)
+        x[j] = x[j] + noise[j] * sigma_up;
+      g_free (noise);
+    }
+  s->mid_step = !second;
+}
+
+void
+sdcl_step_dpm2 (sdcl_sched *s, const float *model_out, float *x, int64_t numel, sdcl_randn *rng,
+                float *x0_out)
+{
+  dpm2_step (s, model_out, x, numel, rng, x0_out, false);
+}
+
+void
+sdcl_step_dpm2_a (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
+                  sdcl_randn *rng, float *x0_out)
+{
+  dpm2_step (s, model_out, x, numel, rng, x0_out, true);
+}
+
+sdcl_status
+sdcl_check_dpm2 (const sdcl_sched_config *cfg, sdcl_error *err)
+{
+  if (cfg->prediction_type == SDCL_PREDICTION_SAMPLE)
+    return sdcl_fail (err, SDCL_ERR_UNSUPPORTED_MODEL,
+                      "the DPM2 samplers take epsilon or v prediction, not sample (as diffusers)");
+  return SDCL_OK;
+}
+
