@@ -306,6 +306,12 @@ typedef enum {
 
 /* "default", "karras", "exponential", "trailing", "ays"; NULL if invalid. */
 const char *sdcl_schedule_name (sdcl_schedule schedule);
+/* The schedules, listed from the library as the samplers are: values
+ * 0 .. sdcl_schedule_count () - 1 are valid. */
+int sdcl_schedule_count (void);
+/* What a user reads ("Align Your Steps"), an English msgid of the "sdcl"
+ * domain like sdcl_sampler_label's; NULL for an invalid value. */
+const char *sdcl_schedule_label (sdcl_schedule schedule);
 /* Parses those names and "sgm_uniform", "align_your_steps"; false if unknown
  * (or NULL). */
 bool sdcl_schedule_from_name (const char *name, sdcl_schedule *out);

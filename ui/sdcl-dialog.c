@@ -124,6 +124,8 @@ typedef struct
   GtkWidget    *prompt;       /* GtkTextView */
   GtkWidget    *negative;     /* GtkTextView */
   GtkWidget    *sampler;
+  GtkWidget    *schedule;     /* combo of the engine's schedules, in its order */
+  GtkWidget    *prediction;   /* combo of SDCL_PREDICTION_NAMES */
   GtkWidget    *steps;
   GtkWidget    *guidance;
   GtkWidget    *seed;
@@ -242,6 +244,40 @@ current_device (Dialog *d)
   return i >= 0 && (guint) i < d->device_ids->len ? g_ptr_array_index (d->device_ids, i) : "";
 }
 
+static const gchar *
+current_prediction (Dialog *d)
+{
+  static const gchar *const names[] = SDCL_PREDICTION_NAMES;
+  gint i = d->prediction ? gtk_combo_box_get_active (GTK_COMBO_BOX (d->prediction)) : -1;
+
+  return i >= 0 && (gsize) i < G_N_ELEMENTS (names) ? names[i] : names[0];
+}
+
+/* A combo of translated labels with the entry named `active` chosen. */
+static GtkWidget *
+choice_combo_new (gint           count,
+                  const gchar *(*name) (gint),
+                  const gchar *(*label) (gint),
+                  const gchar   *active)
+{
+  GtkWidget *combo = gtk_combo_box_text_new ();
+
+  for (gint i = 0; i < count; i++)
+    {
+      gtk_combo_box_text_append_text (GTK_COMBO_BOX_TEXT (combo), _(label (i)));
+      if (i == 0 || g_strcmp0 (active, name (i)) == 0)
+        gtk_combo_box_set_active (GTK_COMBO_BOX (combo), i);
+    }
+  return combo;
+}
+
+static const gchar *schedule_name (gint i)  { return sdcl_schedule_name ((sdcl_schedule) i); }
+static const gchar *schedule_label (gint i) { return sdcl_schedule_label ((sdcl_schedule) i); }
+static const gchar *const prediction_names[] = SDCL_PREDICTION_NAMES;
+static const gchar *const prediction_labels[] = SDCL_PREDICTION_LABELS;
+static const gchar *prediction_name (gint i)  { return prediction_names[i]; }
+static const gchar *prediction_label (gint i) { return prediction_labels[i]; }
+
 static void model_changed (GtkComboBox *combo,
                            Dialog      *d);
 static void size_edited   (GtkSpinButton *spin,
@@ -303,7 +339,8 @@ describe_model (Dialog *d)
   if (!current_model (d))
     gtk_label_set_text (GTK_LABEL (d->model_info),
                         _("No model: choose a folder with models, or open one."));
-  else if (path && sdcl_session_load (d->session, current_device (d), path, &text, &native,
+  else if (path && sdcl_session_load (d->session, current_device (d), current_prediction (d),
+                                      path, &text, &native,
                                       &error))
     {
       gtk_label_set_text (GTK_LABEL (d->model_info), text);
@@ -580,6 +617,14 @@ build (Dialog             *d,
       grid_attach (d->grid, notice, 0, d->row++, 3, TRUE);
     }
   build_model_rows (d, s);
+  d->prediction = choice_combo_new (G_N_ELEMENTS (prediction_names), prediction_name,
+                                    prediction_label, s->prediction);
+  gtk_widget_set_tooltip_text (d->prediction,
+                               _("What the model predicts: as its files say, or forced (a "
+                                 "single-file SD 2.x 768-v model without its .yaml needs v)"));
+  add_row (d, _("Predi_ction:"), d->prediction, FALSE);
+  /* Another prediction is another model load (and maybe another size). */
+  g_signal_connect (d->prediction, "changed", G_CALLBACK (model_changed), d);
 
   box = text_new (s->prompt, 4, &d->prompt);
   add_row_for (d, _("_Prompt:"), box, d->prompt, TRUE);
@@ -597,6 +642,14 @@ build (Dialog             *d,
     }
   gtk_combo_box_set_active (GTK_COMBO_BOX (d->sampler), active);
   add_row (d, _("_Sampler:"), d->sampler, FALSE);
+
+  /* Listed from the engine, as the samplers are. */
+  d->schedule = choice_combo_new (sdcl_schedule_count (), schedule_name, schedule_label,
+                                  s->schedule);
+  gtk_widget_set_tooltip_text (d->schedule,
+                               _("Where the steps sit on the noise scale; not every sampler "
+                                 "takes every schedule"));
+  add_row (d, _("Sc_hedule:"), d->schedule, FALSE);
 
   d->steps = add_row (d, _("S_teps:"), spin_new (s->steps, 1, SDCL_STEPS_MAX, 1, 0), FALSE);
   d->guidance = add_row (d, _("_Guidance:"),
@@ -684,6 +737,10 @@ read_back (Dialog       *d,
   text_get (d->negative, s->negative, sizeof s->negative);
   if (sampler >= 0)
     g_strlcpy (s->sampler, sdcl_sampler_name ((sdcl_sampler) sampler), sizeof s->sampler);
+  g_strlcpy (s->schedule,
+             schedule_name (MAX (0, gtk_combo_box_get_active (GTK_COMBO_BOX (d->schedule)))),
+             sizeof s->schedule);
+  g_strlcpy (s->prediction, current_prediction (d), sizeof s->prediction);
   s->steps    = gtk_spin_button_get_value_as_int (GTK_SPIN_BUTTON (d->steps));
   s->guidance = gtk_spin_button_get_value (GTK_SPIN_BUTTON (d->guidance));
   if (gtk_toggle_button_get_active (GTK_TOGGLE_BUTTON (d->random_seed)))

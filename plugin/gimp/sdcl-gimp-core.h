@@ -61,6 +61,8 @@ typedef struct
   gboolean only_masked;            /* inpaint */
   gint     padding;                /* inpaint, with only_masked */
   gboolean tiling;                 /* seamless texture (sdcl_gen_params.tiling) */
+  gchar    schedule[32];           /* an sdcl_schedule_name(), "default" the model's */
+  gchar    prediction[8];          /* "auto" (as the model says), "eps" or "v" */
   gchar    device[256];            /* "" automatic, an index, or part of a name */
 } SdclSettings;
 
@@ -75,6 +77,17 @@ gboolean sdcl_settings_validate (const SdclSettings *settings,
 /* The engine's sampler names, "euler, euler_a, ...", for argument docs and
  * messages (listed from the library; g_free the result). */
 gchar   *sdcl_sampler_names     (void);
+
+/* The engine's schedule names, "default, karras, ..." (g_free the result). */
+gchar   *sdcl_schedule_names    (void);
+
+/* The prediction overrides, named as the sdcl CLI's --prediction takes them
+ * ("auto" is the model's own): index i is sdcl_prediction_choice i. */
+#define SDCL_PREDICTION_NAMES { "auto", "eps", "v" }
+/* Their labels (N_ msgids, translate with _()). */
+#define SDCL_PREDICTION_LABELS { N_("As the model says"), N_("Epsilon"), N_("v (velocity)") }
+gboolean sdcl_prediction_from_name (const gchar            *name,
+                                    sdcl_prediction_choice *out);
 
 /* The procedure names, menu labels and blurbs, shared by both glue files.
  * The texts are untranslated msgids (marked N_): GIMP 2.10 wants them so and
@@ -102,12 +115,14 @@ SdclSession *sdcl_session_new          (void);
 /* `program` is the plug-in binary (gimp_get_progname ()). */
 SdclSession *sdcl_session_new_resident (const gchar  *program);
 void         sdcl_session_free         (SdclSession  *session);
-/* Loads `model_path` (resolved, see sdcl_model_path_resolve) on `device`,
- * or finds it loaded; `description` (may be NULL) receives
+/* Loads `model_path` (resolved, see sdcl_model_path_resolve) on `device`
+ * with the `prediction` override (a SDCL_PREDICTION_NAMES name; NULL or ""
+ * is "auto"), or finds it loaded so; `description` (may be NULL) receives
  * sdcl_model_info_describe() of it and `native_size` (may be NULL) the
  * width and height it was trained at. */
 gboolean     sdcl_session_load         (SdclSession  *session,
                                         const gchar  *device,
+                                        const gchar  *prediction,
                                         const gchar  *model_path,
                                         gchar       **description,
                                         gint         *native_size,
@@ -121,6 +136,7 @@ gboolean     sdcl_session_prepare      (SdclSession        *session,
 /* In-process sessions only: the loaded model. */
 sdcl_model  *sdcl_session_get_model    (SdclSession  *session,
                                         const gchar  *device,
+                                        const gchar  *prediction,
                                         const gchar  *model_path,
                                         GError      **error);
 /* Frees the model and the device context (memory on the device included). */

@@ -35,6 +35,7 @@ gboolean sdcl_run_engine (SdclSession        *session,
 /* The in-process part of sdcl_session_load(). */
 gboolean sdcl_session_load_local (SdclSession  *session,
                                   const gchar  *device,
+                                  const gchar  *prediction,
                                   const gchar  *model_path,
                                   gchar       **description,
                                   gint         *native_size,
@@ -51,6 +52,7 @@ typedef enum
 
 SdclRemoteStatus sdcl_remote_load     (const gchar        *program,
                                        const gchar        *device,
+                                       const gchar        *prediction,
                                        const gchar        *model_path,
                                        gchar             **description,
                                        gint               *native_size,

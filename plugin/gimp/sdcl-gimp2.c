@@ -45,7 +45,7 @@ typedef enum
 {
   ARG_MODEL, ARG_PROMPT, ARG_NEGATIVE, ARG_SAMPLER, ARG_STEPS, ARG_GUIDANCE, ARG_SEED,
   ARG_WIDTH, ARG_HEIGHT, ARG_STRENGTH, ARG_MASK_BLUR, ARG_ONLY_MASKED, ARG_PADDING,
-  ARG_TILING, ARG_DEVICE
+  ARG_TILING, ARG_SCHEDULE, ARG_PREDICTION, ARG_DEVICE
 } ArgId;
 
 static const GimpParamDef arg_defs[] =
@@ -65,18 +65,22 @@ static const GimpParamDef arg_defs[] =
   [ARG_ONLY_MASKED] = { GIMP_PDB_INT32,  "only-masked", "Work on the selection's bounding box only (TRUE, FALSE)" },
   [ARG_PADDING]     = { GIMP_PDB_INT32,  "padding", "With only-masked: context pixels around the selection" },
   [ARG_TILING]      = { GIMP_PDB_INT32,  "tiling", "Seamless texture: the image wraps around at its edges and tiles without a seam (TRUE, FALSE)" },
+  /* The description is the engine's schedule list, filled in at query time. */
+  [ARG_SCHEDULE]    = { GIMP_PDB_STRING, "schedule", NULL },
+  [ARG_PREDICTION]  = { GIMP_PDB_STRING, "prediction", "What the model predicts: auto (as its files say), eps or v" },
   [ARG_DEVICE]      = { GIMP_PDB_STRING, "device", "OpenCL device: empty for automatic, an index, or part of its name" },
 };
 
 static const ArgId txt2img_args[] = { ARG_MODEL, ARG_PROMPT, ARG_NEGATIVE, ARG_SAMPLER, ARG_STEPS,
                                       ARG_GUIDANCE, ARG_SEED, ARG_WIDTH, ARG_HEIGHT, ARG_TILING,
-                                      ARG_DEVICE };
+                                      ARG_SCHEDULE, ARG_PREDICTION, ARG_DEVICE };
 static const ArgId img2img_args[] = { ARG_MODEL, ARG_PROMPT, ARG_NEGATIVE, ARG_SAMPLER, ARG_STEPS,
                                       ARG_GUIDANCE, ARG_SEED, ARG_STRENGTH, ARG_TILING,
-                                      ARG_DEVICE };
+                                      ARG_SCHEDULE, ARG_PREDICTION, ARG_DEVICE };
 static const ArgId inpaint_args[] = { ARG_MODEL, ARG_PROMPT, ARG_NEGATIVE, ARG_SAMPLER, ARG_STEPS,
                                       ARG_GUIDANCE, ARG_SEED, ARG_STRENGTH, ARG_MASK_BLUR,
-                                      ARG_ONLY_MASKED, ARG_PADDING, ARG_TILING, ARG_DEVICE };
+                                      ARG_ONLY_MASKED, ARG_PADDING, ARG_TILING, ARG_SCHEDULE,
+                                      ARG_PREDICTION, ARG_DEVICE };
 
 #define N_FIXED_ARGS 3 /* run-mode, image, drawable */
 
@@ -119,6 +123,7 @@ query (void)
 
   gchar *localedir = sdcl_plugin_localedir (gimp_get_progname ());
   gchar *samplers = sdcl_sampler_names ();
+  gchar *schedules = sdcl_schedule_names ();
 
   gimp_plugin_domain_register (GETTEXT_PACKAGE, localedir);
   g_free (localedir);
@@ -136,6 +141,8 @@ query (void)
           args[N_FIXED_ARGS + i] = arg_defs[ids[i]];
           if (ids[i] == ARG_SAMPLER)
             args[N_FIXED_ARGS + i].description = samplers;
+          if (ids[i] == ARG_SCHEDULE)
+            args[N_FIXED_ARGS + i].description = schedules;
         }
 
       /* Blurb and label go in untranslated: GIMP translates them with the
@@ -154,6 +161,7 @@ query (void)
       gimp_plugin_menu_register (proc, MENU_PATH);
     }
   g_free (samplers);
+  g_free (schedules);
 
   /* No image types: available without an image, too. */
   gimp_install_procedure (SDCL_RELEASE_PROCEDURE, sdcl_release_blurb (),
@@ -219,6 +227,8 @@ settings_from_params (SdclMode         mode,
         case ARG_ONLY_MASKED: s->only_masked = p->data.d_int32 != 0; break;
         case ARG_PADDING:     s->padding = p->data.d_int32; break;
         case ARG_TILING:      s->tiling = p->data.d_int32 != 0; break;
+        case ARG_SCHEDULE:    copy_string (s->schedule, sizeof s->schedule, p->data.d_string); break;
+        case ARG_PREDICTION:  copy_string (s->prediction, sizeof s->prediction, p->data.d_string); break;
         case ARG_DEVICE:      copy_string (s->device, sizeof s->device, p->data.d_string); break;
         }
     }

@@ -122,6 +122,8 @@ settings_from_config (SdclMode             mode,
   get_string (config, "negative-prompt", s->negative, sizeof s->negative);
   get_string (config, "sampler", s->sampler, sizeof s->sampler);
   get_string (config, "device", s->device, sizeof s->device);
+  get_string (config, "schedule", s->schedule, sizeof s->schedule);
+  get_string (config, "prediction", s->prediction, sizeof s->prediction);
   g_object_get (config,
                 "steps",     &s->steps,
                 "guidance",  &s->guidance,
@@ -152,6 +154,8 @@ settings_to_config (SdclMode             mode,
                 "negative-prompt", s->negative,
                 "sampler",         s->sampler,
                 "device",          s->device,
+                "schedule",        s->schedule,
+                "prediction",      s->prediction,
                 "steps",           s->steps,
                 "guidance",        s->guidance,
                 "seed",            s->seed,
@@ -430,6 +434,33 @@ add_common_arguments (GimpProcedure *procedure)
                                    SDCL_SEED_RANDOM, G_MAXINT, SDCL_SEED_RANDOM, G_PARAM_READWRITE);
 }
 
+/* After tiling, before device (issues 24 and 18): the schedule listed from
+ * the engine like the samplers, the prediction override by the CLI's names. */
+static void
+add_schedule_prediction_arguments (GimpProcedure *procedure)
+{
+  static const gchar *const names[]  = SDCL_PREDICTION_NAMES;
+  static const gchar *const labels[] = SDCL_PREDICTION_LABELS;
+  GimpChoice *schedules   = gimp_choice_new ();
+  GimpChoice *predictions = gimp_choice_new ();
+  gchar      *list        = sdcl_schedule_names ();
+
+  for (gint i = 0; i < sdcl_schedule_count (); i++)
+    gimp_choice_add (schedules, sdcl_schedule_name ((sdcl_schedule) i), i,
+                     _(sdcl_schedule_label ((sdcl_schedule) i)), NULL);
+  gimp_procedure_add_choice_argument (procedure, "schedule", _("Sc_hedule"), list, schedules,
+                                      sdcl_schedule_name (SDCL_SCHEDULE_DEFAULT),
+                                      G_PARAM_READWRITE);
+  g_free (list);
+  for (gsize i = 0; i < G_N_ELEMENTS (names); i++)
+    gimp_choice_add (predictions, names[i], (gint) i, _(labels[i]), NULL);
+  gimp_procedure_add_choice_argument (procedure, "prediction", _("Predi_ction"),
+                                      _("What the model predicts: auto (as its files say), eps "
+                                        "or v"),
+                                      predictions, names[SDCL_PREDICTION_FROM_MODEL],
+                                      G_PARAM_READWRITE);
+}
+
 static GimpValueArray *
 sdcl_run_release (GimpProcedure       *procedure,
                   GimpProcedureConfig *config,
@@ -549,6 +580,7 @@ sdcl_plug_in_create_procedure (GimpPlugIn  *plug_in,
                                        _("Make an image that tiles: its edges wrap around, so "
                                          "copies placed side by side show no seam"),
                                        FALSE, G_PARAM_READWRITE);
+  add_schedule_prediction_arguments (procedure);
   gimp_procedure_add_string_argument (procedure, "device", _("_Device"),
                                       _("OpenCL device: empty for automatic, an index, or part "
                                         "of its name"),

@@ -191,7 +191,8 @@ def test_loading(tmp):
 
     p = gegl('--info', 'sdcl:img2img')
     for prop in ('model', 'prompt', 'negative-prompt', 'sampler', 'karras', 'steps',
-                 'guidance', 'seed', 'tiling', 'device', 'precision', 'strength'):
+                 'guidance', 'seed', 'tiling', 'device', 'precision', 'strength',
+                 'schedule', 'prediction'):
         if not check(prop in p.stdout.split(), 'sdcl:img2img has property ' + prop,
                      p.stdout[-1500:]):
             break
@@ -223,6 +224,13 @@ def test_txt2img(tmp):
     t, _ = generate(tmp, 'tiling.png', *ops, 'tiling=true')
     check(t is not None and differing(a, t) > 0, 'txt2img: tiling=true, another image')
     same_as_cli(tmp, t, 'tiling=true', ['--tiling'])
+    # The schedule and the prediction override (issues 24 and 18), by the
+    # CLI's names: each changes the image, as the CLI's option does.
+    for prop, cli in (('schedule=exponential', ['--schedule', 'exponential']),
+                      ('prediction=v', ['--prediction', 'v'])):
+        o, _ = generate(tmp, prop.replace('=', '-') + '.png', *ops, prop)
+        check(o is not None and differing(a, o) > 0, 'txt2img: %s, another image' % prop)
+        same_as_cli(tmp, o, prop, cli)
 
 
 def same_as_cli(tmp, img, what, cli_args):

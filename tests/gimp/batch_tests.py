@@ -243,23 +243,45 @@ def main():
          f"t2i: layer named from prompt and seed ({r.get('t2i-name', {}).get('name')!r})")
     unchanged("t2i", "8-bit RGB")
 
+    def cli_image(name, cli_args):
+        ref = os.path.join(work, "cli-%s.png" % name)
+        p = subprocess.run([args.cli, "txt2img", "--model", args.model, "--prompt", "a red circle",
+                            "--negative", "blurry", "--sampler", "euler", "--steps", "4",
+                            "--cfg", "7.5", "--seed", "1234", "-W", "48", "-H", "64", *cli_args,
+                            "-o", ref], capture_output=True, text=True, timeout=600)
+        return p, ref
+
+    def same_as_cli(case, cli_args, why):
+        """The layer is the sdcl tool's image for the same settings."""
+        layer_checks(case, 48, 64, 0, 0)
+        p, ref = cli_image(case, cli_args)
+        try:
+            got, want = png(case + ".png"), read_png(ref)
+            worst = max(abs(pixel(got, x, y)[k] - pixel(want, x, y)[k])
+                        for y in range(64) for x in range(48) for k in range(3))
+            c.ok(p.returncode == 0 and got[:2] == want[:2] == (48, 64) and worst <= 1,
+                 f"{case}: the layer is sdcl {' '.join(cli_args)}'s image (max diff {worst} "
+                 f"levels; {why})")
+            return want
+        except (OSError, ValueError) as e:
+            c.ok(False, f"{case}: {e} {p.stderr[-500:]}")
+
     # txt2img with tiling: the layer is `sdcl txt2img --tiling`'s image
     # (which tests/pipeline checks against diffusers with circular padding;
     # tiling changes this image by up to 0.57, so an ignored argument fails).
-    layer_checks("t2i-tiling", 48, 64, 0, 0)
-    ref = os.path.join(work, "cli-tiling.png")
-    p = subprocess.run([args.cli, "txt2img", "--model", args.model, "--prompt", "a red circle",
-                        "--negative", "blurry", "--sampler", "euler", "--steps", "4",
-                        "--cfg", "7.5", "--seed", "1234", "-W", "48", "-H", "64", "--tiling",
-                        "-o", ref], capture_output=True, text=True, timeout=600)
-    try:
-        got, want = png("t2i-tiling.png"), read_png(ref)
-        worst = max(abs(pixel(got, x, y)[k] - pixel(want, x, y)[k])
-                    for y in range(64) for x in range(48) for k in range(3))
-        c.ok(p.returncode == 0 and got[:2] == want[:2] == (48, 64) and worst <= 1,
-             f"t2i-tiling: the layer is sdcl --tiling's image (max diff {worst} levels)")
-    except (OSError, ValueError) as e:
-        c.ok(False, f"t2i-tiling: {e} {p.stderr[-500:]}")
+    same_as_cli("t2i-tiling", ["--tiling"], "tiling changes it by up to 0.57")
+    # The schedule and the prediction override (issues 24 and 18): each
+    # layer is the CLI's image with that option, and differs from the
+    # default one (so an argument that never reaches the engine fails).
+    p, default_ref = cli_image("default", [])
+    for case, opt in (("t2i-schedule", ["--schedule", "exponential"]),
+                      ("t2i-prediction", ["--prediction", "v"])):
+        want = same_as_cli(case, opt, "the option's image")
+        try:
+            c.ok(want is not None and want != read_png(default_ref),
+                 f"{case}: {' '.join(opt)} changes the image (so the argument is tested)")
+        except (OSError, ValueError) as e:
+            c.ok(False, f"{case}: default CLI image: {e} {p.stderr[-300:]}")
 
     # img2img on a 16-bit linear image with a selection: the selection's box.
     f = layer_checks("i2i", 24, 32, 8, 8)
@@ -299,7 +321,8 @@ def main():
         c.ok(False, f"inpaint: composites: {e}")
 
     # Failures leave the image as it was.
-    for case, message in (("noselection", "needs a selection"), ("badmodel", "does not exist")):
+    for case, message in (("noselection", "needs a selection"), ("badmodel", "does not exist"),
+                          ("badschedule", 'Unknown schedule "no-such"')):
         f = r.get(case, {})
         c.ok(f.get("failed") == "1", f"{case}: the procedure reported an error")
         c.ok(f.get("layers") == "1", f"{case}: no layer added (layers={f.get('layers')})")

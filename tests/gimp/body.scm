@@ -21,6 +21,13 @@
              (sd-kv "mask" (if (sd-has-mask new) 1 0)))
   (sd-report (string-append case "-name") "name=\"" (sd-name new) "\""))
 
+; Failures: the image must stay as it was.
+(define (sd-expect-failure case image thunk)
+  (sd-save-composite image (sd-path (string-append case "-comp-before.png")))
+  (let ((failed (catch 1 (thunk) 0)))
+    (sd-report case (sd-kv "failed" failed) (sd-kv "layers" (length (sd-layers image)))))
+  (sd-save-composite image (sd-path (string-append case "-comp-after.png"))))
+
 ; txt2img: fixed seed; the canvas grows so the source layer sits at (8,16).
 (catch (sd-report "t2i" "status=error")
   (let* ((image (sd-load sd-image))
@@ -40,6 +47,27 @@
          (r (sd-txt2img-tiling image src sd-model)))
     (sd-save-layer (car r) (sd-path "t2i-tiling.png"))
     (sd-describe "t2i-tiling" image src (car r) (cadr r))
+    (gimp-image-delete image)))
+
+; The schedule and the prediction override: batch_tests.py compares each
+; layer with the sdcl tool's image for --schedule / --prediction.
+(for-each
+  (lambda (case)
+    (catch (sd-report (car case) "status=error")
+      (let* ((image (sd-load sd-image))
+             (src (car (sd-layers image)))
+             (r (sd-txt2img-sp image src sd-model (cadr case) (caddr case))))
+        (sd-save-layer (car r) (sd-path (string-append (car case) ".png")))
+        (sd-describe (car case) image src (car r) (cadr r))
+        (gimp-image-delete image))))
+  '(("t2i-schedule" "exponential" "auto") ("t2i-prediction" "default" "v")))
+
+; A schedule the sampler does not take fails before any work.
+(catch (sd-report "badschedule" "status=error")
+  (let* ((image (sd-load sd-image))
+         (src (car (sd-layers image))))
+    (sd-expect-failure "badschedule" image
+                       (lambda () (sd-txt2img-sp image src sd-model "no-such" "auto")))
     (gimp-image-delete image)))
 
 ; img2img on 16-bit linear RGB, random seed, a selection picks the area.
@@ -81,12 +109,6 @@
     (sd-save-composite image (sd-path "inpaint-comp-after.png"))
     (gimp-image-delete image)))
 
-; Failures: the image must stay as it was.
-(define (sd-expect-failure case image thunk)
-  (sd-save-composite image (sd-path (string-append case "-comp-before.png")))
-  (let ((failed (catch 1 (thunk) 0)))
-    (sd-report case (sd-kv "failed" failed) (sd-kv "layers" (length (sd-layers image)))))
-  (sd-save-composite image (sd-path (string-append case "-comp-after.png"))))
 
 (catch (sd-report "noselection" "status=error")
   (let* ((image (sd-load sd-image))

@@ -44,6 +44,13 @@
                         #:model model #:prompt "a red circle" #:negative-prompt "blurry"
                         #:sampler "euler" #:steps 4 #:guidance 7.5 #:seed 1234 #:width 48
                         #:height 64 #:tiling TRUE #:device ""))
+; txt2img with a schedule and a prediction override (batch_tests.py makes
+; the same image with the CLI's --schedule and --prediction).
+(define (sd-txt2img-sp image layer model schedule prediction)
+  (plug-in-sdcl-txt2img #:run-mode RUN-NONINTERACTIVE #:image image #:drawables (vector layer)
+                        #:model model #:prompt "a red circle" #:negative-prompt "blurry"
+                        #:sampler "euler" #:steps 4 #:guidance 7.5 #:seed 1234 #:width 48
+                        #:height 64 #:schedule schedule #:prediction prediction #:device ""))
 (define (sd-img2img image layer model prompt seed)
   (plug-in-sdcl-img2img #:run-mode RUN-NONINTERACTIVE #:image image #:drawables (vector layer)
                         #:model model #:prompt prompt #:negative-prompt "" #:sampler "euler"
