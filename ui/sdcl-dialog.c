@@ -136,6 +136,7 @@ typedef struct
   GtkWidget    *only_masked;
   GtkWidget    *padding;
   GtkWidget    *tiling;
+  GtkWidget    *grow[4];      /* outpaint: left, top, right, bottom */
   GtkWidget    *device;       /* combo; device_ids holds the choices */
   GPtrArray    *device_ids;
   gboolean      describing;   /* describe_model() is pumping events */
@@ -693,6 +694,23 @@ build (Dialog             *d,
                                    _("0 keeps the input, 1 redraws it completely"));
     }
 
+  if (d->mode == SDCL_MODE_OUTPAINT)
+    {
+      /* TRANSLATORS: the sides of the canvas, short: they label spin buttons */
+      const gchar *sides[4] = { N_("Left"), N_("Top"), N_("Right"), N_("Bottom") };
+
+      box = hbox_new ();
+      for (gint i = 0; i < 4; i++)
+        {
+          d->grow[i] = spin_new (s->grow[i], 0, SDCL_GROW_MAX, 8, 0);
+          gtk_box_pack_start (GTK_BOX (box), gtk_label_new (_(sides[i])), FALSE, FALSE, 0);
+          gtk_box_pack_start (GTK_BOX (box), d->grow[i], FALSE, FALSE, 0);
+        }
+      gtk_widget_set_tooltip_text (box, _("Pixels to add on each side of the canvas; all 0 "
+                                          "fills the layer's transparent pixels only"));
+      add_row_for (d, _("Grow can_vas:"), box, d->grow[0], FALSE);
+    }
+
   if (d->mode == SDCL_MODE_INPAINT)
     {
       d->mask_blur = add_row (d, _("Mask _blur:"),
@@ -766,6 +784,8 @@ read_back (Dialog       *d,
       s->padding     = gtk_spin_button_get_value_as_int (GTK_SPIN_BUTTON (d->padding));
     }
   s->tiling = gtk_toggle_button_get_active (GTK_TOGGLE_BUTTON (d->tiling));
+  for (gint i = 0; i < 4 && d->grow[0]; i++)
+    s->grow[i] = gtk_spin_button_get_value_as_int (GTK_SPIN_BUTTON (d->grow[i]));
   g_strlcpy (s->device, current_device (d), sizeof s->device);
 }
 

@@ -29,11 +29,14 @@ sdcl_settings_init (SdclSettings *settings,
   settings->height      = 0;
   /* Inpainting repaints what the user selected, so it defaults to the full
    * schedule; img2img keeps a good part of the input. */
-  settings->strength    = mode == SDCL_MODE_INPAINT ? 1.0 : 0.6;
+  settings->strength    = mode == SDCL_MODE_INPAINT || mode == SDCL_MODE_OUTPAINT ? 1.0 : 0.6;
   settings->mask_blur   = 4.0;
   settings->only_masked = FALSE;
   settings->padding     = 32;
   settings->tiling      = FALSE;
+  /* Outpaint: a border the size of the demo model's latent cell grid. */
+  for (gint i = 0; i < 4; i++)
+    settings->grow[i] = mode == SDCL_MODE_OUTPAINT ? 32 : 0;
   g_strlcpy (settings->schedule, sdcl_schedule_name (SDCL_SCHEDULE_DEFAULT),
              sizeof settings->schedule);
   g_strlcpy (settings->prediction, "auto", sizeof settings->prediction);
@@ -174,6 +177,11 @@ sdcl_settings_validate (const SdclSettings *s,
       if (s->padding < 0 || s->padding > SDCL_PADDING_MAX)
         FAIL (_("Padding must be between 0 and %d pixels, not %d."), SDCL_PADDING_MAX, s->padding);
     }
+  if (mode == SDCL_MODE_OUTPAINT)
+    for (gint i = 0; i < 4; i++)
+      if (s->grow[i] < 0 || s->grow[i] > SDCL_GROW_MAX)
+        FAIL (_("The canvas can grow by 0 to %d pixels on each side, not %d."), SDCL_GROW_MAX,
+              s->grow[i]);
 #undef FAIL
   return TRUE;
 }
@@ -201,7 +209,7 @@ sdcl_model_path_resolve (const gchar *model,
     }
 
   /* No model named: the demo model, its 9-channel variant for inpainting. */
-  path = sdcl_default_model_path (mode == SDCL_MODE_INPAINT, &err);
+  path = sdcl_default_model_path (mode == SDCL_MODE_INPAINT || mode == SDCL_MODE_OUTPAINT, &err);
   if (!path)
     {
       g_set_error (error, SDCL_GIMP_ERROR, SDCL_GIMP_ERROR_INVALID,
@@ -241,6 +249,7 @@ sdcl_mode_procedure (SdclMode mode)
     case SDCL_MODE_TXT2IMG: return "plug-in-sdcl-txt2img";
     case SDCL_MODE_IMG2IMG: return "plug-in-sdcl-img2img";
     case SDCL_MODE_INPAINT: return "plug-in-sdcl-inpaint";
+    case SDCL_MODE_OUTPAINT: return "plug-in-sdcl-outpaint";
     }
   g_return_val_if_reached (NULL);
 }
@@ -253,6 +262,7 @@ sdcl_mode_label (SdclMode mode)
     case SDCL_MODE_TXT2IMG: return N_("_Text to Image…");
     case SDCL_MODE_IMG2IMG: return N_("_Image to Image…");
     case SDCL_MODE_INPAINT: return N_("In_paint…");
+    case SDCL_MODE_OUTPAINT: return N_("_Outpaint…");
     }
   g_return_val_if_reached (NULL);
 }
@@ -265,6 +275,7 @@ sdcl_mode_title (SdclMode mode)
     case SDCL_MODE_TXT2IMG: return N_("Text to Image");
     case SDCL_MODE_IMG2IMG: return N_("Image to Image");
     case SDCL_MODE_INPAINT: return N_("Inpaint");
+    case SDCL_MODE_OUTPAINT: return N_("Outpaint");
     }
   g_return_val_if_reached (NULL);
 }
@@ -282,6 +293,9 @@ sdcl_mode_blurb (SdclMode mode)
     case SDCL_MODE_INPAINT:
       return N_("Repaint the selected area of the active layer following a prompt, "
                "as a new layer masked by the selection");
+    case SDCL_MODE_OUTPAINT:
+      return N_("Extend the picture: grow the canvas and fill the new border (and the "
+               "active layer's transparent pixels) following a prompt, as a new layer");
     }
   g_return_val_if_reached (NULL);
 }
@@ -688,6 +702,7 @@ sdcl_run_engine (SdclSession        *session,
       st = sdcl_img2img (model, &p, init, out, &err);
       break;
     case SDCL_MODE_INPAINT:
+    case SDCL_MODE_OUTPAINT:
       st = sdcl_inpaint (model, &p, init, mask, out, &err);
       break;
     }
@@ -741,6 +756,11 @@ sdcl_generate (SdclSession        *session,
 {
   sdcl_image    init  = { 0 }, mask = { 0 };
   ProgressRelay relay = { progress, progress_data, settings->prompt };
+  /* Outpainting is inpainting of a prepared image: the engine (and the
+   * model server) only ever see the latter.  Its mask is the layer's
+   * alpha, exact: no blur spreads the change into the known pixels. */
+  SdclMode      engine_mode = job->mode == SDCL_MODE_OUTPAINT ? SDCL_MODE_INPAINT : job->mode;
+  SdclSettings  run = *settings;
   volatile int  cancel = 0;
   gchar        *model_path = NULL;
   gboolean      ok = FALSE;
@@ -753,7 +773,14 @@ sdcl_generate (SdclSession        *session,
     return FALSE;
 
   /* Read the inputs first: a bad selection should not cost a model load. */
-  if (job->mode != SDCL_MODE_TXT2IMG && !read_source (job, &init, error))
+  if (job->mode == SDCL_MODE_OUTPAINT)
+    {
+      run.mask_blur   = 0.0;
+      run.only_masked = FALSE;
+      if (!sdcl_read_outpaint (job, &init, &mask, error))
+        goto out;
+    }
+  else if (job->mode != SDCL_MODE_TXT2IMG && !read_source (job, &init, error))
     goto out;
   if (job->mode == SDCL_MODE_INPAINT && !read_mask (job, &mask, error))
     goto out;
@@ -765,7 +792,7 @@ sdcl_generate (SdclSession        *session,
 
   if (session->program)
     {
-      switch (sdcl_remote_generate (session->program, settings, job->mode, model_path, *used_seed,
+      switch (sdcl_remote_generate (session->program, &run, engine_mode, model_path, *used_seed,
                                     init.data ? &init : NULL, mask.data ? &mask : NULL,
                                     relay_progress, &relay, out, error))
         {
@@ -774,7 +801,7 @@ sdcl_generate (SdclSession        *session,
         case SDCL_REMOTE_UNAVAILABLE: fall_back_in_process (session); break;
         }
     }
-  ok = sdcl_run_engine (session, settings, job->mode, model_path, *used_seed,
+  ok = sdcl_run_engine (session, &run, engine_mode, model_path, *used_seed,
                         init.data ? &init : NULL, mask.data ? &mask : NULL,
                         relay_progress, &relay, &cancel, out, error);
 

@@ -29,8 +29,12 @@ typedef enum
 {
   SDCL_MODE_TXT2IMG,
   SDCL_MODE_IMG2IMG,
-  SDCL_MODE_INPAINT
+  SDCL_MODE_INPAINT,
+  /* Inpainting of the layer's transparent pixels (alpha 0: fill; 1: keep),
+   * on the layer grown by SdclSettings.grow first: "extend the picture". */
+  SDCL_MODE_OUTPAINT
 } SdclMode;
+#define SDCL_MODE_LAST SDCL_MODE_OUTPAINT
 
 /* Limits shared by the PDB registration, the dialog and validation. */
 #define SDCL_TEXT_MAX      2048
@@ -41,6 +45,7 @@ typedef enum
 #define SDCL_GUIDANCE_MAX  30.0
 #define SDCL_BLUR_MAX      256.0
 #define SDCL_PADDING_MAX   1024
+#define SDCL_GROW_MAX      2048
 #define SDCL_SEED_RANDOM   (-1)
 
 /* One procedure's parameters.  A flat struct of fixed-size fields so that
@@ -63,6 +68,7 @@ typedef struct
   gboolean tiling;                 /* seamless texture (sdcl_gen_params.tiling) */
   gchar    schedule[32];           /* an sdcl_schedule_name(), "default" the model's */
   gchar    prediction[8];          /* "auto" (as the model says), "eps" or "v" */
+  gint     grow[4];                /* outpaint: pixels added left, top, right, bottom */
   gchar    device[256];            /* "" automatic, an index, or part of a name */
 } SdclSettings;
 
@@ -145,7 +151,8 @@ gboolean     sdcl_session_is_loaded    (SdclSession  *session);
 
 /* The model to load for a model setting: `model` itself when it is not
  * empty (it must exist), else the demo model that ships with sdcl, its
- * inpainting variant for SDCL_MODE_INPAINT.  Newly allocated, absolute. */
+ * inpainting variant for inpainting and outpainting.  Newly allocated,
+ * absolute. */
 gchar *sdcl_model_path_resolve (const gchar *model,
                                 SdclMode     mode,
                                 GError     **error);
@@ -186,7 +193,9 @@ typedef struct
    * use, in the buffer's coordinates. */
   GeglBuffer    *source;
   GeglRectangle  area;
-  /* inpaint: the selection (image coordinates) and where `area`'s top-left
+  /* outpaint: `source` is the layer already grown (sdcl_outpaint_source),
+   * its transparent pixels the area to fill.
+   * inpaint: the selection (image coordinates) and where `area`'s top-left
    * corner lies in it (the drawable's offsets plus area.x/y). */
   GeglBuffer    *mask;
   gint           mask_x, mask_y;
@@ -206,6 +215,20 @@ gboolean sdcl_generate (SdclSession        *session,
                         sdcl_image         *out,
                         gint               *used_seed,
                         GError            **error);
+
+/* Outpainting: a copy of `layer`'s pixels (R'G'B'A float in `space`) on a
+ * buffer grown by grow[] (left, top, right, bottom) whose new pixels are
+ * transparent; the result's extent starts at 0,0.  Nothing of the image
+ * changes before the result is there, so a failure or a cancel leaves it
+ * as it was. */
+GeglBuffer *sdcl_outpaint_source (GeglBuffer *layer,
+                                  const gint  grow[4],
+                                  const Babl *space);
+/* Writes 1 - alpha of `source` (the outpaint source) into `mask` (a layer
+ * mask's buffer of the same size): the filled area shows, the known pixels
+ * stay exactly as they were. */
+void        sdcl_write_unknown_mask (GeglBuffer *mask,
+                                     GeglBuffer *source);
 
 /* Writes `image` into `dest` at `dest`'s extent origin, converting from the
  * image's R'G'B' (in `space`) to whatever format `dest` has. */

@@ -45,7 +45,8 @@ typedef enum
 {
   ARG_MODEL, ARG_PROMPT, ARG_NEGATIVE, ARG_SAMPLER, ARG_STEPS, ARG_GUIDANCE, ARG_SEED,
   ARG_WIDTH, ARG_HEIGHT, ARG_STRENGTH, ARG_MASK_BLUR, ARG_ONLY_MASKED, ARG_PADDING,
-  ARG_TILING, ARG_SCHEDULE, ARG_PREDICTION, ARG_DEVICE
+  ARG_TILING, ARG_SCHEDULE, ARG_PREDICTION, ARG_DEVICE,
+  ARG_GROW_LEFT, ARG_GROW_TOP, ARG_GROW_RIGHT, ARG_GROW_BOTTOM
 } ArgId;
 
 static const GimpParamDef arg_defs[] =
@@ -68,6 +69,10 @@ static const GimpParamDef arg_defs[] =
   /* The description is the engine's schedule list, filled in at query time. */
   [ARG_SCHEDULE]    = { GIMP_PDB_STRING, "schedule", NULL },
   [ARG_PREDICTION]  = { GIMP_PDB_STRING, "prediction", "What the model predicts: auto (as its files say), eps or v" },
+  [ARG_GROW_LEFT]   = { GIMP_PDB_INT32,  "grow-left", "Pixels to add left of the canvas (all four 0: fill the layer's transparent pixels only)" },
+  [ARG_GROW_TOP]    = { GIMP_PDB_INT32,  "grow-top", "Pixels to add above the canvas" },
+  [ARG_GROW_RIGHT]  = { GIMP_PDB_INT32,  "grow-right", "Pixels to add right of the canvas" },
+  [ARG_GROW_BOTTOM] = { GIMP_PDB_INT32,  "grow-bottom", "Pixels to add below the canvas" },
   [ARG_DEVICE]      = { GIMP_PDB_STRING, "device", "OpenCL device: empty for automatic, an index, or part of its name" },
 };
 
@@ -82,6 +87,11 @@ static const ArgId inpaint_args[] = { ARG_MODEL, ARG_PROMPT, ARG_NEGATIVE, ARG_S
                                       ARG_ONLY_MASKED, ARG_PADDING, ARG_TILING, ARG_SCHEDULE,
                                       ARG_PREDICTION, ARG_DEVICE };
 
+static const ArgId outpaint_args[] = { ARG_MODEL, ARG_PROMPT, ARG_NEGATIVE, ARG_SAMPLER, ARG_STEPS,
+                                       ARG_GUIDANCE, ARG_SEED, ARG_STRENGTH, ARG_GROW_LEFT,
+                                       ARG_GROW_TOP, ARG_GROW_RIGHT, ARG_GROW_BOTTOM, ARG_TILING,
+                                       ARG_SCHEDULE, ARG_PREDICTION, ARG_DEVICE };
+
 #define N_FIXED_ARGS 3 /* run-mode, image, drawable */
 
 static const ArgId *
@@ -93,6 +103,7 @@ mode_args (SdclMode mode,
     case SDCL_MODE_TXT2IMG: *n = G_N_ELEMENTS (txt2img_args); return txt2img_args;
     case SDCL_MODE_IMG2IMG: *n = G_N_ELEMENTS (img2img_args); return img2img_args;
     case SDCL_MODE_INPAINT: *n = G_N_ELEMENTS (inpaint_args); return inpaint_args;
+    case SDCL_MODE_OUTPAINT: *n = G_N_ELEMENTS (outpaint_args); return outpaint_args;
     }
   g_return_val_if_reached (NULL);
 }
@@ -128,7 +139,7 @@ query (void)
   gimp_plugin_domain_register (GETTEXT_PACKAGE, localedir);
   g_free (localedir);
 
-  for (SdclMode mode = SDCL_MODE_TXT2IMG; mode <= SDCL_MODE_INPAINT; mode++)
+  for (SdclMode mode = SDCL_MODE_TXT2IMG; mode <= SDCL_MODE_LAST; mode++)
     {
       GimpParamDef  args[N_FIXED_ARGS + G_N_ELEMENTS (arg_defs)];
       gint          n;
@@ -180,7 +191,7 @@ mode_from_name (const gchar *name,
                 gboolean    *found)
 {
   *found = TRUE;
-  for (SdclMode mode = SDCL_MODE_TXT2IMG; mode <= SDCL_MODE_INPAINT; mode++)
+  for (SdclMode mode = SDCL_MODE_TXT2IMG; mode <= SDCL_MODE_LAST; mode++)
     if (strcmp (name, sdcl_mode_procedure (mode)) == 0)
       return mode;
   *found = FALSE;
@@ -229,6 +240,10 @@ settings_from_params (SdclMode         mode,
         case ARG_TILING:      s->tiling = p->data.d_int32 != 0; break;
         case ARG_SCHEDULE:    copy_string (s->schedule, sizeof s->schedule, p->data.d_string); break;
         case ARG_PREDICTION:  copy_string (s->prediction, sizeof s->prediction, p->data.d_string); break;
+        case ARG_GROW_LEFT:   s->grow[0] = p->data.d_int32; break;
+        case ARG_GROW_TOP:    s->grow[1] = p->data.d_int32; break;
+        case ARG_GROW_RIGHT:  s->grow[2] = p->data.d_int32; break;
+        case ARG_GROW_BOTTOM: s->grow[3] = p->data.d_int32; break;
         case ARG_DEVICE:      copy_string (s->device, sizeof s->device, p->data.d_string); break;
         }
     }
@@ -280,6 +295,7 @@ prepare_job (SdclMode             mode,
 
     case SDCL_MODE_IMG2IMG:
     case SDCL_MODE_INPAINT:
+    case SDCL_MODE_OUTPAINT:
       if (drawable <= 0)
         {
           g_set_error (error, SDCL_GIMP_ERROR, SDCL_GIMP_ERROR_INVALID,
@@ -287,6 +303,19 @@ prepare_job (SdclMode             mode,
           return FALSE;
         }
       job->space = gimp_drawable_get_format (drawable);
+      if (mode == SDCL_MODE_OUTPAINT)
+        {
+          /* The layer grown by the margins, in memory: the image changes
+           * only once the result is there. */
+          GeglBuffer *layer = gimp_drawable_get_buffer (drawable);
+
+          job->source = sdcl_outpaint_source (layer, s->grow, job->space);
+          job->area   = *gegl_buffer_get_extent (job->source);
+          g_object_unref (layer);
+          *layer_x = ox - s->grow[0];
+          *layer_y = oy - s->grow[1];
+          return TRUE;
+        }
       if (mode == SDCL_MODE_IMG2IMG)
         {
           /* The selection's bounding box within the layer, or all of it. */
@@ -322,7 +351,24 @@ prepare_job (SdclMode             mode,
   return TRUE;
 }
 
-/* Adds the result as a new layer above `drawable`, as one undo step. */
+/* Outpaint: the canvas grows by the margins (every layer keeps its place
+ * on the picture); returns where (x, y) of the old canvas now is. */
+static void
+grow_canvas (gint32      image,
+             const gint  grow[4],
+             gint       *x,
+             gint       *y)
+{
+  if (grow[0] + grow[1] + grow[2] + grow[3] == 0)
+    return;
+  gimp_image_resize (image, gimp_image_width (image) + grow[0] + grow[2],
+                     gimp_image_height (image) + grow[1] + grow[3], grow[0], grow[1]);
+  *x += grow[0];
+  *y += grow[1];
+}
+
+/* Adds the result as a new layer above `drawable`, as one undo step (with
+ * the canvas growth of Outpaint). */
 static gint32
 add_result_layer (SdclMode          mode,
                   gint32            image,
@@ -330,7 +376,9 @@ add_result_layer (SdclMode          mode,
                   const sdcl_image *result,
                   const gchar      *name,
                   gint              x,
-                  gint              y)
+                  gint              y,
+                  const SdclJob    *job,
+                  const gint        grow[4])
 {
   gboolean    gray = gimp_image_base_type (image) == GIMP_GRAY;
   gint32      parent = drawable > 0 ? gimp_item_get_parent (drawable) : 0;
@@ -339,6 +387,8 @@ add_result_layer (SdclMode          mode,
   GeglBuffer *buffer;
 
   gimp_image_undo_group_start (image);
+  if (mode == SDCL_MODE_OUTPAINT)
+    grow_canvas (image, grow, &x, &y);
 
   layer = gimp_layer_new (image, name, result->width, result->height,
                           gray ? GIMP_GRAYA_IMAGE : GIMP_RGBA_IMAGE, 100.0,
@@ -358,6 +408,17 @@ add_result_layer (SdclMode          mode,
       gint32 mask = gimp_layer_create_mask (layer, GIMP_ADD_MASK_SELECTION);
 
       gimp_layer_add_mask (layer, mask);
+    }
+  if (mode == SDCL_MODE_OUTPAINT)
+    {
+      /* Shows the filled pixels only: the known ones stay exactly as they
+       * were, whatever the model made of them. */
+      gint32 mask = gimp_layer_create_mask (layer, GIMP_ADD_MASK_WHITE);
+
+      gimp_layer_add_mask (layer, mask);
+      buffer = gimp_drawable_get_buffer (mask);
+      sdcl_write_unknown_mask (buffer, job->source);
+      g_object_unref (buffer);
     }
   gimp_drawable_update (layer, 0, 0, result->width, result->height);
   gimp_image_set_active_layer (image, layer);
@@ -497,7 +558,8 @@ run (const gchar      *name,
 
   {
     gchar  *layer_name = sdcl_layer_name (s.prompt, seed);
-    gint32  layer = add_result_layer (mode, image, drawable, &result, layer_name, x, y);
+    gint32  layer = add_result_layer (mode, image, drawable, &result, layer_name, x, y, &job,
+                                      s.grow);
 
     g_free (layer_name);
     *n_return_vals = 3;

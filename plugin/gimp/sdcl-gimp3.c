@@ -23,8 +23,8 @@
 /* GIMP 3 adds a menu's plug-in entries in the order of their menu path
  * and label, and drops a [section] of the path that the menu does not
  * define.  So a section named after the wanted position orders the entries
- * the same in every language: Text to Image, Image to Image, Inpaint, then
- * Release Model Memory. */
+ * the same in every language: Text to Image, Image to Image, Inpaint,
+ * Outpaint, then Release Model Memory. */
 static gchar *
 menu_path_at (gint position)
 {
@@ -66,7 +66,7 @@ sdcl_plug_in_query_procedures (GimpPlugIn *plug_in)
 {
   GList *list = NULL;
 
-  for (SdclMode mode = SDCL_MODE_TXT2IMG; mode <= SDCL_MODE_INPAINT; mode++)
+  for (SdclMode mode = SDCL_MODE_TXT2IMG; mode <= SDCL_MODE_LAST; mode++)
     list = g_list_append (list, g_strdup (sdcl_mode_procedure (mode)));
   list = g_list_append (list, g_strdup (SDCL_RELEASE_PROCEDURE));
   return list;
@@ -90,7 +90,7 @@ mode_of (GimpProcedure *procedure)
 {
   const gchar *name = gimp_procedure_get_name (procedure);
 
-  for (SdclMode mode = SDCL_MODE_TXT2IMG; mode <= SDCL_MODE_INPAINT; mode++)
+  for (SdclMode mode = SDCL_MODE_TXT2IMG; mode <= SDCL_MODE_LAST; mode++)
     if (strcmp (name, sdcl_mode_procedure (mode)) == 0)
       return mode;
   g_return_val_if_reached (SDCL_MODE_TXT2IMG);
@@ -135,6 +135,9 @@ settings_from_config (SdclMode             mode,
     g_object_get (config, "width", &s->width, "height", &s->height, NULL);
   else
     g_object_get (config, "strength", &s->strength, NULL);
+  if (mode == SDCL_MODE_OUTPAINT)
+    g_object_get (config, "grow-left", &s->grow[0], "grow-top", &s->grow[1],
+                  "grow-right", &s->grow[2], "grow-bottom", &s->grow[3], NULL);
   if (mode == SDCL_MODE_INPAINT)
     g_object_get (config,
                   "mask-blur",   &s->mask_blur,
@@ -166,6 +169,9 @@ settings_to_config (SdclMode             mode,
     g_object_set (config, "width", s->width, "height", s->height, NULL);
   else
     g_object_set (config, "strength", s->strength, NULL);
+  if (mode == SDCL_MODE_OUTPAINT)
+    g_object_set (config, "grow-left", s->grow[0], "grow-top", s->grow[1],
+                  "grow-right", s->grow[2], "grow-bottom", s->grow[3], NULL);
   if (mode == SDCL_MODE_INPAINT)
     g_object_set (config,
                   "mask-blur",   s->mask_blur,
@@ -219,6 +225,7 @@ prepare_job (SdclMode             mode,
 
     case SDCL_MODE_IMG2IMG:
     case SDCL_MODE_INPAINT:
+    case SDCL_MODE_OUTPAINT:
       if (!drawable)
         {
           g_set_error (error, SDCL_GIMP_ERROR, SDCL_GIMP_ERROR_INVALID,
@@ -226,6 +233,19 @@ prepare_job (SdclMode             mode,
           return FALSE;
         }
       job->space = gimp_drawable_get_format (drawable);
+      if (mode == SDCL_MODE_OUTPAINT)
+        {
+          /* The layer grown by the margins, in memory: the image changes
+           * only once the result is there. */
+          GeglBuffer *layer = gimp_drawable_get_buffer (drawable);
+
+          job->source = sdcl_outpaint_source (layer, s->grow, job->space);
+          job->area   = *gegl_buffer_get_extent (job->source);
+          g_object_unref (layer);
+          *layer_x = ox - s->grow[0];
+          *layer_y = oy - s->grow[1];
+          return TRUE;
+        }
       if (mode == SDCL_MODE_IMG2IMG)
         {
           /* The selection's bounding box within the layer, or all of it. */
@@ -261,7 +281,24 @@ prepare_job (SdclMode             mode,
   return TRUE;
 }
 
-/* Adds the result as a new layer above `drawable`, as one undo step. */
+/* Outpaint: the canvas grows by the margins (every layer keeps its place
+ * on the picture); returns where (x, y) of the old canvas now is. */
+static void
+grow_canvas (GimpImage   *image,
+             const gint   grow[4],
+             gint        *x,
+             gint        *y)
+{
+  if (grow[0] + grow[1] + grow[2] + grow[3] == 0)
+    return;
+  gimp_image_resize (image, gimp_image_get_width (image) + grow[0] + grow[2],
+                     gimp_image_get_height (image) + grow[1] + grow[3], grow[0], grow[1]);
+  *x += grow[0];
+  *y += grow[1];
+}
+
+/* Adds the result as a new layer above `drawable`, as one undo step (with
+ * the canvas growth of Outpaint). */
 static GimpLayer *
 add_result_layer (SdclMode          mode,
                   GimpImage        *image,
@@ -269,7 +306,9 @@ add_result_layer (SdclMode          mode,
                   const sdcl_image *result,
                   const gchar      *name,
                   gint              x,
-                  gint              y)
+                  gint              y,
+                  const SdclJob    *job,
+                  const gint        grow[4])
 {
   gboolean    gray     = gimp_image_get_base_type (image) == GIMP_GRAY;
   GimpItem   *parent   = drawable ? gimp_item_get_parent (GIMP_ITEM (drawable)) : NULL;
@@ -279,6 +318,8 @@ add_result_layer (SdclMode          mode,
   GimpLayer  *selected[2] = { NULL, NULL };
 
   gimp_image_undo_group_start (image);
+  if (mode == SDCL_MODE_OUTPAINT)
+    grow_canvas (image, grow, &x, &y);
 
   layer = gimp_layer_new (image, name, result->width, result->height,
                           gray ? GIMP_GRAYA_IMAGE : GIMP_RGBA_IMAGE, 100.0,
@@ -298,6 +339,17 @@ add_result_layer (SdclMode          mode,
       GimpLayerMask *mask = gimp_layer_create_mask (layer, GIMP_ADD_MASK_SELECTION);
 
       gimp_layer_add_mask (layer, mask);
+    }
+  if (mode == SDCL_MODE_OUTPAINT)
+    {
+      /* Shows the filled pixels only: the known ones stay exactly as they
+       * were, whatever the model made of them. */
+      GimpLayerMask *mask = gimp_layer_create_mask (layer, GIMP_ADD_MASK_WHITE);
+
+      gimp_layer_add_mask (layer, mask);
+      buffer = gimp_drawable_get_buffer (GIMP_DRAWABLE (mask));
+      sdcl_write_unknown_mask (buffer, job->source);
+      g_object_unref (buffer);
     }
   gimp_drawable_update (GIMP_DRAWABLE (layer), 0, 0, result->width, result->height);
   selected[0] = layer;
@@ -373,7 +425,7 @@ sdcl_run (GimpProcedure        *procedure,
   {
     gchar *layer_name = sdcl_layer_name (s.prompt, seed);
 
-    layer = add_result_layer (mode, image, drawable, &result, layer_name, x, y);
+    layer = add_result_layer (mode, image, drawable, &result, layer_name, x, y, &job, s.grow);
     g_free (layer_name);
   }
   if (run_mode != GIMP_RUN_NONINTERACTIVE)
@@ -491,7 +543,7 @@ create_release_procedure (GimpPlugIn *plug_in)
                                     G_PARAM_READWRITE);
   gimp_procedure_set_sensitivity_mask (procedure, GIMP_PROCEDURE_SENSITIVE_ALWAYS);
   gimp_procedure_set_menu_label (procedure, _(sdcl_release_label ()));
-  path = menu_path_at (SDCL_MODE_INPAINT + 2);
+  path = menu_path_at (SDCL_MODE_LAST + 2);
   gimp_procedure_add_menu_path (procedure, path);
   g_free (path);
   gimp_procedure_set_documentation (procedure, _(sdcl_release_blurb ()),
@@ -518,7 +570,7 @@ sdcl_plug_in_create_procedure (GimpPlugIn  *plug_in,
   if (strcmp (name, SDCL_RELEASE_PROCEDURE) == 0)
     return create_release_procedure (plug_in);
   while (strcmp (name, sdcl_mode_procedure (mode)) != 0)
-    if (mode++ == SDCL_MODE_INPAINT)
+    if (mode++ == SDCL_MODE_LAST)
       return NULL;
 
   procedure = gimp_image_procedure_new (plug_in, name, GIMP_PDB_PROC_TYPE_PLUGIN,
@@ -561,8 +613,21 @@ sdcl_plug_in_create_procedure (GimpPlugIn  *plug_in,
     {
       gimp_procedure_add_double_argument (procedure, "strength", _("St_rength"),
                                           _("How much to change the input (0-1)"),
-                                          0.0, 1.0, mode == SDCL_MODE_INPAINT ? 1.0 : 0.6,
+                                          0.0, 1.0, mode == SDCL_MODE_IMG2IMG ? 0.6 : 1.0,
                                           G_PARAM_READWRITE);
+    }
+  if (mode == SDCL_MODE_OUTPAINT)
+    {
+      static const gchar *const names[4]  = { "grow-left", "grow-top", "grow-right",
+                                              "grow-bottom" };
+      static const gchar *const labels[4] = { N_("_Left"), N_("_Top"), N_("_Right"),
+                                              N_("_Bottom") };
+
+      for (gint i = 0; i < 4; i++)
+        gimp_procedure_add_int_argument (procedure, names[i], _(labels[i]),
+                                         _("Pixels to add on this side of the canvas (all 0: "
+                                           "fill the layer's transparent pixels only)"),
+                                         0, SDCL_GROW_MAX, 32, G_PARAM_READWRITE);
     }
   if (mode == SDCL_MODE_INPAINT)
     {

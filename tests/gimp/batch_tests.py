@@ -320,9 +320,42 @@ def main():
     except (OSError, ValueError) as e:
         c.ok(False, f"inpaint: composites: {e}")
 
+    # Outpaint (issue 21): the known pixels of the composite are bit-identical
+    # (where they moved to on a grown canvas), the filled ones opaque.
+    def outpaint_checks(case, w, h, dx, dy, known):
+        f = layer_checks(case, w, h, 0, 0)
+        c.ok(f.get("mask") == "1", f"{case}: the new layer is masked to the filled area")
+        c.ok((f.get("cw"), f.get("ch")) == (str(w), str(h)),
+             f"{case}: canvas {w}x{h} (got {f.get('cw')}x{f.get('ch')})")
+        unchanged(case, "8-bit RGB")
+        try:
+            before, after = png(case + "-comp-before.png"), png(case + "-comp-after.png")
+        except (OSError, ValueError) as e:
+            return c.ok(False, f"{case}: composites: {e}")
+        kept = filled = True
+        n_known = 0
+        for y in range(after[1]):
+            for x in range(after[0]):
+                a = pixel(after, x, y)
+                bx, by = x - dx, y - dy
+                if 0 <= bx < before[0] and 0 <= by < before[1] and known(bx, by):
+                    n_known += 1
+                    kept &= a[:3] == pixel(before, bx, by)[:3]
+                else:
+                    filled &= after[2] < 4 or a[3] == 255
+        c.ok(n_known > 0 and kept, f"{case}: the {n_known} known pixels are bit-identical")
+        c.ok(filled, f"{case}: every pixel to fill is filled (opaque)")
+
+    outpaint_checks("outpaint", 64, 72, 16, 0, lambda x, y: True)
+    f = r.get("outpaint", {})
+    c.ok((f.get("sx"), f.get("sy")) == ("16", "0"),
+         f"outpaint: the source layer moved with the canvas to (16,0) (got ({f.get('sx')},{f.get('sy')}))")
+    outpaint_checks("outpaint-alpha", 48, 64, 0, 0, lambda x, y: x < 30)
+
     # Failures leave the image as it was.
     for case, message in (("noselection", "needs a selection"), ("badmodel", "does not exist"),
-                          ("badschedule", 'Unknown schedule "no-such"')):
+                          ("badschedule", 'Unknown schedule "no-such"'),
+                          ("nothingtofill", "nothing to fill")):
         f = r.get(case, {})
         c.ok(f.get("failed") == "1", f"{case}: the procedure reported an error")
         c.ok(f.get("layers") == "1", f"{case}: no layer added (layers={f.get('layers')})")

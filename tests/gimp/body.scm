@@ -62,7 +62,7 @@
         (gimp-image-delete image))))
   '(("t2i-schedule" "exponential" "auto") ("t2i-prediction" "default" "v")))
 
-; A schedule the sampler does not take fails before any work.
+; An unknown schedule fails before any work.
 (catch (sd-report "badschedule" "status=error")
   (let* ((image (sd-load sd-image))
          (src (car (sd-layers image))))
@@ -110,12 +110,55 @@
     (gimp-image-delete image)))
 
 
+; outpaint: the canvas grows 16 px left and 8 px at the bottom; the new
+; layer covers the grown canvas and is masked to the new border.
+(catch (sd-report "outpaint" "status=error")
+  (let* ((image (sd-load sd-image))
+         (src (car (sd-layers image))))
+    (sd-save-layer src (sd-path "outpaint-src-before.png"))
+    (sd-save-composite image (sd-path "outpaint-comp-before.png"))
+    (let ((r (sd-outpaint image src sd-model "a wide landscape" 9 16 0 0 8)))
+      (sd-describe "outpaint" image src (car r) (cadr r))
+      (sd-report "outpaint" (sd-kv "cw" (car (sd-canvas image)))
+                 (sd-kv "ch" (cadr (sd-canvas image)))
+                 (sd-kv "sx" (car (sd-offsets src))) (sd-kv "sy" (cadr (sd-offsets src)))))
+    (sd-save-layer src (sd-path "outpaint-src-after.png"))
+    (sd-save-composite image (sd-path "outpaint-comp-after.png"))
+    (gimp-image-delete image)))
+
+; outpaint with no margins: the layer's transparent pixels (a cleared
+; rectangle) are the area to fill; the canvas stays.
+(catch (sd-report "outpaint-alpha" "status=error")
+  (let* ((image (sd-load sd-image))
+         (src (car (sd-layers image))))
+    (gimp-layer-add-alpha src)
+    (gimp-image-select-rectangle image CHANNEL-OP-REPLACE 30 0 18 64)
+    (sd-clear src)
+    (gimp-selection-none image)
+    (sd-save-layer src (sd-path "outpaint-alpha-src-before.png"))
+    (sd-save-composite image (sd-path "outpaint-alpha-comp-before.png"))
+    (let ((r (sd-outpaint image src sd-model "a wide landscape" 9 0 0 0 0)))
+      (sd-describe "outpaint-alpha" image src (car r) (cadr r))
+      (sd-report "outpaint-alpha" (sd-kv "cw" (car (sd-canvas image)))
+                 (sd-kv "ch" (cadr (sd-canvas image)))))
+    (sd-save-layer src (sd-path "outpaint-alpha-src-after.png"))
+    (sd-save-composite image (sd-path "outpaint-alpha-comp-after.png"))
+    (gimp-image-delete image)))
+
 (catch (sd-report "noselection" "status=error")
   (let* ((image (sd-load sd-image))
          (src (car (sd-layers image))))
     (gimp-selection-none image)
     (sd-expect-failure "noselection" image
                        (lambda () (sd-inpaint image src sd-model "nothing selected" 1)))
+    (gimp-image-delete image)))
+
+; An opaque layer and no margins: nothing to fill, said before any work.
+(catch (sd-report "nothingtofill" "status=error")
+  (let* ((image (sd-load sd-image))
+         (src (car (sd-layers image))))
+    (sd-expect-failure "nothingtofill" image
+                       (lambda () (sd-outpaint image src sd-model "x" 1 0 0 0 0)))
     (gimp-image-delete image)))
 
 (catch (sd-report "badmodel" "status=error")

@@ -53,5 +53,10 @@
 (define (sd-img2img-steps image layer model prompt seed steps)
   (plug-in-sdcl-img2img RUN-NONINTERACTIVE image layer model prompt "" "euler" steps 7.5 seed 0.8
                         FALSE "default" "auto" ""))
+(define (sd-outpaint image layer model prompt seed l t r b)
+  (plug-in-sdcl-outpaint RUN-NONINTERACTIVE image layer model prompt "" "euler" 2 7.5 seed 1.0
+                         l t r b FALSE "default" "auto" ""))
+(define (sd-clear layer) (gimp-edit-clear layer))
+(define (sd-canvas image) (list (car (gimp-image-width image)) (car (gimp-image-height image))))
 (define (sd-release) (sd-true? (car (plug-in-sdcl-release-memory RUN-NONINTERACTIVE))))
 (define (sd-dirty image) (sd-true? (car (gimp-image-is-dirty image))))

@@ -64,5 +64,13 @@
   (plug-in-sdcl-img2img #:run-mode RUN-NONINTERACTIVE #:image image #:drawables (vector layer)
                         #:model model #:prompt prompt #:negative-prompt "" #:sampler "euler"
                         #:steps steps #:guidance 7.5 #:seed seed #:strength 0.8 #:device ""))
+(define (sd-outpaint image layer model prompt seed l t r b)
+  (plug-in-sdcl-outpaint #:run-mode RUN-NONINTERACTIVE #:image image #:drawables (vector layer)
+                         #:model model #:prompt prompt #:negative-prompt "" #:sampler "euler"
+                         #:steps 2 #:guidance 7.5 #:seed seed #:strength 1.0 #:grow-left l
+                         #:grow-top t #:grow-right r #:grow-bottom b #:device ""))
+(define (sd-clear layer) (gimp-drawable-edit-clear layer))
+(define (sd-canvas image)
+  (list (car (gimp-image-get-width image)) (car (gimp-image-get-height image))))
 (define (sd-release) (sd-true? (car (plug-in-sdcl-release-memory #:run-mode RUN-NONINTERACTIVE))))
 (define (sd-dirty image) (sd-true? (car (gimp-image-is-dirty image))))
