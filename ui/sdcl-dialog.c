@@ -130,6 +130,7 @@ typedef struct
   GtkWidget    *guidance;
   GtkWidget    *seed;
   GtkWidget    *random_seed;
+  GtkWidget    *batch_count;
   GtkWidget    *width, *height;
   GtkWidget    *strength;
   GtkWidget    *mask_blur;
@@ -670,6 +671,11 @@ build (Dialog             *d,
   gtk_box_pack_start (GTK_BOX (box), d->random_seed, FALSE, FALSE, 0);
   add_row_for (d, _("S_eed:"), box, d->seed, FALSE);
   random_toggled (GTK_TOGGLE_BUTTON (d->random_seed), d);
+  d->batch_count = add_row (d, _("Ima_ges:"),
+                            spin_new (s->batch_count, 1, SDCL_BATCH_MAX, 1, 0), FALSE);
+  gtk_widget_set_tooltip_text (d->batch_count,
+                               _("How many images to make, from consecutive seeds; each "
+                                 "becomes a layer (all of them one undo step)"));
   g_signal_connect (d->random_seed, "toggled", G_CALLBACK (random_toggled), d);
 
   if (d->mode == SDCL_MODE_TXT2IMG)
@@ -784,6 +790,7 @@ read_back (Dialog       *d,
       s->padding     = gtk_spin_button_get_value_as_int (GTK_SPIN_BUTTON (d->padding));
     }
   s->tiling = gtk_toggle_button_get_active (GTK_TOGGLE_BUTTON (d->tiling));
+  s->batch_count = gtk_spin_button_get_value_as_int (GTK_SPIN_BUTTON (d->batch_count));
   for (gint i = 0; i < 4 && d->grow[0]; i++)
     s->grow[i] = gtk_spin_button_get_value_as_int (GTK_SPIN_BUTTON (d->grow[i]));
   g_strlcpy (s->device, current_device (d), sizeof s->device);

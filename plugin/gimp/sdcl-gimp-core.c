@@ -34,6 +34,7 @@ sdcl_settings_init (SdclSettings *settings,
   settings->only_masked = FALSE;
   settings->padding     = 32;
   settings->tiling      = FALSE;
+  settings->batch_count = 1;
   /* Outpaint: a border the size of the demo model's latent cell grid. */
   for (gint i = 0; i < 4; i++)
     settings->grow[i] = mode == SDCL_MODE_OUTPAINT ? 32 : 0;
@@ -177,6 +178,8 @@ sdcl_settings_validate (const SdclSettings *s,
       if (s->padding < 0 || s->padding > SDCL_PADDING_MAX)
         FAIL (_("Padding must be between 0 and %d pixels, not %d."), SDCL_PADDING_MAX, s->padding);
     }
+  if (s->batch_count < 1 || s->batch_count > SDCL_BATCH_MAX)
+    FAIL (_("The batch count must be between 1 and %d, not %d."), SDCL_BATCH_MAX, s->batch_count);
   if (mode == SDCL_MODE_OUTPAINT)
     for (gint i = 0; i < 4; i++)
       if (s->grow[i] < 0 || s->grow[i] > SDCL_GROW_MAX)

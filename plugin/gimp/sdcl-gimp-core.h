@@ -46,6 +46,7 @@ typedef enum
 #define SDCL_BLUR_MAX      256.0
 #define SDCL_PADDING_MAX   1024
 #define SDCL_GROW_MAX      2048
+#define SDCL_BATCH_MAX     16
 #define SDCL_SEED_RANDOM   (-1)
 
 /* One procedure's parameters.  A flat struct of fixed-size fields so that
@@ -69,6 +70,7 @@ typedef struct
   gchar    schedule[32];           /* an sdcl_schedule_name(), "default" the model's */
   gchar    prediction[8];          /* "auto" (as the model says), "eps" or "v" */
   gint     grow[4];                /* outpaint: pixels added left, top, right, bottom */
+  gint     batch_count;            /* images per run, from consecutive seeds */
   gchar    device[256];            /* "" automatic, an index, or part of a name */
 } SdclSettings;
 
@@ -229,6 +231,27 @@ GeglBuffer *sdcl_outpaint_source (GeglBuffer *layer,
  * stay exactly as they were. */
 void        sdcl_write_unknown_mask (GeglBuffer *mask,
                                      GeglBuffer *source);
+
+/* A batch: `count` images and the seed each was made from. */
+typedef struct
+{
+  gint        count;
+  sdcl_image *images;
+  gint       *seeds;
+} SdclBatch;
+
+/* settings->batch_count images from consecutive seeds (the first as
+ * sdcl_generate picks it), progress running once over all of them.  All or
+ * nothing: on failure or cancel `batch` is empty.  Free with
+ * sdcl_batch_clear(). */
+gboolean sdcl_generate_batch (SdclSession        *session,
+                              const SdclSettings *settings,
+                              const SdclJob      *job,
+                              SdclProgressFunc    progress,
+                              gpointer            progress_data,
+                              SdclBatch          *batch,
+                              GError            **error);
+void     sdcl_batch_clear    (SdclBatch          *batch);
 
 /* Writes `image` into `dest` at `dest`'s extent origin, converting from the
  * image's R'G'B' (in `space`) to whatever format `dest` has. */

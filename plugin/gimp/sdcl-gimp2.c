@@ -45,7 +45,7 @@ typedef enum
 {
   ARG_MODEL, ARG_PROMPT, ARG_NEGATIVE, ARG_SAMPLER, ARG_STEPS, ARG_GUIDANCE, ARG_SEED,
   ARG_WIDTH, ARG_HEIGHT, ARG_STRENGTH, ARG_MASK_BLUR, ARG_ONLY_MASKED, ARG_PADDING,
-  ARG_TILING, ARG_SCHEDULE, ARG_PREDICTION, ARG_DEVICE,
+  ARG_TILING, ARG_SCHEDULE, ARG_PREDICTION, ARG_BATCH_COUNT, ARG_DEVICE,
   ARG_GROW_LEFT, ARG_GROW_TOP, ARG_GROW_RIGHT, ARG_GROW_BOTTOM
 } ArgId;
 
@@ -69,6 +69,7 @@ static const GimpParamDef arg_defs[] =
   /* The description is the engine's schedule list, filled in at query time. */
   [ARG_SCHEDULE]    = { GIMP_PDB_STRING, "schedule", NULL },
   [ARG_PREDICTION]  = { GIMP_PDB_STRING, "prediction", "What the model predicts: auto (as its files say), eps or v" },
+  [ARG_BATCH_COUNT] = { GIMP_PDB_INT32,  "batch-count", "How many images to make (1-16), from consecutive seeds; each becomes a layer (all of them one undo step)" },
   [ARG_GROW_LEFT]   = { GIMP_PDB_INT32,  "grow-left", "Pixels to add left of the canvas (all four 0: fill the layer's transparent pixels only)" },
   [ARG_GROW_TOP]    = { GIMP_PDB_INT32,  "grow-top", "Pixels to add above the canvas" },
   [ARG_GROW_RIGHT]  = { GIMP_PDB_INT32,  "grow-right", "Pixels to add right of the canvas" },
@@ -78,19 +79,20 @@ static const GimpParamDef arg_defs[] =
 
 static const ArgId txt2img_args[] = { ARG_MODEL, ARG_PROMPT, ARG_NEGATIVE, ARG_SAMPLER, ARG_STEPS,
                                       ARG_GUIDANCE, ARG_SEED, ARG_WIDTH, ARG_HEIGHT, ARG_TILING,
-                                      ARG_SCHEDULE, ARG_PREDICTION, ARG_DEVICE };
+                                      ARG_SCHEDULE, ARG_PREDICTION, ARG_BATCH_COUNT, ARG_DEVICE };
 static const ArgId img2img_args[] = { ARG_MODEL, ARG_PROMPT, ARG_NEGATIVE, ARG_SAMPLER, ARG_STEPS,
                                       ARG_GUIDANCE, ARG_SEED, ARG_STRENGTH, ARG_TILING,
-                                      ARG_SCHEDULE, ARG_PREDICTION, ARG_DEVICE };
+                                      ARG_SCHEDULE, ARG_PREDICTION, ARG_BATCH_COUNT, ARG_DEVICE };
 static const ArgId inpaint_args[] = { ARG_MODEL, ARG_PROMPT, ARG_NEGATIVE, ARG_SAMPLER, ARG_STEPS,
                                       ARG_GUIDANCE, ARG_SEED, ARG_STRENGTH, ARG_MASK_BLUR,
                                       ARG_ONLY_MASKED, ARG_PADDING, ARG_TILING, ARG_SCHEDULE,
-                                      ARG_PREDICTION, ARG_DEVICE };
+                                      ARG_PREDICTION, ARG_BATCH_COUNT, ARG_DEVICE };
 
 static const ArgId outpaint_args[] = { ARG_MODEL, ARG_PROMPT, ARG_NEGATIVE, ARG_SAMPLER, ARG_STEPS,
                                        ARG_GUIDANCE, ARG_SEED, ARG_STRENGTH, ARG_GROW_LEFT,
                                        ARG_GROW_TOP, ARG_GROW_RIGHT, ARG_GROW_BOTTOM, ARG_TILING,
-                                       ARG_SCHEDULE, ARG_PREDICTION, ARG_DEVICE };
+                                       ARG_SCHEDULE, ARG_PREDICTION, ARG_BATCH_COUNT,
+                                       ARG_DEVICE };
 
 #define N_FIXED_ARGS 3 /* run-mode, image, drawable */
 
@@ -121,6 +123,8 @@ query (void)
   {
     { GIMP_PDB_LAYER, "layer", "The new layer" },
     { GIMP_PDB_INT32, "seed",  "The seed that was used" },
+    { GIMP_PDB_INT32, "num-layers", "How many layers were added (batch-count)" },
+    { GIMP_PDB_INT32ARRAY, "layers", "Every new layer, the first one first" },
   };
 
   static const GimpParamDef release_args[] =
@@ -240,6 +244,7 @@ settings_from_params (SdclMode         mode,
         case ARG_TILING:      s->tiling = p->data.d_int32 != 0; break;
         case ARG_SCHEDULE:    copy_string (s->schedule, sizeof s->schedule, p->data.d_string); break;
         case ARG_PREDICTION:  copy_string (s->prediction, sizeof s->prediction, p->data.d_string); break;
+        case ARG_BATCH_COUNT: s->batch_count = p->data.d_int32; break;
         case ARG_GROW_LEFT:   s->grow[0] = p->data.d_int32; break;
         case ARG_GROW_TOP:    s->grow[1] = p->data.d_int32; break;
         case ARG_GROW_RIGHT:  s->grow[2] = p->data.d_int32; break;
@@ -444,7 +449,8 @@ run (const gchar      *name,
      gint             *n_return_vals,
      GimpParam       **return_vals)
 {
-  static GimpParam  values[3];
+  static GimpParam  values[5];
+  static gint32    *layer_ids = NULL;
   static gchar     *error_message = NULL;
   GimpRunMode       run_mode = param[0].data.d_int32;
   /* The release procedure has no image arguments. */
@@ -455,8 +461,8 @@ run (const gchar      *name,
   SdclSettings      s;
   SdclJob           job = { 0 };
   SdclSession      *session = NULL;
-  sdcl_image        result = { 0 };
-  gint              seed = 0, x = 0, y = 0;
+  SdclBatch         batch = { 0 };
+  gint              x = 0, y = 0;
   GError           *error = NULL;
   gchar            *prefs_file = NULL;
   gchar            *localedir;
@@ -472,6 +478,7 @@ run (const gchar      *name,
   values[0].type = GIMP_PDB_STATUS;
   values[0].data.d_status = GIMP_PDB_SUCCESS;
   g_clear_pointer (&error_message, g_free);
+  g_clear_pointer (&layer_ids, g_free);
 
   if (strcmp (name, SDCL_RELEASE_PROCEDURE) == 0)
     {
@@ -548,7 +555,7 @@ run (const gchar      *name,
       goto done;
     }
   gimp_progress_set_text (_("Generating…"));
-  if (!sdcl_generate (session, &s, &job, progress_update, NULL, &result, &seed, &error))
+  if (!sdcl_generate_batch (session, &s, &job, progress_update, NULL, &batch, &error))
     {
       values[0].data.d_status = g_error_matches (error, SDCL_GIMP_ERROR, SDCL_GIMP_ERROR_CANCELLED)
                                 ? GIMP_PDB_CANCEL : GIMP_PDB_EXECUTION_ERROR;
@@ -556,22 +563,34 @@ run (const gchar      *name,
     }
   gimp_progress_update (1.0);
 
-  {
-    gchar  *layer_name = sdcl_layer_name (s.prompt, seed);
-    gint32  layer = add_result_layer (mode, image, drawable, &result, layer_name, x, y, &job,
-                                      s.grow);
+  /* The batch as one undo step: the canvas grows (Outpaint) with the first
+   * layer only, the others go where it went. */
+  layer_ids = g_new0 (gint32, batch.count);
+  gimp_image_undo_group_start (image);
+  for (gint i = 0; i < batch.count; i++)
+    {
+      static const gint no_growth[4] = { 0, 0, 0, 0 };
+      gchar *layer_name = sdcl_layer_name (s.prompt, batch.seeds[i]);
 
-    g_free (layer_name);
-    *n_return_vals = 3;
-    values[1].type = GIMP_PDB_LAYER;
-    values[1].data.d_layer = layer;
-    values[2].type = GIMP_PDB_INT32;
-    values[2].data.d_int32 = seed;
-  }
+      layer_ids[i] = add_result_layer (mode, image, drawable, &batch.images[i], layer_name,
+                                       i ? x + s.grow[0] : x, i ? y + s.grow[1] : y, &job,
+                                       i ? no_growth : s.grow);
+      g_free (layer_name);
+    }
+  gimp_image_undo_group_end (image);
+  *n_return_vals = 5;
+  values[1].type = GIMP_PDB_LAYER;
+  values[1].data.d_layer = layer_ids[0];
+  values[2].type = GIMP_PDB_INT32;
+  values[2].data.d_int32 = batch.seeds[0];
+  values[3].type = GIMP_PDB_INT32;
+  values[3].data.d_int32 = batch.count;
+  values[4].type = GIMP_PDB_INT32ARRAY;
+  values[4].data.d_int32array = layer_ids;
 
   if (run_mode != GIMP_RUN_NONINTERACTIVE)
     {
-      s.last_seed = seed;
+      s.last_seed = batch.seeds[0];
       gimp_set_data (name, &s, sizeof s);
       gimp_displays_flush ();
     }
@@ -589,7 +608,7 @@ done:
         g_message ("%s", error->message);
       g_error_free (error);
     }
-  sdcl_image_free (&result);
+  sdcl_batch_clear (&batch);
   g_clear_object (&job.source);
   g_clear_object (&job.mask);
   sdcl_session_free (session);

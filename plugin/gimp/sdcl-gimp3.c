@@ -124,6 +124,7 @@ settings_from_config (SdclMode             mode,
   get_string (config, "device", s->device, sizeof s->device);
   get_string (config, "schedule", s->schedule, sizeof s->schedule);
   get_string (config, "prediction", s->prediction, sizeof s->prediction);
+  g_object_get (config, "batch-count", &s->batch_count, NULL);
   g_object_get (config,
                 "steps",     &s->steps,
                 "guidance",  &s->guidance,
@@ -159,6 +160,7 @@ settings_to_config (SdclMode             mode,
                 "device",          s->device,
                 "schedule",        s->schedule,
                 "prediction",      s->prediction,
+                "batch-count",     s->batch_count,
                 "steps",           s->steps,
                 "guidance",        s->guidance,
                 "seed",            s->seed,
@@ -373,11 +375,11 @@ sdcl_run (GimpProcedure        *procedure,
   SdclSettings      s;
   SdclJob           job = { 0 };
   SdclSession      *session = sdcl_session_new_resident (gimp_get_progname ());
-  sdcl_image        result = { 0 };
-  gint              seed = 0, x = 0, y = 0;
+  SdclBatch         batch = { 0 };
+  gint              x = 0, y = 0;
   GError           *error = NULL;
   GimpPDBStatusType status = GIMP_PDB_SUCCESS;
-  GimpLayer        *layer = NULL;
+  GimpLayer       **layers = NULL; /* NULL-terminated, as the PDB returns them */
   GimpValueArray   *values;
   gchar            *prefs_file = g_build_filename (gimp_directory (), "sdcl.ini", NULL);
 
@@ -414,7 +416,7 @@ sdcl_run (GimpProcedure        *procedure,
       goto done;
     }
   gimp_progress_set_text (_("Generating…"));
-  if (!sdcl_generate (session, &s, &job, progress_update, NULL, &result, &seed, &error))
+  if (!sdcl_generate_batch (session, &s, &job, progress_update, NULL, &batch, &error))
     {
       status = g_error_matches (error, SDCL_GIMP_ERROR, SDCL_GIMP_ERROR_CANCELLED)
                ? GIMP_PDB_CANCEL : GIMP_PDB_EXECUTION_ERROR;
@@ -422,17 +424,26 @@ sdcl_run (GimpProcedure        *procedure,
     }
   gimp_progress_update (1.0);
 
-  {
-    gchar *layer_name = sdcl_layer_name (s.prompt, seed);
+  /* The batch as one undo step: the canvas grows (Outpaint) with the first
+   * layer only, the others go where it went. */
+  layers = g_new0 (GimpLayer *, batch.count + 1);
+  gimp_image_undo_group_start (image);
+  for (gint i = 0; i < batch.count; i++)
+    {
+      static const gint no_growth[4] = { 0, 0, 0, 0 };
+      gchar *layer_name = sdcl_layer_name (s.prompt, batch.seeds[i]);
 
-    layer = add_result_layer (mode, image, drawable, &result, layer_name, x, y, &job, s.grow);
-    g_free (layer_name);
-  }
+      layers[i] = add_result_layer (mode, image, drawable, &batch.images[i], layer_name,
+                                    i ? x + s.grow[0] : x, i ? y + s.grow[1] : y, &job,
+                                    i ? no_growth : s.grow);
+      g_free (layer_name);
+    }
+  gimp_image_undo_group_end (image);
   if (run_mode != GIMP_RUN_NONINTERACTIVE)
     {
       /* Stored with the other last values: with "Random" on, the dialog
        * shows this seed, so unticking it reproduces the image. */
-      g_object_set (config, "last-seed", seed, NULL);
+      g_object_set (config, "last-seed", batch.seeds[0], NULL);
       gimp_displays_flush ();
     }
 
@@ -440,10 +451,12 @@ done:
   values = gimp_procedure_new_return_values (procedure, status, error);
   if (status == GIMP_PDB_SUCCESS)
     {
-      GIMP_VALUES_SET_LAYER (values, 1, layer);
-      GIMP_VALUES_SET_INT (values, 2, seed);
+      GIMP_VALUES_SET_LAYER (values, 1, layers[0]);
+      GIMP_VALUES_SET_INT (values, 2, batch.seeds[0]);
+      GIMP_VALUES_SET_CORE_OBJECT_ARRAY (values, 3, layers);
     }
-  sdcl_image_free (&result);
+  g_free (layers);
+  sdcl_batch_clear (&batch);
   g_clear_object (&job.source);
   g_clear_object (&job.mask);
   sdcl_session_free (session);
@@ -646,6 +659,10 @@ sdcl_plug_in_create_procedure (GimpPlugIn  *plug_in,
                                          "copies placed side by side show no seam"),
                                        FALSE, G_PARAM_READWRITE);
   add_schedule_prediction_arguments (procedure);
+  gimp_procedure_add_int_argument (procedure, "batch-count", _("Ima_ges"),
+                                   _("How many images to make, from consecutive seeds; each "
+                                     "becomes a layer (all of them one undo step)"),
+                                   1, SDCL_BATCH_MAX, 1, G_PARAM_READWRITE);
   gimp_procedure_add_string_argument (procedure, "device", _("_Device"),
                                       _("OpenCL device: empty for automatic, an index, or part "
                                         "of its name"),
@@ -659,6 +676,10 @@ sdcl_plug_in_create_procedure (GimpPlugIn  *plug_in,
                                          FALSE, G_PARAM_READWRITE);
   gimp_procedure_add_int_return_value (procedure, "seed", "Seed", "The seed that was used",
                                        0, G_MAXINT, 0, G_PARAM_READWRITE);
+  gimp_procedure_add_core_object_array_return_value (procedure, "layers", "Layers",
+                                                     "Every new layer (batch-count of them), "
+                                                     "the first one first",
+                                                     GIMP_TYPE_LAYER, G_PARAM_READWRITE);
   return procedure;
 }
 

@@ -283,6 +283,27 @@ def main():
         except (OSError, ValueError) as e:
             c.ok(False, f"{case}: default CLI image: {e} {p.stderr[-300:]}")
 
+    # batch-count 3: three layers from consecutive seeds, every one returned,
+    # the second the very image a run with seed 43 makes (the CLI's).
+    f = r.get("t2i-batch", {})
+    c.ok(f.get("layers") == "4" and f.get("returned") == "3",
+         f"t2i-batch: three layers added and returned (layers={f.get('layers')}, "
+         f"returned={f.get('returned')})")
+    c.ok(f.get("seed") == "42" and f.get("first") == "1",
+         f"t2i-batch: the first layer and seed 42 come first (seed={f.get('seed')})")
+    names = [r.get("t2i-batch-%d" % i, {}).get("name", "") for i in range(3)]
+    c.ok(all(n.endswith("(seed %d)" % (42 + i)) for i, n in enumerate(names)),
+         f"t2i-batch: consecutive seeds 42, 43, 44 ({names})")
+    p, ref = cli_image("seed43", ["--seed", "43", "--steps", "2", "--negative", ""])
+    try:
+        got, want = png("t2i-batch-1.png"), read_png(ref)
+        worst = max(abs(pixel(got, x, y)[k] - pixel(want, x, y)[k])
+                    for y in range(64) for x in range(48) for k in range(3))
+        c.ok(got[:2] == want[:2] and worst <= 1,
+             f"t2i-batch: the seed-43 layer is the CLI's seed-43 image (max diff {worst})")
+    except (OSError, ValueError) as e:
+        c.ok(False, f"t2i-batch: {e} {p.stderr[-300:]}")
+
     # img2img on a 16-bit linear image with a selection: the selection's box.
     f = layer_checks("i2i", 24, 32, 8, 8)
     c.ok(f.get("seed") not in (None, "-1") and int(f.get("seed", "-1")) >= 0,
@@ -354,7 +375,7 @@ def main():
 
     # Failures leave the image as it was.
     for case, message in (("noselection", "needs a selection"), ("badmodel", "does not exist"),
-                          ("badschedule", 'Unknown schedule "no-such"'),
+                          ("badschedule", "sampler does not take the Align Your Steps schedule"),
                           ("nothingtofill", "nothing to fill")):
         f = r.get(case, {})
         c.ok(f.get("failed") == "1", f"{case}: the procedure reported an error")

@@ -56,18 +56,39 @@
     (catch (sd-report (car case) "status=error")
       (let* ((image (sd-load sd-image))
              (src (car (sd-layers image)))
-             (r (sd-txt2img-sp image src sd-model (cadr case) (caddr case))))
+             (r (sd-txt2img-sp image src sd-model "euler" (cadr case) (caddr case))))
         (sd-save-layer (car r) (sd-path (string-append (car case) ".png")))
         (sd-describe (car case) image src (car r) (cadr r))
         (gimp-image-delete image))))
   '(("t2i-schedule" "exponential" "auto") ("t2i-prediction" "default" "v")))
 
-; An unknown schedule fails before any work.
+; batch-count 3 from seed 42: three layers, seeds 42, 43, 44, all
+; returned; batch_tests.py compares the second with the CLI's seed 43.
+(catch (sd-report "t2i-batch" "status=error")
+  (let* ((image (sd-load sd-image))
+         (src (car (sd-layers image)))
+         (r (sd-txt2img-batch image src sd-model "a red circle" 42 48 64 3))
+         (new (sd-returned-layers r)))
+    (sd-report "t2i-batch" (sd-kv "layers" (length (sd-layers image)))
+               (sd-kv "returned" (length new)) (sd-kv "seed" (cadr r))
+               (sd-kv "first" (if (= (car r) (car new)) 1 0)))
+    (let loop ((layers new) (i 0))
+      (if (pair? layers)
+          (begin
+            (sd-report (string-append "t2i-batch-" (number->string i))
+                       "name=\"" (sd-name (car layers)) "\"")
+            (sd-save-layer (car layers)
+                           (sd-path (string-append "t2i-batch-" (number->string i) ".png")))
+            (loop (cdr layers) (+ i 1)))))
+    (gimp-image-delete image)))
+
+; A schedule the sampler does not take (LMS has no AYS) fails before any
+; work, naming both (GIMP 3 itself refuses unknown names of a choice).
 (catch (sd-report "badschedule" "status=error")
   (let* ((image (sd-load sd-image))
          (src (car (sd-layers image))))
     (sd-expect-failure "badschedule" image
-                       (lambda () (sd-txt2img-sp image src sd-model "no-such" "auto")))
+                       (lambda () (sd-txt2img-sp image src sd-model "lms" "ays" "auto")))
     (gimp-image-delete image)))
 
 ; img2img on 16-bit linear RGB, random seed, a selection picks the area.
