@@ -836,11 +836,13 @@ sdcl_dialog_run (SdclMode      mode,
 
       read_back (&d, settings);
       path = sdcl_model_path_resolve (settings->model, mode, &error);
-      if (!path)
+      if (!path || !sdcl_settings_validate (settings, mode, &error))
         {
-          /* Keep the dialog: without a model nothing can run. */
+          /* Keep the dialog: without a model, or with a schedule the
+           * sampler does not take, nothing can run. */
           gtk_label_set_text (GTK_LABEL (d.model_info), error->message);
           g_error_free (error);
+          g_free (path);
           continue;
         }
       g_free (path);

@@ -6,7 +6,7 @@
 #
 #   bash tests/gimp/dialog-screenshot.sh BUILD_DIR [MODE] [OUT.png] [LANG]
 #
-# MODE is txt2img (default), img2img or inpaint; LANG (de, ko, or a locale
+# MODE is txt2img (default), img2img, inpaint or outpaint; LANG (de, ko, or a locale
 # such as de_DE) shows a translation under that real UTF-8 locale.  Needs
 # xvfb-run, xwininfo (x11-utils), import (imagemagick) and, for LANG,
 # localedef (locales) when the system lacks the locale.
