@@ -144,6 +144,27 @@ sdcl_schedule_name (sdcl_schedule schedule)
 }
 
 int
+sdcl_schedule_count (void)
+{
+  return SDCL_SCHEDULE_COUNT;
+}
+
+static const char *const schedule_labels[SDCL_SCHEDULE_COUNT] = {
+  [SDCL_SCHEDULE_DEFAULT] = N_("The model's own"), [SDCL_SCHEDULE_KARRAS] = N_("Karras"),
+  [SDCL_SCHEDULE_EXPONENTIAL] = N_("Exponential"),
+  [SDCL_SCHEDULE_TRAILING] = N_("Trailing (sgm_uniform)"),
+  [SDCL_SCHEDULE_AYS] = N_("Align Your Steps"),
+};
+
+const char *
+sdcl_schedule_label (sdcl_schedule schedule)
+{
+  if ((int) schedule < 0 || schedule >= SDCL_SCHEDULE_COUNT)
+    return NULL;
+  return schedule_labels[schedule];
+}
+
+int
 sdcl_sampler_evals_per_step (sdcl_sampler sampler)
 {
   const sdcl_sampler_row *row = sdcl_sampler_row_of (sampler);

@@ -308,6 +308,12 @@ typedef enum {
 
 /* "default", "karras", "exponential", "trailing", "ays"; NULL if invalid. */
 const char *sdcl_schedule_name (sdcl_schedule schedule);
+/* The schedules, listed from the library as the samplers are: values
+ * 0 .. sdcl_schedule_count () - 1 are valid. */
+int sdcl_schedule_count (void);
+/* What a user reads ("Align Your Steps"), an English msgid of the "sdcl"
+ * domain like sdcl_sampler_label's; NULL for an invalid value. */
+const char *sdcl_schedule_label (sdcl_schedule schedule);
 /* Parses those names and "sgm_uniform", "align_your_steps"; false if unknown
  * (or NULL). */
 bool sdcl_schedule_from_name (const char *name, sdcl_schedule *out);
@@ -475,6 +481,16 @@ sdcl_status sdcl_img2img (sdcl_model *model, const sdcl_gen_params *params, cons
  * multiple of the VAE scale factor (width/height ignored), as img2img. */
 sdcl_status sdcl_inpaint (sdcl_model *model, const sdcl_gen_params *params, const sdcl_image *init,
                           const sdcl_image *mask, sdcl_image *out, sdcl_error *err);
+
+/* Outpainting's pre-fill: gives every pixel of `image` (RGB) that `known`
+ * (channels 1, same size, 0..1, e.g. the layer's alpha) does not mark as
+ * known a colour from the known pixels around it — the nearest ones,
+ * blurred the more the farther they are — so that the VAE encoder of the
+ * sdcl_inpaint run that follows (with mask 1 - known) sees no hard edge
+ * where the picture ends.  Pixels with known 1 are left bit for bit; a
+ * partly known pixel (0 < k < 1) becomes k * itself + (1 - k) * the fill.
+ * SDCL_ERR_INVALID_ARGUMENT when no pixel is known or the sizes differ. */
+sdcl_status sdcl_image_fill_unknown (sdcl_image *image, const sdcl_image *known, sdcl_error *err);
 
 /* ---- misc -------------------------------------------------------------- */
 

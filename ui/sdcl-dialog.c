@@ -124,16 +124,20 @@ typedef struct
   GtkWidget    *prompt;       /* GtkTextView */
   GtkWidget    *negative;     /* GtkTextView */
   GtkWidget    *sampler;
+  GtkWidget    *schedule;     /* combo of the engine's schedules, in its order */
+  GtkWidget    *prediction;   /* combo of SDCL_PREDICTION_NAMES */
   GtkWidget    *steps;
   GtkWidget    *guidance;
   GtkWidget    *seed;
   GtkWidget    *random_seed;
+  GtkWidget    *batch_count;
   GtkWidget    *width, *height;
   GtkWidget    *strength;
   GtkWidget    *mask_blur;
   GtkWidget    *only_masked;
   GtkWidget    *padding;
   GtkWidget    *tiling;
+  GtkWidget    *grow[4];      /* outpaint: left, top, right, bottom */
   GtkWidget    *device;       /* combo; device_ids holds the choices */
   GPtrArray    *device_ids;
   gboolean      describing;   /* describe_model() is pumping events */
@@ -242,6 +246,40 @@ current_device (Dialog *d)
   return i >= 0 && (guint) i < d->device_ids->len ? g_ptr_array_index (d->device_ids, i) : "";
 }
 
+static const gchar *
+current_prediction (Dialog *d)
+{
+  static const gchar *const names[] = SDCL_PREDICTION_NAMES;
+  gint i = d->prediction ? gtk_combo_box_get_active (GTK_COMBO_BOX (d->prediction)) : -1;
+
+  return i >= 0 && (gsize) i < G_N_ELEMENTS (names) ? names[i] : names[0];
+}
+
+/* A combo of translated labels with the entry named `active` chosen. */
+static GtkWidget *
+choice_combo_new (gint           count,
+                  const gchar *(*name) (gint),
+                  const gchar *(*label) (gint),
+                  const gchar   *active)
+{
+  GtkWidget *combo = gtk_combo_box_text_new ();
+
+  for (gint i = 0; i < count; i++)
+    {
+      gtk_combo_box_text_append_text (GTK_COMBO_BOX_TEXT (combo), _(label (i)));
+      if (i == 0 || g_strcmp0 (active, name (i)) == 0)
+        gtk_combo_box_set_active (GTK_COMBO_BOX (combo), i);
+    }
+  return combo;
+}
+
+static const gchar *schedule_name (gint i)  { return sdcl_schedule_name ((sdcl_schedule) i); }
+static const gchar *schedule_label (gint i) { return sdcl_schedule_label ((sdcl_schedule) i); }
+static const gchar *const prediction_names[] = SDCL_PREDICTION_NAMES;
+static const gchar *const prediction_labels[] = SDCL_PREDICTION_LABELS;
+static const gchar *prediction_name (gint i)  { return prediction_names[i]; }
+static const gchar *prediction_label (gint i) { return prediction_labels[i]; }
+
 static void model_changed (GtkComboBox *combo,
                            Dialog      *d);
 static void size_edited   (GtkSpinButton *spin,
@@ -303,7 +341,8 @@ describe_model (Dialog *d)
   if (!current_model (d))
     gtk_label_set_text (GTK_LABEL (d->model_info),
                         _("No model: choose a folder with models, or open one."));
-  else if (path && sdcl_session_load (d->session, current_device (d), path, &text, &native,
+  else if (path && sdcl_session_load (d->session, current_device (d), current_prediction (d),
+                                      path, &text, &native,
                                       &error))
     {
       gtk_label_set_text (GTK_LABEL (d->model_info), text);
@@ -580,6 +619,14 @@ build (Dialog             *d,
       grid_attach (d->grid, notice, 0, d->row++, 3, TRUE);
     }
   build_model_rows (d, s);
+  d->prediction = choice_combo_new (G_N_ELEMENTS (prediction_names), prediction_name,
+                                    prediction_label, s->prediction);
+  gtk_widget_set_tooltip_text (d->prediction,
+                               _("What the model predicts: as its files say, or forced (a "
+                                 "single-file SD 2.x 768-v model without its .yaml needs v)"));
+  add_row (d, _("Predi_ction:"), d->prediction, FALSE);
+  /* Another prediction is another model load (and maybe another size). */
+  g_signal_connect (d->prediction, "changed", G_CALLBACK (model_changed), d);
 
   box = text_new (s->prompt, 4, &d->prompt);
   add_row_for (d, _("_Prompt:"), box, d->prompt, TRUE);
@@ -597,6 +644,14 @@ build (Dialog             *d,
     }
   gtk_combo_box_set_active (GTK_COMBO_BOX (d->sampler), active);
   add_row (d, _("_Sampler:"), d->sampler, FALSE);
+
+  /* Listed from the engine, as the samplers are. */
+  d->schedule = choice_combo_new (sdcl_schedule_count (), schedule_name, schedule_label,
+                                  s->schedule);
+  gtk_widget_set_tooltip_text (d->schedule,
+                               _("Where the steps sit on the noise scale; not every sampler "
+                                 "takes every schedule"));
+  add_row (d, _("Sc_hedule:"), d->schedule, FALSE);
 
   d->steps = add_row (d, _("S_teps:"), spin_new (s->steps, 1, SDCL_STEPS_MAX, 1, 0), FALSE);
   d->guidance = add_row (d, _("_Guidance:"),
@@ -616,6 +671,11 @@ build (Dialog             *d,
   gtk_box_pack_start (GTK_BOX (box), d->random_seed, FALSE, FALSE, 0);
   add_row_for (d, _("S_eed:"), box, d->seed, FALSE);
   random_toggled (GTK_TOGGLE_BUTTON (d->random_seed), d);
+  d->batch_count = add_row (d, _("Ima_ges:"),
+                            spin_new (s->batch_count, 1, SDCL_BATCH_MAX, 1, 0), FALSE);
+  gtk_widget_set_tooltip_text (d->batch_count,
+                               _("How many images to make, from consecutive seeds; each "
+                                 "becomes a layer (all of them one undo step)"));
   g_signal_connect (d->random_seed, "toggled", G_CALLBACK (random_toggled), d);
 
   if (d->mode == SDCL_MODE_TXT2IMG)
@@ -638,6 +698,23 @@ build (Dialog             *d,
       d->strength = add_row (d, _("St_rength:"), spin_new (s->strength, 0, 1, 0.05, 2), FALSE);
       gtk_widget_set_tooltip_text (d->strength,
                                    _("0 keeps the input, 1 redraws it completely"));
+    }
+
+  if (d->mode == SDCL_MODE_OUTPAINT)
+    {
+      /* TRANSLATORS: the sides of the canvas, short: they label spin buttons */
+      const gchar *sides[4] = { N_("Left"), N_("Top"), N_("Right"), N_("Bottom") };
+
+      box = hbox_new ();
+      for (gint i = 0; i < 4; i++)
+        {
+          d->grow[i] = spin_new (s->grow[i], 0, SDCL_GROW_MAX, 8, 0);
+          gtk_box_pack_start (GTK_BOX (box), gtk_label_new (_(sides[i])), FALSE, FALSE, 0);
+          gtk_box_pack_start (GTK_BOX (box), d->grow[i], FALSE, FALSE, 0);
+        }
+      gtk_widget_set_tooltip_text (box, _("Pixels to add on each side of the canvas; all 0 "
+                                          "fills the layer's transparent pixels only"));
+      add_row_for (d, _("Grow can_vas:"), box, d->grow[0], FALSE);
     }
 
   if (d->mode == SDCL_MODE_INPAINT)
@@ -684,6 +761,10 @@ read_back (Dialog       *d,
   text_get (d->negative, s->negative, sizeof s->negative);
   if (sampler >= 0)
     g_strlcpy (s->sampler, sdcl_sampler_name ((sdcl_sampler) sampler), sizeof s->sampler);
+  g_strlcpy (s->schedule,
+             schedule_name (MAX (0, gtk_combo_box_get_active (GTK_COMBO_BOX (d->schedule)))),
+             sizeof s->schedule);
+  g_strlcpy (s->prediction, current_prediction (d), sizeof s->prediction);
   s->steps    = gtk_spin_button_get_value_as_int (GTK_SPIN_BUTTON (d->steps));
   s->guidance = gtk_spin_button_get_value (GTK_SPIN_BUTTON (d->guidance));
   if (gtk_toggle_button_get_active (GTK_TOGGLE_BUTTON (d->random_seed)))
@@ -709,6 +790,9 @@ read_back (Dialog       *d,
       s->padding     = gtk_spin_button_get_value_as_int (GTK_SPIN_BUTTON (d->padding));
     }
   s->tiling = gtk_toggle_button_get_active (GTK_TOGGLE_BUTTON (d->tiling));
+  s->batch_count = gtk_spin_button_get_value_as_int (GTK_SPIN_BUTTON (d->batch_count));
+  for (gint i = 0; i < 4 && d->grow[0]; i++)
+    s->grow[i] = gtk_spin_button_get_value_as_int (GTK_SPIN_BUTTON (d->grow[i]));
   g_strlcpy (s->device, current_device (d), sizeof s->device);
 }
 
@@ -752,11 +836,13 @@ sdcl_dialog_run (SdclMode      mode,
 
       read_back (&d, settings);
       path = sdcl_model_path_resolve (settings->model, mode, &error);
-      if (!path)
+      if (!path || !sdcl_settings_validate (settings, mode, &error))
         {
-          /* Keep the dialog: without a model nothing can run. */
+          /* Keep the dialog: without a model, or with a schedule the
+           * sampler does not take, nothing can run. */
           gtk_label_set_text (GTK_LABEL (d.model_info), error->message);
           g_error_free (error);
+          g_free (path);
           continue;
         }
       g_free (path);

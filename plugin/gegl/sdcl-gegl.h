@@ -24,6 +24,8 @@ G_BEGIN_DECLS
 /* GEnum types whose values are the engine's own enum values. */
 GType sdcl_gegl_sampler_get_type   (void) G_GNUC_CONST;
 GType sdcl_gegl_precision_get_type (void) G_GNUC_CONST;
+GType sdcl_gegl_schedule_get_type   (void) G_GNUC_CONST;
+GType sdcl_gegl_prediction_get_type (void) G_GNUC_CONST;
 
 /* The values of the properties every operation declares through
  * sdcl-properties.h.  Each operation's GeglProperties is a type of its own;
@@ -37,6 +39,8 @@ typedef struct
   const gchar           *negative_prompt;
   sdcl_sampler           sampler;
   gboolean               karras;
+  sdcl_schedule          schedule;
+  sdcl_prediction_choice prediction;
   gint                   steps;
   gdouble                guidance;
   guint                  seed;
@@ -52,6 +56,8 @@ typedef struct
     .negative_prompt = (o)->negative_prompt,    \
     .sampler         = (o)->sampler,            \
     .karras          = (o)->karras,             \
+    .schedule        = (o)->schedule,           \
+    .prediction      = (o)->prediction,         \
     .steps           = (o)->steps,              \
     .guidance        = (o)->guidance,           \
     .seed            = (o)->seed,               \

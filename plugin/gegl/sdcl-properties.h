@@ -40,6 +40,12 @@ property_boolean (karras, _("Karras sigmas"), TRUE)
                  "(samplers that offer it, such as DPM++ 2M and Euler; the "
                  "others ignore it)"))
 
+property_enum (schedule, _("Schedule"),
+               sdcl_schedule, sdcl_gegl_schedule, SDCL_SCHEDULE_DEFAULT)
+  description (_("Where the steps sit on the noise scale; anything but the "
+                 "model's own replaces Karras sigmas (not every sampler "
+                 "takes every schedule)"))
+
 property_int (steps, _("Steps"), 20)
   description (_("Number of denoising steps"))
   value_range (1, 1000)
@@ -66,3 +72,9 @@ property_enum (precision, _("Weight precision"),
                sdcl_weight_precision, sdcl_gegl_precision, SDCL_WEIGHTS_F16)
   description (_("How the weights are stored on the device; arithmetic is "
                  "32-bit float either way"))
+
+property_enum (prediction, _("Prediction"),
+               sdcl_prediction_choice, sdcl_gegl_prediction, SDCL_PREDICTION_FROM_MODEL)
+  description (_("What the model predicts: as its files say (a single file "
+                 "without a .yaml beside it counts as epsilon), or epsilon or "
+                 "v forced (SD 2.x 768-v single files need v)"))

@@ -32,9 +32,18 @@ gboolean sdcl_run_engine (SdclSession        *session,
                           sdcl_image         *out,
                           GError            **error);
 
+/* Outpainting's engine inputs from job->source (sdcl-gimp-outpaint.c): the
+ * colours with the transparent pixels pre-filled, and the mask 1 - alpha.
+ * Fails naming the cause when nothing is transparent or nothing is not. */
+gboolean sdcl_read_outpaint (const SdclJob *job,
+                             sdcl_image    *init,
+                             sdcl_image    *mask,
+                             GError       **error);
+
 /* The in-process part of sdcl_session_load(). */
 gboolean sdcl_session_load_local (SdclSession  *session,
                                   const gchar  *device,
+                                  const gchar  *prediction,
                                   const gchar  *model_path,
                                   gchar       **description,
                                   gint         *native_size,
@@ -51,6 +60,7 @@ typedef enum
 
 SdclRemoteStatus sdcl_remote_load     (const gchar        *program,
                                        const gchar        *device,
+                                       const gchar        *prediction,
                                        const gchar        *model_path,
                                        gchar             **description,
                                        gint               *native_size,

@@ -38,7 +38,7 @@
  *    plug-in never reaches it.
  *
  * Nothing here depends on the GIMP version.  Each request is one
- * connection: LOAD (device, model) -> LOADED (description, native size) | ERROR;
+ * connection: LOAD (device, prediction, model) -> LOADED (description, native size) | ERROR;
  * GENERATE (mode, model, seed, settings, images) -> PROGRESS* then
  * RESULT | ERROR; RELEASE -> RELEASED (was a model loaded).  Messages are
  * a type and size header and a serialized GVariant.
@@ -108,7 +108,7 @@ sdcl_log (const gchar *format,
 
 typedef enum
 {
-  MSG_LOAD = 1,   /* (ss) device, model */
+  MSG_LOAD = 1,   /* (sss) device, prediction, model */
   MSG_GENERATE,   /* (usia{sv}(iiiay)(iiiay)) mode, model, seed, settings, init, mask */
   MSG_RELEASE,    /* () */
   MSG_LOADED,     /* (si) description, native size */
@@ -121,7 +121,7 @@ typedef enum
 
 static const gchar *const msg_types[MSG_LAST] =
 {
-  [MSG_LOAD]     = "(ss)",
+  [MSG_LOAD]     = "(sss)",
   [MSG_GENERATE] = "(usia{sv}(iiiay)(iiiay))",
   [MSG_RELEASE]  = "()",
   [MSG_LOADED]   = "(si)",
@@ -294,6 +294,8 @@ settings_to_variant (const SdclSettings *s)
   g_variant_builder_add (&b, "{sv}", "only-masked", g_variant_new_boolean (s->only_masked));
   g_variant_builder_add (&b, "{sv}", "padding", g_variant_new_int32 (s->padding));
   g_variant_builder_add (&b, "{sv}", "tiling", g_variant_new_boolean (s->tiling));
+  g_variant_builder_add (&b, "{sv}", "schedule", g_variant_new_string (s->schedule));
+  g_variant_builder_add (&b, "{sv}", "prediction", g_variant_new_string (s->prediction));
   return g_variant_builder_end (&b);
 }
 
@@ -323,6 +325,10 @@ settings_from_variant (GVariant     *dict,
   g_variant_lookup (dict, "only-masked", "b", &s->only_masked);
   g_variant_lookup (dict, "padding", "i", &s->padding);
   g_variant_lookup (dict, "tiling", "b", &s->tiling);
+  if (g_variant_lookup (dict, "schedule", "&s", &str))
+    g_strlcpy (s->schedule, str, sizeof s->schedule);
+  if (g_variant_lookup (dict, "prediction", "&s", &str))
+    g_strlcpy (s->prediction, str, sizeof s->prediction);
 }
 
 static gboolean
@@ -470,6 +476,7 @@ error_from_variant (GVariant *value,
 SdclRemoteStatus
 sdcl_remote_load (const gchar  *program,
                   const gchar  *device,
+                  const gchar  *prediction,
                   const gchar  *model_path,
                   gchar       **description,
                   gint         *native_size,
@@ -485,7 +492,8 @@ sdcl_remote_load (const gchar  *program,
 
       if (fd < 0)
         return SDCL_REMOTE_UNAVAILABLE;
-      if (!send_msg (fd, MSG_LOAD, g_variant_new ("(ss)", device ? device : "", model_path)) ||
+      if (!send_msg (fd, MSG_LOAD, g_variant_new ("(sss)", device ? device : "",
+                                                   prediction ? prediction : "", model_path)) ||
           !(reply = recv_msg (fd, &type)))
         {
           close (fd);
@@ -785,13 +793,14 @@ serve_client (SdclSession *session,
     {
     case MSG_LOAD:
       {
-        const gchar *device, *model_path;
+        const gchar *device, *prediction, *model_path;
         gchar       *description = NULL;
         gint         native = 0;
         GError      *error = NULL;
 
-        g_variant_get (request, "(&s&s)", &device, &model_path);
-        if (sdcl_session_load_local (session, device, model_path, &description, &native, &error))
+        g_variant_get (request, "(&s&s&s)", &device, &prediction, &model_path);
+        if (sdcl_session_load_local (session, device, prediction, model_path, &description,
+                                     &native, &error))
           send_msg (fd, MSG_LOADED, g_variant_new ("(si)", description, native));
         else
           send_error (fd, error);
@@ -939,6 +948,7 @@ sdcl_log (const gchar *format,
 SdclRemoteStatus
 sdcl_remote_load (const gchar  *program,
                   const gchar  *device,
+                  const gchar  *prediction,
                   const gchar  *model_path,
                   gchar       **description,
                   gint         *native_size,

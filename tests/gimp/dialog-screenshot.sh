@@ -6,7 +6,7 @@
 #
 #   bash tests/gimp/dialog-screenshot.sh BUILD_DIR [MODE] [OUT.png] [LANG]
 #
-# MODE is txt2img (default), img2img or inpaint; LANG (de, ko, or a locale
+# MODE is txt2img (default), img2img, inpaint or outpaint; LANG (de, ko, or a locale
 # such as de_DE) shows a translation under that real UTF-8 locale.  Needs
 # xvfb-run, xwininfo (x11-utils), import (imagemagick) and, for LANG,
 # localedef (locales) when the system lacks the locale.
@@ -44,9 +44,10 @@ if [ "$api" = 2 ]; then
   # GIMP 2.10's Script-Fu wants every argument even for an interactive
   # run; the dialog ignores them and shows the last values.
   case $mode in
-    txt2img) rest='20 7.5 -1 512 512 FALSE ""' ;;
-    img2img) rest='20 7.5 -1 0.6 FALSE ""' ;;
-    *)       rest='20 7.5 -1 1.0 4.0 FALSE 32 FALSE ""' ;;
+    txt2img) rest='20 7.5 -1 512 512 FALSE "default" "auto" 1 ""' ;;
+    img2img) rest='20 7.5 -1 0.6 FALSE "default" "auto" 1 ""' ;;
+    inpaint) rest='20 7.5 -1 1.0 4.0 FALSE 32 FALSE "default" "auto" 1 ""' ;;
+    *)       rest='20 7.5 -1 1.0 32 32 32 32 FALSE "default" "auto" 1 ""' ;;
   esac
   call="(plug-in-sdcl-$mode RUN-INTERACTIVE image layer \"\" \"\" \"\" \"dpmpp_2m\" $rest)"
 else
