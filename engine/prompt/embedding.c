@@ -201,9 +201,6 @@ sdcl_embedding_load (const char *path, sdcl_embedding **out, sdcl_error *err)
   sdcl_status st = SDCL_OK;
   if (pickle_name (path))
     st = pickle_error (path, err);
-  else if (!*name)
-    st = sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT, "%s: the file name gives the embedding "
-                    "no name to use in the prompt", path);
   else if ((st = sdcl_st_open_buffer (data, len, path, &f, err)) != SDCL_OK
            && pickle_bytes (data, len))
     st = pickle_error (path, err);

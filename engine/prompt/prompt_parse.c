@@ -101,7 +101,7 @@ match_weight (const char *s, double *weight)
     return 0;
   char *end;
   *weight = g_ascii_strtod (number, &end);
-  if (*end || end == number || strspn (digits, ".") == (gsize) (c - digits))
+  if (*end || end == number)
     return 0;
   return (gsize) (c + 1 - s);
 }
@@ -208,9 +208,8 @@ merge_equal (GArray *pieces)
         }
       char *joined = g_strconcat (a->text, b->text, NULL);
       g_free (a->text);
-      g_free (b->text);
       a->text = joined;
-      g_array_remove_index (pieces, i + 1);
+      g_array_remove_index (pieces, i + 1);   /* frees b's text */
     }
 }
 
