@@ -24,6 +24,7 @@ G_BEGIN_DECLS
 /* GEnum types whose values are the engine's own enum values. */
 GType sdcl_gegl_sampler_get_type   (void) G_GNUC_CONST;
 GType sdcl_gegl_precision_get_type (void) G_GNUC_CONST;
+GType sdcl_gegl_prompt_syntax_get_type (void) G_GNUC_CONST;
 
 /* The values of the properties every operation declares through
  * sdcl-properties.h.  Each operation's GeglProperties is a type of its own;
@@ -35,6 +36,7 @@ typedef struct
   sdcl_weight_precision  precision;
   const gchar           *prompt;
   const gchar           *negative_prompt;
+  sdcl_prompt_syntax     prompt_syntax;
   sdcl_sampler           sampler;
   gboolean               karras;
   gint                   steps;
@@ -50,6 +52,7 @@ typedef struct
     .precision       = (o)->precision,          \
     .prompt          = (o)->prompt,             \
     .negative_prompt = (o)->negative_prompt,    \
+    .prompt_syntax   = (o)->prompt_syntax,      \
     .sampler         = (o)->sampler,            \
     .karras          = (o)->karras,             \
     .steps           = (o)->steps,              \

@@ -66,3 +66,8 @@ property_enum (precision, _("Weight precision"),
                sdcl_weight_precision, sdcl_gegl_precision, SDCL_WEIGHTS_F16)
   description (_("How the weights are stored on the device; arithmetic is "
                  "32-bit float either way"))
+
+property_enum (prompt_syntax, _("Prompt syntax"),
+               sdcl_prompt_syntax, sdcl_gegl_prompt_syntax, SDCL_PROMPT_A1111)
+  description (_("How the prompt is read: A1111 weighs (word), (word:1.3) and "
+                 "[word] and splits at BREAK; plain takes the text as it is"))
