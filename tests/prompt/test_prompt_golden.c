@@ -24,14 +24,20 @@
 #define IMAGE_ATOL 2e-3
 
 static sdcl_model *
-load_model (sdcl_ctx *ctx, const char *name)
+load_model_as (sdcl_ctx *ctx, const char *name, sdcl_residency residency)
 {
   g_autofree char *rel = g_build_filename ("models", name, NULL);
   g_autofree char *path = fixture_path (rel);
   sdcl_model_params mp = sdcl_model_default_params ();
   mp.weights = SDCL_WEIGHTS_F32;
-  mp.residency = SDCL_RESIDENCY_RESIDENT;
+  mp.residency = residency;
   return fixture_model_load (ctx, path, &mp);
+}
+
+static sdcl_model *
+load_model (sdcl_ctx *ctx, const char *name)
+{
+  return load_model_as (ctx, name, SDCL_RESIDENCY_RESIDENT);
 }
 
 static JsonObject *
@@ -108,16 +114,18 @@ embeds_cases (sdcl_ctx *ctx, const GPtrArray *emb)
   sdcl_model_free (models[1]);
 }
 
-/* The whole run through the public API: a 2-chunk prompt, 1-chunk negative. */
+/* The whole run through the public API: a 2-chunk prompt, 1-chunk negative,
+ * in each residency (lean runs the CFG pair as two batch-1 UNet calls,
+ * stream uploads the deepest level per evaluation). */
 static void
-long_prompt_image (sdcl_ctx *ctx)
+long_prompt_image (sdcl_ctx *ctx, sdcl_residency residency, const char *what)
 {
   g_autoptr (JsonParser) parser = json_parser_new ();
   JsonObject *o = read_json (parser, "golden/pipeline_prompt_long.json");
   sdcl_st_file *g = golden_open ("golden/pipeline_prompt_long.safetensors");
   int64_t n;
   g_autofree float *want = golden_tensor (g, "image", &n);
-  sdcl_model *m = load_model (ctx, "tiny-sd");
+  sdcl_model *m = load_model_as (ctx, "tiny-sd", residency);
   sdcl_gen_params p = sdcl_gen_default_params ();
   p.prompt = json_object_get_string_member (o, "prompt");
   p.negative_prompt = json_object_get_string_member (o, "negative_prompt");
@@ -133,7 +141,7 @@ long_prompt_image (sdcl_ctx *ctx)
   CHECK_OK (sdcl_txt2img (m, &p, &img, &err), err);
   CHECK (img.width * img.height * 3 == n, "image size %dx%d", img.width, img.height);
   if (img.width * img.height * 3 == n)
-    CHECK_CLOSE ("long prompt image", img.data, want, n, IMAGE_ATOL, 0.0);
+    CHECK_CLOSE (what, img.data, want, n, IMAGE_ATOL, 0.0);
   sdcl_image_free (&img);
   sdcl_model_free (m);
   sdcl_st_close (g);
@@ -148,7 +156,9 @@ main (void)
   CHECK_OK (sdcl_ctx_new (&cp, &ctx, &err), err);
   GPtrArray *emb = tiny_embeddings ();
   embeds_cases (ctx, emb);
-  long_prompt_image (ctx);
+  long_prompt_image (ctx, SDCL_RESIDENCY_RESIDENT, "long prompt image (resident)");
+  long_prompt_image (ctx, SDCL_RESIDENCY_LEAN, "long prompt image (lean)");
+  long_prompt_image (ctx, SDCL_RESIDENCY_STREAM, "long prompt image (stream)");
   g_ptr_array_unref (emb);
   sdcl_ctx_free (ctx);
   return check_finish ();
