@@ -234,8 +234,9 @@ sdcl_embedding_vectors (const sdcl_embedding *e, const char *tower, int width, c
                       "wide); this model has one text encoder, %d wide", e->name, e->path,
                       e->parts[0].width, e->parts[1].width, width);
   return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT,
-                    "embedding \"%s\" (%s, %s format) has no \"%s\" vectors, which this model's "
-                    "second text encoder needs", e->name, e->path, e->format, want);
+                    "embedding \"%s\" (%s, %s format) has no \"%s\" vectors, which this "
+                    "model's text encoders need: it was made for another model family", e->name,
+                    e->path, e->format, want);
 }
 
 sdcl_status

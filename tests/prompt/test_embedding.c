@@ -35,6 +35,9 @@ layouts (void)
   CHECK (sdcl_embedding_vectors (a, NULL, 768, &v, &err) == SDCL_ERR_INVALID_ARGUMENT
            && strstr (err.message, "32 wide") && strstr (err.message, "768 wide"),
          "wrong width names both: %s", err.message);
+  CHECK (sdcl_embedding_vectors (a, "clip_g", 32, &v, &err) == SDCL_ERR_INVALID_ARGUMENT
+           && strstr (err.message, "no \"clip_g\" vectors"), "A1111 file on SDXL: %s",
+         err.message);
   sdcl_embedding_free (a);
 
   sdcl_embedding *d = load ("learned_embeds.safetensors");
