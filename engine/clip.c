@@ -143,12 +143,26 @@ check_ids (const sdcl_clip *m, const int32_t *ids, int batch, int tokens, sdcl_e
   return SDCL_OK;
 }
 
-/* token_embedding[id] + position_embedding[position] for every token,
- * gathered on the host (rows rounded like uploaded weights of `wtype`) and
- * uploaded as h [batch, tokens, hidden].  Ids are valid, and the rows cannot
- * fail to convert: shapes and dtypes were checked at construction. */
+/* The token's row of rows[] (a textual-inversion vector) when there is
+ * one, rounded as a weight of `wtype` would be, else false. */
+static bool
+override_row (const sdcl_clip *m, const float *const *rows, int64_t at, float *dst)
+{
+  if (!rows || !rows[at])
+    return false;
+  for (int64_t i = 0; i < m->cfg.hidden_size; i++)
+    dst[i] = m->wtype == SDCL_WT_F16 ? sdcl_half_to_float (sdcl_float_to_half (rows[at][i]))
+                                      : rows[at][i];
+  return true;
+}
+
+/* token_embedding[id] (or its override) + position_embedding[position] for
+ * every token, gathered on the host (rows rounded like uploaded weights of
+ * `wtype`) and uploaded as h [batch, tokens, hidden].  Ids are valid, and
+ * the rows cannot fail to convert: shapes and dtypes were checked at
+ * construction. */
 static void
-embed (sdcl_clip *m, const int32_t *ids, int batch, int tokens, sdcl_t *h)
+embed (sdcl_clip *m, const int32_t *ids, const float *const *rows, int batch, int tokens, sdcl_t *h)
 {
   int64_t hidden = m->cfg.hidden_size;
   float *host = g_new (float, (size_t) batch * tokens * hidden);
@@ -159,7 +173,8 @@ embed (sdcl_clip *m, const int32_t *ids, int batch, int tokens, sdcl_t *h)
       for (int b = 0; b < batch; b++)
         {
           float *row = host + ((int64_t) b * tokens + t) * hidden;
-          nn_tensor_row (&m->token_embedding.t, ids[b * tokens + t], m->wtype, row);
+          if (!override_row (m, rows, b * tokens + t, row))
+            nn_tensor_row (&m->token_embedding.t, ids[b * tokens + t], m->wtype, row);
           for (int64_t i = 0; i < hidden; i++)
             row[i] += pos[i];
         }
@@ -192,6 +207,14 @@ sdcl_status
 sdcl_clip_forward (sdcl_clip *m, const int32_t *ids, int batch, int tokens, int skip,
                    const volatile int *cancel, sdcl_t *hidden, sdcl_error *err)
 {
+  return sdcl_clip_forward_rows (m, ids, NULL, batch, tokens, skip, cancel, hidden, err);
+}
+
+sdcl_status
+sdcl_clip_forward_rows (sdcl_clip *m, const int32_t *ids, const float *const *rows, int batch,
+                        int tokens, int skip, const volatile int *cancel, sdcl_t *hidden,
+                        sdcl_error *err)
+{
   const sdcl_clip_config *c = &m->cfg;
   memset (hidden, 0, sizeof *hidden);
   if (batch <= 0 || tokens <= 0 || tokens > c->max_position_embeddings)
@@ -209,7 +232,7 @@ sdcl_clip_forward (sdcl_clip *m, const int32_t *ids, int batch, int tokens, int 
     st = nn_poll (m->cl, cancel, err);
   sdcl_t h = { 0 };
   if (st == SDCL_OK)
-    embed (m, ids, batch, tokens, &h);
+    embed (m, ids, rows, batch, tokens, &h);
   sdcl_act act = c->quick_gelu ? SDCL_ACT_QUICK_GELU : SDCL_ACT_GELU;
   for (int i = 0; i < run_layers && st == SDCL_OK; i++)
     {

@@ -30,6 +30,12 @@ uint64_t sdcl_clip_device_bytes (const sdcl_clip *m);
  * k - 1).  `hidden` is allocated here. */
 sdcl_status sdcl_clip_forward (sdcl_clip *m, const int32_t *ids, int batch, int tokens, int skip,
                                const volatile int *cancel, sdcl_t *hidden, sdcl_error *err);
+/* The same, with rows (NULL, or B x T pointers) giving a token's input
+ * vector (hidden_size floats) in place of its token_embedding row where
+ * not NULL: textual-inversion embeddings. */
+sdcl_status sdcl_clip_forward_rows (sdcl_clip *m, const int32_t *ids, const float *const *rows,
+                                    int batch, int tokens, int skip, const volatile int *cancel,
+                                    sdcl_t *hidden, sdcl_error *err);
 
 /* ---- UNet2DConditionModel ---- */
 typedef struct sdcl_unet sdcl_unet;

@@ -19,6 +19,7 @@
 #include "../opencl/clrt_internal.h"
 #include "pipeline_internal.h"
 #include "sampler_table.h"
+#include "prompt/embedding.h"
 
 sdcl_gen_params
 sdcl_gen_default_params (void)
@@ -36,6 +37,7 @@ sdcl_gen_default_params (void)
     .seed = 0,
     .rng = SDCL_RNG_TORCH,
     .clip_skip = 0,
+    .prompt_syntax = SDCL_PROMPT_A1111,
     .eta = 0.0f,
     .strength = 0.75f,
     .mask_blur = 4.0f,
@@ -126,6 +128,9 @@ sdcl_run_check_params (const sdcl_model *m, const sdcl_gen_params *p, sdcl_error
                       sdcl_schedule_name (p->schedule));
   if (p->rng != SDCL_RNG_TORCH && p->rng != SDCL_RNG_PHILOX)
     return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT, "unknown noise generator %d", (int) p->rng);
+  if (p->prompt_syntax != SDCL_PROMPT_A1111 && p->prompt_syntax != SDCL_PROMPT_PLAIN)
+    return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT, "unknown prompt syntax %d",
+                      (int) p->prompt_syntax);
   if (p->clip_skip < 0 || p->clip_skip >= m->files->clip.n_layers)
     return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT,
                       "clip_skip must be 0..%d for this text encoder, got %d",
@@ -180,16 +185,24 @@ check_txt2img (const sdcl_model *m, const sdcl_gen_params *p, int *width, int *h
   return SDCL_OK;
 }
 
-/* The prompts as the model's family conditions its UNet. */
+/* The prompts as the model's family conditions its UNet.  Embeddings are
+ * small files, read again by every run (a front end may change them). */
 static sdcl_status
 encode_text (sdcl_run *r, sdcl_error *err)
 {
+  GPtrArray *embeddings = NULL;
+  sdcl_status st = sdcl_embeddings_load (r->p->embeddings, r->p->n_embeddings, &embeddings, err);
   const sdcl_prompt_request req = { .prompt = r->p->prompt,
                                     .negative_prompt = r->p->negative_prompt,
                                     .cfg = r->cfg,
                                     .clip_skip = r->p->clip_skip,
+                                    .syntax = r->p->prompt_syntax,
+                                    .embeddings = embeddings,
                                     .cancel = r->p->cancel };
-  return r->model->family->encode_prompt (r->model, &req, &r->text, err);
+  if (st == SDCL_OK)
+    st = r->model->family->encode_prompt (r->model, &req, &r->text, err);
+  g_ptr_array_unref (embeddings);
+  return st;
 }
 
 /* An explicit schedule, else Karras where karras_sigmas asks and the

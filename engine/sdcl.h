@@ -361,6 +361,20 @@ typedef bool (*sdcl_progress_fn) (int step, int n_steps, const sdcl_image *previ
 #define SDCL_MAX_GUIDANCE 100.0
 #define SDCL_MAX_MASK_BLUR 1000.0
 
+/* How a prompt's text is read (sdcl_gen_params.prompt_syntax). */
+typedef enum {
+  /* AUTOMATIC1111's: "(x)" weighs x by 1.1, "((x))" 1.21, "(x:1.3)" 1.3,
+   * "[x]" 1/1.1; "\(" "\)" "\[" "\]" are the characters themselves;
+   * "BREAK" ends the current 75-token chunk.  A weight multiplies the
+   * tokens' encoder states, whose mean is then restored. */
+  SDCL_PROMPT_A1111 = 0,
+  SDCL_PROMPT_PLAIN        /* the text as it is, every token at weight 1 */
+} sdcl_prompt_syntax;
+
+/* Prompts are encoded in chunks of 75 tokens (77 with the start and end
+ * tokens), concatenated; a longer prompt than this many chunks is refused. */
+#define SDCL_MAX_PROMPT_CHUNKS 64
+
 /* Called with a sentence in English when a run goes on but will likely not
  * do what was asked (see sdcl_gen_params.warning). */
 typedef void (*sdcl_warning_fn) (const char *message, void *user_data);
@@ -379,6 +393,13 @@ typedef struct {
   uint64_t seed;
   sdcl_rng rng;
   int clip_skip;                 /* 0/1: last layer; k: k-th layer from the end (prompt only) */
+  sdcl_prompt_syntax prompt_syntax;  /* default SDCL_PROMPT_A1111 */
+  /* Textual-inversion embeddings: n_embeddings .safetensors files (A1111's
+   * "emb_params", SDXL's "clip_l"/"clip_g", diffusers' learned_embeds).
+   * Each one's name is its file name without the extension; that name in
+   * the prompt or negative prompt stands for the embedding's vectors. */
+  const char *const *embeddings;
+  int n_embeddings;
   float eta;                     /* DDIM eta; TCD gamma (0 .. 1) */
 
   sdcl_progress_fn progress;

@@ -303,7 +303,8 @@ sampler_list (void)
 }
 
 typedef struct {
-  char *prompt, *negative, *sampler, *schedule, *rng, *output;
+  char *prompt, *negative, *sampler, *schedule, *rng, *output, *prompt_syntax;
+  char **embeddings;     /* --embedding, repeatable */
   gboolean karras, no_karras, tiling;
   cli_number *numbers;   /* the table that wrote into the parameters */
 } gen_opts;
@@ -337,6 +338,15 @@ parse_gen (gen_opts *g, sdcl_gen_params *p)
       fprintf (stderr, "sdcl: --rng must be torch or philox, not '%s'\n", g->rng);
       return EXIT_USAGE;
     }
+  if (g->prompt_syntax && strcmp (g->prompt_syntax, "plain") == 0)
+    p->prompt_syntax = SDCL_PROMPT_PLAIN;
+  else if (g->prompt_syntax && strcmp (g->prompt_syntax, "a1111") != 0)
+    {
+      fprintf (stderr, "sdcl: --prompt-syntax must be a1111 or plain, not '%s'\n", g->prompt_syntax);
+      return EXIT_USAGE;
+    }
+  p->embeddings = (const char *const *) g->embeddings;
+  p->n_embeddings = g->embeddings ? (int) g_strv_length (g->embeddings) : 0;
   p->prompt = g->prompt;
   p->negative_prompt = g->negative;
   if (g->karras)
@@ -543,6 +553,12 @@ parse_generate (gen_mode mode, int argc, char **argv, model_opts *mo, gen_opts *
     { "tiling", 0, 0, G_OPTION_ARG_NONE, &g->tiling,
       "Seamless texture: the image wraps around at its edges and tiles without a seam "
       "(circular padding; the VAE runs untiled)", NULL },
+    { "prompt-syntax", 0, 0, G_OPTION_ARG_STRING, &g->prompt_syntax,
+      "a1111: (word), (word:1.3), [word], BREAK weigh and split the prompt (default); "
+      "plain: the text as it is", "NAME" },
+    { "embedding", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &g->embeddings,
+      "Textual-inversion embedding (.safetensors; repeatable): its file name without the "
+      "extension, used in a prompt, stands for its vectors", "FILE" },
     { "output", 'o', 0, G_OPTION_ARG_FILENAME, &g->output, "PNG file to write", "FILE" },
     { NULL },
   };
@@ -643,6 +659,8 @@ cmd_generate (gen_mode mode, int argc, char **argv)
   g_free (g.schedule);
   g_free (g.rng);
   g_free (g.output);
+  g_free (g.prompt_syntax);
+  g_strfreev (g.embeddings);
   return rc;
 }
 

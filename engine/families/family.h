@@ -15,6 +15,7 @@
 #ifndef SDCL_FAMILY_H
 #define SDCL_FAMILY_H
 
+#include <glib.h>
 #include <stdbool.h>
 
 #include "../../opencl/clrt.h"
@@ -59,6 +60,8 @@ typedef struct {
   const char *prompt, *negative_prompt;  /* NULL reads as "" */
   bool cfg;                              /* encode the negative prompt too */
   int clip_skip;                         /* sdcl_gen_params.clip_skip */
+  sdcl_prompt_syntax syntax;
+  const GPtrArray *embeddings;            /* sdcl_embedding *, may be NULL */
   const volatile int *cancel;
 } sdcl_prompt_request;
 
@@ -145,8 +148,10 @@ sdcl_status sdcl_family_refuse (const char *path, const char *found, const char 
 sdcl_status sdcl_family_check_unet_inputs (const sdcl_family_facts *facts, const char *path,
                                            sdcl_error *err);
 
-/* Conditioning from one CLIP-style text tower (SD 1.x, SD 2.x): 77 tokens
- * padded with mf->clip.pad_token_id, no pooled vector, no time ids. */
+/* Conditioning from one CLIP-style text tower (SD 1.x, SD 2.x): chunks of
+ * 77 tokens padded with mf->clip.pad_token_id (engine/prompt/prompt.h),
+ * the shorter prompt of the pair padded with empty chunks, no pooled
+ * vector, no time ids. */
 sdcl_status sdcl_family_clip_encode_prompt (sdcl_model *m, const sdcl_prompt_request *req,
                                             sdcl_conditioning *out, sdcl_error *err);
 

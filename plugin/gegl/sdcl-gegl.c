@@ -372,6 +372,7 @@ sdcl_gegl_gen_params (const SdclGeglCommon *common)
 
   params.prompt          = common->prompt;
   params.negative_prompt = common->negative_prompt;
+  params.prompt_syntax   = common->prompt_syntax;
   params.sampler         = common->sampler;
   params.karras_sigmas   = common->karras;
   params.schedule        = common->schedule;
@@ -574,4 +575,23 @@ sdcl_gegl_class_whole_image (GeglOperationClass *klass)
   klass->get_invalidated_by_change = whole_input_for_pad;
   klass->get_cached_region         = whole_input_for_roi;
   klass->threaded                  = FALSE;
+}
+
+GType
+sdcl_gegl_prompt_syntax_get_type (void)
+{
+  static gsize type = 0;
+  static GEnumValue values[] = {
+    { SDCL_PROMPT_A1111, N_("A1111"), "a1111" },
+    { SDCL_PROMPT_PLAIN, N_("Plain"), "plain" },
+    { 0, NULL, NULL }
+  };
+
+  if (g_once_init_enter (&type))
+    {
+      for (guint i = 0; values[i].value_name; i++)
+        values[i].value_name = g_dgettext (GETTEXT_PACKAGE, values[i].value_name);
+      g_once_init_leave (&type, g_enum_register_static ("SdclGeglPromptSyntax", values));
+    }
+  return type;
 }

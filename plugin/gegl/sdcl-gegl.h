@@ -26,6 +26,7 @@ GType sdcl_gegl_sampler_get_type   (void) G_GNUC_CONST;
 GType sdcl_gegl_precision_get_type (void) G_GNUC_CONST;
 GType sdcl_gegl_schedule_get_type   (void) G_GNUC_CONST;
 GType sdcl_gegl_prediction_get_type (void) G_GNUC_CONST;
+GType sdcl_gegl_prompt_syntax_get_type (void) G_GNUC_CONST;
 
 /* The values of the properties every operation declares through
  * sdcl-properties.h.  Each operation's GeglProperties is a type of its own;
@@ -37,6 +38,7 @@ typedef struct
   sdcl_weight_precision  precision;
   const gchar           *prompt;
   const gchar           *negative_prompt;
+  sdcl_prompt_syntax     prompt_syntax;
   sdcl_sampler           sampler;
   gboolean               karras;
   sdcl_schedule          schedule;
@@ -54,6 +56,7 @@ typedef struct
     .precision       = (o)->precision,          \
     .prompt          = (o)->prompt,             \
     .negative_prompt = (o)->negative_prompt,    \
+    .prompt_syntax   = (o)->prompt_syntax,      \
     .sampler         = (o)->sampler,            \
     .karras          = (o)->karras,             \
     .schedule        = (o)->schedule,           \

@@ -78,3 +78,7 @@ property_enum (prediction, _("Prediction"),
   description (_("What the model predicts: as its files say (a single file "
                  "without a .yaml beside it counts as epsilon), or epsilon or "
                  "v forced (SD 2.x 768-v single files need v)"))
+property_enum (prompt_syntax, _("Prompt syntax"),
+               sdcl_prompt_syntax, sdcl_gegl_prompt_syntax, SDCL_PROMPT_A1111)
+  description (_("How the prompt is read: A1111 weighs (word), (word:1.3) and "
+                 "[word] and splits at BREAK; plain takes the text as it is"))

@@ -1428,6 +1428,12 @@ main (int argc, char **argv)
     }
   if (!runtime_only)
     check_failures += test_files_not_files (only_api != NULL);
+  if (tiny && !runtime_only)
+    {
+      char *tiny_model = g_build_filename (fixtures, "models", "tiny-sd", NULL);
+      check_failures += test_prompt_cases (only_api == NULL, tiny_model);
+      g_free (tiny_model);
+    }
 
   for (guint i = 0; i < rows->len; i++)
     {

@@ -219,6 +219,7 @@ test_shared_properties (void)
     {
       GParamSpecEnum *sampler;
       GParamSpecEnum *precision;
+      GParamSpecEnum *syntax;
 
       g_test_message ("%s", *op);
       for (const gchar *const *s = (const gchar *const[]) { "model", "prompt", "negative-prompt",
@@ -248,6 +249,11 @@ test_shared_properties (void)
       g_assert_cmpint (precision->default_value, ==, sdcl_model_default_params ().weights);
       g_assert_cmpint (g_enum_get_value_by_nick (precision->enum_class, "f32")->value, ==,
                        SDCL_WEIGHTS_F32);
+
+      syntax = G_PARAM_SPEC_ENUM (find_property (*op, "prompt-syntax", GEGL_TYPE_PARAM_ENUM));
+      g_assert_cmpint (syntax->default_value, ==, sdcl_gen_default_params ().prompt_syntax);
+      g_assert_cmpint (g_enum_get_value_by_nick (syntax->enum_class, "plain")->value, ==,
+                       SDCL_PROMPT_PLAIN);
     }
 }
 

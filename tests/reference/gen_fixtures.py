@@ -16,6 +16,9 @@ Steps (default: all, in this order):
                (edit_fixtures.py; needs models/tiny-sd)
     sd2        models/tiny-sd2*/, tiny-sd2*-ldm*, golden/sd2_* (sd2_fixtures.py;
                needs images/ from step edit)
+    prompts    embeddings/, golden/prompt_*, golden/pipeline_prompt_long.*
+               (prompt_fixtures.py: A1111 syntax, long prompts, textual
+               inversion; needs models/tiny-sd, tiny-sd2)
 
 Everything is float32 on the CPU with fixed seeds and one thread; running the
 script twice gives bit-identical files (see README.md). The network goldens
@@ -34,7 +37,7 @@ FIXTURES = os.path.join(HERE, 'fixtures')
 MODELS = os.path.join(FIXTURES, 'models')
 GOLDEN = os.path.join(FIXTURES, 'golden')
 IMAGES = os.path.join(FIXTURES, 'images')
-STEPS = ('models', 'text', 'unet', 'vae', 'pipelines', 'tiling', 'edit', 'sd2')
+STEPS = ('models', 'text', 'unet', 'vae', 'pipelines', 'tiling', 'edit', 'sd2', 'prompts')
 
 
 def _setup_torch():
@@ -186,6 +189,9 @@ def main():
         write_edit(only)
     if 'sd2' in steps:
         write_sd2()
+    if 'prompts' in steps:
+        import prompt_fixtures
+        prompt_fixtures.write_all(FIXTURES)
     summary()
 
 
