@@ -44,7 +44,10 @@ typedef struct {
 sdcl_status sdcl_prompt_read (const sdcl_prompt_reader *r, const char *text,
                               sdcl_prompt_chunks *out, sdcl_error *err);
 /* Appends chunks of the empty prompt up to n_chunks (a no-op when c has
- * as many already): what pads the shorter of a prompt pair. */
+ * as many already): what pads the shorter of a prompt pair.  (Two towers
+ * of one model read a prompt into the same chunks unless their pad
+ * literals tokenize differently, as "!" does for a tower that pads with
+ * it: pad the shorter before joining their states feature-wise.) */
 void sdcl_prompt_pad (sdcl_prompt_chunks *c, int n_chunks, int32_t pad_id);
 void sdcl_prompt_chunks_clear (sdcl_prompt_chunks *c);
 

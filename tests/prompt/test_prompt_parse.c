@@ -60,6 +60,15 @@ hand_written (void)
   check_pieces ("(x) BREAK", SDCL_PROMPT_PLAIN, (want_piece[]) { { "(x) BREAK", 1 }, END });
   check_pieces ("\xff(x)", SDCL_PROMPT_A1111,
                 (want_piece[]) { { "\xef\xbf\xbd", 1 }, { "x", 1.1 }, END });
+  /* the examples A1111 documents for parse_prompt_attention */
+  check_pieces ("(unnecessary)(parens)", SDCL_PROMPT_A1111,
+                (want_piece[]) { { "unnecessaryparens", 1.1 }, END });
+  check_pieces ("\\(literal\\]", SDCL_PROMPT_A1111, (want_piece[]) { { "(literal]", 1 }, END });
+  check_pieces ("a (((house:1.3)) [on] a (hill:0.5), sun, (((sky))).", SDCL_PROMPT_A1111,
+                (want_piece[]) { { "a ", 1 }, { "house", 1.3 * 1.1 * 1.1 }, { " ", 1.1 },
+                                 { "on", 1.1 / 1.1 }, { " a ", 1.1 }, { "hill", 0.55 },
+                                 { ", sun, ", 1.1 }, { "sky", 1.1 * 1.1 * 1.1 * 1.1 },
+                                 { ".", 1.1 }, END });
   check_pieces ("(a:2) (b:2)", SDCL_PROMPT_A1111,
                 (want_piece[]) { { "a", 2 }, { " ", 1 }, { "b", 2 }, END });
 }
