@@ -19,6 +19,7 @@
 #endif
 
 #include "api_internal.h"
+#include "lora_apply.h"
 #include "pipeline_internal.h"
 
 sdcl_model_params
@@ -332,6 +333,7 @@ sdcl_model_free (sdcl_model *m)
   sdcl_clip_free (m->clip);
   sdcl_unet_free (m->unet);
   sdcl_vae_free (m->vae);
+  sdcl_lora_state_free (m->lora);   /* the networks that ran its side paths are gone */
   sdcl_tokenizer_free (m->tokenizer);
   sdcl_model_files_close (m->files);
   /* Activation buffers of this model's runs stay pooled otherwise. */

@@ -1,0 +1,22 @@
+/* A model's LoRA list (lora_apply.c).  Internal.
+ *
+ * SPDX-License-Identifier: LGPL-3.0-or-later
+ */
+#ifndef SDCL_LORA_APPLY_H
+#define SDCL_LORA_APPLY_H
+
+#include "sdcl.h"
+
+typedef struct sdcl_lora_state sdcl_lora_state;
+
+/* Makes `list` the model's LoRAs (entries of weight 0 are skipped; an
+ * empty list removes them all).  Unchanged lists (same files, unchanged
+ * on disk, same weights) cost nothing.  On failure the model is left with
+ * no LoRA and err names the file and the cause.  Call with the run lock
+ * held. */
+sdcl_status sdcl_model_apply_loras (sdcl_model *m, const sdcl_lora *list, int n, sdcl_error *err);
+void sdcl_lora_state_free (sdcl_lora_state *s);
+/* Device bytes of the uploaded side paths. */
+uint64_t sdcl_model_lora_device_bytes (const sdcl_model *m);
+
+#endif /* SDCL_LORA_APPLY_H */
