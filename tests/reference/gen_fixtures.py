@@ -15,6 +15,8 @@ Steps (default: all, in this order):
                (edit_fixtures.py; needs models/tiny-sd)
     sd2        models/tiny-sd2*/, tiny-sd2*-ldm*, golden/sd2_* (sd2_fixtures.py;
                needs images/ from step edit)
+    lora       lora/*.safetensors, golden/lora_* (lora_fixtures.py; needs
+               models/tiny-sd and peft, see requirements.txt)
 
 Everything is float32 on the CPU with fixed seeds and one thread; running the
 script twice gives bit-identical files (see README.md). The network goldens
@@ -33,7 +35,7 @@ FIXTURES = os.path.join(HERE, 'fixtures')
 MODELS = os.path.join(FIXTURES, 'models')
 GOLDEN = os.path.join(FIXTURES, 'golden')
 IMAGES = os.path.join(FIXTURES, 'images')
-STEPS = ('models', 'text', 'unet', 'vae', 'pipelines', 'tiling', 'edit', 'sd2')
+STEPS = ('models', 'text', 'unet', 'vae', 'pipelines', 'tiling', 'edit', 'sd2', 'lora')
 
 
 def _setup_torch():
@@ -146,9 +148,14 @@ def write_sd2():
     sd2_fixtures.write_all(FIXTURES)
 
 
+def write_lora():
+    import lora_fixtures
+    lora_fixtures.write_all(FIXTURES)
+
+
 def summary():
     print('\n%-60s %10s  %s' % ('file', 'bytes', 'sha256[:16]'))
-    for root in (MODELS, GOLDEN, IMAGES):
+    for root in (MODELS, GOLDEN, IMAGES, os.path.join(FIXTURES, 'lora')):
         for dirpath, _, files in sorted(os.walk(root)):
             for fn in sorted(files):
                 p = os.path.join(dirpath, fn)
@@ -179,6 +186,8 @@ def main():
         write_edit()
     if 'sd2' in steps:
         write_sd2()
+    if 'lora' in steps:
+        write_lora()
     summary()
 
 
