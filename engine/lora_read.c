@@ -337,7 +337,7 @@ unmatched_error (const reader *r, GPtrArray *names, sdcl_error *err)
   for (guint i = 0; i < names->len && i < 4; i++)
     g_string_append_printf (list, "%s%s", i ? ", " : "", (const char *) g_ptr_array_index (names, i));
   sdcl_status st = sdcl_fail (err, SDCL_ERR_MODEL_FORMAT,
-                              "LoRA %s: %u key%s match%s no layer of the model %s (%s): %s%s",
+                              "LoRA %s: %u key%s match%s no layer of the model %s, %s: %s%s",
                               sdcl_st_path (r->f), names->len, names->len == 1 ? "" : "s",
                               names->len == 1 ? "es" : "", sdcl_lora_index_model_path (r->ix),
                               sdcl_lora_index_model_label (r->ix), list->str,

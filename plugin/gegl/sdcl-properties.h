@@ -66,3 +66,9 @@ property_enum (precision, _("Weight precision"),
                sdcl_weight_precision, sdcl_gegl_precision, SDCL_WEIGHTS_F16)
   description (_("How the weights are stored on the device; arithmetic is "
                  "32-bit float either way"))
+
+property_string (loras, _("LoRAs"), "")
+  description (_("LoRA files to apply, one per line as FILE or FILE:WEIGHT "
+                 "(weight 1 when left out); <lora:NAME:WEIGHT> in the prompt "
+                 "also works, for files in a Lora folder beside the model"))
+  ui_meta ("multiline", "true")
