@@ -182,6 +182,7 @@ attach_sides (sdcl_model *m, sdcl_lora_state *s, const sdcl_lora_file **files,
     {
       const sdcl_lora_target *t = g_ptr_array_index (order, i);
       nn_lora_side *side = build_side (t, g_hash_table_lookup (by_target, t));
+      side->keep_host = m->residency != SDCL_RESIDENCY_RESIDENT;
       g_ptr_array_add (s->sides, side);
       const sdcl_wset *ws = t->comp == SDCL_COMP_UNET ? m->files->unet_w : m->files->text_w;
       sdcl_wset_lora_slot (ws, t->module)->side = side;
@@ -258,4 +259,11 @@ sdcl_model_lora_device_bytes (const sdcl_model *m)
   for (guint i = 0; m->lora && i < m->lora->sides->len; i++)
     n += nn_lora_side_device_bytes (g_ptr_array_index (m->lora->sides, i));
   return n;
+}
+
+void
+sdcl_model_lora_drop_device (sdcl_model *m)
+{
+  for (guint i = 0; m->lora && i < m->lora->sides->len; i++)
+    nn_lora_side_drop_device (g_ptr_array_index (m->lora->sides, i));
 }

@@ -18,5 +18,8 @@ sdcl_status sdcl_model_apply_loras (sdcl_model *m, const sdcl_lora *list, int n,
 void sdcl_lora_state_free (sdcl_lora_state *s);
 /* Device bytes of the uploaded side paths. */
 uint64_t sdcl_model_lora_device_bytes (const sdcl_model *m);
+/* Frees the side paths' device copies: a lean model keeps nothing on the
+ * device between phases; each layer uploads its side again on next use. */
+void sdcl_model_lora_drop_device (sdcl_model *m);
 
 #endif /* SDCL_LORA_APPLY_H */

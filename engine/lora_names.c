@@ -94,8 +94,11 @@ add_component (sdcl_lora_index *ix, sdcl_component comp, const sdcl_tensor_spec 
 const char *
 sdcl_lora_family_name (int cross_attention_dim, bool linear_projection, bool second_text_encoder)
 {
+  /* A LoRA shows no text-encoder activation; in every family linear
+   * projections come with an OpenCLIP text encoder (SD 2.x, SDXL). */
   sdcl_family_facts facts = { .cross_attention_dim = cross_attention_dim,
                               .linear_projection = linear_projection,
+                              .openclip_text = linear_projection,
                               .second_text_encoder = second_text_encoder };
   const sdcl_family_desc *desc = NULL;
   sdcl_error scratch;

@@ -159,7 +159,9 @@ gather_traits (const reader *r, lora_traits *tr)
       const sdcl_st_tensor *down = g->part[PART_DOWN];
       bool te = g_str_has_prefix (g->stem, "lora_te") || strstr (g->stem, "text_encoder")
                 || strstr (g->stem, "text_model");
-      if (g_str_has_prefix (g->stem, "lora_te2_") || g_str_has_prefix (g->stem, "text_encoder_2."))
+      /* kohya numbers the text encoders only for SDXL, which has two */
+      if (g_str_has_prefix (g->stem, "lora_te1_") || g_str_has_prefix (g->stem, "lora_te2_")
+          || g_str_has_prefix (g->stem, "text_encoder_2."))
         tr->second_te = true;
       if (!down || down->nd < 2 || te)
         continue;

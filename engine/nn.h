@@ -191,10 +191,16 @@ typedef struct nn_lora_side {
   float *down;                /* [rank, in, k, k], owned */
   float *up;                  /* [out, rank], owned */
   bool on_device;
+  /* Keep the host copies once uploaded: false for resident models, whose
+   * sides stay on the device until the list changes (then they are built
+   * anew from the parsed files); lean ones upload them at every phase. */
+  bool keep_host;
   sdcl_w down_w, up_w;
 } nn_lora_side;
 
 void nn_lora_side_free (nn_lora_side *s);
+/* Frees the device copies (the next use uploads them again). */
+void nn_lora_side_drop_device (nn_lora_side *s);
 /* Device bytes of the side's uploaded weights (0 before first use). */
 uint64_t nn_lora_side_device_bytes (const nn_lora_side *s);
 /* y = act(x W^T + b + up (down x)) + residual, for a linear layer whose slot

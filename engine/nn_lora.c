@@ -13,6 +13,7 @@
 #include "nn.h"
 
 #include <glib.h>
+#include <string.h>
 
 void
 nn_lora_side_free (nn_lora_side *s)
@@ -27,6 +28,19 @@ nn_lora_side_free (nn_lora_side *s)
   g_free (s->down);
   g_free (s->up);
   g_free (s);
+}
+
+void
+nn_lora_side_drop_device (nn_lora_side *s)
+{
+  if (s && s->on_device)
+    {
+      sdcl_w_free (&s->down_w);
+      sdcl_w_free (&s->up_w);
+      memset (&s->down_w, 0, sizeof s->down_w);
+      memset (&s->up_w, 0, sizeof s->up_w);
+      s->on_device = false;
+    }
 }
 
 uint64_t
@@ -58,6 +72,11 @@ side_ready (sdcl_cl *cl, nn_lora_side *s, bool conv)
       sdcl_w_upload (cl, &s->up_w, SDCL_WT_F32, 2, up, s->up, SDCL_SRC_F32);
     }
   s->on_device = true;   /* freed with the side even after a failed upload */
+  if (!s->keep_host && sdcl_cl_ok (cl))
+    {
+      g_clear_pointer (&s->down, g_free);   /* uploads are blocking: done with them */
+      g_clear_pointer (&s->up, g_free);
+    }
   return sdcl_cl_ok (cl);
 }
 

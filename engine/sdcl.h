@@ -219,7 +219,7 @@ typedef struct {
   const char *prediction_source;
   uint64_t n_parameters;
   uint64_t device_bytes;       /* weight bytes on the device when the info is taken: every
-                                * network when resident, 0 between the runs of a
+                                * network (and LoRA side paths) when resident, 0 between the runs of a
                                 * SDCL_RESIDENCY_LEAN model */
   /* Keys of the model's scheduler_config.json that sdcl ignores,
    * comma-separated, "" when none (owned by the model). */

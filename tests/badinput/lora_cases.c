@@ -132,6 +132,8 @@ test_lora_cases (void)
   CASE ("lora_loha", { TO_Q ".hada_w1_a", 2, { 32, 4 }, 0.01f },
         { TO_Q ".hada_w1_b", 2, { 4, 32 }, 0.01f });
   CASE ("lora_lokr", { TO_Q ".lokr_w1", 2, { 4, 4 }, 0.01f });
+  g_autofree char *sd2 = g_build_filename (fixtures, "lora", "sd2-peft.safetensors", NULL);
+  lora_run ("lora_sd2_file_on_sd1", sd2, NULL);
   g_autofree char *absent = tmp_path ("no-such-lora.safetensors");
   lora_run ("lora_file_missing", absent, NULL);
   lora_run ("lora_tag_missing", NULL, "a red circle <lora:missing:0.5>");

@@ -1,6 +1,6 @@
 /* LoRA against diffusers (tests/reference/lora_fixtures.py): tiny-sd with
  * kohya (LoCon included) and PEFT files at weights 0.8 and 1.0 and two at
- * once, 4 Euler steps with guidance 7.5 from the golden's initial noise.
+ * once, and tiny-sd2 with a PEFT file at 1.0; 4 Euler steps with guidance 7.5 from the golden's initial noise.
  *
  * Tolerance: as test_txt2img (F32 weights, fp32 arithmetic: 2e-3 absolute
  * on the [0, 1] image).  The LoRA sits in a side path whose products are
@@ -86,13 +86,40 @@ check_same (const char *what, const float *got, const float *want)
 }
 
 static sdcl_model *
-load (sdcl_ctx *ctx, sdcl_residency residency)
+load_model (sdcl_ctx *ctx, const char *rel, sdcl_residency residency)
 {
-  g_autofree char *path = fixture_path ("models/tiny-sd");
+  g_autofree char *path = fixture_path (rel);
   sdcl_model_params mp = sdcl_model_default_params ();
   mp.weights = SDCL_WEIGHTS_F32;
   mp.residency = residency;
   return fixture_model_load (ctx, path, &mp);
+}
+
+static sdcl_model *
+load (sdcl_ctx *ctx, sdcl_residency residency)
+{
+  return load_model (ctx, "models/tiny-sd", residency);
+}
+
+/* tiny-sd2 (linear projections, GELU text encoder) with its PEFT file. */
+static void
+check_sd2 (sdcl_ctx *ctx)
+{
+  sdcl_model *m = load_model (ctx, "models/tiny-sd2", SDCL_RESIDENCY_RESIDENT);
+  const sdcl_lora peft[] = { { "sd2-peft.safetensors", 1.0f } };
+  const char *goldens[] = { "sd2_none", "sd2_peft_1.0" };
+  for (int i = 0; i < 2; i++)
+    {
+      g_autofree char *rel = g_strdup_printf ("golden/lora_%s.safetensors", goldens[i]);
+      sdcl_st_file *g = golden_open (rel);
+      int64_t n = 0;
+      g_autofree float *want = golden_tensor (g, "image", &n);
+      g_autofree float *got = run (m, peft, i, NULL, goldens[i]);
+      if (got && n == 48 * 64 * 3)
+        CHECK_CLOSE (goldens[i], got, want, n, ATOL, 0.0);
+      sdcl_st_close (g);
+    }
+  sdcl_model_free (m);
 }
 
 /* Every diffusers case within ATOL; returns the two-adapter image. */
@@ -178,6 +205,7 @@ main (void)
       check_same (i ? "stream without LoRA" : "lean without LoRA", plain, base);
       sdcl_model_free (m);
     }
+  check_sd2 (ctx);
   sdcl_ctx_free (ctx);
   g_free (noise);
   g_free (lora_dir);

@@ -16,6 +16,8 @@ fixtures/lora/ (LoRA files):
                           text_encoder.<module>.lora_B.weight), rank 8, no alpha
   peft-old.safetensors    the same tensors under diffusers' older attention-
                           processor names (attn1.processor.to_q_lora.down.weight)
+  sd2-peft.safetensors    PEFT names for tiny-sd2 (attention and its linear
+                          proj_in/proj_out), rank 4
 golden/lora_<case>.safetensors / .json: image and initial noise of
   none (no LoRA: the baseline), kohya_1.0, kohya_0.8, peft_1.0, peft_0.8, and kohya 0.8 + peft 0.5 at once.
 
@@ -51,6 +53,8 @@ UNET_LINEAR = re.compile(r'(attn[12]\.(to_q|to_k|to_v|to_out\.0)|ff\.net\.0\.pro
 UNET_CONV = re.compile(r'(resnets\.\d+\.(conv1|conv2|conv_shortcut)|samplers\.0\.conv)$')
 TEXT_LINEAR = re.compile(r'(self_attn\.(q_proj|k_proj|v_proj|out_proj)|mlp\.fc1|mlp\.fc2)$')
 PEFT_UNET = re.compile(r'attn[12]\.(to_q|to_k|to_v|to_out\.0)$')
+SD2_UNET = re.compile(r'(attn[12]\.(to_q|to_k|to_v|to_out\.0)|proj_in|proj_out)$')
+SEED_SD2 = 5003
 PEFT_TEXT = re.compile(r'self_attn\.(q_proj|k_proj|v_proj|out_proj)$')
 
 
@@ -102,10 +106,10 @@ def write_kohya(parts, path, alpha, unet_name):
     save_file(sd, path, metadata={'ss_network_module': 'networks.lora'})
 
 
-def peft_tensors(usd, tsd, rank=8):
-    gen = torch.Generator().manual_seed(SEED_PEFT)
+def peft_tensors(usd, tsd, rank=8, seed=SEED_PEFT, unet_pattern=PEFT_UNET):
+    gen = torch.Generator().manual_seed(seed)
     parts = {'unet': {}, 'text': {}}
-    for m, w in _modules(usd, PEFT_UNET):
+    for m, w in _modules(usd, unet_pattern):
         parts['unet'][m] = _pair(gen, w, rank, False)
     for m, w in _modules(tsd, PEFT_TEXT):
         parts['text'][m] = _pair(gen, w, rank, False)
@@ -163,6 +167,61 @@ def _count_lora_layers(pipe, adapter):
     return n
 
 
+def _run_cases(pipe, lora_dir, golden, prefix, cases, expected, noise, model='tiny-sd (F32)'):
+    """The image of every case; golden/lora_<prefix><case>.*"""
+    base = None
+    for name, adapters in cases:
+        for file, _ in adapters:
+            # the file's F16 values widened to F32: diffusers then runs the
+            # adapter in fp32 like the base model (PEFT would compute an
+            # F16 adapter in F16), as sdcl does
+            sd = load_file(os.path.join(lora_dir, file + '.safetensors'))
+            pipe.load_lora_weights({k: v.float() for k, v in sd.items()}, adapter_name=file)
+        # every layer of the files must have become a LoRA layer in diffusers
+        for file, _ in adapters:
+            assert _count_lora_layers(pipe, file) == expected[file], (name, file)
+        if adapters:
+            pipe.set_adapters([f for f, _ in adapters], adapter_weights=[w for _, w in adapters])
+        image = _image(pipe, noise)
+        if adapters:
+            pipe.unload_lora_weights()
+        if base is None:
+            base = image
+        moved = (image - base).abs().max().item()
+        assert moved > 0.05 or not adapters, '%s barely changes the image (%g)' % (name, moved)
+        goldens.save(os.path.join(golden, 'lora_%s%s.safetensors' % (prefix, name)),
+                     {'image': image, 'init_noise': noise[0]})
+        goldens.write_json(os.path.join(golden, 'lora_%s%s.json' % (prefix, name)), {
+            'model': model, 'prompt': PROMPT, 'negative_prompt': NEGATIVE,
+            'steps': STEPS, 'guidance_scale': GUIDANCE, 'width': WIDTH, 'height': HEIGHT,
+            'sampler': 'euler',
+            'loras': [{'file': f + '.safetensors', 'weight': w} for f, w in adapters],
+            'max_abs_change_from_no_lora': moved,
+            'made_with': 'StableDiffusionPipeline.load_lora_weights + set_adapters',
+        })
+        print('lora %-24s moves the image by up to %.3f' % (prefix + name, moved))
+    # the pipeline with every adapter unloaded is the base model again
+    after = (_image(pipe, noise) - base).abs().max().item()
+    print('lora %-24s after unload_lora_weights: %g from the first no-LoRA image' % (prefix, after))
+    assert after < 1e-5, after
+
+
+def write_sd2(fixtures, noise):
+    """tiny-sd2 (linear projections, GELU text encoder): a PEFT file on
+    attention and projections, at weight 1."""
+    folder = os.path.join(fixtures, 'models', 'tiny-sd2')
+    lora_dir = os.path.join(fixtures, 'lora')
+    pipe = _pipe(folder)
+    usd = dict(pipe.unet.state_dict())
+    tsd = tiny_sd.text_encoder_state_dict(pipe.text_encoder)
+    parts = peft_tensors(usd, tsd, rank=4, seed=SEED_SD2, unet_pattern=SD2_UNET)
+    write_peft(parts, os.path.join(lora_dir, 'sd2-peft.safetensors'))
+    n = len(parts['unet']) + len(parts['text'])
+    _run_cases(pipe, lora_dir, os.path.join(fixtures, 'golden'), 'sd2_',
+               [('none', []), ('peft_1.0', [('sd2-peft', 1.0)])], {'sd2-peft': n}, noise,
+               model='tiny-sd2 (F32)')
+
+
 def write_all(fixtures):
     folder = os.path.join(fixtures, 'models', 'tiny-sd')
     lora_dir = os.path.join(fixtures, 'lora')
@@ -185,7 +244,6 @@ def write_all(fixtures):
 
     noise = torch.randn((1, 4, HEIGHT // 8, WIDTH // 8), generator=torch.Generator().manual_seed(SEED))
     pipe = _pipe(folder)
-    base = _image(pipe, noise)
     cases = [
         ('none', []),
         ('kohya_1.0', [('kohya', 1.0)]),
@@ -194,34 +252,5 @@ def write_all(fixtures):
         ('peft_0.8', [('peft', 0.8)]),
         ('kohya_0.8_peft_0.5', [('kohya', 0.8), ('peft', 0.5)]),
     ]
-    expected = {'kohya': n_kohya, 'peft': n_peft}
-    for name, adapters in cases:
-        for file, _ in adapters:
-            # the file's F16 values widened to F32: diffusers then runs the
-            # adapter in fp32 like the base model (PEFT would compute an
-            # F16 adapter in F16), as sdcl does
-            sd = load_file(os.path.join(lora_dir, file + '.safetensors'))
-            pipe.load_lora_weights({k: v.float() for k, v in sd.items()}, adapter_name=file)
-        # every layer of the files must have become a LoRA layer in diffusers
-        for file, _ in adapters:
-            assert _count_lora_layers(pipe, file) == expected[file], (name, file)
-        if adapters:
-            pipe.set_adapters([f for f, _ in adapters], adapter_weights=[w for _, w in adapters])
-        image = _image(pipe, noise)
-        if adapters:
-            pipe.unload_lora_weights()
-        moved = (image - base).abs().max().item()
-        assert moved > 0.05 or not adapters, '%s barely changes the image (%g)' % (name, moved)
-        goldens.save(os.path.join(golden, 'lora_%s.safetensors' % name),
-                     {'image': image, 'init_noise': noise[0]})
-        goldens.write_json(os.path.join(golden, 'lora_%s.json' % name), {
-            'model': 'tiny-sd (F32)', 'prompt': PROMPT, 'negative_prompt': NEGATIVE,
-            'steps': STEPS, 'guidance_scale': GUIDANCE, 'width': WIDTH, 'height': HEIGHT,
-            'sampler': 'euler',
-            'loras': [{'file': f + '.safetensors', 'weight': w} for f, w in adapters],
-            'max_abs_change_from_no_lora': moved,
-            'made_with': 'StableDiffusionPipeline.load_lora_weights + set_adapters',
-        })
-        print('lora %-22s moves the image by up to %.3f' % (name, moved))
-    # the pipeline with every adapter unloaded is the base model again
-    assert torch.equal(_image(pipe, noise), base)
+    _run_cases(pipe, lora_dir, golden, '', cases, {'kohya': n_kohya, 'peft': n_peft}, noise)
+    write_sd2(fixtures, noise)
