@@ -11,9 +11,10 @@ typedef struct sdcl_lora_state sdcl_lora_state;
 
 /* Makes `list` the model's LoRAs (entries of weight 0 are skipped; an
  * empty list removes them all).  Unchanged lists (same files, unchanged
- * on disk, same weights) cost nothing.  On failure the model is left with
- * no LoRA and err names the file and the cause.  Call with the run lock
- * held. */
+ * on disk, same weights) cost nothing.  On failure err names the file and
+ * the cause, and the model keeps its previous list (a bad entry found
+ * before any file is read) or none: never part of the new one.  Call with
+ * the run lock held. */
 sdcl_status sdcl_model_apply_loras (sdcl_model *m, const sdcl_lora *list, int n, sdcl_error *err);
 void sdcl_lora_state_free (sdcl_lora_state *s);
 /* Device bytes of the uploaded side paths. */

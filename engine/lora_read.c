@@ -304,6 +304,9 @@ read_layer (const reader *r, const key_group *g, const sdcl_lora_target *t, sdcl
             sdcl_error *err)
 {
   const sdcl_st_tensor *down = g->part[PART_DOWN], *up = g->part[PART_UP];
+  if (!down && !up)
+    return sdcl_fail (err, SDCL_ERR_MODEL_FORMAT, "LoRA %s: layer %s has an alpha but no down "
+                      "or up half", sdcl_st_path (r->f), g->stem);
   if (!down || !up)
     return sdcl_fail (err, SDCL_ERR_MODEL_FORMAT, "LoRA %s: layer %s has %s half but no %s half",
                       sdcl_st_path (r->f), g->stem, down ? "a down" : "an up",

@@ -11,10 +11,12 @@
  * image; a model that ran LoRAs gives, without them, the image of a fresh
  * load; lean and stream residency give the resident image with LoRAs.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
 #include "golden.h"
+#include "lora.h"
 #include "sdcl.h"
 
 #define ATOL 2e-3
@@ -60,7 +62,7 @@ static float *
 run (sdcl_model *m, const sdcl_lora *loras, int n, const char *prompt, const char *what)
 {
   sdcl_lora full[4];
-  g_autofree char *paths[4] = { NULL };
+  char *paths[4] = { NULL };
   for (int i = 0; i < n; i++)
     {
       paths[i] = g_build_filename (lora_dir, loras[i].path, NULL);
@@ -75,6 +77,8 @@ run (sdcl_model *m, const sdcl_lora *loras, int n, const char *prompt, const cha
   sdcl_error err = { 0 };
   sdcl_status st = sdcl_txt2img (m, &p, &img, &err);
   CHECK (st == SDCL_OK, "%s: %s", what, err.message);
+  for (int i = 0; i < n; i++)
+    g_free (paths[i]);
   return st == SDCL_OK ? img.data : NULL;
 }
 
@@ -163,9 +167,44 @@ check_spellings (sdcl_model *m)
   check_same ("peft-old vs peft", d, c);
 }
 
+/* FILE[:WEIGHT] lists and <lora:...> tags, parsed as documented. */
+static void
+check_parsers (void)
+{
+  sdcl_lora *list = NULL;
+  int n = 0;
+  sdcl_error err = { 0 };
+  CHECK (sdcl_lora_list_parse ("a.safetensors:0.5;\n b.safetensors ;C:\\x.safetensors\n\n", &list,
+                               &n, &err) == SDCL_OK, "list: %s", err.message);
+  CHECK (n == 3 && strcmp (list[0].path, "a.safetensors") == 0 && list[0].weight == 0.5f
+         && strcmp (list[1].path, "b.safetensors") == 0 && list[1].weight == 1.0f
+         && strcmp (list[2].path, "C:\\x.safetensors") == 0 && list[2].weight == 1.0f,
+         "list parsed into %d entries", n);
+  free (list);
+  CHECK (sdcl_lora_list_parse ("a.safetensors:much", &list, &n, &err) == SDCL_ERR_INVALID_ARGUMENT,
+         "a weight that is no number is refused");
+
+  GArray *tags = g_array_new (FALSE, FALSE, sizeof (sdcl_lora_tag));
+  char *text = NULL;
+  CHECK (sdcl_lora_tags_extract ("a <lora:x:0.5>b<lora:y> <lora:open", &text, tags, &err) == SDCL_OK,
+         "tags: %s", err.message);
+  CHECK (strcmp (text, "a b <lora:open") == 0, "tags taken out: \"%s\"", text);
+  CHECK (tags->len == 2 && strcmp (g_array_index (tags, sdcl_lora_tag, 0).name, "x") == 0
+         && g_array_index (tags, sdcl_lora_tag, 0).weight == 0.5f
+         && strcmp (g_array_index (tags, sdcl_lora_tag, 1).name, "y") == 0
+         && g_array_index (tags, sdcl_lora_tag, 1).weight == 1.0f, "%u tags", tags->len);
+  for (guint i = 0; i < tags->len; i++)
+    g_free (g_array_index (tags, sdcl_lora_tag, i).name);
+  g_array_free (tags, TRUE);
+  g_free (text);
+  g_autofree char *dir = sdcl_lora_default_dir ("/m/models/sd15/");
+  CHECK (strcmp (dir, "/m/models/Lora") == 0, "default LoRA folder %s", dir);
+}
+
 int
 main (void)
 {
+  check_parsers ();
   lora_dir = fixture_path ("lora");
   sdcl_st_file *g = golden_open ("golden/lora_kohya_1.0.safetensors");
   int64_t n_noise = 0;
