@@ -32,6 +32,7 @@ struct sdcl_model {
   sdcl_residency residency;  /* lean: networks live only during their phase (model.c) */
   sdcl_wtype wtype;          /* weight storage the networks were built with */
   sdcl_model_info info;
+  struct sdcl_lora_state *lora;  /* the LoRA list last applied (lora_apply.c); NULL: none yet */
 };
 
 /* Fills err (if not NULL) and returns code.  printf-style message. */

@@ -19,6 +19,7 @@
 #endif
 
 #include "api_internal.h"
+#include "lora_apply.h"
 #include "pipeline_internal.h"
 
 sdcl_model_params
@@ -74,7 +75,7 @@ static uint64_t
 device_bytes (const sdcl_model *m)
 {
   return sdcl_clip_device_bytes (m->clip) + sdcl_unet_device_bytes (m->unet)
-         + sdcl_vae_device_bytes (m->vae);
+         + sdcl_vae_device_bytes (m->vae) + sdcl_model_lora_device_bytes (m);
 }
 
 static const sdcl_wset *
@@ -226,7 +227,10 @@ void
 sdcl_model_phase_done (sdcl_model *m, sdcl_net net)
 {
   if (m->residency != SDCL_RESIDENCY_RESIDENT)
-    free_network (m, net);
+    {
+      free_network (m, net);
+      sdcl_model_lora_drop_device (m);
+    }
   sdcl_wset_drop_all_pages (net_weights (m, net));
   m->info.device_bytes = device_bytes (m);
   /* Activation sizes differ per phase (exact-size reuse), so nothing the
@@ -332,6 +336,7 @@ sdcl_model_free (sdcl_model *m)
   sdcl_clip_free (m->clip);
   sdcl_unet_free (m->unet);
   sdcl_vae_free (m->vae);
+  sdcl_lora_state_free (m->lora);   /* the networks that ran its side paths are gone */
   sdcl_tokenizer_free (m->tokenizer);
   sdcl_model_files_close (m->files);
   /* Activation buffers of this model's runs stay pooled otherwise. */

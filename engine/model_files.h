@@ -111,6 +111,19 @@ const char *sdcl_wset_component (const sdcl_wset *ws); /* "unet", "vae", "text_e
 void sdcl_wset_drop_pages (const sdcl_wset *ws, const sdcl_st_tensor *t);
 /* The same for every tensor of the set. */
 void sdcl_wset_drop_all_pages (const sdcl_wset *ws);
+/* LoRA side paths (engine/lora_apply.c) reach the networks through their
+ * weight set: every linear or convolution layer a loader builds asks for
+ * the slot of its module (canonical name without ".weight") and keeps it;
+ * the model points a slot's `side` at the low-rank weights of the current
+ * LoRA list, or at NULL.  Slots are created on first use and live as long
+ * as the set, so a network built later (lean, streamed layers) finds the
+ * same ones and a resident network sees a new list without a rebuild. */
+typedef struct {
+  struct nn_lora_side *side;   /* NULL: the layer runs as loaded */
+} sdcl_lora_slot;
+sdcl_lora_slot *sdcl_wset_lora_slot (const sdcl_wset *ws, const char *module);
+/* Points every slot of the set at NULL. */
+void sdcl_wset_lora_clear (const sdcl_wset *ws);
 /* Copies n bytes from byte `offset` of tensor t's data (t from ws's own
  * lookups) into dst: the only way the engine reads weights after loading
  * (sdcl_st_read: never through the mapping; "the model file changed on

@@ -192,8 +192,8 @@ encode_text (sdcl_run *r, sdcl_error *err)
 {
   GPtrArray *embeddings = NULL;
   sdcl_status st = sdcl_embeddings_load (r->p->embeddings, r->p->n_embeddings, &embeddings, err);
-  const sdcl_prompt_request req = { .prompt = r->p->prompt,
-                                    .negative_prompt = r->p->negative_prompt,
+  const sdcl_prompt_request req = { .prompt = r->prompt_text,
+                                    .negative_prompt = r->negative_text,
                                     .cfg = r->cfg,
                                     .clip_skip = r->p->clip_skip,
                                     .syntax = r->p->prompt_syntax,
@@ -220,7 +220,10 @@ sdcl_status
 sdcl_run_prepare (sdcl_run *r, sdcl_error *err)
 {
   const sdcl_gen_params *p = r->p;
-  sdcl_status st = acquire (r, SDCL_NET_CLIP, err);
+  sdcl_status st = sdcl_run_loras (r, err);
+  if (st != SDCL_OK)
+    return st;
+  st = acquire (r, SDCL_NET_CLIP, err);
   if (st == SDCL_OK)
     {
       enter_phase ("text encoding");
@@ -605,6 +608,8 @@ sdcl_run_clear (sdcl_run *r)
   g_free (r->latents);
   g_free (r->x0);
   r->latents = r->x0 = NULL;
+  g_clear_pointer (&r->prompt_text, g_free);
+  g_clear_pointer (&r->negative_text, g_free);
 }
 
 static void

@@ -219,7 +219,7 @@ typedef struct {
   const char *prediction_source;
   uint64_t n_parameters;
   uint64_t device_bytes;       /* weight bytes on the device when the info is taken: every
-                                * network when resident, 0 between the runs of a
+                                * network (and LoRA side paths) when resident, 0 between the runs of a
                                 * SDCL_RESIDENCY_LEAN model */
   /* Keys of the model's scheduler_config.json that sdcl ignores,
    * comma-separated, "" when none (owned by the model). */
@@ -260,6 +260,26 @@ sdcl_status sdcl_model_probe (const char *path, sdcl_model_info *out, sdcl_error
  * `inpainting` asks for the 9-channel inpainting variant (the base model
  * when that variant is not installed). */
 char *sdcl_default_model_path (bool inpainting, sdcl_error *err);
+
+/* ---- LoRA ----------------------------------------------------------------- */
+
+/* One LoRA of a run (sdcl_gen_params.loras).  Files: kohya / A1111 and
+ * LoCon (lora_unet_*, lora_te_*: .lora_down/.lora_up/.alpha), diffusers /
+ * PEFT (.lora_A/.lora_B, with or without unet./text_encoder.); LoHa and
+ * LoKr are refused naming the format.  README.md §LoRA says how they are
+ * applied and what they cost. */
+typedef struct {
+  const char *path;   /* a .safetensors file */
+  float weight;       /* strength: the file's own update times this; 0 leaves it out */
+} sdcl_lora;
+
+/* Parses a list of LoRAs written FILE or FILE:WEIGHT (weight 1 when
+ * omitted), entries separated by newlines or ';' (the CLI's --lora takes
+ * one, the GEGL property a list).  Blank entries are skipped.  *out is one
+ * allocation holding the paths too (free() it, or g_free()); *n_out its
+ * length (0 and *out NULL for an empty list).  A weight that is no number
+ * or outside [-100, 100] is SDCL_ERR_INVALID_ARGUMENT. */
+sdcl_status sdcl_lora_list_parse (const char *text, sdcl_lora **out, int *n_out, sdcl_error *err);
 
 /* ---- generation -------------------------------------------------------- */
 
@@ -461,6 +481,18 @@ typedef struct {
    * that its largest value is under 1/255 (black in 8 bits): the result is
    * then the input, or nearly. */
   sdcl_warning_fn warning;
+
+  /* LoRAs for this run, each with its weight (n_loras entries; NULL/0:
+   * none), plus any <lora:NAME:WEIGHT> tags of the prompts, which are
+   * taken out of the text the encoder sees and name NAME.safetensors in
+   * lora_dir (NULL: the folder "Lora" beside the model, i.e. in the folder
+   * that holds the model's file or folder).  A model kept loaded reads
+   * and uploads a LoRA when a run's list changes and reuses it while the
+   * list stays; a run without LoRAs gives exactly the image of a model
+   * that never had one. */
+  const sdcl_lora *loras;
+  int n_loras;
+  const char *lora_dir;
 } sdcl_gen_params;
 
 sdcl_gen_params sdcl_gen_default_params (void);

@@ -2,7 +2,7 @@
  *
  *   sdcl-bench --model M [--width 512] [--height 512] [--steps 1] [--device D]
  *              [--precision f16|f32] [--encode] [--no-startup] [--txt2img]
- *              [--residency lean|stream|resident] [--json]
+ *              [--residency lean|stream|resident] [--json] [--lora FILE[:W]]...
  *
  * Measures, in one process: model load, the CLIP text encoder, one UNet
  * evaluation at batch 1 and one CFG step (the pipeline's batch-2
@@ -21,7 +21,11 @@
  * /proc/self/clear_refs), with every network resident.  --txt2img also
  * runs sdcl_txt2img at the chosen size (--steps steps, CFG) in a fresh
  * child process with --residency and reports its load time, run time and
- * peak RSS: what a CLI run costs.  Table on stdout, or JSON with --json.
+ * peak RSS: what a CLI run costs.  --lora (repeatable) applies LoRAs
+ * after the load and times that (reading the files, building the side
+ * paths on the host); their upload happens in the warm-up runs, and the
+ * timed phases then include the side paths: compare with a run without.
+ * Table on stdout, or JSON with --json.
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
@@ -35,6 +39,7 @@
 
 #include "cli_options.h"
 #include "flops.h"
+#include "lora_apply.h"
 #include "ops.h"
 #include "pipeline_internal.h"
 
@@ -130,6 +135,24 @@ parse_residency (const char *name)
     return SDCL_RESIDENCY_STREAM;
   fprintf (stderr, "sdcl-bench: --residency is lean, stream or resident\n");
   exit (2);
+}
+
+/* The --lora list made the model's, timed as a phase of its own. */
+static void
+apply_loras (sdcl_model *m, char **specs)
+{
+  g_autofree char *joined = g_strjoinv ("\n", specs);
+  sdcl_lora *list = NULL;
+  int n = 0;
+  sdcl_error err = { 0 };
+  if (sdcl_lora_list_parse (joined, &list, &n, &err) != SDCL_OK)
+    die ("--lora", &err);
+  const double t0 = now (), c0 = cpu_now ();
+  if (sdcl_model_apply_loras (m, list, n, &err) != SDCL_OK)
+    die ("LoRA", &err);
+  add_phase (m->ctx->cl, "LoRA apply (read files, build side paths)", now () - t0,
+             cpu_now () - c0, 0.0);
+  free (list);
 }
 
 /* ---- the startup child ---------------------------------------------------- */
@@ -268,6 +291,7 @@ main (int argc, char **argv)
 {
   t_process = g_get_monotonic_time ();
   char *model_path = NULL, *device = NULL, *precision = NULL, *residency = NULL;
+  char **lora_specs = NULL;
   int width = 512, height = 512, steps = 1;
   gboolean json = FALSE, encode = FALSE, no_startup = FALSE, startup_child = FALSE,
            no_cfg = FALSE, txt2img = FALSE, txt2img_child = FALSE;
@@ -284,6 +308,8 @@ main (int argc, char **argv)
       "lean (default, as the CLI) or resident: the startup and txt2img runs' model", "R" },
     { "startup-child", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE, &startup_child, NULL, NULL },
     { "txt2img-child", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE, &txt2img_child, NULL, NULL },
+    { "lora", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &lora_specs, "apply a LoRA (repeatable)",
+      "FILE[:WEIGHT]" },
     { NULL }
   };
   cli_number numbers[] = {
@@ -337,6 +363,8 @@ main (int argc, char **argv)
   if (sdcl_model_load (ctx, model_path, &mp, &m, &err) != SDCL_OK)
     die ("model", &err);
   const double t_load = now () - t_load0;
+  if (lora_specs && !startup_child && !txt2img_child)
+    apply_loras (m, lora_specs);
 
   if (startup_child)
     {

@@ -1,7 +1,7 @@
 /* sdcl-mkmodel: writes a random-weight Stable Diffusion 1.5- or 2.1-shaped
  * checkpoint (UNet, VAE, CLIP ViT-L or OpenCLIP ViT-H text encoder) as a
  * diffusers folder or one LDM-layout .safetensors file (SD 2.1: with its
- * .yaml beside it).  For tests and benchmarks where the
+ * .yaml beside it), or (--lora RANK) a kohya LoRA for it.  For tests and benchmarks where the
  * real weights are unavailable or too slow to fetch; the images it makes
  * are noise.
  *
@@ -19,9 +19,79 @@ typedef struct {
   char *layout;
   char *dtype;
   char *family;
-  gboolean inpaint, tiny, zeros, v;
+  gboolean inpaint, tiny, zeros, v, locon;
   gint64 seed;
+  gint lora_rank;
 } options;
+
+/* Modules a LoRA adapts: the attention, feed-forward and projection
+ * layers of the UNet's transformers and of the text encoder (what style
+ * LoRAs train), and with --locon the resnets' and samplers' convolutions
+ * and time projections too (LCM-LoRA's set). */
+static const char *const lora_linear[] = { ".to_q.", ".to_k.", ".to_v.", ".to_out.0.",
+  "ff.net.0.proj.", "ff.net.2.", "proj_in.", "proj_out.", "q_proj.", "k_proj.", "v_proj.",
+  "out_proj.", "fc1.", "fc2.", NULL };
+static const char *const lora_conv[] = { ".conv1.", ".conv2.", "conv_shortcut.", "samplers.0.conv.",
+  "time_emb_proj.", NULL };
+
+static bool
+matches (const char *name, const char *const *parts)
+{
+  for (int i = 0; parts[i]; i++)
+    if (strstr (name, parts[i]))
+      return true;
+  return false;
+}
+
+/* Down and up halves of one adapted weight, kohya-named. */
+static void
+add_lora_pair (GArray *out, const mk_tensor *w, const char *prefix, int rank)
+{
+  g_autofree char *module = g_strndup (w->canonical, strlen (w->canonical) - strlen (".weight"));
+  g_strdelimit (module, ".", '_');
+  mk_tensor down = { .nd = w->nd }, up = { .nd = w->nd };
+  g_snprintf (down.name, sizeof down.name, "%s%s.lora_down.weight", prefix, module);
+  g_snprintf (up.name, sizeof up.name, "%s%s.lora_up.weight", prefix, module);
+  g_strlcpy (down.canonical, down.name, sizeof down.canonical);
+  g_strlcpy (up.canonical, up.name, sizeof up.canonical);
+  down.shape[0] = rank;
+  down.shape[1] = w->shape[1];
+  up.shape[0] = w->shape[0];
+  up.shape[1] = rank;
+  if (w->nd == 4)
+    {
+      down.shape[2] = w->shape[2];
+      down.shape[3] = w->shape[3];
+      up.shape[2] = up.shape[3] = 1;
+    }
+  g_array_append_val (out, down);
+  g_array_append_val (out, up);
+}
+
+/* A kohya LoRA of `rank` for the model's shapes (benchmarks: its values
+ * are as random as the model's). */
+static bool
+write_lora (const char *path, const mk_model *m, const options *o, sdcl_dtype dtype,
+            GError **error)
+{
+  GArray *pairs = g_array_new (FALSE, FALSE, sizeof (mk_tensor));
+  const sdcl_component comps[] = { SDCL_COMP_UNET, SDCL_COMP_TEXT };
+  for (int c = 0; c < 2; c++)
+    {
+      size_t n = 0;
+      g_autofree mk_tensor *ts = mk_component_tensors (m, comps[c], false, &n);
+      for (size_t i = 0; i < n; i++)
+        if ((ts[i].nd == 2 || ts[i].nd == 4) && g_str_has_suffix (ts[i].canonical, ".weight")
+            && (matches (ts[i].canonical, lora_linear)
+                || (o->locon && comps[c] == SDCL_COMP_UNET && matches (ts[i].canonical, lora_conv))))
+          add_lora_pair (pairs, &ts[i], comps[c] == SDCL_COMP_UNET ? "lora_unet_" : "lora_te_",
+                         o->lora_rank);
+    }
+  bool ok = mk_write_safetensors (path, (const mk_tensor *) pairs->data, pairs->len, dtype,
+                                  (uint64_t) o->seed, error);
+  g_array_free (pairs, TRUE);
+  return ok;
+}
 
 static bool
 parse_dtype (const char *name, sdcl_dtype *out)
@@ -63,6 +133,10 @@ main (int argc, char **argv)
     { "tiny", 0, 0, G_OPTION_ARG_NONE, &o.tiny, "a few-MB model with the family's layout, for tests", NULL },
     { "zeros", 0, 0, G_OPTION_ARG_NONE, &o.zeros,
       "all weights 0, written as sparse files (no disk space; for memory-limit tests)", NULL },
+    { "lora", 0, 0, G_OPTION_ARG_INT, &o.lora_rank,
+      "write a kohya LoRA of this rank for the model instead (OUTPUT is a .safetensors file)", "RANK" },
+    { "locon", 0, 0, G_OPTION_ARG_NONE, &o.locon,
+      "with --lora: adapt the UNet's convolutions too (LoCon, as LCM-LoRA)", NULL },
     { NULL },
   };
   GOptionContext *ctx = g_option_context_new ("OUTPUT - write a random-weight SD 1.5- or 2.1-shaped model");
@@ -104,10 +178,12 @@ main (int argc, char **argv)
       gint64 start = g_get_monotonic_time ();
       bool single = o.layout && strcmp (o.layout, "single-file") == 0;
       uint64_t seed = o.zeros ? MK_SEED_ZEROS : (uint64_t) o.seed;
-      bool ok = single ? mk_write_single_file (argv[1], &m, dtype, seed, &error)
-                       : mk_write_diffusers (argv[1], &m, dtype, seed, &error);
+      bool ok = o.lora_rank > 0 ? write_lora (argv[1], &m, &o, dtype, &error)
+                : single ? mk_write_single_file (argv[1], &m, dtype, seed, &error)
+                         : mk_write_diffusers (argv[1], &m, dtype, seed, &error);
       if (ok)
-        printf ("wrote %s (%s, %s) in %.1f s\n", argv[1], single ? "single file" : "diffusers folder",
+        printf ("wrote %s (%s, %s) in %.1f s\n", argv[1],
+                o.lora_rank > 0 ? "kohya LoRA" : single ? "single file" : "diffusers folder",
                 o.dtype ? o.dtype : "f16", (double) (g_get_monotonic_time () - start) / 1e6);
       else
         {

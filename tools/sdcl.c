@@ -307,7 +307,51 @@ typedef struct {
   char **embeddings;     /* --embedding, repeatable */
   gboolean karras, no_karras, tiling;
   cli_number *numbers;   /* the table that wrote into the parameters */
+  char **loras;          /* --lora FILE[:WEIGHT], repeatable */
+  char *lora_dir;
+  sdcl_lora *lora_list;  /* parsed, g_free'd with the specs it points into */
+  char **lora_specs;     /* the library's allocations behind lora_list's paths */
 } gen_opts;
+
+/* Every --lora into g->lora_list (the library parses FILE[:WEIGHT]). */
+static int
+parse_loras (gen_opts *g, sdcl_gen_params *p)
+{
+  int n = g->loras ? (int) g_strv_length (g->loras) : 0;
+  g->lora_list = g_new0 (sdcl_lora, MAX (n, 1));
+  g->lora_specs = g_new0 (char *, n + 1);
+  for (int i = 0; i < n; i++)
+    {
+      sdcl_lora *one = NULL;
+      int got = 0;
+      sdcl_error err = { 0 };
+      if (strpbrk (g->loras[i], ";\n") || sdcl_lora_list_parse (g->loras[i], &one, &got, &err)
+          != SDCL_OK || got != 1)
+        {
+          fprintf (stderr, "sdcl: --lora %s: %s\n", g->loras[i],
+                   err.message[0] ? err.message : "one FILE or FILE:WEIGHT per --lora");
+          free (one);
+          return EXIT_USAGE;
+        }
+      g->lora_list[i] = one[0];
+      g->lora_specs[i] = (char *) one;   /* the path lives in the same block */
+    }
+  p->loras = g->lora_list;
+  p->n_loras = n;
+  p->lora_dir = g->lora_dir;
+  return 0;
+}
+
+static void
+gen_opts_clear_loras (gen_opts *g)
+{
+  for (int i = 0; g->lora_specs && g->lora_specs[i]; i++)
+    free (g->lora_specs[i]);
+  g_free (g->lora_specs);
+  g_free (g->lora_list);
+  g_strfreev (g->loras);
+  g_free (g->lora_dir);
+}
 
 /* Numbers go straight into the parameters: what the user did not type
  * keeps the library's default. */
@@ -354,6 +398,9 @@ parse_gen (gen_opts *g, sdcl_gen_params *p)
   if (g->no_karras)
     p->karras_sigmas = false;
   p->tiling = g->tiling;
+  int rc = parse_loras (g, p);
+  if (rc != 0)
+    return rc;
   if (!cli_number_given (g->numbers, "seed"))
     p->seed = (((guint64) g_random_int () << 31) ^ g_random_int ()) & G_MAXINT64;
   char msg[512];
@@ -560,6 +607,12 @@ parse_generate (gen_mode mode, int argc, char **argv, model_opts *mo, gen_opts *
       "Textual-inversion embedding (.safetensors; repeatable): its file name without the "
       "extension, used in a prompt, stands for its vectors", "FILE" },
     { "output", 'o', 0, G_OPTION_ARG_FILENAME, &g->output, "PNG file to write", "FILE" },
+    { "lora", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &g->loras,
+      "Apply a LoRA (kohya/A1111, LoCon or diffusers .safetensors) with WEIGHT (default 1); "
+      "repeatable.  Prompts may also hold <lora:NAME:WEIGHT>", "FILE[:WEIGHT]" },
+    { "lora-dir", 0, 0, G_OPTION_ARG_FILENAME, &g->lora_dir,
+      "Folder of the LoRAs that <lora:NAME:WEIGHT> tags name (default: Lora/ beside the model)",
+      "DIR" },
     { NULL },
   };
   GOptionEntry edit_entries[] = {
@@ -661,6 +714,7 @@ cmd_generate (gen_mode mode, int argc, char **argv)
   g_free (g.output);
   g_free (g.prompt_syntax);
   g_strfreev (g.embeddings);
+  gen_opts_clear_loras (&g);
   return rc;
 }
 

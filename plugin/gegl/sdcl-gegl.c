@@ -413,11 +413,24 @@ sdcl_gegl_generate (GeglOperation         *operation,
   gint             expected_height = init ? init->height : params->height;
   sdcl_status      status;
   CachedModel     *entry;
+  sdcl_lora       *loras           = NULL;
+  int              n_loras         = 0;
+
+  /* The list is parsed per run: the kept model applies it, and reuses
+   * what it read while the list stays the same. */
+  if (sdcl_lora_list_parse (common->loras, &loras, &n_loras, &err) != SDCL_OK)
+    {
+      g_warning ("%s: %s", gegl_operation_get_name (operation), err.message);
+      return FALSE;
+    }
+  run_params.loras   = loras;
+  run_params.n_loras = n_loras;
 
   entry = acquire_model (common, init && mask, &err);
   if (! entry)
     {
       g_warning ("%s: %s", gegl_operation_get_name (operation), err.message);
+      free (loras);
       return FALSE;
     }
 
@@ -433,6 +446,7 @@ sdcl_gegl_generate (GeglOperation         *operation,
     status = sdcl_inpaint (entry->model, &run_params, init, mask, out, &err);
 
   release_model (entry);
+  free (loras);
 
   if (status != SDCL_OK)
     {

@@ -47,6 +47,7 @@ typedef struct
   gdouble                guidance;
   guint                  seed;
   gboolean               tiling;
+  const gchar           *loras;     /* FILE[:WEIGHT] per line (sdcl_lora_list_parse) */
 } SdclGeglCommon;
 
 #define SDCL_GEGL_COMMON(o)                     \
@@ -64,7 +65,8 @@ typedef struct
     .steps           = (o)->steps,              \
     .guidance        = (o)->guidance,           \
     .seed            = (o)->seed,               \
-    .tiling          = (o)->tiling })
+    .tiling          = (o)->tiling,             \
+    .loras           = (o)->loras })
 
 /* The size (width and height) of the model the properties name, read from
  * its files, for size properties left at 0; SDCL_GEGL_FALLBACK_SIZE, SD

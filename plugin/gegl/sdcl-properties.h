@@ -82,3 +82,8 @@ property_enum (prompt_syntax, _("Prompt syntax"),
                sdcl_prompt_syntax, sdcl_gegl_prompt_syntax, SDCL_PROMPT_A1111)
   description (_("How the prompt is read: A1111 weighs (word), (word:1.3) and "
                  "[word] and splits at BREAK; plain takes the text as it is"))
+property_string (loras, _("LoRAs"), "")
+  description (_("LoRA files to apply, one per line as FILE or FILE:WEIGHT "
+                 "(weight 1 when left out); <lora:NAME:WEIGHT> in the prompt "
+                 "also works, for files in a Lora folder beside the model"))
+  ui_meta ("multiline", "true")

@@ -1419,6 +1419,7 @@ main (int argc, char **argv)
       test_editing ();
       test_cancel ();
       check_failures += test_runtime ();
+      check_failures += test_lora_cases ();
     }
   const char *only_api = g_getenv ("SDCL_BADINPUT_NO_CLI");   /* valgrind runs: API rows only */
   if (!only_api && !runtime_only)

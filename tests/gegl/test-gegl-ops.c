@@ -223,7 +223,7 @@ test_shared_properties (void)
 
       g_test_message ("%s", *op);
       for (const gchar *const *s = (const gchar *const[]) { "model", "prompt", "negative-prompt",
-                                                            "device", NULL };
+                                                            "device", "loras", NULL };
            *s; s++)
         g_assert_cmpstr (G_PARAM_SPEC_STRING (find_property (*op, *s, G_TYPE_PARAM_STRING))
                            ->default_value, ==, "");
@@ -348,6 +348,42 @@ test_model_cache (void)
   g_object_unref (a);
   g_object_unref (b);
   g_object_unref (c);
+  g_object_unref (graph);
+}
+
+/* A kept model switches LoRAs between runs without loading again, and
+ * without one gives back its image bit for bit. */
+static void
+test_loras (void)
+{
+  GeglNode      *graph = gegl_node_new ();
+  GeglRectangle  rect  = { 0, 0, 64, 48 };
+  gchar         *lora  = g_build_filename (g_getenv ("SDCL_FIXTURES"), "lora",
+                                           "kohya.safetensors:0.8", NULL);
+  const gchar   *lists[] = { "", lora, "" };
+  gfloat        *pixels[3];
+  guint          loads;
+
+  for (gint i = 0; i < 3; i++)
+    {
+      GeglNode   *op  = new_txt2img (graph, tiny_model, 5);
+      GeglBuffer *out;
+
+      gegl_node_set (op, "loras", lists[i], NULL);
+      out = render (graph, op, NULL, NULL, NULL);
+      g_assert_nonnull (out);
+      pixels[i] = get_pixels (out, &rect);
+      g_object_unref (out);
+      if (i == 0)
+        loads = n_loads;
+    }
+  g_assert_cmpuint (n_loads, ==, loads);
+  g_assert_true (memcmp (pixels[0], pixels[1], 64 * 48 * 4 * sizeof (gfloat)) != 0);
+  g_assert_cmpmem (pixels[0], 64 * 48 * 4 * sizeof (gfloat), pixels[2],
+                   64 * 48 * 4 * sizeof (gfloat));
+  for (gint i = 0; i < 3; i++)
+    g_free (pixels[i]);
+  g_free (lora);
   g_object_unref (graph);
 }
 
@@ -560,6 +596,7 @@ main (int    argc,
   g_test_add_func ("/gegl/own-properties", test_own_properties);
   g_test_add_func ("/gegl/txt2img", test_txt2img);
   g_test_add_func ("/gegl/model-cache", test_model_cache);
+  g_test_add_func ("/gegl/loras", test_loras);
   g_test_add_func ("/gegl/missing-model", test_missing_model);
   g_test_add_func ("/gegl/native-size", test_native_size);
   g_test_add_func ("/gegl/empty-prompt", test_empty_prompt);

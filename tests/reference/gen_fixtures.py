@@ -19,6 +19,8 @@ Steps (default: all, in this order):
     prompts    embeddings/, golden/prompt_*, golden/pipeline_prompt_long.*
                (prompt_fixtures.py: A1111 syntax, long prompts, textual
                inversion; needs models/tiny-sd, tiny-sd2)
+    lora       lora/*.safetensors, golden/lora_* (lora_fixtures.py; needs
+               models/tiny-sd and peft, see requirements.txt)
 
 Everything is float32 on the CPU with fixed seeds and one thread; running the
 script twice gives bit-identical files (see README.md). The network goldens
@@ -37,7 +39,8 @@ FIXTURES = os.path.join(HERE, 'fixtures')
 MODELS = os.path.join(FIXTURES, 'models')
 GOLDEN = os.path.join(FIXTURES, 'golden')
 IMAGES = os.path.join(FIXTURES, 'images')
-STEPS = ('models', 'text', 'unet', 'vae', 'pipelines', 'tiling', 'edit', 'sd2', 'prompts')
+STEPS = ('models', 'text', 'unet', 'vae', 'pipelines', 'tiling', 'edit', 'sd2', 'prompts',
+         'lora')
 
 
 def _setup_torch():
@@ -152,9 +155,14 @@ def write_sd2():
     sd2_fixtures.write_all(FIXTURES)
 
 
+def write_lora():
+    import lora_fixtures
+    lora_fixtures.write_all(FIXTURES)
+
+
 def summary():
     print('\n%-60s %10s  %s' % ('file', 'bytes', 'sha256[:16]'))
-    for root in (MODELS, GOLDEN, IMAGES):
+    for root in (MODELS, GOLDEN, IMAGES, os.path.join(FIXTURES, 'lora')):
         for dirpath, _, files in sorted(os.walk(root)):
             for fn in sorted(files):
                 p = os.path.join(dirpath, fn)
@@ -192,6 +200,8 @@ def main():
     if 'prompts' in steps:
         import prompt_fixtures
         prompt_fixtures.write_all(FIXTURES)
+    if 'lora' in steps:
+        write_lora()
     summary()
 
 
