@@ -6,6 +6,7 @@
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
+#include "attention.h"
 #include "clrt_impl.h"
 #include "config.h"
 #include "gemm.h"
@@ -261,7 +262,7 @@ sdcl_cl *
 sdcl_cl_new (const char *device_spec, const char *cache_dir, sdcl_error *err)
 {
   char why[200];
-  if (!sdcl_gemm_env_valid (why, sizeof why))
+  if (!sdcl_gemm_env_valid (why, sizeof why) || !sdcl_attention_env_valid (why, sizeof why))
     {
       clrt_set_error (err, SDCL_ERR_INVALID_ARGUMENT, "%s", why);
       return NULL;
