@@ -26,6 +26,8 @@ const sdcl_attn_tiled_config sdcl_attn_tiled_configs[] = {
 };
 const int sdcl_n_attn_tiled_configs = G_N_ELEMENTS (sdcl_attn_tiled_configs);
 
+const int sdcl_attn_tuned_widths[SDCL_ATTN_TUNED_WIDTHS] = { 40, 64, 80, 128, 160, 512 };
+
 /* Output accumulators per work-item above this spill on GPUs. */
 enum { ATTN_MAX_REGISTERS = 64 };
 
@@ -114,8 +116,15 @@ sdcl_attention_choice (sdcl_cl *cl, int64_t dh, bool causal, int *config, cl_ker
   size_t max_wg;
   uint64_t local_mem;
   sdcl_tiled_limits (cl, &max_wg, &local_mem);
-  for (int i = 0; i < sdcl_n_attn_tiled_configs; i++)
+  /* The tuned configuration for this width first (-1: none), then the
+   * table's order. */
+  int tuned = -1;
+  for (int w = 0; w < SDCL_ATTN_TUNED_WIDTHS; w++)
+    if (sdcl_attn_tuned_widths[w] == dh)
+      tuned = sdcl_cl_tile_choice (cl)->attention[w];
+  for (int j = tuned >= 0 ? -1 : 0; j < sdcl_n_attn_tiled_configs; j++)
     {
+      const int i = j < 0 ? tuned : j;
       const sdcl_attn_tiled_config *c = &sdcl_attn_tiled_configs[i];
       /* Configurations the limits rule out are never built. */
       if ((size_t) c->wg > max_wg || sdcl_attn_tiled_local_bytes (c, (int) dh) > local_mem

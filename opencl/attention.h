@@ -6,6 +6,7 @@
 #ifndef SDCL_ATTENTION_H
 #define SDCL_ATTENTION_H
 
+#include "clrt_internal.h"
 #include "ops.h"
 
 /* - gemm: per head, scores by the panel GEMM and a row softmax (CPUs, heads
@@ -34,6 +35,11 @@ typedef struct {
 extern const sdcl_attn_tiled_config sdcl_attn_tiled_configs[];
 extern const int sdcl_n_attn_tiled_configs;
 
+/* The head widths of the families (SD 1.x UNet 40-160, CLIP and SD 2.x /
+ * SDXL 64, the VAE's single 512-channel head), whose configuration `sdcl
+ * tune` chooses (sdcl_tile_choice). */
+extern const int sdcl_attn_tuned_widths[SDCL_ATTN_TUNED_WIDTHS];
+
 /* Local bytes of configuration c for dh channels, and the accumulators of
  * the output per work-item. */
 size_t sdcl_attn_tiled_local_bytes (const sdcl_attn_tiled_config *c, int dh);
@@ -46,7 +52,8 @@ bool sdcl_attention_env_valid (char *why, size_t why_size);
 
 /* The one place the attention kernel is chosen: CPU kernels
  * (sdcl_cl_cpu_kernels) take gemm or blocked as before; the portable ones
- * take tiled with the first configuration that fits the limits
+ * take tiled with the tuned configuration (sdcl_cl_tile_choice) or else
+ * the first that fits the limits
  * (sdcl_tiled_limits: work-group size, local memory, forced ones included)
  * and at most 64 output accumulators per work-item, else streaming.
  * SDCL_ATTENTION_KERNEL=streaming forces the plain kernel.  *config is the

@@ -299,6 +299,7 @@ sdcl_cl_new (const char *device_spec, const char *cache_dir, sdcl_error *err)
   cl->pool = g_array_new (FALSE, FALSE, sizeof (pooled_buffer));
   cl->idle_limit = UINT64_MAX;
   cl->launch_budget = SDCL_CL_LAUNCH_BUDGET;
+  sdcl_tile_choice_clear (&cl->tiles);
   if (g_getenv ("SDCL_PROFILE"))
     cl->profile = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   if (!create_context (cl, err))

@@ -901,8 +901,18 @@ bench_attention (int N, int M, int heads, int dh)
 }
 
 static void
-bench (void)
+bench (bool attention_only)
 {
+  if (attention_only)
+    {
+      bench_attention (4096, 4096, 8, 40);
+      bench_attention (1024, 1024, 8, 80);
+      bench_attention (256, 256, 8, 160);
+      bench_attention (4096, 77, 8, 40);
+      bench_attention (1024, 1024, 1, 512);
+      device_ok ("bench");
+      return;
+    }
   bench_linear (4096, 320, 320, SDCL_WT_F32);
   bench_linear (4096, 320, 320, SDCL_WT_F16);
   bench_linear (4096, 320, 2560, SDCL_WT_F32);
@@ -972,7 +982,7 @@ main (int argc, char **argv)
       test_sticky_errors ();
     }
   if (do_bench)
-    bench ();
+    bench (attention_only);
 
   g_rand_free (rng);
   sdcl_cl_free (cl);
