@@ -272,13 +272,23 @@ tune_xgemm (sdcl_cl *cl, double fraction, sdcl_gemm_config *c)
 
 /* ---- tile configurations of the portable kernels ----------------------- */
 
+/* The problems the tile configurations are timed on: every shape and
+ * 1024 tokens of attention, or (quick, for tests) the smallest shape and
+ * 128 tokens. */
+typedef struct {
+  const host_data *h;
+  size_t first_shape;
+  int tokens;
+} tile_problems;
+
 /* Seconds of one pass over the shapes with F16 (half) or F32 weights and
  * the context's current tile choice; infinite when a shape failed. */
 static double
-gemm_seconds (sdcl_cl *cl, const host_data *h, int half)
+gemm_seconds (sdcl_cl *cl, const tile_problems *p, int half)
 {
+  const host_data *h = p->h;
   double s = 0;
-  for (size_t i = 0; i < G_N_ELEMENTS (shapes); i++)
+  for (size_t i = p->first_shape; i < G_N_ELEMENTS (shapes); i++)
     {
       const double g = gflops_of (cl, (int) i, half ? SDCL_WT_F16 : SDCL_WT_F32, h->x[i], h->w[i]);
       s += g > 0 ? flop ((int) i) / g / 1e9 : INFINITY;
@@ -286,12 +296,12 @@ gemm_seconds (sdcl_cl *cl, const host_data *h, int half)
   return s;
 }
 
-/* Seconds of the best of RUNS attention runs after a warm-up: 1024 queries
+/* Seconds of the best of RUNS attention runs after a warm-up: n queries
  * and keys, 8 heads (1 for the 512-channel head); infinite on failure. */
 static double
-attention_seconds (sdcl_cl *cl, int dh)
+attention_seconds (sdcl_cl *cl, int dh, int n)
 {
-  const int heads = dh >= 512 ? 1 : 8, n = 1024;
+  const int heads = dh >= 512 ? 1 : 8;
   const int64_t values = (int64_t) n * heads * dh;
   float *data = g_new (float, values);
   for (int64_t i = 0; i < values; i++)
@@ -305,7 +315,7 @@ attention_seconds (sdcl_cl *cl, int dh)
   for (int r = -1; r < RUNS && sdcl_cl_finish (cl); r++)
     {
       const gint64 t0 = g_get_monotonic_time ();
-      op_attention (cl, &q, &q, &q, heads, 0.125f, false, &o);
+      op_attention (cl, &q, &q, &q, heads, 0.125f, false, &o);   /* k = v = q: only time */
       if (!sdcl_cl_finish (cl))
         break;
       if (r >= 0)
@@ -320,11 +330,11 @@ attention_seconds (sdcl_cl *cl, int dh)
  * and leaves *slot at the fastest (-1 when none ran).  `arg` is the
  * weight type for gemm_tiled (1: F16), the head width for attention_tiled. */
 typedef bool (*fits_fn) (sdcl_cl *cl, int index, int arg);
-typedef double (*seconds_fn) (sdcl_cl *cl, const host_data *h, int arg);
+typedef double (*seconds_fn) (sdcl_cl *cl, const tile_problems *p, int arg);
 
 static void
 choose_tile (sdcl_cl *cl, const char *what, int *slot, int count, fits_fn fits,
-             seconds_fn seconds, int arg, const host_data *h)
+             seconds_fn seconds, int arg, const tile_problems *p)
 {
   double best = INFINITY;
   int best_index = -1;
@@ -334,7 +344,7 @@ choose_tile (sdcl_cl *cl, const char *what, int *slot, int count, fits_fn fits,
       if (!fits (cl, i, arg))
         continue;
       *slot = i;
-      const double s = seconds (cl, h, arg);
+      const double s = seconds (cl, p, arg);
       fprintf (stderr, " %d: %.4f s", i, s);
       if (s < best)
         best = s, best_index = i;
@@ -376,38 +386,52 @@ attention_fits (sdcl_cl *cl, int index, int dh)
 }
 
 static double
-attention_candidate_seconds (sdcl_cl *cl, const host_data *h, int dh)
+attention_candidate_seconds (sdcl_cl *cl, const tile_problems *p, int dh)
 {
-  (void) h;
-  return attention_seconds (cl, dh);
+  return attention_seconds (cl, dh, p->tokens);
 }
 
-/* The portable kernels' tile configurations (devices that run them:
- * GPUs, or SDCL_KERNELS=portable), each timed with the own backend. */
+/* The portable kernels' tile configurations, each timed with the own
+ * backend; the context's choice is left at the fastest. */
 static void
-tune_tiles (sdcl_cl *cl, const host_data *h, sdcl_gemm_config *c)
+time_tiles (sdcl_cl *cl, const tile_problems *p)
 {
   sdcl_tile_choice *t = sdcl_cl_tile_choice (cl);
-  sdcl_tile_choice_clear (t);
-  if (sdcl_cl_cpu_kernels (cl))
-    {
-      fprintf (stderr, "CPU kernels on this device: no tile configurations to time\n");
-      c->tiles = *t;
-      return;
-    }
   sdcl_cl_set_gemm_backend (cl, SDCL_GEMM_OWN);
   if (sdcl_gemm_kernel_choice (cl) == SDCL_GEMM_KERNEL_TILED)
     for (int half = 1; half >= 0; half--)
       choose_tile (cl, half ? "gemm_tiled, F16 weights" : "gemm_tiled, F32 weights",
-                   &t->gemm[half], sdcl_n_tiled_configs, gemm_fits, gemm_seconds, half, h);
+                   &t->gemm[half], sdcl_n_tiled_configs, gemm_fits, gemm_seconds, half, p);
   for (int w = 0; w < SDCL_ATTN_TUNED_WIDTHS; w++)
     {
       char what[64];
       g_snprintf (what, sizeof what, "attention_tiled, head width %d", sdcl_attn_tuned_widths[w]);
       choose_tile (cl, what, &t->attention[w], sdcl_n_attn_tiled_configs, attention_fits,
-                   attention_candidate_seconds, sdcl_attn_tuned_widths[w], h);
+                   attention_candidate_seconds, sdcl_attn_tuned_widths[w], p);
     }
-  c->tiles = *t;
+}
+
+/* Devices that run the portable kernels (GPUs, or SDCL_KERNELS=portable). */
+static void
+tune_tiles (sdcl_cl *cl, const host_data *h, sdcl_gemm_config *c)
+{
+  sdcl_tile_choice_clear (sdcl_cl_tile_choice (cl));
+  if (sdcl_cl_cpu_kernels (cl))
+    fprintf (stderr, "CPU kernels on this device: no tile configurations to time\n");
+  else
+    time_tiles (cl, &(tile_problems) { .h = h, .first_shape = 0, .tokens = 1024 });
+  c->tiles = *sdcl_cl_tile_choice (cl);
+}
+
+void
+sdcl_tune_tiles_quick (sdcl_cl *cl)
+{
+  host_data h;
+  host_data_init (&h);
+  sdcl_tile_choice_clear (sdcl_cl_tile_choice (cl));
+  time_tiles (cl, &(tile_problems) { .h = &h, .first_shape = G_N_ELEMENTS (shapes) - 1,
+                                     .tokens = 128 });
+  host_data_clear (&h);
 }
 
 /* ---- the whole run ----------------------------------------------------- */

@@ -373,6 +373,51 @@ test_corrupt (const char *dir, sdcl_cl *probe)
   g_free (path);
 }
 
+/* The tile timing of `sdcl tune` on the portable kernels under forced
+ * limits of 64 work-items and 8 KiB: only gemm_tiled's last configuration
+ * fits (4), attention_tiled's configurations 5 and 6 for heads up to 80
+ * channels, only 6 for 128 and 160 (5 needs 10.5 KiB, resp. 80
+ * accumulators), none for 512 (-1: the plain kernel runs).  Which of two
+ * candidates is faster is the machine's to say, so there either counts;
+ * the picks must then take the choice. */
+static void
+test_tune_tiles (void)
+{
+  g_setenv ("SDCL_KERNELS", "portable", TRUE);
+  g_setenv ("SDCL_FORCE_WG_SIZE", "64", TRUE);
+  g_setenv ("SDCL_FORCE_LOCAL_MEM", "8192", TRUE);
+  sdcl_error err = { 0 };
+  sdcl_cl *cl = sdcl_cl_new (g_getenv ("SDCL_DEVICE"), "", &err);
+  CHECK (cl != NULL, "context: %s", err.message);
+  if (cl)
+    {
+      sdcl_tune_tiles_quick (cl);
+      device_ok (cl, "tile timing");
+      const sdcl_tile_choice *t = sdcl_cl_tile_choice (cl);
+      CHECK (t->gemm[0] == 4 && t->gemm[1] == 4, "gemm_tiled choices %d, %d, want 4", t->gemm[0],
+             t->gemm[1]);
+      static const int want_lo[] = { 5, 5, 5, 6, 6, -1 }, want_hi[] = { 6, 6, 6, 6, 6, -1 };
+      for (int w = 0; w < SDCL_ATTN_TUNED_WIDTHS; w++)
+        {
+          const int got = t->attention[w], dh = sdcl_attn_tuned_widths[w];
+          CHECK (got == want_lo[w] || got == want_hi[w], "attention_tiled %d channels: %d", dh,
+                 got);
+          int config = -1;
+          cl_kernel k;
+          const sdcl_attn_path path = sdcl_attention_choice (cl, dh, false, &config, &k);
+          CHECK (got < 0 ? path == SDCL_ATTN_STREAMING : config == got,
+                 "%d channels: the pick (%s %d) is not the timed choice %d", dh,
+                 sdcl_attn_path_name (path), config, got);
+        }
+      cl_kernel k;
+      CHECK (sdcl_tiled_pick (cl, true, &k) == 4, "gemm_tiled F16 pick");
+      sdcl_cl_free (cl);
+    }
+  g_unsetenv ("SDCL_KERNELS");
+  g_unsetenv ("SDCL_FORCE_WG_SIZE");
+  g_unsetenv ("SDCL_FORCE_LOCAL_MEM");
+}
+
 /* A real tune with a small fraction; the file it writes must load. */
 static void
 test_tune (const char *dir, sdcl_cl *probe)
@@ -436,6 +481,7 @@ main (int argc, char **argv)
       test_round_trip (dir, probe);
       test_applied (dir);
       test_corrupt (dir, probe);
+      test_tune_tiles ();
     }
   char *path = path_for (dir, probe);
   g_unlink (path);
