@@ -3,6 +3,7 @@
  *   sdcl-bench --model M [--width 512] [--height 512] [--steps 1] [--device D]
  *              [--precision f16|f32] [--encode] [--no-startup] [--txt2img]
  *              [--residency lean|stream|resident] [--json] [--lora FILE[:W]]...
+ *   sdcl-bench --kernels [--device D]
  *
  * Measures, in one process: model load, the CLIP text encoder, one UNet
  * evaluation at batch 1 and one CFG step (the pipeline's batch-2
@@ -40,6 +41,7 @@
 #include "cli_options.h"
 #include "flops.h"
 #include "lora_apply.h"
+#include "kernel_report.h"
 #include "ops.h"
 #include "pipeline_internal.h"
 
@@ -284,6 +286,26 @@ spawn_startup (const char *self, const char *model, const char *device, const ch
   return ok;
 }
 
+/* --kernels: the device layer's report (kernel_report.c); 1 when the
+ * device cannot be opened or a kernel fails to build. */
+static int
+print_kernels (const char *device)
+{
+  sdcl_error err = { 0 };
+  sdcl_cl *cl = sdcl_cl_new (device, NULL, &err);
+  if (!cl)
+    {
+      fprintf (stderr, "sdcl-bench: %s\n", err.message);
+      return 1;
+    }
+  char *text = sdcl_cl_kernel_report (cl);
+  fputs (text, stdout);
+  g_free (text);
+  const bool ok = sdcl_cl_ok (cl);
+  sdcl_cl_free (cl);
+  return ok ? 0 : 1;
+}
+
 /* ---- main --------------------------------------------------------------- */
 
 int
@@ -294,7 +316,7 @@ main (int argc, char **argv)
   char **lora_specs = NULL;
   int width = 512, height = 512, steps = 1;
   gboolean json = FALSE, encode = FALSE, no_startup = FALSE, startup_child = FALSE,
-           no_cfg = FALSE, txt2img = FALSE, txt2img_child = FALSE;
+           no_cfg = FALSE, txt2img = FALSE, txt2img_child = FALSE, kernels = FALSE;
   GOptionEntry entries[] = {
     { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path, "checkpoint (folder or .safetensors)", "M" },
     { "device", 'd', 0, G_OPTION_ARG_STRING, &device, "OpenCL device (as sdcl's --device)", "D" },
@@ -304,6 +326,8 @@ main (int argc, char **argv)
     { "no-startup", 0, 0, G_OPTION_ARG_NONE, &no_startup, "skip the cold/warm start runs", NULL },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "JSON on stdout instead of a table", NULL },
     { "txt2img", 0, 0, G_OPTION_ARG_NONE, &txt2img, "also a whole txt2img run in a fresh process", NULL },
+    { "kernels", 0, 0, G_OPTION_ARG_NONE, &kernels,
+      "only print which kernels run on the device and why (no --model needed)", NULL },
     { "residency", 'r', 0, G_OPTION_ARG_STRING, &residency,
       "lean (default, as the CLI) or resident: the startup and txt2img runs' model", "R" },
     { "startup-child", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE, &startup_child, NULL, NULL },
@@ -328,6 +352,8 @@ main (int argc, char **argv)
   cli_parser_add_numbers (&opts, numbers);
   bool parsed = cli_parser_parse (&opts, "sdcl-bench", &argc, &argv);
   cli_parser_clear (&opts);
+  if (parsed && kernels)
+    return print_kernels (device);
   if (parsed && !model_path)
     fprintf (stderr, "sdcl-bench: --model is required\n");
   if (!parsed || !model_path)
@@ -498,7 +524,7 @@ main (int argc, char **argv)
       pool_peak = MAX (pool_peak, phases[i].pool_peak);
     }
   const sdcl_device_info *dev = sdcl_cl_device (cl);
-  char *dev_name = g_strdup (dev->name);
+  char *dev_name = g_strdup (dev->name), *dev_driver = g_strdup (dev->driver);
   /* What the phases' FLOP rates are compared with (after them: it must not
    * count in their memory marks). */
   const double fma_peak = op_fma_peak_gflops (cl);
@@ -558,11 +584,13 @@ main (int argc, char **argv)
 
   if (json)
     {
-      printf ("{\n  \"model\": \"%s\",\n  \"device\": \"%s\",\n  \"width\": %d,\n  \"height\": %d,\n"
+      printf ("{\n  \"model\": \"%s\",\n  \"device\": \"%s\",\n  \"driver\": \"%s\",\n"
+              "  \"width\": %d,\n  \"height\": %d,\n"
               "  \"precision\": \"%s\",\n  \"load_s\": %.3f,\n  \"unet_first_eval_s\": %.3f,\n"
               "  \"unet_gflop\": %.1f,\n  \"unet_gflop_conv\": %.1f,\n  \"unet_gflop_linear\": %.1f,\n"
               "  \"unet_gflop_attention\": %.1f,\n  \"fma_peak_gflops\": %.1f,\n  \"phases\": [\n",
-              model_path, dev_name, width, height, precision, t_load, unet_first, unet_gflop,
+              model_path, dev_name, dev_driver, width, height, precision, t_load, unet_first,
+              unet_gflop,
               unet_fl.conv / 1e9, unet_fl.linear / 1e9, unet_fl.attention / 1e9, fma_peak);
       for (int i = 0; i < n_phases; i++)
         printf ("    {\"name\": \"%s\", \"seconds\": %.3f, \"cpu_seconds\": %.3f, \"gflop\": %.1f, "
@@ -619,6 +647,7 @@ main (int argc, char **argv)
                 st[0].step_begin, st[0].step_end, st[1].step_begin, st[1].step_end);
     }
   g_free (dev_name);
+  g_free (dev_driver);
   if (m)
     sdcl_model_free (m);
   if (ctx)
