@@ -60,6 +60,11 @@ sdcl_preview_new (void)
   p->progress   = gtk_progress_bar_new ();
   p->thumbnails = box_new (FALSE);
   p->toggles    = g_ptr_array_new ();
+  /* A long message (an engine error) must not widen the dialog. */
+  gtk_progress_bar_set_ellipsize (GTK_PROGRESS_BAR (p->progress), PANGO_ELLIPSIZE_END);
+#if GTK_CHECK_VERSION (3, 0, 0)
+  gtk_progress_bar_set_show_text (GTK_PROGRESS_BAR (p->progress), TRUE); /* GTK 2 always does */
+#endif
   p->hint       = gtk_label_new (_("Generate shows the picture here as it forms; "
                                    "OK then adds it"));
   gtk_label_set_line_wrap (GTK_LABEL (p->hint), TRUE);
@@ -123,6 +128,7 @@ sdcl_preview_message (SdclPreview *p,
                       const gchar *text)
 {
   gtk_progress_bar_set_text (GTK_PROGRESS_BAR (p->progress), text);
+  gtk_widget_set_tooltip_text (p->progress, text);
 }
 
 void

@@ -93,8 +93,7 @@ main (int argc, char **argv)
       fprintf (stderr, "usage: %s PLUGIN MODEL\n", argv[0]);
       return 2;
     }
-  gegl_init (NULL, NULL);
-
+  setvbuf (stdout, NULL, _IOLBF, 0);
   session = sdcl_session_new ();
   run (session, argv[2], TRUE, 1, "in-process");
   run (session, argv[2], FALSE, 1, "in-process");
@@ -107,6 +106,5 @@ main (int argc, char **argv)
   check (sdcl_release_memory (), "the model server was used (and is released)", NULL);
 
   printf ("1..%d\n", count);
-  gegl_exit ();
   return failures ? 1 : 0;
 }
