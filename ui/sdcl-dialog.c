@@ -14,6 +14,9 @@
 #include <glib/gi18n-lib.h>
 
 #include "sdcl-dialog.h"
+#include "sdcl-preview.h"
+
+#define RESPONSE_GENERATE 1
 
 /* ---- GTK 2 / GTK 3 ----------------------------------------------------------- */
 
@@ -113,6 +116,7 @@ typedef struct
   const gchar  *blocker;      /* why OK cannot run now, or NULL */
 
   GtkWidget    *dialog;
+  GtkWidget    *body;         /* the settings' grid, then the live preview */
   GtkWidget    *grid;
   gint          row;
 
@@ -141,6 +145,10 @@ typedef struct
   GtkWidget    *device;       /* combo; device_ids holds the choices */
   GPtrArray    *device_ids;
   gboolean      describing;   /* describe_model() is pumping events */
+  SdclPreview  *preview;      /* with a generate function: the live preview */
+  GtkWidget    *generate;     /* the Generate / Stop button */
+  gboolean      generating;
+  gboolean      stop;         /* Stop pressed (or the dialog closed) mid-run */
   /* Width and height show the model's native size until the user changes
    * them; OK then stores 0 ("native"), so the next model's size is used. */
   gboolean      size_follows_model;
@@ -606,8 +614,10 @@ build (Dialog             *d,
 
   d->grid = grid_new ();
   gtk_container_set_border_width (GTK_CONTAINER (d->grid), 12);
-  gtk_box_pack_start (GTK_BOX (gtk_dialog_get_content_area (GTK_DIALOG (d->dialog))), d->grid,
+  d->body = hbox_new ();
+  gtk_box_pack_start (GTK_BOX (gtk_dialog_get_content_area (GTK_DIALOG (d->dialog))), d->body,
                       TRUE, TRUE, 0);
+  gtk_box_pack_start (GTK_BOX (d->body), d->grid, TRUE, TRUE, 0);
 
   if (d->blocker)
     {
@@ -796,13 +806,76 @@ read_back (Dialog       *d,
   g_strlcpy (s->device, current_device (d), sizeof s->device);
 }
 
+/* ---- Generate with the dialog open ------------------------------------------------ */
+
+/* Any response while a run is going (Stop, closing the window) stops it;
+ * the buttons that could start something else are insensitive then. */
+static void
+response_while_generating (GtkDialog *dialog,
+                           gint       response,
+                           Dialog    *d)
+{
+  if (d->generating)
+    d->stop = TRUE;
+}
+
+static gboolean
+show_step (gdouble           fraction,
+           const sdcl_image *picture,
+           gpointer          data)
+{
+  Dialog *d = data;
+
+  sdcl_preview_step (d->preview, fraction, picture);
+  while (gtk_events_pending ())
+    gtk_main_iteration ();
+  return !d->stop;
+}
+
+static void
+generate_in_dialog (Dialog             *d,
+                    SdclSettings       *settings,
+                    SdclDialogGenerate  generate,
+                    gpointer            generate_data,
+                    SdclBatch          *batch)
+{
+  GError       *error = NULL;
+  SdclSettings  s = *settings;
+
+  sdcl_batch_clear (batch);
+  sdcl_preview_start (d->preview);
+  s.preview     = TRUE;
+  d->generating = TRUE;
+  d->stop       = FALSE;
+  gtk_button_set_label (GTK_BUTTON (d->generate), _("_Stop"));
+  gtk_dialog_set_response_sensitive (GTK_DIALOG (d->dialog), GTK_RESPONSE_OK, FALSE);
+  gtk_widget_set_sensitive (d->grid, FALSE);
+
+  if (generate (&s, show_step, d, batch, &error, generate_data))
+    sdcl_preview_show_batch (d->preview, batch);
+  else
+    sdcl_preview_message (d->preview, d->stop || !error ? _("Stopped") : error->message);
+  g_clear_error (&error);
+
+  d->generating = FALSE;
+  gtk_button_set_label (GTK_BUTTON (d->generate), _("_Generate"));
+  gtk_dialog_set_response_sensitive (GTK_DIALOG (d->dialog), GTK_RESPONSE_OK, TRUE);
+  gtk_widget_set_sensitive (d->grid, TRUE);
+  /* The seed the run used, for "untick Random to repeat it". */
+  if (batch->count > 0)
+    settings->last_seed = batch->seeds[0];
+}
+
 gboolean
-sdcl_dialog_run (SdclMode      mode,
-                 const gchar  *help_id,
-                 const gchar  *prefs_file,
-                 const gchar  *blocker,
-                 SdclSession  *session,
-                 SdclSettings *settings)
+sdcl_dialog_run (SdclMode            mode,
+                 const gchar        *help_id,
+                 const gchar        *prefs_file,
+                 const gchar        *blocker,
+                 SdclSession        *session,
+                 SdclSettings       *settings,
+                 SdclDialogGenerate  generate,
+                 gpointer            generate_data,
+                 SdclBatch          *batch)
 {
   Dialog   d = { 0 };
   gboolean ok = FALSE;
@@ -823,17 +896,30 @@ sdcl_dialog_run (SdclMode      mode,
   gimp_window_set_transient (GTK_WINDOW (d.dialog));
 
   build (&d, settings);
+  if (generate)
+    {
+      /* The live preview right of the settings; Generate keeps the dialog
+       * open, OK adds what it made (or, with nothing made, runs as ever). */
+      d.preview  = sdcl_preview_new ();
+      d.generate = gtk_dialog_add_button (GTK_DIALOG (d.dialog), _("_Generate"),
+                                          RESPONSE_GENERATE);
+      gtk_container_set_border_width (GTK_CONTAINER (sdcl_preview_widget (d.preview)), 12);
+      gtk_box_pack_start (GTK_BOX (d.body), sdcl_preview_widget (d.preview), FALSE, FALSE, 0);
+      gtk_widget_set_sensitive (d.generate, blocker == NULL);
+      g_signal_connect (d.dialog, "response", G_CALLBACK (response_while_generating), &d);
+    }
   gtk_dialog_set_response_sensitive (GTK_DIALOG (d.dialog), GTK_RESPONSE_OK, blocker == NULL);
   gtk_widget_show_all (d.dialog);
   describe_model (&d);
 
   while (!ok)
     {
-      if (gimp_dialog_run (GIMP_DIALOG (d.dialog)) != GTK_RESPONSE_OK)
-        break;
+      gint    response = gimp_dialog_run (GIMP_DIALOG (d.dialog));
       gchar  *path;
       GError *error = NULL;
 
+      if (response != GTK_RESPONSE_OK && response != RESPONSE_GENERATE)
+        break;
       read_back (&d, settings);
       path = sdcl_model_path_resolve (settings->model, mode, &error);
       if (!path || !sdcl_settings_validate (settings, mode, &error))
@@ -846,8 +932,18 @@ sdcl_dialog_run (SdclMode      mode,
           continue;
         }
       g_free (path);
+      if (response == RESPONSE_GENERATE)
+        {
+          generate_in_dialog (&d, settings, generate, generate_data, batch);
+          continue;
+        }
       ok = TRUE;
     }
+  if (ok && d.preview)
+    sdcl_preview_keep_chosen (d.preview, batch);
+  else
+    sdcl_batch_clear (batch);
+  sdcl_preview_free (d.preview);
 
   gtk_widget_destroy (d.dialog);
   g_ptr_array_unref (d.model_paths);

@@ -14,12 +14,13 @@ typedef struct
 
 /* One image's 0..1 as the batch's share of it. */
 static gboolean
-batch_progress (gdouble  fraction,
-                gpointer user_data)
+batch_progress (gdouble           fraction,
+                const sdcl_image *preview,
+                gpointer          user_data)
 {
   BatchProgress *b = user_data;
 
-  return !b->func || b->func ((b->index + fraction) / b->count, b->data);
+  return !b->func || b->func ((b->index + fraction) / b->count, preview, b->data);
 }
 
 /* seed + i within the PDB's non-negative ints (wrapping past G_MAXINT). */

@@ -560,7 +560,7 @@ relay_step (int               step,
 {
   StepRelay *relay = user_data;
 
-  if (relay->func && !relay->func (step, n_steps, relay->data))
+  if (relay->func && !relay->func (step, n_steps, preview, relay->data))
     *relay->cancel = 1;
   return !*relay->cancel;
 }
@@ -692,6 +692,7 @@ sdcl_run_engine (SdclSession        *session,
   p.mask_blur    = (float) settings->mask_blur;
   p.only_masked  = settings->only_masked;
   p.tiling       = settings->tiling;
+  p.preview      = settings->preview;
   p.mask_padding = settings->padding;
 
   switch (mode)
@@ -734,15 +735,16 @@ typedef struct
 /* Steps (from the engine here, or from the model server) to the glue's
  * progress function, which updates GIMP's progress bar. */
 static gboolean
-relay_progress (gint     step,
-                gint     n_steps,
-                gpointer user_data)
+relay_progress (gint              step,
+                gint              n_steps,
+                const sdcl_image *preview,
+                gpointer          user_data)
 {
   ProgressRelay *relay = user_data;
   gboolean       go_on = TRUE;
 
   if (relay->func)
-    go_on = relay->func ((gdouble) step / MAX (n_steps, 1), relay->data);
+    go_on = relay->func ((gdouble) step / MAX (n_steps, 1), preview, relay->data);
   sdcl_test_cancel_hook (relay->prompt, step);
   return go_on;
 }

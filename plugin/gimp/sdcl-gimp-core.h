@@ -71,6 +71,7 @@ typedef struct
   gchar    prediction[8];          /* "auto" (as the model says), "eps" or "v" */
   gint     grow[4];                /* outpaint: pixels added left, top, right, bottom */
   gint     batch_count;            /* images per run, from consecutive seeds */
+  gboolean preview;                /* progress shows each step's picture (dialog) */
   gchar    device[256];            /* "" automatic, an index, or part of a name */
 } SdclSettings;
 
@@ -184,9 +185,12 @@ gchar *sdcl_model_info_describe (const sdcl_model_info *info);
 
 /* ---- one generation ------------------------------------------------------ */
 
-/* Returns FALSE to cancel.  `fraction` runs from 0 to 1 over the steps. */
-typedef gboolean (*SdclProgressFunc) (gdouble  fraction,
-                                      gpointer user_data);
+/* Returns FALSE to cancel.  `fraction` runs from 0 to 1 over the steps;
+ * `preview` is the step's picture when SdclSettings.preview asks for it
+ * (valid during the call only), else NULL. */
+typedef gboolean (*SdclProgressFunc) (gdouble           fraction,
+                                      const sdcl_image *preview,
+                                      gpointer          user_data);
 
 typedef struct
 {

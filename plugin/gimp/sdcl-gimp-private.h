@@ -10,10 +10,12 @@
 
 G_BEGIN_DECLS
 
-/* Called after every denoising step; FALSE cancels. */
-typedef gboolean (*SdclStepFunc) (gint     step,
-                                  gint     n_steps,
-                                  gpointer user_data);
+/* Called after every denoising step; FALSE cancels.  `preview` is the
+ * engine's cheap rendering of the step (SdclSettings.preview), else NULL. */
+typedef gboolean (*SdclStepFunc) (gint              step,
+                                  gint              n_steps,
+                                  const sdcl_image *preview,
+                                  gpointer          user_data);
 
 /* Runs the engine on already-read inputs with a model the session loads
  * (or already has).  `model_path` is resolved (no "" default), `seed` the

@@ -112,7 +112,7 @@ typedef enum
   MSG_GENERATE,   /* (usia{sv}(iiiay)(iiiay)) mode, model, seed, settings, init, mask */
   MSG_RELEASE,    /* () */
   MSG_LOADED,     /* (si) description, native size */
-  MSG_PROGRESS,   /* (ii) step, steps */
+  MSG_PROGRESS,   /* (ii(iiiay)) step, steps, preview (empty: none) */
   MSG_RESULT,     /* (iiiay) the image */
   MSG_ERROR,      /* (is) SdclGimpError code, message */
   MSG_RELEASED,   /* (b) a model was loaded */
@@ -125,7 +125,7 @@ static const gchar *const msg_types[MSG_LAST] =
   [MSG_GENERATE] = "(usia{sv}(iiiay)(iiiay))",
   [MSG_RELEASE]  = "()",
   [MSG_LOADED]   = "(si)",
-  [MSG_PROGRESS] = "(ii)",
+  [MSG_PROGRESS] = "(ii(iiiay))",
   [MSG_RESULT]   = "(iiiay)",
   [MSG_ERROR]    = "(is)",
   [MSG_RELEASED] = "(b)",
@@ -295,6 +295,7 @@ settings_to_variant (const SdclSettings *s)
   g_variant_builder_add (&b, "{sv}", "padding", g_variant_new_int32 (s->padding));
   g_variant_builder_add (&b, "{sv}", "tiling", g_variant_new_boolean (s->tiling));
   g_variant_builder_add (&b, "{sv}", "schedule", g_variant_new_string (s->schedule));
+  g_variant_builder_add (&b, "{sv}", "preview", g_variant_new_boolean (s->preview));
   g_variant_builder_add (&b, "{sv}", "prediction", g_variant_new_string (s->prediction));
   return g_variant_builder_end (&b);
 }
@@ -325,6 +326,7 @@ settings_from_variant (GVariant     *dict,
   g_variant_lookup (dict, "only-masked", "b", &s->only_masked);
   g_variant_lookup (dict, "padding", "i", &s->padding);
   g_variant_lookup (dict, "tiling", "b", &s->tiling);
+  g_variant_lookup (dict, "preview", "b", &s->preview);
   if (g_variant_lookup (dict, "schedule", "&s", &str))
     g_strlcpy (s->schedule, str, sizeof s->schedule);
   if (g_variant_lookup (dict, "prediction", "&s", &str))
@@ -565,11 +567,19 @@ sdcl_remote_generate (const gchar        *program,
               answered = TRUE;
               if (type == MSG_PROGRESS)
                 {
-                  gint k, n;
+                  gint        k, n;
+                  GVariant   *picture;
+                  sdcl_image  preview = { 0 };
+                  gboolean    go_on;
 
-                  g_variant_get (reply, "(ii)", &k, &n);
+                  g_variant_get (reply, "(ii@(iiiay))", &k, &n, &picture);
                   g_variant_unref (reply);
-                  if (step && !step (k, n, step_data))
+                  if (!image_from_variant (picture, &preview) || preview.channels != 3)
+                    sdcl_image_free (&preview);
+                  g_variant_unref (picture);
+                  go_on = !step || step (k, n, preview.data ? &preview : NULL, step_data);
+                  sdcl_image_free (&preview);
+                  if (!go_on)
                     {
                       /* Closing the connection is the server's cancel. */
                       g_set_error (error, SDCL_GIMP_ERROR, SDCL_GIMP_ERROR_CANCELLED,
@@ -679,15 +689,17 @@ watch_client (gpointer data)
 }
 
 static gboolean
-server_step (gint     step,
-             gint     n_steps,
-             gpointer data)
+server_step (gint              step,
+             gint              n_steps,
+             const sdcl_image *preview,
+             gpointer          data)
 {
   Run *run = data;
 
   g_atomic_int_set (&run->step, step);
   run->n_steps = n_steps;
-  if (!send_msg (run->client, MSG_PROGRESS, g_variant_new ("(ii)", step, n_steps)))
+  if (!send_msg (run->client, MSG_PROGRESS,
+                 g_variant_new ("(ii@(iiiay))", step, n_steps, image_to_variant (preview))))
     run->cancel = 1;
   return !run->cancel;
 }

@@ -256,8 +256,9 @@ settings_from_params (SdclMode         mode,
 }
 
 static gboolean
-progress_update (gdouble  fraction,
-                 gpointer data)
+progress_update (gdouble           fraction,
+                 const sdcl_image *preview,
+                 gpointer          data)
 {
   /* GIMP's Cancel kills this process (gimp_plug_in_close): the model
    * server sees the connection close and stops the engine within a step.
@@ -442,6 +443,37 @@ load_last_values (const gchar  *proc,
   return gimp_get_data (proc, s);
 }
 
+/* The dialog's Generate: the same steps as after OK, with the dialog's
+ * progress (the step pictures); `used` keeps the settings the images were
+ * made with, which OK adds even if the dialog changed since. */
+typedef struct
+{
+  SdclMode      mode;
+  gint32        image, drawable;
+  SdclSession  *session;
+  SdclJob      *job;
+  gint         *x, *y;
+  SdclSettings  used;
+} DialogRun;
+
+static gboolean
+generate_for_dialog (const SdclSettings *s,
+                     SdclProgressFunc    progress,
+                     gpointer            progress_data,
+                     SdclBatch          *batch,
+                     GError            **error,
+                     gpointer            user_data)
+{
+  DialogRun *r = user_data;
+
+  g_clear_object (&r->job->source);
+  g_clear_object (&r->job->mask);
+  r->used = *s;
+  return prepare_job (r->mode, r->image, r->drawable, s, r->job, r->x, r->y, error) &&
+         sdcl_session_prepare (r->session, s, r->mode, error) &&
+         sdcl_generate_batch (r->session, s, r->job, progress, progress_data, batch, error);
+}
+
 static void
 run (const gchar      *name,
      gint              n_params,
@@ -465,6 +497,8 @@ run (const gchar      *name,
   gint              x = 0, y = 0;
   GError           *error = NULL;
   gchar            *prefs_file = NULL;
+  DialogRun         dialog_run;
+  const SdclSettings *made = &s; /* the settings the images were made with */
   gchar            *localedir;
 
   localedir = sdcl_plugin_localedir (gimp_get_progname ());
@@ -502,6 +536,7 @@ run (const gchar      *name,
   sdcl_settings_init (&s, mode);
   prefs_file = g_build_filename (gimp_directory (), "sdcl.ini", NULL);
   session = sdcl_session_new_resident (gimp_get_progname ());
+  dialog_run = (DialogRun) { mode, image, drawable, session, &job, &x, &y, s };
 
   switch (run_mode)
     {
@@ -515,7 +550,8 @@ run (const gchar      *name,
 
         load_last_values (name, &s);
         gimp_ui_init (PLUG_IN_BINARY, FALSE);
-        if (!sdcl_dialog_run (mode, name, prefs_file, blocker, session, &s))
+        if (!sdcl_dialog_run (mode, name, prefs_file, blocker, session, &s, generate_for_dialog,
+                              &dialog_run, &batch))
           {
             values[0].data.d_status = GIMP_PDB_CANCEL;
             goto done;
@@ -542,6 +578,14 @@ run (const gchar      *name,
       break;
     }
 
+  if (batch.count > 0)
+    {
+      /* Made in the dialog: only adding is left. */
+      made = &dialog_run.used;
+      goto add;
+    }
+  g_clear_object (&job.source); /* a dialog run that made nothing */
+  g_clear_object (&job.mask);
   if (!prepare_job (mode, image, drawable, &s, &job, &x, &y, &error))
     {
       values[0].data.d_status = GIMP_PDB_EXECUTION_ERROR;
@@ -563,6 +607,7 @@ run (const gchar      *name,
     }
   gimp_progress_update (1.0);
 
+add:
   /* The batch as one undo step: the canvas grows (Outpaint) with the first
    * layer only, the others go where it went. */
   layer_ids = g_new0 (gint32, batch.count);
@@ -570,11 +615,11 @@ run (const gchar      *name,
   for (gint i = 0; i < batch.count; i++)
     {
       static const gint no_growth[4] = { 0, 0, 0, 0 };
-      gchar *layer_name = sdcl_layer_name (s.prompt, batch.seeds[i]);
+      gchar *layer_name = sdcl_layer_name (made->prompt, batch.seeds[i]);
 
       layer_ids[i] = add_result_layer (mode, image, drawable, &batch.images[i], layer_name,
-                                       i ? x + s.grow[0] : x, i ? y + s.grow[1] : y, &job,
-                                       i ? no_growth : s.grow);
+                                       i ? x + made->grow[0] : x, i ? y + made->grow[1] : y,
+                                       &job, i ? no_growth : made->grow);
       g_free (layer_name);
     }
   gimp_image_undo_group_end (image);

@@ -185,8 +185,9 @@ settings_to_config (SdclMode             mode,
 /* ---- running ----------------------------------------------------------------- */
 
 static gboolean
-progress_update (gdouble  fraction,
-                 gpointer data)
+progress_update (gdouble           fraction,
+                 const sdcl_image *preview,
+                 gpointer          data)
 {
   /* GIMP's Cancel kills this process (gimp_plug_in_close): the model
    * server sees the connection close and stops the engine within a step.
@@ -361,6 +362,38 @@ add_result_layer (SdclMode          mode,
   return layer;
 }
 
+/* The dialog's Generate: the same steps as after OK, with the dialog's
+ * progress (the step pictures); `used` keeps the settings the images were
+ * made with, which OK adds even if the dialog changed since. */
+typedef struct
+{
+  SdclMode      mode;
+  GimpImage    *image;
+  GimpDrawable *drawable;
+  SdclSession  *session;
+  SdclJob      *job;
+  gint         *x, *y;
+  SdclSettings  used;
+} DialogRun;
+
+static gboolean
+generate_for_dialog (const SdclSettings *s,
+                     SdclProgressFunc    progress,
+                     gpointer            progress_data,
+                     SdclBatch          *batch,
+                     GError            **error,
+                     gpointer            user_data)
+{
+  DialogRun *r = user_data;
+
+  g_clear_object (&r->job->source);
+  g_clear_object (&r->job->mask);
+  r->used = *s;
+  return prepare_job (r->mode, r->image, r->drawable, s, r->job, r->x, r->y, error) &&
+         sdcl_session_prepare (r->session, s, r->mode, error) &&
+         sdcl_generate_batch (r->session, s, r->job, progress, progress_data, batch, error);
+}
+
 static GimpValueArray *
 sdcl_run (GimpProcedure        *procedure,
           GimpRunMode           run_mode,
@@ -382,6 +415,8 @@ sdcl_run (GimpProcedure        *procedure,
   GimpLayer       **layers = NULL; /* NULL-terminated, as the PDB returns them */
   GimpValueArray   *values;
   gchar            *prefs_file = g_build_filename (gimp_directory (), "sdcl.ini", NULL);
+  DialogRun         dialog_run = { mode, image, drawable, session, &job, &x, &y };
+  const SdclSettings *made = &s; /* the settings the images were made with */
 
   gegl_init (NULL, NULL);
   settings_from_config (mode, config, &s);
@@ -395,7 +430,8 @@ sdcl_run (GimpProcedure        *procedure,
                              : NULL;
 
       gimp_ui_init (PLUG_IN_BINARY);
-      if (!sdcl_dialog_run (mode, name, prefs_file, blocker, session, &s))
+      if (!sdcl_dialog_run (mode, name, prefs_file, blocker, session, &s, generate_for_dialog,
+                            &dialog_run, &batch))
         {
           status = GIMP_PDB_CANCEL;
           goto done;
@@ -403,6 +439,14 @@ sdcl_run (GimpProcedure        *procedure,
       settings_to_config (mode, &s, config);
     }
 
+  if (batch.count > 0)
+    {
+      /* Made in the dialog: only adding is left. */
+      made = &dialog_run.used;
+      goto add;
+    }
+  g_clear_object (&job.source); /* a dialog run that made nothing */
+  g_clear_object (&job.mask);
   if (!prepare_job (mode, image, drawable, &s, &job, &x, &y, &error))
     {
       status = GIMP_PDB_EXECUTION_ERROR;
@@ -424,6 +468,7 @@ sdcl_run (GimpProcedure        *procedure,
     }
   gimp_progress_update (1.0);
 
+add:
   /* The batch as one undo step: the canvas grows (Outpaint) with the first
    * layer only, the others go where it went. */
   layers = g_new0 (GimpLayer *, batch.count + 1);
@@ -431,11 +476,11 @@ sdcl_run (GimpProcedure        *procedure,
   for (gint i = 0; i < batch.count; i++)
     {
       static const gint no_growth[4] = { 0, 0, 0, 0 };
-      gchar *layer_name = sdcl_layer_name (s.prompt, batch.seeds[i]);
+      gchar *layer_name = sdcl_layer_name (made->prompt, batch.seeds[i]);
 
       layers[i] = add_result_layer (mode, image, drawable, &batch.images[i], layer_name,
-                                    i ? x + s.grow[0] : x, i ? y + s.grow[1] : y, &job,
-                                    i ? no_growth : s.grow);
+                                    i ? x + made->grow[0] : x, i ? y + made->grow[1] : y, &job,
+                                    i ? no_growth : made->grow);
       g_free (layer_name);
     }
   gimp_image_undo_group_end (image);

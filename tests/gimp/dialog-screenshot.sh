@@ -53,7 +53,7 @@ if [ "$api" = 2 ]; then
 else
   load="(gimp-file-load RUN-NONINTERACTIVE \"$image\")"
   layer="(vector-ref (car (gimp-image-get-layers image)) 0)"
-  call="(plug-in-sdcl-$mode #:run-mode RUN-INTERACTIVE #:image image #:drawables (vector layer))"
+  call="(plug-in-sdcl-$mode #:run-mode RUN-INTERACTIVE #:image image #:drawables (vector layer) #:prompt \"a lighthouse on a cliff at sunset\")"
 fi
 select=""
 [ "$mode" = inpaint ] && select="(gimp-image-select-rectangle image CHANNEL-OP-REPLACE 12 16 24 24)"
@@ -104,7 +104,12 @@ xvfb-run -a -s "-screen 0 1100x900x24" bash -c '
                    if (g[1] * g[2] > best && g[2] > 200) { best = g[1] * g[2]; id = $1 } }
                  END { if (id) print id }'"'"')
     if [ -n "$win" ]; then
-      sleep 3   # let it finish describing the model
+      # Xvfb starts with the pointer in the middle of the screen, over the
+      # dialog, where it pops up a tooltip: move it to a corner (with GTK
+      # through PyGObject, when there is one).
+      python3 -c "import gi; gi.require_version(\"Gdk\", \"3.0\"); from gi.repository import Gdk
+d = Gdk.Display.get_default(); d.get_default_seat().get_pointer().warp(d.get_default_screen(), 0, 0); d.flush()" 2>/dev/null || true
+      sleep 3   # let it finish describing the model (and the tooltip go)
       import -window "$win" "$out"
       break
     fi
