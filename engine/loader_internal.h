@@ -1,4 +1,4 @@
-/* Helpers shared by the model-loading files (configs.c, ldm_map.c,
+/* Helpers shared by the model-loading files (configs*.c, ldm_map.c,
  * model_files.c, model_tensors.c) and their tests.  Internal.
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later
@@ -52,12 +52,15 @@ bool sdcl_canonical_name (sdcl_component comp, const char *name, char *out, size
  * store as [C, C, 1, 1] and the canonical form holds as [C, C]. */
 bool sdcl_vae_attention_matrix (const char *canonical);
 
-/* ---- configs (configs.c) ---- */
+/* ---- configs (configs.c, configs_json.c, configs_ldm.c) ---- */
 
 /* diffusers' class defaults for keys a config.json leaves out. */
 void sdcl_unet_config_class_defaults (sdcl_unet_config *c);
 void sdcl_vae_config_class_defaults (sdcl_vae_config *c);
 void sdcl_clip_config_class_defaults (sdcl_clip_config *c);
+/* Defaults every diffusers scheduler class shares; `class_name` (may be
+ * NULL) sets set_alpha_to_one as DDIM and LCM do. */
+void sdcl_sched_config_class_defaults (const char *class_name, sdcl_sched_config *c);
 
 /* Parse one component's config.json object over the class defaults.
  * `file` names the file in messages; bad types or values give
@@ -94,7 +97,7 @@ sdcl_status sdcl_ldm_yaml_read (const char *model_path, sdcl_ldm_yaml *out, sdcl
 sdcl_status sdcl_ldm_yaml_parse (const char *text, size_t len, const char *label, sdcl_ldm_yaml *out,
                                  sdcl_error *err);
 
-/* ---- family detection (configs.c; the decision is families/family.c) ---- */
+/* ---- family detection (configs_ldm.c; the decision is families/family.c) ---- */
 
 void sdcl_family_facts_from_ldm (const sdcl_st_file *f, sdcl_family_facts *facts);
 

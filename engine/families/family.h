@@ -24,7 +24,7 @@
 /* ---- detection --------------------------------------------------------- */
 
 /* What the weights say about the family, gathered the same way from a
- * diffusers folder (model_files.c) and a single file (configs.c): tensor
+ * diffusers folder (model_files.c) and a single file (configs_ldm.c): tensor
  * names and shapes, never file names. */
 typedef struct {
   int cross_attention_dim;       /* 0: no cross-attention found */
