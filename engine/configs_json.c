@@ -284,6 +284,28 @@ unet_blocks (reader *r, sdcl_unet_config *c)
   require_value (r, "mid_block_type", "UNetMidBlock2DCrossAttn");
 }
 
+/* SDXL's "text_time" add embedding; other addition types are refused. */
+static void
+unet_addition (reader *r, sdcl_unet_config *c)
+{
+  const char *type = read_string (r, "addition_embed_type");
+  if (!type)
+    return;
+  if (strcmp (type, "text_time") != 0)
+    {
+      reader_fail (r, SDCL_ERR_UNSUPPORTED_MODEL, "addition_embed_type", "is '%s'; sdcl supports "
+                   "only 'text_time' (SDXL)", type);
+      return;
+    }
+  c->add_time_embed_dim = 256;   /* SDXL's */
+  read_int (r, "addition_time_embed_dim", 2, 65536, &c->add_time_embed_dim);
+  read_int (r, "projection_class_embeddings_input_dim", 1, 1 << 20, &c->add_embed_in);
+  if (!r->st && c->add_embed_in <= 6 * c->add_time_embed_dim)
+    reader_fail (r, SDCL_ERR_MODEL_FORMAT, "projection_class_embeddings_input_dim",
+                 "(%d) leaves no room for the pooled text vector next to 6 size ids of %d",
+                 c->add_embed_in, c->add_time_embed_dim);
+}
+
 sdcl_status
 sdcl_unet_config_from_json (JsonObject *o, const char *file, sdcl_unet_config *c, sdcl_error *err)
 {
@@ -315,7 +337,7 @@ sdcl_unet_config_from_json (JsonObject *o, const char *file, sdcl_unet_config *c
   require_false (&r, "dual_cross_attention");
   require_null (&r, "class_embed_type", "class conditioning");
   require_null (&r, "encoder_hid_dim", "a text projection inside the UNet");
-  require_null (&r, "addition_embed_type", "SDXL-style micro-conditioning");
+  unet_addition (&r, c);
   return r.st;
 }
 

@@ -175,34 +175,110 @@ sdcl_vae_config_from_ldm (const sdcl_st_file *f, const char *prefix, sdcl_vae_co
 
 #define T SDCL_LDM_TEXT_PREFIX "text_model."
 
+/* Prints prefix + the formatted rest into name. */
+static const sdcl_st_tensor *G_GNUC_PRINTF (3, 4)
+prefixed (const sdcl_st_file *f, const char *prefix, const char *fmt, ...)
+{
+  char rest[200], name[300];
+  va_list ap;
+  va_start (ap, fmt);
+  vsnprintf (rest, sizeof rest, fmt, ap);
+  va_end (ap);
+  g_snprintf (name, sizeof name, "%s%s", prefix, rest);
+  return sdcl_st_find (f, name);
+}
+
+static sdcl_status
+need (const sdcl_st_file *f, const char *prefix, const char *rest, const sdcl_st_tensor **out,
+      sdcl_error *err)
+{
+  char name[300];
+  g_snprintf (name, sizeof name, "%s%s", prefix, rest);
+  return sdcl_st_need (f, name, 2, out, err);
+}
+
+/* Head counts are not in the weights.  CLIP's heads are 64 wide (ViT-L:
+ * 768 = 12 x 64, bigG: 1280 = 20 x 64); encoders too narrow for that exist
+ * only as test models, which follow the tiny reference fixtures' 4 heads. */
+static sdcl_status
+text_heads (const sdcl_st_file *f, sdcl_clip_config *c, sdcl_error *err)
+{
+  c->n_heads = c->hidden_size >= 256 && c->hidden_size % 64 == 0 ? c->hidden_size / 64 : 4;
+  if (c->hidden_size % c->n_heads != 0)
+    return sdcl_fail (err, SDCL_ERR_UNSUPPORTED_MODEL, "%s: a text encoder %d wide has no known head count",
+                      sdcl_st_path (f), c->hidden_size);
+  return SDCL_OK;
+}
+
 sdcl_status
-sdcl_clip_config_from_ldm (const sdcl_st_file *f, sdcl_clip_config *c, sdcl_error *err)
+sdcl_clip_config_from_ldm_at (const sdcl_st_file *f, const char *prefix, sdcl_clip_config *c,
+                              sdcl_error *err)
 {
   sdcl_clip_config_sd15 (c);
-  if (!sdcl_st_find (f, T "embeddings.token_embedding.weight"))
+  if (!prefixed (f, prefix, "embeddings.token_embedding.weight"))
     return sdcl_fail (err, SDCL_ERR_UNSUPPORTED_MODEL,
-                      "%s: no CLIP text encoder (" T "*) found: not a full Stable Diffusion 1.x checkpoint",
-                      sdcl_st_path (f));
+                      "%s: no CLIP text encoder (%s*) found: not a full Stable Diffusion checkpoint",
+                      sdcl_st_path (f), prefix);
   const sdcl_st_tensor *tok, *pos, *fc1;
   sdcl_status st;
-  if ((st = sdcl_st_need (f, T "embeddings.token_embedding.weight", 2, &tok, err))
-      || (st = sdcl_st_need (f, T "embeddings.position_embedding.weight", 2, &pos, err))
-      || (st = sdcl_st_need (f, T "encoder.layers.0.mlp.fc1.weight", 2, &fc1, err)))
+  if ((st = need (f, prefix, "embeddings.token_embedding.weight", &tok, err))
+      || (st = need (f, prefix, "embeddings.position_embedding.weight", &pos, err))
+      || (st = need (f, prefix, "encoder.layers.0.mlp.fc1.weight", &fc1, err)))
     return st;
   c->vocab_size = (int) tok->shape[0];
   c->hidden_size = (int) tok->shape[1];
   c->max_position_embeddings = (int) pos->shape[0];
   c->intermediate_size = (int) fc1->shape[0];
   c->n_layers = 0;
-  while (c->n_layers < 256 && ldm_tensor (f, T "encoder.layers.%d.layer_norm1.weight", c->n_layers))
+  while (c->n_layers < 256 && prefixed (f, prefix, "encoder.layers.%d.layer_norm1.weight", c->n_layers))
     c->n_layers++;
-  /* Head counts are not in the weights.  CLIP's heads are 64 wide (ViT-L:
-   * 768 = 12 x 64); encoders too narrow for that exist only as test models,
-   * which follow the tiny reference fixture's 4 heads. */
-  c->n_heads = c->hidden_size >= 256 && c->hidden_size % 64 == 0 ? c->hidden_size / 64 : 4;
-  if (c->hidden_size % c->n_heads != 0)
-    return sdcl_fail (err, SDCL_ERR_UNSUPPORTED_MODEL, "%s: a text encoder %d wide has no known head count",
-                      sdcl_st_path (f), c->hidden_size);
+  return text_heads (f, c, err);
+}
+
+sdcl_status
+sdcl_clip_config_from_ldm (const sdcl_st_file *f, sdcl_clip_config *c, sdcl_error *err)
+{
+  return sdcl_clip_config_from_ldm_at (f, T, c, err);
+}
+
+sdcl_status
+sdcl_openclip_config_from_ldm (const sdcl_st_file *f, const char *prefix, sdcl_clip_config *c,
+                               sdcl_error *err)
+{
+  sdcl_clip_config_sd15 (c);
+  const sdcl_st_tensor *tok, *pos, *fc1;
+  sdcl_status st;
+  if ((st = need (f, prefix, "token_embedding.weight", &tok, err))
+      || (st = need (f, prefix, "positional_embedding", &pos, err))
+      || (st = need (f, prefix, "transformer.resblocks.0.mlp.c_fc.weight", &fc1, err)))
+    return st;
+  c->vocab_size = (int) tok->shape[0];
+  c->hidden_size = (int) tok->shape[1];
+  c->max_position_embeddings = (int) pos->shape[0];
+  c->intermediate_size = (int) fc1->shape[0];
+  c->quick_gelu = false;
+  c->n_layers = 0;
+  while (c->n_layers < 256 && prefixed (f, prefix, "transformer.resblocks.%d.ln_1.weight", c->n_layers))
+    c->n_layers++;
+  return text_heads (f, c, err);
+}
+
+sdcl_status
+sdcl_unet_heads_from_width (sdcl_unet_config *u, int width, int n_heads, const char *path,
+                            bool from_yaml, sdcl_error *err)
+{
+  for (int b = 0; b < u->n_levels; b++)
+    {
+      int ch = u->block_out_channels[b];
+      int heads = n_heads ? n_heads : ch / width;
+      if (heads < 1 || ch % heads)
+        return sdcl_fail (err, SDCL_ERR_UNSUPPORTED_MODEL,
+                          "%s: %d channels at UNet level %d do not split into %d-wide heads%s", path,
+                          ch, b, width, from_yaml ? "" : " (no .yaml beside the file says the head width)");
+      u->down_heads[b] = heads;
+      u->up_heads[u->n_levels - 1 - b] = heads;
+    }
+  u->mid_heads = u->down_heads[u->n_levels - 1];
   return SDCL_OK;
 }
 
@@ -249,6 +325,17 @@ sdcl_family_facts_from_ldm (const sdcl_st_file *f, sdcl_family_facts *facts)
     facts->text_hidden = (int) t->shape[1];
   if ((t = sdcl_st_find (f, U "label_emb.0.0.weight")) && t->nd == 2)
     facts->add_embedding_in = (int) t->shape[1];
+  /* SDXL's towers (families/sdxl_single.c) */
+  if ((t = sdcl_st_find (f, "conditioner.embedders.0.transformer.text_model.embeddings.token_embedding.weight"))
+      && t->nd == 2)
+    facts->text_hidden = (int) t->shape[1];
+  if ((t = sdcl_st_find (f, "conditioner.embedders.1.model.token_embedding.weight")) && t->nd == 2)
+    facts->text2_hidden = (int) t->shape[1];
+  if ((t = sdcl_st_find (f, "conditioner.embedders.1.model.text_projection")) && t->nd == 2)
+    facts->text2_projection = (int) t->shape[1];
+  if (facts->text2_projection && facts->add_embedding_in > facts->text2_projection
+      && (facts->add_embedding_in - facts->text2_projection) % 6 == 0)
+    facts->add_time_embed_dim = (facts->add_embedding_in - facts->text2_projection) / 6;
   if ((t = sdcl_st_find (f, U "input_blocks.0.0.weight")) && t->nd == 4)
     facts->unet_in_channels = (int) t->shape[1];
 }

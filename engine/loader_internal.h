@@ -52,6 +52,13 @@ bool sdcl_canonical_name (sdcl_component comp, const char *name, char *out, size
  * store as [C, C, 1, 1] and the canonical form holds as [C, C]. */
 bool sdcl_vae_attention_matrix (const char *canonical);
 
+/* One text-encoder tensor of a single file, by its SD name
+ * (cond_stage_model.transformer.* or, OpenCLIP, cond_stage_model.model.*,
+ * fused in_proj split), into ws; layers from n_layers on and names sdcl
+ * ignores are skipped (model_files.c). */
+sdcl_status sdcl_ldm_add_text_tensor (sdcl_wset *ws, int n_layers, const char *sd_name,
+                                      const sdcl_st_tensor *t, const sdcl_st_file *f, sdcl_error *err);
+
 /* ---- configs (configs.c, configs_json.c, configs_ldm.c) ---- */
 
 /* diffusers' class defaults for keys a config.json leaves out. */
@@ -80,6 +87,17 @@ sdcl_status sdcl_unet_config_from_ldm (const sdcl_st_file *f, sdcl_unet_config *
 sdcl_status sdcl_vae_config_from_ldm (const sdcl_st_file *f, const char *prefix,
                                       sdcl_vae_config *c, sdcl_error *err);
 sdcl_status sdcl_clip_config_from_ldm (const sdcl_st_file *f, sdcl_clip_config *c, sdcl_error *err);
+/* The same for a HF-named CLIP tower under `prefix` (ending in
+ * "text_model."), and for an OpenCLIP tower under `prefix` (every resblock
+ * in n_layers, exact GELU); heads 64 wide (4 for narrow test towers). */
+sdcl_status sdcl_clip_config_from_ldm_at (const sdcl_st_file *f, const char *prefix,
+                                          sdcl_clip_config *c, sdcl_error *err);
+sdcl_status sdcl_openclip_config_from_ldm (const sdcl_st_file *f, const char *prefix,
+                                           sdcl_clip_config *c, sdcl_error *err);
+/* Head counts per level from a head width (or a fixed count `n_heads` when
+ * not 0); the error names `path` and says whether a yaml gave the width. */
+sdcl_status sdcl_unet_heads_from_width (sdcl_unet_config *u, int width, int n_heads, const char *path,
+                                        bool from_yaml, sdcl_error *err);
 
 /* What the LDM inference config beside a single file says (ldm_yaml.c). */
 typedef struct {

@@ -182,7 +182,8 @@ encode_text (sdcl_run *r, sdcl_error *err)
                                     .negative_prompt = r->p->negative_prompt,
                                     .cfg = r->cfg,
                                     .clip_skip = r->p->clip_skip,
-                                    .cancel = r->p->cancel };
+                                    .cancel = r->p->cancel,
+                                    .width = r->width, .height = r->height };
   return r->model->family->encode_prompt (r->model, &req, &r->text, err);
 }
 
@@ -252,6 +253,8 @@ denoise_step (sdcl_run *r, int i, float *host_in, float *host_out, sdcl_error *e
     {
       /* LCM-distilled UNets take the guidance as an embedding instead of CFG */
       sdcl_unet_set_guidance (r->model->unet, r->p->guidance - 1.0f);
+      if (r->text.pooled)   /* SDXL: pooled text and size ids through the add embedding */
+        sdcl_unet_set_text_time (r->model->unet, r->text.pooled, r->text.time_ids, r->batch);
       st = sdcl_unet_forward (r->model->unet, &x, t, &r->text.states, r->p->cancel, &eps, err);
     }
   sdcl_t_release (r->cl, &x);

@@ -63,5 +63,6 @@ int test_cli_values (const char *model);
 int test_files_not_files (bool api_only);
 int test_runtime (void);
 int test_runtime_cli (void);
+int test_sdxl_cases (void);
 
 #endif

@@ -1409,6 +1409,7 @@ main (int argc, char **argv)
     {
       test_model_files ();
       test_folders ();
+      check_failures += test_sdxl_cases ();
     }
   if (tiny && runtime_only)
     check_failures += test_runtime ();

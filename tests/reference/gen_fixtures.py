@@ -15,6 +15,8 @@ Steps (default: all, in this order):
                (edit_fixtures.py; needs models/tiny-sd)
     sd2        models/tiny-sd2*/, tiny-sd2*-ldm*, golden/sd2_* (sd2_fixtures.py;
                needs images/ from step edit)
+    sdxl       models/tiny-sdxl*/, tiny-sdxl-sgm-f16.safetensors, golden/sdxl_*
+               (sdxl_fixtures.py; needs models/tiny-sd, tiny-sd2 and images/)
 
 Everything is float32 on the CPU with fixed seeds and one thread; running the
 script twice gives bit-identical files (see README.md). The network goldens
@@ -33,7 +35,7 @@ FIXTURES = os.path.join(HERE, 'fixtures')
 MODELS = os.path.join(FIXTURES, 'models')
 GOLDEN = os.path.join(FIXTURES, 'golden')
 IMAGES = os.path.join(FIXTURES, 'images')
-STEPS = ('models', 'text', 'unet', 'vae', 'pipelines', 'tiling', 'edit', 'sd2')
+STEPS = ('models', 'text', 'unet', 'vae', 'pipelines', 'tiling', 'edit', 'sd2', 'sdxl')
 
 
 def _setup_torch():
@@ -179,6 +181,9 @@ def main():
         write_edit()
     if 'sd2' in steps:
         write_sd2()
+    if 'sdxl' in steps:
+        import sdxl_fixtures
+        sdxl_fixtures.write_all(FIXTURES)
     summary()
 
 
