@@ -139,6 +139,9 @@ fill_info_from_files (const sdcl_model_files *mf, sdcl_model_info *info)
                        + count_parameters (mf->text_w)
                        + (mf->text2_w ? count_parameters (mf->text2_w) : 0);
   info->device_bytes = 0;
+  info->n_text_encoders = mf->text2_w ? 2 : 1;
+  info->context_dim = mf->unet.cross_attention_dim;
+  info->size_conditioning = mf->unet.add_embed_in > 0;
 }
 
 static void
