@@ -6,7 +6,8 @@
  * steps; image to image; inpainting with the 4- and 9-channel UNets.  From
  * the diffusers folders and, where the run's scheduler is the family's
  * default, from the SGM single file (F16 storage of the same values, so
- * the same goldens), in lean residency too.
+ * the same goldens), in lean and stream residency and with a tiled VAE
+ * too.
  *
  * Tolerance: SD 1.x's text-to-image 2e-3 on the [0, 1] image
  * (tests/pipeline/test_txt2img.c) for every run, as test_sd2_golden.c.
@@ -29,26 +30,29 @@ typedef struct {
   bool karras;
   run_kind kind;
   sdcl_residency residency;
+  int vae_tile;         /* sdcl_gen_params.vae_tile, 0: automatic */
 } sdxl_case;
 
 #define SGM "tiny-sdxl-sgm-f16.safetensors"
-#define RES SDCL_RESIDENCY_RESIDENT
+#define RESIDENT SDCL_RESIDENCY_RESIDENT, 0   /* residency, vae_tile */
 
 static const sdxl_case cases[] = {
-  { "txt2img_euler", "tiny-sdxl", SDCL_SAMPLER_EULER, false, TXT2IMG, RES },
-  { "txt2img_euler", SGM, SDCL_SAMPLER_EULER, false, TXT2IMG, RES },
-  { "txt2img_euler", SGM, SDCL_SAMPLER_EULER, false, TXT2IMG, SDCL_RESIDENCY_LEAN },
-  { "txt2img_ddim", "tiny-sdxl", SDCL_SAMPLER_DDIM, false, TXT2IMG, RES },
-  { "txt2img_euler_a", "tiny-sdxl", SDCL_SAMPLER_EULER_A, false, TXT2IMG, RES },
-  { "txt2img_dpmpp_2m", "tiny-sdxl", SDCL_SAMPLER_DPMPP_2M, false, TXT2IMG, RES },
-  { "txt2img_dpmpp_2m_karras", SGM, SDCL_SAMPLER_DPMPP_2M, true, TXT2IMG, RES },
-  { "txt2img_euler_noneg", "tiny-sdxl", SDCL_SAMPLER_EULER, false, TXT2IMG, RES },
-  { "txt2img_euler_empty", "tiny-sdxl", SDCL_SAMPLER_EULER, false, TXT2IMG, RES },
-  { "turbo_1step", "tiny-sdxl-turbo", SDCL_SAMPLER_EULER, false, TXT2IMG, RES },
-  { "turbo_4step", "tiny-sdxl-turbo", SDCL_SAMPLER_EULER, false, TXT2IMG, SDCL_RESIDENCY_STREAM },
-  { "img2img_euler_0.75", "tiny-sdxl", SDCL_SAMPLER_EULER, false, IMG2IMG, RES },
-  { "inpaint4_ddim", SGM, SDCL_SAMPLER_DDIM, false, INPAINT, RES },
-  { "inpaint9_ddim", "tiny-sdxl-inpaint", SDCL_SAMPLER_DDIM, false, INPAINT, RES },
+  { "txt2img_euler", "tiny-sdxl", SDCL_SAMPLER_EULER, false, TXT2IMG, RESIDENT },
+  { "txt2img_euler", SGM, SDCL_SAMPLER_EULER, false, TXT2IMG, RESIDENT },
+  { "txt2img_euler", SGM, SDCL_SAMPLER_EULER, false, TXT2IMG, SDCL_RESIDENCY_LEAN, 0 },
+  { "txt2img_ddim", "tiny-sdxl", SDCL_SAMPLER_DDIM, false, TXT2IMG, RESIDENT },
+  { "txt2img_euler_a", "tiny-sdxl", SDCL_SAMPLER_EULER_A, false, TXT2IMG, RESIDENT },
+  { "txt2img_dpmpp_2m", "tiny-sdxl", SDCL_SAMPLER_DPMPP_2M, false, TXT2IMG, RESIDENT },
+  { "txt2img_dpmpp_2m_karras", SGM, SDCL_SAMPLER_DPMPP_2M, true, TXT2IMG, RESIDENT },
+  { "txt2img_euler_noneg", "tiny-sdxl", SDCL_SAMPLER_EULER, false, TXT2IMG, RESIDENT },
+  { "txt2img_euler_empty", "tiny-sdxl", SDCL_SAMPLER_EULER, false, TXT2IMG, RESIDENT },
+  { "turbo_1step", "tiny-sdxl-turbo", SDCL_SAMPLER_EULER, false, TXT2IMG, RESIDENT },
+  { "turbo_4step", "tiny-sdxl-turbo", SDCL_SAMPLER_EULER, false, TXT2IMG, SDCL_RESIDENCY_STREAM, 0 },
+  { "img2img_euler_0.75", "tiny-sdxl", SDCL_SAMPLER_EULER, false, IMG2IMG, RESIDENT },
+  /* tiled VAE (encode and decode in 32-pixel tiles): the untiled golden */
+  { "img2img_euler_0.75", "tiny-sdxl", SDCL_SAMPLER_EULER, false, IMG2IMG, SDCL_RESIDENCY_RESIDENT, 32 },
+  { "inpaint4_ddim", SGM, SDCL_SAMPLER_DDIM, false, INPAINT, RESIDENT },
+  { "inpaint9_ddim", "tiny-sdxl-inpaint", SDCL_SAMPLER_DDIM, false, INPAINT, RESIDENT },
 };
 
 static void
@@ -59,6 +63,7 @@ run_case (sdcl_ctx *ctx, const sdxl_case *c)
   g_autoptr (JsonParser) settings = golden_settings (name, &p);
   p.sampler = c->sampler;
   p.karras_sigmas = c->karras;
+  p.vae_tile = c->vae_tile;
   g_autofree char *rel = g_strdup_printf ("golden/%s.safetensors", name);
   sdcl_st_file *g = golden_open (rel);
   sdcl_image want = golden_image (g, "image", W, H, 3);
@@ -97,8 +102,8 @@ run_case (sdcl_ctx *ctx, const sdxl_case *c)
     {
       CHECK (got.width == W && got.height == H && got.channels == 3, "%s: %dx%dx%d", c->golden,
              got.width, got.height, got.channels);
-      g_autofree char *what = g_strdup_printf ("%s on %s (residency %d) image", c->golden, c->model,
-                                               c->residency);
+      g_autofree char *what = g_strdup_printf ("%s on %s (residency %d, VAE tile %d) image", c->golden,
+                                               c->model, c->residency, c->vae_tile);
       if (got.width == W && got.height == H && got.channels == 3)
         CHECK_CLOSE (what, got.data, want.data, W * H * 3, IMAGE_ATOL, 0.0);
     }
