@@ -64,7 +64,8 @@ base_check (const sdcl_family_facts *f, const char *path, sdcl_error *err)
     return sdcl_fail (err, SDCL_ERR_MODEL_FORMAT, "%s: SDXL's second text encoder has no "
                       "text_projection (its pooled vector conditions the UNet)", path);
   int time_width = SDCL_SDXL_TIME_IDS * f->add_time_embed_dim;
-  if (!f->add_embedding_in || f->add_embedding_in != f->text2_projection + time_width)
+  if (!f->add_embedding_in || f->add_time_embed_dim < 2
+      || f->add_embedding_in != f->text2_projection + time_width)
     return sdcl_fail (err, SDCL_ERR_MODEL_FORMAT, "%s: the UNet's add embedding takes %d inputs, not "
                       "the pooled vector (%d) and %d size ids of %d (SDXL: 1280 + 6 x 256 = 2816)",
                       path, f->add_embedding_in, f->text2_projection, SDCL_SDXL_TIME_IDS,
