@@ -1,7 +1,8 @@
 /* SDXL pipelines against diffusers (golden/sdxl_*; tests/reference/README.md
  * §SDXL fixtures): text to image in Euler, DDIM, Euler a, DPM++ 2M (and
  * Karras) with a negative prompt, without one (force_zeros_for_empty_prompt:
- * zero states and pooled vector) and with an empty prompt; SDXL-Turbo
+ * zero states and pooled vector), with an empty prompt and with a clip
+ * skip (both towers, the positive prompt only); SDXL-Turbo
  * (trailing spacing, guidance 0: one UNet evaluation per step) in 1 and 4
  * steps; image to image; inpainting with the 4- and 9-channel UNets.  From
  * the diffusers folders and, where the run's scheduler is the family's
@@ -46,6 +47,7 @@ static const sdxl_case cases[] = {
   { "txt2img_dpmpp_2m_karras", SGM, SDCL_SAMPLER_DPMPP_2M, true, TXT2IMG, RESIDENT },
   { "txt2img_euler_noneg", "tiny-sdxl", SDCL_SAMPLER_EULER, false, TXT2IMG, RESIDENT },
   { "txt2img_euler_empty", "tiny-sdxl", SDCL_SAMPLER_EULER, false, TXT2IMG, RESIDENT },
+  { "txt2img_euler_clip_skip", "tiny-sdxl", SDCL_SAMPLER_EULER, false, TXT2IMG, RESIDENT },
   { "turbo_1step", "tiny-sdxl-turbo", SDCL_SAMPLER_EULER, false, TXT2IMG, RESIDENT },
   { "turbo_4step", "tiny-sdxl-turbo", SDCL_SAMPLER_EULER, false, TXT2IMG, SDCL_RESIDENCY_STREAM, 0 },
   { "img2img_euler_0.75", "tiny-sdxl", SDCL_SAMPLER_EULER, false, IMG2IMG, RESIDENT },
@@ -64,6 +66,10 @@ run_case (sdcl_ctx *ctx, const sdxl_case *c)
   p.sampler = c->sampler;
   p.karras_sigmas = c->karras;
   p.vae_tile = c->vae_tile;
+  /* diffusers' clip_skip n is sdcl's n + 1 (sdcl.h) */
+  JsonObject *o = json_node_get_object (json_parser_get_root (settings));
+  if (json_object_has_member (o, "diffusers_clip_skip") && !json_object_get_null_member (o, "diffusers_clip_skip"))
+    p.clip_skip = (int) json_object_get_int_member (o, "diffusers_clip_skip") + 1;
   g_autofree char *rel = g_strdup_printf ("golden/%s.safetensors", name);
   sdcl_st_file *g = golden_open (rel);
   sdcl_image want = golden_image (g, "image", W, H, 3);

@@ -34,6 +34,9 @@ RUNS = {
     # no negative prompt: force_zeros_for_empty_prompt makes it zeros
     'txt2img_euler_noneg': dict(_T2I, model='tiny-sdxl', sampler='euler', negative=None),
     'txt2img_euler_empty': dict(_T2I, model='tiny-sdxl', sampler='euler', prompt='', negative=None),
+    # diffusers' clip_skip 1: hidden_states[-3] of both towers for the prompt
+    # (the negative prompt keeps hidden_states[-2]); sdcl's --clip-skip 2
+    'txt2img_euler_clip_skip': dict(_T2I, model='tiny-sdxl', sampler='euler', clip_skip=1),
     'turbo_1step': dict(_T2I, model='tiny-sdxl-turbo', sampler='euler', steps=1, guidance=0.0, negative=None),
     'turbo_4step': dict(_T2I, model='tiny-sdxl-turbo', sampler='euler', steps=4, guidance=0.0, negative=None),
     'img2img_euler_0.75': dict(_T2I, kind='img2img', model='tiny-sdxl', sampler='euler', steps=8,
@@ -166,6 +169,8 @@ def run_one(name, run, models_dir, images, out_dir):
     kw = dict(prompt=run['prompt'], negative_prompt=run['negative'], num_inference_steps=run['steps'],
               guidance_scale=run['guidance'], generator=torch.Generator('cpu').manual_seed(SEED),
               output_type='np', callback_on_step_end_tensor_inputs=['latents'])
+    if run.get('clip_skip'):
+        kw['clip_skip'] = run['clip_skip']
     init, mask = images
     if run['kind'] == 'txt2img':
         kw.update(height=HEIGHT, width=WIDTH)
@@ -203,7 +208,7 @@ def run_one(name, run, models_dir, images, out_dir):
         'prompt': run['prompt'], 'negative_prompt': run['negative'],
         'force_zeros_for_empty_prompt': True,
         'steps': run['steps'], 'guidance_scale': run['guidance'], 'classifier_free_guidance': cfg_on,
-        'strength': run.get('strength'), 'seed': SEED,
+        'strength': run.get('strength'), 'seed': SEED, 'diffusers_clip_skip': run.get('clip_skip'),
         'generator': 'torch.Generator("cpu").manual_seed(seed)',
         'width': WIDTH, 'height': HEIGHT, 'eta': 0.0,
         'add_time_ids': [HEIGHT, WIDTH, 0, 0, HEIGHT, WIDTH],
