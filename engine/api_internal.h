@@ -26,6 +26,7 @@ struct sdcl_model {
   const sdcl_family_desc *family;  /* what the files were detected as (families/family.h) */
   sdcl_tokenizer *tokenizer;
   sdcl_clip *clip;
+  sdcl_clip *clip2;          /* SDXL's second text encoder, built with the first */
   sdcl_unet *unet;
   sdcl_vae *vae;
   bool vae_has_encoder;      /* built on the first image-editing run (model.c) */

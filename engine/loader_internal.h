@@ -1,4 +1,4 @@
-/* Helpers shared by the model-loading files (configs.c, ldm_map.c,
+/* Helpers shared by the model-loading files (configs*.c, ldm_map.c,
  * model_files.c, model_tensors.c) and their tests.  Internal.
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later
@@ -52,12 +52,22 @@ bool sdcl_canonical_name (sdcl_component comp, const char *name, char *out, size
  * store as [C, C, 1, 1] and the canonical form holds as [C, C]. */
 bool sdcl_vae_attention_matrix (const char *canonical);
 
-/* ---- configs (configs.c) ---- */
+/* One text-encoder tensor of a single file, by its SD name
+ * (cond_stage_model.transformer.* or, OpenCLIP, cond_stage_model.model.*,
+ * fused in_proj split), into ws; layers from n_layers on and names sdcl
+ * ignores are skipped (model_files.c). */
+sdcl_status sdcl_ldm_add_text_tensor (sdcl_wset *ws, int n_layers, const char *sd_name,
+                                      const sdcl_st_tensor *t, const sdcl_st_file *f, sdcl_error *err);
+
+/* ---- configs (configs.c, configs_json.c, configs_ldm.c) ---- */
 
 /* diffusers' class defaults for keys a config.json leaves out. */
 void sdcl_unet_config_class_defaults (sdcl_unet_config *c);
 void sdcl_vae_config_class_defaults (sdcl_vae_config *c);
 void sdcl_clip_config_class_defaults (sdcl_clip_config *c);
+/* Defaults every diffusers scheduler class shares; `class_name` (may be
+ * NULL) sets set_alpha_to_one as DDIM and LCM do. */
+void sdcl_sched_config_class_defaults (const char *class_name, sdcl_sched_config *c);
 
 /* Parse one component's config.json object over the class defaults.
  * `file` names the file in messages; bad types or values give
@@ -77,6 +87,17 @@ sdcl_status sdcl_unet_config_from_ldm (const sdcl_st_file *f, sdcl_unet_config *
 sdcl_status sdcl_vae_config_from_ldm (const sdcl_st_file *f, const char *prefix,
                                       sdcl_vae_config *c, sdcl_error *err);
 sdcl_status sdcl_clip_config_from_ldm (const sdcl_st_file *f, sdcl_clip_config *c, sdcl_error *err);
+/* The same for a HF-named CLIP tower under `prefix` (ending in
+ * "text_model."), and for an OpenCLIP tower under `prefix` (every resblock
+ * in n_layers, exact GELU); heads 64 wide (4 for narrow test towers). */
+sdcl_status sdcl_clip_config_from_ldm_at (const sdcl_st_file *f, const char *prefix,
+                                          sdcl_clip_config *c, sdcl_error *err);
+sdcl_status sdcl_openclip_config_from_ldm (const sdcl_st_file *f, const char *prefix,
+                                           sdcl_clip_config *c, sdcl_error *err);
+/* Head counts per level from a head width (or a fixed count `n_heads` when
+ * not 0); the error names `path` and says whether a yaml gave the width. */
+sdcl_status sdcl_unet_heads_from_width (sdcl_unet_config *u, int width, int n_heads, const char *path,
+                                        bool from_yaml, sdcl_error *err);
 
 /* What the LDM inference config beside a single file says (ldm_yaml.c). */
 typedef struct {
@@ -94,7 +115,7 @@ sdcl_status sdcl_ldm_yaml_read (const char *model_path, sdcl_ldm_yaml *out, sdcl
 sdcl_status sdcl_ldm_yaml_parse (const char *text, size_t len, const char *label, sdcl_ldm_yaml *out,
                                  sdcl_error *err);
 
-/* ---- family detection (configs.c; the decision is families/family.c) ---- */
+/* ---- family detection (configs_ldm.c; the decision is families/family.c) ---- */
 
 void sdcl_family_facts_from_ldm (const sdcl_st_file *f, sdcl_family_facts *facts);
 

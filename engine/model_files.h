@@ -39,6 +39,11 @@ typedef struct {
   int sample_size;                           /* latent cells of the native resolution */
   int time_cond_proj_dim;                    /* 0 = none (LCM-distilled UNets set it) */
   int time_embed_dim;                        /* = 4 * block_out_channels[0] */
+  /* SDXL's "text_time" add embedding (0: none): its input width
+   * (projection_class_embeddings_input_dim = pooled + 6 x time width) and
+   * the sinusoid width of each size/crop id (addition_time_embed_dim). */
+  int add_embed_in;
+  int add_time_embed_dim;
 } sdcl_unet_config;
 
 /* AutoencoderKL configuration. */
@@ -61,6 +66,8 @@ typedef struct {
   float layer_norm_eps;
   int eos_token_id;                          /* 2 in legacy configs (pooled = argmax rule) */
   int pad_token_id;                          /* id used to pad prompts to 77 */
+  int projection_dim;                        /* text_projection outputs (SDXL's bigG), 0: none */
+  bool projection_transposed;                /* stored [hidden, proj] (OpenCLIP), not [proj, hidden] */
 } sdcl_clip_config;
 
 /* Scheduler configuration (scheduler_config.json); defaults per
@@ -147,6 +154,13 @@ typedef struct {
   sdcl_sched_config sched;
   sdcl_wset *unet_w, *vae_w, *text_w;
   char *vocab_path, *merges_path;            /* NULL when the model has no tokenizer/ */
+  /* SDXL's second text encoder (text_encoder_2/; single files:
+   * conditioner.embedders.1); NULL / zeros for one-encoder families. */
+  sdcl_clip_config clip2;
+  sdcl_wset *text2_w;
+  /* An empty negative prompt conditions with zeros (model_index.json's
+   * force_zeros_for_empty_prompt; SDXL's default). */
+  bool force_zeros_for_empty_prompt;
   const char *prediction_source;             /* static text, as sdcl_model_info's */
   /* internal: open safetensors files */
   sdcl_st_file **files;
@@ -166,7 +180,7 @@ void sdcl_model_files_close (sdcl_model_files *mf);
  * ...).  `unet_layers_per_block` is needed for input/output block numbering;
  * `unet_level_has_attn` tells which LDM output sub-index holds upsamplers.
  * out_name receives at most out_size bytes. */
-typedef enum { SDCL_COMP_UNET, SDCL_COMP_VAE, SDCL_COMP_TEXT } sdcl_component;
+typedef enum { SDCL_COMP_UNET, SDCL_COMP_VAE, SDCL_COMP_TEXT, SDCL_COMP_TEXT2 } sdcl_component;
 bool sdcl_ldm_map_name (const char *ldm_name, int unet_layers_per_block, int unet_n_levels,
                         const bool *unet_up_has_attn, sdcl_component *comp, char *out_name,
                         size_t out_size);

@@ -245,6 +245,9 @@ clip_module (GArray *s, const sdcl_clip_module *m)
     case SDCL_CLIP_FINAL_NORM:
       norm (s, p, h);
       break;
+    case SDCL_CLIP_TEXT_PROJECTION:
+      add (s, p, "weight", 2, m->rows, h, 0, 0);
+      break;
     }
 }
 

@@ -198,7 +198,8 @@ encode_text (sdcl_run *r, sdcl_error *err)
                                     .clip_skip = r->p->clip_skip,
                                     .syntax = r->p->prompt_syntax,
                                     .embeddings = embeddings,
-                                    .cancel = r->p->cancel };
+                                    .cancel = r->p->cancel,
+                                    .width = r->width, .height = r->height };
   if (st == SDCL_OK)
     st = r->model->family->encode_prompt (r->model, &req, &r->text, err);
   g_ptr_array_unref (embeddings);
@@ -274,6 +275,8 @@ denoise_step (sdcl_run *r, int i, float *host_in, float *host_out, sdcl_error *e
     {
       /* LCM-distilled UNets take the guidance as an embedding instead of CFG */
       sdcl_unet_set_guidance (r->model->unet, r->p->guidance - 1.0f);
+      if (r->text.pooled)   /* SDXL: pooled text and size ids through the add embedding */
+        sdcl_unet_set_text_time (r->model->unet, r->text.pooled, r->text.time_ids, r->batch);
       st = sdcl_unet_forward (r->model->unet, &x, t, &r->text.states, r->p->cancel, &eps, err);
     }
   sdcl_t_release (r->cl, &x);

@@ -224,6 +224,11 @@ typedef struct {
   /* Keys of the model's scheduler_config.json that sdcl ignores,
    * comma-separated, "" when none (owned by the model). */
   const char *scheduler_ignored_keys;
+  int n_text_encoders;         /* 1, or 2 for SDXL (CLIP-L and OpenCLIP bigG) */
+  int context_dim;             /* width of the states the UNet cross-attends to */
+  /* SDXL: a pooled text vector and the image's size/crop ids condition the
+   * UNet too */
+  bool size_conditioning;
 } sdcl_model_info;
 
 typedef struct sdcl_model sdcl_model;

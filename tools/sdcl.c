@@ -257,6 +257,9 @@ cmd_info (int argc, char **argv)
               info.prediction == SDCL_PREDICTION_V ? "v" : info.prediction == SDCL_PREDICTION_SAMPLE ? "sample" : "epsilon",
               info.prediction_source,
               info.n_parameters / 1e6, dev.name, info.device_bytes / 1048576.0);
+      printf ("text:         %d encoder%s, %d-wide context%s\n", info.n_text_encoders,
+              info.n_text_encoders > 1 ? "s" : "", info.context_dim,
+              info.size_conditioning ? ", pooled vector and size ids" : "");
       if (info.scheduler_ignored_keys[0])
         printf ("note:         scheduler config keys sdcl ignores: %s\n",
                 info.scheduler_ignored_keys);

@@ -25,7 +25,7 @@
 /* ---- detection --------------------------------------------------------- */
 
 /* What the weights say about the family, gathered the same way from a
- * diffusers folder (model_files.c) and a single file (configs.c): tensor
+ * diffusers folder (model_files.c) and a single file (configs_ldm.c): tensor
  * names and shapes, never file names. */
 typedef struct {
   int cross_attention_dim;       /* 0: no cross-attention found */
@@ -35,6 +35,10 @@ typedef struct {
   bool second_text_encoder;      /* SDXL's text_encoder_2 / conditioner.embedders.1 */
   int add_embedding_in;          /* SDXL add_embedding input width, 0 none */
   int unet_in_channels;
+  /* SDXL: the second tower's width and text projection rows (0: none or
+   * not found), the size ids' sinusoid width (0: unknown) */
+  int text2_hidden, text2_projection;
+  int add_time_embed_dim;
 } sdcl_family_facts;
 
 /* ---- networks ------------------------------------------------------------ */
@@ -63,6 +67,7 @@ typedef struct {
   sdcl_prompt_syntax syntax;
   const GPtrArray *embeddings;            /* sdcl_embedding *, may be NULL */
   const volatile int *cancel;
+  int width, height;                     /* the image (SDXL's size ids) */
 } sdcl_prompt_request;
 
 /* Releases everything c holds (safe on a zeroed or cleared struct). */
@@ -106,6 +111,11 @@ struct sdcl_family_desc {
   /* Scheduler settings (prediction type included) for a model that ships
    * none: every single file and folders without scheduler/. */
   void (*default_sched) (sdcl_sched_config *c);
+  /* A single file's tensors under the family's own names (SDXL's
+   * conditioner.embedders.*): *taken when it placed (or skipped) t; NULL
+   * for families whose files use SD's names only. */
+  sdcl_status (*ldm_tensor) (sdcl_model_files *mf, const sdcl_st_file *f, const sdcl_st_tensor *t,
+                             bool *taken, sdcl_error *err);
 
   /* Prompt to conditioning with the model's text networks, which the
    * caller has acquired.  On failure `out` holds nothing to release
@@ -154,6 +164,11 @@ sdcl_status sdcl_family_check_unet_inputs (const sdcl_family_facts *facts, const
  * vector, no time ids. */
 sdcl_status sdcl_family_clip_encode_prompt (sdcl_model *m, const sdcl_prompt_request *req,
                                             sdcl_conditioning *out, sdcl_error *err);
+
+/* SDXL single files (families/sdxl_single.c). */
+sdcl_status sdcl_sdxl_ldm_configs (const sdcl_st_file *f, sdcl_model_files *mf, sdcl_error *err);
+sdcl_status sdcl_sdxl_ldm_tensor (sdcl_model_files *mf, const sdcl_st_file *f, const sdcl_st_tensor *t,
+                                  bool *taken, sdcl_error *err);
 
 extern const sdcl_family_desc sdcl_family_sd1, sdcl_family_sd2, sdcl_family_sdxl,
     sdcl_family_sdxl_refiner;

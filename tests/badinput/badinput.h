@@ -66,5 +66,6 @@ int test_runtime_cli (void);
 /* prompt_cases.c: prompts and embeddings (the CLI rows when with_cli). */
 int test_prompt_cases (bool with_cli, const char *model);
 int test_lora_cases (void);   /* lora_cases.c */
+int test_sdxl_cases (void);
 
 #endif

@@ -1412,6 +1412,7 @@ main (int argc, char **argv)
     {
       test_model_files ();
       test_folders ();
+      check_failures += test_sdxl_cases ();
     }
   if (tiny && runtime_only)
     check_failures += test_runtime ();

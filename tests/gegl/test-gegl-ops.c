@@ -411,18 +411,19 @@ test_missing_model (void)
 
 /* Width and height 0 are the model's native size, read from its files;
  * and a model picked as the model_index.json of its folder (as GIMP's file
- * chooser offers it) is that folder. */
+ * chooser offers it) is that folder.  The family is the model's own: the
+ * SDXL folder runs with the same properties. */
 static void
-test_native_size (void)
+native_size (const gchar *model)
 {
   GeglNode        *graph = gegl_node_new ();
-  gchar           *index = g_build_filename (tiny_model, "model_index.json", NULL);
+  gchar           *index = g_build_filename (model, "model_index.json", NULL);
   sdcl_model_info  info;
   sdcl_error       err = { 0 };
   GeglNode        *op;
   GeglBuffer      *out;
 
-  g_assert_cmpint (sdcl_model_probe (tiny_model, &info, &err), ==, SDCL_OK);
+  g_assert_cmpint (sdcl_model_probe (model, &info, &err), ==, SDCL_OK);
   op = gegl_node_new_child (graph, "operation", "sdcl:txt2img", "model", index,
                             "prompt", "a red circle", "steps", 1, "seed", 1, NULL);
   out = render (graph, op, NULL, NULL, NULL);
@@ -432,6 +433,19 @@ test_native_size (void)
   g_object_unref (out);
   g_object_unref (graph);
   g_free (index);
+}
+
+static void
+test_native_size (void)
+{
+  gchar *sdxl = g_build_filename (g_getenv ("SDCL_FIXTURES"), "models", "tiny-sdxl", NULL);
+  sdcl_model_info info;
+  sdcl_error err = { 0 };
+  native_size (tiny_model);
+  g_assert_cmpint (sdcl_model_probe (sdxl, &info, &err), ==, SDCL_OK);
+  g_assert_cmpint (info.family, ==, SDCL_FAMILY_SDXL);
+  native_size (sdxl);
+  g_free (sdxl);
 }
 
 /* No prompt, no work: no model is loaded, no step runs; txt2img gives a

@@ -21,6 +21,8 @@ Steps (default: all, in this order):
                inversion; needs models/tiny-sd, tiny-sd2)
     lora       lora/*.safetensors, golden/lora_* (lora_fixtures.py; needs
                models/tiny-sd and peft, see requirements.txt)
+    sdxl       models/tiny-sdxl*/, tiny-sdxl-sgm-f16.safetensors, golden/sdxl_*
+               (sdxl_fixtures.py; needs models/tiny-sd, tiny-sd2 and images/)
 
 Everything is float32 on the CPU with fixed seeds and one thread; running the
 script twice gives bit-identical files (see README.md). The network goldens
@@ -40,7 +42,7 @@ MODELS = os.path.join(FIXTURES, 'models')
 GOLDEN = os.path.join(FIXTURES, 'golden')
 IMAGES = os.path.join(FIXTURES, 'images')
 STEPS = ('models', 'text', 'unet', 'vae', 'pipelines', 'tiling', 'edit', 'sd2', 'prompts',
-         'lora')
+         'lora', 'sdxl')
 
 
 def _setup_torch():
@@ -202,6 +204,9 @@ def main():
         prompt_fixtures.write_all(FIXTURES)
     if 'lora' in steps:
         write_lora()
+    if 'sdxl' in steps:
+        import sdxl_fixtures
+        sdxl_fixtures.write_all(FIXTURES)
     summary()
 
 
