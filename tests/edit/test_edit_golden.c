@@ -73,6 +73,10 @@ static const edit_case cases[] = {
   { "inpaint4_dpm2_a", "models/tiny-sd", SDCL_SAMPLER_DPM2_A, true, 0 },
   { "img2img_tcd_0.5", "models/tiny-sd", SDCL_SAMPLER_TCD, false, 0 },
   { "inpaint4_tcd", "models/tiny-sd", SDCL_SAMPLER_TCD, true, 0 },
+  { "img2img_dpmpp_2s_a_0.5", "models/tiny-sd", SDCL_SAMPLER_DPMPP_2S_A, false, 0 },
+  { "inpaint4_dpmpp_2s_a", "models/tiny-sd", SDCL_SAMPLER_DPMPP_2S_A, true, 0 },
+  { "img2img_dpmpp_sde_0.5", "models/tiny-sd", SDCL_SAMPLER_DPMPP_SDE, false, 0 },
+  { "inpaint4_dpmpp_sde", "models/tiny-sd", SDCL_SAMPLER_DPMPP_SDE, true, 0 },
 };
 
 static int progress_calls;

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 import goldens
+import scheduling_reference
 import ldm_layout
 import tiny_sd
 
@@ -58,13 +59,16 @@ SCHEDULERS = {'ddim': 'DDIMScheduler', 'euler': 'EulerDiscreteScheduler',
               'ddpm': 'DDPMScheduler', 'heun': 'HeunDiscreteScheduler',
               'pndm': 'PNDMScheduler', 'dpm2': 'KDPM2DiscreteScheduler',
               'dpm2_a': 'KDPM2AncestralDiscreteScheduler', 'tcd': 'TCDScheduler',
+              'dpmpp_2s_a': 'DPMPP2SAncestralScheduler',  # scheduling_reference.py
+              'dpmpp_sde': 'DPMSolverSDEGeneratorScheduler',  # scheduling_reference.py
               'dpmpp_2m_sde': ('DPMSolverMultistepScheduler',
                                {'algorithm_type': 'sde-dpmsolver++', 'solver_order': 2}),
               'lms': 'LMSDiscreteScheduler'}
 IMG2IMG_STRENGTHS = (0.3, 0.75)
 # Samplers added later get one img2img run at this strength and one
 # 4-channel inpaint at strength 1 each (keeps the fixtures small).
-LATER_SAMPLERS = ('ddpm', 'dpmpp_2m_sde', 'lms', 'heun', 'pndm', 'dpm2', 'dpm2_a', 'tcd')
+LATER_SAMPLERS = ('ddpm', 'dpmpp_2m_sde', 'lms', 'heun', 'pndm', 'dpm2', 'dpm2_a', 'tcd',
+                  'dpmpp_2s_a', 'dpmpp_sde')
 # The pipeline's eta for samplers that take one (TCD's gamma).
 PIPELINE_ETA = {'tcd': 0.3}
 LATER_STRENGTH = 0.5
@@ -83,6 +87,7 @@ _RANDN_MODULES = [
     'diffusers.schedulers.scheduling_dpmsolver_multistep',
     'diffusers.schedulers.scheduling_k_dpm_2_ancestral_discrete',
     'diffusers.schedulers.scheduling_tcd',
+    'scheduling_reference',
 ]
 _DRAW_KIND = {
     'pipeline_stable_diffusion_img2img': 'pipeline',
@@ -94,6 +99,7 @@ _DRAW_KIND = {
     'scheduling_dpmsolver_multistep': 'scheduler_step',
     'scheduling_k_dpm_2_ancestral_discrete': 'scheduler_step',
     'scheduling_tcd': 'scheduler_step',
+    'scheduling_reference': 'scheduler_step',
 }
 
 
@@ -294,7 +300,7 @@ class Recorder:
             mod = importlib.import_module(name)
             orig = mod.randn_tensor
 
-            def wrapped(*a, _orig=orig, _name=name.rsplit('.', 1)[1], **kw):
+            def wrapped(*a, _orig=orig, _name=name.rsplit('.', 1)[-1], **kw):
                 out = _orig(*a, **kw)
                 self.draws.append((_DRAW_KIND[_name], out.detach().clone()))
                 return out
@@ -359,7 +365,8 @@ class Recorder:
 def _scheduler(name):
     import diffusers
     cls, kwargs = SCHEDULERS[name] if isinstance(SCHEDULERS[name], tuple) else (SCHEDULERS[name], {})
-    return getattr(diffusers, cls).from_config(tiny_sd.scheduler_config(), **kwargs)
+    return scheduling_reference.scheduler_class(cls).from_config(tiny_sd.scheduler_config(),
+                                                                 **kwargs)
 
 
 def _pipe(cls, components, sched_name):

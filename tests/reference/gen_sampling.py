@@ -29,6 +29,7 @@ from diffusers import (DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler
 from diffusers.schedulers.scheduling_utils import AysSchedules
 
 from goldens import save, write_json
+from scheduling_reference import DPMPP2SAncestralScheduler, DPMSolverSDEGeneratorScheduler
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_OUT = os.path.join(HERE, 'fixtures', 'golden')
@@ -62,6 +63,8 @@ CLASSES = {
     'dpm2': KDPM2DiscreteScheduler,
     'dpm2_a': KDPM2AncestralDiscreteScheduler,
     'tcd': TCDScheduler,
+    'dpmpp_2s_a': DPMPP2SAncestralScheduler,  # scheduling_reference.py
+    'dpmpp_sde': DPMSolverSDEGeneratorScheduler,  # scheduling_reference.py
 }
 # from_config keyword arguments that make the class the sampler
 CLASS_KWARGS = {
@@ -155,6 +158,11 @@ SCHEDULE_VARIANTS = {
     'dpm2_a.karras': ('dpm2_a', True, {}),
     'dpm2_a.sched_trailing': ('dpm2_a', False, {}, 'trailing'),
     'tcd': ('tcd', False, {}),
+    'dpmpp_2s_a': ('dpmpp_2s_a', False, {}),
+    'dpmpp_2s_a.karras': ('dpmpp_2s_a', True, {}),
+    'dpmpp_sde': ('dpmpp_sde', False, {}),
+    'dpmpp_sde.karras': ('dpmpp_sde', True, {}),
+    'dpmpp_sde.leading': ('dpmpp_sde', False, {'timestep_spacing': 'leading'}),
 }
 SCHEDULE_STEPS = [1, 4, 25, 50]
 
@@ -205,7 +213,8 @@ def split_variant(spec):
 
 
 def has_sigmas(sampler):
-    return sampler in ('euler', 'euler_a', 'dpmpp_2m', 'dpmpp_2m_sde', 'lms', 'heun', 'dpm2', 'dpm2_a')
+    return sampler in ('euler', 'euler_a', 'dpmpp_2m', 'dpmpp_2m_sde', 'lms', 'heun', 'dpm2', 'dpm2_a',
+                       'dpmpp_2s_a', 'dpmpp_sde')
 
 
 def schedule_goldens(tensors, entries):
@@ -302,6 +311,12 @@ TRAJ_VARIANTS = {
     'tcd.gamma0': ('tcd', False, 0.0, {}),
     'tcd.v': ('tcd', False, 0.3, {'prediction_type': 'v_prediction'}),
     'tcd.sample': ('tcd', False, 1.0, {'prediction_type': 'sample'}),
+    'dpmpp_2s_a': ('dpmpp_2s_a', False, 0.0, {}),     # 4 steps: 7 evaluations, 3 draws
+    'dpmpp_2s_a.karras': ('dpmpp_2s_a', True, 0.0, {}),
+    'dpmpp_2s_a.v': ('dpmpp_2s_a', False, 0.0, {'prediction_type': 'v_prediction'}),
+    'dpmpp_sde': ('dpmpp_sde', False, 0.0, {}),       # 4 steps: 7 evaluations, 6 draws
+    'dpmpp_sde.karras': ('dpmpp_sde', True, 0.0, {}),
+    'dpmpp_sde.v': ('dpmpp_sde', False, 0.0, {'prediction_type': 'v_prediction'}),
 }
 
 
@@ -385,6 +400,8 @@ ADD_NOISE_VARIANTS = {
     'dpm2': ('dpm2', False, 25),
     'dpm2_a': ('dpm2_a', False, 25),
     'tcd': ('tcd', False, 4),
+    'dpmpp_2s_a': ('dpmpp_2s_a', False, 25),
+    'dpmpp_sde': ('dpmpp_sde', False, 25),
 }
 ADD_NOISE_SEED = 8
 
@@ -428,6 +445,8 @@ IMG2IMG_VARIANTS = {
     'dpm2': ('dpm2', False),
     'dpm2_a': ('dpm2_a', False),
     'tcd': ('tcd', False),
+    'dpmpp_2s_a': ('dpmpp_2s_a', False),
+    'dpmpp_sde': ('dpmpp_sde', False),
 }
 # step()'s eta where the sampler takes one (TCD's gamma; its default is 0.3)
 IMG2IMG_ETA = {'tcd': 0.3}
