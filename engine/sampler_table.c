@@ -71,6 +71,8 @@ static const sdcl_sampler_row rows[] = {
   [SDCL_SAMPLER_DPMPP_SDE] = { "dpmpp_sde", N_("DPM++ SDE"), SDCL_SAMPLER_NOISE, SIGMA_SCHEDULES
                                & ~SDCL_TAKES (SDCL_SCHEDULE_AYS), 2, 0, SDCL_LATENT_VE,
                                sdcl_check_dpm2, sdcl_schedule_dpmpp_sde, sdcl_step_dpmpp_sde },
+  [SDCL_SAMPLER_UNIPC] = { "unipc", N_("UniPC"), 0, SIGMA_SCHEDULES & ~SDCL_TAKES (SDCL_SCHEDULE_AYS),
+                           1, 0, SDCL_LATENT_DPM, NULL, sdcl_schedule_unipc, sdcl_step_unipc },
 };
 
 G_STATIC_ASSERT (G_N_ELEMENTS (rows) == SDCL_SAMPLER_COUNT);
@@ -88,7 +90,8 @@ static const struct {
   { "k_dpm_2_a", SDCL_SAMPLER_DPM2_A },          { "dpm2_ancestral", SDCL_SAMPLER_DPM2_A },
   { "dpm++_2s_a", SDCL_SAMPLER_DPMPP_2S_A },     { "dpmpp_2s_ancestral", SDCL_SAMPLER_DPMPP_2S_A },
   { "k_dpmpp_2s_a", SDCL_SAMPLER_DPMPP_2S_A },   { "dpm++_sde", SDCL_SAMPLER_DPMPP_SDE },
-  { "k_dpmpp_sde", SDCL_SAMPLER_DPMPP_SDE },               { "plms", SDCL_SAMPLER_PNDM },
+  { "k_dpmpp_sde", SDCL_SAMPLER_DPMPP_SDE },      { "uni_pc", SDCL_SAMPLER_UNIPC },
+  { "uni_pc_bh2", SDCL_SAMPLER_UNIPC },               { "plms", SDCL_SAMPLER_PNDM },
 };
 
 const sdcl_sampler_row *

@@ -77,6 +77,7 @@ void sdcl_schedule_heun (sdcl_sched *s, sdcl_spacing sp, double *t);
 void sdcl_schedule_dpm2 (sdcl_sched *s, sdcl_spacing sp, double *t);
 void sdcl_schedule_dpm2_a (sdcl_sched *s, sdcl_spacing sp, double *t);
 void sdcl_schedule_dpmpp_sde (sdcl_sched *s, sdcl_spacing sp, double *t);
+void sdcl_schedule_unipc (sdcl_sched *s, sdcl_spacing sp, double *t);
 void sdcl_schedule_pndm (sdcl_sched *s, sdcl_spacing sp, double *t);
 void sdcl_schedule_lcm (sdcl_sched *s, sdcl_spacing sp, double *t);
 
@@ -115,6 +116,8 @@ void sdcl_sde_noise (sdcl_randn *rng, bool second, float part, float total, floa
                      int64_t numel);
 void sdcl_step_dpmpp_sde (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
                           sdcl_randn *rng, float *x0_out);
+void sdcl_step_unipc (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
+                      sdcl_randn *rng, float *x0_out);
 void sdcl_step_dpmpp_2s_a (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
                            sdcl_randn *rng, float *x0_out);
 sdcl_status sdcl_check_dpm2 (const sdcl_sched_config *cfg, sdcl_error *err);

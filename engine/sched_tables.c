@@ -63,8 +63,8 @@ euler_sigmas (sdcl_sched *s, sdcl_spacing sp, double *t)
  * over the whole training range.  The timesteps that follow them are
  * rounded for Karras; diffusers skips that for the cosine schedule and for
  * exponential sigmas, where its int64 cast then truncates. */
-void
-sdcl_schedule_dpm (sdcl_sched *s, sdcl_spacing sp, double *t)
+static void
+schedule_dpm (sdcl_sched *s, sdcl_spacing sp, double *t, bool cosine_truncates)
 {
   int N = s->n;
   s->sigmas = g_new (float, N + 1);
@@ -74,7 +74,7 @@ sdcl_schedule_dpm (sdcl_sched *s, sdcl_spacing sp, double *t)
     sdcl_dpm_timesteps (sp, s->T, N, s->cfg.steps_offset, t);
   if (sdcl_respaced (s))
     {
-      bool truncate = strcmp (s->cfg.beta_schedule, "squaredcos_cap_v2") == 0
+      bool truncate = (cosine_truncates && strcmp (s->cfg.beta_schedule, "squaredcos_cap_v2") == 0)
                       || s->schedule == SDCL_SCHEDULE_EXPONENTIAL;
       double *sigma = g_new (double, N);
       sdcl_respace_sigmas (s, sdcl_train_sigma (s, 0), sdcl_train_sigma (s, s->T - 1), sigma);
@@ -94,6 +94,20 @@ sdcl_schedule_dpm (sdcl_sched *s, sdcl_spacing sp, double *t)
   for (int i = 0; i < N; i++)
     s->timesteps[i] = (float) t[i];
   s->sigmas[N] = 0.0f;
+}
+
+void
+sdcl_schedule_dpm (sdcl_sched *s, sdcl_spacing sp, double *t)
+{
+  schedule_dpm (s, sp, t, true);
+}
+
+/* UniPCMultistepScheduler: DPM-Solver++'s timesteps and sigmas, but it
+ * rounds the Karras timesteps for the cosine schedule too. */
+void
+sdcl_schedule_unipc (sdcl_sched *s, sdcl_spacing sp, double *t)
+{
+  schedule_dpm (s, sp, t, false);
 }
 
 /* Euler types start from noise scaled to the largest sigma; with "leading"

@@ -61,6 +61,7 @@ SCHEDULERS = {'ddim': 'DDIMScheduler', 'euler': 'EulerDiscreteScheduler',
               'dpm2_a': 'KDPM2AncestralDiscreteScheduler', 'tcd': 'TCDScheduler',
               'dpmpp_2s_a': 'DPMPP2SAncestralScheduler',  # scheduling_reference.py
               'dpmpp_sde': 'DPMSolverSDEGeneratorScheduler',  # scheduling_reference.py
+              'unipc': 'UniPCMultistepScheduler',
               'dpmpp_2m_sde': ('DPMSolverMultistepScheduler',
                                {'algorithm_type': 'sde-dpmsolver++', 'solver_order': 2}),
               'lms': 'LMSDiscreteScheduler'}
@@ -68,14 +69,41 @@ IMG2IMG_STRENGTHS = (0.3, 0.75)
 # Samplers added later get one img2img run at this strength and one
 # 4-channel inpaint at strength 1 each (keeps the fixtures small).
 LATER_SAMPLERS = ('ddpm', 'dpmpp_2m_sde', 'lms', 'heun', 'pndm', 'dpm2', 'dpm2_a', 'tcd',
-                  'dpmpp_2s_a', 'dpmpp_sde')
+                  'dpmpp_2s_a', 'dpmpp_sde', 'unipc')
 # The pipeline's eta for samplers that take one (TCD's gamma).
 PIPELINE_ETA = {'tcd': 0.3}
+# These samplers' goldens leave out the input pictures every img2img /
+# inpaint golden holds alike (they would be ~85 kB per golden); the JSON's
+# inputs_golden names the golden that has them, checked equal here.
+SHARED_INPUT_SAMPLERS = ('dpm2_a', 'tcd', 'dpmpp_2s_a', 'dpmpp_sde', 'unipc')
+SHARED_INPUTS = {'img2img': ('img2img_ddim_0.3', ('init_image',)),
+                 'inpaint4': ('inpaint4_ddim', ('init_image', 'mask', 'masked_image'))}
+
+
+def _share_inputs(out_dir, tag, sched_name, kind):
+    """Drops the shared input pictures from golden `tag` (see above)."""
+    if sched_name not in SHARED_INPUT_SAMPLERS:
+        return
+    from safetensors.torch import load_file
+    shared, keys = SHARED_INPUTS[kind]
+    path = os.path.join(out_dir, tag + '.safetensors')
+    tensors = load_file(path)
+    ref = load_file(os.path.join(out_dir, shared + '.safetensors'))
+    for k in keys:
+        assert torch.equal(tensors.pop(k), ref[k]), (tag, k, 'differs from', shared)
+    goldens.save(path, tensors)
+    jpath = os.path.join(out_dir, tag + '.json')
+    with open(jpath) as f:
+        meta = json.load(f)
+    meta['tensors'] = sorted(tensors.keys())
+    meta['inputs_golden'] = shared
+    meta['inputs_golden_tensors'] = list(keys)
+    goldens.write_json(jpath, meta)
 LATER_STRENGTH = 0.5
 # VP samplers: add_noise is sqrt(ab)*x0 + sqrt(1-ab)*eps at the integer timestep.
 VP_SAMPLERS = ('ddim', 'ddpm', 'pndm', 'tcd')
 # DPM-Solver samplers: the VP form written with the schedule's sigmas.
-DPM_SAMPLERS = ('dpmpp_2m_sde',)
+DPM_SAMPLERS = ('dpmpp_2m_sde', 'unipc')
 
 _RANDN_MODULES = [
     'diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion_img2img',
@@ -537,6 +565,7 @@ def img2img_one(components, sched_name, strength, init_pil, out_dir, ctx_ref):
         'draw_order': _draw_list(rec),
         'tensors': sorted(tensors),
     })
+    _share_inputs(out_dir, tag, sched_name, 'img2img')
     print('%s: t_start %d, timesteps %s, draws %s, image mean %.4f'
           % (tag, t_start, [round(float(x), 3) for x in timesteps], kinds, float(image.mean())))
 
@@ -720,6 +749,8 @@ def inpaint_one(components, sched_name, strength, init_pil, mask_pil, out_dir, c
         'draw_order': order,
         'tensors': sorted(tensors),
     })
+    if not nine:
+        _share_inputs(out_dir, tag, sched_name, 'inpaint4')
     print('%s: t_start %d, timesteps %s, draws %s, image mean %.4f'
           % (tag, t_start, [round(float(x), 3) for x in timesteps], kinds, float(image.mean())))
 

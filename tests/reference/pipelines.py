@@ -67,6 +67,7 @@ def _schedulers():
         'euler_ays': ('EulerDiscreteScheduler', {}),
         'dpmpp_2s_a': ('DPMPP2SAncestralScheduler', {}),  # scheduling_reference.py
         'dpmpp_sde': ('DPMSolverSDEGeneratorScheduler', {}),  # scheduling_reference.py
+        'unipc': ('UniPCMultistepScheduler', {}),
     }
 
 
