@@ -62,6 +62,17 @@ static const sdcl_sampler_row rows[] = {
                          SDCL_SAMPLER_ETA | SDCL_SAMPLER_ETA_FRACTION | LEADING, 0, 1,
                          SDCL_LCM_ORIGIN_STEPS, SDCL_LATENT_VP, NULL, sdcl_schedule_lcm,
                          sdcl_step_tcd },
+  /* k-diffusion's sampler on DPM2 a's levels; diffusers has no class for it */
+  [SDCL_SAMPLER_DPMPP_2S_A] = { "dpmpp_2s_a", N_("DPM++ 2S ancestral"), SDCL_SAMPLER_NOISE,
+                                SIGMA_SCHEDULES & ~SDCL_TAKES (SDCL_SCHEDULE_AYS), 2, 0,
+                                SDCL_LATENT_VE, sdcl_check_dpm2, sdcl_schedule_dpm2_a,
+                                sdcl_step_dpmpp_2s_a },
+  /* diffusers' Brownian-tree noise replaced by the run's generator (step_k.c) */
+  [SDCL_SAMPLER_DPMPP_SDE] = { "dpmpp_sde", N_("DPM++ SDE"), SDCL_SAMPLER_NOISE, SIGMA_SCHEDULES
+                               & ~SDCL_TAKES (SDCL_SCHEDULE_AYS), 2, 0, SDCL_LATENT_VE,
+                               sdcl_check_dpm2, sdcl_schedule_dpmpp_sde, sdcl_step_dpmpp_sde },
+  [SDCL_SAMPLER_UNIPC] = { "unipc", N_("UniPC"), 0, SIGMA_SCHEDULES & ~SDCL_TAKES (SDCL_SCHEDULE_AYS),
+                           1, 0, SDCL_LATENT_DPM, NULL, sdcl_schedule_unipc, sdcl_step_unipc },
 };
 
 G_STATIC_ASSERT (G_N_ELEMENTS (rows) == SDCL_SAMPLER_COUNT);
@@ -76,7 +87,11 @@ static const struct {
   { "dpmsolver++", SDCL_SAMPLER_DPMPP_2M },     { "dpm++_2m_sde", SDCL_SAMPLER_DPMPP_2M_SDE },
   { "dpm++2m_sde", SDCL_SAMPLER_DPMPP_2M_SDE }, { "sde_dpmsolver++", SDCL_SAMPLER_DPMPP_2M_SDE },
   { "k_lms", SDCL_SAMPLER_LMS },               { "k_dpm_2", SDCL_SAMPLER_DPM2 },
-  { "k_dpm_2_a", SDCL_SAMPLER_DPM2_A },          { "dpm2_ancestral", SDCL_SAMPLER_DPM2_A },               { "plms", SDCL_SAMPLER_PNDM },
+  { "k_dpm_2_a", SDCL_SAMPLER_DPM2_A },          { "dpm2_ancestral", SDCL_SAMPLER_DPM2_A },
+  { "dpm++_2s_a", SDCL_SAMPLER_DPMPP_2S_A },     { "dpmpp_2s_ancestral", SDCL_SAMPLER_DPMPP_2S_A },
+  { "k_dpmpp_2s_a", SDCL_SAMPLER_DPMPP_2S_A },   { "dpm++_sde", SDCL_SAMPLER_DPMPP_SDE },
+  { "k_dpmpp_sde", SDCL_SAMPLER_DPMPP_SDE },      { "uni_pc", SDCL_SAMPLER_UNIPC },
+  { "uni_pc_bh2", SDCL_SAMPLER_UNIPC },               { "plms", SDCL_SAMPLER_PNDM },
 };
 
 const sdcl_sampler_row *

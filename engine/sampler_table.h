@@ -76,6 +76,8 @@ void sdcl_schedule_dpm (sdcl_sched *s, sdcl_spacing sp, double *t);
 void sdcl_schedule_heun (sdcl_sched *s, sdcl_spacing sp, double *t);
 void sdcl_schedule_dpm2 (sdcl_sched *s, sdcl_spacing sp, double *t);
 void sdcl_schedule_dpm2_a (sdcl_sched *s, sdcl_spacing sp, double *t);
+void sdcl_schedule_dpmpp_sde (sdcl_sched *s, sdcl_spacing sp, double *t);
+void sdcl_schedule_unipc (sdcl_sched *s, sdcl_spacing sp, double *t);
 void sdcl_schedule_pndm (sdcl_sched *s, sdcl_spacing sp, double *t);
 void sdcl_schedule_lcm (sdcl_sched *s, sdcl_spacing sp, double *t);
 
@@ -105,6 +107,19 @@ void sdcl_step_dpm2 (sdcl_sched *s, const float *model_out, float *x, int64_t nu
                      sdcl_randn *rng, float *x0_out);
 void sdcl_step_dpm2_a (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
                        sdcl_randn *rng, float *x0_out);
+/* DPM++ SDE's noise for one evaluation (step_k.c): the first of a step
+ * draws numel normals into out and keeps them in z1; the second draws
+ * fresh ones and returns the normalised Brownian increment over the whole
+ * step, (sqrt(part)·z1 + sqrt(total − part)·z) / sqrt(total), where part
+ * and total are the lengths of the first and the whole interval in σ. */
+void sdcl_sde_noise (sdcl_randn *rng, bool second, float part, float total, float *z1, float *out,
+                     int64_t numel);
+void sdcl_step_dpmpp_sde (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
+                          sdcl_randn *rng, float *x0_out);
+void sdcl_step_unipc (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
+                      sdcl_randn *rng, float *x0_out);
+void sdcl_step_dpmpp_2s_a (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
+                           sdcl_randn *rng, float *x0_out);
 sdcl_status sdcl_check_dpm2 (const sdcl_sched_config *cfg, sdcl_error *err);
 void sdcl_step_pndm (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
                      sdcl_randn *rng, float *x0_out);

@@ -16,15 +16,21 @@
 #include "sched_math.h"
 
 /* Euler and Euler a: sigmas at the (fractional) timesteps; Karras and
- * exponential respace the sigmas and the timesteps follow them. */
+ * exponential respace the sigmas and the timesteps follow them.  Euler's
+ * linspace grid is float32 (np.linspace(..., dtype=float32)); with
+ * f64_grid it stays double (DPMSolverSDEScheduler's).  sigma_keep, if not
+ * NULL, receives the N sigmas in double, before their float rounding. */
 static void
-euler_sigmas (sdcl_sched *s, sdcl_spacing sp, double *t)
+euler_sigmas_ex (sdcl_sched *s, sdcl_spacing sp, double *t, bool f64_grid, double *sigma_keep)
 {
   int N = s->n;
   if (s->schedule == SDCL_SCHEDULE_AYS)
     sdcl_ays_timesteps (s, false, t);
   else
     sdcl_spaced_timesteps (sp, s->T, N, s->cfg.steps_offset, true, t);
+  if (f64_grid && sp == SDCL_SPACING_LINSPACE && s->schedule != SDCL_SCHEDULE_AYS)
+    for (int i = 0; i < N; i++)
+      t[i] = sdcl_np_linspace_at (s->T - 1, N, true, N - 1 - i);
   double *sigma = g_new (double, N);
   for (int i = 0; i < N; i++)
     sigma[i] = sdcl_interp_sigma (s, t[i]);
@@ -42,15 +48,23 @@ euler_sigmas (sdcl_sched *s, sdcl_spacing sp, double *t)
       s->sigmas[i] = (float) sigma[i];
     }
   s->sigmas[N] = 0.0f;
+  if (sigma_keep)
+    memcpy (sigma_keep, sigma, (size_t) N * sizeof *sigma);
   g_free (sigma);
+}
+
+static void
+euler_sigmas (sdcl_sched *s, sdcl_spacing sp, double *t)
+{
+  euler_sigmas_ex (s, sp, t, false, NULL);
 }
 
 /* DPM++ 2M: integer timesteps; Karras and exponential respace the sigmas
  * over the whole training range.  The timesteps that follow them are
  * rounded for Karras; diffusers skips that for the cosine schedule and for
  * exponential sigmas, where its int64 cast then truncates. */
-void
-sdcl_schedule_dpm (sdcl_sched *s, sdcl_spacing sp, double *t)
+static void
+schedule_dpm (sdcl_sched *s, sdcl_spacing sp, double *t, bool cosine_truncates)
 {
   int N = s->n;
   s->sigmas = g_new (float, N + 1);
@@ -60,7 +74,7 @@ sdcl_schedule_dpm (sdcl_sched *s, sdcl_spacing sp, double *t)
     sdcl_dpm_timesteps (sp, s->T, N, s->cfg.steps_offset, t);
   if (sdcl_respaced (s))
     {
-      bool truncate = strcmp (s->cfg.beta_schedule, "squaredcos_cap_v2") == 0
+      bool truncate = (cosine_truncates && strcmp (s->cfg.beta_schedule, "squaredcos_cap_v2") == 0)
                       || s->schedule == SDCL_SCHEDULE_EXPONENTIAL;
       double *sigma = g_new (double, N);
       sdcl_respace_sigmas (s, sdcl_train_sigma (s, 0), sdcl_train_sigma (s, s->T - 1), sigma);
@@ -80,6 +94,20 @@ sdcl_schedule_dpm (sdcl_sched *s, sdcl_spacing sp, double *t)
   for (int i = 0; i < N; i++)
     s->timesteps[i] = (float) t[i];
   s->sigmas[N] = 0.0f;
+}
+
+void
+sdcl_schedule_dpm (sdcl_sched *s, sdcl_spacing sp, double *t)
+{
+  schedule_dpm (s, sp, t, true);
+}
+
+/* UniPCMultistepScheduler: DPM-Solver++'s timesteps and sigmas, but it
+ * rounds the Karras timesteps for the cosine schedule too. */
+void
+sdcl_schedule_unipc (sdcl_sched *s, sdcl_spacing sp, double *t)
+{
+  schedule_dpm (s, sp, t, false);
 }
 
 /* Euler types start from noise scaled to the largest sigma; with "leading"
@@ -105,10 +133,9 @@ sdcl_schedule_euler (sdcl_sched *s, sdcl_spacing sp, double *t)
 /* Heun: Euler's levels, each inner one twice (a step's two evaluations),
  * 2N − 1 entries as diffusers' HeunDiscreteScheduler holds them; t keeps
  * the N step timesteps for the range check. */
-void
-sdcl_schedule_heun (sdcl_sched *s, sdcl_spacing sp, double *t)
+static void
+interleave_levels (sdcl_sched *s)
 {
-  sdcl_schedule_euler (s, sp, t);
   int N = s->n, n = 2 * N - 1;
   float *timesteps = g_new (float, n), *sigmas = g_new (float, n + 1);
   for (int i = 0; i < n; i++)
@@ -120,6 +147,49 @@ sdcl_schedule_heun (sdcl_sched *s, sdcl_spacing sp, double *t)
   s->timesteps = timesteps;
   s->sigmas = sigmas;
   s->n = n;
+}
+
+void
+sdcl_schedule_heun (sdcl_sched *s, sdcl_spacing sp, double *t)
+{
+  sdcl_schedule_euler (s, sp, t);
+  interleave_levels (s);
+}
+
+/* DPM++ SDE (DPMSolverSDEScheduler): Heun's layout (2N − 1 evaluations,
+ * the last step one) on a float64 linspace grid; the second evaluation of
+ * step i is at the midpoint in log σ, whose timestep diffusers computes in
+ * double from the double sigmas and whose σ the step computes in float32
+ * (kept in sigmas_interpol at the odd evaluation, as DPM2's). */
+void
+sdcl_schedule_dpmpp_sde (sdcl_sched *s, sdcl_spacing sp, double *t)
+{
+  int N = MAX (s->n, 1); /* checked at init; the compiler cannot see it */
+  s->sigmas = g_new (float, N + 1);
+  double *sigma = g_new (double, N);
+  euler_sigmas_ex (s, sp, t, true, sigma);
+  s->init_noise_sigma = euler_init_noise_sigma (s, sp);
+  float *mid = g_new (float, N);
+  double *mid_t = g_new (double, N);
+  float *log_sigmas = sdcl_log_sigma_table (s);
+  for (int i = 0; i + 1 < N; i++)
+    {
+      double a = -log (sigma[i]), b = -log (sigma[i + 1]);
+      mid_t[i] = sdcl_sigma_to_t (log_sigmas, s->T, exp (-(a + (b - a) * 0.5)));
+      float fa = -logf (s->sigmas[i]), fb = -logf (s->sigmas[i + 1]);
+      mid[i] = expf (-(fa + (fb - fa) * 0.5f));
+    }
+  g_free (log_sigmas);
+  interleave_levels (s);
+  s->sigmas_interpol = g_new0 (float, 2 * N);
+  for (int i = 0; i + 1 < N; i++)
+    {
+      s->timesteps[2 * i + 1] = (float) mid_t[i];
+      s->sigmas_interpol[2 * i + 1] = mid[i];
+    }
+  g_free (mid);
+  g_free (mid_t);
+  g_free (sigma);
 }
 
 /* σ_down of an ancestral step from σ to σ_next (the deterministic part;

@@ -170,6 +170,7 @@ sdcl_sched_forget (sdcl_sched *s)
     g_free (s->history[i]);
   s->n_history = 0;
   s->mid_step = false;
+  s->order_used = s->n_outputs = 0;
   g_free (s->pndm_sample);
   s->pndm_sample = NULL;
 }

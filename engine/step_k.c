@@ -1,6 +1,6 @@
 /* The k-diffusion family on VE latents x̃ = x0 + σ·ε (Karras et al. 2022):
- * Euler, Euler ancestral, LMS, Heun and DPM2, as diffusers' Euler*, LMS,
- * Heun and KDPM2 schedulers step them.
+ * Euler, Euler ancestral, LMS, Heun, DPM2, DPM2 a, as diffusers' Euler*, LMS,
+ * Heun and KDPM2 schedulers step them, and DPM++ 2S a (k-diffusion's).
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
@@ -177,27 +177,41 @@ sdcl_step_heun (sdcl_sched *s, const float *model_out, float *x, int64_t numel, 
 
 /* ---- DPM2 (Karras et al. 2022's second-order sampler) ---------------------- */
 
-/* diffusers' KDPM2DiscreteScheduler: an Euler half step to the log-midpoint
- * of σ_i and σ_{i+1}, then the full step from σ_i with the derivative
- * evaluated there.  KDPM2AncestralDiscreteScheduler: the midpoint of σ_i
- * and σ_down, the full step to σ_down, then fresh noise of σ_up (drawn at
- * every second evaluation). */
+/* The DPM2 family's updates. */
+typedef enum { DPM2_PLAIN, DPM2_ANCESTRAL, DPMPP_2S_ANCESTRAL } dpm2_kind;
+
+/* Two evaluations per step, the second at a midpoint σ_mid (the schedule's
+ * sigmas_interpol), the last step one (an Euler step to 0).
+ * DPM2 (diffusers' KDPM2DiscreteScheduler): an Euler half step to the
+ * log-midpoint of σ_i and σ_{i+1}, then the full step from σ_i with the
+ * derivative evaluated there.  DPM2 a (KDPM2AncestralDiscreteScheduler):
+ * the midpoint of σ_i and σ_down, the full step to σ_down, then fresh noise
+ * of σ_up, drawn at every second evaluation.  DPM++ 2S a (k-diffusion's
+ * sample_dpmpp_2s_ancestral; docs/diffusion.md): DPM2 a's levels with
+ * DPM-Solver++(2S)'s exponential-integrator updates, h = log σ_i − log σ_down:
+ * x_2 = (σ_mid/σ_i)·x − expm1(−h/2)·D(x, σ_i), then
+ * x = (σ_down/σ_i)·x − expm1(−h)·D(x_2, σ_mid) + σ_up·z. */
 static void
 dpm2_step (sdcl_sched *s, const float *model_out, float *x, int64_t numel, sdcl_randn *rng,
-           float *x0_out, bool ancestral)
+           float *x0_out, dpm2_kind kind)
 {
   int i = s->step_index;
-  bool second = s->mid_step;
+  bool second = s->mid_step, ancestral = kind != DPM2_PLAIN;
   float sigma = second ? s->sigmas[i - 1] : s->sigmas[i];
   float sigma_mid = second ? s->sigmas_interpol[i] : s->sigmas_interpol[i + 1];
   float sigma_next = second ? s->sigmas[i] : s->sigmas[i + 1];
   float sigma_up = 0.0f;
-  if (ancestral && second)
+  if (ancestral)
     {
       float from_sq = sigma * sigma, to_sq = sigma_next * sigma_next;
       sigma_up = sqrtf (to_sq * (from_sq - to_sq) / from_sq);
       sigma_next = sqrtf (to_sq - sigma_up * sigma_up); /* σ_down */
     }
+  /* DPM++ 2S a's exponential updates, except on the last step (σ_down 0) */
+  bool exponential = kind == DPMPP_2S_ANCESTRAL && sigma_mid > 0.0f;
+  float h = (-logf (sigma_next)) - (-logf (sigma));
+  float x_coef = second ? sigma_next / sigma : sigma_mid / sigma;
+  float d_coef = exponential ? expm1f (second ? -h : -h * 0.5f) : 0.0f;
   ve_level at = ve_level_at (second ? sigma_mid : sigma);
   float dt = second ? sigma_next - sigma : sigma_mid - sigma;
   if (s->n_history < 1)
@@ -213,11 +227,11 @@ dpm2_step (sdcl_sched *s, const float *model_out, float *x, int64_t numel, sdcl_
         x0_out[j] = x0;
       float derivative = (x[j] - x0) / at.sigma;
       if (second)
-        x[j] = saved[j] + derivative * dt;
+        x[j] = exponential ? x_coef * saved[j] - d_coef * x0 : saved[j] + derivative * dt;
       else
         {
           saved[j] = x[j];
-          x[j] = x[j] + derivative * dt;
+          x[j] = exponential ? x_coef * x[j] - d_coef * x0 : x[j] + derivative * dt;
         }
     }
   if (ancestral && second)
@@ -234,14 +248,21 @@ void
 sdcl_step_dpm2 (sdcl_sched *s, const float *model_out, float *x, int64_t numel, sdcl_randn *rng,
                 float *x0_out)
 {
-  dpm2_step (s, model_out, x, numel, rng, x0_out, false);
+  dpm2_step (s, model_out, x, numel, rng, x0_out, DPM2_PLAIN);
 }
 
 void
 sdcl_step_dpm2_a (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
                   sdcl_randn *rng, float *x0_out)
 {
-  dpm2_step (s, model_out, x, numel, rng, x0_out, true);
+  dpm2_step (s, model_out, x, numel, rng, x0_out, DPM2_ANCESTRAL);
+}
+
+void
+sdcl_step_dpmpp_2s_a (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
+                      sdcl_randn *rng, float *x0_out)
+{
+  dpm2_step (s, model_out, x, numel, rng, x0_out, DPMPP_2S_ANCESTRAL);
 }
 
 sdcl_status
@@ -249,7 +270,96 @@ sdcl_check_dpm2 (const sdcl_sched_config *cfg, sdcl_error *err)
 {
   if (cfg->prediction_type == SDCL_PREDICTION_SAMPLE)
     return sdcl_fail (err, SDCL_ERR_UNSUPPORTED_MODEL,
-                      "the DPM2 samplers take epsilon or v prediction, not sample (as diffusers)");
+                      "the dpm2, dpm2_a, dpmpp_2s_a and dpmpp_sde samplers take epsilon or v "
+                      "prediction, not sample (as diffusers)");
   return SDCL_OK;
 }
 
+
+/* ---- DPM++ SDE (DPM-Solver++ with a midpoint, stochastic) -------------------- */
+
+/* diffusers' DPMSolverSDEScheduler, float32 in its order; t = −log σ.
+ * Both evaluations of step i take an ancestral DPM-Solver++(1) step from
+ * σ_i: the first towards the midpoint σ_mid = exp(−(t_i + t_{i+1})/2), the
+ * second from the saved sample towards σ_{i+1} with the midpoint's x0;
+ * each adds σ_up of noise.  The last step (to 0) is an Euler step.
+ *
+ * The noise: diffusers takes it from a torchsde Brownian tree over σ,
+ * normalised increments W(σ_i → σ_mid)/sqrt|σ_mid − σ_i| and then
+ * W(σ_i → σ_{i+1})/sqrt|σ_{i+1} − σ_i|, which overlap.  sdcl draws the
+ * first from the run's generator (z1) and builds the second from it and a
+ * fresh draw z2 as the Brownian motion does:
+ *   (sqrt(a)·z1 + sqrt(b)·z2) / sqrt(a + b),  a = |σ_mid − σ_i|,
+ *   b = |σ_{i+1} − σ_i| − a,
+ * so both are standard normal with correlation sqrt(a / (a + b)), the
+ * law of the tree's two outputs; steps are independent (disjoint
+ * intervals).  Same seed, same image; not torchsde's image. */
+void
+sdcl_sde_noise (sdcl_randn *rng, bool second, float part, float total, float *z1, float *out,
+                int64_t numel)
+{
+  sdcl_randn_fill (rng, out, numel);
+  if (!second)
+    {
+      memcpy (z1, out, (size_t) numel * sizeof *out);
+      return;
+    }
+  float w1 = sqrtf (part), w2 = sqrtf (total - part), norm = sqrtf (total);
+  for (int64_t j = 0; j < numel; j++)
+    out[j] = (w1 * z1[j] + w2 * out[j]) / norm;
+}
+
+void
+sdcl_step_dpmpp_sde (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
+                     sdcl_randn *rng, float *x0_out)
+{
+  int i = s->step_index;
+  bool second = s->mid_step;
+  float sigma = second ? s->sigmas[i - 1] : s->sigmas[i];
+  float sigma_next = second ? s->sigmas[i] : s->sigmas[i + 1];
+  float t = -logf (sigma), t_next = -logf (sigma_next);
+  float t_mid = t + (t_next - t) * 0.5f;
+  ve_level at = ve_level_at (second ? expf (-t_mid) : sigma);
+  if (s->n_history < 2)
+    {
+      for (int k = s->n_history; k < 2; k++)
+        s->history[k] = g_new (float, numel > 0 ? (gsize) numel : 1);
+      s->n_history = 2;
+    }
+  float *saved = s->history[0], *z1 = s->history[1];
+  if (sigma_next == 0.0f)
+    {
+      for (int64_t j = 0; j < numel; j++)
+        {
+          float x0 = ve_x0 (s->cfg.prediction_type, at, x[j], model_out[j]);
+          if (x0_out)
+            x0_out[j] = x0;
+          float derivative = (x[j] - x0) / sigma;
+          x[j] = x[j] + derivative * (sigma_next - sigma);
+        }
+      s->mid_step = !second;
+      return;
+    }
+  float target_t = second ? t_next : t_mid;
+  float from = expf (-t), to = expf (-target_t);
+  float up = sqrtf (to * to * (from * from - to * to) / (from * from));
+  up = MIN (to, up);
+  float down = sqrtf (to * to - up * up);
+  float ancestral_t = -logf (down);
+  float x_coef = expf (-ancestral_t) / expf (-t), d_coef = expm1f (t - ancestral_t);
+  float *noise = g_new (float, numel > 0 ? (gsize) numel : 1);
+  sdcl_sde_noise (rng, second, fabsf (expf (-t_mid) - from), fabsf (to - from), z1, noise, numel);
+  for (int64_t j = 0; j < numel; j++)
+    {
+      float x0 = ve_x0 (s->cfg.prediction_type, at, x[j], model_out[j]);
+      if (x0_out)
+        x0_out[j] = x0;
+      float sample = second ? saved[j] : x[j];
+      if (!second)
+        saved[j] = x[j];
+      float next = x_coef * sample - d_coef * x0;
+      x[j] = next + noise[j] * 1.0f * up;
+    }
+  g_free (noise);
+  s->mid_step = !second;
+}

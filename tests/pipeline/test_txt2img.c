@@ -49,6 +49,9 @@ static const sampler_case cases[] = {
   { "dpm2_a", SDCL_SAMPLER_DPM2_A, false, SDCL_SCHEDULE_DEFAULT, false },
   { "tcd", SDCL_SAMPLER_TCD, false, SDCL_SCHEDULE_DEFAULT, false },
   { "euler_ays", SDCL_SAMPLER_EULER, false, SDCL_SCHEDULE_AYS, false },
+  { "dpmpp_2s_a", SDCL_SAMPLER_DPMPP_2S_A, false, SDCL_SCHEDULE_DEFAULT, false },
+  { "dpmpp_sde", SDCL_SAMPLER_DPMPP_SDE, false, SDCL_SCHEDULE_DEFAULT, false },
+  { "unipc", SDCL_SAMPLER_UNIPC, false, SDCL_SCHEDULE_DEFAULT, false },
   { "euler_tiling", SDCL_SAMPLER_EULER, false, SDCL_SCHEDULE_DEFAULT, true },
 };
 

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 import goldens
+import scheduling_reference
 import ldm_layout
 import tiny_sd
 
@@ -58,20 +59,51 @@ SCHEDULERS = {'ddim': 'DDIMScheduler', 'euler': 'EulerDiscreteScheduler',
               'ddpm': 'DDPMScheduler', 'heun': 'HeunDiscreteScheduler',
               'pndm': 'PNDMScheduler', 'dpm2': 'KDPM2DiscreteScheduler',
               'dpm2_a': 'KDPM2AncestralDiscreteScheduler', 'tcd': 'TCDScheduler',
+              'dpmpp_2s_a': 'DPMPP2SAncestralScheduler',  # scheduling_reference.py
+              'dpmpp_sde': 'DPMSolverSDEGeneratorScheduler',  # scheduling_reference.py
+              'unipc': 'UniPCMultistepScheduler',
               'dpmpp_2m_sde': ('DPMSolverMultistepScheduler',
                                {'algorithm_type': 'sde-dpmsolver++', 'solver_order': 2}),
               'lms': 'LMSDiscreteScheduler'}
 IMG2IMG_STRENGTHS = (0.3, 0.75)
 # Samplers added later get one img2img run at this strength and one
 # 4-channel inpaint at strength 1 each (keeps the fixtures small).
-LATER_SAMPLERS = ('ddpm', 'dpmpp_2m_sde', 'lms', 'heun', 'pndm', 'dpm2', 'dpm2_a', 'tcd')
+LATER_SAMPLERS = ('ddpm', 'dpmpp_2m_sde', 'lms', 'heun', 'pndm', 'dpm2', 'dpm2_a', 'tcd',
+                  'dpmpp_2s_a', 'dpmpp_sde', 'unipc')
 # The pipeline's eta for samplers that take one (TCD's gamma).
 PIPELINE_ETA = {'tcd': 0.3}
+# These samplers' goldens leave out the input pictures every img2img /
+# inpaint golden holds alike (they would be ~85 kB per golden); the JSON's
+# inputs_golden names the golden that has them, checked equal here.
+SHARED_INPUT_SAMPLERS = ('dpm2_a', 'tcd', 'dpmpp_2s_a', 'dpmpp_sde', 'unipc')
+SHARED_INPUTS = {'img2img': ('img2img_ddim_0.3', ('init_image',)),
+                 'inpaint4': ('inpaint4_ddim', ('init_image', 'mask', 'masked_image'))}
+
+
+def _share_inputs(out_dir, tag, sched_name, kind):
+    """Drops the shared input pictures from golden `tag` (see above)."""
+    if sched_name not in SHARED_INPUT_SAMPLERS:
+        return
+    from safetensors.torch import load_file
+    shared, keys = SHARED_INPUTS[kind]
+    path = os.path.join(out_dir, tag + '.safetensors')
+    tensors = load_file(path)
+    ref = load_file(os.path.join(out_dir, shared + '.safetensors'))
+    for k in keys:
+        assert torch.equal(tensors.pop(k), ref[k]), (tag, k, 'differs from', shared)
+    goldens.save(path, tensors)
+    jpath = os.path.join(out_dir, tag + '.json')
+    with open(jpath) as f:
+        meta = json.load(f)
+    meta['tensors'] = sorted(tensors.keys())
+    meta['inputs_golden'] = shared
+    meta['inputs_golden_tensors'] = list(keys)
+    goldens.write_json(jpath, meta)
 LATER_STRENGTH = 0.5
 # VP samplers: add_noise is sqrt(ab)*x0 + sqrt(1-ab)*eps at the integer timestep.
 VP_SAMPLERS = ('ddim', 'ddpm', 'pndm', 'tcd')
 # DPM-Solver samplers: the VP form written with the schedule's sigmas.
-DPM_SAMPLERS = ('dpmpp_2m_sde',)
+DPM_SAMPLERS = ('dpmpp_2m_sde', 'unipc')
 
 _RANDN_MODULES = [
     'diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion_img2img',
@@ -83,6 +115,7 @@ _RANDN_MODULES = [
     'diffusers.schedulers.scheduling_dpmsolver_multistep',
     'diffusers.schedulers.scheduling_k_dpm_2_ancestral_discrete',
     'diffusers.schedulers.scheduling_tcd',
+    'scheduling_reference',
 ]
 _DRAW_KIND = {
     'pipeline_stable_diffusion_img2img': 'pipeline',
@@ -94,6 +127,7 @@ _DRAW_KIND = {
     'scheduling_dpmsolver_multistep': 'scheduler_step',
     'scheduling_k_dpm_2_ancestral_discrete': 'scheduler_step',
     'scheduling_tcd': 'scheduler_step',
+    'scheduling_reference': 'scheduler_step',
 }
 
 
@@ -293,7 +327,7 @@ class Recorder:
             mod = importlib.import_module(name)
             orig = mod.randn_tensor
 
-            def wrapped(*a, _orig=orig, _name=name.rsplit('.', 1)[1], **kw):
+            def wrapped(*a, _orig=orig, _name=name.rsplit('.', 1)[-1], **kw):
                 out = _orig(*a, **kw)
                 self.draws.append((_DRAW_KIND[_name], out.detach().clone()))
                 return out
@@ -358,7 +392,8 @@ class Recorder:
 def _scheduler(name):
     import diffusers
     cls, kwargs = SCHEDULERS[name] if isinstance(SCHEDULERS[name], tuple) else (SCHEDULERS[name], {})
-    return getattr(diffusers, cls).from_config(tiny_sd.scheduler_config(), **kwargs)
+    return scheduling_reference.scheduler_class(cls).from_config(tiny_sd.scheduler_config(),
+                                                                 **kwargs)
 
 
 def _pipe(cls, components, sched_name):
@@ -529,6 +564,7 @@ def img2img_one(components, sched_name, strength, init_pil, out_dir, ctx_ref):
         'draw_order': _draw_list(rec),
         'tensors': sorted(tensors),
     })
+    _share_inputs(out_dir, tag, sched_name, 'img2img')
     print('%s: t_start %d, timesteps %s, draws %s, image mean %.4f'
           % (tag, t_start, [round(float(x), 3) for x in timesteps], kinds, float(image.mean())))
 
@@ -712,6 +748,8 @@ def inpaint_one(components, sched_name, strength, init_pil, mask_pil, out_dir, c
         'draw_order': order,
         'tensors': sorted(tensors),
     })
+    if not nine:
+        _share_inputs(out_dir, tag, sched_name, 'inpaint4')
     print('%s: t_start %d, timesteps %s, draws %s, image mean %.4f'
           % (tag, t_start, [round(float(x), 3) for x in timesteps], kinds, float(image.mean())))
 

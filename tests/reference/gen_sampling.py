@@ -24,11 +24,12 @@ from diffusers import (DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler
                        EulerAncestralDiscreteScheduler, EulerDiscreteScheduler, LCMScheduler,
                        HeunDiscreteScheduler, KDPM2AncestralDiscreteScheduler,
                        KDPM2DiscreteScheduler, LMSDiscreteScheduler, PNDMScheduler,
-                       TCDScheduler)
+                       TCDScheduler, UniPCMultistepScheduler)
 
 from diffusers.schedulers.scheduling_utils import AysSchedules
 
 from goldens import save, write_json
+from scheduling_reference import DPMPP2SAncestralScheduler, DPMSolverSDEGeneratorScheduler
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_OUT = os.path.join(HERE, 'fixtures', 'golden')
@@ -62,6 +63,9 @@ CLASSES = {
     'dpm2': KDPM2DiscreteScheduler,
     'dpm2_a': KDPM2AncestralDiscreteScheduler,
     'tcd': TCDScheduler,
+    'dpmpp_2s_a': DPMPP2SAncestralScheduler,  # scheduling_reference.py
+    'dpmpp_sde': DPMSolverSDEGeneratorScheduler,  # scheduling_reference.py
+    'unipc': UniPCMultistepScheduler,
 }
 # from_config keyword arguments that make the class the sampler
 CLASS_KWARGS = {
@@ -155,6 +159,15 @@ SCHEDULE_VARIANTS = {
     'dpm2_a.karras': ('dpm2_a', True, {}),
     'dpm2_a.sched_trailing': ('dpm2_a', False, {}, 'trailing'),
     'tcd': ('tcd', False, {}),
+    'dpmpp_2s_a': ('dpmpp_2s_a', False, {}),
+    'dpmpp_2s_a.karras': ('dpmpp_2s_a', True, {}),
+    'dpmpp_sde': ('dpmpp_sde', False, {}),
+    'dpmpp_sde.karras': ('dpmpp_sde', True, {}),
+    'dpmpp_sde.leading': ('dpmpp_sde', False, {'timestep_spacing': 'leading'}),
+    'unipc': ('unipc', False, {}),
+    'unipc.karras': ('unipc', True, {}),
+    'unipc.karras.cosine': ('unipc', True, {'beta_schedule': 'squaredcos_cap_v2'}),
+    'unipc.exponential': ('unipc', False, {}, 'exponential'),
 }
 SCHEDULE_STEPS = [1, 4, 25, 50]
 
@@ -205,7 +218,8 @@ def split_variant(spec):
 
 
 def has_sigmas(sampler):
-    return sampler in ('euler', 'euler_a', 'dpmpp_2m', 'dpmpp_2m_sde', 'lms', 'heun', 'dpm2', 'dpm2_a')
+    return sampler in ('euler', 'euler_a', 'dpmpp_2m', 'dpmpp_2m_sde', 'lms', 'heun', 'dpm2', 'dpm2_a',
+                       'dpmpp_2s_a', 'dpmpp_sde', 'unipc')
 
 
 def schedule_goldens(tensors, entries):
@@ -302,12 +316,23 @@ TRAJ_VARIANTS = {
     'tcd.gamma0': ('tcd', False, 0.0, {}),
     'tcd.v': ('tcd', False, 0.3, {'prediction_type': 'v_prediction'}),
     'tcd.sample': ('tcd', False, 1.0, {'prediction_type': 'sample'}),
+    'dpmpp_2s_a': ('dpmpp_2s_a', False, 0.0, {}),     # 4 steps: 7 evaluations, 3 draws
+    'dpmpp_2s_a.karras': ('dpmpp_2s_a', True, 0.0, {}),
+    'dpmpp_2s_a.v': ('dpmpp_2s_a', False, 0.0, {'prediction_type': 'v_prediction'}),
+    'dpmpp_sde': ('dpmpp_sde', False, 0.0, {}),       # 4 steps: 7 evaluations, 6 draws
+    'dpmpp_sde.karras': ('dpmpp_sde', True, 0.0, {}),
+    'dpmpp_sde.v': ('dpmpp_sde', False, 0.0, {'prediction_type': 'v_prediction'}),
+    'unipc': ('unipc', False, 0.0, {}),
+    'unipc.karras': ('unipc', True, 0.0, {}),
+    'unipc.v': ('unipc', False, 0.0, {'prediction_type': 'v_prediction'}),
+    'unipc.sample': ('unipc', False, 0.0, {'prediction_type': 'sample'}),
+    'unipc.trailing': ('unipc', False, 0.0, {}, 'trailing'),
 }
 
 
 def x0_estimate(sampler, scheduler, out):
     """What the C x0_out must hold after the step: the scheduler's own x0."""
-    if sampler in ('dpmpp_2m', 'dpmpp_2m_sde'):
+    if sampler in ('dpmpp_2m', 'dpmpp_2m_sde', 'unipc'):
         return scheduler.model_outputs[-1]
     if sampler == 'lcm':
         return out.denoised
@@ -385,6 +410,9 @@ ADD_NOISE_VARIANTS = {
     'dpm2': ('dpm2', False, 25),
     'dpm2_a': ('dpm2_a', False, 25),
     'tcd': ('tcd', False, 4),
+    'dpmpp_2s_a': ('dpmpp_2s_a', False, 25),
+    'dpmpp_sde': ('dpmpp_sde', False, 25),
+    'unipc': ('unipc', False, 25),
 }
 ADD_NOISE_SEED = 8
 
@@ -428,6 +456,9 @@ IMG2IMG_VARIANTS = {
     'dpm2': ('dpm2', False),
     'dpm2_a': ('dpm2_a', False),
     'tcd': ('tcd', False),
+    'dpmpp_2s_a': ('dpmpp_2s_a', False),
+    'dpmpp_sde': ('dpmpp_sde', False),
+    'unipc': ('unipc', False),
 }
 # step()'s eta where the sampler takes one (TCD's gamma; its default is 0.3)
 IMG2IMG_ETA = {'tcd': 0.3}

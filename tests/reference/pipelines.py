@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 import goldens
+import scheduling_reference
 import tiny_sd
 
 PROMPT = 'a red circle'
@@ -64,6 +65,9 @@ def _schedulers():
         'dpm2_a': ('KDPM2AncestralDiscreteScheduler', {}),
         'tcd': ('TCDScheduler', {}),
         'euler_ays': ('EulerDiscreteScheduler', {}),
+        'dpmpp_2s_a': ('DPMPP2SAncestralScheduler', {}),  # scheduling_reference.py
+        'dpmpp_sde': ('DPMSolverSDEGeneratorScheduler', {}),  # scheduling_reference.py
+        'unipc': ('UniPCMultistepScheduler', {}),
     }
 
 
@@ -89,6 +93,7 @@ _RANDN_MODULES = [
     'diffusers.schedulers.scheduling_ddpm',
     'diffusers.schedulers.scheduling_k_dpm_2_ancestral_discrete',
     'diffusers.schedulers.scheduling_tcd',
+    'scheduling_reference',
 ]
 
 
@@ -108,7 +113,7 @@ class RandnRecorder:
 
             def wrapped(*a, _orig=orig, _name=name, **kw):
                 out = _orig(*a, **kw)
-                self.draws.append((_name.rsplit('.', 1)[1], out.detach().clone()))
+                self.draws.append((_name.rsplit('.', 1)[-1], out.detach().clone()))
                 return out
             self._saved.append((mod, orig))
             mod.randn_tensor = wrapped
@@ -124,7 +129,8 @@ def _make_pipe(components, sched_name):
     import diffusers
     from diffusers import StableDiffusionPipeline
     cls_name, extra = _schedulers()[sched_name]
-    sched = getattr(diffusers, cls_name).from_config(tiny_sd.scheduler_config(), **extra)
+    sched = scheduling_reference.scheduler_class(cls_name).from_config(tiny_sd.scheduler_config(),
+                                                                        **extra)
     unet, vae, text, tok = components
     pipe = StableDiffusionPipeline(vae=vae, text_encoder=text, tokenizer=tok, unet=unet,
                                    scheduler=sched, safety_checker=None, feature_extractor=None,
