@@ -345,7 +345,7 @@ sdcl_clip_forward_penultimate (sdcl_clip *m, const int32_t *ids, int batch, int 
     st = nn_poll (m->cl, cancel, err);
   sdcl_t h = { 0 };
   if (st == SDCL_OK)
-    embed (m, ids, batch, tokens, &h);
+    embed (m, ids, NULL, batch, tokens, &h);
   sdcl_act act = c->quick_gelu ? SDCL_ACT_QUICK_GELU : SDCL_ACT_GELU;
   for (int i = 0; i < keep && st == SDCL_OK; i++)
     {
