@@ -19,6 +19,7 @@
 #endif
 
 #include "api_internal.h"
+#include "lora_apply.h"
 #include "pipeline_internal.h"
 
 sdcl_model_params
@@ -73,8 +74,9 @@ return_freed_memory (void)
 static uint64_t
 device_bytes (const sdcl_model *m)
 {
-  return sdcl_clip_device_bytes (m->clip) + sdcl_unet_device_bytes (m->unet)
-         + sdcl_vae_device_bytes (m->vae);
+  return sdcl_clip_device_bytes (m->clip) + sdcl_clip_device_bytes (m->clip2)
+         + sdcl_unet_device_bytes (m->unet)
+         + sdcl_vae_device_bytes (m->vae) + sdcl_model_lora_device_bytes (m);
 }
 
 static const sdcl_wset *
@@ -91,7 +93,8 @@ free_network (sdcl_model *m, sdcl_net net)
     {
     case SDCL_NET_CLIP:
       sdcl_clip_free (m->clip);
-      m->clip = NULL;
+      sdcl_clip_free (m->clip2);
+      m->clip = m->clip2 = NULL;
       break;
     case SDCL_NET_UNET:
       sdcl_unet_free (m->unet);
@@ -134,8 +137,12 @@ fill_info_from_files (const sdcl_model_files *mf, sdcl_model_info *info)
   info->scheduler_ignored_keys = mf->sched.ignored_keys;
   info->prediction_source = mf->prediction_source;
   info->n_parameters = count_parameters (mf->unet_w) + count_parameters (mf->vae_w)
-                       + count_parameters (mf->text_w);
+                       + count_parameters (mf->text_w)
+                       + (mf->text2_w ? count_parameters (mf->text2_w) : 0);
   info->device_bytes = 0;
+  info->n_text_encoders = mf->text2_w ? 2 : 1;
+  info->context_dim = mf->unet.cross_attention_dim;
+  info->size_conditioning = mf->unet.add_embed_in > 0;
 }
 
 static void
@@ -158,6 +165,8 @@ build_network (sdcl_model *m, sdcl_net net, sdcl_error *err)
     case SDCL_NET_CLIP:
       if (!m->clip)
         st = sdcl_clip_new (cl, mf->text_w, &mf->clip, m->wtype, &m->clip, err);
+      if (st == SDCL_OK && mf->text2_w && !m->clip2)   /* the text phase runs both */
+        st = sdcl_clip_new (cl, mf->text2_w, &mf->clip2, m->wtype, &m->clip2, err);
       break;
     case SDCL_NET_UNET:
       if (!m->unet)
@@ -187,6 +196,8 @@ build_network (sdcl_model *m, sdcl_net net, sdcl_error *err)
   /* nn.c drops each tensor's pages after its upload; page faults map up to
    * 64 kB around an address, so some come back: once more over the set. */
   sdcl_wset_drop_all_pages (net_weights (m, net));
+  if (net == SDCL_NET_CLIP && mf->text2_w)
+    sdcl_wset_drop_all_pages (mf->text2_w);
   return st;
 }
 
@@ -226,8 +237,13 @@ void
 sdcl_model_phase_done (sdcl_model *m, sdcl_net net)
 {
   if (m->residency != SDCL_RESIDENCY_RESIDENT)
-    free_network (m, net);
+    {
+      free_network (m, net);
+      sdcl_model_lora_drop_device (m);
+    }
   sdcl_wset_drop_all_pages (net_weights (m, net));
+  if (net == SDCL_NET_CLIP && m->files->text2_w)
+    sdcl_wset_drop_all_pages (m->files->text2_w);
   m->info.device_bytes = device_bytes (m);
   /* Activation sizes differ per phase (exact-size reuse), so nothing the
    * next phase could reuse is lost; at the end of a run this also hands
@@ -330,8 +346,10 @@ sdcl_model_free (sdcl_model *m)
   if (!m)
     return;
   sdcl_clip_free (m->clip);
+  sdcl_clip_free (m->clip2);
   sdcl_unet_free (m->unet);
   sdcl_vae_free (m->vae);
+  sdcl_lora_state_free (m->lora);   /* the networks that ran its side paths are gone */
   sdcl_tokenizer_free (m->tokenizer);
   sdcl_model_files_close (m->files);
   /* Activation buffers of this model's runs stay pooled otherwise. */

@@ -219,11 +219,16 @@ typedef struct {
   const char *prediction_source;
   uint64_t n_parameters;
   uint64_t device_bytes;       /* weight bytes on the device when the info is taken: every
-                                * network when resident, 0 between the runs of a
+                                * network (and LoRA side paths) when resident, 0 between the runs of a
                                 * SDCL_RESIDENCY_LEAN model */
   /* Keys of the model's scheduler_config.json that sdcl ignores,
    * comma-separated, "" when none (owned by the model). */
   const char *scheduler_ignored_keys;
+  int n_text_encoders;         /* 1, or 2 for SDXL (CLIP-L and OpenCLIP bigG) */
+  int context_dim;             /* width of the states the UNet cross-attends to */
+  /* SDXL: a pooled text vector and the image's size/crop ids condition the
+   * UNet too */
+  bool size_conditioning;
 } sdcl_model_info;
 
 typedef struct sdcl_model sdcl_model;
@@ -261,6 +266,26 @@ sdcl_status sdcl_model_probe (const char *path, sdcl_model_info *out, sdcl_error
  * when that variant is not installed). */
 char *sdcl_default_model_path (bool inpainting, sdcl_error *err);
 
+/* ---- LoRA ----------------------------------------------------------------- */
+
+/* One LoRA of a run (sdcl_gen_params.loras).  Files: kohya / A1111 and
+ * LoCon (lora_unet_*, lora_te_*: .lora_down/.lora_up/.alpha), diffusers /
+ * PEFT (.lora_A/.lora_B, with or without unet./text_encoder.); LoHa and
+ * LoKr are refused naming the format.  README.md §LoRA says how they are
+ * applied and what they cost. */
+typedef struct {
+  const char *path;   /* a .safetensors file */
+  float weight;       /* strength: the file's own update times this; 0 leaves it out */
+} sdcl_lora;
+
+/* Parses a list of LoRAs written FILE or FILE:WEIGHT (weight 1 when
+ * omitted), entries separated by newlines or ';' (the CLI's --lora takes
+ * one, the GEGL property a list).  Blank entries are skipped.  *out is one
+ * allocation holding the paths too (free() it, or g_free()); *n_out its
+ * length (0 and *out NULL for an empty list).  A weight that is no number
+ * or outside [-100, 100] is SDCL_ERR_INVALID_ARGUMENT. */
+sdcl_status sdcl_lora_list_parse (const char *text, sdcl_lora **out, int *n_out, sdcl_error *err);
+
 /* ---- generation -------------------------------------------------------- */
 
 typedef enum {
@@ -275,6 +300,11 @@ typedef enum {
   SDCL_SAMPLER_HEUN,
   SDCL_SAMPLER_PNDM,
   SDCL_SAMPLER_DPM2,
+  SDCL_SAMPLER_DPM2_A,
+  SDCL_SAMPLER_TCD,
+  SDCL_SAMPLER_DPMPP_2S_A,
+  SDCL_SAMPLER_DPMPP_SDE,
+  SDCL_SAMPLER_UNIPC,
   SDCL_SAMPLER_COUNT
 } sdcl_sampler;
 
@@ -306,6 +336,12 @@ typedef enum {
 
 /* "default", "karras", "exponential", "trailing", "ays"; NULL if invalid. */
 const char *sdcl_schedule_name (sdcl_schedule schedule);
+/* The schedules, listed from the library as the samplers are: values
+ * 0 .. sdcl_schedule_count () - 1 are valid. */
+int sdcl_schedule_count (void);
+/* What a user reads ("Align Your Steps"), an English msgid of the "sdcl"
+ * domain like sdcl_sampler_label's; NULL for an invalid value. */
+const char *sdcl_schedule_label (sdcl_schedule schedule);
 /* Parses those names and "sgm_uniform", "align_your_steps"; false if unknown
  * (or NULL). */
 bool sdcl_schedule_from_name (const char *name, sdcl_schedule *out);
@@ -353,6 +389,20 @@ typedef bool (*sdcl_progress_fn) (int step, int n_steps, const sdcl_image *previ
 #define SDCL_MAX_GUIDANCE 100.0
 #define SDCL_MAX_MASK_BLUR 1000.0
 
+/* How a prompt's text is read (sdcl_gen_params.prompt_syntax). */
+typedef enum {
+  /* AUTOMATIC1111's: "(x)" weighs x by 1.1, "((x))" 1.21, "(x:1.3)" 1.3,
+   * "[x]" 1/1.1; "\(" "\)" "\[" "\]" are the characters themselves;
+   * "BREAK" ends the current 75-token chunk.  A weight multiplies the
+   * tokens' encoder states, whose mean is then restored. */
+  SDCL_PROMPT_A1111 = 0,
+  SDCL_PROMPT_PLAIN        /* the text as it is, every token at weight 1 */
+} sdcl_prompt_syntax;
+
+/* Prompts are encoded in chunks of 75 tokens (77 with the start and end
+ * tokens), concatenated; a longer prompt than this many chunks is refused. */
+#define SDCL_MAX_PROMPT_CHUNKS 64
+
 /* Called with a sentence in English when a run goes on but will likely not
  * do what was asked (see sdcl_gen_params.warning). */
 typedef void (*sdcl_warning_fn) (const char *message, void *user_data);
@@ -371,7 +421,14 @@ typedef struct {
   uint64_t seed;
   sdcl_rng rng;
   int clip_skip;                 /* 0/1: last layer; k: k-th layer from the end (prompt only) */
-  float eta;                     /* DDIM eta */
+  sdcl_prompt_syntax prompt_syntax;  /* default SDCL_PROMPT_A1111 */
+  /* Textual-inversion embeddings: n_embeddings .safetensors files (A1111's
+   * "emb_params", SDXL's "clip_l"/"clip_g", diffusers' learned_embeds).
+   * Each one's name is its file name without the extension; that name in
+   * the prompt or negative prompt stands for the embedding's vectors. */
+  const char *const *embeddings;
+  int n_embeddings;
+  float eta;                     /* DDIM eta; TCD gamma (0 .. 1) */
 
   sdcl_progress_fn progress;
   void *user_data;
@@ -432,6 +489,18 @@ typedef struct {
    * that its largest value is under 1/255 (black in 8 bits): the result is
    * then the input, or nearly. */
   sdcl_warning_fn warning;
+
+  /* LoRAs for this run, each with its weight (n_loras entries; NULL/0:
+   * none), plus any <lora:NAME:WEIGHT> tags of the prompts, which are
+   * taken out of the text the encoder sees and name NAME.safetensors in
+   * lora_dir (NULL: the folder "Lora" beside the model, i.e. in the folder
+   * that holds the model's file or folder).  A model kept loaded reads
+   * and uploads a LoRA when a run's list changes and reuses it while the
+   * list stays; a run without LoRAs gives exactly the image of a model
+   * that never had one. */
+  const sdcl_lora *loras;
+  int n_loras;
+  const char *lora_dir;
 } sdcl_gen_params;
 
 sdcl_gen_params sdcl_gen_default_params (void);
@@ -473,6 +542,16 @@ sdcl_status sdcl_img2img (sdcl_model *model, const sdcl_gen_params *params, cons
  * multiple of the VAE scale factor (width/height ignored), as img2img. */
 sdcl_status sdcl_inpaint (sdcl_model *model, const sdcl_gen_params *params, const sdcl_image *init,
                           const sdcl_image *mask, sdcl_image *out, sdcl_error *err);
+
+/* Outpainting's pre-fill: gives every pixel of `image` (RGB) that `known`
+ * (channels 1, same size, 0..1, e.g. the layer's alpha) does not mark as
+ * known a colour from the known pixels around it — the nearest ones,
+ * blurred the more the farther they are — so that the VAE encoder of the
+ * sdcl_inpaint run that follows (with mask 1 - known) sees no hard edge
+ * where the picture ends.  Pixels with known 1 are left bit for bit; a
+ * partly known pixel (0 < k < 1) becomes k * itself + (1 - k) * the fill.
+ * SDCL_ERR_INVALID_ARGUMENT when no pixel is known or the sizes differ. */
+sdcl_status sdcl_image_fill_unknown (sdcl_image *image, const sdcl_image *known, sdcl_error *err);
 
 /* ---- misc -------------------------------------------------------------- */
 

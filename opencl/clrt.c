@@ -6,6 +6,7 @@
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
+#include "attention.h"
 #include "clrt_impl.h"
 #include "config.h"
 #include "gemm.h"
@@ -261,7 +262,7 @@ sdcl_cl *
 sdcl_cl_new (const char *device_spec, const char *cache_dir, sdcl_error *err)
 {
   char why[200];
-  if (!sdcl_gemm_env_valid (why, sizeof why))
+  if (!sdcl_gemm_env_valid (why, sizeof why) || !sdcl_attention_env_valid (why, sizeof why))
     {
       clrt_set_error (err, SDCL_ERR_INVALID_ARGUMENT, "%s", why);
       return NULL;
@@ -298,6 +299,7 @@ sdcl_cl_new (const char *device_spec, const char *cache_dir, sdcl_error *err)
   cl->pool = g_array_new (FALSE, FALSE, sizeof (pooled_buffer));
   cl->idle_limit = UINT64_MAX;
   cl->launch_budget = SDCL_CL_LAUNCH_BUDGET;
+  sdcl_tile_choice_clear (&cl->tiles);
   if (g_getenv ("SDCL_PROFILE"))
     cl->profile = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   if (!create_context (cl, err))

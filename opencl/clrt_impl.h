@@ -27,6 +27,7 @@ struct sdcl_cl {
   sdcl_device_info info;
   uint64_t max_alloc;          /* device limit, or a smaller test override */
   sdcl_gemm_backend gemm;      /* see sdcl_cl_gemm_backend */
+  sdcl_tile_choice tiles;      /* see sdcl_cl_tile_choice */
 
   char *cache_dir;             /* NULL: binary cache disabled */
   char *cache_identity;        /* platform, device and driver: part of every cache key */

@@ -36,4 +36,20 @@ void sdcl_cl_set_launch_budget_for_testing (sdcl_cl *cl, uint64_t flops);
 /* Kernel launches enqueued since sdcl_cl_new. */
 uint64_t sdcl_cl_launches (const sdcl_cl *cl);
 
+/* The tile configurations `sdcl tune` measured fastest on this device
+ * (gemm_config.h: read from the tuning file at sdcl_cl_new), as indices
+ * into sdcl_tiled_configs (gemm.h) and sdcl_attn_tiled_configs
+ * (attention.h) per head width of sdcl_attn_tuned_widths; -1: not tuned,
+ * the table's order decides.  A choice that does not fit the limits at
+ * run time is passed over.  Mutable: the tuner sets candidates in turn. */
+enum { SDCL_ATTN_TUNED_WIDTHS = 6 };
+typedef struct {
+  int gemm[2];                               /* F32 [0] and F16 [1] weights */
+  int attention[SDCL_ATTN_TUNED_WIDTHS];
+} sdcl_tile_choice;
+
+sdcl_tile_choice *sdcl_cl_tile_choice (sdcl_cl *cl);
+/* All -1. */
+void sdcl_tile_choice_clear (sdcl_tile_choice *t);
+
 #endif

@@ -78,6 +78,21 @@ sdcl_cl_cache_dir (const sdcl_cl *cl)
   return cl->cache_dir;
 }
 
+sdcl_tile_choice *
+sdcl_cl_tile_choice (sdcl_cl *cl)
+{
+  return &cl->tiles;
+}
+
+void
+sdcl_tile_choice_clear (sdcl_tile_choice *t)
+{
+  for (int i = 0; i < 2; i++)
+    t->gemm[i] = -1;
+  for (int i = 0; i < SDCL_ATTN_TUNED_WIDTHS; i++)
+    t->attention[i] = -1;
+}
+
 cl_device_id
 sdcl_cl_device_id (const sdcl_cl *cl)
 {

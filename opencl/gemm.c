@@ -5,6 +5,7 @@
  */
 #include "config.h"
 #include "gemm.h"
+#include "clrt_internal.h"
 #include "ops_util.h"
 
 #include <glib.h>
@@ -250,8 +251,11 @@ sdcl_tiled_pick (sdcl_cl *cl, bool half, cl_kernel *k)
   size_t max_wg;
   uint64_t local_mem;
   sdcl_tiled_limits (cl, &max_wg, &local_mem);
-  for (int i = 0; i < sdcl_n_tiled_configs; i++)
+  /* The tuned configuration first (-1: none), then the table's order. */
+  const int tuned = sdcl_cl_tile_choice (cl)->gemm[half];
+  for (int j = tuned >= 0 ? -1 : 0; j < sdcl_n_tiled_configs; j++)
     {
+      const int i = j < 0 ? tuned : j;
       const sdcl_tiled_config *c = &sdcl_tiled_configs[i];
       /* Configurations the limits rule out are never built. */
       if (sdcl_tiled_wg_size (c) > max_wg || sdcl_tiled_local_bytes (c) > local_mem)

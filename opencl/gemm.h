@@ -83,8 +83,8 @@ cl_kernel sdcl_tiled_kernel (sdcl_cl *cl, bool half, int index);
 bool sdcl_tiled_kernel_fits (sdcl_cl *cl, cl_kernel k, int index, uint64_t local_mem);
 
 /* The index of the configuration gemm_tiled runs with for F16 (half) or
- * F32 weights: the first that fits the limits (configurations that do
- * not are not built) and whose kernel fits (sdcl_tiled_kernel_fits), *k
+ * F32 weights: the tuned one (sdcl_cl_tile_choice) if it fits, else the
+ * first that fits the limits (configurations that do not are not built) and whose kernel fits (sdcl_tiled_kernel_fits), *k
  * that kernel; -1 when none fits (gemm_nt runs then) or a build failed
  * (sticky error). */
 int sdcl_tiled_pick (sdcl_cl *cl, bool half, cl_kernel *k);

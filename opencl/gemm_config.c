@@ -5,6 +5,8 @@
  */
 #include "config.h"
 #include "gemm_config.h"
+#include "attention.h"
+#include "gemm.h"
 #include "json_strict.h"
 #include "sdcl_file.h"
 
@@ -221,6 +223,53 @@ parse_shapes (JsonNode *node, sdcl_gemm_config *c, GError **error)
   return true;
 }
 
+/* The name of entry i of "tiles" (gemm_tiled_f32, gemm_tiled_f16, then
+ * attention_tiled_<width>), its slot in t and its table's length. */
+enum { N_TILE_ENTRIES = 2 + SDCL_ATTN_TUNED_WIDTHS };
+
+static int *
+tile_entry (sdcl_tile_choice *t, int i, char *name, size_t size, int *count)
+{
+  if (i < 2)
+    {
+      g_snprintf (name, size, "gemm_tiled_%s", i == 0 ? "f32" : "f16");
+      *count = sdcl_n_tiled_configs;
+      return &t->gemm[i];
+    }
+  g_snprintf (name, size, "attention_tiled_%d", sdcl_attn_tuned_widths[i - 2]);
+  *count = sdcl_n_attn_tiled_configs;
+  return &t->attention[i - 2];
+}
+
+static bool
+parse_tiles (JsonNode *node, sdcl_tile_choice *t, GError **error)
+{
+  sdcl_tile_choice_clear (t);
+  if (!node)
+    return true;
+  if (!JSON_NODE_HOLDS_OBJECT (node))
+    return fail (error, "tiles is not an object");
+  JsonObject *o = json_node_get_object (node);
+  guint known = 0;
+  for (int i = 0; i < N_TILE_ENTRIES; i++)
+    {
+      char name[40];
+      int count;
+      int *slot = tile_entry (t, i, name, sizeof name, &count);
+      if (!json_object_has_member (o, name))
+        continue;
+      gint64 v;
+      if (!get_int (o, name, 0, count - 1, &v))
+        return fail (error, "tiles.%s is not a configuration index in [0, %d]", name, count - 1);
+      *slot = (int) v;
+      known++;
+    }
+  if (known != json_object_get_size (o))
+    return fail (error, "tiles has members other than gemm_tiled_f32/f16 and "
+                        "attention_tiled_<head width>");
+  return true;
+}
+
 static bool
 parse_root (JsonObject *root, const sdcl_device_info *dev, sdcl_gemm_config *c, GError **error)
 {
@@ -246,7 +295,8 @@ parse_root (JsonObject *root, const sdcl_device_info *dev, sdcl_gemm_config *c, 
       && !get_number (root, "tune_seconds", 0, 1e7, &c->tune_seconds))
     return fail (error, "tune_seconds is not a number in [0, 1e7]");
   return parse_xgemm (json_object_get_member (root, "clblast_xgemm"), dev, c, error)
-         && parse_shapes (json_object_get_member (root, "shapes"), c, error);
+         && parse_shapes (json_object_get_member (root, "shapes"), c, error)
+         && parse_tiles (json_object_get_member (root, "tiles"), &c->tiles, error);
 }
 
 bool
@@ -316,6 +366,25 @@ add_shapes (JsonBuilder *b, const sdcl_gemm_config *c)
   json_builder_end_array (b);
 }
 
+static void
+add_tiles (JsonBuilder *b, const sdcl_gemm_config *c)
+{
+  sdcl_tile_choice t = c->tiles;
+  json_builder_set_member_name (b, "tiles");
+  json_builder_begin_object (b);
+  for (int i = 0; i < N_TILE_ENTRIES; i++)
+    {
+      char name[40];
+      int count;
+      const int *slot = tile_entry (&t, i, name, sizeof name, &count);
+      if (*slot < 0)
+        continue;
+      json_builder_set_member_name (b, name);
+      json_builder_add_int_value (b, *slot);
+    }
+  json_builder_end_object (b);
+}
+
 bool
 sdcl_gemm_config_save (const char *path, const sdcl_device_info *dev, const sdcl_gemm_config *c,
                        GError **error)
@@ -349,6 +418,7 @@ sdcl_gemm_config_save (const char *path, const sdcl_device_info *dev, const sdcl
   else
     json_builder_add_null_value (b);
   add_shapes (b, c);
+  add_tiles (b, c);
   json_builder_end_object (b);
 
   JsonGenerator *gen = json_generator_new ();
@@ -410,7 +480,10 @@ sdcl_gemm_config_apply (sdcl_cl *cl, sdcl_gemm_backend *backend)
                && !sdcl_gemm_clblast_override (sdcl_cl_device_id (cl), c.xgemm, msg, sizeof msg))
         fprintf (stderr, "sdcl: warning: ignoring the GEMM tuning file %s: %s\n", path, msg);
       else
-        *backend = c.backend;
+        {
+          *backend = c.backend;
+          *sdcl_cl_tile_choice (cl) = c.tiles;
+        }
       g_clear_error (&error);
     }
   g_free (path);

@@ -7,7 +7,11 @@
  * tune): "gemm-<sha256>.json" next to the program-binary cache.  It holds
  * the device identity, the chosen backend ("own" or "clblast"), CLBlast's
  * tuned Xgemm parameters and the GFLOP/s measured per shape and backend
- * (for people; the loader only reads what it applies).  The file is input
+ * (for people; the loader only reads what it applies), and under "tiles"
+ * the fastest configuration of gemm_tiled per weight type
+ * ("gemm_tiled_f32", "gemm_tiled_f16") and of attention_tiled per head
+ * width ("attention_tiled_40", ...), as indices into their tables; each
+ * optional.  The file is input
  * from disk, so everything is validated before use: names, value ranges
  * and the divisibility rules CLBlast's kernel relies on (a zero or an odd
  * value would make CLBlast divide by zero or build a broken kernel).  A
@@ -19,6 +23,7 @@
 #define SDCL_GEMM_CONFIG_H
 
 #include "clrt.h"
+#include "clrt_internal.h"
 
 #include <glib.h>
 
@@ -52,6 +57,7 @@ typedef struct {
   int nshapes;
   sdcl_gemm_shape shapes[SDCL_GEMM_MAX_SHAPES];
   double fraction, tune_seconds;       /* how the parameters were found */
+  sdcl_tile_choice tiles;              /* "tiles": the fastest tile configurations */
 } sdcl_gemm_config;
 
 /* The file for `dev` in `cache_dir` (g_free it). */

@@ -5,6 +5,8 @@
 #include "config.h"
 #include "gemm_tune.h"
 #include "clrt_internal.h"
+#include "attention.h"
+#include "gemm.h"
 #include "gemm_config.h"
 #include "ops.h"
 #if SDCL_HAVE_CLBLAST_TUNE
@@ -268,6 +270,170 @@ tune_xgemm (sdcl_cl *cl, double fraction, sdcl_gemm_config *c)
 
 #endif /* SDCL_HAVE_CLBLAST_TUNE */
 
+/* ---- tile configurations of the portable kernels ----------------------- */
+
+/* The problems the tile configurations are timed on: every shape and
+ * 1024 tokens of attention, or (quick, for tests) the smallest shape and
+ * 128 tokens. */
+typedef struct {
+  const host_data *h;
+  size_t first_shape;
+  int tokens;
+} tile_problems;
+
+/* Seconds of one pass over the shapes with F16 (half) or F32 weights and
+ * the context's current tile choice; infinite when a shape failed. */
+static double
+gemm_seconds (sdcl_cl *cl, const tile_problems *p, int half)
+{
+  const host_data *h = p->h;
+  double s = 0;
+  for (size_t i = p->first_shape; i < G_N_ELEMENTS (shapes); i++)
+    {
+      const double g = gflops_of (cl, (int) i, half ? SDCL_WT_F16 : SDCL_WT_F32, h->x[i], h->w[i]);
+      s += g > 0 ? flop ((int) i) / g / 1e9 : INFINITY;
+    }
+  return s;
+}
+
+/* Seconds of the best of RUNS attention runs after a warm-up: n queries
+ * and keys, 8 heads (1 for the 512-channel head); infinite on failure. */
+static double
+attention_seconds (sdcl_cl *cl, int dh, int n)
+{
+  const int heads = dh >= 512 ? 1 : 8;
+  const int64_t values = (int64_t) n * heads * dh;
+  float *data = g_new (float, values);
+  for (int64_t i = 0; i < values; i++)
+    data[i] = (float) ((i * 7919) % 1999) / 1999.0f - 0.5f;
+  sdcl_t q, o;
+  sdcl_t_alloc (cl, &q, 3, 1, n, heads * dh, 0);
+  sdcl_t_upload (cl, &q, data);
+  sdcl_t_alloc (cl, &o, 3, 1, n, heads * dh, 0);
+  g_free (data);
+  double best = INFINITY;
+  for (int r = -1; r < RUNS && sdcl_cl_finish (cl); r++)
+    {
+      const gint64 t0 = g_get_monotonic_time ();
+      op_attention (cl, &q, &q, &q, heads, 0.125f, false, &o);   /* k = v = q: only time */
+      if (!sdcl_cl_finish (cl))
+        break;
+      if (r >= 0)
+        best = MIN (best, (double) (g_get_monotonic_time () - t0) / 1e6);
+    }
+  sdcl_t_release (cl, &q);
+  sdcl_t_release (cl, &o);
+  return report_ok (cl, "attention") ? best : INFINITY;
+}
+
+/* Times every candidate of *slot's table that the limits allow (`fits`)
+ * and leaves *slot at the fastest (-1 when none ran).  `arg` is the
+ * weight type for gemm_tiled (1: F16), the head width for attention_tiled. */
+typedef bool (*fits_fn) (sdcl_cl *cl, int index, int arg);
+typedef double (*seconds_fn) (sdcl_cl *cl, const tile_problems *p, int arg);
+
+static void
+choose_tile (sdcl_cl *cl, const char *what, int *slot, int count, fits_fn fits,
+             seconds_fn seconds, int arg, const tile_problems *p)
+{
+  double best = INFINITY;
+  int best_index = -1;
+  fprintf (stderr, "timing %s:", what);
+  for (int i = 0; i < count; i++)
+    {
+      if (!fits (cl, i, arg))
+        continue;
+      *slot = i;
+      const double s = seconds (cl, p, arg);
+      fprintf (stderr, " %d: %.4f s", i, s);
+      if (s < best)
+        best = s, best_index = i;
+    }
+  *slot = best_index;
+  fprintf (stderr, "; fastest %d\n", best_index);
+}
+
+static bool
+gemm_fits (sdcl_cl *cl, int index, int half)
+{
+  size_t max_wg;
+  uint64_t local_mem;
+  sdcl_tiled_limits (cl, &max_wg, &local_mem);
+  const sdcl_tiled_config *c = &sdcl_tiled_configs[index];
+  if (sdcl_tiled_wg_size (c) > max_wg || sdcl_tiled_local_bytes (c) > local_mem)
+    return false;
+  cl_kernel k = sdcl_tiled_kernel (cl, half, index);
+  return k && sdcl_tiled_kernel_fits (cl, k, index, local_mem);
+}
+
+
+/* A candidate fits when the choice, preferring it, takes it. */
+static bool
+attention_fits (sdcl_cl *cl, int index, int dh)
+{
+  sdcl_tile_choice *t = sdcl_cl_tile_choice (cl);
+  int w = 0;
+  while (sdcl_attn_tuned_widths[w] != dh)
+    w++;
+  const int saved = t->attention[w];
+  t->attention[w] = index;
+  int config = -1;
+  cl_kernel k = NULL;
+  const bool taken = sdcl_attention_choice (cl, dh, false, &config, &k) == SDCL_ATTN_TILED
+                     && config == index;
+  t->attention[w] = saved;
+  return taken && report_ok (cl, "attention_tiled build");
+}
+
+static double
+attention_candidate_seconds (sdcl_cl *cl, const tile_problems *p, int dh)
+{
+  return attention_seconds (cl, dh, p->tokens);
+}
+
+/* The portable kernels' tile configurations, each timed with the own
+ * backend; the context's choice is left at the fastest. */
+static void
+time_tiles (sdcl_cl *cl, const tile_problems *p)
+{
+  sdcl_tile_choice *t = sdcl_cl_tile_choice (cl);
+  sdcl_cl_set_gemm_backend (cl, SDCL_GEMM_OWN);
+  if (sdcl_gemm_kernel_choice (cl) == SDCL_GEMM_KERNEL_TILED)
+    for (int half = 1; half >= 0; half--)
+      choose_tile (cl, half ? "gemm_tiled, F16 weights" : "gemm_tiled, F32 weights",
+                   &t->gemm[half], sdcl_n_tiled_configs, gemm_fits, gemm_seconds, half, p);
+  for (int w = 0; w < SDCL_ATTN_TUNED_WIDTHS; w++)
+    {
+      char what[64];
+      g_snprintf (what, sizeof what, "attention_tiled, head width %d", sdcl_attn_tuned_widths[w]);
+      choose_tile (cl, what, &t->attention[w], sdcl_n_attn_tiled_configs, attention_fits,
+                   attention_candidate_seconds, sdcl_attn_tuned_widths[w], p);
+    }
+}
+
+/* Devices that run the portable kernels (GPUs, or SDCL_KERNELS=portable). */
+static void
+tune_tiles (sdcl_cl *cl, const host_data *h, sdcl_gemm_config *c)
+{
+  sdcl_tile_choice_clear (sdcl_cl_tile_choice (cl));
+  if (sdcl_cl_cpu_kernels (cl))
+    fprintf (stderr, "CPU kernels on this device: no tile configurations to time\n");
+  else
+    time_tiles (cl, &(tile_problems) { .h = h, .first_shape = 0, .tokens = 1024 });
+  c->tiles = *sdcl_cl_tile_choice (cl);
+}
+
+void
+sdcl_tune_tiles_quick (sdcl_cl *cl)
+{
+  host_data h;
+  host_data_init (&h);
+  sdcl_tile_choice_clear (sdcl_cl_tile_choice (cl));
+  time_tiles (cl, &(tile_problems) { .h = &h, .first_shape = G_N_ELEMENTS (shapes) - 1,
+                                     .tokens = 128 });
+  host_data_clear (&h);
+}
+
 /* ---- the whole run ----------------------------------------------------- */
 
 static void
@@ -317,6 +483,12 @@ print_table (const sdcl_gemm_config *c)
   printf ("\nOne pass over these shapes with F16 weights (sdcl's default): own %s, CLBlast %s\n"
           "Choice: %s\n",
           own, clblast, c->backend == SDCL_GEMM_CLBLAST ? "clblast" : "own");
+  printf ("Fastest tile configurations (indices into the tables of opencl/gemm.c and "
+          "opencl/attention.c; -1 = not timed): gemm_tiled F16 %d, F32 %d; attention_tiled",
+          c->tiles.gemm[1], c->tiles.gemm[0]);
+  for (int w = 0; w < SDCL_ATTN_TUNED_WIDTHS; w++)
+    printf (" %d: %d%s", sdcl_attn_tuned_widths[w], c->tiles.attention[w],
+            w + 1 < SDCL_ATTN_TUNED_WIDTHS ? "," : "\n");
 }
 
 /* Measures, tunes and chooses on a context that read no tuning file. */
@@ -357,6 +529,7 @@ run (sdcl_cl *cl, double fraction, sdcl_gemm_config *c)
   c->backend = total_seconds (c, SDCL_FIG_CLBLAST_F16) < total_seconds (c, SDCL_FIG_OWN_F16)
                    ? SDCL_GEMM_CLBLAST
                    : SDCL_GEMM_OWN;
+  tune_tiles (cl, &h, c);
   host_data_clear (&h);
 }
 

@@ -9,7 +9,13 @@
 #ifndef SDCL_GEMM_TUNE_H
 #define SDCL_GEMM_TUNE_H
 
+#include "clrt.h"
 #include "sdcl.h"
+
+/* Tests: times the portable kernels' tile configurations as `sdcl tune`
+ * does, on its smallest GEMM shape and 128 tokens of attention, and leaves
+ * the context's tile choice (sdcl_cl_tile_choice) at the fastest of each. */
+void sdcl_tune_tiles_quick (sdcl_cl *cl);
 
 /* sdcl_gemm_tune and SDCL_TUNE_DEFAULT_FRACTION are declared in sdcl.h
  * (public: a host may offer the tune too).  SDCL_TUNE_DEFAULT_FRACTION:

@@ -8,6 +8,7 @@
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
 #include "ops.h"
+#include "attention.h"
 #include "clrt_internal.h"
 #include "gemm.h"
 #include "ops_util.h"
@@ -418,11 +419,12 @@ op_layer_norm (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *gamma, const sdcl_w *
 /* ---- attention --------------------------------------------------------- */
 
 /* Keys per local-memory block: K and V blocks of BK x dh floats must fit in
- * half the device's local memory (the rest stays for the implementation). */
+ * half the device's local memory (the rest stays for the implementation);
+ * local_mem as sdcl_tiled_limits gives it. */
 static int
-attention_block_keys (sdcl_cl *cl, int64_t dh)
+attention_block_keys (uint64_t local_mem, int64_t dh)
 {
-  const uint64_t budget = sdcl_cl_device (cl)->local_mem_bytes / 2;
+  const uint64_t budget = local_mem / 2;
   const uint64_t per_key = 2 * (uint64_t) dh * sizeof (float);
   return (int) MAX (1, MIN (32, budget / per_key));
 }
@@ -433,14 +435,17 @@ attention_streaming (sdcl_cl *cl, const sdcl_t *q, const sdcl_t *k, const sdcl_t
                      float scale, bool causal, sdcl_t *o, int64_t B, int64_t N, int64_t M,
                      int64_t dh)
 {
-  const int bk = attention_block_keys (cl, dh);
+  size_t max_wg;
+  uint64_t local_mem;
+  sdcl_tiled_limits (cl, &max_wg, &local_mem);   /* forced limits included */
+  const int bk = attention_block_keys (local_mem, dh);
   char options[64];
   g_snprintf (options, sizeof options, "-DDH=%d -DBK=%d", (int) dh, bk);
   cl_kernel kern = sdcl_cl_kernel (cl, "attention", options);
   if (!kern)
     return;
   /* One query per work-item; small N gets a small group (no idle queries). */
-  const size_t bq = MIN (sdcl_pow2_at_most (sdcl_kernel_max_wg (cl, kern), 64),
+  const size_t bq = MIN (sdcl_pow2_at_most (MIN (sdcl_kernel_max_wg (cl, kern), max_wg), 64),
                          sdcl_round_up ((size_t) N, 8));
   sdcl_args a = sdcl_args_begin (cl, kern);
   sdcl_arg_mem (&a, q->buf);
@@ -636,14 +641,24 @@ op_attention (sdcl_cl *cl, const sdcl_t *q, const sdcl_t *k, const sdcl_t *v, in
       return;
     }
   const int64_t B = q->d[0], N = q->d[1], M = k->d[1], dh = q->d[2] / heads;
-  /* Above 160 channels the blocked kernel holds one query per work-item and
-   * still spills (dh / 8 float8 accumulators). */
-  if (sdcl_cl_cpu_kernels (cl) && sdcl_cl_packs_weights (cl) && !causal && dh > 160)
-    attention_gemm (cl, q, k, v, heads, scale, o, B, N, M, dh);
-  else if (sdcl_cl_cpu_kernels (cl) && dh % 8 == 0)
-    attention_blocked (cl, q, k, v, heads, scale, causal, o, B, N, M, dh);
-  else
-    attention_streaming (cl, q, k, v, heads, scale, causal, o, B, N, M, dh);
+  int config = -1;
+  cl_kernel kern = NULL;
+  switch (sdcl_attention_choice (cl, dh, causal, &config, &kern))
+    {
+    case SDCL_ATTN_GEMM:
+      attention_gemm (cl, q, k, v, heads, scale, o, B, N, M, dh);
+      break;
+    case SDCL_ATTN_BLOCKED:
+      attention_blocked (cl, q, k, v, heads, scale, causal, o, B, N, M, dh);
+      break;
+    case SDCL_ATTN_TILED:
+      if (kern)
+        sdcl_attention_tiled (cl, kern, config, q, k, v, heads, scale, causal, o, B, N, M, dh);
+      break;
+    case SDCL_ATTN_STREAMING:
+      attention_streaming (cl, q, k, v, heads, scale, causal, o, B, N, M, dh);
+      break;
+    }
 }
 
 /* ---- elementwise ------------------------------------------------------- */

@@ -2,7 +2,8 @@
  *
  *   sdcl-bench --model M [--width 512] [--height 512] [--steps 1] [--device D]
  *              [--precision f16|f32] [--encode] [--no-startup] [--txt2img]
- *              [--residency lean|stream|resident] [--json]
+ *              [--residency lean|stream|resident] [--json] [--lora FILE[:W]]...
+ *   sdcl-bench --kernels [--device D]
  *
  * Measures, in one process: model load, the CLIP text encoder, one UNet
  * evaluation at batch 1 and one CFG step (the pipeline's batch-2
@@ -21,7 +22,11 @@
  * /proc/self/clear_refs), with every network resident.  --txt2img also
  * runs sdcl_txt2img at the chosen size (--steps steps, CFG) in a fresh
  * child process with --residency and reports its load time, run time and
- * peak RSS: what a CLI run costs.  Table on stdout, or JSON with --json.
+ * peak RSS: what a CLI run costs.  --lora (repeatable) applies LoRAs
+ * after the load and times that (reading the files, building the side
+ * paths on the host); their upload happens in the warm-up runs, and the
+ * timed phases then include the side paths: compare with a run without.
+ * Table on stdout, or JSON with --json.
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
@@ -35,6 +40,8 @@
 
 #include "cli_options.h"
 #include "flops.h"
+#include "lora_apply.h"
+#include "kernel_report.h"
 #include "ops.h"
 #include "pipeline_internal.h"
 
@@ -130,6 +137,24 @@ parse_residency (const char *name)
     return SDCL_RESIDENCY_STREAM;
   fprintf (stderr, "sdcl-bench: --residency is lean, stream or resident\n");
   exit (2);
+}
+
+/* The --lora list made the model's, timed as a phase of its own. */
+static void
+apply_loras (sdcl_model *m, char **specs)
+{
+  g_autofree char *joined = g_strjoinv ("\n", specs);
+  sdcl_lora *list = NULL;
+  int n = 0;
+  sdcl_error err = { 0 };
+  if (sdcl_lora_list_parse (joined, &list, &n, &err) != SDCL_OK)
+    die ("--lora", &err);
+  const double t0 = now (), c0 = cpu_now ();
+  if (sdcl_model_apply_loras (m, list, n, &err) != SDCL_OK)
+    die ("LoRA", &err);
+  add_phase (m->ctx->cl, "LoRA apply (read files, build side paths)", now () - t0,
+             cpu_now () - c0, 0.0);
+  free (list);
 }
 
 /* ---- the startup child ---------------------------------------------------- */
@@ -261,6 +286,26 @@ spawn_startup (const char *self, const char *model, const char *device, const ch
   return ok;
 }
 
+/* --kernels: the device layer's report (kernel_report.c); 1 when the
+ * device cannot be opened or a kernel fails to build. */
+static int
+print_kernels (const char *device)
+{
+  sdcl_error err = { 0 };
+  sdcl_cl *cl = sdcl_cl_new (device, NULL, &err);
+  if (!cl)
+    {
+      fprintf (stderr, "sdcl-bench: %s\n", err.message);
+      return 1;
+    }
+  char *text = sdcl_cl_kernel_report (cl);
+  fputs (text, stdout);
+  g_free (text);
+  const bool ok = sdcl_cl_ok (cl);
+  sdcl_cl_free (cl);
+  return ok ? 0 : 1;
+}
+
 /* ---- main --------------------------------------------------------------- */
 
 int
@@ -268,9 +313,10 @@ main (int argc, char **argv)
 {
   t_process = g_get_monotonic_time ();
   char *model_path = NULL, *device = NULL, *precision = NULL, *residency = NULL;
+  char **lora_specs = NULL;
   int width = 512, height = 512, steps = 1;
   gboolean json = FALSE, encode = FALSE, no_startup = FALSE, startup_child = FALSE,
-           no_cfg = FALSE, txt2img = FALSE, txt2img_child = FALSE;
+           no_cfg = FALSE, txt2img = FALSE, txt2img_child = FALSE, kernels = FALSE;
   GOptionEntry entries[] = {
     { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path, "checkpoint (folder or .safetensors)", "M" },
     { "device", 'd', 0, G_OPTION_ARG_STRING, &device, "OpenCL device (as sdcl's --device)", "D" },
@@ -280,10 +326,14 @@ main (int argc, char **argv)
     { "no-startup", 0, 0, G_OPTION_ARG_NONE, &no_startup, "skip the cold/warm start runs", NULL },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "JSON on stdout instead of a table", NULL },
     { "txt2img", 0, 0, G_OPTION_ARG_NONE, &txt2img, "also a whole txt2img run in a fresh process", NULL },
+    { "kernels", 0, 0, G_OPTION_ARG_NONE, &kernels,
+      "only print which kernels run on the device and why (no --model needed)", NULL },
     { "residency", 'r', 0, G_OPTION_ARG_STRING, &residency,
       "lean (default, as the CLI) or resident: the startup and txt2img runs' model", "R" },
     { "startup-child", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE, &startup_child, NULL, NULL },
     { "txt2img-child", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE, &txt2img_child, NULL, NULL },
+    { "lora", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &lora_specs, "apply a LoRA (repeatable)",
+      "FILE[:WEIGHT]" },
     { NULL }
   };
   cli_number numbers[] = {
@@ -302,6 +352,8 @@ main (int argc, char **argv)
   cli_parser_add_numbers (&opts, numbers);
   bool parsed = cli_parser_parse (&opts, "sdcl-bench", &argc, &argv);
   cli_parser_clear (&opts);
+  if (parsed && kernels)
+    return print_kernels (device);
   if (parsed && !model_path)
     fprintf (stderr, "sdcl-bench: --model is required\n");
   if (!parsed || !model_path)
@@ -337,6 +389,8 @@ main (int argc, char **argv)
   if (sdcl_model_load (ctx, model_path, &mp, &m, &err) != SDCL_OK)
     die ("model", &err);
   const double t_load = now () - t_load0;
+  if (lora_specs && !startup_child && !txt2img_child)
+    apply_loras (m, lora_specs);
 
   if (startup_child)
     {
@@ -470,7 +524,7 @@ main (int argc, char **argv)
       pool_peak = MAX (pool_peak, phases[i].pool_peak);
     }
   const sdcl_device_info *dev = sdcl_cl_device (cl);
-  char *dev_name = g_strdup (dev->name);
+  char *dev_name = g_strdup (dev->name), *dev_driver = g_strdup (dev->driver);
   /* What the phases' FLOP rates are compared with (after them: it must not
    * count in their memory marks). */
   const double fma_peak = op_fma_peak_gflops (cl);
@@ -530,11 +584,13 @@ main (int argc, char **argv)
 
   if (json)
     {
-      printf ("{\n  \"model\": \"%s\",\n  \"device\": \"%s\",\n  \"width\": %d,\n  \"height\": %d,\n"
+      printf ("{\n  \"model\": \"%s\",\n  \"device\": \"%s\",\n  \"driver\": \"%s\",\n"
+              "  \"width\": %d,\n  \"height\": %d,\n"
               "  \"precision\": \"%s\",\n  \"load_s\": %.3f,\n  \"unet_first_eval_s\": %.3f,\n"
               "  \"unet_gflop\": %.1f,\n  \"unet_gflop_conv\": %.1f,\n  \"unet_gflop_linear\": %.1f,\n"
               "  \"unet_gflop_attention\": %.1f,\n  \"fma_peak_gflops\": %.1f,\n  \"phases\": [\n",
-              model_path, dev_name, width, height, precision, t_load, unet_first, unet_gflop,
+              model_path, dev_name, dev_driver, width, height, precision, t_load, unet_first,
+              unet_gflop,
               unet_fl.conv / 1e9, unet_fl.linear / 1e9, unet_fl.attention / 1e9, fma_peak);
       for (int i = 0; i < n_phases; i++)
         printf ("    {\"name\": \"%s\", \"seconds\": %.3f, \"cpu_seconds\": %.3f, \"gflop\": %.1f, "
@@ -591,6 +647,7 @@ main (int argc, char **argv)
                 st[0].step_begin, st[0].step_end, st[1].step_begin, st[1].step_end);
     }
   g_free (dev_name);
+  g_free (dev_driver);
   if (m)
     sdcl_model_free (m);
   if (ctx)

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: LGPL-3.0-or-later
-"""Side-by-side timing of sdcl and its peers on one random-weight SD1.5-shaped checkpoint.
+"""Side-by-side timing of sdcl and its peers on one random-weight SD 1.5- or 2.1-shaped checkpoint.
 
 Runs, in one invocation and alternating round by round (so that the noise of a shared machine
 hits every engine alike):
@@ -28,6 +28,8 @@ weights):
   python3 tools/compare-peers.py --build build --single /tmp/sd15.safetensors \\
       --diffusers /tmp/sd15-diffusers --size 512 --rounds 2 \\
       --torch-python /opt/sdcl-ref/bin/python --sdcpp-python /tmp/sdcpp-venv/bin/python
+
+(SD 2.1's shapes: sdcl-mkmodel --family sd21 for both files; nothing else changes.)
 
 An engine whose interpreter or package is missing is reported as skipped, with the reason.
 """

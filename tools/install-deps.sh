@@ -13,8 +13,10 @@ packages=(
   # GIMP 2.10 plug-in (GIMP 3.0 is built in the chroot of make-trixie-chroot.sh);
   # gimp provides gimp-console-2.10 for the batch tests, gettext the catalogs.
   libgimp2.0-dev gimp gettext
-  # tests/gimp/dialog-screenshot.sh; debootstrap for tools/make-trixie-chroot.sh
-  xvfb xauth x11-utils imagemagick debootstrap
+  # tests/gimp/dialog-screenshot.sh (fonts-nanum: Hangul for the Korean
+  # dialog, 10 MB against fonts-noto-cjk's 57); debootstrap for
+  # tools/make-trixie-chroot.sh
+  xvfb xauth x11-utils imagemagick fonts-nanum debootstrap
 )
 
 missing=()

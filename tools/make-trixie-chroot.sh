@@ -33,8 +33,9 @@ packages=(
   ocl-icd-opencl-dev opencl-headers pocl-opencl-icd clinfo
   libgegl-dev libbabl-dev libgimp-3.0-dev gimp
   locales
-  # tests/gimp/dialog-screenshot.sh (the GTK 3 dialog under Xvfb)
-  xvfb xauth x11-utils imagemagick
+  # tests/gimp/dialog-screenshot.sh (the GTK 3 dialog under Xvfb; fonts-nanum
+  # draws the Korean one, whose Hangul the default fonts lack)
+  xvfb xauth x11-utils imagemagick fonts-nanum
 )
 
 if ! command -v debootstrap >/dev/null; then

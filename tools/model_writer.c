@@ -40,6 +40,8 @@ mk_model_sd15 (mk_model *m, bool inpaint)
   sdcl_clip_config_sd15 (&m->clip);
   if (inpaint)
     m->unet.in_channels = 9;
+  m->openclip = m->v_prediction = false;
+  m->head_channels = 0;
 }
 
 void
@@ -74,6 +76,8 @@ mk_model_tiny (mk_model *m, bool inpaint)
 mk_tensor *
 mk_component_tensors (const mk_model *m, sdcl_component comp, bool ldm_names, size_t *count)
 {
+  if (ldm_names && comp == SDCL_COMP_TEXT && m->openclip)
+    return mk_openclip_tensors (m, count);
   size_t n = 0;
   sdcl_tensor_spec *specs = comp == SDCL_COMP_UNET ? sdcl_unet_tensor_specs (&m->unet, &n)
                             : comp == SDCL_COMP_VAE ? sdcl_vae_tensor_specs (&m->vae, &n)
@@ -250,10 +254,10 @@ write_all (FILE *fp, const void *data, size_t n, const char *path, GError **erro
 }
 
 static bool
-write_tensor_data (FILE *fp, const mk_tensor *t, sdcl_dtype dtype, uint64_t seed, float *chunk,
-                   const char *path, GError **error)
+write_part (FILE *fp, const mk_tensor *t, const char *canonical, sdcl_dtype dtype, uint64_t seed,
+            float *chunk, const char *path, GError **error)
 {
-  uint64_t key = splitmix64 (seed ^ name_hash (t->canonical));
+  uint64_t key = splitmix64 (seed ^ name_hash (canonical));
   double half_width = uniform_half_width (t);
   int64_t n = element_count (t);
   for (int64_t first = 0; first < n; first += CHUNK_ELEMENTS)
@@ -264,6 +268,21 @@ write_tensor_data (FILE *fp, const mk_tensor *t, sdcl_dtype dtype, uint64_t seed
         return false;
     }
   return true;
+}
+
+/* A fused tensor is written part by part, each as the unfused tensor of
+ * its canonical name would be. */
+static bool
+write_tensor_data (FILE *fp, const mk_tensor *t, sdcl_dtype dtype, uint64_t seed, float *chunk,
+                   const char *path, GError **error)
+{
+  if (!t->fused[0][0])
+    return write_part (fp, t, t->canonical, dtype, seed, chunk, path, error);
+  mk_tensor part = *t;
+  part.shape[0] = t->shape[0] / 3;
+  return write_part (fp, &part, t->canonical, dtype, seed, chunk, path, error)
+         && write_part (fp, &part, t->fused[0], dtype, seed, chunk, path, error)
+         && write_part (fp, &part, t->fused[1], dtype, seed, chunk, path, error);
 }
 
 bool
@@ -450,17 +469,18 @@ clip_json (JsonBuilder *b, const sdcl_clip_config *c)
   member_int (b, "vocab_size", c->vocab_size);
 }
 
-/* SD 1.5's PNDM settings (docs/diffusion.md §Diffusers folders). */
+/* SD 1.5's PNDM settings (docs/diffusion.md §Diffusers folders); SD 2.1
+ * 768-v ships the same betas with DDIM and v_prediction. */
 static void
-scheduler_json (JsonBuilder *b, const sdcl_sched_config *s)
+scheduler_json (JsonBuilder *b, const sdcl_sched_config *s, bool v)
 {
-  member_string (b, "_class_name", "PNDMScheduler");
+  member_string (b, "_class_name", v ? "DDIMScheduler" : "PNDMScheduler");
   member_float (b, "beta_end", s->beta_end);
   member_string (b, "beta_schedule", s->beta_schedule);
   member_float (b, "beta_start", s->beta_start);
   member_bool (b, "clip_sample", false);
   member_int (b, "num_train_timesteps", s->num_train_timesteps);
-  member_string (b, "prediction_type", "epsilon");
+  member_string (b, "prediction_type", v ? "v_prediction" : "epsilon");
   member_bool (b, "set_alpha_to_one", s->set_alpha_to_one);
   member_bool (b, "skip_prk_steps", true);
   member_int (b, "steps_offset", s->steps_offset);
@@ -478,7 +498,7 @@ model_index_json (JsonBuilder *b, const mk_model *m)
   member_pair (b, "feature_extractor", NULL, NULL);
   member_bool (b, "requires_safety_checker", false);
   member_pair (b, "safety_checker", NULL, NULL);
-  member_pair (b, "scheduler", "diffusers", "PNDMScheduler");
+  member_pair (b, "scheduler", "diffusers", m->v_prediction ? "DDIMScheduler" : "PNDMScheduler");
   member_pair (b, "text_encoder", "transformers", "CLIPTextModel");
   member_pair (b, "tokenizer", NULL, NULL);   /* sdcl falls back to its installed vocabulary */
   member_pair (b, "unet", "diffusers", "UNet2DConditionModel");
@@ -536,11 +556,11 @@ clip_body (JsonBuilder *b, const void *m)
 }
 
 static void
-scheduler_body (JsonBuilder *b, const void *unused)
+scheduler_body (JsonBuilder *b, const void *m)
 {
   sdcl_sched_config s;
   sdcl_sched_config_sd15 (&s);
-  scheduler_json (b, &s);
+  scheduler_json (b, &s, ((const mk_model *) m)->v_prediction);
 }
 
 static void
@@ -571,7 +591,7 @@ mk_write_diffusers (const char *dir, const mk_model *m, sdcl_dtype dtype, uint64
          && write_json (dir, "unet", "config.json", unet_body, m, error)
          && write_json (dir, "vae", "config.json", vae_body, m, error)
          && write_json (dir, "text_encoder", "config.json", clip_body, m, error)
-         && write_json (dir, "scheduler", "scheduler_config.json", scheduler_body, NULL, error)
+         && write_json (dir, "scheduler", "scheduler_config.json", scheduler_body, m, error)
          && write_component (dir, "unet", "diffusion_pytorch_model.safetensors", m, SDCL_COMP_UNET,
                              dtype, seed, error)
          && write_component (dir, "vae", "diffusion_pytorch_model.safetensors", m, SDCL_COMP_VAE,
@@ -592,7 +612,8 @@ mk_write_single_file (const char *path, const mk_model *m, sdcl_dtype dtype, uin
   memcpy (all, parts[0], n[0] * sizeof *all);
   memcpy (all + n[0], parts[1], n[1] * sizeof *all);
   memcpy (all + n[0] + n[1], parts[2], n[2] * sizeof *all);
-  bool ok = mk_write_safetensors (path, all, n[0] + n[1] + n[2], dtype, seed, error);
+  bool ok = mk_write_safetensors (path, all, n[0] + n[1] + n[2], dtype, seed, error)
+            && (!m->openclip || mk_write_ldm_yaml (path, m, error));
   for (int c = 0; c < 3; c++)
     g_free (parts[c]);
   g_free (all);

@@ -12,9 +12,9 @@
 #                -Db_sanitize=address,undefined -Db_lundef=false \
 #                -Dc_args=-fsanitize=fuzzer-no-link -Dcpp_args=-fsanitize=fuzzer-no-link
 #            (fuzzer-no-link instruments the engine itself for coverage.)
-# FUZZER     names to run (default: all eight: fuzz_safetensors fuzz_configs
+# FUZZER     names to run (default: all eleven: fuzz_safetensors fuzz_configs
 #            fuzz_ldm_map fuzz_tokenizer_files fuzz_prompt fuzz_png fuzz_cli
-#            fuzz_gemm_config)
+#            fuzz_gemm_config fuzz_prompt_syntax fuzz_embedding fuzz_lora)
 #
 # The committed seeds (tests/fuzz/corpus/NAME) are copied to
 # BUILD_DIR/fuzz-corpus/NAME, which grows run after run; the seeds in the
@@ -31,7 +31,7 @@ seconds=${1:-30}
 build=${2:-build-fuzz}
 shift 2 2>/dev/null || shift $#
 all=(fuzz_safetensors fuzz_configs fuzz_ldm_map fuzz_tokenizer_files fuzz_prompt fuzz_png fuzz_cli
-     fuzz_gemm_config)
+     fuzz_gemm_config fuzz_prompt_syntax fuzz_embedding fuzz_lora)
 names=("$@")
 [ ${#names[@]} -eq 0 ] && names=("${all[@]}")
 

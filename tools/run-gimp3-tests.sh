@@ -69,7 +69,8 @@ chroot "$root" /usr/bin/env -i \
     # Only what the suite needs: the engine test programs are covered by
     # the default suite on the host.  gimp-batch compares a layer with the
     # sdcl tool'"'"'s image.
-    targets=(plugin/gimp/sdcl-gimp tests/gimp/test-catalogs tests/gimp/test-settings sdcl-gmo
+    targets=(plugin/gimp/sdcl-gimp tests/gimp/test-catalogs tests/gimp/test-settings
+             tests/gimp/test-preview sdcl-gmo
              tools/sdcl)
     # The GEGL module'"'"'s per-user install test is in the suite too (GIMP 3'"'"'s GEGL).
     ninja -C "$build" build.ninja >/dev/null   # a changed meson.build adds targets

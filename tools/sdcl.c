@@ -257,6 +257,9 @@ cmd_info (int argc, char **argv)
               info.prediction == SDCL_PREDICTION_V ? "v" : info.prediction == SDCL_PREDICTION_SAMPLE ? "sample" : "epsilon",
               info.prediction_source,
               info.n_parameters / 1e6, dev.name, info.device_bytes / 1048576.0);
+      printf ("text:         %d encoder%s, %d-wide context%s\n", info.n_text_encoders,
+              info.n_text_encoders > 1 ? "s" : "", info.context_dim,
+              info.size_conditioning ? ", pooled vector and size ids" : "");
       if (info.scheduler_ignored_keys[0])
         printf ("note:         scheduler config keys sdcl ignores: %s\n",
                 info.scheduler_ignored_keys);
@@ -303,10 +306,55 @@ sampler_list (void)
 }
 
 typedef struct {
-  char *prompt, *negative, *sampler, *schedule, *rng, *output;
+  char *prompt, *negative, *sampler, *schedule, *rng, *output, *prompt_syntax;
+  char **embeddings;     /* --embedding, repeatable */
   gboolean karras, no_karras, tiling;
   cli_number *numbers;   /* the table that wrote into the parameters */
+  char **loras;          /* --lora FILE[:WEIGHT], repeatable */
+  char *lora_dir;
+  sdcl_lora *lora_list;  /* parsed, g_free'd with the specs it points into */
+  char **lora_specs;     /* the library's allocations behind lora_list's paths */
 } gen_opts;
+
+/* Every --lora into g->lora_list (the library parses FILE[:WEIGHT]). */
+static int
+parse_loras (gen_opts *g, sdcl_gen_params *p)
+{
+  int n = g->loras ? (int) g_strv_length (g->loras) : 0;
+  g->lora_list = g_new0 (sdcl_lora, MAX (n, 1));
+  g->lora_specs = g_new0 (char *, n + 1);
+  for (int i = 0; i < n; i++)
+    {
+      sdcl_lora *one = NULL;
+      int got = 0;
+      sdcl_error err = { 0 };
+      if (strpbrk (g->loras[i], ";\n") || sdcl_lora_list_parse (g->loras[i], &one, &got, &err)
+          != SDCL_OK || got != 1)
+        {
+          fprintf (stderr, "sdcl: --lora %s: %s\n", g->loras[i],
+                   err.message[0] ? err.message : "one FILE or FILE:WEIGHT per --lora");
+          free (one);
+          return EXIT_USAGE;
+        }
+      g->lora_list[i] = one[0];
+      g->lora_specs[i] = (char *) one;   /* the path lives in the same block */
+    }
+  p->loras = g->lora_list;
+  p->n_loras = n;
+  p->lora_dir = g->lora_dir;
+  return 0;
+}
+
+static void
+gen_opts_clear_loras (gen_opts *g)
+{
+  for (int i = 0; g->lora_specs && g->lora_specs[i]; i++)
+    free (g->lora_specs[i]);
+  g_free (g->lora_specs);
+  g_free (g->lora_list);
+  g_strfreev (g->loras);
+  g_free (g->lora_dir);
+}
 
 /* Numbers go straight into the parameters: what the user did not type
  * keeps the library's default. */
@@ -337,6 +385,15 @@ parse_gen (gen_opts *g, sdcl_gen_params *p)
       fprintf (stderr, "sdcl: --rng must be torch or philox, not '%s'\n", g->rng);
       return EXIT_USAGE;
     }
+  if (g->prompt_syntax && strcmp (g->prompt_syntax, "plain") == 0)
+    p->prompt_syntax = SDCL_PROMPT_PLAIN;
+  else if (g->prompt_syntax && strcmp (g->prompt_syntax, "a1111") != 0)
+    {
+      fprintf (stderr, "sdcl: --prompt-syntax must be a1111 or plain, not '%s'\n", g->prompt_syntax);
+      return EXIT_USAGE;
+    }
+  p->embeddings = (const char *const *) g->embeddings;
+  p->n_embeddings = g->embeddings ? (int) g_strv_length (g->embeddings) : 0;
   p->prompt = g->prompt;
   p->negative_prompt = g->negative;
   if (g->karras)
@@ -344,6 +401,9 @@ parse_gen (gen_opts *g, sdcl_gen_params *p)
   if (g->no_karras)
     p->karras_sigmas = false;
   p->tiling = g->tiling;
+  int rc = parse_loras (g, p);
+  if (rc != 0)
+    return rc;
   if (!cli_number_given (g->numbers, "seed"))
     p->seed = (((guint64) g_random_int () << 31) ^ g_random_int ()) & G_MAXINT64;
   char msg[512];
@@ -491,7 +551,7 @@ number_rows (gen_mode mode, sdcl_gen_params *p, cli_number *rows)
                 "Noise seed (default: random, printed)", "N"),
     CLI_NUMBER ("clip-skip", 0, CLI_INT, 0, G_MAXINT, &p->clip_skip,
       "Use the k-th text encoder layer from the end", "K"),
-    CLI_NUMBER ("eta", 0, CLI_FLOAT, 0, G_MAXFLOAT, &p->eta, "DDIM eta (default 0)", "E"),
+    CLI_NUMBER ("eta", 0, CLI_FLOAT, 0, G_MAXFLOAT, &p->eta, "DDIM eta; TCD gamma, 0..1 (default 0)", "E"),
     CLI_NUMBER ("vae-tile", 0, CLI_INT, -1, SDCL_MAX_SIDE_PIXELS, &p->vae_tile,
       "VAE in tiles of PX pixels (multiple of 8, >= 32; same image, less device memory); "
       "0: automatic (default), -1: never", "PX"),
@@ -543,7 +603,19 @@ parse_generate (gen_mode mode, int argc, char **argv, model_opts *mo, gen_opts *
     { "tiling", 0, 0, G_OPTION_ARG_NONE, &g->tiling,
       "Seamless texture: the image wraps around at its edges and tiles without a seam "
       "(circular padding; the VAE runs untiled)", NULL },
+    { "prompt-syntax", 0, 0, G_OPTION_ARG_STRING, &g->prompt_syntax,
+      "a1111: (word), (word:1.3), [word], BREAK weigh and split the prompt (default); "
+      "plain: the text as it is", "NAME" },
+    { "embedding", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &g->embeddings,
+      "Textual-inversion embedding (.safetensors; repeatable): its file name without the "
+      "extension, used in a prompt, stands for its vectors", "FILE" },
     { "output", 'o', 0, G_OPTION_ARG_FILENAME, &g->output, "PNG file to write", "FILE" },
+    { "lora", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &g->loras,
+      "Apply a LoRA (kohya/A1111, LoCon or diffusers .safetensors) with WEIGHT (default 1); "
+      "repeatable.  Prompts may also hold <lora:NAME:WEIGHT>", "FILE[:WEIGHT]" },
+    { "lora-dir", 0, 0, G_OPTION_ARG_FILENAME, &g->lora_dir,
+      "Folder of the LoRAs that <lora:NAME:WEIGHT> tags name (default: Lora/ beside the model)",
+      "DIR" },
     { NULL },
   };
   GOptionEntry edit_entries[] = {
@@ -643,6 +715,9 @@ cmd_generate (gen_mode mode, int argc, char **argv)
   g_free (g.schedule);
   g_free (g.rng);
   g_free (g.output);
+  g_free (g.prompt_syntax);
+  g_strfreev (g.embeddings);
+  gen_opts_clear_loras (&g);
   return rc;
 }
 

@@ -14,6 +14,9 @@
 #include <glib/gi18n-lib.h>
 
 #include "sdcl-dialog.h"
+#include "sdcl-preview.h"
+
+#define RESPONSE_GENERATE 1
 
 /* ---- GTK 2 / GTK 3 ----------------------------------------------------------- */
 
@@ -113,6 +116,7 @@ typedef struct
   const gchar  *blocker;      /* why OK cannot run now, or NULL */
 
   GtkWidget    *dialog;
+  GtkWidget    *body;         /* the settings' grid, then the live preview */
   GtkWidget    *grid;
   gint          row;
 
@@ -124,19 +128,27 @@ typedef struct
   GtkWidget    *prompt;       /* GtkTextView */
   GtkWidget    *negative;     /* GtkTextView */
   GtkWidget    *sampler;
+  GtkWidget    *schedule;     /* combo of the engine's schedules, in its order */
+  GtkWidget    *prediction;   /* combo of SDCL_PREDICTION_NAMES */
   GtkWidget    *steps;
   GtkWidget    *guidance;
   GtkWidget    *seed;
   GtkWidget    *random_seed;
+  GtkWidget    *batch_count;
   GtkWidget    *width, *height;
   GtkWidget    *strength;
   GtkWidget    *mask_blur;
   GtkWidget    *only_masked;
   GtkWidget    *padding;
   GtkWidget    *tiling;
+  GtkWidget    *grow[4];      /* outpaint: left, top, right, bottom */
   GtkWidget    *device;       /* combo; device_ids holds the choices */
   GPtrArray    *device_ids;
   gboolean      describing;   /* describe_model() is pumping events */
+  SdclPreview  *preview;      /* with a generate function: the live preview */
+  GtkWidget    *generate;     /* the Generate / Stop button */
+  gboolean      generating;
+  gboolean      stop;         /* Stop pressed (or the dialog closed) mid-run */
   /* Width and height show the model's native size until the user changes
    * them; OK then stores 0 ("native"), so the next model's size is used. */
   gboolean      size_follows_model;
@@ -242,6 +254,40 @@ current_device (Dialog *d)
   return i >= 0 && (guint) i < d->device_ids->len ? g_ptr_array_index (d->device_ids, i) : "";
 }
 
+static const gchar *
+current_prediction (Dialog *d)
+{
+  static const gchar *const names[] = SDCL_PREDICTION_NAMES;
+  gint i = d->prediction ? gtk_combo_box_get_active (GTK_COMBO_BOX (d->prediction)) : -1;
+
+  return i >= 0 && (gsize) i < G_N_ELEMENTS (names) ? names[i] : names[0];
+}
+
+/* A combo of translated labels with the entry named `active` chosen. */
+static GtkWidget *
+choice_combo_new (gint           count,
+                  const gchar *(*name) (gint),
+                  const gchar *(*label) (gint),
+                  const gchar   *active)
+{
+  GtkWidget *combo = gtk_combo_box_text_new ();
+
+  for (gint i = 0; i < count; i++)
+    {
+      gtk_combo_box_text_append_text (GTK_COMBO_BOX_TEXT (combo), _(label (i)));
+      if (i == 0 || g_strcmp0 (active, name (i)) == 0)
+        gtk_combo_box_set_active (GTK_COMBO_BOX (combo), i);
+    }
+  return combo;
+}
+
+static const gchar *schedule_name (gint i)  { return sdcl_schedule_name ((sdcl_schedule) i); }
+static const gchar *schedule_label (gint i) { return sdcl_schedule_label ((sdcl_schedule) i); }
+static const gchar *const prediction_names[] = SDCL_PREDICTION_NAMES;
+static const gchar *const prediction_labels[] = SDCL_PREDICTION_LABELS;
+static const gchar *prediction_name (gint i)  { return prediction_names[i]; }
+static const gchar *prediction_label (gint i) { return prediction_labels[i]; }
+
 static void model_changed (GtkComboBox *combo,
                            Dialog      *d);
 static void size_edited   (GtkSpinButton *spin,
@@ -303,7 +349,8 @@ describe_model (Dialog *d)
   if (!current_model (d))
     gtk_label_set_text (GTK_LABEL (d->model_info),
                         _("No model: choose a folder with models, or open one."));
-  else if (path && sdcl_session_load (d->session, current_device (d), path, &text, &native,
+  else if (path && sdcl_session_load (d->session, current_device (d), current_prediction (d),
+                                      path, &text, &native,
                                       &error))
     {
       gtk_label_set_text (GTK_LABEL (d->model_info), text);
@@ -567,8 +614,10 @@ build (Dialog             *d,
 
   d->grid = grid_new ();
   gtk_container_set_border_width (GTK_CONTAINER (d->grid), 12);
-  gtk_box_pack_start (GTK_BOX (gtk_dialog_get_content_area (GTK_DIALOG (d->dialog))), d->grid,
+  d->body = hbox_new ();
+  gtk_box_pack_start (GTK_BOX (gtk_dialog_get_content_area (GTK_DIALOG (d->dialog))), d->body,
                       TRUE, TRUE, 0);
+  gtk_box_pack_start (GTK_BOX (d->body), d->grid, TRUE, TRUE, 0);
 
   if (d->blocker)
     {
@@ -580,6 +629,14 @@ build (Dialog             *d,
       grid_attach (d->grid, notice, 0, d->row++, 3, TRUE);
     }
   build_model_rows (d, s);
+  d->prediction = choice_combo_new (G_N_ELEMENTS (prediction_names), prediction_name,
+                                    prediction_label, s->prediction);
+  gtk_widget_set_tooltip_text (d->prediction,
+                               _("What the model predicts: as its files say, or forced (a "
+                                 "single-file SD 2.x 768-v model without its .yaml needs v)"));
+  add_row (d, _("Predi_ction:"), d->prediction, FALSE);
+  /* Another prediction is another model load (and maybe another size). */
+  g_signal_connect (d->prediction, "changed", G_CALLBACK (model_changed), d);
 
   box = text_new (s->prompt, 4, &d->prompt);
   add_row_for (d, _("_Prompt:"), box, d->prompt, TRUE);
@@ -597,6 +654,14 @@ build (Dialog             *d,
     }
   gtk_combo_box_set_active (GTK_COMBO_BOX (d->sampler), active);
   add_row (d, _("_Sampler:"), d->sampler, FALSE);
+
+  /* Listed from the engine, as the samplers are. */
+  d->schedule = choice_combo_new (sdcl_schedule_count (), schedule_name, schedule_label,
+                                  s->schedule);
+  gtk_widget_set_tooltip_text (d->schedule,
+                               _("Where the steps sit on the noise scale; not every sampler "
+                                 "takes every schedule"));
+  add_row (d, _("Sc_hedule:"), d->schedule, FALSE);
 
   d->steps = add_row (d, _("S_teps:"), spin_new (s->steps, 1, SDCL_STEPS_MAX, 1, 0), FALSE);
   d->guidance = add_row (d, _("_Guidance:"),
@@ -616,6 +681,11 @@ build (Dialog             *d,
   gtk_box_pack_start (GTK_BOX (box), d->random_seed, FALSE, FALSE, 0);
   add_row_for (d, _("S_eed:"), box, d->seed, FALSE);
   random_toggled (GTK_TOGGLE_BUTTON (d->random_seed), d);
+  d->batch_count = add_row (d, _("Ima_ges:"),
+                            spin_new (s->batch_count, 1, SDCL_BATCH_MAX, 1, 0), FALSE);
+  gtk_widget_set_tooltip_text (d->batch_count,
+                               _("How many images to make, from consecutive seeds; each "
+                                 "becomes a layer (all of them one undo step)"));
   g_signal_connect (d->random_seed, "toggled", G_CALLBACK (random_toggled), d);
 
   if (d->mode == SDCL_MODE_TXT2IMG)
@@ -638,6 +708,23 @@ build (Dialog             *d,
       d->strength = add_row (d, _("St_rength:"), spin_new (s->strength, 0, 1, 0.05, 2), FALSE);
       gtk_widget_set_tooltip_text (d->strength,
                                    _("0 keeps the input, 1 redraws it completely"));
+    }
+
+  if (d->mode == SDCL_MODE_OUTPAINT)
+    {
+      /* TRANSLATORS: the sides of the canvas, short: they label spin buttons */
+      const gchar *sides[4] = { N_("Left"), N_("Top"), N_("Right"), N_("Bottom") };
+
+      box = hbox_new ();
+      for (gint i = 0; i < 4; i++)
+        {
+          d->grow[i] = spin_new (s->grow[i], 0, SDCL_GROW_MAX, 8, 0);
+          gtk_box_pack_start (GTK_BOX (box), gtk_label_new (_(sides[i])), FALSE, FALSE, 0);
+          gtk_box_pack_start (GTK_BOX (box), d->grow[i], FALSE, FALSE, 0);
+        }
+      gtk_widget_set_tooltip_text (box, _("Pixels to add on each side of the canvas; all 0 "
+                                          "fills the layer's transparent pixels only"));
+      add_row_for (d, _("Grow can_vas:"), box, d->grow[0], FALSE);
     }
 
   if (d->mode == SDCL_MODE_INPAINT)
@@ -684,6 +771,10 @@ read_back (Dialog       *d,
   text_get (d->negative, s->negative, sizeof s->negative);
   if (sampler >= 0)
     g_strlcpy (s->sampler, sdcl_sampler_name ((sdcl_sampler) sampler), sizeof s->sampler);
+  g_strlcpy (s->schedule,
+             schedule_name (MAX (0, gtk_combo_box_get_active (GTK_COMBO_BOX (d->schedule)))),
+             sizeof s->schedule);
+  g_strlcpy (s->prediction, current_prediction (d), sizeof s->prediction);
   s->steps    = gtk_spin_button_get_value_as_int (GTK_SPIN_BUTTON (d->steps));
   s->guidance = gtk_spin_button_get_value (GTK_SPIN_BUTTON (d->guidance));
   if (gtk_toggle_button_get_active (GTK_TOGGLE_BUTTON (d->random_seed)))
@@ -709,16 +800,82 @@ read_back (Dialog       *d,
       s->padding     = gtk_spin_button_get_value_as_int (GTK_SPIN_BUTTON (d->padding));
     }
   s->tiling = gtk_toggle_button_get_active (GTK_TOGGLE_BUTTON (d->tiling));
+  s->batch_count = gtk_spin_button_get_value_as_int (GTK_SPIN_BUTTON (d->batch_count));
+  for (gint i = 0; i < 4 && d->grow[0]; i++)
+    s->grow[i] = gtk_spin_button_get_value_as_int (GTK_SPIN_BUTTON (d->grow[i]));
   g_strlcpy (s->device, current_device (d), sizeof s->device);
 }
 
+/* ---- Generate with the dialog open ------------------------------------------------ */
+
+/* Any response while a run is going (Stop, closing the window) stops it;
+ * the buttons that could start something else are insensitive then. */
+static void
+response_while_generating (GtkDialog *dialog,
+                           gint       response,
+                           Dialog    *d)
+{
+  if (d->generating)
+    d->stop = TRUE;
+}
+
+static gboolean
+show_step (gdouble           fraction,
+           const sdcl_image *picture,
+           gpointer          data)
+{
+  Dialog *d = data;
+
+  sdcl_preview_step (d->preview, fraction, picture);
+  while (gtk_events_pending ())
+    gtk_main_iteration ();
+  return !d->stop;
+}
+
+static void
+generate_in_dialog (Dialog             *d,
+                    SdclSettings       *settings,
+                    SdclDialogGenerate  generate,
+                    gpointer            generate_data,
+                    SdclBatch          *batch)
+{
+  GError       *error = NULL;
+  SdclSettings  s = *settings;
+
+  sdcl_batch_clear (batch);
+  sdcl_preview_start (d->preview);
+  s.preview     = TRUE;
+  d->generating = TRUE;
+  d->stop       = FALSE;
+  gtk_button_set_label (GTK_BUTTON (d->generate), _("_Stop"));
+  gtk_dialog_set_response_sensitive (GTK_DIALOG (d->dialog), GTK_RESPONSE_OK, FALSE);
+  gtk_widget_set_sensitive (d->grid, FALSE);
+
+  if (generate (&s, show_step, d, batch, &error, generate_data))
+    sdcl_preview_show_batch (d->preview, batch);
+  else
+    sdcl_preview_message (d->preview, d->stop || !error ? _("Stopped") : error->message);
+  g_clear_error (&error);
+
+  d->generating = FALSE;
+  gtk_button_set_label (GTK_BUTTON (d->generate), _("_Generate"));
+  gtk_dialog_set_response_sensitive (GTK_DIALOG (d->dialog), GTK_RESPONSE_OK, TRUE);
+  gtk_widget_set_sensitive (d->grid, TRUE);
+  /* The seed the run used, for "untick Random to repeat it". */
+  if (batch->count > 0)
+    settings->last_seed = batch->seeds[0];
+}
+
 gboolean
-sdcl_dialog_run (SdclMode      mode,
-                 const gchar  *help_id,
-                 const gchar  *prefs_file,
-                 const gchar  *blocker,
-                 SdclSession  *session,
-                 SdclSettings *settings)
+sdcl_dialog_run (SdclMode            mode,
+                 const gchar        *help_id,
+                 const gchar        *prefs_file,
+                 const gchar        *blocker,
+                 SdclSession        *session,
+                 SdclSettings       *settings,
+                 SdclDialogGenerate  generate,
+                 gpointer            generate_data,
+                 SdclBatch          *batch)
 {
   Dialog   d = { 0 };
   gboolean ok = FALSE;
@@ -739,29 +896,54 @@ sdcl_dialog_run (SdclMode      mode,
   gimp_window_set_transient (GTK_WINDOW (d.dialog));
 
   build (&d, settings);
+  if (generate)
+    {
+      /* The live preview right of the settings; Generate keeps the dialog
+       * open, OK adds what it made (or, with nothing made, runs as ever). */
+      d.preview  = sdcl_preview_new ();
+      d.generate = gtk_dialog_add_button (GTK_DIALOG (d.dialog), _("_Generate"),
+                                          RESPONSE_GENERATE);
+      gtk_container_set_border_width (GTK_CONTAINER (sdcl_preview_widget (d.preview)), 12);
+      gtk_box_pack_start (GTK_BOX (d.body), sdcl_preview_widget (d.preview), FALSE, FALSE, 0);
+      gtk_widget_set_sensitive (d.generate, blocker == NULL);
+      g_signal_connect (d.dialog, "response", G_CALLBACK (response_while_generating), &d);
+    }
   gtk_dialog_set_response_sensitive (GTK_DIALOG (d.dialog), GTK_RESPONSE_OK, blocker == NULL);
   gtk_widget_show_all (d.dialog);
   describe_model (&d);
 
   while (!ok)
     {
-      if (gimp_dialog_run (GIMP_DIALOG (d.dialog)) != GTK_RESPONSE_OK)
-        break;
+      gint    response = gimp_dialog_run (GIMP_DIALOG (d.dialog));
       gchar  *path;
       GError *error = NULL;
 
+      if (response != GTK_RESPONSE_OK && response != RESPONSE_GENERATE)
+        break;
       read_back (&d, settings);
       path = sdcl_model_path_resolve (settings->model, mode, &error);
-      if (!path)
+      if (!path || !sdcl_settings_validate (settings, mode, &error))
         {
-          /* Keep the dialog: without a model nothing can run. */
+          /* Keep the dialog: without a model, or with a schedule the
+           * sampler does not take, nothing can run. */
           gtk_label_set_text (GTK_LABEL (d.model_info), error->message);
           g_error_free (error);
+          g_free (path);
           continue;
         }
       g_free (path);
+      if (response == RESPONSE_GENERATE)
+        {
+          generate_in_dialog (&d, settings, generate, generate_data, batch);
+          continue;
+        }
       ok = TRUE;
     }
+  if (ok && d.preview)
+    sdcl_preview_keep_chosen (d.preview, batch);
+  else
+    sdcl_batch_clear (batch);
+  sdcl_preview_free (d.preview);
 
   gtk_widget_destroy (d.dialog);
   g_ptr_array_unref (d.model_paths);

@@ -17,12 +17,30 @@ G_BEGIN_DECLS
  * not load it again); `prefs_file` keeps the models folder.  `blocker`,
  * when not NULL, says why the procedure cannot run on this image (Inpaint
  * without a selection): the dialog shows it and OK stays insensitive. */
-gboolean sdcl_dialog_run (SdclMode      mode,
-                          const gchar  *help_id,
-                          const gchar  *prefs_file,
-                          const gchar  *blocker,
-                          SdclSession  *session,
-                          SdclSettings *settings);
+/* The glue's generation for the dialog's Generate button: makes
+ * settings->batch_count images of the current image into `batch`, calling
+ * `progress` (which shows the steps and returns FALSE on Stop). */
+typedef gboolean (*SdclDialogGenerate) (const SdclSettings *settings,
+                                        SdclProgressFunc    progress,
+                                        gpointer            progress_data,
+                                        SdclBatch          *batch,
+                                        GError            **error,
+                                        gpointer            user_data);
+
+/* With `generate` the dialog has a Generate button: it runs the batch with
+ * the dialog open, showing every step's picture, with Stop; the user then
+ * picks images and OK returns them in `batch` (already made: the glue only
+ * adds them).  Without Generate, OK returns an empty `batch` and the glue
+ * generates as before. */
+gboolean sdcl_dialog_run (SdclMode            mode,
+                          const gchar        *help_id,
+                          const gchar        *prefs_file,
+                          const gchar        *blocker,
+                          SdclSession        *session,
+                          SdclSettings       *settings,
+                          SdclDialogGenerate  generate,
+                          gpointer            generate_data,
+                          SdclBatch          *batch);
 
 G_END_DECLS
 

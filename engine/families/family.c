@@ -62,6 +62,7 @@ apply_family (sdcl_model_files *mf, const sdcl_family_desc *d, sdcl_error *err)
 {
   mf->family = d->id;
   mf->family_desc = d;
+  mf->ldm_tensor = d->ldm_tensor;   /* the loader's single-file mapping asks it */
   if (mf->single_file)
     {
       sdcl_status st = d->ldm_configs (mf->files[0], mf, err);

@@ -17,6 +17,7 @@
 #ifndef SDCL_FAMILY_H
 #define SDCL_FAMILY_H
 
+#include <glib.h>
 #include <stdbool.h>
 
 #include "clrt.h"
@@ -52,7 +53,10 @@ typedef struct {
   const char *prompt, *negative_prompt;  /* NULL reads as "" */
   bool cfg;                              /* encode the negative prompt too */
   int clip_skip;                         /* sdcl_gen_params.clip_skip */
+  sdcl_prompt_syntax syntax;
+  const GPtrArray *embeddings;            /* sdcl_embedding *, may be NULL */
   const volatile int *cancel;
+  int width, height;                     /* the image (SDXL's size ids) */
 } sdcl_prompt_request;
 
 /* Releases everything c holds (safe on a zeroed or cleared struct). */
@@ -96,6 +100,11 @@ struct sdcl_family_desc {
   /* Scheduler settings (prediction type included) for a model that ships
    * none: every single file and folders without scheduler/. */
   void (*default_sched) (sdcl_sched_config *c);
+  /* A single file's tensors under the family's own names (SDXL's
+   * conditioner.embedders.*): *taken when it placed (or skipped) t; NULL
+   * for families whose files use SD's names only. */
+  sdcl_status (*ldm_tensor) (sdcl_model_files *mf, const sdcl_st_file *f, const sdcl_st_tensor *t,
+                             bool *taken, sdcl_error *err);
 
   /* Prompt to conditioning with the model's text networks, which the
    * caller has acquired.  On failure `out` holds nothing to release
@@ -146,10 +155,17 @@ sdcl_status sdcl_family_refuse (const char *path, const char *found, const char 
 sdcl_status sdcl_family_check_unet_inputs (const sdcl_family_facts *facts, const char *path,
                                            sdcl_error *err);
 
-/* Conditioning from one CLIP-style text tower (SD 1.x, SD 2.x): 77 tokens
- * padded with mf->clip.pad_token_id, no pooled vector, no time ids. */
+/* Conditioning from one CLIP-style text tower (SD 1.x, SD 2.x): chunks of
+ * 77 tokens padded with mf->clip.pad_token_id (engine/prompt/prompt.h),
+ * the shorter prompt of the pair padded with empty chunks, no pooled
+ * vector, no time ids. */
 sdcl_status sdcl_family_clip_encode_prompt (sdcl_model *m, const sdcl_prompt_request *req,
                                             sdcl_conditioning *out, sdcl_error *err);
+
+/* SDXL single files (families/sdxl_single.c). */
+sdcl_status sdcl_sdxl_ldm_configs (const sdcl_st_file *f, sdcl_model_files *mf, sdcl_error *err);
+sdcl_status sdcl_sdxl_ldm_tensor (sdcl_model_files *mf, const sdcl_st_file *f, const sdcl_st_tensor *t,
+                                  bool *taken, sdcl_error *err);
 
 extern const sdcl_family_desc sdcl_family_sd1, sdcl_family_sd2, sdcl_family_sdxl,
     sdcl_family_sdxl_refiner;

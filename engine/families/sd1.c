@@ -11,6 +11,7 @@
 #include "api_internal.h"
 #include "loader_internal.h"
 #include "ops.h"
+#include "prompt.h"
 
 /* ---- detection ----------------------------------------------------------- */
 
@@ -73,53 +74,49 @@ ldm_configs (const sdcl_st_file *f, sdcl_model_files *mf, sdcl_error *err)
 
 /* ---- text conditioning --------------------------------------------------- */
 
-/* Encodes n prompts with the same clip skip into rows [first, first + n)
- * of out->states (rows of 77 x D). */
 static sdcl_status
-encode_rows (sdcl_model *m, const char *const *prompts, int n, int skip, int first,
-             const volatile int *cancel, sdcl_conditioning *out, sdcl_error *err)
+read_prompt (sdcl_model *m, const sdcl_prompt_request *req, const char *text,
+             sdcl_prompt_chunks *out, sdcl_error *err)
 {
-  sdcl_cl *cl = m->ctx->cl;
-  int32_t ids[2 * SDCL_CLIP_CONTEXT];
-  for (int i = 0; i < n; i++)
-    sdcl_tokenizer_encode_clip (m->tokenizer, prompts[i] ? prompts[i] : "",
-                                m->files->clip.pad_token_id, ids + i * SDCL_CLIP_CONTEXT);
-
-  sdcl_t hidden = { 0 };
-  sdcl_status st = sdcl_clip_forward (m->clip, ids, n, SDCL_CLIP_CONTEXT, skip, cancel, &hidden, err);
-  if (st != SDCL_OK)
-    return st;
-  int64_t row = (int64_t) SDCL_CLIP_CONTEXT * hidden.d[2];
-  op_copy (cl, &hidden, 0, &out->states, first * row, n * row);
-  sdcl_t_release (cl, &hidden);
-  return sdcl_cl_check (cl, err);
+  const sdcl_prompt_reader r = {
+    .tok = m->tokenizer, .pad_id = m->files->clip.pad_token_id, .syntax = req->syntax,
+    .embeddings = req->embeddings, .tower = NULL, .width = m->files->clip.hidden_size,
+  };
+  return sdcl_prompt_read (&r, text, out, err);
 }
 
-/* The CFG states [negative, positive] (or [positive] without CFG).
- * diffusers applies clip_skip to the positive prompt only, so with a skip
- * the two prompts are encoded separately.  No pooled vector, no time ids. */
+/* The CFG states [negative, positive] (or [positive] without CFG), each
+ * n_chunks x 77 tokens, the shorter one padded with empty chunks as A1111
+ * does.  diffusers applies clip_skip to the positive prompt only.  No
+ * pooled vector, no time ids. */
 sdcl_status
 sdcl_family_clip_encode_prompt (sdcl_model *m, const sdcl_prompt_request *req,
                                 sdcl_conditioning *out, sdcl_error *err)
 {
   sdcl_cl *cl = m->ctx->cl;
-  int dim = m->files->clip.hidden_size;
-  sdcl_t_alloc (cl, &out->states, 3, req->cfg ? 2 : 1, SDCL_CLIP_CONTEXT, dim, 0);
-  out->n_tokens = SDCL_CLIP_CONTEXT;
-  sdcl_status st = sdcl_cl_check (cl, err);
-  if (st != SDCL_OK)
-    return st;
-
-  if (!req->cfg)
-    return encode_rows (m, &req->prompt, 1, req->clip_skip, 0, req->cancel, out, err);
-  if (req->clip_skip <= 1)
-    {
-      const char *both[2] = { req->negative_prompt, req->prompt };
-      return encode_rows (m, both, 2, req->clip_skip, 0, req->cancel, out, err);
-    }
-  st = encode_rows (m, &req->negative_prompt, 1, 0, 0, req->cancel, out, err);
+  const int dim = m->files->clip.hidden_size, pad = m->files->clip.pad_token_id;
+  sdcl_prompt_chunks pos = { 0 }, neg = { 0 };
+  sdcl_status st = read_prompt (m, req, req->prompt, &pos, err);
+  if (st == SDCL_OK && req->cfg)
+    st = read_prompt (m, req, req->negative_prompt, &neg, err);
   if (st == SDCL_OK)
-    st = encode_rows (m, &req->prompt, 1, req->clip_skip, 1, req->cancel, out, err);
+    {
+      int n_chunks = MAX (pos.n_chunks, neg.n_chunks);
+      sdcl_prompt_pad (&pos, n_chunks, pad);
+      if (req->cfg)
+        sdcl_prompt_pad (&neg, n_chunks, pad);
+      out->n_tokens = n_chunks * SDCL_CLIP_CONTEXT;
+      sdcl_t_alloc (cl, &out->states, 3, req->cfg ? 2 : 1, out->n_tokens, dim, 0);
+      st = sdcl_cl_check (cl, err);
+    }
+  int64_t row = (int64_t) out->n_tokens * dim;
+  if (st == SDCL_OK && req->cfg)
+    st = sdcl_prompt_encode (cl, m->clip, &neg, 0, req->cancel, &out->states, 0, err);
+  if (st == SDCL_OK)
+    st = sdcl_prompt_encode (cl, m->clip, &pos, req->clip_skip, req->cancel, &out->states,
+                             req->cfg ? row : 0, err);
+  sdcl_prompt_chunks_clear (&pos);
+  sdcl_prompt_chunks_clear (&neg);
   return st;
 }
 

@@ -34,50 +34,19 @@ check (const sdcl_family_facts *facts, const char *path, sdcl_error *err)
   return sdcl_family_check_unet_inputs (facts, path, err);
 }
 
-#define OC SDCL_LDM_OPENCLIP_PREFIX
-
-static int
-count_resblocks (const sdcl_st_file *f)
-{
-  int n = 0;
-  char name[128];
-  for (;; n++)
-    {
-      g_snprintf (name, sizeof name, OC "transformer.resblocks.%d.ln_1.weight", n);
-      if (n >= 256 || !sdcl_st_find (f, name))
-        return n;
-    }
-}
-
 /* The OpenCLIP tower as SD 2.x runs it: every resblock but the last
  * (docs/diffusion.md §SD 2.x), exact GELU. */
 static sdcl_status
 openclip_config (const sdcl_st_file *f, sdcl_clip_config *c, sdcl_error *err)
 {
-  sdcl_clip_config_sd15 (c);
-  const sdcl_st_tensor *tok, *pos, *fc1;
-  sdcl_status st;
-  if ((st = sdcl_st_need (f, OC "token_embedding.weight", 2, &tok, err))
-      || (st = sdcl_st_need (f, OC "positional_embedding", 2, &pos, err))
-      || (st = sdcl_st_need (f, OC "transformer.resblocks.0.mlp.c_fc.weight", 2, &fc1, err)))
-    return st;
-  c->vocab_size = (int) tok->shape[0];
-  c->hidden_size = (int) tok->shape[1];
-  c->max_position_embeddings = (int) pos->shape[0];
-  c->intermediate_size = (int) fc1->shape[0];
-  c->quick_gelu = false;
-  int stored = count_resblocks (f);
-  if (stored < 2)
+  sdcl_status st = sdcl_openclip_config_from_ldm (f, SDCL_LDM_OPENCLIP_PREFIX, c, err);
+  if (st == SDCL_OK && c->n_layers < 2)
     return sdcl_fail (err, SDCL_ERR_MODEL_FORMAT,
                       "%s: the OpenCLIP text encoder has %d resblocks; SD 2.x needs at least 2 "
-                      "(it uses the penultimate)", sdcl_st_path (f), stored);
-  c->n_layers = stored - 1;
-  /* as for CLIP: 64-wide heads, 4 for the narrow test towers */
-  c->n_heads = c->hidden_size >= 256 && c->hidden_size % 64 == 0 ? c->hidden_size / 64 : 4;
-  if (c->hidden_size % c->n_heads != 0)
-    return sdcl_fail (err, SDCL_ERR_UNSUPPORTED_MODEL, "%s: a text encoder %d wide has no known head count",
-                      sdcl_st_path (f), c->hidden_size);
-  return SDCL_OK;
+                      "(it uses the penultimate)", sdcl_st_path (f), c->n_layers);
+  if (st == SDCL_OK)
+    c->n_layers--;
+  return st;
 }
 
 /* SD 2.x's heads are 64 wide; the yaml may say otherwise. */
@@ -86,20 +55,8 @@ openclip_config (const sdcl_st_file *f, sdcl_clip_config *c, sdcl_error *err)
 static sdcl_status
 set_heads (sdcl_unet_config *u, const sdcl_ldm_yaml *y, const char *path, sdcl_error *err)
 {
-  int width = y->num_head_channels ? y->num_head_channels : SD2_HEAD_CHANNELS;
-  for (int b = 0; b < u->n_levels; b++)
-    {
-      int ch = u->block_out_channels[b];
-      int heads = y->num_heads ? y->num_heads : ch / width;
-      if (heads < 1 || ch % heads)
-        return sdcl_fail (err, SDCL_ERR_UNSUPPORTED_MODEL,
-                          "%s: %d channels at UNet level %d do not split into %d-wide heads%s", path,
-                          ch, b, width, y->found ? "" : " (no .yaml beside the file says the head width)");
-      u->down_heads[b] = heads;
-      u->up_heads[u->n_levels - 1 - b] = heads;
-    }
-  u->mid_heads = u->down_heads[u->n_levels - 1];
-  return SDCL_OK;
+  return sdcl_unet_heads_from_width (u, y->num_head_channels ? y->num_head_channels : SD2_HEAD_CHANNELS,
+                                     y->num_heads, path, y->found, err);
 }
 
 /* The networks' configs from the shapes and, where shapes say nothing,

@@ -39,6 +39,11 @@ typedef struct {
   int sample_size;                           /* latent cells of the native resolution */
   int time_cond_proj_dim;                    /* 0 = none (LCM-distilled UNets set it) */
   int time_embed_dim;                        /* = 4 * block_out_channels[0] */
+  /* SDXL's "text_time" add embedding (0: none): its input width
+   * (projection_class_embeddings_input_dim = pooled + 6 x time width) and
+   * the sinusoid width of each size/crop id (addition_time_embed_dim). */
+  int add_embed_in;
+  int add_time_embed_dim;
 } sdcl_unet_config;
 
 /* AutoencoderKL configuration. */
@@ -61,6 +66,8 @@ typedef struct {
   float layer_norm_eps;
   int eos_token_id;                          /* 2 in legacy configs (pooled = argmax rule) */
   int pad_token_id;                          /* id used to pad prompts to 77 */
+  int projection_dim;                        /* text_projection outputs (SDXL's bigG), 0: none */
+  bool projection_transposed;                /* stored [hidden, proj] (OpenCLIP), not [proj, hidden] */
 } sdcl_clip_config;
 
 /* Scheduler configuration (scheduler_config.json); defaults per
@@ -121,6 +128,19 @@ const char *sdcl_wset_component (const sdcl_wset *ws); /* "unet", "vae", "text_e
 void sdcl_wset_drop_pages (const sdcl_wset *ws, const sdcl_st_tensor *t);
 /* The same for every tensor of the set. */
 void sdcl_wset_drop_all_pages (const sdcl_wset *ws);
+/* LoRA side paths (engine/lora_apply.c) reach the networks through their
+ * weight set: every linear or convolution layer a loader builds asks for
+ * the slot of its module (canonical name without ".weight") and keeps it;
+ * the model points a slot's `side` at the low-rank weights of the current
+ * LoRA list, or at NULL.  Slots are created on first use and live as long
+ * as the set, so a network built later (lean, streamed layers) finds the
+ * same ones and a resident network sees a new list without a rebuild. */
+typedef struct {
+  struct nn_lora_side *side;   /* NULL: the layer runs as loaded */
+} sdcl_lora_slot;
+sdcl_lora_slot *sdcl_wset_lora_slot (const sdcl_wset *ws, const char *module);
+/* Points every slot of the set at NULL. */
+void sdcl_wset_lora_clear (const sdcl_wset *ws);
 /* Copies n bytes from byte `offset` of tensor t's data (t from ws's own
  * lookups) into dst: the only way the engine reads weights after loading
  * (sdcl_st_read: never through the mapping; "the model file changed on
@@ -133,7 +153,9 @@ sdcl_status sdcl_wset_read (const sdcl_wset *ws, const sdcl_st_tensor *t, uint64
 const sdcl_st_tensor *sdcl_wset_require (const sdcl_wset *ws, const char *name, int nd,
                                          const int64_t *shape, sdcl_error *err);
 
-typedef struct {
+typedef struct sdcl_model_files sdcl_model_files;
+
+struct sdcl_model_files {
   char *path;                 /* as given */
   bool single_file;
   sdcl_family family;
@@ -144,18 +166,32 @@ typedef struct {
   sdcl_sched_config sched;
   sdcl_wset *unet_w, *vae_w, *text_w;
   char *vocab_path, *merges_path;            /* NULL when the model has no tokenizer/ */
+  /* SDXL's second text encoder (text_encoder_2/; single files:
+   * conditioner.embedders.1); NULL / zeros for one-encoder families. */
+  sdcl_clip_config clip2;
+  sdcl_wset *text2_w;
+  /* A single file's tensors under the family's own names (SDXL's
+   * conditioner.embedders.*), the family's hook (sdcl_family_desc's
+   * ldm_tensor, set on detection): *taken when it placed (or skipped) t;
+   * NULL when the family's files use SD's names only. */
+  sdcl_status (*ldm_tensor) (sdcl_model_files *mf, const sdcl_st_file *f, const sdcl_st_tensor *t,
+                             bool *taken, sdcl_error *err);
+  /* An empty negative prompt conditions with zeros (model_index.json's
+   * force_zeros_for_empty_prompt; SDXL's default). */
+  bool force_zeros_for_empty_prompt;
   const char *prediction_source;             /* static text, as sdcl_model_info's */
   /* internal: open safetensors files */
   sdcl_st_file **files;
   int n_files;
-} sdcl_model_files;
+};
 
 /* sdcl_model_files_open is the families' (families/family.h): detection
  * sits between reading a model and finishing it. */
 void sdcl_model_files_close (sdcl_model_files *mf);
 
-/* The networks a checkpoint holds weights for (ldm_map.h maps names). */
-typedef enum { SDCL_COMP_UNET, SDCL_COMP_VAE, SDCL_COMP_TEXT } sdcl_component;
+/* The networks a checkpoint holds weights for (ldm_map.h maps names);
+ * TEXT2 is SDXL's second text encoder. */
+typedef enum { SDCL_COMP_UNET, SDCL_COMP_VAE, SDCL_COMP_TEXT, SDCL_COMP_TEXT2 } sdcl_component;
 
 /* ---- expected tensors ---- */
 

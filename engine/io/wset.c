@@ -23,6 +23,7 @@ struct sdcl_wset {
   char *source;              /* the file (or shard index) the component came from */
   GPtrArray *entries;        /* wentry*, in insertion order */
   GHashTable *by_name;       /* canonical name -> wentry* */
+  GHashTable *lora_slots;    /* module -> sdcl_lora_slot* (owned), see model_files.h */
 };
 
 static void
@@ -42,6 +43,7 @@ sdcl_wset_new (const char *component, const char *source)
   ws->source = g_strdup (source);
   ws->entries = g_ptr_array_new_with_free_func (wentry_free);
   ws->by_name = g_hash_table_new (g_str_hash, g_str_equal);
+  ws->lora_slots = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   return ws;
 }
 
@@ -51,6 +53,7 @@ sdcl_wset_free (sdcl_wset *ws)
   if (!ws)
     return;
   g_hash_table_destroy (ws->by_name);
+  g_hash_table_destroy (ws->lora_slots);
   g_ptr_array_free (ws->entries, TRUE);
   g_free (ws->component);
   g_free (ws->source);
@@ -127,6 +130,28 @@ sdcl_wset_read (const sdcl_wset *ws, const sdcl_st_tensor *t, uint64_t offset, v
                       " outside tensor %s (%" G_GUINT64_FORMAT " bytes)", n, offset, t->name,
                       t->nbytes);
   return sdcl_st_read (e->file, (const uint8_t *) t->data + offset, dst, n, err);
+}
+
+sdcl_lora_slot *
+sdcl_wset_lora_slot (const sdcl_wset *ws, const char *module)
+{
+  sdcl_lora_slot *slot = g_hash_table_lookup (ws->lora_slots, module);
+  if (!slot)
+    {
+      slot = g_new0 (sdcl_lora_slot, 1);
+      g_hash_table_insert (ws->lora_slots, g_strdup (module), slot);
+    }
+  return slot;
+}
+
+void
+sdcl_wset_lora_clear (const sdcl_wset *ws)
+{
+  GHashTableIter it;
+  gpointer slot;
+  g_hash_table_iter_init (&it, ws->lora_slots);
+  while (g_hash_table_iter_next (&it, NULL, &slot))
+    ((sdcl_lora_slot *) slot)->side = NULL;
 }
 
 const char *

@@ -1,4 +1,4 @@
-/* Helpers shared by the model-loading files (configs.c, ldm_yaml.c,
+/* Helpers shared by the model-loading files (configs*.c, ldm_yaml.c,
  * model_files.c) and their tests.  Internal.
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later
@@ -11,12 +11,22 @@
 #include "ldm_map.h"
 #include "model_files.h"
 
-/* ---- configs (configs.c) ---- */
+/* One text-encoder tensor of a single file, by its SD name
+ * (cond_stage_model.transformer.* or, OpenCLIP, cond_stage_model.model.*,
+ * fused in_proj split), into ws; layers from n_layers on and names sdcl
+ * ignores are skipped (model_files.c). */
+sdcl_status sdcl_ldm_add_text_tensor (sdcl_wset *ws, int n_layers, const char *sd_name,
+                                      const sdcl_st_tensor *t, const sdcl_st_file *f, sdcl_error *err);
+
+/* ---- configs (configs.c, configs_json.c, configs_ldm.c) ---- */
 
 /* diffusers' class defaults for keys a config.json leaves out. */
 void sdcl_unet_config_class_defaults (sdcl_unet_config *c);
 void sdcl_vae_config_class_defaults (sdcl_vae_config *c);
 void sdcl_clip_config_class_defaults (sdcl_clip_config *c);
+/* Defaults every diffusers scheduler class shares; `class_name` (may be
+ * NULL) sets set_alpha_to_one as DDIM and LCM do. */
+void sdcl_sched_config_class_defaults (const char *class_name, sdcl_sched_config *c);
 
 /* Parse one component's config.json object over the class defaults.
  * `file` names the file in messages; bad types or values give
@@ -36,6 +46,17 @@ sdcl_status sdcl_unet_config_from_ldm (const sdcl_st_file *f, sdcl_unet_config *
 sdcl_status sdcl_vae_config_from_ldm (const sdcl_st_file *f, const char *prefix,
                                       sdcl_vae_config *c, sdcl_error *err);
 sdcl_status sdcl_clip_config_from_ldm (const sdcl_st_file *f, sdcl_clip_config *c, sdcl_error *err);
+/* The same for a HF-named CLIP tower under `prefix` (ending in
+ * "text_model."), and for an OpenCLIP tower under `prefix` (every resblock
+ * in n_layers, exact GELU); heads 64 wide (4 for narrow test towers). */
+sdcl_status sdcl_clip_config_from_ldm_at (const sdcl_st_file *f, const char *prefix,
+                                          sdcl_clip_config *c, sdcl_error *err);
+sdcl_status sdcl_openclip_config_from_ldm (const sdcl_st_file *f, const char *prefix,
+                                           sdcl_clip_config *c, sdcl_error *err);
+/* Head counts per level from a head width (or a fixed count `n_heads` when
+ * not 0); the error names `path` and says whether a yaml gave the width. */
+sdcl_status sdcl_unet_heads_from_width (sdcl_unet_config *u, int width, int n_heads, const char *path,
+                                        bool from_yaml, sdcl_error *err);
 
 /* What the LDM inference config beside a single file says (ldm_yaml.c). */
 typedef struct {
@@ -56,7 +77,7 @@ sdcl_status sdcl_ldm_yaml_parse (const char *text, size_t len, const char *label
 /* ---- family detection (the decision is families/family.c) ---- */
 
 /* What the weights say about the family, gathered the same way from a
- * diffusers folder (model_files.c) and a single file (configs.c): tensor
+ * diffusers folder (model_files.c) and a single file (configs_ldm.c): tensor
  * names and shapes, never file names. */
 typedef struct {
   int cross_attention_dim;       /* 0: no cross-attention found */
@@ -66,9 +87,13 @@ typedef struct {
   bool second_text_encoder;      /* SDXL's text_encoder_2 / conditioner.embedders.1 */
   int add_embedding_in;          /* SDXL add_embedding input width, 0 none */
   int unet_in_channels;
+  /* SDXL: the second tower's width and text projection rows (0: none or
+   * not found), the size ids' sinusoid width (0: unknown) */
+  int text2_hidden, text2_projection;
+  int add_time_embed_dim;
 } sdcl_family_facts;
 
-/* The facts of a single file (configs.c). */
+/* The facts of a single file (configs_ldm.c). */
 void sdcl_family_facts_from_ldm (const sdcl_st_file *f, sdcl_family_facts *facts);
 
 /* ---- opening a model (model_files.c; sdcl_model_files_open drives it) ---- */

@@ -92,7 +92,8 @@ check_specs (const sdcl_model_files *mf, const sdcl_wset *ws, sdcl_component com
   size_t n;
   sdcl_tensor_spec *specs = comp == SDCL_COMP_UNET ? sdcl_unet_tensor_specs (&mf->unet, &n)
                             : comp == SDCL_COMP_VAE ? sdcl_vae_tensor_specs (&mf->vae, &n)
-                                                    : sdcl_clip_tensor_specs (&mf->clip, &n);
+                            : comp == SDCL_COMP_TEXT2 ? sdcl_clip_tensor_specs (&mf->clip2, &n)
+                                                      : sdcl_clip_tensor_specs (&mf->clip, &n);
   sdcl_status st = mf->single_file ? check_ldm_names_present (mf, ws, comp, specs, n, err) : SDCL_OK;
   if (!st)
     st = sdcl_wset_check_specs (ws, specs, n, err);
@@ -216,9 +217,11 @@ check_all_specs (const sdcl_model_files *mf, sdcl_error *err)
   sdcl_status st;
   if ((st = check_specs (mf, mf->unet_w, SDCL_COMP_UNET, err))
       || (st = check_specs (mf, mf->vae_w, SDCL_COMP_VAE, err))
-      || (st = check_specs (mf, mf->text_w, SDCL_COMP_TEXT, err)))
+      || (st = check_specs (mf, mf->text_w, SDCL_COMP_TEXT, err))
+      || (mf->text2_w && (st = check_specs (mf, mf->text2_w, SDCL_COMP_TEXT2, err))))
     return st;
-  if ((st = check_finite (mf, mf->unet_w, err)) || (st = check_finite (mf, mf->vae_w, err)))
+  if ((st = check_finite (mf, mf->unet_w, err)) || (st = check_finite (mf, mf->vae_w, err))
+      || (mf->text2_w && (st = check_finite (mf, mf->text2_w, err))))
     return st;
   return check_finite (mf, mf->text_w, err);
 }
@@ -261,11 +264,28 @@ text_layer_of (const char *canonical)
   return sscanf (canonical, "text_model.encoder.layers.%d.", &layer) == 1 ? layer : -1;
 }
 
+sdcl_status
+sdcl_ldm_add_text_tensor (sdcl_wset *ws, int n_layers, const char *sd_name, const sdcl_st_tensor *t,
+                          const sdcl_st_file *f, sdcl_error *err)
+{
+  static const sdcl_unet_desc no_unet = { 0 };
+  sdcl_component comp;
+  char canonical[256];
+  int layer;
+  const char *leaf;
+  /* the text layers past the ones run (SD 2.x's last) are not loaded */
+  if (sdcl_ldm_openclip_in_proj (sd_name, &layer, &leaf))
+    return layer < n_layers ? split_in_proj (ws, t, layer, leaf, f, err) : SDCL_OK;
+  if (!sdcl_ldm_map_name_in (&no_unet, sd_name, &comp, canonical, sizeof canonical)
+      || comp != SDCL_COMP_TEXT || text_layer_of (canonical) >= n_layers)
+    return SDCL_OK;   /* position_ids, text_projection, logit_scale, ... */
+  return add_tensor (ws, comp, canonical, t, f, err);
+}
+
 static sdcl_status
 map_ldm_tensors (sdcl_model_files *mf, const sdcl_st_file *f, sdcl_error *err)
 {
-  sdcl_wset *sets[] = { [SDCL_COMP_UNET] = mf->unet_w, [SDCL_COMP_VAE] = mf->vae_w,
-                        [SDCL_COMP_TEXT] = mf->text_w };
+  sdcl_wset *sets[] = { [SDCL_COMP_UNET] = mf->unet_w, [SDCL_COMP_VAE] = mf->vae_w };
   sdcl_unet_desc *names = sdcl_unet_describe_names (mf->unet.layers_per_block, mf->unet.n_levels,
                                                     mf->unet.up_has_attn);
   sdcl_status st = SDCL_OK;
@@ -274,14 +294,17 @@ map_ldm_tensors (sdcl_model_files *mf, const sdcl_st_file *f, sdcl_error *err)
       const sdcl_st_tensor *t = sdcl_st_at (f, i);
       sdcl_component comp;
       char canonical[256];
-      int layer;
-      const char *leaf;
-      /* the text layers past the ones run (SD 2.x's last) are not loaded */
-      if (sdcl_ldm_openclip_in_proj (t->name, &layer, &leaf))
-        st = layer < mf->clip.n_layers ? split_in_proj (mf->text_w, t, layer, leaf, f, err) : SDCL_OK;
-      else if (!sdcl_ldm_map_name_in (names, t->name, &comp, canonical, sizeof canonical))
-        continue;   /* EMA copies, schedules, position_ids, ... */
-      else if (comp != SDCL_COMP_TEXT || text_layer_of (canonical) < mf->clip.n_layers)
+      bool taken = false;
+      if (mf->ldm_tensor && (st = mf->ldm_tensor (mf, f, t, &taken, err)))
+        break;
+      if (taken)
+        continue;
+      /* text names (the fused in_proj among them) or names sdcl ignores
+       * (EMA copies, schedules, position_ids, ...) */
+      if (!sdcl_ldm_map_name_in (names, t->name, &comp, canonical, sizeof canonical)
+          || comp == SDCL_COMP_TEXT)
+        st = sdcl_ldm_add_text_tensor (mf->text_w, mf->clip.n_layers, t->name, t, f, err);
+      else
         st = add_tensor (sets[comp], comp, canonical, t, f, err);
     }
   sdcl_unet_desc_free (names);
@@ -560,6 +583,11 @@ folder_facts (const sdcl_model_files *mf, bool second_text_encoder, sdcl_family_
     facts->add_embedding_in = (int) t->shape[1];
   if ((t = sdcl_wset_find (mf->unet_w, "conv_in.weight")) && t->nd == 4)
     facts->unet_in_channels = (int) t->shape[1];
+  if (mf->text2_w && (t = sdcl_wset_find (mf->text2_w, "text_model.embeddings.token_embedding.weight"))
+      && t->nd == 2)
+    facts->text2_hidden = (int) t->shape[1];
+  facts->text2_projection = mf->clip2.projection_dim;
+  facts->add_time_embed_dim = mf->unet.add_time_embed_dim;
 }
 
 /* A config value against the tensor dimension that must equal it, for a
@@ -606,7 +634,7 @@ check_configs_against_shapes (const sdcl_model_files *mf, sdcl_error *err)
 /* model_index.json is optional; when present it may reveal an SDXL
  * pipeline before any weights are read. */
 static sdcl_status
-read_model_index (const char *dir, bool *second_text_encoder, sdcl_error *err)
+read_model_index (const char *dir, bool *second_text_encoder, bool *force_zeros, sdcl_error *err)
 {
   char *path = g_build_filename (dir, "model_index.json", NULL);
   JsonParser *parser = NULL;
@@ -615,6 +643,9 @@ read_model_index (const char *dir, bool *second_text_encoder, sdcl_error *err)
     {
       JsonObject *o = json_node_get_object (json_parser_get_root (parser));
       *second_text_encoder = json_object_has_member (o, "text_encoder_2");
+      JsonNode *fz = json_object_get_member (o, "force_zeros_for_empty_prompt");
+      if (fz && JSON_NODE_HOLDS_VALUE (fz) && json_node_get_value_type (fz) == G_TYPE_BOOLEAN)
+        *force_zeros = json_node_get_boolean (fz);
     }
   char *te2 = g_build_filename (dir, "text_encoder_2", NULL);
   *second_text_encoder |= g_file_test (te2, G_FILE_TEST_IS_DIR);
@@ -641,10 +672,11 @@ read_scheduler (sdcl_model_files *mf, sdcl_error *err)
 }
 
 static sdcl_status
-find_tokenizer (sdcl_model_files *mf, sdcl_error *err)
+find_tokenizer (sdcl_model_files *mf, const char *sub, char **vocab_out, char **merges_out,
+                sdcl_error *err)
 {
-  char *vocab = g_build_filename (mf->path, "tokenizer", "vocab.json", NULL);
-  char *merges = g_build_filename (mf->path, "tokenizer", "merges.txt", NULL);
+  char *vocab = g_build_filename (mf->path, sub, "vocab.json", NULL);
+  char *merges = g_build_filename (mf->path, sub, "merges.txt", NULL);
   /* Present is enough here: the tokenizer's reading refuses a FIFO or a
    * folder by name. */
   bool has_vocab = sdcl_file_exists (vocab);
@@ -652,16 +684,55 @@ find_tokenizer (sdcl_model_files *mf, sdcl_error *err)
   sdcl_status st = SDCL_OK;
   if (has_vocab && has_merges)
     {
-      mf->vocab_path = vocab;
-      mf->merges_path = merges;
+      *vocab_out = vocab;
+      *merges_out = merges;
       return SDCL_OK;
     }
   if (has_vocab != has_merges)
-    st = sdcl_fail (err, SDCL_ERR_TOKENIZER, "%s/tokenizer: has %s but not %s", mf->path,
+    st = sdcl_fail (err, SDCL_ERR_TOKENIZER, "%s/%s: has %s but not %s", mf->path, sub,
                     has_vocab ? "vocab.json" : "merges.txt", has_vocab ? "merges.txt" : "vocab.json");
   g_free (vocab);
   g_free (merges);
   return st;
+}
+
+/* SDXL's text_encoder_2/: a CLIP tower with a text projection, whose
+ * width the projection's rows say. */
+static sdcl_status
+open_second_text_encoder (sdcl_model_files *mf, sdcl_error *err)
+{
+  const sdcl_st_tensor *t;
+  sdcl_status st;
+  char *te2 = g_build_filename (mf->path, "text_encoder_2", NULL);
+  bool present = g_file_test (te2, G_FILE_TEST_IS_DIR);
+  g_free (te2);
+  if (!present)
+    return sdcl_fail (err, SDCL_ERR_MODEL_FORMAT, "%s: model_index.json lists text_encoder_2 (SDXL) but "
+                      "the folder has no text_encoder_2/", mf->path);
+  if ((st = read_config (mf->path, "text_encoder_2", "config.json", parse_clip, &mf->clip2, err))
+      || (st = open_component_weights (mf, mf->path, "text_encoder_2", "model", SDCL_COMP_TEXT2,
+                                       &mf->text2_w, err)))
+    return st;
+  if ((t = sdcl_wset_find (mf->text2_w, "text_projection.weight")) && t->nd == 2)
+    mf->clip2.projection_dim = (int) t->shape[0];
+  mf->clip2.pad_token_id = 0;   /* OpenCLIP's tokenizer pads with "!" */
+  return agree (mf, mf->text2_w, "hidden_size", mf->clip2.hidden_size,
+                "text_model.embeddings.token_embedding.weight", 1, err);
+}
+
+/* SDXL's refiner ships text_encoder_2 alone (bigG; aesthetic-score ids). */
+static sdcl_status
+refuse_refiner_folder (const char *dir, bool second_text_encoder, sdcl_error *err)
+{
+  char *te = g_build_filename (dir, "text_encoder", NULL);
+  bool first = g_file_test (te, G_FILE_TEST_IS_DIR);
+  g_free (te);
+  if (!second_text_encoder || first)
+    return SDCL_OK;
+  /* worded as families/family.c's refusals; detection would never see it,
+   * the missing text_encoder/ fails the scan first */
+  return sdcl_fail (err, SDCL_ERR_UNSUPPORTED_MODEL, "%s: text_encoder_2 without text_encoder: "
+                    "SDXL refiner, which this version does not support yet", dir);
 }
 
 /* Up to detection: configs, weight sets and the family facts. */
@@ -671,7 +742,8 @@ scan_folder (sdcl_model_files *mf, sdcl_family_facts *facts, sdcl_error *err)
   const char *dir = mf->path;
   bool second_text_encoder = false;
   sdcl_status st;
-  if ((st = read_model_index (dir, &second_text_encoder, err))
+  if ((st = read_model_index (dir, &second_text_encoder, &mf->force_zeros_for_empty_prompt, err))
+      || (st = refuse_refiner_folder (dir, second_text_encoder, err))
       || (st = read_config (dir, "unet", "config.json", parse_unet,
                             &mf->unet, err))
       || (st = read_config (dir, "vae", "config.json", parse_vae,
@@ -682,7 +754,8 @@ scan_folder (sdcl_model_files *mf, sdcl_family_facts *facts, sdcl_error *err)
       || (st = open_component_weights (mf, dir, "vae", "diffusion_pytorch_model", SDCL_COMP_VAE,
                                        &mf->vae_w, err))
       || (st = open_component_weights (mf, dir, "text_encoder", "model", SDCL_COMP_TEXT, &mf->text_w,
-                                       err)))
+                                       err))
+      || (second_text_encoder && (st = open_second_text_encoder (mf, err))))
     return st;
   folder_facts (mf, second_text_encoder, facts);
   return SDCL_OK;
@@ -696,7 +769,9 @@ finish_folder (sdcl_model_files *mf, sdcl_error *err)
   if ((st = check_configs_against_shapes (mf, err)) || (st = check_all_specs (mf, err))
       || (st = read_scheduler (mf, err)))
     return st;
-  return find_tokenizer (mf, err);
+  /* SDXL's tokenizer_2 has the same vocabulary and merges; only its pad
+   * token differs, which is the family's (families/sdxl.c) */
+  return find_tokenizer (mf, "tokenizer", &mf->vocab_path, &mf->merges_path, err);
 }
 
 /* ---- public ------------------------------------------------------------ */
@@ -711,6 +786,7 @@ sdcl_model_files_scan (const char *path, sdcl_model_files **out, sdcl_family_fac
     return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT, "no model path given");
   sdcl_model_files *mf = g_new0 (sdcl_model_files, 1);
   mf->path = g_strdup (path);
+  mf->force_zeros_for_empty_prompt = true;   /* diffusers' SDXL default; unused elsewhere */
   sdcl_status st;
   if (g_file_test (path, G_FILE_TEST_IS_DIR))
     st = scan_folder (mf, facts, err);
@@ -736,6 +812,7 @@ sdcl_model_files_close (sdcl_model_files *mf)
   sdcl_wset_free (mf->unet_w);
   sdcl_wset_free (mf->vae_w);
   sdcl_wset_free (mf->text_w);
+  sdcl_wset_free (mf->text2_w);
   for (int i = 0; i < mf->n_files; i++)
     sdcl_st_close (mf->files[i]);
   g_free (mf->files);

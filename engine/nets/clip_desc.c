@@ -32,6 +32,10 @@ sdcl_clip_describe (const sdcl_clip_config *c)
       add (a, SDCL_CLIP_LAYER, i, 0, h, c->intermediate_size, name);
     }
   add (a, SDCL_CLIP_FINAL_NORM, 0, 0, h, 0, "text_model.final_layer_norm");
+  if (c->projection_dim > 0 && c->projection_transposed)   /* OpenCLIP's [hidden, proj] */
+    add (a, SDCL_CLIP_TEXT_PROJECTION, 0, h, c->projection_dim, 0, "text_projection");
+  else if (c->projection_dim > 0)
+    add (a, SDCL_CLIP_TEXT_PROJECTION, 0, c->projection_dim, h, 0, "text_projection");
   sdcl_clip_desc *d = g_new0 (sdcl_clip_desc, 1);
   d->n_modules = (int) a->len;
   d->modules = (sdcl_clip_module *) (void *) g_array_free (a, FALSE);

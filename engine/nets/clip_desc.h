@@ -20,6 +20,8 @@ typedef enum {
   SDCL_CLIP_POSITION_EMBEDDING,  /* [rows = positions, width] */
   SDCL_CLIP_LAYER,               /* pre-LN transformer layer: width, MLP inner width */
   SDCL_CLIP_FINAL_NORM,          /* LayerNorm over width */
+  SDCL_CLIP_TEXT_PROJECTION,     /* [rows = projection_dim, width = hidden], no bias (SDXL's
+                                  * bigG); rows and width swapped when stored transposed */
 } sdcl_clip_role;
 
 /* One module, in execution order. */

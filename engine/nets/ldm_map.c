@@ -406,6 +406,8 @@ sdcl_ldm_unmap_name_in (const sdcl_unet_desc *unet_names, sdcl_component comp, c
     case SDCL_COMP_TEXT:
       return g_str_has_prefix (canonical, "text_model.")
              && format (out, out_size, SDCL_LDM_TEXT_PREFIX "%s", canonical);
+    case SDCL_COMP_TEXT2:
+      return false;   /* SDXL single files: families/sdxl_text.c names them */
     }
   return false;
 }
@@ -459,6 +461,10 @@ sdcl_canonical_name (sdcl_component comp, const char *name, char *out, size_t ou
   switch (comp)
     {
     case SDCL_COMP_TEXT:
+      return map_text (name, out, out_size);
+    case SDCL_COMP_TEXT2:   /* SDXL's bigG: CLIPTextModelWithProjection */
+      if (!strcmp (name, "text_projection.weight"))
+        return format (out, out_size, "%s", name);
       return map_text (name, out, out_size);
     case SDCL_COMP_VAE:
       if (vae_attention_module (name, &p))

@@ -41,6 +41,22 @@ uint64_t sdcl_clip_device_bytes (const sdcl_clip *m);
  * k - 1).  `hidden` is allocated here. */
 sdcl_status sdcl_clip_forward (sdcl_clip *m, const int32_t *ids, int batch, int tokens, int skip,
                                const volatile int *cancel, sdcl_t *hidden, sdcl_error *err);
+/* The same, with rows (NULL, or B x T pointers) giving a token's input
+ * vector (hidden_size floats) in place of its token_embedding row where
+ * not NULL: textual-inversion embeddings. */
+sdcl_status sdcl_clip_forward_rows (sdcl_clip *m, const int32_t *ids, const float *const *rows,
+                                    int batch, int tokens, int skip, const volatile int *cancel,
+                                    sdcl_t *hidden, sdcl_error *err);
+
+/* SDXL's reading of a tower (docs/diffusion.md §SDXL): hidden_states[-2]
+ * with no final LayerNorm -> *penultimate [B, T, hidden] (allocated here;
+ * with clip skip k > 1, hidden_states[-(k + 1)])
+ * and, when `pooled` is not NULL (the tower needs a text projection),
+ * text_projection(final_layer_norm(last layer)) at each prompt's EOS token
+ * -> *pooled [B, projection_dim], host, g_malloc'ed. */
+sdcl_status sdcl_clip_forward_penultimate (sdcl_clip *m, const int32_t *ids, int batch, int tokens,
+                                           int skip, const volatile int *cancel, sdcl_t *penultimate,
+                                           float **pooled, sdcl_error *err);
 
 /* ---- UNet2DConditionModel ---- */
 typedef struct sdcl_unet sdcl_unet;
@@ -71,6 +87,10 @@ uint64_t sdcl_unet_largest_buffer (const sdcl_unet *m, int64_t batch, int64_t lh
  * (guidance scale − 1) its time embedding is conditioned on in the next
  * forward passes.  No effect on other UNets. */
 void sdcl_unet_set_guidance (sdcl_unet *m, float w);
+/* For an SDXL UNet (add_embed_in > 0): the pooled text vectors [batch,
+ * pooled width] and size/crop ids [batch, 6] of the next forward passes'
+ * batch entries (copied).  No effect on other UNets. */
+void sdcl_unet_set_text_time (sdcl_unet *m, const float *pooled, const float *time_ids, int batch);
 sdcl_status sdcl_unet_forward (sdcl_unet *m, const sdcl_t *x, const float *timesteps,
                                const sdcl_t *context, const volatile int *cancel, sdcl_t *out,
                                sdcl_error *err);

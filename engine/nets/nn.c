@@ -371,6 +371,7 @@ nn_linear_load (nn_loader *ld, nn_linear *l, int64_t in, int64_t out, bool bias,
 {
   l->weight = nn_load_matrix (ld, out, in, "%s.weight", prefix);
   l->bias = bias ? nn_load_vector (ld, out, "%s.bias", prefix) : NULL;
+  l->lora = sdcl_wset_lora_slot (ld->ws, prefix);
 }
 
 void
@@ -387,6 +388,7 @@ nn_conv_load (nn_loader *ld, nn_conv *c, int64_t in, int64_t out, int64_t k, con
 {
   c->weight = nn_load (ld, 4, (int64_t[]){ out, in, k, k }, "%s.weight", prefix);
   c->bias = nn_load_vector (ld, out, "%s.bias", prefix);
+  c->lora = sdcl_wset_lora_slot (ld->ws, prefix);
 }
 
 void
@@ -418,6 +420,8 @@ sdcl_t
 nn_linear_forward (sdcl_cl *cl, const nn_linear *l, const sdcl_t *x, sdcl_act act,
                    const sdcl_t *residual)
 {
+  if (l->lora && l->lora->side)
+    return nn_lora_linear_forward (cl, l, x, act, residual);
   sdcl_t y = nn_alloc_last_dim (cl, x, l->weight->d[0]);
   op_linear (cl, x, l->weight, l->bias, residual, act, &y);
   return y;
@@ -427,16 +431,18 @@ sdcl_t
 nn_conv_forward_desc (sdcl_cl *cl, const nn_conv *c, const sdcl_t *x, const sdcl_conv_desc *desc,
                       const sdcl_t *residual)
 {
+  /* The run's padding mode (seamless textures) applies to every network
+   * convolution; padding is the only thing it changes. */
+  sdcl_conv_desc d = *desc;
+  d.circular = d.circular || sdcl_cl_circular_padding (cl);
+  if (c->lora && c->lora->side)
+    return nn_lora_conv_forward (cl, c, x, &d, residual);
   int64_t h = desc->upsample ? desc->up_h : x->d[2];
   int64_t w = desc->upsample ? desc->up_w : x->d[3];
   int64_t kh = c->weight->d[2], kw = c->weight->d[3];
   int64_t ho = (h + desc->pad_t + desc->pad_b - kh) / desc->stride + 1;
   int64_t wo = (w + desc->pad_l + desc->pad_r - kw) / desc->stride + 1;
   sdcl_t y = nn_alloc (cl, 4, x->d[0], c->weight->d[0], ho, wo);
-  /* The run's padding mode (seamless textures) applies to every network
-   * convolution; padding is the only thing it changes. */
-  sdcl_conv_desc d = *desc;
-  d.circular = d.circular || sdcl_cl_circular_padding (cl);
   op_conv2d (cl, x, c->weight, c->bias, &d, residual, &y);
   return y;
 }

@@ -150,11 +150,13 @@ sdcl_status nn_error (sdcl_error *err, sdcl_status code, const char *fmt, ...)
 typedef struct {
   sdcl_w *weight;        /* [out, in] */
   sdcl_w *bias;          /* [out] or NULL */
+  const sdcl_lora_slot *lora;  /* the module's LoRA slot (model_files.h); NULL in tests' hand-built layers */
 } nn_linear;
 
 typedef struct {
   sdcl_w *weight;        /* [out, in, kh, kw] */
   sdcl_w *bias;          /* [out] */
+  const sdcl_lora_slot *lora;
 } nn_conv;
 
 typedef struct {
@@ -192,6 +194,41 @@ sdcl_t nn_conv_forward (sdcl_cl *cl, const nn_conv *c, const sdcl_t *x, int64_t 
 sdcl_t nn_conv_forward_desc (sdcl_cl *cl, const nn_conv *c, const sdcl_t *x,
                              const sdcl_conv_desc *desc, const sdcl_t *residual);
 sdcl_t nn_group_norm_forward (sdcl_cl *cl, const nn_group_norm *n, const sdcl_t *x, bool silu);
+
+/* ---- LoRA side paths (nn_lora.c) ------------------------------------------ */
+
+/* The low-rank update of one layer for the current LoRA list: every LoRA
+ * that touches the layer contributes `rank` rows of `down` and the same
+ * columns of `up`, the latter already multiplied by its weight x alpha /
+ * rank, so y = W x + up (down x) is one pair of thin GEMMs (or a k x k
+ * convolution to `rank` channels and a 1x1 one) whatever the number of
+ * LoRAs.  Host copies are uploaded (F32) on first use, when the layer's
+ * forward says whether it runs as a matrix or a convolution. */
+typedef struct nn_lora_side {
+  int64_t rank, in, out, k;   /* k: kernel side of `down` (1 for linear layers) */
+  float *down;                /* [rank, in, k, k], owned */
+  float *up;                  /* [out, rank], owned */
+  bool on_device;
+  /* Keep the host copies once uploaded: false for resident models, whose
+   * sides stay on the device until the list changes (then they are built
+   * anew from the parsed files); lean ones upload them at every phase. */
+  bool keep_host;
+  sdcl_w down_w, up_w;
+} nn_lora_side;
+
+void nn_lora_side_free (nn_lora_side *s);
+/* Frees the device copies (the next use uploads them again). */
+void nn_lora_side_drop_device (nn_lora_side *s);
+/* Device bytes of the side's uploaded weights (0 before first use). */
+uint64_t nn_lora_side_device_bytes (const nn_lora_side *s);
+/* y = act(x W^T + b + up (down x)) + residual, for a linear layer whose slot
+ * holds a side. */
+sdcl_t nn_lora_linear_forward (sdcl_cl *cl, const nn_linear *l, const sdcl_t *x, sdcl_act act,
+                               const sdcl_t *residual);
+/* The same for a convolution: `down` runs with the layer's own stride,
+ * padding and upsampling, `up` as a 1x1 convolution. */
+sdcl_t nn_lora_conv_forward (sdcl_cl *cl, const nn_conv *c, const sdcl_t *x,
+                             const sdcl_conv_desc *desc, const sdcl_t *residual);
 /* In place on a tensor the caller owns and no longer needs (saves one
  * activation of the largest size at the output heads). */
 void nn_group_norm_inplace (sdcl_cl *cl, const nn_group_norm *n, sdcl_t *x, bool silu);

@@ -25,6 +25,7 @@
 
 #include "nets/unet_desc.h"
 #include "nn.h"
+#include "unet_text_time.h"
 
 /* Architecture constants of diffusers' Transformer2DModel and
  * BasicTransformerBlock; none of them is a config key. */
@@ -80,6 +81,7 @@ struct sdcl_unet {
   nn_linear time_linear_1, time_linear_2;
   nn_linear cond_proj;        /* LCM-distilled UNets only (cfg.time_cond_proj_dim > 0) */
   float guidance_w;           /* what cond_proj embeds (sdcl_unet_set_guidance) */
+  unet_text_time text_time;   /* SDXL only (cfg.add_embed_in > 0) */
   nn_conv conv_in;
   unet_block *down, *up;      /* cfg.n_levels each */
   nn_resnet mid_resnets[2];
@@ -326,13 +328,15 @@ load_all (nn_loader *ld, sdcl_unet *m)
 {
   const sdcl_unet_config *cfg = &m->cfg;
   int64_t time_dim = cfg->block_out_channels[0];  /* width of the sinusoidal embedding */
-  if (cfg->time_cond_proj_dim > 0)
-    nn_linear_load (ld, &m->cond_proj, cfg->time_cond_proj_dim, time_dim, false,
-                    "time_embedding.cond_proj");
   nn_linear_load (ld, &m->time_linear_1, time_dim, cfg->time_embed_dim, true,
                   "time_embedding.linear_1");
   nn_linear_load (ld, &m->time_linear_2, cfg->time_embed_dim, cfg->time_embed_dim, true,
                   "time_embedding.linear_2");
+  if (cfg->time_cond_proj_dim > 0)
+    nn_linear_load (ld, &m->cond_proj, cfg->time_cond_proj_dim, time_dim, false,
+                    "time_embedding.cond_proj");
+  if (cfg->add_embed_in > 0)
+    unet_text_time_load (ld, &m->text_time, cfg);
   int64_t ch = cfg->block_out_channels[0];
   nn_conv_load (ld, &m->conv_in, cfg->in_channels, ch, 3, "conv_in");
   for (int i = 0; i < m->desc->n_blocks; i++)
@@ -419,6 +423,7 @@ sdcl_unet_free (sdcl_unet *m)
   g_free (m->up);
   sdcl_unet_desc_free (m->desc);
   nn_weights_free (&m->weights);
+  unet_text_time_free (&m->text_time);
   g_free (m);
 }
 
@@ -532,6 +537,19 @@ guidance_embedding (float w, int batch, int64_t dim, float *out)
 }
 
 void
+sdcl_unet_sinusoid (const sdcl_unet_config *c, const float *values, int n, int64_t dim, float *out)
+{
+  timestep_embedding (c, values, n, dim, out);
+}
+
+void
+sdcl_unet_set_text_time (sdcl_unet *m, const float *pooled, const float *time_ids, int batch)
+{
+  if (m->cfg.add_embed_in > 0)
+    unet_text_time_set (&m->text_time, &m->cfg, pooled, time_ids, batch);
+}
+
+void
 sdcl_unet_set_guidance (sdcl_unet *m, float w)
 {
   m->guidance_w = w;
@@ -556,7 +574,7 @@ add_guidance_condition (sdcl_unet *m, sdcl_t *emb, int batch)
 /* SiLU(linear_2(SiLU(linear_1(embedding)))) [B, time_embed_dim]: every
  * resnet applies SiLU to the time embedding first, so it is done once. */
 static sdcl_t
-time_embedding_forward (sdcl_unet *m, const float *timesteps, int batch)
+time_embedding_forward (sdcl_unet *m, const float *timesteps, int batch, int row0)
 {
   int64_t dim = m->time_linear_1.weight->d[1];
   float *host = g_new (float, batch * dim);
@@ -569,6 +587,16 @@ time_embedding_forward (sdcl_unet *m, const float *timesteps, int batch)
 
   sdcl_t hidden = nn_linear_forward (m->cl, &m->time_linear_1, &emb, SDCL_ACT_SILU, NULL);
   sdcl_t_release (m->cl, &emb);
+  if (m->cfg.add_embed_in > 0)
+    {
+      /* SiLU(time embedding + add embedding), SDXL */
+      sdcl_t add = unet_text_time_forward (m->cl, &m->text_time, &m->cfg, row0, batch);
+      sdcl_t sum = nn_linear_forward (m->cl, &m->time_linear_2, &hidden, SDCL_ACT_NONE, &add);
+      sdcl_t_release (m->cl, &add);
+      sdcl_t_release (m->cl, &hidden);
+      op_act (m->cl, &sum, SDCL_ACT_SILU, &sum);
+      return sum;
+    }
   sdcl_t temb = nn_linear_forward (m->cl, &m->time_linear_2, &hidden, SDCL_ACT_SILU, NULL);
   sdcl_t_release (m->cl, &hidden);
   return temb;
@@ -720,13 +748,13 @@ up_block_forward (unet_run *r, unet_block *blk)
 }
 
 static sdcl_status
-run_blocks (unet_run *r, const sdcl_t *x, const float *timesteps, sdcl_t *out)
+run_blocks (unet_run *r, const sdcl_t *x, const float *timesteps, int row0, sdcl_t *out)
 {
   sdcl_unet *m = r->m;
   sdcl_status st = nn_poll (r->cl, r->cancel, r->err);
   if (st != SDCL_OK)
     return st;
-  r->silu_temb = time_embedding_forward (m, timesteps, (int) x->d[0]);
+  r->silu_temb = time_embedding_forward (m, timesteps, (int) x->d[0], row0);
   push_skip (r, nn_conv_forward (r->cl, &m->conv_in, x, 0, 0, NULL));
   for (int i = 0; i < m->cfg.n_levels && st == SDCL_OK; i++)
     st = down_block_forward (r, &m->down[i]);
@@ -752,11 +780,14 @@ check_inputs (const sdcl_unet *m, const sdcl_t *x, const sdcl_t *context, sdcl_e
   if (context->nd != 3 || context->d[0] != x->d[0] || context->d[2] != c->cross_attention_dim)
     return nn_error (err, SDCL_ERR_INVALID_ARGUMENT, "UNet context must be [%" PRId64 ", T, %d]",
                      x->d[0], c->cross_attention_dim);
+  if (c->add_embed_in > 0 && m->text_time.n_rows < x->d[0])
+    return nn_error (err, SDCL_ERR_INVALID_ARGUMENT, "an SDXL UNet needs the pooled text vector and "
+                     "the size ids of all %" PRId64 " batch entries (sdcl_unet_set_text_time)", x->d[0]);
   return SDCL_OK;
 }
 
 static sdcl_status
-forward_batch (sdcl_unet *m, const sdcl_t *x, const float *timesteps, const sdcl_t *context,
+forward_batch (sdcl_unet *m, const sdcl_t *x, const float *timesteps, int row0, const sdcl_t *context,
                const volatile int *cancel, sdcl_t *out, sdcl_error *err)
 {
   sdcl_status st;
@@ -764,7 +795,7 @@ forward_batch (sdcl_unet *m, const sdcl_t *x, const float *timesteps, const sdcl
     .m = m, .cl = m->cl, .context = context, .cancel = cancel, .err = err,
     .skips = g_new0 (sdcl_t, m->max_skips),
   };
-  st = run_blocks (&r, x, timesteps, out);
+  st = run_blocks (&r, x, timesteps, row0, out);
 
   sdcl_t_release (m->cl, &r.x);
   while (r.n_skips > 0)
@@ -803,7 +834,7 @@ forward_serial (sdcl_unet *m, const sdcl_t *x, const float *timesteps, const sdc
       op_copy (cl, context, b * c_n, &cb, 0, c_n);
       st = sdcl_cl_check (cl, err);
       if (st == SDCL_OK)
-        st = forward_batch (m, &xb, timesteps + b, &cb, cancel, &ob, err);
+        st = forward_batch (m, &xb, timesteps + b, (int) b, &cb, cancel, &ob, err);
       sdcl_t_release (cl, &xb);
       sdcl_t_release (cl, &cb);
       if (st == SDCL_OK && !out->buf)
@@ -847,5 +878,5 @@ sdcl_unet_forward (sdcl_unet *m, const sdcl_t *x, const float *timesteps, const 
     return st;
   if (m->serial_batch && x->d[0] > 1)
     return forward_serial (m, x, timesteps, context, cancel, out, err);
-  return forward_batch (m, x, timesteps, context, cancel, out, err);
+  return forward_batch (m, x, timesteps, 0, context, cancel, out, err);
 }

@@ -176,6 +176,13 @@ describe (const sdcl_unet_config *c, bool every_downsampler)
   add (&b, SDCL_UNET_LINEAR, 0, c0, c->time_embed_dim, "time_embedding.linear_1", "time_embed.0");
   add (&b, SDCL_UNET_LINEAR, 0, c->time_embed_dim, c->time_embed_dim, "time_embedding.linear_2",
        "time_embed.2");
+  if (c->add_embed_in)   /* SDXL's text_time add embedding */
+    {
+      add (&b, SDCL_UNET_LINEAR, 0, c->add_embed_in, c->time_embed_dim, "add_embedding.linear_1",
+           "label_emb.0.0");
+      add (&b, SDCL_UNET_LINEAR, 0, c->time_embed_dim, c->time_embed_dim, "add_embedding.linear_2",
+           "label_emb.0.2");
+    }
   add (&b, SDCL_UNET_CONV, 0, c->in_channels, c0, "conv_in", "input_blocks.0.0");
   b.ch = c0;
   b.skips[b.n_skips++] = c0;
@@ -223,6 +230,7 @@ sdcl_unet_describe_names (int layers_per_block, int n_levels, const bool *up_has
   c.n_levels = n_levels;
   c.mid_has_attn = true;
   c.time_cond_proj_dim = 0;
+  c.add_embed_in = 1;   /* name SDXL's add embedding too */
   for (int i = 0; i < n_levels; i++)
     {
       c.down_has_attn[i] = true;

@@ -18,6 +18,8 @@
 #include "image_internal.h"
 #include "clrt_internal.h"
 #include "pipeline_internal.h"
+#include "sampler_table.h"
+#include "embedding.h"
 
 sdcl_gen_params
 sdcl_gen_default_params (void)
@@ -35,6 +37,7 @@ sdcl_gen_default_params (void)
     .seed = 0,
     .rng = SDCL_RNG_TORCH,
     .clip_skip = 0,
+    .prompt_syntax = SDCL_PROMPT_A1111,
     .eta = 0.0f,
     .strength = 0.75f,
     .mask_blur = 4.0f,
@@ -125,12 +128,20 @@ sdcl_run_check_params (const sdcl_model *m, const sdcl_gen_params *p, sdcl_error
                       sdcl_schedule_name (p->schedule));
   if (p->rng != SDCL_RNG_TORCH && p->rng != SDCL_RNG_PHILOX)
     return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT, "unknown noise generator %d", (int) p->rng);
+  if (p->prompt_syntax != SDCL_PROMPT_A1111 && p->prompt_syntax != SDCL_PROMPT_PLAIN)
+    return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT, "unknown prompt syntax %d",
+                      (int) p->prompt_syntax);
   if (p->clip_skip < 0 || p->clip_skip >= m->files->clip.n_layers)
     return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT,
                       "clip_skip must be 0..%d for this text encoder, got %d",
                       m->files->clip.n_layers - 1, p->clip_skip);
   if (!isfinite (p->eta) || p->eta < 0.0f)
     return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT, "eta must be >= 0, got %g", (double) p->eta);
+  if (p->eta > sdcl_sampler_eta_max (p->sampler))
+    return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT,
+                      "eta (gamma) must be 0..%g for the %s sampler, got %g",
+                      (double) sdcl_sampler_eta_max (p->sampler), sdcl_sampler_name (p->sampler),
+                      (double) p->eta);
   int f = m->info.vae_scale_factor;
   if (p->vae_tile < -1 || (p->vae_tile > 0 && (p->vae_tile < SDCL_VAE_MIN_TILE || p->vae_tile % f)))
     return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT,
@@ -174,16 +185,25 @@ check_txt2img (const sdcl_model *m, const sdcl_gen_params *p, int *width, int *h
   return SDCL_OK;
 }
 
-/* The prompts as the model's family conditions its UNet. */
+/* The prompts as the model's family conditions its UNet.  Embeddings are
+ * small files, read again by every run (a front end may change them). */
 static sdcl_status
 encode_text (sdcl_run *r, sdcl_error *err)
 {
-  const sdcl_prompt_request req = { .prompt = r->p->prompt,
-                                    .negative_prompt = r->p->negative_prompt,
+  GPtrArray *embeddings = NULL;
+  sdcl_status st = sdcl_embeddings_load (r->p->embeddings, r->p->n_embeddings, &embeddings, err);
+  const sdcl_prompt_request req = { .prompt = r->prompt_text,
+                                    .negative_prompt = r->negative_text,
                                     .cfg = r->cfg,
                                     .clip_skip = r->p->clip_skip,
-                                    .cancel = r->p->cancel };
-  return r->model->family->encode_prompt (r->model, &req, &r->text, err);
+                                    .syntax = r->p->prompt_syntax,
+                                    .embeddings = embeddings,
+                                    .cancel = r->p->cancel,
+                                    .width = r->width, .height = r->height };
+  if (st == SDCL_OK)
+    st = r->model->family->encode_prompt (r->model, &req, &r->text, err);
+  g_ptr_array_unref (embeddings);
+  return st;
 }
 
 /* An explicit schedule, else Karras where karras_sigmas asks and the
@@ -201,7 +221,10 @@ sdcl_status
 sdcl_run_prepare (sdcl_run *r, sdcl_error *err)
 {
   const sdcl_gen_params *p = r->p;
-  sdcl_status st = acquire (r, SDCL_NET_CLIP, err);
+  sdcl_status st = sdcl_run_loras (r, err);
+  if (st != SDCL_OK)
+    return st;
+  st = acquire (r, SDCL_NET_CLIP, err);
   if (st == SDCL_OK)
     {
       enter_phase ("text encoding");
@@ -252,6 +275,8 @@ denoise_step (sdcl_run *r, int i, float *host_in, float *host_out, sdcl_error *e
     {
       /* LCM-distilled UNets take the guidance as an embedding instead of CFG */
       sdcl_unet_set_guidance (r->model->unet, r->p->guidance - 1.0f);
+      if (r->text.pooled)   /* SDXL: pooled text and size ids through the add embedding */
+        sdcl_unet_set_text_time (r->model->unet, r->text.pooled, r->text.time_ids, r->batch);
       st = sdcl_unet_forward (r->model->unet, &x, t, &r->text.states, r->p->cancel, &eps, err);
     }
   sdcl_t_release (r->cl, &x);
@@ -586,6 +611,8 @@ sdcl_run_clear (sdcl_run *r)
   g_free (r->latents);
   g_free (r->x0);
   r->latents = r->x0 = NULL;
+  g_clear_pointer (&r->prompt_text, g_free);
+  g_clear_pointer (&r->negative_text, g_free);
 }
 
 static void

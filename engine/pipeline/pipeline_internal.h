@@ -49,6 +49,8 @@ struct sdcl_run {
   int cond_channels;
   sdcl_after_step_fn after_step; /* NULL: nothing */
   void *user;                    /* for after_step */
+  /* The prompts without their <lora:...> tags (sdcl_run_loras), owned. */
+  char *prompt_text, *negative_text;
 };
 
 /* Checks everything in p that does not depend on the kind of run (steps,
@@ -60,6 +62,11 @@ sdcl_status sdcl_run_check_params (const sdcl_model *m, const sdcl_gen_params *p
 void sdcl_run_setup (sdcl_run *r, sdcl_model *m, const sdcl_gen_params *p, int width, int height);
 /* Frees everything the run holds (safe after any failure). */
 void sdcl_run_clear (sdcl_run *r);
+
+/* Takes the <lora:...> tags out of the prompts (into prompt_text,
+ * negative_text) and makes the run's LoRA list the model's (lora_list.c).
+ * Called first by sdcl_run_prepare. */
+sdcl_status sdcl_run_loras (sdcl_run *r, sdcl_error *err);
 
 /* Encodes the prompts and builds the full schedule. */
 sdcl_status sdcl_run_prepare (sdcl_run *r, sdcl_error *err);

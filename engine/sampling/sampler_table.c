@@ -10,6 +10,7 @@
 #include "sampler_table.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <string.h>
 
 #include <glib.h>
@@ -53,6 +54,25 @@ static const sdcl_sampler_row rows[] = {
   [SDCL_SAMPLER_DPM2] = { "dpm2", N_("DPM2"), 0,
                           SIGMA_SCHEDULES & ~SDCL_TAKES (SDCL_SCHEDULE_AYS), 2, 0, SDCL_LATENT_VE,
                           sdcl_check_dpm2, sdcl_schedule_dpm2, sdcl_step_dpm2 },
+  [SDCL_SAMPLER_DPM2_A] = { "dpm2_a", N_("DPM2 ancestral"), SDCL_SAMPLER_NOISE,
+                            SIGMA_SCHEDULES & ~SDCL_TAKES (SDCL_SCHEDULE_AYS), 2, 0,
+                            SDCL_LATENT_VE, sdcl_check_dpm2, sdcl_schedule_dpm2_a,
+                            sdcl_step_dpm2_a },
+  [SDCL_SAMPLER_TCD] = { "tcd", N_("TCD (for TCD models; eta is gamma)"),
+                         SDCL_SAMPLER_ETA | SDCL_SAMPLER_ETA_FRACTION | LEADING, 0, 1,
+                         SDCL_LCM_ORIGIN_STEPS, SDCL_LATENT_VP, NULL, sdcl_schedule_lcm,
+                         sdcl_step_tcd },
+  /* k-diffusion's sampler on DPM2 a's levels; diffusers has no class for it */
+  [SDCL_SAMPLER_DPMPP_2S_A] = { "dpmpp_2s_a", N_("DPM++ 2S ancestral"), SDCL_SAMPLER_NOISE,
+                                SIGMA_SCHEDULES & ~SDCL_TAKES (SDCL_SCHEDULE_AYS), 2, 0,
+                                SDCL_LATENT_VE, sdcl_check_dpm2, sdcl_schedule_dpm2_a,
+                                sdcl_step_dpmpp_2s_a },
+  /* diffusers' Brownian-tree noise replaced by the run's generator (step_k.c) */
+  [SDCL_SAMPLER_DPMPP_SDE] = { "dpmpp_sde", N_("DPM++ SDE"), SDCL_SAMPLER_NOISE, SIGMA_SCHEDULES
+                               & ~SDCL_TAKES (SDCL_SCHEDULE_AYS), 2, 0, SDCL_LATENT_VE,
+                               sdcl_check_dpm2, sdcl_schedule_dpmpp_sde, sdcl_step_dpmpp_sde },
+  [SDCL_SAMPLER_UNIPC] = { "unipc", N_("UniPC"), 0, SIGMA_SCHEDULES & ~SDCL_TAKES (SDCL_SCHEDULE_AYS),
+                           1, 0, SDCL_LATENT_DPM, NULL, sdcl_schedule_unipc, sdcl_step_unipc },
 };
 
 G_STATIC_ASSERT (G_N_ELEMENTS (rows) == SDCL_SAMPLER_COUNT);
@@ -66,7 +86,12 @@ static const struct {
   { "dpmpp2m", SDCL_SAMPLER_DPMPP_2M },        { "dpm++_2m", SDCL_SAMPLER_DPMPP_2M },
   { "dpmsolver++", SDCL_SAMPLER_DPMPP_2M },     { "dpm++_2m_sde", SDCL_SAMPLER_DPMPP_2M_SDE },
   { "dpm++2m_sde", SDCL_SAMPLER_DPMPP_2M_SDE }, { "sde_dpmsolver++", SDCL_SAMPLER_DPMPP_2M_SDE },
-  { "k_lms", SDCL_SAMPLER_LMS },               { "k_dpm_2", SDCL_SAMPLER_DPM2 },               { "plms", SDCL_SAMPLER_PNDM },
+  { "k_lms", SDCL_SAMPLER_LMS },               { "k_dpm_2", SDCL_SAMPLER_DPM2 },
+  { "k_dpm_2_a", SDCL_SAMPLER_DPM2_A },          { "dpm2_ancestral", SDCL_SAMPLER_DPM2_A },
+  { "dpm++_2s_a", SDCL_SAMPLER_DPMPP_2S_A },     { "dpmpp_2s_ancestral", SDCL_SAMPLER_DPMPP_2S_A },
+  { "k_dpmpp_2s_a", SDCL_SAMPLER_DPMPP_2S_A },   { "dpm++_sde", SDCL_SAMPLER_DPMPP_SDE },
+  { "k_dpmpp_sde", SDCL_SAMPLER_DPMPP_SDE },      { "uni_pc", SDCL_SAMPLER_UNIPC },
+  { "uni_pc_bh2", SDCL_SAMPLER_UNIPC },               { "plms", SDCL_SAMPLER_PNDM },
 };
 
 const sdcl_sampler_row *
@@ -75,6 +100,13 @@ sdcl_sampler_row_of (sdcl_sampler kind)
   if ((int) kind < 0 || kind >= SDCL_SAMPLER_COUNT)
     return NULL;
   return &rows[kind];
+}
+
+float
+sdcl_sampler_eta_max (sdcl_sampler kind)
+{
+  const sdcl_sampler_row *row = sdcl_sampler_row_of (kind);
+  return row && (row->options & SDCL_SAMPLER_ETA_FRACTION) ? 1.0f : INFINITY;
 }
 
 int
@@ -124,6 +156,27 @@ sdcl_schedule_name (sdcl_schedule schedule)
   if ((int) schedule < 0 || schedule >= SDCL_SCHEDULE_COUNT)
     return NULL;
   return schedule_names[schedule];
+}
+
+int
+sdcl_schedule_count (void)
+{
+  return SDCL_SCHEDULE_COUNT;
+}
+
+static const char *const schedule_labels[SDCL_SCHEDULE_COUNT] = {
+  [SDCL_SCHEDULE_DEFAULT] = N_("The model's own"), [SDCL_SCHEDULE_KARRAS] = N_("Karras"),
+  [SDCL_SCHEDULE_EXPONENTIAL] = N_("Exponential"),
+  [SDCL_SCHEDULE_TRAILING] = N_("Trailing (sgm_uniform)"),
+  [SDCL_SCHEDULE_AYS] = N_("Align Your Steps"),
+};
+
+const char *
+sdcl_schedule_label (sdcl_schedule schedule)
+{
+  if ((int) schedule < 0 || schedule >= SDCL_SCHEDULE_COUNT)
+    return NULL;
+  return schedule_labels[schedule];
 }
 
 int

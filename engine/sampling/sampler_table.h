@@ -37,6 +37,7 @@ enum {
   SDCL_SAMPLER_ETA = 1 << 1,             /* eta > 0 adds noise (DDIM) */
   SDCL_SAMPLER_NOISE = 1 << 2,           /* draws noise from the generator every step */
   SDCL_SAMPLER_LEADING_DEFAULT = 1 << 3, /* default spacing "leading", else "linspace" */
+  SDCL_SAMPLER_ETA_FRACTION = 1 << 4,    /* eta is a fraction (TCD's gamma): 0 .. 1 */
 };
 
 /* Fills s->timesteps (allocated, n floats) and, for sigma-based samplers,
@@ -62,15 +63,21 @@ typedef struct {
   sdcl_step_fn step;
 } sdcl_sampler_row;
 
+/* The largest eta the sampler takes (1 for TCD's gamma, else unbounded). */
+float sdcl_sampler_eta_max (sdcl_sampler kind);
+
 /* The row of a valid sampler, NULL otherwise. */
 const sdcl_sampler_row *sdcl_sampler_row_of (sdcl_sampler kind);
 
-/* Schedules (scheduler.c). */
+/* Schedules (sched_tables.c). */
 void sdcl_schedule_discrete (sdcl_sched *s, sdcl_spacing sp, double *t);
 void sdcl_schedule_euler (sdcl_sched *s, sdcl_spacing sp, double *t);
 void sdcl_schedule_dpm (sdcl_sched *s, sdcl_spacing sp, double *t);
 void sdcl_schedule_heun (sdcl_sched *s, sdcl_spacing sp, double *t);
 void sdcl_schedule_dpm2 (sdcl_sched *s, sdcl_spacing sp, double *t);
+void sdcl_schedule_dpm2_a (sdcl_sched *s, sdcl_spacing sp, double *t);
+void sdcl_schedule_dpmpp_sde (sdcl_sched *s, sdcl_spacing sp, double *t);
+void sdcl_schedule_unipc (sdcl_sched *s, sdcl_spacing sp, double *t);
 void sdcl_schedule_pndm (sdcl_sched *s, sdcl_spacing sp, double *t);
 void sdcl_schedule_lcm (sdcl_sched *s, sdcl_spacing sp, double *t);
 
@@ -78,7 +85,7 @@ void sdcl_schedule_lcm (sdcl_sched *s, sdcl_spacing sp, double *t);
  * randn_tensor call of a diffusers step. */
 float *sdcl_sched_draw_noise (sdcl_randn *rng, int64_t numel);
 
-/* Steps (scheduler_step.c, scheduler_dpm.c, scheduler_lms.c). */
+/* Steps (step_vp.c, step_ddpm.c, step_pndm.c, step_k.c, scheduler_dpm.c). */
 void sdcl_step_ddim (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
                      sdcl_randn *rng, float *x0_out);
 void sdcl_step_euler (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
@@ -98,11 +105,28 @@ void sdcl_step_heun (sdcl_sched *s, const float *model_out, float *x, int64_t nu
                      sdcl_randn *rng, float *x0_out);
 void sdcl_step_dpm2 (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
                      sdcl_randn *rng, float *x0_out);
+void sdcl_step_dpm2_a (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
+                       sdcl_randn *rng, float *x0_out);
+/* DPM++ SDE's noise for one evaluation (step_k.c): the first of a step
+ * draws numel normals into out and keeps them in z1; the second draws
+ * fresh ones and returns the normalised Brownian increment over the whole
+ * step, (sqrt(part)·z1 + sqrt(total − part)·z) / sqrt(total), where part
+ * and total are the lengths of the first and the whole interval in σ. */
+void sdcl_sde_noise (sdcl_randn *rng, bool second, float part, float total, float *z1, float *out,
+                     int64_t numel);
+void sdcl_step_dpmpp_sde (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
+                          sdcl_randn *rng, float *x0_out);
+void sdcl_step_unipc (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
+                      sdcl_randn *rng, float *x0_out);
+void sdcl_step_dpmpp_2s_a (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
+                           sdcl_randn *rng, float *x0_out);
 sdcl_status sdcl_check_dpm2 (const sdcl_sched_config *cfg, sdcl_error *err);
 void sdcl_step_pndm (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
                      sdcl_randn *rng, float *x0_out);
 sdcl_status sdcl_check_pndm (const sdcl_sched_config *cfg, sdcl_error *err);
 void sdcl_step_lcm (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
+                    sdcl_randn *rng, float *x0_out);
+void sdcl_step_tcd (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
                     sdcl_randn *rng, float *x0_out);
 
 #endif /* SDCL_SAMPLER_TABLE_H */

@@ -48,6 +48,8 @@ typedef struct {
   bool mid_step;                  /* Heun: the next evaluation is a step's second */
   float *pndm_sample;             /* PNDM: the sample its first step starts from */
   float heun_dt;
+  int order_used;                 /* UniPC: the order of the last predictor step */
+  int n_outputs;                  /* UniPC: x0 predictions kept (its lower_order_nums) */
   int64_t numel;
 } sdcl_sched;
 

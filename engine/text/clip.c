@@ -36,6 +36,7 @@ struct sdcl_clip {
   nn_host_tensor position_embedding;  /* [max_positions, hidden], host copy */
   clip_layer *layers;
   nn_layer_norm final_norm;
+  nn_host_tensor projection;          /* [projection_dim, hidden], host copy; SDXL's bigG only */
 };
 
 /* ---- construction ------------------------------------------------------------ */
@@ -76,6 +77,9 @@ load_module (nn_loader *ld, sdcl_clip *m, const sdcl_clip_module *mod)
       break;
     case SDCL_CLIP_FINAL_NORM:
       nn_layer_norm_load (ld, &m->final_norm, mod->width, m->cfg.layer_norm_eps, mod->name);
+      break;
+    case SDCL_CLIP_TEXT_PROJECTION:   /* used once per prompt on B rows: host work */
+      nn_find_host (ld, &m->projection, 2, shape, "%s.weight", mod->name);
       break;
     }
 }
@@ -136,6 +140,7 @@ sdcl_clip_free (sdcl_clip *m)
   nn_weights_free (&m->weights);
   nn_host_tensor_free (&m->token_embedding);
   nn_host_tensor_free (&m->position_embedding);
+  nn_host_tensor_free (&m->projection);
   g_free (m->layers);
   g_free (m);
 }
@@ -159,12 +164,26 @@ check_ids (const sdcl_clip *m, const int32_t *ids, int batch, int tokens, sdcl_e
   return SDCL_OK;
 }
 
-/* token_embedding[id] + position_embedding[position] for every token,
- * gathered on the host (rows rounded like uploaded weights of `wtype`) and
- * uploaded as h [batch, tokens, hidden].  Ids are valid, and the rows cannot
- * fail to convert: shapes and dtypes were checked at construction. */
+/* The token's row of rows[] (a textual-inversion vector) when there is
+ * one, rounded as a weight of `wtype` would be, else false. */
+static bool
+override_row (const sdcl_clip *m, const float *const *rows, int64_t at, float *dst)
+{
+  if (!rows || !rows[at])
+    return false;
+  for (int64_t i = 0; i < m->cfg.hidden_size; i++)
+    dst[i] = m->wtype == SDCL_WT_F16 ? sdcl_half_to_float (sdcl_float_to_half (rows[at][i]))
+                                      : rows[at][i];
+  return true;
+}
+
+/* token_embedding[id] (or its override) + position_embedding[position] for
+ * every token, gathered on the host (rows rounded like uploaded weights of
+ * `wtype`) and uploaded as h [batch, tokens, hidden].  Ids are valid, and
+ * the rows cannot fail to convert: shapes and dtypes were checked at
+ * construction. */
 static void
-embed (sdcl_clip *m, const int32_t *ids, int batch, int tokens, sdcl_t *h)
+embed (sdcl_clip *m, const int32_t *ids, const float *const *rows, int batch, int tokens, sdcl_t *h)
 {
   int64_t hidden = m->cfg.hidden_size;
   float *host = g_new (float, (size_t) batch * tokens * hidden);
@@ -175,7 +194,8 @@ embed (sdcl_clip *m, const int32_t *ids, int batch, int tokens, sdcl_t *h)
       for (int b = 0; b < batch; b++)
         {
           float *row = host + ((int64_t) b * tokens + t) * hidden;
-          nn_tensor_row (&m->token_embedding.t, ids[b * tokens + t], m->wtype, row);
+          if (!override_row (m, rows, b * tokens + t, row))
+            nn_tensor_row (&m->token_embedding.t, ids[b * tokens + t], m->wtype, row);
           for (int64_t i = 0; i < hidden; i++)
             row[i] += pos[i];
         }
@@ -208,6 +228,14 @@ sdcl_status
 sdcl_clip_forward (sdcl_clip *m, const int32_t *ids, int batch, int tokens, int skip,
                    const volatile int *cancel, sdcl_t *hidden, sdcl_error *err)
 {
+  return sdcl_clip_forward_rows (m, ids, NULL, batch, tokens, skip, cancel, hidden, err);
+}
+
+sdcl_status
+sdcl_clip_forward_rows (sdcl_clip *m, const int32_t *ids, const float *const *rows, int batch,
+                        int tokens, int skip, const volatile int *cancel, sdcl_t *hidden,
+                        sdcl_error *err)
+{
   const sdcl_clip_config *c = &m->cfg;
   memset (hidden, 0, sizeof *hidden);
   if (batch <= 0 || tokens <= 0 || tokens > c->max_position_embeddings)
@@ -225,7 +253,7 @@ sdcl_clip_forward (sdcl_clip *m, const int32_t *ids, int batch, int tokens, int 
     st = nn_poll (m->cl, cancel, err);
   sdcl_t h = { 0 };
   if (st == SDCL_OK)
-    embed (m, ids, batch, tokens, &h);
+    embed (m, ids, rows, batch, tokens, &h);
   sdcl_act act = c->quick_gelu ? SDCL_ACT_QUICK_GELU : SDCL_ACT_GELU;
   for (int i = 0; i < run_layers && st == SDCL_OK; i++)
     {
@@ -242,5 +270,126 @@ sdcl_clip_forward (sdcl_clip *m, const int32_t *ids, int batch, int tokens, int 
   sdcl_t_release (m->cl, &h);
   if (st != SDCL_OK)
     sdcl_t_release (m->cl, hidden);
+  return st;
+}
+
+/* ---- SDXL's reading of a tower ---------------------------------------------- */
+
+/* The position whose state CLIP pools: the first eos_token_id, or with the
+ * legacy eos_token_id 2 the largest id (<|endoftext|>, 49407, is the
+ * largest id of the vocabulary), as transformers does. */
+static int
+eos_position (const sdcl_clip_config *c, const int32_t *ids, int tokens)
+{
+  int at = 0;
+  for (int t = 0; t < tokens; t++)
+    if (c->eos_token_id == 2 ? ids[t] > ids[at] : ids[t] == c->eos_token_id)
+      {
+        at = t;
+        if (c->eos_token_id != 2)
+          break;
+      }
+  return at;
+}
+
+/* text_projection(final_layer_norm(h)[eos]) for every batch entry, on the
+ * host: [batch, projection_dim]. */
+static sdcl_status
+pool (sdcl_clip *m, const int32_t *ids, int batch, int tokens, const sdcl_t *h, float **pooled,
+      sdcl_error *err)
+{
+  const int64_t hidden = m->cfg.hidden_size, proj = m->cfg.projection_dim;
+  sdcl_t normed = nn_layer_norm_forward (m->cl, &m->final_norm, h);
+  float *states = g_new (float, (size_t) batch * tokens * hidden);
+  sdcl_t_download (m->cl, &normed, states);
+  sdcl_t_release (m->cl, &normed);
+  sdcl_status st = sdcl_cl_check (m->cl, err);
+  /* w[p][i] multiplies x[i] into out[p]: the rows of HF's [proj, hidden]
+   * weight, or the columns of OpenCLIP's [hidden, proj] matrix */
+  const sdcl_st_tensor *t = &m->projection.t;
+  float *w = g_new (float, (size_t) proj * hidden), *row = g_new (float, t->shape[1]);
+  for (int64_t r = 0; r < t->shape[0]; r++)
+    {
+      nn_tensor_row (t, r, m->wtype, row);
+      for (int64_t c = 0; c < t->shape[1]; c++)
+        w[m->cfg.projection_transposed ? c * hidden + r : r * hidden + c] = row[c];
+    }
+  float *out = g_new0 (float, (size_t) batch * proj);
+  for (int b = 0; b < batch && st == SDCL_OK; b++)
+    {
+      const float *x = states + ((int64_t) b * tokens + eos_position (&m->cfg, ids + b * tokens, tokens)) * hidden;
+      for (int64_t p = 0; p < proj; p++)
+        {
+          float acc = 0;
+          for (int64_t i = 0; i < hidden; i++)
+            acc += w[p * hidden + i] * x[i];
+          out[b * proj + p] = acc;
+        }
+    }
+  g_free (w);
+  g_free (row);
+  g_free (states);
+  if (st == SDCL_OK)
+    *pooled = out;
+  else
+    g_free (out);
+  return st;
+}
+
+sdcl_status
+sdcl_clip_forward_penultimate (sdcl_clip *m, const int32_t *ids, int batch, int tokens, int skip,
+                               const volatile int *cancel, sdcl_t *penultimate, float **pooled,
+                               sdcl_error *err)
+{
+  const sdcl_clip_config *c = &m->cfg;
+  memset (penultimate, 0, sizeof *penultimate);
+  if (pooled)
+    *pooled = NULL;
+  if (batch <= 0 || tokens <= 0 || tokens > c->max_position_embeddings || c->n_layers < 2)
+    return nn_error (err, SDCL_ERR_INVALID_ARGUMENT, "text encoder input [%d, %d] on %d layers: batch "
+                     "must be positive, tokens in 1..%d, layers at least 2", batch, tokens,
+                     c->n_layers, c->max_position_embeddings);
+  if (pooled && !m->projection.t.data)
+    return nn_error (err, SDCL_ERR_INVALID_ARGUMENT, "this text encoder has no text projection");
+  /* hidden_states[-(k + 1)] for clip skip k > 1 (diffusers' clip_skip k - 1
+   * on top of SDXL's penultimate) */
+  const int keep = c->n_layers - MAX (skip, 1);
+  if (skip < 0 || keep < 0)
+    return nn_error (err, SDCL_ERR_INVALID_ARGUMENT, "clip skip %d outside 0..%d", skip, c->n_layers);
+  sdcl_status st = check_ids (m, ids, batch, tokens, err);
+  if (st == SDCL_OK)
+    st = nn_poll (m->cl, cancel, err);
+  sdcl_t h = { 0 };
+  if (st == SDCL_OK)
+    embed (m, ids, NULL, batch, tokens, &h);
+  sdcl_act act = c->quick_gelu ? SDCL_ACT_QUICK_GELU : SDCL_ACT_GELU;
+  for (int i = 0; i < keep && st == SDCL_OK; i++)
+    {
+      sdcl_t next = layer_forward (m->cl, &m->layers[i], act, &h);
+      sdcl_t_release (m->cl, &h);
+      h = next;
+      st = nn_poll (m->cl, cancel, err);
+    }
+  if (st == SDCL_OK && pooled)
+    {
+      /* the pooled vector reads the last layer's output */
+      sdcl_t cur = { 0 };
+      for (int i = keep; i < c->n_layers && st == SDCL_OK; i++)
+        {
+          sdcl_t next = layer_forward (m->cl, &m->layers[i], act, i == keep ? &h : &cur);
+          sdcl_t_release (m->cl, &cur);
+          cur = next;
+          st = nn_poll (m->cl, cancel, err);
+        }
+      if (st == SDCL_OK)
+        st = pool (m, ids, batch, tokens, keep == c->n_layers ? &h : &cur, pooled, err);
+      sdcl_t_release (m->cl, &cur);
+    }
+  if (st == SDCL_OK)
+    st = sdcl_cl_check (m->cl, err);
+  if (st == SDCL_OK)
+    *penultimate = h;
+  else
+    sdcl_t_release (m->cl, &h);
   return st;
 }

@@ -208,6 +208,22 @@ sdcl_tokenizer_encode_clip (const sdcl_tokenizer *tok, const char *text, int32_t
   return n;
 }
 
+int
+sdcl_tokenizer_encode_padded (const sdcl_tokenizer *tok, const char *text, int32_t pad_id,
+                              int32_t *ids, int max_ids)
+{
+  return encode_with (tok, text, tok ? pad_literal (tok, pad_id) : NULL, pad_id, ids, max_ids);
+}
+
+int32_t
+sdcl_tokenizer_lookup (const sdcl_tokenizer *tok, const char *token)
+{
+  gpointer id;
+  if (!tok || !g_hash_table_lookup_extended (tok->ids, token, NULL, &id))
+    return -1;
+  return GPOINTER_TO_INT (id);
+}
+
 const char *
 sdcl_tokenizer_token (const sdcl_tokenizer *tok, int32_t id)
 {

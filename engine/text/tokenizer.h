@@ -43,6 +43,14 @@ int sdcl_tokenizer_encode (const sdcl_tokenizer *tok, const char *text, int32_t 
 int sdcl_tokenizer_encode_clip (const sdcl_tokenizer *tok, const char *text, int32_t pad_id,
                                 int32_t out[SDCL_CLIP_CONTEXT]);
 
+/* sdcl_tokenizer_encode with the pad token's literal read as pad_id, as
+ * sdcl_tokenizer_encode_clip does, without BOS/EOS and without truncation. */
+int sdcl_tokenizer_encode_padded (const sdcl_tokenizer *tok, const char *text, int32_t pad_id,
+                                  int32_t *ids, int max_ids);
+
+/* token string (",</w>") -> id, or -1 when the vocabulary lacks it. */
+int32_t sdcl_tokenizer_lookup (const sdcl_tokenizer *tok, const char *token);
+
 /* id -> token string (with "</w>"), or NULL if out of range. */
 const char *sdcl_tokenizer_token (const sdcl_tokenizer *tok, int32_t id);
 

@@ -11,27 +11,73 @@
 
 /* ---- enum types -------------------------------------------------------- */
 
+/* An enum type listed from the engine's table: values are the engine's
+ * enum values, nicks its names (as the sdcl CLI takes them), names its
+ * labels translated.  GLib keeps the array for the life of the process. */
+static GType
+register_from_engine (const gchar  *type_name,
+                      gint          count,
+                      const char *(*name) (gint),
+                      const char *(*label) (gint))
+{
+  GEnumValue *values = g_new0 (GEnumValue, count + 1);
+
+  for (gint i = 0; i < count; i++)
+    {
+      values[i].value      = i;
+      values[i].value_name = g_dgettext (GETTEXT_PACKAGE, label (i));
+      values[i].value_nick = name (i);
+    }
+  return g_enum_register_static (type_name, values);
+}
+
+/* Through int: calling the engine's functions through a cast pointer would
+ * be undefined. */
+static const char *sampler_name (gint i)   { return sdcl_sampler_name ((sdcl_sampler) i); }
+static const char *sampler_label (gint i)  { return sdcl_sampler_label ((sdcl_sampler) i); }
+static const char *schedule_name (gint i)  { return sdcl_schedule_name ((sdcl_schedule) i); }
+static const char *schedule_label (gint i) { return sdcl_schedule_label ((sdcl_schedule) i); }
+
 GType
 sdcl_gegl_sampler_get_type (void)
 {
   static gsize type = 0;
 
-  /* Registered from the engine's sampler table, so the operations offer
-   * every sampler the library has: values are the engine's enum values,
-   * nicks its sampler names (as the sdcl CLI takes them), names its labels
-   * translated.  GLib keeps the array for the life of the process. */
+  /* So the operations offer every sampler the library has. */
+  if (g_once_init_enter (&type))
+    g_once_init_leave (&type, register_from_engine ("SdclGeglSampler", sdcl_sampler_count (),
+                                                    sampler_name, sampler_label));
+  return type;
+}
+
+GType
+sdcl_gegl_schedule_get_type (void)
+{
+  static gsize type = 0;
+
+  if (g_once_init_enter (&type))
+    g_once_init_leave (&type, register_from_engine ("SdclGeglSchedule", sdcl_schedule_count (),
+                                                    schedule_name, schedule_label));
+  return type;
+}
+
+GType
+sdcl_gegl_prediction_get_type (void)
+{
+  static gsize type = 0;
+  /* Nicks as the sdcl CLI's --prediction takes them. */
+  static GEnumValue values[] = {
+    { SDCL_PREDICTION_FROM_MODEL,    N_("As the model says"), "auto" },
+    { SDCL_PREDICTION_FORCE_EPSILON, N_("Epsilon"),           "eps" },
+    { SDCL_PREDICTION_FORCE_V,       N_("v (velocity)"),      "v" },
+    { 0, NULL, NULL }
+  };
+
   if (g_once_init_enter (&type))
     {
-      gint        count  = sdcl_sampler_count ();
-      GEnumValue *values = g_new0 (GEnumValue, count + 1);
-
-      for (gint i = 0; i < count; i++)
-        {
-          values[i].value      = i;
-          values[i].value_name = g_dgettext (GETTEXT_PACKAGE, sdcl_sampler_label (i));
-          values[i].value_nick = sdcl_sampler_name (i);
-        }
-      g_once_init_leave (&type, g_enum_register_static ("SdclGeglSampler", values));
+      for (guint i = 0; values[i].value_name; i++)
+        values[i].value_name = g_dgettext (GETTEXT_PACKAGE, values[i].value_name);
+      g_once_init_leave (&type, g_enum_register_static ("SdclGeglPrediction", values));
     }
   return type;
 }
@@ -81,7 +127,7 @@ sdcl_gegl_is_available (void)
 /* ---- model cache ------------------------------------------------------- */
 
 /* Loading a model takes seconds and maps gigabytes, so models stay loaded
- * between runs.  A key is (canonical path, device, precision).  Only one
+ * between runs.  A key is (canonical path, device, precision, prediction).  Only one
  * model that nobody is using stays resident: loading another one first
  * frees it, since weights occupy device memory that the next model needs. */
 typedef struct
@@ -89,6 +135,7 @@ typedef struct
   gchar                 *path;
   gchar                 *device;
   sdcl_weight_precision  precision;
+  sdcl_prediction_choice prediction;
   sdcl_ctx              *ctx;
   sdcl_model            *model;
   guint                  users;    /* under cache_lock */
@@ -113,9 +160,10 @@ static gboolean
 cached_model_matches (const CachedModel     *entry,
                       const gchar           *path,
                       const gchar           *device,
-                      sdcl_weight_precision  precision)
+                      sdcl_weight_precision  precision,
+                      sdcl_prediction_choice prediction)
 {
-  return entry->precision == precision &&
+  return entry->precision == precision && entry->prediction == prediction &&
          g_str_equal (entry->path, path) &&
          g_str_equal (entry->device, device);
 }
@@ -144,6 +192,7 @@ static CachedModel *
 load_model (const gchar           *path,
             const gchar           *device,
             sdcl_weight_precision  precision,
+            sdcl_prediction_choice prediction,
             sdcl_error            *err)
 {
   sdcl_ctx_params    ctx_params   = sdcl_ctx_default_params ();
@@ -153,7 +202,8 @@ load_model (const gchar           *path,
   gint64             start        = g_get_monotonic_time ();
 
   ctx_params.device    = device;
-  model_params.weights = precision;
+  model_params.weights    = precision;
+  model_params.prediction = prediction;
 
   if (sdcl_ctx_new (&ctx_params, &entry->ctx, err) != SDCL_OK ||
       sdcl_model_load (entry->ctx, path, &model_params, &entry->model, err) != SDCL_OK)
@@ -165,7 +215,8 @@ load_model (const gchar           *path,
 
   entry->path      = g_strdup (path);
   entry->device    = g_strdup (device);
-  entry->precision = precision;
+  entry->precision  = precision;
+  entry->prediction = prediction;
   g_mutex_init (&entry->run_lock);
 
   /* Tests count this message to prove that the cache works. */
@@ -266,7 +317,7 @@ acquire_model (const SdclGeglCommon *common,
 
   g_mutex_lock (&cache_lock);
   for (iter = cache; iter; iter = iter->next)
-    if (cached_model_matches (iter->data, path, device, common->precision))
+    if (cached_model_matches (iter->data, path, device, common->precision, common->prediction))
       break;
 
   if (iter)
@@ -279,7 +330,7 @@ acquire_model (const SdclGeglCommon *common,
   else
     {
       evict_idle_models ();
-      entry = load_model (path, device, common->precision, err);
+      entry = load_model (path, device, common->precision, common->prediction, err);
       if (entry)
         cache = g_list_prepend (cache, entry);
     }
@@ -321,8 +372,10 @@ sdcl_gegl_gen_params (const SdclGeglCommon *common)
 
   params.prompt          = common->prompt;
   params.negative_prompt = common->negative_prompt;
+  params.prompt_syntax   = common->prompt_syntax;
   params.sampler         = common->sampler;
   params.karras_sigmas   = common->karras;
+  params.schedule        = common->schedule;
   params.steps           = common->steps;
   params.guidance        = common->guidance;
   params.seed            = common->seed;
@@ -360,11 +413,24 @@ sdcl_gegl_generate (GeglOperation         *operation,
   gint             expected_height = init ? init->height : params->height;
   sdcl_status      status;
   CachedModel     *entry;
+  sdcl_lora       *loras           = NULL;
+  int              n_loras         = 0;
+
+  /* The list is parsed per run: the kept model applies it, and reuses
+   * what it read while the list stays the same. */
+  if (sdcl_lora_list_parse (common->loras, &loras, &n_loras, &err) != SDCL_OK)
+    {
+      g_warning ("%s: %s", gegl_operation_get_name (operation), err.message);
+      return FALSE;
+    }
+  run_params.loras   = loras;
+  run_params.n_loras = n_loras;
 
   entry = acquire_model (common, init && mask, &err);
   if (! entry)
     {
       g_warning ("%s: %s", gegl_operation_get_name (operation), err.message);
+      free (loras);
       return FALSE;
     }
 
@@ -380,6 +446,7 @@ sdcl_gegl_generate (GeglOperation         *operation,
     status = sdcl_inpaint (entry->model, &run_params, init, mask, out, &err);
 
   release_model (entry);
+  free (loras);
 
   if (status != SDCL_OK)
     {
@@ -522,4 +589,23 @@ sdcl_gegl_class_whole_image (GeglOperationClass *klass)
   klass->get_invalidated_by_change = whole_input_for_pad;
   klass->get_cached_region         = whole_input_for_roi;
   klass->threaded                  = FALSE;
+}
+
+GType
+sdcl_gegl_prompt_syntax_get_type (void)
+{
+  static gsize type = 0;
+  static GEnumValue values[] = {
+    { SDCL_PROMPT_A1111, N_("A1111"), "a1111" },
+    { SDCL_PROMPT_PLAIN, N_("Plain"), "plain" },
+    { 0, NULL, NULL }
+  };
+
+  if (g_once_init_enter (&type))
+    {
+      for (guint i = 0; values[i].value_name; i++)
+        values[i].value_name = g_dgettext (GETTEXT_PACKAGE, values[i].value_name);
+      g_once_init_leave (&type, g_enum_register_static ("SdclGeglPromptSyntax", values));
+    }
+  return type;
 }

@@ -24,6 +24,9 @@ G_BEGIN_DECLS
 /* GEnum types whose values are the engine's own enum values. */
 GType sdcl_gegl_sampler_get_type   (void) G_GNUC_CONST;
 GType sdcl_gegl_precision_get_type (void) G_GNUC_CONST;
+GType sdcl_gegl_schedule_get_type   (void) G_GNUC_CONST;
+GType sdcl_gegl_prediction_get_type (void) G_GNUC_CONST;
+GType sdcl_gegl_prompt_syntax_get_type (void) G_GNUC_CONST;
 
 /* The values of the properties every operation declares through
  * sdcl-properties.h.  Each operation's GeglProperties is a type of its own;
@@ -35,12 +38,16 @@ typedef struct
   sdcl_weight_precision  precision;
   const gchar           *prompt;
   const gchar           *negative_prompt;
+  sdcl_prompt_syntax     prompt_syntax;
   sdcl_sampler           sampler;
   gboolean               karras;
+  sdcl_schedule          schedule;
+  sdcl_prediction_choice prediction;
   gint                   steps;
   gdouble                guidance;
   guint                  seed;
   gboolean               tiling;
+  const gchar           *loras;     /* FILE[:WEIGHT] per line (sdcl_lora_list_parse) */
 } SdclGeglCommon;
 
 #define SDCL_GEGL_COMMON(o)                     \
@@ -50,12 +57,16 @@ typedef struct
     .precision       = (o)->precision,          \
     .prompt          = (o)->prompt,             \
     .negative_prompt = (o)->negative_prompt,    \
+    .prompt_syntax   = (o)->prompt_syntax,      \
     .sampler         = (o)->sampler,            \
     .karras          = (o)->karras,             \
+    .schedule        = (o)->schedule,           \
+    .prediction      = (o)->prediction,         \
     .steps           = (o)->steps,              \
     .guidance        = (o)->guidance,           \
     .seed            = (o)->seed,               \
-    .tiling          = (o)->tiling })
+    .tiling          = (o)->tiling,             \
+    .loras           = (o)->loras })
 
 /* The size (width and height) of the model the properties name, read from
  * its files, for size properties left at 0; SDCL_GEGL_FALLBACK_SIZE, SD

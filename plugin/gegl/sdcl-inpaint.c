@@ -4,6 +4,11 @@
  * per-pixel strength (white: redraw, black or transparent: keep).  Pixels
  * the (blurred) mask does not touch come back unchanged.
  *
+ * With fill-transparent it outpaints: the input's transparent pixels are
+ * (also) the mask, pre-filled from the known ones (sdcl_image_fill_unknown)
+ * before the model sees them, and the result is opaque; the known pixels
+ * come back bit for bit.
+ *
  * No GIMP menu entry: a GIMP 3 filter gets neither the selection as aux
  * nor the context around it, so GIMP reaches this through the plug-in.
  *
@@ -41,6 +46,12 @@ property_int (mask_padding, _("Padding"), 32)
   ui_meta     ("unit", "pixel-distance")
   ui_meta     ("sensitive", "only-masked")
 
+property_boolean (fill_transparent, _("Fill transparent areas"), FALSE)
+  description (_("Outpainting: the transparent pixels of the input are "
+                 "(also) the area to redraw, pre-filled from the pixels "
+                 "around them; the result is opaque and the opaque pixels "
+                 "stay exactly as they were (no mask blur)"))
+
 #else
 
 #define GEGL_OP_COMPOSER
@@ -58,6 +69,63 @@ prepare (GeglOperation *operation)
   gegl_operation_set_format (operation, "input", format);
   gegl_operation_set_format (operation, "aux", babl_format (SDCL_GEGL_MASK_FORMAT));
   gegl_operation_set_format (operation, "output", format);
+}
+
+/* fill-transparent: mask = max (aux, 1 - alpha), the transparent pixels
+ * pre-filled; FALSE (input kept) when nothing is transparent or masked. */
+static gboolean
+outpaint (GeglOperation       *operation,
+          GeglProperties      *o,
+          const SdclGeglCommon *common,
+          sdcl_gen_params     *params,
+          GeglBuffer          *input,
+          GeglBuffer          *aux,
+          GeglBuffer          *output,
+          const GeglRectangle *result)
+{
+  sdcl_image  init  = { 0 }, mask = { 0 }, image = { 0 };
+  sdcl_image  known = { result->width, result->height, 1, NULL };
+  gfloat     *alpha = NULL;
+  gfloat      largest = 0.0f;
+  sdcl_error  err = { 0 };
+  gboolean    done = FALSE;
+
+  sdcl_gegl_read_image (input, result, &init, &alpha);
+  if (aux)
+    sdcl_gegl_read_mask (aux, result, &mask);
+  else
+    mask = (sdcl_image) { result->width, result->height, 1,
+                          g_new0 (gfloat, (gsize) result->width * result->height) };
+  known.data = alpha;
+  for (gsize i = 0; i < (gsize) result->width * result->height; i++)
+    {
+      alpha[i]     = CLAMP (alpha[i], 0.0f, 1.0f);
+      mask.data[i] = MAX (mask.data[i], 1.0f - alpha[i]);
+      largest      = MAX (largest, mask.data[i]);
+    }
+
+  if (largest == 0.0f)
+    g_debug ("%s: nothing transparent or masked: nothing to fill",
+             gegl_operation_get_name (operation));
+  else if (sdcl_image_fill_unknown (&init, &known, &err) != SDCL_OK)
+    g_warning ("%s: %s", gegl_operation_get_name (operation), err.message);
+  else
+    {
+      params->strength    = o->strength;
+      params->mask_blur   = 0.0f; /* a blur would reach into the known pixels */
+      params->only_masked = o->only_masked;
+      params->mask_padding = o->mask_padding;
+      done = sdcl_gegl_generate (operation, common, params, &init, &mask, &image);
+      if (done)
+        {
+          sdcl_gegl_write_image (output, result, &image, NULL); /* filled: opaque */
+          sdcl_image_free (&image);
+        }
+    }
+  sdcl_gegl_image_clear (&init);
+  sdcl_gegl_image_clear (&mask);
+  g_free (alpha);
+  return done;
 }
 
 static gboolean
@@ -82,6 +150,8 @@ process (GeglOperation       *operation,
 
   if (sdcl_gegl_prompt_is_empty (&common))
     g_debug ("%s: no prompt: nothing to inpaint", gegl_operation_get_name (operation));
+  else if (o->fill_transparent)
+    done = outpaint (operation, o, &common, &params, input, aux, output, result);
   else if (! aux)
     g_warning ("%s: no mask on the aux input: nothing to inpaint",
                gegl_operation_get_name (operation));

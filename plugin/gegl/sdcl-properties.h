@@ -40,6 +40,12 @@ property_boolean (karras, _("Karras sigmas"), TRUE)
                  "(samplers that offer it, such as DPM++ 2M and Euler; the "
                  "others ignore it)"))
 
+property_enum (schedule, _("Schedule"),
+               sdcl_schedule, sdcl_gegl_schedule, SDCL_SCHEDULE_DEFAULT)
+  description (_("Where the steps sit on the noise scale; anything but the "
+                 "model's own replaces Karras sigmas (not every sampler "
+                 "takes every schedule)"))
+
 property_int (steps, _("Steps"), 20)
   description (_("Number of denoising steps"))
   value_range (1, 1000)
@@ -66,3 +72,18 @@ property_enum (precision, _("Weight precision"),
                sdcl_weight_precision, sdcl_gegl_precision, SDCL_WEIGHTS_F16)
   description (_("How the weights are stored on the device; arithmetic is "
                  "32-bit float either way"))
+
+property_enum (prediction, _("Prediction"),
+               sdcl_prediction_choice, sdcl_gegl_prediction, SDCL_PREDICTION_FROM_MODEL)
+  description (_("What the model predicts: as its files say (a single file "
+                 "without a .yaml beside it counts as epsilon), or epsilon or "
+                 "v forced (SD 2.x 768-v single files need v)"))
+property_enum (prompt_syntax, _("Prompt syntax"),
+               sdcl_prompt_syntax, sdcl_gegl_prompt_syntax, SDCL_PROMPT_A1111)
+  description (_("How the prompt is read: A1111 weighs (word), (word:1.3) and "
+                 "[word] and splits at BREAK; plain takes the text as it is"))
+property_string (loras, _("LoRAs"), "")
+  description (_("LoRA files to apply, one per line as FILE or FILE:WEIGHT "
+                 "(weight 1 when left out); <lora:NAME:WEIGHT> in the prompt "
+                 "also works, for files in a Lora folder beside the model"))
+  ui_meta ("multiline", "true")

@@ -29,11 +29,18 @@ sdcl_settings_init (SdclSettings *settings,
   settings->height      = 0;
   /* Inpainting repaints what the user selected, so it defaults to the full
    * schedule; img2img keeps a good part of the input. */
-  settings->strength    = mode == SDCL_MODE_INPAINT ? 1.0 : 0.6;
+  settings->strength    = mode == SDCL_MODE_INPAINT || mode == SDCL_MODE_OUTPAINT ? 1.0 : 0.6;
   settings->mask_blur   = 4.0;
   settings->only_masked = FALSE;
   settings->padding     = 32;
   settings->tiling      = FALSE;
+  settings->batch_count = 1;
+  /* Outpaint: a border the size of the demo model's latent cell grid. */
+  for (gint i = 0; i < 4; i++)
+    settings->grow[i] = mode == SDCL_MODE_OUTPAINT ? 32 : 0;
+  g_strlcpy (settings->schedule, sdcl_schedule_name (SDCL_SCHEDULE_DEFAULT),
+             sizeof settings->schedule);
+  g_strlcpy (settings->prediction, "auto", sizeof settings->prediction);
 }
 
 static gboolean
@@ -52,6 +59,34 @@ sdcl_sampler_names (void)
   return g_string_free (names, FALSE);
 }
 
+gchar *
+sdcl_schedule_names (void)
+{
+  GString *names = g_string_new (NULL);
+
+  for (gint i = 0; i < sdcl_schedule_count (); i++)
+    g_string_append_printf (names, "%s%s", i ? ", " : "", sdcl_schedule_name ((sdcl_schedule) i));
+  return g_string_free (names, FALSE);
+}
+
+gboolean
+sdcl_prediction_from_name (const gchar            *name,
+                           sdcl_prediction_choice *out)
+{
+  static const gchar *const names[] = SDCL_PREDICTION_NAMES;
+
+  /* "" reads as "auto": a caller that never heard of the setting. */
+  if (name && !*name)
+    name = names[SDCL_PREDICTION_FROM_MODEL];
+  for (gsize i = 0; name && i < G_N_ELEMENTS (names); i++)
+    if (strcmp (name, names[i]) == 0)
+      {
+        *out = (sdcl_prediction_choice) i;
+        return TRUE;
+      }
+  return FALSE;
+}
+
 /* The error for a sampler name the engine does not know. */
 static void
 set_unknown_sampler (GError      **error,
@@ -64,12 +99,25 @@ set_unknown_sampler (GError      **error,
   g_free (names);
 }
 
+static void
+set_unknown_schedule (GError      **error,
+                      const gchar  *name)
+{
+  gchar *names = sdcl_schedule_names ();
+
+  g_set_error (error, SDCL_GIMP_ERROR, SDCL_GIMP_ERROR_INVALID,
+               _("Unknown schedule \"%s\" (use one of %s)."), name, names);
+  g_free (names);
+}
+
 gboolean
 sdcl_settings_validate (const SdclSettings *s,
                         SdclMode            mode,
                         GError            **error)
 {
-  sdcl_sampler sampler;
+  sdcl_sampler           sampler;
+  sdcl_schedule          schedule;
+  sdcl_prediction_choice prediction;
 
 #define FAIL(...)                                                              \
   do                                                                           \
@@ -91,6 +139,16 @@ sdcl_settings_validate (const SdclSettings *s,
       set_unknown_sampler (error, s->sampler);
       return FALSE;
     }
+  if (!sdcl_schedule_from_name (s->schedule, &schedule))
+    {
+      set_unknown_schedule (error, s->schedule);
+      return FALSE;
+    }
+  if (!sdcl_sampler_has_schedule (sampler, schedule))
+    FAIL (_("The %s sampler does not take the %s schedule: pick another schedule or sampler."),
+          _(sdcl_sampler_label (sampler)), _(sdcl_schedule_label (schedule)));
+  if (!sdcl_prediction_from_name (s->prediction, &prediction))
+    FAIL (_("Unknown prediction \"%s\" (use auto, eps or v)."), s->prediction);
   if (s->steps < 1 || s->steps > SDCL_STEPS_MAX)
     FAIL (_("Steps must be between 1 and %d, not %d."), SDCL_STEPS_MAX, s->steps);
   if (!(s->guidance >= 0.0 && s->guidance <= SDCL_GUIDANCE_MAX))
@@ -120,6 +178,13 @@ sdcl_settings_validate (const SdclSettings *s,
       if (s->padding < 0 || s->padding > SDCL_PADDING_MAX)
         FAIL (_("Padding must be between 0 and %d pixels, not %d."), SDCL_PADDING_MAX, s->padding);
     }
+  if (s->batch_count < 1 || s->batch_count > SDCL_BATCH_MAX)
+    FAIL (_("The batch count must be between 1 and %d, not %d."), SDCL_BATCH_MAX, s->batch_count);
+  if (mode == SDCL_MODE_OUTPAINT)
+    for (gint i = 0; i < 4; i++)
+      if (s->grow[i] < 0 || s->grow[i] > SDCL_GROW_MAX)
+        FAIL (_("The canvas can grow by 0 to %d pixels on each side, not %d."), SDCL_GROW_MAX,
+              s->grow[i]);
 #undef FAIL
   return TRUE;
 }
@@ -147,7 +212,7 @@ sdcl_model_path_resolve (const gchar *model,
     }
 
   /* No model named: the demo model, its 9-channel variant for inpainting. */
-  path = sdcl_default_model_path (mode == SDCL_MODE_INPAINT, &err);
+  path = sdcl_default_model_path (mode == SDCL_MODE_INPAINT || mode == SDCL_MODE_OUTPAINT, &err);
   if (!path)
     {
       g_set_error (error, SDCL_GIMP_ERROR, SDCL_GIMP_ERROR_INVALID,
@@ -187,6 +252,7 @@ sdcl_mode_procedure (SdclMode mode)
     case SDCL_MODE_TXT2IMG: return "plug-in-sdcl-txt2img";
     case SDCL_MODE_IMG2IMG: return "plug-in-sdcl-img2img";
     case SDCL_MODE_INPAINT: return "plug-in-sdcl-inpaint";
+    case SDCL_MODE_OUTPAINT: return "plug-in-sdcl-outpaint";
     }
   g_return_val_if_reached (NULL);
 }
@@ -199,6 +265,7 @@ sdcl_mode_label (SdclMode mode)
     case SDCL_MODE_TXT2IMG: return N_("_Text to Image…");
     case SDCL_MODE_IMG2IMG: return N_("_Image to Image…");
     case SDCL_MODE_INPAINT: return N_("In_paint…");
+    case SDCL_MODE_OUTPAINT: return N_("_Outpaint…");
     }
   g_return_val_if_reached (NULL);
 }
@@ -211,6 +278,7 @@ sdcl_mode_title (SdclMode mode)
     case SDCL_MODE_TXT2IMG: return N_("Text to Image");
     case SDCL_MODE_IMG2IMG: return N_("Image to Image");
     case SDCL_MODE_INPAINT: return N_("Inpaint");
+    case SDCL_MODE_OUTPAINT: return N_("Outpaint");
     }
   g_return_val_if_reached (NULL);
 }
@@ -228,6 +296,9 @@ sdcl_mode_blurb (SdclMode mode)
     case SDCL_MODE_INPAINT:
       return N_("Repaint the selected area of the active layer following a prompt, "
                "as a new layer masked by the selection");
+    case SDCL_MODE_OUTPAINT:
+      return N_("Extend the picture: grow the canvas and fill the new border (and the "
+               "active layer's transparent pixels) following a prompt, as a new layer");
     }
   g_return_val_if_reached (NULL);
 }
@@ -240,6 +311,7 @@ struct _SdclSession
   sdcl_model *model;
   gchar      *device;     /* what ctx was made for */
   gchar      *model_path; /* what model was loaded from */
+  sdcl_prediction_choice prediction; /* and with which override */
   gchar      *program;    /* resident: the binary that serves models; NULL: in-process */
 };
 
@@ -312,16 +384,26 @@ set_engine_error (GError          **error,
 sdcl_model *
 sdcl_session_get_model (SdclSession  *session,
                         const gchar  *device,
+                        const gchar  *prediction,
                         const gchar  *model_path,
                         GError      **error)
 {
-  sdcl_error err = { 0 };
+  sdcl_error             err = { 0 };
+  sdcl_prediction_choice choice = SDCL_PREDICTION_FROM_MODEL;
+
+  if (prediction && !sdcl_prediction_from_name (prediction, &choice))
+    {
+      g_set_error (error, SDCL_GIMP_ERROR, SDCL_GIMP_ERROR_INVALID,
+                   _("Unknown prediction \"%s\" (use auto, eps or v)."), prediction);
+      return NULL;
+    }
 
   device = device ? device : "";
   if (session->ctx && g_strcmp0 (session->device, device) != 0)
     sdcl_session_release (session);
 
-  if (session->model && g_strcmp0 (session->model_path, model_path) == 0)
+  if (session->model && g_strcmp0 (session->model_path, model_path) == 0 &&
+      session->prediction == choice)
     {
       sdcl_log ("model reused: %s", model_path);
       return session->model;
@@ -345,12 +427,14 @@ sdcl_session_get_model (SdclSession  *session,
     }
 
   sdcl_model_params mp = sdcl_model_default_params ();
+  mp.prediction = choice;
   if (sdcl_model_load (session->ctx, model_path, &mp, &session->model, &err) != SDCL_OK)
     {
       set_engine_error (error, &err, _("Could not load the model"));
       return NULL;
     }
   session->model_path = g_strdup (model_path);
+  session->prediction = choice;
   sdcl_log ("model loaded: %s", model_path);
   return session->model;
 }
@@ -358,12 +442,13 @@ sdcl_session_get_model (SdclSession  *session,
 gboolean
 sdcl_session_load_local (SdclSession  *session,
                          const gchar  *device,
+                         const gchar  *prediction,
                          const gchar  *model_path,
                          gchar       **description,
                          gint         *native_size,
                          GError      **error)
 {
-  sdcl_model *model = sdcl_session_get_model (session, device, model_path, error);
+  sdcl_model *model = sdcl_session_get_model (session, device, prediction, model_path, error);
 
   if (model)
     {
@@ -381,6 +466,7 @@ sdcl_session_load_local (SdclSession  *session,
 gboolean
 sdcl_session_load (SdclSession  *session,
                    const gchar  *device,
+                   const gchar  *prediction,
                    const gchar  *model_path,
                    gchar       **description,
                    gint         *native_size,
@@ -388,15 +474,16 @@ sdcl_session_load (SdclSession  *session,
 {
   if (session->program)
     {
-      switch (sdcl_remote_load (session->program, device, model_path, description, native_size,
-                                error))
+      switch (sdcl_remote_load (session->program, device, prediction, model_path, description,
+                                native_size, error))
         {
         case SDCL_REMOTE_OK:          return TRUE;
         case SDCL_REMOTE_FAILED:      return FALSE;
         case SDCL_REMOTE_UNAVAILABLE: fall_back_in_process (session); break;
         }
     }
-  return sdcl_session_load_local (session, device, model_path, description, native_size, error);
+  return sdcl_session_load_local (session, device, prediction, model_path, description,
+                                  native_size, error);
 }
 
 gboolean
@@ -412,7 +499,8 @@ sdcl_session_prepare (SdclSession        *session,
   if (!sdcl_settings_validate (settings, mode, error))
     return FALSE;
   path = sdcl_model_path_resolve (settings->model, mode, error);
-  ok = path && sdcl_session_load (session, settings->device, path, NULL, NULL, error);
+  ok = path && sdcl_session_load (session, settings->device, settings->prediction, path, NULL,
+                                  NULL, error);
   g_free (path);
   return ok;
 }
@@ -472,7 +560,7 @@ relay_step (int               step,
 {
   StepRelay *relay = user_data;
 
-  if (relay->func && !relay->func (step, n_steps, relay->data))
+  if (relay->func && !relay->func (step, n_steps, preview, relay->data))
     *relay->cancel = 1;
   return !*relay->cancel;
 }
@@ -573,7 +661,8 @@ sdcl_run_engine (SdclSession        *session,
   sdcl_gen_params p;
 
   memset (out, 0, sizeof *out);
-  model = sdcl_session_get_model (session, settings->device, model_path, error);
+  model = sdcl_session_get_model (session, settings->device, settings->prediction, model_path,
+                                  error);
   if (!model)
     return FALSE;
 
@@ -587,6 +676,11 @@ sdcl_run_engine (SdclSession        *session,
       set_unknown_sampler (error, settings->sampler);
       return FALSE;
     }
+  if (!sdcl_schedule_from_name (settings->schedule, &p.schedule))
+    {
+      set_unknown_schedule (error, settings->schedule);
+      return FALSE;
+    }
   p.seed         = (uint64_t) seed;
   p.progress     = relay_step;
   p.warning      = relay_warning;
@@ -598,6 +692,7 @@ sdcl_run_engine (SdclSession        *session,
   p.mask_blur    = (float) settings->mask_blur;
   p.only_masked  = settings->only_masked;
   p.tiling       = settings->tiling;
+  p.preview      = settings->preview;
   p.mask_padding = settings->padding;
 
   switch (mode)
@@ -611,6 +706,7 @@ sdcl_run_engine (SdclSession        *session,
       st = sdcl_img2img (model, &p, init, out, &err);
       break;
     case SDCL_MODE_INPAINT:
+    case SDCL_MODE_OUTPAINT:
       st = sdcl_inpaint (model, &p, init, mask, out, &err);
       break;
     }
@@ -639,15 +735,16 @@ typedef struct
 /* Steps (from the engine here, or from the model server) to the glue's
  * progress function, which updates GIMP's progress bar. */
 static gboolean
-relay_progress (gint     step,
-                gint     n_steps,
-                gpointer user_data)
+relay_progress (gint              step,
+                gint              n_steps,
+                const sdcl_image *preview,
+                gpointer          user_data)
 {
   ProgressRelay *relay = user_data;
   gboolean       go_on = TRUE;
 
   if (relay->func)
-    go_on = relay->func ((gdouble) step / MAX (n_steps, 1), relay->data);
+    go_on = relay->func ((gdouble) step / MAX (n_steps, 1), preview, relay->data);
   sdcl_test_cancel_hook (relay->prompt, step);
   return go_on;
 }
@@ -664,6 +761,11 @@ sdcl_generate (SdclSession        *session,
 {
   sdcl_image    init  = { 0 }, mask = { 0 };
   ProgressRelay relay = { progress, progress_data, settings->prompt };
+  /* Outpainting is inpainting of a prepared image: the engine (and the
+   * model server) only ever see the latter.  Its mask is the layer's
+   * alpha, exact: no blur spreads the change into the known pixels. */
+  SdclMode      engine_mode = job->mode == SDCL_MODE_OUTPAINT ? SDCL_MODE_INPAINT : job->mode;
+  SdclSettings  run = *settings;
   volatile int  cancel = 0;
   gchar        *model_path = NULL;
   gboolean      ok = FALSE;
@@ -676,7 +778,14 @@ sdcl_generate (SdclSession        *session,
     return FALSE;
 
   /* Read the inputs first: a bad selection should not cost a model load. */
-  if (job->mode != SDCL_MODE_TXT2IMG && !read_source (job, &init, error))
+  if (job->mode == SDCL_MODE_OUTPAINT)
+    {
+      run.mask_blur   = 0.0;
+      run.only_masked = FALSE;
+      if (!sdcl_read_outpaint (job, &init, &mask, error))
+        goto out;
+    }
+  else if (job->mode != SDCL_MODE_TXT2IMG && !read_source (job, &init, error))
     goto out;
   if (job->mode == SDCL_MODE_INPAINT && !read_mask (job, &mask, error))
     goto out;
@@ -688,7 +797,7 @@ sdcl_generate (SdclSession        *session,
 
   if (session->program)
     {
-      switch (sdcl_remote_generate (session->program, settings, job->mode, model_path, *used_seed,
+      switch (sdcl_remote_generate (session->program, &run, engine_mode, model_path, *used_seed,
                                     init.data ? &init : NULL, mask.data ? &mask : NULL,
                                     relay_progress, &relay, out, error))
         {
@@ -697,7 +806,7 @@ sdcl_generate (SdclSession        *session,
         case SDCL_REMOTE_UNAVAILABLE: fall_back_in_process (session); break;
         }
     }
-  ok = sdcl_run_engine (session, settings, job->mode, model_path, *used_seed,
+  ok = sdcl_run_engine (session, &run, engine_mode, model_path, *used_seed,
                         init.data ? &init : NULL, mask.data ? &mask : NULL,
                         relay_progress, &relay, &cancel, out, error);
 

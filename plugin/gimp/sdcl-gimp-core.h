@@ -29,8 +29,12 @@ typedef enum
 {
   SDCL_MODE_TXT2IMG,
   SDCL_MODE_IMG2IMG,
-  SDCL_MODE_INPAINT
+  SDCL_MODE_INPAINT,
+  /* Inpainting of the layer's transparent pixels (alpha 0: fill; 1: keep),
+   * on the layer grown by SdclSettings.grow first: "extend the picture". */
+  SDCL_MODE_OUTPAINT
 } SdclMode;
+#define SDCL_MODE_LAST SDCL_MODE_OUTPAINT
 
 /* Limits shared by the PDB registration, the dialog and validation. */
 #define SDCL_TEXT_MAX      2048
@@ -41,6 +45,8 @@ typedef enum
 #define SDCL_GUIDANCE_MAX  30.0
 #define SDCL_BLUR_MAX      256.0
 #define SDCL_PADDING_MAX   1024
+#define SDCL_GROW_MAX      2048
+#define SDCL_BATCH_MAX     16
 #define SDCL_SEED_RANDOM   (-1)
 
 /* One procedure's parameters.  A flat struct of fixed-size fields so that
@@ -61,6 +67,11 @@ typedef struct
   gboolean only_masked;            /* inpaint */
   gint     padding;                /* inpaint, with only_masked */
   gboolean tiling;                 /* seamless texture (sdcl_gen_params.tiling) */
+  gchar    schedule[32];           /* an sdcl_schedule_name(), "default" the model's */
+  gchar    prediction[8];          /* "auto" (as the model says), "eps" or "v" */
+  gint     grow[4];                /* outpaint: pixels added left, top, right, bottom */
+  gint     batch_count;            /* images per run, from consecutive seeds */
+  gboolean preview;                /* progress shows each step's picture (dialog) */
   gchar    device[256];            /* "" automatic, an index, or part of a name */
 } SdclSettings;
 
@@ -75,6 +86,17 @@ gboolean sdcl_settings_validate (const SdclSettings *settings,
 /* The engine's sampler names, "euler, euler_a, ...", for argument docs and
  * messages (listed from the library; g_free the result). */
 gchar   *sdcl_sampler_names     (void);
+
+/* The engine's schedule names, "default, karras, ..." (g_free the result). */
+gchar   *sdcl_schedule_names    (void);
+
+/* The prediction overrides, named as the sdcl CLI's --prediction takes them
+ * ("auto" is the model's own): index i is sdcl_prediction_choice i. */
+#define SDCL_PREDICTION_NAMES { "auto", "eps", "v" }
+/* Their labels (N_ msgids, translate with _()). */
+#define SDCL_PREDICTION_LABELS { N_("As the model says"), N_("Epsilon"), N_("v (velocity)") }
+gboolean sdcl_prediction_from_name (const gchar            *name,
+                                    sdcl_prediction_choice *out);
 
 /* The procedure names, menu labels and blurbs, shared by both glue files.
  * The texts are untranslated msgids (marked N_): GIMP 2.10 wants them so and
@@ -102,12 +124,14 @@ SdclSession *sdcl_session_new          (void);
 /* `program` is the plug-in binary (gimp_get_progname ()). */
 SdclSession *sdcl_session_new_resident (const gchar  *program);
 void         sdcl_session_free         (SdclSession  *session);
-/* Loads `model_path` (resolved, see sdcl_model_path_resolve) on `device`,
- * or finds it loaded; `description` (may be NULL) receives
+/* Loads `model_path` (resolved, see sdcl_model_path_resolve) on `device`
+ * with the `prediction` override (a SDCL_PREDICTION_NAMES name; NULL or ""
+ * is "auto"), or finds it loaded so; `description` (may be NULL) receives
  * sdcl_model_info_describe() of it and `native_size` (may be NULL) the
  * width and height it was trained at. */
 gboolean     sdcl_session_load         (SdclSession  *session,
                                         const gchar  *device,
+                                        const gchar  *prediction,
                                         const gchar  *model_path,
                                         gchar       **description,
                                         gint         *native_size,
@@ -121,6 +145,7 @@ gboolean     sdcl_session_prepare      (SdclSession        *session,
 /* In-process sessions only: the loaded model. */
 sdcl_model  *sdcl_session_get_model    (SdclSession  *session,
                                         const gchar  *device,
+                                        const gchar  *prediction,
                                         const gchar  *model_path,
                                         GError      **error);
 /* Frees the model and the device context (memory on the device included). */
@@ -129,7 +154,8 @@ gboolean     sdcl_session_is_loaded    (SdclSession  *session);
 
 /* The model to load for a model setting: `model` itself when it is not
  * empty (it must exist), else the demo model that ships with sdcl, its
- * inpainting variant for SDCL_MODE_INPAINT.  Newly allocated, absolute. */
+ * inpainting variant for inpainting and outpainting.  Newly allocated,
+ * absolute. */
 gchar *sdcl_model_path_resolve (const gchar *model,
                                 SdclMode     mode,
                                 GError     **error);
@@ -159,9 +185,12 @@ gchar *sdcl_model_info_describe (const sdcl_model_info *info);
 
 /* ---- one generation ------------------------------------------------------ */
 
-/* Returns FALSE to cancel.  `fraction` runs from 0 to 1 over the steps. */
-typedef gboolean (*SdclProgressFunc) (gdouble  fraction,
-                                      gpointer user_data);
+/* Returns FALSE to cancel.  `fraction` runs from 0 to 1 over the steps;
+ * `preview` is the step's picture when SdclSettings.preview asks for it
+ * (valid during the call only), else NULL. */
+typedef gboolean (*SdclProgressFunc) (gdouble           fraction,
+                                      const sdcl_image *preview,
+                                      gpointer          user_data);
 
 typedef struct
 {
@@ -170,7 +199,9 @@ typedef struct
    * use, in the buffer's coordinates. */
   GeglBuffer    *source;
   GeglRectangle  area;
-  /* inpaint: the selection (image coordinates) and where `area`'s top-left
+  /* outpaint: `source` is the layer already grown (sdcl_outpaint_source),
+   * its transparent pixels the area to fill.
+   * inpaint: the selection (image coordinates) and where `area`'s top-left
    * corner lies in it (the drawable's offsets plus area.x/y). */
   GeglBuffer    *mask;
   gint           mask_x, mask_y;
@@ -190,6 +221,41 @@ gboolean sdcl_generate (SdclSession        *session,
                         sdcl_image         *out,
                         gint               *used_seed,
                         GError            **error);
+
+/* Outpainting: a copy of `layer`'s pixels (R'G'B'A float in `space`) on a
+ * buffer grown by grow[] (left, top, right, bottom) whose new pixels are
+ * transparent; the result's extent starts at 0,0.  Nothing of the image
+ * changes before the result is there, so a failure or a cancel leaves it
+ * as it was. */
+GeglBuffer *sdcl_outpaint_source (GeglBuffer *layer,
+                                  const gint  grow[4],
+                                  const Babl *space);
+/* Writes 1 - alpha of `source` (the outpaint source) into `mask` (a layer
+ * mask's buffer of the same size): the filled area shows, the known pixels
+ * stay exactly as they were. */
+void        sdcl_write_unknown_mask (GeglBuffer *mask,
+                                     GeglBuffer *source);
+
+/* A batch: `count` images and the seed each was made from. */
+typedef struct
+{
+  gint        count;
+  sdcl_image *images;
+  gint       *seeds;
+} SdclBatch;
+
+/* settings->batch_count images from consecutive seeds (the first as
+ * sdcl_generate picks it), progress running once over all of them.  All or
+ * nothing: on failure or cancel `batch` is empty.  Free with
+ * sdcl_batch_clear(). */
+gboolean sdcl_generate_batch (SdclSession        *session,
+                              const SdclSettings *settings,
+                              const SdclJob      *job,
+                              SdclProgressFunc    progress,
+                              gpointer            progress_data,
+                              SdclBatch          *batch,
+                              GError            **error);
+void     sdcl_batch_clear    (SdclBatch          *batch);
 
 /* Writes `image` into `dest` at `dest`'s extent origin, converting from the
  * image's R'G'B' (in `space`) to whatever format `dest` has. */

@@ -10,10 +10,12 @@
 
 G_BEGIN_DECLS
 
-/* Called after every denoising step; FALSE cancels. */
-typedef gboolean (*SdclStepFunc) (gint     step,
-                                  gint     n_steps,
-                                  gpointer user_data);
+/* Called after every denoising step; FALSE cancels.  `preview` is the
+ * engine's cheap rendering of the step (SdclSettings.preview), else NULL. */
+typedef gboolean (*SdclStepFunc) (gint              step,
+                                  gint              n_steps,
+                                  const sdcl_image *preview,
+                                  gpointer          user_data);
 
 /* Runs the engine on already-read inputs with a model the session loads
  * (or already has).  `model_path` is resolved (no "" default), `seed` the
@@ -32,9 +34,18 @@ gboolean sdcl_run_engine (SdclSession        *session,
                           sdcl_image         *out,
                           GError            **error);
 
+/* Outpainting's engine inputs from job->source (sdcl-gimp-outpaint.c): the
+ * colours with the transparent pixels pre-filled, and the mask 1 - alpha.
+ * Fails naming the cause when nothing is transparent or nothing is not. */
+gboolean sdcl_read_outpaint (const SdclJob *job,
+                             sdcl_image    *init,
+                             sdcl_image    *mask,
+                             GError       **error);
+
 /* The in-process part of sdcl_session_load(). */
 gboolean sdcl_session_load_local (SdclSession  *session,
                                   const gchar  *device,
+                                  const gchar  *prediction,
                                   const gchar  *model_path,
                                   gchar       **description,
                                   gint         *native_size,
@@ -51,6 +62,7 @@ typedef enum
 
 SdclRemoteStatus sdcl_remote_load     (const gchar        *program,
                                        const gchar        *device,
+                                       const gchar        *prediction,
                                        const gchar        *model_path,
                                        gchar             **description,
                                        gint               *native_size,

@@ -38,7 +38,7 @@
  *    plug-in never reaches it.
  *
  * Nothing here depends on the GIMP version.  Each request is one
- * connection: LOAD (device, model) -> LOADED (description, native size) | ERROR;
+ * connection: LOAD (device, prediction, model) -> LOADED (description, native size) | ERROR;
  * GENERATE (mode, model, seed, settings, images) -> PROGRESS* then
  * RESULT | ERROR; RELEASE -> RELEASED (was a model loaded).  Messages are
  * a type and size header and a serialized GVariant.
@@ -108,11 +108,11 @@ sdcl_log (const gchar *format,
 
 typedef enum
 {
-  MSG_LOAD = 1,   /* (ss) device, model */
+  MSG_LOAD = 1,   /* (sss) device, prediction, model */
   MSG_GENERATE,   /* (usia{sv}(iiiay)(iiiay)) mode, model, seed, settings, init, mask */
   MSG_RELEASE,    /* () */
   MSG_LOADED,     /* (si) description, native size */
-  MSG_PROGRESS,   /* (ii) step, steps */
+  MSG_PROGRESS,   /* (ii(iiiay)) step, steps, preview (empty: none) */
   MSG_RESULT,     /* (iiiay) the image */
   MSG_ERROR,      /* (is) SdclGimpError code, message */
   MSG_RELEASED,   /* (b) a model was loaded */
@@ -121,11 +121,11 @@ typedef enum
 
 static const gchar *const msg_types[MSG_LAST] =
 {
-  [MSG_LOAD]     = "(ss)",
+  [MSG_LOAD]     = "(sss)",
   [MSG_GENERATE] = "(usia{sv}(iiiay)(iiiay))",
   [MSG_RELEASE]  = "()",
   [MSG_LOADED]   = "(si)",
-  [MSG_PROGRESS] = "(ii)",
+  [MSG_PROGRESS] = "(ii(iiiay))",
   [MSG_RESULT]   = "(iiiay)",
   [MSG_ERROR]    = "(is)",
   [MSG_RELEASED] = "(b)",
@@ -294,6 +294,9 @@ settings_to_variant (const SdclSettings *s)
   g_variant_builder_add (&b, "{sv}", "only-masked", g_variant_new_boolean (s->only_masked));
   g_variant_builder_add (&b, "{sv}", "padding", g_variant_new_int32 (s->padding));
   g_variant_builder_add (&b, "{sv}", "tiling", g_variant_new_boolean (s->tiling));
+  g_variant_builder_add (&b, "{sv}", "schedule", g_variant_new_string (s->schedule));
+  g_variant_builder_add (&b, "{sv}", "preview", g_variant_new_boolean (s->preview));
+  g_variant_builder_add (&b, "{sv}", "prediction", g_variant_new_string (s->prediction));
   return g_variant_builder_end (&b);
 }
 
@@ -323,6 +326,11 @@ settings_from_variant (GVariant     *dict,
   g_variant_lookup (dict, "only-masked", "b", &s->only_masked);
   g_variant_lookup (dict, "padding", "i", &s->padding);
   g_variant_lookup (dict, "tiling", "b", &s->tiling);
+  g_variant_lookup (dict, "preview", "b", &s->preview);
+  if (g_variant_lookup (dict, "schedule", "&s", &str))
+    g_strlcpy (s->schedule, str, sizeof s->schedule);
+  if (g_variant_lookup (dict, "prediction", "&s", &str))
+    g_strlcpy (s->prediction, str, sizeof s->prediction);
 }
 
 static gboolean
@@ -470,6 +478,7 @@ error_from_variant (GVariant *value,
 SdclRemoteStatus
 sdcl_remote_load (const gchar  *program,
                   const gchar  *device,
+                  const gchar  *prediction,
                   const gchar  *model_path,
                   gchar       **description,
                   gint         *native_size,
@@ -485,7 +494,8 @@ sdcl_remote_load (const gchar  *program,
 
       if (fd < 0)
         return SDCL_REMOTE_UNAVAILABLE;
-      if (!send_msg (fd, MSG_LOAD, g_variant_new ("(ss)", device ? device : "", model_path)) ||
+      if (!send_msg (fd, MSG_LOAD, g_variant_new ("(sss)", device ? device : "",
+                                                   prediction ? prediction : "", model_path)) ||
           !(reply = recv_msg (fd, &type)))
         {
           close (fd);
@@ -557,11 +567,19 @@ sdcl_remote_generate (const gchar        *program,
               answered = TRUE;
               if (type == MSG_PROGRESS)
                 {
-                  gint k, n;
+                  gint        k, n;
+                  GVariant   *picture;
+                  sdcl_image  preview = { 0 };
+                  gboolean    go_on;
 
-                  g_variant_get (reply, "(ii)", &k, &n);
+                  g_variant_get (reply, "(ii@(iiiay))", &k, &n, &picture);
                   g_variant_unref (reply);
-                  if (step && !step (k, n, step_data))
+                  if (!image_from_variant (picture, &preview) || preview.channels != 3)
+                    sdcl_image_free (&preview);
+                  g_variant_unref (picture);
+                  go_on = !step || step (k, n, preview.data ? &preview : NULL, step_data);
+                  sdcl_image_free (&preview);
+                  if (!go_on)
                     {
                       /* Closing the connection is the server's cancel. */
                       g_set_error (error, SDCL_GIMP_ERROR, SDCL_GIMP_ERROR_CANCELLED,
@@ -671,15 +689,17 @@ watch_client (gpointer data)
 }
 
 static gboolean
-server_step (gint     step,
-             gint     n_steps,
-             gpointer data)
+server_step (gint              step,
+             gint              n_steps,
+             const sdcl_image *preview,
+             gpointer          data)
 {
   Run *run = data;
 
   g_atomic_int_set (&run->step, step);
   run->n_steps = n_steps;
-  if (!send_msg (run->client, MSG_PROGRESS, g_variant_new ("(ii)", step, n_steps)))
+  if (!send_msg (run->client, MSG_PROGRESS,
+                 g_variant_new ("(ii@(iiiay))", step, n_steps, image_to_variant (preview))))
     run->cancel = 1;
   return !run->cancel;
 }
@@ -785,13 +805,14 @@ serve_client (SdclSession *session,
     {
     case MSG_LOAD:
       {
-        const gchar *device, *model_path;
+        const gchar *device, *prediction, *model_path;
         gchar       *description = NULL;
         gint         native = 0;
         GError      *error = NULL;
 
-        g_variant_get (request, "(&s&s)", &device, &model_path);
-        if (sdcl_session_load_local (session, device, model_path, &description, &native, &error))
+        g_variant_get (request, "(&s&s&s)", &device, &prediction, &model_path);
+        if (sdcl_session_load_local (session, device, prediction, model_path, &description,
+                                     &native, &error))
           send_msg (fd, MSG_LOADED, g_variant_new ("(si)", description, native));
         else
           send_error (fd, error);
@@ -939,6 +960,7 @@ sdcl_log (const gchar *format,
 SdclRemoteStatus
 sdcl_remote_load (const gchar  *program,
                   const gchar  *device,
+                  const gchar  *prediction,
                   const gchar  *model_path,
                   gchar       **description,
                   gint         *native_size,

@@ -45,7 +45,8 @@ typedef enum
 {
   ARG_MODEL, ARG_PROMPT, ARG_NEGATIVE, ARG_SAMPLER, ARG_STEPS, ARG_GUIDANCE, ARG_SEED,
   ARG_WIDTH, ARG_HEIGHT, ARG_STRENGTH, ARG_MASK_BLUR, ARG_ONLY_MASKED, ARG_PADDING,
-  ARG_TILING, ARG_DEVICE
+  ARG_TILING, ARG_SCHEDULE, ARG_PREDICTION, ARG_BATCH_COUNT, ARG_DEVICE,
+  ARG_GROW_LEFT, ARG_GROW_TOP, ARG_GROW_RIGHT, ARG_GROW_BOTTOM
 } ArgId;
 
 static const GimpParamDef arg_defs[] =
@@ -65,18 +66,33 @@ static const GimpParamDef arg_defs[] =
   [ARG_ONLY_MASKED] = { GIMP_PDB_INT32,  "only-masked", "Work on the selection's bounding box only (TRUE, FALSE)" },
   [ARG_PADDING]     = { GIMP_PDB_INT32,  "padding", "With only-masked: context pixels around the selection" },
   [ARG_TILING]      = { GIMP_PDB_INT32,  "tiling", "Seamless texture: the image wraps around at its edges and tiles without a seam (TRUE, FALSE)" },
+  /* The description is the engine's schedule list, filled in at query time. */
+  [ARG_SCHEDULE]    = { GIMP_PDB_STRING, "schedule", NULL },
+  [ARG_PREDICTION]  = { GIMP_PDB_STRING, "prediction", "What the model predicts: auto (as its files say), eps or v" },
+  [ARG_BATCH_COUNT] = { GIMP_PDB_INT32,  "batch-count", "How many images to make (1-16), from consecutive seeds; each becomes a layer (all of them one undo step)" },
+  [ARG_GROW_LEFT]   = { GIMP_PDB_INT32,  "grow-left", "Pixels to add left of the canvas (all four 0: fill the layer's transparent pixels only)" },
+  [ARG_GROW_TOP]    = { GIMP_PDB_INT32,  "grow-top", "Pixels to add above the canvas" },
+  [ARG_GROW_RIGHT]  = { GIMP_PDB_INT32,  "grow-right", "Pixels to add right of the canvas" },
+  [ARG_GROW_BOTTOM] = { GIMP_PDB_INT32,  "grow-bottom", "Pixels to add below the canvas" },
   [ARG_DEVICE]      = { GIMP_PDB_STRING, "device", "OpenCL device: empty for automatic, an index, or part of its name" },
 };
 
 static const ArgId txt2img_args[] = { ARG_MODEL, ARG_PROMPT, ARG_NEGATIVE, ARG_SAMPLER, ARG_STEPS,
                                       ARG_GUIDANCE, ARG_SEED, ARG_WIDTH, ARG_HEIGHT, ARG_TILING,
-                                      ARG_DEVICE };
+                                      ARG_SCHEDULE, ARG_PREDICTION, ARG_BATCH_COUNT, ARG_DEVICE };
 static const ArgId img2img_args[] = { ARG_MODEL, ARG_PROMPT, ARG_NEGATIVE, ARG_SAMPLER, ARG_STEPS,
                                       ARG_GUIDANCE, ARG_SEED, ARG_STRENGTH, ARG_TILING,
-                                      ARG_DEVICE };
+                                      ARG_SCHEDULE, ARG_PREDICTION, ARG_BATCH_COUNT, ARG_DEVICE };
 static const ArgId inpaint_args[] = { ARG_MODEL, ARG_PROMPT, ARG_NEGATIVE, ARG_SAMPLER, ARG_STEPS,
                                       ARG_GUIDANCE, ARG_SEED, ARG_STRENGTH, ARG_MASK_BLUR,
-                                      ARG_ONLY_MASKED, ARG_PADDING, ARG_TILING, ARG_DEVICE };
+                                      ARG_ONLY_MASKED, ARG_PADDING, ARG_TILING, ARG_SCHEDULE,
+                                      ARG_PREDICTION, ARG_BATCH_COUNT, ARG_DEVICE };
+
+static const ArgId outpaint_args[] = { ARG_MODEL, ARG_PROMPT, ARG_NEGATIVE, ARG_SAMPLER, ARG_STEPS,
+                                       ARG_GUIDANCE, ARG_SEED, ARG_STRENGTH, ARG_GROW_LEFT,
+                                       ARG_GROW_TOP, ARG_GROW_RIGHT, ARG_GROW_BOTTOM, ARG_TILING,
+                                       ARG_SCHEDULE, ARG_PREDICTION, ARG_BATCH_COUNT,
+                                       ARG_DEVICE };
 
 #define N_FIXED_ARGS 3 /* run-mode, image, drawable */
 
@@ -89,6 +105,7 @@ mode_args (SdclMode mode,
     case SDCL_MODE_TXT2IMG: *n = G_N_ELEMENTS (txt2img_args); return txt2img_args;
     case SDCL_MODE_IMG2IMG: *n = G_N_ELEMENTS (img2img_args); return img2img_args;
     case SDCL_MODE_INPAINT: *n = G_N_ELEMENTS (inpaint_args); return inpaint_args;
+    case SDCL_MODE_OUTPAINT: *n = G_N_ELEMENTS (outpaint_args); return outpaint_args;
     }
   g_return_val_if_reached (NULL);
 }
@@ -106,6 +123,8 @@ query (void)
   {
     { GIMP_PDB_LAYER, "layer", "The new layer" },
     { GIMP_PDB_INT32, "seed",  "The seed that was used" },
+    { GIMP_PDB_INT32, "num-layers", "How many layers were added (batch-count)" },
+    { GIMP_PDB_INT32ARRAY, "layers", "Every new layer, the first one first" },
   };
 
   static const GimpParamDef release_args[] =
@@ -119,11 +138,12 @@ query (void)
 
   gchar *localedir = sdcl_plugin_localedir (gimp_get_progname ());
   gchar *samplers = sdcl_sampler_names ();
+  gchar *schedules = sdcl_schedule_names ();
 
   gimp_plugin_domain_register (GETTEXT_PACKAGE, localedir);
   g_free (localedir);
 
-  for (SdclMode mode = SDCL_MODE_TXT2IMG; mode <= SDCL_MODE_INPAINT; mode++)
+  for (SdclMode mode = SDCL_MODE_TXT2IMG; mode <= SDCL_MODE_LAST; mode++)
     {
       GimpParamDef  args[N_FIXED_ARGS + G_N_ELEMENTS (arg_defs)];
       gint          n;
@@ -136,6 +156,8 @@ query (void)
           args[N_FIXED_ARGS + i] = arg_defs[ids[i]];
           if (ids[i] == ARG_SAMPLER)
             args[N_FIXED_ARGS + i].description = samplers;
+          if (ids[i] == ARG_SCHEDULE)
+            args[N_FIXED_ARGS + i].description = schedules;
         }
 
       /* Blurb and label go in untranslated: GIMP translates them with the
@@ -154,6 +176,7 @@ query (void)
       gimp_plugin_menu_register (proc, MENU_PATH);
     }
   g_free (samplers);
+  g_free (schedules);
 
   /* No image types: available without an image, too. */
   gimp_install_procedure (SDCL_RELEASE_PROCEDURE, sdcl_release_blurb (),
@@ -172,7 +195,7 @@ mode_from_name (const gchar *name,
                 gboolean    *found)
 {
   *found = TRUE;
-  for (SdclMode mode = SDCL_MODE_TXT2IMG; mode <= SDCL_MODE_INPAINT; mode++)
+  for (SdclMode mode = SDCL_MODE_TXT2IMG; mode <= SDCL_MODE_LAST; mode++)
     if (strcmp (name, sdcl_mode_procedure (mode)) == 0)
       return mode;
   *found = FALSE;
@@ -219,6 +242,13 @@ settings_from_params (SdclMode         mode,
         case ARG_ONLY_MASKED: s->only_masked = p->data.d_int32 != 0; break;
         case ARG_PADDING:     s->padding = p->data.d_int32; break;
         case ARG_TILING:      s->tiling = p->data.d_int32 != 0; break;
+        case ARG_SCHEDULE:    copy_string (s->schedule, sizeof s->schedule, p->data.d_string); break;
+        case ARG_PREDICTION:  copy_string (s->prediction, sizeof s->prediction, p->data.d_string); break;
+        case ARG_BATCH_COUNT: s->batch_count = p->data.d_int32; break;
+        case ARG_GROW_LEFT:   s->grow[0] = p->data.d_int32; break;
+        case ARG_GROW_TOP:    s->grow[1] = p->data.d_int32; break;
+        case ARG_GROW_RIGHT:  s->grow[2] = p->data.d_int32; break;
+        case ARG_GROW_BOTTOM: s->grow[3] = p->data.d_int32; break;
         case ARG_DEVICE:      copy_string (s->device, sizeof s->device, p->data.d_string); break;
         }
     }
@@ -226,8 +256,9 @@ settings_from_params (SdclMode         mode,
 }
 
 static gboolean
-progress_update (gdouble  fraction,
-                 gpointer data)
+progress_update (gdouble           fraction,
+                 const sdcl_image *preview,
+                 gpointer          data)
 {
   /* GIMP's Cancel kills this process (gimp_plug_in_close): the model
    * server sees the connection close and stops the engine within a step.
@@ -270,6 +301,7 @@ prepare_job (SdclMode             mode,
 
     case SDCL_MODE_IMG2IMG:
     case SDCL_MODE_INPAINT:
+    case SDCL_MODE_OUTPAINT:
       if (drawable <= 0)
         {
           g_set_error (error, SDCL_GIMP_ERROR, SDCL_GIMP_ERROR_INVALID,
@@ -277,6 +309,19 @@ prepare_job (SdclMode             mode,
           return FALSE;
         }
       job->space = gimp_drawable_get_format (drawable);
+      if (mode == SDCL_MODE_OUTPAINT)
+        {
+          /* The layer grown by the margins, in memory: the image changes
+           * only once the result is there. */
+          GeglBuffer *layer = gimp_drawable_get_buffer (drawable);
+
+          job->source = sdcl_outpaint_source (layer, s->grow, job->space);
+          job->area   = *gegl_buffer_get_extent (job->source);
+          g_object_unref (layer);
+          *layer_x = ox - s->grow[0];
+          *layer_y = oy - s->grow[1];
+          return TRUE;
+        }
       if (mode == SDCL_MODE_IMG2IMG)
         {
           /* The selection's bounding box within the layer, or all of it. */
@@ -312,7 +357,24 @@ prepare_job (SdclMode             mode,
   return TRUE;
 }
 
-/* Adds the result as a new layer above `drawable`, as one undo step. */
+/* Outpaint: the canvas grows by the margins (every layer keeps its place
+ * on the picture); returns where (x, y) of the old canvas now is. */
+static void
+grow_canvas (gint32      image,
+             const gint  grow[4],
+             gint       *x,
+             gint       *y)
+{
+  if (grow[0] + grow[1] + grow[2] + grow[3] == 0)
+    return;
+  gimp_image_resize (image, gimp_image_width (image) + grow[0] + grow[2],
+                     gimp_image_height (image) + grow[1] + grow[3], grow[0], grow[1]);
+  *x += grow[0];
+  *y += grow[1];
+}
+
+/* Adds the result as a new layer above `drawable`, as one undo step (with
+ * the canvas growth of Outpaint). */
 static gint32
 add_result_layer (SdclMode          mode,
                   gint32            image,
@@ -320,7 +382,9 @@ add_result_layer (SdclMode          mode,
                   const sdcl_image *result,
                   const gchar      *name,
                   gint              x,
-                  gint              y)
+                  gint              y,
+                  const SdclJob    *job,
+                  const gint        grow[4])
 {
   gboolean    gray = gimp_image_base_type (image) == GIMP_GRAY;
   gint32      parent = drawable > 0 ? gimp_item_get_parent (drawable) : 0;
@@ -329,6 +393,8 @@ add_result_layer (SdclMode          mode,
   GeglBuffer *buffer;
 
   gimp_image_undo_group_start (image);
+  if (mode == SDCL_MODE_OUTPAINT)
+    grow_canvas (image, grow, &x, &y);
 
   layer = gimp_layer_new (image, name, result->width, result->height,
                           gray ? GIMP_GRAYA_IMAGE : GIMP_RGBA_IMAGE, 100.0,
@@ -349,6 +415,17 @@ add_result_layer (SdclMode          mode,
 
       gimp_layer_add_mask (layer, mask);
     }
+  if (mode == SDCL_MODE_OUTPAINT)
+    {
+      /* Shows the filled pixels only: the known ones stay exactly as they
+       * were, whatever the model made of them. */
+      gint32 mask = gimp_layer_create_mask (layer, GIMP_ADD_MASK_WHITE);
+
+      gimp_layer_add_mask (layer, mask);
+      buffer = gimp_drawable_get_buffer (mask);
+      sdcl_write_unknown_mask (buffer, job->source);
+      g_object_unref (buffer);
+    }
   gimp_drawable_update (layer, 0, 0, result->width, result->height);
   gimp_image_set_active_layer (image, layer);
 
@@ -366,6 +443,37 @@ load_last_values (const gchar  *proc,
   return gimp_get_data (proc, s);
 }
 
+/* The dialog's Generate: the same steps as after OK, with the dialog's
+ * progress (the step pictures); `used` keeps the settings the images were
+ * made with, which OK adds even if the dialog changed since. */
+typedef struct
+{
+  SdclMode      mode;
+  gint32        image, drawable;
+  SdclSession  *session;
+  SdclJob      *job;
+  gint         *x, *y;
+  SdclSettings  used;
+} DialogRun;
+
+static gboolean
+generate_for_dialog (const SdclSettings *s,
+                     SdclProgressFunc    progress,
+                     gpointer            progress_data,
+                     SdclBatch          *batch,
+                     GError            **error,
+                     gpointer            user_data)
+{
+  DialogRun *r = user_data;
+
+  g_clear_object (&r->job->source);
+  g_clear_object (&r->job->mask);
+  r->used = *s;
+  return prepare_job (r->mode, r->image, r->drawable, s, r->job, r->x, r->y, error) &&
+         sdcl_session_prepare (r->session, s, r->mode, error) &&
+         sdcl_generate_batch (r->session, s, r->job, progress, progress_data, batch, error);
+}
+
 static void
 run (const gchar      *name,
      gint              n_params,
@@ -373,7 +481,8 @@ run (const gchar      *name,
      gint             *n_return_vals,
      GimpParam       **return_vals)
 {
-  static GimpParam  values[3];
+  static GimpParam  values[5];
+  static gint32    *layer_ids = NULL;
   static gchar     *error_message = NULL;
   GimpRunMode       run_mode = param[0].data.d_int32;
   /* The release procedure has no image arguments. */
@@ -384,10 +493,12 @@ run (const gchar      *name,
   SdclSettings      s;
   SdclJob           job = { 0 };
   SdclSession      *session = NULL;
-  sdcl_image        result = { 0 };
-  gint              seed = 0, x = 0, y = 0;
+  SdclBatch         batch = { 0 };
+  gint              x = 0, y = 0;
   GError           *error = NULL;
   gchar            *prefs_file = NULL;
+  DialogRun         dialog_run;
+  const SdclSettings *made = &s; /* the settings the images were made with */
   gchar            *localedir;
 
   localedir = sdcl_plugin_localedir (gimp_get_progname ());
@@ -401,6 +512,7 @@ run (const gchar      *name,
   values[0].type = GIMP_PDB_STATUS;
   values[0].data.d_status = GIMP_PDB_SUCCESS;
   g_clear_pointer (&error_message, g_free);
+  g_clear_pointer (&layer_ids, g_free);
 
   if (strcmp (name, SDCL_RELEASE_PROCEDURE) == 0)
     {
@@ -424,6 +536,7 @@ run (const gchar      *name,
   sdcl_settings_init (&s, mode);
   prefs_file = g_build_filename (gimp_directory (), "sdcl.ini", NULL);
   session = sdcl_session_new_resident (gimp_get_progname ());
+  dialog_run = (DialogRun) { mode, image, drawable, session, &job, &x, &y, s };
 
   switch (run_mode)
     {
@@ -437,7 +550,8 @@ run (const gchar      *name,
 
         load_last_values (name, &s);
         gimp_ui_init (PLUG_IN_BINARY, FALSE);
-        if (!sdcl_dialog_run (mode, name, prefs_file, blocker, session, &s))
+        if (!sdcl_dialog_run (mode, name, prefs_file, blocker, session, &s, generate_for_dialog,
+                              &dialog_run, &batch))
           {
             values[0].data.d_status = GIMP_PDB_CANCEL;
             goto done;
@@ -464,6 +578,14 @@ run (const gchar      *name,
       break;
     }
 
+  if (batch.count > 0)
+    {
+      /* Made in the dialog: only adding is left. */
+      made = &dialog_run.used;
+      goto add;
+    }
+  g_clear_object (&job.source); /* a dialog run that made nothing */
+  g_clear_object (&job.mask);
   if (!prepare_job (mode, image, drawable, &s, &job, &x, &y, &error))
     {
       values[0].data.d_status = GIMP_PDB_EXECUTION_ERROR;
@@ -477,7 +599,7 @@ run (const gchar      *name,
       goto done;
     }
   gimp_progress_set_text (_("Generating…"));
-  if (!sdcl_generate (session, &s, &job, progress_update, NULL, &result, &seed, &error))
+  if (!sdcl_generate_batch (session, &s, &job, progress_update, NULL, &batch, &error))
     {
       values[0].data.d_status = g_error_matches (error, SDCL_GIMP_ERROR, SDCL_GIMP_ERROR_CANCELLED)
                                 ? GIMP_PDB_CANCEL : GIMP_PDB_EXECUTION_ERROR;
@@ -485,21 +607,35 @@ run (const gchar      *name,
     }
   gimp_progress_update (1.0);
 
-  {
-    gchar  *layer_name = sdcl_layer_name (s.prompt, seed);
-    gint32  layer = add_result_layer (mode, image, drawable, &result, layer_name, x, y);
+add:
+  /* The batch as one undo step: the canvas grows (Outpaint) with the first
+   * layer only, the others go where it went. */
+  layer_ids = g_new0 (gint32, batch.count);
+  gimp_image_undo_group_start (image);
+  for (gint i = 0; i < batch.count; i++)
+    {
+      static const gint no_growth[4] = { 0, 0, 0, 0 };
+      gchar *layer_name = sdcl_layer_name (made->prompt, batch.seeds[i]);
 
-    g_free (layer_name);
-    *n_return_vals = 3;
-    values[1].type = GIMP_PDB_LAYER;
-    values[1].data.d_layer = layer;
-    values[2].type = GIMP_PDB_INT32;
-    values[2].data.d_int32 = seed;
-  }
+      layer_ids[i] = add_result_layer (mode, image, drawable, &batch.images[i], layer_name,
+                                       i ? x + made->grow[0] : x, i ? y + made->grow[1] : y,
+                                       &job, i ? no_growth : made->grow);
+      g_free (layer_name);
+    }
+  gimp_image_undo_group_end (image);
+  *n_return_vals = 5;
+  values[1].type = GIMP_PDB_LAYER;
+  values[1].data.d_layer = layer_ids[0];
+  values[2].type = GIMP_PDB_INT32;
+  values[2].data.d_int32 = batch.seeds[0];
+  values[3].type = GIMP_PDB_INT32;
+  values[3].data.d_int32 = batch.count;
+  values[4].type = GIMP_PDB_INT32ARRAY;
+  values[4].data.d_int32array = layer_ids;
 
   if (run_mode != GIMP_RUN_NONINTERACTIVE)
     {
-      s.last_seed = seed;
+      s.last_seed = batch.seeds[0];
       gimp_set_data (name, &s, sizeof s);
       gimp_displays_flush ();
     }
@@ -517,7 +653,7 @@ done:
         g_message ("%s", error->message);
       g_error_free (error);
     }
-  sdcl_image_free (&result);
+  sdcl_batch_clear (&batch);
   g_clear_object (&job.source);
   g_clear_object (&job.mask);
   sdcl_session_free (session);

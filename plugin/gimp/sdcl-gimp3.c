@@ -23,8 +23,8 @@
 /* GIMP 3 adds a menu's plug-in entries in the order of their menu path
  * and label, and drops a [section] of the path that the menu does not
  * define.  So a section named after the wanted position orders the entries
- * the same in every language: Text to Image, Image to Image, Inpaint, then
- * Release Model Memory. */
+ * the same in every language: Text to Image, Image to Image, Inpaint,
+ * Outpaint, then Release Model Memory. */
 static gchar *
 menu_path_at (gint position)
 {
@@ -66,7 +66,7 @@ sdcl_plug_in_query_procedures (GimpPlugIn *plug_in)
 {
   GList *list = NULL;
 
-  for (SdclMode mode = SDCL_MODE_TXT2IMG; mode <= SDCL_MODE_INPAINT; mode++)
+  for (SdclMode mode = SDCL_MODE_TXT2IMG; mode <= SDCL_MODE_LAST; mode++)
     list = g_list_append (list, g_strdup (sdcl_mode_procedure (mode)));
   list = g_list_append (list, g_strdup (SDCL_RELEASE_PROCEDURE));
   return list;
@@ -90,7 +90,7 @@ mode_of (GimpProcedure *procedure)
 {
   const gchar *name = gimp_procedure_get_name (procedure);
 
-  for (SdclMode mode = SDCL_MODE_TXT2IMG; mode <= SDCL_MODE_INPAINT; mode++)
+  for (SdclMode mode = SDCL_MODE_TXT2IMG; mode <= SDCL_MODE_LAST; mode++)
     if (strcmp (name, sdcl_mode_procedure (mode)) == 0)
       return mode;
   g_return_val_if_reached (SDCL_MODE_TXT2IMG);
@@ -122,6 +122,9 @@ settings_from_config (SdclMode             mode,
   get_string (config, "negative-prompt", s->negative, sizeof s->negative);
   get_string (config, "sampler", s->sampler, sizeof s->sampler);
   get_string (config, "device", s->device, sizeof s->device);
+  get_string (config, "schedule", s->schedule, sizeof s->schedule);
+  get_string (config, "prediction", s->prediction, sizeof s->prediction);
+  g_object_get (config, "batch-count", &s->batch_count, NULL);
   g_object_get (config,
                 "steps",     &s->steps,
                 "guidance",  &s->guidance,
@@ -133,6 +136,9 @@ settings_from_config (SdclMode             mode,
     g_object_get (config, "width", &s->width, "height", &s->height, NULL);
   else
     g_object_get (config, "strength", &s->strength, NULL);
+  if (mode == SDCL_MODE_OUTPAINT)
+    g_object_get (config, "grow-left", &s->grow[0], "grow-top", &s->grow[1],
+                  "grow-right", &s->grow[2], "grow-bottom", &s->grow[3], NULL);
   if (mode == SDCL_MODE_INPAINT)
     g_object_get (config,
                   "mask-blur",   &s->mask_blur,
@@ -152,6 +158,9 @@ settings_to_config (SdclMode             mode,
                 "negative-prompt", s->negative,
                 "sampler",         s->sampler,
                 "device",          s->device,
+                "schedule",        s->schedule,
+                "prediction",      s->prediction,
+                "batch-count",     s->batch_count,
                 "steps",           s->steps,
                 "guidance",        s->guidance,
                 "seed",            s->seed,
@@ -162,6 +171,9 @@ settings_to_config (SdclMode             mode,
     g_object_set (config, "width", s->width, "height", s->height, NULL);
   else
     g_object_set (config, "strength", s->strength, NULL);
+  if (mode == SDCL_MODE_OUTPAINT)
+    g_object_set (config, "grow-left", s->grow[0], "grow-top", s->grow[1],
+                  "grow-right", s->grow[2], "grow-bottom", s->grow[3], NULL);
   if (mode == SDCL_MODE_INPAINT)
     g_object_set (config,
                   "mask-blur",   s->mask_blur,
@@ -173,8 +185,9 @@ settings_to_config (SdclMode             mode,
 /* ---- running ----------------------------------------------------------------- */
 
 static gboolean
-progress_update (gdouble  fraction,
-                 gpointer data)
+progress_update (gdouble           fraction,
+                 const sdcl_image *preview,
+                 gpointer          data)
 {
   /* GIMP's Cancel kills this process (gimp_plug_in_close): the model
    * server sees the connection close and stops the engine within a step.
@@ -215,6 +228,7 @@ prepare_job (SdclMode             mode,
 
     case SDCL_MODE_IMG2IMG:
     case SDCL_MODE_INPAINT:
+    case SDCL_MODE_OUTPAINT:
       if (!drawable)
         {
           g_set_error (error, SDCL_GIMP_ERROR, SDCL_GIMP_ERROR_INVALID,
@@ -222,6 +236,19 @@ prepare_job (SdclMode             mode,
           return FALSE;
         }
       job->space = gimp_drawable_get_format (drawable);
+      if (mode == SDCL_MODE_OUTPAINT)
+        {
+          /* The layer grown by the margins, in memory: the image changes
+           * only once the result is there. */
+          GeglBuffer *layer = gimp_drawable_get_buffer (drawable);
+
+          job->source = sdcl_outpaint_source (layer, s->grow, job->space);
+          job->area   = *gegl_buffer_get_extent (job->source);
+          g_object_unref (layer);
+          *layer_x = ox - s->grow[0];
+          *layer_y = oy - s->grow[1];
+          return TRUE;
+        }
       if (mode == SDCL_MODE_IMG2IMG)
         {
           /* The selection's bounding box within the layer, or all of it. */
@@ -257,7 +284,24 @@ prepare_job (SdclMode             mode,
   return TRUE;
 }
 
-/* Adds the result as a new layer above `drawable`, as one undo step. */
+/* Outpaint: the canvas grows by the margins (every layer keeps its place
+ * on the picture); returns where (x, y) of the old canvas now is. */
+static void
+grow_canvas (GimpImage   *image,
+             const gint   grow[4],
+             gint        *x,
+             gint        *y)
+{
+  if (grow[0] + grow[1] + grow[2] + grow[3] == 0)
+    return;
+  gimp_image_resize (image, gimp_image_get_width (image) + grow[0] + grow[2],
+                     gimp_image_get_height (image) + grow[1] + grow[3], grow[0], grow[1]);
+  *x += grow[0];
+  *y += grow[1];
+}
+
+/* Adds the result as a new layer above `drawable`, as one undo step (with
+ * the canvas growth of Outpaint). */
 static GimpLayer *
 add_result_layer (SdclMode          mode,
                   GimpImage        *image,
@@ -265,7 +309,9 @@ add_result_layer (SdclMode          mode,
                   const sdcl_image *result,
                   const gchar      *name,
                   gint              x,
-                  gint              y)
+                  gint              y,
+                  const SdclJob    *job,
+                  const gint        grow[4])
 {
   gboolean    gray     = gimp_image_get_base_type (image) == GIMP_GRAY;
   GimpItem   *parent   = drawable ? gimp_item_get_parent (GIMP_ITEM (drawable)) : NULL;
@@ -275,6 +321,8 @@ add_result_layer (SdclMode          mode,
   GimpLayer  *selected[2] = { NULL, NULL };
 
   gimp_image_undo_group_start (image);
+  if (mode == SDCL_MODE_OUTPAINT)
+    grow_canvas (image, grow, &x, &y);
 
   layer = gimp_layer_new (image, name, result->width, result->height,
                           gray ? GIMP_GRAYA_IMAGE : GIMP_RGBA_IMAGE, 100.0,
@@ -295,12 +343,55 @@ add_result_layer (SdclMode          mode,
 
       gimp_layer_add_mask (layer, mask);
     }
+  if (mode == SDCL_MODE_OUTPAINT)
+    {
+      /* Shows the filled pixels only: the known ones stay exactly as they
+       * were, whatever the model made of them. */
+      GimpLayerMask *mask = gimp_layer_create_mask (layer, GIMP_ADD_MASK_WHITE);
+
+      gimp_layer_add_mask (layer, mask);
+      buffer = gimp_drawable_get_buffer (GIMP_DRAWABLE (mask));
+      sdcl_write_unknown_mask (buffer, job->source);
+      g_object_unref (buffer);
+    }
   gimp_drawable_update (GIMP_DRAWABLE (layer), 0, 0, result->width, result->height);
   selected[0] = layer;
   gimp_image_set_selected_layers (image, (const GimpLayer **) selected);
 
   gimp_image_undo_group_end (image);
   return layer;
+}
+
+/* The dialog's Generate: the same steps as after OK, with the dialog's
+ * progress (the step pictures); `used` keeps the settings the images were
+ * made with, which OK adds even if the dialog changed since. */
+typedef struct
+{
+  SdclMode      mode;
+  GimpImage    *image;
+  GimpDrawable *drawable;
+  SdclSession  *session;
+  SdclJob      *job;
+  gint         *x, *y;
+  SdclSettings  used;
+} DialogRun;
+
+static gboolean
+generate_for_dialog (const SdclSettings *s,
+                     SdclProgressFunc    progress,
+                     gpointer            progress_data,
+                     SdclBatch          *batch,
+                     GError            **error,
+                     gpointer            user_data)
+{
+  DialogRun *r = user_data;
+
+  g_clear_object (&r->job->source);
+  g_clear_object (&r->job->mask);
+  r->used = *s;
+  return prepare_job (r->mode, r->image, r->drawable, s, r->job, r->x, r->y, error) &&
+         sdcl_session_prepare (r->session, s, r->mode, error) &&
+         sdcl_generate_batch (r->session, s, r->job, progress, progress_data, batch, error);
 }
 
 static GimpValueArray *
@@ -317,13 +408,15 @@ sdcl_run (GimpProcedure        *procedure,
   SdclSettings      s;
   SdclJob           job = { 0 };
   SdclSession      *session = sdcl_session_new_resident (gimp_get_progname ());
-  sdcl_image        result = { 0 };
-  gint              seed = 0, x = 0, y = 0;
+  SdclBatch         batch = { 0 };
+  gint              x = 0, y = 0;
   GError           *error = NULL;
   GimpPDBStatusType status = GIMP_PDB_SUCCESS;
-  GimpLayer        *layer = NULL;
+  GimpLayer       **layers = NULL; /* NULL-terminated, as the PDB returns them */
   GimpValueArray   *values;
   gchar            *prefs_file = g_build_filename (gimp_directory (), "sdcl.ini", NULL);
+  DialogRun         dialog_run = { mode, image, drawable, session, &job, &x, &y };
+  const SdclSettings *made = &s; /* the settings the images were made with */
 
   gegl_init (NULL, NULL);
   settings_from_config (mode, config, &s);
@@ -337,7 +430,8 @@ sdcl_run (GimpProcedure        *procedure,
                              : NULL;
 
       gimp_ui_init (PLUG_IN_BINARY);
-      if (!sdcl_dialog_run (mode, name, prefs_file, blocker, session, &s))
+      if (!sdcl_dialog_run (mode, name, prefs_file, blocker, session, &s, generate_for_dialog,
+                            &dialog_run, &batch))
         {
           status = GIMP_PDB_CANCEL;
           goto done;
@@ -345,6 +439,14 @@ sdcl_run (GimpProcedure        *procedure,
       settings_to_config (mode, &s, config);
     }
 
+  if (batch.count > 0)
+    {
+      /* Made in the dialog: only adding is left. */
+      made = &dialog_run.used;
+      goto add;
+    }
+  g_clear_object (&job.source); /* a dialog run that made nothing */
+  g_clear_object (&job.mask);
   if (!prepare_job (mode, image, drawable, &s, &job, &x, &y, &error))
     {
       status = GIMP_PDB_EXECUTION_ERROR;
@@ -358,7 +460,7 @@ sdcl_run (GimpProcedure        *procedure,
       goto done;
     }
   gimp_progress_set_text (_("Generating…"));
-  if (!sdcl_generate (session, &s, &job, progress_update, NULL, &result, &seed, &error))
+  if (!sdcl_generate_batch (session, &s, &job, progress_update, NULL, &batch, &error))
     {
       status = g_error_matches (error, SDCL_GIMP_ERROR, SDCL_GIMP_ERROR_CANCELLED)
                ? GIMP_PDB_CANCEL : GIMP_PDB_EXECUTION_ERROR;
@@ -366,17 +468,27 @@ sdcl_run (GimpProcedure        *procedure,
     }
   gimp_progress_update (1.0);
 
-  {
-    gchar *layer_name = sdcl_layer_name (s.prompt, seed);
+add:
+  /* The batch as one undo step: the canvas grows (Outpaint) with the first
+   * layer only, the others go where it went. */
+  layers = g_new0 (GimpLayer *, batch.count + 1);
+  gimp_image_undo_group_start (image);
+  for (gint i = 0; i < batch.count; i++)
+    {
+      static const gint no_growth[4] = { 0, 0, 0, 0 };
+      gchar *layer_name = sdcl_layer_name (made->prompt, batch.seeds[i]);
 
-    layer = add_result_layer (mode, image, drawable, &result, layer_name, x, y);
-    g_free (layer_name);
-  }
+      layers[i] = add_result_layer (mode, image, drawable, &batch.images[i], layer_name,
+                                    i ? x + made->grow[0] : x, i ? y + made->grow[1] : y, &job,
+                                    i ? no_growth : made->grow);
+      g_free (layer_name);
+    }
+  gimp_image_undo_group_end (image);
   if (run_mode != GIMP_RUN_NONINTERACTIVE)
     {
       /* Stored with the other last values: with "Random" on, the dialog
        * shows this seed, so unticking it reproduces the image. */
-      g_object_set (config, "last-seed", seed, NULL);
+      g_object_set (config, "last-seed", batch.seeds[0], NULL);
       gimp_displays_flush ();
     }
 
@@ -384,10 +496,12 @@ done:
   values = gimp_procedure_new_return_values (procedure, status, error);
   if (status == GIMP_PDB_SUCCESS)
     {
-      GIMP_VALUES_SET_LAYER (values, 1, layer);
-      GIMP_VALUES_SET_INT (values, 2, seed);
+      GIMP_VALUES_SET_LAYER (values, 1, layers[0]);
+      GIMP_VALUES_SET_INT (values, 2, batch.seeds[0]);
+      GIMP_VALUES_SET_CORE_OBJECT_ARRAY (values, 3, layers);
     }
-  sdcl_image_free (&result);
+  g_free (layers);
+  sdcl_batch_clear (&batch);
   g_clear_object (&job.source);
   g_clear_object (&job.mask);
   sdcl_session_free (session);
@@ -430,6 +544,33 @@ add_common_arguments (GimpProcedure *procedure)
                                    SDCL_SEED_RANDOM, G_MAXINT, SDCL_SEED_RANDOM, G_PARAM_READWRITE);
 }
 
+/* After tiling, before device (issues 24 and 18): the schedule listed from
+ * the engine like the samplers, the prediction override by the CLI's names. */
+static void
+add_schedule_prediction_arguments (GimpProcedure *procedure)
+{
+  static const gchar *const names[]  = SDCL_PREDICTION_NAMES;
+  static const gchar *const labels[] = SDCL_PREDICTION_LABELS;
+  GimpChoice *schedules   = gimp_choice_new ();
+  GimpChoice *predictions = gimp_choice_new ();
+  gchar      *list        = sdcl_schedule_names ();
+
+  for (gint i = 0; i < sdcl_schedule_count (); i++)
+    gimp_choice_add (schedules, sdcl_schedule_name ((sdcl_schedule) i), i,
+                     _(sdcl_schedule_label ((sdcl_schedule) i)), NULL);
+  gimp_procedure_add_choice_argument (procedure, "schedule", _("Sc_hedule"), list, schedules,
+                                      sdcl_schedule_name (SDCL_SCHEDULE_DEFAULT),
+                                      G_PARAM_READWRITE);
+  g_free (list);
+  for (gsize i = 0; i < G_N_ELEMENTS (names); i++)
+    gimp_choice_add (predictions, names[i], (gint) i, _(labels[i]), NULL);
+  gimp_procedure_add_choice_argument (procedure, "prediction", _("Predi_ction"),
+                                      _("What the model predicts: auto (as its files say), eps "
+                                        "or v"),
+                                      predictions, names[SDCL_PREDICTION_FROM_MODEL],
+                                      G_PARAM_READWRITE);
+}
+
 static GimpValueArray *
 sdcl_run_release (GimpProcedure       *procedure,
                   GimpProcedureConfig *config,
@@ -460,7 +601,7 @@ create_release_procedure (GimpPlugIn *plug_in)
                                     G_PARAM_READWRITE);
   gimp_procedure_set_sensitivity_mask (procedure, GIMP_PROCEDURE_SENSITIVE_ALWAYS);
   gimp_procedure_set_menu_label (procedure, _(sdcl_release_label ()));
-  path = menu_path_at (SDCL_MODE_INPAINT + 2);
+  path = menu_path_at (SDCL_MODE_LAST + 2);
   gimp_procedure_add_menu_path (procedure, path);
   g_free (path);
   gimp_procedure_set_documentation (procedure, _(sdcl_release_blurb ()),
@@ -487,7 +628,7 @@ sdcl_plug_in_create_procedure (GimpPlugIn  *plug_in,
   if (strcmp (name, SDCL_RELEASE_PROCEDURE) == 0)
     return create_release_procedure (plug_in);
   while (strcmp (name, sdcl_mode_procedure (mode)) != 0)
-    if (mode++ == SDCL_MODE_INPAINT)
+    if (mode++ == SDCL_MODE_LAST)
       return NULL;
 
   procedure = gimp_image_procedure_new (plug_in, name, GIMP_PDB_PROC_TYPE_PLUGIN,
@@ -530,8 +671,21 @@ sdcl_plug_in_create_procedure (GimpPlugIn  *plug_in,
     {
       gimp_procedure_add_double_argument (procedure, "strength", _("St_rength"),
                                           _("How much to change the input (0-1)"),
-                                          0.0, 1.0, mode == SDCL_MODE_INPAINT ? 1.0 : 0.6,
+                                          0.0, 1.0, mode == SDCL_MODE_IMG2IMG ? 0.6 : 1.0,
                                           G_PARAM_READWRITE);
+    }
+  if (mode == SDCL_MODE_OUTPAINT)
+    {
+      static const gchar *const names[4]  = { "grow-left", "grow-top", "grow-right",
+                                              "grow-bottom" };
+      static const gchar *const labels[4] = { N_("_Left"), N_("_Top"), N_("_Right"),
+                                              N_("_Bottom") };
+
+      for (gint i = 0; i < 4; i++)
+        gimp_procedure_add_int_argument (procedure, names[i], _(labels[i]),
+                                         _("Pixels to add on this side of the canvas (all 0: "
+                                           "fill the layer's transparent pixels only)"),
+                                         0, SDCL_GROW_MAX, 32, G_PARAM_READWRITE);
     }
   if (mode == SDCL_MODE_INPAINT)
     {
@@ -549,6 +703,11 @@ sdcl_plug_in_create_procedure (GimpPlugIn  *plug_in,
                                        _("Make an image that tiles: its edges wrap around, so "
                                          "copies placed side by side show no seam"),
                                        FALSE, G_PARAM_READWRITE);
+  add_schedule_prediction_arguments (procedure);
+  gimp_procedure_add_int_argument (procedure, "batch-count", _("Ima_ges"),
+                                   _("How many images to make, from consecutive seeds; each "
+                                     "becomes a layer (all of them one undo step)"),
+                                   1, SDCL_BATCH_MAX, 1, G_PARAM_READWRITE);
   gimp_procedure_add_string_argument (procedure, "device", _("_Device"),
                                       _("OpenCL device: empty for automatic, an index, or part "
                                         "of its name"),
@@ -562,6 +721,10 @@ sdcl_plug_in_create_procedure (GimpPlugIn  *plug_in,
                                          FALSE, G_PARAM_READWRITE);
   gimp_procedure_add_int_return_value (procedure, "seed", "Seed", "The seed that was used",
                                        0, G_MAXINT, 0, G_PARAM_READWRITE);
+  gimp_procedure_add_core_object_array_return_value (procedure, "layers", "Layers",
+                                                     "Every new layer (batch-count of them), "
+                                                     "the first one first",
+                                                     GIMP_TYPE_LAYER, G_PARAM_READWRITE);
   return procedure;
 }
 

@@ -63,5 +63,9 @@ int test_cli_values (const char *model);
 int test_files_not_files (bool api_only);
 int test_runtime (void);
 int test_runtime_cli (void);
+/* prompt_cases.c: prompts and embeddings (the CLI rows when with_cli). */
+int test_prompt_cases (bool with_cli, const char *model);
+int test_lora_cases (void);   /* lora_cases.c */
+int test_sdxl_cases (void);
 
 #endif

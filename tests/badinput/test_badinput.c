@@ -449,7 +449,7 @@ edit_sd2 (st_parts *p)
 
 /* SD 2.x single files (tiny-sd2-ldm): fused q/k/v of the last resblock run
  * removed, and an MLP weight of it transposed. */
-#define SD2_RESBLOCK "cond_stage_model.model.transformer.resblocks.1."
+#define SD2_RESBLOCK "cond_stage_model.model.transformer.resblocks.2."
 
 /* Renamed to a name nothing reads: its bytes stay where they were (a
  * removed entry would leave a hole in the data, an error of its own). */
@@ -1312,6 +1312,9 @@ test_cli (void)
   char *wg_zero[] = { "SDCL_FORCE_WG_SIZE", "0", NULL };
   cli_case ("cli_force_wg_size_zero", wg_zero,
             (const char *[]) { "txt2img", "-m", model, "-p", "x", "-o", "o.png", NULL });
+  char *attn_kernel[] = { "SDCL_ATTENTION_KERNEL", "flash", NULL };
+  cli_case ("cli_attention_kernel_unknown", attn_kernel,
+            (const char *[]) { "txt2img", "-m", model, "-p", "x", "-o", "o.png", NULL });
 
   /* PoCL reports POCL_MEMORY_LIMIT's size but would serve more from host
    * memory: sdcl's own account must stop an SD 1.5-sized UNet (1.7 GB of
@@ -1409,6 +1412,7 @@ main (int argc, char **argv)
     {
       test_model_files ();
       test_folders ();
+      check_failures += test_sdxl_cases ();
     }
   if (tiny && runtime_only)
     check_failures += test_runtime ();
@@ -1419,6 +1423,7 @@ main (int argc, char **argv)
       test_editing ();
       test_cancel ();
       check_failures += test_runtime ();
+      check_failures += test_lora_cases ();
     }
   const char *only_api = g_getenv ("SDCL_BADINPUT_NO_CLI");   /* valgrind runs: API rows only */
   if (!only_api && !runtime_only)
@@ -1428,6 +1433,12 @@ main (int argc, char **argv)
     }
   if (!runtime_only)
     check_failures += test_files_not_files (only_api != NULL);
+  if (tiny && !runtime_only)
+    {
+      char *tiny_model = g_build_filename (fixtures, "models", "tiny-sd", NULL);
+      check_failures += test_prompt_cases (only_api == NULL, tiny_model);
+      g_free (tiny_model);
+    }
 
   for (guint i = 0; i < rows->len; i++)
     {

@@ -1,8 +1,10 @@
 /* The pixel-space helpers of the edit pipelines (engine/pipeline/image_ops.h). */
 #include "check.h"
 #include "image_ops.h"
+#include "sdcl.h"
 
 #include <glib.h>
+#include <math.h>
 #include <string.h>
 
 /* A constant stays constant through any resize (weights sum to 1), and a
@@ -80,6 +82,62 @@ test_composite (void)
   CHECK_CLOSE ("mask 0.5, linear light", d + 3, want + 3, 3, 1e-5, 0);
 }
 
+/* Outpainting's pre-fill: known pixels stay bit for bit, unknown ones take
+ * the colour of the known pixels next to them (an
+ * unknown stripe between a red left and a blue right part: the stripe goes
+ * from red to blue, monotonically, each side's colour dominating next to it),
+ * a half-known pixel is half its own colour, and no known pixel is an error. */
+static void
+test_fill_unknown (void)
+{
+  enum { W = 40, H = 9 };
+  static float rgb[W * H * 3], known_data[W * H];
+  sdcl_image img = { W, H, 3, rgb }, known = { W, H, 1, known_data };
+  sdcl_error err = { 0 };
+
+  for (int i = 0; i < W * H; i++)
+    {
+      int x = i % W;
+      rgb[3 * i + 0] = x < 16 ? 0.9f : x >= 24 ? 0.1f : 0.5f; /* garbage in the hole */
+      rgb[3 * i + 1] = 0.2f;
+      rgb[3 * i + 2] = x < 16 ? 0.1f : x >= 24 ? 0.8f : -3.0f;
+      known_data[i] = x < 16 || x >= 24 ? 1.0f : 0.0f;
+    }
+  known_data[5 * W + 3] = 0.5f; /* half known */
+  CHECK (sdcl_image_fill_unknown (&img, &known, &err) == SDCL_OK, "fill: %s", err.message);
+  bool kept = true, monotonic = true, in_range = true;
+  for (int y = 0; y < H; y++)
+    for (int x = 0; x < W; x++)
+      {
+        const float *p = rgb + 3 * (y * W + x);
+        if ((x < 16 || x >= 24) && !(y == 5 && x == 3))
+          kept &= p[0] == (x < 16 ? 0.9f : 0.1f) && p[1] == 0.2f && p[2] == (x < 16 ? 0.1f : 0.8f);
+        if (x >= 16 && x < 24)
+          {
+            in_range &= p[0] >= 0.1f - 1e-6f && p[0] <= 0.9f + 1e-6f && fabsf (p[1] - 0.2f) < 1e-6f;
+            monotonic &= x == 16 || p[0] <= p[-3] + 1e-6f;
+          }
+      }
+  CHECK (kept, "fill: known pixels bit-identical");
+  CHECK (in_range && monotonic, "fill: the stripe runs from the left colour to the right one");
+  CHECK (rgb[3 * (4 * W + 16)] > 0.5f && rgb[3 * (4 * W + 23)] < 0.5f,
+         "fill: next to a known edge that edge's colour dominates (%g, %g)",
+         rgb[3 * (4 * W + 16)], rgb[3 * (4 * W + 23)]);
+  /* 0.5 * 0.9 + 0.5 * fill, the fill there being (about) the red around it. */
+  CHECK (fabsf (rgb[3 * (5 * W + 3)] - 0.9f) < 0.05f, "fill: a half-known pixel blends (%g)",
+         rgb[3 * (5 * W + 3)]);
+
+  for (int i = 0; i < W * H; i++)
+    known_data[i] = 0.0f;
+  CHECK (sdcl_image_fill_unknown (&img, &known, &err) == SDCL_ERR_INVALID_ARGUMENT
+           && strstr (err.message, "no pixel is known"),
+         "fill: nothing known is refused naming the cause (%s)", err.message);
+  sdcl_image wrong = { W - 1, H, 1, known_data };
+  CHECK (sdcl_image_fill_unknown (&img, &wrong, &err) == SDCL_ERR_INVALID_ARGUMENT
+           && strstr (err.message, "must match"),
+         "fill: a known map of another size is refused (%s)", err.message);
+}
+
 int
 main (void)
 {
@@ -87,5 +145,6 @@ main (void)
   test_resize_ramp ();
   test_blur ();
   test_composite ();
+  test_fill_unknown ();
   return check_finish ();
 }

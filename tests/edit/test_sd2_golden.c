@@ -7,6 +7,8 @@
  * prediction comes from the .yaml beside them); and schedule options of the
  * scheduler config (timestep_spacing, rescale_betas_zero_snr) through a
  * copy of a folder whose config holds the golden's from_config kwargs.
+ * The F16/BF16 single file is tiny-sd2-v-ldm written in half precision by
+ * the test itself (tests/half_copy.h), as the golden's weights were rounded.
  *
  * Tolerance: SD 1.x's text-to-image 2e-3 on the [0, 1] image
  * (tests/pipeline/test_txt2img.c) for every run, the edits included
@@ -18,6 +20,7 @@
 #include <unistd.h>
 
 #include "edit_fixture.h"
+#include "half_copy.h"
 #include "pipeline_internal.h"
 
 #define IMAGE_ATOL 2e-3
@@ -34,6 +37,9 @@ typedef struct {
   bool variant;         /* the model folder with the golden's scheduler kwargs */
 } sd2_case;
 
+/* The name of the half-precision copy of tiny-sd2-v-ldm (in the temporary folder). */
+#define HALF_MODEL "tiny-sd2-v-ldm-f16.safetensors"
+
 static const sd2_case cases[] = {
   { "txt2img_ddim", "tiny-sd2", SDCL_WEIGHTS_F32, SDCL_SAMPLER_DDIM, false, TXT2IMG, false },
   { "txt2img_euler", "tiny-sd2", SDCL_WEIGHTS_F32, SDCL_SAMPLER_EULER, false, TXT2IMG, false },
@@ -45,8 +51,7 @@ static const sd2_case cases[] = {
   { "v_txt2img_dpmpp_2m", "tiny-sd2-v", SDCL_WEIGHTS_F32, SDCL_SAMPLER_DPMPP_2M, false, TXT2IMG, false },
   { "v_txt2img_dpmpp_2m_karras", "tiny-sd2-v", SDCL_WEIGHTS_F32, SDCL_SAMPLER_DPMPP_2M, true, TXT2IMG, false },
   { "v_txt2img_lcm", "tiny-sd2-v", SDCL_WEIGHTS_F32, SDCL_SAMPLER_LCM, false, TXT2IMG, false },
-  { "v_txt2img_euler_f16w", "tiny-sd2-ldm-f16.safetensors", SDCL_WEIGHTS_F16, SDCL_SAMPLER_EULER, false,
-    TXT2IMG, false },
+  { "v_txt2img_euler_f16w", HALF_MODEL, SDCL_WEIGHTS_F16, SDCL_SAMPLER_EULER, false, TXT2IMG, false },
   { "turbo_1step", "tiny-sd2-turbo", SDCL_WEIGHTS_F32, SDCL_SAMPLER_EULER, false, TXT2IMG, false },
   { "turbo_4step", "tiny-sd2-turbo", SDCL_WEIGHTS_F32, SDCL_SAMPLER_EULER, false, TXT2IMG, false },
   { "v_img2img_euler_0.75", "tiny-sd2-v", SDCL_WEIGHTS_F32, SDCL_SAMPLER_EULER, false, IMG2IMG, false },
@@ -107,10 +112,12 @@ remove_variant (const char *dir)
 }
 
 static sdcl_model *
-load (sdcl_ctx *ctx, const sd2_case *c, const char *variant)
+load (sdcl_ctx *ctx, const sd2_case *c, const char *variant, const char *tmp)
 {
   g_autofree char *rel = g_build_filename ("models", c->model, NULL);
-  g_autofree char *path = variant ? g_strdup (variant) : fixture_path (rel);
+  g_autofree char *path = variant ? g_strdup (variant)
+                          : strcmp (c->model, HALF_MODEL) == 0 ? g_build_filename (tmp, HALF_MODEL, NULL)
+                                                                : fixture_path (rel);
   sdcl_model_params mp = sdcl_model_default_params ();
   mp.weights = c->weights;
   return fixture_model_load (ctx, path, &mp);
@@ -131,7 +138,7 @@ run_case (sdcl_ctx *ctx, const sd2_case *c, const char *tmp)
   g_autofree char *variant = c->variant ? variant_folder (tmp, c->model, json_object_get_object_member (
                                                             o, "scheduler_from_config_kwargs"))
                                         : NULL;
-  sdcl_model *m = load (ctx, c, variant);
+  sdcl_model *m = load (ctx, c, variant, tmp);
   sdcl_model_info info;
   sdcl_model_get_info (m, &info);
   CHECK (info.family == SDCL_FAMILY_SD2, "%s: family %d", c->model, info.family);
@@ -181,10 +188,21 @@ main (void)
   sdcl_ctx *ctx = edit_ctx ();
   g_autofree char *tmp = g_dir_make_tmp ("sdcl-sd2-XXXXXX", NULL);
   CHECK (tmp != NULL, "temporary folder");
+  g_autofree char *half = tmp ? g_build_filename (tmp, HALF_MODEL, NULL) : NULL;
+  g_autofree char *half_yaml = tmp ? g_build_filename (tmp, "tiny-sd2-v-ldm-f16.yaml", NULL) : NULL;
+  g_autofree char *src = fixture_path ("models/tiny-sd2-v-ldm.safetensors");
+  g_autofree char *src_yaml = fixture_path ("models/tiny-sd2-v-ldm.yaml");
+  g_autoptr (GError) gerr = NULL;
+  CHECK (tmp && half_copy_with_yaml (src, src_yaml, half, "first_stage_model.", &gerr),
+         "half-precision copy of %s: %s", src, gerr ? gerr->message : "no folder");
   for (size_t i = 0; i < G_N_ELEMENTS (cases) && tmp; i++)
     run_case (ctx, &cases[i], tmp);
   if (tmp)
-    g_remove (tmp);
+    {
+      g_remove (half);
+      g_remove (half_yaml);
+      g_remove (tmp);
+    }
   sdcl_ctx_free (ctx);
   return check_finish ();
 }

@@ -3,11 +3,13 @@
  * Each input is one file's contents for a fixed made-up device; an accepted
  * file must hold only values the loader promised to check (a backend name,
  * CLBlast parameters that satisfy sdcl_xgemm_params_valid, a bounded shape
- * list), and a refusal must say why.
+ * list, tile choices within their tables), and a refusal must say why.
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
 #include "fuzz_common.h"
+#include "attention.h"
+#include "gemm.h"
 #include "gemm_config.h"
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
@@ -33,6 +35,13 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         abort ();
       if (c.nshapes < 0 || c.nshapes > SDCL_GEMM_MAX_SHAPES)
         abort ();
+      /* Tile choices index their tables or are -1 (untuned). */
+      for (int i = 0; i < 2; i++)
+        if (c.tiles.gemm[i] < -1 || c.tiles.gemm[i] >= sdcl_n_tiled_configs)
+          abort ();
+      for (int i = 0; i < SDCL_ATTN_TUNED_WIDTHS; i++)
+        if (c.tiles.attention[i] < -1 || c.tiles.attention[i] >= sdcl_n_attn_tiled_configs)
+          abort ();
       char why[256];
       if (c.has_xgemm && !sdcl_xgemm_params_valid (c.xgemm, device.max_work_group_size,
                                                    device.local_mem_bytes, why, sizeof why))

@@ -219,10 +219,11 @@ test_shared_properties (void)
     {
       GParamSpecEnum *sampler;
       GParamSpecEnum *precision;
+      GParamSpecEnum *syntax;
 
       g_test_message ("%s", *op);
       for (const gchar *const *s = (const gchar *const[]) { "model", "prompt", "negative-prompt",
-                                                            "device", NULL };
+                                                            "device", "loras", NULL };
            *s; s++)
         g_assert_cmpstr (G_PARAM_SPEC_STRING (find_property (*op, *s, G_TYPE_PARAM_STRING))
                            ->default_value, ==, "");
@@ -248,6 +249,11 @@ test_shared_properties (void)
       g_assert_cmpint (precision->default_value, ==, sdcl_model_default_params ().weights);
       g_assert_cmpint (g_enum_get_value_by_nick (precision->enum_class, "f32")->value, ==,
                        SDCL_WEIGHTS_F32);
+
+      syntax = G_PARAM_SPEC_ENUM (find_property (*op, "prompt-syntax", GEGL_TYPE_PARAM_ENUM));
+      g_assert_cmpint (syntax->default_value, ==, sdcl_gen_default_params ().prompt_syntax);
+      g_assert_cmpint (g_enum_get_value_by_nick (syntax->enum_class, "plain")->value, ==,
+                       SDCL_PROMPT_PLAIN);
     }
 }
 
@@ -345,6 +351,42 @@ test_model_cache (void)
   g_object_unref (graph);
 }
 
+/* A kept model switches LoRAs between runs without loading again, and
+ * without one gives back its image bit for bit. */
+static void
+test_loras (void)
+{
+  GeglNode      *graph = gegl_node_new ();
+  GeglRectangle  rect  = { 0, 0, 64, 48 };
+  gchar         *lora  = g_build_filename (g_getenv ("SDCL_FIXTURES"), "lora",
+                                           "kohya.safetensors:0.8", NULL);
+  const gchar   *lists[] = { "", lora, "" };
+  gfloat        *pixels[3];
+  guint          loads;
+
+  for (gint i = 0; i < 3; i++)
+    {
+      GeglNode   *op  = new_txt2img (graph, tiny_model, 5);
+      GeglBuffer *out;
+
+      gegl_node_set (op, "loras", lists[i], NULL);
+      out = render (graph, op, NULL, NULL, NULL);
+      g_assert_nonnull (out);
+      pixels[i] = get_pixels (out, &rect);
+      g_object_unref (out);
+      if (i == 0)
+        loads = n_loads;
+    }
+  g_assert_cmpuint (n_loads, ==, loads);
+  g_assert_true (memcmp (pixels[0], pixels[1], 64 * 48 * 4 * sizeof (gfloat)) != 0);
+  g_assert_cmpmem (pixels[0], 64 * 48 * 4 * sizeof (gfloat), pixels[2],
+                   64 * 48 * 4 * sizeof (gfloat));
+  for (gint i = 0; i < 3; i++)
+    g_free (pixels[i]);
+  g_free (lora);
+  g_object_unref (graph);
+}
+
 static void
 test_missing_model (void)
 {
@@ -369,18 +411,19 @@ test_missing_model (void)
 
 /* Width and height 0 are the model's native size, read from its files;
  * and a model picked as the model_index.json of its folder (as GIMP's file
- * chooser offers it) is that folder. */
+ * chooser offers it) is that folder.  The family is the model's own: the
+ * SDXL folder runs with the same properties. */
 static void
-test_native_size (void)
+native_size (const gchar *model)
 {
   GeglNode        *graph = gegl_node_new ();
-  gchar           *index = g_build_filename (tiny_model, "model_index.json", NULL);
+  gchar           *index = g_build_filename (model, "model_index.json", NULL);
   sdcl_model_info  info;
   sdcl_error       err = { 0 };
   GeglNode        *op;
   GeglBuffer      *out;
 
-  g_assert_cmpint (sdcl_model_probe (tiny_model, &info, &err), ==, SDCL_OK);
+  g_assert_cmpint (sdcl_model_probe (model, &info, &err), ==, SDCL_OK);
   op = gegl_node_new_child (graph, "operation", "sdcl:txt2img", "model", index,
                             "prompt", "a red circle", "steps", 1, "seed", 1, NULL);
   out = render (graph, op, NULL, NULL, NULL);
@@ -390,6 +433,19 @@ test_native_size (void)
   g_object_unref (out);
   g_object_unref (graph);
   g_free (index);
+}
+
+static void
+test_native_size (void)
+{
+  gchar *sdxl = g_build_filename (g_getenv ("SDCL_FIXTURES"), "models", "tiny-sdxl", NULL);
+  sdcl_model_info info;
+  sdcl_error err = { 0 };
+  native_size (tiny_model);
+  g_assert_cmpint (sdcl_model_probe (sdxl, &info, &err), ==, SDCL_OK);
+  g_assert_cmpint (info.family, ==, SDCL_FAMILY_SDXL);
+  native_size (sdxl);
+  g_free (sdxl);
 }
 
 /* No prompt, no work: no model is loaded, no step runs; txt2img gives a
@@ -554,6 +610,7 @@ main (int    argc,
   g_test_add_func ("/gegl/own-properties", test_own_properties);
   g_test_add_func ("/gegl/txt2img", test_txt2img);
   g_test_add_func ("/gegl/model-cache", test_model_cache);
+  g_test_add_func ("/gegl/loras", test_loras);
   g_test_add_func ("/gegl/missing-model", test_missing_model);
   g_test_add_func ("/gegl/native-size", test_native_size);
   g_test_add_func ("/gegl/empty-prompt", test_empty_prompt);

@@ -191,7 +191,8 @@ def test_loading(tmp):
 
     p = gegl('--info', 'sdcl:img2img')
     for prop in ('model', 'prompt', 'negative-prompt', 'sampler', 'karras', 'steps',
-                 'guidance', 'seed', 'tiling', 'device', 'precision', 'strength'):
+                 'guidance', 'seed', 'tiling', 'device', 'precision', 'strength',
+                 'schedule', 'prediction'):
         if not check(prop in p.stdout.split(), 'sdcl:img2img has property ' + prop,
                      p.stdout[-1500:]):
             break
@@ -223,6 +224,13 @@ def test_txt2img(tmp):
     t, _ = generate(tmp, 'tiling.png', *ops, 'tiling=true')
     check(t is not None and differing(a, t) > 0, 'txt2img: tiling=true, another image')
     same_as_cli(tmp, t, 'tiling=true', ['--tiling'])
+    # The schedule and the prediction override (issues 24 and 18), by the
+    # CLI's names: each changes the image, as the CLI's option does.
+    for prop, cli in (('schedule=exponential', ['--schedule', 'exponential']),
+                      ('prediction=v', ['--prediction', 'v'])):
+        o, _ = generate(tmp, prop.replace('=', '-') + '.png', *ops, prop)
+        check(o is not None and differing(a, o) > 0, 'txt2img: %s, another image' % prop)
+        same_as_cli(tmp, o, prop, cli)
 
 
 def same_as_cli(tmp, img, what, cli_args):
@@ -349,6 +357,29 @@ def test_inpaint(tmp):
     check(b is not None and b.pixels == a.pixels, 'inpaint: same seed, same pixels')
 
 
+def test_outpaint(tmp):
+    """sdcl:inpaint fill-transparent=true: the transparent right part is
+    the area to fill (no aux needed); the opaque pixels come back as they
+    were and the result is opaque."""
+    src = os.path.join(tmp, 'op-in.png')
+    write_png(src, 64, 48, lambda x, y: input_pixel(x, y)[:3] + ((255,) if x < 40 else (0,)))
+    orig = read_png(src)
+    img, err = generate(tmp, 'op.png', 'sdcl:inpaint', *COMMON, 'seed=5', 'fill-transparent=true',
+                        inputs=[src])
+    if not check(img is not None and not warnings_of(err), 'outpaint (fill-transparent) runs',
+                 sdcl_messages(err)):
+        return
+    known = [(x, y) for y in range(48) for x in range(40)]
+    check(all(img.at(x, y) == orig.at(x, y) for x, y in known),
+          'outpaint: the opaque pixels are bit-identical')
+    check(all(p[3] == 65535 for p in img.pixels), 'outpaint: the result is opaque')
+    check(len(set(img.at(x, y)[:3] for y in range(48) for x in range(40, 64))) > 10,
+          'outpaint: the transparent part is filled with an image, not a flat colour')
+    same, err = generate(tmp, 'op-off.png', 'sdcl:inpaint', *COMMON, 'seed=5', inputs=[src])
+    check(same is not None and same.pixels == orig.pixels,
+          'without fill-transparent and aux nothing is inpainted', sdcl_messages(err))
+
+
 def test_xml_graph(tmp):
     out = os.path.join(tmp, 'xml.png')
     p = gegl(os.path.join(HERE, 'img2img.xml'), '-o', out, cwd=HERE)
@@ -367,7 +398,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         TMP = tmp
         for test in (test_loading, test_txt2img, test_txt2img_errors, test_img2img,
-                     test_inpaint, test_xml_graph):
+                     test_inpaint, test_outpaint, test_xml_graph):
             print('# ' + test.__name__)
             test(tmp)
     print('%d failed' % len(failures))

@@ -243,23 +243,66 @@ def main():
          f"t2i: layer named from prompt and seed ({r.get('t2i-name', {}).get('name')!r})")
     unchanged("t2i", "8-bit RGB")
 
+    def cli_image(name, cli_args):
+        ref = os.path.join(work, "cli-%s.png" % name)
+        p = subprocess.run([args.cli, "txt2img", "--model", args.model, "--prompt", "a red circle",
+                            "--negative", "blurry", "--sampler", "euler", "--steps", "4",
+                            "--cfg", "7.5", "--seed", "1234", "-W", "48", "-H", "64", *cli_args,
+                            "-o", ref], capture_output=True, text=True, timeout=600)
+        return p, ref
+
+    def same_as_cli(case, cli_args, why):
+        """The layer is the sdcl tool's image for the same settings."""
+        layer_checks(case, 48, 64, 0, 0)
+        p, ref = cli_image(case, cli_args)
+        try:
+            got, want = png(case + ".png"), read_png(ref)
+            worst = max(abs(pixel(got, x, y)[k] - pixel(want, x, y)[k])
+                        for y in range(64) for x in range(48) for k in range(3))
+            c.ok(p.returncode == 0 and got[:2] == want[:2] == (48, 64) and worst <= 1,
+                 f"{case}: the layer is sdcl {' '.join(cli_args)}'s image (max diff {worst} "
+                 f"levels; {why})")
+            return want
+        except (OSError, ValueError) as e:
+            c.ok(False, f"{case}: {e} {p.stderr[-500:]}")
+
     # txt2img with tiling: the layer is `sdcl txt2img --tiling`'s image
     # (which tests/pipeline checks against diffusers with circular padding;
     # tiling changes this image by up to 0.57, so an ignored argument fails).
-    layer_checks("t2i-tiling", 48, 64, 0, 0)
-    ref = os.path.join(work, "cli-tiling.png")
-    p = subprocess.run([args.cli, "txt2img", "--model", args.model, "--prompt", "a red circle",
-                        "--negative", "blurry", "--sampler", "euler", "--steps", "4",
-                        "--cfg", "7.5", "--seed", "1234", "-W", "48", "-H", "64", "--tiling",
-                        "-o", ref], capture_output=True, text=True, timeout=600)
+    same_as_cli("t2i-tiling", ["--tiling"], "tiling changes it by up to 0.57")
+    # The schedule and the prediction override (issues 24 and 18): each
+    # layer is the CLI's image with that option, and differs from the
+    # default one (so an argument that never reaches the engine fails).
+    p, default_ref = cli_image("default", [])
+    for case, opt in (("t2i-schedule", ["--schedule", "exponential"]),
+                      ("t2i-prediction", ["--prediction", "v"])):
+        want = same_as_cli(case, opt, "the option's image")
+        try:
+            c.ok(want is not None and want != read_png(default_ref),
+                 f"{case}: {' '.join(opt)} changes the image (so the argument is tested)")
+        except (OSError, ValueError) as e:
+            c.ok(False, f"{case}: default CLI image: {e} {p.stderr[-300:]}")
+
+    # batch-count 3: three layers from consecutive seeds, every one returned,
+    # the second the very image a run with seed 43 makes (the CLI's).
+    f = r.get("t2i-batch", {})
+    c.ok(f.get("layers") == "4" and f.get("returned") == "3",
+         f"t2i-batch: three layers added and returned (layers={f.get('layers')}, "
+         f"returned={f.get('returned')})")
+    c.ok(f.get("seed") == "42" and f.get("first") == "1",
+         f"t2i-batch: the first layer and seed 42 come first (seed={f.get('seed')})")
+    names = [r.get("t2i-batch-%d" % i, {}).get("name", "") for i in range(3)]
+    c.ok(all(n.endswith("(seed %d)" % (42 + i)) for i, n in enumerate(names)),
+         f"t2i-batch: consecutive seeds 42, 43, 44 ({names})")
+    p, ref = cli_image("seed43", ["--seed", "43", "--steps", "2", "--negative", ""])
     try:
-        got, want = png("t2i-tiling.png"), read_png(ref)
+        got, want = png("t2i-batch-1.png"), read_png(ref)
         worst = max(abs(pixel(got, x, y)[k] - pixel(want, x, y)[k])
                     for y in range(64) for x in range(48) for k in range(3))
-        c.ok(p.returncode == 0 and got[:2] == want[:2] == (48, 64) and worst <= 1,
-             f"t2i-tiling: the layer is sdcl --tiling's image (max diff {worst} levels)")
+        c.ok(got[:2] == want[:2] and worst <= 1,
+             f"t2i-batch: the seed-43 layer is the CLI's seed-43 image (max diff {worst})")
     except (OSError, ValueError) as e:
-        c.ok(False, f"t2i-tiling: {e} {p.stderr[-500:]}")
+        c.ok(False, f"t2i-batch: {e} {p.stderr[-300:]}")
 
     # img2img on a 16-bit linear image with a selection: the selection's box.
     f = layer_checks("i2i", 24, 32, 8, 8)
@@ -298,8 +341,42 @@ def main():
     except (OSError, ValueError) as e:
         c.ok(False, f"inpaint: composites: {e}")
 
+    # Outpaint (issue 21): the known pixels of the composite are bit-identical
+    # (where they moved to on a grown canvas), the filled ones opaque.
+    def outpaint_checks(case, w, h, dx, dy, known):
+        f = layer_checks(case, w, h, 0, 0)
+        c.ok(f.get("mask") == "1", f"{case}: the new layer is masked to the filled area")
+        c.ok((f.get("cw"), f.get("ch")) == (str(w), str(h)),
+             f"{case}: canvas {w}x{h} (got {f.get('cw')}x{f.get('ch')})")
+        unchanged(case, "8-bit RGB")
+        try:
+            before, after = png(case + "-comp-before.png"), png(case + "-comp-after.png")
+        except (OSError, ValueError) as e:
+            return c.ok(False, f"{case}: composites: {e}")
+        kept = filled = True
+        n_known = 0
+        for y in range(after[1]):
+            for x in range(after[0]):
+                a = pixel(after, x, y)
+                bx, by = x - dx, y - dy
+                if 0 <= bx < before[0] and 0 <= by < before[1] and known(bx, by):
+                    n_known += 1
+                    kept &= a[:3] == pixel(before, bx, by)[:3]
+                else:
+                    filled &= after[2] < 4 or a[3] == 255
+        c.ok(n_known > 0 and kept, f"{case}: the {n_known} known pixels are bit-identical")
+        c.ok(filled, f"{case}: every pixel to fill is filled (opaque)")
+
+    outpaint_checks("outpaint", 64, 72, 16, 0, lambda x, y: True)
+    f = r.get("outpaint", {})
+    c.ok((f.get("sx"), f.get("sy")) == ("16", "0"),
+         f"outpaint: the source layer moved with the canvas to (16,0) (got ({f.get('sx')},{f.get('sy')}))")
+    outpaint_checks("outpaint-alpha", 48, 64, 0, 0, lambda x, y: x < 30)
+
     # Failures leave the image as it was.
-    for case, message in (("noselection", "needs a selection"), ("badmodel", "does not exist")):
+    for case, message in (("noselection", "needs a selection"), ("badmodel", "does not exist"),
+                          ("badschedule", "sampler does not take the Align Your Steps schedule"),
+                          ("nothingtofill", "nothing to fill")):
         f = r.get(case, {})
         c.ok(f.get("failed") == "1", f"{case}: the procedure reported an error")
         c.ok(f.get("layers") == "1", f"{case}: no layer added (layers={f.get('layers')})")

@@ -21,6 +21,13 @@
              (sd-kv "mask" (if (sd-has-mask new) 1 0)))
   (sd-report (string-append case "-name") "name=\"" (sd-name new) "\""))
 
+; Failures: the image must stay as it was.
+(define (sd-expect-failure case image thunk)
+  (sd-save-composite image (sd-path (string-append case "-comp-before.png")))
+  (let ((failed (catch 1 (thunk) 0)))
+    (sd-report case (sd-kv "failed" failed) (sd-kv "layers" (length (sd-layers image)))))
+  (sd-save-composite image (sd-path (string-append case "-comp-after.png"))))
+
 ; txt2img: fixed seed; the canvas grows so the source layer sits at (8,16).
 (catch (sd-report "t2i" "status=error")
   (let* ((image (sd-load sd-image))
@@ -40,6 +47,48 @@
          (r (sd-txt2img-tiling image src sd-model)))
     (sd-save-layer (car r) (sd-path "t2i-tiling.png"))
     (sd-describe "t2i-tiling" image src (car r) (cadr r))
+    (gimp-image-delete image)))
+
+; The schedule and the prediction override: batch_tests.py compares each
+; layer with the sdcl tool's image for --schedule / --prediction.
+(for-each
+  (lambda (case)
+    (catch (sd-report (car case) "status=error")
+      (let* ((image (sd-load sd-image))
+             (src (car (sd-layers image)))
+             (r (sd-txt2img-sp image src sd-model "euler" (cadr case) (caddr case))))
+        (sd-save-layer (car r) (sd-path (string-append (car case) ".png")))
+        (sd-describe (car case) image src (car r) (cadr r))
+        (gimp-image-delete image))))
+  '(("t2i-schedule" "exponential" "auto") ("t2i-prediction" "default" "v")))
+
+; batch-count 3 from seed 42: three layers, seeds 42, 43, 44, all
+; returned; batch_tests.py compares the second with the CLI's seed 43.
+(catch (sd-report "t2i-batch" "status=error")
+  (let* ((image (sd-load sd-image))
+         (src (car (sd-layers image)))
+         (r (sd-txt2img-batch image src sd-model "a red circle" 42 48 64 3))
+         (new (sd-returned-layers r)))
+    (sd-report "t2i-batch" (sd-kv "layers" (length (sd-layers image)))
+               (sd-kv "returned" (length new)) (sd-kv "seed" (cadr r))
+               (sd-kv "first" (if (= (car r) (car new)) 1 0)))
+    (let loop ((layers new) (i 0))
+      (if (pair? layers)
+          (begin
+            (sd-report (string-append "t2i-batch-" (number->string i))
+                       "name=\"" (sd-name (car layers)) "\"")
+            (sd-save-layer (car layers)
+                           (sd-path (string-append "t2i-batch-" (number->string i) ".png")))
+            (loop (cdr layers) (+ i 1)))))
+    (gimp-image-delete image)))
+
+; A schedule the sampler does not take (LMS has no AYS) fails before any
+; work, naming both (GIMP 3 itself refuses unknown names of a choice).
+(catch (sd-report "badschedule" "status=error")
+  (let* ((image (sd-load sd-image))
+         (src (car (sd-layers image))))
+    (sd-expect-failure "badschedule" image
+                       (lambda () (sd-txt2img-sp image src sd-model "lms" "ays" "auto")))
     (gimp-image-delete image)))
 
 ; img2img on 16-bit linear RGB, random seed, a selection picks the area.
@@ -81,12 +130,41 @@
     (sd-save-composite image (sd-path "inpaint-comp-after.png"))
     (gimp-image-delete image)))
 
-; Failures: the image must stay as it was.
-(define (sd-expect-failure case image thunk)
-  (sd-save-composite image (sd-path (string-append case "-comp-before.png")))
-  (let ((failed (catch 1 (thunk) 0)))
-    (sd-report case (sd-kv "failed" failed) (sd-kv "layers" (length (sd-layers image)))))
-  (sd-save-composite image (sd-path (string-append case "-comp-after.png"))))
+
+; outpaint: the canvas grows 16 px left and 8 px at the bottom; the new
+; layer covers the grown canvas and is masked to the new border.
+(catch (sd-report "outpaint" "status=error")
+  (let* ((image (sd-load sd-image))
+         (src (car (sd-layers image))))
+    (sd-save-layer src (sd-path "outpaint-src-before.png"))
+    (sd-save-composite image (sd-path "outpaint-comp-before.png"))
+    (let ((r (sd-outpaint image src sd-model "a wide landscape" 9 16 0 0 8)))
+      (sd-describe "outpaint" image src (car r) (cadr r))
+      (sd-report "outpaint" (sd-kv "cw" (car (sd-canvas image)))
+                 (sd-kv "ch" (cadr (sd-canvas image)))
+                 (sd-kv "sx" (car (sd-offsets src))) (sd-kv "sy" (cadr (sd-offsets src)))))
+    (sd-save-layer src (sd-path "outpaint-src-after.png"))
+    (sd-save-composite image (sd-path "outpaint-comp-after.png"))
+    (gimp-image-delete image)))
+
+; outpaint with no margins: the layer's transparent pixels (a cleared
+; rectangle) are the area to fill; the canvas stays.
+(catch (sd-report "outpaint-alpha" "status=error")
+  (let* ((image (sd-load sd-image))
+         (src (car (sd-layers image))))
+    (gimp-layer-add-alpha src)
+    (gimp-image-select-rectangle image CHANNEL-OP-REPLACE 30 0 18 64)
+    (sd-clear src)
+    (gimp-selection-none image)
+    (sd-save-layer src (sd-path "outpaint-alpha-src-before.png"))
+    (sd-save-composite image (sd-path "outpaint-alpha-comp-before.png"))
+    (let ((r (sd-outpaint image src sd-model "a wide landscape" 9 0 0 0 0)))
+      (sd-describe "outpaint-alpha" image src (car r) (cadr r))
+      (sd-report "outpaint-alpha" (sd-kv "cw" (car (sd-canvas image)))
+                 (sd-kv "ch" (cadr (sd-canvas image)))))
+    (sd-save-layer src (sd-path "outpaint-alpha-src-after.png"))
+    (sd-save-composite image (sd-path "outpaint-alpha-comp-after.png"))
+    (gimp-image-delete image)))
 
 (catch (sd-report "noselection" "status=error")
   (let* ((image (sd-load sd-image))
@@ -94,6 +172,14 @@
     (gimp-selection-none image)
     (sd-expect-failure "noselection" image
                        (lambda () (sd-inpaint image src sd-model "nothing selected" 1)))
+    (gimp-image-delete image)))
+
+; An opaque layer and no margins: nothing to fill, said before any work.
+(catch (sd-report "nothingtofill" "status=error")
+  (let* ((image (sd-load sd-image))
+         (src (car (sd-layers image))))
+    (sd-expect-failure "nothingtofill" image
+                       (lambda () (sd-outpaint image src sd-model "x" 1 0 0 0 0)))
     (gimp-image-delete image)))
 
 (catch (sd-report "badmodel" "status=error")

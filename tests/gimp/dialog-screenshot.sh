@@ -6,7 +6,7 @@
 #
 #   bash tests/gimp/dialog-screenshot.sh BUILD_DIR [MODE] [OUT.png] [LANG]
 #
-# MODE is txt2img (default), img2img or inpaint; LANG (de, ko, or a locale
+# MODE is txt2img (default), img2img, inpaint or outpaint; LANG (de, ko, or a locale
 # such as de_DE) shows a translation under that real UTF-8 locale.  Needs
 # xvfb-run, xwininfo (x11-utils), import (imagemagick) and, for LANG,
 # localedef (locales) when the system lacks the locale.
@@ -44,15 +44,16 @@ if [ "$api" = 2 ]; then
   # GIMP 2.10's Script-Fu wants every argument even for an interactive
   # run; the dialog ignores them and shows the last values.
   case $mode in
-    txt2img) rest='20 7.5 -1 512 512 FALSE ""' ;;
-    img2img) rest='20 7.5 -1 0.6 FALSE ""' ;;
-    *)       rest='20 7.5 -1 1.0 4.0 FALSE 32 FALSE ""' ;;
+    txt2img) rest='20 7.5 -1 512 512 FALSE "default" "auto" 1 ""' ;;
+    img2img) rest='20 7.5 -1 0.6 FALSE "default" "auto" 1 ""' ;;
+    inpaint) rest='20 7.5 -1 1.0 4.0 FALSE 32 FALSE "default" "auto" 1 ""' ;;
+    *)       rest='20 7.5 -1 1.0 32 32 32 32 FALSE "default" "auto" 1 ""' ;;
   esac
   call="(plug-in-sdcl-$mode RUN-INTERACTIVE image layer \"\" \"\" \"\" \"dpmpp_2m\" $rest)"
 else
   load="(gimp-file-load RUN-NONINTERACTIVE \"$image\")"
   layer="(vector-ref (car (gimp-image-get-layers image)) 0)"
-  call="(plug-in-sdcl-$mode #:run-mode RUN-INTERACTIVE #:image image #:drawables (vector layer))"
+  call="(plug-in-sdcl-$mode #:run-mode RUN-INTERACTIVE #:image image #:drawables (vector layer) #:prompt \"a lighthouse on a cliff at sunset\")"
 fi
 select=""
 [ "$mode" = inpaint ] && select="(gimp-image-select-rectangle image CHANNEL-OP-REPLACE 12 16 24 24)"
@@ -103,7 +104,12 @@ xvfb-run -a -s "-screen 0 1100x900x24" bash -c '
                    if (g[1] * g[2] > best && g[2] > 200) { best = g[1] * g[2]; id = $1 } }
                  END { if (id) print id }'"'"')
     if [ -n "$win" ]; then
-      sleep 3   # let it finish describing the model
+      # Xvfb starts with the pointer in the middle of the screen, over the
+      # dialog, where it pops up a tooltip: move it to a corner (with GTK
+      # through PyGObject, when there is one).
+      python3 -c "import gi; gi.require_version(\"Gdk\", \"3.0\"); from gi.repository import Gdk
+d = Gdk.Display.get_default(); d.get_default_seat().get_pointer().warp(d.get_default_screen(), 0, 0); d.flush()" 2>/dev/null || true
+      sleep 3   # let it finish describing the model (and the tooltip go)
       import -window "$win" "$out"
       break
     fi

@@ -44,6 +44,13 @@
                         #:model model #:prompt "a red circle" #:negative-prompt "blurry"
                         #:sampler "euler" #:steps 4 #:guidance 7.5 #:seed 1234 #:width 48
                         #:height 64 #:tiling TRUE #:device ""))
+; txt2img with a schedule and a prediction override (batch_tests.py makes
+; the same image with the CLI's --schedule and --prediction).
+(define (sd-txt2img-sp image layer model sampler schedule prediction)
+  (plug-in-sdcl-txt2img #:run-mode RUN-NONINTERACTIVE #:image image #:drawables (vector layer)
+                        #:model model #:prompt "a red circle" #:negative-prompt "blurry"
+                        #:sampler sampler #:steps 4 #:guidance 7.5 #:seed 1234 #:width 48
+                        #:height 64 #:schedule schedule #:prediction prediction #:device ""))
 (define (sd-img2img image layer model prompt seed)
   (plug-in-sdcl-img2img #:run-mode RUN-NONINTERACTIVE #:image image #:drawables (vector layer)
                         #:model model #:prompt prompt #:negative-prompt "" #:sampler "euler"
@@ -57,5 +64,20 @@
   (plug-in-sdcl-img2img #:run-mode RUN-NONINTERACTIVE #:image image #:drawables (vector layer)
                         #:model model #:prompt prompt #:negative-prompt "" #:sampler "euler"
                         #:steps steps #:guidance 7.5 #:seed seed #:strength 0.8 #:device ""))
+(define (sd-outpaint image layer model prompt seed l t r b)
+  (plug-in-sdcl-outpaint #:run-mode RUN-NONINTERACTIVE #:image image #:drawables (vector layer)
+                         #:model model #:prompt prompt #:negative-prompt "" #:sampler "euler"
+                         #:steps 2 #:guidance 7.5 #:seed seed #:strength 1.0 #:grow-left l
+                         #:grow-top t #:grow-right r #:grow-bottom b #:device ""))
+(define (sd-clear layer) (gimp-drawable-edit-clear layer))
+(define (sd-canvas image)
+  (list (car (gimp-image-get-width image)) (car (gimp-image-get-height image))))
+(define (sd-txt2img-batch image layer model prompt seed w h count)
+  (plug-in-sdcl-txt2img #:run-mode RUN-NONINTERACTIVE #:image image #:drawables (vector layer)
+                        #:model model #:prompt prompt #:negative-prompt "" #:sampler "euler"
+                        #:steps 2 #:guidance 7.5 #:seed seed #:width w #:height h
+                        #:batch-count count #:device ""))
+; The new layers a procedure returned (a vector after layer and seed).
+(define (sd-returned-layers r) (vector->list (caddr r)))
 (define (sd-release) (sd-true? (car (plug-in-sdcl-release-memory #:run-mode RUN-NONINTERACTIVE))))
 (define (sd-dirty image) (sd-true? (car (gimp-image-is-dirty image))))

@@ -64,6 +64,42 @@ main (void)
       g_free (text);
     }
 
+  /* Schedule and prediction (issues 24, 18): the defaults are the model's
+   * own; a schedule the sampler does not take, or an unknown name, is
+   * refused naming the cause. */
+  {
+    static const struct { const gchar *sampler, *schedule, *prediction, *message; } cases[] = {
+      { "euler", "default", "auto", NULL },
+      { "euler", "ays", "v", NULL },
+      { "dpmpp_2m", "karras", "eps", NULL },
+      { "lms", "ays", "auto", "does not take" },
+      { "euler", "beta", "auto", "Unknown schedule \"beta\"" },
+      { "euler", "default", "x0", "Unknown prediction \"x0\"" },
+    };
+
+    sdcl_settings_init (&s, SDCL_MODE_IMG2IMG);
+    check (strcmp (s.schedule, "default") == 0 && strcmp (s.prediction, "auto") == 0,
+           "schedule and prediction default to the model's own", NULL);
+    for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+      {
+        GError  *error = NULL;
+        gboolean ok;
+        gchar   *what;
+
+        sdcl_settings_init (&s, SDCL_MODE_IMG2IMG);
+        g_strlcpy (s.sampler, cases[i].sampler, sizeof s.sampler);
+        g_strlcpy (s.schedule, cases[i].schedule, sizeof s.schedule);
+        g_strlcpy (s.prediction, cases[i].prediction, sizeof s.prediction);
+        ok = sdcl_settings_validate (&s, SDCL_MODE_IMG2IMG, &error);
+        what = g_strdup_printf ("%s + %s + %s is %s", cases[i].sampler, cases[i].schedule,
+                                cases[i].prediction, cases[i].message ? "refused" : "accepted");
+        check (cases[i].message ? !ok && strstr (error->message, cases[i].message) != NULL : ok,
+               what, error ? error->message : NULL);
+        g_clear_error (&error);
+        g_free (what);
+      }
+  }
+
   info.family_name       = "SD 1.x";
   info.native_resolution = 64;
   info.n_parameters      = 7700000;

@@ -29,7 +29,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROCEDURES = ("plug-in-sdcl-txt2img", "plug-in-sdcl-img2img", "plug-in-sdcl-inpaint",
-              "plug-in-sdcl-release-memory")
+              "plug-in-sdcl-outpaint", "plug-in-sdcl-release-memory")
 BAD_MODEL = "/nonexistent/sdcl-model"
 LOCALES = (("de_DE", "de"), ("ko_KR", "ko"))
 

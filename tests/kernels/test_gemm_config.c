@@ -16,6 +16,7 @@
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
+#include "attention.h"
 #include "check.h"
 #include "clrt_internal.h"
 #include "config.h"
@@ -82,6 +83,8 @@ known_config (sdcl_gemm_backend backend)
   memcpy (c.xgemm, known_xgemm, sizeof c.xgemm);
   c.shapes[0] = (sdcl_gemm_shape) { 4096, 320, 320, { 101.5, 99.25, 20.5, 21.75, 7.5 } };
   c.shapes[1] = (sdcl_gemm_shape) { 77, 768, 3072, { 88, 0, 10.25, 11, 3 } };
+  /* Tile choices (widths 40, 64, 80, 128, 160, 512; -1 untuned). */
+  c.tiles = (sdcl_tile_choice) { { 2, 1 }, { 0, 1, -1, 3, -1, 4 } };
   return c;
 }
 
@@ -236,9 +239,36 @@ test_round_trip (const char *dir, sdcl_cl *probe)
         }
       CHECK (back.fraction == c.fraction && back.tune_seconds == c.tune_seconds,
              "fraction %g / seconds %g back", back.fraction, back.tune_seconds);
+      CHECK (memcmp (&back.tiles, &c.tiles, sizeof c.tiles) == 0, "tile choices differ");
     }
   g_clear_error (&error);
   g_free (path);
+}
+
+/* The file's tile choices are the context's, and the portable kernels
+ * take them: gemm_tiled configuration 2 for F32 weights (the table's order
+ * would take 0 on this device) and attention_tiled configuration 3 for
+ * 128-channel heads (else 0 or 1). */
+static void
+test_tiles_applied (sdcl_cl *cl)
+{
+  const sdcl_gemm_config want = known_config (SDCL_GEMM_CLBLAST);
+  CHECK (memcmp (sdcl_cl_tile_choice (cl), &want.tiles, sizeof want.tiles) == 0,
+         "the file's tile choices are not the context's");
+  size_t max_wg;
+  uint64_t local_mem;
+  sdcl_tiled_limits (cl, &max_wg, &local_mem);
+  if (max_wg < 256 || local_mem < 48 * 1024)
+    return;   /* limits below the tables' first rows: the choices may not fit */
+  cl_kernel k;
+  CHECK (sdcl_tiled_pick (cl, false, &k) == 2, "gemm_tiled F32 ignores the tuned choice");
+  g_setenv ("SDCL_KERNELS", "portable", TRUE);
+  int config = -1;
+  const sdcl_attn_path path = sdcl_attention_choice (cl, 128, false, &config, &k);
+  g_unsetenv ("SDCL_KERNELS");
+  CHECK (path == SDCL_ATTN_TILED && config == 3, "attention_tiled for 128 channels: %s %d",
+         sdcl_attn_path_name (path), config);
+  device_ok (cl, "tile choices");
 }
 
 /* The file written by test_round_trip chooses CLBlast: a new context must
@@ -256,6 +286,7 @@ test_applied (const char *dir)
   CHECK (!SDCL_HAVE_CLBLAST || !sdcl_cl_packs_weights (cl),
          "weights are still packed in panels for CLBlast");
   check_gemms (cl);
+  test_tiles_applied (cl);
   sdcl_cl_free (cl);
 
   g_setenv ("SDCL_GEMM", "own", TRUE);
@@ -298,6 +329,8 @@ test_corrupt (const char *dir, sdcl_cl *probe)
     { this_device, other_device },
     { "\"GEMMK\" : 0", "\"GEMMK\" : 0, \"GEMMK\" : 1" }, /* duplicate key */
     { "{", "[" },                                        /* not JSON */
+    { "\"gemm_tiled_f32\" : 2", "\"gemm_tiled_f32\" : 99" },  /* no such configuration */
+    { "\"attention_tiled_128\" : 3", "\"attention_tiled_127\" : 3" }, /* no such width */
   };
   for (size_t i = 0; i < G_N_ELEMENTS (swaps); i++)
     {
@@ -338,6 +371,51 @@ test_corrupt (const char *dir, sdcl_cl *probe)
   g_free (this_device);
   g_free (good);
   g_free (path);
+}
+
+/* The tile timing of `sdcl tune` on the portable kernels under forced
+ * limits of 64 work-items and 8 KiB: only gemm_tiled's last configuration
+ * fits (4), attention_tiled's configurations 5 and 6 for heads up to 80
+ * channels, only 6 for 128 and 160 (5 needs 10.5 KiB, resp. 80
+ * accumulators), none for 512 (-1: the plain kernel runs).  Which of two
+ * candidates is faster is the machine's to say, so there either counts;
+ * the picks must then take the choice. */
+static void
+test_tune_tiles (void)
+{
+  g_setenv ("SDCL_KERNELS", "portable", TRUE);
+  g_setenv ("SDCL_FORCE_WG_SIZE", "64", TRUE);
+  g_setenv ("SDCL_FORCE_LOCAL_MEM", "8192", TRUE);
+  sdcl_error err = { 0 };
+  sdcl_cl *cl = sdcl_cl_new (g_getenv ("SDCL_DEVICE"), "", &err);
+  CHECK (cl != NULL, "context: %s", err.message);
+  if (cl)
+    {
+      sdcl_tune_tiles_quick (cl);
+      device_ok (cl, "tile timing");
+      const sdcl_tile_choice *t = sdcl_cl_tile_choice (cl);
+      CHECK (t->gemm[0] == 4 && t->gemm[1] == 4, "gemm_tiled choices %d, %d, want 4", t->gemm[0],
+             t->gemm[1]);
+      static const int want_lo[] = { 5, 5, 5, 6, 6, -1 }, want_hi[] = { 6, 6, 6, 6, 6, -1 };
+      for (int w = 0; w < SDCL_ATTN_TUNED_WIDTHS; w++)
+        {
+          const int got = t->attention[w], dh = sdcl_attn_tuned_widths[w];
+          CHECK (got == want_lo[w] || got == want_hi[w], "attention_tiled %d channels: %d", dh,
+                 got);
+          int config = -1;
+          cl_kernel k;
+          const sdcl_attn_path path = sdcl_attention_choice (cl, dh, false, &config, &k);
+          CHECK (got < 0 ? path == SDCL_ATTN_STREAMING : config == got,
+                 "%d channels: the pick (%s %d) is not the timed choice %d", dh,
+                 sdcl_attn_path_name (path), config, got);
+        }
+      cl_kernel k;
+      CHECK (sdcl_tiled_pick (cl, true, &k) == 4, "gemm_tiled F16 pick");
+      sdcl_cl_free (cl);
+    }
+  g_unsetenv ("SDCL_KERNELS");
+  g_unsetenv ("SDCL_FORCE_WG_SIZE");
+  g_unsetenv ("SDCL_FORCE_LOCAL_MEM");
 }
 
 /* A real tune with a small fraction; the file it writes must load. */
@@ -403,6 +481,7 @@ main (int argc, char **argv)
       test_round_trip (dir, probe);
       test_applied (dir);
       test_corrupt (dir, probe);
+      test_tune_tiles ();
     }
   char *path = path_for (dir, probe);
   g_unlink (path);

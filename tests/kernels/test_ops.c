@@ -8,6 +8,7 @@
  *   test-ops --linear-only   only op_linear
  *   test-ops --gemm-only     only op_linear and op_conv2d (to test a GEMM
  *                       backend, e.g. SDCL_GEMM=clblast)
+ *   test-ops --attention-only   only op_attention (its kernel variants)
  *
  * Tolerances (|got - want| <= atol + rtol |want|), data scaled so outputs
  * are O(1):
@@ -20,6 +21,7 @@
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
+#include "attention.h"
 #include "check.h"
 #include "clrt_internal.h"
 #include "gemm.h"
@@ -497,15 +499,75 @@ test_attention_sliced (void)
   uint64_t launches = sdcl_cl_launches (cl) - before;
   sdcl_cl_set_launch_budget_for_testing (cl, 0);
   /* CPU kernels: 19 + 3 slices of 8 work-items (150 and 24 of them),
-   * plus the key transposes; other devices use the unsliced streaming
-   * kernel. */
+   * plus the key transposes; attention_tiled: one query block (at most 64
+   * queries) per launch, so at least 5 + 2; the plain streaming kernel is
+   * not sliced. */
+  int config;
+  cl_kernel k = NULL;
   if (sdcl_cl_cpu_kernels (cl))
     CHECK (launches >= 19 + 3, "attention sliced into %" G_GUINT64_FORMAT " launches", launches);
+  else if (sdcl_attention_choice (cl, 80, true, &config, &k) == SDCL_ATTN_TILED
+           && sdcl_attention_choice (cl, 40, false, &config, &k) == SDCL_ATTN_TILED)
+    CHECK (launches >= 5 + 2, "attention_tiled sliced into %" G_GUINT64_FORMAT " launches",
+           launches);
+}
+
+/* The attention kernel choice (opencl/attention.c) on the portable path:
+ * for the head widths the families use, attention_tiled with a
+ * configuration within the (possibly forced) limits, and no earlier one
+ * of the table would have fit; the plain kernel only when none fits or it
+ * is forced. */
+static void
+test_attention_choice (void)
+{
+  if (sdcl_cl_cpu_kernels (cl))
+    return;
+  size_t max_wg;
+  uint64_t local_mem;
+  sdcl_tiled_limits (cl, &max_wg, &local_mem);
+  const char *env = g_getenv ("SDCL_ATTENTION_KERNEL");
+  const bool forced_plain = env && g_ascii_strcasecmp (env, "streaming") == 0;
+  static const int widths[] = { 40, 64, 80, 128, 160, 512 };
+  for (size_t w = 0; w < G_N_ELEMENTS (widths); w++)
+    {
+      const int dh = widths[w];
+      int config = -1;
+      cl_kernel k = NULL;
+      const sdcl_attn_path path = sdcl_attention_choice (cl, dh, false, &config, &k);
+      if (!device_ok ("attention choice"))
+        return;
+      int room = -1;   /* the first configuration within the limits */
+      for (int i = 0; i < sdcl_n_attn_tiled_configs && room < 0; i++)
+        {
+          const sdcl_attn_tiled_config *c = &sdcl_attn_tiled_configs[i];
+          if ((size_t) c->wg <= max_wg && sdcl_attn_tiled_local_bytes (c, dh) <= local_mem
+              && sdcl_attn_tiled_registers (c, dh) <= 64)
+            room = i;
+        }
+      if (forced_plain || room < 0)
+        {
+          CHECK (path == SDCL_ATTN_STREAMING, "dh %d: %s instead of streaming", dh,
+                 sdcl_attn_path_name (path));
+          continue;
+        }
+      /* PoCL and oclgrind accept every configuration their limits allow. */
+      CHECK (path == SDCL_ATTN_TILED && config == room && k,
+             "dh %d: path %s, configuration %d, expected tiled %d", dh,
+             sdcl_attn_path_name (path), config, room);
+      if (path != SDCL_ATTN_TILED || config < 0)
+        continue;
+      const sdcl_attn_tiled_config *c = &sdcl_attn_tiled_configs[config];
+      fprintf (stderr, "attention_tiled dh %d: %d queries x %d keys, %d work-items, %zu bytes "
+               "of local memory, %d accumulators (limits %zu, %" G_GUINT64_FORMAT ")\n",
+               dh, c->bq, c->bkv, c->wg, sdcl_attn_tiled_local_bytes (c, dh),
+               sdcl_attn_tiled_registers (c, dh), max_wg, local_mem);
+    }
 }
 
 static void
 test_attention (bool small)
 {
+  test_attention_choice ();
   test_attention_case (1, 1, 1, 1, 4, false);
   test_attention_case (2, 13, 9, 2, 8, false);
   test_attention_case (1, 11, 11, 1, 4, true);
@@ -839,8 +901,18 @@ bench_attention (int N, int M, int heads, int dh)
 }
 
 static void
-bench (void)
+bench (bool attention_only)
 {
+  if (attention_only)
+    {
+      bench_attention (4096, 4096, 8, 40);
+      bench_attention (1024, 1024, 8, 80);
+      bench_attention (256, 256, 8, 160);
+      bench_attention (4096, 77, 8, 40);
+      bench_attention (1024, 1024, 1, 512);
+      device_ok ("bench");
+      return;
+    }
   bench_linear (4096, 320, 320, SDCL_WT_F32);
   bench_linear (4096, 320, 320, SDCL_WT_F16);
   bench_linear (4096, 320, 2560, SDCL_WT_F32);
@@ -861,6 +933,7 @@ int
 main (int argc, char **argv)
 {
   bool small = false, do_bench = false, linear_only = false, gemm_only = false;
+  bool attention_only = false;
   for (int i = 1; i < argc; i++)
     {
       if (strcmp (argv[i], "--small") == 0)
@@ -871,9 +944,12 @@ main (int argc, char **argv)
         linear_only = true;
       else if (strcmp (argv[i], "--gemm-only") == 0)
         gemm_only = true;
+      else if (strcmp (argv[i], "--attention-only") == 0)
+        attention_only = true;
       else
         {
-          fprintf (stderr, "usage: %s [--small] [--bench] [--linear-only | --gemm-only]\n",
+          fprintf (stderr, "usage: %s [--small] [--bench] [--linear-only | --gemm-only | "
+                   "--attention-only]\n",
                    argv[0]);
           return 2;
         }
@@ -888,11 +964,16 @@ main (int argc, char **argv)
   fprintf (stderr, "device: %s (%s)\n", sdcl_cl_device (cl)->name, sdcl_cl_device (cl)->platform);
   rng = g_rand_new_with_seed (20261122);
 
-  test_tiled_choice ();
-  test_linear (small);
+  if (attention_only)
+    test_attention (small);
+  else
+    {
+      test_tiled_choice ();
+      test_linear (small);
+    }
   if (gemm_only)
     test_conv (small);
-  else if (!linear_only)
+  else if (!linear_only && !attention_only)
     {
       test_eltwise (small);
       test_norms (small);
@@ -901,7 +982,7 @@ main (int argc, char **argv)
       test_sticky_errors ();
     }
   if (do_bench)
-    bench ();
+    bench (attention_only);
 
   g_rand_free (rng);
   sdcl_cl_free (cl);

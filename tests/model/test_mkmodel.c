@@ -1,6 +1,7 @@
 /* sdcl-mkmodel end to end: runs the installed-to-be executable, then opens
- * what it wrote.  By default at the --tiny scale (fast); with --full it
- * writes real SD 1.5-shaped checkpoints (~2 GB each, the 'slow' suite).
+ * what it wrote.  By default at the --tiny scale (fast), SD 1.5 and SD 2.1
+ * shapes; with --full it writes real SD 1.5-shaped checkpoints (~2 GB
+ * each, the 'slow' suite), with --full --sd21 SD 2.1-shaped ones (~2.6 GB).
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
@@ -17,6 +18,7 @@
 
 static const char *mkmodel;
 static bool full;
+static bool sd21;   /* --family sd21 */
 
 /* Runs sdcl-mkmodel with the arguments (NULL-terminated); true on exit 0. */
 static bool
@@ -26,6 +28,11 @@ run (const char *first, ...)
   g_ptr_array_add (argv, (gpointer) mkmodel);
   if (!full)
     g_ptr_array_add (argv, "--tiny");
+  if (sd21)
+    {
+      g_ptr_array_add (argv, "--family");
+      g_ptr_array_add (argv, "sd21");
+    }
   va_list ap;
   va_start (ap, first);
   for (const char *a = first; a; a = va_arg (ap, const char *))
@@ -56,8 +63,8 @@ open_ok (const char *path, int in_channels)
   sdcl_error err = { 0 };
   CHECK (sdcl_model_files_open (path, &mf, &err) == SDCL_OK, "open %s: %s", path, err.message);
   if (mf)
-    CHECK (mf->family == SDCL_FAMILY_SD1 && mf->unet.in_channels == in_channels, "%s: family %d, %d channels",
-           path, mf->family, mf->unet.in_channels);
+    CHECK (mf->family == (sd21 ? SDCL_FAMILY_SD2 : SDCL_FAMILY_SD1) && mf->unet.in_channels == in_channels,
+           "%s: family %d, %d channels", path, mf->family, mf->unet.in_channels);
   return mf;
 }
 
@@ -95,6 +102,28 @@ remove_tree (const char *path)
     g_unlink (path);
 }
 
+/* SD 2.x in both layouts: the folder's text encoder has one layer less than
+ * the single file's tower and runs all of it; the single file's .yaml gives
+ * the head width (64, or 32 for --tiny), so both derive the same heads. */
+static void
+check_sd21 (const sdcl_model_files *a, const sdcl_model_files *b)
+{
+  int width = full ? 64 : 32;
+  CHECK (!a->clip.quick_gelu && !b->clip.quick_gelu && a->clip.n_layers == b->clip.n_layers
+         && a->clip.n_layers == (full ? 23 : 2), "text encoder: gelu %d/%d, %d/%d layers",
+         !a->clip.quick_gelu, !b->clip.quick_gelu, a->clip.n_layers, b->clip.n_layers);
+  for (int l = 0; l < a->unet.n_levels; l++)
+    CHECK (a->unet.down_heads[l] == a->unet.block_out_channels[l] / width
+           && b->unet.down_heads[l] == a->unet.down_heads[l] && b->unet.up_heads[l] == a->unet.up_heads[l],
+           "level %d: heads %d/%d for %d channels", l, a->unet.down_heads[l], b->unet.down_heads[l],
+           a->unet.block_out_channels[l]);
+  CHECK (a->unet.use_linear_projection && b->unet.use_linear_projection, "linear projections");
+  if (full)
+    CHECK (a->unet.cross_attention_dim == 1024 && a->clip.hidden_size == 1024 && a->unet.down_heads[0] == 5
+           && a->unet.mid_heads == 20, "SD 2.1: cross-attention %d, text %d wide, heads %d..%d",
+           a->unet.cross_attention_dim, a->clip.hidden_size, a->unet.down_heads[0], a->unet.mid_heads);
+}
+
 /* Both layouts of one seed hold the same weights under canonical names. */
 static void
 test_layouts (const char *tmp)
@@ -107,7 +136,9 @@ test_layouts (const char *tmp)
   if (a && b)
     {
       compare_models (a, b, 0);
-      if (full)
+      if (sd21)
+        check_sd21 (a, b);
+      else if (full)
         {
           sdcl_unet_config u;
           sdcl_unet_config_sd15 (&u);
@@ -119,6 +150,13 @@ test_layouts (const char *tmp)
   sdcl_model_files_close (b);
   remove_tree (dir);
   g_unlink (file);
+  if (sd21)
+    {
+      char *yaml = g_build_filename (tmp, "single.yaml", NULL);
+      CHECK (g_file_test (yaml, G_FILE_TEST_EXISTS), "no %s beside the SD 2.1 single file", yaml);
+      g_unlink (yaml);
+      g_free (yaml);
+    }
   g_free (dir);
   g_free (file);
 }
@@ -151,15 +189,24 @@ main (int argc, char **argv)
 {
   if (argc < 2)
     {
-      fprintf (stderr, "usage: %s PATH-TO-sdcl-mkmodel [--full]\n", argv[0]);
+      fprintf (stderr, "usage: %s PATH-TO-sdcl-mkmodel [--full] [--sd21]\n", argv[0]);
       return 2;
     }
   mkmodel = argv[1];
-  full = argc > 2 && strcmp (argv[2], "--full") == 0;
+  for (int i = 2; i < argc; i++)
+    {
+      full = full || strcmp (argv[i], "--full") == 0;
+      sd21 = sd21 || strcmp (argv[i], "--sd21") == 0;
+    }
   char *tmp = g_dir_make_tmp ("sdcl-mkmodel-XXXXXX", NULL);
   test_layouts (tmp);
   if (!full)
-    test_determinism_and_options (tmp);
+    {
+      test_determinism_and_options (tmp);
+      sd21 = true;   /* the tiny SD 2.1 shapes too */
+      test_layouts (tmp);
+      CHECK (!run ("--v", "--family", "sd15", tmp, NULL), "--family sd15 --v refused");
+    }
   remove_tree (tmp);
   g_free (tmp);
   return check_finish ();

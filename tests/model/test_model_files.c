@@ -347,7 +347,8 @@ test_tokenizer_and_folder_errors (void)
   expect_open_error (dir, SDCL_ERR_MODEL_FORMAT, "vae/config.json", "invalid JSON", NULL);
   write_text (dir, "model_index.json", "{\"text_encoder_2\": [\"transformers\", \"CLIPTextModelWithProjection\"]}");
   write_text (dir, "vae/config.json", "{}");
-  expect_open_error (dir, SDCL_ERR_UNSUPPORTED_MODEL, "SDXL", NULL);
+  expect_open_error (dir, SDCL_ERR_MODEL_FORMAT, "model_index.json lists text_encoder_2 (SDXL)",
+                     "no text_encoder_2", NULL);
   char *empty = tmp_path ("empty");
   g_mkdir (empty, 0755);
   expect_open_error (empty, SDCL_ERR_MODEL_FORMAT, "missing unet/config.json", NULL);
@@ -482,8 +483,8 @@ test_family_refusals (void)
     { NULL },
   };
   char *sdxl = write_single_edited ("sdxl.safetensors", &m, add_tensors, xl);
-  expect_open_error (sdxl, SDCL_ERR_UNSUPPORTED_MODEL, "cross-attention dim 2048", "two text encoders",
-                     ": SDXL, which this version does not support yet", NULL);
+  expect_open_error (sdxl, SDCL_ERR_MODEL_FORMAT, "an SDXL model (cross-attention dim 2048) without "
+                     "its second text encoder", NULL);
   /* SDXL refiner: aesthetic-score embedding (2560), 1280 context */
   m.unet.cross_attention_dim = 1280;
   extra_tensor refiner[] = {
@@ -592,7 +593,9 @@ test_unet_config_parsing (void)
     { "{\"down_block_types\": [\"SimpleCrossAttnDownBlock2D\", \"DownBlock2D\", \"DownBlock2D\", \"DownBlock2D\"]}",
       SDCL_ERR_UNSUPPORTED_MODEL, "entry 0 is 'SimpleCrossAttnDownBlock2D'" },
     { "{\"mid_block_type\": \"UNetMidBlock2DSimpleCrossAttn\"}", SDCL_ERR_UNSUPPORTED_MODEL, "mid_block_type" },
-    { "{\"addition_embed_type\": \"text_time\"}", SDCL_ERR_UNSUPPORTED_MODEL, "SDXL" },
+    { "{\"addition_embed_type\": \"text_time\"}", SDCL_ERR_MODEL_FORMAT,
+      "\"projection_class_embeddings_input_dim\" (0) leaves no room for the pooled text vector" },
+    { "{\"addition_embed_type\": \"text\"}", SDCL_ERR_UNSUPPORTED_MODEL, "only 'text_time' (SDXL)" },
     { "{\"use_linear_projection\": 1}", SDCL_ERR_MODEL_FORMAT, "must be true or false" },
     { "{\"layers_per_block\": 0}", SDCL_ERR_MODEL_FORMAT, "\"layers_per_block\" must be an integer in [1, 16]" },
     { "{\"center_input_sample\": true}", SDCL_ERR_UNSUPPORTED_MODEL, "center_input_sample" },

@@ -2,16 +2,22 @@
  * golden/sd2_unet.safetensors; tests/reference/README.md §SD 2.x fixtures),
  * each loaded with the configs sdcl derives itself: from the diffusers
  * folder, and from the single files (OpenCLIP names with fused q/k/v, one
- * resblock more than is run, head width from the .yaml beside the file).
+ * resblock more than is run, head width from the .yaml beside the file):
+ * tiny-sd2-ldm in F32, and an F16 (UNet, text) / BF16 (VAE) copy of it the
+ * test writes itself (tests/half_copy.h).
  *
  *   - prompt -> ids with SD 2.x's "!" padding (also a literal "!" -> 0);
  *   - text encoder: the penultimate layer + final LayerNorm, exact GELU;
- *   - UNet: 16-wide heads from the attention_head_dim list, linear projections.
+ *   - UNet: 16-wide heads from the attention_head_dim list (reversed for the
+ *     up blocks), linear projections.
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
 #include <json-glib/json-glib.h>
 
+#include <glib/gstdio.h>
+
+#include "half_copy.h"
 #include "nets_fixture.h"
 #include "tokenizer.h"
 
@@ -87,7 +93,7 @@ static void
 check_clip (sdcl_cl *cl, const char *label, const sdcl_model_files *mf, sdcl_wtype wtype,
             double range_fraction, sdcl_st_file *golden)
 {
-  CHECK (!mf->clip.quick_gelu && mf->clip.n_layers == 2, "%s: gelu %d, %d layers", label,
+  CHECK (!mf->clip.quick_gelu && mf->clip.n_layers == 3, "%s: gelu %d, %d layers", label,
          !mf->clip.quick_gelu, mf->clip.n_layers);
   const sdcl_st_tensor *t;
   float *want = golden_floats (golden, "last_hidden_state", &t);
@@ -109,9 +115,13 @@ check_unet (sdcl_cl *cl, const char *label, const sdcl_model_files *mf, sdcl_wty
 {
   sdcl_error err = { 0 };
   sdcl_unet *unet = NULL;
-  CHECK (mf->unet.use_linear_projection && mf->unet.down_heads[0] == 2 && mf->unet.up_heads[0] == 4
-         && mf->unet.mid_heads == 4, "%s: heads %d/%d/%d", label, mf->unet.down_heads[0],
-         mf->unet.up_heads[0], mf->unet.mid_heads);
+  /* 16-wide heads: [2, 4] down, reversed up, the last for the mid block
+   * (SD 1.x's rule would give 8 everywhere) */
+  CHECK (mf->unet.use_linear_projection && mf->unet.n_levels == 2 && mf->unet.down_heads[0] == 2
+         && mf->unet.down_heads[1] == 4 && mf->unet.up_heads[0] == 4 && mf->unet.up_heads[1] == 2
+         && mf->unet.mid_heads == 4, "%s: linear %d, %d levels, heads %d/%d/%d", label,
+         mf->unet.use_linear_projection, mf->unet.n_levels, mf->unet.down_heads[0], mf->unet.up_heads[0],
+         mf->unet.mid_heads);
   CHECK_OK (sdcl_unet_new (cl, mf->unet_w, &mf->unet, wtype, false, &unet, &err), err);
   for (const char *c = "ab"; *c; c++)
     {
@@ -144,6 +154,53 @@ check_unet (sdcl_cl *cl, const char *label, const sdcl_model_files *mf, sdcl_wty
   sdcl_unet_free (unet);
 }
 
+/* tiny-sd2-ldm as F16/BF16 with its .yaml, in a temporary folder. */
+static char *
+half_single_file (void)
+{
+  char *dir = g_dir_make_tmp ("sdcl-sd2-half-XXXXXX", NULL);
+  CHECK (dir != NULL, "temporary folder");
+  char *src = fixture_path ("models/tiny-sd2-ldm.safetensors");
+  char *yaml = fixture_path ("models/tiny-sd2-ldm.yaml");
+  char *dst = g_build_filename (dir ? dir : ".", "tiny-sd2-ldm-f16.safetensors", NULL);
+  GError *gerr = NULL;
+  if (!dir || !half_copy_with_yaml (src, yaml, dst, "first_stage_model.", &gerr))
+    {
+      fprintf (stderr, "half-precision copy of %s: %s\n", src, gerr ? gerr->message : "no folder");
+      exit (1);
+    }
+  g_free (yaml);
+  g_free (src);
+  g_free (dir);
+  return dst;
+}
+
+static void
+remove_half_single_file (char *path)
+{
+  char *dir = g_path_get_dirname (path);
+  char *yaml = g_build_filename (dir, "tiny-sd2-ldm-f16.yaml", NULL);
+  g_remove (path);
+  g_remove (yaml);
+  g_remove (dir);
+  g_free (yaml);
+  g_free (dir);
+  g_free (path);
+}
+
+static sdcl_model_files *
+model_files_at (const char *path)
+{
+  sdcl_model_files *mf = NULL;
+  sdcl_error err = { 0 };
+  if (sdcl_model_files_open (path, &mf, &err) != SDCL_OK)
+    {
+      fprintf (stderr, "cannot open %s: %s\n", path, err.message);
+      exit (1);
+    }
+  return mf;
+}
+
 int
 main (void)
 {
@@ -158,21 +215,22 @@ main (void)
     { "folder F32", "models/tiny-sd2", SDCL_WT_F32, 0, 0 },
     { "folder F16", "models/tiny-sd2", SDCL_WT_F16, CLIP_F16_RANGE_FRACTION, UNET_F16_RANGE_FRACTION },
     { "single file F32", "models/tiny-sd2-ldm.safetensors", SDCL_WT_F32, 0, 0 },
-    { "single file F16/BF16", "models/tiny-sd2-ldm-f16.safetensors", SDCL_WT_F16,
-      CLIP_F16_RANGE_FRACTION, UNET_F16_RANGE_FRACTION },
+    { "single file F16/BF16", NULL, SDCL_WT_F16, CLIP_F16_RANGE_FRACTION, UNET_F16_RANGE_FRACTION },
   };
+  char *half = half_single_file ();
   sdcl_model_files *folder = fixture_model ("models/tiny-sd2");
   CHECK (folder->clip.pad_token_id == 0, "SD 2.x pads with id 0, got %d", folder->clip.pad_token_id);
   check_ids (folder, text_golden);
   for (size_t i = 0; i < G_N_ELEMENTS (models); i++)
     {
-      sdcl_model_files *mf = fixture_model (models[i].rel);
+      sdcl_model_files *mf = models[i].rel ? fixture_model (models[i].rel) : model_files_at (half);
       CHECK (mf->family == SDCL_FAMILY_SD2, "%s: family %d", models[i].label, mf->family);
       check_clip (cl, models[i].label, mf, models[i].wtype, models[i].clip_range, text_golden);
       check_unet (cl, models[i].label, mf, models[i].wtype, models[i].unet_range, unet_golden);
       sdcl_model_files_close (mf);
     }
   sdcl_model_files_close (folder);
+  remove_half_single_file (half);
   sdcl_st_close (text_golden);
   sdcl_st_close (unet_golden);
   sdcl_cl_free (cl);

@@ -55,6 +55,10 @@ test_argument_checks (sdcl_model *m)
   p = small_params ();
   p.clip_skip = 50;
   expect_invalid (m, p, "clip_skip");
+  p = small_params ();
+  p.sampler = SDCL_SAMPLER_TCD; /* its eta is gamma, a fraction */
+  p.eta = 1.5f;
+  expect_invalid (m, p, "eta (gamma) must be 0..1 for the tcd sampler");
 }
 
 static int stop_at;

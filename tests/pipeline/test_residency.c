@@ -1,4 +1,6 @@
-/* Model residency (sdcl_model_params.residency) on the tiny model:
+/* Model residency (sdcl_model_params.residency) on a tiny model: the
+ * fixture folder given as the argument (default models/tiny-sd; meson also
+ * runs it on models/tiny-sd2-v, SD 2.x with v prediction):
  *
  *   - a lean model gives bit-identical images to a resident one (txt2img,
  *     img2img, inpainting), also on a second run, and so does a streaming
@@ -144,9 +146,9 @@ generate (sdcl_model *m, mode md, probe *pr, const sdcl_image *init, const sdcl_
 }
 
 int
-main (void)
+main (int argc, char **argv)
 {
-  g_autofree char *path = fixture_path ("models/tiny-sd");
+  g_autofree char *path = fixture_path (argc > 1 ? argv[1] : "models/tiny-sd");
   sdcl_ctx *ctx = NULL;
   sdcl_error err = { 0 };
   if (sdcl_ctx_new (NULL, &ctx, &err) != SDCL_OK)
@@ -175,7 +177,8 @@ main (void)
          (unsigned long long) resident_bytes);
 
   /* The mapped weights do not stay resident after the load's scan and
-   * upload (only the headers, parsed at open, and a few pages around). */
+   * upload (only the headers, parsed at open, and a few pages around).
+   * "tiny-sd" is in the real path of every fixture model's files. */
   long size_kb = 0, rss_kb = mapped_rss_kb ("tiny-sd", &size_kb);
   fprintf (stderr, "mapped files of the model: %ld kB resident of %ld kB\n", rss_kb, size_kb);
   CHECK (size_kb > 0 && rss_kb >= 0 && rss_kb * 4 < size_kb,

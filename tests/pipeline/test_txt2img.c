@@ -46,6 +46,12 @@ static const sampler_case cases[] = {
   { "heun", SDCL_SAMPLER_HEUN, false, SDCL_SCHEDULE_DEFAULT, false },
   { "pndm", SDCL_SAMPLER_PNDM, false, SDCL_SCHEDULE_DEFAULT, false },
   { "dpm2", SDCL_SAMPLER_DPM2, false, SDCL_SCHEDULE_DEFAULT, false },
+  { "dpm2_a", SDCL_SAMPLER_DPM2_A, false, SDCL_SCHEDULE_DEFAULT, false },
+  { "tcd", SDCL_SAMPLER_TCD, false, SDCL_SCHEDULE_DEFAULT, false },
+  { "euler_ays", SDCL_SAMPLER_EULER, false, SDCL_SCHEDULE_AYS, false },
+  { "dpmpp_2s_a", SDCL_SAMPLER_DPMPP_2S_A, false, SDCL_SCHEDULE_DEFAULT, false },
+  { "dpmpp_sde", SDCL_SAMPLER_DPMPP_SDE, false, SDCL_SCHEDULE_DEFAULT, false },
+  { "unipc", SDCL_SAMPLER_UNIPC, false, SDCL_SCHEDULE_DEFAULT, false },
   { "euler_tiling", SDCL_SAMPLER_EULER, false, SDCL_SCHEDULE_DEFAULT, true },
 };
 
@@ -57,7 +63,7 @@ static const sampler_case f16_cases[] = {
 typedef struct {
   char *prompt, *negative;
   int steps, width, height;
-  double guidance;
+  double guidance, eta;
   gint64 seed;
   gint64 draws_after_init;       /* the sampler's own noise draws */
   int evals;                     /* model evaluations (timesteps), = steps but for Heun-type */
@@ -82,6 +88,7 @@ read_settings (const char *name, golden_settings *s)
   s->width = (int) json_object_get_int_member (o, "width");
   s->height = (int) json_object_get_int_member (o, "height");
   s->guidance = json_object_get_double_member (o, "guidance_scale");
+  s->eta = json_object_get_double_member (o, "eta");
   s->seed = json_object_get_int_member (o, "seed");
   s->draws_after_init = json_object_get_int_member (o, "noise_draws_after_init");
   s->evals = (int) json_array_get_length (json_object_get_array_member (o, "timesteps"));
@@ -136,6 +143,7 @@ run_case (sdcl_model *m, const sampler_case *c, double atol, bool check_noise)
   p.width = s.width;
   p.height = s.height;
   p.guidance = (float) s.guidance;
+  p.eta = (float) s.eta;
   p.seed = (uint64_t) s.seed;
   p.sampler = c->sampler;
   p.karras_sigmas = c->karras;
@@ -191,30 +199,40 @@ stop_at_first (int step, int n, const sdcl_image *preview, void *user)
   return step < 1;
 }
 
-/* A two-evaluation sampler counts evaluations in its progress (2·3 − 1 for
- * 3 Heun steps) and stops after the one in which it is cancelled, half-way
+/* Every two-evaluation sampler counts evaluations in its progress (2·3 − 1
+ * for 3 steps) and stops after the one in which it is cancelled, half-way
  * through a step. */
 static void
 test_cancel_mid_step (sdcl_model *m)
 {
-  sdcl_gen_params p = sdcl_gen_default_params ();
-  int total = 0;
-  p.prompt = "a red circle";
-  p.width = 48;
-  p.height = 64;
-  p.steps = 3;
-  p.sampler = SDCL_SAMPLER_HEUN;
-  p.progress = stop_at_first;
-  p.user_data = &total;
-  progress_calls = 0;
-  sdcl_image img = { 0 };
-  sdcl_error err = { 0 };
-  sdcl_status st = sdcl_txt2img (m, &p, &img, &err);
-  CHECK (st == SDCL_ERR_CANCELLED, "heun cancel: status %d (%s)", (int) st, err.message);
-  CHECK (progress_calls == 1 && total == 5, "heun cancel: %d calls of %d evaluations",
-         progress_calls, total);
-  CHECK (sdcl_sampler_evals_per_step (SDCL_SAMPLER_HEUN) == 2, "heun evaluations per step");
-  sdcl_image_free (&img);
+  int two_eval_samplers = 0;
+  for (int k = 0; k < sdcl_sampler_count (); k++)
+    {
+      if (sdcl_sampler_evals_per_step ((sdcl_sampler) k) != 2)
+        continue;
+      two_eval_samplers++;
+      const char *name = sdcl_sampler_name ((sdcl_sampler) k);
+      sdcl_gen_params p = sdcl_gen_default_params ();
+      int total = 0;
+      p.prompt = "a red circle";
+      p.width = 48;
+      p.height = 64;
+      p.steps = 3;
+      p.sampler = (sdcl_sampler) k;
+      p.karras_sigmas = false;
+      p.progress = stop_at_first;
+      p.user_data = &total;
+      progress_calls = 0;
+      sdcl_image img = { 0 };
+      sdcl_error err = { 0 };
+      sdcl_status st = sdcl_txt2img (m, &p, &img, &err);
+      CHECK (st == SDCL_ERR_CANCELLED, "%s cancel: status %d (%s)", name, (int) st, err.message);
+      CHECK (progress_calls == 1 && total == 5, "%s cancel: %d calls of %d evaluations", name,
+             progress_calls, total);
+      sdcl_image_free (&img);
+    }
+  CHECK (two_eval_samplers >= 3, "%d two-evaluation samplers (heun, dpm2, dpm2_a, ...)",
+         two_eval_samplers);
 }
 
 /* The padding mode is the run's own: a tiling run between two plain ones

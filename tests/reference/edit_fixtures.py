@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 import goldens
+import scheduling_reference
 import ldm_layout
 import tiny_sd
 
@@ -57,18 +58,52 @@ MASK_Y = (19, 45)
 SCHEDULERS = {'ddim': 'DDIMScheduler', 'euler': 'EulerDiscreteScheduler',
               'ddpm': 'DDPMScheduler', 'heun': 'HeunDiscreteScheduler',
               'pndm': 'PNDMScheduler', 'dpm2': 'KDPM2DiscreteScheduler',
+              'dpm2_a': 'KDPM2AncestralDiscreteScheduler', 'tcd': 'TCDScheduler',
+              'dpmpp_2s_a': 'DPMPP2SAncestralScheduler',  # scheduling_reference.py
+              'dpmpp_sde': 'DPMSolverSDEGeneratorScheduler',  # scheduling_reference.py
+              'unipc': 'UniPCMultistepScheduler',
               'dpmpp_2m_sde': ('DPMSolverMultistepScheduler',
                                {'algorithm_type': 'sde-dpmsolver++', 'solver_order': 2}),
               'lms': 'LMSDiscreteScheduler'}
 IMG2IMG_STRENGTHS = (0.3, 0.75)
 # Samplers added later get one img2img run at this strength and one
 # 4-channel inpaint at strength 1 each (keeps the fixtures small).
-LATER_SAMPLERS = ('ddpm', 'dpmpp_2m_sde', 'lms', 'heun', 'pndm', 'dpm2')
+LATER_SAMPLERS = ('ddpm', 'dpmpp_2m_sde', 'lms', 'heun', 'pndm', 'dpm2', 'dpm2_a', 'tcd',
+                  'dpmpp_2s_a', 'dpmpp_sde', 'unipc')
+# The pipeline's eta for samplers that take one (TCD's gamma).
+PIPELINE_ETA = {'tcd': 0.3}
+# These samplers' goldens leave out the input pictures every img2img /
+# inpaint golden holds alike (they would be ~85 kB per golden); the JSON's
+# inputs_golden names the golden that has them, checked equal here.
+SHARED_INPUT_SAMPLERS = ('dpm2_a', 'tcd', 'dpmpp_2s_a', 'dpmpp_sde', 'unipc')
+SHARED_INPUTS = {'img2img': ('img2img_ddim_0.3', ('init_image',)),
+                 'inpaint4': ('inpaint4_ddim', ('init_image', 'mask', 'masked_image'))}
+
+
+def _share_inputs(out_dir, tag, sched_name, kind):
+    """Drops the shared input pictures from golden `tag` (see above)."""
+    if sched_name not in SHARED_INPUT_SAMPLERS:
+        return
+    from safetensors.torch import load_file
+    shared, keys = SHARED_INPUTS[kind]
+    path = os.path.join(out_dir, tag + '.safetensors')
+    tensors = load_file(path)
+    ref = load_file(os.path.join(out_dir, shared + '.safetensors'))
+    for k in keys:
+        assert torch.equal(tensors.pop(k), ref[k]), (tag, k, 'differs from', shared)
+    goldens.save(path, tensors)
+    jpath = os.path.join(out_dir, tag + '.json')
+    with open(jpath) as f:
+        meta = json.load(f)
+    meta['tensors'] = sorted(tensors.keys())
+    meta['inputs_golden'] = shared
+    meta['inputs_golden_tensors'] = list(keys)
+    goldens.write_json(jpath, meta)
 LATER_STRENGTH = 0.5
 # VP samplers: add_noise is sqrt(ab)*x0 + sqrt(1-ab)*eps at the integer timestep.
-VP_SAMPLERS = ('ddim', 'ddpm', 'pndm')
+VP_SAMPLERS = ('ddim', 'ddpm', 'pndm', 'tcd')
 # DPM-Solver samplers: the VP form written with the schedule's sigmas.
-DPM_SAMPLERS = ('dpmpp_2m_sde',)
+DPM_SAMPLERS = ('dpmpp_2m_sde', 'unipc')
 
 _RANDN_MODULES = [
     'diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion_img2img',
@@ -78,6 +113,9 @@ _RANDN_MODULES = [
     'diffusers.schedulers.scheduling_euler_discrete',
     'diffusers.schedulers.scheduling_ddpm',
     'diffusers.schedulers.scheduling_dpmsolver_multistep',
+    'diffusers.schedulers.scheduling_k_dpm_2_ancestral_discrete',
+    'diffusers.schedulers.scheduling_tcd',
+    'scheduling_reference',
 ]
 _DRAW_KIND = {
     'pipeline_stable_diffusion_img2img': 'pipeline',
@@ -87,6 +125,9 @@ _DRAW_KIND = {
     'scheduling_euler_discrete': 'scheduler_step',
     'scheduling_ddpm': 'scheduler_step',
     'scheduling_dpmsolver_multistep': 'scheduler_step',
+    'scheduling_k_dpm_2_ancestral_discrete': 'scheduler_step',
+    'scheduling_tcd': 'scheduler_step',
+    'scheduling_reference': 'scheduler_step',
 }
 
 
@@ -188,10 +229,9 @@ def write_inpaint_model(models_dir):
     index['_class_name'] = 'StableDiffusionInpaintPipeline'
     tiny_sd._write_json(os.path.join(out, 'model_index.json'), index)
 
+    # The VAE and text encoder are tiny-sd's: stored once, linked here.
     for sub in ('vae', 'text_encoder'):
-        for fn in os.listdir(os.path.join(out, sub)):
-            assert open(os.path.join(out, sub, fn), 'rb').read() == \
-                open(os.path.join(folder, sub, fn), 'rb').read(), (sub, fn)
+        tiny_sd.share_dir(out, sub, os.path.join(folder, sub))
     unet2, vae2, text2 = tiny_sd.load_folder(out)
     assert unet2.config.in_channels == 9
     for a, b in ((unet, unet2), (vae, vae2), (text, text2)):
@@ -287,7 +327,7 @@ class Recorder:
             mod = importlib.import_module(name)
             orig = mod.randn_tensor
 
-            def wrapped(*a, _orig=orig, _name=name.rsplit('.', 1)[1], **kw):
+            def wrapped(*a, _orig=orig, _name=name.rsplit('.', 1)[-1], **kw):
                 out = _orig(*a, **kw)
                 self.draws.append((_DRAW_KIND[_name], out.detach().clone()))
                 return out
@@ -352,7 +392,8 @@ class Recorder:
 def _scheduler(name):
     import diffusers
     cls, kwargs = SCHEDULERS[name] if isinstance(SCHEDULERS[name], tuple) else (SCHEDULERS[name], {})
-    return getattr(diffusers, cls).from_config(tiny_sd.scheduler_config(), **kwargs)
+    return scheduling_reference.scheduler_class(cls).from_config(tiny_sd.scheduler_config(),
+                                                                 **kwargs)
 
 
 def _pipe(cls, components, sched_name):
@@ -388,9 +429,13 @@ def _check_stream(rec):
         assert torch.equal(t, torch.randn(t.shape, generator=g, dtype=torch.float32)), kind
 
 
-def _step_kwargs(s, g):
-    """generator= where step() takes it, as the pipelines decide."""
-    return {'generator': g} if 'generator' in inspect.signature(s.step).parameters else {}
+def _step_kwargs(s, g, sched_name=None):
+    """generator= where step() takes it, as the pipelines decide, and the
+    pipeline's eta where it takes that."""
+    kw = {'generator': g} if 'generator' in inspect.signature(s.step).parameters else {}
+    if 'eta' in inspect.signature(s.step).parameters:
+        kw['eta'] = PIPELINE_ETA.get(sched_name, 0.0)
+    return kw
 
 
 def _context(pipe):
@@ -418,6 +463,7 @@ def img2img_one(components, sched_name, strength, init_pil, out_dir, ctx_ref):
     with Recorder(pipe) as rec:
         out = pipe(PROMPT, image=init_pil, strength=strength, negative_prompt=NEGATIVE,
                    num_inference_steps=STEPS, guidance_scale=GUIDANCE,
+                   eta=PIPELINE_ETA.get(sched_name, 0.0),
                    generator=torch.Generator('cpu').manual_seed(SEED), output_type='np',
                    callback_on_step_end=rec.on_step_end, callback_on_step_end_tensor_inputs=['latents'])
     sched = pipe.scheduler
@@ -469,7 +515,7 @@ def img2img_one(components, sched_name, strength, init_pil, out_dir, ctx_ref):
             xin = s.scale_model_input(torch.cat([lat] * 2), t)
             e = unet(xin, t, encoder_hidden_states=ctx).sample
             e = e[0:1] + GUIDANCE * (e[1:2] - e[0:1])
-            lat = s.step(e, t, lat, **_step_kwargs(s, g)).prev_sample
+            lat = s.step(e, t, lat, **_step_kwargs(s, g, sched_name)).prev_sample
             assert torch.equal(lat, rec.latents[i]), (sched_name, strength, i)
         img = (vae.decode(lat / vae.config.scaling_factor).sample / 2 + 0.5).clamp(0, 1)
         assert torch.equal(img[0].permute(1, 2, 0), image), 'image != clamp(decode/2+0.5)'
@@ -496,7 +542,7 @@ def img2img_one(components, sched_name, strength, init_pil, out_dir, ctx_ref):
         'model': 'tiny-sd (F32)',
         'prompt': PROMPT, 'negative_prompt': NEGATIVE, 'guidance_scale': GUIDANCE,
         'steps': STEPS, 'strength': strength, 'seed': SEED,
-        'generator': 'torch.Generator("cpu").manual_seed(seed)', 'eta': 0.0,
+        'generator': 'torch.Generator("cpu").manual_seed(seed)', 'eta': PIPELINE_ETA.get(sched_name, 0.0),
         'width': WIDTH, 'height': HEIGHT, 'height_width_passed': False,
         'init_image_file': 'images/init-48x64.png (PIL RGB, passed as is)',
         'init_timestep': init_timestep, 't_start': t_start, 'steps_run': n,
@@ -518,6 +564,7 @@ def img2img_one(components, sched_name, strength, init_pil, out_dir, ctx_ref):
         'draw_order': _draw_list(rec),
         'tensors': sorted(tensors),
     })
+    _share_inputs(out_dir, tag, sched_name, 'img2img')
     print('%s: t_start %d, timesteps %s, draws %s, image mean %.4f'
           % (tag, t_start, [round(float(x), 3) for x in timesteps], kinds, float(image.mean())))
 
@@ -533,6 +580,7 @@ def inpaint_one(components, sched_name, strength, init_pil, mask_pil, out_dir, c
     with Recorder(pipe) as rec:
         out = pipe(PROMPT, image=init_pil, mask_image=mask_pil, strength=strength, negative_prompt=NEGATIVE,
                    height=HEIGHT, width=WIDTH, num_inference_steps=STEPS, guidance_scale=GUIDANCE,
+                   eta=PIPELINE_ETA.get(sched_name, 0.0),
                    generator=torch.Generator('cpu').manual_seed(SEED), output_type='np',
                    callback_on_step_end=rec.on_step_end,
                    callback_on_step_end_tensor_inputs=['latents', 'mask', 'masked_image_latents'])
@@ -599,7 +647,7 @@ def inpaint_one(components, sched_name, strength, init_pil, mask_pil, out_dir, c
                 assert torch.equal(xin, rec.unet_in[i][0]), ('unet input', i)
             eps = unet(xin, t, encoder_hidden_states=ctx).sample
             eps = eps[0:1] + GUIDANCE * (eps[1:2] - eps[0:1])
-            lat = s.step(eps, t, lat, **_step_kwargs(s, g)).prev_sample
+            lat = s.step(eps, t, lat, **_step_kwargs(s, g, sched_name)).prev_sample
             step_out.append(lat)
             if not nine:
                 if i < n - 1:
@@ -671,7 +719,7 @@ def inpaint_one(components, sched_name, strength, init_pil, mask_pil, out_dir, c
         'vae_encode_input_strides': [list(x.stride()) for x in rec.encodes],
         'prompt': PROMPT, 'negative_prompt': NEGATIVE, 'guidance_scale': GUIDANCE,
         'steps': STEPS, 'strength': strength, 'seed': SEED,
-        'generator': 'torch.Generator("cpu").manual_seed(seed)', 'eta': 0.0,
+        'generator': 'torch.Generator("cpu").manual_seed(seed)', 'eta': PIPELINE_ETA.get(sched_name, 0.0),
         'width': WIDTH, 'height': HEIGHT, 'height_width_passed': True,
         'padding_mask_crop': None, 'composited': False,
         'init_image_file': 'images/init-48x64.png (PIL RGB)',
@@ -700,25 +748,32 @@ def inpaint_one(components, sched_name, strength, init_pil, mask_pil, out_dir, c
         'draw_order': order,
         'tensors': sorted(tensors),
     })
+    if not nine:
+        _share_inputs(out_dir, tag, sched_name, 'inpaint4')
     print('%s: t_start %d, timesteps %s, draws %s, image mean %.4f'
           % (tag, t_start, [round(float(x), 3) for x in timesteps], kinds, float(image.mean())))
 
 
 # ---------------------------------------------------------------------------
 
-def write_all(fixtures):
+def write_all(fixtures, only=None):
+    """Everything, or with `only` just the img2img and inpaint4 goldens of
+    those LATER_SAMPLERS."""
     models = os.path.join(fixtures, 'models')
     golden = os.path.join(fixtures, 'golden')
     images = os.path.join(fixtures, 'images')
     os.makedirs(golden, exist_ok=True)
-    write_pictures(images)
+    if only is None:
+        write_pictures(images)
     init_pil, mask_pil = load_pictures(images)
-    write_inpaint_model(models)
+    if only is None:
+        write_inpaint_model(models)
 
     folder = os.path.join(models, 'tiny-sd')
     unet, vae, text = tiny_sd.load_folder(folder)
     tok = goldens.load_tokenizer(folder)
-    vae_encoder_golden(vae, golden)
+    if only is None:
+        vae_encoder_golden(vae, golden)
 
     from diffusers import StableDiffusionPipeline
     p = StableDiffusionPipeline(vae=vae, text_encoder=text, tokenizer=tok, unet=unet,
@@ -726,6 +781,12 @@ def write_all(fixtures):
                                 feature_extractor=None, requires_safety_checker=False)
     ctx = _context(p)
     comps = (unet, vae, text, tok)
+    if only is not None:
+        for name in only:
+            assert name in LATER_SAMPLERS, name
+            img2img_one(comps, name, LATER_STRENGTH, init_pil, golden, ctx)
+            inpaint_one(comps, name, 1.0, init_pil, mask_pil, golden, ctx, 'inpaint4_' + name)
+        return
     for name in SCHEDULERS:
         if name in LATER_SAMPLERS:
             img2img_one(comps, name, LATER_STRENGTH, init_pil, golden, ctx)

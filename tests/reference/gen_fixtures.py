@@ -3,6 +3,7 @@
 
     tools/setup-reference.sh            # once: venv with requirements.txt
     tests/reference/.venv/bin/python tests/reference/gen_fixtures.py [--only STEP,...]
+        [--samplers NAME,...]   (pipelines / edit: just these samplers' goldens)
 
 Steps (default: all, in this order):
     models     tiny-sd/, tiny-sd-f16/, tiny-sd-ldm.safetensors, tiny-sd-ldm-f16.safetensors
@@ -15,6 +16,13 @@ Steps (default: all, in this order):
                (edit_fixtures.py; needs models/tiny-sd)
     sd2        models/tiny-sd2*/, tiny-sd2*-ldm*, golden/sd2_* (sd2_fixtures.py;
                needs images/ from step edit)
+    prompts    embeddings/, golden/prompt_*, golden/pipeline_prompt_long.*
+               (prompt_fixtures.py: A1111 syntax, long prompts, textual
+               inversion; needs models/tiny-sd, tiny-sd2)
+    lora       lora/*.safetensors, golden/lora_* (lora_fixtures.py; needs
+               models/tiny-sd and peft, see requirements.txt)
+    sdxl       models/tiny-sdxl*/, tiny-sdxl-sgm-f16.safetensors, golden/sdxl_*
+               (sdxl_fixtures.py; needs models/tiny-sd, tiny-sd2 and images/)
 
 Everything is float32 on the CPU with fixed seeds and one thread; running the
 script twice gives bit-identical files (see README.md). The network goldens
@@ -33,7 +41,8 @@ FIXTURES = os.path.join(HERE, 'fixtures')
 MODELS = os.path.join(FIXTURES, 'models')
 GOLDEN = os.path.join(FIXTURES, 'golden')
 IMAGES = os.path.join(FIXTURES, 'images')
-STEPS = ('models', 'text', 'unet', 'vae', 'pipelines', 'tiling', 'edit', 'sd2')
+STEPS = ('models', 'text', 'unet', 'vae', 'pipelines', 'tiling', 'edit', 'sd2', 'prompts',
+         'lora', 'sdxl')
 
 
 def _setup_torch():
@@ -128,17 +137,19 @@ def write_net_goldens(steps):
         goldens.vae_golden(vae, GOLDEN)
 
 
-def write_pipelines():
+def write_pipelines(only=None):
     import pipelines
     os.makedirs(GOLDEN, exist_ok=True)
-    pipelines.write_all(os.path.join(MODELS, 'tiny-sd'), GOLDEN)
+    pipelines.write_all(os.path.join(MODELS, 'tiny-sd'), GOLDEN, only)
+    if only is not None:
+        return
     pipelines.write_reduced_precision(os.path.join(MODELS, 'tiny-sd'),
                                       os.path.join(MODELS, 'tiny-sd-ldm-f16.safetensors'), GOLDEN)
 
 
-def write_edit():
+def write_edit(only=None):
     import edit_fixtures
-    edit_fixtures.write_all(FIXTURES)
+    edit_fixtures.write_all(FIXTURES, only)
 
 
 def write_sd2():
@@ -146,9 +157,14 @@ def write_sd2():
     sd2_fixtures.write_all(FIXTURES)
 
 
+def write_lora():
+    import lora_fixtures
+    lora_fixtures.write_all(FIXTURES)
+
+
 def summary():
     print('\n%-60s %10s  %s' % ('file', 'bytes', 'sha256[:16]'))
-    for root in (MODELS, GOLDEN, IMAGES):
+    for root in (MODELS, GOLDEN, IMAGES, os.path.join(FIXTURES, 'lora')):
         for dirpath, _, files in sorted(os.walk(root)):
             for fn in sorted(files):
                 p = os.path.join(dirpath, fn)
@@ -160,8 +176,12 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--only', default=','.join(STEPS),
                     help='comma-separated subset of: ' + ', '.join(STEPS))
+    ap.add_argument('--samplers', default=None,
+                    help='with pipelines / edit: only these samplers\' goldens (comma-separated), '
+                         'e.g. after adding a sampler')
     args = ap.parse_args()
     steps = [s for s in args.only.split(',') if s]
+    only = [s for s in args.samplers.split(',') if s] if args.samplers else None
     bad = set(steps) - set(STEPS)
     if bad:
         ap.error('unknown step(s): ' + ', '.join(sorted(bad)))
@@ -171,14 +191,22 @@ def main():
     if set(steps) & {'text', 'unet', 'vae'}:
         write_net_goldens(steps)
     if 'pipelines' in steps:
-        write_pipelines()
+        write_pipelines(only)
     if 'tiling' in steps:
         import pipelines
         pipelines.write_tiling(os.path.join(MODELS, 'tiny-sd'), GOLDEN)
     if 'edit' in steps:
-        write_edit()
+        write_edit(only)
     if 'sd2' in steps:
         write_sd2()
+    if 'prompts' in steps:
+        import prompt_fixtures
+        prompt_fixtures.write_all(FIXTURES)
+    if 'lora' in steps:
+        write_lora()
+    if 'sdxl' in steps:
+        import sdxl_fixtures
+        sdxl_fixtures.write_all(FIXTURES)
     summary()
 
 

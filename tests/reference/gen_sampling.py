@@ -22,12 +22,14 @@ import numpy as np
 import torch
 from diffusers import (DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler,
                        EulerAncestralDiscreteScheduler, EulerDiscreteScheduler, LCMScheduler,
-                       HeunDiscreteScheduler, KDPM2DiscreteScheduler, LMSDiscreteScheduler,
-                       PNDMScheduler)
+                       HeunDiscreteScheduler, KDPM2AncestralDiscreteScheduler,
+                       KDPM2DiscreteScheduler, LMSDiscreteScheduler, PNDMScheduler,
+                       TCDScheduler, UniPCMultistepScheduler)
 
 from diffusers.schedulers.scheduling_utils import AysSchedules
 
 from goldens import save, write_json
+from scheduling_reference import DPMPP2SAncestralScheduler, DPMSolverSDEGeneratorScheduler
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_OUT = os.path.join(HERE, 'fixtures', 'golden')
@@ -59,6 +61,11 @@ CLASSES = {
     'heun': HeunDiscreteScheduler,
     'pndm': PNDMScheduler,
     'dpm2': KDPM2DiscreteScheduler,
+    'dpm2_a': KDPM2AncestralDiscreteScheduler,
+    'tcd': TCDScheduler,
+    'dpmpp_2s_a': DPMPP2SAncestralScheduler,  # scheduling_reference.py
+    'dpmpp_sde': DPMSolverSDEGeneratorScheduler,  # scheduling_reference.py
+    'unipc': UniPCMultistepScheduler,
 }
 # from_config keyword arguments that make the class the sampler
 CLASS_KWARGS = {
@@ -148,6 +155,19 @@ SCHEDULE_VARIANTS = {
     'dpm2': ('dpm2', False, {}),
     'dpm2.karras': ('dpm2', True, {}),
     'dpm2.exponential': ('dpm2', False, {}, 'exponential'),
+    'dpm2_a': ('dpm2_a', False, {}),
+    'dpm2_a.karras': ('dpm2_a', True, {}),
+    'dpm2_a.sched_trailing': ('dpm2_a', False, {}, 'trailing'),
+    'tcd': ('tcd', False, {}),
+    'dpmpp_2s_a': ('dpmpp_2s_a', False, {}),
+    'dpmpp_2s_a.karras': ('dpmpp_2s_a', True, {}),
+    'dpmpp_sde': ('dpmpp_sde', False, {}),
+    'dpmpp_sde.karras': ('dpmpp_sde', True, {}),
+    'dpmpp_sde.leading': ('dpmpp_sde', False, {'timestep_spacing': 'leading'}),
+    'unipc': ('unipc', False, {}),
+    'unipc.karras': ('unipc', True, {}),
+    'unipc.karras.cosine': ('unipc', True, {'beta_schedule': 'squaredcos_cap_v2'}),
+    'unipc.exponential': ('unipc', False, {}, 'exponential'),
 }
 SCHEDULE_STEPS = [1, 4, 25, 50]
 
@@ -198,7 +218,8 @@ def split_variant(spec):
 
 
 def has_sigmas(sampler):
-    return sampler in ('euler', 'euler_a', 'dpmpp_2m', 'dpmpp_2m_sde', 'lms', 'heun', 'dpm2')
+    return sampler in ('euler', 'euler_a', 'dpmpp_2m', 'dpmpp_2m_sde', 'lms', 'heun', 'dpm2', 'dpm2_a',
+                       'dpmpp_2s_a', 'dpmpp_sde', 'unipc')
 
 
 def schedule_goldens(tensors, entries):
@@ -287,17 +308,36 @@ TRAJ_VARIANTS = {
     'dpm2': ('dpm2', False, 0.0, {}),                 # 4 steps: 7 evaluations
     'dpm2.karras': ('dpm2', True, 0.0, {}),
     'dpm2.v': ('dpm2', False, 0.0, {'prediction_type': 'v_prediction'}),
+    'dpm2_a': ('dpm2_a', False, 0.0, {}),             # 4 steps: 7 evaluations, 3 draws
+    'dpm2_a.karras': ('dpm2_a', True, 0.0, {}),
+    'dpm2_a.v': ('dpm2_a', False, 0.0, {'prediction_type': 'v_prediction'}),
+    # TCD's gamma is step()'s eta (the pipelines pass theirs)
+    'tcd': ('tcd', False, 0.3, {}),
+    'tcd.gamma0': ('tcd', False, 0.0, {}),
+    'tcd.v': ('tcd', False, 0.3, {'prediction_type': 'v_prediction'}),
+    'tcd.sample': ('tcd', False, 1.0, {'prediction_type': 'sample'}),
+    'dpmpp_2s_a': ('dpmpp_2s_a', False, 0.0, {}),     # 4 steps: 7 evaluations, 3 draws
+    'dpmpp_2s_a.karras': ('dpmpp_2s_a', True, 0.0, {}),
+    'dpmpp_2s_a.v': ('dpmpp_2s_a', False, 0.0, {'prediction_type': 'v_prediction'}),
+    'dpmpp_sde': ('dpmpp_sde', False, 0.0, {}),       # 4 steps: 7 evaluations, 6 draws
+    'dpmpp_sde.karras': ('dpmpp_sde', True, 0.0, {}),
+    'dpmpp_sde.v': ('dpmpp_sde', False, 0.0, {'prediction_type': 'v_prediction'}),
+    'unipc': ('unipc', False, 0.0, {}),
+    'unipc.karras': ('unipc', True, 0.0, {}),
+    'unipc.v': ('unipc', False, 0.0, {'prediction_type': 'v_prediction'}),
+    'unipc.sample': ('unipc', False, 0.0, {'prediction_type': 'sample'}),
+    'unipc.trailing': ('unipc', False, 0.0, {}, 'trailing'),
 }
 
 
 def x0_estimate(sampler, scheduler, out):
     """What the C x0_out must hold after the step: the scheduler's own x0."""
-    if sampler in ('dpmpp_2m', 'dpmpp_2m_sde'):
+    if sampler in ('dpmpp_2m', 'dpmpp_2m_sde', 'unipc'):
         return scheduler.model_outputs[-1]
     if sampler == 'lcm':
         return out.denoised
-    if sampler == 'pndm':
-        # PNDM reports no x0: the golden holds the epsilon/v-form estimate
+    if sampler in ('pndm', 'tcd'):
+        # PNDM (and TCD: pred_noised_sample only) report no x0: the golden holds the epsilon/v-form estimate
         # from this evaluation's output at its own timestep (sdcl's preview)
         return None
     return out.pred_original_sample
@@ -324,7 +364,7 @@ def trajectory_goldens(tensors, entries):
         for i, t in enumerate(s.timesteps):
             scaled = s.scale_model_input(x, t)
             kwargs = step_kwargs(s, g)
-            if sampler == 'ddim':
+            if sampler in ('ddim', 'tcd'):
                 kwargs['eta'] = eta
             x_before = x
             out = s.step(model_out[i], t, x, **kwargs)
@@ -335,8 +375,9 @@ def trajectory_goldens(tensors, entries):
             if est is None:
                 ab = s.alphas_cumprod[int(t)]
                 mo = model_out[i]
-                est = (ab.sqrt() * x_before - (1 - ab).sqrt() * mo if config.get('prediction_type')
-                       == 'v_prediction' else (x_before - (1 - ab).sqrt() * mo) / ab.sqrt())
+                pred = config.get('prediction_type')
+                est = (ab.sqrt() * x_before - (1 - ab).sqrt() * mo if pred == 'v_prediction'
+                       else mo if pred == 'sample' else (x_before - (1 - ab).sqrt() * mo) / ab.sqrt())
             x0.append(est.flatten())
         prefix = f'traj.{variant}'
         tensors[prefix + '.x_init'] = x_init.flatten()
@@ -367,6 +408,11 @@ ADD_NOISE_VARIANTS = {
     'heun': ('heun', False, 25),
     'pndm': ('pndm', False, 25),
     'dpm2': ('dpm2', False, 25),
+    'dpm2_a': ('dpm2_a', False, 25),
+    'tcd': ('tcd', False, 4),
+    'dpmpp_2s_a': ('dpmpp_2s_a', False, 25),
+    'dpmpp_sde': ('dpmpp_sde', False, 25),
+    'unipc': ('unipc', False, 25),
 }
 ADD_NOISE_SEED = 8
 
@@ -408,7 +454,14 @@ IMG2IMG_VARIANTS = {
     'heun': ('heun', False),
     'pndm': ('pndm', False),
     'dpm2': ('dpm2', False),
+    'dpm2_a': ('dpm2_a', False),
+    'tcd': ('tcd', False),
+    'dpmpp_2s_a': ('dpmpp_2s_a', False),
+    'dpmpp_sde': ('dpmpp_sde', False),
+    'unipc': ('unipc', False),
 }
+# step()'s eta where the sampler takes one (TCD's gamma; its default is 0.3)
+IMG2IMG_ETA = {'tcd': 0.3}
 IMG2IMG_STEPS = 6
 IMG2IMG_STRENGTH = 0.5
 
@@ -434,13 +487,18 @@ def img2img_goldens(tensors, entries):
         outs = []
         for k, t in enumerate(timesteps):
             scaled = s.scale_model_input(x, t)
-            x = s.step(model_out[k].reshape(TRAJ_SHAPE), t, x, **step_kwargs(s, g)).prev_sample
+            kwargs = step_kwargs(s, g)
+            if variant in IMG2IMG_ETA:
+                kwargs['eta'] = IMG2IMG_ETA[variant]
+            x = s.step(model_out[k].reshape(TRAJ_SHAPE), t, x, **kwargs).prev_sample
             outs.append(torch.stack([scaled.flatten(), x.flatten()]))
         prefix = f'img2img.{variant}'
         tensors[prefix + '.steps'] = torch.stack(outs)
-        entries.append({'prefix': prefix, 'sampler': sampler, 'karras': karras, 'steps': n,
-                        'begin_index': begin, 'config': config,
-                        'noise_seed': TRAJ_NOISE_SEED})
+        entry = {'prefix': prefix, 'sampler': sampler, 'karras': karras, 'steps': n,
+                 'begin_index': begin, 'config': config, 'noise_seed': TRAJ_NOISE_SEED}
+        if variant in IMG2IMG_ETA:
+            entry['eta'] = IMG2IMG_ETA[variant]
+        entries.append(entry)
 
 
 def main(out_dir):

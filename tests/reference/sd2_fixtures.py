@@ -4,7 +4,10 @@ Writes (under fixtures/):
     models/tiny-sd2{,-v,-turbo,-inpaint}/          diffusers folders (tiny_sd2.py)
     models/tiny-sd2-ldm.safetensors (+ .yaml)      single file, F32, OpenCLIP names
     models/tiny-sd2-v-ldm.safetensors (+ .yaml)    link to the same weights, yaml says v
-    models/tiny-sd2-ldm-f16.safetensors (+ .yaml)  UNet/text F16, VAE BF16; yaml says v
+    (no F16 single file: the tests write tiny-sd2-ldm's tensors as F16 (UNet,
+     text) / BF16 (VAE) themselves, rounding to nearest even as torch does,
+     tests/half_copy.c; golden v_txt2img_euler_f16w is computed with exactly
+     those rounded weights)
     golden/sd2_text_encoder.*, golden/sd2_unet.safetensors
     golden/sd2_<run>.safetensors (+ .json)         pipelines, see RUNS
 
@@ -102,14 +105,14 @@ def write_models(models_dir):
     meta = {'format': 'pt'}
     path = os.path.join(models_dir, 'tiny-sd2-ldm.safetensors')
     save_file(ldm, path, metadata=meta)
-    half = {k: x.to(torch.bfloat16 if k.startswith('first_stage_model.') else torch.float16).contiguous()
-            if x.dim() else x for k, x in ldm.items()}
-    save_file(half, os.path.join(models_dir, 'tiny-sd2-ldm-f16.safetensors'), metadata=meta)
     vpath = os.path.join(models_dir, 'tiny-sd2-v-ldm.safetensors')
     if os.path.lexists(vpath):
         os.remove(vpath)
     os.symlink('tiny-sd2-ldm.safetensors', vpath)
-    for stem, v in (('tiny-sd2-ldm', False), ('tiny-sd2-v-ldm', True), ('tiny-sd2-ldm-f16', True)):
+    for stem in ('tiny-sd2-ldm-f16.safetensors', 'tiny-sd2-ldm-f16.yaml'):   # written by older versions
+        if os.path.lexists(os.path.join(models_dir, stem)):
+            os.remove(os.path.join(models_dir, stem))
+    for stem, v in (('tiny-sd2-ldm', False), ('tiny-sd2-v-ldm', True)):
         with open(os.path.join(models_dir, stem + '.yaml'), 'w', encoding='utf-8') as f:
             f.write(tiny_sd2.ldm_yaml(v))
     check_single_file(path, os.path.join(models_dir, 'tiny-sd2'), unet, vae, text)
@@ -151,8 +154,8 @@ def text_golden(models_dir, out_dir):
         'tokenizer': 'tiny-sd2/tokenizer: padding max_length 77 with "!" (id 0), truncation true',
         'tensors': {
             'ids': '[6,77] token ids as float32',
-            'last_hidden_state': '[6,77,32] final_layer_norm(output of layer 2 of the folder) = '
-                                 'ln_final(output of resblock 1) of the single file\'s 3-layer tower',
+            'last_hidden_state': '[6,77,32] final_layer_norm(output of layer 3 of the folder) = '
+                                 'ln_final(output of resblock 2) of the single file\'s 4-layer tower',
             'pooled': '[6,32] last_hidden_state at argmax(ids) (eos_token_id 2 legacy rule)',
         },
     })
@@ -232,7 +235,9 @@ def _pipe(run, components):
 
 
 def _f16w(components):
-    """The weights of tiny-sd2-ldm-f16 widened to F32 (as pipelines._reduced_precision_components)."""
+    """tiny-sd2's weights rounded to F16 (UNet, text encoder) / BF16 (VAE) and
+    widened back to F32: what the tests' half-precision copy of
+    tiny-sd2-v-ldm holds (as pipelines._reduced_precision_components)."""
     import copy
     unet, vae, text, tok, sched = components
     out = []
@@ -294,7 +299,8 @@ def run_one(name, run, models_dir, images, out_dir):
     goldens.save(os.path.join(out_dir, 'sd2_%s.safetensors' % name), tensors)
     cfg = edit_fixtures._sched_config(sched)
     goldens.write_json(os.path.join(out_dir, 'sd2_%s.json' % name), {
-        'model': run['model'] + (' (tiny-sd2-ldm-f16 weights widened to F32)' if run.get('f16w') else ''),
+        'model': run['model'] + (' (weights rounded to F16 (UNet, text) / BF16 (VAE), widened to F32)'
+                                 if run.get('f16w') else ''),
         'kind': run['kind'],
         'pipeline_class': type(pipe).__name__,
         'prompt': PROMPT,

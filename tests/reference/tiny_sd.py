@@ -266,6 +266,35 @@ def _save_safetensors_dict(model, path, dtype):
     save_file(sd, path, metadata={'format': 'pt'})
 
 
+def link(out_dir, sub, target):
+    """A relative symbolic link out_dir/sub -> target (as Hugging Face's cache
+    links its snapshots), so the variants share one copy of the weights."""
+    os.symlink(os.path.relpath(target, out_dir), os.path.join(out_dir, sub))
+
+
+def share_file(written, dest, target):
+    """dest becomes a relative link to `target` after checking that `target`
+    holds exactly the bytes of the freshly `written` file."""
+    with open(written, 'rb') as a, open(target, 'rb') as b:
+        assert a.read() == b.read(), ('not shareable', dest, target)
+    if os.path.lexists(dest):
+        os.remove(dest)
+    os.symlink(os.path.relpath(target, os.path.dirname(dest)), dest)
+
+
+def share_dir(out_dir, sub, target):
+    """out_dir/sub (just written) becomes a relative link to `target` after
+    checking that `target` holds exactly the same files."""
+    d = os.path.join(out_dir, sub)
+    names = sorted(os.listdir(d))
+    assert names == sorted(os.listdir(target)), (d, target)
+    for fn in names:
+        with open(os.path.join(d, fn), 'rb') as a, open(os.path.join(target, fn), 'rb') as b:
+            assert a.read() == b.read(), ('not shareable', d, fn)
+    shutil.rmtree(d)
+    link(out_dir, sub, target)
+
+
 def write_folder(out_dir, unet, vae, text, dtype=torch.float32, with_tokenizer=True):
     """Write a diffusers folder. Configs come from the libraries' own
     save_pretrained (so they carry every key a loader expects); the weight

@@ -6,15 +6,25 @@ What sets SD 2.x apart from SD 1.x, and what these models make a C engine get
 right (docs/diffusion.md §SD 2.x):
   - text encoder: OpenCLIP, exact GELU, conditioning = the penultimate
     layer's output + the final LayerNorm.  The single file holds the whole
-    tower (here 3 layers, the last one random and unused); the diffusers
-    folder ships one layer fewer (2) and uses its last_hidden_state.  The
+    tower (here 4 layers, the last one random and unused); the diffusers
+    folder ships one layer fewer (3) and uses its last_hidden_state.  The
     tokenizer pads with "!" (id 0) instead of <|endoftext|>.
   - UNet: attention_head_dim is a per-level list of head COUNTS whose head
-    width here is 16 everywhere ([2, 2, 4, 4] at [32, 32, 64, 64] channels;
-    SD 2.x: [5, 10, 20, 20] at [320, 640, 1280, 1280] = 64 wide), so the SD 1
-    rule "8 heads" gives a different, wrong split; linear proj_in/proj_out;
-    upcast_attention.
-  - the same VAE as SD 1.x (tiny-sd's weights, copied).
+    width here is 16 everywhere ([2, 4] at [32, 64] channels, reversed for
+    the up blocks, the mid block takes the last; SD 2.x: [5, 10, 20, 20] at
+    [320, 640, 1280, 1280] = 64 wide), so the SD 1 rule "8 heads" gives a
+    different, wrong split; linear proj_in/proj_out; upcast_attention.
+  - the same VAE as SD 1.x.
+
+Size: the fixtures are committed, so the UNet is as small as still shows
+those differences (two levels, 32 and 64 channels, one ResNet per level:
+0.79 M parameters), and the folder shares every byte it can with tiny-sd by
+relative symbolic links (vae/, the text encoder's weights, the tokenizer's
+vocab.json and merges.txt); the generator checks that the linked files hold
+exactly what it would have written.  The text encoder is tiny-sd's 3-layer
+tower read with SD 2.x's config (exact GELU, "!" padding); its weights were
+drawn for no activation in particular, so nothing is lost, and the 49408-row
+token embedding (6.3 MB) is stored once.
 """
 import json
 import os
@@ -36,21 +46,23 @@ LCM_COND_PROJ_DIM = 16
 
 UNET_CONFIG = dict(
     tiny_sd.UNET_CONFIG,
-    block_out_channels=[32, 32, 64, 64],
-    attention_head_dim=[2, 2, 4, 4],     # head counts; 16 wide at every level
+    # Two levels, the second 64 wide: with 32 channels in GroupNorm's 32
+    # groups every group is one channel and the norm after a ResNet's
+    # time-embedding add cancels the timestep (an all-32 UNet's output
+    # moves by 1e-6 from t = 500 to 800), so the deeper level and the mid
+    # block have 2 channels a group, as SD's levels have 10-40.
+    down_block_types=['CrossAttnDownBlock2D', 'DownBlock2D'],
+    up_block_types=['UpBlock2D', 'CrossAttnUpBlock2D'],
+    block_out_channels=[32, 64],
+    layers_per_block=1,
+    attention_head_dim=[2, 4],           # head counts; 16 wide at every level
     use_linear_projection=True,
     upcast_attention=True,
 )
 
-# The diffusers text encoder (SD 2.x: 23 layers, 1024 wide, 16 heads).
-TEXT_CONFIG = dict(
-    tiny_sd.TEXT_CONFIG,
-    hidden_size=32,
-    intermediate_size=128,               # OpenCLIP's MLP ratio 4
-    num_hidden_layers=2,
-    num_attention_heads=4,
-    hidden_act='gelu',
-)
+# The diffusers text encoder (SD 2.x: 23 layers, 1024 wide, 16 heads):
+# tiny-sd's shapes and weights (3 layers, 32 wide, 4 heads), exact GELU.
+TEXT_CONFIG = dict(tiny_sd.TEXT_CONFIG, hidden_act='gelu')
 LDM_TEXT_LAYERS = TEXT_CONFIG['num_hidden_layers'] + 1
 TEXT_PROJECTION_DIM = 32
 
@@ -128,9 +140,13 @@ def _informative_text(cfg, seed):
 
 
 def build_text():
-    """(diffusers text encoder with 2 layers, the LDM tower's extra last
-    layer as a diffusers-named state dict, the text projection [D, P])."""
-    text = _informative_text(TEXT_CONFIG, SEED_TEXT)
+    """(diffusers text encoder: tiny-sd's weights with TEXT_CONFIG, the LDM
+    tower's extra last layer as a diffusers-named state dict, the text
+    projection [D, P])."""
+    from transformers import CLIPTextConfig, CLIPTextModel
+    sd1_text = tiny_sd.build_models()[2]
+    text = CLIPTextModel(CLIPTextConfig(**TEXT_CONFIG)).float().eval()
+    text.load_state_dict(sd1_text.state_dict(), strict=True)
     full = _informative_text(dict(TEXT_CONFIG, num_hidden_layers=LDM_TEXT_LAYERS), SEED_TEXT_EXTRA_LAYER)
     last = LDM_TEXT_LAYERS - 1
     pre = 'encoder.layers.%d.' % last
@@ -142,15 +158,12 @@ def build_text():
 
 def build_vae():
     """tiny-sd's VAE (SD 2.x kept SD 1.x's autoencoder)."""
-    torch.manual_seed(tiny_sd.SEED_VAE)
-    from diffusers import AutoencoderKL
-    vae = AutoencoderKL(**tiny_sd.VAE_CONFIG)
-    tiny_sd.make_informative(vae, tiny_sd.SEED_VAE + 100, tiny_sd.QK_GAIN['vae'])
-    return vae.float().eval()
+    return tiny_sd.build_models()[1]
 
 
-def write_tokenizer(tok_out):
-    """SD 2.x's tokenizer: CLIP's vocabulary, padding with "!" (id 0)."""
+def write_tokenizer(tok_out, sd1_tok):
+    """SD 2.x's tokenizer: CLIP's vocabulary (vocab.json and merges.txt
+    linked to tiny-sd's `sd1_tok`), padding with "!" (id 0)."""
     from transformers import CLIPTokenizer
     os.makedirs(tok_out, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -161,7 +174,7 @@ def write_tokenizer(tok_out):
         saved = os.path.join(tmp, 'saved')
         tok.save_pretrained(saved)
         for fn in ('vocab.json', 'merges.txt'):
-            shutil.copyfile(os.path.join(tmp, fn), os.path.join(tok_out, fn))
+            tiny_sd.share_file(os.path.join(tmp, fn), os.path.join(tok_out, fn), os.path.join(sd1_tok, fn))
         shutil.copyfile(os.path.join(saved, 'tokenizer_config.json'),
                         os.path.join(tok_out, 'tokenizer_config.json'))
     tiny_sd._write_json(os.path.join(tok_out, 'special_tokens_map.json'), {
@@ -185,14 +198,12 @@ def _save_config_and_weights(model, out_dir, sub, fn):
     tiny_sd._save_safetensors_dict(model, os.path.join(out_dir, sub, fn), torch.float32)
 
 
-def _link(out_dir, sub, target):
-    """A relative symbolic link out_dir/sub -> target (as Hugging Face's cache
-    links its snapshots), so the variants share one copy of the weights."""
-    os.symlink(os.path.relpath(target, out_dir), os.path.join(out_dir, sub))
+_link = tiny_sd.link
 
 
 def write_folders(models_dir):
-    """tiny-sd2/ with every file; tiny-sd2-v/ and tiny-sd2-turbo/ differ in
+    """tiny-sd2/ with its own UNet, configs and tokenizer config, the rest
+    linked to tiny-sd (see the module docstring); tiny-sd2-v/ and tiny-sd2-turbo/ differ in
     their scheduler only and link the rest; tiny-sd2-inpaint/ has its own
     9-channel UNet and links the rest."""
     import diffusers
@@ -200,6 +211,7 @@ def write_folders(models_dir):
     text, extra, proj = build_text()
     vae = build_vae()
     base = os.path.join(models_dir, 'tiny-sd2')
+    sd1 = os.path.join(models_dir, 'tiny-sd')
     for name, (sched, pipe_cls, in_ch) in MODELS.items():
         out = os.path.join(models_dir, name)
         if os.path.lexists(out):
@@ -208,8 +220,11 @@ def write_folders(models_dir):
         if name == 'tiny-sd2':
             _save_config_and_weights(unet, out, 'unet', 'diffusion_pytorch_model.safetensors')
             _save_config_and_weights(vae, out, 'vae', 'diffusion_pytorch_model.safetensors')
+            tiny_sd.share_dir(out, 'vae', os.path.join(sd1, 'vae'))
             _save_config_and_weights(text, out, 'text_encoder', 'model.safetensors')
-            write_tokenizer(os.path.join(out, 'tokenizer'))
+            weights = os.path.join(out, 'text_encoder', 'model.safetensors')
+            tiny_sd.share_file(weights, weights, os.path.join(sd1, 'text_encoder', 'model.safetensors'))
+            write_tokenizer(os.path.join(out, 'tokenizer'), os.path.join(sd1, 'tokenizer'))
         else:
             if name == 'tiny-sd2-lcm':
                 _save_config_and_weights(build_unet(lcm=True), out, 'unet', 'diffusion_pytorch_model.safetensors')
@@ -323,9 +338,9 @@ _YAML = """model:
         in_channels: 4
         out_channels: 4
         model_channels: 32
-        attention_resolutions: [ 4, 2, 1 ]
-        num_res_blocks: 2
-        channel_mult: [ 1, 1, 2, 2 ]
+        attention_resolutions: [ 1 ]
+        num_res_blocks: 1
+        channel_mult: [ 1, 2 ]
         num_head_channels: 16
         use_linear_in_transformer: True
         transformer_depth: 1

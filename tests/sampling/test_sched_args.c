@@ -383,6 +383,18 @@ test_schedules (void)
   CHECK (!sdcl_schedule_from_name ("beta", &unused) && !sdcl_schedule_from_name ("", &unused),
          "unknown schedule names accepted");
   CHECK (sdcl_schedule_name (SDCL_SCHEDULE_COUNT) == NULL, "COUNT has a name");
+  /* Front ends list the schedules from these: every one has a name that
+   * parses back to it and a label. */
+  CHECK (sdcl_schedule_count () == SDCL_SCHEDULE_COUNT, "schedule count");
+  for (int i = 0; i < sdcl_schedule_count (); i++)
+    {
+      sdcl_schedule back = SDCL_SCHEDULE_COUNT;
+      CHECK (sdcl_schedule_label ((sdcl_schedule) i) && sdcl_schedule_label ((sdcl_schedule) i)[0]
+               && sdcl_schedule_from_name (sdcl_schedule_name ((sdcl_schedule) i), &back)
+               && back == (sdcl_schedule) i,
+             "schedule %d listed with a label and a name that parses back", i);
+    }
+  CHECK (sdcl_schedule_label (SDCL_SCHEDULE_COUNT) == NULL, "COUNT has a label");
 }
 
 int

@@ -92,7 +92,8 @@ check_schedule (const sampling_fixture *f, JsonObject *e)
       /* timesteps that follow sigmas through the log table: respaced
        * schedules, and DPM2's midpoints */
       bool respaced = s.schedule == SDCL_SCHEDULE_KARRAS || s.schedule == SDCL_SCHEDULE_EXPONENTIAL
-                      || s.kind == SDCL_SAMPLER_DPM2;
+                      || s.kind == SDCL_SAMPLER_DPM2 || s.kind == SDCL_SAMPLER_DPM2_A
+                      || s.kind == SDCL_SAMPLER_DPMPP_2S_A || s.kind == SDCL_SAMPLER_DPMPP_SDE;
       /* VE samplers keep the fractional timesteps that follow respaced sigmas */
       bool fractional = sdcl_sampler_row_of (s.kind)->form == SDCL_LATENT_VE;
       double atol = respaced && fractional ? KARRAS_TIMESTEP_ATOL : 0.0;

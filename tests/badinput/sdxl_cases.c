@@ -1,0 +1,45 @@
+/* SDXL bad inputs (bad-inputs.tsv rows sdxl_*): folder copies of the tiny
+ * SDXL fixture with a part swapped or removed.
+ *
+ * SPDX-License-Identifier: LGPL-3.0-or-later
+ */
+#include <glib/gstdio.h>
+
+#include "badinput.h"
+#include "check.h"
+
+static char *
+sdxl_copy (const char *name)
+{
+  char *src = g_build_filename (fixtures, "models", "tiny-sdxl", NULL);
+  char *dst = tmp_path (name);
+  copy_tree (src, dst);
+  g_free (src);
+  return dst;
+}
+
+int
+test_sdxl_cases (void)
+{
+  /* bigG swapped for SD 2.x's OpenCLIP-H-style tower: 32 wide, no projection */
+  char *dir = sdxl_copy ("sdxl-bigg-width");
+  char *te2 = g_build_filename (dir, "text_encoder_2", NULL);
+  char *sd2_te = g_build_filename (fixtures, "models", "tiny-sd2", "text_encoder", NULL);
+  remove_tree (te2);
+  copy_tree (sd2_te, te2);
+  load_case ("sdxl_bigg_width", dir, NULL);
+  remove_tree (dir);
+  g_free (dir);
+  g_free (te2);
+  g_free (sd2_te);
+
+  /* the refiner's folder: text_encoder_2 without text_encoder */
+  dir = sdxl_copy ("sdxl-refiner");
+  char *te = g_build_filename (dir, "text_encoder", NULL);
+  remove_tree (te);
+  load_case ("sdxl_refiner_folder", dir, NULL);
+  remove_tree (dir);
+  g_free (dir);
+  g_free (te);
+  return check_finish ();
+}

@@ -1,0 +1,236 @@
+"""SDXL goldens (gen_fixtures.py step `sdxl`; README.md §SDXL fixtures).
+
+Writes (under fixtures/):
+    models/tiny-sdxl{,-turbo,-inpaint}/          diffusers folders (tiny_sdxl.py)
+    models/tiny-sdxl-sgm-f16.safetensors         single file, SGM names, F16
+    golden/sdxl_text.*                           the text path on its own
+    golden/sdxl_<run>.safetensors (+ .json)      pipelines, see RUNS
+
+Pipelines are instrumented as sd2_fixtures.py does (every randn draw must be
+the next torch.randn of its shape from a fresh generator).
+"""
+import os
+
+import numpy as np
+import torch
+
+import edit_fixtures
+import goldens
+import sd2_fixtures
+import tiny_sdxl
+
+PROMPT = 'a red circle'
+NEGATIVE = 'blurry'
+WIDTH, HEIGHT = 48, 64
+SEED = 1234
+
+_T2I = dict(kind='txt2img', steps=4, guidance=5.0, prompt=PROMPT, negative=NEGATIVE)
+RUNS = {
+    'txt2img_euler': dict(_T2I, model='tiny-sdxl', sampler='euler'),
+    'txt2img_ddim': dict(_T2I, model='tiny-sdxl', sampler='ddim'),
+    'txt2img_dpmpp_2m': dict(_T2I, model='tiny-sdxl', sampler='dpmpp_2m'),
+    'txt2img_euler_a': dict(_T2I, model='tiny-sdxl', sampler='euler_a'),
+    'txt2img_dpmpp_2m_karras': dict(_T2I, model='tiny-sdxl', sampler='dpmpp_2m_karras'),
+    # no negative prompt: force_zeros_for_empty_prompt makes it zeros
+    'txt2img_euler_noneg': dict(_T2I, model='tiny-sdxl', sampler='euler', negative=None),
+    'txt2img_euler_empty': dict(_T2I, model='tiny-sdxl', sampler='euler', prompt='', negative=None),
+    # diffusers' clip_skip 1: hidden_states[-3] of both towers for the prompt
+    # (the negative prompt keeps hidden_states[-2]); sdcl's --clip-skip 2
+    'txt2img_euler_clip_skip': dict(_T2I, model='tiny-sdxl', sampler='euler', clip_skip=1),
+    'turbo_1step': dict(_T2I, model='tiny-sdxl-turbo', sampler='euler', steps=1, guidance=0.0, negative=None),
+    'turbo_4step': dict(_T2I, model='tiny-sdxl-turbo', sampler='euler', steps=4, guidance=0.0, negative=None),
+    'img2img_euler_0.75': dict(_T2I, kind='img2img', model='tiny-sdxl', sampler='euler', steps=8,
+                               strength=0.75),
+    'inpaint4_ddim': dict(_T2I, kind='inpaint', model='tiny-sdxl', sampler='ddim', steps=8, strength=1.0),
+    'inpaint9_ddim': dict(_T2I, kind='inpaint', model='tiny-sdxl-inpaint', sampler='ddim', steps=8,
+                          strength=1.0),
+}
+
+SGM_YAML = """model:
+  target: sgm.models.diffusion.DiffusionEngine
+  params:
+    scale_factor: 0.13025
+    network_config:
+      target: sgm.modules.diffusionmodules.openaimodel.UNetModel
+      params:
+        adm_in_channels: 56
+        num_classes: sequential
+        in_channels: 4
+        out_channels: 4
+        model_channels: 32
+        attention_resolutions: [2, 1]
+        num_res_blocks: 1
+        channel_mult: [1, 1, 1]
+        num_head_channels: 16
+        use_linear_in_transformer: True
+        transformer_depth: [0, 1, 2]
+        context_dim: 16
+"""
+
+_RANDN = {
+    'diffusers.pipelines.stable_diffusion_xl.pipeline_stable_diffusion_xl': 'pipeline',
+    'diffusers.pipelines.stable_diffusion_xl.pipeline_stable_diffusion_xl_img2img': 'pipeline',
+    'diffusers.pipelines.stable_diffusion_xl.pipeline_stable_diffusion_xl_inpaint': 'pipeline',
+}
+
+
+def write_models(models_dir):
+    from safetensors.torch import save_file
+    tiny_sdxl.write_folders(models_dir)
+    c, _ = tiny_sdxl.load(models_dir, 'tiny-sdxl')
+    sgm = tiny_sdxl.to_sgm(c['unet'], c['vae'], c['text_encoder'], c['text_encoder_2'])
+    path = os.path.join(models_dir, 'tiny-sdxl-sgm-f16.safetensors')
+    save_file(sgm, path, metadata={'format': 'pt'})
+    # SGM's inference yaml beside the file says the head width (SDXL: 64;
+    # these UNets' heads are 16 wide)
+    with open(os.path.join(models_dir, 'tiny-sdxl-sgm-f16.yaml'), 'w', encoding='utf-8') as f:
+        f.write(SGM_YAML)
+    check_single_file(path, os.path.join(models_dir, 'tiny-sdxl'), c)
+    print('sdxl: %d tensors in the single file; UNet %d parameters'
+          % (len(sgm), sum(p.numel() for p in c['unet'].parameters())))
+
+
+def check_single_file(path, folder, c):
+    """diffusers' single-file loader must read the folder's values back.
+    Its OpenCLIP conversion does not load bigG towers this narrow (every
+    text_encoder_2 tensor comes back different), so the second encoder is
+    checked by sdcl's own goldens on the single file instead."""
+    from diffusers import StableDiffusionXLPipeline
+    pipe = StableDiffusionXLPipeline.from_single_file(path, config=folder, local_files_only=True,
+                                                      torch_dtype=torch.float32)
+    for name in ('unet', 'vae', 'text_encoder'):
+        mine, ref = getattr(pipe, name).state_dict(), c[name].state_dict()
+        assert mine.keys() == ref.keys(), (name, set(mine) ^ set(ref))
+        for k in ref:
+            assert torch.equal(mine[k].float(), ref[k].float()), (name, k)
+    print('sdxl single-file round trip: diffusers from_single_file reproduces the folder')
+
+
+def _pipe(kind, c, sched_cfg, sampler):
+    import diffusers
+    cls_name, extra = sd2_fixtures._CLASSES[sampler]
+    sched = getattr(diffusers, cls_name).from_config(sched_cfg, **extra)
+    cls = {'txt2img': diffusers.StableDiffusionXLPipeline,
+           'img2img': diffusers.StableDiffusionXLImg2ImgPipeline,
+           'inpaint': diffusers.StableDiffusionXLInpaintPipeline}[kind]
+    pipe = cls(scheduler=sched, force_zeros_for_empty_prompt=True, add_watermarker=False, **c)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def text_golden(models_dir, out_dir):
+    """Both encoders' penultimate states, their concatenation, the pooled
+    vector, and the UNet's add embedding of pooled + time ids."""
+    c, sched = tiny_sdxl.load(models_dir, 'tiny-sdxl')
+    pipe = _pipe('txt2img', c, sched, 'euler')
+    t = {}
+    with torch.no_grad():
+        for i, (tok, enc) in enumerate(((c['tokenizer'], c['text_encoder']),
+                                        (c['tokenizer_2'], c['text_encoder_2']))):
+            ids = tok([PROMPT, NEGATIVE], padding='max_length', max_length=77, truncation=True,
+                      return_tensors='pt').input_ids
+            out = enc(ids, output_hidden_states=True)
+            t['ids_%d' % (i + 1)] = ids.to(torch.float32)
+            t['penultimate_%d' % (i + 1)] = out.hidden_states[-2]
+        t['pooled'] = out.text_embeds
+        pe, ne, pp, npool = pipe.encode_prompt(PROMPT, device='cpu', num_images_per_prompt=1,
+                                              do_classifier_free_guidance=True, negative_prompt=NEGATIVE)
+        t['context'] = torch.cat([ne, pe])
+        t['pooled_cfg'] = torch.cat([npool, pp])
+        # batch 1 there, batch 2 here: equal up to float rounding
+        assert torch.allclose(pe, torch.cat([t['penultimate_1'][:1], t['penultimate_2'][:1]], dim=-1),
+                              rtol=0, atol=1e-5)
+        assert torch.allclose(pp, t['pooled'][:1], rtol=0, atol=1e-5)
+        time_ids = torch.tensor([[HEIGHT, WIDTH, 0, 0, HEIGHT, WIDTH]], dtype=torch.float32)
+        unet = c['unet']
+        te = unet.add_time_proj(time_ids.flatten()).reshape(1, -1)
+        t['time_ids'] = time_ids
+        t['add_embedding'] = unet.add_embedding(torch.cat([pp, te], dim=-1))
+    goldens.save(os.path.join(out_dir, 'sdxl_text.safetensors'), t)
+    goldens.write_json(os.path.join(out_dir, 'sdxl_text.json'), {
+        'prompts': [PROMPT, NEGATIVE],
+        'tensors': {
+            'ids_1, ids_2': '[2,77] tokenizer / tokenizer_2 ids (pad 49407 / 0) as float32',
+            'penultimate_1, penultimate_2': '[2,77,8] hidden_states[-2] of each encoder (no final LayerNorm)',
+            'pooled': '[2,8] text_encoder_2 text_embeds: text_projection(final LayerNorm at the EOS token)',
+            'context': '[2,77,16] encode_prompt [negative, positive], the two concatenated',
+            'pooled_cfg': '[2,8] encode_prompt pooled [negative, positive]',
+            'time_ids': '[1,6] original (h, w), crop (top, left), target (h, w) for %dx%d' % (WIDTH, HEIGHT),
+            'add_embedding': '[1,128] unet.add_embedding(cat(pooled positive, add_time_proj(time_ids)))',
+        },
+    })
+    print('sdxl_text: pooled mean %.4f, add embedding mean %.4f'
+          % (float(t['pooled'].mean()), float(t['add_embedding'].mean())))
+
+
+def run_one(name, run, models_dir, images, out_dir):
+    c, sched_cfg = tiny_sdxl.load(models_dir, run['model'])
+    pipe = _pipe(run['kind'], c, sched_cfg, run['sampler'])
+    kw = dict(prompt=run['prompt'], negative_prompt=run['negative'], num_inference_steps=run['steps'],
+              guidance_scale=run['guidance'], generator=torch.Generator('cpu').manual_seed(SEED),
+              output_type='np', callback_on_step_end_tensor_inputs=['latents'])
+    if run.get('clip_skip'):
+        kw['clip_skip'] = run['clip_skip']
+    init, mask = images
+    if run['kind'] == 'txt2img':
+        kw.update(height=HEIGHT, width=WIDTH)
+    elif run['kind'] == 'img2img':
+        kw.update(image=init, strength=run['strength'])
+    else:
+        kw.update(image=init, mask_image=mask, height=HEIGHT, width=WIDTH, strength=run['strength'])
+    saved = sd2_fixtures._RANDN_MODULES
+    sd2_fixtures._RANDN_MODULES = dict(saved, **_RANDN)
+    try:
+        with sd2_fixtures.Recorder(pipe) as rec:
+            kw['callback_on_step_end'] = rec.on_step_end
+            out = pipe(**kw)
+    finally:
+        sd2_fixtures._RANDN_MODULES = saved
+    g = torch.Generator('cpu').manual_seed(SEED)
+    for kind, t in rec.draws:
+        assert torch.equal(t, torch.randn(t.shape, generator=g, dtype=torch.float32)), (name, kind)
+    cfg_on = run['guidance'] > 1.0
+    assert all(x.shape[0] == (2 if cfg_on else 1) for x, _ in rec.unet_in), name
+    sched = pipe.scheduler
+    tensors = {
+        'timesteps': sched.timesteps.to(torch.float32),
+        'final_latents': rec.latents[-1],
+        'image': torch.from_numpy(np.ascontiguousarray(out.images[0])),
+    }
+    if run['kind'] != 'txt2img':
+        tensors['init_image'] = torch.from_numpy(np.asarray(init, dtype=np.float32) / 255.0)
+    if run['kind'] == 'inpaint':
+        tensors['mask'] = torch.from_numpy((np.asarray(mask, dtype=np.float32) / 255.0 >= 0.5)
+                                           .astype(np.float32))
+    goldens.save(os.path.join(out_dir, 'sdxl_%s.safetensors' % name), tensors)
+    goldens.write_json(os.path.join(out_dir, 'sdxl_%s.json' % name), {
+        'model': run['model'], 'kind': run['kind'], 'pipeline_class': type(pipe).__name__,
+        'prompt': run['prompt'], 'negative_prompt': run['negative'],
+        'force_zeros_for_empty_prompt': True,
+        'steps': run['steps'], 'guidance_scale': run['guidance'], 'classifier_free_guidance': cfg_on,
+        'strength': run.get('strength'), 'seed': SEED, 'diffusers_clip_skip': run.get('clip_skip'),
+        'generator': 'torch.Generator("cpu").manual_seed(seed)',
+        'width': WIDTH, 'height': HEIGHT, 'eta': 0.0,
+        'add_time_ids': [HEIGHT, WIDTH, 0, 0, HEIGHT, WIDTH],
+        'scheduler_class': type(sched).__name__,
+        'scheduler_from_config_kwargs': sd2_fixtures._CLASSES[run['sampler']][1],
+        'scheduler_config': edit_fixtures._sched_config(sched),
+        'timesteps': [float(x) for x in sched.timesteps],
+        'unet_batch': int(rec.unet_in[0][0].shape[0]),
+        'draw_order': [{'index': i, 'kind': k, 'shape': list(t.shape)} for i, (k, t) in enumerate(rec.draws)],
+        'tensors': sorted(tensors),
+    })
+    print('sdxl_%s: timesteps %s, unet batch %d, %d draws, image mean %.4f'
+          % (name, [round(float(x), 3) for x in sched.timesteps], rec.unet_in[0][0].shape[0],
+             len(rec.draws), float(tensors['image'].mean())))
+
+
+def write_all(fixtures, only_runs=None):
+    models = os.path.join(fixtures, 'models')
+    golden = os.path.join(fixtures, 'golden')
+    write_models(models)
+    text_golden(models, golden)
+    images = edit_fixtures.load_pictures(os.path.join(fixtures, 'images'))
+    for name, run in RUNS.items():
+        if only_runs is None or name in only_runs:
+            run_one(name, run, models, images, golden)
