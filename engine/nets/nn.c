@@ -365,13 +365,21 @@ nn_tensor_row (const sdcl_st_tensor *t, int64_t row, sdcl_wtype wtype, float *ds
 
 /* ---- layers ------------------------------------------------------------------- */
 
+/* A module's LoRA slot; a listing loader has no weight set, and its layers
+ * are never run, so they get none. */
+static const sdcl_lora_slot *
+lora_slot (nn_loader *ld, const char *module)
+{
+  return ld->ws ? sdcl_wset_lora_slot (ld->ws, module) : NULL;
+}
+
 void
 nn_linear_load (nn_loader *ld, nn_linear *l, int64_t in, int64_t out, bool bias,
                 const char *prefix)
 {
   l->weight = nn_load_matrix (ld, out, in, "%s.weight", prefix);
   l->bias = bias ? nn_load_vector (ld, out, "%s.bias", prefix) : NULL;
-  l->lora = sdcl_wset_lora_slot (ld->ws, prefix);
+  l->lora = lora_slot (ld, prefix);
 }
 
 void
@@ -381,6 +389,7 @@ nn_linear_load_1x1 (nn_loader *ld, nn_linear *l, int64_t in, int64_t out, const 
   nn_name (name, "%s.weight", prefix);
   l->weight = load_matrix (ld, out, in, true, name);
   l->bias = nn_load_vector (ld, out, "%s.bias", prefix);
+  l->lora = lora_slot (ld, prefix);   /* SD 1.x's proj_in/proj_out: kohya LoRAs target them */
 }
 
 void
@@ -388,7 +397,7 @@ nn_conv_load (nn_loader *ld, nn_conv *c, int64_t in, int64_t out, int64_t k, con
 {
   c->weight = nn_load (ld, 4, (int64_t[]){ out, in, k, k }, "%s.weight", prefix);
   c->bias = nn_load_vector (ld, out, "%s.bias", prefix);
-  c->lora = sdcl_wset_lora_slot (ld->ws, prefix);
+  c->lora = lora_slot (ld, prefix);
 }
 
 void

@@ -33,7 +33,7 @@ typedef struct {
 
 /* Every name a LoRA file may use for the model's UNet and text-encoder
  * layers, built from the tensor lists the model's configs imply
- * (model_tensors.c) and the single-file name map (ldm_map.c), plus what is
+ * (their loading code run as a listing, nn.h) and the single-file name map (ldm_map.c), plus what is
  * needed to say which family and size a LoRA that does not fit was made
  * for. */
 typedef struct sdcl_lora_index sdcl_lora_index;

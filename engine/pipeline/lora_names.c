@@ -1,5 +1,5 @@
 /* The names LoRA files give a model's layers, derived from the model's own
- * tensor lists (model_tensors.c, which walks the network descriptions) and
+ * tensor lists (each network's loading code run as a listing, nn.h) and
  * the single-file name map (ldm_map.c): no table of LoRA names of its own.
  *
  *   kohya / A1111:  "lora_unet_" + the diffusers module with '.' -> '_'
