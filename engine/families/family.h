@@ -156,7 +156,7 @@ sdcl_status sdcl_family_check_unet_inputs (const sdcl_family_facts *facts, const
                                            sdcl_error *err);
 
 /* Conditioning from one CLIP-style text tower (SD 1.x, SD 2.x): chunks of
- * 77 tokens padded with mf->clip.pad_token_id (engine/prompt/prompt.h),
+ * 77 tokens padded with mf->clip.pad_token_id (engine/text/prompt.h),
  * the shorter prompt of the pair padded with empty chunks, no pooled
  * vector, no time ids. */
 sdcl_status sdcl_family_clip_encode_prompt (sdcl_model *m, const sdcl_prompt_request *req,

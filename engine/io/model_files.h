@@ -128,7 +128,7 @@ const char *sdcl_wset_component (const sdcl_wset *ws); /* "unet", "vae", "text_e
 void sdcl_wset_drop_pages (const sdcl_wset *ws, const sdcl_st_tensor *t);
 /* The same for every tensor of the set. */
 void sdcl_wset_drop_all_pages (const sdcl_wset *ws);
-/* LoRA side paths (engine/lora_apply.c) reach the networks through their
+/* LoRA side paths (engine/pipeline/lora_apply.c) reach the networks through their
  * weight set: every linear or convolution layer a loader builds asks for
  * the slot of its module (canonical name without ".weight") and keeps it;
  * the model points a slot's `side` at the low-rank weights of the current

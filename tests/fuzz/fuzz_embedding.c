@@ -1,4 +1,4 @@
-/* libFuzzer harness: the textual-inversion reader (engine/prompt/
+/* libFuzzer harness: the textual-inversion reader (engine/text/
  * embedding.c) on arbitrary .safetensors bytes.  An accepted embedding has
  * 1..75 vectors, 1 or 2 parts of positive width with finite values, and
  * gives its vectors for its own towers and widths, and a clean error for

@@ -1,5 +1,5 @@
 /* libFuzzer harness: the A1111 prompt parser and the chunker
- * (engine/prompt/) with the real CLIP vocabulary and one 2-vector
+ * (engine/text/) with the real CLIP vocabulary and one 2-vector
  * embedding named "cat".  The first byte picks the syntax and the pad id;
  * the rest is the prompt.  Checks, for every input: at least one piece;
  * chunks of 77 ids that start with BOS, hold an EOS, and pad after it;

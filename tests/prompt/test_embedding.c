@@ -1,4 +1,4 @@
-/* The textual-inversion reader (engine/prompt/embedding.c) on the files
+/* The textual-inversion reader (engine/text/embedding.c) on the files
  * prompt_fixtures.py writes: each layout's vectors, the tower lookup, and
  * the refusals (wrong width, SDXL file on a one-tower model, pickles,
  * non-finite values, no known layout).

@@ -1,4 +1,4 @@
-/* The A1111 prompt parser and chunker (engine/prompt/): hand-written cases
+/* The A1111 prompt parser and chunker (engine/text/): hand-written cases
  * for the syntax's corners, then every case of golden/prompt_parse.json
  * (tests/reference/a1111_prompt.py, an independent implementation): the
  * same pieces (text, weight, BREAK) and the same chunks (ids, weights,

@@ -88,7 +88,7 @@ def scheduler_class(name):
 
 class GeneratorBrownianNoise:
     """sdcl's stand-in for DPMSolverSDEScheduler's torchsde Brownian tree
-    (engine/step_k.c): the first call of a step, W(sigma_i -> sigma_mid)
+    (engine/sampling/step_k.c): the first call of a step, W(sigma_i -> sigma_mid)
     normalised, is a fresh draw z1 from the run's generator; the second,
     over sigma_i -> sigma_{i+1} (same start), is built from z1 and a fresh
     z2 as a Brownian motion would: (sqrt(a) z1 + sqrt(b) z2) / sqrt(a + b)."""

@@ -1,4 +1,4 @@
-/* DPM++ SDE's noise (engine/step_k.c, sdcl_sde_noise): sdcl's stand-in for
+/* DPM++ SDE's noise (engine/sampling/step_k.c, sdcl_sde_noise): sdcl's stand-in for
  * diffusers' torchsde Brownian tree.  Per step the sampler asks for the
  * normalised increments over [σ_i, σ_mid] and over [σ_i, σ_{i+1}]; for a
  * Brownian motion both are standard normal with correlation
