@@ -55,14 +55,14 @@ check_chunks (const sdcl_prompt_chunks *c, int32_t pad_id)
       const int32_t *ids = c->ids + k * SDCL_CLIP_CONTEXT;
       if (ids[0] != SDCL_CLIP_BOS || c->weights[k * SDCL_CLIP_CONTEXT] != 1.0f)
         abort ();
-      int eos = 1;
-      while (eos < SDCL_CLIP_CONTEXT && ids[eos] != SDCL_CLIP_EOS)
-        eos++;
-      if (eos == SDCL_CLIP_CONTEXT)
-        abort ();   /* no EOS in the chunk */
-      for (int t = eos + 1; t < SDCL_CLIP_CONTEXT; t++)
-        if (ids[t] != pad_id)
-          abort ();
+      /* The chunk ends with EOS and then padding.  Found from the end: a
+       * prompt may hold a literal <|endoftext|>, which the tokenizer (as
+       * transformers') reads as the EOS id in mid-chunk. */
+      int end = SDCL_CLIP_CONTEXT - 1;
+      while (end > 0 && ids[end] == pad_id)
+        end--;
+      if (pad_id == SDCL_CLIP_EOS ? end == SDCL_CLIP_CONTEXT - 1 : ids[end] != SDCL_CLIP_EOS)
+        abort ();   /* no EOS closing the chunk */
       for (int t = 0; t < SDCL_CLIP_CONTEXT; t++)
         if (c->rows[k * SDCL_CLIP_CONTEXT + t] && ids[t] != 0)
           abort ();
