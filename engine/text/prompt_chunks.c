@@ -69,11 +69,14 @@ next_chunk (chunker *c)
       g_array_append_val (c->out_weights, one);
       g_array_append_val (c->out_rows, none);
     }
+  /* As A1111 does, only a pad other than EOS overwrites: from the first EOS
+   * on, which is the closing one unless the prompt holds a literal
+   * <|endoftext|>.  With EOS as the pad, nothing the user wrote is lost. */
   int32_t *ids = &g_array_index (c->out_ids, int32_t, start);
   int first_eos = 0;
   while (ids[first_eos] != SDCL_CLIP_EOS)
     first_eos++;
-  for (int i = first_eos + 1; i < SDCL_CLIP_CONTEXT; i++)
+  for (int i = first_eos + 1; c->r->pad_id != SDCL_CLIP_EOS && i < SDCL_CLIP_CONTEXT; i++)
     ids[i] = c->r->pad_id;
   g_array_set_size (c->ids, 0);
   g_array_set_size (c->weights, 0);

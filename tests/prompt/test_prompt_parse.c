@@ -118,6 +118,28 @@ chunk_boundaries (const sdcl_tokenizer *tok)
     }
 }
 
+/* A literal <|endoftext|> is the EOS id in mid-chunk (as in transformers).
+ * With EOS as the pad, the words after it stay; with another pad (SD 2.x's
+ * "!"), A1111 pads from that first EOS on. */
+static void
+literal_eos (const sdcl_tokenizer *tok)
+{
+  int32_t cat = id_of (tok, "cat"), dog = id_of (tok, "dog");
+  for (int pad = 0; pad < 2; pad++)
+    {
+      const int32_t pad_id = pad ? 0 : SDCL_CLIP_EOS;
+      const sdcl_prompt_reader r = { .tok = tok, .pad_id = pad_id, .syntax = SDCL_PROMPT_A1111,
+                                     .width = 32 };
+      sdcl_prompt_chunks c;
+      sdcl_error err = { 0 };
+      CHECK_OK (sdcl_prompt_read (&r, "cat <|endoftext|> dog", &c, &err), err);
+      CHECK (c.ids[1] == cat && c.ids[2] == SDCL_CLIP_EOS, "cat, then the literal EOS");
+      CHECK (c.ids[3] == (pad ? 0 : dog) && c.ids[4] == (pad ? 0 : SDCL_CLIP_EOS),
+             "pad %d: after the literal EOS %d %d", pad_id, c.ids[3], c.ids[4]);
+      sdcl_prompt_chunks_clear (&c);
+    }
+}
+
 static void
 chunk_errors (const sdcl_tokenizer *tok)
 {
@@ -213,6 +235,7 @@ main (void)
   sdcl_tokenizer *tok = tiny_tokenizer ("tiny-sd");
   chunk_boundaries (tok);
   chunk_errors (tok);
+  literal_eos (tok);
 
   GPtrArray *emb = tiny_embeddings ();
   g_autofree char *path = fixture_path ("golden/prompt_parse.json");

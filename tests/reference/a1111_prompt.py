@@ -17,7 +17,8 @@ Rules (sdcl's documented deviations from A1111 marked *):
           whose last comma is at most 20 tokens back moves what follows the
           comma to the next chunk; BREAK closes the chunk; an embedding that
           does not fit closes it.  Closing: EOS up to 75, BOS + 75 + EOS, and
-          after the first EOS the tokenizer's pad id.
+          after the first EOS the tokenizer's pad id where that is not EOS
+          (a literal <|endoftext|> in the text is the first EOS then).
   encode  per chunk: z = encoder(ids); mean0 = z.mean(); z *= w; z *= mean0 / z.mean().
           The negative is padded with chunks of "" to the positive's count
           (and the other way round).
@@ -122,8 +123,9 @@ def chunks(tokenizer, text, syntax='a1111', embeddings=None, pad_id=None):
         ids = cur['ids'] + [eos] * (CHUNK - len(cur['ids']))
         w = cur['w'] + [1.0] * (CHUNK - len(cur['w']))
         ids = [bos] + ids + [eos]
-        first = ids.index(eos)
-        ids = ids[:first + 1] + [pad_id] * (len(ids) - first - 1)
+        if pad_id != eos:   # A1111 pads only where its pad is not EOS
+            first = ids.index(eos)
+            ids = ids[:first + 1] + [pad_id] * (len(ids) - first - 1)
         out.append((ids, [1.0] + w + [1.0], {p + 1: f for p, f in cur['fix'].items()}))
         cur.update(ids=[], w=[], fix={}, comma=-1)
 
