@@ -18,6 +18,7 @@ Writes
   golden/pipeline_prompt_long.{json,safetensors}
                                   euler, 4 steps, 48x64, a 2-chunk weighted
                                   prompt with a 1-chunk negative
+  (and sdxl_prompt_fixtures.py: embeddings/tinyxl8, golden/sdxl_prompt.*)
 """
 import os
 
@@ -25,6 +26,7 @@ import torch
 
 import a1111_prompt as ref
 import goldens
+import sdxl_prompt_fixtures
 import tiny_sd
 import tiny_sd2
 
@@ -187,3 +189,4 @@ def write_all(fixtures):
     write_ti(models, out, embdir, vectors)
     write_embeds(models, out, vectors)
     write_pipeline(models, out)
+    sdxl_prompt_fixtures.write_all(fixtures)
