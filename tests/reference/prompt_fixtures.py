@@ -18,7 +18,8 @@ Writes
   golden/pipeline_prompt_long.{json,safetensors}
                                   euler, 4 steps, 48x64, a 2-chunk weighted
                                   prompt with a 1-chunk negative
-  (and sdxl_prompt_fixtures.py: embeddings/tinyxl8, golden/sdxl_prompt.*)
+  (sdxl_prompt_fixtures.py, run by gen_fixtures.py step `sdxl` once tiny-sdxl
+  exists: embeddings/tinyxl8, golden/sdxl_prompt.*)
 """
 import os
 
@@ -26,7 +27,6 @@ import torch
 
 import a1111_prompt as ref
 import goldens
-import sdxl_prompt_fixtures
 import tiny_sd
 import tiny_sd2
 
@@ -189,4 +189,3 @@ def write_all(fixtures):
     write_ti(models, out, embdir, vectors)
     write_embeds(models, out, vectors)
     write_pipeline(models, out)
-    sdxl_prompt_fixtures.write_all(fixtures)

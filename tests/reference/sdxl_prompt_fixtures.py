@@ -1,9 +1,9 @@
-"""SDXL prompt golden (called by prompt_fixtures.py, gen_fixtures.py step
-`prompts`): A1111 syntax, a 2-chunk prompt and an SDXL embedding on
-tiny-sdxl, each tower read by the reference a1111_prompt.py (CLIP-L padding
-with EOS, bigG with "!"), the towers' penultimate states side by side, the
-pooled vector from bigG's first chunk, fed to diffusers'
-StableDiffusionXLPipeline as prompt_embeds / pooled_prompt_embeds.
+"""SDXL prompt golden (gen_fixtures.py step `sdxl`, after tiny-sdxl is made):
+A1111 syntax, a 2-chunk prompt and an SDXL embedding on tiny-sdxl, each
+tower read by the reference a1111_prompt.py (CLIP-L padding with EOS, bigG
+with "!"), the towers' penultimate states side by side, the pooled vector
+from bigG's first chunk, fed to diffusers' StableDiffusionXLPipeline as
+prompt_embeds / pooled_prompt_embeds.
 
 Writes
   embeddings/tinyxl8.safetensors  SDXL embedding (clip_l [2, 8], clip_g [2, 8])
