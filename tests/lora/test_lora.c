@@ -131,7 +131,8 @@ check_sd2 (sdcl_ctx *ctx)
 
 /* tiny-sdxl: no LoRA and the kohya file against diffusers; the same
  * tensors under PEFT names (unet., text_encoder., text_encoder_2.) give the
- * kohya image bit for bit (alpha = rank: both scale 1). */
+ * kohya image bit for bit (alpha = rank: both scale 1), as does streamed
+ * residency. */
 static void
 check_sdxl (sdcl_ctx *ctx)
 {
@@ -162,6 +163,11 @@ check_sdxl (sdcl_ctx *ctx)
     }
   g_autofree float *with_peft = run (m, peft, 1, NULL, "sdxl peft 1.0");
   check_same ("SDXL peft (text_encoder_2.) vs kohya (lora_te2_)", with_peft, with_kohya);
+  sdcl_model_free (m);
+  /* both towers' side paths in streamed residency: the resident image */
+  m = load_model (ctx, "models/tiny-sdxl", SDCL_RESIDENCY_STREAM);
+  g_autofree float *streamed = run (m, kohya, 1, NULL, "sdxl kohya, stream");
+  check_same ("SDXL kohya stream vs resident", streamed, with_kohya);
   sdcl_model_free (m);
   g_free (noise);
   noise = sd_noise;
