@@ -16,6 +16,7 @@
 #include "api_internal.h"
 #include "loader_internal.h"
 #include "unet_text_time.h"
+#include "prompt.h"
 
 /* ---- detection ----------------------------------------------------------- */
 
@@ -75,58 +76,120 @@ base_check (const sdcl_family_facts *f, const char *path, sdcl_error *err)
 
 /* ---- text conditioning --------------------------------------------------- */
 
-/* One prompt through both towers: its row of the states [77, d1 + d2] (the
- * two penultimate states side by side) and its pooled vector, on the host. */
+/* A prompt as each tower reads it (docs/diffusion.md §Long prompts): the
+ * same A1111 syntax, but CLIP-L pads with EOS and bigG with "!", and an
+ * SDXL embedding gives each tower its own vectors. */
+typedef struct {
+  sdcl_prompt_chunks l, g;
+} tower_chunks;
+
 static sdcl_status
-encode_one (sdcl_model *m, const char *prompt, int skip, const volatile int *cancel, float *row,
-            float *pooled, sdcl_error *err)
+read_towers (sdcl_model *m, const sdcl_prompt_request *req, const char *text, tower_chunks *out,
+             sdcl_error *err)
+{
+  const sdcl_model_files *mf = m->files;
+  sdcl_prompt_reader r = {
+    .tok = m->tokenizer, .pad_id = mf->clip.pad_token_id, .syntax = req->syntax,
+    .embeddings = req->embeddings, .tower = "clip_l", .width = mf->clip.hidden_size,
+  };
+  sdcl_status st = sdcl_prompt_read (&r, text ? text : "", &out->l, err);
+  r.pad_id = mf->clip2.pad_token_id;
+  r.tower = "clip_g";
+  r.width = mf->clip2.hidden_size;
+  if (st == SDCL_OK)
+    st = sdcl_prompt_read (&r, text ? text : "", &out->g, err);
+  return st;
+}
+
+static void
+towers_clear (tower_chunks *c)
+{
+  sdcl_prompt_chunks_clear (&c->l);
+  sdcl_prompt_chunks_clear (&c->g);
+}
+
+/* One tower's penultimate states for the chunks, each chunk with its own
+ * emphasis (A1111 hooks each SDXL tower on its own), written into `row`
+ * ([chunks x 77, dim] on the host) from channel `at` on; with `pooled`,
+ * the pooled vector of the first chunk, as A1111 takes it. */
+static sdcl_status
+encode_tower (sdcl_model *m, sdcl_clip *clip, const sdcl_prompt_chunks *c, int skip,
+              const volatile int *cancel, int at, int dim, float *row, float *pooled,
+              sdcl_error *err)
 {
   sdcl_cl *cl = m->ctx->cl;
-  const sdcl_model_files *mf = m->files;
-  const int d1 = mf->clip.hidden_size, d2 = mf->clip2.hidden_size, T = SDCL_CLIP_CONTEXT;
-  int32_t ids1[SDCL_CLIP_CONTEXT], ids2[SDCL_CLIP_CONTEXT];
-  sdcl_tokenizer_encode_clip (m->tokenizer, prompt ? prompt : "", mf->clip.pad_token_id, ids1);
-  sdcl_tokenizer_encode_clip (m->tokenizer, prompt ? prompt : "", mf->clip2.pad_token_id, ids2);
-  sdcl_t h1 = { 0 }, h2 = { 0 };
-  float *p2 = NULL;
-  sdcl_status st = sdcl_clip_forward_penultimate (m->clip, ids1, 1, T, skip, cancel, &h1, NULL, err);
-  if (st == SDCL_OK)
-    st = sdcl_clip_forward_penultimate (m->clip2, ids2, 1, T, skip, cancel, &h2, &p2, err);
-  float *a = g_new (float, (size_t) T * d1), *b = g_new (float, (size_t) T * d2);
+  const int T = SDCL_CLIP_CONTEXT;
+  sdcl_t h = { 0 };
+  float *p = NULL, *z = NULL;
+  sdcl_status st = sdcl_clip_forward_penultimate (clip, c->ids, c->rows, c->n_chunks, T, skip,
+                                                  cancel, &h, pooled ? &p : NULL, err);
+  const int width = st == SDCL_OK ? (int) h.d[2] : 0;
   if (st == SDCL_OK)
     {
-      sdcl_t_download (cl, &h1, a);
-      sdcl_t_download (cl, &h2, b);
+      z = g_new (float, h.n);
+      sdcl_t_download (cl, &h, z);
       st = sdcl_cl_check (cl, err);
     }
-  for (int t = 0; t < T && st == SDCL_OK; t++)
-    {
-      memcpy (row + (int64_t) t * (d1 + d2), a + (int64_t) t * d1, d1 * sizeof (float));
-      memcpy (row + (int64_t) t * (d1 + d2) + d1, b + (int64_t) t * d2, d2 * sizeof (float));
-    }
+  for (int k = 0; k < c->n_chunks && st == SDCL_OK; k++)
+    sdcl_prompt_emphasis (z + (int64_t) k * T * width, c->weights + k * T, T, width);
+  for (int64_t t = 0; t < (int64_t) c->n_chunks * T && st == SDCL_OK; t++)
+    memcpy (row + t * dim + at, z + t * width, width * sizeof (float));
+  if (st == SDCL_OK && pooled)
+    memcpy (pooled, p, m->files->clip2.projection_dim * sizeof (float));
+  g_free (z);
+  g_free (p);
+  sdcl_t_release (cl, &h);
+  return st;
+}
+
+/* Both towers side by side: the row [chunks x 77, d1 + d2] and bigG's
+ * pooled vector. */
+static sdcl_status
+encode_one (sdcl_model *m, const tower_chunks *c, int skip, const volatile int *cancel,
+            float *row, float *pooled, sdcl_error *err)
+{
+  const int d1 = m->files->clip.hidden_size, dim = d1 + m->files->clip2.hidden_size;
+  sdcl_status st = encode_tower (m, m->clip, &c->l, skip, cancel, 0, dim, row, NULL, err);
   if (st == SDCL_OK)
-    memcpy (pooled, p2, mf->clip2.projection_dim * sizeof (float));
-  g_free (a);
-  g_free (b);
-  g_free (p2);
-  sdcl_t_release (cl, &h1);
-  sdcl_t_release (cl, &h2);
+    st = encode_tower (m, m->clip2, &c->g, skip, cancel, d1, dim, row, pooled, err);
   return st;
 }
 
 /* [negative, positive] (or [positive]) states, pooled vectors and size
- * ids.  A negative prompt that is empty conditions with zeros (states and
- * pooled) when the model asks for it, as diffusers' force_zeros_for_empty_
- * prompt does.  diffusers applies clip_skip to the positive prompt only. */
+ * ids.  Both towers' chunks, and the negative's, are padded to the same
+ * count with empty chunks (A1111's long prompts).  A negative prompt that
+ * is empty conditions with zeros (states and pooled) when the model asks
+ * for it, as diffusers' force_zeros_for_empty_prompt does.  diffusers
+ * applies clip_skip to the positive prompt only. */
 static sdcl_status
 encode_prompt (sdcl_model *m, const sdcl_prompt_request *req, sdcl_conditioning *out,
                sdcl_error *err)
 {
   const sdcl_model_files *mf = m->files;
   const int n = req->cfg ? 2 : 1, dim = mf->clip.hidden_size + mf->clip2.hidden_size;
-  const int64_t row = (int64_t) SDCL_CLIP_CONTEXT * dim;
   const char *neg = req->negative_prompt;
   bool zero_negative = req->cfg && mf->force_zeros_for_empty_prompt && (!neg || !*neg);
+  bool encode_negative = req->cfg && !zero_negative;
+
+  tower_chunks pos = { 0 }, negc = { 0 };
+  sdcl_status st = read_towers (m, req, req->prompt, &pos, err);
+  if (st == SDCL_OK && encode_negative)
+    st = read_towers (m, req, neg, &negc, err);
+  if (st != SDCL_OK)
+    {
+      towers_clear (&pos);
+      towers_clear (&negc);
+      return st;
+    }
+  const int k = MAX (MAX (pos.l.n_chunks, pos.g.n_chunks), MAX (negc.l.n_chunks, negc.g.n_chunks));
+  sdcl_prompt_pad (&pos.l, k, mf->clip.pad_token_id);
+  sdcl_prompt_pad (&pos.g, k, mf->clip2.pad_token_id);
+  if (encode_negative)
+    {
+      sdcl_prompt_pad (&negc.l, k, mf->clip.pad_token_id);
+      sdcl_prompt_pad (&negc.g, k, mf->clip2.pad_token_id);
+    }
+  const int64_t row = (int64_t) k * SDCL_CLIP_CONTEXT * dim;
 
   float *states = g_new0 (float, (size_t) n * row);
   out->pooled_dim = mf->clip2.projection_dim;
@@ -137,19 +200,20 @@ encode_prompt (sdcl_model *m, const sdcl_prompt_request *req, sdcl_conditioning 
     memcpy (out->time_ids + b * SDCL_SDXL_TIME_IDS,
             (float[]){ req->height, req->width, 0, 0, req->height, req->width }, sizeof (float) * 6);
 
-  sdcl_status st = SDCL_OK;
-  if (req->cfg && !zero_negative)
-    st = encode_one (m, neg, 0, req->cancel, states, out->pooled, err);
+  if (encode_negative)
+    st = encode_one (m, &negc, 0, req->cancel, states, out->pooled, err);
   if (st == SDCL_OK)
-    st = encode_one (m, req->prompt, req->clip_skip, req->cancel, states + (n - 1) * row,
+    st = encode_one (m, &pos, req->clip_skip, req->cancel, states + (n - 1) * row,
                      out->pooled + (n - 1) * out->pooled_dim, err);
   if (st == SDCL_OK)
     {
-      sdcl_t_from_host (m->ctx->cl, &out->states, 3, (int64_t[]){ n, SDCL_CLIP_CONTEXT, dim }, states);
-      out->n_tokens = SDCL_CLIP_CONTEXT;
+      out->n_tokens = k * SDCL_CLIP_CONTEXT;
+      sdcl_t_from_host (m->ctx->cl, &out->states, 3, (int64_t[]){ n, out->n_tokens, dim }, states);
       st = sdcl_cl_check (m->ctx->cl, err);
     }
   g_free (states);
+  towers_clear (&pos);
+  towers_clear (&negc);
   return st;
 }
 

@@ -53,10 +53,12 @@ sdcl_status sdcl_clip_forward_rows (sdcl_clip *m, const int32_t *ids, const floa
  * with clip skip k > 1, hidden_states[-(k + 1)])
  * and, when `pooled` is not NULL (the tower needs a text projection),
  * text_projection(final_layer_norm(last layer)) at each prompt's EOS token
- * -> *pooled [B, projection_dim], host, g_malloc'ed. */
-sdcl_status sdcl_clip_forward_penultimate (sdcl_clip *m, const int32_t *ids, int batch, int tokens,
-                                           int skip, const volatile int *cancel, sdcl_t *penultimate,
-                                           float **pooled, sdcl_error *err);
+ * -> *pooled [B, projection_dim], host, g_malloc'ed.  `rows` as for
+ * sdcl_clip_forward_rows. */
+sdcl_status sdcl_clip_forward_penultimate (sdcl_clip *m, const int32_t *ids,
+                                           const float *const *rows, int batch, int tokens,
+                                           int skip, const volatile int *cancel,
+                                           sdcl_t *penultimate, float **pooled, sdcl_error *err);
 
 /* ---- UNet2DConditionModel ---- */
 typedef struct sdcl_unet sdcl_unet;

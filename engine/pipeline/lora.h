@@ -5,7 +5,7 @@
  * `lora_te1_*` / `lora_te2_*` for SDXL's two text encoders; `.lora_down`,
  * `.lora_up`, `.alpha`), LoCon (the same on convolutions: k x k down, 1x1
  * up), diffusers / PEFT (`<module>.lora_A.weight` / `.lora_B.weight`, with
- * or without `unet.` / `text_encoder.`) and diffusers' older attention
+ * or without `unet.` / `text_encoder.` / `text_encoder_2.`) and diffusers' older attention
  * processor names (`attn1.processor.to_q_lora.down.weight`).  LoHa, LoKr,
  * Tucker-decomposed LoCon, DoRA and full-weight differences are refused
  * naming the format.
@@ -38,9 +38,10 @@ typedef struct {
  * for. */
 typedef struct sdcl_lora_index sdcl_lora_index;
 
+/* clip2: SDXL's second tower (bigG), or NULL / an empty config. */
 sdcl_lora_index *sdcl_lora_index_new (const struct sdcl_family_desc *family,
                                       const sdcl_unet_config *unet, const sdcl_clip_config *clip,
-                                      const char *model_path);
+                                      const sdcl_clip_config *clip2, const char *model_path);
 void sdcl_lora_index_free (sdcl_lora_index *ix);
 /* The layer a LoRA key stem names (kohya "lora_unet_..." or a diffusers
  * module path, already stripped of its `unet.`/`text_encoder.` prefix and
@@ -53,6 +54,8 @@ const char *sdcl_lora_index_model_label (const sdcl_lora_index *ix);
 int sdcl_lora_index_cross_attention_dim (const sdcl_lora_index *ix);
 bool sdcl_lora_index_linear_projection (const sdcl_lora_index *ix);
 const char *sdcl_lora_index_model_path (const sdcl_lora_index *ix);
+/* Whether the model has SDXL's second text encoder (kohya lora_te1_/te2_). */
+bool sdcl_lora_index_has_text2 (const sdcl_lora_index *ix);
 /* The family name sdcl's detection gives a model with these traits, or
  * NULL when none claims them. */
 const char *sdcl_lora_family_name (int cross_attention_dim, bool linear_projection,

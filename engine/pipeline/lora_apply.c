@@ -64,7 +64,8 @@ state_of (sdcl_model *m)
     {
       sdcl_lora_state *s = g_new0 (sdcl_lora_state, 1);
       const sdcl_model_files *mf = m->files;
-      s->index = sdcl_lora_index_new (mf->family_desc, &mf->unet, &mf->clip, mf->path);
+      s->index = sdcl_lora_index_new (mf->family_desc, &mf->unet, &mf->clip,
+                                      mf->text2_w ? &mf->clip2 : NULL, mf->path);
       s->files = g_ptr_array_new_with_free_func (cached_file_free);
       s->sides = g_ptr_array_new_with_free_func (side_free);
       m->lora = s;
@@ -160,6 +161,8 @@ attach_sides (sdcl_model *m, sdcl_lora_state *s, const sdcl_lora_file **files,
 {
   sdcl_wset_lora_clear (m->files->unet_w);
   sdcl_wset_lora_clear (m->files->text_w);
+  if (m->files->text2_w)
+    sdcl_wset_lora_clear (m->files->text2_w);
   g_ptr_array_set_size (s->sides, 0);
   g_autoptr (GHashTable) by_target = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL,
                                                             (GDestroyNotify) g_array_unref);
@@ -184,7 +187,9 @@ attach_sides (sdcl_model *m, sdcl_lora_state *s, const sdcl_lora_file **files,
       nn_lora_side *side = build_side (t, g_hash_table_lookup (by_target, t));
       side->keep_host = m->residency != SDCL_RESIDENCY_RESIDENT;
       g_ptr_array_add (s->sides, side);
-      const sdcl_wset *ws = t->comp == SDCL_COMP_UNET ? m->files->unet_w : m->files->text_w;
+      const sdcl_wset *ws = t->comp == SDCL_COMP_UNET    ? m->files->unet_w
+                            : t->comp == SDCL_COMP_TEXT2 ? m->files->text2_w
+                                                         : m->files->text_w;
       sdcl_wset_lora_slot (ws, t->module)->side = side;
     }
 }

@@ -4,7 +4,8 @@
  *
  *   kohya / A1111:  "lora_unet_" + the diffusers module with '.' -> '_'
  *                   "lora_unet_" + the LDM module (input_blocks_1_1_...)
- *                   "lora_te_" + the text encoder's module
+ *                   "lora_te_" + the text encoder's module; with SDXL's two
+ *                   towers "lora_te1_" (CLIP-L) and "lora_te2_" (bigG)
  *   diffusers/PEFT: the module itself, per component.
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later
@@ -19,10 +20,11 @@
 struct sdcl_lora_index {
   GPtrArray *targets;          /* sdcl_lora_target*, owned */
   GHashTable *kohya;           /* kohya stem -> target */
-  GHashTable *unet, *text;     /* canonical module -> target */
+  GHashTable *unet, *text, *text2;   /* canonical module -> target */
   char *label, *path;
   int cross_attention_dim;
   bool linear_projection;
+  bool two_towers;             /* SDXL: a second text encoder */
 };
 
 static void
@@ -64,11 +66,24 @@ is_target (const sdcl_tensor_spec *s)
          && !strstr (s->name, "embeddings.");
 }
 
+static GHashTable *
+modules_of (const sdcl_lora_index *ix, sdcl_component comp)
+{
+  return comp == SDCL_COMP_UNET ? ix->unet : comp == SDCL_COMP_TEXT2 ? ix->text2 : ix->text;
+}
+
+/* kohya's prefix of a text encoder's modules: numbered when there are two. */
+static const char *
+kohya_text_prefix (const sdcl_lora_index *ix, sdcl_component comp)
+{
+  return !ix->two_towers ? "lora_te_" : comp == SDCL_COMP_TEXT2 ? "lora_te2_" : "lora_te1_";
+}
+
 static void
 add_component (sdcl_lora_index *ix, sdcl_component comp, const sdcl_tensor_spec *specs, size_t n,
                const sdcl_unet_config *unet)
 {
-  GHashTable *by_module = comp == SDCL_COMP_UNET ? ix->unet : ix->text;
+  GHashTable *by_module = modules_of (ix, comp);
   for (size_t i = 0; i < n; i++)
     {
       if (!is_target (&specs[i]))
@@ -80,9 +95,9 @@ add_component (sdcl_lora_index *ix, sdcl_component comp, const sdcl_tensor_spec 
       memcpy (t->shape, specs[i].shape, sizeof t->shape);
       g_ptr_array_add (ix->targets, t);
       g_hash_table_insert (by_module, t->module, t);
-      if (comp == SDCL_COMP_TEXT)
+      if (comp != SDCL_COMP_UNET)
         {
-          g_hash_table_insert (ix->kohya, underscored ("lora_te_", t->module), t);
+          g_hash_table_insert (ix->kohya, underscored (kohya_text_prefix (ix, comp), t->module), t);
           continue;
         }
       g_hash_table_insert (ix->kohya, underscored ("lora_unet_", t->module), t);
@@ -109,13 +124,16 @@ sdcl_lora_family_name (int cross_attention_dim, bool linear_projection, bool sec
 
 sdcl_lora_index *
 sdcl_lora_index_new (const sdcl_family_desc *family, const sdcl_unet_config *unet,
-                     const sdcl_clip_config *clip, const char *model_path)
+                     const sdcl_clip_config *clip, const sdcl_clip_config *clip2,
+                     const char *model_path)
 {
   sdcl_lora_index *ix = g_new0 (sdcl_lora_index, 1);
   ix->targets = g_ptr_array_new_with_free_func (target_free);
   ix->kohya = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   ix->unet = g_hash_table_new (g_str_hash, g_str_equal);
   ix->text = g_hash_table_new (g_str_hash, g_str_equal);
+  ix->text2 = g_hash_table_new (g_str_hash, g_str_equal);
+  ix->two_towers = clip2 && clip2->hidden_size > 0;
   ix->path = g_strdup (model_path);
   ix->cross_attention_dim = unet->cross_attention_dim;
   ix->linear_projection = unet->use_linear_projection;
@@ -127,6 +145,11 @@ sdcl_lora_index_new (const sdcl_family_desc *family, const sdcl_unet_config *une
   add_component (ix, SDCL_COMP_UNET, us, n, unet);
   g_autofree sdcl_tensor_spec *ts = sdcl_clip_tensor_specs (clip, &n);
   add_component (ix, SDCL_COMP_TEXT, ts, n, unet);
+  if (ix->two_towers)
+    {
+      g_autofree sdcl_tensor_spec *t2 = sdcl_clip_tensor_specs (clip2, &n);
+      add_component (ix, SDCL_COMP_TEXT2, t2, n, unet);
+    }
   return ix;
 }
 
@@ -138,6 +161,7 @@ sdcl_lora_index_free (sdcl_lora_index *ix)
   g_hash_table_destroy (ix->kohya);
   g_hash_table_destroy (ix->unet);
   g_hash_table_destroy (ix->text);
+  g_hash_table_destroy (ix->text2);
   g_ptr_array_free (ix->targets, TRUE);
   g_free (ix->label);
   g_free (ix->path);
@@ -153,7 +177,7 @@ sdcl_lora_index_kohya (const sdcl_lora_index *ix, const char *stem)
 const sdcl_lora_target *
 sdcl_lora_index_module (const sdcl_lora_index *ix, sdcl_component comp, const char *module)
 {
-  return g_hash_table_lookup (comp == SDCL_COMP_UNET ? ix->unet : ix->text, module);
+  return g_hash_table_lookup (modules_of (ix, comp), module);
 }
 
 const char *
@@ -178,4 +202,10 @@ bool
 sdcl_lora_index_linear_projection (const sdcl_lora_index *ix)
 {
   return ix->linear_projection;
+}
+
+bool
+sdcl_lora_index_has_text2 (const sdcl_lora_index *ix)
+{
+  return ix->two_towers;
 }

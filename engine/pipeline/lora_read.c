@@ -116,15 +116,11 @@ processor_module (const char *stem)
   return g_strconcat (head, ".", leaf, strcmp (leaf, "to_out") == 0 ? ".0" : "", NULL);
 }
 
-/* The layer a stem names; *second_te set for SDXL's second text encoder. */
+/* The layer a stem names (kohya's numbered lora_te1_/lora_te2_ are in the
+ * index only for a model with SDXL's two towers). */
 static const sdcl_lora_target *
-resolve (const sdcl_lora_index *ix, const char *stem, bool *second_te)
+resolve (const sdcl_lora_index *ix, const char *stem)
 {
-  if (g_str_has_prefix (stem, "lora_te2_") || g_str_has_prefix (stem, "text_encoder_2."))
-    {
-      *second_te = true;   /* no SDXL yet: a second text encoder matches nothing */
-      return NULL;
-    }
   if (g_str_has_prefix (stem, "lora_"))
     return sdcl_lora_index_kohya (ix, stem);
   const char *m = g_str_has_prefix (stem, "base_model.model.") ? stem + 17 : stem;
@@ -133,6 +129,8 @@ resolve (const sdcl_lora_index *ix, const char *stem, bool *second_te)
       g_autofree char *mod = processor_module (m + 5);
       return sdcl_lora_index_module (ix, SDCL_COMP_UNET, mod);
     }
+  if (g_str_has_prefix (m, "text_encoder_2."))
+    return sdcl_lora_index_module (ix, SDCL_COMP_TEXT2, m + strlen ("text_encoder_2."));
   if (g_str_has_prefix (m, "text_encoder."))
     return sdcl_lora_index_module (ix, SDCL_COMP_TEXT, m + strlen ("text_encoder."));
   g_autofree char *mod = processor_module (m);
@@ -183,7 +181,8 @@ check_made_for (const reader *r, sdcl_error *err)
   gather_traits (r, &tr);
   int cad = sdcl_lora_index_cross_attention_dim (r->ix);
   bool model_linear = sdcl_lora_index_linear_projection (r->ix);
-  bool differs = tr.second_te || (tr.cross_attention_dim && tr.cross_attention_dim != cad)
+  bool other_towers = tr.second_te && !sdcl_lora_index_has_text2 (r->ix);
+  bool differs = other_towers || (tr.cross_attention_dim && tr.cross_attention_dim != cad)
                  || (tr.linear_projection >= 0 && tr.linear_projection != model_linear);
   if (!differs)
     return SDCL_OK;
@@ -195,9 +194,9 @@ check_made_for (const reader *r, sdcl_error *err)
   if (tr.cross_attention_dim)
     g_snprintf (width, sizeof width, " (cross-attention width %d)", tr.cross_attention_dim);
   return sdcl_fail (err, SDCL_ERR_UNSUPPORTED_MODEL,
-                    "LoRA %s was made for %s%s; the model %s is %s", sdcl_st_path (r->f),
-                    family ? family : "another model", width, sdcl_lora_index_model_path (r->ix),
-                    sdcl_lora_index_model_label (r->ix));
+                    "LoRA %s was made for %s%s, but the model is %s: %s", sdcl_st_path (r->f),
+                    family ? family : "another model", width, sdcl_lora_index_model_label (r->ix),
+                    sdcl_lora_index_model_path (r->ix));
 }
 
 /* ---- one layer ---- */
@@ -378,8 +377,7 @@ read_groups (reader *r, sdcl_lora_file *lf, sdcl_error *err)
   for (guint i = 0; i < r->order->len; i++)
     {
       const key_group *g = g_ptr_array_index (r->order, i);
-      bool second_te = false;
-      targets[i] = resolve (r->ix, g->stem, &second_te);
+      targets[i] = resolve (r->ix, g->stem);
       if (!targets[i])
         g_ptr_array_add (unknown, g->stem);
     }

@@ -337,9 +337,9 @@ pool (sdcl_clip *m, const int32_t *ids, int batch, int tokens, const sdcl_t *h, 
 }
 
 sdcl_status
-sdcl_clip_forward_penultimate (sdcl_clip *m, const int32_t *ids, int batch, int tokens, int skip,
-                               const volatile int *cancel, sdcl_t *penultimate, float **pooled,
-                               sdcl_error *err)
+sdcl_clip_forward_penultimate (sdcl_clip *m, const int32_t *ids, const float *const *rows,
+                               int batch, int tokens, int skip, const volatile int *cancel,
+                               sdcl_t *penultimate, float **pooled, sdcl_error *err)
 {
   const sdcl_clip_config *c = &m->cfg;
   memset (penultimate, 0, sizeof *penultimate);
@@ -361,7 +361,7 @@ sdcl_clip_forward_penultimate (sdcl_clip *m, const int32_t *ids, int batch, int 
     st = nn_poll (m->cl, cancel, err);
   sdcl_t h = { 0 };
   if (st == SDCL_OK)
-    embed (m, ids, NULL, batch, tokens, &h);
+    embed (m, ids, rows, batch, tokens, &h);
   sdcl_act act = c->quick_gelu ? SDCL_ACT_QUICK_GELU : SDCL_ACT_GELU;
   for (int i = 0; i < keep && st == SDCL_OK; i++)
     {

@@ -24,7 +24,7 @@ sd15_index (void)
       sdcl_clip_config c;
       sdcl_unet_config_sd15 (&u);
       sdcl_clip_config_sd15 (&c);
-      ix = sdcl_lora_index_new (&sdcl_family_sd1, &u, &c, "sd15");
+      ix = sdcl_lora_index_new (&sdcl_family_sd1, &u, &c, NULL, "sd15");
     }
   return ix;
 }

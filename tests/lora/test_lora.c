@@ -1,13 +1,16 @@
 /* LoRA against diffusers (tests/reference/lora_fixtures.py): tiny-sd with
  * kohya (LoCon included) and PEFT files at weights 0.8 and 1.0 and two at
- * once, and tiny-sd2 with a PEFT file at 1.0; 4 Euler steps with guidance 7.5 from the golden's initial noise.
+ * once, tiny-sd2 with a PEFT file at 1.0, and tiny-sdxl with a kohya file
+ * on the UNet and both text towers (lora_te1_ / lora_te2_); 4 Euler steps
+ * with guidance 7.5 from the golden's initial noise.
  *
  * Tolerance: as test_txt2img (F32 weights, fp32 arithmetic: 2e-3 absolute
  * on the [0, 1] image).  The LoRA sits in a side path whose products are
  * rounded differently from PEFT's (up already scaled), well inside that.
  *
  * Exact checks (bit for bit): other spellings of the same tensors (LDM
- * names, diffusers' older processor names, a prompt tag) give the same
+ * names, diffusers' older processor names, a prompt tag, SDXL's PEFT
+ * names with text_encoder_2.) give the same
  * image; a model that ran LoRAs gives, without them, the image of a fresh
  * load; lean and stream residency give the resident image with LoRAs.
  */
@@ -124,6 +127,50 @@ check_sd2 (sdcl_ctx *ctx)
       sdcl_st_close (g);
     }
   sdcl_model_free (m);
+}
+
+/* tiny-sdxl: no LoRA and the kohya file against diffusers; the same
+ * tensors under PEFT names (unet., text_encoder., text_encoder_2.) give the
+ * kohya image bit for bit (alpha = rank: both scale 1), as does streamed
+ * residency. */
+static void
+check_sdxl (sdcl_ctx *ctx)
+{
+  float *sd_noise = noise;
+  sdcl_st_file *g = golden_open ("golden/lora_sdxl_none.safetensors");
+  int64_t n_noise = 0;
+  noise = golden_tensor (g, "init_noise", &n_noise);
+  sdcl_st_close (g);
+  sdcl_model *m = load_model (ctx, "models/tiny-sdxl", SDCL_RESIDENCY_RESIDENT);
+  const sdcl_lora kohya[] = { { "sdxl-kohya.safetensors", 1.0f } };
+  const sdcl_lora peft[] = { { "sdxl-peft.safetensors", 1.0f } };
+  const char *goldens[] = { "sdxl_none", "sdxl_kohya_1.0" };
+  g_autofree float *with_kohya = NULL;
+  for (int i = 0; i < 2; i++)
+    {
+      g_autofree char *rel = g_strdup_printf ("golden/lora_%s.safetensors", goldens[i]);
+      g = golden_open (rel);
+      int64_t n = 0;
+      g_autofree float *want = golden_tensor (g, "image", &n);
+      float *got = run (m, kohya, i, NULL, goldens[i]);
+      if (got && n == 48 * 64 * 3)
+        CHECK_CLOSE (goldens[i], got, want, n, ATOL, 0.0);
+      sdcl_st_close (g);
+      if (i)
+        with_kohya = got;
+      else
+        g_free (got);
+    }
+  g_autofree float *with_peft = run (m, peft, 1, NULL, "sdxl peft 1.0");
+  check_same ("SDXL peft (text_encoder_2.) vs kohya (lora_te2_)", with_peft, with_kohya);
+  sdcl_model_free (m);
+  /* both towers' side paths in streamed residency: the resident image */
+  m = load_model (ctx, "models/tiny-sdxl", SDCL_RESIDENCY_STREAM);
+  g_autofree float *streamed = run (m, kohya, 1, NULL, "sdxl kohya, stream");
+  check_same ("SDXL kohya stream vs resident", streamed, with_kohya);
+  sdcl_model_free (m);
+  g_free (noise);
+  noise = sd_noise;
 }
 
 /* Every diffusers case within ATOL; returns the two-adapter image. */
@@ -245,6 +292,7 @@ main (void)
       sdcl_model_free (m);
     }
   check_sd2 (ctx);
+  check_sdxl (ctx);
   sdcl_ctx_free (ctx);
   g_free (noise);
   g_free (lora_dir);

@@ -99,7 +99,7 @@ check_towers (sdcl_cl *cl, const char *label, const sdcl_model_files *mf, sdcl_w
                                wtype, &clip, &err), err);
       sdcl_t h;
       float *pooled = NULL;
-      CHECK_OK (sdcl_clip_forward_penultimate (clip, ids, batch, SDCL_CLIP_CONTEXT, 0, NULL, &h,
+      CHECK_OK (sdcl_clip_forward_penultimate (clip, ids, NULL, batch, SDCL_CLIP_CONTEXT, 0, NULL, &h,
                                                e == 2 ? &pooled : NULL, &err), err);
       float *got = download (cl, &h);
       g_snprintf (name, sizeof name, "penultimate_%d", e);

@@ -6,7 +6,11 @@
  *  - golden/prompt_ti: diffusers' encode_prompt after load_textual_inversion
  *    of an A1111 and a diffusers embedding file;
  *  - golden/pipeline_prompt_long: the image of StableDiffusionPipeline fed
- *    the reference's 2-chunk prompt_embeds (UNet context 154 tokens).
+ *    the reference's 2-chunk prompt_embeds (UNet context 154 tokens);
+ *  - golden/sdxl_prompt: the same on tiny-sdxl, each tower read by the
+ *    reference (its own pad and embedding vectors), both side by side, the
+ *    pooled vector of bigG's first chunk, and StableDiffusionXLPipeline's
+ *    image from them (sdxl_prompt_fixtures.py).
  * Tolerances: the states as the CLIP tests (F32 weights, 1e-4 absolute +
  * 1e-4 relative); the image as the txt2img tests (2e-3 absolute).
  *
@@ -147,6 +151,65 @@ long_prompt_image (sdcl_ctx *ctx, sdcl_residency residency, const char *what)
   sdcl_st_close (g);
 }
 
+/* SDXL: states, pooled vectors and the image of a weighted 2-chunk prompt
+ * with an SDXL embedding (clip_l and clip_g vectors). */
+static void
+sdxl_prompt (sdcl_ctx *ctx)
+{
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  JsonObject *o = read_json (parser, "golden/sdxl_prompt.json");
+  sdcl_st_file *g = golden_open ("golden/sdxl_prompt.safetensors");
+  g_autofree char *emb_path = embedding_path ("tinyxl8.safetensors");
+  const char *paths[] = { emb_path };
+  GPtrArray *emb = NULL;
+  sdcl_error err = { 0 };
+  CHECK_OK (sdcl_embeddings_load (paths, 1, &emb, &err), err);
+  sdcl_model *m = load_model (ctx, "tiny-sdxl");
+  const char *prompt = json_object_get_string_member (o, "prompt");
+  const char *negative = json_object_get_string_member (o, "negative_prompt");
+  compare_states (m, g, "sdxl", prompt, negative, SDCL_PROMPT_A1111, emb);
+
+  const sdcl_prompt_request req = { .prompt = prompt, .negative_prompt = negative, .cfg = true,
+                                    .syntax = SDCL_PROMPT_A1111, .embeddings = emb };
+  sdcl_conditioning c = { 0 };
+  CHECK_OK (m->family->encode_prompt (m, &req, &c, &err), err);
+  int64_t n_p, n_np;
+  g_autofree float *pooled = golden_tensor (g, "pooled", &n_p);
+  g_autofree float *neg_pooled = golden_tensor (g, "neg_pooled", &n_np);
+  CHECK (c.pooled_dim == n_p && n_p == n_np, "pooled width %d, golden %lld", c.pooled_dim,
+         (long long) n_p);
+  if (c.pooled_dim == n_p && n_p == n_np)
+    {
+      CHECK_CLOSE ("sdxl negative pooled", c.pooled, neg_pooled, n_np, STATES_ATOL, STATES_RTOL);
+      CHECK_CLOSE ("sdxl positive pooled", c.pooled + n_np, pooled, n_p, STATES_ATOL, STATES_RTOL);
+    }
+  sdcl_conditioning_clear (m->ctx->cl, &c);
+
+  int64_t n;
+  g_autofree float *want = golden_tensor (g, "image", &n);
+  sdcl_gen_params p = sdcl_gen_default_params ();
+  p.prompt = prompt;
+  p.negative_prompt = negative;
+  p.embeddings = paths;
+  p.n_embeddings = 1;
+  p.steps = (int) json_object_get_int_member (o, "steps");
+  p.width = (int) json_object_get_int_member (o, "width");
+  p.height = (int) json_object_get_int_member (o, "height");
+  p.guidance = (float) json_object_get_double_member (o, "guidance_scale");
+  p.seed = (uint64_t) json_object_get_int_member (o, "seed");
+  p.sampler = SDCL_SAMPLER_EULER;
+  p.karras_sigmas = false;
+  sdcl_image img = { 0 };
+  CHECK_OK (sdcl_txt2img (m, &p, &img, &err), err);
+  CHECK (img.width * img.height * 3 == n, "image size %dx%d", img.width, img.height);
+  if (img.width * img.height * 3 == n)
+    CHECK_CLOSE ("sdxl long weighted prompt image", img.data, want, n, IMAGE_ATOL, 0.0);
+  sdcl_image_free (&img);
+  sdcl_model_free (m);
+  g_ptr_array_unref (emb);
+  sdcl_st_close (g);
+}
+
 int
 main (void)
 {
@@ -159,6 +222,7 @@ main (void)
   long_prompt_image (ctx, SDCL_RESIDENCY_RESIDENT, "long prompt image (resident)");
   long_prompt_image (ctx, SDCL_RESIDENCY_LEAN, "long prompt image (lean)");
   long_prompt_image (ctx, SDCL_RESIDENCY_STREAM, "long prompt image (stream)");
+  sdxl_prompt (ctx);
   g_ptr_array_unref (emb);
   sdcl_ctx_free (ctx);
   return check_finish ();

@@ -180,12 +180,14 @@ def pad_chunks(tokenizer, cs, n, pad_id=None):
     return cs + [empty] * (n - len(cs))
 
 
-def encode(text_encoder, cs, vectors=None):
-    """Concatenated states [1, 77 * len(cs), D].  vectors: {name: tensor [n, D]}.
-    Each chunk's last_hidden_state (sdcl's tests use no clip skip here)."""
+def encode(text_encoder, cs, vectors=None, penultimate=False):
+    """Concatenated states [1, 77 * len(cs), D].  vectors: {name: tensor [n, D].
+    Each chunk's last_hidden_state (sdcl's tests use no clip skip here);
+    with penultimate (SDXL, each tower on its own), hidden_states[-2] and
+    the first chunk's text_embeds: (states, pooled [1, P])."""
     import torch
     emb = text_encoder.get_input_embeddings()
-    outs = []
+    outs, pooled = [], None
     for ids, w, fix in cs:
         def hook(module, args, output, fix=fix):
             output = output.clone()
@@ -194,13 +196,17 @@ def encode(text_encoder, cs, vectors=None):
             return output
         handle = emb.register_forward_hook(hook)
         try:
-            z = text_encoder(torch.tensor([ids])).last_hidden_state
+            out = text_encoder(torch.tensor([ids]), output_hidden_states=penultimate)
         finally:
             handle.remove()
+        z = out.hidden_states[-2] if penultimate else out.last_hidden_state
+        if penultimate and pooled is None:
+            pooled = getattr(out, 'text_embeds', None)
         weights = torch.tensor(w, dtype=torch.float32).reshape(1, -1, 1)
         if (weights != 1).any():
             mean0 = z.mean()
             z = z * weights
             z = z * (mean0 / z.mean())
         outs.append(z)
-    return torch.cat(outs, dim=1)
+    states = torch.cat(outs, dim=1)
+    return (states, pooled) if penultimate else states

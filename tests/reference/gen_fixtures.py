@@ -22,7 +22,10 @@ Steps (default: all, in this order):
     lora       lora/*.safetensors, golden/lora_* (lora_fixtures.py; needs
                models/tiny-sd and peft, see requirements.txt)
     sdxl       models/tiny-sdxl*/, tiny-sdxl-sgm-f16.safetensors, golden/sdxl_*
-               (sdxl_fixtures.py; needs models/tiny-sd, tiny-sd2 and images/)
+               (sdxl_fixtures.py; needs models/tiny-sd, tiny-sd2 and images/);
+               then golden/sdxl_prompt.* + embeddings/tinyxl8.safetensors
+               (sdxl_prompt_fixtures.py) and lora/sdxl-*.safetensors +
+               golden/lora_sdxl_* (lora_sdxl_fixtures.py, needs peft)
 
 Everything is float32 on the CPU with fixed seeds and one thread; running the
 script twice gives bit-identical files (see README.md). The network goldens
@@ -207,6 +210,10 @@ def main():
     if 'sdxl' in steps:
         import sdxl_fixtures
         sdxl_fixtures.write_all(FIXTURES)
+        import sdxl_prompt_fixtures
+        import lora_sdxl_fixtures
+        sdxl_prompt_fixtures.write_all(FIXTURES)
+        lora_sdxl_fixtures.write_all(FIXTURES)
     summary()
 
 

@@ -18,6 +18,8 @@ Writes
   golden/pipeline_prompt_long.{json,safetensors}
                                   euler, 4 steps, 48x64, a 2-chunk weighted
                                   prompt with a 1-chunk negative
+  (sdxl_prompt_fixtures.py, run by gen_fixtures.py step `sdxl` once tiny-sdxl
+  exists: embeddings/tinyxl8, golden/sdxl_prompt.*)
 """
 import os
 
