@@ -224,6 +224,36 @@ layer_forward (sdcl_cl *cl, const clip_layer *l, sdcl_act act, const sdcl_t *h)
   return h2;
 }
 
+/* Layers [from, to) over *h in place, polling for cancellation after each. */
+static sdcl_status
+run_layers (sdcl_clip *m, int from, int to, sdcl_t *h, const volatile int *cancel, sdcl_error *err)
+{
+  sdcl_act act = m->cfg.quick_gelu ? SDCL_ACT_QUICK_GELU : SDCL_ACT_GELU;
+  sdcl_status st = SDCL_OK;
+  for (int i = from; i < to && st == SDCL_OK; i++)
+    {
+      sdcl_t next = layer_forward (m->cl, &m->layers[i], act, h);
+      sdcl_t_release (m->cl, h);
+      *h = next;
+      st = nn_poll (m->cl, cancel, err);
+    }
+  return st;
+}
+
+/* The checked token embeddings in *h, then layers [0, to). */
+static sdcl_status
+embed_and_run (sdcl_clip *m, const int32_t *ids, const float *const *rows, int batch, int tokens,
+               int to, const volatile int *cancel, sdcl_t *h, sdcl_error *err)
+{
+  sdcl_status st = check_ids (m, ids, batch, tokens, err);
+  if (st == SDCL_OK)
+    st = nn_poll (m->cl, cancel, err);
+  if (st != SDCL_OK)
+    return st;
+  embed (m, ids, rows, batch, tokens, h);
+  return run_layers (m, 0, to, h, cancel, err);
+}
+
 sdcl_status
 sdcl_clip_forward (sdcl_clip *m, const int32_t *ids, int batch, int tokens, int skip,
                    const volatile int *cancel, sdcl_t *hidden, sdcl_error *err)
@@ -246,22 +276,10 @@ sdcl_clip_forward_rows (sdcl_clip *m, const int32_t *ids, const float *const *ro
   if (skip < 0 || skip > c->n_layers + 1)
     return nn_error (err, SDCL_ERR_INVALID_ARGUMENT, "clip skip %d outside 0..%d", skip,
                      c->n_layers + 1);
-  int run_layers = skip <= 1 ? c->n_layers : c->n_layers + 1 - skip;
+  int run = skip <= 1 ? c->n_layers : c->n_layers + 1 - skip;
 
-  sdcl_status st = check_ids (m, ids, batch, tokens, err);
-  if (st == SDCL_OK)
-    st = nn_poll (m->cl, cancel, err);
   sdcl_t h = { 0 };
-  if (st == SDCL_OK)
-    embed (m, ids, rows, batch, tokens, &h);
-  sdcl_act act = c->quick_gelu ? SDCL_ACT_QUICK_GELU : SDCL_ACT_GELU;
-  for (int i = 0; i < run_layers && st == SDCL_OK; i++)
-    {
-      sdcl_t next = layer_forward (m->cl, &m->layers[i], act, &h);
-      sdcl_t_release (m->cl, &h);
-      h = next;
-      st = nn_poll (m->cl, cancel, err);
-    }
+  sdcl_status st = embed_and_run (m, ids, rows, batch, tokens, run, cancel, &h, err);
   if (st == SDCL_OK)
     {
       *hidden = nn_layer_norm_forward (m->cl, &m->final_norm, &h);
@@ -356,33 +374,18 @@ sdcl_clip_forward_penultimate (sdcl_clip *m, const int32_t *ids, const float *co
   const int keep = c->n_layers - MAX (skip, 1);
   if (skip < 0 || keep < 0)
     return nn_error (err, SDCL_ERR_INVALID_ARGUMENT, "clip skip %d outside 0..%d", skip, c->n_layers);
-  sdcl_status st = check_ids (m, ids, batch, tokens, err);
-  if (st == SDCL_OK)
-    st = nn_poll (m->cl, cancel, err);
   sdcl_t h = { 0 };
-  if (st == SDCL_OK)
-    embed (m, ids, rows, batch, tokens, &h);
-  sdcl_act act = c->quick_gelu ? SDCL_ACT_QUICK_GELU : SDCL_ACT_GELU;
-  for (int i = 0; i < keep && st == SDCL_OK; i++)
-    {
-      sdcl_t next = layer_forward (m->cl, &m->layers[i], act, &h);
-      sdcl_t_release (m->cl, &h);
-      h = next;
-      st = nn_poll (m->cl, cancel, err);
-    }
+  sdcl_status st = embed_and_run (m, ids, rows, batch, tokens, keep, cancel, &h, err);
   if (st == SDCL_OK && pooled)
     {
-      /* the pooled vector reads the last layer's output */
-      sdcl_t cur = { 0 };
-      for (int i = keep; i < c->n_layers && st == SDCL_OK; i++)
-        {
-          sdcl_t next = layer_forward (m->cl, &m->layers[i], act, i == keep ? &h : &cur);
-          sdcl_t_release (m->cl, &cur);
-          cur = next;
-          st = nn_poll (m->cl, cancel, err);
-        }
+      /* the pooled vector reads the last layer's output; keep < n_layers */
+      sdcl_act act = c->quick_gelu ? SDCL_ACT_QUICK_GELU : SDCL_ACT_GELU;
+      sdcl_t cur = layer_forward (m->cl, &m->layers[keep], act, &h);
+      st = nn_poll (m->cl, cancel, err);
       if (st == SDCL_OK)
-        st = pool (m, ids, batch, tokens, keep == c->n_layers ? &h : &cur, pooled, err);
+        st = run_layers (m, keep + 1, c->n_layers, &cur, cancel, err);
+      if (st == SDCL_OK)
+        st = pool (m, ids, batch, tokens, &cur, pooled, err);
       sdcl_t_release (m->cl, &cur);
     }
   if (st == SDCL_OK)
