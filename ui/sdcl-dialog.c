@@ -14,6 +14,7 @@
 #include <glib/gi18n-lib.h>
 
 #include "sdcl-dialog.h"
+#include "sdcl-file-list.h"
 #include "sdcl-preview.h"
 
 #define RESPONSE_GENERATE 1
@@ -127,6 +128,9 @@ typedef struct
   GtkWidget    *model_info;
   GtkWidget    *prompt;       /* GtkTextView */
   GtkWidget    *negative;     /* GtkTextView */
+  GtkWidget    *prompt_syntax; /* combo of SDCL_PROMPT_SYNTAX_NAMES */
+  SdclFileList *loras;
+  SdclFileList *embeddings;
   GtkWidget    *sampler;
   GtkWidget    *schedule;     /* combo of the engine's schedules, in its order */
   GtkWidget    *prediction;   /* combo of SDCL_PREDICTION_NAMES */
@@ -287,6 +291,10 @@ static const gchar *const prediction_names[] = SDCL_PREDICTION_NAMES;
 static const gchar *const prediction_labels[] = SDCL_PREDICTION_LABELS;
 static const gchar *prediction_name (gint i)  { return prediction_names[i]; }
 static const gchar *prediction_label (gint i) { return prediction_labels[i]; }
+static const gchar *const syntax_names[] = SDCL_PROMPT_SYNTAX_NAMES;
+static const gchar *const syntax_labels[] = SDCL_PROMPT_SYNTAX_LABELS;
+static const gchar *syntax_name (gint i)  { return syntax_names[i]; }
+static const gchar *syntax_label (gint i) { return syntax_labels[i]; }
 
 static void model_changed (GtkComboBox *combo,
                            Dialog      *d);
@@ -605,6 +613,41 @@ build_device_row (Dialog             *d,
   add_row (d, _("_Device:"), d->device, FALSE);
 }
 
+/* How the prompt is read, and what changes the model or the prompt's
+ * vocabulary (issue 20): LoRAs with weights, textual-inversion embeddings. */
+static void
+build_prompt_rows (Dialog             *d,
+                   const SdclSettings *s)
+{
+  gchar *models_dir = sdcl_prefs_get_models_dir (d->prefs_file);
+  /* The engine's default folder for <lora:NAME> tags: Lora/ beside the
+   * models. */
+  gchar *lora_dir = g_build_filename (models_dir, "Lora", NULL);
+
+  d->prompt_syntax = choice_combo_new (G_N_ELEMENTS (syntax_names), syntax_name, syntax_label,
+                                       s->prompt_syntax);
+  gtk_widget_set_tooltip_text (d->prompt_syntax,
+                               _("AUTOMATIC1111: (word) weighs a word more, (word:1.3) by "
+                                 "1.3, [word] less, BREAK starts a new chunk; plain: the text "
+                                 "as it is"));
+  add_row (d, _("Prompt s_yntax:"), d->prompt_syntax, FALSE);
+
+  d->loras = sdcl_file_list_new (TRUE, s->loras, lora_dir, _("_Add LoRA…"));
+  gtk_widget_set_tooltip_text (sdcl_file_list_widget (d->loras),
+                               _("LoRA files and their weights; <lora:NAME:WEIGHT> in the "
+                                 "prompt also loads NAME.safetensors from the Lora folder "
+                                 "beside the model"));
+  add_row (d, _("LoRAs:"), sdcl_file_list_widget (d->loras), TRUE);
+  d->embeddings = sdcl_file_list_new (FALSE, s->embeddings, models_dir,
+                                      _("Add _embedding…"));
+  gtk_widget_set_tooltip_text (sdcl_file_list_widget (d->embeddings),
+                               _("Textual-inversion embeddings (.safetensors): write a file's "
+                                 "name without its extension in the prompt to use it"));
+  add_row (d, _("Embeddings:"), sdcl_file_list_widget (d->embeddings), TRUE);
+  g_free (lora_dir);
+  g_free (models_dir);
+}
+
 static void
 build (Dialog             *d,
        const SdclSettings *s)
@@ -642,6 +685,7 @@ build (Dialog             *d,
   add_row_for (d, _("_Prompt:"), box, d->prompt, TRUE);
   box = text_new (s->negative, 2, &d->negative);
   add_row_for (d, _("_Negative prompt:"), box, d->negative, TRUE);
+  build_prompt_rows (d, s);
 
   d->sampler = gtk_combo_box_text_new ();
   /* Listed from the engine: its labels are messages of this domain. */
@@ -775,6 +819,11 @@ read_back (Dialog       *d,
              schedule_name (MAX (0, gtk_combo_box_get_active (GTK_COMBO_BOX (d->schedule)))),
              sizeof s->schedule);
   g_strlcpy (s->prediction, current_prediction (d), sizeof s->prediction);
+  g_strlcpy (s->prompt_syntax,
+             syntax_name (MAX (0, gtk_combo_box_get_active (GTK_COMBO_BOX (d->prompt_syntax)))),
+             sizeof s->prompt_syntax);
+  sdcl_file_list_get (d->loras, s->loras, sizeof s->loras);
+  sdcl_file_list_get (d->embeddings, s->embeddings, sizeof s->embeddings);
   s->steps    = gtk_spin_button_get_value_as_int (GTK_SPIN_BUTTON (d->steps));
   s->guidance = gtk_spin_button_get_value (GTK_SPIN_BUTTON (d->guidance));
   if (gtk_toggle_button_get_active (GTK_TOGGLE_BUTTON (d->random_seed)))
@@ -946,6 +995,8 @@ sdcl_dialog_run (SdclMode            mode,
   sdcl_preview_free (d.preview);
 
   gtk_widget_destroy (d.dialog);
+  sdcl_file_list_free (d.loras);
+  sdcl_file_list_free (d.embeddings);
   g_ptr_array_unref (d.model_paths);
   g_ptr_array_unref (d.device_ids);
   return ok;

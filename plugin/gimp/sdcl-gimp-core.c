@@ -41,6 +41,8 @@ sdcl_settings_init (SdclSettings *settings,
   g_strlcpy (settings->schedule, sdcl_schedule_name (SDCL_SCHEDULE_DEFAULT),
              sizeof settings->schedule);
   g_strlcpy (settings->prediction, "auto", sizeof settings->prediction);
+  /* A1111's syntax, as the engine's default: what its users expect. */
+  g_strlcpy (settings->prompt_syntax, "a1111", sizeof settings->prompt_syntax);
 }
 
 static gboolean
@@ -87,6 +89,79 @@ sdcl_prediction_from_name (const gchar            *name,
   return FALSE;
 }
 
+gboolean
+sdcl_prompt_syntax_from_name (const gchar        *name,
+                              sdcl_prompt_syntax *out)
+{
+  static const gchar *const names[] = SDCL_PROMPT_SYNTAX_NAMES;
+
+  /* "" reads as the default: a caller that never heard of the setting. */
+  if (name && !*name)
+    name = names[SDCL_PROMPT_A1111];
+  for (gsize i = 0; name && i < G_N_ELEMENTS (names); i++)
+    if (strcmp (name, names[i]) == 0)
+      {
+        *out = (sdcl_prompt_syntax) i;
+        return TRUE;
+      }
+  return FALSE;
+}
+
+gchar **
+sdcl_list_split (const gchar *list)
+{
+  gchar    **lines = g_strsplit_set (list ? list : "", "\n;", -1);
+  GPtrArray *files = g_ptr_array_new ();
+
+  for (gchar **l = lines; *l; l++)
+    {
+      g_strstrip (*l);
+      if (**l)
+        g_ptr_array_add (files, g_strdup (*l));
+    }
+  g_strfreev (lines);
+  g_ptr_array_add (files, NULL);
+  return (gchar **) g_ptr_array_free (files, FALSE);
+}
+
+/* The LoRA list and the embeddings: weights that parse and files that
+ * exist, said before a model load rather than after it. */
+static gboolean
+validate_files (const SdclSettings *s,
+                GError            **error)
+{
+  sdcl_error  err = { 0 };
+  sdcl_lora  *loras = NULL;
+  int         n_loras = 0;
+  gchar     **embeddings;
+  gboolean    ok = TRUE;
+
+  if (sdcl_lora_list_parse (s->loras, &loras, &n_loras, &err) != SDCL_OK)
+    {
+      g_set_error (error, SDCL_GIMP_ERROR, SDCL_GIMP_ERROR_INVALID,
+                   _("The LoRA list is not valid: %s"), err.message);
+      return FALSE;
+    }
+  for (int i = 0; i < n_loras && ok; i++)
+    if (!g_file_test (loras[i].path, G_FILE_TEST_IS_REGULAR))
+      {
+        g_set_error (error, SDCL_GIMP_ERROR, SDCL_GIMP_ERROR_INVALID,
+                     _("The LoRA \"%s\" does not exist."), loras[i].path);
+        ok = FALSE;
+      }
+  free (loras);
+  embeddings = sdcl_list_split (s->embeddings);
+  for (gchar **e = embeddings; ok && *e; e++)
+    if (!g_file_test (*e, G_FILE_TEST_IS_REGULAR))
+      {
+        g_set_error (error, SDCL_GIMP_ERROR, SDCL_GIMP_ERROR_INVALID,
+                     _("The embedding \"%s\" does not exist."), *e);
+        ok = FALSE;
+      }
+  g_strfreev (embeddings);
+  return ok;
+}
+
 /* The error for a sampler name the engine does not know. */
 static void
 set_unknown_sampler (GError      **error,
@@ -118,6 +193,7 @@ sdcl_settings_validate (const SdclSettings *s,
   sdcl_sampler           sampler;
   sdcl_schedule          schedule;
   sdcl_prediction_choice prediction;
+  sdcl_prompt_syntax     syntax;
 
 #define FAIL(...)                                                              \
   do                                                                           \
@@ -149,6 +225,8 @@ sdcl_settings_validate (const SdclSettings *s,
           _(sdcl_sampler_label (sampler)), _(sdcl_schedule_label (schedule)));
   if (!sdcl_prediction_from_name (s->prediction, &prediction))
     FAIL (_("Unknown prediction \"%s\" (use auto, eps or v)."), s->prediction);
+  if (!sdcl_prompt_syntax_from_name (s->prompt_syntax, &syntax))
+    FAIL (_("Unknown prompt syntax \"%s\" (use a1111 or plain)."), s->prompt_syntax);
   if (s->steps < 1 || s->steps > SDCL_STEPS_MAX)
     FAIL (_("Steps must be between 1 and %d, not %d."), SDCL_STEPS_MAX, s->steps);
   if (!(s->guidance >= 0.0 && s->guidance <= SDCL_GUIDANCE_MAX))
@@ -186,7 +264,7 @@ sdcl_settings_validate (const SdclSettings *s,
         FAIL (_("The canvas can grow by 0 to %d pixels on each side, not %d."), SDCL_GROW_MAX,
               s->grow[i]);
 #undef FAIL
-  return TRUE;
+  return validate_files (s, error);
 }
 
 gchar *
@@ -659,6 +737,8 @@ sdcl_run_engine (SdclSession        *session,
   sdcl_status     st    = SDCL_OK;
   sdcl_model     *model;
   sdcl_gen_params p;
+  sdcl_lora      *loras = NULL;
+  gchar         **embeddings;
 
   memset (out, 0, sizeof *out);
   model = sdcl_session_get_model (session, settings->device, settings->prediction, model_path,
@@ -694,6 +774,20 @@ sdcl_run_engine (SdclSession        *session,
   p.tiling       = settings->tiling;
   p.preview      = settings->preview;
   p.mask_padding = settings->padding;
+  if (!sdcl_prompt_syntax_from_name (settings->prompt_syntax, &p.prompt_syntax) ||
+      sdcl_lora_list_parse (settings->loras, &loras, &p.n_loras, &err) != SDCL_OK)
+    {
+      /* Validated before: only a client that skipped it gets here. */
+      g_set_error (error, SDCL_GIMP_ERROR, SDCL_GIMP_ERROR_INVALID,
+                   _("The LoRA list or the prompt syntax is not valid."));
+      return FALSE;
+    }
+  /* The kept model applies the list, and reuses what it read while the
+   * list stays the same (sdcl_gen_params.loras). */
+  p.loras        = loras;
+  embeddings     = sdcl_list_split (settings->embeddings);
+  p.embeddings   = (const char *const *) embeddings;
+  p.n_embeddings = (int) g_strv_length (embeddings);
 
   switch (mode)
     {
@@ -710,6 +804,8 @@ sdcl_run_engine (SdclSession        *session,
       st = sdcl_inpaint (model, &p, init, mask, out, &err);
       break;
     }
+  free (loras);
+  g_strfreev (embeddings);
   if (st != SDCL_OK)
     {
       set_engine_error (error, &err, _("Generation failed"));
@@ -749,6 +845,45 @@ relay_progress (gint              step,
   return go_on;
 }
 
+/* The list's files made absolute: the model server's folder may not be
+ * the plug-in's, and the kept model knows a LoRA by its path. */
+static void
+absolute_lists (SdclSettings *s)
+{
+  sdcl_lora *loras = NULL;
+  int        n = 0;
+  sdcl_error err = { 0 };
+  GString   *text = g_string_new (NULL);
+  gchar    **embeddings = sdcl_list_split (s->embeddings);
+
+  if (sdcl_lora_list_parse (s->loras, &loras, &n, &err) == SDCL_OK)
+    {
+      for (int i = 0; i < n; i++)
+        {
+          gchar *path = g_canonicalize_filename (loras[i].path, NULL);
+          gchar  weight[G_ASCII_DTOSTR_BUF_SIZE];
+
+          /* Not printf's %g: it writes "0,8" in a German locale. */
+          g_string_append_printf (text, "%s:%s\n", path,
+                                  g_ascii_formatd (weight, sizeof weight, "%.6g", loras[i].weight));
+          g_free (path);
+        }
+      g_strlcpy (s->loras, text->str, sizeof s->loras);
+    }
+  free (loras);
+  g_string_truncate (text, 0);
+  for (gchar **e = embeddings; *e; e++)
+    {
+      gchar *path = g_canonicalize_filename (*e, NULL);
+
+      g_string_append_printf (text, "%s\n", path);
+      g_free (path);
+    }
+  g_strlcpy (s->embeddings, text->str, sizeof s->embeddings);
+  g_string_free (text, TRUE);
+  g_strfreev (embeddings);
+}
+
 gboolean
 sdcl_generate (SdclSession        *session,
                const SdclSettings *settings,
@@ -776,6 +911,8 @@ sdcl_generate (SdclSession        *session,
   model_path = sdcl_model_path_resolve (settings->model, job->mode, error);
   if (!model_path)
     return FALSE;
+
+  absolute_lists (&run);
 
   /* Read the inputs first: a bad selection should not cost a model load. */
   if (job->mode == SDCL_MODE_OUTPAINT)
@@ -867,4 +1004,24 @@ sdcl_layer_name (const gchar *prompt,
     name = g_strdup_printf (_("%s (seed %d)"), s->str, seed);
   g_string_free (s, TRUE);
   return name;
+}
+
+void
+sdcl_batch_add_layers (const SdclBatch    *batch,
+                       const SdclSettings *made,
+                       gint                x,
+                       gint                y,
+                       SdclAddLayerFunc    add,
+                       gpointer            user_data)
+{
+  static const gint no_growth[4] = { 0, 0, 0, 0 };
+
+  for (gint i = 0; i < batch->count; i++)
+    {
+      gchar *name = sdcl_layer_name (made->prompt, batch->seeds[i]);
+
+      add (i, &batch->images[i], name, i ? x + made->grow[0] : x, i ? y + made->grow[1] : y,
+           i ? no_growth : made->grow, user_data);
+      g_free (name);
+    }
 }

@@ -297,6 +297,9 @@ settings_to_variant (const SdclSettings *s)
   g_variant_builder_add (&b, "{sv}", "schedule", g_variant_new_string (s->schedule));
   g_variant_builder_add (&b, "{sv}", "preview", g_variant_new_boolean (s->preview));
   g_variant_builder_add (&b, "{sv}", "prediction", g_variant_new_string (s->prediction));
+  g_variant_builder_add (&b, "{sv}", "loras", g_variant_new_string (s->loras));
+  g_variant_builder_add (&b, "{sv}", "prompt-syntax", g_variant_new_string (s->prompt_syntax));
+  g_variant_builder_add (&b, "{sv}", "embeddings", g_variant_new_string (s->embeddings));
   return g_variant_builder_end (&b);
 }
 
@@ -331,6 +334,12 @@ settings_from_variant (GVariant     *dict,
     g_strlcpy (s->schedule, str, sizeof s->schedule);
   if (g_variant_lookup (dict, "prediction", "&s", &str))
     g_strlcpy (s->prediction, str, sizeof s->prediction);
+  if (g_variant_lookup (dict, "loras", "&s", &str))
+    g_strlcpy (s->loras, str, sizeof s->loras);
+  if (g_variant_lookup (dict, "prompt-syntax", "&s", &str))
+    g_strlcpy (s->prompt_syntax, str, sizeof s->prompt_syntax);
+  if (g_variant_lookup (dict, "embeddings", "&s", &str))
+    g_strlcpy (s->embeddings, str, sizeof s->embeddings);
 }
 
 static gboolean
