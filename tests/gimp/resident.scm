@@ -36,7 +36,7 @@
       (catch (sd-report (car case) "status=error")
         (let* ((image (sd-load sd-image))
                (src (car (sd-layers image)))
-               (new (car (sd-txt2img-lp image src sd-model (cadr case) (caddr case) "" ""))))
+               (new (car (sd-txt2img-lp image src sd-model (cadr case) (caddr case) "a1111" ""))))
           (sd-save-layer new (sd-path (string-append (car case) ".png")))
           (sd-report (car case) "status=ok " (sd-kv "layers" (length (sd-layers image))))
           (gimp-image-delete image))))
