@@ -2,7 +2,9 @@
  *
  * One hand-built dialog for both GIMP versions, so that they look and
  * behave the same.  GIMP 2.10 links GTK 2 and GIMP 3.0 GTK 3; the few calls
- * that differ are in the "GTK 2 / GTK 3" section right below, nowhere else.
+ * that differ are in the "GTK 2 / GTK 3" section right below (and
+ * cursor_unref in sdcl-dialog-model.c), nowhere else.  The model rows are
+ * in sdcl-dialog-model.c, the file lists in sdcl-file-list.c.
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
@@ -13,8 +15,7 @@
 #include <libgimp/gimpui.h>
 #include <glib/gi18n-lib.h>
 
-#include "sdcl-dialog.h"
-#include "sdcl-preview.h"
+#include "sdcl-dialog-private.h"
 
 #define RESPONSE_GENERATE 1
 
@@ -31,36 +32,30 @@ grid_new (void)
   return grid;
 }
 
-static void
-grid_attach (GtkWidget *grid,
-             GtkWidget *child,
-             gint       column,
-             gint       row,
-             gint       width,
-             gboolean   expand)
+void
+sdcl_dialog_grid_attach (GtkWidget *grid,
+                         GtkWidget *child,
+                         gint       column,
+                         gint       row,
+                         gint       width,
+                         gboolean   expand)
 {
   gtk_widget_set_hexpand (child, expand);
   gtk_grid_attach (GTK_GRID (grid), child, column, row, width, 1);
 }
 
-static GtkWidget *
-hbox_new (void)
+GtkWidget *
+sdcl_dialog_hbox_new (void)
 {
   return gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 6);
 }
 
-static void
-label_align (GtkWidget *label,
-             gboolean   top)
+void
+sdcl_dialog_label_align (GtkWidget *label,
+                         gboolean   top)
 {
   gtk_label_set_xalign (GTK_LABEL (label), 0.0);
   gtk_widget_set_valign (label, top ? GTK_ALIGN_START : GTK_ALIGN_CENTER);
-}
-
-static void
-cursor_unref (GdkCursor *cursor)
-{
-  g_object_unref (cursor); /* a GObject in GTK 3 */
 }
 #else
 static GtkWidget *
@@ -73,117 +68,59 @@ grid_new (void)
   return table;
 }
 
-static void
-grid_attach (GtkWidget *grid,
-             GtkWidget *child,
-             gint       column,
-             gint       row,
-             gint       width,
-             gboolean   expand)
+void
+sdcl_dialog_grid_attach (GtkWidget *grid,
+                         GtkWidget *child,
+                         gint       column,
+                         gint       row,
+                         gint       width,
+                         gboolean   expand)
 {
   /* GtkTable grows to fit what is attached. */
   gtk_table_attach (GTK_TABLE (grid), child, column, column + width, row, row + 1,
                     expand ? GTK_EXPAND | GTK_FILL : GTK_FILL, GTK_FILL, 0, 0);
 }
 
-static GtkWidget *
-hbox_new (void)
+GtkWidget *
+sdcl_dialog_hbox_new (void)
 {
   return gtk_hbox_new (FALSE, 6);
 }
 
-static void
-label_align (GtkWidget *label,
-             gboolean   top)
+void
+sdcl_dialog_label_align (GtkWidget *label,
+                         gboolean   top)
 {
   gtk_misc_set_alignment (GTK_MISC (label), 0.0, top ? 0.0 : 0.5);
-}
-
-static void
-cursor_unref (GdkCursor *cursor)
-{
-  gdk_cursor_unref (cursor); /* boxed, not a GObject, in GTK 2 */
 }
 #endif
 
 /* ---- the dialog -------------------------------------------------------------------- */
 
-typedef struct
+GtkWidget *
+sdcl_dialog_add_row (Dialog      *d,
+                     const gchar *mnemonic,
+                     GtkWidget   *widget,
+                     gboolean     top)
 {
-  SdclMode      mode;
-  SdclSession  *session;
-  const gchar  *prefs_file;
-  const gchar  *blocker;      /* why OK cannot run now, or NULL */
-
-  GtkWidget    *dialog;
-  GtkWidget    *body;         /* the settings' grid, then the live preview */
-  GtkWidget    *grid;
-  gint          row;
-
-  GtkWidget    *models_dir;
-  GtkWidget    *models_hint;  /* where models go, while the folder has none */
-  GtkWidget    *model;        /* combo; model_paths holds its entries' paths */
-  GPtrArray    *model_paths;
-  GtkWidget    *model_info;
-  GtkWidget    *prompt;       /* GtkTextView */
-  GtkWidget    *negative;     /* GtkTextView */
-  GtkWidget    *sampler;
-  GtkWidget    *schedule;     /* combo of the engine's schedules, in its order */
-  GtkWidget    *prediction;   /* combo of SDCL_PREDICTION_NAMES */
-  GtkWidget    *steps;
-  GtkWidget    *guidance;
-  GtkWidget    *seed;
-  GtkWidget    *random_seed;
-  GtkWidget    *batch_count;
-  GtkWidget    *width, *height;
-  GtkWidget    *strength;
-  GtkWidget    *mask_blur;
-  GtkWidget    *only_masked;
-  GtkWidget    *padding;
-  GtkWidget    *tiling;
-  GtkWidget    *grow[4];      /* outpaint: left, top, right, bottom */
-  GtkWidget    *device;       /* combo; device_ids holds the choices */
-  GPtrArray    *device_ids;
-  gboolean      describing;   /* describe_model() is pumping events */
-  SdclPreview  *preview;      /* with a generate function: the live preview */
-  GtkWidget    *generate;     /* the Generate / Stop button */
-  gboolean      generating;
-  gboolean      stop;         /* Stop pressed (or the dialog closed) mid-run */
-  /* Width and height show the model's native size until the user changes
-   * them; OK then stores 0 ("native"), so the next model's size is used. */
-  gboolean      size_follows_model;
-} Dialog;
-
-static void add_row_for (Dialog      *d,
-                         const gchar *mnemonic,
-                         GtkWidget   *widget,
-                         GtkWidget   *target,
-                         gboolean     top);
-
-static GtkWidget *
-add_row (Dialog      *d,
-         const gchar *mnemonic,
-         GtkWidget   *widget,
-         gboolean     top)
-{
-  add_row_for (d, mnemonic, widget, widget, top);
+  sdcl_dialog_add_row_for (d, mnemonic, widget, widget, top);
   return widget;
 }
 
 /* A row whose widget is a container: the label's mnemonic focuses `target`. */
-static void
-add_row_for (Dialog      *d,
-             const gchar *mnemonic,
-             GtkWidget   *widget,
-             GtkWidget   *target,
-             gboolean     top)
+void
+sdcl_dialog_add_row_for (Dialog      *d,
+                         const gchar *mnemonic,
+                         GtkWidget   *widget,
+                         GtkWidget   *target,
+                         gboolean     top)
 {
   GtkWidget *label = gtk_label_new_with_mnemonic (mnemonic);
 
-  label_align (label, top);
+  sdcl_dialog_label_align (label, top);
   gtk_label_set_mnemonic_widget (GTK_LABEL (label), target);
-  grid_attach (d->grid, label, 0, d->row, 1, FALSE);
-  grid_attach (d->grid, widget, 1, d->row, 2, TRUE);
+  sdcl_dialog_grid_attach (d->grid, label, 0, d->row, 1, FALSE);
+  sdcl_dialog_grid_attach (d->grid, widget, 1, d->row, 2, TRUE);
   d->row++;
 }
 
@@ -238,24 +175,24 @@ text_get (GtkWidget *view,
   g_free (text);
 }
 
-static const gchar *
-current_model (Dialog *d)
+const gchar *
+sdcl_dialog_current_model (Dialog *d)
 {
   gint i = gtk_combo_box_get_active (GTK_COMBO_BOX (d->model));
 
   return i >= 0 && (guint) i < d->model_paths->len ? g_ptr_array_index (d->model_paths, i) : NULL;
 }
 
-static const gchar *
-current_device (Dialog *d)
+const gchar *
+sdcl_dialog_current_device (Dialog *d)
 {
   gint i = gtk_combo_box_get_active (GTK_COMBO_BOX (d->device));
 
   return i >= 0 && (guint) i < d->device_ids->len ? g_ptr_array_index (d->device_ids, i) : "";
 }
 
-static const gchar *
-current_prediction (Dialog *d)
+const gchar *
+sdcl_dialog_current_prediction (Dialog *d)
 {
   static const gchar *const names[] = SDCL_PREDICTION_NAMES;
   gint i = d->prediction ? gtk_combo_box_get_active (GTK_COMBO_BOX (d->prediction)) : -1;
@@ -287,208 +224,10 @@ static const gchar *const prediction_names[] = SDCL_PREDICTION_NAMES;
 static const gchar *const prediction_labels[] = SDCL_PREDICTION_LABELS;
 static const gchar *prediction_name (gint i)  { return prediction_names[i]; }
 static const gchar *prediction_label (gint i) { return prediction_labels[i]; }
-
-static void model_changed (GtkComboBox *combo,
-                           Dialog      *d);
-static void size_edited   (GtkSpinButton *spin,
-                           Dialog        *d);
-
-/* Width and height follow the model until the user sets them. */
-static void
-show_native_size (Dialog *d,
-                  gint    native)
-{
-  if (!d->width || !d->size_follows_model || native < SDCL_SIZE_MIN)
-    return;
-  g_signal_handlers_block_by_func (d->width, size_edited, d);
-  g_signal_handlers_block_by_func (d->height, size_edited, d);
-  gtk_spin_button_set_value (GTK_SPIN_BUTTON (d->width), native);
-  gtk_spin_button_set_value (GTK_SPIN_BUTTON (d->height), native);
-  g_signal_handlers_unblock_by_func (d->width, size_edited, d);
-  g_signal_handlers_unblock_by_func (d->height, size_edited, d);
-}
-
-static void
-size_edited (GtkSpinButton *spin,
-             Dialog        *d)
-{
-  d->size_follows_model = FALSE;
-}
-
-static void
-describe_model (Dialog *d)
-{
-  gchar       *path = NULL;
-  gchar       *text = NULL;
-  gint         native = 0;
-  GError      *error = NULL;
-  GdkWindow   *window;
-
-  if (d->describing)
-    return;
-  d->describing = TRUE;
-
-  /* The description comes from the loaded model; loading it here is not
-   * wasted, the session (the model server) keeps it for the run after OK. */
-  gtk_label_set_text (GTK_LABEL (d->model_info), _("Loading the model…"));
-  window = gtk_widget_get_window (d->dialog);
-  if (window)
-    {
-      GdkCursor *watch = gdk_cursor_new_for_display (gdk_window_get_display (window), GDK_WATCH);
-
-      gdk_window_set_cursor (window, watch);
-      cursor_unref (watch);
-    }
-  while (gtk_events_pending ())
-    gtk_main_iteration ();
-
-  /* Only now: the events may have refilled the list (the folder button
-   * reports its folder asynchronously).  "" is the default (demo) model. */
-  if (current_model (d))
-    path = sdcl_model_path_resolve (current_model (d), d->mode, &error);
-  if (!current_model (d))
-    gtk_label_set_text (GTK_LABEL (d->model_info),
-                        _("No model: choose a folder with models, or open one."));
-  else if (path && sdcl_session_load (d->session, current_device (d), current_prediction (d),
-                                      path, &text, &native,
-                                      &error))
-    {
-      gtk_label_set_text (GTK_LABEL (d->model_info), text);
-      show_native_size (d, native);
-    }
-  else
-    gtk_label_set_text (GTK_LABEL (d->model_info), error->message);
-
-  if (window)
-    gdk_window_set_cursor (window, NULL);
-  g_clear_error (&error);
-  g_free (text);
-  g_free (path);
-  d->describing = FALSE;
-}
-
-/* Fills the model combo from the folder, keeping `keep` (the current
- * choice, possibly from elsewhere) selected. */
-static void
-fill_models (Dialog      *d,
-             const gchar *dir,
-             const gchar *keep)
-{
-  GtkTreeModel *store  = gtk_combo_box_get_model (GTK_COMBO_BOX (d->model));
-  GPtrArray    *found  = sdcl_find_models (dir);
-  gchar        *chosen = g_strdup (keep);
-  gint          active = -1;
-
-  /* One description when the list is complete, not one per change. */
-  g_signal_handlers_block_by_func (d->model, model_changed, d);
-  gtk_list_store_clear (GTK_LIST_STORE (store));
-  g_ptr_array_set_size (d->model_paths, 0);
-  /* First, the model that ships with sdcl: an empty model setting. */
-  gtk_combo_box_text_append_text (GTK_COMBO_BOX_TEXT (d->model), _("Default (the sdcl demo model)"));
-  g_ptr_array_add (d->model_paths, g_strdup (""));
-  if (!chosen || !*chosen)
-    active = 0;
-  for (guint i = 0; i < found->len; i++)
-    {
-      const gchar *path = g_ptr_array_index (found, i);
-      gchar       *base = g_path_get_basename (path);
-
-      gtk_combo_box_text_append_text (GTK_COMBO_BOX_TEXT (d->model), base);
-      g_ptr_array_add (d->model_paths, g_strdup (path));
-      if (chosen && strcmp (chosen, path) == 0)
-        active = d->model_paths->len - 1;
-      g_free (base);
-    }
-  if (chosen && *chosen && active < 0)
-    {
-      /* A model opened from elsewhere: list it with its full path. */
-      gtk_combo_box_text_append_text (GTK_COMBO_BOX_TEXT (d->model), chosen);
-      g_ptr_array_add (d->model_paths, g_strdup (chosen));
-      active = d->model_paths->len - 1;
-    }
-  gtk_combo_box_set_active (GTK_COMBO_BOX (d->model), active);
-  g_signal_handlers_unblock_by_func (d->model, model_changed, d);
-  if (found->len == 0)
-    {
-      /* A fresh profile has no models: say where they go. */
-      gchar *hint = g_strdup_printf (_("No models in %s yet: put diffusers model folders or "
-                                       ".safetensors files there, or open one below."),
-                                     dir ? dir : "?");
-
-      gtk_label_set_text (GTK_LABEL (d->models_hint), hint);
-      gtk_widget_show (d->models_hint);
-      g_free (hint);
-    }
-  else
-    {
-      gtk_widget_hide (d->models_hint);
-    }
-  g_ptr_array_unref (found);
-  g_free (chosen);
-}
-
-static void
-models_dir_changed (GtkFileChooser *chooser,
-                    Dialog         *d)
-{
-  gchar *dir = gtk_file_chooser_get_filename (chooser);
-
-  if (dir)
-    {
-      gchar *keep = g_strdup (current_model (d));
-
-      sdcl_prefs_set_models_dir (d->prefs_file, dir);
-      fill_models (d, dir, keep);
-      describe_model (d);
-      g_free (keep);
-      g_free (dir);
-    }
-}
-
-static void
-model_changed (GtkComboBox *combo,
-               Dialog      *d)
-{
-  describe_model (d);
-}
-
-static void
-open_model (GtkButton *button,
-            Dialog    *d)
-{
-  /* Diffusers models are folders and single-file ones are files: the
-   * button's data says which chooser to show. */
-  gboolean   folder = GPOINTER_TO_INT (g_object_get_data (G_OBJECT (button), "folder"));
-  GtkWidget *chooser;
-
-  chooser = gtk_file_chooser_dialog_new (folder ? _("Open a Diffusers Model Folder")
-                                                : _("Open a .safetensors Model"),
-                                         GTK_WINDOW (d->dialog),
-                                         folder ? GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER
-                                                : GTK_FILE_CHOOSER_ACTION_OPEN,
-                                         _("_Cancel"), GTK_RESPONSE_CANCEL,
-                                         _("_Open"), GTK_RESPONSE_ACCEPT,
-                                         NULL);
-  if (!folder)
-    {
-      GtkFileFilter *filter = gtk_file_filter_new ();
-
-      gtk_file_filter_set_name (filter, _("Safetensors checkpoints"));
-      gtk_file_filter_add_pattern (filter, "*.safetensors");
-      gtk_file_chooser_add_filter (GTK_FILE_CHOOSER (chooser), filter);
-    }
-  if (gtk_dialog_run (GTK_DIALOG (chooser)) == GTK_RESPONSE_ACCEPT)
-    {
-      gchar *path = gtk_file_chooser_get_filename (GTK_FILE_CHOOSER (chooser));
-      gchar *dir  = gtk_file_chooser_get_filename (GTK_FILE_CHOOSER (d->models_dir));
-
-      fill_models (d, dir, path);
-      describe_model (d);
-      g_free (dir);
-      g_free (path);
-    }
-  gtk_widget_destroy (chooser);
-}
+static const gchar *const syntax_names[] = SDCL_PROMPT_SYNTAX_NAMES;
+static const gchar *const syntax_labels[] = SDCL_PROMPT_SYNTAX_LABELS;
+static const gchar *syntax_name (gint i)  { return syntax_names[i]; }
+static const gchar *syntax_label (gint i) { return syntax_labels[i]; }
 
 static void
 random_toggled (GtkToggleButton *toggle,
@@ -502,57 +241,6 @@ only_masked_toggled (GtkToggleButton *toggle,
                      Dialog          *d)
 {
   gtk_widget_set_sensitive (d->padding, gtk_toggle_button_get_active (toggle));
-}
-
-static void
-build_model_rows (Dialog             *d,
-                  const SdclSettings *s)
-{
-  GtkWidget *box = hbox_new ();
-  GtkWidget *file_button, *folder_button;
-  gchar     *dir = sdcl_prefs_get_models_dir (d->prefs_file);
-
-  d->models_dir = gtk_file_chooser_button_new (_("Models Folder"),
-                                               GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER);
-  /* The default folder is made on first use, so the button names it
-   * instead of showing "(None)". */
-  if (!g_file_test (dir, G_FILE_TEST_EXISTS))
-    g_mkdir_with_parents (dir, 0755);
-  if (g_file_test (dir, G_FILE_TEST_IS_DIR))
-    gtk_file_chooser_set_filename (GTK_FILE_CHOOSER (d->models_dir), dir);
-  add_row (d, _("Models _folder:"), d->models_dir, FALSE);
-
-  d->models_hint = gtk_label_new (NULL);
-  label_align (d->models_hint, FALSE);
-  gtk_label_set_line_wrap (GTK_LABEL (d->models_hint), TRUE);
-  gtk_label_set_selectable (GTK_LABEL (d->models_hint), TRUE);
-  grid_attach (d->grid, d->models_hint, 1, d->row++, 2, TRUE);
-  gtk_widget_set_no_show_all (d->models_hint, TRUE);
-
-  d->model = gtk_combo_box_text_new ();
-  gtk_box_pack_start (GTK_BOX (box), d->model, TRUE, TRUE, 0);
-  file_button = gtk_button_new_with_mnemonic (_("Open _File…"));
-  gtk_widget_set_tooltip_text (file_button, _("Use a single-file .safetensors checkpoint"));
-  gtk_box_pack_start (GTK_BOX (box), file_button, FALSE, FALSE, 0);
-  folder_button = gtk_button_new_with_mnemonic (_("Open F_older…"));
-  gtk_widget_set_tooltip_text (folder_button, _("Use a diffusers model folder"));
-  g_object_set_data (G_OBJECT (folder_button), "folder", GINT_TO_POINTER (TRUE));
-  gtk_box_pack_start (GTK_BOX (box), folder_button, FALSE, FALSE, 0);
-  add_row_for (d, _("_Model:"), box, d->model, FALSE);
-
-  d->model_info = gtk_label_new (NULL);
-  label_align (d->model_info, FALSE);
-  gtk_label_set_line_wrap (GTK_LABEL (d->model_info), TRUE);
-  gtk_label_set_selectable (GTK_LABEL (d->model_info), TRUE);
-  grid_attach (d->grid, d->model_info, 1, d->row++, 2, TRUE);
-
-  fill_models (d, dir, s->model);
-  g_free (dir);
-
-  g_signal_connect (d->models_dir, "selection-changed", G_CALLBACK (models_dir_changed), d);
-  g_signal_connect (d->model, "changed", G_CALLBACK (model_changed), d);
-  g_signal_connect (file_button, "clicked", G_CALLBACK (open_model), d);
-  g_signal_connect (folder_button, "clicked", G_CALLBACK (open_model), d);
 }
 
 static void
@@ -602,7 +290,42 @@ build_device_row (Dialog             *d,
       active = d->device_ids->len - 1;
     }
   gtk_combo_box_set_active (GTK_COMBO_BOX (d->device), active);
-  add_row (d, _("_Device:"), d->device, FALSE);
+  sdcl_dialog_add_row (d, _("_Device:"), d->device, FALSE);
+}
+
+/* How the prompt is read, and what changes the model or the prompt's
+ * vocabulary (issue 20): LoRAs with weights, textual-inversion embeddings. */
+static void
+build_prompt_rows (Dialog             *d,
+                   const SdclSettings *s)
+{
+  gchar *models_dir = sdcl_prefs_get_models_dir (d->prefs_file);
+  /* The engine's default folder for <lora:NAME> tags: Lora/ beside the
+   * models. */
+  gchar *lora_dir = g_build_filename (models_dir, "Lora", NULL);
+
+  d->prompt_syntax = choice_combo_new (G_N_ELEMENTS (syntax_names), syntax_name, syntax_label,
+                                       s->prompt_syntax);
+  gtk_widget_set_tooltip_text (d->prompt_syntax,
+                               _("AUTOMATIC1111: (word) weighs a word more, (word:1.3) by "
+                                 "1.3, [word] less, BREAK starts a new chunk; plain: the text "
+                                 "as it is"));
+  sdcl_dialog_add_row (d, _("Prompt s_yntax:"), d->prompt_syntax, FALSE);
+
+  d->loras = sdcl_file_list_new (TRUE, s->loras, lora_dir, _("_Add LoRA…"));
+  gtk_widget_set_tooltip_text (sdcl_file_list_widget (d->loras),
+                               _("LoRA files and their weights; <lora:NAME:WEIGHT> in the "
+                                 "prompt also loads NAME.safetensors from the Lora folder "
+                                 "beside the model"));
+  sdcl_dialog_add_row (d, _("LoRAs:"), sdcl_file_list_widget (d->loras), TRUE);
+  d->embeddings = sdcl_file_list_new (FALSE, s->embeddings, models_dir,
+                                      _("Add _embedding…"));
+  gtk_widget_set_tooltip_text (sdcl_file_list_widget (d->embeddings),
+                               _("Textual-inversion embeddings (.safetensors): write a file's "
+                                 "name without its extension in the prompt to use it"));
+  sdcl_dialog_add_row (d, _("Embeddings:"), sdcl_file_list_widget (d->embeddings), TRUE);
+  g_free (lora_dir);
+  g_free (models_dir);
 }
 
 static void
@@ -614,7 +337,7 @@ build (Dialog             *d,
 
   d->grid = grid_new ();
   gtk_container_set_border_width (GTK_CONTAINER (d->grid), 12);
-  d->body = hbox_new ();
+  d->body = sdcl_dialog_hbox_new ();
   gtk_box_pack_start (GTK_BOX (gtk_dialog_get_content_area (GTK_DIALOG (d->dialog))), d->body,
                       TRUE, TRUE, 0);
   gtk_box_pack_start (GTK_BOX (d->body), d->grid, TRUE, TRUE, 0);
@@ -624,24 +347,25 @@ build (Dialog             *d,
       /* Said before OK, not after a failed run. */
       GtkWidget *notice = gtk_label_new (d->blocker);
 
-      label_align (notice, FALSE);
+      sdcl_dialog_label_align (notice, FALSE);
       gtk_label_set_line_wrap (GTK_LABEL (notice), TRUE);
-      grid_attach (d->grid, notice, 0, d->row++, 3, TRUE);
+      sdcl_dialog_grid_attach (d->grid, notice, 0, d->row++, 3, TRUE);
     }
-  build_model_rows (d, s);
+  sdcl_dialog_build_model_rows (d, s);
   d->prediction = choice_combo_new (G_N_ELEMENTS (prediction_names), prediction_name,
                                     prediction_label, s->prediction);
   gtk_widget_set_tooltip_text (d->prediction,
                                _("What the model predicts: as its files say, or forced (a "
                                  "single-file SD 2.x 768-v model without its .yaml needs v)"));
-  add_row (d, _("Predi_ction:"), d->prediction, FALSE);
+  sdcl_dialog_add_row (d, _("Predi_ction:"), d->prediction, FALSE);
   /* Another prediction is another model load (and maybe another size). */
-  g_signal_connect (d->prediction, "changed", G_CALLBACK (model_changed), d);
+  g_signal_connect (d->prediction, "changed", G_CALLBACK (sdcl_dialog_model_changed), d);
 
   box = text_new (s->prompt, 4, &d->prompt);
-  add_row_for (d, _("_Prompt:"), box, d->prompt, TRUE);
+  sdcl_dialog_add_row_for (d, _("_Prompt:"), box, d->prompt, TRUE);
   box = text_new (s->negative, 2, &d->negative);
-  add_row_for (d, _("_Negative prompt:"), box, d->negative, TRUE);
+  sdcl_dialog_add_row_for (d, _("_Negative prompt:"), box, d->negative, TRUE);
+  build_prompt_rows (d, s);
 
   d->sampler = gtk_combo_box_text_new ();
   /* Listed from the engine: its labels are messages of this domain. */
@@ -653,7 +377,7 @@ build (Dialog             *d,
         active = i;
     }
   gtk_combo_box_set_active (GTK_COMBO_BOX (d->sampler), active);
-  add_row (d, _("_Sampler:"), d->sampler, FALSE);
+  sdcl_dialog_add_row (d, _("_Sampler:"), d->sampler, FALSE);
 
   /* Listed from the engine, as the samplers are. */
   d->schedule = choice_combo_new (sdcl_schedule_count (), schedule_name, schedule_label,
@@ -661,16 +385,16 @@ build (Dialog             *d,
   gtk_widget_set_tooltip_text (d->schedule,
                                _("Where the steps sit on the noise scale; not every sampler "
                                  "takes every schedule"));
-  add_row (d, _("Sc_hedule:"), d->schedule, FALSE);
+  sdcl_dialog_add_row (d, _("Sc_hedule:"), d->schedule, FALSE);
 
-  d->steps = add_row (d, _("S_teps:"), spin_new (s->steps, 1, SDCL_STEPS_MAX, 1, 0), FALSE);
-  d->guidance = add_row (d, _("_Guidance:"),
+  d->steps = sdcl_dialog_add_row (d, _("S_teps:"), spin_new (s->steps, 1, SDCL_STEPS_MAX, 1, 0), FALSE);
+  d->guidance = sdcl_dialog_add_row (d, _("_Guidance:"),
                          spin_new (s->guidance, 0, SDCL_GUIDANCE_MAX, 0.5, 1), FALSE);
   gtk_widget_set_tooltip_text (d->guidance,
                                _("How closely to follow the prompt; 1 or less ignores the "
                                  "negative prompt and runs twice as fast"));
 
-  box = hbox_new ();
+  box = sdcl_dialog_hbox_new ();
   d->seed = spin_new (s->seed == SDCL_SEED_RANDOM ? s->last_seed : s->seed, 0, G_MAXINT, 1, 0);
   gtk_box_pack_start (GTK_BOX (box), d->seed, TRUE, TRUE, 0);
   d->random_seed = gtk_check_button_new_with_mnemonic (_("_Random"));
@@ -679,9 +403,9 @@ build (Dialog             *d,
                                  "new layer's name"));
   gtk_toggle_button_set_active (GTK_TOGGLE_BUTTON (d->random_seed), s->seed == SDCL_SEED_RANDOM);
   gtk_box_pack_start (GTK_BOX (box), d->random_seed, FALSE, FALSE, 0);
-  add_row_for (d, _("S_eed:"), box, d->seed, FALSE);
+  sdcl_dialog_add_row_for (d, _("S_eed:"), box, d->seed, FALSE);
   random_toggled (GTK_TOGGLE_BUTTON (d->random_seed), d);
-  d->batch_count = add_row (d, _("Ima_ges:"),
+  d->batch_count = sdcl_dialog_add_row (d, _("Ima_ges:"),
                             spin_new (s->batch_count, 1, SDCL_BATCH_MAX, 1, 0), FALSE);
   gtk_widget_set_tooltip_text (d->batch_count,
                                _("How many images to make, from consecutive seeds; each "
@@ -692,20 +416,20 @@ build (Dialog             *d,
     {
       /* 0 x 0 means the model's native size, shown once it is known. */
       d->size_follows_model = s->width == 0 && s->height == 0;
-      d->width  = add_row (d, _("_Width:"),
+      d->width  = sdcl_dialog_add_row (d, _("_Width:"),
                            spin_new (s->width ? s->width : SDCL_SIZE_MIN, SDCL_SIZE_MIN,
                                      SDCL_SIZE_MAX, 8, 0), FALSE);
-      d->height = add_row (d, _("_Height:"),
+      d->height = sdcl_dialog_add_row (d, _("_Height:"),
                            spin_new (s->height ? s->height : SDCL_SIZE_MIN, SDCL_SIZE_MIN,
                                      SDCL_SIZE_MAX, 8, 0), FALSE);
-      g_signal_connect (d->width, "value-changed", G_CALLBACK (size_edited), d);
-      g_signal_connect (d->height, "value-changed", G_CALLBACK (size_edited), d);
+      g_signal_connect (d->width, "value-changed", G_CALLBACK (sdcl_dialog_size_edited), d);
+      g_signal_connect (d->height, "value-changed", G_CALLBACK (sdcl_dialog_size_edited), d);
       gtk_widget_set_tooltip_text (d->width, _("A multiple of 8; the model's native size works best"));
       gtk_widget_set_tooltip_text (d->height, _("A multiple of 8; the model's native size works best"));
     }
   else
     {
-      d->strength = add_row (d, _("St_rength:"), spin_new (s->strength, 0, 1, 0.05, 2), FALSE);
+      d->strength = sdcl_dialog_add_row (d, _("St_rength:"), spin_new (s->strength, 0, 1, 0.05, 2), FALSE);
       gtk_widget_set_tooltip_text (d->strength,
                                    _("0 keeps the input, 1 redraws it completely"));
     }
@@ -715,7 +439,7 @@ build (Dialog             *d,
       /* TRANSLATORS: the sides of the canvas, short: they label spin buttons */
       const gchar *sides[4] = { N_("Left"), N_("Top"), N_("Right"), N_("Bottom") };
 
-      box = hbox_new ();
+      box = sdcl_dialog_hbox_new ();
       for (gint i = 0; i < 4; i++)
         {
           d->grow[i] = spin_new (s->grow[i], 0, SDCL_GROW_MAX, 8, 0);
@@ -724,16 +448,16 @@ build (Dialog             *d,
         }
       gtk_widget_set_tooltip_text (box, _("Pixels to add on each side of the canvas; all 0 "
                                           "fills the layer's transparent pixels only"));
-      add_row_for (d, _("Grow can_vas:"), box, d->grow[0], FALSE);
+      sdcl_dialog_add_row_for (d, _("Grow can_vas:"), box, d->grow[0], FALSE);
     }
 
   if (d->mode == SDCL_MODE_INPAINT)
     {
-      d->mask_blur = add_row (d, _("Mask _blur:"),
+      d->mask_blur = sdcl_dialog_add_row (d, _("Mask _blur:"),
                               spin_new (s->mask_blur, 0, SDCL_BLUR_MAX, 1, 1), FALSE);
       gtk_widget_set_tooltip_text (d->mask_blur,
                                    _("Softens the selection's edge, in pixels"));
-      box = hbox_new ();
+      box = sdcl_dialog_hbox_new ();
       d->only_masked = gtk_check_button_new_with_mnemonic (_("Only the selected _area"));
       gtk_widget_set_tooltip_text (d->only_masked,
                                    _("Work at full resolution on the selection's bounding box "
@@ -744,7 +468,7 @@ build (Dialog             *d,
       gtk_widget_set_tooltip_text (d->padding, _("Context pixels around the selection"));
       gtk_box_pack_end (GTK_BOX (box), d->padding, FALSE, FALSE, 0);
       gtk_box_pack_end (GTK_BOX (box), gtk_label_new (_("Padding:")), FALSE, FALSE, 0);
-      add_row_for (d, _("Area:"), box, d->only_masked, FALSE);
+      sdcl_dialog_add_row_for (d, _("Area:"), box, d->only_masked, FALSE);
       only_masked_toggled (GTK_TOGGLE_BUTTON (d->only_masked), d);
       g_signal_connect (d->only_masked, "toggled", G_CALLBACK (only_masked_toggled), d);
     }
@@ -754,7 +478,7 @@ build (Dialog             *d,
                                _("Make an image that tiles: its edges wrap around, so copies "
                                  "placed side by side show no seam"));
   gtk_toggle_button_set_active (GTK_TOGGLE_BUTTON (d->tiling), s->tiling);
-  add_row_for (d, _("Tiling:"), d->tiling, d->tiling, FALSE);
+  sdcl_dialog_add_row_for (d, _("Tiling:"), d->tiling, d->tiling, FALSE);
 
   build_device_row (d, s);
 }
@@ -763,7 +487,7 @@ static void
 read_back (Dialog       *d,
            SdclSettings *s)
 {
-  const gchar *model = current_model (d);
+  const gchar *model = sdcl_dialog_current_model (d);
   gint         sampler = gtk_combo_box_get_active (GTK_COMBO_BOX (d->sampler));
 
   g_strlcpy (s->model, model ? model : "", sizeof s->model);
@@ -774,7 +498,12 @@ read_back (Dialog       *d,
   g_strlcpy (s->schedule,
              schedule_name (MAX (0, gtk_combo_box_get_active (GTK_COMBO_BOX (d->schedule)))),
              sizeof s->schedule);
-  g_strlcpy (s->prediction, current_prediction (d), sizeof s->prediction);
+  g_strlcpy (s->prediction, sdcl_dialog_current_prediction (d), sizeof s->prediction);
+  g_strlcpy (s->prompt_syntax,
+             syntax_name (MAX (0, gtk_combo_box_get_active (GTK_COMBO_BOX (d->prompt_syntax)))),
+             sizeof s->prompt_syntax);
+  sdcl_file_list_get (d->loras, s->loras, sizeof s->loras);
+  sdcl_file_list_get (d->embeddings, s->embeddings, sizeof s->embeddings);
   s->steps    = gtk_spin_button_get_value_as_int (GTK_SPIN_BUTTON (d->steps));
   s->guidance = gtk_spin_button_get_value (GTK_SPIN_BUTTON (d->guidance));
   if (gtk_toggle_button_get_active (GTK_TOGGLE_BUTTON (d->random_seed)))
@@ -803,7 +532,7 @@ read_back (Dialog       *d,
   s->batch_count = gtk_spin_button_get_value_as_int (GTK_SPIN_BUTTON (d->batch_count));
   for (gint i = 0; i < 4 && d->grow[0]; i++)
     s->grow[i] = gtk_spin_button_get_value_as_int (GTK_SPIN_BUTTON (d->grow[i]));
-  g_strlcpy (s->device, current_device (d), sizeof s->device);
+  g_strlcpy (s->device, sdcl_dialog_current_device (d), sizeof s->device);
 }
 
 /* ---- Generate with the dialog open ------------------------------------------------ */
@@ -910,7 +639,7 @@ sdcl_dialog_run (SdclMode            mode,
     }
   gtk_dialog_set_response_sensitive (GTK_DIALOG (d.dialog), GTK_RESPONSE_OK, blocker == NULL);
   gtk_widget_show_all (d.dialog);
-  describe_model (&d);
+  sdcl_dialog_describe_model (&d);
 
   while (!ok)
     {
@@ -946,6 +675,8 @@ sdcl_dialog_run (SdclMode            mode,
   sdcl_preview_free (d.preview);
 
   gtk_widget_destroy (d.dialog);
+  sdcl_file_list_free (d.loras);
+  sdcl_file_list_free (d.embeddings);
   g_ptr_array_unref (d.model_paths);
   g_ptr_array_unref (d.device_ids);
   return ok;

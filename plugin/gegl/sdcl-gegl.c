@@ -399,6 +399,21 @@ report_progress (int               step,
   return true;
 }
 
+/* The embeddings property's files: its non-blank lines, trimmed. */
+static gchar **
+embedding_list (const gchar *text)
+{
+  gchar    **lines = g_strsplit (text ? text : "", "\n", -1);
+  GPtrArray *files = g_ptr_array_new ();
+
+  for (gchar **l = lines; *l; l++)
+    if (*g_strstrip (*l))
+      g_ptr_array_add (files, g_strdup (*l));
+  g_strfreev (lines);
+  g_ptr_array_add (files, NULL);
+  return (gchar **) g_ptr_array_free (files, FALSE);
+}
+
 gboolean
 sdcl_gegl_generate (GeglOperation         *operation,
                     const SdclGeglCommon  *common,
@@ -415,6 +430,7 @@ sdcl_gegl_generate (GeglOperation         *operation,
   CachedModel     *entry;
   sdcl_lora       *loras           = NULL;
   int              n_loras         = 0;
+  gchar          **embeddings;
 
   /* The list is parsed per run: the kept model applies it, and reuses
    * what it read while the list stays the same. */
@@ -425,12 +441,16 @@ sdcl_gegl_generate (GeglOperation         *operation,
     }
   run_params.loras   = loras;
   run_params.n_loras = n_loras;
+  embeddings = embedding_list (common->embeddings);
+  run_params.embeddings   = (const char *const *) embeddings;
+  run_params.n_embeddings = (int) g_strv_length (embeddings);
 
   entry = acquire_model (common, init && mask, &err);
   if (! entry)
     {
       g_warning ("%s: %s", gegl_operation_get_name (operation), err.message);
       free (loras);
+      g_strfreev (embeddings);
       return FALSE;
     }
 
@@ -447,6 +467,7 @@ sdcl_gegl_generate (GeglOperation         *operation,
 
   release_model (entry);
   free (loras);
+  g_strfreev (embeddings);
 
   if (status != SDCL_OK)
     {

@@ -48,6 +48,7 @@ typedef struct
   guint                  seed;
   gboolean               tiling;
   const gchar           *loras;     /* FILE[:WEIGHT] per line (sdcl_lora_list_parse) */
+  const gchar           *embeddings; /* textual-inversion files, one per line */
 } SdclGeglCommon;
 
 #define SDCL_GEGL_COMMON(o)                     \
@@ -66,7 +67,8 @@ typedef struct
     .guidance        = (o)->guidance,           \
     .seed            = (o)->seed,               \
     .tiling          = (o)->tiling,             \
-    .loras           = (o)->loras })
+    .loras           = (o)->loras,              \
+    .embeddings      = (o)->embeddings })
 
 /* The size (width and height) of the model the properties name, read from
  * its files, for size properties left at 0; SDCL_GEGL_FALLBACK_SIZE, SD

@@ -87,3 +87,7 @@ property_string (loras, _("LoRAs"), "")
                  "(weight 1 when left out); <lora:NAME:WEIGHT> in the prompt "
                  "also works, for files in a Lora folder beside the model"))
   ui_meta ("multiline", "true")
+property_string (embeddings, _("Embeddings"), "")
+  description (_("Textual-inversion .safetensors files, one per line; each "
+                 "file's name without extension is its word in the prompts"))
+  ui_meta ("multiline", "true")

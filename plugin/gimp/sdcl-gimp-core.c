@@ -1,4 +1,7 @@
-/* sdcl GIMP plug-in: the part below the GIMP API (see sdcl-gimp-core.h).
+/* sdcl GIMP plug-in: one generation below the GIMP API: reading the
+ * inputs, running the engine (here or in the model server), writing the
+ * result (see sdcl-gimp-core.h).  The settings are in sdcl-gimp-settings.c,
+ * the session in sdcl-gimp-session.c.
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
@@ -9,539 +12,6 @@
 #include <glib/gi18n-lib.h>
 
 #include "sdcl-gimp-private.h"
-
-G_DEFINE_QUARK (sdcl-gimp-error-quark, sdcl_gimp_error)
-
-void
-sdcl_settings_init (SdclSettings *settings,
-                    SdclMode      mode)
-{
-  memset (settings, 0, sizeof *settings);
-  /* The engine's own default sampler (it gives usable images in few steps). */
-  g_strlcpy (settings->sampler, sdcl_sampler_name (sdcl_gen_default_params ().sampler),
-             sizeof settings->sampler);
-  settings->steps       = 20;
-  settings->guidance    = 7.5;
-  settings->seed        = SDCL_SEED_RANDOM;
-  settings->last_seed   = 0;
-  /* 0: the model's native size (the engine's rule too). */
-  settings->width       = 0;
-  settings->height      = 0;
-  /* Inpainting repaints what the user selected, so it defaults to the full
-   * schedule; img2img keeps a good part of the input. */
-  settings->strength    = mode == SDCL_MODE_INPAINT || mode == SDCL_MODE_OUTPAINT ? 1.0 : 0.6;
-  settings->mask_blur   = 4.0;
-  settings->only_masked = FALSE;
-  settings->padding     = 32;
-  settings->tiling      = FALSE;
-  settings->batch_count = 1;
-  /* Outpaint: a border the size of the demo model's latent cell grid. */
-  for (gint i = 0; i < 4; i++)
-    settings->grow[i] = mode == SDCL_MODE_OUTPAINT ? 32 : 0;
-  g_strlcpy (settings->schedule, sdcl_schedule_name (SDCL_SCHEDULE_DEFAULT),
-             sizeof settings->schedule);
-  g_strlcpy (settings->prediction, "auto", sizeof settings->prediction);
-}
-
-static gboolean
-sdcl_size_valid (gint size)
-{
-  return size == 0 || (size >= SDCL_SIZE_MIN && size <= SDCL_SIZE_MAX && size % 8 == 0);
-}
-
-gchar *
-sdcl_sampler_names (void)
-{
-  GString *names = g_string_new (NULL);
-
-  for (gint i = 0; i < sdcl_sampler_count (); i++)
-    g_string_append_printf (names, "%s%s", i ? ", " : "", sdcl_sampler_name ((sdcl_sampler) i));
-  return g_string_free (names, FALSE);
-}
-
-gchar *
-sdcl_schedule_names (void)
-{
-  GString *names = g_string_new (NULL);
-
-  for (gint i = 0; i < sdcl_schedule_count (); i++)
-    g_string_append_printf (names, "%s%s", i ? ", " : "", sdcl_schedule_name ((sdcl_schedule) i));
-  return g_string_free (names, FALSE);
-}
-
-gboolean
-sdcl_prediction_from_name (const gchar            *name,
-                           sdcl_prediction_choice *out)
-{
-  static const gchar *const names[] = SDCL_PREDICTION_NAMES;
-
-  /* "" reads as "auto": a caller that never heard of the setting. */
-  if (name && !*name)
-    name = names[SDCL_PREDICTION_FROM_MODEL];
-  for (gsize i = 0; name && i < G_N_ELEMENTS (names); i++)
-    if (strcmp (name, names[i]) == 0)
-      {
-        *out = (sdcl_prediction_choice) i;
-        return TRUE;
-      }
-  return FALSE;
-}
-
-/* The error for a sampler name the engine does not know. */
-static void
-set_unknown_sampler (GError      **error,
-                     const gchar  *name)
-{
-  gchar *names = sdcl_sampler_names ();
-
-  g_set_error (error, SDCL_GIMP_ERROR, SDCL_GIMP_ERROR_INVALID,
-               _("Unknown sampler \"%s\" (use one of %s)."), name, names);
-  g_free (names);
-}
-
-static void
-set_unknown_schedule (GError      **error,
-                      const gchar  *name)
-{
-  gchar *names = sdcl_schedule_names ();
-
-  g_set_error (error, SDCL_GIMP_ERROR, SDCL_GIMP_ERROR_INVALID,
-               _("Unknown schedule \"%s\" (use one of %s)."), name, names);
-  g_free (names);
-}
-
-gboolean
-sdcl_settings_validate (const SdclSettings *s,
-                        SdclMode            mode,
-                        GError            **error)
-{
-  sdcl_sampler           sampler;
-  sdcl_schedule          schedule;
-  sdcl_prediction_choice prediction;
-
-#define FAIL(...)                                                              \
-  do                                                                           \
-    {                                                                          \
-      g_set_error (error, SDCL_GIMP_ERROR, SDCL_GIMP_ERROR_INVALID, __VA_ARGS__); \
-      return FALSE;                                                            \
-    }                                                                          \
-  while (0)
-
-  {
-    gchar *path = sdcl_model_path_resolve (s->model, mode, error);
-
-    if (!path)
-      return FALSE;
-    g_free (path);
-  }
-  if (!sdcl_sampler_from_name (s->sampler, &sampler))
-    {
-      set_unknown_sampler (error, s->sampler);
-      return FALSE;
-    }
-  if (!sdcl_schedule_from_name (s->schedule, &schedule))
-    {
-      set_unknown_schedule (error, s->schedule);
-      return FALSE;
-    }
-  if (!sdcl_sampler_has_schedule (sampler, schedule))
-    FAIL (_("The %s sampler does not take the %s schedule: pick another schedule or sampler."),
-          _(sdcl_sampler_label (sampler)), _(sdcl_schedule_label (schedule)));
-  if (!sdcl_prediction_from_name (s->prediction, &prediction))
-    FAIL (_("Unknown prediction \"%s\" (use auto, eps or v)."), s->prediction);
-  if (s->steps < 1 || s->steps > SDCL_STEPS_MAX)
-    FAIL (_("Steps must be between 1 and %d, not %d."), SDCL_STEPS_MAX, s->steps);
-  if (!(s->guidance >= 0.0 && s->guidance <= SDCL_GUIDANCE_MAX))
-    FAIL (_("Guidance must be between 0 and %g, not %g."), SDCL_GUIDANCE_MAX, s->guidance);
-  if (s->seed < SDCL_SEED_RANDOM)
-    FAIL (_("The seed must be -1 (random) or a number from 0 up, not %d."), s->seed);
-
-  if (mode == SDCL_MODE_TXT2IMG)
-    {
-      /* Latents are 1/8 of the image; the engine needs whole cells.  0 is
-       * the model's native size. */
-      if (!sdcl_size_valid (s->width) || !sdcl_size_valid (s->height))
-        FAIL (_("Width and height must be 0 (the model's native size) or multiples of 8 from "
-                "%d to %d, not %d x %d."),
-              SDCL_SIZE_MIN, SDCL_SIZE_MAX, s->width, s->height);
-    }
-  else
-    {
-      if (!(s->strength >= 0.0 && s->strength <= 1.0))
-        FAIL (_("Strength must be between 0 and 1, not %g."), s->strength);
-    }
-
-  if (mode == SDCL_MODE_INPAINT)
-    {
-      if (!(s->mask_blur >= 0.0 && s->mask_blur <= SDCL_BLUR_MAX))
-        FAIL (_("Mask blur must be between 0 and %g pixels, not %g."), SDCL_BLUR_MAX, s->mask_blur);
-      if (s->padding < 0 || s->padding > SDCL_PADDING_MAX)
-        FAIL (_("Padding must be between 0 and %d pixels, not %d."), SDCL_PADDING_MAX, s->padding);
-    }
-  if (s->batch_count < 1 || s->batch_count > SDCL_BATCH_MAX)
-    FAIL (_("The batch count must be between 1 and %d, not %d."), SDCL_BATCH_MAX, s->batch_count);
-  if (mode == SDCL_MODE_OUTPAINT)
-    for (gint i = 0; i < 4; i++)
-      if (s->grow[i] < 0 || s->grow[i] > SDCL_GROW_MAX)
-        FAIL (_("The canvas can grow by 0 to %d pixels on each side, not %d."), SDCL_GROW_MAX,
-              s->grow[i]);
-#undef FAIL
-  return TRUE;
-}
-
-gchar *
-sdcl_model_path_resolve (const gchar *model,
-                         SdclMode     mode,
-                         GError     **error)
-{
-  sdcl_error err = { 0 };
-  char      *path;
-  gchar     *result;
-
-  if (model && *model)
-    {
-      if (!g_file_test (model, G_FILE_TEST_EXISTS))
-        {
-          g_set_error (error, SDCL_GIMP_ERROR, SDCL_GIMP_ERROR_INVALID,
-                       _("The model \"%s\" does not exist."), model);
-          return NULL;
-        }
-      /* Absolute, so that the model server (whose folder may differ) and the
-       * session's "same model?" test see one name for it. */
-      return g_canonicalize_filename (model, NULL);
-    }
-
-  /* No model named: the demo model, its 9-channel variant for inpainting. */
-  path = sdcl_default_model_path (mode == SDCL_MODE_INPAINT || mode == SDCL_MODE_OUTPAINT, &err);
-  if (!path)
-    {
-      g_set_error (error, SDCL_GIMP_ERROR, SDCL_GIMP_ERROR_INVALID,
-                   _("No model chosen and the demo model is not installed (%s): give the path "
-                     "of a diffusers folder or a .safetensors file."), err.message);
-      return NULL;
-    }
-  result = g_strdup (path);
-  free (path);
-  return result;
-}
-
-const gchar *
-sdcl_release_label (void)
-{
-  return N_("_Release Model Memory");
-}
-
-const gchar *
-sdcl_release_blurb (void)
-{
-  return N_("Free the memory of the Stable Diffusion model that stays loaded between runs");
-}
-
-const gchar *
-sdcl_release_message (gboolean released)
-{
-  return released ? _("The model's memory was released.")
-                  : _("No model was loaded: there was no memory to release.");
-}
-
-const gchar *
-sdcl_mode_procedure (SdclMode mode)
-{
-  switch (mode)
-    {
-    case SDCL_MODE_TXT2IMG: return "plug-in-sdcl-txt2img";
-    case SDCL_MODE_IMG2IMG: return "plug-in-sdcl-img2img";
-    case SDCL_MODE_INPAINT: return "plug-in-sdcl-inpaint";
-    case SDCL_MODE_OUTPAINT: return "plug-in-sdcl-outpaint";
-    }
-  g_return_val_if_reached (NULL);
-}
-
-const gchar *
-sdcl_mode_label (SdclMode mode)
-{
-  switch (mode)
-    {
-    case SDCL_MODE_TXT2IMG: return N_("_Text to Image…");
-    case SDCL_MODE_IMG2IMG: return N_("_Image to Image…");
-    case SDCL_MODE_INPAINT: return N_("In_paint…");
-    case SDCL_MODE_OUTPAINT: return N_("_Outpaint…");
-    }
-  g_return_val_if_reached (NULL);
-}
-
-const gchar *
-sdcl_mode_title (SdclMode mode)
-{
-  switch (mode)
-    {
-    case SDCL_MODE_TXT2IMG: return N_("Text to Image");
-    case SDCL_MODE_IMG2IMG: return N_("Image to Image");
-    case SDCL_MODE_INPAINT: return N_("Inpaint");
-    case SDCL_MODE_OUTPAINT: return N_("Outpaint");
-    }
-  g_return_val_if_reached (NULL);
-}
-
-const gchar *
-sdcl_mode_blurb (SdclMode mode)
-{
-  switch (mode)
-    {
-    case SDCL_MODE_TXT2IMG:
-      return N_("Generate a new layer from a text prompt with Stable Diffusion");
-    case SDCL_MODE_IMG2IMG:
-      return N_("Redraw the active layer (or the selected part of it) following a prompt, "
-               "as a new layer");
-    case SDCL_MODE_INPAINT:
-      return N_("Repaint the selected area of the active layer following a prompt, "
-               "as a new layer masked by the selection");
-    case SDCL_MODE_OUTPAINT:
-      return N_("Extend the picture: grow the canvas and fill the new border (and the "
-               "active layer's transparent pixels) following a prompt, as a new layer");
-    }
-  g_return_val_if_reached (NULL);
-}
-
-/* ---- session -------------------------------------------------------------- */
-
-struct _SdclSession
-{
-  sdcl_ctx   *ctx;
-  sdcl_model *model;
-  gchar      *device;     /* what ctx was made for */
-  gchar      *model_path; /* what model was loaded from */
-  sdcl_prediction_choice prediction; /* and with which override */
-  gchar      *program;    /* resident: the binary that serves models; NULL: in-process */
-};
-
-SdclSession *
-sdcl_session_new (void)
-{
-  return g_new0 (SdclSession, 1);
-}
-
-SdclSession *
-sdcl_session_new_resident (const gchar *program)
-{
-  SdclSession *session = sdcl_session_new ();
-  const gchar *resident = g_getenv ("SDCL_GIMP_RESIDENT");
-
-  if (program && sdcl_remote_supported () && g_strcmp0 (resident, "0") != 0)
-    session->program = g_strdup (program);
-  return session;
-}
-
-void
-sdcl_session_release (SdclSession *session)
-{
-  /* The model lives on the context's device: free it first. */
-  g_clear_pointer (&session->model, sdcl_model_free);
-  g_clear_pointer (&session->ctx, sdcl_ctx_free);
-  g_clear_pointer (&session->device, g_free);
-  g_clear_pointer (&session->model_path, g_free);
-}
-
-void
-sdcl_session_free (SdclSession *session)
-{
-  if (!session)
-    return;
-  sdcl_session_release (session);
-  g_free (session->program);
-  g_free (session);
-}
-
-gboolean
-sdcl_session_is_loaded (SdclSession *session)
-{
-  return session->model != NULL;
-}
-
-/* A resident session whose server cannot be reached works in-process from
- * then on: slower, but the user gets the image. */
-static void
-fall_back_in_process (SdclSession *session)
-{
-  sdcl_log ("no model server: running in the plug-in process");
-  g_clear_pointer (&session->program, g_free);
-}
-
-static void
-set_engine_error (GError          **error,
-                  const sdcl_error *err,
-                  const gchar      *what)
-{
-  if (err->code == SDCL_ERR_CANCELLED)
-    g_set_error (error, SDCL_GIMP_ERROR, SDCL_GIMP_ERROR_CANCELLED, _("Cancelled."));
-  else
-    /* The engine's message is English and names the cause precisely; the
-     * translated prefix says which stage failed. */
-    g_set_error (error, SDCL_GIMP_ERROR, SDCL_GIMP_ERROR_ENGINE, "%s: %s (%s)", what,
-                 err->message, sdcl_status_name (err->code));
-}
-
-sdcl_model *
-sdcl_session_get_model (SdclSession  *session,
-                        const gchar  *device,
-                        const gchar  *prediction,
-                        const gchar  *model_path,
-                        GError      **error)
-{
-  sdcl_error             err = { 0 };
-  sdcl_prediction_choice choice = SDCL_PREDICTION_FROM_MODEL;
-
-  if (prediction && !sdcl_prediction_from_name (prediction, &choice))
-    {
-      g_set_error (error, SDCL_GIMP_ERROR, SDCL_GIMP_ERROR_INVALID,
-                   _("Unknown prediction \"%s\" (use auto, eps or v)."), prediction);
-      return NULL;
-    }
-
-  device = device ? device : "";
-  if (session->ctx && g_strcmp0 (session->device, device) != 0)
-    sdcl_session_release (session);
-
-  if (session->model && g_strcmp0 (session->model_path, model_path) == 0 &&
-      session->prediction == choice)
-    {
-      sdcl_log ("model reused: %s", model_path);
-      return session->model;
-    }
-  /* Only one model at a time: real checkpoints take gigabytes of device
-   * memory, so the old one goes before the new one loads. */
-  g_clear_pointer (&session->model, sdcl_model_free);
-  g_clear_pointer (&session->model_path, g_free);
-
-  if (!session->ctx)
-    {
-      sdcl_ctx_params cp = sdcl_ctx_default_params ();
-
-      cp.device = device;
-      if (sdcl_ctx_new (&cp, &session->ctx, &err) != SDCL_OK)
-        {
-          set_engine_error (error, &err, _("Could not open the OpenCL device"));
-          return NULL;
-        }
-      session->device = g_strdup (device);
-    }
-
-  sdcl_model_params mp = sdcl_model_default_params ();
-  mp.prediction = choice;
-  if (sdcl_model_load (session->ctx, model_path, &mp, &session->model, &err) != SDCL_OK)
-    {
-      set_engine_error (error, &err, _("Could not load the model"));
-      return NULL;
-    }
-  session->model_path = g_strdup (model_path);
-  session->prediction = choice;
-  sdcl_log ("model loaded: %s", model_path);
-  return session->model;
-}
-
-gboolean
-sdcl_session_load_local (SdclSession  *session,
-                         const gchar  *device,
-                         const gchar  *prediction,
-                         const gchar  *model_path,
-                         gchar       **description,
-                         gint         *native_size,
-                         GError      **error)
-{
-  sdcl_model *model = sdcl_session_get_model (session, device, prediction, model_path, error);
-
-  if (model)
-    {
-      sdcl_model_info info;
-
-      sdcl_model_get_info (model, &info);
-      if (description)
-        *description = sdcl_model_info_describe (&info);
-      if (native_size)
-        *native_size = info.native_resolution;
-    }
-  return model != NULL;
-}
-
-gboolean
-sdcl_session_load (SdclSession  *session,
-                   const gchar  *device,
-                   const gchar  *prediction,
-                   const gchar  *model_path,
-                   gchar       **description,
-                   gint         *native_size,
-                   GError      **error)
-{
-  if (session->program)
-    {
-      switch (sdcl_remote_load (session->program, device, prediction, model_path, description,
-                                native_size, error))
-        {
-        case SDCL_REMOTE_OK:          return TRUE;
-        case SDCL_REMOTE_FAILED:      return FALSE;
-        case SDCL_REMOTE_UNAVAILABLE: fall_back_in_process (session); break;
-        }
-    }
-  return sdcl_session_load_local (session, device, prediction, model_path, description,
-                                  native_size, error);
-}
-
-gboolean
-sdcl_session_prepare (SdclSession        *session,
-                      const SdclSettings *settings,
-                      SdclMode            mode,
-                      GError            **error)
-{
-  gchar   *path;
-  gboolean ok;
-
-  sdcl_log ("%s: \"%s\"", sdcl_mode_procedure (mode), settings->prompt);
-  if (!sdcl_settings_validate (settings, mode, error))
-    return FALSE;
-  path = sdcl_model_path_resolve (settings->model, mode, error);
-  ok = path && sdcl_session_load (session, settings->device, settings->prediction, path, NULL,
-                                  NULL, error);
-  g_free (path);
-  return ok;
-}
-
-gchar *
-sdcl_model_info_describe (const sdcl_model_info *info)
-{
-  gchar *params;
-  gchar *bytes = g_format_size (info->device_bytes);
-  gchar *text;
-
-  /* SD checkpoints have around a billion parameters, test models far
-   * fewer: pick the unit that keeps the number readable. */
-  if (info->n_parameters >= 1000000000u)
-    /* TRANSLATORS: a parameter count, e.g. "1.07 billion" */
-    params = g_strdup_printf (_("%.2f billion"), info->n_parameters / 1e9);
-  else
-    /* TRANSLATORS: a parameter count, e.g. "12.3 million" */
-    params = g_strdup_printf (_("%.1f million"), info->n_parameters / 1e6);
-
-  /* Which kind of model it is and the size it was trained at come first:
-   * the dialog's width and height follow that size. */
-  if (info->unet_in_channels == 9)
-    /* TRANSLATORS: family, native width and height, parameter count, size on
-     * the GPU, e.g. "SD 1.x inpainting model for 512×512 pixels, 1.07
-     * billion parameters, 2.1 GB on the device". */
-    text = g_strdup_printf (_("%s inpainting model for %d×%d pixels, %s parameters, %s on the "
-                              "device"),
-                            info->family_name ? info->family_name : "?",
-                            info->native_resolution, info->native_resolution, params, bytes);
-  else
-    /* TRANSLATORS: as the inpainting variant above, for an ordinary model:
-     * "SD 1.x model for 512×512 pixels, 1.07 billion parameters, 2.1 GB on
-     * the device". */
-    text = g_strdup_printf (_("%s model for %d×%d pixels, %s parameters, %s on the device"),
-                            info->family_name ? info->family_name : "?",
-                            info->native_resolution, info->native_resolution, params, bytes);
-  g_free (params);
-  g_free (bytes);
-  return text;
-}
 
 /* ---- generation ------------------------------------------------------------- */
 
@@ -659,6 +129,8 @@ sdcl_run_engine (SdclSession        *session,
   sdcl_status     st    = SDCL_OK;
   sdcl_model     *model;
   sdcl_gen_params p;
+  sdcl_lora      *loras = NULL;
+  gchar         **embeddings;
 
   memset (out, 0, sizeof *out);
   model = sdcl_session_get_model (session, settings->device, settings->prediction, model_path,
@@ -673,12 +145,12 @@ sdcl_run_engine (SdclSession        *session,
   p.guidance        = (float) settings->guidance;
   if (!sdcl_sampler_from_name (settings->sampler, &p.sampler))
     {
-      set_unknown_sampler (error, settings->sampler);
+      sdcl_set_unknown_sampler (error, settings->sampler);
       return FALSE;
     }
   if (!sdcl_schedule_from_name (settings->schedule, &p.schedule))
     {
-      set_unknown_schedule (error, settings->schedule);
+      sdcl_set_unknown_schedule (error, settings->schedule);
       return FALSE;
     }
   p.seed         = (uint64_t) seed;
@@ -694,6 +166,20 @@ sdcl_run_engine (SdclSession        *session,
   p.tiling       = settings->tiling;
   p.preview      = settings->preview;
   p.mask_padding = settings->padding;
+  if (!sdcl_prompt_syntax_from_name (settings->prompt_syntax, &p.prompt_syntax) ||
+      sdcl_lora_list_parse (settings->loras, &loras, &p.n_loras, &err) != SDCL_OK)
+    {
+      /* Validated before: only a client that skipped it gets here. */
+      g_set_error (error, SDCL_GIMP_ERROR, SDCL_GIMP_ERROR_INVALID,
+                   _("The LoRA list or the prompt syntax is not valid."));
+      return FALSE;
+    }
+  /* The kept model applies the list, and reuses what it read while the
+   * list stays the same (sdcl_gen_params.loras). */
+  p.loras        = loras;
+  embeddings     = sdcl_list_split (settings->embeddings);
+  p.embeddings   = (const char *const *) embeddings;
+  p.n_embeddings = (int) g_strv_length (embeddings);
 
   switch (mode)
     {
@@ -710,9 +196,11 @@ sdcl_run_engine (SdclSession        *session,
       st = sdcl_inpaint (model, &p, init, mask, out, &err);
       break;
     }
+  free (loras);
+  g_strfreev (embeddings);
   if (st != SDCL_OK)
     {
-      set_engine_error (error, &err, _("Generation failed"));
+      sdcl_set_engine_error (error, &err, _("Generation failed"));
       return FALSE;
     }
   if (out->channels != 3 || out->width < 1 || out->height < 1)
@@ -749,6 +237,45 @@ relay_progress (gint              step,
   return go_on;
 }
 
+/* The list's files made absolute: the model server's folder may not be
+ * the plug-in's, and the kept model knows a LoRA by its path. */
+static void
+absolute_lists (SdclSettings *s)
+{
+  sdcl_lora *loras = NULL;
+  int        n = 0;
+  sdcl_error err = { 0 };
+  GString   *text = g_string_new (NULL);
+  gchar    **embeddings = sdcl_list_split (s->embeddings);
+
+  if (sdcl_lora_list_parse (s->loras, &loras, &n, &err) == SDCL_OK)
+    {
+      for (int i = 0; i < n; i++)
+        {
+          gchar *path = g_canonicalize_filename (loras[i].path, NULL);
+          gchar  weight[G_ASCII_DTOSTR_BUF_SIZE];
+
+          /* Not printf's %g: it writes "0,8" in a German locale. */
+          g_string_append_printf (text, "%s:%s\n", path,
+                                  g_ascii_formatd (weight, sizeof weight, "%.6g", loras[i].weight));
+          g_free (path);
+        }
+      g_strlcpy (s->loras, text->str, sizeof s->loras);
+    }
+  free (loras);
+  g_string_truncate (text, 0);
+  for (gchar **e = embeddings; *e; e++)
+    {
+      gchar *path = g_canonicalize_filename (*e, NULL);
+
+      g_string_append_printf (text, "%s\n", path);
+      g_free (path);
+    }
+  g_strlcpy (s->embeddings, text->str, sizeof s->embeddings);
+  g_string_free (text, TRUE);
+  g_strfreev (embeddings);
+}
+
 gboolean
 sdcl_generate (SdclSession        *session,
                const SdclSettings *settings,
@@ -777,6 +304,8 @@ sdcl_generate (SdclSession        *session,
   if (!model_path)
     return FALSE;
 
+  absolute_lists (&run);
+
   /* Read the inputs first: a bad selection should not cost a model load. */
   if (job->mode == SDCL_MODE_OUTPAINT)
     {
@@ -795,15 +324,15 @@ sdcl_generate (SdclSession        *session,
   *used_seed = settings->seed == SDCL_SEED_RANDOM ? g_random_int_range (0, G_MAXINT)
                                                    : settings->seed;
 
-  if (session->program)
+  if (sdcl_session_program (session))
     {
-      switch (sdcl_remote_generate (session->program, &run, engine_mode, model_path, *used_seed,
+      switch (sdcl_remote_generate (sdcl_session_program (session), &run, engine_mode, model_path, *used_seed,
                                     init.data ? &init : NULL, mask.data ? &mask : NULL,
                                     relay_progress, &relay, out, error))
         {
         case SDCL_REMOTE_OK:          ok = TRUE; goto out;
         case SDCL_REMOTE_FAILED:      goto out;
-        case SDCL_REMOTE_UNAVAILABLE: fall_back_in_process (session); break;
+        case SDCL_REMOTE_UNAVAILABLE: sdcl_session_fall_back (session); break;
         }
     }
   ok = sdcl_run_engine (session, &run, engine_mode, model_path, *used_seed,
@@ -867,4 +396,24 @@ sdcl_layer_name (const gchar *prompt,
     name = g_strdup_printf (_("%s (seed %d)"), s->str, seed);
   g_string_free (s, TRUE);
   return name;
+}
+
+void
+sdcl_batch_add_layers (const SdclBatch    *batch,
+                       const SdclSettings *made,
+                       gint                x,
+                       gint                y,
+                       SdclAddLayerFunc    add,
+                       gpointer            user_data)
+{
+  static const gint no_growth[4] = { 0, 0, 0, 0 };
+
+  for (gint i = 0; i < batch->count; i++)
+    {
+      gchar *name = sdcl_layer_name (made->prompt, batch->seeds[i]);
+
+      add (i, &batch->images[i], name, i ? x + made->grow[0] : x, i ? y + made->grow[1] : y,
+           i ? no_growth : made->grow, user_data);
+      g_free (name);
+    }
 }

@@ -48,6 +48,7 @@ typedef enum
 #define SDCL_GROW_MAX      2048
 #define SDCL_BATCH_MAX     16
 #define SDCL_SEED_RANDOM   (-1)
+#define SDCL_LIST_MAX      4096 /* a list of files, one per line */
 
 /* One procedure's parameters.  A flat struct of fixed-size fields so that
  * GIMP 2.10 can store it verbatim as the procedure's "last values". */
@@ -73,6 +74,11 @@ typedef struct
   gint     batch_count;            /* images per run, from consecutive seeds */
   gboolean preview;                /* progress shows each step's picture (dialog) */
   gchar    device[256];            /* "" automatic, an index, or part of a name */
+  /* Issue 20, after the older fields so the 2.10 last values of a build
+   * without them are simply refused by their size. */
+  gchar    loras[SDCL_LIST_MAX];   /* FILE or FILE:WEIGHT per line (sdcl_lora_list_parse) */
+  gchar    prompt_syntax[8];       /* an SDCL_PROMPT_SYNTAX_NAMES name */
+  gchar    embeddings[SDCL_LIST_MAX]; /* textual-inversion .safetensors files, one per line or ';' */
 } SdclSettings;
 
 void     sdcl_settings_init     (SdclSettings       *settings,
@@ -97,6 +103,18 @@ gchar   *sdcl_schedule_names    (void);
 #define SDCL_PREDICTION_LABELS { N_("As the model says"), N_("Epsilon"), N_("v (velocity)") }
 gboolean sdcl_prediction_from_name (const gchar            *name,
                                     sdcl_prediction_choice *out);
+
+/* How the prompt is read, named as the CLI's --prompt-syntax takes them:
+ * index i is sdcl_prompt_syntax i. */
+#define SDCL_PROMPT_SYNTAX_NAMES { "a1111", "plain" }
+#define SDCL_PROMPT_SYNTAX_LABELS { N_("AUTOMATIC1111 (weights, BREAK)"), N_("Plain text") }
+gboolean sdcl_prompt_syntax_from_name (const gchar        *name,
+                                       sdcl_prompt_syntax *out);
+
+/* The files of a settings list (loras, embeddings): its non-blank lines
+ * (or ';'-separated entries, as sdcl_lora_list_parse reads them), trimmed
+ * (g_strfreev the result). */
+gchar  **sdcl_list_split (const gchar *list);
 
 /* The procedure names, menu labels and blurbs, shared by both glue files.
  * The texts are untranslated msgids (marked N_): GIMP 2.10 wants them so and
@@ -266,6 +284,27 @@ void sdcl_write_image (GeglBuffer       *dest,
 /* A layer name made from the prompt and the seed (translated). */
 gchar *sdcl_layer_name (const gchar *prompt,
                         gint         seed);
+
+/* The glue's "add image `index` of the batch as a layer named `name` at
+ * (x, y), growing the canvas by grow[] first (Outpaint)". */
+typedef void (*SdclAddLayerFunc) (gint              index,
+                                  const sdcl_image *image,
+                                  const gchar      *name,
+                                  gint              x,
+                                  gint              y,
+                                  const gint        grow[4],
+                                  gpointer          user_data);
+
+/* Adds every image of `batch`, made with `made`, through `add`: named
+ * after the prompt and its seed; the first at (x, y) with the canvas
+ * growth of Outpaint, the others where it went (the canvas grows once).
+ * The glue wraps the call in one undo group. */
+void sdcl_batch_add_layers (const SdclBatch    *batch,
+                            const SdclSettings *made,
+                            gint                x,
+                            gint                y,
+                            SdclAddLayerFunc    add,
+                            gpointer            user_data);
 
 /* ---- preferences shared by all procedures ------------------------------- */
 

@@ -42,6 +42,23 @@ gboolean sdcl_read_outpaint (const SdclJob *job,
                              sdcl_image    *mask,
                              GError       **error);
 
+/* The model server's program of a resident session (NULL: in-process). */
+const gchar *sdcl_session_program   (SdclSession *session);
+/* A resident session whose server cannot be reached works in-process from
+ * then on. */
+void         sdcl_session_fall_back (SdclSession *session);
+
+/* The errors shared by the settings checks, the session and a run. */
+void sdcl_set_unknown_sampler  (GError          **error,
+                                const gchar      *name);
+void sdcl_set_unknown_schedule (GError          **error,
+                                const gchar      *name);
+/* An engine failure: cancelled, or `what` (translated) and the engine's
+ * message. */
+void sdcl_set_engine_error     (GError          **error,
+                                const sdcl_error *err,
+                                const gchar      *what);
+
 /* The in-process part of sdcl_session_load(). */
 gboolean sdcl_session_load_local (SdclSession  *session,
                                   const gchar  *device,

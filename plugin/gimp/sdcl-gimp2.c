@@ -40,13 +40,16 @@ main (int    argc,
 }
 
 /* The PDB arguments after run-mode, image and drawable.  Every mode takes
- * the common ones first, in the same order, then its own; device is last. */
+ * the common ones first, in the same order, then its own, then device;
+ * the later additions (loras, prompt-syntax, embeddings) follow device so
+ * that older scripts only need arguments appended. */
 typedef enum
 {
   ARG_MODEL, ARG_PROMPT, ARG_NEGATIVE, ARG_SAMPLER, ARG_STEPS, ARG_GUIDANCE, ARG_SEED,
   ARG_WIDTH, ARG_HEIGHT, ARG_STRENGTH, ARG_MASK_BLUR, ARG_ONLY_MASKED, ARG_PADDING,
   ARG_TILING, ARG_SCHEDULE, ARG_PREDICTION, ARG_BATCH_COUNT, ARG_DEVICE,
-  ARG_GROW_LEFT, ARG_GROW_TOP, ARG_GROW_RIGHT, ARG_GROW_BOTTOM
+  ARG_GROW_LEFT, ARG_GROW_TOP, ARG_GROW_RIGHT, ARG_GROW_BOTTOM,
+  ARG_LORAS, ARG_PROMPT_SYNTAX, ARG_EMBEDDINGS
 } ArgId;
 
 static const GimpParamDef arg_defs[] =
@@ -75,24 +78,31 @@ static const GimpParamDef arg_defs[] =
   [ARG_GROW_RIGHT]  = { GIMP_PDB_INT32,  "grow-right", "Pixels to add right of the canvas" },
   [ARG_GROW_BOTTOM] = { GIMP_PDB_INT32,  "grow-bottom", "Pixels to add below the canvas" },
   [ARG_DEVICE]      = { GIMP_PDB_STRING, "device", "OpenCL device: empty for automatic, an index, or part of its name" },
+  [ARG_LORAS]       = { GIMP_PDB_STRING, "loras", "LoRA files, one per line (or separated by ';') as FILE or FILE:WEIGHT (weight 1 when omitted); may be empty" },
+  [ARG_PROMPT_SYNTAX] = { GIMP_PDB_STRING, "prompt-syntax", "How the prompt is read: a1111 ((word), (word:1.3), [word], BREAK; the default when empty) or plain" },
+  [ARG_EMBEDDINGS]  = { GIMP_PDB_STRING, "embeddings", "Textual-inversion .safetensors files, one per line (or separated by ';'); each file's name without extension is its token in the prompts" },
 };
 
 static const ArgId txt2img_args[] = { ARG_MODEL, ARG_PROMPT, ARG_NEGATIVE, ARG_SAMPLER, ARG_STEPS,
                                       ARG_GUIDANCE, ARG_SEED, ARG_WIDTH, ARG_HEIGHT, ARG_TILING,
-                                      ARG_SCHEDULE, ARG_PREDICTION, ARG_BATCH_COUNT, ARG_DEVICE };
+                                      ARG_SCHEDULE, ARG_PREDICTION, ARG_BATCH_COUNT, ARG_DEVICE,
+                                      ARG_LORAS, ARG_PROMPT_SYNTAX, ARG_EMBEDDINGS };
 static const ArgId img2img_args[] = { ARG_MODEL, ARG_PROMPT, ARG_NEGATIVE, ARG_SAMPLER, ARG_STEPS,
                                       ARG_GUIDANCE, ARG_SEED, ARG_STRENGTH, ARG_TILING,
-                                      ARG_SCHEDULE, ARG_PREDICTION, ARG_BATCH_COUNT, ARG_DEVICE };
+                                      ARG_SCHEDULE, ARG_PREDICTION, ARG_BATCH_COUNT, ARG_DEVICE,
+                                      ARG_LORAS, ARG_PROMPT_SYNTAX, ARG_EMBEDDINGS };
 static const ArgId inpaint_args[] = { ARG_MODEL, ARG_PROMPT, ARG_NEGATIVE, ARG_SAMPLER, ARG_STEPS,
                                       ARG_GUIDANCE, ARG_SEED, ARG_STRENGTH, ARG_MASK_BLUR,
                                       ARG_ONLY_MASKED, ARG_PADDING, ARG_TILING, ARG_SCHEDULE,
-                                      ARG_PREDICTION, ARG_BATCH_COUNT, ARG_DEVICE };
+                                      ARG_PREDICTION, ARG_BATCH_COUNT, ARG_DEVICE,
+                                      ARG_LORAS, ARG_PROMPT_SYNTAX, ARG_EMBEDDINGS };
 
 static const ArgId outpaint_args[] = { ARG_MODEL, ARG_PROMPT, ARG_NEGATIVE, ARG_SAMPLER, ARG_STEPS,
                                        ARG_GUIDANCE, ARG_SEED, ARG_STRENGTH, ARG_GROW_LEFT,
                                        ARG_GROW_TOP, ARG_GROW_RIGHT, ARG_GROW_BOTTOM, ARG_TILING,
                                        ARG_SCHEDULE, ARG_PREDICTION, ARG_BATCH_COUNT,
-                                       ARG_DEVICE };
+                                       ARG_DEVICE, ARG_LORAS, ARG_PROMPT_SYNTAX,
+                                       ARG_EMBEDDINGS };
 
 #define N_FIXED_ARGS 3 /* run-mode, image, drawable */
 
@@ -250,6 +260,13 @@ settings_from_params (SdclMode         mode,
         case ARG_GROW_RIGHT:  s->grow[2] = p->data.d_int32; break;
         case ARG_GROW_BOTTOM: s->grow[3] = p->data.d_int32; break;
         case ARG_DEVICE:      copy_string (s->device, sizeof s->device, p->data.d_string); break;
+        case ARG_LORAS:       copy_string (s->loras, sizeof s->loras, p->data.d_string); break;
+        case ARG_PROMPT_SYNTAX:
+          copy_string (s->prompt_syntax, sizeof s->prompt_syntax, p->data.d_string);
+          break;
+        case ARG_EMBEDDINGS:
+          copy_string (s->embeddings, sizeof s->embeddings, p->data.d_string);
+          break;
         }
     }
   return TRUE;
@@ -433,6 +450,30 @@ add_result_layer (SdclMode          mode,
   return layer;
 }
 
+/* sdcl_batch_add_layers' callback: where the layers go, and their ids. */
+typedef struct
+{
+  SdclMode       mode;
+  gint32         image, drawable;
+  const SdclJob *job;
+  gint32        *ids;
+} Adding;
+
+static void
+add_batch_layer (gint              index,
+                 const sdcl_image *result,
+                 const gchar      *name,
+                 gint              x,
+                 gint              y,
+                 const gint        grow[4],
+                 gpointer          data)
+{
+  Adding *a = data;
+
+  a->ids[index] = add_result_layer (a->mode, a->image, a->drawable, result, name, x, y, a->job,
+                                    grow);
+}
+
 static gboolean
 load_last_values (const gchar  *proc,
                   SdclSettings *s)
@@ -498,6 +539,7 @@ run (const gchar      *name,
   GError           *error = NULL;
   gchar            *prefs_file = NULL;
   DialogRun         dialog_run;
+  Adding            adding;
   const SdclSettings *made = &s; /* the settings the images were made with */
   gchar            *localedir;
 
@@ -611,17 +653,9 @@ add:
   /* The batch as one undo step: the canvas grows (Outpaint) with the first
    * layer only, the others go where it went. */
   layer_ids = g_new0 (gint32, batch.count);
+  adding = (Adding) { mode, image, drawable, &job, layer_ids };
   gimp_image_undo_group_start (image);
-  for (gint i = 0; i < batch.count; i++)
-    {
-      static const gint no_growth[4] = { 0, 0, 0, 0 };
-      gchar *layer_name = sdcl_layer_name (made->prompt, batch.seeds[i]);
-
-      layer_ids[i] = add_result_layer (mode, image, drawable, &batch.images[i], layer_name,
-                                       i ? x + made->grow[0] : x, i ? y + made->grow[1] : y,
-                                       &job, i ? no_growth : made->grow);
-      g_free (layer_name);
-    }
+  sdcl_batch_add_layers (&batch, made, x, y, add_batch_layer, &adding);
   gimp_image_undo_group_end (image);
   *n_return_vals = 5;
   values[1].type = GIMP_PDB_LAYER;

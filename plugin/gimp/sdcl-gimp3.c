@@ -124,6 +124,9 @@ settings_from_config (SdclMode             mode,
   get_string (config, "device", s->device, sizeof s->device);
   get_string (config, "schedule", s->schedule, sizeof s->schedule);
   get_string (config, "prediction", s->prediction, sizeof s->prediction);
+  get_string (config, "loras", s->loras, sizeof s->loras);
+  get_string (config, "prompt-syntax", s->prompt_syntax, sizeof s->prompt_syntax);
+  get_string (config, "embeddings", s->embeddings, sizeof s->embeddings);
   g_object_get (config, "batch-count", &s->batch_count, NULL);
   g_object_get (config,
                 "steps",     &s->steps,
@@ -160,6 +163,9 @@ settings_to_config (SdclMode             mode,
                 "device",          s->device,
                 "schedule",        s->schedule,
                 "prediction",      s->prediction,
+                "loras",           s->loras,
+                "prompt-syntax",   s->prompt_syntax,
+                "embeddings",      s->embeddings,
                 "batch-count",     s->batch_count,
                 "steps",           s->steps,
                 "guidance",        s->guidance,
@@ -362,6 +368,31 @@ add_result_layer (SdclMode          mode,
   return layer;
 }
 
+/* sdcl_batch_add_layers' callback: where the layers go, and the layers. */
+typedef struct
+{
+  SdclMode       mode;
+  GimpImage     *image;
+  GimpDrawable  *drawable;
+  const SdclJob *job;
+  GimpLayer    **layers;
+} Adding;
+
+static void
+add_batch_layer (gint              index,
+                 const sdcl_image *result,
+                 const gchar      *name,
+                 gint              x,
+                 gint              y,
+                 const gint        grow[4],
+                 gpointer          data)
+{
+  Adding *a = data;
+
+  a->layers[index] = add_result_layer (a->mode, a->image, a->drawable, result, name, x, y,
+                                       a->job, grow);
+}
+
 /* The dialog's Generate: the same steps as after OK, with the dialog's
  * progress (the step pictures); `used` keeps the settings the images were
  * made with, which OK adds even if the dialog changed since. */
@@ -417,6 +448,7 @@ sdcl_run (GimpProcedure        *procedure,
   gchar            *prefs_file = g_build_filename (gimp_directory (), "sdcl.ini", NULL);
   DialogRun         dialog_run = { mode, image, drawable, session, &job, &x, &y };
   const SdclSettings *made = &s; /* the settings the images were made with */
+  Adding            adding;
 
   gegl_init (NULL, NULL);
   settings_from_config (mode, config, &s);
@@ -472,17 +504,9 @@ add:
   /* The batch as one undo step: the canvas grows (Outpaint) with the first
    * layer only, the others go where it went. */
   layers = g_new0 (GimpLayer *, batch.count + 1);
+  adding = (Adding) { mode, image, drawable, &job, layers };
   gimp_image_undo_group_start (image);
-  for (gint i = 0; i < batch.count; i++)
-    {
-      static const gint no_growth[4] = { 0, 0, 0, 0 };
-      gchar *layer_name = sdcl_layer_name (made->prompt, batch.seeds[i]);
-
-      layers[i] = add_result_layer (mode, image, drawable, &batch.images[i], layer_name,
-                                    i ? x + made->grow[0] : x, i ? y + made->grow[1] : y, &job,
-                                    i ? no_growth : made->grow);
-      g_free (layer_name);
-    }
+  sdcl_batch_add_layers (&batch, made, x, y, add_batch_layer, &adding);
   gimp_image_undo_group_end (image);
   if (run_mode != GIMP_RUN_NONINTERACTIVE)
     {
@@ -569,6 +593,33 @@ add_schedule_prediction_arguments (GimpProcedure *procedure)
                                         "or v"),
                                       predictions, names[SDCL_PREDICTION_FROM_MODEL],
                                       G_PARAM_READWRITE);
+}
+
+/* After device (issue 20): appended, so that positional callers of the
+ * older procedures only add arguments at the end. */
+static void
+add_lora_prompt_arguments (GimpProcedure *procedure)
+{
+  static const gchar *const names[]  = SDCL_PROMPT_SYNTAX_NAMES;
+  static const gchar *const labels[] = SDCL_PROMPT_SYNTAX_LABELS;
+  GimpChoice *syntaxes = gimp_choice_new ();
+
+  gimp_procedure_add_string_argument (procedure, "loras", _("_LoRAs"),
+                                      _("LoRA files, one per line (or separated by ';') as "
+                                        "FILE or FILE:WEIGHT (weight 1 when omitted); may be "
+                                        "empty"),
+                                      "", G_PARAM_READWRITE);
+  for (gsize i = 0; i < G_N_ELEMENTS (names); i++)
+    gimp_choice_add (syntaxes, names[i], (gint) i, _(labels[i]), NULL);
+  gimp_procedure_add_choice_argument (procedure, "prompt-syntax", _("Prompt s_yntax"),
+                                      _("How the prompt is read: a1111 ((word), (word:1.3), "
+                                        "[word], BREAK) or plain (the text as it is)"),
+                                      syntaxes, names[SDCL_PROMPT_A1111], G_PARAM_READWRITE);
+  gimp_procedure_add_string_argument (procedure, "embeddings", _("_Embeddings"),
+                                      _("Textual-inversion .safetensors files, one per line (or "
+                                        "separated by ';'); each file's name without extension "
+                                        "is its token in the prompts"),
+                                      "", G_PARAM_READWRITE);
 }
 
 static GimpValueArray *
@@ -712,6 +763,7 @@ sdcl_plug_in_create_procedure (GimpPlugIn  *plug_in,
                                       _("OpenCL device: empty for automatic, an index, or part "
                                         "of its name"),
                                       "", G_PARAM_READWRITE);
+  add_lora_prompt_arguments (procedure);
   /* Remembered with the last values, never a PDB argument. */
   gimp_procedure_add_int_aux_argument (procedure, "last-seed", "Last seed",
                                        "The seed the previous run used",

@@ -223,7 +223,8 @@ test_shared_properties (void)
 
       g_test_message ("%s", *op);
       for (const gchar *const *s = (const gchar *const[]) { "model", "prompt", "negative-prompt",
-                                                            "device", "loras", NULL };
+                                                            "device", "loras", "embeddings",
+                                                            NULL };
            *s; s++)
         g_assert_cmpstr (G_PARAM_SPEC_STRING (find_property (*op, *s, G_TYPE_PARAM_STRING))
                            ->default_value, ==, "");
@@ -384,6 +385,37 @@ test_loras (void)
   for (gint i = 0; i < 3; i++)
     g_free (pixels[i]);
   g_free (lora);
+  g_object_unref (graph);
+}
+
+/* The embeddings property: its token in the prompt stands for the
+ * embedding's vectors, so the image differs from the same prompt without
+ * the file (the word then reads as ordinary text). */
+static void
+test_embeddings (void)
+{
+  GeglNode      *graph = gegl_node_new ();
+  GeglRectangle  rect  = { 0, 0, 64, 48 };
+  gchar         *emb   = g_build_filename (g_getenv ("SDCL_FIXTURES"), "embeddings",
+                                           "tinyemb.safetensors", NULL);
+  const gchar   *lists[] = { "", emb };
+  gfloat        *pixels[2];
+
+  for (gint i = 0; i < 2; i++)
+    {
+      GeglNode   *op  = new_txt2img (graph, tiny_model, 5);
+      GeglBuffer *out;
+
+      gegl_node_set (op, "prompt", "a tinyemb circle", "embeddings", lists[i], NULL);
+      out = render (graph, op, NULL, NULL, NULL);
+      g_assert_nonnull (out);
+      pixels[i] = get_pixels (out, &rect);
+      g_object_unref (out);
+    }
+  g_assert_true (memcmp (pixels[0], pixels[1], 64 * 48 * 4 * sizeof (gfloat)) != 0);
+  for (gint i = 0; i < 2; i++)
+    g_free (pixels[i]);
+  g_free (emb);
   g_object_unref (graph);
 }
 
@@ -611,6 +643,7 @@ main (int    argc,
   g_test_add_func ("/gegl/txt2img", test_txt2img);
   g_test_add_func ("/gegl/model-cache", test_model_cache);
   g_test_add_func ("/gegl/loras", test_loras);
+  g_test_add_func ("/gegl/embeddings", test_embeddings);
   g_test_add_func ("/gegl/missing-model", test_missing_model);
   g_test_add_func ("/gegl/native-size", test_native_size);
   g_test_add_func ("/gegl/empty-prompt", test_empty_prompt);

@@ -120,6 +120,21 @@ def make_profile(args, work):
     return profile
 
 
+def linked_model(args, out):
+    """The model in a folder of its own with a Lora/ folder beside it
+    (symbolic links), where <lora:NAME> tags look by default."""
+    models = os.path.join(os.path.dirname(out), "models")
+    fixtures = os.path.dirname(os.path.dirname(os.path.abspath(args.model)))
+    os.makedirs(os.path.join(models, "Lora"), exist_ok=True)
+    link = os.path.join(models, "tiny-sd")
+    if not os.path.lexists(link):
+        os.symlink(os.path.abspath(args.model), link)
+    lora = os.path.join(models, "Lora", "kohya.safetensors")
+    if not os.path.lexists(lora):
+        os.symlink(os.path.join(fixtures, "lora", "kohya.safetensors"), lora)
+    return link
+
+
 def script_for(args, out):
     def q(s):
         return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -127,7 +142,13 @@ def script_for(args, out):
         prelude = f.read()
     with open(os.path.join(HERE, "body.scm")) as f:
         body = f.read()
+    fixtures = os.path.dirname(os.path.dirname(os.path.abspath(args.model)))
     settings = (f"(define sd-model {q(args.model)})\n"
+                f"(define sd-model-linked {q(linked_model(args, out))})\n"
+                f"(define sd-lora {q(os.path.join(fixtures, 'lora', 'kohya.safetensors'))})\n"
+                f"(define sd-lora2 {q(os.path.join(fixtures, 'lora', 'peft.safetensors'))})\n"
+                f"(define sd-embedding "
+                f"{q(os.path.join(fixtures, 'embeddings', 'tinyemb.safetensors'))})\n"
                 f"(define sd-image {q(args.image)})\n"
                 f"(define sd-out {q(out + os.sep)})\n")
     return "(begin\n" + prelude + settings + body + "\n)"
@@ -282,6 +303,44 @@ def main():
                  f"{case}: {' '.join(opt)} changes the image (so the argument is tested)")
         except (OSError, ValueError) as e:
             c.ok(False, f"{case}: default CLI image: {e} {p.stderr[-300:]}")
+
+    # LoRAs, prompt syntax and embeddings (issue 20): each layer is the
+    # CLI's image for the same options, and each option changes the image
+    # (so an argument that never reaches the engine fails).
+    fixtures = os.path.dirname(os.path.dirname(os.path.abspath(args.model)))
+    kohya = os.path.join(fixtures, "lora", "kohya.safetensors")
+    peft = os.path.join(fixtures, "lora", "peft.safetensors")
+    emb = os.path.join(fixtures, "embeddings", "tinyemb.safetensors")
+    cat = ["--prompt", "a (red:1.5) circle"]
+    tinyemb = ["--prompt", "a tinyemb circle"]
+    lp_cases = (("t2i-lora", ["--lora", kohya + ":0.8"], default_ref, "no LoRA"),
+                ("t2i-lora-list", ["--lora", kohya + ":0.8", "--lora", peft + ":0.5"],
+                 os.path.join(work, "cli-t2i-lora.png"), "the first LoRA alone"),
+                ("t2i-lora-tag", ["--lora", kohya + ":0.8"], default_ref, "no LoRA"),
+                ("t2i-plain", cat + ["--prompt-syntax", "plain"], None, None),
+                ("t2i-a1111", cat + ["--prompt-syntax", "a1111"],
+                 os.path.join(work, "cli-t2i-plain.png"), "the plain syntax's"),
+                ("t2i-embedding", tinyemb + ["--embedding", emb], None, None))
+    for case, opt, other, other_what in lp_cases:
+        want = same_as_cli(case, opt, "the option's image")
+        if other is None:
+            continue
+        try:
+            c.ok(want is not None and want != read_png(other),
+                 f"{case}: differs from {other_what} image (so the option is tested)")
+        except (OSError, ValueError) as e:
+            c.ok(False, f"{case}: {e}")
+    p, ref = cli_image("tinyemb-word", tinyemb)
+    try:
+        c.ok(read_png(ref) != png("t2i-embedding.png"),
+             "t2i-embedding: the embedding changes the image (the same prompt without it differs)")
+    except (OSError, ValueError) as e:
+        c.ok(False, f"t2i-embedding: {e} {p.stderr[-300:]}")
+    f = r.get("badlora", {})
+    c.ok(f.get("failed") == "1" and f.get("layers") == "1",
+         f"badlora: a missing LoRA file fails and adds no layer ({f})")
+    c.ok("/nonexistent/x.safetensors" in log and "does not exist" in log,
+         "badlora: the message names the missing file")
 
     # batch-count 3: three layers from consecutive seeds, every one returned,
     # the second the very image a run with seed 43 makes (the CLI's).

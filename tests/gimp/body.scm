@@ -62,6 +62,40 @@
         (gimp-image-delete image))))
   '(("t2i-schedule" "exponential" "auto") ("t2i-prediction" "default" "v")))
 
+; LoRA, prompt syntax and embeddings (issue 20): batch_tests.py compares
+; each layer with the sdcl tool's image for the same options, and the
+; pairs that must differ (LoRA or not, plain or a1111, embedding or not).
+(for-each
+  (lambda (case)
+    (catch (sd-report (car case) "status=error")
+      (let* ((image (sd-load sd-image))
+             (src (car (sd-layers image)))
+             (args (cdr case))
+             (model (if (string=? (car case) "t2i-lora-tag") sd-model-linked sd-model))
+             (r (sd-txt2img-lp image src model (car args) (cadr args) (caddr args)
+                               (cadddr args))))
+        (sd-save-layer (car r) (sd-path (string-append (car case) ".png")))
+        (sd-describe (car case) image src (car r) (cadr r))
+        (gimp-image-delete image))))
+  ; (GIMP 3 refuses "" for the prompt-syntax choice: always a name here)
+  (list (list "t2i-lora" "a red circle" (string-append sd-lora ":0.8") "a1111" "")
+        (list "t2i-lora-list" "a red circle"
+              (string-append sd-lora ":0.8\n" sd-lora2 ":0.5") "a1111" "")
+        ; the tag names kohya.safetensors in the Lora folder beside the model
+        (list "t2i-lora-tag" "a red circle <lora:kohya:0.8>" "" "a1111" "")
+        (list "t2i-plain" "a (red:1.5) circle" "" "plain" "")
+        (list "t2i-a1111" "a (red:1.5) circle" "" "a1111" "")
+        (list "t2i-embedding" "a tinyemb circle" "" "a1111" sd-embedding)))
+
+; A LoRA file that is not there fails before any work, naming it.
+(catch (sd-report "badlora" "status=error")
+  (let* ((image (sd-load sd-image))
+         (src (car (sd-layers image))))
+    (sd-expect-failure "badlora" image
+                       (lambda () (sd-txt2img-lp image src sd-model "x" "/nonexistent/x.safetensors"
+                                                 "a1111" "")))
+    (gimp-image-delete image)))
+
 ; batch-count 3 from seed 42: three layers, seeds 42, 43, 44, all
 ; returned; batch_tests.py compares the second with the CLI's seed 43.
 (catch (sd-report "t2i-batch" "status=error")

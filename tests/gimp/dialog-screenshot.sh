@@ -44,10 +44,10 @@ if [ "$api" = 2 ]; then
   # GIMP 2.10's Script-Fu wants every argument even for an interactive
   # run; the dialog ignores them and shows the last values.
   case $mode in
-    txt2img) rest='20 7.5 -1 512 512 FALSE "default" "auto" 1 ""' ;;
-    img2img) rest='20 7.5 -1 0.6 FALSE "default" "auto" 1 ""' ;;
-    inpaint) rest='20 7.5 -1 1.0 4.0 FALSE 32 FALSE "default" "auto" 1 ""' ;;
-    *)       rest='20 7.5 -1 1.0 32 32 32 32 FALSE "default" "auto" 1 ""' ;;
+    txt2img) rest='20 7.5 -1 512 512 FALSE "default" "auto" 1 "" "" "a1111" ""' ;;
+    img2img) rest='20 7.5 -1 0.6 FALSE "default" "auto" 1 "" "" "a1111" ""' ;;
+    inpaint) rest='20 7.5 -1 1.0 4.0 FALSE 32 FALSE "default" "auto" 1 "" "" "a1111" ""' ;;
+    *)       rest='20 7.5 -1 1.0 32 32 32 32 FALSE "default" "auto" 1 "" "" "a1111" ""' ;;
   esac
   call="(plug-in-sdcl-$mode RUN-INTERACTIVE image layer \"\" \"\" \"\" \"dpmpp_2m\" $rest)"
 else

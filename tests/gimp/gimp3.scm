@@ -51,6 +51,14 @@
                         #:model model #:prompt "a red circle" #:negative-prompt "blurry"
                         #:sampler sampler #:steps 4 #:guidance 7.5 #:seed 1234 #:width 48
                         #:height 64 #:schedule schedule #:prediction prediction #:device ""))
+; txt2img with LoRAs, a prompt syntax and embeddings (issue 20; batch_tests.py
+; makes the same image with the CLI's --lora, --prompt-syntax, --embedding).
+(define (sd-txt2img-lp image layer model prompt loras syntax embeddings)
+  (plug-in-sdcl-txt2img #:run-mode RUN-NONINTERACTIVE #:image image #:drawables (vector layer)
+                        #:model model #:prompt prompt #:negative-prompt "blurry"
+                        #:sampler "euler" #:steps 4 #:guidance 7.5 #:seed 1234 #:width 48
+                        #:height 64 #:device "" #:loras loras #:prompt-syntax syntax
+                        #:embeddings embeddings))
 (define (sd-img2img image layer model prompt seed)
   (plug-in-sdcl-img2img #:run-mode RUN-NONINTERACTIVE #:image image #:drawables (vector layer)
                         #:model model #:prompt prompt #:negative-prompt "" #:sampler "euler"

@@ -28,6 +28,20 @@
   (sd-call "first" (lambda (image src) (sd-txt2img image src sd-model "first call" 1 64 64)))
   (sd-call "second" (lambda (image src) (sd-img2img image src sd-model "second call" 2)))
 
+  ; A LoRA on the kept model, then none: both reuse it (issue 20).  The log's
+  ; segments are found by the quoted prompt, so the second prompt has a
+  ; trailing space: the same tokens, so only the LoRA tells the images apart.
+  (for-each
+    (lambda (case)
+      (catch (sd-report (car case) "status=error")
+        (let* ((image (sd-load sd-image))
+               (src (car (sd-layers image)))
+               (new (car (sd-txt2img-lp image src sd-model (cadr case) (caddr case) "a1111" ""))))
+          (sd-save-layer new (sd-path (string-append (car case) ".png")))
+          (sd-report (car case) "status=ok " (sd-kv "layers" (length (sd-layers image))))
+          (gimp-image-delete image))))
+    (list (list "lora" "lora call" sd-lora) (list "no-lora" "lora call " "")))
+
   ; Cancel: the test hook ends the plug-in at step 1 of 8, as GIMP's Cancel
   ; does.  The call fails and the image stays as it was: no layer, the
   ; source's pixels, and nothing on the undo stack (still clean).

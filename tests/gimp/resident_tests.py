@@ -55,6 +55,7 @@ def run_phase(args, phase, work, env):
         body = f.read()
     script = ("(begin\n" + prelude +
               f"(define sd-model {q(args.model)})\n(define sd-image {q(args.image)})\n"
+              f"(define sd-lora {q(lora_file(args))})\n"
               f"(define sd-out {q(out + os.sep)})\n(define sd-phase {q(phase)})\n" + body + "\n)")
     with open(os.path.join(work, "script.scm"), "w") as f:
         f.write(script)
@@ -68,6 +69,12 @@ def run_phase(args, phase, work, env):
     print(f"# {phase}: gimp-console log {os.path.join(work, 'gimp.log')}, "
           f"plug-in log {env['SDCL_GIMP_LOG']}")
     return rc, log, out
+
+
+def lora_file(args):
+    """The tiny model's kohya LoRA fixture (beside its models/ folder)."""
+    fixtures = os.path.dirname(os.path.dirname(os.path.abspath(args.model)))
+    return os.path.join(fixtures, "lora", "kohya.safetensors") + ":0.8"
 
 
 def segment(events, prompt):
@@ -149,6 +156,20 @@ def main():
     c.ok(any(msg.startswith("model reused") for _, msg in segment(ev, "second call")) and
          not any(msg.startswith("model loaded") for _, msg in segment(ev, "second call")),
          "main: the second call reused the loaded model")
+
+    # LoRAs switched on the kept model (issue 20): no new load (the loads
+    # above), the model reused by both calls, and the LoRA run differs from
+    # the same call without it.
+    for case, prompt in (("lora", "lora call"), ("no-lora", "lora call ")):
+        c.ok(r.get(case, {}).get("status") == "ok", f"main: {case}: succeeded ({r.get(case)})")
+        c.ok(any(msg.startswith("model reused") for _, msg in segment(ev, prompt)) and
+             not any(msg.startswith("model loaded") for _, msg in segment(ev, prompt)),
+             f"main: {case}: the kept model was reused, not loaded again")
+    try:
+        c.ok(read_png(os.path.join(out, "lora.png")) != read_png(os.path.join(out, "no-lora.png")),
+             "main: the LoRA changes the image of the kept model")
+    except (OSError, ValueError) as e:
+        c.ok(False, f"main: lora images: {e}")
 
     # Cancel.
     f = r.get("cancel", {})

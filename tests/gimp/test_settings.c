@@ -1,7 +1,8 @@
 /* The plug-in's defaults and model description, below the GIMP API:
  * Text to Image's size defaults to 0 x 0, the model's native size, which
- * validation accepts besides multiples of 8; and the model line names the
- * kind of model (inpainting or not) and its native size.
+ * validation accepts besides multiples of 8; the checks of schedule,
+ * prediction, LoRAs, prompt syntax and embeddings; and the model line
+ * names the kind of model (inpainting or not) and its native size.
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
@@ -98,6 +99,70 @@ main (void)
         g_clear_error (&error);
         g_free (what);
       }
+  }
+
+  /* LoRAs, prompt syntax and embeddings (issue 20): the defaults are none
+   * and A1111's syntax; files that are not there, weights that are no
+   * number and unknown syntaxes are refused naming the cause. */
+  {
+    const gchar *fix = g_getenv ("SDCL_FIXTURES");
+    gchar *kohya = g_build_filename (fix, "lora", "kohya.safetensors", NULL);
+    gchar *peft = g_build_filename (fix, "lora", "peft.safetensors", NULL);
+    gchar *emb = g_build_filename (fix, "embeddings", "tinyemb.safetensors", NULL);
+    gchar *two = g_strdup_printf ("%s:0.8\n %s \n\n", kohya, peft);
+    gchar *semi = g_strdup_printf ("%s;%s:-0.5", kohya, peft);
+    gchar *word = g_strdup_printf ("%s:strong", kohya);
+    gchar *embs = g_strdup_printf ("\n%s\n", emb);
+    const struct { const gchar *loras, *syntax, *embeddings, *message; } cases[] = {
+      { "", "a1111", "", NULL },
+      { two, "plain", embs, NULL },
+      { semi, "", "", NULL },
+      { "/nonexistent/x.safetensors:0.5", "a1111", "", "LoRA \"/nonexistent/x.safetensors\" does not exist" },
+      { word, "a1111", "", "is no weight" },
+      { "", "A1111x", "", "Unknown prompt syntax \"A1111x\"" },
+      { "", "a1111", "/nonexistent/e.safetensors", "embedding \"/nonexistent/e.safetensors\" does not exist" },
+    };
+    gchar **split = sdcl_list_split (" a \n\nb;c ;\n");
+
+    check (g_strv_length (split) == 3 && strcmp (split[0], "a") == 0 &&
+           strcmp (split[1], "b") == 0 && strcmp (split[2], "c") == 0,
+           "a file list splits at newlines and ';', trimmed, blanks left out", NULL);
+    g_strfreev (split);
+    sdcl_settings_init (&s, SDCL_MODE_TXT2IMG);
+    check (strcmp (s.prompt_syntax, "a1111") == 0 && !s.loras[0] && !s.embeddings[0],
+           "no LoRAs, no embeddings and A1111's syntax by default", NULL);
+    for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+      {
+        GError  *error = NULL;
+        gboolean ok;
+        gchar   *what;
+
+        sdcl_settings_init (&s, SDCL_MODE_TXT2IMG);
+        g_strlcpy (s.loras, cases[i].loras, sizeof s.loras);
+        g_strlcpy (s.prompt_syntax, cases[i].syntax, sizeof s.prompt_syntax);
+        g_strlcpy (s.embeddings, cases[i].embeddings, sizeof s.embeddings);
+        ok = sdcl_settings_validate (&s, SDCL_MODE_TXT2IMG, &error);
+        /* Escaped: a TAP line must stay one line. */
+        gchar   *loras = g_strescape (cases[i].loras, NULL);
+        gchar   *embeddings = g_strescape (cases[i].embeddings, NULL);
+
+        what = g_strdup_printf ("loras \"%s\", syntax \"%s\", embeddings \"%s\" %s", loras,
+                                cases[i].syntax, embeddings,
+                                cases[i].message ? "refused" : "accepted");
+        g_free (loras);
+        g_free (embeddings);
+        check (cases[i].message ? !ok && strstr (error->message, cases[i].message) != NULL : ok,
+               what, error ? error->message : NULL);
+        g_clear_error (&error);
+        g_free (what);
+      }
+    g_free (kohya);
+    g_free (peft);
+    g_free (emb);
+    g_free (two);
+    g_free (semi);
+    g_free (word);
+    g_free (embs);
   }
 
   info.family_name       = "SD 1.x";

@@ -1,7 +1,8 @@
 /* LoRA against diffusers (tests/reference/lora_fixtures.py): tiny-sd with
  * kohya (LoCon included) and PEFT files at weights 0.8 and 1.0 and two at
  * once, tiny-sd2 with a PEFT file at 1.0, and tiny-sdxl with a kohya file
- * on the UNet and both text towers (lora_te1_ / lora_te2_); 4 Euler steps
+ * on the UNet and both text towers (lora_te1_ / lora_te2_), also under the
+ * SGM UNet names kohya writes for SDXL, on the single file; 4 Euler steps
  * with guidance 7.5 from the golden's initial noise.
  *
  * Tolerance: as test_txt2img (F32 weights, fp32 arithmetic: 2e-3 absolute
@@ -129,6 +130,34 @@ check_sd2 (sdcl_ctx *ctx)
   sdcl_model_free (m);
 }
 
+/* kohya's SDXL spelling (lora_unet_input_blocks_4_1_..., output_blocks_...)
+ * on the single file with SGM names: diffusers' image of that file (it
+ * converts the names); on the diffusers folder it is the kohya image bit
+ * for bit, and the single file takes the diffusers-named file the same. */
+static void
+check_sdxl_sgm (sdcl_ctx *ctx, const float *with_kohya)
+{
+  const sdcl_lora sgm[] = { { "sdxl-kohya-sgm.safetensors", 1.0f } };
+  const sdcl_lora kohya[] = { { "sdxl-kohya.safetensors", 1.0f } };
+  sdcl_st_file *g = golden_open ("golden/lora_sdxl_kohya_sgm_1.0.safetensors");
+  int64_t n = 0;
+  g_autofree float *want = golden_tensor (g, "image", &n);
+  sdcl_st_close (g);
+
+  sdcl_model *m = load_model (ctx, "models/tiny-sdxl", SDCL_RESIDENCY_RESIDENT);
+  g_autofree float *folder = run (m, sgm, 1, NULL, "sdxl kohya-sgm on the folder");
+  check_same ("SDXL kohya SGM names vs diffusers names (folder)", folder, with_kohya);
+  sdcl_model_free (m);
+
+  m = load_model (ctx, "models/tiny-sdxl-sgm-f16.safetensors", SDCL_RESIDENCY_RESIDENT);
+  g_autofree float *single = run (m, sgm, 1, NULL, "sdxl kohya-sgm on the single file");
+  if (single && n == 48 * 64 * 3)
+    CHECK_CLOSE ("sdxl_kohya_sgm_1.0 (single file)", single, want, n, ATOL, 0.0);
+  g_autofree float *named = run (m, kohya, 1, NULL, "sdxl kohya on the single file");
+  check_same ("SDXL single file: SGM vs diffusers names", named, single);
+  sdcl_model_free (m);
+}
+
 /* tiny-sdxl: no LoRA and the kohya file against diffusers; the same
  * tensors under PEFT names (unet., text_encoder., text_encoder_2.) give the
  * kohya image bit for bit (alpha = rank: both scale 1), as does streamed
@@ -169,6 +198,7 @@ check_sdxl (sdcl_ctx *ctx)
   g_autofree float *streamed = run (m, kohya, 1, NULL, "sdxl kohya, stream");
   check_same ("SDXL kohya stream vs resident", streamed, with_kohya);
   sdcl_model_free (m);
+  check_sdxl_sgm (ctx, with_kohya);
   g_free (noise);
   noise = sd_noise;
 }

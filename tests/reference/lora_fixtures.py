@@ -22,7 +22,7 @@ golden/lora_<case>.safetensors / .json: image and initial noise of
   none (no LoRA: the baseline), kohya_1.0, kohya_0.8, peft_1.0, peft_0.8, and kohya 0.8 + peft 0.5 at once.
 
 lora_sdxl_fixtures.py (gen_fixtures.py step `sdxl`, which makes tiny-sdxl) adds
-sdxl-kohya / sdxl-peft and golden/lora_sdxl_*.
+sdxl-kohya / sdxl-peft / sdxl-kohya-sgm and golden/lora_sdxl_*.
 
 peft-old and kohya-ldm have no diffusers run of their own: the C test
 checks that they give the very images of peft and kohya.  Every case is

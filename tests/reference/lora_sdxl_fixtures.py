@@ -6,8 +6,14 @@ text_encoder_2.), the same tensors, and the image StableDiffusionXLPipeline
 makes with load_lora_weights of the kohya file.
 
 fixtures/lora/sdxl-kohya.safetensors, sdxl-peft.safetensors
-golden/lora_sdxl_{none,kohya_1.0}.{json,safetensors}: image and initial noise
-The C test also checks the PEFT spelling gives the kohya image.
+fixtures/lora/sdxl-kohya-sgm.safetensors: the kohya tensors with the UNet's
+  modules under SGM names (lora_unet_input_blocks_4_1_transformer_blocks_0_...,
+  lora_unet_output_blocks_...), as kohya's scripts write SDXL LoRAs
+golden/lora_sdxl_{none,kohya_1.0,kohya_sgm_1.0}.{json,safetensors}: image and
+  initial noise; kohya_sgm_1.0 is diffusers' load_lora_weights of the SGM
+  file (diffusers converts the SGM names to its own)
+The C test also checks the PEFT spelling gives the kohya image, and applies
+the SGM file to the single-file tiny-sdxl-sgm-f16.
 """
 import os
 
@@ -15,6 +21,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 import goldens
+import ldm_layout
 import lora_fixtures as lf
 import sdxl_fixtures
 import tiny_sdxl
@@ -36,13 +43,18 @@ def _parts(c):
     return parts
 
 
-def _write(parts, lora_dir):
+_UNET_MODULES = {}   # kohya stem -> diffusers module, filled by _write
+
+
+def _write(parts, lora_dir, unet_config):
     kohya, peft = {}, {}
     prefixes = {'unet': ('lora_unet_', 'unet.'), 'text_encoder': ('lora_te1_', 'text_encoder.'),
                 'text_encoder_2': ('lora_te2_', 'text_encoder_2.')}
     for comp, (kp, pp) in prefixes.items():
         for m, (down, up) in sorted(parts[comp].items()):
             stem = kp + m.replace('.', '_')
+            if comp == 'unet':
+                _UNET_MODULES[stem] = m
             kohya[stem + '.lora_down.weight'] = down
             kohya[stem + '.lora_up.weight'] = up
             kohya[stem + '.alpha'] = torch.tensor(ALPHA)
@@ -51,6 +63,22 @@ def _write(parts, lora_dir):
     save_file(kohya, os.path.join(lora_dir, 'sdxl-kohya.safetensors'),
               metadata={'ss_network_module': 'networks.lora'})
     save_file(peft, os.path.join(lora_dir, 'sdxl-peft.safetensors'))
+    save_file(_sgm_names(kohya, unet_config), os.path.join(lora_dir, 'sdxl-kohya-sgm.safetensors'),
+              metadata={'ss_network_module': 'networks.lora'})
+
+
+def _sgm_names(kohya, unet_config):
+    """The kohya file with its UNet stems under SGM (LDM) module names."""
+    out = {}
+    for key, v in kohya.items():
+        stem, leaf = key.split('.', 1)
+        if stem.startswith('lora_unet_'):
+            module = _UNET_MODULES[stem]
+            sgm = ldm_layout.unet_name(module + '.weight', unet_config)[:-len('.weight')]
+            stem = 'lora_unet_' + sgm.replace('.', '_')
+        out[stem + '.' + leaf] = v
+    assert len(out) == len(kohya)
+    return out
 
 
 def _count(pipe, adapter):
@@ -64,7 +92,7 @@ def write_all(fixtures):
     golden = os.path.join(fixtures, 'golden')
     c, sched = tiny_sdxl.load(models, 'tiny-sdxl')
     parts = _parts(c)
-    _write(parts, lora_dir)
+    _write(parts, lora_dir, dict(c['unet'].config))
     n = sum(len(p) for p in parts.values())
     assert all(parts[k] for k in parts), 'every component must hold LoRA layers'
     pipe = sdxl_fixtures._pipe('txt2img', c, sched, 'euler')
@@ -85,7 +113,17 @@ def write_all(fixtures):
     with_lora = image()
     moved = (with_lora - base).abs().max().item()
     assert moved > 0.05, 'the SDXL LoRA barely changes the image (%g)' % moved
-    for name, img, loras in (('none', base, []), ('kohya_1.0', with_lora, [('sdxl-kohya', 1.0)])):
+    # The SGM spelling through diffusers' own name conversion: every layer
+    # found, and the image of the diffusers-named file.
+    pipe.unload_lora_weights()
+    sd = load_file(os.path.join(lora_dir, 'sdxl-kohya-sgm.safetensors'))
+    pipe.load_lora_weights({k: v.float() for k, v in sd.items()}, adapter_name='sdxl-kohya-sgm')
+    assert _count(pipe, 'sdxl-kohya-sgm') == n, (_count(pipe, 'sdxl-kohya-sgm'), n)
+    with_sgm = image()
+    off = (with_sgm - with_lora).abs().max().item()
+    assert off < 1e-5, 'diffusers reads the SGM names differently (%g)' % off
+    for name, img, loras in (('none', base, []), ('kohya_1.0', with_lora, [('sdxl-kohya', 1.0)]),
+                             ('kohya_sgm_1.0', with_sgm, [('sdxl-kohya-sgm', 1.0)])):
         goldens.save(os.path.join(golden, 'lora_sdxl_%s.safetensors' % name),
                      {'image': img, 'init_noise': noise[0]})
         goldens.write_json(os.path.join(golden, 'lora_sdxl_%s.json' % name), {
@@ -94,6 +132,7 @@ def write_all(fixtures):
             'height': lf.HEIGHT, 'sampler': 'euler', 'force_zeros_for_empty_prompt': True,
             'loras': [{'file': f_ + '.safetensors', 'weight': w} for f_, w in loras],
             'lora_layers': n, 'max_abs_change_from_no_lora': moved if loras else 0.0,
-            'made_with': 'StableDiffusionXLPipeline.load_lora_weights (kohya te1/te2 names)',
+            'made_with': 'StableDiffusionXLPipeline.load_lora_weights (kohya te1/te2 names%s)'
+                         % (', SGM UNet names converted by diffusers' if 'sgm' in name else ''),
         })
     print('lora sdxl: %d layers, the kohya file moves the image by up to %.3f' % (n, moved))
