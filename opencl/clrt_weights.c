@@ -1,7 +1,7 @@
 /* OpenCL runtime, weights: uploads in the device format, split and packed
  * (the runtime's parts: clrt.c errors, context and profile; clrt_devices.c;
- * clrt_programs.c; clrt_buffers.c; clrt_weights.c; shared state in
- * clrt_impl.h).
+ * clrt_programs.c; clrt_buffers.c; clrt_weights.c; weights_q8.c; shared
+ * state in clrt_impl.h).
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
@@ -27,8 +27,8 @@ source_element (const void *src, sdcl_src_type type, size_t i)
 }
 
 void
-clrt_convert_range (void *dst, sdcl_wtype type, const void *src, sdcl_src_type src_type, size_t first,
-               size_t n)
+clrt_convert_range (void *dst, sdcl_wtype type, const void *src, sdcl_src_type src_type,
+                    size_t first, size_t n)
 {
   if (type == SDCL_WT_F32 && src_type == SDCL_SRC_F32)
     memcpy (dst, (const float *) src + first, n * sizeof (float));
@@ -145,9 +145,10 @@ upload_part (sdcl_cl *cl, sdcl_wtype type, const void *src, sdcl_src_type src_ty
     return NULL;
   void *row = panel && type != SDCL_WT_Q8 ? g_try_malloc ((size_t) row_elems * esize) : NULL;
   cl_int rc = CL_SUCCESS;
-  void *dst = panel && type != SDCL_WT_Q8 && !row ? NULL
-                            : clEnqueueMapBuffer (cl->queue, buf, CL_TRUE, CL_MAP_WRITE_INVALIDATE_REGION,
-                                                  0, bytes, 0, NULL, NULL, &rc);
+  void *dst = panel && type != SDCL_WT_Q8 && !row
+                  ? NULL
+                  : clEnqueueMapBuffer (cl->queue, buf, CL_TRUE, CL_MAP_WRITE_INVALIDATE_REGION, 0,
+                                        bytes, 0, NULL, NULL, &rc);
   if (!dst)
     {
       g_free (row);
@@ -177,7 +178,7 @@ upload_part (sdcl_cl *cl, sdcl_wtype type, const void *src, sdcl_src_type src_ty
       for (int64_t r = 0; r < rows; r++)
         {
           clrt_convert_range (row, type, src, src_type, (size_t) ((row0 + r) * row_elems),
-                         (size_t) row_elems);
+                              (size_t) row_elems);
           pack_row (dst, row, r, row_elems, esize);
         }
     }

@@ -5,6 +5,8 @@
  *   test-ops            the default suite
  *   test-ops --small    a reduced set for the oclgrind simulator
  *   test-ops --bench    also times SD1.5-sized GEMM, conv and attention
+ *   test-ops --bench-q8 only: F16 against Q8 weights on SD1.5's GEMM
+ *                       shapes, interleaved (BENCHMARKS.md §8-bit weights)
  *   test-ops --linear-only   only op_linear
  *   test-ops --gemm-only     only op_linear and op_conv2d (to test a GEMM
  *                       backend, e.g. SDCL_GEMM=clblast)
@@ -929,7 +931,14 @@ run_attention (void *p)
   op_attention (cl, &b->x, &b->k, &b->v, b->heads, 0.1f, false, &b->y);
 }
 
-static void
+static const char *
+wtype_name (sdcl_wtype type)
+{
+  return type == SDCL_WT_Q8 ? "q8" : type == SDCL_WT_F16 ? "f16" : "f32";
+}
+
+/* Each prints its figures and returns GFLOP per CPU-second. */
+static double
 bench_linear (int M, int K, int N, sdcl_wtype type)
 {
   bench_args b = { 0 };
@@ -940,15 +949,15 @@ bench_linear (int M, int K, int N, sdcl_wtype type)
   sdcl_w_upload (cl, &b.w, type, 2, shape, w, SDCL_SRC_F32);
   double cpu, s = seconds_of (run_linear, &b, &cpu);
   printf ("linear M=%d K=%d N=%d %s: %.3f s, %.1f GFLOP/s, %.1f GFLOP per CPU-second\n", M, K,
-          N, type == SDCL_WT_F16 ? "f16" : "f32", s, 2.0 * M * K * N / s / 1e9,
-          2.0 * M * K * N / cpu / 1e9);
+          N, wtype_name (type), s, 2.0 * M * K * N / s / 1e9, 2.0 * M * K * N / cpu / 1e9);
   sdcl_t_release (cl, &b.x);
   sdcl_t_release (cl, &b.y);
   sdcl_w_free (&b.w);
   g_free (x), g_free (w);
+  return 2.0 * M * K * N / cpu / 1e9;
 }
 
-static void
+static double
 bench_conv (int C, int H, int W, int O, bool up, sdcl_wtype type)
 {
   bench_args b = { 0 };
@@ -961,12 +970,61 @@ bench_conv (int C, int H, int W, int O, bool up, sdcl_wtype type)
   sdcl_w_upload (cl, &b.w, type, 4, shape, w, SDCL_SRC_F32);
   double cpu, s = seconds_of (run_conv, &b, &cpu);
   printf ("conv3x3 %d->%d at %dx%d%s %s: %.3f s, %.1f GFLOP/s, %.1f GFLOP per CPU-second\n", C,
-          O, UH, UW, up ? " (fused 2x upsample)" : "", type == SDCL_WT_F16 ? "f16" : "f32", s,
+          O, UH, UW, up ? " (fused 2x upsample)" : "", wtype_name (type), s,
           2.0 * UH * UW * O * C * 9 / s / 1e9, 2.0 * UH * UW * O * C * 9 / cpu / 1e9);
   sdcl_t_release (cl, &b.x);
   sdcl_t_release (cl, &b.y);
   sdcl_w_free (&b.w);
   g_free (x), g_free (w);
+  return 2.0 * UH * UW * O * C * 9 / cpu / 1e9;
+}
+
+static int
+compare_doubles (const void *a, const void *b)
+{
+  const double x = *(const double *) a, y = *(const double *) b;
+  return (x > y) - (x < y);
+}
+
+/* --bench-q8: F16 against Q8 weights on SD 1.5's GEMM shapes, A/B
+ * interleaved (the order alternates per round) so that load from other
+ * work on a shared machine falls on both; medians of GFLOP per
+ * CPU-second. */
+static void
+bench_q8 (void)
+{
+  enum { ROUNDS = 5 };
+  static const struct {
+    bool conv;
+    int a, b, c, d;
+  } shapes[] = {
+    { false, 4096, 320, 2560, 0 }, /* feed-forward at 64x64 latents */
+    { false, 1024, 640, 640, 0 },  /* attention projection at 32x32 */
+    { false, 64, 1280, 10240, 0 }, /* feed-forward at 8x8: few rows, many weights */
+    { true, 320, 64, 64, 320 },
+    { true, 640, 32, 32, 640 },
+    { true, 1280, 8, 8, 1280 },
+  };
+  for (size_t i = 0; i < G_N_ELEMENTS (shapes); i++)
+    {
+      double got[2][ROUNDS];
+      for (int r = 0; r < ROUNDS; r++)
+        for (int j = 0; j < 2; j++)
+          {
+            const int t = (r + j) % 2; /* 0: f16, 1: q8 */
+            const sdcl_wtype type = t ? SDCL_WT_Q8 : SDCL_WT_F16;
+            got[t][r] = shapes[i].conv ? bench_conv (shapes[i].a, shapes[i].b, shapes[i].c,
+                                                     shapes[i].d, false, type)
+                                       : bench_linear (shapes[i].a, shapes[i].b, shapes[i].c, type);
+          }
+      qsort (got[0], ROUNDS, sizeof (double), compare_doubles);
+      qsort (got[1], ROUNDS, sizeof (double), compare_doubles);
+      printf ("A/B %s %d %d %d %d: median GFLOP per CPU-second f16 %.1f, q8 %.1f (q8/f16 %.3f)\n",
+              shapes[i].conv ? "conv3x3" : "linear", shapes[i].a, shapes[i].b, shapes[i].c,
+              shapes[i].d, got[0][ROUNDS / 2], got[1][ROUNDS / 2],
+              got[1][ROUNDS / 2] / got[0][ROUNDS / 2]);
+    }
+  device_ok ("bench-q8");
 }
 
 static void
@@ -1024,13 +1082,15 @@ int
 main (int argc, char **argv)
 {
   bool small = false, do_bench = false, linear_only = false, gemm_only = false;
-  bool attention_only = false;
+  bool attention_only = false, do_bench_q8 = false;
   for (int i = 1; i < argc; i++)
     {
       if (strcmp (argv[i], "--small") == 0)
         small = true;
       else if (strcmp (argv[i], "--bench") == 0)
         do_bench = true;
+      else if (strcmp (argv[i], "--bench-q8") == 0)
+        do_bench_q8 = true;
       else if (strcmp (argv[i], "--linear-only") == 0)
         linear_only = true;
       else if (strcmp (argv[i], "--gemm-only") == 0)
@@ -1040,7 +1100,7 @@ main (int argc, char **argv)
       else
         {
           fprintf (stderr, "usage: %s [--small] [--bench] [--linear-only | --gemm-only | "
-                   "--attention-only]\n",
+                   "--attention-only | --bench-q8]\n",
                    argv[0]);
           return 2;
         }
@@ -1055,6 +1115,13 @@ main (int argc, char **argv)
   fprintf (stderr, "device: %s (%s)\n", sdcl_cl_device (cl)->name, sdcl_cl_device (cl)->platform);
   rng = g_rand_new_with_seed (20261122);
 
+  if (do_bench_q8)
+    {
+      bench_q8 ();
+      g_rand_free (rng);
+      sdcl_cl_free (cl);
+      return check_finish ();
+    }
   if (attention_only)
     test_attention (small);
   else
