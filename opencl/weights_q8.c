@@ -25,24 +25,43 @@
  */
 #include "clrt_impl.h"
 
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
 bool
 sdcl_q8_quantize_row (const float *row, int64_t n, int8_t *q, float *scale)
 {
+  /* Comparisons, not fmaxf / fminf: those are library calls unless NaNs
+   * are ruled out at compile time, and these loops see every weight. */
   float max = 0.0f;
+  bool finite = true;
   for (int64_t i = 0; i < n; i++)
     {
-      if (!isfinite (row[i]))
-        return false;
-      max = fmaxf (max, fabsf (row[i]));
+      const float a = fabsf (row[i]);
+      finite &= a <= FLT_MAX;   /* false for inf and NaN */
+      max = a > max ? a : max;
     }
-  *scale = max / 127.0f;
+  if (!finite)
+    return false;
+  const float s = max / 127.0f;
+  *scale = s;
+  if (max == 0.0f)
+    {
+      memset (q, 0, (size_t) n);
+      return true;
+    }
   /* Dividing by the scale (not multiplying by its inverse) keeps the
-   * row's largest value at exactly +-127. */
+   * row's largest value at exactly +-127.  Adding and subtracting 1.5 *
+   * 2^23 rounds a float of magnitude below 2^22 to the nearest integer,
+   * ties to even, as rintf does, but in a loop the compiler vectorizes
+   * (a model's load quantizes every weight). */
+  const float magic = 12582912.0f;
   for (int64_t i = 0; i < n; i++)
-    q[i] = max > 0.0f ? (int8_t) lrintf (fminf (fmaxf (row[i] / *scale, -127.0f), 127.0f)) : 0;
+    {
+      const float v = row[i] / s, r = v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v;
+      q[i] = (int8_t) (int) ((r + magic) - magic);
+    }
   return true;
 }
 
