@@ -111,8 +111,9 @@ __kernel void gemm_panel (__global const float *x, __global const weight_t *w,
       STORE_COLS (a[i], 0, out);
       STORE_COLS (b[i], 1, out);
       for (int j = 0; j < NC && n0 + j < N; j++)
-        store_out (out[j] * W_SCALE (scales, n0 + j), y, y_off + m * stride_m + (n0 + j) * stride_n,
-                   bias, has_bias, bias_half, bias_off + n0 + j, res, has_res, act);
+        store_out (out[j] * W_SCALE (scales, n0 + j), y,
+                   y_off + m * stride_m + (n0 + j) * stride_n, bias, has_bias, bias_half,
+                   bias_off + n0 + j, res, has_res, act);
     }
 }
 
@@ -205,8 +206,9 @@ __kernel void gemm_conv_panel (__global const float *x, __global const weight_t 
       STORE_COLS (a[i], 0, out);
       STORE_COLS (b[i], 1, out);
       for (int j = 0; j < NC && n0 + j < N; j++)
-        store_out (out[j] * W_SCALE (scales, n0 + j), y, y_off + m * stride_m + (n0 + j) * stride_n,
-                   bias, has_bias, bias_half, bias_off + n0 + j, res, has_res, act);
+        store_out (out[j] * W_SCALE (scales, n0 + j), y,
+                   y_off + m * stride_m + (n0 + j) * stride_n, bias, has_bias, bias_half,
+                   bias_off + n0 + j, res, has_res, act);
     }
 }
 #endif /* KH && KW */

@@ -4,8 +4,9 @@
  *
  *   - what the quantization does to the image: the Q8 image is within
  *     Q8_ATOL of the F32 one, its mean difference within Q8_MEAN (and it
- *     differs from the F16 one: the weights really were quantized).  That F32 image is itself pipeline_euler's golden
- *     within 2e-3 (test_txt2img), and Q8 on the quantized weights is
+ *     differs from the F16 one: the weights really were quantized).  That
+ *     F32 image is itself pipeline_euler's golden within 2e-3
+ *     (test_txt2img), and Q8 on the quantized weights is
  *     pipeline_euler_q8w's within 2e-3, also there;
  *   - it holds about half of F16's device bytes (int8 matrices with a
  *     4-byte scale per row; the vectors stay F16);
