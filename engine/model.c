@@ -270,7 +270,8 @@ sdcl_model_load (sdcl_ctx *ctx, const char *path, const sdcl_model_params *param
     return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT, "sdcl_model_load: no context or no model path");
   if (!params)
     params = &defaults;
-  if (params->weights != SDCL_WEIGHTS_F16 && params->weights != SDCL_WEIGHTS_F32)
+  if (params->weights != SDCL_WEIGHTS_F16 && params->weights != SDCL_WEIGHTS_F32
+      && params->weights != SDCL_WEIGHTS_Q8)
     return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT, "unknown weight precision %d", params->weights);
   if (params->residency != SDCL_RESIDENCY_RESIDENT && params->residency != SDCL_RESIDENCY_LEAN
       && params->residency != SDCL_RESIDENCY_STREAM)
@@ -291,7 +292,8 @@ sdcl_model_load (sdcl_ctx *ctx, const char *path, const sdcl_model_params *param
     }
   if (st == SDCL_OK)
     st = load_tokenizer (m->files, params->tokenizer_dir, &m->tokenizer, err);
-  m->wtype = params->weights == SDCL_WEIGHTS_F16 ? SDCL_WT_F16 : SDCL_WT_F32;
+  m->wtype = params->weights == SDCL_WEIGHTS_F16 ? SDCL_WT_F16
+             : params->weights == SDCL_WEIGHTS_Q8 ? SDCL_WT_Q8 : SDCL_WT_F32;
   m->residency = params->residency;
   if (st == SDCL_OK && m->residency == SDCL_RESIDENCY_RESIDENT)
     st = build_networks (m, err);

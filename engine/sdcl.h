@@ -156,7 +156,13 @@ typedef enum {
 
 typedef enum {
   SDCL_WEIGHTS_F16 = 0, /* weights stored as half on the device, computed in fp32 */
-  SDCL_WEIGHTS_F32
+  SDCL_WEIGHTS_F32,
+  /* The matrices of linear layers and convolutions stored as int8 with one
+   * scale per output channel (half of F16's bytes), dequantized inside the
+   * GEMM kernels, computed in fp32; biases, norms and embeddings stay F16.
+   * Images differ from F32 ones by more than F16's do (docs/performance.md
+   * §8-bit weights). */
+  SDCL_WEIGHTS_Q8
 } sdcl_weight_precision;
 
 /* When the networks' weights are on the device.  A run goes through three

@@ -108,7 +108,11 @@ void sdcl_cl_pool_reset_peak (sdcl_cl *cl);
 
 typedef enum {
   SDCL_WT_F32 = 0,
-  SDCL_WT_F16 = 1
+  SDCL_WT_F16 = 1,
+  /* int8 with one fp32 scale per row (output channel), dequantized inside
+   * the GEMM kernels (weights_q8.c).  Only matrices (nd >= 2) are stored
+   * so; vectors asked for as Q8 are stored as F16. */
+  SDCL_WT_Q8 = 2
 } sdcl_wtype;
 
 typedef enum {  /* element types a weight may come from on the host */
@@ -180,6 +184,11 @@ cl_device_id sdcl_cl_device_id (const sdcl_cl *cl);
  * sdcl's own GEMM backend (CLBlast reads row-major weights). */
 bool sdcl_cl_packs_weights (const sdcl_cl *cl);
 uint64_t sdcl_w_bytes (const sdcl_w *w);
+/* Q8 quantization of one row of n values (weights_q8.c): q[i] =
+ * round (row[i] / scale) with scale = max |row| / 127 (0 for a zero row),
+ * so |q| <= 127 and |row[i] - q[i] * scale| <= scale / 2.  False when the
+ * row holds a non-finite value (nothing written). */
+bool sdcl_q8_quantize_row (const float *row, int64_t n, int8_t *q, float *scale);
 /* Device bytes held by the live weights uploaded through `cl` (as stored:
  * panel padding included).  With sdcl_cl_pool_bytes, what the device holds
  * for sdcl (tests check that a released network really left). */

@@ -1,6 +1,6 @@
 /* The OpenCL runtime's own shared state: the context struct and the
  * helpers its parts (clrt.c, clrt_devices.c, clrt_programs.c,
- * clrt_buffers.c, clrt_weights.c) call across files.  Nothing outside
+ * clrt_buffers.c, clrt_weights.c, weights_q8.c) call across files.  Nothing outside
  * opencl/clrt*.c includes this.
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later
@@ -90,5 +90,14 @@ void clrt_pace (sdcl_cl *cl, cl_event ev);
 /* clrt_buffers.c: a buffer, trimming the pool and retrying once when the
  * device reports it is out of memory. */
 cl_mem clrt_create_buffer (sdcl_cl *cl, cl_mem_flags flags, size_t bytes, const char *what);
+
+/* clrt_weights.c: elements [first, first + n) of src converted into dst
+ * (F32 or F16). */
+void clrt_convert_range (void *dst, sdcl_wtype type, const void *src, sdcl_src_type src_type,
+                         size_t first, size_t n);
+/* weights_q8.c: a Q8 part's bytes, and its contents (see there). */
+size_t clrt_q8_part_bytes (int64_t stored_rows, int64_t row_elems);
+bool clrt_q8_fill (sdcl_cl *cl, void *dst, const void *src, sdcl_src_type src_type,
+                   int64_t row_elems, int64_t row0, int64_t rows, int64_t stored_rows, int panel);
 
 #endif

@@ -1,7 +1,7 @@
 /* OpenCL runtime, weights: uploads in the device format, split and packed
  * (the runtime's parts: clrt.c errors, context and profile; clrt_devices.c;
- * clrt_programs.c; clrt_buffers.c; clrt_weights.c; shared state in
- * clrt_impl.h).
+ * clrt_programs.c; clrt_buffers.c; clrt_weights.c; weights_q8.c; shared
+ * state in clrt_impl.h).
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
@@ -26,10 +26,9 @@ source_element (const void *src, sdcl_src_type type, size_t i)
     }
 }
 
-/* Converts elements [first, first + n) of src into dst of `type`. */
-static void
-convert_range (void *dst, sdcl_wtype type, const void *src, sdcl_src_type src_type, size_t first,
-               size_t n)
+void
+clrt_convert_range (void *dst, sdcl_wtype type, const void *src, sdcl_src_type src_type,
+                    size_t first, size_t n)
 {
   if (type == SDCL_WT_F32 && src_type == SDCL_SRC_F32)
     memcpy (dst, (const float *) src + first, n * sizeof (float));
@@ -46,7 +45,14 @@ convert_range (void *dst, sdcl_wtype type, const void *src, sdcl_src_type src_ty
 static size_t
 wtype_size (sdcl_wtype type)
 {
-  return type == SDCL_WT_F16 ? 2 : 4;
+  return type == SDCL_WT_Q8 ? 1 : type == SDCL_WT_F16 ? 2 : 4;
+}
+
+/* A row's bytes on the device (Q8: its int8 values and its scale). */
+static uint64_t
+row_bytes_of (sdcl_wtype type, int64_t row_elems)
+{
+  return (uint64_t) row_elems * wtype_size (type) + (type == SDCL_WT_Q8 ? sizeof (float) : 0);
 }
 
 bool
@@ -132,15 +138,17 @@ upload_part (sdcl_cl *cl, sdcl_wtype type, const void *src, sdcl_src_type src_ty
   size_t n = (size_t) (rows * row_elems);
   const size_t esize = wtype_size (type);
   const int64_t stored_rows = panel ? (rows + panel - 1) / panel * panel : rows;
-  size_t bytes = (size_t) (stored_rows * row_elems) * esize;
+  size_t bytes = type == SDCL_WT_Q8 ? clrt_q8_part_bytes (stored_rows, row_elems)
+                                    : (size_t) (stored_rows * row_elems) * esize;
   cl_mem buf = clrt_create_buffer (cl, CL_MEM_READ_ONLY, bytes, "weight tensor");
   if (!buf)
     return NULL;
-  void *row = panel ? g_try_malloc ((size_t) row_elems * esize) : NULL;
+  void *row = panel && type != SDCL_WT_Q8 ? g_try_malloc ((size_t) row_elems * esize) : NULL;
   cl_int rc = CL_SUCCESS;
-  void *dst = panel && !row ? NULL
-                            : clEnqueueMapBuffer (cl->queue, buf, CL_TRUE, CL_MAP_WRITE_INVALIDATE_REGION,
-                                                  0, bytes, 0, NULL, NULL, &rc);
+  void *dst = panel && type != SDCL_WT_Q8 && !row
+                  ? NULL
+                  : clEnqueueMapBuffer (cl->queue, buf, CL_TRUE, CL_MAP_WRITE_INVALIDATE_REGION, 0,
+                                        bytes, 0, NULL, NULL, &rc);
   if (!dst)
     {
       g_free (row);
@@ -151,7 +159,16 @@ upload_part (sdcl_cl *cl, sdcl_wtype type, const void *src, sdcl_src_type src_ty
         sdcl_cl_try (cl, rc, "mapping a weight tensor");
       return NULL;
     }
-  if (panel)
+  if (type == SDCL_WT_Q8)
+    {
+      if (!clrt_q8_fill (cl, dst, src, src_type, row_elems, row0, rows, stored_rows, panel))
+        {
+          clEnqueueUnmapMemObject (cl->queue, buf, dst, 0, NULL, NULL);
+          clReleaseMemObject (buf);
+          return NULL;
+        }
+    }
+  else if (panel)
     {
       /* The last panel's padding rows must read as zeros. */
       if (stored_rows > rows)
@@ -160,13 +177,13 @@ upload_part (sdcl_cl *cl, sdcl_wtype type, const void *src, sdcl_src_type src_ty
       /* Panels are filled row by row (converted into a one-row buffer). */
       for (int64_t r = 0; r < rows; r++)
         {
-          convert_range (row, type, src, src_type, (size_t) ((row0 + r) * row_elems),
-                         (size_t) row_elems);
+          clrt_convert_range (row, type, src, src_type, (size_t) ((row0 + r) * row_elems),
+                              (size_t) row_elems);
           pack_row (dst, row, r, row_elems, esize);
         }
     }
   else
-    convert_range (dst, type, src, src_type, (size_t) (row0 * row_elems), n);
+    clrt_convert_range (dst, type, src, src_type, (size_t) (row0 * row_elems), n);
   g_free (row);
   rc = clEnqueueUnmapMemObject (cl->queue, buf, dst, 0, NULL, NULL);
   if (!sdcl_cl_try (cl, rc, "uploading a weight tensor"))
@@ -184,6 +201,10 @@ sdcl_w_upload (sdcl_cl *cl, sdcl_w *w, sdcl_wtype type, int nd, const int64_t *s
   memset (w, 0, sizeof *w);
   if (!sdcl_cl_ok (cl))
     return;
+  /* Vectors (biases, norms) stay half: few bytes, read by kernels that
+   * take only F32 or F16 parameters (load_param). */
+  if (type == SDCL_WT_Q8 && nd < 2)
+    type = SDCL_WT_F16;
   if (nd < 1 || nd > 4)
     {
       sdcl_cl_fail (cl, SDCL_ERR_INTERNAL, "sdcl_w_upload: %d dimensions (1 to 4 supported)", nd);
@@ -217,14 +238,16 @@ sdcl_w_upload (sdcl_cl *cl, sdcl_w *w, sdcl_wtype type, int nd, const int64_t *s
 
   int64_t rows = shape[0];
   int64_t row_elems = n / rows;
-  uint64_t row_bytes = (uint64_t) row_elems * wtype_size (type);
-  int64_t part_rows = (int64_t) MIN ((uint64_t) rows, cl->max_alloc / row_bytes);
+  uint64_t row_bytes = row_bytes_of (type, row_elems);
+  /* A Q8 part's values are padded to 16 bytes before its scales. */
+  const uint64_t limit = cl->max_alloc - (type == SDCL_WT_Q8 ? MIN (16, cl->max_alloc) : 0);
+  int64_t part_rows = (int64_t) MIN ((uint64_t) rows, limit / row_bytes);
   if (part_rows == 0 || (rows + part_rows - 1) / part_rows > SDCL_W_MAX_PARTS)
     {
       sdcl_cl_fail (cl, SDCL_ERR_OUT_OF_MEMORY,
                     "weight tensor of %" G_GUINT64_FORMAT " bytes does not fit in %d buffers of at "
                     "most %" G_GUINT64_FORMAT " bytes (the device's max allocation)",
-                    (uint64_t) n * wtype_size (type), SDCL_W_MAX_PARTS, cl->max_alloc);
+                    row_bytes * (uint64_t) rows, SDCL_W_MAX_PARTS, cl->max_alloc);
       return;
     }
   w->panel = nd >= 2 && sdcl_cl_packs_weights (cl) ? SDCL_W_PANEL : 0;
@@ -234,7 +257,7 @@ sdcl_w_upload (sdcl_cl *cl, sdcl_w *w, sdcl_wtype type, int nd, const int64_t *s
        * allocation limit; row-major when that cannot be done. */
       const int64_t P = w->panel;
       int64_t prows = part_rows;
-      if (prows < rows || (rows + P - 1) / P * P * row_bytes > cl->max_alloc)
+      if (prows < rows || (rows + P - 1) / P * P * row_bytes > limit)
         prows = MIN (prows, rows - 1) / P * P;
       if (prows == 0 || (rows + prows - 1) / prows > SDCL_W_MAX_PARTS)
         w->panel = 0;
@@ -289,5 +312,5 @@ sdcl_cl_weight_uploads (const sdcl_cl *cl)
 uint64_t
 sdcl_w_bytes (const sdcl_w *w)
 {
-  return w->nparts ? (uint64_t) w->n * wtype_size (w->type) : 0;
+  return w->nparts ? row_bytes_of (w->type, w->n / w->d[0]) * (uint64_t) w->d[0] : 0;
 }

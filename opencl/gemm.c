@@ -225,12 +225,12 @@ sdcl_tiled_limits (const sdcl_cl *cl, size_t *max_wg, uint64_t *local_mem)
 }
 
 cl_kernel
-sdcl_tiled_kernel (sdcl_cl *cl, bool half, int index)
+sdcl_tiled_kernel (sdcl_cl *cl, sdcl_wtype type, int index)
 {
   const sdcl_tiled_config *c = &sdcl_tiled_configs[index];
   char options[96];
   g_snprintf (options, sizeof options, "%s -DBM=%d -DBN=%d -DBK=%d -DTM=%d -DTN=%d",
-              half ? "-DWEIGHT_HALF" : "", c->bm, c->bn, c->bk, c->tm, c->tn);
+              sdcl_wtype_options (type), c->bm, c->bn, c->bk, c->tm, c->tn);
   return sdcl_cl_kernel (cl, "gemm_tiled", options);
 }
 
@@ -246,13 +246,14 @@ sdcl_tiled_kernel_fits (sdcl_cl *cl, cl_kernel k, int index, uint64_t local_mem)
 }
 
 int
-sdcl_tiled_pick (sdcl_cl *cl, bool half, cl_kernel *k)
+sdcl_tiled_pick (sdcl_cl *cl, sdcl_wtype type, cl_kernel *k)
 {
   size_t max_wg;
   uint64_t local_mem;
   sdcl_tiled_limits (cl, &max_wg, &local_mem);
-  /* The tuned configuration first (-1: none), then the table's order. */
-  const int tuned = sdcl_cl_tile_choice (cl)->gemm[half];
+  /* The tuned configuration first (-1: none), then the table's order.  Q8
+   * takes F16's: both load 1-2 byte weights into the same float tiles. */
+  const int tuned = sdcl_cl_tile_choice (cl)->gemm[type != SDCL_WT_F32];
   for (int j = tuned >= 0 ? -1 : 0; j < sdcl_n_tiled_configs; j++)
     {
       const int i = j < 0 ? tuned : j;
@@ -260,7 +261,7 @@ sdcl_tiled_pick (sdcl_cl *cl, bool half, cl_kernel *k)
       /* Configurations the limits rule out are never built. */
       if (sdcl_tiled_wg_size (c) > max_wg || sdcl_tiled_local_bytes (c) > local_mem)
         continue;
-      *k = sdcl_tiled_kernel (cl, half, i);
+      *k = sdcl_tiled_kernel (cl, type, i);
       if (!*k)
         return -1;
       if (sdcl_tiled_kernel_fits (cl, *k, i, local_mem))
@@ -277,7 +278,7 @@ gemm_run_tiled (sdcl_cl *cl, const sdcl_gemm_desc *g)
 {
   const sdcl_w *w = g->w;
   cl_kernel k;
-  const int pick = sdcl_tiled_pick (cl, sdcl_w_is_half (w), &k);
+  const int pick = sdcl_tiled_pick (cl, w->type, &k);
   if (pick < 0)
     return !sdcl_cl_ok (cl);
   const sdcl_tiled_config *c = &sdcl_tiled_configs[pick];

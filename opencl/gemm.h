@@ -75,19 +75,20 @@ size_t sdcl_tiled_local_bytes (const sdcl_tiled_config *c);
  * set (tests: GPU-typical limits on PoCL and oclgrind). */
 void sdcl_tiled_limits (const sdcl_cl *cl, size_t *max_wg, uint64_t *local_mem);
 
-/* Configuration `index`'s kernel for F16 (half) or F32 weights (built on
+/* Configuration `index`'s kernel for weights of `type` (built on
  * first use; NULL and a sticky error when the build fails), and whether
  * it runs on this device with its work-group (CL_KERNEL_WORK_GROUP_SIZE)
  * and within local_mem bytes of local memory (CL_KERNEL_LOCAL_MEM_SIZE). */
-cl_kernel sdcl_tiled_kernel (sdcl_cl *cl, bool half, int index);
+cl_kernel sdcl_tiled_kernel (sdcl_cl *cl, sdcl_wtype type, int index);
 bool sdcl_tiled_kernel_fits (sdcl_cl *cl, cl_kernel k, int index, uint64_t local_mem);
 
-/* The index of the configuration gemm_tiled runs with for F16 (half) or
- * F32 weights: the tuned one (sdcl_cl_tile_choice) if it fits, else the
- * first that fits the limits (configurations that do not are not built) and whose kernel fits (sdcl_tiled_kernel_fits), *k
- * that kernel; -1 when none fits (gemm_nt runs then) or a build failed
- * (sticky error). */
-int sdcl_tiled_pick (sdcl_cl *cl, bool half, cl_kernel *k);
+/* The index of the configuration gemm_tiled runs with for weights of
+ * `type` (callers passing a bool `half` mean F16 or F32): the tuned one
+ * (sdcl_cl_tile_choice) if it fits, else the first that fits the limits
+ * (configurations that do not are not built) and whose kernel fits
+ * (sdcl_tiled_kernel_fits), *k that kernel; -1 when none fits (gemm_nt runs
+ * then) or a build failed (sticky error). */
+int sdcl_tiled_pick (sdcl_cl *cl, sdcl_wtype type, cl_kernel *k);
 
 /* Runs the own kernel (or CLBlast, per the backend), one launch per
  * weight part. */
@@ -109,7 +110,7 @@ void sdcl_gemm_epilogue (sdcl_cl *cl, const sdcl_gemm_desc *g, int64_t N);
 
 /* CLBlast backend: returns false (doing nothing) when the output layout
  * is neither row- nor column-contiguous (stride_n or stride_m 1) or the
- * weights are panel-packed; the caller then runs the own kernel. */
+ * weights are panel-packed or Q8; the caller then runs the own kernel. */
 bool sdcl_gemm_clblast (sdcl_cl *cl, const sdcl_gemm_desc *g);
 
 #endif

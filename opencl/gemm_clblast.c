@@ -106,7 +106,9 @@ sdcl_gemm_clblast (sdcl_cl *cl, const sdcl_gemm_desc *g)
 {
   const sdcl_w *w = g->w;
   const out_layout layout = layout_of (g, w->d[0]);
-  if (w->panel || layout == LAYOUT_NONE)
+  /* Q8 weights run the own kernels, which dequantize them as they load
+   * (CLBlast would need a widened F32 copy of every block). */
+  if (w->panel || layout == LAYOUT_NONE || w->type == SDCL_WT_Q8)
     return false;
   if (w->type == SDCL_WT_F16)
     gemm_half (cl, g, layout);

@@ -116,10 +116,17 @@ sdcl_w_is_half (const sdcl_w *w)
   return w && w->type == SDCL_WT_F16;
 }
 
+/* The GEMM kernels' build option for a weight type. */
+static inline const char *
+sdcl_wtype_options (sdcl_wtype type)
+{
+  return type == SDCL_WT_F16 ? "-DWEIGHT_HALF" : type == SDCL_WT_Q8 ? "-DWEIGHT_Q8" : "";
+}
+
 static inline const char *
 sdcl_weight_options (const sdcl_w *w)
 {
-  return sdcl_w_is_half (w) ? "-DWEIGHT_HALF" : "";
+  return sdcl_wtype_options (w->type);
 }
 
 /* Build options of eltwise.cl (one variant per device): the transpose tile

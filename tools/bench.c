@@ -1,7 +1,7 @@
 /* sdcl-bench — per-phase timings of a checkpoint on one OpenCL device.
  *
  *   sdcl-bench --model M [--width 512] [--height 512] [--steps 1] [--device D]
- *              [--precision f16|f32] [--encode] [--no-startup] [--txt2img]
+ *              [--precision f16|f32|q8] [--encode] [--no-startup] [--txt2img]
  *              [--residency lean|stream|resident] [--json] [--lora FILE[:W]]...
  *   sdcl-bench --kernels [--device D]
  *
@@ -320,7 +320,7 @@ main (int argc, char **argv)
   GOptionEntry entries[] = {
     { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path, "checkpoint (folder or .safetensors)", "M" },
     { "device", 'd', 0, G_OPTION_ARG_STRING, &device, "OpenCL device (as sdcl's --device)", "D" },
-    { "precision", 'p', 0, G_OPTION_ARG_STRING, &precision, "weights on the device: f16 (default) or f32", "P" },
+    { "precision", 'p', 0, G_OPTION_ARG_STRING, &precision, "weights on the device: f16 (default), f32 or q8", "P" },
     { "encode", 0, 0, G_OPTION_ARG_NONE, &encode, "also time the VAE encoder", NULL },
     { "no-cfg", 0, 0, G_OPTION_ARG_NONE, &no_cfg, "skip the batch-2 (CFG) evaluation", NULL },
     { "no-startup", 0, 0, G_OPTION_ARG_NONE, &no_startup, "skip the cold/warm start runs", NULL },
@@ -360,10 +360,10 @@ main (int argc, char **argv)
     return 2;
   if (!precision)
     precision = g_strdup ("f16");
-  const bool f32 = strcmp (precision, "f32") == 0;
-  if (!f32 && strcmp (precision, "f16") != 0)
+  const bool f32 = strcmp (precision, "f32") == 0, q8 = strcmp (precision, "q8") == 0;
+  if (!f32 && !q8 && strcmp (precision, "f16") != 0)
     {
-      fprintf (stderr, "sdcl-bench: --precision is f16 or f32\n");
+      fprintf (stderr, "sdcl-bench: --precision is f16, f32 or q8\n");
       return 2;
     }
 
@@ -374,7 +374,7 @@ main (int argc, char **argv)
   if (sdcl_ctx_new (&cp, &ctx, &err) != SDCL_OK)
     die ("device", &err);
   sdcl_model_params mp = sdcl_model_default_params ();
-  mp.weights = f32 ? SDCL_WEIGHTS_F32 : SDCL_WEIGHTS_F16;
+  mp.weights = f32 ? SDCL_WEIGHTS_F32 : q8 ? SDCL_WEIGHTS_Q8 : SDCL_WEIGHTS_F16;
   if (txt2img_child)
     {
       mp.residency = parse_residency (residency);
@@ -497,7 +497,8 @@ main (int argc, char **argv)
       sdcl_vae *vae = NULL;
       sdcl_cl_pool_trim (cl);
       mem_mark (cl);
-      if (sdcl_vae_new (cl, mf->vae_w, &mf->vae, f32 ? SDCL_WT_F32 : SDCL_WT_F16, true, &vae,
+      if (sdcl_vae_new (cl, mf->vae_w, &mf->vae,
+                        f32 ? SDCL_WT_F32 : q8 ? SDCL_WT_Q8 : SDCL_WT_F16, true, &vae,
                         &err) != SDCL_OK)
         die ("VAE encoder", &err);
       sdcl_t img = { 0 }, mom = { 0 };

@@ -131,7 +131,8 @@ model_entries (model_opts *o, GOptionEntry out[N_MODEL_ENTRIES])
     { "device", 'd', 0, G_OPTION_ARG_STRING, &o->device,
       "OpenCL device: index or part of its name (default: first GPU, else any)", "DEV" },
     { "precision", 0, 0, G_OPTION_ARG_STRING, &o->precision,
-      "Weight storage on the device: f16 (default) or f32", "P" },
+      "Weight storage on the device: f16 (default), f32, or q8 (8-bit, half of f16's memory)",
+      "P" },
     { "tokenizer", 0, 0, G_OPTION_ARG_FILENAME, &o->tokenizer,
       "Folder with vocab.json and merges.txt (default: the model's, else sdcl's)", "DIR" },
     { "cache-dir", 0, 0, G_OPTION_ARG_FILENAME, &o->cache_dir,
@@ -179,9 +180,11 @@ open_model (model_opts *o, bool inpainting, sdcl_ctx **ctx, sdcl_model **model)
   sdcl_model_params mp = sdcl_model_default_params ();
   if (o->precision && strcmp (o->precision, "f32") == 0)
     mp.weights = SDCL_WEIGHTS_F32;
+  else if (o->precision && strcmp (o->precision, "q8") == 0)
+    mp.weights = SDCL_WEIGHTS_Q8;
   else if (o->precision && strcmp (o->precision, "f16") != 0)
     {
-      fprintf (stderr, "sdcl: --precision must be f16 or f32, not '%s'\n", o->precision);
+      fprintf (stderr, "sdcl: --precision must be f16, f32 or q8, not '%s'\n", o->precision);
       return EXIT_USAGE;
     }
   mp.tokenizer_dir = o->tokenizer;

@@ -358,7 +358,7 @@ nn_tensor_row (const sdcl_st_tensor *t, int64_t row, sdcl_wtype wtype, float *ds
         case SDCL_DT_BF16: memcpy (&h, base + 2 * at, 2); v = sdcl_bf16_to_float (h); break;
         default: return false;
         }
-      dst[i] = wtype == SDCL_WT_F16 ? sdcl_half_to_float (sdcl_float_to_half (v)) : v;
+      dst[i] = wtype != SDCL_WT_F32 ? sdcl_half_to_float (sdcl_float_to_half (v)) : v;
     }
   return true;
 }

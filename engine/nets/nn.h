@@ -106,7 +106,8 @@ void nn_host_tensor_free (nn_host_tensor *h);
 /* Host copy of one row of a [rows, cols] F32/F16/BF16 tensor, rounded the
  * way an upload to `wtype` would round it (so host-side weights behave like
  * device ones: an F16 model gives the same result from an F32 or an F16
- * file).  False for other dtypes or an out-of-range row. */
+ * file; Q8 keeps embeddings in F16, so they round to half too).  False
+ * for other dtypes or an out-of-range row. */
 bool nn_tensor_row (const sdcl_st_tensor *t, int64_t row, sdcl_wtype wtype, float *dst);
 
 /* ---- tensors ------------------------------------------------------------ */

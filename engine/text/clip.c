@@ -165,14 +165,15 @@ check_ids (const sdcl_clip *m, const int32_t *ids, int batch, int tokens, sdcl_e
 }
 
 /* The token's row of rows[] (a textual-inversion vector) when there is
- * one, rounded as a weight of `wtype` would be, else false. */
+ * one, rounded as an embedding of `wtype` would be (half for F16 and Q8),
+ * else false. */
 static bool
 override_row (const sdcl_clip *m, const float *const *rows, int64_t at, float *dst)
 {
   if (!rows || !rows[at])
     return false;
   for (int64_t i = 0; i < m->cfg.hidden_size; i++)
-    dst[i] = m->wtype == SDCL_WT_F16 ? sdcl_half_to_float (sdcl_float_to_half (rows[at][i]))
+    dst[i] = m->wtype != SDCL_WT_F32 ? sdcl_half_to_float (sdcl_float_to_half (rows[at][i]))
                                       : rows[at][i];
   return true;
 }

@@ -46,17 +46,41 @@ inline float load_param (__global const float *p, int is_half, size_t i)
 }
 
 /* The main weight tensor of a GEMM or convolution: the element type is a
- * compile-time variant (-DWEIGHT_HALF) because it sits in the inner loop. */
+ * compile-time variant (-DWEIGHT_HALF, -DWEIGHT_Q8) because it sits in the
+ * inner loop. */
 #ifdef WEIGHT_HALF
 typedef half weight_t;
 #define LOAD_W(p, i) vload_half ((i), (p))
 #define LOAD_W8(p, i) vload_half8 (0, (p) + (i))
 #define LOAD_W16(p, i) vload_half16 (0, (p) + (i))
+#elif defined(WEIGHT_Q8)
+/* int8 values widened to float; the row's scale multiplies the finished
+ * dot product (W_SCALE), see opencl/weights_q8.c. */
+typedef char weight_t;
+#define LOAD_W(p, i) convert_float ((p)[i])
+#define LOAD_W8(p, i) convert_float8 (vload8 (0, (p) + (i)))
+#define LOAD_W16(p, i) convert_float16 (vload16 (0, (p) + (i)))
 #else
 typedef float weight_t;
 #define LOAD_W(p, i) ((p)[i])
 #define LOAD_W8(p, i) vload8 (0, (p) + (i))
 #define LOAD_W16(p, i) vload16 (0, (p) + (i))
+#endif
+
+/* The per-row scales of a Q8 weight part of `rows` stored rows of K
+ * values: after the int8 values, which are padded to 16 bytes.  W_SCALE
+ * is 1 for F32 and F16 weights (and compiles away). */
+#ifdef WEIGHT_Q8
+inline __global const float *
+q8_scales (__global const char *w, size_t rows, size_t K)
+{
+  return (__global const float *) (w + (rows * K + 15) / 16 * 16);
+}
+#define W_SCALES(w, rows, K) q8_scales ((w), (rows), (K))
+#define W_SCALE(s, n) ((s)[n])
+#else
+#define W_SCALES(w, rows, K) 0
+#define W_SCALE(s, n) ((void) (s), 1.0f)
 #endif
 
 /* Sum of `v` over a work-group whose size is a power of two; `scratch`

@@ -11,6 +11,9 @@
  * panels as float16 vectors, for devices with 16-wide native float vectors
  * (AVX-512), where it doubles the work per instruction.
  *
+ * Weights are F32, F16 (-DWEIGHT_HALF) or Q8 (-DWEIGHT_Q8: int8 widened on
+ * load, the row's scale applied to each finished output, common.cl).
+ *
  * gemm_nt (row-major weights where no gemm_tiled configuration fits, or
  * SDCL_GEMM_KERNEL=nt; -DTM -DTN): w row-major [N, K].
  * Each work-item owns a TM x TN block of outputs and keeps TM * TN float8
@@ -78,6 +81,8 @@ __kernel void gemm_panel (__global const float *x, __global const weight_t *w,
     xr[i] = x + (size_t) min (m0 + i, M - 1) * K;
   __global const weight_t *p0 = w + (size_t) n0 * K;
   __global const weight_t *p1 = second_cols (p0, n0, N, K);
+  /* Q8: the scales follow the part's panels (N rounded up to whole panels). */
+  __global const float *scales = W_SCALES (w, (N + 15) / 16 * 16, K);
 
   colvec a[MR], b[MR];
 #pragma unroll
@@ -106,8 +111,9 @@ __kernel void gemm_panel (__global const float *x, __global const weight_t *w,
       STORE_COLS (a[i], 0, out);
       STORE_COLS (b[i], 1, out);
       for (int j = 0; j < NC && n0 + j < N; j++)
-        store_out (out[j], y, y_off + m * stride_m + (n0 + j) * stride_n, bias, has_bias,
-                   bias_half, bias_off + n0 + j, res, has_res, act);
+        store_out (out[j] * W_SCALE (scales, n0 + j), y,
+                   y_off + m * stride_m + (n0 + j) * stride_n, bias, has_bias, bias_half,
+                   bias_off + n0 + j, res, has_res, act);
     }
 }
 
@@ -133,6 +139,8 @@ __kernel void gemm_conv_panel (__global const float *x, __global const weight_t 
     return;
   __global const weight_t *p0 = w + (size_t) n0 * K;
   __global const weight_t *p1 = second_cols (p0, n0, N, K);
+  /* Q8: the scales follow the part's panels (N rounded up to whole panels). */
+  __global const float *scales = W_SCALES (w, (N + 15) / 16 * 16, K);
   const size_t plane = (size_t) Hp * Wp;
 
   colvec a[MR], b[MR];
@@ -198,8 +206,9 @@ __kernel void gemm_conv_panel (__global const float *x, __global const weight_t 
       STORE_COLS (a[i], 0, out);
       STORE_COLS (b[i], 1, out);
       for (int j = 0; j < NC && n0 + j < N; j++)
-        store_out (out[j], y, y_off + m * stride_m + (n0 + j) * stride_n, bias, has_bias,
-                   bias_half, bias_off + n0 + j, res, has_res, act);
+        store_out (out[j] * W_SCALE (scales, n0 + j), y,
+                   y_off + m * stride_m + (n0 + j) * stride_n, bias, has_bias, bias_half,
+                   bias_off + n0 + j, res, has_res, act);
     }
 }
 #endif /* KH && KW */
@@ -248,6 +257,7 @@ __kernel void gemm_nt (__global const float *x, __global const weight_t *w,
         }
     }
 
+  __global const float *scales = W_SCALES (w, N, K); /* Q8: after the rows */
   float out[TM][TN];
 #pragma unroll
   for (int i = 0; i < TM; i++)
@@ -274,7 +284,7 @@ __kernel void gemm_nt (__global const float *x, __global const weight_t *w,
         if (m >= M || n >= N)
           continue;
         const long at = y_off + m * stride_m + n * stride_n;
-        float v = out[i][j];
+        float v = out[i][j] * W_SCALE (scales, n);
         if (has_bias)
           v += load_param (bias, bias_half, bias_off + n);
         v = apply_act (v, act);

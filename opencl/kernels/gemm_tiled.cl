@@ -19,9 +19,11 @@
  * neighbouring work-items.  A work-item's outputs are strided (rows
  * lm, lm + BM / TM, ...) for the same reason.  F16 weights are widened by
  * vload_half on their way into local memory: fp32 arithmetic, no
- * cl_khr_fp16.  Values past the edge of M, N or K load as zero, so any
- * shape works and the inner loop has no branches; every work-item reaches
- * every barrier (the group's loop bounds are uniform).
+ * cl_khr_fp16; Q8 weights likewise as int8, their row's scale applied to
+ * each finished output (common.cl).  Values past the edge of M, N or K
+ * load as zero, so any shape works and the inner loop has no branches;
+ * every work-item reaches every barrier (the group's loop bounds are
+ * uniform).
  *
  * Tile sizes are compile-time: -DBM -DBN -DBK -DTM -DTN, with BM % TM ==
  * BN % TN == 0; the host (gemm.c) picks them within the device's limits.
@@ -96,6 +98,7 @@ __kernel void gemm_tiled (__global const float *x, __global const weight_t *w,
       barrier (CLK_LOCAL_MEM_FENCE);
     }
 
+  __global const float *scales = W_SCALES (w, N, K); /* Q8: after the rows */
 #pragma unroll
   for (int i = 0; i < TM; i++)
 #pragma unroll
@@ -103,7 +106,7 @@ __kernel void gemm_tiled (__global const float *x, __global const weight_t *w,
       {
         const int m = m_base + lm + i * WG_M, n = n_base + ln + j * WG_N;
         if (m < M && n < N)
-          store_out (acc[i][j], y, y_off + m * stride_m + n * stride_n, bias, has_bias, bias_half,
-                     bias_off + n, res, has_res, act);
+          store_out (acc[i][j] * W_SCALE (scales, n), y, y_off + m * stride_m + n * stride_n,
+                     bias, has_bias, bias_half, bias_off + n, res, has_res, act);
       }
 }

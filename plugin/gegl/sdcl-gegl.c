@@ -89,6 +89,7 @@ sdcl_gegl_precision_get_type (void)
   static GEnumValue values[] = {
     { SDCL_WEIGHTS_F16, N_("16-bit float"), "f16" },
     { SDCL_WEIGHTS_F32, N_("32-bit float"), "f32" },
+    { SDCL_WEIGHTS_Q8, N_("8-bit integer"), "q8" },
     { 0, NULL, NULL }
   };
 

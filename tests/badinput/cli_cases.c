@@ -261,6 +261,7 @@ static const struct {
   { "cli_eta_hex", "txt2img", "--eta", "0x1p3" },
   { "cli_vae_tile_below", "img2img", "--vae-tile", "-2" },
   { "cli_tune_fraction_zero", "tune", "--fraction", "0" },
+  { "cli_precision_unknown", "txt2img", "--precision", "q4" },
 };
 
 static void

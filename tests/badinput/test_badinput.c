@@ -598,6 +598,13 @@ test_model_files (void)
   char *missing = tmp_path ("does-not-exist");
   load_case ("model_missing", missing, NULL);
   g_free (missing);
+
+  /* A weight storage the library does not have (the enum's next value). */
+  char *folder = g_build_filename (fixtures, "models", "tiny-sd", NULL);
+  sdcl_model_params mp = sdcl_model_default_params ();
+  mp.weights = (sdcl_weight_precision) (SDCL_WEIGHTS_Q8 + 1);
+  load_case ("precision_unknown", folder, &mp);
+  g_free (folder);
 }
 
 /* ---- diffusers folder cases -------------------------------------------- */

@@ -250,6 +250,8 @@ test_shared_properties (void)
       g_assert_cmpint (precision->default_value, ==, sdcl_model_default_params ().weights);
       g_assert_cmpint (g_enum_get_value_by_nick (precision->enum_class, "f32")->value, ==,
                        SDCL_WEIGHTS_F32);
+      g_assert_cmpint (g_enum_get_value_by_nick (precision->enum_class, "q8")->value, ==,
+                       SDCL_WEIGHTS_Q8);
 
       syntax = G_PARAM_SPEC_ENUM (find_property (*op, "prompt-syntax", GEGL_TYPE_PARAM_ENUM));
       g_assert_cmpint (syntax->default_value, ==, sdcl_gen_default_params ().prompt_syntax);

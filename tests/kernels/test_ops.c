@@ -1,10 +1,12 @@
 /* Every device op against its plain-C reference (ref_ops.c) on random data
  * and awkward shapes: odd sizes that are multiples of no tile, channel
- * counts like 3, 9, 37, F32 and F16 weights, weights split into parts.
+ * counts like 3, 9, 37, F32, F16 and Q8 weights, weights split into parts.
  *
  *   test-ops            the default suite
  *   test-ops --small    a reduced set for the oclgrind simulator
  *   test-ops --bench    also times SD1.5-sized GEMM, conv and attention
+ *   test-ops --bench-q8 only: F16 against Q8 weights on SD1.5's GEMM
+ *                       shapes, interleaved (BENCHMARKS.md §8-bit weights)
  *   test-ops --linear-only   only op_linear
  *   test-ops --gemm-only     only op_linear and op_conv2d (to test a GEMM
  *                       backend, e.g. SDCL_GEMM=clblast)
@@ -14,7 +16,10 @@
  * are O(1):
  *   GEMM / conv, K up to ~3000: atol 1e-4, rtol 1e-4 (fp32 accumulation
  *     against a double reference); F16 weights are compared with a
- *     reference on the same half-rounded weights, so the same tolerance.
+ *     reference on the same half-rounded weights, so the same tolerance; Q8
+ *     weights likewise against the reference on the dequantized weights
+ *     (q * scale, sdcl_q8_quantize_row): the kernels apply the scale to the
+ *     finished sum instead, which differs only by fp32 rounding.
  *   attention: atol 2e-5, rtol 1e-4; norms: atol 1e-4, rtol 1e-4 (~1M values
  *     per group with a mean offset of 3); elementwise: atol 1e-6, rtol 1e-5
  *     (erf/exp ulps); layout copies: exact.
@@ -37,10 +42,23 @@ typedef enum {
   W_F16,
   W_F32_SPLIT,
   W_F16_SPLIT,
+  W_Q8,
+  W_Q8_SPLIT,
   W_MODES
 } weight_mode;
 
-static const char *const mode_names[W_MODES] = { "f32", "f16", "f32-split", "f16-split" };
+static const char *const mode_names[W_MODES] = { "f32", "f16", "f32-split", "f16-split", "q8",
+                                                  "q8-split" };
+
+/* The mode of a layer's bias next to a weight of `mode`. */
+static weight_mode
+bias_mode (weight_mode mode)
+{
+  return mode == W_F32 || mode == W_F32_SPLIT ? W_F32
+         : mode == W_F16_SPLIT                 ? W_F16
+         : mode == W_Q8_SPLIT                  ? W_Q8
+                                               : mode;
+}
 
 static sdcl_cl *cl;
 static GRand *rng;
@@ -71,23 +89,52 @@ from_device (const sdcl_t *t)
 /* Uploads `host` as a weight in `mode` and rounds `host` in place to what
  * the device holds, so the reference sees the same values.  Split modes
  * force parts of about a third of the rows. */
+/* host rounded in place to Q8's dequantized values, row by row. */
+static void
+dequantize_rows (float *host, int64_t rows, int64_t cols)
+{
+  int8_t *q = g_new (int8_t, cols);
+  for (int64_t r = 0; r < rows; r++)
+    {
+      float scale;
+      CHECK (sdcl_q8_quantize_row (host + r * cols, cols, q, &scale), "q8 row %lld",
+             (long long) r);
+      for (int64_t k = 0; k < cols; k++)
+        host[r * cols + k] = q[k] * scale;
+    }
+  g_free (q);
+}
+
 static void
 weight_upload (sdcl_w *w, weight_mode mode, int nd, const int64_t *shape, float *host)
 {
-  const bool half = mode == W_F16 || mode == W_F16_SPLIT;
-  const bool split = mode == W_F32_SPLIT || mode == W_F16_SPLIT;
+  const bool q8 = mode == W_Q8 || mode == W_Q8_SPLIT;
+  /* Q8 stores vectors as F16 (sdcl_w_upload). */
+  const bool half = mode == W_F16 || mode == W_F16_SPLIT || (q8 && nd < 2);
+  const bool split = mode == W_F32_SPLIT || mode == W_F16_SPLIT || mode == W_Q8_SPLIT;
   int64_t n = 1;
   for (int i = 0; i < nd; i++)
     n *= shape[i];
   if (half)
     for (int64_t i = 0; i < n; i++)
       host[i] = sdcl_half_to_float (sdcl_float_to_half (host[i]));
+  else if (q8)
+    dequantize_rows (host, shape[0], n / shape[0]);
   if (split)
     {
-      int64_t row_bytes = n / shape[0] * (half ? 2 : 4);
-      sdcl_cl_set_max_alloc_for_testing (cl, (uint64_t) (row_bytes * MAX (1, shape[0] / 3)));
+      /* A Q8 row is its int8 values and a scale; a part pads its values
+       * to 16 bytes. */
+      const int64_t row_bytes = q8 ? n / shape[0] + 4 : n / shape[0] * (half ? 2 : 4);
+      sdcl_cl_set_max_alloc_for_testing (cl, (uint64_t) (row_bytes * MAX (1, shape[0] / 3))
+                                                 + (q8 ? 16 : 0));
     }
-  sdcl_w_upload (cl, w, half ? SDCL_WT_F16 : SDCL_WT_F32, nd, shape, host, SDCL_SRC_F32);
+  sdcl_w_upload (cl, w, q8 ? SDCL_WT_Q8 : half ? SDCL_WT_F16 : SDCL_WT_F32, nd, shape, host,
+                 SDCL_SRC_F32);
+  if (q8)
+    CHECK (w->type == (nd < 2 ? SDCL_WT_F16 : SDCL_WT_Q8) && w->nparts > 0
+             && sdcl_w_bytes (w) == (uint64_t) (nd < 2 ? 2 * n : n + 4 * shape[0]),
+           "q8 upload of %d dims: type %d, %" G_GUINT64_FORMAT " bytes", nd, w->type,
+           sdcl_w_bytes (w));
   sdcl_cl_set_max_alloc_for_testing (cl, 0);
   if (split && shape[0] >= 3)
     CHECK (w->nparts >= 3, "%s weight with %lld rows was not split (%d parts)", mode_names[mode],
@@ -135,7 +182,7 @@ test_linear_case (const linear_case *c, weight_mode mode)
   int64_t wshape[2] = { c->N, c->K }, bshape[1] = { c->N };
   weight_upload (&tw, mode, 2, wshape, w);
   if (c->bias)
-    weight_upload (&tb, mode == W_F16 || mode == W_F16_SPLIT ? W_F16 : W_F32, 1, bshape, bias);
+    weight_upload (&tb, bias_mode (mode), 1, bshape, bias);
 
   op_linear (cl, &tx, &tw, c->bias ? &tb : NULL, c->res ? &tres : NULL, c->act, &ty);
   if (device_ok (what))
@@ -203,10 +250,11 @@ test_tiled_choice (void)
   if (env && g_ascii_string_to_unsigned (env, 10, 1, G_MAXUINT64, &forced, NULL))
     CHECK (local_mem <= forced, "local memory limit %" G_GUINT64_FORMAT
            " above SDCL_FORCE_LOCAL_MEM=%s", local_mem, env);
-  for (int half = 0; half <= 1; half++)
+  static const char *const type_names[] = { "f32", "f16", "q8" };
+  for (int type = SDCL_WT_F32; type <= SDCL_WT_Q8; type++)
     {
       cl_kernel k;
-      const int pick = sdcl_tiled_pick (cl, half, &k);
+      const int pick = sdcl_tiled_pick (cl, type, &k);
       if (!device_ok ("gemm_tiled choice"))
         return;
       /* Every device this runs on has room for the last configuration
@@ -221,7 +269,7 @@ test_tiled_choice (void)
       const sdcl_tiled_config *c = &sdcl_tiled_configs[pick];
       fprintf (stderr, "gemm_tiled (%s): %dx%dx%d tiles, %dx%d per work-item, %zu work-items, "
                "%zu bytes of local memory (limits %zu, %" G_GUINT64_FORMAT ")\n",
-               half ? "f16" : "f32", c->bm, c->bn, c->bk, c->tm, c->tn, sdcl_tiled_wg_size (c),
+               type_names[type], c->bm, c->bn, c->bk, c->tm, c->tn, sdcl_tiled_wg_size (c),
                sdcl_tiled_local_bytes (c), max_wg, local_mem);
       CHECK (sdcl_tiled_wg_size (c) <= max_wg && sdcl_tiled_local_bytes (c) <= local_mem,
              "gemm_tiled configuration %d exceeds the limits", pick);
@@ -231,7 +279,7 @@ test_tiled_choice (void)
           const sdcl_tiled_config *b = &sdcl_tiled_configs[i];
           if (sdcl_tiled_wg_size (b) > max_wg || sdcl_tiled_local_bytes (b) > local_mem)
             continue;
-          cl_kernel kb = sdcl_tiled_kernel (cl, half, i);
+          cl_kernel kb = sdcl_tiled_kernel (cl, type, i);
           CHECK (kb && !sdcl_tiled_kernel_fits (cl, kb, i, local_mem),
                  "configuration %d fits but %d was picked", i, pick);
         }
@@ -276,7 +324,7 @@ test_conv_case (const conv_case *c, weight_mode mode, int chunk_pixels)
   int64_t wshape[4] = { c->O, c->C, c->kh, c->kw }, bshape[1] = { c->O };
   weight_upload (&tw, mode, 4, wshape, w);
   if (c->bias)
-    weight_upload (&tb, mode == W_F16 || mode == W_F16_SPLIT ? W_F16 : W_F32, 1, bshape, bias);
+    weight_upload (&tb, bias_mode (mode), 1, bshape, bias);
 
   if (chunk_pixels)
     sdcl_cl_set_max_alloc_for_testing (cl, 2 * sizeof (float) * (uint64_t) (c->C * c->kh * c->kw)
@@ -354,7 +402,7 @@ test_conv (bool small)
   for (int i = 0; i < n; i++)
     {
       for (int m = 0; m < W_MODES; m++)
-        if (!small || m == W_F32 || m == W_F16_SPLIT)
+        if (!small || m == W_F32 || m == W_F16_SPLIT || m == W_Q8_SPLIT)
           test_conv_case (&cases[i], m, 0);
       test_conv_case (&cases[i], W_F16, 7); /* chunks cross rows and batch entries */
     }
@@ -782,6 +830,51 @@ test_sticky_errors (void)
   sdcl_w_free (&w4);
 }
 
+/* The Q8 quantizer: each value within half a step of its int8 level, the
+ * row's largest at +-127, zero rows all zero, non-finite rows refused
+ * (and an upload of one a clear error). */
+static void
+test_q8_quantizer (void)
+{
+  float row[37];
+  int8_t q[37];
+  float scale;
+  for (int trial = 0; trial < 4; trial++)
+    {
+      const float range = trial == 0 ? 1e-30f : trial == 1 ? 0.03f : trial == 2 ? 1.0f : 5e4f;
+      for (int i = 0; i < 37; i++)
+        row[i] = (float) g_rand_double_range (rng, -range, range);
+      row[trial * 7] = -range;  /* the largest magnitude, negative */
+      CHECK (sdcl_q8_quantize_row (row, 37, q, &scale), "q8 row of range %g", range);
+      int top = 0;
+      for (int i = 0; i < 37; i++)
+        {
+          CHECK (fabsf (row[i] - q[i] * scale) <= 0.5f * scale * (1 + 1e-5f),
+                 "q8 value %d: %g -> %d x %g", i, row[i], q[i], scale);
+          top = MAX (top, abs (q[i]));
+        }
+      CHECK (top == 127 && q[trial * 7] == -127, "q8 largest level %d (value %d: %d)", top,
+             trial * 7, q[trial * 7]);
+    }
+  memset (row, 0, sizeof row);
+  CHECK (sdcl_q8_quantize_row (row, 37, q, &scale) && scale == 0.0f && q[5] == 0,
+         "q8 of a zero row: scale %g", scale);
+  row[3] = INFINITY;
+  CHECK (!sdcl_q8_quantize_row (row, 37, q, &scale), "q8 accepted an infinite value");
+  row[3] = NAN;
+  CHECK (!sdcl_q8_quantize_row (row, 37, q, &scale), "q8 accepted NaN");
+
+  sdcl_w w;
+  const int64_t shape[2] = { 1, 37 };
+  sdcl_w_upload (cl, &w, SDCL_WT_Q8, 2, shape, row, SDCL_SRC_F32);
+  sdcl_error err = { 0 };
+  CHECK (sdcl_cl_check (cl, &err) == SDCL_ERR_MODEL_FORMAT && strstr (err.message, "q8")
+             && strstr (err.message, "NaN") && w.nparts == 0,
+         "q8 upload of NaN gave %d: %s", err.code, err.message);
+  sdcl_cl_clear_error (cl);
+  sdcl_w_free (&w);
+}
+
 /* ---- benchmark --------------------------------------------------------- */
 
 static double
@@ -838,7 +931,14 @@ run_attention (void *p)
   op_attention (cl, &b->x, &b->k, &b->v, b->heads, 0.1f, false, &b->y);
 }
 
-static void
+static const char *
+wtype_name (sdcl_wtype type)
+{
+  return type == SDCL_WT_Q8 ? "q8" : type == SDCL_WT_F16 ? "f16" : "f32";
+}
+
+/* Each prints its figures and returns GFLOP per CPU-second. */
+static double
 bench_linear (int M, int K, int N, sdcl_wtype type)
 {
   bench_args b = { 0 };
@@ -849,15 +949,15 @@ bench_linear (int M, int K, int N, sdcl_wtype type)
   sdcl_w_upload (cl, &b.w, type, 2, shape, w, SDCL_SRC_F32);
   double cpu, s = seconds_of (run_linear, &b, &cpu);
   printf ("linear M=%d K=%d N=%d %s: %.3f s, %.1f GFLOP/s, %.1f GFLOP per CPU-second\n", M, K,
-          N, type == SDCL_WT_F16 ? "f16" : "f32", s, 2.0 * M * K * N / s / 1e9,
-          2.0 * M * K * N / cpu / 1e9);
+          N, wtype_name (type), s, 2.0 * M * K * N / s / 1e9, 2.0 * M * K * N / cpu / 1e9);
   sdcl_t_release (cl, &b.x);
   sdcl_t_release (cl, &b.y);
   sdcl_w_free (&b.w);
   g_free (x), g_free (w);
+  return 2.0 * M * K * N / cpu / 1e9;
 }
 
-static void
+static double
 bench_conv (int C, int H, int W, int O, bool up, sdcl_wtype type)
 {
   bench_args b = { 0 };
@@ -870,12 +970,61 @@ bench_conv (int C, int H, int W, int O, bool up, sdcl_wtype type)
   sdcl_w_upload (cl, &b.w, type, 4, shape, w, SDCL_SRC_F32);
   double cpu, s = seconds_of (run_conv, &b, &cpu);
   printf ("conv3x3 %d->%d at %dx%d%s %s: %.3f s, %.1f GFLOP/s, %.1f GFLOP per CPU-second\n", C,
-          O, UH, UW, up ? " (fused 2x upsample)" : "", type == SDCL_WT_F16 ? "f16" : "f32", s,
+          O, UH, UW, up ? " (fused 2x upsample)" : "", wtype_name (type), s,
           2.0 * UH * UW * O * C * 9 / s / 1e9, 2.0 * UH * UW * O * C * 9 / cpu / 1e9);
   sdcl_t_release (cl, &b.x);
   sdcl_t_release (cl, &b.y);
   sdcl_w_free (&b.w);
   g_free (x), g_free (w);
+  return 2.0 * UH * UW * O * C * 9 / cpu / 1e9;
+}
+
+static int
+compare_doubles (const void *a, const void *b)
+{
+  const double x = *(const double *) a, y = *(const double *) b;
+  return (x > y) - (x < y);
+}
+
+/* --bench-q8: F16 against Q8 weights on SD 1.5's GEMM shapes, A/B
+ * interleaved (the order alternates per round) so that load from other
+ * work on a shared machine falls on both; medians of GFLOP per
+ * CPU-second. */
+static void
+bench_q8 (void)
+{
+  enum { ROUNDS = 5 };
+  static const struct {
+    bool conv;
+    int a, b, c, d;
+  } shapes[] = {
+    { false, 4096, 320, 2560, 0 }, /* feed-forward at 64x64 latents */
+    { false, 1024, 640, 640, 0 },  /* attention projection at 32x32 */
+    { false, 64, 1280, 10240, 0 }, /* feed-forward at 8x8: few rows, many weights */
+    { true, 320, 64, 64, 320 },
+    { true, 640, 32, 32, 640 },
+    { true, 1280, 8, 8, 1280 },
+  };
+  for (size_t i = 0; i < G_N_ELEMENTS (shapes); i++)
+    {
+      double got[2][ROUNDS];
+      for (int r = 0; r < ROUNDS; r++)
+        for (int j = 0; j < 2; j++)
+          {
+            const int t = (r + j) % 2; /* 0: f16, 1: q8 */
+            const sdcl_wtype type = t ? SDCL_WT_Q8 : SDCL_WT_F16;
+            got[t][r] = shapes[i].conv ? bench_conv (shapes[i].a, shapes[i].b, shapes[i].c,
+                                                     shapes[i].d, false, type)
+                                       : bench_linear (shapes[i].a, shapes[i].b, shapes[i].c, type);
+          }
+      qsort (got[0], ROUNDS, sizeof (double), compare_doubles);
+      qsort (got[1], ROUNDS, sizeof (double), compare_doubles);
+      printf ("A/B %s %d %d %d %d: median GFLOP per CPU-second f16 %.1f, q8 %.1f (q8/f16 %.3f)\n",
+              shapes[i].conv ? "conv3x3" : "linear", shapes[i].a, shapes[i].b, shapes[i].c,
+              shapes[i].d, got[0][ROUNDS / 2], got[1][ROUNDS / 2],
+              got[1][ROUNDS / 2] / got[0][ROUNDS / 2]);
+    }
+  device_ok ("bench-q8");
 }
 
 static void
@@ -933,13 +1082,15 @@ int
 main (int argc, char **argv)
 {
   bool small = false, do_bench = false, linear_only = false, gemm_only = false;
-  bool attention_only = false;
+  bool attention_only = false, do_bench_q8 = false;
   for (int i = 1; i < argc; i++)
     {
       if (strcmp (argv[i], "--small") == 0)
         small = true;
       else if (strcmp (argv[i], "--bench") == 0)
         do_bench = true;
+      else if (strcmp (argv[i], "--bench-q8") == 0)
+        do_bench_q8 = true;
       else if (strcmp (argv[i], "--linear-only") == 0)
         linear_only = true;
       else if (strcmp (argv[i], "--gemm-only") == 0)
@@ -949,7 +1100,7 @@ main (int argc, char **argv)
       else
         {
           fprintf (stderr, "usage: %s [--small] [--bench] [--linear-only | --gemm-only | "
-                   "--attention-only]\n",
+                   "--attention-only | --bench-q8]\n",
                    argv[0]);
           return 2;
         }
@@ -964,11 +1115,19 @@ main (int argc, char **argv)
   fprintf (stderr, "device: %s (%s)\n", sdcl_cl_device (cl)->name, sdcl_cl_device (cl)->platform);
   rng = g_rand_new_with_seed (20261122);
 
+  if (do_bench_q8)
+    {
+      bench_q8 ();
+      g_rand_free (rng);
+      sdcl_cl_free (cl);
+      return check_finish ();
+    }
   if (attention_only)
     test_attention (small);
   else
     {
       test_tiled_choice ();
+      test_q8_quantizer ();
       test_linear (small);
     }
   if (gemm_only)

@@ -11,7 +11,10 @@
  * F16 (UNet, CLIP) and BF16 (VAE) weights, kept in F16 on the device, is
  * compared with diffusers running those same rounded weights in float32
  * (pipeline_*_f16w), so the same 2e-3 holds: storage is exact and all
- * arithmetic is fp32.
+ * arithmetic is fp32.  Likewise --precision q8 (int8 weights with a scale
+ * per output channel) against diffusers on the same quantized weights
+ * widened to float32 (pipeline_euler_q8w, tests/reference/q8_fixtures.py);
+ * what the quantization changes against F32 is test_q8.c's subject.
  */
 #include <json-glib/json-glib.h>
 #include <string.h>
@@ -59,6 +62,9 @@ static const sampler_case f16_cases[] = {
   { "euler_f16w", SDCL_SAMPLER_EULER, false, SDCL_SCHEDULE_DEFAULT, false },
   { "euler_a_f16w", SDCL_SAMPLER_EULER_A, false, SDCL_SCHEDULE_DEFAULT, false },
 };
+
+static const sampler_case q8_case = { "euler_q8w", SDCL_SAMPLER_EULER, false,
+                                      SDCL_SCHEDULE_DEFAULT, false };
 
 typedef struct {
   char *prompt, *negative;
@@ -295,6 +301,10 @@ main (void)
   for (size_t i = 0; i < G_N_ELEMENTS (f16_cases); i++)
     run_case (m16, &f16_cases[i], 2e-3, false);
   sdcl_model_free (m16);
+
+  sdcl_model *mq8 = load (ctx, "models/tiny-sd", SDCL_WEIGHTS_Q8);
+  run_case (mq8, &q8_case, 2e-3, false);
+  sdcl_model_free (mq8);
 
   sdcl_ctx_free (ctx);
   return check_finish ();

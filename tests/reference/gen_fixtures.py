@@ -26,6 +26,8 @@ Steps (default: all, in this order):
                then golden/sdxl_prompt.* + embeddings/tinyxl8.safetensors
                (sdxl_prompt_fixtures.py) and lora/sdxl-*.safetensors +
                golden/lora_sdxl_* (lora_sdxl_fixtures.py, needs peft)
+    q8         golden/pipeline_euler_q8w.* (q8_fixtures.py: the pipeline on
+               --precision q8's weights; needs models/tiny-sd)
 
 Everything is float32 on the CPU with fixed seeds and one thread; running the
 script twice gives bit-identical files (see README.md). The network goldens
@@ -45,7 +47,7 @@ MODELS = os.path.join(FIXTURES, 'models')
 GOLDEN = os.path.join(FIXTURES, 'golden')
 IMAGES = os.path.join(FIXTURES, 'images')
 STEPS = ('models', 'text', 'unet', 'vae', 'pipelines', 'tiling', 'edit', 'sd2', 'prompts',
-         'lora', 'sdxl')
+         'lora', 'sdxl', 'q8')
 
 
 def _setup_torch():
@@ -214,6 +216,9 @@ def main():
         import lora_sdxl_fixtures
         sdxl_prompt_fixtures.write_all(FIXTURES)
         lora_sdxl_fixtures.write_all(FIXTURES)
+    if 'q8' in steps:
+        import q8_fixtures
+        q8_fixtures.write_all(os.path.join(MODELS, 'tiny-sd'), GOLDEN)
     summary()
 
 
