@@ -264,6 +264,33 @@ sdcl_schedule_dpm2_a (sdcl_sched *s, sdcl_spacing sp, double *t)
   schedule_dpm2 (s, sp, t, true);
 }
 
+/* PNDM's Runge-Kutta warm-up (skip_prk_steps false, diffusers'
+ * prk_timesteps): the last min(N, 4) levels a_j of the grid (ascending)
+ * give min(N, 4) − 1 Runge-Kutta steps of four evaluations each, at a_j,
+ * twice at a_j − h and at a_{j−1} (h = T // N // 2, so the middle level is
+ * a_{j−1} + h when the grid step is even); PLMS then runs from the lowest
+ * of them down the rest of the grid, N − 3 more evaluations.  One step
+ * gives no evaluation at all (sdcl_sched_init refuses it). */
+static void
+schedule_prk (sdcl_sched *s, const double *t)
+{
+  int N = s->n, m = MIN (N, 4), h = s->T / N / 2;
+  int n_prk = 4 * (m - 1), n_plms = MAX (N - 3, 0);
+  g_free (s->timesteps);
+  s->timesteps = g_new (float, MAX (n_prk + n_plms, 1));
+  for (int j = 0; j < m - 1; j++)
+    {
+      /* t is descending: t[j] is the j-th highest level */
+      float *e = s->timesteps + 4 * j;
+      e[0] = (float) t[j];
+      e[1] = e[2] = (float) (t[j + 1] + h);
+      e[3] = (float) t[j + 1];
+    }
+  for (int i = 0; i < n_plms; i++)
+    s->timesteps[n_prk + i] = (float) t[3 + i];
+  s->n = n_prk + n_plms;
+}
+
 /* PNDM with skip_prk_steps (diffusers' plms_timesteps): the spacing's N
  * timesteps with the second repeated, N + 1 evaluations (one for N = 1). */
 void
@@ -271,6 +298,11 @@ sdcl_schedule_pndm (sdcl_sched *s, sdcl_spacing sp, double *t)
 {
   int N = s->n;
   sdcl_spaced_timesteps (sp, s->T, N, s->cfg.steps_offset, false, t);
+  if (!s->cfg.skip_prk_steps)
+    {
+      schedule_prk (s, t);
+      return;
+    }
   if (N == 1)
     {
       s->timesteps[0] = (float) t[0];

@@ -142,6 +142,11 @@ sdcl_sched_init (sdcl_sched *s, sdcl_sampler kind, const sdcl_sched_config *cfg,
   s->init_noise_sigma = 1.0f;
   sdcl_sampler_row_of (kind)->schedule (s, sp, t);
   st = check_timesteps_in_range (s, sp, t, steps, err);
+  if (st == SDCL_OK && s->n < 1) /* PNDM's Runge-Kutta warm-up needs a second level */
+    st = sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT,
+                    "%d step: the %s sampler with Runge-Kutta warm-up (skip_prk_steps false in "
+                    "the model's scheduler config) takes 2 or more steps", steps,
+                    sdcl_sampler_name (kind));
   g_free (t);
   if (st != SDCL_OK)
     {
@@ -172,7 +177,8 @@ sdcl_sched_forget (sdcl_sched *s)
   s->mid_step = false;
   s->order_used = s->n_outputs = 0;
   g_free (s->pndm_sample);
-  s->pndm_sample = NULL;
+  g_free (s->pndm_acc);
+  s->pndm_sample = s->pndm_acc = NULL;
 }
 
 void

@@ -152,6 +152,9 @@ SCHEDULE_VARIANTS = {
     'pndm': ('pndm', False, {}),
     'pndm.linspace': ('pndm', False, {'timestep_spacing': 'linspace'}),
     'pndm.sched_trailing': ('pndm', False, {}, 'trailing'),
+    # skip_prk_steps false: Runge-Kutta warm-up (PRK_STEPS: one step gives no evaluation)
+    'pndm.prk': ('pndm', False, {'skip_prk_steps': False}),
+    'pndm.prk.linspace': ('pndm', False, {'skip_prk_steps': False, 'timestep_spacing': 'linspace'}),
     'dpm2': ('dpm2', False, {}),
     'dpm2.karras': ('dpm2', True, {}),
     'dpm2.exponential': ('dpm2', False, {}, 'exponential'),
@@ -170,6 +173,8 @@ SCHEDULE_VARIANTS = {
     'unipc.exponential': ('unipc', False, {}, 'exponential'),
 }
 SCHEDULE_STEPS = [1, 4, 25, 50]
+# 3 steps: 1000 // 3 is odd, so a Runge-Kutta step's half level is not the midpoint
+PRK_STEPS = [2, 3, 4, 25, 50]
 
 
 # Sigma schedules (sdcl's --schedule) on top of a variant: name -> what
@@ -227,7 +232,8 @@ def schedule_goldens(tensors, entries):
         sampler, karras, overrides, schedule = split_variant(spec)
         config = make_config(overrides)
         tensors[f'sched.{variant}.alphas_cumprod'] = build(sampler, karras, config).alphas_cumprod
-        for n in ([len(AYS_TIMESTEPS)] if schedule == 'ays' else SCHEDULE_STEPS):
+        prk = overrides.get('skip_prk_steps') is False
+        for n in ([len(AYS_TIMESTEPS)] if schedule == 'ays' else PRK_STEPS if prk else SCHEDULE_STEPS):
             s = build(sampler, karras, config, schedule)
             set_timesteps(s, n, schedule)
             prefix = f'sched.{variant}.n{n}'
@@ -249,7 +255,7 @@ def schedule_goldens(tensors, entries):
 
 TRAJ_SHAPE = (1, 4, 8, 6)
 TRAJ_STEPS = 4
-TRAJ_MODEL_ROWS = 10       # model outputs for the longest trajectory (AYS: 10 steps)
+TRAJ_MODEL_ROWS = 13       # model outputs for the longest trajectory (PNDM with PRK: 4 steps, 13)
 TRAJ_NOISE_SEED = 1234     # torch generator: initial latents, then step noise
 TRAJ_MODEL_SEED = 7        # numpy: the fake model outputs
 
@@ -305,6 +311,9 @@ TRAJ_VARIANTS = {
     'pndm': ('pndm', False, 0.0, {}),                 # 4 steps: 5 evaluations
     'pndm.v': ('pndm', False, 0.0, {'prediction_type': 'v_prediction'}),
     'pndm.trailing': ('pndm', False, 0.0, {}, 'trailing'),
+    'pndm.prk': ('pndm', False, 0.0, {'skip_prk_steps': False}),  # 4 steps: 13 evaluations
+    'pndm.prk.v': ('pndm', False, 0.0, {'skip_prk_steps': False, 'prediction_type': 'v_prediction'}),
+    'pndm.prk3': ('pndm', False, 0.0, {'skip_prk_steps': False}),  # 3 steps: 8 evaluations
     'dpm2': ('dpm2', False, 0.0, {}),                 # 4 steps: 7 evaluations
     'dpm2.karras': ('dpm2', True, 0.0, {}),
     'dpm2.v': ('dpm2', False, 0.0, {'prediction_type': 'v_prediction'}),
@@ -330,6 +339,10 @@ TRAJ_VARIANTS = {
 }
 
 
+# trajectories of another step count than TRAJ_STEPS
+TRAJ_STEPS_OF = {'pndm.prk3': 3}
+
+
 def x0_estimate(sampler, scheduler, out):
     """What the C x0_out must hold after the step: the scheduler's own x0."""
     if sampler in ('dpmpp_2m', 'dpmpp_2m_sde', 'unipc'):
@@ -353,7 +366,7 @@ def trajectory_goldens(tensors, entries):
     for variant, spec in TRAJ_VARIANTS.items():
         sampler, karras, eta, overrides = spec[:4]
         schedule = spec[4] if len(spec) > 4 else None
-        steps = len(AYS_TIMESTEPS) if schedule == 'ays' else TRAJ_STEPS
+        steps = len(AYS_TIMESTEPS) if schedule == 'ays' else TRAJ_STEPS_OF.get(variant, TRAJ_STEPS)
         config = make_config(overrides)
         s = build(sampler, karras, config, schedule)
         set_timesteps(s, steps, schedule)
@@ -453,6 +466,7 @@ IMG2IMG_VARIANTS = {
     'lms': ('lms', False),
     'heun': ('heun', False),
     'pndm': ('pndm', False),
+    'pndm.prk': ('pndm', False, {'skip_prk_steps': False}),
     'dpm2': ('dpm2', False),
     'dpm2_a': ('dpm2_a', False),
     'tcd': ('tcd', False),
@@ -474,8 +488,8 @@ def img2img_goldens(tensors, entries):
     n = IMG2IMG_STEPS
     assert n <= TRAJ_MODEL_ROWS
     t_start = n - min(int(n * IMG2IMG_STRENGTH), n)
-    config = make_config({})
-    for variant, (sampler, karras) in IMG2IMG_VARIANTS.items():
+    for variant, (sampler, karras, *overrides) in IMG2IMG_VARIANTS.items():
+        config = make_config(overrides[0] if overrides else {})
         s = build(sampler, karras, config)
         s.set_timesteps(n)
         begin = t_start * s.order  # the pipelines index in model evaluations

@@ -26,6 +26,7 @@ sd15_config (void)
   c.prediction_type = SDCL_PREDICTION_EPSILON;
   c.steps_offset = 1;
   c.set_alpha_to_one = false;
+  c.skip_prk_steps = true;
   return c;
 }
 
