@@ -73,6 +73,8 @@ static const sdcl_sampler_row rows[] = {
                                sdcl_check_dpm2, sdcl_schedule_dpmpp_sde, sdcl_step_dpmpp_sde },
   [SDCL_SAMPLER_UNIPC] = { "unipc", N_("UniPC"), 0, SIGMA_SCHEDULES & ~SDCL_TAKES (SDCL_SCHEDULE_AYS),
                            1, 0, SDCL_LATENT_DPM, NULL, sdcl_schedule_unipc, sdcl_step_unipc },
+  [SDCL_SAMPLER_DEIS] = { "deis", N_("DEIS"), 0, SIGMA_SCHEDULES & ~SDCL_TAKES (SDCL_SCHEDULE_AYS), 1,
+                          0, SDCL_LATENT_DPM, NULL, sdcl_schedule_deis, sdcl_step_deis },
 };
 
 G_STATIC_ASSERT (G_N_ELEMENTS (rows) == SDCL_SAMPLER_COUNT);

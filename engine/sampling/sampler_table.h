@@ -57,8 +57,9 @@ typedef struct {
   int evals_per_step;      /* model evaluations per step */
   int max_steps;           /* upper step limit besides the training steps (0: none) */
   sdcl_latent_form form;
-  /* Refuses configurations the sampler does not implement (NULL: none). */
-  sdcl_status (*check) (const sdcl_sched_config *cfg, sdcl_error *err);
+  /* Refuses configurations and step counts the sampler does not implement
+   * (NULL: none); steps is within 1 .. the training steps. */
+  sdcl_status (*check) (const sdcl_sched_config *cfg, int steps, sdcl_error *err);
   sdcl_schedule_fn schedule;
   sdcl_step_fn step;
 } sdcl_sampler_row;
@@ -78,6 +79,7 @@ void sdcl_schedule_dpm2 (sdcl_sched *s, sdcl_spacing sp, double *t);
 void sdcl_schedule_dpm2_a (sdcl_sched *s, sdcl_spacing sp, double *t);
 void sdcl_schedule_dpmpp_sde (sdcl_sched *s, sdcl_spacing sp, double *t);
 void sdcl_schedule_unipc (sdcl_sched *s, sdcl_spacing sp, double *t);
+void sdcl_schedule_deis (sdcl_sched *s, sdcl_spacing sp, double *t);
 void sdcl_schedule_pndm (sdcl_sched *s, sdcl_spacing sp, double *t);
 void sdcl_schedule_lcm (sdcl_sched *s, sdcl_spacing sp, double *t);
 
@@ -96,7 +98,8 @@ void sdcl_step_dpmpp_2m (sdcl_sched *s, const float *model_out, float *x, int64_
                          sdcl_randn *rng, float *x0_out);
 void sdcl_step_ddpm (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
                      sdcl_randn *rng, float *x0_out);
-sdcl_status sdcl_check_ddpm (const sdcl_sched_config *cfg, sdcl_error *err);
+sdcl_status sdcl_check_ddpm (const sdcl_sched_config *cfg, int steps,
+                              sdcl_error *err);
 void sdcl_step_dpmpp_2m_sde (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
                              sdcl_randn *rng, float *x0_out);
 void sdcl_step_lms (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
@@ -118,12 +121,16 @@ void sdcl_step_dpmpp_sde (sdcl_sched *s, const float *model_out, float *x, int64
                           sdcl_randn *rng, float *x0_out);
 void sdcl_step_unipc (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
                       sdcl_randn *rng, float *x0_out);
+void sdcl_step_deis (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
+                     sdcl_randn *rng, float *x0_out);
 void sdcl_step_dpmpp_2s_a (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
                            sdcl_randn *rng, float *x0_out);
-sdcl_status sdcl_check_dpm2 (const sdcl_sched_config *cfg, sdcl_error *err);
+sdcl_status sdcl_check_dpm2 (const sdcl_sched_config *cfg, int steps,
+                              sdcl_error *err);
 void sdcl_step_pndm (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
                      sdcl_randn *rng, float *x0_out);
-sdcl_status sdcl_check_pndm (const sdcl_sched_config *cfg, sdcl_error *err);
+sdcl_status sdcl_check_pndm (const sdcl_sched_config *cfg, int steps,
+                              sdcl_error *err);
 void sdcl_step_lcm (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
                     sdcl_randn *rng, float *x0_out);
 void sdcl_step_tcd (sdcl_sched *s, const float *model_out, float *x, int64_t numel,

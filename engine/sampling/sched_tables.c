@@ -110,6 +110,17 @@ sdcl_schedule_unipc (sdcl_sched *s, sdcl_spacing sp, double *t)
   schedule_dpm (s, sp, t, false);
 }
 
+/* DEISMultistepScheduler: DPM-Solver++'s timesteps, the Karras ones
+ * rounded for every beta schedule; its last level is not 0 but the
+ * schedule's smallest σ, that of timestep 0 (or the last respaced σ once
+ * more, a step that leaves x as it is). */
+void
+sdcl_schedule_deis (sdcl_sched *s, sdcl_spacing sp, double *t)
+{
+  schedule_dpm (s, sp, t, false);
+  s->sigmas[s->n] = sdcl_respaced (s) ? s->sigmas[s->n - 1] : sdcl_train_sigma (s, 0);
+}
+
 /* Euler types start from noise scaled to the largest sigma; with "leading"
  * spacing diffusers uses sqrt(max² + 1) instead (a quirk kept on purpose:
  * it is what SDXL's default scheduler does). */
@@ -265,30 +276,27 @@ sdcl_schedule_dpm2_a (sdcl_sched *s, sdcl_spacing sp, double *t)
 }
 
 /* PNDM's Runge-Kutta warm-up (skip_prk_steps false, diffusers'
- * prk_timesteps): the last min(N, 4) levels a_j of the grid (ascending)
- * give min(N, 4) − 1 Runge-Kutta steps of four evaluations each, at a_j,
- * twice at a_j − h and at a_{j−1} (h = T // N // 2, so the middle level is
- * a_{j−1} + h when the grid step is even); PLMS then runs from the lowest
- * of them down the rest of the grid, N − 3 more evaluations.  One step
- * gives no evaluation at all (sdcl_sched_init refuses it). */
+ * prk_timesteps; sdcl_check_pndm asks for N >= 4): the four highest levels
+ * t_0 > .. > t_3 of the grid give three Runge-Kutta steps of four
+ * evaluations each, at t_j, twice at t_{j+1} + h and at t_{j+1}
+ * (h = T // N // 2, the midpoint when the grid step is even); PLMS then
+ * runs from t_3 down the rest of the grid, N − 3 more evaluations. */
 static void
 schedule_prk (sdcl_sched *s, const double *t)
 {
-  int N = s->n, m = MIN (N, 4), h = s->T / N / 2;
-  int n_prk = 4 * (m - 1), n_plms = MAX (N - 3, 0);
+  int N = s->n, h = s->T / N / 2;
   g_free (s->timesteps);
-  s->timesteps = g_new (float, MAX (n_prk + n_plms, 1));
-  for (int j = 0; j < m - 1; j++)
+  s->timesteps = g_new (float, N + 9);
+  for (int j = 0; j < 3; j++)
     {
-      /* t is descending: t[j] is the j-th highest level */
       float *e = s->timesteps + 4 * j;
       e[0] = (float) t[j];
       e[1] = e[2] = (float) (t[j + 1] + h);
       e[3] = (float) t[j + 1];
     }
-  for (int i = 0; i < n_plms; i++)
-    s->timesteps[n_prk + i] = (float) t[3 + i];
-  s->n = n_prk + n_plms;
+  for (int i = 3; i < N; i++)
+    s->timesteps[9 + i] = (float) t[i];
+  s->n = N + 9;
 }
 
 /* PNDM with skip_prk_steps (diffusers' plms_timesteps): the spacing's N

@@ -73,7 +73,7 @@ check_arguments (sdcl_sampler kind, const sdcl_sched_config *cfg, int steps,
     return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT, "the %s sampler does not take the %s schedule",
                       row->name, sdcl_schedule_name (schedule));
   if (row->check)
-    return row->check (cfg, err);
+    return row->check (cfg, steps, err);
   return SDCL_OK;
 }
 
@@ -142,11 +142,6 @@ sdcl_sched_init (sdcl_sched *s, sdcl_sampler kind, const sdcl_sched_config *cfg,
   s->init_noise_sigma = 1.0f;
   sdcl_sampler_row_of (kind)->schedule (s, sp, t);
   st = check_timesteps_in_range (s, sp, t, steps, err);
-  if (st == SDCL_OK && s->n < 1) /* PNDM's Runge-Kutta warm-up needs a second level */
-    st = sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT,
-                    "%d step: the %s sampler with Runge-Kutta warm-up (skip_prk_steps false in "
-                    "the model's scheduler config) takes 2 or more steps", steps,
-                    sdcl_sampler_name (kind));
   g_free (t);
   if (st != SDCL_OK)
     {

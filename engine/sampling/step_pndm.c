@@ -61,11 +61,11 @@ pndm_remember (sdcl_sched *s, const float *model_out, int64_t numel)
   s->n_history = MIN (s->n_history + 1, SDCL_SCHED_HISTORY);
 }
 
-/* Evaluations in the warm-up: four per Runge-Kutta step. */
+/* Evaluations in the warm-up: three Runge-Kutta steps of four. */
 static int
 prk_evals (const sdcl_sched *s)
 {
-  return s->cfg.skip_prk_steps ? 0 : 4 * (MIN (s->steps, 4) - 1);
+  return s->cfg.skip_prk_steps ? 0 : 12;
 }
 
 /* Evaluation k of a Runge-Kutta step (0..3): every one moves from the
@@ -157,11 +157,14 @@ sdcl_step_pndm (sdcl_sched *s, const float *model_out, float *x, int64_t numel, 
 }
 
 sdcl_status
-sdcl_check_pndm (const sdcl_sched_config *cfg, sdcl_error *err)
+sdcl_check_pndm (const sdcl_sched_config *cfg, int steps, sdcl_error *err)
 {
   if (cfg->prediction_type == SDCL_PREDICTION_SAMPLE)
     return sdcl_fail (err, SDCL_ERR_UNSUPPORTED_MODEL,
                       "the pndm sampler takes epsilon or v prediction, not sample (as diffusers)");
+  if (!cfg->skip_prk_steps && steps < 4)
+    return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT,
+                      "%d steps: the pndm sampler takes 4 or more with this model, whose scheduler "
+                      "config asks for Runge-Kutta warm-up steps (skip_prk_steps false)", steps);
   return SDCL_OK;
 }
-

@@ -20,7 +20,8 @@ import sys
 import diffusers
 import numpy as np
 import torch
-from diffusers import (DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler,
+from diffusers import (DDIMScheduler, DDPMScheduler, DEISMultistepScheduler,
+                       DPMSolverMultistepScheduler,
                        EulerAncestralDiscreteScheduler, EulerDiscreteScheduler, LCMScheduler,
                        HeunDiscreteScheduler, KDPM2AncestralDiscreteScheduler,
                        KDPM2DiscreteScheduler, LMSDiscreteScheduler, PNDMScheduler,
@@ -66,6 +67,7 @@ CLASSES = {
     'dpmpp_2s_a': DPMPP2SAncestralScheduler,  # scheduling_reference.py
     'dpmpp_sde': DPMSolverSDEGeneratorScheduler,  # scheduling_reference.py
     'unipc': UniPCMultistepScheduler,
+    'deis': DEISMultistepScheduler,
 }
 # from_config keyword arguments that make the class the sampler
 CLASS_KWARGS = {
@@ -152,7 +154,7 @@ SCHEDULE_VARIANTS = {
     'pndm': ('pndm', False, {}),
     'pndm.linspace': ('pndm', False, {'timestep_spacing': 'linspace'}),
     'pndm.sched_trailing': ('pndm', False, {}, 'trailing'),
-    # skip_prk_steps false: Runge-Kutta warm-up (PRK_STEPS: one step gives no evaluation)
+    # skip_prk_steps false: Runge-Kutta warm-up (PRK_STEPS)
     'pndm.prk': ('pndm', False, {'skip_prk_steps': False}),
     'pndm.prk.linspace': ('pndm', False, {'skip_prk_steps': False, 'timestep_spacing': 'linspace'}),
     'dpm2': ('dpm2', False, {}),
@@ -171,10 +173,17 @@ SCHEDULE_VARIANTS = {
     'unipc.karras': ('unipc', True, {}),
     'unipc.karras.cosine': ('unipc', True, {'beta_schedule': 'squaredcos_cap_v2'}),
     'unipc.exponential': ('unipc', False, {}, 'exponential'),
+    'deis': ('deis', False, {}),
+    'deis.leading': ('deis', False, {'timestep_spacing': 'leading'}),
+    'deis.karras': ('deis', True, {}),
+    'deis.karras.cosine': ('deis', True, {'beta_schedule': 'squaredcos_cap_v2'}),
+    'deis.exponential': ('deis', False, {}, 'exponential'),
+    'deis.sched_trailing': ('deis', False, {}, 'trailing'),
 }
 SCHEDULE_STEPS = [1, 4, 25, 50]
-# 3 steps: 1000 // 3 is odd, so a Runge-Kutta step's half level is not the midpoint
-PRK_STEPS = [2, 3, 4, 25, 50]
+# diffusers' warm-up takes 4 steps or more; 9: 1000 // 9 is odd, so a
+# Runge-Kutta step's half level is not the midpoint
+PRK_STEPS = [4, 9, 25, 50]
 
 
 # Sigma schedules (sdcl's --schedule) on top of a variant: name -> what
@@ -224,7 +233,7 @@ def split_variant(spec):
 
 def has_sigmas(sampler):
     return sampler in ('euler', 'euler_a', 'dpmpp_2m', 'dpmpp_2m_sde', 'lms', 'heun', 'dpm2', 'dpm2_a',
-                       'dpmpp_2s_a', 'dpmpp_sde', 'unipc')
+                       'dpmpp_2s_a', 'dpmpp_sde', 'unipc', 'deis')
 
 
 def schedule_goldens(tensors, entries):
@@ -255,7 +264,7 @@ def schedule_goldens(tensors, entries):
 
 TRAJ_SHAPE = (1, 4, 8, 6)
 TRAJ_STEPS = 4
-TRAJ_MODEL_ROWS = 13       # model outputs for the longest trajectory (PNDM with PRK: 4 steps, 13)
+TRAJ_MODEL_ROWS = 18       # model outputs for the longest trajectory (pndm.prk9)
 TRAJ_NOISE_SEED = 1234     # torch generator: initial latents, then step noise
 TRAJ_MODEL_SEED = 7        # numpy: the fake model outputs
 
@@ -313,7 +322,7 @@ TRAJ_VARIANTS = {
     'pndm.trailing': ('pndm', False, 0.0, {}, 'trailing'),
     'pndm.prk': ('pndm', False, 0.0, {'skip_prk_steps': False}),  # 4 steps: 13 evaluations
     'pndm.prk.v': ('pndm', False, 0.0, {'skip_prk_steps': False, 'prediction_type': 'v_prediction'}),
-    'pndm.prk3': ('pndm', False, 0.0, {'skip_prk_steps': False}),  # 3 steps: 8 evaluations
+    'pndm.prk9': ('pndm', False, 0.0, {'skip_prk_steps': False}),  # 9 steps: 18 evaluations
     'dpm2': ('dpm2', False, 0.0, {}),                 # 4 steps: 7 evaluations
     'dpm2.karras': ('dpm2', True, 0.0, {}),
     'dpm2.v': ('dpm2', False, 0.0, {'prediction_type': 'v_prediction'}),
@@ -336,24 +345,38 @@ TRAJ_VARIANTS = {
     'unipc.v': ('unipc', False, 0.0, {'prediction_type': 'v_prediction'}),
     'unipc.sample': ('unipc', False, 0.0, {'prediction_type': 'sample'}),
     'unipc.trailing': ('unipc', False, 0.0, {}, 'trailing'),
+    'deis': ('deis', False, 0.0, {}),
+    'deis.karras': ('deis', True, 0.0, {}),
+    'deis.v': ('deis', False, 0.0, {'prediction_type': 'v_prediction'}),
+    'deis.sample': ('deis', False, 0.0, {'prediction_type': 'sample'}),
+    'deis.exponential': ('deis', False, 0.0, {}, 'exponential'),
+    # 16 steps: from 15 on the last step is second order too
+    'deis.16': ('deis', False, 0.0, {}),
 }
 
 
 # trajectories of another step count than TRAJ_STEPS
-TRAJ_STEPS_OF = {'pndm.prk3': 3}
+TRAJ_STEPS_OF = {'pndm.prk9': 9, 'deis.16': 16}
 
 
-def x0_estimate(sampler, scheduler, out):
-    """What the C x0_out must hold after the step: the scheduler's own x0."""
+def x0_estimate(sampler, scheduler, out, x_before, mo, config):
+    """What the C x0_out must hold after the step: the scheduler's own x0;
+    for samplers that report none, the x0 their model output gives at the
+    level just stepped from (sdcl's preview)."""
     if sampler in ('dpmpp_2m', 'dpmpp_2m_sde', 'unipc'):
         return scheduler.model_outputs[-1]
     if sampler == 'lcm':
         return out.denoised
-    if sampler in ('pndm', 'tcd'):
-        # PNDM (and TCD: pred_noised_sample only) report no x0: the golden holds the epsilon/v-form estimate
-        # from this evaluation's output at its own timestep (sdcl's preview)
-        return None
-    return out.pred_original_sample
+    pred = config.get('prediction_type')
+    if sampler == 'deis':
+        # DEIS keeps epsilon re-derived from this x0 (convert_model_output)
+        a, s = scheduler._sigma_to_alpha_sigma_t(scheduler.sigmas[scheduler.step_index - 1])
+    elif sampler in ('pndm', 'tcd'):
+        return None  # the caller computes it at the integer timestep
+    else:
+        return out.pred_original_sample
+    return (a * x_before - s * mo if pred == 'v_prediction'
+            else mo if pred == 'sample' else (x_before - s * mo) / a)
 
 
 def trajectory_goldens(tensors, entries):
@@ -384,7 +407,7 @@ def trajectory_goldens(tensors, entries):
             x = out.prev_sample
             x_in.append(scaled.flatten())
             x_out.append(x.flatten())
-            est = x0_estimate(sampler, s, out)
+            est = x0_estimate(sampler, s, out, x_before, model_out[i], config)
             if est is None:
                 ab = s.alphas_cumprod[int(t)]
                 mo = model_out[i]
@@ -426,6 +449,7 @@ ADD_NOISE_VARIANTS = {
     'dpmpp_2s_a': ('dpmpp_2s_a', False, 25),
     'dpmpp_sde': ('dpmpp_sde', False, 25),
     'unipc': ('unipc', False, 25),
+    'deis': ('deis', False, 25),
 }
 ADD_NOISE_SEED = 8
 
@@ -473,6 +497,7 @@ IMG2IMG_VARIANTS = {
     'dpmpp_2s_a': ('dpmpp_2s_a', False),
     'dpmpp_sde': ('dpmpp_sde', False),
     'unipc': ('unipc', False),
+    'deis': ('deis', False),
 }
 # step()'s eta where the sampler takes one (TCD's gamma; its default is 0.3)
 IMG2IMG_ETA = {'tcd': 0.3}
