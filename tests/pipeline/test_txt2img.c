@@ -19,6 +19,7 @@
 #include "check.h"
 #include "golden.h"
 #include "rng.h"
+#include "pipeline_internal.h"
 #include "sdcl.h"
 
 typedef struct {
@@ -52,6 +53,10 @@ static const sampler_case cases[] = {
   { "dpmpp_2s_a", SDCL_SAMPLER_DPMPP_2S_A, false, SDCL_SCHEDULE_DEFAULT, false },
   { "dpmpp_sde", SDCL_SAMPLER_DPMPP_SDE, false, SDCL_SCHEDULE_DEFAULT, false },
   { "unipc", SDCL_SAMPLER_UNIPC, false, SDCL_SCHEDULE_DEFAULT, false },
+  { "deis", SDCL_SAMPLER_DEIS, false, SDCL_SCHEDULE_DEFAULT, false },
+  /* "_prk": tiny-sd's config skips the warm-up, as SD 1.5's; this golden ran
+   * PNDMScheduler.from_config(..., skip_prk_steps=False): 4 steps, 13 evaluations */
+  { "pndm_prk", SDCL_SAMPLER_PNDM, false, SDCL_SCHEDULE_DEFAULT, false },
   { "euler_tiling", SDCL_SAMPLER_EULER, false, SDCL_SCHEDULE_DEFAULT, true },
 };
 
@@ -154,6 +159,9 @@ run_case (sdcl_model *m, const sampler_case *c, double atol, bool check_noise)
   p.preview = true;
   progress_calls = 0;
 
+  bool skip_prk = m->files->sched.skip_prk_steps;
+  if (strstr (c->golden, "_prk"))
+    m->files->sched.skip_prk_steps = false;
   sdcl_image img = { 0 };
   sdcl_error err = { 0 };
   sdcl_status st = sdcl_txt2img (m, &p, &img, &err);
@@ -183,6 +191,7 @@ run_case (sdcl_model *m, const sampler_case *c, double atol, bool check_noise)
       sdcl_image_free (&img);
     }
 
+  m->files->sched.skip_prk_steps = skip_prk;
   g_free (want);
   g_free (noise);
   sdcl_st_close (g);
