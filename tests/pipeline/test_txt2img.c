@@ -242,6 +242,28 @@ test_cancel_mid_step (sdcl_model *m)
     }
   CHECK (two_eval_samplers >= 3, "%d two-evaluation samplers (heun, dpm2, dpm2_a, ...)",
          two_eval_samplers);
+
+  /* PNDM's Runge-Kutta warm-up: 4 steps are 13 evaluations, and a cancel in
+   * the first Runge-Kutta step's first evaluation stops there */
+  m->files->sched.skip_prk_steps = false;
+  sdcl_gen_params p = sdcl_gen_default_params ();
+  int total = 0;
+  p.prompt = "a red circle";
+  p.width = 48;
+  p.height = 64;
+  p.steps = 4;
+  p.sampler = SDCL_SAMPLER_PNDM;
+  p.progress = stop_at_first;
+  p.user_data = &total;
+  progress_calls = 0;
+  sdcl_image img = { 0 };
+  sdcl_error err = { 0 };
+  sdcl_status st = sdcl_txt2img (m, &p, &img, &err);
+  CHECK (st == SDCL_ERR_CANCELLED && progress_calls == 1 && total == 13,
+         "pndm warm-up cancel: status %d, %d calls of %d evaluations", (int) st, progress_calls,
+         total);
+  sdcl_image_free (&img);
+  m->files->sched.skip_prk_steps = true;
 }
 
 /* The padding mode is the run's own: a tiling run between two plain ones
