@@ -23,7 +23,9 @@
  * previous level is always t − T // N.  The history holds raw model
  * outputs, combined before the v conversion, as diffusers does.  Both
  * phases count evaluations from the run's first (diffusers' counter), so
- * img2img starts over with the warm-up wherever it begins, as there. */
+ * img2img starts over with the warm-up wherever it begins, as there; and
+ * as there, each Runge-Kutta step then moves from the level of the full
+ * schedule's corresponding step, not from the level img2img noised to. */
 static void
 pndm_update (const sdcl_sched *s, int t, int prev_t, const float *eps_in, float *x, int64_t numel)
 {
