@@ -95,6 +95,9 @@ typedef struct {
   /* DDPM: "fixed_small" (posterior variance) or "fixed_large" (beta_t), ...;
    * the sampler refuses what it does not implement. */
   char variance_type[24];
+  /* PNDM: false (diffusers' class default, also for configs without the
+   * key) runs Runge-Kutta warm-up steps before PLMS; true is PLMS alone. */
+  bool skip_prk_steps;
   /* Keys of scheduler_config.json that sdcl does not use, comma-separated
    * ("" when none): ignored, and shown by `sdcl info`. */
   char ignored_keys[256];

@@ -123,4 +123,5 @@ sdcl_sched_config_sd15 (sdcl_sched_config *c)
   g_strlcpy (c->beta_schedule, "scaled_linear", sizeof c->beta_schedule);
   c->steps_offset = 1;
   c->clip_sample = false;
+  c->skip_prk_steps = true;
 }

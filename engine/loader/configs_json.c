@@ -423,6 +423,7 @@ static const char *const sched_keys[] = {
   "beta_schedule", "trained_betas", "prediction_type", "timestep_spacing", "steps_offset",
   "set_alpha_to_one", "rescale_betas_zero_snr", "clip_sample", "clip_sample_range",
   "thresholding", "dynamic_thresholding_ratio", "sample_max_value", "variance_type",
+  "skip_prk_steps",
 };
 
 static void
@@ -470,6 +471,7 @@ sdcl_sched_config_from_json (JsonObject *o, const char *file, sdcl_sched_config 
   read_bool (&r, "thresholding", &c->thresholding);
   read_float (&r, "dynamic_thresholding_ratio", 0, 1, &c->dynamic_thresholding_ratio);
   read_float (&r, "sample_max_value", 1, 1e6f, &c->sample_max_value);
+  read_bool (&r, "skip_prk_steps", &c->skip_prk_steps);
   const char *variance = read_string (&r, "variance_type");
   if (variance)
     g_strlcpy (c->variance_type, variance, sizeof c->variance_type);

@@ -231,9 +231,10 @@ sdcl_run_prepare (sdcl_run *r, sdcl_error *err)
       st = sdcl_run_phase_status (encode_text (r, err), "text encoding", err);
     }
   sdcl_model_phase_done (r->model, SDCL_NET_CLIP);
+  sdcl_sched_config cfg = r->model->files->sched;
+  cfg.skip_prk_steps = cfg.skip_prk_steps || r->plms_only;
   if (st == SDCL_OK)
-    st = sdcl_sched_init (&r->sched, p->sampler, &r->model->files->sched, p->steps,
-                          run_schedule (p), err);
+    st = sdcl_sched_init (&r->sched, p->sampler, &cfg, p->steps, run_schedule (p), err);
   if (st == SDCL_OK)
     r->sched.eta = p->eta;
   return st;

@@ -338,6 +338,7 @@ sdcl_edit_raw (sdcl_model *m, const sdcl_gen_params *p, const sdcl_image *init,
 
   sdcl_run r;
   sdcl_run_setup (&r, m, p, init->width, init->height);
+  r.plms_only = mask != NULL;
   g_mutex_lock (&m->ctx->run_lock);
   sdcl_cl_set_cancel (r.cl, p->cancel);   /* polled by the device layer too */
   sdcl_cl_set_circular_padding (r.cl, p->tiling);   /* the run's, under its lock */

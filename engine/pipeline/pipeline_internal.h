@@ -38,6 +38,9 @@ struct sdcl_run {
   int batch;                 /* 2 with CFG, else 1 */
   sdcl_conditioning text;    /* the prompts, encoded by the model's family */
   sdcl_sched sched;
+  /* Inpainting: PNDM skips its Runge-Kutta warm-up whatever the scheduler
+   * config says, as diffusers' inpaint pipeline rewrites skip_prk_steps. */
+  bool plms_only;
   sdcl_randn rng;
   float *latents;            /* numel */
   float *x0;                 /* numel, current x0 estimate */

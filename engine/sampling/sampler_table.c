@@ -24,6 +24,8 @@
 #define SIGMA_SCHEDULES                                                                            \
   (SDCL_TAKES (SDCL_SCHEDULE_KARRAS) | SDCL_TAKES (SDCL_SCHEDULE_EXPONENTIAL)                      \
    | SDCL_TAKES (SDCL_SCHEDULE_TRAILING) | SDCL_TAKES (SDCL_SCHEDULE_AYS))
+/* diffusers' set_timesteps of these classes takes no custom timesteps */
+#define SIGMA_NO_AYS (SIGMA_SCHEDULES & ~SDCL_TAKES (SDCL_SCHEDULE_AYS))
 #define TRAILING SDCL_TAKES (SDCL_SCHEDULE_TRAILING)
 #define LEADING SDCL_SAMPLER_LEADING_DEFAULT
 
@@ -45,18 +47,16 @@ static const sdcl_sampler_row rows[] = {
   [SDCL_SAMPLER_DPMPP_2M_SDE] = { "dpmpp_2m_sde", N_("DPM++ 2M SDE"), SDCL_SAMPLER_NOISE,
                                   SIGMA_SCHEDULES, 1, 0, SDCL_LATENT_DPM, NULL, sdcl_schedule_dpm,
                                   sdcl_step_dpmpp_2m_sde },
-  [SDCL_SAMPLER_LMS] = { "lms", N_("LMS"), 0, SIGMA_SCHEDULES & ~SDCL_TAKES (SDCL_SCHEDULE_AYS), 1,
-                         0, SDCL_LATENT_VE, NULL, sdcl_schedule_euler, sdcl_step_lms },
+  [SDCL_SAMPLER_LMS] = { "lms", N_("LMS"), 0, SIGMA_NO_AYS, 1, 0, SDCL_LATENT_VE, NULL,
+                         sdcl_schedule_euler, sdcl_step_lms },
   [SDCL_SAMPLER_HEUN] = { "heun", N_("Heun"), 0, SIGMA_SCHEDULES, 2, 0, SDCL_LATENT_VE, NULL,
                           sdcl_schedule_heun, sdcl_step_heun },
   [SDCL_SAMPLER_PNDM] = { "pndm", N_("PNDM (PLMS)"), LEADING, TRAILING, 1, 0, SDCL_LATENT_VP,
                           sdcl_check_pndm, sdcl_schedule_pndm, sdcl_step_pndm },
-  [SDCL_SAMPLER_DPM2] = { "dpm2", N_("DPM2"), 0,
-                          SIGMA_SCHEDULES & ~SDCL_TAKES (SDCL_SCHEDULE_AYS), 2, 0, SDCL_LATENT_VE,
+  [SDCL_SAMPLER_DPM2] = { "dpm2", N_("DPM2"), 0, SIGMA_NO_AYS, 2, 0, SDCL_LATENT_VE,
                           sdcl_check_dpm2, sdcl_schedule_dpm2, sdcl_step_dpm2 },
-  [SDCL_SAMPLER_DPM2_A] = { "dpm2_a", N_("DPM2 ancestral"), SDCL_SAMPLER_NOISE,
-                            SIGMA_SCHEDULES & ~SDCL_TAKES (SDCL_SCHEDULE_AYS), 2, 0,
-                            SDCL_LATENT_VE, sdcl_check_dpm2, sdcl_schedule_dpm2_a,
+  [SDCL_SAMPLER_DPM2_A] = { "dpm2_a", N_("DPM2 ancestral"), SDCL_SAMPLER_NOISE, SIGMA_NO_AYS, 2,
+                            0, SDCL_LATENT_VE, sdcl_check_dpm2, sdcl_schedule_dpm2_a,
                             sdcl_step_dpm2_a },
   [SDCL_SAMPLER_TCD] = { "tcd", N_("TCD (for TCD models; eta is gamma)"),
                          SDCL_SAMPLER_ETA | SDCL_SAMPLER_ETA_FRACTION | LEADING, 0, 1,
@@ -64,15 +64,16 @@ static const sdcl_sampler_row rows[] = {
                          sdcl_step_tcd },
   /* k-diffusion's sampler on DPM2 a's levels; diffusers has no class for it */
   [SDCL_SAMPLER_DPMPP_2S_A] = { "dpmpp_2s_a", N_("DPM++ 2S ancestral"), SDCL_SAMPLER_NOISE,
-                                SIGMA_SCHEDULES & ~SDCL_TAKES (SDCL_SCHEDULE_AYS), 2, 0,
-                                SDCL_LATENT_VE, sdcl_check_dpm2, sdcl_schedule_dpm2_a,
-                                sdcl_step_dpmpp_2s_a },
+                                SIGMA_NO_AYS, 2, 0, SDCL_LATENT_VE, sdcl_check_dpm2,
+                                sdcl_schedule_dpm2_a, sdcl_step_dpmpp_2s_a },
   /* diffusers' Brownian-tree noise replaced by the run's generator (step_k.c) */
-  [SDCL_SAMPLER_DPMPP_SDE] = { "dpmpp_sde", N_("DPM++ SDE"), SDCL_SAMPLER_NOISE, SIGMA_SCHEDULES
-                               & ~SDCL_TAKES (SDCL_SCHEDULE_AYS), 2, 0, SDCL_LATENT_VE,
-                               sdcl_check_dpm2, sdcl_schedule_dpmpp_sde, sdcl_step_dpmpp_sde },
-  [SDCL_SAMPLER_UNIPC] = { "unipc", N_("UniPC"), 0, SIGMA_SCHEDULES & ~SDCL_TAKES (SDCL_SCHEDULE_AYS),
-                           1, 0, SDCL_LATENT_DPM, NULL, sdcl_schedule_unipc, sdcl_step_unipc },
+  [SDCL_SAMPLER_DPMPP_SDE] = { "dpmpp_sde", N_("DPM++ SDE"), SDCL_SAMPLER_NOISE, SIGMA_NO_AYS, 2,
+                               0, SDCL_LATENT_VE, sdcl_check_dpm2, sdcl_schedule_dpmpp_sde,
+                               sdcl_step_dpmpp_sde },
+  [SDCL_SAMPLER_UNIPC] = { "unipc", N_("UniPC"), 0, SIGMA_NO_AYS, 1, 0, SDCL_LATENT_DPM, NULL,
+                           sdcl_schedule_unipc, sdcl_step_unipc },
+  [SDCL_SAMPLER_DEIS] = { "deis", N_("DEIS"), 0, SIGMA_NO_AYS, 1, 0, SDCL_LATENT_DPM, NULL,
+                          sdcl_schedule_deis, sdcl_step_deis },
 };
 
 G_STATIC_ASSERT (G_N_ELEMENTS (rows) == SDCL_SAMPLER_COUNT);

@@ -4,9 +4,10 @@
  * kind themselves.  Internal.
  *
  * Adding a sampler: a value before SDCL_SAMPLER_COUNT in sdcl.h, a row in
- * sampler_table.c, its schedule / step functions, a diffusers fixture in
- * tests/reference/gen_sampling.py.  Front ends list the table through
- * sdcl_sampler_count / _name / _label and need no change.
+ * sampler_table.c, its schedule / step functions (named in the lists
+ * below), a diffusers fixture in tests/reference/gen_sampling.py.  Front
+ * ends list the table through sdcl_sampler_count / _name / _label and need
+ * no change.
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
@@ -57,8 +58,9 @@ typedef struct {
   int evals_per_step;      /* model evaluations per step */
   int max_steps;           /* upper step limit besides the training steps (0: none) */
   sdcl_latent_form form;
-  /* Refuses configurations the sampler does not implement (NULL: none). */
-  sdcl_status (*check) (const sdcl_sched_config *cfg, sdcl_error *err);
+  /* Refuses configurations and step counts the sampler does not implement
+   * (NULL: none); steps is within 1 .. the training steps. */
+  sdcl_status (*check) (const sdcl_sched_config *cfg, int steps, sdcl_error *err);
   sdcl_schedule_fn schedule;
   sdcl_step_fn step;
 } sdcl_sampler_row;
@@ -69,44 +71,39 @@ float sdcl_sampler_eta_max (sdcl_sampler kind);
 /* The row of a valid sampler, NULL otherwise. */
 const sdcl_sampler_row *sdcl_sampler_row_of (sdcl_sampler kind);
 
+/* The schedule, step and check functions the rows name, one list each:
+ * every entry has the signature of its kind (sdcl_schedule_fn,
+ * sdcl_step_fn, the row's check), declared below from the list.  A new
+ * sampler adds its names here. */
+
 /* Schedules (sched_tables.c). */
-void sdcl_schedule_discrete (sdcl_sched *s, sdcl_spacing sp, double *t);
-void sdcl_schedule_euler (sdcl_sched *s, sdcl_spacing sp, double *t);
-void sdcl_schedule_dpm (sdcl_sched *s, sdcl_spacing sp, double *t);
-void sdcl_schedule_heun (sdcl_sched *s, sdcl_spacing sp, double *t);
-void sdcl_schedule_dpm2 (sdcl_sched *s, sdcl_spacing sp, double *t);
-void sdcl_schedule_dpm2_a (sdcl_sched *s, sdcl_spacing sp, double *t);
-void sdcl_schedule_dpmpp_sde (sdcl_sched *s, sdcl_spacing sp, double *t);
-void sdcl_schedule_unipc (sdcl_sched *s, sdcl_spacing sp, double *t);
-void sdcl_schedule_pndm (sdcl_sched *s, sdcl_spacing sp, double *t);
-void sdcl_schedule_lcm (sdcl_sched *s, sdcl_spacing sp, double *t);
+#define SDCL_SCHEDULE_FUNCTIONS(X) \
+  X (discrete) X (euler) X (dpm) X (heun) X (dpm2) X (dpm2_a) \
+  X (dpmpp_sde) X (unipc) X (deis) X (pndm) X (lcm)
+/* Steps (step_vp.c, step_ddpm.c, step_pndm.c, step_k.c, step_unipc.c,
+ * step_deis.c, scheduler_dpm.c). */
+#define SDCL_STEP_FUNCTIONS(X) \
+  X (ddim) X (euler) X (euler_a) X (dpmpp_2m) X (ddpm) X (dpmpp_2m_sde) \
+  X (lms) X (heun) X (dpm2) X (dpm2_a) X (dpmpp_sde) X (unipc) \
+  X (deis) X (dpmpp_2s_a) X (pndm) X (lcm) X (tcd)
+/* Configuration and step-count checks (NULL in rows that need none). */
+#define SDCL_CHECK_FUNCTIONS(X) X (ddpm) X (dpm2) X (pndm)
+
+#define SDCL_DECLARE_SCHEDULE(name) \
+  void sdcl_schedule_##name (sdcl_sched *s, sdcl_spacing sp, double *t);
+#define SDCL_DECLARE_STEP(name) \
+  void sdcl_step_##name (sdcl_sched *s, const float *model_out, float *x, int64_t numel, \
+                         sdcl_randn *rng, float *x0_out);
+#define SDCL_DECLARE_CHECK(name) \
+  sdcl_status sdcl_check_##name (const sdcl_sched_config *cfg, int steps, sdcl_error *err);
+SDCL_SCHEDULE_FUNCTIONS (SDCL_DECLARE_SCHEDULE)
+SDCL_STEP_FUNCTIONS (SDCL_DECLARE_STEP)
+SDCL_CHECK_FUNCTIONS (SDCL_DECLARE_CHECK)
 
 /* One tensor of numel normals from the run's generator (g_free it): the
  * randn_tensor call of a diffusers step. */
 float *sdcl_sched_draw_noise (sdcl_randn *rng, int64_t numel);
 
-/* Steps (step_vp.c, step_ddpm.c, step_pndm.c, step_k.c, scheduler_dpm.c). */
-void sdcl_step_ddim (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
-                     sdcl_randn *rng, float *x0_out);
-void sdcl_step_euler (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
-                      sdcl_randn *rng, float *x0_out);
-void sdcl_step_euler_a (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
-                        sdcl_randn *rng, float *x0_out);
-void sdcl_step_dpmpp_2m (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
-                         sdcl_randn *rng, float *x0_out);
-void sdcl_step_ddpm (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
-                     sdcl_randn *rng, float *x0_out);
-sdcl_status sdcl_check_ddpm (const sdcl_sched_config *cfg, sdcl_error *err);
-void sdcl_step_dpmpp_2m_sde (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
-                             sdcl_randn *rng, float *x0_out);
-void sdcl_step_lms (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
-                    sdcl_randn *rng, float *x0_out);
-void sdcl_step_heun (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
-                     sdcl_randn *rng, float *x0_out);
-void sdcl_step_dpm2 (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
-                     sdcl_randn *rng, float *x0_out);
-void sdcl_step_dpm2_a (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
-                       sdcl_randn *rng, float *x0_out);
 /* DPM++ SDE's noise for one evaluation (step_k.c): the first of a step
  * draws numel normals into out and keeps them in z1; the second draws
  * fresh ones and returns the normalised Brownian increment over the whole
@@ -114,19 +111,5 @@ void sdcl_step_dpm2_a (sdcl_sched *s, const float *model_out, float *x, int64_t 
  * and total are the lengths of the first and the whole interval in σ. */
 void sdcl_sde_noise (sdcl_randn *rng, bool second, float part, float total, float *z1, float *out,
                      int64_t numel);
-void sdcl_step_dpmpp_sde (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
-                          sdcl_randn *rng, float *x0_out);
-void sdcl_step_unipc (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
-                      sdcl_randn *rng, float *x0_out);
-void sdcl_step_dpmpp_2s_a (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
-                           sdcl_randn *rng, float *x0_out);
-sdcl_status sdcl_check_dpm2 (const sdcl_sched_config *cfg, sdcl_error *err);
-void sdcl_step_pndm (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
-                     sdcl_randn *rng, float *x0_out);
-sdcl_status sdcl_check_pndm (const sdcl_sched_config *cfg, sdcl_error *err);
-void sdcl_step_lcm (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
-                    sdcl_randn *rng, float *x0_out);
-void sdcl_step_tcd (sdcl_sched *s, const float *model_out, float *x, int64_t numel,
-                    sdcl_randn *rng, float *x0_out);
 
 #endif /* SDCL_SAMPLER_TABLE_H */

@@ -110,6 +110,17 @@ sdcl_schedule_unipc (sdcl_sched *s, sdcl_spacing sp, double *t)
   schedule_dpm (s, sp, t, false);
 }
 
+/* DEISMultistepScheduler: DPM-Solver++'s timesteps, the Karras ones
+ * rounded for every beta schedule; its last level is not 0 but the
+ * schedule's smallest σ, that of timestep 0 (or the last respaced σ once
+ * more, a step that leaves x as it is). */
+void
+sdcl_schedule_deis (sdcl_sched *s, sdcl_spacing sp, double *t)
+{
+  schedule_dpm (s, sp, t, false);
+  s->sigmas[s->n] = sdcl_respaced (s) ? s->sigmas[s->n - 1] : sdcl_train_sigma (s, 0);
+}
+
 /* Euler types start from noise scaled to the largest sigma; with "leading"
  * spacing diffusers uses sqrt(max² + 1) instead (a quirk kept on purpose:
  * it is what SDXL's default scheduler does). */
@@ -264,6 +275,30 @@ sdcl_schedule_dpm2_a (sdcl_sched *s, sdcl_spacing sp, double *t)
   schedule_dpm2 (s, sp, t, true);
 }
 
+/* PNDM's Runge-Kutta warm-up (skip_prk_steps false, diffusers'
+ * prk_timesteps; sdcl_check_pndm asks for N >= 4): the four highest levels
+ * t_0 > .. > t_3 of the grid give three Runge-Kutta steps of four
+ * evaluations each, at t_j, twice at t_{j+1} + h and at t_{j+1}
+ * (h = T // N // 2, the midpoint when the grid step is even); PLMS then
+ * runs from t_3 down the rest of the grid, N − 3 more evaluations. */
+static void
+schedule_prk (sdcl_sched *s, const double *t)
+{
+  int N = s->n, h = s->T / N / 2;
+  g_free (s->timesteps);
+  s->timesteps = g_new (float, N + 9);
+  for (int j = 0; j < 3; j++)
+    {
+      float *e = s->timesteps + 4 * j;
+      e[0] = (float) t[j];
+      e[1] = e[2] = (float) (t[j + 1] + h);
+      e[3] = (float) t[j + 1];
+    }
+  for (int i = 3; i < N; i++)
+    s->timesteps[9 + i] = (float) t[i];
+  s->n = N + 9;
+}
+
 /* PNDM with skip_prk_steps (diffusers' plms_timesteps): the spacing's N
  * timesteps with the second repeated, N + 1 evaluations (one for N = 1). */
 void
@@ -271,6 +306,11 @@ sdcl_schedule_pndm (sdcl_sched *s, sdcl_spacing sp, double *t)
 {
   int N = s->n;
   sdcl_spaced_timesteps (sp, s->T, N, s->cfg.steps_offset, false, t);
+  if (!s->cfg.skip_prk_steps)
+    {
+      schedule_prk (s, t);
+      return;
+    }
   if (N == 1)
     {
       s->timesteps[0] = (float) t[0];

@@ -73,7 +73,7 @@ check_arguments (sdcl_sampler kind, const sdcl_sched_config *cfg, int steps,
     return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT, "the %s sampler does not take the %s schedule",
                       row->name, sdcl_schedule_name (schedule));
   if (row->check)
-    return row->check (cfg, err);
+    return row->check (cfg, steps, err);
   return SDCL_OK;
 }
 
@@ -172,7 +172,8 @@ sdcl_sched_forget (sdcl_sched *s)
   s->mid_step = false;
   s->order_used = s->n_outputs = 0;
   g_free (s->pndm_sample);
-  s->pndm_sample = NULL;
+  g_free (s->pndm_acc);
+  s->pndm_sample = s->pndm_acc = NULL;
 }
 
 void

@@ -30,7 +30,7 @@ typedef struct {
 
   /* inference schedule: n model evaluations (steps, or 2·steps − 1 for
    * Heun-type samplers, whose arrays hold each level once per evaluation
-   * as diffusers' do) */
+   * as diffusers' do; PNDM: see sdcl_schedule_pndm) */
   int n;
   int steps;                      /* the steps asked for */
   float *timesteps;               /* n values passed to the UNet (float for Euler types) */
@@ -46,7 +46,8 @@ typedef struct {
                                        * Heun: derivative and sample of the first half */
   int n_history;
   bool mid_step;                  /* Heun: the next evaluation is a step's second */
-  float *pndm_sample;             /* PNDM: the sample its first step starts from */
+  float *pndm_sample;             /* PNDM: the sample its (Runge-Kutta) step starts from */
+  float *pndm_acc;                /* PNDM: a Runge-Kutta step's weighted outputs so far */
   float heun_dt;
   int order_used;                 /* UniPC: the order of the last predictor step */
   int n_outputs;                  /* UniPC: x0 predictions kept (its lower_order_nums) */

@@ -38,8 +38,9 @@ ddpm_variance_of (const sdcl_sched_config *cfg, ddpm_variance *out)
 }
 
 sdcl_status
-sdcl_check_ddpm (const sdcl_sched_config *cfg, sdcl_error *err)
+sdcl_check_ddpm (const sdcl_sched_config *cfg, int steps, sdcl_error *err)
 {
+  (void) steps; /* any */
   ddpm_variance v;
   if (!ddpm_variance_of (cfg, &v))
     return sdcl_fail (err, SDCL_ERR_UNSUPPORTED_MODEL,

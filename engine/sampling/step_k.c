@@ -266,8 +266,9 @@ sdcl_step_dpmpp_2s_a (sdcl_sched *s, const float *model_out, float *x, int64_t n
 }
 
 sdcl_status
-sdcl_check_dpm2 (const sdcl_sched_config *cfg, sdcl_error *err)
+sdcl_check_dpm2 (const sdcl_sched_config *cfg, int steps, sdcl_error *err)
 {
+  (void) steps; /* any */
   if (cfg->prediction_type == SDCL_PREDICTION_SAMPLE)
     return sdcl_fail (err, SDCL_ERR_UNSUPPORTED_MODEL,
                       "the dpm2, dpm2_a, dpmpp_2s_a and dpmpp_sde samplers take epsilon or v "

@@ -833,6 +833,14 @@ test_generation (void)
   p.sampler = SDCL_SAMPLER_DDIM;
   p.schedule = SDCL_SCHEDULE_KARRAS;
   run ("schedule_not_for_sampler", &p, NULL);
+  /* a scheduler config without skip_prk_steps (the demo model's): PNDM's
+   * Runge-Kutta warm-up needs 4 steps */
+  p = small ();
+  p.sampler = SDCL_SAMPLER_PNDM;
+  p.steps = 3;
+  tiny->files->sched.skip_prk_steps = false;
+  run ("pndm_warm_up_steps", &p, NULL);
+  tiny->files->sched.skip_prk_steps = true;
   lcm_distilled_wrong_sampler ();
 
   /* Out of device memory: the device's allocation limit lowered to 256

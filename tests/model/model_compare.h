@@ -91,6 +91,7 @@ compare_sched_configs (const sdcl_sched_config *a, const sdcl_sched_config *b)
   SAME ("scheduler", a, b, set_alpha_to_one);
   SAME ("scheduler", a, b, clip_sample);
   SAME ("scheduler", a, b, thresholding);
+  SAME ("scheduler", a, b, skip_prk_steps);
   CHECK (strcmp (a->variance_type, b->variance_type) == 0, "variance_type");
   CHECK (strcmp (a->beta_schedule, b->beta_schedule) == 0, "beta_schedule");
   CHECK (strcmp (a->timestep_spacing, b->timestep_spacing) == 0, "timestep_spacing");

@@ -658,7 +658,8 @@ test_other_config_parsing (void)
   p = parse ("{\"_class_name\": \"DDIMScheduler\", \"timestep_spacing\": \"trailing\", \"prediction_type\": \"sample\"}");
   CHECK (sdcl_sched_config_from_json (json_node_get_object (json_parser_get_root (p)), "s.json", &s, &err) == SDCL_OK
          && s.set_alpha_to_one && strcmp (s.timestep_spacing, "trailing") == 0
-         && s.prediction_type == SDCL_PREDICTION_SAMPLE && !s.rescale_betas_zero_snr, "DDIM");
+         && s.prediction_type == SDCL_PREDICTION_SAMPLE && !s.rescale_betas_zero_snr
+         && !s.skip_prk_steps, "DDIM");
   g_object_unref (p);
   p = parse ("{\"_class_name\": \"DDIMScheduler\", \"rescale_betas_zero_snr\": true}");
   CHECK (sdcl_sched_config_from_json (json_node_get_object (json_parser_get_root (p)), "s.json", &s, &err) == SDCL_OK
@@ -666,11 +667,13 @@ test_other_config_parsing (void)
   g_object_unref (p);
   /* every beta schedule the scheduler implements; unknown keys are listed, not refused */
   p = parse ("{\"beta_schedule\": \"squaredcos_cap_v2\", \"skip_prk_steps\": true, "
-             "\"clip_sample\": false, \"variance_type\": \"fixed_large\", \"algorithm_type\": \"x\"}");
+             "\"clip_sample\": false, \"variance_type\": \"fixed_large\", \"algorithm_type\": \"x\", "
+             "\"use_karras_sigmas\": false}");
   CHECK (sdcl_sched_config_from_json (json_node_get_object (json_parser_get_root (p)), "s.json", &s, &err) == SDCL_OK
          && strcmp (s.beta_schedule, "squaredcos_cap_v2") == 0 && !s.clip_sample
          && strcmp (s.variance_type, "fixed_large") == 0
-         && strcmp (s.ignored_keys, "algorithm_type, skip_prk_steps") == 0,
+         && s.skip_prk_steps
+         && strcmp (s.ignored_keys, "algorithm_type, use_karras_sigmas") == 0,
          "cosine schedule, ignored keys '%s': %s", s.ignored_keys, err.message);
   g_object_unref (p);
   const char *bad[] = { "{\"beta_schedule\": \"sigmoid\"}", "{\"prediction_type\": \"flow\"}",

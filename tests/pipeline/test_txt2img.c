@@ -22,6 +22,7 @@
 #include "check.h"
 #include "golden.h"
 #include "rng.h"
+#include "pipeline_internal.h"
 #include "sdcl.h"
 
 typedef struct {
@@ -55,6 +56,10 @@ static const sampler_case cases[] = {
   { "dpmpp_2s_a", SDCL_SAMPLER_DPMPP_2S_A, false, SDCL_SCHEDULE_DEFAULT, false },
   { "dpmpp_sde", SDCL_SAMPLER_DPMPP_SDE, false, SDCL_SCHEDULE_DEFAULT, false },
   { "unipc", SDCL_SAMPLER_UNIPC, false, SDCL_SCHEDULE_DEFAULT, false },
+  { "deis", SDCL_SAMPLER_DEIS, false, SDCL_SCHEDULE_DEFAULT, false },
+  /* "_prk": tiny-sd's config skips the warm-up, as SD 1.5's; this golden ran
+   * PNDMScheduler.from_config(..., skip_prk_steps=False): 4 steps, 13 evaluations */
+  { "pndm_prk", SDCL_SAMPLER_PNDM, false, SDCL_SCHEDULE_DEFAULT, false },
   { "euler_tiling", SDCL_SAMPLER_EULER, false, SDCL_SCHEDULE_DEFAULT, true },
 };
 
@@ -160,6 +165,9 @@ run_case (sdcl_model *m, const sampler_case *c, double atol, bool check_noise)
   p.preview = true;
   progress_calls = 0;
 
+  bool skip_prk = m->files->sched.skip_prk_steps;
+  if (strstr (c->golden, "_prk"))
+    m->files->sched.skip_prk_steps = false;
   sdcl_image img = { 0 };
   sdcl_error err = { 0 };
   sdcl_status st = sdcl_txt2img (m, &p, &img, &err);
@@ -189,6 +197,7 @@ run_case (sdcl_model *m, const sampler_case *c, double atol, bool check_noise)
       sdcl_image_free (&img);
     }
 
+  m->files->sched.skip_prk_steps = skip_prk;
   g_free (want);
   g_free (noise);
   sdcl_st_close (g);
@@ -239,6 +248,28 @@ test_cancel_mid_step (sdcl_model *m)
     }
   CHECK (two_eval_samplers >= 3, "%d two-evaluation samplers (heun, dpm2, dpm2_a, ...)",
          two_eval_samplers);
+
+  /* PNDM's Runge-Kutta warm-up: 4 steps are 13 evaluations, and a cancel in
+   * the first Runge-Kutta step's first evaluation stops there */
+  m->files->sched.skip_prk_steps = false;
+  sdcl_gen_params p = sdcl_gen_default_params ();
+  int total = 0;
+  p.prompt = "a red circle";
+  p.width = 48;
+  p.height = 64;
+  p.steps = 4;
+  p.sampler = SDCL_SAMPLER_PNDM;
+  p.progress = stop_at_first;
+  p.user_data = &total;
+  progress_calls = 0;
+  sdcl_image img = { 0 };
+  sdcl_error err = { 0 };
+  sdcl_status st = sdcl_txt2img (m, &p, &img, &err);
+  CHECK (st == SDCL_ERR_CANCELLED && progress_calls == 1 && total == 13,
+         "pndm warm-up cancel: status %d, %d calls of %d evaluations", (int) st, progress_calls,
+         total);
+  sdcl_image_free (&img);
+  m->files->sched.skip_prk_steps = true;
 }
 
 /* The padding mode is the run's own: a tiling run between two plain ones

@@ -64,18 +64,21 @@ SCHEDULERS = {'ddim': 'DDIMScheduler', 'euler': 'EulerDiscreteScheduler',
               'unipc': 'UniPCMultistepScheduler',
               'dpmpp_2m_sde': ('DPMSolverMultistepScheduler',
                                {'algorithm_type': 'sde-dpmsolver++', 'solver_order': 2}),
-              'lms': 'LMSDiscreteScheduler'}
+              'lms': 'LMSDiscreteScheduler',
+              'deis': 'DEISMultistepScheduler',
+              # skip_prk_steps false: PNDM's Runge-Kutta warm-up
+              'pndm_prk': ('PNDMScheduler', {'skip_prk_steps': False})}
 IMG2IMG_STRENGTHS = (0.3, 0.75)
 # Samplers added later get one img2img run at this strength and one
 # 4-channel inpaint at strength 1 each (keeps the fixtures small).
 LATER_SAMPLERS = ('ddpm', 'dpmpp_2m_sde', 'lms', 'heun', 'pndm', 'dpm2', 'dpm2_a', 'tcd',
-                  'dpmpp_2s_a', 'dpmpp_sde', 'unipc')
+                  'dpmpp_2s_a', 'dpmpp_sde', 'unipc', 'deis', 'pndm_prk')
 # The pipeline's eta for samplers that take one (TCD's gamma).
 PIPELINE_ETA = {'tcd': 0.3}
 # These samplers' goldens leave out the input pictures every img2img /
 # inpaint golden holds alike (they would be ~85 kB per golden); the JSON's
 # inputs_golden names the golden that has them, checked equal here.
-SHARED_INPUT_SAMPLERS = ('dpm2_a', 'tcd', 'dpmpp_2s_a', 'dpmpp_sde', 'unipc')
+SHARED_INPUT_SAMPLERS = ('dpm2_a', 'tcd', 'dpmpp_2s_a', 'dpmpp_sde', 'unipc', 'deis', 'pndm_prk')
 SHARED_INPUTS = {'img2img': ('img2img_ddim_0.3', ('init_image',)),
                  'inpaint4': ('inpaint4_ddim', ('init_image', 'mask', 'masked_image'))}
 
@@ -101,9 +104,9 @@ def _share_inputs(out_dir, tag, sched_name, kind):
     goldens.write_json(jpath, meta)
 LATER_STRENGTH = 0.5
 # VP samplers: add_noise is sqrt(ab)*x0 + sqrt(1-ab)*eps at the integer timestep.
-VP_SAMPLERS = ('ddim', 'ddpm', 'pndm', 'tcd')
+VP_SAMPLERS = ('ddim', 'ddpm', 'pndm', 'tcd', 'pndm_prk')
 # DPM-Solver samplers: the VP form written with the schedule's sigmas.
-DPM_SAMPLERS = ('dpmpp_2m_sde', 'unipc')
+DPM_SAMPLERS = ('dpmpp_2m_sde', 'unipc', 'deis')
 
 _RANDN_MODULES = [
     'diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion_img2img',
@@ -411,8 +414,10 @@ def _sched_config(sched):
     return cfg
 
 
-def _full_schedule(sched_name):
-    s = _scheduler(sched_name)
+def _full_schedule(sched_name, config=None):
+    """The run's schedule; config: the pipeline's scheduler config where the
+    pipeline rewrites it (the inpaint pipeline sets skip_prk_steps)."""
+    s = _scheduler(sched_name) if config is None else type(_scheduler(sched_name)).from_config(config)
     s.set_timesteps(STEPS)
     return s
 
@@ -590,7 +595,7 @@ def inpaint_one(components, sched_name, strength, init_pil, mask_pil, out_dir, c
     mask = torch.from_numpy(mask_picture().astype(np.float32) / 255.0)
     assert set(mask.unique().tolist()) == {0.0, 1.0}
     masked_image = init_m * (mask[None, None] < 0.5)
-    full = _full_schedule(sched_name)
+    full = _full_schedule(sched_name, sched.config)
     init_timestep = min(int(STEPS * strength), STEPS)
     # in model evaluations, as the pipelines index: t_start * scheduler.order
     t_start = max(STEPS - init_timestep, 0) * full.order
@@ -608,7 +613,7 @@ def inpaint_one(components, sched_name, strength, init_pil, mask_pil, out_dir, c
     if encodes_img:
         assert torch.equal(rec.encodes[0], init_m)
     assert torch.equal(rec.encodes[-1], masked_image), 'masked image'
-    assert len(rec.steps) == n and len(rec.latents) == n
+    assert len(rec.steps) == n and len(rec.latents) == n, (len(rec.steps), len(rec.latents), n)
     draws = [t for _, t in rec.draws]
     noise = draws[1] if encodes_img else draws[0]
 
@@ -625,7 +630,7 @@ def inpaint_one(components, sched_name, strength, init_pil, mask_pil, out_dir, c
         masked_latents = sf * (post.mean + post.std * torch.randn(post.mean.shape, generator=g))
         mask_lat = mask[0::8, 0::8][None, None].contiguous()        # top-left pixel of each 8x8 block
         assert torch.equal(mask_lat, torch.nn.functional.interpolate(mask[None, None], size=(8, 6)))
-        s = _full_schedule(sched_name)
+        s = _full_schedule(sched_name, sched.config)
         if hasattr(s, "set_begin_index"):
             s.set_begin_index(t_start)
         if strength == 1.0:

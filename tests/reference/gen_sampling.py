@@ -20,7 +20,8 @@ import sys
 import diffusers
 import numpy as np
 import torch
-from diffusers import (DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler,
+from diffusers import (DDIMScheduler, DDPMScheduler, DEISMultistepScheduler,
+                       DPMSolverMultistepScheduler,
                        EulerAncestralDiscreteScheduler, EulerDiscreteScheduler, LCMScheduler,
                        HeunDiscreteScheduler, KDPM2AncestralDiscreteScheduler,
                        KDPM2DiscreteScheduler, LMSDiscreteScheduler, PNDMScheduler,
@@ -66,6 +67,7 @@ CLASSES = {
     'dpmpp_2s_a': DPMPP2SAncestralScheduler,  # scheduling_reference.py
     'dpmpp_sde': DPMSolverSDEGeneratorScheduler,  # scheduling_reference.py
     'unipc': UniPCMultistepScheduler,
+    'deis': DEISMultistepScheduler,
 }
 # from_config keyword arguments that make the class the sampler
 CLASS_KWARGS = {
@@ -152,6 +154,9 @@ SCHEDULE_VARIANTS = {
     'pndm': ('pndm', False, {}),
     'pndm.linspace': ('pndm', False, {'timestep_spacing': 'linspace'}),
     'pndm.sched_trailing': ('pndm', False, {}, 'trailing'),
+    # skip_prk_steps false: Runge-Kutta warm-up (PRK_STEPS)
+    'pndm.prk': ('pndm', False, {'skip_prk_steps': False}),
+    'pndm.prk.linspace': ('pndm', False, {'skip_prk_steps': False, 'timestep_spacing': 'linspace'}),
     'dpm2': ('dpm2', False, {}),
     'dpm2.karras': ('dpm2', True, {}),
     'dpm2.exponential': ('dpm2', False, {}, 'exponential'),
@@ -168,8 +173,17 @@ SCHEDULE_VARIANTS = {
     'unipc.karras': ('unipc', True, {}),
     'unipc.karras.cosine': ('unipc', True, {'beta_schedule': 'squaredcos_cap_v2'}),
     'unipc.exponential': ('unipc', False, {}, 'exponential'),
+    'deis': ('deis', False, {}),
+    'deis.leading': ('deis', False, {'timestep_spacing': 'leading'}),
+    'deis.karras': ('deis', True, {}),
+    'deis.karras.cosine': ('deis', True, {'beta_schedule': 'squaredcos_cap_v2'}),
+    'deis.exponential': ('deis', False, {}, 'exponential'),
+    'deis.sched_trailing': ('deis', False, {}, 'trailing'),
 }
 SCHEDULE_STEPS = [1, 4, 25, 50]
+# diffusers' warm-up takes 4 steps or more; 9: 1000 // 9 is odd, so a
+# Runge-Kutta step's half level is not the midpoint
+PRK_STEPS = [4, 9, 25, 50]
 
 
 # Sigma schedules (sdcl's --schedule) on top of a variant: name -> what
@@ -219,7 +233,7 @@ def split_variant(spec):
 
 def has_sigmas(sampler):
     return sampler in ('euler', 'euler_a', 'dpmpp_2m', 'dpmpp_2m_sde', 'lms', 'heun', 'dpm2', 'dpm2_a',
-                       'dpmpp_2s_a', 'dpmpp_sde', 'unipc')
+                       'dpmpp_2s_a', 'dpmpp_sde', 'unipc', 'deis')
 
 
 def schedule_goldens(tensors, entries):
@@ -227,7 +241,8 @@ def schedule_goldens(tensors, entries):
         sampler, karras, overrides, schedule = split_variant(spec)
         config = make_config(overrides)
         tensors[f'sched.{variant}.alphas_cumprod'] = build(sampler, karras, config).alphas_cumprod
-        for n in ([len(AYS_TIMESTEPS)] if schedule == 'ays' else SCHEDULE_STEPS):
+        prk = overrides.get('skip_prk_steps') is False
+        for n in ([len(AYS_TIMESTEPS)] if schedule == 'ays' else PRK_STEPS if prk else SCHEDULE_STEPS):
             s = build(sampler, karras, config, schedule)
             set_timesteps(s, n, schedule)
             prefix = f'sched.{variant}.n{n}'
@@ -249,7 +264,7 @@ def schedule_goldens(tensors, entries):
 
 TRAJ_SHAPE = (1, 4, 8, 6)
 TRAJ_STEPS = 4
-TRAJ_MODEL_ROWS = 10       # model outputs for the longest trajectory (AYS: 10 steps)
+TRAJ_MODEL_ROWS = 18       # model outputs for the longest trajectory (pndm.prk9)
 TRAJ_NOISE_SEED = 1234     # torch generator: initial latents, then step noise
 TRAJ_MODEL_SEED = 7        # numpy: the fake model outputs
 
@@ -305,6 +320,9 @@ TRAJ_VARIANTS = {
     'pndm': ('pndm', False, 0.0, {}),                 # 4 steps: 5 evaluations
     'pndm.v': ('pndm', False, 0.0, {'prediction_type': 'v_prediction'}),
     'pndm.trailing': ('pndm', False, 0.0, {}, 'trailing'),
+    'pndm.prk': ('pndm', False, 0.0, {'skip_prk_steps': False}),  # 4 steps: 13 evaluations
+    'pndm.prk.v': ('pndm', False, 0.0, {'skip_prk_steps': False, 'prediction_type': 'v_prediction'}),
+    'pndm.prk9': ('pndm', False, 0.0, {'skip_prk_steps': False}),  # 9 steps: 18 evaluations
     'dpm2': ('dpm2', False, 0.0, {}),                 # 4 steps: 7 evaluations
     'dpm2.karras': ('dpm2', True, 0.0, {}),
     'dpm2.v': ('dpm2', False, 0.0, {'prediction_type': 'v_prediction'}),
@@ -327,20 +345,38 @@ TRAJ_VARIANTS = {
     'unipc.v': ('unipc', False, 0.0, {'prediction_type': 'v_prediction'}),
     'unipc.sample': ('unipc', False, 0.0, {'prediction_type': 'sample'}),
     'unipc.trailing': ('unipc', False, 0.0, {}, 'trailing'),
+    'deis': ('deis', False, 0.0, {}),
+    'deis.karras': ('deis', True, 0.0, {}),
+    'deis.v': ('deis', False, 0.0, {'prediction_type': 'v_prediction'}),
+    'deis.sample': ('deis', False, 0.0, {'prediction_type': 'sample'}),
+    'deis.exponential': ('deis', False, 0.0, {}, 'exponential'),
+    # 16 steps: from 15 on the last step is second order too
+    'deis.16': ('deis', False, 0.0, {}),
 }
 
 
-def x0_estimate(sampler, scheduler, out):
-    """What the C x0_out must hold after the step: the scheduler's own x0."""
+# trajectories of another step count than TRAJ_STEPS
+TRAJ_STEPS_OF = {'pndm.prk9': 9, 'deis.16': 16}
+
+
+def x0_estimate(sampler, scheduler, out, x_before, mo, config):
+    """What the C x0_out must hold after the step: the scheduler's own x0;
+    for samplers that report none, the x0 their model output gives at the
+    level just stepped from (sdcl's preview)."""
     if sampler in ('dpmpp_2m', 'dpmpp_2m_sde', 'unipc'):
         return scheduler.model_outputs[-1]
     if sampler == 'lcm':
         return out.denoised
-    if sampler in ('pndm', 'tcd'):
-        # PNDM (and TCD: pred_noised_sample only) report no x0: the golden holds the epsilon/v-form estimate
-        # from this evaluation's output at its own timestep (sdcl's preview)
-        return None
-    return out.pred_original_sample
+    pred = config.get('prediction_type')
+    if sampler == 'deis':
+        # DEIS keeps epsilon re-derived from this x0 (convert_model_output)
+        a, s = scheduler._sigma_to_alpha_sigma_t(scheduler.sigmas[scheduler.step_index - 1])
+    elif sampler in ('pndm', 'tcd'):
+        return None  # the caller computes it at the integer timestep
+    else:
+        return out.pred_original_sample
+    return (a * x_before - s * mo if pred == 'v_prediction'
+            else mo if pred == 'sample' else (x_before - s * mo) / a)
 
 
 def trajectory_goldens(tensors, entries):
@@ -353,7 +389,7 @@ def trajectory_goldens(tensors, entries):
     for variant, spec in TRAJ_VARIANTS.items():
         sampler, karras, eta, overrides = spec[:4]
         schedule = spec[4] if len(spec) > 4 else None
-        steps = len(AYS_TIMESTEPS) if schedule == 'ays' else TRAJ_STEPS
+        steps = len(AYS_TIMESTEPS) if schedule == 'ays' else TRAJ_STEPS_OF.get(variant, TRAJ_STEPS)
         config = make_config(overrides)
         s = build(sampler, karras, config, schedule)
         set_timesteps(s, steps, schedule)
@@ -371,7 +407,7 @@ def trajectory_goldens(tensors, entries):
             x = out.prev_sample
             x_in.append(scaled.flatten())
             x_out.append(x.flatten())
-            est = x0_estimate(sampler, s, out)
+            est = x0_estimate(sampler, s, out, x_before, model_out[i], config)
             if est is None:
                 ab = s.alphas_cumprod[int(t)]
                 mo = model_out[i]
@@ -413,6 +449,7 @@ ADD_NOISE_VARIANTS = {
     'dpmpp_2s_a': ('dpmpp_2s_a', False, 25),
     'dpmpp_sde': ('dpmpp_sde', False, 25),
     'unipc': ('unipc', False, 25),
+    'deis': ('deis', False, 25),
 }
 ADD_NOISE_SEED = 8
 
@@ -453,12 +490,14 @@ IMG2IMG_VARIANTS = {
     'lms': ('lms', False),
     'heun': ('heun', False),
     'pndm': ('pndm', False),
+    'pndm.prk': ('pndm', False, {'skip_prk_steps': False}),
     'dpm2': ('dpm2', False),
     'dpm2_a': ('dpm2_a', False),
     'tcd': ('tcd', False),
     'dpmpp_2s_a': ('dpmpp_2s_a', False),
     'dpmpp_sde': ('dpmpp_sde', False),
     'unipc': ('unipc', False),
+    'deis': ('deis', False),
 }
 # step()'s eta where the sampler takes one (TCD's gamma; its default is 0.3)
 IMG2IMG_ETA = {'tcd': 0.3}
@@ -474,8 +513,8 @@ def img2img_goldens(tensors, entries):
     n = IMG2IMG_STEPS
     assert n <= TRAJ_MODEL_ROWS
     t_start = n - min(int(n * IMG2IMG_STRENGTH), n)
-    config = make_config({})
-    for variant, (sampler, karras) in IMG2IMG_VARIANTS.items():
+    for variant, (sampler, karras, *overrides) in IMG2IMG_VARIANTS.items():
+        config = make_config(overrides[0] if overrides else {})
         s = build(sampler, karras, config)
         s.set_timesteps(n)
         begin = t_start * s.order  # the pipelines index in model evaluations

@@ -68,6 +68,10 @@ def _schedulers():
         'dpmpp_2s_a': ('DPMPP2SAncestralScheduler', {}),  # scheduling_reference.py
         'dpmpp_sde': ('DPMSolverSDEGeneratorScheduler', {}),  # scheduling_reference.py
         'unipc': ('UniPCMultistepScheduler', {}),
+        'deis': ('DEISMultistepScheduler', {}),
+        # PNDM with its Runge-Kutta warm-up (the class default; tiny-sd's
+        # config, as SD 1.5's, skips it)
+        'pndm_prk': ('PNDMScheduler', {'skip_prk_steps': False}),
     }
 
 

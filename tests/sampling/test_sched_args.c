@@ -26,14 +26,18 @@ sd15_config (void)
   c.prediction_type = SDCL_PREDICTION_EPSILON;
   c.steps_offset = 1;
   c.set_alpha_to_one = false;
+  c.skip_prk_steps = true;
   return c;
 }
 
 static const sdcl_sampler all_samplers[] = {
   SDCL_SAMPLER_EULER, SDCL_SAMPLER_EULER_A, SDCL_SAMPLER_DDIM, SDCL_SAMPLER_DPMPP_2M,
   SDCL_SAMPLER_LCM, SDCL_SAMPLER_DDPM, SDCL_SAMPLER_DPMPP_2M_SDE, SDCL_SAMPLER_LMS,
-  SDCL_SAMPLER_HEUN, SDCL_SAMPLER_PNDM, SDCL_SAMPLER_DPM2,
+  SDCL_SAMPLER_HEUN, SDCL_SAMPLER_PNDM, SDCL_SAMPLER_DPM2, SDCL_SAMPLER_DPM2_A,
+  SDCL_SAMPLER_TCD, SDCL_SAMPLER_DPMPP_2S_A, SDCL_SAMPLER_DPMPP_SDE, SDCL_SAMPLER_UNIPC,
+  SDCL_SAMPLER_DEIS,
 };
+G_STATIC_ASSERT (G_N_ELEMENTS (all_samplers) == SDCL_SAMPLER_COUNT);
 
 #define PLAIN SDCL_SCHEDULE_DEFAULT
 #define KARRAS SDCL_SCHEDULE_KARRAS
@@ -247,6 +251,38 @@ test_aliasing (void)
   sdcl_sched_free (NULL);
 }
 
+/* PNDM with skip_prk_steps false (diffusers' class default): three
+ * Runge-Kutta steps of four evaluations from the top four levels, each at
+ * its level, twice at the half level and at the next, then PLMS from the
+ * fourth level on; fewer than 4 steps are refused, as diffusers cannot
+ * build them. */
+static void
+test_pndm_warm_up (void)
+{
+  sdcl_sched_config cfg = sd15_config ();
+  cfg.skip_prk_steps = false;
+  expect_refused (SDCL_SAMPLER_PNDM, &cfg, 3, PLAIN, SDCL_ERR_INVALID_ARGUMENT, "pndm prk 3 steps");
+  sdcl_error err = { 0 };
+  sdcl_sched s;
+  CHECK (sdcl_sched_init (&s, SDCL_SAMPLER_PNDM, &cfg, 1, PLAIN, &err) != SDCL_OK
+           && strstr (err.message, "skip_prk_steps"), "pndm prk 1 step: %s", err.message);
+  sdcl_sched_free (&s);
+  /* leading spacing, offset 1: levels 751, 501, 251, 1; half 125 */
+  static const float want[13] = { 751, 626, 626, 501, 501, 376, 376, 251, 251, 126, 126, 1, 1 };
+  expect_accepted (SDCL_SAMPLER_PNDM, &cfg, 4, PLAIN, &s, "pndm prk 4 steps");
+  CHECK (s.n == 13 && memcmp (s.timesteps, want, sizeof want) == 0, "pndm prk 4 steps: n = %d",
+         s.n);
+  sdcl_sched_free (&s);
+  expect_accepted (SDCL_SAMPLER_PNDM, &cfg, 25, PLAIN, &s, "pndm prk 25 steps");
+  CHECK (s.n == 34 && s.timesteps[12] == 841.0f && s.timesteps[33] == 1.0f,
+         "pndm prk 25 steps: n = %d", s.n);
+  sdcl_sched_free (&s);
+  cfg.skip_prk_steps = true;
+  expect_accepted (SDCL_SAMPLER_PNDM, &cfg, 25, PLAIN, &s, "pndm plms 25 steps");
+  CHECK (s.n == 26, "pndm plms 25 steps: n = %d", s.n);
+  sdcl_sched_free (&s);
+}
+
 /* DPM++ 2M keeps x0 history; a begin index restarts it (first-order step),
  * so a run from index k equals a fresh run that never saw steps before k. */
 static void
@@ -409,5 +445,6 @@ main (void)
   test_schedules ();
   test_aliasing ();
   test_begin_index_resets_history ();
+  test_pndm_warm_up ();
   return check_finish ();
 }
