@@ -10,6 +10,7 @@
 #include "ops.h"
 #include "attention.h"
 #include "clrt_internal.h"
+#include "conv_winograd.h"
 #include "gemm.h"
 #include "ops_util.h"
 
@@ -278,7 +279,8 @@ op_conv2d (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *w, const sdcl_w *bias,
     return;
   if (w->panel && !conv_gather_requested ())
     {
-      conv_implicit (cl, x, w, bias, desc, residual, y, &s, &e);
+      if (!sdcl_conv_winograd (cl, x, w, bias, desc, residual, y))
+        conv_implicit (cl, x, w, bias, desc, residual, y, &s, &e);
       return;
     }
   const int64_t K = (int64_t) s.C * s.kh * s.kw, pixels = (int64_t) s.Ho * s.Wo;

@@ -23,6 +23,7 @@
  */
 #include "attention.h"
 #include "check.h"
+#include "clrt_derived.h"
 #include "clrt_internal.h"
 #include "gemm.h"
 #include "ops.h"
@@ -358,6 +359,143 @@ test_conv (bool small)
           test_conv_case (&cases[i], m, 0);
       test_conv_case (&cases[i], W_F16, 7); /* chunks cross rows and batch entries */
     }
+}
+
+/* ---- Winograd convolution ---------------------------------------------- */
+
+/* Largest |got - want| / max |want| of one output. */
+static double
+relative_error (const float *got, const float *want, long n)
+{
+  double err = 0, scale = 0;
+  for (long i = 0; i < n; i++)
+    {
+      err = MAX (err, fabs ((double) got[i] - want[i]));
+      scale = MAX (scale, fabs ((double) want[i]));
+    }
+  return scale > 0 ? err / scale : err;
+}
+
+/* One 3x3 stride-1 convolution forced through Winograd F(4x4, 3x3)
+ * (SDCL_CONV=winograd), whole and in chunks of 7 tiles, against the
+ * double reference.  Also that the transformed weight was made once and
+ * left with its weight.  Returns the relative error. */
+static double
+test_winograd_case (const conv_case *c, weight_mode mode, double atol, double rtol)
+{
+  char what[200];
+  g_snprintf (what, sizeof what, "winograd conv B=%d C=%d %dx%d O=%d pad=%d,%d,%d,%d%s up=%d %s",
+              c->B, c->C, c->H, c->W, c->O, c->d.pad_t, c->d.pad_l, c->d.pad_b, c->d.pad_r,
+              c->d.circular ? " circular" : "", c->d.upsample, mode_names[mode]);
+  int Ho, Wo;
+  ref_conv2d_size (&c->d, c->H, c->W, 3, 3, &Ho, &Wo);
+  const long nx = (long) c->B * c->C * c->H * c->W, nw = (long) c->O * c->C * 9;
+  const long ny = (long) c->B * c->O * Ho * Wo;
+  const float ws = 1.0f / sqrtf ((float) (c->C * 9));
+  float *x = random_floats (nx, -1, 1), *w = random_floats (nw, -ws, ws);
+  float *bias = random_floats (c->O, -1, 1), *res = random_floats (ny, -1, 1);
+  float *want = g_new (float, ny);
+  sdcl_t tx, tres = { 0 }, ty;
+  sdcl_w tw, tb = { 0 };
+  to_device (&tx, 4, c->B, c->C, c->H, c->W, x);
+  if (c->res)
+    to_device (&tres, 4, c->B, c->O, Ho, Wo, res);
+  sdcl_t_alloc (cl, &ty, 4, c->B, c->O, Ho, Wo);
+  int64_t wshape[4] = { c->O, c->C, 3, 3 }, bshape[1] = { c->O };
+  weight_upload (&tw, mode, 4, wshape, w);
+  if (c->bias)
+    weight_upload (&tb, mode == W_F16 ? W_F16 : W_F32, 1, bshape, bias);
+  ref_conv2d (x, c->B, c->C, c->H, c->W, w, c->O, 3, 3, c->bias ? bias : NULL, &c->d,
+              c->res ? res : NULL, want);
+
+  const uint64_t before = sdcl_cl_derived_bytes (cl);
+  const int64_t Opad = (c->O + 15) / 16 * 16;
+  const uint64_t u_bytes = 36 * (uint64_t) Opad * c->C * sizeof (float);
+  double err = 0;
+  for (int chunked = 0; chunked < 2; chunked++)
+    {
+      /* Chunks of 7 tiles: V and M each get half of the allocation limit. */
+      if (chunked)
+        sdcl_cl_set_max_alloc_for_testing (cl, 2 * 7 * 36 * sizeof (float)
+                                                   * (uint64_t) MAX (c->C, c->O));
+      op_conv2d (cl, &tx, &tw, c->bias ? &tb : NULL, &c->d, c->res ? &tres : NULL, &ty);
+      sdcl_cl_set_max_alloc_for_testing (cl, 0);
+      CHECK (sdcl_cl_derived_bytes (cl) == before + u_bytes,
+             "%s: the transformed weight should take %llu bytes, the cache grew by %llu", what,
+             (unsigned long long) u_bytes,
+             (unsigned long long) (sdcl_cl_derived_bytes (cl) - before));
+      if (!device_ok (what))
+        break;
+      float *got = from_device (&ty);
+      char label[240];
+      g_snprintf (label, sizeof label, "%s%s", what, chunked ? " chunked" : "");
+      CHECK_CLOSE (label, got, want, ny, atol, rtol);
+      const double e = relative_error (got, want, ny);
+      err = MAX (err, e);
+      g_free (got);
+    }
+  sdcl_w_free (&tw);
+  CHECK (sdcl_cl_derived_bytes (cl) == before,
+         "%s: freeing the weight left %llu bytes of its transform", what,
+         (unsigned long long) (sdcl_cl_derived_bytes (cl) - before));
+  sdcl_t_release (cl, &tx);
+  sdcl_t_release (cl, &tres);
+  sdcl_t_release (cl, &ty);
+  sdcl_w_free (&tb);
+  g_free (x), g_free (w), g_free (bias), g_free (res), g_free (want);
+  return err;
+}
+
+/* Winograd F(4x4, 3x3) trades precision for speed: the transforms scale
+ * values by up to 100 (B^T) and 64 (A^T), so fp32 rounding is larger than
+ * the direct convolution's (max |diff| up to 7e-7 on these outputs of
+ * O(1)).  Measured on these cases: max |diff| up to 1.7e-5, the largest
+ * error relative to the output's range 7e-6 - 8e-6, with F32 and F16
+ * weights alike (the transformed weight is float32 either way; rounded to
+ * half it was 5.6e-3).  Hence atol 2e-4, rtol 2e-4: ten times the
+ * measured error, twice the direct convolution's tolerance. */
+static void
+test_winograd (bool small)
+{
+  static const conv_case full[] = {
+    { 1, 3, 9, 11, 9, 3, 3, { .stride = 1, PAD1 }, true, false },
+    { 2, 37, 13, 17, 37, 3, 3, { .stride = 1, PAD1 }, true, true },
+    { 1, 8, 5, 7, 10, 3, 3, { .stride = 1, PAD1, .upsample = true, .up_h = 10, .up_w = 14 }, true, false },
+    { 2, 4, 5, 7, 3, 3, 3, { .stride = 1, PAD1, .upsample = true, .up_h = 11, .up_w = 13 }, false, true },
+    { 1, 64, 20, 37, 70, 3, 3, { .stride = 1, PAD1 }, true, true },
+    { 1, 5, 10, 12, 7, 3, 3, { .stride = 1, .pad_b = 1, .pad_r = 1 }, true, false },
+    { 1, 64, 20, 37, 70, 3, 3, { .stride = 1, PAD1, .circular = true }, true, true },
+    { 1, 8, 5, 7, 10, 3, 3, { .stride = 1, PAD1, .upsample = true, .up_h = 10, .up_w = 14,
+                              .circular = true }, true, false },
+    /* SD's widths: K = 320 and 640 channels */
+    { 2, 320, 12, 10, 40, 3, 3, { .stride = 1, PAD1 }, true, true },
+    { 1, 640, 8, 8, 33, 3, 3, { .stride = 1, PAD1 }, true, false },
+  };
+  static const conv_case reduced[] = {
+    { 1, 3, 5, 11, 7, 3, 3, { .stride = 1, PAD1 }, true, true },
+    { 2, 9, 7, 9, 17, 3, 3, { .stride = 1, PAD1, .circular = true }, true, false },
+    { 1, 2, 3, 9, 3, 3, 3, { .stride = 1, PAD1, .upsample = true, .up_h = 6, .up_w = 18 }, true, false },
+  };
+  const conv_case *cases = small ? reduced : full;
+  const int n = small ? G_N_ELEMENTS (reduced) : G_N_ELEMENTS (full);
+  char *saved = g_strdup (g_getenv ("SDCL_CONV"));
+  g_setenv ("SDCL_CONV", "winograd", TRUE);
+  double worst[2] = { 0, 0 };
+  for (int i = 0; i < n; i++)
+    {
+      for (int half = 0; half < 2; half++)
+        {
+          const double err = test_winograd_case (&cases[i], half ? W_F16 : W_F32, 2e-4, 2e-4);
+          worst[half] = MAX (worst[half], err);
+        }
+    }
+  fprintf (stderr, "winograd F(4x4,3x3): largest error / output range %.2g (f32), %.2g (f16)\n",
+           worst[0], worst[1]);
+  if (saved)
+    g_setenv ("SDCL_CONV", saved, TRUE);
+  else
+    g_unsetenv ("SDCL_CONV");
+  g_free (saved);
 }
 
 /* ---- normalisation ----------------------------------------------------- */
@@ -972,12 +1110,16 @@ main (int argc, char **argv)
       test_linear (small);
     }
   if (gemm_only)
-    test_conv (small);
+    {
+      test_conv (small);
+      test_winograd (small);
+    }
   else if (!linear_only && !attention_only)
     {
       test_eltwise (small);
       test_norms (small);
       test_conv (small);
+      test_winograd (small);
       test_attention (small);
       test_sticky_errors ();
     }
