@@ -93,10 +93,9 @@ transformed_weight (sdcl_cl *cl, const sdcl_w *w)
   sdcl_args a = sdcl_args_begin (cl, k);
   sdcl_arg_mem (&a, w->part[0]);
   sdcl_arg_mem (&a, u->part[0]);
-  sdcl_arg_int (&a, (int) O);
   sdcl_arg_int (&a, (int) C);
   sdcl_arg_int (&a, (int) Opad);
-  size_t local[2] = { 16, 1 }, global[2] = { (size_t) Opad, (size_t) C };
+  size_t local[2] = { 64, 1 }, global[2] = { sdcl_round_up ((size_t) C, 64), (size_t) Opad / 16 };
   sdcl_cl_run (cl, k, 2, global, local);
   return u;
 }
@@ -111,7 +110,7 @@ run_input (sdcl_cl *cl, const sdcl_t *x, cl_mem v, const wino_shape *s, int p0, 
   sdcl_arg (&a, sizeof *s, s);
   sdcl_arg_int (&a, p0);
   sdcl_arg_int (&a, P);
-  size_t local[2] = { 16, 1 }, global[2] = { sdcl_round_up ((size_t) s->C, 16), (size_t) P };
+  size_t local[2] = { 64, 1 }, global[2] = { sdcl_round_up ((size_t) s->C, 64), (size_t) P };
   sdcl_cl_run (cl, k, 2, global, local);
 }
 
@@ -156,7 +155,7 @@ run_output (sdcl_cl *cl, cl_mem m, const sdcl_w *bias, const sdcl_t *residual, s
   sdcl_arg (&a, sizeof *s, s);
   sdcl_arg_int (&a, p0);
   sdcl_arg_int (&a, P);
-  size_t local[2] = { 16, 1 }, global[2] = { sdcl_round_up ((size_t) O, 16), (size_t) P };
+  size_t local[2] = { 64, 1 }, global[2] = { sdcl_round_up ((size_t) O, 64), (size_t) P };
   sdcl_cl_run (cl, k, 2, global, local);
 }
 

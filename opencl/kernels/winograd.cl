@@ -44,30 +44,32 @@ typedef struct
     u[5] = (g2);                                                                    \
   }
 
-/* U[t] for one (output channel o, input channel c).  w is the weight in
- * panels of 16 rows (row o, column k = c * 9 + ky * 3 + kx at
- * ((o / 16) * K + k) * 16 + o % 16); u holds 36 such packed [Opad, C]
- * matrices, rows past O zero.  One work-item per (o, c), o < Opad. */
+/* U[t] for one input channel c and one panel of 16 output channels (the
+ * panel's 16 weights of one tap are adjacent, so float16 vectors).  w is
+ * the weight in panels of 16 rows (row o, column k = c * 9 + ky * 3 + kx
+ * at ((o / 16) * K + k) * 16 + o % 16, rows past O zero); u holds 36 such
+ * packed [Opad, C] matrices. */
 __kernel void
-winograd_weights (__global const weight_t *w, __global float *u, int O, int C, int Opad)
+winograd_weights (__global const weight_t *w, __global float *u, int C, int Opad)
 {
-  const int o = get_global_id (0), c = get_global_id (1);
-  if (o >= Opad || c >= C)
+  const int c = get_global_id (0), panel = get_global_id (1);
+  if (c >= C || panel * 16 >= Opad)
     return;
-  const size_t K = (size_t) C * 9;
-  float g[9];
+  __global const weight_t *src = w + ((size_t) panel * C * 9 + (size_t) c * 9) * 16;
+  float16 g[9];
   for (int k = 0; k < 9; k++)
-    g[k] = o < O ? LOAD_W (w, ((size_t) (o / 16) * K + (size_t) c * 9 + k) * 16 + o % 16) : 0.0f;
-  float col[3][6]; /* G g: col[kx][i] */
+    g[k] = LOAD_W16 (src, 16 * k);
+  float16 col[3][6]; /* G g: col[kx][i] */
   for (int kx = 0; kx < 3; kx++)
     G_APPLY (col[kx], g[kx], g[3 + kx], g[6 + kx]);
-  const size_t plane = (size_t) Opad * C, at = ((size_t) (o / 16) * C + c) * 16 + o % 16;
+  const size_t plane = (size_t) Opad * C;
+  __global float *dst = u + ((size_t) panel * C + c) * 16;
   for (int i = 0; i < 6; i++)
     {
-      float row[6]; /* (G g G^T)[i][.] */
+      float16 row[6]; /* (G g G^T)[i][.] */
       G_APPLY (row, col[0][i], col[1][i], col[2][i]);
       for (int j = 0; j < 6; j++)
-        u[(6 * i + j) * plane + at] = row[j];
+        vstore16 (row[j], 0, dst + (6 * i + j) * plane);
     }
 }
 
@@ -105,20 +107,32 @@ winograd_input (__global const float *x, __global float *v, const wino_shape s, 
   const int q = p0 + p, b = q / s.tiles_img, r = q - b * s.tiles_img;
   const int ty = r / s.tiles_x, tx = r - ty * s.tiles_x;
   __global const float *src = x + ((size_t) b * s.C + c) * s.H * s.W;
-  int ix[6];
-  for (int j = 0; j < 6; j++)
-    ix[j] = source_index (tx * 4 - s.pad_l + j, s.UW, s.W, s.wrap);
+  const int uy0 = ty * 4 - s.pad_t, ux0 = tx * 4 - s.pad_l;
+  float d[6][6];
+  if (uy0 >= 0 && ux0 >= 0 && uy0 + 6 <= s.H && ux0 + 6 <= s.W && s.UH == s.H && s.UW == s.W)
+    {
+      /* Inside the input, no upsample: plain loads (most tiles). */
+      for (int i = 0; i < 6; i++)
+        for (int j = 0; j < 6; j++)
+          d[i][j] = src[(size_t) (uy0 + i) * s.W + ux0 + j];
+    }
+  else
+    {
+      int iy[6], ix[6];
+      for (int j = 0; j < 6; j++)
+        {
+          iy[j] = source_index (uy0 + j, s.UH, s.H, s.wrap);
+          ix[j] = source_index (ux0 + j, s.UW, s.W, s.wrap);
+        }
+      for (int i = 0; i < 6; i++)
+        for (int j = 0; j < 6; j++)
+          d[i][j] = iy[i] >= 0 && ix[j] >= 0 ? src[(size_t) iy[i] * s.W + ix[j]] : 0.0f;
+    }
   float tmp[6][6]; /* B^T d: tmp[i][column] */
   for (int j = 0; j < 6; j++)
     {
-      float d[6];
-      for (int i = 0; i < 6; i++)
-        {
-          const int iy = source_index (ty * 4 - s.pad_t + i, s.UH, s.H, s.wrap);
-          d[i] = iy >= 0 && ix[j] >= 0 ? src[(size_t) iy * s.W + ix[j]] : 0.0f;
-        }
       float col[6];
-      BT_APPLY (col, d[0], d[1], d[2], d[3], d[4], d[5]);
+      BT_APPLY (col, d[0][j], d[1][j], d[2][j], d[3][j], d[4][j], d[5][j]);
       for (int i = 0; i < 6; i++)
         tmp[i][j] = col[i];
     }
