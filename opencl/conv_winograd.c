@@ -5,7 +5,7 @@
  * Memory: the transformed weight is 36 / 9 = 4 times the weight's
  * elements, in float32 whatever the weight's type (winograd.cl says why):
  * 16 bytes per weight, 8 times an F16 weight's 2, per convolution that
- * ran through here.  It is made at the first use of a
+ * ran through here; cache_allows bounds the total.  It is made at the first use of a
  * weight and freed with it, so with lean or streamed residency it is made
  * again after each upload (one pass over the weight, small next to the
  * convolution).  Per call, V and M take at most WINO_SCRATCH_BYTES each
@@ -27,7 +27,16 @@ enum {
   WINO_MR = 6,            /* tiles per work-item of winograd_gemm (gemm.c's GEMM_MR) */
   WINO_WG_COLUMNS = 128,  /* output channels per work-group of winograd_gemm */
   WINO_SCRATCH_BYTES = 32 << 20,
+  WINO_MIN_TILES = 16,    /* auto: fewer tiles run the direct convolution */
+  WINO_FULL_TILES = 64,   /* auto: fewer tiles may fill the cache only to half */
 };
+
+/* Output tiles of 4 x 4 pixels (batch entries included). */
+static int64_t
+wino_tiles (int64_t batch, int64_t Ho, int64_t Wo)
+{
+  return batch * ((Ho + 3) / 4) * ((Wo + 3) / 4);
+}
 
 /* Mirrors wino_shape in winograd.cl. */
 typedef struct {
@@ -68,25 +77,43 @@ sdcl_conv_winograd_applies (const sdcl_w *w, const sdcl_conv_desc *d, int64_t ba
     return true;
   /* The transforms cost memory passes per tile and channel, the GEMM
    * saves 3/4 of the multiplications: below some channels there is too
-   * little GEMM to save (conv_in, conv_out), and with few tiles the
-   * 36 small GEMMs read the 4x larger transformed weight for little work.
-   * Measured on this machine's CPU device (BENCHMARKS.md, Winograd step). */
-  const int64_t tiles = batch * ((Ho + 3) / 4) * ((Wo + 3) / 4);
-  return C >= 32 && O >= 32 && tiles >= 48;
+   * little GEMM to save (conv_in, conv_out), and with few tiles the 36
+   * small GEMMs read the 16x larger transformed weight for little work:
+   * measured on this machine's CPU device (BENCHMARKS.md, step 13), 1.5-3x
+   * the direct convolution's speed from 16 tiles, none at 4. */
+  return C >= 32 && O >= 32 && wino_tiles (batch, Ho, Wo) >= WINO_MIN_TILES;
+}
+
+/* Whether a new transformed weight of `bytes` may join the cache: the
+ * transformed weights together at most as large as the weights they come
+ * from (so at most double the weights' memory), and layers with fewer
+ * than WINO_FULL_TILES tiles, where a byte of cache saves the least, only
+ * up to half of that.  SDCL_CONV=winograd lifts the limit (tests). */
+static bool
+cache_allows (sdcl_cl *cl, uint64_t bytes, int64_t tiles)
+{
+  const char *env = g_getenv ("SDCL_CONV");
+  if (env && g_ascii_strcasecmp (env, "winograd") == 0)
+    return true;
+  const uint64_t derived = sdcl_cl_derived_bytes (cl);
+  const uint64_t cap = sdcl_cl_weight_bytes (cl) - MIN (derived, sdcl_cl_weight_bytes (cl));
+  return derived + bytes <= (tiles >= WINO_FULL_TILES ? cap : cap / 2);
 }
 
 /* The transformed weight of w, made at its first use; NULL when it does
  * not fit (the caller then runs the direct convolution). */
 static const sdcl_w *
-transformed_weight (sdcl_cl *cl, const sdcl_w *w)
+transformed_weight (sdcl_cl *cl, const sdcl_w *w, int64_t tiles)
 {
   sdcl_w *u = sdcl_cl_derived_weight (cl, w);
   if (u)
     return u;
   const int64_t O = w->d[0], C = w->d[1], Opad = (O + 15) / 16 * 16;
   const int64_t shape[3] = { WINO_POINTS, Opad, C };
-  u = sdcl_cl_derived_weight_new (cl, w, SDCL_WT_F32, 3, shape, SDCL_W_PANEL,
-                                  (size_t) WINO_POINTS * Opad * C * sizeof (float));
+  const size_t bytes = (size_t) WINO_POINTS * Opad * C * sizeof (float);
+  if (!cache_allows (cl, bytes, tiles))
+    return NULL;
+  u = sdcl_cl_derived_weight_new (cl, w, SDCL_WT_F32, 3, shape, SDCL_W_PANEL, bytes);
   if (!u)
     return NULL;
   cl_kernel k = sdcl_cl_kernel (cl, "winograd_weights", sdcl_weight_options (w));
@@ -166,7 +193,7 @@ sdcl_conv_winograd (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *w, const sdcl_w 
   const int64_t B = x->d[0], C = x->d[1], O = y->d[1], Ho = y->d[2], Wo = y->d[3];
   if (!sdcl_conv_winograd_applies (w, d, B, C, O, Ho, Wo))
     return false;
-  const sdcl_w *u = transformed_weight (cl, w);
+  const sdcl_w *u = transformed_weight (cl, w, wino_tiles (B, Ho, Wo));
   if (!u)
     return false;
   wino_shape s = {
@@ -178,7 +205,7 @@ sdcl_conv_winograd (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *w, const sdcl_w 
   };
   s.tiles_img = s.tiles_x * (cl_int) ((Ho + 3) / 4);
   /* Tiles per chunk: V [36, P, C] and M [36, P, O] within the budget. */
-  const int64_t tiles = B * s.tiles_img, widest = MAX (C, O);
+  const int64_t tiles = wino_tiles (B, Ho, Wo), widest = MAX (C, O);
   const uint64_t budget = MIN ((uint64_t) WINO_SCRATCH_BYTES, sdcl_cl_max_alloc (cl) / 2);
   const int64_t per_tile = WINO_POINTS * widest * (int64_t) sizeof (float);
   const int64_t chunk = CLAMP ((int64_t) budget / per_tile, 1, tiles);

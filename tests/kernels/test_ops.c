@@ -1008,20 +1008,45 @@ bench_linear (int M, int K, int N, sdcl_wtype type)
 }
 
 static void
+bench_conv_batch (int C, int H, int W, int O, bool up, sdcl_wtype type, int batch);
+
+/* With SDCL_BENCH_CONV=ab: each shape with batch 1 and 2, through the
+ * implicit GEMM and Winograd alternately (SDCL_CONV), twice, in one
+ * process: an A/B comparison on a shared machine. */
+static void
 bench_conv (int C, int H, int W, int O, bool up, sdcl_wtype type)
+{
+  if (g_strcmp0 (g_getenv ("SDCL_BENCH_CONV"), "ab") != 0)
+    {
+      bench_conv_batch (C, H, W, O, up, type, 1);
+      return;
+    }
+  for (int batch = 1; batch <= 2; batch++)
+    for (int round = 0; round < 4; round++)
+      {
+        g_setenv ("SDCL_CONV", round % 2 ? "winograd" : "implicit", TRUE);
+        printf ("%-9s batch %d: ", round % 2 ? "winograd" : "implicit", batch);
+        bench_conv_batch (C, H, W, O, up, type, batch);
+      }
+  g_unsetenv ("SDCL_CONV");
+}
+
+static void
+bench_conv_batch (int C, int H, int W, int O, bool up, sdcl_wtype type, int batch)
 {
   bench_args b = { 0 };
   int UH = up ? 2 * H : H, UW = up ? 2 * W : W;
-  float *x = random_floats ((long) C * H * W, -1, 1), *w = random_floats ((long) O * C * 9, -0.05f, 0.05f);
+  float *x = random_floats ((long) batch * C * H * W, -1, 1);
+  float *w = random_floats ((long) O * C * 9, -0.05f, 0.05f);
   int64_t shape[4] = { O, C, 3, 3 };
   b.d = (sdcl_conv_desc) { .stride = 1, PAD1, .upsample = up, .up_h = UH, .up_w = UW };
-  to_device (&b.x, 4, 1, C, H, W, x);
-  sdcl_t_alloc (cl, &b.y, 4, 1, O, UH, UW);
+  to_device (&b.x, 4, batch, C, H, W, x);
+  sdcl_t_alloc (cl, &b.y, 4, batch, O, UH, UW);
   sdcl_w_upload (cl, &b.w, type, 4, shape, w, SDCL_SRC_F32);
   double cpu, s = seconds_of (run_conv, &b, &cpu);
   printf ("conv3x3 %d->%d at %dx%d%s %s: %.3f s, %.1f GFLOP/s, %.1f GFLOP per CPU-second\n", C,
           O, UH, UW, up ? " (fused 2x upsample)" : "", type == SDCL_WT_F16 ? "f16" : "f32", s,
-          2.0 * UH * UW * O * C * 9 / s / 1e9, 2.0 * UH * UW * O * C * 9 / cpu / 1e9);
+          2.0 * batch * UH * UW * O * C * 9 / s / 1e9, 2.0 * batch * UH * UW * O * C * 9 / cpu / 1e9);
   sdcl_t_release (cl, &b.x);
   sdcl_t_release (cl, &b.y);
   sdcl_w_free (&b.w);
