@@ -80,8 +80,14 @@ sdcl_conv_winograd_applies (const sdcl_w *w, const sdcl_conv_desc *d, int64_t ba
    * little GEMM to save (conv_in, conv_out), and with few tiles the 36
    * small GEMMs read the 16x larger transformed weight for little work:
    * measured on this machine's CPU device (BENCHMARKS.md, step 13), 1.5-3x
-   * the direct convolution's speed from 16 tiles, none at 4. */
-  return C >= 32 && O >= 32 && wino_tiles (batch, Ho, Wo) >= WINO_MIN_TILES;
+   * the direct convolution's speed from 16 tiles, none at 4.  Only F16
+   * weights: their own rounding moves a UNet's output about 1000 times
+   * more than Winograd's fp32 rounding does (nets-unet: 6e-3 against
+   * 8e-6), while with F32 weights, chosen for precision, Winograd's doubled
+   * error grows through the multistep samplers past the pipeline goldens'
+   * tolerance (test_txt2img with SDCL_CONV=winograd). */
+  return w->type == SDCL_WT_F16 && C >= 32 && O >= 32
+         && wino_tiles (batch, Ho, Wo) >= WINO_MIN_TILES;
 }
 
 /* Whether a new transformed weight of `bytes` may join the cache: the

@@ -17,7 +17,7 @@ bool sdcl_conv_winograd (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *w, const sd
 /* The one place that decides.  Possible for 3x3 stride-1 convolutions
  * on panel-packed weights (CPU kernels) in one part.  SDCL_CONV=winograd
  * takes it wherever possible, SDCL_CONV=implicit (or gather) never;
- * otherwise (auto) where the output has enough 4 x 4 tiles and channels
+ * otherwise (auto) for F16 weights where the output has enough 4 x 4 tiles and channels
  * for the transforms to pay (see the function), and where the transformed
  * weight fits the cache's bound (conv_winograd.c). */
 bool sdcl_conv_winograd_applies (const sdcl_w *w, const sdcl_conv_desc *d, int64_t batch,
