@@ -5,7 +5,7 @@
  * Memory: the transformed weight is 36 / 9 = 4 times the weight's
  * elements, in float32 whatever the weight's type (winograd.cl says why):
  * 16 bytes per weight, 8 times an F16 weight's 2, per convolution that
- * ran through here; cache_allows bounds the total.  It is made at the first use of a
+ * ran through here (the choice bounds which: sdcl_conv_winograd_applies).  It is made at the first use of a
  * weight and freed with it, so with lean or streamed residency it is made
  * again after each upload (one pass over the weight, small next to the
  * convolution).  Per call, V and M take at most WINO_SCRATCH_BYTES each
@@ -27,8 +27,7 @@ enum {
   WINO_MR = 6,            /* tiles per work-item of winograd_gemm (gemm.c's GEMM_MR) */
   WINO_WG_COLUMNS = 128,  /* output channels per work-group of winograd_gemm */
   WINO_SCRATCH_BYTES = 32 << 20,
-  WINO_MIN_TILES = 16,    /* auto: fewer tiles run the direct convolution */
-  WINO_FULL_TILES = 64,   /* auto: fewer tiles may fill the cache only to half */
+  WINO_MIN_TILES = 64,    /* auto: fewer tiles run the direct convolution */
 };
 
 /* Output tiles of 4 x 4 pixels (batch entries included). */
@@ -80,7 +79,12 @@ sdcl_conv_winograd_applies (const sdcl_w *w, const sdcl_conv_desc *d, int64_t ba
    * little GEMM to save (conv_in, conv_out), and with few tiles the 36
    * small GEMMs read the 16x larger transformed weight for little work:
    * measured on this machine's CPU device (BENCHMARKS.md, step 13), 1.5-3x
-   * the direct convolution's speed from 16 tiles, none at 4.  Only F16
+   * the direct convolution's speed from 16 tiles, none at 4.  The choice
+   * starts at 64 tiles, where a byte of transformed weight saves the most
+   * (at 64x64 latents the 64x64 and 32x32 levels: about 1.3 GB for SD
+   * 1.5's UNet), and it depends on the layer alone, never on how full
+   * the device is, so lean, streamed and resident runs give the same
+   * image (test_residency).  Only F16
    * weights: their own rounding moves a UNet's output about 1000 times
    * more than Winograd's fp32 rounding does (nets-unet: 6e-3 against
    * 8e-6), while with F32 weights, chosen for precision, Winograd's doubled
@@ -90,26 +94,10 @@ sdcl_conv_winograd_applies (const sdcl_w *w, const sdcl_conv_desc *d, int64_t ba
          && wino_tiles (batch, Ho, Wo) >= WINO_MIN_TILES;
 }
 
-/* Whether a new transformed weight of `bytes` may join the cache: the
- * transformed weights together at most as large as the weights they come
- * from (so at most double the weights' memory), and layers with fewer
- * than WINO_FULL_TILES tiles, where a byte of cache saves the least, only
- * up to half of that.  SDCL_CONV=winograd lifts the limit (tests). */
-static bool
-cache_allows (sdcl_cl *cl, uint64_t bytes, int64_t tiles)
-{
-  const char *env = g_getenv ("SDCL_CONV");
-  if (env && g_ascii_strcasecmp (env, "winograd") == 0)
-    return true;
-  const uint64_t derived = sdcl_cl_derived_bytes (cl);
-  const uint64_t cap = sdcl_cl_weight_bytes (cl) - MIN (derived, sdcl_cl_weight_bytes (cl));
-  return derived + bytes <= (tiles >= WINO_FULL_TILES ? cap : cap / 2);
-}
-
 /* The transformed weight of w, made at its first use; NULL when it does
  * not fit (the caller then runs the direct convolution). */
 static const sdcl_w *
-transformed_weight (sdcl_cl *cl, const sdcl_w *w, int64_t tiles)
+transformed_weight (sdcl_cl *cl, const sdcl_w *w)
 {
   sdcl_w *u = sdcl_cl_derived_weight (cl, w);
   if (u)
@@ -117,8 +105,6 @@ transformed_weight (sdcl_cl *cl, const sdcl_w *w, int64_t tiles)
   const int64_t O = w->d[0], C = w->d[1], Opad = (O + 15) / 16 * 16;
   const int64_t shape[3] = { WINO_POINTS, Opad, C };
   const size_t bytes = (size_t) WINO_POINTS * Opad * C * sizeof (float);
-  if (!cache_allows (cl, bytes, tiles))
-    return NULL;
   u = sdcl_cl_derived_weight_new (cl, w, SDCL_WT_F32, 3, shape, SDCL_W_PANEL, bytes);
   if (!u)
     return NULL;
@@ -199,7 +185,7 @@ sdcl_conv_winograd (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *w, const sdcl_w 
   const int64_t B = x->d[0], C = x->d[1], O = y->d[1], Ho = y->d[2], Wo = y->d[3];
   if (!sdcl_conv_winograd_applies (w, d, B, C, O, Ho, Wo))
     return false;
-  const sdcl_w *u = transformed_weight (cl, w, wino_tiles (B, Ho, Wo));
+  const sdcl_w *u = transformed_weight (cl, w);
   if (!u)
     return false;
   wino_shape s = {
