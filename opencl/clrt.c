@@ -8,6 +8,8 @@
  */
 #include "attention.h"
 #include "clrt_impl.h"
+#include "clrt_derived.h"
+#include "conv_winograd.h"
 #include "config.h"
 #include "gemm.h"
 #include "gemm_config.h"
@@ -262,7 +264,8 @@ sdcl_cl *
 sdcl_cl_new (const char *device_spec, const char *cache_dir, sdcl_error *err)
 {
   char why[200];
-  if (!sdcl_gemm_env_valid (why, sizeof why) || !sdcl_attention_env_valid (why, sizeof why))
+  if (!sdcl_gemm_env_valid (why, sizeof why) || !sdcl_attention_env_valid (why, sizeof why)
+      || !sdcl_conv_env_valid (why, sizeof why))
     {
       clrt_set_error (err, SDCL_ERR_INVALID_ARGUMENT, "%s", why);
       return NULL;
@@ -334,6 +337,7 @@ sdcl_cl_free (sdcl_cl *cl)
       clrt_print_profile (cl->profile);
       g_hash_table_destroy (cl->profile);
     }
+  sdcl_cl_derived_clear (cl);
   sdcl_cl_pool_trim (cl);
   g_array_free (cl->pool, TRUE);
   g_hash_table_destroy (cl->kernels);

@@ -6,6 +6,7 @@
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
 #include "clrt_impl.h"
+#include "clrt_derived.h"
 
 #include <sys/mman.h>
 
@@ -36,6 +37,8 @@ fits_device (sdcl_cl *cl, size_t bytes)
   if (limit == 0 || cl->weight_bytes + cl->pool_bytes + bytes <= limit)
     return true;
   sdcl_cl_pool_trim (cl);
+  if (cl->weight_bytes + cl->pool_bytes + bytes > limit && cl->derived_bytes > 0)
+    sdcl_cl_derived_clear (cl); /* a cache (clrt_derived.h): made again where it fits */
   return cl->weight_bytes + cl->pool_bytes + bytes <= limit;
 }
 

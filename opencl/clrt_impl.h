@@ -45,6 +45,8 @@ struct sdcl_cl {
   uint64_t weight_uploads;     /* sdcl_w uploads started, ever */
   const volatile int *cancel;  /* see sdcl_cl_set_cancel */
   bool circular_padding;       /* see sdcl_cl_set_circular_padding */
+  GHashTable *derived;         /* clrt_derived.h: source cl_mem -> sdcl_w *, or NULL */
+  uint64_t derived_bytes;
 
   /* Pacing (see sdcl_cl_run): launches enqueued, launches known complete,
    * and the event of the last marked launch with its sequence number. */

@@ -6,6 +6,7 @@
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
 #include "clrt_impl.h"
+#include "clrt_derived.h"
 #include "gemm.h"
 #include "config.h"
 
@@ -285,6 +286,8 @@ sdcl_w_upload (sdcl_cl *cl, sdcl_w *w, sdcl_wtype type, int nd, const int64_t *s
 void
 sdcl_w_free (sdcl_w *w)
 {
+  if (w->owner && w->nparts)
+    sdcl_cl_derived_forget (w->owner, w->part[0]); /* its Winograd copy, if any */
   for (int i = 0; i < w->nparts; i++)
     if (w->part[i])
       {

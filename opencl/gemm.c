@@ -31,8 +31,8 @@ enum { GEMM_MR = 6, GEMM_WG_M = 1, GEMM_WG_COLUMNS = 128 };
  * the device's native float vectors are 16 wide, else 16 (one panel in two
  * float8: 16 accumulators fill AVX2's 16 registers, 32 columns would
  * spill).  SDCL_PANEL_COLUMNS=16|32 forces either (tests run both). */
-static int
-panel_columns (const sdcl_cl *cl)
+int
+sdcl_gemm_panel_columns (const sdcl_cl *cl)
 {
   const char *env = g_getenv ("SDCL_PANEL_COLUMNS");
   if (env && (strcmp (env, "16") == 0 || strcmp (env, "32") == 0))
@@ -45,7 +45,7 @@ panel_columns (const sdcl_cl *cl)
 static cl_kernel
 panel_kernel (sdcl_cl *cl, const char *name, const char *options, int *nc, size_t local[2])
 {
-  *nc = panel_columns (cl);
+  *nc = sdcl_gemm_panel_columns (cl);
   char all[128];
   g_snprintf (all, sizeof all, "%s -DMR=%d -DNC=%d", options, GEMM_MR, *nc);
   cl_kernel k = sdcl_cl_kernel (cl, name, all);

@@ -51,6 +51,10 @@ typedef enum {
 
 sdcl_gemm_kernel sdcl_gemm_kernel_choice (const sdcl_cl *cl);
 
+/* Output columns per work-item of the panel kernels (-DNC): 16 or 32
+ * (gemm.c; SDCL_PANEL_COLUMNS). */
+int sdcl_gemm_panel_columns (const sdcl_cl *cl);
+
 /* Whether the GEMM's variables (SDCL_GEMM_KERNEL, SDCL_FORCE_WG_SIZE,
  * SDCL_FORCE_LOCAL_MEM) hold valid values when set; else false with the
  * variable and its value in why.  Checked at context creation, so a typo

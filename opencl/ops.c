@@ -1,6 +1,6 @@
 /* Device operations: argument checks and kernel launches.  The kernels are
  * in kernels/ (one .cl file per family); the GEMM behind op_linear
- * and op_conv2d is in gemm.c.
+ * and op_conv2d is in gemm.c, op_conv2d's Winograd path in conv_winograd.c.
  *
  * Shape mismatches are programming errors of the caller (the networks), so
  * they become a sticky SDCL_ERR_INTERNAL naming the op and the shapes.
@@ -10,6 +10,7 @@
 #include "ops.h"
 #include "attention.h"
 #include "clrt_internal.h"
+#include "conv_winograd.h"
 #include "gemm.h"
 #include "ops_util.h"
 
@@ -264,7 +265,8 @@ conv_implicit (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *w, const sdcl_w *bias
 }
 
 /* The convolution is a GEMM: pixels are the rows (M), output channels the
- * columns (N), K = C * kh * kw.  With panel-packed weights (CPUs) it is an
+ * columns (N), K = C * kh * kw.  With panel-packed weights (CPUs) it is
+ * Winograd's where sdcl_conv_winograd_applies, else an
  * implicit GEMM over the padded input (conv_implicit); otherwise it runs
  * per chunk of output pixels whose patches are gathered into a bounded
  * buffer (CONV_SCRATCH_BYTES), never a whole-image im2col. */
@@ -278,7 +280,8 @@ op_conv2d (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *w, const sdcl_w *bias,
     return;
   if (w->panel && !conv_gather_requested ())
     {
-      conv_implicit (cl, x, w, bias, desc, residual, y, &s, &e);
+      if (!sdcl_conv_winograd (cl, x, w, bias, desc, residual, y))
+        conv_implicit (cl, x, w, bias, desc, residual, y, &s, &e);
       return;
     }
   const int64_t K = (int64_t) s.C * s.kh * s.kw, pixels = (int64_t) s.Ho * s.Wo;
@@ -476,10 +479,13 @@ attention_blocked (sdcl_cl *cl, const sdcl_t *q, const sdcl_t *k, const sdcl_t *
                    float scale, bool causal, sdcl_t *o, int64_t B, int64_t N, int64_t M,
                    int64_t dh)
 {
-  const int qb = (int) CLAMP (160 / dh, 1, 4);
+  /* 16-wide vectors (attention_wide.cl) where the panel GEMM uses them too. */
+  const bool wide = sdcl_gemm_panel_columns (cl) == 32;
+  const int qb = wide ? (int) CLAMP (24 / ((dh + 15) / 16 + 1), 1, 8)
+                      : (int) CLAMP (160 / dh, 1, 4);
   char options[64];
   g_snprintf (options, sizeof options, "-DDH=%d -DQB=%d", (int) dh, qb);
-  cl_kernel kern = sdcl_cl_kernel (cl, "attention_blocked", options);
+  cl_kernel kern = sdcl_cl_kernel (cl, wide ? "attention_blocked16" : "attention_blocked", options);
   if (!kern)
     return;
   /* kt [B, heads * dh, M] and 16 floats of slack for the last tile's loads. */

@@ -11,6 +11,7 @@
  *   test-ops --gemm-only     only op_linear and op_conv2d (to test a GEMM
  *                       backend, e.g. SDCL_GEMM=clblast)
  *   test-ops --attention-only   only op_attention (its kernel variants)
+ *   test-ops --bench-only   only the timings (with --attention-only: attention's)
  *
  * Tolerances (|got - want| <= atol + rtol |want|), data scaled so outputs
  * are O(1):
@@ -28,6 +29,7 @@
  */
 #include "attention.h"
 #include "check.h"
+#include "clrt_derived.h"
 #include "clrt_internal.h"
 #include "gemm.h"
 #include "ops.h"
@@ -408,6 +410,155 @@ test_conv (bool small)
     }
 }
 
+/* ---- Winograd convolution ---------------------------------------------- */
+
+/* Largest |got - want| / max |want| of one output. */
+static double
+relative_error (const float *got, const float *want, long n)
+{
+  double err = 0, scale = 0;
+  for (long i = 0; i < n; i++)
+    {
+      err = MAX (err, fabs ((double) got[i] - want[i]));
+      scale = MAX (scale, fabs ((double) want[i]));
+    }
+  return scale > 0 ? err / scale : err;
+}
+
+/* One 3x3 stride-1 convolution forced through Winograd F(4x4, 3x3)
+ * (SDCL_CONV=winograd), whole and in chunks of 7 tiles, against the
+ * double reference.  Also that the transformed weight was made once and
+ * left with its weight.  Returns the relative error. */
+static double
+test_winograd_case (const conv_case *c, weight_mode mode, double atol, double rtol)
+{
+  char what[200];
+  g_snprintf (what, sizeof what, "winograd conv B=%d C=%d %dx%d O=%d pad=%d,%d,%d,%d%s up=%d %s",
+              c->B, c->C, c->H, c->W, c->O, c->d.pad_t, c->d.pad_l, c->d.pad_b, c->d.pad_r,
+              c->d.circular ? " circular" : "", c->d.upsample, mode_names[mode]);
+  int Ho, Wo;
+  ref_conv2d_size (&c->d, c->H, c->W, 3, 3, &Ho, &Wo);
+  const long nx = (long) c->B * c->C * c->H * c->W, nw = (long) c->O * c->C * 9;
+  const long ny = (long) c->B * c->O * Ho * Wo;
+  const float ws = 1.0f / sqrtf ((float) (c->C * 9));
+  float *x = random_floats (nx, -1, 1), *w = random_floats (nw, -ws, ws);
+  float *bias = random_floats (c->O, -1, 1), *res = random_floats (ny, -1, 1);
+  float *want = g_new (float, ny);
+  sdcl_t tx, tres = { 0 }, ty;
+  sdcl_w tw, tb = { 0 };
+  to_device (&tx, 4, c->B, c->C, c->H, c->W, x);
+  if (c->res)
+    to_device (&tres, 4, c->B, c->O, Ho, Wo, res);
+  sdcl_t_alloc (cl, &ty, 4, c->B, c->O, Ho, Wo);
+  int64_t wshape[4] = { c->O, c->C, 3, 3 }, bshape[1] = { c->O };
+  weight_upload (&tw, mode, 4, wshape, w);
+  if (c->bias)
+    weight_upload (&tb, mode == W_F16 ? W_F16 : W_F32, 1, bshape, bias);
+  ref_conv2d (x, c->B, c->C, c->H, c->W, w, c->O, 3, 3, c->bias ? bias : NULL, &c->d,
+              c->res ? res : NULL, want);
+
+  /* Winograd needs panel weights in one part (the CPU kernels); elsewhere
+   * (portable kernels, split weights) the direct convolution runs. */
+  const bool applies = tw.panel && tw.nparts == 1;
+  const uint64_t before = sdcl_cl_derived_bytes (cl);
+  const int64_t Opad = (c->O + 15) / 16 * 16;
+  const uint64_t u_bytes = applies ? 36 * (uint64_t) Opad * c->C * sizeof (float) : 0;
+  double err = 0;
+  for (int chunked = 0; chunked < 2; chunked++)
+    {
+      /* Chunks of 7 tiles: V and M each get half of the allocation limit. */
+      if (chunked)
+        sdcl_cl_set_max_alloc_for_testing (cl, 2 * 7 * 36 * sizeof (float)
+                                                   * (uint64_t) MAX (c->C, c->O));
+      op_conv2d (cl, &tx, &tw, c->bias ? &tb : NULL, &c->d, c->res ? &tres : NULL, &ty);
+      sdcl_cl_set_max_alloc_for_testing (cl, 0);
+      CHECK (sdcl_cl_derived_bytes (cl) == before + u_bytes,
+             "%s: the transformed weight should take %llu bytes, the cache grew by %llu", what,
+             (unsigned long long) u_bytes,
+             (unsigned long long) (sdcl_cl_derived_bytes (cl) - before));
+      if (!device_ok (what))
+        break;
+      float *got = from_device (&ty);
+      char label[240];
+      g_snprintf (label, sizeof label, "%s%s", what, chunked ? " chunked" : "");
+      CHECK_CLOSE (label, got, want, ny, atol, rtol);
+      const double e = relative_error (got, want, ny);
+      err = MAX (err, e);
+      g_free (got);
+    }
+  sdcl_w_free (&tw);
+  CHECK (sdcl_cl_derived_bytes (cl) == before,
+         "%s: freeing the weight left %llu bytes of its transform", what,
+         (unsigned long long) (sdcl_cl_derived_bytes (cl) - before));
+  sdcl_t_release (cl, &tx);
+  sdcl_t_release (cl, &tres);
+  sdcl_t_release (cl, &ty);
+  sdcl_w_free (&tb);
+  g_free (x), g_free (w), g_free (bias), g_free (res), g_free (want);
+  return err;
+}
+
+/* Winograd F(4x4, 3x3) trades precision for speed: the transforms scale
+ * values by up to 100 (B^T) and 64 (A^T), so fp32 rounding is larger than
+ * the direct convolution's (max |diff| up to 7e-7 on these outputs of
+ * O(1)).  Measured on these cases: max |diff| up to 1.7e-5, the largest
+ * error relative to the output's range 7e-6 - 8e-6, with F32 and F16
+ * weights alike (the transformed weight is float32 either way; rounded to
+ * half it was 5.6e-3).  Hence atol 2e-4, rtol 2e-4: ten times the
+ * measured error, twice the direct convolution's tolerance. */
+static void
+test_winograd (bool small)
+{
+  static const conv_case full[] = {
+    { 1, 3, 9, 11, 9, 3, 3, { .stride = 1, PAD1 }, true, false },
+    { 2, 37, 13, 17, 37, 3, 3, { .stride = 1, PAD1 }, true, true },
+    { 1, 8, 5, 7, 10, 3, 3, { .stride = 1, PAD1, .upsample = true, .up_h = 10, .up_w = 14 }, true, false },
+    { 2, 4, 5, 7, 3, 3, 3, { .stride = 1, PAD1, .upsample = true, .up_h = 11, .up_w = 13 }, false, true },
+    { 1, 64, 20, 37, 70, 3, 3, { .stride = 1, PAD1 }, true, true },
+    { 1, 5, 10, 12, 7, 3, 3, { .stride = 1, .pad_b = 1, .pad_r = 1 }, true, false },
+    { 1, 64, 20, 37, 70, 3, 3, { .stride = 1, PAD1, .circular = true }, true, true },
+    { 1, 8, 5, 7, 10, 3, 3, { .stride = 1, PAD1, .upsample = true, .up_h = 10, .up_w = 14,
+                              .circular = true }, true, false },
+    /* SD's widths: K = 320 and 640 channels */
+    { 2, 320, 12, 10, 40, 3, 3, { .stride = 1, PAD1 }, true, true },
+    { 1, 640, 8, 8, 33, 3, 3, { .stride = 1, PAD1 }, true, false },
+  };
+  static const conv_case reduced[] = {
+    { 1, 3, 5, 11, 7, 3, 3, { .stride = 1, PAD1 }, true, true },
+    { 2, 9, 7, 9, 17, 3, 3, { .stride = 1, PAD1, .circular = true }, true, false },
+    { 1, 2, 3, 9, 3, 3, 3, { .stride = 1, PAD1, .upsample = true, .up_h = 6, .up_w = 18 }, true, false },
+  };
+  /* Only the CPU kernels (panel weights) have the path; elsewhere these
+   * cases would repeat test_conv's. */
+  if (!sdcl_cl_packs_weights (cl))
+    {
+      fprintf (stderr, "winograd: not on this kernel set (weights not in panels), skipped\n");
+      return;
+    }
+  const conv_case *cases = small ? reduced : full;
+  const int n = small ? G_N_ELEMENTS (reduced) : G_N_ELEMENTS (full);
+  char *saved = g_strdup (g_getenv ("SDCL_CONV"));
+  g_setenv ("SDCL_CONV", "winograd", TRUE);
+  double worst[2] = { 0, 0 };
+  for (int i = 0; i < n; i++)
+    {
+      for (int half = 0; half < 2; half++)
+        {
+          const double err = test_winograd_case (&cases[i], half ? W_F16 : W_F32, 2e-4, 2e-4);
+          worst[half] = MAX (worst[half], err);
+        }
+      if (i == 1)
+        test_winograd_case (&cases[i], W_F16_SPLIT, 1e-4, 1e-4); /* falls back: direct */
+    }
+  fprintf (stderr, "winograd F(4x4,3x3): largest error / output range %.2g (f32), %.2g (f16)\n",
+           worst[0], worst[1]);
+  if (saved)
+    g_setenv ("SDCL_CONV", saved, TRUE);
+  else
+    g_unsetenv ("SDCL_CONV");
+  g_free (saved);
+}
+
 /* ---- normalisation ----------------------------------------------------- */
 
 static void
@@ -546,14 +697,20 @@ test_attention_sliced (void)
   test_attention_case (2, 70, 77, 8, 40, false);
   uint64_t launches = sdcl_cl_launches (cl) - before;
   sdcl_cl_set_launch_budget_for_testing (cl, 0);
-  /* CPU kernels: 19 + 3 slices of 8 work-items (150 and 24 of them),
-   * plus the key transposes; attention_tiled: one query block (at most 64
-   * queries) per launch, so at least 5 + 2; the plain streaming kernel is
-   * not sliced. */
+  /* CPU kernels: slices of 8 work-items, plus the key transposes:
+   * attention_blocked (2 and 4 queries per work-item for 80 and 40
+   * channels) 19 + 3 slices (150 and 24 work-items), attention_blocked16
+   * (4 and 6 queries) 10 + 2 (75 and 16); attention_tiled: one query
+   * block (at most 64 queries) per launch, so at least 5 + 2; the plain
+   * streaming kernel is not sliced. */
   int config;
   cl_kernel k = NULL;
   if (sdcl_cl_cpu_kernels (cl))
-    CHECK (launches >= 19 + 3, "attention sliced into %" G_GUINT64_FORMAT " launches", launches);
+    {
+      const uint64_t slices = sdcl_gemm_panel_columns (cl) == 32 ? 10 + 2 : 19 + 3;
+      CHECK (launches >= slices, "attention sliced into %" G_GUINT64_FORMAT " launches, not %"
+             G_GUINT64_FORMAT " or more", launches, slices);
+    }
   else if (sdcl_attention_choice (cl, 80, true, &config, &k) == SDCL_ATTN_TILED
            && sdcl_attention_choice (cl, 40, false, &config, &k) == SDCL_ATTN_TILED)
     CHECK (launches >= 5 + 2, "attention_tiled sliced into %" G_GUINT64_FORMAT " launches",
@@ -958,25 +1115,50 @@ bench_linear (int M, int K, int N, sdcl_wtype type)
 }
 
 static double
+bench_conv_batch (int C, int H, int W, int O, bool up, sdcl_wtype type, int batch);
+
+/* With SDCL_BENCH_CONV=ab: each shape with batch 1 and 2, through the
+ * implicit GEMM and Winograd alternately (SDCL_CONV), twice, in one
+ * process: an A/B comparison on a shared machine.  Returns the batch-1
+ * (last) GFLOP per CPU-second. */
+static double
 bench_conv (int C, int H, int W, int O, bool up, sdcl_wtype type)
+{
+  if (g_strcmp0 (g_getenv ("SDCL_BENCH_CONV"), "ab") != 0)
+    return bench_conv_batch (C, H, W, O, up, type, 1);
+  double r = 0;
+  for (int batch = 1; batch <= 2; batch++)
+    for (int round = 0; round < 4; round++)
+      {
+        g_setenv ("SDCL_CONV", round % 2 ? "winograd" : "implicit", TRUE);
+        printf ("%-9s batch %d: ", round % 2 ? "winograd" : "implicit", batch);
+        r = bench_conv_batch (C, H, W, O, up, type, batch);
+      }
+  g_unsetenv ("SDCL_CONV");
+  return r;
+}
+
+static double
+bench_conv_batch (int C, int H, int W, int O, bool up, sdcl_wtype type, int batch)
 {
   bench_args b = { 0 };
   int UH = up ? 2 * H : H, UW = up ? 2 * W : W;
-  float *x = random_floats ((long) C * H * W, -1, 1), *w = random_floats ((long) O * C * 9, -0.05f, 0.05f);
+  float *x = random_floats ((long) batch * C * H * W, -1, 1);
+  float *w = random_floats ((long) O * C * 9, -0.05f, 0.05f);
   int64_t shape[4] = { O, C, 3, 3 };
   b.d = (sdcl_conv_desc) { .stride = 1, PAD1, .upsample = up, .up_h = UH, .up_w = UW };
-  to_device (&b.x, 4, 1, C, H, W, x);
-  sdcl_t_alloc (cl, &b.y, 4, 1, O, UH, UW);
+  to_device (&b.x, 4, batch, C, H, W, x);
+  sdcl_t_alloc (cl, &b.y, 4, batch, O, UH, UW);
   sdcl_w_upload (cl, &b.w, type, 4, shape, w, SDCL_SRC_F32);
   double cpu, s = seconds_of (run_conv, &b, &cpu);
   printf ("conv3x3 %d->%d at %dx%d%s %s: %.3f s, %.1f GFLOP/s, %.1f GFLOP per CPU-second\n", C,
           O, UH, UW, up ? " (fused 2x upsample)" : "", wtype_name (type), s,
-          2.0 * UH * UW * O * C * 9 / s / 1e9, 2.0 * UH * UW * O * C * 9 / cpu / 1e9);
+          2.0 * batch * UH * UW * O * C * 9 / s / 1e9, 2.0 * batch * UH * UW * O * C * 9 / cpu / 1e9);
   sdcl_t_release (cl, &b.x);
   sdcl_t_release (cl, &b.y);
   sdcl_w_free (&b.w);
   g_free (x), g_free (w);
-  return 2.0 * UH * UW * O * C * 9 / cpu / 1e9;
+  return 2.0 * batch * UH * UW * O * C * 9 / cpu / 1e9;
 }
 
 static int
@@ -1071,6 +1253,9 @@ bench (bool attention_only)
   bench_conv (320, 64, 64, 320, false, SDCL_WT_F16);
   bench_conv (2560, 8, 8, 1280, false, SDCL_WT_F16);
   bench_conv (640, 32, 32, 640, true, SDCL_WT_F16);
+  bench_conv (640, 32, 32, 640, false, SDCL_WT_F16);
+  bench_conv (1280, 16, 16, 1280, false, SDCL_WT_F16);
+  bench_conv (1280, 16, 16, 1280, true, SDCL_WT_F16);
   bench_conv (256, 128, 128, 256, false, SDCL_WT_F16);
   bench_attention (4096, 4096, 8, 40);
   bench_attention (4096, 77, 8, 40);
@@ -1082,7 +1267,7 @@ int
 main (int argc, char **argv)
 {
   bool small = false, do_bench = false, linear_only = false, gemm_only = false;
-  bool attention_only = false, do_bench_q8 = false;
+  bool attention_only = false, do_bench_q8 = false, bench_only = false;
   for (int i = 1; i < argc; i++)
     {
       if (strcmp (argv[i], "--small") == 0)
@@ -1091,6 +1276,8 @@ main (int argc, char **argv)
         do_bench = true;
       else if (strcmp (argv[i], "--bench-q8") == 0)
         do_bench_q8 = true;
+      else if (strcmp (argv[i], "--bench-only") == 0)
+        do_bench = bench_only = true;
       else if (strcmp (argv[i], "--linear-only") == 0)
         linear_only = true;
       else if (strcmp (argv[i], "--gemm-only") == 0)
@@ -1099,8 +1286,8 @@ main (int argc, char **argv)
         attention_only = true;
       else
         {
-          fprintf (stderr, "usage: %s [--small] [--bench] [--linear-only | --gemm-only | "
-                   "--attention-only | --bench-q8]\n",
+          fprintf (stderr, "usage: %s [--small] [--bench | --bench-only] [--linear-only | "
+                   "--gemm-only | --attention-only | --bench-q8]\n",
                    argv[0]);
           return 2;
         }
@@ -1122,7 +1309,9 @@ main (int argc, char **argv)
       sdcl_cl_free (cl);
       return check_finish ();
     }
-  if (attention_only)
+  if (bench_only)
+    ;
+  else if (attention_only)
     test_attention (small);
   else
     {
@@ -1130,13 +1319,19 @@ main (int argc, char **argv)
       test_q8_quantizer ();
       test_linear (small);
     }
-  if (gemm_only)
-    test_conv (small);
+  if (bench_only)
+    ;
+  else if (gemm_only)
+    {
+      test_conv (small);
+      test_winograd (small);
+    }
   else if (!linear_only && !attention_only)
     {
       test_eltwise (small);
       test_norms (small);
       test_conv (small);
+      test_winograd (small);
       test_attention (small);
       test_sticky_errors ();
     }

@@ -1,0 +1,225 @@
+/* Winograd F(4x4, 3x3) convolution: the choice, the weight transform kept
+ * with the weight (clrt_derived.h) and the three passes per chunk of
+ * tiles (kernels/winograd.cl explains the algorithm).
+ *
+ * Memory: the transformed weight is 36 / 9 = 4 times the weight's
+ * elements, in float32 whatever the weight's type (winograd.cl says why):
+ * 16 bytes per weight, 8 times an F16 weight's 2, per convolution that
+ * ran through here (the choice bounds which: sdcl_conv_winograd_applies).  It is made at the first use of a
+ * weight and freed with it, so with lean or streamed residency it is made
+ * again after each upload (one pass over the weight, small next to the
+ * convolution).  Per call, V and M take at most WINO_SCRATCH_BYTES each
+ * from the activation pool.
+ *
+ * SPDX-License-Identifier: LGPL-3.0-or-later
+ */
+#include "conv_winograd.h"
+#include "clrt_derived.h"
+#include "clrt_internal.h"
+#include "gemm.h"
+#include "ops_util.h"
+
+#include <glib.h>
+#include <string.h>
+
+enum {
+  WINO_POINTS = 36,       /* 6 x 6 transformed values per tile */
+  WINO_MR = 6,            /* tiles per work-item of winograd_gemm (gemm.c's GEMM_MR) */
+  WINO_WG_COLUMNS = 128,  /* output channels per work-group of winograd_gemm */
+  WINO_SCRATCH_BYTES = 32 << 20,
+  WINO_MIN_TILES = 64,    /* auto: fewer tiles run the direct convolution */
+};
+
+/* Output tiles of 4 x 4 pixels (batch entries included). */
+static int64_t
+wino_tiles (int64_t batch, int64_t Ho, int64_t Wo)
+{
+  return batch * ((Ho + 3) / 4) * ((Wo + 3) / 4);
+}
+
+/* Mirrors wino_shape in winograd.cl. */
+typedef struct {
+  cl_int C, H, W;
+  cl_int UH, UW;
+  cl_int Ho, Wo;
+  cl_int pad_t, pad_l;
+  cl_int wrap;
+  cl_int tiles_x, tiles_img;
+} wino_shape;
+
+static const char *const conv_modes[] = { "auto", "implicit", "gather", "winograd" };
+
+bool
+sdcl_conv_env_valid (char *why, size_t why_size)
+{
+  const char *env = g_getenv ("SDCL_CONV");
+  for (size_t i = 0; env && i < G_N_ELEMENTS (conv_modes); i++)
+    if (g_ascii_strcasecmp (env, conv_modes[i]) == 0)
+      return true;
+  if (env)
+    g_snprintf (why, why_size, "SDCL_CONV=\"%s\" is none of auto, implicit, gather, winograd", env);
+  return !env;
+}
+
+bool
+sdcl_conv_winograd_applies (const sdcl_w *w, const sdcl_conv_desc *d, int64_t batch, int64_t C,
+                            int64_t O, int64_t Ho, int64_t Wo)
+{
+  const char *env = g_getenv ("SDCL_CONV");
+  const bool forced = env && g_ascii_strcasecmp (env, "winograd") == 0;
+  if (env && !forced && g_ascii_strcasecmp (env, "auto") != 0)
+    return false;
+  /* Q8 weights are widened inside the direct kernels only (their scales
+   * multiply finished outputs); the weight transform reads F32 or F16. */
+  if (!w->panel || w->nparts != 1 || w->nd != 4 || w->d[2] != 3 || w->d[3] != 3
+      || d->stride != 1 || w->type == SDCL_WT_Q8)
+    return false;
+  if (forced)
+    return true;
+  /* The transforms cost memory passes per tile and channel, the GEMM
+   * saves 3/4 of the multiplications: below some channels there is too
+   * little GEMM to save (conv_in, conv_out), and with few tiles the 36
+   * small GEMMs read the 16x larger transformed weight for little work:
+   * measured on this machine's CPU device (BENCHMARKS.md, step 13), 1.5-3x
+   * the direct convolution's speed from 16 tiles, none at 4.  The choice
+   * starts at 64 tiles, where a byte of transformed weight saves the most
+   * (at 64x64 latents the 64x64 and 32x32 levels: about 1.3 GB for SD
+   * 1.5's UNet), and it depends on the layer alone, never on how full
+   * the device is, so lean, streamed and resident runs give the same
+   * image (test_residency).  Only F16
+   * weights: their own rounding moves a UNet's output about 1000 times
+   * more than Winograd's fp32 rounding does (nets-unet: 6e-3 against
+   * 8e-6), while with F32 weights, chosen for precision, Winograd's doubled
+   * error grows through the multistep samplers past the pipeline goldens'
+   * tolerance (test_txt2img with SDCL_CONV=winograd). */
+  return w->type == SDCL_WT_F16 && C >= 32 && O >= 32
+         && wino_tiles (batch, Ho, Wo) >= WINO_MIN_TILES;
+}
+
+/* The transformed weight of w, made at its first use; NULL when it does
+ * not fit (the caller then runs the direct convolution). */
+static const sdcl_w *
+transformed_weight (sdcl_cl *cl, const sdcl_w *w)
+{
+  sdcl_w *u = sdcl_cl_derived_weight (cl, w);
+  if (u)
+    return u;
+  const int64_t O = w->d[0], C = w->d[1], Opad = (O + 15) / 16 * 16;
+  const int64_t shape[3] = { WINO_POINTS, Opad, C };
+  const size_t bytes = (size_t) WINO_POINTS * Opad * C * sizeof (float);
+  u = sdcl_cl_derived_weight_new (cl, w, SDCL_WT_F32, 3, shape, SDCL_W_PANEL, bytes);
+  if (!u)
+    return NULL;
+  cl_kernel k = sdcl_cl_kernel (cl, "winograd_weights", sdcl_weight_options (w));
+  sdcl_args a = sdcl_args_begin (cl, k);
+  sdcl_arg_mem (&a, w->part[0]);
+  sdcl_arg_mem (&a, u->part[0]);
+  sdcl_arg_int (&a, (int) C);
+  sdcl_arg_int (&a, (int) Opad);
+  size_t local[2] = { 64, 1 }, global[2] = { sdcl_round_up ((size_t) C, 64), (size_t) Opad / 16 };
+  sdcl_cl_run (cl, k, 2, global, local);
+  return u;
+}
+
+static void
+run_input (sdcl_cl *cl, const sdcl_t *x, cl_mem v, const wino_shape *s, int p0, int P)
+{
+  cl_kernel k = sdcl_cl_kernel (cl, "winograd_input", "");
+  sdcl_args a = sdcl_args_begin (cl, k);
+  sdcl_arg_mem (&a, x->buf);
+  sdcl_arg_mem (&a, v);
+  sdcl_arg (&a, sizeof *s, s);
+  sdcl_arg_int (&a, p0);
+  sdcl_arg_int (&a, P);
+  size_t local[2] = { 64, 1 }, global[2] = { sdcl_round_up ((size_t) s->C, 64), (size_t) P };
+  sdcl_cl_run (cl, k, 2, global, local);
+}
+
+static void
+run_gemm (sdcl_cl *cl, const sdcl_w *u, cl_mem v, cl_mem m, int P, int O, int C)
+{
+  const int nc = sdcl_gemm_panel_columns (cl);
+  char options[64];
+  g_snprintf (options, sizeof options, "-DMR=%d -DNC=%d", WINO_MR, nc);
+  cl_kernel k = sdcl_cl_kernel (cl, "winograd_gemm", options);
+  if (!k)
+    return;
+  size_t local[3] = { 1, WINO_WG_COLUMNS / nc, 1 };
+  if (sdcl_kernel_max_wg (cl, k) < local[1])
+    local[1] = 1;
+  sdcl_args a = sdcl_args_begin (cl, k);
+  sdcl_arg_mem (&a, v);
+  sdcl_arg_mem (&a, u->part[0]);
+  sdcl_arg_mem (&a, m);
+  sdcl_arg_int (&a, P);
+  sdcl_arg_int (&a, O);
+  sdcl_arg_int (&a, C);
+  size_t global[3] = { sdcl_div_up ((size_t) P, WINO_MR),
+                       sdcl_round_up (sdcl_div_up ((size_t) O, nc), local[1]), WINO_POINTS };
+  sdcl_cl_run (cl, k, 3, global, local);
+}
+
+static void
+run_output (sdcl_cl *cl, cl_mem m, const sdcl_w *bias, const sdcl_t *residual, sdcl_t *y, int O,
+            const wino_shape *s, int p0, int P)
+{
+  cl_kernel k = sdcl_cl_kernel (cl, "winograd_output", "");
+  sdcl_args a = sdcl_args_begin (cl, k);
+  sdcl_arg_mem (&a, m);
+  sdcl_arg_mem (&a, y->buf);
+  sdcl_arg_mem (&a, bias ? bias->part[0] : NULL);
+  sdcl_arg_int (&a, bias != NULL);
+  sdcl_arg_int (&a, sdcl_w_is_half (bias));
+  sdcl_arg_mem (&a, residual ? residual->buf : NULL);
+  sdcl_arg_int (&a, residual != NULL);
+  sdcl_arg_int (&a, O);
+  sdcl_arg (&a, sizeof *s, s);
+  sdcl_arg_int (&a, p0);
+  sdcl_arg_int (&a, P);
+  size_t local[2] = { 64, 1 }, global[2] = { sdcl_round_up ((size_t) O, 64), (size_t) P };
+  sdcl_cl_run (cl, k, 2, global, local);
+}
+
+bool
+sdcl_conv_winograd (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *w, const sdcl_w *bias,
+                    const sdcl_conv_desc *d, const sdcl_t *residual, sdcl_t *y)
+{
+  const int64_t B = x->d[0], C = x->d[1], O = y->d[1], Ho = y->d[2], Wo = y->d[3];
+  if (!sdcl_conv_winograd_applies (w, d, B, C, O, Ho, Wo))
+    return false;
+  const sdcl_w *u = transformed_weight (cl, w);
+  if (!u)
+    return false;
+  wino_shape s = {
+    .C = (cl_int) C, .H = (cl_int) x->d[2], .W = (cl_int) x->d[3],
+    .UH = (cl_int) (d->upsample ? d->up_h : x->d[2]),
+    .UW = (cl_int) (d->upsample ? d->up_w : x->d[3]),
+    .Ho = (cl_int) Ho, .Wo = (cl_int) Wo, .pad_t = d->pad_t, .pad_l = d->pad_l,
+    .wrap = d->circular, .tiles_x = (cl_int) ((Wo + 3) / 4),
+  };
+  s.tiles_img = s.tiles_x * (cl_int) ((Ho + 3) / 4);
+  /* Tiles per chunk: V [36, P, C] and M [36, P, O] within the budget. */
+  const int64_t tiles = wino_tiles (B, Ho, Wo), widest = MAX (C, O);
+  const uint64_t budget = MIN ((uint64_t) WINO_SCRATCH_BYTES, sdcl_cl_max_alloc (cl) / 2);
+  const int64_t per_tile = WINO_POINTS * widest * (int64_t) sizeof (float);
+  const int64_t chunk = CLAMP ((int64_t) budget / per_tile, 1, tiles);
+  /* A chunked buffer has the budget's size, so the pool keeps one per
+   * role rather than one per shape. */
+  const int64_t floats = chunk < tiles ? MAX ((int64_t) (budget / sizeof (float)),
+                                              chunk * WINO_POINTS * widest)
+                                       : tiles * WINO_POINTS * widest;
+  sdcl_t v, m;
+  sdcl_t_alloc (cl, &v, 1, floats, 0, 0, 0);
+  sdcl_t_alloc (cl, &m, 1, floats, 0, 0, 0);
+  for (int64_t p0 = 0; p0 < tiles && sdcl_cl_ok (cl); p0 += chunk)
+    {
+      const int P = (int) MIN (chunk, tiles - p0);
+      run_input (cl, x, v.buf, &s, (int) p0, P);
+      run_gemm (cl, u, v.buf, m.buf, P, (int) O, (int) C);
+      run_output (cl, m.buf, bias, residual, y, (int) O, &s, (int) p0, P);
+    }
+  /* The in-order queue runs every later use of these buffers after the passes. */
+  sdcl_t_release (cl, &v);
+  sdcl_t_release (cl, &m);
+  return true;
+}
