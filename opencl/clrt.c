@@ -9,6 +9,7 @@
 #include "attention.h"
 #include "clrt_impl.h"
 #include "config.h"
+#include "conv_tiled.h"
 #include "gemm.h"
 #include "gemm_config.h"
 
@@ -262,7 +263,8 @@ sdcl_cl *
 sdcl_cl_new (const char *device_spec, const char *cache_dir, sdcl_error *err)
 {
   char why[200];
-  if (!sdcl_gemm_env_valid (why, sizeof why) || !sdcl_attention_env_valid (why, sizeof why))
+  if (!sdcl_gemm_env_valid (why, sizeof why) || !sdcl_attention_env_valid (why, sizeof why)
+      || !sdcl_conv_env_valid (why, sizeof why))
     {
       clrt_set_error (err, SDCL_ERR_INVALID_ARGUMENT, "%s", why);
       return NULL;

@@ -9,6 +9,7 @@
  *   test-ops --gemm-only     only op_linear and op_conv2d (to test a GEMM
  *                       backend, e.g. SDCL_GEMM=clblast)
  *   test-ops --attention-only   only op_attention (its kernel variants)
+ *   test-ops --conv-only     only op_conv2d (its kernel variants)
  *
  * Tolerances (|got - want| <= atol + rtol |want|), data scaled so outputs
  * are O(1):
@@ -24,6 +25,7 @@
 #include "attention.h"
 #include "check.h"
 #include "clrt_internal.h"
+#include "conv_tiled.h"
 #include "gemm.h"
 #include "ops.h"
 #include "ref_ops.h"
@@ -300,6 +302,58 @@ test_conv_case (const conv_case *c, weight_mode mode, int chunk_pixels)
 }
 
 #define PAD1 .pad_t = 1, .pad_l = 1, .pad_b = 1, .pad_r = 1
+
+/* The convolution kernel for row-major weights and, when it is conv_tiled,
+ * its configuration: within the limits and the first of the table that
+ * runs (the tuned choice is test_gemm_config's).  SDCL_CONV=tiled must
+ * get conv_tiled wherever a configuration fits, so that the variants
+ * forcing it test it and not the gathered path. */
+static void
+test_conv_choice (void)
+{
+  const sdcl_w rowmajor[2] = { { .type = SDCL_WT_F32 }, { .type = SDCL_WT_F16 } };
+  const sdcl_conv_kernel kind = sdcl_conv_kernel_choice (cl, &rowmajor[0]);
+  fprintf (stderr, "convolution kernel for row-major weights: %s\n", sdcl_conv_kernel_name (kind));
+  const char *env = g_getenv ("SDCL_CONV");
+  if (env && g_ascii_strcasecmp (env, "tiled") == 0)
+    CHECK (kind == SDCL_CONV_TILED, "SDCL_CONV=tiled chose %s", sdcl_conv_kernel_name (kind));
+  if (kind != SDCL_CONV_TILED)
+    return;
+  size_t max_wg;
+  uint64_t local_mem;
+  sdcl_tiled_limits (cl, &max_wg, &local_mem);
+  const sdcl_tiled_config *last = &sdcl_conv_tiled_configs[sdcl_n_conv_tiled_configs - 1];
+  const bool room = max_wg >= sdcl_tiled_wg_size (last)
+                    && local_mem >= sdcl_conv_tiled_local_bytes (last);
+  for (int half = 0; half <= 1; half++)
+    {
+      cl_kernel k;
+      const int pick = sdcl_conv_tiled_pick (cl, &rowmajor[half], 3, 3, &k);
+      if (!device_ok ("conv_tiled choice"))
+        return;
+      CHECK ((pick >= 0) == room, "conv_tiled pick %d with limits %zu work-items, %"
+             G_GUINT64_FORMAT " bytes", pick, max_wg, local_mem);
+      if (pick < 0)
+        continue;
+      const sdcl_tiled_config *c = &sdcl_conv_tiled_configs[pick];
+      fprintf (stderr, "conv_tiled (%s): %d pixels x %d channels x %d, %dx%d per work-item, "
+               "%zu work-items, %zu bytes of local memory (limits %zu, %" G_GUINT64_FORMAT ")\n",
+               half ? "f16" : "f32", c->bm, c->bn, c->bk, c->tm, c->tn, sdcl_tiled_wg_size (c),
+               sdcl_conv_tiled_local_bytes (c), max_wg, local_mem);
+      CHECK (sdcl_tiled_wg_size (c) <= max_wg && sdcl_conv_tiled_local_bytes (c) <= local_mem,
+             "conv_tiled configuration %d exceeds the limits", pick);
+      CHECK (sdcl_conv_tiled_fits (cl, k, pick, local_mem), "picked kernel does not fit");
+      for (int i = 0; i < pick; i++)
+        {
+          const sdcl_tiled_config *b = &sdcl_conv_tiled_configs[i];
+          if (sdcl_tiled_wg_size (b) > max_wg || sdcl_conv_tiled_local_bytes (b) > local_mem)
+            continue;
+          cl_kernel kb = sdcl_conv_tiled_kernel (cl, &rowmajor[half], i, 3, 3);
+          CHECK (kb && !sdcl_conv_tiled_fits (cl, kb, i, local_mem),
+                 "conv_tiled configuration %d fits but %d was picked", i, pick);
+        }
+    }
+}
 
 static void
 test_conv (bool small)
@@ -933,7 +987,7 @@ int
 main (int argc, char **argv)
 {
   bool small = false, do_bench = false, linear_only = false, gemm_only = false;
-  bool attention_only = false;
+  bool attention_only = false, conv_only = false;
   for (int i = 1; i < argc; i++)
     {
       if (strcmp (argv[i], "--small") == 0)
@@ -946,10 +1000,12 @@ main (int argc, char **argv)
         gemm_only = true;
       else if (strcmp (argv[i], "--attention-only") == 0)
         attention_only = true;
+      else if (strcmp (argv[i], "--conv-only") == 0)
+        conv_only = true;
       else
         {
           fprintf (stderr, "usage: %s [--small] [--bench] [--linear-only | --gemm-only | "
-                   "--attention-only]\n",
+                   "--attention-only | --conv-only]\n",
                    argv[0]);
           return 2;
         }
@@ -964,7 +1020,12 @@ main (int argc, char **argv)
   fprintf (stderr, "device: %s (%s)\n", sdcl_cl_device (cl)->name, sdcl_cl_device (cl)->platform);
   rng = g_rand_new_with_seed (20261122);
 
-  if (attention_only)
+  if (conv_only)
+    {
+      test_conv_choice ();
+      test_conv (small);
+    }
+  else if (attention_only)
     test_attention (small);
   else
     {
@@ -972,9 +1033,13 @@ main (int argc, char **argv)
       test_linear (small);
     }
   if (gemm_only)
-    test_conv (small);
-  else if (!linear_only && !attention_only)
     {
+      test_conv_choice ();
+      test_conv (small);
+    }
+  else if (!linear_only && !attention_only && !conv_only)
+    {
+      test_conv_choice ();
       test_eltwise (small);
       test_norms (small);
       test_conv (small);
