@@ -11,6 +11,7 @@
 #include "attention.h"
 #include "clrt_internal.h"
 #include "conv_tiled.h"
+#include "norm_wg.h"
 #include "gemm.h"
 #include "ops_util.h"
 
@@ -342,7 +343,10 @@ op_group_norm (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *gamma, const sdcl_w *
   sdcl_t_alloc (cl, &stats, 1, 2 * B * groups, 0, 0, 0);
   cl_kernel ks = sdcl_cl_kernel (cl, "group_norm_stats", "");
   cl_kernel ka = sdcl_cl_kernel (cl, "group_norm_apply", "");
-  if (ks && ka && stats.buf)
+  /* GPUs: each group's statistics over several work-groups (norm_wg.h). */
+  if (ks && ka && stats.buf
+      && !sdcl_group_norm_stats_split (cl, x->buf, stats.buf, B * groups,
+                                       (uint64_t) (C / groups * hw), eps))
     {
       const size_t wg = sdcl_pow2_at_most (sdcl_kernel_max_wg (cl, ks), 256);
       sdcl_args a = sdcl_args_begin (cl, ks);
@@ -353,8 +357,10 @@ op_group_norm (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *gamma, const sdcl_w *
       sdcl_arg_local (&a, wg * sizeof (float));
       size_t global = wg * (size_t) (B * groups);
       sdcl_cl_run (cl, ks, 1, &global, &wg);
-
-      a = sdcl_args_begin (cl, ka);
+    }
+  if (ks && ka && stats.buf)
+    {
+      sdcl_args a = sdcl_args_begin (cl, ka);
       sdcl_arg_mem (&a, x->buf);
       sdcl_arg_mem (&a, y->buf);
       sdcl_arg_mem (&a, stats.buf);
