@@ -317,6 +317,10 @@ test_conv_choice (void)
   const char *env = g_getenv ("SDCL_CONV");
   if (env && g_ascii_strcasecmp (env, "tiled") == 0)
     CHECK (kind == SDCL_CONV_TILED, "SDCL_CONV=tiled chose %s", sdcl_conv_kernel_name (kind));
+  /* The GPUs' path by default: the portable kernels with the own tiled GEMM. */
+  if (!env && !sdcl_cl_cpu_kernels (cl) && sdcl_cl_gemm_backend (cl) == SDCL_GEMM_OWN
+      && sdcl_gemm_kernel_choice (cl) == SDCL_GEMM_KERNEL_TILED)
+    CHECK (kind == SDCL_CONV_TILED, "the portable kernels chose %s", sdcl_conv_kernel_name (kind));
   if (kind != SDCL_CONV_TILED)
     return;
   size_t max_wg;
@@ -506,6 +510,9 @@ test_norms (bool small)
   test_group_norm_case (1, 6, 1, 1, 2, true, false, 0, false);
   /* ~1M values per group around a mean of 3: the statistics must be two-pass */
   test_group_norm_case (1, 4, 512, 512, 1, true, false, 3.0f, false);
+  /* Groups of 20435 values: two slices of unequal length in norm_wg.cl's
+   * split statistics (the portable kernels). */
+  test_group_norm_case (1, 10, 61, 67, 2, false, false, 3.0f, false);
   test_layer_norm_case (7, 37, false, false);
   test_layer_norm_case (77, 768, true, false);
   test_layer_norm_case (300, 1280, false, true);
