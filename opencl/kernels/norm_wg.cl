@@ -20,13 +20,16 @@ __kernel void group_norm_partial (__global const float *x, __global float *part,
 {
   const size_t i = get_group_id (0), lid = get_local_id (0), n = get_local_size (0);
   const size_t g = i / slices, s = i - g * slices;
-  const size_t first = s * len, end = min ((size_t) count, first + (size_t) len);
-  const size_t len_here = end > first ? end - first : 0;
+  /* The host makes every slice non-empty (first < count).  (No guard
+   * here: LLVM turns one into a saturating subtraction, which oclgrind
+   * cannot run.) */
+  const size_t first = s * len;
+  const size_t len_here = min ((size_t) count, first + (size_t) len) - first;
   __global const float *p = x + g * count + first;
   float sum = 0.0f;
   for (size_t j = lid; j < len_here; j += n)
     sum += p[j];
-  const float mean = work_group_sum_pow2 (sum, scratch) / (float) max (len_here, (size_t) 1);
+  const float mean = work_group_sum_pow2 (sum, scratch) / (float) len_here;
   float d2 = 0.0f;
   for (size_t j = lid; j < len_here; j += n)
     {
