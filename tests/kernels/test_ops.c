@@ -967,8 +967,16 @@ bench_attention (int N, int M, int heads, int dh)
 }
 
 static void
-bench (bool attention_only)
+bench (bool attention_only, bool conv_only)
 {
+  if (conv_only)
+    {
+      bench_conv (320, 64, 64, 320, false, SDCL_WT_F16);
+      bench_conv (640, 32, 32, 640, true, SDCL_WT_F16);
+      bench_conv (2560, 8, 8, 1280, false, SDCL_WT_F16);
+      device_ok ("bench");
+      return;
+    }
   if (attention_only)
     {
       bench_attention (4096, 4096, 8, 40);
@@ -1059,7 +1067,7 @@ main (int argc, char **argv)
       test_sticky_errors ();
     }
   if (do_bench)
-    bench (attention_only);
+    bench (attention_only, conv_only);
 
   g_rand_free (rng);
   sdcl_cl_free (cl);
