@@ -11,6 +11,7 @@
 #include "clrt_derived.h"
 #include "conv_winograd.h"
 #include "config.h"
+#include "conv_tiled.h"
 #include "gemm.h"
 #include "gemm_config.h"
 

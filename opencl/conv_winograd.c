@@ -47,20 +47,6 @@ typedef struct {
   cl_int tiles_x, tiles_img;
 } wino_shape;
 
-static const char *const conv_modes[] = { "auto", "implicit", "gather", "winograd" };
-
-bool
-sdcl_conv_env_valid (char *why, size_t why_size)
-{
-  const char *env = g_getenv ("SDCL_CONV");
-  for (size_t i = 0; env && i < G_N_ELEMENTS (conv_modes); i++)
-    if (g_ascii_strcasecmp (env, conv_modes[i]) == 0)
-      return true;
-  if (env)
-    g_snprintf (why, why_size, "SDCL_CONV=\"%s\" is none of auto, implicit, gather, winograd", env);
-  return !env;
-}
-
 bool
 sdcl_conv_winograd_applies (const sdcl_w *w, const sdcl_conv_desc *d, int64_t batch, int64_t C,
                             int64_t O, int64_t Ho, int64_t Wo)

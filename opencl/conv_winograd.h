@@ -23,8 +23,4 @@ bool sdcl_conv_winograd (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *w, const sd
 bool sdcl_conv_winograd_applies (const sdcl_w *w, const sdcl_conv_desc *d, int64_t batch,
                                  int64_t C, int64_t O, int64_t Ho, int64_t Wo);
 
-/* Whether SDCL_CONV holds a known value (or is unset); else false with the
- * value in why.  Checked at context creation. */
-bool sdcl_conv_env_valid (char *why, size_t why_size);
-
 #endif

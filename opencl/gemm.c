@@ -56,11 +56,9 @@ panel_kernel (sdcl_cl *cl, const char *name, const char *options, int *nc, size_
   return k;
 }
 
-/* Sets the arguments the GEMM kernels share; returns the cursor for
- * kernel-specific ones. */
-static sdcl_args
-set_args (sdcl_cl *cl, cl_kernel k, const sdcl_gemm_desc *g, cl_mem w_part, int64_t n_off,
-          int64_t n_part)
+sdcl_args
+sdcl_gemm_set_args (sdcl_cl *cl, cl_kernel k, const sdcl_gemm_desc *g, cl_mem w_part,
+                    int64_t n_off, int64_t n_part)
 {
   sdcl_args a = sdcl_args_begin (cl, k);
   sdcl_arg_mem (&a, g->x);
@@ -96,7 +94,7 @@ gemm_run_panel (sdcl_cl *cl, const sdcl_gemm_desc *g)
     {
       const int64_t n_off = p * w->part_rows;
       const int64_t n_part = MIN (w->part_rows, w->d[0] - n_off);
-      set_args (cl, k, g, w->part[p], n_off, n_part);
+      sdcl_gemm_set_args (cl, k, g, w->part[p], n_off, n_part);
       size_t global[2] = { sdcl_round_up (sdcl_div_up (g->M, GEMM_MR), local[0]),
                            sdcl_round_up (sdcl_div_up (n_part, nc), local[1]) };
       sdcl_cl_run (cl, k, 2, global, local);
@@ -120,7 +118,7 @@ sdcl_gemm_conv_panel (sdcl_cl *cl, const sdcl_gemm_desc *g, int64_t x_off, int C
     {
       const int64_t n_off = p * w->part_rows;
       const int64_t n_part = MIN (w->part_rows, w->d[0] - n_off);
-      sdcl_args a = set_args (cl, k, g, w->part[p], n_off, n_part);
+      sdcl_args a = sdcl_gemm_set_args (cl, k, g, w->part[p], n_off, n_part);
       sdcl_arg_long (&a, x_off);
       sdcl_arg_int (&a, C);
       sdcl_arg_int (&a, stride);
@@ -287,7 +285,7 @@ gemm_run_tiled (sdcl_cl *cl, const sdcl_gemm_desc *g)
     {
       const int64_t n_off = p * w->part_rows;
       const int64_t n_part = MIN (w->part_rows, w->d[0] - n_off);
-      set_args (cl, k, g, w->part[p], n_off, n_part);
+      sdcl_gemm_set_args (cl, k, g, w->part[p], n_off, n_part);
       size_t global[2] = { sdcl_div_up (g->M, c->bm) * local[0],
                            sdcl_div_up (n_part, c->bn) * local[1] };
       sdcl_cl_run (cl, k, 2, global, local);
@@ -324,7 +322,7 @@ sdcl_gemm_run (sdcl_cl *cl, const sdcl_gemm_desc *g)
       /* Part p holds output columns [n_off, n_off + n_part). */
       const int64_t n_off = p * w->part_rows;
       const int64_t n_part = MIN (w->part_rows, w->d[0] - n_off);
-      set_args (cl, k, g, w->part[p], n_off, n_part);
+      sdcl_gemm_set_args (cl, k, g, w->part[p], n_off, n_part);
       size_t global[2] = { sdcl_round_up (sdcl_div_up (g->M, GEMM_TM), local[0]),
                            sdcl_round_up (sdcl_div_up (n_part, GEMM_TN), local[1]) };
       sdcl_cl_run (cl, k, 2, global, local);

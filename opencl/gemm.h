@@ -20,6 +20,7 @@
 #define SDCL_GEMM_H
 
 #include "ops.h"
+#include "ops_util.h"
 
 /* out = act (x[M, K] . w[N, K]^T + bias) + residual, where output element
  * (m, n) is y[y_off + m * stride_m + n * stride_n] (residual alike). */
@@ -93,6 +94,13 @@ bool sdcl_tiled_kernel_fits (sdcl_cl *cl, cl_kernel k, int index, uint64_t local
  * (sdcl_tiled_kernel_fits), *k that kernel; -1 when none fits (gemm_nt runs
  * then) or a build failed (sticky error). */
 int sdcl_tiled_pick (sdcl_cl *cl, sdcl_wtype type, cl_kernel *k);
+
+/* Sets the arguments the own GEMM kernels share (x, w_part, bias, residual,
+ * y and its addressing, M, N = n_part, K, act) for the weight part whose
+ * output columns start at n_off; returns the cursor for kernel-specific
+ * ones (conv_tiled adds its input's). */
+sdcl_args sdcl_gemm_set_args (sdcl_cl *cl, cl_kernel k, const sdcl_gemm_desc *g, cl_mem w_part,
+                              int64_t n_off, int64_t n_part);
 
 /* Runs the own kernel (or CLBlast, per the backend), one launch per
  * weight part. */

@@ -6,6 +6,7 @@
 #include "config.h"
 #include "gemm_config.h"
 #include "attention.h"
+#include "conv_tiled.h"
 #include "gemm.h"
 #include "json_strict.h"
 #include "sdcl_file.h"
@@ -223,22 +224,24 @@ parse_shapes (JsonNode *node, sdcl_gemm_config *c, GError **error)
   return true;
 }
 
-/* The name of entry i of "tiles" (gemm_tiled_f32, gemm_tiled_f16, then
- * attention_tiled_<width>), its slot in t and its table's length. */
-enum { N_TILE_ENTRIES = 2 + SDCL_ATTN_TUNED_WIDTHS };
+/* The name of entry i of "tiles" (gemm_tiled_f32, gemm_tiled_f16,
+ * conv_tiled_f32, conv_tiled_f16, then attention_tiled_<width>), its slot
+ * in t and its table's length. */
+enum { N_TILE_ENTRIES = 4 + SDCL_ATTN_TUNED_WIDTHS };
 
 static int *
 tile_entry (sdcl_tile_choice *t, int i, char *name, size_t size, int *count)
 {
-  if (i < 2)
+  if (i < 4)
     {
-      g_snprintf (name, size, "gemm_tiled_%s", i == 0 ? "f32" : "f16");
-      *count = sdcl_n_tiled_configs;
-      return &t->gemm[i];
+      const bool conv = i >= 2;
+      g_snprintf (name, size, "%s_tiled_%s", conv ? "conv" : "gemm", i % 2 == 0 ? "f32" : "f16");
+      *count = conv ? sdcl_n_conv_tiled_configs : sdcl_n_tiled_configs;
+      return conv ? &t->conv[i % 2] : &t->gemm[i];
     }
-  g_snprintf (name, size, "attention_tiled_%d", sdcl_attn_tuned_widths[i - 2]);
+  g_snprintf (name, size, "attention_tiled_%d", sdcl_attn_tuned_widths[i - 4]);
   *count = sdcl_n_attn_tiled_configs;
-  return &t->attention[i - 2];
+  return &t->attention[i - 4];
 }
 
 static bool
@@ -265,8 +268,8 @@ parse_tiles (JsonNode *node, sdcl_tile_choice *t, GError **error)
       known++;
     }
   if (known != json_object_get_size (o))
-    return fail (error, "tiles has members other than gemm_tiled_f32/f16 and "
-                        "attention_tiled_<head width>");
+    return fail (error, "tiles has members other than gemm_tiled_f32/f16, conv_tiled_f32/f16 "
+                        "and attention_tiled_<head width>");
   return true;
 }
 

@@ -9,7 +9,8 @@
  * tuned Xgemm parameters and the GFLOP/s measured per shape and backend
  * (for people; the loader only reads what it applies), and under "tiles"
  * the fastest configuration of gemm_tiled per weight type
- * ("gemm_tiled_f32", "gemm_tiled_f16") and of attention_tiled per head
+ * ("gemm_tiled_f32", "gemm_tiled_f16"), of conv_tiled likewise
+ * ("conv_tiled_f32", "conv_tiled_f16") and of attention_tiled per head
  * width ("attention_tiled_40", ...), as indices into their tables; each
  * optional.  The file is input
  * from disk, so everything is validated before use: names, value ranges

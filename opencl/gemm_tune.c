@@ -6,6 +6,7 @@
 #include "gemm_tune.h"
 #include "clrt_internal.h"
 #include "attention.h"
+#include "conv_tiled.h"
 #include "gemm.h"
 #include "gemm_config.h"
 #include "ops.h"
@@ -367,6 +368,57 @@ gemm_fits (sdcl_cl *cl, int index, int half)
 }
 
 
+/* conv_tiled candidates: as gemm_tiled's, with the convolution's table. */
+static bool
+conv_fits (sdcl_cl *cl, int index, int half)
+{
+  size_t max_wg;
+  uint64_t local_mem;
+  sdcl_tiled_limits (cl, &max_wg, &local_mem);
+  const sdcl_tiled_config *c = &sdcl_conv_tiled_configs[index];
+  if (sdcl_tiled_wg_size (c) > max_wg || sdcl_conv_tiled_local_bytes (c) > local_mem)
+    return false;
+  const sdcl_w w = { .type = half ? SDCL_WT_F16 : SDCL_WT_F32 };
+  cl_kernel k = sdcl_conv_tiled_kernel (cl, &w, index, 3, 3);
+  return k && sdcl_conv_tiled_fits (cl, k, index, local_mem);
+}
+
+/* Seconds of the best of RUNS runs of the UNet's 3x3 convolution 320 ->
+ * 320 at 32 x (tokens / 32) pixels (64 channels for the quick timing of
+ * the tests) with the context's tile choice; infinite on failure. */
+static double
+conv_seconds (sdcl_cl *cl, const tile_problems *p, int half)
+{
+  const int C = p->tokens >= 1024 ? 320 : 64, H = 32, W = MAX (1, p->tokens / 32);
+  const int64_t wshape[4] = { C, C, 3, 3 };
+  const int64_t nx = (int64_t) C * H * W, nw = (int64_t) C * C * 9;
+  float *data = g_new (float, MAX (nx, nw));
+  for (int64_t i = 0; i < MAX (nx, nw); i++)
+    data[i] = (float) ((i * 7919) % 1999) / 1999.0f - 0.5f;
+  sdcl_t x, y;
+  sdcl_w w;
+  sdcl_t_alloc (cl, &x, 4, 1, C, H, W);
+  sdcl_t_upload (cl, &x, data);
+  sdcl_t_alloc (cl, &y, 4, 1, C, H, W);
+  sdcl_w_upload (cl, &w, half ? SDCL_WT_F16 : SDCL_WT_F32, 4, wshape, data, SDCL_SRC_F32);
+  g_free (data);
+  const sdcl_conv_desc d = { .stride = 1, .pad_t = 1, .pad_l = 1, .pad_b = 1, .pad_r = 1 };
+  double best = INFINITY;
+  for (int r = -1; r < RUNS && sdcl_cl_finish (cl); r++)
+    {
+      const gint64 t0 = g_get_monotonic_time ();
+      op_conv2d (cl, &x, &w, NULL, &d, NULL, &y);
+      if (!sdcl_cl_finish (cl))
+        break;
+      if (r >= 0)
+        best = MIN (best, (double) (g_get_monotonic_time () - t0) / 1e6);
+    }
+  sdcl_t_release (cl, &x);
+  sdcl_t_release (cl, &y);
+  sdcl_w_free (&w);
+  return report_ok (cl, "the convolution") ? best : INFINITY;
+}
+
 /* A candidate fits when the choice, preferring it, takes it. */
 static bool
 attention_fits (sdcl_cl *cl, int index, int dh)
@@ -402,6 +454,10 @@ time_tiles (sdcl_cl *cl, const tile_problems *p)
     for (int half = 1; half >= 0; half--)
       choose_tile (cl, half ? "gemm_tiled, F16 weights" : "gemm_tiled, F32 weights",
                    &t->gemm[half], sdcl_n_tiled_configs, gemm_fits, gemm_seconds, half, p);
+  if (sdcl_conv_kernel_choice (cl, &(sdcl_w) { 0 }) == SDCL_CONV_TILED)
+    for (int half = 1; half >= 0; half--)
+      choose_tile (cl, half ? "conv_tiled, F16 weights" : "conv_tiled, F32 weights",
+                   &t->conv[half], sdcl_n_conv_tiled_configs, conv_fits, conv_seconds, half, p);
   for (int w = 0; w < SDCL_ATTN_TUNED_WIDTHS; w++)
     {
       char what[64];
@@ -484,8 +540,9 @@ print_table (const sdcl_gemm_config *c)
           "Choice: %s\n",
           own, clblast, c->backend == SDCL_GEMM_CLBLAST ? "clblast" : "own");
   printf ("Fastest tile configurations (indices into the tables of opencl/gemm.c and "
-          "opencl/attention.c; -1 = not timed): gemm_tiled F16 %d, F32 %d; attention_tiled",
-          c->tiles.gemm[1], c->tiles.gemm[0]);
+          "opencl/conv_tiled.c, opencl/attention.c; -1 = not timed): gemm_tiled F16 %d, F32 %d; "
+          "conv_tiled F16 %d, F32 %d; attention_tiled",
+          c->tiles.gemm[1], c->tiles.gemm[0], c->tiles.conv[1], c->tiles.conv[0]);
   for (int w = 0; w < SDCL_ATTN_TUNED_WIDTHS; w++)
     printf (" %d: %d%s", sdcl_attn_tuned_widths[w], c->tiles.attention[w],
             w + 1 < SDCL_ATTN_TUNED_WIDTHS ? "," : "\n");

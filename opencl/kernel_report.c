@@ -9,6 +9,7 @@
 #include "attention.h"
 #include "clrt_internal.h"
 #include "config.h"
+#include "conv_tiled.h"
 #include "gemm.h"
 #include "gemm_config.h"
 
@@ -118,6 +119,42 @@ report_gemm (sdcl_cl *cl, GString *out)
     }
 }
 
+/* The convolution kernel for weights packed as this device packs them. */
+static void
+report_conv (sdcl_cl *cl, GString *out)
+{
+  const sdcl_w like = { .type = SDCL_WT_F16, .panel = sdcl_cl_packs_weights (cl) ? SDCL_W_PANEL : 0 };
+  const sdcl_conv_kernel kind = sdcl_conv_kernel_choice (cl, &like);
+  static const char *const what[] = {
+    "implicit (gemm_conv_panel over banded padded input rows)",
+    "tiled (conv_tiled: implicit GEMM in local-memory tiles)",
+    "gather (patches of pixel chunks gathered, then the GEMM backend)",
+  };
+  g_string_append_printf (out, "convolution %s (%s)\n", what[kind],
+                          g_getenv ("SDCL_CONV") ? "SDCL_CONV" : "the GEMM kernel and backend");
+  if (kind != SDCL_CONV_TILED)
+    return;
+  for (int half = 1; half >= 0; half--)
+    {
+      const sdcl_w w = { .type = half ? SDCL_WT_F16 : SDCL_WT_F32 };
+      cl_kernel k;
+      const int pick = sdcl_conv_tiled_pick (cl, &w, 3, 3, &k);
+      if (pick < 0)
+        {
+          g_string_append_printf (out, "            %s weights: no tile configuration fits the "
+                                  "limits: the gathered convolution runs\n", half ? "F16" : "F32");
+          continue;
+        }
+      const sdcl_tiled_config *c = &sdcl_conv_tiled_configs[pick];
+      g_string_append_printf (out, "            %s weights: conv_tiled %d pixels x %d channels, "
+                              "k step %d, %dx%d outputs per work-item, %zu work-items, %zu bytes "
+                              "of local memory (configuration %d of %d%s)\n", half ? "F16" : "F32",
+                              c->bm, c->bn, c->bk, c->tm, c->tn, sdcl_tiled_wg_size (c),
+                              sdcl_conv_tiled_local_bytes (c), pick + 1, sdcl_n_conv_tiled_configs,
+                              pick == sdcl_cl_tile_choice (cl)->conv[half] ? ", tuned" : "");
+    }
+}
+
 static void
 report_attention (sdcl_cl *cl, GString *out)
 {
@@ -153,9 +190,14 @@ sdcl_cl_kernel_report (sdcl_cl *cl)
   GString *out = g_string_new (NULL);
   report_device (cl, out);
   report_gemm (cl, out);
+  report_conv (cl, out);
   report_attention (cl, out);
-  g_string_append (out, "norms       GroupNorm statistics and LayerNorm: one work-group per "
-                        "group / row, tree reduction in local memory\n");
+  g_string_append (out, sdcl_cl_cpu_kernels (cl)
+                            ? "norms       GroupNorm statistics and LayerNorm: one work-group "
+                              "per group / row, tree reduction in local memory\n"
+                            : "norms       GroupNorm statistics: each group split over up to 64 "
+                              "work-groups, merged pairwise (norm_wg.cl); LayerNorm: one "
+                              "work-group per row; tree reductions in local memory\n");
   sdcl_error err = { 0 };
   if (sdcl_cl_check (cl, &err) != SDCL_OK)
     g_string_append_printf (out, "error       %s\n", err.message);

@@ -10,7 +10,9 @@
 #include "ops.h"
 #include "attention.h"
 #include "clrt_internal.h"
+#include "conv_tiled.h"
 #include "conv_winograd.h"
+#include "norm_wg.h"
 #include "gemm.h"
 #include "ops_util.h"
 
@@ -99,14 +101,7 @@ op_linear (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *w, const sdcl_w *bias,
 
 /* ---- conv2d ------------------------------------------------------------ */
 
-/* Mirrors conv_shape in conv.cl (all cl_int, so the layouts agree). */
-typedef struct {
-  cl_int C, H, W;
-  cl_int UH, UW;
-  cl_int Ho, Wo;
-  cl_int kh, kw, stride, pad_t, pad_l;
-  cl_int wrap;
-} conv_shape;
+typedef sdcl_conv_shape conv_shape;
 
 /* What conv_check derives besides the kernel's shape. */
 typedef struct {
@@ -191,15 +186,6 @@ conv_gather (sdcl_cl *cl, const sdcl_t *x, const conv_shape *s, int64_t b, int64
   sdcl_cl_run (cl, k, 2, global, local);
 }
 
-/* SDCL_CONV=gather: the patch-gather convolution also with panel weights
- * (for comparing the two). */
-static bool
-conv_gather_requested (void)
-{
-  const char *env = g_getenv ("SDCL_CONV");
-  return env && g_ascii_strcasecmp (env, "gather") == 0;
-}
-
 /* Implicit-GEMM convolution (weights packed in panels): gemm_conv_panel
  * reads the patches straight from the input when it needs neither padding
  * nor upsampling (1x1 convolutions); otherwise the output is done in bands
@@ -265,11 +251,12 @@ conv_implicit (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *w, const sdcl_w *bias
 }
 
 /* The convolution is a GEMM: pixels are the rows (M), output channels the
- * columns (N), K = C * kh * kw.  With panel-packed weights (CPUs) it is
- * Winograd's where sdcl_conv_winograd_applies, else an
- * implicit GEMM over the padded input (conv_implicit); otherwise it runs
- * per chunk of output pixels whose patches are gathered into a bounded
- * buffer (CONV_SCRATCH_BYTES), never a whole-image im2col. */
+ * columns (N), K = C * kh * kw.  sdcl_conv_kernel_choice (conv_tiled.h)
+ * picks how: with panel-packed weights (CPUs) Winograd's where
+ * sdcl_conv_winograd_applies, else an implicit GEMM over the padded input
+ * (conv_implicit); on GPUs conv_tiled, an implicit GEMM in local-memory
+ * tiles; otherwise per chunk of output pixels whose patches are gathered
+ * into a bounded buffer (CONV_SCRATCH_BYTES), never a whole-image im2col. */
 void
 op_conv2d (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *w, const sdcl_w *bias,
            const sdcl_conv_desc *desc, const sdcl_t *residual, sdcl_t *y)
@@ -278,11 +265,18 @@ op_conv2d (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *w, const sdcl_w *bias,
   conv_extra e;
   if (!sdcl_cl_ok (cl) || !conv_check (cl, x, w, bias, desc, residual, y, &s, &e))
     return;
-  if (w->panel && !conv_gather_requested ())
+  switch (sdcl_conv_kernel_choice (cl, w))
     {
+    case SDCL_CONV_IMPLICIT:
       if (!sdcl_conv_winograd (cl, x, w, bias, desc, residual, y))
         conv_implicit (cl, x, w, bias, desc, residual, y, &s, &e);
       return;
+    case SDCL_CONV_TILED:
+      if (sdcl_conv_tiled_run (cl, x, w, bias, residual, y, &s, e.batch))
+        return;
+      break;   /* no tile configuration fits the device */
+    case SDCL_CONV_GATHER:
+      break;
     }
   const int64_t K = (int64_t) s.C * s.kh * s.kw, pixels = (int64_t) s.Ho * s.Wo;
   const uint64_t budget = MIN ((uint64_t) CONV_SCRATCH_BYTES, sdcl_cl_max_alloc (cl) / 2);
@@ -351,7 +345,10 @@ op_group_norm (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *gamma, const sdcl_w *
   sdcl_t_alloc (cl, &stats, 1, 2 * B * groups, 0, 0, 0);
   cl_kernel ks = sdcl_cl_kernel (cl, "group_norm_stats", "");
   cl_kernel ka = sdcl_cl_kernel (cl, "group_norm_apply", "");
-  if (ks && ka && stats.buf)
+  /* GPUs: each group's statistics over several work-groups (norm_wg.h). */
+  if (ks && ka && stats.buf
+      && !sdcl_group_norm_stats_split (cl, x->buf, stats.buf, B * groups,
+                                       (uint64_t) (C / groups * hw), eps))
     {
       const size_t wg = sdcl_pow2_at_most (sdcl_kernel_max_wg (cl, ks), 256);
       sdcl_args a = sdcl_args_begin (cl, ks);
@@ -362,8 +359,10 @@ op_group_norm (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *gamma, const sdcl_w *
       sdcl_arg_local (&a, wg * sizeof (float));
       size_t global = wg * (size_t) (B * groups);
       sdcl_cl_run (cl, ks, 1, &global, &wg);
-
-      a = sdcl_args_begin (cl, ka);
+    }
+  if (ks && ka && stats.buf)
+    {
+      sdcl_args a = sdcl_args_begin (cl, ka);
       sdcl_arg_mem (&a, x->buf);
       sdcl_arg_mem (&a, y->buf);
       sdcl_arg_mem (&a, stats.buf);

@@ -2,7 +2,9 @@
 # A report on one OpenCL device for a bug report or BENCHMARKS.md: builds
 # sdcl, lists the devices, says which kernels sdcl picks there and why,
 # runs the kernel tests on the device and times sdcl-bench on a random SD
-# 1.5-shaped checkpoint with each GEMM backend.  Everything goes to one
+# 1.5-shaped checkpoint with each GEMM backend (and, where the portable
+# kernels run, once more with convolutions gathered instead of conv_tiled:
+# backend "own-gather").  Everything goes to one
 # file (Markdown, paste it into an issue) and to the terminal.
 #
 #   tools/device-report.sh [--device D] [--build DIR] [--out FILE]
@@ -93,7 +95,12 @@ if [ "$tests" = 1 ]; then
   section "Kernel tests on the device (meson test --suite kernels)" run_kernel_tests
 fi
 
+# Backend label -> the environment it runs with.
 backends=(own)
+declare -A backend_env=([own]="SDCL_GEMM=own" [own-gather]="SDCL_GEMM=own SDCL_CONV=gather"
+                        [clblast]="SDCL_GEMM=clblast")
+"$build/tools/sdcl-bench" --kernels "${dev_args[@]}" 2>/dev/null | grep -q '^convolution tiled' \
+  && backends+=(own-gather)
 grep -q '^#define SDCL_HAVE_CLBLAST 1' "$build/config.h" && backends+=(clblast)
 if [ "$bench" = 1 ]; then
   if [ -z "$model" ]; then
@@ -108,7 +115,7 @@ if [ "$bench" = 1 ]; then
   for b in "${backends[@]}"; do
     json="$build/device-report/bench-$b.json"
     echo "== sdcl-bench, GEMM backend $b (${size}x${size})" >&2
-    if SDCL_GEMM="$b" "$build/tools/sdcl-bench" --model "$model" "${dev_args[@]}" \
+    if env ${backend_env[$b]} "$build/tools/sdcl-bench" --model "$model" "${dev_args[@]}" \
          --width "$size" --height "$size" --no-startup --json >"$json" 2>"$json.log"; then
       jsons+=("$b=$json")
     else

@@ -1330,6 +1330,9 @@ test_cli (void)
   char *attn_kernel[] = { "SDCL_ATTENTION_KERNEL", "flash", NULL };
   cli_case ("cli_attention_kernel_unknown", attn_kernel,
             (const char *[]) { "txt2img", "-m", model, "-p", "x", "-o", "o.png", NULL });
+  char *conv_kernel[] = { "SDCL_CONV", "bogus", NULL };
+  cli_case ("cli_conv_kernel_unknown", conv_kernel,
+            (const char *[]) { "txt2img", "-m", model, "-p", "x", "-o", "o.png", NULL });
 
   /* PoCL reports POCL_MEMORY_LIMIT's size but would serve more from host
    * memory: sdcl's own account must stop an SD 1.5-sized UNet (1.7 GB of

@@ -17,6 +17,7 @@
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
 #include "attention.h"
+#include "conv_tiled.h"
 #include "check.h"
 #include "clrt_internal.h"
 #include "config.h"
@@ -84,7 +85,7 @@ known_config (sdcl_gemm_backend backend)
   c.shapes[0] = (sdcl_gemm_shape) { 4096, 320, 320, { 101.5, 99.25, 20.5, 21.75, 7.5 } };
   c.shapes[1] = (sdcl_gemm_shape) { 77, 768, 3072, { 88, 0, 10.25, 11, 3 } };
   /* Tile choices (widths 40, 64, 80, 128, 160, 512; -1 untuned). */
-  c.tiles = (sdcl_tile_choice) { { 2, 1 }, { 0, 1, -1, 3, -1, 4 } };
+  c.tiles = (sdcl_tile_choice) { { 2, 1 }, { 3, -1 }, { 0, 1, -1, 3, -1, 4 } };
   return c;
 }
 
@@ -247,8 +248,9 @@ test_round_trip (const char *dir, sdcl_cl *probe)
 
 /* The file's tile choices are the context's, and the portable kernels
  * take them: gemm_tiled configuration 2 for F32 weights (the table's order
- * would take 0 on this device) and attention_tiled configuration 3 for
- * 128-channel heads (else 0 or 1). */
+ * would take 0 on this device), conv_tiled configuration 3 for F32
+ * weights (else 0) and attention_tiled configuration 3 for 128-channel
+ * heads (else 0 or 1). */
 static void
 test_tiles_applied (sdcl_cl *cl)
 {
@@ -262,6 +264,8 @@ test_tiles_applied (sdcl_cl *cl)
     return;   /* limits below the tables' first rows: the choices may not fit */
   cl_kernel k;
   CHECK (sdcl_tiled_pick (cl, false, &k) == 2, "gemm_tiled F32 ignores the tuned choice");
+  const sdcl_w f32 = { .type = SDCL_WT_F32 };
+  CHECK (sdcl_conv_tiled_pick (cl, &f32, 3, 3, &k) == 3, "conv_tiled F32 ignores the tuned choice");
   g_setenv ("SDCL_KERNELS", "portable", TRUE);
   int config = -1;
   const sdcl_attn_path path = sdcl_attention_choice (cl, 128, false, &config, &k);
@@ -375,7 +379,8 @@ test_corrupt (const char *dir, sdcl_cl *probe)
 
 /* The tile timing of `sdcl tune` on the portable kernels under forced
  * limits of 64 work-items and 8 KiB: only gemm_tiled's last configuration
- * fits (4), attention_tiled's configurations 5 and 6 for heads up to 80
+ * fits (4), only conv_tiled's last one (5: its 64 x 64 x 16 one needs
+ * 8.6 KiB), attention_tiled's configurations 5 and 6 for heads up to 80
  * channels, only 6 for 128 and 160 (5 needs 10.5 KiB, resp. 80
  * accumulators), none for 512 (-1: the plain kernel runs).  Which of two
  * candidates is faster is the machine's to say, so there either counts;
@@ -396,6 +401,8 @@ test_tune_tiles (void)
       const sdcl_tile_choice *t = sdcl_cl_tile_choice (cl);
       CHECK (t->gemm[0] == 4 && t->gemm[1] == 4, "gemm_tiled choices %d, %d, want 4", t->gemm[0],
              t->gemm[1]);
+      CHECK (t->conv[0] == 5 && t->conv[1] == 5, "conv_tiled choices %d, %d, want 5", t->conv[0],
+             t->conv[1]);
       static const int want_lo[] = { 5, 5, 5, 6, 6, -1 }, want_hi[] = { 6, 6, 6, 6, 6, -1 };
       for (int w = 0; w < SDCL_ATTN_TUNED_WIDTHS; w++)
         {
@@ -411,6 +418,8 @@ test_tune_tiles (void)
         }
       cl_kernel k;
       CHECK (sdcl_tiled_pick (cl, true, &k) == 4, "gemm_tiled F16 pick");
+      const sdcl_w f16 = { .type = SDCL_WT_F16 };
+      CHECK (sdcl_conv_tiled_pick (cl, &f16, 3, 3, &k) == 5, "conv_tiled F16 pick");
       sdcl_cl_free (cl);
     }
   g_unsetenv ("SDCL_KERNELS");

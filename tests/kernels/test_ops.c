@@ -11,6 +11,7 @@
  *   test-ops --gemm-only     only op_linear and op_conv2d (to test a GEMM
  *                       backend, e.g. SDCL_GEMM=clblast)
  *   test-ops --attention-only   only op_attention (its kernel variants)
+ *   test-ops --conv-only     only op_conv2d (its kernel variants)
  *   test-ops --bench-only   only the timings (with --attention-only: attention's)
  *
  * Tolerances (|got - want| <= atol + rtol |want|), data scaled so outputs
@@ -31,6 +32,7 @@
 #include "check.h"
 #include "clrt_derived.h"
 #include "clrt_internal.h"
+#include "conv_tiled.h"
 #include "gemm.h"
 #include "ops.h"
 #include "ref_ops.h"
@@ -351,8 +353,67 @@ test_conv_case (const conv_case *c, weight_mode mode, int chunk_pixels)
 
 #define PAD1 .pad_t = 1, .pad_l = 1, .pad_b = 1, .pad_r = 1
 
+/* The convolution kernel for row-major weights and, when it is conv_tiled,
+ * its configuration: within the limits and the first of the table that
+ * runs (the tuned choice is test_gemm_config's).  SDCL_CONV=tiled must
+ * get conv_tiled wherever a configuration fits, so that the variants
+ * forcing it test it and not the gathered path. */
 static void
-test_conv (bool small)
+test_conv_choice (void)
+{
+  const sdcl_w rowmajor[2] = { { .type = SDCL_WT_F32 }, { .type = SDCL_WT_F16 } };
+  const sdcl_conv_kernel kind = sdcl_conv_kernel_choice (cl, &rowmajor[0]);
+  fprintf (stderr, "convolution kernel for row-major weights: %s\n", sdcl_conv_kernel_name (kind));
+  const char *env = g_getenv ("SDCL_CONV");
+  if (env && g_ascii_strcasecmp (env, "tiled") == 0)
+    CHECK (kind == SDCL_CONV_TILED, "SDCL_CONV=tiled chose %s", sdcl_conv_kernel_name (kind));
+  /* The GPUs' path by default: the portable kernels with the own tiled GEMM. */
+  if (!env && !sdcl_cl_cpu_kernels (cl) && sdcl_cl_gemm_backend (cl) == SDCL_GEMM_OWN
+      && sdcl_gemm_kernel_choice (cl) == SDCL_GEMM_KERNEL_TILED)
+    CHECK (kind == SDCL_CONV_TILED, "the portable kernels chose %s", sdcl_conv_kernel_name (kind));
+  if (kind != SDCL_CONV_TILED)
+    return;
+  size_t max_wg;
+  uint64_t local_mem;
+  sdcl_tiled_limits (cl, &max_wg, &local_mem);
+  const sdcl_tiled_config *last = &sdcl_conv_tiled_configs[sdcl_n_conv_tiled_configs - 1];
+  const bool room = max_wg >= sdcl_tiled_wg_size (last)
+                    && local_mem >= sdcl_conv_tiled_local_bytes (last);
+  for (int half = 0; half <= 1; half++)
+    {
+      cl_kernel k;
+      const int pick = sdcl_conv_tiled_pick (cl, &rowmajor[half], 3, 3, &k);
+      if (!device_ok ("conv_tiled choice"))
+        return;
+      CHECK ((pick >= 0) == room, "conv_tiled pick %d with limits %zu work-items, %"
+             G_GUINT64_FORMAT " bytes", pick, max_wg, local_mem);
+      if (pick < 0)
+        continue;
+      const sdcl_tiled_config *c = &sdcl_conv_tiled_configs[pick];
+      fprintf (stderr, "conv_tiled (%s): %d pixels x %d channels x %d, %dx%d per work-item, "
+               "%zu work-items, %zu bytes of local memory (limits %zu, %" G_GUINT64_FORMAT ")\n",
+               half ? "f16" : "f32", c->bm, c->bn, c->bk, c->tm, c->tn, sdcl_tiled_wg_size (c),
+               sdcl_conv_tiled_local_bytes (c), max_wg, local_mem);
+      CHECK (sdcl_tiled_wg_size (c) <= max_wg && sdcl_conv_tiled_local_bytes (c) <= local_mem,
+             "conv_tiled configuration %d exceeds the limits", pick);
+      CHECK (sdcl_conv_tiled_fits (cl, k, pick, local_mem), "picked kernel does not fit");
+      for (int i = 0; i < pick; i++)
+        {
+          const sdcl_tiled_config *b = &sdcl_conv_tiled_configs[i];
+          if (sdcl_tiled_wg_size (b) > max_wg || sdcl_conv_tiled_local_bytes (b) > local_mem)
+            continue;
+          cl_kernel kb = sdcl_conv_tiled_kernel (cl, &rowmajor[half], i, 3, 3);
+          CHECK (kb && !sdcl_conv_tiled_fits (cl, kb, i, local_mem),
+                 "conv_tiled configuration %d fits but %d was picked", i, pick);
+        }
+    }
+}
+
+/* one_mode: each case once, F32 and split F16 weights in turn, not
+ * chunked (conv_tiled under oclgrind, where a case costs seconds; the
+ * chunking only concerns the gathered path). */
+static void
+test_conv (bool small, bool one_mode)
 {
   static const conv_case full[] = {
     /* conv_in-like: 3 channels, odd sizes */
@@ -401,7 +462,9 @@ test_conv (bool small)
   };
   const conv_case *cases = small ? reduced : full;
   int n = small ? G_N_ELEMENTS (reduced) : G_N_ELEMENTS (full);
-  for (int i = 0; i < n; i++)
+  for (int i = 0; i < n && one_mode; i++)
+    test_conv_case (&cases[i], i % 2 ? W_F16_SPLIT : W_F32, 0);
+  for (int i = 0; i < n && !one_mode; i++)
     {
       for (int m = 0; m < W_MODES; m++)
         if (!small || m == W_F32 || m == W_F16_SPLIT || m == W_Q8_SPLIT)
@@ -646,6 +709,9 @@ test_norms (bool small)
   test_group_norm_case (1, 6, 1, 1, 2, true, false, 0, false);
   /* ~1M values per group around a mean of 3: the statistics must be two-pass */
   test_group_norm_case (1, 4, 512, 512, 1, true, false, 3.0f, false);
+  /* Groups of 20435 values: two slices of unequal length in norm_wg.cl's
+   * split statistics (the portable kernels). */
+  test_group_norm_case (1, 10, 61, 67, 2, false, false, 3.0f, false);
   test_layer_norm_case (7, 37, false, false);
   test_layer_norm_case (77, 768, true, false);
   test_layer_norm_case (300, 1280, false, true);
@@ -1232,8 +1298,16 @@ bench_attention (int N, int M, int heads, int dh)
 }
 
 static void
-bench (bool attention_only)
+bench (bool attention_only, bool conv_only)
 {
+  if (conv_only)
+    {
+      bench_conv (320, 64, 64, 320, false, SDCL_WT_F16);
+      bench_conv (640, 32, 32, 640, true, SDCL_WT_F16);
+      bench_conv (2560, 8, 8, 1280, false, SDCL_WT_F16);
+      device_ok ("bench");
+      return;
+    }
   if (attention_only)
     {
       bench_attention (4096, 4096, 8, 40);
@@ -1267,7 +1341,7 @@ int
 main (int argc, char **argv)
 {
   bool small = false, do_bench = false, linear_only = false, gemm_only = false;
-  bool attention_only = false, do_bench_q8 = false, bench_only = false;
+  bool attention_only = false, do_bench_q8 = false, bench_only = false, conv_only = false;
   for (int i = 1; i < argc; i++)
     {
       if (strcmp (argv[i], "--small") == 0)
@@ -1284,10 +1358,12 @@ main (int argc, char **argv)
         gemm_only = true;
       else if (strcmp (argv[i], "--attention-only") == 0)
         attention_only = true;
+      else if (strcmp (argv[i], "--conv-only") == 0)
+        conv_only = true;
       else
         {
           fprintf (stderr, "usage: %s [--small] [--bench | --bench-only] [--linear-only | "
-                   "--gemm-only | --attention-only | --bench-q8]\n",
+                   "--gemm-only | --attention-only | --conv-only | --bench-q8]\n",
                    argv[0]);
           return 2;
         }
@@ -1311,6 +1387,11 @@ main (int argc, char **argv)
     }
   if (bench_only)
     ;
+  else if (conv_only)
+    {
+      test_conv_choice ();
+      test_conv (small, small);
+    }
   else if (attention_only)
     test_attention (small);
   else
@@ -1323,20 +1404,22 @@ main (int argc, char **argv)
     ;
   else if (gemm_only)
     {
-      test_conv (small);
+      test_conv_choice ();
+      test_conv (small, false);
       test_winograd (small);
     }
-  else if (!linear_only && !attention_only)
+  else if (!linear_only && !attention_only && !conv_only)
     {
+      test_conv_choice ();
       test_eltwise (small);
       test_norms (small);
-      test_conv (small);
+      test_conv (small, false);
       test_winograd (small);
       test_attention (small);
       test_sticky_errors ();
     }
   if (do_bench)
-    bench (attention_only);
+    bench (attention_only, conv_only);
 
   g_rand_free (rng);
   sdcl_cl_free (cl);
