@@ -1,5 +1,6 @@
-/* SDXL bad inputs (bad-inputs.tsv rows sdxl_*): folder copies of the tiny
- * SDXL fixture with a part swapped or removed.
+/* SDXL bad inputs (bad-inputs.tsv rows sdxl_*, turbo_*): folder copies of the tiny
+ * SDXL fixture with a part swapped or removed; the Turbo variant asked of
+ * a family without one.
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
@@ -41,5 +42,12 @@ test_sdxl_cases (void)
   remove_tree (dir);
   g_free (dir);
   g_free (te);
+
+  /* the Turbo switch on a family that has no Turbo model */
+  char *sd1 = g_build_filename (fixtures, "models", "tiny-sd", NULL);
+  sdcl_model_params mp = sdcl_model_default_params ();
+  mp.variant = SDCL_VARIANT_TURBO;
+  load_case ("turbo_on_sd1", sd1, &mp);
+  g_free (sd1);
   return check_finish ();
 }
