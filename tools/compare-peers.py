@@ -144,7 +144,8 @@ def run_sdcl(a):
     phases = {p['name']: p['seconds'] for p in j['phases']}
     res = {'cfg_step_s': phases.get('CFG step (UNet batch 2)'),
            'vae_decode_s': phases.get('VAE decode'),
-           'text_s': phases.get('text encoder (77 tokens)'),
+           'text_s': phases.get('text encoder (77 tokens)',
+                                 phases.get('text encoders (2 x 77 tokens)')),   # SDXL: both towers
            'load_s': j['load_s'], 'bench_wall_s': wall, 'bench_peak_rss_gb': rss / 1e9}
     # Memory and wall time of a real txt2img with the CLI's defaults (lean
     # residency), the same job sd.cpp's row runs.
