@@ -143,6 +143,7 @@ fill_info_from_files (const sdcl_model_files *mf, sdcl_model_info *info)
   info->n_text_encoders = mf->text2_w ? 2 : 1;
   info->context_dim = mf->unet.cross_attention_dim;
   info->size_conditioning = mf->unet.add_embed_in > 0;
+  info->turbo = mf->turbo;
 }
 
 static void
@@ -279,6 +280,8 @@ sdcl_model_load (sdcl_ctx *ctx, const char *path, const sdcl_model_params *param
   if (params->prediction != SDCL_PREDICTION_FROM_MODEL && params->prediction != SDCL_PREDICTION_FORCE_EPSILON
       && params->prediction != SDCL_PREDICTION_FORCE_V)
     return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT, "unknown prediction choice %d", params->prediction);
+  if (params->variant != SDCL_VARIANT_FROM_MODEL && params->variant != SDCL_VARIANT_TURBO)
+    return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT, "unknown model variant %d", params->variant);
 
   sdcl_error_clear (err);
   sdcl_model *m = g_new0 (sdcl_model, 1);
@@ -289,6 +292,7 @@ sdcl_model_load (sdcl_ctx *ctx, const char *path, const sdcl_model_params *param
     {
       m->family = m->files->family_desc;
       override_prediction (m->files, params->prediction);
+      st = sdcl_family_apply_variant (m->files, params->variant, err);
     }
   if (st == SDCL_OK)
     st = load_tokenizer (m->files, params->tokenizer_dir, &m->tokenizer, err);

@@ -154,6 +154,21 @@ typedef enum {
   SDCL_PREDICTION_FORCE_V
 } sdcl_prediction_choice;
 
+/* What sdcl_model_params.variant asks for.  SD-Turbo and SDXL-Turbo are
+ * distilled for 1-4 steps without guidance; their diffusers folders say so
+ * in their configs (512 px, trailing timestep spacing), their single files
+ * cannot (same tensors as SD 2.1 base / SDXL base, no scheduler config,
+ * and no LDM yaml key for it), so sdcl never guesses it: the caller says
+ * it.  docs/diffusion.md §SDXL single files. */
+typedef enum {
+  SDCL_VARIANT_FROM_MODEL = 0,   /* what the files say */
+  /* The family's published Turbo settings over what the files say: native
+   * 512 px and trailing timestep spacing; sdcl_gen_model_params then
+   * gives Euler, 1 step, guidance 0.  Refused for families without a
+   * Turbo model (SD 1.x). */
+  SDCL_VARIANT_TURBO
+} sdcl_model_variant;
+
 typedef enum {
   SDCL_WEIGHTS_F16 = 0, /* weights stored as half on the device, computed in fp32 */
   SDCL_WEIGHTS_F32,
@@ -209,6 +224,8 @@ typedef struct {
    * model's files say (a single file's native size follows: SD 2.x v
    * models are 768 px). */
   sdcl_prediction_choice prediction;
+  /* Default SDCL_VARIANT_FROM_MODEL. */
+  sdcl_model_variant variant;
 } sdcl_model_params;
 
 typedef struct {
@@ -235,6 +252,8 @@ typedef struct {
   /* SDXL: a pooled text vector and the image's size/crop ids condition the
    * UNet too */
   bool size_conditioning;
+  /* Run with the family's Turbo settings (sdcl_model_params.variant). */
+  bool turbo;
 } sdcl_model_info;
 
 typedef struct sdcl_model sdcl_model;
@@ -511,6 +530,11 @@ typedef struct {
 } sdcl_gen_params;
 
 sdcl_gen_params sdcl_gen_default_params (void);
+/* sdcl_gen_default_params with what the model's variant publishes: for a
+ * Turbo model (sdcl_model_info.turbo) Euler on the model's (trailing)
+ * spacing, 1 step, guidance 0.  For image to image and inpainting, Turbo
+ * needs steps x strength >= 1 (diffusers' rule: else no step runs). */
+sdcl_gen_params sdcl_gen_model_params (const sdcl_model *model);
 
 /* Text to image.  On success *out holds a newly allocated image of
  * width x height (free with sdcl_image_free). */

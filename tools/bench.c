@@ -157,6 +157,46 @@ apply_loras (sdcl_model *m, char **specs)
   free (list);
 }
 
+/* ---- conditioning ------------------------------------------------------------ */
+
+#define BENCH_PROMPT "a photograph of an astronaut riding a horse"
+
+/* The prompt (batch 1) as the model's family conditions its UNet: one
+ * tower's states for SD 1.x/2.x; for SDXL both towers side by side, bigG's
+ * pooled vector and the size ids.  The text networks must be acquired. */
+static void
+encode_prompt (sdcl_model *m, int w, int h, sdcl_conditioning *c)
+{
+  const sdcl_prompt_request req = { .prompt = BENCH_PROMPT, .cfg = false, .syntax = SDCL_PROMPT_A1111,
+                                    .width = w, .height = h };
+  sdcl_error err = { 0 };
+  if (m->family->encode_prompt (m, &req, c, &err) != SDCL_OK)
+    die ("text encoder", &err);
+}
+
+/* `batch` copies of the conditioning: the states into *ctxt (allocated
+ * here), the pooled vectors and size ids handed to the UNet. */
+static void
+batch_context (sdcl_model *m, const sdcl_conditioning *c, int batch, sdcl_t *ctxt)
+{
+  sdcl_cl *cl = m->ctx->cl;
+  sdcl_t_alloc (cl, ctxt, 3, batch, c->n_tokens, c->states.d[2], 0);
+  for (int b = 0; b < batch; b++)
+    op_copy (cl, &c->states, 0, ctxt, b * c->states.n, c->states.n);
+  if (!c->pooled)
+    return;
+  float *pooled = g_new (float, (size_t) batch * c->pooled_dim);
+  float *ids = g_new (float, (size_t) batch * c->n_time_ids);
+  for (int b = 0; b < batch; b++)
+    {
+      memcpy (pooled + b * c->pooled_dim, c->pooled, sizeof (float) * c->pooled_dim);
+      memcpy (ids + b * c->n_time_ids, c->time_ids, sizeof (float) * c->n_time_ids);
+    }
+  sdcl_unet_set_text_time (m->unet, pooled, ids, batch);
+  g_free (pooled);
+  g_free (ids);
+}
+
 /* ---- the startup child ---------------------------------------------------- */
 
 typedef struct {
@@ -171,32 +211,32 @@ run_startup (sdcl_model *m, double t_loaded, int w, int h)
   startup_times s = { .load = t_loaded };
   sdcl_error err = { 0 };
   sdcl_cl *cl = m->ctx->cl;
-  int32_t ids[SDCL_CLIP_CONTEXT];
-  sdcl_tokenizer_encode_clip (m->tokenizer, "a photograph of an astronaut riding a horse",
-                              m->files->clip.pad_token_id, ids);
-  sdcl_t hidden = { 0 }, x = { 0 }, eps = { 0 };
+  sdcl_conditioning cond = { 0 };
+  sdcl_t ctxt = { 0 }, x = { 0 }, eps = { 0 };
   /* The pipeline's phases: a lean model uploads each network here. */
-  if (sdcl_model_acquire (m, SDCL_NET_CLIP, &err) != SDCL_OK
-      || sdcl_clip_forward (m->clip, ids, 1, SDCL_CLIP_CONTEXT, 1, NULL, &hidden, &err) != SDCL_OK)
+  if (sdcl_model_acquire (m, SDCL_NET_CLIP, &err) != SDCL_OK)
     die ("text encoder", &err);
+  encode_prompt (m, w, h, &cond);
   sdcl_cl_finish (cl);
   sdcl_model_phase_done (m, SDCL_NET_CLIP);
   if (sdcl_model_acquire (m, SDCL_NET_UNET, &err) != SDCL_OK)
     die ("UNet upload", &err);
   s.text = now ();
+  batch_context (m, &cond, 1, &ctxt);
   GRand *rng = g_rand_new_with_seed (1);
   const int f = 1 << (m->files->vae.n_levels - 1);
   random_tensor (cl, &x, 4, 1, m->files->unet.in_channels, h / f, w / f, rng);
   g_rand_free (rng);
   const float t = 999.0f;
   s.step_begin = now ();
-  if (sdcl_unet_forward (m->unet, &x, &t, &hidden, NULL, &eps, &err) != SDCL_OK)
+  if (sdcl_unet_forward (m->unet, &x, &t, &ctxt, NULL, &eps, &err) != SDCL_OK)
     die ("UNet", &err);
   sdcl_cl_finish (cl);
   s.step_end = now ();
   sdcl_t_release (cl, &eps);
   sdcl_t_release (cl, &x);
-  sdcl_t_release (cl, &hidden);
+  sdcl_t_release (cl, &ctxt);
+  sdcl_conditioning_clear (cl, &cond);
   sdcl_model_phase_done (m, SDCL_NET_UNET);
   return s;
 }
@@ -214,7 +254,7 @@ run_txt2img_child (sdcl_ctx *ctx, const char *model, const sdcl_model_params *mp
     die ("model", &err);
   const double t_load = now () - t0;
   sdcl_gen_params p = sdcl_gen_default_params ();
-  p.prompt = "a photograph of an astronaut riding a horse";
+  p.prompt = BENCH_PROMPT;
   p.width = w;
   p.height = h;
   p.steps = steps;
@@ -417,26 +457,27 @@ main (int argc, char **argv)
 
   const uint64_t load_rss_peak = proc_status_kb ("VmHWM:");
 
-  /* Text encoder: warm-up, then timed. */
-  int32_t ids[2 * SDCL_CLIP_CONTEXT];
-  sdcl_tokenizer_encode_clip (m->tokenizer, "a photograph of an astronaut riding a horse",
-                              mf->clip.pad_token_id, ids);
-  memcpy (ids + SDCL_CLIP_CONTEXT, ids, sizeof (int32_t) * SDCL_CLIP_CONTEXT);
-  sdcl_t hidden = { 0 };
+  /* Text encoders (the family's whole conditioning): warm-up, then timed. */
+  sdcl_conditioning cond = { 0 };
   for (int rep = 0; rep < 2; rep++)
     {
-      sdcl_t_release (cl, &hidden);
+      sdcl_conditioning_clear (cl, &cond);
       if (rep == 1)
         mem_mark (cl);
       const double t0 = now (), c0 = cpu_now ();
-      if (sdcl_clip_forward (m->clip, ids, 1, SDCL_CLIP_CONTEXT, 1, NULL, &hidden, &err) != SDCL_OK)
-        die ("text encoder", &err);
+      encode_prompt (m, width, height, &cond);
       sdcl_cl_finish (cl);
       if (rep == 1)
         {
           sdcl_flops fl = sdcl_clip_flops (&mf->clip, SDCL_CLIP_CONTEXT);
-          add_phase (cl, "text encoder (77 tokens)", now () - t0, cpu_now () - c0,
-                     sdcl_flops_total (&fl) / 1e9);
+          double gflop = sdcl_flops_total (&fl) / 1e9;
+          if (mf->text2_w)   /* SDXL's bigG */
+            {
+              fl = sdcl_clip_flops (&mf->clip2, SDCL_CLIP_CONTEXT);
+              gflop += sdcl_flops_total (&fl) / 1e9;
+            }
+          add_phase (cl, mf->text2_w ? "text encoders (2 x 77 tokens)" : "text encoder (77 tokens)",
+                     now () - t0, cpu_now () - c0, gflop);
         }
     }
 
@@ -448,9 +489,7 @@ main (int argc, char **argv)
     {
       sdcl_t x = { 0 }, ctxt = { 0 };
       random_tensor (cl, &x, 4, batch, mf->unet.in_channels, lh, lw, rng);
-      sdcl_t_alloc (cl, &ctxt, 3, batch, SDCL_CLIP_CONTEXT, hidden.d[2], 0);
-      for (int b = 0; b < batch; b++)
-        op_copy (cl, &hidden, 0, &ctxt, b * hidden.n, hidden.n);
+      batch_context (m, &cond, batch, &ctxt);
       const float ts[2] = { 999.0f, 999.0f };
       double total = 0, cpu_total = 0;
       mem_mark (cl);
@@ -475,7 +514,7 @@ main (int argc, char **argv)
       sdcl_t_release (cl, &x);
       sdcl_t_release (cl, &ctxt);
     }
-  sdcl_t_release (cl, &hidden);
+  sdcl_conditioning_clear (cl, &cond);
 
   /* VAE decoder (the UNet's runs built the shared kernels). */
   {

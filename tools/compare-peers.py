@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: LGPL-3.0-or-later
-"""Side-by-side timing of sdcl and its peers on one random-weight SD 1.5- or 2.1-shaped checkpoint.
+"""Side-by-side timing of sdcl and its peers on one random-weight SD 1.5-, 2.1- or SDXL-shaped checkpoint.
 
 Runs, in one invocation and alternating round by round (so that the noise of a shared machine
 hits every engine alike):
@@ -29,7 +29,10 @@ weights):
       --diffusers /tmp/sd15-diffusers --size 512 --rounds 2 \\
       --torch-python /opt/sdcl-ref/bin/python --sdcpp-python /tmp/sdcpp-venv/bin/python
 
-(SD 2.1's shapes: sdcl-mkmodel --family sd21 for both files; nothing else changes.)
+(SD 2.1's shapes: sdcl-mkmodel --family sd21 for both files; SDXL base's: --family sdxl,
+~7 GB per layout in F16, an SGM single file that sd.cpp loads too, and a folder with
+text_encoder_2/ for which the diffusers row runs both text encoders and passes the pooled
+vector and size ids; nothing else changes.)
 
 An engine whose interpreter or package is missing is reported as skipped, with the reason.
 """
@@ -46,26 +49,44 @@ import time
 PROMPT = 'a photograph of an astronaut riding a horse'
 
 DIFFUSERS_SCRIPT = r"""
-import json, sys, time
+import json, os, sys, time
 t_start = time.monotonic()
 import torch
 torch.set_num_threads(int(sys.argv[3]))
 from diffusers import AutoencoderKL, UNet2DConditionModel
-from transformers import CLIPTextModel
+from transformers import CLIPTextModel, CLIPTextModelWithProjection
 folder, size = sys.argv[1], int(sys.argv[2])
+# SDXL (text_encoder_2/): both towers' penultimate states side by side, bigG's
+# pooled vector and the six size ids through the UNet's text_time embedding,
+# as StableDiffusionXLPipeline computes them.
+sdxl = os.path.isdir(os.path.join(folder, 'text_encoder_2'))
+load = dict(local_files_only=True)
 with torch.inference_mode():
-    te = CLIPTextModel.from_pretrained(folder, subfolder='text_encoder', local_files_only=True).float().eval()
-    unet = UNet2DConditionModel.from_pretrained(folder, subfolder='unet', local_files_only=True).float().eval()
-    vae = AutoencoderKL.from_pretrained(folder, subfolder='vae', local_files_only=True).float().eval()
+    te = CLIPTextModel.from_pretrained(folder, subfolder='text_encoder', **load).float().eval()
+    te2 = (CLIPTextModelWithProjection.from_pretrained(folder, subfolder='text_encoder_2', **load)
+           .float().eval() if sdxl else None)
+    unet = UNet2DConditionModel.from_pretrained(folder, subfolder='unet', **load).float().eval()
+    vae = AutoencoderKL.from_pretrained(folder, subfolder='vae', **load).float().eval()
     t_loaded = time.monotonic()
     ids = torch.randint(0, 49407, (2, 77))
-    t0 = time.monotonic(); ctx = te(ids)[0]; t_text = time.monotonic() - t0
+    t0 = time.monotonic()
+    if sdxl:
+        h1 = te(ids, output_hidden_states=True).hidden_states[-2]
+        out2 = te2(ids, output_hidden_states=True)
+        ctx = torch.cat([h1, out2.hidden_states[-2]], dim=-1)
+        added = {'text_embeds': out2.text_embeds,
+                 'time_ids': torch.tensor([[size, size, 0, 0, size, size]] * 2, dtype=torch.float32)}
+    else:
+        ctx, added = te(ids)[0], None
+    t_text = time.monotonic() - t0
     g = torch.Generator().manual_seed(0)
     x = torch.randn((2, 4, size // 8, size // 8), generator=g)
     cfg_steps = []
     for step in range(int(sys.argv[4])):
         t = torch.tensor([999.0 - step, 999.0 - step])
-        t0 = time.monotonic(); unet(x, t, encoder_hidden_states=ctx); cfg_steps.append(time.monotonic() - t0)
+        t0 = time.monotonic()
+        unet(x, t, encoder_hidden_states=ctx, added_cond_kwargs=added)
+        cfg_steps.append(time.monotonic() - t0)
     t_cfg = sorted(cfg_steps)[len(cfg_steps) // 2]
     z = torch.randn((1, 4, size // 8, size // 8), generator=g)
     t0 = time.monotonic(); vae.decode(z); t_vae = time.monotonic() - t0
@@ -123,7 +144,8 @@ def run_sdcl(a):
     phases = {p['name']: p['seconds'] for p in j['phases']}
     res = {'cfg_step_s': phases.get('CFG step (UNet batch 2)'),
            'vae_decode_s': phases.get('VAE decode'),
-           'text_s': phases.get('text encoder (77 tokens)'),
+           'text_s': phases.get('text encoder (77 tokens)',
+                                 phases.get('text encoders (2 x 77 tokens)')),   # SDXL: both towers
            'load_s': j['load_s'], 'bench_wall_s': wall, 'bench_peak_rss_gb': rss / 1e9}
     # Memory and wall time of a real txt2img with the CLI's defaults (lean
     # residency), the same job sd.cpp's row runs.

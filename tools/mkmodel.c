@@ -1,7 +1,8 @@
-/* sdcl-mkmodel: writes a random-weight Stable Diffusion 1.5- or 2.1-shaped
- * checkpoint (UNet, VAE, CLIP ViT-L or OpenCLIP ViT-H text encoder) as a
- * diffusers folder or one LDM-layout .safetensors file (SD 2.1: with its
- * .yaml beside it), or (--lora RANK) a kohya LoRA for it.  For tests and benchmarks where the
+/* sdcl-mkmodel: writes a random-weight Stable Diffusion 1.5-, 2.1- or
+ * SDXL-shaped checkpoint (UNet, VAE, text encoders: CLIP ViT-L, OpenCLIP
+ * ViT-H, or both CLIP ViT-L and OpenCLIP bigG) as a diffusers folder or
+ * one LDM/SGM-layout .safetensors file (SD 2.1: with its .yaml beside
+ * it), or (--lora RANK) a kohya LoRA for it.  For tests and benchmarks where the
  * real weights are unavailable or too slow to fetch; the images it makes
  * are noise.
  *
@@ -75,8 +76,11 @@ write_lora (const char *path, const mk_model *m, const options *o, sdcl_dtype dt
             GError **error)
 {
   GArray *pairs = g_array_new (FALSE, FALSE, sizeof (mk_tensor));
-  const sdcl_component comps[] = { SDCL_COMP_UNET, SDCL_COMP_TEXT };
-  for (int c = 0; c < 2; c++)
+  const sdcl_component comps[] = { SDCL_COMP_UNET, SDCL_COMP_TEXT, SDCL_COMP_TEXT2 };
+  /* kohya's prefixes: SDXL's two towers are te1 and te2 */
+  const bool two = m->clip2.n_layers > 0;
+  const char *const prefixes[] = { "lora_unet_", two ? "lora_te1_" : "lora_te_", "lora_te2_" };
+  for (int c = 0; c < (two ? 3 : 2); c++)
     {
       size_t n = 0;
       g_autofree mk_tensor *ts = mk_component_tensors (m, comps[c], false, &n);
@@ -84,8 +88,7 @@ write_lora (const char *path, const mk_model *m, const options *o, sdcl_dtype dt
         if ((ts[i].nd == 2 || ts[i].nd == 4) && g_str_has_suffix (ts[i].canonical, ".weight")
             && (matches (ts[i].canonical, lora_linear)
                 || (o->locon && comps[c] == SDCL_COMP_UNET && matches (ts[i].canonical, lora_conv))))
-          add_lora_pair (pairs, &ts[i], comps[c] == SDCL_COMP_UNET ? "lora_unet_" : "lora_te_",
-                         o->lora_rank);
+          add_lora_pair (pairs, &ts[i], prefixes[c], o->lora_rank);
     }
   bool ok = mk_write_safetensors (path, (const mk_tensor *) pairs->data, pairs->len, dtype,
                                   (uint64_t) o->seed, error);
@@ -126,7 +129,7 @@ main (int argc, char **argv)
   GOptionEntry entries[] = {
     { "layout", 'l', 0, G_OPTION_ARG_STRING, &o.layout, "diffusers (a folder, default) or single-file", "LAYOUT" },
     { "dtype", 'd', 0, G_OPTION_ARG_STRING, &o.dtype, "f16 (default), f32 or bf16", "DTYPE" },
-    { "family", 'f', 0, G_OPTION_ARG_STRING, &o.family, "sd15 (default) or sd21", "FAMILY" },
+    { "family", 'f', 0, G_OPTION_ARG_STRING, &o.family, "sd15 (default), sd21 or sdxl", "FAMILY" },
     { "v", 0, 0, G_OPTION_ARG_NONE, &o.v, "sd21: the 768-v model (v prediction, 768 pixels)", NULL },
     { "inpaint", 0, 0, G_OPTION_ARG_NONE, &o.inpaint, "a 9-channel inpainting UNet", NULL },
     { "seed", 's', 0, G_OPTION_ARG_INT64, &o.seed, "seed of the weights (default 0)", "N" },
@@ -139,12 +142,14 @@ main (int argc, char **argv)
       "with --lora: adapt the UNet's convolutions too (LoCon, as LCM-LoRA)", NULL },
     { NULL },
   };
-  GOptionContext *ctx = g_option_context_new ("OUTPUT - write a random-weight SD 1.5- or 2.1-shaped model");
+  GOptionContext *ctx = g_option_context_new ("OUTPUT - write a random-weight SD 1.5-, 2.1- or SDXL-shaped model");
   g_option_context_add_main_entries (ctx, entries, NULL);
   g_option_context_set_summary (ctx,
     "Writes UNet, VAE and text encoder (SD 1.5: CLIP ViT-L; SD 2.1: OpenCLIP ViT-H, 23 layers\n"
     "in a folder, 24 with fused q/k/v in a single file, whose .yaml says the head width and,\n"
-    "with --v, v prediction) with random weights: matrices and kernels\n"
+    "with --v, v prediction; SDXL base 1.0: CLIP ViT-L and OpenCLIP bigG with its projection,\n"
+    "text_encoder_2/ in a folder, the SGM layout (conditioner.embedders.*) in a single file)\n"
+    "with random weights: matrices and kernels\n"
     "uniform with standard deviation 1/sqrt(fan_in), norm scales 1, biases small (std 0.02).\n"
     "The same seed gives the same weights in either layout.  OUTPUT is a folder for the\n"
     "diffusers layout, a .safetensors file for single-file.");
@@ -159,22 +164,15 @@ main (int argc, char **argv)
     rc = usage_error (ctx, "unknown dtype '%s'", o.dtype);
   else if (o.layout && strcmp (o.layout, "diffusers") && strcmp (o.layout, "single-file"))
     rc = usage_error (ctx, "unknown layout '%s'", o.layout);
-  else if (o.family && strcmp (o.family, "sd15") && strcmp (o.family, "sd21"))
-    rc = usage_error (ctx, "unknown family '%s' (sd15 or sd21)", o.family);
-  else if (o.v && !(o.family && strcmp (o.family, "sd21") == 0))
+  const mk_family *family = mk_family_find (o.family ? o.family : "sd15");
+  if (rc == 0 && !family)
+    rc = usage_error (ctx, "unknown family '%s' (sd15, sd21 or sdxl)", o.family);
+  else if (rc == 0 && o.v && !family->has_v)
     rc = usage_error (ctx, "%s", "--v needs --family sd21");
   if (rc == 0)
     {
       mk_model m;
-      bool sd21 = o.family && strcmp (o.family, "sd21") == 0;
-      if (sd21 && o.tiny)
-        mk_model_tiny_sd2 (&m, o.inpaint, o.v);
-      else if (sd21)
-        mk_model_sd21 (&m, o.inpaint, o.v);
-      else if (o.tiny)
-        mk_model_tiny (&m, o.inpaint);
-      else
-        mk_model_sd15 (&m, o.inpaint);
+      family->shapes (&m, o.tiny, o.inpaint, o.v);
       gint64 start = g_get_monotonic_time ();
       bool single = o.layout && strcmp (o.layout, "single-file") == 0;
       uint64_t seed = o.zeros ? MK_SEED_ZEROS : (uint64_t) o.seed;

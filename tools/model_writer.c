@@ -22,7 +22,6 @@
 #include <unistd.h>
 
 #include <glib/gstdio.h>
-#include <json-glib/json-glib.h>
 
 #include "loader_internal.h"
 #include "nets.h"
@@ -30,79 +29,158 @@
 #define BIAS_STD 0.02
 #define CHUNK_ELEMENTS (1 << 20)
 
-/* ---- model shapes ------------------------------------------------------ */
+/* ---- families ------------------------------------------------------------ */
 
-void
-mk_model_sd15 (mk_model *m, bool inpaint)
+const mk_family *
+mk_family_find (const char *name)
 {
-  sdcl_unet_config_sd15 (&m->unet);
-  sdcl_vae_config_sd15 (&m->vae);
-  sdcl_clip_config_sd15 (&m->clip);
-  if (inpaint)
-    m->unet.in_channels = 9;
-  m->openclip = m->v_prediction = false;
-  m->head_channels = 0;
-}
-
-void
-mk_model_tiny (mk_model *m, bool inpaint)
-{
-  mk_model_sd15 (m, inpaint);
-  sdcl_unet_config *u = &m->unet;
-  u->n_levels = 2;
-  u->block_out_channels[0] = 32;
-  u->block_out_channels[1] = 64;
-  u->layers_per_block = 1;
-  u->down_has_attn[0] = true;
-  u->down_has_attn[1] = false;
-  u->up_has_attn[0] = false;
-  u->up_has_attn[1] = true;
-  u->time_embed_dim = 4 * 32;
-  u->sample_size = 8;
-  static const int vae_channels[] = { 32, 32, 64, 64 };
-  memcpy (m->vae.block_out_channels, vae_channels, sizeof vae_channels);
-  m->vae.layers_per_block = 1;
-  m->vae.sample_size = 64;
-  m->clip.vocab_size = 1000;
-  m->clip.hidden_size = 64;
-  m->clip.n_heads = 4;          /* what the loader assumes for narrow single files */
-  m->clip.intermediate_size = 128;
-  m->clip.n_layers = 2;
-  u->cross_attention_dim = 64;  /* = the text encoder's width, as in SD 1.x */
+  static const mk_family *const all[] = { &mk_family_sd15, &mk_family_sd21, &mk_family_sdxl };
+  for (size_t i = 0; i < G_N_ELEMENTS (all); i++)
+    if (!strcmp (all[i]->name, name))
+      return all[i];
+  return NULL;
 }
 
 /* ---- tensor lists ------------------------------------------------------ */
 
-mk_tensor *
-mk_component_tensors (const mk_model *m, sdcl_component comp, bool ldm_names, size_t *count)
+static mk_tensor *
+from_specs (const sdcl_tensor_spec *specs, size_t n)
 {
-  if (ldm_names && comp == SDCL_COMP_TEXT && m->openclip)
-    return mk_openclip_tensors (m, count);
-  size_t n = 0;
-  sdcl_tensor_spec *specs = comp == SDCL_COMP_UNET ? sdcl_unet_tensor_specs (&m->unet, &n)
-                            : comp == SDCL_COMP_VAE ? sdcl_vae_tensor_specs (&m->vae, &n)
-                                                    : sdcl_clip_tensor_specs (&m->clip, &n);
   mk_tensor *out = g_new0 (mk_tensor, MAX (n, 1));
   for (size_t i = 0; i < n; i++)
     {
-      mk_tensor *t = &out[i];
-      g_strlcpy (t->canonical, specs[i].name, sizeof t->canonical);
-      t->nd = specs[i].nd;
-      memcpy (t->shape, specs[i].shape, sizeof t->shape);
+      g_strlcpy (out[i].canonical, specs[i].name, sizeof out[i].canonical);
+      g_strlcpy (out[i].name, specs[i].name, sizeof out[i].name);
+      out[i].nd = specs[i].nd;
+      memcpy (out[i].shape, specs[i].shape, sizeof out[i].shape);
+    }
+  return out;
+}
+
+/* The networks' own listings (nets.h), canonically named. */
+static mk_tensor *
+canonical_tensors (const mk_model *m, sdcl_component comp, size_t *count)
+{
+  size_t n = 0;
+  sdcl_tensor_spec *specs = comp == SDCL_COMP_UNET ? sdcl_unet_tensor_specs (&m->unet, &n)
+                            : comp == SDCL_COMP_VAE ? sdcl_vae_tensor_specs (&m->vae, &n)
+                            : comp == SDCL_COMP_TEXT2 ? sdcl_clip_tensor_specs (&m->clip2, &n)
+                                                      : sdcl_clip_tensor_specs (&m->clip, &n);
+  mk_tensor *out = from_specs (specs, n);
+  g_free (specs);
+  *count = n;
+  return out;
+}
+
+/* UNet and VAE under their LDM names (the same in every family's files). */
+static void
+ldm_rename (const mk_model *m, sdcl_component comp, mk_tensor *ts, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    {
+      mk_tensor *t = &ts[i];
       bool conv_1x1 = false;
-      if (!ldm_names)
-        g_strlcpy (t->name, specs[i].name, sizeof t->name);
-      else if (!sdcl_ldm_unmap_name (comp, specs[i].name, m->unet.layers_per_block, m->unet.n_levels,
-                                     m->unet.up_has_attn, t->name, sizeof t->name, &conv_1x1))
-        g_error ("no LDM name for %s", specs[i].name);   /* the enumerations and the map disagree */
+      if (!sdcl_ldm_unmap_name (comp, t->canonical, m->unet.layers_per_block, m->unet.n_levels,
+                                m->unet.up_has_attn, t->name, sizeof t->name, &conv_1x1))
+        g_error ("no LDM name for %s", t->canonical);   /* the enumerations and the map disagree */
       if (conv_1x1)
         {
           t->nd = 4;
           t->shape[2] = t->shape[3] = 1;
         }
     }
+}
+
+mk_tensor *
+mk_component_tensors (const mk_model *m, sdcl_component comp, bool ldm_names, size_t *count)
+{
+  if (ldm_names && (comp == SDCL_COMP_TEXT || comp == SDCL_COMP_TEXT2))
+    return m->family->ldm_text (m, comp, count);
+  mk_tensor *out = canonical_tensors (m, comp, count);
+  if (ldm_names)
+    ldm_rename (m, comp, out, *count);
+  return out;
+}
+
+mk_tensor *
+mk_ldm_clip_tensors (const sdcl_clip_config *c, const char *prefix, size_t *count)
+{
+  size_t n = 0;
+  sdcl_tensor_spec *specs = sdcl_clip_tensor_specs (c, &n);
+  mk_tensor *out = from_specs (specs, n);
   g_free (specs);
+  for (size_t i = 0; i < n; i++)
+    g_snprintf (out[i].name, sizeof out[i].name, "%s%s", prefix, out[i].canonical);
   *count = n;
+  return out;
+}
+
+/* Which of q, k, v a canonical text-encoder name is (0-2), or -1. */
+static int
+qkv_part (const char *canonical)
+{
+  static const char *const parts[] = { "self_attn.q_proj.", "self_attn.k_proj.", "self_attn.v_proj." };
+  for (int i = 0; i < 3; i++)
+    if (strstr (canonical, parts[i]))
+      return i;
+  return -1;
+}
+
+/* The file's name of a canonical OpenCLIP tensor under `prefix`. */
+static void
+openclip_name (const char *canonical, const char *prefix, char *out, size_t size)
+{
+  char ldm[160];
+  if (!strcmp (canonical, "text_projection.weight"))
+    g_snprintf (out, size, "%stext_projection", prefix);
+  else if (sdcl_ldm_unmap_openclip (canonical, ldm, sizeof ldm))
+    g_snprintf (out, size, "%s%s", prefix, ldm + strlen (SDCL_LDM_OPENCLIP_PREFIX));
+  else
+    g_error ("no OpenCLIP name for %s", canonical);   /* the enumeration and the map disagree */
+}
+
+mk_tensor *
+mk_openclip_tensors (const sdcl_clip_config *config, int extra_layers, const char *prefix,
+                     size_t *count)
+{
+  sdcl_clip_config c = *config;
+  c.n_layers += extra_layers;
+  c.projection_transposed = false;   /* listed canonically, written transposed */
+  size_t n = 0;
+  sdcl_tensor_spec *specs = sdcl_clip_tensor_specs (&c, &n);
+  mk_tensor *out = g_new0 (mk_tensor, MAX (n, 1));
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++)
+    {
+      char name[160];
+      openclip_name (specs[i].name, prefix, name, sizeof name);
+      int part = qkv_part (specs[i].name);
+      mk_tensor *t = NULL;
+      for (size_t j = 0; part >= 0 && j < k && !t; j++)
+        if (!strcmp (out[j].name, name))
+          t = &out[j];
+      if (!t)
+        {
+          t = &out[k++];
+          g_strlcpy (t->name, name, sizeof t->name);
+          t->nd = specs[i].nd;
+          memcpy (t->shape, specs[i].shape, sizeof t->shape);
+          if (part >= 0)
+            t->shape[0] *= 3;
+          t->transposed = !strcmp (specs[i].name, "text_projection.weight");
+          if (t->transposed)
+            {
+              t->shape[0] = specs[i].shape[1];
+              t->shape[1] = specs[i].shape[0];
+            }
+        }
+      if (part <= 0)
+        g_strlcpy (t->canonical, specs[i].name, sizeof t->canonical);
+      else
+        g_strlcpy (t->fused[part - 1], specs[i].name, sizeof t->fused[part - 1]);
+    }
+  g_free (specs);
+  *count = k;
   return out;
 }
 
@@ -141,7 +219,8 @@ uniform_half_width (const mk_tensor *t)
 {
   if (t->nd == 1)
     return g_str_has_suffix (t->canonical, ".bias") ? BIAS_STD * sqrt (3.0) : 0;
-  int64_t fan_in = element_count (t) / t->shape[0];
+  /* a transposed matrix keeps its canonical fan-in: its rows */
+  int64_t fan_in = element_count (t) / t->shape[t->transposed ? 1 : 0];
   return sqrt (3.0 / (double) fan_in);
 }
 
@@ -270,12 +349,36 @@ write_part (FILE *fp, const mk_tensor *t, const char *canonical, sdcl_dtype dtyp
   return true;
 }
 
+/* OpenCLIP's text projection: the canonical [rows, cols] matrix, stored
+ * [cols, rows] (small: filled whole, then written column by column). */
+static bool
+write_transposed (FILE *fp, const mk_tensor *t, sdcl_dtype dtype, uint64_t seed, const char *path,
+                  GError **error)
+{
+  const int64_t rows = t->shape[1], cols = t->shape[0];
+  uint64_t key = splitmix64 (seed ^ name_hash (t->canonical));
+  float *canonical = g_new (float, rows * cols), *column = g_new (float, rows);
+  fill_values (t, key, uniform_half_width (t), 0, rows * cols, canonical);
+  bool ok = true;
+  for (int64_t j = 0; j < cols && ok; j++)
+    {
+      for (int64_t i = 0; i < rows; i++)
+        column[i] = canonical[i * cols + j];
+      ok = write_all (fp, column, encode (column, rows, dtype), path, error);
+    }
+  g_free (canonical);
+  g_free (column);
+  return ok;
+}
+
 /* A fused tensor is written part by part, each as the unfused tensor of
  * its canonical name would be. */
 static bool
 write_tensor_data (FILE *fp, const mk_tensor *t, sdcl_dtype dtype, uint64_t seed, float *chunk,
                    const char *path, GError **error)
 {
+  if (t->transposed)
+    return write_transposed (fp, t, dtype, seed, path, error);
   if (!t->fused[0][0])
     return write_part (fp, t, t->canonical, dtype, seed, chunk, path, error);
   mk_tensor part = *t;
@@ -325,297 +428,23 @@ mk_write_safetensors (const char *path, const mk_tensor *tensors, size_t count, 
   return ok;
 }
 
-/* ---- configs ----------------------------------------------------------- */
-
-/* Floats as their shortest decimal (0.00085, not 0.000849999977). */
-static double
-clean (float v)
-{
-  char buf[G_ASCII_DTOSTR_BUF_SIZE];
-  return g_ascii_strtod (g_ascii_formatd (buf, sizeof buf, "%.7g", v), NULL);
-}
-
-static void
-member_int (JsonBuilder *b, const char *key, int v)
-{
-  json_builder_set_member_name (b, key);
-  json_builder_add_int_value (b, v);
-}
-
-static void
-member_float (JsonBuilder *b, const char *key, float v)
-{
-  json_builder_set_member_name (b, key);
-  json_builder_add_double_value (b, clean (v));
-}
-
-static void
-member_bool (JsonBuilder *b, const char *key, bool v)
-{
-  json_builder_set_member_name (b, key);
-  json_builder_add_boolean_value (b, v);
-}
-
-static void
-member_string (JsonBuilder *b, const char *key, const char *v)
-{
-  json_builder_set_member_name (b, key);
-  json_builder_add_string_value (b, v);
-}
-
-static void
-member_ints (JsonBuilder *b, const char *key, const int *v, int n)
-{
-  json_builder_set_member_name (b, key);
-  json_builder_begin_array (b);
-  for (int i = 0; i < n; i++)
-    json_builder_add_int_value (b, v[i]);
-  json_builder_end_array (b);
-}
-
-/* A list of block names: `with` where flags[i], else `without`. */
-static void
-member_blocks (JsonBuilder *b, const char *key, const bool *flags, int n, const char *with,
-               const char *without)
-{
-  json_builder_set_member_name (b, key);
-  json_builder_begin_array (b);
-  for (int i = 0; i < n; i++)
-    json_builder_add_string_value (b, flags && flags[i] ? with : without);
-  json_builder_end_array (b);
-}
-
-static void
-member_pair (JsonBuilder *b, const char *key, const char *library, const char *class_name)
-{
-  json_builder_set_member_name (b, key);
-  json_builder_begin_array (b);
-  if (library)
-    {
-      json_builder_add_string_value (b, library);
-      json_builder_add_string_value (b, class_name);
-    }
-  else
-    {
-      json_builder_add_null_value (b);
-      json_builder_add_null_value (b);
-    }
-  json_builder_end_array (b);
-}
-
-static void
-unet_json (JsonBuilder *b, const sdcl_unet_config *c)
-{
-  member_string (b, "_class_name", "UNet2DConditionModel");
-  member_string (b, "act_fn", "silu");
-  member_ints (b, "attention_head_dim", c->down_heads, c->n_levels);
-  member_ints (b, "block_out_channels", c->block_out_channels, c->n_levels);
-  member_bool (b, "center_input_sample", false);
-  member_int (b, "cross_attention_dim", c->cross_attention_dim);
-  member_blocks (b, "down_block_types", c->down_has_attn, c->n_levels, "CrossAttnDownBlock2D", "DownBlock2D");
-  member_int (b, "downsample_padding", 1);
-  member_bool (b, "flip_sin_to_cos", c->flip_sin_to_cos);
-  member_float (b, "freq_shift", c->freq_shift);
-  member_int (b, "in_channels", c->in_channels);
-  member_int (b, "layers_per_block", c->layers_per_block);
-  member_int (b, "mid_block_scale_factor", 1);
-  member_string (b, "mid_block_type", "UNetMidBlock2DCrossAttn");
-  member_float (b, "norm_eps", c->norm_eps);
-  member_int (b, "norm_num_groups", c->norm_num_groups);
-  member_int (b, "out_channels", c->out_channels);
-  member_int (b, "sample_size", c->sample_size);
-  member_ints (b, "transformer_layers_per_block", c->transformer_depth, c->n_levels);
-  member_blocks (b, "up_block_types", c->up_has_attn, c->n_levels, "CrossAttnUpBlock2D", "UpBlock2D");
-  member_bool (b, "upcast_attention", c->upcast_attention);
-  member_bool (b, "use_linear_projection", c->use_linear_projection);
-}
-
-static void
-vae_json (JsonBuilder *b, const sdcl_vae_config *c)
-{
-  member_string (b, "_class_name", "AutoencoderKL");
-  member_string (b, "act_fn", "silu");
-  member_ints (b, "block_out_channels", c->block_out_channels, c->n_levels);
-  member_blocks (b, "down_block_types", NULL, c->n_levels, NULL, "DownEncoderBlock2D");
-  member_int (b, "in_channels", c->in_channels);
-  member_int (b, "latent_channels", c->latent_channels);
-  member_int (b, "layers_per_block", c->layers_per_block);
-  member_int (b, "norm_num_groups", c->norm_num_groups);
-  member_int (b, "out_channels", c->out_channels);
-  member_int (b, "sample_size", c->sample_size);
-  member_float (b, "scaling_factor", c->scaling_factor);
-  member_blocks (b, "up_block_types", NULL, c->n_levels, NULL, "UpDecoderBlock2D");
-}
-
-static void
-clip_json (JsonBuilder *b, const sdcl_clip_config *c)
-{
-  json_builder_set_member_name (b, "architectures");
-  json_builder_begin_array (b);
-  json_builder_add_string_value (b, "CLIPTextModel");
-  json_builder_end_array (b);
-  member_int (b, "bos_token_id", 0);
-  member_int (b, "eos_token_id", c->eos_token_id);
-  member_string (b, "hidden_act", c->quick_gelu ? "quick_gelu" : "gelu");
-  member_int (b, "hidden_size", c->hidden_size);
-  member_int (b, "intermediate_size", c->intermediate_size);
-  member_float (b, "layer_norm_eps", c->layer_norm_eps);
-  member_int (b, "max_position_embeddings", c->max_position_embeddings);
-  member_string (b, "model_type", "clip_text_model");
-  member_int (b, "num_attention_heads", c->n_heads);
-  member_int (b, "num_hidden_layers", c->n_layers);
-  member_int (b, "pad_token_id", 1);
-  member_int (b, "projection_dim", c->hidden_size);
-  member_int (b, "vocab_size", c->vocab_size);
-}
-
-/* SD 1.5's PNDM settings (docs/diffusion.md §Diffusers folders); SD 2.1
- * 768-v ships the same betas with DDIM and v_prediction. */
-static void
-scheduler_json (JsonBuilder *b, const sdcl_sched_config *s, bool v)
-{
-  member_string (b, "_class_name", v ? "DDIMScheduler" : "PNDMScheduler");
-  member_float (b, "beta_end", s->beta_end);
-  member_string (b, "beta_schedule", s->beta_schedule);
-  member_float (b, "beta_start", s->beta_start);
-  member_bool (b, "clip_sample", false);
-  member_int (b, "num_train_timesteps", s->num_train_timesteps);
-  member_string (b, "prediction_type", v ? "v_prediction" : "epsilon");
-  member_bool (b, "set_alpha_to_one", s->set_alpha_to_one);
-  member_bool (b, "skip_prk_steps", true);
-  member_int (b, "steps_offset", s->steps_offset);
-  if (s->timestep_spacing[0])   /* SD 1.5's file has none */
-    member_string (b, "timestep_spacing", s->timestep_spacing);
-  json_builder_set_member_name (b, "trained_betas");
-  json_builder_add_null_value (b);
-}
-
-static void
-model_index_json (JsonBuilder *b, const mk_model *m)
-{
-  member_string (b, "_class_name", m->unet.in_channels == 9 ? "StableDiffusionInpaintPipeline"
-                                                            : "StableDiffusionPipeline");
-  member_pair (b, "feature_extractor", NULL, NULL);
-  member_bool (b, "requires_safety_checker", false);
-  member_pair (b, "safety_checker", NULL, NULL);
-  member_pair (b, "scheduler", "diffusers", m->v_prediction ? "DDIMScheduler" : "PNDMScheduler");
-  member_pair (b, "text_encoder", "transformers", "CLIPTextModel");
-  member_pair (b, "tokenizer", NULL, NULL);   /* sdcl falls back to its installed vocabulary */
-  member_pair (b, "unet", "diffusers", "UNet2DConditionModel");
-  member_pair (b, "vae", "diffusers", "AutoencoderKL");
-}
-
-typedef void (*json_body) (JsonBuilder *b, const void *data);
-
-static bool
-write_json (const char *dir, const char *component, const char *file, json_body body, const void *data,
-            GError **error)
-{
-  char *folder = component ? g_build_filename (dir, component, NULL) : g_strdup (dir);
-  char *path = g_build_filename (folder, file, NULL);
-  bool ok = g_mkdir_with_parents (folder, 0755) == 0;
-  if (!ok)
-    g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno), "cannot create %s: %s", folder,
-                 g_strerror (errno));
-  else
-    {
-      JsonBuilder *b = json_builder_new ();
-      json_builder_begin_object (b);
-      body (b, data);
-      json_builder_end_object (b);
-      JsonGenerator *gen = json_generator_new ();
-      JsonNode *root = json_builder_get_root (b);
-      json_generator_set_root (gen, root);
-      json_generator_set_pretty (gen, TRUE);
-      ok = json_generator_to_file (gen, path, error);
-      json_node_unref (root);
-      g_object_unref (gen);
-      g_object_unref (b);
-    }
-  g_free (path);
-  g_free (folder);
-  return ok;
-}
-
-static void
-unet_body (JsonBuilder *b, const void *m)
-{
-  unet_json (b, &((const mk_model *) m)->unet);
-}
-
-static void
-vae_body (JsonBuilder *b, const void *m)
-{
-  vae_json (b, &((const mk_model *) m)->vae);
-}
-
-static void
-clip_body (JsonBuilder *b, const void *m)
-{
-  clip_json (b, &((const mk_model *) m)->clip);
-}
-
-static void
-scheduler_body (JsonBuilder *b, const void *m)
-{
-  sdcl_sched_config s;
-  sdcl_sched_config_sd15 (&s);
-  scheduler_json (b, &s, ((const mk_model *) m)->v_prediction);
-}
-
-static void
-index_body (JsonBuilder *b, const void *m)
-{
-  model_index_json (b, m);
-}
-
-/* ---- whole models ------------------------------------------------------ */
-
-static bool
-write_component (const char *dir, const char *component, const char *file, const mk_model *m,
-                 sdcl_component comp, sdcl_dtype dtype, uint64_t seed, GError **error)
-{
-  size_t n;
-  mk_tensor *tensors = mk_component_tensors (m, comp, false, &n);
-  char *path = g_build_filename (dir, component, file, NULL);
-  bool ok = mk_write_safetensors (path, tensors, n, dtype, seed, error);
-  g_free (path);
-  g_free (tensors);
-  return ok;
-}
-
-bool
-mk_write_diffusers (const char *dir, const mk_model *m, sdcl_dtype dtype, uint64_t seed, GError **error)
-{
-  return write_json (dir, NULL, "model_index.json", index_body, m, error)
-         && write_json (dir, "unet", "config.json", unet_body, m, error)
-         && write_json (dir, "vae", "config.json", vae_body, m, error)
-         && write_json (dir, "text_encoder", "config.json", clip_body, m, error)
-         && write_json (dir, "scheduler", "scheduler_config.json", scheduler_body, m, error)
-         && write_component (dir, "unet", "diffusion_pytorch_model.safetensors", m, SDCL_COMP_UNET,
-                             dtype, seed, error)
-         && write_component (dir, "vae", "diffusion_pytorch_model.safetensors", m, SDCL_COMP_VAE,
-                             dtype, seed, error)
-         && write_component (dir, "text_encoder", "model.safetensors", m, SDCL_COMP_TEXT, dtype, seed,
-                             error);
-}
-
 bool
 mk_write_single_file (const char *path, const mk_model *m, sdcl_dtype dtype, uint64_t seed,
                       GError **error)
 {
-  size_t n[3];
-  mk_tensor *parts[3];
-  for (int c = 0; c < 3; c++)
-    parts[c] = mk_component_tensors (m, (sdcl_component) c, true, &n[c]);
-  mk_tensor *all = g_new (mk_tensor, n[0] + n[1] + n[2]);
-  memcpy (all, parts[0], n[0] * sizeof *all);
-  memcpy (all + n[0], parts[1], n[1] * sizeof *all);
-  memcpy (all + n[0] + n[1], parts[2], n[2] * sizeof *all);
-  bool ok = mk_write_safetensors (path, all, n[0] + n[1] + n[2], dtype, seed, error)
-            && (!m->openclip || mk_write_ldm_yaml (path, m, error));
-  for (int c = 0; c < 3; c++)
-    g_free (parts[c]);
-  g_free (all);
+  const sdcl_component comps[] = { SDCL_COMP_UNET, SDCL_COMP_VAE, SDCL_COMP_TEXT, SDCL_COMP_TEXT2 };
+  GArray *all = g_array_new (FALSE, FALSE, sizeof (mk_tensor));
+  for (size_t c = 0; c < G_N_ELEMENTS (comps); c++)
+    {
+      if (comps[c] == SDCL_COMP_TEXT2 && !m->clip2.n_layers)
+        continue;
+      size_t n = 0;
+      mk_tensor *part = mk_component_tensors (m, comps[c], true, &n);
+      g_array_append_vals (all, part, (guint) n);
+      g_free (part);
+    }
+  bool ok = mk_write_safetensors (path, (const mk_tensor *) all->data, all->len, dtype, seed, error)
+            && (!m->family->ldm_extra || m->family->ldm_extra (path, m, error));
+  g_array_free (all, TRUE);
   return ok;
 }

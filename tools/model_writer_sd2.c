@@ -26,7 +26,7 @@ make_sd2 (mk_model *m, int width, bool v)
   u->mid_heads = u->down_heads[u->n_levels - 1];
   u->use_linear_projection = true;
   m->clip.quick_gelu = false;
-  m->openclip = true;
+  m->family = &mk_family_sd21;
   m->v_prediction = v;
   m->head_channels = width;
 }
@@ -58,60 +58,10 @@ mk_model_tiny_sd2 (mk_model *m, bool inpaint, bool v)
   make_sd2 (m, 32, v);
 }
 
-/* Which of q, k, v a canonical text-encoder name is (0-2), or -1. */
-static int
-qkv_part (const char *canonical)
-{
-  static const char *const parts[] = { "self_attn.q_proj.", "self_attn.k_proj.", "self_attn.v_proj." };
-  for (int i = 0; i < 3; i++)
-    if (strstr (canonical, parts[i]))
-      return i;
-  return -1;
-}
-
-mk_tensor *
-mk_openclip_tensors (const mk_model *m, size_t *count)
-{
-  /* The single file holds one resblock more than SD 2.x runs. */
-  sdcl_clip_config c = m->clip;
-  c.n_layers++;
-  size_t n = 0;
-  sdcl_tensor_spec *specs = sdcl_clip_tensor_specs (&c, &n);
-  mk_tensor *out = g_new0 (mk_tensor, MAX (n, 1));
-  size_t k = 0;
-  for (size_t i = 0; i < n; i++)
-    {
-      char name[160];
-      if (!sdcl_ldm_unmap_openclip (specs[i].name, name, sizeof name))
-        g_error ("no OpenCLIP name for %s", specs[i].name);   /* the enumeration and the map disagree */
-      int part = qkv_part (specs[i].name);
-      mk_tensor *t = NULL;
-      for (size_t j = 0; part >= 0 && j < k && !t; j++)
-        if (!strcmp (out[j].name, name))
-          t = &out[j];
-      if (!t)
-        {
-          t = &out[k++];
-          g_strlcpy (t->name, name, sizeof t->name);
-          t->nd = specs[i].nd;
-          memcpy (t->shape, specs[i].shape, sizeof t->shape);
-          if (part >= 0)
-            t->shape[0] *= 3;
-        }
-      if (part <= 0)
-        g_strlcpy (t->canonical, specs[i].name, sizeof t->canonical);
-      else
-        g_strlcpy (t->fused[part - 1], specs[i].name, sizeof t->fused[part - 1]);
-    }
-  g_free (specs);
-  *count = k;
-  return out;
-}
-
 /* The keys of SD 2.x's v2-inference(-v).yaml that sdcl reads, in its
  * layout. */
-bool
-mk_write_ldm_yaml (const char *safetensors_path, const mk_model *m, GError **error)
+static bool
+write_ldm_yaml (const char *safetensors_path, const mk_model *m, GError **error)
 {
   size_t len = strlen (safetensors_path);
   if (g_str_has_suffix (safetensors_path, ".safetensors"))
@@ -139,3 +89,42 @@ mk_write_ldm_yaml (const char *safetensors_path, const mk_model *m, GError **err
     m->v_prediction ? "    parameterization: \"v\"\n" : "", m->head_channels, m->unet.cross_attention_dim);
   return g_file_set_contents (path, text, -1, error);
 }
+
+static void
+shapes (mk_model *m, bool tiny, bool inpaint, bool v)
+{
+  if (tiny)
+    mk_model_tiny_sd2 (m, inpaint, v);
+  else
+    mk_model_sd21 (m, inpaint, v);
+}
+
+/* SD 1.5's betas; 768-v ships them with DDIM and v_prediction. */
+static const char *
+scheduler (const mk_model *m, sdcl_sched_config *s)
+{
+  sdcl_sched_config_sd15 (s);
+  if (m->v_prediction)
+    s->prediction_type = SDCL_PREDICTION_V;
+  return m->v_prediction ? "DDIMScheduler" : "PNDMScheduler";
+}
+
+/* The file holds one resblock more than SD 2.x runs. */
+static mk_tensor *
+ldm_text (const mk_model *m, sdcl_component comp, size_t *count)
+{
+  (void) comp;   /* one tower */
+  return mk_openclip_tensors (&m->clip, 1, SDCL_LDM_OPENCLIP_PREFIX, count);
+}
+
+const mk_family mk_family_sd21 = {
+  .name = "sd21",
+  .title = "SD 2.1",
+  .has_v = true,
+  .shapes = shapes,
+  .pipeline = "StableDiffusionPipeline",
+  .inpaint_pipeline = "StableDiffusionInpaintPipeline",
+  .scheduler = scheduler,
+  .ldm_text = ldm_text,
+  .ldm_extra = write_ldm_yaml,
+};

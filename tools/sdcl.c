@@ -16,6 +16,7 @@
  */
 #include <glib.h>
 #include <inttypes.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -117,10 +118,11 @@ cmd_devices (int argc, char **argv)
 
 typedef struct {
   char *model, *device, *precision, *cache_dir, *tokenizer, *residency, *prediction;
+  gboolean turbo;
   sdcl_residency default_residency;   /* when --residency is not given */
 } model_opts;
 
-#define N_MODEL_ENTRIES 8
+#define N_MODEL_ENTRIES 9
 
 static void
 model_entries (model_opts *o, GOptionEntry out[N_MODEL_ENTRIES])
@@ -145,6 +147,9 @@ model_entries (model_opts *o, GOptionEntry out[N_MODEL_ENTRIES])
     { "prediction", 0, 0, G_OPTION_ARG_STRING, &o->prediction,
       "What the model predicts: eps or v (default: its scheduler config or the .yaml beside a "
       "single file, else the family's default, eps; SD 2.x 768-v files need v)", "eps|v" },
+    { "turbo", 0, 0, G_OPTION_ARG_NONE, &o->turbo,
+      "Run an SD-Turbo or SDXL-Turbo single file (which cannot say so itself) with the Turbo "
+      "settings: 512 px, trailing spacing; by default euler, 1 step, --cfg 0", NULL },
     { NULL },
   };
   memcpy (out, entries, sizeof entries);
@@ -211,6 +216,9 @@ open_model (model_opts *o, bool inpainting, sdcl_ctx **ctx, sdcl_model **model)
       return EXIT_USAGE;
     }
 
+  if (o->turbo)
+    mp.variant = SDCL_VARIANT_TURBO;
+
   sdcl_ctx_params cp = sdcl_ctx_default_params ();
   cp.device = o->device;
   cp.cache_dir = o->cache_dir;
@@ -263,6 +271,8 @@ cmd_info (int argc, char **argv)
       printf ("text:         %d encoder%s, %d-wide context%s\n", info.n_text_encoders,
               info.n_text_encoders > 1 ? "s" : "", info.context_dim,
               info.size_conditioning ? ", pooled vector and size ids" : "");
+      if (info.turbo)
+        printf ("variant:      Turbo (--turbo): 512 px, trailing spacing, 1-4 steps, no guidance\n");
       if (info.scheduler_ignored_keys[0])
         printf ("note:         scheduler config keys sdcl ignores: %s\n",
                 info.scheduler_ignored_keys);
@@ -654,6 +664,29 @@ parse_generate (gen_mode mode, int argc, char **argv, model_opts *mo, gen_opts *
   return parsed ? 0 : EXIT_USAGE;
 }
 
+/* What the user left out comes from the model (sdcl_gen_model_params: a
+ * Turbo model's sampler, steps and guidance).  Turbo image edits take as
+ * many steps as make one run at the strength (steps x strength >= 1). */
+static void
+model_defaults (gen_mode mode, const sdcl_model *model, const gen_opts *g, sdcl_gen_params *p)
+{
+  const sdcl_gen_params d = sdcl_gen_model_params (model);
+  sdcl_model_info info;
+  sdcl_model_get_info (model, &info);
+  if (!g->sampler)
+    p->sampler = d.sampler;
+  if (!g->karras && !g->no_karras && !g->schedule)
+    p->karras_sigmas = d.karras_sigmas;
+  if (!cli_number_given (g->numbers, "cfg"))
+    p->guidance = d.guidance;
+  if (!cli_number_given (g->numbers, "steps"))
+    {
+      p->steps = d.steps;
+      if (info.turbo && mode != MODE_TXT2IMG && p->strength > 0 && p->steps * p->strength < 1)
+        p->steps = MIN ((int) ceilf (1.0f / p->strength), SDCL_MAX_STEPS);
+    }
+}
+
 static void
 on_warning (const char *message, void *user)
 {
@@ -684,6 +717,8 @@ cmd_generate (gen_mode mode, int argc, char **argv)
   sdcl_model *model = NULL;
   if (rc == 0)
     rc = open_model (&mo, mode == MODE_INPAINT, &ctx, &model);
+  if (rc == 0)
+    model_defaults (mode, model, &g, &p);
   if (rc == 0)
     {
       progress_state ps = { .start_us = g_get_monotonic_time (), .tty = isatty (2) };

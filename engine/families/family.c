@@ -121,6 +121,22 @@ sdcl_family_refuse (const char *path, const char *found, const char *what, sdcl_
                     path, found, what);
 }
 
+sdcl_status
+sdcl_family_apply_variant (sdcl_model_files *mf, sdcl_model_variant variant, sdcl_error *err)
+{
+  const sdcl_family_desc *d = mf->family_desc;
+  if (variant == SDCL_VARIANT_FROM_MODEL)
+    return SDCL_OK;
+  if (!d->turbo_resolution)
+    return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT, "%s: the Turbo variant was asked for, but %s has "
+                      "no Turbo model (SD-Turbo is SD 2.1-shaped, SDXL-Turbo SDXL-shaped)", mf->path,
+                      d->name);
+  mf->unet.sample_size = d->turbo_resolution >> (mf->vae.n_levels - 1);
+  g_strlcpy (mf->sched.timestep_spacing, "trailing", sizeof mf->sched.timestep_spacing);
+  mf->turbo = true;
+  return SDCL_OK;
+}
+
 void
 sdcl_family_single_file_size (sdcl_model_files *mf)
 {

@@ -88,6 +88,7 @@ struct sdcl_family_desc {
    * do: UNet sample_size, VAE scaling_factor). */
   int native_resolution;         /* pixels per side the model was trained at */
   int native_resolution_v;       /* the same for its v-prediction models, 0: as above */
+  int turbo_resolution;          /* its Turbo model's native size (SDCL_VARIANT_TURBO), 0: none */
   float latent_scaling_factor;   /* latents = factor x VAE posterior sample */
   int pad_token_id;              /* what the family's tokenizer pads prompts with */
 
@@ -138,6 +139,11 @@ const sdcl_family_desc *sdcl_family_lookup (sdcl_family id);
  * SDCL_ERR_UNSUPPORTED_MODEL with a message naming what was found. */
 sdcl_status sdcl_family_decide (const sdcl_family_facts *facts, const char *path,
                                 sdcl_family *family, sdcl_error *err);
+
+/* sdcl_model_params.variant over what the files say: the family's Turbo
+ * size and trailing spacing, or SDCL_ERR_INVALID_ARGUMENT for a family
+ * without a Turbo model. */
+sdcl_status sdcl_family_apply_variant (sdcl_model_files *mf, sdcl_model_variant variant, sdcl_error *err);
 
 /* The latent sample size of a single file (which has no UNet config):
  * the family's native resolution for its prediction type, in latent cells. */

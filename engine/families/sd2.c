@@ -95,6 +95,7 @@ const sdcl_family_desc sdcl_family_sd2 = {
   .nets = nets,
   .n_nets = G_N_ELEMENTS (nets),
   .native_resolution = 512,       /* base, inpainting, Turbo */
+  .turbo_resolution = 512,        /* SD-Turbo */
   .native_resolution_v = 768,     /* the 768-v releases */
   .latent_scaling_factor = 0.18215f,
   .pad_token_id = 0,   /* "!" (docs/diffusion.md §Tokenizer) */

@@ -239,6 +239,7 @@ const sdcl_family_desc sdcl_family_sdxl = {
   .nets = nets,
   .n_nets = G_N_ELEMENTS (nets),
   .native_resolution = 1024,     /* Turbo's folder says 512 */
+  .turbo_resolution = 512,       /* SDXL-Turbo */
   .latent_scaling_factor = 0.13025f,
   .pad_token_id = 49407,         /* CLIP-L's; bigG's tokenizer pads with "!" (0) */
   .ldm_configs = sdcl_sdxl_ldm_configs,

@@ -183,6 +183,7 @@ struct sdcl_model_files {
    * force_zeros_for_empty_prompt; SDXL's default). */
   bool force_zeros_for_empty_prompt;
   const char *prediction_source;             /* static text, as sdcl_model_info's */
+  bool turbo;                                /* the family's Turbo settings applied (sdcl_model_variant) */
   /* internal: open safetensors files */
   sdcl_st_file **files;
   int n_files;

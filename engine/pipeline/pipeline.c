@@ -48,6 +48,22 @@ sdcl_gen_default_params (void)
   return p;
 }
 
+sdcl_gen_params
+sdcl_gen_model_params (const sdcl_model *model)
+{
+  sdcl_gen_params p = sdcl_gen_default_params ();
+  sdcl_model_info info;
+  sdcl_model_get_info (model, &info);
+  if (info.turbo)   /* the Turbo model cards' settings */
+    {
+      p.sampler = SDCL_SAMPLER_EULER;
+      p.karras_sigmas = false;
+      p.steps = 1;
+      p.guidance = 0.0f;
+    }
+  return p;
+}
+
 static bool
 cancelled (const sdcl_run *r)
 {

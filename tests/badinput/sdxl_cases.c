@@ -1,5 +1,7 @@
-/* SDXL bad inputs (bad-inputs.tsv rows sdxl_*): folder copies of the tiny
- * SDXL fixture with a part swapped or removed.
+/* SDXL bad inputs (bad-inputs.tsv rows sdxl_*, lora_sd1_on_sdxl,
+ * turbo_on_sd1): folder copies of the tiny SDXL fixture with a part
+ * swapped or removed; an SD 1.x LoRA and text to image on the SDXL models;
+ * the Turbo variant asked of a family without one.
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
@@ -18,9 +20,36 @@ sdxl_copy (const char *name)
   return dst;
 }
 
+/* A txt2img of the tiny SDXL fixture `model` (with the LoRA `lora`, or
+ * none) against row `id`. */
+static void
+sdxl_run (const char *id, const char *model, const char *lora)
+{
+  g_autofree char *path = g_build_filename (fixtures, "models", model, NULL);
+  g_autofree char *lora_path = lora ? g_build_filename (fixtures, "lora", lora, NULL) : NULL;
+  sdcl_model *m = NULL;
+  sdcl_error err = { 0 };
+  CHECK (sdcl_model_load (ctx, path, NULL, &m, &err) == SDCL_OK, "%s: %s", model, err.message);
+  if (!m)
+    return;
+  sdcl_gen_params p = small ();
+  sdcl_lora one = { lora_path, 1.0f };
+  p.loras = lora ? &one : NULL;
+  p.n_loras = lora ? 1 : 0;
+  sdcl_image out = { 0 };
+  expect_api (id, sdcl_txt2img (m, &p, &out, &err), &err);
+  sdcl_image_free (&out);
+  sdcl_model_free (m);
+}
+
 int
 test_sdxl_cases (void)
 {
+  /* an SD 1.x kohya LoRA (the tiny SD 1.x fixture's) on the SDXL model */
+  sdxl_run ("lora_sd1_on_sdxl", "tiny-sdxl", "kohya.safetensors");
+  /* the 9-channel SDXL inpainting UNet asked for text to image */
+  sdxl_run ("sdxl_inpaint_txt2img", "tiny-sdxl-inpaint", NULL);
+
   /* bigG swapped for SD 2.x's OpenCLIP-H-style tower: 32 wide, no projection */
   char *dir = sdxl_copy ("sdxl-bigg-width");
   char *te2 = g_build_filename (dir, "text_encoder_2", NULL);
@@ -41,5 +70,12 @@ test_sdxl_cases (void)
   remove_tree (dir);
   g_free (dir);
   g_free (te);
+
+  /* the Turbo switch on a family that has no Turbo model */
+  char *sd1 = g_build_filename (fixtures, "models", "tiny-sd", NULL);
+  sdcl_model_params mp = sdcl_model_default_params ();
+  mp.variant = SDCL_VARIANT_TURBO;
+  load_case ("turbo_on_sd1", sd1, &mp);
+  g_free (sd1);
   return check_finish ();
 }

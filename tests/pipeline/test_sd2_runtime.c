@@ -1,6 +1,8 @@
 /* SD 2.x runs under what SD 1.x's runs already promise (test_vae_tiled.c,
  * test_badinput.c's cancel_phase_* rows; residency: test_residency-sd2),
- * on tiny-sd2-v (v prediction) and tiny-sd2-inpaint (9 channels), F32:
+ * on tiny-sd2-v (v prediction) and tiny-sd2-inpaint (9 channels), F32;
+ * with arguments REGULAR NINE_CHANNEL sdxl (fixture paths, family) the
+ * same on SDXL's (test_runtime-sdxl: tiny-sdxl and tiny-sdxl-inpaint):
  *
  *   - tiled VAE: txt2img, img2img and 9-channel inpainting with vae_tile 32
  *     (several tiles per side of a 64x64 image, decode and encode) give the
@@ -57,6 +59,9 @@ run (sdcl_model *m, mode md, const sdcl_gen_params *p, const pictures *pic, sdcl
                          : sdcl_inpaint (m, p, &pic->init, &pic->mask, out, err);
 }
 
+static const char *regular_model = "models/tiny-sd2-v", *nine_model = "models/tiny-sd2-inpaint";
+static sdcl_family family = SDCL_FAMILY_SD2;
+
 static sdcl_model *
 load (sdcl_ctx *ctx, const char *rel, sdcl_residency residency)
 {
@@ -67,7 +72,7 @@ load (sdcl_ctx *ctx, const char *rel, sdcl_residency residency)
   sdcl_model *m = fixture_model_load (ctx, path, &mp);
   sdcl_model_info info;
   sdcl_model_get_info (m, &info);
-  CHECK (info.family == SDCL_FAMILY_SD2, "%s: family %d", rel, info.family);
+  CHECK (info.family == family, "%s: family %d, want %d", rel, info.family, family);
   return m;
 }
 
@@ -133,6 +138,7 @@ same (const sdcl_image *a, const sdcl_image *b)
   return a->data && b->data && memcmp (a->data, b->data, sizeof (float) * SIZE * SIZE * 3) == 0;
 }
 
+
 static void
 check_cancels (sdcl_ctx *ctx, sdcl_model *v, sdcl_model *nine, const pictures *pic)
 {
@@ -147,7 +153,7 @@ check_cancels (sdcl_ctx *ctx, sdcl_model *v, sdcl_model *nine, const pictures *p
       cancel_at (ctx, nine, INPAINT, "VAE encode", tile, pic);
     }
   /* A lean model uploads each network as its phase starts. */
-  sdcl_model *lean = load (ctx, "models/tiny-sd2-v", SDCL_RESIDENCY_LEAN);
+  sdcl_model *lean = load (ctx, regular_model, SDCL_RESIDENCY_LEAN);
   uint64_t uploads = sdcl_cl_weight_uploads (ctx->cl);
   cancel_at (ctx, lean, TXT2IMG, "model load", -1, pic);
   CHECK (sdcl_cl_weight_uploads (ctx->cl) == uploads, "lean: %" G_GUINT64_FORMAT
@@ -156,8 +162,19 @@ check_cancels (sdcl_ctx *ctx, sdcl_model *v, sdcl_model *nine, const pictures *p
 }
 
 int
-main (void)
+main (int argc, char **argv)
 {
+  if (argc == 4 && !strcmp (argv[3], "sdxl"))
+    {
+      regular_model = argv[1];
+      nine_model = argv[2];
+      family = SDCL_FAMILY_SDXL;
+    }
+  else if (argc != 1)
+    {
+      fprintf (stderr, "usage: %s [REGULAR NINE_CHANNEL sdxl]\n", argv[0]);
+      return 2;
+    }
   sdcl_ctx *ctx = NULL;
   sdcl_error err = { 0 };
   if (sdcl_ctx_new (NULL, &ctx, &err) != SDCL_OK)
@@ -175,8 +192,8 @@ main (void)
         float dx = x - 32.0f, dy = y - 30.0f;
         pic.mask.data[y * SIZE + x] = dx * dx + dy * dy < 300 ? 1.0f : 0.0f;
       }
-  sdcl_model *v = load (ctx, "models/tiny-sd2-v", SDCL_RESIDENCY_RESIDENT);
-  sdcl_model *nine = load (ctx, "models/tiny-sd2-inpaint", SDCL_RESIDENCY_RESIDENT);
+  sdcl_model *v = load (ctx, regular_model, SDCL_RESIDENCY_RESIDENT);
+  sdcl_model *nine = load (ctx, nine_model, SDCL_RESIDENCY_RESIDENT);
   sdcl_image first[3] = { 0 };
   check_tiled (v, TXT2IMG, "txt2img (v)", &pic, &first[TXT2IMG]);
   check_tiled (v, IMG2IMG, "img2img (v)", &pic, &first[IMG2IMG]);
