@@ -5,6 +5,8 @@
  *   test-ops            the default suite
  *   test-ops --small    a reduced set for the oclgrind simulator
  *   test-ops --bench    also times SD1.5-sized GEMM, conv and attention
+ *   test-ops --bench-only   only the timings (with --gemm-only: GEMM and
+ *                       conv shapes only)
  *   test-ops --linear-only   only op_linear
  *   test-ops --gemm-only     only op_linear and op_conv2d (to test a GEMM
  *                       backend, e.g. SDCL_GEMM=clblast)
@@ -901,8 +903,20 @@ bench_attention (int N, int M, int heads, int dh)
 }
 
 static void
-bench (bool attention_only)
+bench (bool attention_only, bool gemm_only)
 {
+  if (gemm_only)
+    {
+      bench_linear (4096, 320, 320, SDCL_WT_F16);
+      bench_linear (4096, 1280, 320, SDCL_WT_F16);
+      bench_linear (4096, 320, 2560, SDCL_WT_F16);
+      bench_conv (320, 64, 64, 320, false, SDCL_WT_F16);
+      bench_conv (640, 32, 32, 640, false, SDCL_WT_F16);
+      bench_conv (1280, 16, 16, 1280, false, SDCL_WT_F16);
+      bench_conv (256, 128, 128, 256, false, SDCL_WT_F16);
+      device_ok ("bench");
+      return;
+    }
   if (attention_only)
     {
       bench_attention (4096, 4096, 8, 40);
@@ -933,13 +947,15 @@ int
 main (int argc, char **argv)
 {
   bool small = false, do_bench = false, linear_only = false, gemm_only = false;
-  bool attention_only = false;
+  bool attention_only = false, bench_only = false;
   for (int i = 1; i < argc; i++)
     {
       if (strcmp (argv[i], "--small") == 0)
         small = true;
       else if (strcmp (argv[i], "--bench") == 0)
         do_bench = true;
+      else if (strcmp (argv[i], "--bench-only") == 0)
+        do_bench = bench_only = true;
       else if (strcmp (argv[i], "--linear-only") == 0)
         linear_only = true;
       else if (strcmp (argv[i], "--gemm-only") == 0)
@@ -948,7 +964,7 @@ main (int argc, char **argv)
         attention_only = true;
       else
         {
-          fprintf (stderr, "usage: %s [--small] [--bench] [--linear-only | --gemm-only | "
+          fprintf (stderr, "usage: %s [--small] [--bench | --bench-only] [--linear-only | --gemm-only | "
                    "--attention-only]\n",
                    argv[0]);
           return 2;
@@ -964,14 +980,18 @@ main (int argc, char **argv)
   fprintf (stderr, "device: %s (%s)\n", sdcl_cl_device (cl)->name, sdcl_cl_device (cl)->platform);
   rng = g_rand_new_with_seed (20261122);
 
-  if (attention_only)
+  if (bench_only)
+    ; /* timings only: the same binary's plain run checks the results */
+  else if (attention_only)
     test_attention (small);
   else
     {
       test_tiled_choice ();
       test_linear (small);
     }
-  if (gemm_only)
+  if (bench_only)
+    ;
+  else if (gemm_only)
     test_conv (small);
   else if (!linear_only && !attention_only)
     {
@@ -982,7 +1002,7 @@ main (int argc, char **argv)
       test_sticky_errors ();
     }
   if (do_bench)
-    bench (attention_only);
+    bench (attention_only, gemm_only);
 
   g_rand_free (rng);
   sdcl_cl_free (cl);
