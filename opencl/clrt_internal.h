@@ -38,7 +38,7 @@ uint64_t sdcl_cl_launches (const sdcl_cl *cl);
 
 /* The tile configurations `sdcl tune` measured fastest on this device
  * (gemm_config.h: read from the tuning file at sdcl_cl_new), as indices
- * into sdcl_tiled_configs (gemm.h), sdcl_conv_tiled_configs (conv_tiled.h) and sdcl_attn_tiled_configs
+ * into sdcl_tiled_configs and sdcl_panel_configs (gemm.h), sdcl_conv_tiled_configs (conv_tiled.h) and sdcl_attn_tiled_configs
  * (attention.h) per head width of sdcl_attn_tuned_widths; -1: not tuned,
  * the table's order decides.  A choice that does not fit the limits at
  * run time is passed over.  Mutable: the tuner sets candidates in turn. */
@@ -46,6 +46,7 @@ enum { SDCL_ATTN_TUNED_WIDTHS = 6 };
 typedef struct {
   int gemm[2];                               /* F32 [0] and F16 [1] weights */
   int conv[2];                               /* conv_tiled (conv_tiled.h), likewise */
+  int panel;                                 /* sdcl_panel_configs (CPU kernels) */
   int attention[SDCL_ATTN_TUNED_WIDTHS];
 } sdcl_tile_choice;
 

@@ -96,6 +96,7 @@ sdcl_tile_choice_clear (sdcl_tile_choice *t)
 {
   for (int i = 0; i < 2; i++)
     t->gemm[i] = t->conv[i] = -1;
+  t->panel = -1;
   for (int i = 0; i < SDCL_ATTN_TUNED_WIDTHS; i++)
     t->attention[i] = -1;
 }

@@ -18,19 +18,29 @@
  * on PoCL.  Passed to the kernel as -DTM/-DTN. */
 enum { GEMM_TM = 4, GEMM_TN = 4 };
 
-/* gemm_panel / gemm_conv_panel: rows per work-item, and the work-group:
- * GEMM_WG_M row blocks x enough work-items for 128 columns.  PoCL runs a
- * group's work-items in turn on one thread, so one block of rows against
- * 128 columns reuses the 6 x K slice of x from cache; measured on SD shapes,
- * alternating, in GFLOP per CPU-second: 1 x 128 columns about 20% ahead of
- * 8 row blocks x 16 columns, and ahead of or level with 4x4, 8x4, 2x8 blocks.
- * MR = 4 and 8 were measured too (32-column work-items, AVX-512): 6 kept. */
-enum { GEMM_MR = 6, GEMM_WG_M = 1, GEMM_WG_COLUMNS = 128 };
+/* gemm_panel / gemm_conv_panel register tiles (gemm.h).  The work-group is
+ * one block of rows x enough work-items for 128 columns: PoCL runs a
+ * group's work-items in turn on one thread, so the MR x K slice of x is
+ * reused from cache; measured on SD shapes, alternating, in GFLOP per
+ * CPU-second (AMD Zen 5): 1 x 128 columns about 20% ahead of 8 row blocks
+ * x 16 columns, and ahead of or level with 4x4, 8x4, 2x8 blocks.
+ *
+ * 0: AVX2 (16 accumulators fill its 16 registers; 32 columns would
+ * spill).  1: AVX-512 on AMD Zen 5 (MR = 4 and 8 measured too, 6 kept).
+ * 2-4: more rows per loaded weight vector, the 16-column ones with each x
+ * value broadcast straight into its FMA; 3 measured best on an Intel
+ * Xeon (AVX-512), 20-25% above 1 on the convolutions. */
+const sdcl_panel_config sdcl_panel_configs[] = {
+  { 6, 16, 2 }, { 6, 32, 2 }, { 12, 32, 2 }, { 16, 16, 1 }, { 24, 16, 1 },
+};
+const int sdcl_n_panel_configs = G_N_ELEMENTS (sdcl_panel_configs);
 
-/* Columns per work-item (-DNC): 32 (two panels in float16 vectors) where
- * the device's native float vectors are 16 wide, else 16 (one panel in two
- * float8: 16 accumulators fill AVX2's 16 registers, 32 columns would
- * spill).  SDCL_PANEL_COLUMNS=16|32 forces either (tests run both). */
+/* Columns per work-item of Winograd's GEMM (winograd.cl, -DNC) and the
+ * blocked attention's vector width: 32 (two panels in float16 vectors)
+ * where the device's native float vectors are 16 wide, else 16 (one panel
+ * in two float8: 16 accumulators fill AVX2's 16 registers, 32 columns
+ * would spill).  SDCL_PANEL_COLUMNS=16|32 forces either (tests run both).
+ * The panel GEMMs' own tile is panel_config's below. */
 int
 sdcl_gemm_panel_columns (const sdcl_cl *cl)
 {
@@ -40,17 +50,71 @@ sdcl_gemm_panel_columns (const sdcl_cl *cl)
   return sdcl_cl_device (cl)->float_vector_width >= 16 ? 32 : 16;
 }
 
-/* Builds a panel kernel (options end with -DMR and -DNC) and its launch
- * shape; NULL on failure (sticky error). */
-static cl_kernel
-panel_kernel (sdcl_cl *cl, const char *name, const char *options, int *nc, size_t local[2])
+enum { PANEL_WG_COLUMNS = 128, PANEL_AVX2 = 0, PANEL_AVX512 = 1, PANEL_INTEL_AVX512 = 3 };
+
+/* F16 weights widened by one vcvtph2ps zmm (-DWEIGHT_F16C, gemm.cl) where
+ * the compiler is PoCL's clang and the CPU x86 (F16C): PoCL's own
+ * vload_half16 becomes two ymm conversions and a vinsertf64x4, which on
+ * Intel compete with the FMAs for ports 0 and 5 (capped config 1 at about
+ * 55% of the FMA peak).  SDCL_PANEL_F16C=0 turns it off (A/B runs). */
+static bool
+panel_f16c (const sdcl_cl *cl)
 {
-  *nc = sdcl_gemm_panel_columns (cl);
-  char all[128];
-  g_snprintf (all, sizeof all, "%s -DMR=%d -DNC=%d", options, GEMM_MR, *nc);
+  const sdcl_device_info *dev = sdcl_cl_device (cl);
+  const bool x86 = strcmp (dev->vendor, "GenuineIntel") == 0
+                   || strcmp (dev->vendor, "AuthenticAMD") == 0;
+  const char *env = g_getenv ("SDCL_PANEL_F16C");
+  return x86 && strstr (dev->platform, "Portable Computing Language") != NULL
+         && !(env && strcmp (env, "0") == 0);
+}
+
+bool
+sdcl_panel_config_fits (int index)
+{
+  return index >= 0 && index < sdcl_n_panel_configs;
+}
+
+/* The device's default: by vector width and CPU vendor. */
+static int
+panel_default (const sdcl_cl *cl)
+{
+  const sdcl_device_info *dev = sdcl_cl_device (cl);
+  if (dev->float_vector_width < 16)
+    return PANEL_AVX2;
+  if (strcmp (dev->vendor, "GenuineIntel") == 0)
+    return PANEL_INTEL_AVX512;
+  return PANEL_AVX512;
+}
+
+/* The configuration in use: SDCL_PANEL_CONFIG=<index> (tests, experiments)
+ * or SDCL_PANEL_COLUMNS=16|32 (configs 0 and 1) when set, else the one
+ * `sdcl tune` stored for the device, else the default. */
+static const sdcl_panel_config *
+panel_config (sdcl_cl *cl)
+{
+  const char *env = g_getenv ("SDCL_PANEL_CONFIG");
+  if (env && sdcl_panel_config_fits (atoi (env)))
+    return &sdcl_panel_configs[atoi (env)];
+  env = g_getenv ("SDCL_PANEL_COLUMNS");
+  if (env && (strcmp (env, "16") == 0 || strcmp (env, "32") == 0))
+    return &sdcl_panel_configs[strcmp (env, "16") == 0 ? PANEL_AVX2 : PANEL_AVX512];
+  const int tuned = sdcl_cl_tile_choice (cl)->panel;
+  return &sdcl_panel_configs[sdcl_panel_config_fits (tuned) ? tuned : panel_default (cl)];
+}
+
+/* Builds a panel kernel (options end with its -D tile options) and its
+ * launch shape; NULL on failure (sticky error). */
+static cl_kernel
+panel_kernel (sdcl_cl *cl, const char *name, const char *options, const sdcl_panel_config **p,
+              size_t local[2])
+{
+  *p = panel_config (cl);
+  char all[160];
+  g_snprintf (all, sizeof all, "%s -DMR=%d -DNC=%d -DNV=%d%s", options, (*p)->mr, (*p)->nc,
+              (*p)->nv, panel_f16c (cl) ? " -DWEIGHT_F16C" : "");
   cl_kernel k = sdcl_cl_kernel (cl, name, all);
-  local[0] = GEMM_WG_M;
-  local[1] = GEMM_WG_COLUMNS / *nc;
+  local[0] = 1;
+  local[1] = PANEL_WG_COLUMNS / (*p)->nc;
   if (k && sdcl_kernel_max_wg (cl, k) < local[0] * local[1])
     local[0] = local[1] = 1;
   return k;
@@ -85,9 +149,9 @@ static void
 gemm_run_panel (sdcl_cl *cl, const sdcl_gemm_desc *g)
 {
   const sdcl_w *w = g->w;
-  int nc;
+  const sdcl_panel_config *ps;
   size_t local[2];
-  cl_kernel k = panel_kernel (cl, "gemm_panel", sdcl_weight_options (w), &nc, local);
+  cl_kernel k = panel_kernel (cl, "gemm_panel", sdcl_weight_options (w), &ps, local);
   if (!k)
     return;
   for (int p = 0; p < w->nparts; p++)
@@ -95,8 +159,8 @@ gemm_run_panel (sdcl_cl *cl, const sdcl_gemm_desc *g)
       const int64_t n_off = p * w->part_rows;
       const int64_t n_part = MIN (w->part_rows, w->d[0] - n_off);
       sdcl_gemm_set_args (cl, k, g, w->part[p], n_off, n_part);
-      size_t global[2] = { sdcl_round_up (sdcl_div_up (g->M, GEMM_MR), local[0]),
-                           sdcl_round_up (sdcl_div_up (n_part, nc), local[1]) };
+      size_t global[2] = { sdcl_round_up (sdcl_div_up (g->M, ps->mr), local[0]),
+                           sdcl_round_up (sdcl_div_up (n_part, ps->nc), local[1]) };
       sdcl_cl_run (cl, k, 2, global, local);
     }
 }
@@ -109,9 +173,9 @@ sdcl_gemm_conv_panel (sdcl_cl *cl, const sdcl_gemm_desc *g, int64_t x_off, int C
   char options[64];
   g_snprintf (options, sizeof options, "%s -DKH=%d -DKW=%d -DSTRIDE=%d", sdcl_weight_options (w),
               kh, kw, stride);
-  int nc;
+  const sdcl_panel_config *ps;
   size_t local[2];
-  cl_kernel k = panel_kernel (cl, "gemm_conv_panel", options, &nc, local);
+  cl_kernel k = panel_kernel (cl, "gemm_conv_panel", options, &ps, local);
   if (!k)
     return;
   for (int p = 0; p < w->nparts; p++)
@@ -125,8 +189,8 @@ sdcl_gemm_conv_panel (sdcl_cl *cl, const sdcl_gemm_desc *g, int64_t x_off, int C
       sdcl_arg_int (&a, Wo);
       sdcl_arg_int (&a, Hp);
       sdcl_arg_int (&a, Wp);
-      size_t global[2] = { sdcl_round_up (sdcl_div_up (g->M, GEMM_MR), local[0]),
-                           sdcl_round_up (sdcl_div_up (n_part, nc), local[1]) };
+      size_t global[2] = { sdcl_round_up (sdcl_div_up (g->M, ps->mr), local[0]),
+                           sdcl_round_up (sdcl_div_up (n_part, ps->nc), local[1]) };
       sdcl_cl_run (cl, k, 2, global, local);
     }
 }

@@ -62,6 +62,19 @@ int sdcl_gemm_panel_columns (const sdcl_cl *cl);
  * is an error instead of a silent default. */
 bool sdcl_gemm_env_valid (char *why, size_t why_size);
 
+/* gemm_panel / gemm_conv_panel register tiles (their -D options; see
+ * gemm.cl): mr rows x nc columns per work-item in nv vectors per row.
+ * The table and each entry's reason: gemm.c. */
+typedef struct {
+  int mr, nc, nv;
+} sdcl_panel_config;
+
+extern const sdcl_panel_config sdcl_panel_configs[];
+extern const int sdcl_n_panel_configs;
+
+/* Whether `index` is an entry of the table (a tuning file's value). */
+bool sdcl_panel_config_fits (int index);
+
 /* gemm_tiled's tile sizes (its -D options; see gemm_tiled.cl). */
 typedef struct {
   int bm, bn, bk, tm, tn;

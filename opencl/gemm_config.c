@@ -225,13 +225,19 @@ parse_shapes (JsonNode *node, sdcl_gemm_config *c, GError **error)
 }
 
 /* The name of entry i of "tiles" (gemm_tiled_f32, gemm_tiled_f16,
- * conv_tiled_f32, conv_tiled_f16, then attention_tiled_<width>), its slot
- * in t and its table's length. */
-enum { N_TILE_ENTRIES = 4 + SDCL_ATTN_TUNED_WIDTHS };
+ * conv_tiled_f32, conv_tiled_f16, attention_tiled_<width>, then
+ * gemm_panel), its slot in t and its table's length. */
+enum { N_TILE_ENTRIES = 5 + SDCL_ATTN_TUNED_WIDTHS };
 
 static int *
 tile_entry (sdcl_tile_choice *t, int i, char *name, size_t size, int *count)
 {
+  if (i == N_TILE_ENTRIES - 1)
+    {
+      g_snprintf (name, size, "gemm_panel");
+      *count = sdcl_n_panel_configs;
+      return &t->panel;
+    }
   if (i < 4)
     {
       const bool conv = i >= 2;
@@ -268,8 +274,8 @@ parse_tiles (JsonNode *node, sdcl_tile_choice *t, GError **error)
       known++;
     }
   if (known != json_object_get_size (o))
-    return fail (error, "tiles has members other than gemm_tiled_f32/f16, conv_tiled_f32/f16 "
-                        "and attention_tiled_<head width>");
+    return fail (error, "tiles has members other than gemm_tiled_f32/f16, conv_tiled_f32/f16, "
+                        "gemm_panel and attention_tiled_<head width>");
   return true;
 }
 

@@ -10,8 +10,9 @@
  * (for people; the loader only reads what it applies), and under "tiles"
  * the fastest configuration of gemm_tiled per weight type
  * ("gemm_tiled_f32", "gemm_tiled_f16"), of conv_tiled likewise
- * ("conv_tiled_f32", "conv_tiled_f16") and of attention_tiled per head
- * width ("attention_tiled_40", ...), as indices into their tables; each
+ * ("conv_tiled_f32", "conv_tiled_f16"), of attention_tiled per head
+ * width ("attention_tiled_40", ...) and the register tile of the CPUs'
+ * gemm_panel ("gemm_panel"), as indices into their tables; each
  * optional.  The file is input
  * from disk, so everything is validated before use: names, value ranges
  * and the divisibility rules CLBlast's kernel relies on (a zero or an odd

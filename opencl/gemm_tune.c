@@ -467,13 +467,27 @@ time_tiles (sdcl_cl *cl, const tile_problems *p)
     }
 }
 
-/* Devices that run the portable kernels (GPUs, or SDCL_KERNELS=portable). */
+static bool
+panel_fits (sdcl_cl *cl, int index, int half)
+{
+  (void) cl, (void) half;
+  return sdcl_panel_config_fits (index);
+}
+
+/* Devices that run the portable kernels (GPUs, or SDCL_KERNELS=portable)
+ * time those; CPUs time the register tiles of gemm_panel (F16 weights,
+ * what the pipelines upload). */
 static void
 tune_tiles (sdcl_cl *cl, const host_data *h, sdcl_gemm_config *c)
 {
   sdcl_tile_choice_clear (sdcl_cl_tile_choice (cl));
   if (sdcl_cl_cpu_kernels (cl))
-    fprintf (stderr, "CPU kernels on this device: no tile configurations to time\n");
+    {
+      sdcl_cl_set_gemm_backend (cl, SDCL_GEMM_OWN);
+      choose_tile (cl, "gemm_panel, F16 weights", &sdcl_cl_tile_choice (cl)->panel,
+                   sdcl_n_panel_configs, panel_fits, gemm_seconds, 1,
+                   &(tile_problems) { .h = h, .first_shape = 0, .tokens = 1024 });
+    }
   else
     time_tiles (cl, &(tile_problems) { .h = h, .first_shape = 0, .tokens = 1024 });
   c->tiles = *sdcl_cl_tile_choice (cl);

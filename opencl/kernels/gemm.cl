@@ -9,7 +9,9 @@
  * micro-kernel of CPU BLAS, with no horizontal sums and no local memory.
  * NC = 16: one panel as two float8 halves (16 AVX2 registers); NC = 32: two
  * panels as float16 vectors, for devices with 16-wide native float vectors
- * (AVX-512), where it doubles the work per instruction.
+ * (AVX-512), where it doubles the work per instruction; NC = 16 with
+ * -DNV=1: one panel as one float16 vector and up to 28 rows (AVX-512's 32
+ * registers), each x value broadcast straight into its FMA.
  *
  * Weights are F32, F16 (-DWEIGHT_HALF) or Q8 (-DWEIGHT_Q8: int8 widened on
  * load, the row's scale applied to each finished output, common.cl).
@@ -35,9 +37,33 @@
 #error "gemm.cl needs -DMR=<rows> (gemm_panel) or -DTM=<rows> -DTN=<columns> (gemm_nt)"
 #endif
 
+/* -DWEIGHT_F16C (host: PoCL on x86 only, gemm.c): 16 F16 weights widened
+ * by one conversion (vcvtph2ps zmm); PoCL's vload_half16 becomes two ymm
+ * conversions and a vinsertf64x4, which on Intel compete with the FMAs
+ * for ports 0 and 5.  _Float16 is clang's type, not OpenCL C: the plain
+ * path stays the default. */
+#if defined(WEIGHT_HALF) && defined(WEIGHT_F16C)
+typedef _Float16 f16x16 __attribute__ ((ext_vector_type (16), aligned (2)));
+#undef LOAD_W16
+#define LOAD_W16(p, i) __builtin_convertvector (*(__global const f16x16 *) ((p) + (i)), float16)
+#endif
+
 #ifdef MR
-/* The two column vectors of a row: halves of one panel, or two panels. */
-#if NC == 32
+/* The column vectors of a row: one panel as one float16 (-DNV=1, NC = 16),
+ * or two vectors: halves of one panel, or two panels.  TWO (s) keeps s
+ * only in the two-vector variants. */
+#ifndef NV
+#define NV 2
+#endif
+#if NV == 1 && NC == 16
+typedef float16 colvec;
+#define LOAD_COLS(p, i) LOAD_W16 (p, i)
+#define STORE_COLS(v, i, p) vstore16 (v, i, p)
+#define SECOND_OFFSET 0
+#define TWO(s)
+#elif NV == 1
+#error "gemm_panel with -DNV=1 needs -DNC=16"
+#elif NC == 32
 typedef float16 colvec;
 #define LOAD_COLS(p, i) LOAD_W16 (p, i)
 #define STORE_COLS(v, i, p) vstore16 (v, i, p)
@@ -50,6 +76,9 @@ typedef float8 colvec;
 #else
 #error "gemm_panel needs -DNC=16 or -DNC=32"
 #endif
+#ifndef TWO
+#define TWO(s) s
+#endif
 
 /* The weights of a work-item's second column vector: the panel's second
  * half, or the next panel (the first again past the last one: its results
@@ -58,7 +87,7 @@ inline __global const weight_t *
 second_cols (__global const weight_t *p0, int n0, int N, int K)
 {
   if (NC == 16)
-    return p0;
+    return p0; /* unused when NV == 1 */
   return n0 + 16 < N ? p0 + (size_t) 16 * K : p0;
 }
 #endif
@@ -84,20 +113,25 @@ __kernel void gemm_panel (__global const float *x, __global const weight_t *w,
   /* Q8: the scales follow the part's panels (N rounded up to whole panels). */
   __global const float *scales = W_SCALES (w, (N + 15) / 16 * 16, K);
 
-  colvec a[MR], b[MR];
+  colvec a[MR];
+  TWO (colvec b[MR];)
 #pragma unroll
   for (int i = 0; i < MR; i++)
-    a[i] = b[i] = (colvec) (0.0f);
+    {
+      a[i] = (colvec) (0.0f);
+      TWO (b[i] = a[i];)
+    }
 
   for (int k = 0; k < K; k++)
     {
-      const colvec w0 = LOAD_COLS (p0, 16 * k), w1 = LOAD_COLS (p1, 16 * k + SECOND_OFFSET);
+      const colvec w0 = LOAD_COLS (p0, 16 * k);
+      TWO (const colvec w1 = LOAD_COLS (p1, 16 * k + SECOND_OFFSET);)
 #pragma unroll
       for (int i = 0; i < MR; i++)
         {
           const colvec xv = (colvec) (xr[i][k]);
           a[i] = fma (xv, w0, a[i]);
-          b[i] = fma (xv, w1, b[i]);
+          TWO (b[i] = fma (xv, w1, b[i]);)
         }
     }
 
@@ -109,7 +143,7 @@ __kernel void gemm_panel (__global const float *x, __global const weight_t *w,
         break;
       float out[NC];
       STORE_COLS (a[i], 0, out);
-      STORE_COLS (b[i], 1, out);
+      TWO (STORE_COLS (b[i], 1, out);)
       for (int j = 0; j < NC && n0 + j < N; j++)
         store_out (out[j] * W_SCALE (scales, n0 + j), y,
                    y_off + m * stride_m + (n0 + j) * stride_n, bias, has_bias, bias_half,
@@ -143,10 +177,14 @@ __kernel void gemm_conv_panel (__global const float *x, __global const weight_t 
   __global const float *scales = W_SCALES (w, (N + 15) / 16 * 16, K);
   const size_t plane = (size_t) Hp * Wp;
 
-  colvec a[MR], b[MR];
+  colvec a[MR];
+  TWO (colvec b[MR];)
 #pragma unroll
   for (int i = 0; i < MR; i++)
-    a[i] = b[i] = (colvec) (0.0f);
+    {
+      a[i] = (colvec) (0.0f);
+      TWO (b[i] = a[i];)
+    }
 
   /* The k loop over (c, ky, kx); PIXEL(i, row, kx) is pixel i's patch value. */
 #define CONV_ACCUMULATE(PIXEL)                                                             \
@@ -159,12 +197,12 @@ __kernel void gemm_conv_panel (__global const float *x, __global const weight_t 
         _Pragma ("unroll") for (int kx = 0; kx < KW; kx++, k++)                            \
         {                                                                                  \
           const colvec w0 = LOAD_COLS (p0, 16 * k);                                        \
-          const colvec w1 = LOAD_COLS (p1, 16 * k + SECOND_OFFSET);                        \
+          TWO (const colvec w1 = LOAD_COLS (p1, 16 * k + SECOND_OFFSET);)                  \
           _Pragma ("unroll") for (int i = 0; i < MR; i++)                                  \
           {                                                                                \
             const colvec xv = (colvec) (PIXEL (i, row, kx));                               \
             a[i] = fma (xv, w0, a[i]);                                                     \
-            b[i] = fma (xv, w1, b[i]);                                                     \
+            TWO (b[i] = fma (xv, w1, b[i]);)                                               \
           }                                                                                \
         }                                                                                  \
       }                                                                                    \
@@ -204,7 +242,7 @@ __kernel void gemm_conv_panel (__global const float *x, __global const weight_t 
         break;
       float out[NC];
       STORE_COLS (a[i], 0, out);
-      STORE_COLS (b[i], 1, out);
+      TWO (STORE_COLS (b[i], 1, out);)
       for (int j = 0; j < NC && n0 + j < N; j++)
         store_out (out[j] * W_SCALE (scales, n0 + j), y,
                    y_off + m * stride_m + (n0 + j) * stride_n, bias, has_bias, bias_half,

@@ -84,8 +84,9 @@ known_config (sdcl_gemm_backend backend)
   memcpy (c.xgemm, known_xgemm, sizeof c.xgemm);
   c.shapes[0] = (sdcl_gemm_shape) { 4096, 320, 320, { 101.5, 99.25, 20.5, 21.75, 7.5 } };
   c.shapes[1] = (sdcl_gemm_shape) { 77, 768, 3072, { 88, 0, 10.25, 11, 3 } };
-  /* Tile choices (widths 40, 64, 80, 128, 160, 512; -1 untuned). */
-  c.tiles = (sdcl_tile_choice) { { 2, 1 }, { 3, -1 }, { 0, 1, -1, 3, -1, 4 } };
+  /* Tile choices (widths 40, 64, 80, 128, 160, 512; -1 untuned), panel. */
+  c.tiles = (sdcl_tile_choice) { .gemm = { 2, 1 }, .conv = { 3, -1 }, .panel = 3,
+                                 .attention = { 0, 1, -1, 3, -1, 4 } };
   return c;
 }
 
@@ -335,6 +336,7 @@ test_corrupt (const char *dir, sdcl_cl *probe)
     { "{", "[" },                                        /* not JSON */
     { "\"gemm_tiled_f32\" : 2", "\"gemm_tiled_f32\" : 99" },  /* no such configuration */
     { "\"attention_tiled_128\" : 3", "\"attention_tiled_127\" : 3" }, /* no such width */
+    { "\"gemm_panel\" : 3", "\"gemm_panel\" : 5" },                  /* no such panel tile */
   };
   for (size_t i = 0; i < G_N_ELEMENTS (swaps); i++)
     {

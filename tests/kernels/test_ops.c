@@ -7,6 +7,8 @@
  *   test-ops --bench    also times SD1.5-sized GEMM, conv and attention
  *   test-ops --bench-q8 only: F16 against Q8 weights on SD1.5's GEMM
  *                       shapes, interleaved (BENCHMARKS.md §8-bit weights)
+ *   test-ops --bench-only   only the timings (with --gemm-only: GEMM and
+ *                       conv shapes only)
  *   test-ops --linear-only   only op_linear
  *   test-ops --gemm-only     only op_linear and op_conv2d (to test a GEMM
  *                       backend, e.g. SDCL_GEMM=clblast)
@@ -1298,13 +1300,25 @@ bench_attention (int N, int M, int heads, int dh)
 }
 
 static void
-bench (bool attention_only, bool conv_only)
+bench (bool attention_only, bool conv_only, bool gemm_only)
 {
   if (conv_only)
     {
       bench_conv (320, 64, 64, 320, false, SDCL_WT_F16);
       bench_conv (640, 32, 32, 640, true, SDCL_WT_F16);
       bench_conv (2560, 8, 8, 1280, false, SDCL_WT_F16);
+      device_ok ("bench");
+      return;
+    }
+  if (gemm_only)
+    {
+      bench_linear (4096, 320, 320, SDCL_WT_F16);
+      bench_linear (4096, 1280, 320, SDCL_WT_F16);
+      bench_linear (4096, 320, 2560, SDCL_WT_F16);
+      bench_conv (320, 64, 64, 320, false, SDCL_WT_F16);
+      bench_conv (640, 32, 32, 640, false, SDCL_WT_F16);
+      bench_conv (1280, 16, 16, 1280, false, SDCL_WT_F16);
+      bench_conv (256, 128, 128, 256, false, SDCL_WT_F16);
       device_ok ("bench");
       return;
     }
@@ -1386,7 +1400,7 @@ main (int argc, char **argv)
       return check_finish ();
     }
   if (bench_only)
-    ;
+    ; /* timings only: the same binary's plain run checks the results */
   else if (conv_only)
     {
       test_conv_choice ();
@@ -1419,7 +1433,7 @@ main (int argc, char **argv)
       test_sticky_errors ();
     }
   if (do_bench)
-    bench (attention_only, conv_only);
+    bench (attention_only, conv_only, gemm_only);
 
   g_rand_free (rng);
   sdcl_cl_free (cl);
