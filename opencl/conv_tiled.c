@@ -63,6 +63,10 @@ sdcl_conv_kernel_choice (const sdcl_cl *cl, const sdcl_w *w)
     return SDCL_CONV_GATHER;
   if (w->panel)
     return SDCL_CONV_IMPLICIT;
+  /* conv_tiled widens F32/F16 weights only; the gathered path's GEMMs
+   * apply Q8's row scales */
+  if (w->type == SDCL_WT_Q8)
+    return SDCL_CONV_GATHER;
   if (forced == SDCL_CONV_TILED)
     return SDCL_CONV_TILED;
   return sdcl_cl_gemm_backend (cl) == SDCL_GEMM_OWN

@@ -179,8 +179,9 @@ scheduler_json (JsonBuilder *b, const mk_model *m)
   member_int (b, "num_train_timesteps", s.num_train_timesteps);
   member_string (b, "prediction_type", s.prediction_type == SDCL_PREDICTION_V ? "v_prediction" : "epsilon");
   member_bool (b, "set_alpha_to_one", s.set_alpha_to_one);
-  if (!strcmp (class_name, "PNDMScheduler"))
-    member_bool (b, "skip_prk_steps", true);
+  /* every SD release's scheduler config says so, whatever its class (it
+   * decides PNDM's warm-up when a user picks pndm; single files assume it) */
+  member_bool (b, "skip_prk_steps", true);
   member_int (b, "steps_offset", s.steps_offset);
   if (s.timestep_spacing[0])   /* SD 1.5's file has none */
     member_string (b, "timestep_spacing", s.timestep_spacing);
