@@ -183,8 +183,35 @@ check_turbo_needs_switch (sdcl_ctx *ctx)
   sdcl_st_close (g);
 }
 
+/* The model of the last case, kept for the next case that loads the same
+ * file the same way: loading takes most of a tiny run's time, and a model
+ * must give every run its own golden whatever ran on it before. */
+typedef struct {
+  sdcl_model *m;
+  char *key;
+} model_cache;
+
+static sdcl_model *
+cached_model (sdcl_ctx *ctx, model_cache *mc, const sdxl_case *c)
+{
+  g_autofree char *key = g_strdup_printf ("%s|%d|%d", c->model, c->residency, c->turbo);
+  if (mc->m && !strcmp (mc->key, key))
+    return mc->m;
+  sdcl_model_free (mc->m);
+  g_free (mc->key);
+  g_autofree char *mrel = g_build_filename ("models", c->model, NULL);
+  g_autofree char *path = fixture_path (mrel);
+  sdcl_model_params mp = sdcl_model_default_params ();
+  mp.weights = SDCL_WEIGHTS_F32;
+  mp.residency = c->residency;
+  mp.variant = c->turbo ? SDCL_VARIANT_TURBO : SDCL_VARIANT_FROM_MODEL;
+  mc->m = fixture_model_load (ctx, path, &mp);
+  mc->key = g_steal_pointer (&key);
+  return mc->m;
+}
+
 static void
-run_case (sdcl_ctx *ctx, const sdxl_case *c)
+run_case (sdcl_ctx *ctx, model_cache *mc, const sdxl_case *c)
 {
   const char *name = c->golden;
   sdcl_gen_params p;
@@ -199,13 +226,7 @@ run_case (sdcl_ctx *ctx, const sdxl_case *c)
   g_autofree char *rel = g_strdup_printf ("golden/%s.safetensors", name);
   sdcl_st_file *g = golden_open (rel);
   sdcl_image want = golden_image (g, "image", W, H, 3);
-  g_autofree char *mrel = g_build_filename ("models", c->model, NULL);
-  g_autofree char *path = fixture_path (mrel);
-  sdcl_model_params mp = sdcl_model_default_params ();
-  mp.weights = SDCL_WEIGHTS_F32;
-  mp.residency = c->residency;
-  mp.variant = c->turbo ? SDCL_VARIANT_TURBO : SDCL_VARIANT_FROM_MODEL;
-  sdcl_model *m = fixture_model_load (ctx, path, &mp);
+  sdcl_model *m = cached_model (ctx, mc, c);
   sdcl_model_info info;
   sdcl_model_get_info (m, &info);
   CHECK (info.family == SDCL_FAMILY_SDXL && !strcmp (info.family_name, "SDXL"), "%s: family %d",
@@ -245,7 +266,6 @@ run_case (sdcl_ctx *ctx, const sdxl_case *c)
     }
   sdcl_image_free (&got);
   sdcl_image_free (&want);
-  sdcl_model_free (m);
   sdcl_st_close (g);
 }
 
@@ -256,22 +276,21 @@ main (void)
   JsonArray *runs = NULL;
   g_autoptr (JsonParser) list = run_list (&runs);
   coverage_is_complete (runs);
-  for (guint i = 0; i < json_array_get_length (runs); i++)
-    {
-      JsonObject *r = json_array_get_object_element (runs, i);
-      sdxl_case c = case_of (r, false);
-      if (c.sampler < SDCL_SAMPLER_COUNT && c.schedule < SDCL_SCHEDULE_COUNT)
-        {
-          run_case (ctx, &c);
-          if (json_object_get_boolean_member (r, "single_file"))
-            {
-              c = case_of (r, true);
-              run_case (ctx, &c);
-            }
-        }
-    }
+  model_cache mc = { 0 };
+  /* every run from its folder, then those the list marks from the single file */
+  for (int single_file = 0; single_file <= 1; single_file++)
+    for (guint i = 0; i < json_array_get_length (runs); i++)
+      {
+        JsonObject *r = json_array_get_object_element (runs, i);
+        sdxl_case c = case_of (r, single_file);
+        if (c.sampler < SDCL_SAMPLER_COUNT && c.schedule < SDCL_SCHEDULE_COUNT
+            && (!single_file || json_object_get_boolean_member (r, "single_file")))
+          run_case (ctx, &mc, &c);
+      }
   for (size_t i = 0; i < G_N_ELEMENTS (extra_cases); i++)
-    run_case (ctx, &extra_cases[i]);
+    run_case (ctx, &mc, &extra_cases[i]);
+  sdcl_model_free (mc.m);
+  g_free (mc.key);
   check_turbo_needs_switch (ctx);
   sdcl_ctx_free (ctx);
   return check_finish ();
