@@ -221,6 +221,12 @@ run_case (sdcl_ctx *ctx, model_cache *mc, const sdxl_case *c)
   p.vae_tile = c->vae_tile;
   /* diffusers' clip_skip n is sdcl's n + 1 (sdcl.h) */
   JsonObject *o = json_node_get_object (json_parser_get_root (settings));
+  /* the golden was made with this case's sampler and schedule */
+  CHECK (!strcmp (json_object_get_string_member (o, "sdcl_sampler"), sdcl_sampler_name (c->sampler))
+           && !strcmp (json_object_get_string_member (o, "sdcl_schedule"), sdcl_schedule_name (c->schedule)),
+         "%s was made with %s (%s schedule), the case runs %s (%s)", name,
+         json_object_get_string_member (o, "sdcl_sampler"), json_object_get_string_member (o, "sdcl_schedule"),
+         sdcl_sampler_name (c->sampler), sdcl_schedule_name (c->schedule));
   if (json_object_has_member (o, "diffusers_clip_skip") && !json_object_get_null_member (o, "diffusers_clip_skip"))
     p.clip_skip = (int) json_object_get_int_member (o, "diffusers_clip_skip") + 1;
   g_autofree char *rel = g_strdup_printf ("golden/%s.safetensors", name);
