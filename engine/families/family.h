@@ -91,6 +91,7 @@ struct sdcl_family_desc {
   int turbo_resolution;          /* its Turbo model's native size (SDCL_VARIANT_TURBO), 0: none */
   float latent_scaling_factor;   /* latents = factor x VAE posterior sample */
   int pad_token_id;              /* what the family's tokenizer pads prompts with */
+  sdcl_ays_table ays;            /* its Align Your Steps timesteps (--schedule ays) */
 
   /* A single file holds no configs: mf->vae, mf->clip and mf->sched from
    * its tensor shapes and the family's published values and defaults

@@ -242,6 +242,7 @@ const sdcl_family_desc sdcl_family_sdxl = {
   .turbo_resolution = 512,       /* SDXL-Turbo */
   .latent_scaling_factor = 0.13025f,
   .pad_token_id = 49407,         /* CLIP-L's; bigG's tokenizer pads with "!" (0) */
+  .ays = SDCL_AYS_SDXL,
   .ldm_configs = sdcl_sdxl_ldm_configs,
   .ldm_tensor = sdcl_sdxl_ldm_tensor,
   .default_sched = default_sched,

@@ -70,6 +70,10 @@ typedef struct {
   bool projection_transposed;                /* stored [hidden, proj] (OpenCLIP), not [proj, hidden] */
 } sdcl_clip_config;
 
+/* Which published Align Your Steps timesteps a model takes (diffusers'
+ * AysSchedules rows): its family's, not a scheduler_config.json key. */
+typedef enum { SDCL_AYS_SD15 = 0, SDCL_AYS_SDXL } sdcl_ays_table;
+
 /* Scheduler configuration (scheduler_config.json); defaults per
  * docs/diffusion.md §Diffusers folders. */
 typedef struct {
@@ -101,6 +105,8 @@ typedef struct {
   /* Keys of scheduler_config.json that sdcl does not use, comma-separated
    * ("" when none): ignored, and shown by `sdcl info`. */
   char ignored_keys[256];
+  /* set by the pipeline from the model's family (sdcl_family_desc.ays) */
+  sdcl_ays_table ays;
 } sdcl_sched_config;
 
 /* One component's weights, by canonical diffusers name (e.g.

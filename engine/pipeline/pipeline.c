@@ -249,6 +249,7 @@ sdcl_run_prepare (sdcl_run *r, sdcl_error *err)
   sdcl_model_phase_done (r->model, SDCL_NET_CLIP);
   sdcl_sched_config cfg = r->model->files->sched;
   cfg.skip_prk_steps = cfg.skip_prk_steps || r->plms_only;
+  cfg.ays = r->model->family->ays;
   if (st == SDCL_OK)
     st = sdcl_sched_init (&r->sched, p->sampler, &cfg, p->steps, run_schedule (p), err);
   if (st == SDCL_OK)

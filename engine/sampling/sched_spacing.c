@@ -198,13 +198,14 @@ sdcl_sigma_to_t (const float *log_sigmas, int T, double sigma)
 
 /* ---- Align Your Steps (Sabour et al. 2024) ------------------------------------ */
 
-/* The published 10-step timesteps, as diffusers' AysSchedules lists them.
- * sdcl runs SD 1.x, so it uses the SD 1.5 row; the SDXL row is for that
- * family. */
+/* The published 10-step timesteps, as diffusers' AysSchedules lists them,
+ * by sdcl_ays_table: SD 1.5's (which SD 2.x takes too, as ComfyUI does)
+ * and SDXL's. */
 #define AYS_POINTS 10
-static const double ays_sd15[AYS_POINTS] = { 999, 850, 736, 645, 545, 455, 343, 233, 124, 24 };
-G_GNUC_UNUSED static const double ays_sdxl[AYS_POINTS] = { 999, 845, 730, 587, 443, 310,
-                                                           193, 116, 53,  13 };
+static const double ays_rows[][AYS_POINTS] = {
+  [SDCL_AYS_SD15] = { 999, 850, 736, 645, 545, 455, 343, 233, 124, 24 },
+  [SDCL_AYS_SDXL] = { 999, 845, 730, 587, 443, 310, 193, 116, 53, 13 },
+};
 
 /* N AYS timesteps: the table itself for N = 10 (what diffusers runs with
  * timesteps=AysSchedules[...]); otherwise the table's sigmas interpolated
@@ -214,14 +215,15 @@ void
 sdcl_ays_timesteps (const sdcl_sched *s, bool integer, double *t)
 {
   int N = s->n;
+  const double *row = ays_rows[s->cfg.ays == SDCL_AYS_SDXL ? SDCL_AYS_SDXL : SDCL_AYS_SD15];
   if (N == AYS_POINTS)
     {
-      memcpy (t, ays_sd15, sizeof ays_sd15);
+      memcpy (t, row, AYS_POINTS * sizeof *row);
       return;
     }
   double log_sigma[AYS_POINTS];
   for (int i = 0; i < AYS_POINTS; i++)
-    log_sigma[i] = log (sdcl_interp_sigma (s, ays_sd15[i]));
+    log_sigma[i] = log (sdcl_interp_sigma (s, row[i]));
   float *log_sigmas = sdcl_log_sigma_table (s);
   for (int j = 0; j < N; j++)
     {

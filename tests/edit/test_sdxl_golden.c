@@ -1,19 +1,23 @@
 /* SDXL pipelines against diffusers (golden/sdxl_*; tests/reference/README.md
- * §SDXL fixtures): text to image in Euler, DDIM, Euler a, DPM++ 2M (and
- * Karras) with a negative prompt, without one (force_zeros_for_empty_prompt:
- * zero states and pooled vector), with an empty prompt and with a clip
- * skip (both towers, the positive prompt only); SDXL-Turbo
- * (trailing spacing, guidance 0: one UNet evaluation per step) in 1 and 4
- * steps, from its folder and from the SGM file loaded with
- * SDCL_VARIANT_TURBO (without which that file is far from the golden);
- * image to image; inpainting with the 4- and 9-channel UNets.  From
- * the diffusers folders and, where the run's scheduler is the family's
- * default, from the SGM single file (F16 storage of the same values, so
- * the same goldens), in lean and stream residency and with a tiled VAE
- * too.
+ * §SDXL fixtures).  The runs come from the fixtures' own list
+ * (golden/sdxl_runs.json, written by sdxl_fixtures.py): text to image in
+ * every sampler sdcl has (the test fails for a sampler without a run:
+ * coverage_is_complete) and in Karras and Align Your Steps schedules, with
+ * a negative prompt, without one (force_zeros_for_empty_prompt: zero
+ * states and pooled vector), with an empty prompt and with a clip skip
+ * (both towers, the positive prompt only); SDXL-Turbo (trailing spacing,
+ * guidance 0: one UNet evaluation per step) in 1 and 4 steps; image to
+ * image and inpainting with the 4- and 9-channel UNets, each in DDIM or
+ * Euler, DPM++ 2M and Euler a.  Each from its diffusers folder and, where
+ * the list says so, from the SGM single file (F16 storage of the same
+ * values, so the same goldens).  A few runs again in lean and stream
+ * residency, with a tiled VAE, and the Turbo goldens from the SGM file
+ * loaded with SDCL_VARIANT_TURBO (without which that file is far from the
+ * golden).
  *
  * Tolerance: SD 1.x's text-to-image 2e-3 on the [0, 1] image
- * (tests/pipeline/test_txt2img.c) for every run, as test_sd2_golden.c.
+ * (tests/pipeline/test_txt2img.c) for every run, the edits included, as
+ * test_sd2_golden.c.
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
@@ -27,10 +31,10 @@
 typedef enum { TXT2IMG, IMG2IMG, INPAINT } run_kind;
 
 typedef struct {
-  const char *golden;   /* golden/sdxl_<golden>.* */
+  const char *golden;   /* golden/<golden>.* */
   const char *model;    /* under models/ */
   sdcl_sampler sampler;
-  bool karras;
+  sdcl_schedule schedule;
   run_kind kind;
   sdcl_residency residency;
   int vae_tile;         /* sdcl_gen_params.vae_tile, 0: automatic */
@@ -38,31 +42,93 @@ typedef struct {
 } sdxl_case;
 
 #define SGM "tiny-sdxl-sgm-f16.safetensors"
-#define RESIDENT SDCL_RESIDENCY_RESIDENT, 0, false   /* residency, vae_tile, turbo */
 
-static const sdxl_case cases[] = {
-  { "txt2img_euler", "tiny-sdxl", SDCL_SAMPLER_EULER, false, TXT2IMG, RESIDENT },
-  { "txt2img_euler", SGM, SDCL_SAMPLER_EULER, false, TXT2IMG, RESIDENT },
-  { "txt2img_euler", SGM, SDCL_SAMPLER_EULER, false, TXT2IMG, SDCL_RESIDENCY_LEAN, 0, false },
-  { "txt2img_ddim", "tiny-sdxl", SDCL_SAMPLER_DDIM, false, TXT2IMG, RESIDENT },
-  { "txt2img_euler_a", "tiny-sdxl", SDCL_SAMPLER_EULER_A, false, TXT2IMG, RESIDENT },
-  { "txt2img_dpmpp_2m", "tiny-sdxl", SDCL_SAMPLER_DPMPP_2M, false, TXT2IMG, RESIDENT },
-  { "txt2img_dpmpp_2m_karras", SGM, SDCL_SAMPLER_DPMPP_2M, true, TXT2IMG, RESIDENT },
-  { "txt2img_euler_noneg", "tiny-sdxl", SDCL_SAMPLER_EULER, false, TXT2IMG, RESIDENT },
-  { "txt2img_euler_empty", "tiny-sdxl", SDCL_SAMPLER_EULER, false, TXT2IMG, RESIDENT },
-  { "txt2img_euler_clip_skip", "tiny-sdxl", SDCL_SAMPLER_EULER, false, TXT2IMG, RESIDENT },
-  { "turbo_1step", "tiny-sdxl-turbo", SDCL_SAMPLER_EULER, false, TXT2IMG, RESIDENT },
-  { "turbo_4step", "tiny-sdxl-turbo", SDCL_SAMPLER_EULER, false, TXT2IMG, SDCL_RESIDENCY_STREAM, 0, false },
+/* Runs of the list again under other model or VAE settings. */
+static const sdxl_case extra_cases[] = {
+  { "sdxl_txt2img_euler", SGM, SDCL_SAMPLER_EULER, SDCL_SCHEDULE_DEFAULT, TXT2IMG, SDCL_RESIDENCY_LEAN, 0,
+    false },
+  { "sdxl_turbo_4step", "tiny-sdxl-turbo", SDCL_SAMPLER_EULER, SDCL_SCHEDULE_DEFAULT, TXT2IMG,
+    SDCL_RESIDENCY_STREAM, 0, false },
   /* the SGM file (tiny-sdxl-turbo's weights) told it is Turbo: the folder's
    * trailing spacing from the family's Turbo settings */
-  { "turbo_1step", SGM, SDCL_SAMPLER_EULER, false, TXT2IMG, SDCL_RESIDENCY_RESIDENT, 0, true },
-  { "turbo_4step", SGM, SDCL_SAMPLER_EULER, false, TXT2IMG, SDCL_RESIDENCY_LEAN, 0, true },
-  { "img2img_euler_0.75", "tiny-sdxl", SDCL_SAMPLER_EULER, false, IMG2IMG, RESIDENT },
+  { "sdxl_turbo_1step", SGM, SDCL_SAMPLER_EULER, SDCL_SCHEDULE_DEFAULT, TXT2IMG, SDCL_RESIDENCY_RESIDENT, 0,
+    true },
+  { "sdxl_turbo_4step", SGM, SDCL_SAMPLER_EULER, SDCL_SCHEDULE_DEFAULT, TXT2IMG, SDCL_RESIDENCY_LEAN, 0,
+    true },
   /* tiled VAE (encode and decode in 32-pixel tiles): the untiled golden */
-  { "img2img_euler_0.75", "tiny-sdxl", SDCL_SAMPLER_EULER, false, IMG2IMG, SDCL_RESIDENCY_RESIDENT, 32, false },
-  { "inpaint4_ddim", SGM, SDCL_SAMPLER_DDIM, false, INPAINT, RESIDENT },
-  { "inpaint9_ddim", "tiny-sdxl-inpaint", SDCL_SAMPLER_DDIM, false, INPAINT, RESIDENT },
+  { "sdxl_img2img_euler_0.75", "tiny-sdxl", SDCL_SAMPLER_EULER, SDCL_SCHEDULE_DEFAULT, IMG2IMG,
+    SDCL_RESIDENCY_RESIDENT, 32, false },
 };
+
+/* One run of golden/sdxl_runs.json as a case (strings owned by the parser). */
+static sdxl_case
+case_of (JsonObject *r, bool single_file)
+{
+  sdxl_case c = { json_object_get_string_member (r, "golden"), json_object_get_string_member (r, "model"),
+                  SDCL_SAMPLER_COUNT, SDCL_SCHEDULE_COUNT, TXT2IMG, SDCL_RESIDENCY_RESIDENT, 0, false };
+  const char *sampler = json_object_get_string_member (r, "sampler");
+  const char *schedule = json_object_get_string_member (r, "schedule");
+  const char *kind = json_object_get_string_member (r, "kind");
+  CHECK (sdcl_sampler_from_name (sampler, &c.sampler), "%s: unknown sampler '%s'", c.golden, sampler);
+  CHECK (sdcl_schedule_from_name (schedule, &c.schedule), "%s: unknown schedule '%s'", c.golden, schedule);
+  c.kind = !strcmp (kind, "img2img") ? IMG2IMG : !strcmp (kind, "inpaint") ? INPAINT : TXT2IMG;
+  if (single_file)
+    c.model = SGM;
+  return c;
+}
+
+static JsonParser *
+run_list (JsonArray **runs)
+{
+  g_autofree char *path = fixture_path ("golden/sdxl_runs.json");
+  JsonParser *parser = json_parser_new ();
+  g_autoptr (GError) gerr = NULL;
+  if (!json_parser_load_from_file (parser, path, &gerr))
+    {
+      fprintf (stderr, "%s: %s\n", path, gerr->message);
+      exit (1);
+    }
+  JsonObject *o = json_node_get_object (json_parser_get_root (parser));
+  CHECK (!strcmp (json_object_get_string_member (o, "single_file"), SGM), "the list's single file is %s",
+         json_object_get_string_member (o, "single_file"));
+  *runs = json_object_get_array_member (o, "runs");
+  return parser;
+}
+
+/* Every sampler of sdcl_sampler_count has a text-to-image run on the
+ * tiny-sdxl folder in its default schedule, and every edit (image to image,
+ * 4- and 9-channel inpainting) runs in at least three samplers. */
+static void
+coverage_is_complete (JsonArray *runs)
+{
+  int n = sdcl_sampler_count ();
+  g_autofree bool *has = g_new0 (bool, n);
+  const char *edits[][2] = { { "img2img", "tiny-sdxl" }, { "inpaint", "tiny-sdxl" },
+                             { "inpaint", "tiny-sdxl-inpaint" } };
+  guint edit_samplers[G_N_ELEMENTS (edits)] = { 0 };
+  for (guint i = 0; i < json_array_get_length (runs); i++)
+    {
+      JsonObject *r = json_array_get_object_element (runs, i);
+      const char *kind = json_object_get_string_member (r, "kind");
+      const char *model = json_object_get_string_member (r, "model");
+      sdcl_sampler s;
+      if (!sdcl_sampler_from_name (json_object_get_string_member (r, "sampler"), &s))
+        continue;
+      if (!strcmp (kind, "txt2img") && !strcmp (model, "tiny-sdxl")
+          && !strcmp (json_object_get_string_member (r, "schedule"), "default"))
+        has[s] = true;
+      for (guint e = 0; e < G_N_ELEMENTS (edits); e++)
+        if (!strcmp (kind, edits[e][0]) && !strcmp (model, edits[e][1]))
+          edit_samplers[e] |= 1u << s;
+    }
+  for (int k = 0; k < n; k++)
+    CHECK (has[k], "sampler %s has no SDXL text-to-image golden in golden/sdxl_runs.json",
+           sdcl_sampler_name ((sdcl_sampler) k));
+  for (guint e = 0; e < G_N_ELEMENTS (edits); e++)
+    CHECK (__builtin_popcount (edit_samplers[e]) >= 3,
+           "%s on %s: goldens in %d samplers, 3 expected", edits[e][0], edits[e][1],
+           __builtin_popcount (edit_samplers[e]));
+}
 
 /* A model loaded as Turbo says so, is 512 px native, and its generation
  * defaults are the Turbo settings the golden was made with. */
@@ -117,29 +183,56 @@ check_turbo_needs_switch (sdcl_ctx *ctx)
   sdcl_st_close (g);
 }
 
-static void
-run_case (sdcl_ctx *ctx, const sdxl_case *c)
+/* The model of the last case, kept for the next case that loads the same
+ * file the same way: loading takes most of a tiny run's time, and a model
+ * must give every run its own golden whatever ran on it before. */
+typedef struct {
+  sdcl_model *m;
+  char *key;
+} model_cache;
+
+static sdcl_model *
+cached_model (sdcl_ctx *ctx, model_cache *mc, const sdxl_case *c)
 {
-  g_autofree char *name = g_strdup_printf ("sdxl_%s", c->golden);
-  sdcl_gen_params p;
-  g_autoptr (JsonParser) settings = golden_settings (name, &p);
-  p.sampler = c->sampler;
-  p.karras_sigmas = c->karras;
-  p.vae_tile = c->vae_tile;
-  /* diffusers' clip_skip n is sdcl's n + 1 (sdcl.h) */
-  JsonObject *o = json_node_get_object (json_parser_get_root (settings));
-  if (json_object_has_member (o, "diffusers_clip_skip") && !json_object_get_null_member (o, "diffusers_clip_skip"))
-    p.clip_skip = (int) json_object_get_int_member (o, "diffusers_clip_skip") + 1;
-  g_autofree char *rel = g_strdup_printf ("golden/%s.safetensors", name);
-  sdcl_st_file *g = golden_open (rel);
-  sdcl_image want = golden_image (g, "image", W, H, 3);
+  g_autofree char *key = g_strdup_printf ("%s|%d|%d", c->model, c->residency, c->turbo);
+  if (mc->m && !strcmp (mc->key, key))
+    return mc->m;
+  sdcl_model_free (mc->m);
+  g_free (mc->key);
   g_autofree char *mrel = g_build_filename ("models", c->model, NULL);
   g_autofree char *path = fixture_path (mrel);
   sdcl_model_params mp = sdcl_model_default_params ();
   mp.weights = SDCL_WEIGHTS_F32;
   mp.residency = c->residency;
   mp.variant = c->turbo ? SDCL_VARIANT_TURBO : SDCL_VARIANT_FROM_MODEL;
-  sdcl_model *m = fixture_model_load (ctx, path, &mp);
+  mc->m = fixture_model_load (ctx, path, &mp);
+  mc->key = g_steal_pointer (&key);
+  return mc->m;
+}
+
+static void
+run_case (sdcl_ctx *ctx, model_cache *mc, const sdxl_case *c)
+{
+  const char *name = c->golden;
+  sdcl_gen_params p;
+  g_autoptr (JsonParser) settings = golden_settings (name, &p);
+  p.sampler = c->sampler;
+  p.schedule = c->schedule;
+  p.vae_tile = c->vae_tile;
+  /* diffusers' clip_skip n is sdcl's n + 1 (sdcl.h) */
+  JsonObject *o = json_node_get_object (json_parser_get_root (settings));
+  /* the golden was made with this case's sampler and schedule */
+  CHECK (!strcmp (json_object_get_string_member (o, "sdcl_sampler"), sdcl_sampler_name (c->sampler))
+           && !strcmp (json_object_get_string_member (o, "sdcl_schedule"), sdcl_schedule_name (c->schedule)),
+         "%s was made with %s (%s schedule), the case runs %s (%s)", name,
+         json_object_get_string_member (o, "sdcl_sampler"), json_object_get_string_member (o, "sdcl_schedule"),
+         sdcl_sampler_name (c->sampler), sdcl_schedule_name (c->schedule));
+  if (json_object_has_member (o, "diffusers_clip_skip") && !json_object_get_null_member (o, "diffusers_clip_skip"))
+    p.clip_skip = (int) json_object_get_int_member (o, "diffusers_clip_skip") + 1;
+  g_autofree char *rel = g_strdup_printf ("golden/%s.safetensors", name);
+  sdcl_st_file *g = golden_open (rel);
+  sdcl_image want = golden_image (g, "image", W, H, 3);
+  sdcl_model *m = cached_model (ctx, mc, c);
   sdcl_model_info info;
   sdcl_model_get_info (m, &info);
   CHECK (info.family == SDCL_FAMILY_SDXL && !strcmp (info.family_name, "SDXL"), "%s: family %d",
@@ -171,14 +264,14 @@ run_case (sdcl_ctx *ctx, const sdxl_case *c)
     {
       CHECK (got.width == W && got.height == H && got.channels == 3, "%s: %dx%dx%d", c->golden,
              got.width, got.height, got.channels);
-      g_autofree char *what = g_strdup_printf ("%s on %s (residency %d, VAE tile %d) image", c->golden,
-                                               c->model, c->residency, c->vae_tile);
+      g_autofree char *what = g_strdup_printf ("%s on %s (%s, %s schedule, residency %d, VAE tile %d) image",
+                                               c->golden, c->model, sdcl_sampler_name (c->sampler),
+                                               sdcl_schedule_name (c->schedule), c->residency, c->vae_tile);
       if (got.width == W && got.height == H && got.channels == 3)
         CHECK_CLOSE (what, got.data, want.data, W * H * 3, IMAGE_ATOL, 0.0);
     }
   sdcl_image_free (&got);
   sdcl_image_free (&want);
-  sdcl_model_free (m);
   sdcl_st_close (g);
 }
 
@@ -186,8 +279,24 @@ int
 main (void)
 {
   sdcl_ctx *ctx = edit_ctx ();
-  for (size_t i = 0; i < G_N_ELEMENTS (cases); i++)
-    run_case (ctx, &cases[i]);
+  JsonArray *runs = NULL;
+  g_autoptr (JsonParser) list = run_list (&runs);
+  coverage_is_complete (runs);
+  model_cache mc = { 0 };
+  /* every run from its folder, then those the list marks from the single file */
+  for (int single_file = 0; single_file <= 1; single_file++)
+    for (guint i = 0; i < json_array_get_length (runs); i++)
+      {
+        JsonObject *r = json_array_get_object_element (runs, i);
+        sdxl_case c = case_of (r, single_file);
+        if (c.sampler < SDCL_SAMPLER_COUNT && c.schedule < SDCL_SCHEDULE_COUNT
+            && (!single_file || json_object_get_boolean_member (r, "single_file")))
+          run_case (ctx, &mc, &c);
+      }
+  for (size_t i = 0; i < G_N_ELEMENTS (extra_cases); i++)
+    run_case (ctx, &mc, &extra_cases[i]);
+  sdcl_model_free (mc.m);
+  g_free (mc.key);
   check_turbo_needs_switch (ctx);
   sdcl_ctx_free (ctx);
   return check_finish ();

@@ -16,6 +16,8 @@ import torch
 
 import edit_fixtures
 import goldens
+import pipelines
+import scheduling_reference
 import sd2_fixtures
 import tiny_sdxl
 
@@ -25,12 +27,27 @@ WIDTH, HEIGHT = 48, 64
 SEED = 1234
 
 _T2I = dict(kind='txt2img', steps=4, guidance=5.0, prompt=PROMPT, negative=NEGATIVE)
+_EDIT = dict(_T2I, steps=8, model='tiny-sdxl')
+_IMG2IMG = dict(_EDIT, kind='img2img', strength=0.75)
+_INPAINT = dict(_EDIT, kind='inpaint', strength=1.0)
+
+# Every sampler sdcl has (engine/sampling/sampler_table.c; the C test fails
+# on one without a run here), each with the scheduler class and from_config
+# kwargs of the SD 1.x goldens (pipelines._schedulers(), of which
+# sd2_fixtures._CLASSES is the part SD 2.x uses): sdcl's name is the key.
+SAMPLERS = ('euler', 'euler_a', 'ddim', 'dpmpp_2m', 'lcm', 'ddpm', 'dpmpp_2m_sde', 'lms', 'heun',
+            'pndm', 'dpm2', 'dpm2_a', 'tcd', 'dpmpp_2s_a', 'dpmpp_sde', 'unipc', 'deis')
+# run sampler key -> (sdcl sampler, sdcl schedule): the keys that are not
+# sdcl sampler names are schedules of one (sdcl_sampler_from_name /
+# sdcl_schedule_from_name read these in the test)
+_SCHEDULED = {'dpmpp_2m_karras': ('dpmpp_2m', 'karras'),
+              'dpmpp_2m_sde_karras': ('dpmpp_2m_sde', 'karras'),
+              'euler_ays': ('euler', 'ays')}
+# Align Your Steps runs diffusers' published SDXL timesteps (10 steps).
+_PIPELINE_TIMESTEPS = {'euler_ays': 'StableDiffusionXLTimesteps'}
+
 RUNS = {
-    'txt2img_euler': dict(_T2I, model='tiny-sdxl', sampler='euler'),
-    'txt2img_ddim': dict(_T2I, model='tiny-sdxl', sampler='ddim'),
-    'txt2img_dpmpp_2m': dict(_T2I, model='tiny-sdxl', sampler='dpmpp_2m'),
-    'txt2img_euler_a': dict(_T2I, model='tiny-sdxl', sampler='euler_a'),
-    'txt2img_dpmpp_2m_karras': dict(_T2I, model='tiny-sdxl', sampler='dpmpp_2m_karras'),
+    **{'txt2img_' + s: dict(_T2I, model='tiny-sdxl', sampler=s) for s in SAMPLERS + tuple(_SCHEDULED)},
     # no negative prompt: force_zeros_for_empty_prompt makes it zeros
     'txt2img_euler_noneg': dict(_T2I, model='tiny-sdxl', sampler='euler', negative=None),
     'txt2img_euler_empty': dict(_T2I, model='tiny-sdxl', sampler='euler', prompt='', negative=None),
@@ -39,12 +56,31 @@ RUNS = {
     'txt2img_euler_clip_skip': dict(_T2I, model='tiny-sdxl', sampler='euler', clip_skip=1),
     'turbo_1step': dict(_T2I, model='tiny-sdxl-turbo', sampler='euler', steps=1, guidance=0.0, negative=None),
     'turbo_4step': dict(_T2I, model='tiny-sdxl-turbo', sampler='euler', steps=4, guidance=0.0, negative=None),
-    'img2img_euler_0.75': dict(_T2I, kind='img2img', model='tiny-sdxl', sampler='euler', steps=8,
-                               strength=0.75),
-    'inpaint4_ddim': dict(_T2I, kind='inpaint', model='tiny-sdxl', sampler='ddim', steps=8, strength=1.0),
-    'inpaint9_ddim': dict(_T2I, kind='inpaint', model='tiny-sdxl-inpaint', sampler='ddim', steps=8,
-                          strength=1.0),
+    # every edit in a multistep and an ancestral sampler too (the ancestral
+    # one draws noise in every step, after the VAE's posterior sample)
+    'img2img_euler_0.75': dict(_IMG2IMG, sampler='euler'),
+    'img2img_dpmpp_2m_0.75': dict(_IMG2IMG, sampler='dpmpp_2m'),
+    'img2img_euler_a_0.75': dict(_IMG2IMG, sampler='euler_a'),
+    'inpaint4_ddim': dict(_INPAINT, sampler='ddim'),
+    'inpaint4_dpmpp_2m': dict(_INPAINT, sampler='dpmpp_2m'),
+    'inpaint4_euler_a': dict(_INPAINT, sampler='euler_a'),
+    'inpaint9_ddim': dict(_INPAINT, model='tiny-sdxl-inpaint', sampler='ddim'),
+    'inpaint9_dpmpp_2m': dict(_INPAINT, model='tiny-sdxl-inpaint', sampler='dpmpp_2m'),
+    'inpaint9_euler_a': dict(_INPAINT, model='tiny-sdxl-inpaint', sampler='euler_a'),
 }
+
+# The runs the C test also makes from the SGM single file (tiny-sdxl's
+# weights, F16 as the folder's): one per sampler family and per edit kind
+# the file can run (it has no 9-channel UNet).  The Turbo runs are made
+# from it by the test with SDCL_VARIANT_TURBO.
+SINGLE_FILE = 'tiny-sdxl-sgm-f16.safetensors'
+SINGLE_FILE_RUNS = ('txt2img_euler', 'txt2img_dpmpp_2m_karras', 'txt2img_euler_a', 'txt2img_heun',
+                    'txt2img_dpmpp_sde', 'txt2img_unipc', 'txt2img_pndm', 'txt2img_lcm',
+                    'img2img_dpmpp_2m_0.75', 'inpaint4_ddim', 'inpaint4_euler_a')
+
+# The pipeline's eta where a sampler's run sets one (pipelines.PIPELINE_ETA:
+# TCD's gamma).
+_ETA = pipelines.PIPELINE_ETA
 
 SGM_YAML = """model:
   target: sgm.models.diffusion.DiffusionEngine
@@ -71,7 +107,24 @@ _RANDN = {
     'diffusers.pipelines.stable_diffusion_xl.pipeline_stable_diffusion_xl': 'pipeline',
     'diffusers.pipelines.stable_diffusion_xl.pipeline_stable_diffusion_xl_img2img': 'pipeline',
     'diffusers.pipelines.stable_diffusion_xl.pipeline_stable_diffusion_xl_inpaint': 'pipeline',
+    # the samplers SD 2.x's runs do not use (pipelines._RANDN_MODULES)
+    'diffusers.schedulers.scheduling_ddpm': 'scheduler_step',
+    'diffusers.schedulers.scheduling_k_dpm_2_ancestral_discrete': 'scheduler_step',
+    'diffusers.schedulers.scheduling_tcd': 'scheduler_step',
+    'scheduling_reference': 'scheduler_step',
 }
+
+
+def sdcl_sampler(key):
+    """(sdcl sampler name, sdcl schedule name) of a run's sampler key."""
+    return _SCHEDULED.get(key, (key, 'default'))
+
+
+def _ays_timesteps(sampler):
+    if sampler not in _PIPELINE_TIMESTEPS:
+        return None
+    from diffusers.schedulers.scheduling_utils import AysSchedules
+    return [int(t) for t in AysSchedules[_PIPELINE_TIMESTEPS[sampler]]]
 
 
 def write_models(models_dir):
@@ -108,8 +161,8 @@ def check_single_file(path, folder, c):
 
 def _pipe(kind, c, sched_cfg, sampler):
     import diffusers
-    cls_name, extra = sd2_fixtures._CLASSES[sampler]
-    sched = getattr(diffusers, cls_name).from_config(sched_cfg, **extra)
+    cls_name, extra = pipelines._schedulers()[sampler]
+    sched = scheduling_reference.scheduler_class(cls_name).from_config(sched_cfg, **extra)
     cls = {'txt2img': diffusers.StableDiffusionXLPipeline,
            'img2img': diffusers.StableDiffusionXLImg2ImgPipeline,
            'inpaint': diffusers.StableDiffusionXLInpaintPipeline}[kind]
@@ -166,7 +219,10 @@ def text_golden(models_dir, out_dir):
 def run_one(name, run, models_dir, images, out_dir):
     c, sched_cfg = tiny_sdxl.load(models_dir, run['model'])
     pipe = _pipe(run['kind'], c, sched_cfg, run['sampler'])
-    kw = dict(prompt=run['prompt'], negative_prompt=run['negative'], num_inference_steps=run['steps'],
+    eta = _ETA.get(run['sampler'], 0.0)
+    timesteps = _ays_timesteps(run['sampler'])
+    steps = dict(timesteps=timesteps) if timesteps else dict(num_inference_steps=run['steps'])
+    kw = dict(prompt=run['prompt'], negative_prompt=run['negative'], **steps, eta=eta,
               guidance_scale=run['guidance'], generator=torch.Generator('cpu').manual_seed(SEED),
               output_type='np', callback_on_step_end_tensor_inputs=['latents'])
     if run.get('clip_skip'):
@@ -207,16 +263,19 @@ def run_one(name, run, models_dir, images, out_dir):
         'model': run['model'], 'kind': run['kind'], 'pipeline_class': type(pipe).__name__,
         'prompt': run['prompt'], 'negative_prompt': run['negative'],
         'force_zeros_for_empty_prompt': True,
-        'steps': run['steps'], 'guidance_scale': run['guidance'], 'classifier_free_guidance': cfg_on,
+        'sdcl_sampler': sdcl_sampler(run['sampler'])[0], 'sdcl_schedule': sdcl_sampler(run['sampler'])[1],
+        'steps': len(timesteps) if timesteps else run['steps'], 'pipeline_timesteps': timesteps,
+        'guidance_scale': run['guidance'], 'classifier_free_guidance': cfg_on,
         'strength': run.get('strength'), 'seed': SEED, 'diffusers_clip_skip': run.get('clip_skip'),
         'generator': 'torch.Generator("cpu").manual_seed(seed)',
-        'width': WIDTH, 'height': HEIGHT, 'eta': 0.0,
+        'width': WIDTH, 'height': HEIGHT, 'eta': eta,
         'add_time_ids': [HEIGHT, WIDTH, 0, 0, HEIGHT, WIDTH],
         'scheduler_class': type(sched).__name__,
-        'scheduler_from_config_kwargs': sd2_fixtures._CLASSES[run['sampler']][1],
+        'scheduler_from_config_kwargs': pipelines._schedulers()[run['sampler']][1],
         'scheduler_config': edit_fixtures._sched_config(sched),
         'timesteps': [float(x) for x in sched.timesteps],
         'unet_batch': int(rec.unet_in[0][0].shape[0]),
+        'unet_evaluations': len(rec.unet_in),
         'draw_order': [{'index': i, 'kind': k, 'shape': list(t.shape)} for i, (k, t) in enumerate(rec.draws)],
         'tensors': sorted(tensors),
     })
@@ -225,12 +284,26 @@ def run_one(name, run, models_dir, images, out_dir):
              len(rec.draws), float(tensors['image'].mean())))
 
 
+def write_index(out_dir):
+    """golden/sdxl_runs.json: the runs the C test iterates (it checks every
+    sdcl sampler has a txt2img run among them)."""
+    goldens.write_json(os.path.join(out_dir, 'sdxl_runs.json'), {
+        'single_file': SINGLE_FILE,
+        'runs': [{'golden': 'sdxl_' + name, 'model': run['model'], 'kind': run['kind'],
+                  'sampler': sdcl_sampler(run['sampler'])[0], 'schedule': sdcl_sampler(run['sampler'])[1],
+                  'single_file': name in SINGLE_FILE_RUNS}
+                 for name, run in RUNS.items()],
+    })
+
+
 def write_all(fixtures, only_runs=None):
     models = os.path.join(fixtures, 'models')
     golden = os.path.join(fixtures, 'golden')
+    assert set(SINGLE_FILE_RUNS) <= set(RUNS), set(SINGLE_FILE_RUNS) - set(RUNS)
     write_models(models)
     text_golden(models, golden)
     images = edit_fixtures.load_pictures(os.path.join(fixtures, 'images'))
     for name, run in RUNS.items():
         if only_runs is None or name in only_runs:
             run_one(name, run, models, images, golden)
+    write_index(golden)
