@@ -252,7 +252,10 @@ typedef struct {
   /* SDXL: a pooled text vector and the image's size/crop ids condition the
    * UNet too */
   bool size_conditioning;
-  /* Run with the family's Turbo settings (sdcl_model_params.variant). */
+  /* Run with the family's Turbo settings: sdcl_model_params.variant asked
+   * for them, or a diffusers folder's configs say Turbo (the family's
+   * Turbo size, trailing spacing, epsilon: SD-Turbo's and SDXL-Turbo's
+   * releases). */
   bool turbo;
 } sdcl_model_info;
 

@@ -312,7 +312,7 @@ sdcl_dialog_build_model_rows (Dialog             *d,
   gtk_box_pack_start (GTK_BOX (box), folder_button, FALSE, FALSE, 0);
   sdcl_dialog_add_row_for (d, _("_Model:"), box, d->model, FALSE);
 
-  /* Right under the model: a Turbo single file is told apart here only. */
+  /* TRANSLATORS: a check box right under the model chooser */
   d->turbo = gtk_check_button_new_with_mnemonic (_("T_urbo model (SD-Turbo, SDXL-Turbo)"));
   gtk_widget_set_tooltip_text (d->turbo,
                                _("A single-file SD-Turbo or SDXL-Turbo checkpoint cannot say "
