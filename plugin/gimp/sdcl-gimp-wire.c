@@ -57,12 +57,15 @@ sdcl_log (const gchar *format,
 
 /* ---- messages ------------------------------------------------------------- */
 
+/* description, native size, turbo, sampler, schedule, steps, guidance */
+#define SUMMARY_TYPE "(sibssid)"
+
 static const gchar *const msg_types[MSG_LAST] =
 {
-  [MSG_LOAD]     = "(sss)",
+  [MSG_LOAD]     = "(ssbs)",   /* device, prediction, turbo, model */
   [MSG_GENERATE] = "(usia{sv}(iiiay)(iiiay))",
   [MSG_RELEASE]  = "()",
-  [MSG_LOADED]   = "(si)",
+  [MSG_LOADED]   = SUMMARY_TYPE, /* SdclModelSummary */
   [MSG_PROGRESS] = "(ii(iiiay))",
   [MSG_RESULT]   = "(iiiay)",
   [MSG_ERROR]    = "(is)",
@@ -241,8 +244,6 @@ sdcl_wire_settings_to_variant (const SdclSettings *s)
   g_variant_builder_add (&b, "{sv}", "turbo", g_variant_new_boolean (s->turbo));
   return g_variant_builder_end (&b);
 }
-
-#define SUMMARY_TYPE "(sibssid)"
 
 GVariant *
 sdcl_wire_summary_to_variant (const SdclModelSummary *m)

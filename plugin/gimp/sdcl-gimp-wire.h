@@ -16,10 +16,10 @@ G_BEGIN_DECLS
 
 typedef enum
 {
-  MSG_LOAD = 1,   /* (sss) device, prediction, model */
+  MSG_LOAD = 1,   /* (ssbs) device, prediction, turbo, model */
   MSG_GENERATE,   /* (usia{sv}(iiiay)(iiiay)) mode, model, seed, settings, init, mask */
   MSG_RELEASE,    /* () */
-  MSG_LOADED,     /* (si) description, native size */
+  MSG_LOADED,     /* (sibssid) SdclModelSummary */
   MSG_PROGRESS,   /* (ii(iiiay)) step, steps, preview (empty: none) */
   MSG_RESULT,     /* (iiiay) the image */
   MSG_ERROR,      /* (is) SdclGimpError code, message */
