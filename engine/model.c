@@ -379,6 +379,13 @@ sdcl_model_get_info (const sdcl_model *m, sdcl_model_info *out)
 sdcl_status
 sdcl_model_probe (const char *path, sdcl_model_info *out, sdcl_error *err)
 {
+  return sdcl_model_probe_params (path, NULL, out, err);
+}
+
+sdcl_status
+sdcl_model_probe_params (const char *path, const sdcl_model_params *params, sdcl_model_info *out,
+                         sdcl_error *err)
+{
   sdcl_model_files *mf = NULL;
   if (!out)
     return sdcl_fail (err, SDCL_ERR_INVALID_ARGUMENT, "sdcl_model_probe: out is NULL");
@@ -388,7 +395,13 @@ sdcl_model_probe (const char *path, sdcl_model_info *out, sdcl_error *err)
   sdcl_status st = sdcl_model_files_open (path, &mf, err);
   if (st != SDCL_OK)
     return st;
-  fill_info_from_files (mf, out);
+  if (params)
+    {
+      override_prediction (mf, params->prediction);
+      st = sdcl_family_apply_variant (mf, params->variant, err);
+    }
+  if (st == SDCL_OK)
+    fill_info_from_files (mf, out);
   sdcl_model_files_close (mf);
-  return SDCL_OK;
+  return st;
 }

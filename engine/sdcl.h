@@ -252,7 +252,10 @@ typedef struct {
   /* SDXL: a pooled text vector and the image's size/crop ids condition the
    * UNet too */
   bool size_conditioning;
-  /* Run with the family's Turbo settings (sdcl_model_params.variant). */
+  /* Run with the family's Turbo settings: sdcl_model_params.variant asked
+   * for them, or a diffusers folder's configs say Turbo (the family's
+   * Turbo size, trailing spacing, epsilon: SD-Turbo's and SDXL-Turbo's
+   * releases). */
   bool turbo;
 } sdcl_model_info;
 
@@ -281,6 +284,12 @@ void sdcl_model_get_info (const sdcl_model *model, sdcl_model_info *out);
  * files without a device or any upload (device_bytes is 0): cheap enough to
  * learn a model's native size before deciding on an image size. */
 sdcl_status sdcl_model_probe (const char *path, sdcl_model_info *out, sdcl_error *err);
+/* The same with the prediction and variant of `params` applied as
+ * sdcl_model_load applies them (NULL: the defaults), so the native size is
+ * the one a load with these parameters reports (a Turbo single file's 512,
+ * a v single file's 768); errors as sdcl_model_load's. */
+sdcl_status sdcl_model_probe_params (const char *path, const sdcl_model_params *params,
+                                     sdcl_model_info *out, sdcl_error *err);
 
 /* The demo model that ships with sdcl (a small model trained on coloured
  * shapes, 64x64 pixels), used when the caller names no model.  Looked for in

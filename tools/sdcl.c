@@ -272,7 +272,8 @@ cmd_info (int argc, char **argv)
               info.n_text_encoders > 1 ? "s" : "", info.context_dim,
               info.size_conditioning ? ", pooled vector and size ids" : "");
       if (info.turbo)
-        printf ("variant:      Turbo (--turbo): 512 px, trailing spacing, 1-4 steps, no guidance\n");
+        printf ("variant:      Turbo (%s): %d px, trailing spacing, 1-4 steps, no guidance\n",
+                mo.turbo ? "--turbo" : "from its configs", info.native_resolution);
       if (info.scheduler_ignored_keys[0])
         printf ("note:         scheduler config keys sdcl ignores: %s\n",
                 info.scheduler_ignored_keys);

@@ -47,12 +47,65 @@ sdcl_dialog_size_edited (GtkSpinButton *spin,
   d->size_follows_model = FALSE;
 }
 
+static gint
+sampler_index (const gchar *name)
+{
+  sdcl_sampler sampler;
+
+  return sdcl_sampler_from_name (name, &sampler) ? (gint) sampler : -1;
+}
+
+static gint
+schedule_index (const gchar *name)
+{
+  sdcl_schedule schedule;
+
+  return sdcl_schedule_from_name (name, &schedule) ? (gint) schedule : -1;
+}
+
+/* Sampler, schedule, steps and guidance follow the model's kind: when the
+ * described model runs with the Turbo settings and the previous one did
+ * not, they become the engine's defaults for it (its model card's), and
+ * the values they replace come back when a regular model follows.  The
+ * first description keeps the values the dialog opened with unless they
+ * guide (guidance above 1), which a Turbo model is not made for. */
+static void
+follow_model_kind (Dialog                 *d,
+                   const SdclModelSummary *m)
+{
+  gboolean first = d->shown_turbo < 0;
+
+  if (d->shown_turbo == (gint) m->turbo)
+    return;
+  d->shown_turbo = m->turbo;
+  if (m->turbo)
+    {
+      if (first && gtk_spin_button_get_value (GTK_SPIN_BUTTON (d->guidance)) <= 1.0)
+        return;
+      d->kept_sampler  = gtk_combo_box_get_active (GTK_COMBO_BOX (d->sampler));
+      d->kept_schedule = gtk_combo_box_get_active (GTK_COMBO_BOX (d->schedule));
+      d->kept_steps    = gtk_spin_button_get_value_as_int (GTK_SPIN_BUTTON (d->steps));
+      d->kept_guidance = gtk_spin_button_get_value (GTK_SPIN_BUTTON (d->guidance));
+      gtk_combo_box_set_active (GTK_COMBO_BOX (d->sampler), sampler_index (m->sampler));
+      gtk_combo_box_set_active (GTK_COMBO_BOX (d->schedule), schedule_index (m->schedule));
+      gtk_spin_button_set_value (GTK_SPIN_BUTTON (d->steps), m->steps);
+      gtk_spin_button_set_value (GTK_SPIN_BUTTON (d->guidance), m->guidance);
+    }
+  else if (!first && d->kept_steps > 0)
+    {
+      gtk_combo_box_set_active (GTK_COMBO_BOX (d->sampler), d->kept_sampler);
+      gtk_combo_box_set_active (GTK_COMBO_BOX (d->schedule), d->kept_schedule);
+      gtk_spin_button_set_value (GTK_SPIN_BUTTON (d->steps), d->kept_steps);
+      gtk_spin_button_set_value (GTK_SPIN_BUTTON (d->guidance), d->kept_guidance);
+      d->kept_steps = 0;
+    }
+}
+
 void
 sdcl_dialog_describe_model (Dialog *d)
 {
   gchar       *path = NULL;
-  gchar       *text = NULL;
-  gint         native = 0;
+  SdclModelSummary summary = { 0 };
   GError      *error = NULL;
   GdkWindow   *window;
 
@@ -81,12 +134,13 @@ sdcl_dialog_describe_model (Dialog *d)
   if (!sdcl_dialog_current_model (d))
     gtk_label_set_text (GTK_LABEL (d->model_info),
                         _("No model: choose a folder with models, or open one."));
-  else if (path && sdcl_session_load (d->session, sdcl_dialog_current_device (d), sdcl_dialog_current_prediction (d),
-                                      path, &text, &native,
-                                      &error))
+  else if (path && sdcl_session_load (d->session, sdcl_dialog_current_device (d),
+                                      sdcl_dialog_current_prediction (d),
+                                      sdcl_dialog_current_turbo (d), path, &summary, &error))
     {
-      gtk_label_set_text (GTK_LABEL (d->model_info), text);
-      show_native_size (d, native);
+      gtk_label_set_text (GTK_LABEL (d->model_info), summary.description);
+      show_native_size (d, summary.native_size);
+      follow_model_kind (d, &summary);
     }
   else
     gtk_label_set_text (GTK_LABEL (d->model_info), error->message);
@@ -94,7 +148,7 @@ sdcl_dialog_describe_model (Dialog *d)
   if (window)
     gdk_window_set_cursor (window, NULL);
   g_clear_error (&error);
-  g_free (text);
+  g_free (summary.description);
   g_free (path);
   d->describing = FALSE;
 }
@@ -258,6 +312,16 @@ sdcl_dialog_build_model_rows (Dialog             *d,
   gtk_box_pack_start (GTK_BOX (box), folder_button, FALSE, FALSE, 0);
   sdcl_dialog_add_row_for (d, _("_Model:"), box, d->model, FALSE);
 
+  /* TRANSLATORS: a check box right under the model chooser */
+  d->turbo = gtk_check_button_new_with_mnemonic (_("T_urbo model (SD-Turbo, SDXL-Turbo)"));
+  gtk_widget_set_tooltip_text (d->turbo,
+                               _("A single-file SD-Turbo or SDXL-Turbo checkpoint cannot say "
+                                 "what it is: check this to run it with the Turbo settings "
+                                 "(512 pixels, the Turbo schedule, 1 step, no guidance). A Turbo "
+                                 "diffusers folder needs no switch."));
+  gtk_toggle_button_set_active (GTK_TOGGLE_BUTTON (d->turbo), s->turbo);
+  sdcl_dialog_grid_attach (d->grid, d->turbo, 1, d->row++, 2, TRUE);
+
   d->model_info = gtk_label_new (NULL);
   sdcl_dialog_label_align (d->model_info, FALSE);
   gtk_label_set_line_wrap (GTK_LABEL (d->model_info), TRUE);
@@ -269,6 +333,8 @@ sdcl_dialog_build_model_rows (Dialog             *d,
 
   g_signal_connect (d->models_dir, "selection-changed", G_CALLBACK (models_dir_changed), d);
   g_signal_connect (d->model, "changed", G_CALLBACK (sdcl_dialog_model_changed), d);
+  /* Another variant is another model load (and another size). */
+  g_signal_connect_swapped (d->turbo, "toggled", G_CALLBACK (sdcl_dialog_describe_model), d);
   g_signal_connect (file_button, "clicked", G_CALLBACK (open_model), d);
   g_signal_connect (folder_button, "clicked", G_CALLBACK (open_model), d);
 }

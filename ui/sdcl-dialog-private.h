@@ -31,6 +31,7 @@ typedef struct
   GtkWidget    *models_hint;  /* where models go, while the folder has none */
   GtkWidget    *model;        /* combo; model_paths holds its entries' paths */
   GPtrArray    *model_paths;
+  GtkWidget    *turbo;        /* check box: load with the Turbo variant */
   GtkWidget    *model_info;
   GtkWidget    *prompt;       /* GtkTextView */
   GtkWidget    *negative;     /* GtkTextView */
@@ -62,6 +63,12 @@ typedef struct
   /* Width and height show the model's native size until the user changes
    * them; OK then stores 0 ("native"), so the next model's size is used. */
   gboolean      size_follows_model;
+  /* Whether the model described last runs with the Turbo settings (-1:
+   * none described yet), and the sampler, schedule, steps and guidance
+   * the dialog had before a Turbo model replaced them (steps 0: none). */
+  gint          shown_turbo;
+  gint          kept_sampler, kept_schedule, kept_steps;
+  gdouble       kept_guidance;
 } Dialog;
 
 /* GTK 2 / GTK 3 (sdcl-dialog.c) */
@@ -86,8 +93,10 @@ void        sdcl_dialog_add_row_for        (Dialog      *d,
                                             GtkWidget   *widget,
                                             GtkWidget   *target,
                                             gboolean     top);
-/* The chosen model's path ("" the default; NULL none), device, prediction. */
+/* The chosen model's path ("" the default; NULL none), device, prediction,
+ * Turbo switch. */
 const gchar *sdcl_dialog_current_model      (Dialog      *d);
+gboolean     sdcl_dialog_current_turbo      (Dialog      *d);
 const gchar *sdcl_dialog_current_device     (Dialog      *d);
 const gchar *sdcl_dialog_current_prediction (Dialog      *d);
 

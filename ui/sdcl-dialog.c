@@ -191,6 +191,12 @@ sdcl_dialog_current_device (Dialog *d)
   return i >= 0 && (guint) i < d->device_ids->len ? g_ptr_array_index (d->device_ids, i) : "";
 }
 
+gboolean
+sdcl_dialog_current_turbo (Dialog *d)
+{
+  return d->turbo && gtk_toggle_button_get_active (GTK_TOGGLE_BUTTON (d->turbo));
+}
+
 const gchar *
 sdcl_dialog_current_prediction (Dialog *d)
 {
@@ -499,6 +505,7 @@ read_back (Dialog       *d,
              schedule_name (MAX (0, gtk_combo_box_get_active (GTK_COMBO_BOX (d->schedule)))),
              sizeof s->schedule);
   g_strlcpy (s->prediction, sdcl_dialog_current_prediction (d), sizeof s->prediction);
+  s->turbo = sdcl_dialog_current_turbo (d);
   g_strlcpy (s->prompt_syntax,
              syntax_name (MAX (0, gtk_combo_box_get_active (GTK_COMBO_BOX (d->prompt_syntax)))),
              sizeof s->prompt_syntax);
@@ -615,6 +622,7 @@ sdcl_dialog_run (SdclMode            mode,
   d.blocker     = blocker;
   d.model_paths = g_ptr_array_new_with_free_func (g_free);
   d.device_ids  = g_ptr_array_new_with_free_func (g_free);
+  d.shown_turbo = -1;
 
   d.dialog = gimp_dialog_new (_(sdcl_mode_title (mode)), "sdcl-gimp", NULL, 0,
                               gimp_standard_help_func, help_id,

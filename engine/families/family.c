@@ -2,6 +2,8 @@
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
+#include <string.h>
+
 #include "family.h"
 
 #include "error_internal.h"
@@ -78,6 +80,23 @@ apply_family (sdcl_model_files *mf, const sdcl_family_desc *d, sdcl_error *err)
   return SDCL_OK;
 }
 
+/* A Turbo diffusers folder says so in its configs (SD-Turbo's and
+ * SDXL-Turbo's releases): the family's Turbo size as its UNet's sample
+ * size, trailing timestep spacing and epsilon prediction, where the base
+ * models are leading (SD 2.1 base, SDXL base), larger or v.  Its runs then
+ * get the Turbo defaults too (sdcl_gen_model_params), as the switch gives
+ * a single file, which says none of this. */
+static void
+note_turbo_folder (sdcl_model_files *mf)
+{
+  const sdcl_family_desc *d = mf->family_desc;
+  if (mf->single_file || !d->turbo_resolution)
+    return;
+  mf->turbo = (mf->unet.sample_size << (mf->vae.n_levels - 1)) == d->turbo_resolution
+              && strcmp (mf->sched.timestep_spacing, "trailing") == 0
+              && mf->sched.prediction_type == SDCL_PREDICTION_EPSILON;
+}
+
 sdcl_status
 sdcl_model_files_open (const char *path, sdcl_model_files **out, sdcl_error *err)
 {
@@ -95,6 +114,8 @@ sdcl_model_files_open (const char *path, sdcl_model_files **out, sdcl_error *err
     st = apply_family (mf, desc, err);
   if (!st)
     st = sdcl_model_files_finish (mf, err);
+  if (!st)
+    note_turbo_folder (mf);
   if (st)
     {
       sdcl_model_files_close (mf);

@@ -128,15 +128,15 @@ sdcl_gegl_is_available (void)
 /* ---- model cache ------------------------------------------------------- */
 
 /* Loading a model takes seconds and maps gigabytes, so models stay loaded
- * between runs.  A key is (canonical path, device, precision, prediction).  Only one
+ * between runs.  A key is (canonical path, device, and the model
+ * parameters the properties set: precision, prediction, variant).  Only one
  * model that nobody is using stays resident: loading another one first
  * frees it, since weights occupy device memory that the next model needs. */
 typedef struct
 {
   gchar                 *path;
   gchar                 *device;
-  sdcl_weight_precision  precision;
-  sdcl_prediction_choice prediction;
+  sdcl_model_params      params;   /* only the fields model_params() sets */
   sdcl_ctx              *ctx;
   sdcl_model            *model;
   guint                  users;    /* under cache_lock */
@@ -157,14 +157,27 @@ cached_model_free (CachedModel *entry)
   g_free (entry);
 }
 
-static gboolean
-cached_model_matches (const CachedModel     *entry,
-                      const gchar           *path,
-                      const gchar           *device,
-                      sdcl_weight_precision  precision,
-                      sdcl_prediction_choice prediction)
+/* The model parameters the properties set. */
+static sdcl_model_params
+model_params (const SdclGeglCommon *common)
 {
-  return entry->precision == precision && entry->prediction == prediction &&
+  sdcl_model_params params = sdcl_model_default_params ();
+
+  params.weights    = common->precision;
+  params.prediction = common->prediction;
+  params.variant    = common->turbo ? SDCL_VARIANT_TURBO : SDCL_VARIANT_FROM_MODEL;
+  return params;
+}
+
+static gboolean
+cached_model_matches (const CachedModel       *entry,
+                      const gchar             *path,
+                      const gchar             *device,
+                      const sdcl_model_params *params)
+{
+  return entry->params.weights == params->weights &&
+         entry->params.prediction == params->prediction &&
+         entry->params.variant == params->variant &&
          g_str_equal (entry->path, path) &&
          g_str_equal (entry->device, device);
 }
@@ -190,24 +203,20 @@ evict_idle_models (void)
 }
 
 static CachedModel *
-load_model (const gchar           *path,
-            const gchar           *device,
-            sdcl_weight_precision  precision,
-            sdcl_prediction_choice prediction,
-            sdcl_error            *err)
+load_model (const gchar             *path,
+            const gchar             *device,
+            const sdcl_model_params *params,
+            sdcl_error              *err)
 {
   sdcl_ctx_params    ctx_params   = sdcl_ctx_default_params ();
-  sdcl_model_params  model_params = sdcl_model_default_params ();
   CachedModel       *entry        = g_new0 (CachedModel, 1);
   sdcl_device_info   info;
   gint64             start        = g_get_monotonic_time ();
 
   ctx_params.device    = device;
-  model_params.weights    = precision;
-  model_params.prediction = prediction;
 
   if (sdcl_ctx_new (&ctx_params, &entry->ctx, err) != SDCL_OK ||
-      sdcl_model_load (entry->ctx, path, &model_params, &entry->model, err) != SDCL_OK)
+      sdcl_model_load (entry->ctx, path, params, &entry->model, err) != SDCL_OK)
     {
       sdcl_ctx_free (entry->ctx);
       g_free (entry);
@@ -216,8 +225,7 @@ load_model (const gchar           *path,
 
   entry->path      = g_strdup (path);
   entry->device    = g_strdup (device);
-  entry->precision  = precision;
-  entry->prediction = prediction;
+  entry->params = *params;
   g_mutex_init (&entry->run_lock);
 
   /* Tests count this message to prove that the cache works. */
@@ -266,24 +274,30 @@ sdcl_gegl_native_size (const SdclGeglCommon *common)
 {
   /* Probing reads the model's configs, not its weights; still, GEGL asks
    * for the bounding box often, so the last answer is kept. */
-  static GMutex  lock;
-  static gchar  *last_path;
-  static gint    last_size;
-  sdcl_error     err  = { 0 };
-  gchar         *path = resolve_model (common, FALSE, &err);
-  sdcl_model_info info;
-  gint           size = SDCL_GEGL_FALLBACK_SIZE;
+  static GMutex            lock;
+  static gchar            *last_path;
+  static sdcl_model_params last_params;
+  static gint              last_size;
+  sdcl_error               err    = { 0 };
+  gchar                   *path   = resolve_model (common, FALSE, &err);
+  sdcl_model_params        params = model_params (common);
+  sdcl_model_info          info;
+  gint                     size   = SDCL_GEGL_FALLBACK_SIZE;
 
   if (! path)
     return size;
   g_mutex_lock (&lock);
-  if (g_strcmp0 (path, last_path) == 0)
+  /* The prediction and the Turbo switch change a single file's size. */
+  if (g_strcmp0 (path, last_path) == 0 && last_params.prediction == params.prediction &&
+      last_params.variant == params.variant)
     size = last_size;
-  else if (sdcl_model_probe (path, &info, &err) == SDCL_OK && info.native_resolution > 0)
+  else if (sdcl_model_probe_params (path, &params, &info, &err) == SDCL_OK &&
+           info.native_resolution > 0)
     {
       size = info.native_resolution;
       g_free (last_path);
       last_path = g_strdup (path);
+      last_params = params;
       last_size = size;
     }
   else
@@ -308,17 +322,18 @@ acquire_model (const SdclGeglCommon *common,
                gboolean              inpainting,
                sdcl_error           *err)
 {
-  const gchar *device = common->device ? common->device : "";
-  gchar       *path   = resolve_model (common, inpainting, err);
-  CachedModel *entry  = NULL;
-  GList       *iter;
+  const gchar       *device = common->device ? common->device : "";
+  gchar             *path   = resolve_model (common, inpainting, err);
+  sdcl_model_params  params = model_params (common);
+  CachedModel       *entry  = NULL;
+  GList             *iter;
 
   if (! path)
     return NULL;
 
   g_mutex_lock (&cache_lock);
   for (iter = cache; iter; iter = iter->next)
-    if (cached_model_matches (iter->data, path, device, common->precision, common->prediction))
+    if (cached_model_matches (iter->data, path, device, &params))
       break;
 
   if (iter)
@@ -331,7 +346,7 @@ acquire_model (const SdclGeglCommon *common,
   else
     {
       evict_idle_models ();
-      entry = load_model (path, device, common->precision, common->prediction, err);
+      entry = load_model (path, device, &params, err);
       if (entry)
         cache = g_list_prepend (cache, entry);
     }

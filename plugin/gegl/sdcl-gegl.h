@@ -43,6 +43,7 @@ typedef struct
   gboolean               karras;
   sdcl_schedule          schedule;
   sdcl_prediction_choice prediction;
+  gboolean               turbo;     /* sdcl_model_params.variant SDCL_VARIANT_TURBO */
   gint                   steps;
   gdouble                guidance;
   guint                  seed;
@@ -63,6 +64,7 @@ typedef struct
     .karras          = (o)->karras,             \
     .schedule        = (o)->schedule,           \
     .prediction      = (o)->prediction,         \
+    .turbo           = (o)->turbo,              \
     .steps           = (o)->steps,              \
     .guidance        = (o)->guidance,           \
     .seed            = (o)->seed,               \
@@ -71,7 +73,8 @@ typedef struct
     .embeddings      = (o)->embeddings })
 
 /* The size (width and height) of the model the properties name, read from
- * its files, for size properties left at 0; SDCL_GEGL_FALLBACK_SIZE, SD
+ * its files with the prediction and Turbo properties applied, for size
+ * properties left at 0; SDCL_GEGL_FALLBACK_SIZE, SD
  * 1.x's, when the model cannot be read (the run then says why). */
 #define SDCL_GEGL_FALLBACK_SIZE 512
 gint sdcl_gegl_native_size (const SdclGeglCommon *common);

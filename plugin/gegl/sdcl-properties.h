@@ -78,6 +78,12 @@ property_enum (prediction, _("Prediction"),
   description (_("What the model predicts: as its files say (a single file "
                  "without a .yaml beside it counts as epsilon), or epsilon or "
                  "v forced (SD 2.x 768-v single files need v)"))
+property_boolean (turbo, _("Turbo model"), FALSE)
+  description (_("The model is SD-Turbo or SDXL-Turbo, which a single file "
+                 "cannot say itself (a Turbo diffusers folder needs no "
+                 "switch): it then runs at 512 pixels on the Turbo schedule; "
+                 "set 1-4 steps, guidance 0 and Karras sigmas off, as its "
+                 "model card does"))
 property_enum (prompt_syntax, _("Prompt syntax"),
                sdcl_prompt_syntax, sdcl_gegl_prompt_syntax, SDCL_PROMPT_A1111)
   description (_("How the prompt is read: A1111 weighs (word), (word:1.3) and "

@@ -133,12 +133,14 @@ sdcl_run_engine (SdclSession        *session,
   gchar         **embeddings;
 
   memset (out, 0, sizeof *out);
-  model = sdcl_session_get_model (session, settings->device, settings->prediction, model_path,
-                                  error);
+  model = sdcl_session_get_model (session, settings->device, settings->prediction,
+                                  settings->turbo, model_path, error);
   if (!model)
     return FALSE;
 
-  p = sdcl_gen_default_params ();
+  /* The model's own defaults under the settings: a Turbo model's Karras
+   * off, so its trailing schedule stays. */
+  p = sdcl_gen_model_params (model);
   p.prompt          = settings->prompt;
   p.negative_prompt = settings->negative;
   p.steps           = settings->steps;

@@ -79,6 +79,9 @@ typedef struct
   gchar    loras[SDCL_LIST_MAX];   /* FILE or FILE:WEIGHT per line (sdcl_lora_list_parse) */
   gchar    prompt_syntax[8];       /* an SDCL_PROMPT_SYNTAX_NAMES name */
   gchar    embeddings[SDCL_LIST_MAX]; /* textual-inversion .safetensors files, one per line or ';' */
+  /* The model is SD-Turbo or SDXL-Turbo (sdcl_model_params.variant
+   * SDCL_VARIANT_TURBO), which a single file cannot say; last, as above. */
+  gboolean turbo;
 } SdclSettings;
 
 void     sdcl_settings_init     (SdclSettings       *settings,
@@ -142,17 +145,31 @@ SdclSession *sdcl_session_new          (void);
 /* `program` is the plug-in binary (gimp_get_progname ()). */
 SdclSession *sdcl_session_new_resident (const gchar  *program);
 void         sdcl_session_free         (SdclSession  *session);
+/* What the dialog shows of a loaded model and the settings that follow
+ * it: all from the engine (sdcl_model_get_info, sdcl_gen_model_params). */
+typedef struct
+{
+  gchar   *description;   /* sdcl_model_info_describe() (g_free it) */
+  gint     native_size;   /* the width and height it was trained at */
+  gboolean turbo;         /* runs with the family's Turbo settings */
+  /* The engine's generation defaults for this model (for a Turbo model
+   * its model card's: Euler, 1 step, guidance 0). */
+  gchar    sampler[32];
+  gchar    schedule[32];
+  gint     steps;
+  gdouble  guidance;
+} SdclModelSummary;
+
 /* Loads `model_path` (resolved, see sdcl_model_path_resolve) on `device`
  * with the `prediction` override (a SDCL_PREDICTION_NAMES name; NULL or ""
- * is "auto"), or finds it loaded so; `description` (may be NULL) receives
- * sdcl_model_info_describe() of it and `native_size` (may be NULL) the
- * width and height it was trained at. */
+ * is "auto") and, with `turbo`, the Turbo variant, or finds it loaded so;
+ * `summary` (may be NULL) receives what it is. */
 gboolean     sdcl_session_load         (SdclSession  *session,
                                         const gchar  *device,
                                         const gchar  *prediction,
+                                        gboolean      turbo,
                                         const gchar  *model_path,
-                                        gchar       **description,
-                                        gint         *native_size,
+                                        SdclModelSummary *summary,
                                         GError      **error);
 /* Validates `settings` and loads the model they name (the default model
  * when their model is ""). */
@@ -164,6 +181,7 @@ gboolean     sdcl_session_prepare      (SdclSession        *session,
 sdcl_model  *sdcl_session_get_model    (SdclSession  *session,
                                         const gchar  *device,
                                         const gchar  *prediction,
+                                        gboolean      turbo,
                                         const gchar  *model_path,
                                         GError      **error);
 /* Frees the model and the device context (memory on the device included). */
@@ -198,7 +216,8 @@ const gchar *sdcl_release_blurb (void);
 const gchar *sdcl_release_message (gboolean released);
 
 /* "SD 1.x model for 512×512 pixels, 1.07 billion parameters, 2.1 GB on the
- * device", with "inpainting model" for 9-channel models (translated). */
+ * device", with "inpainting model" for 9-channel models and a sentence
+ * saying Turbo when it runs with the Turbo settings (translated). */
 gchar *sdcl_model_info_describe (const sdcl_model_info *info);
 
 /* ---- one generation ------------------------------------------------------ */

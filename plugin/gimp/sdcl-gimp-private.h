@@ -60,13 +60,13 @@ void sdcl_set_engine_error     (GError          **error,
                                 const gchar      *what);
 
 /* The in-process part of sdcl_session_load(). */
-gboolean sdcl_session_load_local (SdclSession  *session,
-                                  const gchar  *device,
-                                  const gchar  *prediction,
-                                  const gchar  *model_path,
-                                  gchar       **description,
-                                  gint         *native_size,
-                                  GError      **error);
+gboolean sdcl_session_load_local (SdclSession      *session,
+                                  const gchar      *device,
+                                  const gchar      *prediction,
+                                  gboolean          turbo,
+                                  const gchar      *model_path,
+                                  SdclModelSummary *summary,
+                                  GError          **error);
 
 /* ---- the resident model server (sdcl-gimp-server.c) ---------------------- */
 
@@ -80,9 +80,9 @@ typedef enum
 SdclRemoteStatus sdcl_remote_load     (const gchar        *program,
                                        const gchar        *device,
                                        const gchar        *prediction,
+                                       gboolean            turbo,
                                        const gchar        *model_path,
-                                       gchar             **description,
-                                       gint               *native_size,
+                                       SdclModelSummary   *summary,
                                        GError            **error);
 SdclRemoteStatus sdcl_remote_generate (const gchar        *program,
                                        const SdclSettings *settings,

@@ -115,11 +115,11 @@ error_from_variant (GVariant *value,
 SdclRemoteStatus
 sdcl_remote_load (const gchar  *program,
                   const gchar  *device,
-                  const gchar  *prediction,
-                  const gchar  *model_path,
-                  gchar       **description,
-                  gint         *native_size,
-                  GError      **error)
+                  const gchar      *prediction,
+                  gboolean          turbo,
+                  const gchar      *model_path,
+                  SdclModelSummary *summary,
+                  GError          **error)
 {
   /* A server that quits (idle) just as we connect closes without an
    * answer: one more try starts a new one. */
@@ -131,8 +131,9 @@ sdcl_remote_load (const gchar  *program,
 
       if (fd < 0)
         return SDCL_REMOTE_UNAVAILABLE;
-      if (!sdcl_wire_send (fd, MSG_LOAD, g_variant_new ("(sss)", device ? device : "",
-                                                   prediction ? prediction : "", model_path)) ||
+      if (!sdcl_wire_send (fd, MSG_LOAD, g_variant_new ("(ssbs)", device ? device : "",
+                                                   prediction ? prediction : "", turbo,
+                                                   model_path)) ||
           !(reply = sdcl_wire_recv (fd, &type)))
         {
           close (fd);
@@ -141,14 +142,8 @@ sdcl_remote_load (const gchar  *program,
       close (fd);
       if (type == MSG_LOADED)
         {
-          const gchar *text;
-          gint32       native;
-
-          g_variant_get (reply, "(&si)", &text, &native);
-          if (description)
-            *description = g_strdup (text);
-          if (native_size)
-            *native_size = native;
+          if (summary)
+            sdcl_wire_summary_from_variant (reply, summary);
           g_variant_unref (reply);
           return SDCL_REMOTE_OK;
         }
@@ -309,11 +304,11 @@ sdcl_remote_supported (void)
 SdclRemoteStatus
 sdcl_remote_load (const gchar  *program,
                   const gchar  *device,
-                  const gchar  *prediction,
-                  const gchar  *model_path,
-                  gchar       **description,
-                  gint         *native_size,
-                  GError      **error)
+                  const gchar      *prediction,
+                  gboolean          turbo,
+                  const gchar      *model_path,
+                  SdclModelSummary *summary,
+                  GError          **error)
 {
   return SDCL_REMOTE_UNAVAILABLE;
 }

@@ -38,7 +38,7 @@
  *    plug-in never reaches it.
  *
  * Nothing here depends on the GIMP version.  Each request is one
- * connection: LOAD (device, prediction, model) -> LOADED (description, native size) | ERROR;
+ * connection: LOAD (device, prediction, turbo, model) -> LOADED (SdclModelSummary) | ERROR;
  * GENERATE (mode, model, seed, settings, images) -> PROGRESS* then
  * RESULT | ERROR; RELEASE -> RELEASED (was a model loaded).  Messages are
  * a type and size header and a serialized GVariant.
@@ -222,18 +222,18 @@ serve_client (SdclSession *session,
     {
     case MSG_LOAD:
       {
-        const gchar *device, *prediction, *model_path;
-        gchar       *description = NULL;
-        gint         native = 0;
-        GError      *error = NULL;
+        const gchar     *device, *prediction, *model_path;
+        gboolean         turbo;
+        SdclModelSummary summary = { 0 };
+        GError          *error = NULL;
 
-        g_variant_get (request, "(&s&s&s)", &device, &prediction, &model_path);
-        if (sdcl_session_load_local (session, device, prediction, model_path, &description,
-                                     &native, &error))
-          sdcl_wire_send (fd, MSG_LOADED, g_variant_new ("(si)", description, native));
+        g_variant_get (request, "(&s&sb&s)", &device, &prediction, &turbo, &model_path);
+        if (sdcl_session_load_local (session, device, prediction, turbo, model_path, &summary,
+                                     &error))
+          sdcl_wire_send (fd, MSG_LOADED, sdcl_wire_summary_to_variant (&summary));
         else
           sdcl_wire_send_error (fd, error);
-        g_free (description);
+        g_free (summary.description);
         g_clear_error (&error);
       }
       break;

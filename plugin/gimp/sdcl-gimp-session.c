@@ -18,6 +18,7 @@ struct _SdclSession
   gchar      *device;     /* what ctx was made for */
   gchar      *model_path; /* what model was loaded from */
   sdcl_prediction_choice prediction; /* and with which override */
+  sdcl_model_variant variant;        /* and variant */
   gchar      *program;    /* resident: the binary that serves models; NULL: in-process */
 };
 
@@ -97,11 +98,13 @@ sdcl_model *
 sdcl_session_get_model (SdclSession  *session,
                         const gchar  *device,
                         const gchar  *prediction,
+                        gboolean      turbo,
                         const gchar  *model_path,
                         GError      **error)
 {
   sdcl_error             err = { 0 };
   sdcl_prediction_choice choice = SDCL_PREDICTION_FROM_MODEL;
+  sdcl_model_variant     variant = turbo ? SDCL_VARIANT_TURBO : SDCL_VARIANT_FROM_MODEL;
 
   if (prediction && !sdcl_prediction_from_name (prediction, &choice))
     {
@@ -115,7 +118,7 @@ sdcl_session_get_model (SdclSession  *session,
     sdcl_session_release (session);
 
   if (session->model && g_strcmp0 (session->model_path, model_path) == 0 &&
-      session->prediction == choice)
+      session->prediction == choice && session->variant == variant)
     {
       sdcl_log ("model reused: %s", model_path);
       return session->model;
@@ -140,6 +143,7 @@ sdcl_session_get_model (SdclSession  *session,
 
   sdcl_model_params mp = sdcl_model_default_params ();
   mp.prediction = choice;
+  mp.variant = variant;
   if (sdcl_model_load (session->ctx, model_path, &mp, &session->model, &err) != SDCL_OK)
     {
       sdcl_set_engine_error (error, &err, _("Could not load the model"));
@@ -147,55 +151,62 @@ sdcl_session_get_model (SdclSession  *session,
     }
   session->model_path = g_strdup (model_path);
   session->prediction = choice;
+  session->variant = variant;
   sdcl_log ("model loaded: %s", model_path);
   return session->model;
 }
 
 gboolean
-sdcl_session_load_local (SdclSession  *session,
-                         const gchar  *device,
-                         const gchar  *prediction,
-                         const gchar  *model_path,
-                         gchar       **description,
-                         gint         *native_size,
-                         GError      **error)
+sdcl_session_load_local (SdclSession      *session,
+                         const gchar      *device,
+                         const gchar      *prediction,
+                         gboolean          turbo,
+                         const gchar      *model_path,
+                         SdclModelSummary *summary,
+                         GError          **error)
 {
-  sdcl_model *model = sdcl_session_get_model (session, device, prediction, model_path, error);
+  sdcl_model *model = sdcl_session_get_model (session, device, prediction, turbo, model_path,
+                                              error);
 
-  if (model)
+  if (model && summary)
     {
       sdcl_model_info info;
+      sdcl_gen_params defaults = sdcl_gen_model_params (model);
 
       sdcl_model_get_info (model, &info);
-      if (description)
-        *description = sdcl_model_info_describe (&info);
-      if (native_size)
-        *native_size = info.native_resolution;
+      summary->description = sdcl_model_info_describe (&info);
+      summary->native_size = info.native_resolution;
+      summary->turbo       = info.turbo;
+      g_strlcpy (summary->sampler, sdcl_sampler_name (defaults.sampler), sizeof summary->sampler);
+      g_strlcpy (summary->schedule, sdcl_schedule_name (defaults.schedule),
+                 sizeof summary->schedule);
+      summary->steps       = defaults.steps;
+      summary->guidance    = defaults.guidance;
     }
   return model != NULL;
 }
 
 gboolean
-sdcl_session_load (SdclSession  *session,
-                   const gchar  *device,
-                   const gchar  *prediction,
-                   const gchar  *model_path,
-                   gchar       **description,
-                   gint         *native_size,
-                   GError      **error)
+sdcl_session_load (SdclSession      *session,
+                   const gchar      *device,
+                   const gchar      *prediction,
+                   gboolean          turbo,
+                   const gchar      *model_path,
+                   SdclModelSummary *summary,
+                   GError          **error)
 {
   if (session->program)
     {
-      switch (sdcl_remote_load (session->program, device, prediction, model_path, description,
-                                native_size, error))
+      switch (sdcl_remote_load (session->program, device, prediction, turbo, model_path, summary,
+                                error))
         {
         case SDCL_REMOTE_OK:          return TRUE;
         case SDCL_REMOTE_FAILED:      return FALSE;
         case SDCL_REMOTE_UNAVAILABLE: sdcl_session_fall_back (session); break;
         }
     }
-  return sdcl_session_load_local (session, device, prediction, model_path, description,
-                                  native_size, error);
+  return sdcl_session_load_local (session, device, prediction, turbo, model_path, summary,
+                                  error);
 }
 
 gboolean
@@ -211,8 +222,8 @@ sdcl_session_prepare (SdclSession        *session,
   if (!sdcl_settings_validate (settings, mode, error))
     return FALSE;
   path = sdcl_model_path_resolve (settings->model, mode, error);
-  ok = path && sdcl_session_load (session, settings->device, settings->prediction, path, NULL,
-                                  NULL, error);
+  ok = path && sdcl_session_load (session, settings->device, settings->prediction,
+                                  settings->turbo, path, NULL, error);
   g_free (path);
   return ok;
 }
@@ -252,5 +263,14 @@ sdcl_model_info_describe (const sdcl_model_info *info)
                             info->native_resolution, info->native_resolution, params, bytes);
   g_free (params);
   g_free (bytes);
+  if (info->turbo)
+    {
+      /* The engine runs it as its model card says (sdcl_gen_model_params). */
+      gchar *turbo = g_strdup_printf ("%s. %s", text,
+                                      _("Turbo: 1 to 4 steps without guidance"));
+
+      g_free (text);
+      text = turbo;
+    }
   return text;
 }

@@ -57,12 +57,15 @@ sdcl_log (const gchar *format,
 
 /* ---- messages ------------------------------------------------------------- */
 
+/* description, native size, turbo, sampler, schedule, steps, guidance */
+#define SUMMARY_TYPE "(sibssid)"
+
 static const gchar *const msg_types[MSG_LAST] =
 {
-  [MSG_LOAD]     = "(sss)",
+  [MSG_LOAD]     = "(ssbs)",   /* device, prediction, turbo, model */
   [MSG_GENERATE] = "(usia{sv}(iiiay)(iiiay))",
   [MSG_RELEASE]  = "()",
-  [MSG_LOADED]   = "(si)",
+  [MSG_LOADED]   = SUMMARY_TYPE, /* SdclModelSummary */
   [MSG_PROGRESS] = "(ii(iiiay))",
   [MSG_RESULT]   = "(iiiay)",
   [MSG_ERROR]    = "(is)",
@@ -238,7 +241,28 @@ sdcl_wire_settings_to_variant (const SdclSettings *s)
   g_variant_builder_add (&b, "{sv}", "loras", g_variant_new_string (s->loras));
   g_variant_builder_add (&b, "{sv}", "prompt-syntax", g_variant_new_string (s->prompt_syntax));
   g_variant_builder_add (&b, "{sv}", "embeddings", g_variant_new_string (s->embeddings));
+  g_variant_builder_add (&b, "{sv}", "turbo", g_variant_new_boolean (s->turbo));
   return g_variant_builder_end (&b);
+}
+
+GVariant *
+sdcl_wire_summary_to_variant (const SdclModelSummary *m)
+{
+  return g_variant_new (SUMMARY_TYPE, m->description ? m->description : "", m->native_size,
+                        m->turbo, m->sampler, m->schedule, m->steps, m->guidance);
+}
+
+void
+sdcl_wire_summary_from_variant (GVariant         *body,
+                                SdclModelSummary *m)
+{
+  const gchar *text, *sampler, *schedule;
+
+  g_variant_get (body, SUMMARY_TYPE, &text, &m->native_size, &m->turbo, &sampler, &schedule,
+                 &m->steps, &m->guidance);
+  m->description = g_strdup (text);
+  g_strlcpy (m->sampler, sampler, sizeof m->sampler);
+  g_strlcpy (m->schedule, schedule, sizeof m->schedule);
 }
 
 void
@@ -278,6 +302,7 @@ sdcl_wire_settings_from_variant (GVariant     *dict,
     g_strlcpy (s->prompt_syntax, str, sizeof s->prompt_syntax);
   if (g_variant_lookup (dict, "embeddings", "&s", &str))
     g_strlcpy (s->embeddings, str, sizeof s->embeddings);
+  g_variant_lookup (dict, "turbo", "b", &s->turbo);
 }
 
 gboolean

@@ -16,10 +16,10 @@ G_BEGIN_DECLS
 
 typedef enum
 {
-  MSG_LOAD = 1,   /* (sss) device, prediction, model */
+  MSG_LOAD = 1,   /* (ssbs) device, prediction, turbo, model */
   MSG_GENERATE,   /* (usia{sv}(iiiay)(iiiay)) mode, model, seed, settings, init, mask */
   MSG_RELEASE,    /* () */
-  MSG_LOADED,     /* (si) description, native size */
+  MSG_LOADED,     /* (sibssid) SdclModelSummary */
   MSG_PROGRESS,   /* (ii(iiiay)) step, steps, preview (empty: none) */
   MSG_RESULT,     /* (iiiay) the image */
   MSG_ERROR,      /* (is) SdclGimpError code, message */
@@ -40,6 +40,11 @@ GVariant *sdcl_wire_image_to_variant      (const sdcl_image   *image);
 gboolean  sdcl_wire_image_from_variant    (GVariant           *value,
                                            sdcl_image         *image);
 GVariant *sdcl_wire_settings_to_variant   (const SdclSettings *s);
+/* LOADED's body: an SdclModelSummary (from_variant g_strdup's the
+ * description into `summary`). */
+GVariant *sdcl_wire_summary_to_variant    (const SdclModelSummary *summary);
+void      sdcl_wire_summary_from_variant  (GVariant               *body,
+                                           SdclModelSummary       *summary);
 /* Missing keys keep the defaults of `mode`. */
 void      sdcl_wire_settings_from_variant (GVariant           *dict,
                                            SdclMode            mode,

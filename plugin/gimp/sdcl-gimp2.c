@@ -41,15 +41,15 @@ main (int    argc,
 
 /* The PDB arguments after run-mode, image and drawable.  Every mode takes
  * the common ones first, in the same order, then its own, then device;
- * the later additions (loras, prompt-syntax, embeddings) follow device so
- * that older scripts only need arguments appended. */
+ * the later additions (loras, prompt-syntax, embeddings, then turbo)
+ * follow device so that older scripts only need arguments appended. */
 typedef enum
 {
   ARG_MODEL, ARG_PROMPT, ARG_NEGATIVE, ARG_SAMPLER, ARG_STEPS, ARG_GUIDANCE, ARG_SEED,
   ARG_WIDTH, ARG_HEIGHT, ARG_STRENGTH, ARG_MASK_BLUR, ARG_ONLY_MASKED, ARG_PADDING,
   ARG_TILING, ARG_SCHEDULE, ARG_PREDICTION, ARG_BATCH_COUNT, ARG_DEVICE,
   ARG_GROW_LEFT, ARG_GROW_TOP, ARG_GROW_RIGHT, ARG_GROW_BOTTOM,
-  ARG_LORAS, ARG_PROMPT_SYNTAX, ARG_EMBEDDINGS
+  ARG_LORAS, ARG_PROMPT_SYNTAX, ARG_EMBEDDINGS, ARG_TURBO
 } ArgId;
 
 static const GimpParamDef arg_defs[] =
@@ -81,28 +81,29 @@ static const GimpParamDef arg_defs[] =
   [ARG_LORAS]       = { GIMP_PDB_STRING, "loras", "LoRA files, one per line (or separated by ';') as FILE or FILE:WEIGHT (weight 1 when omitted); may be empty" },
   [ARG_PROMPT_SYNTAX] = { GIMP_PDB_STRING, "prompt-syntax", "How the prompt is read: a1111 ((word), (word:1.3), [word], BREAK; the default when empty) or plain" },
   [ARG_EMBEDDINGS]  = { GIMP_PDB_STRING, "embeddings", "Textual-inversion .safetensors files, one per line (or separated by ';'); each file's name without extension is its token in the prompts" },
+  [ARG_TURBO]       = { GIMP_PDB_INT32,  "turbo", "The model is SD-Turbo or SDXL-Turbo, which a single file cannot say itself (TRUE, FALSE): 512 px and the Turbo schedule; use 1-4 steps and guidance 0. A Turbo diffusers folder needs no switch" },
 };
 
 static const ArgId txt2img_args[] = { ARG_MODEL, ARG_PROMPT, ARG_NEGATIVE, ARG_SAMPLER, ARG_STEPS,
                                       ARG_GUIDANCE, ARG_SEED, ARG_WIDTH, ARG_HEIGHT, ARG_TILING,
                                       ARG_SCHEDULE, ARG_PREDICTION, ARG_BATCH_COUNT, ARG_DEVICE,
-                                      ARG_LORAS, ARG_PROMPT_SYNTAX, ARG_EMBEDDINGS };
+                                      ARG_LORAS, ARG_PROMPT_SYNTAX, ARG_EMBEDDINGS, ARG_TURBO };
 static const ArgId img2img_args[] = { ARG_MODEL, ARG_PROMPT, ARG_NEGATIVE, ARG_SAMPLER, ARG_STEPS,
                                       ARG_GUIDANCE, ARG_SEED, ARG_STRENGTH, ARG_TILING,
                                       ARG_SCHEDULE, ARG_PREDICTION, ARG_BATCH_COUNT, ARG_DEVICE,
-                                      ARG_LORAS, ARG_PROMPT_SYNTAX, ARG_EMBEDDINGS };
+                                      ARG_LORAS, ARG_PROMPT_SYNTAX, ARG_EMBEDDINGS, ARG_TURBO };
 static const ArgId inpaint_args[] = { ARG_MODEL, ARG_PROMPT, ARG_NEGATIVE, ARG_SAMPLER, ARG_STEPS,
                                       ARG_GUIDANCE, ARG_SEED, ARG_STRENGTH, ARG_MASK_BLUR,
                                       ARG_ONLY_MASKED, ARG_PADDING, ARG_TILING, ARG_SCHEDULE,
                                       ARG_PREDICTION, ARG_BATCH_COUNT, ARG_DEVICE,
-                                      ARG_LORAS, ARG_PROMPT_SYNTAX, ARG_EMBEDDINGS };
+                                      ARG_LORAS, ARG_PROMPT_SYNTAX, ARG_EMBEDDINGS, ARG_TURBO };
 
 static const ArgId outpaint_args[] = { ARG_MODEL, ARG_PROMPT, ARG_NEGATIVE, ARG_SAMPLER, ARG_STEPS,
                                        ARG_GUIDANCE, ARG_SEED, ARG_STRENGTH, ARG_GROW_LEFT,
                                        ARG_GROW_TOP, ARG_GROW_RIGHT, ARG_GROW_BOTTOM, ARG_TILING,
                                        ARG_SCHEDULE, ARG_PREDICTION, ARG_BATCH_COUNT,
                                        ARG_DEVICE, ARG_LORAS, ARG_PROMPT_SYNTAX,
-                                       ARG_EMBEDDINGS };
+                                       ARG_EMBEDDINGS, ARG_TURBO };
 
 #define N_FIXED_ARGS 3 /* run-mode, image, drawable */
 
@@ -267,6 +268,7 @@ settings_from_params (SdclMode         mode,
         case ARG_EMBEDDINGS:
           copy_string (s->embeddings, sizeof s->embeddings, p->data.d_string);
           break;
+        case ARG_TURBO:       s->turbo = p->data.d_int32 != 0; break;
         }
     }
   return TRUE;

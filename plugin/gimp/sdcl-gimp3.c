@@ -134,6 +134,7 @@ settings_from_config (SdclMode             mode,
                 "seed",      &s->seed,
                 "last-seed", &s->last_seed,
                 "tiling",    &s->tiling,
+                "turbo",     &s->turbo,
                 NULL);
   if (mode == SDCL_MODE_TXT2IMG)
     g_object_get (config, "width", &s->width, "height", &s->height, NULL);
@@ -172,6 +173,7 @@ settings_to_config (SdclMode             mode,
                 "seed",            s->seed,
                 "last-seed",       s->last_seed,
                 "tiling",          s->tiling,
+                "turbo",           s->turbo,
                 NULL);
   if (mode == SDCL_MODE_TXT2IMG)
     g_object_set (config, "width", s->width, "height", s->height, NULL);
@@ -622,6 +624,18 @@ add_lora_prompt_arguments (GimpProcedure *procedure)
                                       "", G_PARAM_READWRITE);
 }
 
+/* After embeddings (issue 19's front ends), last for the same reason. */
+static void
+add_turbo_argument (GimpProcedure *procedure)
+{
+  gimp_procedure_add_boolean_argument (procedure, "turbo", _("T_urbo model"),
+                                       _("The model is SD-Turbo or SDXL-Turbo, which a single "
+                                         "file cannot say itself: 512 pixels and the Turbo "
+                                         "schedule; use 1-4 steps and guidance 0. A Turbo "
+                                         "diffusers folder needs no switch"),
+                                       FALSE, G_PARAM_READWRITE);
+}
+
 static GimpValueArray *
 sdcl_run_release (GimpProcedure       *procedure,
                   GimpProcedureConfig *config,
@@ -764,6 +778,7 @@ sdcl_plug_in_create_procedure (GimpPlugIn  *plug_in,
                                         "of its name"),
                                       "", G_PARAM_READWRITE);
   add_lora_prompt_arguments (procedure);
+  add_turbo_argument (procedure);
   /* Remembered with the last values, never a PDB argument. */
   gimp_procedure_add_int_aux_argument (procedure, "last-seed", "Last seed",
                                        "The seed the previous run used",

@@ -6,7 +6,8 @@
  * a GeglBuffer: the output's extent, alpha passed through, progress once
  * per denoising step, and the model cache (a second run of the same model
  * does not load it again; the module's "loaded model" debug message is the
- * witness).
+ * witness); the turbo property gives a single file the engine's Turbo
+ * settings.
  *
  * usage: test-gegl-ops GEGL_PLUGINSDIR MODULE_DIR   (SDCL_FIXTURES from meson)
  *
@@ -15,6 +16,7 @@
 #include <gegl.h>
 #include <gegl-paramspecs.h>
 #include <glib/gstdio.h>
+#include <math.h>
 #include <string.h>
 
 #include "sdcl.h"
@@ -233,6 +235,10 @@ test_shared_properties (void)
       check_double (*op, "guidance", engine.guidance, 0.0, 100.0);
       g_assert_cmpint (G_PARAM_SPEC_BOOLEAN (find_property (*op, "karras", G_TYPE_PARAM_BOOLEAN))
                          ->default_value, ==, engine.karras_sigmas);
+      /* Off: the model's own variant, as sdcl_model_default_params. */
+      g_assert_cmpint (sdcl_model_default_params ().variant, ==, SDCL_VARIANT_FROM_MODEL);
+      g_assert_false (G_PARAM_SPEC_BOOLEAN (find_property (*op, "turbo", G_TYPE_PARAM_BOOLEAN))
+                        ->default_value);
       find_property (*op, "seed", GEGL_TYPE_PARAM_SEED);
 
       sampler = G_PARAM_SPEC_ENUM (find_property (*op, "sampler", GEGL_TYPE_PARAM_ENUM));
@@ -612,6 +618,113 @@ test_inpaint (void)
   g_object_unref (graph);
 }
 
+/* The turbo property: an SDXL single file (tiny-sdxl-turbo's weights),
+ * which cannot say it is SDXL-Turbo, gets the engine's Turbo settings.
+ * Its native size becomes the Turbo one, and a run with the properties the
+ * Turbo model card asks for (Euler, Karras off, 1 step, guidance 0) is
+ * pixel for pixel the engine's image for a model loaded with
+ * SDCL_VARIANT_TURBO and sdcl_gen_model_params (the trailing schedule, one
+ * UNet evaluation); without the property the same run is another image
+ * (SDXL base's leading spacing), so the property made the difference. */
+static GeglBuffer *
+render_turbo (const gchar *model,
+              gboolean     turbo,
+              Progress    *progress)
+{
+  GeglNode   *graph = gegl_node_new ();
+  GeglNode   *op    = gegl_node_new_child (graph, "operation", "sdcl:txt2img", "model", model,
+                                           "prompt", "a red circle", "turbo", turbo,
+                                           "sampler", SDCL_SAMPLER_EULER, "karras", FALSE,
+                                           "steps", 1, "guidance", 0.0, "seed", 7,
+                                           "width", 48, "height", 64, NULL);
+  GeglBuffer *out   = render (graph, op, NULL, NULL, progress);
+
+  g_object_unref (graph);
+  return out;
+}
+
+static sdcl_image
+engine_turbo_image (const gchar *model)
+{
+  sdcl_model_params mp  = sdcl_model_default_params ();
+  sdcl_error        err = { 0 };
+  sdcl_ctx         *ctx = NULL;
+  sdcl_model       *m   = NULL;
+  sdcl_image        img = { 0 };
+  sdcl_gen_params   p;
+
+  mp.variant = SDCL_VARIANT_TURBO;   /* precision: F16 as the property's default */
+  g_assert_cmpint (sdcl_ctx_new (NULL, &ctx, &err), ==, SDCL_OK);
+  g_assert_cmpint (sdcl_model_load (ctx, model, &mp, &m, &err), ==, SDCL_OK);
+  p = sdcl_gen_model_params (m);
+  g_assert_true (p.sampler == SDCL_SAMPLER_EULER && !p.karras_sigmas && p.steps == 1 &&
+                 p.guidance == 0.0f);
+  p.prompt = "a red circle";
+  p.seed   = 7;
+  p.width  = 48;
+  p.height = 64;
+  g_assert_cmpint (sdcl_txt2img (m, &p, &img, &err), ==, SDCL_OK);
+  sdcl_model_free (m);
+  sdcl_ctx_free (ctx);
+  return img;
+}
+
+static gdouble
+max_rgb_diff (GeglBuffer       *out,
+              const sdcl_image *img)
+{
+  gfloat  *px    = get_pixels (out, gegl_buffer_get_extent (out));
+  gdouble  worst = 0;
+
+  g_assert_cmpint (gegl_buffer_get_width (out), ==, img->width);
+  g_assert_cmpint (gegl_buffer_get_height (out), ==, img->height);
+  for (gint i = 0; i < img->width * img->height; i++)
+    for (gint k = 0; k < 3; k++)
+      worst = MAX (worst, fabs (px[4 * i + k] - img->data[3 * i + k]));
+  g_free (px);
+  return worst;
+}
+
+static void
+test_turbo (void)
+{
+  gchar            *sgm = g_build_filename (g_getenv ("SDCL_FIXTURES"), "models",
+                                            "tiny-sdxl-sgm-f16.safetensors", NULL);
+  sdcl_model_params mp  = sdcl_model_default_params ();
+  sdcl_model_info   base, turbo;
+  sdcl_error        err = { 0 };
+  GeglNode         *graph = gegl_node_new ();
+  GeglNode         *op;
+  Progress          progress = { 0 };
+  GeglBuffer       *out;
+  sdcl_image        want;
+
+  /* Width and height 0: the size the engine reports with the switch. */
+  mp.variant = SDCL_VARIANT_TURBO;
+  g_assert_cmpint (sdcl_model_probe (sgm, &base, &err), ==, SDCL_OK);
+  g_assert_cmpint (sdcl_model_probe_params (sgm, &mp, &turbo, &err), ==, SDCL_OK);
+  g_assert_true (turbo.turbo && !base.turbo);
+  g_assert_cmpint (turbo.native_resolution, ==, 512);
+  g_assert_cmpint (base.native_resolution, !=, turbo.native_resolution);
+  op = gegl_node_new_child (graph, "operation", "sdcl:txt2img", "model", sgm,
+                            "prompt", "a red circle", "turbo", TRUE, NULL);
+  g_assert_cmpint (gegl_node_get_bounding_box (op).width, ==, turbo.native_resolution);
+  gegl_node_set (op, "turbo", FALSE, NULL);
+  g_assert_cmpint (gegl_node_get_bounding_box (op).height, ==, base.native_resolution);
+  g_object_unref (graph);
+
+  want = engine_turbo_image (sgm);
+  out  = render_turbo (sgm, TRUE, &progress);
+  g_assert_cmpuint (progress.n_steps, ==, 1);
+  g_assert_cmpfloat (max_rgb_diff (out, &want), <=, 1e-6);
+  g_object_unref (out);
+  out = render_turbo (sgm, FALSE, NULL);
+  g_assert_cmpfloat (max_rgb_diff (out, &want), >, 0.05);
+  g_object_unref (out);
+  sdcl_image_free (&want);
+  g_free (sgm);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -648,6 +761,7 @@ main (int    argc,
   g_test_add_func ("/gegl/embeddings", test_embeddings);
   g_test_add_func ("/gegl/missing-model", test_missing_model);
   g_test_add_func ("/gegl/native-size", test_native_size);
+  g_test_add_func ("/gegl/turbo", test_turbo);
   g_test_add_func ("/gegl/empty-prompt", test_empty_prompt);
   g_test_add_func ("/gegl/img2img", test_img2img);
   g_test_add_func ("/gegl/inpaint", test_inpaint);

@@ -192,7 +192,7 @@ def test_loading(tmp):
     p = gegl('--info', 'sdcl:img2img')
     for prop in ('model', 'prompt', 'negative-prompt', 'sampler', 'karras', 'steps',
                  'guidance', 'seed', 'tiling', 'device', 'precision', 'strength',
-                 'schedule', 'prediction'):
+                 'schedule', 'prediction', 'turbo'):
         if not check(prop in p.stdout.split(), 'sdcl:img2img has property ' + prop,
                      p.stdout[-1500:]):
             break

@@ -149,6 +149,8 @@ def script_for(args, out):
                 f"(define sd-lora2 {q(os.path.join(fixtures, 'lora', 'peft.safetensors'))})\n"
                 f"(define sd-embedding "
                 f"{q(os.path.join(fixtures, 'embeddings', 'tinyemb.safetensors'))})\n"
+                f"(define sd-model-sdxl "
+                f"{q(os.path.join(fixtures, 'models', 'tiny-sdxl-sgm-f16.safetensors'))})\n"
                 f"(define sd-image {q(args.image)})\n"
                 f"(define sd-out {q(out + os.sep)})\n")
     return "(begin\n" + prelude + settings + body + "\n)"
@@ -303,6 +305,31 @@ def main():
                  f"{case}: {' '.join(opt)} changes the image (so the argument is tested)")
         except (OSError, ValueError) as e:
             c.ok(False, f"{case}: default CLI image: {e} {p.stderr[-300:]}")
+
+    # The turbo argument (appended last): the SDXL single file run as
+    # SDXL-Turbo is `sdcl txt2img --turbo`'s image (which tests/edit checks
+    # against diffusers' SDXL-Turbo), and without the argument another one
+    # (SDXL base's schedule), so an argument that never reaches the engine
+    # fails.
+    fixtures = os.path.dirname(os.path.dirname(os.path.abspath(args.model)))
+    sdxl = os.path.join(fixtures, "models", "tiny-sdxl-sgm-f16.safetensors")
+    turbo_ref = os.path.join(work, "cli-t2i-turbo.png")
+    p = subprocess.run([args.cli, "txt2img", "--model", sdxl, "--turbo", "--prompt", "a red circle",
+                        "--sampler", "euler", "--steps", "1", "--cfg", "0", "--seed", "1234",
+                        "-W", "48", "-H", "64", "-o", turbo_ref],
+                       capture_output=True, text=True, timeout=600)
+    try:
+        want = read_png(turbo_ref)
+        for case, same in (("t2i-turbo", True), ("t2i-noturbo", False)):
+            layer_checks(case, 48, 64, 0, 0)
+            got = png(case + ".png")
+            worst = max(abs(pixel(got, x, y)[k] - pixel(want, x, y)[k])
+                        for y in range(64) for x in range(48) for k in range(3))
+            c.ok(p.returncode == 0 and (worst <= 1 if same else worst > 8),
+                 f"{case}: {'the same as' if same else 'differs from'} sdcl txt2img --turbo's "
+                 f"image (max diff {worst} levels)")
+    except (OSError, ValueError) as e:
+        c.ok(False, f"t2i-turbo: {e} {p.stderr[-500:]}")
 
     # LoRAs, prompt syntax and embeddings (issue 20): each layer is the
     # CLI's image for the same options, and each option changes the image

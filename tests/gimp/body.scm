@@ -87,6 +87,19 @@
         (list "t2i-a1111" "a (red:1.5) circle" "" "a1111" "")
         (list "t2i-embedding" "a tinyemb circle" "" "a1111" sd-embedding)))
 
+; The turbo argument (appended last) on the SDXL single file: batch_tests.py
+; compares the layer with the CLI's --turbo image and the one without.
+(for-each
+  (lambda (case)
+    (catch (sd-report (car case) "status=error")
+      (let* ((image (sd-load sd-image))
+             (src (car (sd-layers image)))
+             (r (sd-txt2img-turbo image src sd-model-sdxl (cadr case))))
+        (sd-save-layer (car r) (sd-path (string-append (car case) ".png")))
+        (sd-describe (car case) image src (car r) (cadr r))
+        (gimp-image-delete image))))
+  (list (list "t2i-turbo" TRUE) (list "t2i-noturbo" FALSE)))
+
 ; A LoRA file that is not there fails before any work, naming it.
 (catch (sd-report "badlora" "status=error")
   (let* ((image (sd-load sd-image))

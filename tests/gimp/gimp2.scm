@@ -34,38 +34,43 @@
     (gimp-image-delete img)))
 (define (sd-txt2img image layer model prompt seed w h)
   (plug-in-sdcl-txt2img RUN-NONINTERACTIVE image layer model prompt "" "euler" 2 7.5 seed w h
-                        FALSE "default" "auto" 1 "" "" "" ""))
+                        FALSE "default" "auto" 1 "" "" "" "" FALSE))
 ; Fixed settings with tiling on (batch_tests.py makes the same image with the CLI).
 (define (sd-txt2img-tiling image layer model)
   (plug-in-sdcl-txt2img RUN-NONINTERACTIVE image layer model "a red circle" "blurry" "euler" 4 7.5
-                        1234 48 64 TRUE "default" "auto" 1 "" "" "" ""))
+                        1234 48 64 TRUE "default" "auto" 1 "" "" "" "" FALSE))
 ; txt2img with a schedule and a prediction override (batch_tests.py makes
 ; the same image with the CLI's --schedule and --prediction).
 (define (sd-txt2img-sp image layer model sampler schedule prediction)
   (plug-in-sdcl-txt2img RUN-NONINTERACTIVE image layer model "a red circle" "blurry" sampler 4 7.5
-                        1234 48 64 FALSE schedule prediction 1 "" "" "" ""))
+                        1234 48 64 FALSE schedule prediction 1 "" "" "" "" FALSE))
 ; txt2img with LoRAs, a prompt syntax and embeddings (issue 20; batch_tests.py
 ; makes the same image with the CLI's --lora, --prompt-syntax, --embedding).
 (define (sd-txt2img-lp image layer model prompt loras syntax embeddings)
   (plug-in-sdcl-txt2img RUN-NONINTERACTIVE image layer model prompt "blurry" "euler" 4 7.5
-                        1234 48 64 FALSE "default" "auto" 1 "" loras syntax embeddings))
+                        1234 48 64 FALSE "default" "auto" 1 "" loras syntax embeddings FALSE))
 (define (sd-img2img image layer model prompt seed)
   (plug-in-sdcl-img2img RUN-NONINTERACTIVE image layer model prompt "" "euler" 2 7.5 seed 0.8
-                        FALSE "default" "auto" 1 "" "" "" ""))
+                        FALSE "default" "auto" 1 "" "" "" "" FALSE))
 (define (sd-inpaint image layer model prompt seed)
   (plug-in-sdcl-inpaint RUN-NONINTERACTIVE image layer model prompt "" "euler" 2 7.5 seed
-                        1.0 0.0 FALSE 0 FALSE "default" "auto" 1 "" "" "" ""))
+                        1.0 0.0 FALSE 0 FALSE "default" "auto" 1 "" "" "" "" FALSE))
 (define (sd-img2img-steps image layer model prompt seed steps)
   (plug-in-sdcl-img2img RUN-NONINTERACTIVE image layer model prompt "" "euler" steps 7.5 seed 0.8
-                        FALSE "default" "auto" 1 "" "" "" ""))
+                        FALSE "default" "auto" 1 "" "" "" "" FALSE))
 (define (sd-outpaint image layer model prompt seed l t r b)
   (plug-in-sdcl-outpaint RUN-NONINTERACTIVE image layer model prompt "" "euler" 2 7.5 seed 1.0
-                         l t r b FALSE "default" "auto" 1 "" "" "" ""))
+                         l t r b FALSE "default" "auto" 1 "" "" "" "" FALSE))
+; txt2img with the turbo argument (the last one; batch_tests.py makes the
+; same image with the CLI's --turbo).
+(define (sd-txt2img-turbo image layer model turbo)
+  (plug-in-sdcl-txt2img RUN-NONINTERACTIVE image layer model "a red circle" "" "euler" 1 0.0
+                        1234 48 64 FALSE "default" "auto" 1 "" "" "a1111" "" turbo))
 (define (sd-clear layer) (gimp-edit-clear layer))
 (define (sd-canvas image) (list (car (gimp-image-width image)) (car (gimp-image-height image))))
 (define (sd-txt2img-batch image layer model prompt seed w h count)
   (plug-in-sdcl-txt2img RUN-NONINTERACTIVE image layer model prompt "" "euler" 2 7.5 seed w h
-                        FALSE "default" "auto" count "" "" "" ""))
+                        FALSE "default" "auto" count "" "" "" "" FALSE))
 ; The new layers a procedure returned (num-layers, then the id array).
 (define (sd-returned-layers r) (vector->list (cadddr r)))
 (define (sd-release) (sd-true? (car (plug-in-sdcl-release-memory RUN-NONINTERACTIVE))))

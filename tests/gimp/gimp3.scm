@@ -77,6 +77,13 @@
                          #:model model #:prompt prompt #:negative-prompt "" #:sampler "euler"
                          #:steps 2 #:guidance 7.5 #:seed seed #:strength 1.0 #:grow-left l
                          #:grow-top t #:grow-right r #:grow-bottom b #:device ""))
+; txt2img with the turbo argument (the last one; batch_tests.py makes the
+; same image with the CLI's --turbo).
+(define (sd-txt2img-turbo image layer model turbo)
+  (plug-in-sdcl-txt2img #:run-mode RUN-NONINTERACTIVE #:image image #:drawables (vector layer)
+                        #:model model #:prompt "a red circle" #:negative-prompt ""
+                        #:sampler "euler" #:steps 1 #:guidance 0.0 #:seed 1234 #:width 48
+                        #:height 64 #:device "" #:turbo turbo))
 (define (sd-clear layer) (gimp-drawable-edit-clear layer))
 (define (sd-canvas image)
   (list (car (gimp-image-get-width image)) (car (gimp-image-get-height image))))

@@ -3,6 +3,10 @@
  * picture of it, in the plug-in process and through the model server (the
  * MSG_PROGRESS message carries it); without it no picture is made; and a
  * batch of 2 reports 2 x steps pictures with its fraction rising to 1.
+ * And what the dialog learns of a model (SdclModelSummary), in both places:
+ * with the Turbo switch an SDXL single file is Turbo, 512 pixels, with the
+ * engine's Turbo defaults (which the dialog's steps and guidance follow);
+ * without it SDXL base with the engine's ordinary defaults.
  *
  *   test-preview PLUGIN MODEL   (PLUGIN: the built sdcl-gimp, the server)
  *
@@ -83,6 +87,36 @@ run (SdclSession *session, const gchar *model, gboolean preview, gint batch_coun
   sdcl_batch_clear (&batch);
 }
 
+static void
+summary (SdclSession *session, gboolean turbo, const gchar *where)
+{
+  gchar           *sgm = g_build_filename (g_getenv ("SDCL_FIXTURES"), "models",
+                                           "tiny-sdxl-sgm-f16.safetensors", NULL);
+  sdcl_gen_params  plain = sdcl_gen_default_params ();
+  SdclModelSummary m = { 0 };
+  GError          *error = NULL;
+  gboolean         ok = sdcl_session_load (session, "", "auto", turbo, sgm, &m, &error);
+  gchar           *what = g_strdup_printf ("%s, SDXL single file, turbo %d: turbo %d, %d px, %s "
+                                           "%s, %d steps, guidance %g (%s)", where, turbo,
+                                           m.turbo, m.native_size, m.sampler, m.schedule,
+                                           m.steps, m.guidance, m.description);
+
+  if (turbo)
+    /* the Turbo model card's settings, as sdcl_gen_model_params gives them */
+    ok = ok && m.turbo && m.native_size == 512 && strcmp (m.sampler, "euler") == 0 &&
+         strcmp (m.schedule, "default") == 0 && m.steps == 1 && m.guidance == 0.0 &&
+         strstr (m.description, "Turbo") != NULL;
+  else
+    ok = ok && !m.turbo && m.native_size == 1024 &&
+         strcmp (m.sampler, sdcl_sampler_name (plain.sampler)) == 0 && m.steps == plain.steps &&
+         m.guidance == plain.guidance && strstr (m.description, "Turbo") == NULL;
+  check (ok, what, error ? error->message : NULL);
+  g_clear_error (&error);
+  g_free (m.description);
+  g_free (what);
+  g_free (sgm);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -97,11 +131,15 @@ main (int argc, char **argv)
   session = sdcl_session_new ();
   run (session, argv[2], TRUE, 1, "in-process");
   run (session, argv[2], FALSE, 1, "in-process");
+  summary (session, TRUE, "in-process");
+  summary (session, FALSE, "in-process");
   sdcl_session_free (session);
 
   g_setenv ("SDCL_GIMP_RESIDENT", "1", TRUE);
   session = sdcl_session_new_resident (argv[1]);
   run (session, argv[2], TRUE, 2, "model server");
+  summary (session, TRUE, "model server");
+  summary (session, FALSE, "model server");
   sdcl_session_free (session);
   check (sdcl_release_memory (), "the model server was used (and is released)", NULL);
 

@@ -179,6 +179,14 @@ main (void)
   check (strstr (text, "SD 1.x inpainting model for 64×64 pixels") == text,
          "an inpainting model says so", text);
   g_free (text);
+  info.unet_in_channels = 4;
+  info.turbo = true;
+  text = sdcl_model_info_describe (&info);
+  check (strstr (text, "SD 1.x model for 64×64 pixels") == text && strstr (text, "Turbo") != NULL,
+         "a model run with the Turbo settings says so", text);
+  g_free (text);
+  sdcl_settings_init (&s, SDCL_MODE_TXT2IMG);
+  check (!s.turbo, "the Turbo switch is off by default", NULL);
 
   printf ("1..%d\n", count);
   return failures ? 1 : 0;
