@@ -15,6 +15,9 @@
  *   test-ops --attention-only   only op_attention (its kernel variants)
  *   test-ops --conv-only     only op_conv2d (its kernel variants)
  *   test-ops --bench-only   only the timings (with --attention-only: attention's)
+ *   test-ops --unless-native-panel   skip (77) when SDCL_PANEL_COLUMNS forces
+ *                       the width this device gets anyway: the plain run
+ *                       (kernel-ops) is that run already
  *
  * Tolerances (|got - want| <= atol + rtol |want|), data scaled so outputs
  * are O(1):
@@ -1351,11 +1354,35 @@ bench (bool attention_only, bool conv_only, bool gemm_only)
   device_ok ("bench");
 }
 
+/* Whether SDCL_PANEL_COLUMNS (with SDCL_KERNELS=cpu) asks for what this
+ * device runs without either: the CPU kernels at their own panel width.
+ * Then a variant forcing them repeats the plain run. */
+static bool
+native_panel_forced (void)
+{
+  g_autofree char *columns = g_strdup (g_getenv ("SDCL_PANEL_COLUMNS"));
+  g_autofree char *kernels = g_strdup (g_getenv ("SDCL_KERNELS"));
+  if (!columns || !sdcl_cl_cpu_kernels (cl))
+    return false;
+  const int width = sdcl_gemm_panel_columns (cl);
+  g_unsetenv ("SDCL_PANEL_COLUMNS");
+  g_unsetenv ("SDCL_KERNELS");
+  const bool same = sdcl_cl_cpu_kernels (cl) && sdcl_gemm_panel_columns (cl) == width;
+  g_setenv ("SDCL_PANEL_COLUMNS", columns, TRUE);
+  if (kernels)
+    g_setenv ("SDCL_KERNELS", kernels, TRUE);
+  if (same)
+    fprintf (stderr, "skipping: the CPU kernels with %d panel columns are this device's own, "
+             "which the run without SDCL_PANEL_COLUMNS tests\n", width);
+  return same;
+}
+
 int
 main (int argc, char **argv)
 {
   bool small = false, do_bench = false, linear_only = false, gemm_only = false;
   bool attention_only = false, do_bench_q8 = false, bench_only = false, conv_only = false;
+  bool unless_native_panel = false;
   for (int i = 1; i < argc; i++)
     {
       if (strcmp (argv[i], "--small") == 0)
@@ -1374,10 +1401,13 @@ main (int argc, char **argv)
         attention_only = true;
       else if (strcmp (argv[i], "--conv-only") == 0)
         conv_only = true;
+      else if (strcmp (argv[i], "--unless-native-panel") == 0)
+        unless_native_panel = true;
       else
         {
           fprintf (stderr, "usage: %s [--small] [--bench | --bench-only] [--linear-only | "
-                   "--gemm-only | --attention-only | --conv-only | --bench-q8]\n",
+                   "--gemm-only | --attention-only | --conv-only | --bench-q8] "
+                   "[--unless-native-panel]\n",
                    argv[0]);
           return 2;
         }
@@ -1390,6 +1420,11 @@ main (int argc, char **argv)
       return err.code == SDCL_ERR_NO_DEVICE ? 77 : 1;
     }
   fprintf (stderr, "device: %s (%s)\n", sdcl_cl_device (cl)->name, sdcl_cl_device (cl)->platform);
+  if (unless_native_panel && native_panel_forced ())
+    {
+      sdcl_cl_free (cl);
+      return 77;
+    }
   rng = g_rand_new_with_seed (20261122);
 
   if (do_bench_q8)

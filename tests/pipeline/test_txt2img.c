@@ -15,6 +15,14 @@
  * per output channel) against diffusers on the same quantized weights
  * widened to float32 (pipeline_euler_q8w, tests/reference/q8_fixtures.py);
  * what the quantization changes against F32 is test_q8.c's subject.
+ *
+ *   test_txt2img                 every golden, cancels, tiling state
+ *   test_txt2img --only A,B,...  the named goldens only (e.g. euler,
+ *                                euler_f16w): the kernels are the same for
+ *                                every sampler (all goldens are 48x64 with
+ *                                guidance), so another kernel set needs
+ *                                one golden per weight type and padding
+ *                                mode, not every sampler again
  */
 #include <json-glib/json-glib.h>
 #include <string.h>
@@ -308,9 +316,49 @@ tiling_does_not_leak (sdcl_model *m)
   sdcl_image_free (&c);
 }
 
-int
-main (void)
+/* --only's list: is golden `name` in it (or is there no list)? */
+static char **only;
+
+static bool
+selected (const sampler_case *c)
 {
+  return !only || g_strv_contains ((const char *const *) only, c->golden);
+}
+
+/* The --only names must all be goldens of the tables: a typo would
+ * otherwise leave a variant testing nothing. */
+static bool
+parse_args (int argc, char **argv)
+{
+  if (argc == 1)
+    return true;
+  if (argc != 3 || strcmp (argv[1], "--only") != 0)
+    {
+      fprintf (stderr, "usage: %s [--only GOLDEN,...]\n", argv[0]);
+      return false;
+    }
+  only = g_strsplit (argv[2], ",", -1);
+  for (char **n = only; *n; n++)
+    {
+      bool known = strcmp (*n, q8_case.golden) == 0;
+      for (size_t i = 0; i < G_N_ELEMENTS (cases); i++)
+        known = known || strcmp (*n, cases[i].golden) == 0;
+      for (size_t i = 0; i < G_N_ELEMENTS (f16_cases); i++)
+        known = known || strcmp (*n, f16_cases[i].golden) == 0;
+      if (!known)
+        {
+          fprintf (stderr, "--only: no golden named \"%s\"\n", *n);
+          return false;
+        }
+    }
+  return true;
+}
+
+int
+main (int argc, char **argv)
+{
+  if (!parse_args (argc, argv))
+    return 2;
   sdcl_ctx *ctx = NULL;
   sdcl_error err = { 0 };
   if (sdcl_ctx_new (NULL, &ctx, &err) != SDCL_OK)
@@ -321,22 +369,30 @@ main (void)
 
   sdcl_model *m32 = load (ctx, "models/tiny-sd", SDCL_WEIGHTS_F32);
   for (size_t i = 0; i < G_N_ELEMENTS (cases); i++)
-    run_case (m32, &cases[i], 2e-3, true);
-  test_cancel_mid_step (m32);
-  tiling_does_not_leak (m32);
+    if (selected (&cases[i]))
+      run_case (m32, &cases[i], 2e-3, true);
+  /* Scheduler and pipeline state, the same on every kernel set. */
+  if (!only)
+    {
+      test_cancel_mid_step (m32);
+      tiling_does_not_leak (m32);
+    }
   sdcl_model_free (m32);
 
   /* F16 weights and the single-file layout: one deterministic and one
    * ancestral sampler are enough to cover the path. */
   sdcl_model *m16 = load (ctx, "models/tiny-sd-ldm-f16.safetensors", SDCL_WEIGHTS_F16);
   for (size_t i = 0; i < G_N_ELEMENTS (f16_cases); i++)
-    run_case (m16, &f16_cases[i], 2e-3, false);
+    if (selected (&f16_cases[i]))
+      run_case (m16, &f16_cases[i], 2e-3, false);
   sdcl_model_free (m16);
 
   sdcl_model *mq8 = load (ctx, "models/tiny-sd", SDCL_WEIGHTS_Q8);
-  run_case (mq8, &q8_case, 2e-3, false);
+  if (selected (&q8_case))
+    run_case (mq8, &q8_case, 2e-3, false);
   sdcl_model_free (mq8);
 
   sdcl_ctx_free (ctx);
+  g_strfreev (only);
   return check_finish ();
 }
