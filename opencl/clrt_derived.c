@@ -77,7 +77,57 @@ sdcl_cl_derived_clear (sdcl_cl *cl)
   cl->derived = NULL;
   if (t)
     g_hash_table_destroy (t);
+  sdcl_cl_derived_scratch_free (cl);
   cl->derived_bytes = 0;
+}
+
+void
+sdcl_cl_set_derived_kept (sdcl_cl *cl, bool keep)
+{
+  if (!keep && !cl->derived_off)
+    sdcl_cl_derived_clear (cl);
+  cl->derived_off = !keep;
+}
+
+bool
+sdcl_cl_derived_kept (const sdcl_cl *cl)
+{
+  return !cl->derived_off;
+}
+
+cl_mem
+sdcl_cl_derived_scratch (sdcl_cl *cl, size_t bytes)
+{
+  if (cl->derived_scratch && cl->derived_scratch_bytes >= bytes)
+    return cl->derived_scratch;
+  /* Released while queued kernels may still read it: OpenCL keeps a
+   * buffer until the commands using it have finished. */
+  sdcl_cl_derived_scratch_free (cl);
+  if (!sdcl_cl_ok (cl) || bytes > cl->max_alloc)
+    return NULL;
+  const uint64_t limit = cl->info.global_mem_bytes, used = cl->weight_bytes + cl->pool_bytes;
+  if (limit && (used >= limit || bytes > (limit - used) / 2))
+    return NULL;
+  cl_int rc;
+  cl->derived_scratch = clCreateBuffer (cl->context, CL_MEM_READ_WRITE, bytes, NULL, &rc);
+  if (!cl->derived_scratch)
+    return NULL;
+  cl->derived_scratch_bytes = bytes;
+  cl->weight_bytes += bytes;
+  cl->derived_bytes += bytes;
+  return cl->derived_scratch;
+}
+
+void
+sdcl_cl_derived_scratch_free (sdcl_cl *cl)
+{
+  if (!cl->derived_scratch)
+    return;
+  clReleaseMemObject (cl->derived_scratch);
+  cl->weight_bytes -= MIN ((uint64_t) cl->derived_scratch_bytes, cl->weight_bytes);
+  cl->derived_bytes -= MIN ((uint64_t) cl->derived_scratch_bytes, cl->derived_bytes);
+  cl->derived_scratch = NULL;
+  cl->derived_scratch_bytes = 0;
 }
 
 uint64_t
