@@ -77,15 +77,15 @@ sdcl_cl_derived_clear (sdcl_cl *cl)
   cl->derived = NULL;
   if (t)
     g_hash_table_destroy (t);
-  sdcl_cl_derived_scratch_free (cl);
   cl->derived_bytes = 0;
+  sdcl_cl_derived_scratch_free (cl);
 }
 
 void
 sdcl_cl_set_derived_kept (sdcl_cl *cl, bool keep)
 {
-  if (!keep && !cl->derived_off)
-    sdcl_cl_derived_clear (cl);
+  /* Those already kept stay: they belong to weights of another (resident)
+   * model on this context, freed with them. */
   cl->derived_off = !keep;
 }
 
@@ -112,9 +112,10 @@ sdcl_cl_derived_scratch (sdcl_cl *cl, size_t bytes)
   cl->derived_scratch = clCreateBuffer (cl->context, CL_MEM_READ_WRITE, bytes, NULL, &rc);
   if (!cl->derived_scratch)
     return NULL;
+  /* Working memory, like the activations: counted with the pool. */
   cl->derived_scratch_bytes = bytes;
-  cl->weight_bytes += bytes;
-  cl->derived_bytes += bytes;
+  cl->pool_bytes += bytes;
+  cl->pool_peak = MAX (cl->pool_peak, cl->pool_bytes);
   return cl->derived_scratch;
 }
 
@@ -124,8 +125,7 @@ sdcl_cl_derived_scratch_free (sdcl_cl *cl)
   if (!cl->derived_scratch)
     return;
   clReleaseMemObject (cl->derived_scratch);
-  cl->weight_bytes -= MIN ((uint64_t) cl->derived_scratch_bytes, cl->weight_bytes);
-  cl->derived_bytes -= MIN ((uint64_t) cl->derived_scratch_bytes, cl->derived_bytes);
+  cl->pool_bytes -= MIN ((uint64_t) cl->derived_scratch_bytes, cl->pool_bytes);
   cl->derived_scratch = NULL;
   cl->derived_scratch_bytes = 0;
 }

@@ -5,7 +5,8 @@
  * exactly as long as the weight does.  The engine keeps them only where
  * every weight stays on the device anyway (resident models,
  * sdcl_cl_set_derived_kept); otherwise they are made at each use into one
- * reused scratch buffer.  The bytes count as weights (sdcl_cl_weight_bytes).
+ * reused scratch buffer.  The kept ones' bytes count as weights
+ * (sdcl_cl_weight_bytes).
  * Internal to the device layer.
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later
@@ -30,6 +31,7 @@ bool sdcl_cl_derived_kept (const sdcl_cl *cl);
 /* A buffer of at least `bytes` for a derived weight made per use, kept by
  * the context (grown when a larger one is asked for, freed by
  * sdcl_cl_pool_trim) so that making one per convolution allocates nothing.
+ * Counted as activation memory (sdcl_cl_pool_bytes), not as weights.
  * Its contents are the last user's; the in-order queue orders the uses.
  * NULL, with no error, where it does not fit (as sdcl_cl_derived_weight_new). */
 cl_mem sdcl_cl_derived_scratch (sdcl_cl *cl, size_t bytes);

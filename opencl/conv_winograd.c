@@ -1,6 +1,6 @@
-/* Winograd F(4x4, 3x3) convolution: the choice, the weight transform kept
- * with the weight (clrt_derived.h) and the three passes per chunk of
- * tiles (kernels/winograd.cl explains the algorithm).
+/* Winograd F(4x4, 3x3) convolution: the choice, the weight transform
+ * (kept with the weight or made per use, clrt_derived.h) and the three
+ * passes per chunk of tiles (kernels/winograd.cl explains the algorithm).
  *
  * Memory: the transformed weight is 36 / 9 = 4 times the weight's
  * elements, in float32 whatever the weight's type (winograd.cl says why):
@@ -10,7 +10,8 @@
  * it is made at the first use of a weight and freed with it.  Otherwise it
  * is made at every use, in slices of output channels, into one reused
  * buffer of WINO_SCRATCH_BYTES: one pass over the weight per chunk of
- * tiles, a few percent of the convolution (BENCHMARKS.md, step 16).  Per
+ * tiles, up to a third more time per convolution at 512x512 (BENCHMARKS.md,
+ * step 16: few tiles per weight there).  Per
  * call, V and M take at most WINO_SCRATCH_BYTES each from the activation
  * pool.
  *
