@@ -217,12 +217,17 @@ build_networks (sdcl_model *m, sdcl_error *err)
  * ~95 MB pooled with this limit, ~117 MB with 32 MB). */
 #define LEAN_POOL_IDLE_BYTES (8u << 20)
 
-/* The run lock is held, so the context's pool serves this model alone. */
+/* The run lock is held, so the context's pool serves this model alone.
+ * Derived weights (Winograd's transformed convolution weights, 8 times
+ * an F16 weight's bytes: 1.2 GB for SD 1.5 at 512x512) are kept only
+ * where every weight stays resident anyway; lean and streamed runs make
+ * each at every use into one 32 MB buffer instead (BENCHMARKS.md, step 16). */
 static void
 set_pool_policy (sdcl_model *m)
 {
-  sdcl_cl_set_pool_idle_limit (m->ctx->cl, m->residency != SDCL_RESIDENCY_RESIDENT
-                                               ? LEAN_POOL_IDLE_BYTES : UINT64_MAX);
+  const bool resident = m->residency == SDCL_RESIDENCY_RESIDENT;
+  sdcl_cl_set_pool_idle_limit (m->ctx->cl, resident ? UINT64_MAX : LEAN_POOL_IDLE_BYTES);
+  sdcl_cl_set_derived_kept (m->ctx->cl, resident);
 }
 
 sdcl_status

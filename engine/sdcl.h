@@ -198,7 +198,10 @@ typedef enum {
    * encoder's output and the latents are all that cross phases).  Within
    * a phase activations are kept small too: the CFG pair goes through the
    * UNet one after the other, and at most 8 MB of idle activation
-   * buffers are kept.  Images are bit-identical to resident runs.  Peak:
+   * buffers are kept.  Nothing derived from the weights is kept either:
+   * the Winograd convolutions' transformed weights (8 times an F16
+   * weight's bytes), which resident models keep, are made at every use
+   * into one 32 MB buffer.  Images are bit-identical to resident runs.  Peak:
    * the largest single phase (for SD 1.x the UNet's weights plus its
    * batch-1 activations).  Every run pays the uploads (about what a
    * resident load pays once): what the sdcl CLI uses, which makes one

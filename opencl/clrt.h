@@ -94,6 +94,14 @@ void sdcl_cl_pool_trim (sdcl_cl *cl);
  * holds a buffer of every size a network's levels use), at the cost of
  * re-creating buffers during every evaluation. */
 void sdcl_cl_set_pool_idle_limit (sdcl_cl *cl, uint64_t bytes);
+/* Whether weights derived from uploaded weights (the Winograd transform,
+ * 4 float32 values per weight: 8 times an F16 weight's bytes) are kept
+ * beside their weight, true by default: no work after the first use.
+ * false: from then on each is made at every use into one reused buffer
+ * (32 MB for SD's convolutions; those already kept stay with their
+ * weights), for up to a third more time per such convolution.  Same
+ * results either way. */
+void sdcl_cl_set_derived_kept (sdcl_cl *cl, bool keep);
 /* Bytes currently allocated through the pool (in use + pooled) and the peak. */
 uint64_t sdcl_cl_pool_bytes (const sdcl_cl *cl);
 uint64_t sdcl_cl_pool_peak_bytes (const sdcl_cl *cl);

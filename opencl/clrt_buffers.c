@@ -220,6 +220,7 @@ sdcl_cl_pool_trim (sdcl_cl *cl)
       cl->pool_bytes -= p->bytes;
     }
   g_array_set_size (cl->pool, 0);
+  sdcl_cl_derived_scratch_free (cl); /* working memory too (clrt_derived.h) */
 }
 
 uint64_t

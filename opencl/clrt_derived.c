@@ -78,6 +78,56 @@ sdcl_cl_derived_clear (sdcl_cl *cl)
   if (t)
     g_hash_table_destroy (t);
   cl->derived_bytes = 0;
+  sdcl_cl_derived_scratch_free (cl);
+}
+
+void
+sdcl_cl_set_derived_kept (sdcl_cl *cl, bool keep)
+{
+  /* Those already kept stay: they belong to weights of another (resident)
+   * model on this context, freed with them. */
+  cl->derived_off = !keep;
+}
+
+bool
+sdcl_cl_derived_kept (const sdcl_cl *cl)
+{
+  return !cl->derived_off;
+}
+
+cl_mem
+sdcl_cl_derived_scratch (sdcl_cl *cl, size_t bytes)
+{
+  if (cl->derived_scratch && cl->derived_scratch_bytes >= bytes)
+    return cl->derived_scratch;
+  /* Released while queued kernels may still read it: OpenCL keeps a
+   * buffer until the commands using it have finished. */
+  sdcl_cl_derived_scratch_free (cl);
+  if (!sdcl_cl_ok (cl) || bytes > cl->max_alloc)
+    return NULL;
+  const uint64_t limit = cl->info.global_mem_bytes, used = cl->weight_bytes + cl->pool_bytes;
+  if (limit && (used >= limit || bytes > (limit - used) / 2))
+    return NULL;
+  cl_int rc;
+  cl->derived_scratch = clCreateBuffer (cl->context, CL_MEM_READ_WRITE, bytes, NULL, &rc);
+  if (!cl->derived_scratch)
+    return NULL;
+  /* Working memory, like the activations: counted with the pool. */
+  cl->derived_scratch_bytes = bytes;
+  cl->pool_bytes += bytes;
+  cl->pool_peak = MAX (cl->pool_peak, cl->pool_bytes);
+  return cl->derived_scratch;
+}
+
+void
+sdcl_cl_derived_scratch_free (sdcl_cl *cl)
+{
+  if (!cl->derived_scratch)
+    return;
+  clReleaseMemObject (cl->derived_scratch);
+  cl->pool_bytes -= MIN ((uint64_t) cl->derived_scratch_bytes, cl->pool_bytes);
+  cl->derived_scratch = NULL;
+  cl->derived_scratch_bytes = 0;
 }
 
 uint64_t

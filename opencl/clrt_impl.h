@@ -46,7 +46,10 @@ struct sdcl_cl {
   const volatile int *cancel;  /* see sdcl_cl_set_cancel */
   bool circular_padding;       /* see sdcl_cl_set_circular_padding */
   GHashTable *derived;         /* clrt_derived.h: source cl_mem -> sdcl_w *, or NULL */
-  uint64_t derived_bytes;
+  uint64_t derived_bytes;      /* the derived weights' (the scratch counts in pool_bytes) */
+  bool derived_off;            /* see sdcl_cl_set_derived_kept */
+  cl_mem derived_scratch;      /* see sdcl_cl_derived_scratch, or NULL */
+  size_t derived_scratch_bytes;
 
   /* Pacing (see sdcl_cl_run): launches enqueued, launches known complete,
    * and the event of the last marked launch with its sequence number. */

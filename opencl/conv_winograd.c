@@ -1,15 +1,19 @@
-/* Winograd F(4x4, 3x3) convolution: the choice, the weight transform kept
- * with the weight (clrt_derived.h) and the three passes per chunk of
- * tiles (kernels/winograd.cl explains the algorithm).
+/* Winograd F(4x4, 3x3) convolution: the choice, the weight transform
+ * (kept with the weight or made per use, clrt_derived.h) and the three
+ * passes per chunk of tiles (kernels/winograd.cl explains the algorithm).
  *
  * Memory: the transformed weight is 36 / 9 = 4 times the weight's
  * elements, in float32 whatever the weight's type (winograd.cl says why):
  * 16 bytes per weight, 8 times an F16 weight's 2, per convolution that
- * ran through here (the choice bounds which: sdcl_conv_winograd_applies).  It is made at the first use of a
- * weight and freed with it, so with lean or streamed residency it is made
- * again after each upload (one pass over the weight, small next to the
- * convolution).  Per call, V and M take at most WINO_SCRATCH_BYTES each
- * from the activation pool.
+ * ran through here (the choice bounds which: sdcl_conv_winograd_applies).
+ * Where derived weights are kept (resident models, sdcl_cl_set_derived_kept)
+ * it is made at the first use of a weight and freed with it.  Otherwise it
+ * is made at every use, in slices of output channels, into one reused
+ * buffer of WINO_SCRATCH_BYTES: one pass over the weight per chunk of
+ * tiles, up to a third more time per convolution at 512x512 (BENCHMARKS.md,
+ * step 16: few tiles per weight there).  Per
+ * call, V and M take at most WINO_SCRATCH_BYTES each from the activation
+ * pool.
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
@@ -82,11 +86,29 @@ sdcl_conv_winograd_applies (const sdcl_w *w, const sdcl_conv_desc *d, int64_t ba
          && wino_tiles (batch, Ho, Wo) >= WINO_MIN_TILES;
 }
 
-/* The transformed weight of w, made at its first use; NULL when it does
- * not fit (the caller then runs the direct convolution). */
-static const sdcl_w *
-transformed_weight (sdcl_cl *cl, const sdcl_w *w)
+/* U for output channels [16 * panel0, 16 * panel0 + Opad) of w into u
+ * ([36, Opad, C] panels). */
+static void
+run_weights (sdcl_cl *cl, const sdcl_w *w, cl_mem u, int64_t C, int64_t panel0, int64_t Opad)
 {
+  cl_kernel k = sdcl_cl_kernel (cl, "winograd_weights", sdcl_weight_options (w));
+  sdcl_args a = sdcl_args_begin (cl, k);
+  sdcl_arg_mem (&a, w->part[0]);
+  sdcl_arg_mem (&a, u);
+  sdcl_arg_int (&a, (int) C);
+  sdcl_arg_int (&a, (int) Opad);
+  sdcl_arg_int (&a, (int) panel0);
+  size_t local[2] = { 64, 1 }, global[2] = { sdcl_round_up ((size_t) C, 64), (size_t) Opad / 16 };
+  sdcl_cl_run (cl, k, 2, global, local);
+}
+
+/* The transformed weight of w kept beside it, made at its first use; NULL
+ * when none is kept or it does not fit. */
+static const sdcl_w *
+kept_weight (sdcl_cl *cl, const sdcl_w *w)
+{
+  if (!sdcl_cl_derived_kept (cl))
+    return NULL;
   sdcl_w *u = sdcl_cl_derived_weight (cl, w);
   if (u)
     return u;
@@ -94,17 +116,53 @@ transformed_weight (sdcl_cl *cl, const sdcl_w *w)
   const int64_t shape[3] = { WINO_POINTS, Opad, C };
   const size_t bytes = (size_t) WINO_POINTS * Opad * C * sizeof (float);
   u = sdcl_cl_derived_weight_new (cl, w, SDCL_WT_F32, 3, shape, SDCL_W_PANEL, bytes);
-  if (!u)
-    return NULL;
-  cl_kernel k = sdcl_cl_kernel (cl, "winograd_weights", sdcl_weight_options (w));
-  sdcl_args a = sdcl_args_begin (cl, k);
-  sdcl_arg_mem (&a, w->part[0]);
-  sdcl_arg_mem (&a, u->part[0]);
-  sdcl_arg_int (&a, (int) C);
-  sdcl_arg_int (&a, (int) Opad);
-  size_t local[2] = { 64, 1 }, global[2] = { sdcl_round_up ((size_t) C, 64), (size_t) Opad / 16 };
-  sdcl_cl_run (cl, k, 2, global, local);
+  if (u)
+    run_weights (cl, w, u->part[0], C, 0, Opad);
   return u;
+}
+
+/* Where U comes from in one convolution: the kept transform (all output
+ * channels at once), or slices of `step` output channels made into the
+ * scratch before each use (sdcl_cl_set_derived_kept).  Slices keep the
+ * scratch within the budget whatever the layer (an SDXL 2560 -> 1280
+ * convolution would take 472 MB at once); the weight transform is then
+ * repeated for every chunk of tiles, which at batch 1 and 512x512 is one
+ * chunk per layer (BENCHMARKS.md, step 16). */
+typedef struct {
+  const sdcl_w *kept;
+  cl_mem scratch;
+  int64_t step;
+} wino_u;
+
+static bool
+wino_u_get (sdcl_cl *cl, const sdcl_w *w, uint64_t budget, wino_u *u)
+{
+  const int64_t O = w->d[0], C = w->d[1];
+  u->kept = kept_weight (cl, w);
+  u->scratch = NULL;
+  u->step = O;
+  if (u->kept)
+    return true;
+  /* Slices of a multiple of 16 channels (the panels), of the work-group's
+   * 128 where that fits, as even as those allow. */
+  const int64_t per_channel = WINO_POINTS * C * (int64_t) sizeof (float);
+  int64_t most = MAX ((int64_t) budget / per_channel / 16 * 16, 16);
+  if (most >= WINO_WG_COLUMNS)
+    most = most / WINO_WG_COLUMNS * WINO_WG_COLUMNS;
+  const int64_t slices = (O + most - 1) / most, align = most % WINO_WG_COLUMNS ? 16 : WINO_WG_COLUMNS;
+  u->step = MIN (most, ((O + slices - 1) / slices + align - 1) / align * align);
+  u->scratch = sdcl_cl_derived_scratch (cl, (size_t) MAX ((uint64_t) (u->step * per_channel), budget));
+  return u->scratch != NULL;
+}
+
+/* The U slice of output channels [o0, o0 + n), made now where it is not kept. */
+static cl_mem
+wino_u_slice (sdcl_cl *cl, const sdcl_w *w, const wino_u *u, int64_t o0, int64_t n)
+{
+  if (u->kept)
+    return u->kept->part[0];
+  run_weights (cl, w, u->scratch, w->d[1], o0 / 16, (n + 15) / 16 * 16);
+  return u->scratch;
 }
 
 static void
@@ -121,8 +179,9 @@ run_input (sdcl_cl *cl, const sdcl_t *x, cl_mem v, const wino_shape *s, int p0, 
   sdcl_cl_run (cl, k, 2, global, local);
 }
 
+/* M's columns [o0, o0 + N) of its O from the U slice u. */
 static void
-run_gemm (sdcl_cl *cl, const sdcl_w *u, cl_mem v, cl_mem m, int P, int O, int C)
+run_gemm (sdcl_cl *cl, cl_mem u, cl_mem v, cl_mem m, int P, int N, int C, int O, int o0)
 {
   const int nc = sdcl_gemm_panel_columns (cl);
   char options[64];
@@ -135,13 +194,15 @@ run_gemm (sdcl_cl *cl, const sdcl_w *u, cl_mem v, cl_mem m, int P, int O, int C)
     local[1] = 1;
   sdcl_args a = sdcl_args_begin (cl, k);
   sdcl_arg_mem (&a, v);
-  sdcl_arg_mem (&a, u->part[0]);
+  sdcl_arg_mem (&a, u);
   sdcl_arg_mem (&a, m);
   sdcl_arg_int (&a, P);
-  sdcl_arg_int (&a, O);
+  sdcl_arg_int (&a, N);
   sdcl_arg_int (&a, C);
+  sdcl_arg_int (&a, O);
+  sdcl_arg_int (&a, o0);
   size_t global[3] = { sdcl_div_up ((size_t) P, WINO_MR),
-                       sdcl_round_up (sdcl_div_up ((size_t) O, nc), local[1]), WINO_POINTS };
+                       sdcl_round_up (sdcl_div_up ((size_t) N, nc), local[1]), WINO_POINTS };
   sdcl_cl_run (cl, k, 3, global, local);
 }
 
@@ -173,9 +234,6 @@ sdcl_conv_winograd (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *w, const sdcl_w 
   const int64_t B = x->d[0], C = x->d[1], O = y->d[1], Ho = y->d[2], Wo = y->d[3];
   if (!sdcl_conv_winograd_applies (w, d, B, C, O, Ho, Wo))
     return false;
-  const sdcl_w *u = transformed_weight (cl, w);
-  if (!u)
-    return false;
   wino_shape s = {
     .C = (cl_int) C, .H = (cl_int) x->d[2], .W = (cl_int) x->d[3],
     .UH = (cl_int) (d->upsample ? d->up_h : x->d[2]),
@@ -197,15 +255,26 @@ sdcl_conv_winograd (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *w, const sdcl_w 
   sdcl_t v, m;
   sdcl_t_alloc (cl, &v, 1, floats, 0, 0, 0);
   sdcl_t_alloc (cl, &m, 1, floats, 0, 0, 0);
-  for (int64_t p0 = 0; p0 < tiles && sdcl_cl_ok (cl); p0 += chunk)
+  /* U after V and M: making room for those may drop derived buffers. */
+  wino_u u;
+  const bool ok = sdcl_cl_ok (cl) && wino_u_get (cl, w, budget, &u);
+  /* One slice for every chunk of tiles: made once. */
+  const cl_mem whole = ok && u.step >= O ? wino_u_slice (cl, w, &u, 0, O) : NULL;
+  for (int64_t p0 = 0; ok && p0 < tiles && sdcl_cl_ok (cl); p0 += chunk)
     {
       const int P = (int) MIN (chunk, tiles - p0);
       run_input (cl, x, v.buf, &s, (int) p0, P);
-      run_gemm (cl, u, v.buf, m.buf, P, (int) O, (int) C);
+      for (int64_t o0 = 0; o0 < O; o0 += u.step)
+        {
+          const int64_t n = MIN (u.step, O - o0);
+          const cl_mem us = whole ? whole : wino_u_slice (cl, w, &u, o0, n);
+          run_gemm (cl, us, v.buf, m.buf, P, (int) n, (int) C, (int) O, (int) o0);
+        }
       run_output (cl, m.buf, bias, residual, y, (int) O, &s, (int) p0, P);
     }
   /* The in-order queue runs every later use of these buffers after the passes. */
   sdcl_t_release (cl, &v);
   sdcl_t_release (cl, &m);
-  return true;
+  /* Without U (no room even for the scratch), the direct convolution runs. */
+  return ok || !sdcl_cl_ok (cl);
 }

@@ -18,8 +18,9 @@ bool sdcl_conv_winograd (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *w, const sd
  * on panel-packed weights (CPU kernels) in one part.  SDCL_CONV=winograd
  * takes it wherever possible, SDCL_CONV=implicit (or gather) never;
  * otherwise (auto) for F16 weights where the output has enough 4 x 4 tiles and channels
- * for the transforms to pay (see the function), and where the transformed
- * weight fits the cache's bound (conv_winograd.c). */
+ * for the transforms to pay (see the function).  Where the transformed
+ * weight comes from (kept, or made per use) never changes the choice:
+ * sdcl_conv_winograd runs nothing only where neither fits the device. */
 bool sdcl_conv_winograd_applies (const sdcl_w *w, const sdcl_conv_desc *d, int64_t batch,
                                  int64_t C, int64_t O, int64_t Ho, int64_t Wo);
 

@@ -48,14 +48,15 @@ typedef struct
  * panel's 16 weights of one tap are adjacent, so float16 vectors).  w is
  * the weight in panels of 16 rows (row o, column k = c * 9 + ky * 3 + kx
  * at ((o / 16) * K + k) * 16 + o % 16, rows past O zero); u holds 36 such
- * packed [Opad, C] matrices. */
+ * packed [Opad, C] matrices for the output channels from 16 * panel0 on
+ * (a slice of them where U is made per convolution, conv_winograd.c). */
 __kernel void
-winograd_weights (__global const weight_t *w, __global float *u, int C, int Opad)
+winograd_weights (__global const weight_t *w, __global float *u, int C, int Opad, int panel0)
 {
   const int c = get_global_id (0), panel = get_global_id (1);
   if (c >= C || panel * 16 >= Opad)
     return;
-  __global const weight_t *src = w + ((size_t) panel * C * 9 + (size_t) c * 9) * 16;
+  __global const weight_t *src = w + ((size_t) (panel0 + panel) * C * 9 + (size_t) c * 9) * 16;
   float16 g[9];
   for (int k = 0; k < 9; k++)
     g[k] = LOAD_W16 (src, 16 * k);
@@ -164,10 +165,12 @@ typedef float8 colvec;
 
 /* m[t] [P, N] = v[t] [P, K] . u[t]^T for t = get_global_id (2): gemm_panel's
  * register panel (MR tiles x NC output channels per work-item, see
- * gemm.cl) without its epilogue, which the output transform applies. */
+ * gemm.cl) without its epilogue, which the output transform applies.
+ * The N columns land at columns o0.. of m's rows of ldm floats (u may
+ * hold a slice of the output channels, conv_winograd.c). */
 __kernel void
 winograd_gemm (__global const float *v, __global const float *u, __global float *m, int P,
-               int N, int K)
+               int N, int K, int ldm, int o0)
 {
   const int m0 = get_global_id (0) * MR, n0 = get_global_id (1) * NC, t = get_global_id (2);
   if (m0 >= P || n0 >= N)
@@ -198,7 +201,7 @@ winograd_gemm (__global const float *v, __global const float *u, __global float 
         }
     }
 
-  __global float *out = m + ((size_t) t * P + m0) * N + n0;
+  __global float *out = m + ((size_t) t * P + m0) * ldm + o0 + n0;
 #pragma unroll
   for (int i = 0; i < MR; i++)
     {
@@ -206,8 +209,8 @@ winograd_gemm (__global const float *v, __global const float *u, __global float 
         break;
       if (n0 + NC <= N)
         {
-          STORE_COLS (a[i], 0, out + (size_t) i * N);
-          STORE_COLS (b[i], 1, out + (size_t) i * N);
+          STORE_COLS (a[i], 0, out + (size_t) i * ldm);
+          STORE_COLS (b[i], 1, out + (size_t) i * ldm);
         }
       else
         {
@@ -215,7 +218,7 @@ winograd_gemm (__global const float *v, __global const float *u, __global float 
           STORE_COLS (a[i], 0, o);
           STORE_COLS (b[i], 1, o);
           for (int j = 0; n0 + j < N; j++)
-            out[(size_t) i * N + j] = o[j];
+            out[(size_t) i * ldm + j] = o[j];
         }
     }
 }

@@ -495,8 +495,9 @@ relative_error (const float *got, const float *want, long n)
 
 /* One 3x3 stride-1 convolution forced through Winograd F(4x4, 3x3)
  * (SDCL_CONV=winograd), whole and in chunks of 7 tiles, against the
- * double reference.  Also that the transformed weight was made once and
- * left with its weight.  Returns the relative error. */
+ * double reference, with the transformed weight made per use and kept.
+ * Also that a kept transform was made once and left with its weight, and
+ * that one made per use keeps nothing.  Returns the relative error. */
 static double
 test_winograd_case (const conv_case *c, weight_mode mode, double atol, double rtol)
 {
@@ -528,32 +529,50 @@ test_winograd_case (const conv_case *c, weight_mode mode, double atol, double rt
   /* Winograd needs panel weights in one part (the CPU kernels); elsewhere
    * (portable kernels, split weights) the direct convolution runs. */
   const bool applies = tw.panel && tw.nparts == 1;
-  const uint64_t before = sdcl_cl_derived_bytes (cl);
   const int64_t Opad = (c->O + 15) / 16 * 16;
   const uint64_t u_bytes = applies ? 36 * (uint64_t) Opad * c->C * sizeof (float) : 0;
+  const uint64_t before = sdcl_cl_derived_bytes (cl);
   double err = 0;
-  for (int chunked = 0; chunked < 2; chunked++)
-    {
-      /* Chunks of 7 tiles: V and M each get half of the allocation limit. */
-      if (chunked)
-        sdcl_cl_set_max_alloc_for_testing (cl, 2 * 7 * 36 * sizeof (float)
-                                                   * (uint64_t) MAX (c->C, c->O));
-      op_conv2d (cl, &tx, &tw, c->bias ? &tb : NULL, &c->d, c->res ? &tres : NULL, &ty);
-      sdcl_cl_set_max_alloc_for_testing (cl, 0);
-      CHECK (sdcl_cl_derived_bytes (cl) == before + u_bytes,
-             "%s: the transformed weight should take %llu bytes, the cache grew by %llu", what,
-             (unsigned long long) u_bytes,
-             (unsigned long long) (sdcl_cl_derived_bytes (cl) - before));
-      if (!device_ok (what))
-        break;
-      float *got = from_device (&ty);
-      char label[240];
-      g_snprintf (label, sizeof label, "%s%s", what, chunked ? " chunked" : "");
-      CHECK_CLOSE (label, got, want, ny, atol, rtol);
-      const double e = relative_error (got, want, ny);
-      err = MAX (err, e);
-      g_free (got);
-    }
+  float *per_use[2] = { NULL, NULL };
+  /* U made at every use (lean residency; nothing may stay), then kept
+   * beside the weight. */
+  for (int keep = 0; keep < 2; keep++)
+    for (int chunked = 0; chunked < 2; chunked++)
+      {
+        sdcl_cl_set_derived_kept (cl, keep);
+        /* Chunks of 7 tiles: V and M each get half of the allocation
+         * limit.  Made per use, U then comes in slices of 16 output
+         * channels (the least: room for one panel). */
+        const uint64_t slice = keep ? 0 : 16 * 36 * sizeof (float) * (uint64_t) c->C;
+        if (chunked)
+          sdcl_cl_set_max_alloc_for_testing (
+              cl, 2 * MAX (slice, 7 * 36 * sizeof (float) * (uint64_t) MAX (c->C, c->O)));
+        op_conv2d (cl, &tx, &tw, c->bias ? &tb : NULL, &c->d, c->res ? &tres : NULL, &ty);
+        sdcl_cl_set_max_alloc_for_testing (cl, 0);
+        CHECK (sdcl_cl_derived_bytes (cl) == before + (keep ? u_bytes : 0),
+               "%s: the kept transformed weight should take %llu bytes, the cache holds %llu",
+               what, (unsigned long long) (keep ? u_bytes : 0),
+               (unsigned long long) (sdcl_cl_derived_bytes (cl) - before));
+        if (!device_ok (what))
+          break;
+        float *got = from_device (&ty);
+        char label[240];
+        g_snprintf (label, sizeof label, "%s%s%s", what, chunked ? " chunked" : "",
+                    keep ? "" : " per use");
+        CHECK_CLOSE (label, got, want, ny, atol, rtol);
+        err = MAX (err, relative_error (got, want, ny));
+        if (!keep)
+          per_use[chunked] = got;
+        else
+          {
+            /* The same arithmetic in the same order, only in slices. */
+            CHECK (per_use[chunked] && memcmp (got, per_use[chunked], ny * sizeof (float)) == 0,
+                   "%s: U made per use gave another output", label);
+            g_free (got);
+          }
+      }
+  sdcl_cl_set_derived_kept (cl, true);
+  g_free (per_use[0]), g_free (per_use[1]);
   sdcl_w_free (&tw);
   CHECK (sdcl_cl_derived_bytes (cl) == before,
          "%s: freeing the weight left %llu bytes of its transform", what,
@@ -1189,7 +1208,8 @@ static double
 bench_conv_batch (int C, int H, int W, int O, bool up, sdcl_wtype type, int batch);
 
 /* With SDCL_BENCH_CONV=ab: each shape with batch 1 and 2, through the
- * implicit GEMM and Winograd alternately (SDCL_CONV), twice, in one
+ * implicit GEMM, Winograd with its transformed weight kept, and Winograd
+ * making it at every call (lean residency) in turn, twice, in one
  * process: an A/B comparison on a shared machine.  Returns the batch-1
  * (last) GFLOP per CPU-second. */
 static double
@@ -1197,14 +1217,18 @@ bench_conv (int C, int H, int W, int O, bool up, sdcl_wtype type)
 {
   if (g_strcmp0 (g_getenv ("SDCL_BENCH_CONV"), "ab") != 0)
     return bench_conv_batch (C, H, W, O, up, type, 1);
+  static const char *const arms[3] = { "implicit", "winograd", "wino/use" };
   double r = 0;
   for (int batch = 1; batch <= 2; batch++)
-    for (int round = 0; round < 4; round++)
+    for (int round = 0; round < 6; round++)
       {
-        g_setenv ("SDCL_CONV", round % 2 ? "winograd" : "implicit", TRUE);
-        printf ("%-9s batch %d: ", round % 2 ? "winograd" : "implicit", batch);
+        const int arm = round % 3;
+        g_setenv ("SDCL_CONV", arm ? "winograd" : "implicit", TRUE);
+        sdcl_cl_set_derived_kept (cl, arm != 2);
+        printf ("%-9s batch %d: ", arms[arm], batch);
         r = bench_conv_batch (C, H, W, O, up, type, batch);
       }
+  sdcl_cl_set_derived_kept (cl, true);
   g_unsetenv ("SDCL_CONV");
   return r;
 }
@@ -1309,6 +1333,9 @@ bench (bool attention_only, bool conv_only, bool gemm_only)
     {
       bench_conv (320, 64, 64, 320, false, SDCL_WT_F16);
       bench_conv (640, 32, 32, 640, true, SDCL_WT_F16);
+      /* SD 1.x's widest Winograd layers at 512x512: U made per use comes in slices */
+      bench_conv (1920, 32, 32, 640, false, SDCL_WT_F16);
+      bench_conv (1280, 16, 16, 1280, true, SDCL_WT_F16);
       bench_conv (2560, 8, 8, 1280, false, SDCL_WT_F16);
       device_ok ("bench");
       return;
