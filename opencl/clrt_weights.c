@@ -67,6 +67,12 @@ sdcl_cl_cpu_kernels (const sdcl_cl *cl)
   return cl->info.type == SDCL_DEVICE_CPU;
 }
 
+bool
+sdcl_cl_has_ext (const sdcl_cl *cl, sdcl_ext e)
+{
+  return (cl->ext_bits >> e) & 1u;
+}
+
 sdcl_gemm_backend
 sdcl_cl_gemm_backend (const sdcl_cl *cl)
 {

@@ -3,6 +3,7 @@
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
 #include "norm_wg.h"
+#include "extensions.h"
 #include "ops_util.h"
 
 #include <glib.h>
@@ -19,7 +20,7 @@ sdcl_group_norm_stats_split (sdcl_cl *cl, cl_mem x, cl_mem stats, int64_t groups
 {
   if (sdcl_cl_cpu_kernels (cl))
     return false;
-  cl_kernel kp = sdcl_cl_kernel (cl, "group_norm_partial", "");
+  cl_kernel kp = sdcl_cl_kernel (cl, "group_norm_partial", sdcl_reduce_options (cl));
   cl_kernel km = sdcl_cl_kernel (cl, "group_norm_merge", "");
   if (!kp || !km)
     return true;   /* sticky error */

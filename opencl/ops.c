@@ -12,6 +12,7 @@
 #include "clrt_internal.h"
 #include "conv_tiled.h"
 #include "conv_winograd.h"
+#include "extensions.h"
 #include "norm_wg.h"
 #include "gemm.h"
 #include "ops_util.h"
@@ -343,7 +344,7 @@ op_group_norm (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *gamma, const sdcl_w *
 
   sdcl_t stats;
   sdcl_t_alloc (cl, &stats, 1, 2 * B * groups, 0, 0, 0);
-  cl_kernel ks = sdcl_cl_kernel (cl, "group_norm_stats", "");
+  cl_kernel ks = sdcl_cl_kernel (cl, "group_norm_stats", sdcl_reduce_options (cl));
   cl_kernel ka = sdcl_cl_kernel (cl, "group_norm_apply", "");
   /* GPUs: each group's statistics over several work-groups (norm_wg.h). */
   if (ks && ka && stats.buf
@@ -399,7 +400,7 @@ op_layer_norm (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *gamma, const sdcl_w *
       shape_error (cl, op, "gamma and beta must have the same element type");
       return;
     }
-  cl_kernel k = sdcl_cl_kernel (cl, "layer_norm", "");
+  cl_kernel k = sdcl_cl_kernel (cl, "layer_norm", sdcl_reduce_options (cl));
   if (!k)
     return;
   /* About four values per work-item, at most 256 work-items per row. */
