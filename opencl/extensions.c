@@ -4,6 +4,7 @@
  */
 #include "extensions.h"
 #include "clrt_internal.h"
+#include "ops_util.h"
 
 #include <glib.h>
 #include <string.h>
@@ -117,6 +118,25 @@ const char *
 sdcl_reduce_options (const sdcl_cl *cl)
 {
   return sdcl_cl_uses_ext (cl, SDCL_EXT_SUBGROUPS) ? "-DSDCL_SUBGROUPS" : "";
+}
+
+cl_kernel
+sdcl_reduce_kernel (sdcl_cl *cl, const char *name, size_t want, size_t *wg)
+{
+  cl_kernel k = sdcl_cl_kernel (cl, name, "");
+  if (!k)
+    return NULL;
+  *wg = sdcl_pow2_at_most (sdcl_kernel_max_wg (cl, k), want);
+  /* One work-item has nothing to reduce; PoCL 6.0 also fails to link the
+   * sub-group variant for one-work-item launches (undefined
+   * __pocl_work_group_alloca, found by kernel-ext-subgroups). */
+  if (*wg < 2 || !sdcl_cl_uses_ext (cl, SDCL_EXT_SUBGROUPS))
+    return k;
+  cl_kernel ks = sdcl_cl_kernel (cl, name, sdcl_reduce_options (cl));
+  if (!ks)
+    return NULL;
+  *wg = sdcl_pow2_at_most (sdcl_kernel_max_wg (cl, ks), *wg);
+  return *wg < 2 ? k : ks;
 }
 
 const char *

@@ -45,6 +45,12 @@ const char *sdcl_ext_label (sdcl_ext e);   /* "cl_khr_fp16", "cl_khr_subgroups" 
 /* Build options of the programs whose work-group sums use sub-groups
  * (norm.cl, norm_wg.cl): "-DSDCL_SUBGROUPS" or "". */
 const char *sdcl_reduce_options (const sdcl_cl *cl);
+/* The kernel `name` of norm.cl / norm_wg.cl that sums over its
+ * work-group, in the variant of sdcl_reduce_options, and in *wg its group
+ * size: the largest power of two at most `want` and the kernel's limit.
+ * The plain variant for groups of one work-item.  NULL on failure (sticky
+ * error). */
+cl_kernel sdcl_reduce_kernel (sdcl_cl *cl, const char *name, size_t want, size_t *wg);
 /* Build option of gemm_tiled / conv_tiled for weights of `type`:
  * " -DHALF_MATH" (F16 weights, half arithmetic in use) or "". */
 const char *sdcl_half_math_option (const sdcl_cl *cl, sdcl_wtype type);
