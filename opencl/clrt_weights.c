@@ -67,10 +67,10 @@ sdcl_cl_cpu_kernels (const sdcl_cl *cl)
   return cl->info.type == SDCL_DEVICE_CPU;
 }
 
-bool
-sdcl_cl_has_ext (const sdcl_cl *cl, sdcl_ext e)
+unsigned
+sdcl_cl_ext_bits (const sdcl_cl *cl)
 {
-  return (cl->ext_bits >> e) & 1u;
+  return cl->ext_bits;
 }
 
 sdcl_gemm_backend

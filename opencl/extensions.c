@@ -12,8 +12,16 @@
 typedef enum { MODE_AUTO, MODE_OFF, MODE_ON, MODE_INVALID } ext_mode;
 
 static const char *const env_names[SDCL_N_EXTS] = { "SDCL_FP16", "SDCL_SUBGROUPS" };
-static const char *const labels[SDCL_N_EXTS] = { "cl_khr_fp16",
-                                                 "cl_khr_subgroups or cl_intel_subgroups" };
+static const char *const labels[SDCL_N_EXTS] = {
+  "cl_khr_fp16", "cl_khr_subgroups, cl_intel_subgroups or __opencl_c_subgroups"
+};
+
+/* OpenCL 3.0's query (the headers are used at 1.2). */
+#define DEVICE_OPENCL_C_FEATURES 0x106F
+typedef struct {
+  cl_uint version;
+  char name[64];
+} name_version;
 
 static ext_mode
 env_mode (sdcl_ext e)
@@ -38,6 +46,23 @@ sdcl_ext_listed (const char *extensions, const char *name)
   return false;
 }
 
+/* The OpenCL C feature __opencl_c_subgroups (devices of OpenCL 3.0; an
+ * older one fails the query). */
+static bool
+has_cl3_subgroups (cl_device_id dev)
+{
+  size_t size = 0;
+  if (clGetDeviceInfo (dev, DEVICE_OPENCL_C_FEATURES, 0, NULL, &size) != CL_SUCCESS || size == 0)
+    return false;
+  name_version *f = g_malloc0 (size);
+  bool found = false;
+  if (clGetDeviceInfo (dev, DEVICE_OPENCL_C_FEATURES, size, f, NULL) == CL_SUCCESS)
+    for (size_t i = 0; i < size / sizeof *f && !found; i++)
+      found = strncmp (f[i].name, "__opencl_c_subgroups", sizeof f[i].name) == 0;
+  g_free (f);
+  return found;
+}
+
 unsigned
 sdcl_ext_probe (cl_device_id dev)
 {
@@ -55,7 +80,15 @@ sdcl_ext_probe (cl_device_id dev)
         bits |= 1u << SDCL_EXT_SUBGROUPS;
     }
   g_free (ext);
+  if (!(bits & (1u << SDCL_EXT_SUBGROUPS)) && has_cl3_subgroups (dev))
+    bits |= (1u << SDCL_EXT_SUBGROUPS) | SDCL_EXT_CL3_SUBGROUPS;
   return bits;
+}
+
+bool
+sdcl_cl_has_ext (const sdcl_cl *cl, sdcl_ext e)
+{
+  return (sdcl_cl_ext_bits (cl) >> e) & 1u;
 }
 
 bool
@@ -117,7 +150,10 @@ sdcl_ext_label (sdcl_ext e)
 const char *
 sdcl_reduce_options (const sdcl_cl *cl)
 {
-  return sdcl_cl_uses_ext (cl, SDCL_EXT_SUBGROUPS) ? "-DSDCL_SUBGROUPS" : "";
+  if (!sdcl_cl_uses_ext (cl, SDCL_EXT_SUBGROUPS))
+    return "";
+  return sdcl_cl_ext_bits (cl) & SDCL_EXT_CL3_SUBGROUPS ? "-DSDCL_SUBGROUPS -cl-std=CL3.0"
+                                                        : "-DSDCL_SUBGROUPS";
 }
 
 cl_kernel

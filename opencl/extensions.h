@@ -21,8 +21,14 @@ typedef enum {
   SDCL_N_EXTS
 } sdcl_ext;
 
-/* Bit (1 << e) set for each extension the device reports. */
+/* Bit (1 << e) set for each extension the device reports, and
+ * SDCL_EXT_CL3_SUBGROUPS when its sub-groups come as the OpenCL C 3.0
+ * feature __opencl_c_subgroups without either extension (Mesa's rusticl):
+ * those programs are then built with -cl-std=CL3.0. */
+#define SDCL_EXT_CL3_SUBGROUPS (1u << 8)
 unsigned sdcl_ext_probe (cl_device_id dev);
+/* What sdcl_ext_probe found for the context's device (clrt). */
+unsigned sdcl_cl_ext_bits (const sdcl_cl *cl);
 /* Whether `name` is a whole word of the extension string `extensions`. */
 bool sdcl_ext_listed (const char *extensions, const char *name);
 /* The environment's values are auto, off or on (else false and why). */
@@ -43,7 +49,8 @@ const char *sdcl_ext_reason (const sdcl_cl *cl, sdcl_ext e);
 const char *sdcl_ext_label (sdcl_ext e);   /* "cl_khr_fp16", "cl_khr_subgroups" */
 
 /* Build options of the programs whose work-group sums use sub-groups
- * (norm.cl, norm_wg.cl): "-DSDCL_SUBGROUPS" or "". */
+ * (norm.cl, norm_wg.cl): "-DSDCL_SUBGROUPS" (with -cl-std=CL3.0 where
+ * sub-groups are only the 3.0 feature) or "". */
 const char *sdcl_reduce_options (const sdcl_cl *cl);
 /* The kernel `name` of norm.cl / norm_wg.cl that sums over its
  * work-group, in the variant of sdcl_reduce_options, and in *wg its group

@@ -11,7 +11,9 @@
  * work-items owns BM pixels x BN output channels; per step of BK along K
  * all work-items together load the BM x BK patch slice and the BN x BK
  * weight slice into local memory, then each accumulates TM x TN outputs
- * in registers (fp32; F16 weights are widened by vload_half on load).
+ * in registers (fp32, F16 weights widened by vload_half on load; or,
+ * -DHALF_MATH where the device has cl_khr_fp16, half products summed per
+ * step: tiled_step in common.cl).
  * Arithmetic intensity per step: 2 BM BN BK FLOPs for BM BK patch and
  * BN BK weight loads, the same as gemm_tiled's, though patch loads of a
  * 3x3 convolution hit the same input value up to 9 times (caches serve

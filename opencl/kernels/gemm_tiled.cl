@@ -19,7 +19,8 @@
  * neighbouring work-items.  A work-item's outputs are strided (rows
  * lm, lm + BM / TM, ...) for the same reason.  F16 weights are widened by
  * vload_half on their way into local memory: fp32 arithmetic, no
- * cl_khr_fp16; Q8 weights likewise as int8, their row's scale applied to
+ * cl_khr_fp16 (where the device has it, -DHALF_MATH keeps them half and
+ * multiplies in half: tiled_step in common.cl); Q8 weights likewise as int8, their row's scale applied to
  * each finished output (common.cl).  Values past the edge of M, N or K
  * load as zero, so any shape works and the inner loop has no branches;
  * every work-item reaches every barrier (the group's loop bounds are
