@@ -148,6 +148,8 @@ store_out (float v, __global float *y, long at, __global const float *bias, int 
 
 #if defined(BM) && defined(BN) && defined(BK) && defined(TM) && defined(TN)
 /* ---- the compute step of gemm_tiled and conv_tiled ----------------------
+ * (always_inline: a call would keep the accumulators in memory; unrolled,
+ * the step is large enough for a compiler to decline plain `inline`.)
  * A work-item's TM x TN outputs accumulate one BK step from the local
  * tiles xs[BK][BM + 1] (activations, float) and ws[BK][BN + 1] (weights:
  * float, or half under HALF_MATH).  Output (i, j) is row lm + i * BM / TM,
@@ -168,8 +170,9 @@ typedef float wtile_t;
 #endif
 
 /* The fp32 dot product of one output over the step, added to acc. */
-inline float tiled_dot_f32 (__local const float (*xs)[BM + 1], __local const wtile_t (*ws)[BN + 1],
-                            int row, int col, float acc)
+inline float
+tiled_dot_f32 (__local const float (*xs)[BM + 1], __local const wtile_t (*ws)[BN + 1], int row,
+               int col, float acc)
 {
   for (int kk = 0; kk < BK; kk++)
     acc = fma (xs[kk][row], (float) ws[kk][col], acc);
@@ -185,8 +188,9 @@ inline float tiled_dot_f32 (__local const float (*xs)[BM + 1], __local const wti
  * finite (an activation beyond half's 65504, or a partial sum
  * overflowing) is recomputed in fp32 from the same tiles, so overflow
  * costs time, never the result. */
-inline void tiled_step (__local const float (*xs)[BM + 1], __local const wtile_t (*ws)[BN + 1],
-                        int lm, int ln, float acc[TM][TN])
+__attribute__ ((always_inline)) inline void
+tiled_step (__local const float (*xs)[BM + 1], __local const wtile_t (*ws)[BN + 1],
+            int lm, int ln, float acc[TM][TN])
 {
   half2 h[TM][TN / 2];
 #pragma unroll
@@ -231,8 +235,9 @@ inline void tiled_step (__local const float (*xs)[BM + 1], __local const wtile_t
       }
 }
 #else
-inline void tiled_step (__local const float (*xs)[BM + 1], __local const wtile_t (*ws)[BN + 1],
-                        int lm, int ln, float acc[TM][TN])
+__attribute__ ((always_inline)) inline void
+tiled_step (__local const float (*xs)[BM + 1], __local const wtile_t (*ws)[BN + 1],
+            int lm, int ln, float acc[TM][TN])
 {
 #pragma unroll
   for (int kk = 0; kk < BK; kk++)

@@ -29,6 +29,7 @@
 #include "conv_tiled.h"
 #include "extensions.h"
 #include "gemm.h"
+#include "kernel_report.h"
 #include "ops.h"
 #include "ref_ops.h"
 
@@ -395,6 +396,11 @@ main (int argc, char **argv)
   fprintf (stderr, "device: %s (%s)\n", sdcl_cl_device (cl)->name, sdcl_cl_device (cl)->platform);
   CHECK (sdcl_cl_has_ext (cl, e) && sdcl_cl_uses_ext (cl, e), "%s=on but %s is not in use", var,
          sdcl_ext_label (e));
+  /* What `sdcl-bench --kernels` and tools/device-report.sh print. */
+  char *report = sdcl_cl_kernel_report (cl);
+  CHECK (strstr (report, fp16 ? "multiply in half" : "reduce per sub-group") != NULL,
+         "the kernel report does not show the variant:\n%s", report);
+  g_free (report);
   check_off_override (e, var);
   rng = g_rand_new_with_seed (20261206);
   if (fp16)
