@@ -266,7 +266,7 @@ sdcl_cl_new (const char *device_spec, const char *cache_dir, sdcl_error *err)
 {
   char why[200];
   if (!sdcl_gemm_env_valid (why, sizeof why) || !sdcl_attention_env_valid (why, sizeof why)
-      || !sdcl_conv_env_valid (why, sizeof why))
+      || !sdcl_conv_env_valid (why, sizeof why) || !sdcl_ext_env_valid (why, sizeof why))
     {
       clrt_set_error (err, SDCL_ERR_INVALID_ARGUMENT, "%s", why);
       return NULL;
@@ -312,6 +312,13 @@ sdcl_cl_new (const char *device_spec, const char *cache_dir, sdcl_error *err)
       return NULL;
     }
   cl->gemm = choose_gemm_backend (cl);
+  cl->ext_bits = sdcl_ext_probe (cl->device);
+  if (!sdcl_ext_env_satisfied (cl, why, sizeof why))
+    {
+      clrt_set_error (err, SDCL_ERR_INVALID_ARGUMENT, "%s", why);
+      sdcl_cl_free (cl);
+      return NULL;
+    }
   return cl;
 }
 

@@ -10,6 +10,7 @@
 
 #include "clrt.h"
 #include "clrt_internal.h"
+#include "extensions.h"
 
 #include <glib.h>
 #include <stdbool.h>
@@ -28,6 +29,7 @@ struct sdcl_cl {
   uint64_t max_alloc;          /* device limit, or a smaller test override */
   sdcl_gemm_backend gemm;      /* see sdcl_cl_gemm_backend */
   sdcl_tile_choice tiles;      /* see sdcl_cl_tile_choice */
+  unsigned ext_bits;           /* sdcl_ext_probe: extensions the device reports */
 
   char *cache_dir;             /* NULL: binary cache disabled */
   char *cache_identity;        /* platform, device and driver: part of every cache key */

@@ -67,6 +67,12 @@ sdcl_cl_cpu_kernels (const sdcl_cl *cl)
   return cl->info.type == SDCL_DEVICE_CPU;
 }
 
+unsigned
+sdcl_cl_ext_bits (const sdcl_cl *cl)
+{
+  return cl->ext_bits;
+}
+
 sdcl_gemm_backend
 sdcl_cl_gemm_backend (const sdcl_cl *cl)
 {

@@ -4,6 +4,7 @@
  */
 #include "conv_tiled.h"
 #include "clrt_internal.h"
+#include "extensions.h"
 
 #include <glib.h>
 
@@ -86,9 +87,10 @@ cl_kernel
 sdcl_conv_tiled_kernel (sdcl_cl *cl, const sdcl_w *w, int index, int kh, int kw)
 {
   const sdcl_tiled_config *c = &sdcl_conv_tiled_configs[index];
-  char options[128];
-  g_snprintf (options, sizeof options, "%s -DBM=%d -DBN=%d -DBK=%d -DTM=%d -DTN=%d -DKH=%d -DKW=%d",
-              sdcl_weight_options (w), c->bm, c->bn, c->bk, c->tm, c->tn, kh, kw);
+  char options[160];
+  g_snprintf (options, sizeof options, "%s -DBM=%d -DBN=%d -DBK=%d -DTM=%d -DTN=%d -DKH=%d -DKW=%d%s",
+              sdcl_weight_options (w), c->bm, c->bn, c->bk, c->tm, c->tn, kh, kw,
+              sdcl_half_math_option (cl, w->type));
   return sdcl_cl_kernel (cl, "conv_tiled", options);
 }
 

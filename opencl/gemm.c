@@ -6,6 +6,7 @@
 #include "config.h"
 #include "gemm.h"
 #include "clrt_internal.h"
+#include "extensions.h"
 #include "ops_util.h"
 
 #include <glib.h>
@@ -290,9 +291,10 @@ cl_kernel
 sdcl_tiled_kernel (sdcl_cl *cl, sdcl_wtype type, int index)
 {
   const sdcl_tiled_config *c = &sdcl_tiled_configs[index];
-  char options[96];
-  g_snprintf (options, sizeof options, "%s -DBM=%d -DBN=%d -DBK=%d -DTM=%d -DTN=%d",
-              sdcl_wtype_options (type), c->bm, c->bn, c->bk, c->tm, c->tn);
+  char options[128];
+  g_snprintf (options, sizeof options, "%s -DBM=%d -DBN=%d -DBK=%d -DTM=%d -DTN=%d%s",
+              sdcl_wtype_options (type), c->bm, c->bn, c->bk, c->tm, c->tn,
+              sdcl_half_math_option (cl, type));
   return sdcl_cl_kernel (cl, "gemm_tiled", options);
 }
 

@@ -10,6 +10,7 @@
 #include "clrt_internal.h"
 #include "config.h"
 #include "conv_tiled.h"
+#include "extensions.h"
 #include "gemm.h"
 #include "gemm_config.h"
 
@@ -26,16 +27,6 @@ device_type_name (sdcl_device_type type)
     case SDCL_DEVICE_OTHER: break;
     }
   return "other";
-}
-
-static bool
-has_extension (const char *extensions, const char *name)
-{
-  const size_t n = strlen (name);
-  for (const char *p = strstr (extensions, name); p; p = strstr (p + n, name))
-    if ((p == extensions || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0'))
-      return true;
-  return false;
 }
 
 static void
@@ -67,10 +58,21 @@ report_device (sdcl_cl *cl, GString *out)
                                        "cl_intel_subgroup_matrix_multiply_accumulate" };
   g_string_append (out, "extensions ");
   for (size_t i = 0; i < G_N_ELEMENTS (names); i++)
-    g_string_append_printf (out, " %s %s%s", names[i], ext && has_extension (ext, names[i])
-                            ? "yes" : "no", i + 1 < G_N_ELEMENTS (names) ? "," : "");
-  g_string_append (out, " (sdcl's kernels use none of them: plain OpenCL 1.2)\n");
+    g_string_append_printf (out, " %s %s%s", names[i], ext && sdcl_ext_listed (ext, names[i])
+                            ? "yes" : "no", i + 1 < G_N_ELEMENTS (names) ? "," : "\n");
   g_free (ext);
+  /* The optional variants (extensions.c); the plain OpenCL 1.2 kernels
+   * otherwise. */
+  const bool half = sdcl_cl_uses_ext (cl, SDCL_EXT_FP16);
+  g_string_append_printf (out, "half math   %s (%s; SDCL_FP16)\n",
+                          half ? "gemm_tiled and conv_tiled with F16 weights multiply in half, "
+                                 "fp32 sums per k-block" : "no: fp32 arithmetic",
+                          sdcl_ext_reason (cl, SDCL_EXT_FP16));
+  const bool sub = sdcl_cl_uses_ext (cl, SDCL_EXT_SUBGROUPS);
+  g_string_append_printf (out, "subgroups   %s (%s; SDCL_SUBGROUPS)\n",
+                          sub ? "norms' work-group sums reduce per sub-group"
+                              : "no: local-memory tree reductions",
+                          sdcl_ext_reason (cl, SDCL_EXT_SUBGROUPS));
 }
 
 static void
@@ -194,10 +196,10 @@ sdcl_cl_kernel_report (sdcl_cl *cl)
   report_attention (cl, out);
   g_string_append (out, sdcl_cl_cpu_kernels (cl)
                             ? "norms       GroupNorm statistics and LayerNorm: one work-group "
-                              "per group / row, tree reduction in local memory\n"
+                              "per group / row, reductions as above\n"
                             : "norms       GroupNorm statistics: each group split over up to 64 "
                               "work-groups, merged pairwise (norm_wg.cl); LayerNorm: one "
-                              "work-group per row; tree reductions in local memory\n");
+                              "work-group per row; reductions as above\n");
   sdcl_error err = { 0 };
   if (sdcl_cl_check (cl, &err) != SDCL_OK)
     g_string_append_printf (out, "error       %s\n", err.message);

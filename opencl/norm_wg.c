@@ -3,6 +3,7 @@
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
 #include "norm_wg.h"
+#include "extensions.h"
 #include "ops_util.h"
 
 #include <glib.h>
@@ -19,11 +20,11 @@ sdcl_group_norm_stats_split (sdcl_cl *cl, cl_mem x, cl_mem stats, int64_t groups
 {
   if (sdcl_cl_cpu_kernels (cl))
     return false;
-  cl_kernel kp = sdcl_cl_kernel (cl, "group_norm_partial", "");
+  size_t wg;
+  cl_kernel kp = sdcl_reduce_kernel (cl, "group_norm_partial", 256, &wg);
   cl_kernel km = sdcl_cl_kernel (cl, "group_norm_merge", "");
   if (!kp || !km)
     return true;   /* sticky error */
-  const size_t wg = sdcl_pow2_at_most (sdcl_kernel_max_wg (cl, kp), 256);
   const uint64_t min_len = (uint64_t) wg * VALUES_PER_ITEM;
   uint64_t slices = CLAMP (count / min_len, 1, MAX_SLICES);
   const uint64_t len = (count + slices - 1) / slices;

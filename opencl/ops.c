@@ -12,6 +12,7 @@
 #include "clrt_internal.h"
 #include "conv_tiled.h"
 #include "conv_winograd.h"
+#include "extensions.h"
 #include "norm_wg.h"
 #include "gemm.h"
 #include "ops_util.h"
@@ -343,14 +344,14 @@ op_group_norm (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *gamma, const sdcl_w *
 
   sdcl_t stats;
   sdcl_t_alloc (cl, &stats, 1, 2 * B * groups, 0, 0, 0);
-  cl_kernel ks = sdcl_cl_kernel (cl, "group_norm_stats", "");
+  size_t wg;
+  cl_kernel ks = sdcl_reduce_kernel (cl, "group_norm_stats", 256, &wg);
   cl_kernel ka = sdcl_cl_kernel (cl, "group_norm_apply", "");
   /* GPUs: each group's statistics over several work-groups (norm_wg.h). */
   if (ks && ka && stats.buf
       && !sdcl_group_norm_stats_split (cl, x->buf, stats.buf, B * groups,
                                        (uint64_t) (C / groups * hw), eps))
     {
-      const size_t wg = sdcl_pow2_at_most (sdcl_kernel_max_wg (cl, ks), 256);
       sdcl_args a = sdcl_args_begin (cl, ks);
       sdcl_arg_mem (&a, x->buf);
       sdcl_arg_mem (&a, stats.buf);
@@ -399,12 +400,11 @@ op_layer_norm (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *gamma, const sdcl_w *
       shape_error (cl, op, "gamma and beta must have the same element type");
       return;
     }
-  cl_kernel k = sdcl_cl_kernel (cl, "layer_norm", "");
+  /* About four values per work-item, at most 256 work-items per row. */
+  size_t wg;
+  cl_kernel k = sdcl_reduce_kernel (cl, "layer_norm", MAX (1, MIN (256, (size_t) C / 4)), &wg);
   if (!k)
     return;
-  /* About four values per work-item, at most 256 work-items per row. */
-  const size_t wg = sdcl_pow2_at_most (sdcl_kernel_max_wg (cl, k),
-                                       MAX (1, MIN (256, (size_t) C / 4)));
   sdcl_args a = sdcl_args_begin (cl, k);
   sdcl_arg_mem (&a, x->buf);
   sdcl_arg_mem (&a, y->buf);

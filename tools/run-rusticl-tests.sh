@@ -4,7 +4,11 @@
 # inside the Debian 13 chroot of tools/make-trixie-chroot.sh.  It runs
 # the portable kernels (the GPUs' path: gemm_tiled, conv_tiled,
 # attention_tiled, the split GroupNorm statistics) under a compiler other
-# than PoCL's, with GPU-typical limits forced as on PoCL.
+# than PoCL's, with GPU-typical limits forced as on PoCL.  rusticl runs
+# with RUSTICL_FEATURES=fp16, which exposes cl_khr_fp16: kernel-ext-fp16
+# checks the half-arithmetic GEMM and convolution there.  Then the
+# chroot's PoCL 6, which has cl_khr_subgroups, runs the kernel-ext tests
+# (kernel-ext-subgroups: the sub-group norms).
 #
 #   sudo bash tools/run-rusticl-tests.sh [CHROOT] [-- extra `meson test` args]
 #
@@ -12,8 +16,9 @@
 # tree is bind-mounted read-only at /src-<name of its folder>; the build
 # lives inside the chroot (/var/tmp/sdcl-build-rusticl-<name>).  Only the
 # rusticl ICD is visible to the tests (OCL_ICD_VENDORS), with
-# RUSTICL_ENABLE=llvmpipe.
-# Exit status: that of `meson test` (0 = all passed), 2 for setup problems.
+# RUSTICL_ENABLE=llvmpipe; for the second run only PoCL's.
+# Exit status: 0 when both `meson test` runs passed, else the first
+# failing one's; 2 for setup problems.
 # SPDX-License-Identifier: LGPL-3.0-or-later
 set -euo pipefail
 
@@ -69,14 +74,16 @@ fi
 set +e
 chroot "$root" /usr/bin/env -i \
   PATH=/usr/local/bin:/usr/bin:/bin HOME=/root LC_ALL=C.UTF-8 TERM=dumb \
-  OCL_ICD_VENDORS=/etc/OpenCL/vendors/rusticl.icd RUSTICL_ENABLE=llvmpipe \
+  RUSTICL_ENABLE=llvmpipe RUSTICL_FEATURES=fp16 \
   /bin/bash -euo pipefail -c '
     build=$1; inner=$2; shift 2
     if [ ! -f "$build/build.ninja" ]; then
       meson setup "$build" "$inner" -Dgimp=disabled -Dgegl=disabled -Dclblast=disabled
     fi
     ninja -C "$build" build.ninja >/dev/null
-    ninja -C "$build" tests/kernels/test-ops tests/kernels/test-clrt tests/kernels/test-gemm-config
+    ninja -C "$build" tests/kernels/test-ops tests/kernels/test-clrt tests/kernels/test-gemm-config \
+      tests/kernels/test-ext
+    export OCL_ICD_VENDORS=/etc/OpenCL/vendors/rusticl.icd
     clinfo -l || true
     # The kernel tests of the default suite that do not need oclgrind
     # (the CPU kernels too: rusticl reports llvmpipe as a CPU).
@@ -84,9 +91,20 @@ chroot "$root" /usr/bin/env -i \
       set -- $(meson test -C "$build" --list 2>/dev/null | sed -n "s/^.*\(kernel-[a-z0-9-]*\)$/\1/p" \
                | grep -v oclgrind | grep -v clblast)
     fi
-    meson test -C "$build" --no-rebuild --num-processes 1 --print-errorlogs "$@"
+    status=0
+    meson test -C "$build" --no-rebuild --num-processes 1 --print-errorlogs "$@" || status=$?
+    cp "$build/meson-logs/testlog.txt" "$build/meson-logs/testlog-rusticl.txt"
+    # The extension variants on PoCL 6 (sub-groups; it lacks cl_khr_fp16,
+    # so kernel-ext-fp16 must report a skip there).
+    export OCL_ICD_VENDORS=/etc/OpenCL/vendors/pocl.icd
+    clinfo -l || true
+    meson test -C "$build" --no-rebuild --num-processes 1 --print-errorlogs \
+      kernel-ext-subgroups kernel-ext-fp16 || { s2=$?; [ $status -ne 0 ] || status=$s2; }
+    cp "$build/meson-logs/testlog.txt" "$build/meson-logs/testlog-pocl6.txt"
+    exit $status
   ' run-rusticl-tests "$build" "$inner" "${test_args[@]}"
 status=$?
 set -e
-echo "run-rusticl-tests: meson test exit status $status (logs: $root$build/meson-logs/testlog.txt)"
+echo "run-rusticl-tests: exit status $status (logs: $root$build/meson-logs/testlog-rusticl.txt," \
+  "testlog-pocl6.txt)"
 exit $status

@@ -1,4 +1,7 @@
-/* Prelude prepended to every sdcl program.  OpenCL C 1.2, no extensions.
+/* Prelude prepended to every sdcl program.  OpenCL C 1.2, no extensions,
+ * except in the optional variants the host builds only for devices that
+ * have them (opencl/extensions.c): -DHALF_MATH (cl_khr_fp16) and
+ * -DSDCL_SUBGROUPS (cl_khr_subgroups or cl_intel_subgroups).
  *
  * Weights may be stored as half: pointers to half are legal without
  * cl_khr_fp16 and vload_half* converts to float (core OpenCL), so all
@@ -6,6 +9,13 @@
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
+
+#ifdef HALF_MATH
+#pragma OPENCL EXTENSION cl_khr_fp16 : enable
+#endif
+#if defined(SDCL_SUBGROUPS) && defined(cl_khr_subgroups)
+#pragma OPENCL EXTENSION cl_khr_subgroups : enable
+#endif
 
 /* Activation codes, equal to sdcl_act in ops.h. */
 #define ACT_NONE 0
@@ -86,6 +96,25 @@ q8_scales (__global const char *w, size_t rows, size_t K)
 /* Sum of `v` over a work-group whose size is a power of two; `scratch`
  * holds one float per work-item.  Every work-item gets the sum.  Must be
  * reached by all work-items (it contains barriers). */
+#ifdef SDCL_SUBGROUPS
+/* Each sub-group reduces in registers, one value per sub-group goes
+ * through local memory, and every work-item adds those few in the same
+ * order (so all get the same sum): one barrier pair instead of log2 (n)
+ * tree steps with a barrier each. */
+inline float work_group_sum_pow2 (float v, __local float *scratch)
+{
+  const float part = sub_group_reduce_add (v);
+  if (get_sub_group_local_id () == 0)
+    scratch[get_sub_group_id ()] = part;
+  barrier (CLK_LOCAL_MEM_FENCE);
+  float sum = 0.0f;
+  const uint groups = get_num_sub_groups ();
+  for (uint i = 0; i < groups; i++)
+    sum += scratch[i];
+  barrier (CLK_LOCAL_MEM_FENCE); /* scratch may be reused right after */
+  return sum;
+}
+#else
 inline float work_group_sum_pow2 (float v, __local float *scratch)
 {
   const size_t lid = get_local_id (0), n = get_local_size (0);
@@ -101,6 +130,7 @@ inline float work_group_sum_pow2 (float v, __local float *scratch)
   barrier (CLK_LOCAL_MEM_FENCE); /* scratch may be reused right after */
   return sum;
 }
+#endif
 
 /* Epilogue of one GEMM output (gemm.cl, gemm_tiled.cl): bias, activation,
  * residual; (m, n) in range. */
@@ -115,3 +145,116 @@ store_out (float v, __global float *y, long at, __global const float *bias, int 
     v += res[at];
   y[at] = v;
 }
+
+#if defined(BM) && defined(BN) && defined(BK) && defined(TM) && defined(TN)
+/* ---- the compute step of gemm_tiled and conv_tiled ----------------------
+ * (always_inline: a call would keep the accumulators in memory; unrolled,
+ * the step is large enough for a compiler to decline plain `inline`.)
+ * A work-item's TM x TN outputs accumulate one BK step from the local
+ * tiles xs[BK][BM + 1] (activations, float) and ws[BK][BN + 1] (weights:
+ * float, or half under HALF_MATH).  Output (i, j) is row lm + i * BM / TM,
+ * column ln + j * BN / TN of the group's block. */
+#ifdef HALF_MATH
+#ifndef WEIGHT_HALF
+#error "HALF_MATH needs F16 weights (-DWEIGHT_HALF)"
+#endif
+#if TN % 2 != 0
+#error "HALF_MATH pairs output columns: TN must be even"
+#endif
+/* F16 weights stay half in local memory (no widening, half the bytes). */
+typedef half wtile_t;
+#define TILE_W(p, i) ((p)[i])
+#else
+typedef float wtile_t;
+#define TILE_W(p, i) LOAD_W (p, i)
+#endif
+
+/* The fp32 dot product of one output over the step, added to acc. */
+inline float
+tiled_dot_f32 (__local const float (*xs)[BM + 1], __local const wtile_t (*ws)[BN + 1], int row,
+               int col, float acc)
+{
+  for (int kk = 0; kk < BK; kk++)
+    acc = fma (xs[kk][row], (float) ws[kk][col], acc);
+  return acc;
+}
+
+#ifdef HALF_MATH
+/* Half arithmetic: activations rounded to half as they leave local memory,
+ * products and the step's sum of BK terms in half2 FMAs (two output
+ * columns per instruction), then each step's sum is added to the fp32
+ * accumulator.  Error per output: at most about (BK + 1) 2^-11 sum|x w|
+ * (docs/performance.md, "Optional extensions").  A step sum that is not
+ * finite (an activation beyond half's 65504, or a partial sum
+ * overflowing) is recomputed in fp32 from the same tiles, so overflow
+ * costs time, never the result. */
+__attribute__ ((always_inline)) inline void
+tiled_step (__local const float (*xs)[BM + 1], __local const wtile_t (*ws)[BN + 1],
+            int lm, int ln, float acc[TM][TN])
+{
+  half2 h[TM][TN / 2];
+#pragma unroll
+  for (int i = 0; i < TM; i++)
+#pragma unroll
+    for (int j = 0; j < TN / 2; j++)
+      h[i][j] = (half2) (0.0h, 0.0h);
+#pragma unroll
+  for (int kk = 0; kk < BK; kk++)
+    {
+      half a[TM];
+      half2 b[TN / 2];
+#pragma unroll
+      for (int i = 0; i < TM; i++)
+        a[i] = convert_half (xs[kk][lm + i * (BM / TM)]);
+#pragma unroll
+      for (int j = 0; j < TN / 2; j++)
+        b[j] = (half2) (ws[kk][ln + 2 * j * (BN / TN)], ws[kk][ln + (2 * j + 1) * (BN / TN)]);
+#pragma unroll
+      for (int i = 0; i < TM; i++)
+#pragma unroll
+        for (int j = 0; j < TN / 2; j++)
+          h[i][j] = fma ((half2) (a[i], a[i]), b[j], h[i][j]);
+    }
+#pragma unroll
+  for (int i = 0; i < TM; i++)
+#pragma unroll
+    for (int j = 0; j < TN / 2; j++)
+      {
+        const float2 s = convert_float2 (h[i][j]);
+        const int row = lm + i * (BM / TM), col = ln + 2 * j * (BN / TN);
+        if (isfinite (s.x) && isfinite (s.y))
+          {
+            acc[i][2 * j] += s.x;
+            acc[i][2 * j + 1] += s.y;
+          }
+        else
+          {
+            acc[i][2 * j] = tiled_dot_f32 (xs, ws, row, col, acc[i][2 * j]);
+            acc[i][2 * j + 1] = tiled_dot_f32 (xs, ws, row, col + BN / TN, acc[i][2 * j + 1]);
+          }
+      }
+}
+#else
+__attribute__ ((always_inline)) inline void
+tiled_step (__local const float (*xs)[BM + 1], __local const wtile_t (*ws)[BN + 1],
+            int lm, int ln, float acc[TM][TN])
+{
+#pragma unroll
+  for (int kk = 0; kk < BK; kk++)
+    {
+      float a[TM], b[TN];
+#pragma unroll
+      for (int i = 0; i < TM; i++)
+        a[i] = xs[kk][lm + i * (BM / TM)];
+#pragma unroll
+      for (int j = 0; j < TN; j++)
+        b[j] = ws[kk][ln + j * (BN / TN)];
+#pragma unroll
+      for (int i = 0; i < TM; i++)
+#pragma unroll
+        for (int j = 0; j < TN; j++)
+          acc[i][j] = fma (a[i], b[j], acc[i][j]);
+    }
+}
+#endif
+#endif

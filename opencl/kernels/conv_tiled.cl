@@ -11,7 +11,9 @@
  * work-items owns BM pixels x BN output channels; per step of BK along K
  * all work-items together load the BM x BK patch slice and the BN x BK
  * weight slice into local memory, then each accumulates TM x TN outputs
- * in registers (fp32; F16 weights are widened by vload_half on load).
+ * in registers (fp32, F16 weights widened by vload_half on load; or,
+ * -DHALF_MATH where the device has cl_khr_fp16, half products summed per
+ * step: tiled_step in common.cl).
  * Arithmetic intensity per step: 2 BM BN BK FLOPs for BM BK patch and
  * BN BK weight loads, the same as gemm_tiled's, though patch loads of a
  * 3x3 convolution hit the same input value up to 9 times (caches serve
@@ -91,7 +93,7 @@ __kernel void conv_tiled (__global const float *x, __global const weight_t *w,
                           long x_off, const conv_tiled_shape s, int m0)
 {
   __local float xs[BK][BM + 1];
-  __local float ws[BK][BN + 1];
+  __local wtile_t ws[BK][BN + 1];
   __local int org_y[BM], org_x[BM];
   const int lm = get_local_id (0), ln = get_local_id (1);
   const uint lid = ln * WG_M + lm;
@@ -125,26 +127,11 @@ __kernel void conv_tiled (__global const float *x, __global const weight_t *w,
         {
           const uint r = e / BK, kk = e % BK;
           const int n = n_base + r, k = k0 + kk;
-          ws[kk][r] = n < N && k < K ? LOAD_W (w, (size_t) n * K + k) : 0.0f;
+          ws[kk][r] = n < N && k < K ? TILE_W (w, (size_t) n * K + k) : (wtile_t) 0;
         }
       barrier (CLK_LOCAL_MEM_FENCE);
 
-#pragma unroll
-      for (int kk = 0; kk < BK; kk++)
-        {
-          float a[TM], b[TN];
-#pragma unroll
-          for (int i = 0; i < TM; i++)
-            a[i] = xs[kk][lm + i * WG_M];
-#pragma unroll
-          for (int j = 0; j < TN; j++)
-            b[j] = ws[kk][ln + j * WG_N];
-#pragma unroll
-          for (int i = 0; i < TM; i++)
-#pragma unroll
-            for (int j = 0; j < TN; j++)
-              acc[i][j] = fma (a[i], b[j], acc[i][j]);
-        }
+      tiled_step (xs, ws, lm, ln, acc);
       /* The next step overwrites the tiles this one reads. */
       barrier (CLK_LOCAL_MEM_FENCE);
     }

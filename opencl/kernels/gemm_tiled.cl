@@ -19,7 +19,8 @@
  * neighbouring work-items.  A work-item's outputs are strided (rows
  * lm, lm + BM / TM, ...) for the same reason.  F16 weights are widened by
  * vload_half on their way into local memory: fp32 arithmetic, no
- * cl_khr_fp16; Q8 weights likewise as int8, their row's scale applied to
+ * cl_khr_fp16 (where the device has it, -DHALF_MATH keeps them half and
+ * multiplies in half: tiled_step in common.cl); Q8 weights likewise as int8, their row's scale applied to
  * each finished output (common.cl).  Values past the edge of M, N or K
  * load as zero, so any shape works and the inner loop has no branches;
  * every work-item reaches every barrier (the group's loop bounds are
@@ -47,7 +48,7 @@ __kernel void gemm_tiled (__global const float *x, __global const weight_t *w,
                           long stride_m, long stride_n, int bias_off, int M, int N, int K, int act)
 {
   __local float xs[BK][BM + 1];
-  __local float ws[BK][BN + 1];
+  __local wtile_t ws[BK][BN + 1];
   const int lm = get_local_id (0), ln = get_local_id (1);
   const uint lid = ln * WG_M + lm;
   const int m_base = get_group_id (0) * BM, n_base = get_group_id (1) * BN;
@@ -74,26 +75,11 @@ __kernel void gemm_tiled (__global const float *x, __global const weight_t *w,
       for (uint e = lid; e < BN * BK; e += WG_SIZE)
         {
           const int r = e / BK, kk = e % BK, n = n_base + r, k = k0 + kk;
-          ws[kk][r] = n < N && k < K ? LOAD_W (w, (size_t) n * K + k) : 0.0f;
+          ws[kk][r] = n < N && k < K ? TILE_W (w, (size_t) n * K + k) : (wtile_t) 0;
         }
       barrier (CLK_LOCAL_MEM_FENCE);
 
-#pragma unroll
-      for (int kk = 0; kk < BK; kk++)
-        {
-          float a[TM], b[TN];
-#pragma unroll
-          for (int i = 0; i < TM; i++)
-            a[i] = xs[kk][lm + i * WG_M];
-#pragma unroll
-          for (int j = 0; j < TN; j++)
-            b[j] = ws[kk][ln + j * WG_N];
-#pragma unroll
-          for (int i = 0; i < TM; i++)
-#pragma unroll
-            for (int j = 0; j < TN; j++)
-              acc[i][j] = fma (a[i], b[j], acc[i][j]);
-        }
+      tiled_step (xs, ws, lm, ln, acc);
       /* The next step overwrites the tiles this one reads. */
       barrier (CLK_LOCAL_MEM_FENCE);
     }

@@ -1333,6 +1333,12 @@ test_cli (void)
   char *conv_kernel[] = { "SDCL_CONV", "bogus", NULL };
   cli_case ("cli_conv_kernel_unknown", conv_kernel,
             (const char *[]) { "txt2img", "-m", model, "-p", "x", "-o", "o.png", NULL });
+  char *fp16_env[] = { "SDCL_FP16", "yes", NULL };
+  cli_case ("cli_fp16_unknown", fp16_env,
+            (const char *[]) { "txt2img", "-m", model, "-p", "x", "-o", "o.png", NULL });
+  char *subgroups_env[] = { "SDCL_SUBGROUPS", "1", NULL };
+  cli_case ("cli_subgroups_unknown", subgroups_env,
+            (const char *[]) { "txt2img", "-m", model, "-p", "x", "-o", "o.png", NULL });
 
   /* PoCL reports POCL_MEMORY_LIMIT's size but would serve more from host
    * memory: sdcl's own account must stop an SD 1.5-sized UNet (1.7 GB of
