@@ -146,20 +146,21 @@ sdcl_gemm_set_args (sdcl_cl *cl, cl_kernel k, const sdcl_gemm_desc *g, cl_mem w_
 
 /* x packed per block of MR rows for gemm_panel -DXPACK (gemm.cl,
  * gemm_pack_rows), in chunks of rows whose packed copy takes at most
- * XPACK_BYTES.  The pack is a pass over x, so it pays only where many
- * columns reuse it: by default from XPACK_MIN_N outputs on (under load,
- * 4096 x 1280 -> 320 measured slower packed, 4096 x 320 -> 2560 level or
- * faster; BENCHMARKS.md step 16).  SDCL_GEMM_XPACK=0|1 forces it off or
- * on (A/B runs, tests). */
+ * XPACK_BYTES.  The packed loop is a quarter shorter (llvm-mca), but the
+ * pack is a pass over x, and on the shared machine neither direction
+ * showed in GEMM or UNet timings (BENCHMARKS.md step 16): off until an
+ * idle A/B decides.  SDCL_GEMM_XPACK=1 packs every layer, =auto those
+ * with at least XPACK_MIN_N outputs (where the pass is shared by most
+ * columns). */
 enum { XPACK_BYTES = 32 << 20, XPACK_MIN_N = 1024 };
 
 static bool
 xpack_enabled (int64_t N)
 {
   const char *env = g_getenv ("SDCL_GEMM_XPACK");
-  if (env && (strcmp (env, "0") == 0 || strcmp (env, "1") == 0))
-    return env[0] == '1';
-  return N >= XPACK_MIN_N;
+  if (g_strcmp0 (env, "1") == 0)
+    return true;
+  return g_strcmp0 (env, "auto") == 0 && N >= XPACK_MIN_N;
 }
 
 static void gemm_run_panel_rows (sdcl_cl *cl, const sdcl_gemm_desc *g, cl_kernel k,
