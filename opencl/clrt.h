@@ -65,6 +65,14 @@ void sdcl_cl_run (sdcl_cl *cl, cl_kernel k, cl_uint dims, const size_t *global, 
  * whose indexing uses get_global_id only). */
 void sdcl_cl_run_offset (sdcl_cl *cl, cl_kernel k, cl_uint dims, const size_t *offset,
                          const size_t *global, const size_t *local);
+/* SDCL_PROFILE=ops: the op layer names what it is running (an op and its
+ * shape, printf-style); the profile then sums each kernel's time per label,
+ * to be set side by side with a per-op profile of another engine.  NULL
+ * clears it.  Without SDCL_PROFILE=ops it costs one test. */
+void sdcl_cl_profile_label (sdcl_cl *cl, const char *fmt, ...)
+  __attribute__ ((format (printf, 2, 3)));
+/* Forgets what the profile has summed so far (a benchmark's warm-up). */
+void sdcl_cl_profile_clear (sdcl_cl *cl);
 
 /* ---- device tensors (float32 activations) ------------------------------ */
 

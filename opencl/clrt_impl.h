@@ -62,14 +62,20 @@ struct sdcl_cl {
 
   /* SDCL_PROFILE set: every launch waits for its kernel and its wall time
    * is summed per kernel name (name -> profile_entry), printed to stderr
-   * when the context is freed.  Serialises the queue: for profiling only. */
+   * when the context is freed.  Serialises the queue: for profiling only.
+   * SDCL_PROFILE=ops: per "label | kernel" (sdcl_cl_profile_label). */
   GHashTable *profile;
+  bool profile_ops;
+  char profile_label[96];
 };
 
 typedef struct {
-  double seconds;
+  double seconds, cpu_seconds;   /* wall; CPU of the whole process (getrusage) */
   uint64_t launches;
 } profile_entry;
+
+/* The process's CPU seconds (every thread), for the profile. */
+double clrt_cpu_seconds (void);
 
 typedef struct {
   cl_platform_id platform;

@@ -302,6 +302,7 @@ sdcl_cl_run_offset (sdcl_cl *cl, cl_kernel k, cl_uint dims, const size_t *offset
     if (global[i] == 0)
       return; /* an empty range is a no-op, not an error */
   const gint64 t0 = cl->profile ? (clFinish (cl->queue), g_get_monotonic_time ()) : 0;
+  const double c0 = cl->profile ? clrt_cpu_seconds () : 0;
   const bool marked = (cl->launched + 1) % SDCL_CL_PACE_LAUNCHES == 0;
   cl_event ev = NULL;
   cl_int rc = clEnqueueNDRangeKernel (cl->queue, k, dims, offset, global, local, 0, NULL,
@@ -319,6 +320,12 @@ sdcl_cl_run_offset (sdcl_cl *cl, cl_kernel k, cl_uint dims, const size_t *offset
       char name[128] = "kernel";
       clGetKernelInfo (k, CL_KERNEL_FUNCTION_NAME, sizeof name, name, NULL);
       name[sizeof name - 1] = '\0';
+      if (cl->profile_ops && cl->profile_label[0])
+        {
+          char plain[128];
+          g_strlcpy (plain, name, sizeof plain);
+          g_snprintf (name, sizeof name, "%s | %s", cl->profile_label, plain);
+        }
       profile_entry *e = g_hash_table_lookup (cl->profile, name);
       if (!e)
         {
@@ -326,6 +333,7 @@ sdcl_cl_run_offset (sdcl_cl *cl, cl_kernel k, cl_uint dims, const size_t *offset
           g_hash_table_insert (cl->profile, g_strdup (name), e);
         }
       e->seconds += (double) (g_get_monotonic_time () - t0) / 1e6;
+      e->cpu_seconds += clrt_cpu_seconds () - c0;
       e->launches++;
     }
   if (rc != CL_SUCCESS)

@@ -145,6 +145,28 @@ sdcl_gemm_set_args (sdcl_cl *cl, cl_kernel k, const sdcl_gemm_desc *g, cl_mem w_
   return a;
 }
 
+/* x packed per block of MR rows for gemm_panel -DXPACK (gemm.cl,
+ * gemm_pack_rows), in chunks of rows whose packed copy takes at most
+ * XPACK_BYTES.  The packed loop is a quarter shorter (llvm-mca), but the
+ * pack is a pass over x, and on the shared machine neither direction
+ * showed in GEMM or UNet timings (BENCHMARKS.md step 16): off until an
+ * idle A/B decides.  SDCL_GEMM_XPACK=1 packs every layer, =auto those
+ * with at least XPACK_MIN_N outputs (where the pass is shared by most
+ * columns). */
+enum { XPACK_BYTES = 32 << 20, XPACK_MIN_N = 1024 };
+
+static bool
+xpack_enabled (int64_t N)
+{
+  const char *env = g_getenv ("SDCL_GEMM_XPACK");
+  if (g_strcmp0 (env, "1") == 0)
+    return true;
+  return g_strcmp0 (env, "auto") == 0 && N >= XPACK_MIN_N;
+}
+
+static void gemm_run_panel_rows (sdcl_cl *cl, const sdcl_gemm_desc *g, cl_kernel k,
+                                 const sdcl_panel_config *ps, const size_t local[2]);
+
 /* The panel kernel, for weights packed at upload (w->panel). */
 static void
 gemm_run_panel (sdcl_cl *cl, const sdcl_gemm_desc *g)
@@ -152,9 +174,49 @@ gemm_run_panel (sdcl_cl *cl, const sdcl_gemm_desc *g)
   const sdcl_w *w = g->w;
   const sdcl_panel_config *ps;
   size_t local[2];
-  cl_kernel k = panel_kernel (cl, "gemm_panel", sdcl_weight_options (w), &ps, local);
+  const bool pack = xpack_enabled (w->d[0]);
+  char options[96];
+  g_snprintf (options, sizeof options, "%s%s", sdcl_weight_options (w), pack ? " -DXPACK" : "");
+  cl_kernel k = panel_kernel (cl, "gemm_panel", options, &ps, local);
   if (!k)
     return;
+  if (!pack)
+    {
+      gemm_run_panel_rows (cl, g, k, ps, local);
+      return;
+    }
+  cl_kernel kp = panel_kernel (cl, "gemm_pack_rows", options, &ps, (size_t[2]) { 0 });
+  if (!kp)
+    return;
+  const int64_t chunk = MAX (1, XPACK_BYTES / ((int64_t) sizeof (float) * g->K * ps->mr)) * ps->mr;
+  sdcl_t xp;
+  sdcl_t_alloc (cl, &xp, 1, sdcl_round_up ((size_t) MIN (chunk, g->M), ps->mr) * g->K, 0, 0, 0);
+  for (int64_t m0 = 0; m0 < g->M && sdcl_cl_ok (cl); m0 += chunk)
+    {
+      const int64_t rows = MIN (chunk, g->M - m0);
+      sdcl_args a = sdcl_args_begin (cl, kp);
+      sdcl_arg_mem (&a, g->x);
+      sdcl_arg_long (&a, m0 * g->K);
+      sdcl_arg_mem (&a, xp.buf);
+      sdcl_arg_int (&a, (int) rows);
+      sdcl_arg_int (&a, (int) g->K);
+      size_t global[2] = { (size_t) g->K, sdcl_div_up ((size_t) rows, ps->mr) };
+      sdcl_cl_run (cl, kp, 2, global, NULL);
+      sdcl_gemm_desc gc = *g;
+      gc.x = xp.buf;
+      gc.M = rows;
+      gc.y_off = g->y_off + m0 * g->stride_m;
+      gemm_run_panel_rows (cl, &gc, k, ps, local);
+    }
+  /* The in-order queue runs every later use of this buffer after the GEMMs. */
+  sdcl_t_release (cl, &xp);
+}
+
+static void
+gemm_run_panel_rows (sdcl_cl *cl, const sdcl_gemm_desc *g, cl_kernel k,
+                     const sdcl_panel_config *ps, const size_t local[2])
+{
+  const sdcl_w *w = g->w;
   for (int p = 0; p < w->nparts; p++)
     {
       const int64_t n_off = p * w->part_rows;

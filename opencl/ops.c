@@ -97,7 +97,10 @@ op_linear (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *w, const sdcl_w *bias,
     }
   if (residual && (!has_buffer (cl, op, residual, "residual") || !same_count (cl, op, residual, y)))
     return;
+  sdcl_cl_profile_label (cl, "linear %" G_GINT64_FORMAT "x%" G_GINT64_FORMAT "->%" G_GINT64_FORMAT,
+                         x->n / K, K, N);
   sdcl_gemm_linear (cl, x, w, bias, residual, act, y);
+  sdcl_cl_profile_label (cl, NULL);
 }
 
 /* ---- conv2d ------------------------------------------------------------ */
@@ -258,6 +261,10 @@ conv_implicit (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *w, const sdcl_w *bias
  * (conv_implicit); on GPUs conv_tiled, an implicit GEMM in local-memory
  * tiles; otherwise per chunk of output pixels whose patches are gathered
  * into a bounded buffer (CONV_SCRATCH_BYTES), never a whole-image im2col. */
+static void conv_dispatch (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *w, const sdcl_w *bias,
+                           const sdcl_conv_desc *desc, const sdcl_t *residual, sdcl_t *y,
+                           const conv_shape *sp, const conv_extra *ep);
+
 void
 op_conv2d (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *w, const sdcl_w *bias,
            const sdcl_conv_desc *desc, const sdcl_t *residual, sdcl_t *y)
@@ -266,6 +273,20 @@ op_conv2d (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *w, const sdcl_w *bias,
   conv_extra e;
   if (!sdcl_cl_ok (cl) || !conv_check (cl, x, w, bias, desc, residual, y, &s, &e))
     return;
+  sdcl_cl_profile_label (cl, "conv%dx%d b%d %dx%dx%d->%d%s%s", s.kh, s.kw, (int) e.batch, s.C,
+                         s.UH, s.UW, (int) e.O, s.stride > 1 ? " s2" : "",
+                         desc->upsample ? " up" : "");
+  conv_dispatch (cl, x, w, bias, desc, residual, y, &s, &e);
+  sdcl_cl_profile_label (cl, NULL);
+}
+
+static void
+conv_dispatch (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *w, const sdcl_w *bias,
+               const sdcl_conv_desc *desc, const sdcl_t *residual, sdcl_t *y,
+               const conv_shape *sp, const conv_extra *ep)
+{
+  const conv_shape s = *sp;
+  const conv_extra e = *ep;
   switch (sdcl_conv_kernel_choice (cl, w))
     {
     case SDCL_CONV_IMPLICIT:
@@ -342,6 +363,8 @@ op_group_norm (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *gamma, const sdcl_w *
       return;
     }
 
+  sdcl_cl_profile_label (cl, "group_norm b%d %dx%d%s", (int) B, (int) C, (int) hw,
+                         silu ? " silu" : "");
   sdcl_t stats;
   sdcl_t_alloc (cl, &stats, 1, 2 * B * groups, 0, 0, 0);
   size_t wg;
@@ -382,6 +405,7 @@ op_group_norm (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *gamma, const sdcl_w *
     }
   /* The in-order queue runs every later use of this buffer after these kernels. */
   sdcl_t_release (cl, &stats);
+  sdcl_cl_profile_label (cl, NULL);
 }
 
 void
@@ -415,7 +439,9 @@ op_layer_norm (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *gamma, const sdcl_w *
   sdcl_arg_float (&a, eps);
   sdcl_arg_local (&a, wg * sizeof (float));
   size_t global = wg * (size_t) rows;
+  sdcl_cl_profile_label (cl, "layer_norm %dx%d", (int) rows, (int) C);
   sdcl_cl_run (cl, k, 1, &global, &wg);
+  sdcl_cl_profile_label (cl, NULL);
 }
 
 /* ---- attention --------------------------------------------------------- */
@@ -624,6 +650,10 @@ attention_gemm (sdcl_cl *cl, const sdcl_t *q, const sdcl_t *k, const sdcl_t *v, 
   sdcl_t_release (cl, &sc);
 }
 
+static void attention_dispatch (sdcl_cl *cl, const sdcl_t *q, const sdcl_t *k, const sdcl_t *v,
+                                int heads, float scale, bool causal, sdcl_t *o, int64_t B,
+                                int64_t N, int64_t M, int64_t dh);
+
 void
 op_attention (sdcl_cl *cl, const sdcl_t *q, const sdcl_t *k, const sdcl_t *v, int heads,
               float scale, bool causal, sdcl_t *o)
@@ -646,6 +676,17 @@ op_attention (sdcl_cl *cl, const sdcl_t *q, const sdcl_t *k, const sdcl_t *v, in
       return;
     }
   const int64_t B = q->d[0], N = q->d[1], M = k->d[1], dh = q->d[2] / heads;
+  sdcl_cl_profile_label (cl, "attention b%d %dx%d h%d dh%d", (int) B, (int) N, (int) M, heads,
+                         (int) dh);
+  attention_dispatch (cl, q, k, v, heads, scale, causal, o, B, N, M, dh);
+  sdcl_cl_profile_label (cl, NULL);
+}
+
+static void
+attention_dispatch (sdcl_cl *cl, const sdcl_t *q, const sdcl_t *k, const sdcl_t *v, int heads,
+                    float scale, bool causal, sdcl_t *o, int64_t B, int64_t N, int64_t M,
+                    int64_t dh)
+{
   int config = -1;
   cl_kernel kern = NULL;
   switch (sdcl_attention_choice (cl, dh, causal, &config, &kern))

@@ -356,13 +356,16 @@ main (int argc, char **argv)
   char **lora_specs = NULL;
   int width = 512, height = 512, steps = 1;
   gboolean json = FALSE, encode = FALSE, no_startup = FALSE, startup_child = FALSE,
-           no_cfg = FALSE, txt2img = FALSE, txt2img_child = FALSE, kernels = FALSE;
+           no_cfg = FALSE, no_vae = FALSE, no_batch1 = FALSE, txt2img = FALSE, txt2img_child = FALSE, kernels = FALSE;
   GOptionEntry entries[] = {
     { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path, "checkpoint (folder or .safetensors)", "M" },
     { "device", 'd', 0, G_OPTION_ARG_STRING, &device, "OpenCL device (as sdcl's --device)", "D" },
     { "precision", 'p', 0, G_OPTION_ARG_STRING, &precision, "weights on the device: f16 (default), f32 or q8", "P" },
     { "encode", 0, 0, G_OPTION_ARG_NONE, &encode, "also time the VAE encoder", NULL },
     { "no-cfg", 0, 0, G_OPTION_ARG_NONE, &no_cfg, "skip the batch-2 (CFG) evaluation", NULL },
+    { "no-batch1", 0, 0, G_OPTION_ARG_NONE, &no_batch1,
+      "skip the timed batch-1 evaluation (its warm-up still runs)", NULL },
+    { "no-vae", 0, 0, G_OPTION_ARG_NONE, &no_vae, "skip the VAE decode", NULL },
     { "no-startup", 0, 0, G_OPTION_ARG_NONE, &no_startup, "skip the cold/warm start runs", NULL },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "JSON on stdout instead of a table", NULL },
     { "txt2img", 0, 0, G_OPTION_ARG_NONE, &txt2img, "also a whole txt2img run in a fresh process", NULL },
@@ -493,8 +496,14 @@ main (int argc, char **argv)
       const float ts[2] = { 999.0f, 999.0f };
       double total = 0, cpu_total = 0;
       mem_mark (cl);
-      for (int rep = (batch == 1 ? -1 : 0); rep < steps; rep++)
+      for (int rep = (batch == 1 ? -1 : 0); rep < (batch == 1 && no_batch1 ? 0 : steps); rep++)
         {
+          /* SDCL_PROFILE: what follows the last batch's first timed
+           * evaluation (the warm-up also builds kernels and transforms
+           * Winograd weights), so --no-cfg or --no-batch1 with --no-vae
+           * profiles one batch size's evaluations alone. */
+          if (rep == 0)
+            sdcl_cl_profile_clear (cl);
           sdcl_t eps = { 0 };
           const double t0 = now (), c0 = cpu_now ();
           if (sdcl_unet_forward (m->unet, &x, ts, &ctxt, NULL, &eps, &err) != SDCL_OK)
@@ -509,14 +518,16 @@ main (int argc, char **argv)
           if (!json)
             fprintf (stderr, "  UNet batch %d: %.2f s%s\n", batch, dt, rep < 0 ? " (warm-up)" : "");
         }
-      add_phase (cl, batch == 1 ? "UNet evaluation (batch 1)" : "CFG step (UNet batch 2)",
-                 total / steps, cpu_total / steps, batch * unet_gflop);
+      if (!(batch == 1 && no_batch1))
+        add_phase (cl, batch == 1 ? "UNet evaluation (batch 1)" : "CFG step (UNet batch 2)",
+                   total / steps, cpu_total / steps, batch * unet_gflop);
       sdcl_t_release (cl, &x);
       sdcl_t_release (cl, &ctxt);
     }
   sdcl_conditioning_clear (cl, &cond);
 
   /* VAE decoder (the UNet's runs built the shared kernels). */
+  if (!no_vae)
   {
     sdcl_t z = { 0 }, img = { 0 };
     random_tensor (cl, &z, 4, 1, mf->vae.latent_channels, lh, lw, rng);

@@ -93,6 +93,24 @@ second_cols (__global const weight_t *p0, int n0, int N, int K)
 #endif
 
 #ifdef MR
+/* xp[rb][k][MR] = x[x_off + min (rb * MR + i, M - 1) * K + k]: the rows of
+ * x packed k-major per block of MR rows, for gemm_panel -DXPACK (host:
+ * gemm.c).  Read through MR row pointers, a 16-row block left x86's 15
+ * general registers short: the compiled loop reloaded 6 pointers from the
+ * stack per k (23 loads per 16 FMAs, at most ~70% of the FMA rate by
+ * llvm-mca; 17 loads through the one pointer of a packed block). */
+__kernel void gemm_pack_rows (__global const float *x, long x_off, __global float *xp, int M,
+                              int K)
+{
+  const int k = get_global_id (0), rb = get_global_id (1);
+  if (k >= K)
+    return;
+  __global float *dst = xp + ((size_t) rb * K + k) * MR;
+#pragma unroll
+  for (int i = 0; i < MR; i++)
+    dst[i] = x[x_off + (size_t) min (rb * MR + i, M - 1) * K + k];
+}
+
 __kernel void gemm_panel (__global const float *x, __global const weight_t *w,
                           __global const float *bias, int has_bias, int bias_half,
                           __global const float *res, int has_res, __global float *y, long y_off,
@@ -104,10 +122,16 @@ __kernel void gemm_panel (__global const float *x, __global const weight_t *w,
 
   /* Rows past M are clamped to the last row (valid memory, results
    * discarded); columns past N read the panel's zero padding. */
+#ifdef XPACK
+  __global const float *xb = x + (size_t) get_global_id (0) * K * MR;
+#define X_AT(i, k) xb[(size_t) (k) * MR + (i)]
+#else
   __global const float *xr[MR];
 #pragma unroll
   for (int i = 0; i < MR; i++)
     xr[i] = x + (size_t) min (m0 + i, M - 1) * K;
+#define X_AT(i, k) xr[i][k]
+#endif
   __global const weight_t *p0 = w + (size_t) n0 * K;
   __global const weight_t *p1 = second_cols (p0, n0, N, K);
   /* Q8: the scales follow the part's panels (N rounded up to whole panels). */
@@ -129,11 +153,12 @@ __kernel void gemm_panel (__global const float *x, __global const weight_t *w,
 #pragma unroll
       for (int i = 0; i < MR; i++)
         {
-          const colvec xv = (colvec) (xr[i][k]);
+          const colvec xv = (colvec) (X_AT (i, k));
           a[i] = fma (xv, w0, a[i]);
           TWO (b[i] = fma (xv, w1, b[i]);)
         }
     }
+#undef X_AT
 
 #pragma unroll
   for (int i = 0; i < MR; i++)
