@@ -492,13 +492,51 @@ attention_streaming (sdcl_cl *cl, const sdcl_t *q, const sdcl_t *k, const sdcl_t
   sdcl_cl_run (cl, kern, 3, global, local);
 }
 
-static void transpose (sdcl_cl *cl, const sdcl_t *x, int64_t batch, int64_t rows, int64_t cols,
-                       sdcl_t *y);
+/* KEYS_PADDED (common.cl): keys per head in the packed key tiles. */
+static size_t
+keys_padded (int64_t M)
+{
+  return sdcl_round_up ((size_t) M, 32);
+}
 
-/* The register-blocked kernel (CPUs): keys transposed first, QB queries
- * per work-item with QB * dh / 8 float8 accumulators (at most 20 where dh
- * allows, within the 32 vector registers of AVX-512 and leaving room for
- * the scores on AVX2's 16, which then spill a little). */
+/* kt = the keys k [B, M, heads * dh] in 16-key tiles, one tile's dh x 16
+ * values contiguous: [B, heads, tiles, dh, 16] (keys past M: zero).  A
+ * tile is one run of memory for the kernel's score loop; keys transposed
+ * whole ([B, heads * dh, M]) put each of its dh rows on another page, and
+ * the loop missed the TLB on most loads. */
+static void
+pack_key_tiles (sdcl_cl *cl, const sdcl_t *k, int64_t B, int64_t M, int heads, int64_t dh,
+                sdcl_t *kt)
+{
+  cl_kernel kern = eltwise_kernel (cl, "pack_key_tiles");
+  sdcl_args a = sdcl_args_begin (cl, kern);
+  sdcl_arg_mem (&a, k->buf);
+  sdcl_arg_mem (&a, kt->buf);
+  sdcl_arg_int (&a, (int) M);
+  sdcl_arg_int (&a, heads);
+  sdcl_arg_int (&a, (int) dh);
+  size_t global[3] = { (size_t) (heads * dh), keys_padded (M), (size_t) B };
+  sdcl_cl_run (cl, kern, 3, global, NULL);
+}
+
+/* Query groups per work-item of attention_blocked16: up to 16 (a 32-key
+ * tile of K and V then serves 16 groups from L1 before the next is read;
+ * 8 and 32 measured no faster), fewer where the queries would leave fewer
+ * than 4 work-items per head.  A power of two: few kernel builds. */
+static int
+query_groups (int64_t N, int qb)
+{
+  int g = 16;
+  while (g > 1 && (int64_t) qb * g * 4 > N)
+    g /= 2;
+  return g;
+}
+
+/* The register-blocked kernel (CPUs): keys packed in 16-key tiles first,
+ * QB queries at a time per work-item with QB * dh / 8 float8 accumulators
+ * (at most 20 where dh allows, within the 32 vector registers of AVX-512
+ * and leaving room for the scores on AVX2's 16, which then spill a
+ * little); attention_blocked16 holds G groups of QB queries. */
 static void
 attention_blocked (sdcl_cl *cl, const sdcl_t *q, const sdcl_t *k, const sdcl_t *v, int heads,
                    float scale, bool causal, sdcl_t *o, int64_t B, int64_t N, int64_t M,
@@ -508,16 +546,15 @@ attention_blocked (sdcl_cl *cl, const sdcl_t *q, const sdcl_t *k, const sdcl_t *
   const bool wide = sdcl_gemm_panel_columns (cl) == 32;
   const int qb = wide ? (int) CLAMP (24 / ((dh + 15) / 16 + 1), 1, 8)
                       : (int) CLAMP (160 / dh, 1, 4);
+  const int groups = wide ? query_groups (N, qb) : 1;
   char options[64];
-  g_snprintf (options, sizeof options, "-DDH=%d -DQB=%d", (int) dh, qb);
+  g_snprintf (options, sizeof options, "-DDH=%d -DQB=%d -DG=%d", (int) dh, qb, groups);
   cl_kernel kern = sdcl_cl_kernel (cl, wide ? "attention_blocked16" : "attention_blocked", options);
   if (!kern)
     return;
-  /* kt [B, heads * dh, M] and 16 floats of slack for the last tile's loads. */
-  const int64_t C = heads * dh;
   sdcl_t kt;
-  sdcl_t_alloc (cl, &kt, 1, B * C * M + 16, 0, 0, 0);
-  transpose (cl, k, B, M, C, &kt);
+  sdcl_t_alloc (cl, &kt, 1, B * heads * dh * (int64_t) keys_padded (M), 0, 0, 0);
+  pack_key_tiles (cl, k, B, M, heads, dh, &kt);
   sdcl_args a = sdcl_args_begin (cl, kern);
   sdcl_arg_mem (&a, q->buf);
   sdcl_arg_mem (&a, kt.buf);
@@ -528,8 +565,12 @@ attention_blocked (sdcl_cl *cl, const sdcl_t *q, const sdcl_t *k, const sdcl_t *
   sdcl_arg_int (&a, heads);
   sdcl_arg_float (&a, scale);
   sdcl_arg_int (&a, causal);
-  const size_t wg = 8;
-  const size_t items = sdcl_round_up (sdcl_div_up ((size_t) N, qb), wg);
+  /* No local memory and no barriers.  attention_blocked16's work-items
+   * are large (up to 16 x QB queries): groups of one keep the launch
+   * slices below fine-grained; attention_blocked's groups of 8 amortise
+   * PoCL's cost per group. */
+  const size_t wg = wide ? 1 : 8;
+  const size_t items = sdcl_round_up (sdcl_div_up ((size_t) N, (size_t) qb * groups), wg);
   size_t local[3] = { wg, 1, 1 };
   /* Attention is quadratic in the tokens: at 2048x2048 pixels one launch
    * over every query ran for minutes, and OpenCL cannot stop a launch.  So
@@ -537,7 +578,7 @@ attention_blocked (sdcl_cl *cl, const sdcl_t *q, const sdcl_t *k, const sdcl_t *
    * (4 M dh per query and head); a slice still spans all heads and the
    * batch, enough groups to fill the device.  The kernel indexes by
    * get_global_id, which the offset shifts. */
-  const uint64_t per_item = 4 * (uint64_t) qb * M * dh * heads * B;
+  const uint64_t per_item = 4 * (uint64_t) qb * groups * M * dh * heads * B;
   const size_t step = MAX (wg, (size_t) (sdcl_cl_launch_budget (cl) / per_item) / wg * wg);
   for (size_t first = 0; first < items; first += step)
     {

@@ -147,8 +147,9 @@ __kernel void attention (__global const float *q, __global const float *k,
  * tiles of 16, GEMM-style:
  *   scores  s[QB][16] += q[i][d] * kt[d][j..j+15]   (2 float8 per query:
  *           keys along the vector lanes, so no horizontal sums), from kt,
- *           the keys transposed to [B, heads * DH, M] by the host (plus 16
- *           floats of slack after the last row);
+ *           the keys packed by the host in tiles of 16 (ops.c
+ *           pack_key_tiles: [B, heads, tiles, DH, 16], one tile contiguous,
+ *           zero up to KEYS_PADDED (M));
  *   softmax the tile's max and exp over 16 lanes at once, then the online
  *           rescaling of the running sums;
  *   output  acc[QB][DH / 8] += p[i][j] * v[j][..] (float8 along the head dim).
@@ -186,7 +187,7 @@ __kernel void attention_blocked (__global const float *q, __global const float *
 #pragma unroll
   for (int i = 0; i < QB; i++)
     qrow[i] = q + ((size_t) b * N + min (q0 + i, N - 1)) * ld + (size_t) h * DH;
-  __global const float *kth = kt + ((size_t) b * ld + (size_t) h * DH) * M;
+  __global const float *kth = kt + ((size_t) b * heads + h) * KEYS_PADDED (M) * DH;
   __global const float *vh = v + (size_t) b * M * ld + (size_t) h * DH;
 
   float8 acc[QB][DV8];
@@ -209,10 +210,11 @@ __kernel void attention_blocked (__global const float *q, __global const float *
 #pragma unroll
       for (int i = 0; i < QB; i++)
         s_lo[i] = s_hi[i] = (float8) (0.0f);
+      __global const float *ktile = kth + (size_t) j0 * DH;
       for (int d = 0; d < DH; d++)
         {
-          const float8 k_lo = vload8 (0, kth + (size_t) d * M + j0);
-          const float8 k_hi = vload8 (0, kth + (size_t) d * M + j0 + 8);
+          const float8 k_lo = vload8 (2 * d, ktile);
+          const float8 k_hi = vload8 (2 * d + 1, ktile);
 #pragma unroll
           for (int i = 0; i < QB; i++)
             {

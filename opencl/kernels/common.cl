@@ -23,6 +23,11 @@
 #define ACT_GELU 2
 #define ACT_QUICK_GELU 3
 
+/* Keys per head in attention_blocked's packed key tiles (ops.c
+ * pack_key_tiles): M rounded up to 32, so that a 32-key step never reads
+ * past the buffer. */
+#define KEYS_PADDED(M) (((M) + 31) / 32 * 32)
+
 /* Sum of the 16 lanes (pairwise, so rounding stays close to a tree sum). */
 inline float sum16 (float16 v)
 {
