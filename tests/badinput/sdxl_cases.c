@@ -1,7 +1,9 @@
 /* SDXL bad inputs (bad-inputs.tsv rows sdxl_*, lora_sd1_on_sdxl,
- * turbo_on_sd1): folder copies of the tiny SDXL fixture with a part
- * swapped or removed; an SD 1.x LoRA and text to image on the SDXL models;
- * the Turbo variant asked of a family without one.
+ * turbo_on_sd1, sd2_inpaint_single_txt2img): folder copies of the tiny
+ * SDXL fixture with a part swapped or removed; an SD 1.x LoRA and text to
+ * image on the SDXL models; the 9-channel single files (SD 2.x's and
+ * SDXL's) asked for what they cannot do without a mask; the Turbo variant
+ * asked of a family without one.
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
@@ -20,10 +22,10 @@ sdxl_copy (const char *name)
   return dst;
 }
 
-/* A txt2img of the tiny SDXL fixture `model` (with the LoRA `lora`, or
- * none) against row `id`. */
+/* A txt2img (img2img with `img2img`) of the tiny fixture `model` (with
+ * the LoRA `lora`, or none) against row `id`. */
 static void
-sdxl_run (const char *id, const char *model, const char *lora)
+fixture_run (const char *id, const char *model, const char *lora, bool img2img)
 {
   g_autofree char *path = g_build_filename (fixtures, "models", model, NULL);
   g_autofree char *lora_path = lora ? g_build_filename (fixtures, "lora", lora, NULL) : NULL;
@@ -37,7 +39,11 @@ sdxl_run (const char *id, const char *model, const char *lora)
   p.loras = lora ? &one : NULL;
   p.n_loras = lora ? 1 : 0;
   sdcl_image out = { 0 };
-  expect_api (id, sdcl_txt2img (m, &p, &out, &err), &err);
+  sdcl_image init = img2img ? pattern_image (p.width, p.height) : (sdcl_image) { 0 };
+  expect_api (id, img2img ? sdcl_img2img (m, &p, &init, &out, &err) : sdcl_txt2img (m, &p, &out, &err),
+              &err);
+  CHECK (out.data == NULL, "%s: no image on error", id);
+  sdcl_image_free (&init);
   sdcl_image_free (&out);
   sdcl_model_free (m);
 }
@@ -46,9 +52,13 @@ int
 test_sdxl_cases (void)
 {
   /* an SD 1.x kohya LoRA (the tiny SD 1.x fixture's) on the SDXL model */
-  sdxl_run ("lora_sd1_on_sdxl", "tiny-sdxl", "kohya.safetensors");
+  fixture_run ("lora_sd1_on_sdxl", "tiny-sdxl", "kohya.safetensors", false);
   /* the 9-channel SDXL inpainting UNet asked for text to image */
-  sdxl_run ("sdxl_inpaint_txt2img", "tiny-sdxl-inpaint", NULL);
+  fixture_run ("sdxl_inpaint_txt2img", "tiny-sdxl-inpaint", NULL, false);
+  /* the 9-channel single files: SD 2.x's for text to image, SDXL's for
+   * image to image (no mask) */
+  fixture_run ("sd2_inpaint_single_txt2img", "tiny-sd2-inpaint-ldm-f16.safetensors", NULL, false);
+  fixture_run ("sdxl_inpaint_single_img2img", "tiny-sdxl-inpaint-sgm-f16.safetensors", NULL, true);
 
   /* bigG swapped for SD 2.x's OpenCLIP-H-style tower: 32 wide, no projection */
   char *dir = sdxl_copy ("sdxl-bigg-width");

@@ -9,6 +9,10 @@
  * copy of a folder whose config holds the golden's from_config kwargs.
  * The F16/BF16 single file is tiny-sd2-v-ldm written in half precision by
  * the test itself (tests/half_copy.h), as the golden's weights were rounded.
+ * The 9-channel model's single file, tiny-sd2-inpaint-ldm-f16, is stored
+ * in half precision (F16 UNet and text encoder, BF16 VAE) to stay small:
+ * it runs inpaint9_ddim_f16w, the golden of exactly those weights (the F32
+ * golden inpaint9_ddim is 5.1e-3 away from it, beyond the tolerance).
  *
  * Tolerance: SD 1.x's text-to-image 2e-3 on the [0, 1] image
  * (tests/pipeline/test_txt2img.c) for every run, the edits included
@@ -59,6 +63,8 @@ static const sd2_case cases[] = {
   { "inpaint4_ddim", "tiny-sd2", SDCL_WEIGHTS_F32, SDCL_SAMPLER_DDIM, false, INPAINT, false },
   { "v_inpaint4_euler", "tiny-sd2-v", SDCL_WEIGHTS_F32, SDCL_SAMPLER_EULER, false, INPAINT, false },
   { "inpaint9_ddim", "tiny-sd2-inpaint", SDCL_WEIGHTS_F32, SDCL_SAMPLER_DDIM, false, INPAINT, false },
+  { "inpaint9_ddim_f16w", "tiny-sd2-inpaint-ldm-f16.safetensors", SDCL_WEIGHTS_F16, SDCL_SAMPLER_DDIM, false,
+    INPAINT, false },
   { "lcm_distilled_4step", "tiny-sd2-lcm", SDCL_WEIGHTS_F32, SDCL_SAMPLER_LCM, false, TXT2IMG, false },
   { "txt2img_ddim_linspace", "tiny-sd2", SDCL_WEIGHTS_F32, SDCL_SAMPLER_DDIM, false, TXT2IMG, true },
   { "v_txt2img_ddim_trailing_zsnr", "tiny-sd2-v", SDCL_WEIGHTS_F32, SDCL_SAMPLER_DDIM, false, TXT2IMG,
@@ -145,6 +151,10 @@ run_case (sdcl_ctx *ctx, const sd2_case *c, const char *tmp)
   bool v = g_str_has_prefix (c->golden, "v_");
   CHECK (info.prediction == (v ? SDCL_PREDICTION_V : SDCL_PREDICTION_EPSILON), "%s: prediction %d",
          c->model, info.prediction);
+  /* the inpainting model's folder and single file alike: 9 input channels */
+  int in_channels = g_str_has_prefix (c->golden, "inpaint9") ? 9 : 4;
+  CHECK (info.unet_in_channels == in_channels, "%s: %d UNet input channels, %d expected", c->model,
+         info.unet_in_channels, in_channels);
 
   sdcl_image got = { 0 };
   sdcl_error err = { 0 };

@@ -9,8 +9,9 @@
  * guidance 0: one UNet evaluation per step) in 1 and 4 steps; image to
  * image and inpainting with the 4- and 9-channel UNets, each in DDIM or
  * Euler, DPM++ 2M and Euler a.  Each from its diffusers folder and, where
- * the list says so, from the SGM single file (F16 storage of the same
- * values, so the same goldens).  A few runs again in lean and stream
+ * the list says so, from the folder's SGM single file (the list's
+ * single_files: tiny-sdxl's and the 9-channel tiny-sdxl-inpaint's; F16
+ * storage of the same values, so the same goldens).  A few runs again in lean and stream
  * residency, with a tiled VAE, and the Turbo goldens from the SGM file
  * loaded with SDCL_VARIANT_TURBO (without which that file is far from the
  * golden).
@@ -60,9 +61,10 @@ static const sdxl_case extra_cases[] = {
     SDCL_RESIDENCY_RESIDENT, 32, false },
 };
 
-/* One run of golden/sdxl_runs.json as a case (strings owned by the parser). */
+/* One run of golden/sdxl_runs.json as a case (strings owned by the
+ * parser); from its model's single file (`single_files`) when one is given. */
 static sdxl_case
-case_of (JsonObject *r, bool single_file)
+case_of (JsonObject *r, JsonObject *single_files)
 {
   sdxl_case c = { json_object_get_string_member (r, "golden"), json_object_get_string_member (r, "model"),
                   SDCL_SAMPLER_COUNT, SDCL_SCHEDULE_COUNT, TXT2IMG, SDCL_RESIDENCY_RESIDENT, 0, false };
@@ -72,13 +74,18 @@ case_of (JsonObject *r, bool single_file)
   CHECK (sdcl_sampler_from_name (sampler, &c.sampler), "%s: unknown sampler '%s'", c.golden, sampler);
   CHECK (sdcl_schedule_from_name (schedule, &c.schedule), "%s: unknown schedule '%s'", c.golden, schedule);
   c.kind = !strcmp (kind, "img2img") ? IMG2IMG : !strcmp (kind, "inpaint") ? INPAINT : TXT2IMG;
-  if (single_file)
-    c.model = SGM;
+  if (single_files)
+    {
+      CHECK (json_object_has_member (single_files, c.model), "%s: no single file of %s in the list",
+             c.golden, c.model);
+      c.model = json_object_has_member (single_files, c.model)
+                  ? json_object_get_string_member (single_files, c.model) : NULL;
+    }
   return c;
 }
 
 static JsonParser *
-run_list (JsonArray **runs)
+run_list (JsonArray **runs, JsonObject **single_files)
 {
   g_autofree char *path = fixture_path ("golden/sdxl_runs.json");
   JsonParser *parser = json_parser_new ();
@@ -89,8 +96,10 @@ run_list (JsonArray **runs)
       exit (1);
     }
   JsonObject *o = json_node_get_object (json_parser_get_root (parser));
-  CHECK (!strcmp (json_object_get_string_member (o, "single_file"), SGM), "the list's single file is %s",
-         json_object_get_string_member (o, "single_file"));
+  *single_files = json_object_get_object_member (o, "single_files");
+  CHECK (*single_files && json_object_has_member (*single_files, "tiny-sdxl")
+           && !strcmp (json_object_get_string_member (*single_files, "tiny-sdxl"), SGM),
+         "the list's single file of tiny-sdxl is not %s", SGM);
   *runs = json_object_get_array_member (o, "runs");
   return parser;
 }
@@ -237,6 +246,10 @@ run_case (sdcl_ctx *ctx, model_cache *mc, const sdxl_case *c)
   sdcl_model_get_info (m, &info);
   CHECK (info.family == SDCL_FAMILY_SDXL && !strcmp (info.family_name, "SDXL"), "%s: family %d",
          c->model, info.family);
+  /* the inpainting model's folder and single file alike: 9 input channels */
+  int in_channels = strstr (c->model, "-inpaint") ? 9 : 4;
+  CHECK (info.unet_in_channels == in_channels, "%s: %d UNet input channels, %d expected", c->model,
+         info.unet_in_channels, in_channels);
   if (c->turbo)
     check_turbo_defaults (m, &p);
 
@@ -280,17 +293,19 @@ main (void)
 {
   sdcl_ctx *ctx = edit_ctx ();
   JsonArray *runs = NULL;
-  g_autoptr (JsonParser) list = run_list (&runs);
+  JsonObject *single_files = NULL;
+  g_autoptr (JsonParser) list = run_list (&runs, &single_files);
   coverage_is_complete (runs);
   model_cache mc = { 0 };
   /* every run from its folder, then those the list marks from the single file */
-  for (int single_file = 0; single_file <= 1; single_file++)
+  for (int single_file = 0; single_file <= (single_files != NULL); single_file++)
     for (guint i = 0; i < json_array_get_length (runs); i++)
       {
         JsonObject *r = json_array_get_object_element (runs, i);
-        sdxl_case c = case_of (r, single_file);
-        if (c.sampler < SDCL_SAMPLER_COUNT && c.schedule < SDCL_SCHEDULE_COUNT
-            && (!single_file || json_object_get_boolean_member (r, "single_file")))
+        if (single_file && !json_object_get_boolean_member (r, "single_file"))
+          continue;
+        sdxl_case c = case_of (r, single_file ? single_files : NULL);
+        if (c.model && c.sampler < SDCL_SAMPLER_COUNT && c.schedule < SDCL_SCHEDULE_COUNT)
           run_case (ctx, &mc, &c);
       }
   for (size_t i = 0; i < G_N_ELEMENTS (extra_cases); i++)

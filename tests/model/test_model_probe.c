@@ -1,6 +1,7 @@
 /* sdcl_model_probe: what the files of a model say, without a device, is
  * what sdcl_model_get_info says of the loaded model (but device memory),
- * for a diffusers folder, a single-file checkpoint and an inpainting model;
+ * for a diffusers folder, a single-file checkpoint and inpainting models
+ * (SD 1.x's folder, the SD 2.x and SDXL single files);
  * bad arguments and a missing model fail with a message.  Turbo: the
  * switch (sdcl_model_probe_params) makes an SDXL single file Turbo at 512
  * px and is refused for SD 1.x; a diffusers folder whose configs say Turbo
@@ -163,6 +164,10 @@ main (void)
   compare (ctx, models, "tiny-sd", 4);
   compare (ctx, models, "tiny-sd-ldm.safetensors", 4);
   compare (ctx, models, "tiny-sd-inpaint", 9);
+  /* the 9-channel SD 2.x and SDXL single files: the width from conv_in's shape */
+  compare (ctx, models, "tiny-sd2-inpaint-ldm-f16.safetensors", 9);
+  compare (ctx, models, "tiny-sdxl-inpaint-sgm-f16.safetensors", 9);
+  compare (ctx, models, "tiny-sdxl-sgm-f16.safetensors", 4);
   turbo (models);
   g_free (models);
   sdcl_ctx_free (ctx);

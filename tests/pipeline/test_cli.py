@@ -4,6 +4,8 @@ the tiny model (PNG of the asked size, same bytes for the same seed, progress
 on stderr) and the documented exit codes for bad input; img2img and inpaint
 on the tiny models and the golden images (tests/reference/README.md), the
 PNG reader's formats (16-bit, palette, alpha masks), and their errors;
+`sdcl info` on the 9-channel models of every family in both layouts, and
+what text to image and image to image with their single files say;
 --tiling on the demo model (the image's wrapped edges continue).
 
 usage: test_cli.py SDCL_BINARY   (SDCL_FIXTURES set by meson)
@@ -231,6 +233,43 @@ with tempfile.TemporaryDirectory() as tmp:
     check(rc == 2 and '--mask' in err, 'inpaint without --mask: exit 2')
     rc, _, err = run('img2img', '--model', tiny9, '--init', init, '-o', b)
     check(rc == 2 and 'inpainting model' in err, 'img2img with a 9-channel model: exit 2')
+
+
+# ---- sdcl info: family, layout and inpainting or not ----
+
+# (model under models/, family, layout, UNet input channels): the 9-channel
+# models in both layouts (the single files' width comes from conv_in's
+# shape), and the plain single files, which must not say inpainting.
+INFO_MODELS = (
+    ('tiny-sd-inpaint', 'SD 1.x', 'diffusers', 9),
+    ('tiny-sd2-inpaint', 'SD 2.x', 'diffusers', 9),
+    ('tiny-sd2-inpaint-ldm-f16.safetensors', 'SD 2.x', 'single-file', 9),
+    ('tiny-sd2-ldm.safetensors', 'SD 2.x', 'single-file', 4),
+    ('tiny-sdxl-inpaint', 'SDXL', 'diffusers', 9),
+    ('tiny-sdxl-inpaint-sgm-f16.safetensors', 'SDXL', 'single-file', 9),
+    ('tiny-sdxl-sgm-f16.safetensors', 'SDXL', 'single-file', 4),
+)
+for name, family, layout, channels in INFO_MODELS:
+    rc, out, err = run('info', '--model', os.path.join(fixtures, 'models', name))
+    want = ['family:       %s (%s layout)' % (family, layout),
+            'unet inputs:  %d channels%s\n' % (channels, ' (inpainting)' if channels == 9 else '')]
+    check(rc == 0 and all(w in out for w in want),
+          'sdcl info %s: %s' % (name, '; '.join(w.strip() for w in want)), out + err)
+
+# What a user sees running a 9-channel single file for text to image and
+# image to image: exit 2 naming the cause and what to use instead.
+with tempfile.TemporaryDirectory() as tmp:
+    o = os.path.join(tmp, 'o.png')
+    for name, family in (('tiny-sd2-inpaint-ldm-f16.safetensors', 'SD 2.x'),
+                         ('tiny-sdxl-inpaint-sgm-f16.safetensors', 'SDXL')):
+        model = os.path.join(fixtures, 'models', name)
+        rc, _, err = run('txt2img', '--model', model, '-p', 'x', '--steps', '1', '-o', o)
+        check(rc == 2 and 'inpainting model (the UNet takes 9 input channels)' in err
+              and 'use a regular %s model' % family in err and not os.path.exists(o),
+              'txt2img with %s: exit 2 naming the inpainting model' % name, err)
+        rc, _, err = run('img2img', '--model', model, '--init', init, '--steps', '1', '-o', o)
+        check(rc == 2 and 'it needs a mask' in err and not os.path.exists(o),
+              'img2img with %s: exit 2, it needs a mask' % name, err)
 
 
 # ---- seamless textures (--tiling) ----

@@ -21,7 +21,7 @@ Steps (default: all, in this order):
                inversion; needs models/tiny-sd, tiny-sd2)
     lora       lora/*.safetensors, golden/lora_* (lora_fixtures.py; needs
                models/tiny-sd and peft, see requirements.txt)
-    sdxl       models/tiny-sdxl*/, tiny-sdxl-sgm-f16.safetensors, golden/sdxl_*
+    sdxl       models/tiny-sdxl*/, tiny-sdxl{,-inpaint}-sgm-f16.safetensors, golden/sdxl_*
                (sdxl_fixtures.py; needs models/tiny-sd, tiny-sd2 and images/);
                then golden/sdxl_prompt.* + embeddings/tinyxl8.safetensors
                (sdxl_prompt_fixtures.py) and lora/sdxl-*.safetensors +

@@ -4,10 +4,14 @@ Writes (under fixtures/):
     models/tiny-sd2{,-v,-turbo,-inpaint}/          diffusers folders (tiny_sd2.py)
     models/tiny-sd2-ldm.safetensors (+ .yaml)      single file, F32, OpenCLIP names
     models/tiny-sd2-v-ldm.safetensors (+ .yaml)    link to the same weights, yaml says v
-    (no F16 single file: the tests write tiny-sd2-ldm's tensors as F16 (UNet,
+    (no F16 copy of it: the tests write tiny-sd2-ldm's tensors as F16 (UNet,
      text) / BF16 (VAE) themselves, rounding to nearest even as torch does,
-     tests/half_copy.c; golden v_txt2img_euler_f16w is computed with exactly
+     tests/half_copy.h; golden v_txt2img_euler_f16w is computed with exactly
      those rounded weights)
+    models/tiny-sd2-inpaint-ldm-f16.safetensors (+ .yaml)
+                                                   tiny-sd2-inpaint as a single file,
+                                                   F16 (UNet, text) / BF16 (VAE), the
+                                                   weights of golden inpaint9_ddim_f16w
     golden/sd2_text_encoder.*, golden/sd2_unet.safetensors
     golden/sd2_<run>.safetensors (+ .json)         pipelines, see RUNS
 
@@ -80,7 +84,15 @@ RUNS = {
     'lcm_distilled_4step': dict(_T2I, model='tiny-sd2-lcm', sampler='lcm', guidance=8.0, negative=None),
     'inpaint9_ddim': dict(_T2I, kind='inpaint', model='tiny-sd2-inpaint', sampler='ddim', steps=8,
                           strength=1.0),
+    # the same with the weights INPAINT_SINGLE_FILE stores (F16 / BF16)
+    'inpaint9_ddim_f16w': dict(_T2I, kind='inpaint', model='tiny-sd2-inpaint', sampler='ddim', steps=8,
+                               strength=1.0, f16w=True),
 }
+
+# tiny-sd2-inpaint as a single file.  Half precision (UNet and text encoder
+# F16, VAE BF16, as the tests' half copies of tiny-sd2-ldm) keeps it at 7 MB
+# where F32 would take 14 MB; golden inpaint9_ddim_f16w holds its values.
+INPAINT_SINGLE_FILE = 'tiny-sd2-inpaint-ldm-f16.safetensors'
 
 _RANDN_MODULES = {
     'diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion': 'pipeline',
@@ -119,13 +131,41 @@ def write_models(models_dir):
     print('sd2: %d tensors in the single file; UNet %d, text %d (+1 LDM layer), VAE %d parameters'
           % (len(ldm), sum(p.numel() for p in unet.parameters()),
              sum(p.numel() for p in text.parameters()), sum(p.numel() for p in vae.parameters())))
+    write_inpaint_single_file(models_dir, extra, proj)
 
 
-def check_single_file(path, folder, unet, vae, text):
+def _half(ldm):
+    """An LDM dict in half precision: VAE BF16, every other tensor F16,
+    scalars F32 (as tests/half_copy.h writes and _f16w rounds)."""
+    return {k: v if not v.dim() else
+            v.to(torch.bfloat16 if k.startswith('first_stage_model.') else torch.float16).contiguous()
+            for k, v in ldm.items()}
+
+
+def write_inpaint_single_file(models_dir, extra, proj):
+    """INPAINT_SINGLE_FILE (+ .yaml) from the written tiny-sd2-inpaint
+    folder, and the check that diffusers reads the rounded weights back."""
+    from safetensors.torch import save_file
+    from diffusers import StableDiffusionInpaintPipeline
+    folder = os.path.join(models_dir, 'tiny-sd2-inpaint')
+    unet, vae, text, _, _ = tiny_sd2.load(models_dir, 'tiny-sd2-inpaint')
+    ldm = _half(tiny_sd2.to_ldm(unet, vae, text, extra, proj))
+    path = os.path.join(models_dir, INPAINT_SINGLE_FILE)
+    save_file(ldm, path, metadata={'format': 'pt'})
+    with open(path[:-len('.safetensors')] + '.yaml', 'w', encoding='utf-8') as f:
+        f.write(tiny_sd2.ldm_yaml(False, in_channels=unet.config.in_channels))
+    ref = _f16w(tiny_sd2.load(models_dir, 'tiny-sd2-inpaint'))
+    check_single_file(path, folder, *ref[:3], pipeline=StableDiffusionInpaintPipeline)
+    print('sd2: %s, %d tensors, UNet in_channels %d, %d bytes'
+          % (INPAINT_SINGLE_FILE, len(ldm), unet.config.in_channels, os.path.getsize(path)))
+
+
+def check_single_file(path, folder, unet, vae, text, pipeline=None):
     """diffusers' single-file loader must read every tensor of the folder back
-    from our file (the OpenCLIP fused in_proj split included)."""
+    from our file (the OpenCLIP fused in_proj split included); for a half
+    precision file `unet`, `vae`, `text` hold the rounded weights."""
     from diffusers import StableDiffusionPipeline
-    pipe = StableDiffusionPipeline.from_single_file(
+    pipe = (pipeline or StableDiffusionPipeline).from_single_file(
         path, config=folder, local_files_only=True, safety_checker=None,
         requires_safety_checker=False, torch_dtype=torch.float32)
     for name, mine, ref in (('unet', pipe.unet.state_dict(), unet.state_dict()),
@@ -133,8 +173,9 @@ def check_single_file(path, folder, unet, vae, text):
                             ('text_encoder', pipe.text_encoder.state_dict(), text.state_dict())):
         assert mine.keys() == ref.keys(), (name, set(mine) ^ set(ref))
         for k in ref:
-            assert torch.equal(mine[k], ref[k]), (name, k)
-    print('sd2 single-file round trip: diffusers from_single_file reproduces the folder')
+            assert mine[k].dtype == torch.float32 and torch.equal(mine[k], ref[k]), (name, k)
+    print('sd2 single-file round trip: diffusers from_single_file reproduces %s'
+          % os.path.basename(folder))
 
 
 # ---------------------------------------------------------------------------
@@ -235,9 +276,10 @@ def _pipe(run, components):
 
 
 def _f16w(components):
-    """tiny-sd2's weights rounded to F16 (UNet, text encoder) / BF16 (VAE) and
+    """A model's weights rounded to F16 (UNet, text encoder) / BF16 (VAE) and
     widened back to F32: what the tests' half-precision copy of
-    tiny-sd2-v-ldm holds (as pipelines._reduced_precision_components)."""
+    tiny-sd2-v-ldm and INPAINT_SINGLE_FILE hold (as
+    pipelines._reduced_precision_components)."""
     import copy
     unet, vae, text, tok, sched = components
     out = []

@@ -3,6 +3,7 @@
 Writes (under fixtures/):
     models/tiny-sdxl{,-turbo,-inpaint}/          diffusers folders (tiny_sdxl.py)
     models/tiny-sdxl-sgm-f16.safetensors         single file, SGM names, F16
+    models/tiny-sdxl-inpaint-sgm-f16.safetensors the same of tiny-sdxl-inpaint
     golden/sdxl_text.*                           the text path on its own
     golden/sdxl_<run>.safetensors (+ .json)      pipelines, see RUNS
 
@@ -69,14 +70,17 @@ RUNS = {
     'inpaint9_euler_a': dict(_INPAINT, model='tiny-sdxl-inpaint', sampler='euler_a'),
 }
 
-# The runs the C test also makes from the SGM single file (tiny-sdxl's
-# weights, F16 as the folder's): one per sampler family and per edit kind
-# the file can run (it has no 9-channel UNet).  The Turbo runs are made
-# from it by the test with SDCL_VARIANT_TURBO.
-SINGLE_FILE = 'tiny-sdxl-sgm-f16.safetensors'
+# The runs the C test also makes from a model folder's SGM single file
+# (the same values as the folder, F16 in both): from tiny-sdxl's one per
+# sampler family and per edit kind, from tiny-sdxl-inpaint's every run.
+# The Turbo runs are made from tiny-sdxl's by the test with
+# SDCL_VARIANT_TURBO.
+SINGLE_FILES = {'tiny-sdxl': 'tiny-sdxl-sgm-f16.safetensors',
+                'tiny-sdxl-inpaint': 'tiny-sdxl-inpaint-sgm-f16.safetensors'}
 SINGLE_FILE_RUNS = ('txt2img_euler', 'txt2img_dpmpp_2m_karras', 'txt2img_euler_a', 'txt2img_heun',
                     'txt2img_dpmpp_sde', 'txt2img_unipc', 'txt2img_pndm', 'txt2img_lcm',
-                    'img2img_dpmpp_2m_0.75', 'inpaint4_ddim', 'inpaint4_euler_a')
+                    'img2img_dpmpp_2m_0.75', 'inpaint4_ddim', 'inpaint4_euler_a',
+                    'inpaint9_ddim', 'inpaint9_dpmpp_2m', 'inpaint9_euler_a')
 
 # The pipeline's eta where a sampler's run sets one (pipelines.PIPELINE_ETA:
 # TCD's gamma).
@@ -91,7 +95,7 @@ SGM_YAML = """model:
       params:
         adm_in_channels: 56
         num_classes: sequential
-        in_channels: 4
+        in_channels: {in_channels}
         out_channels: 4
         model_channels: 32
         attention_resolutions: [2, 1]
@@ -130,17 +134,19 @@ def _ays_timesteps(sampler):
 def write_models(models_dir):
     from safetensors.torch import save_file
     tiny_sdxl.write_folders(models_dir)
-    c, _ = tiny_sdxl.load(models_dir, 'tiny-sdxl')
-    sgm = tiny_sdxl.to_sgm(c['unet'], c['vae'], c['text_encoder'], c['text_encoder_2'])
-    path = os.path.join(models_dir, 'tiny-sdxl-sgm-f16.safetensors')
-    save_file(sgm, path, metadata={'format': 'pt'})
-    # SGM's inference yaml beside the file says the head width (SDXL: 64;
-    # these UNets' heads are 16 wide)
-    with open(os.path.join(models_dir, 'tiny-sdxl-sgm-f16.yaml'), 'w', encoding='utf-8') as f:
-        f.write(SGM_YAML)
-    check_single_file(path, os.path.join(models_dir, 'tiny-sdxl'), c)
-    print('sdxl: %d tensors in the single file; UNet %d parameters'
-          % (len(sgm), sum(p.numel() for p in c['unet'].parameters())))
+    for model, fn in SINGLE_FILES.items():
+        c, _ = tiny_sdxl.load(models_dir, model)
+        sgm = tiny_sdxl.to_sgm(c['unet'], c['vae'], c['text_encoder'], c['text_encoder_2'])
+        path = os.path.join(models_dir, fn)
+        save_file(sgm, path, metadata={'format': 'pt'})
+        # SGM's inference yaml beside the file says the head width (SDXL: 64;
+        # these UNets' heads are 16 wide)
+        with open(path[:-len('.safetensors')] + '.yaml', 'w', encoding='utf-8') as f:
+            f.write(SGM_YAML.format(in_channels=c['unet'].config.in_channels))
+        check_single_file(path, os.path.join(models_dir, model), c)
+        print('sdxl: %s, %d tensors, UNet %d parameters, in_channels %d, %d bytes'
+              % (fn, len(sgm), sum(p.numel() for p in c['unet'].parameters()),
+                 c['unet'].config.in_channels, os.path.getsize(path)))
 
 
 def check_single_file(path, folder, c):
@@ -148,15 +154,15 @@ def check_single_file(path, folder, c):
     Its OpenCLIP conversion does not load bigG towers this narrow (every
     text_encoder_2 tensor comes back different), so the second encoder is
     checked by sdcl's own goldens on the single file instead."""
-    from diffusers import StableDiffusionXLPipeline
-    pipe = StableDiffusionXLPipeline.from_single_file(path, config=folder, local_files_only=True,
-                                                      torch_dtype=torch.float32)
+    import diffusers
+    cls = getattr(diffusers, tiny_sdxl.MODELS[os.path.basename(folder)][1])
+    pipe = cls.from_single_file(path, config=folder, local_files_only=True, torch_dtype=torch.float32)
     for name in ('unet', 'vae', 'text_encoder'):
         mine, ref = getattr(pipe, name).state_dict(), c[name].state_dict()
         assert mine.keys() == ref.keys(), (name, set(mine) ^ set(ref))
         for k in ref:
             assert torch.equal(mine[k].float(), ref[k].float()), (name, k)
-    print('sdxl single-file round trip: diffusers from_single_file reproduces the folder')
+    print('sdxl single-file round trip: diffusers from_single_file reproduces %s' % os.path.basename(folder))
 
 
 def _pipe(kind, c, sched_cfg, sampler):
@@ -286,9 +292,11 @@ def run_one(name, run, models_dir, images, out_dir):
 
 def write_index(out_dir):
     """golden/sdxl_runs.json: the runs the C test iterates (it checks every
-    sdcl sampler has a txt2img run among them)."""
+    sdcl sampler has a txt2img run among them); `single_files` names each
+    model folder's single file, which a run marked `single_file` is also
+    made from."""
     goldens.write_json(os.path.join(out_dir, 'sdxl_runs.json'), {
-        'single_file': SINGLE_FILE,
+        'single_files': SINGLE_FILES,
         'runs': [{'golden': 'sdxl_' + name, 'model': run['model'], 'kind': run['kind'],
                   'sampler': sdcl_sampler(run['sampler'])[0], 'schedule': sdcl_sampler(run['sampler'])[1],
                   'single_file': name in SINGLE_FILE_RUNS}
@@ -300,6 +308,7 @@ def write_all(fixtures, only_runs=None):
     models = os.path.join(fixtures, 'models')
     golden = os.path.join(fixtures, 'golden')
     assert set(SINGLE_FILE_RUNS) <= set(RUNS), set(SINGLE_FILE_RUNS) - set(RUNS)
+    assert all(RUNS[r]['model'] in SINGLE_FILES for r in SINGLE_FILE_RUNS)
     write_models(models)
     text_golden(models, golden)
     images = edit_fixtures.load_pictures(os.path.join(fixtures, 'images'))

@@ -312,7 +312,7 @@ def to_ldm(unet, vae, text, extra, proj):
 # The LDM inference config beside a single file, in the layout of SD 2.x's
 # published v2-inference(-v).yaml (only the keys that matter here).
 _YAML = """model:
-  target: ldm.models.diffusion.ddpm.LatentDiffusion
+  target: ldm.models.diffusion.ddpm.{target}
   params:
 {param}    linear_start: 0.00085
     linear_end: 0.0120
@@ -324,7 +324,7 @@ _YAML = """model:
     image_size: 8
     channels: 4
     cond_stage_trainable: false
-    conditioning_key: crossattn
+    conditioning_key: {conditioning}
     monitor: val/loss_simple_ema
     scale_factor: 0.18215
     use_ema: False
@@ -335,7 +335,7 @@ _YAML = """model:
         use_checkpoint: True
         use_fp16: True
         image_size: 32
-        in_channels: 4
+        in_channels: {in_channels}
         out_channels: 4
         model_channels: 32
         attention_resolutions: [ 1 ]
@@ -360,5 +360,11 @@ _YAML = """model:
 """
 
 
-def ldm_yaml(v_prediction):
-    return _YAML.format(param='    parameterization: "v"\n' if v_prediction else '')
+def ldm_yaml(v_prediction, in_channels=4):
+    """The yaml of a text-to-image model, or (in_channels 9) of an inpainting
+    one as v2-inpainting-inference.yaml describes it: the masked image's
+    latents and the mask concatenated to the input ("hybrid")."""
+    inpaint = in_channels == 9
+    return _YAML.format(param='    parameterization: "v"\n' if v_prediction else '',
+                        target='LatentInpaintDiffusion' if inpaint else 'LatentDiffusion',
+                        conditioning='hybrid' if inpaint else 'crossattn', in_channels=in_channels)
