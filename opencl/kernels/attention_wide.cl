@@ -21,7 +21,7 @@
  * - 32 keys per step: 2 QB independent score chains (QB alone left the
  *   FMA latency exposed) and one softmax rescaling per 32 keys, skipped
  *   when the running maximum does not move; exponentials in base 2 with
- *   the scale folded in (exp2_neg). */
+ *   the scale folded in (exp2_neg).
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
