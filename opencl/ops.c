@@ -519,7 +519,7 @@ pack_key_tiles (sdcl_cl *cl, const sdcl_t *k, int64_t B, int64_t M, int heads, i
   sdcl_cl_run (cl, kern, 3, global, NULL);
 }
 
-/* Query groups per work-item of attention_blocked16: up to 16 (a 32-key
+/* Query groups per work-item of the blocked kernels: up to 16 (a 32-key
  * tile of K and V then serves 16 groups from L1 before the next is read;
  * 8 and 32 measured no faster), fewer where the queries would leave fewer
  * than 4 work-items per head.  A power of two: few kernel builds. */
@@ -546,7 +546,7 @@ attention_blocked (sdcl_cl *cl, const sdcl_t *q, const sdcl_t *k, const sdcl_t *
   const bool wide = sdcl_gemm_panel_columns (cl) == 32;
   const int qb = wide ? (int) CLAMP (24 / ((dh + 15) / 16 + 1), 1, 8)
                       : (int) CLAMP (160 / dh, 1, 4);
-  const int groups = wide ? query_groups (N, qb) : 1;
+  const int groups = query_groups (N, qb);
   char options[64];
   g_snprintf (options, sizeof options, "-DDH=%d -DQB=%d -DG=%d", (int) dh, qb, groups);
   cl_kernel kern = sdcl_cl_kernel (cl, wide ? "attention_blocked16" : "attention_blocked", options);
@@ -565,13 +565,10 @@ attention_blocked (sdcl_cl *cl, const sdcl_t *q, const sdcl_t *k, const sdcl_t *
   sdcl_arg_int (&a, heads);
   sdcl_arg_float (&a, scale);
   sdcl_arg_int (&a, causal);
-  /* No local memory and no barriers.  attention_blocked16's work-items
-   * are large (up to 16 x QB queries): groups of one keep the launch
-   * slices below fine-grained; attention_blocked's groups of 8 amortise
-   * PoCL's cost per group. */
-  const size_t wg = wide ? 1 : 8;
-  const size_t items = sdcl_round_up (sdcl_div_up ((size_t) N, (size_t) qb * groups), wg);
-  size_t local[3] = { wg, 1, 1 };
+  /* No local memory and no barriers; the work-items are large (up to 16 x
+   * QB queries): groups of one keep the launch slices below fine-grained. */
+  const size_t items = sdcl_div_up ((size_t) N, (size_t) qb * groups);
+  size_t local[3] = { 1, 1, 1 };
   /* Attention is quadratic in the tokens: at 2048x2048 pixels one launch
    * over every query ran for minutes, and OpenCL cannot stop a launch.  So
    * the queries go in slices of at most SDCL_CL_LAUNCH_BUDGET flops
@@ -579,7 +576,7 @@ attention_blocked (sdcl_cl *cl, const sdcl_t *q, const sdcl_t *k, const sdcl_t *
    * batch, enough groups to fill the device.  The kernel indexes by
    * get_global_id, which the offset shifts. */
   const uint64_t per_item = 4 * (uint64_t) qb * groups * M * dh * heads * B;
-  const size_t step = MAX (wg, (size_t) (sdcl_cl_launch_budget (cl) / per_item) / wg * wg);
+  const size_t step = MAX (1, (size_t) (sdcl_cl_launch_budget (cl) / per_item));
   for (size_t first = 0; first < items; first += step)
     {
       size_t offset[3] = { first, 0, 0 };

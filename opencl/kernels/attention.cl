@@ -142,16 +142,18 @@ __kernel void attention (__global const float *q, __global const float *k,
 }
 
 #ifdef QB
-/* attention_blocked (CPUs; -DDH -DQB): a register-blocked variant.  A
- * work-item owns QB consecutive queries of one head and streams the keys in
- * tiles of 16, GEMM-style:
+/* attention_blocked (CPUs; -DDH -DQB -DG): a register-blocked variant.  A
+ * work-item owns G groups of QB consecutive queries of one head and streams
+ * the keys in tiles of 16, GEMM-style, each tile serving the G groups in
+ * turn while it is in L1 (as attention_blocked16 does, attention_wide.cl):
  *   scores  s[QB][16] += q[i][d] * kt[d][j..j+15]   (2 float8 per query:
  *           keys along the vector lanes, so no horizontal sums), from kt,
  *           the keys packed by the host in tiles of 16 (ops.c
  *           pack_key_tiles: [B, heads, tiles, DH, 16], one tile contiguous,
  *           zero up to KEYS_PADDED (M));
- *   softmax the tile's max and exp over 16 lanes at once, then the online
- *           rescaling of the running sums;
+ *   softmax the tile's max and exp2 over 16 lanes at once (scores in log2
+ *           units), then the online rescaling of the running sums, skipped
+ *           when the maximum holds;
  *   output  acc[QB][DH / 8] += p[i][j] * v[j][..] (float8 along the head dim).
  * No local memory and no barriers; the host picks QB so that the QB * DH / 8
  * accumulators fit the vector registers.  Lanes of keys >= key_end (past M,
@@ -175,101 +177,139 @@ inline float hsum8 (float8 v)
   return (h.x + h.y) + (h.z + h.w);
 }
 
+#ifndef G
+#define G 1
+#endif
+
 __kernel void attention_blocked (__global const float *q, __global const float *kt,
                                  __global const float *v, __global float *o, int N, int M,
                                  int heads, float scale, int causal)
 {
-  const int q0 = get_global_id (0) * QB, h = get_global_id (1), b = get_global_id (2);
+  const int q0 = get_global_id (0) * QB * G, h = get_global_id (1), b = get_global_id (2);
   if (q0 >= N)
     return;
   const size_t ld = (size_t) heads * DH;
-  __global const float *qrow[QB];
-#pragma unroll
-  for (int i = 0; i < QB; i++)
-    qrow[i] = q + ((size_t) b * N + min (q0 + i, N - 1)) * ld + (size_t) h * DH;
   __global const float *kth = kt + ((size_t) b * heads + h) * KEYS_PADDED (M) * DH;
   __global const float *vh = v + (size_t) b * M * ld + (size_t) h * DH;
+  /* Scores in log2 units, so that the softmax's exponentials are exp2_neg8. */
+  const float scale2 = scale * M_LOG2E_F;
 
-  float8 acc[QB][DV8];
-  float m[QB], l[QB];
+  /* G groups of QB queries, as in attention_blocked16 (attention_wide.cl):
+   * each group's running state in memory between key tiles, in registers
+   * while it works on one. */
+  float8 acc_g[G][QB][DV8];
+  float m_g[G][QB], l_g[G][QB];
+  for (int g = 0; g < G; g++)
 #pragma unroll
-  for (int i = 0; i < QB; i++)
-    {
-      m[i] = -INFINITY;
-      l[i] = 0.0f;
-#pragma unroll
-      for (int c = 0; c < DV8; c++)
-        acc[i][c] = (float8) (0.0f);
-    }
-  const int8 lane = (int8) (0, 1, 2, 3, 4, 5, 6, 7);
-  const int key_end = causal ? min (M, q0 + QB) : M;
-
-  for (int j0 = 0; j0 < key_end; j0 += 16)
-    {
-      float8 s_lo[QB], s_hi[QB];
-#pragma unroll
-      for (int i = 0; i < QB; i++)
-        s_lo[i] = s_hi[i] = (float8) (0.0f);
-      __global const float *ktile = kth + (size_t) j0 * DH;
-      for (int d = 0; d < DH; d++)
-        {
-          const float8 k_lo = vload8 (2 * d, ktile);
-          const float8 k_hi = vload8 (2 * d + 1, ktile);
-#pragma unroll
-          for (int i = 0; i < QB; i++)
-            {
-              const float8 qv = (float8) (qrow[i][d]);
-              s_lo[i] = fma (qv, k_lo, s_lo[i]);
-              s_hi[i] = fma (qv, k_hi, s_hi[i]);
-            }
-        }
-
-      float p[QB][16];
-#pragma unroll
-      for (int i = 0; i < QB; i++)
-        {
-          /* Keys past the end (or, causal, past query q0 + i) are masked. */
-          const int end = causal ? min (key_end, q0 + i + 1) : key_end;
-          const int8 key_lo = j0 + lane, key_hi = j0 + 8 + lane;
-          const float8 lo = select (s_lo[i] * scale, (float8) (-INFINITY), key_lo >= end);
-          const float8 hi = select (s_hi[i] * scale, (float8) (-INFINITY), key_hi >= end);
-          const float m_new = fmax (m[i], hmax8 (fmax (lo, hi)));
-          /* m_new is finite: the first tile holds key 0, which no query masks. */
-          const float correction = exp (m[i] - m_new);
-          const float8 p_lo = exp (lo - m_new), p_hi = exp (hi - m_new);
-          l[i] = l[i] * correction + hsum8 (p_lo + p_hi);
-          m[i] = m_new;
-#pragma unroll
-          for (int c = 0; c < DV8; c++)
-            acc[i][c] *= correction;
-          vstore8 (p_lo, 0, p[i]);
-          vstore8 (p_hi, 1, p[i]);
-        }
-
-      const int nk = min (16, key_end - j0);
-      for (int j = 0; j < nk; j++)
-        {
-          __global const float *vj = vh + (size_t) (j0 + j) * ld;
-#pragma unroll
-          for (int c = 0; c < DV8; c++)
-            {
-              const float8 vv = vload8 (c, vj);
-#pragma unroll
-              for (int i = 0; i < QB; i++)
-                acc[i][c] = fma ((float8) (p[i][j]), vv, acc[i][c]);
-            }
-        }
-    }
-
-#pragma unroll
-  for (int i = 0; i < QB; i++)
-    if (q0 + i < N)
+    for (int i = 0; i < QB; i++)
       {
-        __global float *orow = o + ((size_t) b * N + q0 + i) * ld + (size_t) h * DH;
-        const float inv = 1.0f / l[i];
+        m_g[g][i] = -INFINITY;
+        l_g[g][i] = 0.0f;
 #pragma unroll
         for (int c = 0; c < DV8; c++)
-          vstore8 (acc[i][c] * inv, c, orow);
+          acc_g[g][i][c] = (float8) (0.0f);
+      }
+  const int8 lane = (int8) (0, 1, 2, 3, 4, 5, 6, 7);
+  const int key_end = causal ? min (M, q0 + QB * G) : M;
+
+  for (int j0 = 0; j0 < key_end; j0 += 16)
+    for (int g = 0; g < G; g++)
+      {
+        const int qg = q0 + g * QB;
+        if (qg >= N)
+          break;      /* later groups have no queries either */
+        if (causal && j0 > qg + QB - 1)
+          continue;   /* every key of this tile is past the group's queries */
+        __global const float *qrow[QB];
+        float8 acc[QB][DV8];
+#pragma unroll
+        for (int i = 0; i < QB; i++)
+          {
+            qrow[i] = q + ((size_t) b * N + min (qg + i, N - 1)) * ld + (size_t) h * DH;
+#pragma unroll
+            for (int c = 0; c < DV8; c++)
+              acc[i][c] = acc_g[g][i][c];
+          }
+
+        float8 s_lo[QB], s_hi[QB];
+#pragma unroll
+        for (int i = 0; i < QB; i++)
+          s_lo[i] = s_hi[i] = (float8) (0.0f);
+        __global const float *ktile = kth + (size_t) j0 * DH;
+        for (int d = 0; d < DH; d++)
+          {
+            const float8 k_lo = vload8 (2 * d, ktile);
+            const float8 k_hi = vload8 (2 * d + 1, ktile);
+#pragma unroll
+            for (int i = 0; i < QB; i++)
+              {
+                const float8 qv = (float8) (qrow[i][d]);
+                s_lo[i] = fma (qv, k_lo, s_lo[i]);
+                s_hi[i] = fma (qv, k_hi, s_hi[i]);
+              }
+          }
+
+        float p[QB][16];
+#pragma unroll
+        for (int i = 0; i < QB; i++)
+          {
+            /* Keys past the end (or, causal, past query qg + i) are masked. */
+            const int end = causal ? min (key_end, qg + i + 1) : key_end;
+            const int8 key_lo = j0 + lane, key_hi = j0 + 8 + lane;
+            const float8 lo = select (s_lo[i] * scale2, (float8) (-INFINITY), key_lo >= end);
+            const float8 hi = select (s_hi[i] * scale2, (float8) (-INFINITY), key_hi >= end);
+            const float m_old = m_g[g][i];
+            /* m_new is finite: the first tile holds key 0, which no query masks. */
+            const float m_new = fmax (m_old, hmax8 (fmax (lo, hi)));
+            const float8 p_lo = exp2_neg8 (lo - m_new), p_hi = exp2_neg8 (hi - m_new);
+            /* Skip the rescaling while the running maximum holds (the
+             * factor would be exactly 1). */
+            if (m_new > m_old)
+              {
+                const float correction = exp2 (m_old - m_new);
+                l_g[g][i] *= correction;
+#pragma unroll
+                for (int c = 0; c < DV8; c++)
+                  acc[i][c] *= correction;
+                m_g[g][i] = m_new;
+              }
+            l_g[g][i] += hsum8 (p_lo + p_hi);
+            vstore8 (p_lo, 0, p[i]);
+            vstore8 (p_hi, 1, p[i]);
+          }
+
+        const int nk = min (16, key_end - j0);
+        for (int j = 0; j < nk; j++)
+          {
+            __global const float *vj = vh + (size_t) (j0 + j) * ld;
+#pragma unroll
+            for (int c = 0; c < DV8; c++)
+              {
+                const float8 vv = vload8 (c, vj);
+#pragma unroll
+                for (int i = 0; i < QB; i++)
+                  acc[i][c] = fma ((float8) (p[i][j]), vv, acc[i][c]);
+              }
+          }
+#pragma unroll
+        for (int i = 0; i < QB; i++)
+#pragma unroll
+          for (int c = 0; c < DV8; c++)
+            acc_g[g][i][c] = acc[i][c];
+      }
+
+  for (int g = 0; g < G; g++)
+#pragma unroll
+    for (int i = 0; i < QB; i++)
+      {
+        const int qi = q0 + g * QB + i;
+        if (qi >= N)
+          break;
+        __global float *orow = o + ((size_t) b * N + qi) * ld + (size_t) h * DH;
+        const float inv = 1.0f / l_g[g][i];
+#pragma unroll
+        for (int c = 0; c < DV8; c++)
+          vstore8 (acc_g[g][i][c] * inv, c, orow);
       }
 }
 #endif /* QB */

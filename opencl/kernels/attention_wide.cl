@@ -21,7 +21,7 @@
  * - 32 keys per step: 2 QB independent score chains (QB alone left the
  *   FMA latency exposed) and one softmax rescaling per 32 keys, skipped
  *   when the running maximum does not move; exponentials in base 2 with
- *   the scale folded in (exp2_neg).
+ *   the scale folded in (exp2_neg16, common.cl).
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
@@ -46,24 +46,6 @@ inline float hmax16 (float16 v)
   return max (c.x, c.y);
 }
 
-/* 2^x for x <= 0 (scores minus their running maximum, in log2 units):
- * 2^floor(x) from the exponent bits times a degree-5 polynomial for the
- * fraction (relative error 9e-8, below float's half ulp).  x is clamped at
- * -127, where the exponent bits are zero and the result exactly 0: masked
- * keys (-inf) weigh nothing.  Half the instructions of the library's exp,
- * which must also handle overflow and NaN. */
-inline float16 exp2_neg (float16 x)
-{
-  x = max (x, (float16) (-127.0f));
-  const float16 n = floor (x), f = x - n;
-  float16 p = fma (f, (float16) (0.0018762329f), (float16) (0.0089925844f));
-  p = fma (f, p, (float16) (0.055823606f));
-  p = fma (f, p, (float16) (0.24015453f));
-  p = fma (f, p, (float16) (0.69315296f));
-  p = fma (f, p, (float16) (0.99999994f));
-  return p * as_float16 ((convert_int16 (n) + 127) << 23);
-}
-
 __kernel void attention_blocked16 (__global const float *q, __global const float *kt,
                                    __global const float *v, __global float *o, int N, int M,
                                    int heads, float scale, int causal)
@@ -74,7 +56,7 @@ __kernel void attention_blocked16 (__global const float *q, __global const float
   const size_t ld = (size_t) heads * DH;
   __global const float *kth = kt + ((size_t) b * heads + h) * KEYS_PADDED (M) * DH;
   __global const float *vh = v + (size_t) b * M * ld + (size_t) h * DH;
-  /* Scores in log2 units, so that the softmax's exponentials are exp2_neg. */
+  /* Scores in log2 units, so that the softmax's exponentials are exp2_neg16. */
   const float scale2 = scale * M_LOG2E_F;
 
   /* The G groups' running state lives in memory (L1) between key tiles;
@@ -152,7 +134,7 @@ __kernel void attention_blocked16 (__global const float *q, __global const float
             const float m_old = m_g[g][i];
             /* m_new is finite: the first tile holds key 0, which no query masks. */
             const float m_new = max (m_old, hmax16 (max (a, c)));
-            const float16 pa = exp2_neg (a - m_new), pc = exp2_neg (c - m_new);
+            const float16 pa = exp2_neg16 (a - m_new), pc = exp2_neg16 (c - m_new);
             /* Once the running maximum settles most tiles leave it: skip the
              * rescaling then (the factor would be exactly 1). */
             if (m_new > m_old)

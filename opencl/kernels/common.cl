@@ -28,6 +28,28 @@
  * past the buffer. */
 #define KEYS_PADDED(M) (((M) + 31) / 32 * 32)
 
+/* 2^x for x <= 0 (attention's scores minus their running maximum, in
+ * log2 units): 2^floor(x) from the exponent bits times a degree-5
+ * polynomial for the fraction (relative error 9e-8, below float's half
+ * ulp).  x is clamped at -127, where the exponent bits are zero and the
+ * result exactly 0: masked keys (-inf) weigh nothing.  About half the
+ * instructions of the library's exp, which must also handle overflow and
+ * NaN. */
+#define SDCL_EXP2_NEG(name, T, convert_IT, as_T)                                         \
+  inline T name (T x)                                                                 \
+  {                                                                                   \
+    x = max (x, (T) (-127.0f));                                                       \
+    const T n = floor (x), f = x - n;                                                 \
+    T p = fma (f, (T) (0.0018762329f), (T) (0.0089925844f));                          \
+    p = fma (f, p, (T) (0.055823606f));                                               \
+    p = fma (f, p, (T) (0.24015453f));                                                \
+    p = fma (f, p, (T) (0.69315296f));                                                \
+    p = fma (f, p, (T) (0.99999994f));                                                \
+    return p * as_T ((convert_IT (n) + 127) << 23);                                   \
+  }
+SDCL_EXP2_NEG (exp2_neg8, float8, convert_int8, as_float8)
+SDCL_EXP2_NEG (exp2_neg16, float16, convert_int16, as_float16)
+
 /* Sum of the 16 lanes (pairwise, so rounding stays close to a tree sum). */
 inline float sum16 (float16 v)
 {
