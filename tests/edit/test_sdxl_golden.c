@@ -80,15 +80,8 @@ case_of (JsonObject *r, bool single_file)
 static JsonParser *
 run_list (JsonArray **runs)
 {
-  g_autofree char *path = fixture_path ("golden/sdxl_runs.json");
   JsonParser *parser = json_parser_new ();
-  g_autoptr (GError) gerr = NULL;
-  if (!json_parser_load_from_file (parser, path, &gerr))
-    {
-      fprintf (stderr, "%s: %s\n", path, gerr->message);
-      exit (1);
-    }
-  JsonObject *o = json_node_get_object (json_parser_get_root (parser));
+  JsonObject *o = load_fixture_json (parser, "golden/sdxl_runs.json");
   CHECK (!strcmp (json_object_get_string_member (o, "single_file"), SGM), "the list's single file is %s",
          json_object_get_string_member (o, "single_file"));
   *runs = json_object_get_array_member (o, "runs");
