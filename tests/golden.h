@@ -4,6 +4,7 @@
 #define SDCL_TEST_GOLDEN_H
 
 #include <glib.h>
+#include <json-glib/json-glib.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -21,6 +22,22 @@ fixture_path (const char *rel)
       exit (77);
     }
   return g_build_filename (root, rel, NULL);
+}
+
+/* Reads $SDCL_FIXTURES/<rel> into `parser` (exit 77 as fixture_path,
+ * exit 1 naming the file when it cannot be read or parsed) and returns its
+ * root object, which belongs to the parser. */
+static inline JsonObject *
+load_fixture_json (JsonParser *parser, const char *rel)
+{
+  g_autofree char *path = fixture_path (rel);
+  g_autoptr (GError) gerr = NULL;
+  if (!json_parser_load_from_file (parser, path, &gerr))
+    {
+      fprintf (stderr, "%s: %s\n", path, gerr->message);
+      exit (1);
+    }
+  return json_node_get_object (json_parser_get_root (parser));
 }
 
 /* The model at `path` (with `params`, or the defaults when NULL), or exit 1

@@ -96,12 +96,12 @@ sdcl_gen_params sdcl_gegl_gen_params (const SdclGeglCommon *common);
  * inpainting.  Reports progress on `operation` after every step.  On
  * failure it logs a g_warning naming the operation and the cause, and
  * returns FALSE; on success `out` must be freed with sdcl_image_free(). */
-gboolean sdcl_gegl_generate (GeglOperation        *operation,
-                             const SdclGeglCommon *common,
+gboolean sdcl_gegl_generate (GeglOperation         *operation,
+                             const SdclGeglCommon  *common,
                              const sdcl_gen_params *params,
-                             const sdcl_image     *init,
-                             const sdcl_image     *mask,
-                             sdcl_image           *out);
+                             const sdcl_image      *init,
+                             const sdcl_image      *mask,
+                             sdcl_image            *out);
 
 /* Reads `rect` of `input` as SDCL_GEGL_IMAGE_FORMAT, split into an RGB
  * image for the engine (free with sdcl_gegl_image_clear()) and an alpha

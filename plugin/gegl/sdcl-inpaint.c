@@ -74,14 +74,14 @@ prepare (GeglOperation *operation)
 /* fill-transparent: mask = max (aux, 1 - alpha), the transparent pixels
  * pre-filled; FALSE (input kept) when nothing is transparent or masked. */
 static gboolean
-outpaint (GeglOperation       *operation,
-          GeglProperties      *o,
+outpaint (GeglOperation        *operation,
+          GeglProperties       *o,
           const SdclGeglCommon *common,
-          sdcl_gen_params     *params,
-          GeglBuffer          *input,
-          GeglBuffer          *aux,
-          GeglBuffer          *output,
-          const GeglRectangle *result)
+          sdcl_gen_params      *params,
+          GeglBuffer           *input,
+          GeglBuffer           *aux,
+          GeglBuffer           *output,
+          const GeglRectangle  *result)
 {
   sdcl_image  init  = { 0 }, mask = { 0 }, image = { 0 };
   sdcl_image  known = { result->width, result->height, 1, NULL };

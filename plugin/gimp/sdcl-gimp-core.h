@@ -164,13 +164,13 @@ typedef struct
  * with the `prediction` override (a SDCL_PREDICTION_NAMES name; NULL or ""
  * is "auto") and, with `turbo`, the Turbo variant, or finds it loaded so;
  * `summary` (may be NULL) receives what it is. */
-gboolean     sdcl_session_load         (SdclSession  *session,
-                                        const gchar  *device,
-                                        const gchar  *prediction,
-                                        gboolean      turbo,
-                                        const gchar  *model_path,
+gboolean     sdcl_session_load         (SdclSession      *session,
+                                        const gchar      *device,
+                                        const gchar      *prediction,
+                                        gboolean          turbo,
+                                        const gchar      *model_path,
                                         SdclModelSummary *summary,
-                                        GError      **error);
+                                        GError          **error);
 /* Validates `settings` and loads the model they name (the default model
  * when their model is ""). */
 gboolean     sdcl_session_prepare      (SdclSession        *session,

@@ -113,8 +113,8 @@ error_from_variant (GVariant *value,
 }
 
 SdclRemoteStatus
-sdcl_remote_load (const gchar  *program,
-                  const gchar  *device,
+sdcl_remote_load (const gchar      *program,
+                  const gchar      *device,
                   const gchar      *prediction,
                   gboolean          turbo,
                   const gchar      *model_path,
@@ -302,8 +302,8 @@ sdcl_remote_supported (void)
 }
 
 SdclRemoteStatus
-sdcl_remote_load (const gchar  *program,
-                  const gchar  *device,
+sdcl_remote_load (const gchar      *program,
+                  const gchar      *device,
                   const gchar      *prediction,
                   gboolean          turbo,
                   const gchar      *model_path,

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "remove_tree.h"
 #include "sdcl.h"
 
 /* A CLI case still running after this long is killed and fails (a hang). */
@@ -33,7 +34,6 @@ row *find_row (const char *id);
 char *tmp_path (const char *name);
 /* The same, for the case files that predate the shared names (g_free). */
 char *badinput_tmp_path (const char *name);
-void remove_tree (const char *path);
 void load_case (const char *id, const char *path, const sdcl_model_params *mp);
 char *folder_copy (const char *name);
 void replace_file (const char *dir, const char *rel, const char *text);

@@ -29,6 +29,7 @@
 #include "badinput.h"
 #include "check.h"
 #include "model_writer.h"
+#include "phase_cancel.h"
 #include "sdcl.h"
 #include "badinput.h"
 
@@ -153,27 +154,6 @@ copy_tree (const char *from, const char *to)
     }
   if (d)
     g_dir_close (d);
-}
-
-void
-remove_tree (const char *path)
-{
-  if (g_file_test (path, G_FILE_TEST_IS_DIR) && !g_file_test (path, G_FILE_TEST_IS_SYMLINK))
-    {
-      GDir *d = g_dir_open (path, 0, NULL);
-      const char *name;
-      while (d && (name = g_dir_read_name (d)))
-        {
-          char *p = g_build_filename (path, name, NULL);
-          remove_tree (p);
-          g_free (p);
-        }
-      if (d)
-        g_dir_close (d);
-      g_rmdir (path);
-    }
-  else
-    g_unlink (path);
 }
 
 /* A safetensors file split into its header object and data. */
@@ -1063,23 +1043,6 @@ cancel_sweep (const char *id, int timer_step, int steps_seen, const char *want)
 }
 
 /* ---- cancel at every phase (issue 7) ----------------------------------- */
-
-typedef struct {
-  const char *target;   /* phase name prefix that raises the flag */
-  volatile int flag;
-  bool seen;
-} phase_state;
-
-static void
-raise_at_phase (const char *phase, void *user)
-{
-  phase_state *s = user;
-  if (g_str_has_prefix (phase, s->target))
-    {
-      s->flag = 1;
-      s->seen = true;
-    }
-}
 
 /* Raises the flag as phase `target` starts (test hook); the run must stop
  * in that phase: no image, and every device tensor handed back (the pool

@@ -53,15 +53,8 @@ static inline JsonParser *
 golden_settings (const char *name, sdcl_gen_params *p)
 {
   g_autofree char *rel = g_strdup_printf ("golden/%s.json", name);
-  g_autofree char *path = fixture_path (rel);
   JsonParser *parser = json_parser_new ();
-  g_autoptr (GError) gerr = NULL;
-  if (!json_parser_load_from_file (parser, path, &gerr))
-    {
-      fprintf (stderr, "%s: %s\n", path, gerr->message);
-      exit (1);
-    }
-  JsonObject *o = json_node_get_object (json_parser_get_root (parser));
+  JsonObject *o = load_fixture_json (parser, rel);
   *p = sdcl_gen_default_params ();
   p->prompt = json_object_get_string_member (o, "prompt");
   p->negative_prompt = json_object_get_string_member (o, "negative_prompt");

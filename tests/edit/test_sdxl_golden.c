@@ -87,15 +87,8 @@ case_of (JsonObject *r, JsonObject *single_files)
 static JsonParser *
 run_list (JsonArray **runs, JsonObject **single_files)
 {
-  g_autofree char *path = fixture_path ("golden/sdxl_runs.json");
   JsonParser *parser = json_parser_new ();
-  g_autoptr (GError) gerr = NULL;
-  if (!json_parser_load_from_file (parser, path, &gerr))
-    {
-      fprintf (stderr, "%s: %s\n", path, gerr->message);
-      exit (1);
-    }
-  JsonObject *o = json_node_get_object (json_parser_get_root (parser));
+  JsonObject *o = load_fixture_json (parser, "golden/sdxl_runs.json");
   *single_files = json_object_get_object_member (o, "single_files");
   CHECK (*single_files && json_object_has_member (*single_files, "tiny-sdxl")
            && !strcmp (json_object_get_string_member (*single_files, "tiny-sdxl"), SGM),

@@ -16,17 +16,7 @@
 #include <string.h>
 
 #include "sdcl-gimp-core.h"
-
-static int count, failures;
-
-static void
-check (gboolean ok, const gchar *what, const gchar *detail)
-{
-  count++;
-  printf ("%s %d - %s%s%s\n", ok ? "ok" : "not ok", count, what, detail ? ": " : "",
-          detail ? detail : "");
-  failures += ok ? 0 : 1;
-}
+#include "tap.h"
 
 typedef struct
 {
@@ -143,6 +133,5 @@ main (int argc, char **argv)
   sdcl_session_free (session);
   check (sdcl_release_memory (), "the model server was used (and is released)", NULL);
 
-  printf ("1..%d\n", count);
-  return failures ? 1 : 0;
+  return tap_finish ();
 }

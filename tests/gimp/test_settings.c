@@ -11,17 +11,7 @@
 #include <string.h>
 
 #include "sdcl-gimp-core.h"
-
-static int count, failures;
-
-static void
-check (gboolean ok, const gchar *what, const gchar *detail)
-{
-  count++;
-  printf ("%s %d - %s%s%s\n", ok ? "ok" : "not ok", count, what, detail ? ": " : "",
-          detail ? detail : "");
-  failures += ok ? 0 : 1;
-}
+#include "tap.h"
 
 static gboolean
 size_valid (gint width, gint height, gchar **message)
@@ -188,6 +178,5 @@ main (void)
   sdcl_settings_init (&s, SDCL_MODE_TXT2IMG);
   check (!s.turbo, "the Turbo switch is off by default", NULL);
 
-  printf ("1..%d\n", count);
-  return failures ? 1 : 0;
+  return tap_finish ();
 }

@@ -27,6 +27,7 @@
 #include "check.h"
 #include "clrt_internal.h"
 #include "conv_tiled.h"
+#include "device_helpers.h"
 #include "extensions.h"
 #include "gemm.h"
 #include "kernel_report.h"
@@ -38,33 +39,6 @@
 
 static sdcl_cl *cl;
 static GRand *rng;
-
-static void
-to_device (sdcl_t *t, int nd, int64_t d0, int64_t d1, int64_t d2, int64_t d3, const float *host)
-{
-  sdcl_t_alloc (cl, t, nd, d0, d1, d2, d3);
-  sdcl_t_upload (cl, t, host);
-}
-
-static float *
-from_device (const sdcl_t *t)
-{
-  float *host = g_new (float, t->n);
-  sdcl_t_download (cl, t, host);
-  return host;
-}
-
-static bool
-device_ok (const char *what)
-{
-  sdcl_cl_finish (cl);
-  sdcl_error err = { 0 };
-  if (sdcl_cl_check (cl, &err) == SDCL_OK)
-    return true;
-  CHECK (false, "%s: device error %d: %s", what, err.code, err.message);
-  sdcl_cl_clear_error (cl);
-  return false;
-}
 
 /* Rounds host weights to half (what the F16 upload stores) and uploads. */
 static void
@@ -132,14 +106,14 @@ test_linear_case (int M, int K, int N, bool bias, bool res)
   upload_f16 (&tw, 2, wshape, w, nw);
   if (bias)
     sdcl_w_upload (cl, &tb, SDCL_WT_F32, 1, bshape, b, SDCL_SRC_F32);
-  to_device (&tx, 2, M, K, 0, 0, x);
+  to_device (cl, &tx, 2, M, K, 0, 0, x);
   if (res)
-    to_device (&tr, 2, M, N, 0, 0, r);
+    to_device (cl, &tr, 2, M, N, 0, 0, r);
   sdcl_t_alloc (cl, &ty, 2, M, N, 0, 0);
   op_linear (cl, &tx, &tw, bias ? &tb : NULL, res ? &tr : NULL, SDCL_ACT_NONE, &ty);
-  if (device_ok (what))
+  if (device_ok (cl, what))
     {
-      float *got = from_device (&ty), *want = g_new (float, ny), *S = g_new (float, ny);
+      float *got = from_device (cl, &ty), *want = g_new (float, ny), *S = g_new (float, ny);
       float *ax = absolute (x, nx), *aw = absolute (w, nw);
       ref_linear (x, w, bias ? b : NULL, res ? r : NULL, SDCL_ACT_NONE, M, N, K, want);
       ref_linear (ax, aw, NULL, NULL, SDCL_ACT_NONE, M, N, K, S);
@@ -166,10 +140,11 @@ run_constant_linear (int M, int K, int N, float (*value_of_row) (int), float wv)
   sdcl_w tw;
   int64_t wshape[2] = { N, K };
   upload_f16 (&tw, 2, wshape, w, (long) N * K);
-  to_device (&tx, 2, M, K, 0, 0, x);
+  to_device (cl, &tx, 2, M, K, 0, 0, x);
   sdcl_t_alloc (cl, &ty, 2, M, N, 0, 0);
   op_linear (cl, &tx, &tw, NULL, NULL, SDCL_ACT_NONE, &ty);
-  float *got = device_ok ("constant linear") ? from_device (&ty) : g_new0 (float, (long) M * N);
+  float *got = device_ok (cl, "constant linear") ? from_device (cl, &ty)
+                                                : g_new0 (float, (long) M * N);
   sdcl_t_release (cl, &tx), sdcl_t_release (cl, &ty);
   sdcl_w_free (&tw);
   g_free (x), g_free (w);
@@ -237,15 +212,15 @@ test_conv_case (const conv_case *c, bool signature)
   int64_t wshape[4] = { c->O, c->C, c->k, c->k }, bshape[1] = { c->O };
   upload_f16 (&tw, 4, wshape, w, nw);
   sdcl_w_upload (cl, &tb, SDCL_WT_F32, 1, bshape, b, SDCL_SRC_F32);
-  to_device (&tx, 4, 1, c->C, c->H, c->W, x);
+  to_device (cl, &tx, 4, 1, c->C, c->H, c->W, x);
   sdcl_t_alloc (cl, &ty, 4, 1, c->O, Ho, Wo);
   op_conv2d (cl, &tx, &tw, signature ? NULL : &tb, &d, NULL, &ty);
   cl_kernel k;
   const int pick = sdcl_conv_tiled_pick (cl, &tw, c->k, c->k, &k);
   CHECK (pick >= 0, "%s: no conv_tiled configuration fits", what);
-  if (device_ok (what) && pick >= 0)
+  if (device_ok (cl, what) && pick >= 0)
     {
-      float *got = from_device (&ty), *want = g_new (float, ny), *S = g_new (float, ny);
+      float *got = from_device (cl, &ty), *want = g_new (float, ny), *S = g_new (float, ny);
       float *ax = absolute (x, nx), *aw = absolute (w, nw);
       ref_conv2d (x, 1, c->C, c->H, c->W, w, c->O, c->k, c->k, signature ? NULL : b, &d, NULL,
                   want);
@@ -282,6 +257,51 @@ test_fp16 (void)
   test_conv_case (&(conv_case) { 48, 6, 6, 16, 1, 1, 0 }, true);
 }
 
+/* A sub-group norm against the reference, gamma in [0.5, 1.5), beta in
+ * [-1, 1): group_norm of x [B, C, H, W] in G groups, x in [2, 4) (a mean
+ * offset of 3, as in test-ops), or with G = H = W = 0 layer_norm of B
+ * rows of C, x in [-2, 3). */
+static void
+test_norm_case (const char *kernels, int B, int C, int H, int W, int G)
+{
+  const bool layer = G == 0;
+  char what[120];
+  if (layer)
+    g_snprintf (what, sizeof what, "sub-group layer_norm rows=%d C=%d (%s kernels)", B, C,
+                kernels);
+  else
+    g_snprintf (what, sizeof what, "sub-group group_norm B=%d C=%d %dx%d G=%d (%s kernels)", B,
+                C, H, W, G, kernels);
+  const long n = (long) B * C * (layer ? 1 : (long) H * W);
+  float *x = layer ? ref_random_floats (rng, n, -2, 3) : ref_random_floats (rng, n, 2, 4);
+  float *want = g_new (float, n);
+  float *g = ref_random_floats (rng, C, 0.5f, 1.5f), *be = ref_random_floats (rng, C, -1, 1);
+  sdcl_t tx, ty;
+  sdcl_w tg, tb;
+  int64_t shape[1] = { C };
+  sdcl_w_upload (cl, &tg, SDCL_WT_F32, 1, shape, g, SDCL_SRC_F32);
+  sdcl_w_upload (cl, &tb, SDCL_WT_F32, 1, shape, be, SDCL_SRC_F32);
+  to_device (cl, &tx, layer ? 2 : 4, B, C, H, W, x);
+  sdcl_t_alloc (cl, &ty, layer ? 2 : 4, B, C, H, W);
+  if (layer)
+    op_layer_norm (cl, &tx, &tg, &tb, 1e-5f, &ty);
+  else
+    op_group_norm (cl, &tx, &tg, &tb, G, 1e-5f, false, &ty);
+  if (device_ok (cl, what))
+    {
+      float *got = from_device (cl, &ty);
+      if (layer)
+        ref_layer_norm (x, B, C, g, be, 1e-5f, want);
+      else
+        ref_group_norm (x, B, C, (long) H * W, g, be, G, 1e-5f, false, want);
+      CHECK_CLOSE (what, got, want, n, 1e-4, 1e-4);
+      g_free (got);
+    }
+  sdcl_t_release (cl, &tx), sdcl_t_release (cl, &ty);
+  sdcl_w_free (&tg), sdcl_w_free (&tb);
+  g_free (x), g_free (want), g_free (g), g_free (be);
+}
+
 static void
 test_norm_cases (const char *kernels)
 {
@@ -291,62 +311,10 @@ test_norm_cases (const char *kernels)
   static const int gn[][5] = { { 2, 8, 5, 3, 4 }, { 1, 64, 9, 7, 32 }, { 1, 10, 61, 67, 2 },
                                { 1, 4, 256, 256, 1 } };
   for (size_t i = 0; i < G_N_ELEMENTS (gn); i++)
-    {
-      const int B = gn[i][0], C = gn[i][1], H = gn[i][2], W = gn[i][3], G = gn[i][4];
-      char what[120];
-      g_snprintf (what, sizeof what, "sub-group group_norm B=%d C=%d %dx%d G=%d (%s kernels)", B,
-                  C, H, W, G, kernels);
-      const long n = (long) B * C * H * W;
-      float *x = ref_random_floats (rng, n, 2, 4), *want = g_new (float, n);
-      float *g = ref_random_floats (rng, C, 0.5f, 1.5f), *be = ref_random_floats (rng, C, -1, 1);
-      sdcl_t tx, ty;
-      sdcl_w tg, tb;
-      int64_t shape[1] = { C };
-      sdcl_w_upload (cl, &tg, SDCL_WT_F32, 1, shape, g, SDCL_SRC_F32);
-      sdcl_w_upload (cl, &tb, SDCL_WT_F32, 1, shape, be, SDCL_SRC_F32);
-      to_device (&tx, 4, B, C, H, W, x);
-      sdcl_t_alloc (cl, &ty, 4, B, C, H, W);
-      op_group_norm (cl, &tx, &tg, &tb, G, 1e-5f, false, &ty);
-      if (device_ok (what))
-        {
-          float *got = from_device (&ty);
-          ref_group_norm (x, B, C, (long) H * W, g, be, G, 1e-5f, false, want);
-          CHECK_CLOSE (what, got, want, n, 1e-4, 1e-4);
-          g_free (got);
-        }
-      sdcl_t_release (cl, &tx), sdcl_t_release (cl, &ty);
-      sdcl_w_free (&tg), sdcl_w_free (&tb);
-      g_free (x), g_free (want), g_free (g), g_free (be);
-    }
+    test_norm_case (kernels, gn[i][0], gn[i][1], gn[i][2], gn[i][3], gn[i][4]);
   static const int ln[][2] = { { 3, 5 }, { 3, 300 }, { 77, 768 }, { 9, 1280 } };
   for (size_t i = 0; i < G_N_ELEMENTS (ln); i++)
-    {
-      const int rows = ln[i][0], C = ln[i][1];
-      char what[100];
-      g_snprintf (what, sizeof what, "sub-group layer_norm rows=%d C=%d (%s kernels)", rows, C,
-                  kernels);
-      const long n = (long) rows * C;
-      float *x = ref_random_floats (rng, n, -2, 3), *want = g_new (float, n);
-      float *g = ref_random_floats (rng, C, 0.5f, 1.5f), *be = ref_random_floats (rng, C, -1, 1);
-      sdcl_t tx, ty;
-      sdcl_w tg, tb;
-      int64_t shape[1] = { C };
-      sdcl_w_upload (cl, &tg, SDCL_WT_F32, 1, shape, g, SDCL_SRC_F32);
-      sdcl_w_upload (cl, &tb, SDCL_WT_F32, 1, shape, be, SDCL_SRC_F32);
-      to_device (&tx, 2, rows, C, 0, 0, x);
-      sdcl_t_alloc (cl, &ty, 2, rows, C, 0, 0);
-      op_layer_norm (cl, &tx, &tg, &tb, 1e-5f, &ty);
-      if (device_ok (what))
-        {
-          float *got = from_device (&ty);
-          ref_layer_norm (x, rows, C, g, be, 1e-5f, want);
-          CHECK_CLOSE (what, got, want, n, 1e-4, 1e-4);
-          g_free (got);
-        }
-      sdcl_t_release (cl, &tx), sdcl_t_release (cl, &ty);
-      sdcl_w_free (&tg), sdcl_w_free (&tb);
-      g_free (x), g_free (want), g_free (g), g_free (be);
-    }
+    test_norm_case (kernels, ln[i][0], ln[i][1], 0, 0, 0);
 }
 
 /* SDCL_x=off must give the plain path whatever the device has. */
@@ -356,6 +324,32 @@ check_off_override (sdcl_ext e, const char *var)
   g_setenv (var, "off", TRUE);
   CHECK (!sdcl_cl_uses_ext (cl, e), "%s=off still uses %s", var, sdcl_ext_label (e));
   g_setenv (var, "on", TRUE);
+}
+
+/* A context with `var`=on, or the exit status of the test when there is
+ * none: on a device without the extension the forced variant must fail
+ * naming the variable and the extension, then the test skips (77) naming
+ * `missing`; no device at all skips too. */
+static sdcl_cl *
+open_forced (sdcl_ext e, const char *var, const char *missing)
+{
+  sdcl_error err = { 0 };
+  sdcl_cl *c = sdcl_cl_new (g_getenv ("SDCL_DEVICE"), NULL, &err);
+  if (!c && err.code == SDCL_ERR_INVALID_ARGUMENT && strstr (err.message, " lacks "))
+    {
+      CHECK (strstr (err.message, var) && strstr (err.message, sdcl_ext_label (e)),
+             "the error does not name %s and %s: %s", var, sdcl_ext_label (e), err.message);
+      if (check_failures)
+        exit (check_finish ());
+      printf ("skipped: device lacks %s (%s)\n", missing, err.message);
+      exit (77);
+    }
+  if (!c)
+    {
+      fprintf (stderr, "skipping: %s\n", err.message);
+      exit (err.code == SDCL_ERR_NO_DEVICE ? 77 : 1);
+    }
+  return c;
 }
 
 int
@@ -374,25 +368,7 @@ main (int argc, char **argv)
    * the environment). */
   g_setenv ("SDCL_KERNELS", "portable", FALSE);
   g_setenv ("SDCL_GEMM", "own", FALSE);
-  sdcl_error err = { 0 };
-  cl = sdcl_cl_new (g_getenv ("SDCL_DEVICE"), NULL, &err);
-  if (!cl && err.code == SDCL_ERR_INVALID_ARGUMENT && strstr (err.message, " lacks "))
-    {
-      /* The forced variant must fail naming the variable and the
-       * extension; then this device cannot run the test. */
-      CHECK (strstr (err.message, var) && strstr (err.message, sdcl_ext_label (e)),
-             "the error does not name %s and %s: %s", var, sdcl_ext_label (e), err.message);
-      if (check_failures)
-        return check_finish ();
-      printf ("skipped: device lacks %s (%s)\n", fp16 ? "cl_khr_fp16" : sdcl_ext_label (e),
-              err.message);
-      return 77;
-    }
-  if (!cl)
-    {
-      fprintf (stderr, "skipping: %s\n", err.message);
-      return err.code == SDCL_ERR_NO_DEVICE ? 77 : 1;
-    }
+  cl = open_forced (e, var, fp16 ? "cl_khr_fp16" : sdcl_ext_label (e));
   fprintf (stderr, "device: %s (%s)\n", sdcl_cl_device (cl)->name, sdcl_cl_device (cl)->platform);
   CHECK (sdcl_cl_has_ext (cl, e) && sdcl_cl_uses_ext (cl, e), "%s=on but %s is not in use", var,
          sdcl_ext_label (e));

@@ -18,6 +18,7 @@
  */
 #include "attention.h"
 #include "conv_tiled.h"
+#include "device_helpers.h"
 #include "check.h"
 #include "clrt_internal.h"
 #include "config.h"
@@ -91,18 +92,6 @@ known_config (sdcl_gemm_backend backend)
 }
 
 /* ---- GEMMs on the context's backend ------------------------------------ */
-
-static bool
-device_ok (sdcl_cl *cl, const char *what)
-{
-  sdcl_cl_finish (cl);
-  sdcl_error err = { 0 };
-  if (sdcl_cl_check (cl, &err) == SDCL_OK)
-    return true;
-  CHECK (false, "%s: device error %d: %s", what, err.code, err.message);
-  sdcl_cl_clear_error (cl);
-  return false;
-}
 
 /* Uploads `host` as `type` and rounds host to what the device holds. */
 static void

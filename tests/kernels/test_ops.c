@@ -38,6 +38,7 @@
 #include "clrt_derived.h"
 #include "clrt_internal.h"
 #include "conv_tiled.h"
+#include "device_helpers.h"
 #include "gemm.h"
 #include "ops.h"
 #include "ref_ops.h"
@@ -78,21 +79,6 @@ static float *
 random_floats (long n, float lo, float hi)
 {
   return ref_random_floats (rng, n, lo, hi);
-}
-
-static void
-to_device (sdcl_t *t, int nd, int64_t d0, int64_t d1, int64_t d2, int64_t d3, const float *host)
-{
-  sdcl_t_alloc (cl, t, nd, d0, d1, d2, d3);
-  sdcl_t_upload (cl, t, host);
-}
-
-static float *
-from_device (const sdcl_t *t)
-{
-  float *p = g_new0 (float, MAX (t->n, 1));
-  sdcl_t_download (cl, t, p);
-  return p;
 }
 
 /* Uploads `host` as a weight in `mode` and rounds `host` in place to what
@@ -150,18 +136,6 @@ weight_upload (sdcl_w *w, weight_mode mode, int nd, const int64_t *shape, float 
            (long long) shape[0], w->nparts);
 }
 
-static bool
-device_ok (const char *what)
-{
-  sdcl_cl_finish (cl);
-  sdcl_error err = { 0 };
-  if (sdcl_cl_check (cl, &err) == SDCL_OK)
-    return true;
-  CHECK (false, "%s: device error %d: %s", what, err.code, err.message);
-  sdcl_cl_clear_error (cl);
-  return false;
-}
-
 /* ---- linear ------------------------------------------------------------ */
 
 typedef struct {
@@ -184,9 +158,9 @@ test_linear_case (const linear_case *c, weight_mode mode)
 
   sdcl_t tx, tres = { 0 }, ty;
   sdcl_w tw, tb = { 0 };
-  to_device (&tx, 2, c->M, c->K, 0, 0, x);
+  to_device (cl, &tx, 2, c->M, c->K, 0, 0, x);
   if (c->res)
-    to_device (&tres, 2, c->M, c->N, 0, 0, res);
+    to_device (cl, &tres, 2, c->M, c->N, 0, 0, res);
   sdcl_t_alloc (cl, &ty, 2, c->M, c->N, 0, 0);
   int64_t wshape[2] = { c->N, c->K }, bshape[1] = { c->N };
   weight_upload (&tw, mode, 2, wshape, w);
@@ -194,9 +168,9 @@ test_linear_case (const linear_case *c, weight_mode mode)
     weight_upload (&tb, bias_mode (mode), 1, bshape, bias);
 
   op_linear (cl, &tx, &tw, c->bias ? &tb : NULL, c->res ? &tres : NULL, c->act, &ty);
-  if (device_ok (what))
+  if (device_ok (cl, what))
     {
-      float *got = from_device (&ty);
+      float *got = from_device (cl, &ty);
       ref_linear (x, w, c->bias ? bias : NULL, c->res ? res : NULL, c->act, c->M, c->N, c->K, want);
       CHECK_CLOSE (what, got, want, ny, 1e-4, 1e-4);
       g_free (got);
@@ -264,7 +238,7 @@ test_tiled_choice (void)
     {
       cl_kernel k;
       const int pick = sdcl_tiled_pick (cl, type, &k);
-      if (!device_ok ("gemm_tiled choice"))
+      if (!device_ok (cl, "gemm_tiled choice"))
         return;
       /* Every device this runs on has room for the last configuration
        * unless the limits are forced below it; then gemm_nt runs. */
@@ -326,9 +300,9 @@ test_conv_case (const conv_case *c, weight_mode mode, int chunk_pixels)
 
   sdcl_t tx, tres = { 0 }, ty;
   sdcl_w tw, tb = { 0 };
-  to_device (&tx, 4, c->B, c->C, c->H, c->W, x);
+  to_device (cl, &tx, 4, c->B, c->C, c->H, c->W, x);
   if (c->res)
-    to_device (&tres, 4, c->B, c->O, Ho, Wo, res);
+    to_device (cl, &tres, 4, c->B, c->O, Ho, Wo, res);
   sdcl_t_alloc (cl, &ty, 4, c->B, c->O, Ho, Wo);
   int64_t wshape[4] = { c->O, c->C, c->kh, c->kw }, bshape[1] = { c->O };
   weight_upload (&tw, mode, 4, wshape, w);
@@ -340,9 +314,9 @@ test_conv_case (const conv_case *c, weight_mode mode, int chunk_pixels)
                                                * chunk_pixels);
   op_conv2d (cl, &tx, &tw, c->bias ? &tb : NULL, &c->d, c->res ? &tres : NULL, &ty);
   sdcl_cl_set_max_alloc_for_testing (cl, 0);
-  if (device_ok (what))
+  if (device_ok (cl, what))
     {
-      float *got = from_device (&ty);
+      float *got = from_device (cl, &ty);
       ref_conv2d (x, c->B, c->C, c->H, c->W, w, c->O, c->kh, c->kw, c->bias ? bias : NULL, &c->d,
                   c->res ? res : NULL, want);
       CHECK_CLOSE (what, got, want, ny, 1e-4, 1e-4);
@@ -388,7 +362,7 @@ test_conv_choice (void)
     {
       cl_kernel k;
       const int pick = sdcl_conv_tiled_pick (cl, &rowmajor[half], 3, 3, &k);
-      if (!device_ok ("conv_tiled choice"))
+      if (!device_ok (cl, "conv_tiled choice"))
         return;
       CHECK ((pick >= 0) == room, "conv_tiled pick %d with limits %zu work-items, %"
              G_GUINT64_FORMAT " bytes", pick, max_wg, local_mem);
@@ -515,9 +489,9 @@ test_winograd_case (const conv_case *c, weight_mode mode, double atol, double rt
   float *want = g_new (float, ny);
   sdcl_t tx, tres = { 0 }, ty;
   sdcl_w tw, tb = { 0 };
-  to_device (&tx, 4, c->B, c->C, c->H, c->W, x);
+  to_device (cl, &tx, 4, c->B, c->C, c->H, c->W, x);
   if (c->res)
-    to_device (&tres, 4, c->B, c->O, Ho, Wo, res);
+    to_device (cl, &tres, 4, c->B, c->O, Ho, Wo, res);
   sdcl_t_alloc (cl, &ty, 4, c->B, c->O, Ho, Wo);
   int64_t wshape[4] = { c->O, c->C, 3, 3 }, bshape[1] = { c->O };
   weight_upload (&tw, mode, 4, wshape, w);
@@ -553,9 +527,9 @@ test_winograd_case (const conv_case *c, weight_mode mode, double atol, double rt
                "%s: the kept transformed weight should take %llu bytes, the cache holds %llu",
                what, (unsigned long long) (keep ? u_bytes : 0),
                (unsigned long long) (sdcl_cl_derived_bytes (cl) - before));
-        if (!device_ok (what))
+        if (!device_ok (cl, what))
           break;
-        float *got = from_device (&ty);
+        float *got = from_device (cl, &ty);
         char label[240];
         g_snprintf (label, sizeof label, "%s%s%s", what, chunked ? " chunked" : "",
                     keep ? "" : " per use");
@@ -664,13 +638,13 @@ test_group_norm_case (int B, int C, int H, int W, int groups, bool silu, bool ha
   int64_t shape[1] = { C };
   weight_upload (&tg, half_params ? W_F16 : W_F32, 1, shape, gamma);
   weight_upload (&tb, half_params ? W_F16 : W_F32, 1, shape, beta);
-  to_device (&tx, 4, B, C, H, W, x);
+  to_device (cl, &tx, 4, B, C, H, W, x);
   if (!in_place)
     sdcl_t_alloc (cl, &ty, 4, B, C, H, W);
   op_group_norm (cl, &tx, &tg, &tb, groups, 1e-5f, silu, in_place ? &tx : &ty);
-  if (device_ok (what))
+  if (device_ok (cl, what))
     {
-      float *got = from_device (in_place ? &tx : &ty);
+      float *got = from_device (cl, in_place ? &tx : &ty);
       ref_group_norm (x, B, C, (long) H * W, gamma, beta, groups, 1e-5f, silu, want);
       CHECK_CLOSE (what, got, want, n, 1e-4, 1e-4);
       g_free (got);
@@ -698,13 +672,13 @@ test_layer_norm_case (int rows, int C, bool half_params, bool in_place)
   int64_t shape[1] = { C };
   weight_upload (&tg, half_params ? W_F16 : W_F32, 1, shape, gamma);
   weight_upload (&tb, half_params ? W_F16 : W_F32, 1, shape, beta);
-  to_device (&tx, 2, rows, C, 0, 0, x);
+  to_device (cl, &tx, 2, rows, C, 0, 0, x);
   if (!in_place)
     sdcl_t_alloc (cl, &ty, 2, rows, C, 0, 0);
   op_layer_norm (cl, &tx, &tg, &tb, 1e-5f, in_place ? &tx : &ty);
-  if (device_ok (what))
+  if (device_ok (cl, what))
     {
-      float *got = from_device (in_place ? &tx : &ty);
+      float *got = from_device (cl, in_place ? &tx : &ty);
       ref_layer_norm (x, rows, C, gamma, beta, 1e-5f, want);
       CHECK_CLOSE (what, got, want, n, 1e-4, 1e-4);
       g_free (got);
@@ -754,15 +728,15 @@ test_attention_case (int B, int N, int M, int heads, int dh, bool causal)
   float *q = random_floats (nq, -2, 2), *k = random_floats (nk, -2, 2), *v = random_floats (nk, -1, 1);
   float *want = g_new (float, nq);
   sdcl_t tq, tk, tv, to;
-  to_device (&tq, 3, B, N, heads * dh, 0, q);
-  to_device (&tk, 3, B, M, heads * dh, 0, k);
-  to_device (&tv, 3, B, M, heads * dh, 0, v);
+  to_device (cl, &tq, 3, B, N, heads * dh, 0, q);
+  to_device (cl, &tk, 3, B, M, heads * dh, 0, k);
+  to_device (cl, &tv, 3, B, M, heads * dh, 0, v);
   sdcl_t_alloc (cl, &to, 3, B, N, heads * dh, 0);
   const float scale = 1.0f / sqrtf ((float) dh);
   op_attention (cl, &tq, &tk, &tv, heads, scale, causal, &to);
-  if (device_ok (what))
+  if (device_ok (cl, what))
     {
-      float *got = from_device (&to);
+      float *got = from_device (cl, &to);
       ref_attention (q, k, v, B, N, M, heads, dh, scale, causal, want);
       CHECK_CLOSE (what, got, want, nq, 2e-5, 1e-4);
       g_free (got);
@@ -829,7 +803,7 @@ test_attention_choice (void)
       int config = -1;
       cl_kernel k = NULL;
       const sdcl_attn_path path = sdcl_attention_choice (cl, dh, false, &config, &k);
-      if (!device_ok ("attention choice"))
+      if (!device_ok (cl, "attention choice"))
         return;
       int room = -1;   /* the first configuration within the limits */
       for (int i = 0; i < sdcl_n_attn_tiled_configs && room < 0; i++)
@@ -890,25 +864,25 @@ test_eltwise_case (long n, int B, int C, int hw)
   float *a = random_floats (n, -4, 4), *b = random_floats (n, -4, 4);
   float *want = g_new (float, n);
   sdcl_t ta, tb, ty;
-  to_device (&ta, 1, n, 0, 0, 0, a);
-  to_device (&tb, 1, n, 0, 0, 0, b);
+  to_device (cl, &ta, 1, n, 0, 0, 0, a);
+  to_device (cl, &tb, 1, n, 0, 0, 0, b);
   sdcl_t_alloc (cl, &ty, 1, n, 0, 0, 0);
 
   op_add (cl, &ta, &tb, &ty);
-  if (device_ok ("add"))
+  if (device_ok (cl, "add"))
     {
       for (long i = 0; i < n; i++)
         want[i] = a[i] + b[i];
-      float *got = from_device (&ty);
+      float *got = from_device (cl, &ty);
       CHECK_CLOSE ("add", got, want, n, 0, 0);
       g_free (got);
     }
   op_scale (cl, &ta, -0.37f, &ty);
-  if (device_ok ("scale"))
+  if (device_ok (cl, "scale"))
     {
       for (long i = 0; i < n; i++)
         want[i] = -0.37f * a[i];
-      float *got = from_device (&ty);
+      float *got = from_device (cl, &ty);
       CHECK_CLOSE ("scale", got, want, n, 0, 0);
       g_free (got);
     }
@@ -917,22 +891,22 @@ test_eltwise_case (long n, int B, int C, int hw)
       char what[40];
       g_snprintf (what, sizeof what, "act %d n=%ld", act, n);
       op_act (cl, &ta, act, &ty);
-      if (device_ok (what))
+      if (device_ok (cl, what))
         {
           for (long i = 0; i < n; i++)
             want[i] = ref_act (a[i], act);
-          float *got = from_device (&ty);
+          float *got = from_device (cl, &ty);
           CHECK_CLOSE (what, got, want, n, 1e-6, 1e-5);
           g_free (got);
         }
     }
   /* in place: y aliases x */
   op_act (cl, &tb, SDCL_ACT_SILU, &tb);
-  if (device_ok ("act in place"))
+  if (device_ok (cl, "act in place"))
     {
       for (long i = 0; i < n; i++)
         want[i] = ref_act (b[i], SDCL_ACT_SILU);
-      float *got = from_device (&tb);
+      float *got = from_device (cl, &tb);
       CHECK_CLOSE ("act in place", got, want, n, 1e-6, 1e-5);
       g_free (got);
     }
@@ -945,10 +919,10 @@ test_eltwise_case (long n, int B, int C, int hw)
       sdcl_t tx2 = ta;
       tx2.nd = 2, tx2.d[0] = n / (2 * hw), tx2.d[1] = 2 * hw;
       op_geglu (cl, &tx2, &tg);
-      if (device_ok ("geglu"))
+      if (device_ok (cl, "geglu"))
         {
           ref_geglu (a, n / (2 * hw), hw, want);
-          float *got = from_device (&tg);
+          float *got = from_device (cl, &tg);
           CHECK_CLOSE ("geglu", got, want, n / 2, 1e-6, 1e-5);
           g_free (got);
         }
@@ -961,52 +935,52 @@ test_eltwise_case (long n, int B, int C, int hw)
       float *v = random_floats ((long) B * C, -1, 1);
       sdcl_t tv, tx4 = ta, tt, tback;
       tx4.nd = 4, tx4.d[0] = B, tx4.d[1] = C, tx4.d[2] = 1, tx4.d[3] = hw;
-      to_device (&tv, 2, B, C, 0, 0, v);
+      to_device (cl, &tv, 2, B, C, 0, 0, v);
       sdcl_t_alloc (cl, &tt, 3, B, hw, C, 0);
       sdcl_t_alloc (cl, &tback, 4, B, C, 1, hw);
 
       op_nchw_to_nhwc (cl, &tx4, &tt);
       op_nhwc_to_nchw (cl, &tt, 1, hw, &tback);
-      if (device_ok ("nchw <-> nhwc"))
+      if (device_ok (cl, "nchw <-> nhwc"))
         {
           ref_transpose (a, B, C, hw, want);
-          float *got = from_device (&tt);
+          float *got = from_device (cl, &tt);
           CHECK_CLOSE ("nchw_to_nhwc", got, want, n, 0, 0);
           g_free (got);
-          got = from_device (&tback);
+          got = from_device (cl, &tback);
           CHECK_CLOSE ("nhwc_to_nchw", got, a, n, 0, 0);
           g_free (got);
         }
 
       op_add_channel (cl, &tx4, &tv);
-      if (device_ok ("add_channel"))
+      if (device_ok (cl, "add_channel"))
         {
           for (long i = 0; i < n; i++)
             want[i] = a[i] + v[i / hw];
-          float *got = from_device (&tx4);
+          float *got = from_device (cl, &tx4);
           CHECK_CLOSE ("add_channel", got, want, n, 0, 0);
           g_free (got);
         }
 
       sdcl_t tc, tb4 = tb;
-      float *bnow = from_device (&tb);
+      float *bnow = from_device (cl, &tb);
       tb4.nd = 4, tb4.d[0] = B, tb4.d[1] = C, tb4.d[2] = 1, tb4.d[3] = hw;
-      float *anow = from_device (&ta);
+      float *anow = from_device (cl, &ta);
       sdcl_t_alloc (cl, &tc, 4, B, 2 * C, 1, hw);
       op_concat_channels (cl, &tx4, &tb4, &tc);
-      if (device_ok ("concat"))
+      if (device_ok (cl, "concat"))
         {
           float *cat = g_new (float, 2 * n);
           ref_concat_channels (anow, C, bnow, C, B, hw, cat);
-          float *got = from_device (&tc);
+          float *got = from_device (cl, &tc);
           CHECK_CLOSE ("concat_channels", got, cat, 2 * n, 0, 0);
           g_free (got);
           g_free (cat);
         }
       op_copy (cl, &ta, 1, &tc, n + 3, n - 4);
-      if (device_ok ("copy"))
+      if (device_ok (cl, "copy"))
         {
-          float *got = from_device (&tc);
+          float *got = from_device (cl, &tc);
           CHECK_CLOSE ("copy", got + n + 3, anow + 1, n - 4, 0, 0);
           g_free (got);
         }
@@ -1043,8 +1017,8 @@ test_sticky_errors (void)
 {
   float data[12] = { 0 };
   sdcl_t a, b, y;
-  to_device (&a, 1, 12, 0, 0, 0, data);
-  to_device (&b, 1, 11, 0, 0, 0, data);
+  to_device (cl, &a, 1, 12, 0, 0, 0, data);
+  to_device (cl, &b, 1, 11, 0, 0, 0, data);
   sdcl_t_alloc (cl, &y, 1, 12, 0, 0, 0);
   op_add (cl, &a, &b, &y);
   sdcl_error err = { 0 };
@@ -1061,7 +1035,7 @@ test_sticky_errors (void)
   /* A circular pad wider than the input would have to wrap twice. */
   sdcl_t x4, y4;
   sdcl_w w4;
-  to_device (&x4, 4, 1, 1, 1, 2, data);
+  to_device (cl, &x4, 4, 1, 1, 1, 2, data);
   sdcl_t_alloc (cl, &y4, 4, 1, 1, 3, 4);
   int64_t wshape[4] = { 1, 1, 3, 3 };
   weight_upload (&w4, W_F32, 4, wshape, data);
@@ -1191,7 +1165,7 @@ bench_linear (int M, int K, int N, sdcl_wtype type)
   bench_args b = { 0 };
   float *x = random_floats ((long) M * K, -1, 1), *w = random_floats ((long) N * K, -0.05f, 0.05f);
   int64_t shape[2] = { N, K };
-  to_device (&b.x, 2, M, K, 0, 0, x);
+  to_device (cl, &b.x, 2, M, K, 0, 0, x);
   sdcl_t_alloc (cl, &b.y, 2, M, N, 0, 0);
   sdcl_w_upload (cl, &b.w, type, 2, shape, w, SDCL_SRC_F32);
   double cpu, s = seconds_of (run_linear, &b, &cpu);
@@ -1242,7 +1216,7 @@ bench_conv_batch (int C, int H, int W, int O, bool up, sdcl_wtype type, int batc
   float *w = random_floats ((long) O * C * 9, -0.05f, 0.05f);
   int64_t shape[4] = { O, C, 3, 3 };
   b.d = (sdcl_conv_desc) { .stride = 1, PAD1, .upsample = up, .up_h = UH, .up_w = UW };
-  to_device (&b.x, 4, batch, C, H, W, x);
+  to_device (cl, &b.x, 4, batch, C, H, W, x);
   sdcl_t_alloc (cl, &b.y, 4, batch, O, UH, UW);
   sdcl_w_upload (cl, &b.w, type, 4, shape, w, SDCL_SRC_F32);
   double cpu, s = seconds_of (run_conv, &b, &cpu);
@@ -1301,7 +1275,7 @@ bench_q8 (void)
               shapes[i].d, got[0][ROUNDS / 2], got[1][ROUNDS / 2],
               got[1][ROUNDS / 2] / got[0][ROUNDS / 2]);
     }
-  device_ok ("bench-q8");
+  device_ok (cl, "bench-q8");
 }
 
 static void
@@ -1311,9 +1285,9 @@ bench_attention (int N, int M, int heads, int dh)
   long nq = (long) N * heads * dh, nk = (long) M * heads * dh;
   float *q = random_floats (nq, -1, 1), *k = random_floats (nk, -1, 1);
   b.heads = heads;
-  to_device (&b.x, 3, 1, N, heads * dh, 0, q);
-  to_device (&b.k, 3, 1, M, heads * dh, 0, k);
-  to_device (&b.v, 3, 1, M, heads * dh, 0, k);
+  to_device (cl, &b.x, 3, 1, N, heads * dh, 0, q);
+  to_device (cl, &b.k, 3, 1, M, heads * dh, 0, k);
+  to_device (cl, &b.v, 3, 1, M, heads * dh, 0, k);
   sdcl_t_alloc (cl, &b.y, 3, 1, N, heads * dh, 0);
   double cpu, s = seconds_of (run_attention, &b, &cpu);
   printf ("attention N=%d M=%d heads=%d dh=%d: %.3f s, %.1f GFLOP/s, %.1f GFLOP per CPU-second\n",
@@ -1337,7 +1311,7 @@ bench (bool attention_only, bool conv_only, bool gemm_only)
       bench_conv (1920, 32, 32, 640, false, SDCL_WT_F16);
       bench_conv (1280, 16, 16, 1280, true, SDCL_WT_F16);
       bench_conv (2560, 8, 8, 1280, false, SDCL_WT_F16);
-      device_ok ("bench");
+      device_ok (cl, "bench");
       return;
     }
   if (gemm_only)
@@ -1349,7 +1323,7 @@ bench (bool attention_only, bool conv_only, bool gemm_only)
       bench_conv (640, 32, 32, 640, false, SDCL_WT_F16);
       bench_conv (1280, 16, 16, 1280, false, SDCL_WT_F16);
       bench_conv (256, 128, 128, 256, false, SDCL_WT_F16);
-      device_ok ("bench");
+      device_ok (cl, "bench");
       return;
     }
   if (attention_only)
@@ -1361,7 +1335,7 @@ bench (bool attention_only, bool conv_only, bool gemm_only)
       bench_attention (256, 256, 8, 160);
       bench_attention (4096, 77, 8, 40);
       bench_attention (1024, 1024, 1, 512);
-      device_ok ("bench");
+      device_ok (cl, "bench");
       return;
     }
   bench_linear (4096, 320, 320, SDCL_WT_F32);
@@ -1380,7 +1354,7 @@ bench (bool attention_only, bool conv_only, bool gemm_only)
   bench_attention (4096, 4096, 8, 40);
   bench_attention (4096, 77, 8, 40);
   bench_attention (1024, 1024, 1, 512);
-  device_ok ("bench");
+  device_ok (cl, "bench");
 }
 
 /* Whether SDCL_PANEL_COLUMNS (with SDCL_KERNELS=cpu) asks for what this

@@ -17,6 +17,7 @@
 #include "model_compare.h"
 #include "families/family.h"
 #include "model_files.h"
+#include "remove_tree.h"
 
 static const char *mkmodel;
 static bool full;
@@ -84,26 +85,6 @@ same_file (const char *a, const char *b)
   if (mb)
     g_mapped_file_unref (mb);
   return same;
-}
-
-static void
-remove_tree (const char *path)
-{
-  GDir *d = g_file_test (path, G_FILE_TEST_IS_DIR) ? g_dir_open (path, 0, NULL) : NULL;
-  if (d)
-    {
-      const char *name;
-      while ((name = g_dir_read_name (d)))
-        {
-          char *child = g_build_filename (path, name, NULL);
-          remove_tree (child);
-          g_free (child);
-        }
-      g_dir_close (d);
-      g_rmdir (path);
-    }
-  else
-    g_unlink (path);
 }
 
 /* SD 2.x in both layouts: the folder's text encoder has one layer less than

@@ -15,6 +15,7 @@
 #include "loader_internal.h"
 #include "model_compare.h"
 #include "model_writer.h"
+#include "remove_tree.h"
 
 #define SEED 7
 
@@ -34,26 +35,6 @@ write_text (const char *dir, const char *rel, const char *text)
   char *path = g_build_filename (dir, rel, NULL);
   CHECK (g_file_set_contents (path, text, -1, NULL), "write %s", path);
   g_free (path);
-}
-
-static void
-remove_tree (const char *path)
-{
-  GDir *d = g_file_test (path, G_FILE_TEST_IS_DIR) ? g_dir_open (path, 0, NULL) : NULL;
-  if (d)
-    {
-      const char *name;
-      while ((name = g_dir_read_name (d)))
-        {
-          char *child = g_build_filename (path, name, NULL);
-          remove_tree (child);
-          g_free (child);
-        }
-      g_dir_close (d);
-      g_rmdir (path);
-    }
-  else
-    g_unlink (path);
 }
 
 static char *

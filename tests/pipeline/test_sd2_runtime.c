@@ -24,6 +24,7 @@
 #include "check.h"
 #include "golden.h"
 #include "pipeline_internal.h"
+#include "phase_cancel.h"
 
 #define TILED_ATOL 1e-5
 #define SIZE 64
@@ -91,23 +92,6 @@ check_tiled (sdcl_model *m, mode md, const char *what, const pictures *pic, sdcl
       CHECK_CLOSE (label, t.data, untiled->data, SIZE * SIZE * 3, TILED_ATOL, 0.0);
     }
   sdcl_image_free (&t);
-}
-
-typedef struct {
-  const char *target;   /* phase name prefix that raises the flag */
-  volatile int flag;
-  bool seen;
-} phase_state;
-
-static void
-raise_at_phase (const char *phase, void *user)
-{
-  phase_state *s = user;
-  if (g_str_has_prefix (phase, s->target))
-    {
-      s->flag = 1;
-      s->seen = true;
-    }
 }
 
 static void

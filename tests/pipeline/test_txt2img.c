@@ -92,15 +92,8 @@ static void
 read_settings (const char *name, golden_settings *s)
 {
   g_autofree char *rel = g_strdup_printf ("golden/pipeline_%s.json", name);
-  g_autofree char *path = fixture_path (rel);
   g_autoptr (JsonParser) parser = json_parser_new ();
-  g_autoptr (GError) gerr = NULL;
-  if (!json_parser_load_from_file (parser, path, &gerr))
-    {
-      fprintf (stderr, "%s: %s\n", path, gerr->message);
-      exit (1);
-    }
-  JsonObject *o = json_node_get_object (json_parser_get_root (parser));
+  JsonObject *o = load_fixture_json (parser, rel);
   s->prompt = g_strdup (json_object_get_string_member (o, "prompt"));
   s->negative = g_strdup (json_object_get_string_member (o, "negative_prompt"));
   s->steps = (int) json_object_get_int_member (o, "steps");

@@ -44,19 +44,6 @@ load_model (sdcl_ctx *ctx, const char *name)
   return load_model_as (ctx, name, SDCL_RESIDENCY_RESIDENT);
 }
 
-static JsonObject *
-read_json (JsonParser *parser, const char *rel)
-{
-  g_autofree char *path = fixture_path (rel);
-  g_autoptr (GError) gerr = NULL;
-  if (!json_parser_load_from_file (parser, path, &gerr))
-    {
-      fprintf (stderr, "%s: %s\n", path, gerr->message);
-      exit (1);
-    }
-  return json_node_get_object (json_parser_get_root (parser));
-}
-
 /* The model family's conditioning for a prompt pair, compared with the
  * golden's NAME.uncond and NAME.cond. */
 static void
@@ -92,8 +79,8 @@ static void
 embeds_cases (sdcl_ctx *ctx, const GPtrArray *emb)
 {
   g_autoptr (JsonParser) parser = json_parser_new ();
-  JsonArray *cases = json_object_get_array_member (read_json (parser, "golden/prompt_embeds.json"),
-                                                   "cases");
+  JsonObject *list = load_fixture_json (parser, "golden/prompt_embeds.json");
+  JsonArray *cases = json_object_get_array_member (list, "cases");
   sdcl_st_file *g = golden_open ("golden/prompt_embeds.safetensors");
   sdcl_model *models[2] = { load_model (ctx, "tiny-sd"), load_model (ctx, "tiny-sd2") };
   for (guint i = 0; i < json_array_get_length (cases); i++)
@@ -109,7 +96,7 @@ embeds_cases (sdcl_ctx *ctx, const GPtrArray *emb)
   sdcl_st_close (g);
 
   /* diffusers' load_textual_inversion */
-  JsonObject *ti = read_json (parser, "golden/prompt_ti.json");
+  JsonObject *ti = load_fixture_json (parser, "golden/prompt_ti.json");
   g = golden_open ("golden/prompt_ti.safetensors");
   compare_states (models[0], g, "textual inversion", json_object_get_string_member (ti, "prompt"),
                   json_object_get_string_member (ti, "negative_prompt"), SDCL_PROMPT_PLAIN, emb);
@@ -125,7 +112,7 @@ static void
 long_prompt_image (sdcl_ctx *ctx, sdcl_residency residency, const char *what)
 {
   g_autoptr (JsonParser) parser = json_parser_new ();
-  JsonObject *o = read_json (parser, "golden/pipeline_prompt_long.json");
+  JsonObject *o = load_fixture_json (parser, "golden/pipeline_prompt_long.json");
   sdcl_st_file *g = golden_open ("golden/pipeline_prompt_long.safetensors");
   int64_t n;
   g_autofree float *want = golden_tensor (g, "image", &n);
@@ -157,7 +144,7 @@ static void
 sdxl_prompt (sdcl_ctx *ctx)
 {
   g_autoptr (JsonParser) parser = json_parser_new ();
-  JsonObject *o = read_json (parser, "golden/sdxl_prompt.json");
+  JsonObject *o = load_fixture_json (parser, "golden/sdxl_prompt.json");
   sdcl_st_file *g = golden_open ("golden/sdxl_prompt.safetensors");
   g_autofree char *emb_path = embedding_path ("tinyxl8.safetensors");
   const char *paths[] = { emb_path };
