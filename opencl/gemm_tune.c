@@ -10,6 +10,7 @@
 #include "gemm.h"
 #include "gemm_config.h"
 #include "ops.h"
+#include "tune_ext.h"
 #if SDCL_HAVE_CLBLAST_TUNE
 #include "clblast_tune.h"
 #endif
@@ -275,11 +276,12 @@ tune_xgemm (sdcl_cl *cl, double fraction, sdcl_gemm_config *c)
 
 /* The problems the tile configurations are timed on: every shape and
  * 1024 tokens of attention, or (quick, for tests) the smallest shape and
- * 128 tokens. */
+ * 128 tokens; and how many A/B rounds the extension variants get. */
 typedef struct {
   const host_data *h;
   size_t first_shape;
   int tokens;
+  int ext_rounds;
 } tile_problems;
 
 /* Seconds of one pass over the shapes with F16 (half) or F32 weights and
@@ -443,8 +445,32 @@ attention_candidate_seconds (sdcl_cl *cl, const tile_problems *p, int dh)
   return attention_seconds (cl, dh, p->tokens);
 }
 
+/* One pass of the work half math changes: the GEMM shapes and the
+ * convolution with F16 weights (the tiles just chosen). */
+static double
+half_pass (sdcl_cl *cl, const void *problems)
+{
+  const tile_problems *p = problems;
+  const bool conv = sdcl_conv_kernel_choice (cl, &(sdcl_w) { 0 }) == SDCL_CONV_TILED;
+  return gemm_seconds (cl, p, 1) + (conv ? conv_seconds (cl, p, 1) : 0);
+}
+
+/* The optional extension variants against the plain kernels, on the
+ * tiles the variants' defaults chose (tune_ext.h). */
+static void
+time_extensions (sdcl_cl *cl, const tile_problems *p)
+{
+  if (sdcl_gemm_kernel_choice (cl) == SDCL_GEMM_KERNEL_TILED)
+    sdcl_tune_ext (cl, SDCL_EXT_FP16, half_pass, p, p->ext_rounds);
+  else
+    fprintf (stderr, "half against fp32: not timed (gemm_tiled does not run: SDCL_GEMM_KERNEL)\n");
+  const int norms[2] = { p->tokens >= 1024 ? 320 : 64, p->tokens };
+  sdcl_tune_ext (cl, SDCL_EXT_SUBGROUPS, sdcl_tune_norm_seconds, norms, p->ext_rounds);
+}
+
 /* The portable kernels' tile configurations, each timed with the own
- * backend; the context's choice is left at the fastest. */
+ * backend; the context's choice is left at the fastest.  Then the
+ * extension variants. */
 static void
 time_tiles (sdcl_cl *cl, const tile_problems *p)
 {
@@ -465,6 +491,7 @@ time_tiles (sdcl_cl *cl, const tile_problems *p)
       choose_tile (cl, what, &t->attention[w], sdcl_n_attn_tiled_configs, attention_fits,
                    attention_candidate_seconds, sdcl_attn_tuned_widths[w], p);
     }
+  time_extensions (cl, p);
 }
 
 static bool
@@ -489,7 +516,8 @@ tune_tiles (sdcl_cl *cl, const host_data *h, sdcl_gemm_config *c)
                    &(tile_problems) { .h = h, .first_shape = 0, .tokens = 1024 });
     }
   else
-    time_tiles (cl, &(tile_problems) { .h = h, .first_shape = 0, .tokens = 1024 });
+    time_tiles (cl, &(tile_problems) { .h = h, .first_shape = 0, .tokens = 1024,
+                                       .ext_rounds = 5 });
   c->tiles = *sdcl_cl_tile_choice (cl);
 }
 
@@ -500,7 +528,7 @@ sdcl_tune_tiles_quick (sdcl_cl *cl)
   host_data_init (&h);
   sdcl_tile_choice_clear (sdcl_cl_tile_choice (cl));
   time_tiles (cl, &(tile_problems) { .h = &h, .first_shape = G_N_ELEMENTS (shapes) - 1,
-                                     .tokens = 128 });
+                                     .tokens = 128, .ext_rounds = 3 });
   host_data_clear (&h);
 }
 
@@ -560,6 +588,18 @@ print_table (const sdcl_gemm_config *c)
   for (int w = 0; w < SDCL_ATTN_TUNED_WIDTHS; w++)
     printf (" %d: %d%s", sdcl_attn_tuned_widths[w], c->tiles.attention[w],
             w + 1 < SDCL_ATTN_TUNED_WIDTHS ? "," : "\n");
+  for (int e = 0; e < SDCL_N_EXTS; e++)
+    {
+      const sdcl_ext_tuned *t = &c->tiles.ext[e];
+      const char *variant = sdcl_ext_tuned_word (e, true), *plain = sdcl_ext_tuned_word (e, false);
+      printf ("%s (%s): ", e == SDCL_EXT_FP16 ? "Half math" : "Sub-group reductions",
+              sdcl_ext_label (e));
+      if (t->use < 0)
+        printf ("not timed\n");
+      else
+        printf ("median %s %.4f s, %s %.4f s: %s\n", variant, t->seconds[1], plain, t->seconds[0],
+                t->use ? variant : plain);
+    }
 }
 
 /* Measures, tunes and chooses on a context that read no tuning file. */
