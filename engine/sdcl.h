@@ -105,6 +105,12 @@ sdcl_status sdcl_list_devices (sdcl_device_info **out, int *count, sdcl_error *e
 #define SDCL_TUNE_DEFAULT_FRACTION 0.001
 sdcl_status sdcl_gemm_tune (const char *device, const char *cache_dir, double fraction,
                             sdcl_error *err);
+/* The same with a fraction of the work, for slow devices (a software
+ * OpenCL such as Mesa's rusticl) and tests: the smallest GEMM shape, short
+ * tile and extension timings (128 tokens, three A/B rounds), and CLBlast
+ * measured with its built-in parameters, not tuned.  The file it writes
+ * is applied like a full tune's. */
+sdcl_status sdcl_gemm_tune_quick (const char *device, const char *cache_dir, sdcl_error *err);
 
 /* ---- context ----------------------------------------------------------- */
 

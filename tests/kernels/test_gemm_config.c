@@ -4,6 +4,10 @@
  *                             GEMMs on the chosen backend, corrupt files
  *   test-gemm-config --tune   a real (short) `sdcl tune` run into a temporary
  *                             folder, whose file must load (suite 'slow')
+ *   test-gemm-config --tune-quick   `sdcl tune --quick` likewise; where the
+ *                             device has cl_khr_fp16 or sub-groups (run with
+ *                             the portable kernels), the file must hold the
+ *                             timed verdict and a new context follow it
  *
  * Every context here reads a temporary cache folder, never the tests'
  * shared one or the user's, and SDCL_GEMM is unset (it would override the
@@ -614,13 +618,68 @@ test_tune (const char *dir, sdcl_cl *probe)
   g_free (path);
 }
 
+/* Whether the quick tune has an extension variant to time here. */
+static bool
+any_ext (sdcl_cl *cl)
+{
+  bool any = false;
+  for (int e = 0; e < SDCL_TUNED_EXTS; e++)
+    any = any || sdcl_cl_has_ext (cl, e);
+  return any && !sdcl_cl_cpu_kernels (cl);
+}
+
+/* `sdcl tune --quick`: the file loads, and its extension verdicts are
+ * there exactly for the variants this device has, and applied. */
+static void
+test_tune_quick (const char *dir, sdcl_cl *probe)
+{
+  g_unsetenv ("SDCL_FP16");   /* the tests' off would keep half math from being timed */
+  sdcl_error err = { 0 };
+  const sdcl_status st = sdcl_gemm_tune_quick (g_getenv ("SDCL_DEVICE"), dir, &err);
+  CHECK (st == SDCL_OK, "sdcl_gemm_tune_quick: %s", err.message);
+  char *path = path_for (dir, probe);
+  sdcl_gemm_config c;
+  GError *error = NULL;
+  sdcl_cl *cl = NULL;
+  if (!sdcl_gemm_config_load (path, sdcl_cl_device (probe), &c, &error))
+    CHECK (false, "the tuned file does not load: %s", error->message);
+  else if ((cl = new_context (dir)) != NULL)
+    {
+      CHECK (c.nshapes == 1 && c.shapes[0].gflops[SDCL_FIG_OWN_F16] > 0 && c.fraction == 0,
+             "quick: %d shapes, own F16 %g GFLOP/s, fraction %g", c.nshapes,
+             c.shapes[0].gflops[SDCL_FIG_OWN_F16], c.fraction);
+      const bool portable = !sdcl_cl_cpu_kernels (cl);
+      for (int e = 0; e < SDCL_TUNED_EXTS; e++)
+        {
+          const sdcl_ext_tuned *x = &c.tiles.ext[e];
+          const bool timed = portable && sdcl_cl_has_ext (cl, e);
+          CHECK ((x->use >= 0) == timed, "%s: verdict %d, %s", sdcl_ext_label (e), x->use,
+                 timed ? "the device has it" : "not timed here");
+          if (x->use < 0)
+            continue;
+          char want[80];
+          g_snprintf (want, sizeof want, "the tuning file chose %s",
+                      sdcl_ext_tuned_word (e, x->use));
+          check_ext (cl, e, x->use == 1, want, "after sdcl tune --quick");
+          fprintf (stderr, "%s in the file: %s %.4f s, %s %.4f s\n", sdcl_ext_label (e),
+                   sdcl_ext_tuned_word (e, true), x->seconds[1], sdcl_ext_tuned_word (e, false),
+                   x->seconds[0]);
+        }
+      check_gemms (cl);
+      sdcl_cl_free (cl);
+    }
+  g_clear_error (&error);
+  g_free (path);
+}
+
 int
 main (int argc, char **argv)
 {
   const bool tune = argc > 1 && strcmp (argv[1], "--tune") == 0;
-  if (argc > 2 || (argc == 2 && !tune))
+  const bool quick = argc > 1 && strcmp (argv[1], "--tune-quick") == 0;
+  if (argc > 2 || (argc == 2 && !tune && !quick))
     {
-      fprintf (stderr, "usage: %s [--tune]\n", argv[0]);
+      fprintf (stderr, "usage: %s [--tune | --tune-quick]\n", argv[0]);
       return 2;
     }
   g_unsetenv ("SDCL_GEMM");
@@ -642,6 +701,16 @@ main (int argc, char **argv)
     }
   if (tune)
     test_tune (dir, probe);
+  else if (quick && !any_ext (probe))
+    {
+      /* Its subject is absent: the rest is kernel-gemm-tune's (slow). */
+      printf ("skipped: device lacks cl_khr_fp16 and sub-groups, or runs the CPU kernels\n");
+      g_rmdir (dir);
+      sdcl_cl_free (probe);
+      return 77;
+    }
+  else if (quick)
+    test_tune_quick (dir, probe);
   else
     {
       test_round_trip (dir, probe);
