@@ -633,7 +633,9 @@ any_ext (sdcl_cl *cl)
 static void
 test_tune_quick (const char *dir, sdcl_cl *probe)
 {
-  g_unsetenv ("SDCL_FP16");   /* the tests' off would keep half math from being timed */
+  /* The tests' SDCL_FP16=off would keep half math from being timed. */
+  char *saved_fp16 = g_strdup (g_getenv ("SDCL_FP16"));
+  g_unsetenv ("SDCL_FP16");
   sdcl_error err = { 0 };
   const sdcl_status st = sdcl_gemm_tune_quick (g_getenv ("SDCL_DEVICE"), dir, &err);
   CHECK (st == SDCL_OK, "sdcl_gemm_tune_quick: %s", err.message);
@@ -665,11 +667,16 @@ test_tune_quick (const char *dir, sdcl_cl *probe)
                    sdcl_ext_tuned_word (e, true), x->seconds[1], sdcl_ext_tuned_word (e, false),
                    x->seconds[0]);
         }
+      /* With fp32 arithmetic again: check_gemms' tolerance is fp32's
+       * (kernel-ext-fp16 checks half math against its own bound). */
+      if (saved_fp16)
+        g_setenv ("SDCL_FP16", saved_fp16, TRUE);
       check_gemms (cl);
       sdcl_cl_free (cl);
     }
   g_clear_error (&error);
   g_free (path);
+  g_free (saved_fp16);
 }
 
 int
