@@ -98,7 +98,10 @@ sdcl_status sdcl_list_devices (sdcl_device_info **out, int *count, sdcl_error *e
  * Stable-Diffusion-shaped GEMMs and writes the faster backend with the
  * tuned parameters into the device's tuning file in `cache_dir` (NULL:
  * $SDCL_CACHE_DIR, else $XDG_CACHE_HOME/sdcl; "" is refused), which every
- * later context on that device applies.  `device` follows
+ * later context on that device applies.  On devices that run the portable
+ * kernels it also stores their fastest tile configurations and whether
+ * half math and sub-group reductions beat the plain kernels there (README,
+ * `sdcl tune`).  `device` follows
  * sdcl_ctx_params.device.  Progress goes to stderr, the table of figures
  * and the choice to stdout.  Without CLBlast in the build only sdcl's
  * kernels are measured. */
