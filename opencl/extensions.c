@@ -160,7 +160,7 @@ sdcl_ext_reason (const sdcl_cl *cl, sdcl_ext e, char *buf, size_t size)
                 tuned_words[e][t->use], tuned_words[e][1], t->seconds[1], tuned_words[e][0],
                 t->seconds[0]);
   else
-    g_snprintf (buf, size, "the device has it; no tuning file entry (`sdcl tune` times it)");
+    g_snprintf (buf, size, "the device has it; `sdcl tune` has not timed it");
   return buf;
 }
 

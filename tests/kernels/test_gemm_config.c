@@ -473,7 +473,7 @@ test_ext_applied (const char *dir, sdcl_cl *probe)
             g_snprintf (want, sizeof want, "the tuning file chose %s",
                         sdcl_ext_tuned_word (e, verdict));
           else if (has)
-            g_strlcpy (want, "no tuning file entry", sizeof want);
+            g_strlcpy (want, "`sdcl tune` has not timed it", sizeof want);
           else if (verdict == 1)
             g_snprintf (want, sizeof want, "the device lacks it: the tuning file's \"%s\" entry "
                         "is ignored", sdcl_ext_tuned_word (e, true));
