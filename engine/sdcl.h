@@ -98,13 +98,22 @@ sdcl_status sdcl_list_devices (sdcl_device_info **out, int *count, sdcl_error *e
  * Stable-Diffusion-shaped GEMMs and writes the faster backend with the
  * tuned parameters into the device's tuning file in `cache_dir` (NULL:
  * $SDCL_CACHE_DIR, else $XDG_CACHE_HOME/sdcl; "" is refused), which every
- * later context on that device applies.  `device` follows
+ * later context on that device applies.  On devices that run the portable
+ * kernels it also stores their fastest tile configurations and whether
+ * half math and sub-group reductions beat the plain kernels there (README,
+ * `sdcl tune`).  `device` follows
  * sdcl_ctx_params.device.  Progress goes to stderr, the table of figures
  * and the choice to stdout.  Without CLBlast in the build only sdcl's
  * kernels are measured. */
 #define SDCL_TUNE_DEFAULT_FRACTION 0.001
 sdcl_status sdcl_gemm_tune (const char *device, const char *cache_dir, double fraction,
                             sdcl_error *err);
+/* The same with a fraction of the work, for slow devices (a software
+ * OpenCL such as Mesa's rusticl) and tests: the smallest GEMM shape, short
+ * tile and extension timings (128 tokens, three A/B rounds), and CLBlast
+ * measured with its built-in parameters, not tuned.  The file it writes
+ * is applied like a full tune's. */
+sdcl_status sdcl_gemm_tune_quick (const char *device, const char *cache_dir, sdcl_error *err);
 
 /* ---- context ----------------------------------------------------------- */
 

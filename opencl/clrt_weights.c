@@ -97,9 +97,17 @@ sdcl_cl_tile_choice (sdcl_cl *cl)
   return &cl->tiles;
 }
 
+const sdcl_tile_choice *
+sdcl_cl_tuned (const sdcl_cl *cl)
+{
+  return &cl->tiles;
+}
+
 void
 sdcl_tile_choice_clear (sdcl_tile_choice *t)
 {
+  for (int e = 0; e < SDCL_TUNED_EXTS; e++)
+    t->ext[e] = (sdcl_ext_tuned) { .use = -1 };
   for (int i = 0; i < 2; i++)
     t->gemm[i] = t->conv[i] = -1;
   t->panel = -1;

@@ -15,6 +15,12 @@ static const char *const env_names[SDCL_N_EXTS] = { "SDCL_FP16", "SDCL_SUBGROUPS
 static const char *const labels[SDCL_N_EXTS] = {
   "cl_khr_fp16", "cl_khr_subgroups, cl_intel_subgroups or __opencl_c_subgroups"
 };
+/* The words of the tuning file and the kernel report for the variant and
+ * the plain kernels (gemm_config.c writes "fp16": "half" or "fp32"). */
+static const char *const tuned_words[SDCL_N_EXTS][2] = {
+  { "fp32", "half" }, { "plain", "subgroups" }
+};
+G_STATIC_ASSERT ((int) SDCL_N_EXTS == (int) SDCL_TUNED_EXTS);
 
 /* OpenCL 3.0's query (the headers are used at 1.2). */
 #define DEVICE_OPENCL_C_FEATURES 0x106F
@@ -124,21 +130,44 @@ sdcl_cl_uses_ext (const sdcl_cl *cl, sdcl_ext e)
     {
     case MODE_ON: return sdcl_cl_has_ext (cl, e);   /* sdcl_cl_new checked it */
     case MODE_OFF: return false;
-    default: return sdcl_cl_has_ext (cl, e) && !sdcl_cl_cpu_kernels (cl);
+    default: break;
     }
+  if (!sdcl_cl_has_ext (cl, e) || sdcl_cl_cpu_kernels (cl))
+    return false;
+  /* `sdcl tune`'s verdict for this device, when it timed the variant. */
+  const int tuned = sdcl_cl_tuned (cl)->ext[e].use;
+  return tuned < 0 || tuned == 1;
 }
 
 const char *
-sdcl_ext_reason (const sdcl_cl *cl, sdcl_ext e)
+sdcl_ext_reason (const sdcl_cl *cl, sdcl_ext e, char *buf, size_t size)
 {
   const ext_mode mode = env_mode (e);
+  const sdcl_ext_tuned *t = &sdcl_cl_tuned (cl)->ext[e];
   if (mode == MODE_ON)
-    return e == SDCL_EXT_FP16 ? "forced by SDCL_FP16=on" : "forced by SDCL_SUBGROUPS=on";
-  if (mode == MODE_OFF)
-    return e == SDCL_EXT_FP16 ? "turned off by SDCL_FP16=off" : "turned off by SDCL_SUBGROUPS=off";
-  if (!sdcl_cl_has_ext (cl, e))
-    return "the device lacks it";
-  return sdcl_cl_cpu_kernels (cl) ? "the CPU kernels have no variant for it" : "the device has it";
+    g_snprintf (buf, size, "forced by %s=on", env_names[e]);
+  else if (mode == MODE_OFF)
+    g_snprintf (buf, size, "turned off by %s=off", env_names[e]);
+  else if (!sdcl_cl_has_ext (cl, e))
+    /* A tuning file follows the device's name and driver, not its
+     * extensions (rusticl's come and go with RUSTICL_FEATURES). */
+    g_snprintf (buf, size, "the device lacks it%s%s%s", t->use == 1 ? ": the tuning file's \"" : "",
+                t->use == 1 ? tuned_words[e][1] : "", t->use == 1 ? "\" entry is ignored" : "");
+  else if (sdcl_cl_cpu_kernels (cl))
+    g_snprintf (buf, size, "the CPU kernels have no variant for it");
+  else if (t->use >= 0)
+    g_snprintf (buf, size, "the tuning file chose %s: `sdcl tune` measured %s %.4g s, %s %.4g s",
+                tuned_words[e][t->use], tuned_words[e][1], t->seconds[1], tuned_words[e][0],
+                t->seconds[0]);
+  else
+    g_snprintf (buf, size, "the device has it; `sdcl tune` has not timed it");
+  return buf;
+}
+
+const char *
+sdcl_ext_tuned_word (sdcl_ext e, bool variant)
+{
+  return tuned_words[e][variant];
 }
 
 const char *

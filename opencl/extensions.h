@@ -42,10 +42,17 @@ bool sdcl_cl_has_ext (const sdcl_cl *cl, sdcl_ext e);
 /* The kernels use it: SDCL_FP16 / SDCL_SUBGROUPS =on forces it (the
  * context could only be created if the device has it), =off never; auto
  * (the default) where the device has it and runs the portable kernels
- * (GPUs), since the CPU kernels have no variant that uses it. */
+ * (GPUs), since the CPU kernels have no variant that uses it, and there
+ * as the device's tuning file says when `sdcl tune` timed it
+ * (sdcl_cl_tuned ()->ext[e]; an entry for a device that lacks the
+ * extension is ignored). */
 bool sdcl_cl_uses_ext (const sdcl_cl *cl, sdcl_ext e);
-/* Why sdcl_cl_uses_ext answered as it did, for the kernel report. */
-const char *sdcl_ext_reason (const sdcl_cl *cl, sdcl_ext e);
+/* Why sdcl_cl_uses_ext answered as it did, for the kernel report: written
+ * to buf (returned). */
+const char *sdcl_ext_reason (const sdcl_cl *cl, sdcl_ext e, char *buf, size_t size);
+/* The tuning file's word for the variant ("half", "subgroups") or the
+ * plain kernels ("fp32", "plain"). */
+const char *sdcl_ext_tuned_word (sdcl_ext e, bool variant);
 const char *sdcl_ext_label (sdcl_ext e);   /* "cl_khr_fp16", "cl_khr_subgroups" */
 
 /* Build options of the programs whose work-group sums use sub-groups

@@ -7,6 +7,7 @@
 #include "gemm_config.h"
 #include "attention.h"
 #include "conv_tiled.h"
+#include "extensions.h"
 #include "gemm.h"
 #include "json_strict.h"
 #include "sdcl_file.h"
@@ -279,6 +280,67 @@ parse_tiles (JsonNode *node, sdcl_tile_choice *t, GError **error)
   return true;
 }
 
+/* "extensions": per variant of extensions.h, under ext_keys[e], an object
+ * { "choice": "half" | "fp32", "half_seconds": s, "fp32_seconds": s }
+ * (words of sdcl_ext_tuned_word; the seconds optional, for people). */
+static const char *const ext_keys[SDCL_N_EXTS] = { "fp16", "subgroups" };
+
+static bool
+parse_ext_entry (JsonNode *node, sdcl_ext e, sdcl_ext_tuned *out, GError **error)
+{
+  const char *key = ext_keys[e];
+  if (!JSON_NODE_HOLDS_OBJECT (node))
+    return fail (error, "extensions.%s is not an object", key);
+  JsonObject *o = json_node_get_object (node);
+  const char *choice = get_string (o, "choice");
+  sdcl_ext_tuned t = { .use = -1 };
+  for (int v = 0; v < 2 && choice; v++)
+    if (strcmp (choice, sdcl_ext_tuned_word (e, v)) == 0)
+      t.use = v;
+  if (t.use < 0)
+    return fail (error, "extensions.%s.choice must be \"%s\" or \"%s\"", key,
+                 sdcl_ext_tuned_word (e, true), sdcl_ext_tuned_word (e, false));
+  guint known = 1;
+  for (int v = 0; v < 2; v++)
+    {
+      char name[40];
+      g_snprintf (name, sizeof name, "%s_seconds", sdcl_ext_tuned_word (e, v));
+      if (!json_object_has_member (o, name))
+        continue;
+      if (!get_number (o, name, 0, 1e6, &t.seconds[v]))
+        return fail (error, "extensions.%s.%s is not a number in [0, 1e6]", key, name);
+      known++;
+    }
+  if (known != json_object_get_size (o))
+    return fail (error, "extensions.%s has members other than choice, %s_seconds and %s_seconds",
+                 key, sdcl_ext_tuned_word (e, true), sdcl_ext_tuned_word (e, false));
+  *out = t;
+  return true;
+}
+
+static bool
+parse_extensions (JsonNode *node, sdcl_tile_choice *t, GError **error)
+{
+  if (!node)
+    return true;
+  if (!JSON_NODE_HOLDS_OBJECT (node))
+    return fail (error, "extensions is not an object");
+  JsonObject *o = json_node_get_object (node);
+  guint known = 0;
+  for (int e = 0; e < SDCL_N_EXTS; e++)
+    {
+      JsonNode *entry = json_object_get_member (o, ext_keys[e]);
+      if (!entry)
+        continue;
+      if (!parse_ext_entry (entry, (sdcl_ext) e, &t->ext[e], error))
+        return false;
+      known++;
+    }
+  if (known != json_object_get_size (o))
+    return fail (error, "extensions has members other than fp16 and subgroups");
+  return true;
+}
+
 static bool
 parse_root (JsonObject *root, const sdcl_device_info *dev, sdcl_gemm_config *c, GError **error)
 {
@@ -305,7 +367,8 @@ parse_root (JsonObject *root, const sdcl_device_info *dev, sdcl_gemm_config *c, 
     return fail (error, "tune_seconds is not a number in [0, 1e7]");
   return parse_xgemm (json_object_get_member (root, "clblast_xgemm"), dev, c, error)
          && parse_shapes (json_object_get_member (root, "shapes"), c, error)
-         && parse_tiles (json_object_get_member (root, "tiles"), &c->tiles, error);
+         && parse_tiles (json_object_get_member (root, "tiles"), &c->tiles, error)
+         && parse_extensions (json_object_get_member (root, "extensions"), &c->tiles, error);
 }
 
 bool
@@ -394,6 +457,33 @@ add_tiles (JsonBuilder *b, const sdcl_gemm_config *c)
   json_builder_end_object (b);
 }
 
+static void
+add_extensions (JsonBuilder *b, const sdcl_gemm_config *c)
+{
+  json_builder_set_member_name (b, "extensions");
+  json_builder_begin_object (b);
+  for (int e = 0; e < SDCL_N_EXTS; e++)
+    {
+      const sdcl_ext_tuned *t = &c->tiles.ext[e];
+      if (t->use < 0)
+        continue;
+      json_builder_set_member_name (b, ext_keys[e]);
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "choice");
+      json_builder_add_string_value (b, sdcl_ext_tuned_word ((sdcl_ext) e, t->use == 1));
+      for (int v = 1; v >= 0; v--)
+        {
+          char name[40];
+          g_snprintf (name, sizeof name, "%s_seconds", sdcl_ext_tuned_word ((sdcl_ext) e, v));
+          json_builder_set_member_name (b, name);
+          /* To the microsecond: the timing is not finer. */
+          json_builder_add_double_value (b, (double) (gint64) (t->seconds[v] * 1e6 + 0.5) / 1e6);
+        }
+      json_builder_end_object (b);
+    }
+  json_builder_end_object (b);
+}
+
 bool
 sdcl_gemm_config_save (const char *path, const sdcl_device_info *dev, const sdcl_gemm_config *c,
                        GError **error)
@@ -428,6 +518,7 @@ sdcl_gemm_config_save (const char *path, const sdcl_device_info *dev, const sdcl
     json_builder_add_null_value (b);
   add_shapes (b, c);
   add_tiles (b, c);
+  add_extensions (b, c);
   json_builder_end_object (b);
 
   JsonGenerator *gen = json_generator_new ();

@@ -13,7 +13,11 @@
  * ("conv_tiled_f32", "conv_tiled_f16"), of attention_tiled per head
  * width ("attention_tiled_40", ...) and the register tile of the CPUs'
  * gemm_panel ("gemm_panel"), as indices into their tables; each
- * optional.  The file is input
+ * optional.  Under "extensions", optional too, which of the optional
+ * extension variants (extensions.h) the tune measured faster than the
+ * plain kernels: "fp16" { "choice": "half" or "fp32", "half_seconds",
+ * "fp32_seconds" } and "subgroups" { "choice": "subgroups" or "plain",
+ * ... } (sdcl_tile_choice.ext).  The file is input
  * from disk, so everything is validated before use: names, value ranges
  * and the divisibility rules CLBlast's kernel relies on (a zero or an odd
  * value would make CLBlast divide by zero or build a broken kernel).  A

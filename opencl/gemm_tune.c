@@ -10,6 +10,7 @@
 #include "gemm.h"
 #include "gemm_config.h"
 #include "ops.h"
+#include "tune_ext.h"
 #if SDCL_HAVE_CLBLAST_TUNE
 #include "clblast_tune.h"
 #endif
@@ -125,29 +126,35 @@ host_data_clear (host_data *h)
     g_free (h->x[i]), g_free (h->w[i]);
 }
 
-/* Fills column `fig` of c->shapes with `backend` and `type` weights. */
+/* Fills column `fig` of c->shapes with `backend` and `type` weights; c
+ * holds the last c->nshapes of `shapes`. */
 static void
 measure (sdcl_cl *cl, sdcl_gemm_config *c, const host_data *h, sdcl_gemm_fig fig,
          sdcl_gemm_backend backend, sdcl_wtype type)
 {
   sdcl_cl_set_gemm_backend (cl, backend);
   fprintf (stderr, "measuring %s:", sdcl_gemm_fig_names[fig]);
-  for (size_t i = 0; i < G_N_ELEMENTS (shapes); i++)
+  const size_t first = G_N_ELEMENTS (shapes) - (size_t) c->nshapes;
+  for (size_t i = first; i < G_N_ELEMENTS (shapes); i++)
     {
-      c->shapes[i].gflops[fig] = gflops_of (cl, (int) i, type, h->x[i], h->w[i]);
-      fprintf (stderr, " %.1f", c->shapes[i].gflops[fig]);
+      double *g = &c->shapes[i - first].gflops[fig];
+      *g = gflops_of (cl, (int) i, type, h->x[i], h->w[i]);
+      fprintf (stderr, " %.1f", *g);
     }
   fprintf (stderr, " GFLOP/s\n");
 }
 
-/* Total seconds of one pass over the shapes for column fig (infinite if
+/* Total seconds of one pass over c's shapes for column fig (infinite if
  * any shape failed). */
 static double
 total_seconds (const sdcl_gemm_config *c, sdcl_gemm_fig fig)
 {
   double s = 0;
-  for (size_t i = 0; i < G_N_ELEMENTS (shapes); i++)
-    s += c->shapes[i].gflops[fig] > 0 ? flop ((int) i) / c->shapes[i].gflops[fig] / 1e9 : INFINITY;
+  for (int i = 0; i < c->nshapes; i++)
+    {
+      const sdcl_gemm_shape *sh = &c->shapes[i];
+      s += sh->gflops[fig] > 0 ? 2.0 * sh->m * sh->n * sh->k / sh->gflops[fig] / 1e9 : INFINITY;
+    }
   return s;
 }
 
@@ -275,11 +282,12 @@ tune_xgemm (sdcl_cl *cl, double fraction, sdcl_gemm_config *c)
 
 /* The problems the tile configurations are timed on: every shape and
  * 1024 tokens of attention, or (quick, for tests) the smallest shape and
- * 128 tokens. */
+ * 128 tokens; and how many A/B rounds the extension variants get. */
 typedef struct {
   const host_data *h;
   size_t first_shape;
   int tokens;
+  int ext_rounds;
 } tile_problems;
 
 /* Seconds of one pass over the shapes with F16 (half) or F32 weights and
@@ -443,8 +451,32 @@ attention_candidate_seconds (sdcl_cl *cl, const tile_problems *p, int dh)
   return attention_seconds (cl, dh, p->tokens);
 }
 
+/* One pass of the work half math changes: the GEMM shapes and the
+ * convolution with F16 weights (the tiles just chosen). */
+static double
+half_pass (sdcl_cl *cl, const void *problems)
+{
+  const tile_problems *p = problems;
+  const bool conv = sdcl_conv_kernel_choice (cl, &(sdcl_w) { 0 }) == SDCL_CONV_TILED;
+  return gemm_seconds (cl, p, 1) + (conv ? conv_seconds (cl, p, 1) : 0);
+}
+
+/* The optional extension variants against the plain kernels, on the
+ * tiles the variants' defaults chose (tune_ext.h). */
+static void
+time_extensions (sdcl_cl *cl, const tile_problems *p)
+{
+  if (sdcl_gemm_kernel_choice (cl) == SDCL_GEMM_KERNEL_TILED)
+    sdcl_tune_ext (cl, SDCL_EXT_FP16, half_pass, p, p->ext_rounds);
+  else
+    fprintf (stderr, "half against fp32: not timed (gemm_tiled does not run: SDCL_GEMM_KERNEL)\n");
+  const int norms[2] = { p->tokens >= 1024 ? 320 : 64, p->tokens };
+  sdcl_tune_ext (cl, SDCL_EXT_SUBGROUPS, sdcl_tune_norm_seconds, norms, p->ext_rounds);
+}
+
 /* The portable kernels' tile configurations, each timed with the own
- * backend; the context's choice is left at the fastest. */
+ * backend; the context's choice is left at the fastest.  Then the
+ * extension variants. */
 static void
 time_tiles (sdcl_cl *cl, const tile_problems *p)
 {
@@ -465,6 +497,7 @@ time_tiles (sdcl_cl *cl, const tile_problems *p)
       choose_tile (cl, what, &t->attention[w], sdcl_n_attn_tiled_configs, attention_fits,
                    attention_candidate_seconds, sdcl_attn_tuned_widths[w], p);
     }
+  time_extensions (cl, p);
 }
 
 static bool
@@ -477,19 +510,24 @@ panel_fits (sdcl_cl *cl, int index, int half)
 /* Devices that run the portable kernels (GPUs, or SDCL_KERNELS=portable)
  * time those; CPUs time the register tiles of gemm_panel (F16 weights,
  * what the pipelines upload). */
+static const tile_problems full_problems = { .first_shape = 0, .tokens = 1024, .ext_rounds = 5 };
+static const tile_problems quick_problems = { .first_shape = G_N_ELEMENTS (shapes) - 1,
+                                              .tokens = 128, .ext_rounds = 3 };
+
 static void
-tune_tiles (sdcl_cl *cl, const host_data *h, sdcl_gemm_config *c)
+tune_tiles (sdcl_cl *cl, const host_data *h, bool quick, sdcl_gemm_config *c)
 {
+  tile_problems p = quick ? quick_problems : full_problems;
+  p.h = h;
   sdcl_tile_choice_clear (sdcl_cl_tile_choice (cl));
   if (sdcl_cl_cpu_kernels (cl))
     {
       sdcl_cl_set_gemm_backend (cl, SDCL_GEMM_OWN);
       choose_tile (cl, "gemm_panel, F16 weights", &sdcl_cl_tile_choice (cl)->panel,
-                   sdcl_n_panel_configs, panel_fits, gemm_seconds, 1,
-                   &(tile_problems) { .h = h, .first_shape = 0, .tokens = 1024 });
+                   sdcl_n_panel_configs, panel_fits, gemm_seconds, 1, &p);
     }
   else
-    time_tiles (cl, &(tile_problems) { .h = h, .first_shape = 0, .tokens = 1024 });
+    time_tiles (cl, &p);
   c->tiles = *sdcl_cl_tile_choice (cl);
 }
 
@@ -498,9 +536,10 @@ sdcl_tune_tiles_quick (sdcl_cl *cl)
 {
   host_data h;
   host_data_init (&h);
+  tile_problems p = quick_problems;
+  p.h = &h;
   sdcl_tile_choice_clear (sdcl_cl_tile_choice (cl));
-  time_tiles (cl, &(tile_problems) { .h = &h, .first_shape = G_N_ELEMENTS (shapes) - 1,
-                                     .tokens = 128 });
+  time_tiles (cl, &p);
   host_data_clear (&h);
 }
 
@@ -560,19 +599,35 @@ print_table (const sdcl_gemm_config *c)
   for (int w = 0; w < SDCL_ATTN_TUNED_WIDTHS; w++)
     printf (" %d: %d%s", sdcl_attn_tuned_widths[w], c->tiles.attention[w],
             w + 1 < SDCL_ATTN_TUNED_WIDTHS ? "," : "\n");
+  for (int e = 0; e < SDCL_N_EXTS; e++)
+    {
+      const sdcl_ext_tuned *t = &c->tiles.ext[e];
+      const char *variant = sdcl_ext_tuned_word (e, true), *plain = sdcl_ext_tuned_word (e, false);
+      printf ("%s (%s): ", e == SDCL_EXT_FP16 ? "Half math" : "Sub-group reductions",
+              sdcl_ext_label (e));
+      if (t->use < 0)
+        printf ("not timed\n");
+      else
+        printf ("median %s %.4f s, %s %.4f s: %s\n", variant, t->seconds[1], plain, t->seconds[0],
+                t->use ? variant : plain);
+    }
 }
 
-/* Measures, tunes and chooses on a context that read no tuning file. */
+/* Measures, tunes and chooses on a context that read no tuning file.
+ * Quick: the smallest shape only, the quick tile problems, no CLBlast
+ * tuning (fraction 0 in the file). */
 static void
-run (sdcl_cl *cl, double fraction, sdcl_gemm_config *c)
+run (sdcl_cl *cl, double fraction, bool quick, sdcl_gemm_config *c)
 {
   host_data h;
   host_data_init (&h);
-  c->fraction = fraction;
-  c->nshapes = (int) G_N_ELEMENTS (shapes);
-  for (size_t i = 0; i < G_N_ELEMENTS (shapes); i++)
+  c->fraction = quick ? 0 : fraction;
+  c->nshapes = quick ? 1 : (int) G_N_ELEMENTS (shapes);
+  const size_t first = G_N_ELEMENTS (shapes) - (size_t) c->nshapes;
+  for (size_t i = first; i < G_N_ELEMENTS (shapes); i++)
     {
-      c->shapes[i].m = shapes[i].m, c->shapes[i].n = shapes[i].n, c->shapes[i].k = shapes[i].k;
+      sdcl_gemm_shape *s = &c->shapes[i - first];
+      s->m = shapes[i].m, s->n = shapes[i].n, s->k = shapes[i].k;
       fprintf (stderr, "shape %zu: %d x %d x %d, %s\n", i + 1, shapes[i].m, shapes[i].n,
                shapes[i].k, shapes[i].what);
     }
@@ -583,8 +638,10 @@ run (sdcl_cl *cl, double fraction, sdcl_gemm_config *c)
   measure (cl, c, &h, SDCL_FIG_CLBLAST_DEFAULT_F32, SDCL_GEMM_CLBLAST, SDCL_WT_F32);
 #if SDCL_HAVE_CLBLAST_TUNE
   char msg[200];
-  if (tune_xgemm (cl, fraction, c)
-      && !sdcl_gemm_clblast_override (sdcl_cl_device_id (cl), c->xgemm, msg, sizeof msg))
+  if (quick)
+    fprintf (stderr, "quick: CLBlast is not tuned\n");
+  else if (tune_xgemm (cl, fraction, c)
+           && !sdcl_gemm_clblast_override (sdcl_cl_device_id (cl), c->xgemm, msg, sizeof msg))
     {
       fprintf (stderr, "  %s\n", msg);
       c->has_xgemm = false;
@@ -600,12 +657,12 @@ run (sdcl_cl *cl, double fraction, sdcl_gemm_config *c)
   c->backend = total_seconds (c, SDCL_FIG_CLBLAST_F16) < total_seconds (c, SDCL_FIG_OWN_F16)
                    ? SDCL_GEMM_CLBLAST
                    : SDCL_GEMM_OWN;
-  tune_tiles (cl, &h, c);
+  tune_tiles (cl, &h, quick, c);
   host_data_clear (&h);
 }
 
-sdcl_status
-sdcl_gemm_tune (const char *device, const char *cache_dir, double fraction, sdcl_error *err)
+static sdcl_status
+tune (const char *device, const char *cache_dir, double fraction, bool quick, sdcl_error *err)
 {
   if (!(fraction > 0 && fraction <= 1) || (cache_dir && !*cache_dir))
     {
@@ -625,7 +682,7 @@ sdcl_gemm_tune (const char *device, const char *cache_dir, double fraction, sdcl
   const sdcl_device_info *dev = sdcl_cl_device (cl);
   fprintf (stderr, "device: %s (%s, driver %s)\n", dev->name, dev->platform, dev->driver);
   sdcl_gemm_config c = { 0 };
-  run (cl, fraction, &c);
+  run (cl, fraction, quick, &c);
   print_table (&c);
 
   char *dir = sdcl_cl_resolve_cache_dir (cache_dir);
@@ -649,4 +706,16 @@ sdcl_gemm_tune (const char *device, const char *cache_dir, double fraction, sdcl
   g_free (dir);
   sdcl_cl_free (cl);
   return st;
+}
+
+sdcl_status
+sdcl_gemm_tune (const char *device, const char *cache_dir, double fraction, sdcl_error *err)
+{
+  return tune (device, cache_dir, fraction, false, err);
+}
+
+sdcl_status
+sdcl_gemm_tune_quick (const char *device, const char *cache_dir, sdcl_error *err)
+{
+  return tune (device, cache_dir, SDCL_TUNE_DEFAULT_FRACTION, true, err);
 }

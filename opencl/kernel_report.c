@@ -63,16 +63,17 @@ report_device (sdcl_cl *cl, GString *out)
   g_free (ext);
   /* The optional variants (extensions.c); the plain OpenCL 1.2 kernels
    * otherwise. */
+  char why[200];
   const bool half = sdcl_cl_uses_ext (cl, SDCL_EXT_FP16);
   g_string_append_printf (out, "half math   %s (%s; SDCL_FP16)\n",
                           half ? "gemm_tiled and conv_tiled with F16 weights multiply in half, "
                                  "fp32 sums per k-block" : "no: fp32 arithmetic",
-                          sdcl_ext_reason (cl, SDCL_EXT_FP16));
+                          sdcl_ext_reason (cl, SDCL_EXT_FP16, why, sizeof why));
   const bool sub = sdcl_cl_uses_ext (cl, SDCL_EXT_SUBGROUPS);
   g_string_append_printf (out, "subgroups   %s (%s; SDCL_SUBGROUPS)\n",
                           sub ? "norms' work-group sums reduce per sub-group"
                               : "no: local-memory tree reductions",
-                          sdcl_ext_reason (cl, SDCL_EXT_SUBGROUPS));
+                          sdcl_ext_reason (cl, SDCL_EXT_SUBGROUPS, why, sizeof why));
 }
 
 static void

@@ -6,7 +6,11 @@
 # attention_tiled, the split GroupNorm statistics) under a compiler other
 # than PoCL's, with GPU-typical limits forced as on PoCL.  rusticl runs
 # with RUSTICL_FEATURES=fp16, which exposes cl_khr_fp16: kernel-ext-fp16
-# checks the half-arithmetic GEMM and convolution there.  Then the
+# checks the half-arithmetic GEMM and convolution there, and
+# kernel-gemm-tune-quick and kernel-gemm-config time half math and the
+# sub-group reductions against the plain kernels as `sdcl tune` does
+# (stderr: the medians and the verdict) and check that the verdict is
+# stored and followed.  Then the
 # chroot's PoCL 6, which has cl_khr_subgroups, runs the kernel-ext tests
 # (kernel-ext-subgroups: the sub-group norms).
 #

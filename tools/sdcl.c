@@ -6,7 +6,7 @@
  *   sdcl img2img --model M --init in.png --strength S [options] -o out.png
  *   sdcl inpaint --model M --init in.png --mask m.png [--mask-blur PX]
  *                [--only-masked --padding PX] [options] -o out.png
- *   sdcl tune [--device D] [--cache-dir DIR] [--fraction F]
+ *   sdcl tune [--device D] [--cache-dir DIR] [--fraction F] [--quick]
  *
  * Exit codes: 0 success, 1 generation failed, 2 usage error, 3 model or
  * tokenizer problem, 4 OpenCL device problem (none, failure, out of
@@ -768,12 +768,16 @@ cmd_tune (int argc, char **argv)
 {
   char *device = NULL, *cache_dir = NULL;
   double fraction = SDCL_TUNE_DEFAULT_FRACTION;
+  gboolean quick = FALSE;
   GOptionEntry entries[] = {
     { "device", 'd', 0, G_OPTION_ARG_STRING, &device,
       "OpenCL device: index or part of its name (default: first GPU, else any)", "D" },
     { "cache-dir", 0, 0, G_OPTION_ARG_FILENAME, &cache_dir,
       "folder of the kernel cache, where the result goes (default: $SDCL_CACHE_DIR, else "
       "$XDG_CACHE_HOME/sdcl)", "DIR" },
+    { "quick", 0, 0, G_OPTION_ARG_NONE, &quick,
+      "a fraction of the work, for slow (software) devices: the smallest GEMM shape, short "
+      "tile and extension timings, CLBlast not tuned", NULL },
     { NULL },
   };
   cli_number numbers[] = {
@@ -792,7 +796,9 @@ cmd_tune (int argc, char **argv)
   if (rc == 0)
     {
       sdcl_error err = { 0 };
-      if (sdcl_gemm_tune (device, cache_dir, fraction, &err) != SDCL_OK)
+      const sdcl_status st = quick ? sdcl_gemm_tune_quick (device, cache_dir, &err)
+                                   : sdcl_gemm_tune (device, cache_dir, fraction, &err);
+      if (st != SDCL_OK)
         {
           rc = report (&err);
           if (err.code == SDCL_ERR_IO) /* only the result file is written */

@@ -4,6 +4,10 @@
  *                             GEMMs on the chosen backend, corrupt files
  *   test-gemm-config --tune   a real (short) `sdcl tune` run into a temporary
  *                             folder, whose file must load (suite 'slow')
+ *   test-gemm-config --tune-quick   `sdcl tune --quick` likewise; where the
+ *                             device has cl_khr_fp16 or sub-groups (run with
+ *                             the portable kernels), the file must hold the
+ *                             timed verdict and a new context follow it
  *
  * Every context here reads a temporary cache folder, never the tests'
  * shared one or the user's, and SDCL_GEMM is unset (it would override the
@@ -20,11 +24,14 @@
 #include "conv_tiled.h"
 #include "device_helpers.h"
 #include "check.h"
+#include "extensions.h"
+#include "kernel_report.h"
 #include "clrt_internal.h"
 #include "config.h"
 #include "gemm.h"
 #include "gemm_config.h"
 #include "gemm_tune.h"
+#include "tune_ext.h"
 #include "ops.h"
 #include "ref_ops.h"
 
@@ -88,7 +95,25 @@ known_config (sdcl_gemm_backend backend)
   /* Tile choices (widths 40, 64, 80, 128, 160, 512; -1 untuned), panel. */
   c.tiles = (sdcl_tile_choice) { .gemm = { 2, 1 }, .conv = { 3, -1 }, .panel = 3,
                                  .attention = { 0, 1, -1, 3, -1, 4 } };
+  /* Half math chosen (0.25 s against 0.5 s), the sub-group reductions not. */
+  c.tiles.ext[SDCL_EXT_FP16] = (sdcl_ext_tuned) { 1, { 0.5, 0.25 } };
+  c.tiles.ext[SDCL_EXT_SUBGROUPS] = (sdcl_ext_tuned) { 0, { 0.125, 0.375 } };
   return c;
+}
+
+/* Field by field (the struct has padding). */
+static bool
+tiles_equal (const sdcl_tile_choice *a, const sdcl_tile_choice *b)
+{
+  bool same = a->panel == b->panel;
+  for (int i = 0; i < 2; i++)
+    same = same && a->gemm[i] == b->gemm[i] && a->conv[i] == b->conv[i];
+  for (int i = 0; i < SDCL_ATTN_TUNED_WIDTHS; i++)
+    same = same && a->attention[i] == b->attention[i];
+  for (int e = 0; e < SDCL_TUNED_EXTS; e++)
+    same = same && a->ext[e].use == b->ext[e].use && a->ext[e].seconds[0] == b->ext[e].seconds[0]
+           && a->ext[e].seconds[1] == b->ext[e].seconds[1];
+  return same;
 }
 
 /* ---- GEMMs on the context's backend ------------------------------------ */
@@ -230,7 +255,7 @@ test_round_trip (const char *dir, sdcl_cl *probe)
         }
       CHECK (back.fraction == c.fraction && back.tune_seconds == c.tune_seconds,
              "fraction %g / seconds %g back", back.fraction, back.tune_seconds);
-      CHECK (memcmp (&back.tiles, &c.tiles, sizeof c.tiles) == 0, "tile choices differ");
+      CHECK (tiles_equal (&back.tiles, &c.tiles), "tile or extension choices differ");
     }
   g_clear_error (&error);
   g_free (path);
@@ -245,7 +270,7 @@ static void
 test_tiles_applied (sdcl_cl *cl)
 {
   const sdcl_gemm_config want = known_config (SDCL_GEMM_CLBLAST);
-  CHECK (memcmp (sdcl_cl_tile_choice (cl), &want.tiles, sizeof want.tiles) == 0,
+  CHECK (tiles_equal (sdcl_cl_tile_choice (cl), &want.tiles),
          "the file's tile choices are not the context's");
   size_t max_wg;
   uint64_t local_mem;
@@ -326,6 +351,11 @@ test_corrupt (const char *dir, sdcl_cl *probe)
     { "\"gemm_tiled_f32\" : 2", "\"gemm_tiled_f32\" : 99" },  /* no such configuration */
     { "\"attention_tiled_128\" : 3", "\"attention_tiled_127\" : 3" }, /* no such width */
     { "\"gemm_panel\" : 3", "\"gemm_panel\" : 5" },                  /* no such panel tile */
+    { "\"choice\" : \"half\"", "\"choice\" : \"fp64\"" },            /* no such choice */
+    { "\"choice\" : \"plain\"", "\"choice\" : \"half\"" },           /* fp16's word */
+    { "\"half_seconds\" : 0.25", "\"half_seconds\" : -0.25" },
+    { "\"fp16\" : {", "\"fp64\" : {" },                                  /* no such variant */
+    { "\"plain_seconds\" : 0.125", "\"plain_seconds\" : 0.125, \"x\" : 1" },
   };
   for (size_t i = 0; i < G_N_ELEMENTS (swaps); i++)
     {
@@ -368,6 +398,126 @@ test_corrupt (const char *dir, sdcl_cl *probe)
   g_free (path);
 }
 
+/* Whether variant e is in use and the reason the kernel report gives. */
+static void
+check_ext (sdcl_cl *cl, sdcl_ext e, bool want_use, const char *want_reason, const char *what)
+{
+  char why[200];
+  const char *reason = sdcl_ext_reason (cl, e, why, sizeof why);
+  CHECK (sdcl_cl_uses_ext (cl, e) == want_use, "%s: %s is %sin use", what, sdcl_ext_label (e),
+         want_use ? "not " : "");
+  CHECK (strstr (reason, want_reason) != NULL, "%s: the reason \"%s\" does not say \"%s\"", what,
+         reason, want_reason);
+  char *report = sdcl_cl_kernel_report (cl);
+  CHECK (strstr (report, reason) != NULL, "%s: the kernel report lacks the reason:\n%s", what,
+         report);
+  g_free (report);
+}
+
+/* A tuning file whose "extensions" say `verdict` (1: the variants, 0: the
+ * plain kernels; -1: no entry) for both variants. */
+static void
+write_ext_file (const char *dir, sdcl_cl *probe, int verdict)
+{
+  sdcl_gemm_config c = known_config (SDCL_GEMM_OWN);
+  for (int e = 0; e < SDCL_TUNED_EXTS; e++)
+    c.tiles.ext[e] = verdict < 0 ? (sdcl_ext_tuned) { .use = -1 }
+                                 : (sdcl_ext_tuned) { verdict, { 0.5, verdict ? 0.25 : 0.75 } };
+  char *path = path_for (dir, probe);
+  GError *error = NULL;
+  CHECK (sdcl_gemm_config_save (path, sdcl_cl_device (probe), &c, &error), "save: %s",
+         error ? error->message : "");
+  g_clear_error (&error);
+  g_free (path);
+}
+
+/* Under auto the tuning file's verdict decides where the device has the
+ * extension (the portable kernels, which hold the variants); a device
+ * without it ignores a "half" / "subgroups" entry and says so; =off and
+ * =on still force.  This host's PoCL lacks both extensions; rusticl with
+ * RUSTICL_FEATURES=fp16 has cl_khr_fp16 (tools/run-rusticl-tests.sh). */
+static void
+test_ext_applied (const char *dir, sdcl_cl *probe)
+{
+  static const char *const env[SDCL_TUNED_EXTS] = { "SDCL_FP16", "SDCL_SUBGROUPS" };
+  /* (The tests' environment has SDCL_FP16=off: test_env_vars.) */
+  char *saved_fp16 = g_strdup (g_getenv ("SDCL_FP16"));
+  g_unsetenv ("SDCL_FP16");
+  g_unsetenv ("SDCL_SUBGROUPS");
+  g_setenv ("SDCL_KERNELS", "portable", TRUE);
+  for (int verdict = 1; verdict >= -1; verdict--)
+    {
+      write_ext_file (dir, probe, verdict);
+      sdcl_cl *cl = new_context (dir);
+      if (!cl)
+        break;
+      for (int e = 0; e < SDCL_TUNED_EXTS; e++)
+        {
+          char what[80], want[120];
+          g_snprintf (what, sizeof what, "%s, file says %s", env[e],
+                      verdict < 0 ? "nothing" : sdcl_ext_tuned_word (e, verdict));
+          const bool has = sdcl_cl_has_ext (cl, e);
+          fprintf (stderr, "%s: the device %s %s\n", what, has ? "has" : "lacks", sdcl_ext_label (e));
+          if (has && verdict >= 0)
+            g_snprintf (want, sizeof want, "the tuning file chose %s",
+                        sdcl_ext_tuned_word (e, verdict));
+          else if (has)
+            g_strlcpy (want, "`sdcl tune` has not timed it", sizeof want);
+          else if (verdict == 1)
+            g_snprintf (want, sizeof want, "the device lacks it: the tuning file's \"%s\" entry "
+                        "is ignored", sdcl_ext_tuned_word (e, true));
+          else
+            g_strlcpy (want, "the device lacks it", sizeof want);
+          check_ext (cl, e, has && verdict != 0, want, what);
+          g_setenv (env[e], "off", TRUE);
+          g_snprintf (want, sizeof want, "turned off by %s=off", env[e]);
+          check_ext (cl, e, false, want, what);
+          if (has)
+            {
+              g_setenv (env[e], "on", TRUE);
+              g_snprintf (want, sizeof want, "forced by %s=on", env[e]);
+              check_ext (cl, e, true, want, what);
+            }
+          g_unsetenv (env[e]);
+        }
+      device_ok (cl, "extension choices");
+      sdcl_cl_free (cl);
+    }
+  char *path = path_for (dir, probe);
+  g_unlink (path);
+  g_free (path);
+  g_unsetenv ("SDCL_KERNELS");
+  if (saved_fp16)
+    g_setenv ("SDCL_FP16", saved_fp16, TRUE);
+  g_free (saved_fp16);
+}
+
+/* After the quick tune: the extension variants the device has were timed
+ * (both medians finite and positive) and the verdict is the margin rule's
+ * (tune_ext.h) and in use; the others were not timed. */
+static void
+check_tuned_ext (sdcl_cl *cl)
+{
+  for (int e = 0; e < SDCL_TUNED_EXTS; e++)
+    {
+      const sdcl_ext_tuned *x = &sdcl_cl_tile_choice (cl)->ext[e];
+      const char *variant = sdcl_ext_tuned_word (e, true), *plain = sdcl_ext_tuned_word (e, false);
+      if (!sdcl_cl_has_ext (cl, e))
+        {
+          CHECK (x->use == -1, "%s: timed on a device without it", sdcl_ext_label (e));
+          continue;
+        }
+      fprintf (stderr, "tuned %s: %s %.4f s, %s %.4f s: %s\n", sdcl_ext_label (e), variant,
+               x->seconds[1], plain, x->seconds[0], x->use ? variant : plain);
+      CHECK (x->seconds[0] > 0 && x->seconds[1] > 0 && x->seconds[0] < 1e6 && x->seconds[1] < 1e6,
+             "%s: medians %g, %g", sdcl_ext_label (e), x->seconds[1], x->seconds[0]);
+      CHECK (x->use == (x->seconds[1] < (1 - SDCL_TUNE_EXT_MARGIN) * x->seconds[0]),
+             "%s: verdict %d against the medians", sdcl_ext_label (e), x->use);
+      CHECK (sdcl_cl_uses_ext (cl, e) == (x->use == 1), "%s: the verdict is not in use",
+             sdcl_ext_label (e));
+    }
+}
+
 /* The tile timing of `sdcl tune` on the portable kernels under forced
  * limits of 64 work-items and 8 KiB: only gemm_tiled's last configuration
  * fits (4), only conv_tiled's last one (5: its 64 x 64 x 16 one needs
@@ -379,6 +529,11 @@ test_corrupt (const char *dir, sdcl_cl *probe)
 static void
 test_tune_tiles (void)
 {
+  /* auto: the tune times the variants the device has (the tests'
+   * SDCL_FP16=off would keep it from timing half math). */
+  char *saved_fp16 = g_strdup (g_getenv ("SDCL_FP16"));
+  g_unsetenv ("SDCL_FP16");
+  g_unsetenv ("SDCL_SUBGROUPS");
   g_setenv ("SDCL_KERNELS", "portable", TRUE);
   g_setenv ("SDCL_FORCE_WG_SIZE", "64", TRUE);
   g_setenv ("SDCL_FORCE_LOCAL_MEM", "8192", TRUE);
@@ -411,11 +566,15 @@ test_tune_tiles (void)
       CHECK (sdcl_tiled_pick (cl, true, &k) == 4, "gemm_tiled F16 pick");
       const sdcl_w f16 = { .type = SDCL_WT_F16 };
       CHECK (sdcl_conv_tiled_pick (cl, &f16, 3, 3, &k) == 5, "conv_tiled F16 pick");
+      check_tuned_ext (cl);
       sdcl_cl_free (cl);
     }
   g_unsetenv ("SDCL_KERNELS");
   g_unsetenv ("SDCL_FORCE_WG_SIZE");
   g_unsetenv ("SDCL_FORCE_LOCAL_MEM");
+  if (saved_fp16)
+    g_setenv ("SDCL_FP16", saved_fp16, TRUE);
+  g_free (saved_fp16);
 }
 
 /* A real tune with a small fraction; the file it writes must load. */
@@ -448,13 +607,75 @@ test_tune (const char *dir, sdcl_cl *probe)
   g_free (path);
 }
 
+/* Whether the quick tune has an extension variant to time here. */
+static bool
+any_ext (sdcl_cl *cl)
+{
+  bool any = false;
+  for (int e = 0; e < SDCL_TUNED_EXTS; e++)
+    any = any || sdcl_cl_has_ext (cl, e);
+  return any && !sdcl_cl_cpu_kernels (cl);
+}
+
+/* `sdcl tune --quick`: the file loads, and its extension verdicts are
+ * there exactly for the variants this device has, and applied. */
+static void
+test_tune_quick (const char *dir, sdcl_cl *probe)
+{
+  /* The tests' SDCL_FP16=off would keep half math from being timed. */
+  char *saved_fp16 = g_strdup (g_getenv ("SDCL_FP16"));
+  g_unsetenv ("SDCL_FP16");
+  sdcl_error err = { 0 };
+  const sdcl_status st = sdcl_gemm_tune_quick (g_getenv ("SDCL_DEVICE"), dir, &err);
+  CHECK (st == SDCL_OK, "sdcl_gemm_tune_quick: %s", err.message);
+  char *path = path_for (dir, probe);
+  sdcl_gemm_config c;
+  GError *error = NULL;
+  sdcl_cl *cl = NULL;
+  if (!sdcl_gemm_config_load (path, sdcl_cl_device (probe), &c, &error))
+    CHECK (false, "the tuned file does not load: %s", error->message);
+  else if ((cl = new_context (dir)) != NULL)
+    {
+      CHECK (c.nshapes == 1 && c.shapes[0].gflops[SDCL_FIG_OWN_F16] > 0 && c.fraction == 0,
+             "quick: %d shapes, own F16 %g GFLOP/s, fraction %g", c.nshapes,
+             c.shapes[0].gflops[SDCL_FIG_OWN_F16], c.fraction);
+      const bool portable = !sdcl_cl_cpu_kernels (cl);
+      for (int e = 0; e < SDCL_TUNED_EXTS; e++)
+        {
+          const sdcl_ext_tuned *x = &c.tiles.ext[e];
+          const bool timed = portable && sdcl_cl_has_ext (cl, e);
+          CHECK ((x->use >= 0) == timed, "%s: verdict %d, %s", sdcl_ext_label (e), x->use,
+                 timed ? "the device has it" : "not timed here");
+          if (x->use < 0)
+            continue;
+          char want[80];
+          g_snprintf (want, sizeof want, "the tuning file chose %s",
+                      sdcl_ext_tuned_word (e, x->use));
+          check_ext (cl, e, x->use == 1, want, "after sdcl tune --quick");
+          fprintf (stderr, "%s in the file: %s %.4f s, %s %.4f s\n", sdcl_ext_label (e),
+                   sdcl_ext_tuned_word (e, true), x->seconds[1], sdcl_ext_tuned_word (e, false),
+                   x->seconds[0]);
+        }
+      /* With fp32 arithmetic again: check_gemms' tolerance is fp32's
+       * (kernel-ext-fp16 checks half math against its own bound). */
+      if (saved_fp16)
+        g_setenv ("SDCL_FP16", saved_fp16, TRUE);
+      check_gemms (cl);
+      sdcl_cl_free (cl);
+    }
+  g_clear_error (&error);
+  g_free (path);
+  g_free (saved_fp16);
+}
+
 int
 main (int argc, char **argv)
 {
   const bool tune = argc > 1 && strcmp (argv[1], "--tune") == 0;
-  if (argc > 2 || (argc == 2 && !tune))
+  const bool quick = argc > 1 && strcmp (argv[1], "--tune-quick") == 0;
+  if (argc > 2 || (argc == 2 && !tune && !quick))
     {
-      fprintf (stderr, "usage: %s [--tune]\n", argv[0]);
+      fprintf (stderr, "usage: %s [--tune | --tune-quick]\n", argv[0]);
       return 2;
     }
   g_unsetenv ("SDCL_GEMM");
@@ -476,11 +697,22 @@ main (int argc, char **argv)
     }
   if (tune)
     test_tune (dir, probe);
+  else if (quick && !any_ext (probe))
+    {
+      /* Its subject is absent: the rest is kernel-gemm-tune's (slow). */
+      printf ("skipped: device lacks cl_khr_fp16 and sub-groups, or runs the CPU kernels\n");
+      g_rmdir (dir);
+      sdcl_cl_free (probe);
+      return 77;
+    }
+  else if (quick)
+    test_tune_quick (dir, probe);
   else
     {
       test_round_trip (dir, probe);
       test_applied (dir);
       test_corrupt (dir, probe);
+      test_ext_applied (dir, probe);
       test_tune_tiles ();
     }
   char *path = path_for (dir, probe);
