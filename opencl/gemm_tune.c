@@ -54,18 +54,6 @@ flop (int i)
   return 2.0 * shapes[i].m * shapes[i].n * shapes[i].k;
 }
 
-/* Prints and clears the context's sticky error, if any; true when none. */
-static bool
-report_ok (sdcl_cl *cl, const char *what)
-{
-  sdcl_error e = { 0 };
-  if (sdcl_cl_check (cl, &e) == SDCL_OK)
-    return true;
-  fprintf (stderr, "  %s failed: %s\n", what, e.message);
-  sdcl_cl_clear_error (cl);
-  return false;
-}
-
 /* GFLOP/s of op_linear (no bias) on shape i with the context's backend
  * and `type` weights: the best of RUNS after a warm-up; 0 on failure. */
 static double
@@ -93,7 +81,7 @@ gflops_of (sdcl_cl *cl, int i, sdcl_wtype type, const float *x, const float *w)
   sdcl_t_release (cl, &tx);
   sdcl_t_release (cl, &ty);
   sdcl_w_free (&tw);
-  return report_ok (cl, "the GEMM") ? best : 0;
+  return sdcl_tune_report_ok (cl, "the GEMM") ? best : 0;
 }
 
 /* Host data of every shape, uniform in [-1, 1] (weights scaled by 1/sqrt(K)). */
@@ -332,7 +320,7 @@ attention_seconds (sdcl_cl *cl, int dh, int n)
     }
   sdcl_t_release (cl, &q);
   sdcl_t_release (cl, &o);
-  return report_ok (cl, "attention") ? best : INFINITY;
+  return sdcl_tune_report_ok (cl, "attention") ? best : INFINITY;
 }
 
 /* Times every candidate of *slot's table that the limits allow (`fits`)
@@ -424,7 +412,7 @@ conv_seconds (sdcl_cl *cl, const tile_problems *p, int half)
   sdcl_t_release (cl, &x);
   sdcl_t_release (cl, &y);
   sdcl_w_free (&w);
-  return report_ok (cl, "the convolution") ? best : INFINITY;
+  return sdcl_tune_report_ok (cl, "the convolution") ? best : INFINITY;
 }
 
 /* A candidate fits when the choice, preferring it, takes it. */
@@ -442,7 +430,7 @@ attention_fits (sdcl_cl *cl, int index, int dh)
   const bool taken = sdcl_attention_choice (cl, dh, false, &config, &k) == SDCL_ATTN_TILED
                      && config == index;
   t->attention[w] = saved;
-  return taken && report_ok (cl, "attention_tiled build");
+  return taken && sdcl_tune_report_ok (cl, "attention_tiled build");
 }
 
 static double

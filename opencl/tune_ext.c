@@ -11,6 +11,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+bool
+sdcl_tune_report_ok (sdcl_cl *cl, const char *what)
+{
+  sdcl_error e = { 0 };
+  if (sdcl_cl_check (cl, &e) == SDCL_OK)
+    return true;
+  fprintf (stderr, "  %s failed: %s\n", what, e.message);
+  sdcl_cl_clear_error (cl);
+  return false;
+}
+
 static int
 cmp_double (const void *a, const void *b)
 {
@@ -123,10 +134,5 @@ sdcl_tune_norm_seconds (sdcl_cl *cl, const void *problems)
   sdcl_t_release (cl, &rows);
   sdcl_w_free (&gamma);
   sdcl_w_free (&beta);
-  sdcl_error err = { 0 };
-  if (sdcl_cl_check (cl, &err) == SDCL_OK)
-    return best;
-  fprintf (stderr, "  the norms failed: %s\n", err.message);
-  sdcl_cl_clear_error (cl);
-  return INFINITY;
+  return sdcl_tune_report_ok (cl, "the norms") ? best : INFINITY;
 }

@@ -11,6 +11,11 @@
 #include "clrt.h"
 #include "extensions.h"
 
+/* Prints ("  <what> failed: <message>") and clears the context's sticky
+ * error, if any; true when there was none.  For every timed pass of
+ * `sdcl tune` (gemm_tune.c too). */
+bool sdcl_tune_report_ok (sdcl_cl *cl, const char *what);
+
 /* Seconds of one pass over some work, with whichever variant the context
  * uses at the time (infinite on failure). */
 typedef double (*sdcl_tune_pass_fn) (sdcl_cl *cl, const void *problems);

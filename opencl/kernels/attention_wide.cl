@@ -32,7 +32,7 @@
 #define TAIL (DH % 16 != 0)   /* one float8 for channels [16 * D16, DH) */
 #define NACC (D16 > 0 ? D16 : 1)
 #ifndef G
-#define G 8
+#define G 1
 #endif
 
 /* The largest of 16 scores.  `max`, not `fmax`: the scores are never NaN
