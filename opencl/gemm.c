@@ -29,8 +29,10 @@ enum { GEMM_TM = 4, GEMM_TN = 4 };
  * 0: AVX2 (16 accumulators fill its 16 registers; 32 columns would
  * spill).  1: AVX-512 on AMD Zen 5 (MR = 4 and 8 measured too, 6 kept).
  * 2-4: more rows per loaded weight vector, the 16-column ones with each x
- * value broadcast straight into its FMA; 3 measured best on an Intel
- * Xeon (AVX-512), 20-25% above 1 on the convolutions. */
+ * value broadcast straight into its FMA.  On an Intel Xeon (AVX-512,
+ * BENCHMARKS.md step 19): 3 is 10-15% ahead on the convolutions (20-25%
+ * above 1), 2 is 5-15% ahead on the linear layers (24 FMAs per 2 weight
+ * vectors and 12 broadcasts, against 16 per 1 and 16). */
 const sdcl_panel_config sdcl_panel_configs[] = {
   { 6, 16, 2 }, { 6, 32, 2 }, { 12, 32, 2 }, { 16, 16, 1 }, { 24, 16, 1 },
 };
@@ -51,7 +53,13 @@ sdcl_gemm_panel_columns (const sdcl_cl *cl)
   return sdcl_cl_device (cl)->float_vector_width >= 16 ? 32 : 16;
 }
 
-enum { PANEL_WG_COLUMNS = 128, PANEL_AVX2 = 0, PANEL_AVX512 = 1, PANEL_INTEL_AVX512 = 3 };
+enum {
+  PANEL_WG_COLUMNS = 128,
+  PANEL_AVX2 = 0,
+  PANEL_AVX512 = 1,
+  PANEL_INTEL_AVX512_LINEAR = 2,
+  PANEL_INTEL_AVX512_CONV = 3
+};
 
 /* F16 weights widened by one vcvtph2ps zmm (-DWEIGHT_F16C, gemm.cl) where
  * the compiler is PoCL's clang and the CPU x86 (F16C): PoCL's own
@@ -75,23 +83,24 @@ sdcl_panel_config_fits (int index)
   return index >= 0 && index < sdcl_n_panel_configs;
 }
 
-/* The device's default: by vector width and CPU vendor. */
+/* The device's default: by vector width, CPU vendor and kernel. */
 static int
-panel_default (const sdcl_cl *cl)
+panel_default (const sdcl_cl *cl, bool conv)
 {
   const sdcl_device_info *dev = sdcl_cl_device (cl);
   if (dev->float_vector_width < 16)
     return PANEL_AVX2;
   if (strcmp (dev->vendor, "GenuineIntel") == 0)
-    return PANEL_INTEL_AVX512;
+    return conv ? PANEL_INTEL_AVX512_CONV : PANEL_INTEL_AVX512_LINEAR;
   return PANEL_AVX512;
 }
 
 /* The configuration in use: SDCL_PANEL_CONFIG=<index> (tests, experiments)
- * or SDCL_PANEL_COLUMNS=16|32 (configs 0 and 1) when set, else the one
- * `sdcl tune` stored for the device, else the default. */
+ * or SDCL_PANEL_COLUMNS=16|32 (configs 0 and 1) when set, else for linear
+ * layers the one `sdcl tune` stored for the device (it times linear
+ * shapes), else the default. */
 static const sdcl_panel_config *
-panel_config (sdcl_cl *cl)
+panel_config (sdcl_cl *cl, bool conv)
 {
   const char *env = g_getenv ("SDCL_PANEL_CONFIG");
   if (env && sdcl_panel_config_fits (atoi (env)))
@@ -99,8 +108,8 @@ panel_config (sdcl_cl *cl)
   env = g_getenv ("SDCL_PANEL_COLUMNS");
   if (env && (strcmp (env, "16") == 0 || strcmp (env, "32") == 0))
     return &sdcl_panel_configs[strcmp (env, "16") == 0 ? PANEL_AVX2 : PANEL_AVX512];
-  const int tuned = sdcl_cl_tile_choice (cl)->panel;
-  return &sdcl_panel_configs[sdcl_panel_config_fits (tuned) ? tuned : panel_default (cl)];
+  const int tuned = conv ? -1 : sdcl_cl_tile_choice (cl)->panel;
+  return &sdcl_panel_configs[sdcl_panel_config_fits (tuned) ? tuned : panel_default (cl, conv)];
 }
 
 /* Builds a panel kernel (options end with its -D tile options) and its
@@ -109,7 +118,7 @@ static cl_kernel
 panel_kernel (sdcl_cl *cl, const char *name, const char *options, const sdcl_panel_config **p,
               size_t local[2])
 {
-  *p = panel_config (cl);
+  *p = panel_config (cl, strcmp (name, "gemm_conv_panel") == 0);
   char all[160];
   g_snprintf (all, sizeof all, "%s -DMR=%d -DNC=%d -DNV=%d%s", options, (*p)->mr, (*p)->nc,
               (*p)->nv, panel_f16c (cl) ? " -DWEIGHT_F16C" : "");

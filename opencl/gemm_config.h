@@ -12,7 +12,7 @@
  * ("gemm_tiled_f32", "gemm_tiled_f16"), of conv_tiled likewise
  * ("conv_tiled_f32", "conv_tiled_f16"), of attention_tiled per head
  * width ("attention_tiled_40", ...) and the register tile of the CPUs'
- * gemm_panel ("gemm_panel"), as indices into their tables; each
+ * gemm_panel for linear layers ("gemm_panel"), as indices into their tables; each
  * optional.  Under "extensions", optional too, which of the optional
  * extension variants (extensions.h) the tune measured faster than the
  * plain kernels: "fp16" { "choice": "half" or "fp32", "half_seconds",
