@@ -479,6 +479,33 @@ sdcl_gemm_linear (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *w, const sdcl_w *b
   sdcl_gemm_run (cl, &g);
 }
 
+bool
+sdcl_gemm_linear_geglu (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *w, const sdcl_w *bias,
+                        sdcl_t *y)
+{
+  const int64_t N = w->d[0], K = w->n / N, F = N / 2;
+  /* The gates' panels sit F rows after the hidden ones in the same part;
+   * the two 16-wide vectors of a 32-column tile hold one of each. */
+  const sdcl_panel_config *ps = panel_config (cl, false);
+  if (!w->panel || w->nparts != 1 || F % 16 != 0 || ps->nc != 32 || ps->nv != 2)
+    return false;
+  char options[80];
+  g_snprintf (options, sizeof options, "%s -DGEGLU", sdcl_weight_options (w));
+  size_t local[2];
+  cl_kernel k = panel_kernel (cl, "gemm_panel", options, &ps, local);
+  if (!k)
+    return true; /* the error is the context's */
+  const sdcl_gemm_desc g = {
+    .x = x->buf, .M = x->n / K, .K = K, .w = w, .bias = bias, .y = y->buf,
+    .stride_m = F, .stride_n = 1, .act = SDCL_ACT_NONE,
+  };
+  sdcl_gemm_set_args (cl, k, &g, w->part[0], 0, N);
+  size_t global[2] = { sdcl_round_up (sdcl_div_up (g.M, ps->mr), local[0]),
+                       sdcl_round_up ((size_t) F / 16, local[1]) };
+  sdcl_cl_run (cl, k, 2, global, local);
+  return true;
+}
+
 void
 sdcl_gemm_epilogue (sdcl_cl *cl, const sdcl_gemm_desc *g, int64_t N)
 {

@@ -129,6 +129,13 @@ void sdcl_gemm_conv_panel (sdcl_cl *cl, const sdcl_gemm_desc *g, int64_t x_off, 
 void sdcl_gemm_linear (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *w, const sdcl_w *bias,
                        const sdcl_t *residual, sdcl_act act, sdcl_t *y);
 
+/* op_linear_geglu after validation (w [2F, K], y [M, F]) in one kernel,
+ * GEGLU in the GEMM's epilogue: where the weights are panel-packed in one
+ * part, F is a multiple of 16 and the linear layers' panel tile is 32
+ * columns in two vectors (AVX-512 CPUs); false, doing nothing, elsewhere. */
+bool sdcl_gemm_linear_geglu (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *w, const sdcl_w *bias,
+                             sdcl_t *y);
+
 /* The epilogue alone (bias, activation, residual over the g->M x N
  * outputs of g), for backends that only multiply. */
 void sdcl_gemm_epilogue (sdcl_cl *cl, const sdcl_gemm_desc *g, int64_t N);

@@ -69,37 +69,67 @@ eltwise_kernel (sdcl_cl *cl, const char *name)
 
 /* ---- linear ------------------------------------------------------------ */
 
-void
-op_linear (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *w, const sdcl_w *bias,
-           const sdcl_t *residual, sdcl_act act, sdcl_t *y)
+/* The checks of op_linear and op_linear_geglu: y has N / out_div columns. */
+static bool
+linear_valid (sdcl_cl *cl, const char *op, const sdcl_t *x, const sdcl_w *w, const sdcl_w *bias,
+              const sdcl_t *residual, const sdcl_t *y, int out_div)
 {
-  static const char op[] = "op_linear";
   if (!sdcl_cl_ok (cl) || !has_buffer (cl, op, x, "x") || !has_buffer (cl, op, y, "y"))
-    return;
-  if (w->nparts == 0 || w->nd < 2)
+    return false;
+  if (w->nparts == 0 || w->nd < 2 || w->d[0] % out_div != 0)
     {
-      shape_error (cl, op, "the weight must be an uploaded tensor of at least 2 dimensions");
-      return;
+      shape_error (cl, op, out_div == 1
+                             ? "the weight must be an uploaded tensor of at least 2 dimensions"
+                             : "the weight must be an uploaded tensor [2F, K]");
+      return false;
     }
   const int64_t N = w->d[0], K = w->n / N;
-  if (x->n % K != 0 || y->n != x->n / K * N)
+  if (x->n % K != 0 || y->n != x->n / K * (N / out_div))
     {
       sdcl_cl_fail (cl, SDCL_ERR_INTERNAL,
                     "%s: x has %" G_GINT64_FORMAT " values, not a multiple of K = %" G_GINT64_FORMAT
                     ", or y has %" G_GINT64_FORMAT " values instead of M x %" G_GINT64_FORMAT,
-                    op, x->n, K, y->n, N);
-      return;
+                    op, x->n, K, y->n, N / out_div);
+      return false;
     }
   if (bias && bias->n != N)
     {
       shape_error (cl, op, "bias length differs from the weight's output count");
-      return;
+      return false;
     }
-  if (residual && (!has_buffer (cl, op, residual, "residual") || !same_count (cl, op, residual, y)))
+  return !residual || (has_buffer (cl, op, residual, "residual") && same_count (cl, op, residual, y));
+}
+
+void
+op_linear (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *w, const sdcl_w *bias,
+           const sdcl_t *residual, sdcl_act act, sdcl_t *y)
+{
+  if (!linear_valid (cl, "op_linear", x, w, bias, residual, y, 1))
     return;
+  const int64_t N = w->d[0], K = w->n / N;
   sdcl_cl_profile_label (cl, "linear %" G_GINT64_FORMAT "x%" G_GINT64_FORMAT "->%" G_GINT64_FORMAT,
                          x->n / K, K, N);
   sdcl_gemm_linear (cl, x, w, bias, residual, act, y);
+  sdcl_cl_profile_label (cl, NULL);
+}
+
+void
+op_linear_geglu (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *w, const sdcl_w *bias, sdcl_t *y)
+{
+  if (!linear_valid (cl, "op_linear_geglu", x, w, bias, NULL, y, 2))
+    return;
+  const int64_t N = w->d[0], K = w->n / N, M = x->n / K;
+  sdcl_cl_profile_label (cl, "linear %" G_GINT64_FORMAT "x%" G_GINT64_FORMAT "->%" G_GINT64_FORMAT
+                         " geglu", M, K, N);
+  if (!sdcl_gemm_linear_geglu (cl, x, w, bias, y))
+    {
+      /* No fused kernel for this device or layout: the product, then GEGLU. */
+      sdcl_t h;
+      sdcl_t_alloc (cl, &h, 2, M, N, 0, 0);
+      sdcl_gemm_linear (cl, x, w, bias, NULL, SDCL_ACT_NONE, &h);
+      op_geglu (cl, &h, y);
+      sdcl_t_release (cl, &h);
+    }
   sdcl_cl_profile_label (cl, NULL);
 }
 

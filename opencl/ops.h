@@ -70,6 +70,12 @@ void op_attention (sdcl_cl *cl, const sdcl_t *q, const sdcl_t *k, const sdcl_t *
 /* GEGLU: x [M, 2F] -> y [M, F], y = x[:, :F] * gelu(x[:, F:]). */
 void op_geglu (sdcl_cl *cl, const sdcl_t *x, sdcl_t *y);
 
+/* op_geglu (op_linear (x, w, bias)) with w [2F, K]: y [M, F].  On CPUs in
+ * one kernel (the [M, 2F] product is never stored), elsewhere the two ops
+ * through a temporary; the same formulas either way. */
+void op_linear_geglu (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *w, const sdcl_w *bias,
+                      sdcl_t *y);
+
 /* Elementwise. y may alias an input. */
 void op_add (sdcl_cl *cl, const sdcl_t *a, const sdcl_t *b, sdcl_t *y);     /* y = a + b */
 void op_act (sdcl_cl *cl, const sdcl_t *x, sdcl_act act, sdcl_t *y);        /* y = act(x) */

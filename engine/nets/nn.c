@@ -437,6 +437,22 @@ nn_linear_forward (sdcl_cl *cl, const nn_linear *l, const sdcl_t *x, sdcl_act ac
 }
 
 sdcl_t
+nn_linear_geglu_forward (sdcl_cl *cl, const nn_linear *l, const sdcl_t *x)
+{
+  sdcl_t y = nn_alloc_last_dim (cl, x, l->weight->d[0] / 2);
+  if (l->lora && l->lora->side)
+    {
+      /* The LoRA side path adds to the whole product: GEGLU after it. */
+      sdcl_t h = nn_linear_forward (cl, l, x, SDCL_ACT_NONE, NULL);
+      op_geglu (cl, &h, &y);
+      sdcl_t_release (cl, &h);
+      return y;
+    }
+  op_linear_geglu (cl, x, l->weight, l->bias, &y);
+  return y;
+}
+
+sdcl_t
 nn_conv_forward_desc (sdcl_cl *cl, const nn_conv *c, const sdcl_t *x, const sdcl_conv_desc *desc,
                       const sdcl_t *residual)
 {

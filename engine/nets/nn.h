@@ -186,6 +186,9 @@ void nn_layer_norm_load (nn_loader *ld, nn_layer_norm *n, int64_t channels, floa
 /* y = act(x . W^T + b) + residual, x [.., in] -> y [.., out]. */
 sdcl_t nn_linear_forward (sdcl_cl *cl, const nn_linear *l, const sdcl_t *x, sdcl_act act,
                           const sdcl_t *residual);
+/* GEGLU over the layer's output (weight [2F, K]): [.., F]; one fused
+ * kernel where the device has it and no LoRA side path applies. */
+sdcl_t nn_linear_geglu_forward (sdcl_cl *cl, const nn_linear *l, const sdcl_t *x);
 /* Convolution with stride 1 and "same" padding (k/2 per side), optionally
  * reading x nearest-upsampled to (up_h, up_w) (0 = no upsampling). */
 sdcl_t nn_conv_forward (sdcl_cl *cl, const nn_conv *c, const sdcl_t *x, int64_t up_h,

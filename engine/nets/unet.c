@@ -450,11 +450,8 @@ transformer_block_forward (sdcl_cl *cl, const transformer_block *b, const sdcl_t
   sdcl_t_release (cl, &x1);
 
   a = nn_layer_norm_forward (cl, &b->norm3, &x2);
-  sdcl_t gates = nn_linear_forward (cl, &b->ff_in, &a, SDCL_ACT_NONE, NULL);
+  sdcl_t hidden = nn_linear_geglu_forward (cl, &b->ff_in, &a);
   sdcl_t_release (cl, &a);
-  sdcl_t hidden = nn_alloc_last_dim (cl, &gates, gates.d[gates.nd - 1] / 2);
-  op_geglu (cl, &gates, &hidden);
-  sdcl_t_release (cl, &gates);
   sdcl_t x3 = nn_linear_forward (cl, &b->ff_out, &hidden, SDCL_ACT_NONE, &x2);
   sdcl_t_release (cl, &hidden);
   sdcl_t_release (cl, &x2);

@@ -16,6 +16,13 @@
  * Weights are F32, F16 (-DWEIGHT_HALF) or Q8 (-DWEIGHT_Q8: int8 widened on
  * load, the row's scale applied to each finished output, common.cl).
  *
+ * gemm_panel -DGEGLU (NC = 32, NV = 2; host: op_linear_geglu): the
+ * feed-forward's GEGLU fused into its projection.  w holds F hidden rows,
+ * then the F gate rows (N = 2F, F a multiple of 16); a work-item's first
+ * vector is 16 hidden columns, its second the same 16 columns' gates, and
+ * it writes hidden * gelu (gate) to y [M, F]: the [M, 2F] product is never
+ * stored and read back.
+ *
  * gemm_nt (row-major weights where no gemm_tiled configuration fits, or
  * SDCL_GEMM_KERNEL=nt; -DTM -DTN): w row-major [N, K].
  * Each work-item owns a TM x TN block of outputs and keeps TM * TN float8
@@ -178,6 +185,40 @@ store_tile (const colvec *a, const colvec *b, int m0, int n0, int M, int N,
                    bias_half, bias_off + n0 + j, res, has_res, act);
     }
 }
+
+#ifdef GEGLU
+#if NC != 32 || NV != 2
+#error "gemm_panel -DGEGLU needs -DNC=32 -DNV=2"
+#endif
+/* Output columns per work-item: 16 hidden ones (and their 16 gates). */
+#define COL_STEP 16
+#define OUT_COLS(N) ((N) / 2)
+
+/* The MR x 16 outputs of a GEGLU work-item (y row-major [M, F]): bias,
+ * then eltwise_geglu's formula, so fused and unfused runs agree. */
+__attribute__ ((always_inline)) inline void
+store_geglu (const colvec *a, const colvec *b, int m0, int n0, int M, int F,
+             __global const float *scales, __global float *y, long y_off, long stride_m,
+             __global const float *bias, int has_bias, int bias_half, int bias_off)
+{
+#pragma unroll
+  for (int i = 0; i < MR; i++)
+    {
+      const int m = m0 + i;
+      if (m >= M)
+        break;
+      const colvec h = epilogue_cols (a[i], n0, scales, bias, has_bias, bias_half, bias_off + n0,
+                                      ACT_NONE);
+      const colvec g = epilogue_cols (b[i], F + n0, scales, bias, has_bias, bias_half,
+                                      bias_off + F + n0, ACT_NONE);
+      const colvec gelu = 0.5f * g * (1.0f + erf (g * 0.70710678118654752f));
+      STORE_COLS (h * gelu, 0, y + y_off + m * stride_m + n0);
+    }
+}
+#else
+#define COL_STEP NC
+#define OUT_COLS(N) (N)
+#endif
 #endif
 
 #ifdef MR
@@ -204,8 +245,8 @@ __kernel void gemm_panel (__global const float *x, __global const weight_t *w,
                           __global const float *res, int has_res, __global float *y, long y_off,
                           long stride_m, long stride_n, int bias_off, int M, int N, int K, int act)
 {
-  const int m0 = get_global_id (0) * MR, n0 = get_global_id (1) * NC;
-  if (m0 >= M || n0 >= N)
+  const int m0 = get_global_id (0) * MR, n0 = get_global_id (1) * COL_STEP;
+  if (m0 >= M || n0 >= OUT_COLS (N))
     return;
 
   /* Rows past M are clamped to the last row (valid memory, results
@@ -221,7 +262,11 @@ __kernel void gemm_panel (__global const float *x, __global const weight_t *w,
 #define X_AT(i, k) xr[i][k]
 #endif
   __global const weight_t *p0 = w + (size_t) n0 * K;
+#ifdef GEGLU
+  __global const weight_t *p1 = p0 + (size_t) OUT_COLS (N) * K; /* the gates' panel */
+#else
   __global const weight_t *p1 = second_cols (p0, n0, N, K);
+#endif
   /* Q8: the scales follow the part's panels (N rounded up to whole panels). */
   __global const float *scales = W_SCALES (w, (N + 15) / 16 * 16, K);
 
@@ -248,8 +293,13 @@ __kernel void gemm_panel (__global const float *x, __global const weight_t *w,
     }
 #undef X_AT
 
+#ifdef GEGLU
+  store_geglu (a, b, m0, n0, M, OUT_COLS (N), scales, y, y_off, stride_m, bias, has_bias, bias_half,
+               bias_off);
+#else
   store_tile (a, SECOND_ACC, m0, n0, M, N, scales, y, y_off, stride_m, stride_n, bias, has_bias,
               bias_half, bias_off, res, has_res, act);
+#endif
 }
 
 /* gemm_conv_panel: the convolution as an implicit GEMM with gemm_panel's

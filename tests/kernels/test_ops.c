@@ -217,6 +217,57 @@ test_linear (bool small)
       test_linear_case (&cases[i], m);
 }
 
+/* op_linear_geglu (c->N = F, the weight has 2F rows) against the reference
+ * linear layer and GEGLU: fused where F is a multiple of 16 and the tile
+ * allows (gemm.h), the two ops elsewhere and for split weights. */
+static void
+test_linear_geglu_case (const linear_case *c, weight_mode mode)
+{
+  char what[160];
+  g_snprintf (what, sizeof what, "linear_geglu M=%d K=%d F=%d bias=%d %s", c->M, c->K, c->N,
+              c->bias, mode_names[mode]);
+  const long two_f = 2L * c->N, nh = (long) c->M * two_f;
+  const float ws = 1.0f / sqrtf ((float) c->K);
+  float *x = random_floats ((long) c->M * c->K, -1, 1), *w = random_floats (two_f * c->K, -ws, ws);
+  float *bias = random_floats (two_f, -1, 1), *h = g_new (float, nh);
+  float *want = g_new (float, nh / 2);
+  sdcl_t tx, ty;
+  sdcl_w tw, tb = { 0 };
+  to_device (cl, &tx, 2, c->M, c->K, 0, 0, x);
+  sdcl_t_alloc (cl, &ty, 2, c->M, c->N, 0, 0);
+  int64_t wshape[2] = { two_f, c->K }, bshape[1] = { two_f };
+  weight_upload (&tw, mode, 2, wshape, w);
+  if (c->bias)
+    weight_upload (&tb, bias_mode (mode), 1, bshape, bias);
+  op_linear_geglu (cl, &tx, &tw, c->bias ? &tb : NULL, &ty);
+  if (device_ok (cl, what))
+    {
+      float *got = from_device (cl, &ty);
+      ref_linear (x, w, c->bias ? bias : NULL, NULL, SDCL_ACT_NONE, c->M, (int) two_f, c->K, h);
+      ref_geglu (h, c->M, c->N, want);
+      CHECK_CLOSE (what, got, want, nh / 2, 1e-4, 1e-4);
+      g_free (got);
+    }
+  sdcl_t_release (cl, &tx);
+  sdcl_t_release (cl, &ty);
+  sdcl_w_free (&tw);
+  sdcl_w_free (&tb);
+  g_free (x), g_free (w), g_free (bias), g_free (h), g_free (want);
+}
+
+static void
+test_linear_geglu (bool small)
+{
+  static const linear_case cases[] = {
+    { 37, 64, 16, true, false, SDCL_ACT_NONE },
+    { 50, 96, 48, false, false, SDCL_ACT_NONE },
+    { 130, 257, 40, true, false, SDCL_ACT_NONE }, /* F % 16 != 0: two ops */
+  };
+  for (size_t i = 0; i < (small ? 1 : G_N_ELEMENTS (cases)); i++)
+    for (int m = 0; m < W_MODES; m++)
+      test_linear_geglu_case (&cases[i], m);
+}
+
 /* gemm_tiled's configuration (when it is the GEMM kernel): within the
  * limits (SDCL_FORCE_WG_SIZE / SDCL_FORCE_LOCAL_MEM lower the device's),
  * and the first of the table that runs, for either weight type. */
@@ -1488,6 +1539,7 @@ main (int argc, char **argv)
       test_tiled_choice ();
       test_q8_quantizer ();
       test_linear (small);
+      test_linear_geglu (small);
     }
   if (bench_only)
     ;
