@@ -31,7 +31,8 @@ enum {
   WINO_MR = 6,            /* tiles per work-item of winograd_gemm (gemm.c's GEMM_MR) */
   WINO_WG_COLUMNS = 128,  /* output channels per work-group of winograd_gemm */
   WINO_SCRATCH_BYTES = 32 << 20,
-  WINO_MIN_TILES = 64,    /* auto: fewer tiles run the direct convolution */
+  WINO_MIN_TILES = 32,    /* auto: fewer tiles run the direct convolution */
+  WINO_KEEP_MIN_TILES = 64, /* fewer tiles make U per use even where it may be kept */
 };
 
 /* Output tiles of 4 x 4 pixels (batch entries included). */
@@ -72,11 +73,11 @@ sdcl_conv_winograd_applies (const sdcl_w *w, const sdcl_conv_desc *d, int64_t ba
    * small GEMMs read the 16x larger transformed weight for little work:
    * measured on this machine's CPU device (BENCHMARKS.md, step 13), 1.5-3x
    * the direct convolution's speed from 16 tiles, none at 4.  The choice
-   * starts at 64 tiles, where a byte of transformed weight saves the most
-   * (at 64x64 latents the 64x64 and 32x32 levels: about 1.3 GB for SD
-   * 1.5's UNet), and it depends on the layer alone, never on how full
-   * the device is, so lean, streamed and resident runs give the same
-   * image (test_residency).  Only F16
+   * starts at 32 tiles (at 512x512 with guidance, batch 2, the 16x16
+   * level: 1.4x with U made per use, BENCHMARKS.md step 19; at 16, batch
+   * 1, per use was level with the direct convolution), and it depends on
+   * the layer alone, never on how full the device is, so lean, streamed
+   * and resident runs give the same image (test_residency).  Only F16
    * weights: their own rounding moves a UNet's output about 1000 times
    * more than Winograd's fp32 rounding does (nets-unet: 6e-3 against
    * 8e-6), while with F32 weights, chosen for precision, Winograd's doubled
@@ -103,11 +104,16 @@ run_weights (sdcl_cl *cl, const sdcl_w *w, cl_mem u, int64_t C, int64_t panel0, 
 }
 
 /* The transformed weight of w kept beside it, made at its first use; NULL
- * when none is kept or it does not fit. */
+ * when none is kept or it does not fit.  Layers with fewer than
+ * WINO_KEEP_MIN_TILES tiles never keep theirs: at 512x512 those are the
+ * 1280-channel 16x16 layers, whose kept U would add 2.8 GB to SD 2.x's
+ * resident UNet for half of their time, while making U per use still
+ * leaves them 1.4x as fast as the direct convolution (BENCHMARKS.md,
+ * step 19).  U's values are the same either way. */
 static const sdcl_w *
-kept_weight (sdcl_cl *cl, const sdcl_w *w)
+kept_weight (sdcl_cl *cl, const sdcl_w *w, int64_t tiles)
 {
-  if (!sdcl_cl_derived_kept (cl))
+  if (!sdcl_cl_derived_kept (cl) || tiles < WINO_KEEP_MIN_TILES)
     return NULL;
   sdcl_w *u = sdcl_cl_derived_weight (cl, w);
   if (u)
@@ -135,10 +141,10 @@ typedef struct {
 } wino_u;
 
 static bool
-wino_u_get (sdcl_cl *cl, const sdcl_w *w, uint64_t budget, wino_u *u)
+wino_u_get (sdcl_cl *cl, const sdcl_w *w, int64_t tiles, uint64_t budget, wino_u *u)
 {
   const int64_t O = w->d[0], C = w->d[1];
-  u->kept = kept_weight (cl, w);
+  u->kept = kept_weight (cl, w, tiles);
   u->scratch = NULL;
   u->step = O;
   if (u->kept)
@@ -257,7 +263,7 @@ sdcl_conv_winograd (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *w, const sdcl_w 
   sdcl_t_alloc (cl, &m, 1, floats, 0, 0, 0);
   /* U after V and M: making room for those may drop derived buffers. */
   wino_u u;
-  const bool ok = sdcl_cl_ok (cl) && wino_u_get (cl, w, budget, &u);
+  const bool ok = sdcl_cl_ok (cl) && wino_u_get (cl, w, tiles, budget, &u);
   /* One slice for every chunk of tiles: made once. */
   const cl_mem whole = ok && u.step >= O ? wino_u_slice (cl, w, &u, 0, O) : NULL;
   for (int64_t p0 = 0; ok && p0 < tiles && sdcl_cl_ok (cl); p0 += chunk)

@@ -557,8 +557,12 @@ test_winograd_case (const conv_case *c, weight_mode mode, double atol, double rt
   /* Winograd needs panel weights in one part (the CPU kernels); elsewhere
    * (portable kernels, split weights) the direct convolution runs. */
   const bool applies = tw.panel && tw.nparts == 1;
+  /* U stays beside the weight only for layers of 64 tiles or more
+   * (conv_winograd.c, WINO_KEEP_MIN_TILES); fewer make it per use. */
+  const int64_t tiles = (int64_t) c->B * ((Ho + 3) / 4) * ((Wo + 3) / 4);
   const int64_t Opad = (c->O + 15) / 16 * 16;
-  const uint64_t u_bytes = applies ? 36 * (uint64_t) Opad * c->C * sizeof (float) : 0;
+  const uint64_t u_bytes = applies && tiles >= 64 ? 36 * (uint64_t) Opad * c->C * sizeof (float)
+                                                  : 0;
   const uint64_t before = sdcl_cl_derived_bytes (cl);
   double err = 0;
   float *per_use[2] = { NULL, NULL };
@@ -637,6 +641,8 @@ test_winograd (bool small)
     /* SD's widths: K = 320 and 640 channels */
     { 2, 320, 12, 10, 40, 3, 3, { .stride = 1, PAD1 }, true, true },
     { 1, 640, 8, 8, 33, 3, 3, { .stride = 1, PAD1 }, true, false },
+    /* 144 tiles: U kept where derived weights are */
+    { 2, 16, 33, 30, 20, 3, 3, { .stride = 1, PAD1 }, true, true },
   };
   static const conv_case reduced[] = {
     { 1, 3, 5, 11, 7, 3, 3, { .stride = 1, PAD1 }, true, true },
@@ -1390,6 +1396,8 @@ bench (bool attention_only, bool conv_only, bool gemm_only)
             bench_linear (M, K, N, SDCL_WT_F16);
         }
       g_strfreev (list);
+      /* SDCL_BENCH_DERIVED=use: Winograd's weight transform made per use (lean). */
+      sdcl_cl_set_derived_kept (cl, g_strcmp0 (g_getenv ("SDCL_BENCH_DERIVED"), "use") != 0);
       list = g_strsplit (conv ? conv : "", ";", -1);
       for (gchar **s = list; *s; s++)
         {
