@@ -58,10 +58,14 @@ inline float sum16 (float16 v)
   return (b.x + b.y) + (b.z + b.w);
 }
 
-inline float sigmoid_f (float x) { return 1.0f / (1.0f + exp (-x)); }
+/* The activations' formulas for float and float vectors alike (the GEMM
+ * epilogues apply them to whole accumulator vectors).  GELU is the exact
+ * (erf) one, PyTorch's default. */
+#define SIGMOID_OF(x) (1.0f / (1.0f + exp (-(x))))
+#define GELU_OF(x) (0.5f * (x) * (1.0f + erf ((x) * 0.70710678118654752f)))
 
-/* Exact (erf) GELU, as PyTorch's default. */
-inline float gelu_f (float x) { return 0.5f * x * (1.0f + erf (x * 0.70710678118654752f)); }
+inline float sigmoid_f (float x) { return SIGMOID_OF (x); }
+inline float gelu_f (float x) { return GELU_OF (x); }
 
 inline float apply_act (float x, int act)
 {

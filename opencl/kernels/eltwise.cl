@@ -48,8 +48,7 @@ __kernel void eltwise_geglu (__global const float *x, __global float *y, int f)
   if (c0 + 16 <= f)
     {
       const float16 gate = vload16 (0, row + f + c0);
-      const float16 gelu = 0.5f * gate * (1.0f + erf (gate * 0.70710678118654752f));
-      vstore16 (vload16 (0, row + c0) * gelu, 0, y + m * f + c0);
+      vstore16 (vload16 (0, row + c0) * GELU_OF (gate), 0, y + m * f + c0);
       return;
     }
   for (int c = c0; c < f; c++)

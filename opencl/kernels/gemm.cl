@@ -127,9 +127,9 @@ inline colvec epilogue_cols (colvec v, int n, __global const float *scales,
     v += bias_half ? LOADH_COLS (bias, bias_n) : LOADF_COLS (bias + bias_n);
   switch (act)
     {
-    case ACT_SILU: return v * (1.0f / (1.0f + exp (-v)));
-    case ACT_GELU: return 0.5f * v * (1.0f + erf (v * 0.70710678118654752f));
-    case ACT_QUICK_GELU: return v * (1.0f / (1.0f + exp (-1.702f * v)));
+    case ACT_SILU: return v * SIGMOID_OF (v);
+    case ACT_GELU: return GELU_OF (v);
+    case ACT_QUICK_GELU: return v * SIGMOID_OF (1.702f * v);
     default: return v;
     }
 }
@@ -195,7 +195,7 @@ store_tile (const colvec *a, const colvec *b, int m0, int n0, int M, int N,
 #define OUT_COLS(N) ((N) / 2)
 
 /* The MR x 16 outputs of a GEGLU work-item (y row-major [M, F]): bias,
- * then eltwise_geglu's formula, so fused and unfused runs agree. */
+ * then eltwise_geglu's GELU_OF, so fused and unfused runs agree. */
 __attribute__ ((always_inline)) inline void
 store_geglu (const colvec *a, const colvec *b, int m0, int n0, int M, int F,
              __global const float *scales, __global float *y, long y_off, long stride_m,
@@ -211,8 +211,7 @@ store_geglu (const colvec *a, const colvec *b, int m0, int n0, int M, int F,
                                       ACT_NONE);
       const colvec g = epilogue_cols (b[i], F + n0, scales, bias, has_bias, bias_half,
                                       bias_off + F + n0, ACT_NONE);
-      const colvec gelu = 0.5f * g * (1.0f + erf (g * 0.70710678118654752f));
-      STORE_COLS (h * gelu, 0, y + y_off + m * stride_m + n0);
+      STORE_COLS (h * GELU_OF (g), 0, y + y_off + m * stride_m + n0);
     }
 }
 #else
