@@ -438,6 +438,31 @@ op_group_norm (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *gamma, const sdcl_w *
   sdcl_cl_profile_label (cl, NULL);
 }
 
+/* LayerNorm with the CPU kernels: a row per work-item (norm.cl). */
+static void
+layer_norm_rows (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *gamma, const sdcl_w *beta, float eps,
+                 int64_t rows, int64_t C, sdcl_t *y)
+{
+  cl_kernel k = sdcl_cl_kernel (cl, "layer_norm_rows", "");
+  if (!k)
+    return;
+  sdcl_args a = sdcl_args_begin (cl, k);
+  sdcl_arg_mem (&a, x->buf);
+  sdcl_arg_mem (&a, y->buf);
+  sdcl_arg_mem (&a, gamma->part[0]);
+  sdcl_arg_mem (&a, beta->part[0]);
+  sdcl_arg_int (&a, sdcl_w_is_half (gamma));
+  sdcl_arg_int (&a, (int) C);
+  sdcl_arg_float (&a, eps);
+  sdcl_arg_int (&a, (int) rows);
+  /* Rows per work-group: enough work per group for the runtime's per-group
+   * cost, groups enough for every core. */
+  size_t local = 8, global = sdcl_round_up ((size_t) rows, local);
+  sdcl_cl_profile_label (cl, "layer_norm %dx%d", (int) rows, (int) C);
+  sdcl_cl_run (cl, k, 1, &global, &local);
+  sdcl_cl_profile_label (cl, NULL);
+}
+
 void
 op_layer_norm (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *gamma, const sdcl_w *beta, float eps,
                sdcl_t *y)
@@ -452,6 +477,11 @@ op_layer_norm (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *gamma, const sdcl_w *
   if (gamma->type != beta->type)
     {
       shape_error (cl, op, "gamma and beta must have the same element type");
+      return;
+    }
+  if (sdcl_cl_cpu_kernels (cl))
+    {
+      layer_norm_rows (cl, x, gamma, beta, eps, rows, C, y);
       return;
     }
   /* About four values per work-item, at most 256 work-items per row. */
@@ -545,7 +575,7 @@ pack_key_tiles (sdcl_cl *cl, const sdcl_t *k, int64_t B, int64_t M, int heads, i
   sdcl_arg_int (&a, (int) M);
   sdcl_arg_int (&a, heads);
   sdcl_arg_int (&a, (int) dh);
-  size_t global[3] = { (size_t) (heads * dh), keys_padded (M), (size_t) B };
+  size_t global[3] = { (size_t) (heads * dh), keys_padded (M) / 16, (size_t) B };
   sdcl_cl_run (cl, kern, 3, global, NULL);
 }
 

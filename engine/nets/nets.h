@@ -93,6 +93,14 @@ void sdcl_unet_set_guidance (sdcl_unet *m, float w);
  * pooled width] and size/crop ids [batch, 6] of the next forward passes'
  * batch entries (copied).  No effect on other UNets. */
 void sdcl_unet_set_text_time (sdcl_unet *m, const float *pooled, const float *time_ids, int batch);
+/* keep: the next forward passes share one context (a run's text states,
+ * fixed over its steps), so each cross-attention's keys and values are
+ * projected by the first pass and kept on the device for the others
+ * (SDXL at 512 px: 3% of a step; memory: two [B, T, dim] tensors per
+ * cross-attention, 100 MB for SDXL's CFG pair).  Passes with another
+ * context buffer or shape project it anew; serial batches (lean, stream:
+ * memory before time) never keep.  !keep frees what is kept. */
+void sdcl_unet_keep_context (sdcl_unet *m, bool keep);
 sdcl_status sdcl_unet_forward (sdcl_unet *m, const sdcl_t *x, const float *timesteps,
                                const sdcl_t *context, const volatile int *cancel, sdcl_t *out,
                                sdcl_error *err);

@@ -617,23 +617,37 @@ nn_attention_load (nn_loader *ld, nn_attention *a, const nn_attention_names *nam
   nn_linear_load (ld, &a->out, dim, dim, true, name);
 }
 
+/* out(attention (q(x), k, v)) + residual. */
+static sdcl_t
+attend_kv (sdcl_cl *cl, const nn_attention *a, const sdcl_t *x, const sdcl_t *k, const sdcl_t *v,
+           bool causal, const sdcl_t *residual)
+{
+  sdcl_t q = nn_linear_forward (cl, &a->q, x, SDCL_ACT_NONE, NULL);
+  int64_t head_dim = a->q.weight->d[0] / a->heads;
+  sdcl_t o = nn_alloc (cl, q.nd, q.d[0], q.d[1], q.d[2], q.d[3]);
+  op_attention (cl, &q, k, v, a->heads, (float) (1.0 / sqrt ((double) head_dim)), causal, &o);
+  sdcl_t_release (cl, &q);
+  sdcl_t y = nn_linear_forward (cl, &a->out, &o, SDCL_ACT_NONE, residual);
+  sdcl_t_release (cl, &o);
+  return y;
+}
+
 sdcl_t
 nn_attention_forward (sdcl_cl *cl, const nn_attention *a, const sdcl_t *x, const sdcl_t *context,
                       bool causal, const sdcl_t *residual)
 {
   const sdcl_t *kv_source = context ? context : x;
-  sdcl_t q = nn_linear_forward (cl, &a->q, x, SDCL_ACT_NONE, NULL);
   sdcl_t k = nn_linear_forward (cl, &a->k, kv_source, SDCL_ACT_NONE, NULL);
   sdcl_t v = nn_linear_forward (cl, &a->v, kv_source, SDCL_ACT_NONE, NULL);
-
-  int64_t head_dim = a->q.weight->d[0] / a->heads;
-  sdcl_t o = nn_alloc (cl, q.nd, q.d[0], q.d[1], q.d[2], q.d[3]);
-  op_attention (cl, &q, &k, &v, a->heads, (float) (1.0 / sqrt ((double) head_dim)), causal, &o);
-  sdcl_t_release (cl, &q);
+  sdcl_t y = attend_kv (cl, a, x, &k, &v, causal, residual);
   sdcl_t_release (cl, &k);
   sdcl_t_release (cl, &v);
-
-  sdcl_t y = nn_linear_forward (cl, &a->out, &o, SDCL_ACT_NONE, residual);
-  sdcl_t_release (cl, &o);
   return y;
+}
+
+sdcl_t
+nn_attention_forward_kv (sdcl_cl *cl, const nn_attention *a, const sdcl_t *x, const sdcl_t *k,
+                         const sdcl_t *v, const sdcl_t *residual)
+{
+  return attend_kv (cl, a, x, k, v, false, residual);
 }

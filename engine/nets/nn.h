@@ -282,5 +282,9 @@ void nn_attention_load (nn_loader *ld, nn_attention *a, const nn_attention_names
  * head_dim^-0.5. */
 sdcl_t nn_attention_forward (sdcl_cl *cl, const nn_attention *a, const sdcl_t *x,
                              const sdcl_t *context, bool causal, const sdcl_t *residual);
+/* The same with the keys and values already projected (k, v [B, M, dim],
+ * not causal). */
+sdcl_t nn_attention_forward_kv (sdcl_cl *cl, const nn_attention *a, const sdcl_t *x,
+                                const sdcl_t *k, const sdcl_t *v, const sdcl_t *residual);
 
 #endif /* SDCL_NN_H */

@@ -91,7 +91,21 @@ struct sdcl_unet {
   int max_skips;
   bool stream;                /* the deepest level's down and up blocks are streamed */
   bool serial_batch;          /* evaluate batch entries one at a time */
+  /* sdcl_unet_keep_context: the (k, v) pair of every cross-attention in
+   * forward order (sdcl_t), projected from the context `kept_from` (its
+   * buffer and shape, not owned). */
+  bool keep_context;
+  GArray *kept_kv;
+  sdcl_t kept_from;
 };
+
+/* The text context of a forward pass, with the kept keys and values
+ * (NULL: each cross-attention projects the context itself). */
+typedef struct {
+  const sdcl_t *states;
+  GArray *kept;
+  guint next;                 /* the next cross-attention's pair in kept */
+} unet_context;
 
 /* ---- construction -------------------------------------------------------------- */
 
@@ -422,6 +436,7 @@ sdcl_unet_free (sdcl_unet *m)
   g_free (m->down);
   g_free (m->up);
   sdcl_unet_desc_free (m->desc);
+  sdcl_unet_keep_context (m, false);
   nn_weights_free (&m->weights);
   unet_text_time_free (&m->text_time);
   g_free (m);
@@ -435,17 +450,36 @@ sdcl_unet_device_bytes (const sdcl_unet *m)
 
 /* ---- layers ------------------------------------------------------------------------ */
 
+/* attn2 on the text context: its keys and values taken from the kept
+ * ones, projected and kept by the first pass that needs them. */
+static sdcl_t
+cross_attention_forward (sdcl_cl *cl, const nn_attention *a, const sdcl_t *x, unet_context *ctx,
+                         const sdcl_t *residual)
+{
+  if (!ctx->kept)
+    return nn_attention_forward (cl, a, x, ctx->states, false, residual);
+  if (ctx->kept->len < ctx->next + 2)
+    {
+      sdcl_t kv[2] = { nn_linear_forward (cl, &a->k, ctx->states, SDCL_ACT_NONE, NULL),
+                       nn_linear_forward (cl, &a->v, ctx->states, SDCL_ACT_NONE, NULL) };
+      g_array_append_vals (ctx->kept, kv, 2);
+    }
+  const sdcl_t *kv = &g_array_index (ctx->kept, sdcl_t, ctx->next);
+  ctx->next += 2;
+  return nn_attention_forward_kv (cl, a, x, &kv[0], &kv[1], residual);
+}
+
 /* x [B, N, C] -> x + attn1 + attn2 + ff, each on its own LayerNorm. */
 static sdcl_t
 transformer_block_forward (sdcl_cl *cl, const transformer_block *b, const sdcl_t *x,
-                           const sdcl_t *context)
+                           unet_context *context)
 {
   sdcl_t a = nn_layer_norm_forward (cl, &b->norm1, x);
   sdcl_t x1 = nn_attention_forward (cl, &b->attn1, &a, NULL, false, x);
   sdcl_t_release (cl, &a);
 
   a = nn_layer_norm_forward (cl, &b->norm2, &x1);
-  sdcl_t x2 = nn_attention_forward (cl, &b->attn2, &a, context, false, &x1);
+  sdcl_t x2 = cross_attention_forward (cl, &b->attn2, &a, context, &x1);
   sdcl_t_release (cl, &a);
   sdcl_t_release (cl, &x1);
 
@@ -461,7 +495,8 @@ transformer_block_forward (sdcl_cl *cl, const transformer_block *b, const sdcl_t
 /* x [B, C, H, W] -> x + proj_out(blocks(proj_in(GroupNorm(x)))) with the
  * blocks working on tokens [B, H*W, C]. */
 static sdcl_t
-transformer2d_forward (sdcl_cl *cl, const transformer2d *t, const sdcl_t *x, const sdcl_t *context)
+transformer2d_forward (sdcl_cl *cl, const transformer2d *t, const sdcl_t *x,
+                       unet_context *context)
 {
   int64_t b = x->d[0], c = x->d[1], h = x->d[2], w = x->d[3];
   sdcl_t normed = nn_group_norm_forward (cl, &t->norm, x, false);
@@ -607,7 +642,7 @@ time_embedding_forward (sdcl_unet *m, const float *timesteps, int batch, int row
 typedef struct {
   sdcl_unet *m;
   sdcl_cl *cl;
-  const sdcl_t *context;
+  unet_context context;
   sdcl_t silu_temb;
   sdcl_t *skips;
   int n_skips;
@@ -660,7 +695,7 @@ attend (unet_run *r, unet_block *blk, int j, sdcl_t *h)
   sdcl_status st = layer_ready (r, blk, LAYER_ATTENTION, j);
   if (st != SDCL_OK)
     return st;
-  sdcl_t y = transformer2d_forward (r->cl, &blk->attentions[j], h, r->context);
+  sdcl_t y = transformer2d_forward (r->cl, &blk->attentions[j], h, &r->context);
   layer_done (r, blk, LAYER_ATTENTION, j);
   sdcl_t_release (r->cl, h);
   *h = y;
@@ -701,7 +736,7 @@ mid_block_forward (unet_run *r)
 {
   sdcl_unet *m = r->m;
   r->x = nn_resnet_forward (r->cl, &m->mid_resnets[0], top_skip (r), &r->silu_temb);
-  sdcl_t a = transformer2d_forward (r->cl, &m->mid_attention, &r->x, r->context);
+  sdcl_t a = transformer2d_forward (r->cl, &m->mid_attention, &r->x, &r->context);
   sdcl_t_release (r->cl, &r->x);
   r->x = nn_resnet_forward_consume (r->cl, &m->mid_resnets[1], &a, &r->silu_temb);
   return nn_poll (r->cl, r->cancel, r->err);
@@ -783,13 +818,15 @@ check_inputs (const sdcl_unet *m, const sdcl_t *x, const sdcl_t *context, sdcl_e
   return SDCL_OK;
 }
 
+/* kept: the kept keys and values of this context, or NULL. */
 static sdcl_status
 forward_batch (sdcl_unet *m, const sdcl_t *x, const float *timesteps, int row0, const sdcl_t *context,
-               const volatile int *cancel, sdcl_t *out, sdcl_error *err)
+               GArray *kept, const volatile int *cancel, sdcl_t *out, sdcl_error *err)
 {
   sdcl_status st;
   unet_run r = {
-    .m = m, .cl = m->cl, .context = context, .cancel = cancel, .err = err,
+    .m = m, .cl = m->cl, .context = { .states = context, .kept = kept }, .cancel = cancel,
+    .err = err,
     .skips = g_new0 (sdcl_t, m->max_skips),
   };
   st = run_blocks (&r, x, timesteps, row0, out);
@@ -831,7 +868,7 @@ forward_serial (sdcl_unet *m, const sdcl_t *x, const float *timesteps, const sdc
       op_copy (cl, context, b * c_n, &cb, 0, c_n);
       st = sdcl_cl_check (cl, err);
       if (st == SDCL_OK)
-        st = forward_batch (m, &xb, timesteps + b, (int) b, &cb, cancel, &ob, err);
+        st = forward_batch (m, &xb, timesteps + b, (int) b, &cb, NULL, cancel, &ob, err);
       sdcl_t_release (cl, &xb);
       sdcl_t_release (cl, &cb);
       if (st == SDCL_OK && !out->buf)
@@ -865,6 +902,49 @@ sdcl_unet_largest_buffer (const sdcl_unet *m, int64_t batch, int64_t lh, int64_t
   return largest;
 }
 
+static void
+release_kept (sdcl_unet *m)
+{
+  if (!m->kept_kv)
+    return;
+  for (guint i = 0; i < m->kept_kv->len; i++)
+    sdcl_t_release (m->cl, &g_array_index (m->kept_kv, sdcl_t, i));
+  g_array_set_size (m->kept_kv, 0);
+}
+
+void
+sdcl_unet_keep_context (sdcl_unet *m, bool keep)
+{
+  release_kept (m);
+  if (!keep && m->kept_kv)
+    {
+      g_array_free (m->kept_kv, TRUE);
+      m->kept_kv = NULL;
+    }
+  if (keep && !m->kept_kv)
+    m->kept_kv = g_array_new (FALSE, TRUE, sizeof (sdcl_t));
+  m->keep_context = keep;
+  memset (&m->kept_from, 0, sizeof m->kept_from);
+}
+
+/* The kept keys and values for a pass on `context`: NULL unless kept;
+ * emptied when the context is another buffer or shape than the one they
+ * were projected from (a caller's slip, not a promise to rely on). */
+static GArray *
+kept_for (sdcl_unet *m, const sdcl_t *context)
+{
+  if (!m->keep_context)
+    return NULL;
+  const sdcl_t *k = &m->kept_from;
+  if (k->buf != context->buf || k->nd != context->nd
+      || memcmp (k->d, context->d, sizeof k->d) != 0)
+    {
+      release_kept (m);
+      m->kept_from = *context;
+    }
+  return m->kept_kv;
+}
+
 sdcl_status
 sdcl_unet_forward (sdcl_unet *m, const sdcl_t *x, const float *timesteps, const sdcl_t *context,
                    const volatile int *cancel, sdcl_t *out, sdcl_error *err)
@@ -875,5 +955,5 @@ sdcl_unet_forward (sdcl_unet *m, const sdcl_t *x, const float *timesteps, const 
     return st;
   if (m->serial_batch && x->d[0] > 1)
     return forward_serial (m, x, timesteps, context, cancel, out, err);
-  return forward_batch (m, x, timesteps, 0, context, cancel, out, err);
+  return forward_batch (m, x, timesteps, 0, context, kept_for (m, context), cancel, out, err);
 }

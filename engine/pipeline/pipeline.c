@@ -358,6 +358,8 @@ sdcl_run_denoise (sdcl_run *r, sdcl_error *err)
   sdcl_status st = acquire (r, SDCL_NET_UNET, err);
   if (st == SDCL_OK)
     st = check_unet_fits (r, err);
+  if (st == SDCL_OK)   /* the text states stay the same over the steps */
+    sdcl_unet_keep_context (r->model->unet, true);
   for (int i = first; i < r->sched.n && st == SDCL_OK; i++)
     {
       char phase[64];
@@ -370,6 +372,8 @@ sdcl_run_denoise (sdcl_run *r, sdcl_error *err)
     }
   g_free (host_in);
   g_free (host_out);
+  if (r->model->unet)
+    sdcl_unet_keep_context (r->model->unet, false);
   sdcl_model_phase_done (r->model, SDCL_NET_UNET);
   return st;
 }

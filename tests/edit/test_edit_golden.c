@@ -59,8 +59,12 @@ static const edit_case cases[] = {
   { "inpaint4_dpmpp_2m_sde", "models/tiny-sd", SDCL_SAMPLER_DPMPP_2M_SDE, true, 0 },
   /* LMS's 4-point extrapolation from a late start amplifies rounding more:
    * diffusers' own image moves by 0.055 when its starting latents move by
-   * 1e-6 (relative, measured); every step still matches to 2e-3. */
-  { "img2img_lms_0.5", "models/tiny-sd", SDCL_SAMPLER_LMS, false, 0.1 },
+   * 1e-6 (relative, measured); every step still matches to 2e-3.  Our own
+   * image moves as much with the LayerNorm's summation order: 0.053 with
+   * the work-group tree (the GPU kernel), 0.166 with 16 vector lanes (the
+   * CPU kernel), 0.155 with one serial sum, all three within 3e-7 of a
+   * double reference (test-ops); a GPU's work-group size is another order. */
+  { "img2img_lms_0.5", "models/tiny-sd", SDCL_SAMPLER_LMS, false, 0.25 },
   { "inpaint4_lms", "models/tiny-sd", SDCL_SAMPLER_LMS, true, 0 },
   { "img2img_heun_0.5", "models/tiny-sd", SDCL_SAMPLER_HEUN, false, 0 },
   { "inpaint4_heun", "models/tiny-sd", SDCL_SAMPLER_HEUN, true, 0 },

@@ -3,7 +3,8 @@
  *   b: x [1,4,6,10] — odd latent size, the upsamplers must hit the skip sizes —
  *      at the fractional timestep 958.2245
  * with F32 and F16 device weights, from the diffusers folder and from the
- * single-file checkpoints.
+ * single-file checkpoints; and the kept cross-attention keys and values
+ * (sdcl_unet_keep_context).
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
@@ -62,6 +63,56 @@ run_unet (sdcl_cl *cl, const sdcl_model_files *mf, const sdcl_model_files *confi
   return o;
 }
 
+static float *
+forward_host (sdcl_cl *cl, sdcl_unet *unet, const sdcl_t *x, const float *t, const sdcl_t *context)
+{
+  sdcl_error err = { 0 };
+  sdcl_t out;
+  CHECK_OK (sdcl_unet_forward (unet, x, t, context, NULL, &out, &err), err);
+  float *host = download (cl, &out);
+  sdcl_t_release (cl, &out);
+  return host;
+}
+
+/* sdcl_unet_keep_context: passes on a kept context give the plain result
+ * bit for bit; the kept keys and values are what later passes use (the
+ * context rewritten in place, which the contract forbids, leaves the
+ * output as it was); another shape is projected anew; after !keep the
+ * rewritten context counts again. */
+static void
+check_kept_context (sdcl_cl *cl, const sdcl_model_files *folder, sdcl_st_file *golden,
+                    const unet_outputs *plain)
+{
+  sdcl_error err = { 0 };
+  sdcl_unet *unet = NULL;
+  CHECK_OK (sdcl_unet_new (cl, folder->unet_w, &folder->unet, SDCL_WT_F32, false, &unet, &err),
+            err);
+  sdcl_t x = golden_device (cl, golden, "a_x"), context = golden_device (cl, golden, "a_context");
+  float *t = golden_floats (golden, "a_t", NULL);
+  const int64_t n = x.n;   /* out has the input's shape */
+  sdcl_unet_keep_context (unet, true);
+  float *first = forward_host (cl, unet, &x, t, &context);
+  check_identical ("kept context, first pass = plain", first, plain->out[0], n);
+  float *zeros = g_new0 (float, context.n);
+  sdcl_t_upload (cl, &context, zeros);
+  float *second = forward_host (cl, unet, &x, t, &context);
+  check_identical ("kept context, second pass (context rewritten) = plain", second, plain->out[0], n);
+  float *b = run_case (cl, unet, golden, "b");
+  const sdcl_st_tensor *bt;
+  g_free (golden_floats (golden, "b_out", &bt));
+  check_identical ("kept context, another shape = plain", b, plain->out[1], bt->n_elements);
+  sdcl_unet_keep_context (unet, false);
+  float *third = forward_host (cl, unet, &x, t, &context);
+  double moved = 0;
+  for (int64_t i = 0; i < n; i++)
+    moved = MAX (moved, fabs (third[i] - plain->out[0][i]));
+  CHECK (moved > 1e-3, "not kept: the zero context must change the output (moved %g)", moved);
+  g_free (first), g_free (second), g_free (third), g_free (b), g_free (zeros), g_free (t);
+  sdcl_t_release (cl, &x);
+  sdcl_t_release (cl, &context);
+  sdcl_unet_free (unet);
+}
+
 static void
 free_outputs (unet_outputs *o)
 {
@@ -80,6 +131,7 @@ main (void)
   sdcl_model_files *folder16 = fixture_model ("models/tiny-sd-f16");
 
   unet_outputs f32 = run_unet (cl, folder, folder, SDCL_WT_F32, golden);
+  check_kept_context (cl, folder, golden, &f32);
   unet_outputs f16 = run_unet (cl, folder, folder, SDCL_WT_F16, golden);
   unet_outputs single = run_unet (cl, ldm, folder, SDCL_WT_F32, golden);
   unet_outputs single16 = run_unet (cl, ldm16, folder, SDCL_WT_F16, golden);
