@@ -19,7 +19,7 @@
  * for Convolutional Neural Networks" (2016), interpolation points
  * 0, +-1, +-2 and infinity.
  *
- * Every loop of the two transforms is unrolled (#pragma unroll): left as
+ * Every loop of the three transforms is unrolled (#pragma unroll): left as
  * loops, PoCL kept their 6 x 6 arrays in memory and the transpose between
  * the two passes went through stores and wider reloads that missed store
  * forwarding (perf annotate: a third of winograd_input's time on one
@@ -65,17 +65,21 @@ winograd_weights (__global const weight_t *w, __global float *u, int C, int Opad
     return;
   __global const weight_t *src = w + ((size_t) (panel0 + panel) * C * 9 + (size_t) c * 9) * 16;
   float16 g[9];
+#pragma unroll
   for (int k = 0; k < 9; k++)
     g[k] = LOAD_W16 (src, 16 * k);
   float16 col[3][6]; /* G g: col[kx][i] */
+#pragma unroll
   for (int kx = 0; kx < 3; kx++)
     G_APPLY (col[kx], g[kx], g[3 + kx], g[6 + kx]);
   const size_t plane = (size_t) Opad * C;
   __global float *dst = u + ((size_t) panel * C + c) * 16;
+#pragma unroll
   for (int i = 0; i < 6; i++)
     {
       float16 row[6]; /* (G g G^T)[i][.] */
       G_APPLY (row, col[0][i], col[1][i], col[2][i]);
+#pragma unroll
       for (int j = 0; j < 6; j++)
         vstore16 (row[j], 0, dst + (6 * i + j) * plane);
     }
