@@ -10,7 +10,8 @@
  *   test-ops --bench-only   only the timings (with --gemm-only: GEMM and
  *                       conv shapes only; SDCL_BENCH_LINEAR="M,K,N;..." and
  *                       SDCL_BENCH_CONV3="B,C,H,W,O;..." time those shapes
- *                       instead, SDCL_BENCH_REPS=n the fastest of n runs)
+ *                       instead, SDCL_BENCH_REPS=n the fastest of n runs,
+ *                       SDCL_BENCH_WTYPE=f32|f16|q8 the linear weights)
  *   test-ops --linear-only   only op_linear
  *   test-ops --gemm-only     only op_linear and op_conv2d (to test a GEMM
  *                       backend, e.g. SDCL_GEMM=clblast)
@@ -1227,6 +1228,16 @@ wtype_name (sdcl_wtype type)
   return type == SDCL_WT_Q8 ? "q8" : type == SDCL_WT_F16 ? "f16" : "f32";
 }
 
+/* SDCL_BENCH_WTYPE=f32|f16|q8: the weights of SDCL_BENCH_LINEAR's shapes
+ * (default f16). */
+static sdcl_wtype
+bench_wtype (void)
+{
+  const char *env = g_getenv ("SDCL_BENCH_WTYPE");
+  return g_strcmp0 (env, "f32") == 0 ? SDCL_WT_F32 : g_strcmp0 (env, "q8") == 0 ? SDCL_WT_Q8
+                                                                                 : SDCL_WT_F16;
+}
+
 /* Each prints its figures and returns GFLOP per CPU-second. */
 static double
 bench_linear (int M, int K, int N, sdcl_wtype type)
@@ -1393,7 +1404,7 @@ bench (bool attention_only, bool conv_only, bool gemm_only)
         {
           int M, K, N;
           if (sscanf (*s, "%d,%d,%d", &M, &K, &N) == 3 && M > 0 && K > 0 && N > 0)
-            bench_linear (M, K, N, SDCL_WT_F16);
+            bench_linear (M, K, N, bench_wtype ());
         }
       g_strfreev (list);
       /* SDCL_BENCH_DERIVED=use: Winograd's weight transform made per use (lean). */
