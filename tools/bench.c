@@ -8,9 +8,10 @@
  * Measures, in one process: model load, the CLIP text encoder, one UNet
  * evaluation at batch 1 and one CFG step (the pipeline's batch-2
  * evaluation, with the context's cross-attention keys and values kept
- * from the warm-up as the pipeline keeps them from its first step), the
- * VAE decoder (and encoder with --encode), each after a warm-up run so
- * kernel builds are not counted; achieved GFLOP/s per phase
+ * from the warm-up as the pipeline keeps them from its first step), each
+ * after a warm-up run so kernel builds are not counted, then one cold
+ * VAE decode (and encode with --encode: their own kernel builds and
+ * Winograd weight transforms included, as in a one-image run); achieved GFLOP/s per phase
  * from FLOPs counted over the model's config (flops.c); peak host RSS
  * (VmHWM) and peak device bytes (weights + the activation pool's peak).
  * Then, unless --no-startup, it starts itself twice as a child with an
