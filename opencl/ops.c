@@ -438,31 +438,6 @@ op_group_norm (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *gamma, const sdcl_w *
   sdcl_cl_profile_label (cl, NULL);
 }
 
-/* LayerNorm with the CPU kernels: a row per work-item (norm.cl). */
-static void
-layer_norm_rows (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *gamma, const sdcl_w *beta, float eps,
-                 int64_t rows, int64_t C, sdcl_t *y)
-{
-  cl_kernel k = sdcl_cl_kernel (cl, "layer_norm_rows", "");
-  if (!k)
-    return;
-  sdcl_args a = sdcl_args_begin (cl, k);
-  sdcl_arg_mem (&a, x->buf);
-  sdcl_arg_mem (&a, y->buf);
-  sdcl_arg_mem (&a, gamma->part[0]);
-  sdcl_arg_mem (&a, beta->part[0]);
-  sdcl_arg_int (&a, sdcl_w_is_half (gamma));
-  sdcl_arg_int (&a, (int) C);
-  sdcl_arg_float (&a, eps);
-  sdcl_arg_int (&a, (int) rows);
-  /* Rows per work-group: enough work per group for the runtime's per-group
-   * cost, groups enough for every core. */
-  size_t local = 8, global = sdcl_round_up ((size_t) rows, local);
-  sdcl_cl_profile_label (cl, "layer_norm %dx%d", (int) rows, (int) C);
-  sdcl_cl_run (cl, k, 1, &global, &local);
-  sdcl_cl_profile_label (cl, NULL);
-}
-
 void
 op_layer_norm (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *gamma, const sdcl_w *beta, float eps,
                sdcl_t *y)
@@ -479,14 +454,15 @@ op_layer_norm (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *gamma, const sdcl_w *
       shape_error (cl, op, "gamma and beta must have the same element type");
       return;
     }
-  if (sdcl_cl_cpu_kernels (cl))
-    {
-      layer_norm_rows (cl, x, gamma, beta, eps, rows, C, y);
-      return;
-    }
-  /* About four values per work-item, at most 256 work-items per row. */
-  size_t wg;
-  cl_kernel k = sdcl_reduce_kernel (cl, "layer_norm", MAX (1, MIN (256, (size_t) C / 4)), &wg);
+  /* The CPU kernels: a row per work-item (norm.cl's layer_norm_rows), 8
+   * rows per group, enough work for the runtime's per-group cost and
+   * groups for every core.  Otherwise a work-group per row, about four
+   * values per work-item, at most 256. */
+  const bool per_row = sdcl_cl_cpu_kernels (cl);
+  size_t wg = 8;
+  cl_kernel k = per_row ? sdcl_cl_kernel (cl, "layer_norm_rows", "")
+                        : sdcl_reduce_kernel (cl, "layer_norm",
+                                              MAX (1, MIN (256, (size_t) C / 4)), &wg);
   if (!k)
     return;
   sdcl_args a = sdcl_args_begin (cl, k);
@@ -497,8 +473,11 @@ op_layer_norm (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *gamma, const sdcl_w *
   sdcl_arg_int (&a, sdcl_w_is_half (gamma));
   sdcl_arg_int (&a, (int) C);
   sdcl_arg_float (&a, eps);
-  sdcl_arg_local (&a, wg * sizeof (float));
-  size_t global = wg * (size_t) rows;
+  if (per_row)
+    sdcl_arg_int (&a, (int) rows);
+  else
+    sdcl_arg_local (&a, wg * sizeof (float));
+  size_t global = per_row ? sdcl_round_up ((size_t) rows, wg) : wg * (size_t) rows;
   sdcl_cl_profile_label (cl, "layer_norm %dx%d", (int) rows, (int) C);
   sdcl_cl_run (cl, k, 1, &global, &wg);
   sdcl_cl_profile_label (cl, NULL);

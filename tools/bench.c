@@ -11,9 +11,10 @@
  * from the warm-up as the pipeline keeps them from its first step), each
  * after a warm-up run so kernel builds are not counted, then one cold
  * VAE decode (and encode with --encode: their own kernel builds and
- * Winograd weight transforms included, as in a one-image run); achieved GFLOP/s per phase
- * from FLOPs counted over the model's config (flops.c); peak host RSS
- * (VmHWM) and peak device bytes (weights + the activation pool's peak).
+ * Winograd weight transforms included, as in a one-image run); achieved
+ * GFLOP/s per phase from FLOPs counted over the model's config (flops.c);
+ * peak host RSS (VmHWM) and peak device bytes (weights + the activation
+ * pool's peak).
  * Then, unless --no-startup, it starts itself twice as a child with an
  * empty temporary SDCL_CACHE_DIR and POCL_CACHE_DIR (cold, then warm
  * program caches) and reports the time from process start to the first

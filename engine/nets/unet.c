@@ -91,10 +91,9 @@ struct sdcl_unet {
   int max_skips;
   bool stream;                /* the deepest level's down and up blocks are streamed */
   bool serial_batch;          /* evaluate batch entries one at a time */
-  /* sdcl_unet_keep_context: the (k, v) pair of every cross-attention in
-   * forward order (sdcl_t), projected from the context `kept_from` (its
-   * buffer and shape, not owned). */
-  bool keep_context;
+  /* sdcl_unet_keep_context (NULL: not keeping): the (k, v) pair of every
+   * cross-attention in forward order (sdcl_t), projected from the context
+   * `kept_from` (its buffer and shape, not owned). */
   GArray *kept_kv;
   sdcl_t kept_from;
 };
@@ -916,15 +915,14 @@ void
 sdcl_unet_keep_context (sdcl_unet *m, bool keep)
 {
   release_kept (m);
-  if (!keep && m->kept_kv)
+  memset (&m->kept_from, 0, sizeof m->kept_from);
+  if (keep && !m->kept_kv)
+    m->kept_kv = g_array_new (FALSE, TRUE, sizeof (sdcl_t));
+  else if (!keep && m->kept_kv)
     {
       g_array_free (m->kept_kv, TRUE);
       m->kept_kv = NULL;
     }
-  if (keep && !m->kept_kv)
-    m->kept_kv = g_array_new (FALSE, TRUE, sizeof (sdcl_t));
-  m->keep_context = keep;
-  memset (&m->kept_from, 0, sizeof m->kept_from);
 }
 
 /* The kept keys and values for a pass on `context`: NULL unless kept;
@@ -933,7 +931,7 @@ sdcl_unet_keep_context (sdcl_unet *m, bool keep)
 static GArray *
 kept_for (sdcl_unet *m, const sdcl_t *context)
 {
-  if (!m->keep_context)
+  if (!m->kept_kv)
     return NULL;
   const sdcl_t *k = &m->kept_from;
   if (k->buf != context->buf || k->nd != context->nd
