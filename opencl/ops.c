@@ -535,7 +535,7 @@ attention_streaming (sdcl_cl *cl, const sdcl_t *q, const sdcl_t *k, const sdcl_t
 static size_t
 keys_padded (int64_t M)
 {
-  return sdcl_round_up ((size_t) M, 32);
+  return sdcl_round_up ((size_t) M, 64);
 }
 
 /* kt = the keys k [B, M, heads * dh] in 16-key tiles, one tile's dh x 16

@@ -7,21 +7,25 @@
  * one float16 per query (their softmax too: one exp per 16 keys) and the
  * output accumulators float16 with one float8 for a remainder of 8
  * channels (40 = 16 + 16 + 8): 5.5 instructions, all but the remainder
- * full width.  The host picks QB so that QB * (DH / 16 + 2) vectors fit
- * the 32 registers.  kt is the keys in packed 16-key tiles, as for
+ * full width.  The host picks QB so that the QB * (DH / 16 + 1)
+ * accumulators fit 24 registers, and so do the 4 QB scores of a step.  kt is the keys in packed 16-key tiles, as for
  * attention_blocked; masking and clamping as there.
  *
- * Two things keep the FMAs fed (docs/performance.md, "OpenCL on PoCL's CPU device"):
- * - A work-item owns G groups of QB queries and takes the keys 32 at a
- *   time; each group in turn loads its state, works through the 32 keys
- *   and stores its state (L1).  So a tile of K and V is read from memory
+ * What keeps the FMAs fed (docs/performance.md, "OpenCL on PoCL's CPU device"):
+ * - A work-item owns G groups of QB queries and takes the keys KSTEP (64)
+ *   at a time; each group in turn works through them and keeps its state
+ *   in memory (L1) in between.  So a tile of K and V is read from memory
  *   once per G groups rather than once per group: with one group the
  *   kernel streamed all of a head's K and V (2 MB at 4096 tokens) per QB
  *   queries and waited on L3.
- * - 32 keys per step: 2 QB independent score chains (QB alone left the
- *   FMA latency exposed) and one softmax rescaling per 32 keys, skipped
- *   when the running maximum does not move; exponentials in base 2 with
- *   the scale folded in (exp2_neg16, common.cl).
+ * - 64 keys per step: 4 QB independent score chains (2 QB, at 32 keys,
+ *   left the FMA latency exposed) while the accumulators wait in memory,
+ *   and the softmax's horizontal maximum, rescaling and accumulator
+ *   loads and stores once per 64 keys; its sums stay per lane until the
+ *   end.  Exponentials in base 2 with the scale folded in (exp2_neg16,
+ *   common.cl).  Against 32-key steps with a scalar sum and floor() in
+ *   the exponential: 4096 tokens, 40 channels 161 -> 203 GFLOP/s, 64
+ *   channels 176 -> 224 (BENCHMARKS.md, step 21).
  *
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
@@ -34,6 +38,10 @@
 #ifndef G
 #define G 1
 #endif
+#ifndef KSTEP
+#define KSTEP 64   /* keys per step: a multiple of 16 dividing KEYS_PADDED's 64 */
+#endif
+#define NT (KSTEP / 16)
 
 /* The largest of 16 scores.  `max`, not `fmax`: the scores are never NaN
  * (masked ones are -INFINITY), and fmax's NaN rule cost a compare and a
@@ -63,13 +71,14 @@ __kernel void attention_blocked16 (__global const float *q, __global const float
    * a group's state is in registers while it works on one tile. */
   float16 acc_g[G][QB][NACC];
   float8 tail_g[G][QB];
-  float m_g[G][QB], l_g[G][QB];
+  float m_g[G][QB];
+  float16 l_g[G][QB];   /* the softmax's sums per lane: one horizontal sum at the end */
   for (int g = 0; g < G; g++)
 #pragma unroll
     for (int i = 0; i < QB; i++)
       {
         m_g[g][i] = -INFINITY;
-        l_g[g][i] = 0.0f;
+        l_g[g][i] = (float16) (0.0f);
         tail_g[g][i] = (float8) (0.0f);
 #pragma unroll
         for (int c = 0; c < NACC; c++)
@@ -78,7 +87,7 @@ __kernel void attention_blocked16 (__global const float *q, __global const float
   const int16 lane = (int16) (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   const int key_end = causal ? min (M, q0 + QB * G) : M;
 
-  for (int j0 = 0; j0 < key_end; j0 += 32)
+  for (int j0 = 0; j0 < key_end; j0 += KSTEP)
     for (int g = 0; g < G; g++)
       {
         const int qg = q0 + g * QB;
@@ -87,73 +96,99 @@ __kernel void attention_blocked16 (__global const float *q, __global const float
         if (causal && j0 > qg + QB - 1)
           continue;   /* every key of this tile is past the group's queries */
         __global const float *qrow[QB];
+#pragma unroll
+        for (int i = 0; i < QB; i++)
+          qrow[i] = q + ((size_t) b * N + min (qg + i, N - 1)) * ld + (size_t) h * DH;
+
+        /* Scores of KSTEP keys (NT packed 16-key tiles) per query: NT QB
+         * independent FMA chains, and per step NT key loads for NT QB FMAs. */
+        float16 s[QB][NT];
+#pragma unroll
+        for (int i = 0; i < QB; i++)
+#pragma unroll
+          for (int t = 0; t < NT; t++)
+            s[i][t] = (float16) (0.0f);
+        __global const float *ktile = kth + (size_t) j0 * DH;
+        for (int d = 0; d < DH; d++)
+          {
+            float16 kv[NT];
+#pragma unroll
+            for (int t = 0; t < NT; t++)
+              kv[t] = vload16 (t * DH + d, ktile);
+#pragma unroll
+            for (int i = 0; i < QB; i++)
+              {
+                const float16 qv = (float16) (qrow[i][d]);
+#pragma unroll
+                for (int t = 0; t < NT; t++)
+                  s[i][t] = fma (qv, kv[t], s[i][t]);
+              }
+          }
+
+        float p[QB][KSTEP], correction[QB];
+        bool rescale = false;
+        const bool whole = !causal && j0 + KSTEP <= key_end;
+#pragma unroll
+        for (int i = 0; i < QB; i++)
+          {
+            float16 top = (float16) (-INFINITY);
+#pragma unroll
+            for (int t = 0; t < NT; t++)
+              {
+                s[i][t] *= scale2;
+                if (!whole)
+                  {
+                    /* Keys past the end (or, causal, past query qg + i) are masked. */
+                    const int end = causal ? min (key_end, qg + i + 1) : key_end;
+                    s[i][t] = select (s[i][t], (float16) (-INFINITY), j0 + 16 * t + lane >= end);
+                  }
+                top = max (top, s[i][t]);
+              }
+            const float m_old = m_g[g][i];
+            /* m_new is finite: the first tile holds key 0, which no query masks. */
+            const float m_new = max (m_old, hmax16 (top));
+            /* Once the running maximum settles most tiles leave it: skip the
+             * rescaling then (the factor would be exactly 1). */
+            correction[i] = 1.0f;
+            if (m_new > m_old)
+              {
+                correction[i] = exp2 (m_old - m_new);
+                l_g[g][i] *= correction[i];
+                m_g[g][i] = m_new;
+                rescale = true;
+              }
+            float16 sum = (float16) (0.0f);
+#pragma unroll
+            for (int t = 0; t < NT; t++)
+              {
+                const float16 pt = exp2_neg16 (s[i][t] - m_new);
+                sum += pt;
+                vstore16 (pt, t, p[i]);
+              }
+            l_g[g][i] += sum;
+          }
+
+        /* The accumulators come into registers only now, when the scores
+         * have left them. */
         float16 acc[QB][NACC];
         float8 tail[QB];
 #pragma unroll
         for (int i = 0; i < QB; i++)
           {
-            qrow[i] = q + ((size_t) b * N + min (qg + i, N - 1)) * ld + (size_t) h * DH;
             tail[i] = tail_g[g][i];
 #pragma unroll
             for (int c = 0; c < NACC; c++)
               acc[i][c] = acc_g[g][i][c];
-          }
-
-        /* Scores of 32 keys (two packed 16-key tiles) per query: 2 QB
-         * independent FMA chains, and per step 2 key loads for 2 QB FMAs. */
-        float16 s0[QB], s1[QB];
-#pragma unroll
-        for (int i = 0; i < QB; i++)
-          s0[i] = s1[i] = (float16) (0.0f);
-        __global const float *ktile = kth + (size_t) j0 * DH;
-        for (int d = 0; d < DH; d++)
-          {
-            const float16 k0 = vload16 (d, ktile), k1 = vload16 (DH + d, ktile);
-#pragma unroll
-            for (int i = 0; i < QB; i++)
+            if (rescale)
               {
-                const float16 qv = (float16) (qrow[i][d]);
-                s0[i] = fma (qv, k0, s0[i]);
-                s1[i] = fma (qv, k1, s1[i]);
-              }
-          }
-
-        float p[QB][32];
-        const bool whole = !causal && j0 + 32 <= key_end;
 #pragma unroll
-        for (int i = 0; i < QB; i++)
-          {
-            float16 a = s0[i] * scale2, c = s1[i] * scale2;
-            if (!whole)
-              {
-                /* Keys past the end (or, causal, past query qg + i) are masked. */
-                const int end = causal ? min (key_end, qg + i + 1) : key_end;
-                a = select (a, (float16) (-INFINITY), j0 + lane >= end);
-                c = select (c, (float16) (-INFINITY), j0 + 16 + lane >= end);
-              }
-            const float m_old = m_g[g][i];
-            /* m_new is finite: the first tile holds key 0, which no query masks. */
-            const float m_new = max (m_old, hmax16 (max (a, c)));
-            const float16 pa = exp2_neg16 (a - m_new), pc = exp2_neg16 (c - m_new);
-            /* Once the running maximum settles most tiles leave it: skip the
-             * rescaling then (the factor would be exactly 1). */
-            if (m_new > m_old)
-              {
-                const float correction = exp2 (m_old - m_new);
-                l_g[g][i] *= correction;
-#pragma unroll
-                for (int cc = 0; cc < D16; cc++)
-                  acc[i][cc] *= correction;
+                for (int c = 0; c < D16; c++)
+                  acc[i][c] *= correction[i];
                 if (TAIL)
-                  tail[i] *= correction;
-                m_g[g][i] = m_new;
+                  tail[i] *= correction[i];
               }
-            l_g[g][i] += sum16 (pa + pc);
-            vstore16 (pa, 0, p[i]);
-            vstore16 (pc, 1, p[i]);
           }
-
-        const int nk = min (32, key_end - j0);
+        const int nk = min (KSTEP, key_end - j0);
         for (int j = 0; j < nk; j++)
           {
             __global const float *vj = vh + (size_t) (j0 + j) * ld;
@@ -191,7 +226,7 @@ __kernel void attention_blocked16 (__global const float *q, __global const float
         if (qi >= N)
           break;
         __global float *orow = o + ((size_t) b * N + qi) * ld + (size_t) h * DH;
-        const float inv = 1.0f / l_g[g][i];
+        const float inv = 1.0f / sum16 (l_g[g][i]);
 #pragma unroll
         for (int c = 0; c < D16; c++)
           vstore16 (acc_g[g][i][c] * inv, c, orow);

@@ -24,31 +24,34 @@
 #define ACT_QUICK_GELU 3
 
 /* Keys per head in attention_blocked's packed key tiles (ops.c
- * pack_key_tiles): M rounded up to 32, so that a 32-key step never reads
- * past the buffer. */
-#define KEYS_PADDED(M) (((M) + 31) / 32 * 32)
+ * pack_key_tiles): M rounded up to 64, so that a step of 32 or 64 keys
+ * (attention_blocked, attention_blocked16) never reads past the buffer. */
+#define KEYS_PADDED(M) (((M) + 63) / 64 * 64)
 
 /* 2^x for x <= 0 (attention's scores minus their running maximum, in
- * log2 units): 2^floor(x) from the exponent bits times a degree-5
- * polynomial for the fraction (relative error 9e-8, below float's half
- * ulp).  x is clamped at -127, where the exponent bits are zero and the
- * result exactly 0: masked keys (-inf) weigh nothing.  About half the
- * instructions of the library's exp, which must also handle overflow and
- * NaN. */
-#define SDCL_EXP2_NEG(name, T, convert_IT, as_T)                                         \
+ * log2 units) as 2^(n - 1) * 2^f: n = trunc(x), which for x <= 0 is the
+ * ceiling (one conversion each way: PoCL's floor() took a dozen
+ * instructions), 2^(n - 1) from the exponent bits and 2^f, f = x - n + 1
+ * in (0, 1], a degree-5 polynomial (relative error 1.6e-7 in float
+ * arithmetic).  x is clamped at -126, where the exponent bits are zero and
+ * the result exactly 0: masked keys (-inf) weigh nothing.  About a third
+ * of the instructions of the library's exp, which must also handle
+ * overflow and NaN. */
+#define SDCL_EXP2_NEG(name, T, IT, convert_IT, convert_T, as_T)                          \
   inline T name (T x)                                                                 \
   {                                                                                   \
-    x = max (x, (T) (-127.0f));                                                       \
-    const T n = floor (x), f = x - n;                                                 \
+    x = max (x, (T) (-126.0f));                                                       \
+    const IT n = convert_IT (x);                                                      \
+    const T f = x - convert_T (n) + (T) (1.0f);                                       \
     T p = fma (f, (T) (0.0018762329f), (T) (0.0089925844f));                          \
     p = fma (f, p, (T) (0.055823606f));                                               \
     p = fma (f, p, (T) (0.24015453f));                                                \
     p = fma (f, p, (T) (0.69315296f));                                                \
     p = fma (f, p, (T) (0.99999994f));                                                \
-    return p * as_T ((convert_IT (n) + 127) << 23);                                   \
+    return p * as_T ((n + 126) << 23);                                                \
   }
-SDCL_EXP2_NEG (exp2_neg8, float8, convert_int8, as_float8)
-SDCL_EXP2_NEG (exp2_neg16, float16, convert_int16, as_float16)
+SDCL_EXP2_NEG (exp2_neg8, float8, int8, convert_int8, convert_float8, as_float8)
+SDCL_EXP2_NEG (exp2_neg16, float16, int16, convert_int16, convert_float16, as_float16)
 
 /* Sum of the 16 lanes (pairwise, so rounding stays close to a tree sum). */
 inline float sum16 (float16 v)

@@ -913,6 +913,9 @@ test_attention (bool small)
   test_attention_case (1, 100, 100, 2, 160, false);
   test_attention_case (1, 1, 600, 1, 80, false);   /* one query, many keys */
   test_attention_case (1, 300, 300, 1, 80, true);
+  /* CPUs: 16 groups of queries per work-item over several 64-key steps */
+  test_attention_case (1, 600, 600, 2, 64, false);
+  test_attention_case (1, 600, 600, 2, 40, false);
   test_attention_case (2, 300, 45, 1, 200, false); /* GEMM path: two query chunks, odd sizes */
   test_attention_case (1, 20, 33, 2, 176, false);  /* GEMM path, two heads */
 }
