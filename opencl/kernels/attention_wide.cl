@@ -8,8 +8,9 @@
  * output accumulators float16 with one float8 for a remainder of 8
  * channels (40 = 16 + 16 + 8): 5.5 instructions, all but the remainder
  * full width.  The host picks QB so that the QB * (DH / 16 + 1)
- * accumulators fit 24 registers, and so do the 4 QB scores of a step.  kt is the keys in packed 16-key tiles, as for
- * attention_blocked; masking and clamping as there.
+ * accumulators fit 24 registers, and so do the 4 QB scores of a step.
+ * kt is the keys in packed 16-key tiles, as for attention_blocked;
+ * masking and clamping as there.
  *
  * What keeps the FMAs fed (docs/performance.md, "OpenCL on PoCL's CPU device"):
  * - A work-item owns G groups of QB queries and takes the keys KSTEP (64)
@@ -38,10 +39,8 @@
 #ifndef G
 #define G 1
 #endif
-#ifndef KSTEP
-#define KSTEP 64   /* keys per step: a multiple of 16 dividing KEYS_PADDED's 64 */
-#endif
-#define NT (KSTEP / 16)
+#define KSTEP 64         /* keys per step: KEYS_PADDED (common.cl) rounds to it */
+#define NT (KSTEP / 16)  /* packed 16-key tiles per step */
 
 /* The largest of 16 scores.  `max`, not `fmax`: the scores are never NaN
  * (masked ones are -INFINITY), and fmax's NaN rule cost a compare and a
