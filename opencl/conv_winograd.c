@@ -28,10 +28,10 @@
 
 enum {
   WINO_POINTS = 36,       /* 6 x 6 transformed values per tile */
-  WINO_MR = 6,            /* tiles per work-item of winograd_gemm (gemm.c's GEMM_MR) */
+  WINO_MR = 6,            /* tiles per work-item of winograd_gemm at 32 columns */
   WINO_WG_COLUMNS = 128,  /* output channels per work-group of winograd_gemm */
   WINO_SCRATCH_BYTES = 32 << 20,
-  WINO_MIN_TILES = 32,    /* auto: fewer tiles run the direct convolution */
+  WINO_MIN_TILES = 16,    /* auto: fewer tiles run the direct convolution */
   WINO_KEEP_MIN_TILES = 64, /* fewer tiles make U per use even where it may be kept */
 };
 
@@ -73,11 +73,13 @@ sdcl_conv_winograd_applies (const sdcl_w *w, const sdcl_conv_desc *d, int64_t ba
    * small GEMMs read the 16x larger transformed weight for little work:
    * measured on this machine's CPU device (BENCHMARKS.md, step 13), 1.5-3x
    * the direct convolution's speed from 16 tiles, none at 4.  The choice
-   * starts at 32 tiles (at 512x512 with guidance, batch 2, the 16x16
-   * level: 1.4x with U made per use, BENCHMARKS.md step 19; at 16, batch
-   * 1, per use was level with the direct convolution), and it depends on
-   * the layer alone, never on how full the device is, so lean, streamed
-   * and resident runs give the same image (test_residency).  Only F16
+   * starts at 16 tiles: at 512x512 with guidance, batch 2, the 16x16
+   * level gains 1.4x with U made per use (BENCHMARKS.md step 19); at 16
+   * tiles, batch 1, per use was level with the direct convolution on an
+   * Intel Xeon (AVX-512) and ahead on AMD Zen 3 (AVX2, step 22: the SD 1.5
+   * UNet's evaluation 1.14 -> 1.05 s at 32x32, 4.94 -> 4.72 s at 64x64).
+   * It depends on the layer alone, never on how full the device is, so
+   * lean, streamed and resident runs give the same image (test_residency).  Only F16
    * weights: their own rounding moves a UNet's output about 1000 times
    * more than Winograd's fp32 rounding does (nets-unet: 6e-3 against
    * 8e-6), while with F32 weights, chosen for precision, Winograd's doubled
@@ -190,8 +192,13 @@ static void
 run_gemm (sdcl_cl *cl, cl_mem u, cl_mem v, cl_mem m, int P, int N, int C, int O, int o0)
 {
   const int nc = sdcl_gemm_panel_columns (cl);
+  /* 4 tiles per work-item at 16 columns (AVX2): 6 left partial blocks
+   * at 16 tiles and, as in the panel GEMMs (gemm.c config 5), measured
+   * slower on AMD Zen 3 (640 channels at 16x16: 180-227 against 249-271
+   * GFLOP/s; BENCHMARKS.md step 22). */
+  const int mr = nc == 16 ? 4 : WINO_MR;
   char options[64];
-  g_snprintf (options, sizeof options, "-DMR=%d -DNC=%d", WINO_MR, nc);
+  g_snprintf (options, sizeof options, "-DMR=%d -DNC=%d", mr, nc);
   cl_kernel k = sdcl_cl_kernel (cl, "winograd_gemm", options);
   if (!k)
     return;
@@ -207,7 +214,7 @@ run_gemm (sdcl_cl *cl, cl_mem u, cl_mem v, cl_mem m, int P, int N, int C, int O,
   sdcl_arg_int (&a, C);
   sdcl_arg_int (&a, O);
   sdcl_arg_int (&a, o0);
-  size_t global[3] = { sdcl_div_up ((size_t) P, WINO_MR),
+  size_t global[3] = { sdcl_div_up ((size_t) P, mr),
                        sdcl_round_up (sdcl_div_up ((size_t) N, nc), local[1]), WINO_POINTS };
   sdcl_cl_run (cl, k, 3, global, local);
 }

@@ -26,15 +26,21 @@ enum { GEMM_TM = 4, GEMM_TN = 4 };
  * CPU-second (AMD Zen 5): 1 x 128 columns about 20% ahead of 8 row blocks
  * x 16 columns, and ahead of or level with 4x4, 8x4, 2x8 blocks.
  *
- * 0: AVX2 (16 accumulators fill its 16 registers; 32 columns would
- * spill).  1: AVX-512 on AMD Zen 5 (MR = 4 and 8 measured too, 6 kept).
+ * 0: 6 x 16, the classic AVX2 tile (12 accumulators of its 16 registers;
+ * 32 columns would spill).  1: AVX-512 on AMD Zen 5 (MR = 4 and 8
+ * measured too, 6 kept).
  * 2-4: more rows per loaded weight vector, the 16-column ones with each x
  * value broadcast straight into its FMA.  On an Intel Xeon (AVX-512,
  * BENCHMARKS.md step 19): 3 is 10-15% ahead on the convolutions (20-25%
  * above 1), 2 is 5-15% ahead on the linear layers (24 FMAs per 2 weight
- * vectors and 12 broadcasts, against 16 per 1 and 16). */
+ * vectors and 12 broadcasts, against 16 per 1 and 16).  5: AVX2's
+ * default, 4 x 16.  On AMD Zen 3 (BENCHMARKS.md step 22) 1.8-1.9x config
+ * 0 on the 3x3 convolutions at 16x16, 8x8 and 4x4 (153-162 against 85-87
+ * GFLOP/s): 4 divides every width, so no tile crosses an output row (the
+ * slow path), and the implicit GEMM's shared tap loads no longer spill
+ * accumulators; linear layers level or ahead (M = 64: 178 against 116). */
 const sdcl_panel_config sdcl_panel_configs[] = {
-  { 6, 16, 2 }, { 6, 32, 2 }, { 12, 32, 2 }, { 16, 16, 1 }, { 24, 16, 1 },
+  { 6, 16, 2 }, { 6, 32, 2 }, { 12, 32, 2 }, { 16, 16, 1 }, { 24, 16, 1 }, { 4, 16, 2 },
 };
 const int sdcl_n_panel_configs = G_N_ELEMENTS (sdcl_panel_configs);
 
@@ -55,10 +61,10 @@ sdcl_gemm_panel_columns (const sdcl_cl *cl)
 
 enum {
   PANEL_WG_COLUMNS = 128,
-  PANEL_AVX2 = 0,
   PANEL_AVX512 = 1,
   PANEL_INTEL_AVX512_LINEAR = 2,
-  PANEL_INTEL_AVX512_CONV = 3
+  PANEL_INTEL_AVX512_CONV = 3,
+  PANEL_AVX2 = 5
 };
 
 /* F16 weights widened by one vcvtph2ps zmm (-DWEIGHT_F16C, gemm.cl) where
@@ -485,10 +491,12 @@ sdcl_gemm_linear_geglu (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *w, const sdc
 {
   const int64_t N = w->d[0], K = w->n / N, F = N / 2;
   /* The gates' panels sit F rows after the hidden ones in the same part;
-   * the two 16-wide vectors of a 32-column tile hold one of each. */
+   * the two vectors of a work-item's tile hold one of each (16 columns
+   * each at NC = 32, 8 at NC = 16). */
   const sdcl_panel_config *ps = panel_config (cl, false);
-  if (!w->panel || w->nparts != 1 || F % 16 != 0 || ps->nc != 32 || ps->nv != 2)
+  if (!w->panel || w->nparts != 1 || F % 16 != 0 || ps->nv != 2)
     return false;
+  const int cols = ps->nc / ps->nv;   /* output columns per work-item (gemm.cl COL_STEP) */
   char options[80];
   g_snprintf (options, sizeof options, "%s -DGEGLU", sdcl_weight_options (w));
   size_t local[2];
@@ -501,7 +509,7 @@ sdcl_gemm_linear_geglu (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *w, const sdc
   };
   sdcl_gemm_set_args (cl, k, &g, w->part[0], 0, N);
   size_t global[2] = { sdcl_round_up (sdcl_div_up (g.M, ps->mr), local[0]),
-                       sdcl_round_up ((size_t) F / 16, local[1]) };
+                       sdcl_round_up ((size_t) F / cols, local[1]) };
   sdcl_cl_run (cl, k, 2, global, local);
   return true;
 }

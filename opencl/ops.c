@@ -571,11 +571,23 @@ query_groups (int64_t N, int qb)
   return g;
 }
 
-/* The register-blocked kernel (CPUs): keys packed in 16-key tiles first,
- * QB queries at a time per work-item with QB * dh / 8 float8 accumulators
- * (at most 20 where dh allows, within the 32 vector registers of AVX-512
- * and leaving room for the scores on AVX2's 16, which then spill a
- * little); attention_blocked16 holds G groups of QB queries. */
+/* attention_blocked's tiles (8-wide vectors, AVX2's 16 registers): 2
+ * queries x 32 keys of scores (8 independent chains for two FMA pipes of
+ * 4-cycle latency) and 2 x 6 output accumulators.  Swept on AMD Zen 3
+ * (BENCHMARKS.md step 22: QB 1-3, KSTEP 16-64, CB 4-8): level or ahead
+ * for every head width, 40-160. */
+static void
+narrow_tiles (int64_t dh, int *qb, int *kstep, int *cb)
+{
+  *qb = 2;
+  *kstep = 32;
+  *cb = (int) MIN (dh / 8, 6);
+}
+
+/* The register-blocked kernels (CPUs): keys packed in 16-key tiles first,
+ * then G groups of QB queries per work-item; attention_blocked16 where
+ * float vectors are 16 wide (QB * (dh / 16 + 1) accumulators within 24 of
+ * AVX-512's 32 registers), else attention_blocked (narrow_tiles). */
 static void
 attention_blocked (sdcl_cl *cl, const sdcl_t *q, const sdcl_t *k, const sdcl_t *v, int heads,
                    float scale, bool causal, sdcl_t *o, int64_t B, int64_t N, int64_t M,
@@ -583,11 +595,18 @@ attention_blocked (sdcl_cl *cl, const sdcl_t *q, const sdcl_t *k, const sdcl_t *
 {
   /* 16-wide vectors (attention_wide.cl) where the panel GEMM uses them too. */
   const bool wide = sdcl_gemm_panel_columns (cl) == 32;
-  const int qb = wide ? (int) CLAMP (24 / ((dh + 15) / 16 + 1), 1, 8)
-                      : (int) CLAMP (160 / dh, 1, 4);
+  char options[80];
+  int qb, kstep, cb;
+  if (wide)
+    qb = (int) CLAMP (24 / ((dh + 15) / 16 + 1), 1, 8);
+  else
+    narrow_tiles (dh, &qb, &kstep, &cb);
   const int groups = query_groups (N, qb);
-  char options[64];
-  g_snprintf (options, sizeof options, "-DDH=%d -DQB=%d -DG=%d", (int) dh, qb, groups);
+  if (wide)
+    g_snprintf (options, sizeof options, "-DDH=%d -DQB=%d -DG=%d", (int) dh, qb, groups);
+  else
+    g_snprintf (options, sizeof options, "-DDH=%d -DQB=%d -DG=%d -DKSTEP=%d -DCB=%d", (int) dh,
+                qb, groups, kstep, cb);
   cl_kernel kern = sdcl_cl_kernel (cl, wide ? "attention_blocked16" : "attention_blocked", options);
   if (!kern)
     return;
@@ -986,18 +1005,17 @@ op_copy (sdcl_cl *cl, const sdcl_t *src, int64_t src_off, sdcl_t *dst, int64_t d
   copy_floats (cl, src->buf, src_off, dst->buf, dst_off, n);
 }
 
-double
-op_fma_peak_gflops (sdcl_cl *cl)
+/* GFLOP/s of one fma_peak kernel (eltwise.cl): the best of 3 runs of
+ * about 0.3 s after a warm-up that sets the count. */
+static double
+fma_peak_run (sdcl_cl *cl, const char *name, int width, sdcl_t *out, size_t items)
 {
-  cl_kernel k = eltwise_kernel (cl, "fma_peak");
-  const size_t items = 256 * (size_t) MAX (sdcl_cl_device (cl)->compute_units, 1);
-  sdcl_t out;
-  sdcl_t_alloc (cl, &out, 1, (int64_t) items, 0, 0, 0);
+  cl_kernel k = eltwise_kernel (cl, name);
   double best = 0;
   for (int iters = 1000, run = 0; k && run < 4 && sdcl_cl_ok (cl); run++)
     {
       sdcl_args a = sdcl_args_begin (cl, k);
-      sdcl_arg_mem (&a, out.buf);
+      sdcl_arg_mem (&a, out->buf);
       sdcl_arg_int (&a, iters);
       const gint64 t0 = g_get_monotonic_time ();
       sdcl_cl_run (cl, k, 1, &items, NULL);
@@ -1008,8 +1026,20 @@ op_fma_peak_gflops (sdcl_cl *cl)
           iters = (int) CLAMP (iters * 0.3 / MAX (seconds, 1e-6), 1000, 1 << 24);
           continue;
         }
-      best = MAX (best, (double) items * iters * 12 * 16 * 2 / seconds / 1e9);
+      best = MAX (best, (double) items * iters * 12 * width * 2 / seconds / 1e9);
     }
+  return best;
+}
+
+double
+op_fma_peak_gflops (sdcl_cl *cl)
+{
+  const size_t items = 256 * (size_t) MAX (sdcl_cl_device (cl)->compute_units, 1);
+  sdcl_t out;
+  sdcl_t_alloc (cl, &out, 1, (int64_t) items, 0, 0, 0);
+  const double narrow = fma_peak_run (cl, "fma_peak8", 8, &out, items);
+  const double wide = fma_peak_run (cl, "fma_peak16", 16, &out, items);
+  const double best = MAX (narrow, wide);
   sdcl_t_release (cl, &out);
   return sdcl_cl_ok (cl) ? best : 0;
 }

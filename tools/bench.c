@@ -679,7 +679,7 @@ main (int argc, char **argv)
               t_load, unet_first);
       printf ("UNet FLOPs per evaluation: %.1f GFLOP (conv %.1f, linear %.1f, attention %.1f)\n",
               unet_gflop, unet_fl.conv / 1e9, unet_fl.linear / 1e9, unet_fl.attention / 1e9);
-      printf ("device FMA peak (measured, 16-wide FMA chains): %.1f GFLOP/s\n\n", fma_peak);
+      printf ("device FMA peak (measured, 8- or 16-wide FMA chains): %.1f GFLOP/s\n\n", fma_peak);
       printf ("%-34s %9s %9s %9s %9s %7s %12s %8s %8s\n", "phase", "seconds", "CPU s", "GFLOP",
               "GFLOP/s", "% peak", "GFLOP/CPU-s", "pool GB", "RSS GB");
       for (int i = 0; i < n_phases; i++)

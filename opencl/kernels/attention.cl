@@ -142,44 +142,51 @@ __kernel void attention (__global const float *q, __global const float *k,
 }
 
 #ifdef QB
-/* attention_blocked (CPUs; -DDH -DQB -DG): a register-blocked variant.  A
- * work-item owns G groups of QB consecutive queries of one head and streams
- * the keys in tiles of 16, GEMM-style, each tile serving the G groups in
- * turn while it is in L1 (as attention_blocked16 does, attention_wide.cl):
- *   scores  s[QB][16] += q[i][d] * kt[d][j..j+15]   (2 float8 per query:
- *           keys along the vector lanes, so no horizontal sums), from kt,
- *           the keys packed by the host in tiles of 16 (ops.c
- *           pack_key_tiles: [B, heads, tiles, DH, 16], one tile contiguous,
- *           zero up to KEYS_PADDED (M));
- *   softmax the tile's max and exp2 over 16 lanes at once (scores in log2
- *           units), then the online rescaling of the running sums, skipped
- *           when the maximum holds;
- *   output  acc[QB][DH / 8] += p[i][j] * v[j][..] (float8 along the head dim).
- * No local memory and no barriers; the host picks QB so that the QB * DH / 8
- * accumulators fit the vector registers.  Lanes of keys >= key_end (past M,
- * or past the query under `causal`) get -inf scores and zero weight, and
+/* attention_blocked (CPUs with 8-wide float vectors, AVX2; -DDH -DQB -DG
+ * -DKSTEP -DCB): a register-blocked variant, attention_blocked16's design
+ * (attention_wide.cl) in float8 vectors.  A work-item owns G groups of QB
+ * consecutive queries of one head and takes the keys KSTEP (32 or 64) at
+ * a time; each group in turn works through them while they are in L1:
+ *   scores  s[QB][KSTEP / 8] += q[i][d] * kt[d][..] (keys along the lanes,
+ *           so no horizontal sums), from kt, the keys packed by the host
+ *           in tiles of 16 (ops.c pack_key_tiles: [B, heads, tiles, DH,
+ *           16], one tile contiguous, zero up to KEYS_PADDED (M));
+ *   softmax one running maximum per query and step, exp2 over 8 lanes at
+ *           once (scores in log2 units), the sums kept per lane until the
+ *           end, the rescaling skipped while the maximum holds;
+ *   output  acc[QB][DH / 8] += p[i][j] * v[j][..], in blocks of CB float8
+ *           channels, loaded from the group's state only after the scores
+ *           have left the registers.
+ * The host picks QB, KSTEP and CB so that the QB * KSTEP / 8 score chains
+ * (8 or more: two FMA pipes of 4-cycle latency) and the QB * CB
+ * accumulators each fit AVX2's 16 registers (ops.c attention_blocked).
+ * No local memory and no barriers.  Lanes of keys >= key_end (past M, or
+ * past the query under `causal`) get -inf scores and zero weight, and
  * their rows are clamped to valid memory. */
-#if DH % 8 != 0
-#error "attention_blocked needs DH % 8 == 0"
+#if DH % 8 != 0 || !defined(KSTEP) || (64 % KSTEP) != 0 || KSTEP % 16 != 0
+#error "attention_blocked needs DH % 8 == 0 and -DKSTEP=16|32|64"
 #endif
 #define DV8 (DH / 8)
+#define NS (KSTEP / 8)   /* score vectors per query and step */
+#ifndef CB
+#define CB DV8
+#endif
+#ifndef G
+#define G 1
+#endif
 
 inline float hmax8 (float8 v)
 {
-  float4 h = fmax (v.lo, v.hi);
-  float2 g = fmax (h.lo, h.hi);
-  return fmax (g.x, g.y);
+  const float4 h = max (v.lo, v.hi);
+  const float2 g = max (h.lo, h.hi);
+  return max (g.x, g.y);
 }
 
 inline float hsum8 (float8 v)
 {
-  float4 h = v.lo + v.hi;
+  const float4 h = v.lo + v.hi;
   return (h.x + h.y) + (h.z + h.w);
 }
-
-#ifndef G
-#define G 1
-#endif
 
 __kernel void attention_blocked (__global const float *q, __global const float *kt,
                                  __global const float *v, __global float *o, int N, int M,
@@ -194,17 +201,16 @@ __kernel void attention_blocked (__global const float *q, __global const float *
   /* Scores in log2 units, so that the softmax's exponentials are exp2_neg8. */
   const float scale2 = scale * M_LOG2E_F;
 
-  /* G groups of QB queries, as in attention_blocked16 (attention_wide.cl):
-   * each group's running state in memory between key tiles, in registers
-   * while it works on one. */
+  /* Each group's running state in memory (L1) between steps. */
   float8 acc_g[G][QB][DV8];
-  float m_g[G][QB], l_g[G][QB];
+  float m_g[G][QB];
+  float8 l_g[G][QB];   /* the softmax's sums per lane: one horizontal sum at the end */
   for (int g = 0; g < G; g++)
 #pragma unroll
     for (int i = 0; i < QB; i++)
       {
         m_g[g][i] = -INFINITY;
-        l_g[g][i] = 0.0f;
+        l_g[g][i] = (float8) (0.0f);
 #pragma unroll
         for (int c = 0; c < DV8; c++)
           acc_g[g][i][c] = (float8) (0.0f);
@@ -212,90 +218,113 @@ __kernel void attention_blocked (__global const float *q, __global const float *
   const int8 lane = (int8) (0, 1, 2, 3, 4, 5, 6, 7);
   const int key_end = causal ? min (M, q0 + QB * G) : M;
 
-  for (int j0 = 0; j0 < key_end; j0 += 16)
+  for (int j0 = 0; j0 < key_end; j0 += KSTEP)
     for (int g = 0; g < G; g++)
       {
         const int qg = q0 + g * QB;
         if (qg >= N)
           break;      /* later groups have no queries either */
         if (causal && j0 > qg + QB - 1)
-          continue;   /* every key of this tile is past the group's queries */
+          continue;   /* every key of this step is past the group's queries */
         __global const float *qrow[QB];
-        float8 acc[QB][DV8];
 #pragma unroll
         for (int i = 0; i < QB; i++)
-          {
-            qrow[i] = q + ((size_t) b * N + min (qg + i, N - 1)) * ld + (size_t) h * DH;
-#pragma unroll
-            for (int c = 0; c < DV8; c++)
-              acc[i][c] = acc_g[g][i][c];
-          }
+          qrow[i] = q + ((size_t) b * N + min (qg + i, N - 1)) * ld + (size_t) h * DH;
 
-        float8 s_lo[QB], s_hi[QB];
+        /* Score vector u of a query: keys j0 + 8u .. j0 + 8u + 7, the
+         * (u & 1) half of packed tile u / 2. */
+        float8 s[QB][NS];
 #pragma unroll
         for (int i = 0; i < QB; i++)
-          s_lo[i] = s_hi[i] = (float8) (0.0f);
+#pragma unroll
+          for (int u = 0; u < NS; u++)
+            s[i][u] = (float8) (0.0f);
         __global const float *ktile = kth + (size_t) j0 * DH;
         for (int d = 0; d < DH; d++)
           {
-            const float8 k_lo = vload8 (2 * d, ktile);
-            const float8 k_hi = vload8 (2 * d + 1, ktile);
+            float8 kv[NS];
+#pragma unroll
+            for (int u = 0; u < NS; u++)
+              kv[u] = vload8 (2 * ((u / 2) * DH + d) + (u & 1), ktile);
 #pragma unroll
             for (int i = 0; i < QB; i++)
               {
                 const float8 qv = (float8) (qrow[i][d]);
-                s_lo[i] = fma (qv, k_lo, s_lo[i]);
-                s_hi[i] = fma (qv, k_hi, s_hi[i]);
+#pragma unroll
+                for (int u = 0; u < NS; u++)
+                  s[i][u] = fma (qv, kv[u], s[i][u]);
               }
           }
 
-        float p[QB][16];
+        float p[QB][KSTEP], correction[QB];
+        bool rescale = false;
+        const bool whole = !causal && j0 + KSTEP <= key_end;
 #pragma unroll
         for (int i = 0; i < QB; i++)
           {
-            /* Keys past the end (or, causal, past query qg + i) are masked. */
-            const int end = causal ? min (key_end, qg + i + 1) : key_end;
-            const int8 key_lo = j0 + lane, key_hi = j0 + 8 + lane;
-            const float8 lo = select (s_lo[i] * scale2, (float8) (-INFINITY), key_lo >= end);
-            const float8 hi = select (s_hi[i] * scale2, (float8) (-INFINITY), key_hi >= end);
+            float8 top = (float8) (-INFINITY);
+#pragma unroll
+            for (int u = 0; u < NS; u++)
+              {
+                s[i][u] *= scale2;
+                if (!whole)
+                  {
+                    /* Keys past the end (or, causal, past query qg + i) are masked. */
+                    const int end = causal ? min (key_end, qg + i + 1) : key_end;
+                    s[i][u] = select (s[i][u], (float8) (-INFINITY), j0 + 8 * u + lane >= end);
+                  }
+                top = max (top, s[i][u]);
+              }
             const float m_old = m_g[g][i];
-            /* m_new is finite: the first tile holds key 0, which no query masks. */
-            const float m_new = fmax (m_old, hmax8 (fmax (lo, hi)));
-            const float8 p_lo = exp2_neg8 (lo - m_new), p_hi = exp2_neg8 (hi - m_new);
-            /* Skip the rescaling while the running maximum holds (the
-             * factor would be exactly 1). */
+            /* m_new is finite: the first step holds key 0, which no query masks. */
+            const float m_new = max (m_old, hmax8 (top));
+            correction[i] = 1.0f;
             if (m_new > m_old)
               {
-                const float correction = exp2 (m_old - m_new);
-                l_g[g][i] *= correction;
-#pragma unroll
-                for (int c = 0; c < DV8; c++)
-                  acc[i][c] *= correction;
+                correction[i] = exp2 (m_old - m_new);
+                l_g[g][i] *= correction[i];
                 m_g[g][i] = m_new;
+                rescale = true;
               }
-            l_g[g][i] += hsum8 (p_lo + p_hi);
-            vstore8 (p_lo, 0, p[i]);
-            vstore8 (p_hi, 1, p[i]);
+            float8 sum = (float8) (0.0f);
+#pragma unroll
+            for (int u = 0; u < NS; u++)
+              {
+                const float8 pu = exp2_neg8 (s[i][u] - m_new);
+                sum += pu;
+                vstore8 (pu, u, p[i]);
+              }
+            l_g[g][i] += sum;
           }
 
-        const int nk = min (16, key_end - j0);
-        for (int j = 0; j < nk; j++)
+        const int nk = min (KSTEP, key_end - j0);
+#pragma unroll
+        for (int c0 = 0; c0 < DV8; c0 += CB)
           {
-            __global const float *vj = vh + (size_t) (j0 + j) * ld;
+            float8 acc[QB][CB];
 #pragma unroll
-            for (int c = 0; c < DV8; c++)
+            for (int i = 0; i < QB; i++)
+#pragma unroll
+              for (int c = 0; c < CB && c0 + c < DV8; c++)
+                acc[i][c] = rescale ? acc_g[g][i][c0 + c] * correction[i] : acc_g[g][i][c0 + c];
+            for (int j = 0; j < nk; j++)
               {
-                const float8 vv = vload8 (c, vj);
+                __global const float *vj = vh + (size_t) (j0 + j) * ld;
 #pragma unroll
-                for (int i = 0; i < QB; i++)
-                  acc[i][c] = fma ((float8) (p[i][j]), vv, acc[i][c]);
+                for (int c = 0; c < CB && c0 + c < DV8; c++)
+                  {
+                    const float8 vv = vload8 (c0 + c, vj);
+#pragma unroll
+                    for (int i = 0; i < QB; i++)
+                      acc[i][c] = fma ((float8) (p[i][j]), vv, acc[i][c]);
+                  }
               }
+#pragma unroll
+            for (int i = 0; i < QB; i++)
+#pragma unroll
+              for (int c = 0; c < CB && c0 + c < DV8; c++)
+                acc_g[g][i][c0 + c] = acc[i][c];
           }
-#pragma unroll
-        for (int i = 0; i < QB; i++)
-#pragma unroll
-          for (int c = 0; c < DV8; c++)
-            acc_g[g][i][c] = acc[i][c];
       }
 
   for (int g = 0; g < G; g++)
@@ -306,7 +335,7 @@ __kernel void attention_blocked (__global const float *q, __global const float *
         if (qi >= N)
           break;
         __global float *orow = o + ((size_t) b * N + qi) * ld + (size_t) h * DH;
-        const float inv = 1.0f / l_g[g][i];
+        const float inv = 1.0f / hsum8 (l_g[g][i]);
 #pragma unroll
         for (int c = 0; c < DV8; c++)
           vstore8 (acc_g[g][i][c] * inv, c, orow);

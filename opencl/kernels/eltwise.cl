@@ -195,25 +195,31 @@ __kernel void softmax_rows (__global float *s, int rows, int cols, float scale)
 
 /* ---- the device's arithmetic limit (sdcl-bench) ------------------------ */
 
-/* `iters` rounds of 12 independent 16-wide FMA chains per work-item (12 x
- * 16 x 2 FLOPs a round): enough independent work to fill the FMA pipes of
- * a CPU core (latency x pipes) or a GPU lane.  out keeps the compiler from
- * dropping the loop. */
-__kernel void fma_peak (__global float *out, int iters)
+/* `iters` rounds of 12 independent FMA chains of W-wide vectors per
+ * work-item (12 x W x 2 FLOPs a round): enough independent work to fill
+ * the FMA pipes of a CPU core (latency x pipes) or a GPU lane.  Two
+ * widths, since the right one depends on the registers: 12 float16
+ * chains fill AVX-512's 32 registers, but on AVX2 they are 24 ymm
+ * registers of 16 and spill (measured half the peak on AMD Zen 3), as 12
+ * float8 ones fill AVX2 and leave AVX-512 at half width.  The host takes
+ * the faster.  out keeps the compiler from dropping the loop. */
+#define FMA_PEAK_BODY(T, SUM)                                                        \
+  const float seed = (float) get_global_id (0);                                      \
+  T a[12];                                                                           \
+  _Pragma ("unroll") for (int j = 0; j < 12; j++) a[j] = (T) (seed + j);             \
+  const T b = (T) (0.999999f), c = (T) (1e-6f);                                      \
+  for (int i = 0; i < iters; i++)                                                    \
+    _Pragma ("unroll") for (int j = 0; j < 12; j++) a[j] = fma (a[j], b, c);         \
+  T s = (T) (0.0f);                                                                  \
+  _Pragma ("unroll") for (int j = 0; j < 12; j++) s += a[j];                         \
+  out[get_global_id (0)] = SUM (s);
+
+inline float peak_sum8 (float8 v)
 {
-  const float seed = (float) get_global_id (0);
-  float16 a[12];
-#pragma unroll
-  for (int j = 0; j < 12; j++)
-    a[j] = (float16) (seed + j);
-  const float16 b = (float16) (0.999999f), c = (float16) (1e-6f);
-  for (int i = 0; i < iters; i++)
-#pragma unroll
-    for (int j = 0; j < 12; j++)
-      a[j] = fma (a[j], b, c);
-  float16 s = (float16) (0.0f);
-#pragma unroll
-  for (int j = 0; j < 12; j++)
-    s += a[j];
-  out[get_global_id (0)] = sum16 (s);
+  const float4 h = v.lo + v.hi;
+  return (h.x + h.y) + (h.z + h.w);
 }
+
+__kernel void fma_peak8 (__global float *out, int iters) { FMA_PEAK_BODY (float8, peak_sum8) }
+
+__kernel void fma_peak16 (__global float *out, int iters) { FMA_PEAK_BODY (float16, sum16) }

@@ -16,10 +16,10 @@
  * Weights are F32, F16 (-DWEIGHT_HALF) or Q8 (-DWEIGHT_Q8: int8 widened on
  * load, the row's scale applied to each finished output, common.cl).
  *
- * gemm_panel -DGEGLU (NC = 32, NV = 2; host: op_linear_geglu): the
- * feed-forward's GEGLU fused into its projection.  w holds F hidden rows,
- * then the F gate rows (N = 2F, F a multiple of 16); a work-item's first
- * vector is 16 hidden columns, its second the same 16 columns' gates, and
+ * gemm_panel -DGEGLU (NV = 2; host: op_linear_geglu): the feed-forward's
+ * GEGLU fused into its projection.  w holds F hidden rows, then the F gate
+ * rows (N = 2F, F a multiple of 16); a work-item's first vector is 16
+ * hidden columns (8 at NC = 16), its second the same columns' gates, and
  * it writes hidden * gelu (gate) to y [M, F]: the [M, 2F] product is never
  * stored and read back.
  *
@@ -187,12 +187,14 @@ store_tile (const colvec *a, const colvec *b, int m0, int n0, int M, int N,
 }
 
 #ifdef GEGLU
-#if NC != 32 || NV != 2
-#error "gemm_panel -DGEGLU needs -DNC=32 -DNV=2"
+#if NV != 2
+#error "gemm_panel -DGEGLU needs -DNV=2"
 #endif
-/* Output columns per work-item: 16 hidden ones (and their 16 gates). */
-#define COL_STEP 16
+/* Output columns per work-item: one vector of hidden ones (16, or 8 at
+ * NC = 16: half a panel) and their gates, the same columns F rows on. */
+#define COL_STEP COLS
 #define OUT_COLS(N) ((N) / 2)
+#define W1_OFFSET 0
 
 /* The MR x 16 outputs of a GEGLU work-item (y row-major [M, F]): bias,
  * then eltwise_geglu's GELU_OF, so fused and unfused runs agree. */
@@ -217,6 +219,7 @@ store_geglu (const colvec *a, const colvec *b, int m0, int n0, int M, int F,
 #else
 #define COL_STEP NC
 #define OUT_COLS(N) (N)
+#define W1_OFFSET SECOND_OFFSET
 #endif
 #endif
 
@@ -260,7 +263,9 @@ __kernel void gemm_panel (__global const float *x, __global const weight_t *w,
     xr[i] = x + (size_t) min (m0 + i, M - 1) * K;
 #define X_AT(i, k) xr[i][k]
 #endif
-  __global const weight_t *p0 = w + (size_t) n0 * K;
+  /* Column n0's panel, and its place in the panel (at NC = 16, GEGLU's
+   * 8-column steps start halfway through one). */
+  __global const weight_t *p0 = w + (size_t) (n0 & ~15) * K + (n0 & 15);
 #ifdef GEGLU
   __global const weight_t *p1 = p0 + (size_t) OUT_COLS (N) * K; /* the gates' panel */
 #else
@@ -281,7 +286,7 @@ __kernel void gemm_panel (__global const float *x, __global const weight_t *w,
   for (int k = 0; k < K; k++)
     {
       const colvec w0 = LOAD_COLS (p0, 16 * k);
-      TWO (const colvec w1 = LOAD_COLS (p1, 16 * k + SECOND_OFFSET);)
+      TWO (const colvec w1 = LOAD_COLS (p1, 16 * k + W1_OFFSET);)
 #pragma unroll
       for (int i = 0; i < MR; i++)
         {
@@ -339,20 +344,26 @@ __kernel void gemm_conv_panel (__global const float *x, __global const weight_t 
   /* The k loop over (c, ky, kx); PIXEL(i, row, kx) is pixel i's patch value. */
 #define CONV_ACCUMULATE(PIXEL)                                                             \
   {                                                                                        \
-    int k = 0;                                                                             \
     for (int c = 0; c < C; c++)                                                            \
-      _Pragma ("unroll") for (int ky = 0; ky < KH; ky++)                                   \
       {                                                                                    \
-        const size_t row = c * plane + (size_t) ky * Wp;                                   \
-        _Pragma ("unroll") for (int kx = 0; kx < KW; kx++, k++)                            \
+        /* The channel's KH x KW taps at compile-time offsets from one base:   \
+         * indices 16 k in int were sign-extended per load (perf annotate). */             \
+        __global const weight_t *w0c = p0 + (size_t) c * (KH * KW * 16);                 \
+        TWO (__global const weight_t *w1c = p1 + (size_t) c * (KH * KW * 16);)           \
+        _Pragma ("unroll") for (int ky = 0; ky < KH; ky++)                                 \
         {                                                                                  \
-          const colvec w0 = LOAD_COLS (p0, 16 * k);                                        \
-          TWO (const colvec w1 = LOAD_COLS (p1, 16 * k + SECOND_OFFSET);)                  \
-          _Pragma ("unroll") for (int i = 0; i < MR; i++)                                  \
+          const size_t row = c * plane + (size_t) ky * Wp;                                 \
+          _Pragma ("unroll") for (int kx = 0; kx < KW; kx++)                               \
           {                                                                                \
-            const colvec xv = (colvec) (PIXEL (i, row, kx));                               \
-            a[i] = fma (xv, w0, a[i]);                                                     \
-            TWO (b[i] = fma (xv, w1, b[i]);)                                               \
+            const int tap = 16 * (ky * KW + kx);                                           \
+            const colvec w0 = LOAD_COLS (w0c, tap);                                        \
+            TWO (const colvec w1 = LOAD_COLS (w1c, tap + SECOND_OFFSET);)                  \
+            _Pragma ("unroll") for (int i = 0; i < MR; i++)                                \
+            {                                                                              \
+              const colvec xv = (colvec) (PIXEL (i, row, kx));                             \
+              a[i] = fma (xv, w0, a[i]);                                                   \
+              TWO (b[i] = fma (xv, w1, b[i]);)                                             \
+            }                                                                              \
           }                                                                                \
         }                                                                                  \
       }                                                                                    \

@@ -74,9 +74,12 @@ static const edit_case cases[] = {
   { "inpaint4_dpm2", "models/tiny-sd", SDCL_SAMPLER_DPM2, true, 0 },
   /* DPM2 a, the same way: diffusers' image moves by 0.02 for a 1e-6 and by
    * 0.09 for a 1e-5 relative change of the start latents (measured);
-   * every step matches to 2e-4. */
+   * every step matches to 2e-4.  Inpainting too: on AVX2 its image moved
+   * from 0.020 to 0.050 when attention's sums took another order
+   * (attention_blocked in 32-key steps, sums per lane), every step still
+   * within 3e-4 and the image step by step within 1.2e-6. */
   { "img2img_dpm2_a_0.5", "models/tiny-sd", SDCL_SAMPLER_DPM2_A, false, 0.1 },
-  { "inpaint4_dpm2_a", "models/tiny-sd", SDCL_SAMPLER_DPM2_A, true, 0 },
+  { "inpaint4_dpm2_a", "models/tiny-sd", SDCL_SAMPLER_DPM2_A, true, 0.1 },
   { "img2img_tcd_0.5", "models/tiny-sd", SDCL_SAMPLER_TCD, false, 0 },
   { "inpaint4_tcd", "models/tiny-sd", SDCL_SAMPLER_TCD, true, 0 },
   { "img2img_dpmpp_2s_a_0.5", "models/tiny-sd", SDCL_SAMPLER_DPMPP_2S_A, false, 0 },

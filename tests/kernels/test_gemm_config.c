@@ -350,7 +350,7 @@ test_corrupt (const char *dir, sdcl_cl *probe)
     { "{", "[" },                                        /* not JSON */
     { "\"gemm_tiled_f32\" : 2", "\"gemm_tiled_f32\" : 99" },  /* no such configuration */
     { "\"attention_tiled_128\" : 3", "\"attention_tiled_127\" : 3" }, /* no such width */
-    { "\"gemm_panel\" : 3", "\"gemm_panel\" : 5" },                  /* no such panel tile */
+    { "\"gemm_panel\" : 3", "\"gemm_panel\" : 64" },                 /* no such panel tile */
     { "\"choice\" : \"half\"", "\"choice\" : \"fp64\"" },            /* no such choice */
     { "\"choice\" : \"plain\"", "\"choice\" : \"half\"" },           /* fp16's word */
     { "\"half_seconds\" : 0.25", "\"half_seconds\" : -0.25" },
