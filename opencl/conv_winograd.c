@@ -192,11 +192,12 @@ static void
 run_gemm (sdcl_cl *cl, cl_mem u, cl_mem v, cl_mem m, int P, int N, int C, int O, int o0)
 {
   const int nc = sdcl_gemm_panel_columns (cl);
-  /* 4 tiles per work-item at 16 columns (AVX2): 6 left partial blocks
-   * at 16 tiles and, as in the panel GEMMs (gemm.c config 5), measured
-   * slower on AMD Zen 3 (640 channels at 16x16: 180-227 against 249-271
-   * GFLOP/s; BENCHMARKS.md step 22). */
-  const int mr = nc == 16 ? 4 : WINO_MR;
+  /* 4 tiles per work-item at 16 columns (AVX2) when there are few tiles:
+   * on AMD Zen 3 (BENCHMARKS.md step 22) 640 channels at 16x16 (16 tiles)
+   * ran at 249-271 GFLOP/s against 180-227 with 6; level at 64 tiles, and
+   * behind on the VAE's large GEMMs (512 channels at 128x128: 1.49
+   * against 1.38 CPU s). */
+  const int mr = nc == 16 && P < 64 ? 4 : WINO_MR;
   char options[64];
   g_snprintf (options, sizeof options, "-DMR=%d -DNC=%d", mr, nc);
   cl_kernel k = sdcl_cl_kernel (cl, "winograd_gemm", options);

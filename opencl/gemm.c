@@ -33,12 +33,14 @@ enum { GEMM_TM = 4, GEMM_TN = 4 };
  * value broadcast straight into its FMA.  On an Intel Xeon (AVX-512,
  * BENCHMARKS.md step 19): 3 is 10-15% ahead on the convolutions (20-25%
  * above 1), 2 is 5-15% ahead on the linear layers (24 FMAs per 2 weight
- * vectors and 12 broadcasts, against 16 per 1 and 16).  5: AVX2's
- * default, 4 x 16.  On AMD Zen 3 (BENCHMARKS.md step 22) 1.8-1.9x config
- * 0 on the 3x3 convolutions at 16x16, 8x8 and 4x4 (153-162 against 85-87
- * GFLOP/s): 4 divides every width, so no tile crosses an output row (the
- * slow path), and the implicit GEMM's shared tap loads no longer spill
- * accumulators; linear layers level or ahead (M = 64: 178 against 116). */
+ * vectors and 12 broadcasts, against 16 per 1 and 16).  5: 4 x 16, AVX2's
+ * tile for convolutions with more than one tap.  On AMD Zen 3 (BENCHMARKS.md
+ * step 22) about twice config 0's rate on the 3x3 convolutions at every
+ * size (80-84 against 30-42 GFLOP per CPU-second): with 6 rows the taps'
+ * shared pixel loads spill accumulators, and 6 does not divide the output
+ * widths, so some tiles take the slow path.  Linear layers were level
+ * either way and 1x1 convolutions faster with 6 rows (the VAE's at 256x256
+ * and 512x512: 0.62-0.77 against 0.80-0.89 CPU s), so they keep config 0. */
 const sdcl_panel_config sdcl_panel_configs[] = {
   { 6, 16, 2 }, { 6, 32, 2 }, { 12, 32, 2 }, { 16, 16, 1 }, { 24, 16, 1 }, { 4, 16, 2 },
 };
@@ -64,7 +66,8 @@ enum {
   PANEL_AVX512 = 1,
   PANEL_INTEL_AVX512_LINEAR = 2,
   PANEL_INTEL_AVX512_CONV = 3,
-  PANEL_AVX2 = 5
+  PANEL_AVX2 = 0,
+  PANEL_AVX2_TAPS = 5
 };
 
 /* F16 weights widened by one vcvtph2ps zmm (-DWEIGHT_F16C, gemm.cl) where
@@ -89,42 +92,51 @@ sdcl_panel_config_fits (int index)
   return index >= 0 && index < sdcl_n_panel_configs;
 }
 
-/* The device's default: by vector width, CPU vendor and kernel. */
+/* AVX2's tile for a GEMM whose rows gather `taps` kernel taps (0: a
+ * linear layer). */
 static int
-panel_default (const sdcl_cl *cl, bool conv)
+panel_avx2 (int taps)
+{
+  return taps > 1 ? PANEL_AVX2_TAPS : PANEL_AVX2;
+}
+
+/* The device's default: by vector width, CPU vendor and kernel (taps as
+ * for panel_avx2). */
+static int
+panel_default (const sdcl_cl *cl, int taps)
 {
   const sdcl_device_info *dev = sdcl_cl_device (cl);
   if (dev->float_vector_width < 16)
-    return PANEL_AVX2;
+    return panel_avx2 (taps);
   if (strcmp (dev->vendor, "GenuineIntel") == 0)
-    return conv ? PANEL_INTEL_AVX512_CONV : PANEL_INTEL_AVX512_LINEAR;
+    return taps > 0 ? PANEL_INTEL_AVX512_CONV : PANEL_INTEL_AVX512_LINEAR;
   return PANEL_AVX512;
 }
 
 /* The configuration in use: SDCL_PANEL_CONFIG=<index> (tests, experiments)
- * or SDCL_PANEL_COLUMNS=16|32 (configs 0 and 1) when set, else for linear
- * layers the one `sdcl tune` stored for the device (it times linear
- * shapes), else the default. */
+ * or SDCL_PANEL_COLUMNS=16|32 (AVX2's tiles, or config 1) when set, else
+ * for linear layers the one `sdcl tune` stored for the device (it times
+ * linear shapes), else the default. */
 static const sdcl_panel_config *
-panel_config (sdcl_cl *cl, bool conv)
+panel_config (sdcl_cl *cl, int taps)
 {
   const char *env = g_getenv ("SDCL_PANEL_CONFIG");
   if (env && sdcl_panel_config_fits (atoi (env)))
     return &sdcl_panel_configs[atoi (env)];
   env = g_getenv ("SDCL_PANEL_COLUMNS");
   if (env && (strcmp (env, "16") == 0 || strcmp (env, "32") == 0))
-    return &sdcl_panel_configs[strcmp (env, "16") == 0 ? PANEL_AVX2 : PANEL_AVX512];
-  const int tuned = conv ? -1 : sdcl_cl_tile_choice (cl)->panel;
-  return &sdcl_panel_configs[sdcl_panel_config_fits (tuned) ? tuned : panel_default (cl, conv)];
+    return &sdcl_panel_configs[strcmp (env, "16") == 0 ? panel_avx2 (taps) : PANEL_AVX512];
+  const int tuned = taps > 0 ? -1 : sdcl_cl_tile_choice (cl)->panel;
+  return &sdcl_panel_configs[sdcl_panel_config_fits (tuned) ? tuned : panel_default (cl, taps)];
 }
 
 /* Builds a panel kernel (options end with its -D tile options) and its
- * launch shape; NULL on failure (sticky error). */
+ * launch shape; NULL on failure (sticky error).  taps: as panel_avx2. */
 static cl_kernel
-panel_kernel (sdcl_cl *cl, const char *name, const char *options, const sdcl_panel_config **p,
-              size_t local[2])
+panel_kernel (sdcl_cl *cl, const char *name, const char *options, int taps,
+              const sdcl_panel_config **p, size_t local[2])
 {
-  *p = panel_config (cl, strcmp (name, "gemm_conv_panel") == 0);
+  *p = panel_config (cl, taps);
   char all[160];
   g_snprintf (all, sizeof all, "%s -DMR=%d -DNC=%d -DNV=%d%s", options, (*p)->mr, (*p)->nc,
               (*p)->nv, panel_f16c (cl) ? " -DWEIGHT_F16C" : "");
@@ -192,7 +204,7 @@ gemm_run_panel (sdcl_cl *cl, const sdcl_gemm_desc *g)
   const bool pack = xpack_enabled (w->d[0]);
   char options[96];
   g_snprintf (options, sizeof options, "%s%s", sdcl_weight_options (w), pack ? " -DXPACK" : "");
-  cl_kernel k = panel_kernel (cl, "gemm_panel", options, &ps, local);
+  cl_kernel k = panel_kernel (cl, "gemm_panel", options, 0, &ps, local);
   if (!k)
     return;
   if (!pack)
@@ -200,7 +212,7 @@ gemm_run_panel (sdcl_cl *cl, const sdcl_gemm_desc *g)
       gemm_run_panel_rows (cl, g, k, ps, local);
       return;
     }
-  cl_kernel kp = panel_kernel (cl, "gemm_pack_rows", options, &ps, (size_t[2]) { 0 });
+  cl_kernel kp = panel_kernel (cl, "gemm_pack_rows", options, 0, &ps, (size_t[2]) { 0 });
   if (!kp)
     return;
   const int64_t chunk = MAX (1, XPACK_BYTES / ((int64_t) sizeof (float) * g->K * ps->mr)) * ps->mr;
@@ -253,7 +265,7 @@ sdcl_gemm_conv_panel (sdcl_cl *cl, const sdcl_gemm_desc *g, int64_t x_off, int C
               kh, kw, stride);
   const sdcl_panel_config *ps;
   size_t local[2];
-  cl_kernel k = panel_kernel (cl, "gemm_conv_panel", options, &ps, local);
+  cl_kernel k = panel_kernel (cl, "gemm_conv_panel", options, kh * kw, &ps, local);
   if (!k)
     return;
   for (int p = 0; p < w->nparts; p++)
@@ -493,14 +505,14 @@ sdcl_gemm_linear_geglu (sdcl_cl *cl, const sdcl_t *x, const sdcl_w *w, const sdc
   /* The gates' panels sit F rows after the hidden ones in the same part;
    * the two vectors of a work-item's tile hold one of each (16 columns
    * each at NC = 32, 8 at NC = 16). */
-  const sdcl_panel_config *ps = panel_config (cl, false);
+  const sdcl_panel_config *ps = panel_config (cl, 0);
   if (!w->panel || w->nparts != 1 || F % 16 != 0 || ps->nv != 2)
     return false;
   const int cols = ps->nc / ps->nv;   /* output columns per work-item (gemm.cl COL_STEP) */
   char options[80];
   g_snprintf (options, sizeof options, "%s -DGEGLU", sdcl_weight_options (w));
   size_t local[2];
-  cl_kernel k = panel_kernel (cl, "gemm_panel", options, &ps, local);
+  cl_kernel k = panel_kernel (cl, "gemm_panel", options, 0, &ps, local);
   if (!k)
     return true; /* the error is the context's */
   const sdcl_gemm_desc g = {
