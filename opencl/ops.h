@@ -92,9 +92,9 @@ void op_concat_channels (sdcl_cl *cl, const sdcl_t *a, const sdcl_t *b, sdcl_t *
 void op_copy (sdcl_cl *cl, const sdcl_t *src, int64_t src_off, sdcl_t *dst, int64_t dst_off, int64_t n);
 
 /* The device's FP32 arithmetic limit as measured, in GFLOP/s: the best of
- * three runs of independent 16-wide FMA chains over every compute unit
- * (what the GEMMs' FLOP rates are compared with).  0 on failure (sticky
- * error).  Takes about a second. */
+ * three runs of independent 8-wide and of 16-wide FMA chains over every
+ * compute unit, the faster width counting (what the GEMMs' FLOP rates are
+ * compared with).  0 on failure (sticky error).  Takes about two seconds. */
 double op_fma_peak_gflops (sdcl_cl *cl);
 
 #endif /* SDCL_OPS_H */
