@@ -28,7 +28,7 @@
 
 enum {
   WINO_POINTS = 36,       /* 6 x 6 transformed values per tile */
-  WINO_MR = 6,            /* tiles per work-item of winograd_gemm at 32 columns */
+  WINO_MR = 6,            /* tiles per work-item of winograd_gemm (run_gemm: fewer on AVX2) */
   WINO_WG_COLUMNS = 128,  /* output channels per work-group of winograd_gemm */
   WINO_SCRATCH_BYTES = 32 << 20,
   WINO_MIN_TILES = 16,    /* auto: fewer tiles run the direct convolution */
@@ -79,8 +79,8 @@ sdcl_conv_winograd_applies (const sdcl_w *w, const sdcl_conv_desc *d, int64_t ba
    * Intel Xeon (AVX-512) and ahead on AMD Zen 3 (AVX2, step 22: the SD 1.5
    * UNet's evaluation 1.14 -> 1.05 s at 32x32, 4.94 -> 4.72 s at 64x64).
    * It depends on the layer alone, never on how full the device is, so
-   * lean, streamed and resident runs give the same image (test_residency).  Only F16
-   * weights: their own rounding moves a UNet's output about 1000 times
+   * lean, streamed and resident runs give the same image (test_residency).
+   * Only F16 weights: their own rounding moves a UNet's output about 1000 times
    * more than Winograd's fp32 rounding does (nets-unet: 6e-3 against
    * 8e-6), while with F32 weights, chosen for precision, Winograd's doubled
    * error grows through the multistep samplers past the pipeline goldens'

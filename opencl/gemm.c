@@ -63,10 +63,10 @@ sdcl_gemm_panel_columns (const sdcl_cl *cl)
 
 enum {
   PANEL_WG_COLUMNS = 128,
+  PANEL_AVX2 = 0,
   PANEL_AVX512 = 1,
   PANEL_INTEL_AVX512_LINEAR = 2,
   PANEL_INTEL_AVX512_CONV = 3,
-  PANEL_AVX2 = 0,
   PANEL_AVX2_TAPS = 5
 };
 

@@ -182,12 +182,6 @@ inline float hmax8 (float8 v)
   return max (g.x, g.y);
 }
 
-inline float hsum8 (float8 v)
-{
-  const float4 h = v.lo + v.hi;
-  return (h.x + h.y) + (h.z + h.w);
-}
-
 __kernel void attention_blocked (__global const float *q, __global const float *kt,
                                  __global const float *v, __global float *o, int N, int M,
                                  int heads, float scale, int causal)
@@ -335,7 +329,7 @@ __kernel void attention_blocked (__global const float *q, __global const float *
         if (qi >= N)
           break;
         __global float *orow = o + ((size_t) b * N + qi) * ld + (size_t) h * DH;
-        const float inv = 1.0f / hsum8 (l_g[g][i]);
+        const float inv = 1.0f / sum8 (l_g[g][i]);
 #pragma unroll
         for (int c = 0; c < DV8; c++)
           vstore8 (acc_g[g][i][c] * inv, c, orow);

@@ -53,12 +53,17 @@
 SDCL_EXP2_NEG (exp2_neg8, float8, int8, convert_int8, convert_float8, as_float8)
 SDCL_EXP2_NEG (exp2_neg16, float16, int16, convert_int16, convert_float16, as_float16)
 
-/* Sum of the 16 lanes (pairwise, so rounding stays close to a tree sum). */
+/* Sum of the 8 or 16 lanes (pairwise, so rounding stays close to a tree
+ * sum). */
+inline float sum8 (float8 v)
+{
+  const float4 h = v.lo + v.hi;
+  return (h.x + h.y) + (h.z + h.w);
+}
+
 inline float sum16 (float16 v)
 {
-  const float8 a = v.lo + v.hi;
-  const float4 b = a.lo + a.hi;
-  return (b.x + b.y) + (b.z + b.w);
+  return sum8 (v.lo + v.hi);
 }
 
 /* The activations' formulas for float and float vectors alike (the GEMM

@@ -214,12 +214,6 @@ __kernel void softmax_rows (__global float *s, int rows, int cols, float scale)
   _Pragma ("unroll") for (int j = 0; j < 12; j++) s += a[j];                         \
   out[get_global_id (0)] = SUM (s);
 
-inline float peak_sum8 (float8 v)
-{
-  const float4 h = v.lo + v.hi;
-  return (h.x + h.y) + (h.z + h.w);
-}
-
-__kernel void fma_peak8 (__global float *out, int iters) { FMA_PEAK_BODY (float8, peak_sum8) }
+__kernel void fma_peak8 (__global float *out, int iters) { FMA_PEAK_BODY (float8, sum8) }
 
 __kernel void fma_peak16 (__global float *out, int iters) { FMA_PEAK_BODY (float16, sum16) }
