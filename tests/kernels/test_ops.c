@@ -11,7 +11,8 @@
  *                       conv shapes only; SDCL_BENCH_LINEAR="M,K,N;..." and
  *                       SDCL_BENCH_CONV3="B,C,H,W,O;..." time those shapes
  *                       instead, SDCL_BENCH_REPS=n the fastest of n runs,
- *                       SDCL_BENCH_WTYPE=f32|f16|q8 the linear weights)
+ *                       SDCL_BENCH_WTYPE=f32|f16|q8 the linear weights,
+ *                       SDCL_BENCH_COLD=<MB> those weights cold from DRAM)
  *   test-ops --linear-only   only op_linear
  *   test-ops --gemm-only     only op_linear and op_conv2d (to test a GEMM
  *                       backend, e.g. SDCL_GEMM=clblast)
@@ -1202,13 +1203,30 @@ typedef struct {
   sdcl_conv_desc d;
   int heads;
   sdcl_t k, v;
+  sdcl_w *cold; /* SDCL_BENCH_COLD's weight copies, or NULL */
+  int n_cold;
 } bench_args;
 
 static void
 run_linear (void *p)
 {
   bench_args *b = p;
-  op_linear (cl, &b->x, &b->w, NULL, NULL, SDCL_ACT_NONE, &b->y);
+  if (!b->cold)
+    op_linear (cl, &b->x, &b->w, NULL, NULL, SDCL_ACT_NONE, &b->y);
+  for (int i = 0; i < b->n_cold; i++)
+    op_linear (cl, &b->x, &b->cold[i], NULL, NULL, SDCL_ACT_NONE, &b->y);
+}
+
+/* SDCL_BENCH_COLD=<MB>: SDCL_BENCH_LINEAR's weights in as many copies as
+ * fill that many MB, used in turn, so that each run reads them from DRAM
+ * as a whole network does (its 1.7 GB of F16 weights pass once per UNet
+ * evaluation); 0 or unset: one copy, warm in the caches. */
+static int
+bench_cold_copies (size_t weight_bytes)
+{
+  const char *env = g_getenv ("SDCL_BENCH_COLD");
+  const long mb = env ? CLAMP (atol (env), 0, 4096) : 0;
+  return mb ? (int) MAX (1, ((size_t) mb << 20) / MAX (weight_bytes, 1)) : 0;
 }
 
 static void
@@ -1251,14 +1269,22 @@ bench_linear (int M, int K, int N, sdcl_wtype type)
   to_device (cl, &b.x, 2, M, K, 0, 0, x);
   sdcl_t_alloc (cl, &b.y, 2, M, N, 0, 0);
   sdcl_w_upload (cl, &b.w, type, 2, shape, w, SDCL_SRC_F32);
+  b.n_cold = bench_cold_copies ((size_t) N * K * (type == SDCL_WT_F32 ? 4 : type == SDCL_WT_F16 ? 2 : 1));
+  b.cold = b.n_cold ? g_new0 (sdcl_w, b.n_cold) : NULL;
+  for (int i = 0; i < b.n_cold; i++)
+    sdcl_w_upload (cl, &b.cold[i], type, 2, shape, w, SDCL_SRC_F32);
+  const double flop = 2.0 * M * K * N * MAX (b.n_cold, 1);
   double cpu, s = seconds_of (run_linear, &b, &cpu);
-  printf ("linear M=%d K=%d N=%d %s: %.3f s, %.1f GFLOP/s, %.1f GFLOP per CPU-second\n", M, K,
-          N, wtype_name (type), s, 2.0 * M * K * N / s / 1e9, 2.0 * M * K * N / cpu / 1e9);
+  printf ("linear M=%d K=%d N=%d %s%s: %.3f s, %.1f GFLOP/s, %.1f GFLOP per CPU-second\n", M, K,
+          N, wtype_name (type), b.cold ? " cold" : "", s, flop / s / 1e9, flop / cpu / 1e9);
   sdcl_t_release (cl, &b.x);
   sdcl_t_release (cl, &b.y);
   sdcl_w_free (&b.w);
+  for (int i = 0; i < b.n_cold; i++)
+    sdcl_w_free (&b.cold[i]);
+  g_free (b.cold);
   g_free (x), g_free (w);
-  return 2.0 * M * K * N / cpu / 1e9;
+  return flop / cpu / 1e9;
 }
 
 static double
