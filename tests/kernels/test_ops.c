@@ -1203,30 +1203,28 @@ typedef struct {
   sdcl_conv_desc d;
   int heads;
   sdcl_t k, v;
-  sdcl_w *cold; /* SDCL_BENCH_COLD's weight copies, or NULL */
-  int n_cold;
+  sdcl_w *copies; /* run_linear's weights: one, or SDCL_BENCH_COLD's copies */
+  int n_copies;
 } bench_args;
 
 static void
 run_linear (void *p)
 {
   bench_args *b = p;
-  if (!b->cold)
-    op_linear (cl, &b->x, &b->w, NULL, NULL, SDCL_ACT_NONE, &b->y);
-  for (int i = 0; i < b->n_cold; i++)
-    op_linear (cl, &b->x, &b->cold[i], NULL, NULL, SDCL_ACT_NONE, &b->y);
+  for (int i = 0; i < b->n_copies; i++)
+    op_linear (cl, &b->x, &b->copies[i], NULL, NULL, SDCL_ACT_NONE, &b->y);
 }
 
 /* SDCL_BENCH_COLD=<MB>: SDCL_BENCH_LINEAR's weights in as many copies as
  * fill that many MB, used in turn, so that each run reads them from DRAM
  * as a whole network does (its 1.7 GB of F16 weights pass once per UNet
- * evaluation); 0 or unset: one copy, warm in the caches. */
+ * evaluation); 0, unset or too small: one copy, warm in the caches. */
 static int
-bench_cold_copies (size_t weight_bytes)
+bench_copies (uint64_t weight_bytes)
 {
   const char *env = g_getenv ("SDCL_BENCH_COLD");
   const long mb = env ? CLAMP (atol (env), 0, 4096) : 0;
-  return mb ? (int) MAX (1, ((size_t) mb << 20) / MAX (weight_bytes, 1)) : 0;
+  return (int) MAX (1, ((uint64_t) mb << 20) / MAX (weight_bytes, 1));
 }
 
 static void
@@ -1269,20 +1267,21 @@ bench_linear (int M, int K, int N, sdcl_wtype type)
   to_device (cl, &b.x, 2, M, K, 0, 0, x);
   sdcl_t_alloc (cl, &b.y, 2, M, N, 0, 0);
   sdcl_w_upload (cl, &b.w, type, 2, shape, w, SDCL_SRC_F32);
-  b.n_cold = bench_cold_copies ((size_t) N * K * (type == SDCL_WT_F32 ? 4 : type == SDCL_WT_F16 ? 2 : 1));
-  b.cold = b.n_cold ? g_new0 (sdcl_w, b.n_cold) : NULL;
-  for (int i = 0; i < b.n_cold; i++)
-    sdcl_w_upload (cl, &b.cold[i], type, 2, shape, w, SDCL_SRC_F32);
-  const double flop = 2.0 * M * K * N * MAX (b.n_cold, 1);
+  b.n_copies = bench_copies (sdcl_w_bytes (&b.w));
+  b.copies = g_new0 (sdcl_w, b.n_copies);
+  b.copies[0] = b.w;
+  for (int i = 1; i < b.n_copies; i++)
+    sdcl_w_upload (cl, &b.copies[i], type, 2, shape, w, SDCL_SRC_F32);
+  const double flop = 2.0 * M * K * N * b.n_copies;
   double cpu, s = seconds_of (run_linear, &b, &cpu);
   printf ("linear M=%d K=%d N=%d %s%s: %.3f s, %.1f GFLOP/s, %.1f GFLOP per CPU-second\n", M, K,
-          N, wtype_name (type), b.cold ? " cold" : "", s, flop / s / 1e9, flop / cpu / 1e9);
+          N, wtype_name (type), b.n_copies > 1 ? " cold" : "", s, flop / s / 1e9,
+          flop / cpu / 1e9);
   sdcl_t_release (cl, &b.x);
   sdcl_t_release (cl, &b.y);
-  sdcl_w_free (&b.w);
-  for (int i = 0; i < b.n_cold; i++)
-    sdcl_w_free (&b.cold[i]);
-  g_free (b.cold);
+  for (int i = 0; i < b.n_copies; i++)
+    sdcl_w_free (&b.copies[i]);
+  g_free (b.copies);
   g_free (x), g_free (w);
   return flop / cpu / 1e9;
 }
